@@ -1,0 +1,48 @@
+# Loom — see README.md. `make run` serves on :8080; `make test` is the whole suite.
+GO      ?= go
+BIN     := bin
+PLUGINS := text vision audio video
+REDIS_PORT ?= 6390
+export LOOM_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/0
+
+.PHONY: build run test test-asm test-noasm bench lint proto models redis-up redis-down clean
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/loom ./cmd/loom
+	@for p in $(PLUGINS); do $(GO) build -o $(BIN)/loom-plugin-$$p ./plugins/$$p || exit 1; done
+
+MODEL_DIRS := models$(if $(wildcard ../shared/models),:../shared/models)
+
+run: build
+	$(BIN)/loom serve --addr :8080 --models $(MODEL_DIRS) --plugins $(BIN)
+
+# The suite runs twice: with the SIMD kernels, and with -tags noasm so the
+# generic fallbacks stay correct. A loopback redis-server is started for the
+# Redis backend's conformance and failure tests.
+test: build redis-up
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 20m -tags noasm ./core/...
+
+redis-up:
+	@command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install -y redis-server" >&2; exit 1; }
+	@redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save '' --appendonly no --daemonize yes >/dev/null
+	@for i in $$(seq 50); do redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && exit 0; sleep 0.1; done; echo "redis did not start" >&2; exit 1
+
+redis-down:
+	-redis-cli -p $(REDIS_PORT) shutdown nosave
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2x ./core/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt: $$out"; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags noasm ./core/...
+
+proto:
+	protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative plugins/proto/loom/plugin/v1/plugin.proto
+
+clean:
+	rm -rf $(BIN)

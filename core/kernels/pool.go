@@ -1,0 +1,107 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Pool is a persistent set of worker goroutines that run index ranges of a
+// parallel loop. Kernels share one process-wide pool (Default) so a tower
+// never spawns goroutines per call: steady-state inference does no goroutine
+// churn and no allocation for parallelism beyond a closure.
+type Pool struct {
+	threads int
+	work    chan poolTask
+	wg      sync.WaitGroup
+}
+
+type poolTask struct {
+	fn     func(lo, hi int)
+	lo, hi int
+	done   *sync.WaitGroup
+}
+
+var defaultPool atomic.Pointer[Pool]
+
+// NewPool starts a pool of n workers (n < 1 means runtime.NumCPU()).
+func NewPool(n int) *Pool {
+	if n < 1 {
+		n = runtime.NumCPU()
+	}
+	p := &Pool{threads: n, work: make(chan poolTask, 4*n)}
+	for i := 0; i < n-1; i++ {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for t := range p.work {
+				t.fn(t.lo, t.hi)
+				t.done.Done()
+			}
+		}()
+	}
+	return p
+}
+
+// Threads reports how many goroutines (including the caller) a loop uses.
+func (p *Pool) Threads() int { return p.threads }
+
+// Close stops the workers. The pool must not be used afterwards.
+func (p *Pool) Close() {
+	close(p.work)
+	p.wg.Wait()
+}
+
+// For splits [0,n) into at most Threads() contiguous chunks whose size is a
+// multiple of grain (except the last) and runs fn on each; the caller runs the
+// first chunk itself. It returns when every chunk is done.
+func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if grain < 1 {
+		grain = 1
+	}
+	chunks := (n + grain - 1) / grain
+	t := p.threads
+	if chunks < t {
+		t = chunks
+	}
+	if t <= 1 {
+		fn(0, n)
+		return
+	}
+	per := (chunks + t - 1) / t * grain
+	var done sync.WaitGroup
+	for lo := per; lo < n; lo += per {
+		hi := min(lo+per, n)
+		done.Add(1)
+		p.work <- poolTask{fn: fn, lo: lo, hi: hi, done: &done}
+	}
+	fn(0, min(per, n))
+	done.Wait()
+}
+
+// Default returns the process-wide pool, started on first use with
+// runtime.NumCPU() workers.
+func Default() *Pool {
+	if p := defaultPool.Load(); p != nil {
+		return p
+	}
+	p := NewPool(0)
+	if !defaultPool.CompareAndSwap(nil, p) {
+		p.Close()
+	}
+	return defaultPool.Load()
+}
+
+// SetThreads replaces the process-wide pool with one of n workers.
+func SetThreads(n int) {
+	old := defaultPool.Swap(NewPool(n))
+	if old != nil {
+		old.Close()
+	}
+}
+
+// ParallelFor runs fn over [0,n) on the default pool (see Pool.For).
+func ParallelFor(n, grain int, fn func(lo, hi int)) { Default().For(n, grain, fn) }

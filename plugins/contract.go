@@ -1,0 +1,100 @@
+// Package plugins is Loom's plugin contract: the Engine interface every
+// modality plugin implements, the versioned go-plugin handshake, and the gRPC
+// adapters (loom.plugin.v1) that carry it between the worker and a plugin
+// process. It imports nothing of core, so the gateway and worker never link
+// kernels.
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Manifest is what a plugin says about itself in Describe.
+type Manifest struct {
+	Name    string      `json:"name"`    // "text", "vision", …
+	Version string      `json:"version"` // the plugin's own version
+	Tasks   []string    `json:"tasks"`   // tasks it serves, e.g. "text.complete"
+	Models  []ModelInfo `json:"models"`
+}
+
+// ModelInfo describes one model a plugin can run.
+type ModelInfo struct {
+	ID          string          `json:"id"`    // file or folder name, e.g. "stories260K"
+	Tasks       []string        `json:"tasks"` // the subset of the plugin's tasks this model serves
+	Description string          `json:"description,omitempty"`
+	Params      json.RawMessage `json:"params,omitempty"` // JSON Schema of the job params
+	// Ready is false when the model is known but cannot run (weights absent);
+	// Missing then says what is missing, and a job for it fails with code
+	// "model_unavailable" and that text.
+	Ready   bool   `json:"ready"`
+	Missing string `json:"missing,omitempty"`
+}
+
+// Blob is a named input payload.
+type Blob struct {
+	Name string
+	MIME string
+	Data []byte
+}
+
+// Job is one run request.
+type Job struct {
+	ID       string
+	Task     string
+	Model    string
+	Params   json.RawMessage
+	Inputs   []Blob
+	Seed     int64
+	Attempt  int
+	Deadline time.Time // zero: none
+}
+
+// EventKind tells which fields of an Event are set.
+type EventKind int
+
+const (
+	EventProgress EventKind = iota + 1 // Step, Total
+	EventDelta                         // Text: streamed text (tokens)
+	EventPreview                       // MIME, Data: an intermediate image
+	EventArtifact                      // Name, MIME, Data: an output file (any size)
+	EventResult                        // Result: the final JSON output; last event of a successful run
+)
+
+// Event is one item a running job emits.
+type Event struct {
+	Kind   EventKind
+	Step   int
+	Total  int
+	Text   string
+	Name   string
+	MIME   string
+	Data   []byte
+	Result json.RawMessage
+}
+
+// Error is an error with a machine-readable code that crosses the plugin
+// boundary intact. Codes: "invalid_request" (bad params or inputs),
+// "model_not_found", "model_unavailable", "internal".
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an *Error.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Engine is what a plugin implements and what the host hands the worker.
+// Run emits events through emit in order and returns nil after emitting
+// exactly one EventResult, or an error (preferably *Error). It must stop
+// promptly when ctx is cancelled.
+type Engine interface {
+	Describe(ctx context.Context) (Manifest, error)
+	Run(ctx context.Context, job Job, emit func(Event) error) error
+}

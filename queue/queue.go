@@ -1,0 +1,242 @@
+// Package queue is Loom's durable job queue: the contract between the gateway
+// (which enqueues, reads and cancels jobs) and workers (which lease, run and
+// finish them). Two backends implement Queue — the in-process Memory queue and
+// the Redis Streams queue — and both pass the one conformance suite in
+// queuetest.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status is where a job stands.
+type Status string
+
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCanceled  Status = "canceled"
+)
+
+// Terminal reports whether no further transition can happen.
+func (s Status) Terminal() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
+}
+
+// Priority orders jobs of one task: every queued High job is leased before any Normal one.
+type Priority int
+
+const (
+	PriorityNormal Priority = 0
+	PriorityHigh   Priority = 1
+)
+
+// Blob is a named input or output payload (an image, audio, a video file).
+type Blob struct {
+	Name string `json:"name"`
+	MIME string `json:"mime"`
+	Data []byte `json:"data"`
+}
+
+// Job is what a client asked for. The gateway fills it; the queue assigns ID
+// when it is empty.
+type Job struct {
+	ID             string          `json:"id"`
+	Task           string          `json:"task"`  // e.g. "text.complete"
+	Model          string          `json:"model"` // model id from a plugin manifest
+	Params         json.RawMessage `json:"params,omitempty"`
+	Inputs         []Blob          `json:"inputs,omitempty"`
+	Seed           int64           `json:"seed"`
+	Priority       Priority        `json:"priority"`
+	MaxAttempts    int             `json:"max_attempts"`      // 0 means the queue's default
+	Deadline       time.Time       `json:"deadline,omitzero"` // zero: none
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+}
+
+// JobError is the last error of a failed job. Code is machine-readable and
+// decides the HTTP status the gateway answers with (see gateway's error map):
+// "invalid_request", "model_not_found", "model_unavailable", "timeout",
+// "canceled", "plugin_crashed", "internal".
+type JobError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *JobError) Error() string { return e.Code + ": " + e.Message }
+
+// Result is what a succeeded job produced: a JSON document for the client and
+// any binary artifacts (images, WAV, GIF/MP4), kept with the job for the TTL.
+type Result struct {
+	Output    json.RawMessage `json:"output,omitempty"`
+	Artifacts []Blob          `json:"artifacts,omitempty"`
+}
+
+// JobState is a job with everything the queue knows about it.
+type JobState struct {
+	Job        Job       `json:"job"`
+	Status     Status    `json:"status"`
+	Attempt    int       `json:"attempt"` // 1 on the first lease
+	Worker     string    `json:"worker,omitempty"`
+	Error      *JobError `json:"error,omitempty"`
+	Result     *Result   `json:"result,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Event types on a job's event stream, in the order a client sees them.
+const (
+	EventQueued   = "queued"
+	EventStarted  = "started"  // a worker leased it (Data: {"attempt","worker"})
+	EventProgress = "progress" // Data: {"step","total"}
+	EventDelta    = "delta"    // Data: {"text"}
+	EventPreview  = "preview"  // Data: {"mime","data"(base64)}
+	EventRetry    = "retry"    // the attempt failed or its worker died; it will run again
+	EventResult   = "result"   // terminal: succeeded
+	EventError    = "error"    // terminal: failed
+	EventCanceled = "canceled" // terminal
+)
+
+// Event is one entry of a job's capped event stream. Seq increases by one per
+// event of a job, starting at 1.
+type Event struct {
+	Seq  int64           `json:"seq"`
+	Type string          `json:"type"`
+	Time time.Time       `json:"time"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Terminal reports whether no event follows this one.
+func (e Event) Terminal() bool {
+	return e.Type == EventResult || e.Type == EventError || e.Type == EventCanceled
+}
+
+// Lease is a worker's claim on one attempt of a job. It lapses unless renewed
+// by Heartbeat within the queue's lease duration; then the job is delivered
+// again (attempt + 1) or dead-lettered after MaxAttempts.
+type Lease struct {
+	Job     Job    `json:"job"`
+	Attempt int    `json:"attempt"`
+	Worker  string `json:"worker"`
+	Token   string `json:"token"` // backend-specific handle (stream entry id, …)
+}
+
+// WorkerInfo is what a worker advertises: which tasks it consumes and the
+// plugin manifests behind them (JSON, opaque to the queue). The gateway lists
+// models and validates requests from the union of live workers' infos.
+type WorkerInfo struct {
+	ID        string          `json:"id"`
+	Tasks     []string        `json:"tasks"`
+	Manifests json.RawMessage `json:"manifests,omitempty"`
+	SeenAt    time.Time       `json:"seen_at"`
+}
+
+// Queue is implemented by Memory and Redis.
+type Queue interface {
+	// Enqueue stores a new job (status queued) and returns its state. If
+	// job.IdempotencyKey names a job enqueued within the TTL, that job's state
+	// is returned with existed=true and nothing is enqueued. A full queue
+	// answers an error matching ErrQueueFull (see *FullError for Retry-After).
+	Enqueue(ctx context.Context, job Job) (st *JobState, existed bool, err error)
+	// Get returns a job's state, or an error matching ErrNotFound.
+	Get(ctx context.Context, id string) (*JobState, error)
+	// Cancel marks a queued or running job canceled (a running one's next
+	// Heartbeat answers ErrCanceled). Canceling a finished job is a no-op.
+	Cancel(ctx context.Context, id string) (*JobState, error)
+	// Events returns the job's events with Seq > after, waiting up to wait
+	// for at least one when there are none yet (wait 0: do not wait).
+	Events(ctx context.Context, id string, after int64, wait time.Duration) ([]Event, error)
+	// Depth reports how many jobs of the task are queued (not yet leased).
+	Depth(ctx context.Context, task string) (int, error)
+
+	// Dequeue leases the next job of one of tasks, blocking until one is
+	// available or ctx is done (then it returns ctx.Err()). Expired leases of
+	// dead workers are reclaimed here too.
+	Dequeue(ctx context.Context, worker string, tasks []string) (*Lease, error)
+	// Heartbeat renews the lease. It answers ErrCanceled when the job was
+	// canceled and ErrLeaseLost when the lease lapsed and was taken over.
+	Heartbeat(ctx context.Context, l *Lease) error
+	// Publish appends a non-terminal event (progress, delta, preview) to the job's stream.
+	Publish(ctx context.Context, l *Lease, typ string, data any) error
+	// Complete stores the result and marks the job succeeded.
+	Complete(ctx context.Context, l *Lease, res Result) error
+	// Fail ends this attempt. With retry and attempts left the job is queued
+	// again (event "retry"); otherwise it is failed with jerr (dead-lettered).
+	Fail(ctx context.Context, l *Lease, jerr JobError, retry bool) error
+	// Release gives the job back without using up an attempt (graceful
+	// worker shutdown).
+	Release(ctx context.Context, l *Lease) error
+
+	// Register advertises a worker for the worker TTL; call it periodically.
+	Register(ctx context.Context, w WorkerInfo) error
+	// Workers lists the live workers.
+	Workers(ctx context.Context) ([]WorkerInfo, error)
+
+	Close() error
+}
+
+// Options configure either backend; zero values take the defaults.
+type Options struct {
+	LeaseDuration time.Duration // default 30s: a worker that misses heartbeats this long loses its job
+	MaxAttempts   int           // default 3
+	ResultTTL     time.Duration // default 24h: how long finished jobs, results and events are kept
+	MaxDepth      int           // default 1000 queued jobs per task; more answers ErrQueueFull
+	MaxEvents     int           // default 1000 events kept per job (oldest non-terminal dropped)
+	WorkerTTL     time.Duration // default 15s
+	RetryAfter    time.Duration // default 1s: the hint a full queue gives
+	Now           func() time.Time
+}
+
+// WithDefaults returns o with zero fields filled in.
+func (o Options) WithDefaults() Options {
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = 30 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.ResultTTL <= 0 {
+		o.ResultTTL = 24 * time.Hour
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = 1000
+	}
+	if o.MaxEvents <= 0 {
+		o.MaxEvents = 1000
+	}
+	if o.WorkerTTL <= 0 {
+		o.WorkerTTL = 15 * time.Second
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+var (
+	ErrNotFound  = errors.New("job not found")
+	ErrQueueFull = errors.New("queue full")
+	ErrCanceled  = errors.New("job canceled")
+	ErrLeaseLost = errors.New("lease lost")
+)
+
+// FullError is returned by Enqueue when the task's queue is at MaxDepth.
+type FullError struct {
+	Task       string
+	Depth      int
+	RetryAfter time.Duration
+}
+
+func (e *FullError) Error() string {
+	return fmt.Sprintf("queue for %s full (%d jobs queued); retry after %s", e.Task, e.Depth, e.RetryAfter)
+}
+func (e *FullError) Is(target error) bool { return target == ErrQueueFull }

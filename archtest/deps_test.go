@@ -20,6 +20,8 @@ type rule struct {
 var rules = []rule{
 	{from: "loom/core/", deny: []string{"loom/"}, allow: []string{"loom/core/"},
 		why: "core imports nothing of Loom above it"},
+	{from: "loom/shapes", deny: []string{"loom/"}, allow: []string{"loom/shapes"},
+		why: "the Shapes world is a leaf every tool and test may use"},
 	{from: "loom/queue", deny: []string{"loom/"}, allow: []string{"loom/queue"},
 		why: "the queue is a leaf: gateway and worker depend on it, not the other way"},
 	{from: "loom/plugins", deny: []string{"loom/core/", "loom/gateway", "loom/queue", "loom/worker"},

@@ -1,0 +1,302 @@
+package kernels
+
+// Fused scaled-dot-product attention (flash attention, CPU form): for each
+// query row, scores against a tile of keys, an online softmax that keeps a
+// running max and sum, and the P·V product accumulated straight into the
+// output row — the (SeqQ × SeqKV) score matrix is never materialised. Work is
+// split over heads × query tiles on the shared pool; GQA/MQA broadcast a KV
+// head to Heads/KVHeads query heads by index, never by copying.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+)
+
+// AttnParams describes one attention call. Q is (SeqQ, Heads, HeadDim), K and
+// V are (SeqKV, KVHeads, HeadDim), Out is (SeqQ, Heads, HeadDim), all
+// row-major; a row stride of 0 means packed (Heads*HeadDim or
+// KVHeads*HeadDim). This layout is a KV cache's, so a decoder passes its cache
+// slices straight in.
+type AttnParams struct {
+	Heads, KVHeads, HeadDim            int // Heads % KVHeads == 0: GQA/MQA by head broadcast
+	SeqQ, SeqKV                        int
+	QStride, KStride, VStride, OStride int
+	Causal                             bool // query i sits at absolute position QPos0+i and sees keys 0..QPos0+i
+	QPos0                              int
+	Mask                               []float32 // optional additive mask (SeqQ, SeqKV), e.g. padding; nil = none
+	Scale                              float32   // 0 means 1/sqrt(HeadDim)
+}
+
+// A query row that sees no key (every visible score -Inf through Mask) gets
+// an all-zero output row in both FlashAttention and AttentionNaive.
+
+// Tile sizes: a K tile and a V tile of attnKTile rows × 64 dims are 16 KiB
+// each, so both stay in L1/L2 while a query tile of attnQTile rows walks them.
+const (
+	attnQTile = 32
+	attnKTile = 128
+)
+
+// normalize fills strides and scale and checks every dimension and length.
+func (p *AttnParams) normalize(out, q, k, v []float32) error {
+	switch {
+	case p.Heads <= 0 || p.KVHeads <= 0 || p.HeadDim <= 0:
+		return fmt.Errorf("attention: heads %d, kv heads %d, head dim %d must be positive", p.Heads, p.KVHeads, p.HeadDim)
+	case p.Heads%p.KVHeads != 0:
+		return fmt.Errorf("attention: heads %d not a multiple of kv heads %d", p.Heads, p.KVHeads)
+	case p.SeqQ < 0 || p.SeqKV < 0 || p.QPos0 < 0:
+		return fmt.Errorf("attention: negative seq q %d, seq kv %d or q pos %d", p.SeqQ, p.SeqKV, p.QPos0)
+	case p.QStride < 0 || p.KStride < 0 || p.VStride < 0 || p.OStride < 0:
+		return errors.New("attention: negative stride")
+	case math.IsNaN(float64(p.Scale)) || math.IsInf(float64(p.Scale), 0):
+		return fmt.Errorf("attention: scale %v", p.Scale)
+	}
+	qw, kw := p.Heads*p.HeadDim, p.KVHeads*p.HeadDim
+	if p.QStride == 0 {
+		p.QStride = qw
+	}
+	if p.OStride == 0 {
+		p.OStride = qw
+	}
+	if p.KStride == 0 {
+		p.KStride = kw
+	}
+	if p.VStride == 0 {
+		p.VStride = kw
+	}
+	if p.QStride < qw || p.OStride < qw || p.KStride < kw || p.VStride < kw {
+		return fmt.Errorf("attention: strides q %d, o %d below %d or k %d, v %d below %d",
+			p.QStride, p.OStride, qw, p.KStride, p.VStride, kw)
+	}
+	if p.Scale == 0 {
+		p.Scale = float32(1 / math.Sqrt(float64(p.HeadDim)))
+	}
+	need := func(name string, buf []float32, rows, stride, width int) error {
+		if rows == 0 {
+			return nil
+		}
+		if n := (rows-1)*stride + width; len(buf) < n {
+			return fmt.Errorf("attention: %s has %d floats, need %d", name, len(buf), n)
+		}
+		return nil
+	}
+	if err := need("q", q, p.SeqQ, p.QStride, qw); err != nil {
+		return err
+	}
+	if err := need("out", out, p.SeqQ, p.OStride, qw); err != nil {
+		return err
+	}
+	if err := need("k", k, p.SeqKV, p.KStride, kw); err != nil {
+		return err
+	}
+	if err := need("v", v, p.SeqKV, p.VStride, kw); err != nil {
+		return err
+	}
+	if p.Mask != nil && len(p.Mask) < p.SeqQ*p.SeqKV {
+		return fmt.Errorf("attention: mask has %d floats, need %d×%d", len(p.Mask), p.SeqQ, p.SeqKV)
+	}
+	return nil
+}
+
+// keyLimit is how many keys query row i sees (keys 0..limit-1).
+func (p *AttnParams) keyLimit(i int) int {
+	if p.Causal {
+		return min(p.SeqKV, p.QPos0+i+1)
+	}
+	return p.SeqKV
+}
+
+// attnScratch is one worker's state for a query tile: running max and sum per
+// row and a row of scores. Pooled, so steady-state calls do not allocate it.
+type attnScratch struct {
+	m, l   [attnQTile]float32
+	scores [attnKTile]float32
+}
+
+var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
+
+// AttnScratchBytes is the working memory one FlashAttention worker holds
+// (beyond q, k, v and out): the whole extra memory of a call is this times
+// the pool's thread count, independent of sequence length.
+const AttnScratchBytes = int(4 * (2*attnQTile + attnKTile))
+
+// FlashAttention computes out = softmax(q·kᵀ·Scale + mask)·v per head, with
+// the layout and options of AttnParams. It fails, writing nothing, on bad
+// dimensions or short slices.
+func FlashAttention(out, q, k, v []float32, p AttnParams) error {
+	if err := p.normalize(out, q, k, v); err != nil {
+		return err
+	}
+	if p.SeqQ == 0 {
+		return nil
+	}
+	qTiles := (p.SeqQ + attnQTile - 1) / attnQTile
+	items := p.Heads * qTiles
+	// Workers pull (head, query tile) items from a counter: causal tiles
+	// differ in cost, so a static split would leave one core idle. Items run
+	// last tile first (the most keys) so the small ones fill in at the end.
+	var next atomic.Int64
+	pool := Default()
+	workers := min(pool.Threads(), items)
+	pool.For(workers, 1, func(lo, hi int) {
+		s := attnScratchPool.Get().(*attnScratch)
+		for w := lo; w < hi; w++ {
+			for {
+				it := int(next.Add(1) - 1)
+				if it >= items {
+					break
+				}
+				tile := qTiles - 1 - it/p.Heads
+				h := it % p.Heads
+				attnTile(out, q, k, v, &p, h, tile*attnQTile, min((tile+1)*attnQTile, p.SeqQ), s)
+			}
+		}
+		attnScratchPool.Put(s)
+	})
+	return nil
+}
+
+// attnTile runs head h for query rows [i0, i1): for each K/V tile, each row's
+// scores, online-softmax rescale, and P·V accumulated into the output row.
+func attnTile(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScratch) {
+	d := p.HeadDim
+	kh := h / (p.Heads / p.KVHeads)
+	negInf := float32(math.Inf(-1))
+	for i := i0; i < i1; i++ {
+		s.m[i-i0], s.l[i-i0] = negInf, 0
+		clear(out[i*p.OStride+h*d : i*p.OStride+h*d+d])
+	}
+	// The causal limit of the tile's last row bounds every row in it: key
+	// tiles past it are skipped whole.
+	kEnd := p.keyLimit(i1 - 1)
+	for j0 := 0; j0 < kEnd; j0 += attnKTile {
+		j1 := min(j0+attnKTile, kEnd)
+		kt := k[j0*p.KStride+kh*d:]
+		vt := v[j0*p.VStride+kh*d:]
+		for i := i0; i < i1; i++ {
+			n := min(j1, p.keyLimit(i)) - j0
+			if n <= 0 {
+				continue
+			}
+			sc := s.scores[:n]
+			vecDots(sc, q[i*p.QStride+h*d:], kt, p.KStride, d, n)
+			mx := negInf
+			if p.Mask != nil {
+				mrow := p.Mask[i*p.SeqKV+j0 : i*p.SeqKV+j0+n]
+				for j, x := range sc {
+					x = x*p.Scale + mrow[j]
+					sc[j] = x
+					mx = max(mx, x)
+				}
+			} else {
+				for j, x := range sc {
+					x *= p.Scale
+					sc[j] = x
+					mx = max(mx, x)
+				}
+			}
+			r := i - i0
+			mOld := s.m[r]
+			mNew := max(mOld, mx)
+			if mNew == negInf {
+				continue // every key so far masked out
+			}
+			sum := vecExpSub(sc, mNew)
+			o := out[i*p.OStride+h*d : i*p.OStride+h*d+d]
+			if mNew != mOld {
+				// Rescale what was accumulated under the old max.
+				alpha := expf(mOld - mNew)
+				s.l[r] *= alpha
+				for c := range o {
+					o[c] *= alpha
+				}
+			}
+			s.l[r] += sum
+			s.m[r] = mNew
+			vecAccRows(o, sc, vt, p.VStride, d, n)
+		}
+	}
+	for i := i0; i < i1; i++ {
+		o := out[i*p.OStride+h*d : i*p.OStride+h*d+d]
+		l := s.l[i-i0]
+		if l == 0 {
+			clear(o)
+			continue
+		}
+		inv := 1 / l
+		for c := range o {
+			o[c] *= inv
+		}
+	}
+}
+
+// AttentionNaive is the reference: per head it materialises the full
+// (SeqQ × SeqKV) score matrix, takes a row softmax in float64 and multiplies
+// by V with plain loops. It allocates the score matrix once per call.
+func AttentionNaive(out, q, k, v []float32, p AttnParams) error {
+	if err := p.normalize(out, q, k, v); err != nil {
+		return err
+	}
+	d := p.HeadDim
+	scores := make([]float64, p.SeqQ*p.SeqKV) // (SeqQ, SeqKV), one head at a time
+	acc := make([]float64, d)                 // one output row
+	for h := 0; h < p.Heads; h++ {
+		kh := h / (p.Heads / p.KVHeads)
+		for i := 0; i < p.SeqQ; i++ {
+			qi := q[i*p.QStride+h*d : i*p.QStride+h*d+d]
+			row := scores[i*p.SeqKV : (i+1)*p.SeqKV]
+			for j := range row {
+				if j >= p.keyLimit(i) {
+					row[j] = math.Inf(-1)
+					continue
+				}
+				kj := k[j*p.KStride+kh*d : j*p.KStride+kh*d+d]
+				var dot float64
+				for c := range qi {
+					dot += float64(qi[c]) * float64(kj[c])
+				}
+				row[j] = dot * float64(p.Scale)
+				if p.Mask != nil {
+					row[j] += float64(p.Mask[i*p.SeqKV+j])
+				}
+			}
+			mx := math.Inf(-1)
+			for _, x := range row {
+				mx = math.Max(mx, x)
+			}
+			var sum float64
+			for j, x := range row {
+				e := 0.0
+				if !math.IsInf(mx, -1) {
+					e = math.Exp(x - mx)
+				}
+				row[j] = e
+				sum += e
+			}
+			for j := range row {
+				if sum > 0 {
+					row[j] /= sum
+				}
+			}
+		}
+		for i := 0; i < p.SeqQ; i++ {
+			clear(acc)
+			for j, w := range scores[i*p.SeqKV : (i+1)*p.SeqKV] {
+				if w == 0 {
+					continue
+				}
+				for c, x := range v[j*p.VStride+kh*d : j*p.VStride+kh*d+d] {
+					acc[c] += w * float64(x)
+				}
+			}
+			o := out[i*p.OStride+h*d : i*p.OStride+h*d+d]
+			for c := range o {
+				o[c] = float32(acc[c])
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package kernels
+
+import (
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+)
+
+// tolAttention is the normalised MSE allowed between FlashAttention (float32
+// accumulation, expf, online rescaling) and AttentionNaive (float64).
+const tolAttention = 1e-10
+
+type attnCase struct {
+	name                string
+	heads, kvHeads, dim int
+	seqQ, seqKV         int
+	causal              bool
+	qPos0               int
+	mask                bool
+	padQ, padKV, padO   int // extra floats per row beyond packed (strided layouts)
+}
+
+var attnCases = []attnCase{
+	{name: "self tiny", heads: 1, kvHeads: 1, dim: 8, seqQ: 1, seqKV: 1},
+	{name: "self odd", heads: 2, kvHeads: 2, dim: 8, seqQ: 37, seqKV: 37},
+	{name: "self causal odd", heads: 2, kvHeads: 2, dim: 64, seqQ: 133, seqKV: 133, causal: true},
+	{name: "gqa 8/4 causal", heads: 8, kvHeads: 4, dim: 64, seqQ: 70, seqKV: 70, causal: true},
+	{name: "mqa 8/1", heads: 8, kvHeads: 1, dim: 80, seqQ: 45, seqKV: 45},
+	{name: "mqa 8/1 causal", heads: 8, kvHeads: 1, dim: 80, seqQ: 45, seqKV: 45, causal: true},
+	{name: "causal qpos0 chunk", heads: 4, kvHeads: 2, dim: 64, seqQ: 19, seqKV: 300, causal: true, qPos0: 281},
+	{name: "causal qpos0 mid", heads: 2, kvHeads: 2, dim: 8, seqQ: 40, seqKV: 97, causal: true, qPos0: 30},
+	{name: "decode", heads: 8, kvHeads: 4, dim: 64, seqQ: 1, seqKV: 517, causal: true, qPos0: 516},
+	{name: "decode no causal", heads: 8, kvHeads: 8, dim: 80, seqQ: 1, seqKV: 259},
+	{name: "cross", heads: 4, kvHeads: 4, dim: 64, seqQ: 29, seqKV: 77},
+	{name: "cross long q", heads: 2, kvHeads: 1, dim: 8, seqQ: 150, seqKV: 11},
+	{name: "mask", heads: 4, kvHeads: 2, dim: 64, seqQ: 33, seqKV: 140, mask: true},
+	{name: "mask causal", heads: 2, kvHeads: 2, dim: 80, seqQ: 65, seqKV: 65, causal: true, mask: true},
+	{name: "strided", heads: 4, kvHeads: 2, dim: 8, seqQ: 21, seqKV: 35, causal: true, qPos0: 14, padQ: 5, padKV: 24, padO: 3},
+	{name: "strided long", heads: 8, kvHeads: 4, dim: 64, seqQ: 130, seqKV: 300, mask: true, padQ: 64, padKV: 7, padO: 1},
+}
+
+// attnInputs builds q, k, v and mask for c; scores get a spread of magnitudes
+// (scale 3) so the online max actually changes between tiles.
+func attnInputs(r *rand.Rand, c attnCase) (q, k, v, mask []float32, p AttnParams) {
+	p = AttnParams{Heads: c.heads, KVHeads: c.kvHeads, HeadDim: c.dim, SeqQ: c.seqQ, SeqKV: c.seqKV,
+		Causal: c.causal, QPos0: c.qPos0}
+	if c.padQ+c.padKV+c.padO > 0 {
+		p.QStride = c.heads*c.dim + c.padQ
+		p.KStride = c.kvHeads*c.dim + c.padKV
+		p.VStride = c.kvHeads*c.dim + c.padKV
+		p.OStride = c.heads*c.dim + c.padO
+	}
+	qs, ks := max(p.QStride, c.heads*c.dim), max(p.KStride, c.kvHeads*c.dim)
+	q = randSlice(r, c.seqQ*qs)
+	for i := range q {
+		q[i] *= 3
+	}
+	k = randSlice(r, c.seqKV*ks)
+	v = randSlice(r, c.seqKV*ks)
+	if c.mask {
+		mask = make([]float32, c.seqQ*c.seqKV)
+		for i := range mask {
+			switch r.Intn(5) {
+			case 0:
+				mask[i] = float32(math.Inf(-1))
+			case 1:
+				mask[i] = -2 * r.Float32()
+			}
+		}
+		// One row masked out entirely: its output must be zeros.
+		for j := 0; j < c.seqKV; j++ {
+			mask[(c.seqQ/2)*c.seqKV+j] = float32(math.Inf(-1))
+		}
+		p.Mask = mask
+	}
+	return q, k, v, mask, p
+}
+
+func TestFlashAttentionMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for _, c := range attnCases {
+		q, k, v, _, p := attnInputs(r, c)
+		os := max(p.OStride, c.heads*c.dim)
+		n := (c.seqQ-1)*os + c.heads*c.dim
+		want := make([]float32, n)
+		if err := AttentionNaive(want, q, k, v, p); err != nil {
+			t.Fatalf("%s: naive: %v", c.name, err)
+		}
+		if c.mask {
+			row := want[(c.seqQ/2)*os : (c.seqQ/2)*os+c.heads*c.dim]
+			for _, x := range row {
+				if x != 0 {
+					t.Fatalf("%s: naive: fully masked row not zero", c.name)
+				}
+			}
+		}
+		for _, impl := range impls() {
+			for _, threads := range []int{1, 2} {
+				withImpl(t, impl, func() {
+					SetThreads(threads)
+					defer SetThreads(0)
+					got, full := guarded(n)
+					for i := range got {
+						got[i] = float32(math.NaN()) // padding between rows must stay untouched
+					}
+					if err := FlashAttention(got, q, k, v, p); err != nil {
+						t.Fatalf("%s: %v", c.name, err)
+					}
+					checkGuards(t, full, n)
+					for i := range got {
+						rowOff := i % os
+						if rowOff >= c.heads*c.dim {
+							if got[i] == got[i] {
+								t.Fatalf("%s: wrote into output row padding at %d", c.name, i)
+							}
+							got[i] = 0
+						}
+					}
+					w := append([]float32(nil), want...)
+					for i := range w {
+						if i%os >= c.heads*c.dim {
+							w[i] = 0
+						}
+					}
+					assertNMSE(t, c.name+" "+impl, got, w, tolAttention)
+				})
+			}
+		}
+	}
+}
+
+// TestAttentionNaiveByHand checks the reference itself on a case small
+// enough to work out: one head, two keys, dim 1.
+func TestAttentionNaiveByHand(t *testing.T) {
+	q := []float32{1, 2}   // (2 queries, 1 head, dim 1)
+	k := []float32{1, -1}  // (2 keys)
+	v := []float32{10, 20} // (2 keys)
+	out := make([]float32, 2)
+	p := AttnParams{Heads: 1, KVHeads: 1, HeadDim: 1, SeqQ: 2, SeqKV: 2, Causal: true}
+	if err := AttentionNaive(out, q, k, v, p); err != nil {
+		t.Fatal(err)
+	}
+	// Query 0 sees key 0 only → 10. Query 1: scores 2, -2 → weights e^2, e^-2.
+	w0 := math.Exp(2) / (math.Exp(2) + math.Exp(-2))
+	want1 := w0*10 + (1-w0)*20
+	if out[0] != 10 || math.Abs(float64(out[1])-want1) > 1e-5 {
+		t.Fatalf("naive = %v, want [10 %v]", out, want1)
+	}
+	got := make([]float32, 2)
+	if err := FlashAttention(got, q, k, v, p); err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(float64(got[0]-10)) > 1e-6 || math.Abs(float64(got[1])-want1) > 1e-5 {
+		t.Fatalf("flash = %v, want [10 %v]", got, want1)
+	}
+}
+
+func TestAttentionErrors(t *testing.T) {
+	ok := AttnParams{Heads: 4, KVHeads: 2, HeadDim: 8, SeqQ: 3, SeqKV: 5}
+	q, o := make([]float32, 3*32), make([]float32, 3*32)
+	kv := make([]float32, 5*16)
+	for _, tc := range []struct {
+		name string
+		edit func(p *AttnParams)
+		q    []float32
+		want string
+	}{
+		{"zero heads", func(p *AttnParams) { p.Heads = 0 }, q, "positive"},
+		{"gqa mismatch", func(p *AttnParams) { p.KVHeads = 3 }, q, "multiple"},
+		{"negative seq", func(p *AttnParams) { p.SeqKV = -1 }, q, "negative"},
+		{"short q", func(p *AttnParams) {}, q[:95], "q has"},
+		{"short kv", func(p *AttnParams) { p.SeqKV = 6 }, q, "k has"},
+		{"small stride", func(p *AttnParams) { p.QStride = 31 }, q, "strides"},
+		{"short mask", func(p *AttnParams) { p.Mask = make([]float32, 14) }, q, "mask"},
+		{"nan scale", func(p *AttnParams) { p.Scale = float32(math.NaN()) }, q, "scale"},
+	} {
+		p := ok
+		tc.edit(&p)
+		for name, f := range map[string]func([]float32, []float32, []float32, []float32, AttnParams) error{
+			"flash": FlashAttention, "naive": AttentionNaive} {
+			err := f(o, tc.q, kv, kv, p)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s %s: err = %v, want it to mention %q", name, tc.name, err, tc.want)
+			}
+		}
+	}
+	if err := FlashAttention(o, q, kv, kv, ok); err != nil {
+		t.Fatalf("valid params: %v", err)
+	}
+}
+
+// FuzzAttentionParams: any dims either fail cleanly or give the naive result.
+func FuzzAttentionParams(f *testing.F) {
+	f.Add(2, 1, 4, 3, 5, true, 2, 0)
+	f.Add(3, 3, 1, 1, 0, false, 0, 7)
+	f.Fuzz(func(t *testing.T, heads, kvHeads, dim, seqQ, seqKV int, causal bool, qPos0, pad int) {
+		if heads > 8 || kvHeads > 8 || dim > 16 || seqQ > 40 || seqKV > 40 || qPos0 > 64 || pad > 8 ||
+			heads < -2 || kvHeads < -2 || dim < -2 || seqQ < -2 || seqKV < -2 || qPos0 < -2 || pad < -2 {
+			return
+		}
+		p := AttnParams{Heads: heads, KVHeads: kvHeads, HeadDim: dim, SeqQ: seqQ, SeqKV: seqKV,
+			Causal: causal, QPos0: qPos0, KStride: pad}
+		r := rand.New(rand.NewSource(int64(heads*1000 + dim)))
+		q, k, v := randSlice(r, 40*8*16), randSlice(r, 40*8*16+8), randSlice(r, 40*8*16+8)
+		got, want := make([]float32, 40*8*16), make([]float32, 40*8*16)
+		errF := FlashAttention(got, q, k, v, p)
+		errN := AttentionNaive(want, q, k, v, p)
+		if (errF == nil) != (errN == nil) {
+			t.Fatalf("flash err %v, naive err %v", errF, errN)
+		}
+		if errF == nil {
+			assertNMSE(t, "fuzz", got, want, tolAttention)
+		}
+	})
+}

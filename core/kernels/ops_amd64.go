@@ -1,0 +1,22 @@
+//go:build amd64 && !noasm
+
+package kernels
+
+// AVX2+FMA routines in ops_amd64.s. Their references are the *Generic loops
+// in ops_vec.go; pointers and counts are checked by the Go dispatchers.
+
+// vecDotsAVX2: out[j] = Σ_p q[p]·k[j*ldk+p] for j < m, p < n.
+//
+//go:noescape
+func vecDotsAVX2(out, q, k *float32, ldk, n, m int)
+
+// vecAccRowsAVX2: y[p] += Σ_j w[j]·x[j*ldx+p] for p < n, j < m.
+//
+//go:noescape
+func vecAccRowsAVX2(y, w, x *float32, ldx, n, m int)
+
+// vecExpSubAVX2: x[j] = exp(x[j]-m) for j < n (n a multiple of 8, m ≥ x[j]);
+// returns Σ_j x[j].
+//
+//go:noescape
+func vecExpSubAVX2(x *float32, n int, m float32) float32

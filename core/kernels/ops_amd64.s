@@ -1,0 +1,311 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// Taylor coefficients of e^f (see expf in ops_vec.go), each broadcast to 8
+// lanes so FMAs can take them as memory operands.
+DATA expC7<>+0(SB)/4, $0x39500d01
+DATA expC7<>+4(SB)/4, $0x39500d01
+DATA expC7<>+8(SB)/4, $0x39500d01
+DATA expC7<>+12(SB)/4, $0x39500d01
+DATA expC7<>+16(SB)/4, $0x39500d01
+DATA expC7<>+20(SB)/4, $0x39500d01
+DATA expC7<>+24(SB)/4, $0x39500d01
+DATA expC7<>+28(SB)/4, $0x39500d01
+GLOBL expC7<>(SB), RODATA|NOPTR, $32
+
+DATA expC6<>+0(SB)/4, $0x3ab60b61
+DATA expC6<>+4(SB)/4, $0x3ab60b61
+DATA expC6<>+8(SB)/4, $0x3ab60b61
+DATA expC6<>+12(SB)/4, $0x3ab60b61
+DATA expC6<>+16(SB)/4, $0x3ab60b61
+DATA expC6<>+20(SB)/4, $0x3ab60b61
+DATA expC6<>+24(SB)/4, $0x3ab60b61
+DATA expC6<>+28(SB)/4, $0x3ab60b61
+GLOBL expC6<>(SB), RODATA|NOPTR, $32
+
+DATA expC5<>+0(SB)/4, $0x3c088889
+DATA expC5<>+4(SB)/4, $0x3c088889
+DATA expC5<>+8(SB)/4, $0x3c088889
+DATA expC5<>+12(SB)/4, $0x3c088889
+DATA expC5<>+16(SB)/4, $0x3c088889
+DATA expC5<>+20(SB)/4, $0x3c088889
+DATA expC5<>+24(SB)/4, $0x3c088889
+DATA expC5<>+28(SB)/4, $0x3c088889
+GLOBL expC5<>(SB), RODATA|NOPTR, $32
+
+DATA expC4<>+0(SB)/4, $0x3d2aaaab
+DATA expC4<>+4(SB)/4, $0x3d2aaaab
+DATA expC4<>+8(SB)/4, $0x3d2aaaab
+DATA expC4<>+12(SB)/4, $0x3d2aaaab
+DATA expC4<>+16(SB)/4, $0x3d2aaaab
+DATA expC4<>+20(SB)/4, $0x3d2aaaab
+DATA expC4<>+24(SB)/4, $0x3d2aaaab
+DATA expC4<>+28(SB)/4, $0x3d2aaaab
+GLOBL expC4<>(SB), RODATA|NOPTR, $32
+
+DATA expC3<>+0(SB)/4, $0x3e2aaaab
+DATA expC3<>+4(SB)/4, $0x3e2aaaab
+DATA expC3<>+8(SB)/4, $0x3e2aaaab
+DATA expC3<>+12(SB)/4, $0x3e2aaaab
+DATA expC3<>+16(SB)/4, $0x3e2aaaab
+DATA expC3<>+20(SB)/4, $0x3e2aaaab
+DATA expC3<>+24(SB)/4, $0x3e2aaaab
+DATA expC3<>+28(SB)/4, $0x3e2aaaab
+GLOBL expC3<>(SB), RODATA|NOPTR, $32
+
+DATA expC2<>+0(SB)/4, $0x3f000000
+DATA expC2<>+4(SB)/4, $0x3f000000
+DATA expC2<>+8(SB)/4, $0x3f000000
+DATA expC2<>+12(SB)/4, $0x3f000000
+DATA expC2<>+16(SB)/4, $0x3f000000
+DATA expC2<>+20(SB)/4, $0x3f000000
+DATA expC2<>+24(SB)/4, $0x3f000000
+DATA expC2<>+28(SB)/4, $0x3f000000
+GLOBL expC2<>(SB), RODATA|NOPTR, $32
+
+// func vecDotsAVX2(out, q, k *float32, ldk, n, m int)
+TEXT ·vecDotsAVX2(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ q+8(FP), SI
+	MOVQ k+16(FP), DX
+	MOVQ ldk+24(FP), R8
+	SHLQ $2, R8
+	MOVQ n+32(FP), CX
+	MOVQ m+40(FP), R9
+	TESTQ R9, R9
+	JLE dots_done
+
+dots_row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ CX, R12
+
+dots_32:
+	CMPQ R12, $32
+	JLT  dots_8
+	VMOVUPS (R10), Y4
+	VMOVUPS 32(R10), Y5
+	VMOVUPS 64(R10), Y6
+	VMOVUPS 96(R10), Y7
+	VFMADD231PS (R11), Y4, Y0
+	VFMADD231PS 32(R11), Y5, Y1
+	VFMADD231PS 64(R11), Y6, Y2
+	VFMADD231PS 96(R11), Y7, Y3
+	ADDQ $128, R10
+	ADDQ $128, R11
+	SUBQ $32, R12
+	JMP  dots_32
+
+dots_8:
+	CMPQ R12, $8
+	JLT  dots_reduce
+	VMOVUPS (R10), Y4
+	VFMADD231PS (R11), Y4, Y0
+	ADDQ $32, R10
+	ADDQ $32, R11
+	SUBQ $8, R12
+	JMP  dots_8
+
+dots_reduce:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X1, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+
+dots_tail:
+	TESTQ R12, R12
+	JEQ   dots_store
+	VMOVSS (R10), X4
+	VFMADD231SS (R11), X4, X0
+	ADDQ $4, R10
+	ADDQ $4, R11
+	DECQ R12
+	JMP  dots_tail
+
+dots_store:
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	ADDQ R8, DX
+	DECQ R9
+	JNZ  dots_row
+
+dots_done:
+	VZEROUPPER
+	RET
+
+// func vecAccRowsAVX2(y, w, x *float32, ldx, n, m int)
+// Columns in blocks of 64 (8 accumulators, enough FMA chains in flight),
+// then 8, then one at a time; rows innermost so y stays in registers.
+TEXT ·vecAccRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ ldx+24(FP), R8
+	SHLQ $2, R8
+	MOVQ n+32(FP), CX
+	MOVQ m+40(FP), R9
+	TESTQ R9, R9
+	JLE  acc_done
+
+acc_64:
+	CMPQ CX, $64
+	JLT  acc_8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 128(DI), Y4
+	VMOVUPS 160(DI), Y5
+	VMOVUPS 192(DI), Y6
+	VMOVUPS 224(DI), Y7
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ R9, R12
+
+acc_64_row:
+	VBROADCASTSS (R10), Y8
+	VFMADD231PS (R11), Y8, Y0
+	VFMADD231PS 32(R11), Y8, Y1
+	VFMADD231PS 64(R11), Y8, Y2
+	VFMADD231PS 96(R11), Y8, Y3
+	VFMADD231PS 128(R11), Y8, Y4
+	VFMADD231PS 160(R11), Y8, Y5
+	VFMADD231PS 192(R11), Y8, Y6
+	VFMADD231PS 224(R11), Y8, Y7
+	ADDQ $4, R10
+	ADDQ R8, R11
+	DECQ R12
+	JNZ  acc_64_row
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	ADDQ $256, DI
+	ADDQ $256, DX
+	SUBQ $64, CX
+	JMP  acc_64
+
+acc_8:
+	CMPQ CX, $8
+	JLT  acc_1
+	VMOVUPS (DI), Y0
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ R9, R12
+
+acc_8_row:
+	VBROADCASTSS (R10), Y8
+	VFMADD231PS (R11), Y8, Y0
+	ADDQ $4, R10
+	ADDQ R8, R11
+	DECQ R12
+	JNZ  acc_8_row
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP  acc_8
+
+acc_1:
+	TESTQ CX, CX
+	JEQ   acc_done
+	VMOVSS (DI), X0
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ R9, R12
+
+acc_1_row:
+	VMOVSS (R10), X8
+	VFMADD231SS (R11), X8, X0
+	ADDQ $4, R10
+	ADDQ R8, R11
+	DECQ R12
+	JNZ  acc_1_row
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	ADDQ $4, DX
+	DECQ CX
+	JMP  acc_1
+
+acc_done:
+	VZEROUPPER
+	RET
+
+// func vecExpSubAVX2(x *float32, n int, m float32) float32
+// x = n·ln2 + f by rounding x·log2e, e^f by Horner, 2^n added into the
+// exponent bits (n<<23 plus the bits of 1.0); lanes below expMin become 0.
+TEXT ·vecExpSubAVX2(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS m+16(FP), Y15
+	MOVL $0x3fb8aa3b, AX // log2e
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x3f318000, AX // ln2Hi = 0.693359375
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0xb95e8083, AX // ln2Lo = -2.12194440e-4
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $0xc2aeac4f, AX // expMin = -87.33654
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $0x3f800000, AX // 1.0
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	VXORPS Y0, Y0, Y0
+
+exp_loop:
+	CMPQ CX, $8
+	JLT  exp_reduce
+	VMOVUPS (DI), Y1
+	VSUBPS Y15, Y1, Y1
+	VCMPPS $0x1d, Y11, Y1, Y3 // y >= expMin (false for NaN)
+	VMAXPS Y11, Y1, Y1
+	VMULPS Y14, Y1, Y2
+	VROUNDPS $0, Y2, Y2
+	VFNMADD231PS Y13, Y2, Y1
+	VFNMADD231PS Y12, Y2, Y1
+	VMOVUPS expC7<>(SB), Y4
+	VFMADD213PS expC6<>(SB), Y1, Y4
+	VFMADD213PS expC5<>(SB), Y1, Y4
+	VFMADD213PS expC4<>(SB), Y1, Y4
+	VFMADD213PS expC3<>(SB), Y1, Y4
+	VFMADD213PS expC2<>(SB), Y1, Y4
+	VFMADD213PS Y10, Y1, Y4
+	VFMADD213PS Y10, Y1, Y4
+	VCVTPS2DQ Y2, Y2
+	VPSLLD $23, Y2, Y2
+	VPADDD Y10, Y2, Y2
+	VMULPS Y2, Y4, Y4
+	VANDPS Y3, Y4, Y4
+	VMOVUPS Y4, (DI)
+	VADDPS Y4, Y0, Y0
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  exp_loop
+
+exp_reduce:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X1, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET

@@ -1,0 +1,21 @@
+//go:build !amd64 || noasm
+
+package kernels
+
+import "unsafe"
+
+// Without assembly the SIMD entry points are the generic loops. The
+// dispatchers never call them here (useAVX2 is false), but one set of call
+// sites then compiles on every build.
+
+func vecDotsAVX2(out, q, k *float32, ldk, n, m int) {
+	vecDotsGeneric(unsafe.Slice(out, m), unsafe.Slice(q, n), unsafe.Slice(k, (m-1)*ldk+n), ldk, n, m)
+}
+
+func vecAccRowsAVX2(y, w, x *float32, ldx, n, m int) {
+	vecAccRowsGeneric(unsafe.Slice(y, n), unsafe.Slice(w, m), unsafe.Slice(x, (m-1)*ldx+n), ldx, n, m)
+}
+
+func vecExpSubAVX2(x *float32, n int, m float32) float32 {
+	return vecExpSubGeneric(unsafe.Slice(x, n), m)
+}

@@ -1,0 +1,128 @@
+package kernels
+
+// Small vector kernels shared by attention, norms and activations. Each
+// dispatches on the implementation selector (impl.go); the *Generic body is
+// the reference every SIMD routine is tested against (ops_vec_test.go).
+
+import "math"
+
+// vecDots sets out[j] = dot(q[:n], k[j*ldk : j*ldk+n]) for j < m: one query
+// row against m key rows of a strided (seq, heads·head_dim) cache.
+func vecDots(out, q, k []float32, ldk, n, m int) {
+	if m <= 0 {
+		return
+	}
+	_ = out[m-1]
+	_ = q[n-1]
+	_ = k[(m-1)*ldk+n-1]
+	if useAVX2 {
+		vecDotsAVX2(&out[0], &q[0], &k[0], ldk, n, m)
+		return
+	}
+	vecDotsGeneric(out, q, k, ldk, n, m)
+}
+
+// vecAccRows adds Σ_j w[j]·x[j*ldx : j*ldx+n] (j < m) to y[:n]: the P·V step
+// of attention, one output row at a time with the row kept in registers.
+func vecAccRows(y, w, x []float32, ldx, n, m int) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	_ = y[n-1]
+	_ = w[m-1]
+	_ = x[(m-1)*ldx+n-1]
+	if useAVX2 {
+		vecAccRowsAVX2(&y[0], &w[0], &x[0], ldx, n, m)
+		return
+	}
+	vecAccRowsGeneric(y, w, x, ldx, n, m)
+}
+
+// vecExpSub sets x[j] = exp(x[j] - m) for every j and returns their sum
+// (float32 accumulation). It is the softmax numerator after the row max, so
+// callers guarantee m ≥ x[j] (the SIMD routine does not saturate to +Inf);
+// x[j] = -Inf gives exactly 0.
+func vecExpSub(x []float32, m float32) float32 {
+	var s float32
+	if n8 := len(x) &^ 7; useAVX2 && n8 > 0 {
+		s = vecExpSubAVX2(&x[0], n8, m)
+		x = x[n8:]
+	}
+	return s + vecExpSubGeneric(x, m)
+}
+
+func vecDotsGeneric(out, q, k []float32, ldk, n, m int) {
+	q = q[:n]
+	for j := 0; j < m; j++ {
+		kj := k[j*ldk : j*ldk+n]
+		var s float32
+		for p, qv := range q {
+			s += qv * kj[p]
+		}
+		out[j] = s
+	}
+}
+
+func vecAccRowsGeneric(y, w, x []float32, ldx, n, m int) {
+	y = y[:n]
+	for j := 0; j < m; j++ {
+		wj := w[j]
+		xj := x[j*ldx : j*ldx+n]
+		for p := range y {
+			y[p] += wj * xj[p]
+		}
+	}
+}
+
+func vecExpSubGeneric(x []float32, m float32) float32 {
+	var s float32
+	for j, v := range x {
+		e := expf(v - m)
+		x[j] = e
+		s += e
+	}
+	return s
+}
+
+// Range of expf: below expMin the result underflows to 0 (it would be a
+// float32 subnormal), above expMax it is +Inf.
+const (
+	expMin = -87.33654
+	expMax = 88.72283
+	log2e  = 1.44269504088896341
+	// ln2 split in two so n·ln2Hi is exact in float32 for |n| < 256.
+	ln2Hi = 0.693359375
+	ln2Lo = -2.12194440e-4
+)
+
+// expf is a float32 exp accurate to about 2 ulp (relative error < 3e-7 on
+// [-87, 88]): x = n·ln2 + f with |f| ≤ ln2/2, e^f by its Taylor series to
+// degree 7 (truncation error |f|^8/8! < 6e-9), times 2^n built in the
+// exponent bits. math.Exp works in float64 and is several times slower, and
+// attention computes one exp per score.
+func expf(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x < expMin:
+		return 0
+	case x > expMax:
+		return float32(math.Inf(1))
+	}
+	// floor(x·log2e + 0.5) without math.Floor: the argument is positive.
+	n := int32(x*log2e+128.5) - 128
+	fn := float32(n)
+	f := x - fn*ln2Hi - fn*ln2Lo
+	p := float32(1.0 / 5040)
+	p = p*f + 1.0/720
+	p = p*f + 1.0/120
+	p = p*f + 1.0/24
+	p = p*f + 1.0/6
+	p = p*f + 0.5
+	p = p*f + 1
+	p = p*f + 1
+	if n > 127 { // x near expMax: 2^128 is not a float32, so split it
+		return p * 2 * math.Float32frombits(uint32(127+127)<<23)
+	}
+	return p * math.Float32frombits(uint32(n+127)<<23)
+}

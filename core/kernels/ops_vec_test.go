@@ -1,0 +1,122 @@
+package kernels
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// Tolerances (normalised MSE) for the vector kernels against their generic
+// twins: only the summation order differs, so float32 rounding is all.
+const (
+	tolVecDot = 1e-11
+	tolVecExp = 1e-12
+)
+
+func TestVecDotsAccRows(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	for _, n := range []int{1, 3, 7, 8, 9, 31, 32, 33, 63, 64, 65, 80, 127, 128, 200} {
+		for _, m := range []int{1, 2, 5, 17} {
+			ld := n + 3
+			q := randSlice(r, n)
+			k := randSlice(r, (m-1)*ld+n)
+			w := randSlice(r, m)
+			y0 := randSlice(r, n)
+			wantD := make([]float32, m)
+			vecDotsGeneric(wantD, q, k, ld, n, m)
+			wantA := append([]float32(nil), y0...)
+			vecAccRowsGeneric(wantA, w, k, ld, n, m)
+			// The generic loops themselves against float64 sums.
+			for j := 0; j < m; j++ {
+				var s float64
+				for c := 0; c < n; c++ {
+					s += float64(q[c]) * float64(k[j*ld+c])
+				}
+				if math.Abs(s-float64(wantD[j])) > 1e-5*float64(n) {
+					t.Fatalf("vecDotsGeneric n=%d row %d: %v, want %v", n, j, wantD[j], s)
+				}
+			}
+			for _, impl := range impls() {
+				withImpl(t, impl, func() {
+					got, full := guarded(m)
+					vecDots(got, q, k, ld, n, m)
+					checkGuards(t, full, m)
+					assertNMSE(t, impl+" vecDots", got, wantD, tolVecDot)
+					acc, fullA := guarded(n)
+					copy(acc, y0)
+					vecAccRows(acc, w, k, ld, n, m)
+					checkGuards(t, fullA, n)
+					assertNMSE(t, impl+" vecAccRows", acc, wantA, tolVecDot)
+				})
+			}
+		}
+	}
+}
+
+func TestExpf(t *testing.T) {
+	// Dense sweep of the range softmax uses, then the edges.
+	worst := 0.0
+	for x := float32(-87); x < 88; x += 0.00137 {
+		got, want := float64(expf(x)), math.Exp(float64(x))
+		if e := math.Abs(got-want) / want; e > worst {
+			worst = e
+		}
+	}
+	if worst > 4e-7 {
+		t.Fatalf("expf worst relative error %.3g > 4e-7", worst)
+	}
+	if v := expf(float32(math.Inf(-1))); v != 0 {
+		t.Fatalf("expf(-Inf) = %v", v)
+	}
+	if v := expf(-100); v != 0 {
+		t.Fatalf("expf(-100) = %v", v)
+	}
+	if v := expf(100); !math.IsInf(float64(v), 1) {
+		t.Fatalf("expf(100) = %v", v)
+	}
+	if v := expf(88.7); math.IsInf(float64(v), 0) || math.Abs(float64(v)/math.Exp(float64(float32(88.7)))-1) > 1e-6 {
+		t.Fatalf("expf(88.7) = %v", v)
+	}
+	if v := expf(float32(math.NaN())); v == v {
+		t.Fatalf("expf(NaN) = %v", v)
+	}
+}
+
+func TestVecExpSub(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for _, n := range []int{3, 7, 8, 9, 16, 33, 100, 257} {
+		x := randSlice(r, n)
+		for i := range x {
+			x[i] *= 40
+		}
+		x[n/2] = float32(math.Inf(-1))
+		x[0] = -95 // below expMin after subtracting the max: exactly 0
+		x[n-1] = 10
+		mx := float32(math.Inf(-1))
+		for _, v := range x {
+			mx = max(mx, v)
+		}
+		want := append([]float32(nil), x...)
+		wantSum := vecExpSubGeneric(want, mx)
+		for i, v := range x {
+			if e := math.Exp(float64(v - mx)); math.Abs(float64(want[i])-e) > 4e-7*e+1e-37 {
+				t.Fatalf("generic exp(%v) = %v, want %v", v-mx, want[i], e)
+			}
+		}
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				got, full := guarded(n)
+				copy(got, x)
+				s := vecExpSub(got, mx)
+				checkGuards(t, full, n)
+				assertNMSE(t, impl+" vecExpSub", got, want, tolVecExp)
+				if math.Abs(float64(s-wantSum)) > 1e-5*float64(wantSum) {
+					t.Fatalf("%s vecExpSub sum %v, want %v", impl, s, wantSum)
+				}
+				if got[n/2] != 0 || got[0] != 0 {
+					t.Fatalf("%s vecExpSub: exp(-Inf)=%v exp(-95-m)=%v, want 0", impl, got[n/2], got[0])
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package kernels
+
+import (
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+)
+
+// tolMoE is the normalised MSE allowed between grouped MoE and MoENaive:
+// both route identically; only GEMM vs matrix-vector summation order differs.
+const tolMoE = 1e-10
+
+type moeCase struct {
+	name                string
+	tokens, d, ff, e, k int
+	gating              MoEGating
+	norm                bool
+	shared, sff         int
+}
+
+var moeCases = []moeCase{
+	{name: "one token", tokens: 1, d: 8, ff: 16, e: 4, k: 2, norm: true},
+	{name: "mixtral-like", tokens: 37, d: 64, ff: 96, e: 8, k: 2, norm: true},
+	{name: "no renorm", tokens: 29, d: 33, ff: 17, e: 5, k: 3},
+	{name: "top-1", tokens: 50, d: 16, ff: 40, e: 6, k: 1},
+	{name: "all experts", tokens: 9, d: 12, ff: 8, e: 3, k: 3, norm: true},
+	{name: "sigmoid shared", tokens: 41, d: 48, ff: 24, e: 16, k: 4, gating: MoESigmoid, norm: true, shared: 1, sff: 40},
+	{name: "two shared", tokens: 19, d: 20, ff: 12, e: 4, k: 2, shared: 2, sff: 7},
+	{name: "no tokens", tokens: 0, d: 8, ff: 8, e: 2, k: 1},
+}
+
+// moeWeights makes random weights, the experts as views into one 3-D
+// (E, FF, D) tensor the way a GGUF ffn_*_exps binding would.
+func moeWeights(r *rand.Rand, c moeCase) *MoEWeights {
+	views := func(n, size int) [][]float32 {
+		all := randSlice(r, n*size)
+		out := make([][]float32, n)
+		for i := range out {
+			out[i] = all[i*size : (i+1)*size : (i+1)*size]
+		}
+		return out
+	}
+	w := &MoEWeights{Router: randSlice(r, c.e*c.d),
+		Gate: views(c.e, c.ff*c.d), Up: views(c.e, c.ff*c.d), Down: views(c.e, c.d*c.ff)}
+	for i := range w.Router {
+		w.Router[i] *= 2 // spread the routing so top-k is not a near tie
+	}
+	if c.shared > 0 {
+		w.SharedGate, w.SharedUp, w.SharedDown = views(c.shared, c.sff*c.d), views(c.shared, c.sff*c.d), views(c.shared, c.d*c.sff)
+	}
+	return w
+}
+
+func TestMoEMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	var s MoEScratch // reused across cases, sizes going up and down
+	for _, c := range moeCases {
+		w := moeWeights(r, c)
+		cfg := MoEConfig{Dim: c.d, FF: c.ff, Experts: c.e, TopK: c.k, Gating: c.gating, NormTopK: c.norm, SharedFF: c.sff}
+		x := randSlice(r, c.tokens*c.d)
+		want := make([]float32, c.tokens*c.d)
+		wantLoad, err := MoENaive(want, x, c.tokens, w, cfg)
+		if err != nil {
+			t.Fatalf("%s: naive: %v", c.name, err)
+		}
+		total := 0
+		for _, n := range wantLoad {
+			total += n
+		}
+		if total != c.tokens*c.k {
+			t.Fatalf("%s: naive load sums to %d, want %d", c.name, total, c.tokens*c.k)
+		}
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				n := c.tokens * c.d
+				got, full := guarded(n)
+				load, err := MoE(got, x, c.tokens, w, cfg, &s)
+				if err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				checkGuards(t, full, n)
+				assertNMSE(t, c.name+" "+impl, got, want, tolMoE)
+				for e := range wantLoad {
+					if load[e] != wantLoad[e] {
+						t.Fatalf("%s: load %v, want %v", c.name, load, wantLoad)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestMoERouteByHand checks routing on logits worked out by hand.
+func TestMoERouteByHand(t *testing.T) {
+	cfg := MoEConfig{Experts: 4, TopK: 2, NormTopK: true}
+	topE, topW := make([]int32, 2), make([]float32, 2)
+	moeRoute(&cfg, []float32{0, 2, 1, 2}, topE, topW) // tie 1 vs 3 → lower index first
+	if topE[0] != 1 || topE[1] != 3 || math.Abs(float64(topW[0])-0.5) > 1e-6 || math.Abs(float64(topW[1])-0.5) > 1e-6 {
+		t.Fatalf("softmax renorm: experts %v weights %v, want [1 3] [0.5 0.5]", topE, topW)
+	}
+	cfg.NormTopK = false
+	moeRoute(&cfg, []float32{0, math.Ln2, 0, 0}, topE, topW) // softmax = [1,2,1,1]/5
+	if topE[0] != 1 || topE[1] != 0 || math.Abs(float64(topW[0])-0.4) > 1e-6 || math.Abs(float64(topW[1])-0.2) > 1e-6 {
+		t.Fatalf("softmax: experts %v weights %v, want [1 0] [0.4 0.2]", topE, topW)
+	}
+	cfg.Gating = MoESigmoid
+	moeRoute(&cfg, []float32{float32(math.NaN()), -1, 0, 3}, topE, topW)
+	if topE[0] != 3 || topE[1] != 2 || math.Abs(float64(topW[1])-0.5) > 1e-6 {
+		t.Fatalf("sigmoid: experts %v weights %v, want [3 2] [σ(3) 0.5]", topE, topW)
+	}
+}
+
+func TestMoEErrors(t *testing.T) {
+	c := moeCase{tokens: 3, d: 8, ff: 4, e: 4, k: 2}
+	w := moeWeights(rand.New(rand.NewSource(1)), c)
+	x, out := make([]float32, 24), make([]float32, 24)
+	good := MoEConfig{Dim: 8, FF: 4, Experts: 4, TopK: 2}
+	for _, tc := range []struct {
+		name string
+		cfg  func(c *MoEConfig)
+		w    func(w *MoEWeights)
+		x    []float32
+		want string
+	}{
+		{"top-k 0", func(c *MoEConfig) { c.TopK = 0 }, nil, x, "top-k"},
+		{"top-k > experts", func(c *MoEConfig) { c.TopK = 5 }, nil, x, "top-k"},
+		{"zero dim", func(c *MoEConfig) { c.Dim = 0 }, nil, x, "positive"},
+		{"short x", nil, nil, x[:23], "x has"},
+		{"gating", func(c *MoEConfig) { c.Gating = 7 }, nil, x, "gating"},
+		{"missing expert", nil, func(w *MoEWeights) { w.Down = w.Down[:3] }, x, "experts"},
+		{"short expert", nil, func(w *MoEWeights) { w.Up[2] = w.Up[2][:31] }, x, "expert 2"},
+		{"short router", nil, func(w *MoEWeights) { w.Router = w.Router[:31] }, x, "router"},
+		{"shared no ff", nil, func(w *MoEWeights) {
+			w.SharedGate, w.SharedUp, w.SharedDown = [][]float32{{}}, [][]float32{{}}, [][]float32{{}}
+		}, x, "shared ff"},
+	} {
+		cfg, ww := good, *w
+		ww.Up = append([][]float32(nil), w.Up...)
+		if tc.cfg != nil {
+			tc.cfg(&cfg)
+		}
+		if tc.w != nil {
+			tc.w(&ww)
+		}
+		if _, err := MoE(out, tc.x, 3, &ww, cfg, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("MoE %s: err = %v, want it to mention %q", tc.name, err, tc.want)
+		}
+		if _, err := MoENaive(out, tc.x, 3, &ww, cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("MoENaive %s: err = %v, want it to mention %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestMoESteadyStateAllocs: with a warm scratch the grouped path allocates
+// only the pool closures, not buffers.
+func TestMoESteadyStateAllocs(t *testing.T) {
+	c := moeCase{tokens: 32, d: 32, ff: 64, e: 8, k: 2}
+	w := moeWeights(rand.New(rand.NewSource(2)), c)
+	cfg := MoEConfig{Dim: c.d, FF: c.ff, Experts: c.e, TopK: c.k, NormTopK: true}
+	x, out := randSlice(rand.New(rand.NewSource(3)), c.tokens*c.d), make([]float32, c.tokens*c.d)
+	var s MoEScratch
+	if _, err := MoE(out, x, c.tokens, w, cfg, &s); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(5, func() { _, _ = MoE(out, x, c.tokens, w, cfg, &s) })
+	t.Logf("allocs per call: %.0f", allocs)
+	if allocs > 40 {
+		t.Fatalf("MoE allocates %.0f times per call with a warm scratch", allocs)
+	}
+}

@@ -1,0 +1,361 @@
+package kernels
+
+// The small ops the towers need between GEMMs: softmax, norms, activations,
+// rotary embeddings, elementwise arithmetic and embedding lookup. All work on
+// plain row-major slices; each checks its lengths and returns an error rather
+// than panicking. Row-wise ops run rows in parallel on the shared pool once
+// there is enough work to pay for it.
+
+import (
+	"fmt"
+	"math"
+)
+
+// rowGrain is how many rows of width dim make one parallel chunk: about 16K
+// floats, so tiny inputs run inline on the caller.
+func rowGrain(dim int) int { return max(1, 16384/max(dim, 1)) }
+
+func checkRows(op string, rows, dim int, bufs ...[]float32) error {
+	if rows < 0 || dim <= 0 {
+		return fmt.Errorf("%s: rows %d, dim %d", op, rows, dim)
+	}
+	for i, b := range bufs {
+		if b != nil && len(b) < rows*dim {
+			return fmt.Errorf("%s: argument %d has %d floats, need %d×%d", op, i, len(b), rows, dim)
+		}
+	}
+	return nil
+}
+
+// Softmax replaces each row of x (rows, dim) by its softmax, subtracting the
+// row max first so large logits do not overflow. A row that is all -Inf
+// becomes all zeros.
+func Softmax(x []float32, rows, dim int) error {
+	if err := checkRows("softmax", rows, dim, x); err != nil {
+		return err
+	}
+	ParallelFor(rows, rowGrain(dim), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := x[r*dim : (r+1)*dim]
+			mx := float32(math.Inf(-1))
+			for _, v := range row {
+				mx = max(mx, v)
+			}
+			if math.IsInf(float64(mx), -1) {
+				clear(row)
+				continue
+			}
+			inv := 1 / vecExpSub(row, mx)
+			for i := range row {
+				row[i] *= inv
+			}
+		}
+	})
+	return nil
+}
+
+// RMSNorm sets out = x / sqrt(mean(x²) + eps) ⊙ weight per row of x (rows,
+// dim); weight (dim) may be nil for none. out may alias x.
+func RMSNorm(out, x, weight []float32, rows, dim int, eps float32) error {
+	if err := checkRows("rmsnorm", rows, dim, out, x); err != nil {
+		return err
+	}
+	if weight != nil && len(weight) < dim {
+		return fmt.Errorf("rmsnorm: weight has %d floats, need %d", len(weight), dim)
+	}
+	ParallelFor(rows, rowGrain(dim), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, or := x[r*dim:(r+1)*dim], out[r*dim:(r+1)*dim]
+			var ss float64
+			for _, v := range xr {
+				ss += float64(v) * float64(v)
+			}
+			inv := float32(1 / math.Sqrt(ss/float64(dim)+float64(eps)))
+			if weight == nil {
+				for i, v := range xr {
+					or[i] = v * inv
+				}
+				continue
+			}
+			for i, v := range xr {
+				or[i] = v * inv * weight[i]
+			}
+		}
+	})
+	return nil
+}
+
+// LayerNorm sets out = (x - mean) / sqrt(var + eps) ⊙ weight + bias per row of
+// x (rows, dim); weight and bias (dim) may be nil. out may alias x.
+func LayerNorm(out, x, weight, bias []float32, rows, dim int, eps float32) error {
+	if err := checkRows("layernorm", rows, dim, out, x); err != nil {
+		return err
+	}
+	if (weight != nil && len(weight) < dim) || (bias != nil && len(bias) < dim) {
+		return fmt.Errorf("layernorm: weight/bias shorter than dim %d", dim)
+	}
+	ParallelFor(rows, rowGrain(dim), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			normAffine(out[r*dim:(r+1)*dim], x[r*dim:(r+1)*dim], eps, func(i int) (float32, float32) {
+				w, b := float32(1), float32(0)
+				if weight != nil {
+					w = weight[i]
+				}
+				if bias != nil {
+					b = bias[i]
+				}
+				return w, b
+			}, 1)
+		}
+	})
+	return nil
+}
+
+// normAffine normalises x into out (two-pass mean and variance in float64)
+// and applies the scale and shift that affine(i/per) returns for element i.
+func normAffine(out, x []float32, eps float32, affine func(c int) (float32, float32), per int) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(x))
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	inv := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+	m := float32(mean)
+	for c0 := 0; c0 < len(x); c0 += per {
+		w, b := affine(c0 / per)
+		for i := c0; i < c0+per; i++ {
+			out[i] = (x[i]-m)*inv*w + b
+		}
+	}
+}
+
+// GroupNorm normalises x (n, c, hw) — NCHW with the spatial dims flattened —
+// over each group of c/groups channels × hw, then applies the per-channel
+// weight and bias (c; nil for none). out may alias x.
+func GroupNorm(out, x, weight, bias []float32, n, c, hw, groups int, eps float32) error {
+	switch {
+	case n < 0 || c <= 0 || hw <= 0 || groups <= 0 || c%groups != 0:
+		return fmt.Errorf("groupnorm: n %d, c %d, hw %d, groups %d (c must divide into groups)", n, c, hw, groups)
+	case len(x) < n*c*hw || len(out) < n*c*hw:
+		return fmt.Errorf("groupnorm: x has %d, out %d floats, need %d×%d×%d", len(x), len(out), n, c, hw)
+	case (weight != nil && len(weight) < c) || (bias != nil && len(bias) < c):
+		return fmt.Errorf("groupnorm: weight/bias shorter than %d channels", c)
+	}
+	cg := c / groups
+	size := cg * hw // one group: cg channels × hw
+	ParallelFor(n*groups, max(1, 16384/size), func(lo, hi int) {
+		for gi := lo; gi < hi; gi++ {
+			c0 := (gi % groups) * cg
+			normAffine(out[gi*size:(gi+1)*size], x[gi*size:(gi+1)*size], eps, func(ch int) (float32, float32) {
+				w, b := float32(1), float32(0)
+				if weight != nil {
+					w = weight[c0+ch]
+				}
+				if bias != nil {
+					b = bias[c0+ch]
+				}
+				return w, b
+			}, hw)
+		}
+	})
+	return nil
+}
+
+func checkUnary(op string, out, x []float32) error {
+	if len(out) < len(x) {
+		return fmt.Errorf("%s: out has %d floats, x %d", op, len(out), len(x))
+	}
+	return nil
+}
+
+// unary applies f elementwise in parallel chunks.
+func unary(out, x []float32, f func(float32) float32) {
+	ParallelFor(len(x), 16384, func(lo, hi int) {
+		for i, v := range x[lo:hi] {
+			out[lo+i] = f(v)
+		}
+	})
+}
+
+// SiLU sets out[i] = x[i]·sigmoid(x[i]) (Swish). out may alias x.
+func SiLU(out, x []float32) error {
+	if err := checkUnary("silu", out, x); err != nil {
+		return err
+	}
+	unary(out, x, func(v float32) float32 { return v / (1 + expf(-v)) })
+	return nil
+}
+
+// GELU sets out to the tanh approximation of GELU (GPT-2, ggml's default):
+// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). out may alias x.
+func GELU(out, x []float32) error {
+	if err := checkUnary("gelu", out, x); err != nil {
+		return err
+	}
+	const k = 0.7978845608028654 // √(2/π)
+	unary(out, x, func(v float32) float32 {
+		// tanh(u) = 1 - 2/(e^{2u}+1), via expf; saturates cleanly at ±Inf.
+		u := k * (v + 0.044715*v*v*v)
+		t := 1 - 2/(expf(2*u)+1)
+		return 0.5 * v * (1 + t)
+	})
+	return nil
+}
+
+// GELUErf sets out to exact GELU, 0.5·x·(1 + erf(x/√2)) (BERT, ViT,
+// PyTorch's default). out may alias x.
+func GELUErf(out, x []float32) error {
+	if err := checkUnary("gelu_erf", out, x); err != nil {
+		return err
+	}
+	unary(out, x, func(v float32) float32 {
+		return float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
+	})
+	return nil
+}
+
+// RoPEParams describes rotary position embeddings applied in place to x
+// (Seq, Heads, HeadDim) with row stride Stride (0 = Heads·HeadDim).
+type RoPEParams struct {
+	Seq, Heads, HeadDim int
+	Stride              int
+	RotDim              int     // leading dims rotated (partial rotary); 0 = HeadDim
+	Theta               float64 // base; 0 = 10000
+	Pos0                int     // absolute position of row 0 (decode offset)
+	// NeoX pairs x[i] with x[i+RotDim/2] (GPT-NeoX, Llama in HF layout);
+	// otherwise pairs are (x[2i], x[2i+1]) (original RoPE, GGUF llama).
+	NeoX bool
+}
+
+// RoPE rotates each pair i of every head of row s by angle
+// (Pos0+s)·Theta^(-2i/RotDim). Angles are computed in float64.
+func RoPE(x []float32, p RoPEParams) error {
+	if p.RotDim == 0 {
+		p.RotDim = p.HeadDim
+	}
+	if p.Stride == 0 {
+		p.Stride = p.Heads * p.HeadDim
+	}
+	if p.Theta == 0 {
+		p.Theta = 10000
+	}
+	switch {
+	case p.Seq < 0 || p.Heads <= 0 || p.HeadDim <= 0 || p.Pos0 < 0:
+		return fmt.Errorf("rope: seq %d, heads %d, head dim %d, pos0 %d", p.Seq, p.Heads, p.HeadDim, p.Pos0)
+	case p.RotDim < 0 || p.RotDim > p.HeadDim || p.RotDim%2 != 0:
+		return fmt.Errorf("rope: rotary dims %d must be even and ≤ head dim %d", p.RotDim, p.HeadDim)
+	case p.Stride < p.Heads*p.HeadDim:
+		return fmt.Errorf("rope: stride %d below %d", p.Stride, p.Heads*p.HeadDim)
+	case p.Theta < 0 || math.IsNaN(p.Theta) || math.IsInf(p.Theta, 0):
+		return fmt.Errorf("rope: theta %v", p.Theta)
+	case p.Seq > 0 && len(x) < (p.Seq-1)*p.Stride+p.Heads*p.HeadDim:
+		return fmt.Errorf("rope: x has %d floats, need %d rows of stride %d", len(x), p.Seq, p.Stride)
+	}
+	half := p.RotDim / 2
+	invFreq := make([]float64, half) // Theta^(-2i/RotDim)
+	for i := range invFreq {
+		invFreq[i] = math.Pow(p.Theta, -float64(2*i)/float64(p.RotDim))
+	}
+	ParallelFor(p.Seq, max(1, 64/p.Heads), func(lo, hi int) {
+		for s := lo; s < hi; s++ {
+			pos := float64(p.Pos0 + s)
+			for i := 0; i < half; i++ {
+				sin, cos := math.Sincos(pos * invFreq[i])
+				c, sn := float32(cos), float32(sin)
+				for h := 0; h < p.Heads; h++ {
+					row := x[s*p.Stride+h*p.HeadDim:]
+					a, b := 2*i, 2*i+1
+					if p.NeoX {
+						a, b = i, i+half
+					}
+					x0, x1 := row[a], row[b]
+					row[a] = x0*c - x1*sn
+					row[b] = x0*sn + x1*c
+				}
+			}
+		}
+	})
+	return nil
+}
+
+func checkBinary(op string, out, a, b []float32) error {
+	if len(a) != len(b) || len(out) < len(a) {
+		return fmt.Errorf("%s: lengths out %d, a %d, b %d", op, len(out), len(a), len(b))
+	}
+	return nil
+}
+
+// Add sets out = a + b elementwise. out may alias a or b.
+func Add(out, a, b []float32) error {
+	if err := checkBinary("add", out, a, b); err != nil {
+		return err
+	}
+	for i := range a {
+		out[i] = a[i] + b[i]
+	}
+	return nil
+}
+
+// Mul sets out = a ⊙ b elementwise. out may alias a or b.
+func Mul(out, a, b []float32) error {
+	if err := checkBinary("mul", out, a, b); err != nil {
+		return err
+	}
+	for i := range a {
+		out[i] = a[i] * b[i]
+	}
+	return nil
+}
+
+// Scale sets out = s·x. out may alias x.
+func Scale(out, x []float32, s float32) error {
+	if err := checkUnary("scale", out, x); err != nil {
+		return err
+	}
+	for i, v := range x {
+		out[i] = v * s
+	}
+	return nil
+}
+
+// AddBias adds bias (dim) to every row of x (rows, dim) in place.
+func AddBias(x, bias []float32, rows, dim int) error {
+	if err := checkRows("add_bias", rows, dim, x); err != nil {
+		return err
+	}
+	if len(bias) < dim {
+		return fmt.Errorf("add_bias: bias has %d floats, need %d", len(bias), dim)
+	}
+	for r := 0; r < rows; r++ {
+		row := x[r*dim : (r+1)*dim]
+		for i, b := range bias[:dim] {
+			row[i] += b
+		}
+	}
+	return nil
+}
+
+// Embedding copies rows ids[t] of table (vocab, dim) into out (len(ids),
+// dim). An id outside [0, vocab) is an error and nothing is written.
+func Embedding(out, table []float32, vocab, dim int, ids []int32) error {
+	if err := checkRows("embedding", vocab, dim, table); err != nil {
+		return err
+	}
+	if len(out) < len(ids)*dim {
+		return fmt.Errorf("embedding: out has %d floats, need %d×%d", len(out), len(ids), dim)
+	}
+	for t, id := range ids {
+		if id < 0 || int(id) >= vocab {
+			return fmt.Errorf("embedding: token %d has id %d outside vocabulary of %d", t, id, vocab)
+		}
+	}
+	for t, id := range ids {
+		copy(out[t*dim:(t+1)*dim], table[int(id)*dim:(int(id)+1)*dim])
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package formats
+
+import (
+	"encoding/binary"
+	"io"
+	"math"
+	"os"
+)
+
+func readAll(f *os.File) ([]byte, func() error, error) {
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, func() error { return nil }, nil
+}
+
+// closerFunc adapts a func to io.Closer.
+type closerFunc func() error
+
+func (c closerFunc) Close() error { return c() }
+
+// cursor reads little-endian values from a byte slice, never past its end.
+// The first failure sticks in err so parsers can check once per record.
+type cursor struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (c *cursor) take(n int) []byte {
+	if c.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(c.b)-c.off {
+		c.err = formatErr("truncated at byte %d (need %d more, %d left)", c.off, n, len(c.b)-c.off)
+		return nil
+	}
+	s := c.b[c.off : c.off+n]
+	c.off += n
+	return s
+}
+
+func (c *cursor) u8() uint8 {
+	if s := c.take(1); s != nil {
+		return s[0]
+	}
+	return 0
+}
+
+func (c *cursor) u16() uint16 {
+	if s := c.take(2); s != nil {
+		return binary.LittleEndian.Uint16(s)
+	}
+	return 0
+}
+
+func (c *cursor) u32() uint32 {
+	if s := c.take(4); s != nil {
+		return binary.LittleEndian.Uint32(s)
+	}
+	return 0
+}
+
+func (c *cursor) u64() uint64 {
+	if s := c.take(8); s != nil {
+		return binary.LittleEndian.Uint64(s)
+	}
+	return 0
+}
+
+func (c *cursor) i32() int32   { return int32(c.u32()) }
+func (c *cursor) f32() float32 { return math.Float32frombits(c.u32()) }
+func (c *cursor) f64() float64 { return math.Float64frombits(c.u64()) }
+
+func (c *cursor) remaining() int { return len(c.b) - c.off }

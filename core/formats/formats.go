@@ -1,0 +1,185 @@
+// Package formats reads model weight files — GGUF, llama2.c checkpoints and
+// safetensors (one file or a Hugging Face folder) — and writes GGUF.
+//
+// Every reader treats its file as untrusted: header fields are validated
+// against the file size before anything is allocated, sizes are computed with
+// overflow checks, and a malformed file yields an error, never a panic.
+// Tensors are views on the file's bytes (mmap where the OS allows it), with
+// Loom's row-major shape (outermost first) and llama.cpp's GGUF tensor names,
+// so a tower binds one set of names whatever the file format.
+package formats
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// ErrNotFound is returned (wrapped) by TensorSource.Tensor for an absent name.
+var ErrNotFound = errors.New("tensor not found")
+
+// ErrFormat is wrapped by every error that reports a malformed file.
+var ErrFormat = errors.New("malformed model file")
+
+// TensorSource is one model's weights and metadata, whatever the file format.
+type TensorSource interface {
+	// Tensor(name string) (*tensor.Tensor, error) joins this interface as soon
+	// as core/tensor lands; until then Info(name) gives the raw view.
+	Info(name string) (*Info, error)
+	// Names lists the tensor names in sorted order.
+	Names() []string
+	// Meta holds GGUF-style keys ("general.architecture", "llama.block_count", …).
+	Meta() Metadata
+	Close() error
+}
+
+// Info describes one tensor without building it: the raw view every reader
+// produces and the GGUF writer consumes.
+type Info struct {
+	Name  string
+	Type  GGMLType // storage type (GGUF type id)
+	Shape []int    // Loom order, outermost first
+	Data  []byte   // exactly Type.RowBytes... for the whole tensor; a view on the file
+}
+
+// Elements is the product of the shape (1 for a scalar).
+func (in *Info) Elements() int {
+	n := 1
+	for _, d := range in.Shape {
+		n *= d
+	}
+	return n
+}
+
+// InfoSource is implemented by every source in this package: it exposes the
+// raw storage of a tensor (type, shape, bytes) for writers and converters.
+type InfoSource interface {
+	TensorSource
+	Info(name string) (*Info, error)
+}
+
+func formatErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrFormat, fmt.Sprintf(format, args...))
+}
+
+// Open opens a model by content: a GGUF file (magic "GGUF"), a safetensors
+// file, a Hugging Face folder (config.json + *.safetensors), or a llama2.c
+// checkpoint (.bin). A folder holding a .gguf or a llama2.c .bin (as
+// ../shared/models/stories260K does) opens that file, preferring GGUF.
+func Open(path string) (TensorSource, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("open model: %w", err)
+	}
+	if st.IsDir() {
+		return openDir(path)
+	}
+	head := make([]byte, 16)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open model: %w", err)
+	}
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("GGUF")):
+		return OpenGGUF(path)
+	case looksSafetensors(head):
+		return OpenSafetensors(path)
+	case filepath.Ext(path) == ".bin" || n >= 28:
+		return OpenLlama2C(path)
+	}
+	return nil, fmt.Errorf("open model %s: %w: unrecognised file (not GGUF, safetensors or llama2.c)", path, ErrFormat)
+}
+
+// openDir picks the model file inside a folder: HF safetensors folder first
+// (config.json), then the first *.gguf, then a llama2.c *.bin that is not a
+// tokenizer (tok*.bin).
+func openDir(dir string) (TensorSource, error) {
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		return OpenSafetensors(dir)
+	}
+	ggufs, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
+	sort.Strings(ggufs)
+	if len(ggufs) > 0 {
+		return OpenGGUF(ggufs[0])
+	}
+	bins, _ := filepath.Glob(filepath.Join(dir, "*.bin"))
+	sort.Strings(bins)
+	for _, b := range bins {
+		if base := filepath.Base(b); len(base) >= 3 && base[:3] == "tok" {
+			continue
+		}
+		return OpenLlama2C(b)
+	}
+	return nil, fmt.Errorf("open model %s: no config.json, *.gguf or llama2.c *.bin in folder", dir)
+}
+
+// source is the shared implementation behind every reader: a table of raw
+// tensor views over one or more mapped files.
+type source struct {
+	meta    Metadata
+	infos   map[string]*Info
+	closers []io.Closer
+}
+
+func newSource() *source { return &source{meta: Metadata{}, infos: map[string]*Info{}} }
+
+func (s *source) Meta() Metadata { return s.meta }
+
+func (s *source) Names() []string {
+	names := make([]string, 0, len(s.infos))
+	for n := range s.infos {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *source) Info(name string) (*Info, error) {
+	in, ok := s.infos[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return in, nil
+}
+
+
+func (s *source) Close() error {
+	var first error
+	for _, c := range s.closers {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.closers = nil
+	return first
+}
+
+func (s *source) add(in *Info) error {
+	if _, dup := s.infos[in.Name]; dup {
+		return formatErr("tensor %q appears twice", in.Name)
+	}
+	s.infos[in.Name] = in
+	return nil
+}
+
+// checkedMul multiplies non-negative ints, reporting overflow past limit.
+func checkedMul(limit int64, xs ...int64) (int64, bool) {
+	p := int64(1)
+	for _, x := range xs {
+		if x < 0 {
+			return 0, false
+		}
+		if x != 0 && p > limit/x {
+			return 0, false
+		}
+		p *= x
+	}
+	return p, true
+}

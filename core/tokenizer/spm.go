@@ -1,0 +1,350 @@
+package tokenizer
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"loom/core/formats"
+)
+
+// GGUF token types (llama.cpp's llama_token_type).
+const (
+	TypeNormal      = 1
+	TypeUnknown     = 2
+	TypeControl     = 3
+	TypeUserDefined = 4
+	TypeUnused      = 5
+	TypeByte        = 6
+)
+
+// SentencePiece is a SentencePiece-style BPE tokenizer with scores and byte
+// fallback, encoding exactly as llama2.c's run.c: a dummy prefix space, the
+// text split into UTF-8 characters (a character without a piece becomes its
+// byte tokens), then repeatedly the adjacent pair whose concatenation is a
+// piece with the highest score is merged (leftmost on ties) until none is.
+// Pieces are held with a plain space where SentencePiece writes "▁".
+type SentencePiece struct {
+	pieces   []string
+	scores   []float32
+	types    []int32
+	lookup   map[string]int // mergeable pieces (normal / user-defined) → id
+	byteID   [256]int       // "<0xNN>" pieces; -1 when absent
+	bos, eos int
+	unk      int
+	// specials are control/user-defined pieces matched verbatim in text,
+	// longest first.
+	specials       []special
+	addSpacePrefix bool
+}
+
+type special struct {
+	text string
+	id   int
+}
+
+// FromLlama2C builds the tokenizer of a llama2.c tokenizer file: id 0 is
+// <unk>, 1 BOS, 2 EOS (stored as "\n<s>\n", "\n</s>\n"), "<0xNN>" pieces are
+// byte fallback.
+func FromLlama2C(v *formats.Llama2CVocab) (*SentencePiece, error) {
+	if len(v.Pieces) < 3 {
+		return nil, fmt.Errorf("llama2.c tokenizer: %d pieces, need at least <unk>, BOS, EOS", len(v.Pieces))
+	}
+	types := make([]int32, len(v.Pieces))
+	pieces := make([]string, len(v.Pieces))
+	for i, p := range v.Pieces {
+		pieces[i] = p
+		switch {
+		case i == 0:
+			types[i] = TypeUnknown
+		case i <= 2:
+			types[i] = TypeControl
+			// The export wraps BOS/EOS in newlines; their text form is the
+			// SentencePiece piece ("<s>", "</s>").
+			pieces[i] = strings.Trim(p, "\n")
+		case isBytePiece(p):
+			types[i] = TypeByte
+		default:
+			types[i] = TypeNormal
+		}
+	}
+	return newSentencePiece(pieces, v.Scores, types, 1, 2, 0, true)
+}
+
+// FromGGUF builds a tokenizer from GGUF tokenizer.ggml.* metadata.
+func FromGGUF(meta formats.Metadata) (Tokenizer, error) {
+	model, _ := meta.String("tokenizer.ggml.model")
+	switch model {
+	case "llama":
+		return sentencePieceFromGGUF(meta)
+	case "gpt2":
+		return bpeFromGGUF(meta)
+	}
+	return nil, fmt.Errorf("tokenizer: GGUF tokenizer model %q not supported (llama, gpt2 are)", model)
+}
+
+func sentencePieceFromGGUF(meta formats.Metadata) (*SentencePiece, error) {
+	tokens, ok := meta.Strings("tokenizer.ggml.tokens")
+	if !ok || len(tokens) == 0 {
+		return nil, fmt.Errorf("tokenizer: GGUF has no tokenizer.ggml.tokens")
+	}
+	scores, ok := meta.Float32s("tokenizer.ggml.scores")
+	if !ok {
+		scores = make([]float32, len(tokens))
+	}
+	types := make([]int32, len(tokens))
+	if tt, ok := meta.Ints("tokenizer.ggml.token_type"); ok {
+		if len(tt) != len(tokens) {
+			return nil, fmt.Errorf("tokenizer: %d token types for %d tokens", len(tt), len(tokens))
+		}
+		for i, t := range tt {
+			types[i] = int32(t)
+		}
+	} else {
+		for i := range types {
+			types[i] = TypeNormal
+		}
+	}
+	if len(scores) != len(tokens) {
+		return nil, fmt.Errorf("tokenizer: %d scores for %d tokens", len(scores), len(tokens))
+	}
+	pieces := make([]string, len(tokens))
+	for i, t := range tokens {
+		pieces[i] = strings.ReplaceAll(t, "\u2581", " ")
+	}
+	prefix := true
+	if b, ok := meta.Bool("tokenizer.ggml.add_space_prefix"); ok {
+		prefix = b
+	}
+	return newSentencePiece(pieces, scores, types,
+		int(meta.IntOr("tokenizer.ggml.bos_token_id", 1)), int(meta.IntOr("tokenizer.ggml.eos_token_id", 2)),
+		int(meta.IntOr("tokenizer.ggml.unknown_token_id", 0)), prefix)
+}
+
+func newSentencePiece(pieces []string, scores []float32, types []int32, bos, eos, unk int, prefix bool) (*SentencePiece, error) {
+	if len(scores) != len(pieces) || len(types) != len(pieces) {
+		return nil, fmt.Errorf("tokenizer: %d pieces, %d scores, %d types", len(pieces), len(scores), len(types))
+	}
+	n := len(pieces)
+	for _, id := range []int{bos, eos, unk} {
+		if id < -1 || id >= n {
+			return nil, fmt.Errorf("tokenizer: special id %d outside vocabulary of %d", id, n)
+		}
+	}
+	t := &SentencePiece{pieces: pieces, scores: scores, types: types, lookup: make(map[string]int, n),
+		bos: bos, eos: eos, unk: unk, addSpacePrefix: prefix}
+	for i := range t.byteID {
+		t.byteID[i] = -1
+	}
+	for i, p := range pieces {
+		switch types[i] {
+		case TypeByte:
+			if b, ok := parseBytePiece(p); ok && t.byteID[b] < 0 {
+				t.byteID[b] = i
+			}
+		case TypeControl, TypeUserDefined:
+			if p != "" {
+				t.specials = append(t.specials, special{p, i})
+			}
+			if types[i] == TypeUserDefined {
+				t.addLookup(p, i)
+			}
+		case TypeNormal:
+			t.addLookup(p, i)
+		}
+	}
+	sort.SliceStable(t.specials, func(a, b int) bool { return len(t.specials[a].text) > len(t.specials[b].text) })
+	return t, nil
+}
+
+// addLookup keeps the lowest id of duplicate pieces.
+func (t *SentencePiece) addLookup(p string, id int) {
+	if _, dup := t.lookup[p]; !dup {
+		t.lookup[p] = id
+	}
+}
+
+func isBytePiece(p string) bool { _, ok := parseBytePiece(p); return ok }
+
+func parseBytePiece(p string) (byte, bool) {
+	if len(p) != 6 || !strings.HasPrefix(p, "<0x") || p[5] != '>' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(p[3:5], 16, 8)
+	return byte(v), err == nil
+}
+
+func (t *SentencePiece) BOS() int       { return t.bos }
+func (t *SentencePiece) EOS() int       { return t.eos }
+func (t *SentencePiece) VocabSize() int { return len(t.pieces) }
+
+// Piece is the vocabulary entry of id as stored (space for "▁").
+func (t *SentencePiece) Piece(id int) string {
+	if id < 0 || id >= len(t.pieces) {
+		return ""
+	}
+	return t.pieces[id]
+}
+
+// Score is the merge priority of id.
+func (t *SentencePiece) Score(id int) float32 { return t.scores[id] }
+
+func (t *SentencePiece) IsControl(id int) bool {
+	return id >= 0 && id < len(t.types) && (t.types[id] == TypeControl || t.types[id] == TypeUnknown || t.types[id] == TypeUnused)
+}
+
+func (t *SentencePiece) Encode(text string, addBOS bool) []int {
+	var ids []int
+	if addBOS && t.bos >= 0 {
+		ids = append(ids, t.bos)
+	}
+	prevSpecial := true // llama.cpp: a dummy prefix at the start and after each special token
+	for _, seg := range splitSpecials(text, t.specials) {
+		if seg.id >= 0 {
+			ids = append(ids, seg.id)
+			prevSpecial = true
+			continue
+		}
+		s := seg.text
+		if t.addSpacePrefix && prevSpecial {
+			s = " " + s
+		}
+		prevSpecial = false
+		ids = t.encodeSegment(ids, s)
+	}
+	return ids
+}
+
+// encodeSegment is run.c's encode loop on text with no special tokens.
+func (t *SentencePiece) encodeSegment(ids []int, s string) []int {
+	start := len(ids)
+	// Split into UTF-8 characters as run.c does: a sequence is a lead byte and
+	// up to three continuation bytes.
+	for i := 0; i < len(s); {
+		j := i + 1
+		for j < len(s) && s[j]&0xC0 == 0x80 && j-i < 4 {
+			j++
+		}
+		if id, ok := t.lookup[s[i:j]]; ok {
+			ids = append(ids, id)
+		} else {
+			for k := i; k < j; k++ {
+				if b := t.byteID[s[k]]; b >= 0 {
+					ids = append(ids, b)
+				} else {
+					ids = append(ids, t.unk)
+				}
+			}
+		}
+		i = j
+	}
+	toks := ids[start:]
+	// pair[i] is the id of toks[i]+toks[i+1] or -1; only the neighbours of a
+	// merge change, so each step is one scan for the best pair.
+	pair := make([]int, len(toks))
+	merged := func(i int) int {
+		if i+1 >= len(toks) {
+			return -1
+		}
+		if id, ok := t.lookup[t.pieces[toks[i]]+t.pieces[toks[i+1]]]; ok {
+			return id
+		}
+		return -1
+	}
+	for i := range toks {
+		pair[i] = merged(i)
+	}
+	for {
+		best, bestScore := -1, float32(0)
+		for i := 0; i+1 < len(toks); i++ {
+			if id := pair[i]; id >= 0 && (best < 0 || t.scores[id] > bestScore) {
+				best, bestScore = i, t.scores[id]
+			}
+		}
+		if best < 0 {
+			break
+		}
+		toks[best] = pair[best]
+		toks = append(toks[:best+1], toks[best+2:]...)
+		pair = append(pair[:best+1], pair[best+2:]...)
+		pair[best] = merged(best)
+		if best > 0 {
+			pair[best-1] = merged(best - 1)
+		}
+	}
+	return ids[:start+len(toks)]
+}
+
+func (t *SentencePiece) Decode(id int) string {
+	if id < 0 || id >= len(t.pieces) || t.IsControl(id) {
+		return ""
+	}
+	if t.types[id] == TypeByte {
+		if b, ok := parseBytePiece(t.pieces[id]); ok {
+			return string([]byte{b})
+		}
+	}
+	return t.pieces[id]
+}
+
+func (t *SentencePiece) DecodeAll(ids []int) string {
+	var sb strings.Builder
+	prev := -1
+	for _, id := range ids {
+		s := t.Decode(id)
+		if prev == t.bos && t.bos >= 0 {
+			s = strings.TrimPrefix(s, " ")
+		}
+		sb.WriteString(s)
+		prev = id
+	}
+	return sb.String()
+}
+
+// segment is a run of plain text (id -1) or one special token.
+type segment struct {
+	text string
+	id   int
+}
+
+// splitSpecials cuts text at every verbatim occurrence of a special token,
+// preferring the longest at each position.
+func splitSpecials(text string, specials []special) []segment {
+	if len(specials) == 0 {
+		if text == "" {
+			return nil
+		}
+		return []segment{{text, -1}}
+	}
+	var first [256]bool
+	for _, sp := range specials {
+		first[sp.text[0]] = true
+	}
+	var out []segment
+	last := 0
+	for i := 0; i < len(text); {
+		matched := false
+		if first[text[i]] {
+			for _, sp := range specials {
+				if strings.HasPrefix(text[i:], sp.text) {
+					if i > last {
+						out = append(out, segment{text[last:i], -1})
+					}
+					out = append(out, segment{sp.text, sp.id})
+					i += len(sp.text)
+					last = i
+					matched = true
+					break
+				}
+			}
+		}
+		if !matched {
+			i++
+		}
+	}
+	if last < len(text) {
+		out = append(out, segment{text[last:], -1})
+	}
+	return out
+}

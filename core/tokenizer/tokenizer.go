@@ -1,0 +1,77 @@
+// Package tokenizer turns text into token ids and back for Loom's decoders:
+// SentencePiece-style BPE with scores and byte fallback (llama2.c tokenizer
+// files and GGUF "llama" vocabularies), byte-level BPE from Hugging Face
+// tokenizer.json (GPT-2, Llama-3, Qwen2), and chat templates.
+package tokenizer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"loom/core/formats"
+)
+
+// Tokenizer encodes text to ids and decodes ids to text.
+type Tokenizer interface {
+	// Encode tokenizes text, prepending BOS when addBOS is set and the
+	// vocabulary has one. Text forms of control tokens ("<s>", "<|im_end|>")
+	// in text become those tokens, so rendered chat templates encode right.
+	Encode(text string, addBOS bool) []int
+	// Decode is the text of one token: control tokens decode to "", and
+	// byte-fallback tokens to their single raw byte.
+	Decode(id int) string
+	// DecodeAll decodes a sequence; SentencePiece drops the leading space of
+	// the piece that follows BOS (llama2.c's rule), so
+	// DecodeAll(Encode(x, true)) == x.
+	DecodeAll(ids []int) string
+	BOS() int // -1 when the vocabulary has none
+	EOS() int
+	VocabSize() int
+	IsControl(id int) bool
+}
+
+// KeyTokenizerPath is a metadata key readers may set to the tokenizer file
+// found beside the weights (tok512.bin beside a llama2.c checkpoint,
+// tokenizer.json in a Hugging Face folder).
+const KeyTokenizerPath = "loom.tokenizer_path"
+
+// FromSource builds the tokenizer of a model: from tokenizerPath when given
+// (a llama2.c tokenizer .bin or a Hugging Face tokenizer.json), else from
+// GGUF tokenizer.ggml.* metadata, else from the file the reader found beside
+// the weights (metadata key loom.tokenizer_path).
+func FromSource(src formats.TensorSource, tokenizerPath string) (Tokenizer, error) {
+	return FromMetadata(src.Meta(), tokenizerPath)
+}
+
+// FromMetadata is FromSource given only the metadata.
+func FromMetadata(meta formats.Metadata, tokenizerPath string) (Tokenizer, error) {
+	if tokenizerPath == "" {
+		if _, ok := meta.String("tokenizer.ggml.model"); ok {
+			return FromGGUF(meta)
+		}
+		tokenizerPath, _ = meta.String(KeyTokenizerPath)
+	}
+	if tokenizerPath == "" {
+		return nil, fmt.Errorf("tokenizer: model has no tokenizer.ggml.* metadata and no tokenizer file was given")
+	}
+	return Load(tokenizerPath, meta)
+}
+
+// Load reads a tokenizer file by content: tokenizer.json (or a folder holding
+// one) for byte-level BPE, otherwise a llama2.c tokenizer .bin. meta may be
+// nil; it supplies bos/eos ids a tokenizer.json does not name.
+func Load(path string, meta formats.Metadata) (Tokenizer, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, "tokenizer.json")
+	}
+	if strings.HasSuffix(path, ".json") {
+		return LoadHF(path, meta)
+	}
+	v, err := formats.ReadLlama2CVocab(path)
+	if err != nil {
+		return nil, err
+	}
+	return FromLlama2C(v)
+}

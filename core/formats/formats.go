@@ -149,7 +149,6 @@ func (s *source) Info(name string) (*Info, error) {
 	return in, nil
 }
 
-
 func (s *source) Close() error {
 	var first error
 	for _, c := range s.closers {

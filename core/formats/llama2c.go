@@ -26,7 +26,7 @@ import (
 // Llama2CConfig is the checkpoint header.
 type Llama2CConfig struct {
 	Dim, HiddenDim, Layers, Heads, KVHeads, VocabSize, SeqLen int
-	SharedClassifier bool // vocab_size was positive: output layer = token embedding
+	SharedClassifier                                          bool // vocab_size was positive: output layer = token embedding
 }
 
 const llama2cHeaderBytes = 28

@@ -4,4 +4,6 @@ import "fmt"
 
 func looksSafetensors(head []byte) bool { return false }
 
-func OpenSafetensors(path string) (TensorSource, error) { return nil, fmt.Errorf("safetensors: reader not landed yet") }
+func OpenSafetensors(path string) (TensorSource, error) {
+	return nil, fmt.Errorf("safetensors: reader not landed yet")
+}

@@ -1,0 +1,306 @@
+package kernels
+
+// Convolutions for the image and audio towers, NCHW like PyTorch checkpoints:
+// conv2d by im2col + one Gemm per (image, group), conv-transpose2d by one Gemm
+// per (image, group) into columns + col2im, conv1d as conv2d of height 1, and
+// nearest ×2 upsampling. The im2col buffers come from a pool, so repeated
+// calls at one size do not allocate them again.
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Conv2DParams describes a 2-D convolution: x (N, C, H, W), weight
+// (K, C/Groups, KH, KW), bias (K) or nil, out (N, K, OH, OW). Zero strides,
+// dilations and groups mean 1.
+type Conv2DParams struct {
+	N, C, H, W       int
+	K, KH, KW        int
+	StrideH, StrideW int
+	PadH, PadW       int
+	DilH, DilW       int
+	Groups           int
+}
+
+func orOne(v int) int {
+	if v == 0 {
+		return 1
+	}
+	return v
+}
+
+func (p *Conv2DParams) defaults() {
+	p.StrideH, p.StrideW = orOne(p.StrideH), orOne(p.StrideW)
+	p.DilH, p.DilW = orOne(p.DilH), orOne(p.DilW)
+	p.Groups = orOne(p.Groups)
+}
+
+// OutSize returns (OH, OW): floor((H + 2·PadH - DilH·(KH-1) - 1)/StrideH) + 1.
+func (p Conv2DParams) OutSize() (oh, ow int) {
+	p.defaults()
+	return convOut(p.H, p.KH, p.StrideH, p.PadH, p.DilH), convOut(p.W, p.KW, p.StrideW, p.PadW, p.DilW)
+}
+
+func convOut(in, k, stride, pad, dil int) int {
+	span := in + 2*pad - dil*(k-1) - 1
+	if span < 0 {
+		return 0
+	}
+	return span/stride + 1
+}
+
+func (p *Conv2DParams) validate(out, x, w, bias []float32) error {
+	p.defaults()
+	switch {
+	case p.N < 0 || p.C <= 0 || p.H <= 0 || p.W <= 0 || p.K <= 0 || p.KH <= 0 || p.KW <= 0:
+		return fmt.Errorf("conv2d: dims N%d C%d H%d W%d K%d KH%d KW%d", p.N, p.C, p.H, p.W, p.K, p.KH, p.KW)
+	case p.StrideH < 0 || p.StrideW < 0 || p.DilH < 0 || p.DilW < 0 || p.PadH < 0 || p.PadW < 0 || p.Groups < 0:
+		return fmt.Errorf("conv2d: negative stride, dilation, padding or groups")
+	case p.C%p.Groups != 0 || p.K%p.Groups != 0:
+		return fmt.Errorf("conv2d: groups %d must divide channels %d and %d", p.Groups, p.C, p.K)
+	}
+	oh, ow := p.OutSize()
+	if oh <= 0 || ow <= 0 {
+		return fmt.Errorf("conv2d: kernel %dx%d (dilation %d,%d) larger than padded input %dx%d", p.KH, p.KW, p.DilH, p.DilW, p.H, p.W)
+	}
+	switch {
+	case len(x) < p.N*p.C*p.H*p.W:
+		return fmt.Errorf("conv2d: x has %d floats, need %d", len(x), p.N*p.C*p.H*p.W)
+	case len(w) < p.K*(p.C/p.Groups)*p.KH*p.KW:
+		return fmt.Errorf("conv2d: weight has %d floats, need %d", len(w), p.K*(p.C/p.Groups)*p.KH*p.KW)
+	case bias != nil && len(bias) < p.K:
+		return fmt.Errorf("conv2d: bias has %d floats, need %d", len(bias), p.K)
+	case len(out) < p.N*p.K*oh*ow:
+		return fmt.Errorf("conv2d: out has %d floats, need %d", len(out), p.N*p.K*oh*ow)
+	}
+	return nil
+}
+
+var colPool sync.Pool // *[]float32 im2col / col2im buffers
+
+func getCol(n int) *[]float32 {
+	if b, ok := colPool.Get().(*[]float32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+// Conv2D computes out = conv(x, w) + bias with the layout of Conv2DParams.
+func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {
+	if err := p.validate(out, x, w, bias); err != nil {
+		return err
+	}
+	oh, ow := p.OutSize()
+	ohw, hw := oh*ow, p.H*p.W
+	cg, kg := p.C/p.Groups, p.K/p.Groups
+	kdim := cg * p.KH * p.KW // one output pixel's receptive field
+	// A 1×1, stride-1, unpadded conv is a plain GEMM on x: no im2col.
+	direct := p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
+	var colBuf *[]float32
+	if !direct {
+		colBuf = getCol(kdim * ohw)
+		defer colPool.Put(colBuf)
+	}
+	for n := 0; n < p.N; n++ {
+		for g := 0; g < p.Groups; g++ {
+			xg := x[(n*p.C+g*cg)*hw : (n*p.C+(g+1)*cg)*hw] // (cg, H, W)
+			col := xg                                      // (kdim, OH·OW)
+			if !direct {
+				col = *colBuf
+				im2col(col, xg, &p, cg, oh, ow)
+			}
+			og := out[(n*p.K+g*kg)*ohw : (n*p.K+(g+1)*kg)*ohw] // (kg, OH·OW)
+			Gemm(kg, ohw, kdim, w[g*kg*kdim:], kdim, col, ohw, 0, og, ohw)
+			if bias != nil {
+				for k := 0; k < kg; k++ {
+					b := bias[g*kg+k]
+					for i := range og[k*ohw : (k+1)*ohw] {
+						og[k*ohw+i] += b
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// im2col fills col (cg·KH·KW, OH·OW): row (c, kh, kw) holds, for every output
+// pixel, the input value that kernel tap reads (0 in the padding).
+func im2col(col, x []float32, p *Conv2DParams, cg, oh, ow int) {
+	ohw := oh * ow
+	ParallelFor(cg*p.KH*p.KW, 1, func(lo, hi int) {
+		for row := lo; row < hi; row++ {
+			c, kh, kw := row/(p.KH*p.KW), row/p.KW%p.KH, row%p.KW
+			dst := col[row*ohw : (row+1)*ohw]
+			src := x[c*p.H*p.W : (c+1)*p.H*p.W]
+			for y := 0; y < oh; y++ {
+				iy := y*p.StrideH - p.PadH + kh*p.DilH
+				d := dst[y*ow : (y+1)*ow]
+				if iy < 0 || iy >= p.H {
+					clear(d)
+					continue
+				}
+				srow := src[iy*p.W : (iy+1)*p.W]
+				for xo := range d {
+					ix := xo*p.StrideW - p.PadW + kw*p.DilW
+					if ix < 0 || ix >= p.W {
+						d[xo] = 0
+					} else {
+						d[xo] = srow[ix]
+					}
+				}
+			}
+		}
+	})
+}
+
+// ConvT2DParams describes a transposed 2-D convolution (the gradient of
+// conv2d with respect to its input, used to upsample): x (N, C, H, W),
+// weight (C, K/Groups, KH, KW) as PyTorch stores it, bias (K) or nil,
+// out (N, K, OH, OW) with OH = (H-1)·StrideH - 2·PadH + DilH·(KH-1) + OutPadH + 1.
+type ConvT2DParams struct {
+	N, C, H, W       int
+	K, KH, KW        int
+	StrideH, StrideW int
+	PadH, PadW       int
+	DilH, DilW       int
+	OutPadH, OutPadW int
+	Groups           int
+}
+
+// OutSize returns (OH, OW).
+func (p ConvT2DParams) OutSize() (oh, ow int) {
+	sh, sw, dh, dw := orOne(p.StrideH), orOne(p.StrideW), orOne(p.DilH), orOne(p.DilW)
+	return (p.H-1)*sh - 2*p.PadH + dh*(p.KH-1) + p.OutPadH + 1, (p.W-1)*sw - 2*p.PadW + dw*(p.KW-1) + p.OutPadW + 1
+}
+
+// ConvTranspose2D computes out = conv_transpose(x, w) + bias: per (image,
+// group) one Gemm makes columns (kg·KH·KW, H·W) = w_gᵀ·x_g, and col2im adds
+// each column entry into the output pixel its kernel tap lands on.
+func ConvTranspose2D(out, x, w, bias []float32, p ConvT2DParams) error {
+	p.StrideH, p.StrideW, p.DilH, p.DilW, p.Groups = orOne(p.StrideH), orOne(p.StrideW), orOne(p.DilH), orOne(p.DilW), orOne(p.Groups)
+	switch {
+	case p.N < 0 || p.C <= 0 || p.H <= 0 || p.W <= 0 || p.K <= 0 || p.KH <= 0 || p.KW <= 0:
+		return fmt.Errorf("conv_transpose2d: dims N%d C%d H%d W%d K%d KH%d KW%d", p.N, p.C, p.H, p.W, p.K, p.KH, p.KW)
+	case p.StrideH < 0 || p.StrideW < 0 || p.DilH < 0 || p.DilW < 0 || p.PadH < 0 || p.PadW < 0 || p.Groups < 0 || p.OutPadH < 0 || p.OutPadW < 0:
+		return fmt.Errorf("conv_transpose2d: negative stride, dilation, padding or groups")
+	case p.OutPadH >= max(p.StrideH, p.DilH) || p.OutPadW >= max(p.StrideW, p.DilW):
+		return fmt.Errorf("conv_transpose2d: output padding must be below stride or dilation")
+	case p.C%p.Groups != 0 || p.K%p.Groups != 0:
+		return fmt.Errorf("conv_transpose2d: groups %d must divide channels %d and %d", p.Groups, p.C, p.K)
+	}
+	oh, ow := p.OutSize()
+	cg, kg := p.C/p.Groups, p.K/p.Groups
+	taps := p.KH * p.KW
+	switch {
+	case oh <= 0 || ow <= 0:
+		return fmt.Errorf("conv_transpose2d: padding leaves output %dx%d", oh, ow)
+	case len(x) < p.N*p.C*p.H*p.W:
+		return fmt.Errorf("conv_transpose2d: x has %d floats, need %d", len(x), p.N*p.C*p.H*p.W)
+	case len(w) < p.C*kg*taps:
+		return fmt.Errorf("conv_transpose2d: weight has %d floats, need %d", len(w), p.C*kg*taps)
+	case bias != nil && len(bias) < p.K:
+		return fmt.Errorf("conv_transpose2d: bias has %d floats, need %d", len(bias), p.K)
+	case len(out) < p.N*p.K*oh*ow:
+		return fmt.Errorf("conv_transpose2d: out has %d floats, need %d", len(out), p.N*p.K*oh*ow)
+	}
+	hw, ohw, rows := p.H*p.W, oh*ow, kg*taps
+	colBuf, wtBuf := getCol(rows*hw), getCol(rows*cg)
+	defer colPool.Put(colBuf)
+	defer colPool.Put(wtBuf)
+	col, wt := *colBuf, *wtBuf // (kg·KH·KW, H·W), (kg·KH·KW, cg)
+	for g := 0; g < p.Groups; g++ {
+		// w_g is (cg, kg·KH·KW); Gemm wants its transpose row-major.
+		wg := w[g*cg*rows : (g+1)*cg*rows]
+		for c := 0; c < cg; c++ {
+			for r := 0; r < rows; r++ {
+				wt[r*cg+c] = wg[c*rows+r]
+			}
+		}
+		for n := 0; n < p.N; n++ {
+			xg := x[(n*p.C+g*cg)*hw : (n*p.C+(g+1)*cg)*hw]
+			Gemm(rows, hw, cg, wt, cg, xg, hw, 0, col, hw)
+			og := out[(n*p.K+g*kg)*ohw : (n*p.K+(g+1)*kg)*ohw]
+			// col2im, one output channel per task: channels never collide.
+			ParallelFor(kg, 1, func(lo, hi int) {
+				for k := lo; k < hi; k++ {
+					o := og[k*ohw : (k+1)*ohw]
+					b := float32(0)
+					if bias != nil {
+						b = bias[g*kg+k]
+					}
+					for i := range o {
+						o[i] = b
+					}
+					for t := 0; t < taps; t++ {
+						kh, kw := t/p.KW, t%p.KW
+						src := col[(k*taps+t)*hw : (k*taps+t+1)*hw]
+						for iy := 0; iy < p.H; iy++ {
+							y := iy*p.StrideH - p.PadH + kh*p.DilH
+							if y < 0 || y >= oh {
+								continue
+							}
+							for ix := 0; ix < p.W; ix++ {
+								xo := ix*p.StrideW - p.PadW + kw*p.DilW
+								if xo >= 0 && xo < ow {
+									o[y*ow+xo] += src[iy*p.W+ix]
+								}
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+	return nil
+}
+
+// Conv1DParams describes a 1-D convolution: x (N, C, L), weight
+// (K, C/Groups, KW), bias (K) or nil, out (N, K, OL).
+type Conv1DParams struct {
+	N, C, L  int
+	K, KW    int
+	Stride   int
+	Pad, Dil int
+	Groups   int
+}
+
+// OutLen returns OL = floor((L + 2·Pad - Dil·(KW-1) - 1)/Stride) + 1.
+func (p Conv1DParams) OutLen() int {
+	return convOut(p.L, p.KW, orOne(p.Stride), p.Pad, orOne(p.Dil))
+}
+
+func (p Conv1DParams) as2D() Conv2DParams {
+	return Conv2DParams{N: p.N, C: p.C, H: 1, W: p.L, K: p.K, KH: 1, KW: p.KW,
+		StrideH: 1, StrideW: p.Stride, PadW: p.Pad, DilH: 1, DilW: p.Dil, Groups: p.Groups}
+}
+
+// Conv1D computes out = conv1d(x, w) + bias: a conv2d of height 1.
+func Conv1D(out, x, w, bias []float32, p Conv1DParams) error {
+	if err := Conv2D(out, x, w, bias, p.as2D()); err != nil {
+		return fmt.Errorf("conv1d: %w", err)
+	}
+	return nil
+}
+
+// UpsampleNearest2x sets out (n, c, 2h, 2w) to x (n, c, h, w) with every
+// pixel repeated 2×2.
+func UpsampleNearest2x(out, x []float32, n, c, h, w int) error {
+	if n < 0 || c <= 0 || h <= 0 || w <= 0 || len(x) < n*c*h*w || len(out) < 4*n*c*h*w {
+		return fmt.Errorf("upsample2x: n %d, c %d, %dx%d with x %d and out %d floats", n, c, h, w, len(x), len(out))
+	}
+	ParallelFor(n*c*h, max(1, 4096/w), func(lo, hi int) {
+		for r := lo; r < hi; r++ { // r = input row (plane·h + y)
+			src := x[r*w : (r+1)*w]
+			d0 := out[2*r*2*w : (2*r+1)*2*w]
+			for i, v := range src {
+				d0[2*i], d0[2*i+1] = v, v
+			}
+			copy(out[(2*r+1)*2*w:(2*r+2)*2*w], d0)
+		}
+	})
+	return nil
+}

@@ -1,0 +1,206 @@
+package kernels
+
+import (
+	"math/rand"
+	"testing"
+)
+
+// tolConv is the normalised MSE allowed between the im2col/Gemm convolutions
+// and the direct float64 loops below.
+const tolConv = 1e-11
+
+// refConv2D is the direct definition: every output pixel sums its taps.
+func refConv2D(x, w, bias []float32, p Conv2DParams) []float32 {
+	p.defaults()
+	oh, ow := p.OutSize()
+	cg, kg := p.C/p.Groups, p.K/p.Groups
+	out := make([]float32, p.N*p.K*oh*ow)
+	for n := 0; n < p.N; n++ {
+		for k := 0; k < p.K; k++ {
+			g := k / kg
+			for y := 0; y < oh; y++ {
+				for xo := 0; xo < ow; xo++ {
+					var s float64
+					if bias != nil {
+						s = float64(bias[k])
+					}
+					for c := 0; c < cg; c++ {
+						for kh := 0; kh < p.KH; kh++ {
+							for kw := 0; kw < p.KW; kw++ {
+								iy, ix := y*p.StrideH-p.PadH+kh*p.DilH, xo*p.StrideW-p.PadW+kw*p.DilW
+								if iy < 0 || iy >= p.H || ix < 0 || ix >= p.W {
+									continue
+								}
+								s += float64(x[((n*p.C+g*cg+c)*p.H+iy)*p.W+ix]) * float64(w[((k*cg+c)*p.KH+kh)*p.KW+kw])
+							}
+						}
+					}
+					out[((n*p.K+k)*oh+y)*ow+xo] = float32(s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// refConvT2D scatters every input pixel through every tap.
+func refConvT2D(x, w, bias []float32, p ConvT2DParams) []float32 {
+	p.StrideH, p.StrideW, p.DilH, p.DilW, p.Groups = orOne(p.StrideH), orOne(p.StrideW), orOne(p.DilH), orOne(p.DilW), orOne(p.Groups)
+	oh, ow := p.OutSize()
+	cg, kg := p.C/p.Groups, p.K/p.Groups
+	acc := make([]float64, p.N*p.K*oh*ow)
+	for n := 0; n < p.N; n++ {
+		for c := 0; c < p.C; c++ {
+			g := c / cg
+			for iy := 0; iy < p.H; iy++ {
+				for ix := 0; ix < p.W; ix++ {
+					xv := float64(x[((n*p.C+c)*p.H+iy)*p.W+ix])
+					for k := 0; k < kg; k++ {
+						for kh := 0; kh < p.KH; kh++ {
+							for kw := 0; kw < p.KW; kw++ {
+								y, xo := iy*p.StrideH-p.PadH+kh*p.DilH, ix*p.StrideW-p.PadW+kw*p.DilW
+								if y < 0 || y >= oh || xo < 0 || xo >= ow {
+									continue
+								}
+								acc[((n*p.K+g*kg+k)*oh+y)*ow+xo] += xv * float64(w[((c*kg+k)*p.KH+kh)*p.KW+kw])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	out := make([]float32, len(acc))
+	for i, v := range acc {
+		if bias != nil {
+			v += float64(bias[(i/(oh*ow))%p.K])
+		}
+		out[i] = float32(v)
+	}
+	return out
+}
+
+func TestConv2D(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	for _, p := range []Conv2DParams{
+		{N: 1, C: 3, H: 8, W: 8, K: 4, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		{N: 2, C: 4, H: 9, W: 7, K: 6, KH: 3, KW: 2, StrideH: 2, StrideW: 3, PadH: 2, PadW: 1},
+		{N: 1, C: 6, H: 11, W: 10, K: 4, KH: 3, KW: 3, DilH: 2, DilW: 3, PadH: 2, PadW: 3, Groups: 2},
+		{N: 2, C: 8, H: 5, W: 5, K: 8, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 8}, // depthwise
+		{N: 2, C: 5, H: 6, W: 7, K: 3, KH: 1, KW: 1},                              // 1×1: direct GEMM
+		{N: 1, C: 2, H: 4, W: 4, K: 2, KH: 4, KW: 4},                              // one output pixel
+	} {
+		q := p
+		q.defaults()
+		x := randSlice(r, p.N*p.C*p.H*p.W)
+		w := randSlice(r, p.K*(p.C/q.Groups)*p.KH*p.KW)
+		bias := randSlice(r, p.K)
+		want := refConv2D(x, w, bias, p)
+		got, full := guarded(len(want))
+		if err := Conv2D(got, x, w, bias, p); err != nil {
+			t.Fatalf("%+v: %v", p, err)
+		}
+		checkGuards(t, full, len(want))
+		assertNMSE(t, "conv2d", got, want, tolConv)
+	}
+	bad := Conv2DParams{N: 1, C: 3, H: 4, W: 4, K: 4, KH: 3, KW: 3, Groups: 2}
+	if err := Conv2D(make([]float32, 100), make([]float32, 48), make([]float32, 200), nil, bad); err == nil {
+		t.Fatal("groups not dividing channels accepted")
+	}
+	tooBig := Conv2DParams{N: 1, C: 1, H: 2, W: 2, K: 1, KH: 3, KW: 3}
+	if err := Conv2D(make([]float32, 100), make([]float32, 4), make([]float32, 9), nil, tooBig); err == nil {
+		t.Fatal("kernel larger than input accepted")
+	}
+}
+
+func TestConvTranspose2D(t *testing.T) {
+	r := rand.New(rand.NewSource(13))
+	for _, p := range []ConvT2DParams{
+		{N: 1, C: 3, H: 4, W: 4, K: 2, KH: 4, KW: 4, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}, // ×2 upsample
+		{N: 2, C: 4, H: 3, W: 5, K: 6, KH: 3, KW: 2, StrideH: 2, StrideW: 3, OutPadH: 1, Groups: 2},
+		{N: 1, C: 2, H: 5, W: 4, K: 3, KH: 3, KW: 3, DilH: 2, DilW: 1, PadH: 1},
+		{N: 1, C: 3, H: 3, W: 3, K: 1, KH: 1, KW: 1},
+	} {
+		g := orOne(p.Groups)
+		x := randSlice(r, p.N*p.C*p.H*p.W)
+		w := randSlice(r, p.C*(p.K/g)*p.KH*p.KW)
+		bias := randSlice(r, p.K)
+		want := refConvT2D(x, w, bias, p)
+		got, full := guarded(len(want))
+		if err := ConvTranspose2D(got, x, w, bias, p); err != nil {
+			t.Fatalf("%+v: %v", p, err)
+		}
+		checkGuards(t, full, len(want))
+		assertNMSE(t, "conv_transpose2d", got, want, tolConv)
+	}
+	if err := ConvTranspose2D(make([]float32, 100), make([]float32, 9), make([]float32, 9), nil,
+		ConvT2DParams{N: 1, C: 1, H: 3, W: 3, K: 1, KH: 3, KW: 3, StrideH: 2, OutPadH: 2}); err == nil {
+		t.Fatal("output padding ≥ stride accepted")
+	}
+}
+
+func TestConv1D(t *testing.T) {
+	r := rand.New(rand.NewSource(14))
+	for _, p := range []Conv1DParams{
+		{N: 2, C: 4, L: 17, K: 6, KW: 3, Pad: 1},
+		{N: 1, C: 6, L: 30, K: 3, KW: 5, Stride: 2, Pad: 4, Dil: 2, Groups: 3},
+		{N: 1, C: 4, L: 9, K: 4, KW: 7, Pad: 3, Groups: 4},
+	} {
+		x := randSlice(r, p.N*p.C*p.L)
+		w := randSlice(r, p.K*(p.C/orOne(p.Groups))*p.KW)
+		want := refConv2D(x, w, nil, p.as2D())
+		if len(want) != p.N*p.K*p.OutLen() {
+			t.Fatalf("OutLen %d disagrees with conv2d size %d", p.OutLen(), len(want))
+		}
+		got, full := guarded(len(want))
+		if err := Conv1D(got, x, w, nil, p); err != nil {
+			t.Fatal(err)
+		}
+		checkGuards(t, full, len(want))
+		assertNMSE(t, "conv1d", got, want, tolConv)
+	}
+	// By hand: x = [1 2 3], kernel [1 1], pad 1 → [1 3 5 3].
+	out := make([]float32, 4)
+	if err := Conv1D(out, []float32{1, 2, 3}, []float32{1, 1}, nil, Conv1DParams{N: 1, C: 1, L: 3, K: 1, KW: 2, Pad: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if out[0] != 1 || out[1] != 3 || out[2] != 5 || out[3] != 3 {
+		t.Fatalf("conv1d by hand = %v, want [1 3 5 3]", out)
+	}
+}
+
+func TestUpsampleNearest2x(t *testing.T) {
+	x := []float32{1, 2, 3, 4, 5, 6} // (1, 1, 2, 3)
+	got, full := guarded(24)
+	if err := UpsampleNearest2x(got, x, 1, 1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	checkGuards(t, full, 24)
+	want := []float32{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6}
+	assertNMSE(t, "upsample2x", got, want, 0)
+	if err := UpsampleNearest2x(got[:23], x, 1, 1, 2, 3); err == nil {
+		t.Fatal("short out accepted")
+	}
+}
+
+// FuzzConv2DParams: any shape either fails cleanly or matches the direct loop.
+func FuzzConv2DParams(f *testing.F) {
+	f.Add(1, 2, 5, 5, 2, 3, 3, 1, 1, 1, 1, 1)
+	f.Fuzz(func(t *testing.T, n, c, h, w, k, kh, kw, stride, pad, dil, groups, _ int) {
+		for _, v := range []int{n, c, h, w, k, kh, kw, stride, pad, dil, groups} {
+			if v < -1 || v > 6 {
+				return
+			}
+		}
+		p := Conv2DParams{N: n, C: c, H: h, W: w, K: k, KH: kh, KW: kw, StrideH: stride, StrideW: stride,
+			PadH: pad, PadW: pad, DilH: dil, DilW: dil, Groups: groups}
+		r := rand.New(rand.NewSource(1))
+		x, wt := randSlice(r, 6*6*6*6), randSlice(r, 6*6*6*6)
+		out := make([]float32, 6*6*40*40)
+		if err := Conv2D(out, x, wt, nil, p); err != nil {
+			return
+		}
+		want := refConv2D(x, wt, nil, p)
+		assertNMSE(t, "fuzz conv2d", out[:len(want)], want, tolConv)
+	})
+}

@@ -230,6 +230,10 @@ type RoPEParams struct {
 	// NeoX pairs x[i] with x[i+RotDim/2] (GPT-NeoX, Llama in HF layout);
 	// otherwise pairs are (x[2i], x[2i+1]) (original RoPE, GGUF llama).
 	NeoX bool
+	// InvFreq, when set, holds the RotDim/2 inverse frequencies to use
+	// instead of Theta^(-2i/RotDim): context-extension schemes (linear,
+	// llama3) rescale them, and a decoder computes them once, not per call.
+	InvFreq []float64
 }
 
 // RoPE rotates each pair i of every head of row s by angle
@@ -257,9 +261,14 @@ func RoPE(x []float32, p RoPEParams) error {
 		return fmt.Errorf("rope: x has %d floats, need %d rows of stride %d", len(x), p.Seq, p.Stride)
 	}
 	half := p.RotDim / 2
-	invFreq := make([]float64, half) // Theta^(-2i/RotDim)
-	for i := range invFreq {
-		invFreq[i] = math.Pow(p.Theta, -float64(2*i)/float64(p.RotDim))
+	invFreq := p.InvFreq
+	if invFreq == nil {
+		invFreq = make([]float64, half) // Theta^(-2i/RotDim)
+		for i := range invFreq {
+			invFreq[i] = math.Pow(p.Theta, -float64(2*i)/float64(p.RotDim))
+		}
+	} else if len(invFreq) != half {
+		return fmt.Errorf("rope: %d inverse frequencies, need rotary dims/2 = %d", len(invFreq), half)
 	}
 	ParallelFor(p.Seq, max(1, 64/p.Heads), func(lo, hi int) {
 		for s := lo; s < hi; s++ {

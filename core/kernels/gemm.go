@@ -1,26 +1,77 @@
 package kernels
 
 // GEMM entry points. Matrices are row-major with explicit leading dimensions.
-// The optimised implementation (packed, blocked, SIMD micro-kernels chosen at
-// start-up) lives behind these signatures; the *Ref functions are the plain
-// loops every implementation is tested against.
+// The *Ref functions are the plain loops every implementation is tested
+// against; Gemm, GemmT and MatVecT run the fast path:
+//
+//   - m == 1 (and MatVecT) is a GEMV: memory-bound, so it streams the weight
+//     matrix once, split over the pool by output columns (Gemm) or by rows of
+//     W (GemmT), with SIMD dot/axpy kernels (gemv.go).
+//   - otherwise the classic blocked algorithm (Goto/BLIS): the k dimension is
+//     cut into kc-deep slabs; for each slab a kc×nc block of B is packed into
+//     nr-wide column slivers (shared by all threads, lives in L3), each thread
+//     packs its mc×kc block of A into mr-tall row slivers (lives in L2), and a
+//     register-tiled mr×nr micro-kernel multiplies one A sliver by one B sliver
+//     (the B sliver, kc×nr, stays in L1 while A slivers stream past it).
+//
+// GemmT differs from Gemm only in how B is packed: W is stored [n][k], so a
+// B sliver is gathered from nr rows of W instead of copied from rows of B.
+// The micro-kernel and everything downstream are shared.
+
+import (
+	"fmt"
+	"sync"
+)
 
 // Gemm computes C = beta·C + A·B, with A (m×k, lda), B (k×n, ldb), C (m×n, ldc).
-// beta is 0 or 1 (0 overwrites C without reading it).
+// beta is 0 or 1 (0 overwrites C without reading it); other values scale C.
+// It panics with a descriptive message if a slice is too short for its shape.
 func Gemm(m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	GemmRef(m, n, k, a, lda, b, ldb, beta, c, ldc)
+	checkGemm("Gemm", m, n, k, a, lda, b, ldb, false, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scaleRows(m, n, beta, c, ldc)
+		return
+	}
+	if m == 1 {
+		gemvN(n, k, a, b, ldb, beta, c)
+		return
+	}
+	gemmBlocked(false, m, n, k, a, lda, b, ldb, beta, c, ldc)
 }
 
 // GemmT computes C = beta·C + A·Wᵀ, with A (m×k, lda), W (n×k, ldw) stored
 // [out][in] as checkpoints store weights, C (m×n, ldc).
 func GemmT(m, n, k int, a []float32, lda int, w []float32, ldw int, beta float32, c []float32, ldc int) {
-	GemmTRef(m, n, k, a, lda, w, ldw, beta, c, ldc)
+	checkGemm("GemmT", m, n, k, a, lda, w, ldw, true, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scaleRows(m, n, beta, c, ldc)
+		return
+	}
+	if m == 1 {
+		gemvT(n, k, a, w, ldw, beta, c)
+		return
+	}
+	gemmBlocked(true, m, n, k, a, lda, w, ldw, beta, c, ldc)
 }
 
 // MatVecT computes y = W·x for W (n×k, row-major, contiguous), x (k), y (n):
 // the batch-1 decode path.
 func MatVecT(y, w, x []float32, n, k int) {
-	GemmTRef(1, n, k, x, k, w, k, 0, y, n)
+	checkGemm("MatVecT", 1, n, k, x, k, w, k, true, y, n)
+	if n == 0 {
+		return
+	}
+	if k == 0 {
+		clear(y[:n])
+		return
+	}
+	gemvT(n, k, x, w, k, 0, y)
 }
 
 // GemmRef is the reference loop for Gemm.
@@ -29,6 +80,10 @@ func GemmRef(m, n, k int, a []float32, lda int, b []float32, ldb int, beta float
 		ci := c[i*ldc : i*ldc+n]
 		if beta == 0 {
 			clear(ci)
+		} else if beta != 1 {
+			for j := range ci {
+				ci[j] *= beta
+			}
 		}
 		for p := 0; p < k; p++ {
 			av := a[i*lda+p]
@@ -53,8 +108,356 @@ func GemmTRef(m, n, k int, a []float32, lda int, w []float32, ldw int, beta floa
 			if beta == 0 {
 				c[i*ldc+j] = s
 			} else {
-				c[i*ldc+j] += s
+				c[i*ldc+j] = beta*c[i*ldc+j] + s
 			}
+		}
+	}
+}
+
+// checkGemm panics with the operation's name and shapes when a dimension is
+// negative, a leading dimension is too small, or a slice is too short: a
+// caller's bug, reported before any memory is touched rather than as an index
+// error deep inside a kernel (or, in assembly, as silent corruption).
+func checkGemm(op string, m, n, k int, a []float32, lda int, b []float32, ldb int, transB bool, c []float32, ldc int) {
+	if err := gemmShapeError(m, n, k, len(a), lda, len(b), ldb, transB, len(c), ldc); err != nil {
+		panic(fmt.Sprintf("kernels.%s(m=%d n=%d k=%d lda=%d ldb=%d ldc=%d): %v", op, m, n, k, lda, ldb, ldc, err))
+	}
+}
+
+// gemmShapeError reports why the shapes are invalid, or nil. B is k×n (ldb ≥ n)
+// or, with transB, n×k (ldb ≥ k).
+func gemmShapeError(m, n, k, lenA, lda, lenB, ldb int, transB bool, lenC, ldc int) error {
+	if m < 0 || n < 0 || k < 0 {
+		return fmt.Errorf("negative dimension")
+	}
+	// span is the floats a rows×cols matrix with leading dimension ld
+	// covers: the last row need not be padded out to ld.
+	span := func(rows, cols, ld int) int {
+		if rows == 0 || cols == 0 {
+			return 0
+		}
+		return (rows-1)*ld + cols
+	}
+	if lda < max(k, 1) {
+		return fmt.Errorf("lda %d < k", lda)
+	}
+	if ldc < max(n, 1) {
+		return fmt.Errorf("ldc %d < n", ldc)
+	}
+	bRows, bCols := k, n
+	if transB {
+		bRows, bCols = n, k
+	}
+	if ldb < max(bCols, 1) {
+		return fmt.Errorf("ldb %d < %d", ldb, bCols)
+	}
+	if s := span(m, k, lda); lenA < s {
+		return fmt.Errorf("len(a) %d < %d", lenA, s)
+	}
+	if s := span(bRows, bCols, ldb); lenB < s {
+		return fmt.Errorf("len(b) %d < %d", lenB, s)
+	}
+	if s := span(m, n, ldc); lenC < s {
+		return fmt.Errorf("len(c) %d < %d", lenC, s)
+	}
+	return nil
+}
+
+// scaleRows sets C = beta·C (C = 0 when beta is 0, without reading C).
+func scaleRows(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		switch beta {
+		case 0:
+			clear(ci)
+		case 1:
+		default:
+			for j := range ci {
+				ci[j] *= beta
+			}
+		}
+	}
+}
+
+// microKernel computes one mr×nr tile: C = A·B (acc false) or C += A·B (acc
+// true), where a is a packed A sliver (k steps of mr floats), b a packed B
+// sliver (k steps of nr floats) and C is row-major with leading dimension ldc.
+// Implementations may read the full mr×nr tile of C and write all of it.
+type microKernel func(k int, a, b, c []float32, ldc int, acc bool)
+
+// gemmTiling is one implementation's register tile (mr×nr) and cache blocks:
+// kc×nr floats of B fit in L1 next to an mr×kc sliver of A, mc×kc of A fits
+// in L2, and kc×nc of packed B is shared by all threads from L3.
+type gemmTiling struct {
+	mr, nr     int
+	kc, mc, nc int
+	micro      microKernel
+}
+
+// tilingGeneric is the portable Go micro-kernel's tiling (every build).
+var tilingGeneric = gemmTiling{mr: 4, nr: 4, kc: 256, mc: 64, nc: 2048, micro: sgemmMicroGeneric}
+
+// currentTiling returns the tiling of the implementation chosen by SetImpl.
+func currentTiling() *gemmTiling {
+	switch {
+	case useAVX512:
+		return &tilingAVX512
+	case useAVX2:
+		return &tilingAVX2
+	default:
+		return &tilingGeneric
+	}
+}
+
+// parallelGemmFlops is the work (2·m·n·k) below which one thread finishes
+// before waking the pool would pay off.
+const parallelGemmFlops = 1 << 21
+
+// gemmJob carries one blocked GEMM through the pool. Jobs are recycled
+// (gemmJobs) together with their packed-B buffer and with method values bound
+// once, so the parallel loops allocate nothing per call.
+type gemmJob struct {
+	t         *gemmTiling
+	transB    bool
+	m, n, k   int
+	a         []float32
+	lda       int
+	b         []float32
+	ldb       int
+	beta      float32
+	c         []float32
+	ldc       int
+	jc, nb    int       // current column block of C: [jc, jc+nb)
+	pc, kb    int       // current k slab: [pc, pc+kb)
+	bp        []float32 // packed B slab: ceil(nb/nr) slivers of kb×nr
+	rowSplit  bool      // compute is split over row slivers (else column slivers)
+	nSlivers  int       // B slivers in the current block
+	packFn    func(lo, hi int)
+	computeFn func(lo, hi int)
+}
+
+var gemmJobs = sync.Pool{New: func() any {
+	j := new(gemmJob)
+	j.packFn = j.packB
+	j.computeFn = j.compute
+	return j
+}}
+
+// gemmScratch is one thread's packed A block plus an mr×nr tile for edges.
+type gemmScratch struct{ buf []float32 }
+
+var gemmScratches = sync.Pool{New: func() any { return new(gemmScratch) }}
+
+func gemmBlocked(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if beta != 0 && beta != 1 {
+		scaleRows(m, n, beta, c, ldc)
+		beta = 1
+	}
+	t := currentTiling()
+	j := gemmJobs.Get().(*gemmJob)
+	j.t, j.transB = t, transB
+	j.m, j.n, j.k = m, n, k
+	j.a, j.lda, j.b, j.ldb, j.c, j.ldc, j.beta = a, lda, b, ldb, c, ldc, beta
+
+	pool := Default()
+	threads := pool.Threads()
+	parallel := threads > 1 && 2*m*n*k >= parallelGemmFlops
+	mSlivers := (m + t.mr - 1) / t.mr
+	slab := min(t.kc, k) * roundUp(min(t.nc, n), t.nr)
+	if cap(j.bp) < slab {
+		j.bp = make([]float32, slab)
+	}
+	for jc := 0; jc < n; jc += t.nc {
+		j.jc, j.nb = jc, min(t.nc, n-jc)
+		j.nSlivers = (j.nb + t.nr - 1) / t.nr
+		for pc := 0; pc < k; pc += t.kc {
+			j.pc, j.kb = pc, min(t.kc, k-pc)
+			// Packing B costs kb·nb copies against m·kb·nb FMAs; split it
+			// only when the slab is big enough to amortise a pool round.
+			if parallel && j.nSlivers > 1 && j.kb*j.nb >= 1<<15 {
+				pool.For(j.nSlivers, 1, j.packFn)
+			} else {
+				j.packB(0, j.nSlivers)
+			}
+			switch {
+			case !parallel:
+				j.computeRange(0, mSlivers, 0, j.nSlivers)
+			case mSlivers >= 2*threads || mSlivers >= j.nSlivers:
+				// Tall C: each thread packs its own rows of A; B is shared.
+				j.rowSplit = true
+				pool.For(mSlivers, 1, j.computeFn)
+			default:
+				// Short, wide C (few tokens, many outputs): each thread packs
+				// all of the small A and takes a range of B slivers.
+				j.rowSplit = false
+				pool.For(j.nSlivers, 1, j.computeFn)
+			}
+		}
+	}
+	j.a, j.b, j.c, j.t = nil, nil, nil, nil
+	gemmJobs.Put(j)
+}
+
+func roundUp(x, to int) int { return (x + to - 1) / to * to }
+
+// packB packs B slivers [lo, hi) of the current slab into j.bp. Sliver s
+// holds columns jc+s·nr … jc+s·nr+nr-1 of B for k in [pc, pc+kb), laid out
+// (kb, nr) and zero-padded past column n.
+func (j *gemmJob) packB(lo, hi int) {
+	t := j.t
+	nr, kb := t.nr, j.kb
+	for s := lo; s < hi; s++ {
+		col := j.jc + s*nr
+		cols := min(nr, j.jc+j.nb-col)
+		dst := j.bp[s*kb*nr : (s+1)*kb*nr]
+		if j.transB {
+			// W is (n, k): column col+jj of B is row col+jj of W.
+			packRows(dst, j.b[col*j.ldb+j.pc:], j.ldb, cols, kb, nr)
+		} else {
+			packCols(dst, j.b[j.pc*j.ldb+col:], j.ldb, cols, kb, nr)
+		}
+	}
+}
+
+// compute runs the micro-kernels for a range of row slivers (rowSplit) or
+// of column slivers.
+func (j *gemmJob) compute(lo, hi int) {
+	mSlivers := (j.m + j.t.mr - 1) / j.t.mr
+	if j.rowSplit {
+		j.computeRange(lo, hi, 0, j.nSlivers)
+	} else {
+		j.computeRange(0, mSlivers, lo, hi)
+	}
+}
+
+// computeRange multiplies A row slivers [r0, r1) by B slivers [c0, c1) of
+// the current slab into C, packing A mc rows at a time.
+func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
+	t := j.t
+	mr, nr, kb := t.mr, t.nr, j.kb
+	s := gemmScratches.Get().(*gemmScratch)
+	need := t.mc*kb + mr*nr
+	if cap(s.buf) < need {
+		s.buf = make([]float32, max(need, t.mc*t.kc+mr*nr))
+	}
+	ap := s.buf[:t.mc*kb]
+	tile := s.buf[t.mc*kb : t.mc*kb+mr*nr]
+	acc := j.pc > 0 || j.beta != 0
+	perBlock := t.mc / mr
+	for rb := r0; rb < r1; rb += perBlock {
+		re := min(rb+perBlock, r1)
+		i0 := rb * mr
+		rows := min(re*mr, j.m) - i0
+		packRows(ap[:(re-rb)*kb*mr], j.a[i0*j.lda+j.pc:], j.lda, rows, kb, mr)
+		for js := c0; js < c1; js++ {
+			bs := j.bp[js*kb*nr : (js+1)*kb*nr]
+			col := j.jc + js*nr
+			cols := min(nr, j.jc+j.nb-col)
+			for is := rb; is < re; is++ {
+				as := ap[(is-rb)*kb*mr : (is-rb+1)*kb*mr]
+				row := is * mr
+				if row+mr <= j.m && cols == nr {
+					t.micro(kb, as, bs, j.c[row*j.ldc+col:], j.ldc, acc)
+					continue
+				}
+				// Edge tile: compute the full padded tile aside, then
+				// write back only the rows and columns that exist.
+				t.micro(kb, as, bs, tile, nr, false)
+				for i := 0; i < min(mr, j.m-row); i++ {
+					ci := j.c[(row+i)*j.ldc+col : (row+i)*j.ldc+col+cols]
+					ti := tile[i*nr : i*nr+cols]
+					if acc {
+						for jj := range ci {
+							ci[jj] += ti[jj]
+						}
+					} else {
+						copy(ci, ti)
+					}
+				}
+			}
+		}
+	}
+	gemmScratches.Put(s)
+}
+
+// packRows packs rows of src as the columns of a panel: for each sliver of w
+// consecutive rows of src (row stride ld), dst holds (kb, w) with
+// dst[p*w+r] = src[r*ld+p]; rows past `rows` are zero. Used for A (slivers of
+// mr rows) and for W in GemmT (slivers of nr rows).
+func packRows(dst, src []float32, ld, rows, kb, w int) {
+	for s0 := 0; s0 < rows; s0 += w {
+		d := dst[s0*kb : s0*kb+kb*w]
+		n := min(w, rows-s0)
+		if n == w && packRowsFast(d, src[s0*ld:], ld, kb, w) {
+			continue
+		}
+		for r := 0; r < n; r++ {
+			row := src[(s0+r)*ld : (s0+r)*ld+kb]
+			for p, v := range row {
+				d[p*w+r] = v
+			}
+		}
+		for r := n; r < w; r++ {
+			for p := 0; p < kb; p++ {
+				d[p*w+r] = 0
+			}
+		}
+	}
+	if pad := roundUp(rows, w); pad*kb < len(dst) {
+		clear(dst[pad*kb:])
+	}
+}
+
+// packCols copies a kb×cols block of src (row stride ld) into dst laid out
+// (kb, w), zero-padding columns cols … w-1.
+func packCols(dst, src []float32, ld, cols, kb, w int) {
+	for p := 0; p < kb; p++ {
+		d := dst[p*w : p*w+w]
+		copy(d, src[p*ld:p*ld+cols])
+		clear(d[cols:])
+	}
+}
+
+// sgemmMicroGeneric is the portable 4×4 micro-kernel (see microKernel).
+func sgemmMicroGeneric(k int, a, b, c []float32, ldc int, acc bool) {
+	var c00, c01, c02, c03 float32
+	var c10, c11, c12, c13 float32
+	var c20, c21, c22, c23 float32
+	var c30, c31, c32, c33 float32
+	a = a[:4*k]
+	b = b[:4*k]
+	for p := 0; p < 4*k; p += 4 {
+		ap := a[p : p+4 : p+4]
+		bp := b[p : p+4 : p+4]
+		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
+		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c22 += a2 * b2
+		c23 += a2 * b3
+		c30 += a3 * b0
+		c31 += a3 * b1
+		c32 += a3 * b2
+		c33 += a3 * b3
+	}
+	rows := [4][4]float32{{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}}
+	for i := range rows {
+		ci := c[i*ldc : i*ldc+4 : i*ldc+4]
+		if acc {
+			ci[0] += rows[i][0]
+			ci[1] += rows[i][1]
+			ci[2] += rows[i][2]
+			ci[3] += rows[i][3]
+		} else {
+			copy(ci, rows[i][:])
 		}
 	}
 }

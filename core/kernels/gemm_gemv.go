@@ -1,0 +1,179 @@
+package kernels
+
+// GEMV (m == 1): every weight is used once, so these paths are bound by
+// memory bandwidth, not FLOPs. They stream W (or B) exactly once, in the
+// order it lies in memory, and split it over the pool so each core pulls
+// its own share.
+
+import "sync"
+
+// parallelGemvFloats is the matrix size (floats) from which a GEMV is split
+// over the pool; below it the matrix is cache-resident and one core is done
+// before the others wake.
+const parallelGemvFloats = 1 << 16
+
+// gemvJob carries one GEMV through the pool with its method values bound
+// once, so a call allocates nothing.
+type gemvJob struct {
+	n, k     int
+	x, w     []float32
+	ld       int
+	beta     float32
+	y        []float32
+	rowsFn   func(lo, hi int)
+	stripsFn func(lo, hi int)
+}
+
+var gemvJobs = sync.Pool{New: func() any {
+	j := new(gemvJob)
+	j.rowsFn = j.rows
+	j.stripsFn = j.strips
+	return j
+}}
+
+// gemvRowBlock is the unit of work of gemvT: rows of W per pool chunk.
+const gemvRowBlock = 16
+
+// gemvT computes y = beta·y + W·x for W (n×k, ldw).
+func gemvT(n, k int, x, w []float32, ldw int, beta float32, y []float32) {
+	j := gemvJobs.Get().(*gemvJob)
+	j.n, j.k, j.x, j.w, j.ld, j.beta, j.y = n, k, x, w, ldw, beta, y
+	if Default().Threads() > 1 && n*k >= parallelGemvFloats {
+		Default().For((n+gemvRowBlock-1)/gemvRowBlock, 1, j.rowsFn)
+	} else {
+		j.rows(0, (n+gemvRowBlock-1)/gemvRowBlock)
+	}
+	j.x, j.w, j.y = nil, nil, nil
+	gemvJobs.Put(j)
+}
+
+// rows computes outputs for row blocks [lo, hi) of W.
+func (j *gemvJob) rows(lo, hi int) {
+	k, ld, x, w := j.k, j.ld, j.x, j.w
+	r0, r1 := lo*gemvRowBlock, min(hi*gemvRowBlock, j.n)
+	// kv is the part of k the SIMD kernel covers; the rest is added here.
+	var kv int
+	switch {
+	case useAVX512:
+		kv = k &^ 15
+	case useAVX2:
+		kv = k &^ 7
+	}
+	var out [4]float32
+	r := r0
+	for ; r+4 <= r1; r += 4 {
+		switch {
+		case useAVX512 && kv > 0:
+			gemvDot4AVX512(kv, x, w[r*ld:], ld, &out)
+		case useAVX2 && kv > 0:
+			gemvDot4AVX2(kv, x, w[r*ld:], ld, &out)
+		default:
+			out = [4]float32{}
+		}
+		if kv < k {
+			dot4Generic(&out, x[kv:k], w[r*ld+kv:], ld)
+		}
+		for i, s := range out {
+			j.y[r+i] = gemvMerge(j.beta, j.y[r+i], s)
+		}
+	}
+	for ; r < r1; r++ {
+		row := w[r*ld : r*ld+k]
+		var s float32
+		for p, v := range row {
+			s += v * x[p]
+		}
+		j.y[r] = gemvMerge(j.beta, j.y[r], s)
+	}
+}
+
+// dot4Generic adds the dot products of x with four rows of w (stride ld) to
+// out, four partial sums per row so the additions pipeline.
+func dot4Generic(out *[4]float32, x, w []float32, ld int) {
+	k := len(x)
+	w0 := w[0*ld : 0*ld+k]
+	w1 := w[1*ld : 1*ld+k]
+	w2 := w[2*ld : 2*ld+k]
+	w3 := w[3*ld : 3*ld+k]
+	var s0, s1, s2, s3 float32
+	for p, xv := range x {
+		s0 += w0[p] * xv
+		s1 += w1[p] * xv
+		s2 += w2[p] * xv
+		s3 += w3[p] * xv
+	}
+	out[0] += s0
+	out[1] += s1
+	out[2] += s2
+	out[3] += s3
+}
+
+func gemvMerge(beta, old, s float32) float32 {
+	switch beta {
+	case 0:
+		return s
+	case 1:
+		return old + s
+	default:
+		return beta*old + s
+	}
+}
+
+// gemvStrip is the width of a column strip of gemvN per implementation:
+// eight vector accumulators.
+func gemvStrip() int {
+	switch {
+	case useAVX512:
+		return 128
+	case useAVX2:
+		return 64
+	default:
+		return 64
+	}
+}
+
+// gemvN computes y = beta·y + x·B for B (k×n, ldb).
+func gemvN(n, k int, x, b []float32, ldb int, beta float32, y []float32) {
+	scaleRows(1, n, beta, y, n)
+	j := gemvJobs.Get().(*gemvJob)
+	j.n, j.k, j.x, j.w, j.ld, j.y = n, k, x, b, ldb, y
+	strips := (n + gemvStrip() - 1) / gemvStrip()
+	if Default().Threads() > 1 && n*k >= parallelGemvFloats {
+		Default().For(strips, 1, j.stripsFn)
+	} else {
+		j.strips(0, strips)
+	}
+	j.x, j.w, j.y = nil, nil, nil
+	gemvJobs.Put(j)
+}
+
+// strips accumulates x·B into column strips [lo, hi) of y.
+func (j *gemvJob) strips(lo, hi int) {
+	sw := gemvStrip()
+	k, ld, x, b, y := j.k, j.ld, j.x[:j.k], j.w, j.y
+	c0, c1 := lo*sw, min(hi*sw, j.n)
+	c := c0
+	for ; c+sw <= c1; c += sw {
+		switch {
+		case useAVX512:
+			gemvAxpy128AVX512(k, x, b[c:], ld, y[c:c+sw])
+		case useAVX2:
+			gemvAxpy64AVX2(k, x, b[c:], ld, y[c:c+sw])
+		default:
+			axpyRowsGeneric(x, b[c:], ld, y[c:c+sw])
+		}
+	}
+	if c < c1 {
+		axpyRowsGeneric(x, b[c:], ld, y[c:c1])
+	}
+}
+
+// axpyRowsGeneric adds Σ_p x[p]·b[p*ld : p*ld+len(y)] to y, row by row.
+func axpyRowsGeneric(x, b []float32, ld int, y []float32) {
+	for p, xv := range x {
+		row := b[p*ld : p*ld+len(y)]
+		for i, v := range row {
+			y[i] += xv * v
+		}
+	}
+}

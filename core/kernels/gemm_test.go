@@ -1,0 +1,272 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+)
+
+// tolGemm is the normalised MSE allowed between a fast GEMM and the float32
+// reference loop: both round differently (FMA, summation order), which for
+// k ≤ a few thousand stays near k·ε² ≈ 1e-11.
+const tolGemm = 1e-10
+
+// gemmFlops is the FLOP count of one m×n×k GEMM (a multiply and an add).
+func gemmFlops(m, n, k int) float64 { return 2 * float64(m) * float64(n) * float64(k) }
+
+type gemmCase struct {
+	m, n, k          int
+	padA, padB, padC int // extra leading-dimension floats (non-contiguous views)
+}
+
+// gemmCases covers 1s, odd sizes, every micro-tile edge (mr 4/6/12, nr
+// 4/16/32), k tails around the unroll of 4 and the kc slab of 256, n past
+// the nc block, strided views, and shapes big enough to take both parallel
+// splits (tall C: row slivers; short wide C: column slivers).
+var gemmCases = []gemmCase{
+	{1, 1, 1, 0, 0, 0}, {1, 7, 3, 0, 0, 0}, {2, 1, 1, 0, 0, 0}, {1, 1, 37, 0, 0, 0},
+	{2, 2, 2, 0, 0, 0}, {3, 5, 7, 1, 2, 3}, {5, 3, 1, 0, 0, 0}, {7, 17, 9, 0, 0, 0},
+	{12, 32, 4, 0, 0, 0}, {12, 32, 5, 0, 0, 0}, {13, 33, 6, 0, 0, 0}, {11, 31, 3, 0, 0, 0},
+	{6, 16, 8, 0, 0, 0}, {24, 64, 256, 0, 0, 0}, {25, 65, 257, 3, 5, 7}, {17, 29, 511, 0, 0, 0},
+	{64, 64, 64, 0, 0, 0}, {64, 172, 64, 0, 0, 0}, {64, 64, 172, 0, 0, 0}, {33, 512, 64, 1, 0, 1},
+	{1, 300, 200, 0, 0, 0}, {1, 4100, 17, 0, 3, 0}, {1, 129, 1000, 1, 1, 1}, {1, 1000, 33, 0, 0, 0},
+	{3, 4100, 5, 0, 0, 0}, {130, 140, 150, 0, 0, 0}, {13, 700, 200, 2, 2, 2}, {200, 20, 300, 0, 0, 0},
+	{97, 101, 600, 4, 4, 4},
+}
+
+func (g gemmCase) String() string {
+	return fmt.Sprintf("%dx%dx%d/pad%d.%d.%d", g.m, g.n, g.k, g.padA, g.padB, g.padC)
+}
+
+// runGemmCase checks one shape against the reference for Gemm (trans false)
+// or GemmT (trans true), with C inside NaN guard bands and NaN (beta 0: must
+// not be read) or random (beta 1) initial values in C, and NaN in the gaps
+// between rows of C that a kernel must leave alone.
+func runGemmCase(t testing.TB, r *rand.Rand, g gemmCase, trans bool, beta float32) {
+	t.Helper()
+	m, n, k := g.m, g.n, g.k
+	lda, ldc := k+g.padA, n+g.padC
+	bRows, bCols := k, n
+	if trans {
+		bRows, bCols = n, k
+	}
+	ldb := bCols + g.padB
+	a := randSlice(r, max(m*lda, 1))
+	b := randSlice(r, max(bRows*ldb, 1))
+	cLen := max(m*ldc, 1)
+	c, full := guarded(cLen)
+	want := make([]float32, cLen)
+	nan := float32(math.NaN())
+	for i := range c {
+		if i%ldc < n && beta != 0 {
+			c[i] = 2*r.Float32() - 1
+		} else {
+			c[i] = nan
+		}
+	}
+	copy(want, c)
+	if trans {
+		GemmTRef(m, n, k, a, lda, b, ldb, beta, want, ldc)
+		GemmT(m, n, k, a, lda, b, ldb, beta, c, ldc)
+	} else {
+		GemmRef(m, n, k, a, lda, b, ldb, beta, want, ldc)
+		Gemm(m, n, k, a, lda, b, ldb, beta, c, ldc)
+	}
+	checkGuards(t, full, cLen)
+	got := make([]float32, 0, m*n)
+	ref := make([]float32, 0, m*n)
+	for i := 0; i < m; i++ {
+		for j := n; j < ldc && i*ldc+j < cLen; j++ {
+			if v := c[i*ldc+j]; v == v {
+				t.Fatalf("%v trans=%v beta=%v: gap C[%d][%d] written: %v", g, trans, beta, i, j, v)
+			}
+		}
+		got = append(got, c[i*ldc:i*ldc+n]...)
+		ref = append(ref, want[i*ldc:i*ldc+n]...)
+	}
+	assertNMSE(t, fmt.Sprintf("%s %v trans=%v beta=%v", Impl(), g, trans, beta), got, ref, tolGemm)
+}
+
+func TestGemmConformance(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			for _, g := range gemmCases {
+				for _, trans := range []bool{false, true} {
+					for _, beta := range []float32{0, 1, 0.5} {
+						runGemmCase(t, r, g, trans, beta)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestGemmSingleThread runs the table on a one-worker pool, where the
+// serial branches (no pool.For) are taken.
+func TestGemmSingleThread(t *testing.T) {
+	defer SetThreads(Default().Threads())
+	SetThreads(1)
+	r := rand.New(rand.NewSource(2))
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			for _, g := range gemmCases {
+				runGemmCase(t, r, g, false, 1)
+				runGemmCase(t, r, g, true, 0)
+			}
+		})
+	}
+}
+
+func TestGemmLargeK(t *testing.T) {
+	k := 4099
+	if testing.Short() {
+		k = 1030
+	}
+	r := rand.New(rand.NewSource(3))
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			runGemmCase(t, r, gemmCase{m: 14, n: 35, k: k}, false, 0)
+			runGemmCase(t, r, gemmCase{m: 14, n: 35, k: k, padA: 1, padB: 1, padC: 1}, true, 1)
+			runGemmCase(t, r, gemmCase{m: 1, n: 70, k: k}, true, 0)
+		})
+	}
+}
+
+// TestMicroKernels checks each register-tiled kernel (assembly, or its Go
+// twin under -tags noasm) directly against its reference loop, including k
+// values around the unroll of 4 and k = 0.
+func TestMicroKernels(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	for _, tl := range []*gemmTiling{&tilingGeneric, &tilingAVX2, &tilingAVX512} {
+		if (tl == &tilingAVX2 && !hasAVX2FMA) || (tl == &tilingAVX512 && !hasAVX512) {
+			continue
+		}
+		for _, k := range []int{0, 1, 2, 3, 4, 5, 8, 9, 255, 256} {
+			for _, acc := range []bool{false, true} {
+				mr, nr, ldc := tl.mr, tl.nr, tl.nr+3
+				a, b := randSlice(r, max(k*mr, 1)), randSlice(r, max(k*nr, 1))
+				c, full := guarded(mr * ldc)
+				for i := range c {
+					c[i] = 2*r.Float32() - 1
+				}
+				want := append([]float32(nil), c...)
+				for i := 0; i < mr; i++ {
+					for j := 0; j < nr; j++ {
+						var s float32
+						for p := 0; p < k; p++ {
+							s += a[p*mr+i] * b[p*nr+j]
+						}
+						if acc {
+							want[i*ldc+j] += s
+						} else {
+							want[i*ldc+j] = s
+						}
+					}
+				}
+				tl.micro(k, a, b, c, ldc, acc)
+				checkGuards(t, full, mr*ldc)
+				assertNMSE(t, fmt.Sprintf("micro %dx%d k=%d acc=%v", mr, nr, k, acc), c, want, tolGemm)
+			}
+		}
+	}
+}
+
+func TestMatVecT(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			for _, s := range [][2]int{{1, 1}, {3, 5}, {4, 16}, {7, 33}, {64, 64}, {130, 1000}, {512, 512}, {1001, 129}} {
+				n, k := s[0], s[1]
+				w, x := randSlice(r, n*k), randSlice(r, k)
+				y, full := guarded(n)
+				for i := range y {
+					y[i] = float32(math.NaN())
+				}
+				want := make([]float32, n)
+				GemmTRef(1, n, k, x, k, w, k, 0, want, n)
+				MatVecT(y, w, x, n, k)
+				checkGuards(t, full, n)
+				assertNMSE(t, fmt.Sprintf("%s MatVecT n=%d k=%d", impl, n, k), y, want, tolGemm)
+			}
+		})
+	}
+}
+
+func TestGemmDegenerate(t *testing.T) {
+	c := []float32{1, 2, 3, 4}
+	Gemm(2, 2, 0, nil, 1, nil, 2, 1, c, 2)
+	if c[0] != 1 || c[3] != 4 {
+		t.Fatalf("k=0 beta=1 changed C: %v", c)
+	}
+	GemmT(2, 2, 0, nil, 1, nil, 1, 0, c, 2)
+	if c[0] != 0 || c[3] != 0 {
+		t.Fatalf("k=0 beta=0 left C: %v", c)
+	}
+	Gemm(0, 5, 5, nil, 5, make([]float32, 25), 5, 0, nil, 5)
+	GemmT(5, 0, 5, make([]float32, 25), 5, nil, 5, 0, nil, 1)
+}
+
+func TestGemmBadShapePanics(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    func()
+		msg  string
+	}{
+		{"short a", func() { Gemm(2, 2, 2, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) }, "len(a)"},
+		{"short c", func() { GemmT(2, 2, 2, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2) }, "len(c)"},
+		{"lda", func() { Gemm(2, 2, 3, make([]float32, 9), 2, make([]float32, 6), 2, 0, make([]float32, 4), 2) }, "lda"},
+		{"negative", func() { Gemm(-1, 2, 2, nil, 2, nil, 2, 0, nil, 2) }, "negative"},
+		{"matvec", func() { MatVecT(make([]float32, 2), make([]float32, 5), make([]float32, 3), 2, 3) }, "len(b)"},
+	} {
+		func() {
+			defer func() {
+				e := recover()
+				if e == nil || !strings.Contains(fmt.Sprint(e), tc.msg) {
+					t.Errorf("%s: panic %v, want one mentioning %q", tc.name, e, tc.msg)
+				}
+			}()
+			tc.f()
+		}()
+	}
+}
+
+// TestGemmNoAlloc checks the steady state allocates nothing on one thread
+// (packing buffers and job state are pooled).
+func TestGemmNoAlloc(t *testing.T) {
+	defer SetThreads(Default().Threads())
+	SetThreads(1)
+	r := rand.New(rand.NewSource(6))
+	m, n, k := 40, 70, 300
+	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+	x, y := randSlice(r, k), make([]float32, n)
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			allocs := testing.AllocsPerRun(20, func() {
+				Gemm(m, n, k, a, k, b, n, 0, c, n)
+				GemmT(m, n, k, a, k, b, k, 1, c, n)
+				MatVecT(y, b, x, n, k)
+				Gemm(1, n, k, x, k, b, n, 0, y, n)
+			})
+			if allocs > 0 {
+				t.Errorf("%s: %v allocations per call", impl, allocs)
+			}
+		})
+	}
+}
+
+func FuzzGemm(f *testing.F) {
+	f.Add(uint8(3), uint8(5), uint8(7), uint8(0), uint8(1), uint8(2), false, uint8(0), uint8(0))
+	f.Add(uint8(13), uint8(33), uint8(9), uint8(1), uint8(0), uint8(0), true, uint8(1), uint8(1))
+	f.Add(uint8(1), uint8(200), uint8(17), uint8(0), uint8(0), uint8(3), true, uint8(0), uint8(2))
+	f.Fuzz(func(t *testing.T, m, n, k, padA, padB, padC uint8, trans bool, betaSel, implSel uint8) {
+		g := gemmCase{int(m % 70), int(n % 90), int(k % 80), int(padA % 5), int(padB % 5), int(padC % 5)}
+		beta := []float32{0, 1, -0.5}[betaSel%3]
+		all := impls()
+		withImpl(t, all[int(implSel)%len(all)], func() {
+			runGemmCase(t, rand.New(rand.NewSource(int64(m)<<16|int64(n)<<8|int64(k))), g, trans, beta)
+		})
+	})
+}

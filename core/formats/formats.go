@@ -37,13 +37,18 @@ type TensorSource interface {
 	Close() error
 }
 
+// KeyTokenizerPath is the metadata key under which a reader names the
+// tokenizer file it found beside the weights (tok512.bin beside a llama2.c
+// checkpoint, tokenizer.json in a Hugging Face folder).
+const KeyTokenizerPath = "loom.tokenizer_path"
+
 // Info describes one tensor without building it: the raw view every reader
 // produces and the GGUF writer consumes.
 type Info struct {
 	Name  string
 	Type  GGMLType // storage type (GGUF type id)
 	Shape []int    // Loom order, outermost first
-	Data  []byte   // exactly Type.RowBytes... for the whole tensor; a view on the file
+	Data  []byte   // the whole tensor's bytes; a view on the file
 }
 
 // Elements is the product of the shape (1 for a scalar).

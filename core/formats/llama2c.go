@@ -26,7 +26,10 @@ import (
 // Llama2CConfig is the checkpoint header.
 type Llama2CConfig struct {
 	Dim, HiddenDim, Layers, Heads, KVHeads, VocabSize, SeqLen int
-	SharedClassifier                                          bool // vocab_size was positive: output layer = token embedding
+
+	// SharedClassifier: vocab_size was positive, the output layer reuses
+	// the token embedding.
+	SharedClassifier bool
 }
 
 const llama2cHeaderBytes = 28
@@ -114,6 +117,16 @@ func OpenLlama2C(path string) (*Llama2CModel, error) {
 	}
 	m.closers = append(m.closers, closerFunc(unmap))
 	m.meta["general.name"] = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	// llama2.c keeps the tokenizer in its own file; name the one beside the
+	// checkpoint (tok<vocab>.bin, then tokenizer.bin) so a tokenizer can be
+	// built from the source alone.
+	for _, name := range []string{fmt.Sprintf("tok%d.bin", m.Config.VocabSize), "tokenizer.bin"} {
+		p := filepath.Join(filepath.Dir(path), name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			m.meta[KeyTokenizerPath] = p
+			break
+		}
+	}
 	return m, nil
 }
 

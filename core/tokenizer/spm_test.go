@@ -149,3 +149,63 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// The GGUF vocabulary of the same model ("▁" pieces, token types) must
+// encode identically to the llama2.c file.
+func TestGGUFSentencePieceMatchesLlama2C(t *testing.T) {
+	g, err := formats.OpenGGUF(sharedModel(t, "stories260K/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	gt, err := FromSource(g, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt := tok512(t)
+	if got, want := gt.Encode("Once upon a time", true), []int{1, 403, 407, 261, 378}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("gguf Encode = %v, want %v", got, want)
+	}
+	for _, s := range []string{"Lily saw a big dog. It was happy!", "naïve 日本 🙂\n\ttabs", "<s> hi </s>"} {
+		a, b := gt.Encode(s, true), lt.Encode(s, true)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%q: gguf %v, llama2.c %v", s, a, b)
+		}
+		if got := gt.DecodeAll(a); got != lt.DecodeAll(b) {
+			t.Errorf("%q: decode %q vs %q", s, got, lt.DecodeAll(b))
+		}
+	}
+	if gt.BOS() != 1 || gt.EOS() != 2 || gt.VocabSize() != 512 || !gt.IsControl(2) || gt.IsControl(403) {
+		t.Fatal("special ids")
+	}
+	if gt.Decode(2) != "" || gt.Decode(3+'A') != "A" {
+		t.Fatalf("decode control %q byte %q", gt.Decode(2), gt.Decode(3+'A'))
+	}
+}
+
+// Opening the llama2.c checkpoint finds tok512.bin beside it.
+func TestFromSourceLlama2C(t *testing.T) {
+	m, err := formats.Open(sharedModel(t, "stories260K/stories260K.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tk, err := FromSource(m, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tk.Encode("Once upon a time", true); !reflect.DeepEqual(got, []int{1, 403, 407, 261, 378}) {
+		t.Fatalf("%v", got)
+	}
+}
+
+// Control-token text splits out as that token, with a dummy prefix after it
+// (llama.cpp's rule), so rendered chat templates encode as intended.
+func TestSentencePieceSpecialText(t *testing.T) {
+	tk := tok512(t)
+	ids := tk.Encode("hi</s><s>yo", false)
+	want := append(append(tk.encodeSegment(nil, " hi"), 2, 1), tk.encodeSegment(nil, " yo")...)
+	if !reflect.DeepEqual(ids, want) {
+		t.Fatalf("%v, want %v", ids, want)
+	}
+}

@@ -35,7 +35,7 @@ type Tokenizer interface {
 // KeyTokenizerPath is a metadata key readers may set to the tokenizer file
 // found beside the weights (tok512.bin beside a llama2.c checkpoint,
 // tokenizer.json in a Hugging Face folder).
-const KeyTokenizerPath = "loom.tokenizer_path"
+const KeyTokenizerPath = formats.KeyTokenizerPath
 
 // FromSource builds the tokenizer of a model: from tokenizerPath when given
 // (a llama2.c tokenizer .bin or a Hugging Face tokenizer.json), else from

@@ -214,3 +214,41 @@ func FuzzAttentionParams(f *testing.F) {
 		}
 	})
 }
+
+// attnBenchShapes are the shapes BENCHMARKS.md tracks (8 heads × 64 dims).
+var attnBenchShapes = []struct {
+	name   string
+	seqQ   int
+	seqKV  int
+	causal bool
+}{
+	{"prefill512_causal", 512, 512, true},
+	{"prefill2048_causal", 2048, 2048, true},
+	{"decode_kv4096", 1, 4096, true},
+}
+
+func BenchmarkFlashAttention(b *testing.B) {
+	for _, s := range attnBenchShapes {
+		for _, impl := range []string{"fused", "naive"} {
+			if impl == "naive" && s.seqQ > 512 && testing.Short() {
+				continue
+			}
+			b.Run(s.name+"/"+impl, func(b *testing.B) {
+				r := rand.New(rand.NewSource(1))
+				p := AttnParams{Heads: 8, KVHeads: 8, HeadDim: 64, SeqQ: s.seqQ, SeqKV: s.seqKV, Causal: s.causal, QPos0: s.seqKV - s.seqQ}
+				q, k, v := randSlice(r, s.seqQ*512), randSlice(r, s.seqKV*512), randSlice(r, s.seqKV*512)
+				out := make([]float32, len(q))
+				f := FlashAttention
+				if impl == "naive" {
+					f = AttentionNaive
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := f(out, q, k, v, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -169,3 +169,28 @@ func TestMoESteadyStateAllocs(t *testing.T) {
 		t.Fatalf("MoE allocates %.0f times per call with a warm scratch", allocs)
 	}
 }
+
+// BenchmarkMoE is the BENCHMARKS.md shape: 256 tokens, 8 experts, top-2,
+// dim 512, ff 1024.
+func BenchmarkMoE(b *testing.B) {
+	c := moeCase{tokens: 256, d: 512, ff: 1024, e: 8, k: 2, norm: true}
+	w := moeWeights(rand.New(rand.NewSource(1)), c)
+	cfg := MoEConfig{Dim: c.d, FF: c.ff, Experts: c.e, TopK: c.k, NormTopK: true}
+	x, out := randSlice(rand.New(rand.NewSource(2)), c.tokens*c.d), make([]float32, c.tokens*c.d)
+	b.Run("grouped", func(b *testing.B) {
+		var s MoEScratch
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := MoE(out, x, c.tokens, w, cfg, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("naive", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := MoENaive(out, x, c.tokens, w, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

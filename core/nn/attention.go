@@ -1,0 +1,169 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"loom/core/kernels"
+)
+
+// RoPE holds rotary position embedding settings (Su et al. 2021) with the
+// inverse frequencies computed once, after any context-extension scaling.
+type RoPE struct {
+	RotDim  int       // leading dims of each head rotated (= head dim for Llama)
+	NeoX    bool      // pairs (i, i+RotDim/2) (HF layout) instead of (2i, 2i+1)
+	InvFreq []float64 // (RotDim/2) θ^(-2i/RotDim), scaled
+}
+
+// RoPEScaling is a context-extension rule applied to the frequencies.
+type RoPEScaling struct {
+	Type   string  // "", "none", "linear" or "llama3"
+	Factor float64 // linear and llama3: how much longer the context is
+	// llama3 only (Meta's Llama 3.1 reference): wavelengths shorter than
+	// OrigContext/HighFreqFactor keep their frequency, longer than
+	// OrigContext/LowFreqFactor are divided by Factor, in between blend.
+	LowFreqFactor, HighFreqFactor float64
+	OrigContext                   int
+}
+
+// NewRoPE computes the inverse frequencies for base theta, then applies the
+// scaling rule and per-pair divisors (GGUF's rope_freqs tensor; nil = none).
+func NewRoPE(rotDim int, theta float64, neox bool, sc RoPEScaling, freqFactors []float32) (RoPE, error) {
+	if rotDim <= 0 || rotDim%2 != 0 {
+		return RoPE{}, fmt.Errorf("rope: rotary dims %d must be positive and even", rotDim)
+	}
+	if theta <= 0 || math.IsNaN(theta) || math.IsInf(theta, 0) {
+		return RoPE{}, fmt.Errorf("rope: base %v", theta)
+	}
+	half := rotDim / 2
+	inv := make([]float64, half)
+	for i := range inv {
+		inv[i] = math.Pow(theta, -float64(2*i)/float64(rotDim))
+	}
+	switch sc.Type {
+	case "", "none":
+	case "linear":
+		if !(sc.Factor > 0) {
+			return RoPE{}, fmt.Errorf("rope: linear scaling factor %v", sc.Factor)
+		}
+		for i := range inv {
+			inv[i] /= sc.Factor
+		}
+	case "llama3":
+		if !(sc.Factor > 0) || !(sc.HighFreqFactor > sc.LowFreqFactor) || sc.LowFreqFactor <= 0 || sc.OrigContext <= 0 {
+			return RoPE{}, fmt.Errorf("rope: llama3 scaling %+v", sc)
+		}
+		lowWave := float64(sc.OrigContext) / sc.LowFreqFactor
+		highWave := float64(sc.OrigContext) / sc.HighFreqFactor
+		for i, f := range inv {
+			wave := 2 * math.Pi / f
+			switch {
+			case wave < highWave:
+			case wave > lowWave:
+				inv[i] = f / sc.Factor
+			default:
+				smooth := (float64(sc.OrigContext)/wave - sc.LowFreqFactor) / (sc.HighFreqFactor - sc.LowFreqFactor)
+				inv[i] = (1-smooth)*f/sc.Factor + smooth*f
+			}
+		}
+	default:
+		return RoPE{}, fmt.Errorf("rope: unsupported scaling %q", sc.Type)
+	}
+	if freqFactors != nil {
+		if len(freqFactors) != half {
+			return RoPE{}, fmt.Errorf("rope: %d frequency factors, need %d", len(freqFactors), half)
+		}
+		for i, d := range freqFactors {
+			if !(d > 0) {
+				return RoPE{}, fmt.Errorf("rope: frequency factor %d is %v", i, d)
+			}
+			inv[i] /= float64(d)
+		}
+	}
+	return RoPE{RotDim: rotDim, NeoX: neox, InvFreq: inv}, nil
+}
+
+// Apply rotates x (seq, heads, headDim) in place for positions pos0…
+func (r *RoPE) Apply(x []float32, seq, heads, headDim, pos0 int) error {
+	return kernels.RoPE(x, kernels.RoPEParams{Seq: seq, Heads: heads, HeadDim: headDim,
+		RotDim: r.RotDim, Pos0: pos0, NeoX: r.NeoX, InvFreq: r.InvFreq})
+}
+
+// KVCache holds one layer's keys and values, (positions, kv_heads, head_dim)
+// row-major: the layout kernels.FlashAttention reads, so the cache is passed
+// to it without copying. It grows by doubling up to Max positions.
+type KVCache struct {
+	K, V  []float32 // (capacity, kv_heads·head_dim)
+	Width int       // kv_heads·head_dim
+	Max   int       // most positions it may hold
+}
+
+// Reserve makes room for n positions, keeping those already stored.
+func (c *KVCache) Reserve(n int) error {
+	if n > c.Max {
+		return fmt.Errorf("kv cache: %d positions exceed the context of %d", n, c.Max)
+	}
+	if len(c.K) >= n*c.Width {
+		return nil
+	}
+	capPos := min(c.Max, max(n, 2*len(c.K)/max(c.Width, 1), 64))
+	k := make([]float32, capPos*c.Width)
+	v := make([]float32, capPos*c.Width)
+	copy(k, c.K)
+	copy(v, c.V)
+	c.K, c.V = k, v
+	return nil
+}
+
+// Attention is multi-head self-attention with grouped KV heads (GQA, Ainslie
+// et al. 2023), rotary positions and a KV cache.
+type Attention struct {
+	Q       Linear // (heads·head_dim, dim)
+	K, V    Linear // (kv_heads·head_dim, dim)
+	O       Linear // (dim, heads·head_dim)
+	Heads   int
+	KVHeads int
+	HeadDim int
+	Rope    RoPE
+}
+
+// Forward attends seq new tokens x (seq, dim) at positions pos…pos+seq-1 to
+// themselves and the pos cached ones, appends their keys and values to c,
+// and sets out (seq, dim).
+func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scratch) error {
+	qw, kw := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
+	if err := c.Reserve(pos + seq); err != nil {
+		return err
+	}
+	q := grow(&s.q, seq*qw)     // (seq, heads, head_dim)
+	att := grow(&s.att, seq*qw) // (seq, heads, head_dim)
+	kNew := c.K[pos*kw : (pos+seq)*kw]
+	vNew := c.V[pos*kw : (pos+seq)*kw]
+	if err := a.Q.Forward(q, x, seq); err != nil {
+		return fmt.Errorf("attn q: %w", err)
+	}
+	if err := a.K.Forward(kNew, x, seq); err != nil {
+		return fmt.Errorf("attn k: %w", err)
+	}
+	if err := a.V.Forward(vNew, x, seq); err != nil {
+		return fmt.Errorf("attn v: %w", err)
+	}
+	if err := a.Rope.Apply(q, seq, a.Heads, a.HeadDim, pos); err != nil {
+		return err
+	}
+	if err := a.Rope.Apply(kNew, seq, a.KVHeads, a.HeadDim, pos); err != nil {
+		return err
+	}
+	n := pos + seq
+	err := kernels.FlashAttention(att, q, c.K[:n*kw], c.V[:n*kw], kernels.AttnParams{
+		Heads: a.Heads, KVHeads: a.KVHeads, HeadDim: a.HeadDim,
+		SeqQ: seq, SeqKV: n, Causal: true, QPos0: pos,
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.O.Forward(out, att, seq); err != nil {
+		return fmt.Errorf("attn output: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package nn
+
+import (
+	"fmt"
+
+	"loom/core/kernels"
+)
+
+// Linear is y = x·Wᵀ + b with W (out, in) in any storage format.
+type Linear struct {
+	W    Matrix    // (out, in)
+	Bias []float32 // (out) or nil
+}
+
+// Forward sets y (rows, out) from x (rows, in). One row goes through the
+// matrix-vector kernels (decode); more rows through GEMM (prefill), so each
+// weight is read once per batch instead of once per token.
+func (l *Linear) Forward(y, x []float32, rows int) error {
+	out, in := l.W.Rows, l.W.Cols
+	if len(x) < rows*in || len(y) < rows*out {
+		return fmt.Errorf("linear %d→%d: x has %d floats, y %d, for %d rows", in, out, len(x), len(y), rows)
+	}
+	x, y = x[:rows*in], y[:rows*out]
+	switch {
+	case l.W.Quantized():
+		if err := kernels.MatMulQ(y, l.W.Data, l.W.Format, x, rows, out, in); err != nil {
+			return err
+		}
+	case rows == 1:
+		kernels.MatVecT(y, l.W.F32, x, out, in)
+	default:
+		kernels.GemmT(rows, out, in, x, in, l.W.F32, in, 0, y, out)
+	}
+	if l.Bias != nil {
+		return kernels.AddBias(y, l.Bias, rows, out)
+	}
+	return nil
+}
+
+// Embedding looks up rows of a (vocab, dim) table in any storage format.
+type Embedding struct {
+	Table Matrix // (vocab, dim)
+}
+
+// Forward sets out (len(ids), dim) to the rows of ids. An id outside the
+// vocabulary is an error.
+func (e *Embedding) Forward(out []float32, ids []int) error {
+	dim := e.Table.Cols
+	if len(out) < len(ids)*dim {
+		return fmt.Errorf("embedding: out has %d floats, need %d×%d", len(out), len(ids), dim)
+	}
+	for t, id := range ids {
+		if id < 0 || id >= e.Table.Rows {
+			return fmt.Errorf("embedding: token %d has id %d outside vocabulary of %d", t, id, e.Table.Rows)
+		}
+		if err := e.Table.Row(out[t*dim:(t+1)*dim], id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RMSNorm is x / sqrt(mean(x²) + eps) ⊙ w (Zhang & Sennrich 2019).
+type RMSNorm struct {
+	W   []float32 // (dim)
+	Eps float32
+}
+
+// Forward normalises rows of x (rows, dim) into out (may alias x).
+func (n *RMSNorm) Forward(out, x []float32, rows int) error {
+	return kernels.RMSNorm(out, x, n.W, rows, len(n.W), n.Eps)
+}
+
+// SwiGLU is Llama's feed-forward: Down·(silu(Gate·x) ⊙ Up·x) (Shazeer 2020).
+type SwiGLU struct {
+	Gate, Up Linear // (ff, dim)
+	Down     Linear // (dim, ff)
+}
+
+// Forward sets out (rows, dim) from x (rows, dim).
+func (m *SwiGLU) Forward(out, x []float32, rows int, s *Scratch) error {
+	ff := m.Gate.W.Rows
+	g := grow(&s.g, rows*ff) // (rows, ff)
+	u := grow(&s.u, rows*ff) // (rows, ff)
+	if err := m.Gate.Forward(g, x, rows); err != nil {
+		return fmt.Errorf("ffn gate: %w", err)
+	}
+	if err := m.Up.Forward(u, x, rows); err != nil {
+		return fmt.Errorf("ffn up: %w", err)
+	}
+	if err := kernels.SiLU(g, g); err != nil {
+		return err
+	}
+	if err := kernels.Mul(g, g, u); err != nil {
+		return err
+	}
+	if err := m.Down.Forward(out, g, rows); err != nil {
+		return fmt.Errorf("ffn down: %w", err)
+	}
+	return nil
+}
+
+// MoE is a Mixture-of-Experts feed-forward (Mixtral: router softmax, top-k,
+// renormalised weights, SwiGLU experts; optional shared experts) run by the
+// fused kernels.MoE.
+type MoE struct {
+	Config  kernels.MoEConfig
+	Weights kernels.MoEWeights
+}
+
+// Forward sets out (rows, dim) from x (rows, dim).
+func (m *MoE) Forward(out, x []float32, rows int, s *Scratch) error {
+	_, err := kernels.MoE(out[:rows*m.Config.Dim], x[:rows*m.Config.Dim], rows, &m.Weights, m.Config, &s.moe)
+	return err
+}
+
+// BindMoE binds llama.cpp's MoE tensors under b: ffn_gate_inp (E, D), the
+// expert stacks ffn_{gate,up}_exps (E, FF, D) and ffn_down_exps (E, D, FF),
+// and, when sharedFF > 0, ffn_{gate,up,down}_shexp. The fused kernel
+// multiplies f32, so other storage types are widened once here.
+func BindMoE(b *Binder, cfg kernels.MoEConfig) MoE {
+	m := MoE{Config: cfg}
+	router := b.Matrix("ffn_gate_inp.weight", cfg.Experts, cfg.Dim)
+	m.Weights.Router = dense(b, "ffn_gate_inp", &router)
+	stack := func(name string, rows, cols int) [][]float32 {
+		ms := b.Stack(name, cfg.Experts, rows, cols)
+		out := make([][]float32, len(ms))
+		for e := range ms {
+			out[e] = dense(b, name, &ms[e])
+		}
+		return out
+	}
+	m.Weights.Gate = stack("ffn_gate_exps.weight", cfg.FF, cfg.Dim)
+	m.Weights.Up = stack("ffn_up_exps.weight", cfg.FF, cfg.Dim)
+	m.Weights.Down = stack("ffn_down_exps.weight", cfg.Dim, cfg.FF)
+	if cfg.SharedFF > 0 {
+		for _, p := range []struct {
+			name       string
+			rows, cols int
+			dst        *[][]float32
+		}{
+			{"ffn_gate_shexp.weight", cfg.SharedFF, cfg.Dim, &m.Weights.SharedGate},
+			{"ffn_up_shexp.weight", cfg.SharedFF, cfg.Dim, &m.Weights.SharedUp},
+			{"ffn_down_shexp.weight", cfg.Dim, cfg.SharedFF, &m.Weights.SharedDown},
+		} {
+			w := b.Matrix(p.name, p.rows, p.cols)
+			*p.dst = [][]float32{dense(b, p.name, &w)}
+		}
+	}
+	return m
+}
+
+func dense(b *Binder, name string, m *Matrix) []float32 {
+	if m.F32 == nil && m.Data == nil {
+		return nil // binding already failed and said so
+	}
+	d, err := m.Dense()
+	if err != nil {
+		b.fail("bind %s: %w", b.name(name), err)
+	}
+	return d
+}
+
+// Scratch holds the working buffers of a tower's layers, grown on first use
+// to the largest batch seen and reused, so a decode step does not allocate.
+// Layers run one after another, so one Scratch serves a whole tower; it is not
+// safe for concurrent use.
+type Scratch struct {
+	q, att, g, u []float32
+	moe          kernels.MoEScratch
+}
+
+// grow returns (*buf)[:n], reallocating only when the capacity is short.
+func grow(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	return (*buf)[:n]
+}

@@ -1,0 +1,225 @@
+// Package nn builds the layers of Loom's towers from core/kernels: Linear
+// (f32 or quantized weights), Embedding, RMSNorm, rotary embeddings,
+// Attention over a KV cache, the SwiGLU MLP and the Mixture-of-Experts block.
+//
+// Layers bind their weights by name through a Binder, a prefix walker in the
+// style of candle's VarBuilder: a tower says b.Sub("blk.%d", i).Linear("attn_q")
+// and the binder resolves "blk.3.attn_q.weight" in the model file, checks its
+// shape and records the first problem, so a tower's load reads top to bottom
+// without an error check per tensor. Weights are views on the model file's
+// bytes (mmap); nothing is copied except to fix a misaligned f32 tensor or to
+// widen a storage type the kernels cannot multiply directly.
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"loom/core/formats"
+	"loom/core/kernels"
+)
+
+// Matrix is a weight matrix (Rows, Cols) stored [out][in] as checkpoints
+// store it: either float32 values or rows in a kernels.Format.
+type Matrix struct {
+	Rows, Cols int
+	F32        []float32       // (Rows, Cols) when stored as f32
+	Data       []byte          // Rows × Format.RowBytes(Cols) otherwise
+	Format     *kernels.Format // nil when F32 is set
+}
+
+// Quantized reports whether the matrix is stored in a non-f32 format.
+func (m *Matrix) Quantized() bool { return m.F32 == nil }
+
+// Row widens row r into dst (Cols).
+func (m *Matrix) Row(dst []float32, r int) error {
+	if r < 0 || r >= m.Rows || len(dst) < m.Cols {
+		return fmt.Errorf("matrix row %d of %d (dst %d, cols %d)", r, m.Rows, len(dst), m.Cols)
+	}
+	if m.F32 != nil {
+		copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
+		return nil
+	}
+	rb, err := m.Format.RowBytes(m.Cols)
+	if err != nil {
+		return err
+	}
+	return m.Format.Dequantize(dst[:m.Cols], m.Data[r*rb:(r+1)*rb])
+}
+
+// Dense returns the matrix as float32 values: F32 itself, or a widened copy.
+func (m *Matrix) Dense() ([]float32, error) {
+	if m.F32 != nil {
+		return m.F32, nil
+	}
+	out := make([]float32, m.Rows*m.Cols)
+	if err := m.Format.Dequantize(out, m.Data); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// formatOf maps a GGUF storage type to the kernel format that multiplies it.
+func formatOf(t formats.GGMLType) (*kernels.Format, bool) {
+	switch t {
+	case formats.TypeF32:
+		return kernels.FormatF32, true
+	case formats.TypeF16:
+		return kernels.FormatF16, true
+	case formats.TypeBF16:
+		return kernels.FormatBF16, true
+	case formats.TypeQ8_0:
+		return kernels.FormatQ8_0, true
+	case formats.TypeQ4_0:
+		return kernels.FormatQ4_0, true
+	case formats.TypeQ4_K:
+		return kernels.FormatQ4_K, true
+	case formats.TypeQ6_K:
+		return kernels.FormatQ6_K, true
+	}
+	return nil, false
+}
+
+// float32View reinterprets little-endian f32 bytes in place; misaligned data
+// (possible in a hand-made file) is copied instead.
+func float32View(b []byte) []float32 {
+	n := len(b) / 4
+	if n == 0 {
+		return nil
+	}
+	if uintptr(unsafe.Pointer(&b[0]))%4 != 0 {
+		out := make([]float32, n)
+		kernels.FormatF32.Dequantize(out, b[:4*n])
+		return out
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
+}
+
+// Binder resolves weight names under a prefix. Errors are collected, not
+// returned per call: check Err once after binding a whole tower.
+type Binder struct {
+	src    formats.InfoSource
+	prefix string
+	errs   *[]error
+}
+
+// NewBinder binds from a model file's tensors.
+func NewBinder(src formats.InfoSource) *Binder {
+	return &Binder{src: src, errs: new([]error)}
+}
+
+// Sub returns a binder for names under prefix.name ("blk.%d" with args).
+func (b *Binder) Sub(format string, args ...any) *Binder {
+	return &Binder{src: b.src, prefix: b.name(fmt.Sprintf(format, args...)), errs: b.errs}
+}
+
+func (b *Binder) name(n string) string {
+	if b.prefix == "" {
+		return n
+	}
+	return b.prefix + "." + n
+}
+
+// Err joins every binding error so far (nil when all went well).
+func (b *Binder) Err() error { return errors.Join(*b.errs...) }
+
+func (b *Binder) fail(format string, args ...any) {
+	*b.errs = append(*b.errs, fmt.Errorf(format, args...))
+}
+
+// Has reports whether name (e.g. "output.weight") exists under the prefix.
+func (b *Binder) Has(name string) bool {
+	_, err := b.src.Info(b.name(name))
+	return err == nil
+}
+
+// info fetches a tensor and checks its shape; want entries < 0 match any size.
+func (b *Binder) info(name string, want ...int) *formats.Info {
+	full := b.name(name)
+	in, err := b.src.Info(full)
+	if err != nil {
+		b.fail("bind %s: %w", full, err)
+		return nil
+	}
+	ok := len(in.Shape) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		ok = want[i] < 0 || in.Shape[i] == want[i]
+	}
+	if !ok {
+		b.fail("bind %s: shape %v, want %v", full, in.Shape, want)
+		return nil
+	}
+	return in
+}
+
+// Vector binds a 1-D f32 tensor of n values (norm weights, biases); other
+// storage types are widened.
+func (b *Binder) Vector(name string, n int) []float32 {
+	in := b.info(name, n)
+	if in == nil {
+		return nil
+	}
+	if in.Type == formats.TypeF32 {
+		return float32View(in.Data)
+	}
+	f, ok := formatOf(in.Type)
+	out := make([]float32, n)
+	if !ok || f.Dequantize(out, in.Data) != nil {
+		b.fail("bind %s: cannot widen %v to f32", b.name(name), in.Type)
+		return nil
+	}
+	return out
+}
+
+// Matrix binds a 2-D tensor (rows, cols) in its stored format.
+func (b *Binder) Matrix(name string, rows, cols int) Matrix {
+	in := b.info(name, rows, cols)
+	if in == nil {
+		return Matrix{Rows: rows, Cols: cols}
+	}
+	return b.matrix(name, in, in.Shape[0], in.Shape[1], in.Data)
+}
+
+func (b *Binder) matrix(name string, in *formats.Info, rows, cols int, data []byte) Matrix {
+	m := Matrix{Rows: rows, Cols: cols}
+	if in.Type == formats.TypeF32 {
+		m.F32 = float32View(data)
+		return m
+	}
+	f, ok := formatOf(in.Type)
+	if !ok {
+		b.fail("bind %s: storage type %v has no kernel", b.name(name), in.Type)
+		return m
+	}
+	if rb, err := f.RowBytes(cols); err != nil || rb*rows != len(data) {
+		b.fail("bind %s: %d bytes for %d×%d %s", b.name(name), len(data), rows, cols, f.Name)
+		return m
+	}
+	m.Data, m.Format = data, f
+	return m
+}
+
+// Stack binds a 3-D tensor (n, rows, cols), such as GGUF's MoE expert
+// tensors ffn_gate_exps (E, FF, D), as n matrices viewing its slices.
+func (b *Binder) Stack(name string, n, rows, cols int) []Matrix {
+	in := b.info(name, n, rows, cols)
+	if in == nil {
+		return nil
+	}
+	per := len(in.Data) / n
+	out := make([]Matrix, n)
+	for e := range out {
+		out[e] = b.matrix(name, in, rows, cols, in.Data[e*per:(e+1)*per:(e+1)*per])
+	}
+	return out
+}
+
+// Linear binds name.weight (out, in) and, when present, name.bias (out).
+func (b *Binder) Linear(name string, out, in int) Linear {
+	l := Linear{W: b.Matrix(name+".weight", out, in)}
+	if b.Has(name + ".bias") {
+		l.Bias = b.Vector(name+".bias", out)
+	}
+	return l
+}

@@ -1,0 +1,168 @@
+package nn
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	"loom/core/kernels"
+)
+
+func randF(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = r.Float32()*2 - 1
+	}
+	return v
+}
+
+// linearRef is y = x·Wᵀ + b in float64 from a dense W.
+func linearRef(w []float32, b []float32, x []float32, rows, out, in int) []float64 {
+	y := make([]float64, rows*out)
+	for r := 0; r < rows; r++ {
+		for o := 0; o < out; o++ {
+			s := 0.0
+			if b != nil {
+				s = float64(b[o])
+			}
+			for k := 0; k < in; k++ {
+				s += float64(x[r*in+k]) * float64(w[o*in+k])
+			}
+			y[r*out+o] = s
+		}
+	}
+	return y
+}
+
+func nmse(got []float32, want []float64) float64 {
+	var num, den float64
+	for i := range want {
+		d := float64(got[i]) - want[i]
+		num += d * d
+		den += want[i] * want[i]
+	}
+	if math.IsNaN(num) {
+		return math.Inf(1)
+	}
+	return num / math.Max(den, 1e-30)
+}
+
+func TestLinearF32AndQuantized(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	const out, in = 24, 64
+	w := randF(r, out*in)
+	bias := randF(r, out)
+	q8 := make([]byte, out*in/32*34)
+	if err := kernels.FormatQ8_0.Quantize(q8, w); err != nil {
+		t.Fatal(err)
+	}
+	wq := make([]float32, out*in) // what the q8_0 weights really hold
+	if err := kernels.FormatQ8_0.Dequantize(wq, q8); err != nil {
+		t.Fatal(err)
+	}
+	for _, rows := range []int{1, 3, 17} {
+		x := randF(r, rows*in)
+		y := make([]float32, rows*out)
+		l := Linear{W: Matrix{Rows: out, Cols: in, F32: w}, Bias: bias}
+		if err := l.Forward(y, x, rows); err != nil {
+			t.Fatal(err)
+		}
+		if e := nmse(y, linearRef(w, bias, x, rows, out, in)); e > 1e-10 {
+			t.Fatalf("f32 rows=%d: nmse %g", rows, e)
+		}
+		lq := Linear{W: Matrix{Rows: out, Cols: in, Data: q8, Format: kernels.FormatQ8_0}}
+		if err := lq.Forward(y, x, rows); err != nil {
+			t.Fatal(err)
+		}
+		// Activations are quantized to q8_0 too: about 1e-4 relative error.
+		if e := nmse(y, linearRef(wq, nil, x, rows, out, in)); e > 1e-4 {
+			t.Fatalf("q8_0 rows=%d: nmse %g", rows, e)
+		}
+	}
+	l := Linear{W: Matrix{Rows: out, Cols: in, F32: w}}
+	if err := l.Forward(make([]float32, out), make([]float32, in-1), 1); err == nil {
+		t.Fatal("short input accepted")
+	}
+}
+
+func TestEmbeddingRowsAndBounds(t *testing.T) {
+	tab := []float32{0, 1, 10, 11, 20, 21}
+	e := Embedding{Table: Matrix{Rows: 3, Cols: 2, F32: tab}}
+	out := make([]float32, 4)
+	if err := e.Forward(out, []int{2, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if out[0] != 20 || out[1] != 21 || out[2] != 0 || out[3] != 1 {
+		t.Fatalf("rows %v", out)
+	}
+	if err := e.Forward(out, []int{3}); err == nil {
+		t.Fatal("id 3 of 3 accepted")
+	}
+}
+
+func TestRoPEScaling(t *testing.T) {
+	base, err := NewRoPE(8, 10000, false, RoPEScaling{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range base.InvFreq {
+		if want := math.Pow(10000, -float64(2*i)/8); math.Abs(f-want) > 1e-15 {
+			t.Fatalf("freq %d = %v, want %v", i, f, want)
+		}
+	}
+	lin, _ := NewRoPE(8, 10000, false, RoPEScaling{Type: "linear", Factor: 4}, nil)
+	if lin.InvFreq[1] != base.InvFreq[1]/4 {
+		t.Fatalf("linear scaling: %v vs %v", lin.InvFreq[1], base.InvFreq[1])
+	}
+	// Llama 3.1's rule with its published settings, 128 rotary dims, base 5e5:
+	// the fastest frequency is kept, the slowest divided by the factor.
+	sc := RoPEScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OrigContext: 8192}
+	l3, err := NewRoPE(128, 500000, false, sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b3, _ := NewRoPE(128, 500000, false, RoPEScaling{}, nil)
+	if l3.InvFreq[0] != b3.InvFreq[0] || math.Abs(l3.InvFreq[63]-b3.InvFreq[63]/8) > 1e-20 {
+		t.Fatalf("llama3: first %v/%v, last %v/%v", l3.InvFreq[0], b3.InvFreq[0], l3.InvFreq[63], b3.InvFreq[63])
+	}
+	for i := range l3.InvFreq { // in between: never more than unscaled, never less than /8
+		if l3.InvFreq[i] > b3.InvFreq[i] || l3.InvFreq[i] < b3.InvFreq[i]/8*(1-1e-12) {
+			t.Fatalf("llama3 freq %d = %v outside [%v, %v]", i, l3.InvFreq[i], b3.InvFreq[i]/8, b3.InvFreq[i])
+		}
+	}
+	ff, _ := NewRoPE(4, 10000, false, RoPEScaling{}, []float32{1, 2})
+	if ff.InvFreq[1] != math.Pow(10000, -0.5)/2 {
+		t.Fatalf("rope_freqs divisor: %v", ff.InvFreq[1])
+	}
+	for _, bad := range []RoPEScaling{{Type: "yarn", Factor: 2}, {Type: "linear"}, {Type: "llama3", Factor: 8}} {
+		if _, err := NewRoPE(8, 10000, false, bad, nil); err == nil {
+			t.Errorf("scaling %+v accepted", bad)
+		}
+	}
+	// Apply rotates pairs by pos·freq: position 1, pair 0 turns (1, 0) by 1 radian.
+	x := []float32{1, 0, 1, 0}
+	r, _ := NewRoPE(4, 10000, false, RoPEScaling{}, nil)
+	if err := r.Apply(x, 1, 1, 4, 1); err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(float64(x[0])-math.Cos(1)) > 1e-6 || math.Abs(float64(x[1])-math.Sin(1)) > 1e-6 {
+		t.Fatalf("rotated %v", x)
+	}
+}
+
+func TestKVCacheGrowsAndKeeps(t *testing.T) {
+	c := KVCache{Width: 2, Max: 100}
+	if err := c.Reserve(3); err != nil {
+		t.Fatal(err)
+	}
+	c.K[5], c.V[5] = 7, 8
+	if err := c.Reserve(90); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.K) < 180 || c.K[5] != 7 || c.V[5] != 8 {
+		t.Fatalf("grown cache lost data or is short: %d, %v %v", len(c.K), c.K[5], c.V[5])
+	}
+	if err := c.Reserve(101); err == nil {
+		t.Fatal("reserve past Max accepted")
+	}
+}

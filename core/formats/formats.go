@@ -93,13 +93,22 @@ func Open(path string) (TensorSource, error) {
 	head = head[:n]
 	switch {
 	case bytes.HasPrefix(head, []byte("GGUF")):
-		return OpenGGUF(path)
+		return asSource(OpenGGUF(path))
 	case looksSafetensors(head):
-		return OpenSafetensors(path)
-	case filepath.Ext(path) == ".bin" || n >= 28:
-		return OpenLlama2C(path)
+		return asSource(OpenSafetensors(path))
+	case n >= llama2cHeaderBytes:
+		return asSource(OpenLlama2C(path))
 	}
 	return nil, fmt.Errorf("open model %s: %w: unrecognised file (not GGUF, safetensors or llama2.c)", path, ErrFormat)
+}
+
+// asSource keeps a failed open from returning a non-nil interface that holds
+// a nil pointer.
+func asSource[T TensorSource](s T, err error) (TensorSource, error) {
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // openDir picks the model file inside a folder: HF safetensors folder first
@@ -107,12 +116,12 @@ func Open(path string) (TensorSource, error) {
 // tokenizer (tok*.bin).
 func openDir(dir string) (TensorSource, error) {
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
-		return OpenSafetensors(dir)
+		return asSource(OpenSafetensors(dir))
 	}
 	ggufs, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
 	sort.Strings(ggufs)
 	if len(ggufs) > 0 {
-		return OpenGGUF(ggufs[0])
+		return asSource(OpenGGUF(ggufs[0]))
 	}
 	bins, _ := filepath.Glob(filepath.Join(dir, "*.bin"))
 	sort.Strings(bins)
@@ -120,7 +129,7 @@ func openDir(dir string) (TensorSource, error) {
 		if base := filepath.Base(b); len(base) >= 3 && base[:3] == "tok" {
 			continue
 		}
-		return OpenLlama2C(b)
+		return asSource(OpenLlama2C(b))
 	}
 	return nil, fmt.Errorf("open model %s: no config.json, *.gguf or llama2.c *.bin in folder", dir)
 }

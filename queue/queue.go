@@ -91,16 +91,18 @@ type JobState struct {
 }
 
 // Event types on a job's event stream, in the order a client sees them.
+// Every attempt after the first is announced by a "retry" event, so a client
+// that streams deltas knows to start the text over.
 const (
-	EventQueued   = "queued"
+	EventQueued   = "queued"   // Data: {"task","priority"}
 	EventStarted  = "started"  // a worker leased it (Data: {"attempt","worker"})
 	EventProgress = "progress" // Data: {"step","total"}
 	EventDelta    = "delta"    // Data: {"text"}
 	EventPreview  = "preview"  // Data: {"mime","data"(base64)}
-	EventRetry    = "retry"    // the attempt failed or its worker died; it will run again
-	EventResult   = "result"   // terminal: succeeded
-	EventError    = "error"    // terminal: failed
-	EventCanceled = "canceled" // terminal
+	EventRetry    = "retry"    // it will run again. Data: {"attempt","reason","error"?}; reason "failed", "lease_expired" or "released"
+	EventResult   = "result"   // terminal: succeeded. Data: {"output","artifacts":[{"name","mime","size"}]}
+	EventError    = "error"    // terminal: failed. Data: JobError {"code","message"}
+	EventCanceled = "canceled" // terminal. Data: {}
 )
 
 // Event is one entry of a job's capped event stream. Seq increases by one per
@@ -190,7 +192,12 @@ type Options struct {
 	MaxEvents     int           // default 1000 events kept per job (oldest non-terminal dropped)
 	WorkerTTL     time.Duration // default 15s
 	RetryAfter    time.Duration // default 1s: the hint a full queue gives
-	Now           func() time.Time
+	// Now is the clock for timestamps and (in Memory) lease and TTL expiry.
+	// Redis judges lease expiry by its own stream idle times.
+	Now func() time.Time
+	// Prefix starts every Redis key (default "loom:"); tests use a unique
+	// one per run. Memory ignores it.
+	Prefix string
 }
 
 // WithDefaults returns o with zero fields filled in.
@@ -219,6 +226,9 @@ func (o Options) WithDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Prefix == "" {
+		o.Prefix = "loom:"
+	}
 	return o
 }
 
@@ -227,7 +237,38 @@ var (
 	ErrQueueFull = errors.New("queue full")
 	ErrCanceled  = errors.New("job canceled")
 	ErrLeaseLost = errors.New("lease lost")
+	ErrClosed    = errors.New("queue closed")
+	// ErrTooLarge: a job's inputs or result exceed MaxPayloadBytes.
+	ErrTooLarge = errors.New("payload too large")
 )
+
+// MaxPayloadBytes bounds a job's inputs and, separately, its result (output
+// plus artifacts). Both backends keep payloads inside the job record (the
+// Redis job hash), so this keeps one job from swamping memory or Redis.
+const MaxPayloadBytes = 64 << 20
+
+// PayloadSize is what MaxPayloadBytes is compared with.
+func (j *Job) PayloadSize() int {
+	n := len(j.Params)
+	for _, b := range j.Inputs {
+		n += len(b.Data)
+	}
+	return n
+}
+
+// Size is what MaxPayloadBytes is compared with.
+func (r *Result) Size() int {
+	n := len(r.Output)
+	for _, b := range r.Artifacts {
+		n += len(b.Data)
+	}
+	return n
+}
+
+// Lease-holder calls (Heartbeat, Publish, Complete, Fail, Release) on a
+// canceled job answer ErrCanceled; on a lease that lapsed and was taken over,
+// or a job that is gone, ErrLeaseLost. Either way the holder stops work and
+// the job's state is left alone.
 
 // FullError is returned by Enqueue when the task's queue is at MaxDepth.
 type FullError struct {

@@ -1,0 +1,129 @@
+package queue
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+)
+
+// The event payloads both backends write, so a client sees the same JSON
+// whichever queue is behind the gateway.
+
+func queuedData(j *Job) json.RawMessage {
+	return mustJSON(map[string]any{"task": j.Task, "priority": j.Priority})
+}
+
+func startedData(attempt int, worker string) json.RawMessage {
+	return mustJSON(map[string]any{"attempt": attempt, "worker": worker})
+}
+
+// Reasons carried by a "retry" event.
+const (
+	RetryFailed       = "failed"
+	RetryLeaseExpired = "lease_expired"
+	RetryReleased     = "released"
+)
+
+func retryData(attempt int, reason string, jerr *JobError) json.RawMessage {
+	m := map[string]any{"attempt": attempt, "reason": reason}
+	if jerr != nil {
+		m["error"] = jerr
+	}
+	return mustJSON(m)
+}
+
+type artifactRef struct {
+	Name string `json:"name"`
+	MIME string `json:"mime"`
+	Size int    `json:"size"`
+}
+
+// resultData is the "result" event: the output document and what artifacts
+// exist (their bytes stay in the job state, read with Get).
+func resultData(r *Result) json.RawMessage {
+	arts := make([]artifactRef, len(r.Artifacts))
+	for i, a := range r.Artifacts {
+		arts[i] = artifactRef{a.Name, a.MIME, len(a.Data)}
+	}
+	m := map[string]any{"artifacts": arts}
+	if len(r.Output) > 0 {
+		m["output"] = r.Output
+	}
+	return mustJSON(m)
+}
+
+func errorData(jerr *JobError) json.RawMessage { return mustJSON(jerr) }
+
+func lapsedError(attempt int, worker string) *JobError {
+	return &JobError{Code: "internal", Message: fmt.Sprintf("attempt %d: lease expired (worker %q stopped heartbeating)", attempt, worker)}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("queue: marshal event data: %v", err)) // only our own plain maps get here
+	}
+	return b
+}
+
+// eventData marshals what a worker publishes.
+func eventData(data any) (json.RawMessage, error) {
+	switch d := data.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		if !json.Valid(d) {
+			return nil, fmt.Errorf("event data is not valid JSON")
+		}
+		return d, nil
+	case []byte:
+		if !json.Valid(d) {
+			return nil, fmt.Errorf("event data is not valid JSON")
+		}
+		return json.RawMessage(d), nil
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("event data: %w", err)
+	}
+	return b, nil
+}
+
+// checkPublish rejects the lifecycle event types: those belong to the
+// queue's own transitions (Enqueue, Dequeue, Complete, Fail, Cancel).
+func checkPublish(typ string) error {
+	switch typ {
+	case "", EventQueued, EventStarted, EventRetry, EventResult, EventError, EventCanceled:
+		return fmt.Errorf("publish: event type %q is reserved for the queue (use progress, delta, preview)", typ)
+	}
+	return nil
+}
+
+// NewID returns a random job id (24 hex digits).
+func NewID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+func (j *Job) maxAttempts(o *Options) int {
+	if j.MaxAttempts > 0 {
+		return j.MaxAttempts
+	}
+	return o.MaxAttempts
+}
+
+// validate is the check both backends run before storing a job.
+func (j *Job) validate() error {
+	if j.Task == "" {
+		return fmt.Errorf("enqueue: job has no task")
+	}
+	if j.Priority != PriorityNormal && j.Priority != PriorityHigh {
+		return fmt.Errorf("enqueue: priority %d is not 0 (normal) or 1 (high)", j.Priority)
+	}
+	if n := j.PayloadSize(); n > MaxPayloadBytes {
+		return fmt.Errorf("enqueue: %d bytes of params and inputs: %w (limit %d)", n, ErrTooLarge, MaxPayloadBytes)
+	}
+	return nil
+}

@@ -1,0 +1,529 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Memory is the in-process queue `loom serve` uses: everything lives in one
+// map under one mutex, and waiters (Dequeue, Events) sleep on a broadcast
+// channel that is closed and replaced on every change. Nothing survives the
+// process, so it suits one machine; Redis is the durable backend.
+type Memory struct {
+	opts Options
+
+	mu      sync.Mutex
+	changed chan struct{} // closed on every state change, then replaced
+	jobs    map[string]*memJob
+	ready   map[string]*[2][]*memJob // task → queued jobs, indexed by Priority, FIFO
+	running map[string]*memJob
+	idem    map[string]idemEntry
+	workers map[string]WorkerInfo
+	order   uint64 // stamps queued jobs so FIFO holds across tasks
+	tokens  uint64
+	closed  bool
+	done    chan struct{} // stops the janitor
+}
+
+type memJob struct {
+	st         JobState
+	events     []Event // oldest dropped beyond MaxEvents
+	seq        int64   // last event's Seq
+	token      string  // current lease
+	leaseUntil time.Time
+	order      uint64
+	expiresAt  time.Time // finished jobs only
+}
+
+type idemEntry struct {
+	id        string
+	expiresAt time.Time
+}
+
+var _ Queue = (*Memory)(nil)
+
+// NewMemory returns an empty in-process queue. Close stops its janitor.
+func NewMemory(opts Options) *Memory {
+	m := &Memory{
+		opts:    opts.WithDefaults(),
+		changed: make(chan struct{}),
+		jobs:    map[string]*memJob{},
+		ready:   map[string]*[2][]*memJob{},
+		running: map[string]*memJob{},
+		idem:    map[string]idemEntry{},
+		workers: map[string]WorkerInfo{},
+		done:    make(chan struct{}),
+	}
+	go m.janitor()
+	return m
+}
+
+// janitor reclaims lapsed leases and drops expired jobs even when no worker
+// is dequeuing, so Get shows a dead worker's job going back to queued.
+func (m *Memory) janitor() {
+	every := min(m.opts.LeaseDuration/4, m.opts.ResultTTL/4, time.Second)
+	t := time.NewTicker(max(every, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-t.C:
+			m.mu.Lock()
+			now := m.opts.Now()
+			m.reclaimLocked(now)
+			m.sweepLocked(now)
+			m.mu.Unlock()
+		}
+	}
+}
+
+// broadcastLocked wakes every waiter.
+func (m *Memory) broadcastLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// lookupLocked returns the job unless it does not exist or its TTL ran out.
+func (m *Memory) lookupLocked(id string, now time.Time) *memJob {
+	j := m.jobs[id]
+	if j == nil {
+		return nil
+	}
+	if !j.expiresAt.IsZero() && !now.Before(j.expiresAt) {
+		delete(m.jobs, id)
+		return nil
+	}
+	return j
+}
+
+func (m *Memory) sweepLocked(now time.Time) {
+	for id, j := range m.jobs {
+		if !j.expiresAt.IsZero() && !now.Before(j.expiresAt) {
+			delete(m.jobs, id)
+		}
+	}
+	for k, e := range m.idem {
+		if !now.Before(e.expiresAt) {
+			delete(m.idem, k)
+		}
+	}
+	for id, w := range m.workers {
+		if !now.Before(w.SeenAt.Add(m.opts.WorkerTTL)) {
+			delete(m.workers, id)
+		}
+	}
+}
+
+func (m *Memory) appendEventLocked(j *memJob, typ string, data []byte, now time.Time) {
+	j.seq++
+	j.events = append(j.events, Event{Seq: j.seq, Type: typ, Time: now, Data: data})
+	if len(j.events) > m.opts.MaxEvents {
+		// The terminal event is always the newest, so the dropped one never is.
+		j.events = slices.Delete(j.events, 0, len(j.events)-m.opts.MaxEvents)
+	}
+	m.broadcastLocked()
+}
+
+func (m *Memory) pushLocked(j *memJob) {
+	q := m.ready[j.st.Job.Task]
+	if q == nil {
+		q = &[2][]*memJob{}
+		m.ready[j.st.Job.Task] = q
+	}
+	m.order++
+	j.order = m.order
+	q[j.st.Job.Priority] = append(q[j.st.Job.Priority], j)
+}
+
+func (m *Memory) removeQueuedLocked(j *memJob) {
+	q := m.ready[j.st.Job.Task]
+	if q == nil {
+		return
+	}
+	p := j.st.Job.Priority
+	if i := slices.Index(q[p], j); i >= 0 {
+		q[p] = slices.Delete(q[p], i, i+1)
+	}
+}
+
+func (m *Memory) depthLocked(task string) int {
+	q := m.ready[task]
+	if q == nil {
+		return 0
+	}
+	return len(q[0]) + len(q[1])
+}
+
+func (m *Memory) finishLocked(j *memJob, status Status, now time.Time) {
+	j.st.Status = status
+	j.st.FinishedAt = now
+	j.expiresAt = now.Add(m.opts.ResultTTL)
+	delete(m.running, j.st.Job.ID)
+}
+
+func cloneState(j *memJob) *JobState {
+	st := j.st
+	if st.Error != nil {
+		e := *st.Error
+		st.Error = &e
+	}
+	return &st
+}
+
+func (m *Memory) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
+	if err := job.validate(); err != nil {
+		return nil, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, false, ErrClosed
+	}
+	now := m.opts.Now()
+	if k := job.IdempotencyKey; k != "" {
+		if e, ok := m.idem[k]; ok && now.Before(e.expiresAt) {
+			if j := m.lookupLocked(e.id, now); j != nil {
+				return cloneState(j), true, nil
+			}
+		}
+	}
+	if job.ID == "" {
+		job.ID = NewID()
+	} else if m.lookupLocked(job.ID, now) != nil {
+		return nil, false, fmt.Errorf("enqueue: job id %q already exists", job.ID)
+	}
+	if d := m.depthLocked(job.Task); d >= m.opts.MaxDepth {
+		return nil, false, &FullError{Task: job.Task, Depth: d, RetryAfter: m.opts.RetryAfter}
+	}
+	j := &memJob{st: JobState{Job: job, Status: StatusQueued, CreatedAt: now}}
+	m.jobs[job.ID] = j
+	if job.IdempotencyKey != "" {
+		m.idem[job.IdempotencyKey] = idemEntry{id: job.ID, expiresAt: now.Add(m.opts.ResultTTL)}
+	}
+	m.pushLocked(j)
+	m.appendEventLocked(j, EventQueued, queuedData(&job), now)
+	return cloneState(j), false, nil
+}
+
+func (m *Memory) Get(ctx context.Context, id string) (*JobState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j := m.lookupLocked(id, m.opts.Now())
+	if j == nil {
+		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	return cloneState(j), nil
+}
+
+func (m *Memory) Cancel(ctx context.Context, id string) (*JobState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	j := m.lookupLocked(id, now)
+	if j == nil {
+		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	switch j.st.Status {
+	case StatusQueued:
+		m.removeQueuedLocked(j)
+	case StatusRunning:
+		// The token stays, so the holder's next call answers ErrCanceled.
+	default:
+		return cloneState(j), nil
+	}
+	m.finishLocked(j, StatusCanceled, now)
+	m.appendEventLocked(j, EventCanceled, []byte("{}"), now)
+	return cloneState(j), nil
+}
+
+func (m *Memory) Events(ctx context.Context, id string, after int64, wait time.Duration) ([]Event, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		m.mu.Lock()
+		j := m.lookupLocked(id, m.opts.Now())
+		if j == nil {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+		}
+		var out []Event
+		for _, e := range j.events {
+			if e.Seq > after {
+				out = append(out, e)
+			}
+		}
+		if len(out) > 0 || wait <= 0 || j.st.Status.Terminal() || m.closed {
+			m.mu.Unlock()
+			return out, nil
+		}
+		changed := m.changed
+		m.mu.Unlock()
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, nil
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+			return nil, nil
+		case <-changed:
+			t.Stop()
+		}
+	}
+}
+
+func (m *Memory) Depth(ctx context.Context, task string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.depthLocked(task), nil
+}
+
+// reclaimLocked ends the attempts whose lease lapsed: back to the front of
+// the queue (they are older than anything queued) or dead-lettered.
+func (m *Memory) reclaimLocked(now time.Time) {
+	for _, j := range m.running {
+		if now.Before(j.leaseUntil) {
+			continue
+		}
+		jerr := lapsedError(j.st.Attempt, j.st.Worker)
+		j.st.Error = jerr
+		j.token = ""
+		if j.st.Attempt >= j.st.Job.maxAttempts(&m.opts) {
+			m.finishLocked(j, StatusFailed, now)
+			m.appendEventLocked(j, EventError, errorData(jerr), now)
+			continue
+		}
+		delete(m.running, j.st.Job.ID)
+		j.st.Status = StatusQueued
+		q := m.ready[j.st.Job.Task]
+		if q == nil {
+			q = &[2][]*memJob{}
+			m.ready[j.st.Job.Task] = q
+		}
+		p := j.st.Job.Priority
+		j.order = 0 // older than anything queued
+		q[p] = slices.Insert(q[p], 0, j)
+		m.appendEventLocked(j, EventRetry, retryData(j.st.Attempt, RetryLeaseExpired, jerr), now)
+	}
+}
+
+// popLocked takes the oldest job of the highest priority among tasks.
+func (m *Memory) popLocked(tasks []string) *memJob {
+	for p := PriorityHigh; p >= PriorityNormal; p-- {
+		var best *memJob
+		for _, t := range tasks {
+			if q := m.ready[t]; q != nil && len(q[p]) > 0 && (best == nil || q[p][0].order < best.order) {
+				best = q[p][0]
+			}
+		}
+		if best != nil {
+			q := m.ready[best.st.Job.Task]
+			q[p] = q[p][1:]
+			return best
+		}
+	}
+	return nil
+}
+
+func (m *Memory) Dequeue(ctx context.Context, worker string, tasks []string) (*Lease, error) {
+	if len(tasks) == 0 {
+		return nil, fmt.Errorf("dequeue: no tasks")
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, ErrClosed
+		}
+		now := m.opts.Now()
+		m.reclaimLocked(now)
+		if j := m.popLocked(tasks); j != nil {
+			if !j.st.Job.Deadline.IsZero() && !now.Before(j.st.Job.Deadline) {
+				jerr := &JobError{Code: "timeout", Message: "deadline passed before a worker took the job"}
+				j.st.Error = jerr
+				m.finishLocked(j, StatusFailed, now)
+				m.appendEventLocked(j, EventError, errorData(jerr), now)
+				m.mu.Unlock()
+				continue
+			}
+			m.tokens++
+			j.token = strconv.FormatUint(m.tokens, 10)
+			j.leaseUntil = now.Add(m.opts.LeaseDuration)
+			j.st.Status = StatusRunning
+			j.st.Attempt++
+			j.st.Worker = worker
+			j.st.StartedAt = now
+			m.running[j.st.Job.ID] = j
+			m.appendEventLocked(j, EventStarted, startedData(j.st.Attempt, worker), now)
+			l := &Lease{Job: j.st.Job, Attempt: j.st.Attempt, Worker: worker, Token: j.token}
+			m.mu.Unlock()
+			return l, nil
+		}
+		// Sleep until something changes or the next lease may lapse.
+		wait := time.Second
+		for _, j := range m.running {
+			wait = min(wait, j.leaseUntil.Sub(now))
+		}
+		changed := m.changed
+		m.mu.Unlock()
+		t := time.NewTimer(max(wait, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-changed:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// heldLocked returns the job l still holds.
+func (m *Memory) heldLocked(l *Lease, now time.Time) (*memJob, error) {
+	j := m.lookupLocked(l.Job.ID, now)
+	switch {
+	case j == nil:
+		return nil, fmt.Errorf("job %s: %w", l.Job.ID, ErrLeaseLost)
+	case j.st.Status == StatusCanceled:
+		return nil, fmt.Errorf("job %s: %w", l.Job.ID, ErrCanceled)
+	case j.st.Status != StatusRunning || j.token != l.Token:
+		return nil, fmt.Errorf("job %s attempt %d: %w", l.Job.ID, l.Attempt, ErrLeaseLost)
+	}
+	return j, nil
+}
+
+func (m *Memory) Heartbeat(ctx context.Context, l *Lease) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	j, err := m.heldLocked(l, now)
+	if err != nil {
+		return err
+	}
+	j.leaseUntil = now.Add(m.opts.LeaseDuration)
+	return nil
+}
+
+func (m *Memory) Publish(ctx context.Context, l *Lease, typ string, data any) error {
+	if err := checkPublish(typ); err != nil {
+		return err
+	}
+	raw, err := eventData(data)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	j, err := m.heldLocked(l, now)
+	if err != nil {
+		return err
+	}
+	m.appendEventLocked(j, typ, raw, now)
+	return nil
+}
+
+func (m *Memory) Complete(ctx context.Context, l *Lease, res Result) error {
+	if n := res.Size(); n > MaxPayloadBytes {
+		return fmt.Errorf("complete %s: result of %d bytes: %w (limit %d)", l.Job.ID, n, ErrTooLarge, MaxPayloadBytes)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	j, err := m.heldLocked(l, now)
+	if err != nil {
+		return err
+	}
+	j.st.Result = &res
+	j.st.Error = nil
+	m.finishLocked(j, StatusSucceeded, now)
+	m.appendEventLocked(j, EventResult, resultData(&res), now)
+	return nil
+}
+
+func (m *Memory) Fail(ctx context.Context, l *Lease, jerr JobError, retry bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	j, err := m.heldLocked(l, now)
+	if err != nil {
+		return err
+	}
+	j.st.Error = &jerr
+	j.token = ""
+	if retry && j.st.Attempt < j.st.Job.maxAttempts(&m.opts) {
+		delete(m.running, j.st.Job.ID)
+		j.st.Status = StatusQueued
+		m.pushLocked(j)
+		m.appendEventLocked(j, EventRetry, retryData(j.st.Attempt, RetryFailed, &jerr), now)
+		return nil
+	}
+	m.finishLocked(j, StatusFailed, now)
+	m.appendEventLocked(j, EventError, errorData(&jerr), now)
+	return nil
+}
+
+func (m *Memory) Release(ctx context.Context, l *Lease) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	j, err := m.heldLocked(l, now)
+	if err != nil {
+		return err
+	}
+	j.token = ""
+	delete(m.running, j.st.Job.ID)
+	j.st.Status = StatusQueued
+	j.st.Attempt-- // the next lease gets the same attempt number back
+	m.pushLocked(j)
+	m.appendEventLocked(j, EventRetry, retryData(l.Attempt, RetryReleased, nil), now)
+	return nil
+}
+
+func (m *Memory) Register(ctx context.Context, w WorkerInfo) error {
+	if w.ID == "" {
+		return fmt.Errorf("register: worker has no id")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w.SeenAt = m.opts.Now()
+	m.workers[w.ID] = w
+	return nil
+}
+
+func (m *Memory) Workers(ctx context.Context) ([]WorkerInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	out := []WorkerInfo{}
+	for _, w := range m.workers {
+		if now.Before(w.SeenAt.Add(m.opts.WorkerTTL)) {
+			out = append(out, w)
+		}
+	}
+	slices.SortFunc(out, func(a, b WorkerInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Close wakes every waiter; Dequeue then answers ErrClosed.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.closed = true
+		close(m.done)
+		m.broadcastLocked()
+	}
+	return nil
+}

@@ -1,0 +1,869 @@
+// Package queuetest is the one conformance suite every queue.Queue backend
+// passes: delivery, priorities, leases and redelivery, dead-lettering,
+// exactly-once completion, retry, release, cancel, events, TTL,
+// backpressure, idempotency, the worker registry and concurrent consumers.
+// Durations are short (200 ms leases) so the suite runs in seconds.
+package queuetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"loom/queue"
+)
+
+// Lease is the lease duration most cases run with.
+const Lease = 200 * time.Millisecond
+
+// NewQueue builds a fresh, empty queue with opts and closes it when t ends.
+type NewQueue func(t *testing.T, opts queue.Options) queue.Queue
+
+// Run runs every case against the backend newQueue builds.
+func Run(t *testing.T, newQueue NewQueue) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, nq NewQueue)
+	}{
+		{"EnqueueGet", testEnqueueGet},
+		{"DeliveryByTask", testDeliveryByTask},
+		{"Priorities", testPriorities},
+		{"DequeueHonoursContext", testDequeueContext},
+		{"LeaseExpiryRedelivers", testLeaseExpiry},
+		{"HeartbeatKeepsLease", testHeartbeatKeepsLease},
+		{"DeadLetterAfterMaxAttempts", testDeadLetter},
+		{"CompleteExactlyOnce", testCompleteOnce},
+		{"FailRetryThenDeadLetter", testFailRetry},
+		{"Release", testRelease},
+		{"CancelQueued", testCancelQueued},
+		{"CancelRunning", testCancelRunning},
+		{"Events", testEvents},
+		{"EventsCap", testEventsCap},
+		{"EventsWait", testEventsWait},
+		{"ResultTTL", testTTL},
+		{"Backpressure", testBackpressure},
+		{"Idempotency", testIdempotency},
+		{"Workers", testWorkers},
+		{"DeadlinePassedWhileQueued", testDeadline},
+		{"ConcurrentConsumers", testConcurrent},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.fn(t, newQueue)
+		})
+	}
+}
+
+func opts() queue.Options {
+	return queue.Options{LeaseDuration: Lease, MaxAttempts: 3, ResultTTL: time.Minute, WorkerTTL: time.Minute}
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func enqueue(t *testing.T, q queue.Queue, job queue.Job) *queue.JobState {
+	t.Helper()
+	st, existed, err := q.Enqueue(ctxT(t, 5*time.Second), job)
+	if err != nil {
+		t.Fatalf("enqueue %+v: %v", job, err)
+	}
+	if existed {
+		t.Fatalf("enqueue %+v: existed=true for a new job", job)
+	}
+	return st
+}
+
+func dequeue(t *testing.T, q queue.Queue, worker string, tasks ...string) *queue.Lease {
+	t.Helper()
+	l, err := q.Dequeue(ctxT(t, 5*time.Second), worker, tasks)
+	if err != nil {
+		t.Fatalf("dequeue %v by %s: %v", tasks, worker, err)
+	}
+	return l
+}
+
+// dequeueNone asserts that nothing is delivered within d.
+func dequeueNone(t *testing.T, q queue.Queue, d time.Duration, tasks ...string) {
+	t.Helper()
+	l, err := q.Dequeue(ctxT(t, d), "idle", tasks)
+	if err == nil {
+		t.Fatalf("dequeue %v: got job %s (attempt %d), want nothing", tasks, l.Job.ID, l.Attempt)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dequeue %v: err %v, want context.DeadlineExceeded", tasks, err)
+	}
+}
+
+func get(t *testing.T, q queue.Queue, id string) *queue.JobState {
+	t.Helper()
+	st, err := q.Get(ctxT(t, 5*time.Second), id)
+	if err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	return st
+}
+
+func events(t *testing.T, q queue.Queue, id string) []queue.Event {
+	t.Helper()
+	evs, err := q.Events(ctxT(t, 5*time.Second), id, 0, 0)
+	if err != nil {
+		t.Fatalf("events %s: %v", id, err)
+	}
+	return evs
+}
+
+func types(evs []queue.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Type
+	}
+	return out
+}
+
+func wantStatus(t *testing.T, q queue.Queue, id string, want queue.Status) *queue.JobState {
+	t.Helper()
+	st := get(t, q, id)
+	if st.Status != want {
+		t.Fatalf("job %s status %q, want %q (state %+v)", id, st.Status, want, st)
+	}
+	return st
+}
+
+func wantDepth(t *testing.T, q queue.Queue, task string, want int) {
+	t.Helper()
+	d, err := q.Depth(ctxT(t, 5*time.Second), task)
+	if err != nil {
+		t.Fatalf("depth %s: %v", task, err)
+	}
+	if d != want {
+		t.Fatalf("depth %s = %d, want %d", task, d, want)
+	}
+}
+
+// eventually polls cond every 20 ms for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); ; {
+		if cond() {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("after %s: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func testEnqueueGet(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	job := queue.Job{Task: "text.complete", Model: "m", Params: json.RawMessage(`{"prompt":"hi"}`), Seed: 42,
+		Inputs: []queue.Blob{{Name: "image", MIME: "image/png", Data: []byte{0, 1, 2, 255}}}}
+	st := enqueue(t, q, job)
+	if st.Job.ID == "" || st.Status != queue.StatusQueued || st.CreatedAt.IsZero() || st.Attempt != 0 {
+		t.Fatalf("enqueued state %+v: want an id, status queued, created_at, attempt 0", st)
+	}
+	got := get(t, q, st.Job.ID)
+	if got.Job.Task != job.Task || got.Job.Model != "m" || got.Job.Seed != 42 ||
+		string(got.Job.Params) != `{"prompt":"hi"}` || len(got.Job.Inputs) != 1 ||
+		string(got.Job.Inputs[0].Data) != "\x00\x01\x02\xff" || got.Job.Inputs[0].MIME != "image/png" {
+		t.Fatalf("get = %+v, want the enqueued job back", got.Job)
+	}
+	own := enqueue(t, q, queue.Job{ID: "my-id", Task: "text.complete"})
+	if own.Job.ID != "my-id" {
+		t.Fatalf("caller's id became %q", own.Job.ID)
+	}
+	if _, _, err := q.Enqueue(t.Context(), queue.Job{ID: "my-id", Task: "text.complete"}); err == nil {
+		t.Fatal("enqueue with an existing id: no error")
+	}
+	if _, err := q.Get(t.Context(), "no-such-job"); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("get unknown: %v, want ErrNotFound", err)
+	}
+	if _, _, err := q.Enqueue(t.Context(), queue.Job{}); err == nil {
+		t.Fatal("enqueue without a task: no error")
+	}
+	if _, _, err := q.Enqueue(t.Context(), queue.Job{Task: "x", Priority: 7}); err == nil {
+		t.Fatal("enqueue with priority 7: no error")
+	}
+	evs := events(t, q, st.Job.ID)
+	if len(evs) != 1 || evs[0].Type != queue.EventQueued || evs[0].Seq != 1 || evs[0].Time.IsZero() {
+		t.Fatalf("events of a new job = %+v, want one queued event with seq 1", evs)
+	}
+	wantDepth(t, q, "text.complete", 2)
+}
+
+func testDeliveryByTask(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	a := enqueue(t, q, queue.Job{Task: "task.a"})
+	b := enqueue(t, q, queue.Job{Task: "task.b"})
+	l := dequeue(t, q, "w1", "task.b")
+	if l.Job.ID != b.Job.ID || l.Job.Task != "task.b" || l.Attempt != 1 || l.Worker != "w1" || l.Token == "" {
+		t.Fatalf("dequeue task.b = %+v, want job %s attempt 1 by w1", l, b.Job.ID)
+	}
+	dequeueNone(t, q, 150*time.Millisecond, "task.b", "task.c")
+	st := wantStatus(t, q, b.Job.ID, queue.StatusRunning)
+	if st.Attempt != 1 || st.Worker != "w1" || st.StartedAt.IsZero() {
+		t.Fatalf("running state %+v: want attempt 1, worker w1, started_at", st)
+	}
+	wantDepth(t, q, "task.a", 1)
+	wantDepth(t, q, "task.b", 0)
+	l = dequeue(t, q, "w2", "task.c", "task.a")
+	if l.Job.ID != a.Job.ID {
+		t.Fatalf("dequeue task.a = %s, want %s", l.Job.ID, a.Job.ID)
+	}
+	if _, err := q.Dequeue(t.Context(), "w", nil); err == nil {
+		t.Fatal("dequeue with no tasks: no error")
+	}
+}
+
+func testPriorities(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	var want []string
+	n1 := enqueue(t, q, queue.Job{Task: "t", Model: "n1"})
+	h1 := enqueue(t, q, queue.Job{Task: "t", Model: "h1", Priority: queue.PriorityHigh})
+	n2 := enqueue(t, q, queue.Job{Task: "t", Model: "n2"})
+	h2 := enqueue(t, q, queue.Job{Task: "t", Model: "h2", Priority: queue.PriorityHigh})
+	want = append(want, h1.Job.ID, h2.Job.ID, n1.Job.ID, n2.Job.ID)
+	var got []string
+	for range want {
+		got = append(got, dequeue(t, q, "w", "t").Job.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delivery order %v, want %v (high first, FIFO within)", got, want)
+	}
+}
+
+func testDequeueContext(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.Dequeue(ctx, "w", []string{"t"})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("dequeue after cancel: %v, want context.Canceled", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("dequeue took %s to see its context canceled", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("dequeue did not return 3 s after its context was canceled")
+	}
+	// A blocked Dequeue wakes for a job enqueued later.
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_, _, _ = q.Enqueue(context.Background(), queue.Job{Task: "t", Model: "late"})
+	}()
+	start = time.Now()
+	l := dequeue(t, q, "w", "t")
+	if l.Job.Model != "late" {
+		t.Fatalf("got %+v", l.Job)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("blocked dequeue took %s to see a new job", d)
+	}
+}
+
+func testLeaseExpiry(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	st := enqueue(t, q, queue.Job{Task: "t"})
+	l1 := dequeue(t, q, "dies", "t")
+	// w1 dies: no heartbeat. Within a few lease durations w2 gets the job.
+	l2 := dequeue(t, q, "w2", "t")
+	if l2.Job.ID != st.Job.ID || l2.Attempt != 2 || l2.Token == l1.Token {
+		t.Fatalf("redelivered lease %+v, want job %s attempt 2 with a new token", l2, st.Job.ID)
+	}
+	if err := q.Heartbeat(t.Context(), l1); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Fatalf("heartbeat on a lapsed, retaken lease: %v, want ErrLeaseLost", err)
+	}
+	if err := q.Complete(t.Context(), l1, queue.Result{Output: json.RawMessage(`"stale"`)}); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Fatalf("complete with a stale lease: %v, want ErrLeaseLost", err)
+	}
+	if err := q.Heartbeat(t.Context(), l2); err != nil {
+		t.Fatalf("heartbeat of the live lease: %v", err)
+	}
+	if err := q.Complete(t.Context(), l2, queue.Result{Output: json.RawMessage(`"fresh"`)}); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	got := wantStatus(t, q, st.Job.ID, queue.StatusSucceeded)
+	if got.Attempt != 2 || got.Worker != "w2" || string(got.Result.Output) != `"fresh"` {
+		t.Fatalf("final state %+v, want attempt 2 by w2 with the fresh result", got)
+	}
+	want := []string{queue.EventQueued, queue.EventStarted, queue.EventRetry, queue.EventStarted, queue.EventResult}
+	if tp := types(events(t, q, st.Job.ID)); !slices.Equal(tp, want) {
+		t.Fatalf("events %v, want %v", tp, want)
+	}
+}
+
+func testHeartbeatKeepsLease(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	enqueue(t, q, queue.Job{Task: "t"})
+	l := dequeue(t, q, "w", "t")
+	stop := make(chan struct{})
+	var hbErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(Lease / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if err := q.Heartbeat(context.Background(), l); err != nil {
+					hbErr = err
+					return
+				}
+			}
+		}
+	})
+	dequeueNone(t, q, 3*Lease, "t")
+	close(stop)
+	wg.Wait()
+	if hbErr != nil {
+		t.Fatalf("heartbeat: %v", hbErr)
+	}
+	if err := q.Complete(t.Context(), l, queue.Result{}); err != nil {
+		t.Fatalf("complete after heartbeats: %v", err)
+	}
+}
+
+func testDeadLetter(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	st := enqueue(t, q, queue.Job{Task: "t", MaxAttempts: 2})
+	dequeue(t, q, "dies1", "t")
+	l2 := dequeue(t, q, "dies2", "t")
+	if l2.Attempt != 2 {
+		t.Fatalf("second lease attempt %d, want 2", l2.Attempt)
+	}
+	// The second lapse is the last attempt: nothing is delivered again and
+	// the job ends failed with the lapse as its error.
+	dequeueNone(t, q, 4*Lease, "t")
+	eventually(t, 3*time.Second, "job not dead-lettered", func() bool {
+		return get(t, q, st.Job.ID).Status == queue.StatusFailed
+	})
+	got := get(t, q, st.Job.ID)
+	if got.Error == nil || got.Error.Code == "" || got.Attempt != 2 {
+		t.Fatalf("dead-lettered state %+v, want attempt 2 and the last error", got)
+	}
+	evs := events(t, q, st.Job.ID)
+	last := evs[len(evs)-1]
+	if last.Type != queue.EventError || !last.Terminal() {
+		t.Fatalf("last event %+v, want a terminal error event", last)
+	}
+	var je queue.JobError
+	if err := json.Unmarshal(last.Data, &je); err != nil || je.Code != got.Error.Code {
+		t.Fatalf("error event data %s, want the job's error %+v", last.Data, got.Error)
+	}
+	wantDepth(t, q, "t", 0)
+}
+
+func testCompleteOnce(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	st := enqueue(t, q, queue.Job{Task: "t"})
+	l := dequeue(t, q, "w", "t")
+	res := queue.Result{Output: json.RawMessage(`{"text":"done"}`),
+		Artifacts: []queue.Blob{{Name: "out.wav", MIME: "audio/wav", Data: []byte("RIFF\x00\xff")}}}
+	if err := q.Complete(t.Context(), l, res); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	if err := q.Complete(t.Context(), l, queue.Result{Output: json.RawMessage(`"again"`)}); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Fatalf("second complete: %v, want ErrLeaseLost", err)
+	}
+	if err := q.Fail(t.Context(), l, queue.JobError{Code: "internal", Message: "late"}, false); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Fatalf("fail after complete: %v, want ErrLeaseLost", err)
+	}
+	if err := q.Heartbeat(t.Context(), l); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Fatalf("heartbeat after complete: %v, want ErrLeaseLost", err)
+	}
+	got := wantStatus(t, q, st.Job.ID, queue.StatusSucceeded)
+	if got.Result == nil || string(got.Result.Output) != `{"text":"done"}` || len(got.Result.Artifacts) != 1 ||
+		string(got.Result.Artifacts[0].Data) != "RIFF\x00\xff" || got.FinishedAt.IsZero() || got.Error != nil {
+		t.Fatalf("succeeded state %+v, want the first result and finished_at", got)
+	}
+	evs := events(t, q, st.Job.ID)
+	last := evs[len(evs)-1]
+	var rd struct {
+		Output    json.RawMessage `json:"output"`
+		Artifacts []struct {
+			Name string `json:"name"`
+			Size int    `json:"size"`
+		} `json:"artifacts"`
+	}
+	if last.Type != queue.EventResult || json.Unmarshal(last.Data, &rd) != nil || string(rd.Output) != `{"text":"done"}` ||
+		len(rd.Artifacts) != 1 || rd.Artifacts[0].Size != 6 || rd.Artifacts[0].Name != "out.wav" {
+		t.Fatalf("result event %s %s", last.Type, last.Data)
+	}
+	dequeueNone(t, q, 2*Lease, "t")
+	big := queue.Result{Artifacts: []queue.Blob{{Data: make([]byte, queue.MaxPayloadBytes+1)}}}
+	enqueue(t, q, queue.Job{Task: "t"})
+	l = dequeue(t, q, "w", "t")
+	if err := q.Complete(t.Context(), l, big); !errors.Is(err, queue.ErrTooLarge) {
+		t.Fatalf("complete with %d bytes: %v, want ErrTooLarge", big.Size(), err)
+	}
+}
+
+func testFailRetry(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	st := enqueue(t, q, queue.Job{Task: "t", MaxAttempts: 2})
+	l := dequeue(t, q, "w", "t")
+	crash := queue.JobError{Code: "plugin_crashed", Message: "exit status 2"}
+	if err := q.Fail(t.Context(), l, crash, true); err != nil {
+		t.Fatalf("fail with retry: %v", err)
+	}
+	got := wantStatus(t, q, st.Job.ID, queue.StatusQueued)
+	if got.Error == nil || got.Error.Code != "plugin_crashed" {
+		t.Fatalf("requeued state keeps the last error: %+v", got.Error)
+	}
+	wantDepth(t, q, "t", 1)
+	if err := q.Complete(t.Context(), l, queue.Result{}); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Fatalf("complete after fail: %v, want ErrLeaseLost", err)
+	}
+	l = dequeue(t, q, "w", "t")
+	if l.Attempt != 2 {
+		t.Fatalf("attempt after retry %d, want 2", l.Attempt)
+	}
+	// Attempts are used up: retry=true still fails it for good.
+	if err := q.Fail(t.Context(), l, queue.JobError{Code: "plugin_crashed", Message: "again"}, true); err != nil {
+		t.Fatalf("fail: %v", err)
+	}
+	got = wantStatus(t, q, st.Job.ID, queue.StatusFailed)
+	if got.Error == nil || got.Error.Message != "again" || got.FinishedAt.IsZero() {
+		t.Fatalf("failed state %+v, want the last error", got)
+	}
+	want := []string{queue.EventQueued, queue.EventStarted, queue.EventRetry, queue.EventStarted, queue.EventError}
+	evs := events(t, q, st.Job.ID)
+	if tp := types(evs); !slices.Equal(tp, want) {
+		t.Fatalf("events %v, want %v", tp, want)
+	}
+	var rd struct {
+		Attempt int            `json:"attempt"`
+		Reason  string         `json:"reason"`
+		Error   queue.JobError `json:"error"`
+	}
+	if err := json.Unmarshal(evs[2].Data, &rd); err != nil || rd.Attempt != 1 || rd.Reason != queue.RetryFailed || rd.Error.Code != "plugin_crashed" {
+		t.Fatalf("retry event data %s", evs[2].Data)
+	}
+	// No retry asked: fails on the first attempt.
+	st = enqueue(t, q, queue.Job{Task: "t"})
+	l = dequeue(t, q, "w", "t")
+	if err := q.Fail(t.Context(), l, queue.JobError{Code: "invalid_request", Message: "bad"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := wantStatus(t, q, st.Job.ID, queue.StatusFailed); got.Error.Code != "invalid_request" || got.Attempt != 1 {
+		t.Fatalf("state %+v", got)
+	}
+}
+
+func testRelease(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	st := enqueue(t, q, queue.Job{Task: "t", MaxAttempts: 1})
+	for range 3 { // releasing never uses up the single attempt
+		l := dequeue(t, q, "w", "t")
+		if l.Attempt != 1 {
+			t.Fatalf("attempt after release %d, want 1", l.Attempt)
+		}
+		if err := q.Release(t.Context(), l); err != nil {
+			t.Fatalf("release: %v", err)
+		}
+		wantStatus(t, q, st.Job.ID, queue.StatusQueued)
+		wantDepth(t, q, "t", 1)
+		if err := q.Heartbeat(t.Context(), l); !errors.Is(err, queue.ErrLeaseLost) {
+			t.Fatalf("heartbeat after release: %v, want ErrLeaseLost", err)
+		}
+	}
+	l := dequeue(t, q, "w", "t")
+	if err := q.Complete(t.Context(), l, queue.Result{}); err != nil {
+		t.Fatal(err)
+	}
+	evs := events(t, q, st.Job.ID)
+	var rd struct {
+		Attempt int    `json:"attempt"`
+		Reason  string `json:"reason"`
+	}
+	if evs[2].Type != queue.EventRetry || json.Unmarshal(evs[2].Data, &rd) != nil || rd.Reason != queue.RetryReleased || rd.Attempt != 1 {
+		t.Fatalf("release event %s %s, want retry with reason released", evs[2].Type, evs[2].Data)
+	}
+}
+
+func testCancelQueued(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	st := enqueue(t, q, queue.Job{Task: "t"})
+	got, err := q.Cancel(t.Context(), st.Job.ID)
+	if err != nil || got.Status != queue.StatusCanceled || got.FinishedAt.IsZero() {
+		t.Fatalf("cancel queued: %+v, %v", got, err)
+	}
+	wantDepth(t, q, "t", 0)
+	dequeueNone(t, q, 2*Lease, "t")
+	if got, err := q.Cancel(t.Context(), st.Job.ID); err != nil || got.Status != queue.StatusCanceled {
+		t.Fatalf("second cancel: %+v, %v", got, err)
+	}
+	if tp := types(events(t, q, st.Job.ID)); !slices.Equal(tp, []string{queue.EventQueued, queue.EventCanceled}) {
+		t.Fatalf("events %v", tp)
+	}
+	if _, err := q.Cancel(t.Context(), "no-such-job"); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("cancel unknown: %v, want ErrNotFound", err)
+	}
+	// Cancel of a finished job changes nothing.
+	done := enqueue(t, q, queue.Job{Task: "t"})
+	l := dequeue(t, q, "w", "t")
+	if err := q.Complete(t.Context(), l, queue.Result{Output: json.RawMessage(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := q.Cancel(t.Context(), done.Job.ID); err != nil || got.Status != queue.StatusSucceeded {
+		t.Fatalf("cancel finished: %+v, %v", got, err)
+	}
+}
+
+func testCancelRunning(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	st := enqueue(t, q, queue.Job{Task: "t"})
+	l := dequeue(t, q, "w", "t")
+	if got, err := q.Cancel(t.Context(), st.Job.ID); err != nil || got.Status != queue.StatusCanceled {
+		t.Fatalf("cancel running: %+v, %v", got, err)
+	}
+	if err := q.Heartbeat(t.Context(), l); !errors.Is(err, queue.ErrCanceled) {
+		t.Fatalf("heartbeat of a canceled job: %v, want ErrCanceled", err)
+	}
+	if err := q.Publish(t.Context(), l, queue.EventProgress, map[string]int{"step": 1, "total": 2}); !errors.Is(err, queue.ErrCanceled) {
+		t.Fatalf("publish to a canceled job: %v, want ErrCanceled", err)
+	}
+	if err := q.Complete(t.Context(), l, queue.Result{Output: json.RawMessage(`1`)}); !errors.Is(err, queue.ErrCanceled) {
+		t.Fatalf("complete of a canceled job: %v, want ErrCanceled", err)
+	}
+	if err := q.Fail(t.Context(), l, queue.JobError{Code: "canceled"}, true); !errors.Is(err, queue.ErrCanceled) {
+		t.Fatalf("fail of a canceled job: %v, want ErrCanceled", err)
+	}
+	got := wantStatus(t, q, st.Job.ID, queue.StatusCanceled)
+	if got.Result != nil {
+		t.Fatalf("canceled job has a result %+v", got.Result)
+	}
+	// The lease of a canceled job never lapses into a redelivery.
+	dequeueNone(t, q, 4*Lease, "t")
+	want := []string{queue.EventQueued, queue.EventStarted, queue.EventCanceled}
+	if tp := types(events(t, q, st.Job.ID)); !slices.Equal(tp, want) {
+		t.Fatalf("events %v, want %v", tp, want)
+	}
+}
+
+func testEvents(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	st := enqueue(t, q, queue.Job{Task: "t"})
+	l := dequeue(t, q, "w7", "t")
+	for i := 1; i <= 3; i++ {
+		if err := q.Publish(t.Context(), l, queue.EventProgress, map[string]int{"step": i, "total": 3}); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	if err := q.Publish(t.Context(), l, queue.EventDelta, json.RawMessage(`{"text":"hé"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Publish(t.Context(), l, queue.EventResult, nil); err == nil {
+		t.Fatal("publish of a terminal event type: no error")
+	}
+	if err := q.Publish(t.Context(), l, queue.EventDelta, json.RawMessage(`{bad`)); err == nil {
+		t.Fatal("publish of invalid JSON: no error")
+	}
+	if err := q.Complete(t.Context(), l, queue.Result{Output: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	evs := events(t, q, st.Job.ID)
+	want := []string{"queued", "started", "progress", "progress", "progress", "delta", "result"}
+	if tp := types(evs); !slices.Equal(tp, want) {
+		t.Fatalf("events %v, want %v", tp, want)
+	}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) || e.Time.IsZero() {
+			t.Fatalf("event %d: seq %d time %v, want seq %d and a time", i, e.Seq, e.Time, i+1)
+		}
+		if e.Terminal() != (i == len(evs)-1) {
+			t.Fatalf("event %d (%s) terminal=%v", i, e.Type, e.Terminal())
+		}
+	}
+	var started struct {
+		Attempt int    `json:"attempt"`
+		Worker  string `json:"worker"`
+	}
+	if json.Unmarshal(evs[1].Data, &started) != nil || started.Attempt != 1 || started.Worker != "w7" {
+		t.Fatalf("started data %s", evs[1].Data)
+	}
+	var pr struct{ Step, Total int }
+	if json.Unmarshal(evs[3].Data, &pr) != nil || pr.Step != 2 || pr.Total != 3 {
+		t.Fatalf("progress data %s", evs[3].Data)
+	}
+	if string(evs[5].Data) != `{"text":"hé"}` {
+		t.Fatalf("delta data %s", evs[5].Data)
+	}
+	tail, err := q.Events(t.Context(), st.Job.ID, 5, 0)
+	if err != nil || len(tail) != 2 || tail[0].Seq != 6 {
+		t.Fatalf("events after 5: %+v, %v", tail, err)
+	}
+	// Everything seen and the job is over: a waiting read returns at once.
+	start := time.Now()
+	if rest, err := q.Events(t.Context(), st.Job.ID, 7, 5*time.Second); err != nil || len(rest) != 0 {
+		t.Fatalf("events after the terminal one: %+v, %v", rest, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("waiting on a finished job took %s", d)
+	}
+	if _, err := q.Events(t.Context(), "no-such-job", 0, 0); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("events of unknown job: %v, want ErrNotFound", err)
+	}
+}
+
+func testEventsCap(t *testing.T, nq NewQueue) {
+	o := opts()
+	o.MaxEvents = 5
+	q := nq(t, o)
+	st := enqueue(t, q, queue.Job{Task: "t"})
+	l := dequeue(t, q, "w", "t")
+	for i := range 20 {
+		if err := q.Publish(t.Context(), l, queue.EventProgress, map[string]int{"step": i, "total": 20}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Complete(t.Context(), l, queue.Result{}); err != nil {
+		t.Fatal(err)
+	}
+	evs := events(t, q, st.Job.ID)
+	if len(evs) != 5 {
+		t.Fatalf("%d events kept, want the cap of 5", len(evs))
+	}
+	for i, e := range evs {
+		if e.Seq != int64(19+i) {
+			t.Fatalf("kept seqs %v, want the newest 19..23", evs)
+		}
+	}
+	if evs[4].Type != queue.EventResult {
+		t.Fatalf("newest event %s, want the terminal result", evs[4].Type)
+	}
+}
+
+func testEventsWait(t *testing.T, nq NewQueue) {
+	o := opts()
+	o.LeaseDuration = time.Minute // no heartbeats here
+	q := nq(t, o)
+	st := enqueue(t, q, queue.Job{Task: "t"})
+	l := dequeue(t, q, "w", "t")
+	start := time.Now()
+	evs, err := q.Events(t.Context(), st.Job.ID, 2, 150*time.Millisecond)
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("wait with nothing new: %+v, %v", evs, err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("a 150ms wait took %s", d)
+	}
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		_ = q.Publish(context.Background(), l, queue.EventDelta, map[string]string{"text": "x"})
+	}()
+	start = time.Now()
+	evs, err = q.Events(t.Context(), st.Job.ID, 2, 10*time.Second)
+	if err != nil || len(evs) != 1 || evs[0].Type != queue.EventDelta || evs[0].Seq != 3 {
+		t.Fatalf("wait for a delta: %+v, %v", evs, err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("waiting read returned %s after it started; the event came at 150ms", d)
+	}
+	// A canceled context ends a wait promptly.
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	if _, err := q.Events(ctx, st.Job.ID, 3, 10*time.Second); err == nil && ctx.Err() == nil {
+		t.Fatal("events wait outlived its context")
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("events wait took %s to see its context end", d)
+	}
+}
+
+func testTTL(t *testing.T, nq NewQueue) {
+	o := opts()
+	o.ResultTTL = 300 * time.Millisecond
+	o.LeaseDuration = time.Minute // no heartbeats here
+	q := nq(t, o)
+	st := enqueue(t, q, queue.Job{Task: "t", IdempotencyKey: "ttl-key"})
+	queued := enqueue(t, q, queue.Job{Task: "other"})
+	l := dequeue(t, q, "w", "t")
+	time.Sleep(2 * o.ResultTTL) // running and queued jobs do not expire
+	if err := q.Complete(t.Context(), l, queue.Result{Output: json.RawMessage(`1`)}); err != nil {
+		t.Fatalf("complete after the TTL while running: %v", err)
+	}
+	wantStatus(t, q, st.Job.ID, queue.StatusSucceeded)
+	eventually(t, 5*time.Second, "finished job still there after its TTL", func() bool {
+		_, err := q.Get(t.Context(), st.Job.ID)
+		return errors.Is(err, queue.ErrNotFound)
+	})
+	if _, err := q.Events(t.Context(), st.Job.ID, 0, 0); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("events of an expired job: %v, want ErrNotFound", err)
+	}
+	wantStatus(t, q, queued.Job.ID, queue.StatusQueued)
+	// The idempotency key expired with it: the same key makes a new job.
+	again, existed, err := q.Enqueue(t.Context(), queue.Job{Task: "t", IdempotencyKey: "ttl-key"})
+	if err != nil || existed || again.Job.ID == st.Job.ID {
+		t.Fatalf("enqueue with an expired key: %+v existed=%v %v", again, existed, err)
+	}
+}
+
+func testBackpressure(t *testing.T, nq NewQueue) {
+	o := opts()
+	o.MaxDepth = 2
+	o.RetryAfter = 3 * time.Second
+	q := nq(t, o)
+	enqueue(t, q, queue.Job{Task: "t"})
+	enqueue(t, q, queue.Job{Task: "t", Priority: queue.PriorityHigh})
+	_, _, err := q.Enqueue(t.Context(), queue.Job{Task: "t"})
+	var full *queue.FullError
+	if !errors.Is(err, queue.ErrQueueFull) || !errors.As(err, &full) {
+		t.Fatalf("enqueue past MaxDepth: %v, want a *FullError matching ErrQueueFull", err)
+	}
+	if full.Task != "t" || full.Depth != 2 || full.RetryAfter != 3*time.Second {
+		t.Fatalf("full error %+v, want task t, depth 2, retry after 3s", full)
+	}
+	enqueue(t, q, queue.Job{Task: "u"}) // other tasks have their own depth
+	wantDepth(t, q, "t", 2)
+	l := dequeue(t, q, "w", "t") // a leased job no longer counts
+	wantDepth(t, q, "t", 1)
+	enqueue(t, q, queue.Job{Task: "t"})
+	// A retry goes back in even when the queue is full: accepted work is never dropped.
+	if err := q.Fail(t.Context(), l, queue.JobError{Code: "plugin_crashed"}, true); err != nil {
+		t.Fatalf("retry into a full queue: %v", err)
+	}
+	wantDepth(t, q, "t", 3)
+}
+
+func testIdempotency(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	a := enqueue(t, q, queue.Job{Task: "t", IdempotencyKey: "req-1", Seed: 1})
+	b, existed, err := q.Enqueue(t.Context(), queue.Job{Task: "t", IdempotencyKey: "req-1", Seed: 2})
+	if err != nil || !existed || b.Job.ID != a.Job.ID || b.Job.Seed != 1 {
+		t.Fatalf("same key again: %+v existed=%v %v; want job %s back", b, existed, err, a.Job.ID)
+	}
+	c := enqueue(t, q, queue.Job{Task: "t", IdempotencyKey: "req-2"})
+	if c.Job.ID == a.Job.ID {
+		t.Fatal("another key gave the same job")
+	}
+	wantDepth(t, q, "t", 2)
+	l := dequeue(t, q, "w", "t")
+	if err := q.Complete(t.Context(), l, queue.Result{}); err != nil {
+		t.Fatal(err)
+	}
+	b, existed, err = q.Enqueue(t.Context(), queue.Job{Task: "t", IdempotencyKey: "req-1"})
+	if err != nil || !existed || b.Status != queue.StatusSucceeded {
+		t.Fatalf("key of a finished job: %+v existed=%v %v; want its finished state", b, existed, err)
+	}
+}
+
+func testWorkers(t *testing.T, nq NewQueue) {
+	o := opts()
+	o.WorkerTTL = 300 * time.Millisecond
+	q := nq(t, o)
+	man := json.RawMessage(`[{"name":"text","tasks":["text.complete"]}]`)
+	for _, id := range []string{"w2", "w1"} {
+		if err := q.Register(t.Context(), queue.WorkerInfo{ID: id, Tasks: []string{"text.complete"}, Manifests: man}); err != nil {
+			t.Fatalf("register: %v", err)
+		}
+	}
+	ws, err := q.Workers(t.Context())
+	if err != nil || len(ws) != 2 || ws[0].ID != "w1" || ws[1].ID != "w2" {
+		t.Fatalf("workers = %+v, %v; want w1, w2", ws, err)
+	}
+	var m []map[string]any
+	if ws[0].SeenAt.IsZero() || !slices.Equal(ws[0].Tasks, []string{"text.complete"}) ||
+		json.Unmarshal(ws[0].Manifests, &m) != nil || len(m) != 1 || m[0]["name"] != "text" {
+		t.Fatalf("worker info %+v", ws[0])
+	}
+	// w1 keeps registering; w2 goes quiet and drops out after the TTL.
+	eventually(t, 5*time.Second, "silent worker still listed", func() bool {
+		if err := q.Register(t.Context(), queue.WorkerInfo{ID: "w1", Tasks: []string{"a"}}); err != nil {
+			t.Fatal(err)
+		}
+		ws, err := q.Workers(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ws) == 1 && ws[0].ID == "w1" && slices.Equal(ws[0].Tasks, []string{"a"})
+	})
+	if err := q.Register(t.Context(), queue.WorkerInfo{}); err == nil {
+		t.Fatal("register without an id: no error")
+	}
+}
+
+func testDeadline(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	past := enqueue(t, q, queue.Job{Task: "t", Deadline: time.Now().Add(-time.Second)})
+	live := enqueue(t, q, queue.Job{Task: "t", Deadline: time.Now().Add(time.Hour)})
+	l := dequeue(t, q, "w", "t")
+	if l.Job.ID != live.Job.ID || !l.Job.Deadline.Equal(live.Job.Deadline) {
+		t.Fatalf("dequeued %s (deadline %v), want the job whose deadline is ahead", l.Job.ID, l.Job.Deadline)
+	}
+	got := wantStatus(t, q, past.Job.ID, queue.StatusFailed)
+	if got.Error == nil || got.Error.Code != "timeout" {
+		t.Fatalf("expired job error %+v, want code timeout", got.Error)
+	}
+}
+
+func testConcurrent(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	const jobs, consumers = 60, 4
+	want := map[string]bool{}
+	for i := range jobs {
+		st := enqueue(t, q, queue.Job{Task: "t", Seed: int64(i), Priority: queue.Priority(i % 2)})
+		want[st.Job.ID] = true
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, consumers)
+	for c := range consumers {
+		wg.Go(func() {
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*Lease)
+				l, err := q.Dequeue(ctx, fmt.Sprintf("c%d", c), []string{"t"})
+				cancel()
+				if errors.Is(err, context.DeadlineExceeded) {
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				seen[l.Job.ID]++
+				mu.Unlock()
+				if err := q.Complete(context.Background(), l, queue.Result{Output: json.RawMessage(`true`)}); err != nil {
+					errs <- fmt.Errorf("complete %s: %w", l.Job.ID, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != jobs {
+		t.Fatalf("%d distinct jobs delivered, want %d", len(seen), jobs)
+	}
+	for id, n := range seen {
+		if n != 1 || !want[id] {
+			t.Fatalf("job %s delivered %d times (known=%v)", id, n, want[id])
+		}
+	}
+	wantDepth(t, q, "t", 0)
+}

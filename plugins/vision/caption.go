@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"loom/core/formats"
+	"loom/core/imgproc"
+	"loom/core/nn"
+	"loom/core/tokenizer"
+	"loom/core/towers"
+	"loom/plugins"
+)
+
+// captionParams are image.caption's job params.
+type captionParams struct {
+	Beam      int `json:"beam"`       // beam width, 1 (greedy, default) … 8
+	MaxTokens int `json:"max_tokens"` // default: the model's max_length
+}
+
+const captionParamsSchema = `{"type":"object","properties":{` +
+	`"beam":{"type":"integer","minimum":1,"maximum":8,"default":1},` +
+	`"max_tokens":{"type":"integer","minimum":1,"maximum":512}},"additionalProperties":false}`
+
+// Image inputs are bounded before decoding.
+var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: 40_000_000}
+
+// captionerConfig is the config.json of a VisionEncoderDecoderModel with a
+// ViT encoder and a GPT-2 decoder, plus its preprocessor_config.json.
+type captionerConfig struct {
+	ModelType string            `json:"model_type"`
+	Encoder   towers.ViTConfig  `json:"encoder"`
+	Decoder   towers.GPT2Config `json:"decoder"`
+	Start     int               `json:"decoder_start_token_id"`
+	MaxLength int               `json:"max_length"`
+}
+
+type preprocessorConfig struct {
+	Size struct {
+		Height int `json:"height"`
+		Width  int `json:"width"`
+	} `json:"size"`
+	Mean []float32 `json:"image_mean"`
+	Std  []float32 `json:"image_std"`
+}
+
+// isCaptioner reports whether dir holds a ViT+GPT-2 VisionEncoderDecoder.
+func isCaptioner(dir string) bool {
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return false
+	}
+	var c struct {
+		ModelType string `json:"model_type"`
+		Encoder   struct {
+			ModelType string `json:"model_type"`
+		} `json:"encoder"`
+		Decoder struct {
+			ModelType string `json:"model_type"`
+		} `json:"decoder"`
+	}
+	return json.Unmarshal(raw, &c) == nil && c.ModelType == "vision-encoder-decoder" &&
+		c.Encoder.ModelType == "vit" && c.Decoder.ModelType == "gpt2" &&
+		fileExists(filepath.Join(dir, "model.safetensors"))
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// captioner is one loaded model. Towers own scratch buffers, so runs of one
+// model are serialised by mu; the worker's per-plugin concurrency still runs
+// different models side by side.
+type captioner struct {
+	mu   sync.Mutex
+	cfg  captionerConfig
+	norm imgproc.Normalize
+	vit  *towers.ViT
+	dec  *towers.GPT2
+	tok  *tokenizer.WordLevel
+	src  formats.TensorSource
+	enc  []float32 // (T, H)
+	px   []float32 // (3, S, S)
+}
+
+func loadCaptioner(dir string) (*captioner, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	c := &captioner{}
+	if err := json.Unmarshal(raw, &c.cfg); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	pre := preprocessorConfig{Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}}
+	if raw, err := os.ReadFile(filepath.Join(dir, "preprocessor_config.json")); err == nil {
+		if err := json.Unmarshal(raw, &pre); err != nil {
+			return nil, fmt.Errorf("preprocessor_config.json: %w", err)
+		}
+	}
+	S := c.cfg.Encoder.ImageSize
+	c.norm = imgproc.Normalize{Width: S, Height: S}
+	if len(pre.Mean) != 3 || len(pre.Std) != 3 {
+		return nil, fmt.Errorf("preprocessor_config.json: image_mean and image_std need 3 values")
+	}
+	for i := 0; i < 3; i++ {
+		if pre.Std[i] == 0 {
+			return nil, fmt.Errorf("preprocessor_config.json: image_std[%d] is 0", i)
+		}
+		c.norm.Mean[i], c.norm.Std[i] = pre.Mean[i], pre.Std[i]
+	}
+	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		return nil, err
+	}
+	b := nn.NewBinder(src)
+	if c.vit, err = towers.LoadViT(b.Sub("encoder"), c.cfg.Encoder); err != nil {
+		src.Close()
+		return nil, err
+	}
+	if c.dec, err = towers.LoadGPT2(b.Sub("decoder"), c.cfg.Decoder, c.cfg.Encoder.HiddenSize); err != nil {
+		src.Close()
+		return nil, err
+	}
+	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	if c.tok, err = tokenizer.ParseWordLevel(tj, c.cfg.Start, c.cfg.Decoder.EOS); err != nil {
+		src.Close()
+		return nil, err
+	}
+	if c.tok.VocabSize() != c.cfg.Decoder.VocabSize {
+		src.Close()
+		return nil, fmt.Errorf("tokenizer has %d words, decoder %d", c.tok.VocabSize(), c.cfg.Decoder.VocabSize)
+	}
+	if c.cfg.MaxLength <= 0 {
+		c.cfg.MaxLength = c.cfg.Decoder.NPositions
+	}
+	c.src = src
+	c.enc = make([]float32, c.cfg.Encoder.Tokens()*c.cfg.Encoder.HiddenSize)
+	c.px = make([]float32, c.cfg.Encoder.NumChannels*S*S)
+	return c, nil
+}
+
+// Caption decodes image bytes and describes them.
+func (c *captioner) Caption(ctx context.Context, image []byte, p captionParams) (string, error) {
+	img, _, err := imgproc.Decode(image, imageLimits)
+	if err != nil {
+		return "", plugins.Errorf(plugins.CodeInvalidRequest, "image: %v", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if err := imgproc.ToCHW(c.px, img, c.norm); err != nil {
+		return "", err
+	}
+	if err := c.vit.Forward(c.enc, c.px); err != nil {
+		return "", err
+	}
+	maxLen := c.cfg.MaxLength
+	if p.MaxTokens > 0 {
+		maxLen = min(maxLen, p.MaxTokens)
+	}
+	toks, err := c.dec.Generate(c.enc, c.cfg.Encoder.Tokens(), c.cfg.Start, max(1, p.Beam), maxLen)
+	if err != nil {
+		return "", err
+	}
+	return c.tok.DecodeAll(toks), nil
+}
+
+// captionEngine serves image.caption from the captioners found in the model
+// directories, loading each on first use.
+type captionEngine struct {
+	dirs   []string
+	mu     sync.Mutex
+	loaded map[string]*captioner
+}
+
+func newCaptionEngine(dirs []string) *captionEngine {
+	return &captionEngine{dirs: dirs, loaded: map[string]*captioner{}}
+}
+
+// models maps model id (folder name) → folder, first directory wins.
+func (e *captionEngine) models() map[string]string {
+	out := map[string]string{}
+	for _, d := range e.dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, ent := range ents {
+			p := filepath.Join(d, ent.Name())
+			if _, dup := out[ent.Name()]; !dup && isCaptioner(p) {
+				out[ent.Name()] = p
+			}
+		}
+	}
+	return out
+}
+
+func (e *captionEngine) modelInfos() []plugins.ModelInfo {
+	ms := e.models()
+	ids := make([]string, 0, len(ms))
+	for id := range ms {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out []plugins.ModelInfo
+	for _, id := range ids {
+		out = append(out, plugins.ModelInfo{ID: id, Tasks: []string{"image.caption"}, Ready: true,
+			Description: "ViT encoder + GPT-2 decoder image captioner (" + ms[id] + ")",
+			Params:      json.RawMessage(captionParamsSchema)})
+	}
+	return out
+}
+
+func (e *captionEngine) get(id string) (*captioner, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c, ok := e.loaded[id]; ok {
+		return c, nil
+	}
+	dir, ok := e.models()[id]
+	if !ok {
+		return nil, plugins.Errorf(plugins.CodeModelNotFound, "no image.caption model %q in %v", id, e.dirs)
+	}
+	c, err := loadCaptioner(dir)
+	if err != nil {
+		return nil, plugins.Errorf(plugins.CodeModelUnavailable, "load %s: %v", dir, err)
+	}
+	e.loaded[id] = c
+	return c, nil
+}
+
+// defaultModel is the first captioner by id, for jobs that name none.
+func (e *captionEngine) defaultModel() string {
+	infos := e.modelInfos()
+	if len(infos) == 0 {
+		return ""
+	}
+	return infos[0].ID
+}
+
+func (e *captionEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	var p captionParams
+	if len(job.Params) > 0 && string(job.Params) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(job.Params))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+		}
+	}
+	if p.Beam == 0 {
+		p.Beam = 1
+	}
+	if p.Beam < 1 || p.Beam > 8 || p.MaxTokens < 0 || p.MaxTokens > 512 {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "params: beam must be 1…8 and max_tokens 1…512")
+	}
+	var image []byte
+	for _, in := range job.Inputs {
+		if in.Name == "image" {
+			image = in.Data
+		}
+	}
+	if image == nil {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "image.caption needs an input named \"image\"")
+	}
+	model := job.Model
+	if model == "" {
+		model = e.defaultModel()
+	}
+	c, err := e.get(model)
+	if err != nil {
+		return err
+	}
+	text, err := c.Caption(ctx, image, p)
+	if err != nil {
+		return err
+	}
+	out, _ := json.Marshal(map[string]string{"caption": text, "model": model})
+	return emit(plugins.Event{Kind: plugins.EventResult, Result: out})
+}

@@ -83,7 +83,7 @@ func Open(path string) (TensorSource, error) {
 	if st.IsDir() {
 		return openDir(path)
 	}
-	head := make([]byte, 16)
+	head := make([]byte, llama2cHeaderBytes) // enough to see a llama2.c header too
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)

@@ -1,11 +1,508 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
 
 	"loom/core/formats"
 )
 
-func bpeFromGGUF(meta formats.Metadata) (Tokenizer, error) { return nil, fmt.Errorf("todo") }
+// ByteBPE is byte-level BPE as GPT-2, Llama-3 and Qwen2 use it (Hugging Face
+// tokenizer.json, or GGUF tokenizer model "gpt2"): text is cut by the
+// pre-tokenizer, each piece's UTF-8 bytes are mapped to printable runes
+// (GPT-2's bytes_to_unicode), and merges are applied lowest rank first
+// (leftmost on ties). Added tokens are matched in the raw text first.
+type ByteBPE struct {
+	vocab        map[string]int
+	pieces       []string
+	ranks        map[string]int // left + "\x00" + right → rank
+	added        []special      // longest first
+	control      map[int]bool   // special added tokens: decode to ""
+	addedText    map[int]bool   // added tokens decode to their content as is
+	split        pretokenizer
+	nfc          bool
+	prefixSpace  bool
+	ignoreMerges bool
+	bos, eos     int
+	addBOS       bool
+	unk          int
+}
 
-func LoadHF(path string, meta formats.Metadata) (Tokenizer, error) { return nil, fmt.Errorf("todo") }
+var byteToRune, runeToByte = bytesToUnicode()
+
+// bytesToUnicode is GPT-2's table: printable Latin-1 bytes map to
+// themselves, the other 68 bytes to U+0100 upwards in byte order, so every
+// byte string becomes a string of printable runes.
+func bytesToUnicode() ([256]rune, map[rune]byte) {
+	var b2r [256]rune
+	r2b := map[rune]byte{}
+	n := 0
+	for b := 0; b < 256; b++ {
+		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
+			b2r[b] = rune(b)
+		} else {
+			b2r[b] = rune(256 + n)
+			n++
+		}
+		r2b[b2r[b]] = byte(b)
+	}
+	return b2r, r2b
+}
+
+// hfTokenizerJSON is the subset of tokenizer.json this package reads.
+type hfTokenizerJSON struct {
+	AddedTokens []struct {
+		ID      int    `json:"id"`
+		Content string `json:"content"`
+		Special bool   `json:"special"`
+	} `json:"added_tokens"`
+	Normalizer    json.RawMessage `json:"normalizer"`
+	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
+	PostProcessor json.RawMessage `json:"post_processor"`
+	Model         struct {
+		Type         string          `json:"type"`
+		Vocab        map[string]int  `json:"vocab"`
+		Merges       json.RawMessage `json:"merges"`
+		UnkToken     *string         `json:"unk_token"`
+		IgnoreMerges bool            `json:"ignore_merges"`
+	} `json:"model"`
+}
+
+type hfComponent struct {
+	Type          string                         `json:"type"`
+	AddPrefix     bool                           `json:"add_prefix_space"`
+	UseRegex      *bool                          `json:"use_regex"`
+	Pattern       struct{ Regex, String string } `json:"pattern"`
+	PreTokenizers []hfComponent                  `json:"pretokenizers"`
+	Normalizers   []hfComponent                  `json:"normalizers"`
+	Single        []map[string]struct {
+		ID string `json:"id"`
+	} `json:"single"`
+}
+
+// LoadHF reads a Hugging Face tokenizer.json (BPE model, byte-level). meta
+// (may be nil) supplies bos/eos ids from config.json; tokenizer_config.json
+// beside the file supplies them otherwise.
+func LoadHF(path string, meta formats.Metadata) (*ByteBPE, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	t, err := ParseHF(b, meta)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer %s: %w", path, err)
+	}
+	if cfg, err := os.ReadFile(filepath.Join(filepath.Dir(path), "tokenizer_config.json")); err == nil {
+		t.applyTokenizerConfig(cfg, meta)
+	}
+	return t, nil
+}
+
+// ParseHF parses the bytes of a tokenizer.json.
+func ParseHF(b []byte, meta formats.Metadata) (*ByteBPE, error) {
+	var j hfTokenizerJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("tokenizer.json: %w", err)
+	}
+	if j.Model.Type != "BPE" {
+		return nil, fmt.Errorf("tokenizer.json: model type %q not supported (BPE is)", j.Model.Type)
+	}
+	merges, err := parseMerges(j.Model.Merges)
+	if err != nil {
+		return nil, err
+	}
+	t := &ByteBPE{unk: -1, bos: -1, eos: -1, ignoreMerges: j.Model.IgnoreMerges}
+	n := 0
+	for _, id := range j.Model.Vocab {
+		n = max(n, id+1)
+	}
+	for _, a := range j.AddedTokens {
+		n = max(n, a.ID+1)
+	}
+	if n > 1<<24 {
+		return nil, fmt.Errorf("tokenizer.json: token id %d too large", n-1)
+	}
+	t.pieces = make([]string, n)
+	t.vocab = make(map[string]int, n)
+	for s, id := range j.Model.Vocab {
+		if id < 0 {
+			return nil, fmt.Errorf("tokenizer.json: negative id for %q", s)
+		}
+		t.pieces[id] = s
+		t.vocab[s] = id
+	}
+	if j.Model.UnkToken != nil {
+		if id, ok := t.vocab[*j.Model.UnkToken]; ok {
+			t.unk = id
+		}
+	}
+	t.control, t.addedText = map[int]bool{}, map[int]bool{}
+	for _, a := range j.AddedTokens {
+		if a.ID < 0 || a.Content == "" {
+			return nil, fmt.Errorf("tokenizer.json: bad added token %d %q", a.ID, a.Content)
+		}
+		t.pieces[a.ID] = a.Content
+		t.added = append(t.added, special{a.Content, a.ID})
+		t.addedText[a.ID] = true
+		if a.Special {
+			t.control[a.ID] = true
+		}
+	}
+	t.setRanks(merges)
+	if err := t.configure(j); err != nil {
+		return nil, err
+	}
+	t.sortAdded()
+	t.specialIDs(meta)
+	return t, nil
+}
+
+func parseMerges(raw json.RawMessage) ([][2]string, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var strs []string
+	if json.Unmarshal(raw, &strs) == nil {
+		out := make([][2]string, 0, len(strs))
+		for _, s := range strs {
+			a, b, ok := strings.Cut(s, " ")
+			if !ok {
+				return nil, fmt.Errorf("tokenizer: merge %q is not two space-separated pieces", s)
+			}
+			out = append(out, [2]string{a, b})
+		}
+		return out, nil
+	}
+	var pairs [][2]string
+	if err := json.Unmarshal(raw, &pairs); err != nil {
+		return nil, fmt.Errorf("tokenizer.json: merges: %w", err)
+	}
+	return pairs, nil
+}
+
+func (t *ByteBPE) setRanks(merges [][2]string) {
+	t.ranks = make(map[string]int, len(merges))
+	for i, m := range merges {
+		k := m[0] + "\x00" + m[1]
+		if _, dup := t.ranks[k]; !dup {
+			t.ranks[k] = i
+		}
+	}
+}
+
+func (t *ByteBPE) sortAdded() {
+	sort.SliceStable(t.added, func(a, b int) bool { return len(t.added[a].text) > len(t.added[b].text) })
+}
+
+// configure reads the normalizer, pre-tokenizer and post-processor.
+func (t *ByteBPE) configure(j hfTokenizerJSON) error {
+	var norm hfComponent
+	if len(j.Normalizer) > 0 && string(j.Normalizer) != "null" {
+		if err := json.Unmarshal(j.Normalizer, &norm); err != nil {
+			return fmt.Errorf("tokenizer.json: normalizer: %w", err)
+		}
+		for _, n := range append([]hfComponent{norm}, norm.Normalizers...) {
+			switch n.Type {
+			case "NFC":
+				t.nfc = true
+			case "Sequence", "":
+			default:
+				return fmt.Errorf("tokenizer.json: normalizer %q not supported", n.Type)
+			}
+		}
+	}
+	var pre hfComponent
+	if err := json.Unmarshal(j.PreTokenizer, &pre); err != nil {
+		return fmt.Errorf("tokenizer.json: pre_tokenizer: %w", err)
+	}
+	steps := []hfComponent{pre}
+	if pre.Type == "Sequence" {
+		steps = pre.PreTokenizers
+	}
+	byteLevel := false
+	for _, s := range steps {
+		switch s.Type {
+		case "ByteLevel":
+			byteLevel = true
+			t.prefixSpace = s.AddPrefix
+			if s.UseRegex == nil || *s.UseRegex {
+				if t.split != nil {
+					return fmt.Errorf("tokenizer.json: two regex splits")
+				}
+				t.split = splitGPT2
+			}
+		case "Split":
+			sp, err := splitFor(s.Pattern.Regex)
+			if err != nil {
+				return err
+			}
+			if t.split != nil {
+				return fmt.Errorf("tokenizer.json: two regex splits")
+			}
+			t.split = sp
+		default:
+			return fmt.Errorf("tokenizer.json: pre-tokenizer %q not supported", s.Type)
+		}
+	}
+	if !byteLevel {
+		return fmt.Errorf("tokenizer.json: not a byte-level BPE (no ByteLevel pre-tokenizer)")
+	}
+	if t.split == nil {
+		t.split = func(s string) []string { return []string{s} }
+	}
+	var post hfComponent
+	if json.Unmarshal(j.PostProcessor, &post) == nil && post.Type == "TemplateProcessing" && len(post.Single) > 0 {
+		if sp, ok := post.Single[0]["SpecialToken"]; ok {
+			if id, ok := t.idOf(sp.ID); ok {
+				t.bos, t.addBOS = id, true
+			}
+		}
+	}
+	return nil
+}
+
+// splitFor recognises the Split regexes this package implements by hand.
+func splitFor(re string) (pretokenizer, error) {
+	switch {
+	case strings.Contains(re, `[^\r\n\p{L}\p{N}]?\p{L}+`) && strings.Contains(re, `\p{N}{1,3}`):
+		return splitLlama3(3), nil
+	case strings.Contains(re, `[^\r\n\p{L}\p{N}]?\p{L}+`) && strings.Contains(re, `|\p{N}|`):
+		return splitLlama3(1), nil
+	case strings.Contains(re, `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+`):
+		return splitGPT2, nil
+	}
+	return nil, fmt.Errorf("tokenizer.json: split regex %q is not one of GPT-2, Llama-3, Qwen2", re)
+}
+
+func (t *ByteBPE) idOf(s string) (int, bool) {
+	for _, a := range t.added {
+		if a.text == s {
+			return a.id, true
+		}
+	}
+	id, ok := t.vocab[s]
+	return id, ok
+}
+
+// specialIDs fills bos/eos from metadata (config.json ids), keeping what the
+// post-processor said about BOS, then falls back to well-known names.
+func (t *ByteBPE) specialIDs(meta formats.Metadata) {
+	if meta != nil {
+		if id, ok := meta.Int("tokenizer.ggml.bos_token_id"); ok && id >= 0 && int(id) < len(t.pieces) && t.bos < 0 {
+			t.bos = int(id)
+		}
+		if id, ok := meta.Int("tokenizer.ggml.eos_token_id"); ok && id >= 0 && int(id) < len(t.pieces) {
+			t.eos = int(id)
+		}
+		if b, ok := meta.Bool("tokenizer.ggml.add_bos_token"); ok {
+			t.addBOS = b && t.bos >= 0
+		}
+	}
+	if t.eos < 0 {
+		for _, name := range []string{"<|eot_id|>", "<|im_end|>", "<|endoftext|>", "<|end_of_text|>", "</s>"} {
+			if id, ok := t.idOf(name); ok {
+				t.eos = id
+				break
+			}
+		}
+	}
+}
+
+func (t *ByteBPE) applyTokenizerConfig(b []byte, meta formats.Metadata) {
+	var tc struct {
+		BOSTok json.RawMessage `json:"bos_token"`
+		EOSTok json.RawMessage `json:"eos_token"`
+	}
+	if json.Unmarshal(b, &tc) != nil {
+		return
+	}
+	name := func(raw json.RawMessage) string {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+		var o struct{ Content string }
+		json.Unmarshal(raw, &o)
+		return o.Content
+	}
+	_, metaBOS := meta.Int("tokenizer.ggml.bos_token_id")
+	if id, ok := t.idOf(name(tc.BOSTok)); ok && t.bos < 0 && !metaBOS {
+		t.bos = id
+	}
+	if _, metaEOS := meta.Int("tokenizer.ggml.eos_token_id"); !metaEOS {
+		if id, ok := t.idOf(name(tc.EOSTok)); ok {
+			t.eos = id
+		}
+	}
+}
+
+// bpeFromGGUF builds a byte-level BPE from GGUF tokenizer model "gpt2".
+func bpeFromGGUF(meta formats.Metadata) (*ByteBPE, error) {
+	tokens, ok := meta.Strings("tokenizer.ggml.tokens")
+	if !ok || len(tokens) == 0 {
+		return nil, fmt.Errorf("tokenizer: GGUF has no tokenizer.ggml.tokens")
+	}
+	mergeStrs, _ := meta.Strings("tokenizer.ggml.merges")
+	merges, err := parseMergeStrings(mergeStrs)
+	if err != nil {
+		return nil, err
+	}
+	types, _ := meta.Ints("tokenizer.ggml.token_type")
+	if types != nil && len(types) != len(tokens) {
+		return nil, fmt.Errorf("tokenizer: %d token types for %d tokens", len(types), len(tokens))
+	}
+	t := &ByteBPE{pieces: tokens, vocab: make(map[string]int, len(tokens)), control: map[int]bool{}, addedText: map[int]bool{},
+		bos: -1, eos: -1, unk: -1}
+	for i, s := range tokens {
+		if _, dup := t.vocab[s]; !dup {
+			t.vocab[s] = i
+		}
+		if types != nil && (types[i] == TypeControl || types[i] == TypeUserDefined) {
+			t.added = append(t.added, special{s, i})
+			t.addedText[i] = true
+			t.control[i] = types[i] == TypeControl
+		}
+	}
+	t.setRanks(merges)
+	t.sortAdded()
+	pre, _ := meta.String("tokenizer.ggml.pre")
+	switch pre {
+	case "llama-bpe", "llama3", "smaug-bpe":
+		t.split = splitLlama3(3)
+	case "qwen2":
+		t.split = splitLlama3(1)
+	case "gpt-2", "gpt2", "default", "":
+		t.split = splitGPT2
+	default:
+		return nil, fmt.Errorf("tokenizer: GGUF pre-tokenizer %q not supported (llama-bpe, qwen2, gpt2 are)", pre)
+	}
+	t.specialIDs(meta)
+	if b, ok := meta.Bool("tokenizer.ggml.add_bos_token"); ok {
+		t.addBOS = b && t.bos >= 0
+	} else {
+		t.addBOS = t.bos >= 0 && pre != "qwen2"
+	}
+	return t, nil
+}
+
+func parseMergeStrings(strs []string) ([][2]string, error) {
+	out := make([][2]string, 0, len(strs))
+	for _, s := range strs {
+		a, b, ok := strings.Cut(s, " ")
+		if !ok {
+			return nil, fmt.Errorf("tokenizer: merge %q is not two space-separated pieces", s)
+		}
+		out = append(out, [2]string{a, b})
+	}
+	return out, nil
+}
+
+func (t *ByteBPE) BOS() int       { return t.bos }
+func (t *ByteBPE) EOS() int       { return t.eos }
+func (t *ByteBPE) VocabSize() int { return len(t.pieces) }
+
+// AddsBOS reports whether the model's post-processor prepends BOS (Llama-3
+// does, GPT-2 and Qwen2 do not); callers pass it as Encode's addBOS.
+func (t *ByteBPE) AddsBOS() bool { return t.addBOS }
+
+func (t *ByteBPE) IsControl(id int) bool { return t.control[id] }
+
+func (t *ByteBPE) Encode(text string, addBOS bool) []int {
+	var ids []int
+	if addBOS && t.bos >= 0 {
+		ids = append(ids, t.bos)
+	}
+	for _, seg := range splitSpecials(text, t.added) {
+		if seg.id >= 0 {
+			ids = append(ids, seg.id)
+			continue
+		}
+		s := seg.text
+		if t.nfc {
+			s = norm.NFC.String(s)
+		}
+		if t.prefixSpace && !strings.HasPrefix(s, " ") {
+			s = " " + s
+		}
+		for _, word := range t.split(s) {
+			ids = t.encodeWord(ids, word)
+		}
+	}
+	return ids
+}
+
+// encodeWord byte-maps one pre-token and merges it.
+func (t *ByteBPE) encodeWord(ids []int, word string) []int {
+	var sb strings.Builder
+	for i := 0; i < len(word); i++ {
+		sb.WriteRune(byteToRune[word[i]])
+	}
+	mapped := sb.String()
+	if t.ignoreMerges {
+		if id, ok := t.vocab[mapped]; ok {
+			return append(ids, id)
+		}
+	}
+	syms := make([]string, 0, len(mapped))
+	for _, r := range mapped {
+		syms = append(syms, string(r))
+	}
+	for len(syms) > 1 {
+		best, bestRank := -1, 0
+		for i := 0; i+1 < len(syms); i++ {
+			if r, ok := t.ranks[syms[i]+"\x00"+syms[i+1]]; ok && (best < 0 || r < bestRank) {
+				best, bestRank = i, r
+			}
+		}
+		if best < 0 {
+			break
+		}
+		syms[best] += syms[best+1]
+		syms = append(syms[:best+1], syms[best+2:]...)
+	}
+	for _, s := range syms {
+		if id, ok := t.vocab[s]; ok {
+			ids = append(ids, id)
+		} else if t.unk >= 0 {
+			ids = append(ids, t.unk)
+		}
+	}
+	return ids
+}
+
+func (t *ByteBPE) Decode(id int) string {
+	if id < 0 || id >= len(t.pieces) || t.control[id] {
+		return ""
+	}
+	p := t.pieces[id]
+	if t.addedText[id] {
+		return p
+	}
+	out := make([]byte, 0, len(p))
+	for _, r := range p {
+		if b, ok := runeToByte[r]; ok {
+			out = append(out, b)
+		} else {
+			out = append(out, string(r)...)
+		}
+	}
+	return string(out)
+}
+
+func (t *ByteBPE) DecodeAll(ids []int) string {
+	var sb strings.Builder
+	for _, id := range ids {
+		sb.WriteString(t.Decode(id))
+	}
+	s := sb.String()
+	if t.prefixSpace {
+		s = strings.TrimPrefix(s, " ")
+	}
+	return s
+}

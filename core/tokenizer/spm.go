@@ -77,9 +77,17 @@ func FromGGUF(meta formats.Metadata) (Tokenizer, error) {
 	model, _ := meta.String("tokenizer.ggml.model")
 	switch model {
 	case "llama":
-		return sentencePieceFromGGUF(meta)
+		if t, err := sentencePieceFromGGUF(meta); err == nil {
+			return t, nil
+		} else {
+			return nil, err
+		}
 	case "gpt2":
-		return bpeFromGGUF(meta)
+		if t, err := bpeFromGGUF(meta); err == nil {
+			return t, nil
+		} else {
+			return nil, err
+		}
 	}
 	return nil, fmt.Errorf("tokenizer: GGUF tokenizer model %q not supported (llama, gpt2 are)", model)
 }

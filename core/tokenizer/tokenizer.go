@@ -67,7 +67,11 @@ func Load(path string, meta formats.Metadata) (Tokenizer, error) {
 		path = filepath.Join(path, "tokenizer.json")
 	}
 	if strings.HasSuffix(path, ".json") {
-		return LoadHF(path, meta)
+		t, err := LoadHF(path, meta)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	v, err := formats.ReadLlama2CVocab(path)
 	if err != nil {

@@ -1,0 +1,62 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// testdata/pretok_golden.json holds the splits Python's regex module gives
+// for the real GPT-2 / Llama-3 / Qwen2 patterns (gen_pretok_golden.py).
+func TestPretokenizersMatchRegexGolden(t *testing.T) {
+	b, err := os.ReadFile("testdata/pretok_golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []map[string]any
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) < 600 {
+		t.Fatalf("only %d golden cases", len(cases))
+	}
+	splits := map[string]pretokenizer{"gpt2": splitGPT2, "llama3": splitLlama3(3), "qwen2": splitLlama3(1)}
+	fails := 0
+	for _, c := range cases {
+		text := c["text"].(string)
+		for name, split := range splits {
+			var want []string
+			for _, w := range c[name].([]any) {
+				want = append(want, w.(string))
+			}
+			got := split(text)
+			if !reflect.DeepEqual(got, want) {
+				if fails++; fails <= 10 {
+					t.Errorf("%s %q:\n got %q\nwant %q", name, text, got, want)
+				}
+			}
+			if strings.Join(got, "") != text {
+				t.Errorf("%s %q: pieces do not cover the text", name, text)
+			}
+		}
+	}
+}
+
+func FuzzPretokenizers(f *testing.F) {
+	f.Add("I'm here,  aren't\n\n you 123456 日本")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, split := range []pretokenizer{splitGPT2, splitLlama3(3), splitLlama3(1)} {
+			parts := split(s)
+			for _, p := range parts {
+				if p == "" {
+					t.Fatalf("empty piece in %q", parts)
+				}
+			}
+			if strings.Join(parts, "") != s {
+				t.Fatalf("%q split to %q", s, parts)
+			}
+		}
+	})
+}

@@ -43,7 +43,10 @@ func resolve(dirs []string, id string) string {
 			if st.IsDir() && isModelFolder(p) {
 				return p
 			}
-			if st.Mode().IsRegular() && isModelFile(p) {
+			// A file named exactly (extension included) needs no tokenizer
+			// beside it: one may come from LOOM_TEXT_TOKENIZER.
+			exact := filepath.Base(p) == id && (filepath.Ext(id) == ".gguf" || filepath.Ext(id) == ".bin")
+			if st.Mode().IsRegular() && (isModelFile(p) || exact) {
 				return p
 			}
 		}

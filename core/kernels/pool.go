@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 )
@@ -82,13 +84,18 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	done.Wait()
 }
 
+// ThreadsEnv names the environment variable that sizes the process-wide pool
+// (plugin processes inherit it from the worker or CLI that starts them).
+const ThreadsEnv = "LOOM_THREADS"
+
 // Default returns the process-wide pool, started on first use with
-// runtime.NumCPU() workers.
+// $LOOM_THREADS workers, or runtime.NumCPU() when that is unset or invalid.
 func Default() *Pool {
 	if p := defaultPool.Load(); p != nil {
 		return p
 	}
-	p := NewPool(0)
+	n, _ := strconv.Atoi(os.Getenv(ThreadsEnv))
+	p := NewPool(n)
 	if !defaultPool.CompareAndSwap(nil, p) {
 		p.Close()
 	}

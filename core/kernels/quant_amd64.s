@@ -1,0 +1,385 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// Assembly twins of the quant/half row kernels; see quant_amd64.go for each
+// routine's contract and the Go reference it must match.
+
+// HSUM_Y0 leaves the sum of the 8 floats of Y0 in X0 (clobbers X1).
+#define HSUM_Y0 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS       X1, X0, X0 \
+	VHADDPS      X0, X0, X0 \
+	VHADDPS      X0, X0, X0
+
+// BLOCK_SCALE loads the f16 scales at (SI) and (DI), multiplies them and
+// broadcasts the product to Y1 (clobbers AX, BX, X2).
+#define BLOCK_SCALE \
+	MOVWLZX      (SI), AX \
+	MOVWLZX      (DI), BX \
+	VMOVD        AX, X1   \
+	VMOVD        BX, X2   \
+	VCVTPH2PS    X1, X1   \
+	VCVTPH2PS    X2, X2   \
+	VMULSS       X2, X1, X1 \
+	VBROADCASTSS X1, Y1
+
+// Q4_UNPACK loads the 16 nibble bytes of the q4_0 block at SI into Y2 as 32
+// signed bytes q-8: low nibbles (elements 0..15) in the low lane, high
+// nibbles (16..31) in the high lane. Needs Y14 = 0x0f bytes, Y13 = 8 bytes.
+#define Q4_UNPACK \
+	VMOVDQU     2(SI), X2       \
+	VPSRLW      $4, X2, X3      \
+	VINSERTI128 $1, X3, Y2, Y2  \
+	VPAND       Y14, Y2, Y2     \
+	VPSUBB      Y13, Y2, Y2
+
+// Q4_CONSTS sets Y14 = 0x0f bytes and Y13 = 0x08 bytes.
+#define Q4_CONSTS \
+	MOVL         $0x0f0f0f0f, AX \
+	VMOVD        AX, X14         \
+	VPBROADCASTD X14, Y14        \
+	MOVL         $0x08080808, AX \
+	VMOVD        AX, X13         \
+	VPBROADCASTD X13, Y13
+
+// INT8_DOT_AVX2 turns signed bytes w (Y2) and x (Y3) into 8 int32 partial
+// dots converted to float in Y6; Y15 must hold 16-bit ones.
+#define INT8_DOT_AVX2 \
+	VPSIGNB    Y2, Y2, Y4  \
+	VPSIGNB    Y2, Y3, Y5  \
+	VPMADDUBSW Y5, Y4, Y6  \
+	VPMADDWD   Y15, Y6, Y6 \
+	VCVTDQ2PS  Y6, Y6
+
+// INT8_DOT_VNNI is INT8_DOT_AVX2 with one VPDPBUSD (no 16-bit stage).
+#define INT8_DOT_VNNI \
+	VPSIGNB   Y2, Y2, Y4 \
+	VPSIGNB   Y2, Y3, Y5 \
+	VPXOR     Y6, Y6, Y6 \
+	VPDPBUSD  Y5, Y4, Y6 \
+	VCVTDQ2PS Y6, Y6
+
+// func dotQ8_0Q8_0AVX2(w, xq *byte, nb int) float32
+TEXT ·dotQ8_0Q8_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ     w+0(FP), SI
+	MOVQ     xq+8(FP), DI
+	MOVQ     nb+16(FP), CX
+	VXORPS   Y0, Y0, Y0
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW   $15, Y15, Y15
+
+q8loop:
+	BLOCK_SCALE
+	VMOVDQU     2(SI), Y2
+	VMOVDQU     2(DI), Y3
+	INT8_DOT_AVX2
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $34, SI
+	ADDQ        $34, DI
+	DECQ        CX
+	JNZ         q8loop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotQ8_0Q8_0VNNI(w, xq *byte, nb int) float32
+TEXT ·dotQ8_0Q8_0VNNI(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+
+q8vloop:
+	BLOCK_SCALE
+	VMOVDQU     2(SI), Y2
+	VMOVDQU     2(DI), Y3
+	INT8_DOT_VNNI
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $34, SI
+	ADDQ        $34, DI
+	DECQ        CX
+	JNZ         q8vloop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotQ4_0Q8_0AVX2(w, xq *byte, nb int) float32
+TEXT ·dotQ4_0Q8_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ     w+0(FP), SI
+	MOVQ     xq+8(FP), DI
+	MOVQ     nb+16(FP), CX
+	VXORPS   Y0, Y0, Y0
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW   $15, Y15, Y15
+	Q4_CONSTS
+
+q4loop:
+	BLOCK_SCALE
+	Q4_UNPACK
+	VMOVDQU     2(DI), Y3
+	INT8_DOT_AVX2
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $18, SI
+	ADDQ        $34, DI
+	DECQ        CX
+	JNZ         q4loop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotQ4_0Q8_0VNNI(w, xq *byte, nb int) float32
+TEXT ·dotQ4_0Q8_0VNNI(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	Q4_CONSTS
+
+q4vloop:
+	BLOCK_SCALE
+	Q4_UNPACK
+	VMOVDQU     2(DI), Y3
+	INT8_DOT_VNNI
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $18, SI
+	ADDQ        $34, DI
+	DECQ        CX
+	JNZ         q4vloop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotF16AVX2(w *byte, x *float32, n int) float32
+TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   x+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+h32:
+	CMPQ        CX, $32
+	JLT         h8
+	VCVTPH2PS   (SI), Y4
+	VCVTPH2PS   16(SI), Y5
+	VCVTPH2PS   32(SI), Y6
+	VCVTPH2PS   48(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $64, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JMP         h32
+
+h8:
+	CMPQ        CX, $8
+	JLT         hdone
+	VCVTPH2PS   (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $16, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         h8
+
+hdone:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS  X0, ret+24(FP)
+	RET
+
+// func dotF16AVX512(w *byte, x *float32, n int) float32
+TEXT ·dotF16AVX512(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   x+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+z64:
+	CMPQ        CX, $64
+	JLT         z16
+	VCVTPH2PS   (SI), Z4
+	VCVTPH2PS   32(SI), Z5
+	VCVTPH2PS   64(SI), Z6
+	VCVTPH2PS   96(SI), Z7
+	VFMADD231PS (DI), Z4, Z0
+	VFMADD231PS 64(DI), Z5, Z1
+	VFMADD231PS 128(DI), Z6, Z2
+	VFMADD231PS 192(DI), Z7, Z3
+	ADDQ        $128, SI
+	ADDQ        $256, DI
+	SUBQ        $64, CX
+	JMP         z64
+
+z16:
+	CMPQ        CX, $16
+	JLT         zdone
+	VCVTPH2PS   (SI), Z4
+	VFMADD231PS (DI), Z4, Z0
+	ADDQ        $32, SI
+	ADDQ        $64, DI
+	SUBQ        $16, CX
+	JMP         z16
+
+zdone:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS         X0, ret+24(FP)
+	RET
+
+// func dotBF16AVX2(w *byte, x *float32, n int) float32
+TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   x+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+b32:
+	CMPQ        CX, $32
+	JLT         b8
+	VPMOVZXWD   (SI), Y4
+	VPMOVZXWD   16(SI), Y5
+	VPMOVZXWD   32(SI), Y6
+	VPMOVZXWD   48(SI), Y7
+	VPSLLD      $16, Y4, Y4
+	VPSLLD      $16, Y5, Y5
+	VPSLLD      $16, Y6, Y6
+	VPSLLD      $16, Y7, Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $64, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JMP         b32
+
+b8:
+	CMPQ        CX, $8
+	JLT         bdone
+	VPMOVZXWD   (SI), Y4
+	VPSLLD      $16, Y4, Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $16, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         b8
+
+bdone:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS  X0, ret+24(FP)
+	RET
+
+// func dotBF16AVX512(w *byte, x *float32, n int) float32
+TEXT ·dotBF16AVX512(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   x+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+bz64:
+	CMPQ        CX, $64
+	JLT         bz16
+	VPMOVZXWD   (SI), Z4
+	VPMOVZXWD   32(SI), Z5
+	VPMOVZXWD   64(SI), Z6
+	VPMOVZXWD   96(SI), Z7
+	VPSLLD      $16, Z4, Z4
+	VPSLLD      $16, Z5, Z5
+	VPSLLD      $16, Z6, Z6
+	VPSLLD      $16, Z7, Z7
+	VFMADD231PS (DI), Z4, Z0
+	VFMADD231PS 64(DI), Z5, Z1
+	VFMADD231PS 128(DI), Z6, Z2
+	VFMADD231PS 192(DI), Z7, Z3
+	ADDQ        $128, SI
+	ADDQ        $256, DI
+	SUBQ        $64, CX
+	JMP         bz64
+
+bz16:
+	CMPQ        CX, $16
+	JLT         bzdone
+	VPMOVZXWD   (SI), Z4
+	VPSLLD      $16, Z4, Z4
+	VFMADD231PS (DI), Z4, Z0
+	ADDQ        $32, SI
+	ADDQ        $64, DI
+	SUBQ        $16, CX
+	JMP         bz16
+
+bzdone:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS         X0, ret+24(FP)
+	RET
+
+// func f16ToF32AVX2(dst *float32, src *byte, n int)
+TEXT ·f16ToF32AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+cvt8:
+	VCVTPH2PS (SI), Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $16, SI
+	ADDQ      $32, DI
+	SUBQ      $8, CX
+	JNZ       cvt8
+	VZEROUPPER
+	RET
+
+// func f32ToF16AVX2(dst *byte, src *float32, n int)
+TEXT ·f32ToF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+nar8:
+	VMOVUPS   (SI), Y0
+	VCVTPS2PH $0, Y0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $16, DI
+	SUBQ      $8, CX
+	JNZ       nar8
+	VZEROUPPER
+	RET

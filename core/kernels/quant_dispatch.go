@@ -1,0 +1,99 @@
+package kernels
+
+// Dispatch of the quantized and half-precision row kernels to the
+// implementation chosen in impl.go. The assembly routines (quant_amd64.s)
+// cover whole blocks or whole vectors; the plain Go reference finishes any
+// tail, so every entry here accepts any length its Format allows.
+//
+// "avx512" uses 512-bit half/bfloat16 dots and, when the CPU has AVX-512
+// VNNI, VPDPBUSD for the int8 dots; "avx2" uses F16C + FMA and
+// VPMADDUBSW/VPMADDWD.
+
+func dotQ8_0Q8_0(w, xq []byte, nb int) float32 {
+	if nb == 0 {
+		return 0
+	}
+	switch {
+	case useAVX512 && hasVNNI:
+		return dotQ8_0Q8_0VNNI(&w[0], &xq[0], nb)
+	case useAVX2:
+		return dotQ8_0Q8_0AVX2(&w[0], &xq[0], nb)
+	}
+	return dotQ8_0Q8_0Generic(w, xq, nb)
+}
+
+func dotQ4_0Q8_0(w, xq []byte, nb int) float32 {
+	if nb == 0 {
+		return 0
+	}
+	switch {
+	case useAVX512 && hasVNNI:
+		return dotQ4_0Q8_0VNNI(&w[0], &xq[0], nb)
+	case useAVX2:
+		return dotQ4_0Q8_0AVX2(&w[0], &xq[0], nb)
+	}
+	return dotQ4_0Q8_0Generic(w, xq, nb)
+}
+
+func quantQ8_0(dst []byte, src []float32) { quantQ8_0Generic(dst, src) }
+
+// vecSplit returns how many leading elements of n the SIMD routine takes for
+// the current implementation: multiples of 16 (avx512) or 8 (avx2), 0 for
+// generic or when F16C is missing.
+func vecSplit(n int) int {
+	switch {
+	case useAVX512:
+		return n &^ 15
+	case useAVX2 && hasF16C:
+		return n &^ 7
+	}
+	return 0
+}
+
+func dotF16(w []byte, x []float32) float32 {
+	var s float32
+	v := vecSplit(len(x))
+	if v > 0 {
+		if useAVX512 {
+			s = dotF16AVX512(&w[0], &x[0], v)
+		} else {
+			s = dotF16AVX2(&w[0], &x[0], v)
+		}
+	}
+	if v < len(x) {
+		s += dotF16Generic(w[2*v:], x[v:])
+	}
+	return s
+}
+
+func dotBF16(w []byte, x []float32) float32 {
+	var s float32
+	v := vecSplit(len(x))
+	if v > 0 {
+		if useAVX512 {
+			s = dotBF16AVX512(&w[0], &x[0], v)
+		} else {
+			s = dotBF16AVX2(&w[0], &x[0], v)
+		}
+	}
+	if v < len(x) {
+		s += dotBF16Generic(w[2*v:], x[v:])
+	}
+	return s
+}
+
+func f16RowToF32(dst []float32, src []byte) {
+	v := vecSplit(len(dst))
+	if v > 0 {
+		f16ToF32AVX2(&dst[0], &src[0], v)
+	}
+	f16RowToF32Generic(dst[v:], src[2*v:])
+}
+
+func f32RowToF16(dst []byte, src []float32) {
+	v := vecSplit(len(src))
+	if v > 0 {
+		f32ToF16AVX2(&dst[0], &src[0], v)
+	}
+	f32RowToF16Generic(dst[2*v:], src[v:])
+}

@@ -1,0 +1,406 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// Tolerances (normalised MSE). tolQuantDot compares MatMulQ with a float64
+// dot of the dequantized weights and the activations as the kernel sees them
+// (q8_0-rounded for the quantized formats), so only float32 summation order
+// differs. The tolQuantize* bounds are the round-trip error of quantizing
+// uniform [-1,1) data (q8_0: step max/127; q4_0: step max/8).
+const (
+	tolQuantDot     = 1e-10
+	tolQuantizeQ8_0 = 1e-4
+	tolQuantizeQ4_0 = 1e-2
+	tolQuantizeF16  = 1e-7
+	tolQuantizeBF16 = 1e-5
+)
+
+var allFormats = []*Format{FormatF32, FormatF16, FormatBF16, FormatQ8_0, FormatQ4_0, FormatQ4_K, FormatQ6_K}
+
+// rowLengths gives odd row lengths allowed for f: everything for unblocked
+// formats, multiples of the block for the others.
+func rowLengths(f *Format) []int {
+	if f.BlockSize == 1 {
+		return []int{1, 3, 7, 8, 15, 17, 31, 33, 64, 100, 129, 257}
+	}
+	var ks []int
+	for _, b := range []int{1, 2, 3, 5, 7, 17} {
+		ks = append(ks, b*f.BlockSize)
+	}
+	return ks
+}
+
+// randomWeights returns n rows of k elements in format f: quantized random
+// floats for writable formats, random blocks with small finite f16 scales for
+// the K-quants (any quant bits are valid there).
+func randomWeights(t testing.TB, r *rand.Rand, f *Format, n, k int) []byte {
+	t.Helper()
+	size, err := f.matrixBytes(n, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := make([]byte, size)
+	if f.quant != nil {
+		if err := f.Quantize(w, randSlice(r, n*k)); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	r.Read(w)
+	for b := 0; b < len(w)/f.BlockBytes; b++ {
+		blk := w[b*f.BlockBytes : (b+1)*f.BlockBytes]
+		scale := func(off int) {
+			binary.LittleEndian.PutUint16(blk[off:], F32ToF16(float32(r.Float64()*0.01)))
+		}
+		switch f {
+		case FormatQ4_K:
+			scale(0)
+			scale(2)
+		case FormatQ6_K:
+			scale(208)
+		}
+	}
+	return w
+}
+
+// actAsSeen returns x as the format's dot product sees it: rounded through
+// q8_0 for the quantized formats, unchanged otherwise.
+func actAsSeen(t testing.TB, f *Format, x []float32) []float32 {
+	if !f.ActQ8 {
+		return x
+	}
+	q := make([]byte, len(x)/QK8_0*Q8_0Bytes)
+	if err := FormatQ8_0.Quantize(q, x); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, len(x))
+	if err := FormatQ8_0.Dequantize(out, q); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Every format, every implementation, odd shapes, batched and not: MatMulQ
+// against a float64 reference, outputs inside NaN guard bands.
+func TestMatMulQConformance(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	for _, f := range allFormats {
+		for _, k := range rowLengths(f) {
+			for _, n := range []int{1, 3, 13} {
+				w := randomWeights(t, r, f, n, k)
+				wd := make([]float32, n*k)
+				if err := f.Dequantize(wd, w); err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range []int{1, 3} {
+					x := randSlice(r, m*k)
+					xs := actAsSeen(t, f, x)
+					want := make([]float32, m*n)
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							var s float64
+							for p := 0; p < k; p++ {
+								s += float64(wd[j*k+p]) * float64(xs[i*k+p])
+							}
+							want[i*n+j] = float32(s)
+						}
+					}
+					for _, impl := range impls() {
+						withImpl(t, impl, func() {
+							y, full := guarded(m * n)
+							if err := MatMulQ(y, w, f, x, m, n, k); err != nil {
+								t.Fatalf("%s %s: %v", impl, f.Name, err)
+							}
+							checkGuards(t, full, m*n)
+							assertNMSE(t, impl+" MatMulQ "+f.Name, y, want, tolQuantDot)
+							if m == 1 {
+								d, err := f.Dot(w[:len(w)/n], x)
+								if err != nil || d != y[0] {
+									t.Fatalf("%s %s: Dot = %v, %v; MatVecQ row 0 = %v", impl, f.Name, d, err, y[0])
+								}
+							}
+						})
+					}
+				}
+			}
+		}
+	}
+}
+
+// Each implementation's row kernels against the Go references directly, on
+// data with large and small magnitudes (scales spanning f16's range).
+func TestQuantRowKernelsMatchReference(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for _, nb := range []int{1, 2, 7, 64} {
+		x := randSlice(r, nb*QK8_0)
+		for i := range x {
+			x[i] *= float32(math.Pow(10, float64(r.Intn(7)-4)))
+		}
+		xq := make([]byte, nb*Q8_0Bytes)
+		quantQ8_0Generic(xq, x)
+		w8 := make([]byte, nb*Q8_0Bytes)
+		quantQ8_0Generic(w8, randSlice(r, nb*QK8_0))
+		w4 := make([]byte, nb*Q4_0Bytes)
+		quantQ4_0(w4, randSlice(r, nb*QK4_0))
+		want8 := dotQ8_0Q8_0Generic(w8, xq, nb)
+		want4 := dotQ4_0Q8_0Generic(w4, xq, nb)
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				assertNMSE(t, impl+" q8_0·q8_0", []float32{dotQ8_0Q8_0(w8, xq, nb)}, []float32{want8}, 1e-10)
+				assertNMSE(t, impl+" q4_0·q8_0", []float32{dotQ4_0Q8_0(w4, xq, nb)}, []float32{want4}, 1e-10)
+			})
+		}
+	}
+}
+
+// q8_0 weights may hold -128 (ggml never writes it, but a file could): the
+// sign trick takes |w| as unsigned, so the SIMD dots still match.
+func TestQ8_0WeightMinus128(t *testing.T) {
+	w := make([]byte, Q8_0Bytes)
+	xq := make([]byte, Q8_0Bytes)
+	binary.LittleEndian.PutUint16(w, 0x3c00)  // d = 1
+	binary.LittleEndian.PutUint16(xq, 0x3c00) // d = 1
+	for j := 0; j < 32; j++ {
+		w[2+j] = 0x80                       // -128
+		xq[2+j] = byte(int8(j%3*127 - 127)) // -127, 0, 127
+	}
+	want := dotQ8_0Q8_0Generic(w, xq, 1)
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			if got := dotQ8_0Q8_0(w, xq, 1); got != want {
+				t.Fatalf("%s: q8_0 with -128 weights = %v, want %v", impl, got, want)
+			}
+		})
+	}
+}
+
+// Round trips stay within the format's precision.
+func TestQuantizeRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for _, c := range []struct {
+		f   *Format
+		tol float64
+	}{{FormatF32, 0}, {FormatF16, tolQuantizeF16}, {FormatBF16, tolQuantizeBF16}, {FormatQ8_0, tolQuantizeQ8_0}, {FormatQ4_0, tolQuantizeQ4_0}} {
+		k := 32 * 33
+		x := randSlice(r, k)
+		q := make([]byte, k/c.f.BlockSize*c.f.BlockBytes)
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				if err := c.f.Quantize(q, x); err != nil {
+					t.Fatal(err)
+				}
+				got, full := guarded(k)
+				if err := c.f.Dequantize(got, q); err != nil {
+					t.Fatal(err)
+				}
+				checkGuards(t, full, k)
+				assertNMSE(t, impl+" round trip "+c.f.Name, got, x, c.tol)
+			})
+		}
+	}
+}
+
+// Known bit patterns worked out by hand from ggml's reference quantizers.
+func TestQ4_0KnownPattern(t *testing.T) {
+	// x[i] = i-16: the largest magnitude is -16, so d = -16/-8 = 2 (f16
+	// 0x4000) and q = min(15, trunc(x/2 + 8.5)).
+	x := make([]float32, 32)
+	for i := range x {
+		x[i] = float32(i - 16)
+	}
+	want := []byte{0x00, 0x40,
+		0x80, 0x91, 0x91, 0xa2, 0xa2, 0xb3, 0xb3, 0xc4, 0xc4, 0xd5, 0xd5, 0xe6, 0xe6, 0xf7, 0xf7, 0xf8}
+	got := make([]byte, Q4_0Bytes)
+	if err := FormatQ4_0.Quantize(got, x); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("q4_0 of i-16:\n got % x\nwant % x", got, want)
+	}
+	deq := make([]float32, 32)
+	if err := FormatQ4_0.Dequantize(deq, got); err != nil {
+		t.Fatal(err)
+	}
+	// Element 1 (-15) has nibble 1 → (1-8)·2 = -14; element 31 (15) clamps to 15 → 14.
+	if deq[0] != -16 || deq[1] != -14 || deq[16] != 0 || deq[31] != 14 {
+		t.Fatalf("q4_0 dequantize: %v", deq)
+	}
+}
+
+func TestQ8_0KnownPattern(t *testing.T) {
+	// x[i] = (i-16)/16: max|x| = 1, d = 1/127 (f16 0x2008), q = round(127x)
+	// with halves away from zero: i=8 → -63.5 → -64, i=24 → 63.5 → 64.
+	x := make([]float32, 32)
+	for i := range x {
+		x[i] = float32(i-16) / 16
+	}
+	got := make([]byte, Q8_0Bytes)
+	if err := FormatQ8_0.Quantize(got, x); err != nil {
+		t.Fatal(err)
+	}
+	if d := binary.LittleEndian.Uint16(got); d != 0x2008 {
+		t.Fatalf("q8_0 scale = %#04x, want 0x2008", d)
+	}
+	for i, want := range map[int]int8{0: -127, 8: -64, 16: 0, 24: 64, 31: 119} {
+		if q := int8(got[2+i]); q != want {
+			t.Errorf("q8_0 q[%d] = %d, want %d", i, q, want)
+		}
+	}
+}
+
+// q4_K and q6_K dequantization on hand-built super-blocks, expected values
+// derived from the layout description in quantk.go.
+func TestQ4_KKnownBlock(t *testing.T) {
+	blk := make([]byte, Q4_KBytes)
+	binary.LittleEndian.PutUint16(blk[0:], 0x3c00) // d = 1
+	binary.LittleEndian.PutUint16(blk[2:], 0x3800) // dmin = 0.5
+	copy(blk[4:], []byte{0x41, 2, 3, 4, 0, 0, 0, 0, 0x15, 0x26, 0x37, 0x48})
+	for i := 16; i < Q4_KBytes; i++ {
+		blk[i] = 0x21 // low nibble 1 (even sub-blocks), high nibble 2 (odd)
+	}
+	sc := []float32{1, 2, 3, 4, 5 + 16, 6, 7, 8} // byte 0's top bits feed sub-block 4
+	mn := []float32{0, 0, 0, 0, 1, 2, 3, 4}
+	got := make([]float32, QKK)
+	if err := FormatQ4_K.Dequantize(got, blk); err != nil {
+		t.Fatal(err)
+	}
+	for e := range got {
+		s := e / 32
+		q := float32(1 + s%2)
+		if want := sc[s]*q - 0.5*mn[s]; got[e] != want {
+			t.Fatalf("q4_K element %d = %v, want %v", e, got[e], want)
+		}
+	}
+}
+
+func TestQ6_KKnownBlock(t *testing.T) {
+	blk := make([]byte, Q6_KBytes)
+	for i := 0; i < 128; i++ {
+		blk[i] = 0x21 // ql: low nibble 1, high nibble 2
+	}
+	for i := 128; i < 192; i++ {
+		blk[i] = 0xe4 // qh: top bits 0,1,2,3 for quarters 0..3
+	}
+	for i := 0; i < 16; i++ {
+		blk[192+i] = byte(int8(i - 8))
+	}
+	binary.LittleEndian.PutUint16(blk[208:], 0x4000) // d = 2
+	qs := []float32{1 - 32, 1 + 16 - 32, 2 + 32 - 32, 2 + 48 - 32}
+	got := make([]float32, QKK)
+	if err := FormatQ6_K.Dequantize(got, blk); err != nil {
+		t.Fatal(err)
+	}
+	for e := range got {
+		h, quarter, l := e/128, e%128/32, e%32
+		scale := float32(8*h + l/16 + 2*quarter - 8)
+		if want := 2 * scale * qs[quarter]; got[e] != want {
+			t.Fatalf("q6_K element %d = %v, want %v", e, got[e], want)
+		}
+	}
+}
+
+// Bad lengths are errors, never panics.
+func TestQuantErrors(t *testing.T) {
+	for _, f := range allFormats {
+		if f.BlockSize > 1 {
+			if _, err := f.RowBytes(f.BlockSize + 1); !errors.Is(err, ErrBadLength) {
+				t.Errorf("%s: RowBytes(non-multiple) err = %v", f.Name, err)
+			}
+			if err := f.Dequantize(make([]float32, f.BlockSize-1), nil); err == nil {
+				t.Errorf("%s: Dequantize of a partial block succeeded", f.Name)
+			}
+		}
+		if _, err := f.RowBytes(-f.BlockSize); err == nil {
+			t.Errorf("%s: RowBytes(negative) succeeded", f.Name)
+		}
+		big := math.MaxInt / f.BlockSize * f.BlockSize
+		if _, err := f.RowBytes(big); err == nil && f.BlockBytes > f.BlockSize {
+			t.Errorf("%s: RowBytes(%d) did not overflow", f.Name, big)
+		}
+		k := 2 * max(QK8_0, f.BlockSize)
+		rb, _ := f.RowBytes(k)
+		w := make([]byte, 3*rb)
+		x := make([]float32, k)
+		y := make([]float32, 3)
+		if err := MatVecQ(y, w[1:], f, x, 3, k); err == nil {
+			t.Errorf("%s: MatVecQ with short weights succeeded", f.Name)
+		}
+		if err := MatVecQ(y[:2], w, f, x, 3, k); err == nil {
+			t.Errorf("%s: MatVecQ with short y succeeded", f.Name)
+		}
+		if err := MatMulQ(make([]float32, 6), w, f, x, 2, 3, k); err == nil {
+			t.Errorf("%s: MatMulQ with short x succeeded", f.Name)
+		}
+		if err := MatVecQ(y, w, f, x, 3, k); err != nil {
+			t.Errorf("%s: MatVecQ valid call: %v", f.Name, err)
+		}
+		if f.quant == nil {
+			if err := f.Quantize(make([]byte, rb), x); err == nil {
+				t.Errorf("%s: Quantize succeeded for a read-only format", f.Name)
+			}
+		}
+	}
+	if err := MatVecQ(nil, nil, nil, nil, 0, 0); err == nil {
+		t.Error("MatVecQ with nil format succeeded")
+	}
+	if err := MatMulQ(nil, nil, FormatF32, nil, math.MaxInt, 2, 2); err == nil {
+		t.Error("MatMulQ with overflowing m succeeded")
+	}
+}
+
+// Steady-state MatVecQ allocates nothing of its own: at most the pool's
+// per-loop WaitGroup.
+func TestMatVecQAllocs(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	const n, k = 64, 512
+	w := randomWeights(t, r, FormatQ4_0, n, k)
+	x := randSlice(r, k)
+	y := make([]float32, n)
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := MatVecQ(y, w, FormatQ4_0, x, n, k); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 {
+		t.Fatalf("MatVecQ allocates %v times per call, want ≤ 1", allocs)
+	}
+}
+
+// FuzzRowBytes: any (format, k, n) gives either an error or a size that
+// matches block arithmetic, and MatMulQ on buffers of fuzzed sizes never
+// panics.
+func FuzzRowBytes(f *testing.F) {
+	f.Add(uint8(3), 64, 2, 1, 0)
+	f.Add(uint8(4), 33, 1, 1, 1)
+	f.Add(uint8(5), 256, 3, 2, -1)
+	f.Add(uint8(0), math.MaxInt, 1, 1, 0)
+	f.Fuzz(func(t *testing.T, fi uint8, k, n, m, skew int) {
+		fm := allFormats[int(fi)%len(allFormats)]
+		rb, err := fm.RowBytes(k)
+		if err == nil {
+			if k < 0 || k%fm.BlockSize != 0 || rb != k/fm.BlockSize*fm.BlockBytes || rb < 0 {
+				t.Fatalf("%s RowBytes(%d) = %d", fm.Name, k, rb)
+			}
+		}
+		if k < 0 || k > 1024 || n < 0 || n > 16 || m < 0 || m > 4 || skew < -2 || skew > 2 {
+			return
+		}
+		wlen := max(0, n*max(rb, 0)+skew)
+		y := make([]float32, m*n)
+		err = MatMulQ(y, make([]byte, wlen), fm, make([]float32, m*k), m, n, k)
+		if ok := skew == 0 && rb >= 0 && (k%fm.BlockSize == 0) && (!fm.ActQ8 || k%QK8_0 == 0); (err == nil) != ok && !(n == 0 || m == 0) {
+			t.Fatalf("%s MatMulQ(m=%d n=%d k=%d, skew %d) err = %v", fm.Name, m, n, k, skew, err)
+		}
+		for _, v := range y {
+			if err == nil && v != 0 {
+				t.Fatalf("zero weights gave %v", v)
+			}
+		}
+	})
+}

@@ -88,5 +88,53 @@ func gemvAxpy128AVX512(k int, x, b []float32, ldb int, y []float32)
 //go:noescape
 func gemvAxpy64AVX2(k int, x, b []float32, ldb int, y []float32)
 
-// packRowsFast would pack a full sliver with SIMD transposes; none yet.
-func packRowsFast(dst, src []float32, ld, kb, w int) bool { return false }
+// packT8AVX transposes 8 rows of src into 8 columns of dst; kb is a
+// multiple of 8:
+//
+//	for r := 0; r < 8; r++ {
+//		for p := 0; p < kb; p++ {
+//			dst[p*stride+r] = src[r*ld+p]
+//		}
+//	}
+//
+//go:noescape
+func packT8AVX(kb int, src []float32, ld int, dst []float32, stride int)
+
+// packT4AVX is packT8AVX for 4 rows.
+//
+//go:noescape
+func packT4AVX(kb int, src []float32, ld int, dst []float32, stride int)
+
+// packRowsFast packs one full sliver of w rows (see packRows) with the AVX
+// transposes, covering widths 4, 6, 8, 12, 16 and 32 — every mr and nr of
+// the AVX tilings. It reports false when it does not apply.
+func packRowsFast(dst, src []float32, ld, kb, w int) bool {
+	if !useAVX2 || kb < 8 {
+		return false
+	}
+	kv := kb &^ 7
+	switch w {
+	case 4:
+		packT4AVX(kv, src, ld, dst, w)
+	case 6:
+		// Rows 2 and 3 are written twice with the same values.
+		packT4AVX(kv, src, ld, dst, w)
+		packT4AVX(kv, src[2*ld:], ld, dst[2:], w)
+	case 8, 16, 32:
+		for r := 0; r < w; r += 8 {
+			packT8AVX(kv, src[r*ld:], ld, dst[r:], w)
+		}
+	case 12:
+		packT8AVX(kv, src, ld, dst, w)
+		packT4AVX(kv, src[8*ld:], ld, dst[8:], w)
+	default:
+		return false
+	}
+	for r := 0; r < w; r++ {
+		row := src[r*ld : r*ld+kb]
+		for p := kv; p < kb; p++ {
+			dst[p*w+r] = row[p]
+		}
+	}
+	return true
+}

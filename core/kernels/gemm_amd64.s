@@ -507,3 +507,128 @@ axpy256done:
 	VMOVUPS Y7, 224(DI)
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------------------
+// Packing: transpose rows of a matrix into a panel. Rows r of src (stride
+// ld floats) become the columns of dst (stride `stride` floats): dst[p*stride
+// + r] = src[r*ld + p] for p < kb, kb a multiple of 8. 8×8 (or 4×8) blocks are
+// transposed in registers with unpack/shuffle/permute, so both reads and
+// writes are whole vectors. AVX only; used by the AVX2 and AVX-512 paths.
+
+// func packT8AVX(kb int, src []float32, ld int, dst []float32, stride int)
+TEXT ·packT8AVX(SB), NOSPLIT, $0-72
+	MOVQ kb+0(FP), CX
+	MOVQ src_base+8(FP), SI
+	MOVQ ld+32(FP), DX
+	SHLQ $2, DX
+	MOVQ dst_base+40(FP), DI
+	MOVQ stride+64(FP), BX
+	SHLQ $2, BX
+	LEAQ (DX)(DX*2), R9
+	LEAQ (SI)(DX*4), R10
+	LEAQ (BX)(BX*2), R11
+	LEAQ (DI)(BX*4), R12
+	MOVQ BX, R13
+	SHLQ $3, R13           // R13 = 8 dst rows in bytes
+	SHRQ $3, CX
+	JZ   t8done
+
+t8loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(DX*1), Y1
+	VMOVUPS (SI)(DX*2), Y2
+	VMOVUPS (SI)(R9*1), Y3
+	VMOVUPS (R10), Y4
+	VMOVUPS (R10)(DX*1), Y5
+	VMOVUPS (R10)(DX*2), Y6
+	VMOVUPS (R10)(R9*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, (DI)(BX*1)
+	VMOVUPS Y10, (DI)(BX*2)
+	VMOVUPS Y11, (DI)(R11*1)
+	VMOVUPS Y12, (R12)
+	VMOVUPS Y13, (R12)(BX*1)
+	VMOVUPS Y14, (R12)(BX*2)
+	VMOVUPS Y15, (R12)(R11*1)
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ R13, DI
+	ADDQ R13, R12
+	DECQ CX
+	JNZ  t8loop
+
+t8done:
+	VZEROUPPER
+	RET
+
+// func packT4AVX(kb int, src []float32, ld int, dst []float32, stride int)
+TEXT ·packT4AVX(SB), NOSPLIT, $0-72
+	MOVQ kb+0(FP), CX
+	MOVQ src_base+8(FP), SI
+	MOVQ ld+32(FP), DX
+	SHLQ $2, DX
+	MOVQ dst_base+40(FP), DI
+	MOVQ stride+64(FP), BX
+	SHLQ $2, BX
+	LEAQ (DX)(DX*2), R9
+	LEAQ (BX)(BX*2), R11
+	LEAQ (DI)(BX*4), R12
+	MOVQ BX, R13
+	SHLQ $3, R13           // R13 = 8 dst rows in bytes
+	SHRQ $3, CX
+	JZ   t4done
+
+t4loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(DX*1), Y1
+	VMOVUPS (SI)(DX*2), Y2
+	VMOVUPS (SI)(R9*1), Y3
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VMOVUPS X0, (DI)
+	VMOVUPS X1, (DI)(BX*1)
+	VMOVUPS X2, (DI)(BX*2)
+	VMOVUPS X3, (DI)(R11*1)
+	VEXTRACTF128 $1, Y0, (R12)
+	VEXTRACTF128 $1, Y1, (R12)(BX*1)
+	VEXTRACTF128 $1, Y2, (R12)(BX*2)
+	VEXTRACTF128 $1, Y3, (R12)(R11*1)
+	ADDQ $32, SI
+	ADDQ R13, DI
+	ADDQ R13, R12
+	DECQ CX
+	JNZ  t4loop
+
+t4done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// ctxKeyID is where auth leaves a short, non-secret id of the caller's key
+// (used to scope idempotency keys and rate limits).
+const ctxKeyID = "loom.key_id"
+
+// auth checks the Bearer key when keys are configured and applies the
+// caller's token bucket.
+func (s *Server) auth(c *gin.Context) {
+	caller := "ip:" + c.ClientIP()
+	if len(s.cfg.APIKeys) > 0 {
+		key, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" || !s.validKey(key) {
+			_ = c.Error(apiErrorf(http.StatusUnauthorized, "invalid_api_key", "missing or invalid API key (send Authorization: Bearer KEY)"))
+			c.Abort()
+			return
+		}
+		sum := sha256.Sum256([]byte(key))
+		caller = "key:" + hex.EncodeToString(sum[:8])
+	}
+	c.Set(ctxKeyID, caller)
+	if wait, ok := s.limiter.take(caller); !ok {
+		e := apiErrorf(http.StatusTooManyRequests, "rate_limited", "rate limit of %g requests/s exceeded", s.cfg.RateLimit)
+		e.RetryAfter = wait
+		_ = c.Error(e)
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+// validKey compares against every key in constant time so timing does not
+// reveal a prefix.
+func (s *Server) validKey(key string) bool {
+	ok := 0
+	for _, k := range s.cfg.APIKeys {
+		ok |= subtle.ConstantTimeCompare([]byte(k), []byte(key))
+	}
+	return ok == 1
+}
+
+// keyLimiter is a token bucket per caller: rate tokens per second, at most
+// burst saved up.
+type keyLimiter struct {
+	rate  float64
+	burst float64
+	now   func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newKeyLimiter(rate float64, burst int, now func() time.Time) *keyLimiter {
+	return &keyLimiter{rate: rate, burst: float64(burst), now: now, buckets: map[string]*bucket{}}
+}
+
+// take spends one token; when none is left it reports how long until one is.
+func (l *keyLimiter) take(caller string) (time.Duration, bool) {
+	if l.rate <= 0 {
+		return 0, true
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[caller]
+	if b == nil {
+		if len(l.buckets) > 100_000 {
+			// Bound memory under many distinct callers: forget full buckets.
+			for k, ob := range l.buckets {
+				if ob.tokens+now.Sub(ob.last).Seconds()*l.rate >= l.burst {
+					delete(l.buckets, k)
+				}
+			}
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[caller] = b
+	}
+	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+}

@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"loom/queue"
+)
+
+// APIError is the one typed error handlers return (through c.Error): the
+// error middleware turns it into the status code and the OpenAI-shaped body
+// {"error":{"message","type","code"}}.
+type APIError struct {
+	Status     int
+	Type       string // OpenAI error type: invalid_request_error, authentication_error, …
+	Code       string // machine-readable: model_not_found, queue_full, …
+	Message    string
+	RetryAfter time.Duration // > 0: sent as Retry-After (429, 503)
+}
+
+func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+
+// apiErrorf builds an *APIError whose Type follows from the status.
+func apiErrorf(status int, code, format string, args ...any) *APIError {
+	return &APIError{Status: status, Type: typeForStatus(status), Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) *APIError {
+	return apiErrorf(http.StatusBadRequest, "invalid_request", format, args...)
+}
+
+func typeForStatus(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status >= 500:
+		return "server_error"
+	default:
+		return "invalid_request_error"
+	}
+}
+
+// jobErrorStatus is the gateway's error map for failed jobs (queue.JobError.Code).
+var jobErrorStatus = map[string]int{
+	"invalid_request":   http.StatusBadRequest,
+	"model_not_found":   http.StatusNotFound,
+	"model_unavailable": http.StatusServiceUnavailable,
+	"timeout":           http.StatusGatewayTimeout,
+	"canceled":          http.StatusConflict,
+}
+
+// fromJobError maps a failed job's error to the HTTP error the client sees.
+func fromJobError(je *queue.JobError) *APIError {
+	status, ok := jobErrorStatus[je.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	code := je.Code
+	if code == "" {
+		code = "internal"
+	}
+	return &APIError{Status: status, Type: typeForStatus(status), Code: code, Message: je.Message}
+}
+
+// toAPIError maps any error a handler returned to the error the client sees.
+func toAPIError(err error) *APIError {
+	var ae *APIError
+	var full *queue.FullError
+	var je *queue.JobError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &full):
+		e := apiErrorf(http.StatusTooManyRequests, "queue_full", "%s", full.Error())
+		e.RetryAfter = full.RetryAfter
+		return e
+	case errors.Is(err, queue.ErrQueueFull):
+		e := apiErrorf(http.StatusTooManyRequests, "queue_full", "queue full")
+		e.RetryAfter = time.Second
+		return e
+	case errors.As(err, &je):
+		return fromJobError(je)
+	case errors.Is(err, queue.ErrNotFound):
+		return apiErrorf(http.StatusNotFound, "job_not_found", "no such job")
+	case errors.As(err, &mbe):
+		return apiErrorf(http.StatusRequestEntityTooLarge, "request_too_large", "request body larger than %d bytes", mbe.Limit)
+	case errors.Is(err, context.DeadlineExceeded):
+		return apiErrorf(http.StatusGatewayTimeout, "timeout", "%v", err)
+	default:
+		// Internal details (Redis addresses, stack context) stay in the log.
+		return apiErrorf(http.StatusInternalServerError, "internal", "internal error")
+	}
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+}
+
+func (e *APIError) body() errorBody {
+	return errorBody{Error: errorDetail{Message: e.Message, Type: e.Type, Code: e.Code}}
+}
+
+// errorMiddleware is the single place error JSON is written: handlers record
+// errors with c.Error and return.
+func (s *Server) errorMiddleware(c *gin.Context) {
+	c.Next()
+	if len(c.Errors) == 0 {
+		return
+	}
+	err := c.Errors.Last().Err
+	ae := toAPIError(err)
+	if ae.Status >= 500 && ae.Code == "internal" {
+		s.logf("%s %s: %v", c.Request.Method, c.Request.URL.Path, err)
+	}
+	if c.Writer.Written() {
+		// A streaming response already started: the stream writer reported
+		// the error in-band; nothing more can be said here.
+		return
+	}
+	if ae.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(ae.RetryAfter.Seconds()))))
+	}
+	c.AbortWithStatusJSON(ae.Status, ae.body())
+}

@@ -1,0 +1,256 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"loom/plugins"
+	"loom/queue"
+)
+
+// testManifests is what the fake worker advertises: one plugin per modality,
+// a text model that is not ready, and tasks the fake worker serves.
+var testManifests = []plugins.Manifest{
+	{Name: "text", Version: "test", Tasks: []string{taskComplete, taskChat}, Models: []plugins.ModelInfo{
+		{ID: "tiny", Tasks: []string{taskComplete, taskChat}, Ready: true},
+		{ID: "big", Tasks: []string{taskComplete, taskChat}, Ready: false, Missing: "weights models/big.gguf absent"},
+	}},
+	{Name: "vision", Version: "test", Tasks: []string{taskCaption, taskImageGenerate}, Models: []plugins.ModelInfo{
+		{ID: "cap", Tasks: []string{taskCaption}, Ready: true},
+		{ID: "gen", Tasks: []string{taskImageGenerate}, Ready: true},
+	}},
+	{Name: "audio", Version: "test", Tasks: []string{taskSpeech}, Models: []plugins.ModelInfo{{ID: "tts", Tasks: []string{taskSpeech}, Ready: true}}},
+	{Name: "video", Version: "test", Tasks: []string{taskVideo}, Models: []plugins.ModelInfo{{ID: "vid", Tasks: []string{taskVideo}, Ready: true}}},
+}
+
+var allTasks = []string{taskComplete, taskChat, taskCaption, taskImageGenerate, taskSpeech, taskVideo}
+
+type testEnv struct {
+	t   *testing.T
+	q   *fakeQueue
+	srv *Server
+	ts  *httptest.Server
+}
+
+// newEnv starts a gateway over a fake queue with a fake worker loop.
+func newEnv(t *testing.T, cfg Config) *testEnv {
+	t.Helper()
+	q := newFakeQueue()
+	if cfg.Logger == nil {
+		cfg.Logger = log.New(io.Discard, "", 0)
+	}
+	srv := New(cfg, q)
+	ts := httptest.NewServer(srv.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	raw, _ := json.Marshal(testManifests)
+	if err := q.Register(ctx, queue.WorkerInfo{ID: "w1", Tasks: allTasks, Manifests: raw}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); fakeWorker(ctx, q) }()
+	t.Cleanup(func() { cancel(); <-done; ts.Close() })
+	return &testEnv{t: t, q: q, srv: srv, ts: ts}
+}
+
+func pngBytes(w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	img.Set(0, 0, color.RGBA{255, 0, 0, 255})
+	var b bytes.Buffer
+	_ = png.Encode(&b, img)
+	return b.Bytes()
+}
+
+// fakeWorker runs jobs like a plugin would. Text answers "echo: PROMPT" word
+// by word; prompts starting with "fail:CODE" fail with that code, "slow"
+// runs until canceled, "flaky" fails its first attempt mid-stream.
+func fakeWorker(ctx context.Context, q queue.Queue) {
+	for {
+		l, err := q.Dequeue(ctx, "w1", allTasks)
+		if err != nil {
+			return
+		}
+		runFakeJob(ctx, q, l)
+	}
+}
+
+func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
+	var p textParams
+	var ip imageGenParams
+	var sp speechParams
+	_ = json.Unmarshal(l.Job.Params, &p)
+	_ = json.Unmarshal(l.Job.Params, &ip)
+	_ = json.Unmarshal(l.Job.Params, &sp)
+	prompt := p.Prompt
+	if len(p.Messages) > 0 {
+		prompt = p.Messages[len(p.Messages)-1].Content
+	}
+	switch l.Job.Task {
+	case taskComplete, taskChat:
+		switch {
+		case strings.HasPrefix(prompt, "fail:"):
+			_ = q.Fail(ctx, l, queue.JobError{Code: strings.TrimPrefix(prompt, "fail:"), Message: "asked to fail"}, false)
+			return
+		case prompt == "slow":
+			for ctx.Err() == nil {
+				if q.Heartbeat(ctx, l) != nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			return
+		}
+		text := "echo: " + prompt
+		words := strings.SplitAfter(text, " ")
+		for i, w := range words {
+			if prompt == "flaky" && l.Attempt == 1 && i == 1 {
+				_ = q.Fail(ctx, l, queue.JobError{Code: "plugin_crashed", Message: "boom"}, true)
+				return
+			}
+			_ = q.Publish(ctx, l, queue.EventDelta, map[string]string{"text": w})
+		}
+		out, _ := json.Marshal(textOutput{Text: text, FinishReason: "stop", Usage: &usage{PromptTokens: 2, CompletionTokens: len(words), TotalTokens: 2 + len(words)}})
+		_ = q.Complete(ctx, l, queue.Result{Output: out})
+	case taskCaption:
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(l.Job.Inputs[0].Data))
+		if err != nil {
+			_ = q.Fail(ctx, l, queue.JobError{Code: "invalid_request", Message: err.Error()}, false)
+			return
+		}
+		out, _ := json.Marshal(map[string]string{"text": "a red dot on " + itoa(cfg.Width) + "x" + itoa(cfg.Height)})
+		_ = q.Complete(ctx, l, queue.Result{Output: out})
+	case taskImageGenerate:
+		var res queue.Result
+		for i := 0; i < ip.N; i++ {
+			res.Artifacts = append(res.Artifacts, queue.Blob{Name: "image" + itoa(i), MIME: "image/png", Data: pngBytes(ip.Width, ip.Height)})
+		}
+		res.Output = json.RawMessage(`{}`)
+		_ = q.Complete(ctx, l, res)
+	case taskSpeech:
+		_ = q.Complete(ctx, l, queue.Result{Output: json.RawMessage(`{}`), Artifacts: []queue.Blob{{Name: "speech.wav", MIME: "audio/wav", Data: []byte("RIFF" + sp.Input)}}})
+	case taskVideo:
+		for s := 1; s <= 4; s++ {
+			_ = q.Publish(ctx, l, queue.EventProgress, map[string]int{"step": s, "total": 4})
+		}
+		_ = q.Complete(ctx, l, queue.Result{Output: json.RawMessage(`{}`), Artifacts: []queue.Blob{{Name: "video.gif", MIME: "image/gif", Data: []byte("GIF89a")}}})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// do sends a request and returns status, headers and body.
+func (e *testEnv) do(method, path, ctype string, body []byte, hdr ...string) (int, http.Header, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.ts.URL+path, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+func (e *testEnv) postJSON(path string, v any, hdr ...string) (int, http.Header, []byte) {
+	e.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.do("POST", path, "application/json", b, hdr...)
+}
+
+func decode[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %T: %v\nbody: %s", v, err, b)
+	}
+	return v
+}
+
+// errorOf checks the body is the error shape and returns it.
+func errorOf(t *testing.T, b []byte) errorDetail {
+	t.Helper()
+	var eb struct {
+		Error *errorDetail `json:"error"`
+	}
+	if err := json.Unmarshal(b, &eb); err != nil || eb.Error == nil {
+		t.Fatalf("not an error body: %s", b)
+	}
+	if eb.Error.Message == "" || eb.Error.Type == "" || eb.Error.Code == "" {
+		t.Fatalf("error body misses a field: %s", b)
+	}
+	return *eb.Error
+}
+
+type sseEvent struct {
+	ID, Event, Data string
+}
+
+// readSSE parses an event stream body.
+func readSSE(t *testing.T, r io.Reader) []sseEvent {
+	t.Helper()
+	var out []sseEvent
+	var cur sseEvent
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur != (sseEvent{}) {
+				out = append(out, cur)
+			}
+			cur = sseEvent{}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id: "):
+			cur.ID = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			cur.Event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			cur.Data += line[6:]
+		default:
+			t.Fatalf("unexpected SSE line %q", line)
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func httpRecorder(s *Server, method, path string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	return rec
+}
+
+func workerInfo(id string, manifests []byte) queue.WorkerInfo {
+	return queue.WorkerInfo{ID: id, Tasks: allTasks, Manifests: manifests}
+}

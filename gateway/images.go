@@ -1,0 +1,300 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"image"
+	_ "image/gif" // decoders for input validation
+	_ "image/jpeg"
+	_ "image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"loom/queue"
+)
+
+const (
+	taskImageGenerate = "image.generate"
+	maxImageSide      = 4096
+)
+
+func (s *Server) registerImages(g *gin.RouterGroup) {
+	g.POST("/images/generations", s.imageGenerations)
+	g.POST("/images/captions", s.imageCaptions)
+}
+
+// imageGenRequest is OpenAI's POST /v1/images/generations body plus the
+// diffusion knobs Loom's vision plugin takes.
+type imageGenRequest struct {
+	Model          string   `json:"model"`
+	Prompt         string   `json:"prompt"`
+	NegativePrompt string   `json:"negative_prompt"`
+	N              *int     `json:"n"`
+	Size           string   `json:"size"`
+	ResponseFormat string   `json:"response_format"`
+	Steps          *int     `json:"steps"`
+	GuidanceScale  *float64 `json:"guidance_scale"`
+	Seed           *int64   `json:"seed"`
+}
+
+// imageGenParams is the image.generate job params.
+type imageGenParams struct {
+	Prompt         string   `json:"prompt"`
+	NegativePrompt string   `json:"negative_prompt,omitempty"`
+	N              int      `json:"n"`
+	Width          int      `json:"width"`
+	Height         int      `json:"height"`
+	Steps          int      `json:"steps,omitempty"`
+	GuidanceScale  *float64 `json:"guidance_scale,omitempty"`
+}
+
+// captionParams is the image.caption job params; the image is input "image".
+type captionParams struct {
+	Prompt    string `json:"prompt,omitempty"`
+	MaxTokens int    `json:"max_tokens,omitempty"`
+}
+
+func (s *Server) parseSize(size string) (int, int, error) {
+	if size == "" {
+		size = "256x256"
+	}
+	if !slices.Contains(s.cfg.ImageSizes, size) {
+		return 0, 0, badRequest("size: %q is not one of %s", size, strings.Join(s.cfg.ImageSizes, ", "))
+	}
+	w, h, _ := strings.Cut(size, "x")
+	wi, err1 := strconv.Atoi(w)
+	hi, err2 := strconv.Atoi(h)
+	if err1 != nil || err2 != nil {
+		return 0, 0, badRequest("size: %q is not WIDTHxHEIGHT", size)
+	}
+	return wi, hi, nil
+}
+
+func (s *Server) imageGenJob(c *gin.Context, req *imageGenRequest) (queue.Job, error) {
+	if strings.TrimSpace(req.Prompt) == "" {
+		return queue.Job{}, errFieldRequired("prompt")
+	}
+	if len(req.Prompt)+len(req.NegativePrompt) > s.cfg.MaxPromptBytes {
+		return queue.Job{}, fieldTooLong("prompt", len(req.Prompt)+len(req.NegativePrompt), s.cfg.MaxPromptBytes)
+	}
+	p := imageGenParams{Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, N: 1, GuidanceScale: req.GuidanceScale}
+	if err := checkIntRange("n", req.N, 1, s.cfg.MaxImages); err != nil {
+		return queue.Job{}, err
+	}
+	if req.N != nil {
+		p.N = *req.N
+	}
+	var err error
+	if p.Width, p.Height, err = s.parseSize(req.Size); err != nil {
+		return queue.Job{}, err
+	}
+	if err := checkIntRange("steps", req.Steps, 1, 200); err != nil {
+		return queue.Job{}, err
+	}
+	if req.Steps != nil {
+		p.Steps = *req.Steps
+	}
+	if err := checkRange("guidance_scale", req.GuidanceScale, 0, 30); err != nil {
+		return queue.Job{}, err
+	}
+	switch req.ResponseFormat {
+	case "", "b64_json":
+	default:
+		return queue.Job{}, badRequest("response_format: only b64_json is supported")
+	}
+	m, err := s.models.resolve(c.Request.Context(), taskImageGenerate, req.Model)
+	if err != nil {
+		return queue.Job{}, err
+	}
+	job := queue.Job{Task: taskImageGenerate, Model: m.ID}
+	if req.Seed != nil {
+		job.Seed = *req.Seed
+	}
+	job.Params, _ = json.Marshal(p)
+	return job, nil
+}
+
+func (s *Server) imageGenerations(c *gin.Context) {
+	var req imageGenRequest
+	if err := decodeJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	job, err := s.imageGenJob(c, &req)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	s.runSync(c, job, func(st *queue.JobState) {
+		var out struct {
+			RevisedPrompt string `json:"revised_prompt"`
+		}
+		_ = json.Unmarshal(st.Result.Output, &out)
+		data := []gin.H{}
+		for _, a := range st.Result.Artifacts {
+			if !strings.HasPrefix(a.MIME, "image/") {
+				continue
+			}
+			d := gin.H{"b64_json": b64(a.Data)}
+			if out.RevisedPrompt != "" {
+				d["revised_prompt"] = out.RevisedPrompt
+			}
+			data = append(data, d)
+		}
+		c.JSON(http.StatusOK, gin.H{"created": st.CreatedAt.Unix(), "data": data, "id": st.Job.ID})
+	})
+}
+
+// imageCaptions takes JSON {"model","image"(base64 or data URL),"prompt","max_tokens"}
+// or multipart with a "file" part and the same fields as form values.
+func (s *Server) imageCaptions(c *gin.Context) {
+	var req struct {
+		Model     string `json:"model"`
+		Image     string `json:"image"`
+		Prompt    string `json:"prompt"`
+		MaxTokens *int   `json:"max_tokens"`
+		Seed      *int64 `json:"seed"`
+	}
+	var img queue.Blob
+	if strings.HasPrefix(c.ContentType(), "multipart/") {
+		form, err := c.MultipartForm()
+		if err != nil {
+			_ = c.Error(multipartError(err))
+			return
+		}
+		fhs := form.File["file"]
+		if len(fhs) != 1 {
+			_ = c.Error(badRequest("multipart: send exactly one \"file\" part"))
+			return
+		}
+		if img, err = readImagePart(fhs[0]); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		req.Model, req.Prompt = c.PostForm("model"), c.PostForm("prompt")
+		if v := c.PostForm("max_tokens"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				_ = c.Error(badRequest("max_tokens: %q is not an integer", v))
+				return
+			}
+			req.MaxTokens = &n
+		}
+		if v := c.PostForm("seed"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				_ = c.Error(badRequest("seed: %q is not an integer", v))
+				return
+			}
+			req.Seed = &n
+		}
+	} else {
+		if err := decodeJSON(c, &req); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		if req.Image == "" {
+			_ = c.Error(errFieldRequired("image"))
+			return
+		}
+		var err error
+		if img, err = decodeImageURL(req.Image); err != nil {
+			_ = c.Error(err)
+			return
+		}
+	}
+	if len(req.Prompt) > s.cfg.MaxPromptBytes {
+		_ = c.Error(fieldTooLong("prompt", len(req.Prompt), s.cfg.MaxPromptBytes))
+		return
+	}
+	if err := checkIntRange("max_tokens", req.MaxTokens, 1, s.cfg.MaxTokens); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	m, err := s.models.resolve(c.Request.Context(), taskCaption, req.Model)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	p := captionParams{Prompt: req.Prompt}
+	if req.MaxTokens != nil {
+		p.MaxTokens = *req.MaxTokens
+	}
+	job := queue.Job{Task: taskCaption, Model: m.ID, Inputs: []queue.Blob{img}}
+	if req.Seed != nil {
+		job.Seed = *req.Seed
+	}
+	job.Params, _ = json.Marshal(p)
+	s.runSync(c, job, func(st *queue.JobState) {
+		out := parseTextOutput(st)
+		c.JSON(http.StatusOK, gin.H{"id": st.Job.ID, "object": "image.caption", "created": st.CreatedAt.Unix(),
+			"model": st.Job.Model, "caption": out.Text, "usage": out.Usage})
+	})
+}
+
+func multipartError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return badRequest("multipart: %v", err)
+}
+
+func readImagePart(fh *multipart.FileHeader) (queue.Blob, error) {
+	f, err := fh.Open()
+	if err != nil {
+		return queue.Blob{}, badRequest("file: %v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return queue.Blob{}, badRequest("file: %v", err)
+	}
+	return checkImage(data)
+}
+
+// decodeImageURL accepts a data: URL or bare base64. Remote URLs are refused:
+// the gateway does not fetch on a client's behalf.
+func decodeImageURL(u string) (queue.Blob, error) {
+	payload := u
+	if rest, ok := strings.CutPrefix(u, "data:"); ok {
+		meta, data, found := strings.Cut(rest, ",")
+		if !found || !strings.HasSuffix(meta, ";base64") {
+			return queue.Blob{}, badRequest("image: data URL must be base64 (data:image/png;base64,...)")
+		}
+		payload = data
+	} else if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+		return queue.Blob{}, badRequest("image: remote URLs are not fetched; send the image as base64 or a data: URL")
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
+	if err != nil {
+		if data, err = base64.RawStdEncoding.DecodeString(strings.TrimSpace(payload)); err != nil {
+			return queue.Blob{}, badRequest("image: not valid base64")
+		}
+	}
+	return checkImage(data)
+}
+
+// checkImage refuses bytes that are not a PNG, JPEG or GIF of sane size, so a
+// corrupt upload fails here with 400 instead of inside a plugin.
+func checkImage(data []byte) (queue.Blob, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return queue.Blob{}, badRequest("image: not a decodable PNG, JPEG or GIF (%v)", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxImageSide || cfg.Height > maxImageSide {
+		return queue.Blob{}, badRequest("image: %dx%d is outside 1..%d per side", cfg.Width, cfg.Height, maxImageSide)
+	}
+	if _, _, err := image.Decode(bytes.NewReader(data)); err != nil {
+		return queue.Blob{}, badRequest("image: corrupt %s data (%v)", format, err)
+	}
+	return queue.Blob{Name: "image", MIME: "image/" + format, Data: data}, nil
+}

@@ -1,0 +1,170 @@
+// Package gateway is Loom's HTTP front: the gin router with OpenAI-shaped
+// endpoints per modality, the generic jobs API, SSE streaming, API keys and
+// rate limits, and Prometheus metrics. It turns requests into queue jobs and
+// learns which models exist from the manifests live workers advertise; it
+// never links model code.
+package gateway
+
+import (
+	"context"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"loom/queue"
+)
+
+// Config holds the gateway's limits; zero values take the defaults.
+type Config struct {
+	MaxBodyBytes   int64         // default 32 MiB; larger bodies answer 413
+	MaxPromptBytes int           // default 32 KiB per prompt / message text in total
+	MaxTokens      int           // default 4096: the largest max_tokens accepted
+	MaxImages      int           // default 8: the largest n for image generation
+	ImageSizes     []string      // accepted "WxH" sizes; default 64x64 … 1024x1024 squares
+	SyncTimeout    time.Duration // default 60s: how long a sync endpoint waits before answering 202
+	MaxAttempts    int           // per job; 0: the queue's default
+	APIKeys        []string      // when set, /v1 requires "Authorization: Bearer KEY"
+	RateLimit      float64       // requests per second per key (or client IP without keys); 0: none
+	RateBurst      int           // bucket size; default max(1, 2*RateLimit)
+	ModelsTTL      time.Duration // default 1s: how long the model index from Workers() is cached
+	Logger         *log.Logger   // default: log.Default()
+	Now            func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 32 << 20
+	}
+	if c.MaxPromptBytes <= 0 {
+		c.MaxPromptBytes = 32 << 10
+	}
+	if c.MaxTokens <= 0 {
+		c.MaxTokens = 4096
+	}
+	if c.MaxImages <= 0 {
+		c.MaxImages = 8
+	}
+	if len(c.ImageSizes) == 0 {
+		c.ImageSizes = []string{"64x64", "128x128", "256x256", "512x512", "768x768", "1024x1024"}
+	}
+	if c.SyncTimeout <= 0 {
+		c.SyncTimeout = 60 * time.Second
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = max(1, int(2*c.RateLimit))
+	}
+	if c.ModelsTTL <= 0 {
+		c.ModelsTTL = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = log.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Server holds what the handlers need: the queue, the limits, the model
+// index and the metrics. Handlers are its methods.
+type Server struct {
+	cfg     Config
+	q       queue.Queue
+	models  *modelIndex
+	limiter *keyLimiter
+	metrics *metrics
+	reg     *prometheus.Registry
+	engine  *gin.Engine
+}
+
+// Option adjusts a Server beyond its Config.
+type Option func(*Server)
+
+// WithRegistry makes /metrics serve reg (with the gateway's collectors added)
+// instead of a fresh registry, so a process can add its own metrics.
+func WithRegistry(reg *prometheus.Registry) Option { return func(s *Server) { s.reg = reg } }
+
+// New builds a gateway over q.
+func New(cfg Config, q queue.Queue, opts ...Option) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, q: q}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	s.models = newModelIndex(q, cfg.ModelsTTL, cfg.Now)
+	s.limiter = newKeyLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
+	s.metrics = newMetrics(s.reg, q, s.models)
+	s.engine = s.routes()
+	return s
+}
+
+// Handler is the HTTP handler serving every endpoint.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) logf(format string, args ...any) { s.cfg.Logger.Printf("gateway: "+format, args...) }
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(gin.Recovery(), s.metrics.middleware, s.errorMiddleware, s.bodyLimit)
+	r.NoRoute(func(c *gin.Context) {
+		_ = c.Error(apiErrorf(http.StatusNotFound, "not_found", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		_ = c.Error(apiErrorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+
+	v1 := r.Group("/v1", s.auth)
+	v1.GET("/models", s.listModels)
+	s.registerText(v1)
+	s.registerImages(v1)
+	s.registerAudio(v1)
+	s.registerVideo(v1)
+	s.registerJobs(v1)
+	return r
+}
+
+// bodyLimit caps every request body; a decoder hitting the cap gets an
+// *http.MaxBytesError, which the error middleware answers with 413.
+func (s *Server) bodyLimit(c *gin.Context) {
+	if c.Request.ContentLength > s.cfg.MaxBodyBytes {
+		_ = c.Error(apiErrorf(http.StatusRequestEntityTooLarge, "request_too_large", "request body larger than %d bytes", s.cfg.MaxBodyBytes))
+		c.Abort()
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
+	c.Next()
+}
+
+func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+// readyz answers 200 when the queue answers and at least one worker is live.
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	ws, err := s.q.Workers(ctx)
+	if err != nil {
+		s.logf("readyz: %v", err)
+		_ = c.Error(apiErrorf(http.StatusServiceUnavailable, "queue_unavailable", "queue unreachable"))
+		return
+	}
+	if len(ws) == 0 {
+		_ = c.Error(apiErrorf(http.StatusServiceUnavailable, "no_workers", "no worker registered"))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "workers": len(ws)})
+}

@@ -42,7 +42,7 @@ lint:
 	$(GO) vet -tags noasm ./core/...
 
 proto:
-	protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative plugins/proto/loom/plugin/v1/plugin.proto
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative plugins/proto/loom/plugin/v1/plugin.proto
 
 clean:
 	rm -rf $(BIN)

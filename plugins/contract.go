@@ -75,9 +75,25 @@ type Event struct {
 	Result json.RawMessage
 }
 
+// Error codes that cross the plugin boundary. A plugin may use others; the
+// code travels intact either way.
+const (
+	CodeInvalidRequest   = "invalid_request"   // bad params or inputs
+	CodeModelNotFound    = "model_not_found"   // no such model in this plugin
+	CodeModelUnavailable = "model_unavailable" // model known, weights absent
+	CodeInternal         = "internal"          // a plugin bug or an unexpected failure
+	// CodeDeadlineExceeded: the job ran past Job.Deadline.
+	CodeDeadlineExceeded = "deadline_exceeded"
+	// CodePluginCrashed is set by the host, never by a plugin: the plugin
+	// process died (or stopped answering) during the job. The job did not
+	// fail on its merits, so the worker retries it.
+	CodePluginCrashed = "plugin_crashed"
+)
+
 // Error is an error with a machine-readable code that crosses the plugin
 // boundary intact. Codes: "invalid_request" (bad params or inputs),
-// "model_not_found", "model_unavailable", "internal".
+// "model_not_found", "model_unavailable", "internal", and the host's
+// "plugin_crashed" (see the Code constants).
 type Error struct {
 	Code    string
 	Message string
@@ -97,4 +113,11 @@ func Errorf(code, format string, args ...any) *Error {
 type Engine interface {
 	Describe(ctx context.Context) (Manifest, error)
 	Run(ctx context.Context, job Job, emit func(Event) error) error
+}
+
+// HealthChecker is optionally implemented by an Engine that can tell when it
+// cannot take work (say, a device it needs went away). Engines that do not
+// implement it are healthy while their process answers.
+type HealthChecker interface {
+	Health(ctx context.Context) error
 }

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode"
+
+	"loom/plugins"
+)
+
+const (
+	task  = "echo.upper"
+	model = "echo"
+	// artifactBytes is larger than plugins.ArtifactChunkBytes several times
+	// over, so every run proves artifacts are chunked and reassembled.
+	artifactBytes = 5 << 20
+	maxDelay      = 10 * time.Second
+)
+
+// params is echo.upper's job params.
+type params struct {
+	Text    string `json:"text"`
+	DelayMS int    `json:"delay_ms,omitempty"` // pause per character (tests use it to catch a run mid-way)
+}
+
+// result is echo.upper's final JSON.
+type result struct {
+	Text           string   `json:"text"`
+	ArtifactSHA256 string   `json:"artifact_sha256"`
+	InputBytes     int      `json:"input_bytes"`
+	InputSHA256    string   `json:"input_sha256"`
+	ModelDirs      []string `json:"model_dirs"` // what the host passed in LOOM_MODELS
+}
+
+type echo struct{}
+
+func (echo) Describe(context.Context) (plugins.Manifest, error) {
+	return plugins.Manifest{
+		Name:    "echo",
+		Version: "1.0.0",
+		Tasks:   []string{task},
+		Models: []plugins.ModelInfo{{
+			ID:          model,
+			Tasks:       []string{task},
+			Description: "uppercases text; built in, needs no weights",
+			Params:      json.RawMessage(`{"type":"object","required":["text"],"properties":{"text":{"type":"string","minLength":1},"delay_ms":{"type":"integer","minimum":0}}}`),
+			Ready:       true,
+		}},
+	}, nil
+}
+
+func (echo) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	if job.Task != task {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "echo serves %s, not %q", task, job.Task)
+	}
+	if job.Model != "" && job.Model != model {
+		return plugins.Errorf(plugins.CodeModelNotFound, "echo has no model %q (it has %q)", job.Model, model)
+	}
+	var p params
+	if err := json.Unmarshal(job.Params, &p); err != nil {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+	}
+	if p.Text == "" {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "params.text is empty")
+	}
+	delay := time.Duration(p.DelayMS) * time.Millisecond
+	if delay < 0 || delay > maxDelay {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "params.delay_ms must be within [0, %d]", maxDelay.Milliseconds())
+	}
+
+	runes := []rune(p.Text)
+	var upper strings.Builder
+	for i, r := range runes {
+		if delay > 0 {
+			select {
+			case <-ctx.Done():
+				slog.Info("echo: run canceled", "job", job.ID, "at", i)
+				return ctx.Err()
+			case <-time.After(delay):
+			}
+		} else if err := ctx.Err(); err != nil {
+			return err
+		}
+		u := string(unicode.ToUpper(r))
+		upper.WriteString(u)
+		if err := emit(plugins.Event{Kind: plugins.EventProgress, Step: i + 1, Total: len(runes)}); err != nil {
+			return err
+		}
+		if err := emit(plugins.Event{Kind: plugins.EventDelta, Text: u}); err != nil {
+			return err
+		}
+	}
+
+	art := artifact(artifactBytes)
+	if err := emit(plugins.Event{Kind: plugins.EventArtifact, Name: "pattern.bin", MIME: "application/octet-stream", Data: art}); err != nil {
+		return err
+	}
+	var in []byte
+	for _, b := range job.Inputs {
+		in = append(in, b.Data...)
+	}
+	out, err := json.Marshal(result{
+		Text:           upper.String(),
+		ArtifactSHA256: sum(art),
+		InputBytes:     len(in),
+		InputSHA256:    sum(in),
+		ModelDirs:      plugins.ModelDirs(),
+	})
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	return emit(plugins.Event{Kind: plugins.EventResult, Result: out})
+}
+
+// artifact is n bytes of big-endian word indexes (0, 1, 2, … as uint32), so
+// a lost, repeated or reordered chunk shows as a wrong word at a known place.
+func artifact(n int) []byte {
+	b := make([]byte, n)
+	var w [4]byte
+	for i := 0; i < n; i += 4 {
+		binary.BigEndian.PutUint32(w[:], uint32(i/4))
+		copy(b[i:], w[:])
+	}
+	return b
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

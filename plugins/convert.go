@@ -1,0 +1,97 @@
+package plugins
+
+import (
+	"encoding/json"
+	"time"
+
+	pluginv1 "loom/plugins/proto/loom/plugin/v1"
+)
+
+// Conversions between the Go contract and loom.plugin.v1 messages. JSON
+// fields travel as bytes so the wire never reinterprets them.
+
+func manifestToProto(m Manifest) *pluginv1.Manifest {
+	pm := &pluginv1.Manifest{Name: m.Name, Version: m.Version, Tasks: m.Tasks}
+	for _, mi := range m.Models {
+		pm.Models = append(pm.Models, &pluginv1.ModelInfo{
+			Id:           mi.ID,
+			Tasks:        mi.Tasks,
+			Description:  mi.Description,
+			ParamsSchema: mi.Params,
+			Ready:        mi.Ready,
+			Missing:      mi.Missing,
+		})
+	}
+	return pm
+}
+
+func manifestFromProto(pm *pluginv1.Manifest) Manifest {
+	m := Manifest{Name: pm.GetName(), Version: pm.GetVersion(), Tasks: pm.GetTasks()}
+	for _, mi := range pm.GetModels() {
+		m.Models = append(m.Models, ModelInfo{
+			ID:          mi.GetId(),
+			Tasks:       mi.GetTasks(),
+			Description: mi.GetDescription(),
+			Params:      rawJSON(mi.GetParamsSchema()),
+			Ready:       mi.GetReady(),
+			Missing:     mi.GetMissing(),
+		})
+	}
+	return m
+}
+
+func jobToProto(j Job) *pluginv1.RunRequest {
+	r := &pluginv1.RunRequest{
+		JobId:   j.ID,
+		Task:    j.Task,
+		Model:   j.Model,
+		Params:  j.Params,
+		Seed:    j.Seed,
+		Attempt: int64(j.Attempt),
+	}
+	if !j.Deadline.IsZero() {
+		r.DeadlineUnixNano = j.Deadline.UnixNano()
+	}
+	for _, b := range j.Inputs {
+		r.Inputs = append(r.Inputs, &pluginv1.Blob{Name: b.Name, Mime: b.MIME, Data: b.Data})
+	}
+	return r
+}
+
+func jobFromProto(r *pluginv1.RunRequest) Job {
+	j := Job{
+		ID:      r.GetJobId(),
+		Task:    r.GetTask(),
+		Model:   r.GetModel(),
+		Params:  rawJSON(r.GetParams()),
+		Seed:    r.GetSeed(),
+		Attempt: int(r.GetAttempt()),
+	}
+	if ns := r.GetDeadlineUnixNano(); ns != 0 {
+		j.Deadline = time.Unix(0, ns)
+	}
+	for _, b := range r.GetInputs() {
+		j.Inputs = append(j.Inputs, Blob{Name: b.GetName(), MIME: b.GetMime(), Data: b.GetData()})
+	}
+	return j
+}
+
+// rawJSON keeps "absent" as nil rather than an empty, invalid, RawMessage.
+func rawJSON(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.RawMessage(b)
+}
+
+func errorToProto(e *Error) *pluginv1.Error {
+	return &pluginv1.Error{Code: e.Code, Message: e.Message}
+}
+
+func errorFromProto(pe *pluginv1.Error) *Error {
+	code := pe.GetCode()
+	if code == "" {
+		code = CodeInternal
+	}
+	return &Error{Code: code, Message: pe.GetMessage()}
+}

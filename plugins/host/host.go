@@ -1,0 +1,687 @@
+// Package host runs Loom plugin processes for the worker. It finds
+// loom-plugin-* binaries in a directory, starts each through hashicorp's
+// go-plugin (gRPC only, versioned handshake), and hands every plugin to the
+// worker as a plugins.Engine that outlives the process behind it: the host
+// health-checks each plugin, restarts one that crashed or hung with
+// exponential backoff, and routes later jobs to the new process.
+//
+// Lifecycle:
+//
+//	h, err := host.New(host.Config{Dir: "bin", ModelDirs: []string{"models"}})
+//	err = h.Start(ctx)        // launch and Describe every plugin found
+//	engines := h.Engines()    // name ("text" for loom-plugin-text) → Engine
+//	manifests := h.Manifests()
+//	defer h.Close()           // kills every plugin process
+//
+// A job running when its plugin process dies fails with
+// *plugins.Error{Code: plugins.CodePluginCrashed}; it did not fail on its
+// merits, so the worker retries it (the next run waits for the restart).
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"loom/plugins"
+)
+
+// BinaryPrefix starts the file name of every plugin binary; the rest of the
+// name is the plugin's name in Engines and Manifests.
+const BinaryPrefix = "loom-plugin-"
+
+// Config says where plugins are and how to supervise them. Zero durations
+// take the defaults named beside them.
+type Config struct {
+	// Dir is searched for plugin binaries (see Discover) unless Binaries is set.
+	Dir string
+	// Binaries, when set, are the plugin binaries to run instead of Dir's.
+	Binaries []string
+	// ModelDirs reach each plugin as LOOM_MODELS (plugins.ModelDirs).
+	ModelDirs []string
+	// Env adds KEY=VALUE pairs to each plugin's environment, which is
+	// otherwise the host's own.
+	Env []string
+	// Logger receives the host's messages and each plugin's stderr, the
+	// latter under the sub-logger named after the binary
+	// ("plugins.loom-plugin-text"). Default: hclog to stderr at Info.
+	Logger hclog.Logger
+
+	StartTimeout      time.Duration // launch, handshake and Describe: 30s
+	HealthInterval    time.Duration // between health checks: 10s
+	HealthTimeout     time.Duration // one health check: 5s
+	HealthFailures    int           // consecutive failed checks that mean "hung": 3
+	RestartBackoff    time.Duration // first wait before a restart: 250ms; doubles per failure
+	RestartBackoffMax time.Duration // cap of that wait: 30s; a plugin up this long starts over at RestartBackoff
+	ReadyWait         time.Duration // how long a Run waits for a restarting plugin: 30s
+
+	// OnRestart, when set, is called after each successful restart with the
+	// plugin's name and its restart count so far (for metrics).
+	OnRestart func(name string, restarts int)
+}
+
+// exitPoll is how often the supervisor looks whether a process exited;
+// go-plugin offers no channel for it, and the check is a mutex read.
+const exitPoll = 100 * time.Millisecond
+
+func (c *Config) fill() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.StartTimeout, 30*time.Second)
+	def(&c.HealthInterval, 10*time.Second)
+	def(&c.HealthTimeout, 5*time.Second)
+	def(&c.RestartBackoff, 250*time.Millisecond)
+	def(&c.RestartBackoffMax, 30*time.Second)
+	def(&c.ReadyWait, 30*time.Second)
+	if c.HealthFailures <= 0 {
+		c.HealthFailures = 3
+	}
+	if c.RestartBackoffMax < c.RestartBackoff {
+		c.RestartBackoffMax = c.RestartBackoff
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Info, Output: os.Stderr})
+	}
+}
+
+// Discover returns the plugin binaries in dir, sorted: regular, executable
+// files whose name is BinaryPrefix followed by a name of letters, digits,
+// '-' or '_' (so "loom-plugin-text.log" or a "loom-plugin-text~" backup is
+// not taken for a plugin).
+func Discover(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("discover plugins: %w", err)
+	}
+	var paths []string
+	for _, e := range entries {
+		name, ok := pluginName(e.Name())
+		if !ok || name == "" {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 {
+			continue
+		}
+		paths = append(paths, filepath.Join(dir, e.Name()))
+	}
+	slices.Sort(paths)
+	return paths, nil
+}
+
+// pluginName returns NAME for a file named loom-plugin-NAME.
+func pluginName(file string) (string, bool) {
+	name, ok := strings.CutPrefix(file, BinaryPrefix)
+	if !ok {
+		return "", false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// Host runs and supervises plugin processes. Its methods are safe for
+// concurrent use.
+type Host struct {
+	cfg Config
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	procs   map[string]*process
+
+	stop context.CancelFunc // ends the supervisors
+	done chan struct{}      // closed by Close
+	wg   sync.WaitGroup     // supervisors
+}
+
+// New checks cfg and returns a Host; no process starts before Start.
+func New(cfg Config) (*Host, error) {
+	if cfg.Dir == "" && len(cfg.Binaries) == 0 {
+		return nil, errors.New("plugin host: neither Dir nor Binaries is set")
+	}
+	for _, b := range cfg.Binaries {
+		if _, ok := pluginName(filepath.Base(b)); !ok {
+			return nil, fmt.Errorf("plugin host: %s is not named %sNAME", b, BinaryPrefix)
+		}
+	}
+	for _, d := range cfg.ModelDirs {
+		if strings.ContainsRune(d, os.PathListSeparator) {
+			return nil, fmt.Errorf("plugin host: model dir %q contains the list separator %q", d, os.PathListSeparator)
+		}
+	}
+	cfg.fill()
+	return &Host{cfg: cfg, procs: map[string]*process{}, done: make(chan struct{})}, nil
+}
+
+// Start launches every plugin and reads its manifest, in parallel. It
+// returns an error naming each plugin that failed to start (those are not
+// retried; the others run and are in Engines), or an error when there is no
+// plugin at all. Supervision (health checks, restarts) lasts until Close,
+// not until ctx ends; ctx bounds the start only.
+func (h *Host) Start(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return errors.New("plugin host: closed")
+	}
+	if h.started {
+		h.mu.Unlock()
+		return errors.New("plugin host: already started")
+	}
+	h.started = true
+	superCtx, stop := context.WithCancel(context.Background())
+	h.stop = stop
+	h.mu.Unlock()
+
+	paths := h.cfg.Binaries
+	if len(paths) == 0 {
+		var err error
+		if paths, err = Discover(h.cfg.Dir); err != nil {
+			return err
+		}
+		if len(paths) == 0 {
+			return fmt.Errorf("plugin host: no %s* binaries in %s", BinaryPrefix, h.cfg.Dir)
+		}
+	}
+
+	procs := make([]*process, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i, path := range paths {
+		name, _ := pluginName(filepath.Base(path))
+		p := &process{name: name, path: path, h: h, up: make(chan struct{}), kick: make(chan struct{}, 1)}
+		procs[i] = p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inst, err := p.launch(ctx)
+			if err != nil {
+				errs[i] = fmt.Errorf("start plugin %s: %w", name, err)
+				return
+			}
+			p.setUp(inst)
+		}()
+	}
+	wg.Wait()
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, p := range procs {
+		if errs[i] != nil {
+			continue
+		}
+		if h.closed { // Close raced with Start: do not leave orphans
+			p.current().client.Kill()
+			continue
+		}
+		if _, dup := h.procs[p.name]; dup {
+			errs[i] = fmt.Errorf("start plugin %s: two binaries with that name (%s)", p.name, p.path)
+			p.current().client.Kill()
+			continue
+		}
+		h.procs[p.name] = p
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			p.supervise(superCtx)
+		}()
+	}
+	return errors.Join(errs...)
+}
+
+// Engines returns each running plugin by name. An Engine stays valid across
+// restarts of its process; Describe answers the manifest of the newest one.
+func (h *Host) Engines() map[string]plugins.Engine {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]plugins.Engine, len(h.procs))
+	for name, p := range h.procs {
+		out[name] = &engine{p: p}
+	}
+	return out
+}
+
+// Manifests returns each running plugin's manifest by plugin name, as read
+// at its latest (re)start.
+func (h *Host) Manifests() map[string]plugins.Manifest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]plugins.Manifest, len(h.procs))
+	for name, p := range h.procs {
+		out[name] = p.manifestNow()
+	}
+	return out
+}
+
+// RestartCount returns how many times the named plugin was restarted.
+func (h *Host) RestartCount(name string) int {
+	h.mu.Lock()
+	p := h.procs[name]
+	h.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
+// Close stops supervision and kills every plugin process (gracefully first,
+// then by force after go-plugin's two seconds). Jobs still running fail with
+// CodePluginCrashed. Close is idempotent.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	close(h.done)
+	stop := h.stop
+	procs := make([]*process, 0, len(h.procs))
+	for _, p := range h.procs {
+		procs = append(procs, p)
+	}
+	h.mu.Unlock()
+
+	if stop != nil {
+		stop()
+	}
+	h.wg.Wait() // no supervisor restarts anything after this
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if inst := p.setDown(); inst != nil {
+				inst.client.Kill()
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (h *Host) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// environ is a plugin's environment: the host's, with LOOM_MODELS from the
+// config (never inherited, so the config is the one source of truth) and
+// cfg.Env last so it wins.
+func (h *Host) environ() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == plugins.ModelsEnv || k == plugins.Handshake.MagicCookieKey {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, plugins.ModelsEnv+"="+plugins.JoinModelDirs(h.cfg.ModelDirs))
+	return append(env, h.cfg.Env...)
+}
+
+// instance is one running process of a plugin.
+type instance struct {
+	client   *plugin.Client
+	engine   *plugins.Client
+	manifest plugins.Manifest
+	started  time.Time
+}
+
+// exited reports whether the process is gone.
+func (i *instance) exited() bool { return i.client.Exited() }
+
+// hardKill ends the process at once (SIGKILL), for a hung plugin whose
+// graceful shutdown RPC would hang as well; then releases the client.
+func (i *instance) hardKill() {
+	if rc := i.client.ReattachConfig(); rc != nil && rc.Pid > 0 {
+		if proc, err := os.FindProcess(rc.Pid); err == nil {
+			_ = proc.Kill()
+		}
+	}
+	i.client.Kill()
+}
+
+// process is one plugin across its restarts.
+type process struct {
+	name string
+	path string
+	h    *Host
+	kick chan struct{} // a Run saw the connection break: look now
+
+	mu       sync.Mutex
+	inst     *instance     // nil while down
+	up       chan struct{} // closed while inst != nil
+	manifest plugins.Manifest
+	restarts int
+}
+
+func (p *process) logger() hclog.Logger { return p.h.cfg.Logger.With("plugin", p.name) }
+
+func (p *process) current() *instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inst
+}
+
+func (p *process) manifestNow() plugins.Manifest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.manifest
+}
+
+func (p *process) setUp(inst *instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inst = inst
+	p.manifest = inst.manifest
+	close(p.up)
+}
+
+// setDown marks the plugin down and returns the instance that was up.
+func (p *process) setDown() *instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	inst := p.inst
+	if inst != nil {
+		p.inst = nil
+		p.up = make(chan struct{})
+	}
+	return inst
+}
+
+// launch starts a new process and reads its manifest.
+func (p *process) launch(ctx context.Context) (*instance, error) {
+	cfg := p.h.cfg
+	cmd := exec.Command(p.path)
+	cmd.Env = p.h.environ()
+	log := cfg.Logger.Named(filepath.Base(p.path))
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  plugins.Handshake,
+		VersionedPlugins: plugins.VersionedPlugins(nil),
+		Cmd:              cmd,
+		SkipHostEnv:      true, // environ() already holds it, with LOOM_MODELS ours
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true, // only this host may talk to the plugin's socket
+		StartTimeout:     cfg.StartTimeout,
+		Logger:           cfg.Logger,
+		GRPCDialOptions:  plugins.GRPCDialOptions(),
+		SyncStdout:       &lineLog{log: log, stream: "stdout"},
+		SyncStderr:       &lineLog{log: log, stream: "stderr"},
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, err
+	}
+	raw, err := rpc.Dispense(plugins.PluginKey)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("dispense: %w", err)
+	}
+	eng, ok := raw.(*plugins.Client)
+	if !ok {
+		client.Kill()
+		return nil, fmt.Errorf("dispense: unexpected %T", raw)
+	}
+	dctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	m, err := eng.Describe(dctx)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("describe: %w", err)
+	}
+	if m.Name != p.name {
+		p.logger().Warn("manifest name differs from the binary's", "manifest_name", m.Name, "binary", p.path)
+	}
+	return &instance{client: client, engine: eng, manifest: m, started: time.Now()}, nil
+}
+
+// supervise watches the running instance and restarts it when it exits or
+// fails HealthFailures checks in a row. It returns when ctx ends.
+func (p *process) supervise(ctx context.Context) {
+	cfg := p.h.cfg
+	health := time.NewTicker(cfg.HealthInterval)
+	defer health.Stop()
+	poll := time.NewTicker(exitPoll)
+	defer poll.Stop()
+	backoff := cfg.RestartBackoff
+	failures := 0
+	for {
+		inst := p.current()
+		reason := ""
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			if inst.exited() {
+				reason = "process exited"
+			}
+		case <-p.kick:
+			reason = p.confirmBroken(ctx, inst)
+		case <-health.C:
+			hctx, cancel := context.WithTimeout(ctx, cfg.HealthTimeout)
+			err := inst.engine.Health(hctx)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				failures = 0
+				continue
+			}
+			failures++
+			p.logger().Warn("health check failed", "error", err, "failures", failures)
+			if failures >= cfg.HealthFailures {
+				reason = fmt.Sprintf("%d health checks failed in a row, last: %v", failures, err)
+			}
+		}
+		if reason == "" {
+			continue
+		}
+		failures = 0
+		p.setDown()
+		inst.hardKill()
+		if time.Since(inst.started) >= cfg.RestartBackoffMax {
+			backoff = cfg.RestartBackoff // it was healthy for a good while
+		}
+		p.logger().Error("plugin down; restarting", "reason", reason, "backoff", backoff)
+		if !p.restart(ctx, &backoff) {
+			return
+		}
+	}
+}
+
+// confirmBroken is called when a Run saw the connection break: the process
+// may not be reaped yet, or it may be alive but unreachable. It returns a
+// reason to restart, or "" when the plugin answers after all.
+func (p *process) confirmBroken(ctx context.Context, inst *instance) string {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if inst.exited() {
+			return "process exited during a job"
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	hctx, cancel := context.WithTimeout(ctx, p.h.cfg.HealthTimeout)
+	defer cancel()
+	if err := inst.engine.Health(hctx); err != nil && ctx.Err() == nil {
+		return fmt.Sprintf("connection lost during a job and health check failed: %v", err)
+	}
+	return ""
+}
+
+// restart launches a new instance, waiting backoff before each try and
+// doubling it (up to the cap) after each failure. It returns false when ctx
+// ended first.
+func (p *process) restart(ctx context.Context, backoff *time.Duration) bool {
+	cfg := p.h.cfg
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(*backoff):
+		}
+		*backoff = min(*backoff*2, cfg.RestartBackoffMax)
+		inst, err := p.launch(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			p.logger().Error("restart failed", "error", err, "next_backoff", *backoff)
+			continue
+		}
+		if ctx.Err() != nil { // Close began while launching
+			inst.client.Kill()
+			return false
+		}
+		p.mu.Lock()
+		p.restarts++
+		n := p.restarts
+		p.mu.Unlock()
+		p.setUp(inst)
+		p.logger().Info("plugin restarted", "restarts", n)
+		if cfg.OnRestart != nil {
+			cfg.OnRestart(p.name, n)
+		}
+		return true
+	}
+}
+
+// waitUp returns the running instance, waiting up to ReadyWait for a
+// restart to finish.
+func (p *process) waitUp(ctx context.Context) (*instance, error) {
+	timer := time.NewTimer(p.h.cfg.ReadyWait)
+	defer timer.Stop()
+	for {
+		if p.h.isClosed() {
+			return nil, plugins.Errorf(plugins.CodePluginCrashed, "plugin %s: host is closed", p.name)
+		}
+		p.mu.Lock()
+		inst, up := p.inst, p.up
+		p.mu.Unlock()
+		if inst != nil {
+			return inst, nil
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.h.done:
+		case <-timer.C:
+			return nil, plugins.Errorf(plugins.CodePluginCrashed, "plugin %s is down and did not restart within %s", p.name, p.h.cfg.ReadyWait)
+		}
+	}
+}
+
+// engine is the plugins.Engine the worker sees for one plugin; it follows
+// the plugin across restarts.
+type engine struct{ p *process }
+
+var (
+	_ plugins.Engine        = (*engine)(nil)
+	_ plugins.HealthChecker = (*engine)(nil)
+)
+
+// Describe returns the manifest read when the current process started.
+func (e *engine) Describe(ctx context.Context) (plugins.Manifest, error) {
+	if _, err := e.p.waitUp(ctx); err != nil {
+		return plugins.Manifest{}, err
+	}
+	return e.p.manifestNow(), nil
+}
+
+// Health asks the current process.
+func (e *engine) Health(ctx context.Context) error {
+	inst := e.p.current()
+	if inst == nil {
+		return fmt.Errorf("plugin %s is restarting", e.p.name)
+	}
+	return inst.engine.Health(ctx)
+}
+
+// Run runs job on the current process. If the process dies during the job
+// the error is *plugins.Error{Code: CodePluginCrashed} and the supervisor is
+// told at once.
+func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	inst, err := e.p.waitUp(ctx)
+	if err != nil {
+		return err
+	}
+	err = inst.engine.Run(ctx, job, emit)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	var pe *plugins.Error
+	crashed := errors.As(err, &pe) && pe.Code == plugins.CodePluginCrashed
+	if !crashed && pe == nil && inst.exited() {
+		crashed = true // an emit or transport error while the process died
+	}
+	if !crashed {
+		return err
+	}
+	select {
+	case e.p.kick <- struct{}{}:
+	default:
+	}
+	if e.p.h.isClosed() {
+		return plugins.Errorf(plugins.CodePluginCrashed, "plugin %s: host closed during job %s", e.p.name, job.ID)
+	}
+	return plugins.Errorf(plugins.CodePluginCrashed, "plugin %s died during job %s: %v", e.p.name, job.ID, err)
+}
+
+// lineLog logs what a plugin writes to its stdout/stderr after go-plugin
+// took them over, one log line per text line, under the plugin's name.
+type lineLog struct {
+	log    hclog.Logger
+	stream string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+var _ io.Writer = (*lineLog)(nil)
+
+func (l *lineLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, b...)
+	for {
+		i := slices.Index(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.log.Info(strings.TrimRight(string(l.buf[:i]), "\r"), "stream", l.stream)
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > 64<<10 { // a runaway line: log what we have
+		l.log.Info(string(l.buf), "stream", l.stream)
+		l.buf = l.buf[:0]
+	}
+	return len(b), nil
+}

@@ -1,0 +1,431 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"loom/plugins"
+)
+
+// echoBin is examples/echo built once for the whole package.
+var echoBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "loom-host-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	echoBin = filepath.Join(dir, "loom-plugin-echo")
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(goTool, "build", "-o", echoBin, "loom/examples/echo")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build examples/echo:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// logBuf collects the host's log for assertions.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startHost(t *testing.T, cfg Config) (*Host, *logBuf) {
+	t.Helper()
+	logs := &logBuf{}
+	if cfg.Dir == "" && cfg.Binaries == nil {
+		cfg.Binaries = []string{echoBin}
+	}
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Debug, Output: logs})
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatalf("start: %v\nlog:\n%s", err, logs)
+	}
+	return h, logs
+}
+
+func echoJob(id string, p map[string]any) plugins.Job {
+	raw, _ := json.Marshal(p)
+	return plugins.Job{ID: id, Task: "echo.upper", Model: "echo", Params: raw}
+}
+
+type echoResult struct {
+	Text           string   `json:"text"`
+	ArtifactSHA256 string   `json:"artifact_sha256"`
+	InputBytes     int      `json:"input_bytes"`
+	InputSHA256    string   `json:"input_sha256"`
+	ModelDirs      []string `json:"model_dirs"`
+}
+
+func collect(ctx context.Context, e plugins.Engine, job plugins.Job) ([]plugins.Event, error) {
+	var evs []plugins.Event
+	err := e.Run(ctx, job, func(ev plugins.Event) error {
+		evs = append(evs, ev)
+		return nil
+	})
+	return evs, err
+}
+
+func pidOf(t *testing.T, h *Host, name string) int {
+	t.Helper()
+	h.mu.Lock()
+	p := h.procs[name]
+	h.mu.Unlock()
+	inst := p.current()
+	if inst == nil {
+		t.Fatalf("plugin %s is down", name)
+	}
+	return inst.client.ReattachConfig().Pid
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestDiscover(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, mode os.FileMode) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("loom-plugin-text", 0o755)
+	write("loom-plugin-audio", 0o755)
+	write("loom-plugin-notexec", 0o644)
+	write("loom-plugin-text.log", 0o755)
+	write("loom-plugin-", 0o755)
+	write("loom", 0o755)
+	if err := os.Mkdir(filepath.Join(dir, "loom-plugin-dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Discover(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "loom-plugin-audio"), filepath.Join(dir, "loom-plugin-text")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Discover = %v, want %v", got, want)
+	}
+	if _, err := Discover(filepath.Join(dir, "absent")); err == nil {
+		t.Fatal("Discover of a missing dir: no error")
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, cfg := range []Config{
+		{},
+		{Binaries: []string{"/bin/true"}},
+		{Dir: ".", ModelDirs: []string{"a:b"}},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v): no error", cfg)
+		}
+	}
+}
+
+func TestDescribeAndRun(t *testing.T) {
+	models := []string{t.TempDir(), t.TempDir()}
+	h, _ := startHost(t, Config{ModelDirs: models})
+
+	man := h.Manifests()["echo"]
+	if man.Name != "echo" || !slices.Equal(man.Tasks, []string{"echo.upper"}) ||
+		len(man.Models) != 1 || man.Models[0].ID != "echo" || !man.Models[0].Ready || !json.Valid(man.Models[0].Params) {
+		t.Fatalf("manifest = %+v", man)
+	}
+	e := h.Engines()["echo"]
+	if e == nil {
+		t.Fatalf("no echo engine in %v", h.Engines())
+	}
+	if m, err := e.Describe(context.Background()); err != nil || m.Name != "echo" {
+		t.Fatalf("Describe = %+v, %v", m, err)
+	}
+
+	// A 20 MiB input proves the raised message limit (gRPC's default is 4 MiB).
+	input := bytes.Repeat([]byte("loom"), 5<<20)
+	job := echoJob("j1", map[string]any{"text": "héllo"})
+	job.Inputs = []plugins.Blob{{Name: "blob", MIME: "application/octet-stream", Data: input}}
+	evs, err := collect(context.Background(), e, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Per character: progress then delta; then the artifact; then the result.
+	want := "HÉLLO"
+	if len(evs) != 2*len([]rune(want))+2 {
+		t.Fatalf("got %d events: %+v", len(evs), evs)
+	}
+	for i, r := range []rune(want) {
+		p, d := evs[2*i], evs[2*i+1]
+		if p.Kind != plugins.EventProgress || p.Step != i+1 || p.Total != 5 {
+			t.Fatalf("event %d = %+v, want progress %d/5", 2*i, p, i+1)
+		}
+		if d.Kind != plugins.EventDelta || d.Text != string(r) {
+			t.Fatalf("event %d = %+v, want delta %q", 2*i+1, d, string(r))
+		}
+	}
+	art := evs[len(evs)-2]
+	if art.Kind != plugins.EventArtifact || art.Name != "pattern.bin" || art.MIME != "application/octet-stream" {
+		t.Fatalf("artifact event = %+v", art.Kind)
+	}
+	if len(art.Data) != 5<<20 {
+		t.Fatalf("artifact is %d bytes, want %d", len(art.Data), 5<<20)
+	}
+	for i := 0; i < len(art.Data); i += 4 {
+		if w := binary.BigEndian.Uint32(art.Data[i:]); w != uint32(i/4) {
+			t.Fatalf("artifact word at byte %d = %d, want %d (chunk lost or reordered)", i, w, i/4)
+		}
+	}
+	res := evs[len(evs)-1]
+	if res.Kind != plugins.EventResult {
+		t.Fatalf("last event = %+v", res.Kind)
+	}
+	var r echoResult
+	if err := json.Unmarshal(res.Result, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Text != want || r.ArtifactSHA256 != sha(art.Data) || r.InputBytes != len(input) || r.InputSHA256 != sha(input) {
+		t.Fatalf("result = %+v", r)
+	}
+	if !slices.Equal(r.ModelDirs, models) {
+		t.Fatalf("plugin saw LOOM_MODELS %v, want %v", r.ModelDirs, models)
+	}
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func TestErrorCodesCrossIntact(t *testing.T) {
+	h, _ := startHost(t, Config{})
+	e := h.Engines()["echo"]
+	cases := []struct {
+		name, code, inMsg string
+		job               plugins.Job
+	}{
+		{"wrong task", plugins.CodeInvalidRequest, `"image.caption"`, plugins.Job{Task: "image.caption", Params: json.RawMessage(`{"text":"x"}`)}},
+		{"unknown model", plugins.CodeModelNotFound, `"nope"`, plugins.Job{Task: "echo.upper", Model: "nope", Params: json.RawMessage(`{"text":"x"}`)}},
+		{"empty text", plugins.CodeInvalidRequest, "params.text is empty", plugins.Job{Task: "echo.upper", Params: json.RawMessage(`{}`)}},
+		{"not json", plugins.CodeInvalidRequest, "params:", plugins.Job{Task: "echo.upper", Params: json.RawMessage(`{`)}},
+	}
+	for _, c := range cases {
+		evs, err := collect(context.Background(), e, c.job)
+		var pe *plugins.Error
+		if !errors.As(err, &pe) || pe.Code != c.code || !strings.Contains(pe.Message, c.inMsg) {
+			t.Errorf("%s: err = %v, want code %s with %q", c.name, err, c.code, c.inMsg)
+		}
+		if len(evs) != 0 {
+			t.Errorf("%s: %d events before the error", c.name, len(evs))
+		}
+	}
+}
+
+func TestCancelStopsThePlugin(t *testing.T) {
+	h, logs := startHost(t, Config{})
+	e := h.Engines()["echo"]
+	// Cancel after the first progress event.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	err := e.Run(ctx, echoJob("c2", map[string]any{"text": strings.Repeat("a", 50), "delay_ms": 200}), func(ev plugins.Event) error {
+		if ev.Kind == plugins.EventProgress && ev.Step == 1 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("cancel took %s; 50 chars × 200ms would be 10s", d)
+	}
+	// The plugin saw the cancel (it logs it), under the plugin's name.
+	waitFor(t, "the plugin to log its cancel", 3*time.Second, func() bool {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "loom-plugin-echo") && strings.Contains(line, "echo: run canceled") && strings.Contains(line, "job=c2") {
+				return true
+			}
+		}
+		return false
+	})
+	// And it is free for the next job.
+	if _, err := collect(context.Background(), e, echoJob("c3", map[string]any{"text": "ok"})); err != nil {
+		t.Fatalf("run after cancel: %v", err)
+	}
+}
+
+func TestKilledPluginFailsJobAndRestarts(t *testing.T) {
+	var mu sync.Mutex
+	var restarted []string
+	h, logs := startHost(t, Config{
+		RestartBackoff: 50 * time.Millisecond,
+		OnRestart: func(name string, n int) {
+			mu.Lock()
+			defer mu.Unlock()
+			restarted = append(restarted, fmt.Sprintf("%s#%d", name, n))
+		},
+	})
+	e := h.Engines()["echo"]
+	pid := pidOf(t, h, "echo")
+
+	err := e.Run(context.Background(), echoJob("k1", map[string]any{"text": strings.Repeat("z", 40), "delay_ms": 100}), func(ev plugins.Event) error {
+		if ev.Kind == plugins.EventProgress && ev.Step == 2 {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Errorf("kill -9 %d: %v", pid, err)
+			}
+		}
+		return nil
+	})
+	if !plugins.IsCode(err, plugins.CodePluginCrashed) {
+		t.Fatalf("err = %v, want code %s", err, plugins.CodePluginCrashed)
+	}
+	waitFor(t, "the restart", 15*time.Second, func() bool { return h.RestartCount("echo") == 1 })
+	mu.Lock()
+	if !slices.Equal(restarted, []string{"echo#1"}) {
+		t.Errorf("OnRestart calls = %v", restarted)
+	}
+	mu.Unlock()
+
+	evs, err := collect(context.Background(), e, echoJob("k2", map[string]any{"text": "again"}))
+	if err != nil {
+		t.Fatalf("run after restart: %v\nlog:\n%s", err, logs)
+	}
+	var r echoResult
+	if err := json.Unmarshal(evs[len(evs)-1].Result, &r); err != nil || r.Text != "AGAIN" {
+		t.Fatalf("result after restart = %s, %v", evs[len(evs)-1].Result, err)
+	}
+	if newPID := pidOf(t, h, "echo"); newPID == pid {
+		t.Fatalf("same pid %d after restart", pid)
+	}
+	if m := h.Manifests()["echo"]; m.Name != "echo" {
+		t.Fatalf("manifest after restart = %+v", m)
+	}
+}
+
+func TestHungPluginIsRestarted(t *testing.T) {
+	h, _ := startHost(t, Config{
+		HealthInterval: 100 * time.Millisecond,
+		HealthTimeout:  100 * time.Millisecond,
+		HealthFailures: 2,
+		RestartBackoff: 10 * time.Millisecond,
+	})
+	pid := pidOf(t, h, "echo")
+	// A stopped process keeps its socket open but never answers.
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, "the hung plugin's restart", 15*time.Second, func() bool { return h.RestartCount("echo") == 1 })
+	if _, err := collect(context.Background(), h.Engines()["echo"], echoJob("h1", map[string]any{"text": "up"})); err != nil {
+		t.Fatalf("run after restart: %v", err)
+	}
+}
+
+func TestStartReportsBrokenPluginKeepsOthers(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "loom-plugin-bad")
+	if err := os.WriteFile(bad, []byte("#!/bin/sh\necho not a plugin >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuf{}
+	h, err := New(Config{
+		Binaries:     []string{echoBin, bad},
+		StartTimeout: 5 * time.Second,
+		Logger:       hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	err = h.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "start plugin bad") {
+		t.Fatalf("Start = %v, want an error naming plugin bad", err)
+	}
+	if _, ok := h.Engines()["echo"]; !ok || len(h.Engines()) != 1 {
+		t.Fatalf("engines = %v, want echo only", h.Engines())
+	}
+}
+
+func TestCloseKillsPlugins(t *testing.T) {
+	h, _ := startHost(t, Config{})
+	e := h.Engines()["echo"]
+	pid := pidOf(t, h, "echo")
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("plugin %d still exists after Close (kill 0: %v)", pid, err)
+	}
+	if _, err := collect(context.Background(), e, echoJob("x", map[string]any{"text": "x"})); !plugins.IsCode(err, plugins.CodePluginCrashed) {
+		t.Fatalf("Run after Close = %v", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestStartFromDir(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(echoBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "loom-plugin-echo"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := startHost(t, Config{Dir: dir})
+	if got := h.Manifests(); len(got) != 1 || got["echo"].Name != "echo" {
+		t.Fatalf("manifests = %+v", got)
+	}
+	if err := h.Start(context.Background()); err == nil {
+		t.Fatal("second Start: no error")
+	}
+}

@@ -26,6 +26,8 @@ type poolTask struct {
 
 var defaultPool atomic.Pointer[Pool]
 
+var waitGroups = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+
 // NewPool starts a pool of n workers (n < 1 means runtime.NumCPU()).
 func NewPool(n int) *Pool {
 	if n < 1 {
@@ -74,11 +76,15 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	per := (chunks + t - 1) / t * grain
-	var done sync.WaitGroup
+	// The WaitGroup escapes to the workers; recycling it keeps a parallel
+	// loop free of heap allocation (the kernels' steady state allocates
+	// nothing).
+	done := waitGroups.Get().(*sync.WaitGroup)
+	defer waitGroups.Put(done)
 	for lo := per; lo < n; lo += per {
 		hi := min(lo+per, n)
 		done.Add(1)
-		p.work <- poolTask{fn: fn, lo: lo, hi: hi, done: &done}
+		p.work <- poolTask{fn: fn, lo: lo, hi: hi, done: done}
 	}
 	fn(0, min(per, n))
 	done.Wait()

@@ -233,27 +233,31 @@ func TestGemmBadShapePanics(t *testing.T) {
 	}
 }
 
-// TestGemmNoAlloc checks the steady state allocates nothing on one thread
-// (packing buffers and job state are pooled).
+// TestGemmNoAlloc checks the steady state allocates nothing, on one thread
+// and on two (packing buffers, job state and the pool's WaitGroups are
+// recycled). The shapes are big enough to take the parallel paths.
 func TestGemmNoAlloc(t *testing.T) {
 	defer SetThreads(Default().Threads())
-	SetThreads(1)
 	r := rand.New(rand.NewSource(6))
-	m, n, k := 40, 70, 300
+	m, n, k := 100, 170, 300
 	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
 	x, y := randSlice(r, k), make([]float32, n)
-	for _, impl := range impls() {
-		withImpl(t, impl, func() {
-			allocs := testing.AllocsPerRun(20, func() {
-				Gemm(m, n, k, a, k, b, n, 0, c, n)
-				GemmT(m, n, k, a, k, b, k, 1, c, n)
-				MatVecT(y, b, x, n, k)
-				Gemm(1, n, k, x, k, b, n, 0, y, n)
+	for _, threads := range []int{1, 2} {
+		SetThreads(threads)
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				allocs := testing.AllocsPerRun(10, func() {
+					Gemm(m, n, k, a, k, b, n, 0, c, n)
+					GemmT(m, n, k, a, k, b, k, 1, c, n)
+					GemmT(3, n, k, a, k, b, k, 0, c, n)
+					MatVecT(y, b, x, n, k)
+					Gemm(1, n, k, x, k, b, n, 0, y, n)
+				})
+				if allocs > 0 {
+					t.Errorf("%s, %d threads: %v allocations per call", impl, threads, allocs)
+				}
 			})
-			if allocs > 0 {
-				t.Errorf("%s: %v allocations per call", impl, allocs)
-			}
-		})
+		}
 	}
 }
 

@@ -1,0 +1,465 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the durable queue on Redis Streams (key layout in redis_lua.go):
+// one stream per task and priority read by the consumer group "loom",
+// XREADGROUP to deliver, XAUTOCLAIM to take over the entries of workers that
+// stopped heartbeating, a hash and a capped event stream per job, PEXPIRE on
+// finished jobs. Every transition is one Lua script. Any number of gateways
+// and workers share one Redis; a worker, gateway or Redis restart loses no
+// job that Redis kept (the client reconnects and consumer groups are created
+// again when missing).
+//
+// Payloads live in the job hash: inputs and results are each bounded by
+// MaxPayloadBytes (64 MiB).
+//
+// Blocking reads (Dequeue, Events) block in Redis for at most blockSlice at
+// a time and check their context between slices, so shutdown never waits
+// on a blocked connection for long.
+type Redis struct {
+	c     *redis.Client
+	opts  Options
+	group string
+}
+
+var _ Queue = (*Redis)(nil)
+
+// blockSlice is the longest one blocking Redis call lasts.
+const blockSlice = 250 * time.Millisecond
+
+// NewRedis connects to url (redis://[user:pass@]host:port/db, options as
+// go-redis ParseURL reads them, e.g. ?pool_size=64) and checks it answers.
+func NewRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
+	ro, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis queue: %w", err)
+	}
+	c := redis.NewClient(ro)
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis queue: ping %s: %w", ro.Addr, err)
+	}
+	return &Redis{c: c, opts: opts.WithDefaults(), group: "loom"}, nil
+}
+
+// Client is the underlying go-redis client (health checks, tests).
+func (r *Redis) Client() *redis.Client { return r.c }
+
+func (r *Redis) Close() error { return r.c.Close() }
+
+func (r *Redis) jobKey(id string) string   { return r.opts.Prefix + "job:" + id }
+func (r *Redis) evKey(id string) string    { return r.opts.Prefix + "ev:" + id }
+func (r *Redis) wakeKey(t string) string   { return r.opts.Prefix + "wake:" + t }
+func (r *Redis) idemKey(k string) string   { return r.opts.Prefix + "idem:" + k }
+func (r *Redis) workerKey(w string) string { return r.opts.Prefix + "worker:" + w }
+func (r *Redis) workersKey() string        { return r.opts.Prefix + "workers" }
+
+func (r *Redis) streamKey(task string, p Priority) string {
+	if p == PriorityHigh {
+		return r.opts.Prefix + "q:" + task + ":high"
+	}
+	return r.opts.Prefix + "q:" + task + ":normal"
+}
+
+func (r *Redis) now() (string, time.Time) {
+	t := r.opts.Now()
+	return t.UTC().Format(time.RFC3339Nano), t
+}
+
+func ms(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
+
+func (r *Redis) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
+	if err := job.validate(); err != nil {
+		return nil, false, err
+	}
+	if job.ID == "" {
+		job.ID = NewID()
+	}
+	raw, err := json.Marshal(job)
+	if err != nil {
+		return nil, false, fmt.Errorf("enqueue: %w", err)
+	}
+	now, _ := r.now()
+	deadline := ""
+	if !job.Deadline.IsZero() {
+		deadline = strconv.FormatInt(job.Deadline.UnixMilli(), 10)
+	}
+	useIdem, idem := "0", r.idemKey("")
+	if job.IdempotencyKey != "" {
+		useIdem, idem = "1", r.idemKey(job.IdempotencyKey)
+	}
+	other := PriorityHigh
+	if job.Priority == PriorityHigh {
+		other = PriorityNormal
+	}
+	keys := []string{r.jobKey(job.ID), r.evKey(job.ID), r.streamKey(job.Task, job.Priority),
+		r.streamKey(job.Task, other), r.wakeKey(job.Task), idem}
+	res, err := luaEnqueue.Run(ctx, r.c, keys, job.ID, raw, now, r.opts.MaxDepth, ms(r.opts.ResultTTL),
+		r.opts.MaxEvents, []byte(queuedData(&job)), useIdem, job.maxAttempts(&r.opts), r.group, deadline).Slice()
+	if err != nil {
+		return nil, false, fmt.Errorf("enqueue %s: %w", job.Task, err)
+	}
+	switch res[0] {
+	case "existed":
+		st, err := r.Get(ctx, res[1].(string))
+		if err != nil {
+			return nil, false, fmt.Errorf("enqueue: idempotency key %q: %w", job.IdempotencyKey, err)
+		}
+		return st, true, nil
+	case "dup":
+		return nil, false, fmt.Errorf("enqueue: job id %q already exists", job.ID)
+	case "full":
+		return nil, false, &FullError{Task: job.Task, Depth: int(res[1].(int64)), RetryAfter: r.opts.RetryAfter}
+	}
+	st, err := r.Get(ctx, job.ID)
+	return st, false, err
+}
+
+func (r *Redis) Get(ctx context.Context, id string) (*JobState, error) {
+	h, err := r.c.HGetAll(ctx, r.jobKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", id, err)
+	}
+	if len(h) == 0 || h["job"] == "" {
+		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	return decodeState(id, h)
+}
+
+func decodeState(id string, h map[string]string) (*JobState, error) {
+	st := &JobState{Status: Status(h["status"]), Worker: h["worker"]}
+	bad := func(field string, err error) (*JobState, error) {
+		return nil, fmt.Errorf("job %s: field %s: %w", id, field, err)
+	}
+	if err := json.Unmarshal([]byte(h["job"]), &st.Job); err != nil {
+		return bad("job", err)
+	}
+	var err error
+	if st.Attempt, err = strconv.Atoi(cmp.Or(h["attempt"], "0")); err != nil {
+		return bad("attempt", err)
+	}
+	if e := h["error"]; e != "" {
+		st.Error = &JobError{}
+		if err := json.Unmarshal([]byte(e), st.Error); err != nil {
+			return bad("error", err)
+		}
+	}
+	if res := h["result"]; res != "" {
+		st.Result = &Result{}
+		if err := json.Unmarshal([]byte(res), st.Result); err != nil {
+			return bad("result", err)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"created", &st.CreatedAt}, {"started", &st.StartedAt}, {"finished", &st.FinishedAt}} {
+		if v := h[f.name]; v != "" {
+			if *f.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return bad(f.name, err)
+			}
+		}
+	}
+	return st, nil
+}
+
+func (r *Redis) Cancel(ctx context.Context, id string) (*JobState, error) {
+	now, _ := r.now()
+	prev, err := luaCancel.Run(ctx, r.c, []string{r.jobKey(id), r.evKey(id)},
+		now, r.opts.MaxEvents, ms(r.opts.ResultTTL), r.group).Text()
+	if err != nil {
+		return nil, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	if prev == "" {
+		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	return r.Get(ctx, id)
+}
+
+func (r *Redis) Events(ctx context.Context, id string, after int64, wait time.Duration) ([]Event, error) {
+	deadline := time.Now().Add(wait)
+	key := r.evKey(id)
+	for {
+		status, err := r.c.HGet(ctx, r.jobKey(id), "status").Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("events %s: %w", id, err)
+		}
+		msgs, err := r.c.XRange(ctx, key, strconv.FormatInt(after+1, 10)+"-0", "+").Result()
+		if err != nil {
+			return nil, fmt.Errorf("events %s: %w", id, err)
+		}
+		if len(msgs) > 0 || wait <= 0 || Status(status).Terminal() {
+			return decodeEvents(id, msgs)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, nil
+		}
+		// XREAD from an explicit id has no gap: whatever was added since the
+		// XRANGE above is returned at once.
+		streams, err := r.c.XRead(ctx, &redis.XReadArgs{
+			Streams: []string{key, strconv.FormatInt(after, 10) + "-0"},
+			Block:   min(left, blockSlice),
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("events %s: %w", id, err)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if len(streams) > 0 && len(streams[0].Messages) > 0 {
+			return decodeEvents(id, streams[0].Messages)
+		}
+	}
+}
+
+func decodeEvents(id string, msgs []redis.XMessage) ([]Event, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	out := make([]Event, 0, len(msgs))
+	for _, m := range msgs {
+		seqStr, _, _ := strings.Cut(m.ID, "-")
+		seq, err := strconv.ParseInt(seqStr, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("events %s: entry id %q: %w", id, m.ID, err)
+		}
+		e := Event{Seq: seq}
+		e.Type, _ = m.Values["type"].(string)
+		ts, _ := m.Values["time"].(string)
+		if e.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil {
+			return nil, fmt.Errorf("events %s: seq %d: %w", id, seq, err)
+		}
+		if d, _ := m.Values["data"].(string); d != "" {
+			e.Data = json.RawMessage(d)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (r *Redis) Depth(ctx context.Context, task string) (int, error) {
+	n, err := luaDepth.Run(ctx, r.c, []string{r.streamKey(task, PriorityHigh), r.streamKey(task, PriorityNormal)}, r.group).Int()
+	if err != nil {
+		return 0, fmt.Errorf("depth %s: %w", task, err)
+	}
+	return n, nil
+}
+
+func (r *Redis) Dequeue(ctx context.Context, worker string, tasks []string) (*Lease, error) {
+	if len(tasks) == 0 {
+		return nil, fmt.Errorf("dequeue: no tasks")
+	}
+	if worker == "" {
+		return nil, fmt.Errorf("dequeue: no worker id")
+	}
+	keys := make([]string, 0, 2*len(tasks))
+	wake := make([]string, len(tasks))
+	for i, t := range tasks {
+		keys = append(keys, r.streamKey(t, PriorityHigh))
+		wake[i] = r.wakeKey(t)
+	}
+	for _, t := range tasks {
+		keys = append(keys, r.streamKey(t, PriorityNormal))
+	}
+	// Lapsed leases are only noticed by polling, so idle waits are short
+	// enough to catch them within a fraction of the lease.
+	block := min(blockSlice, max(r.opts.LeaseDuration/4, 10*time.Millisecond))
+	blpop := []any{"blpop"}
+	for _, w := range wake {
+		blpop = append(blpop, w)
+	}
+	blpop = append(blpop, strconv.FormatFloat(block.Seconds(), 'f', 3, 64))
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		now, t := r.now()
+		res, err := luaDequeue.Run(ctx, r.c, keys, r.group, worker, ms(r.opts.LeaseDuration), now, t.UnixMilli(),
+			r.opts.MaxEvents, ms(r.opts.ResultTTL), r.opts.Prefix, NewID()).Slice()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("dequeue %v: %w", tasks, err)
+		default:
+			l := &Lease{Worker: worker}
+			if err := json.Unmarshal([]byte(res[0].(string)), &l.Job); err != nil {
+				return nil, fmt.Errorf("dequeue: job record: %w", err)
+			}
+			l.Attempt = int(res[1].(int64))
+			l.Token = res[2].(string)
+			return l, nil
+		}
+		// Wait for an enqueue's wake token (or the slice to pass). Not
+		// c.BLPop: it rounds timeouts up to whole seconds.
+		err = r.c.Do(ctx, blpop...).Err()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// Redis may be restarting: pause a little rather than spin.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(block):
+			}
+		}
+	}
+}
+
+// leaseResult turns a script's answer into the Queue's errors.
+func leaseResult(op string, l *Lease, st string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, l.Job.ID, err)
+	}
+	switch st {
+	case "ok":
+		return nil
+	case "canceled":
+		return fmt.Errorf("%s %s: %w", op, l.Job.ID, ErrCanceled)
+	default:
+		return fmt.Errorf("%s %s attempt %d: %w", op, l.Job.ID, l.Attempt, ErrLeaseLost)
+	}
+}
+
+func (r *Redis) Heartbeat(ctx context.Context, l *Lease) error {
+	st, err := luaHeartbeat.Run(ctx, r.c, []string{r.jobKey(l.Job.ID), r.streamKey(l.Job.Task, l.Job.Priority)},
+		l.Token, r.group, l.Worker).Text()
+	return leaseResult("heartbeat", l, st, err)
+}
+
+func (r *Redis) Publish(ctx context.Context, l *Lease, typ string, data any) error {
+	if err := checkPublish(typ); err != nil {
+		return err
+	}
+	raw, err := eventData(data)
+	if err != nil {
+		return err
+	}
+	now, _ := r.now()
+	st, err := luaPublish.Run(ctx, r.c, []string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID)},
+		l.Token, typ, []byte(raw), now, r.opts.MaxEvents).Text()
+	return leaseResult("publish", l, st, err)
+}
+
+func (r *Redis) Complete(ctx context.Context, l *Lease, res Result) error {
+	if n := res.Size(); n > MaxPayloadBytes {
+		return fmt.Errorf("complete %s: result of %d bytes: %w (limit %d)", l.Job.ID, n, ErrTooLarge, MaxPayloadBytes)
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("complete %s: %w", l.Job.ID, err)
+	}
+	now, _ := r.now()
+	st, err := luaComplete.Run(ctx, r.c,
+		[]string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID), r.streamKey(l.Job.Task, l.Job.Priority)},
+		l.Token, raw, now, r.opts.MaxEvents, ms(r.opts.ResultTTL), r.group, []byte(resultData(&res))).Text()
+	return leaseResult("complete", l, st, err)
+}
+
+func (r *Redis) endAttempt(ctx context.Context, op string, l *Lease, jerr *JobError, requeue, release bool, retryEv []byte) error {
+	now, _ := r.now()
+	var errJSON []byte
+	if jerr != nil {
+		errJSON = errorData(jerr)
+	}
+	flag := func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}
+	st, err := luaEndAttempt.Run(ctx, r.c,
+		[]string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID), r.streamKey(l.Job.Task, l.Job.Priority), r.wakeKey(l.Job.Task)},
+		l.Token, errJSON, flag(requeue), now, r.opts.MaxEvents, ms(r.opts.ResultTTL), r.group, retryEv,
+		flag(release), l.Job.ID).Text()
+	return leaseResult(op, l, st, err)
+}
+
+func (r *Redis) Fail(ctx context.Context, l *Lease, jerr JobError, retry bool) error {
+	return r.endAttempt(ctx, "fail", l, &jerr, retry, false, retryData(l.Attempt, RetryFailed, &jerr))
+}
+
+func (r *Redis) Release(ctx context.Context, l *Lease) error {
+	return r.endAttempt(ctx, "release", l, nil, true, true, retryData(l.Attempt, RetryReleased, nil))
+}
+
+func (r *Redis) Register(ctx context.Context, w WorkerInfo) error {
+	if w.ID == "" {
+		return fmt.Errorf("register: worker has no id")
+	}
+	_, t := r.now()
+	w.SeenAt = t
+	raw, err := json.Marshal(w)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", w.ID, err)
+	}
+	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.workerKey(w.ID), raw, r.opts.WorkerTTL)
+		p.ZAdd(ctx, r.workersKey(), redis.Z{Score: float64(t.Add(r.opts.WorkerTTL).UnixMilli()), Member: w.ID})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("register %s: %w", w.ID, err)
+	}
+	return nil
+}
+
+func (r *Redis) Workers(ctx context.Context) ([]WorkerInfo, error) {
+	_, t := r.now()
+	zkey := r.workersKey()
+	if err := r.c.ZRemRangeByScore(ctx, zkey, "-inf", strconv.FormatInt(t.UnixMilli(), 10)).Err(); err != nil {
+		return nil, fmt.Errorf("workers: %w", err)
+	}
+	ids, err := r.c.ZRange(ctx, zkey, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("workers: %w", err)
+	}
+	out := []WorkerInfo{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = r.workerKey(id)
+	}
+	vals, err := r.c.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("workers: %w", err)
+	}
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // its key expired before the zset entry
+		}
+		var w WorkerInfo
+		if err := json.Unmarshal([]byte(s), &w); err != nil {
+			return nil, fmt.Errorf("workers: %s: %w", ids[i], err)
+		}
+		out = append(out, w)
+	}
+	slices.SortFunc(out, func(a, b WorkerInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}

@@ -1,0 +1,253 @@
+package queue
+
+import "github.com/redis/go-redis/v9"
+
+// The Redis backend's state transitions, one Lua script each, so that no
+// two clients interleave inside a transition (a stale lease can never
+// complete; a canceled job can never be completed or requeued).
+//
+// Keys (P is Options.Prefix):
+//
+//	P q:{task}:high, P q:{task}:normal  stream per task and priority; group "loom"; entry fields: id
+//	P job:{id}                          hash: job (JSON), status, attempt, max, worker, token, entry,
+//	                                    stream, deadline (unix ms or ""), error, result (JSON),
+//	                                    created, started, finished (RFC 3339), seq (last event)
+//	P ev:{id}                           stream of events, entry id "{seq}-0", fields type, time, data
+//	P wake:{task}                       list: one token per enqueue/requeue, popped by idle workers
+//	P idem:{key}                        string: job id (SET NX PX ResultTTL)
+//	P worker:{id}, P workers            WorkerInfo JSON (PX WorkerTTL) and a zset id → expiry (ms)
+//
+// Invariant: a queued or running job has exactly one live entry (hash field
+// entry) in its stream; every other entry is XACKed and XDELed, so a
+// stream's queued depth is XLEN minus its group's pending count.
+//
+// Scripts that reach a job's keys from a stream entry (dequeue, cancel)
+// build the key names from the prefix: fine on one Redis, not on a cluster.
+const luaPrelude = `
+local function ensureGroup(stream, group)
+  local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+  if not ok and not string.find(tostring(err), 'BUSYGROUP') then error(err) end
+end
+
+local function queuedIn(stream, group)
+  if redis.call('EXISTS', stream) == 0 then return 0 end
+  local n = redis.call('XLEN', stream)
+  local ok, p = pcall(redis.call, 'XPENDING', stream, group)
+  if ok then n = n - p[1] end
+  return n
+end
+
+local function dropEntry(stream, group, entry)
+  if not entry or entry == '' then return end
+  pcall(redis.call, 'XACK', stream, group, entry)
+  redis.call('XDEL', stream, entry)
+end
+
+local function addEvent(hkey, evkey, typ, data, now, maxlen)
+  local seq = redis.call('HINCRBY', hkey, 'seq', 1)
+  redis.call('XADD', evkey, 'MAXLEN', maxlen, seq .. '-0', 'type', typ, 'time', now, 'data', data)
+end
+
+local function finish(hkey, evkey, status, now, ttl)
+  redis.call('HSET', hkey, 'status', status, 'finished', now, 'token', '')
+  redis.call('PEXPIRE', hkey, ttl)
+  redis.call('PEXPIRE', evkey, ttl)
+end
+
+local function wake(key)
+  redis.call('LPUSH', key, '1')
+  redis.call('LTRIM', key, 0, 63)
+  redis.call('PEXPIRE', key, 86400000)
+end
+
+-- held answers 'ok' when token still holds the running job.
+local function held(hkey, token)
+  local h = redis.call('HMGET', hkey, 'status', 'token')
+  if not h[1] then return 'lost' end
+  if h[1] == 'canceled' then return 'canceled' end
+  if h[1] ~= 'running' or h[2] ~= token then return 'lost' end
+  return 'ok'
+end
+`
+
+// KEYS: hash, events, stream, other-priority stream, wake list, idem key
+// ARGV: id, job JSON, now, max depth, ttl ms, max events, queued data,
+// use idem ("1"/"0"), max attempts, group, deadline ms or ""
+var luaEnqueue = redis.NewScript(luaPrelude + `
+local group = ARGV[10]
+if ARGV[8] == '1' then
+  local existing = redis.call('GET', KEYS[6])
+  if existing then return {'existed', existing} end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'dup'} end
+local depth = queuedIn(KEYS[3], group) + queuedIn(KEYS[4], group)
+if depth >= tonumber(ARGV[4]) then return {'full', depth} end
+ensureGroup(KEYS[3], group)
+local entry = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
+redis.call('HSET', KEYS[1], 'job', ARGV[2], 'status', 'queued', 'attempt', 0, 'max', ARGV[9],
+  'created', ARGV[3], 'seq', 0, 'entry', entry, 'stream', KEYS[3], 'deadline', ARGV[11], 'token', '')
+addEvent(KEYS[1], KEYS[2], 'queued', ARGV[7], ARGV[3], ARGV[6])
+if ARGV[8] == '1' then redis.call('SET', KEYS[6], ARGV[1], 'PX', ARGV[5], 'NX') end
+wake(KEYS[5])
+return {'ok'}
+`)
+
+// KEYS: streams, highest priority first
+// ARGV: group, worker, lease ms, now, now ms, max events, ttl ms, prefix, token nonce
+//
+// For each stream: first entries whose holder stopped heartbeating
+// (XAUTOCLAIM, idle ≥ lease), then new ones (XREADGROUP). Stale entries
+// (canceled or finished jobs) are dropped on the way.
+var luaDequeue = redis.NewScript(luaPrelude + `
+local group, worker, leaseMs, now, nowMs = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local maxev, ttl, prefix, nonce = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+
+-- take leases the job behind entry, or answers nil when the entry is stale
+-- or the job ended here (dead-lettered, deadline passed).
+local function take(stream, entry, fields, reclaimed)
+  if not fields or #fields < 2 then
+    dropEntry(stream, group, entry)
+    return nil
+  end
+  local id = fields[2]
+  local hkey, evkey = prefix .. 'job:' .. id, prefix .. 'ev:' .. id
+  local h = redis.call('HMGET', hkey, 'status', 'entry', 'attempt', 'max', 'worker', 'job', 'deadline')
+  if not h[1] or h[2] ~= entry or (h[1] ~= 'queued' and h[1] ~= 'running') then
+    dropEntry(stream, group, entry)
+    return nil
+  end
+  local attempt, max = tonumber(h[3]), tonumber(h[4])
+  if h[1] == 'running' then
+    -- Only XAUTOCLAIM gets here: the holder's lease lapsed.
+    local jerr = {code = 'internal', message = 'attempt ' .. attempt .. ': lease expired (worker "' .. tostring(h[5]) .. '" stopped heartbeating)'}
+    redis.call('HSET', hkey, 'error', cjson.encode(jerr))
+    if attempt >= max then
+      dropEntry(stream, group, entry)
+      addEvent(hkey, evkey, 'error', cjson.encode(jerr), now, maxev)
+      finish(hkey, evkey, 'failed', now, ttl)
+      return nil
+    end
+    addEvent(hkey, evkey, 'retry', cjson.encode({attempt = attempt, reason = 'lease_expired', error = jerr}), now, maxev)
+  end
+  if h[7] and h[7] ~= '' and tonumber(h[7]) <= nowMs then
+    local jerr = cjson.encode({code = 'timeout', message = 'deadline passed before a worker took the job'})
+    dropEntry(stream, group, entry)
+    redis.call('HSET', hkey, 'error', jerr)
+    addEvent(hkey, evkey, 'error', jerr, now, maxev)
+    finish(hkey, evkey, 'failed', now, ttl)
+    return nil
+  end
+  attempt = attempt + 1
+  local token = entry .. '/' .. nonce
+  redis.call('HSET', hkey, 'status', 'running', 'attempt', attempt, 'worker', worker, 'token', token, 'started', now)
+  addEvent(hkey, evkey, 'started', cjson.encode({attempt = attempt, worker = worker}), now, maxev)
+  return {h[6], attempt, token, stream}
+end
+
+for _, stream in ipairs(KEYS) do
+  local cursor = '0-0'
+  for _ = 1, 100 do
+    local ok, r = pcall(redis.call, 'XAUTOCLAIM', stream, group, worker, leaseMs, cursor, 'COUNT', 1)
+    if not ok then break end
+    for _, e in ipairs(r[2]) do
+      local got = take(stream, e[1], e[2], true)
+      if got then return got end
+    end
+    cursor = r[1]
+    if cursor == '0-0' then break end
+  end
+  for _ = 1, 1000 do
+    local ok, r = pcall(redis.call, 'XREADGROUP', 'GROUP', group, worker, 'COUNT', 1, 'STREAMS', stream, '>')
+    if not ok then
+      -- NOGROUP: a new task, or Redis restarted empty.
+      ensureGroup(stream, group)
+      break
+    end
+    if not r then break end
+    local e = r[1][2][1]
+    local got = take(stream, e[1], e[2], false)
+    if got then return got end
+  end
+end
+return false
+`)
+
+// KEYS: hash, stream   ARGV: token, group, worker
+var luaHeartbeat = redis.NewScript(luaPrelude + `
+local st = held(KEYS[1], ARGV[1])
+if st ~= 'ok' then return st end
+local entry = redis.call('HGET', KEYS[1], 'entry')
+-- XCLAIM to ourselves resets the entry's idle time: the lease is renewed.
+local ok = pcall(redis.call, 'XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, entry, 'JUSTID')
+if not ok then return 'lost' end
+return 'ok'
+`)
+
+// KEYS: hash, events   ARGV: token, type, data, now, max events
+var luaPublish = redis.NewScript(luaPrelude + `
+local st = held(KEYS[1], ARGV[1])
+if st ~= 'ok' then return st end
+addEvent(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return 'ok'
+`)
+
+// KEYS: hash, events, stream   ARGV: token, result JSON, now, max events, ttl ms, group, event data
+var luaComplete = redis.NewScript(luaPrelude + `
+local st = held(KEYS[1], ARGV[1])
+if st ~= 'ok' then return st end
+dropEntry(KEYS[3], ARGV[6], redis.call('HGET', KEYS[1], 'entry'))
+redis.call('HSET', KEYS[1], 'result', ARGV[2], 'entry', '')
+redis.call('HDEL', KEYS[1], 'error')
+addEvent(KEYS[1], KEYS[2], 'result', ARGV[7], ARGV[3], ARGV[4])
+finish(KEYS[1], KEYS[2], 'succeeded', ARGV[3], ARGV[5])
+return 'ok'
+`)
+
+// Fail, and Release (ARGV[9] == "1": the attempt is given back).
+// KEYS: hash, events, stream, wake list
+// ARGV: token, error JSON or "", requeue ("1"/"0"), now, max events, ttl ms, group, retry event data,
+// release ("1"/"0"), job id
+var luaEndAttempt = redis.NewScript(luaPrelude + `
+local st = held(KEYS[1], ARGV[1])
+if st ~= 'ok' then return st end
+local h = redis.call('HMGET', KEYS[1], 'attempt', 'max', 'entry')
+local attempt, max = tonumber(h[1]), tonumber(h[2])
+dropEntry(KEYS[3], ARGV[7], h[3])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[2]) end
+if ARGV[9] == '1' or (ARGV[3] == '1' and attempt < max) then
+  local entry = redis.call('XADD', KEYS[3], '*', 'id', ARGV[10])
+  if ARGV[9] == '1' then attempt = attempt - 1 end
+  redis.call('HSET', KEYS[1], 'status', 'queued', 'entry', entry, 'token', '', 'attempt', attempt)
+  addEvent(KEYS[1], KEYS[2], 'retry', ARGV[8], ARGV[4], ARGV[5])
+  wake(KEYS[4])
+  return 'ok'
+end
+redis.call('HSET', KEYS[1], 'entry', '')
+addEvent(KEYS[1], KEYS[2], 'error', ARGV[2], ARGV[4], ARGV[5])
+finish(KEYS[1], KEYS[2], 'failed', ARGV[4], ARGV[6])
+return 'ok'
+`)
+
+// KEYS: hash, events   ARGV: now, max events, ttl ms, group
+// Answers the status before the call, or "" when the job does not exist.
+var luaCancel = redis.NewScript(luaPrelude + `
+local h = redis.call('HMGET', KEYS[1], 'status', 'entry', 'stream')
+if not h[1] then return '' end
+if h[1] == 'queued' or h[1] == 'running' then
+  dropEntry(h[3], ARGV[4], h[2])
+  redis.call('HSET', KEYS[1], 'entry', '')
+  addEvent(KEYS[1], KEYS[2], 'canceled', '{}', ARGV[1], ARGV[2])
+  -- finish clears the token; keep it so the holder learns of the cancel.
+  local token = redis.call('HGET', KEYS[1], 'token')
+  finish(KEYS[1], KEYS[2], 'canceled', ARGV[1], ARGV[3])
+  redis.call('HSET', KEYS[1], 'token', token)
+end
+return h[1]
+`)
+
+// KEYS: streams of one task   ARGV: group
+var luaDepth = redis.NewScript(luaPrelude + `
+local n = 0
+for _, s in ipairs(KEYS) do n = n + queuedIn(s, ARGV[1]) end
+return n
+`)

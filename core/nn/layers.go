@@ -2,9 +2,20 @@ package nn
 
 import (
 	"fmt"
+	"sync"
 
 	"loom/core/kernels"
 )
+
+// denseRows is the batch from which a quantized Linear widens its weights to
+// f32 and runs GEMM: the quantized matrix-vector kernel re-reads each weight
+// block per row, GEMM reuses a widened tile across all rows, and widening
+// costs about one pass over the weights.
+const denseRows = 8
+
+// widened holds f32 copies of quantized weights for batched prefill, reused
+// across calls (and layers) so prefill does not allocate per matrix.
+var widened = sync.Pool{New: func() any { return new([]float32) }}
 
 // Linear is y = x·Wᵀ + b with W (out, in) in any storage format.
 type Linear struct {
@@ -22,6 +33,17 @@ func (l *Linear) Forward(y, x []float32, rows int) error {
 	}
 	x, y = x[:rows*in], y[:rows*out]
 	switch {
+	case l.W.Quantized() && rows >= denseRows:
+		buf := widened.Get().(*[]float32)
+		w := grow(buf, out*in) // (out, in)
+		err := l.W.widen(w)
+		if err == nil {
+			kernels.GemmT(rows, out, in, x, in, w, in, 0, y, out)
+		}
+		widened.Put(buf)
+		if err != nil {
+			return err
+		}
 	case l.W.Quantized():
 		if err := kernels.MatMulQ(y, l.W.Data, l.W.Format, x, rows, out, in); err != nil {
 			return err

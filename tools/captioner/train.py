@@ -141,6 +141,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=0, help="stop after this many steps (0: only the time budget)")
+    ap.add_argument("--resume", default="", help="start from an exported model folder")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -148,6 +150,10 @@ def main():
     tr_imgs, tr_ids = load(os.path.join(a.data, "train"))
     va_imgs, va_ids = load(os.path.join(a.data, "val"))
     net = M.Captioner(ENC, DEC)
+    if a.resume:
+        sd = safet.load(os.path.join(a.resume, "model.safetensors"))
+        net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in sd.items()})
+        print("resumed from", a.resume, flush=True)
     nparams = sum(p.numel() for p in net.parameters())
     print(f"params {nparams} train {len(tr_imgs)} val {len(va_imgs)}", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=0.01)
@@ -156,10 +162,10 @@ def main():
     best = -1.0
     while True:
         el = time.time() - t0
-        if el > budget:
+        if el > budget or (a.steps and step >= a.steps):
             break
-        frac = el / budget
-        lr = a.lr * min(1.0, (step + 1) / 300) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.95 + 0.05)
+        frac = max(el / budget, step / a.steps if a.steps else 0)
+        lr = a.lr * (1.0 if a.resume else min(1.0, (step + 1) / 300)) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.95 + 0.05)
         for g in opt.param_groups:
             g["lr"] = lr
         idx = np.random.randint(0, len(tr_imgs), a.batch)

@@ -26,9 +26,15 @@ var ErrNotFound = errors.New("tensor not found")
 var ErrFormat = errors.New("malformed model file")
 
 // TensorSource is one model's weights and metadata, whatever the file format.
+//
+// The text contract planned a Tensor(name) (*tensor.Tensor, error) method
+// here; core/tensor has not landed, so sources expose the raw view Info
+// (storage type, Loom shape, bytes), which core/nn binds directly. A Tensor
+// method can be added beside Info without changing readers.
 type TensorSource interface {
-	// Tensor(name string) (*tensor.Tensor, error) joins this interface as soon
-	// as core/tensor lands; until then Info(name) gives the raw view.
+	// Info returns the named tensor (GGUF naming, e.g. "blk.0.attn_q.weight")
+	// as a view on the file's bytes (mmap) with its Loom shape and storage
+	// type; an error matching ErrNotFound when absent.
 	Info(name string) (*Info, error)
 	// Names lists the tensor names in sorted order.
 	Names() []string
@@ -60,11 +66,10 @@ func (in *Info) Elements() int {
 	return n
 }
 
-// InfoSource is implemented by every source in this package: it exposes the
-// raw storage of a tensor (type, shape, bytes) for writers and converters.
+// InfoSource is TensorSource; the name is kept for callers that asserted it
+// when Info was not yet part of TensorSource.
 type InfoSource interface {
 	TensorSource
-	Info(name string) (*Info, error)
 }
 
 func formatErr(format string, args ...any) error {

@@ -144,6 +144,8 @@ func TestGGUFRoundTripAllTypes(t *testing.T) {
 		{Name: "h", Type: TypeF16, Shape: []int{3}, Data: []byte{0, 0x3c, 0, 0x40, 0, 0xc0}},
 		{Name: "b", Type: TypeBF16, Shape: []int{1}, Data: []byte{0x80, 0x3f}},
 		{Name: "k4", Type: TypeQ4_0, Shape: []int{32}, Data: make([]byte, 18)},
+		{Name: "qk4", Type: TypeQ4_K, Shape: []int{2, 256}, Data: make([]byte, 2*144)},
+		{Name: "qk6", Type: TypeQ6_K, Shape: []int{256}, Data: make([]byte, 210)},
 	}
 	var buf bytes.Buffer
 	if err := WriteGGUF(&buf, meta, tensors); err != nil {
@@ -185,7 +187,7 @@ func TestGGUFRoundTripAllTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if n := src.Names(); !reflect.DeepEqual(n, []string{"b", "h", "k4", "q", "w"}) {
+	if n := src.Names(); !reflect.DeepEqual(n, []string{"b", "h", "k4", "q", "qk4", "qk6", "w"}) {
 		t.Fatalf("names %v", n)
 	}
 	if _, err := src.Info("nope"); !errors.Is(err, ErrNotFound) {
@@ -311,4 +313,39 @@ func FuzzGGUF(f *testing.F) {
 			t.Fatal("names changed")
 		}
 	})
+}
+
+func TestGGMLTypeSizes(t *testing.T) {
+	cases := []struct {
+		typ   GGMLType
+		shape []int
+		size  int64
+	}{
+		{TypeF32, []int{3, 5}, 60}, {TypeF16, []int{7}, 14}, {TypeBF16, []int{2, 2}, 8},
+		{TypeQ8_0, []int{4, 64}, 4 * 2 * 34}, {TypeQ4_0, []int{32}, 18},
+		{TypeQ4_K, []int{3, 512}, 3 * 2 * 144}, {TypeQ6_K, []int{256}, 210}, {TypeF32, nil, 4},
+	}
+	for _, c := range cases {
+		if got, err := c.typ.dataSize(c.shape, math.MaxInt64); err != nil || got != c.size {
+			t.Errorf("%v %v: %d (%v), want %d", c.typ, c.shape, got, err, c.size)
+		}
+	}
+	if _, err := TypeQ4_K.dataSize([]int{128}, math.MaxInt64); err == nil {
+		t.Error("half a q4_K block accepted")
+	}
+}
+
+// BenchmarkParseGGUF: header, metadata (512-token vocabulary) and tensor table
+// of stories260K.gguf, from memory.
+func BenchmarkParseGGUF(b *testing.B) {
+	data, err := os.ReadFile(sharedModel(b, "stories260K/stories260K.gguf"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParseGGUF(data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"container/heap"
 	"fmt"
 	"sort"
 	"strconv"
@@ -247,41 +248,88 @@ func (t *SentencePiece) encodeSegment(ids []int, s string) []int {
 		}
 		i = j
 	}
-	toks := ids[start:]
-	// pair[i] is the id of toks[i]+toks[i+1] or -1; only the neighbours of a
-	// merge change, so each step is one scan for the best pair.
-	pair := make([]int, len(toks))
-	merged := func(i int) int {
-		if i+1 >= len(toks) {
-			return -1
-		}
-		if id, ok := t.lookup[t.pieces[toks[i]]+t.pieces[toks[i+1]]]; ok {
-			return id
-		}
-		return -1
+	return append(ids[:start], t.merge(ids[start:])...)
+}
+
+// merge applies run.c's rule — merge the adjacent pair whose concatenation
+// is the highest-scoring piece, leftmost on ties, until none applies — with
+// a heap over candidate pairs and a linked list of symbols, so a long
+// prompt costs O(n log n) instead of run.c's O(n²) rescans. encodeNaive in
+// the tests is the direct transcription it is checked against.
+func (t *SentencePiece) merge(toks []int) []int {
+	n := len(toks)
+	if n < 2 {
+		return toks
 	}
+	next := make([]int, n) // -1 at the end
+	prev := make([]int, n)
 	for i := range toks {
-		pair[i] = merged(i)
+		next[i], prev[i] = i+1, i-1
 	}
-	for {
-		best, bestScore := -1, float32(0)
-		for i := 0; i+1 < len(toks); i++ {
-			if id := pair[i]; id >= 0 && (best < 0 || t.scores[id] > bestScore) {
-				best, bestScore = i, t.scores[id]
-			}
+	next[n-1] = -1
+	h := &pairHeap{}
+	push := func(l int) {
+		r := next[l]
+		if l < 0 || r < 0 {
+			return
 		}
-		if best < 0 {
-			break
-		}
-		toks[best] = pair[best]
-		toks = append(toks[:best+1], toks[best+2:]...)
-		pair = append(pair[:best+1], pair[best+2:]...)
-		pair[best] = merged(best)
-		if best > 0 {
-			pair[best-1] = merged(best - 1)
+		if id, ok := t.lookup[t.pieces[toks[l]]+t.pieces[toks[r]]]; ok {
+			heap.Push(h, pairCand{score: t.scores[id], left: l, right: r, leftID: toks[l], rightID: toks[r], merged: id})
 		}
 	}
-	return ids[:start+len(toks)]
+	for i := 0; i < n-1; i++ {
+		push(i)
+	}
+	for h.Len() > 0 {
+		c := heap.Pop(h).(pairCand)
+		// Skip candidates made stale by an earlier merge of either symbol.
+		if toks[c.left] != c.leftID || toks[c.right] != c.rightID || next[c.left] != c.right {
+			continue
+		}
+		toks[c.left] = c.merged
+		toks[c.right] = -1
+		next[c.left] = next[c.right]
+		if next[c.left] >= 0 {
+			prev[next[c.left]] = c.left
+		}
+		if prev[c.left] >= 0 {
+			push(prev[c.left])
+		}
+		push(c.left)
+	}
+	out := toks[:0]
+	for i := 0; i >= 0; i = next[i] {
+		out = append(out, toks[i])
+	}
+	return out
+}
+
+// pairCand is a mergeable adjacent pair (left, right symbol indices).
+type pairCand struct {
+	score           float32
+	left, right     int
+	leftID, rightID int
+	merged          int
+}
+
+// pairHeap pops the highest score first, then the leftmost pair: symbol
+// indices keep sequence order, so left index order is text order.
+type pairHeap []pairCand
+
+func (h pairHeap) Len() int { return len(h) }
+func (h pairHeap) Less(i, j int) bool {
+	if h[i].score != h[j].score {
+		return h[i].score > h[j].score
+	}
+	return h[i].left < h[j].left
+}
+func (h pairHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *pairHeap) Push(x any)   { *h = append(*h, x.(pairCand)) }
+func (h *pairHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func (t *SentencePiece) Decode(id int) string {

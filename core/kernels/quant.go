@@ -323,6 +323,12 @@ func MatMulQ(y []float32, w []byte, f *Format, x []float32, m, n, k int) error {
 	if f.ActQ8 && k%QK8_0 != 0 {
 		return fmt.Errorf("MatMulQ %s: k=%d is not a multiple of %d: %w", f.Name, k, QK8_0, ErrBadLength)
 	}
+	if f == FormatF32 {
+		if wf, ok := asF32(w, n*k); ok { // f32 weights in place: the GEMM kernels
+			GemmT(m, n, k, x, k, wf, k, 0, y, n)
+			return nil
+		}
+	}
 	job := matJobs.Get().(*matJob)
 	job.y, job.w, job.f, job.x, job.m, job.n, job.k = y, w, f, x, m, n, k
 	job.rb = wb / n

@@ -82,24 +82,61 @@ func dequantQ6_K(dst []float32, src []byte) {
 	}
 }
 
-// dotQ4_K and dotQ6_K widen one super-block at a time onto the stack and dot
-// it with x (len(x) a multiple of 256).
+// dotQ4_K dots q4_K weights with x (len(x) a multiple of 256) without
+// widening them: per 32-element sub-block it sums q·x and x, then applies
+// d·sc and dmin·m once.
 func dotQ4_K(w []byte, x []float32) float32 {
-	var buf [QKK]float32
 	var s float32
 	for b := 0; b < len(x)/QKK; b++ {
-		dequantQ4_KBlock(buf[:], w[b*Q4_KBytes:])
-		s += dotF32x4(buf[:], x[b*QKK:(b+1)*QKK])
+		blk := w[b*Q4_KBytes : (b+1)*Q4_KBytes]
+		xb := x[b*QKK : (b+1)*QKK]
+		d := F16ToF32(binary.LittleEndian.Uint16(blk))
+		dmin := F16ToF32(binary.LittleEndian.Uint16(blk[2:]))
+		for p := 0; p < 4; p++ {
+			sc0, m0 := scaleMinK4(2*p, blk[4:16])
+			sc1, m1 := scaleMinK4(2*p+1, blk[4:16])
+			q := blk[16+32*p : 16+32*p+32]
+			x0 := xb[64*p : 64*p+32]
+			x1 := xb[64*p+32 : 64*p+64]
+			var qx0, qx1, sx0, sx1 float32
+			for l, v := range q {
+				qx0 += float32(v&0xf) * x0[l]
+				qx1 += float32(v>>4) * x1[l]
+				sx0 += x0[l]
+				sx1 += x1[l]
+			}
+			s += d*(float32(sc0)*qx0+float32(sc1)*qx1) - dmin*(float32(m0)*sx0+float32(m1)*sx1)
+		}
 	}
 	return s
 }
 
+// dotQ6_K dots q6_K weights with x, summing (q-32)·x per 16-element scale
+// group and applying d·scale once per group.
 func dotQ6_K(w []byte, x []float32) float32 {
-	var buf [QKK]float32
 	var s float32
 	for b := 0; b < len(x)/QKK; b++ {
-		dequantQ6_KBlock(buf[:], w[b*Q6_KBytes:])
-		s += dotF32x4(buf[:], x[b*QKK:(b+1)*QKK])
+		blk := w[b*Q6_KBytes : (b+1)*Q6_KBytes]
+		xb := x[b*QKK : (b+1)*QKK]
+		var acc [16]float32 // by scale index
+		for h := 0; h < 2; h++ {
+			ql := blk[64*h : 64*h+64]
+			qh := blk[128+32*h : 128+32*h+32]
+			xh := xb[128*h : 128*h+128]
+			a := acc[8*h : 8*h+8]
+			for l := 0; l < 32; l++ {
+				is := l / 16
+				a[is] += float32(int32(ql[l]&0xf|(qh[l]&3)<<4)-32) * xh[l]
+				a[is+2] += float32(int32(ql[l+32]&0xf|(qh[l]>>2&3)<<4)-32) * xh[l+32]
+				a[is+4] += float32(int32(ql[l]>>4|(qh[l]>>4&3)<<4)-32) * xh[l+64]
+				a[is+6] += float32(int32(ql[l+32]>>4|(qh[l]>>6&3)<<4)-32) * xh[l+96]
+			}
+		}
+		var sb float32
+		for j, v := range acc {
+			sb += float32(int8(blk[192+j])) * v
+		}
+		s += F16ToF32(binary.LittleEndian.Uint16(blk[208:])) * sb
 	}
 	return s
 }

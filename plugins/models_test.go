@@ -1,0 +1,112 @@
+package plugins
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSplitJoinModelDirs(t *testing.T) {
+	if got := SplitModelDirs("/a::/b:"); !slices.Equal(got, []string{"/a", "/b"}) {
+		t.Fatalf("SplitModelDirs = %q", got)
+	}
+	if got := SplitModelDirs(""); len(got) != 0 {
+		t.Fatalf("SplitModelDirs(\"\") = %q", got)
+	}
+	if got := JoinModelDirs([]string{"/a", "/b"}); got != "/a:/b" {
+		t.Fatalf("JoinModelDirs = %q", got)
+	}
+	t.Setenv(ModelsEnv, "/x:/y")
+	if got := ModelDirs(); !slices.Equal(got, []string{"/x", "/y"}) {
+		t.Fatalf("ModelDirs = %q", got)
+	}
+}
+
+func TestUnreadyNeverProducesOutput(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(ModelsEnv, dir)
+	need := TaskNeed{Task: "image.caption", Files: []string{"model.safetensors", "config.json"}}
+	e := Unready("vision", "dev", need, TaskNeed{Task: "image.generate", Files: need.Files})
+
+	m, err := e.Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name != "vision" || !slices.Equal(m.Tasks, []string{"image.caption", "image.generate"}) || len(m.Models) != 2 {
+		t.Fatalf("manifest = %+v", m)
+	}
+	wantMissing := "no image.caption model installed: expected a folder with model.safetensors + config.json under one of LOOM_MODELS (" + dir + ")"
+	if mi := m.Models[0]; mi.Ready || mi.ID != "image.caption" || mi.Missing != wantMissing {
+		t.Fatalf("model = %+v, want missing %q", mi, wantMissing)
+	}
+
+	emitted := 0
+	emit := func(Event) error { emitted++; return nil }
+	run := func(task, model string) *Error {
+		err := e.Run(context.Background(), Job{Task: task, Model: model}, emit)
+		pe, ok := err.(*Error)
+		if !ok {
+			t.Fatalf("Run(%s, %s) = %v, want *Error", task, model, err)
+		}
+		return pe
+	}
+	if e := run("image.caption", ""); e.Code != CodeModelUnavailable || e.Message != wantMissing {
+		t.Fatalf("default model: %v", e)
+	}
+	if e := run("image.caption", "image.caption"); e.Code != CodeModelUnavailable || e.Message != wantMissing {
+		t.Fatalf("slot model: %v", e)
+	}
+	if e := run("image.caption", "blip"); e.Code != CodeModelUnavailable ||
+		!strings.Contains(e.Message, `model "blip" for image.caption is not installed: expected a folder blip/ with model.safetensors + config.json`) {
+		t.Fatalf("absent named model: %v", e)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "blip"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if e := run("image.caption", "blip"); e.Code != CodeModelUnavailable || !strings.Contains(e.Message, "has no image.caption runtime") {
+		t.Fatalf("present named model: %v", e)
+	}
+	if e := run("image.caption", "../etc"); e.Code != CodeInvalidRequest {
+		t.Fatalf("path model name: %v", e)
+	}
+	if e := run("text.chat", ""); e.Code != CodeInvalidRequest || !strings.Contains(e.Message, "image.caption, image.generate") {
+		t.Fatalf("unknown task: %v", e)
+	}
+	t.Setenv(ModelsEnv, "")
+	if e := run("image.generate", ""); !strings.Contains(e.Message, "(LOOM_MODELS is empty)") {
+		t.Fatalf("empty LOOM_MODELS: %v", e)
+	}
+	if emitted != 0 {
+		t.Fatalf("Unready emitted %d events", emitted)
+	}
+}
+
+// The host (go-plugin) reads @level, @message and @timestamp in exactly
+// this layout; anything else makes it log the line as plain debug text.
+func TestLogHandlerSpeaksHclogJSON(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(NewLogHandler(&buf, slog.LevelDebug))
+	log.Warn("disk low", "free_mb", 12)
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatalf("%v: %s", err, buf.Bytes())
+	}
+	if m["@level"] != "warn" || m["@message"] != "disk low" || m["free_mb"] != float64(12) {
+		t.Fatalf("log line = %s", buf.Bytes())
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05.000000Z07:00", m["@timestamp"].(string)); err != nil {
+		t.Fatalf("timestamp: %v", err)
+	}
+	for lvl, want := range map[slog.Level]string{slog.LevelDebug: "debug", slog.LevelInfo: "info", slog.LevelError: "error", slog.LevelError + 4: "error"} {
+		if got := hclogLevel(lvl); got != want {
+			t.Errorf("hclogLevel(%v) = %s, want %s", lvl, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,7 @@ type loadedModel struct {
 	src  formats.TensorSource
 	dec  *towers.Decoder
 	tok  tokenizer.Tokenizer
+	chat tokenizer.ChatTemplate
 }
 
 func newEngine(dirs []string, tokenizerPath string) *engine {
@@ -114,6 +116,7 @@ func (lm *loadedModel) load(path, tokPath string) error {
 		return fmt.Errorf("tokenizer has %d tokens, model %d", tok.VocabSize(), dec.Config.Vocab)
 	}
 	lm.src, lm.dec, lm.tok = src, dec, tok
+	lm.chat = tokenizer.TemplateForTokenizer(src.Meta(), tok)
 	return nil
 }
 
@@ -149,10 +152,17 @@ func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Eve
 		defer cancel()
 	}
 	prompt := req.prompt
+	var stopIDs []int
 	if job.Task == taskChat {
-		prompt = renderChat(lm.src.Meta(), req.messages)
+		msgs := make([]tokenizer.Message, len(req.messages))
+		for i, m := range req.messages {
+			msgs[i] = tokenizer.Message{Role: m.Role, Content: m.Content}
+		}
+		prompt = lm.chat.Render(msgs, true)
+		req.stops = append(req.stops, lm.chat.Stops()...)
+		stopIDs = lm.chat.StopIDs(lm.tok)
 	}
-	res, err := generate(ctx, lm, prompt, req, func(delta string) error {
+	res, err := generate(ctx, lm, prompt, req, stopIDs, func(delta string) error {
 		return emit(plugins.Event{Kind: plugins.EventDelta, Text: delta})
 	})
 	if err != nil {
@@ -170,8 +180,10 @@ func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Eve
 
 // generate runs the prompt through the decoder and samples up to
 // req.maxTokens tokens, calling onDelta with each piece of text that is safe
-// to show (stop strings are never shown, even in part).
-func generate(ctx context.Context, lm *loadedModel, prompt string, req request, onDelta func(string) error) (result, error) {
+// to show (stop strings are never shown, even in part). Generation ends at
+// EOS, at any of stopIDs (a chat template's end-of-turn tokens), at a stop
+// string, or after req.maxTokens tokens.
+func generate(ctx context.Context, lm *loadedModel, prompt string, req request, stopIDs []int, onDelta func(string) error) (result, error) {
 	tok, dec := lm.tok, lm.dec
 	ids := tok.Encode(prompt, true)
 	if len(ids) == 0 {
@@ -202,7 +214,7 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 		}
 		next := smp.Sample(logits)
 		smp.Accept(next)
-		if next == tok.EOS() || next == tok.BOS() {
+		if next == tok.EOS() || next == tok.BOS() || slices.Contains(stopIDs, next) {
 			res.FinishReason = "stop"
 			break
 		}
@@ -237,20 +249,4 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 	res.Text = stream.Text()
 	res.Usage.TotalTokens = res.Usage.PromptTokens + res.Usage.CompletionTokens
 	return res, nil
-}
-
-// renderChat turns messages into the model's prompt. Until core/tokenizer's
-// chat templates land this is a plain transcript ending in the assistant's
-// turn, which base models such as stories260K continue sensibly.
-// TODO(text): use tokenizer.TemplateFor(meta).Render when it exists.
-func renderChat(meta formats.Metadata, msgs []message) string {
-	var b strings.Builder
-	for _, m := range msgs {
-		b.WriteString(m.Role)
-		b.WriteString(": ")
-		b.WriteString(m.Content)
-		b.WriteString("\n")
-	}
-	b.WriteString("assistant:")
-	return b.String()
 }

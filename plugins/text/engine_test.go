@@ -122,6 +122,11 @@ func TestChat(t *testing.T) {
 	if r.res.Usage.CompletionTokens == 0 || r.res.Usage.PromptTokens < 5 || r.res.Text == "" {
 		t.Fatalf("chat result %+v", r.res)
 	}
+	// stories260K has no template: the plain one, which stops before the
+	// model writes the user's next turn.
+	if strings.Contains(r.res.Text, "User:") {
+		t.Fatalf("chat text runs into the user's turn: %q", r.res.Text)
+	}
 }
 
 func TestDescribeListsModels(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -77,6 +78,10 @@ func TestCaptionAccuracy(t *testing.T) {
 		"jpeg256": func(i image.Image) []byte { return encodeJPEG(imaging.Resize(i, 256, 256, imaging.Lanczos), 75) },
 	}
 	right := map[string]int{}
+	attrs := map[string]*attrScore{}
+	for name := range variants {
+		attrs[name] = &attrScore{}
+	}
 	for i := 0; i < n; i++ {
 		s := shapes.RandomScene(r, 0.5)
 		img := shapes.Render(s)
@@ -85,6 +90,7 @@ func TestCaptionAccuracy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			attrs[name].add(s, got)
 			if got == s.Caption() {
 				right[name]++
 			} else if right[name] < 3 {
@@ -94,7 +100,7 @@ func TestCaptionAccuracy(t *testing.T) {
 	}
 	for name := range variants {
 		acc := float64(right[name]) / float64(n)
-		t.Logf("%s: %d/%d exact (%.1f%%)", name, right[name], n, 100*acc)
+		t.Logf("%s: %d/%d exact (%.1f%%); %s", name, right[name], n, 100*acc, attrs[name])
 		if acc < 0.95 {
 			t.Errorf("%s: %.1f%% exact captions, want ≥ 95%%", name, 100*acc)
 		}
@@ -160,4 +166,39 @@ func TestDescribeListsCaptioner(t *testing.T) {
 	if !found {
 		t.Fatalf("manifest lacks a ready shapes-captioner: %+v", m.Models)
 	}
+}
+
+// attrScore counts, per attribute, how many objects of the truth a caption
+// got right (objects matched in caption order; a caption outside the grammar
+// or with the wrong object count scores nothing for that scene).
+type attrScore struct{ objects, count, shape, colour, size, place, scenes int }
+
+func (a *attrScore) add(s shapes.Scene, got string) {
+	a.scenes++
+	a.objects += len(s.Objects)
+	pred, err := shapes.ParseCaption(got)
+	if err != nil || len(pred) != len(s.Objects) {
+		return
+	}
+	a.count++
+	for i, o := range s.Objects {
+		p := pred[i]
+		a.shape += b2i(p.Shape == o.Shape)
+		a.colour += b2i(p.Colour == o.Colour)
+		a.size += b2i(p.Size == o.Size)
+		a.place += b2i(p.Place == o.Place)
+	}
+}
+
+func (a *attrScore) String() string {
+	pc := func(k, n int) float64 { return 100 * float64(k) / float64(max(n, 1)) }
+	return fmt.Sprintf("object count %.1f%%, shape %.1f%%, colour %.1f%%, size %.1f%%, place %.1f%%",
+		pc(a.count, a.scenes), pc(a.shape, a.objects), pc(a.colour, a.objects), pc(a.size, a.objects), pc(a.place, a.objects))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -32,6 +32,18 @@ type ByteBPE struct {
 	bos, eos     int
 	addBOS       bool
 	unk          int
+
+	// SentencePiece-style tokenizer.json (Llama-2, Mistral): no byte-level
+	// mapping; spaces become "▁", a "▁" is prepended (to every text segment
+	// for the Prepend normalizer and Metaspace "always", to the one at the
+	// start of the text for Metaspace "first"), symbols are UTF-8
+	// characters, and characters left without a piece fall back to
+	// "<0xNN>" byte tokens.
+	metaspace    bool
+	prependAll   bool
+	prependFirst bool
+	byteFallback bool
+	byteID       [256]int
 }
 
 var byteToRune, runeToByte = bytesToUnicode()
@@ -71,6 +83,7 @@ type hfTokenizerJSON struct {
 		Merges       json.RawMessage `json:"merges"`
 		UnkToken     *string         `json:"unk_token"`
 		IgnoreMerges bool            `json:"ignore_merges"`
+		ByteFallback bool            `json:"byte_fallback"`
 	} `json:"model"`
 }
 
@@ -79,6 +92,11 @@ type hfComponent struct {
 	AddPrefix     bool                           `json:"add_prefix_space"`
 	UseRegex      *bool                          `json:"use_regex"`
 	Pattern       struct{ Regex, String string } `json:"pattern"`
+	Content       string                         `json:"content"`
+	Prepend       string                         `json:"prepend"`
+	Replacement   string                         `json:"replacement"`
+	PrependScheme string                         `json:"prepend_scheme"`
+	Split         *bool                          `json:"split"`
 	PreTokenizers []hfComponent                  `json:"pretokenizers"`
 	Normalizers   []hfComponent                  `json:"normalizers"`
 	Single        []map[string]struct {
@@ -117,7 +135,7 @@ func ParseHF(b []byte, meta formats.Metadata) (*ByteBPE, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &ByteBPE{unk: -1, bos: -1, eos: -1, ignoreMerges: j.Model.IgnoreMerges}
+	t := &ByteBPE{unk: -1, bos: -1, eos: -1, ignoreMerges: j.Model.IgnoreMerges, byteFallback: j.Model.ByteFallback}
 	n := 0
 	for _, id := range j.Model.Vocab {
 		n = max(n, id+1)
@@ -211,6 +229,16 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 			switch n.Type {
 			case "NFC":
 				t.nfc = true
+			case "Prepend":
+				if n.Prepend != "\u2581" {
+					return fmt.Errorf("tokenizer.json: Prepend normalizer of %q not supported", n.Prepend)
+				}
+				t.metaspace, t.prependAll = true, true
+			case "Replace":
+				if n.Pattern.String != " " || n.Content != "\u2581" {
+					return fmt.Errorf("tokenizer.json: Replace normalizer %q → %q not supported", n.Pattern.String, n.Content)
+				}
+				t.metaspace = true
 			case "Sequence", "":
 			default:
 				return fmt.Errorf("tokenizer.json: normalizer %q not supported", n.Type)
@@ -218,12 +246,17 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 		}
 	}
 	var pre hfComponent
-	if err := json.Unmarshal(j.PreTokenizer, &pre); err != nil {
-		return fmt.Errorf("tokenizer.json: pre_tokenizer: %w", err)
+	if len(j.PreTokenizer) > 0 && string(j.PreTokenizer) != "null" {
+		if err := json.Unmarshal(j.PreTokenizer, &pre); err != nil {
+			return fmt.Errorf("tokenizer.json: pre_tokenizer: %w", err)
+		}
 	}
 	steps := []hfComponent{pre}
 	if pre.Type == "Sequence" {
 		steps = pre.PreTokenizers
+	}
+	if pre.Type == "" {
+		steps = nil
 	}
 	byteLevel := false
 	for _, s := range steps {
@@ -236,6 +269,17 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 					return fmt.Errorf("tokenizer.json: two regex splits")
 				}
 				t.split = splitGPT2
+			}
+		case "Metaspace":
+			if s.Replacement != "\u2581" || (s.Split != nil && *s.Split) {
+				return fmt.Errorf("tokenizer.json: Metaspace pre-tokenizer (replacement %q, split) not supported", s.Replacement)
+			}
+			t.metaspace = true
+			switch s.PrependScheme {
+			case "first":
+				t.prependFirst = true
+			case "always", "":
+				t.prependAll = true
 			}
 		case "Split":
 			sp, err := splitFor(s.Pattern.Regex)
@@ -250,8 +294,21 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 			return fmt.Errorf("tokenizer.json: pre-tokenizer %q not supported", s.Type)
 		}
 	}
-	if !byteLevel {
-		return fmt.Errorf("tokenizer.json: not a byte-level BPE (no ByteLevel pre-tokenizer)")
+	switch {
+	case byteLevel && t.metaspace:
+		return fmt.Errorf("tokenizer.json: both ByteLevel and Metaspace")
+	case !byteLevel && !t.metaspace:
+		return fmt.Errorf("tokenizer.json: neither byte-level BPE (ByteLevel) nor SentencePiece-style (Metaspace / ▁ normalizer)")
+	}
+	for i := range t.byteID {
+		t.byteID[i] = -1
+	}
+	if t.metaspace {
+		for i, p := range t.pieces {
+			if b, ok := parseBytePiece(p); ok && t.byteID[b] < 0 {
+				t.byteID[b] = i
+			}
+		}
 	}
 	if t.split == nil {
 		t.split = func(s string) []string { return []string{s} }
@@ -418,14 +475,25 @@ func (t *ByteBPE) Encode(text string, addBOS bool) []int {
 	if addBOS && t.bos >= 0 {
 		ids = append(ids, t.bos)
 	}
+	atStart := true
 	for _, seg := range splitSpecials(text, t.added) {
 		if seg.id >= 0 {
 			ids = append(ids, seg.id)
+			atStart = false
 			continue
 		}
 		s := seg.text
 		if t.nfc {
 			s = norm.NFC.String(s)
+		}
+		if t.metaspace {
+			s = strings.ReplaceAll(s, " ", "\u2581")
+			if t.prependAll || (t.prependFirst && atStart) {
+				s = "\u2581" + s
+			}
+			atStart = false
+			ids = t.encodeSymbols(ids, s)
+			continue
 		}
 		if t.prefixSpace && !strings.HasPrefix(s, " ") {
 			s = " " + s
@@ -449,8 +517,14 @@ func (t *ByteBPE) encodeWord(ids []int, word string) []int {
 			return append(ids, id)
 		}
 	}
-	syms := make([]string, 0, len(mapped))
-	for _, r := range mapped {
+	return t.encodeSymbols(ids, mapped)
+}
+
+// encodeSymbols merges the characters of s by rank and maps the result to
+// ids (byte fallback or unk for symbols outside the vocabulary).
+func (t *ByteBPE) encodeSymbols(ids []int, s string) []int {
+	syms := make([]string, 0, len(s))
+	for _, r := range s {
 		syms = append(syms, string(r))
 	}
 	for len(syms) > 1 {
@@ -469,6 +543,14 @@ func (t *ByteBPE) encodeWord(ids []int, word string) []int {
 	for _, s := range syms {
 		if id, ok := t.vocab[s]; ok {
 			ids = append(ids, id)
+		} else if t.byteFallback && t.metaspace {
+			for i := 0; i < len(s); i++ {
+				if b := t.byteID[s[i]]; b >= 0 {
+					ids = append(ids, b)
+				} else if t.unk >= 0 {
+					ids = append(ids, t.unk)
+				}
+			}
 		} else if t.unk >= 0 {
 			ids = append(ids, t.unk)
 		}
@@ -484,6 +566,12 @@ func (t *ByteBPE) Decode(id int) string {
 	if t.addedText[id] {
 		return p
 	}
+	if t.metaspace {
+		if b, ok := parseBytePiece(p); ok {
+			return string([]byte{b})
+		}
+		return strings.ReplaceAll(p, "\u2581", " ")
+	}
 	out := make([]byte, 0, len(p))
 	for _, r := range p {
 		if b, ok := runeToByte[r]; ok {
@@ -497,8 +585,15 @@ func (t *ByteBPE) Decode(id int) string {
 
 func (t *ByteBPE) DecodeAll(ids []int) string {
 	var sb strings.Builder
+	prev := -1
 	for _, id := range ids {
-		sb.WriteString(t.Decode(id))
+		s := t.Decode(id)
+		// The prepended "▁" after BOS is not part of the text (SentencePiece).
+		if t.metaspace && prev == t.bos && t.bos >= 0 {
+			s = strings.TrimPrefix(s, " ")
+		}
+		sb.WriteString(s)
+		prev = id
 	}
 	s := sb.String()
 	if t.prefixSpace {

@@ -207,7 +207,7 @@ func (h *Host) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, path := range paths {
 		name, _ := pluginName(filepath.Base(path))
-		p := &process{name: name, path: path, h: h, up: make(chan struct{}), kick: make(chan struct{}, 1)}
+		p := &process{name: name, path: path, h: h, up: make(chan struct{}), kick: make(chan *instance, 1)}
 		procs[i] = p
 		wg.Add(1)
 		go func() {
@@ -369,7 +369,7 @@ type process struct {
 	name string
 	path string
 	h    *Host
-	kick chan struct{} // a Run saw the connection break: look now
+	kick chan *instance // a Run saw this instance's connection break: look now
 
 	mu       sync.Mutex
 	inst     *instance     // nil while down
@@ -479,8 +479,10 @@ func (p *process) supervise(ctx context.Context) {
 			if inst.exited() {
 				reason = "process exited"
 			}
-		case <-p.kick:
-			reason = p.confirmBroken(ctx, inst)
+		case broken := <-p.kick:
+			if broken == inst { // a stale kick is about a process already replaced
+				reason = p.confirmBroken(ctx, inst)
+			}
 		case <-health.C:
 			hctx, cancel := context.WithTimeout(ctx, cfg.HealthTimeout)
 			err := inst.engine.Health(hctx)
@@ -647,7 +649,7 @@ func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Eve
 		return err
 	}
 	select {
-	case e.p.kick <- struct{}{}:
+	case e.p.kick <- inst:
 	default:
 	}
 	if e.p.h.isClosed() {

@@ -102,7 +102,13 @@ func Open(path string) (TensorSource, error) {
 	case looksSafetensors(head):
 		return asSource(OpenSafetensors(path))
 	case n >= llama2cHeaderBytes:
-		return asSource(OpenLlama2C(path))
+		// llama2.c checkpoints have no magic; a file that is none of the
+		// above is tried as one, and its header must then match its size.
+		src, err := OpenLlama2C(path)
+		if err != nil {
+			return nil, fmt.Errorf("open model %s: not GGUF or safetensors, and not a llama2.c checkpoint: %w", path, err)
+		}
+		return src, nil
 	}
 	return nil, fmt.Errorf("open model %s: %w: unrecognised file (not GGUF, safetensors or llama2.c)", path, ErrFormat)
 }

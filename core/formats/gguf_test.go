@@ -349,3 +349,21 @@ func BenchmarkParseGGUF(b *testing.B) {
 		}
 	}
 }
+
+// GGUF v2 has v3's layout (v3 only added big-endian files); both parse.
+func TestGGUFVersion2(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteGGUF(&buf, Metadata{"general.architecture": "llama", "k": []string{"a"}}, []*Info{{Name: "w", Type: TypeF32, Shape: []int{2}, Data: f32Bytes(1, 2)}}); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	binary.LittleEndian.PutUint32(b[4:], 2)
+	g, err := ParseGGUF(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := g.Info("w")
+	if g.Version != 2 || !bytes.Equal(w.Data, f32Bytes(1, 2)) {
+		t.Fatalf("v2: version %d data %v", g.Version, w.Data)
+	}
+}

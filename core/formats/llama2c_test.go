@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"os"
 	"testing"
 )
 
@@ -168,4 +169,43 @@ func FuzzLlama2C(f *testing.F) {
 		}
 		ParseLlama2CVocab(b)
 	})
+}
+
+func TestOpenUnrecognised(t *testing.T) {
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"tiny.txt": []byte("hello"), "junk.pt": make([]byte, 100)} {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		src, err := Open(p)
+		if err == nil || src != nil {
+			t.Errorf("%s: opened (%v)", name, err)
+		}
+	}
+	if _, err := Open(dir + "/absent.gguf"); err == nil {
+		t.Error("absent file opened")
+	}
+	if _, err := Open(dir); err == nil {
+		t.Error("folder without a model opened")
+	}
+}
+
+// A folder holding a llama2.c checkpoint opens it and names the tokenizer
+// beside it.
+func TestOpenFolderLlama2C(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/m.bin", tinyLlama2C(4, 6, 1, 2, 1, 3, 2), 0o644)
+	os.WriteFile(dir+"/tok3.bin", []byte{1, 0, 0, 0}, 0o644)
+	src, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if p, _ := src.Meta().String(KeyTokenizerPath); p != dir+"/tok3.bin" {
+		t.Errorf("tokenizer path %q", p)
+	}
+	if n, _ := src.Meta().String("general.name"); n != "m" {
+		t.Errorf("name %q", n)
+	}
 }

@@ -377,6 +377,7 @@ func hfConfigMeta(b []byte) (Metadata, error) {
 		ExpertsPerTok      int64           `json:"num_experts_per_tok"`
 		TieEmbeddings      *bool           `json:"tie_word_embeddings"`
 		SlidingWindow      *int64          `json:"sliding_window"`
+		UseSlidingWindow   *bool           `json:"use_sliding_window"`
 		BOS                *int64          `json:"bos_token_id"`
 		EOS                json.RawMessage `json:"eos_token_id"`
 		RopeScaling        map[string]any  `json:"rope_scaling"`
@@ -449,7 +450,8 @@ func hfConfigMeta(b []byte) (Metadata, error) {
 	if c.TieEmbeddings != nil {
 		m["loom.tie_word_embeddings"] = *c.TieEmbeddings
 	}
-	if c.SlidingWindow != nil && *c.SlidingWindow > 0 {
+	// Qwen2 configs carry a sliding_window they do not use.
+	if c.SlidingWindow != nil && *c.SlidingWindow > 0 && (c.UseSlidingWindow == nil || *c.UseSlidingWindow) {
 		m["loom.sliding_window"] = uint32(*c.SlidingWindow)
 	}
 	if c.BOS != nil && *c.BOS >= 0 {

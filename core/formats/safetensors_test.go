@@ -315,3 +315,23 @@ func FuzzSafetensors(f *testing.F) {
 		}
 	})
 }
+
+func TestHFConfigArchitectures(t *testing.T) {
+	for arch, want := range map[string]string{"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "MixtralForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"} {
+		m, err := hfConfigMeta([]byte(`{"architectures":["` + arch + `"],"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"vocab_size":10,"sliding_window":4096,"use_sliding_window":false}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Arch() != want || m.IntOr(want+".attention.head_count_kv", 0) != 2 || m.FloatOr(want+".rope.freq_base", 0) != 10000 ||
+			m.IntOr(want+".rope.dimension_count", 0) != 4 {
+			t.Errorf("%s: %v", arch, m)
+		}
+		if _, ok := m["loom.sliding_window"]; ok {
+			t.Errorf("%s: unused sliding window recorded", arch)
+		}
+	}
+	m, _ := hfConfigMeta([]byte(`{"architectures":["MistralForCausalLM"],"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"vocab_size":10,"sliding_window":4096,"rope_scaling":{"rope_type":"llama3","factor":8.0}}`))
+	if m.IntOr("loom.sliding_window", 0) != 4096 || m["llama.rope.scaling.type"] != "llama3" || m.FloatOr("llama.rope.scaling.factor", 0) != 8 {
+		t.Errorf("mistral: %v", m)
+	}
+}

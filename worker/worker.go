@@ -1,0 +1,523 @@
+// Package worker runs queued jobs on plugin engines: it leases jobs of the
+// tasks its engines declare, keeps each lease alive while the engine runs,
+// forwards the engine's progress, text and previews as job events, stores
+// the result, and turns engine errors into job errors (retrying only what
+// may succeed on another try). It never spawns processes itself: the plugin
+// host hands it one plugins.Engine per plugin process.
+package worker
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"loom/plugins"
+	"loom/queue"
+)
+
+// Config tunes a Worker; zero values take the defaults.
+type Config struct {
+	// ID names the worker in leases and the registry (default
+	// "<hostname>-<pid>-<random>").
+	ID string
+	// Concurrency is how many jobs each plugin (by name, the key of the
+	// engines map) runs at once; plugins not listed get DefaultConcurrency.
+	Concurrency        map[string]int
+	DefaultConcurrency int // default 1
+	// LeaseDuration must match the queue's (default 30s); an idle lease is
+	// renewed every LeaseDuration/3.
+	LeaseDuration time.Duration
+	// CancelPoll is how often a running job's lease is renewed, which is
+	// also how soon a cancel reaches it (default 250ms, at most
+	// LeaseDuration/3).
+	CancelPoll time.Duration
+	// RegisterEvery is how often the worker re-advertises itself (default
+	// 5s; keep it under the queue's WorkerTTL).
+	RegisterEvery time.Duration
+	// ShutdownGrace is how long running jobs may finish after Run's context
+	// ends; the rest are released back to the queue (default 30s).
+	ShutdownGrace time.Duration
+	// Restarts, when set, reports a plugin's restart count; it is advertised
+	// beside each manifest as "restarts".
+	Restarts func(plugin string) int
+	Logger   *slog.Logger
+	// OpTimeout bounds each queue call made on a job's behalf (default 10s).
+	OpTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		c.ID = fmt.Sprintf("%s-%d-%s", cmp.Or(host, "worker"), os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	if c.DefaultConcurrency <= 0 {
+		c.DefaultConcurrency = 1
+	}
+	if c.LeaseDuration <= 0 {
+		c.LeaseDuration = 30 * time.Second
+	}
+	if c.CancelPoll <= 0 {
+		c.CancelPoll = 250 * time.Millisecond
+	}
+	c.CancelPoll = min(c.CancelPoll, c.LeaseDuration/3)
+	if c.RegisterEvery <= 0 {
+		c.RegisterEvery = 5 * time.Second
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.OpTimeout <= 0 {
+		c.OpTimeout = 10 * time.Second
+	}
+	return c
+}
+
+// Worker consumes jobs for a set of plugin engines. Build it with New and
+// start it with Run.
+type Worker struct {
+	q       queue.Queue
+	engines map[string]plugins.Engine
+	cfg     Config
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	manifests map[string]plugins.Manifest // by plugin name, filled by Run
+	running   int
+}
+
+// New returns a worker for engines, keyed by plugin name (as the plugin
+// host's Engines() returns them). Nothing runs until Run.
+func New(q queue.Queue, engines map[string]plugins.Engine, cfg Config) *Worker {
+	cfg = cfg.withDefaults()
+	return &Worker{q: q, engines: engines, cfg: cfg, log: cfg.Logger.With("worker", cfg.ID)}
+}
+
+// ID is the worker's id in leases and the registry.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Running is how many jobs are running now.
+func (w *Worker) Running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running
+}
+
+// Error codes (the plugins package names them too; spelled here so the
+// worker builds against any revision of the contract).
+const (
+	codeInternal         = "internal"
+	codePluginCrashed    = "plugin_crashed"
+	codeDeadlineExceeded = "deadline_exceeded"
+	codeTimeout          = "timeout" // the queue's and gateway's name for a passed deadline
+)
+
+// Why a job's run context ended, besides its deadline.
+var (
+	errJobCanceled = errors.New("job canceled")
+	errLeaseLost   = errors.New("lease lost")
+	errShutdown    = errors.New("worker shutting down")
+)
+
+// Run asks every engine for its manifest, registers the worker, and runs
+// jobs until ctx ends. Then it stops taking jobs, lets running ones finish
+// for up to ShutdownGrace, releases the rest to the queue and returns nil.
+// It fails early only when an engine cannot describe itself.
+func (w *Worker) Run(ctx context.Context) error {
+	if len(w.engines) == 0 {
+		return errors.New("worker: no plugin engines")
+	}
+	names := make([]string, 0, len(w.engines))
+	for name := range w.engines {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	mans := map[string]plugins.Manifest{}
+	for _, name := range names {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		m, err := w.engines[name].Describe(dctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("worker: describe plugin %s: %w", name, err)
+		}
+		if len(m.Tasks) == 0 {
+			w.log.Warn("plugin declares no tasks; it gets no jobs", "plugin", name)
+		}
+		mans[name] = m
+	}
+	w.mu.Lock()
+	w.manifests = mans
+	w.mu.Unlock()
+
+	w.register(ctx)
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		t := time.NewTicker(w.cfg.RegisterEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				w.register(ctx)
+			}
+		}
+	})
+
+	// hard ends running jobs once the grace period after ctx has passed.
+	hard, hardCancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer hardCancel(nil)
+	var slots sync.WaitGroup
+	for _, name := range names {
+		tasks := mans[name].Tasks
+		if len(tasks) == 0 {
+			continue
+		}
+		n := w.cfg.DefaultConcurrency
+		if c, ok := w.cfg.Concurrency[name]; ok && c > 0 {
+			n = c
+		}
+		w.log.Info("consuming", "plugin", name, "tasks", tasks, "concurrency", n)
+		for range n {
+			slots.Go(func() { w.slot(ctx, hard, name, tasks) })
+		}
+	}
+	<-ctx.Done()
+	w.log.Info("shutting down: no new jobs", "running", w.Running(), "grace", w.cfg.ShutdownGrace)
+	timer := time.AfterFunc(w.cfg.ShutdownGrace, func() { hardCancel(errShutdown) })
+	slots.Wait()
+	timer.Stop()
+	bg.Wait()
+	return nil
+}
+
+func (w *Worker) register(ctx context.Context) {
+	w.mu.Lock()
+	mans := w.manifests
+	w.mu.Unlock()
+	names := make([]string, 0, len(mans))
+	for n := range mans {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	type advertised struct {
+		plugins.Manifest
+		Restarts int `json:"restarts"`
+	}
+	var tasks []string
+	list := make([]advertised, 0, len(names))
+	for _, n := range names {
+		a := advertised{Manifest: mans[n]}
+		if w.cfg.Restarts != nil {
+			a.Restarts = w.cfg.Restarts(n)
+		}
+		list = append(list, a)
+		for _, t := range mans[n].Tasks {
+			if !slices.Contains(tasks, t) {
+				tasks = append(tasks, t)
+			}
+		}
+	}
+	slices.Sort(tasks)
+	raw, err := json.Marshal(list)
+	if err != nil {
+		w.log.Error("register: marshal manifests", "err", err)
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.OpTimeout)
+	defer cancel()
+	if err := w.q.Register(rctx, queue.WorkerInfo{ID: w.cfg.ID, Tasks: tasks, Manifests: raw}); err != nil {
+		w.log.Warn("register", "err", err)
+	}
+}
+
+// slot is one unit of a plugin's concurrency: lease, run, repeat.
+func (w *Worker) slot(ctx, hard context.Context, plugin string, tasks []string) {
+	backoff := 100 * time.Millisecond
+	pause := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for ctx.Err() == nil {
+		if hc, ok := w.engines[plugin].(plugins.HealthChecker); ok {
+			hctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
+			err := hc.Health(hctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				w.log.Warn("plugin unhealthy: not taking its jobs", "plugin", plugin, "err", err)
+				if !pause(time.Second) {
+					return
+				}
+				continue
+			}
+		}
+		l, err := w.q.Dequeue(ctx, w.cfg.ID, tasks)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
+				return
+			}
+			w.log.Warn("dequeue", "tasks", tasks, "err", err, "retry_in", backoff)
+			if !pause(backoff) {
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if ctx.Err() != nil {
+			// Leased just as shutdown began: give it straight back.
+			w.finish(l, "release", func(c context.Context) error { return w.q.Release(c, l) })
+			return
+		}
+		w.run(hard, plugin, l)
+	}
+}
+
+// engineFor picks the engine that lists the job's model for its task,
+// preferring the plugin whose slot leased it; with none, the leasing plugin
+// runs it and answers model_not_found itself.
+func (w *Worker) engineFor(plugin string, job *queue.Job) (string, plugins.Engine) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	serves := func(name string) bool {
+		for _, m := range w.manifests[name].Models {
+			if m.ID == job.Model && (len(m.Tasks) == 0 || slices.Contains(m.Tasks, job.Task)) {
+				return true
+			}
+		}
+		return false
+	}
+	if serves(plugin) {
+		return plugin, w.engines[plugin]
+	}
+	names := make([]string, 0, len(w.manifests))
+	for n := range w.manifests {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if slices.Contains(w.manifests[n].Tasks, job.Task) && serves(n) {
+			return n, w.engines[n]
+		}
+	}
+	return plugin, w.engines[plugin]
+}
+
+// run executes one leased attempt and records how it ended.
+func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
+	w.mu.Lock()
+	w.running++
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.running--
+		w.mu.Unlock()
+	}()
+	name, eng := w.engineFor(plugin, &l.Job)
+	log := w.log.With("job", l.Job.ID, "task", l.Job.Task, "model", l.Job.Model, "attempt", l.Attempt, "plugin", name)
+	log.Info("job started")
+	start := time.Now()
+
+	runCtx, stop := context.WithCancelCause(hard)
+	defer stop(nil)
+	if !l.Job.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithDeadline(runCtx, l.Job.Deadline)
+		defer cancel()
+	}
+
+	// The lease is renewed every CancelPoll; the answer also carries a
+	// cancel, which is how it reaches the engine within a second.
+	hbDone := make(chan struct{})
+	var hb sync.WaitGroup
+	hb.Go(func() {
+		t := time.NewTicker(w.cfg.CancelPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbDone:
+				return
+			case <-t.C:
+			}
+			err := w.queueOp(func(c context.Context) error { return w.q.Heartbeat(c, l) })
+			switch {
+			case errors.Is(err, queue.ErrCanceled):
+				stop(errJobCanceled)
+				return
+			case errors.Is(err, queue.ErrLeaseLost):
+				stop(errLeaseLost)
+				return
+			case err != nil:
+				log.Warn("heartbeat", "err", err) // transient: the lease outlives a few misses
+			}
+		}
+	})
+
+	var (
+		output    json.RawMessage
+		gotResult bool
+		artifacts []queue.Blob
+	)
+	emit := func(ev plugins.Event) error {
+		var typ string
+		var data any
+		switch ev.Kind {
+		case plugins.EventProgress:
+			typ, data = queue.EventProgress, struct {
+				Step  int `json:"step"`
+				Total int `json:"total"`
+			}{ev.Step, ev.Total}
+		case plugins.EventDelta:
+			typ, data = queue.EventDelta, struct {
+				Text string `json:"text"`
+			}{ev.Text}
+		case plugins.EventPreview:
+			typ, data = queue.EventPreview, struct {
+				MIME string `json:"mime"`
+				Data []byte `json:"data"` // base64 in JSON
+			}{ev.MIME, ev.Data}
+		case plugins.EventArtifact:
+			artifacts = append(artifacts, queue.Blob{Name: ev.Name, MIME: ev.MIME, Data: ev.Data})
+			return nil
+		case plugins.EventResult:
+			if gotResult {
+				return plugins.Errorf(codeInternal, "plugin emitted a second result")
+			}
+			if len(ev.Result) > 0 && !json.Valid(ev.Result) {
+				return plugins.Errorf(codeInternal, "plugin result is not valid JSON")
+			}
+			output, gotResult = ev.Result, true
+			return nil
+		default:
+			return plugins.Errorf(codeInternal, "plugin emitted unknown event kind %d", ev.Kind)
+		}
+		err := w.queueOp(func(c context.Context) error { return w.q.Publish(c, l, typ, data) })
+		switch {
+		case errors.Is(err, queue.ErrCanceled):
+			stop(errJobCanceled)
+			return err
+		case errors.Is(err, queue.ErrLeaseLost):
+			stop(errLeaseLost)
+			return err
+		case err != nil:
+			log.Warn("publish event", "type", typ, "err", err) // a lost progress event does not fail the job
+		}
+		return nil
+	}
+
+	err := runEngine(runCtx, eng, toPluginJob(l), emit)
+	close(hbDone)
+	hb.Wait()
+
+	cause := context.Cause(runCtx)
+	switch {
+	case errors.Is(cause, errJobCanceled):
+		log.Info("job canceled", "after", time.Since(start))
+	case errors.Is(cause, errLeaseLost):
+		log.Warn("lease lost; another worker has the job", "after", time.Since(start))
+	case errors.Is(cause, errShutdown):
+		log.Info("shutdown grace passed: releasing job")
+		w.finish(l, "release", func(c context.Context) error { return w.q.Release(c, l) })
+	case err == nil && gotResult:
+		res := queue.Result{Output: output, Artifacts: artifacts}
+		cerr := w.queueOp(func(c context.Context) error { return w.q.Complete(c, l, res) })
+		if errors.Is(cerr, queue.ErrTooLarge) {
+			jerr := queue.JobError{Code: codeInternal, Message: cerr.Error()}
+			w.finish(l, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, false) })
+			return
+		}
+		w.report(log, "complete", cerr)
+		log.Info("job succeeded", "took", time.Since(start), "artifacts", len(artifacts))
+	default:
+		if err == nil {
+			err = plugins.Errorf(codeInternal, "plugin returned without a result")
+		}
+		if errors.Is(cause, context.DeadlineExceeded) {
+			err = plugins.Errorf(codeTimeout, "job ran past its deadline %s", l.Job.Deadline.Format(time.RFC3339))
+		}
+		jerr, retry := Classify(err)
+		log.Warn("job attempt failed", "code", jerr.Code, "retry", retry, "err", jerr.Message, "took", time.Since(start))
+		w.finish(l, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, retry) })
+	}
+}
+
+// runEngine calls eng.Run, turning a panic of an in-process engine into an
+// internal error instead of a dead worker.
+func runEngine(ctx context.Context, eng plugins.Engine, job plugins.Job, emit func(plugins.Event) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = plugins.Errorf(codeInternal, "plugin panicked: %v", p)
+		}
+	}()
+	return eng.Run(ctx, job, emit)
+}
+
+// queueOp runs a queue call on the job's behalf with its own timeout: it
+// must work after Run's context ended (shutdown still completes and
+// releases jobs).
+func (w *Worker) queueOp(op func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.OpTimeout)
+	defer cancel()
+	return op(ctx)
+}
+
+func (w *Worker) finish(l *queue.Lease, what string, op func(context.Context) error) {
+	w.report(w.log.With("job", l.Job.ID), what, w.queueOp(op))
+}
+
+func (w *Worker) report(log *slog.Logger, what string, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, queue.ErrCanceled), errors.Is(err, queue.ErrLeaseLost):
+		log.Info(what+": job no longer ours", "err", err)
+	default:
+		log.Error(what, "err", err) // the lease lapses and the job is redelivered
+	}
+}
+
+func toPluginJob(l *queue.Lease) plugins.Job {
+	in := make([]plugins.Blob, len(l.Job.Inputs))
+	for i, b := range l.Job.Inputs {
+		in[i] = plugins.Blob{Name: b.Name, MIME: b.MIME, Data: b.Data}
+	}
+	return plugins.Job{ID: l.Job.ID, Task: l.Job.Task, Model: l.Job.Model, Params: l.Job.Params, Inputs: in,
+		Seed: l.Job.Seed, Attempt: l.Attempt, Deadline: l.Job.Deadline}
+}
+
+// Classify turns an engine's error into the job's error and whether another
+// attempt may succeed. A *plugins.Error keeps its code; only a crashed
+// plugin process is retried (bad requests, missing models, plugin bugs and
+// deadlines fail the same way again). An error that is not a *plugins.Error
+// comes from the transport, i.e. the plugin process died mid-job.
+func Classify(err error) (queue.JobError, bool) {
+	var pe *plugins.Error
+	if !errors.As(err, &pe) {
+		return queue.JobError{Code: codePluginCrashed, Message: err.Error()}, true
+	}
+	switch pe.Code {
+	case codePluginCrashed:
+		return queue.JobError{Code: pe.Code, Message: pe.Message}, true
+	case codeDeadlineExceeded:
+		return queue.JobError{Code: codeTimeout, Message: pe.Message}, false
+	case "":
+		return queue.JobError{Code: codeInternal, Message: pe.Message}, false
+	}
+	return queue.JobError{Code: pe.Code, Message: pe.Message}, false
+}

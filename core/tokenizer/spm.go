@@ -241,9 +241,9 @@ func (t *SentencePiece) encodeSegment(ids []int, s string) []int {
 			for k := i; k < j; k++ {
 				if b := t.byteID[s[k]]; b >= 0 {
 					ids = append(ids, b)
-				} else {
+				} else if t.unk >= 0 {
 					ids = append(ids, t.unk)
-				}
+				} // else: no byte piece and no <unk>; the byte cannot be represented
 			}
 		}
 		i = j

@@ -222,6 +222,27 @@ func TestRoPE(t *testing.T) {
 			assertNMSE(t, "rope", got, want, tolRoPE)
 		}
 	}
+	// Precomputed InvFreq: the default frequencies reproduce the default
+	// result; frequencies halved (linear scaling ×2) equal positions halved.
+	base := randSlice(r, 4*2*16)
+	inv := make([]float64, 8)
+	for i := range inv {
+		inv[i] = math.Pow(10000, -float64(2*i)/16) / 2
+	}
+	a, b := append([]float32(nil), base...), append([]float32(nil), base...)
+	if err := RoPE(a, RoPEParams{Seq: 4, Heads: 2, HeadDim: 16, Pos0: 6, InvFreq: inv}); err != nil {
+		t.Fatal(err)
+	}
+	for s := 0; s < 4; s++ { // position 6+s at half frequency = position (6+s)/2 at full
+		row := b[s*32 : (s+1)*32]
+		if err := RoPE(row, RoPEParams{Seq: 1, Heads: 2, HeadDim: 16, Pos0: 1, InvFreq: scaled(inv, 6+s)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertNMSE(t, "rope inv_freq", a, b, tolRoPE)
+	if err := RoPE(a, RoPEParams{Seq: 4, Heads: 2, HeadDim: 16, InvFreq: inv[:3]}); err == nil {
+		t.Fatal("wrong InvFreq length accepted")
+	}
 	if err := RoPE(make([]float32, 10), RoPEParams{Seq: 1, Heads: 1, HeadDim: 7}); err == nil {
 		t.Fatal("odd head dim accepted")
 	}
@@ -261,4 +282,14 @@ func TestElementwiseAndEmbedding(t *testing.T) {
 		}
 	}
 	check("embedding untouched after error", nil, before...)
+}
+
+// scaled returns f·pos: RoPE at Pos0 1 with it applies angle pos·f[i]
+// as RoPE at position pos with f would.
+func scaled(f []float64, pos int) []float64 {
+	out := make([]float64, len(f))
+	for i, v := range f {
+		out[i] = v * float64(pos)
+	}
+	return out
 }

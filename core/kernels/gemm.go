@@ -411,6 +411,9 @@ func packRows(dst, src []float32, ld, rows, kb, w int) {
 // packCols copies a kb×cols block of src (row stride ld) into dst laid out
 // (kb, w), zero-padding columns cols … w-1.
 func packCols(dst, src []float32, ld, cols, kb, w int) {
+	if cols == w && packColsFast(dst, src, ld, kb, w) {
+		return
+	}
 	for p := 0; p < kb; p++ {
 		d := dst[p*w : p*w+w]
 		copy(d, src[p*ld:p*ld+cols])

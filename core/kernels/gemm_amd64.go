@@ -138,3 +138,22 @@ func packRowsFast(dst, src []float32, ld, kb, w int) bool {
 	}
 	return true
 }
+
+// packColsAVX copies a kb×w block (w 16 or 32) into a B sliver:
+//
+//	for p := 0; p < kb; p++ {
+//		copy(dst[p*w:p*w+w], src[p*ld:p*ld+w])
+//	}
+//
+//go:noescape
+func packColsAVX(kb int, src []float32, ld int, dst []float32, w int)
+
+// packColsFast packs a full-width B sliver (see packCols) with AVX copies;
+// it reports false when it does not apply.
+func packColsFast(dst, src []float32, ld, kb, w int) bool {
+	if !useAVX2 || (w != 16 && w != 32) {
+		return false
+	}
+	packColsAVX(kb, src, ld, dst, w)
+	return true
+}

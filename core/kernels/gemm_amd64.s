@@ -104,10 +104,15 @@ TEXT ·sgemmMicro12x32AVX512(SB), NOSPLIT, $0-89
 
 loop512:
 	PREFETCHT0 1024(BX)
+	PREFETCHT0 768(AX)
 	STEP12x32(0, 0)
+	PREFETCHT0 1088(BX)
+	PREFETCHT0 832(AX)
 	STEP12x32(48, 128)
 	PREFETCHT0 1152(BX)
+	PREFETCHT0 896(AX)
 	STEP12x32(96, 256)
+	PREFETCHT0 1216(BX)
 	STEP12x32(144, 384)
 	ADDQ $192, AX
 	ADDQ $512, BX
@@ -630,5 +635,49 @@ t4loop:
 	JNZ  t4loop
 
 t4done:
+	VZEROUPPER
+	RET
+
+// func packColsAVX(kb int, src []float32, ld int, dst []float32, w int)
+// Copies kb rows of w floats (w a multiple of 16) from src (stride ld) to dst
+// (stride w): the B sliver of Gemm, without a memmove call per row.
+TEXT ·packColsAVX(SB), NOSPLIT, $0-72
+	MOVQ kb+0(FP), CX
+	MOVQ src_base+8(FP), SI
+	MOVQ ld+32(FP), DX
+	SHLQ $2, DX
+	MOVQ dst_base+40(FP), DI
+	MOVQ w+64(FP), BX
+	TESTQ CX, CX
+	JZ   pcdone
+	CMPQ BX, $32
+	JEQ  pc32
+
+pc16:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ DX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  pc16
+	JMP  pcdone
+
+pc32:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ DX, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  pc32
+
+pcdone:
 	VZEROUPPER
 	RET

@@ -69,3 +69,5 @@ func gemvAxpyRef(w, k int, x, b []float32, ldb int, y []float32) {
 }
 
 func packRowsFast(dst, src []float32, ld, kb, w int) bool { return false }
+
+func packColsFast(dst, src []float32, ld, kb, w int) bool { return false }

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"loom/core/tensor"
 )
 
 // ErrNotFound is returned (wrapped) by TensorSource.Tensor for an absent name.
@@ -26,15 +28,13 @@ var ErrNotFound = errors.New("tensor not found")
 var ErrFormat = errors.New("malformed model file")
 
 // TensorSource is one model's weights and metadata, whatever the file format.
-//
-// The text contract planned a Tensor(name) (*tensor.Tensor, error) method
-// here; core/tensor has not landed, so sources expose the raw view Info
-// (storage type, Loom shape, bytes), which core/nn binds directly. A Tensor
-// method can be added beside Info without changing readers.
 type TensorSource interface {
-	// Info returns the named tensor (GGUF naming, e.g. "blk.0.attn_q.weight")
-	// as a view on the file's bytes (mmap) with its Loom shape and storage
-	// type; an error matching ErrNotFound when absent.
+	// Tensor returns the named tensor (GGUF naming, e.g. "blk.0.attn_q.weight")
+	// as a view on the file's bytes (mmap) with its Loom shape and dtype; an
+	// error matching ErrNotFound when absent.
+	Tensor(name string) (*tensor.Tensor, error)
+	// Info is the same tensor's raw storage (GGUF type id, shape, bytes), for
+	// binders that work on bytes and for writers.
 	Info(name string) (*Info, error)
 	// Names lists the tensor names in sorted order.
 	Names() []string

@@ -320,6 +320,10 @@ func MatMulQ(y []float32, w []byte, f *Format, x []float32, m, n, k int) error {
 	if m == 0 || n == 0 {
 		return nil
 	}
+	if k == 0 { // empty rows: every dot is 0
+		clear(y)
+		return nil
+	}
 	if f.ActQ8 && k%QK8_0 != 0 {
 		return fmt.Errorf("MatMulQ %s: k=%d is not a multiple of %d: %w", f.Name, k, QK8_0, ErrBadLength)
 	}

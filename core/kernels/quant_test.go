@@ -388,6 +388,7 @@ func FuzzRowBytes(f *testing.F) {
 	f.Add(uint8(4), 33, 1, 1, 1)
 	f.Add(uint8(5), 256, 3, 2, -1)
 	f.Add(uint8(0), math.MaxInt, 1, 1, 0)
+	f.Add(uint8(0), 0, 3, 1, 0) // empty f32 rows
 	f.Fuzz(func(t *testing.T, fi uint8, k, n, m, skew int) {
 		fm := allFormats[int(fi)%len(allFormats)]
 		rb, err := fm.RowBytes(k)
@@ -402,7 +403,7 @@ func FuzzRowBytes(f *testing.F) {
 		wlen := max(0, n*max(rb, 0)+skew)
 		y := make([]float32, m*n)
 		err = MatMulQ(y, make([]byte, wlen), fm, make([]float32, m*k), m, n, k)
-		if ok := skew == 0 && rb >= 0 && (k%fm.BlockSize == 0) && (!fm.ActQ8 || k%QK8_0 == 0); (err == nil) != ok && !(n == 0 || m == 0) {
+		if ok := wlen == n*rb && (k%fm.BlockSize == 0) && (!fm.ActQ8 || k%QK8_0 == 0); (err == nil) != ok && !(n == 0 || m == 0) {
 			t.Fatalf("%s MatMulQ(m=%d n=%d k=%d, skew %d) err = %v", fm.Name, m, n, k, skew, err)
 		}
 		for _, v := range y {

@@ -130,17 +130,26 @@ func (m *modelIndex) lookup(ctx context.Context, task, model string, force bool)
 		return nil, err
 	}
 	if model == "" {
-		var ids []string
+		var ready, unready []string
 		for id, e := range models {
-			if e.Tasks[task] && e.Ready {
-				ids = append(ids, id)
+			switch {
+			case e.Tasks[task] && e.Ready:
+				ready = append(ready, id)
+			case e.Tasks[task]:
+				unready = append(unready, id)
 			}
 		}
-		if len(ids) == 0 {
-			return nil, apiErrorf(http.StatusNotFound, "model_not_found", "no ready model serves %s; name one with \"model\" (GET /v1/models lists them)", task)
+		sort.Strings(ready)
+		sort.Strings(unready)
+		switch {
+		case len(ready) > 0:
+			return models[ready[0]], nil
+		case len(unready) > 0:
+			// Say what is missing rather than that nothing exists.
+			e := models[unready[0]]
+			return nil, apiErrorf(http.StatusServiceUnavailable, "model_unavailable", "no model for %s is ready: %s", task, e.Missing)
 		}
-		sort.Strings(ids)
-		return models[ids[0]], nil
+		return nil, apiErrorf(http.StatusNotFound, "model_not_found", "no model serves %s (GET /v1/models lists the models of live workers)", task)
 	}
 	e := models[model]
 	if e == nil {

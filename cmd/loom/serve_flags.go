@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"loom/gateway"
+	"loom/queue"
+)
+
+// envName is the LOOM_* variable that sets flag name ("max-attempts" →
+// LOOM_MAX_ATTEMPTS).
+func envName(flagName string) string {
+	return "LOOM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// bindEnv lets every flag of fs also come from its LOOM_* variable (the
+// command line wins) and names that variable in --help.
+func bindEnv(fs *flag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := envName(f.Name)
+		f.Usage += " [$" + env + "]"
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// parseServeFlags binds env vars, then parses args.
+func parseServeFlags(fs *flag.FlagSet, args []string) error {
+	if err := bindEnv(fs); err != nil {
+		return usagef("%v", err)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+// queueFlags are the queue options shared by serve, gateway and worker.
+type queueFlags struct {
+	redis       string
+	lease       time.Duration
+	maxAttempts int
+	maxDepth    int
+}
+
+func (qf *queueFlags) register(fs *flag.FlagSet, redisHelp string) {
+	fs.StringVar(&qf.redis, "redis", "", redisHelp)
+	fs.DurationVar(&qf.lease, "lease", 30*time.Second, "lease duration: a worker silent this long loses its job to another")
+	fs.IntVar(&qf.maxAttempts, "max-attempts", 3, "attempts per job before it fails for good (dead-letter)")
+	fs.IntVar(&qf.maxDepth, "max-depth", 1000, "queued jobs per task before new ones answer 429")
+}
+
+func (qf *queueFlags) options() queue.Options {
+	return queue.Options{LeaseDuration: qf.lease, MaxAttempts: qf.maxAttempts, MaxDepth: qf.maxDepth}
+}
+
+// open connects to Redis, or builds the in-process queue when no URL is set
+// and memoryOK.
+func (qf *queueFlags) open(ctx context.Context, memoryOK bool) (queue.Queue, string, error) {
+	if qf.redis == "" {
+		if !memoryOK {
+			return nil, "", usagef("--redis URL (or LOOM_REDIS) is required")
+		}
+		return queue.NewMemory(qf.options()), "memory", nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	q, err := queue.NewRedis(cctx, qf.redis, qf.options())
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to redis: %w", err)
+	}
+	return q, "redis", nil
+}
+
+// gatewayFlags are the HTTP side's settings.
+type gatewayFlags struct {
+	addr        string
+	apiKeys     string
+	rateLimit   float64
+	rateBurst   int
+	syncTimeout time.Duration
+	maxBody     int64
+}
+
+func (gf *gatewayFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&gf.addr, "addr", ":8080", "HTTP listen address")
+	fs.StringVar(&gf.apiKeys, "api-keys", "", "comma-separated API keys; when set, /v1 requires Authorization: Bearer KEY")
+	fs.Float64Var(&gf.rateLimit, "rate-limit", 0, "requests per second per API key (per client IP without keys); 0: unlimited")
+	fs.IntVar(&gf.rateBurst, "rate-burst", 0, "token bucket size for --rate-limit (default 2× the rate)")
+	fs.DurationVar(&gf.syncTimeout, "sync-timeout", 60*time.Second, "how long sync endpoints wait for a job before answering 202 with its id")
+	fs.Int64Var(&gf.maxBody, "max-body", 32<<20, "largest request body in bytes (413 beyond)")
+}
+
+func (gf *gatewayFlags) config(maxAttempts int, logger *log.Logger) gateway.Config {
+	var keys []string
+	for _, k := range strings.Split(gf.apiKeys, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return gateway.Config{APIKeys: keys, RateLimit: gf.rateLimit, RateBurst: gf.rateBurst, SyncTimeout: gf.syncTimeout,
+		MaxBodyBytes: gf.maxBody, MaxAttempts: maxAttempts, Logger: logger}
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
+// exits at once (the operator means it).
+func signalContext(stderr io.Writer) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-ch
+		fmt.Fprintf(stderr, "loom: %v: draining (send again to exit now)\n", sig)
+		cancel()
+		<-ch
+		fmt.Fprintln(stderr, "loom: exiting without drain")
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// serveHTTP runs h on addr until ctx ends, then shuts down gracefully:
+// in-flight requests (sync waits, streams) get up to drain to finish.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, drain time.Duration, logger *log.Logger, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}

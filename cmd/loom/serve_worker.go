@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"loom/plugins/host"
+	"loom/queue"
+	"loom/worker"
+)
+
+// workerFlags are the settings of the job-running side (serve and worker).
+type workerFlags struct {
+	plugins     string
+	models      string
+	concurrency int
+	id          string
+	grace       time.Duration
+	logLevel    string
+}
+
+func (wf *workerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&wf.plugins, "plugins", defaultPluginDir(), "directory holding the loom-plugin-* binaries")
+	fs.StringVar(&wf.models, "models", modelDirsDefault(), "model directories, colon-separated (passed to plugins as LOOM_MODELS)")
+	fs.IntVar(&wf.concurrency, "concurrency", 1, "jobs each plugin runs at once in this worker")
+	fs.StringVar(&wf.id, "id", "", "worker id in leases and /v1/models (default host-pid-random)")
+	fs.DurationVar(&wf.grace, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may finish before they are handed back to the queue")
+	fs.StringVar(&wf.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// jobRunner is a started plugin host and the worker consuming for it.
+type jobRunner struct {
+	host   *host.Host
+	worker *worker.Worker
+	done   chan error
+}
+
+// startWorker launches every plugin in --plugins and starts a worker on q.
+// The worker drains when ctx ends; wait for it with stop.
+func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time.Duration, stderr io.Writer) (*jobRunner, error) {
+	if wf.concurrency < 1 {
+		return nil, usagef("--concurrency must be at least 1")
+	}
+	level := hclog.LevelFromString(wf.logLevel)
+	if level == hclog.NoLevel {
+		return nil, usagef("--log-level %q: use debug, info, warn or error", wf.logLevel)
+	}
+	h, err := host.New(host.Config{
+		Dir:       wf.plugins,
+		ModelDirs: absDirs(wf.models),
+		Logger:    hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: level, Output: stderr}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Start(ctx); err != nil {
+		if len(h.Engines()) == 0 {
+			h.Close()
+			return nil, fmt.Errorf("start plugins from %s: %w", wf.plugins, err)
+		}
+		fmt.Fprintf(stderr, "loom: some plugins did not start (serving the rest): %v\n", err)
+	}
+	var slevel slog.Level
+	_ = slevel.UnmarshalText([]byte(wf.logLevel))
+	w := worker.New(q, h.Engines(), worker.Config{
+		ID:                 wf.id,
+		DefaultConcurrency: wf.concurrency,
+		LeaseDuration:      lease,
+		ShutdownGrace:      wf.grace,
+		Restarts:           h.RestartCount,
+		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slevel})),
+	})
+	r := &jobRunner{host: h, worker: w, done: make(chan error, 1)}
+	go func() { r.done <- w.Run(ctx) }()
+	return r, nil
+}
+
+// wait blocks until the worker has drained (ctx ended) or failed, then
+// stops the plugin processes.
+func (r *jobRunner) wait() error {
+	err := <-r.done
+	if cerr := r.host.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("stop plugins: %w", cerr)
+	}
+	return err
+}

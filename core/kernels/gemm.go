@@ -18,10 +18,7 @@ package kernels
 // B sliver is gathered from nr rows of W instead of copied from rows of B.
 // The micro-kernel and everything downstream are shared.
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
 // Gemm computes C = beta·C + A·B, with A (m×k, lda), B (k×n, ldb), C (m×n, ldc).
 // beta is 0 or 1 (0 overwrites C without reading it); other values scale C.
@@ -236,17 +233,48 @@ type gemmJob struct {
 	computeFn func(lo, hi int)
 }
 
-var gemmJobs = sync.Pool{New: func() any {
-	j := new(gemmJob)
+// freeList recycles kernel state. Unlike sync.Pool it survives garbage
+// collections, so a model's steady state stays allocation-free even when the
+// rest of the process churns the heap; it holds at most cap items, so a
+// burst of concurrent callers cannot pin memory for ever.
+type freeList[T any] struct {
+	items chan *T
+	init  func(*T)
+}
+
+func newFreeList[T any](capacity int, init func(*T)) *freeList[T] {
+	return &freeList[T]{items: make(chan *T, capacity), init: init}
+}
+
+func (f *freeList[T]) get() *T {
+	select {
+	case x := <-f.items:
+		return x
+	default:
+		x := new(T)
+		if f.init != nil {
+			f.init(x)
+		}
+		return x
+	}
+}
+
+func (f *freeList[T]) put(x *T) {
+	select {
+	case f.items <- x:
+	default:
+	}
+}
+
+var gemmJobs = newFreeList(8, func(j *gemmJob) {
 	j.packFn = j.packB
 	j.computeFn = j.compute
-	return j
-}}
+})
 
 // gemmScratch is one thread's packed A block plus an mr×nr tile for edges.
 type gemmScratch struct{ buf []float32 }
 
-var gemmScratches = sync.Pool{New: func() any { return new(gemmScratch) }}
+var gemmScratches = newFreeList[gemmScratch](64, nil)
 
 func gemmBlocked(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if beta != 0 && beta != 1 {
@@ -254,7 +282,7 @@ func gemmBlocked(transB bool, m, n, k int, a []float32, lda int, b []float32, ld
 		beta = 1
 	}
 	t := currentTiling()
-	j := gemmJobs.Get().(*gemmJob)
+	j := gemmJobs.get()
 	j.t, j.transB = t, transB
 	j.m, j.n, j.k = m, n, k
 	j.a, j.lda, j.b, j.ldb, j.c, j.ldc, j.beta = a, lda, b, ldb, c, ldc, beta
@@ -295,7 +323,7 @@ func gemmBlocked(transB bool, m, n, k int, a []float32, lda int, b []float32, ld
 		}
 	}
 	j.a, j.b, j.c, j.t = nil, nil, nil, nil
-	gemmJobs.Put(j)
+	gemmJobs.put(j)
 }
 
 func roundUp(x, to int) int { return (x + to - 1) / to * to }
@@ -335,7 +363,7 @@ func (j *gemmJob) compute(lo, hi int) {
 func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 	t := j.t
 	mr, nr, kb := t.mr, t.nr, j.kb
-	s := gemmScratches.Get().(*gemmScratch)
+	s := gemmScratches.get()
 	need := t.mc*kb + mr*nr
 	if cap(s.buf) < need {
 		s.buf = make([]float32, max(need, t.mc*t.kc+mr*nr))
@@ -377,7 +405,7 @@ func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 			}
 		}
 	}
-	gemmScratches.Put(s)
+	gemmScratches.put(s)
 }
 
 // packRows packs rows of src as the columns of a panel: for each sliver of w

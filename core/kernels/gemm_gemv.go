@@ -5,8 +5,6 @@ package kernels
 // order it lies in memory, and split it over the pool so each core pulls
 // its own share.
 
-import "sync"
-
 // parallelGemvFloats is the matrix size (floats) from which a GEMV is split
 // over the pool; below it the matrix is cache-resident and one core is done
 // before the others wake.
@@ -24,19 +22,17 @@ type gemvJob struct {
 	stripsFn func(lo, hi int)
 }
 
-var gemvJobs = sync.Pool{New: func() any {
-	j := new(gemvJob)
+var gemvJobs = newFreeList(16, func(j *gemvJob) {
 	j.rowsFn = j.rows
 	j.stripsFn = j.strips
-	return j
-}}
+})
 
 // gemvRowBlock is the unit of work of gemvT: rows of W per pool chunk.
 const gemvRowBlock = 16
 
 // gemvT computes y = beta·y + W·x for W (n×k, ldw).
 func gemvT(n, k int, x, w []float32, ldw int, beta float32, y []float32) {
-	j := gemvJobs.Get().(*gemvJob)
+	j := gemvJobs.get()
 	j.n, j.k, j.x, j.w, j.ld, j.beta, j.y = n, k, x, w, ldw, beta, y
 	if Default().Threads() > 1 && n*k >= parallelGemvFloats {
 		Default().For((n+gemvRowBlock-1)/gemvRowBlock, 1, j.rowsFn)
@@ -44,7 +40,7 @@ func gemvT(n, k int, x, w []float32, ldw int, beta float32, y []float32) {
 		j.rows(0, (n+gemvRowBlock-1)/gemvRowBlock)
 	}
 	j.x, j.w, j.y = nil, nil, nil
-	gemvJobs.Put(j)
+	gemvJobs.put(j)
 }
 
 // rows computes outputs for row blocks [lo, hi) of W.
@@ -135,7 +131,7 @@ func gemvStrip() int {
 // gemvN computes y = beta·y + x·B for B (k×n, ldb).
 func gemvN(n, k int, x, b []float32, ldb int, beta float32, y []float32) {
 	scaleRows(1, n, beta, y, n)
-	j := gemvJobs.Get().(*gemvJob)
+	j := gemvJobs.get()
 	j.n, j.k, j.x, j.w, j.ld, j.y = n, k, x, b, ldb, y
 	strips := (n + gemvStrip() - 1) / gemvStrip()
 	if Default().Threads() > 1 && n*k >= parallelGemvFloats {
@@ -144,7 +140,7 @@ func gemvN(n, k int, x, b []float32, ldb int, beta float32, y []float32) {
 		j.strips(0, strips)
 	}
 	j.x, j.w, j.y = nil, nil, nil
-	gemvJobs.Put(j)
+	gemvJobs.put(j)
 }
 
 // strips accumulates x·B into column strips [lo, hi) of y.

@@ -12,6 +12,11 @@ import (
 // parallel loop. Kernels share one process-wide pool (Default) so a tower
 // never spawns goroutines per call: steady-state inference does no goroutine
 // churn and no allocation for parallelism beyond a closure.
+//
+// For may be called from inside a For task (a kernel calling a kernel): a
+// caller waiting for its chunks runs queued chunks itself — its own or any
+// other loop's — instead of blocking, and a full queue runs a chunk inline,
+// so nested loops cannot deadlock the pool.
 type Pool struct {
 	threads int
 	work    chan poolTask
@@ -21,12 +26,27 @@ type Pool struct {
 type poolTask struct {
 	fn     func(lo, hi int)
 	lo, hi int
-	done   *sync.WaitGroup
+	loop   *loopState
+}
+
+// loopState tracks one For call's outstanding chunks.
+type loopState struct {
+	pending atomic.Int32
+	done    chan struct{}
+}
+
+func (l *loopState) finish() {
+	if l.pending.Add(-1) == 0 {
+		close(l.done)
+	}
+}
+
+func (t poolTask) run() {
+	t.fn(t.lo, t.hi)
+	t.loop.finish()
 }
 
 var defaultPool atomic.Pointer[Pool]
-
-var waitGroups = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
 
 // NewPool starts a pool of n workers (n < 1 means runtime.NumCPU()).
 func NewPool(n int) *Pool {
@@ -39,8 +59,7 @@ func NewPool(n int) *Pool {
 		go func() {
 			defer p.wg.Done()
 			for t := range p.work {
-				t.fn(t.lo, t.hi)
-				t.done.Done()
+				t.run()
 			}
 		}()
 	}
@@ -76,18 +95,27 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	per := (chunks + t - 1) / t * grain
-	// The WaitGroup escapes to the workers; recycling it keeps a parallel
-	// loop free of heap allocation (the kernels' steady state allocates
-	// nothing).
-	done := waitGroups.Get().(*sync.WaitGroup)
-	defer waitGroups.Put(done)
+	loop := &loopState{done: make(chan struct{})}
+	loop.pending.Store(1) // the caller's own chunk
 	for lo := per; lo < n; lo += per {
-		hi := min(lo+per, n)
-		done.Add(1)
-		p.work <- poolTask{fn: fn, lo: lo, hi: hi, done: done}
+		loop.pending.Add(1)
+		task := poolTask{fn: fn, lo: lo, hi: min(lo+per, n), loop: loop}
+		select {
+		case p.work <- task:
+		default:
+			task.run() // queue full (nested loops): do it here rather than wait
+		}
 	}
 	fn(0, min(per, n))
-	done.Wait()
+	loop.finish()
+	for {
+		select {
+		case <-loop.done:
+			return
+		case t := <-p.work:
+			t.run() // help: every queued chunk belongs to some waiting loop
+		}
+	}
 }
 
 // ThreadsEnv names the environment variable that sizes the process-wide pool

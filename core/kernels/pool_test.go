@@ -1,0 +1,55 @@
+package kernels
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPoolCoversRangeOnce(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	for _, n := range []int{1, 2, 7, 64, 1000} {
+		for _, grain := range []int{1, 3, 16} {
+			hits := make([]int32, n)
+			p.For(n, grain, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					atomic.AddInt32(&hits[i], 1)
+				}
+			})
+			for i, h := range hits {
+				if h != 1 {
+					t.Fatalf("n=%d grain=%d: index %d run %d times", n, grain, i, h)
+				}
+			}
+		}
+	}
+}
+
+// A kernel that calls a kernel: nested loops on every level must finish.
+func TestPoolNestedLoopsDoNotDeadlock(t *testing.T) {
+	p := NewPool(2)
+	defer p.Close()
+	done := make(chan int64)
+	go func() {
+		var sum atomic.Int64
+		p.For(8, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				p.For(16, 1, func(lo2, hi2 int) {
+					for j := lo2; j < hi2; j++ {
+						p.For(4, 1, func(a, b int) { sum.Add(int64(b - a)) })
+					}
+				})
+			}
+		})
+		done <- sum.Load()
+	}()
+	select {
+	case s := <-done:
+		if s != 8*16*4 {
+			t.Fatalf("sum %d, want %d", s, 8*16*4)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("nested For deadlocked")
+	}
+}

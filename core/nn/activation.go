@@ -1,0 +1,46 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"loom/core/kernels"
+)
+
+// QuickGELU sets out to x·σ(1.702·x), the sigmoid approximation of GELU that
+// OpenAI's CLIP was trained with (hidden_act "quick_gelu"). out may alias x.
+func QuickGELU(out, x []float32) error {
+	if len(out) < len(x) {
+		return fmt.Errorf("quick_gelu: out has %d floats, x %d", len(out), len(x))
+	}
+	kernels.ParallelFor(len(x), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(x[i])
+			out[i] = float32(v / (1 + math.Exp(-1.702*v)))
+		}
+	})
+	return nil
+}
+
+// SplitRows returns the Linear made of output rows [lo, hi) of l: GEGLU's
+// fused projection holds the value half then the gate half.
+func (l *Linear) SplitRows(lo, hi int) (Linear, error) {
+	m := l.W
+	if lo < 0 || hi > m.Rows || lo >= hi {
+		return Linear{}, fmt.Errorf("split rows [%d,%d) of %d", lo, hi, m.Rows)
+	}
+	s := Linear{W: Matrix{Rows: hi - lo, Cols: m.Cols, Format: m.Format}}
+	if m.F32 != nil {
+		s.W.F32 = m.F32[lo*m.Cols : hi*m.Cols]
+	} else {
+		rb, err := m.Format.RowBytes(m.Cols)
+		if err != nil {
+			return Linear{}, err
+		}
+		s.W.Data = m.Data[lo*rb : hi*rb]
+	}
+	if l.Bias != nil {
+		s.Bias = l.Bias[lo:hi]
+	}
+	return s, nil
+}

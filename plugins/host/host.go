@@ -344,6 +344,7 @@ func (h *Host) environ() []string {
 
 // instance is one running process of a plugin.
 type instance struct {
+	cmd      *exec.Cmd // go-plugin runs this very value
 	client   *plugin.Client
 	engine   *plugins.Client
 	manifest plugins.Manifest
@@ -354,12 +355,12 @@ type instance struct {
 func (i *instance) exited() bool { return i.client.Exited() }
 
 // hardKill ends the process at once (SIGKILL), for a hung plugin whose
-// graceful shutdown RPC would hang as well; then releases the client.
+// graceful shutdown RPC would hang as well; then releases the client. It
+// goes through the process handle, not a pid, so a reaped process's reused
+// pid is never hit.
 func (i *instance) hardKill() {
-	if rc := i.client.ReattachConfig(); rc != nil && rc.Pid > 0 {
-		if proc, err := os.FindProcess(rc.Pid); err == nil {
-			_ = proc.Kill()
-		}
+	if i.cmd.Process != nil {
+		_ = i.cmd.Process.Kill()
 	}
 	i.client.Kill()
 }
@@ -456,7 +457,7 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 	if m.Name != p.name {
 		p.logger().Warn("manifest name differs from the binary's", "manifest_name", m.Name, "binary", p.path)
 	}
-	return &instance{client: client, engine: eng, manifest: m, started: time.Now()}, nil
+	return &instance{cmd: cmd, client: client, engine: eng, manifest: m, started: time.Now()}, nil
 }
 
 // supervise watches the running instance and restarts it when it exits or

@@ -169,17 +169,24 @@ func TestMoESteadyStateAllocs(t *testing.T) {
 	if _, err := MoE(out, x, c.tokens, w, cfg, &s); err != nil {
 		t.Fatal(err)
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	const calls = 5
-	for i := 0; i < calls; i++ {
-		if _, err := MoE(out, x, c.tokens, w, cfg, &s); err != nil {
-			t.Fatal(err)
+	// A GC during a trial empties sync.Pools (the GEMM packing buffers) and
+	// refills cost one allocation; a real regression allocates on every call,
+	// so the best of several trials is the steady state.
+	const calls, trials = 5, 4
+	best := uint64(1 << 62)
+	for tr := 0; tr < trials; tr++ {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := 0; i < calls; i++ {
+			if _, err := MoE(out, x, c.tokens, w, cfg, &s); err != nil {
+				t.Fatal(err)
+			}
 		}
+		runtime.ReadMemStats(&after)
+		best = min(best, (after.TotalAlloc-before.TotalAlloc)/calls)
 	}
-	runtime.ReadMemStats(&after)
-	if per := (after.TotalAlloc - before.TotalAlloc) / calls; per > 8<<10 {
-		t.Fatalf("MoE allocates %d bytes per call with a warm scratch", per)
+	if best > 8<<10 {
+		t.Fatalf("MoE allocates %d bytes per call with a warm scratch", best)
 	}
 }
 

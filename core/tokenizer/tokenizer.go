@@ -5,6 +5,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,6 +68,18 @@ func Load(path string, meta formats.Metadata) (Tokenizer, error) {
 		path = filepath.Join(path, "tokenizer.json")
 	}
 	if strings.HasSuffix(path, ".json") {
+		if b, err := os.ReadFile(path); err == nil {
+			var head struct {
+				Model struct{ Type string } `json:"model"`
+			}
+			if json.Unmarshal(b, &head) == nil && head.Model.Type == "WordLevel" {
+				w, err := ParseWordLevel(b, int(meta.IntOr("tokenizer.ggml.bos_token_id", -1)), int(meta.IntOr("tokenizer.ggml.eos_token_id", -1)))
+				if err != nil {
+					return nil, fmt.Errorf("tokenizer %s: %w", path, err)
+				}
+				return w, nil
+			}
+		}
 		t, err := LoadHF(path, meta)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,428 @@
+package towers
+
+// KL autoencoder of latent diffusion (Rombach et al. 2022, appendix G),
+// written to the configuration and tensor names of diffusers' AutoencoderKL,
+// so a Stable Diffusion "vae" folder binds to the same code:
+//
+//	encoder.{conv_in, down_blocks.i.{resnets.j, downsamplers.0.conv}, mid_block, conv_norm_out, conv_out},
+//	quant_conv, post_quant_conv,
+//	decoder.{conv_in, mid_block, up_blocks.i.{resnets.j, upsamplers.0.conv}, conv_norm_out, conv_out},
+//	mid_block.{resnets.{0,1}, attentions.0.{group_norm, to_q, to_k, to_v, to_out.0}}
+//
+// (older exports name the attention query/key/value/proj_attn; both bind).
+// Resnets are the UNet's without a time embedding; the encoder downsamples
+// with a stride-2 conv after padding one zero row and column at the bottom
+// and right; the mid-block attention is one head over all pixels.
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+
+	"loom/core/kernels"
+	"loom/core/nn"
+)
+
+// VAEConfig is the part of an AutoencoderKL config.json the tower reads.
+type VAEConfig struct {
+	InChannels           int      `json:"in_channels"`
+	OutChannels          int      `json:"out_channels"`
+	LatentChannels       int      `json:"latent_channels"`
+	BlockOutChannels     []int    `json:"block_out_channels"`
+	LayersPerBlock       int      `json:"layers_per_block"`
+	NormNumGroups        int      `json:"norm_num_groups"`
+	SampleSize           int      `json:"sample_size"`
+	ScalingFactor        float32  `json:"scaling_factor"`
+	ShiftFactor          *float32 `json:"shift_factor"`
+	DownBlockTypes       []string `json:"down_block_types"`
+	UpBlockTypes         []string `json:"up_block_types"`
+	ActFn                string   `json:"act_fn"`
+	MidBlockAddAttention *bool    `json:"mid_block_add_attention"`
+	UseQuantConv         *bool    `json:"use_quant_conv"`
+	UsePostQuantConv     *bool    `json:"use_post_quant_conv"`
+}
+
+// ReadVAEConfig reads a config.json.
+func ReadVAEConfig(path string) (VAEConfig, error) {
+	var c VAEConfig
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, fmt.Errorf("vae config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *VAEConfig) fill() {
+	if c.LayersPerBlock == 0 {
+		c.LayersPerBlock = 1
+	}
+	if c.NormNumGroups == 0 {
+		c.NormNumGroups = 32
+	}
+	if c.ScalingFactor == 0 {
+		c.ScalingFactor = 0.18215
+	}
+}
+
+func (c *VAEConfig) validate() error {
+	n := len(c.BlockOutChannels)
+	switch {
+	case c.InChannels <= 0 || c.OutChannels <= 0 || c.LatentChannels <= 0 || n == 0:
+		return fmt.Errorf("vae: in %d, out %d, latent %d channels and %d blocks must be positive", c.InChannels, c.OutChannels, c.LatentChannels, n)
+	case c.ActFn != "" && c.ActFn != "silu":
+		return fmt.Errorf("vae: act_fn %q not supported", c.ActFn)
+	case c.MidBlockAddAttention != nil && !*c.MidBlockAddAttention:
+		return fmt.Errorf("vae: a mid block without attention is not supported")
+	case (c.DownBlockTypes != nil && len(c.DownBlockTypes) != n) || (c.UpBlockTypes != nil && len(c.UpBlockTypes) != n):
+		return fmt.Errorf("vae: %d down and %d up block types for %d blocks", len(c.DownBlockTypes), len(c.UpBlockTypes), n)
+	}
+	for _, t := range c.DownBlockTypes {
+		if t != "DownEncoderBlock2D" {
+			return fmt.Errorf("vae: down block %q not supported", t)
+		}
+	}
+	for _, t := range c.UpBlockTypes {
+		if t != "UpDecoderBlock2D" {
+			return fmt.Errorf("vae: up block %q not supported", t)
+		}
+	}
+	for i, ch := range c.BlockOutChannels {
+		if ch <= 0 || ch%c.NormNumGroups != 0 {
+			return fmt.Errorf("vae: block %d has %d channels for %d groups", i, ch, c.NormNumGroups)
+		}
+	}
+	return nil
+}
+
+// Downscale is the factor between image and latent sides.
+func (c VAEConfig) Downscale() int { return 1 << (len(c.BlockOutChannels) - 1) }
+
+// pixelAttention is the VAE mid block's single-head self-attention over all
+// h·w pixels, with a residual.
+type pixelAttention struct {
+	norm       nn.GroupNorm
+	q, k, v, o nn.Linear // (C, C)
+}
+
+func bindPixelAttention(b *nn.Binder, ch, groups int) pixelAttention {
+	names := [4]string{"to_q", "to_k", "to_v", "to_out.0"}
+	if !b.Has("to_q.weight") && b.Has("query.weight") {
+		names = [4]string{"query", "key", "value", "proj_attn"}
+	}
+	// Converted checkpoints may keep the 1×1 conv kernels (C, C, 1, 1).
+	lin := func(name string) nn.Linear {
+		return nn.Linear{W: b.FlatMatrix(name+".weight", ch, ch), Bias: b.Vector(name+".bias", ch)}
+	}
+	return pixelAttention{norm: b.GroupNorm("group_norm", groups, ch, 1e-6),
+		q: lin(names[0]), k: lin(names[1]), v: lin(names[2]), o: lin(names[3])}
+}
+
+// forward updates x (n, C, hw) in place.
+func (a *pixelAttention) forward(x []float32, n, hw int) error {
+	C := a.q.W.Rows
+	normed := make([]float32, n*C*hw)
+	if err := a.norm.Forward(normed, x, n, hw); err != nil {
+		return err
+	}
+	tok, q, k, v, att, o := make([]float32, hw*C), make([]float32, hw*C), make([]float32, hw*C), make([]float32, hw*C), make([]float32, hw*C), make([]float32, hw*C)
+	ap := kernels.AttnParams{Heads: 1, KVHeads: 1, HeadDim: C, SeqQ: hw, SeqKV: hw}
+	for b := 0; b < n; b++ {
+		transpose(tok, normed[b*C*hw:(b+1)*C*hw], C, hw) // (HW, C)
+		if err := firstErr(a.q.Forward(q, tok, hw), a.k.Forward(k, tok, hw), a.v.Forward(v, tok, hw),
+			kernels.FlashAttention(att, q, k, v, ap), a.o.Forward(o, att, hw)); err != nil {
+			return err
+		}
+		xb := x[b*C*hw : (b+1)*C*hw]
+		for p := 0; p < hw; p++ {
+			for c, val := range o[p*C : (p+1)*C] {
+				xb[c*hw+p] += val
+			}
+		}
+	}
+	return nil
+}
+
+// vaeMid is UNetMidBlock2D without a time embedding: resnet, attention, resnet.
+type vaeMid struct {
+	r0, r1 resnetBlock
+	attn   pixelAttention
+}
+
+func bindVAEMid(b *nn.Binder, ch, groups int) vaeMid {
+	return vaeMid{r0: bindResnet(b.Sub("resnets.0"), ch, ch, 0, groups, 1e-6),
+		attn: bindPixelAttention(b.Sub("attentions.0"), ch, groups),
+		r1:   bindResnet(b.Sub("resnets.1"), ch, ch, 0, groups, 1e-6)}
+}
+
+func (m *vaeMid) forward(x []float32, n, h, w int) ([]float32, error) {
+	t := make([]float32, len(x))
+	if err := firstErr(m.r0.forward(t, x, n, h, w, nil), m.attn.forward(t, n, h*w), m.r1.forward(x, t, n, h, w, nil)); err != nil {
+		return nil, fmt.Errorf("mid block: %w", err)
+	}
+	return x, nil
+}
+
+// vaeBlock is DownEncoderBlock2D or UpDecoderBlock2D.
+type vaeBlock struct {
+	resnets []resnetBlock
+	sampler *nn.Conv2D
+}
+
+// VAE is a loaded AutoencoderKL (encoder and decoder). Its methods allocate
+// their activations, so one VAE may serve concurrent calls.
+type VAE struct {
+	Cfg              VAEConfig
+	encIn, encOut    nn.Conv2D
+	encBlocks        []vaeBlock
+	encMid           vaeMid
+	encNorm          nn.GroupNorm
+	quant, postQuant *nn.Conv2D // 1×1
+	decIn, decOut    nn.Conv2D
+	decMid           vaeMid
+	decBlocks        []vaeBlock
+	decNorm          nn.GroupNorm
+	HasEncoder       bool
+}
+
+// LoadVAE binds an AutoencoderKL under b. A folder holding only the decoder
+// (encoder.* absent) loads for text-to-image; Encode then fails.
+func LoadVAE(b *nn.Binder, cfg VAEConfig) (*VAE, error) {
+	cfg.fill()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	boc, g, lpb, L := cfg.BlockOutChannels, cfg.NormNumGroups, cfg.LayersPerBlock, cfg.LatentChannels
+	nb, top := len(boc), boc[len(boc)-1]
+	m := &VAE{Cfg: cfg, HasEncoder: b.Has("encoder.conv_in.weight")}
+	if m.HasEncoder {
+		e := b.Sub("encoder")
+		m.encIn = e.Conv2D("conv_in", boc[0], cfg.InChannels, 3, 1, 1)
+		out := boc[0]
+		for i := 0; i < nb; i++ {
+			in := out
+			out = boc[i]
+			var blk vaeBlock
+			for j := 0; j < lpb; j++ {
+				rin := out
+				if j == 0 {
+					rin = in
+				}
+				blk.resnets = append(blk.resnets, bindResnet(e.Sub("down_blocks.%d.resnets.%d", i, j), rin, out, 0, g, 1e-6))
+			}
+			if i < nb-1 {
+				c := e.Conv2D(fmt.Sprintf("down_blocks.%d.downsamplers.0.conv", i), out, out, 3, 2, 0)
+				blk.sampler = &c
+			}
+			m.encBlocks = append(m.encBlocks, blk)
+		}
+		m.encMid = bindVAEMid(e.Sub("mid_block"), top, g)
+		m.encNorm = e.GroupNorm("conv_norm_out", g, top, 1e-6)
+		m.encOut = e.Conv2D("conv_out", 2*L, top, 3, 1, 1)
+		if cfg.UseQuantConv == nil || *cfg.UseQuantConv {
+			q := b.Conv2D("quant_conv", 2*L, 2*L, 1, 1, 0)
+			m.quant = &q
+		}
+	}
+	if cfg.UsePostQuantConv == nil || *cfg.UsePostQuantConv {
+		q := b.Conv2D("post_quant_conv", L, L, 1, 1, 0)
+		m.postQuant = &q
+	}
+	d := b.Sub("decoder")
+	m.decIn = d.Conv2D("conv_in", top, L, 3, 1, 1)
+	m.decMid = bindVAEMid(d.Sub("mid_block"), top, g)
+	out := top
+	for i := 0; i < nb; i++ {
+		in := out
+		out = boc[nb-1-i]
+		var blk vaeBlock
+		for j := 0; j <= lpb; j++ {
+			rin := out
+			if j == 0 {
+				rin = in
+			}
+			blk.resnets = append(blk.resnets, bindResnet(d.Sub("up_blocks.%d.resnets.%d", i, j), rin, out, 0, g, 1e-6))
+		}
+		if i < nb-1 {
+			c := d.Conv2D(fmt.Sprintf("up_blocks.%d.upsamplers.0.conv", i), out, out, 3, 1, 1)
+			blk.sampler = &c
+		}
+		m.decBlocks = append(m.decBlocks, blk)
+	}
+	m.decNorm = d.GroupNorm("conv_norm_out", g, boc[0], 1e-6)
+	m.decOut = d.Conv2D("conv_out", cfg.OutChannels, boc[0], 3, 1, 1)
+	if err := b.Err(); err != nil {
+		return nil, fmt.Errorf("load vae: %w", err)
+	}
+	return m, nil
+}
+
+// runResnets passes x through a block's resnets.
+func runResnets(rs []resnetBlock, x featureMap, n int) (featureMap, error) {
+	for j := range rs {
+		o := featureMap{make([]float32, n*rs[j].out*x.h*x.w), rs[j].out, x.h, x.w}
+		if err := rs[j].forward(o.x, x.x, n, x.h, x.w, nil); err != nil {
+			return o, fmt.Errorf("resnet %d: %w", j, err)
+		}
+		x = o
+	}
+	return x, nil
+}
+
+// Encode sets mean and logvar (n, L, h/f, w/f) of the latent Gaussian for
+// images (n, InChannels, h, w) in [-1, 1]; logvar is clamped to [-30, 20].
+func (m *VAE) Encode(mean, logvar, images []float32, n, h, w int) error {
+	c := m.Cfg
+	f, L := c.Downscale(), c.LatentChannels
+	switch {
+	case !m.HasEncoder:
+		return fmt.Errorf("vae: this checkpoint has no encoder")
+	case n <= 0 || h <= 0 || w <= 0 || h%f != 0 || w%f != 0:
+		return fmt.Errorf("vae encode: batch %d of %dx%d (sides must be positive multiples of %d)", n, h, w, f)
+	case len(images) != n*c.InChannels*h*w:
+		return fmt.Errorf("vae encode: images have %d floats, want %d", len(images), n*c.InChannels*h*w)
+	case len(mean) < n*L*(h/f)*(w/f) || len(logvar) < n*L*(h/f)*(w/f):
+		return fmt.Errorf("vae encode: mean %d, logvar %d floats, want %d", len(mean), len(logvar), n*L*(h/f)*(w/f))
+	}
+	x := featureMap{make([]float32, n*m.encIn.Out*h*w), m.encIn.Out, h, w}
+	if err := m.encIn.Forward(x.x, images, n, h, w); err != nil {
+		return fmt.Errorf("vae encoder conv_in: %w", err)
+	}
+	var err error
+	for i := range m.encBlocks {
+		blk := &m.encBlocks[i]
+		if x, err = runResnets(blk.resnets, x, n); err != nil {
+			return fmt.Errorf("vae encoder block %d: %w", i, err)
+		}
+		if blk.sampler != nil {
+			// Pad one zero row and column at the bottom and right, then a
+			// stride-2 conv without padding: (h+1-3)/2+1 = h/2.
+			p := padBottomRight(x.x, n*x.ch, x.h, x.w)
+			d := featureMap{make([]float32, n*x.ch*(x.h/2)*(x.w/2)), x.ch, x.h / 2, x.w / 2}
+			if err := blk.sampler.Forward(d.x, p, n, x.h+1, x.w+1); err != nil {
+				return fmt.Errorf("vae encoder block %d downsampler: %w", i, err)
+			}
+			x = d
+		}
+	}
+	if x.x, err = m.encMid.forward(x.x, n, x.h, x.w); err != nil {
+		return fmt.Errorf("vae encoder: %w", err)
+	}
+	hw := x.h * x.w
+	moments := make([]float32, n*2*L*hw) // (n, 2L, hw): mean channels then logvar channels
+	if err := firstErr(m.encNorm.Forward(x.x, x.x, n, hw), kernels.SiLU(x.x, x.x), m.encOut.Forward(moments, x.x, n, x.h, x.w)); err != nil {
+		return fmt.Errorf("vae encoder out: %w", err)
+	}
+	if m.quant != nil {
+		q := make([]float32, len(moments))
+		if err := m.quant.Forward(q, moments, n, x.h, x.w); err != nil {
+			return fmt.Errorf("vae quant_conv: %w", err)
+		}
+		moments = q
+	}
+	for b := 0; b < n; b++ {
+		mo := moments[b*2*L*hw:]
+		copy(mean[b*L*hw:(b+1)*L*hw], mo[:L*hw])
+		lv := logvar[b*L*hw : (b+1)*L*hw]
+		for i := range lv {
+			lv[i] = min(max(mo[L*hw+i], -30), 20)
+		}
+	}
+	return nil
+}
+
+// SampleLatents sets z to (mean + exp(logvar/2)·noise − shift)·scaling, the
+// latents a diffusion model works in; noise nil takes the mean (the mode).
+func (m *VAE) SampleLatents(z, mean, logvar, noise []float32) error {
+	if len(z) < len(mean) || len(logvar) != len(mean) || (noise != nil && len(noise) != len(mean)) {
+		return fmt.Errorf("vae latents: z %d, mean %d, logvar %d, noise %d", len(z), len(mean), len(logvar), len(noise))
+	}
+	s, shift := m.Cfg.ScalingFactor, m.shift()
+	for i, mu := range mean {
+		v := mu
+		if noise != nil {
+			v += float32(math.Exp(0.5*float64(logvar[i]))) * noise[i]
+		}
+		z[i] = (v - shift) * s
+	}
+	return nil
+}
+
+func (m *VAE) shift() float32 {
+	if m.Cfg.ShiftFactor != nil {
+		return *m.Cfg.ShiftFactor
+	}
+	return 0
+}
+
+// DecodeLatents undoes SampleLatents' scaling and decodes: images (n,
+// OutChannels, h·f, w·f) from latents (n, L, h, w) as a diffusion model
+// produced them.
+func (m *VAE) DecodeLatents(images, latents []float32, n, h, w int) error {
+	z := make([]float32, len(latents))
+	s, shift := m.Cfg.ScalingFactor, m.shift()
+	for i, v := range latents {
+		z[i] = v/s + shift
+	}
+	return m.Decode(images, z, n, h, w)
+}
+
+// Decode sets images (n, OutChannels, h·f, w·f), nominally in [-1, 1], from
+// unscaled latents z (n, L, h, w).
+func (m *VAE) Decode(images, z []float32, n, h, w int) error {
+	c := m.Cfg
+	f, L := c.Downscale(), c.LatentChannels
+	switch {
+	case n <= 0 || h <= 0 || w <= 0:
+		return fmt.Errorf("vae decode: batch %d of %dx%d", n, h, w)
+	case len(z) != n*L*h*w:
+		return fmt.Errorf("vae decode: latents have %d floats, want %d", len(z), n*L*h*w)
+	case len(images) < n*c.OutChannels*h*f*w*f:
+		return fmt.Errorf("vae decode: images have %d floats, want %d", len(images), n*c.OutChannels*h*f*w*f)
+	}
+	if m.postQuant != nil {
+		q := make([]float32, len(z))
+		if err := m.postQuant.Forward(q, z, n, h, w); err != nil {
+			return fmt.Errorf("vae post_quant_conv: %w", err)
+		}
+		z = q
+	}
+	x := featureMap{make([]float32, n*m.decIn.Out*h*w), m.decIn.Out, h, w}
+	if err := m.decIn.Forward(x.x, z, n, h, w); err != nil {
+		return fmt.Errorf("vae decoder conv_in: %w", err)
+	}
+	var err error
+	if x.x, err = m.decMid.forward(x.x, n, h, w); err != nil {
+		return fmt.Errorf("vae decoder: %w", err)
+	}
+	for i := range m.decBlocks {
+		blk := &m.decBlocks[i]
+		if x, err = runResnets(blk.resnets, x, n); err != nil {
+			return fmt.Errorf("vae decoder block %d: %w", i, err)
+		}
+		if blk.sampler != nil {
+			if x, err = upsample(blk.sampler, x.x, n, x.ch, x.h, x.w); err != nil {
+				return fmt.Errorf("vae decoder block %d upsampler: %w", i, err)
+			}
+		}
+	}
+	if err := firstErr(m.decNorm.Forward(x.x, x.x, n, x.h*x.w), kernels.SiLU(x.x, x.x), m.decOut.Forward(images, x.x, n, x.h, x.w)); err != nil {
+		return fmt.Errorf("vae decoder out: %w", err)
+	}
+	return nil
+}
+
+// padBottomRight returns planes (p, h+1, w+1): x (p, h, w) with a zero row
+// below and a zero column to the right.
+func padBottomRight(x []float32, planes, h, w int) []float32 {
+	out := make([]float32, planes*(h+1)*(w+1))
+	for p := 0; p < planes; p++ {
+		for y := 0; y < h; y++ {
+			copy(out[(p*(h+1)+y)*(w+1):], x[(p*h+y)*w:(p*h+y+1)*w])
+		}
+	}
+	return out
+}

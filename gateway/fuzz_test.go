@@ -19,7 +19,8 @@ func FuzzDecodeRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	q := newFakeQueue()
+	q := newTestQueue()
+	defer q.Close()
 	raw, _ := json.Marshal(testManifests)
 	_ = q.Register(context.Background(), workerInfo("w", raw))
 	s := New(Config{}, q)

@@ -336,9 +336,7 @@ func TestIdempotencyKey(t *testing.T) {
 
 func TestQueueFullIs429(t *testing.T) {
 	e := newEnv(t, Config{})
-	e.q.mu.Lock()
-	e.q.maxDepth = 0
-	e.q.mu.Unlock()
+	e.q.set(nil, true)
 	code, hdr, body := e.postJSON("/v1/completions", map[string]any{"model": "tiny", "prompt": "x"})
 	if code != 429 || hdr.Get("Retry-After") != "2" || errorOf(t, body).Code != "queue_full" {
 		t.Fatalf("status %d retry-after %q: %s", code, hdr.Get("Retry-After"), body)
@@ -469,9 +467,7 @@ func TestModelsHealthReady(t *testing.T) {
 	if code, _, body := e.do("GET", "/readyz", "", nil); code != 200 {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
-	e.q.mu.Lock()
-	e.q.failing = errors.New("redis: connection refused")
-	e.q.mu.Unlock()
+	e.q.set(errors.New("redis: connection refused"), false)
 	code, _, body = e.do("GET", "/readyz", "", nil)
 	if code != 503 || errorOf(t, body).Code != "queue_unavailable" || strings.Contains(string(body), "redis") {
 		t.Fatalf("readyz with dead queue: %d %s", code, body)
@@ -483,7 +479,7 @@ func TestModelsHealthReady(t *testing.T) {
 		t.Fatalf("models with dead queue: %d %s", code, body)
 	}
 
-	empty := New(Config{}, newFakeQueue())
+	empty := New(Config{}, newTestQueue())
 	rec := httpRecorder(empty, "GET", "/readyz")
 	if rec.Code != 503 || errorOf(t, rec.Body.Bytes()).Code != "no_workers" {
 		t.Fatalf("readyz without workers: %d %s", rec.Code, rec.Body)

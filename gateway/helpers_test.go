@@ -41,7 +41,7 @@ var allTasks = []string{taskComplete, taskChat, taskCaption, taskImageGenerate, 
 
 type testEnv struct {
 	t   *testing.T
-	q   *fakeQueue
+	q   *faultyQueue
 	srv *Server
 	ts  *httptest.Server
 }
@@ -49,7 +49,7 @@ type testEnv struct {
 // newEnv starts a gateway over a fake queue with a fake worker loop.
 func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
-	q := newFakeQueue()
+	q := newTestQueue()
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(io.Discard, "", 0)
 	}
@@ -62,7 +62,7 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); fakeWorker(ctx, q) }()
-	t.Cleanup(func() { cancel(); <-done; ts.Close() })
+	t.Cleanup(func() { cancel(); <-done; ts.Close(); q.Close() })
 	return &testEnv{t: t, q: q, srv: srv, ts: ts}
 }
 

@@ -55,6 +55,9 @@ func NewRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 	return &Redis{c: c, opts: opts.WithDefaults(), group: "loom"}, nil
 }
 
+// Options are the queue's options with defaults filled in.
+func (r *Redis) Options() Options { return r.opts }
+
 // Client is the underlying go-redis client (health checks, tests).
 func (r *Redis) Client() *redis.Client { return r.c }
 

@@ -117,8 +117,14 @@ local function take(stream, entry, fields, reclaimed)
     return nil
   end
   local attempt, max = tonumber(h[3]), tonumber(h[4])
+  if h[1] == 'running' and not reclaimed then
+    -- A running job's entry delivered as new: the group was lost and made
+    -- again. Its holder may be alive (its next heartbeat XCLAIMs the entry
+    -- back); if not, XAUTOCLAIM finds the entry idle one lease from now.
+    return nil
+  end
   if h[1] == 'running' then
-    -- Only XAUTOCLAIM gets here: the holder's lease lapsed.
+    -- XAUTOCLAIM found the entry idle a whole lease: the holder stopped heartbeating.
     local jerr = {code = 'internal', message = 'attempt ' .. attempt .. ': lease expired (worker "' .. tostring(h[5]) .. '" stopped heartbeating)'}
     redis.call('HSET', hkey, 'error', cjson.encode(jerr))
     if attempt >= max then

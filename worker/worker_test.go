@@ -43,7 +43,7 @@ func result(emit func(plugins.Event) error, v string) error {
 }
 
 type harness struct {
-	q       *queue.Memory
+	q       queue.Queue
 	w       *worker.Worker
 	cancel  context.CancelFunc
 	done    chan error
@@ -54,6 +54,11 @@ func start(t *testing.T, engines map[string]plugins.Engine, cfg worker.Config) *
 	t.Helper()
 	q := queue.NewMemory(queue.Options{LeaseDuration: lease, MaxAttempts: 3})
 	t.Cleanup(func() { _ = q.Close() })
+	return startOn(t, q, engines, cfg)
+}
+
+func startOn(t *testing.T, q queue.Queue, engines map[string]plugins.Engine, cfg worker.Config) *harness {
+	t.Helper()
 	cfg.LeaseDuration = lease
 	cfg.ID = "w-test"
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

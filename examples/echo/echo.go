@@ -28,6 +28,9 @@ const (
 type params struct {
 	Text    string `json:"text"`
 	DelayMS int    `json:"delay_ms,omitempty"` // pause per character (tests use it to catch a run mid-way)
+	// NoArtifact skips the 5 MiB artifact, so a run is an empty job
+	// (loom bench queue measures the queue, not artifact transfer).
+	NoArtifact bool `json:"no_artifact,omitempty"`
 }
 
 // result is echo.upper's final JSON.
@@ -50,7 +53,7 @@ func (echo) Describe(context.Context) (plugins.Manifest, error) {
 			ID:          model,
 			Tasks:       []string{task},
 			Description: "uppercases text; built in, needs no weights",
-			Params:      json.RawMessage(`{"type":"object","required":["text"],"properties":{"text":{"type":"string","minLength":1},"delay_ms":{"type":"integer","minimum":0}}}`),
+			Params:      json.RawMessage(`{"type":"object","required":["text"],"properties":{"text":{"type":"string","minLength":1},"delay_ms":{"type":"integer","minimum":0},"no_artifact":{"type":"boolean"}}}`),
 			Ready:       true,
 		}},
 	}, nil
@@ -98,9 +101,12 @@ func (echo) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) e
 		}
 	}
 
-	art := artifact(artifactBytes)
-	if err := emit(plugins.Event{Kind: plugins.EventArtifact, Name: "pattern.bin", MIME: "application/octet-stream", Data: art}); err != nil {
-		return err
+	var art []byte
+	if !p.NoArtifact {
+		art = artifact(artifactBytes)
+		if err := emit(plugins.Event{Kind: plugins.EventArtifact, Name: "pattern.bin", MIME: "application/octet-stream", Data: art}); err != nil {
+			return err
+		}
 	}
 	var in []byte
 	for _, b := range job.Inputs {

@@ -135,17 +135,19 @@ func gemmShapeError(m, n, k, lenA, lda, lenB, ldb int, transB bool, lenC, ldc in
 		}
 		return (rows-1)*ld + cols
 	}
-	if lda < max(k, 1) {
+	// A leading dimension only matters when its matrix has elements, as in
+	// BLAS without its max(1, ·) pedantry: k = 0 with lda = 0 is fine.
+	if lda < k || lda < 0 {
 		return fmt.Errorf("lda %d < k", lda)
 	}
-	if ldc < max(n, 1) {
+	if ldc < n || ldc < 0 {
 		return fmt.Errorf("ldc %d < n", ldc)
 	}
 	bRows, bCols := k, n
 	if transB {
 		bRows, bCols = n, k
 	}
-	if ldb < max(bCols, 1) {
+	if ldb < bCols || ldb < 0 {
 		return fmt.Errorf("ldb %d < %d", ldb, bCols)
 	}
 	if s := span(m, k, lda); lenA < s {

@@ -61,7 +61,7 @@ func runGemmCase(t testing.TB, r *rand.Rand, g gemmCase, trans bool, beta float3
 	want := make([]float32, cLen)
 	nan := float32(math.NaN())
 	for i := range c {
-		if i%ldc < n && beta != 0 {
+		if ldc > 0 && i%ldc < n && beta != 0 {
 			c[i] = 2*r.Float32() - 1
 		} else {
 			c[i] = nan

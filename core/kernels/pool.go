@@ -29,15 +29,19 @@ type poolTask struct {
 	loop   *loopState
 }
 
-// loopState tracks one For call's outstanding chunks.
+// loopState tracks one For call's outstanding chunks. The last chunk to
+// finish sends on done (buffered), so a loopState is reused through
+// loopStates and a parallel loop allocates nothing in steady state.
 type loopState struct {
 	pending atomic.Int32
 	done    chan struct{}
 }
 
+var loopStates = sync.Pool{New: func() any { return &loopState{done: make(chan struct{}, 1)} }}
+
 func (l *loopState) finish() {
 	if l.pending.Add(-1) == 0 {
-		close(l.done)
+		l.done <- struct{}{}
 	}
 }
 
@@ -95,7 +99,7 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	per := (chunks + t - 1) / t * grain
-	loop := &loopState{done: make(chan struct{})}
+	loop := loopStates.Get().(*loopState)
 	loop.pending.Store(1) // the caller's own chunk
 	for lo := per; lo < n; lo += per {
 		loop.pending.Add(1)
@@ -111,6 +115,7 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	for {
 		select {
 		case <-loop.done:
+			loopStates.Put(loop)
 			return
 		case t := <-p.work:
 			t.run() // help: every queued chunk belongs to some waiting loop

@@ -53,3 +53,15 @@ func TestPoolNestedLoopsDoNotDeadlock(t *testing.T) {
 		t.Fatal("nested For deadlocked")
 	}
 }
+
+func TestPoolForDoesNotAllocate(t *testing.T) {
+	p := NewPool(2)
+	defer p.Close()
+	var sink atomic.Int64
+	fn := func(lo, hi int) { sink.Add(int64(hi - lo)) }
+	p.For(100, 1, fn)
+	allocs := testing.AllocsPerRun(50, func() { p.For(100, 1, fn) })
+	if allocs > 0.5 {
+		t.Fatalf("For allocates %.1f objects per call", allocs)
+	}
+}

@@ -337,6 +337,9 @@ func (m *Memory) Dequeue(ctx context.Context, worker string, tasks []string) (*L
 	if len(tasks) == 0 {
 		return nil, fmt.Errorf("dequeue: no tasks")
 	}
+	if worker == "" {
+		return nil, fmt.Errorf("dequeue: no worker id")
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err

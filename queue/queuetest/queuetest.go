@@ -222,6 +222,9 @@ func testDeliveryByTask(t *testing.T, nq NewQueue) {
 	if _, err := q.Dequeue(t.Context(), "w", nil); err == nil {
 		t.Fatal("dequeue with no tasks: no error")
 	}
+	if _, err := q.Dequeue(t.Context(), "", []string{"task.a"}); err == nil {
+		t.Fatal("dequeue without a worker id: no error")
+	}
 }
 
 func testPriorities(t *testing.T, nq NewQueue) {

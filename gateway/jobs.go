@@ -51,6 +51,7 @@ type jobView struct {
 	Model       string          `json:"model"`
 	Status      queue.Status    `json:"status"`
 	Attempt     int             `json:"attempt"`
+	Worker      string          `json:"worker,omitempty"` // the worker holding (or that last held) the job
 	CreatedAt   int64           `json:"created_at"`
 	StartedAt   int64           `json:"started_at,omitempty"`
 	FinishedAt  int64           `json:"finished_at,omitempty"`
@@ -72,7 +73,7 @@ func unixOrZero(t time.Time) int64 {
 func viewJob(st *queue.JobState, withData bool) jobView {
 	v := jobView{
 		ID: st.Job.ID, Object: "job", Task: st.Job.Task, Model: st.Job.Model, Status: st.Status,
-		Attempt: st.Attempt, CreatedAt: unixOrZero(st.CreatedAt), StartedAt: unixOrZero(st.StartedAt),
+		Attempt: st.Attempt, Worker: st.Worker, CreatedAt: unixOrZero(st.CreatedAt), StartedAt: unixOrZero(st.StartedAt),
 		FinishedAt: unixOrZero(st.FinishedAt), Error: st.Error,
 		StatusURL: "/v1/jobs/" + st.Job.ID, EventsURL: "/v1/jobs/" + st.Job.ID + "/events",
 	}

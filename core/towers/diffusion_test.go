@@ -9,6 +9,7 @@ import (
 
 	"loom/core/formats"
 	"loom/core/nn"
+	"loom/core/sched"
 )
 
 // The diffusion towers against PyTorch goldens made by tools/diffusion/goldens.py
@@ -23,6 +24,8 @@ const (
 	tolCLIP = 2e-6
 	tolUNet = 2e-5
 	tolVAE  = 2e-5
+	// Four guided sampler steps amplify step-one differences (guidance 5).
+	tolPipeline = 1e-4
 )
 
 func openGolden(t *testing.T) *formats.SafetensorsModel {
@@ -229,5 +232,80 @@ func TestCLIPTextMatchesPyTorch(t *testing.T) {
 	}
 	if err := m.Forward(out, []int{cfg.VocabSize}); err == nil {
 		t.Error("out-of-vocabulary id accepted")
+	}
+}
+
+// A whole tiny text-to-image run against PyTorch: CLIP on the prompt and the
+// empty prompt, 4 Euler steps with classifier-free guidance 5 (the two halves
+// as one UNet batch), and the VAE decode of the scaled latents.
+func TestTextToImageMatchesPyTorch(t *testing.T) {
+	ccfg, err := ReadCLIPTextConfig(filepath.Join(diffusionDir, "text_encoder", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip, err := LoadCLIPText(binderFor(t, filepath.Join(diffusionDir, "text_encoder", "model.safetensors")).Sub("text_model"), ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ucfg, err := ReadUNetConfig(filepath.Join(diffusionDir, "unet", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unet, err := LoadUNet(binderFor(t, filepath.Join(diffusionDir, "unet", "diffusion_pytorch_model.safetensors")), ucfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vae := loadTinyVAE(t)
+	g := openGolden(t)
+	cond32, _ := goldenI32(t, g, "pipe_cond")
+	uncond32, _ := goldenI32(t, g, "pipe_uncond")
+	noise, _ := goldenF32(t, g, "pipe_noise")
+	wantLat, _ := goldenF32(t, g, "pipe_latents")
+	wantImg, _ := goldenF32(t, g, "pipe_image")
+	S, D := len(cond32), ccfg.HiddenSize
+	ctx := make([]float32, 2*S*D) // (2, S, D): unconditional first
+	for i, ids32 := range [][]int32{uncond32, cond32} {
+		ids := make([]int, S)
+		for j, v := range ids32 {
+			ids[j] = int(v)
+		}
+		if err := clip.Forward(ctx[i*S*D:(i+1)*S*D], ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := sched.New("euler", sched.Config{}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, len(noise))
+	for i, v := range noise {
+		x[i] = float32(float64(v) * s.InitNoiseSigma())
+	}
+	n := len(x)
+	in, out := make([]float32, 2*n), make([]float32, 2*n)
+	for i, ts := range s.Timesteps() {
+		s.ScaleInput(in[:n], x, i)
+		copy(in[n:], in[:n])
+		if err := unet.Forward(out, in, 2, 16, 16, []float32{float32(ts)}, ctx, S); err != nil {
+			t.Fatal(err)
+		}
+		if err := sched.Guide(out[:n], out[:n], out[n:], 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Step(x, out[:n], i, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := relErr(x, wantLat)
+	t.Logf("text-to-image latents: max relative difference %.3g", e)
+	if e > tolPipeline {
+		t.Errorf("final latents differ from PyTorch by %g relative (tolerance %g)", e, tolPipeline)
+	}
+	img := make([]float32, len(wantImg))
+	if err := vae.DecodeLatents(img, x, 1, 16, 16); err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(img, wantImg); e > tolPipeline {
+		t.Errorf("decoded image differs from PyTorch by %g relative (tolerance %g)", e, tolPipeline)
 	}
 }

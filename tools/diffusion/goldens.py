@@ -69,7 +69,24 @@ def towers():
         unet_out = unet(sample, t, ctx)
         dec = vae.decode(lat)
         mean, logvar = vae.encode(img)
-    out = dict(clip_ids=ids.int().numpy(), clip_out=clip_out.numpy(), unet_sample=sample.numpy(), unet_t=t.numpy(),
+        # A whole tiny text-to-image run: CLIP on prompt and empty prompt,
+        # 4 Euler steps with classifier-free guidance 5, VAE decode.
+        cond = torch.randint(0, 300, (1, 16), generator=g)
+        uncond = torch.full((1, 16), M.TINY_CLIP["eos_token_id"])
+        uncond[0, 0] = M.TINY_CLIP["bos_token_id"]
+        pctx = torch.cat([clip(uncond), clip(cond)])
+        sm = S.Sampler("euler", dict(prediction_type="epsilon"), 4)
+        noise = torch.randn(1, 4, 16, 16, generator=g)
+        x = (noise.double() * sm.init_sigma).float().numpy()
+        for i in range(4):
+            inp = torch.from_numpy(sm.scale(x, i).astype(np.float32)).repeat(2, 1, 1, 1)
+            eps = unet(inp, torch.tensor([sm.ts[i]] * 2, dtype=torch.float32), pctx).numpy()
+            guided = eps[:1] + np.float32(5.0) * (eps[1:] - eps[:1])
+            x = sm.step(guided.astype(np.float64), x.astype(np.float64), i, None).astype(np.float32)
+        pipe_img = vae.decode(torch.from_numpy(x) / M.TINY_VAE["scaling_factor"])
+    out = dict(pipe_cond=cond.int().numpy(), pipe_uncond=uncond.int().numpy(), pipe_noise=noise.numpy(),
+               pipe_latents=x, pipe_image=pipe_img.numpy(),
+               clip_ids=ids.int().numpy(), clip_out=clip_out.numpy(), unet_sample=sample.numpy(), unet_t=t.numpy(),
                unet_ctx=ctx.numpy(), unet_out=unet_out.numpy(), vae_latents=lat.numpy(), vae_decoded=dec.numpy(),
                vae_image=img.numpy(), vae_mean=mean.numpy(), vae_logvar=logvar.numpy())
     path = os.path.join(TD, "diffusion_golden.safetensors")

@@ -94,6 +94,10 @@ func toAPIError(err error) *APIError {
 		return apiErrorf(http.StatusNotFound, "job_not_found", "no such job")
 	case errors.As(err, &mbe):
 		return apiErrorf(http.StatusRequestEntityTooLarge, "request_too_large", "request body larger than %d bytes", mbe.Limit)
+	case errors.Is(err, context.Canceled):
+		// The client went away mid-wait; nobody reads this answer, and it
+		// is not a server fault worth logging.
+		return apiErrorf(499, "client_closed", "client closed the request")
 	case errors.Is(err, context.DeadlineExceeded):
 		return apiErrorf(http.StatusGatewayTimeout, "timeout", "%v", err)
 	default:

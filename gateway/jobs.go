@@ -311,11 +311,24 @@ func (s *Server) jobEvents(c *gin.Context) {
 		return
 	}
 	sse := newSSE(c)
-	ctx := c.Request.Context()
+	s.follow(c.Request.Context(), sse, id, after, func(e queue.Event) bool {
+		data := e.Data
+		if len(data) == 0 {
+			data = json.RawMessage("{}")
+		}
+		sse.event(strconv.FormatInt(e.Seq, 10), e.Type, data)
+		return e.Terminal()
+	})
+}
+
+// follow feeds the job's events after seq after to fn until fn returns true,
+// the client leaves, or the queue fails (reported in the stream). Quiet
+// stretches send SSE comments so proxies keep the connection open.
+func (s *Server) follow(ctx context.Context, sse *sseWriter, id string, after int64, fn func(queue.Event) bool) {
 	for {
 		evs, err := s.q.Events(ctx, id, after, 15*time.Second)
 		if ctx.Err() != nil {
-			return
+			return // the client left; the job keeps running
 		}
 		if err != nil {
 			sse.error(toAPIError(err))
@@ -327,12 +340,7 @@ func (s *Server) jobEvents(c *gin.Context) {
 		}
 		for _, e := range evs {
 			after = e.Seq
-			data := e.Data
-			if len(data) == 0 {
-				data = json.RawMessage("{}")
-			}
-			sse.event(strconv.FormatInt(e.Seq, 10), e.Type, data)
-			if e.Terminal() {
+			if fn(e) {
 				return
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -393,64 +392,49 @@ func (s *Server) streamText(c *gin.Context, st *queue.JobState, req *samplingReq
 	ctx := c.Request.Context()
 	var sent strings.Builder // text the client has
 	attemptPos := 0          // bytes of text the current attempt produced
-	var after int64
-	for {
-		evs, err := s.q.Events(ctx, st.Job.ID, after, 15*time.Second)
-		if ctx.Err() != nil {
-			return // the client left; the job keeps running
-		}
-		if err != nil {
-			sse.error(toAPIError(err))
-			return
-		}
-		if len(evs) == 0 {
-			sse.comment("keep-alive")
-			continue
-		}
-		for _, e := range evs {
-			after = e.Seq
-			switch e.Type {
-			case queue.EventRetry:
-				attemptPos = 0
-			case queue.EventDelta:
-				var d struct {
-					Text string `json:"text"`
-				}
-				if json.Unmarshal(e.Data, &d) != nil || d.Text == "" {
-					continue
-				}
-				start, end := attemptPos, attemptPos+len(d.Text)
-				attemptPos = end
-				if end <= sent.Len() {
-					continue // replayed by a retried attempt
-				}
-				fresh := d.Text[max(0, sent.Len()-start):]
-				sent.WriteString(fresh)
-				sse.data(chunk(fresh, false, nil))
-			case queue.EventResult, queue.EventError, queue.EventCanceled:
-				final, err := s.q.Get(ctx, st.Job.ID)
-				if err == nil {
-					s.metrics.observeFinished(final)
-					err = jobOutcome(final)
-				}
-				if err != nil {
-					sse.error(toAPIError(err))
-					return
-				}
-				out := parseTextOutput(final)
-				// A plugin that streamed nothing (or less than its result)
-				// still gets its whole text to the client.
-				if rest, ok := strings.CutPrefix(out.Text, sent.String()); ok && rest != "" {
-					sse.data(chunk(rest, false, nil))
-				}
-				sse.data(chunk("", false, out.FinishReason))
-				if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-					sse.data(gin.H{"id": id, "object": chunkObject, "created": created, "model": model,
-						"choices": []gin.H{}, "usage": out.Usage})
-				}
-				sse.done()
-				return
+	s.follow(ctx, sse, st.Job.ID, 0, func(e queue.Event) bool {
+		switch e.Type {
+		case queue.EventRetry:
+			attemptPos = 0
+		case queue.EventDelta:
+			var d struct {
+				Text string `json:"text"`
 			}
+			if json.Unmarshal(e.Data, &d) != nil || d.Text == "" {
+				return false
+			}
+			start, end := attemptPos, attemptPos+len(d.Text)
+			attemptPos = end
+			if end <= sent.Len() {
+				return false // replayed by a retried attempt
+			}
+			fresh := d.Text[max(0, sent.Len()-start):]
+			sent.WriteString(fresh)
+			sse.data(chunk(fresh, false, nil))
+		case queue.EventResult, queue.EventError, queue.EventCanceled:
+			final, err := s.q.Get(ctx, st.Job.ID)
+			if err == nil {
+				s.metrics.observeFinished(final)
+				err = jobOutcome(final)
+			}
+			if err != nil {
+				sse.error(toAPIError(err))
+				return true
+			}
+			out := parseTextOutput(final)
+			// A plugin that streamed nothing (or less than its result)
+			// still gets its whole text to the client.
+			if rest, ok := strings.CutPrefix(out.Text, sent.String()); ok && rest != "" {
+				sse.data(chunk(rest, false, nil))
+			}
+			sse.data(chunk("", false, out.FinishReason))
+			if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+				sse.data(gin.H{"id": id, "object": chunkObject, "created": created, "model": model,
+					"choices": []gin.H{}, "usage": out.Usage})
+			}
+			sse.done()
+			return true
 		}
-	}
+		return false
+	})
 }

@@ -1,0 +1,254 @@
+package towers
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+
+	"loom/core/formats"
+	"loom/core/nn"
+)
+
+// Tiny random-initialised FastSpeech 2 and HiFi-GAN generators against the
+// PyTorch reference (tools/tts/model.py) on the goldens tools/tts/goldens.py
+// wrote. Values are O(1); tolerances are max |Go - PyTorch|.
+const (
+	ttsGolden    = "testdata/tts_golden.safetensors"
+	tolTTSEnc    = 2e-5 // encoder output and predictor outputs
+	tolTTSMel    = 5e-5 // mel after 2 decoder layers, and postnet
+	tolVocoder   = 2e-5 // waveform samples in [-1, 1]
+	ttsAcoustic  = "testdata/tts_acoustic"
+	ttsVocoderV1 = "testdata/tts_vocoder1"
+	ttsVocoderV2 = "testdata/tts_vocoder2"
+)
+
+func openTower(t *testing.T, dir string, cfg any) *nn.Binder {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, cfg); err != nil {
+		t.Fatal(err)
+	}
+	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return nn.NewBinder(src)
+}
+
+func goldenInts(t *testing.T, src formats.InfoSource, name string) []int {
+	t.Helper()
+	in, err := src.Info(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Type != formats.TypeI32 {
+		t.Fatalf("%s: type %v", name, in.Type)
+	}
+	v := unsafe.Slice((*int32)(unsafe.Pointer(&in.Data[0])), len(in.Data)/4)
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
+func loadAcoustic(t *testing.T) *FastSpeech2 {
+	var cfg FastSpeech2Config
+	b := openTower(t, ttsAcoustic, &cfg)
+	m, err := LoadFastSpeech2(b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestFastSpeech2MatchesPyTorch(t *testing.T) {
+	m := loadAcoustic(t)
+	g, err := formats.OpenSafetensors(ttsGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ids := goldenInts(t, g, "ids")
+	spk := goldenInts(t, g, "speaker")[0]
+	e, err := m.Encode(ids, spk, TTSControls{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		got  []float32
+	}{{"encoder", e.Hidden}, {"log_duration", e.LogDuration}, {"pitch", e.Pitch}, {"energy", e.Energy}} {
+		want, _ := goldenF32(t, g, c.name)
+		d := maxAbsDiff(c.got, want)
+		t.Logf("%s: max abs diff %g", c.name, d)
+		if d > tolTTSEnc {
+			t.Errorf("%s differs from PyTorch by %g (tolerance %g)", c.name, d, tolTTSEnc)
+		}
+	}
+	// Teacher-forced durations (zeros included), 63 frames: the decoder runs
+	// past max_seq_len (50), so the computed position table is used too.
+	mel, post, err := m.Decode(e, goldenInts(t, g, "durations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		got  []float32
+	}{{"mel", mel}, {"mel_postnet", post}} {
+		want, _ := goldenF32(t, g, c.name)
+		d := maxAbsDiff(c.got, want)
+		t.Logf("%s: max abs diff %g", c.name, d)
+		if d > tolTTSMel {
+			t.Errorf("%s differs from PyTorch by %g (tolerance %g)", c.name, d, tolTTSMel)
+		}
+	}
+	// Free-running synthesis with all three controls (d_control 0.8 = speed 1.25).
+	smel, durs, err := m.Synthesize(ids, spk, TTSControls{Speed: 1.25, Pitch: 1.2, Energy: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := goldenInts(t, g, "synth_durations"); !equalInts(durs, want) {
+		t.Fatalf("durations %v, PyTorch %v", durs, want)
+	}
+	want, _ := goldenF32(t, g, "synth_mel")
+	if d := maxAbsDiff(smel, want); d > tolTTSMel {
+		t.Errorf("synthesised mel differs from PyTorch by %g (tolerance %g)", d, tolTTSMel)
+	}
+}
+
+func TestFastSpeech2Controls(t *testing.T) {
+	m := loadAcoustic(t)
+	ids := []int{5, 16, 4, 21, 16, 19, 1, 20, 14, 10, 21, 9, 30}
+	_, d1, err := m.Synthesize(ids, 0, TTSControls{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, d2, err := m.Synthesize(ids, 0, TTSControls{Speed: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := func(d []int) (s int) {
+		for _, v := range d {
+			s += v
+		}
+		return
+	}
+	// Half speed doubles every (rounded) duration exactly: int(r·2) = 2r.
+	for i := range d1 {
+		if d2[i] != 2*d1[i] {
+			t.Fatalf("speed 0.5 durations %v, normal %v", d2, d1)
+		}
+	}
+	if sum(d1) == 0 {
+		t.Fatal("no frames")
+	}
+	// Speakers change the output.
+	a, _, _ := m.Synthesize(ids, 0, TTSControls{})
+	b, _, _ := m.Synthesize(ids, 1, TTSControls{})
+	if len(a) == len(b) && maxAbsDiff(a, b) == 0 {
+		t.Error("speakers 0 and 1 give the same mel")
+	}
+	for _, bad := range []struct {
+		ids []int
+		spk int
+		ctl TTSControls
+	}{{nil, 0, TTSControls{}}, {[]int{99}, 0, TTSControls{}}, {[]int{-1}, 0, TTSControls{}}, {ids, 3, TTSControls{}},
+		{ids, -1, TTSControls{}}, {ids, 0, TTSControls{Speed: -1}}, {ids, 0, TTSControls{Speed: float32(math.Inf(1))}},
+		{ids, 0, TTSControls{Speed: float32(math.NaN())}}} {
+		if _, _, err := m.Synthesize(bad.ids, bad.spk, bad.ctl); err == nil {
+			t.Errorf("Synthesize(%v, %d, %+v) did not fail", bad.ids, bad.spk, bad.ctl)
+		}
+	}
+	e, _ := m.Encode(ids, 0, TTSControls{})
+	if _, _, err := m.Decode(e, make([]int, len(ids))); err == nil {
+		t.Error("all-zero durations accepted")
+	}
+	if _, _, err := m.Decode(e, []int{1}); err == nil {
+		t.Error("wrong number of durations accepted")
+	}
+}
+
+func TestHiFiGANMatchesPyTorch(t *testing.T) {
+	g, err := formats.OpenSafetensors(ttsGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	mel, shape := goldenF32(t, g, "voc_mel") // (80, T)
+	for _, dir := range []string{ttsVocoderV1, ttsVocoderV2} {
+		var cfg HiFiGANConfig
+		b := openTower(t, dir, &cfg)
+		v, err := LoadHiFiGAN(b, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wav, err := v.Forward(mel, shape[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := goldenF32(t, g, filepath.Base(dir)+"_wav")
+		if len(wav) != shape[1]*cfg.Hop() {
+			t.Fatalf("%s: %d samples, want %d", dir, len(wav), shape[1]*cfg.Hop())
+		}
+		d := maxAbsDiff(wav, want)
+		t.Logf("%s: max abs diff %g", dir, d)
+		if d > tolVocoder {
+			t.Errorf("%s: waveform differs from PyTorch by %g (tolerance %g)", dir, d, tolVocoder)
+		}
+		if _, err := v.Forward(mel[:len(mel)-1], shape[1]); err == nil {
+			t.Errorf("%s: short mel accepted", dir)
+		}
+	}
+}
+
+func TestTTSConfigValidation(t *testing.T) {
+	var cfg FastSpeech2Config
+	openTower(t, ttsAcoustic, &cfg)
+	bad := cfg
+	bad.Transformer.ConvKernelSize = []int{9}
+	if bad.validate() == nil {
+		t.Error("one conv kernel size accepted")
+	}
+	bad = cfg
+	bad.Transformer.EncoderHead = 5
+	if bad.validate() == nil {
+		t.Error("hidden not divisible by heads accepted")
+	}
+	var h HiFiGANConfig
+	openTower(t, ttsVocoderV1, &h)
+	hb := h
+	hb.ResBlock = "3"
+	if hb.validate() == nil {
+		t.Error("resblock 3 accepted")
+	}
+	hb = h
+	hb.UpsampleKernelSizes = []int{8}
+	if hb.validate() == nil {
+		t.Error("mismatched upsample lists accepted")
+	}
+	hb = h
+	hb.HopSize = 256
+	if hb.validate() == nil {
+		t.Error("hop_size disagreeing with upsample rates accepted")
+	}
+}
+
+func TestBucketize(t *testing.T) {
+	edges := []float32{-1, 0, 1}
+	for _, c := range []struct {
+		v    float32
+		want int
+	}{{-2, 0}, {-1, 0}, {-0.5, 1}, {0, 1}, {0.5, 2}, {1, 2}, {3, 3}} {
+		if got := bucketize(c.v, edges); got != c.want {
+			t.Errorf("bucketize(%v) = %d, want %d", c.v, got, c.want)
+		}
+	}
+}

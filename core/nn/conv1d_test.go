@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/rand"
 	"testing"
-
 )
 
 // conv1dNaive is the plain loop Conv1D must match: out[k, o] = bias[k] +

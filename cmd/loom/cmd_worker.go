@@ -19,21 +19,13 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 	var wf workerFlags
 	qf.register(fs, "Redis URL, e.g. redis://127.0.0.1:6379/0 (required)")
 	wf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: loom worker --redis URL [flags]\n\nLeases jobs from Redis and runs them on the plugin processes it starts\n(one per loom-plugin-* binary in --plugins). SIGINT/SIGTERM drains:\nno new jobs, running ones finish or go back to the queue.\nEvery flag can also be set by the LOOM_* variable named beside it.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := parseServeFlags(fs, args); err != nil {
-		return err
-	}
-	ctx, stop := signalContext(stderr)
-	defer stop()
-	q, _, err := qf.open(ctx, false)
+	setUsage(fs, stderr, "Usage: loom worker --redis URL [flags]\n\nLeases jobs from Redis and runs them on the plugin processes it starts\n(one per loom-plugin-* binary in --plugins). SIGINT/SIGTERM drains:\nno new jobs, running ones finish or go back to the queue.")
+	s, err := openSession(fs, args, &qf, stderr, false)
 	if err != nil {
 		return err
 	}
-	defer q.Close()
-	r, err := startWorker(ctx, q, &wf, qf.lease, stderr)
+	defer s.Close()
+	r, err := startWorker(s.ctx, s.q, &wf, qf.lease, stderr)
 	if err != nil {
 		return err
 	}

@@ -165,3 +165,39 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, drain time.Dura
 	}
 	return nil
 }
+
+// setUsage makes --help print text, the env-var note and the flags.
+func setUsage(fs *flag.FlagSet, stderr io.Writer, text string) {
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, text+"\nEvery flag can also be set by the LOOM_* variable named beside it.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+}
+
+// serveSession is what serve, gateway and worker share once flags are
+// parsed: a context cancelled by SIGINT/SIGTERM, a logger and the queue.
+type serveSession struct {
+	ctx     context.Context
+	stop    context.CancelFunc
+	logger  *log.Logger
+	q       queue.Queue
+	backend string
+}
+
+func openSession(fs *flag.FlagSet, args []string, qf *queueFlags, stderr io.Writer, memoryOK bool) (*serveSession, error) {
+	if err := parseServeFlags(fs, args); err != nil {
+		return nil, err
+	}
+	ctx, stop := signalContext(stderr)
+	q, backend, err := qf.open(ctx, memoryOK)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	return &serveSession{ctx: ctx, stop: stop, logger: log.New(stderr, "", log.LstdFlags), q: q, backend: backend}, nil
+}
+
+func (s *serveSession) Close() {
+	s.q.Close()
+	s.stop()
+}

@@ -509,3 +509,27 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestSeedDefaultsToRandomButIsKept(t *testing.T) {
+	e := newEnv(t, Config{})
+	seeds := map[int64]bool{}
+	for range 3 {
+		code, _, body := e.postJSON("/v1/jobs", map[string]any{"task": taskComplete, "params": map[string]any{"prompt": "x"}})
+		if code != 202 {
+			t.Fatalf("%d %s", code, body)
+		}
+		v := decode[jobView](t, body)
+		st, _ := e.q.Get(t.Context(), v.ID)
+		if st.Job.Seed != v.Seed {
+			t.Fatalf("view seed %d, job seed %d", v.Seed, st.Job.Seed)
+		}
+		seeds[v.Seed] = true
+	}
+	if len(seeds) != 3 {
+		t.Fatalf("seeds repeat: %v", seeds)
+	}
+	_, _, body := e.postJSON("/v1/jobs", map[string]any{"task": taskComplete, "params": map[string]any{"prompt": "x"}, "seed": 0})
+	if v := decode[jobView](t, body); v.Seed != 0 {
+		t.Fatalf("explicit seed 0 became %d", v.Seed)
+	}
+}

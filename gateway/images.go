@@ -115,9 +115,7 @@ func (s *Server) imageGenJob(c *gin.Context, req *imageGenRequest) (queue.Job, e
 		return queue.Job{}, err
 	}
 	job := queue.Job{Task: taskImageGenerate, Model: m.ID}
-	if req.Seed != nil {
-		job.Seed = *req.Seed
-	}
+	job.Seed = seedOr(req.Seed)
 	job.Params, _ = json.Marshal(p)
 	return job, nil
 }
@@ -229,9 +227,7 @@ func (s *Server) imageCaptions(c *gin.Context) {
 		p.MaxTokens = *req.MaxTokens
 	}
 	job := queue.Job{Task: taskCaption, Model: m.ID, Inputs: []queue.Blob{img}}
-	if req.Seed != nil {
-		job.Seed = *req.Seed
-	}
+	job.Seed = seedOr(req.Seed)
 	job.Params, _ = json.Marshal(p)
 	s.runSync(c, job, func(st *queue.JobState) {
 		out := parseTextOutput(st)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ type jobView struct {
 	Status      queue.Status    `json:"status"`
 	Attempt     int             `json:"attempt"`
 	Worker      string          `json:"worker,omitempty"` // the worker holding (or that last held) the job
+	Seed        int64           `json:"seed"`
 	CreatedAt   int64           `json:"created_at"`
 	StartedAt   int64           `json:"started_at,omitempty"`
 	FinishedAt  int64           `json:"finished_at,omitempty"`
@@ -73,7 +75,7 @@ func unixOrZero(t time.Time) int64 {
 func viewJob(st *queue.JobState, withData bool) jobView {
 	v := jobView{
 		ID: st.Job.ID, Object: "job", Task: st.Job.Task, Model: st.Job.Model, Status: st.Status,
-		Attempt: st.Attempt, Worker: st.Worker, CreatedAt: unixOrZero(st.CreatedAt), StartedAt: unixOrZero(st.StartedAt),
+		Attempt: st.Attempt, Worker: st.Worker, Seed: st.Job.Seed, CreatedAt: unixOrZero(st.CreatedAt), StartedAt: unixOrZero(st.StartedAt),
 		FinishedAt: unixOrZero(st.FinishedAt), Error: st.Error,
 		StatusURL: "/v1/jobs/" + st.Job.ID, EventsURL: "/v1/jobs/" + st.Job.ID + "/events",
 	}
@@ -121,9 +123,7 @@ func (s *Server) createJob(c *gin.Context) {
 		return
 	}
 	job := queue.Job{Task: req.Task, Model: m.ID, Params: req.Params, MaxAttempts: req.MaxAttempts}
-	if req.Seed != nil {
-		job.Seed = *req.Seed
-	}
+	job.Seed = seedOr(req.Seed)
 	switch req.Priority {
 	case "", "normal":
 	case "high":
@@ -204,6 +204,17 @@ func (s *Server) submit(c *gin.Context, job queue.Job) (*queue.JobState, bool, e
 	}
 	c.Header("X-Loom-Job-Id", st.Job.ID)
 	return st, existed, nil
+}
+
+// seedOr is the client's seed, or a random one: requests without a seed
+// vary as OpenAI's do, yet the seed is fixed in the job, so a retried
+// attempt replays the same bytes (streams rely on it) and GET /v1/jobs shows
+// the seed that reproduces the output.
+func seedOr(seed *int64) int64 {
+	if seed != nil {
+		return *seed
+	}
+	return rand.Int64N(1 << 53) // exact in JSON numbers
 }
 
 // errStillRunning is what awaitJob answers when the sync timeout passed

@@ -77,9 +77,7 @@ func (s *Server) audioSpeech(c *gin.Context) {
 		return
 	}
 	job := queue.Job{Task: taskSpeech, Model: m.ID}
-	if req.Seed != nil {
-		job.Seed = *req.Seed
-	}
+	job.Seed = seedOr(req.Seed)
 	job.Params, _ = json.Marshal(speechParams{Input: req.Input, Voice: req.Voice, Speed: req.Speed, Format: "wav"})
 	s.runSync(c, job, func(st *queue.JobState) {
 		a := firstArtifact(st, "audio/")
@@ -219,9 +217,7 @@ func (s *Server) createVideo(c *gin.Context) {
 		return
 	}
 	job := queue.Job{Task: taskVideo, Model: m.ID}
-	if req.Seed != nil {
-		job.Seed = *req.Seed
-	}
+	job.Seed = seedOr(req.Seed)
 	job.Params, _ = json.Marshal(p)
 	st, _, err := s.submit(c, job)
 	if err != nil {

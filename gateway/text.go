@@ -218,9 +218,7 @@ func (s *Server) chatJob(ctx context.Context, req *chatRequest) (queue.Job, erro
 		return queue.Job{}, fieldTooLong("messages", total, s.cfg.MaxPromptBytes)
 	}
 	job := queue.Job{Task: taskChat}
-	if req.Seed != nil {
-		job.Seed = *req.Seed
-	}
+	job.Seed = seedOr(req.Seed)
 	if len(images) > 0 {
 		if len(images) > 1 {
 			return queue.Job{}, badRequest("messages: at most one image per request")
@@ -277,9 +275,7 @@ func (s *Server) completionJob(ctx context.Context, req *completionRequest) (que
 		return queue.Job{}, err
 	}
 	job := queue.Job{Task: taskComplete, Model: m.ID}
-	if req.Seed != nil {
-		job.Seed = *req.Seed
-	}
+	job.Seed = seedOr(req.Seed)
 	job.Params, _ = json.Marshal(p)
 	return job, nil
 }

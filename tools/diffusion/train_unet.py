@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""Train the Shapes latent-diffusion model: a small UNet2DConditionModel and a
+CLIP-style text encoder trained together (epsilon prediction, scaled_linear
+betas, 10% of prompts dropped to the empty prompt for classifier-free
+guidance) on latents of a trained Shapes VAE (train_vae.py). Exports a
+diffusers-style pipeline folder that Loom's Go towers load:
+
+  OUT/model_index.json
+  OUT/unet/{config.json, diffusion_pytorch_model.safetensors}
+  OUT/text_encoder/{config.json, model.safetensors}         (CLIPTextModel names)
+  OUT/tokenizer/{vocab.json, merges.txt, special_tokens_map.json, tokenizer_config.json}
+  OUT/scheduler/scheduler_config.json
+  OUT/vae/…                                                  (copied from --vae)
+
+  OMP_NUM_THREADS=2 /usr/bin/python3 tools/diffusion/train_unet.py --data /tmp/shapes \\
+      --vae models/shapes-diffusion/vae --out models/shapes-diffusion --minutes 120
+
+The tokenizer is CLIP's byte-level BPE with "</w>" word ends; its merges are
+learnt here from the Shapes grammar's words (plain BPE: most frequent pair
+first) until every word is one token. Debian's torch only."""
+import argparse
+import collections
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.append(os.path.join(os.path.dirname(HERE), "captioner"))  # safet.py
+import model as M  # noqa: E402
+import safet  # noqa: E402
+import sched as S  # noqa: E402
+import train_vae as TV  # noqa: E402
+
+MAXLEN = 24  # <|startoftext|> + up to 17 words + <|endoftext|>, padded
+UNET = dict(_class_name="UNet2DConditionModel", sample_size=16, in_channels=4, out_channels=4,
+            block_out_channels=[64, 128, 128], layers_per_block=1, norm_num_groups=32, norm_eps=1e-5,
+            down_block_types=["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+            up_block_types=["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+            mid_block_type="UNetMidBlock2DCrossAttn", cross_attention_dim=128, attention_head_dim=4,
+            flip_sin_to_cos=True, freq_shift=0, use_linear_projection=False, act_fn="silu")
+SCHED = dict(_class_name="DDIMScheduler", num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+             beta_schedule="scaled_linear", prediction_type="epsilon", steps_offset=1, set_alpha_to_one=False,
+             clip_sample=False, timestep_spacing="leading")
+
+
+def bytes_to_unicode():
+    """GPT-2's byte → printable rune table (the same as core/tokenizer's)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+B2U = bytes_to_unicode()
+WORDS = sorted(set("a and on the at in left right top bottom center circle square triangle red green blue yellow purple "
+                   "orange small large moving up down".split()))
+
+
+def learn_bpe(words):
+    """Plain BPE over the word list: merge the most frequent adjacent pair
+    (ties: lexicographically smallest) until every word is one symbol."""
+    seqs = {w: [B2U[b] for b in w.encode()] for w in words}
+    for w in seqs:
+        seqs[w][-1] += "</w>"
+    merges = []
+    while any(len(s) > 1 for s in seqs.values()):
+        cnt = collections.Counter()
+        for s in seqs.values():
+            for p in zip(s, s[1:]):
+                cnt[p] += 1
+        best = min(cnt, key=lambda p: (-cnt[p], p))
+        merges.append(best)
+        for w, s in seqs.items():
+            out, i = [], 0
+            while i < len(s):
+                if i + 1 < len(s) and (s[i], s[i + 1]) == best:
+                    out.append(s[i] + s[i + 1])
+                    i += 2
+                else:
+                    out.append(s[i])
+                    i += 1
+            seqs[w] = out
+    vocab = {}
+    for b in range(256):
+        vocab[B2U[b]] = len(vocab)
+    for b in range(256):
+        vocab[B2U[b] + "</w>"] = len(vocab)
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return vocab, merges
+
+
+class Tokenizer:
+    def __init__(self):
+        self.vocab, self.merges = learn_bpe(WORDS)
+        self.rank = {m: i for i, m in enumerate(self.merges)}
+        self.bos, self.eos = self.vocab["<|startoftext|>"], self.vocab["<|endoftext|>"]
+
+    def word(self, w):
+        s = [B2U[b] for b in w.encode()]
+        s[-1] += "</w>"
+        while len(s) > 1:
+            pairs = [(self.rank.get(p, 1 << 30), i) for i, p in enumerate(zip(s, s[1:]))]
+            r, i = min(pairs)
+            if r == 1 << 30:
+                break
+            s = s[:i] + [s[i] + s[i + 1]] + s[i + 2:]
+        return [self.vocab[x] for x in s]
+
+    def encode(self, text):
+        ids = [self.bos]
+        for w in " ".join(text.lower().split()).split():
+            ids += self.word(w)
+        ids = ids[:MAXLEN - 1] + [self.eos]
+        return ids + [self.eos] * (MAXLEN - len(ids))
+
+    def save(self, out):
+        os.makedirs(out, exist_ok=True)
+        json.dump(self.vocab, open(os.path.join(out, "vocab.json"), "w"), ensure_ascii=False)
+        with open(os.path.join(out, "merges.txt"), "w") as f:
+            f.write("#version: 0.2\n")
+            for a, b in self.merges:
+                f.write(f"{a} {b}\n")
+        sp = dict(bos_token="<|startoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>", pad_token="<|endoftext|>")
+        json.dump(sp, open(os.path.join(out, "special_tokens_map.json"), "w"), indent=1)
+        json.dump(dict(sp, tokenizer_class="CLIPTokenizer", model_max_length=MAXLEN, do_lower_case=True),
+                  open(os.path.join(out, "tokenizer_config.json"), "w"), indent=1)
+
+
+def clip_config(tok):
+    return dict(architectures=["CLIPTextModel"], model_type="clip_text_model", vocab_size=len(tok.vocab), hidden_size=128,
+                intermediate_size=512, num_hidden_layers=3, num_attention_heads=4, max_position_embeddings=MAXLEN,
+                hidden_act="quick_gelu", layer_norm_eps=1e-5, bos_token_id=tok.bos, eos_token_id=tok.eos,
+                pad_token_id=tok.eos, projection_dim=128)
+
+
+def export(out, unet, text, tok, vae_dir, meta):
+    def save(mod, sub, fname, cfg):
+        d = os.path.join(out, sub)
+        os.makedirs(d, exist_ok=True)
+        safet.save(os.path.join(d, fname), {k: v.detach().float().numpy() for k, v in mod.state_dict().items()}, {"format": "pt"})
+        json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=1)
+
+    save(unet, "unet", "diffusion_pytorch_model.safetensors", UNET)
+    save(text, "text_encoder", "model.safetensors", clip_config(tok))
+    tok.save(os.path.join(out, "tokenizer"))
+    os.makedirs(os.path.join(out, "scheduler"), exist_ok=True)
+    json.dump(SCHED, open(os.path.join(out, "scheduler", "scheduler_config.json"), "w"), indent=1)
+    if os.path.abspath(vae_dir) != os.path.abspath(os.path.join(out, "vae")):
+        shutil.copytree(vae_dir, os.path.join(out, "vae"), dirs_exist_ok=True)
+    json.dump(dict(_class_name="StableDiffusionPipeline", unet=["diffusers", "UNet2DConditionModel"],
+                   vae=["diffusers", "AutoencoderKL"], text_encoder=["transformers", "CLIPTextModel"],
+                   tokenizer=["transformers", "CLIPTokenizer"], scheduler=["diffusers", "DDIMScheduler"], loom=meta),
+              open(os.path.join(out, "model_index.json"), "w"), indent=1)
+
+
+def load_vae(d):
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    cfg.pop("loom", None)
+    vae = M.AutoencoderKL(cfg)
+    sd = safet.load(os.path.join(d, "diffusion_pytorch_model.safetensors"))
+    vae.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in sd.items()})
+    return vae.eval(), cfg["scaling_factor"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="/tmp/shapes")
+    ap.add_argument("--vae", default="models/shapes-diffusion/vae")
+    ap.add_argument("--out", default="models/shapes-diffusion")
+    ap.add_argument("--minutes", type=float, default=120, help="time budget")
+    ap.add_argument("--steps", type=int, default=0, help="stop after this many steps (0: only the time budget)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--drop", type=float, default=0.1, help="fraction of prompts replaced by the empty prompt")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    torch.set_num_threads(a.threads)
+    tok = Tokenizer()
+    assert all(len(tok.word(w)) == 1 for w in WORDS), "every grammar word must be one token"
+    imgs, caps = TV.load(os.path.join(a.data, "train"))
+    ids = torch.tensor([tok.encode(c) for c in caps])
+    empty = torch.tensor(tok.encode(""))
+    vae, scale = load_vae(a.vae)
+    unet = M.UNet2DConditionModel(UNET)
+    text = M.CLIPTextModel(clip_config(tok))
+    params = list(unet.parameters()) + list(text.parameters())
+    nparams = sum(p.numel() for p in params)
+    print(f"params {nparams} train {len(imgs)} vocab {len(tok.vocab)} latent scale {scale}", flush=True)
+    ac = torch.from_numpy(S.alphas_cumprod(SCHED)).float()
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01)
+    t0, step, budget = time.time(), 0, a.minutes * 60
+    while True:
+        el = time.time() - t0
+        if el > budget or (a.steps and step >= a.steps):
+            break
+        frac = max(el / budget, step / a.steps if a.steps else 0)
+        for g in opt.param_groups:
+            g["lr"] = a.lr * min(1.0, (step + 1) / 300) * (0.5 * (1 + math.cos(math.pi * min(frac, 1))) * 0.9 + 0.1)
+        idx = np.random.randint(0, len(imgs), a.batch)
+        with torch.no_grad():
+            mean, logvar = vae.encode(TV.to_pixels(imgs[idx]))
+            x0 = (mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)) * scale
+        prompt = ids[idx].clone()
+        prompt[torch.rand(a.batch) < a.drop] = empty
+        t = torch.randint(0, 1000, (a.batch,))
+        eps = torch.randn_like(x0)
+        at = ac[t][:, None, None, None]
+        xt = at.sqrt() * x0 + (1 - at).sqrt() * eps
+        loss = F.mse_loss(unet(xt, t.float(), text(prompt)), eps)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        if step % 100 == 0:
+            print(f"step {step} {el / 60:.1f}min loss {loss.item():.4f}", flush=True)
+    meta = dict(step=step, params=nparams, minutes=round((time.time() - t0) / 60, 1), loss=round(loss.item(), 4) if step else None)
+    export(a.out, unet, text, tok, a.vae, meta)
+    print("exported", a.out, meta, flush=True)
+
+
+if __name__ == "__main__":
+    main()

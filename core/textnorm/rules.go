@@ -61,6 +61,11 @@ var rules = []rule{
 	{regexp.MustCompile(`\b(\d{1,2})\s?([AaPp])\.?[Mm]\b\.?`), func(s string, m []int) string {
 		return " " + integerWords(sub(s, m, 1)) + " " + spellLetters(sub(s, m, 2)+"m") + keptStop(s, m)
 	}},
+	// Dates: the day after a month is an ordinal (May 5 → "may fifth").
+	{regexp.MustCompile(`\b(January|February|March|April|May|June|July|August|September|October|November|December|Jan\.|Feb\.|Mar\.|Apr\.|Jun\.|Jul\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)\s+([1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\b`), func(s string, m []int) string {
+		d, _ := parseInt(sub(s, m, 2))
+		return " " + sub(s, m, 1) + " " + Ordinal(d) + " "
+	}},
 	// Ordinals: 1st, 22nd, 103rd, 5th.
 	{regexp.MustCompile(`\b(` + num + `)(?:st|nd|rd|th|ST|ND|RD|TH)\b`), func(s string, m []int) string {
 		if v, ok := parseInt(sub(s, m, 1)); ok {

@@ -36,6 +36,8 @@ func TestNormalize(t *testing.T) {
 		{"", ""},
 		{"?!., ", ""},
 		{"mp3 and 3D", "mp three and three d."},
+		{"On December 17, 1850 and Jan. 3rd we met.", "on december seventeenth, eighteen fifty and january third we met."},
+		{"May 40 people come?", "may forty people come?"},
 	} {
 		if got := Normalize(c.in); got != c.want {
 			t.Errorf("Normalize(%q)\n got %q\nwant %q", c.in, got, c.want)

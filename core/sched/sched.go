@@ -147,12 +147,18 @@ func New(kind string, c Config, steps int) (Sampler, error) {
 			spacing = "leading"
 		}
 		b.ts = timesteps(c, steps, spacing)
+		if err := b.checkTimesteps(); err != nil {
+			return nil, err
+		}
 		return &ddim{base: b}, nil
 	case "euler", "euler_a":
 		if spacing == "" {
 			spacing = "linspace"
 		}
 		b.ts = timesteps(c, steps, spacing)
+		if err := b.checkTimesteps(); err != nil {
+			return nil, err
+		}
 		b.sigmaSchedule()
 		s := &euler{base: b, ancestral: kind == "euler_a"}
 		s.init = b.sigmas[0]
@@ -173,6 +179,9 @@ func New(kind string, c Config, steps int) (Sampler, error) {
 			}
 		} else {
 			b.ts = timesteps(c, steps, spacing)
+		}
+		if err := b.checkTimesteps(); err != nil {
+			return nil, err
 		}
 		b.sigmaSchedule()
 		return &dpm{base: b}, nil
@@ -222,6 +231,17 @@ type base struct {
 }
 
 func (b *base) Timesteps() []float64 { return b.ts }
+
+// checkTimesteps refuses a schedule whose timesteps leave [0, N-1]
+// (steps_offset can push "leading" ones past the end).
+func (b *base) checkTimesteps() error {
+	for _, t := range b.ts {
+		if !(t >= 0 && t <= float64(b.cfg.NumTrainTimesteps-1)) {
+			return fmt.Errorf("sched: timestep %g outside the training schedule (steps_offset %d, %d steps)", t, b.cfg.StepsOffset, b.steps)
+		}
+	}
+	return nil
+}
 
 // sigmaSchedule sets σ_t = √((1-ᾱ)/ᾱ) at each (possibly fractional)
 // timestep, linearly interpolated, and a final 0.

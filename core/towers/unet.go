@@ -131,6 +131,8 @@ func (c *UNetConfig) validate() error {
 	switch {
 	case c.InChannels <= 0 || c.OutChannels <= 0 || n == 0 || c.CrossAttentionDim <= 0:
 		return fmt.Errorf("unet: in %d, out %d channels, %d blocks, cross-attention dim %d must be positive", c.InChannels, c.OutChannels, n, c.CrossAttentionDim)
+	case n > 8 || c.LayersPerBlock < 1 || c.LayersPerBlock > 16 || c.NormNumGroups < 1:
+		return fmt.Errorf("unet: %d blocks of %d layers with %d norm groups", n, c.LayersPerBlock, c.NormNumGroups)
 	case len(c.DownBlockTypes) != n || len(c.UpBlockTypes) != n:
 		return fmt.Errorf("unet: %d down and %d up block types for %d block channels", len(c.DownBlockTypes), len(c.UpBlockTypes), n)
 	case !c.NumAttentionHeads.fits(n) || !c.TransformerLayersPerBlock.fits(n):

@@ -73,6 +73,8 @@ func (c *VAEConfig) validate() error {
 	switch {
 	case c.InChannels <= 0 || c.OutChannels <= 0 || c.LatentChannels <= 0 || n == 0:
 		return fmt.Errorf("vae: in %d, out %d, latent %d channels and %d blocks must be positive", c.InChannels, c.OutChannels, c.LatentChannels, n)
+	case n > 8 || c.LayersPerBlock < 1 || c.LayersPerBlock > 16 || c.NormNumGroups < 1:
+		return fmt.Errorf("vae: %d blocks of %d layers with %d norm groups", n, c.LayersPerBlock, c.NormNumGroups)
 	case c.ActFn != "" && c.ActFn != "silu":
 		return fmt.Errorf("vae: act_fn %q not supported", c.ActFn)
 	case c.MidBlockAddAttention != nil && !*c.MidBlockAddAttention:

@@ -30,7 +30,7 @@ const (
 	tolPipeline = 1e-4
 )
 
-func openGolden(t *testing.T) *formats.SafetensorsModel {
+func openGolden(t testing.TB) *formats.SafetensorsModel {
 	t.Helper()
 	g, err := formats.OpenSafetensors(diffusionGolden)
 	if err != nil {
@@ -40,7 +40,7 @@ func openGolden(t *testing.T) *formats.SafetensorsModel {
 	return g
 }
 
-func binderFor(t *testing.T, path string) *nn.Binder {
+func binderFor(t testing.TB, path string) *nn.Binder {
 	t.Helper()
 	src, err := formats.OpenSafetensors(path)
 	if err != nil {

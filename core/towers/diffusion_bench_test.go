@@ -1,0 +1,66 @@
+package towers
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// Diffusion towers on the tiny golden models: one UNet step (batch 2 as
+// classifier-free guidance runs it) and one VAE decode, per shape.
+var diffusionBenchShapes = []struct {
+	name string
+	side int // latent side
+}{
+	{"latent16", 16},
+	{"latent32", 32},
+}
+
+func BenchmarkUNetStep(b *testing.B) {
+	cfg, err := ReadUNetConfig(filepath.Join(diffusionDir, "unet", "config.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, err := LoadUNet(binderFor(b, filepath.Join(diffusionDir, "unet", "diffusion_pytorch_model.safetensors")), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range diffusionBenchShapes {
+		b.Run(fmt.Sprintf("%s_batch2", s.name), func(b *testing.B) {
+			n := 2 * cfg.InChannels * s.side * s.side
+			x, out := make([]float32, n), make([]float32, n)
+			for i := range x {
+				x[i] = float32(i%7) * 0.1
+			}
+			ctx := make([]float32, 2*16*cfg.CrossAttentionDim)
+			for i := 0; i < b.N; i++ {
+				if err := u.Forward(out, x, 2, s.side, s.side, []float32{500}, ctx, 16); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVAEDecode(b *testing.B) {
+	cfg, err := ReadVAEConfig(filepath.Join(diffusionDir, "vae", "config.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := LoadVAE(binderFor(b, filepath.Join(diffusionDir, "vae", "diffusion_pytorch_model.safetensors")), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range diffusionBenchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			z := make([]float32, cfg.LatentChannels*s.side*s.side)
+			f := 1 << (len(cfg.BlockOutChannels) - 1)
+			img := make([]float32, 3*s.side*f*s.side*f)
+			for i := 0; i < b.N; i++ {
+				if err := v.Decode(img, z, 1, s.side, s.side); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

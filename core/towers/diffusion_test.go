@@ -59,15 +59,23 @@ func relErr(got, want []float32) float64 {
 	return maxAbsDiff(got, want) / math.Max(m, 1e-30)
 }
 
-func TestUNetMatchesPyTorch(t *testing.T) {
+const tinyUNetWeights = diffusionDir + "/unet/diffusion_pytorch_model.safetensors"
+
+func loadTinyUNet(t *testing.T) *UNet {
+	t.Helper()
 	cfg, err := ReadUNetConfig(filepath.Join(diffusionDir, "unet", "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := LoadUNet(binderFor(t, filepath.Join(diffusionDir, "unet", "diffusion_pytorch_model.safetensors")), cfg)
+	u, err := LoadUNet(binderFor(t, tinyUNetWeights), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u
+}
+
+func TestUNetMatchesPyTorch(t *testing.T) {
+	u := loadTinyUNet(t)
 	g := openGolden(t)
 	sample, shape := goldenF32(t, g, "unet_sample") // (2, 4, 16, 16)
 	ts, _ := goldenF32(t, g, "unet_t")              // (2)
@@ -94,14 +102,8 @@ func TestUNetMatchesPyTorch(t *testing.T) {
 }
 
 func TestUNetRejectsBadInput(t *testing.T) {
-	cfg, err := ReadUNetConfig(filepath.Join(diffusionDir, "unet", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := LoadUNet(binderFor(t, filepath.Join(diffusionDir, "unet", "diffusion_pytorch_model.safetensors")), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := loadTinyUNet(t)
+	cfg := u.Cfg
 	x := make([]float32, 4*15*15)
 	ctx := make([]float32, 3*64)
 	if err := u.Forward(make([]float32, len(x)), x, 1, 15, 15, []float32{1}, ctx, 3); err == nil || !strings.Contains(err.Error(), "multiples") {
@@ -113,12 +115,12 @@ func TestUNetRejectsBadInput(t *testing.T) {
 	}
 	bad := cfg
 	bad.DownBlockTypes = []string{"CrossAttnDownBlock2D", "KDownBlock2D"}
-	if _, err := LoadUNet(binderFor(t, filepath.Join(diffusionDir, "unet", "diffusion_pytorch_model.safetensors")), bad); err == nil {
+	if _, err := LoadUNet(binderFor(t, tinyUNetWeights), bad); err == nil {
 		t.Error("unknown block type accepted")
 	}
 	bad = cfg
 	bad.BlockOutChannels = []int{32, 96}
-	if _, err := LoadUNet(binderFor(t, filepath.Join(diffusionDir, "unet", "diffusion_pytorch_model.safetensors")), bad); err == nil {
+	if _, err := LoadUNet(binderFor(t, tinyUNetWeights), bad); err == nil {
 		t.Error("weights of the wrong shape bound")
 	}
 }
@@ -241,23 +243,8 @@ func TestCLIPTextMatchesPyTorch(t *testing.T) {
 // empty prompt, 4 Euler steps with classifier-free guidance 5 (the two halves
 // as one UNet batch), and the VAE decode of the scaled latents.
 func TestTextToImageMatchesPyTorch(t *testing.T) {
-	ccfg, err := ReadCLIPTextConfig(filepath.Join(diffusionDir, "text_encoder", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clip, err := LoadCLIPText(binderFor(t, filepath.Join(diffusionDir, "text_encoder", "model.safetensors")).Sub("text_model"), ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ucfg, err := ReadUNetConfig(filepath.Join(diffusionDir, "unet", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	unet, err := LoadUNet(binderFor(t, filepath.Join(diffusionDir, "unet", "diffusion_pytorch_model.safetensors")), ucfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vae := loadTinyVAE(t)
+	p := loadPipeline(t, diffusionDir)
+	ccfg, clip, vae := p.clipCfg, p.clip, p.vae
 	g := openGolden(t)
 	cond32, _ := goldenI32(t, g, "pipe_cond")
 	uncond32, _ := goldenI32(t, g, "pipe_uncond")
@@ -283,21 +270,7 @@ func TestTextToImageMatchesPyTorch(t *testing.T) {
 	for i, v := range noise {
 		x[i] = float32(float64(v) * s.InitNoiseSigma())
 	}
-	n := len(x)
-	in, out := make([]float32, 2*n), make([]float32, 2*n)
-	for i, ts := range s.Timesteps() {
-		s.ScaleInput(in[:n], x, i)
-		copy(in[n:], in[:n])
-		if err := unet.Forward(out, in, 2, 16, 16, []float32{float32(ts)}, ctx, S); err != nil {
-			t.Fatal(err)
-		}
-		if err := sched.Guide(out[:n], out[:n], out[n:], 5); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Step(x, out[:n], i, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p.guidedRun(t, s, x, ctx, S, 16, 5)
 	e := relErr(x, wantLat)
 	t.Logf("text-to-image latents: max relative difference %.3g", e)
 	if e > tolPipeline {
@@ -328,30 +301,8 @@ func TestShapesDiffusionFolderLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccfg, err := ReadCLIPTextConfig(filepath.Join(dir, "text_encoder", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, err := LoadCLIPText(binderFor(t, filepath.Join(dir, "text_encoder", "model.safetensors")).Sub("text_model"), ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ucfg, err := ReadUNetConfig(filepath.Join(dir, "unet", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	unet, err := LoadUNet(binderFor(t, filepath.Join(dir, "unet", "diffusion_pytorch_model.safetensors")), ucfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vcfg, err := ReadVAEConfig(filepath.Join(dir, "vae", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vae, err := LoadVAE(binderFor(t, filepath.Join(dir, "vae", "diffusion_pytorch_model.safetensors")), vcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := loadPipeline(t, dir)
+	ccfg, ucfg, vcfg, text, vae := p.clipCfg, p.unetCfg, p.vaeCfg, p.clip, p.vae
 	scfg, err := sched.ReadConfig(filepath.Join(dir, "scheduler", "scheduler_config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -382,16 +333,7 @@ func TestShapesDiffusionFolderLoads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := len(x)
-		in, out := make([]float32, 2*n), make([]float32, 2*n)
-		for i, ts := range s.Timesteps() {
-			s.ScaleInput(in[:n], x, i)
-			copy(in[n:], in[:n])
-			if err := firstErr(unet.Forward(out, in, 2, side, side, []float32{float32(ts)}, ctx, L),
-				sched.Guide(out[:n], out[:n], out[n:], 5), s.Step(x, out[:n], i, nil)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		p.guidedRun(t, s, x, ctx, L, side, 5)
 		f := vcfg.Downscale()
 		img := make([]float32, 3*side*f*side*f)
 		if err := vae.DecodeLatents(img, x, 1, side, side); err != nil {
@@ -406,6 +348,57 @@ func TestShapesDiffusionFolderLoads(t *testing.T) {
 	for i := range a {
 		if a[i] != b[i] || math.IsNaN(float64(a[i])) {
 			t.Fatalf("value %d: %v then %v for the same seed", i, a[i], b[i])
+		}
+	}
+}
+
+// pipeline is a diffusers-style folder's towers: text_encoder, unet, vae.
+type pipeline struct {
+	clipCfg CLIPTextConfig
+	unetCfg UNetConfig
+	vaeCfg  VAEConfig
+	clip    *CLIPText
+	unet    *UNet
+	vae     *VAE
+}
+
+func loadPipeline(t *testing.T, dir string) *pipeline {
+	t.Helper()
+	p := &pipeline{}
+	var err error
+	if p.clipCfg, err = ReadCLIPTextConfig(filepath.Join(dir, "text_encoder", "config.json")); err != nil {
+		t.Fatal(err)
+	}
+	if p.clip, err = LoadCLIPText(binderFor(t, filepath.Join(dir, "text_encoder", "model.safetensors")).Sub("text_model"), p.clipCfg); err != nil {
+		t.Fatal(err)
+	}
+	if p.unetCfg, err = ReadUNetConfig(filepath.Join(dir, "unet", "config.json")); err != nil {
+		t.Fatal(err)
+	}
+	if p.unet, err = LoadUNet(binderFor(t, filepath.Join(dir, "unet", "diffusion_pytorch_model.safetensors")), p.unetCfg); err != nil {
+		t.Fatal(err)
+	}
+	if p.vaeCfg, err = ReadVAEConfig(filepath.Join(dir, "vae", "config.json")); err != nil {
+		t.Fatal(err)
+	}
+	if p.vae, err = LoadVAE(binderFor(t, filepath.Join(dir, "vae", "diffusion_pytorch_model.safetensors")), p.vaeCfg); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// guidedRun samples latents x in place: each step runs the UNet once on the
+// batch (unconditional, conditional) with ctx (2, S, D) and guides by scale.
+func (p *pipeline) guidedRun(t *testing.T, s sched.Sampler, x, ctx []float32, S int, side int, scale float32) {
+	t.Helper()
+	n := len(x)
+	in, out := make([]float32, 2*n), make([]float32, 2*n)
+	for i, ts := range s.Timesteps() {
+		s.ScaleInput(in[:n], x, i)
+		copy(in[n:], in[:n])
+		if err := firstErr(p.unet.Forward(out, in, 2, side, side, []float32{float32(ts)}, ctx, S),
+			sched.Guide(out[:n], out[:n], out[n:], scale), s.Step(x, out[:n], i, nil)); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -174,6 +174,28 @@ type vaeBlock struct {
 	sampler *nn.Conv2D
 }
 
+// bindVAEBlock binds a DownEncoderBlock2D (down: stride-2 conv without
+// padding) or UpDecoderBlock2D (conv after nearest ×2) of layers resnets.
+func bindVAEBlock(b *nn.Binder, in, out, layers, groups int, sample, down bool) vaeBlock {
+	var blk vaeBlock
+	for j := 0; j < layers; j++ {
+		rin := out
+		if j == 0 {
+			rin = in
+		}
+		blk.resnets = append(blk.resnets, bindResnet(b.Sub("resnets.%d", j), rin, out, 0, groups, 1e-6))
+	}
+	switch {
+	case sample && down:
+		c := b.Conv2D("downsamplers.0.conv", out, out, 3, 2, 0)
+		blk.sampler = &c
+	case sample:
+		c := b.Conv2D("upsamplers.0.conv", out, out, 3, 1, 1)
+		blk.sampler = &c
+	}
+	return blk
+}
+
 // VAE is a loaded AutoencoderKL (encoder and decoder). Its methods allocate
 // their activations, so one VAE may serve concurrent calls.
 type VAE struct {
@@ -207,19 +229,7 @@ func LoadVAE(b *nn.Binder, cfg VAEConfig) (*VAE, error) {
 		for i := 0; i < nb; i++ {
 			in := out
 			out = boc[i]
-			var blk vaeBlock
-			for j := 0; j < lpb; j++ {
-				rin := out
-				if j == 0 {
-					rin = in
-				}
-				blk.resnets = append(blk.resnets, bindResnet(e.Sub("down_blocks.%d.resnets.%d", i, j), rin, out, 0, g, 1e-6))
-			}
-			if i < nb-1 {
-				c := e.Conv2D(fmt.Sprintf("down_blocks.%d.downsamplers.0.conv", i), out, out, 3, 2, 0)
-				blk.sampler = &c
-			}
-			m.encBlocks = append(m.encBlocks, blk)
+			m.encBlocks = append(m.encBlocks, bindVAEBlock(e.Sub("down_blocks.%d", i), in, out, lpb, g, i < nb-1, true))
 		}
 		m.encMid = bindVAEMid(e.Sub("mid_block"), top, g)
 		m.encNorm = e.GroupNorm("conv_norm_out", g, top, 1e-6)
@@ -240,19 +250,7 @@ func LoadVAE(b *nn.Binder, cfg VAEConfig) (*VAE, error) {
 	for i := 0; i < nb; i++ {
 		in := out
 		out = boc[nb-1-i]
-		var blk vaeBlock
-		for j := 0; j <= lpb; j++ {
-			rin := out
-			if j == 0 {
-				rin = in
-			}
-			blk.resnets = append(blk.resnets, bindResnet(d.Sub("up_blocks.%d.resnets.%d", i, j), rin, out, 0, g, 1e-6))
-		}
-		if i < nb-1 {
-			c := d.Conv2D(fmt.Sprintf("up_blocks.%d.upsamplers.0.conv", i), out, out, 3, 1, 1)
-			blk.sampler = &c
-		}
-		m.decBlocks = append(m.decBlocks, blk)
+		m.decBlocks = append(m.decBlocks, bindVAEBlock(d.Sub("up_blocks.%d", i), in, out, lpb+1, g, i < nb-1, false))
 	}
 	m.decNorm = d.GroupNorm("conv_norm_out", g, boc[0], 1e-6)
 	m.decOut = d.Conv2D("conv_out", cfg.OutChannels, boc[0], 3, 1, 1)

@@ -101,6 +101,38 @@ func TestUNetMatchesPyTorch(t *testing.T) {
 	}
 }
 
+// SD 2.x-style options on a second tiny UNet: linear proj_in/proj_out,
+// per-block head counts, two transformer layers per block, two resnets per
+// block, plain blocks first, freq_shift 1 without the sin/cos flip.
+func TestUNetLinearProjectionMatchesPyTorch(t *testing.T) {
+	dir := filepath.Join(diffusionDir, "unet_linear")
+	cfg, err := ReadUNetConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.UseLinearProjection || len(cfg.AttentionHeadDim) != 2 || cfg.TransformerLayersPerBlock[0] != 2 {
+		t.Fatalf("config does not exercise the SD 2.x options: %+v", cfg)
+	}
+	u, err := LoadUNet(binderFor(t, filepath.Join(dir, "diffusion_pytorch_model.safetensors")), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := openGolden(t)
+	sample, shape := goldenF32(t, g, "unet_sample")
+	ts, _ := goldenF32(t, g, "unet_t")
+	ctx, cshape := goldenF32(t, g, "unet2_ctx")
+	want, _ := goldenF32(t, g, "unet2_out")
+	out := make([]float32, len(want))
+	if err := u.Forward(out, sample, shape[0], shape[2], shape[3], ts, ctx, cshape[1]); err != nil {
+		t.Fatal(err)
+	}
+	e := relErr(out, want)
+	t.Logf("unet (linear projection): max relative difference %.3g", e)
+	if e > tolUNet {
+		t.Errorf("unet output differs from PyTorch by %g relative (tolerance %g)", e, tolUNet)
+	}
+}
+
 func TestUNetRejectsBadInput(t *testing.T) {
 	u := loadTinyUNet(t)
 	cfg := u.Cfg

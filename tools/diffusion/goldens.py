@@ -6,9 +6,10 @@ perturbed so a mis-bound tensor shows), rounds every weight to float16 (so the
 committed diffusers-style folders stay small and the Go loader's f16 widening is
 exercised), and writes:
 
-  core/towers/testdata/diffusion_tiny/{unet,vae,text_encoder}/ config.json + weights
+  core/towers/testdata/diffusion_tiny/{unet,unet_linear,vae,text_encoder}/ config.json + weights
   core/towers/testdata/diffusion_golden.safetensors   inputs and outputs of one
-      text-encoder pass, one UNet step (batch 2) and one VAE encode + decode
+      text-encoder pass, one step of each UNet (batch 2), one VAE encode + decode
+      and a 4-step guided Euler text-to-image run
   core/sched/testdata/sched_golden.json               timesteps, sigmas and a
       short sampling trajectory of every sampler, plus img2img starts
 
@@ -54,6 +55,8 @@ def towers():
     clip = tiny(M.CLIPTextModel, M.TINY_CLIP, 1)
     unet = tiny(M.UNet2DConditionModel, M.TINY_UNET, 2)
     vae = tiny(M.AutoencoderKL, M.TINY_VAE, 3)
+    unet2 = tiny(M.UNet2DConditionModel, M.TINY_UNET_LINEAR, 6)
+    export(unet2, M.TINY_UNET_LINEAR, os.path.join(base, "unet_linear"), "diffusion_pytorch_model.safetensors")
     export(clip, M.TINY_CLIP, os.path.join(base, "text_encoder"), "model.safetensors")
     export(unet, M.TINY_UNET, os.path.join(base, "unet"), "diffusion_pytorch_model.safetensors")
     export(vae, M.TINY_VAE, os.path.join(base, "vae"), "diffusion_pytorch_model.safetensors")
@@ -83,8 +86,10 @@ def towers():
             eps = unet(inp, torch.tensor([sm.ts[i]] * 2, dtype=torch.float32), pctx).numpy()
             guided = eps[:1] + np.float32(5.0) * (eps[1:] - eps[:1])
             x = sm.step(guided.astype(np.float64), x.astype(np.float64), i, None).astype(np.float32)
+        ctx2 = torch.randn(2, 5, 32, generator=g)
+        unet2_out = unet2(sample, t, ctx2)
         pipe_img = vae.decode(torch.from_numpy(x) / M.TINY_VAE["scaling_factor"])
-    out = dict(pipe_cond=cond.int().numpy(), pipe_uncond=uncond.int().numpy(), pipe_noise=noise.numpy(),
+    out = dict(unet2_ctx=ctx2.numpy(), unet2_out=unet2_out.numpy(), pipe_cond=cond.int().numpy(), pipe_uncond=uncond.int().numpy(), pipe_noise=noise.numpy(),
                pipe_latents=x, pipe_image=pipe_img.numpy(),
                clip_ids=ids.int().numpy(), clip_out=clip_out.numpy(), unet_sample=sample.numpy(), unet_t=t.numpy(),
                unet_ctx=ctx.numpy(), unet_out=unet_out.numpy(), vae_latents=lat.numpy(), vae_decoded=dec.numpy(),

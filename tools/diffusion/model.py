@@ -460,6 +460,12 @@ TINY_UNET = dict(_class_name="UNet2DConditionModel", sample_size=16, in_channels
                  up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"],
                  mid_block_type="UNetMidBlock2DCrossAttn", cross_attention_dim=64, attention_head_dim=8,
                  flip_sin_to_cos=True, freq_shift=0, use_linear_projection=False, act_fn="silu")
+# SD 2.x-style options: linear projections, per-block head counts, two
+# transformer layers per block, plain blocks first, two resnets per block.
+TINY_UNET_LINEAR = dict(TINY_UNET, block_out_channels=[32, 32], layers_per_block=2, cross_attention_dim=32,
+                        down_block_types=["DownBlock2D", "CrossAttnDownBlock2D"],
+                        up_block_types=["CrossAttnUpBlock2D", "UpBlock2D"], attention_head_dim=[2, 4],
+                        transformer_layers_per_block=2, use_linear_projection=True, freq_shift=1, flip_sin_to_cos=False)
 TINY_VAE = dict(_class_name="AutoencoderKL", in_channels=3, out_channels=3, latent_channels=4,
                 block_out_channels=[32, 64], layers_per_block=1, norm_num_groups=32, sample_size=64,
                 down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,

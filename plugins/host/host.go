@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -349,6 +350,10 @@ type instance struct {
 	engine   *plugins.Client
 	manifest plugins.Manifest
 	started  time.Time
+	// dead is set by a Run that saw this process exit mid-job, before the
+	// supervisor's next poll replaces it: new Runs wait for the restart
+	// instead of failing on the corpse (which would burn the job's retry).
+	dead atomic.Bool
 }
 
 // exited reports whether the process is gone.
@@ -589,10 +594,15 @@ func (p *process) waitUp(ctx context.Context) (*instance, error) {
 		p.mu.Lock()
 		inst, up := p.inst, p.up
 		p.mu.Unlock()
+		var recheck <-chan time.Time
 		if inst != nil {
-			return inst, nil
+			if !inst.dead.Load() {
+				return inst, nil
+			}
+			recheck = time.After(20 * time.Millisecond) // the supervisor is about to replace it
 		}
 		select {
+		case <-recheck:
 		case <-up:
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -648,6 +658,14 @@ func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Eve
 	}
 	if !crashed {
 		return err
+	}
+	// A killed process is reaped a moment after its connection breaks; wait
+	// for that so the instance is marked dead before the worker retries.
+	for i := 0; i < 25 && !inst.exited(); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if inst.exited() {
+		inst.dead.Store(true)
 	}
 	select {
 	case e.p.kick <- inst:

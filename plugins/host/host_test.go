@@ -328,6 +328,11 @@ func TestKilledPluginFailsJobAndRestarts(t *testing.T) {
 	if !plugins.IsCode(err, plugins.CodePluginCrashed) {
 		t.Fatalf("err = %v, want code %s", err, plugins.CodePluginCrashed)
 	}
+	// The worker retries at once: that Run must wait for the restart, not
+	// fail again on the dead process and burn another attempt.
+	if _, err := collect(context.Background(), e, echoJob("k1-retry", map[string]any{"text": "retry"})); err != nil {
+		t.Fatalf("immediate retry after the crash: %v\nlog:\n%s", err, logs)
+	}
 	waitFor(t, "the restart", 15*time.Second, func() bool { return h.RestartCount("echo") == 1 })
 	mu.Lock()
 	if !slices.Equal(restarted, []string{"echo#1"}) {

@@ -252,3 +252,62 @@ func TestBucketize(t *testing.T) {
 		}
 	}
 }
+
+// The trained models (tools/tts/train_*.py exports) end to end, when present:
+// text ids → mel → waveform, finite and audible, as long as the durations say.
+// LOOM_TTS_ACOUSTIC / LOOM_TTS_VOCODER point at other export folders.
+func TestTTSTrainedModels(t *testing.T) {
+	dirOr := func(env, def string) string {
+		if v := os.Getenv(env); v != "" {
+			return v
+		}
+		return def
+	}
+	ad, vd := dirOr("LOOM_TTS_ACOUSTIC", "../../models/tts-acoustic"), dirOr("LOOM_TTS_VOCODER", "../../models/tts-vocoder")
+	if _, err := os.Stat(filepath.Join(ad, "model.safetensors")); err != nil {
+		t.Skipf("no trained acoustic model in %s (tools/tts/README.md)", ad)
+	}
+	if _, err := os.Stat(filepath.Join(vd, "model.safetensors")); err != nil {
+		t.Skipf("no trained vocoder in %s (tools/tts/README.md)", vd)
+	}
+	var ac FastSpeech2Config
+	a, err := LoadFastSpeech2(openTower(t, ad, &ac), ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vc HiFiGANConfig
+	v, err := LoadHiFiGAN(openTower(t, vd, &vc), vc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "hello world." in textnorm's symbols.
+	ids := []int{9, 6, 13, 13, 16, 1, 24, 16, 19, 13, 5, 30}
+	mel, durs, err := a.Synthesize(ids, 0, TTSControls{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	T := len(mel) / ac.NMelChannels
+	sum := 0
+	for _, d := range durs {
+		sum += d
+	}
+	if T != sum || T == 0 {
+		t.Fatalf("%d mel frames, durations sum to %d", T, sum)
+	}
+	wav, err := v.Forward(MelToVocoder(mel, T, ac.NMelChannels), T)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ss float64
+	for _, s := range wav {
+		if math.IsNaN(float64(s)) || s < -1 || s > 1 {
+			t.Fatalf("sample %v", s)
+		}
+		ss += float64(s) * float64(s)
+	}
+	rms := math.Sqrt(ss / float64(len(wav)))
+	t.Logf("%d frames, %d samples, rms %.4f", T, len(wav), rms)
+	if len(wav) != T*vc.Hop() || rms < 1e-4 {
+		t.Fatalf("%d samples (want %d), rms %g", len(wav), T*vc.Hop(), rms)
+	}
+}

@@ -278,7 +278,8 @@ def main():
                 break
     flush()
     e = np.concatenate(e_all) if e_all else np.zeros(1)
-    meta = {"voices": voices, "utterances": kept, "dropped": dropped, "frames": frames,
+    symbols = json.loads(subprocess.run([a.normtext, "-symbols"], capture_output=True, text=True, check=True).stdout)
+    meta = {"voices": voices, "symbols": symbols, "n_vocab": len(symbols), "utterances": kept, "dropped": dropped, "frames": frames,
             "hours": frames * audio.HOP / audio.SR / 3600, "shards": n_shard,
             "energy": [float(e.min()), float(e.max()), float(e.mean()), float(e.std())],
             "audio": {"sr": audio.SR, "n_fft": audio.N_FFT, "hop": audio.HOP, "win": audio.WIN, "n_mels": audio.N_MELS,

@@ -1,0 +1,124 @@
+package towers
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"loom/core/formats"
+	"loom/core/nn"
+)
+
+// randomHiFiGAN writes a random-weight generator of cfg's shape (plain
+// weights, as after remove_weight_norm) to a GGUF file in dir and loads it:
+// benchmarks need the real shapes, not trained values.
+func randomHiFiGAN(b testing.TB, dir string, cfg HiFiGANConfig) *HiFiGAN {
+	r := rand.New(rand.NewSource(1))
+	var ts []*formats.Info
+	add := func(name string, scale float64, shape ...int) {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		data := make([]byte, 4*n)
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(float32(r.NormFloat64()*scale)))
+		}
+		ts = append(ts, &formats.Info{Name: name, Type: formats.TypeF32, Shape: shape, Data: data})
+	}
+	conv := func(name string, out, in, k int) {
+		add(name+".weight", 1/math.Sqrt(float64(in*k)), out, in, k)
+		add(name+".bias", 0.01, out)
+	}
+	c0 := cfg.UpsampleInitialChannel
+	conv("conv_pre", c0, cfg.NumMels, 7)
+	for i, k := range cfg.UpsampleKernelSizes {
+		add(fmt.Sprintf("ups.%d.weight", i), 1/math.Sqrt(float64(c0>>i*k)), c0>>i, c0>>(i+1), k)
+		add(fmt.Sprintf("ups.%d.bias", i), 0.01, c0>>(i+1))
+	}
+	rb := 0
+	for i := range cfg.UpsampleRates {
+		ch := c0 >> (i + 1)
+		for j, k := range cfg.ResBlockKernelSizes {
+			for n := range cfg.ResBlockDilationSizes[j] {
+				if cfg.ResBlock == "1" {
+					conv(fmt.Sprintf("resblocks.%d.convs1.%d", rb, n), ch, ch, k)
+					conv(fmt.Sprintf("resblocks.%d.convs2.%d", rb, n), ch, ch, k)
+				} else {
+					conv(fmt.Sprintf("resblocks.%d.convs.%d", rb, n), ch, ch, k)
+				}
+			}
+			rb++
+		}
+	}
+	conv("conv_post", 1, c0>>len(cfg.UpsampleRates), 7)
+	path := filepath.Join(dir, "hifigan.gguf")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := formats.WriteGGUF(f, formats.Metadata{"general.architecture": "hifigan"}, ts); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	src, err := formats.OpenGGUF(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { src.Close() })
+	m, err := LoadHiFiGAN(nn.NewBinder(src), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// hifiganSmall is tools/tts/train_vocoder.py's "small" size (~0.85M parameters).
+var hifiganSmall = HiFiGANConfig{ResBlock: "2", NumMels: 80, UpsampleRates: []int{8, 8, 4},
+	UpsampleKernelSizes: []int{16, 16, 8}, UpsampleInitialChannel: 192, ResBlockKernelSizes: []int{3, 5, 7},
+	ResBlockDilationSizes: [][]int{{1, 2}, {2, 6}, {3, 12}}, SamplingRate: 22050}
+
+// BenchmarkHiFiGANSmall vocodes one second of audio (86 frames at hop 256);
+// the reported rtf is seconds of compute per second of audio.
+func BenchmarkHiFiGANSmall(b *testing.B) {
+	m := randomHiFiGAN(b, b.TempDir(), hifiganSmall)
+	T := 86
+	mel := make([]float32, 80*T)
+	for i := range mel {
+		mel[i] = float32(math.Sin(float64(i))) - 4
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Forward(mel, T); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sec := float64(T*m.Cfg.Hop()) / 22050
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/sec, "rtf")
+}
+
+// A random small generator runs in Go and keeps its output in range: the
+// shapes of the default training size bind and compose.
+func TestHiFiGANSmallShapes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	m := randomHiFiGAN(t, t.TempDir(), hifiganSmall)
+	mel := make([]float32, 80*4)
+	wav, err := m.Forward(mel, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wav) != 4*256 {
+		t.Fatalf("%d samples", len(wav))
+	}
+	for _, s := range wav {
+		if !(s >= -1 && s <= 1) {
+			t.Fatalf("sample %v", s)
+		}
+	}
+}

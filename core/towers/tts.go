@@ -214,6 +214,10 @@ type TTSControls struct {
 	Speed, Pitch, Energy float32
 }
 
+// MaxTTSSymbols bounds one utterance's input; longer texts are split into
+// sentences by the caller.
+const MaxTTSSymbols = 4096
+
 // Encoded is the encoder side of one utterance.
 type Encoded struct {
 	N           int
@@ -228,8 +232,8 @@ type Encoded struct {
 // on symbol ids.
 func (m *FastSpeech2) Encode(ids []int, speaker int, ctl TTSControls) (*Encoded, error) {
 	N, H := len(ids), m.hidden
-	if N == 0 {
-		return nil, fmt.Errorf("fastspeech2: empty input")
+	if N == 0 || N > MaxTTSSymbols {
+		return nil, fmt.Errorf("fastspeech2: %d symbols (want 1..%d)", N, MaxTTSSymbols)
 	}
 	for _, id := range ids {
 		if id < 0 || id >= m.Cfg.NSrcVocab {

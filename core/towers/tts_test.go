@@ -311,3 +311,39 @@ func TestTTSTrainedModels(t *testing.T) {
 		t.Fatalf("%d samples (want %d), rms %g", len(wav), T*vc.Hop(), rms)
 	}
 }
+
+func FuzzHiFiGANConfig(f *testing.F) {
+	raw, err := os.ReadFile(filepath.Join(ttsVocoderV2, "config.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add([]byte(`{"resblock":"1","upsample_rates":[8,8,2,2],"upsample_kernel_sizes":[16,16,4,4],"upsample_initial_channel":512,"resblock_kernel_sizes":[3,7,11],"resblock_dilation_sizes":[[1,3,5],[1,3,5],[1,3,5]]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c HiFiGANConfig
+		if json.Unmarshal(data, &c) != nil || c.validate() != nil {
+			return
+		}
+		// A valid config has a positive channel count at every stage and
+		// a hop that divides evenly into its rates.
+		if c.UpsampleInitialChannel>>len(c.UpsampleRates) <= 0 || c.Hop() <= 0 || c.Hop() > maxHop {
+			t.Fatalf("valid config with bad sizes: %+v", c)
+		}
+	})
+}
+
+func FuzzDurations(f *testing.F) {
+	f.Add(float32(1.3), float32(-2), float32(1))
+	f.Add(float32(100), float32(0), float32(0.001))
+	f.Fuzz(func(t *testing.T, a, b, speed float32) {
+		d, err := Durations([]float32{a, b}, speed)
+		if err != nil {
+			return
+		}
+		for _, v := range d {
+			if v < 0 || v > 1e6 {
+				t.Fatalf("Durations(%v, %v, speed %v) = %v", a, b, speed, d)
+			}
+		}
+	})
+}

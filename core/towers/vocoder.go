@@ -59,13 +59,18 @@ func (c *HiFiGANConfig) validate() error {
 		return fmt.Errorf("hifigan: %d resblock kernel sizes, %d dilation lists", len(c.ResBlockKernelSizes), len(c.ResBlockDilationSizes))
 	case c.NumMels < 0 || c.UpsampleInitialChannel>>len(c.UpsampleRates) <= 0:
 		return fmt.Errorf("hifigan: %d mels, %d initial channels for %d stages", c.NumMels, c.UpsampleInitialChannel, len(c.UpsampleRates))
-	case c.HopSize != 0 && c.HopSize != c.Hop():
-		return fmt.Errorf("hifigan: hop_size %d but upsample rates multiply to %d", c.HopSize, c.Hop())
 	}
+	hop := 1
 	for i, u := range c.UpsampleRates {
 		if k := c.UpsampleKernelSizes[i]; u <= 0 || k < u || (k-u)%2 != 0 {
 			return fmt.Errorf("hifigan: upsample %d: rate %d with kernel %d", i, u, k)
 		}
+		if hop *= u; hop > maxHop {
+			return fmt.Errorf("hifigan: upsample rates %v exceed a hop of %d", c.UpsampleRates, maxHop)
+		}
+	}
+	if c.HopSize != 0 && c.HopSize != hop {
+		return fmt.Errorf("hifigan: hop_size %d but upsample rates multiply to %d", c.HopSize, hop)
 	}
 	for j, k := range c.ResBlockKernelSizes {
 		ds := c.ResBlockDilationSizes[j]
@@ -82,6 +87,9 @@ func (c *HiFiGANConfig) validate() error {
 }
 
 const hifiganSlope = 0.1 // LRELU_SLOPE of the reference
+
+// maxHop bounds samples per mel frame (real vocoders use 200–600).
+const maxHop = 4096
 
 // hifiResBlock holds ResBlock1's (convs1[n], convs2[n]) pairs, or ResBlock2's
 // single convs[n] (second nil).

@@ -7,17 +7,20 @@ import (
 )
 
 // visionEngine routes each task to its runtime: image.caption to the
-// captioners found in LOOM_MODELS; image.generate has no runtime yet and
-// answers model_unavailable naming what is missing.
+// captioners found in LOOM_MODELS, image.generate to the diffusion pipeline
+// folders there — or, when there is none, to an Unready engine that answers
+// model_unavailable naming what is missing.
 type visionEngine struct {
 	caption  *captionEngine
-	generate plugins.Engine
+	gen      *generateEngine
+	generate plugins.Engine // no pipeline installed
 }
 
 func newVisionEngine(dirs []string) *visionEngine {
 	return &visionEngine{
 		caption:  newCaptionEngine(dirs),
-		generate: plugins.Unready("vision", version, plugins.TaskNeed{Task: "image.generate", Files: safetensorsFolder}),
+		gen:      newGenerateEngine(dirs),
+		generate: plugins.Unready("vision", version, plugins.TaskNeed{Task: taskGenerate, Files: pipelineFiles}),
 	}
 }
 
@@ -25,6 +28,9 @@ func (e *visionEngine) Describe(ctx context.Context) (plugins.Manifest, error) {
 	m, err := e.generate.Describe(ctx)
 	if err != nil {
 		return m, err
+	}
+	if gens := e.gen.modelInfos(); len(gens) > 0 {
+		m.Models = gens
 	}
 	m.Tasks = append(m.Tasks, "image.caption")
 	if caps := e.caption.modelInfos(); len(caps) > 0 {
@@ -39,6 +45,9 @@ func (e *visionEngine) Describe(ctx context.Context) (plugins.Manifest, error) {
 func (e *visionEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
 	if job.Task == "image.caption" {
 		return e.caption.Run(ctx, job, emit)
+	}
+	if job.Task == taskGenerate && len(e.gen.models()) > 0 {
+		return e.gen.Run(ctx, job, emit)
 	}
 	return e.generate.Run(ctx, job, emit)
 }

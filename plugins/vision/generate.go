@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/disintegration/imaging"
+
+	"loom/core/imgproc"
+	"loom/plugins"
+)
+
+const taskGenerate = "image.generate"
+
+// Bounds on image.generate's params.
+const (
+	maxSteps       = 150
+	maxGuidance    = 30
+	maxImages      = 4
+	maxPromptBytes = 4096
+)
+
+// upscaleSides are the output sides a model can be asked for besides its
+// native one: the image is sampled at the native size and enlarged.
+var upscaleSides = []int{128, 256, 512}
+
+// generateParams are image.generate's job params (the gateway sends prompt,
+// negative_prompt, n, width, height, steps, guidance_scale).
+type generateParams struct {
+	Prompt         string   `json:"prompt"`
+	NegativePrompt string   `json:"negative_prompt"`
+	Steps          int      `json:"steps"`          // 1…150; 0: the model's default (20)
+	GuidanceScale  *float64 `json:"guidance_scale"` // 0…30; nil: the model's default (5)
+	Scheduler      string   `json:"scheduler"`      // ddim, euler, euler_a, dpmpp_2m; "": the folder's
+	Width          int      `json:"width"`          // 0: native
+	Height         int      `json:"height"`
+	N              int      `json:"n"`             // 1…4; 0: 1
+	Strength       *float64 `json:"strength"`      // image-to-image, 0…1 (default 0.8); needs input "image"
+	PreviewEvery   *int     `json:"preview_every"` // steps between previews; 0: none; nil: 5
+	Timings        bool     `json:"timings"`       // add per-stage timings to the result
+}
+
+const generateParamsSchema = `{"type":"object","required":["prompt"],"properties":{` +
+	`"prompt":{"type":"string","minLength":1},"negative_prompt":{"type":"string"},` +
+	`"steps":{"type":"integer","minimum":1,"maximum":150,"default":20},` +
+	`"guidance_scale":{"type":"number","minimum":0,"maximum":30,"default":5},` +
+	`"scheduler":{"enum":["ddim","euler","euler_a","dpmpp_2m"]},` +
+	`"width":{"type":"integer"},"height":{"type":"integer"},` +
+	`"n":{"type":"integer","minimum":1,"maximum":4,"default":1},` +
+	`"strength":{"type":"number","minimum":0,"maximum":1,"default":0.8},` +
+	`"preview_every":{"type":"integer","minimum":0,"default":5},"timings":{"type":"boolean"}},` +
+	`"additionalProperties":false}`
+
+func validScheduler(s string) bool {
+	return slices.Contains([]string{"ddim", "euler", "euler_a", "dpmpp_2m"}, s)
+}
+
+// generateEngine serves image.generate from the pipeline folders found in
+// the model directories, loading each once on first use.
+type generateEngine struct {
+	dirs   []string
+	mu     sync.Mutex
+	loaded map[string]*pipeline
+}
+
+func newGenerateEngine(dirs []string) *generateEngine {
+	return &generateEngine{dirs: dirs, loaded: map[string]*pipeline{}}
+}
+
+// models maps model id (folder name) → folder, first directory wins.
+func (e *generateEngine) models() map[string]string {
+	out := map[string]string{}
+	for _, d := range e.dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, ent := range ents {
+			p := filepath.Join(d, ent.Name())
+			if _, dup := out[ent.Name()]; !dup && isPipeline(p) {
+				out[ent.Name()] = p
+			}
+		}
+	}
+	return out
+}
+
+func (e *generateEngine) ids() []string {
+	ms := e.models()
+	ids := make([]string, 0, len(ms))
+	for id := range ms {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (e *generateEngine) modelInfos() []plugins.ModelInfo {
+	ms := e.models()
+	var out []plugins.ModelInfo
+	for _, id := range e.ids() {
+		out = append(out, plugins.ModelInfo{ID: id, Tasks: []string{taskGenerate}, Ready: true,
+			Description: "latent diffusion: CLIP text encoder + UNet + VAE (" + ms[id] + ")",
+			Params:      json.RawMessage(generateParamsSchema)})
+	}
+	return out
+}
+
+func (e *generateEngine) get(id string) (*pipeline, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p, ok := e.loaded[id]; ok {
+		return p, nil
+	}
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, `/\`) {
+		return nil, plugins.Errorf(plugins.CodeInvalidRequest, "model name %q is not a folder name", id)
+	}
+	dir, ok := e.models()[id]
+	if !ok {
+		return nil, plugins.Errorf(plugins.CodeModelNotFound, "no image.generate model %q in %v", id, e.dirs)
+	}
+	p, err := loadPipeline(dir)
+	if err != nil {
+		return nil, plugins.Errorf(plugins.CodeModelUnavailable, "load %s: %v", dir, err)
+	}
+	e.loaded[id] = p
+	return p, nil
+}
+
+// parseGenerateParams decodes and bounds the params; model-dependent checks
+// (sizes) come later.
+func parseGenerateParams(raw json.RawMessage) (generateParams, error) {
+	var p generateParams
+	if len(raw) > 0 && string(raw) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return p, plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+		}
+	}
+	bad := func(format string, args ...any) (generateParams, error) {
+		return p, plugins.Errorf(plugins.CodeInvalidRequest, "params: "+format, args...)
+	}
+	switch {
+	case strings.TrimSpace(p.Prompt) == "":
+		return bad("prompt is required")
+	case len(p.Prompt)+len(p.NegativePrompt) > maxPromptBytes:
+		return bad("prompt and negative_prompt are %d bytes; the limit is %d", len(p.Prompt)+len(p.NegativePrompt), maxPromptBytes)
+	case p.Steps < 0 || p.Steps > maxSteps:
+		return bad("steps %d is outside 1…%d", p.Steps, maxSteps)
+	case p.GuidanceScale != nil && !(*p.GuidanceScale >= 0 && *p.GuidanceScale <= maxGuidance):
+		return bad("guidance_scale %g is outside 0…%d", *p.GuidanceScale, maxGuidance)
+	case p.Scheduler != "" && !validScheduler(p.Scheduler):
+		return bad("scheduler %q is not one of ddim, euler, euler_a, dpmpp_2m", p.Scheduler)
+	case p.N < 0 || p.N > maxImages:
+		return bad("n %d is outside 1…%d", p.N, maxImages)
+	case p.Width < 0 || p.Height < 0:
+		return bad("width and height must be positive")
+	case p.Strength != nil && !(*p.Strength >= 0 && *p.Strength <= 1):
+		return bad("strength %g is outside 0…1", *p.Strength)
+	case p.PreviewEvery != nil && (*p.PreviewEvery < 0 || *p.PreviewEvery > maxSteps):
+		return bad("preview_every %d is outside 0…%d", *p.PreviewEvery, maxSteps)
+	}
+	if p.N == 0 {
+		p.N = 1
+	}
+	return p, nil
+}
+
+// outputSide checks a requested side against the model: 0 or native, or an
+// upscale side at least as large.
+func outputSide(name string, v, native int) (int, error) {
+	if v == 0 || v == native || (v > native && slices.Contains(upscaleSides, v)) {
+		return max(v, native), nil
+	}
+	var ok []string
+	ok = append(ok, fmt.Sprint(native))
+	for _, s := range upscaleSides {
+		if s > native {
+			ok = append(ok, fmt.Sprint(s))
+		}
+	}
+	return 0, plugins.Errorf(plugins.CodeInvalidRequest, "params: %s %d: this model makes %d×%d images (or upscales to %s)",
+		name, v, native, native, strings.Join(ok[1:], ", "))
+}
+
+// generateResult is image.generate's final output.
+type generateResult struct {
+	Images        []generatedImage   `json:"images"`
+	Model         string             `json:"model"`
+	Scheduler     string             `json:"scheduler"`
+	Steps         int                `json:"steps"`
+	GuidanceScale float64            `json:"guidance_scale"`
+	UpscaledFrom  []int              `json:"upscaled_from,omitempty"` // the sampled size [w, h] when enlarged
+	Timings       map[string]float64 `json:"timings,omitempty"`       // ms: text, unet_total, unet_per_step, vae_decode, …
+}
+
+type generatedImage struct {
+	Name   string `json:"name"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Seed   int64  `json:"seed"`
+}
+
+func (e *generateEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	p, err := parseGenerateParams(job.Params)
+	if err != nil {
+		return err
+	}
+	var input []byte
+	for _, in := range job.Inputs {
+		switch in.Name {
+		case "image":
+			input = in.Data
+		default:
+			return plugins.Errorf(plugins.CodeInvalidRequest, "image.generate takes one optional input named \"image\", not %q", in.Name)
+		}
+	}
+	if p.Strength != nil && input == nil {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "params: strength needs an input image named \"image\"")
+	}
+	var img image.Image
+	if input != nil {
+		if img, _, err = imgproc.Decode(input, imageLimits); err != nil {
+			return plugins.Errorf(plugins.CodeInvalidRequest, "image: %v", err)
+		}
+	}
+	model := job.Model
+	if model == "" {
+		if ids := e.ids(); len(ids) > 0 {
+			model = ids[0]
+		}
+	}
+	pl, err := e.get(model)
+	if err != nil {
+		return err
+	}
+	w, err := outputSide("width", p.Width, pl.native)
+	if err != nil {
+		return err
+	}
+	h, err := outputSide("height", p.Height, pl.native)
+	if err != nil {
+		return err
+	}
+	r := run{scheduler: pl.defaults.Scheduler, steps: pl.defaults.Steps, n: p.N, seed: job.Seed, previewEvery: 5}
+	guidance := pl.defaults.GuidanceScale
+	if p.Scheduler != "" {
+		r.scheduler = p.Scheduler
+	}
+	if p.Steps != 0 {
+		r.steps = p.Steps
+	}
+	if p.GuidanceScale != nil {
+		guidance = *p.GuidanceScale
+	}
+	r.guidance = float32(guidance)
+	if p.PreviewEvery != nil {
+		r.previewEvery = *p.PreviewEvery
+	}
+
+	timings := map[string]time.Duration{}
+	var unetSteps int
+	t0 := time.Now()
+	if img != nil {
+		r.strength = 0.8
+		if p.Strength != nil {
+			r.strength = *p.Strength
+		}
+		t := time.Now()
+		if r.init, err = pl.encodeImage(img); err != nil {
+			return plugins.Errorf(plugins.CodeInvalidRequest, "image: %v", err)
+		}
+		timings["vae_encode"] = time.Since(t)
+	}
+	t := time.Now()
+	ctx2, err := pl.encodePrompts(p.Prompt, p.NegativePrompt)
+	if err != nil {
+		return plugins.Errorf(plugins.CodeInternal, "text encoder: %v", err)
+	}
+	timings["text"] = time.Since(t)
+
+	// An emit that fails (the caller went away) ends the run with its own error.
+	var emitErr error
+	send := func(ev plugins.Event) error {
+		if err := emit(ev); err != nil {
+			emitErr = err
+			return err
+		}
+		return nil
+	}
+	hooks := stepHooks{
+		stopped: ctx.Err,
+		progress: func(step, total int) error {
+			return send(plugins.Event{Kind: plugins.EventProgress, Step: step, Total: total})
+		},
+		preview: func(step int, rgb []float32) error {
+			data, err := pngBytes(toNRGBA(rgb, pl.native, pl.native))
+			if err != nil {
+				return err
+			}
+			return send(plugins.Event{Kind: plugins.EventPreview, MIME: "image/png", Data: data})
+		},
+		timings: func(stage string, d time.Duration) {
+			timings[stage] += d
+			if stage == "unet_step" {
+				unetSteps++
+			}
+		},
+	}
+	rgb, err := pl.generate(r, ctx2, hooks)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if emitErr != nil {
+			return emitErr
+		}
+		return plugins.Errorf(plugins.CodeInternal, "generate: %v", err)
+	}
+
+	res := generateResult{Model: model, Scheduler: r.scheduler, Steps: r.steps, GuidanceScale: guidance}
+	if w != pl.native || h != pl.native {
+		res.UpscaledFrom = []int{pl.native, pl.native}
+	}
+	per := 3 * pl.native * pl.native
+	for i := 0; i < r.n; i++ {
+		t := time.Now()
+		im := toNRGBA(rgb[i*per:(i+1)*per], pl.native, pl.native)
+		if res.UpscaledFrom != nil {
+			im = imaging.Resize(im, w, h, imaging.Lanczos)
+		}
+		timings["upscale"] += time.Since(t)
+		t = time.Now()
+		data, err := pngBytes(im)
+		if err != nil {
+			return plugins.Errorf(plugins.CodeInternal, "png: %v", err)
+		}
+		timings["png"] += time.Since(t)
+		name := fmt.Sprintf("image-%03d.png", i)
+		if err := emit(plugins.Event{Kind: plugins.EventArtifact, Name: name, MIME: "image/png", Data: data}); err != nil {
+			return err
+		}
+		res.Images = append(res.Images, generatedImage{Name: name, Width: w, Height: h, Seed: job.Seed + int64(i)})
+	}
+	if p.Timings {
+		res.Timings = map[string]float64{"total": ms(time.Since(t0))}
+		for k, d := range timings {
+			res.Timings[k] = ms(d)
+		}
+		if unetSteps > 0 {
+			res.Timings["unet_per_step"] = ms(timings["unet_step"]) / float64(unetSteps)
+		}
+		res.Timings["unet_total"] = res.Timings["unet_step"]
+		delete(res.Timings, "unet_step")
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		return plugins.Errorf(plugins.CodeInternal, "result: %v", err)
+	}
+	return emit(plugins.Event{Kind: plugins.EventResult, Result: out})
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }
+
+// toNRGBA maps planes (3, h, w) in [-1, 1] to 8-bit opaque pixels, rounding
+// to nearest (NaN → 0).
+func toNRGBA(rgb []float32, w, h int) *image.NRGBA {
+	im := image.NewNRGBA(image.Rect(0, 0, w, h))
+	hw := w * h
+	for y := 0; y < h; y++ {
+		row := im.Pix[y*im.Stride:]
+		for x := 0; x < w; x++ {
+			for c := 0; c < 3; c++ {
+				v := (rgb[c*hw+y*w+x] + 1) * 127.5
+				if !(v > 0) { // also NaN
+					v = 0
+				}
+				row[4*x+c] = uint8(min(v+0.5, 255))
+			}
+			row[4*x+3] = 255
+		}
+	}
+	return im
+}
+
+// pngEncoder's fixed compression level makes the bytes a function of the
+// pixels alone (compress/flate is deterministic for a given level).
+var pngEncoder = png.Encoder{CompressionLevel: png.BestSpeed}
+
+func pngBytes(im image.Image) ([]byte, error) {
+	var b bytes.Buffer
+	if err := pngEncoder.Encode(&b, im); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

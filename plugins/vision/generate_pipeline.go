@@ -3,7 +3,7 @@ package main
 // A diffusers-style Stable Diffusion pipeline folder, as
 // tools/diffusion/train_unet.py exports it:
 //
-//	model_index.json                       (optional "loom" block: defaults below)
+//	model_index.json                       (optional "loom": {"defaults": {…}}, see pipelineDefaults)
 //	text_encoder/{config.json, model.safetensors}               CLIPTextModel
 //	tokenizer/{vocab.json, merges.txt, …} or tokenizer.json     CLIP BPE
 //	unet/{config.json, diffusion_pytorch_model.safetensors}     UNet2DConditionModel
@@ -49,8 +49,9 @@ func isPipeline(dir string) bool {
 }
 
 // pipelineDefaults are the per-model defaults a folder may set in
-// model_index.json under "loom" (train_unet.py writes its training metadata
-// there too; unknown keys are ignored).
+// model_index.json as "loom": {"defaults": {"steps", "guidance_scale",
+// "scheduler"}}; train_unet.py keeps its training metadata beside them in
+// "loom", so sampling defaults get a block of their own.
 type pipelineDefaults struct {
 	Steps         int     `json:"steps"`
 	GuidanceScale float64 `json:"guidance_scale"`
@@ -83,13 +84,16 @@ type pipeline struct {
 
 func loadPipeline(dir string) (p *pipeline, err error) {
 	p = &pipeline{dir: dir, defaults: pipelineDefaults{Steps: 20, GuidanceScale: 5, Scheduler: "ddim"}}
+	opened := p // the error returns below set p to nil
 	defer func() {
 		if err != nil {
-			p.close()
+			opened.close()
 		}
 	}()
 	var index struct {
-		Loom *pipelineDefaults `json:"loom"`
+		Loom struct {
+			Defaults *pipelineDefaults `json:"defaults"`
+		} `json:"loom"`
 	}
 	if err := readJSON(filepath.Join(dir, "model_index.json"), &index); err != nil {
 		return nil, err
@@ -107,7 +111,7 @@ func loadPipeline(dir string) (p *pipeline, err error) {
 	if p.sched, err = sched.ReadConfig(scfgPath); err != nil {
 		return nil, err
 	}
-	if l := index.Loom; l != nil {
+	if l := index.Loom.Defaults; l != nil {
 		if l.Steps != 0 {
 			p.defaults.Steps = l.Steps
 		}

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -497,4 +498,39 @@ func FuzzGenerateParams(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A folder whose parts do not fit together, or whose defaults are out of
+// range, is listed but fails its jobs with model_unavailable saying why.
+func TestGenerateRefusesInconsistentFolders(t *testing.T) {
+	towersDir, _ := filepath.Abs("../../core/towers/testdata/diffusion_tiny")
+	tiny := filepath.Join(testModels, tinyModel)
+	for name, c := range map[string]struct {
+		unet, index, want string
+	}{
+		"unet for another text encoder": {"unet_linear", `{}`, "cross_attention_dim"},
+		"unknown default sampler":       {"unet", `{"loom":{"defaults":{"scheduler":"plms"}}}`, "defaults"},
+		"default steps out of range":    {"unet", `{"loom":{"defaults":{"steps":500}}}`, "defaults"},
+		"not JSON":                      {"unet", `{"loom":`, "model_index.json"},
+	} {
+		dir := t.TempDir()
+		folder := filepath.Join(dir, "bad")
+		links := map[string]string{"text_encoder": filepath.Join(tiny, "text_encoder"), "vae": filepath.Join(tiny, "vae"),
+			"tokenizer": filepath.Join(tiny, "tokenizer"), "scheduler": filepath.Join(tiny, "scheduler"), "unet": filepath.Join(towersDir, c.unet)}
+		if err := os.Mkdir(folder, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for link, target := range links {
+			if err := os.Symlink(target, filepath.Join(folder, link)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.WriteFile(filepath.Join(folder, "model_index.json"), []byte(c.index), 0o644)
+		e := newVisionEngine([]string{dir})
+		err := e.Run(context.Background(), plugins.Job{Task: taskGenerate, Model: "bad", Params: json.RawMessage(`{"prompt":"x","steps":1}`)},
+			func(plugins.Event) error { return nil })
+		if !plugins.IsCode(err, plugins.CodeModelUnavailable) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want model_unavailable mentioning %q", name, err, c.want)
+		}
+	}
 }

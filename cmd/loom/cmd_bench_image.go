@@ -46,7 +46,7 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var unet, vae, text float64
+	var unet, vae, text, post float64
 	start := time.Now()
 	for i := 0; i < *images; i++ {
 		if _, res, err = generateImage(ctx, s.engine, *model, int64(i+1), req, nil); err != nil {
@@ -55,12 +55,13 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 		unet += res.Timings["unet_per_step"]
 		vae += res.Timings["vae_decode"]
 		text += res.Timings["text"]
+		post += res.Timings["upscale"] + res.Timings["png"]
 	}
 	n := float64(*images)
 	perImage := float64(time.Since(start).Microseconds()) / 1000 / n
 	out := map[string]any{"op": "image", "model": res.Model, "steps": *steps, "images": *images, "threads": *threads,
 		"ms_per_image": round3(perImage), "ms_per_unet_step": round3(unet / n), "ms_vae_decode": round3(vae / n),
-		"ms_text_encoder": round3(text / n)}
+		"ms_text_encoder": round3(text / n), "ms_upscale_png": round3(post / n)}
 	if len(res.Images) > 0 {
 		out["width"], out["height"] = res.Images[0].Width, res.Images[0].Height
 	}

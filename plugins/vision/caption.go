@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 
 	"loom/core/formats"
@@ -189,32 +188,12 @@ func newCaptionEngine(dirs []string) *captionEngine {
 }
 
 // models maps model id (folder name) → folder, first directory wins.
-func (e *captionEngine) models() map[string]string {
-	out := map[string]string{}
-	for _, d := range e.dirs {
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			continue
-		}
-		for _, ent := range ents {
-			p := filepath.Join(d, ent.Name())
-			if _, dup := out[ent.Name()]; !dup && isCaptioner(p) {
-				out[ent.Name()] = p
-			}
-		}
-	}
-	return out
-}
+func (e *captionEngine) models() map[string]string { return modelFolders(e.dirs, isCaptioner) }
 
 func (e *captionEngine) modelInfos() []plugins.ModelInfo {
 	ms := e.models()
-	ids := make([]string, 0, len(ms))
-	for id := range ms {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
 	var out []plugins.ModelInfo
-	for _, id := range ids {
+	for _, id := range sortedIDs(ms) {
 		out = append(out, plugins.ModelInfo{ID: id, Tasks: []string{"image.caption"}, Ready: true,
 			Description: "ViT encoder + GPT-2 decoder image captioner (" + ms[id] + ")",
 			Params:      json.RawMessage(captionParamsSchema)})

@@ -8,10 +8,7 @@ import (
 	"image"
 	"image/png"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -80,32 +77,9 @@ func newGenerateEngine(dirs []string) *generateEngine {
 }
 
 // models maps model id (folder name) → folder, first directory wins.
-func (e *generateEngine) models() map[string]string {
-	out := map[string]string{}
-	for _, d := range e.dirs {
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			continue
-		}
-		for _, ent := range ents {
-			p := filepath.Join(d, ent.Name())
-			if _, dup := out[ent.Name()]; !dup && isPipeline(p) {
-				out[ent.Name()] = p
-			}
-		}
-	}
-	return out
-}
+func (e *generateEngine) models() map[string]string { return modelFolders(e.dirs, isPipeline) }
 
-func (e *generateEngine) ids() []string {
-	ms := e.models()
-	ids := make([]string, 0, len(ms))
-	for id := range ms {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
+func (e *generateEngine) ids() []string { return sortedIDs(e.models()) }
 
 func (e *generateEngine) modelInfos() []plugins.ModelInfo {
 	ms := e.models()

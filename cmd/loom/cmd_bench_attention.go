@@ -43,7 +43,7 @@ func runBenchAttention(args []string, stdout, stderr io.Writer) error {
 	kvHeads := fs.Int("kv-heads", 0, "key/value heads (0 = heads)")
 	headDim := fs.Int("head-dim", 64, "head dimension")
 	causal := fs.Bool("causal", false, "causal mask")
-	impl := fs.String("impl", "fused", "fused | naive")
+	impl := fs.String("impl", "fused", "fused | composed (GEMM + softmax, full score matrix) | naive (plain loops)")
 	threads := fs.Int("threads", 0, "worker threads (0 = all CPUs)")
 	kimpl := fs.String("kernels", "", "SIMD implementation: avx512 | avx2 | generic (default: best)")
 	minTime := fs.Duration("time", time.Second, "keep timing until this much has elapsed (at least one call)")
@@ -60,8 +60,10 @@ func runBenchAttention(args []string, stdout, stderr io.Writer) error {
 		run = kernels.FlashAttention
 	case "naive":
 		run = kernels.AttentionNaive
+	case "composed":
+		run = kernels.AttentionComposed
 	default:
-		return usagef("--impl must be fused or naive, not %q", *impl)
+		return usagef("--impl must be fused, composed or naive, not %q", *impl)
 	}
 	if *seq <= 0 || *heads <= 0 || *kvHeads <= 0 || *headDim <= 0 || *heads%*kvHeads != 0 {
 		return usagef("need positive --seq, --heads, --kv-heads, --head-dim with heads a multiple of kv-heads")

@@ -114,6 +114,7 @@ func (p *AttnParams) keyLimit(i int) int {
 type attnScratch struct {
 	m, l   [attnQTile]float32
 	scores [attnKTile]float32
+	tile   [attnQTile * attnKTile]float32 // (query rows, keys) of one tile, for the GEMM path
 }
 
 var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
@@ -121,7 +122,11 @@ var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
 // AttnScratchBytes is the working memory one FlashAttention worker holds
 // (beyond q, k, v and out): the whole extra memory of a call is this times
 // the pool's thread count, independent of sequence length.
-const AttnScratchBytes = int(4 * (2*attnQTile + attnKTile))
+const AttnScratchBytes = int(4 * (2*attnQTile + attnKTile + attnQTile*attnKTile))
+
+// attnGemmRows is the smallest query tile that takes the GEMM path: below it
+// (decode, short tails) the per-row SIMD dot products win.
+const attnGemmRows = 4
 
 // FlashAttention computes out = softmax(q·kᵀ·Scale + mask)·v per head, with
 // the layout and options of AttnParams. It fails, writing nothing, on bad
@@ -151,7 +156,12 @@ func FlashAttention(out, q, k, v []float32, p AttnParams) error {
 				}
 				tile := qTiles - 1 - it/p.Heads
 				h := it % p.Heads
-				attnTile(out, q, k, v, &p, h, tile*attnQTile, min((tile+1)*attnQTile, p.SeqQ), s)
+				i0, i1 := tile*attnQTile, min((tile+1)*attnQTile, p.SeqQ)
+				if i1-i0 >= attnGemmRows {
+					attnTileGemm(out, q, k, v, &p, h, i0, i1, s)
+				} else {
+					attnTile(out, q, k, v, &p, h, i0, i1, s)
+				}
 			}
 		}
 		attnScratchPool.Put(s)
@@ -229,6 +239,75 @@ func attnTile(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScrat
 		inv := 1 / l
 		for c := range o {
 			o[c] *= inv
+		}
+	}
+}
+
+// attnTileGemm is attnTile for a block of query rows, with both products as
+// small GEMMs on the core's micro-kernels: S = Q_tile·K_tileᵀ (rows × keys,
+// one L1-sized tile), the online-softmax update per row in place, then
+// O_tile += P·V_tile. Same algorithm and result as attnTile (online softmax
+// over key tiles, no score matrix beyond one tile), at GEMM speed.
+func attnTileGemm(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScratch) {
+	d := p.HeadDim
+	kh := h / (p.Heads / p.KVHeads)
+	nq := i1 - i0
+	negInf := float32(math.Inf(-1))
+	for i := i0; i < i1; i++ {
+		s.m[i-i0], s.l[i-i0] = negInf, 0
+		clear(out[i*p.OStride+h*d : i*p.OStride+h*d+d])
+	}
+	qt := q[i0*p.QStride+h*d:]
+	ot := out[i0*p.OStride+h*d:]
+	kEnd := p.keyLimit(i1 - 1)
+	for j0 := 0; j0 < kEnd; j0 += attnKTile {
+		nk := min(j0+attnKTile, kEnd) - j0
+		kt := k[j0*p.KStride+kh*d:]
+		vt := v[j0*p.VStride+kh*d:]
+		st := s.tile[:nq*attnKTile]
+		GemmT(nq, nk, d, qt, p.QStride, kt, p.KStride, 0, st, attnKTile) // (nq, nk)
+		for r := 0; r < nq; r++ {
+			i := i0 + r
+			sc := st[r*attnKTile : r*attnKTile+nk]
+			n := min(nk, p.keyLimit(i)-j0) // keys this row sees in the tile
+			mx := negInf
+			for j := 0; j < max(n, 0); j++ {
+				x := sc[j] * p.Scale
+				if p.Mask != nil {
+					x += p.Mask[i*p.SeqKV+j0+j]
+				}
+				sc[j] = x
+				mx = max(mx, x)
+			}
+			mNew := max(s.m[r], mx)
+			if n <= 0 || mNew == negInf {
+				clear(sc) // nothing visible yet: this row adds nothing
+				continue
+			}
+			clear(sc[n:])
+			sum := vecExpSub(sc[:n], mNew)
+			if mOld := s.m[r]; mNew != mOld {
+				alpha := expf(mOld - mNew)
+				s.l[r] *= alpha
+				o := ot[r*p.OStride : r*p.OStride+d]
+				for c := range o {
+					o[c] *= alpha
+				}
+			}
+			s.l[r] += sum
+			s.m[r] = mNew
+		}
+		Gemm(nq, d, nk, st, attnKTile, vt, p.VStride, 1, ot, p.OStride) // O += P·V
+	}
+	for r := 0; r < nq; r++ {
+		o := ot[r*p.OStride : r*p.OStride+d]
+		if l := s.l[r]; l == 0 {
+			clear(o)
+		} else {
+			inv := 1 / l
+			for c := range o {
+				o[c] *= inv
+			}
 		}
 	}
 }

@@ -258,7 +258,7 @@ func TestAttentionComposedMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewSource(11))
 	for _, c := range []struct {
 		heads, kv, d, sq, skv, pos int
-		causal                    bool
+		causal                     bool
 	}{{2, 2, 8, 37, 37, 0, false}, {8, 4, 64, 70, 70, 0, true}, {4, 2, 64, 19, 300, 281, true}, {4, 4, 64, 29, 77, 0, false}} {
 		p := AttnParams{Heads: c.heads, KVHeads: c.kv, HeadDim: c.d, SeqQ: c.sq, SeqKV: c.skv, Causal: c.causal, QPos0: c.pos}
 		q, k, v := randSlice(r, c.sq*c.heads*c.d), randSlice(r, c.skv*c.kv*c.d), randSlice(r, c.skv*c.kv*c.d)

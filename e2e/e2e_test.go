@@ -9,12 +9,15 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"loom/shapes"
 )
 
 // readyModel returns the first ready model serving task, or "".
@@ -120,11 +123,28 @@ func exercise(t *testing.T, c *client) {
 		t.Fatalf("stream %q (done %v) != sync %q", streamed.String(), done, comp.Choices[0].Text)
 	}
 
-	// Captioning through loom-plugin-vision, when a captioner is installed.
+	// Captioning through loom-plugin-vision, when a captioner is installed:
+	// a Shapes scene comes back with its exact caption, from the captions
+	// endpoint and from chat with an image_url part.
 	if cap := c.readyModel("image.caption"); cap != "" {
-		code, body := c.do("POST", "/v1/images/captions", map[string]any{"model": cap, "image": base64.StdEncoding.EncodeToString(squarePNG())})
-		if code != 200 || !strings.Contains(string(body), `"caption"`) {
-			t.Fatalf("caption: %d %s", code, body)
+		scene, err := shapes.SceneOf(rand.New(rand.NewPCG(5, 5)), []shapes.Attrs{{Shape: "square", Colour: "red", Size: "large", Place: "center"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pngBytes bytes.Buffer
+		_ = png.Encode(&pngBytes, shapes.Render(scene))
+		b64 := base64.StdEncoding.EncodeToString(pngBytes.Bytes())
+		code, body := c.do("POST", "/v1/images/captions", map[string]any{"model": cap, "image": b64})
+		var got struct {
+			Caption string `json:"caption"`
+		}
+		if code != 200 || json.Unmarshal(body, &got) != nil || got.Caption != scene.Caption() {
+			t.Fatalf("caption: %d %s, want %q", code, body, scene.Caption())
+		}
+		code, body = c.do("POST", "/v1/chat/completions", map[string]any{"model": cap, "messages": []map[string]any{{
+			"role": "user", "content": []map[string]any{{"type": "image_url", "image_url": map[string]string{"url": "data:image/png;base64," + b64}}}}}})
+		if code != 200 || !strings.Contains(string(body), scene.Caption()) {
+			t.Fatalf("chat with an image: %d %s, want %q", code, body, scene.Caption())
 		}
 	}
 }

@@ -73,7 +73,7 @@ func exercise(t *testing.T, c *client) {
 		}
 		need(t, false, "no ready text.complete model in ../models or ../../shared/models")
 	}
-	req := map[string]any{"model": model, "prompt": "Once upon a time", "max_tokens": 12, "seed": 42, "temperature": 0}
+	req := map[string]any{"model": model, "prompt": "Once upon a time", "max_tokens": 60, "seed": 42, "temperature": 0}
 	code, body := c.do("POST", "/v1/completions", req)
 	var comp struct {
 		Object  string `json:"object"`
@@ -88,6 +88,12 @@ func exercise(t *testing.T, c *client) {
 	if err := json.Unmarshal(body, &comp); code != 200 || err != nil || comp.Object != "text_completion" || len(comp.Choices) != 1 ||
 		comp.Choices[0].Text == "" || comp.Usage.CompletionTokens == 0 {
 		t.Fatalf("completion: %d %s", code, body)
+	}
+	// stories260K greedy over HTTP is llama2.c's text, as bin/loom generate
+	// prints it (cmd/loom/cmd_generate_test.go): one code path.
+	const llama2cGreedy = ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily"
+	if model == "stories260K" && comp.Choices[0].Text != llama2cGreedy {
+		t.Fatalf("completion text %q, want llama2.c's %q", comp.Choices[0].Text, llama2cGreedy)
 	}
 	// The same request streamed gives the same text (same seed, same bytes).
 	req["stream"] = true

@@ -17,12 +17,12 @@ func NewPCG(seed int64) *PCG {
 	s := uint64(seed)
 	a := splitmix64(&s)
 	b := splitmix64(&s)
-	return newPCGStream(a, b)
+	return NewPCGStream(a, b)
 }
 
-// newPCGStream is the reference seeding (pcg32_srandom_r): initial state and
-// stream selector.
-func newPCGStream(initState, initSeq uint64) *PCG {
+// NewPCGStream is the reference seeding (pcg32_srandom_r): initial state and
+// stream selector (one of 2⁶³ independent sequences for the same state).
+func NewPCGStream(initState, initSeq uint64) *PCG {
 	p := &PCG{inc: initSeq<<1 | 1}
 	p.Uint32()
 	p.state += initState

@@ -10,7 +10,7 @@ import (
 // The reference implementation's demo (pcg32-demo, seeded 42, 54) prints
 // these first outputs.
 func TestPCGReferenceStream(t *testing.T) {
-	p := newPCGStream(42, 54)
+	p := NewPCGStream(42, 54)
 	want := []uint32{0xa15c02b7, 0x7b47f409, 0xba1d3330, 0x83d2f293, 0xbfa4784b, 0xcbed606e}
 	for i, w := range want {
 		if g := p.Uint32(); g != w {

@@ -3,6 +3,8 @@ package sched
 import (
 	"fmt"
 	"math"
+
+	"loom/core/sample"
 )
 
 // Noise is a seeded source of unit Gaussian float32s that gives the same
@@ -13,33 +15,19 @@ import (
 // than by math.Log/Sincos, whose last bit may differ between assembly and
 // pure-Go builds.
 type Noise struct {
-	state, inc uint64
-	spare      float64
-	hasSpare   bool
+	pcg      *sample.PCG // the core's one PCG32, shared with text sampling
+	spare    float64
+	hasSpare bool
 }
-
-const pcgMult = 6364136223846793005
 
 // NewNoise seeds a generator; stream selects one of 2⁶³ independent
 // sequences for the same seed (e.g. one per image of a batch).
 func NewNoise(seed, stream uint64) *Noise {
-	n := &Noise{inc: stream<<1 | 1}
-	n.next32()
-	n.state += seed
-	n.next32()
-	return n
-}
-
-func (n *Noise) next32() uint32 {
-	old := n.state
-	n.state = old*pcgMult + n.inc
-	x := uint32(((old >> 18) ^ old) >> 27)
-	rot := uint32(old >> 59)
-	return x>>rot | x<<((-rot)&31)
+	return &Noise{pcg: sample.NewPCGStream(seed, stream)}
 }
 
 // Uint64 returns 64 random bits.
-func (n *Noise) Uint64() uint64 { return uint64(n.next32())<<32 | uint64(n.next32()) }
+func (n *Noise) Uint64() uint64 { return uint64(n.pcg.Uint32())<<32 | uint64(n.pcg.Uint32()) }
 
 // Float64 returns a uniform value in [0, 1) with 53 random bits.
 func (n *Noise) Float64() float64 { return float64(n.Uint64()>>11) * (1.0 / (1 << 53)) }

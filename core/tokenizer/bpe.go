@@ -520,17 +520,14 @@ func (t *ByteBPE) encodeWord(ids []int, word string) []int {
 	return t.encodeSymbols(ids, mapped)
 }
 
-// encodeSymbols merges the characters of s by rank and maps the result to
-// ids (byte fallback or unk for symbols outside the vocabulary).
-func (t *ByteBPE) encodeSymbols(ids []int, s string) []int {
-	syms := make([]string, 0, len(s))
-	for _, r := range s {
-		syms = append(syms, string(r))
-	}
+// mergeByRank applies BPE merges to symbols: repeatedly join the adjacent
+// pair with the lowest rank (ranks keys are "left\x00right") until no pair has
+// one. Byte-level BPE and CLIP share it.
+func mergeByRank(syms []string, ranks map[string]int) []string {
 	for len(syms) > 1 {
 		best, bestRank := -1, 0
 		for i := 0; i+1 < len(syms); i++ {
-			if r, ok := t.ranks[syms[i]+"\x00"+syms[i+1]]; ok && (best < 0 || r < bestRank) {
+			if r, ok := ranks[syms[i]+"\x00"+syms[i+1]]; ok && (best < 0 || r < bestRank) {
 				best, bestRank = i, r
 			}
 		}
@@ -540,6 +537,17 @@ func (t *ByteBPE) encodeSymbols(ids []int, s string) []int {
 		syms[best] += syms[best+1]
 		syms = append(syms[:best+1], syms[best+2:]...)
 	}
+	return syms
+}
+
+// encodeSymbols merges the characters of s by rank and maps the result to
+// ids (byte fallback or unk for symbols outside the vocabulary).
+func (t *ByteBPE) encodeSymbols(ids []int, s string) []int {
+	syms := make([]string, 0, len(s))
+	for _, r := range s {
+		syms = append(syms, string(r))
+	}
+	syms = mergeByRank(syms, t.ranks)
 	for _, s := range syms {
 		if id, ok := t.vocab[s]; ok {
 			ids = append(ids, id)

@@ -252,20 +252,7 @@ func (c *CLIP) encodeWord(ids []int, word string) []int {
 		syms = append(syms, string(byteToRune[word[i]]))
 	}
 	syms[len(syms)-1] += clipEOW
-	for len(syms) > 1 {
-		best, bestRank := -1, 0
-		for i := 0; i+1 < len(syms); i++ {
-			if r, ok := c.ranks[syms[i]+"\x00"+syms[i+1]]; ok && (best < 0 || r < bestRank) {
-				best, bestRank = i, r
-			}
-		}
-		if best < 0 {
-			break
-		}
-		syms[best] += syms[best+1]
-		syms = append(syms[:best+1], syms[best+2:]...)
-	}
-	for _, s := range syms {
+	for _, s := range mergeByRank(syms, c.ranks) {
 		if id, ok := c.vocab[s]; ok {
 			ids = append(ids, id)
 		} else if c.unk >= 0 {

@@ -223,15 +223,28 @@ func TestServeMemory(t *testing.T) {
 	}
 }
 
+// TestServeRedis is loom serve's all-in-one shape over Redis instead of the
+// in-process queue: the same requests, the same answers.
+func TestServeRedis(t *testing.T) {
+	r := startRedis(t)
+	port := freePort(t)
+	p := loom(t, "serve-redis", "serve", "--redis", r.url(), "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--plugins", binDir,
+		"--models", modelDirs(), "--log-level", "warn")
+	defer p.stop(t)
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	c.waitReady(1, 30*time.Second)
+	exercise(t, c)
+}
+
 // TestRedisScaleOut runs one gateway and two workers over a redis-server of
 // its own and breaks each piece in turn.
 func TestRedisScaleOut(t *testing.T) {
 	r := startRedis(t)
 	gwPort := freePort(t)
+	// The default of 3 attempts: a job whose plugin is killed must complete
+	// on its second (the host makes the retry wait for the restart).
 	gwArgs := []string{"gateway", "--redis", r.url(), "--addr", fmt.Sprintf("127.0.0.1:%d", gwPort), "--lease", "2s",
-		// A job whose plugin was just killed can burn a second attempt before
-		// the host notices the process is gone; leave room for the retry.
-		"--max-attempts", "5"}
+		"--max-attempts", "3"}
 	gw := loom(t, "gateway", gwArgs...)
 	worker := func(id string) *proc {
 		return loom(t, id, "worker", "--redis", r.url(), "--id", id, "--plugins", binDir, "--models", modelDirs(),

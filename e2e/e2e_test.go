@@ -209,6 +209,12 @@ func TestServeMemory(t *testing.T) {
 	c.waitReady(1, 30*time.Second)
 	exercise(t, c)
 
+	// Every job the worker ran is counted on /metrics, whoever submitted it.
+	code, body := c.do("GET", "/metrics", nil)
+	if code != 200 || !strings.Contains(string(body), `loom_worker_jobs_total{outcome="succeeded",task="echo.upper"}`) {
+		t.Fatalf("metrics: %d, no worker job count in:\n%s", code, tail(string(body), 3000))
+	}
+
 	// Graceful drain: a running job finishes after SIGTERM.
 	v := c.submitEcho("drain", 100)
 	c.waitJob(v.ID, 10*time.Second, func(v jobView) bool { return v.Status == "running" })

@@ -52,7 +52,21 @@ type Config struct {
 	Logger   *slog.Logger
 	// OpTimeout bounds each queue call made on a job's behalf (default 10s).
 	OpTimeout time.Duration
+	// OnFinish, when set, is told how each attempt this worker ran ended
+	// (for metrics): outcome is one of the Outcome* constants, took the
+	// attempt's run time.
+	OnFinish func(task, outcome string, took time.Duration)
 }
+
+// Outcomes of one attempt, as OnFinish reports them.
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeFailed    = "failed"     // dead-lettered or not retryable
+	OutcomeRetried   = "retried"    // failed, queued again
+	OutcomeCanceled  = "canceled"   // the client canceled it
+	OutcomeLeaseLost = "lease_lost" // another worker took it over
+	OutcomeReleased  = "released"   // handed back at shutdown
+)
 
 func (c Config) withDefaults() Config {
 	if c.ID == "" {
@@ -427,22 +441,33 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 	hb.Wait()
 
 	cause := context.Cause(runCtx)
+	outcome := ""
+	defer func() {
+		if w.cfg.OnFinish != nil && outcome != "" {
+			w.cfg.OnFinish(l.Job.Task, outcome, time.Since(start))
+		}
+	}()
 	switch {
 	case errors.Is(cause, errJobCanceled):
+		outcome = OutcomeCanceled
 		log.Info("job canceled", "after", time.Since(start))
 	case errors.Is(cause, errLeaseLost):
+		outcome = OutcomeLeaseLost
 		log.Warn("lease lost; another worker has the job", "after", time.Since(start))
 	case errors.Is(cause, errShutdown):
+		outcome = OutcomeReleased
 		log.Info("shutdown grace passed: releasing job")
 		w.finish(l, "release", func(c context.Context) error { return w.q.Release(c, l) })
 	case err == nil && gotResult:
 		res := queue.Result{Output: output, Artifacts: artifacts}
 		cerr := w.queueOp(func(c context.Context) error { return w.q.Complete(c, l, res) })
 		if errors.Is(cerr, queue.ErrTooLarge) {
+			outcome = OutcomeFailed
 			jerr := queue.JobError{Code: codeInternal, Message: cerr.Error()}
 			w.finish(l, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, false) })
 			return
 		}
+		outcome = OutcomeSucceeded
 		w.report(log, "complete", cerr)
 		log.Info("job succeeded", "took", time.Since(start), "artifacts", len(artifacts))
 	default:
@@ -453,6 +478,10 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 			err = plugins.Errorf(codeTimeout, "job ran past its deadline %s", l.Job.Deadline.Format(time.RFC3339))
 		}
 		jerr, retry := Classify(err)
+		outcome = OutcomeFailed
+		if retry {
+			outcome = OutcomeRetried
+		}
 		log.Warn("job attempt failed", "code", jerr.Code, "retry", retry, "err", jerr.Message, "took", time.Since(start))
 		w.finish(l, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, retry) })
 	}

@@ -240,10 +240,31 @@ func TestCrashRetries(t *testing.T) {
 		}
 		return result(emit, "ok")
 	})
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{})
+	var mu sync.Mutex
+	var outcomes []string
+	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{OnFinish: func(task, outcome string, took time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		outcomes = append(outcomes, task+":"+outcome)
+	}})
 	evs, st := h.wait(t, h.enqueue(t, queue.Job{}))
 	if st.Status != queue.StatusSucceeded || st.Attempt != 2 || runs.Load() != 2 {
 		t.Fatalf("state %+v runs %d", st, runs.Load())
+	}
+	// The result event can reach the client a moment before the worker's
+	// bookkeeping returns: wait for both outcomes.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Clone(outcomes)
+		mu.Unlock()
+		if len(got) == 2 || time.Now().After(deadline) {
+			if !slices.Equal(got, []string{"text.complete:retried", "text.complete:succeeded"}) {
+				t.Fatalf("OnFinish outcomes %v", got)
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	want := []string{"queued", "started", "delta", "retry", "started", "result"}
 	if tp := types(evs); !slices.Equal(tp, want) {

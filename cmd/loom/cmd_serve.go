@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"loom/gateway"
 )
 
@@ -36,11 +38,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	// requests wait on can still finish; it stops when workCtx ends.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(s.ctx))
 	defer stopWork()
-	r, err := startWorker(workCtx, s.q, &wf, qf.lease, stderr)
+	// One registry: the gateway's /metrics shows the worker's job counts too.
+	reg := prometheus.NewRegistry()
+	r, err := startWorker(workCtx, s.q, &wf, qf.lease, reg, stderr)
 	if err != nil {
 		return err
 	}
-	srv := gateway.New(gf.config(qf.maxAttempts, s.logger), s.q)
+	srv := gateway.New(gf.config(qf.maxAttempts, s.logger), s.q, gateway.WithRegistry(reg))
 	httpErr := serveHTTP(s.ctx, gf.addr, srv.Handler(), wf.grace, s.logger, func(a net.Addr) {
 		s.logger.Printf("loom serve: listening on %s (queue: %s, worker %s, plugins from %s)", a, s.backend, r.worker.ID(), wf.plugins)
 	})

@@ -3,6 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func init() {
@@ -19,15 +25,29 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 	var wf workerFlags
 	qf.register(fs, "Redis URL, e.g. redis://127.0.0.1:6379/0 (required)")
 	wf.register(fs)
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics (job outcomes, run times) on this address, e.g. :9090; empty: off")
 	setUsage(fs, stderr, "Usage: loom worker --redis URL [flags]\n\nLeases jobs from Redis and runs them on the plugin processes it starts\n(one per loom-plugin-* binary in --plugins). SIGINT/SIGTERM drains:\nno new jobs, running ones finish or go back to the queue.")
 	s, err := openSession(fs, args, &qf, stderr, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	r, err := startWorker(s.ctx, s.q, &wf, qf.lease, stderr)
+	reg := prometheus.NewRegistry()
+	r, err := startWorker(s.ctx, s.q, &wf, qf.lease, reg, stderr)
 	if err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go msrv.Serve(ln)
+		defer msrv.Close()
+		fmt.Fprintf(stderr, "loom worker: metrics on http://%s/metrics\n", ln.Addr())
 	}
 	fmt.Fprintf(stderr, "loom worker %s: consuming from redis\n", r.worker.ID())
 	return r.wait()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"loom/plugins/host"
 	"loom/queue"
@@ -43,7 +44,8 @@ type jobRunner struct {
 
 // startWorker launches every plugin in --plugins and starts a worker on q.
 // The worker drains when ctx ends; wait for it with stop.
-func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time.Duration, stderr io.Writer) (*jobRunner, error) {
+// Its job outcomes are counted on reg (nil: not counted).
+func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time.Duration, reg prometheus.Registerer, stderr io.Writer) (*jobRunner, error) {
 	if wf.concurrency < 1 {
 		return nil, usagef("--concurrency must be at least 1")
 	}
@@ -75,6 +77,7 @@ func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time
 		ShutdownGrace:      wf.grace,
 		Restarts:           h.RestartCount,
 		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slevel})),
+		OnFinish:           workerMetrics(reg),
 	})
 	r := &jobRunner{host: h, worker: w, done: make(chan error, 1)}
 	go func() { r.done <- w.Run(ctx) }()
@@ -89,4 +92,23 @@ func (r *jobRunner) wait() error {
 		err = fmt.Errorf("stop plugins: %w", cerr)
 	}
 	return err
+}
+
+// workerMetrics counts every attempt the worker runs, whoever submitted it
+// and whether or not a gateway waited on it: loom_worker_jobs_total{task,
+// outcome} and loom_worker_job_run_seconds{task} (the plugin's run time).
+func workerMetrics(reg prometheus.Registerer) func(task, outcome string, took time.Duration) {
+	if reg == nil {
+		return nil
+	}
+	jobs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loom_worker_jobs_total",
+		Help: "Job attempts this worker ran, by task and outcome (succeeded, failed, retried, canceled, lease_lost, released)."},
+		[]string{"task", "outcome"})
+	run := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "loom_worker_job_run_seconds",
+		Help: "Run time of job attempts on this worker.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14)}, []string{"task"})
+	reg.MustRegister(jobs, run)
+	return func(task, outcome string, took time.Duration) {
+		jobs.WithLabelValues(task, outcome).Inc()
+		run.WithLabelValues(task).Observe(took.Seconds())
+	}
 }

@@ -183,7 +183,10 @@ func (m *ViT) Forward(out, pixels []float32) error {
 }
 
 // firstErr returns the first non-nil error. Arguments are evaluated in order
-// by Go, so a chain of layer calls reads as one step of the paper.
+// by Go, so a chain of layer calls reads as one step of the paper. Every call
+// of the chain runs even after one fails: that costs only wasted work on a
+// path that cannot occur once load has checked every shape (each layer still
+// checks its lengths and answers an error, never a panic).
 func firstErr(errs ...error) error {
 	for _, e := range errs {
 		if e != nil {

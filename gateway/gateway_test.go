@@ -423,6 +423,10 @@ func TestImagesAudioVideo(t *testing.T) {
 	if code != 200 || hdr.Get("Content-Type") != "audio/wav" || string(body) != "RIFFhello" {
 		t.Fatalf("speech: %d %q %q", code, hdr.Get("Content-Type"), body)
 	}
+	code, hdr, body = e.postJSON("/v1/audio/speech", map[string]any{"model": "tts", "input": "hello", "response_format": "pcm"})
+	if code != 200 || hdr.Get("Content-Type") != "audio/pcm" || string(body) != "PCMhello" {
+		t.Fatalf("speech pcm: %d %q %q", code, hdr.Get("Content-Type"), body)
+	}
 
 	code, _, body = e.postJSON("/v1/videos", map[string]any{"model": "vid", "prompt": "waves", "seconds": "1", "size": "64x64"})
 	vid := decode[map[string]any](t, body)

@@ -140,7 +140,11 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 		res.Output = json.RawMessage(`{}`)
 		_ = q.Complete(ctx, l, res)
 	case taskSpeech:
-		_ = q.Complete(ctx, l, queue.Result{Output: json.RawMessage(`{}`), Artifacts: []queue.Blob{{Name: "speech.wav", MIME: "audio/wav", Data: []byte("RIFF" + sp.Input)}}})
+		blob := queue.Blob{Name: "speech.wav", MIME: "audio/wav", Data: []byte("RIFF" + sp.Input)}
+		if sp.Format == "pcm" {
+			blob = queue.Blob{Name: "speech.pcm", MIME: "audio/pcm", Data: []byte("PCM" + sp.Input)}
+		}
+		_ = q.Complete(ctx, l, queue.Result{Output: json.RawMessage(`{}`), Artifacts: []queue.Blob{blob}})
 	case taskVideo:
 		for s := 1; s <= 4; s++ {
 			_ = q.Publish(ctx, l, queue.EventProgress, map[string]int{"step": s, "total": 4})

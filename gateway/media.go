@@ -62,9 +62,11 @@ func (s *Server) audioSpeech(c *gin.Context) {
 		return
 	}
 	switch req.ResponseFormat {
-	case "", "wav":
+	case "":
+		req.ResponseFormat = "wav"
+	case "wav", "pcm":
 	default:
-		_ = c.Error(badRequest("response_format: only wav is supported"))
+		_ = c.Error(badRequest("response_format: %q is not supported; use wav or pcm (16-bit mono)", req.ResponseFormat))
 		return
 	}
 	if err := checkRange("speed", req.Speed, 0.25, 4); err != nil {
@@ -78,7 +80,7 @@ func (s *Server) audioSpeech(c *gin.Context) {
 	}
 	job := queue.Job{Task: taskSpeech, Model: m.ID}
 	job.Seed = seedOr(req.Seed)
-	job.Params, _ = json.Marshal(speechParams{Input: req.Input, Voice: req.Voice, Speed: req.Speed, Format: "wav"})
+	job.Params, _ = json.Marshal(speechParams{Input: req.Input, Voice: req.Voice, Speed: req.Speed, Format: req.ResponseFormat})
 	s.runSync(c, job, func(st *queue.JobState) {
 		a := firstArtifact(st, "audio/")
 		if a == nil {

@@ -1,18 +1,47 @@
-// Command loom-plugin-audio serves Loom's audio tasks: audio.speech
-// (text-to-speech, WAV out).
-//
-// No speech runtime is built in yet, so the task answers
-// "model_unavailable" with what is missing; the manifest lists no ready
-// model. A real engine replaces plugins.Unready.
+// Command loom-plugin-audio serves Loom's audio task audio.speech:
+// text-to-speech with a FastSpeech 2 acoustic model and a HiFi-GAN vocoder
+// (core/towers) from the speech folders found in LOOM_MODELS (voice.go
+// describes the layout), WAV or raw PCM out. With no folder installed it
+// answers model_unavailable naming what is missing.
 package main
 
-import "loom/plugins"
+import (
+	"context"
+
+	"loom/plugins"
+)
 
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() {
-	plugins.Serve(plugins.Unready("audio", version,
-		plugins.TaskNeed{Task: "audio.speech", Files: []string{"model.safetensors", "config.json"}},
-	))
+func main() { plugins.Serve(newAudioEngine(plugins.ModelDirs())) }
+
+// audioEngine routes audio.speech to the installed speech models, or to an
+// Unready engine when there is none.
+type audioEngine struct {
+	speech  *speechEngine
+	unready plugins.Engine
+}
+
+func newAudioEngine(dirs []string) *audioEngine {
+	return &audioEngine{speech: newSpeechEngine(dirs),
+		unready: plugins.Unready("audio", version, plugins.TaskNeed{Task: taskSpeech, Files: speechFiles})}
+}
+
+func (e *audioEngine) Describe(ctx context.Context) (plugins.Manifest, error) {
+	m, err := e.unready.Describe(ctx)
+	if err != nil {
+		return m, err
+	}
+	if ms := e.speech.modelInfos(); len(ms) > 0 {
+		m.Models = ms
+	}
+	return m, nil
+}
+
+func (e *audioEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	if job.Task == taskSpeech && len(e.speech.ids()) > 0 {
+		return e.speech.Run(ctx, job, emit)
+	}
+	return e.unready.Run(ctx, job, emit)
 }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"loom/core/kernels"
+	"loom/plugins"
+)
+
+func init() {
+	register(command{Name: "speak", Summary: "speak text with a text-to-speech model (WAV files)", Run: runSpeak})
+}
+
+// speechRequest is what loom speak and loom bench speech send as
+// audio.speech params.
+type speechRequest struct {
+	Input   string   `json:"input"`
+	Voice   string   `json:"voice,omitempty"`
+	Speed   *float64 `json:"speed,omitempty"`
+	Format  string   `json:"format,omitempty"`
+	Timings bool     `json:"timings,omitempty"`
+}
+
+// speechResult is the part of audio.speech's result the CLI reads.
+type speechResult struct {
+	Model      string             `json:"model"`
+	Voice      string             `json:"voice"`
+	SampleRate int                `json:"sample_rate"`
+	Samples    int                `json:"samples"`
+	Seconds    float64            `json:"seconds"`
+	Sentences  int                `json:"sentences"`
+	Timings    map[string]float64 `json:"timings"`
+}
+
+func runSpeak(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("speak", stderr)
+	text := fs.String("text", "", "the text to speak")
+	textsFile := fs.String("texts-file", "", "a file of texts, one per line (blank lines skipped); with --out-dir")
+	out := fs.String("out", "", "WAV file to write (with --text)")
+	outDir := fs.String("out-dir", "", "directory for 000.wav, 001.wav, … (with --texts-file)")
+	voice := fs.String("voice", "", "voice name (default: the model's default voice)")
+	speed := fs.Float64("speed", 1, "speaking rate, 0.25…4 (2 is twice as fast)")
+	seed := fs.Int64("seed", 0, "job seed (synthesis has no randomness: the same text and voice give the same bytes)")
+	model := fs.String("model", "", "audio.speech model id, a speech folder under a models directory (default: the first installed)")
+	threads := fs.Int("threads", 0, "kernel threads in the plugin process (0: all cores)")
+	models := fs.String("models", modelDirsDefault(), "model directories, colon-separated (env LOOM_MODELS)")
+	pluginDir := fs.String("plugins", defaultPluginDir(), "directory holding loom-plugin-* binaries")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: loom speak --text T [--voice V] --out FILE.wav\n       loom speak --texts-file F [--voice V] --out-dir DIR\n\n"+
+			"Speaks text through the audio plugin (16-bit mono WAV); prints PATH<TAB>seconds<TAB>text for each.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (quote the text: --text \"…\")", fs.Arg(0))
+	}
+	var texts, paths []string
+	switch {
+	case *text != "" && *textsFile != "":
+		return usagef("give --text or --texts-file, not both")
+	case *text != "":
+		if *out == "" || *outDir != "" {
+			return usagef("--text writes one file: give --out FILE.wav (not --out-dir)")
+		}
+		texts, paths = []string{*text}, []string{*out}
+	case *textsFile != "":
+		if *outDir == "" || *out != "" {
+			return usagef("--texts-file writes one file per line: give --out-dir DIR (not --out)")
+		}
+		var err error
+		if texts, err = readPrompts(*textsFile); err != nil {
+			return err
+		}
+		for i := range texts {
+			paths = append(paths, filepath.Join(*outDir, fmt.Sprintf("%03d.wav", i)))
+		}
+	default:
+		return usagef("give --text T --out FILE.wav, or --texts-file F --out-dir DIR")
+	}
+	if !(*speed >= 0.25 && *speed <= 4) {
+		return usagef("--speed must be 0.25…4")
+	}
+	if *threads < 0 {
+		return usagef("--threads must be ≥ 0")
+	}
+	if *outDir != "" {
+		if err := os.MkdirAll(*outDir, 0o755); err != nil {
+			return err
+		}
+	}
+	var env []string
+	if *threads > 0 {
+		env = append(env, kernels.ThreadsEnv+"="+strconv.Itoa(*threads))
+	}
+	ctx := context.Background()
+	s, err := startPlugin(ctx, *pluginDir, "audio", absDirs(*models), env, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	req := speechRequest{Voice: *voice, Format: "wav"}
+	if *speed != 1 {
+		req.Speed = speed
+	}
+	failed := 0
+	for i, t := range texts {
+		req.Input = t
+		wav, res, err := speak(ctx, s.engine, *model, *seed, req, nil)
+		if err == nil {
+			err = os.WriteFile(paths[i], wav, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "loom speak: %s: %v\n", paths[i], err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(stdout, "%s\t%.2fs\t%s\n", paths[i], res.Seconds, t)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d texts failed", failed, len(texts))
+	}
+	return nil
+}
+
+// speak runs one audio.speech job and returns the audio bytes and the
+// result; progress, when not nil, sees each sentence's progress event.
+func speak(ctx context.Context, e plugins.Engine, model string, seed int64, req speechRequest, progress func(step, total int)) ([]byte, speechResult, error) {
+	params, _ := json.Marshal(req)
+	var audio []byte
+	var res speechResult
+	err := e.Run(ctx, plugins.Job{Task: "audio.speech", Model: model, Seed: seed, Params: params},
+		func(ev plugins.Event) error {
+			switch ev.Kind {
+			case plugins.EventProgress:
+				if progress != nil {
+					progress(ev.Step, ev.Total)
+				}
+			case plugins.EventArtifact:
+				if audio == nil {
+					audio = ev.Data
+				}
+			case plugins.EventResult:
+				return json.Unmarshal(ev.Result, &res)
+			}
+			return nil
+		})
+	if err == nil && audio == nil {
+		err = fmt.Errorf("the plugin returned no audio")
+	}
+	return audio, res, err
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"loom/plugins"
+)
+
+const taskSpeech = "audio.speech"
+
+// speechParams are audio.speech's job params (the gateway sends input,
+// voice, speed and format).
+type speechParams struct {
+	Input   string   `json:"input"`
+	Voice   string   `json:"voice"`   // "": the model's default voice
+	Speed   *float64 `json:"speed"`   // 0.25…4; nil: 1
+	Format  string   `json:"format"`  // "wav" (default) or "pcm"
+	Timings bool     `json:"timings"` // add per-stage timings to the result
+}
+
+const speechParamsSchema = `{"type":"object","required":["input"],"properties":{` +
+	`"input":{"type":"string","minLength":1,"maxLength":4096},"voice":{"type":"string"},` +
+	`"speed":{"type":"number","minimum":0.25,"maximum":4,"default":1},` +
+	`"format":{"enum":["wav","pcm"],"default":"wav"},"timings":{"type":"boolean"}},"additionalProperties":false}`
+
+// speechResult is audio.speech's final output; the audio itself is the
+// artifact "speech.wav" (audio/wav) or "speech.pcm" (audio/pcm).
+type speechResult struct {
+	Model      string             `json:"model"`
+	Voice      string             `json:"voice"`
+	Format     string             `json:"format"`
+	SampleRate int                `json:"sample_rate"`
+	Samples    int                `json:"samples"`
+	Seconds    float64            `json:"seconds"`
+	Sentences  int                `json:"sentences"`
+	Timings    map[string]float64 `json:"timings,omitempty"` // ms: first_audio, acoustic, vocoder, encode
+}
+
+// speechEngine serves audio.speech from the speech folders found in the
+// model directories, loading each once on first use.
+type speechEngine struct {
+	dirs   []string
+	mu     sync.Mutex
+	loaded map[string]*speechModel
+}
+
+func newSpeechEngine(dirs []string) *speechEngine {
+	return &speechEngine{dirs: dirs, loaded: map[string]*speechModel{}}
+}
+
+// models maps model id (folder name) → folder; the first directory naming
+// an id wins, as LOOM_MODELS is searched in order.
+func (e *speechEngine) models() map[string]string {
+	out := map[string]string{}
+	for _, d := range e.dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, ent := range ents {
+			p := filepath.Join(d, ent.Name())
+			if _, dup := out[ent.Name()]; !dup && isSpeechFolder(p) {
+				out[ent.Name()] = p
+			}
+		}
+	}
+	return out
+}
+
+func (e *speechEngine) ids() []string {
+	var ids []string
+	for id := range e.models() {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (e *speechEngine) modelInfos() []plugins.ModelInfo {
+	ms := e.models()
+	var out []plugins.ModelInfo
+	for _, id := range e.ids() {
+		out = append(out, plugins.ModelInfo{ID: id, Tasks: []string{taskSpeech}, Ready: true,
+			Description: "text-to-speech: FastSpeech 2 + HiFi-GAN (" + ms[id] + ")",
+			Params:      json.RawMessage(speechParamsSchema)})
+	}
+	return out
+}
+
+func (e *speechEngine) get(id string) (*speechModel, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if m, ok := e.loaded[id]; ok {
+		return m, nil
+	}
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, `/\`) {
+		return nil, plugins.Errorf(plugins.CodeInvalidRequest, "model name %q is not a folder name", id)
+	}
+	dir, ok := e.models()[id]
+	if !ok {
+		return nil, plugins.Errorf(plugins.CodeModelNotFound, "no audio.speech model %q in %v", id, e.dirs)
+	}
+	m, err := loadSpeechModel(dir)
+	if err != nil {
+		return nil, plugins.Errorf(plugins.CodeModelUnavailable, "load %s: %v", dir, err)
+	}
+	e.loaded[id] = m
+	return m, nil
+}
+
+// parseSpeechParams decodes and bounds the params; the voice is checked
+// against the model later.
+func parseSpeechParams(raw json.RawMessage) (speechParams, error) {
+	var p speechParams
+	if len(raw) > 0 && string(raw) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return p, plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+		}
+	}
+	bad := func(format string, args ...any) (speechParams, error) {
+		return p, plugins.Errorf(plugins.CodeInvalidRequest, "params: "+format, args...)
+	}
+	switch {
+	case strings.TrimSpace(p.Input) == "":
+		return bad("input is required")
+	case len(p.Input) > maxInputBytes:
+		return bad("input is %d bytes; the limit is %d (split long texts into several requests)", len(p.Input), maxInputBytes)
+	case len(p.Voice) > 64:
+		return bad("voice is longer than 64 bytes")
+	case p.Speed != nil && !(*p.Speed >= 0.25 && *p.Speed <= 4):
+		return bad("speed %g is outside 0.25…4", *p.Speed)
+	case p.Format != "" && p.Format != "wav" && p.Format != "pcm":
+		return bad("format %q is not wav or pcm", p.Format)
+	}
+	if p.Format == "" {
+		p.Format = "wav"
+	}
+	return p, nil
+}
+
+// Run speaks job's input: one progress event per sentence, then the audio
+// artifact and the result. Synthesis has no randomness: the same input,
+// voice and speed give the same bytes whatever the seed.
+func (e *speechEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	p, err := parseSpeechParams(job.Params)
+	if err != nil {
+		return err
+	}
+	if len(job.Inputs) > 0 {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "audio.speech takes no input files (got %q)", job.Inputs[0].Name)
+	}
+	model := job.Model
+	if model == "" {
+		if ids := e.ids(); len(ids) > 0 {
+			model = ids[0]
+		}
+	}
+	m, err := e.get(model)
+	if err != nil {
+		return err
+	}
+	speaker, voiceName, ok := m.speaker(p.Voice)
+	if !ok {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "params: voice %q is not one of %s", p.Voice, strings.Join(m.voiceNames(), ", "))
+	}
+	sents, err := sentences(p.Input)
+	if err != nil {
+		return plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+	}
+	speed := float32(1)
+	if p.Speed != nil {
+		speed = float32(*p.Speed)
+	}
+	if err := emit(plugins.Event{Kind: plugins.EventProgress, Step: 0, Total: len(sents)}); err != nil {
+		return err
+	}
+	samples, tm, err := m.synthesize(sents, speaker, speed, func(i int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return emit(plugins.Event{Kind: plugins.EventProgress, Step: i + 1, Total: len(sents)})
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return plugins.Errorf(plugins.CodeInternal, "synthesis: %v", err)
+	}
+	res := speechResult{Model: model, Voice: voiceName, Format: p.Format, SampleRate: m.sampleRate,
+		Samples: len(samples), Sentences: len(sents),
+		Seconds: math.Round(float64(len(samples))/float64(m.sampleRate)*1000) / 1000}
+	name, mime := "speech.wav", "audio/wav"
+	var data []byte
+	t0 := time.Now()
+	if p.Format == "pcm" {
+		name, mime = "speech.pcm", "audio/pcm"
+		data = encodePCM(samples)
+	} else if data, err = encodeWAV(samples, m.sampleRate); err != nil {
+		return plugins.Errorf(plugins.CodeInternal, "wav: %v", err)
+	}
+	if p.Timings {
+		res.Timings = map[string]float64{"first_audio": tm.FirstAudio, "acoustic": tm.Acoustic,
+			"vocoder": tm.Vocoder, "encode": ms(time.Now().Sub(t0))}
+	}
+	if err := emit(plugins.Event{Kind: plugins.EventArtifact, Name: name, MIME: mime, Data: data}); err != nil {
+		return err
+	}
+	out, _ := json.Marshal(res)
+	return emit(plugins.Event{Kind: plugins.EventResult, Result: out})
+}

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-audio/wav"
+
+	"loom/core/textnorm"
+	"loom/plugins"
+)
+
+// tinySpeechDir lays out a speech folder around the random tiny towers of
+// core/towers/testdata (the PyTorch goldens' models): three voices.
+func tinySpeechDir(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "tiny-tts")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for sub, src := range map[string]string{"acoustic": "tts_acoustic", "vocoder": "tts_vocoder1"} {
+		abs, err := filepath.Abs(filepath.Join("..", "..", "core", "towers", "testdata", src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(dir, sub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idx := `{"_class_name":"LoomSpeech","voices":[{"name":"ada","speaker":0},{"name":"bo","speaker":1},{"name":"cy","speaker":2}],"default_voice":"bo"}`
+	if err := os.WriteFile(filepath.Join(dir, speechIndex), []byte(idx), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+type runOut struct {
+	events   []plugins.Event
+	progress []int
+	artifact *plugins.Event
+	result   speechResult
+}
+
+func runSpeech(t *testing.T, e plugins.Engine, model string, params string) (runOut, error) {
+	t.Helper()
+	var o runOut
+	err := e.Run(context.Background(), plugins.Job{ID: "j", Task: taskSpeech, Model: model, Params: json.RawMessage(params), Seed: 1},
+		func(ev plugins.Event) error {
+			o.events = append(o.events, ev)
+			switch ev.Kind {
+			case plugins.EventProgress:
+				o.progress = append(o.progress, ev.Step)
+			case plugins.EventArtifact:
+				ev := ev
+				o.artifact = &ev
+			case plugins.EventResult:
+				if err := json.Unmarshal(ev.Result, &o.result); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return nil
+		})
+	return o, err
+}
+
+func TestSentences(t *testing.T) {
+	got, err := sentences("Dr. Smith paid $3.50 today. Is it 5 p.m. yet? Yes!  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"doctor smith paid three dollars and fifty cents today.", "is it five pee em yet?", "yes!"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("sentences = %q\nwant        %q", got, want)
+	}
+	// A run-on text is cut at commas or spaces into pieces the model can read.
+	long := strings.Repeat("the cat sat on the mat, and then ", 40)
+	got, err = sentences(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 4 {
+		t.Fatalf("%d pieces for %d bytes", len(got), len(long))
+	}
+	total := 0
+	for _, s := range got {
+		if len(s) > maxSentence || s != strings.TrimSpace(s) || s == "" {
+			t.Fatalf("piece %q (%d bytes)", s, len(s))
+		}
+		total += len(strings.Fields(s))
+	}
+	if w := len(strings.Fields(long)); total != w {
+		t.Fatalf("pieces hold %d words, the text %d", total, w)
+	}
+	for _, bad := range []string{"", "   ", "!!! ???", "\x00\x01"} {
+		if _, err := sentences(bad); err == nil {
+			t.Errorf("sentences(%q): no error", bad)
+		}
+	}
+	if _, err := sentences(strings.Repeat("1234567 ", 500)); err == nil || !strings.Contains(err.Error(), "spells out") {
+		t.Errorf("spelled-out limit: %v", err)
+	}
+}
+
+func FuzzSentences(f *testing.F) {
+	for _, s := range []string{"Hello. World!", "Dr. No paid $5.", strings.Repeat("a,", 400), "...", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := sentences(s)
+		if err != nil {
+			return
+		}
+		for _, p := range got {
+			if len(p) == 0 || len(p) > maxSentence {
+				t.Fatalf("piece of %d bytes", len(p))
+			}
+			if _, err := textnorm.Encode(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestSpeechParams(t *testing.T) {
+	e := newAudioEngine([]string{tinySpeechDir(t)})
+	for _, c := range []struct{ name, params, want string }{
+		{"no input", `{}`, "input is required"},
+		{"blank input", `{"input":"  "}`, "input is required"},
+		{"unknown field", `{"input":"hi","pitch":2}`, "unknown field"},
+		{"long input", `{"input":"` + strings.Repeat("a", maxInputBytes+1) + `"}`, "limit is 4096"},
+		{"speed low", `{"input":"hi","speed":0.1}`, "speed"},
+		{"speed high", `{"input":"hi","speed":9}`, "speed"},
+		{"format", `{"input":"hi","format":"mp3"}`, "format"},
+		{"voice", `{"input":"hi","voice":"nobody"}`, "ada, bo, cy"},
+		{"unspeakable", `{"input":"!!! ... ???"}`, "nothing to say"},
+		{"not json", `[1,2]`, "params"},
+	} {
+		_, err := runSpeech(t, e, "tiny-tts", c.params)
+		var pe *plugins.Error
+		if !errors.As(err, &pe) || pe.Code != plugins.CodeInvalidRequest || !strings.Contains(pe.Message, c.want) {
+			t.Errorf("%s: %v (want invalid_request containing %q)", c.name, err, c.want)
+		}
+	}
+	_, err := runSpeech(t, e, "nope", `{"input":"hi"}`)
+	var pe *plugins.Error
+	if !errors.As(err, &pe) || pe.Code != plugins.CodeModelNotFound {
+		t.Errorf("unknown model: %v", err)
+	}
+}
+
+func TestSpeechRun(t *testing.T) {
+	e := newAudioEngine([]string{tinySpeechDir(t)})
+	m, err := e.Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Models) != 1 || m.Models[0].ID != "tiny-tts" || !m.Models[0].Ready {
+		t.Fatalf("manifest models %+v", m.Models)
+	}
+	text := "Hello there. How are you today? Fine, thanks!"
+	a, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`","timings":true}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, 1, 2, 3}; !equalInts(a.progress, want) {
+		t.Fatalf("progress steps %v, want %v", a.progress, want)
+	}
+	r := a.result
+	if r.Voice != "bo" || r.Sentences != 3 || r.SampleRate != 22050 || r.Format != "wav" || r.Samples == 0 {
+		t.Fatalf("result %+v", r)
+	}
+	if r.Timings["first_audio"] <= 0 || r.Timings["vocoder"] <= 0 {
+		t.Fatalf("timings %v", r.Timings)
+	}
+	if a.artifact == nil || a.artifact.MIME != "audio/wav" || a.artifact.Name != "speech.wav" {
+		t.Fatalf("artifact %+v", a.artifact)
+	}
+	// The WAV reads back with go-audio/wav: mono, 16-bit, the model's rate,
+	// as many samples as the result says.
+	dec := wav.NewDecoder(bytes.NewReader(a.artifact.Data))
+	buf, err := dec.FullPCMBuffer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.NumChans != 1 || dec.BitDepth != 16 || int(dec.SampleRate) != r.SampleRate || len(buf.Data) != r.Samples {
+		t.Fatalf("wav: %d ch, %d bit, %d Hz, %d samples; result %+v", dec.NumChans, dec.BitDepth, dec.SampleRate, len(buf.Data), r)
+	}
+	nonzero := 0
+	for _, v := range buf.Data {
+		if v != 0 {
+			nonzero++
+		}
+	}
+	if nonzero < len(buf.Data)/2 {
+		t.Fatalf("%d of %d samples are non-zero", nonzero, len(buf.Data))
+	}
+
+	// Same input → same bytes, whatever the seed; pcm is the WAV's data chunk.
+	b, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.artifact.Data, b.artifact.Data) {
+		t.Fatal("two runs gave different WAV bytes")
+	}
+	p, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`","format":"pcm"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.artifact.MIME != "audio/pcm" || !bytes.Equal(p.artifact.Data, a.artifact.Data[44:]) {
+		t.Fatalf("pcm: %s, %d bytes; wav data %d bytes", p.artifact.MIME, len(p.artifact.Data), len(a.artifact.Data)-44)
+	}
+	// Another voice is another speaker embedding: other samples.
+	c, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`","voice":"ADA"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.result.Voice != "ada" || bytes.Equal(c.artifact.Data, a.artifact.Data) {
+		t.Fatalf("voice ada: %+v, same bytes %v", c.result, bytes.Equal(c.artifact.Data, a.artifact.Data))
+	}
+	// Speed divides the durations: twice as fast is about half as long.
+	f, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`","speed":2}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ratio := float64(f.result.Samples) / float64(r.Samples); ratio < 0.35 || ratio > 0.65 {
+		t.Fatalf("speed 2 gives %d samples against %d (ratio %.2f)", f.result.Samples, r.Samples, ratio)
+	}
+}
+
+func TestSpeechCancel(t *testing.T) {
+	e := newAudioEngine([]string{tinySpeechDir(t)})
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	err := e.Run(ctx, plugins.Job{Task: taskSpeech, Model: "tiny-tts", Params: json.RawMessage(`{"input":"One. Two. Three. Four."}`)},
+		func(ev plugins.Event) error {
+			if ev.Kind == plugins.EventProgress && ev.Step == 1 {
+				cancel()
+			}
+			n++
+			return nil
+		})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v after %d events", err, n)
+	}
+}
+
+func TestSpeechUnready(t *testing.T) {
+	e := newAudioEngine([]string{t.TempDir()})
+	m, err := e.Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Models) != 1 || m.Models[0].Ready || !strings.Contains(m.Models[0].Missing, speechIndex) {
+		t.Fatalf("models %+v", m.Models)
+	}
+	_, err = runSpeech(t, e, "", `{"input":"hi"}`)
+	var pe *plugins.Error
+	if !errors.As(err, &pe) || pe.Code != plugins.CodeModelUnavailable {
+		t.Fatalf("run without a model: %v", err)
+	}
+}
+
+func TestLoadSpeechModelErrors(t *testing.T) {
+	root := tinySpeechDir(t)
+	dir := filepath.Join(root, "tiny-tts")
+	for _, c := range []struct{ idx, want string }{
+		{`{"voices":[]}`, "no voices"},
+		{`{"voices":[{"name":"a","speaker":7}]}`, "speaker 7"},
+		{`{"voices":[{"name":"a","speaker":0},{"name":"a","speaker":1}]}`, "repeated"},
+		{`{"voices":[{"name":"a","speaker":0}],"default_voice":"z"}`, "default_voice"},
+		{`{"acoustic":"../x","voices":[{"name":"a","speaker":0}]}`, "not inside"},
+		{`{"voices":`, "unexpected end"},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, speechIndex), []byte(c.idx), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadSpeechModel(dir); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v (want %q)", c.idx, err, c.want)
+		}
+	}
+}
+
+func TestEncodeWAV(t *testing.T) {
+	data, err := encodeWAV([]float32{0, 0.5, -0.5, 1, -1, 2, -2}, 16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) != 44+14 || string(data[:4]) != "RIFF" || string(data[8:12]) != "WAVE" {
+		t.Fatalf("header %q, %d bytes", data[:12], len(data))
+	}
+	dec := wav.NewDecoder(bytes.NewReader(data))
+	buf, err := dec.FullPCMBuffer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, 16384, -16384, 32767, -32767, 32767, -32767}; !equalInts(buf.Data, want) || dec.SampleRate != 16000 {
+		t.Fatalf("samples %v at %d Hz, want %v", buf.Data, dec.SampleRate, want)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

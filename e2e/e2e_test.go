@@ -153,7 +153,69 @@ func exercise(t *testing.T, c *client) {
 			t.Fatalf("chat with an image: %d %s, want %q", code, body, scene.Caption())
 		}
 	}
+
+	// Speech through loom-plugin-audio, when a speech model is installed:
+	// WAV bytes (mono 16-bit), the same bytes again for the same input, and
+	// raw pcm that is the WAV's data chunk.
+	if tts := c.readyModel("audio.speech"); tts != "" {
+		req := map[string]any{"model": tts, "input": "Hello world. How are you today?", "voice": "nova"}
+		code, wav := c.do("POST", "/v1/audio/speech", req)
+		if code != 200 || len(wav) < 44+2*4000 || string(wav[:4]) != "RIFF" || string(wav[8:12]) != "WAVE" ||
+			wav[22] != 1 || wav[34] != 16 {
+			t.Fatalf("speech: %d, %d bytes %q", code, len(wav), tail(string(wav), 60))
+		}
+		_, again := c.do("POST", "/v1/audio/speech", req)
+		req["response_format"] = "pcm"
+		code, pcm := c.do("POST", "/v1/audio/speech", req)
+		if !bytes.Equal(wav, again) || code != 200 || !bytes.Equal(pcm, wav[44:]) {
+			t.Fatalf("speech: repeat equal %v; pcm %d, %d bytes against %d", bytes.Equal(wav, again), code, len(pcm), len(wav)-44)
+		}
+		if firstSpeech == nil {
+			firstSpeech = wav
+		} else if !bytes.Equal(firstSpeech, wav) {
+			t.Fatal("speech: another serving process gave other WAV bytes for the same request")
+		}
+		code, body := c.do("POST", "/v1/audio/speech", map[string]any{"model": tts, "input": "hi", "voice": "nobody"})
+		if code != 400 || !strings.Contains(string(body), "nobody") {
+			t.Fatalf("unknown voice: %d %s", code, body)
+		}
+	}
+
+	// Text-to-image through loom-plugin-vision, when a pipeline is
+	// installed: a 64×64 PNG, byte-identical for the same seed.
+	if gen := c.readyModel("image.generate"); gen != "" {
+		req := map[string]any{"model": gen, "prompt": "a large red square in the center", "seed": 7, "steps": 8,
+			"response_format": "b64_json"}
+		var imgs [2][]byte
+		for i := range imgs {
+			code, body := c.do("POST", "/v1/images/generations", req)
+			var res struct {
+				Data []struct {
+					B64 string `json:"b64_json"`
+				} `json:"data"`
+			}
+			if code != 200 || json.Unmarshal(body, &res) != nil || len(res.Data) != 1 {
+				t.Fatalf("image: %d %s", code, tail(string(body), 300))
+			}
+			imgs[i], _ = base64.StdEncoding.DecodeString(res.Data[0].B64)
+		}
+		im, err := png.Decode(bytes.NewReader(imgs[0]))
+		if err != nil || im.Bounds().Dx() != 64 || !bytes.Equal(imgs[0], imgs[1]) {
+			t.Fatalf("image: %v, same bytes twice %v", err, bytes.Equal(imgs[0], imgs[1]))
+		}
+		// Every backend of this test binary (serve, serve --redis, gateway +
+		// workers) is another set of processes: the bytes must not change.
+		if firstImage == nil {
+			firstImage = imgs[0]
+		} else if !bytes.Equal(firstImage, imgs[0]) {
+			t.Fatal("image: another serving process gave other PNG bytes for the same request")
+		}
+	}
 }
+
+// firstImage and firstSpeech are the first bytes exercise got for its
+// fixed requests, compared against every later backend's.
+var firstImage, firstSpeech []byte
 
 func squarePNG() []byte {
 	img := image.NewRGBA(image.Rect(0, 0, 64, 64))

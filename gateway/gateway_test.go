@@ -200,7 +200,9 @@ func TestBadInput(t *testing.T) {
 		{"model not ready", "/v1/completions", `{"model":"big","prompt":"x"}`, 503, "model_unavailable"},
 		{"unknown task", "/v1/jobs", `{"task":"smell.generate","params":{}}`, 404, "model_not_found"},
 		{"params not object", "/v1/jobs", `{"task":"text.complete","params":[1]}`, 400, "invalid_request"},
-		{"n too big", "/v1/images/generations", `{"model":"gen","prompt":"x","n":9}`, 400, "invalid_request"},
+		{"n too big", "/v1/images/generations", `{"model":"gen","prompt":"x","n":5}`, 400, "invalid_request"},
+		{"bad scheduler", "/v1/images/generations", `{"model":"gen","prompt":"x","scheduler":"plms"}`, 400, "invalid_request"},
+		{"steps too many", "/v1/images/generations", `{"model":"gen","prompt":"x","steps":151}`, 400, "invalid_request"},
 		{"bad size", "/v1/images/generations", `{"model":"gen","prompt":"x","size":"100x37"}`, 400, "invalid_request"},
 		{"no prompt image", "/v1/images/generations", `{"model":"gen"}`, 400, "invalid_request"},
 		{"corrupt image", "/v1/images/captions", `{"model":"cap","image":"` + base64.StdEncoding.EncodeToString(corrupt) + `"}`, 400, "invalid_request"},
@@ -394,6 +396,18 @@ func TestImagesAudioVideo(t *testing.T) {
 	raw, _ := base64.StdEncoding.DecodeString(gen.Data[0].B64)
 	if _, err := checkImage(raw); err != nil {
 		t.Fatalf("generated image: %v", err)
+	}
+	// Seeds per image, and an upscale said in the response.
+	code, _, body = e.postJSON("/v1/images/generations", map[string]any{"model": "gen", "prompt": "a cat", "n": 2, "size": "128x128",
+		"seed": 40, "scheduler": "euler_a"})
+	up := decode[struct {
+		Data []struct {
+			Seed int64 `json:"seed"`
+		} `json:"data"`
+		UpscaledFrom string `json:"upscaled_from"`
+	}](t, body)
+	if code != 200 || len(up.Data) != 2 || up.Data[0].Seed != 40 || up.Data[1].Seed != 41 || up.UpscaledFrom != "64x64" {
+		t.Fatalf("generations 128x128: %d %s", code, body)
 	}
 
 	img := pngBytes(12, 7)

@@ -137,7 +137,16 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 		for i := 0; i < ip.N; i++ {
 			res.Artifacts = append(res.Artifacts, queue.Blob{Name: "image" + itoa(i), MIME: "image/png", Data: pngBytes(ip.Width, ip.Height)})
 		}
-		res.Output = json.RawMessage(`{}`)
+		// Like the vision plugin: a 64×64 model, seeds job.Seed+i, larger
+		// sizes upscaled.
+		out := map[string]any{"images": []map[string]any{}}
+		for i := 0; i < ip.N; i++ {
+			out["images"] = append(out["images"].([]map[string]any), map[string]any{"seed": l.Job.Seed + int64(i)})
+		}
+		if ip.Width > 64 {
+			out["upscaled_from"] = []int{64, 64}
+		}
+		res.Output, _ = json.Marshal(out)
 		_ = q.Complete(ctx, l, res)
 	case taskSpeech:
 		blob := queue.Blob{Name: "speech.wav", MIME: "audio/wav", Data: []byte("RIFF" + sp.Input)}

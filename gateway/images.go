@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/gif" // decoders for input validation
 	_ "image/jpeg"
@@ -42,8 +43,12 @@ type imageGenRequest struct {
 	ResponseFormat string   `json:"response_format"`
 	Steps          *int     `json:"steps"`
 	GuidanceScale  *float64 `json:"guidance_scale"`
+	Scheduler      string   `json:"scheduler"`
 	Seed           *int64   `json:"seed"`
 }
+
+// imageSchedulers are the samplers the vision plugin offers.
+var imageSchedulers = []string{"ddim", "euler", "euler_a", "dpmpp_2m"}
 
 // imageGenParams is the image.generate job params.
 type imageGenParams struct {
@@ -54,6 +59,7 @@ type imageGenParams struct {
 	Height         int      `json:"height"`
 	Steps          int      `json:"steps,omitempty"`
 	GuidanceScale  *float64 `json:"guidance_scale,omitempty"`
+	Scheduler      string   `json:"scheduler,omitempty"`
 }
 
 // captionParams is the image.caption job params; the image is input "image".
@@ -64,7 +70,7 @@ type captionParams struct {
 
 func (s *Server) parseSize(size string) (int, int, error) {
 	if size == "" {
-		size = "256x256"
+		return 0, 0, nil // the model's native size
 	}
 	if !slices.Contains(s.cfg.ImageSizes, size) {
 		return 0, 0, badRequest("size: %q is not one of %s", size, strings.Join(s.cfg.ImageSizes, ", "))
@@ -96,7 +102,7 @@ func (s *Server) imageGenJob(c *gin.Context, req *imageGenRequest) (queue.Job, e
 	if p.Width, p.Height, err = s.parseSize(req.Size); err != nil {
 		return queue.Job{}, err
 	}
-	if err := checkIntRange("steps", req.Steps, 1, 200); err != nil {
+	if err := checkIntRange("steps", req.Steps, 1, 150); err != nil {
 		return queue.Job{}, err
 	}
 	if req.Steps != nil {
@@ -105,6 +111,10 @@ func (s *Server) imageGenJob(c *gin.Context, req *imageGenRequest) (queue.Job, e
 	if err := checkRange("guidance_scale", req.GuidanceScale, 0, 30); err != nil {
 		return queue.Job{}, err
 	}
+	if req.Scheduler != "" && !slices.Contains(imageSchedulers, req.Scheduler) {
+		return queue.Job{}, badRequest("scheduler: %q is not one of %s", req.Scheduler, strings.Join(imageSchedulers, ", "))
+	}
+	p.Scheduler = req.Scheduler
 	switch req.ResponseFormat {
 	case "", "b64_json":
 	default:
@@ -134,6 +144,10 @@ func (s *Server) imageGenerations(c *gin.Context) {
 	s.runSync(c, job, func(st *queue.JobState) {
 		var out struct {
 			RevisedPrompt string `json:"revised_prompt"`
+			Images        []struct {
+				Seed *int64 `json:"seed"`
+			} `json:"images"`
+			UpscaledFrom []int `json:"upscaled_from"`
 		}
 		_ = json.Unmarshal(st.Result.Output, &out)
 		data := []gin.H{}
@@ -145,9 +159,19 @@ func (s *Server) imageGenerations(c *gin.Context) {
 			if out.RevisedPrompt != "" {
 				d["revised_prompt"] = out.RevisedPrompt
 			}
+			// Image i's noise seed regenerates it alone (n=1, that seed).
+			if i := len(data); i < len(out.Images) && out.Images[i].Seed != nil {
+				d["seed"] = *out.Images[i].Seed
+			}
 			data = append(data, d)
 		}
-		c.JSON(http.StatusOK, gin.H{"created": st.CreatedAt.Unix(), "data": data, "id": st.Job.ID})
+		resp := gin.H{"created": st.CreatedAt.Unix(), "data": data, "id": st.Job.ID}
+		// Sizes above the model's native one are sampled natively and
+		// enlarged; the response says so.
+		if len(out.UpscaledFrom) == 2 {
+			resp["upscaled_from"] = fmt.Sprintf("%dx%d", out.UpscaledFrom[0], out.UpscaledFrom[1])
+		}
+		c.JSON(http.StatusOK, resp)
 	})
 }
 

@@ -24,8 +24,8 @@ type Config struct {
 	MaxBodyBytes   int64         // default 32 MiB; larger bodies answer 413
 	MaxPromptBytes int           // default 32 KiB per prompt / message text in total
 	MaxTokens      int           // default 4096: the largest max_tokens accepted
-	MaxImages      int           // default 8: the largest n for image generation
-	ImageSizes     []string      // accepted "WxH" sizes; default 64x64 … 1024x1024 squares
+	MaxImages      int           // default 4 (the vision plugin's limit): the largest n for image generation
+	ImageSizes     []string      // accepted "WxH" sizes; default 64x64 … 512x512 squares (the vision plugin's native size and upscales); none given: native
 	SyncTimeout    time.Duration // default 60s: how long a sync endpoint waits before answering 202
 	MaxAttempts    int           // per job; 0: the queue's default
 	APIKeys        []string      // when set, /v1 requires "Authorization: Bearer KEY"
@@ -47,10 +47,10 @@ func (c Config) withDefaults() Config {
 		c.MaxTokens = 4096
 	}
 	if c.MaxImages <= 0 {
-		c.MaxImages = 8
+		c.MaxImages = 4
 	}
 	if len(c.ImageSizes) == 0 {
-		c.ImageSizes = []string{"64x64", "128x128", "256x256", "512x512", "768x768", "1024x1024"}
+		c.ImageSizes = []string{"64x64", "128x128", "256x256", "512x512"}
 	}
 	if c.SyncTimeout <= 0 {
 		c.SyncTimeout = 60 * time.Second

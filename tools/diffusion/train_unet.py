@@ -190,6 +190,8 @@ def main():
     ap.add_argument("--drop", type=float, default=0.1, help="fraction of prompts replaced by the empty prompt")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--latents", type=int, default=40000,
+                    help="encode this many training images once, up front, and train on them (0: encode every batch)")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
@@ -208,6 +210,19 @@ def main():
     ac = torch.from_numpy(S.alphas_cumprod(SCHED)).float()
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01)
     t0, step, budget = time.time(), 0, a.minutes * 60
+    # The VAE is frozen: encoding a fixed set of images once (posterior mean
+    # and std; the latent is still sampled every step) saves the encoder
+    # forward on every batch.
+    n = min(a.latents, len(imgs)) if a.latents else len(imgs)
+    if a.latents:
+        ms, ss = [], []
+        with torch.no_grad():
+            for i in range(0, n, 64):
+                m, lv = vae.encode(TV.to_pixels(imgs[i:i + 64]))
+                ms.append(m)
+                ss.append(torch.exp(0.5 * lv))
+        lat_mean, lat_std = torch.cat(ms), torch.cat(ss)
+        print(f"encoded {n} images in {(time.time() - t0) / 60:.1f} min", flush=True)
     while True:
         el = time.time() - t0
         if el > budget or (a.steps and step >= a.steps):
@@ -215,10 +230,13 @@ def main():
         frac = max(el / budget, step / a.steps if a.steps else 0)
         for g in opt.param_groups:
             g["lr"] = a.lr * min(1.0, (step + 1) / 300) * (0.5 * (1 + math.cos(math.pi * min(frac, 1))) * 0.9 + 0.1)
-        idx = np.random.randint(0, len(imgs), a.batch)
-        with torch.no_grad():
-            mean, logvar = vae.encode(TV.to_pixels(imgs[idx]))
-            x0 = (mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)) * scale
+        idx = np.random.randint(0, n, a.batch)
+        if a.latents:
+            x0 = (lat_mean[idx] + lat_std[idx] * torch.randn_like(lat_mean[idx])) * scale
+        else:
+            with torch.no_grad():
+                mean, logvar = vae.encode(TV.to_pixels(imgs[idx]))
+                x0 = (mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)) * scale
         prompt = ids[idx].clone()
         prompt[torch.rand(a.batch) < a.drop] = empty
         t = torch.randint(0, 1000, (a.batch,))
@@ -233,7 +251,7 @@ def main():
         step += 1
         if step % 100 == 0:
             print(f"step {step} {el / 60:.1f}min loss {loss.item():.4f}", flush=True)
-    meta = dict(step=step, params=nparams, minutes=round((time.time() - t0) / 60, 1), loss=round(loss.item(), 4) if step else None)
+    meta = dict(step=step, params=nparams, images=n, minutes=round((time.time() - t0) / 60, 1), loss=round(loss.item(), 4) if step else None)
     export(a.out, unet, text, tok, a.vae, meta)
     print("exported", a.out, meta, flush=True)
 

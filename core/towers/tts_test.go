@@ -263,7 +263,7 @@ func TestTTSTrainedModels(t *testing.T) {
 		}
 		return def
 	}
-	ad, vd := dirOr("LOOM_TTS_ACOUSTIC", "../../models/tts-acoustic"), dirOr("LOOM_TTS_VOCODER", "../../models/tts-vocoder")
+	ad, vd := dirOr("LOOM_TTS_ACOUSTIC", "../../models/loom-tts/acoustic"), dirOr("LOOM_TTS_VOCODER", "../../models/loom-tts/vocoder")
 	if _, err := os.Stat(filepath.Join(ad, "model.safetensors")); err != nil {
 		t.Skipf("no trained acoustic model in %s (tools/tts/README.md)", ad)
 	}

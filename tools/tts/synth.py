@@ -3,7 +3,7 @@
 towers compute the same): Loom's front end (normtext) → FastSpeech 2 → HiFi-GAN
 → 16-bit WAV. For listening to a training run before the Go side serves it.
 
-  /usr/bin/python3 tools/tts/synth.py --acoustic models/tts-acoustic --vocoder models/tts-vocoder \\
+  /usr/bin/python3 tools/tts/synth.py --acoustic models/loom-tts/acoustic --vocoder models/loom-tts/vocoder \\
       --speaker 1 --speed 1.0 --out /tmp/tts/hello.wav "Dr. Smith paid $3.50 on May 5th, 1999."
   # --griffin-lim instead of --vocoder checks the acoustic model alone."""
 import argparse

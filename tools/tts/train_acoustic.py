@@ -13,7 +13,7 @@ carry no F0 tracker (the tower and model.py support it; --use-pitch would need
 pitch targets in the shards). Adam (0.9, 0.98), linear warm-up then
 inverse-square-root decay, gradient clipping at 1.
 
-  /usr/bin/python3 tools/tts/train_acoustic.py --data /tmp/tts/data --out models/tts-acoustic --minutes 80
+  /usr/bin/python3 tools/tts/train_acoustic.py --data /tmp/tts/data --out models/loom-tts/acoustic --minutes 80
   # smoke test (< 2 min):
   /usr/bin/python3 tools/tts/train_acoustic.py --data /tmp/tts/smoke --out /tmp/tts/ac-smoke --size tiny --minutes 0.5"""
 import argparse

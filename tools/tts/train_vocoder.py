@@ -14,7 +14,7 @@ discriminator (periods 2, 3, 5, 7, 11; least-squares GAN loss, feature
 matching ×2) after M minutes, for sharper audio when the budget allows. AdamW
 (0.8, 0.99), lr 2e-4 as the paper.
 
-  /usr/bin/python3 tools/tts/train_vocoder.py --data /tmp/tts/data --out models/tts-vocoder --minutes 80
+  /usr/bin/python3 tools/tts/train_vocoder.py --data /tmp/tts/data --out models/loom-tts/vocoder --minutes 80
   # smoke test (< 2 min):
   /usr/bin/python3 tools/tts/train_vocoder.py --data /tmp/tts/smoke --out /tmp/tts/voc-smoke --size tiny --minutes 0.5"""
 import argparse

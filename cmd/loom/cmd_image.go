@@ -75,28 +75,9 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q (quote the prompt: --prompt \"…\")", fs.Arg(0))
 	}
-	var prompts, paths []string
-	switch {
-	case *prompt != "" && *promptsFile != "":
-		return usagef("give --prompt or --prompts-file, not both")
-	case *prompt != "":
-		if *out == "" || *outDir != "" {
-			return usagef("--prompt writes one file: give --out FILE.png (not --out-dir)")
-		}
-		prompts, paths = []string{*prompt}, []string{*out}
-	case *promptsFile != "":
-		if *outDir == "" || *out != "" {
-			return usagef("--prompts-file writes one file per line: give --out-dir DIR (not --out)")
-		}
-		var err error
-		if prompts, err = readPrompts(*promptsFile); err != nil {
-			return err
-		}
-		for i := range prompts {
-			paths = append(paths, filepath.Join(*outDir, fmt.Sprintf("%03d.png", i)))
-		}
-	default:
-		return usagef("give --prompt P --out FILE.png, or --prompts-file F --out-dir DIR")
+	prompts, paths, err := batchIO(*prompt, *promptsFile, *out, *outDir, "prompt", "prompts-file", "png")
+	if err != nil {
+		return err
 	}
 	req := imageRequest{NegativePrompt: *negative, Steps: *steps, Scheduler: *scheduler, Width: *size, Height: *size}
 	switch {
@@ -184,6 +165,33 @@ func readPrompts(path string) ([]string, error) {
 		return nil, fmt.Errorf("%s: no prompts", path)
 	}
 	return out, nil
+}
+
+// batchIO resolves the one-or-many flags of loom image and loom speak:
+// --NAME with --out FILE.EXT, or --FILE with --out-dir DIR, which names one
+// output per non-blank line of FILE: DIR/000.EXT, DIR/001.EXT, ….
+func batchIO(one, file, out, outDir, name, fileFlag, ext string) (inputs, paths []string, err error) {
+	switch {
+	case one != "" && file != "":
+		return nil, nil, usagef("give --%s or --%s, not both", name, fileFlag)
+	case one != "":
+		if out == "" || outDir != "" {
+			return nil, nil, usagef("--%s writes one file: give --out FILE.%s (not --out-dir)", name, ext)
+		}
+		return []string{one}, []string{out}, nil
+	case file != "":
+		if outDir == "" || out != "" {
+			return nil, nil, usagef("--%s writes one file per line: give --out-dir DIR (not --out)", fileFlag)
+		}
+		if inputs, err = readPrompts(file); err != nil {
+			return nil, nil, err
+		}
+		for i := range inputs {
+			paths = append(paths, filepath.Join(outDir, fmt.Sprintf("%03d.%s", i, ext)))
+		}
+		return inputs, paths, nil
+	}
+	return nil, nil, usagef("give --%s %s --out FILE.%s, or --%s F --out-dir DIR", name, strings.ToUpper(name[:1]), ext, fileFlag)
 }
 
 func readImageFile(path string) ([]byte, error) {

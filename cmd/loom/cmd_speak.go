@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"loom/core/kernels"
@@ -62,28 +61,9 @@ func runSpeak(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q (quote the text: --text \"…\")", fs.Arg(0))
 	}
-	var texts, paths []string
-	switch {
-	case *text != "" && *textsFile != "":
-		return usagef("give --text or --texts-file, not both")
-	case *text != "":
-		if *out == "" || *outDir != "" {
-			return usagef("--text writes one file: give --out FILE.wav (not --out-dir)")
-		}
-		texts, paths = []string{*text}, []string{*out}
-	case *textsFile != "":
-		if *outDir == "" || *out != "" {
-			return usagef("--texts-file writes one file per line: give --out-dir DIR (not --out)")
-		}
-		var err error
-		if texts, err = readPrompts(*textsFile); err != nil {
-			return err
-		}
-		for i := range texts {
-			paths = append(paths, filepath.Join(*outDir, fmt.Sprintf("%03d.wav", i)))
-		}
-	default:
-		return usagef("give --text T --out FILE.wav, or --texts-file F --out-dir DIR")
+	texts, paths, err := batchIO(*text, *textsFile, *out, *outDir, "text", "texts-file", "wav")
+	if err != nil {
+		return err
 	}
 	if !(*speed >= 0.25 && *speed <= 4) {
 		return usagef("--speed must be 0.25…4")

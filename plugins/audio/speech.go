@@ -5,11 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"loom/plugins"
@@ -48,73 +45,32 @@ type speechResult struct {
 // speechEngine serves audio.speech from the speech folders found in the
 // model directories, loading each once on first use.
 type speechEngine struct {
-	dirs   []string
-	mu     sync.Mutex
-	loaded map[string]*speechModel
+	folders *plugins.Folders[*speechModel]
 }
 
 func newSpeechEngine(dirs []string) *speechEngine {
-	return &speechEngine{dirs: dirs, loaded: map[string]*speechModel{}}
+	return &speechEngine{folders: &plugins.Folders[*speechModel]{Task: taskSpeech, Dirs: dirs, Accept: isSpeechFolder, Load: loadSpeechModel}}
 }
 
-// models maps model id (folder name) → folder; the first directory naming
-// an id wins, as LOOM_MODELS is searched in order.
-func (e *speechEngine) models() map[string]string {
-	out := map[string]string{}
-	for _, d := range e.dirs {
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			continue
-		}
-		for _, ent := range ents {
-			p := filepath.Join(d, ent.Name())
-			if _, dup := out[ent.Name()]; !dup && isSpeechFolder(p) {
-				out[ent.Name()] = p
-			}
-		}
-	}
-	return out
-}
-
-func (e *speechEngine) ids() []string {
-	var ids []string
-	for id := range e.models() {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
+func (e *speechEngine) ids() []string { return e.folders.IDs() }
 
 func (e *speechEngine) modelInfos() []plugins.ModelInfo {
-	ms := e.models()
+	ms := e.folders.Found()
 	var out []plugins.ModelInfo
 	for _, id := range e.ids() {
+		desc := "text-to-speech: FastSpeech 2 + HiFi-GAN (" + ms[id] + ")"
+		var idx speechConfig
+		if plugins.ReadJSON(filepath.Join(ms[id], speechIndex), &idx) == nil && len(idx.Voices) > 0 {
+			var names []string
+			for _, v := range idx.Voices {
+				names = append(names, v.Name)
+			}
+			desc += "; voices " + strings.Join(names, ", ")
+		}
 		out = append(out, plugins.ModelInfo{ID: id, Tasks: []string{taskSpeech}, Ready: true,
-			Description: "text-to-speech: FastSpeech 2 + HiFi-GAN (" + ms[id] + ")",
-			Params:      json.RawMessage(speechParamsSchema)})
+			Description: desc, Params: json.RawMessage(speechParamsSchema)})
 	}
 	return out
-}
-
-func (e *speechEngine) get(id string) (*speechModel, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if m, ok := e.loaded[id]; ok {
-		return m, nil
-	}
-	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, `/\`) {
-		return nil, plugins.Errorf(plugins.CodeInvalidRequest, "model name %q is not a folder name", id)
-	}
-	dir, ok := e.models()[id]
-	if !ok {
-		return nil, plugins.Errorf(plugins.CodeModelNotFound, "no audio.speech model %q in %v", id, e.dirs)
-	}
-	m, err := loadSpeechModel(dir)
-	if err != nil {
-		return nil, plugins.Errorf(plugins.CodeModelUnavailable, "load %s: %v", dir, err)
-	}
-	e.loaded[id] = m
-	return m, nil
 }
 
 // parseSpeechParams decodes and bounds the params; the voice is checked
@@ -166,7 +122,7 @@ func (e *speechEngine) Run(ctx context.Context, job plugins.Job, emit func(plugi
 			model = ids[0]
 		}
 	}
-	m, err := e.get(model)
+	m, err := e.folders.Get(model)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -15,6 +14,7 @@ import (
 	"loom/core/nn"
 	"loom/core/textnorm"
 	"loom/core/towers"
+	"loom/plugins"
 )
 
 // A speech model is a folder holding speech.json (the voice list and where
@@ -82,7 +82,7 @@ func loadSpeechModel(dir string) (m *speechModel, err error) {
 			opened.close()
 		}
 	}()
-	if err := readJSON(filepath.Join(dir, speechIndex), &m.cfg); err != nil {
+	if err := plugins.ReadJSON(filepath.Join(dir, speechIndex), &m.cfg); err != nil {
 		return nil, err
 	}
 	if m.cfg.Acoustic == "" {
@@ -146,7 +146,7 @@ func loadSpeechModel(dir string) (m *speechModel, err error) {
 // open reads sub/config.json into cfg and opens sub/model.safetensors.
 func (m *speechModel) open(sub string, cfg any) (*nn.Binder, error) {
 	dir := filepath.Join(m.dir, sub)
-	if err := readJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
+	if err := plugins.ReadJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return nil, err
 	}
 	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
@@ -288,14 +288,3 @@ func (m *speechModel) synthesize(sents []string, speaker int, speed float32, eac
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }
-
-func readJSON(path string, v any) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}

@@ -178,22 +178,20 @@ func (c *captioner) Caption(ctx context.Context, image []byte, p captionParams) 
 // captionEngine serves image.caption from the captioners found in the model
 // directories, loading each on first use.
 type captionEngine struct {
-	dirs   []string
-	mu     sync.Mutex
-	loaded map[string]*captioner
+	folders *plugins.Folders[*captioner]
 }
 
 func newCaptionEngine(dirs []string) *captionEngine {
-	return &captionEngine{dirs: dirs, loaded: map[string]*captioner{}}
+	return &captionEngine{folders: &plugins.Folders[*captioner]{Task: "image.caption", Dirs: dirs, Accept: isCaptioner, Load: loadCaptioner}}
 }
 
 // models maps model id (folder name) → folder, first directory wins.
-func (e *captionEngine) models() map[string]string { return modelFolders(e.dirs, isCaptioner) }
+func (e *captionEngine) models() map[string]string { return e.folders.Found() }
 
 func (e *captionEngine) modelInfos() []plugins.ModelInfo {
 	ms := e.models()
 	var out []plugins.ModelInfo
-	for _, id := range sortedIDs(ms) {
+	for _, id := range e.folders.IDs() {
 		out = append(out, plugins.ModelInfo{ID: id, Tasks: []string{"image.caption"}, Ready: true,
 			Description: "ViT encoder + GPT-2 decoder image captioner (" + ms[id] + ")",
 			Params:      json.RawMessage(captionParamsSchema)})
@@ -201,23 +199,7 @@ func (e *captionEngine) modelInfos() []plugins.ModelInfo {
 	return out
 }
 
-func (e *captionEngine) get(id string) (*captioner, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c, ok := e.loaded[id]; ok {
-		return c, nil
-	}
-	dir, ok := e.models()[id]
-	if !ok {
-		return nil, plugins.Errorf(plugins.CodeModelNotFound, "no image.caption model %q in %v", id, e.dirs)
-	}
-	c, err := loadCaptioner(dir)
-	if err != nil {
-		return nil, plugins.Errorf(plugins.CodeModelUnavailable, "load %s: %v", dir, err)
-	}
-	e.loaded[id] = c
-	return c, nil
-}
+func (e *captionEngine) get(id string) (*captioner, error) { return e.folders.Get(id) }
 
 // defaultModel is the first captioner by id, for jobs that name none.
 func (e *captionEngine) defaultModel() string {

@@ -10,7 +10,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/disintegration/imaging"
@@ -67,19 +66,17 @@ func validScheduler(s string) bool {
 // generateEngine serves image.generate from the pipeline folders found in
 // the model directories, loading each once on first use.
 type generateEngine struct {
-	dirs   []string
-	mu     sync.Mutex
-	loaded map[string]*pipeline
+	folders *plugins.Folders[*pipeline]
 }
 
 func newGenerateEngine(dirs []string) *generateEngine {
-	return &generateEngine{dirs: dirs, loaded: map[string]*pipeline{}}
+	return &generateEngine{folders: &plugins.Folders[*pipeline]{Task: taskGenerate, Dirs: dirs, Accept: isPipeline, Load: loadPipeline}}
 }
 
 // models maps model id (folder name) → folder, first directory wins.
-func (e *generateEngine) models() map[string]string { return modelFolders(e.dirs, isPipeline) }
+func (e *generateEngine) models() map[string]string { return e.folders.Found() }
 
-func (e *generateEngine) ids() []string { return sortedIDs(e.models()) }
+func (e *generateEngine) ids() []string { return e.folders.IDs() }
 
 func (e *generateEngine) modelInfos() []plugins.ModelInfo {
 	ms := e.models()
@@ -92,26 +89,7 @@ func (e *generateEngine) modelInfos() []plugins.ModelInfo {
 	return out
 }
 
-func (e *generateEngine) get(id string) (*pipeline, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if p, ok := e.loaded[id]; ok {
-		return p, nil
-	}
-	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, `/\`) {
-		return nil, plugins.Errorf(plugins.CodeInvalidRequest, "model name %q is not a folder name", id)
-	}
-	dir, ok := e.models()[id]
-	if !ok {
-		return nil, plugins.Errorf(plugins.CodeModelNotFound, "no image.generate model %q in %v", id, e.dirs)
-	}
-	p, err := loadPipeline(dir)
-	if err != nil {
-		return nil, plugins.Errorf(plugins.CodeModelUnavailable, "load %s: %v", dir, err)
-	}
-	e.loaded[id] = p
-	return p, nil
-}
+func (e *generateEngine) get(id string) (*pipeline, error) { return e.folders.Get(id) }
 
 // parseGenerateParams decodes and bounds the params; model-dependent checks
 // (sizes) come later.

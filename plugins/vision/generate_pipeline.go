@@ -16,12 +16,10 @@ package main
 // and 8-bit RGB out.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -31,6 +29,7 @@ import (
 	"loom/core/sched"
 	"loom/core/tokenizer"
 	"loom/core/towers"
+	"loom/plugins"
 )
 
 // pipelineFiles is what a folder needs to be served as image.generate (the
@@ -95,14 +94,14 @@ func loadPipeline(dir string) (p *pipeline, err error) {
 			Defaults *pipelineDefaults `json:"defaults"`
 		} `json:"loom"`
 	}
-	if err := readJSON(filepath.Join(dir, "model_index.json"), &index); err != nil {
+	if err := plugins.ReadJSON(filepath.Join(dir, "model_index.json"), &index); err != nil {
 		return nil, err
 	}
 	scfgPath := filepath.Join(dir, "scheduler", "scheduler_config.json")
 	var cls struct {
 		Class string `json:"_class_name"`
 	}
-	if err := readJSON(scfgPath, &cls); err != nil {
+	if err := plugins.ReadJSON(scfgPath, &cls); err != nil {
 		return nil, err
 	}
 	if k, ok := schedulerKinds[cls.Class]; ok {
@@ -200,17 +199,6 @@ func (p *pipeline) close() {
 		s.Close()
 	}
 	p.srcs = nil
-}
-
-func readJSON(path string, v any) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // encodePrompts runs the text encoder on the negative prompt and the prompt:

@@ -1,0 +1,94 @@
+package plugins
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Folders finds one kind of model folder in the model directories (id =
+// folder name; the first directory naming an id wins, as LOOM_MODELS is
+// searched in order) and loads each once, on first use. Engines that serve
+// models from folders embed one per task.
+type Folders[M any] struct {
+	Task   string                      // for messages, e.g. "audio.speech"
+	Dirs   []string                    // the model directories
+	Accept func(dir string) bool       // is dir a model folder of this kind?
+	Load   func(dir string) (M, error) // open a folder; errors become model_unavailable
+
+	mu     sync.Mutex
+	loaded map[string]M
+}
+
+// Found maps model id → folder for every accepted folder now present.
+func (f *Folders[M]) Found() map[string]string {
+	out := map[string]string{}
+	for _, d := range f.Dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, ent := range ents {
+			p := filepath.Join(d, ent.Name())
+			if _, dup := out[ent.Name()]; !dup && f.Accept(p) {
+				out[ent.Name()] = p
+			}
+		}
+	}
+	return out
+}
+
+// IDs lists the found model ids in order.
+func (f *Folders[M]) IDs() []string {
+	ms := f.Found()
+	ids := make([]string, 0, len(ms))
+	for id := range ms {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Get returns the loaded model id: invalid_request for a name that is not a
+// folder name, model_not_found when no directory has it, model_unavailable
+// when it does not load.
+func (f *Folders[M]) Get(id string) (M, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var zero M
+	if m, ok := f.loaded[id]; ok {
+		return m, nil
+	}
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, `/\`) {
+		return zero, Errorf(CodeInvalidRequest, "model name %q is not a folder name", id)
+	}
+	dir, ok := f.Found()[id]
+	if !ok {
+		return zero, Errorf(CodeModelNotFound, "no %s model %q in %v", f.Task, id, f.Dirs)
+	}
+	m, err := f.Load(dir)
+	if err != nil {
+		return zero, Errorf(CodeModelUnavailable, "load %s: %v", dir, err)
+	}
+	if f.loaded == nil {
+		f.loaded = map[string]M{}
+	}
+	f.loaded[id] = m
+	return m, nil
+}
+
+// ReadJSON decodes a JSON file, naming the file in its errors.
+func ReadJSON(path string, v any) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -169,7 +170,7 @@ func TestSpeechRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int{0, 1, 2, 3}; !equalInts(a.progress, want) {
+	if want := []int{0, 1, 2, 3}; !slices.Equal(a.progress, want) {
 		t.Fatalf("progress steps %v, want %v", a.progress, want)
 	}
 	r := a.result
@@ -301,19 +302,7 @@ func TestEncodeWAV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int{0, 16384, -16384, 32767, -32767, 32767, -32767}; !equalInts(buf.Data, want) || dec.SampleRate != 16000 {
+	if want := []int{0, 16384, -16384, 32767, -32767, 32767, -32767}; !slices.Equal(buf.Data, want) || dec.SampleRate != 16000 {
 		t.Fatalf("samples %v at %d Hz, want %v", buf.Data, dec.SampleRate, want)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -212,6 +212,7 @@ func TestBadInput(t *testing.T) {
 			base64.StdEncoding.EncodeToString(pngBytes(4, 4)) + `"}}]}]}`, 400, "invalid_request"},
 		{"speech format", "/v1/audio/speech", `{"model":"tts","input":"hi","response_format":"mp3"}`, 400, "invalid_request"},
 		{"speech empty", "/v1/audio/speech", `{"model":"tts","input":""}`, 400, "invalid_request"},
+		{"speech too long", "/v1/audio/speech", `{"model":"tts","input":"` + strings.Repeat("a", 4097) + `"}`, 400, "invalid_request"},
 		{"video too long", "/v1/videos", `{"model":"vid","prompt":"x","seconds":"60"}`, 400, "invalid_request"},
 		{"video bad format", "/v1/videos", `{"model":"vid","prompt":"x","format":"avi"}`, 400, "invalid_request"},
 		{"oversized body", "/v1/completions", `{"model":"tiny","prompt":"` + strings.Repeat("x", 1<<20) + `"}`, 413, "request_too_large"},

@@ -27,6 +27,10 @@ func (s *Server) registerVideo(g *gin.RouterGroup) {
 	g.GET("/videos/:id/content", s.videoContent)
 }
 
+// maxSpeechInput is OpenAI's limit on a speech request's input (4096
+// characters), which the audio plugin also applies, in bytes.
+const maxSpeechInput = 4096
+
 // speechParams is the audio.speech job params.
 type speechParams struct {
 	Input  string   `json:"input"`
@@ -53,8 +57,8 @@ func (s *Server) audioSpeech(c *gin.Context) {
 		_ = c.Error(errFieldRequired("input"))
 		return
 	}
-	if len(req.Input) > s.cfg.MaxPromptBytes {
-		_ = c.Error(fieldTooLong("input", len(req.Input), s.cfg.MaxPromptBytes))
+	if len(req.Input) > maxSpeechInput {
+		_ = c.Error(fieldTooLong("input", len(req.Input), maxSpeechInput))
 		return
 	}
 	if len(req.Voice) > 64 {

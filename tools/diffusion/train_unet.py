@@ -42,10 +42,14 @@ import train_vae as TV  # noqa: E402
 MAXLEN = 24  # <|startoftext|> + up to 17 words + <|endoftext|>, padded
 UNET = dict(_class_name="UNet2DConditionModel", sample_size=16, in_channels=4, out_channels=4,
             block_out_channels=[64, 128, 128], layers_per_block=1, norm_num_groups=32, norm_eps=1e-5,
-            down_block_types=["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-            up_block_types=["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+            down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
             mid_block_type="UNetMidBlock2DCrossAttn", cross_attention_dim=128, attention_head_dim=4,
             flip_sin_to_cos=True, freq_shift=0, use_linear_projection=False, act_fn="silu")
+# Attention (self + cross) runs at 8×8 and 4×4 latents only: at 16×16 its 256×256 score matrices took three
+# quarters of a training step (torch profiler: bmm, softmax, mul). Size presets (block_out_channels): "small" is
+# what a 60-minute run on 2 CPU cores can train; "base" measured ~7 s per batch-32 step on one loaded core.
+UNET_SIZES = {"small": [32, 64, 64], "base": [64, 128, 128]}
 SCHED = dict(_class_name="DDIMScheduler", num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
              beta_schedule="scaled_linear", prediction_type="epsilon", steps_offset=1, set_alpha_to_one=False,
              clip_sample=False, timestep_spacing="leading")
@@ -156,7 +160,7 @@ def export(out, unet, text, tok, vae_dir, meta):
         safet.save(os.path.join(d, fname), {k: v.detach().float().numpy() for k, v in mod.state_dict().items()}, {"format": "pt"})
         json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=1)
 
-    save(unet, "unet", "diffusion_pytorch_model.safetensors", UNET)
+    save(unet, "unet", "diffusion_pytorch_model.safetensors", unet.c)
     save(text, "text_encoder", "model.safetensors", clip_config(tok))
     tok.save(os.path.join(out, "tokenizer"))
     os.makedirs(os.path.join(out, "scheduler"), exist_ok=True)
@@ -190,7 +194,8 @@ def main():
     ap.add_argument("--drop", type=float, default=0.1, help="fraction of prompts replaced by the empty prompt")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--latents", type=int, default=40000,
+    ap.add_argument("--size", default="small", choices=sorted(UNET_SIZES))
+    ap.add_argument("--latents", type=int, default=10000,
                     help="encode this many training images once, up front, and train on them (0: encode every batch)")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
@@ -202,7 +207,7 @@ def main():
     ids = torch.tensor([tok.encode(c) for c in caps])
     empty = torch.tensor(tok.encode(""))
     vae, scale = load_vae(a.vae)
-    unet = M.UNet2DConditionModel(UNET)
+    unet = M.UNet2DConditionModel(dict(UNET, block_out_channels=UNET_SIZES[a.size]))
     text = M.CLIPTextModel(clip_config(tok))
     params = list(unet.parameters()) + list(text.parameters())
     nparams = sum(p.numel() for p in params)
@@ -215,13 +220,20 @@ def main():
     # forward on every batch.
     n = min(a.latents, len(imgs)) if a.latents else len(imgs)
     if a.latents:
-        ms, ss = [], []
-        with torch.no_grad():
-            for i in range(0, n, 64):
-                m, lv = vae.encode(TV.to_pixels(imgs[i:i + 64]))
-                ms.append(m)
-                ss.append(torch.exp(0.5 * lv))
-        lat_mean, lat_std = torch.cat(ms), torch.cat(ss)
+        # Cached beside the data, keyed by the VAE file, for the next run.
+        st = os.stat(os.path.join(a.vae, "diffusion_pytorch_model.safetensors"))
+        cache = os.path.join(a.data, f"latents_{n}_{st.st_size}_{int(st.st_mtime)}.pt")
+        if os.path.exists(cache):
+            lat_mean, lat_std = torch.load(cache)
+        else:
+            ms, ss = [], []
+            with torch.no_grad():
+                for i in range(0, n, 64):
+                    m, lv = vae.encode(TV.to_pixels(imgs[i:i + 64]))
+                    ms.append(m)
+                    ss.append(torch.exp(0.5 * lv))
+            lat_mean, lat_std = torch.cat(ms), torch.cat(ss)
+            torch.save((lat_mean, lat_std), cache)
         print(f"encoded {n} images in {(time.time() - t0) / 60:.1f} min", flush=True)
     while True:
         el = time.time() - t0

@@ -195,6 +195,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", default="small", choices=sorted(UNET_SIZES))
+    ap.add_argument("--init-from", default="", help="start from this exported pipeline folder's unet and text encoder (a second budget)")
     ap.add_argument("--latents", type=int, default=10000,
                     help="encode this many training images once, up front, and train on them (0: encode every batch)")
     a = ap.parse_args()
@@ -209,6 +210,12 @@ def main():
     vae, scale = load_vae(a.vae)
     unet = M.UNet2DConditionModel(dict(UNET, block_out_channels=UNET_SIZES[a.size]))
     text = M.CLIPTextModel(clip_config(tok))
+    if a.init_from:
+        for mod, sub, fname in ((unet, "unet", "diffusion_pytorch_model.safetensors"), (text, "text_encoder", "model.safetensors")):
+            sd = safet.load(os.path.join(a.init_from, sub, fname))
+            mod.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()})
+        prev = json.load(open(os.path.join(a.init_from, "model_index.json"))).get("loom", {})
+        print(f"initialised from {a.init_from} ({prev})", flush=True)
     params = list(unet.parameters()) + list(text.parameters())
     nparams = sum(p.numel() for p in params)
     print(f"params {nparams} train {len(imgs)} vocab {len(tok.vocab)} latent scale {scale}", flush=True)
@@ -263,7 +270,7 @@ def main():
         step += 1
         if step % 100 == 0:
             print(f"step {step} {el / 60:.1f}min loss {loss.item():.4f}", flush=True)
-    meta = dict(step=step, params=nparams, images=n, minutes=round((time.time() - t0) / 60, 1), loss=round(loss.item(), 4) if step else None)
+    meta = dict(step=step, params=nparams, images=n, init_from=prev if a.init_from else None, minutes=round((time.time() - t0) / 60, 1), loss=round(loss.item(), 4) if step else None)
     export(a.out, unet, text, tok, a.vae, meta)
     print("exported", a.out, meta, flush=True)
 

@@ -17,8 +17,13 @@ import (
 	"loom/plugins"
 )
 
-// tinySpeechDir lays out a speech folder around the random tiny towers of
-// core/towers/testdata (the PyTorch goldens' models): three voices.
+// testModels holds tiny-tts, a speech folder whose acoustic/ and vocoder/
+// link to the random tiny towers of core/towers/testdata (the PyTorch
+// goldens' models), with three voices ada, bo (default) and cy.
+var testModels, _ = filepath.Abs("testdata")
+
+// tinySpeechDir copies testdata/tiny-tts into a temporary models directory
+// (links kept) for tests that rewrite its speech.json.
 func tinySpeechDir(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
@@ -26,18 +31,14 @@ func tinySpeechDir(t *testing.T) string {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for sub, src := range map[string]string{"acoustic": "tts_acoustic", "vocoder": "tts_vocoder1"} {
-		abs, err := filepath.Abs(filepath.Join("..", "..", "core", "towers", "testdata", src))
+	for _, sub := range []string{"acoustic", "vocoder"} {
+		target, err := filepath.EvalSymlinks(filepath.Join(testModels, "tiny-tts", sub))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Symlink(abs, filepath.Join(dir, sub)); err != nil {
+		if err := os.Symlink(target, filepath.Join(dir, sub)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	idx := `{"_class_name":"LoomSpeech","voices":[{"name":"ada","speaker":0},{"name":"bo","speaker":1},{"name":"cy","speaker":2}],"default_voice":"bo"}`
-	if err := os.WriteFile(filepath.Join(dir, speechIndex), []byte(idx), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	return root
 }
@@ -130,7 +131,7 @@ func FuzzSentences(f *testing.F) {
 }
 
 func TestSpeechParams(t *testing.T) {
-	e := newAudioEngine([]string{tinySpeechDir(t)})
+	e := newAudioEngine([]string{testModels})
 	for _, c := range []struct{ name, params, want string }{
 		{"no input", `{}`, "input is required"},
 		{"blank input", `{"input":"  "}`, "input is required"},
@@ -157,7 +158,7 @@ func TestSpeechParams(t *testing.T) {
 }
 
 func TestSpeechRun(t *testing.T) {
-	e := newAudioEngine([]string{tinySpeechDir(t)})
+	e := newAudioEngine([]string{testModels})
 	m, err := e.Describe(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +238,7 @@ func TestSpeechRun(t *testing.T) {
 }
 
 func TestSpeechCancel(t *testing.T) {
-	e := newAudioEngine([]string{tinySpeechDir(t)})
+	e := newAudioEngine([]string{testModels})
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
 	err := e.Run(ctx, plugins.Job{Task: taskSpeech, Model: "tiny-tts", Params: json.RawMessage(`{"input":"One. Two. Three. Four."}`)},

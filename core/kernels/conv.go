@@ -2,7 +2,8 @@ package kernels
 
 // Convolutions for the image and audio towers, NCHW like PyTorch checkpoints:
 // conv2d by im2col + one Gemm per (image, group), conv-transpose2d by one Gemm
-// per (image, group) into columns + col2im, conv1d as conv2d of height 1, and
+// per (image, group) into columns + col2im, conv1d by one Gemm per kernel tap
+// (or, strided or grouped, as conv2d of height 1), and
 // nearest ×2 upsampling. The im2col buffers come from a pool, so repeated
 // calls at one size do not allocate them again.
 
@@ -278,12 +279,85 @@ func (p Conv1DParams) as2D() Conv2DParams {
 		StrideH: 1, StrideW: p.Stride, PadW: p.Pad, DilH: 1, DilW: p.Dil, Groups: p.Groups}
 }
 
-// Conv1D computes out = conv1d(x, w) + bias: a conv2d of height 1.
+// Im2col reports whether Conv1D builds an im2col buffer (C·KW·OL floats) for
+// these parameters: only strided or grouped convolutions do; the others run
+// one Gemm per kernel tap straight on x.
+func (p Conv1DParams) Im2col() bool { return orOne(p.Stride) != 1 || orOne(p.Groups) != 1 }
+
+// Conv1D computes out = conv1d(x, w) + bias. A stride-1, ungrouped conv (every
+// convolution of the speech towers) runs as one Gemm per tap on a shifted view
+// of x (conv1dTaps); the rest as a conv2d of height 1.
 func Conv1D(out, x, w, bias []float32, p Conv1DParams) error {
-	if err := Conv2D(out, x, w, bias, p.as2D()); err != nil {
+	q := p.as2D()
+	if err := q.validate(out, x, w, bias); err != nil {
+		return fmt.Errorf("conv1d: %w", err)
+	}
+	if !p.Im2col() {
+		conv1dTaps(out, x, w, bias, p, false)
+		return nil
+	}
+	if err := Conv2D(out, x, w, bias, q); err != nil {
 		return fmt.Errorf("conv1d: %w", err)
 	}
 	return nil
+}
+
+// Conv1DAdd computes out += conv1d(x, w) + bias (a residual connection with no
+// pass of its own), for stride-1 ungrouped convolutions only.
+func Conv1DAdd(out, x, w, bias []float32, p Conv1DParams) error {
+	if p.Im2col() {
+		return fmt.Errorf("conv1d add: needs stride 1 and no groups, have stride %d, groups %d", p.Stride, p.Groups)
+	}
+	q := p.as2D()
+	if err := q.validate(out, x, w, bias); err != nil {
+		return fmt.Errorf("conv1d add: %w", err)
+	}
+	conv1dTaps(out, x, w, bias, p, true)
+	return nil
+}
+
+// conv1dTaps computes a validated stride-1, ungrouped conv1d without im2col:
+// for each tap j, out[:, t] += W_j · x[:, t + j·Dil − Pad] over the outputs t
+// whose tap lands inside x (the others read zero padding), one Gemm on a
+// column range of out with B a shifted view of x. W_j (K, C) is gathered from
+// the (K, C, KW) weight once per call. add keeps out's values and adds to them.
+func conv1dTaps(out, x, w, bias []float32, p Conv1DParams, add bool) {
+	dil, ol := orOne(p.Dil), p.OutLen()
+	wtBuf := getCol(p.KW * p.K * p.C)
+	defer colPool.Put(wtBuf)
+	wt := *wtBuf // (KW, K, C)
+	for k := 0; k < p.K; k++ {
+		for c := 0; c < p.C; c++ {
+			for j := 0; j < p.KW; j++ {
+				wt[(j*p.K+k)*p.C+c] = w[(k*p.C+c)*p.KW+j]
+			}
+		}
+	}
+	for n := 0; n < p.N; n++ {
+		xn, on := x[n*p.C*p.L:(n+1)*p.C*p.L], out[n*p.K*ol:(n+1)*p.K*ol]
+		for k := 0; k < p.K; k++ {
+			o := on[k*ol : (k+1)*ol]
+			switch {
+			case !add && bias == nil:
+				clear(o)
+			case !add:
+				for i := range o {
+					o[i] = bias[k]
+				}
+			case bias != nil:
+				for i := range o {
+					o[i] += bias[k]
+				}
+			}
+		}
+		for j := 0; j < p.KW; j++ {
+			s := j*dil - p.Pad // input index read by output 0 through tap j
+			t0, t1 := max(0, -s), min(ol, p.L-s)
+			if t0 < t1 {
+				Gemm(p.K, t1-t0, p.C, wt[j*p.K*p.C:], p.C, xn[t0+s:], p.L, 1, on[t0:], ol)
+			}
+		}
+	}
 }
 
 // UpsampleNearest2x sets out (n, c, 2h, 2w) to x (n, c, h, w) with every

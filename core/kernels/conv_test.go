@@ -169,6 +169,65 @@ func TestConv1D(t *testing.T) {
 	}
 }
 
+// TestConv1DTapsRandom runs the per-tap Gemm path (stride 1, no groups) on
+// random shapes against the direct loop: odd lengths, dilations, paddings
+// wider than the kernel's reach (taps that read only padding), batches, bias.
+func TestConv1DTapsRandom(t *testing.T) {
+	r := rand.New(rand.NewSource(15))
+	for i := 0; i < 60; i++ {
+		p := Conv1DParams{N: 1 + r.Intn(3), C: 1 + r.Intn(40), L: 1 + r.Intn(300), K: 1 + r.Intn(40),
+			KW: 1 + r.Intn(9), Dil: 1 + r.Intn(6), Pad: r.Intn(20)}
+		if p.Im2col() {
+			t.Fatalf("%+v: stride 1 without groups should take the per-tap path", p)
+		}
+		if p.OutLen() <= 0 {
+			continue
+		}
+		x := randSlice(r, p.N*p.C*p.L)
+		w := randSlice(r, p.K*p.C*p.KW)
+		var bias []float32
+		if i%2 == 0 {
+			bias = randSlice(r, p.K)
+		}
+		want := refConv2D(x, w, bias, p.as2D())
+		got, full := guarded(len(want))
+		if err := Conv1D(got, x, w, bias, p); err != nil {
+			t.Fatalf("%+v: %v", p, err)
+		}
+		checkGuards(t, full, len(want))
+		assertNMSE(t, "conv1d taps", got, want, tolConv)
+	}
+	// Conv1DAdd on the same kind of shapes: out keeps its values and gains the conv.
+	for i := 0; i < 20; i++ {
+		p := Conv1DParams{N: 1 + r.Intn(2), C: 1 + r.Intn(30), L: 1 + r.Intn(200), K: 1 + r.Intn(30),
+			KW: 1 + r.Intn(7), Dil: 1 + r.Intn(4), Pad: r.Intn(12)}
+		if p.OutLen() <= 0 {
+			continue
+		}
+		x, w, bias := randSlice(r, p.N*p.C*p.L), randSlice(r, p.K*p.C*p.KW), randSlice(r, p.K)
+		want := refConv2D(x, w, bias, p.as2D())
+		got := randSlice(r, len(want))
+		for j, v := range got {
+			want[j] += v
+		}
+		if err := Conv1DAdd(got, x, w, bias, p); err != nil {
+			t.Fatalf("%+v: %v", p, err)
+		}
+		assertNMSE(t, "conv1d add", got, want, tolConv)
+	}
+	if err := Conv1DAdd(make([]float32, 100), make([]float32, 100), make([]float32, 100), nil,
+		Conv1DParams{N: 1, C: 2, L: 10, K: 2, KW: 3, Stride: 2}); err == nil {
+		t.Fatal("strided conv1d add accepted")
+	}
+	p := Conv1DParams{N: 1, C: 2, L: 5, K: 3, KW: 3, Pad: 1}
+	if err := Conv1D(make([]float32, 14), make([]float32, 10), make([]float32, 18), nil, p); err == nil {
+		t.Fatal("short out accepted")
+	}
+	if err := Conv1D(make([]float32, 15), make([]float32, 10), make([]float32, 17), nil, p); err == nil {
+		t.Fatal("short weight accepted")
+	}
+}
+
 func TestUpsampleNearest2x(t *testing.T) {
 	x := []float32{1, 2, 3, 4, 5, 6} // (1, 1, 2, 3)
 	got, full := guarded(24)

@@ -22,10 +22,12 @@ type Conv1D struct {
 	Bias            []float32 // (Out) or nil
 }
 
-// conv1dChunk is the most output positions one kernels.Conv1D call covers:
-// its im2col buffer is In·Kernel·chunk floats, so a long waveform (a vocoder's
-// last stage sees hundreds of thousands of samples) is convolved in pieces
-// with bounded scratch instead of one buffer of gigabytes.
+// conv1dChunk is the most output positions one kernels.Conv1D call covers
+// when the kernel builds an im2col buffer (strided or grouped convs): that
+// buffer is In·Kernel·chunk floats, so a long waveform (a vocoder's last stage
+// sees hundreds of thousands of samples) is convolved in pieces with bounded
+// scratch instead of one buffer of gigabytes. Stride-1 ungrouped convs need no
+// such buffer and run whole.
 var conv1dChunk = 8192
 
 // OutLen returns the output length for an input of l steps.
@@ -43,10 +45,34 @@ func (c *Conv1D) Forward(out, x []float32, l int) error {
 	}
 	p := c.params(l)
 	ol := p.OutLen()
-	if ol <= conv1dChunk || len(x) < c.In*l || len(out) < c.Out*ol {
+	if !p.Im2col() || ol <= conv1dChunk || len(x) < c.In*l || len(out) < c.Out*ol {
 		return kernels.Conv1D(out, x, c.W, c.Bias, p) // the kernel reports bad sizes
 	}
 	return c.forwardChunked(out, x, l, ol, p)
+}
+
+// ForwardAdd adds the convolution of x (In, l) to out (Out, OL): a residual
+// connection without a pass of its own for stride-1 ungrouped convs.
+func (c *Conv1D) ForwardAdd(out, x []float32, l int) error {
+	if c.W == nil {
+		return fmt.Errorf("conv1d %d→%d: unbound weights", c.In, c.Out)
+	}
+	p := c.params(l)
+	if !p.Im2col() {
+		return kernels.Conv1DAdd(out, x, c.W, c.Bias, p)
+	}
+	ol := p.OutLen()
+	if len(out) < c.Out*ol {
+		return fmt.Errorf("conv1d %d→%d: out has %d floats, need %d", c.In, c.Out, len(out), c.Out*ol)
+	}
+	t := make([]float32, c.Out*ol)
+	if err := c.Forward(t, x, l); err != nil {
+		return err
+	}
+	for i, v := range t {
+		out[i] += v
+	}
+	return nil
 }
 
 // forwardChunked convolves output positions [o0, o1) at a time: it copies the
@@ -230,12 +256,26 @@ func ReLU(out, x []float32) error {
 
 // LeakyReLU sets out to x for x ≥ 0 and slope·x below. out may alias x.
 func LeakyReLU(out, x []float32, slope float32) error {
-	return pointwise("leaky_relu", out, x, func(v float32) float32 {
-		if v < 0 {
-			return v * slope
+	if slope < 0 || slope > 1 {
+		return pointwise("leaky_relu", out, x, func(v float32) float32 {
+			if v < 0 {
+				return v * slope
+			}
+			return v
+		})
+	}
+	if len(out) < len(x) {
+		return fmt.Errorf("leaky_relu: out has %d floats, x %d", len(out), len(x))
+	}
+	// For 0 ≤ slope ≤ 1, max(v, slope·v) is the same function without a
+	// data-dependent branch or a call per element (the vocoder's hottest loop).
+	kernels.ParallelFor(len(x), 8192, func(lo, hi int) {
+		o, v := out[lo:hi], x[lo:hi]
+		for i := range v {
+			o[i] = max(v[i], v[i]*slope)
 		}
-		return v
 	})
+	return nil
 }
 
 // Tanh sets out to tanh(x). out may alias x.

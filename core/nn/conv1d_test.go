@@ -88,6 +88,39 @@ func TestConv1DChunkedMatchesNaive(t *testing.T) {
 	if err := c.Forward(make([]float32, 20), make([]float32, 20), 10); err == nil {
 		t.Error("unbound conv ran")
 	}
+	if err := c.ForwardAdd(make([]float32, 20), make([]float32, 20), 10); err == nil {
+		t.Error("unbound conv ran")
+	}
+}
+
+// ForwardAdd adds the convolution to out, on the per-tap path (stride 1) and
+// the im2col path (strided, grouped).
+func TestConv1DForwardAdd(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for _, c := range []Conv1D{
+		{In: 3, Out: 4, Kernel: 3, Stride: 1, Pad: 2, Dil: 2, Groups: 1},
+		{In: 4, Out: 6, Kernel: 5, Stride: 1, Pad: 2, Dil: 1, Groups: 2},
+		{In: 2, Out: 2, Kernel: 7, Stride: 2, Pad: 3, Dil: 1, Groups: 1},
+	} {
+		c.W = randSlice(r, c.Out*c.In/c.Groups*c.Kernel)
+		c.Bias = randSlice(r, c.Out)
+		l := 41
+		x := randSlice(r, c.In*l)
+		want := conv1dNaive(&c, x, l)
+		got := randSlice(r, len(want))
+		for i, v := range got {
+			want[i] += v
+		}
+		if err := c.ForwardAdd(got, x, l); err != nil {
+			t.Fatal(err)
+		}
+		if d := maxDiff(got, want); d > 1e-4 {
+			t.Errorf("%+v: differs by %g", c, d)
+		}
+		if err := c.ForwardAdd(got[:len(got)-1], x, l); err == nil {
+			t.Errorf("%+v: short out accepted", c)
+		}
+	}
 }
 
 func TestFoldWeightNorm(t *testing.T) {

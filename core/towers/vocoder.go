@@ -168,15 +168,13 @@ func (m *HiFiGAN) Forward(mel []float32, T int) ([]float32, error) {
 			return nil, fmt.Errorf("hifigan ups.%d: %w", i, err)
 		}
 		L = ol
-		// Multi-receptive-field fusion: mean of the K residual blocks.
+		// Multi-receptive-field fusion: mean of the K residual blocks, which
+		// share one set of scratch buffers.
 		sum := make([]float32, len(y))
+		xs, a, t := make([]float32, len(y)), make([]float32, len(y)), make([]float32, len(y))
 		for j := 0; j < K; j++ {
-			r, err := m.res[i*K+j].forward(y, L)
-			if err != nil {
+			if err := m.res[i*K+j].forward(sum, y, xs, a, t, L); err != nil {
 				return nil, fmt.Errorf("hifigan resblocks.%d: %w", i*K+j, err)
-			}
-			for n, v := range r {
-				sum[n] += v
 			}
 		}
 		inv := 1 / float32(K)
@@ -195,26 +193,30 @@ func (m *HiFiGAN) Forward(mel []float32, T int) ([]float32, error) {
 	return wav, nil
 }
 
-// forward returns the block's output for x (C, L); x is not changed.
-// ResBlock1: x += c2(lrelu(c1(lrelu(x)))) per pair; ResBlock2: x += c(lrelu(x)).
-func (r *hifiResBlock) forward(x []float32, L int) ([]float32, error) {
-	x = append([]float32(nil), x...)
-	a, t := make([]float32, len(x)), make([]float32, len(x))
+// forward adds the block's output for x (C, L) to sum; x is not changed and
+// xs, a, t are scratch of len(x). ResBlock1: xs += c2(lrelu(c1(lrelu(xs))))
+// per pair; ResBlock2: xs += c(lrelu(xs)); the residual adds are the last
+// convolution's accumulation (ForwardAdd).
+func (r *hifiResBlock) forward(sum, x, xs, a, t []float32, L int) error {
+	copy(xs, x)
 	for n := range r.convs1 {
-		if err := firstErr(nn.LeakyReLU(a, x, hifiganSlope), r.convs1[n].Forward(t, a, L)); err != nil {
-			return nil, err
+		if err := nn.LeakyReLU(a, xs, hifiganSlope); err != nil {
+			return err
 		}
-		if r.convs2 != nil {
-			if err := firstErr(nn.LeakyReLU(t, t, hifiganSlope), r.convs2[n].Forward(a, t, L)); err != nil {
-				return nil, err
+		if r.convs2 == nil {
+			if err := r.convs1[n].ForwardAdd(xs, a, L); err != nil {
+				return err
 			}
-			t, a = a, t
+			continue
 		}
-		for i, v := range t {
-			x[i] += v
+		if err := firstErr(r.convs1[n].Forward(t, a, L), nn.LeakyReLU(t, t, hifiganSlope), r.convs2[n].ForwardAdd(xs, t, L)); err != nil {
+			return err
 		}
 	}
-	return x, nil
+	for i, v := range xs {
+		sum[i] += v
+	}
+	return nil
 }
 
 // MelToVocoder transposes an acoustic model's (T, n_mel) output into the

@@ -100,6 +100,10 @@ func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {
 	kdim := cg * p.KH * p.KW // one output pixel's receptive field
 	// A 1×1, stride-1, unpadded conv is a plain GEMM on x: no im2col.
 	direct := p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
+	if !direct && p.StrideH == 1 && p.StrideW == 1 && p.Groups == 1 {
+		conv2dTaps(out, x, w, bias, &p, oh, ow)
+		return nil
+	}
 	var colBuf *[]float32
 	if !direct {
 		colBuf = getCol(kdim * ohw)
@@ -128,6 +132,71 @@ func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {
 	return nil
 }
 
+// conv2dTaps computes a validated stride-1, ungrouped conv2d without im2col.
+// Each image is copied once into a zero-padded (C, Hp, Wp) buffer; in it, the
+// input pixel under tap (kh, kw) of output (y, x) sits at a fixed offset from
+// y·Wp + x, so one Gemm per tap over a "wide" output of Wp columns per row
+// (the last Wp − OW of each row are discarded) accumulates W_tap (K, C) times
+// a shifted view of the buffer. The wide rows are then compacted into out with
+// the bias. Scratch is C·Hp·Wp + K·OH·Wp floats rather than C·KH·KW·OH·OW.
+func conv2dTaps(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
+	hp, wp := p.H+2*p.PadH, p.W+2*p.PadW
+	taps, plane, wide := p.KH*p.KW, hp*wp, oh*wp
+	slack := p.DilW * (p.KW - 1) // the last channel's last taps read past its plane (into discarded columns)
+	padBuf, wideBuf, wtBuf := getCol(p.C*plane+slack), getCol(p.K*wide), getCol(taps*p.K*p.C)
+	defer colPool.Put(padBuf)
+	defer colPool.Put(wideBuf)
+	defer colPool.Put(wtBuf)
+	xp, acc, wt := *padBuf, *wideBuf, *wtBuf
+	for k := 0; k < p.K; k++ { // wt (taps, K, C) from w (K, C, KH, KW)
+		for c := 0; c < p.C; c++ {
+			for t := 0; t < taps; t++ {
+				wt[(t*p.K+k)*p.C+c] = w[(k*p.C+c)*taps+t]
+			}
+		}
+	}
+	clear(xp[p.C*plane:])
+	for n := 0; n < p.N; n++ {
+		xn := x[n*p.C*p.H*p.W : (n+1)*p.C*p.H*p.W]
+		ParallelFor(p.C, max(1, 4096/plane), func(lo, hi int) {
+			for c := lo; c < hi; c++ {
+				dst, src := xp[c*plane:(c+1)*plane], xn[c*p.H*p.W:(c+1)*p.H*p.W]
+				clear(dst[:p.PadH*wp])
+				for y := 0; y < p.H; y++ {
+					row := dst[(p.PadH+y)*wp : (p.PadH+y+1)*wp]
+					clear(row[:p.PadW])
+					copy(row[p.PadW:p.PadW+p.W], src[y*p.W:(y+1)*p.W])
+					clear(row[p.PadW+p.W:])
+				}
+				clear(dst[(p.PadH+p.H)*wp:])
+			}
+		})
+		for t := 0; t < taps; t++ {
+			kh, kw := t/p.KW, t%p.KW
+			beta := float32(1)
+			if t == 0 {
+				beta = 0
+			}
+			Gemm(p.K, wide, p.C, wt[t*p.K*p.C:], p.C, xp[kh*p.DilH*wp+kw*p.DilW:], plane, beta, acc, wide)
+		}
+		on := out[n*p.K*oh*ow : (n+1)*p.K*oh*ow]
+		ParallelFor(p.K, max(1, 4096/wide), func(lo, hi int) {
+			for k := lo; k < hi; k++ {
+				b := float32(0)
+				if bias != nil {
+					b = bias[k]
+				}
+				for y := 0; y < oh; y++ {
+					src, dst := acc[k*wide+y*wp:k*wide+y*wp+ow], on[(k*oh+y)*ow:(k*oh+y+1)*ow]
+					for i, v := range src {
+						dst[i] = v + b
+					}
+				}
+			}
+		})
+	}
+}
+
 // im2col fills col (cg·KH·KW, OH·OW): row (c, kh, kw) holds, for every output
 // pixel, the input value that kernel tap reads (0 in the padding).
 func im2col(col, x []float32, p *Conv2DParams, cg, oh, ow int) {
@@ -145,6 +214,19 @@ func im2col(col, x []float32, p *Conv2DParams, cg, oh, ow int) {
 					continue
 				}
 				srow := src[iy*p.W : (iy+1)*p.W]
+				if p.StrideW == 1 {
+					// Contiguous: outputs [lo, hi) read srow[lo+off : hi+off], the rest padding.
+					off := kw*p.DilW - p.PadW
+					lo, hi := min(max(0, -off), ow), max(min(ow, p.W-off), 0)
+					if lo >= hi {
+						clear(d)
+						continue
+					}
+					clear(d[:lo])
+					copy(d[lo:hi], srow[lo+off:hi+off])
+					clear(d[hi:])
+					continue
+				}
 				for xo := range d {
 					ix := xo*p.StrideW - p.PadW + kw*p.DilW
 					if ix < 0 || ix >= p.W {

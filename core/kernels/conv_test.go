@@ -113,6 +113,33 @@ func TestConv2D(t *testing.T) {
 	}
 }
 
+// TestConv2DTapsRandom runs the per-tap Gemm path (stride 1, no groups, not
+// 1×1 unpadded) on random shapes against the direct loop: odd sizes,
+// asymmetric kernels, dilations, paddings, batches, with and without bias.
+func TestConv2DTapsRandom(t *testing.T) {
+	r := rand.New(rand.NewSource(16))
+	for i := 0; i < 60; i++ {
+		p := Conv2DParams{N: 1 + r.Intn(2), C: 1 + r.Intn(20), H: 1 + r.Intn(19), W: 1 + r.Intn(19), K: 1 + r.Intn(20),
+			KH: 1 + r.Intn(4), KW: 1 + r.Intn(4), DilH: 1 + r.Intn(3), DilW: 1 + r.Intn(3), PadH: r.Intn(4), PadW: r.Intn(4)}
+		if oh, ow := p.OutSize(); oh <= 0 || ow <= 0 {
+			continue
+		}
+		x := randSlice(r, p.N*p.C*p.H*p.W)
+		w := randSlice(r, p.K*p.C*p.KH*p.KW)
+		var bias []float32
+		if i%2 == 1 {
+			bias = randSlice(r, p.K)
+		}
+		want := refConv2D(x, w, bias, p)
+		got, full := guarded(len(want))
+		if err := Conv2D(got, x, w, bias, p); err != nil {
+			t.Fatalf("%+v: %v", p, err)
+		}
+		checkGuards(t, full, len(want))
+		assertNMSE(t, "conv2d taps", got, want, tolConv)
+	}
+}
+
 func TestConvTranspose2D(t *testing.T) {
 	r := rand.New(rand.NewSource(13))
 	for _, p := range []ConvT2DParams{

@@ -187,7 +187,23 @@ func SiLU(out, x []float32) error {
 	if err := checkUnary("silu", out, x); err != nil {
 		return err
 	}
-	unary(out, x, func(v float32) float32 { return v / (1 + expf(-v)) })
+	// exp(-v) a block at a time through the vectorised exp (vecExpSub), then
+	// v / (1 + exp(-v)); saturates to v for large v and to -0 for very negative v.
+	ParallelFor(len(x), 16384, func(lo, hi int) {
+		var e [256]float32
+		for b := lo; b < hi; b += len(e) {
+			xs := x[b:min(b+len(e), hi)]
+			t := e[:len(xs)]
+			for i, v := range xs {
+				t[i] = -v
+			}
+			vecExpSub(t, 0)
+			o := out[b : b+len(xs)]
+			for i, v := range xs {
+				o[i] = v / (1 + t[i])
+			}
+		}
+	})
 	return nil
 }
 

@@ -177,6 +177,17 @@ func TestActivations(t *testing.T) {
 		}
 		checkGuards(t, full, len(x))
 		assertNMSE(t, tc.name, got, tc.want, tolAct)
+		for i, v := range got[:len(x)] {
+			if d := math.Abs(float64(v - tc.want[i])); !(d <= 1e-5*max(1, math.Abs(float64(tc.want[i])))) {
+				t.Fatalf("%s(%v) = %v, want %v", tc.name, x[i], v, tc.want[i])
+			}
+		}
+		// In place (out aliases x) gives the same values.
+		inPlace := append([]float32(nil), x...)
+		if err := tc.f(inPlace, inPlace); err != nil {
+			t.Fatal(err)
+		}
+		assertNMSE(t, tc.name+" in place", inPlace, got[:len(x)], 0)
 		if err := tc.f(got[:3], x); err == nil {
 			t.Fatalf("%s: short out accepted", tc.name)
 		}

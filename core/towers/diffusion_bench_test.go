@@ -2,12 +2,14 @@ package towers
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 )
 
-// Diffusion towers on the tiny golden models: one UNet step (batch 2 as
-// classifier-free guidance runs it) and one VAE decode, per shape.
+// Diffusion towers on the tiny golden models, or on the pipeline folder named
+// by LOOM_BENCH_DIFFUSION (e.g. $PWD/models/shapes-diffusion): one UNet step
+// (batch 2 as classifier-free guidance runs it) and one VAE decode, per shape.
 var diffusionBenchShapes = []struct {
 	name string
 	side int // latent side
@@ -16,7 +18,15 @@ var diffusionBenchShapes = []struct {
 	{"latent32", 32},
 }
 
+func benchDiffusionDir() string {
+	if d := os.Getenv("LOOM_BENCH_DIFFUSION"); d != "" {
+		return d
+	}
+	return diffusionDir
+}
+
 func BenchmarkUNetStep(b *testing.B) {
+	diffusionDir := benchDiffusionDir()
 	cfg, err := ReadUNetConfig(filepath.Join(diffusionDir, "unet", "config.json"))
 	if err != nil {
 		b.Fatal(err)
@@ -43,6 +53,7 @@ func BenchmarkUNetStep(b *testing.B) {
 }
 
 func BenchmarkVAEDecode(b *testing.B) {
+	diffusionDir := benchDiffusionDir()
 	cfg, err := ReadVAEConfig(filepath.Join(diffusionDir, "vae", "config.json"))
 	if err != nil {
 		b.Fatal(err)

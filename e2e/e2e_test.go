@@ -210,6 +210,21 @@ func exercise(t *testing.T, c *client) {
 		} else if !bytes.Equal(firstImage, imgs[0]) {
 			t.Fatal("image: another serving process gave other PNG bytes for the same request")
 		}
+		// Image-to-image on that picture through /v1/images/edits.
+		code, body := c.do("POST", "/v1/images/edits", map[string]any{"model": gen, "prompt": "a large blue square in the center",
+			"image": base64.StdEncoding.EncodeToString(imgs[0]), "strength": 0.5, "seed": 7, "steps": 8})
+		var res struct {
+			Data []struct {
+				B64 string `json:"b64_json"`
+			} `json:"data"`
+		}
+		if code != 200 || json.Unmarshal(body, &res) != nil || len(res.Data) != 1 {
+			t.Fatalf("image edit: %d %s", code, tail(string(body), 300))
+		}
+		edited, _ := base64.StdEncoding.DecodeString(res.Data[0].B64)
+		if im, err := png.Decode(bytes.NewReader(edited)); err != nil || im.Bounds().Dx() != 64 || bytes.Equal(edited, imgs[0]) {
+			t.Fatalf("image edit: %v, same bytes as its input %v", err, bytes.Equal(edited, imgs[0]))
+		}
 	}
 }
 

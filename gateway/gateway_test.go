@@ -411,6 +411,65 @@ func TestImagesAudioVideo(t *testing.T) {
 		t.Fatalf("generations 128x128: %d %s", code, body)
 	}
 
+	// Image-to-image: multipart as OpenAI's edits, and JSON with a data: URL.
+	edit := pngBytes(20, 10)
+	var emp bytes.Buffer
+	ew := multipart.NewWriter(&emp)
+	for k, v := range map[string]string{"model": "gen", "prompt": "a blue square", "strength": "0.6", "seed": "7", "n": "2"} {
+		_ = ew.WriteField(k, v)
+	}
+	efw, _ := ew.CreateFormFile("image", "in.png")
+	_, _ = efw.Write(edit)
+	_ = ew.Close()
+	type editResp struct {
+		Data []struct {
+			Seed          int64  `json:"seed"`
+			RevisedPrompt string `json:"revised_prompt"`
+			B64           string `json:"b64_json"`
+		} `json:"data"`
+	}
+	code, _, body = e.do("POST", "/v1/images/edits", ew.FormDataContentType(), emp.Bytes())
+	er := decode[editResp](t, body)
+	if code != 200 || len(er.Data) != 2 || er.Data[1].Seed != 8 || er.Data[0].RevisedPrompt != "edit of 20x10 at strength 0.6: a blue square" {
+		t.Fatalf("edits multipart: %d %s", code, body)
+	}
+	code, _, body = e.postJSON("/v1/images/edits", map[string]any{"model": "gen", "prompt": "a red circle",
+		"image": "data:image/png;base64," + base64.StdEncoding.EncodeToString(edit)})
+	er = decode[editResp](t, body)
+	if code != 200 || len(er.Data) != 1 || er.Data[0].RevisedPrompt != "edit of 20x10 at strength 0.8: a red circle" {
+		t.Fatalf("edits json (default strength 0.8): %d %s", code, body)
+	}
+	for name, tc := range map[string]struct {
+		body   map[string]any
+		wantIn string
+	}{
+		"no image":      {map[string]any{"model": "gen", "prompt": "x"}, "image"},
+		"bad image":     {map[string]any{"model": "gen", "prompt": "x", "image": "aGVsbG8="}, "image"},
+		"strength 1.5":  {map[string]any{"model": "gen", "prompt": "x", "image": base64.StdEncoding.EncodeToString(edit), "strength": 1.5}, "strength"},
+		"mask":          {map[string]any{"model": "gen", "prompt": "x", "image": base64.StdEncoding.EncodeToString(edit), "mask": "abc"}, "mask"},
+		"no prompt":     {map[string]any{"model": "gen", "image": base64.StdEncoding.EncodeToString(edit)}, "prompt"},
+		"remote image":  {map[string]any{"model": "gen", "prompt": "x", "image": "https://example.com/a.png"}, "remote"},
+		"steps too big": {map[string]any{"model": "gen", "prompt": "x", "image": base64.StdEncoding.EncodeToString(edit), "steps": 500}, "steps"},
+	} {
+		code, _, body := e.postJSON("/v1/images/edits", tc.body)
+		if code != 400 || !strings.Contains(string(body), tc.wantIn) {
+			t.Errorf("edits %s: %d %s", name, code, body)
+		}
+	}
+	var bmp bytes.Buffer
+	bw := multipart.NewWriter(&bmp)
+	_ = bw.WriteField("prompt", "x")
+	_ = bw.WriteField("strength", "most")
+	bfw, _ := bw.CreateFormFile("image", "in.png")
+	_, _ = bfw.Write(edit)
+	_ = bw.Close()
+	if code, _, body := e.do("POST", "/v1/images/edits", bw.FormDataContentType(), bmp.Bytes()); code != 400 || !strings.Contains(string(body), `strength: \"most\" is not a number`) {
+		t.Errorf("edits multipart bad strength: %d %s", code, body)
+	}
+	if code, _, body := e.postJSON("/v1/images/generations", map[string]any{"model": "gen", "prompt": "x", "strength": 0.5}); code != 400 || !strings.Contains(string(body), "/v1/images/edits") {
+		t.Errorf("generations with a strength: %d %s", code, body)
+	}
+
 	img := pngBytes(12, 7)
 	code, _, body = e.postJSON("/v1/images/captions", map[string]any{"model": "cap", "image": "data:image/png;base64," + base64.StdEncoding.EncodeToString(img)})
 	if code != 200 || decode[map[string]any](t, body)["caption"] != "a red dot on 12x7" {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -145,6 +146,17 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 		}
 		if ip.Width > 64 {
 			out["upscaled_from"] = []int{64, 64}
+		}
+		// Image-to-image: say what arrived, so tests see the input and strength.
+		if len(l.Job.Inputs) > 0 {
+			var sp struct{ Strength *float64 }
+			_ = json.Unmarshal(l.Job.Params, &sp)
+			cfg, _, err := image.DecodeConfig(bytes.NewReader(l.Job.Inputs[0].Data))
+			if err != nil || sp.Strength == nil || l.Job.Inputs[0].Name != "image" {
+				_ = q.Fail(ctx, l, queue.JobError{Code: "invalid_request", Message: "edit without a decodable image or a strength"}, false)
+				return
+			}
+			out["revised_prompt"] = fmt.Sprintf("edit of %dx%d at strength %g: %s", cfg.Width, cfg.Height, *sp.Strength, ip.Prompt)
 		}
 		res.Output, _ = json.Marshal(out)
 		_ = q.Complete(ctx, l, res)

@@ -29,6 +29,7 @@ const (
 
 func (s *Server) registerImages(g *gin.RouterGroup) {
 	g.POST("/images/generations", s.imageGenerations)
+	g.POST("/images/edits", s.imageEdits)
 	g.POST("/images/captions", s.imageCaptions)
 }
 
@@ -45,6 +46,7 @@ type imageGenRequest struct {
 	GuidanceScale  *float64 `json:"guidance_scale"`
 	Scheduler      string   `json:"scheduler"`
 	Seed           *int64   `json:"seed"`
+	Strength       *float64 `json:"strength"` // /v1/images/edits only
 }
 
 // imageSchedulers are the samplers the vision plugin offers.
@@ -60,6 +62,7 @@ type imageGenParams struct {
 	Steps          int      `json:"steps,omitempty"`
 	GuidanceScale  *float64 `json:"guidance_scale,omitempty"`
 	Scheduler      string   `json:"scheduler,omitempty"`
+	Strength       *float64 `json:"strength,omitempty"` // image-to-image: how far from the input image, 0…1
 }
 
 // captionParams is the image.caption job params; the image is input "image".
@@ -115,6 +118,10 @@ func (s *Server) imageGenJob(c *gin.Context, req *imageGenRequest) (queue.Job, e
 		return queue.Job{}, badRequest("scheduler: %q is not one of %s", req.Scheduler, strings.Join(imageSchedulers, ", "))
 	}
 	p.Scheduler = req.Scheduler
+	if err := checkRange("strength", req.Strength, 0, 1); err != nil {
+		return queue.Job{}, err
+	}
+	p.Strength = req.Strength
 	switch req.ResponseFormat {
 	case "", "b64_json":
 	default:
@@ -136,11 +143,129 @@ func (s *Server) imageGenerations(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	if req.Strength != nil {
+		_ = c.Error(badRequest("strength: only image-to-image takes a strength; send the image to /v1/images/edits"))
+		return
+	}
 	job, err := s.imageGenJob(c, &req)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
+	s.runImages(c, job)
+}
+
+// imageEdits is OpenAI's POST /v1/images/edits: image-to-image. Multipart
+// with an "image" file part and the generations fields (plus "strength",
+// default 0.8) as form values, or JSON with "image" as base64 or a data: URL.
+// The input is encoded by the model's VAE, noised to the strength and
+// denoised towards the prompt; masks (inpainting) are not supported.
+func (s *Server) imageEdits(c *gin.Context) {
+	var req imageGenRequest
+	var img queue.Blob
+	if strings.HasPrefix(c.ContentType(), "multipart/") {
+		form, err := c.MultipartForm()
+		if err != nil {
+			_ = c.Error(multipartError(err))
+			return
+		}
+		if len(form.File["mask"]) > 0 || c.PostForm("mask") != "" {
+			_ = c.Error(badRequest("mask: inpainting is not supported; send only an image"))
+			return
+		}
+		fhs := form.File["image"]
+		if len(fhs) != 1 {
+			_ = c.Error(badRequest("multipart: send exactly one \"image\" file part"))
+			return
+		}
+		if img, err = readImagePart(fhs[0]); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		if err := formImageRequest(c, &req); err != nil {
+			_ = c.Error(err)
+			return
+		}
+	} else {
+		var body struct {
+			imageGenRequest
+			Image string          `json:"image"`
+			Mask  json.RawMessage `json:"mask"`
+		}
+		if err := decodeJSON(c, &body); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		if len(body.Mask) > 0 && string(body.Mask) != "null" {
+			_ = c.Error(badRequest("mask: inpainting is not supported; send only an image"))
+			return
+		}
+		if body.Image == "" {
+			_ = c.Error(errFieldRequired("image"))
+			return
+		}
+		var err error
+		if img, err = decodeImageURL(body.Image); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		req = body.imageGenRequest
+	}
+	if req.Strength == nil {
+		def := 0.8
+		req.Strength = &def
+	}
+	job, err := s.imageGenJob(c, &req)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	job.Inputs = []queue.Blob{img}
+	s.runImages(c, job)
+}
+
+// formImageRequest fills an image request from multipart form values; a
+// number that does not parse is a 400 naming its field.
+func formImageRequest(c *gin.Context, req *imageGenRequest) error {
+	req.Model, req.Prompt, req.NegativePrompt = c.PostForm("model"), c.PostForm("prompt"), c.PostForm("negative_prompt")
+	req.Size, req.ResponseFormat, req.Scheduler = c.PostForm("size"), c.PostForm("response_format"), c.PostForm("scheduler")
+	for _, f := range []struct {
+		name string
+		dst  **int
+	}{{"n", &req.N}, {"steps", &req.Steps}} {
+		if v := c.PostForm(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return badRequest("%s: %q is not an integer", f.name, v)
+			}
+			*f.dst = &n
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  **float64
+	}{{"guidance_scale", &req.GuidanceScale}, {"strength", &req.Strength}} {
+		if v := c.PostForm(f.name); v != "" {
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return badRequest("%s: %q is not a number", f.name, v)
+			}
+			*f.dst = &x
+		}
+	}
+	if v := c.PostForm("seed"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return badRequest("seed: %q is not an integer", v)
+		}
+		req.Seed = &n
+	}
+	return nil
+}
+
+// runImages runs an image.generate job and answers in OpenAI's images shape:
+// data[i].b64_json with each image's seed, and upscaled_from when enlarged.
+func (s *Server) runImages(c *gin.Context, job queue.Job) {
 	s.runSync(c, job, func(st *queue.JobState) {
 		var out struct {
 			RevisedPrompt string `json:"revised_prompt"`

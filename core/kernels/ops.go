@@ -229,8 +229,39 @@ func GELUErf(out, x []float32) error {
 	if err := checkUnary("gelu_erf", out, x); err != nil {
 		return err
 	}
-	unary(out, x, func(v float32) float32 {
-		return float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
+	// erf(u), u = x/√2, by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7, the
+	// size of float32 rounding): erf(|u|) = 1 − t·P(t)·e^{−u²}, t = 1/(1+p|u|),
+	// with e^{−u²} for a block at a time through the vectorised exp. math.Erf
+	// works in float64 one value at a time and was a tenth of a UNet step.
+	const (
+		p  = 0.3275911
+		a1 = 0.254829592
+		a2 = -0.284496736
+		a3 = 1.421413741
+		a4 = -1.453152027
+		a5 = 1.061405429
+	)
+	ParallelFor(len(x), 16384, func(lo, hi int) {
+		var e [256]float32
+		for b := lo; b < hi; b += len(e) {
+			xs := x[b:min(b+len(e), hi)]
+			t := e[:len(xs)]
+			for i, v := range xs {
+				t[i] = -0.5 * v * v
+			}
+			vecExpSub(t, 0)
+			o := out[b : b+len(xs)]
+			for i, v := range xs {
+				u := float32(math.Abs(float64(v))) * (1 / math.Sqrt2)
+				k := 1 / (1 + p*u)
+				q := k * (a1 + k*(a2+k*(a3+k*(a4+k*a5)))) * t[i] // 1 − erf(|u|)
+				if v < 0 {
+					o[i] = 0.5 * v * q // 1 + erf(u) = q, without cancelling against 1
+				} else {
+					o[i] = 0.5 * v * (2 - q)
+				}
+			}
+		}
 	})
 	return nil
 }

@@ -100,7 +100,10 @@ func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {
 	kdim := cg * p.KH * p.KW // one output pixel's receptive field
 	// A 1×1, stride-1, unpadded conv is a plain GEMM on x: no im2col.
 	direct := p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
-	if !direct && p.StrideH == 1 && p.StrideW == 1 && p.Groups == 1 {
+	// Stride-1 ungrouped convs on large maps run per tap (no im2col buffer of
+	// KH·KW times the input); on small maps (a UNet's 8×8 and 4×4 levels) the
+	// im2col buffer is small and one Gemm beats KH·KW small ones.
+	if !direct && p.StrideH == 1 && p.StrideW == 1 && p.Groups == 1 && ohw >= conv2dTapsMinPixels {
 		conv2dTaps(out, x, w, bias, &p, oh, ow)
 		return nil
 	}
@@ -131,6 +134,10 @@ func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {
 	}
 	return nil
 }
+
+// conv2dTapsMinPixels is the smallest output map (OH·OW) Conv2D runs per tap.
+// A variable so tests can send every shape down either path.
+var conv2dTapsMinPixels = 1024
 
 // conv2dTaps computes a validated stride-1, ungrouped conv2d without im2col.
 // Each image is copied once into a zero-padded (C, Hp, Wp) buffer; in it, the

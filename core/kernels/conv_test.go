@@ -117,6 +117,9 @@ func TestConv2D(t *testing.T) {
 // 1×1 unpadded) on random shapes against the direct loop: odd sizes,
 // asymmetric kernels, dilations, paddings, batches, with and without bias.
 func TestConv2DTapsRandom(t *testing.T) {
+	old := conv2dTapsMinPixels
+	defer func() { conv2dTapsMinPixels = old }()
+	conv2dTapsMinPixels = 1 // every shape below is small
 	r := rand.New(rand.NewSource(16))
 	for i := 0; i < 60; i++ {
 		p := Conv2DParams{N: 1 + r.Intn(2), C: 1 + r.Intn(20), H: 1 + r.Intn(19), W: 1 + r.Intn(19), K: 1 + r.Intn(20),

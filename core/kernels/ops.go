@@ -96,40 +96,71 @@ func LayerNorm(out, x, weight, bias []float32, rows, dim int, eps float32) error
 	}
 	ParallelFor(rows, rowGrain(dim), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			normAffine(out[r*dim:(r+1)*dim], x[r*dim:(r+1)*dim], eps, func(i int) (float32, float32) {
-				w, b := float32(1), float32(0)
-				if weight != nil {
-					w = weight[i]
-				}
-				if bias != nil {
-					b = bias[i]
-				}
-				return w, b
-			}, 1)
+			normAffine(out[r*dim:(r+1)*dim], x[r*dim:(r+1)*dim], eps, weight, bias, 1)
 		}
 	})
 	return nil
 }
 
 // normAffine normalises x into out (two-pass mean and variance in float64)
-// and applies the scale and shift that affine(i/per) returns for element i.
-func normAffine(out, x []float32, eps float32, affine func(c int) (float32, float32), per int) {
-	var sum float64
-	for _, v := range x {
-		sum += float64(v)
+// and applies weight[i/per] and bias[i/per] to element i (nil: 1 and 0).
+func normAffine(out, x []float32, eps float32, weight, bias []float32, per int) {
+	// Four float64 accumulators: the same precision, but four independent
+	// dependency chains instead of one add's latency per element.
+	var s0, s1, s2, s3 float64
+	n4 := len(x) &^ 3
+	for i := 0; i < n4; i += 4 {
+		v := x[i : i+4 : i+4]
+		s0 += float64(v[0])
+		s1 += float64(v[1])
+		s2 += float64(v[2])
+		s3 += float64(v[3])
 	}
-	mean := sum / float64(len(x))
-	var ss float64
-	for _, v := range x {
+	for _, v := range x[n4:] {
+		s0 += float64(v)
+	}
+	mean := (s0 + s1 + s2 + s3) / float64(len(x))
+	s0, s1, s2, s3 = 0, 0, 0, 0
+	for i := 0; i < n4; i += 4 {
+		v := x[i : i+4 : i+4]
+		d0, d1, d2, d3 := float64(v[0])-mean, float64(v[1])-mean, float64(v[2])-mean, float64(v[3])-mean
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for _, v := range x[n4:] {
 		d := float64(v) - mean
-		ss += d * d
+		s0 += d * d
 	}
-	inv := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
-	m := float32(mean)
+	inv := 1 / math.Sqrt((s0+s1+s2+s3)/float64(len(x))+float64(eps))
+	if per == 1 { // LayerNorm: an affine pair per element
+		m, iv := float32(mean), float32(inv)
+		for i, v := range x {
+			w, b := float32(1), float32(0)
+			if weight != nil {
+				w = weight[i]
+			}
+			if bias != nil {
+				b = bias[i]
+			}
+			out[i] = (v-m)*iv*w + b
+		}
+		return
+	}
 	for c0 := 0; c0 < len(x); c0 += per {
-		w, b := affine(c0 / per)
-		for i := c0; i < c0+per; i++ {
-			out[i] = (x[i]-m)*inv*w + b
+		w, b := 1.0, 0.0
+		if weight != nil {
+			w = float64(weight[c0/per])
+		}
+		if bias != nil {
+			b = float64(bias[c0/per])
+		}
+		// (x − mean)·inv·w + b as one multiply-add per element.
+		scale, shift := float32(inv*w), float32(b-mean*inv*w)
+		o, xs := out[c0:c0+per], x[c0:c0+per]
+		for i, v := range xs {
+			o[i] = v*scale + shift
 		}
 	}
 }
@@ -151,16 +182,14 @@ func GroupNorm(out, x, weight, bias []float32, n, c, hw, groups int, eps float32
 	ParallelFor(n*groups, max(1, 16384/size), func(lo, hi int) {
 		for gi := lo; gi < hi; gi++ {
 			c0 := (gi % groups) * cg
-			normAffine(out[gi*size:(gi+1)*size], x[gi*size:(gi+1)*size], eps, func(ch int) (float32, float32) {
-				w, b := float32(1), float32(0)
-				if weight != nil {
-					w = weight[c0+ch]
-				}
-				if bias != nil {
-					b = bias[c0+ch]
-				}
-				return w, b
-			}, hw)
+			var w, b []float32
+			if weight != nil {
+				w = weight[c0 : c0+cg]
+			}
+			if bias != nil {
+				b = bias[c0 : c0+cg]
+			}
+			normAffine(out[gi*size:(gi+1)*size], x[gi*size:(gi+1)*size], eps, w, b, hw)
 		}
 	})
 	return nil

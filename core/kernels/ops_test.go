@@ -147,6 +147,19 @@ func TestGroupNorm(t *testing.T) {
 	}
 	checkGuards(t, full, len(x))
 	assertNMSE(t, "groupnorm", got, want, tolNorm)
+	// No affine (nil weight and bias) is weight 1, bias 0.
+	ones, zeros := make([]float32, c), make([]float32, c)
+	for i := range ones {
+		ones[i] = 1
+	}
+	plain, affine := make([]float32, len(x)), make([]float32, len(x))
+	if err := GroupNorm(plain, x, nil, nil, n, c, hw, groups, 1e-6); err != nil {
+		t.Fatal(err)
+	}
+	if err := GroupNorm(affine, x, ones, zeros, n, c, hw, groups, 1e-6); err != nil {
+		t.Fatal(err)
+	}
+	assertNMSE(t, "groupnorm without affine", plain, affine, 0)
 	if err := GroupNorm(got, x, w, b, n, c, hw, 5, 1e-6); err == nil || !strings.Contains(err.Error(), "groups") {
 		t.Fatalf("groups not dividing channels: err %v", err)
 	}

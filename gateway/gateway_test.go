@@ -485,6 +485,15 @@ func TestImagesAudioVideo(t *testing.T) {
 	if code != 200 || decode[map[string]any](t, body)["caption"] != "a red dot on 12x7" {
 		t.Fatalf("caption multipart: %d %s", code, body)
 	}
+	mp.Reset()
+	w = multipart.NewWriter(&mp)
+	_ = w.WriteField("max_tokens", "many")
+	fw, _ = w.CreateFormFile("file", "x.png")
+	_, _ = fw.Write(img)
+	_ = w.Close()
+	if code, _, body = e.do("POST", "/v1/images/captions", w.FormDataContentType(), mp.Bytes()); code != 400 || !strings.Contains(string(body), `max_tokens: \"many\" is not an integer`) {
+		t.Fatalf("caption multipart, bad max_tokens: %d %s", code, body)
+	}
 	// An image part on a chat request with a captioning model becomes image.caption.
 	code, _, body = e.postJSON("/v1/chat/completions", map[string]any{"model": "cap", "messages": []any{map[string]any{"role": "user", "content": []any{
 		map[string]any{"type": "text", "text": "what is this"},

@@ -164,28 +164,18 @@ func (s *Server) imageEdits(c *gin.Context) {
 	var req imageGenRequest
 	var img queue.Blob
 	if strings.HasPrefix(c.ContentType(), "multipart/") {
-		form, err := c.MultipartForm()
+		form, in, err := multipartImage(c, "image")
+		if err == nil && (len(form.File["mask"]) > 0 || c.PostForm("mask") != "") {
+			err = badRequest("mask: inpainting is not supported; send only an image")
+		}
+		if err == nil {
+			err = formImageRequest(c, &req)
+		}
 		if err != nil {
-			_ = c.Error(multipartError(err))
-			return
-		}
-		if len(form.File["mask"]) > 0 || c.PostForm("mask") != "" {
-			_ = c.Error(badRequest("mask: inpainting is not supported; send only an image"))
-			return
-		}
-		fhs := form.File["image"]
-		if len(fhs) != 1 {
-			_ = c.Error(badRequest("multipart: send exactly one \"image\" file part"))
-			return
-		}
-		if img, err = readImagePart(fhs[0]); err != nil {
 			_ = c.Error(err)
 			return
 		}
-		if err := formImageRequest(c, &req); err != nil {
-			_ = c.Error(err)
-			return
-		}
+		img = in
 	} else {
 		var body struct {
 			imageGenRequest
@@ -229,38 +219,55 @@ func (s *Server) imageEdits(c *gin.Context) {
 func formImageRequest(c *gin.Context, req *imageGenRequest) error {
 	req.Model, req.Prompt, req.NegativePrompt = c.PostForm("model"), c.PostForm("prompt"), c.PostForm("negative_prompt")
 	req.Size, req.ResponseFormat, req.Scheduler = c.PostForm("size"), c.PostForm("response_format"), c.PostForm("scheduler")
-	for _, f := range []struct {
-		name string
-		dst  **int
-	}{{"n", &req.N}, {"steps", &req.Steps}} {
-		if v := c.PostForm(f.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return badRequest("%s: %q is not an integer", f.name, v)
-			}
-			*f.dst = &n
-		}
+	return firstError(formNumber(c, "n", strconv.Atoi, &req.N), formNumber(c, "steps", strconv.Atoi, &req.Steps),
+		formNumber(c, "guidance_scale", parseFloat, &req.GuidanceScale), formNumber(c, "strength", parseFloat, &req.Strength),
+		formNumber(c, "seed", parseInt64, &req.Seed))
+}
+
+// formNumber sets *dst from the form value name when one is sent; a value
+// parse refuses is a 400 naming the field.
+func formNumber[T int | int64 | float64](c *gin.Context, name string, parse func(string) (T, error), dst **T) error {
+	v := c.PostForm(name)
+	if v == "" {
+		return nil
 	}
-	for _, f := range []struct {
-		name string
-		dst  **float64
-	}{{"guidance_scale", &req.GuidanceScale}, {"strength", &req.Strength}} {
-		if v := c.PostForm(f.name); v != "" {
-			x, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return badRequest("%s: %q is not a number", f.name, v)
-			}
-			*f.dst = &x
+	x, err := parse(v)
+	if err != nil {
+		what := "an integer"
+		if _, ok := any(x).(float64); ok {
+			what = "a number"
 		}
+		return badRequest("%s: %q is not %s", name, v, what)
 	}
-	if v := c.PostForm("seed"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
+	*dst = &x
+	return nil
+}
+
+func parseInt64(v string) (int64, error)   { return strconv.ParseInt(v, 10, 64) }
+func parseFloat(v string) (float64, error) { return strconv.ParseFloat(v, 64) }
+
+func firstError(errs ...error) error {
+	for _, err := range errs {
 		if err != nil {
-			return badRequest("seed: %q is not an integer", v)
+			return err
 		}
-		req.Seed = &n
 	}
 	return nil
+}
+
+// multipartImage reads a multipart request's form and its one image file part
+// named part (checked like any uploaded image).
+func multipartImage(c *gin.Context, part string) (*multipart.Form, queue.Blob, error) {
+	form, err := c.MultipartForm()
+	if err != nil {
+		return nil, queue.Blob{}, multipartError(err)
+	}
+	fhs := form.File[part]
+	if len(fhs) != 1 {
+		return nil, queue.Blob{}, badRequest("multipart: send exactly one %q file part", part)
+	}
+	img, err := readImagePart(fhs[0])
+	return form, img, err
 }
 
 // runImages runs an image.generate job and answers in OpenAI's images shape:
@@ -312,37 +319,16 @@ func (s *Server) imageCaptions(c *gin.Context) {
 	}
 	var img queue.Blob
 	if strings.HasPrefix(c.ContentType(), "multipart/") {
-		form, err := c.MultipartForm()
+		_, in, err := multipartImage(c, "file")
+		if err == nil {
+			req.Model, req.Prompt = c.PostForm("model"), c.PostForm("prompt")
+			err = firstError(formNumber(c, "max_tokens", strconv.Atoi, &req.MaxTokens), formNumber(c, "seed", parseInt64, &req.Seed))
+		}
 		if err != nil {
-			_ = c.Error(multipartError(err))
-			return
-		}
-		fhs := form.File["file"]
-		if len(fhs) != 1 {
-			_ = c.Error(badRequest("multipart: send exactly one \"file\" part"))
-			return
-		}
-		if img, err = readImagePart(fhs[0]); err != nil {
 			_ = c.Error(err)
 			return
 		}
-		req.Model, req.Prompt = c.PostForm("model"), c.PostForm("prompt")
-		if v := c.PostForm("max_tokens"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				_ = c.Error(badRequest("max_tokens: %q is not an integer", v))
-				return
-			}
-			req.MaxTokens = &n
-		}
-		if v := c.PostForm("seed"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				_ = c.Error(badRequest("seed: %q is not an integer", v))
-				return
-			}
-			req.Seed = &n
-		}
+		img = in
 	} else {
 		if err := decodeJSON(c, &req); err != nil {
 			_ = c.Error(err)

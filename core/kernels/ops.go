@@ -211,6 +211,24 @@ func unary(out, x []float32, f func(float32) float32) {
 	})
 }
 
+// expBlocks is the frame of the activations built on e^{arg(x)}: in parallel
+// chunks of x, a block of up to 256 values at a time, it sets e[i] =
+// exp(a[i]) for the arguments a that arg writes from x's block, through the
+// vectorised exp (vecExpSub), then lets finish write out's block from x's
+// block and e. Two calls per block, none per value. out may alias x.
+func expBlocks(out, x []float32, arg func(a, xs []float32), finish func(o, xs, e []float32)) {
+	ParallelFor(len(x), 16384, func(lo, hi int) {
+		var buf [256]float32
+		for b := lo; b < hi; b += len(buf) {
+			xs := x[b:min(b+len(buf), hi)]
+			e := buf[:len(xs)]
+			arg(e, xs)
+			vecExpSub(e, 0)
+			finish(out[b:b+len(xs)], xs, e)
+		}
+	})
+}
+
 // SiLU sets out[i] = x[i]·sigmoid(x[i]) (Swish). out may alias x.
 func SiLU(out, x []float32) error {
 	if err := checkUnary("silu", out, x); err != nil {
@@ -218,19 +236,13 @@ func SiLU(out, x []float32) error {
 	}
 	// exp(-v) a block at a time through the vectorised exp (vecExpSub), then
 	// v / (1 + exp(-v)); saturates to v for large v and to -0 for very negative v.
-	ParallelFor(len(x), 16384, func(lo, hi int) {
-		var e [256]float32
-		for b := lo; b < hi; b += len(e) {
-			xs := x[b:min(b+len(e), hi)]
-			t := e[:len(xs)]
-			for i, v := range xs {
-				t[i] = -v
-			}
-			vecExpSub(t, 0)
-			o := out[b : b+len(xs)]
-			for i, v := range xs {
-				o[i] = v / (1 + t[i])
-			}
+	expBlocks(out, x, func(a, xs []float32) {
+		for i, v := range xs {
+			a[i] = -v
+		}
+	}, func(o, xs, e []float32) {
+		for i, v := range xs {
+			o[i] = v / (1 + e[i])
 		}
 	})
 	return nil
@@ -270,25 +282,19 @@ func GELUErf(out, x []float32) error {
 		a4 = -1.453152027
 		a5 = 1.061405429
 	)
-	ParallelFor(len(x), 16384, func(lo, hi int) {
-		var e [256]float32
-		for b := lo; b < hi; b += len(e) {
-			xs := x[b:min(b+len(e), hi)]
-			t := e[:len(xs)]
-			for i, v := range xs {
-				t[i] = -0.5 * v * v
-			}
-			vecExpSub(t, 0)
-			o := out[b : b+len(xs)]
-			for i, v := range xs {
-				u := float32(math.Abs(float64(v))) * (1 / math.Sqrt2)
-				k := 1 / (1 + p*u)
-				q := k * (a1 + k*(a2+k*(a3+k*(a4+k*a5)))) * t[i] // 1 − erf(|u|)
-				if v < 0 {
-					o[i] = 0.5 * v * q // 1 + erf(u) = q, without cancelling against 1
-				} else {
-					o[i] = 0.5 * v * (2 - q)
-				}
+	expBlocks(out, x, func(a, xs []float32) {
+		for i, v := range xs {
+			a[i] = -0.5 * v * v
+		}
+	}, func(o, xs, e []float32) {
+		for i, v := range xs {
+			u := float32(math.Abs(float64(v))) * (1 / math.Sqrt2)
+			k := 1 / (1 + p*u)
+			q := k * (a1 + k*(a2+k*(a3+k*(a4+k*a5)))) * e[i] // 1 − erf(|u|)
+			if v < 0 {
+				o[i] = 0.5 * v * q // 1 + erf(u) = q, without cancelling against 1
+			} else {
+				o[i] = 0.5 * v * (2 - q)
 			}
 		}
 	})

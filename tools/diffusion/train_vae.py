@@ -74,16 +74,30 @@ def main():
     ap.add_argument("--kl", type=float, default=1e-6)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init-from", default="", help="start from this exported VAE folder (a second budget)")
+    ap.add_argument("--decoder-only", action="store_true",
+                    help="with --init-from: freeze the encoder and train only the decoder, so the latent space "
+                         "(and a UNet trained on it) stays valid, as Stable Diffusion's fine-tuned VAE decoders do")
     a = ap.parse_args()
+    if a.decoder_only and not a.init_from:
+        sys.exit("--decoder-only needs --init-from")
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
     torch.set_num_threads(a.threads)
     tr, _ = load(os.path.join(a.data, "train"))
     va, _ = load(os.path.join(a.data, "val"))
     vae = M.AutoencoderKL(VAE)
+    prev, cfg0 = None, None
+    if a.init_from:
+        sd = safet.load(os.path.join(a.init_from, "diffusion_pytorch_model.safetensors"))
+        vae.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()})
+        cfg0 = json.load(open(os.path.join(a.init_from, "config.json")))
+        prev = cfg0.get("loom")
+        print(f"initialised from {a.init_from} ({prev}); before: PSNR/latent std {evaluate(vae, va)}", flush=True)
     nparams = sum(p.numel() for p in vae.parameters())
-    print(f"params {nparams} train {len(tr)} val {len(va)}", flush=True)
-    opt = torch.optim.AdamW(vae.parameters(), lr=a.lr, weight_decay=0.0)
+    trained = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters()) if a.decoder_only else list(vae.parameters())
+    print(f"params {nparams} (training {sum(p.numel() for p in trained)}) train {len(tr)} val {len(va)}", flush=True)
+    opt = torch.optim.AdamW(trained, lr=a.lr, weight_decay=0.0)
     t0, step, budget = time.time(), 0, a.minutes * 60
     while True:
         el = time.time() - t0
@@ -93,22 +107,24 @@ def main():
         for g in opt.param_groups:
             g["lr"] = a.lr * min(1.0, (step + 1) / 200) * (0.5 * (1 + math.cos(math.pi * min(frac, 1))) * 0.9 + 0.1)
         px = to_pixels(tr[np.random.randint(0, len(tr), a.batch)])
-        mean, logvar = vae.encode(px)
+        with torch.set_grad_enabled(not a.decoder_only):
+            mean, logvar = vae.encode(px)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         rec = vae.decode(z)
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum((1, 2, 3)).mean()
         loss = F.l1_loss(rec, px) + F.mse_loss(rec, px) + a.kl * kl
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         step += 1
         if step % 100 == 0:
             print(f"step {step} {el / 60:.1f}min loss {loss.item():.4f} kl {kl.item():.1f}", flush=True)
     psnr, std = evaluate(vae, va)
-    cfg = dict(VAE, scaling_factor=round(1 / max(std, 1e-3), 5))
+    # A decoder-only run keeps the latent space, so it keeps the scaling factor the UNet was trained with.
+    cfg = dict(VAE, scaling_factor=cfg0["scaling_factor"] if a.decoder_only else round(1 / max(std, 1e-3), 5))
     meta = dict(step=step, val_psnr_db=round(psnr, 2), latent_std=round(std, 4), params=nparams,
-                minutes=round((time.time() - t0) / 60, 1))
+                minutes=round((time.time() - t0) / 60, 1), init_from=prev, decoder_only=a.decoder_only or None)
     export(vae, cfg, a.out, meta)
     print("exported", a.out, meta, flush=True)
 

@@ -202,8 +202,8 @@ def main():
                     help="encode this many training images once, up front, and train on them (0: encode every batch)")
     ap.add_argument("--ema", type=float, default=0,
                     help="export an exponential moving average of the weights with this decay (0: the last step's weights). "
-                         "Tried once: 0.999 with --init-from, --latents 30000, 78 min read back 19.0%% exact (not kept; "
-                         "models/shapes-diffusion/README.md)")
+                         "Its one run (78 min, read back 19.0%% exact) trained on misaligned latents "
+                         "(models/shapes-diffusion/README.md), so it is untested")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
@@ -253,7 +253,10 @@ def main():
                     have = int(m.group(1))
             if have:
                 m, s = torch.load(os.path.join(a.data, f"latents_{have}{key}"))
-                ms, ss = [m], [s]
+                # Caches written before the encoder loop stopped at n hold a
+                # few rows past it (10,048 for 10,000): keep exactly the first
+                # `have`, or every later latent sits beside another image's caption.
+                ms, ss = [m[:have]], [s[:have]]
                 print(f"reusing {have} cached latents", flush=True)
             with torch.no_grad():
                 for i in range(have, n, 64):
@@ -262,6 +265,8 @@ def main():
                     ss.append(torch.exp(0.5 * lv))
             lat_mean, lat_std = torch.cat(ms), torch.cat(ss)
             torch.save((lat_mean, lat_std), cache)
+        lat_mean, lat_std = lat_mean[:n], lat_std[:n]
+        assert len(lat_mean) == n == len(lat_std), f"{len(lat_mean)} latents for {n} images"
         print(f"encoded {n} images in {(time.time() - t0) / 60:.1f} min", flush=True)
     while True:
         el = time.time() - t0

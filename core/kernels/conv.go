@@ -94,6 +94,12 @@ func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {
 	if err := p.validate(out, x, w, bias); err != nil {
 		return err
 	}
+	conv2d(out, x, w, bias, p)
+	return nil
+}
+
+// conv2d is Conv2D on validated parameters (defaults filled in).
+func conv2d(out, x, w, bias []float32, p Conv2DParams) {
 	oh, ow := p.OutSize()
 	ohw, hw := oh*ow, p.H*p.W
 	cg, kg := p.C/p.Groups, p.K/p.Groups
@@ -105,7 +111,7 @@ func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {
 	// im2col buffer is small and one Gemm beats KH·KW small ones.
 	if !direct && p.StrideH == 1 && p.StrideW == 1 && p.Groups == 1 && ohw >= conv2dTapsMinPixels {
 		conv2dTaps(out, x, w, bias, &p, oh, ow)
-		return nil
+		return
 	}
 	var colBuf *[]float32
 	if !direct {
@@ -132,7 +138,22 @@ func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {
 			}
 		}
 	}
-	return nil
+}
+
+// tapMajor returns a pooled (taps, K, C) copy of a (K, C, taps) weight: the
+// per-tap (K, C) matrices the tap-by-tap convolutions multiply by. The caller
+// puts the buffer back in colPool.
+func tapMajor(w []float32, k, c, taps int) *[]float32 {
+	buf := getCol(taps * k * c)
+	wt := *buf
+	for o := 0; o < k; o++ {
+		for i := 0; i < c; i++ {
+			for t := 0; t < taps; t++ {
+				wt[(t*k+o)*c+i] = w[(o*c+i)*taps+t]
+			}
+		}
+	}
+	return buf
 }
 
 // conv2dTapsMinPixels is the smallest output map (OH·OW) Conv2D runs per tap.
@@ -150,18 +171,12 @@ func conv2dTaps(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 	hp, wp := p.H+2*p.PadH, p.W+2*p.PadW
 	taps, plane, wide := p.KH*p.KW, hp*wp, oh*wp
 	slack := p.DilW * (p.KW - 1) // the last channel's last taps read past its plane (into discarded columns)
-	padBuf, wideBuf, wtBuf := getCol(p.C*plane+slack), getCol(p.K*wide), getCol(taps*p.K*p.C)
+	padBuf, wideBuf := getCol(p.C*plane+slack), getCol(p.K*wide)
 	defer colPool.Put(padBuf)
 	defer colPool.Put(wideBuf)
+	wtBuf := tapMajor(w, p.K, p.C, taps)
 	defer colPool.Put(wtBuf)
 	xp, acc, wt := *padBuf, *wideBuf, *wtBuf
-	for k := 0; k < p.K; k++ { // wt (taps, K, C) from w (K, C, KH, KW)
-		for c := 0; c < p.C; c++ {
-			for t := 0; t < taps; t++ {
-				wt[(t*p.K+k)*p.C+c] = w[(k*p.C+c)*taps+t]
-			}
-		}
-	}
 	clear(xp[p.C*plane:])
 	for n := 0; n < p.N; n++ {
 		xn := x[n*p.C*p.H*p.W : (n+1)*p.C*p.H*p.W]
@@ -385,9 +400,7 @@ func Conv1D(out, x, w, bias []float32, p Conv1DParams) error {
 		conv1dTaps(out, x, w, bias, p, false)
 		return nil
 	}
-	if err := Conv2D(out, x, w, bias, q); err != nil {
-		return fmt.Errorf("conv1d: %w", err)
-	}
+	conv2d(out, x, w, bias, q) // validate filled q's defaults
 	return nil
 }
 
@@ -412,16 +425,9 @@ func Conv1DAdd(out, x, w, bias []float32, p Conv1DParams) error {
 // the (K, C, KW) weight once per call. add keeps out's values and adds to them.
 func conv1dTaps(out, x, w, bias []float32, p Conv1DParams, add bool) {
 	dil, ol := orOne(p.Dil), p.OutLen()
-	wtBuf := getCol(p.KW * p.K * p.C)
+	wtBuf := tapMajor(w, p.K, p.C, p.KW)
 	defer colPool.Put(wtBuf)
 	wt := *wtBuf // (KW, K, C)
-	for k := 0; k < p.K; k++ {
-		for c := 0; c < p.C; c++ {
-			for j := 0; j < p.KW; j++ {
-				wt[(j*p.K+k)*p.C+c] = w[(k*p.C+c)*p.KW+j]
-			}
-		}
-	}
 	for n := 0; n < p.N; n++ {
 		xn, on := x[n*p.C*p.L:(n+1)*p.C*p.L], out[n*p.K*ol:(n+1)*p.K*ol]
 		for k := 0; k < p.K; k++ {

@@ -190,12 +190,8 @@ func (s *Server) imageEdits(c *gin.Context) {
 			_ = c.Error(badRequest("mask: inpainting is not supported; send only an image"))
 			return
 		}
-		if body.Image == "" {
-			_ = c.Error(errFieldRequired("image"))
-			return
-		}
 		var err error
-		if img, err = decodeImageURL(body.Image); err != nil {
+		if img, err = requiredImage(body.Image); err != nil {
 			_ = c.Error(err)
 			return
 		}
@@ -334,12 +330,8 @@ func (s *Server) imageCaptions(c *gin.Context) {
 			_ = c.Error(err)
 			return
 		}
-		if req.Image == "" {
-			_ = c.Error(errFieldRequired("image"))
-			return
-		}
 		var err error
-		if img, err = decodeImageURL(req.Image); err != nil {
+		if img, err = requiredImage(req.Image); err != nil {
 			_ = c.Error(err)
 			return
 		}
@@ -390,6 +382,14 @@ func readImagePart(fh *multipart.FileHeader) (queue.Blob, error) {
 		return queue.Blob{}, badRequest("file: %v", err)
 	}
 	return checkImage(data)
+}
+
+// requiredImage decodes a JSON body's "image" field, which must be sent.
+func requiredImage(v string) (queue.Blob, error) {
+	if v == "" {
+		return queue.Blob{}, errFieldRequired("image")
+	}
+	return decodeImageURL(v)
 }
 
 // decodeImageURL accepts a data: URL or bare base64. Remote URLs are refused:

@@ -20,9 +20,14 @@ import (
 
 var modelsDir, _ = filepath.Abs("../../models")
 
-func captionEngineOrSkip(t *testing.T) plugins.Engine {
+// captionEngineOrSkip returns an engine over dirs (default models/) that has
+// the shapes captioner, or skips the test.
+func captionEngineOrSkip(t *testing.T, dirs ...string) plugins.Engine {
 	t.Helper()
-	e := newVisionEngine([]string{modelsDir})
+	if len(dirs) == 0 {
+		dirs = []string{modelsDir}
+	}
+	e := newVisionEngine(dirs)
 	if _, ok := e.caption.models()["shapes-captioner"]; !ok {
 		t.Skip("models/shapes-captioner absent: train it with tools/captioner/train.py")
 	}

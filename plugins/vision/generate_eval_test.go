@@ -34,8 +34,7 @@ func TestShapesDiffusionReadBack(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dirs[0], shapesModel, "model_index.json")); err != nil {
 		t.Skipf("%s/%s absent: train it with tools/diffusion (models/%s/README.md)", dirs[0], shapesModel, shapesModel)
 	}
-	captionEngineOrSkip(t)
-	e := newVisionEngine(dirs)
+	e := captionEngineOrSkip(t, dirs...)
 	n := 200
 	if testing.Short() {
 		n = 40

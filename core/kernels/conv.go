@@ -9,7 +9,6 @@ package kernels
 
 import (
 	"fmt"
-	"sync"
 )
 
 // Conv2DParams describes a 2-D convolution: x (N, C, H, W), weight
@@ -78,16 +77,23 @@ func (p *Conv2DParams) validate(out, x, w, bias []float32) error {
 	return nil
 }
 
-var colPool sync.Pool // *[]float32 im2col / col2im buffers
+// colBufs recycles im2col, padding and weight-gather buffers (not zeroed).
+// A free list rather than a sync.Pool: a VAE decode after twenty UNet steps
+// would otherwise find the pool emptied by the collector and fault in fresh
+// pages for every 64×64 map. A buffer too small for a request is grown, so
+// the few kept converge on the largest sizes in use.
+var colBufs = newFreeList[[]float32](16, nil)
 
 func getCol(n int) *[]float32 {
-	if b, ok := colPool.Get().(*[]float32); ok && cap(*b) >= n {
-		*b = (*b)[:n]
-		return b
+	b := colBufs.get()
+	if cap(*b) < n {
+		*b = make([]float32, n)
 	}
-	b := make([]float32, n)
-	return &b
+	*b = (*b)[:n]
+	return b
 }
+
+func putCol(b *[]float32) { colBufs.put(b) }
 
 // Conv2D computes out = conv(x, w) + bias with the layout of Conv2DParams.
 func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {
@@ -107,16 +113,21 @@ func conv2d(out, x, w, bias []float32, p Conv2DParams) {
 	// A 1×1, stride-1, unpadded conv is a plain GEMM on x: no im2col.
 	direct := p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
 	// Stride-1 ungrouped convs on large maps run per tap (no im2col buffer of
-	// KH·KW times the input); on small maps (a UNet's 8×8 and 4×4 levels) the
-	// im2col buffer is small and one Gemm beats KH·KW small ones.
-	if !direct && p.StrideH == 1 && p.StrideW == 1 && p.Groups == 1 && ohw >= conv2dTapsMinPixels {
-		conv2dTaps(out, x, w, bias, &p, oh, ow)
+	// KH·KW times the input); on small maps (a UNet's 16×16 to 4×4 levels) the
+	// im2col buffer is small and one Gemm over the whole batch beats KH·KW
+	// small ones.
+	if !direct && p.StrideH == 1 && p.StrideW == 1 && p.Groups == 1 {
+		if ohw >= conv2dTapsMinPixels {
+			conv2dTaps(out, x, w, bias, &p, oh, ow)
+		} else {
+			conv2dWide(out, x, w, bias, &p, oh, ow)
+		}
 		return
 	}
 	var colBuf *[]float32
 	if !direct {
 		colBuf = getCol(kdim * ohw)
-		defer colPool.Put(colBuf)
+		defer putCol(colBuf)
 	}
 	for n := 0; n < p.N; n++ {
 		for g := 0; g < p.Groups; g++ {
@@ -142,7 +153,7 @@ func conv2d(out, x, w, bias []float32, p Conv2DParams) {
 
 // tapMajor returns a pooled (taps, K, C) copy of a (K, C, taps) weight: the
 // per-tap (K, C) matrices the tap-by-tap convolutions multiply by. The caller
-// puts the buffer back in colPool.
+// puts the buffer back with putCol.
 func tapMajor(w []float32, k, c, taps int) *[]float32 {
 	buf := getCol(taps * k * c)
 	wt := *buf
@@ -172,27 +183,14 @@ func conv2dTaps(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 	taps, plane, wide := p.KH*p.KW, hp*wp, oh*wp
 	slack := p.DilW * (p.KW - 1) // the last channel's last taps read past its plane (into discarded columns)
 	padBuf, wideBuf := getCol(p.C*plane+slack), getCol(p.K*wide)
-	defer colPool.Put(padBuf)
-	defer colPool.Put(wideBuf)
+	defer putCol(padBuf)
+	defer putCol(wideBuf)
 	wtBuf := tapMajor(w, p.K, p.C, taps)
-	defer colPool.Put(wtBuf)
+	defer putCol(wtBuf)
 	xp, acc, wt := *padBuf, *wideBuf, *wtBuf
 	clear(xp[p.C*plane:])
 	for n := 0; n < p.N; n++ {
-		xn := x[n*p.C*p.H*p.W : (n+1)*p.C*p.H*p.W]
-		ParallelFor(p.C, max(1, 4096/plane), func(lo, hi int) {
-			for c := lo; c < hi; c++ {
-				dst, src := xp[c*plane:(c+1)*plane], xn[c*p.H*p.W:(c+1)*p.H*p.W]
-				clear(dst[:p.PadH*wp])
-				for y := 0; y < p.H; y++ {
-					row := dst[(p.PadH+y)*wp : (p.PadH+y+1)*wp]
-					clear(row[:p.PadW])
-					copy(row[p.PadW:p.PadW+p.W], src[y*p.W:(y+1)*p.W])
-					clear(row[p.PadW+p.W:])
-				}
-				clear(dst[(p.PadH+p.H)*wp:])
-			}
-		})
+		padPlanes(xp, x[n*p.C*p.H*p.W:(n+1)*p.C*p.H*p.W], p.C, p.H, p.W, p.PadH, p.PadW)
 		for t := 0; t < taps; t++ {
 			kh, kw := t/p.KW, t%p.KW
 			beta := float32(1)
@@ -217,6 +215,76 @@ func conv2dTaps(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 			}
 		})
 	}
+}
+
+// conv2dWide computes a validated stride-1, ungrouped conv2d as one Gemm for
+// the whole batch. Like conv2dTaps it works on zero-padded (C, Hp, Wp) copies
+// of the images and a "wide" output of Wp columns per row, where the input
+// under tap (kh, kw) of every output pixel sits at one fixed offset: each
+// im2col row (c, kh, kw) is then a single contiguous copy of OH·Wp floats per
+// image instead of OH short row copies with padding around them (which cost
+// as much as the Gemm on 16×16 maps). The Gemm multiplies the (K, C·KH·KW)
+// weight by the (C·KH·KW, N·OH·Wp) columns; the wide rows are compacted into
+// out with the bias. Wp − OW of every Wp columns are computed and discarded.
+func conv2dWide(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
+	hp, wp := p.H+2*p.PadH, p.W+2*p.PadW
+	taps, plane, wide := p.KH*p.KW, hp*wp, oh*wp
+	kdim, nw, ohw := p.C*taps, p.N*wide, oh*ow
+	slack := p.DilW * (p.KW - 1) // the last plane's last taps read past it (into discarded columns)
+	padBuf, colBuf, accBuf := getCol(p.N*p.C*plane+slack), getCol(kdim*nw), getCol(p.K*nw)
+	defer putCol(padBuf)
+	defer putCol(colBuf)
+	defer putCol(accBuf)
+	xp, col, acc := *padBuf, *colBuf, *accBuf
+	padPlanes(xp, x, p.N*p.C, p.H, p.W, p.PadH, p.PadW)
+	clear(xp[p.N*p.C*plane:])
+	ParallelFor(kdim, max(1, 16384/nw), func(lo, hi int) {
+		for row := lo; row < hi; row++ {
+			c, t := row/taps, row%taps
+			off := (t/p.KW)*p.DilH*wp + (t%p.KW)*p.DilW
+			for n := 0; n < p.N; n++ {
+				src := (n*p.C+c)*plane + off
+				copy(col[row*nw+n*wide:row*nw+(n+1)*wide], xp[src:src+wide])
+			}
+		}
+	})
+	Gemm(p.K, nw, kdim, w, kdim, col, nw, 0, acc, nw)
+	ParallelFor(p.N*p.K, max(1, 4096/ohw), func(lo, hi int) {
+		for nk := lo; nk < hi; nk++ {
+			n, k := nk/p.K, nk%p.K
+			b := float32(0)
+			if bias != nil {
+				b = bias[k]
+			}
+			for y := 0; y < oh; y++ {
+				src := acc[k*nw+n*wide+y*wp : k*nw+n*wide+y*wp+ow]
+				dst := out[nk*ohw+y*ow : nk*ohw+(y+1)*ow]
+				for i, v := range src {
+					dst[i] = v + b
+				}
+			}
+		}
+	})
+}
+
+// padPlanes copies planes (p, h, w) of x into xp (p, h+2·ph, w+2·pw) with
+// zero borders.
+func padPlanes(xp, x []float32, planes, h, w, ph, pw int) {
+	hp, wp := h+2*ph, w+2*pw
+	plane := hp * wp
+	ParallelFor(planes, max(1, 4096/plane), func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			dst, src := xp[c*plane:(c+1)*plane], x[c*h*w:(c+1)*h*w]
+			clear(dst[:ph*wp])
+			for y := 0; y < h; y++ {
+				row := dst[(ph+y)*wp : (ph+y+1)*wp]
+				clear(row[:pw])
+				copy(row[pw:pw+w], src[y*w:(y+1)*w])
+				clear(row[pw+w:])
+			}
+			clear(dst[(ph+h)*wp:])
+		}
+	})
 }
 
 // im2col fills col (cg·KH·KW, OH·OW): row (c, kh, kw) holds, for every output
@@ -314,8 +382,8 @@ func ConvTranspose2D(out, x, w, bias []float32, p ConvT2DParams) error {
 	}
 	hw, ohw, rows := p.H*p.W, oh*ow, kg*taps
 	colBuf, wtBuf := getCol(rows*hw), getCol(rows*cg)
-	defer colPool.Put(colBuf)
-	defer colPool.Put(wtBuf)
+	defer putCol(colBuf)
+	defer putCol(wtBuf)
 	col, wt := *colBuf, *wtBuf // (kg·KH·KW, H·W), (kg·KH·KW, cg)
 	for g := 0; g < p.Groups; g++ {
 		// w_g is (cg, kg·KH·KW); Gemm wants its transpose row-major.
@@ -426,7 +494,7 @@ func Conv1DAdd(out, x, w, bias []float32, p Conv1DParams) error {
 func conv1dTaps(out, x, w, bias []float32, p Conv1DParams, add bool) {
 	dil, ol := orOne(p.Dil), p.OutLen()
 	wtBuf := tapMajor(w, p.K, p.C, p.KW)
-	defer colPool.Put(wtBuf)
+	defer putCol(wtBuf)
 	wt := *wtBuf // (KW, K, C)
 	for n := 0; n < p.N; n++ {
 		xn, on := x[n*p.C*p.L:(n+1)*p.C*p.L], out[n*p.K*ol:(n+1)*p.K*ol]

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand"
 	"testing"
 )
@@ -113,16 +114,21 @@ func TestConv2D(t *testing.T) {
 	}
 }
 
-// TestConv2DTapsRandom runs the per-tap Gemm path (stride 1, no groups, not
+// TestConv2DTapsRandom runs the per-tap and wide im2col Gemm paths (stride 1, no groups, not
 // 1×1 unpadded) on random shapes against the direct loop: odd sizes,
 // asymmetric kernels, dilations, paddings, batches, with and without bias.
 func TestConv2DTapsRandom(t *testing.T) {
 	old := conv2dTapsMinPixels
 	defer func() { conv2dTapsMinPixels = old }()
-	conv2dTapsMinPixels = 1 // every shape below is small
 	r := rand.New(rand.NewSource(16))
-	for i := 0; i < 60; i++ {
-		p := Conv2DParams{N: 1 + r.Intn(2), C: 1 + r.Intn(20), H: 1 + r.Intn(19), W: 1 + r.Intn(19), K: 1 + r.Intn(20),
+	for i := 0; i < 120; i++ {
+		// Even cases per tap (every shape below is small), odd ones on the
+		// wide im2col path.
+		conv2dTapsMinPixels = 1
+		if i%2 == 1 {
+			conv2dTapsMinPixels = 1 << 30
+		}
+		p := Conv2DParams{N: 1 + r.Intn(3), C: 1 + r.Intn(20), H: 1 + r.Intn(19), W: 1 + r.Intn(19), K: 1 + r.Intn(20),
 			KH: 1 + r.Intn(4), KW: 1 + r.Intn(4), DilH: 1 + r.Intn(3), DilW: 1 + r.Intn(3), PadH: r.Intn(4), PadW: r.Intn(4)}
 		if oh, ow := p.OutSize(); oh <= 0 || ow <= 0 {
 			continue
@@ -130,7 +136,7 @@ func TestConv2DTapsRandom(t *testing.T) {
 		x := randSlice(r, p.N*p.C*p.H*p.W)
 		w := randSlice(r, p.K*p.C*p.KH*p.KW)
 		var bias []float32
-		if i%2 == 1 {
+		if i%4 >= 2 {
 			bias = randSlice(r, p.K)
 		}
 		want := refConv2D(x, w, bias, p)
@@ -139,7 +145,7 @@ func TestConv2DTapsRandom(t *testing.T) {
 			t.Fatalf("%+v: %v", p, err)
 		}
 		checkGuards(t, full, len(want))
-		assertNMSE(t, "conv2d taps", got, want, tolConv)
+		assertNMSE(t, fmt.Sprintf("conv2d stride 1 (taps from %d px)", conv2dTapsMinPixels), got, want, tolConv)
 	}
 }
 

@@ -105,35 +105,9 @@ func LayerNorm(out, x, weight, bias []float32, rows, dim int, eps float32) error
 // normAffine normalises x into out (two-pass mean and variance in float64)
 // and applies weight[i/per] and bias[i/per] to element i (nil: 1 and 0).
 func normAffine(out, x []float32, eps float32, weight, bias []float32, per int) {
-	// Four float64 accumulators: the same precision, but four independent
-	// dependency chains instead of one add's latency per element.
-	var s0, s1, s2, s3 float64
-	n4 := len(x) &^ 3
-	for i := 0; i < n4; i += 4 {
-		v := x[i : i+4 : i+4]
-		s0 += float64(v[0])
-		s1 += float64(v[1])
-		s2 += float64(v[2])
-		s3 += float64(v[3])
-	}
-	for _, v := range x[n4:] {
-		s0 += float64(v)
-	}
-	mean := (s0 + s1 + s2 + s3) / float64(len(x))
-	s0, s1, s2, s3 = 0, 0, 0, 0
-	for i := 0; i < n4; i += 4 {
-		v := x[i : i+4 : i+4]
-		d0, d1, d2, d3 := float64(v[0])-mean, float64(v[1])-mean, float64(v[2])-mean, float64(v[3])-mean
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
-	}
-	for _, v := range x[n4:] {
-		d := float64(v) - mean
-		s0 += d * d
-	}
-	inv := 1 / math.Sqrt((s0+s1+s2+s3)/float64(len(x))+float64(eps))
+	mean := vecSumF64(x) / float64(len(x))
+	variance := vecSqDevF64(x, mean) / float64(len(x))
+	inv := 1 / math.Sqrt(variance+float64(eps))
 	if per == 1 { // LayerNorm: an affine pair per element
 		m, iv := float32(mean), float32(inv)
 		for i, v := range x {
@@ -157,11 +131,7 @@ func normAffine(out, x []float32, eps float32, weight, bias []float32, per int) 
 			b = float64(bias[c0/per])
 		}
 		// (x − mean)·inv·w + b as one multiply-add per element.
-		scale, shift := float32(inv*w), float32(b-mean*inv*w)
-		o, xs := out[c0:c0+per], x[c0:c0+per]
-		for i, v := range xs {
-			o[i] = v*scale + shift
-		}
+		vecAffine(out[c0:c0+per], x[c0:c0+per], float32(inv*w), float32(b-mean*inv*w))
 	}
 }
 
@@ -234,18 +204,33 @@ func SiLU(out, x []float32) error {
 	if err := checkUnary("silu", out, x); err != nil {
 		return err
 	}
-	// exp(-v) a block at a time through the vectorised exp (vecExpSub), then
-	// v / (1 + exp(-v)); saturates to v for large v and to -0 for very negative v.
-	expBlocks(out, x, func(a, xs []float32) {
-		for i, v := range xs {
-			a[i] = -v
+	ParallelFor(len(x), 16384, func(lo, hi int) {
+		o, xs := out[lo:hi], x[lo:hi]
+		if n8 := len(xs) &^ 7; useAVX2 && n8 > 0 {
+			vecSiLUAVX2(&o[0], &xs[0], n8)
+			o, xs = o[n8:], xs[n8:]
 		}
-	}, func(o, xs, e []float32) {
-		for i, v := range xs {
-			o[i] = v / (1 + e[i])
-		}
+		siluGeneric(o, xs)
 	})
 	return nil
+}
+
+// siluGeneric is SiLU's reference loop: exp(-v) a block at a time through
+// the vectorised exp (vecExpSub), then v / (1 + exp(-v)); saturates to v for
+// large v and to -0 for very negative v.
+func siluGeneric(out, x []float32) {
+	var buf [256]float32
+	for b := 0; b < len(x); b += len(buf) {
+		xs := x[b:min(b+len(buf), len(x))]
+		e := buf[:len(xs)]
+		for i, v := range xs {
+			e[i] = -v
+		}
+		vecExpSub(e, 0)
+		for i, v := range xs {
+			out[b+i] = v / (1 + e[i])
+		}
+	}
 }
 
 // GELU sets out to the tanh approximation of GELU (GPT-2, ggml's default):

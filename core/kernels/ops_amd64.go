@@ -20,3 +20,23 @@ func vecAccRowsAVX2(y, w, x *float32, ldx, n, m int)
 //
 //go:noescape
 func vecExpSubAVX2(x *float32, n int, m float32) float32
+
+// vecSumF64AVX2: Σ_j x[j] for j < n (n a multiple of 8), in float64.
+//
+//go:noescape
+func vecSumF64AVX2(x *float32, n int) float64
+
+// vecSqDevF64AVX2: Σ_j (x[j]−mean)² for j < n (n a multiple of 8), in float64.
+//
+//go:noescape
+func vecSqDevF64AVX2(x *float32, n int, mean float64) float64
+
+// vecAffineAVX2: out[j] = x[j]·scale + shift for j < n (n a multiple of 8).
+//
+//go:noescape
+func vecAffineAVX2(out, x *float32, n int, scale, shift float32)
+
+// vecSiLUAVX2: out[j] = x[j]·sigmoid(x[j]) for j < n (n a multiple of 8).
+//
+//go:noescape
+func vecSiLUAVX2(out, x *float32, n int)

@@ -309,3 +309,154 @@ exp_reduce:
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func vecSumF64AVX2(x *float32, n int) float64
+// Σ x[j] for j < n (n a multiple of 8), each lane widened to float64 and
+// summed in two 4-lane float64 accumulators.
+TEXT ·vecSumF64AVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y3, Y3, Y3
+
+sum_loop:
+	CMPQ CX, $8
+	JLT  sum_reduce
+	VCVTPS2PD (DI), Y1
+	VCVTPS2PD 16(DI), Y2
+	VADDPD Y1, Y0, Y0
+	VADDPD Y2, Y3, Y3
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  sum_loop
+
+sum_reduce:
+	VADDPD Y3, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VUNPCKHPD X0, X0, X1
+	VADDSD X1, X0, X0
+	VMOVSD X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func vecSqDevF64AVX2(x *float32, n int, mean float64) float64
+// Σ (x[j] − mean)² for j < n (n a multiple of 8), in float64.
+TEXT ·vecSqDevF64AVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSD mean+16(FP), Y15
+	VXORPD Y0, Y0, Y0
+	VXORPD Y3, Y3, Y3
+
+sq_loop:
+	CMPQ CX, $8
+	JLT  sq_reduce
+	VCVTPS2PD (DI), Y1
+	VCVTPS2PD 16(DI), Y2
+	VSUBPD Y15, Y1, Y1
+	VSUBPD Y15, Y2, Y2
+	VFMADD231PD Y1, Y1, Y0
+	VFMADD231PD Y2, Y2, Y3
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  sq_loop
+
+sq_reduce:
+	VADDPD Y3, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VUNPCKHPD X0, X0, X1
+	VADDSD X1, X0, X0
+	VMOVSD X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func vecAffineAVX2(out, x *float32, n int, scale, shift float32)
+// out[j] = x[j]·scale + shift for j < n (n a multiple of 8), one FMA each.
+TEXT ·vecAffineAVX2(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS scale+24(FP), Y15
+	VBROADCASTSS shift+28(FP), Y14
+
+aff_loop:
+	CMPQ CX, $8
+	JLT  aff_done
+	VMOVUPS (SI), Y1
+	VFMADD213PS Y14, Y15, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  aff_loop
+
+aff_done:
+	VZEROUPPER
+	RET
+
+// func vecSiLUAVX2(out, x *float32, n int)
+// out[j] = x[j] / (1 + e^(−x[j])) for j < n (n a multiple of 8): the exp of
+// vecExpSubAVX2 on −x clamped to [expMin, 88] (below: e^−x = 0, so out = x;
+// above: out rounds to −0 as SiLU's true value does); NaN stays NaN.
+TEXT ·vecSiLUAVX2(SB), NOSPLIT, $0-24
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x3fb8aa3b, AX // log2e
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x3f318000, AX // ln2Hi = 0.693359375
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0xb95e8083, AX // ln2Lo = -2.12194440e-4
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $0xc2aeac4f, AX // expMin = -87.33654
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $0x3f800000, AX // 1.0
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $0x42b00000, AX // 88.0
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9
+	VXORPS Y8, Y8, Y8 // 0
+
+silu_loop:
+	CMPQ CX, $8
+	JLT  silu_done
+	VMOVUPS (SI), Y0 // x
+	VSUBPS Y0, Y8, Y1 // y = −x
+	VCMPPS $0x1d, Y11, Y1, Y3 // y >= expMin (false for NaN)
+	VMAXPS Y11, Y1, Y1
+	VMINPS Y9, Y1, Y1
+	VMULPS Y14, Y1, Y2
+	VROUNDPS $0, Y2, Y2
+	VFNMADD231PS Y13, Y2, Y1
+	VFNMADD231PS Y12, Y2, Y1
+	VMOVUPS expC7<>(SB), Y4
+	VFMADD213PS expC6<>(SB), Y1, Y4
+	VFMADD213PS expC5<>(SB), Y1, Y4
+	VFMADD213PS expC4<>(SB), Y1, Y4
+	VFMADD213PS expC3<>(SB), Y1, Y4
+	VFMADD213PS expC2<>(SB), Y1, Y4
+	VFMADD213PS Y10, Y1, Y4
+	VFMADD213PS Y10, Y1, Y4
+	VCVTPS2DQ Y2, Y2
+	VPSLLD $23, Y2, Y2
+	VPADDD Y10, Y2, Y2
+	VMULPS Y2, Y4, Y4 // e^y
+	VANDPS Y3, Y4, Y4 // 0 below expMin and for NaN
+	VADDPS Y10, Y4, Y4 // 1 + e^−x
+	VDIVPS Y4, Y0, Y0 // x / (1 + e^−x)
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  silu_loop
+
+silu_done:
+	VZEROUPPER
+	RET

@@ -19,3 +19,15 @@ func vecAccRowsAVX2(y, w, x *float32, ldx, n, m int) {
 func vecExpSubAVX2(x *float32, n int, m float32) float32 {
 	return vecExpSubGeneric(unsafe.Slice(x, n), m)
 }
+
+func vecSumF64AVX2(x *float32, n int) float64 { return vecSumF64Generic(unsafe.Slice(x, n)) }
+
+func vecSqDevF64AVX2(x *float32, n int, mean float64) float64 {
+	return vecSqDevF64Generic(unsafe.Slice(x, n), mean)
+}
+
+func vecAffineAVX2(out, x *float32, n int, scale, shift float32) {
+	vecAffineGeneric(unsafe.Slice(out, n), unsafe.Slice(x, n), scale, shift)
+}
+
+func vecSiLUAVX2(out, x *float32, n int) { siluGeneric(unsafe.Slice(out, n), unsafe.Slice(x, n)) }

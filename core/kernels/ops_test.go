@@ -171,7 +171,7 @@ func TestActivations(t *testing.T) {
 	for i := range x {
 		x[i] *= 12
 	}
-	x[0], x[1] = -200, 200 // saturation: no NaN from exp overflow
+	x[0], x[1], x[2], x[3] = -200, 200, -88.5, -95 // saturation: no NaN or garbage from exp overflow
 	silu, gt, ge := make([]float32, len(x)), make([]float32, len(x)), make([]float32, len(x))
 	for i, v := range x {
 		f := float64(v)
@@ -179,31 +179,35 @@ func TestActivations(t *testing.T) {
 		gt[i] = float32(0.5 * f * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(f+0.044715*f*f*f))))
 		ge[i] = float32(0.5 * f * (1 + math.Erf(f/math.Sqrt2)))
 	}
-	for _, tc := range []struct {
-		name string
-		f    func(out, x []float32) error
-		want []float32
-	}{{"silu", SiLU, silu}, {"gelu", GELU, gt}, {"gelu_erf", GELUErf, ge}} {
-		got, full := guarded(len(x))
-		if err := tc.f(got, x); err != nil {
-			t.Fatal(err)
-		}
-		checkGuards(t, full, len(x))
-		assertNMSE(t, tc.name, got, tc.want, tolAct)
-		for i, v := range got[:len(x)] {
-			if d := math.Abs(float64(v - tc.want[i])); !(d <= 1e-5*max(1, math.Abs(float64(tc.want[i])))) {
-				t.Fatalf("%s(%v) = %v, want %v", tc.name, x[i], v, tc.want[i])
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			for _, tc := range []struct {
+				name string
+				f    func(out, x []float32) error
+				want []float32
+			}{{"silu", SiLU, silu}, {"gelu", GELU, gt}, {"gelu_erf", GELUErf, ge}} {
+				got, full := guarded(len(x))
+				if err := tc.f(got, x); err != nil {
+					t.Fatal(err)
+				}
+				checkGuards(t, full, len(x))
+				assertNMSE(t, impl+" "+tc.name, got, tc.want, tolAct)
+				for i, v := range got[:len(x)] {
+					if d := math.Abs(float64(v - tc.want[i])); !(d <= 1e-5*max(1, math.Abs(float64(tc.want[i])))) {
+						t.Fatalf("%s %s(%v) = %v, want %v", impl, tc.name, x[i], v, tc.want[i])
+					}
+				}
+				// In place (out aliases x) gives the same values.
+				inPlace := append([]float32(nil), x...)
+				if err := tc.f(inPlace, inPlace); err != nil {
+					t.Fatal(err)
+				}
+				assertNMSE(t, tc.name+" in place", inPlace, got[:len(x)], 0)
+				if err := tc.f(got[:3], x); err == nil {
+					t.Fatalf("%s: short out accepted", tc.name)
+				}
 			}
-		}
-		// In place (out aliases x) gives the same values.
-		inPlace := append([]float32(nil), x...)
-		if err := tc.f(inPlace, inPlace); err != nil {
-			t.Fatal(err)
-		}
-		assertNMSE(t, tc.name+" in place", inPlace, got[:len(x)], 0)
-		if err := tc.f(got[:3], x); err == nil {
-			t.Fatalf("%s: short out accepted", tc.name)
-		}
+		})
 	}
 }
 

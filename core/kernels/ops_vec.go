@@ -126,3 +126,78 @@ func expf(x float32) float32 {
 	}
 	return p * math.Float32frombits(uint32(n+127)<<23)
 }
+
+// vecSumF64 returns Σ x[j] accumulated in float64: the mean of a norm.
+func vecSumF64(x []float32) float64 {
+	var s float64
+	if n8 := len(x) &^ 7; useAVX2 && n8 > 0 {
+		s = vecSumF64AVX2(&x[0], n8)
+		x = x[n8:]
+	}
+	return s + vecSumF64Generic(x)
+}
+
+// vecSqDevF64 returns Σ (x[j] − mean)² accumulated in float64: the second,
+// cancellation-free pass of a norm's variance.
+func vecSqDevF64(x []float32, mean float64) float64 {
+	var s float64
+	if n8 := len(x) &^ 7; useAVX2 && n8 > 0 {
+		s = vecSqDevF64AVX2(&x[0], n8, mean)
+		x = x[n8:]
+	}
+	return s + vecSqDevF64Generic(x, mean)
+}
+
+// vecAffine sets out[j] = x[j]·scale + shift (a fused multiply-add in the
+// SIMD routine). out may alias x.
+func vecAffine(out, x []float32, scale, shift float32) {
+	out = out[:len(x)]
+	if n8 := len(x) &^ 7; useAVX2 && n8 > 0 {
+		vecAffineAVX2(&out[0], &x[0], n8, scale, shift)
+		out, x = out[n8:], x[n8:]
+	}
+	vecAffineGeneric(out, x, scale, shift)
+}
+
+func vecSumF64Generic(x []float32) float64 {
+	// Four accumulators: the same precision, four independent dependency
+	// chains instead of one add's latency per element.
+	var s0, s1, s2, s3 float64
+	n4 := len(x) &^ 3
+	for i := 0; i < n4; i += 4 {
+		v := x[i : i+4 : i+4]
+		s0 += float64(v[0])
+		s1 += float64(v[1])
+		s2 += float64(v[2])
+		s3 += float64(v[3])
+	}
+	for _, v := range x[n4:] {
+		s0 += float64(v)
+	}
+	return s0 + s1 + s2 + s3
+}
+
+func vecSqDevF64Generic(x []float32, mean float64) float64 {
+	var s0, s1, s2, s3 float64
+	n4 := len(x) &^ 3
+	for i := 0; i < n4; i += 4 {
+		v := x[i : i+4 : i+4]
+		d0, d1, d2, d3 := float64(v[0])-mean, float64(v[1])-mean, float64(v[2])-mean, float64(v[3])-mean
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for _, v := range x[n4:] {
+		d := float64(v) - mean
+		s0 += d * d
+	}
+	return s0 + s1 + s2 + s3
+}
+
+func vecAffineGeneric(out, x []float32, scale, shift float32) {
+	out = out[:len(x)]
+	for i, v := range x {
+		out[i] = v*scale + shift
+	}
+}

@@ -120,3 +120,47 @@ func TestVecExpSub(t *testing.T) {
 		}
 	}
 }
+
+// TestVecNormKernels checks the norm statistics and the affine pass against
+// float64 sums and scalar loops, on every implementation, tails included.
+func TestVecNormKernels(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	for _, n := range []int{1, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100, 257, 4099} {
+		x := randSlice(r, n)
+		for i := range x {
+			x[i] = x[i]*3 + 50 // an offset mean, as activations have
+		}
+		var sum float64
+		for _, v := range x {
+			sum += float64(v)
+		}
+		mean := sum / float64(n)
+		var sq float64
+		for _, v := range x {
+			sq += (float64(v) - mean) * (float64(v) - mean)
+		}
+		scale, shift := float32(0.7), float32(-1.25)
+		want := make([]float32, n)
+		for i, v := range x {
+			want[i] = v*scale + shift
+		}
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				if got := vecSumF64(x); math.Abs(got-sum) > 1e-12*math.Abs(sum)*float64(n) {
+					t.Fatalf("%s vecSumF64 n=%d: %v, want %v", impl, n, got, sum)
+				}
+				if got := vecSqDevF64(x, mean); math.Abs(got-sq) > 1e-12*sq*float64(n)+1e-300 {
+					t.Fatalf("%s vecSqDevF64 n=%d: %v, want %v", impl, n, got, sq)
+				}
+				got, full := guarded(n)
+				vecAffine(got, x, scale, shift)
+				checkGuards(t, full, n)
+				assertNMSE(t, impl+" vecAffine", got, want, tolVecDot)
+				// In place.
+				in := append([]float32(nil), x...)
+				vecAffine(in, in, scale, shift)
+				assertNMSE(t, impl+" vecAffine in place", in, want, tolVecDot)
+			})
+		}
+	}
+}

@@ -196,13 +196,13 @@ func bindResnet(b *nn.Binder, in, out, temb, groups int, eps float32) resnetBloc
 
 // forward sets out (n, out, h, w) from x (n, in, h, w); tembAct is
 // silu(time embedding) (n, T) or nil.
-func (r *resnetBlock) forward(out, x []float32, n, h, w int, tembAct []float32) error {
+func (r *resnetBlock) forward(ar *arena, out, x []float32, n, h, w int, tembAct []float32) error {
 	hw := h * w
-	t := make([]float32, n*r.in*hw)
+	t := ar.scratch(n * r.in * hw)
 	if err := firstErr(r.norm1.Forward(t, x, n, hw), kernels.SiLU(t, t)); err != nil {
 		return err
 	}
-	hid := make([]float32, n*r.out*hw)
+	hid := ar.scratch(n * r.out * hw)
 	if err := r.conv1.Forward(hid, t, n, h, w); err != nil {
 		return err
 	}
@@ -210,7 +210,7 @@ func (r *resnetBlock) forward(out, x []float32, n, h, w int, tembAct []float32) 
 		if tembAct == nil {
 			return fmt.Errorf("resnet: time embedding missing")
 		}
-		proj := make([]float32, n*r.out)
+		proj := ar.floats(n * r.out)
 		if err := r.temb.Forward(proj, tembAct, n); err != nil {
 			return err
 		}
@@ -249,10 +249,10 @@ func bindAttention(b *nn.Binder, dim, ctxDim, heads, headDim int) crossAttention
 }
 
 // forward adds attention(x, ctx) to res: x (T, dim), ctx (S, ctxDim).
-func (a *crossAttention) forward(res, x []float32, T int, ctx []float32, S int) error {
+func (a *crossAttention) forward(ar *arena, res, x []float32, T int, ctx []float32, S int) error {
 	inner := a.heads * a.headDim
-	q, k, v, att := make([]float32, T*inner), make([]float32, S*inner), make([]float32, S*inner), make([]float32, T*inner)
-	o := make([]float32, T*a.o.W.Rows)
+	q, k, v, att := ar.floats(T*inner), ar.floats(S*inner), ar.floats(S*inner), ar.floats(T*inner)
+	o := ar.floats(T * a.o.W.Rows)
 	ap := kernels.AttnParams{Heads: a.heads, KVHeads: a.heads, HeadDim: a.headDim, SeqQ: T, SeqKV: S}
 	return firstErr(a.q.Forward(q, x, T), a.k.Forward(k, ctx, S), a.v.Forward(v, ctx, S),
 		kernels.FlashAttention(att, q, k, v, ap), a.o.Forward(o, att, T), kernels.Add(res[:len(o)], res[:len(o)], o))
@@ -284,16 +284,16 @@ func bindTransformerBlock(b *nn.Binder, dim, ctxDim, heads int) transformerBlock
 }
 
 // forward updates x (T, dim) in place given ctx (S, ctxDim).
-func (t *transformerBlock) forward(x []float32, T, dim int, ctx []float32, S int) error {
-	h := make([]float32, T*dim)
-	if err := firstErr(t.norm1.Forward(h, x, T), t.attn1.forward(x, h, T, h, T)); err != nil {
+func (t *transformerBlock) forward(ar *arena, x []float32, T, dim int, ctx []float32, S int) error {
+	h := ar.floats(T * dim)
+	if err := firstErr(t.norm1.Forward(h, x, T), t.attn1.forward(ar, x, h, T, h, T)); err != nil {
 		return fmt.Errorf("self-attention: %w", err)
 	}
-	if err := firstErr(t.norm2.Forward(h, x, T), t.attn2.forward(x, h, T, ctx, S)); err != nil {
+	if err := firstErr(t.norm2.Forward(h, x, T), t.attn2.forward(ar, x, h, T, ctx, S)); err != nil {
 		return fmt.Errorf("cross-attention: %w", err)
 	}
 	ff := t.ffValue.W.Rows
-	val, gate, o := make([]float32, T*ff), make([]float32, T*ff), make([]float32, T*dim)
+	val, gate, o := ar.floats(T*ff), ar.floats(T*ff), ar.floats(T*dim)
 	return firstErr(t.norm3.Forward(h, x, T), t.ffValue.Forward(val, h, T), t.ffGate.Forward(gate, h, T),
 		kernels.GELUErf(gate, gate), kernels.Mul(val, val, gate), t.ffOut.Forward(o, val, T), kernels.Add(x, x, o))
 }
@@ -321,15 +321,15 @@ func bindSpatialTransformer(b *nn.Binder, ch, heads, layers, ctxDim, groups int)
 }
 
 // forward updates x (n, ch, h·w) in place; ctx is (n, S, ctxDim).
-func (s *spatialTransformer) forward(x []float32, n, hw int, ctx []float32, S, ctxDim int) error {
+func (s *spatialTransformer) forward(ar *arena, x []float32, n, hw int, ctx []float32, S, ctxDim int) error {
 	C := s.ch
-	normed := make([]float32, n*C*hw)
+	normed := ar.floats(n * C * hw)
 	if err := s.norm.Forward(normed, x, n, hw); err != nil {
 		return err
 	}
-	tok := make([]float32, hw*C)     // (HW, C)
-	h := make([]float32, hw*s.inner) // (HW, inner)
-	back := make([]float32, hw*C)    // (HW, C)
+	tok := ar.floats(hw * C)     // (HW, C)
+	h := ar.floats(hw * s.inner) // (HW, inner)
+	back := ar.floats(hw * C)    // (HW, C)
 	for b := 0; b < n; b++ {
 		transpose(tok, normed[b*C*hw:(b+1)*C*hw], C, hw)
 		if err := s.projIn.Forward(h, tok, hw); err != nil {
@@ -337,7 +337,7 @@ func (s *spatialTransformer) forward(x []float32, n, hw int, ctx []float32, S, c
 		}
 		cb := ctx[b*S*ctxDim : (b+1)*S*ctxDim]
 		for i := range s.blocks {
-			if err := s.blocks[i].forward(h, hw, s.inner, cb, S); err != nil {
+			if err := s.blocks[i].forward(ar, h, hw, s.inner, cb, S); err != nil {
 				return fmt.Errorf("transformer block %d: %w", i, err)
 			}
 		}
@@ -390,8 +390,9 @@ type unetBlock struct {
 	sampler    *nn.Conv2D           // stride-2 conv (down) or conv after nearest ×2 (up)
 }
 
-// UNet is a loaded UNet2DConditionModel. Forward allocates its activations,
-// so one UNet may serve concurrent calls.
+// UNet is a loaded UNet2DConditionModel. Each Forward takes its activations
+// from an arena of its own (kept between steps), so one UNet may serve
+// concurrent calls.
 type UNet struct {
 	Cfg            UNetConfig
 	convIn         nn.Conv2D
@@ -402,6 +403,7 @@ type UNet struct {
 	convOut        nn.Conv2D
 	flip           bool
 	timeCh, tembCh int
+	arenas         arenaPool // Forward's activations, kept between steps
 }
 
 // LoadUNet binds a UNet2DConditionModel under b.
@@ -521,34 +523,36 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 	case ctxLen <= 0 || len(ctx) != n*ctxLen*D:
 		return fmt.Errorf("unet: context has %d floats, want %d×%d×%d", len(ctx), n, ctxLen, D)
 	}
+	ar := m.arenas.get()
+	defer m.arenas.put(ar)
 	ts := timesteps
 	if len(ts) == 1 && n > 1 {
-		ts = make([]float32, n)
+		ts = ar.floats(n)
 		for i := range ts {
 			ts[i] = timesteps[0]
 		}
 	}
-	emb := make([]float32, n*m.timeCh)
+	emb := ar.floats(n * m.timeCh)
 	timestepEmbedding(emb, ts, m.timeCh, m.flip, c.FreqShift)
-	temb := make([]float32, n*m.tembCh)
+	temb := ar.floats(n * m.tembCh)
 	if err := firstErr(m.time1.Forward(temb, emb, n), kernels.SiLU(temb, temb)); err != nil {
 		return fmt.Errorf("unet time embedding: %w", err)
 	}
-	t2 := make([]float32, n*m.tembCh)
+	t2 := ar.floats(n * m.tembCh)
 	// Every resnet applies SiLU to the embedding before its projection: do it once.
 	if err := firstErr(m.time2.Forward(t2, temb, n), kernels.SiLU(t2, t2)); err != nil {
 		return fmt.Errorf("unet time embedding: %w", err)
 	}
 	temb = t2
 
-	x := featureMap{make([]float32, n*m.convIn.Out*h*w), m.convIn.Out, h, w}
+	x := featureMap{ar.scratch(n * m.convIn.Out * h * w), m.convIn.Out, h, w}
 	if err := m.convIn.Forward(x.x, sample, n, h, w); err != nil {
 		return fmt.Errorf("unet conv_in: %w", err)
 	}
 	skips := []featureMap{x}
 	resnet := func(r *resnetBlock, in featureMap) (featureMap, error) {
-		o := featureMap{make([]float32, n*r.out*in.h*in.w), r.out, in.h, in.w}
-		return o, r.forward(o.x, in.x, n, in.h, in.w, temb)
+		o := featureMap{ar.scratch(n * r.out * in.h * in.w), r.out, in.h, in.w}
+		return o, r.forward(ar, o.x, in.x, n, in.h, in.w, temb)
 	}
 	for i := range m.down {
 		blk := &m.down[i]
@@ -558,7 +562,7 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 				return fmt.Errorf("unet down block %d resnet %d: %w", i, j, err)
 			}
 			if len(blk.attentions) > 0 {
-				if err := blk.attentions[j].forward(x.x, n, x.h*x.w, ctx, ctxLen, D); err != nil {
+				if err := blk.attentions[j].forward(ar, x.x, n, x.h*x.w, ctx, ctxLen, D); err != nil {
 					return fmt.Errorf("unet down block %d attention %d: %w", i, j, err)
 				}
 			}
@@ -566,7 +570,7 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 		}
 		if blk.sampler != nil {
 			oh, ow := blk.sampler.OutSize(x.h, x.w)
-			d := featureMap{make([]float32, n*x.ch*oh*ow), x.ch, oh, ow}
+			d := featureMap{ar.floats(n * x.ch * oh * ow), x.ch, oh, ow}
 			if err := blk.sampler.Forward(d.x, x.x, n, x.h, x.w); err != nil {
 				return fmt.Errorf("unet down block %d downsampler: %w", i, err)
 			}
@@ -578,7 +582,7 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 	if x, err = resnet(&m.mid.resnets[0], x); err != nil {
 		return fmt.Errorf("unet mid resnet 0: %w", err)
 	}
-	if err := m.mid.attentions[0].forward(x.x, n, x.h*x.w, ctx, ctxLen, D); err != nil {
+	if err := m.mid.attentions[0].forward(ar, x.x, n, x.h*x.w, ctx, ctxLen, D); err != nil {
 		return fmt.Errorf("unet mid attention: %w", err)
 	}
 	if x, err = resnet(&m.mid.resnets[1], x); err != nil {
@@ -589,18 +593,18 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 		for j := range blk.resnets {
 			s := skips[len(skips)-1]
 			skips = skips[:len(skips)-1]
-			cat := featureMap{concatChannels(x.x, x.ch, s.x, s.ch, n, x.h*x.w), x.ch + s.ch, x.h, x.w}
+			cat := featureMap{concatChannels(ar, x.x, x.ch, s.x, s.ch, n, x.h*x.w), x.ch + s.ch, x.h, x.w}
 			if x, err = resnet(&blk.resnets[j], cat); err != nil {
 				return fmt.Errorf("unet up block %d resnet %d: %w", i, j, err)
 			}
 			if len(blk.attentions) > 0 {
-				if err := blk.attentions[j].forward(x.x, n, x.h*x.w, ctx, ctxLen, D); err != nil {
+				if err := blk.attentions[j].forward(ar, x.x, n, x.h*x.w, ctx, ctxLen, D); err != nil {
 					return fmt.Errorf("unet up block %d attention %d: %w", i, j, err)
 				}
 			}
 		}
 		if blk.sampler != nil {
-			if x, err = upsample(blk.sampler, x.x, n, x.ch, x.h, x.w); err != nil {
+			if x, err = upsample(ar, blk.sampler, x.x, n, x.ch, x.h, x.w); err != nil {
 				return fmt.Errorf("unet up block %d upsampler: %w", i, err)
 			}
 		}
@@ -619,18 +623,18 @@ type featureMap struct {
 }
 
 // upsample is Upsample2D: nearest ×2, then conv (3×3, pad 1).
-func upsample(conv *nn.Conv2D, x []float32, n, ch, h, w int) (featureMap, error) {
-	big := make([]float32, n*ch*4*h*w)
+func upsample(ar *arena, conv *nn.Conv2D, x []float32, n, ch, h, w int) (featureMap, error) {
+	big := ar.scratch(n * ch * 4 * h * w)
 	if err := kernels.UpsampleNearest2x(big, x, n, ch, h, w); err != nil {
 		return featureMap{}, err
 	}
-	o := featureMap{make([]float32, n*conv.Out*4*h*w), conv.Out, 2 * h, 2 * w}
+	o := featureMap{ar.scratch(n * conv.Out * 4 * h * w), conv.Out, 2 * h, 2 * w}
 	return o, conv.Forward(o.x, big, n, 2*h, 2*w)
 }
 
 // concatChannels returns (n, ca+cb, hw): each image's a channels then b's.
-func concatChannels(a []float32, ca int, b []float32, cb, n, hw int) []float32 {
-	out := make([]float32, n*(ca+cb)*hw)
+func concatChannels(ar *arena, a []float32, ca int, b []float32, cb, n, hw int) []float32 {
+	out := ar.scratch(n * (ca + cb) * hw)
 	for i := 0; i < n; i++ {
 		o := out[i*(ca+cb)*hw:]
 		copy(o[:ca*hw], a[i*ca*hw:(i+1)*ca*hw])

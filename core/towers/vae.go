@@ -124,13 +124,13 @@ func bindPixelAttention(b *nn.Binder, ch, groups int) pixelAttention {
 }
 
 // forward updates x (n, C, hw) in place.
-func (a *pixelAttention) forward(x []float32, n, hw int) error {
+func (a *pixelAttention) forward(ar *arena, x []float32, n, hw int) error {
 	C := a.q.W.Rows
-	normed := make([]float32, n*C*hw)
+	normed := ar.floats(n * C * hw)
 	if err := a.norm.Forward(normed, x, n, hw); err != nil {
 		return err
 	}
-	tok, q, k, v, att, o := make([]float32, hw*C), make([]float32, hw*C), make([]float32, hw*C), make([]float32, hw*C), make([]float32, hw*C), make([]float32, hw*C)
+	tok, q, k, v, att, o := ar.floats(hw*C), ar.floats(hw*C), ar.floats(hw*C), ar.floats(hw*C), ar.floats(hw*C), ar.floats(hw*C)
 	ap := kernels.AttnParams{Heads: 1, KVHeads: 1, HeadDim: C, SeqQ: hw, SeqKV: hw}
 	for b := 0; b < n; b++ {
 		transpose(tok, normed[b*C*hw:(b+1)*C*hw], C, hw) // (HW, C)
@@ -160,9 +160,9 @@ func bindVAEMid(b *nn.Binder, ch, groups int) vaeMid {
 		r1:   bindResnet(b.Sub("resnets.1"), ch, ch, 0, groups, 1e-6)}
 }
 
-func (m *vaeMid) forward(x []float32, n, h, w int) ([]float32, error) {
-	t := make([]float32, len(x))
-	if err := firstErr(m.r0.forward(t, x, n, h, w, nil), m.attn.forward(t, n, h*w), m.r1.forward(x, t, n, h, w, nil)); err != nil {
+func (m *vaeMid) forward(ar *arena, x []float32, n, h, w int) ([]float32, error) {
+	t := ar.scratch(len(x))
+	if err := firstErr(m.r0.forward(ar, t, x, n, h, w, nil), m.attn.forward(ar, t, n, h*w), m.r1.forward(ar, x, t, n, h, w, nil)); err != nil {
 		return nil, fmt.Errorf("mid block: %w", err)
 	}
 	return x, nil
@@ -196,8 +196,9 @@ func bindVAEBlock(b *nn.Binder, in, out, layers, groups int, sample, down bool) 
 	return blk
 }
 
-// VAE is a loaded AutoencoderKL (encoder and decoder). Its methods allocate
-// their activations, so one VAE may serve concurrent calls.
+// VAE is a loaded AutoencoderKL (encoder and decoder). Each call takes its
+// activations from an arena of its own (kept between calls), so one VAE may
+// serve concurrent calls.
 type VAE struct {
 	Cfg              VAEConfig
 	encIn, encOut    nn.Conv2D
@@ -210,6 +211,7 @@ type VAE struct {
 	decBlocks        []vaeBlock
 	decNorm          nn.GroupNorm
 	HasEncoder       bool
+	arenas           arenaPool // activations of Encode and Decode, kept between calls
 }
 
 // LoadVAE binds an AutoencoderKL under b. A folder holding only the decoder
@@ -261,10 +263,10 @@ func LoadVAE(b *nn.Binder, cfg VAEConfig) (*VAE, error) {
 }
 
 // runResnets passes x through a block's resnets.
-func runResnets(rs []resnetBlock, x featureMap, n int) (featureMap, error) {
+func runResnets(ar *arena, rs []resnetBlock, x featureMap, n int) (featureMap, error) {
 	for j := range rs {
-		o := featureMap{make([]float32, n*rs[j].out*x.h*x.w), rs[j].out, x.h, x.w}
-		if err := rs[j].forward(o.x, x.x, n, x.h, x.w, nil); err != nil {
+		o := featureMap{ar.scratch(n * rs[j].out * x.h * x.w), rs[j].out, x.h, x.w}
+		if err := rs[j].forward(ar, o.x, x.x, n, x.h, x.w, nil); err != nil {
 			return o, fmt.Errorf("resnet %d: %w", j, err)
 		}
 		x = o
@@ -287,37 +289,39 @@ func (m *VAE) Encode(mean, logvar, images []float32, n, h, w int) error {
 	case len(mean) < n*L*(h/f)*(w/f) || len(logvar) < n*L*(h/f)*(w/f):
 		return fmt.Errorf("vae encode: mean %d, logvar %d floats, want %d", len(mean), len(logvar), n*L*(h/f)*(w/f))
 	}
-	x := featureMap{make([]float32, n*m.encIn.Out*h*w), m.encIn.Out, h, w}
+	ar := m.arenas.get()
+	defer m.arenas.put(ar)
+	x := featureMap{ar.floats(n * m.encIn.Out * h * w), m.encIn.Out, h, w}
 	if err := m.encIn.Forward(x.x, images, n, h, w); err != nil {
 		return fmt.Errorf("vae encoder conv_in: %w", err)
 	}
 	var err error
 	for i := range m.encBlocks {
 		blk := &m.encBlocks[i]
-		if x, err = runResnets(blk.resnets, x, n); err != nil {
+		if x, err = runResnets(ar, blk.resnets, x, n); err != nil {
 			return fmt.Errorf("vae encoder block %d: %w", i, err)
 		}
 		if blk.sampler != nil {
 			// Pad one zero row and column at the bottom and right, then a
 			// stride-2 conv without padding: (h+1-3)/2+1 = h/2.
-			p := padBottomRight(x.x, n*x.ch, x.h, x.w)
-			d := featureMap{make([]float32, n*x.ch*(x.h/2)*(x.w/2)), x.ch, x.h / 2, x.w / 2}
+			p := padBottomRight(ar, x.x, n*x.ch, x.h, x.w)
+			d := featureMap{ar.floats(n * x.ch * (x.h / 2) * (x.w / 2)), x.ch, x.h / 2, x.w / 2}
 			if err := blk.sampler.Forward(d.x, p, n, x.h+1, x.w+1); err != nil {
 				return fmt.Errorf("vae encoder block %d downsampler: %w", i, err)
 			}
 			x = d
 		}
 	}
-	if x.x, err = m.encMid.forward(x.x, n, x.h, x.w); err != nil {
+	if x.x, err = m.encMid.forward(ar, x.x, n, x.h, x.w); err != nil {
 		return fmt.Errorf("vae encoder: %w", err)
 	}
 	hw := x.h * x.w
-	moments := make([]float32, n*2*L*hw) // (n, 2L, hw): mean channels then logvar channels
+	moments := ar.floats(n * 2 * L * hw) // (n, 2L, hw): mean channels then logvar channels
 	if err := firstErr(m.encNorm.Forward(x.x, x.x, n, hw), kernels.SiLU(x.x, x.x), m.encOut.Forward(moments, x.x, n, x.h, x.w)); err != nil {
 		return fmt.Errorf("vae encoder out: %w", err)
 	}
 	if m.quant != nil {
-		q := make([]float32, len(moments))
+		q := ar.floats(len(moments))
 		if err := m.quant.Forward(q, moments, n, x.h, x.w); err != nil {
 			return fmt.Errorf("vae quant_conv: %w", err)
 		}
@@ -362,17 +366,25 @@ func (m *VAE) shift() float32 {
 // OutChannels, h·f, w·f) from latents (n, L, h, w) as a diffusion model
 // produced them.
 func (m *VAE) DecodeLatents(images, latents []float32, n, h, w int) error {
-	z := make([]float32, len(latents))
+	ar := m.arenas.get()
+	defer m.arenas.put(ar)
+	z := ar.floats(len(latents))
 	s, shift := m.Cfg.ScalingFactor, m.shift()
 	for i, v := range latents {
 		z[i] = v/s + shift
 	}
-	return m.Decode(images, z, n, h, w)
+	return m.decode(ar, images, z, n, h, w)
 }
 
 // Decode sets images (n, OutChannels, h·f, w·f), nominally in [-1, 1], from
 // unscaled latents z (n, L, h, w).
 func (m *VAE) Decode(images, z []float32, n, h, w int) error {
+	ar := m.arenas.get()
+	defer m.arenas.put(ar)
+	return m.decode(ar, images, z, n, h, w)
+}
+
+func (m *VAE) decode(ar *arena, images, z []float32, n, h, w int) error {
 	c := m.Cfg
 	f, L := c.Downscale(), c.LatentChannels
 	switch {
@@ -384,27 +396,27 @@ func (m *VAE) Decode(images, z []float32, n, h, w int) error {
 		return fmt.Errorf("vae decode: images have %d floats, want %d", len(images), n*c.OutChannels*h*f*w*f)
 	}
 	if m.postQuant != nil {
-		q := make([]float32, len(z))
+		q := ar.floats(len(z))
 		if err := m.postQuant.Forward(q, z, n, h, w); err != nil {
 			return fmt.Errorf("vae post_quant_conv: %w", err)
 		}
 		z = q
 	}
-	x := featureMap{make([]float32, n*m.decIn.Out*h*w), m.decIn.Out, h, w}
+	x := featureMap{ar.scratch(n * m.decIn.Out * h * w), m.decIn.Out, h, w}
 	if err := m.decIn.Forward(x.x, z, n, h, w); err != nil {
 		return fmt.Errorf("vae decoder conv_in: %w", err)
 	}
 	var err error
-	if x.x, err = m.decMid.forward(x.x, n, h, w); err != nil {
+	if x.x, err = m.decMid.forward(ar, x.x, n, h, w); err != nil {
 		return fmt.Errorf("vae decoder: %w", err)
 	}
 	for i := range m.decBlocks {
 		blk := &m.decBlocks[i]
-		if x, err = runResnets(blk.resnets, x, n); err != nil {
+		if x, err = runResnets(ar, blk.resnets, x, n); err != nil {
 			return fmt.Errorf("vae decoder block %d: %w", i, err)
 		}
 		if blk.sampler != nil {
-			if x, err = upsample(blk.sampler, x.x, n, x.ch, x.h, x.w); err != nil {
+			if x, err = upsample(ar, blk.sampler, x.x, n, x.ch, x.h, x.w); err != nil {
 				return fmt.Errorf("vae decoder block %d upsampler: %w", i, err)
 			}
 		}
@@ -417,8 +429,8 @@ func (m *VAE) Decode(images, z []float32, n, h, w int) error {
 
 // padBottomRight returns planes (p, h+1, w+1): x (p, h, w) with a zero row
 // below and a zero column to the right.
-func padBottomRight(x []float32, planes, h, w int) []float32 {
-	out := make([]float32, planes*(h+1)*(w+1))
+func padBottomRight(ar *arena, x []float32, planes, h, w int) []float32 {
+	out := ar.floats(planes * (h + 1) * (w + 1))
 	for p := 0; p < planes; p++ {
 		for y := 0; y < h; y++ {
 			copy(out[(p*(h+1)+y)*(w+1):], x[(p*h+y)*w:(p*h+y+1)*w])

@@ -217,55 +217,74 @@ func conv2dTaps(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 	}
 }
 
-// conv2dWide computes a validated stride-1, ungrouped conv2d as one Gemm for
-// the whole batch. Like conv2dTaps it works on zero-padded (C, Hp, Wp) copies
-// of the images and a "wide" output of Wp columns per row, where the input
-// under tap (kh, kw) of every output pixel sits at one fixed offset: each
-// im2col row (c, kh, kw) is then a single contiguous copy of OH·Wp floats per
-// image instead of OH short row copies with padding around them (which cost
-// as much as the Gemm on 16×16 maps). The Gemm multiplies the (K, C·KH·KW)
-// weight by the (C·KH·KW, N·OH·Wp) columns; the wide rows are compacted into
-// out with the bias. Wp − OW of every Wp columns are computed and discarded.
+// conv2dWide computes a validated stride-1, ungrouped conv2d by im2col
+// Gemms. Like conv2dTaps it works on zero-padded (C, Hp, Wp) copies of the
+// images and a "wide" output of Wp columns per row, where the input under
+// tap (kh, kw) of every output pixel sits at one fixed offset: an im2col row
+// (c, kh, kw) is then a single contiguous copy per image instead of OH short
+// row copies with padding around them (which cost as much as the Gemm on
+// 16×16 maps). The Gemm multiplies the (K, C·KH·KW) weight by the columns;
+// the wide rows are compacted into out with the bias (Wp − OW of every Wp
+// columns are computed and discarded). Small batches go as one Gemm; larger
+// maps in chunks of output rows whose columns fit conv2dWideCols, so they
+// stay in cache and the Gemm runs at full depth (C·KH·KW, not one tap's C).
 func conv2dWide(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 	hp, wp := p.H+2*p.PadH, p.W+2*p.PadW
 	taps, plane, wide := p.KH*p.KW, hp*wp, oh*wp
-	kdim, nw, ohw := p.C*taps, p.N*wide, oh*ow
+	kdim, ohw := p.C*taps, oh*ow
+	batch, rows := p.N, oh // images and output rows per chunk
+	if kdim*p.N*wide > conv2dWideCols {
+		batch, rows = 1, max(1, min(oh, conv2dWideCols/(kdim*wp)))
+	}
 	slack := p.DilW * (p.KW - 1) // the last plane's last taps read past it (into discarded columns)
-	padBuf, colBuf, accBuf := getCol(p.N*p.C*plane+slack), getCol(kdim*nw), getCol(p.K*nw)
+	padBuf, colBuf, accBuf := getCol(p.N*p.C*plane+slack), getCol(kdim*batch*rows*wp), getCol(p.K*batch*rows*wp)
 	defer putCol(padBuf)
 	defer putCol(colBuf)
 	defer putCol(accBuf)
 	xp, col, acc := *padBuf, *colBuf, *accBuf
 	padPlanes(xp, x, p.N*p.C, p.H, p.W, p.PadH, p.PadW)
 	clear(xp[p.N*p.C*plane:])
-	ParallelFor(kdim, max(1, 16384/nw), func(lo, hi int) {
-		for row := lo; row < hi; row++ {
-			c, t := row/taps, row%taps
-			off := (t/p.KW)*p.DilH*wp + (t%p.KW)*p.DilW
-			for n := 0; n < p.N; n++ {
-				src := (n*p.C+c)*plane + off
-				copy(col[row*nw+n*wide:row*nw+(n+1)*wide], xp[src:src+wide])
-			}
-		}
-	})
-	Gemm(p.K, nw, kdim, w, kdim, col, nw, 0, acc, nw)
-	ParallelFor(p.N*p.K, max(1, 4096/ohw), func(lo, hi int) {
-		for nk := lo; nk < hi; nk++ {
-			n, k := nk/p.K, nk%p.K
-			b := float32(0)
-			if bias != nil {
-				b = bias[k]
-			}
-			for y := 0; y < oh; y++ {
-				src := acc[k*nw+n*wide+y*wp : k*nw+n*wide+y*wp+ow]
-				dst := out[nk*ohw+y*ow : nk*ohw+(y+1)*ow]
-				for i, v := range src {
-					dst[i] = v + b
+	for n0 := 0; n0 < p.N; n0 += batch {
+		nb := min(batch, p.N-n0)
+		for y0 := 0; y0 < oh; y0 += rows {
+			nr := min(rows, oh-y0)
+			seg := nr * wp // one image's columns in this chunk
+			cols := nb * seg
+			ParallelFor(kdim, max(1, 16384/cols), func(lo, hi int) {
+				for row := lo; row < hi; row++ {
+					c, t := row/taps, row%taps
+					off := (t/p.KW)*p.DilH*wp + (t%p.KW)*p.DilW + y0*wp
+					for i := 0; i < nb; i++ {
+						src := ((n0+i)*p.C+c)*plane + off
+						copy(col[row*cols+i*seg:row*cols+(i+1)*seg], xp[src:src+seg])
+					}
 				}
-			}
+			})
+			Gemm(p.K, cols, kdim, w, kdim, col, cols, 0, acc, cols)
+			ParallelFor(nb*p.K, max(1, 4096/(nr*ow)), func(lo, hi int) {
+				for ik := lo; ik < hi; ik++ {
+					i, k := ik/p.K, ik%p.K
+					b := float32(0)
+					if bias != nil {
+						b = bias[k]
+					}
+					for y := 0; y < nr; y++ {
+						src := acc[k*cols+i*seg+y*wp : k*cols+i*seg+y*wp+ow]
+						d := ((n0+i)*p.K+k)*ohw + (y0+y)*ow
+						dst := out[d : d+ow]
+						for j, v := range src {
+							dst[j] = v + b
+						}
+					}
+				}
+			})
 		}
-	})
+	}
 }
+
+// conv2dWideCols bounds the im2col floats of one conv2dWide chunk (1 MiB).
+// A variable so tests can send shapes through many chunks.
+var conv2dWideCols = 1 << 18
 
 // padPlanes copies planes (p, h, w) of x into xp (p, h+2·ph, w+2·pw) with
 // zero borders.

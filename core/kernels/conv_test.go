@@ -118,15 +118,19 @@ func TestConv2D(t *testing.T) {
 // 1×1 unpadded) on random shapes against the direct loop: odd sizes,
 // asymmetric kernels, dilations, paddings, batches, with and without bias.
 func TestConv2DTapsRandom(t *testing.T) {
-	old := conv2dTapsMinPixels
-	defer func() { conv2dTapsMinPixels = old }()
+	old, oldCols := conv2dTapsMinPixels, conv2dWideCols
+	defer func() { conv2dTapsMinPixels, conv2dWideCols = old, oldCols }()
 	r := rand.New(rand.NewSource(16))
-	for i := 0; i < 120; i++ {
+	for i := 0; i < 160; i++ {
 		// Even cases per tap (every shape below is small), odd ones on the
-		// wide im2col path.
-		conv2dTapsMinPixels = 1
+		// wide im2col path: whole batch in one Gemm, or (i%4 == 3) in
+		// chunks of a few output rows of one image.
+		conv2dTapsMinPixels, conv2dWideCols = 1, oldCols
 		if i%2 == 1 {
 			conv2dTapsMinPixels = 1 << 30
+		}
+		if i%4 == 3 {
+			conv2dWideCols = 1 + r.Intn(400)
 		}
 		p := Conv2DParams{N: 1 + r.Intn(3), C: 1 + r.Intn(20), H: 1 + r.Intn(19), W: 1 + r.Intn(19), K: 1 + r.Intn(20),
 			KH: 1 + r.Intn(4), KW: 1 + r.Intn(4), DilH: 1 + r.Intn(3), DilW: 1 + r.Intn(3), PadH: r.Intn(4), PadW: r.Intn(4)}
@@ -136,7 +140,7 @@ func TestConv2DTapsRandom(t *testing.T) {
 		x := randSlice(r, p.N*p.C*p.H*p.W)
 		w := randSlice(r, p.K*p.C*p.KH*p.KW)
 		var bias []float32
-		if i%4 >= 2 {
+		if i%8 >= 4 {
 			bias = randSlice(r, p.K)
 		}
 		want := refConv2D(x, w, bias, p)
@@ -145,7 +149,7 @@ func TestConv2DTapsRandom(t *testing.T) {
 			t.Fatalf("%+v: %v", p, err)
 		}
 		checkGuards(t, full, len(want))
-		assertNMSE(t, fmt.Sprintf("conv2d stride 1 (taps from %d px)", conv2dTapsMinPixels), got, want, tolConv)
+		assertNMSE(t, fmt.Sprintf("conv2d stride 1 (taps from %d px, wide chunks of %d)", conv2dTapsMinPixels, conv2dWideCols), got, want, tolConv)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool is a persistent set of worker goroutines that run index ranges of a
@@ -62,12 +63,47 @@ func NewPool(n int) *Pool {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			for t := range p.work {
+			for {
+				t, ok := p.next()
+				if !ok {
+					return
+				}
 				t.run()
 			}
 		}()
 	}
 	return p
+}
+
+// poolSpin is how long an idle worker polls the queue before it blocks, and
+// how long a For caller polls for its last chunks before it blocks. A tower
+// runs hundreds of short parallel loops per step, one after another; a
+// worker that blocked after each paid an OS wake-up (tens of µs on a VM) per
+// loop, so two threads ran a UNet step slower than one. OpenMP runtimes
+// spin for the same reason (and for longer).
+const poolSpin = 100 * time.Microsecond
+
+// next returns the next task, or false once the pool is closed, polling for
+// up to poolSpin before blocking.
+func (p *Pool) next() (poolTask, bool) {
+	var deadline time.Time
+	for i := 1; ; i++ {
+		select {
+		case t, ok := <-p.work:
+			return t, ok
+		default:
+		}
+		if i%64 == 0 {
+			if now := time.Now(); deadline.IsZero() {
+				deadline = now.Add(poolSpin)
+			} else if now.After(deadline) {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	t, ok := <-p.work
+	return t, ok
 }
 
 // Threads reports how many goroutines (including the caller) a loop uses.
@@ -112,6 +148,24 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	}
 	fn(0, min(per, n))
 	loop.finish()
+	// Poll (running queued chunks) until the others are done, then block: a
+	// finished count means the last finish is sending on done.
+	var deadline time.Time
+	for i := 1; loop.pending.Load() != 0; i++ {
+		select {
+		case t := <-p.work:
+			t.run()
+			continue
+		default:
+		}
+		if i%64 == 0 {
+			if now := time.Now(); deadline.IsZero() {
+				deadline = now.Add(poolSpin)
+			} else if now.After(deadline) {
+				break
+			}
+		}
+	}
 	for {
 		select {
 		case <-loop.done:

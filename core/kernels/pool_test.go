@@ -65,3 +65,24 @@ func TestPoolForDoesNotAllocate(t *testing.T) {
 		t.Fatalf("For allocates %.1f objects per call", allocs)
 	}
 }
+
+// TestPoolAfterIdle runs loops back to back (workers polling) and after the
+// workers have given up polling and blocked, then closes the pool.
+func TestPoolAfterIdle(t *testing.T) {
+	p := NewPool(3)
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 50; i++ {
+			var sum atomic.Int64
+			p.For(1000, 7, func(lo, hi int) {
+				for j := lo; j < hi; j++ {
+					sum.Add(int64(j))
+				}
+			})
+			if got := sum.Load(); got != 999*1000/2 {
+				t.Fatalf("round %d loop %d: sum %d", round, i, got)
+			}
+		}
+		time.Sleep(3 * poolSpin) // let the workers block
+	}
+	p.Close()
+}

@@ -75,12 +75,18 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init-from", default="", help="start from this exported VAE folder (a second budget)")
+    ap.add_argument("--latent-noise", type=float, default=0,
+                    help="decoder-only: add Gaussian noise of a per-image std drawn from U(0, this), in the UNet's scaled "
+                         "latent units, so the decoder learns to draw the clean scene from the imperfect latents a "
+                         "sampler ends on")
     ap.add_argument("--decoder-only", action="store_true",
                     help="with --init-from: freeze the encoder and train only the decoder, so the latent space "
                          "(and a UNet trained on it) stays valid, as Stable Diffusion's fine-tuned VAE decoders do")
     a = ap.parse_args()
     if a.decoder_only and not a.init_from:
         sys.exit("--decoder-only needs --init-from")
+    if a.latent_noise and not a.decoder_only:
+        sys.exit("--latent-noise needs --decoder-only (the encoder must keep its latent space)")
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -110,6 +116,9 @@ def main():
         with torch.set_grad_enabled(not a.decoder_only):
             mean, logvar = vae.encode(px)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        if a.latent_noise:
+            sd = torch.rand(z.shape[0], 1, 1, 1) * a.latent_noise / cfg0["scaling_factor"]
+            z = z + sd * torch.randn_like(z)
         rec = vae.decode(z)
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum((1, 2, 3)).mean()
         loss = F.l1_loss(rec, px) + F.mse_loss(rec, px) + a.kl * kl
@@ -124,7 +133,8 @@ def main():
     # A decoder-only run keeps the latent space, so it keeps the scaling factor the UNet was trained with.
     cfg = dict(VAE, scaling_factor=cfg0["scaling_factor"] if a.decoder_only else round(1 / max(std, 1e-3), 5))
     meta = dict(step=step, val_psnr_db=round(psnr, 2), latent_std=round(std, 4), params=nparams,
-                minutes=round((time.time() - t0) / 60, 1), init_from=prev, decoder_only=a.decoder_only or None)
+                minutes=round((time.time() - t0) / 60, 1), init_from=prev, decoder_only=a.decoder_only or None,
+                latent_noise=a.latent_noise or None)
     export(vae, cfg, a.out, meta)
     print("exported", a.out, meta, flush=True)
 

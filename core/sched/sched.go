@@ -30,6 +30,11 @@ type Config struct {
 	TimestepSpacing   string  `json:"timestep_spacing"`
 	StepsOffset       int     `json:"steps_offset"`
 	SetAlphaToOne     *bool   `json:"set_alpha_to_one"`
+	// RescaleBetasZeroSnr shifts and scales √ᾱ so the last training step is
+	// pure noise (Lin et al. 2024, "Common Diffusion Noise Schedules and
+	// Sample Steps are Flawed"); with ε-prediction that step is undefined, so
+	// it needs v_prediction.
+	RescaleBetasZeroSnr bool `json:"rescale_betas_zero_snr"`
 	// Eta is DDIM's stochasticity (0: deterministic DDIM, 1: DDPM-like). It
 	// is a call argument in diffusers; Loom keeps it with the schedule.
 	Eta float64 `json:"eta"`
@@ -80,6 +85,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("sched: timestep_spacing %q not supported (linspace, leading, trailing)", c.TimestepSpacing)
 	case c.StepsOffset < 0 || c.StepsOffset >= c.NumTrainTimesteps:
 		return fmt.Errorf("sched: steps_offset %d", c.StepsOffset)
+	case c.RescaleBetasZeroSnr && c.PredictionType != "v_prediction":
+		return fmt.Errorf("sched: rescale_betas_zero_snr needs prediction_type v_prediction (ε-prediction is undefined at zero SNR)")
 	case c.Eta < 0 || c.Eta > 1 || math.IsNaN(c.Eta):
 		return fmt.Errorf("sched: eta %g outside [0, 1]", c.Eta)
 	}
@@ -87,7 +94,8 @@ func (c *Config) validate() error {
 }
 
 // AlphasCumprod returns ᾱ_t = ∏(1 - β_s) for t = 0..N-1; scaled_linear
-// spaces √β linearly (latent diffusion), linear spaces β.
+// spaces √β linearly (latent diffusion), linear spaces β; then the
+// zero-terminal-SNR rescale when the config asks for it.
 func AlphasCumprod(c Config) []float64 {
 	c.fill()
 	n := c.NumTrainTimesteps
@@ -105,8 +113,24 @@ func AlphasCumprod(c Config) []float64 {
 		prod *= 1 - beta
 		ac[i] = prod
 	}
+	if c.RescaleBetasZeroSnr {
+		// √ᾱ shifted so its last value is 0 and scaled so its first is
+		// unchanged; the last ᾱ is then raised from 0 to 2⁻²⁴ (as diffusers'
+		// Euler schedulers do) so σ = √((1−ᾱ)/ᾱ) stays finite for every
+		// sampler.
+		first, last := math.Sqrt(ac[0]), math.Sqrt(ac[n-1])
+		for i, a := range ac {
+			r := (math.Sqrt(a) - last) * first / (first - last)
+			ac[i] = r * r
+		}
+		ac[n-1] = zeroSNRLastAlpha
+	}
 	return ac
 }
+
+// zeroSNRLastAlpha stands for ᾱ = 0 at the last step of a zero-terminal-SNR
+// schedule.
+const zeroSNRLastAlpha = 1.0 / (1 << 24)
 
 // Sampler walks a fixed number of steps from noise to a clean latent. Step i
 // (0-based) calls the model at Timesteps()[i] on ScaleInput(x, i) and feeds

@@ -15,7 +15,15 @@ def alphas_cumprod(c):
         betas = torch.linspace(b0 ** 0.5, b1 ** 0.5, n, dtype=torch.float32) ** 2
     else:
         betas = torch.linspace(b0, b1, n, dtype=torch.float32)
-    return torch.cumprod(1.0 - betas, 0).numpy().astype(np.float64)
+    ac = torch.cumprod(1.0 - betas.double(), 0).numpy()
+    if c.get("rescale_betas_zero_snr"):
+        # Lin et al. 2024: shift sqrt(alpha_bar) to end at 0, scale it to keep its start; the last
+        # alpha_bar is then 2**-24 rather than 0 (as diffusers' Euler schedulers), so sigmas stay finite.
+        r = np.sqrt(ac)
+        r = (r - r[-1]) * r[0] / (r[0] - r[-1])
+        ac = r ** 2
+        ac[-1] = 2.0 ** -24
+    return ac.astype(np.float64)
 
 
 def timesteps(c, steps, spacing):

@@ -86,24 +86,41 @@ const poolSpin = 100 * time.Microsecond
 // next returns the next task, or false once the pool is closed, polling for
 // up to poolSpin before blocking.
 func (p *Pool) next() (poolTask, bool) {
-	var deadline time.Time
-	for i := 1; ; i++ {
+	for sp := (spinner{yield: true}); sp.more(); {
 		select {
 		case t, ok := <-p.work:
 			return t, ok
 		default:
 		}
-		if i%64 == 0 {
-			if now := time.Now(); deadline.IsZero() {
-				deadline = now.Add(poolSpin)
-			} else if now.After(deadline) {
-				break
-			}
-			runtime.Gosched()
-		}
 	}
 	t, ok := <-p.work
 	return t, ok
+}
+
+// spinner bounds a polling loop to about poolSpin, reading the clock every
+// 64 polls; yield also lets other goroutines run at those points.
+type spinner struct {
+	deadline time.Time
+	polls    int
+	yield    bool
+}
+
+// more reports whether the loop may poll once more.
+func (s *spinner) more() bool {
+	s.polls++
+	if s.polls%64 != 0 {
+		return true
+	}
+	now := time.Now()
+	if s.deadline.IsZero() {
+		s.deadline = now.Add(poolSpin)
+	} else if now.After(s.deadline) {
+		return false
+	}
+	if s.yield {
+		runtime.Gosched()
+	}
+	return true
 }
 
 // Threads reports how many goroutines (including the caller) a loop uses.
@@ -150,20 +167,11 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	loop.finish()
 	// Poll (running queued chunks) until the others are done, then block: a
 	// finished count means the last finish is sending on done.
-	var deadline time.Time
-	for i := 1; loop.pending.Load() != 0; i++ {
+	for sp := (spinner{}); loop.pending.Load() != 0 && sp.more(); {
 		select {
 		case t := <-p.work:
 			t.run()
-			continue
 		default:
-		}
-		if i%64 == 0 {
-			if now := time.Now(); deadline.IsZero() {
-				deadline = now.Add(poolSpin)
-			} else if now.After(deadline) {
-				break
-			}
 		}
 	}
 	for {

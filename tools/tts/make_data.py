@@ -43,7 +43,9 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 import audio  # noqa: E402
 
-VOICES = ["en-us", "en-us+f3", "en-gb-x-rp+m3", "en+f4"]
+from voices import VOICES, espeak_data  # noqa: E402
+
+ESPEAK_PATH = None  # set by main before the workers fork: the data copy with Loom's variants
 
 # ---- espeak-ng through its library ----
 
@@ -66,7 +68,7 @@ AUDIO_OUTPUT_SYNCHRONOUS, INIT_PHONEME_EVENTS, POS_CHARACTER, CHARS_UTF8 = 2, 1,
 class Espeak:
     def __init__(self):
         self.lib = ctypes.CDLL("libespeak-ng.so.1")
-        sr = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, None, INIT_PHONEME_EVENTS)
+        sr = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, ESPEAK_PATH, INIT_PHONEME_EVENTS)
         if sr != audio.SR:
             raise RuntimeError(f"espeak-ng runs at {sr} Hz, want {audio.SR}")
         self.samples, self.events = [], []
@@ -242,6 +244,8 @@ def main():
     a = ap.parse_args()
     t0 = time.time()
     voices = a.voices.split(",")
+    global ESPEAK_PATH
+    ESPEAK_PATH = espeak_data(os.path.join(a.out, "espeak")).encode()
     lines = [l.strip() for l in open(a.corpus) if l.strip()]
     if a.limit:
         lines = lines[:a.limit]

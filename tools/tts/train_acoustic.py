@@ -131,6 +131,7 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="use only N utterances")
     ap.add_argument("--export-every", type=float, default=10, help="minutes between exports")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    ap.add_argument("--init", default="", help="warm start: weights of an exported model (fresh optimiser and schedule)")
     a = ap.parse_args()
     budget = common.Budget(a.minutes)
     torch.set_num_threads(a.threads)
@@ -146,6 +147,8 @@ def main():
     net = M.FastSpeech2(cfg)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr, betas=(0.9, 0.98), eps=1e-9)
     step = 0
+    if a.init:
+        common.load_export(net, a.init)
     os.makedirs(a.out, exist_ok=True)
     state_path = os.path.join(a.out, "train_state.pt")
     if a.resume and os.path.exists(state_path):
@@ -154,7 +157,7 @@ def main():
         opt.load_state_dict(st["opt"])
         step = st["step"]
     log = common.Log(os.path.join(a.out, "train_log.jsonl"))
-    log(event="start", params=M.param_count(net), train=len(train), val=len(val), size=a.size, step=step)
+    log(event="start", params=M.param_count(net), train=len(train), val=len(val), size=a.size, step=step, init=a.init)
     sched = lambda s: min(1.0, (s + 1) / a.warmup) * min(1.0, math.sqrt(a.warmup / (s + 1)))  # noqa: E731
     last_export = budget.elapsed()
 

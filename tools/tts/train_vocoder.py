@@ -119,6 +119,7 @@ def main():
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--export-every", type=float, default=10)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default="", help="warm start: generator weights of an exported vocoder (fresh optimisers)")
     a = ap.parse_args()
     if a.segment % audio.HOP:
         raise SystemExit(f"--segment must be a multiple of {audio.HOP}")
@@ -136,6 +137,8 @@ def main():
     mpd = MPD()
     og = torch.optim.AdamW(gen.parameters(), a.lr, betas=(0.8, 0.99))
     od = torch.optim.AdamW(mpd.parameters(), a.lr, betas=(0.8, 0.99))
+    if a.init:
+        common.load_export(gen, a.init)
     os.makedirs(a.out, exist_ok=True)
     state_path = os.path.join(a.out, "train_state.pt")
     step = 0
@@ -147,7 +150,7 @@ def main():
         od.load_state_dict(st["od"])
         step = st["step"]
     log = common.Log(os.path.join(a.out, "train_log.jsonl"))
-    log(event="start", params=M.param_count(gen), utts=len(utts), size=a.size, step=step, data_hours=meta.get("hours"))
+    log(event="start", params=M.param_count(gen), utts=len(utts), size=a.size, step=step, data_hours=meta.get("hours"), init=a.init)
     last_export = budget.elapsed()
 
     def save():

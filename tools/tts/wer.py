@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Intelligibility of a Loom speech model, measured the way issue 7 asks: an
-offline recogniser from Debian (pocketsphinx_continuous with the
-pocketsphinx-en-us model) transcribes Loom's speech of ordinary English
+offline recogniser from Debian (pocketsphinx 0.8 with the pocketsphinx-en-us
+model and its generic language model) transcribes Loom's speech of ordinary English
 sentences that are not in the training text (wer_sentences.txt), and the same
 recogniser transcribes espeak-ng's own rendering of them (the teacher, each
 Loom voice against the espeak-ng voice it learnt from). Word error rate =
@@ -11,12 +11,19 @@ References are the sentences in spoken form (Loom's own front end, through
 tools/tts/normtext, so "9" is "nine" for both sides), lower case, without
 punctuation; hypotheses likewise.
 
+Decoding (the same for both sides): every clip is resampled to 16 kHz mono,
+padded with 0.3 s of silence at each end, and decoded by pocketsphinx_batch,
+which normalises each utterance by its own cepstral mean as the model's
+feat.params asks. --decoder continuous gives the older pocketsphinx_continuous
+figure (live cepstral mean from a fixed start), which costs every voice a third
+or more of its words on clips this short.
+
   apt-get install -y pocketsphinx pocketsphinx-en-us sox espeak-ng
   make build && go build -o /tmp/tts/normtext ./tools/tts/normtext
   /usr/bin/python3 tools/tts/wer.py --models models --model loom-tts [--voices alloy,nova]
 
 Prints a table per voice and a JSON summary line; --out DIR keeps the WAVs and
-transcripts. Needs about 10 s of CPU per sentence and voice."""
+transcripts. Needs about 1.5 s of CPU per sentence and voice."""
 import argparse
 import json
 import os
@@ -24,6 +31,9 @@ import re
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import voices as teacher_voices  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -44,13 +54,52 @@ def edits(ref, hyp):
     return prev[-1]
 
 
-def recognise(wav, tmp):
-    """pocketsphinx_continuous on a 16 kHz mono copy of wav."""
-    w16 = os.path.join(tmp, "rec16.wav")
-    subprocess.run(["sox", wav, "-r", "16000", "-c", "1", "-b", "16", w16], check=True)
-    out = subprocess.run(["pocketsphinx_continuous", "-infile", w16, "-logfn", "/dev/null"],
-                         capture_output=True, text=True, check=True).stdout
-    return " ".join(out.split())
+PAD_S = 0.3  # seconds of silence sox adds before and after every clip, for both sides
+
+
+def to16k(wav, dst):
+    """A 16 kHz mono 16-bit copy of wav with PAD_S of silence on each side: the
+    recogniser's voice-activity detector and cepstral statistics need some
+    non-speech at the edges, and clips from the two synthesisers start and end
+    with different amounts of it."""
+    subprocess.run(["sox", wav, "-r", "16000", "-c", "1", "-b", "16", dst, "pad", str(PAD_S), str(PAD_S)], check=True)
+
+
+def recognise_batch(wavs, tmp):
+    """pocketsphinx_batch over all clips at once. Batch decoding normalises each
+    utterance by its own cepstral mean, as the en-us model's feat.params asks
+    (-cmn batch); pocketsphinx_continuous has to start every clip from a fixed
+    initial mean and adapt live, which on clips of a few seconds costs a third
+    of the words for any voice."""
+    ids = []
+    for i, w in enumerate(wavs):
+        ids.append(f"u{i:04d}")
+        to16k(w, os.path.join(tmp, ids[-1] + ".wav"))
+    ctl, hyp = os.path.join(tmp, "ctl.txt"), os.path.join(tmp, "hyp.txt")
+    open(ctl, "w").write("\n".join(ids) + "\n")
+    subprocess.run(["pocketsphinx_batch", "-adcin", "yes", "-adchdr", "44", "-cepdir", tmp, "-cepext", ".wav",
+                    "-ctl", ctl, "-hyp", hyp, "-logfn", "/dev/null"], check=True, capture_output=True)
+    got = {}
+    for line in open(hyp):
+        m = re.match(r"^(.*?)\s*\((u\d{4})(?:\s+-?\d+)?\)\s*$", line)
+        if m:
+            got[m.group(2)] = " ".join(m.group(1).split())
+    for i in ids:
+        os.remove(os.path.join(tmp, i + ".wav"))
+    return [got.get(i, "") for i in ids]
+
+
+def recognise_continuous(wavs, tmp):
+    """pocketsphinx_continuous on each clip (live cepstral mean; the figure the
+    model card reported before batch decoding)."""
+    out = []
+    for w in wavs:
+        w16 = os.path.join(tmp, "rec16.wav")
+        to16k(w, w16)
+        r = subprocess.run(["pocketsphinx_continuous", "-infile", w16, "-logfn", "/dev/null"],
+                           capture_output=True, text=True, check=True).stdout
+        out.append(" ".join(r.split()))
+    return out
 
 
 def main():
@@ -63,6 +112,7 @@ def main():
     ap.add_argument("--voices", default="", help="comma-separated voice names (default: every voice of the model)")
     ap.add_argument("--normtext", default="/tmp/tts/normtext")
     ap.add_argument("--out", default="", help="keep WAVs and transcripts here")
+    ap.add_argument("--decoder", choices=["batch", "continuous"], default="batch")
     a = ap.parse_args()
     sents = [l.strip() for l in open(a.sentences) if l.strip()]
     norm = subprocess.run([a.normtext], input="\n".join(sents) + "\n", capture_output=True, text=True, check=True).stdout
@@ -71,8 +121,9 @@ def main():
     voices = {v["name"]: v for v in idx["voices"]}
     names = a.voices.split(",") if a.voices else list(voices)
     out = a.out or tempfile.mkdtemp(prefix="loom-wer-")
-    summary = {"sentences": len(sents), "voices": {}}
+    summary = {"sentences": len(sents), "decoder": a.decoder, "voices": {}}
     tot = {"ref": 0, "loom": 0, "espeak": 0}
+    espeak_path = teacher_voices.espeak_data(os.path.join(out, "espeak"))
     for name in names:
         teacher = voices[name].get("teacher")
         if not teacher:
@@ -85,10 +136,14 @@ def main():
                         "--voice", name, "--texts-file", texts, "--out-dir", vdir], check=True, stdout=subprocess.DEVNULL)
         e_loom = e_esp = n_ref = 0
         rows = []
-        for i, (s, ref) in enumerate(zip(sents, refs)):
-            esp = os.path.join(vdir, f"espeak_{i:03d}.wav")
-            subprocess.run(["espeak-ng", "-v", teacher, "-w", esp, s], check=True)
-            h_loom, h_esp = recognise(os.path.join(vdir, f"{i:03d}.wav"), vdir), recognise(esp, vdir)
+        esps = []
+        for i, s in enumerate(sents):
+            esps.append(os.path.join(vdir, f"espeak_{i:03d}.wav"))
+            subprocess.run(["espeak-ng", "--path=" + espeak_path, "-v", teacher, "-w", esps[-1], s], check=True)
+        recognise = recognise_batch if a.decoder == "batch" else recognise_continuous
+        hyp_loom = recognise([os.path.join(vdir, f"{i:03d}.wav") for i in range(len(sents))], vdir)
+        hyp_esp = recognise(esps, vdir)
+        for i, (ref, h_loom, h_esp) in enumerate(zip(refs, hyp_loom, hyp_esp)):
             d_loom, d_esp = edits(ref, words(h_loom)), edits(ref, words(h_esp))
             e_loom, e_esp, n_ref = e_loom + d_loom, e_esp + d_esp, n_ref + len(ref)
             rows.append({"ref": " ".join(ref), "loom": h_loom, "espeak": h_esp, "loom_edits": d_loom, "espeak_edits": d_esp})

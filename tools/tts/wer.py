@@ -60,8 +60,10 @@ def to16k(wav, dst):
     """A 16 kHz mono 16-bit copy of wav with PAD_S of silence on each side: the
     recogniser's voice-activity detector and cepstral statistics need some
     non-speech at the edges, and clips from the two synthesisers start and end
-    with different amounts of it."""
-    subprocess.run(["sox", wav, "-r", "16000", "-c", "1", "-b", "16", dst, "pad", str(PAD_S), str(PAD_S)], check=True)
+    with different amounts of it. -D: no dither — sox dithers with random noise
+    by default, which moved a 10-sentence WER by up to 0.05 between two runs on
+    the same audio."""
+    subprocess.run(["sox", "-D", wav, "-r", "16000", "-c", "1", "-b", "16", dst, "pad", str(PAD_S), str(PAD_S)], check=True)
 
 
 def recognise_batch(wavs, tmp):

@@ -13,13 +13,13 @@ import (
 	"loom/core/nn"
 )
 
-// randomHiFiGAN writes a random-weight generator of cfg's shape (plain
-// weights, as after remove_weight_norm) to a GGUF file in dir and loads it:
+// randomWeights writes the tensors that fill declares, each normal with the
+// given scale, to a GGUF file in dir and returns a binder over them:
 // benchmarks need the real shapes, not trained values.
-func randomHiFiGAN(b testing.TB, dir string, cfg HiFiGANConfig) *HiFiGAN {
+func randomWeights(b testing.TB, dir, arch string, fill func(add func(name string, scale float64, shape ...int))) *nn.Binder {
 	r := rand.New(rand.NewSource(1))
 	var ts []*formats.Info
-	add := func(name string, scale float64, shape ...int) {
+	fill(func(name string, scale float64, shape ...int) {
 		n := 1
 		for _, d := range shape {
 			n *= d
@@ -29,39 +29,13 @@ func randomHiFiGAN(b testing.TB, dir string, cfg HiFiGANConfig) *HiFiGAN {
 			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(float32(r.NormFloat64()*scale)))
 		}
 		ts = append(ts, &formats.Info{Name: name, Type: formats.TypeF32, Shape: shape, Data: data})
-	}
-	conv := func(name string, out, in, k int) {
-		add(name+".weight", 1/math.Sqrt(float64(in*k)), out, in, k)
-		add(name+".bias", 0.01, out)
-	}
-	c0 := cfg.UpsampleInitialChannel
-	conv("conv_pre", c0, cfg.NumMels, 7)
-	for i, k := range cfg.UpsampleKernelSizes {
-		add(fmt.Sprintf("ups.%d.weight", i), 1/math.Sqrt(float64(c0>>i*k)), c0>>i, c0>>(i+1), k)
-		add(fmt.Sprintf("ups.%d.bias", i), 0.01, c0>>(i+1))
-	}
-	rb := 0
-	for i := range cfg.UpsampleRates {
-		ch := c0 >> (i + 1)
-		for j, k := range cfg.ResBlockKernelSizes {
-			for n := range cfg.ResBlockDilationSizes[j] {
-				if cfg.ResBlock == "1" {
-					conv(fmt.Sprintf("resblocks.%d.convs1.%d", rb, n), ch, ch, k)
-					conv(fmt.Sprintf("resblocks.%d.convs2.%d", rb, n), ch, ch, k)
-				} else {
-					conv(fmt.Sprintf("resblocks.%d.convs.%d", rb, n), ch, ch, k)
-				}
-			}
-			rb++
-		}
-	}
-	conv("conv_post", 1, c0>>len(cfg.UpsampleRates), 7)
-	path := filepath.Join(dir, "hifigan.gguf")
+	})
+	path := filepath.Join(dir, arch+".gguf")
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := formats.WriteGGUF(f, formats.Metadata{"general.architecture": "hifigan"}, ts); err != nil {
+	if err := formats.WriteGGUF(f, formats.Metadata{"general.architecture": arch}, ts); err != nil {
 		b.Fatal(err)
 	}
 	f.Close()
@@ -70,22 +44,93 @@ func randomHiFiGAN(b testing.TB, dir string, cfg HiFiGANConfig) *HiFiGAN {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { src.Close() })
-	m, err := LoadHiFiGAN(nn.NewBinder(src), cfg)
+	return nn.NewBinder(src)
+}
+
+// randomHiFiGAN loads a random-weight generator of cfg's shape (plain
+// weights, as after remove_weight_norm).
+func randomHiFiGAN(b testing.TB, dir string, cfg HiFiGANConfig) *HiFiGAN {
+	bind := randomWeights(b, dir, "hifigan", func(add func(string, float64, ...int)) {
+		conv := func(name string, out, in, k int) {
+			add(name+".weight", 1/math.Sqrt(float64(in*k)), out, in, k)
+			add(name+".bias", 0.01, out)
+		}
+		c0 := cfg.UpsampleInitialChannel
+		conv("conv_pre", c0, cfg.NumMels, 7)
+		for i, k := range cfg.UpsampleKernelSizes {
+			add(fmt.Sprintf("ups.%d.weight", i), 1/math.Sqrt(float64(c0>>i*k)), c0>>i, c0>>(i+1), k)
+			add(fmt.Sprintf("ups.%d.bias", i), 0.01, c0>>(i+1))
+		}
+		rb := 0
+		for i := range cfg.UpsampleRates {
+			ch := c0 >> (i + 1)
+			for j, k := range cfg.ResBlockKernelSizes {
+				for n := range cfg.ResBlockDilationSizes[j] {
+					if cfg.ResBlock == "1" {
+						conv(fmt.Sprintf("resblocks.%d.convs1.%d", rb, n), ch, ch, k)
+						conv(fmt.Sprintf("resblocks.%d.convs2.%d", rb, n), ch, ch, k)
+					} else {
+						conv(fmt.Sprintf("resblocks.%d.convs.%d", rb, n), ch, ch, k)
+					}
+				}
+				rb++
+			}
+		}
+		conv("conv_post", 1, c0>>len(cfg.UpsampleRates), 7)
+	})
+	m, err := LoadHiFiGAN(bind, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return m
 }
 
-// hifiganSmall is tools/tts/train_vocoder.py's "small" size (~0.85M parameters).
-var hifiganSmall = HiFiGANConfig{ResBlock: "2", NumMels: 80, UpsampleRates: []int{8, 8, 4},
-	UpsampleKernelSizes: []int{16, 16, 8}, UpsampleInitialChannel: 192, ResBlockKernelSizes: []int{3, 5, 7},
-	ResBlockDilationSizes: [][]int{{1, 2}, {2, 6}, {3, 12}}, SamplingRate: 22050}
+// randomVocos loads a random-weight Vocos of cfg's shape.
+func randomVocos(b testing.TB, dir string, cfg VocosConfig) *Vocos {
+	a, h := cfg.Backbone.InitArgs, cfg.Head.InitArgs
+	bind := randomWeights(b, dir, "vocos", func(add func(string, float64, ...int)) {
+		norm := func(name string) {
+			add(name+".weight", 0.1, a.Dim)
+			add(name+".bias", 0.1, a.Dim)
+		}
+		add("backbone.embed.weight", 1/math.Sqrt(float64(a.InputChannels*7)), a.Dim, a.InputChannels, 7)
+		add("backbone.embed.bias", 0.01, a.Dim)
+		norm("backbone.norm")
+		for i := range a.NumLayers {
+			p := fmt.Sprintf("backbone.convnext.%d.", i)
+			add(p+"dwconv.weight", 0.3, a.Dim, 1, 7)
+			add(p+"dwconv.bias", 0.01, a.Dim)
+			norm(p + "norm")
+			add(p+"pwconv1.weight", 1/math.Sqrt(float64(a.Dim)), a.IntermediateDim, a.Dim)
+			add(p+"pwconv1.bias", 0.01, a.IntermediateDim)
+			add(p+"pwconv2.weight", 1/math.Sqrt(float64(a.IntermediateDim)), a.Dim, a.IntermediateDim)
+			add(p+"pwconv2.bias", 0.01, a.Dim)
+			add(p+"gamma", 0.1, a.Dim)
+		}
+		norm("backbone.final_layer_norm")
+		add("head.out.weight", 1/math.Sqrt(float64(a.Dim)), h.NFFT+2, a.Dim)
+		add("head.out.bias", 0.01, h.NFFT+2)
+	})
+	m, err := LoadVocos(bind, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
 
-// BenchmarkHiFiGANSmall vocodes one second of audio (86 frames at hop 256);
-// the reported rtf is seconds of compute per second of audio.
-func BenchmarkHiFiGANSmall(b *testing.B) {
-	m := randomHiFiGAN(b, b.TempDir(), hifiganSmall)
+// vocosSmall is tools/tts/train_vocos.py's "small" size (~2.1M parameters).
+func vocosSmall() VocosConfig {
+	var c VocosConfig
+	c.Backbone.InitArgs.InputChannels, c.Backbone.InitArgs.Dim = 80, 192
+	c.Backbone.InitArgs.IntermediateDim, c.Backbone.InitArgs.NumLayers = 576, 8
+	c.Head.InitArgs.Dim, c.Head.InitArgs.NFFT, c.Head.InitArgs.HopLength = 192, 1024, 256
+	c.SamplingRate = 22050
+	return c
+}
+
+// benchVocoder vocodes one second of audio (86 frames at hop 256); the
+// reported rtf is seconds of compute per second of audio.
+func benchVocoder(b *testing.B, m Vocoder) {
 	T := 86
 	mel := make([]float32, 80*T)
 	for i := range mel {
@@ -97,8 +142,21 @@ func BenchmarkHiFiGANSmall(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	sec := float64(T*m.Cfg.Hop()) / 22050
+	sec := float64(T*m.Hop()) / 22050
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/sec, "rtf")
+}
+
+// BenchmarkVocosSmall: the shipped vocoder's shape.
+func BenchmarkVocosSmall(b *testing.B) { benchVocoder(b, randomVocos(b, b.TempDir(), vocosSmall())) }
+
+// hifiganSmall is tools/tts/train_vocoder.py's "small" size (~0.85M parameters).
+var hifiganSmall = HiFiGANConfig{ResBlock: "2", NumMels: 80, UpsampleRates: []int{8, 8, 4},
+	UpsampleKernelSizes: []int{16, 16, 8}, UpsampleInitialChannel: 192, ResBlockKernelSizes: []int{3, 5, 7},
+	ResBlockDilationSizes: [][]int{{1, 2}, {2, 6}, {3, 12}}, SamplingRate: 22050}
+
+// BenchmarkHiFiGANSmall: the first shipped vocoder's shape.
+func BenchmarkHiFiGANSmall(b *testing.B) {
+	benchVocoder(b, randomHiFiGAN(b, b.TempDir(), hifiganSmall))
 }
 
 // A random small generator runs in Go and keeps its output in range: the

@@ -275,8 +275,8 @@ func TestTTSTrainedModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var vc HiFiGANConfig
-	v, err := LoadHiFiGAN(openTower(t, vd, &vc), vc)
+	var vraw json.RawMessage
+	v, err := LoadVocoder(openTower(t, vd, &vraw), vraw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,8 +307,8 @@ func TestTTSTrainedModels(t *testing.T) {
 	}
 	rms := math.Sqrt(ss / float64(len(wav)))
 	t.Logf("%d frames, %d samples, rms %.4f", T, len(wav), rms)
-	if len(wav) != T*vc.Hop() || rms < 1e-4 {
-		t.Fatalf("%d samples (want %d), rms %g", len(wav), T*vc.Hop(), rms)
+	if len(wav) != T*v.Hop() || rms < 1e-4 {
+		t.Fatalf("%d samples (want %d), rms %g", len(wav), T*v.Hop(), rms)
 	}
 }
 

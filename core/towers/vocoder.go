@@ -19,6 +19,7 @@ package towers
 // remove_weight_norm) bind too.
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"loom/core/nn"
@@ -222,3 +223,62 @@ func (r *hifiResBlock) forward(sum, x, xs, a, t []float32, L int) error {
 // MelToVocoder transposes an acoustic model's (T, n_mel) output into the
 // vocoder's (n_mel, T) input.
 func MelToVocoder(mel []float32, T, nMel int) []float32 { return transposeRows(mel, T, nMel) }
+
+// Mels is the number of mel bins the generator reads.
+func (m *HiFiGAN) Mels() int { return m.Cfg.NumMels }
+
+// Hop is the number of samples each frame becomes.
+func (m *HiFiGAN) Hop() int { return m.Cfg.Hop() }
+
+// SampleRate is the rate of the samples it makes (0 when the config omits it).
+func (m *HiFiGAN) SampleRate() int { return m.Cfg.SamplingRate }
+
+// Family names the vocoder's published family.
+func (m *HiFiGAN) Family() string { return "HiFi-GAN" }
+
+// Vocoder turns log-mel frames into samples; HiFi-GAN and Vocos both are.
+type Vocoder interface {
+	// Forward turns mel (Mels(), T) into T·Hop() samples.
+	Forward(mel []float32, T int) ([]float32, error)
+	Mels() int
+	Hop() int
+	SampleRate() int
+	Family() string // "HiFi-GAN", "Vocos"
+}
+
+// VocoderFamily names the family a vocoder config.json describes: "Vocos"
+// when it has a "backbone" section (gemelo-ai/vocos' config.yaml layout),
+// else "HiFi-GAN" (jik876/hifi-gan's config.json).
+func VocoderFamily(config []byte) (string, error) {
+	var probe struct {
+		Backbone json.RawMessage `json:"backbone"`
+	}
+	if err := json.Unmarshal(config, &probe); err != nil {
+		return "", fmt.Errorf("vocoder config: %w", err)
+	}
+	if probe.Backbone != nil {
+		return "Vocos", nil
+	}
+	return "HiFi-GAN", nil
+}
+
+// LoadVocoder binds the vocoder that config (a config.json) describes, of
+// the family VocoderFamily names.
+func LoadVocoder(b *nn.Binder, config []byte) (Vocoder, error) {
+	family, err := VocoderFamily(config)
+	if err != nil {
+		return nil, err
+	}
+	if family == "Vocos" {
+		var c VocosConfig
+		if err := json.Unmarshal(config, &c); err != nil {
+			return nil, fmt.Errorf("vocos config: %w", err)
+		}
+		return LoadVocos(b, c)
+	}
+	var c HiFiGANConfig
+	if err := json.Unmarshal(config, &c); err != nil {
+		return nil, fmt.Errorf("hifigan config: %w", err)
+	}
+	return LoadHiFiGAN(b, c)
+}

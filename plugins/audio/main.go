@@ -1,6 +1,6 @@
 // Command loom-plugin-audio serves Loom's audio task audio.speech:
-// text-to-speech with a FastSpeech 2 acoustic model and a HiFi-GAN vocoder
-// (core/towers) from the speech folders found in LOOM_MODELS (voice.go
+// text-to-speech with a FastSpeech 2 acoustic model and a Vocos or HiFi-GAN
+// vocoder (core/towers) from the speech folders found in LOOM_MODELS (voice.go
 // describes the layout), WAV or raw PCM out. With no folder installed it
 // answers model_unavailable naming what is missing.
 package main

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"loom/core/towers"
 	"loom/plugins"
 )
 
@@ -58,9 +60,10 @@ func (e *speechEngine) modelInfos() []plugins.ModelInfo {
 	ms := e.folders.Found()
 	var out []plugins.ModelInfo
 	for _, id := range e.ids() {
-		desc := "text-to-speech: FastSpeech 2 + HiFi-GAN (" + ms[id] + ")"
 		var idx speechConfig
-		if plugins.ReadJSON(filepath.Join(ms[id], speechIndex), &idx) == nil && len(idx.Voices) > 0 {
+		idxErr := plugins.ReadJSON(filepath.Join(ms[id], speechIndex), &idx)
+		desc := "text-to-speech: FastSpeech 2 + " + vocoderFamily(ms[id], idx.Vocoder) + " (" + ms[id] + ")"
+		if idxErr == nil && len(idx.Voices) > 0 {
 			var names []string
 			for _, v := range idx.Voices {
 				names = append(names, v.Name)
@@ -174,4 +177,21 @@ func (e *speechEngine) Run(ctx context.Context, job plugins.Job, emit func(plugi
 	}
 	out, _ := json.Marshal(res)
 	return emit(plugins.Event{Kind: plugins.EventResult, Result: out})
+}
+
+// vocoderFamily names the vocoder of the speech folder dir ("vocoder" when
+// its config cannot be read; loading reports why).
+func vocoderFamily(dir, sub string) string {
+	if sub == "" {
+		sub = "vocoder"
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, sub, "config.json"))
+	if err != nil || !filepath.IsLocal(sub) {
+		return "vocoder"
+	}
+	f, err := towers.VocoderFamily(raw)
+	if err != nil {
+		return "vocoder"
+	}
+	return f
 }

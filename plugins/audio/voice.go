@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -19,8 +20,8 @@ import (
 
 // A speech model is a folder holding speech.json (the voice list and where
 // the two towers live), an acoustic model (FastSpeech 2: config.json +
-// model.safetensors) and a vocoder (HiFi-GAN: config.json +
-// model.safetensors):
+// model.safetensors) and a vocoder (Vocos or HiFi-GAN, told apart by its
+// config.json: towers.VocoderFamily; config.json + model.safetensors):
 //
 //	loom-tts/speech.json
 //	loom-tts/acoustic/{config.json,model.safetensors}
@@ -68,7 +69,7 @@ type speechModel struct {
 	dir        string
 	cfg        speechConfig
 	acoustic   *towers.FastSpeech2
-	vocoder    *towers.HiFiGAN
+	vocoder    towers.Vocoder // HiFi-GAN or Vocos, as its config.json says
 	sampleRate int
 	sources    []*formats.SafetensorsModel
 	mu         sync.Mutex
@@ -104,22 +105,22 @@ func loadSpeechModel(dir string) (m *speechModel, err error) {
 	if m.acoustic, err = towers.LoadFastSpeech2(b, ac); err != nil {
 		return nil, err
 	}
-	var vc towers.HiFiGANConfig
-	if b, err = m.open(m.cfg.Vocoder, &vc); err != nil {
+	var vraw json.RawMessage
+	if b, err = m.open(m.cfg.Vocoder, &vraw); err != nil {
 		return nil, err
 	}
-	if m.vocoder, err = towers.LoadHiFiGAN(b, vc); err != nil {
-		return nil, err
+	if m.vocoder, err = towers.LoadVocoder(b, vraw); err != nil {
+		return nil, fmt.Errorf("%s: %w", m.cfg.Vocoder, err)
 	}
-	if ac.NMelChannels != vc.NumMels {
-		return nil, fmt.Errorf("acoustic model makes %d mel bins, vocoder reads %d", ac.NMelChannels, vc.NumMels)
+	if ac.NMelChannels != m.vocoder.Mels() {
+		return nil, fmt.Errorf("acoustic model makes %d mel bins, vocoder reads %d", ac.NMelChannels, m.vocoder.Mels())
 	}
 	if ac.NSrcVocab < len(textnorm.Symbols) {
 		return nil, fmt.Errorf("acoustic model has %d symbols; the front end needs %d", ac.NSrcVocab, len(textnorm.Symbols))
 	}
-	m.sampleRate = vc.SamplingRate
+	m.sampleRate = m.vocoder.SampleRate()
 	if m.sampleRate < 8000 || m.sampleRate > 96000 {
-		return nil, fmt.Errorf("vocoder sampling_rate %d is outside 8000…96000", vc.SamplingRate)
+		return nil, fmt.Errorf("vocoder sampling_rate %d is outside 8000…96000", m.sampleRate)
 	}
 	if len(m.cfg.Voices) == 0 {
 		return nil, fmt.Errorf("%s lists no voices", speechIndex)

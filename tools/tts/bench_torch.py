@@ -2,8 +2,8 @@
 """PyTorch peer for `loom bench speech`: the same speech folder (speech.json +
 acoustic/ + vocoder/), the same four texts as cmd/loom/cmd_bench_speech.go,
 sentence by sentence as the plugin speaks them (Loom's front end through
-normtext, so both sides read the same symbols), FastSpeech 2 then HiFi-GAN
-under torch.no_grad. Prints one JSON line with the real-time factor
+normtext, so both sides read the same symbols), FastSpeech 2 then the vocoder (Vocos or
+HiFi-GAN) under torch.no_grad. Prints one JSON line with the real-time factor
 (synthesis seconds per second of audio) and the time to the first
 sentence's audio.
 
@@ -45,10 +45,7 @@ def main():
     ad, vd = os.path.join(a.model, idx.get("acoustic", "acoustic")), os.path.join(a.model, idx.get("vocoder", "vocoder"))
     ac = common.load_export(M.FastSpeech2(json.load(open(os.path.join(ad, "config.json")))), ad).eval()
     h = json.load(open(os.path.join(vd, "config.json")))
-    voc = common.load_export(M.Generator(h), vd).eval()
-    hop = 1
-    for u in h["upsample_rates"]:
-        hop *= u
+    voc = common.load_export(M.load_vocoder(h), vd).eval()
     # The plugin splits the normalised text after . ? ! (plugins/audio/voice.go).
     norm = subprocess.run([a.normtext], input="\n".join(TEXTS) + "\n", capture_output=True, text=True, check=True).stdout
     sym = json.loads(subprocess.run([a.normtext, "-symbols"], capture_output=True, text=True, check=True).stdout)

@@ -50,7 +50,7 @@ def main():
     recs = [json.loads(l) for l in norm.splitlines()]
     cfg = json.load(open(os.path.join(a.acoustic, "config.json")))
     net = common.load_export(M.FastSpeech2(cfg), a.acoustic).eval()
-    voc = common.load_export(M.Generator(json.load(open(os.path.join(a.vocoder, "config.json")))), a.vocoder).eval()
+    voc = common.load_export(M.load_vocoder(json.load(open(os.path.join(a.vocoder, "config.json")))), a.vocoder).eval()
     e_mean, e_std = cfg["stats"]["energy"][2], cfg["stats"]["energy"][3]
     voice = cfg["speakers"][a.speaker]
     wavs = {}

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Golden files for Loom's Go TTS towers: tiny random-initialised FastSpeech 2
-and HiFi-GAN generators (both ResBlock types) from model.py, exported as
+"""Golden files for Loom's Go TTS towers: tiny random-initialised FastSpeech 2,
+HiFi-GAN generators (both ResBlock types) and a Vocos from model.py, exported as
 safetensors with their reference names (the vocoders weight-normed, weight_g /
 weight_v, as HiFi-GAN checkpoints store them), and the PyTorch outputs the Go
 towers must reproduce:
@@ -9,12 +9,13 @@ towers must reproduce:
   energy predictions, mel and postnet mel for given durations (teacher
   forcing), and the free-running synthesis with pitch/energy/duration
   controls (predicted durations, postnet mel).
-  vocoder:  a random mel (80, T) and the waveform (T·hop).
+  vocoder:  a random mel (80, T) and the waveform (T·hop) of each vocoder.
 
   /usr/bin/python3 tools/tts/goldens.py --out core/towers/testdata
 
 Writes OUT/tts_acoustic/{config.json,model.safetensors},
-OUT/tts_vocoder{1,2}/{config.json,model.safetensors}, OUT/tts_golden.safetensors."""
+OUT/tts_vocoder{1,2}/{config.json,model.safetensors}, OUT/tts_vocos/{config.json,model.safetensors},
+OUT/tts_golden.safetensors."""
 import argparse
 import json
 import os
@@ -47,6 +48,14 @@ VOCODERS = {
     "tts_vocoder2": {"resblock": "2", "num_mels": 80, "upsample_rates": [4, 2, 2], "upsample_kernel_sizes": [8, 4, 4],
                      "upsample_initial_channel": 32, "resblock_kernel_sizes": [3, 5, 7],
                      "resblock_dilation_sizes": [[1, 2], [2, 6], [3, 12]], "sampling_rate": 22050, "hop_size": 16},
+}
+
+
+VOCOS = {
+    "backbone": {"class_path": "vocos.models.VocosBackbone",
+                 "init_args": {"input_channels": 80, "dim": 32, "intermediate_dim": 96, "num_layers": 3}},
+    "head": {"class_path": "vocos.heads.ISTFTHead", "init_args": {"dim": 32, "n_fft": 1024, "hop_length": 256, "padding": "same"}},
+    "sampling_rate": 22050,
 }
 
 
@@ -111,6 +120,26 @@ def main():
         export(v, os.path.join(a.out, name), h)
         g[name + "_wav"] = wav[0, 0].detach().numpy()
         print(name, "params", M.param_count(v), "samples", wav.shape[-1])
+
+    v = M.Vocos(VOCOS)
+    with torch.no_grad():  # weights at the scale of a trained model, so every path matters
+        for mod in v.modules():
+            if isinstance(mod, (torch.nn.Conv1d, torch.nn.Linear)):
+                fan_in = mod.weight[0].numel()
+                mod.weight.normal_(0, 1 / fan_in ** 0.5)
+                mod.bias.normal_(0, 0.1)
+            if isinstance(mod, torch.nn.LayerNorm):
+                mod.weight.uniform_(0.8, 1.2)
+                mod.bias.normal_(0, 0.05)
+        for blk in v.backbone.convnext:
+            blk.gamma.uniform_(0.2, 1.0)
+        v.head.out.bias[:513].add_(-2.0)  # log-magnitudes mostly below 0, a few clipped at 100
+        v.head.out.bias[:4].fill_(5.0)
+        wav = v(mel_in)
+    v.eval()
+    export(v, os.path.join(a.out, "tts_vocos"), VOCOS)
+    g["tts_vocos_wav"] = wav[0, 0].numpy()
+    print("tts_vocos params", M.param_count(v), "samples", wav.shape[-1], "peak", float(wav.abs().max()))
 
     safet.save(os.path.join(a.out, "tts_golden.safetensors"), {k: np.ascontiguousarray(v) for k, v in g.items()},
                {"seed": a.seed, "maker": "tools/tts/goldens.py"})

@@ -17,6 +17,12 @@ and tensor layouts are those of the two reference implementations the Go towers
   authors' jik876/hifi-gan: conv_pre, ups.N, resblocks.N.{convs1,convs2,convs}.M,
   conv_post, all weight-normed (weight_g, weight_v) as its checkpoints store
   them; ResBlock1 and ResBlock2.
+* Vocos (Siuzdak 2023, "Vocos: Closing the gap between time-domain and
+  Fourier-based neural vocoders"), names and config of the authors'
+  gemelo-ai/vocos: backbone.{embed, norm, convnext.N.{dwconv, norm, pwconv1,
+  pwconv2, gamma}, final_layer_norm}, head.{out, istft.window}; a ConvNeXt
+  stack at frame rate whose ISTFTHead predicts log-magnitude and phase per
+  frame, turned into samples by an inverse STFT with "same" padding.
 
 Post-norm FFT blocks (attention → residual → LayerNorm; conv FFN with kernel
 sizes [9, 1] → residual → LayerNorm); phoneme-level (here: character-level)
@@ -348,6 +354,105 @@ class Generator(nn.Module):
             x = xs / self.num_kernels
         x = F.leaky_relu(x)  # PyTorch's default slope 0.01, as the reference
         return torch.tanh(self.conv_post(x))
+
+
+# ---- Vocos ----
+
+
+class ConvNeXtBlock(nn.Module):
+    def __init__(self, dim, intermediate_dim, layer_scale_init_value):
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, intermediate_dim)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(intermediate_dim, dim)
+        self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim))
+
+    def forward(self, x):  # (B, C, T)
+        y = self.norm(self.dwconv(x).transpose(1, 2))
+        y = self.gamma * self.pwconv2(self.act(self.pwconv1(y)))
+        return x + y.transpose(1, 2)
+
+
+class VocosBackbone(nn.Module):
+    def __init__(self, input_channels, dim, intermediate_dim, num_layers, layer_scale_init_value=None):
+        super().__init__()
+        self.embed = nn.Conv1d(input_channels, dim, kernel_size=7, padding=3)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        ls = layer_scale_init_value or 1 / num_layers
+        self.convnext = nn.ModuleList([ConvNeXtBlock(dim, intermediate_dim, ls) for _ in range(num_layers)])
+        self.final_layer_norm = nn.LayerNorm(dim, eps=1e-6)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv1d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.constant_(m.bias, 0)
+
+    def forward(self, x):  # mel (B, n_mels, T) → (B, T, dim)
+        x = self.norm(self.embed(x).transpose(1, 2)).transpose(1, 2)
+        for block in self.convnext:
+            x = block(x)
+        return self.final_layer_norm(x.transpose(1, 2))
+
+
+class ISTFT(nn.Module):
+    """Inverse STFT with Vocos' "same" padding: irfft of each frame, Hann
+    window, overlap-add, (win - hop) / 2 samples trimmed at each end, divided by
+    the summed squared window; T frames → T·hop samples."""
+
+    def __init__(self, n_fft, hop_length, win_length):
+        super().__init__()
+        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
+        self.register_buffer("window", torch.hann_window(win_length))
+
+    def forward(self, spec):  # complex (B, n_fft/2 + 1, T)
+        pad = (self.win_length - self.hop_length) // 2
+        T = spec.shape[-1]
+        frames = torch.fft.irfft(spec, self.n_fft, dim=1, norm="backward") * self.window[None, :, None]
+        size = (T - 1) * self.hop_length + self.win_length
+        y = F.fold(frames, output_size=(1, size), kernel_size=(1, self.win_length), stride=(1, self.hop_length))[:, 0, 0, pad:-pad]
+        wsq = self.window.square().expand(1, T, -1).transpose(1, 2)
+        env = F.fold(wsq, output_size=(1, size), kernel_size=(1, self.win_length), stride=(1, self.hop_length)).squeeze()[pad:-pad]
+        return y / env
+
+
+class ISTFTHead(nn.Module):
+    def __init__(self, dim, n_fft, hop_length, padding="same"):
+        super().__init__()
+        if padding != "same":
+            raise ValueError("only Vocos' \"same\" padding is implemented")
+        self.out = nn.Linear(dim, n_fft + 2)
+        self.istft = ISTFT(n_fft, hop_length, n_fft)
+
+    def spectrum(self, x):  # (B, T, dim) → log-magnitude, phase (B, n_fft/2 + 1, T)
+        logmag, phase = self.out(x).transpose(1, 2).chunk(2, dim=1)
+        return logmag, phase
+
+    def forward(self, x):
+        logmag, p = self.spectrum(x)
+        mag = torch.clip(torch.exp(logmag), max=1e2)
+        return self.istft(mag * (torch.cos(p) + 1j * torch.sin(p)))
+
+
+class Vocos(nn.Module):
+    """config: gemelo-ai/vocos' config.yaml as JSON (backbone.init_args,
+    head.init_args); the feature extractor is audio.log_mel, not a module."""
+
+    def __init__(self, c):
+        super().__init__()
+        b, h = c["backbone"]["init_args"], c["head"]["init_args"]
+        self.backbone = VocosBackbone(b["input_channels"], b["dim"], b["intermediate_dim"], b["num_layers"],
+                                      b.get("layer_scale_init_value"))
+        self.head = ISTFTHead(h["dim"], h["n_fft"], h["hop_length"], h.get("padding", "same"))
+
+    def forward(self, mel):  # (B, n_mels, T) → (B, 1, T·hop), HiFi-GAN's output shape
+        return self.head(self.backbone(mel)).unsqueeze(1)
+
+
+def load_vocoder(cfg):
+    """The vocoder module a config.json describes: Vocos when it has a
+    backbone section, else a HiFi-GAN generator."""
+    return Vocos(cfg) if "backbone" in cfg else Generator(cfg)
 
 
 def param_count(m):

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Speaks text with exported TTS models through the PyTorch reference (the Go
-towers compute the same): Loom's front end (normtext) → FastSpeech 2 → HiFi-GAN
-→ 16-bit WAV. For listening to a training run before the Go side serves it.
+towers compute the same): Loom's front end (normtext) → FastSpeech 2 → vocoder
+(Vocos or HiFi-GAN) → 16-bit WAV. For listening to a training run before the Go side serves it.
 
   /usr/bin/python3 tools/tts/synth.py --acoustic models/loom-tts/acoustic --vocoder models/loom-tts/vocoder \\
       --speaker 1 --speed 1.0 --out /tmp/tts/hello.wav "Dr. Smith paid $3.50 on May 5th, 1999."
@@ -57,7 +57,7 @@ def main():
         mel = post[0].T  # (80, T)
         if a.vocoder:
             h = json.load(open(os.path.join(a.vocoder, "config.json")))
-            voc = common.load_export(M.Generator(h), a.vocoder).eval()
+            voc = common.load_export(M.load_vocoder(h), a.vocoder).eval()
             wav = voc(mel[None])[0, 0].numpy()
         elif a.griffin_lim:
             wav = griffin_lim(mel)

@@ -91,6 +91,25 @@ class MPD(nn.Module):
         return [d(x) for d in self.discriminators]
 
 
+def disc_step(mpd, od, y, y_hat):
+    """One least-squares step of the discriminator on real y and generated
+    y_hat (B, L); returns its loss."""
+    rd, fd = mpd(y.unsqueeze(1)), mpd(y_hat.detach().unsqueeze(1))
+    ld = sum(torch.mean((1 - r[0]) ** 2) + torch.mean(f[0] ** 2) for r, f in zip(rd, fd))
+    od.zero_grad()
+    ld.backward()
+    od.step()
+    return ld.item()
+
+
+def gen_adversarial(mpd, y, y_hat):
+    """The generator's least-squares adversarial loss and feature-matching L1."""
+    rd, fd = mpd(y.unsqueeze(1)), mpd(y_hat.unsqueeze(1))
+    l_adv = sum(torch.mean((1 - f[0]) ** 2) for f in fd)
+    l_fm = sum(F.l1_loss(ff, rf.detach()) for r, f in zip(rd, fd) for rf, ff in zip(r[1], f[1]))
+    return l_adv, l_fm
+
+
 def segments(utts, n, seg, rng):
     """n random (segment,) waveforms of seg samples (hop-aligned), zero-padded when short."""
     out = torch.zeros(n, seg)
@@ -165,19 +184,12 @@ def main():
         gan = a.gan_after >= 0 and budget.elapsed() >= a.gan_after * 60
         parts = {}
         if gan:
-            rd, fd = mpd(y.unsqueeze(1)), mpd(y_hat.detach().unsqueeze(1))
-            ld = sum(torch.mean((1 - r[0]) ** 2) + torch.mean(f[0] ** 2) for r, f in zip(rd, fd))
-            od.zero_grad()
-            ld.backward()
-            od.step()
-            parts["disc"] = ld.item()
+            parts["disc"] = disc_step(mpd, od, y, y_hat)
         l_mel = F.l1_loss(audio.log_mel(y_hat), mel)
         l_stft = stft_loss(y_hat, y)
         loss = 45 * l_mel + 2.5 * l_stft
         if gan:
-            rd, fd = mpd(y.unsqueeze(1)), mpd(y_hat.unsqueeze(1))
-            l_adv = sum(torch.mean((1 - f[0]) ** 2) for f in fd)
-            l_fm = sum(F.l1_loss(ff, rf.detach()) for r, f in zip(rd, fd) for rf, ff in zip(r[1], f[1]))
+            l_adv, l_fm = gen_adversarial(mpd, y, y_hat)
             loss = loss + l_adv + 2 * l_fm
             parts.update(adv=l_adv.item(), fm=l_fm.item())
         og.zero_grad()

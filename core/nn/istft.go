@@ -1,0 +1,75 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"loom/core/kernels"
+)
+
+// ISTFT is the inverse short-time Fourier transform of Vocos' ISTFTHead with
+// "same" padding (Siuzdak 2023, gemelo-ai/vocos spectral_ops.ISTFT): every
+// frame's half spectrum goes through an inverse real FFT of NFFT points, is
+// multiplied by a periodic Hann window of NFFT points and overlap-added at
+// multiples of Hop; (NFFT - Hop)/2 samples are trimmed at each end and the sum
+// is divided by the overlap-added squared window, so T frames become exactly
+// T·Hop samples — the framing of HiFi-GAN's mel (reflect padding of
+// (NFFT-Hop)/2, no centring), which this inverts exactly.
+type ISTFT struct {
+	NFFT, Hop int
+	Window    []float32 // (NFFT) periodic Hann
+	fft       *kernels.FFT
+}
+
+// NewISTFT plans the transform. Hop must leave every output sample under at
+// least two windows (Hop ≤ NFFT/2) and an even trim.
+func NewISTFT(nfft, hop int) (*ISTFT, error) {
+	if hop <= 0 || hop > nfft/2 || (nfft-hop)%2 != 0 {
+		return nil, fmt.Errorf("istft: n_fft %d with hop %d (want 0 < hop ≤ n_fft/2, n_fft - hop even)", nfft, hop)
+	}
+	f, err := kernels.NewFFT(nfft)
+	if err != nil {
+		return nil, fmt.Errorf("istft: %w", err)
+	}
+	w := make([]float32, nfft)
+	for i := range w {
+		w[i] = float32(0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(nfft)))
+	}
+	return &ISTFT{NFFT: nfft, Hop: hop, Window: w, fft: f}, nil
+}
+
+// Bins is the number of frequency bins a frame holds, NFFT/2 + 1.
+func (s *ISTFT) Bins() int { return s.NFFT/2 + 1 }
+
+// Forward sets out (T·Hop) from frames whose spectra are re + i·im, each
+// (T, Bins()) row-major.
+func (s *ISTFT) Forward(out, re, im []float32, T int) error {
+	nb, n, hop := s.Bins(), s.NFFT, s.Hop
+	if T <= 0 || len(re) < T*nb || len(im) < T*nb || len(out) < T*hop {
+		return fmt.Errorf("istft: %d frames need re/im %d and out %d; got %d/%d and %d", T, T*nb, T*hop, len(re), len(im), len(out))
+	}
+	pad := (n - hop) / 2
+	size := (T-1)*hop + n
+	acc := make([]float64, size) // overlap-added windowed frames
+	env := make([]float64, size) // overlap-added squared window
+	frame := make([]float32, n)
+	scratch := make([]float64, s.fft.ScratchLen())
+	for t := range T {
+		if err := s.fft.IRFFT(frame, re[t*nb:(t+1)*nb], im[t*nb:(t+1)*nb], scratch); err != nil {
+			return err
+		}
+		o := t * hop
+		for i, w := range s.Window {
+			acc[o+i] += float64(frame[i] * w)
+			env[o+i] += float64(w * w)
+		}
+	}
+	for i := range T * hop {
+		e := env[pad+i]
+		if e <= 1e-11 {
+			return fmt.Errorf("istft: window envelope %g at sample %d", e, i)
+		}
+		out[i] = float32(acc[pad+i] / e)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package nn
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// stftRef frames x (T·hop) as HiFi-GAN's mel does — reflect padding of
+// (nfft-hop)/2 at each end, no centring — windows each frame with w and takes
+// its direct DFT: re, im (T, nfft/2+1).
+func stftRef(x []float32, nfft, hop int, w []float32) (re, im []float32, T int) {
+	p := (nfft - hop) / 2
+	n := len(x)
+	at := func(i int) float64 { // reflect padding, as torch's "reflect"
+		i -= p
+		if i < 0 {
+			i = -i
+		}
+		if i >= n {
+			i = 2*(n-1) - i
+		}
+		return float64(x[i])
+	}
+	T = n / hop
+	nb := nfft/2 + 1
+	re, im = make([]float32, T*nb), make([]float32, T*nb)
+	for t := range T {
+		for k := range nb {
+			var sr, si float64
+			for j := range nfft {
+				s, c := math.Sincos(-2 * math.Pi * float64(k*j%nfft) / float64(nfft))
+				v := at(t*hop+j) * float64(w[j])
+				sr += v * c
+				si += v * s
+			}
+			re[t*nb+k], im[t*nb+k] = float32(sr), float32(si)
+		}
+	}
+	return re, im, T
+}
+
+// The inverse of the framing it is written for: ISTFT(STFT(x)) = x at every
+// sample, ends included, for power-of-two and other sizes.
+func TestISTFTInvertsSTFT(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for _, c := range []struct{ nfft, hop, T int }{{16, 4, 9}, {64, 16, 5}, {24, 6, 7}, {64, 32, 4}} {
+		s, err := NewISTFT(c.nfft, c.hop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float32, c.T*c.hop)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		re, im, T := stftRef(x, c.nfft, c.hop, s.Window)
+		y := make([]float32, T*c.hop)
+		if err := s.Forward(y, re, im, T); err != nil {
+			t.Fatal(err)
+		}
+		for i := range x {
+			if math.Abs(float64(y[i]-x[i])) > 1e-4 {
+				t.Fatalf("n_fft %d hop %d: sample %d is %g, want %g", c.nfft, c.hop, i, y[i], x[i])
+			}
+		}
+	}
+}
+
+func TestISTFTRejectsBadShapes(t *testing.T) {
+	for _, c := range []struct{ nfft, hop int }{{16, 0}, {16, 9}, {16, 5}, {0, 1}} {
+		if _, err := NewISTFT(c.nfft, c.hop); err == nil {
+			t.Errorf("NewISTFT(%d, %d) accepted", c.nfft, c.hop)
+		}
+	}
+	s, _ := NewISTFT(16, 4)
+	if err := s.Forward(make([]float32, 8), make([]float32, 18), make([]float32, 18), 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forward(make([]float32, 8), make([]float32, 17), make([]float32, 18), 2); err == nil {
+		t.Error("short spectrum accepted")
+	}
+	if err := s.Forward(make([]float32, 7), make([]float32, 18), make([]float32, 18), 2); err == nil {
+		t.Error("short output accepted")
+	}
+	if err := s.Forward(nil, nil, nil, 0); err == nil {
+		t.Error("zero frames accepted")
+	}
+}

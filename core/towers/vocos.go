@@ -1,0 +1,233 @@
+package towers
+
+// Vocos: "Vocos: Closing the gap between time-domain and Fourier-based neural
+// vocoders for high-quality audio synthesis" (Siuzdak 2023), written to the
+// authors' config.yaml keys (backbone/head init_args) and tensor names
+// (gemelo-ai/vocos), so its checkpoints converted to safetensors bind here:
+//
+//	backbone.embed.{weight,bias}              Conv1d(input_channels, dim, 7, pad 3)
+//	backbone.norm.{weight,bias}               LayerNorm(dim, eps 1e-6)
+//	backbone.convnext.N.dwconv.{weight,bias}  Conv1d(dim, dim, 7, pad 3, groups dim)
+//	backbone.convnext.N.norm.{weight,bias}    LayerNorm(dim, eps 1e-6)
+//	backbone.convnext.N.pwconv1.{weight,bias} Linear(dim → intermediate_dim)
+//	backbone.convnext.N.pwconv2.{weight,bias} Linear(intermediate_dim → dim)
+//	backbone.convnext.N.gamma                 (dim) layer scale
+//	backbone.final_layer_norm.{weight,bias}   LayerNorm(dim, eps 1e-6)
+//	head.out.{weight,bias}                    Linear(dim → n_fft + 2)
+//	head.istft.window                         (n_fft) Hann window, checked
+//
+// mel (input_channels, T) → embed → LayerNorm → N ConvNeXt blocks (x +
+// γ·pwconv2(GELU(pwconv1(LN(dwconv(x)))))) → LayerNorm → head.out, whose
+// first n_fft/2+1 outputs per frame are log-magnitudes and last n_fft/2+1
+// phases → S = min(exp(logmag), 100)·e^{i·phase} → inverse STFT with "same"
+// padding (nn.ISTFT) → T·hop_length samples. Unlike HiFi-GAN, every layer runs
+// at frame rate; samples appear only in the inverse FFT.
+
+import (
+	"fmt"
+	"math"
+
+	"loom/core/kernels"
+	"loom/core/nn"
+)
+
+// VocosConfig is gemelo-ai/vocos' config.yaml (as JSON) without the
+// feature extractor, which runs at training time only.
+type VocosConfig struct {
+	Backbone struct {
+		InitArgs struct {
+			InputChannels       int     `json:"input_channels"`
+			Dim                 int     `json:"dim"`
+			IntermediateDim     int     `json:"intermediate_dim"`
+			NumLayers           int     `json:"num_layers"`
+			LayerScaleInitValue float64 `json:"layer_scale_init_value"`
+			AdanormEmbeddings   int     `json:"adanorm_num_embeddings"`
+		} `json:"init_args"`
+	} `json:"backbone"`
+	Head struct {
+		ClassPath string `json:"class_path"`
+		InitArgs  struct {
+			Dim       int    `json:"dim"`
+			NFFT      int    `json:"n_fft"`
+			HopLength int    `json:"hop_length"`
+			Padding   string `json:"padding"`
+		} `json:"init_args"`
+	} `json:"head"`
+	FeatureExtractor struct {
+		InitArgs struct {
+			SampleRate int `json:"sample_rate"`
+		} `json:"init_args"`
+	} `json:"feature_extractor"`
+	SamplingRate int `json:"sampling_rate"` // Loom's exports; else feature_extractor's sample_rate
+}
+
+const (
+	vocosEps    = 1e-6
+	vocosMagMax = 1e2 // the reference clips exp(logmag) here
+	maxVocosDim = 4096
+)
+
+func (c *VocosConfig) validate() error {
+	b, h := c.Backbone.InitArgs, c.Head.InitArgs
+	switch {
+	case b.AdanormEmbeddings != 0:
+		return fmt.Errorf("vocos: adanorm_num_embeddings %d: bandwidth-conditioned (EnCodec) backbones are not supported", b.AdanormEmbeddings)
+	case h.Padding != "" && h.Padding != "same":
+		return fmt.Errorf("vocos: head padding %q, only \"same\" is supported", h.Padding)
+	case b.InputChannels <= 0 || b.InputChannels > maxVocosDim || b.Dim <= 0 || b.Dim > maxVocosDim ||
+		b.IntermediateDim <= 0 || b.IntermediateDim > 4*maxVocosDim || b.NumLayers <= 0 || b.NumLayers > 64:
+		return fmt.Errorf("vocos: backbone %d channels, dim %d, intermediate %d, %d layers", b.InputChannels, b.Dim, b.IntermediateDim, b.NumLayers)
+	case h.Dim != b.Dim:
+		return fmt.Errorf("vocos: head dim %d, backbone dim %d", h.Dim, b.Dim)
+	case h.NFFT <= 0 || h.NFFT > kernels.MaxFFT || h.HopLength > maxHop:
+		return fmt.Errorf("vocos: n_fft %d, hop_length %d", h.NFFT, h.HopLength)
+	}
+	return nil
+}
+
+type convNeXtBlock struct {
+	dwconv           nn.Conv1D
+	norm             nn.LayerNorm
+	pwconv1, pwconv2 nn.Linear
+	gamma            []float32 // (dim)
+}
+
+// Vocos is a loaded vocoder. It is safe for concurrent use.
+type Vocos struct {
+	Cfg       VocosConfig
+	embed     nn.Conv1D
+	norm, fin nn.LayerNorm
+	blocks    []convNeXtBlock
+	out       nn.Linear // (n_fft + 2, dim)
+	istft     *nn.ISTFT
+}
+
+// LoadVocos binds a Vocos vocoder under b.
+func LoadVocos(b *nn.Binder, cfg VocosConfig) (*Vocos, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a, h := cfg.Backbone.InitArgs, cfg.Head.InitArgs
+	is, err := nn.NewISTFT(h.NFFT, h.HopLength)
+	if err != nil {
+		return nil, fmt.Errorf("vocos: %w", err)
+	}
+	m := &Vocos{Cfg: cfg, istft: is}
+	bb := b.Sub("backbone")
+	m.embed = bb.Conv1D("embed", a.Dim, a.InputChannels, 7, nn.Conv1DOpts{Pad: 3})
+	m.norm = bb.LayerNorm("norm", a.Dim, vocosEps)
+	for i := range a.NumLayers {
+		cb := bb.Sub("convnext.%d", i)
+		m.blocks = append(m.blocks, convNeXtBlock{
+			dwconv:  cb.Conv1D("dwconv", a.Dim, a.Dim, 7, nn.Conv1DOpts{Pad: 3, Groups: a.Dim}),
+			norm:    cb.LayerNorm("norm", a.Dim, vocosEps),
+			pwconv1: cb.Linear("pwconv1", a.IntermediateDim, a.Dim),
+			pwconv2: cb.Linear("pwconv2", a.Dim, a.IntermediateDim),
+			gamma:   cb.Vector("gamma", a.Dim),
+		})
+	}
+	m.fin = bb.LayerNorm("final_layer_norm", a.Dim, vocosEps)
+	hb := b.Sub("head")
+	m.out = hb.Linear("out", h.NFFT+2, a.Dim)
+	if hb.Has("istft.window") {
+		w := hb.Vector("istft.window", h.NFFT)
+		for i, v := range w {
+			if math.Abs(float64(v-is.Window[i])) > 1e-5 {
+				return nil, fmt.Errorf("load vocos: head.istft.window[%d] = %g is not a periodic Hann window (%g)", i, v, is.Window[i])
+			}
+		}
+	}
+	if err := b.Err(); err != nil {
+		return nil, fmt.Errorf("load vocos: %w", err)
+	}
+	return m, nil
+}
+
+// Mels is the number of mel bins the vocoder reads.
+func (m *Vocos) Mels() int { return m.Cfg.Backbone.InitArgs.InputChannels }
+
+// Hop is the number of samples each frame becomes.
+func (m *Vocos) Hop() int { return m.Cfg.Head.InitArgs.HopLength }
+
+// SampleRate is the rate of the samples it makes (0 when the config omits it).
+func (m *Vocos) SampleRate() int {
+	if m.Cfg.SamplingRate != 0 {
+		return m.Cfg.SamplingRate
+	}
+	return m.Cfg.FeatureExtractor.InitArgs.SampleRate
+}
+
+// Family names the vocoder's published family.
+func (m *Vocos) Family() string { return "Vocos" }
+
+// Forward turns a log-mel spectrogram mel (input_channels, T) into T·Hop()
+// samples.
+func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
+	C, D := m.Mels(), m.Cfg.Backbone.InitArgs.Dim
+	if T <= 0 || T > MaxVocoderFrames || len(mel) != C*T {
+		return nil, fmt.Errorf("vocos: mel has %d values for %d mels × %d frames (at most %d)", len(mel), C, T, MaxVocoderFrames)
+	}
+	ct := make([]float32, D*T) // (dim, T), the convolutions' layout
+	if err := m.embed.Forward(ct, mel, T); err != nil {
+		return nil, fmt.Errorf("vocos embed: %w", err)
+	}
+	x := transposeRows(ct, D, T) // (T, dim)
+	if err := m.norm.Forward(x, x, T); err != nil {
+		return nil, err
+	}
+	h := make([]float32, T*D)
+	mid := make([]float32, T*m.Cfg.Backbone.InitArgs.IntermediateDim)
+	for i := range m.blocks {
+		if err := m.blocks[i].forward(x, ct, h, mid, T, D); err != nil {
+			return nil, fmt.Errorf("vocos convnext.%d: %w", i, err)
+		}
+	}
+	if err := m.fin.Forward(x, x, T); err != nil {
+		return nil, err
+	}
+	nb := m.istft.Bins()
+	spec := make([]float32, T*2*nb) // (T, n_fft + 2): log-magnitudes, then phases
+	if err := m.out.Forward(spec, x, T); err != nil {
+		return nil, fmt.Errorf("vocos head: %w", err)
+	}
+	re, im := make([]float32, T*nb), make([]float32, T*nb)
+	for t := range T {
+		row := spec[t*2*nb : (t+1)*2*nb]
+		for k := range nb {
+			mag := math.Min(math.Exp(float64(row[k])), vocosMagMax)
+			s, c := math.Sincos(float64(row[nb+k]))
+			re[t*nb+k], im[t*nb+k] = float32(mag*c), float32(mag*s)
+		}
+	}
+	wav := make([]float32, T*m.Hop())
+	if err := m.istft.Forward(wav, re, im, T); err != nil {
+		return nil, err
+	}
+	return wav, nil
+}
+
+// forward applies one ConvNeXt block to x (T, dim) in place; ct (dim, T), h
+// (T, dim) and mid (T, intermediate) are scratch.
+func (c *convNeXtBlock) forward(x, ct, h, mid []float32, T, D int) error {
+	xt := transposeRows(x, T, D) // (dim, T)
+	if err := c.dwconv.Forward(ct, xt, T); err != nil {
+		return err
+	}
+	h = h[:T*D]
+	for d := range D { // (dim, T) → (T, dim)
+		for t := range T {
+			h[t*D+d] = ct[d*T+t]
+		}
+	}
+	if err := firstErr(c.norm.Forward(h, h, T), c.pwconv1.Forward(mid, h, T), kernels.GELUErf(mid, mid),
+		c.pwconv2.Forward(h, mid, T)); err != nil {
+		return err
+	}
+	for t := range T {
+		row, hr := x[t*D:(t+1)*D], h[t*D:(t+1)*D]
+		for d, g := range c.gamma {
+			row[d] += g * hr[d]
+		}
+	}
+	return nil
+}

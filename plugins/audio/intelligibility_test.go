@@ -79,7 +79,7 @@ func TestShippedSpeechIntelligible(t *testing.T) {
 					t.Fatal(err)
 				}
 				id := fmt.Sprintf("u%03d", i)
-				sox := exec.Command("sox", "-D", src, "-r", "16000", "-c", "1", "-b", "16", filepath.Join(dir, id+".wav"), "pad", "0.3", "0.3")
+				sox := exec.Command("sox", "-R", src, "-r", "16000", "-c", "1", "-b", "16", filepath.Join(dir, id+".wav"), "pad", "0.3", "0.3")
 				if out, err := sox.CombinedOutput(); err != nil {
 					t.Fatalf("sox: %v\n%s", err, out)
 				}

@@ -4,11 +4,19 @@ so sentences come from hand-written word lists and templates (statements,
 questions, commands, exclamations, lists, dialogue), with the written forms the
 front end must handle mixed in (prices, years, dates, times, ordinals,
 decimals, percentages, units, abbreviations, initialisms) and Shapes-world
-captions. Deterministic for a seed.
+captions; and, for --everyday of the lines, plain everyday English from
+everyday.py's much broader vocabulary (pronouns, the commonest nouns and
+verbs in all their forms), without which a character model never meets the
+spellings of most ordinary words. Deterministic for a seed.
 
-  /usr/bin/python3 tools/tts/corpus.py --n 6000 --seed 1 > /tmp/tts/corpus.txt"""
+  /usr/bin/python3 tools/tts/corpus.py --n 6000 --seed 2 --everyday 0.5 > /tmp/tts/corpus.txt"""
 import argparse
+import os
 import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from everyday import everyday_sentence  # noqa: E402
 
 NAMES = """Alice Bob Carol David Emma Frank Grace Henry Isabel Jack Karen Liam Maria Noah Olivia Peter Quinn Rachel
 Samuel Tara Victor Wendy Xavier Yusuf Zoe Amelia Benjamin Charlotte Daniel Eleanor George Hannah Oscar Sophia Thomas
@@ -270,14 +278,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=6000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--everyday", type=float, default=0.0, help="share of lines from everyday.py (0: the first corpus)")
     a = ap.parse_args()
     r = random.Random(a.seed)
+    e = random.Random(a.seed + 1000)  # its own stream, so --everyday 0 keeps the first corpus line for line
+
+    def one():
+        return everyday_sentence(e) if a.everyday > 0 and e.random() < a.everyday else sentence(r)
+
     for line in HANDWRITTEN:
         print(line)
     for _ in range(max(0, a.n - len(HANDWRITTEN))):
-        s = sentence(r)
+        s = one()
         if r.random() < 0.25:  # two-sentence lines: pauses and sentence-initial prosody
-            s += " " + sentence(r)
+            s += " " + one()
         print(s)
 
 

@@ -32,9 +32,11 @@ import (
 // directory holding a loom-tts folder (a training run's exports).
 const intelSentences = 10
 
-// maxWER bounds each tested voice's WER. The shipped model measures alloy
-// 0.387 and nova 0.484 (93 words each) when the test runs alone.
-var maxWER = map[string]float64{"alloy": 0.55, "nova": 0.65}
+// maxWER bounds each voice's WER: the shipped model's figure with this test
+// (first 10 sentences, 93 words: alloy 0.194, nova 0.183, fable 0.247,
+// shimmer 0.183) plus about 0.09, room for the last-bit differences between
+// kernel implementations on other CPUs.
+var maxWER = map[string]float64{"alloy": 0.28, "nova": 0.28, "fable": 0.34, "shimmer": 0.28}
 
 func TestShippedSpeechIntelligible(t *testing.T) {
 	if testing.Short() {

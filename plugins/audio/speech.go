@@ -185,8 +185,11 @@ func vocoderFamily(dir, sub string) string {
 	if sub == "" {
 		sub = "vocoder"
 	}
+	if !filepath.IsLocal(sub) {
+		return "vocoder"
+	}
 	raw, err := os.ReadFile(filepath.Join(dir, sub, "config.json"))
-	if err != nil || !filepath.IsLocal(sub) {
+	if err != nil {
 		return "vocoder"
 	}
 	f, err := towers.VocoderFamily(raw)

@@ -499,13 +499,18 @@ func bucketize(v float32, edges []float32) int {
 	return lo
 }
 
-// transpose returns the (cols, rows) transpose of x (rows, cols).
+// transposeRows returns the (cols, rows) transpose of x (rows, cols).
 func transposeRows(x []float32, rows, cols int) []float32 {
 	t := make([]float32, rows*cols)
+	transposeInto(t, x, rows, cols)
+	return t
+}
+
+// transposeInto sets t (cols, rows) to the transpose of x (rows, cols).
+func transposeInto(t, x []float32, rows, cols int) {
 	for r := 0; r < rows; r++ {
 		for c := 0; c < cols; c++ {
 			t[c*rows+r] = x[r*cols+c]
 		}
 	}
-	return t
 }

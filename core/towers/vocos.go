@@ -175,10 +175,10 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 	if err := m.norm.Forward(x, x, T); err != nil {
 		return nil, err
 	}
-	h := make([]float32, T*D)
+	h, xt := make([]float32, T*D), make([]float32, D*T)
 	mid := make([]float32, T*m.Cfg.Backbone.InitArgs.IntermediateDim)
 	for i := range m.blocks {
-		if err := m.blocks[i].forward(x, ct, h, mid, T, D); err != nil {
+		if err := m.blocks[i].forward(x, xt, ct, h, mid, T, D); err != nil {
 			return nil, fmt.Errorf("vocos convnext.%d: %w", i, err)
 		}
 	}
@@ -206,19 +206,14 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 	return wav, nil
 }
 
-// forward applies one ConvNeXt block to x (T, dim) in place; ct (dim, T), h
-// (T, dim) and mid (T, intermediate) are scratch.
-func (c *convNeXtBlock) forward(x, ct, h, mid []float32, T, D int) error {
-	xt := transposeRows(x, T, D) // (dim, T)
+// forward applies one ConvNeXt block to x (T, dim) in place; xt and ct
+// (dim, T), h (T, dim) and mid (T, intermediate) are scratch.
+func (c *convNeXtBlock) forward(x, xt, ct, h, mid []float32, T, D int) error {
+	transposeInto(xt, x, T, D)
 	if err := c.dwconv.Forward(ct, xt, T); err != nil {
 		return err
 	}
-	h = h[:T*D]
-	for d := range D { // (dim, T) → (T, dim)
-		for t := range T {
-			h[t*D+d] = ct[d*T+t]
-		}
-	}
+	transposeInto(h, ct, D, T)
 	if err := firstErr(c.norm.Forward(h, h, T), c.pwconv1.Forward(mid, h, T), kernels.GELUErf(mid, mid),
 		c.pwconv2.Forward(h, mid, T)); err != nil {
 		return err

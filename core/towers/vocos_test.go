@@ -92,19 +92,9 @@ func TestVocosConfigValidation(t *testing.T) {
 	}
 	c := cfg
 	c.Backbone.InitArgs.IntermediateDim = 95 // disagrees with the stored pwconv1
-	if _, err := LoadVocos(nn.NewBinder(mustOpen(t, ttsVocos)), c); err == nil {
+	if _, err := LoadVocos(openTower(t, ttsVocos, &VocosConfig{}), c); err == nil {
 		t.Error("wrong intermediate_dim bound")
 	}
-}
-
-func mustOpen(t *testing.T, dir string) *formats.SafetensorsModel {
-	t.Helper()
-	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { src.Close() })
-	return src
 }
 
 func FuzzVocosConfig(f *testing.F) {

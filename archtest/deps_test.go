@@ -11,33 +11,33 @@ import (
 // rule: packages matching From may depend (transitively) on no Loom package
 // matching any of Deny, unless it also matches one of Allow.
 type rule struct {
-	from  string // import path prefix ("loom/core/")
+	from  string // import path prefix ("github.com/loomhq/loom/core/")
 	deny  []string
 	allow []string
 	why   string
 }
 
 var rules = []rule{
-	{from: "loom/core/", deny: []string{"loom/"}, allow: []string{"loom/core/"},
+	{from: "github.com/loomhq/loom/core/", deny: []string{"github.com/loomhq/loom/"}, allow: []string{"github.com/loomhq/loom/core/"},
 		why: "core imports nothing of Loom above it"},
-	{from: "loom/shapes", deny: []string{"loom/"}, allow: []string{"loom/shapes"},
+	{from: "github.com/loomhq/loom/shapes", deny: []string{"github.com/loomhq/loom/"}, allow: []string{"github.com/loomhq/loom/shapes"},
 		why: "the Shapes world is a leaf every tool and test may use"},
-	{from: "loom/queue", deny: []string{"loom/"}, allow: []string{"loom/queue"},
+	{from: "github.com/loomhq/loom/queue", deny: []string{"github.com/loomhq/loom/"}, allow: []string{"github.com/loomhq/loom/queue"},
 		why: "the queue is a leaf: gateway and worker depend on it, not the other way"},
-	{from: "loom/plugins", deny: []string{"loom/core/", "loom/gateway", "loom/queue", "loom/worker"},
-		allow: nil, why: "the plugin contract, SDK and host never link kernels or serving code"},
-	{from: "loom/gateway", deny: []string{"loom/core/", "loom/plugins/text", "loom/plugins/vision", "loom/plugins/audio", "loom/plugins/video", "loom/worker"},
+	{from: "github.com/loomhq/loom/plugins/host", deny: []string{"github.com/loomhq/loom/core/", "github.com/loomhq/loom/gateway", "github.com/loomhq/loom/queue", "github.com/loomhq/loom/worker"},
+		allow: nil, why: "the plugin host never links kernels or serving code"},
+	{from: "github.com/loomhq/loom/gateway", deny: []string{"github.com/loomhq/loom/core/", "github.com/loomhq/loom/plugins/text", "github.com/loomhq/loom/plugins/vision", "github.com/loomhq/loom/plugins/audio", "github.com/loomhq/loom/plugins/video", "github.com/loomhq/loom/worker"},
 		why: "the gateway learns capabilities from manifests, never from model code"},
-	{from: "loom/worker", deny: []string{"loom/core/", "loom/gateway"},
+	{from: "github.com/loomhq/loom/worker", deny: []string{"github.com/loomhq/loom/core/", "github.com/loomhq/loom/gateway"},
 		why: "the worker runs plugins through the contract, never kernels"},
 }
 
 // pluginModalities may link core (they are the model code) but not serving code.
-var pluginModalities = []string{"loom/plugins/text", "loom/plugins/vision", "loom/plugins/audio", "loom/plugins/video"}
+var pluginModalities = []string{"github.com/loomhq/loom/plugins/text", "github.com/loomhq/loom/plugins/vision", "github.com/loomhq/loom/plugins/audio", "github.com/loomhq/loom/plugins/video"}
 
 func deps(t *testing.T) map[string][]string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "loom/...").CombinedOutput()
+	out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "github.com/loomhq/loom/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
@@ -49,7 +49,7 @@ func deps(t *testing.T) map[string][]string {
 		}
 		var own []string
 		for _, d := range f[1:] {
-			if d == "loom" || strings.HasPrefix(d, "loom/") {
+			if d == "github.com/loomhq/loom" || strings.HasPrefix(d, "github.com/loomhq/loom/") {
 				own = append(own, d)
 			}
 		}
@@ -73,17 +73,16 @@ func hasPrefixAny(s string, ps []string) bool {
 func TestImportDirection(t *testing.T) {
 	all := deps(t)
 	for pkg, ds := range all {
+		if hasPrefixAny(pkg, pluginModalities) {
+			// Modality plugins are model code: they may link core, never serving code.
+			for _, d := range ds {
+				if hasPrefixAny(d, []string{"github.com/loomhq/loom/gateway", "github.com/loomhq/loom/queue", "github.com/loomhq/loom/worker"}) {
+					t.Errorf("%s imports %s: a plugin never imports gateway, queue or worker", pkg, d)
+				}
+			}
+		}
 		for _, r := range rules {
 			if !strings.HasPrefix(pkg, r.from) {
-				continue
-			}
-			if r.from == "loom/plugins" && hasPrefixAny(pkg, pluginModalities) {
-				// Modality plugins are model code: they may link core, never serving code.
-				for _, d := range ds {
-					if hasPrefixAny(d, []string{"loom/gateway", "loom/queue", "loom/worker"}) {
-						t.Errorf("%s imports %s: a plugin never imports gateway, queue or worker", pkg, d)
-					}
-				}
 				continue
 			}
 			for _, d := range ds {
@@ -99,10 +98,10 @@ func TestRulesCatchViolations(t *testing.T) {
 	// The checker itself must be able to fail: a core package depending on
 	// the gateway is flagged by the first rule.
 	r := rules[0]
-	if !hasPrefixAny("loom/gateway", r.deny) || hasPrefixAny("loom/gateway", r.allow) {
+	if !hasPrefixAny("github.com/loomhq/loom/gateway", r.deny) || hasPrefixAny("github.com/loomhq/loom/gateway", r.allow) {
 		t.Fatal("rule for core does not flag loom/gateway")
 	}
-	if hasPrefixAny("loom/core/kernels", r.deny) && !hasPrefixAny("loom/core/kernels", r.allow) {
+	if hasPrefixAny("github.com/loomhq/loom/core/kernels", r.deny) && !hasPrefixAny("github.com/loomhq/loom/core/kernels", r.allow) {
 		t.Fatal("rule for core flags core itself")
 	}
 }

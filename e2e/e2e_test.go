@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"loom/shapes"
+	"github.com/loomhq/loom/shapes"
 )
 
 // readyModel returns the first ready model serving task, or "".

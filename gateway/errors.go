@@ -11,7 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"loom/queue"
+	"github.com/loomhq/loom/queue"
 )
 
 // APIError is the one typed error handlers return (through c.Error): the

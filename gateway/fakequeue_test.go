@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"loom/queue"
+	"github.com/loomhq/loom/queue"
 )
 
 // faultyQueue wraps the real in-process queue with switches for the

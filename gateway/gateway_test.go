@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"loom/queue"
+	"github.com/loomhq/loom/queue"
 )
 
 type chatResp struct {

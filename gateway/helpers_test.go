@@ -19,23 +19,23 @@ import (
 	"testing"
 	"time"
 
-	"loom/plugins"
-	"loom/queue"
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/queue"
 )
 
 // testManifests is what the fake worker advertises: one plugin per modality,
 // a text model that is not ready, and tasks the fake worker serves.
-var testManifests = []plugins.Manifest{
-	{Name: "text", Version: "test", Tasks: []string{taskComplete, taskChat}, Models: []plugins.ModelInfo{
+var testManifests = []sdk.Manifest{
+	{Name: "text", Version: "test", Tasks: []string{taskComplete, taskChat}, Models: []sdk.ModelInfo{
 		{ID: "tiny", Tasks: []string{taskComplete, taskChat}, Ready: true},
 		{ID: "big", Tasks: []string{taskComplete, taskChat}, Ready: false, Missing: "weights models/big.gguf absent"},
 	}},
-	{Name: "vision", Version: "test", Tasks: []string{taskCaption, taskImageGenerate}, Models: []plugins.ModelInfo{
+	{Name: "vision", Version: "test", Tasks: []string{taskCaption, taskImageGenerate}, Models: []sdk.ModelInfo{
 		{ID: "cap", Tasks: []string{taskCaption}, Ready: true},
 		{ID: "gen", Tasks: []string{taskImageGenerate}, Ready: true},
 	}},
-	{Name: "audio", Version: "test", Tasks: []string{taskSpeech}, Models: []plugins.ModelInfo{{ID: "tts", Tasks: []string{taskSpeech}, Ready: true}}},
-	{Name: "video", Version: "test", Tasks: []string{taskVideo}, Models: []plugins.ModelInfo{{ID: "vid", Tasks: []string{taskVideo}, Ready: true}}},
+	{Name: "audio", Version: "test", Tasks: []string{taskSpeech}, Models: []sdk.ModelInfo{{ID: "tts", Tasks: []string{taskSpeech}, Ready: true}}},
+	{Name: "video", Version: "test", Tasks: []string{taskVideo}, Models: []sdk.ModelInfo{{ID: "vid", Tasks: []string{taskVideo}, Ready: true}}},
 }
 
 var allTasks = []string{taskComplete, taskChat, taskCaption, taskImageGenerate, taskSpeech, taskVideo}

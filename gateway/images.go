@@ -19,7 +19,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"loom/queue"
+	"github.com/loomhq/loom/queue"
 )
 
 const (

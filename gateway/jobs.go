@@ -15,7 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"loom/queue"
+	"github.com/loomhq/loom/queue"
 )
 
 func (s *Server) registerJobs(g *gin.RouterGroup) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"loom/queue"
+	"github.com/loomhq/loom/queue"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"loom/queue"
+	"github.com/loomhq/loom/queue"
 )
 
 // metrics are the gateway's Prometheus series. Counters and histograms are

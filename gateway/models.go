@@ -10,8 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"loom/plugins"
-	"loom/queue"
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/queue"
 )
 
 // modelEntry is one model as the union of live workers' manifests sees it.
@@ -45,17 +45,17 @@ func newModelIndex(q queue.Queue, ttl time.Duration, now func() time.Time) *mode
 
 // decodeManifests accepts what a worker advertises: a JSON array of
 // manifests (one per plugin) or a single manifest.
-func decodeManifests(raw json.RawMessage) []plugins.Manifest {
+func decodeManifests(raw json.RawMessage) []sdk.Manifest {
 	if len(raw) == 0 {
 		return nil
 	}
-	var many []plugins.Manifest
+	var many []sdk.Manifest
 	if err := json.Unmarshal(raw, &many); err == nil {
 		return many
 	}
-	var one plugins.Manifest
+	var one sdk.Manifest
 	if err := json.Unmarshal(raw, &one); err == nil && one.Name != "" {
-		return []plugins.Manifest{one}
+		return []sdk.Manifest{one}
 	}
 	return nil
 }

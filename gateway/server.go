@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"loom/queue"
+	"github.com/loomhq/loom/queue"
 )
 
 // Config holds the gateway's limits; zero values take the defaults.

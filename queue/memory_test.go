@@ -3,8 +3,8 @@ package queue_test
 import (
 	"testing"
 
-	"loom/queue"
-	"loom/queue/queuetest"
+	"github.com/loomhq/loom/queue"
+	"github.com/loomhq/loom/queue/queuetest"
 )
 
 func TestMemoryConformance(t *testing.T) {

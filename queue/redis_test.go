@@ -15,8 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"loom/queue"
-	"loom/queue/queuetest"
+	"github.com/loomhq/loom/queue"
+	"github.com/loomhq/loom/queue/queuetest"
 )
 
 // redisURL is the test server (make redis-up); without one the Redis tests

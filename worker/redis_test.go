@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"loom/plugins"
-	"loom/queue"
-	"loom/worker"
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/queue"
+	"github.com/loomhq/loom/worker"
 )
 
 // The worker against the Redis backend: events, result, and a cancel that
@@ -28,18 +28,18 @@ func TestRedisEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = q.Close() }) // registered first, so it runs after the worker stopped
 	stopped := make(chan time.Time, 1)
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 		if job.Seed == 1 {
 			<-ctx.Done()
 			stopped <- time.Now()
 			return ctx.Err()
 		}
-		if err := emit(plugins.Event{Kind: plugins.EventDelta, Text: "hi"}); err != nil {
+		if err := emit(sdk.Event{Kind: sdk.EventDelta, Text: "hi"}); err != nil {
 			return err
 		}
 		return result(emit, "hi")
 	})
-	h := startOn(t, q, map[string]plugins.Engine{"text": eng}, worker.Config{})
+	h := startOn(t, q, map[string]sdk.Engine{"text": eng}, worker.Config{})
 	evs, st := h.wait(t, h.enqueue(t, queue.Job{}))
 	if tp := types(evs); !slices.Equal(tp, []string{"queued", "started", "delta", "result"}) || st.Status != queue.StatusSucceeded ||
 		string(st.Result.Output) != `{"text":"hi"}` {

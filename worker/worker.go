@@ -3,7 +3,7 @@
 // forwards the engine's progress, text and previews as job events, stores
 // the result, and turns engine errors into job errors (retrying only what
 // may succeed on another try). It never spawns processes itself: the plugin
-// host hands it one plugins.Engine per plugin process.
+// host hands it one sdk.Engine per plugin process.
 package worker
 
 import (
@@ -20,8 +20,8 @@ import (
 	"sync"
 	"time"
 
-	"loom/plugins"
-	"loom/queue"
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/queue"
 )
 
 // Config tunes a Worker; zero values take the defaults.
@@ -104,18 +104,18 @@ func (c Config) withDefaults() Config {
 // start it with Run.
 type Worker struct {
 	q       queue.Queue
-	engines map[string]plugins.Engine
+	engines map[string]sdk.Engine
 	cfg     Config
 	log     *slog.Logger
 
 	mu        sync.Mutex
-	manifests map[string]plugins.Manifest // by plugin name, filled by Run
+	manifests map[string]sdk.Manifest // by plugin name, filled by Run
 	running   int
 }
 
 // New returns a worker for engines, keyed by plugin name (as the plugin
 // host's Engines() returns them). Nothing runs until Run.
-func New(q queue.Queue, engines map[string]plugins.Engine, cfg Config) *Worker {
+func New(q queue.Queue, engines map[string]sdk.Engine, cfg Config) *Worker {
 	cfg = cfg.withDefaults()
 	return &Worker{q: q, engines: engines, cfg: cfg, log: cfg.Logger.With("worker", cfg.ID)}
 }
@@ -159,7 +159,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	mans := map[string]plugins.Manifest{}
+	mans := map[string]sdk.Manifest{}
 	for _, name := range names {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		m, err := w.engines[name].Describe(dctx)
@@ -228,7 +228,7 @@ func (w *Worker) register(ctx context.Context) {
 	}
 	slices.Sort(names)
 	type advertised struct {
-		plugins.Manifest
+		sdk.Manifest
 		Restarts int `json:"restarts"`
 	}
 	var tasks []string
@@ -270,7 +270,7 @@ func (w *Worker) slot(ctx, hard context.Context, plugin string, tasks []string) 
 		}
 	}
 	for ctx.Err() == nil {
-		if hc, ok := w.engines[plugin].(plugins.HealthChecker); ok {
+		if hc, ok := w.engines[plugin].(sdk.HealthChecker); ok {
 			hctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
 			err := hc.Health(hctx)
 			cancel()
@@ -307,7 +307,7 @@ func (w *Worker) slot(ctx, hard context.Context, plugin string, tasks []string) 
 // engineFor picks the engine that lists the job's model for its task,
 // preferring the plugin whose slot leased it; with none, the leasing plugin
 // runs it and answers model_not_found itself.
-func (w *Worker) engineFor(plugin string, job *queue.Job) (string, plugins.Engine) {
+func (w *Worker) engineFor(plugin string, job *queue.Job) (string, sdk.Engine) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	serves := func(name string) bool {
@@ -389,38 +389,38 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 		gotResult bool
 		artifacts []queue.Blob
 	)
-	emit := func(ev plugins.Event) error {
+	emit := func(ev sdk.Event) error {
 		var typ string
 		var data any
 		switch ev.Kind {
-		case plugins.EventProgress:
+		case sdk.EventProgress:
 			typ, data = queue.EventProgress, struct {
 				Step  int `json:"step"`
 				Total int `json:"total"`
 			}{ev.Step, ev.Total}
-		case plugins.EventDelta:
+		case sdk.EventDelta:
 			typ, data = queue.EventDelta, struct {
 				Text string `json:"text"`
 			}{ev.Text}
-		case plugins.EventPreview:
+		case sdk.EventPreview:
 			typ, data = queue.EventPreview, struct {
 				MIME string `json:"mime"`
 				Data []byte `json:"data"` // base64 in JSON
 			}{ev.MIME, ev.Data}
-		case plugins.EventArtifact:
+		case sdk.EventArtifact:
 			artifacts = append(artifacts, queue.Blob{Name: ev.Name, MIME: ev.MIME, Data: ev.Data})
 			return nil
-		case plugins.EventResult:
+		case sdk.EventResult:
 			if gotResult {
-				return plugins.Errorf(codeInternal, "plugin emitted a second result")
+				return sdk.Errorf(codeInternal, "plugin emitted a second result")
 			}
 			if len(ev.Result) > 0 && !json.Valid(ev.Result) {
-				return plugins.Errorf(codeInternal, "plugin result is not valid JSON")
+				return sdk.Errorf(codeInternal, "plugin result is not valid JSON")
 			}
 			output, gotResult = ev.Result, true
 			return nil
 		default:
-			return plugins.Errorf(codeInternal, "plugin emitted unknown event kind %d", ev.Kind)
+			return sdk.Errorf(codeInternal, "plugin emitted unknown event kind %d", ev.Kind)
 		}
 		err := w.queueOp(func(c context.Context) error { return w.q.Publish(c, l, typ, data) })
 		switch {
@@ -472,10 +472,10 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 		log.Info("job succeeded", "took", time.Since(start), "artifacts", len(artifacts))
 	default:
 		if err == nil {
-			err = plugins.Errorf(codeInternal, "plugin returned without a result")
+			err = sdk.Errorf(codeInternal, "plugin returned without a result")
 		}
 		if errors.Is(cause, context.DeadlineExceeded) {
-			err = plugins.Errorf(codeTimeout, "job ran past its deadline %s", l.Job.Deadline.Format(time.RFC3339))
+			err = sdk.Errorf(codeTimeout, "job ran past its deadline %s", l.Job.Deadline.Format(time.RFC3339))
 		}
 		jerr, retry := Classify(err)
 		outcome = OutcomeFailed
@@ -489,10 +489,10 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 
 // runEngine calls eng.Run, turning a panic of an in-process engine into an
 // internal error instead of a dead worker.
-func runEngine(ctx context.Context, eng plugins.Engine, job plugins.Job, emit func(plugins.Event) error) (err error) {
+func runEngine(ctx context.Context, eng sdk.Engine, job sdk.Job, emit func(sdk.Event) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = plugins.Errorf(codeInternal, "plugin panicked: %v", p)
+			err = sdk.Errorf(codeInternal, "plugin panicked: %v", p)
 		}
 	}()
 	return eng.Run(ctx, job, emit)
@@ -521,22 +521,22 @@ func (w *Worker) report(log *slog.Logger, what string, err error) {
 	}
 }
 
-func toPluginJob(l *queue.Lease) plugins.Job {
-	in := make([]plugins.Blob, len(l.Job.Inputs))
+func toPluginJob(l *queue.Lease) sdk.Job {
+	in := make([]sdk.Blob, len(l.Job.Inputs))
 	for i, b := range l.Job.Inputs {
-		in[i] = plugins.Blob{Name: b.Name, MIME: b.MIME, Data: b.Data}
+		in[i] = sdk.Blob{Name: b.Name, MIME: b.MIME, Data: b.Data}
 	}
-	return plugins.Job{ID: l.Job.ID, Task: l.Job.Task, Model: l.Job.Model, Params: l.Job.Params, Inputs: in,
+	return sdk.Job{ID: l.Job.ID, Task: l.Job.Task, Model: l.Job.Model, Params: l.Job.Params, Inputs: in,
 		Seed: l.Job.Seed, Attempt: l.Attempt, Deadline: l.Job.Deadline}
 }
 
 // Classify turns an engine's error into the job's error and whether another
-// attempt may succeed. A *plugins.Error keeps its code; only a crashed
+// attempt may succeed. A *sdk.Error keeps its code; only a crashed
 // plugin process is retried (bad requests, missing models, plugin bugs and
-// deadlines fail the same way again). An error that is not a *plugins.Error
+// deadlines fail the same way again). An error that is not a *sdk.Error
 // comes from the transport, i.e. the plugin process died mid-job.
 func Classify(err error) (queue.JobError, bool) {
-	var pe *plugins.Error
+	var pe *sdk.Error
 	if !errors.As(err, &pe) {
 		return queue.JobError{Code: codePluginCrashed, Message: err.Error()}, true
 	}

@@ -12,34 +12,34 @@ import (
 	"testing"
 	"time"
 
-	"loom/plugins"
-	"loom/queue"
-	"loom/worker"
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/queue"
+	"github.com/loomhq/loom/worker"
 )
 
 const lease = 300 * time.Millisecond
 
 // fakeEngine is an in-process plugin: its manifest and a Run function.
 type fakeEngine struct {
-	man plugins.Manifest
-	run func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error
+	man sdk.Manifest
+	run func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error
 }
 
-func (f *fakeEngine) Describe(context.Context) (plugins.Manifest, error) { return f.man, nil }
-func (f *fakeEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+func (f *fakeEngine) Describe(context.Context) (sdk.Manifest, error) { return f.man, nil }
+func (f *fakeEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	return f.run(ctx, job, emit)
 }
 
-func textEngine(run func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error) *fakeEngine {
+func textEngine(run func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error) *fakeEngine {
 	return &fakeEngine{
-		man: plugins.Manifest{Name: "text", Version: "test", Tasks: []string{"text.complete"},
-			Models: []plugins.ModelInfo{{ID: "tiny", Tasks: []string{"text.complete"}, Ready: true}}},
+		man: sdk.Manifest{Name: "text", Version: "test", Tasks: []string{"text.complete"},
+			Models: []sdk.ModelInfo{{ID: "tiny", Tasks: []string{"text.complete"}, Ready: true}}},
 		run: run,
 	}
 }
 
-func result(emit func(plugins.Event) error, v string) error {
-	return emit(plugins.Event{Kind: plugins.EventResult, Result: json.RawMessage(`{"text":"` + v + `"}`)})
+func result(emit func(sdk.Event) error, v string) error {
+	return emit(sdk.Event{Kind: sdk.EventResult, Result: json.RawMessage(`{"text":"` + v + `"}`)})
 }
 
 type harness struct {
@@ -50,14 +50,14 @@ type harness struct {
 	stopped bool
 }
 
-func start(t *testing.T, engines map[string]plugins.Engine, cfg worker.Config) *harness {
+func start(t *testing.T, engines map[string]sdk.Engine, cfg worker.Config) *harness {
 	t.Helper()
 	q := queue.NewMemory(queue.Options{LeaseDuration: lease, MaxAttempts: 3})
 	t.Cleanup(func() { _ = q.Close() })
 	return startOn(t, q, engines, cfg)
 }
 
-func startOn(t *testing.T, q queue.Queue, engines map[string]plugins.Engine, cfg worker.Config) *harness {
+func startOn(t *testing.T, q queue.Queue, engines map[string]sdk.Engine, cfg worker.Config) *harness {
 	t.Helper()
 	cfg.LeaseDuration = lease
 	cfg.ID = "w-test"
@@ -152,16 +152,16 @@ func waitRunning(t *testing.T, q queue.Queue, id string) {
 }
 
 func TestSuccessForwardsEvents(t *testing.T) {
-	var got plugins.Job
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	var got sdk.Job
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 		got = job
-		for _, ev := range []plugins.Event{
-			{Kind: plugins.EventProgress, Step: 1, Total: 2},
-			{Kind: plugins.EventDelta, Text: "hel"},
-			{Kind: plugins.EventPreview, MIME: "image/png", Data: []byte{0x89, 'P', 'N', 'G'}},
-			{Kind: plugins.EventProgress, Step: 2, Total: 2},
-			{Kind: plugins.EventDelta, Text: "lo"},
-			{Kind: plugins.EventArtifact, Name: "out.wav", MIME: "audio/wav", Data: []byte("RIFF")},
+		for _, ev := range []sdk.Event{
+			{Kind: sdk.EventProgress, Step: 1, Total: 2},
+			{Kind: sdk.EventDelta, Text: "hel"},
+			{Kind: sdk.EventPreview, MIME: "image/png", Data: []byte{0x89, 'P', 'N', 'G'}},
+			{Kind: sdk.EventProgress, Step: 2, Total: 2},
+			{Kind: sdk.EventDelta, Text: "lo"},
+			{Kind: sdk.EventArtifact, Name: "out.wav", MIME: "audio/wav", Data: []byte("RIFF")},
 		} {
 			if err := emit(ev); err != nil {
 				return err
@@ -169,7 +169,7 @@ func TestSuccessForwardsEvents(t *testing.T) {
 		}
 		return result(emit, "hello")
 	})
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{})
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{})
 	id := h.enqueue(t, queue.Job{Params: json.RawMessage(`{"prompt":"hi"}`), Seed: 7,
 		Inputs: []queue.Blob{{Name: "image", MIME: "image/png", Data: []byte{1, 2}}}})
 	evs, st := h.wait(t, id)
@@ -192,8 +192,8 @@ func TestSuccessForwardsEvents(t *testing.T) {
 }
 
 func TestRegistersManifests(t *testing.T) {
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error { return nil })
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error { return nil })
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{
 		Restarts: func(string) int { return 2 }, RegisterEvery: 50 * time.Millisecond})
 	var ws []queue.WorkerInfo
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && len(ws) == 0; time.Sleep(10 * time.Millisecond) {
@@ -203,7 +203,7 @@ func TestRegistersManifests(t *testing.T) {
 		t.Fatalf("workers %+v", ws)
 	}
 	var mans []struct {
-		plugins.Manifest
+		sdk.Manifest
 		Restarts int `json:"restarts"`
 	}
 	if err := json.Unmarshal(ws[0].Manifests, &mans); err != nil || len(mans) != 1 || mans[0].Name != "text" ||
@@ -214,11 +214,11 @@ func TestRegistersManifests(t *testing.T) {
 
 func TestPluginErrorKeepsCodeNoRetry(t *testing.T) {
 	var runs atomic.Int32
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 		runs.Add(1)
-		return plugins.Errorf("invalid_request", "temperature must be >= 0")
+		return sdk.Errorf("invalid_request", "temperature must be >= 0")
 	})
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{})
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{})
 	_, st := h.wait(t, h.enqueue(t, queue.Job{}))
 	if st.Status != queue.StatusFailed || st.Error == nil || st.Error.Code != "invalid_request" ||
 		st.Error.Message != "temperature must be >= 0" || st.Attempt != 1 || runs.Load() != 1 {
@@ -228,21 +228,21 @@ func TestPluginErrorKeepsCodeNoRetry(t *testing.T) {
 
 func TestCrashRetries(t *testing.T) {
 	var runs atomic.Int32
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 		if runs.Add(1) == 1 {
-			if err := emit(plugins.Event{Kind: plugins.EventDelta, Text: "par"}); err != nil {
+			if err := emit(sdk.Event{Kind: sdk.EventDelta, Text: "par"}); err != nil {
 				return err
 			}
 			return errors.New("rpc error: code = Unavailable desc = connection reset") // the process died
 		}
 		if job.Attempt != 2 {
-			return plugins.Errorf("internal", "attempt %d, want 2", job.Attempt)
+			return sdk.Errorf("internal", "attempt %d, want 2", job.Attempt)
 		}
 		return result(emit, "ok")
 	})
 	var mu sync.Mutex
 	var outcomes []string
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{OnFinish: func(task, outcome string, took time.Duration) {
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{OnFinish: func(task, outcome string, took time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		outcomes = append(outcomes, task+":"+outcome)
@@ -278,7 +278,7 @@ func TestCrashRetries(t *testing.T) {
 
 func TestCancelReachesRunningJob(t *testing.T) {
 	stopped := make(chan time.Time, 1)
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 		if job.Seed == 0 {
 			return result(emit, "next")
 		}
@@ -286,7 +286,7 @@ func TestCancelReachesRunningJob(t *testing.T) {
 		stopped <- time.Now()
 		return ctx.Err()
 	})
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{})
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{})
 	id := h.enqueue(t, queue.Job{Seed: 1})
 	waitRunning(t, h.q, id)
 	canceledAt := time.Now()
@@ -314,7 +314,7 @@ func TestCancelReachesRunningJob(t *testing.T) {
 
 func TestHeartbeatsKeepLongJobLeased(t *testing.T) {
 	var runs atomic.Int32
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 		runs.Add(1)
 		select {
 		case <-time.After(4 * lease):
@@ -323,7 +323,7 @@ func TestHeartbeatsKeepLongJobLeased(t *testing.T) {
 		}
 		return result(emit, "slow")
 	})
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{DefaultConcurrency: 2})
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{DefaultConcurrency: 2})
 	_, st := h.wait(t, h.enqueue(t, queue.Job{}))
 	if st.Status != queue.StatusSucceeded || st.Attempt != 1 || runs.Load() != 1 {
 		t.Fatalf("state %+v, runs %d: the lease lapsed under a live job", st, runs.Load())
@@ -331,14 +331,14 @@ func TestHeartbeatsKeepLongJobLeased(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 		if job.Deadline.IsZero() {
-			return plugins.Errorf("internal", "no deadline passed on")
+			return sdk.Errorf("internal", "no deadline passed on")
 		}
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{})
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{})
 	_, st := h.wait(t, h.enqueue(t, queue.Job{Deadline: time.Now().Add(200 * time.Millisecond)}))
 	if st.Status != queue.StatusFailed || st.Error.Code != "timeout" || st.Attempt != 1 {
 		t.Fatalf("state %+v error %+v", st, st.Error)
@@ -348,7 +348,7 @@ func TestDeadline(t *testing.T) {
 func TestConcurrencyPerPlugin(t *testing.T) {
 	var now, peak atomic.Int32
 	gate := make(chan struct{})
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 		n := now.Add(1)
 		defer now.Add(-1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
@@ -360,7 +360,7 @@ func TestConcurrencyPerPlugin(t *testing.T) {
 		}
 		return result(emit, "x")
 	})
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{Concurrency: map[string]int{"text": 3}})
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{Concurrency: map[string]int{"text": 3}})
 	var ids []string
 	for range 6 {
 		ids = append(ids, h.enqueue(t, queue.Job{}))
@@ -386,17 +386,17 @@ func TestConcurrencyPerPlugin(t *testing.T) {
 func TestRoutesByModel(t *testing.T) {
 	mk := func(name, model string) *fakeEngine {
 		return &fakeEngine{
-			man: plugins.Manifest{Name: name, Tasks: []string{"image.generate"},
-				Models: []plugins.ModelInfo{{ID: model, Tasks: []string{"image.generate"}, Ready: true}}},
-			run: func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+			man: sdk.Manifest{Name: name, Tasks: []string{"image.generate"},
+				Models: []sdk.ModelInfo{{ID: model, Tasks: []string{"image.generate"}, Ready: true}}},
+			run: func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 				if job.Model != model {
-					return plugins.Errorf("model_not_found", "%s has no %s", name, job.Model)
+					return sdk.Errorf("model_not_found", "%s has no %s", name, job.Model)
 				}
 				return result(emit, name)
 			},
 		}
 	}
-	h := start(t, map[string]plugins.Engine{"a": mk("a", "ma"), "b": mk("b", "mb")}, worker.Config{})
+	h := start(t, map[string]sdk.Engine{"a": mk("a", "ma"), "b": mk("b", "mb")}, worker.Config{})
 	for _, c := range []struct{ model, by string }{{"ma", "a"}, {"mb", "b"}, {"ma", "a"}, {"mb", "b"}} {
 		_, st := h.wait(t, h.enqueue(t, queue.Job{Task: "image.generate", Model: c.model}))
 		if st.Status != queue.StatusSucceeded || string(st.Result.Output) != `{"text":"`+c.by+`"}` {
@@ -412,7 +412,7 @@ func TestRoutesByModel(t *testing.T) {
 func TestShutdownFinishesWithinGraceThenReleases(t *testing.T) {
 	var mu sync.Mutex
 	started := map[string]bool{}
-	eng := textEngine(func(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 		mu.Lock()
 		started[job.ID] = true
 		mu.Unlock()
@@ -427,7 +427,7 @@ func TestShutdownFinishesWithinGraceThenReleases(t *testing.T) {
 			return ctx.Err()
 		}
 	})
-	h := start(t, map[string]plugins.Engine{"text": eng}, worker.Config{DefaultConcurrency: 2, ShutdownGrace: 600 * time.Millisecond})
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{DefaultConcurrency: 2, ShutdownGrace: 600 * time.Millisecond})
 	quick := h.enqueue(t, queue.Job{Seed: 0})
 	slow := h.enqueue(t, queue.Job{Seed: 1})
 	waitRunning(t, h.q, quick)
@@ -463,13 +463,13 @@ func TestClassify(t *testing.T) {
 		code  string
 		retry bool
 	}{
-		{plugins.Errorf("invalid_request", "x"), "invalid_request", false},
-		{plugins.Errorf("model_not_found", "x"), "model_not_found", false},
-		{plugins.Errorf("model_unavailable", "x"), "model_unavailable", false},
-		{plugins.Errorf("internal", "x"), "internal", false},
-		{plugins.Errorf("plugin_crashed", "x"), "plugin_crashed", true},
-		{plugins.Errorf("deadline_exceeded", "x"), "timeout", false},
-		{plugins.Errorf("", "x"), "internal", false},
+		{sdk.Errorf("invalid_request", "x"), "invalid_request", false},
+		{sdk.Errorf("model_not_found", "x"), "model_not_found", false},
+		{sdk.Errorf("model_unavailable", "x"), "model_unavailable", false},
+		{sdk.Errorf("internal", "x"), "internal", false},
+		{sdk.Errorf("plugin_crashed", "x"), "plugin_crashed", true},
+		{sdk.Errorf("deadline_exceeded", "x"), "timeout", false},
+		{sdk.Errorf("", "x"), "internal", false},
 		{errors.New("EOF"), "plugin_crashed", true},
 		{context.Canceled, "plugin_crashed", true},
 	} {

@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	"loom/core/kernels"
-	"loom/shapes"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/shapes"
 )
 
 func init() {

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 func init() {

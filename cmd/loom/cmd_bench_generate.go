@@ -6,9 +6,9 @@ import (
 	"io"
 	"time"
 
-	"loom/core/formats"
-	"loom/core/kernels"
-	"loom/core/towers"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/towers"
 )
 
 func init() {

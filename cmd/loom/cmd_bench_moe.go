@@ -8,7 +8,7 @@ import (
 	"math/rand"
 	"time"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 func init() {

@@ -16,9 +16,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"loom/plugins/host"
-	"loom/queue"
-	"loom/worker"
+	"github.com/loomhq/loom/plugins/host"
+	"github.com/loomhq/loom/queue"
+	"github.com/loomhq/loom/worker"
 )
 
 func init() {

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"loom/plugins"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // maxImageFile bounds what loom caption reads from one file.
@@ -59,7 +59,7 @@ func runCaption(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func captionFile(ctx context.Context, e plugins.Engine, path, model string, params []byte) (string, error) {
+func captionFile(ctx context.Context, e sdk.Engine, path, model string, params []byte) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -75,14 +75,14 @@ func captionFile(ctx context.Context, e plugins.Engine, path, model string, para
 	return captionBytes(ctx, e, data, model, params)
 }
 
-func captionBytes(ctx context.Context, e plugins.Engine, data []byte, model string, params []byte) (string, error) {
+func captionBytes(ctx context.Context, e sdk.Engine, data []byte, model string, params []byte) (string, error) {
 	var out struct {
 		Caption string `json:"caption"`
 	}
-	err := e.Run(ctx, plugins.Job{Task: "image.caption", Model: model, Params: params,
-		Inputs: []plugins.Blob{{Name: "image", Data: data}}},
-		func(ev plugins.Event) error {
-			if ev.Kind == plugins.EventResult {
+	err := e.Run(ctx, sdk.Job{Task: "image.caption", Model: model, Params: params,
+		Inputs: []sdk.Blob{{Name: "image", Data: data}}},
+		func(ev sdk.Event) error {
+			if ev.Kind == sdk.EventResult {
 				return json.Unmarshal(ev.Result, &out)
 			}
 			return nil

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"loom/shapes"
+	"github.com/loomhq/loom/shapes"
 )
 
 // TestCaptionThroughPlugin builds loom-plugin-vision and captions Shapes
@@ -27,7 +27,7 @@ func TestCaptionThroughPlugin(t *testing.T) {
 		t.Skip("models/shapes-captioner absent")
 	}
 	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "loom-plugin-vision"), "loom/plugins/vision")
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "loom-plugin-vision"), "github.com/loomhq/loom/plugins/vision")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build plugin: %v\n%s", err, out)
 	}

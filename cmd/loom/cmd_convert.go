@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 func init() {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 func TestConvertStories260K(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"net"
 	"time"
 
-	"loom/gateway"
+	"github.com/loomhq/loom/gateway"
 )
 
 func init() {

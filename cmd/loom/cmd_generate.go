@@ -12,8 +12,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"loom/plugins"
-	"loom/plugins/host"
+	"github.com/loomhq/loom/plugins/host"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 func init() {
@@ -82,13 +82,13 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 			CompletionTokens int `json:"completion_tokens"`
 		} `json:"usage"`
 	}
-	err = eng.Run(ctx, plugins.Job{ID: "generate", Task: "text.complete", Model: id, Params: params, Seed: *seed},
-		func(ev plugins.Event) error {
+	err = eng.Run(ctx, sdk.Job{ID: "generate", Task: "text.complete", Model: id, Params: params, Seed: *seed},
+		func(ev sdk.Event) error {
 			switch ev.Kind {
-			case plugins.EventDelta:
+			case sdk.EventDelta:
 				_, err := io.WriteString(stdout, ev.Text)
 				return err
-			case plugins.EventResult:
+			case sdk.EventResult:
 				return json.Unmarshal(ev.Result, &res)
 			}
 			return nil

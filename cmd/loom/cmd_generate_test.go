@@ -19,7 +19,7 @@ func TestGenerateThroughPlugin(t *testing.T) {
 		t.Skipf("shared model not present (%v)", err)
 	}
 	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "loom-plugin-text"), "loom/plugins/text")
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "loom-plugin-text"), "github.com/loomhq/loom/plugins/text")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build plugin: %v\n%s", err, out)
 	}

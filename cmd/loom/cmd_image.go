@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"loom/core/kernels"
-	"loom/plugins"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 func init() {
@@ -100,13 +100,13 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if *strength != -1 {
 		req.Strength = strength
 	}
-	var inputs []plugins.Blob
+	var inputs []sdk.Blob
 	if *initImage != "" {
 		data, err := readImageFile(*initImage)
 		if err != nil {
 			return fmt.Errorf("--image %s: %w", *initImage, err)
 		}
-		inputs = []plugins.Blob{{Name: "image", Data: data}}
+		inputs = []sdk.Blob{{Name: "image", Data: data}}
 	}
 	if *outDir != "" {
 		if err := os.MkdirAll(*outDir, 0o755); err != nil {
@@ -212,18 +212,18 @@ func readImageFile(path string) ([]byte, error) {
 
 // generateImage runs one image.generate job and returns the first image's
 // PNG bytes and the result.
-func generateImage(ctx context.Context, e plugins.Engine, model string, seed int64, req imageRequest, inputs []plugins.Blob) ([]byte, imageResult, error) {
+func generateImage(ctx context.Context, e sdk.Engine, model string, seed int64, req imageRequest, inputs []sdk.Blob) ([]byte, imageResult, error) {
 	params, _ := json.Marshal(req)
 	var png []byte
 	var res imageResult
-	err := e.Run(ctx, plugins.Job{Task: "image.generate", Model: model, Seed: seed, Params: params, Inputs: inputs},
-		func(ev plugins.Event) error {
+	err := e.Run(ctx, sdk.Job{Task: "image.generate", Model: model, Seed: seed, Params: params, Inputs: inputs},
+		func(ev sdk.Event) error {
 			switch ev.Kind {
-			case plugins.EventArtifact:
+			case sdk.EventArtifact:
 				if png == nil && ev.MIME == "image/png" {
 					png = ev.Data
 				}
-			case plugins.EventResult:
+			case sdk.EventResult:
 				return json.Unmarshal(ev.Result, &res)
 			}
 			return nil

@@ -21,7 +21,7 @@ func TestImageThroughPlugin(t *testing.T) {
 	}
 	models, _ := filepath.Abs(filepath.Join("..", "..", "plugins", "vision", "testdata"))
 	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "loom-plugin-vision"), "loom/plugins/vision")
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "loom-plugin-vision"), "github.com/loomhq/loom/plugins/vision")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build plugin: %v\n%s", err, out)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"loom/gateway"
+	"github.com/loomhq/loom/gateway"
 )
 
 func init() {

@@ -8,8 +8,8 @@ import (
 	"os"
 	"strconv"
 
-	"loom/core/kernels"
-	"loom/plugins"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 func init() {
@@ -112,22 +112,22 @@ func runSpeak(args []string, stdout, stderr io.Writer) error {
 
 // speak runs one audio.speech job and returns the audio bytes and the
 // result; progress, when not nil, sees each sentence's progress event.
-func speak(ctx context.Context, e plugins.Engine, model string, seed int64, req speechRequest, progress func(step, total int)) ([]byte, speechResult, error) {
+func speak(ctx context.Context, e sdk.Engine, model string, seed int64, req speechRequest, progress func(step, total int)) ([]byte, speechResult, error) {
 	params, _ := json.Marshal(req)
 	var audio []byte
 	var res speechResult
-	err := e.Run(ctx, plugins.Job{Task: "audio.speech", Model: model, Seed: seed, Params: params},
-		func(ev plugins.Event) error {
+	err := e.Run(ctx, sdk.Job{Task: "audio.speech", Model: model, Seed: seed, Params: params},
+		func(ev sdk.Event) error {
 			switch ev.Kind {
-			case plugins.EventProgress:
+			case sdk.EventProgress:
 				if progress != nil {
 					progress(ev.Step, ev.Total)
 				}
-			case plugins.EventArtifact:
+			case sdk.EventArtifact:
 				if audio == nil {
 					audio = ev.Data
 				}
-			case plugins.EventResult:
+			case sdk.EventResult:
 				return json.Unmarshal(ev.Result, &res)
 			}
 			return nil

@@ -21,7 +21,7 @@ func TestSpeakThroughPlugin(t *testing.T) {
 	}
 	models, _ := filepath.Abs(filepath.Join("..", "..", "plugins", "audio", "testdata"))
 	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "loom-plugin-audio"), "loom/plugins/audio")
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "loom-plugin-audio"), "github.com/loomhq/loom/plugins/audio")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build plugin: %v\n%s", err, out)
 	}

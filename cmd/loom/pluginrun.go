@@ -9,8 +9,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"loom/plugins"
-	"loom/plugins/host"
+	"github.com/loomhq/loom/plugins/host"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // defaultPluginDir is where plugin binaries live unless --plugins says
@@ -28,7 +28,7 @@ func defaultPluginDir() string {
 // CLI's answers are the server's answers.
 type pluginSession struct {
 	host   *host.Host
-	engine plugins.Engine
+	engine sdk.Engine
 }
 
 // startPlugin launches loom-plugin-NAME from dir with modelDirs as its
@@ -65,21 +65,21 @@ func (s *pluginSession) Close() error { return s.host.Close() }
 // modelDirsFlag is the default of --models: $LOOM_MODELS, else models/ and,
 // when present, ../shared/models (as make run serves).
 func modelDirsDefault() string {
-	if v := os.Getenv(plugins.ModelsEnv); v != "" {
+	if v := os.Getenv(sdk.ModelsEnv); v != "" {
 		return v
 	}
 	dirs := []string{"models"}
 	if st, err := os.Stat("../shared/models"); err == nil && st.IsDir() {
 		dirs = append(dirs, "../shared/models")
 	}
-	return plugins.JoinModelDirs(dirs)
+	return sdk.JoinModelDirs(dirs)
 }
 
 // absDirs makes model directories absolute so a plugin process started
 // elsewhere finds them.
 func absDirs(v string) []string {
 	var out []string
-	for _, d := range plugins.SplitModelDirs(v) {
+	for _, d := range sdk.SplitModelDirs(v) {
 		if a, err := filepath.Abs(d); err == nil {
 			d = a
 		}

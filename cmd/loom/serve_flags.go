@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"loom/gateway"
-	"loom/queue"
+	"github.com/loomhq/loom/gateway"
+	"github.com/loomhq/loom/queue"
 )
 
 // envName is the LOOM_* variable that sets flag name ("max-attempts" →

@@ -11,9 +11,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"loom/plugins/host"
-	"loom/queue"
-	"loom/worker"
+	"github.com/loomhq/loom/plugins/host"
+	"github.com/loomhq/loom/queue"
+	"github.com/loomhq/loom/worker"
 )
 
 // workerFlags are the settings of the job-running side (serve and worker).

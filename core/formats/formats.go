@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"loom/core/tensor"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // ErrNotFound is returned (wrapped) by TensorSource.Tensor for an absent name.

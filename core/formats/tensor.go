@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
-	"loom/core/tensor"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // Tensor wraps the tensor's bytes as a tensor.Tensor with its Loom shape,

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"loom/core/tensor"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 func TestTensorViews(t *testing.T) {

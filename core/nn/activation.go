@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // QuickGELU sets out to x·σ(1.702·x), the sigmoid approximation of GELU that

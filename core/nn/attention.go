@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // RoPE holds rotary position embedding settings (Su et al. 2021) with the

@@ -3,7 +3,7 @@ package nn
 import (
 	"fmt"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // Conv2D is a 2-D convolution over NCHW activations with a PyTorch-layout

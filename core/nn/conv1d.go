@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"math"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // Conv1D is a 1-D convolution over one sequence: x (In, L) → out (Out, OL).

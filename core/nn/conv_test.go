@@ -7,9 +7,9 @@ import (
 	"testing"
 	"unsafe"
 
-	"loom/core/formats"
-	"loom/core/kernels"
-	"loom/core/tensor"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // memSource serves f32 tensors from memory.

@@ -1,8 +1,8 @@
 package nn
 
 import (
-	"loom/core/formats"
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // LayerNorm is (x - mean)/sqrt(var + eps) ⊙ W + B (Ba et al. 2016), as in

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // ISTFT is the inverse short-time Fourier transform of Vocos' ISTFTHead with

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sync"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // denseRows is the batch from which a quantized Linear widens its weights to

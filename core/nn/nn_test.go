@@ -5,7 +5,7 @@ import (
 	"math/rand"
 	"testing"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 func randF(r *rand.Rand, n int) []float32 {

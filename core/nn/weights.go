@@ -17,8 +17,8 @@ import (
 	"sync"
 	"unsafe"
 
-	"loom/core/formats"
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // Matrix is a weight matrix (Rows, Cols) stored [out][in] as checkpoints

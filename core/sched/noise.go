@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"loom/core/sample"
+	"github.com/loomhq/loom/core/sample"
 )
 
 // Noise is a seeded source of unit Gaussian float32s that gives the same

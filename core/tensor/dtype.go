@@ -9,7 +9,7 @@ package tensor
 import (
 	"fmt"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // DType is an element storage type.

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 func TestDTypeTable(t *testing.T) {

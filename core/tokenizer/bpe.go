@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 // ByteBPE is byte-level BPE as GPT-2, Llama-3 and Qwen2 use it (Hugging Face

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 func tinyBPE(t testing.TB) *ByteBPE {

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 // Message is one chat turn. Role is "system", "user" or "assistant".

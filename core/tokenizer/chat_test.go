@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 var convo = []Message{

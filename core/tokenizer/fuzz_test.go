@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 // FuzzParseHF: any tokenizer.json either fails to parse or encodes and

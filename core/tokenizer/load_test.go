@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 // Load dispatches on the file: WordLevel and BPE tokenizer.json, a folder

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 // GGUF token types (llama.cpp's llama_token_type).

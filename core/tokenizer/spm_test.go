@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 func sharedModel(t testing.TB, rel string) string {

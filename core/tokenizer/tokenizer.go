@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 // Tokenizer encodes text to ids and decodes ids to text.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"unsafe"
 
-	"loom/core/formats"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // The Shapes captioner (models/shapes-captioner) against PyTorch goldens made

@@ -19,8 +19,8 @@ import (
 	"fmt"
 	"os"
 
-	"loom/core/kernels"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // CLIPTextConfig is the part of a CLIPTextConfig (config.json) the encoder needs.

@@ -31,9 +31,9 @@ package towers
 import (
 	"fmt"
 
-	"loom/core/formats"
-	"loom/core/kernels"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // DecoderConfig is the shape of a decoder, read from GGUF-style metadata.

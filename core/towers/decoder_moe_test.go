@@ -7,7 +7,7 @@ import (
 	"math/rand"
 	"testing"
 
-	"loom/core/formats"
+	"github.com/loomhq/loom/core/formats"
 )
 
 // tinyLlama describes a random model for the reference test.

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"loom/core/formats"
-	"loom/core/tokenizer"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/tokenizer"
 )
 
 // sharedModel returns a path under ../shared/models (next to the repository)

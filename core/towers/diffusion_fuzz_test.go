@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"loom/core/formats"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // Any config.json, bound against the tiny UNet's and VAE's weights, either

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"unsafe"
 
-	"loom/core/formats"
-	"loom/core/nn"
-	"loom/core/sched"
-	"loom/core/tokenizer"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/sched"
+	"github.com/loomhq/loom/core/tokenizer"
 )
 
 // The diffusion towers against PyTorch goldens made by tools/diffusion/goldens.py

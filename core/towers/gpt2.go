@@ -20,8 +20,8 @@ import (
 	"math"
 	"sort"
 
-	"loom/core/kernels"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // GPT2Config is the part of a GPT2Config (config.json) the decoder needs.

@@ -28,8 +28,8 @@ import (
 	"fmt"
 	"math"
 
-	"loom/core/kernels"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // FastSpeech2Config mirrors ming024's model.yaml (plus the preprocessing

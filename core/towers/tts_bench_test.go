@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"loom/core/formats"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // randomWeights writes the tensors that fill declares, each normal with the

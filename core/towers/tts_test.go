@@ -8,8 +8,8 @@ import (
 	"testing"
 	"unsafe"
 
-	"loom/core/formats"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // Tiny random-initialised FastSpeech 2 and HiFi-GAN generators against the

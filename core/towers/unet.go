@@ -26,8 +26,8 @@ import (
 	"os"
 	"strings"
 
-	"loom/core/kernels"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // perBlock is a config value given once for all blocks or as a list per

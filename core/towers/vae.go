@@ -20,8 +20,8 @@ import (
 	"math"
 	"os"
 
-	"loom/core/kernels"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // VAEConfig is the part of an AutoencoderKL config.json the tower reads.

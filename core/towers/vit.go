@@ -17,8 +17,8 @@ package towers
 import (
 	"fmt"
 
-	"loom/core/kernels"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // ViTConfig is the part of a ViTConfig (config.json) the encoder needs.

@@ -22,7 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // HiFiGANConfig is the generator part of a HiFi-GAN config.json.

@@ -27,8 +27,8 @@ import (
 	"fmt"
 	"math"
 
-	"loom/core/kernels"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // VocosConfig is gemelo-ai/vocos' config.yaml (as JSON) without the

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"loom/core/formats"
-	"loom/core/nn"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // A tiny random Vocos (tools/tts/goldens.py, weights at a trained model's

@@ -12,13 +12,13 @@ import (
 	"time"
 	"unicode"
 
-	"loom/plugins"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 const (
 	task  = "echo.upper"
 	model = "echo"
-	// artifactBytes is larger than plugins.ArtifactChunkBytes several times
+	// artifactBytes is larger than sdk.ArtifactChunkBytes several times
 	// over, so every run proves artifacts are chunked and reassembled.
 	artifactBytes = 5 << 20
 	maxDelay      = 10 * time.Second
@@ -44,12 +44,12 @@ type result struct {
 
 type echo struct{}
 
-func (echo) Describe(context.Context) (plugins.Manifest, error) {
-	return plugins.Manifest{
+func (echo) Describe(context.Context) (sdk.Manifest, error) {
+	return sdk.Manifest{
 		Name:    "echo",
 		Version: "1.0.0",
 		Tasks:   []string{task},
-		Models: []plugins.ModelInfo{{
+		Models: []sdk.ModelInfo{{
 			ID:          model,
 			Tasks:       []string{task},
 			Description: "uppercases text; built in, needs no weights",
@@ -59,23 +59,23 @@ func (echo) Describe(context.Context) (plugins.Manifest, error) {
 	}, nil
 }
 
-func (echo) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+func (echo) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	if job.Task != task {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "echo serves %s, not %q", task, job.Task)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "echo serves %s, not %q", task, job.Task)
 	}
 	if job.Model != "" && job.Model != model {
-		return plugins.Errorf(plugins.CodeModelNotFound, "echo has no model %q (it has %q)", job.Model, model)
+		return sdk.Errorf(sdk.CodeModelNotFound, "echo has no model %q (it has %q)", job.Model, model)
 	}
 	var p params
 	if err := json.Unmarshal(job.Params, &p); err != nil {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
 	}
 	if p.Text == "" {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "params.text is empty")
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params.text is empty")
 	}
 	delay := time.Duration(p.DelayMS) * time.Millisecond
 	if delay < 0 || delay > maxDelay {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "params.delay_ms must be within [0, %d]", maxDelay.Milliseconds())
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params.delay_ms must be within [0, %d]", maxDelay.Milliseconds())
 	}
 
 	runes := []rune(p.Text)
@@ -93,10 +93,10 @@ func (echo) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) e
 		}
 		u := string(unicode.ToUpper(r))
 		upper.WriteString(u)
-		if err := emit(plugins.Event{Kind: plugins.EventProgress, Step: i + 1, Total: len(runes)}); err != nil {
+		if err := emit(sdk.Event{Kind: sdk.EventProgress, Step: i + 1, Total: len(runes)}); err != nil {
 			return err
 		}
-		if err := emit(plugins.Event{Kind: plugins.EventDelta, Text: u}); err != nil {
+		if err := emit(sdk.Event{Kind: sdk.EventDelta, Text: u}); err != nil {
 			return err
 		}
 	}
@@ -104,7 +104,7 @@ func (echo) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) e
 	var art []byte
 	if !p.NoArtifact {
 		art = artifact(artifactBytes)
-		if err := emit(plugins.Event{Kind: plugins.EventArtifact, Name: "pattern.bin", MIME: "application/octet-stream", Data: art}); err != nil {
+		if err := emit(sdk.Event{Kind: sdk.EventArtifact, Name: "pattern.bin", MIME: "application/octet-stream", Data: art}); err != nil {
 			return err
 		}
 	}
@@ -117,12 +117,12 @@ func (echo) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) e
 		ArtifactSHA256: sum(art),
 		InputBytes:     len(in),
 		InputSHA256:    sum(in),
-		ModelDirs:      plugins.ModelDirs(),
+		ModelDirs:      sdk.ModelDirs(),
 	})
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
-	return emit(plugins.Event{Kind: plugins.EventResult, Result: out})
+	return emit(sdk.Event{Kind: sdk.EventResult, Result: out})
 }
 
 // artifact is n bytes of big-endian word indexes (0, 1, 2, … as uint32), so

@@ -7,6 +7,6 @@
 // Build: go build -o bin/loom-plugin-echo ./examples/echo
 package main
 
-import "loom/plugins"
+import "github.com/loomhq/loom/plugins/sdk"
 
-func main() { plugins.Serve(echo{}) }
+func main() { sdk.Serve(echo{}) }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"loom/core/textnorm"
+	"github.com/loomhq/loom/core/textnorm"
 )
 
 // The shipped speech model stays intelligible: Debian's offline recogniser

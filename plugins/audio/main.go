@@ -8,27 +8,27 @@ package main
 import (
 	"context"
 
-	"loom/plugins"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() { plugins.Serve(newAudioEngine(plugins.ModelDirs())) }
+func main() { sdk.Serve(newAudioEngine(sdk.ModelDirs())) }
 
 // audioEngine routes audio.speech to the installed speech models, or to an
 // Unready engine when there is none.
 type audioEngine struct {
 	speech  *speechEngine
-	unready plugins.Engine
+	unready sdk.Engine
 }
 
 func newAudioEngine(dirs []string) *audioEngine {
 	return &audioEngine{speech: newSpeechEngine(dirs),
-		unready: plugins.Unready("audio", version, plugins.TaskNeed{Task: taskSpeech, Files: speechFiles})}
+		unready: sdk.Unready("audio", version, sdk.TaskNeed{Task: taskSpeech, Files: speechFiles})}
 }
 
-func (e *audioEngine) Describe(ctx context.Context) (plugins.Manifest, error) {
+func (e *audioEngine) Describe(ctx context.Context) (sdk.Manifest, error) {
 	m, err := e.unready.Describe(ctx)
 	if err != nil {
 		return m, err
@@ -39,7 +39,7 @@ func (e *audioEngine) Describe(ctx context.Context) (plugins.Manifest, error) {
 	return m, nil
 }
 
-func (e *audioEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+func (e *audioEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	if job.Task == taskSpeech && len(e.speech.ids()) > 0 {
 		return e.speech.Run(ctx, job, emit)
 	}

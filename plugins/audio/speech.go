@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"loom/core/towers"
-	"loom/plugins"
+	"github.com/loomhq/loom/core/towers"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 const taskSpeech = "audio.speech"
@@ -47,21 +47,21 @@ type speechResult struct {
 // speechEngine serves audio.speech from the speech folders found in the
 // model directories, loading each once on first use.
 type speechEngine struct {
-	folders *plugins.Folders[*speechModel]
+	folders *sdk.Folders[*speechModel]
 }
 
 func newSpeechEngine(dirs []string) *speechEngine {
-	return &speechEngine{folders: &plugins.Folders[*speechModel]{Task: taskSpeech, Dirs: dirs, Accept: isSpeechFolder, Load: loadSpeechModel}}
+	return &speechEngine{folders: &sdk.Folders[*speechModel]{Task: taskSpeech, Dirs: dirs, Accept: isSpeechFolder, Load: loadSpeechModel}}
 }
 
 func (e *speechEngine) ids() []string { return e.folders.IDs() }
 
-func (e *speechEngine) modelInfos() []plugins.ModelInfo {
+func (e *speechEngine) modelInfos() []sdk.ModelInfo {
 	ms := e.folders.Found()
-	var out []plugins.ModelInfo
+	var out []sdk.ModelInfo
 	for _, id := range e.ids() {
 		var idx speechConfig
-		idxErr := plugins.ReadJSON(filepath.Join(ms[id], speechIndex), &idx)
+		idxErr := sdk.ReadJSON(filepath.Join(ms[id], speechIndex), &idx)
 		desc := "text-to-speech: FastSpeech 2 + " + vocoderFamily(ms[id], idx.Vocoder) + " (" + ms[id] + ")"
 		if idxErr == nil && len(idx.Voices) > 0 {
 			var names []string
@@ -70,7 +70,7 @@ func (e *speechEngine) modelInfos() []plugins.ModelInfo {
 			}
 			desc += "; voices " + strings.Join(names, ", ")
 		}
-		out = append(out, plugins.ModelInfo{ID: id, Tasks: []string{taskSpeech}, Ready: true,
+		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskSpeech}, Ready: true,
 			Description: desc, Params: json.RawMessage(speechParamsSchema)})
 	}
 	return out
@@ -84,11 +84,11 @@ func parseSpeechParams(raw json.RawMessage) (speechParams, error) {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p); err != nil {
-			return p, plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
 		}
 	}
 	bad := func(format string, args ...any) (speechParams, error) {
-		return p, plugins.Errorf(plugins.CodeInvalidRequest, "params: "+format, args...)
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: "+format, args...)
 	}
 	switch {
 	case strings.TrimSpace(p.Input) == "":
@@ -111,13 +111,13 @@ func parseSpeechParams(raw json.RawMessage) (speechParams, error) {
 // Run speaks job's input: one progress event per sentence, then the audio
 // artifact and the result. Synthesis has no randomness: the same input,
 // voice and speed give the same bytes whatever the seed.
-func (e *speechEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+func (e *speechEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	p, err := parseSpeechParams(job.Params)
 	if err != nil {
 		return err
 	}
 	if len(job.Inputs) > 0 {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "audio.speech takes no input files (got %q)", job.Inputs[0].Name)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "audio.speech takes no input files (got %q)", job.Inputs[0].Name)
 	}
 	model := job.Model
 	if model == "" {
@@ -131,30 +131,30 @@ func (e *speechEngine) Run(ctx context.Context, job plugins.Job, emit func(plugi
 	}
 	speaker, voiceName, ok := m.speaker(p.Voice)
 	if !ok {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "params: voice %q is not one of %s", p.Voice, strings.Join(m.voiceNames(), ", "))
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: voice %q is not one of %s", p.Voice, strings.Join(m.voiceNames(), ", "))
 	}
 	sents, err := sentences(p.Input)
 	if err != nil {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
 	}
 	speed := float32(1)
 	if p.Speed != nil {
 		speed = float32(*p.Speed)
 	}
-	if err := emit(plugins.Event{Kind: plugins.EventProgress, Step: 0, Total: len(sents)}); err != nil {
+	if err := emit(sdk.Event{Kind: sdk.EventProgress, Step: 0, Total: len(sents)}); err != nil {
 		return err
 	}
 	samples, tm, err := m.synthesize(sents, speaker, speed, func(i int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return emit(plugins.Event{Kind: plugins.EventProgress, Step: i + 1, Total: len(sents)})
+		return emit(sdk.Event{Kind: sdk.EventProgress, Step: i + 1, Total: len(sents)})
 	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return plugins.Errorf(plugins.CodeInternal, "synthesis: %v", err)
+		return sdk.Errorf(sdk.CodeInternal, "synthesis: %v", err)
 	}
 	res := speechResult{Model: model, Voice: voiceName, Format: p.Format, SampleRate: m.sampleRate,
 		Samples: len(samples), Sentences: len(sents),
@@ -166,17 +166,17 @@ func (e *speechEngine) Run(ctx context.Context, job plugins.Job, emit func(plugi
 		name, mime = "speech.pcm", "audio/pcm"
 		data = encodePCM(samples)
 	} else if data, err = encodeWAV(samples, m.sampleRate); err != nil {
-		return plugins.Errorf(plugins.CodeInternal, "wav: %v", err)
+		return sdk.Errorf(sdk.CodeInternal, "wav: %v", err)
 	}
 	if p.Timings {
 		res.Timings = map[string]float64{"first_audio": tm.FirstAudio, "acoustic": tm.Acoustic,
 			"vocoder": tm.Vocoder, "encode": ms(time.Now().Sub(t0))}
 	}
-	if err := emit(plugins.Event{Kind: plugins.EventArtifact, Name: name, MIME: mime, Data: data}); err != nil {
+	if err := emit(sdk.Event{Kind: sdk.EventArtifact, Name: name, MIME: mime, Data: data}); err != nil {
 		return err
 	}
 	out, _ := json.Marshal(res)
-	return emit(plugins.Event{Kind: plugins.EventResult, Result: out})
+	return emit(sdk.Event{Kind: sdk.EventResult, Result: out})
 }
 
 // vocoderFamily names the vocoder of the speech folder dir ("vocoder" when

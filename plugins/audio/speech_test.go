@@ -13,8 +13,8 @@ import (
 
 	"github.com/go-audio/wav"
 
-	"loom/core/textnorm"
-	"loom/plugins"
+	"github.com/loomhq/loom/core/textnorm"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // testModels holds tiny-tts, a speech folder whose acoustic/ and vocoder/
@@ -44,25 +44,25 @@ func tinySpeechDir(t *testing.T) string {
 }
 
 type runOut struct {
-	events   []plugins.Event
+	events   []sdk.Event
 	progress []int
-	artifact *plugins.Event
+	artifact *sdk.Event
 	result   speechResult
 }
 
-func runSpeech(t *testing.T, e plugins.Engine, model string, params string) (runOut, error) {
+func runSpeech(t *testing.T, e sdk.Engine, model string, params string) (runOut, error) {
 	t.Helper()
 	var o runOut
-	err := e.Run(context.Background(), plugins.Job{ID: "j", Task: taskSpeech, Model: model, Params: json.RawMessage(params), Seed: 1},
-		func(ev plugins.Event) error {
+	err := e.Run(context.Background(), sdk.Job{ID: "j", Task: taskSpeech, Model: model, Params: json.RawMessage(params), Seed: 1},
+		func(ev sdk.Event) error {
 			o.events = append(o.events, ev)
 			switch ev.Kind {
-			case plugins.EventProgress:
+			case sdk.EventProgress:
 				o.progress = append(o.progress, ev.Step)
-			case plugins.EventArtifact:
+			case sdk.EventArtifact:
 				ev := ev
 				o.artifact = &ev
-			case plugins.EventResult:
+			case sdk.EventResult:
 				if err := json.Unmarshal(ev.Result, &o.result); err != nil {
 					t.Fatal(err)
 				}
@@ -145,14 +145,14 @@ func TestSpeechParams(t *testing.T) {
 		{"not json", `[1,2]`, "params"},
 	} {
 		_, err := runSpeech(t, e, "tiny-tts", c.params)
-		var pe *plugins.Error
-		if !errors.As(err, &pe) || pe.Code != plugins.CodeInvalidRequest || !strings.Contains(pe.Message, c.want) {
+		var pe *sdk.Error
+		if !errors.As(err, &pe) || pe.Code != sdk.CodeInvalidRequest || !strings.Contains(pe.Message, c.want) {
 			t.Errorf("%s: %v (want invalid_request containing %q)", c.name, err, c.want)
 		}
 	}
 	_, err := runSpeech(t, e, "nope", `{"input":"hi"}`)
-	var pe *plugins.Error
-	if !errors.As(err, &pe) || pe.Code != plugins.CodeModelNotFound {
+	var pe *sdk.Error
+	if !errors.As(err, &pe) || pe.Code != sdk.CodeModelNotFound {
 		t.Errorf("unknown model: %v", err)
 	}
 }
@@ -241,9 +241,9 @@ func TestSpeechCancel(t *testing.T) {
 	e := newAudioEngine([]string{testModels})
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	err := e.Run(ctx, plugins.Job{Task: taskSpeech, Model: "tiny-tts", Params: json.RawMessage(`{"input":"One. Two. Three. Four."}`)},
-		func(ev plugins.Event) error {
-			if ev.Kind == plugins.EventProgress && ev.Step == 1 {
+	err := e.Run(ctx, sdk.Job{Task: taskSpeech, Model: "tiny-tts", Params: json.RawMessage(`{"input":"One. Two. Three. Four."}`)},
+		func(ev sdk.Event) error {
+			if ev.Kind == sdk.EventProgress && ev.Step == 1 {
 				cancel()
 			}
 			n++
@@ -264,8 +264,8 @@ func TestSpeechUnready(t *testing.T) {
 		t.Fatalf("models %+v", m.Models)
 	}
 	_, err = runSpeech(t, e, "", `{"input":"hi"}`)
-	var pe *plugins.Error
-	if !errors.As(err, &pe) || pe.Code != plugins.CodeModelUnavailable {
+	var pe *sdk.Error
+	if !errors.As(err, &pe) || pe.Code != sdk.CodeModelUnavailable {
 		t.Fatalf("run without a model: %v", err)
 	}
 }

@@ -11,11 +11,11 @@ import (
 	"sync"
 	"time"
 
-	"loom/core/formats"
-	"loom/core/nn"
-	"loom/core/textnorm"
-	"loom/core/towers"
-	"loom/plugins"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/textnorm"
+	"github.com/loomhq/loom/core/towers"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // A speech model is a folder holding speech.json (the voice list and where
@@ -83,7 +83,7 @@ func loadSpeechModel(dir string) (m *speechModel, err error) {
 			opened.close()
 		}
 	}()
-	if err := plugins.ReadJSON(filepath.Join(dir, speechIndex), &m.cfg); err != nil {
+	if err := sdk.ReadJSON(filepath.Join(dir, speechIndex), &m.cfg); err != nil {
 		return nil, err
 	}
 	if m.cfg.Acoustic == "" {
@@ -147,7 +147,7 @@ func loadSpeechModel(dir string) (m *speechModel, err error) {
 // open reads sub/config.json into cfg and opens sub/model.safetensors.
 func (m *speechModel) open(sub string, cfg any) (*nn.Binder, error) {
 	dir := filepath.Join(m.dir, sub)
-	if err := plugins.ReadJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
+	if err := sdk.ReadJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return nil, err
 	}
 	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))

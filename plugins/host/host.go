@@ -1,7 +1,7 @@
 // Package host runs Loom plugin processes for the worker. It finds
 // loom-plugin-* binaries in a directory, starts each through hashicorp's
 // go-plugin (gRPC only, versioned handshake), and hands every plugin to the
-// worker as a plugins.Engine that outlives the process behind it: the host
+// worker as a sdk.Engine that outlives the process behind it: the host
 // health-checks each plugin, restarts one that crashed or hung with
 // exponential backoff, and routes later jobs to the new process.
 //
@@ -14,7 +14,7 @@
 //	defer h.Close()           // kills every plugin process
 //
 // A job running when its plugin process dies fails with
-// *plugins.Error{Code: plugins.CodePluginCrashed}; it did not fail on its
+// *sdk.Error{Code: sdk.CodePluginCrashed}; it did not fail on its
 // merits, so the worker retries it (the next run waits for the restart).
 package host
 
@@ -35,7 +35,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
-	"loom/plugins"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // BinaryPrefix starts the file name of every plugin binary; the rest of the
@@ -49,7 +49,7 @@ type Config struct {
 	Dir string
 	// Binaries, when set, are the plugin binaries to run instead of Dir's.
 	Binaries []string
-	// ModelDirs reach each plugin as LOOM_MODELS (plugins.ModelDirs).
+	// ModelDirs reach each plugin as LOOM_MODELS (sdk.ModelDirs).
 	ModelDirs []string
 	// Env adds KEY=VALUE pairs to each plugin's environment, which is
 	// otherwise the host's own.
@@ -250,10 +250,10 @@ func (h *Host) Start(ctx context.Context) error {
 
 // Engines returns each running plugin by name. An Engine stays valid across
 // restarts of its process; Describe answers the manifest of the newest one.
-func (h *Host) Engines() map[string]plugins.Engine {
+func (h *Host) Engines() map[string]sdk.Engine {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[string]plugins.Engine, len(h.procs))
+	out := make(map[string]sdk.Engine, len(h.procs))
 	for name, p := range h.procs {
 		out[name] = &engine{p: p}
 	}
@@ -262,10 +262,10 @@ func (h *Host) Engines() map[string]plugins.Engine {
 
 // Manifests returns each running plugin's manifest by plugin name, as read
 // at its latest (re)start.
-func (h *Host) Manifests() map[string]plugins.Manifest {
+func (h *Host) Manifests() map[string]sdk.Manifest {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[string]plugins.Manifest, len(h.procs))
+	out := make(map[string]sdk.Manifest, len(h.procs))
 	for name, p := range h.procs {
 		out[name] = p.manifestNow()
 	}
@@ -334,12 +334,12 @@ func (h *Host) environ() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if k == plugins.ModelsEnv || k == plugins.Handshake.MagicCookieKey {
+		if k == sdk.ModelsEnv || k == sdk.Handshake.MagicCookieKey {
 			continue
 		}
 		env = append(env, kv)
 	}
-	env = append(env, plugins.ModelsEnv+"="+plugins.JoinModelDirs(h.cfg.ModelDirs))
+	env = append(env, sdk.ModelsEnv+"="+sdk.JoinModelDirs(h.cfg.ModelDirs))
 	return append(env, h.cfg.Env...)
 }
 
@@ -347,8 +347,8 @@ func (h *Host) environ() []string {
 type instance struct {
 	cmd      *exec.Cmd // go-plugin runs this very value
 	client   *plugin.Client
-	engine   *plugins.Client
-	manifest plugins.Manifest
+	engine   *sdk.Client
+	manifest sdk.Manifest
 	started  time.Time
 	// dead is set by a Run that saw this process exit mid-job, before the
 	// supervisor's next poll replaces it: new Runs wait for the restart
@@ -380,7 +380,7 @@ type process struct {
 	mu       sync.Mutex
 	inst     *instance     // nil while down
 	up       chan struct{} // closed while inst != nil
-	manifest plugins.Manifest
+	manifest sdk.Manifest
 	restarts int
 }
 
@@ -392,7 +392,7 @@ func (p *process) current() *instance {
 	return p.inst
 }
 
-func (p *process) manifestNow() plugins.Manifest {
+func (p *process) manifestNow() sdk.Manifest {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.manifest
@@ -425,15 +425,15 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 	cmd.Env = p.h.environ()
 	log := cfg.Logger.Named(filepath.Base(p.path))
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  plugins.Handshake,
-		VersionedPlugins: plugins.VersionedPlugins(nil),
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: sdk.VersionedPlugins(nil),
 		Cmd:              cmd,
 		SkipHostEnv:      true, // environ() already holds it, with LOOM_MODELS ours
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true, // only this host may talk to the plugin's socket
 		StartTimeout:     cfg.StartTimeout,
 		Logger:           cfg.Logger,
-		GRPCDialOptions:  plugins.GRPCDialOptions(),
+		GRPCDialOptions:  sdk.GRPCDialOptions(),
 		SyncStdout:       &lineLog{log: log, stream: "stdout"},
 		SyncStderr:       &lineLog{log: log, stream: "stderr"},
 	})
@@ -442,12 +442,12 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 		client.Kill()
 		return nil, err
 	}
-	raw, err := rpc.Dispense(plugins.PluginKey)
+	raw, err := rpc.Dispense(sdk.PluginKey)
 	if err != nil {
 		client.Kill()
 		return nil, fmt.Errorf("dispense: %w", err)
 	}
-	eng, ok := raw.(*plugins.Client)
+	eng, ok := raw.(*sdk.Client)
 	if !ok {
 		client.Kill()
 		return nil, fmt.Errorf("dispense: unexpected %T", raw)
@@ -589,7 +589,7 @@ func (p *process) waitUp(ctx context.Context) (*instance, error) {
 	defer timer.Stop()
 	for {
 		if p.h.isClosed() {
-			return nil, plugins.Errorf(plugins.CodePluginCrashed, "plugin %s: host is closed", p.name)
+			return nil, sdk.Errorf(sdk.CodePluginCrashed, "plugin %s: host is closed", p.name)
 		}
 		p.mu.Lock()
 		inst, up := p.inst, p.up
@@ -608,24 +608,24 @@ func (p *process) waitUp(ctx context.Context) (*instance, error) {
 			return nil, ctx.Err()
 		case <-p.h.done:
 		case <-timer.C:
-			return nil, plugins.Errorf(plugins.CodePluginCrashed, "plugin %s is down and did not restart within %s", p.name, p.h.cfg.ReadyWait)
+			return nil, sdk.Errorf(sdk.CodePluginCrashed, "plugin %s is down and did not restart within %s", p.name, p.h.cfg.ReadyWait)
 		}
 	}
 }
 
-// engine is the plugins.Engine the worker sees for one plugin; it follows
+// engine is the sdk.Engine the worker sees for one plugin; it follows
 // the plugin across restarts.
 type engine struct{ p *process }
 
 var (
-	_ plugins.Engine        = (*engine)(nil)
-	_ plugins.HealthChecker = (*engine)(nil)
+	_ sdk.Engine        = (*engine)(nil)
+	_ sdk.HealthChecker = (*engine)(nil)
 )
 
 // Describe returns the manifest read when the current process started.
-func (e *engine) Describe(ctx context.Context) (plugins.Manifest, error) {
+func (e *engine) Describe(ctx context.Context) (sdk.Manifest, error) {
 	if _, err := e.p.waitUp(ctx); err != nil {
-		return plugins.Manifest{}, err
+		return sdk.Manifest{}, err
 	}
 	return e.p.manifestNow(), nil
 }
@@ -640,9 +640,9 @@ func (e *engine) Health(ctx context.Context) error {
 }
 
 // Run runs job on the current process. If the process dies during the job
-// the error is *plugins.Error{Code: CodePluginCrashed} and the supervisor is
+// the error is *sdk.Error{Code: CodePluginCrashed} and the supervisor is
 // told at once.
-func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	inst, err := e.p.waitUp(ctx)
 	if err != nil {
 		return err
@@ -651,8 +651,8 @@ func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Eve
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	var pe *plugins.Error
-	crashed := errors.As(err, &pe) && pe.Code == plugins.CodePluginCrashed
+	var pe *sdk.Error
+	crashed := errors.As(err, &pe) && pe.Code == sdk.CodePluginCrashed
 	if !crashed && pe == nil && inst.exited() {
 		crashed = true // an emit or transport error while the process died
 	}
@@ -672,9 +672,9 @@ func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Eve
 	default:
 	}
 	if e.p.h.isClosed() {
-		return plugins.Errorf(plugins.CodePluginCrashed, "plugin %s: host closed during job %s", e.p.name, job.ID)
+		return sdk.Errorf(sdk.CodePluginCrashed, "plugin %s: host closed during job %s", e.p.name, job.ID)
 	}
-	return plugins.Errorf(plugins.CodePluginCrashed, "plugin %s died during job %s: %v", e.p.name, job.ID, err)
+	return sdk.Errorf(sdk.CodePluginCrashed, "plugin %s died during job %s: %v", e.p.name, job.ID, err)
 }
 
 // lineLog logs what a plugin writes to its stdout/stderr after go-plugin

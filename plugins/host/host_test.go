@@ -22,7 +22,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"loom/plugins"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // echoBin is examples/echo built once for the whole package.
@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	}
 	echoBin = filepath.Join(dir, "loom-plugin-echo")
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.Command(goTool, "build", "-o", echoBin, "loom/examples/echo")
+	cmd := exec.Command(goTool, "build", "-o", echoBin, "github.com/loomhq/loom/examples/echo")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build examples/echo:", err)
@@ -86,9 +86,9 @@ func startHost(t *testing.T, cfg Config) (*Host, *logBuf) {
 	return h, logs
 }
 
-func echoJob(id string, p map[string]any) plugins.Job {
+func echoJob(id string, p map[string]any) sdk.Job {
 	raw, _ := json.Marshal(p)
-	return plugins.Job{ID: id, Task: "echo.upper", Model: "echo", Params: raw}
+	return sdk.Job{ID: id, Task: "echo.upper", Model: "echo", Params: raw}
 }
 
 type echoResult struct {
@@ -99,9 +99,9 @@ type echoResult struct {
 	ModelDirs      []string `json:"model_dirs"`
 }
 
-func collect(ctx context.Context, e plugins.Engine, job plugins.Job) ([]plugins.Event, error) {
-	var evs []plugins.Event
-	err := e.Run(ctx, job, func(ev plugins.Event) error {
+func collect(ctx context.Context, e sdk.Engine, job sdk.Job) ([]sdk.Event, error) {
+	var evs []sdk.Event
+	err := e.Run(ctx, job, func(ev sdk.Event) error {
 		evs = append(evs, ev)
 		return nil
 	})
@@ -192,7 +192,7 @@ func TestDescribeAndRun(t *testing.T) {
 	// A 20 MiB input proves the raised message limit (gRPC's default is 4 MiB).
 	input := bytes.Repeat([]byte("loom"), 5<<20)
 	job := echoJob("j1", map[string]any{"text": "héllo"})
-	job.Inputs = []plugins.Blob{{Name: "blob", MIME: "application/octet-stream", Data: input}}
+	job.Inputs = []sdk.Blob{{Name: "blob", MIME: "application/octet-stream", Data: input}}
 	evs, err := collect(context.Background(), e, job)
 	if err != nil {
 		t.Fatal(err)
@@ -205,15 +205,15 @@ func TestDescribeAndRun(t *testing.T) {
 	}
 	for i, r := range []rune(want) {
 		p, d := evs[2*i], evs[2*i+1]
-		if p.Kind != plugins.EventProgress || p.Step != i+1 || p.Total != 5 {
+		if p.Kind != sdk.EventProgress || p.Step != i+1 || p.Total != 5 {
 			t.Fatalf("event %d = %+v, want progress %d/5", 2*i, p, i+1)
 		}
-		if d.Kind != plugins.EventDelta || d.Text != string(r) {
+		if d.Kind != sdk.EventDelta || d.Text != string(r) {
 			t.Fatalf("event %d = %+v, want delta %q", 2*i+1, d, string(r))
 		}
 	}
 	art := evs[len(evs)-2]
-	if art.Kind != plugins.EventArtifact || art.Name != "pattern.bin" || art.MIME != "application/octet-stream" {
+	if art.Kind != sdk.EventArtifact || art.Name != "pattern.bin" || art.MIME != "application/octet-stream" {
 		t.Fatalf("artifact event = %+v", art.Kind)
 	}
 	if len(art.Data) != 5<<20 {
@@ -225,7 +225,7 @@ func TestDescribeAndRun(t *testing.T) {
 		}
 	}
 	res := evs[len(evs)-1]
-	if res.Kind != plugins.EventResult {
+	if res.Kind != sdk.EventResult {
 		t.Fatalf("last event = %+v", res.Kind)
 	}
 	var r echoResult
@@ -250,16 +250,16 @@ func TestErrorCodesCrossIntact(t *testing.T) {
 	e := h.Engines()["echo"]
 	cases := []struct {
 		name, code, inMsg string
-		job               plugins.Job
+		job               sdk.Job
 	}{
-		{"wrong task", plugins.CodeInvalidRequest, `"image.caption"`, plugins.Job{Task: "image.caption", Params: json.RawMessage(`{"text":"x"}`)}},
-		{"unknown model", plugins.CodeModelNotFound, `"nope"`, plugins.Job{Task: "echo.upper", Model: "nope", Params: json.RawMessage(`{"text":"x"}`)}},
-		{"empty text", plugins.CodeInvalidRequest, "params.text is empty", plugins.Job{Task: "echo.upper", Params: json.RawMessage(`{}`)}},
-		{"not json", plugins.CodeInvalidRequest, "params:", plugins.Job{Task: "echo.upper", Params: json.RawMessage(`{`)}},
+		{"wrong task", sdk.CodeInvalidRequest, `"image.caption"`, sdk.Job{Task: "image.caption", Params: json.RawMessage(`{"text":"x"}`)}},
+		{"unknown model", sdk.CodeModelNotFound, `"nope"`, sdk.Job{Task: "echo.upper", Model: "nope", Params: json.RawMessage(`{"text":"x"}`)}},
+		{"empty text", sdk.CodeInvalidRequest, "params.text is empty", sdk.Job{Task: "echo.upper", Params: json.RawMessage(`{}`)}},
+		{"not json", sdk.CodeInvalidRequest, "params:", sdk.Job{Task: "echo.upper", Params: json.RawMessage(`{`)}},
 	}
 	for _, c := range cases {
 		evs, err := collect(context.Background(), e, c.job)
-		var pe *plugins.Error
+		var pe *sdk.Error
 		if !errors.As(err, &pe) || pe.Code != c.code || !strings.Contains(pe.Message, c.inMsg) {
 			t.Errorf("%s: err = %v, want code %s with %q", c.name, err, c.code, c.inMsg)
 		}
@@ -276,8 +276,8 @@ func TestCancelStopsThePlugin(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
-	err := e.Run(ctx, echoJob("c2", map[string]any{"text": strings.Repeat("a", 50), "delay_ms": 200}), func(ev plugins.Event) error {
-		if ev.Kind == plugins.EventProgress && ev.Step == 1 {
+	err := e.Run(ctx, echoJob("c2", map[string]any{"text": strings.Repeat("a", 50), "delay_ms": 200}), func(ev sdk.Event) error {
+		if ev.Kind == sdk.EventProgress && ev.Step == 1 {
 			cancel()
 		}
 		return nil
@@ -317,16 +317,16 @@ func TestKilledPluginFailsJobAndRestarts(t *testing.T) {
 	e := h.Engines()["echo"]
 	pid := pidOf(t, h, "echo")
 
-	err := e.Run(context.Background(), echoJob("k1", map[string]any{"text": strings.Repeat("z", 40), "delay_ms": 100}), func(ev plugins.Event) error {
-		if ev.Kind == plugins.EventProgress && ev.Step == 2 {
+	err := e.Run(context.Background(), echoJob("k1", map[string]any{"text": strings.Repeat("z", 40), "delay_ms": 100}), func(ev sdk.Event) error {
+		if ev.Kind == sdk.EventProgress && ev.Step == 2 {
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Errorf("kill -9 %d: %v", pid, err)
 			}
 		}
 		return nil
 	})
-	if !plugins.IsCode(err, plugins.CodePluginCrashed) {
-		t.Fatalf("err = %v, want code %s", err, plugins.CodePluginCrashed)
+	if !sdk.IsCode(err, sdk.CodePluginCrashed) {
+		t.Fatalf("err = %v, want code %s", err, sdk.CodePluginCrashed)
 	}
 	// The worker retries at once: that Run must wait for the restart, not
 	// fail again on the dead process and burn another attempt.
@@ -409,7 +409,7 @@ func TestCloseKillsPlugins(t *testing.T) {
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("plugin %d still exists after Close (kill 0: %v)", pid, err)
 	}
-	if _, err := collect(context.Background(), e, echoJob("x", map[string]any{"text": "x"})); !plugins.IsCode(err, plugins.CodePluginCrashed) {
+	if _, err := collect(context.Background(), e, echoJob("x", map[string]any{"text": "x"})); !sdk.IsCode(err, sdk.CodePluginCrashed) {
 		t.Fatalf("Run after Close = %v", err)
 	}
 	if err := h.Close(); err != nil {

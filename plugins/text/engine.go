@@ -10,11 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"loom/core/formats"
-	"loom/core/sample"
-	"loom/core/tokenizer"
-	"loom/core/towers"
-	"loom/plugins"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/sample"
+	"github.com/loomhq/loom/core/tokenizer"
+	"github.com/loomhq/loom/core/towers"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 const (
@@ -54,10 +54,10 @@ func newEngine(dirs []string, tokenizerPath string) *engine {
 }
 
 // Describe lists the models found under the engine's directories.
-func (e *engine) Describe(ctx context.Context) (plugins.Manifest, error) {
-	m := plugins.Manifest{Name: "text", Version: version, Tasks: []string{taskComplete, taskChat}, Models: []plugins.ModelInfo{}}
+func (e *engine) Describe(ctx context.Context) (sdk.Manifest, error) {
+	m := sdk.Manifest{Name: "text", Version: version, Tasks: []string{taskComplete, taskChat}, Models: []sdk.ModelInfo{}}
 	for _, id := range catalog(e.dirs) {
-		m.Models = append(m.Models, plugins.ModelInfo{
+		m.Models = append(m.Models, sdk.ModelInfo{
 			ID:          id,
 			Tasks:       []string{taskComplete, taskChat},
 			Description: "decoder language model (llama family)",
@@ -73,9 +73,9 @@ func (e *engine) model(id string) (*loadedModel, error) {
 	path := resolve(e.dirs, id)
 	if path == "" {
 		if !validID(id) {
-			return nil, plugins.Errorf(plugins.CodeInvalidRequest, "model name %q is not a file or folder name", id)
+			return nil, sdk.Errorf(sdk.CodeInvalidRequest, "model name %q is not a file or folder name", id)
 		}
-		return nil, plugins.Errorf(plugins.CodeModelNotFound, "no text model %q under LOOM_MODELS (%s)", id, strings.Join(e.dirs, ", "))
+		return nil, sdk.Errorf(sdk.CodeModelNotFound, "no text model %q under LOOM_MODELS (%s)", id, strings.Join(e.dirs, ", "))
 	}
 	e.mu.Lock()
 	lm, ok := e.models[path]
@@ -86,7 +86,7 @@ func (e *engine) model(id string) (*loadedModel, error) {
 	e.mu.Unlock()
 	lm.once.Do(func() { lm.err = lm.load(path, e.tokenizer) })
 	if lm.err != nil {
-		return nil, plugins.Errorf(plugins.CodeModelUnavailable, "model %q: %v", id, lm.err)
+		return nil, sdk.Errorf(sdk.CodeModelUnavailable, "model %q: %v", id, lm.err)
 	}
 	return lm, nil
 }
@@ -134,13 +134,13 @@ type usage struct {
 }
 
 // Run generates for one job, streaming an EventDelta per piece of text.
-func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	if job.Task != taskComplete && job.Task != taskChat {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "text plugin serves %s and %s, not %q", taskComplete, taskChat, job.Task)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "text plugin serves %s and %s, not %q", taskComplete, taskChat, job.Task)
 	}
 	req, err := parseParams(job.Task, job.Params, job.Seed)
 	if err != nil {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "%v", err)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "%v", err)
 	}
 	lm, err := e.model(job.Model)
 	if err != nil {
@@ -163,19 +163,19 @@ func (e *engine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Eve
 		stopIDs = lm.chat.StopIDs(lm.tok)
 	}
 	res, err := generate(ctx, lm, prompt, req, stopIDs, func(delta string) error {
-		return emit(plugins.Event{Kind: plugins.EventDelta, Text: delta})
+		return emit(sdk.Event{Kind: sdk.EventDelta, Text: delta})
 	})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && !job.Deadline.IsZero() && time.Now().After(job.Deadline) {
-			return plugins.Errorf(plugins.CodeDeadlineExceeded, "job ran past its deadline")
+			return sdk.Errorf(sdk.CodeDeadlineExceeded, "job ran past its deadline")
 		}
 		return err
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
-		return plugins.Errorf(plugins.CodeInternal, "encode result: %v", err)
+		return sdk.Errorf(sdk.CodeInternal, "encode result: %v", err)
 	}
-	return emit(plugins.Event{Kind: plugins.EventResult, Result: b})
+	return emit(sdk.Event{Kind: sdk.EventResult, Result: b})
 }
 
 // generate runs the prompt through the decoder and samples up to
@@ -191,12 +191,12 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 	}
 	ctxLen := dec.Config.Context
 	if len(ids) >= ctxLen {
-		return result{}, plugins.Errorf(plugins.CodeInvalidRequest, "prompt is %d tokens; the model's context is %d", len(ids), ctxLen)
+		return result{}, sdk.Errorf(sdk.CodeInvalidRequest, "prompt is %d tokens; the model's context is %d", len(ids), ctxLen)
 	}
 	maxNew := min(req.maxTokens, ctxLen-len(ids))
 	smp, err := sample.New(req.sampling, dec.Config.Vocab)
 	if err != nil {
-		return result{}, plugins.Errorf(plugins.CodeInvalidRequest, "%v", err)
+		return result{}, sdk.Errorf(sdk.CodeInvalidRequest, "%v", err)
 	}
 	smp.Prime(ids)
 	st := dec.NewState(len(ids) + maxNew)
@@ -204,7 +204,7 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 	res := result{FinishReason: "length", Usage: usage{PromptTokens: len(ids)}}
 	logits, err := st.Forward(ids, 0)
 	if err != nil {
-		return res, plugins.Errorf(plugins.CodeInternal, "forward: %v", err)
+		return res, sdk.Errorf(sdk.CodeInternal, "forward: %v", err)
 	}
 	// SentencePiece drops the leading space of the piece right after BOS.
 	afterBOS := len(ids) == 1 && ids[0] == tok.BOS()
@@ -238,7 +238,7 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 			break
 		}
 		if logits, err = st.Forward([]int{next}, len(ids)+n); err != nil {
-			return res, plugins.Errorf(plugins.CodeInternal, "forward: %v", err)
+			return res, sdk.Errorf(sdk.CodeInternal, "forward: %v", err)
 		}
 	}
 	if rest := stream.Flush(); rest != "" {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"loom/plugins"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // sharedModels is ../shared/models beside the repository, or a skip.
@@ -28,14 +28,14 @@ type run struct {
 	err    error
 }
 
-func runJob(t *testing.T, e *engine, ctx context.Context, job plugins.Job) run {
+func runJob(t *testing.T, e *engine, ctx context.Context, job sdk.Job) run {
 	t.Helper()
 	var r run
-	r.err = e.Run(ctx, job, func(ev plugins.Event) error {
+	r.err = e.Run(ctx, job, func(ev sdk.Event) error {
 		switch ev.Kind {
-		case plugins.EventDelta:
+		case sdk.EventDelta:
 			r.deltas = append(r.deltas, ev.Text)
-		case plugins.EventResult:
+		case sdk.EventResult:
 			if err := json.Unmarshal(ev.Result, &r.res); err != nil {
 				t.Fatalf("result JSON %s: %v", ev.Result, err)
 			}
@@ -53,7 +53,7 @@ func TestCompleteGreedyMatchesLlama2C(t *testing.T) {
 	dir := sharedModels(t)
 	e := newEngine([]string{dir}, "")
 	for _, id := range []string{"stories260K"} {
-		r := runJob(t, e, context.Background(), plugins.Job{Task: taskComplete, Model: id,
+		r := runJob(t, e, context.Background(), sdk.Job{Task: taskComplete, Model: id,
 			Params: json.RawMessage(`{"prompt":"Once upon a time","max_tokens":60,"temperature":0}`)})
 		if r.err != nil {
 			t.Fatal(r.err)
@@ -71,7 +71,7 @@ func TestCompleteGreedyMatchesLlama2C(t *testing.T) {
 	}
 	// The llama2.c file by its exact name, in its own folder.
 	e = newEngine([]string{filepath.Join(dir, "stories260K")}, "")
-	r := runJob(t, e, context.Background(), plugins.Job{Task: taskComplete, Model: "stories260K.bin",
+	r := runJob(t, e, context.Background(), sdk.Job{Task: taskComplete, Model: "stories260K.bin",
 		Params: json.RawMessage(`{"prompt":"Once upon a time","max_tokens":60,"temperature":0}`)})
 	if r.err != nil || r.res.Text != wantContinuation {
 		t.Fatalf("stories260K.bin: %v %q", r.err, r.res.Text)
@@ -80,7 +80,7 @@ func TestCompleteGreedyMatchesLlama2C(t *testing.T) {
 
 func TestStopStringIsNeverStreamed(t *testing.T) {
 	e := newEngine([]string{sharedModels(t)}, "")
-	r := runJob(t, e, context.Background(), plugins.Job{Task: taskComplete, Model: "stories260K",
+	r := runJob(t, e, context.Background(), sdk.Job{Task: taskComplete, Model: "stories260K",
 		Params: json.RawMessage(`{"prompt":"Once upon a time","max_tokens":60,"temperature":0,"stop":["named Li"]}`)})
 	if r.err != nil {
 		t.Fatal(r.err)
@@ -95,7 +95,7 @@ func TestStopStringIsNeverStreamed(t *testing.T) {
 
 func TestSeededSamplingIsRepeatable(t *testing.T) {
 	e := newEngine([]string{sharedModels(t)}, "")
-	job := plugins.Job{Task: taskComplete, Model: "stories260K", Seed: 42,
+	job := sdk.Job{Task: taskComplete, Model: "stories260K", Seed: 42,
 		Params: json.RawMessage(`{"prompt":"Once upon a time","max_tokens":40,"temperature":1,"top_p":0.9,"top_k":40}`)}
 	a := runJob(t, e, context.Background(), job)
 	b := runJob(t, e, context.Background(), job)
@@ -114,7 +114,7 @@ func TestSeededSamplingIsRepeatable(t *testing.T) {
 
 func TestChat(t *testing.T) {
 	e := newEngine([]string{sharedModels(t)}, "")
-	r := runJob(t, e, context.Background(), plugins.Job{Task: taskChat, Model: "stories260K",
+	r := runJob(t, e, context.Background(), sdk.Job{Task: taskChat, Model: "stories260K",
 		Params: json.RawMessage(`{"messages":[{"role":"user","content":"Tell me a story."}],"max_tokens":20,"temperature":0}`)})
 	if r.err != nil {
 		t.Fatal(r.err)
@@ -152,22 +152,22 @@ func TestErrors(t *testing.T) {
 	cases := []struct {
 		task, model, params, code string
 	}{
-		{taskComplete, "nope", `{"prompt":"x"}`, plugins.CodeModelNotFound},
-		{taskComplete, "../stories260K", `{"prompt":"x"}`, plugins.CodeInvalidRequest},
-		{taskComplete, "stories260K", `{"prompt":"x","temperature":-1}`, plugins.CodeInvalidRequest},
-		{taskComplete, "stories260K", `{"prompt":"x","max_tokens":0}`, plugins.CodeInvalidRequest},
-		{taskComplete, "stories260K", `{"prompt":"x","top_p":2}`, plugins.CodeInvalidRequest},
-		{taskComplete, "stories260K", `{"prompt":"x","stop":5}`, plugins.CodeInvalidRequest},
-		{taskComplete, "stories260K", `{"max_tokens":3}`, plugins.CodeInvalidRequest},
-		{taskComplete, "stories260K", `{"prompt":`, plugins.CodeInvalidRequest},
-		{taskComplete, "stories260K", `{"prompt":"` + strings.Repeat("word ", 600) + `"}`, plugins.CodeInvalidRequest},
-		{taskChat, "stories260K", `{"messages":[]}`, plugins.CodeInvalidRequest},
-		{taskChat, "stories260K", `{"messages":[{"role":"robot","content":"x"}]}`, plugins.CodeInvalidRequest},
-		{"image.generate", "stories260K", `{}`, plugins.CodeInvalidRequest},
+		{taskComplete, "nope", `{"prompt":"x"}`, sdk.CodeModelNotFound},
+		{taskComplete, "../stories260K", `{"prompt":"x"}`, sdk.CodeInvalidRequest},
+		{taskComplete, "stories260K", `{"prompt":"x","temperature":-1}`, sdk.CodeInvalidRequest},
+		{taskComplete, "stories260K", `{"prompt":"x","max_tokens":0}`, sdk.CodeInvalidRequest},
+		{taskComplete, "stories260K", `{"prompt":"x","top_p":2}`, sdk.CodeInvalidRequest},
+		{taskComplete, "stories260K", `{"prompt":"x","stop":5}`, sdk.CodeInvalidRequest},
+		{taskComplete, "stories260K", `{"max_tokens":3}`, sdk.CodeInvalidRequest},
+		{taskComplete, "stories260K", `{"prompt":`, sdk.CodeInvalidRequest},
+		{taskComplete, "stories260K", `{"prompt":"` + strings.Repeat("word ", 600) + `"}`, sdk.CodeInvalidRequest},
+		{taskChat, "stories260K", `{"messages":[]}`, sdk.CodeInvalidRequest},
+		{taskChat, "stories260K", `{"messages":[{"role":"robot","content":"x"}]}`, sdk.CodeInvalidRequest},
+		{"image.generate", "stories260K", `{}`, sdk.CodeInvalidRequest},
 	}
 	for _, c := range cases {
-		r := runJob(t, e, context.Background(), plugins.Job{Task: c.task, Model: c.model, Params: json.RawMessage(c.params)})
-		var pe *plugins.Error
+		r := runJob(t, e, context.Background(), sdk.Job{Task: c.task, Model: c.model, Params: json.RawMessage(c.params)})
+		var pe *sdk.Error
 		if !errors.As(r.err, &pe) || pe.Code != c.code {
 			t.Errorf("%s %s %.60s: error %v, want code %s", c.task, c.model, c.params, r.err, c.code)
 		}
@@ -178,9 +178,9 @@ func TestCancelStops(t *testing.T) {
 	e := newEngine([]string{sharedModels(t)}, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	err := e.Run(ctx, plugins.Job{Task: taskComplete, Model: "stories260K",
-		Params: json.RawMessage(`{"prompt":"Once","max_tokens":400,"temperature":0.8}`)}, func(ev plugins.Event) error {
-		if ev.Kind == plugins.EventResult {
+	err := e.Run(ctx, sdk.Job{Task: taskComplete, Model: "stories260K",
+		Params: json.RawMessage(`{"prompt":"Once","max_tokens":400,"temperature":0.8}`)}, func(ev sdk.Event) error {
+		if ev.Kind == sdk.EventResult {
 			t.Fatal("result after cancel")
 		}
 		if n++; n == 3 {

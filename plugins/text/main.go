@@ -6,9 +6,9 @@ package main
 import (
 	"os"
 
-	"loom/plugins"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 func main() {
-	plugins.Serve(newEngine(plugins.ModelDirs(), os.Getenv(tokenizerEnv)))
+	sdk.Serve(newEngine(sdk.ModelDirs(), os.Getenv(tokenizerEnv)))
 }

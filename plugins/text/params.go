@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"loom/core/sample"
+	"github.com/loomhq/loom/core/sample"
 )
 
 // Defaults follow OpenAI's completions API.

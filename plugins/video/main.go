@@ -3,16 +3,16 @@
 //
 // No video runtime is built in yet, so the task answers
 // "model_unavailable" with what is missing; the manifest lists no ready
-// model. A real engine replaces plugins.Unready.
+// model. A real engine replaces sdk.Unready.
 package main
 
-import "loom/plugins"
+import "github.com/loomhq/loom/plugins/sdk"
 
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
-	plugins.Serve(plugins.Unready("video", version,
-		plugins.TaskNeed{Task: "video.generate", Files: []string{"model.safetensors", "config.json"}},
+	sdk.Serve(sdk.Unready("video", version,
+		sdk.TaskNeed{Task: "video.generate", Files: []string{"model.safetensors", "config.json"}},
 	))
 }

@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"sync"
 
-	"loom/core/formats"
-	"loom/core/imgproc"
-	"loom/core/nn"
-	"loom/core/tokenizer"
-	"loom/core/towers"
-	"loom/plugins"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/imgproc"
+	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/tokenizer"
+	"github.com/loomhq/loom/core/towers"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // captionParams are image.caption's job params.
@@ -151,7 +151,7 @@ func loadCaptioner(dir string) (*captioner, error) {
 func (c *captioner) Caption(ctx context.Context, image []byte, p captionParams) (string, error) {
 	img, _, err := imgproc.Decode(image, imageLimits)
 	if err != nil {
-		return "", plugins.Errorf(plugins.CodeInvalidRequest, "image: %v", err)
+		return "", sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -178,21 +178,21 @@ func (c *captioner) Caption(ctx context.Context, image []byte, p captionParams) 
 // captionEngine serves image.caption from the captioners found in the model
 // directories, loading each on first use.
 type captionEngine struct {
-	folders *plugins.Folders[*captioner]
+	folders *sdk.Folders[*captioner]
 }
 
 func newCaptionEngine(dirs []string) *captionEngine {
-	return &captionEngine{folders: &plugins.Folders[*captioner]{Task: "image.caption", Dirs: dirs, Accept: isCaptioner, Load: loadCaptioner}}
+	return &captionEngine{folders: &sdk.Folders[*captioner]{Task: "image.caption", Dirs: dirs, Accept: isCaptioner, Load: loadCaptioner}}
 }
 
 // models maps model id (folder name) → folder, first directory wins.
 func (e *captionEngine) models() map[string]string { return e.folders.Found() }
 
-func (e *captionEngine) modelInfos() []plugins.ModelInfo {
+func (e *captionEngine) modelInfos() []sdk.ModelInfo {
 	ms := e.models()
-	var out []plugins.ModelInfo
+	var out []sdk.ModelInfo
 	for _, id := range e.folders.IDs() {
-		out = append(out, plugins.ModelInfo{ID: id, Tasks: []string{"image.caption"}, Ready: true,
+		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{"image.caption"}, Ready: true,
 			Description: "ViT encoder + GPT-2 decoder image captioner (" + ms[id] + ")",
 			Params:      json.RawMessage(captionParamsSchema)})
 	}
@@ -210,20 +210,20 @@ func (e *captionEngine) defaultModel() string {
 	return infos[0].ID
 }
 
-func (e *captionEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+func (e *captionEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	var p captionParams
 	if len(job.Params) > 0 && string(job.Params) != "null" {
 		dec := json.NewDecoder(bytes.NewReader(job.Params))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p); err != nil {
-			return plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+			return sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
 		}
 	}
 	if p.Beam == 0 {
 		p.Beam = 1
 	}
 	if p.Beam < 1 || p.Beam > 8 || p.MaxTokens < 0 || p.MaxTokens > 512 {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "params: beam must be 1…8 and max_tokens 1…512")
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: beam must be 1…8 and max_tokens 1…512")
 	}
 	var image []byte
 	for _, in := range job.Inputs {
@@ -232,7 +232,7 @@ func (e *captionEngine) Run(ctx context.Context, job plugins.Job, emit func(plug
 		}
 	}
 	if image == nil {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "image.caption needs an input named \"image\"")
+		return sdk.Errorf(sdk.CodeInvalidRequest, "image.caption needs an input named \"image\"")
 	}
 	model := job.Model
 	if model == "" {
@@ -247,5 +247,5 @@ func (e *captionEngine) Run(ctx context.Context, job plugins.Job, emit func(plug
 		return err
 	}
 	out, _ := json.Marshal(map[string]string{"caption": text, "model": model})
-	return emit(plugins.Event{Kind: plugins.EventResult, Result: out})
+	return emit(sdk.Event{Kind: sdk.EventResult, Result: out})
 }

@@ -14,15 +14,15 @@ import (
 
 	"github.com/disintegration/imaging"
 
-	"loom/plugins"
-	"loom/shapes"
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/shapes"
 )
 
 var modelsDir, _ = filepath.Abs("../../models")
 
 // captionEngineOrSkip returns an engine over dirs (default models/) that has
 // the shapes captioner, or skips the test.
-func captionEngineOrSkip(t *testing.T, dirs ...string) plugins.Engine {
+func captionEngineOrSkip(t *testing.T, dirs ...string) sdk.Engine {
 	t.Helper()
 	if len(dirs) == 0 {
 		dirs = []string{modelsDir}
@@ -34,14 +34,14 @@ func captionEngineOrSkip(t *testing.T, dirs ...string) plugins.Engine {
 	return e
 }
 
-func runCaption(t *testing.T, e plugins.Engine, img []byte, params string) (string, error) {
+func runCaption(t *testing.T, e sdk.Engine, img []byte, params string) (string, error) {
 	t.Helper()
 	var out string
-	err := e.Run(context.Background(), plugins.Job{Task: "image.caption", Model: "shapes-captioner",
-		Params: json.RawMessage(params), Inputs: []plugins.Blob{{Name: "image", MIME: "image/png", Data: img}}},
-		func(ev plugins.Event) error {
+	err := e.Run(context.Background(), sdk.Job{Task: "image.caption", Model: "shapes-captioner",
+		Params: json.RawMessage(params), Inputs: []sdk.Blob{{Name: "image", MIME: "image/png", Data: img}}},
+		func(ev sdk.Event) error {
 			var r struct{ Caption string }
-			if ev.Kind == plugins.EventResult {
+			if ev.Kind == sdk.EventResult {
 				if err := json.Unmarshal(ev.Result, &r); err != nil {
 					return err
 				}
@@ -120,20 +120,20 @@ func TestCaptionRejectsBadInput(t *testing.T) {
 		params string
 		code   string
 	}{
-		"corrupt":     {[]byte("\x89PNG\r\n\x1a\nnot really"), `{}`, plugins.CodeInvalidRequest},
-		"text":        {[]byte("hello"), `{}`, plugins.CodeInvalidRequest},
-		"beam 0..8":   {img, `{"beam":9}`, plugins.CodeInvalidRequest},
-		"unknown key": {img, `{"temperature":1}`, plugins.CodeInvalidRequest},
-		"wrong type":  {img, `{"beam":"wide"}`, plugins.CodeInvalidRequest},
+		"corrupt":     {[]byte("\x89PNG\r\n\x1a\nnot really"), `{}`, sdk.CodeInvalidRequest},
+		"text":        {[]byte("hello"), `{}`, sdk.CodeInvalidRequest},
+		"beam 0..8":   {img, `{"beam":9}`, sdk.CodeInvalidRequest},
+		"unknown key": {img, `{"temperature":1}`, sdk.CodeInvalidRequest},
+		"wrong type":  {img, `{"beam":"wide"}`, sdk.CodeInvalidRequest},
 	} {
 		_, err := runCaption(t, e, c.img, c.params)
-		if !plugins.IsCode(err, c.code) {
+		if !sdk.IsCode(err, c.code) {
 			t.Errorf("%s: err %v, want code %s", name, err, c.code)
 		}
 	}
-	err := e.Run(context.Background(), plugins.Job{Task: "image.caption", Model: "nope", Inputs: []plugins.Blob{{Name: "image", Data: img}}},
-		func(plugins.Event) error { return nil })
-	if !plugins.IsCode(err, plugins.CodeModelNotFound) {
+	err := e.Run(context.Background(), sdk.Job{Task: "image.caption", Model: "nope", Inputs: []sdk.Blob{{Name: "image", Data: img}}},
+		func(sdk.Event) error { return nil })
+	if !sdk.IsCode(err, sdk.CodeModelNotFound) {
 		t.Errorf("unknown model: %v", err)
 	}
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"loom/plugins"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // visionEngine routes each task to its runtime: image.caption to the
@@ -13,18 +13,18 @@ import (
 type visionEngine struct {
 	caption  *captionEngine
 	gen      *generateEngine
-	generate plugins.Engine // no pipeline installed
+	generate sdk.Engine // no pipeline installed
 }
 
 func newVisionEngine(dirs []string) *visionEngine {
 	return &visionEngine{
 		caption:  newCaptionEngine(dirs),
 		gen:      newGenerateEngine(dirs),
-		generate: plugins.Unready("vision", version, plugins.TaskNeed{Task: taskGenerate, Files: pipelineFiles}),
+		generate: sdk.Unready("vision", version, sdk.TaskNeed{Task: taskGenerate, Files: pipelineFiles}),
 	}
 }
 
-func (e *visionEngine) Describe(ctx context.Context) (plugins.Manifest, error) {
+func (e *visionEngine) Describe(ctx context.Context) (sdk.Manifest, error) {
 	m, err := e.generate.Describe(ctx)
 	if err != nil {
 		return m, err
@@ -36,13 +36,13 @@ func (e *visionEngine) Describe(ctx context.Context) (plugins.Manifest, error) {
 	if caps := e.caption.modelInfos(); len(caps) > 0 {
 		m.Models = append(m.Models, caps...)
 	} else {
-		m.Models = append(m.Models, plugins.ModelInfo{ID: "image.caption", Tasks: []string{"image.caption"},
+		m.Models = append(m.Models, sdk.ModelInfo{ID: "image.caption", Tasks: []string{"image.caption"},
 			Missing: "no image.caption model installed: expected a folder with config.json (vision-encoder-decoder, vit + gpt2) + model.safetensors + tokenizer.json under one of LOOM_MODELS"})
 	}
 	return m, nil
 }
 
-func (e *visionEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+func (e *visionEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	if job.Task == "image.caption" {
 		return e.caption.Run(ctx, job, emit)
 	}

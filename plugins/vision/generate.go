@@ -14,8 +14,8 @@ import (
 
 	"github.com/disintegration/imaging"
 
-	"loom/core/imgproc"
-	"loom/plugins"
+	"github.com/loomhq/loom/core/imgproc"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 const taskGenerate = "image.generate"
@@ -66,11 +66,11 @@ func validScheduler(s string) bool {
 // generateEngine serves image.generate from the pipeline folders found in
 // the model directories, loading each once on first use.
 type generateEngine struct {
-	folders *plugins.Folders[*pipeline]
+	folders *sdk.Folders[*pipeline]
 }
 
 func newGenerateEngine(dirs []string) *generateEngine {
-	return &generateEngine{folders: &plugins.Folders[*pipeline]{Task: taskGenerate, Dirs: dirs, Accept: isPipeline, Load: loadPipeline}}
+	return &generateEngine{folders: &sdk.Folders[*pipeline]{Task: taskGenerate, Dirs: dirs, Accept: isPipeline, Load: loadPipeline}}
 }
 
 // models maps model id (folder name) → folder, first directory wins.
@@ -78,11 +78,11 @@ func (e *generateEngine) models() map[string]string { return e.folders.Found() }
 
 func (e *generateEngine) ids() []string { return e.folders.IDs() }
 
-func (e *generateEngine) modelInfos() []plugins.ModelInfo {
+func (e *generateEngine) modelInfos() []sdk.ModelInfo {
 	ms := e.models()
-	var out []plugins.ModelInfo
+	var out []sdk.ModelInfo
 	for _, id := range e.ids() {
-		out = append(out, plugins.ModelInfo{ID: id, Tasks: []string{taskGenerate}, Ready: true,
+		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskGenerate}, Ready: true,
 			Description: "latent diffusion: CLIP text encoder + UNet + VAE (" + ms[id] + ")",
 			Params:      json.RawMessage(generateParamsSchema)})
 	}
@@ -99,11 +99,11 @@ func parseGenerateParams(raw json.RawMessage) (generateParams, error) {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p); err != nil {
-			return p, plugins.Errorf(plugins.CodeInvalidRequest, "params: %v", err)
+			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
 		}
 	}
 	bad := func(format string, args ...any) (generateParams, error) {
-		return p, plugins.Errorf(plugins.CodeInvalidRequest, "params: "+format, args...)
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: "+format, args...)
 	}
 	switch {
 	case strings.TrimSpace(p.Prompt) == "":
@@ -144,7 +144,7 @@ func outputSide(name string, v, native int) (int, error) {
 			ok = append(ok, fmt.Sprint(s))
 		}
 	}
-	return 0, plugins.Errorf(plugins.CodeInvalidRequest, "params: %s %d: this model makes %d×%d images (or upscales to %s)",
+	return 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %s %d: this model makes %d×%d images (or upscales to %s)",
 		name, v, native, native, strings.Join(ok[1:], ", "))
 }
 
@@ -166,7 +166,7 @@ type generatedImage struct {
 	Seed   int64  `json:"seed"`
 }
 
-func (e *generateEngine) Run(ctx context.Context, job plugins.Job, emit func(plugins.Event) error) error {
+func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	p, err := parseGenerateParams(job.Params)
 	if err != nil {
 		return err
@@ -177,16 +177,16 @@ func (e *generateEngine) Run(ctx context.Context, job plugins.Job, emit func(plu
 		case "image":
 			input = in.Data
 		default:
-			return plugins.Errorf(plugins.CodeInvalidRequest, "image.generate takes one optional input named \"image\", not %q", in.Name)
+			return sdk.Errorf(sdk.CodeInvalidRequest, "image.generate takes one optional input named \"image\", not %q", in.Name)
 		}
 	}
 	if p.Strength != nil && input == nil {
-		return plugins.Errorf(plugins.CodeInvalidRequest, "params: strength needs an input image named \"image\"")
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: strength needs an input image named \"image\"")
 	}
 	var img image.Image
 	if input != nil {
 		if img, _, err = imgproc.Decode(input, imageLimits); err != nil {
-			return plugins.Errorf(plugins.CodeInvalidRequest, "image: %v", err)
+			return sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
 		}
 	}
 	model := job.Model
@@ -233,20 +233,20 @@ func (e *generateEngine) Run(ctx context.Context, job plugins.Job, emit func(plu
 		}
 		t := time.Now()
 		if r.init, err = pl.encodeImage(img); err != nil {
-			return plugins.Errorf(plugins.CodeInvalidRequest, "image: %v", err)
+			return sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
 		}
 		timings["vae_encode"] = time.Since(t)
 	}
 	t := time.Now()
 	ctx2, err := pl.encodePrompts(p.Prompt, p.NegativePrompt)
 	if err != nil {
-		return plugins.Errorf(plugins.CodeInternal, "text encoder: %v", err)
+		return sdk.Errorf(sdk.CodeInternal, "text encoder: %v", err)
 	}
 	timings["text"] = time.Since(t)
 
 	// An emit that fails (the caller went away) ends the run with its own error.
 	var emitErr error
-	send := func(ev plugins.Event) error {
+	send := func(ev sdk.Event) error {
 		if err := emit(ev); err != nil {
 			emitErr = err
 			return err
@@ -256,14 +256,14 @@ func (e *generateEngine) Run(ctx context.Context, job plugins.Job, emit func(plu
 	hooks := stepHooks{
 		stopped: ctx.Err,
 		progress: func(step, total int) error {
-			return send(plugins.Event{Kind: plugins.EventProgress, Step: step, Total: total})
+			return send(sdk.Event{Kind: sdk.EventProgress, Step: step, Total: total})
 		},
 		preview: func(step int, rgb []float32) error {
 			data, err := pngBytes(toNRGBA(rgb, pl.native, pl.native))
 			if err != nil {
 				return err
 			}
-			return send(plugins.Event{Kind: plugins.EventPreview, MIME: "image/png", Data: data})
+			return send(sdk.Event{Kind: sdk.EventPreview, MIME: "image/png", Data: data})
 		},
 		timings: func(stage string, d time.Duration) {
 			timings[stage] += d
@@ -280,7 +280,7 @@ func (e *generateEngine) Run(ctx context.Context, job plugins.Job, emit func(plu
 		if emitErr != nil {
 			return emitErr
 		}
-		return plugins.Errorf(plugins.CodeInternal, "generate: %v", err)
+		return sdk.Errorf(sdk.CodeInternal, "generate: %v", err)
 	}
 
 	res := generateResult{Model: model, Scheduler: r.scheduler, Steps: r.steps, GuidanceScale: guidance}
@@ -298,11 +298,11 @@ func (e *generateEngine) Run(ctx context.Context, job plugins.Job, emit func(plu
 		t = time.Now()
 		data, err := pngBytes(im)
 		if err != nil {
-			return plugins.Errorf(plugins.CodeInternal, "png: %v", err)
+			return sdk.Errorf(sdk.CodeInternal, "png: %v", err)
 		}
 		timings["png"] += time.Since(t)
 		name := fmt.Sprintf("image-%03d.png", i)
-		if err := emit(plugins.Event{Kind: plugins.EventArtifact, Name: name, MIME: "image/png", Data: data}); err != nil {
+		if err := emit(sdk.Event{Kind: sdk.EventArtifact, Name: name, MIME: "image/png", Data: data}); err != nil {
 			return err
 		}
 		res.Images = append(res.Images, generatedImage{Name: name, Width: w, Height: h, Seed: job.Seed + int64(i)})
@@ -320,9 +320,9 @@ func (e *generateEngine) Run(ctx context.Context, job plugins.Job, emit func(plu
 	}
 	out, err := json.Marshal(res)
 	if err != nil {
-		return plugins.Errorf(plugins.CodeInternal, "result: %v", err)
+		return sdk.Errorf(sdk.CodeInternal, "result: %v", err)
 	}
-	return emit(plugins.Event{Kind: plugins.EventResult, Result: out})
+	return emit(sdk.Event{Kind: sdk.EventResult, Result: out})
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"testing"
 
-	"loom/plugins"
-	"loom/shapes"
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/shapes"
 )
 
 // shapesModel is the project's trained Shapes text-to-image pipeline.
@@ -60,9 +60,9 @@ func TestShapesDiffusionReadBack(t *testing.T) {
 		}
 		params, _ := json.Marshal(req)
 		var img []byte
-		err := e.Run(context.Background(), plugins.Job{Task: taskGenerate, Model: shapesModel, Seed: int64(1000 + i), Params: params},
-			func(ev plugins.Event) error {
-				if ev.Kind == plugins.EventArtifact && img == nil {
+		err := e.Run(context.Background(), sdk.Job{Task: taskGenerate, Model: shapesModel, Seed: int64(1000 + i), Params: params},
+			func(ev sdk.Event) error {
+				if ev.Kind == sdk.EventArtifact && img == nil {
 					img = ev.Data
 				}
 				return nil

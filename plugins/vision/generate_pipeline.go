@@ -23,13 +23,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"loom/core/formats"
-	"loom/core/imgproc"
-	"loom/core/nn"
-	"loom/core/sched"
-	"loom/core/tokenizer"
-	"loom/core/towers"
-	"loom/plugins"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/imgproc"
+	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/sched"
+	"github.com/loomhq/loom/core/tokenizer"
+	"github.com/loomhq/loom/core/towers"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // pipelineFiles is what a folder needs to be served as image.generate (the
@@ -94,14 +94,14 @@ func loadPipeline(dir string) (p *pipeline, err error) {
 			Defaults *pipelineDefaults `json:"defaults"`
 		} `json:"loom"`
 	}
-	if err := plugins.ReadJSON(filepath.Join(dir, "model_index.json"), &index); err != nil {
+	if err := sdk.ReadJSON(filepath.Join(dir, "model_index.json"), &index); err != nil {
 		return nil, err
 	}
 	scfgPath := filepath.Join(dir, "scheduler", "scheduler_config.json")
 	var cls struct {
 		Class string `json:"_class_name"`
 	}
-	if err := plugins.ReadJSON(scfgPath, &cls); err != nil {
+	if err := sdk.ReadJSON(scfgPath, &cls); err != nil {
 		return nil, err
 	}
 	if k, ok := schedulerKinds[cls.Class]; ok {

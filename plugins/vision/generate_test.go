@@ -14,10 +14,10 @@ import (
 	"strings"
 	"testing"
 
-	"loom/core/kernels"
-	"loom/core/sched"
-	"loom/plugins"
-	"loom/shapes"
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/sched"
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/shapes"
 )
 
 // testdata/tiny-pipeline is a pipeline folder whose text_encoder, unet and
@@ -35,34 +35,34 @@ var tinyEngine = newVisionEngine([]string{testModels})
 
 // genOut is what one run emitted.
 type genOut struct {
-	progress  []plugins.Event
+	progress  []sdk.Event
 	previews  [][]byte
-	artifacts []plugins.Event
+	artifacts []sdk.Event
 	result    generateResult
 	results   int
 }
 
-func generate(t *testing.T, e plugins.Engine, params string, inputs ...plugins.Blob) (genOut, error) {
+func generate(t *testing.T, e sdk.Engine, params string, inputs ...sdk.Blob) (genOut, error) {
 	t.Helper()
 	return generateCtx(context.Background(), t, e, 7, params, inputs...)
 }
 
-func generateCtx(ctx context.Context, t *testing.T, e plugins.Engine, seed int64, params string, inputs ...plugins.Blob) (genOut, error) {
+func generateCtx(ctx context.Context, t *testing.T, e sdk.Engine, seed int64, params string, inputs ...sdk.Blob) (genOut, error) {
 	t.Helper()
 	var o genOut
-	err := e.Run(ctx, plugins.Job{Task: taskGenerate, Model: tinyModel, Seed: seed, Params: json.RawMessage(params), Inputs: inputs},
-		func(ev plugins.Event) error {
+	err := e.Run(ctx, sdk.Job{Task: taskGenerate, Model: tinyModel, Seed: seed, Params: json.RawMessage(params), Inputs: inputs},
+		func(ev sdk.Event) error {
 			switch ev.Kind {
-			case plugins.EventProgress:
+			case sdk.EventProgress:
 				o.progress = append(o.progress, ev)
-			case plugins.EventPreview:
+			case sdk.EventPreview:
 				if ev.MIME != "image/png" {
 					t.Errorf("preview MIME %q", ev.MIME)
 				}
 				o.previews = append(o.previews, ev.Data)
-			case plugins.EventArtifact:
+			case sdk.EventArtifact:
 				o.artifacts = append(o.artifacts, ev)
-			case plugins.EventResult:
+			case sdk.EventResult:
 				o.results++
 				if err := json.Unmarshal(ev.Result, &o.result); err != nil {
 					t.Errorf("result %s: %v", ev.Result, err)
@@ -73,7 +73,7 @@ func generateCtx(ctx context.Context, t *testing.T, e plugins.Engine, seed int64
 	return o, err
 }
 
-func mustGenerate(t *testing.T, e plugins.Engine, seed int64, params string, inputs ...plugins.Blob) genOut {
+func mustGenerate(t *testing.T, e sdk.Engine, seed int64, params string, inputs ...sdk.Blob) genOut {
 	t.Helper()
 	o, err := generateCtx(context.Background(), t, e, seed, params, inputs...)
 	if err != nil {
@@ -284,7 +284,7 @@ func scenePNG(seed uint64) []byte {
 }
 
 func TestGenerateImageToImage(t *testing.T) {
-	in := plugins.Blob{Name: "image", MIME: "image/png", Data: scenePNG(3)}
+	in := sdk.Blob{Name: "image", MIME: "image/png", Data: scenePNG(3)}
 	half := mustGenerate(t, tinyEngine, 9, `{"prompt":"a red circle","steps":4,"strength":0.5,"preview_every":1}`, in)
 	if len(half.progress) != 2 || half.progress[1].Total != 2 {
 		t.Errorf("strength 0.5 of 4 steps: %d progress events (want 2 of 2)", len(half.progress))
@@ -308,7 +308,7 @@ func TestGenerateImageToImage(t *testing.T) {
 	if len(def.progress) != 3 {
 		t.Errorf("default strength: %d steps, want 3", len(def.progress))
 	}
-	other := mustGenerate(t, tinyEngine, 9, `{"prompt":"a red circle","steps":4}`, plugins.Blob{Name: "image", Data: scenePNG(4)})
+	other := mustGenerate(t, tinyEngine, 9, `{"prompt":"a red circle","steps":4}`, sdk.Blob{Name: "image", Data: scenePNG(4)})
 	if bytes.Equal(def.artifacts[0].Data, other.artifacts[0].Data) {
 		t.Error("the input image made no difference")
 	}
@@ -357,10 +357,10 @@ func TestGenerateTimings(t *testing.T) {
 }
 
 func TestGenerateRejectsBadInput(t *testing.T) {
-	img := plugins.Blob{Name: "image", MIME: "image/png", Data: scenePNG(1)}
+	img := sdk.Blob{Name: "image", MIME: "image/png", Data: scenePNG(1)}
 	for name, c := range map[string]struct {
 		params string
-		inputs []plugins.Blob
+		inputs []sdk.Blob
 	}{
 		"no prompt":          {`{"steps":2}`, nil},
 		"blank prompt":       {`{"prompt":"  "}`, nil},
@@ -375,29 +375,29 @@ func TestGenerateRejectsBadInput(t *testing.T) {
 		"width 16":           {`{"prompt":"x","width":16,"height":16}`, nil},
 		"height 1024":        {`{"prompt":"x","height":1024}`, nil},
 		"strength no image":  {`{"prompt":"x","strength":0.5}`, nil},
-		"strength 1.5":       {`{"prompt":"x","strength":1.5}`, []plugins.Blob{img}},
+		"strength 1.5":       {`{"prompt":"x","strength":1.5}`, []sdk.Blob{img}},
 		"preview_every -1":   {`{"prompt":"x","preview_every":-1}`, nil},
 		"unknown key":        {`{"prompt":"x","cfg":3}`, nil},
 		"wrong type":         {`{"prompt":"x","steps":"many"}`, nil},
 		"not an object":      {`[1,2]`, nil},
 		"long prompt":        {`{"prompt":"` + strings.Repeat("a", 5000) + `"}`, nil},
-		"other input":        {`{"prompt":"x"}`, []plugins.Blob{{Name: "mask", Data: img.Data}}},
-		"corrupt image":      {`{"prompt":"x"}`, []plugins.Blob{{Name: "image", Data: []byte("\x89PNG\r\n\x1a\nnope")}}},
-		"text as image":      {`{"prompt":"x"}`, []plugins.Blob{{Name: "image", Data: []byte("hello")}}},
-		"huge declared size": {`{"prompt":"x"}`, []plugins.Blob{{Name: "image", Data: hugePNGHeader()}}},
+		"other input":        {`{"prompt":"x"}`, []sdk.Blob{{Name: "mask", Data: img.Data}}},
+		"corrupt image":      {`{"prompt":"x"}`, []sdk.Blob{{Name: "image", Data: []byte("\x89PNG\r\n\x1a\nnope")}}},
+		"text as image":      {`{"prompt":"x"}`, []sdk.Blob{{Name: "image", Data: []byte("hello")}}},
+		"huge declared size": {`{"prompt":"x"}`, []sdk.Blob{{Name: "image", Data: hugePNGHeader()}}},
 	} {
 		o, err := generate(t, tinyEngine, c.params, c.inputs...)
-		if !plugins.IsCode(err, plugins.CodeInvalidRequest) {
+		if !sdk.IsCode(err, sdk.CodeInvalidRequest) {
 			t.Errorf("%s: err %v, want invalid_request", name, err)
 		}
 		if o.results != 0 || len(o.progress) != 0 {
 			t.Errorf("%s: ran anyway", name)
 		}
 	}
-	for model, code := range map[string]string{"nope": plugins.CodeModelNotFound, "../testdata": plugins.CodeInvalidRequest} {
-		err := tinyEngine.Run(context.Background(), plugins.Job{Task: taskGenerate, Model: model, Params: json.RawMessage(`{"prompt":"x"}`)},
-			func(plugins.Event) error { return nil })
-		if !plugins.IsCode(err, code) {
+	for model, code := range map[string]string{"nope": sdk.CodeModelNotFound, "../testdata": sdk.CodeInvalidRequest} {
+		err := tinyEngine.Run(context.Background(), sdk.Job{Task: taskGenerate, Model: model, Params: json.RawMessage(`{"prompt":"x"}`)},
+			func(sdk.Event) error { return nil })
+		if !sdk.IsCode(err, code) {
 			t.Errorf("model %q: %v, want %s", model, err, code)
 		}
 	}
@@ -418,13 +418,13 @@ func TestGenerateCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var steps, results int
-	err := tinyEngine.Run(ctx, plugins.Job{Task: taskGenerate, Model: tinyModel, Seed: 1, Params: json.RawMessage(`{"prompt":"x","steps":50}`)},
-		func(ev plugins.Event) error {
+	err := tinyEngine.Run(ctx, sdk.Job{Task: taskGenerate, Model: tinyModel, Seed: 1, Params: json.RawMessage(`{"prompt":"x","steps":50}`)},
+		func(ev sdk.Event) error {
 			switch ev.Kind {
-			case plugins.EventProgress:
+			case sdk.EventProgress:
 				steps++
 				cancel()
-			case plugins.EventResult:
+			case sdk.EventResult:
 				results++
 			}
 			return nil
@@ -434,8 +434,8 @@ func TestGenerateCancel(t *testing.T) {
 	}
 	// A caller that stops listening ends the run with its error.
 	stop := errors.New("client left")
-	err = tinyEngine.Run(context.Background(), plugins.Job{Task: taskGenerate, Model: tinyModel, Params: json.RawMessage(`{"prompt":"x","steps":50}`)},
-		func(ev plugins.Event) error { return stop })
+	err = tinyEngine.Run(context.Background(), sdk.Job{Task: taskGenerate, Model: tinyModel, Params: json.RawMessage(`{"prompt":"x","steps":50}`)},
+		func(ev sdk.Event) error { return stop })
 	if !errors.Is(err, stop) {
 		t.Fatalf("emit error: got %v", err)
 	}
@@ -459,8 +459,8 @@ func TestDescribeListsPipeline(t *testing.T) {
 		t.Fatalf("manifest lacks a ready %s: %+v", tinyModel, m)
 	}
 	// No pipeline anywhere: the task is still listed, not ready, saying what to install.
-	t.Setenv(plugins.ModelsEnv, t.TempDir())
-	empty := newVisionEngine(plugins.ModelDirs())
+	t.Setenv(sdk.ModelsEnv, t.TempDir())
+	empty := newVisionEngine(sdk.ModelDirs())
 	m, err = empty.Describe(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -468,8 +468,8 @@ func TestDescribeListsPipeline(t *testing.T) {
 	if mi := m.Models[0]; mi.ID != taskGenerate || mi.Ready || !strings.Contains(mi.Missing, "model_index.json") {
 		t.Errorf("empty models dir: %+v", mi)
 	}
-	err = empty.Run(context.Background(), plugins.Job{Task: taskGenerate, Params: json.RawMessage(`{"prompt":"x"}`)}, func(plugins.Event) error { return nil })
-	if !plugins.IsCode(err, plugins.CodeModelUnavailable) {
+	err = empty.Run(context.Background(), sdk.Job{Task: taskGenerate, Params: json.RawMessage(`{"prompt":"x"}`)}, func(sdk.Event) error { return nil })
+	if !sdk.IsCode(err, sdk.CodeModelUnavailable) {
 		t.Errorf("no pipeline: %v", err)
 	}
 }
@@ -482,7 +482,7 @@ func FuzzGenerateParams(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		p, err := parseGenerateParams(json.RawMessage(raw))
 		if err != nil {
-			if !plugins.IsCode(err, plugins.CodeInvalidRequest) {
+			if !sdk.IsCode(err, sdk.CodeInvalidRequest) {
 				t.Fatalf("error without invalid_request: %v", err)
 			}
 			return
@@ -527,9 +527,9 @@ func TestGenerateRefusesInconsistentFolders(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(folder, "model_index.json"), []byte(c.index), 0o644)
 		e := newVisionEngine([]string{dir})
-		err := e.Run(context.Background(), plugins.Job{Task: taskGenerate, Model: "bad", Params: json.RawMessage(`{"prompt":"x","steps":1}`)},
-			func(plugins.Event) error { return nil })
-		if !plugins.IsCode(err, plugins.CodeModelUnavailable) || !strings.Contains(err.Error(), c.want) {
+		err := e.Run(context.Background(), sdk.Job{Task: taskGenerate, Model: "bad", Params: json.RawMessage(`{"prompt":"x","steps":1}`)},
+			func(sdk.Event) error { return nil })
+		if !sdk.IsCode(err, sdk.CodeModelUnavailable) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want model_unavailable mentioning %q", name, err, c.want)
 		}
 	}

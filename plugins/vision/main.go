@@ -5,9 +5,9 @@
 // model_unavailable with what is missing).
 package main
 
-import "loom/plugins"
+import "github.com/loomhq/loom/plugins/sdk"
 
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() { plugins.Serve(newVisionEngine(plugins.ModelDirs())) }
+func main() { sdk.Serve(newVisionEngine(sdk.ModelDirs())) }

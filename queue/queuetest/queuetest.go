@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"loom/queue"
+	"github.com/loomhq/loom/queue"
 )
 
 // Lease is the lease duration most cases run with.

@@ -17,8 +17,8 @@ import (
 	"math/rand"
 	"os"
 
-	"loom/core/formats"
-	"loom/core/kernels"
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 func main() {

@@ -15,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"loom/shapes"
+	"github.com/loomhq/loom/shapes"
 )
 
 func main() {

@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"os"
 
-	"loom/core/textnorm"
+	"github.com/loomhq/loom/core/textnorm"
 )
 
 func main() {

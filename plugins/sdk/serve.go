@@ -1,4 +1,4 @@
-package plugins
+package sdk
 
 import (
 	"io"
@@ -13,7 +13,7 @@ import (
 // Serve runs engine as a Loom plugin process and returns only when the host
 // closes it. It is the whole of a plugin's main:
 //
-//	func main() { plugins.Serve(newEngine()) }
+//	func main() { sdk.Serve(newEngine()) }
 //
 // Started by hand (not by a host), it prints a hint and exits with status 1.
 // Logging: the default slog logger writes JSON lines on stderr in the shape

@@ -1,4 +1,4 @@
-package plugins
+package sdk
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pluginv1 "loom/plugins/proto/loom/plugin/v1"
+	pluginv1 "github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1"
 )
 
 // Client adapts the loom.plugin.v1 Plugin service to an Engine. It runs in

@@ -1,4 +1,4 @@
-package plugins
+package sdk
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	pluginv1 "loom/plugins/proto/loom/plugin/v1"
+	pluginv1 "github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1"
 )
 
 // Server adapts an Engine to the loom.plugin.v1 Plugin service. It runs in

@@ -1,4 +1,4 @@
-package plugins
+package sdk
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
-	pluginv1 "loom/plugins/proto/loom/plugin/v1"
+	pluginv1 "github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1"
 )
 
 // fakeEngine runs whatever its run func says.

@@ -1,4 +1,4 @@
-package plugins
+package sdk
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	pluginv1 "loom/plugins/proto/loom/plugin/v1"
+	pluginv1 "github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1"
 )
 
 // ProtocolVersion is the newest plugin protocol this build speaks. It is the

@@ -1,10 +1,10 @@
-package plugins
+package sdk
 
 import (
 	"encoding/json"
 	"time"
 
-	pluginv1 "loom/plugins/proto/loom/plugin/v1"
+	pluginv1 "github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1"
 )
 
 // Conversions between the Go contract and loom.plugin.v1 messages. JSON

@@ -3,7 +3,7 @@
 // adapters (loom.plugin.v1) that carry it between the worker and a plugin
 // process. It imports nothing of core, so the gateway and worker never link
 // kernels.
-package plugins
+package sdk
 
 import (
 	"context"

@@ -1,10 +1,10 @@
-package plugins
+package sdk
 
 import (
 	"bytes"
 	"testing"
 
-	pluginv1 "loom/plugins/proto/loom/plugin/v1"
+	pluginv1 "github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1"
 )
 
 // FuzzArtifactChunks: any artifact cut at any chunk size reassembles to the

@@ -25,6 +25,9 @@ func (s *Server) registerJobs(g *gin.RouterGroup) {
 	g.DELETE("/jobs/:id", s.cancelJob)
 }
 
+// maxJobTimeoutS is the longest timeout_s a job may ask for: a week.
+const maxJobTimeoutS = 7 * 24 * 3600
+
 // jobRequest is POST /v1/jobs: any task, params passed to the plugin as is.
 type jobRequest struct {
 	Task        string          `json:"task"`
@@ -136,8 +139,10 @@ func (s *Server) createJob(c *gin.Context) {
 		_ = c.Error(badRequest("max_attempts: %d is outside 0..20", req.MaxAttempts))
 		return
 	}
-	if req.TimeoutS < 0 {
-		_ = c.Error(badRequest("timeout_s: must not be negative"))
+	// A float seconds count beyond ~292 years overflows time.Duration; no
+	// job needs more than a week.
+	if req.TimeoutS < 0 || req.TimeoutS > maxJobTimeoutS {
+		_ = c.Error(badRequest("timeout_s: %g is outside 0..%d (seconds; 0 or absent: no deadline)", req.TimeoutS, maxJobTimeoutS))
 		return
 	}
 	if req.TimeoutS > 0 {

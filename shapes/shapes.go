@@ -195,6 +195,20 @@ func drawObject(r *rand.Rand, a Attrs, used map[string]bool) (Object, error) {
 	return o, nil
 }
 
+// checkWords names the first of an object's words outside the grammar.
+func checkWords(size, colour, shape string) error {
+	if _, ok := sizeRange[size]; !ok {
+		return fmt.Errorf("shapes: unknown size %q", size)
+	}
+	if _, ok := colourRGB[colour]; !ok {
+		return fmt.Errorf("shapes: unknown colour %q", colour)
+	}
+	if !validShape(shape) {
+		return fmt.Errorf("shapes: unknown shape %q", shape)
+	}
+	return nil
+}
+
 func validShape(s string) bool { return s == "circle" || s == "square" || s == "triangle" }
 
 // inside reports whether point (x, y) lies in the object.
@@ -271,14 +285,8 @@ func ParseCaption(c string) ([]Attrs, error) {
 				a.Place = k
 			}
 		}
-		if _, ok := sizeRange[a.Size]; !ok {
-			return nil, fmt.Errorf("shapes: unknown size %q", a.Size)
-		}
-		if _, ok := colourRGB[a.Colour]; !ok {
-			return nil, fmt.Errorf("shapes: unknown colour %q", a.Colour)
-		}
-		if !validShape(a.Shape) {
-			return nil, fmt.Errorf("shapes: unknown shape %q", a.Shape)
+		if err := checkWords(a.Size, a.Colour, a.Shape); err != nil {
+			return nil, err
 		}
 		if a.Place == "" {
 			return nil, fmt.Errorf("shapes: unknown place %q", phrase)

@@ -32,6 +32,44 @@ var rules = []rule{
 		why: "the worker runs plugins through the contract, never kernels"},
 }
 
+// coreOrder is the layering inside core, lowest first (docs/ARCHITECTURE.md):
+// kernels compute on slices, tensor describes memory in the kernels' dtypes,
+// formats read files into tensors, nn binds layers from formats, towers
+// compose layers. A package may depend only on the layers before its own.
+var coreOrder = []string{
+	"github.com/loomhq/loom/core/kernels",
+	"github.com/loomhq/loom/core/tensor",
+	"github.com/loomhq/loom/core/formats",
+	"github.com/loomhq/loom/core/nn",
+	"github.com/loomhq/loom/core/towers",
+}
+
+// coreLayer returns the index of pkg's layer in coreOrder, or -1.
+func coreLayer(pkg string) int {
+	for i, p := range coreOrder {
+		if pkg == p || strings.HasPrefix(pkg, p+"/") {
+			return i
+		}
+	}
+	return -1
+}
+
+// coreOrderViolations lists the dependencies of pkg that sit in a later core
+// layer than pkg itself.
+func coreOrderViolations(pkg string, ds []string) []string {
+	own := coreLayer(pkg)
+	if own < 0 {
+		return nil
+	}
+	var bad []string
+	for _, d := range ds {
+		if coreLayer(d) > own {
+			bad = append(bad, d)
+		}
+	}
+	return bad
+}
+
 // pluginModalities may link core (they are the model code) but not serving code.
 var pluginModalities = []string{"github.com/loomhq/loom/plugins/text", "github.com/loomhq/loom/plugins/vision", "github.com/loomhq/loom/plugins/audio", "github.com/loomhq/loom/plugins/video"}
 
@@ -81,6 +119,9 @@ func TestImportDirection(t *testing.T) {
 				}
 			}
 		}
+		for _, d := range coreOrderViolations(pkg, ds) {
+			t.Errorf("%s imports %s: inside core, kernels ← tensor ← formats ← nn ← towers", pkg, d)
+		}
 		for _, r := range rules {
 			if !strings.HasPrefix(pkg, r.from) {
 				continue
@@ -103,5 +144,12 @@ func TestRulesCatchViolations(t *testing.T) {
 	}
 	if hasPrefixAny("github.com/loomhq/loom/core/kernels", r.deny) && !hasPrefixAny("github.com/loomhq/loom/core/kernels", r.allow) {
 		t.Fatal("rule for core flags core itself")
+	}
+	// The core order flags an upward import and lets a downward one pass.
+	if bad := coreOrderViolations("github.com/loomhq/loom/core/kernels", []string{"github.com/loomhq/loom/core/tensor"}); len(bad) != 1 {
+		t.Fatal("core order does not flag kernels importing tensor")
+	}
+	if bad := coreOrderViolations("github.com/loomhq/loom/core/nn", []string{"github.com/loomhq/loom/core/formats", "github.com/loomhq/loom/core/kernels"}); len(bad) != 0 {
+		t.Fatalf("core order flags nn's downward imports: %v", bad)
 	}
 }

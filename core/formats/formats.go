@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/tensor"
 )
 
@@ -52,9 +53,9 @@ const KeyTokenizerPath = "loom.tokenizer_path"
 // produces and the GGUF writer consumes.
 type Info struct {
 	Name  string
-	Type  GGMLType // storage type (GGUF type id)
-	Shape []int    // Loom order, outermost first
-	Data  []byte   // the whole tensor's bytes; a view on the file
+	Type  kernels.DType // storage type (GGUF type id)
+	Shape []int         // Loom order, outermost first
+	Data  []byte        // the whole tensor's bytes; a view on the file
 }
 
 // Elements is the product of the shape (1 for a scalar).

@@ -14,6 +14,8 @@ package formats
 import (
 	"fmt"
 	"math"
+
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // GGUF metadata value types.
@@ -132,12 +134,12 @@ func ParseGGUF(data []byte) (*GGUFFile, error) {
 			}
 			shape[nDims-1-d] = int(ne)
 		}
-		typ := GGMLType(c.u32())
+		typ := kernels.DType(c.u32())
 		off := c.u64()
 		if c.err != nil {
 			return nil, fmt.Errorf("gguf tensor %q: %w", name, c.err)
 		}
-		size, err := typ.dataSize(shape, int64(len(data)))
+		size, err := dataSize(typ, shape, int64(len(data)))
 		if err != nil {
 			return nil, fmt.Errorf("gguf tensor %q: %w", name, err)
 		}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // The shipped stories260K.gguf (llama.cpp's converter) must hold the same
@@ -37,7 +39,7 @@ func TestGGUFStories260KEqualsLlama2C(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if gi.Type != TypeF32 || !reflect.DeepEqual(gi.Shape, mi.Shape) || !bytes.Equal(gi.Data, mi.Data) {
+		if gi.Type != kernels.F32 || !reflect.DeepEqual(gi.Shape, mi.Shape) || !bytes.Equal(gi.Data, mi.Data) {
 			t.Errorf("%s: gguf %v %v differs from llama2.c %v", name, gi.Type, gi.Shape, mi.Shape)
 		}
 	}
@@ -139,13 +141,13 @@ func TestGGUFRoundTripAllTypes(t *testing.T) {
 		q8[i] = byte(i)
 	}
 	tensors := []*Info{
-		{Name: "w", Type: TypeF32, Shape: []int{2, 3}, Data: f32Bytes(1, 2, 3, 4, 5, 6)},
-		{Name: "q", Type: TypeQ8_0, Shape: []int{1, 64}, Data: q8},
-		{Name: "h", Type: TypeF16, Shape: []int{3}, Data: []byte{0, 0x3c, 0, 0x40, 0, 0xc0}},
-		{Name: "b", Type: TypeBF16, Shape: []int{1}, Data: []byte{0x80, 0x3f}},
-		{Name: "k4", Type: TypeQ4_0, Shape: []int{32}, Data: make([]byte, 18)},
-		{Name: "qk4", Type: TypeQ4_K, Shape: []int{2, 256}, Data: make([]byte, 2*144)},
-		{Name: "qk6", Type: TypeQ6_K, Shape: []int{256}, Data: make([]byte, 210)},
+		{Name: "w", Type: kernels.F32, Shape: []int{2, 3}, Data: f32Bytes(1, 2, 3, 4, 5, 6)},
+		{Name: "q", Type: kernels.Q8_0, Shape: []int{1, 64}, Data: q8},
+		{Name: "h", Type: kernels.F16, Shape: []int{3}, Data: []byte{0, 0x3c, 0, 0x40, 0, 0xc0}},
+		{Name: "b", Type: kernels.BF16, Shape: []int{1}, Data: []byte{0x80, 0x3f}},
+		{Name: "k4", Type: kernels.Q4_0, Shape: []int{32}, Data: make([]byte, 18)},
+		{Name: "qk4", Type: kernels.Q4_K, Shape: []int{2, 256}, Data: make([]byte, 2*144)},
+		{Name: "qk6", Type: kernels.Q6_K, Shape: []int{256}, Data: make([]byte, 210)},
 	}
 	var buf bytes.Buffer
 	if err := WriteGGUF(&buf, meta, tensors); err != nil {
@@ -247,7 +249,7 @@ func TestGGUFRejectsHostileHeaders(t *testing.T) {
 		"offsetpast":     ggufBytes(3, 1, 0, tensorInfo(1, 1, 0, 1<<62), make([]byte, 64)),
 		"misaligned":     ggufBytes(3, 1, 0, tensorInfo(1, 1, 0, 4), make([]byte, 64)),
 		"unknowntype":    ggufBytes(3, 1, 0, tensorInfo(1, 1, 77, 0), make([]byte, 64)),
-		"partialblock":   ggufBytes(3, 1, 0, tensorInfo(16, 1, uint32(TypeQ8_0), 0), make([]byte, 64)),
+		"partialblock":   ggufBytes(3, 1, 0, tensorInfo(16, 1, uint32(kernels.Q8_0), 0), make([]byte, 64)),
 		"duptensor":      ggufBytes(3, 2, 0, tensorInfo(1, 1, 0, 0), tensorInfo(1, 1, 0, 0), make([]byte, 64)),
 		"truncatedinfo":  ggufBytes(3, 1, 0, le("t", uint32(2), uint64(1))),
 	}
@@ -269,7 +271,7 @@ func TestWriteGGUFRejects(t *testing.T) {
 	if err := WriteGGUF(&buf, Metadata{"k": 3}, nil); err == nil {
 		t.Error("plain int accepted")
 	}
-	if err := WriteGGUF(&buf, nil, []*Info{{Name: "w", Type: TypeF32, Shape: []int{2}, Data: make([]byte, 4)}}); err == nil {
+	if err := WriteGGUF(&buf, nil, []*Info{{Name: "w", Type: kernels.F32, Shape: []int{2}, Data: make([]byte, 4)}}); err == nil {
 		t.Error("short data accepted")
 	}
 	if err := WriteGGUF(&buf, Metadata{"k": []any{int32(1), "x"}}, nil); err == nil {
@@ -279,8 +281,8 @@ func TestWriteGGUFRejects(t *testing.T) {
 
 func FuzzGGUF(f *testing.F) {
 	var buf bytes.Buffer
-	WriteGGUF(&buf, allTypesMeta(), []*Info{{Name: "w", Type: TypeF32, Shape: []int{2, 3}, Data: f32Bytes(1, 2, 3, 4, 5, 6)},
-		{Name: "q", Type: TypeQ4_0, Shape: []int{32}, Data: make([]byte, 18)}})
+	WriteGGUF(&buf, allTypesMeta(), []*Info{{Name: "w", Type: kernels.F32, Shape: []int{2, 3}, Data: f32Bytes(1, 2, 3, 4, 5, 6)},
+		{Name: "q", Type: kernels.Q4_0, Shape: []int{32}, Data: make([]byte, 18)}})
 	f.Add(buf.Bytes())
 	f.Add(ggufBytes(3, 1, 0, le("t", uint32(2), uint64(2), uint64(1), uint32(0), uint64(0)), make([]byte, 64)))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -290,7 +292,7 @@ func FuzzGGUF(f *testing.F) {
 		}
 		for _, n := range g.Names() {
 			in, _ := g.Info(n)
-			size, err := in.Type.dataSize(in.Shape, math.MaxInt64)
+			size, err := dataSize(in.Type, in.Shape, math.MaxInt64)
 			if err != nil || size != int64(len(in.Data)) {
 				t.Fatalf("%s: %d bytes for %v %v (%v)", n, len(in.Data), in.Type, in.Shape, err)
 			}
@@ -317,20 +319,20 @@ func FuzzGGUF(f *testing.F) {
 
 func TestGGMLTypeSizes(t *testing.T) {
 	cases := []struct {
-		typ   GGMLType
+		typ   kernels.DType
 		shape []int
 		size  int64
 	}{
-		{TypeF32, []int{3, 5}, 60}, {TypeF16, []int{7}, 14}, {TypeBF16, []int{2, 2}, 8},
-		{TypeQ8_0, []int{4, 64}, 4 * 2 * 34}, {TypeQ4_0, []int{32}, 18},
-		{TypeQ4_K, []int{3, 512}, 3 * 2 * 144}, {TypeQ6_K, []int{256}, 210}, {TypeF32, nil, 4},
+		{kernels.F32, []int{3, 5}, 60}, {kernels.F16, []int{7}, 14}, {kernels.BF16, []int{2, 2}, 8},
+		{kernels.Q8_0, []int{4, 64}, 4 * 2 * 34}, {kernels.Q4_0, []int{32}, 18},
+		{kernels.Q4_K, []int{3, 512}, 3 * 2 * 144}, {kernels.Q6_K, []int{256}, 210}, {kernels.F32, nil, 4},
 	}
 	for _, c := range cases {
-		if got, err := c.typ.dataSize(c.shape, math.MaxInt64); err != nil || got != c.size {
+		if got, err := dataSize(c.typ, c.shape, math.MaxInt64); err != nil || got != c.size {
 			t.Errorf("%v %v: %d (%v), want %d", c.typ, c.shape, got, err, c.size)
 		}
 	}
-	if _, err := TypeQ4_K.dataSize([]int{128}, math.MaxInt64); err == nil {
+	if _, err := dataSize(kernels.Q4_K, []int{128}, math.MaxInt64); err == nil {
 		t.Error("half a q4_K block accepted")
 	}
 }
@@ -353,7 +355,7 @@ func BenchmarkParseGGUF(b *testing.B) {
 // GGUF v2 has v3's layout (v3 only added big-endian files); both parse.
 func TestGGUFVersion2(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteGGUF(&buf, Metadata{"general.architecture": "llama", "k": []string{"a"}}, []*Info{{Name: "w", Type: TypeF32, Shape: []int{2}, Data: f32Bytes(1, 2)}}); err != nil {
+	if err := WriteGGUF(&buf, Metadata{"general.architecture": "llama", "k": []string{"a"}}, []*Info{{Name: "w", Type: kernels.F32, Shape: []int{2}, Data: f32Bytes(1, 2)}}); err != nil {
 		t.Fatal(err)
 	}
 	b := buf.Bytes()

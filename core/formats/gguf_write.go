@@ -46,7 +46,7 @@ func WriteGGUF(w io.Writer, meta Metadata, tensors []*Info) error {
 		if len(t.Shape) > ggufMaxDims {
 			return fmt.Errorf("write gguf: tensor %q has %d dims (max %d)", t.Name, len(t.Shape), ggufMaxDims)
 		}
-		size, err := t.Type.dataSize(t.Shape, math.MaxInt64)
+		size, err := dataSize(t.Type, t.Shape, math.MaxInt64)
 		if err != nil {
 			return fmt.Errorf("write gguf: tensor %q: %w", t.Name, err)
 		}

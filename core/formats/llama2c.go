@@ -21,6 +21,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // Llama2CConfig is the checkpoint header.
@@ -160,12 +162,12 @@ func ParseLlama2C(data []byte) (*Llama2CModel, error) {
 				shape = []int{cols}
 			}
 			m.infos[fmt.Sprintf("blk.%d.%s", l, suffix)] = &Info{Name: fmt.Sprintf("blk.%d.%s", l, suffix),
-				Type: TypeF32, Shape: shape, Data: all[l*per : (l+1)*per : (l+1)*per]}
+				Type: kernels.F32, Shape: shape, Data: all[l*per : (l+1)*per : (l+1)*per]}
 		}
 	}
 	kv := c.Dim / c.Heads * c.KVHeads
 	emb := next(c.VocabSize, c.Dim)
-	m.infos["token_embd.weight"] = &Info{Name: "token_embd.weight", Type: TypeF32, Shape: []int{c.VocabSize, c.Dim}, Data: emb}
+	m.infos["token_embd.weight"] = &Info{Name: "token_embd.weight", Type: kernels.F32, Shape: []int{c.VocabSize, c.Dim}, Data: emb}
 	addLayers("attn_norm.weight", 1, c.Dim)
 	addLayers("attn_q.weight", c.Dim, c.Dim)
 	addLayers("attn_k.weight", kv, c.Dim)
@@ -175,10 +177,10 @@ func ParseLlama2C(data []byte) (*Llama2CModel, error) {
 	addLayers("ffn_gate.weight", c.HiddenDim, c.Dim)
 	addLayers("ffn_down.weight", c.Dim, c.HiddenDim)
 	addLayers("ffn_up.weight", c.HiddenDim, c.Dim)
-	m.infos["output_norm.weight"] = &Info{Name: "output_norm.weight", Type: TypeF32, Shape: []int{c.Dim}, Data: next(c.Dim)}
+	m.infos["output_norm.weight"] = &Info{Name: "output_norm.weight", Type: kernels.F32, Shape: []int{c.Dim}, Data: next(c.Dim)}
 	next(c.SeqLen, c.Dim/c.Heads) // legacy RoPE tables (real half + imaginary half), unused
 	if !c.SharedClassifier {
-		m.infos["output.weight"] = &Info{Name: "output.weight", Type: TypeF32, Shape: []int{c.VocabSize, c.Dim}, Data: next(c.VocabSize, c.Dim)}
+		m.infos["output.weight"] = &Info{Name: "output.weight", Type: kernels.F32, Shape: []int{c.VocabSize, c.Dim}, Data: next(c.VocabSize, c.Dim)}
 	}
 	m.meta = Metadata{
 		"general.architecture":                   "llama",

@@ -14,13 +14,15 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/loomhq/loom/core/kernels"
 )
 
 const safetensorsMaxHeader = 100 << 20 // the reference implementation's limit
 
-var safetensorsTypes = map[string]GGMLType{
-	"F32": TypeF32, "F16": TypeF16, "BF16": TypeBF16, "F64": TypeF64,
-	"I32": TypeI32, "I16": TypeI16, "I8": TypeI8,
+var safetensorsTypes = map[string]kernels.DType{
+	"F32": kernels.F32, "F16": kernels.F16, "BF16": kernels.BF16, "F64": kernels.F64,
+	"I32": kernels.I32, "I16": kernels.I16, "I8": kernels.I8,
 }
 
 func looksSafetensors(head []byte) bool {
@@ -87,7 +89,7 @@ func ParseSafetensors(data []byte) ([]*Info, map[string]string, error) {
 			}
 			shape[i] = int(d)
 		}
-		size, err := typ.dataSize(shape, int64(len(body)))
+		size, err := dataSize(typ, shape, int64(len(body)))
 		if err != nil {
 			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
 		}

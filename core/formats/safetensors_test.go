@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"sort"
 	"testing"
+
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // stTensor is one tensor for writeSafetensors.
@@ -64,7 +66,7 @@ func TestSafetensorsSingleFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	want := map[string]GGMLType{"a.weight": TypeF32, "b": TypeF16, "c": TypeBF16, "empty": TypeF32}
+	want := map[string]kernels.DType{"a.weight": kernels.F32, "b": kernels.F16, "c": kernels.BF16, "empty": kernels.F32}
 	for _, tt := range ts {
 		in, err := src.Info(tt.name)
 		if err != nil {
@@ -298,7 +300,7 @@ func FuzzSafetensors(f *testing.F) {
 		type span struct{ lo, hi int }
 		var spans []span
 		for _, in := range infos {
-			size, err := in.Type.dataSize(in.Shape, 1<<62)
+			size, err := dataSize(in.Type, in.Shape, 1<<62)
 			if err != nil || size != int64(len(in.Data)) {
 				t.Fatalf("%s: %d bytes for %v", in.Name, len(in.Data), in.Shape)
 			}

@@ -11,15 +11,11 @@ import (
 // without copying — except when the bytes are not aligned to 4 (safetensors
 // data may start at any offset), where a copy keeps f32 views legal.
 func (in *Info) Tensor() (*tensor.Tensor, error) {
-	d, err := tensor.FromGGUF(uint32(in.Type))
-	if err != nil {
-		return nil, fmt.Errorf("tensor %q (%v): %w", in.Name, in.Type, err)
-	}
 	data := in.Data
 	if len(data) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(data)))%4 != 0 {
 		data = append(make([]byte, 0, len(data)), data...)
 	}
-	t, err := tensor.FromBytes(d, data, in.Shape...)
+	t, err := tensor.FromBytes(in.Type, data, in.Shape...)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", in.Name, err)
 	}

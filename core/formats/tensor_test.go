@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/loomhq/loom/core/tensor"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 func TestTensorViews(t *testing.T) {
@@ -24,7 +24,7 @@ func TestTensorViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.DType() != tensor.F32 || k.Dim(0) != 32 || k.Dim(1) != 64 || vals[65] != f32At(in.Data, 65) {
+	if k.DType() != kernels.F32 || k.Dim(0) != 32 || k.Dim(1) != 64 || vals[65] != f32At(in.Data, 65) {
 		t.Fatalf("dtype %v shape %v", k.DType(), k.Shape())
 	}
 	if &vals[0] != (*float32)(unsafePointer(in.Data)) {
@@ -57,7 +57,7 @@ func TestTensorDTypesAndAlignment(t *testing.T) {
 		t.Fatalf("unaligned f32: %v %v", v, err)
 	}
 	h, err := src.Tensor("h")
-	if err != nil || h.DType() != tensor.F16 {
+	if err != nil || h.DType() != kernels.F16 {
 		t.Fatalf("f16: %v", err)
 	}
 	if x, _ := h.At(0); x != 1 {
@@ -66,8 +66,8 @@ func TestTensorDTypesAndAlignment(t *testing.T) {
 	if _, err := src.Tensor("i"); err == nil {
 		t.Error("i32 has no tensor dtype but converted")
 	}
-	q := &Info{Name: "q", Type: TypeQ8_0, Shape: []int{1, 32}, Data: make([]byte, 34)}
-	if qt, err := q.Tensor(); err != nil || qt.DType() != tensor.Q8_0 {
+	q := &Info{Name: "q", Type: kernels.Q8_0, Shape: []int{1, 32}, Data: make([]byte, 34)}
+	if qt, err := q.Tensor(); err != nil || qt.DType() != kernels.Q8_0 {
 		t.Fatalf("q8_0: %v", err)
 	}
 }

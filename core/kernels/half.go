@@ -1,10 +1,10 @@
 package kernels
 
 // IEEE 754 binary16 ("f16", GGUF type 1) and bfloat16 ("bf16", GGUF type 30)
-// conversions and the row kernels behind FormatF16 and FormatBF16. Half values
-// travel as uint16 bit patterns (Go has no half type); rows are little-endian
-// byte slices as stored in weight files, checked by the Format methods
-// (quant.go) before they reach the unchecked kernels here.
+// conversions and the row kernels behind the F16 and BF16 rows of the dtype
+// table. Half values travel as uint16 bit patterns (Go has no half type);
+// rows are little-endian byte slices as stored in weight files, checked by
+// the DType methods (dtype.go) before they reach the unchecked kernels here.
 //
 // Narrowing (f32 → f16/bf16) rounds to nearest, ties to even, as the hardware
 // VCVTPS2PH/VCVTNEPS2BF16 instructions do; overflow gives ±Inf, NaN stays NaN

@@ -73,7 +73,7 @@ func TestF16Exhaustive(t *testing.T) {
 	for _, impl := range impls() {
 		withImpl(t, impl, func() {
 			got, full := guarded(len(all))
-			FormatF16.dequant(got, src)
+			traits[F16].toFloat(got, src)
 			checkGuards(t, full, len(all))
 			for i, h := range all {
 				if !sameFloat(got[i], F16ToF32(h)) {
@@ -81,7 +81,7 @@ func TestF16Exhaustive(t *testing.T) {
 				}
 			}
 			back := make([]byte, len(src))
-			FormatF16.quant(back, got)
+			traits[F16].fromFloat(back, got)
 			for i, h := range all {
 				b := binary.LittleEndian.Uint16(back[2*i:])
 				if b != h && !(h&0x7c00 == 0x7c00 && h&0x3ff != 0 && b&0x7c00 == 0x7c00 && b&0x3ff != 0) {
@@ -129,7 +129,7 @@ func TestF16RoundingMidpoints(t *testing.T) {
 	for _, impl := range impls() {
 		withImpl(t, impl, func() {
 			out := make([]byte, 2*len(in))
-			FormatF16.quant(out, in)
+			traits[F16].fromFloat(out, in)
 			for i, f := range in {
 				if got := binary.LittleEndian.Uint16(out[2*i:]); got != want[i] {
 					t.Fatalf("%s: narrow %g = %#04x, want %#04x", impl, f, got, want[i])

@@ -34,6 +34,7 @@ const (
 var (
 	useAVX512 bool
 	useAVX2   bool
+	curImpl   int // implGeneric, implAVX2 or implAVX512: the column of the dtype table's dot products
 )
 
 // available lists the implementations this machine and build can run, best
@@ -84,6 +85,13 @@ func SetImpl(name string) error {
 		if a == name {
 			useAVX512 = name == ImplAVX512
 			useAVX2 = name == ImplAVX512 || name == ImplAVX2
+			curImpl = implGeneric
+			switch {
+			case useAVX512:
+				curImpl = implAVX512
+			case useAVX2:
+				curImpl = implAVX2
+			}
 			return nil
 		}
 	}

@@ -1,10 +1,9 @@
 package kernels
 
-// Weight storage formats and their row kernels (ggml's type_traits_cpu): how
-// a row of k weights is laid out in bytes, how to widen it to float32, how to
-// narrow float32 into it, and the dot product MatVecQ uses against an
-// activation row. The byte layouts are ggml's, so GGUF tensors are used in
-// place:
+// Row kernels of the block types in the dtype table (dtype.go): how a row of
+// k weights is laid out in bytes, how to widen it to float32, how to narrow
+// float32 into it, and the dot product MatVecQ uses against an activation
+// row. The byte layouts are ggml's, so GGUF tensors are used in place:
 //
 //	q8_0 (32 elements, 34 bytes): f16 scale d, then 32 int8 q;       x = q·d
 //	q4_0 (32 elements, 18 bytes): f16 scale d, then 16 bytes of nibbles;
@@ -17,7 +16,7 @@ package kernels
 // scale per 32 elements; f32, f16, bf16 and the K-quants take float32
 // activations.
 //
-// Exported entry points (Format methods, MatVecQ, MatMulQ) check lengths and
+// Exported entry points (DType methods, MatVecQ, MatMulQ) check lengths and
 // return errors; the unexported row kernels they call assume valid input.
 
 import (
@@ -29,113 +28,8 @@ import (
 	"unsafe"
 )
 
-// Block geometry of the formats defined here.
-const (
-	QK8_0      = 32 // elements per q8_0 block
-	Q8_0Bytes  = 34 // bytes per q8_0 block: f16 d + 32 int8
-	QK4_0      = 32 // elements per q4_0 block
-	Q4_0Bytes  = 18 // bytes per q4_0 block: f16 d + 16 bytes of nibbles
-	QKK        = 256
-	Q4_KBytes  = 144 // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
-	Q6_KBytes  = 210 // 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 int8 scales, f16 d
-	halfBytes  = 2
-	floatBytes = 4
-)
-
-// Format describes one weight storage format. The exported fields are its
-// geometry; the kernels are reached through the methods and MatVecQ.
-type Format struct {
-	Name       string
-	BlockSize  int  // elements per block (1 for f32/f16/bf16)
-	BlockBytes int  // bytes per block
-	ActQ8      bool // the dot product wants activations quantized to q8_0
-
-	dequant func(dst []float32, src []byte) // len(dst) is a multiple of BlockSize
-	quant   func(dst []byte, src []float32) // nil: cannot be written (K-quants)
-	dotF32  func(w []byte, x []float32) float32
-	dotQ8   func(w, xq []byte, nb int) float32 // nb blocks of 32; ActQ8 only
-}
-
-// The formats. Adding one is a variable here plus its kernels, and a row in
-// core/tensor's dtype table.
-var (
-	FormatF32  = &Format{Name: "f32", BlockSize: 1, BlockBytes: floatBytes, dequant: f32RowFromBytes, quant: f32RowToBytes, dotF32: dotF32Bytes}
-	FormatF16  = &Format{Name: "f16", BlockSize: 1, BlockBytes: halfBytes, dequant: f16RowToF32, quant: f32RowToF16, dotF32: dotF16}
-	FormatBF16 = &Format{Name: "bf16", BlockSize: 1, BlockBytes: halfBytes, dequant: bf16RowToF32, quant: f32RowToBF16, dotF32: dotBF16}
-	FormatQ8_0 = &Format{Name: "q8_0", BlockSize: QK8_0, BlockBytes: Q8_0Bytes, ActQ8: true, dequant: dequantQ8_0, quant: quantQ8_0, dotQ8: dotQ8_0Q8_0}
-	FormatQ4_0 = &Format{Name: "q4_0", BlockSize: QK4_0, BlockBytes: Q4_0Bytes, ActQ8: true, dequant: dequantQ4_0, quant: quantQ4_0, dotQ8: dotQ4_0Q8_0}
-	FormatQ4_K = &Format{Name: "q4_K", BlockSize: QKK, BlockBytes: Q4_KBytes, dequant: dequantQ4_K, dotF32: dotQ4_K}
-	FormatQ6_K = &Format{Name: "q6_K", BlockSize: QKK, BlockBytes: Q6_KBytes, dequant: dequantQ6_K, dotF32: dotQ6_K}
-)
-
 // ErrBadLength is wrapped by every length/shape error of this file.
 var ErrBadLength = errors.New("bad length")
-
-// RowBytes returns the bytes one row of k elements takes, failing when k is
-// negative, not a multiple of the block size, or the size overflows int.
-func (f *Format) RowBytes(k int) (int, error) {
-	if k < 0 || k%f.BlockSize != 0 {
-		return 0, fmt.Errorf("%s: row of %d elements is not a multiple of the block size %d: %w", f.Name, k, f.BlockSize, ErrBadLength)
-	}
-	nb := k / f.BlockSize
-	if nb > math.MaxInt/f.BlockBytes {
-		return 0, fmt.Errorf("%s: row of %d elements overflows int: %w", f.Name, k, ErrBadLength)
-	}
-	return nb * f.BlockBytes, nil
-}
-
-// matrixBytes is RowBytes(k)·n with the same checks.
-func (f *Format) matrixBytes(n, k int) (int, error) {
-	rb, err := f.RowBytes(k)
-	if err != nil {
-		return 0, err
-	}
-	if n < 0 || rb != 0 && n > math.MaxInt/rb {
-		return 0, fmt.Errorf("%s: %d rows of %d elements overflow int: %w", f.Name, n, k, ErrBadLength)
-	}
-	return n * rb, nil
-}
-
-// Dequantize widens src, holding len(dst) elements in this format (one or
-// more whole rows; len(src) must be exactly their size), into dst.
-func (f *Format) Dequantize(dst []float32, src []byte) error {
-	rb, err := f.RowBytes(len(dst))
-	if err != nil {
-		return err
-	}
-	if len(src) != rb {
-		return fmt.Errorf("%s: dequantize %d elements from %d bytes, want %d: %w", f.Name, len(dst), len(src), rb, ErrBadLength)
-	}
-	f.dequant(dst, src)
-	return nil
-}
-
-// Quantize narrows src into dst in this format (dst must be exactly
-// RowBytes(len(src)) long). q8_0 and q4_0 follow ggml's reference quantizers,
-// f16/bf16 round to nearest even; the K-quants cannot be written.
-func (f *Format) Quantize(dst []byte, src []float32) error {
-	if f.quant == nil {
-		return fmt.Errorf("%s: quantizing to this format is not supported", f.Name)
-	}
-	rb, err := f.RowBytes(len(src))
-	if err != nil {
-		return err
-	}
-	if len(dst) != rb {
-		return fmt.Errorf("%s: quantize %d elements into %d bytes, want %d: %w", f.Name, len(src), len(dst), rb, ErrBadLength)
-	}
-	f.quant(dst, src)
-	return nil
-}
-
-// Dot returns the dot product of the weight row w (len(x) elements in this
-// format) with x, exactly as MatVecQ computes each output (x quantized to
-// q8_0 first for the quantized formats).
-func (f *Format) Dot(w []byte, x []float32) (float32, error) {
-	var y [1]float32
-	err := MatVecQ(y[:], w, f, x, 1, len(x))
-	return y[0], err
-}
 
 // ---- f32 rows stored as bytes (weights read from files) ----
 
@@ -287,26 +181,47 @@ func dotQ4_0Q8_0Generic(w, xq []byte, nb int) float32 {
 	return s
 }
 
-// ---- matrix-vector products ----
-
-// MatVecQ computes y = W·x for W (n, k) stored row-major in format f (each
-// row RowBytes(k) bytes, rows contiguous in w), x (k) and y (n), over the
-// default pool's threads. For the q8_0/q4_0 formats x is first quantized to
-// q8_0 into pooled scratch, as ggml does; steady-state calls allocate nothing
-// beyond the pool's bookkeeping.
-func MatVecQ(y []float32, w []byte, f *Format, x []float32, n, k int) error {
-	return MatMulQ(y, w, f, x, 1, n, k)
+// Pointer-signature twins of the references, for the table's generic column.
+func dotQ8_0Q8_0Ref(w, x *byte, nb int) float32 {
+	return dotQ8_0Q8_0Generic(bytesAt(w, nb*Q8_0Bytes), bytesAt(x, nb*Q8_0Bytes), nb)
 }
 
-// MatMulQ computes Y = X·Wᵀ for X (m, k), W (n, k) stored row-major in format
-// f and Y (m, n), all contiguous: the batched MatVecQ. Activations are
+func dotQ4_0Q8_0Ref(w, x *byte, nb int) float32 {
+	return dotQ4_0Q8_0Generic(bytesAt(w, nb*Q4_0Bytes), bytesAt(x, nb*Q8_0Bytes), nb)
+}
+
+func bytesAt(p *byte, n int) []byte { return unsafe.Slice(p, n) }
+
+// rowDot is the dot product of nb blocks of weight row w (type d) with the
+// activation row x, already in d's VecDot type, by the current implementation.
+func rowDot(d DType, w, x []byte, nb int) float32 {
+	if nb == 0 {
+		return 0
+	}
+	return traits[d].dotQ[curImpl](&w[0], &x[0], nb)
+}
+
+// ---- matrix-vector products ----
+
+// MatVecQ computes y = W·x for W (n, k) stored row-major in type d (each row
+// d.RowBytes(k) bytes, rows contiguous in w), x (k) and y (n), over the
+// default pool's threads. For the quantized types x is first quantized to the
+// type's VecDot type into pooled scratch, as ggml does; steady-state calls
+// allocate nothing beyond the pool's bookkeeping.
+func MatVecQ(y []float32, w []byte, d DType, x []float32, n, k int) error {
+	return MatMulQ(y, w, d, x, 1, n, k)
+}
+
+// MatMulQ computes Y = X·Wᵀ for X (m, k), W (n, k) stored row-major in type d
+// and Y (m, n), all contiguous: the batched MatVecQ. Activations are
 // quantized once per call; each weight row is then used against all m
 // activation rows while it is in cache.
-func MatMulQ(y []float32, w []byte, f *Format, x []float32, m, n, k int) error {
-	if f == nil {
-		return errors.New("MatMulQ: nil format")
+func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
+	if !d.Computable() {
+		return fmt.Errorf("MatMulQ: storage type %v has no kernel", d)
 	}
-	wb, err := f.matrixBytes(n, k)
+	t := &traits[d]
+	wb, err := d.matrixBytes(n, k)
 	if err != nil {
 		return fmt.Errorf("MatMulQ: %w", err)
 	}
@@ -315,7 +230,7 @@ func MatMulQ(y []float32, w []byte, f *Format, x []float32, m, n, k int) error {
 	}
 	if len(w) != wb || len(x) != m*k || len(y) != m*n {
 		return fmt.Errorf("MatMulQ %s (m=%d n=%d k=%d): len(w)=%d want %d, len(x)=%d want %d, len(y)=%d want %d: %w",
-			f.Name, m, n, k, len(w), wb, len(x), m*k, len(y), m*n, ErrBadLength)
+			t.Name, m, n, k, len(w), wb, len(x), m*k, len(y), m*n, ErrBadLength)
 	}
 	if m == 0 || n == 0 {
 		return nil
@@ -324,30 +239,31 @@ func MatMulQ(y []float32, w []byte, f *Format, x []float32, m, n, k int) error {
 		clear(y)
 		return nil
 	}
-	if f.ActQ8 && k%QK8_0 != 0 {
-		return fmt.Errorf("MatMulQ %s: k=%d is not a multiple of %d: %w", f.Name, k, QK8_0, ErrBadLength)
+	act := &traits[t.VecDot]
+	if k%act.BlockSize != 0 {
+		return fmt.Errorf("MatMulQ %s: k=%d is not a multiple of %d: %w", t.Name, k, act.BlockSize, ErrBadLength)
 	}
-	if f == FormatF32 {
+	if d == F32 {
 		if wf, ok := asF32(w, n*k); ok { // f32 weights in place: the GEMM kernels
 			GemmT(m, n, k, x, k, wf, k, 0, y, n)
 			return nil
 		}
 	}
 	job := matJobs.Get().(*matJob)
-	job.y, job.w, job.f, job.x, job.m, job.n, job.k = y, w, f, x, m, n, k
+	job.y, job.w, job.t, job.x, job.m, job.n, job.k = y, w, t, x, m, n, k
 	job.rb = wb / n
-	if f.ActQ8 {
-		qb := m * (k / QK8_0) * Q8_0Bytes
+	if t.VecDot != F32 {
+		qb := m * (k / act.BlockSize) * act.BlockBytes
 		if cap(job.xq) < qb {
 			job.xq = make([]byte, qb)
 		}
 		job.xq = job.xq[:qb]
-		quantQ8_0(job.xq, x)
+		act.fromFloat(job.xq, x)
 	}
 	// Enough rows per chunk that a chunk is worth a hand-off (~64K MACs).
 	grain := max(1, (1<<16)/max(1, k*m))
 	ParallelFor(n, grain, job.fn)
-	job.y, job.w, job.x, job.f = nil, nil, nil, nil // do not pin caller memory in the pool
+	job.y, job.w, job.x, job.t = nil, nil, nil, nil // do not pin caller memory in the pool
 	matJobs.Put(job)
 	return nil
 }
@@ -357,7 +273,7 @@ func MatMulQ(y []float32, w []byte, f *Format, x []float32, m, n, k int) error {
 type matJob struct {
 	y, x    []float32
 	w, xq   []byte
-	f       *Format
+	t       *Traits
 	m, n, k int
 	rb      int // bytes per weight row
 	fn      func(lo, hi int)
@@ -371,16 +287,24 @@ var matJobs = sync.Pool{New: func() any {
 
 // rows computes output columns [lo, hi) for every activation row.
 func (j *matJob) rows(lo, hi int) {
-	nb := j.k / QK8_0
-	xqb := nb * Q8_0Bytes
+	t := j.t
+	if t.VecDot == F32 {
+		for r := lo; r < hi; r++ {
+			wr := j.w[r*j.rb : (r+1)*j.rb]
+			for i := 0; i < j.m; i++ {
+				j.y[i*j.n+r] = t.dotF32(wr, j.x[i*j.k:(i+1)*j.k])
+			}
+		}
+		return
+	}
+	act := &traits[t.VecDot]
+	nb := j.k / act.BlockSize
+	xqb := nb * act.BlockBytes
+	dot := t.dotQ[curImpl]
 	for r := lo; r < hi; r++ {
 		wr := j.w[r*j.rb : (r+1)*j.rb]
 		for i := 0; i < j.m; i++ {
-			if j.f.ActQ8 {
-				j.y[i*j.n+r] = j.f.dotQ8(wr, j.xq[i*xqb:(i+1)*xqb], nb)
-			} else {
-				j.y[i*j.n+r] = j.f.dotF32(wr, j.x[i*j.k:(i+1)*j.k])
-			}
+			j.y[i*j.n+r] = dot(&wr[0], &j.xq[i*xqb], nb)
 		}
 	}
 }

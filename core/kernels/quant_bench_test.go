@@ -28,7 +28,7 @@ func BenchmarkMatVecQ(b *testing.B) {
 		})
 		for _, f := range allFormats {
 			w := randomWeights(b, r, f, s.n, s.k)
-			b.Run(f.Name+"/"+s.name, func(b *testing.B) {
+			b.Run(f.String()+"/"+s.name, func(b *testing.B) {
 				b.SetBytes(int64(len(w)))
 				for b.Loop() {
 					if err := MatVecQ(y, w, f, x, s.n, s.k); err != nil {
@@ -44,12 +44,12 @@ func BenchmarkMatVecQ(b *testing.B) {
 func BenchmarkMatMulQBatch(b *testing.B) {
 	r := rand.New(rand.NewSource(2))
 	const m, n, k = 8, 4096, 4096
-	w := randomWeights(b, r, FormatQ4_0, n, k)
+	w := randomWeights(b, r, Q4_0, n, k)
 	x := randSlice(r, m*k)
 	y := make([]float32, m*n)
 	b.SetBytes(int64(len(w)))
 	for b.Loop() {
-		if err := MatMulQ(y, w, FormatQ4_0, x, m, n, k); err != nil {
+		if err := MatMulQ(y, w, Q4_0, x, m, n, k); err != nil {
 			b.Fatal(err)
 		}
 	}

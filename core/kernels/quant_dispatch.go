@@ -1,39 +1,11 @@
 package kernels
 
-// Dispatch of the quantized and half-precision row kernels to the
-// implementation chosen in impl.go. The assembly routines (quant_amd64.s)
-// cover whole blocks or whole vectors; the plain Go reference finishes any
-// tail, so every entry here accepts any length its Format allows.
+// Dispatch of the half-precision row kernels to the implementation chosen in
+// impl.go (the quantized dots are columns of the dtype table instead). The
+// assembly routines (quant_amd64.s) cover whole vectors; the plain Go
+// reference finishes any tail, so every entry here accepts any length.
 //
-// "avx512" uses 512-bit half/bfloat16 dots and, when the CPU has AVX-512
-// VNNI, VPDPBUSD for the int8 dots; "avx2" uses F16C + FMA and
-// VPMADDUBSW/VPMADDWD.
-
-func dotQ8_0Q8_0(w, xq []byte, nb int) float32 {
-	if nb == 0 {
-		return 0
-	}
-	switch {
-	case useAVX512 && hasVNNI:
-		return dotQ8_0Q8_0VNNI(&w[0], &xq[0], nb)
-	case useAVX2:
-		return dotQ8_0Q8_0AVX2(&w[0], &xq[0], nb)
-	}
-	return dotQ8_0Q8_0Generic(w, xq, nb)
-}
-
-func dotQ4_0Q8_0(w, xq []byte, nb int) float32 {
-	if nb == 0 {
-		return 0
-	}
-	switch {
-	case useAVX512 && hasVNNI:
-		return dotQ4_0Q8_0VNNI(&w[0], &xq[0], nb)
-	case useAVX2:
-		return dotQ4_0Q8_0AVX2(&w[0], &xq[0], nb)
-	}
-	return dotQ4_0Q8_0Generic(w, xq, nb)
-}
+// "avx512" uses 512-bit half/bfloat16 dots; "avx2" uses F16C + FMA.
 
 func quantQ8_0(dst []byte, src []float32) { quantQ8_0Generic(dst, src) }
 

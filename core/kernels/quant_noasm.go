@@ -43,5 +43,3 @@ func f16ToF32AVX2(dst *float32, src *byte, n int) {
 func f32ToF16AVX2(dst *byte, src *float32, n int) {
 	f32RowToF16Generic(bytesAt(dst, 2*n), unsafe.Slice(src, n))
 }
-
-func bytesAt(p *byte, n int) []byte { return unsafe.Slice(p, n) }

@@ -24,17 +24,17 @@ const (
 	tolQuantizeBF16 = 1e-5
 )
 
-var allFormats = []*Format{FormatF32, FormatF16, FormatBF16, FormatQ8_0, FormatQ4_0, FormatQ4_K, FormatQ6_K}
+var allFormats = []DType{F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K}
 
 // rowLengths gives odd row lengths allowed for f: everything for unblocked
 // formats, multiples of the block for the others.
-func rowLengths(f *Format) []int {
-	if f.BlockSize == 1 {
+func rowLengths(f DType) []int {
+	if f.BlockSize() == 1 {
 		return []int{1, 3, 7, 8, 15, 17, 31, 33, 64, 100, 129, 257}
 	}
 	var ks []int
 	for _, b := range []int{1, 2, 3, 5, 7, 17} {
-		ks = append(ks, b*f.BlockSize)
+		ks = append(ks, b*f.BlockSize())
 	}
 	return ks
 }
@@ -42,30 +42,30 @@ func rowLengths(f *Format) []int {
 // randomWeights returns n rows of k elements in format f: quantized random
 // floats for writable formats, random blocks with small finite f16 scales for
 // the K-quants (any quant bits are valid there).
-func randomWeights(t testing.TB, r *rand.Rand, f *Format, n, k int) []byte {
+func randomWeights(t testing.TB, r *rand.Rand, f DType, n, k int) []byte {
 	t.Helper()
 	size, err := f.matrixBytes(n, k)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := make([]byte, size)
-	if f.quant != nil {
+	if f.Writable() {
 		if err := f.Quantize(w, randSlice(r, n*k)); err != nil {
 			t.Fatal(err)
 		}
 		return w
 	}
 	r.Read(w)
-	for b := 0; b < len(w)/f.BlockBytes; b++ {
-		blk := w[b*f.BlockBytes : (b+1)*f.BlockBytes]
+	for b := 0; b < len(w)/f.BlockBytes(); b++ {
+		blk := w[b*f.BlockBytes() : (b+1)*f.BlockBytes()]
 		scale := func(off int) {
 			binary.LittleEndian.PutUint16(blk[off:], F32ToF16(float32(r.Float64()*0.01)))
 		}
 		switch f {
-		case FormatQ4_K:
+		case Q4_K:
 			scale(0)
 			scale(2)
-		case FormatQ6_K:
+		case Q6_K:
 			scale(208)
 		}
 	}
@@ -74,16 +74,16 @@ func randomWeights(t testing.TB, r *rand.Rand, f *Format, n, k int) []byte {
 
 // actAsSeen returns x as the format's dot product sees it: rounded through
 // q8_0 for the quantized formats, unchanged otherwise.
-func actAsSeen(t testing.TB, f *Format, x []float32) []float32 {
-	if !f.ActQ8 {
+func actAsSeen(t testing.TB, f DType, x []float32) []float32 {
+	if f.Traits().VecDot == F32 {
 		return x
 	}
 	q := make([]byte, len(x)/QK8_0*Q8_0Bytes)
-	if err := FormatQ8_0.Quantize(q, x); err != nil {
+	if err := Q8_0.Quantize(q, x); err != nil {
 		t.Fatal(err)
 	}
 	out := make([]float32, len(x))
-	if err := FormatQ8_0.Dequantize(out, q); err != nil {
+	if err := Q8_0.Dequantize(out, q); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -115,23 +115,23 @@ func TestMatMulQConformance(t *testing.T) {
 						}
 					}
 					tol := tolQuantDot
-					if f.BlockSize == QKK {
+					if f.BlockSize() == QKK {
 						tol = tolQuantDotK
 					}
 					for _, impl := range impls() {
 						withImpl(t, impl, func() {
 							y, full := guarded(m * n)
 							if err := MatMulQ(y, w, f, x, m, n, k); err != nil {
-								t.Fatalf("%s %s: %v", impl, f.Name, err)
+								t.Fatalf("%s %s: %v", impl, f.String(), err)
 							}
 							checkGuards(t, full, m*n)
-							assertNMSE(t, impl+" MatMulQ "+f.Name, y, want, tol)
+							assertNMSE(t, impl+" MatMulQ "+f.String(), y, want, tol)
 							if m == 1 {
 								d, err := f.Dot(w[:len(w)/n], x)
 								if err != nil {
-									t.Fatalf("%s %s: Dot: %v", impl, f.Name, err)
+									t.Fatalf("%s %s: Dot: %v", impl, f.String(), err)
 								}
-								assertNMSE(t, impl+" Dot "+f.Name, []float32{d}, want[:1], tol)
+								assertNMSE(t, impl+" Dot "+f.String(), []float32{d}, want[:1], tol)
 							}
 						})
 					}
@@ -160,8 +160,8 @@ func TestQuantRowKernelsMatchReference(t *testing.T) {
 		want4 := dotQ4_0Q8_0Generic(w4, xq, nb)
 		for _, impl := range impls() {
 			withImpl(t, impl, func() {
-				assertNMSE(t, impl+" q8_0·q8_0", []float32{dotQ8_0Q8_0(w8, xq, nb)}, []float32{want8}, 1e-10)
-				assertNMSE(t, impl+" q4_0·q8_0", []float32{dotQ4_0Q8_0(w4, xq, nb)}, []float32{want4}, 1e-10)
+				assertNMSE(t, impl+" q8_0·q8_0", []float32{rowDot(Q8_0, w8, xq, nb)}, []float32{want8}, 1e-10)
+				assertNMSE(t, impl+" q4_0·q8_0", []float32{rowDot(Q4_0, w4, xq, nb)}, []float32{want4}, 1e-10)
 			})
 		}
 	}
@@ -181,7 +181,7 @@ func TestQ8_0WeightMinus128(t *testing.T) {
 	want := dotQ8_0Q8_0Generic(w, xq, 1)
 	for _, impl := range impls() {
 		withImpl(t, impl, func() {
-			if got := dotQ8_0Q8_0(w, xq, 1); got != want {
+			if got := rowDot(Q8_0, w, xq, 1); got != want {
 				t.Fatalf("%s: q8_0 with -128 weights = %v, want %v", impl, got, want)
 			}
 		})
@@ -192,12 +192,12 @@ func TestQ8_0WeightMinus128(t *testing.T) {
 func TestQuantizeRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewSource(3))
 	for _, c := range []struct {
-		f   *Format
+		f   DType
 		tol float64
-	}{{FormatF32, 0}, {FormatF16, tolQuantizeF16}, {FormatBF16, tolQuantizeBF16}, {FormatQ8_0, tolQuantizeQ8_0}, {FormatQ4_0, tolQuantizeQ4_0}} {
+	}{{F32, 0}, {F16, tolQuantizeF16}, {BF16, tolQuantizeBF16}, {Q8_0, tolQuantizeQ8_0}, {Q4_0, tolQuantizeQ4_0}} {
 		k := 32 * 33
 		x := randSlice(r, k)
-		q := make([]byte, k/c.f.BlockSize*c.f.BlockBytes)
+		q := make([]byte, k/c.f.BlockSize()*c.f.BlockBytes())
 		for _, impl := range impls() {
 			withImpl(t, impl, func() {
 				if err := c.f.Quantize(q, x); err != nil {
@@ -208,7 +208,7 @@ func TestQuantizeRoundTrip(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkGuards(t, full, k)
-				assertNMSE(t, impl+" round trip "+c.f.Name, got, x, c.tol)
+				assertNMSE(t, impl+" round trip "+c.f.String(), got, x, c.tol)
 			})
 		}
 	}
@@ -225,14 +225,14 @@ func TestQ4_0KnownPattern(t *testing.T) {
 	want := []byte{0x00, 0x40,
 		0x80, 0x91, 0x91, 0xa2, 0xa2, 0xb3, 0xb3, 0xc4, 0xc4, 0xd5, 0xd5, 0xe6, 0xe6, 0xf7, 0xf7, 0xf8}
 	got := make([]byte, Q4_0Bytes)
-	if err := FormatQ4_0.Quantize(got, x); err != nil {
+	if err := Q4_0.Quantize(got, x); err != nil {
 		t.Fatal(err)
 	}
 	if string(got) != string(want) {
 		t.Fatalf("q4_0 of i-16:\n got % x\nwant % x", got, want)
 	}
 	deq := make([]float32, 32)
-	if err := FormatQ4_0.Dequantize(deq, got); err != nil {
+	if err := Q4_0.Dequantize(deq, got); err != nil {
 		t.Fatal(err)
 	}
 	// Element 1 (-15) has nibble 1 → (1-8)·2 = -14; element 31 (15) clamps to 15 → 14.
@@ -249,7 +249,7 @@ func TestQ8_0KnownPattern(t *testing.T) {
 		x[i] = float32(i-16) / 16
 	}
 	got := make([]byte, Q8_0Bytes)
-	if err := FormatQ8_0.Quantize(got, x); err != nil {
+	if err := Q8_0.Quantize(got, x); err != nil {
 		t.Fatal(err)
 	}
 	if d := binary.LittleEndian.Uint16(got); d != 0x2008 {
@@ -275,7 +275,7 @@ func TestQ4_KKnownBlock(t *testing.T) {
 	sc := []float32{1, 2, 3, 4, 5 + 16, 6, 7, 8} // byte 0's top bits feed sub-block 4
 	mn := []float32{0, 0, 0, 0, 1, 2, 3, 4}
 	got := make([]float32, QKK)
-	if err := FormatQ4_K.Dequantize(got, blk); err != nil {
+	if err := Q4_K.Dequantize(got, blk); err != nil {
 		t.Fatal(err)
 	}
 	for e := range got {
@@ -301,7 +301,7 @@ func TestQ6_KKnownBlock(t *testing.T) {
 	binary.LittleEndian.PutUint16(blk[208:], 0x4000) // d = 2
 	qs := []float32{1 - 32, 1 + 16 - 32, 2 + 32 - 32, 2 + 48 - 32}
 	got := make([]float32, QKK)
-	if err := FormatQ6_K.Dequantize(got, blk); err != nil {
+	if err := Q6_K.Dequantize(got, blk); err != nil {
 		t.Fatal(err)
 	}
 	for e := range got {
@@ -316,48 +316,48 @@ func TestQ6_KKnownBlock(t *testing.T) {
 // Bad lengths are errors, never panics.
 func TestQuantErrors(t *testing.T) {
 	for _, f := range allFormats {
-		if f.BlockSize > 1 {
-			if _, err := f.RowBytes(f.BlockSize + 1); !errors.Is(err, ErrBadLength) {
-				t.Errorf("%s: RowBytes(non-multiple) err = %v", f.Name, err)
+		if f.BlockSize() > 1 {
+			if _, err := f.RowBytes(f.BlockSize() + 1); !errors.Is(err, ErrBadLength) {
+				t.Errorf("%s: RowBytes(non-multiple) err = %v", f.String(), err)
 			}
-			if err := f.Dequantize(make([]float32, f.BlockSize-1), nil); err == nil {
-				t.Errorf("%s: Dequantize of a partial block succeeded", f.Name)
+			if err := f.Dequantize(make([]float32, f.BlockSize()-1), nil); err == nil {
+				t.Errorf("%s: Dequantize of a partial block succeeded", f.String())
 			}
 		}
-		if _, err := f.RowBytes(-f.BlockSize); err == nil {
-			t.Errorf("%s: RowBytes(negative) succeeded", f.Name)
+		if _, err := f.RowBytes(-f.BlockSize()); err == nil {
+			t.Errorf("%s: RowBytes(negative) succeeded", f.String())
 		}
-		big := math.MaxInt / f.BlockSize * f.BlockSize
-		if _, err := f.RowBytes(big); err == nil && f.BlockBytes > f.BlockSize {
-			t.Errorf("%s: RowBytes(%d) did not overflow", f.Name, big)
+		big := math.MaxInt / f.BlockSize() * f.BlockSize()
+		if _, err := f.RowBytes(big); err == nil && f.BlockBytes() > f.BlockSize() {
+			t.Errorf("%s: RowBytes(%d) did not overflow", f.String(), big)
 		}
-		k := 2 * max(QK8_0, f.BlockSize)
+		k := 2 * max(QK8_0, f.BlockSize())
 		rb, _ := f.RowBytes(k)
 		w := make([]byte, 3*rb)
 		x := make([]float32, k)
 		y := make([]float32, 3)
 		if err := MatVecQ(y, w[1:], f, x, 3, k); err == nil {
-			t.Errorf("%s: MatVecQ with short weights succeeded", f.Name)
+			t.Errorf("%s: MatVecQ with short weights succeeded", f.String())
 		}
 		if err := MatVecQ(y[:2], w, f, x, 3, k); err == nil {
-			t.Errorf("%s: MatVecQ with short y succeeded", f.Name)
+			t.Errorf("%s: MatVecQ with short y succeeded", f.String())
 		}
 		if err := MatMulQ(make([]float32, 6), w, f, x, 2, 3, k); err == nil {
-			t.Errorf("%s: MatMulQ with short x succeeded", f.Name)
+			t.Errorf("%s: MatMulQ with short x succeeded", f.String())
 		}
 		if err := MatVecQ(y, w, f, x, 3, k); err != nil {
-			t.Errorf("%s: MatVecQ valid call: %v", f.Name, err)
+			t.Errorf("%s: MatVecQ valid call: %v", f.String(), err)
 		}
-		if f.quant == nil {
+		if !f.Writable() {
 			if err := f.Quantize(make([]byte, rb), x); err == nil {
-				t.Errorf("%s: Quantize succeeded for a read-only format", f.Name)
+				t.Errorf("%s: Quantize succeeded for a read-only format", f.String())
 			}
 		}
 	}
-	if err := MatVecQ(nil, nil, nil, nil, 0, 0); err == nil {
-		t.Error("MatVecQ with nil format succeeded")
+	if err := MatVecQ(nil, nil, DType(5), nil, 0, 0); err == nil {
+		t.Error("MatVecQ with an unknown type succeeded")
 	}
-	if err := MatMulQ(nil, nil, FormatF32, nil, math.MaxInt, 2, 2); err == nil {
+	if err := MatMulQ(nil, nil, F32, nil, math.MaxInt, 2, 2); err == nil {
 		t.Error("MatMulQ with overflowing m succeeded")
 	}
 }
@@ -367,11 +367,11 @@ func TestQuantErrors(t *testing.T) {
 func TestMatVecQAllocs(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
 	const n, k = 64, 512
-	w := randomWeights(t, r, FormatQ4_0, n, k)
+	w := randomWeights(t, r, Q4_0, n, k)
 	x := randSlice(r, k)
 	y := make([]float32, n)
 	allocs := testing.AllocsPerRun(20, func() {
-		if err := MatVecQ(y, w, FormatQ4_0, x, n, k); err != nil {
+		if err := MatVecQ(y, w, Q4_0, x, n, k); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -393,8 +393,8 @@ func FuzzRowBytes(f *testing.F) {
 		fm := allFormats[int(fi)%len(allFormats)]
 		rb, err := fm.RowBytes(k)
 		if err == nil {
-			if k < 0 || k%fm.BlockSize != 0 || rb != k/fm.BlockSize*fm.BlockBytes || rb < 0 {
-				t.Fatalf("%s RowBytes(%d) = %d", fm.Name, k, rb)
+			if k < 0 || k%fm.BlockSize() != 0 || rb != k/fm.BlockSize()*fm.BlockBytes() || rb < 0 {
+				t.Fatalf("%s RowBytes(%d) = %d", fm.String(), k, rb)
 			}
 		}
 		if k < 0 || k > 1024 || n < 0 || n > 16 || m < 0 || m > 4 || skew < -2 || skew > 2 {
@@ -403,8 +403,8 @@ func FuzzRowBytes(f *testing.F) {
 		wlen := max(0, n*max(rb, 0)+skew)
 		y := make([]float32, m*n)
 		err = MatMulQ(y, make([]byte, wlen), fm, make([]float32, m*k), m, n, k)
-		if ok := wlen == n*rb && (k%fm.BlockSize == 0) && (!fm.ActQ8 || k%QK8_0 == 0); (err == nil) != ok && !(n == 0 || m == 0) {
-			t.Fatalf("%s MatMulQ(m=%d n=%d k=%d, skew %d) err = %v", fm.Name, m, n, k, skew, err)
+		if ok := wlen == n*rb && (k%fm.BlockSize() == 0) && (fm.Traits().VecDot == F32 || k%QK8_0 == 0); (err == nil) != ok && !(n == 0 || m == 0) {
+			t.Fatalf("%s MatMulQ(m=%d n=%d k=%d, skew %d) err = %v", fm.String(), m, n, k, skew, err)
 		}
 		for _, v := range y {
 			if err == nil && v != 0 {

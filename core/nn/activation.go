@@ -29,11 +29,11 @@ func (l *Linear) SplitRows(lo, hi int) (Linear, error) {
 	if lo < 0 || hi > m.Rows || lo >= hi {
 		return Linear{}, fmt.Errorf("split rows [%d,%d) of %d", lo, hi, m.Rows)
 	}
-	s := Linear{W: Matrix{Rows: hi - lo, Cols: m.Cols, Format: m.Format}}
+	s := Linear{W: Matrix{Rows: hi - lo, Cols: m.Cols, Type: m.Type}}
 	if m.F32 != nil {
 		s.W.F32 = m.F32[lo*m.Cols : hi*m.Cols]
 	} else {
-		rb, err := m.Format.RowBytes(m.Cols)
+		rb, err := m.Type.RowBytes(m.Cols)
 		if err != nil {
 			return Linear{}, err
 		}

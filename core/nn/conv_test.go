@@ -28,7 +28,7 @@ func (m memSource) Close() error                          { return nil }
 
 func (m memSource) put(name string, v []float32, shape ...int) {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
-	m[name] = &formats.Info{Name: name, Type: formats.TypeF32, Shape: shape, Data: b}
+	m[name] = &formats.Info{Name: name, Type: kernels.F32, Shape: shape, Data: b}
 }
 
 // A bound Conv2D (3×3, stride 2, pad 1) against the direct sum.
@@ -127,10 +127,10 @@ func TestSplitRowsAndQuickGELU(t *testing.T) {
 	}
 	// The same split of f16 rows.
 	raw := make([]byte, 6*4*2)
-	if err := kernels.FormatF16.Quantize(raw, w); err != nil {
+	if err := kernels.F16.Quantize(raw, w); err != nil {
 		t.Fatal(err)
 	}
-	q := Linear{W: Matrix{Rows: 6, Cols: 4, Data: raw, Format: kernels.FormatF16}}
+	q := Linear{W: Matrix{Rows: 6, Cols: 4, Data: raw, Type: kernels.F16}}
 	qh, err := q.SplitRows(3, 6)
 	if err != nil || qh.W.Rows != 3 || len(qh.W.Data) != 3*4*2 {
 		t.Fatalf("f16 split: %v %+v", err, qh.W)

@@ -1,9 +1,6 @@
 package nn
 
-import (
-	"github.com/loomhq/loom/core/formats"
-	"github.com/loomhq/loom/core/kernels"
-)
+import "github.com/loomhq/loom/core/kernels"
 
 // LayerNorm is (x - mean)/sqrt(var + eps) ⊙ W + B (Ba et al. 2016), as in
 // ViT, GPT-2 and CLIP.
@@ -61,12 +58,11 @@ func (b *Binder) Flat(name string, n int) []float32 {
 		b.fail("bind %s: shape %v holds %d values, want %d", full, in.Shape, in.Elements(), n)
 		return nil
 	}
-	if in.Type == formats.TypeF32 {
+	if in.Type == kernels.F32 {
 		return float32View(in.Data)
 	}
-	f, ok := formatOf(in.Type)
 	out := make([]float32, n)
-	if !ok || f.Dequantize(out, in.Data) != nil {
+	if in.Type.Dequantize(out, in.Data) != nil {
 		b.fail("bind %s: cannot widen %v to f32", full, in.Type)
 		return nil
 	}

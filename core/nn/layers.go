@@ -45,7 +45,7 @@ func (l *Linear) Forward(y, x []float32, rows int) error {
 			return err
 		}
 	case l.W.Quantized():
-		if err := kernels.MatMulQ(y, l.W.Data, l.W.Format, x, rows, out, in); err != nil {
+		if err := kernels.MatMulQ(y, l.W.Data, l.W.Type, x, rows, out, in); err != nil {
 			return err
 		}
 	case rows == 1:

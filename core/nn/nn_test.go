@@ -53,11 +53,11 @@ func TestLinearF32AndQuantized(t *testing.T) {
 	w := randF(r, out*in)
 	bias := randF(r, out)
 	q8 := make([]byte, out*in/32*34)
-	if err := kernels.FormatQ8_0.Quantize(q8, w); err != nil {
+	if err := kernels.Q8_0.Quantize(q8, w); err != nil {
 		t.Fatal(err)
 	}
 	wq := make([]float32, out*in) // what the q8_0 weights really hold
-	if err := kernels.FormatQ8_0.Dequantize(wq, q8); err != nil {
+	if err := kernels.Q8_0.Dequantize(wq, q8); err != nil {
 		t.Fatal(err)
 	}
 	for _, rows := range []int{1, 3, 17} {
@@ -70,7 +70,7 @@ func TestLinearF32AndQuantized(t *testing.T) {
 		if e := nmse(y, linearRef(w, bias, x, rows, out, in)); e > 1e-10 {
 			t.Fatalf("f32 rows=%d: nmse %g", rows, e)
 		}
-		lq := Linear{W: Matrix{Rows: out, Cols: in, Data: q8, Format: kernels.FormatQ8_0}}
+		lq := Linear{W: Matrix{Rows: out, Cols: in, Data: q8, Type: kernels.Q8_0}}
 		if err := lq.Forward(y, x, rows); err != nil {
 			t.Fatal(err)
 		}

@@ -22,12 +22,12 @@ import (
 )
 
 // Matrix is a weight matrix (Rows, Cols) stored [out][in] as checkpoints
-// store it: either float32 values or rows in a kernels.Format.
+// store it: either float32 values or rows of a storage type with kernels.
 type Matrix struct {
 	Rows, Cols int
-	F32        []float32       // (Rows, Cols) when stored as f32
-	Data       []byte          // Rows × Format.RowBytes(Cols) otherwise
-	Format     *kernels.Format // nil when F32 is set
+	F32        []float32     // (Rows, Cols) when stored as f32
+	Data       []byte        // Rows × Type.RowBytes(Cols) otherwise
+	Type       kernels.DType // storage type of Data (F32, the zero value, when F32 is set)
 }
 
 // Quantized reports whether the matrix is stored in a non-f32 format.
@@ -42,27 +42,27 @@ func (m *Matrix) Row(dst []float32, r int) error {
 		copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
 		return nil
 	}
-	rb, err := m.Format.RowBytes(m.Cols)
+	rb, err := m.Type.RowBytes(m.Cols)
 	if err != nil {
 		return err
 	}
-	return m.Format.Dequantize(dst[:m.Cols], m.Data[r*rb:(r+1)*rb])
+	return m.Type.Dequantize(dst[:m.Cols], m.Data[r*rb:(r+1)*rb])
 }
 
 // widen dequantizes the whole matrix into dst (Rows·Cols), rows split over
 // the kernel pool.
 func (m *Matrix) widen(dst []float32) error {
-	rb, err := m.Format.RowBytes(m.Cols)
+	rb, err := m.Type.RowBytes(m.Cols)
 	if err != nil {
 		return err
 	}
 	if len(m.Data) != rb*m.Rows || len(dst) < m.Rows*m.Cols {
-		return fmt.Errorf("widen %d×%d %s: %d bytes, dst %d", m.Rows, m.Cols, m.Format.Name, len(m.Data), len(dst))
+		return fmt.Errorf("widen %d×%d %s: %d bytes, dst %d", m.Rows, m.Cols, m.Type, len(m.Data), len(dst))
 	}
 	var once sync.Once
 	var first error
 	kernels.ParallelFor(m.Rows, 16, func(lo, hi int) {
-		if err := m.Format.Dequantize(dst[lo*m.Cols:hi*m.Cols], m.Data[lo*rb:hi*rb]); err != nil {
+		if err := m.Type.Dequantize(dst[lo*m.Cols:hi*m.Cols], m.Data[lo*rb:hi*rb]); err != nil {
 			once.Do(func() { first = err })
 		}
 	})
@@ -75,31 +75,10 @@ func (m *Matrix) Dense() ([]float32, error) {
 		return m.F32, nil
 	}
 	out := make([]float32, m.Rows*m.Cols)
-	if err := m.Format.Dequantize(out, m.Data); err != nil {
+	if err := m.Type.Dequantize(out, m.Data); err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-// formatOf maps a GGUF storage type to the kernel format that multiplies it.
-func formatOf(t formats.GGMLType) (*kernels.Format, bool) {
-	switch t {
-	case formats.TypeF32:
-		return kernels.FormatF32, true
-	case formats.TypeF16:
-		return kernels.FormatF16, true
-	case formats.TypeBF16:
-		return kernels.FormatBF16, true
-	case formats.TypeQ8_0:
-		return kernels.FormatQ8_0, true
-	case formats.TypeQ4_0:
-		return kernels.FormatQ4_0, true
-	case formats.TypeQ4_K:
-		return kernels.FormatQ4_K, true
-	case formats.TypeQ6_K:
-		return kernels.FormatQ6_K, true
-	}
-	return nil, false
 }
 
 // float32View reinterprets little-endian f32 bytes in place; misaligned data
@@ -111,7 +90,7 @@ func float32View(b []byte) []float32 {
 	}
 	if uintptr(unsafe.Pointer(&b[0]))%4 != 0 {
 		out := make([]float32, n)
-		kernels.FormatF32.Dequantize(out, b[:4*n])
+		kernels.F32.Dequantize(out, b[:4*n])
 		return out
 	}
 	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
@@ -181,12 +160,11 @@ func (b *Binder) Vector(name string, n int) []float32 {
 	if in == nil {
 		return nil
 	}
-	if in.Type == formats.TypeF32 {
+	if in.Type == kernels.F32 {
 		return float32View(in.Data)
 	}
-	f, ok := formatOf(in.Type)
 	out := make([]float32, n)
-	if !ok || f.Dequantize(out, in.Data) != nil {
+	if in.Type.Dequantize(out, in.Data) != nil {
 		b.fail("bind %s: cannot widen %v to f32", b.name(name), in.Type)
 		return nil
 	}
@@ -204,20 +182,19 @@ func (b *Binder) Matrix(name string, rows, cols int) Matrix {
 
 func (b *Binder) matrix(name string, in *formats.Info, rows, cols int, data []byte) Matrix {
 	m := Matrix{Rows: rows, Cols: cols}
-	if in.Type == formats.TypeF32 {
+	if in.Type == kernels.F32 {
 		m.F32 = float32View(data)
 		return m
 	}
-	f, ok := formatOf(in.Type)
-	if !ok {
+	if !in.Type.Computable() {
 		b.fail("bind %s: storage type %v has no kernel", b.name(name), in.Type)
 		return m
 	}
-	if rb, err := f.RowBytes(cols); err != nil || rb*rows != len(data) {
-		b.fail("bind %s: %d bytes for %d×%d %s", b.name(name), len(data), rows, cols, f.Name)
+	if rb, err := in.Type.RowBytes(cols); err != nil || rb*rows != len(data) {
+		b.fail("bind %s: %d bytes for %d×%d %v", b.name(name), len(data), rows, cols, in.Type)
 		return m
 	}
-	m.Data, m.Format = data, f
+	m.Data, m.Type = data, in.Type
 	return m
 }
 

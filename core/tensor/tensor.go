@@ -1,3 +1,9 @@
+// Package tensor holds Loom's n-dimensional arrays: a dtype, a shape
+// (innermost dimension last, as GGUF's ne reversed), element strides and an
+// offset into a shared byte buffer. Views (Reshape, Permute, Transpose,
+// Narrow/Slice) share the buffer; Contiguous copies only when it must. The
+// compute lives in core/kernels, which works on plain slices; this package
+// only describes memory.
 package tensor
 
 // Tensor layout. A Tensor is a header over a byte buffer that many views may
@@ -20,7 +26,13 @@ import (
 	"fmt"
 	"math"
 	"unsafe"
+
+	"github.com/loomhq/loom/core/kernels"
 )
+
+// DType is an element storage type: a row of the dtype table in core/kernels
+// (dtype.go), where every type's geometry and kernels are defined.
+type DType = kernels.DType
 
 // ErrShape is wrapped by every shape, stride and view error.
 var ErrShape = errors.New("tensor: bad shape")
@@ -68,8 +80,8 @@ func rowMajor(shape []int) []int {
 // storageBytes returns the bytes n contiguous elements of d take, checking
 // the innermost dimension is whole blocks.
 func storageBytes(d DType, shape []int) (int, error) {
-	if !d.Valid() {
-		return 0, shapeErr("invalid dtype %d", uint8(d))
+	if !d.Computable() { // a tensor's values must be readable: types with kernels only
+		return 0, shapeErr("dtype %v has no kernels", d)
 	}
 	n, err := numElems(shape)
 	if err != nil {
@@ -80,7 +92,7 @@ func storageBytes(d DType, shape []int) (int, error) {
 			return 0, shapeErr("%s tensor %v: innermost dimension must be a multiple of %d", d, shape, d.BlockSize())
 		}
 	}
-	b, err := traits[d].Format.RowBytes(n)
+	b, err := d.RowBytes(n)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrShape, err)
 	}
@@ -115,7 +127,7 @@ func FromF32(data []float32, shape ...int) (*Tensor, error) {
 	if len(data) > 0 {
 		b = unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))
 	}
-	return FromBytes(F32, b, shape...)
+	return FromBytes(kernels.F32, b, shape...)
 }
 
 func (t *Tensor) DType() DType   { return t.dtype }
@@ -177,7 +189,7 @@ func (t *Tensor) Bytes() ([]byte, error) {
 // F32 returns the elements of a contiguous f32 tensor as a slice sharing its
 // storage.
 func (t *Tensor) F32() ([]float32, error) {
-	if t.dtype != F32 {
+	if t.dtype != kernels.F32 {
 		return nil, fmt.Errorf("tensor: F32 of a %s tensor", t.dtype)
 	}
 	b, err := t.Bytes()
@@ -212,11 +224,10 @@ func (t *Tensor) At(idx ...int) (float32, error) {
 	if err != nil {
 		return 0, err
 	}
-	f := traits[t.dtype].Format
-	bs := f.BlockSize
+	bs := t.dtype.BlockSize()
 	start := t.byteAt(e - e%bs)
 	buf := make([]float32, bs)
-	if err := f.Dequantize(buf, t.data[start:start+f.BlockBytes]); err != nil {
+	if err := t.dtype.Dequantize(buf, t.data[start:start+t.dtype.BlockBytes()]); err != nil {
 		return 0, err
 	}
 	return buf[e%bs], nil
@@ -224,7 +235,7 @@ func (t *Tensor) At(idx ...int) (float32, error) {
 
 // Set stores v at idx in an f32 tensor.
 func (t *Tensor) Set(v float32, idx ...int) error {
-	if t.dtype != F32 {
+	if t.dtype != kernels.F32 {
 		return fmt.Errorf("tensor: Set on a %s tensor", t.dtype)
 	}
 	e, err := t.index(idx)
@@ -409,7 +420,7 @@ func (t *Tensor) ToF32() (*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := New(F32, t.shape...)
+	out, err := New(kernels.F32, t.shape...)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +428,7 @@ func (t *Tensor) ToF32() (*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := traits[t.dtype].Format.Dequantize(dst, src); err != nil {
+	if err := t.dtype.Dequantize(dst, src); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -10,54 +10,6 @@ import (
 	"github.com/loomhq/loom/core/kernels"
 )
 
-func TestDTypeTable(t *testing.T) {
-	want := map[DType]struct {
-		gguf       uint32
-		bs, bbytes int
-		vecDot     DType
-	}{
-		F32: {0, 1, 4, F32}, F16: {1, 1, 2, F32}, BF16: {30, 1, 2, F32},
-		Q8_0: {8, 32, 34, Q8_0}, Q4_0: {2, 32, 18, Q8_0}, Q4_K: {12, 256, 144, F32}, Q6_K: {14, 256, 210, F32},
-	}
-	if len(DTypes()) != len(want) {
-		t.Fatalf("DTypes() = %v", DTypes())
-	}
-	for _, d := range DTypes() {
-		w := want[d]
-		tr := d.Traits()
-		if tr.GGUFType != w.gguf || d.BlockSize() != w.bs || d.BlockBytes() != w.bbytes || tr.VecDot != w.vecDot {
-			t.Errorf("%s: traits %+v, block %d/%d", d, tr, d.BlockSize(), d.BlockBytes())
-		}
-		if (tr.VecDot == Q8_0) != tr.Format.ActQ8 {
-			t.Errorf("%s: VecDot %s disagrees with kernels ActQ8 %v", d, tr.VecDot, tr.Format.ActQ8)
-		}
-		if g, err := FromGGUF(w.gguf); err != nil || g != d {
-			t.Errorf("FromGGUF(%d) = %v, %v", w.gguf, g, err)
-		}
-		if p, err := ParseDType(d.String()); err != nil || p != d {
-			t.Errorf("ParseDType(%q) = %v, %v", d, p, err)
-		}
-	}
-	if _, err := FromGGUF(3); err == nil { // q4_1: not supported
-		t.Error("FromGGUF(3) succeeded")
-	}
-	if _, err := RowBytes(DType(200), 32); err == nil {
-		t.Error("RowBytes of an invalid dtype succeeded")
-	}
-	if DType(200).String() != "dtype(200)" {
-		t.Errorf("invalid dtype prints %q", DType(200).String())
-	}
-	if b, err := RowBytes(Q4_0, 4096); err != nil || b != 4096/32*18 {
-		t.Errorf("RowBytes(q4_0, 4096) = %d, %v", b, err)
-	}
-	if _, err := RowBytes(Q4_0, 33); err == nil {
-		t.Error("RowBytes(q4_0, 33) succeeded")
-	}
-	if _, err := RowBytes(F32, math.MaxInt/2); err == nil {
-		t.Error("RowBytes(f32, MaxInt/2) did not overflow")
-	}
-}
-
 // iota3 is an f32 tensor of shape (2, 3, 4) holding 0..23.
 func iota3(t *testing.T) *Tensor {
 	v := make([]float32, 24)
@@ -145,10 +97,10 @@ func TestQuantizedViews(t *testing.T) {
 	for i := range src {
 		src[i] = 2*r.Float32() - 1
 	}
-	for _, d := range []DType{Q8_0, Q4_0, F16, BF16} {
-		rb, _ := RowBytes(d, k)
+	for _, d := range []DType{kernels.Q8_0, kernels.Q4_0, kernels.F16, kernels.BF16} {
+		rb, _ := d.RowBytes(k)
 		q := make([]byte, rows*rb)
-		if err := d.Traits().Format.Quantize(q, src); err != nil {
+		if err := d.Quantize(q, src); err != nil {
 			t.Fatal(err)
 		}
 		x, err := FromBytes(d, q, 2, 3, k)
@@ -191,7 +143,7 @@ func TestQuantizedViews(t *testing.T) {
 			t.Errorf("%s: New with a partial block succeeded", d)
 		}
 	}
-	if _, err := FromBytes(Q8_0, make([]byte, 33), 32); err == nil {
+	if _, err := FromBytes(kernels.Q8_0, make([]byte, 33), 32); err == nil {
 		t.Error("FromBytes with the wrong size succeeded")
 	}
 }
@@ -199,7 +151,7 @@ func TestQuantizedViews(t *testing.T) {
 func TestArenaSteadyState(t *testing.T) {
 	a := NewArena(1 << 10)
 	pass := func() {
-		x, err := a.New(F32, 300, 7)
+		x, err := a.New(kernels.F32, 300, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -381,18 +333,18 @@ func TestTensorFeedsMatVecQ(t *testing.T) {
 	for i := range wf {
 		wf[i] = 2*r.Float32() - 1
 	}
-	w, err := New(Q4_0, n, k)
+	w, err := New(kernels.Q4_0, n, k)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wb, _ := w.Bytes()
-	if err := Q4_0.Traits().Format.Quantize(wb, wf); err != nil {
+	if err := kernels.Q4_0.Quantize(wb, wf); err != nil {
 		t.Fatal(err)
 	}
 	x := make([]float32, k)
 	x[3] = 1 // picks column 3
 	y := make([]float32, n)
-	if err := kernels.MatVecQ(y, wb, Q4_0.Traits().Format, x, n, k); err != nil {
+	if err := kernels.MatVecQ(y, wb, kernels.Q4_0, x, n, k); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {

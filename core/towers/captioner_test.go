@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
 )
 
@@ -61,7 +62,7 @@ func goldenF32(t *testing.T, src formats.InfoSource, name string) ([]float32, []
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.Type != formats.TypeF32 {
+	if in.Type != kernels.F32 {
 		t.Fatalf("%s: type %v", name, in.Type)
 	}
 	return append([]float32(nil), unsafe.Slice((*float32)(unsafe.Pointer(&in.Data[0])), len(in.Data)/4)...), in.Shape

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // tinyLlama describes a random model for the reference test.
@@ -42,7 +43,7 @@ func (m tinyLlama) build(t *testing.T, seed int64) (*formats.GGUFFile, map[strin
 			v[i] = (r.Float32()*2 - 1) * scale
 		}
 		ws[name] = v
-		infos = append(infos, &formats.Info{Name: name, Type: formats.TypeF32, Shape: shape, Data: f32Bytes(v)})
+		infos = append(infos, &formats.Info{Name: name, Type: kernels.F32, Shape: shape, Data: f32Bytes(v)})
 	}
 	hd := m.dim / m.heads
 	add("token_embd.weight", 1, m.vocab, m.dim)

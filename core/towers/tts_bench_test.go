@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
 )
 
@@ -28,7 +29,7 @@ func randomWeights(b testing.TB, dir, arch string, fill func(add func(name strin
 		for i := 0; i < n; i++ {
 			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(float32(r.NormFloat64()*scale)))
 		}
-		ts = append(ts, &formats.Info{Name: name, Type: formats.TypeF32, Shape: shape, Data: data})
+		ts = append(ts, &formats.Info{Name: name, Type: kernels.F32, Shape: shape, Data: data})
 	})
 	path := filepath.Join(dir, arch+".gguf")
 	f, err := os.Create(path)

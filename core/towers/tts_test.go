@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
 )
 
@@ -48,7 +49,7 @@ func goldenInts(t *testing.T, src formats.InfoSource, name string) []int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.Type != formats.TypeI32 {
+	if in.Type != kernels.I32 {
 		t.Fatalf("%s: type %v", name, in.Type)
 	}
 	v := unsafe.Slice((*int32)(unsafe.Pointer(&in.Data[0])), len(in.Data)/4)

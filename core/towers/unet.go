@@ -371,7 +371,7 @@ func transpose(dst, src []float32, rows, cols int) {
 // thousands of pixels, so a half-precision checkpoint is widened once at load.
 func denseLinear(b *nn.Binder, name string, out, in int) nn.Linear {
 	l := b.Linear(name, out, in)
-	if l.W.F32 == nil && l.W.Format != nil {
+	if l.W.F32 == nil && l.W.Data != nil {
 		w, err := l.W.Dense()
 		if err != nil {
 			return nn.Linear{}

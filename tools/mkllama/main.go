@@ -43,13 +43,12 @@ func main() {
 }
 
 func write(path, typ string, dim, layers, heads, kvHeads, ff, vocab, ctx int, seed int64) error {
-	var gt formats.GGMLType
-	var f *kernels.Format
+	var f kernels.DType
 	switch typ {
 	case "f32":
-		gt, f = formats.TypeF32, kernels.FormatF32
+		f = kernels.F32
 	case "q8_0":
-		gt, f = formats.TypeQ8_0, kernels.FormatQ8_0
+		f = kernels.Q8_0
 	default:
 		return fmt.Errorf("type %q: want f32 or q8_0", typ)
 	}
@@ -69,7 +68,7 @@ func write(path, typ string, dim, layers, heads, kvHeads, ff, vocab, ctx int, se
 		if err := f.Quantize(b, v); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		infos = append(infos, &formats.Info{Name: name, Type: gt, Shape: []int{rows, cols}, Data: b})
+		infos = append(infos, &formats.Info{Name: name, Type: f, Shape: []int{rows, cols}, Data: b})
 		params += rows * cols
 		return nil
 	}
@@ -78,7 +77,7 @@ func write(path, typ string, dim, layers, heads, kvHeads, ff, vocab, ctx int, se
 		for i := 0; i < n; i++ {
 			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(1))
 		}
-		infos = append(infos, &formats.Info{Name: name, Type: formats.TypeF32, Shape: []int{n}, Data: b})
+		infos = append(infos, &formats.Info{Name: name, Type: kernels.F32, Shape: []int{n}, Data: b})
 		params += n
 	}
 	hd := dim / heads

@@ -1,0 +1,246 @@
+package kernels
+
+// The dtype traits table (ggml's type_traits and type_traits_cpu in one): for
+// every storage type a GGUF or safetensors file may hold, its name, block
+// geometry, how to widen a row to float32, how to narrow float32 into it, the
+// activation type its dot product takes and that dot product per
+// implementation. It is the one place a storage type is defined: core/formats
+// sizes tensors from it, core/nn binds weights through it, and MatMulQ
+// dispatches through it. Adding a type is one row here plus its kernels.
+//
+// Types are numbered by ggml's enum ggml_type, the id GGUF files store, so a
+// file's type field is a DType as read. Rows without a toFloat (the integer
+// and f64 types) can be sized and stored but not computed on.
+
+import (
+	"fmt"
+	"math"
+)
+
+// DType is a tensor storage type by its ggml_type id.
+type DType uint32
+
+// The storage types. The values are ggml's and must not change.
+const (
+	F32  DType = 0
+	F16  DType = 1
+	Q4_0 DType = 2
+	Q4_1 DType = 3
+	Q5_0 DType = 6
+	Q5_1 DType = 7
+	Q8_0 DType = 8
+	Q2_K DType = 10
+	Q3_K DType = 11
+	Q4_K DType = 12
+	Q5_K DType = 13
+	Q6_K DType = 14
+	I8   DType = 24
+	I16  DType = 25
+	I32  DType = 26
+	F64  DType = 28
+	BF16 DType = 30
+
+	numDTypes = 31
+)
+
+// Block geometry of the types with kernels (the rest is in the table only).
+const (
+	QK8_0      = 32 // elements per q8_0 block
+	Q8_0Bytes  = 34 // bytes per q8_0 block: f16 d + 32 int8
+	QK4_0      = 32 // elements per q4_0 block
+	Q4_0Bytes  = 18 // bytes per q4_0 block: f16 d + 16 bytes of nibbles
+	QKK        = 256
+	Q4_KBytes  = 144 // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
+	Q6_KBytes  = 210 // 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 int8 scales, f16 d
+	halfBytes  = 2
+	floatBytes = 4
+)
+
+// Implementations a row of the table has a dot product for, indexed as
+// curImpl (impl.go) says which one runs.
+const (
+	implGeneric = iota
+	implAVX2
+	implAVX512
+	numImpls
+)
+
+// quantDot is a dot product of nb blocks of a weight row with an activation
+// row already quantized to the weight type's VecDot type (both as bytes).
+type quantDot func(w, x *byte, nb int) float32
+
+// Traits is one row of the table.
+type Traits struct {
+	Name       string
+	BlockSize  int   // elements per block (1 for f32/f16/bf16 and the integer types)
+	BlockBytes int   // bytes per block
+	VecDot     DType // the activation type the dot product takes: F32 or a q8 type
+
+	toFloat   func(dst []float32, src []byte) // len(dst) a multiple of BlockSize; nil: no kernels
+	fromFloat func(dst []byte, src []float32) // nil: this type cannot be written
+	dotF32    func(w []byte, x []float32) float32
+	dotQ      [numImpls]quantDot // when VecDot is not F32
+}
+
+// vnniOr picks the VNNI routine where the CPU has it (used in the avx512
+// slot: AVX-512 without VNNI runs the AVX2 routine).
+func vnniOr(vnni, avx2 quantDot) quantDot {
+	if hasVNNI {
+		return vnni
+	}
+	return avx2
+}
+
+// traits is the table, indexed by DType; a zero row is an unknown type.
+var traits = [numDTypes]Traits{
+	F32:  {Name: "f32", BlockSize: 1, BlockBytes: floatBytes, VecDot: F32, toFloat: f32RowFromBytes, fromFloat: f32RowToBytes, dotF32: dotF32Bytes},
+	F16:  {Name: "f16", BlockSize: 1, BlockBytes: halfBytes, VecDot: F32, toFloat: f16RowToF32, fromFloat: f32RowToF16, dotF32: dotF16},
+	BF16: {Name: "bf16", BlockSize: 1, BlockBytes: halfBytes, VecDot: F32, toFloat: bf16RowToF32, fromFloat: f32RowToBF16, dotF32: dotBF16},
+	Q8_0: {Name: "q8_0", BlockSize: QK8_0, BlockBytes: Q8_0Bytes, VecDot: Q8_0, toFloat: dequantQ8_0, fromFloat: quantQ8_0,
+		dotQ: [numImpls]quantDot{dotQ8_0Q8_0Ref, dotQ8_0Q8_0AVX2, vnniOr(dotQ8_0Q8_0VNNI, dotQ8_0Q8_0AVX2)}},
+	Q4_0: {Name: "q4_0", BlockSize: QK4_0, BlockBytes: Q4_0Bytes, VecDot: Q8_0, toFloat: dequantQ4_0, fromFloat: quantQ4_0,
+		dotQ: [numImpls]quantDot{dotQ4_0Q8_0Ref, dotQ4_0Q8_0AVX2, vnniOr(dotQ4_0Q8_0VNNI, dotQ4_0Q8_0AVX2)}},
+	Q4_K: {Name: "q4_K", BlockSize: QKK, BlockBytes: Q4_KBytes, VecDot: F32, toFloat: dequantQ4_K, dotF32: dotQ4_K},
+	Q6_K: {Name: "q6_K", BlockSize: QKK, BlockBytes: Q6_KBytes, VecDot: F32, toFloat: dequantQ6_K, dotF32: dotQ6_K},
+
+	// Stored and sized only: no kernels yet.
+	Q4_1: {Name: "q4_1", BlockSize: 32, BlockBytes: 20},
+	Q5_0: {Name: "q5_0", BlockSize: 32, BlockBytes: 22},
+	Q5_1: {Name: "q5_1", BlockSize: 32, BlockBytes: 24},
+	Q2_K: {Name: "q2_K", BlockSize: QKK, BlockBytes: 84},
+	Q3_K: {Name: "q3_K", BlockSize: QKK, BlockBytes: 110},
+	Q5_K: {Name: "q5_K", BlockSize: QKK, BlockBytes: 176},
+	I8:   {Name: "i8", BlockSize: 1, BlockBytes: 1},
+	I16:  {Name: "i16", BlockSize: 1, BlockBytes: 2},
+	I32:  {Name: "i32", BlockSize: 1, BlockBytes: 4},
+	F64:  {Name: "f64", BlockSize: 1, BlockBytes: 8},
+}
+
+// Known reports whether d is a row of the table (its geometry is known).
+func (d DType) Known() bool { return d < numDTypes && traits[d].BlockSize > 0 }
+
+// Traits returns d's row (the zero Traits for an unknown type).
+func (d DType) Traits() Traits {
+	if !d.Known() {
+		return Traits{}
+	}
+	return traits[d]
+}
+
+func (d DType) String() string {
+	if !d.Known() {
+		return fmt.Sprintf("ggml_type(%d)", uint32(d))
+	}
+	return traits[d].Name
+}
+
+// BlockSize is the number of elements per block (0 for an unknown type).
+func (d DType) BlockSize() int { return d.Traits().BlockSize }
+
+// BlockBytes is the number of bytes per block (0 for an unknown type).
+func (d DType) BlockBytes() int { return d.Traits().BlockBytes }
+
+// Quantized reports whether elements are stored in blocks of more than one.
+func (d DType) Quantized() bool { return d.BlockSize() > 1 }
+
+// Computable reports whether d has kernels: rows of it can be widened and
+// multiplied (MatMulQ), not only stored.
+func (d DType) Computable() bool { return d.Known() && traits[d].toFloat != nil }
+
+// Writable reports whether float32 data can be quantized into d.
+func (d DType) Writable() bool { return d.Known() && traits[d].fromFloat != nil }
+
+// DTypes lists every known type in id order.
+func DTypes() []DType {
+	var out []DType
+	for d := DType(0); d < numDTypes; d++ {
+		if d.Known() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// ParseDType maps a name ("q4_0", "bf16", …) to its type.
+func ParseDType(name string) (DType, error) {
+	for _, d := range DTypes() {
+		if traits[d].Name == name {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("kernels: unknown dtype %q", name)
+}
+
+// RowBytes returns the bytes one row of k elements takes, failing when d is
+// unknown, k is negative or not a multiple of the block size, or the size
+// overflows int.
+func (d DType) RowBytes(k int) (int, error) {
+	if !d.Known() {
+		return 0, fmt.Errorf("%v: unknown storage type: %w", d, ErrBadLength)
+	}
+	t := &traits[d]
+	if k < 0 || k%t.BlockSize != 0 {
+		return 0, fmt.Errorf("%s: row of %d elements is not a multiple of the block size %d: %w", t.Name, k, t.BlockSize, ErrBadLength)
+	}
+	nb := k / t.BlockSize
+	if nb > math.MaxInt/t.BlockBytes {
+		return 0, fmt.Errorf("%s: row of %d elements overflows int: %w", t.Name, k, ErrBadLength)
+	}
+	return nb * t.BlockBytes, nil
+}
+
+// matrixBytes is RowBytes(k)·n with the same checks.
+func (d DType) matrixBytes(n, k int) (int, error) {
+	rb, err := d.RowBytes(k)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 || rb != 0 && n > math.MaxInt/rb {
+		return 0, fmt.Errorf("%v: %d rows of %d elements overflow int: %w", d, n, k, ErrBadLength)
+	}
+	return n * rb, nil
+}
+
+// Dequantize widens src, holding len(dst) elements of type d (one or more
+// whole rows; len(src) must be exactly their size), into dst.
+func (d DType) Dequantize(dst []float32, src []byte) error {
+	if !d.Computable() {
+		return fmt.Errorf("%v: widening this storage type is not supported", d)
+	}
+	rb, err := d.RowBytes(len(dst))
+	if err != nil {
+		return err
+	}
+	if len(src) != rb {
+		return fmt.Errorf("%v: dequantize %d elements from %d bytes, want %d: %w", d, len(dst), len(src), rb, ErrBadLength)
+	}
+	traits[d].toFloat(dst, src)
+	return nil
+}
+
+// Quantize narrows src into dst in type d (dst must be exactly
+// RowBytes(len(src)) long). q8_0 and q4_0 follow ggml's reference quantizers,
+// f16/bf16 round to nearest even; types without a quantizer are errors.
+func (d DType) Quantize(dst []byte, src []float32) error {
+	if !d.Writable() {
+		return fmt.Errorf("%v: quantizing to this format is not supported", d)
+	}
+	rb, err := d.RowBytes(len(src))
+	if err != nil {
+		return err
+	}
+	if len(dst) != rb {
+		return fmt.Errorf("%v: quantize %d elements into %d bytes, want %d: %w", d, len(src), len(dst), rb, ErrBadLength)
+	}
+	traits[d].fromFloat(dst, src)
+	return nil
+}
+
+// Dot returns the dot product of the weight row w (len(x) elements of type d)
+// with x, exactly as MatVecQ computes each output (x quantized to d's VecDot
+// type first).
+func (d DType) Dot(w []byte, x []float32) (float32, error) {
+	var y [1]float32
+	err := MatVecQ(y[:], w, d, x, 1, len(x))
+	return y[0], err
+}

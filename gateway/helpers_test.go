@@ -40,6 +40,25 @@ var testManifests = []sdk.Manifest{
 
 var allTasks = []string{taskComplete, taskChat, taskCaption, taskImageGenerate, taskSpeech, taskVideo}
 
+// servedModels and testLanes are what a worker with testManifests serves:
+// every ready model, for each of its tasks.
+func servedModels(mans []sdk.Manifest) []queue.ServedModel {
+	var out []queue.ServedModel
+	for _, m := range mans {
+		for _, mi := range m.Models {
+			if mi.Ready {
+				out = append(out, queue.ServedModel{ID: mi.ID, Tasks: mi.Tasks, Loaded: true})
+			}
+		}
+	}
+	return out
+}
+
+func testLanes() []queue.Lane {
+	w := queue.WorkerInfo{Models: servedModels(testManifests)}
+	return w.Lanes()
+}
+
 type testEnv struct {
 	t   *testing.T
 	q   *faultyQueue
@@ -58,7 +77,7 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	ts := httptest.NewServer(srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	raw, _ := json.Marshal(testManifests)
-	if err := q.Register(ctx, queue.WorkerInfo{ID: "w1", Tasks: allTasks, Manifests: raw}); err != nil {
+	if err := q.Register(ctx, queue.WorkerInfo{ID: "w1", Tasks: allTasks, Models: servedModels(testManifests), Manifests: raw}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -80,7 +99,7 @@ func pngBytes(w, h int) []byte {
 // runs until canceled, "flaky" fails its first attempt mid-stream.
 func fakeWorker(ctx context.Context, q queue.Queue) {
 	for {
-		l, err := q.Dequeue(ctx, "w1", allTasks)
+		l, err := q.Dequeue(ctx, "w1", testLanes())
 		if err != nil {
 			return
 		}

@@ -200,6 +200,7 @@ func (s *Server) submit(c *gin.Context, job queue.Job) (*queue.JobState, bool, e
 	if job.MaxAttempts == 0 {
 		job.MaxAttempts = s.cfg.MaxAttempts
 	}
+	waitDeadline(c, &job, s.cfg.Now())
 	st, existed, err := s.q.Enqueue(c.Request.Context(), job)
 	if err != nil {
 		return nil, false, err

@@ -82,6 +82,13 @@ var (
 	restartsDesc = prometheus.NewDesc("loom_plugin_restarts_total",
 		"Plugin process restarts reported by live workers, by worker and plugin.", []string{"worker", "plugin"}, nil)
 	queueUpDesc = prometheus.NewDesc("loom_queue_up", "1 when the queue answered the scrape.", nil, nil)
+	// Per model: what an autoscaler scales a model's worker group on.
+	laneDepthDesc = prometheus.NewDesc("loom_model_queue_depth",
+		"Jobs queued for a model and not yet leased, by task and model.", []string{"task", "model"}, nil)
+	laneAgeDesc = prometheus.NewDesc("loom_model_oldest_job_age_seconds",
+		"How long the oldest queued job of a model has waited (0: none queued), by task and model.", []string{"task", "model"}, nil)
+	modelWorkersDesc = prometheus.NewDesc("loom_model_workers",
+		"Live workers serving a model (draining ones excluded), and of those how many have it loaded.", []string{"model", "state"}, nil)
 )
 
 func (qc *queueCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -89,6 +96,9 @@ func (qc *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- workersDesc
 	ch <- restartsDesc
 	ch <- queueUpDesc
+	ch <- laneDepthDesc
+	ch <- laneAgeDesc
+	ch <- modelWorkersDesc
 }
 
 // pluginStats is what a worker may add beside each manifest it advertises.
@@ -128,5 +138,32 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		if d, err := qc.q.Depth(ctx, t); err == nil {
 			ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d), t)
 		}
+	}
+	serving, loaded := map[string]int{}, map[string]int{}
+	for _, w := range ws {
+		if w.Draining {
+			continue
+		}
+		for _, m := range w.Models {
+			serving[m.ID]++
+			if m.Loaded {
+				loaded[m.ID]++
+			}
+		}
+	}
+	lanes, err := qc.q.Lanes(ctx)
+	if err != nil {
+		return
+	}
+	for _, l := range lanes {
+		ch <- prometheus.MustNewConstMetric(laneDepthDesc, prometheus.GaugeValue, float64(l.Depth), l.Task, l.Model)
+		ch <- prometheus.MustNewConstMetric(laneAgeDesc, prometheus.GaugeValue, l.Oldest.Seconds(), l.Task, l.Model)
+		if _, ok := serving[l.Model]; !ok {
+			serving[l.Model] = 0 // a model nobody serves: the series an autoscaler starts a worker on
+		}
+	}
+	for m, n := range serving {
+		ch <- prometheus.MustNewConstMetric(modelWorkersDesc, prometheus.GaugeValue, float64(n), m, "serving")
+		ch <- prometheus.MustNewConstMetric(modelWorkersDesc, prometheus.GaugeValue, float64(loaded[m]), m, "loaded")
 	}
 }

@@ -3,8 +3,12 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,7 +18,8 @@ import (
 	"github.com/loomhq/loom/queue"
 )
 
-// modelEntry is one model as the union of live workers' manifests sees it.
+// modelEntry is one model as the union of live workers' manifests and the
+// queue's lanes see it.
 type modelEntry struct {
 	ID          string
 	Plugin      string
@@ -22,11 +27,19 @@ type modelEntry struct {
 	Description string
 	Ready       bool // true when any worker has it ready
 	Missing     string
+	// Serving counts, per task, the live workers that lease the model's lane
+	// (draining ones excluded); Loaded, those that have it in memory now.
+	Serving map[string]int
+	Loaded  int
+	Workers int // live workers serving it for any task
 }
 
-// modelIndex caches the model table built from q.Workers(). A lookup that
-// misses refreshes at once (a worker may just have registered), so the cache
-// only delays noticing that a model went away.
+// serves reports whether a live worker leases the model's lane for task.
+func (e *modelEntry) serves(task string) bool { return e.Serving[task] > 0 }
+
+// modelIndex caches the model table built from q.Workers() and q.Lanes().
+// A lookup that misses refreshes at once (a worker may just have
+// registered), so the cache only delays noticing that a model went away.
 type modelIndex struct {
 	q   queue.Queue
 	ttl time.Duration
@@ -36,6 +49,7 @@ type modelIndex struct {
 	at      time.Time
 	models  map[string]*modelEntry
 	tasks   map[string]bool
+	lanes   []queue.LaneStats
 	workers int
 }
 
@@ -65,18 +79,33 @@ func (m *modelIndex) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	lanes, err := m.q.Lanes(ctx)
+	if err != nil {
+		return err
+	}
 	models := map[string]*modelEntry{}
+	entry := func(id string) *modelEntry {
+		e := models[id]
+		if e == nil {
+			e = &modelEntry{ID: id, Tasks: map[string]bool{}, Serving: map[string]int{}}
+			models[id] = e
+		}
+		return e
+	}
 	tasks := map[string]bool{}
+	live := 0
 	for _, w := range ws {
-		for _, t := range w.Tasks {
-			tasks[t] = true
+		if !w.Draining {
+			live++
+			for _, t := range w.Tasks {
+				tasks[t] = true
+			}
 		}
 		for _, man := range decodeManifests(w.Manifests) {
 			for _, mi := range man.Models {
-				e := models[mi.ID]
-				if e == nil {
-					e = &modelEntry{ID: mi.ID, Plugin: man.Name, Tasks: map[string]bool{}, Description: mi.Description, Missing: mi.Missing}
-					models[mi.ID] = e
+				e := entry(mi.ID)
+				if e.Plugin == "" {
+					e.Plugin, e.Description, e.Missing = man.Name, mi.Description, mi.Missing
 				}
 				for _, t := range mi.Tasks {
 					e.Tasks[t] = true
@@ -86,9 +115,33 @@ func (m *modelIndex) refresh(ctx context.Context) error {
 				}
 			}
 		}
+		if w.Draining {
+			continue
+		}
+		for _, sm := range w.Models {
+			e := entry(sm.ID)
+			e.Ready, e.Missing = true, ""
+			e.Workers++
+			if sm.Loaded {
+				e.Loaded++
+			}
+			for _, t := range sm.Tasks {
+				e.Tasks[t] = true
+				e.Serving[t]++
+			}
+		}
+	}
+	// A lane with no live worker is a model that was served (or asked
+	// for) before: it is known, and unavailable until a worker returns.
+	for _, l := range lanes {
+		if l.Model == "" {
+			continue
+		}
+		entry(l.Model).Tasks[l.Task] = true
+		tasks[l.Task] = true
 	}
 	m.mu.Lock()
-	m.models, m.tasks, m.workers, m.at = models, tasks, len(ws), m.now()
+	m.models, m.tasks, m.lanes, m.workers, m.at = models, tasks, lanes, live, m.now()
 	m.mu.Unlock()
 	return nil
 }
@@ -110,8 +163,38 @@ func (m *modelIndex) snapshot(ctx context.Context, force bool) (map[string]*mode
 	return m.models, m.tasks, nil
 }
 
-// resolve checks that model serves task and is ready. An empty model picks
-// the first ready model (by id) serving the task.
+// laneStats returns the lanes read by the last refresh.
+func (m *modelIndex) laneStats() []queue.LaneStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lanes
+}
+
+// unservedRetryAfter is the Retry-After of a model no live worker serves:
+// about how long a starting worker takes to register.
+const unservedRetryAfter = 5 * time.Second
+
+// errUnserved is the 503 for a known model that no live worker serves now.
+func errUnserved(task, model string) *APIError {
+	e := apiErrorf(http.StatusServiceUnavailable, "model_unavailable",
+		"no live worker serves model %q for %s; retry later, or send %s: SECONDS to queue the job until a worker for it starts",
+		model, task, waitHeader)
+	e.RetryAfter = unservedRetryAfter
+	return e
+}
+
+// errUnserved reports whether err is errUnserved's answer.
+func isUnserved(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == "model_unavailable" && ae.RetryAfter == unservedRetryAfter
+}
+
+// resolve checks that model serves task and that a live worker serves it.
+// An empty model picks the first served model (by id) for the task. A known
+// model with no live worker answers 503 model_unavailable with Retry-After,
+// unless the request may wait for a worker (waitHeader or
+// Config.WaitForWorker): then it resolves, and submit gives the job a
+// deadline so it does not wait forever.
 func (m *modelIndex) resolve(ctx context.Context, task, model string) (*modelEntry, error) {
 	e, err := m.lookup(ctx, task, model, false)
 	if err == nil {
@@ -121,7 +204,60 @@ func (m *modelIndex) resolve(ctx context.Context, task, model string) (*modelEnt
 		return nil, err
 	}
 	// A miss may be a worker that registered since the last refresh.
-	return m.lookup(ctx, task, model, true)
+	e, err = m.lookup(ctx, task, model, true)
+	if e != nil && isUnserved(err) {
+		if g, ok := ctx.Value(waitGrantKey{}).(*waitGrant); ok && g.wait > 0 {
+			g.used = true
+			return e, nil
+		}
+	}
+	return e, err
+}
+
+// waitHeader lets one request queue its job for a model no live worker
+// serves now, for up to that many seconds (0: do not wait).
+const waitHeader = "Loom-Wait-For-Worker"
+
+// maxWaitForWorker bounds waitHeader and Config.WaitForWorker.
+const maxWaitForWorker = 24 * time.Hour
+
+type waitGrantKey struct{}
+
+// waitGrant is how long a request may wait for a worker, and whether
+// resolve used that to accept an unserved model (submit then sets the
+// job's deadline).
+type waitGrant struct {
+	wait time.Duration
+	used bool
+}
+
+// waitForWorker reads waitHeader (else Config.WaitForWorker) into the
+// request's context for resolve and submit.
+func (s *Server) waitForWorker(c *gin.Context) {
+	wait := s.cfg.WaitForWorker
+	if v := c.GetHeader(waitHeader); v != "" {
+		sec, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || sec < 0 || sec > maxWaitForWorker.Seconds() || math.IsNaN(sec) {
+			_ = c.Error(badRequest("%s: %q is not a number of seconds in 0..%d", waitHeader, v, int(maxWaitForWorker.Seconds())))
+			c.Abort()
+			return
+		}
+		wait = time.Duration(sec * float64(time.Second))
+	}
+	if wait > 0 {
+		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), waitGrantKey{}, &waitGrant{wait: wait}))
+	}
+	c.Next()
+}
+
+// waitDeadline is the deadline of a job queued for a model no worker serves:
+// its own, or the request's wait from now.
+func waitDeadline(c *gin.Context, job *queue.Job, now time.Time) {
+	g, ok := c.Request.Context().Value(waitGrantKey{}).(*waitGrant)
+	if !ok || !g.used || !job.Deadline.IsZero() {
+		return
+	}
+	job.Deadline = now.Add(g.wait)
 }
 
 func (m *modelIndex) lookup(ctx context.Context, task, model string, force bool) (*modelEntry, error) {
@@ -130,24 +266,30 @@ func (m *modelIndex) lookup(ctx context.Context, task, model string, force bool)
 		return nil, err
 	}
 	if model == "" {
-		var ready, unready []string
+		var served, unserved, unready []string
 		for id, e := range models {
 			switch {
-			case e.Tasks[task] && e.Ready:
-				ready = append(ready, id)
-			case e.Tasks[task]:
+			case !e.Tasks[task]:
+			case e.serves(task):
+				served = append(served, id)
+			case e.Ready:
+				unserved = append(unserved, id)
+			default:
 				unready = append(unready, id)
 			}
 		}
-		sort.Strings(ready)
+		sort.Strings(served)
+		sort.Strings(unserved)
 		sort.Strings(unready)
 		switch {
-		case len(ready) > 0:
-			return models[ready[0]], nil
-		case len(unready) > 0:
+		case len(served) > 0:
+			return models[served[0]], nil
+		case len(unready) > 0 && len(unserved) == 0:
 			// Say what is missing rather than that nothing exists.
 			e := models[unready[0]]
 			return nil, apiErrorf(http.StatusServiceUnavailable, "model_unavailable", "no model for %s is ready: %s", task, e.Missing)
+		case len(unserved) > 0 || len(unready) > 0:
+			return nil, errUnserved(task, append(unserved, unready...)[0])
 		}
 		return nil, apiErrorf(http.StatusNotFound, "model_not_found", "no model serves %s (GET /v1/models lists the models of live workers)", task)
 	}
@@ -158,10 +300,13 @@ func (m *modelIndex) lookup(ctx context.Context, task, model string, force bool)
 	if !e.Tasks[task] {
 		return nil, apiErrorf(http.StatusNotFound, "model_not_found", "model %q does not serve %s", model, task)
 	}
-	if !e.Ready {
+	if e.serves(task) {
+		return e, nil
+	}
+	if e.Plugin != "" && !e.Ready {
 		return nil, apiErrorf(http.StatusServiceUnavailable, "model_unavailable", "model %q is not ready: %s", model, e.Missing)
 	}
-	return e, nil
+	return e, errUnserved(task, model)
 }
 
 // hasTask reports whether any live worker consumes task (refreshing on a miss).
@@ -178,7 +323,8 @@ func (m *modelIndex) hasTask(ctx context.Context, task string) (bool, error) {
 	return false, nil
 }
 
-// modelObject is one entry of GET /v1/models (OpenAI's shape plus Loom's fields).
+// modelObject is one entry of GET /v1/models (OpenAI's shape plus Loom's
+// fields: which live workers serve it and how much waits for them).
 type modelObject struct {
 	ID          string   `json:"id"`
 	Object      string   `json:"object"`
@@ -189,6 +335,13 @@ type modelObject struct {
 	Ready       bool     `json:"ready"`
 	Missing     string   `json:"missing,omitempty"`
 	Description string   `json:"description,omitempty"`
+	// Workers is how many live workers serve the model, Loaded how many of
+	// those have it in memory; QueueDepth its queued jobs over all tasks and
+	// OldestQueuedS how long the oldest of them has waited.
+	Workers       int     `json:"workers"`
+	Loaded        int     `json:"loaded"`
+	QueueDepth    int     `json:"queue_depth"`
+	OldestQueuedS float64 `json:"oldest_queued_s"`
 }
 
 func (s *Server) listModels(c *gin.Context) {
@@ -197,6 +350,7 @@ func (s *Server) listModels(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	lanes := s.models.laneStats()
 	out := make([]modelObject, 0, len(models))
 	for _, e := range models {
 		tasks := make([]string, 0, len(e.Tasks))
@@ -204,8 +358,15 @@ func (s *Server) listModels(c *gin.Context) {
 			tasks = append(tasks, t)
 		}
 		sort.Strings(tasks)
-		out = append(out, modelObject{ID: e.ID, Object: "model", OwnedBy: "loom", Plugin: e.Plugin, Tasks: tasks,
-			Ready: e.Ready, Missing: e.Missing, Description: e.Description})
+		o := modelObject{ID: e.ID, Object: "model", OwnedBy: "loom", Plugin: e.Plugin, Tasks: tasks,
+			Ready: e.Ready, Missing: e.Missing, Description: e.Description, Workers: e.Workers, Loaded: e.Loaded}
+		for _, l := range lanes {
+			if l.Model == e.ID {
+				o.QueueDepth += l.Depth
+				o.OldestQueuedS = max(o.OldestQueuedS, l.Oldest.Seconds())
+			}
+		}
+		out = append(out, o)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": out})

@@ -32,8 +32,13 @@ type Config struct {
 	RateLimit      float64       // requests per second per key (or client IP without keys); 0: none
 	RateBurst      int           // bucket size; default max(1, 2*RateLimit)
 	ModelsTTL      time.Duration // default 1s: how long the model index from Workers() is cached
-	Logger         *log.Logger   // default: log.Default()
-	Now            func() time.Time
+	// WaitForWorker lets every request queue a job for a model that no live
+	// worker serves, for up to this long (the job's deadline unless it has
+	// one); 0 answers 503 model_unavailable with Retry-After at once. The
+	// Loom-Wait-For-Worker header (seconds) overrides it per request.
+	WaitForWorker time.Duration
+	Logger        *log.Logger // default: log.Default()
+	Now           func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -58,6 +63,7 @@ func (c Config) withDefaults() Config {
 	if c.RateBurst <= 0 {
 		c.RateBurst = max(1, int(2*c.RateLimit))
 	}
+	c.WaitForWorker = min(max(c.WaitForWorker, 0), maxWaitForWorker)
 	if c.ModelsTTL <= 0 {
 		c.ModelsTTL = time.Second
 	}
@@ -128,7 +134,7 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 
-	v1 := r.Group("/v1", s.auth)
+	v1 := r.Group("/v1", s.auth, s.waitForWorker)
 	v1.GET("/models", s.listModels)
 	s.registerText(v1)
 	s.registerImages(v1)

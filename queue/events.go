@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // The event payloads both backends write, so a client sees the same JSON
@@ -119,6 +120,9 @@ func (j *Job) validate() error {
 	if j.Task == "" {
 		return fmt.Errorf("enqueue: job has no task")
 	}
+	if err := checkLane(j.Lane()); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
 	if j.Priority != PriorityNormal && j.Priority != PriorityHigh {
 		return fmt.Errorf("enqueue: priority %d is not 0 (normal) or 1 (high)", j.Priority)
 	}
@@ -126,4 +130,42 @@ func (j *Job) validate() error {
 		return fmt.Errorf("enqueue: %d bytes of params and inputs: %w (limit %d)", n, ErrTooLarge, MaxPayloadBytes)
 	}
 	return nil
+}
+
+// MaxModelBytes bounds a model id (lane and key names are built from it).
+const MaxModelBytes = 256
+
+// checkLane refuses names that would make lane keys ambiguous: a task holds
+// no ':' (Redis keys are P q:{task}:{model}:{priority}).
+func checkLane(l Lane) error {
+	switch {
+	case l.Task == "":
+		return fmt.Errorf("lane has no task")
+	case strings.ContainsAny(l.Task, ": \t\n"):
+		return fmt.Errorf("task %q holds ':' or white space", l.Task)
+	case len(l.Model) > MaxModelBytes:
+		return fmt.Errorf("model id of %d bytes (limit %d)", len(l.Model), MaxModelBytes)
+	}
+	return nil
+}
+
+// checkLanes is what both backends' Dequeue run first.
+func checkLanes(worker string, lanes []Lane) error {
+	if len(lanes) == 0 {
+		return fmt.Errorf("dequeue: no lanes")
+	}
+	if worker == "" {
+		return fmt.Errorf("dequeue: no worker id")
+	}
+	for _, l := range lanes {
+		if err := checkLane(l); err != nil {
+			return fmt.Errorf("dequeue: %w", err)
+		}
+	}
+	return nil
+}
+
+// deadlineError is how a job whose deadline passed in the queue fails.
+func deadlineError() *JobError {
+	return &JobError{Code: "timeout", Message: "deadline passed before a worker took the job"}
 }

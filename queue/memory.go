@@ -20,12 +20,14 @@ type Memory struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed on every state change, then replaced
 	jobs    map[string]*memJob
-	ready   map[string]*[2][]*memJob // task → queued jobs, indexed by Priority, FIFO
+	ready   map[Lane]*[2][]*memJob // lane → queued jobs, indexed by Priority, FIFO
+	lanes   map[Lane]bool          // every known lane (enqueued to or registered for)
 	running map[string]*memJob
 	idem    map[string]idemEntry
 	workers map[string]WorkerInfo
-	order   uint64 // stamps queued jobs so FIFO holds across tasks
+	order   uint64 // stamps queued jobs so FIFO holds within a lane across requeues
 	tokens  uint64
+	turn    uint64 // Dequeue calls so far: where the next one starts among its lanes
 	closed  bool
 	done    chan struct{} // stops the janitor
 }
@@ -37,6 +39,7 @@ type memJob struct {
 	token      string  // current lease
 	leaseUntil time.Time
 	order      uint64
+	queuedAt   time.Time // when it was last put in its lane
 	expiresAt  time.Time // finished jobs only
 }
 
@@ -53,7 +56,8 @@ func NewMemory(opts Options) *Memory {
 		opts:    opts.WithDefaults(),
 		changed: make(chan struct{}),
 		jobs:    map[string]*memJob{},
-		ready:   map[string]*[2][]*memJob{},
+		ready:   map[Lane]*[2][]*memJob{},
+		lanes:   map[Lane]bool{},
 		running: map[string]*memJob{},
 		idem:    map[string]idemEntry{},
 		workers: map[string]WorkerInfo{},
@@ -77,6 +81,7 @@ func (m *Memory) janitor() {
 			m.mu.Lock()
 			now := m.opts.Now()
 			m.reclaimLocked(now)
+			m.expireLocked(now)
 			m.sweepLocked(now)
 			m.mu.Unlock()
 		}
@@ -130,19 +135,28 @@ func (m *Memory) appendEventLocked(j *memJob, typ string, data []byte, now time.
 	m.broadcastLocked()
 }
 
-func (m *Memory) pushLocked(j *memJob) {
-	q := m.ready[j.st.Job.Task]
+// laneLocked returns the queued jobs of a lane, making the lane known.
+func (m *Memory) laneLocked(l Lane) *[2][]*memJob {
+	l.Cold = false
+	q := m.ready[l]
 	if q == nil {
 		q = &[2][]*memJob{}
-		m.ready[j.st.Job.Task] = q
+		m.ready[l] = q
+		m.lanes[l] = true
 	}
+	return q
+}
+
+func (m *Memory) pushLocked(j *memJob, now time.Time) {
+	q := m.laneLocked(j.st.Job.Lane())
 	m.order++
 	j.order = m.order
+	j.queuedAt = now
 	q[j.st.Job.Priority] = append(q[j.st.Job.Priority], j)
 }
 
 func (m *Memory) removeQueuedLocked(j *memJob) {
-	q := m.ready[j.st.Job.Task]
+	q := m.ready[j.st.Job.Lane()]
 	if q == nil {
 		return
 	}
@@ -153,11 +167,31 @@ func (m *Memory) removeQueuedLocked(j *memJob) {
 }
 
 func (m *Memory) depthLocked(task string) int {
-	q := m.ready[task]
-	if q == nil {
-		return 0
+	n := 0
+	for l, q := range m.ready {
+		if l.Task == task {
+			n += len(q[0]) + len(q[1])
+		}
 	}
-	return len(q[0]) + len(q[1])
+	return n
+}
+
+// expireLocked fails queued jobs whose deadline passed, in every lane: a
+// lane no worker serves is never dequeued from, yet its jobs must end.
+func (m *Memory) expireLocked(now time.Time) {
+	for _, q := range m.ready {
+		for p := range q {
+			q[p] = slices.DeleteFunc(q[p], func(j *memJob) bool {
+				if j.st.Job.Deadline.IsZero() || now.Before(j.st.Job.Deadline) {
+					return false
+				}
+				j.st.Error = deadlineError()
+				m.finishLocked(j, StatusFailed, now)
+				m.appendEventLocked(j, EventError, errorData(j.st.Error), now)
+				return true
+			})
+		}
+	}
 }
 
 func (m *Memory) finishLocked(j *memJob, status Status, now time.Time) {
@@ -206,7 +240,7 @@ func (m *Memory) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) 
 	if job.IdempotencyKey != "" {
 		m.idem[job.IdempotencyKey] = idemEntry{id: job.ID, expiresAt: now.Add(m.opts.ResultTTL)}
 	}
-	m.pushLocked(j)
+	m.pushLocked(j, now)
 	m.appendEventLocked(j, EventQueued, queuedData(&job), now)
 	return cloneState(j), false, nil
 }
@@ -303,43 +337,51 @@ func (m *Memory) reclaimLocked(now time.Time) {
 		}
 		delete(m.running, j.st.Job.ID)
 		j.st.Status = StatusQueued
-		q := m.ready[j.st.Job.Task]
-		if q == nil {
-			q = &[2][]*memJob{}
-			m.ready[j.st.Job.Task] = q
-		}
+		q := m.laneLocked(j.st.Job.Lane())
 		p := j.st.Job.Priority
 		j.order = 0 // older than anything queued
+		j.queuedAt = now
 		q[p] = slices.Insert(q[p], 0, j)
 		m.appendEventLocked(j, EventRetry, retryData(j.st.Attempt, RetryLeaseExpired, jerr), now)
 	}
 }
 
-// popLocked takes the oldest job of the highest priority among tasks.
-func (m *Memory) popLocked(tasks []string) *memJob {
-	for p := PriorityHigh; p >= PriorityNormal; p-- {
-		var best *memJob
-		for _, t := range tasks {
-			if q := m.ready[t]; q != nil && len(q[p]) > 0 && (best == nil || q[p][0].order < best.order) {
-				best = q[p][0]
-			}
+// popLocked takes the next job of lanes: the lanes take turns from start,
+// High before Normal within a lane. A cold lane's job is taken only once
+// it waited ColdDelay; coldWait is how long until the first one has.
+func (m *Memory) popLocked(lanes []Lane, start int, now time.Time) (j *memJob, coldWait time.Duration) {
+	for k := range lanes {
+		l := lanes[(start+k)%len(lanes)]
+		q := m.ready[Lane{Task: l.Task, Model: l.Model}]
+		if q == nil {
+			continue
 		}
-		if best != nil {
-			q := m.ready[best.st.Job.Task]
+		for p := PriorityHigh; p >= PriorityNormal; p-- {
+			if len(q[p]) == 0 {
+				continue
+			}
+			head := q[p][0]
+			if wait := head.queuedAt.Add(m.opts.ColdDelay).Sub(now); l.Cold && wait > 0 {
+				if coldWait == 0 || wait < coldWait {
+					coldWait = wait
+				}
+				continue
+			}
 			q[p] = q[p][1:]
-			return best
+			return head, 0
 		}
 	}
-	return nil
+	return nil, coldWait
 }
 
-func (m *Memory) Dequeue(ctx context.Context, worker string, tasks []string) (*Lease, error) {
-	if len(tasks) == 0 {
-		return nil, fmt.Errorf("dequeue: no tasks")
+func (m *Memory) Dequeue(ctx context.Context, worker string, lanes []Lane) (*Lease, error) {
+	if err := checkLanes(worker, lanes); err != nil {
+		return nil, err
 	}
-	if worker == "" {
-		return nil, fmt.Errorf("dequeue: no worker id")
-	}
+	m.mu.Lock()
+	start := int(m.turn % uint64(len(lanes)))
+	m.turn++
+	m.mu.Unlock()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -351,9 +393,10 @@ func (m *Memory) Dequeue(ctx context.Context, worker string, tasks []string) (*L
 		}
 		now := m.opts.Now()
 		m.reclaimLocked(now)
-		if j := m.popLocked(tasks); j != nil {
+		j, coldWait := m.popLocked(lanes, start, now)
+		if j != nil {
 			if !j.st.Job.Deadline.IsZero() && !now.Before(j.st.Job.Deadline) {
-				jerr := &JobError{Code: "timeout", Message: "deadline passed before a worker took the job"}
+				jerr := deadlineError()
 				j.st.Error = jerr
 				m.finishLocked(j, StatusFailed, now)
 				m.appendEventLocked(j, EventError, errorData(jerr), now)
@@ -373,8 +416,12 @@ func (m *Memory) Dequeue(ctx context.Context, worker string, tasks []string) (*L
 			m.mu.Unlock()
 			return l, nil
 		}
-		// Sleep until something changes or the next lease may lapse.
+		// Sleep until something changes, the next lease may lapse or a cold
+		// lane's job has waited long enough.
 		wait := time.Second
+		if coldWait > 0 {
+			wait = coldWait
+		}
 		for _, j := range m.running {
 			wait = min(wait, j.leaseUntil.Sub(now))
 		}
@@ -468,7 +515,7 @@ func (m *Memory) Fail(ctx context.Context, l *Lease, jerr JobError, retry bool) 
 	if retry && j.st.Attempt < j.st.Job.maxAttempts(&m.opts) {
 		delete(m.running, j.st.Job.ID)
 		j.st.Status = StatusQueued
-		m.pushLocked(j)
+		m.pushLocked(j, now)
 		m.appendEventLocked(j, EventRetry, retryData(j.st.Attempt, RetryFailed, &jerr), now)
 		return nil
 	}
@@ -489,7 +536,7 @@ func (m *Memory) Release(ctx context.Context, l *Lease) error {
 	delete(m.running, j.st.Job.ID)
 	j.st.Status = StatusQueued
 	j.st.Attempt-- // the next lease gets the same attempt number back
-	m.pushLocked(j)
+	m.pushLocked(j, now)
 	m.appendEventLocked(j, EventRetry, retryData(l.Attempt, RetryReleased, nil), now)
 	return nil
 }
@@ -502,7 +549,34 @@ func (m *Memory) Register(ctx context.Context, w WorkerInfo) error {
 	defer m.mu.Unlock()
 	w.SeenAt = m.opts.Now()
 	m.workers[w.ID] = w
+	for _, l := range w.Lanes() {
+		if checkLane(l) == nil {
+			m.lanes[l] = true
+		}
+	}
 	return nil
+}
+
+func (m *Memory) Lanes(ctx context.Context) ([]LaneStats, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	m.expireLocked(now)
+	out := make([]LaneStats, 0, len(m.lanes))
+	for l := range m.lanes {
+		s := LaneStats{Task: l.Task, Model: l.Model}
+		if q := m.ready[l]; q != nil {
+			s.Depth = len(q[0]) + len(q[1])
+			for p := range q {
+				if len(q[p]) > 0 {
+					s.Oldest = max(s.Oldest, now.Sub(q[p][0].queuedAt))
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b LaneStats) int { return cmp.Or(cmp.Compare(a.Task, b.Task), cmp.Compare(a.Model, b.Model)) })
+	return out, nil
 }
 
 func (m *Memory) Workers(ctx context.Context) ([]WorkerInfo, error) {

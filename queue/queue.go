@@ -29,7 +29,9 @@ func (s Status) Terminal() bool {
 	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
 }
 
-// Priority orders jobs of one task: every queued High job is leased before any Normal one.
+// Priority orders jobs of one lane (one model's queue): every queued High job
+// of a lane is leased before any Normal one of that lane. It does not jump
+// other models' lanes: those are served in turn (see Dequeue).
 type Priority int
 
 const (
@@ -57,6 +59,29 @@ type Job struct {
 	MaxAttempts    int             `json:"max_attempts"`      // 0 means the queue's default
 	Deadline       time.Time       `json:"deadline,omitzero"` // zero: none
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+}
+
+// Lane is where a job waits for a worker: the jobs of one task for one
+// model. Workers lease only from the lanes of models they have ready, so a
+// job never reaches a worker that cannot run it.
+type Lane struct {
+	Task  string `json:"task"`
+	Model string `json:"model"`
+	// Cold, in a Dequeue request, says the worker has not loaded the model
+	// yet: it takes the lane's queued jobs only once they have waited
+	// Options.ColdDelay, so a worker with the model loaded gets them first.
+	Cold bool `json:"cold,omitempty"`
+}
+
+// Lane is the lane job waits in.
+func (j *Job) Lane() Lane { return Lane{Task: j.Task, Model: j.Model} }
+
+// LaneStats is one lane as the gateway's /v1/models and metrics see it.
+type LaneStats struct {
+	Task   string
+	Model  string
+	Depth  int           // jobs queued and not leased
+	Oldest time.Duration // how long the oldest queued job has waited since it was (re)queued; 0 when none
 }
 
 // JobError is the last error of a failed job. Code is machine-readable and
@@ -129,14 +154,42 @@ type Lease struct {
 	Token   string `json:"token"` // backend-specific handle (stream entry id, …)
 }
 
-// WorkerInfo is what a worker advertises: which tasks it consumes and the
-// plugin manifests behind them (JSON, opaque to the queue). The gateway lists
-// models and validates requests from the union of live workers' infos.
+// WorkerInfo is what a worker advertises: which tasks it consumes, the
+// models it serves (the lanes it leases from) and the plugin manifests
+// behind them (JSON, opaque to the queue). The gateway lists models,
+// validates requests and routes from the union of live workers' infos.
 type WorkerInfo struct {
 	ID        string          `json:"id"`
 	Tasks     []string        `json:"tasks"`
+	Models    []ServedModel   `json:"models,omitempty"`
 	Manifests json.RawMessage `json:"manifests,omitempty"`
-	SeenAt    time.Time       `json:"seen_at"`
+	// Draining: the worker takes no new jobs (it is shutting down); the
+	// gateway counts none of its models as served.
+	Draining bool `json:"draining,omitempty"`
+	// MemoryBudget is the worker's --max-memory in bytes (0: none) and
+	// MemoryUsed what its loaded models take by their own estimates.
+	MemoryBudget int64     `json:"memory_budget,omitempty"`
+	MemoryUsed   int64     `json:"memory_used,omitempty"`
+	SeenAt       time.Time `json:"seen_at"`
+}
+
+// ServedModel is one model a worker leases jobs for.
+type ServedModel struct {
+	ID     string   `json:"id"`
+	Tasks  []string `json:"tasks"`
+	Loaded bool     `json:"loaded"`          // in memory now: its next job starts without a load
+	Bytes  int64    `json:"bytes,omitempty"` // memory it takes when loaded (the plugin's estimate; 0: unknown)
+}
+
+// Lanes are the lanes a worker serving these models leases from.
+func (w *WorkerInfo) Lanes() []Lane {
+	var out []Lane
+	for _, m := range w.Models {
+		for _, t := range m.Tasks {
+			out = append(out, Lane{Task: t, Model: m.ID})
+		}
+	}
+	return out
 }
 
 // Queue is implemented by Memory and Redis.
@@ -154,13 +207,20 @@ type Queue interface {
 	// Events returns the job's events with Seq > after, waiting up to wait
 	// for at least one when there are none yet (wait 0: do not wait).
 	Events(ctx context.Context, id string, after int64, wait time.Duration) ([]Event, error)
-	// Depth reports how many jobs of the task are queued (not yet leased).
+	// Depth reports how many jobs of the task are queued (not yet leased),
+	// over all its models.
 	Depth(ctx context.Context, task string) (int, error)
+	// Lanes reports every known lane (one that a job was queued in or a
+	// live worker registered for), sorted by task and model.
+	Lanes(ctx context.Context) ([]LaneStats, error)
 
-	// Dequeue leases the next job of one of tasks, blocking until one is
-	// available or ctx is done (then it returns ctx.Err()). Expired leases of
-	// dead workers are reclaimed here too.
-	Dequeue(ctx context.Context, worker string, tasks []string) (*Lease, error)
+	// Dequeue leases the next job of one of lanes, blocking until one is
+	// available or ctx is done (then it returns ctx.Err()). Lanes take turns:
+	// each call starts its search one lane further on, so a busy model
+	// cannot starve the others; within a lane High jobs go first, then
+	// FIFO. Expired leases of dead workers are reclaimed here too, and
+	// queued jobs whose deadline passed are failed (in any lane).
+	Dequeue(ctx context.Context, worker string, lanes []Lane) (*Lease, error)
 	// Heartbeat renews the lease. It answers ErrCanceled when the job was
 	// canceled and ErrLeaseLost when the lease lapsed and was taken over.
 	Heartbeat(ctx context.Context, l *Lease) error
@@ -175,7 +235,8 @@ type Queue interface {
 	// worker shutdown).
 	Release(ctx context.Context, l *Lease) error
 
-	// Register advertises a worker for the worker TTL; call it periodically.
+	// Register advertises a worker for the worker TTL; call it
+	// periodically. Its models' lanes join the known lanes.
 	Register(ctx context.Context, w WorkerInfo) error
 	// Workers lists the live workers.
 	Workers(ctx context.Context) ([]WorkerInfo, error)
@@ -192,6 +253,10 @@ type Options struct {
 	MaxEvents     int           // default 1000 events kept per job (oldest non-terminal dropped)
 	WorkerTTL     time.Duration // default 15s
 	RetryAfter    time.Duration // default 1s: the hint a full queue gives
+	// ColdDelay is how long a lane's queued job waits for a worker that has
+	// its model loaded before a worker that must load it first may take it
+	// (default 500ms).
+	ColdDelay time.Duration
 	// Now is the clock for timestamps and (in Memory) lease and TTL expiry.
 	// Redis judges lease expiry by its own stream idle times.
 	Now func() time.Time
@@ -222,6 +287,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = time.Second
+	}
+	if o.ColdDelay <= 0 {
+		o.ColdDelay = 500 * time.Millisecond
 	}
 	if o.Now == nil {
 		o.Now = time.Now

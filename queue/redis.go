@@ -9,13 +9,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // Redis is the durable queue on Redis Streams (key layout in redis_lua.go):
-// one stream per task and priority read by the consumer group "loom",
+// one stream per lane (task and model) and priority read by the consumer
+// group "loom",
 // XREADGROUP to deliver, XAUTOCLAIM to take over the entries of workers that
 // stopped heartbeating, a hash and a capped event stream per job, PEXPIRE on
 // finished jobs. Every transition is one Lua script. Any number of gateways
@@ -33,6 +35,7 @@ type Redis struct {
 	c     *redis.Client
 	opts  Options
 	group string
+	turn  atomic.Uint64 // Dequeue calls so far: where the next one starts among its lanes
 }
 
 var _ Queue = (*Redis)(nil)
@@ -65,17 +68,24 @@ func (r *Redis) Close() error { return r.c.Close() }
 
 func (r *Redis) jobKey(id string) string   { return r.opts.Prefix + "job:" + id }
 func (r *Redis) evKey(id string) string    { return r.opts.Prefix + "ev:" + id }
-func (r *Redis) wakeKey(t string) string   { return r.opts.Prefix + "wake:" + t }
+func (r *Redis) wakeKey(l Lane) string     { return r.opts.Prefix + "wake:" + laneMember(l) }
+func (r *Redis) lanesKey() string          { return r.opts.Prefix + "lanes" }
+func (r *Redis) deadlinesKey() string      { return r.opts.Prefix + "deadlines" }
 func (r *Redis) idemKey(k string) string   { return r.opts.Prefix + "idem:" + k }
 func (r *Redis) workerKey(w string) string { return r.opts.Prefix + "worker:" + w }
 func (r *Redis) workersKey() string        { return r.opts.Prefix + "workers" }
 
-func (r *Redis) streamKey(task string, p Priority) string {
+// laneMember is a lane's name in the lanes set and in its keys.
+func laneMember(l Lane) string { return l.Task + ":" + l.Model }
+
+func (r *Redis) streamKey(l Lane, p Priority) string {
 	if p == PriorityHigh {
-		return r.opts.Prefix + "q:" + task + ":high"
+		return r.opts.Prefix + "q:" + laneMember(l) + ":high"
 	}
-	return r.opts.Prefix + "q:" + task + ":normal"
+	return r.opts.Prefix + "q:" + laneMember(l) + ":normal"
 }
+
+func (r *Redis) jobStream(j *Job) string { return r.streamKey(j.Lane(), j.Priority) }
 
 func (r *Redis) now() (string, time.Time) {
 	t := r.opts.Now()
@@ -104,14 +114,11 @@ func (r *Redis) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
 	if job.IdempotencyKey != "" {
 		useIdem, idem = "1", r.idemKey(job.IdempotencyKey)
 	}
-	other := PriorityHigh
-	if job.Priority == PriorityHigh {
-		other = PriorityNormal
-	}
-	keys := []string{r.jobKey(job.ID), r.evKey(job.ID), r.streamKey(job.Task, job.Priority),
-		r.streamKey(job.Task, other), r.wakeKey(job.Task), idem}
+	keys := []string{r.jobKey(job.ID), r.evKey(job.ID), r.jobStream(&job), r.wakeKey(job.Lane()), idem,
+		r.lanesKey(), r.deadlinesKey()}
 	res, err := luaEnqueue.Run(ctx, r.c, keys, job.ID, raw, now, r.opts.MaxDepth, ms(r.opts.ResultTTL),
-		r.opts.MaxEvents, []byte(queuedData(&job)), useIdem, job.maxAttempts(&r.opts), r.group, deadline).Slice()
+		r.opts.MaxEvents, []byte(queuedData(&job)), useIdem, job.maxAttempts(&r.opts), r.group, deadline,
+		laneMember(job.Lane()), r.opts.Prefix, job.Task).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("enqueue %s: %w", job.Task, err)
 	}
@@ -261,35 +268,52 @@ func decodeEvents(id string, msgs []redis.XMessage) ([]Event, error) {
 }
 
 func (r *Redis) Depth(ctx context.Context, task string) (int, error) {
-	n, err := luaDepth.Run(ctx, r.c, []string{r.streamKey(task, PriorityHigh), r.streamKey(task, PriorityNormal)}, r.group).Int()
+	n, err := luaDepth.Run(ctx, r.c, []string{r.lanesKey()}, r.group, r.opts.Prefix, task).Int()
 	if err != nil {
 		return 0, fmt.Errorf("depth %s: %w", task, err)
 	}
 	return n, nil
 }
 
-func (r *Redis) Dequeue(ctx context.Context, worker string, tasks []string) (*Lease, error) {
-	if len(tasks) == 0 {
-		return nil, fmt.Errorf("dequeue: no tasks")
+func (r *Redis) Lanes(ctx context.Context) ([]LaneStats, error) {
+	now, t := r.now()
+	res, err := luaLanes.Run(ctx, r.c, []string{r.lanesKey(), r.deadlinesKey()}, r.group, r.opts.Prefix,
+		now, t.UnixMilli(), r.opts.MaxEvents, ms(r.opts.ResultTTL)).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("lanes: %w", err)
 	}
-	if worker == "" {
-		return nil, fmt.Errorf("dequeue: no worker id")
+	out := make([]LaneStats, 0, len(res)/3)
+	for i := 0; i+2 < len(res); i += 3 {
+		member, _ := res[i].(string)
+		task, model, _ := strings.Cut(member, ":")
+		depth, _ := res[i+1].(int64)
+		age, _ := res[i+2].(int64)
+		out = append(out, LaneStats{Task: task, Model: model, Depth: int(depth), Oldest: time.Duration(age) * time.Millisecond})
 	}
-	keys := make([]string, 0, 2*len(tasks))
-	wake := make([]string, len(tasks))
-	for i, t := range tasks {
-		keys = append(keys, r.streamKey(t, PriorityHigh))
-		wake[i] = r.wakeKey(t)
+	slices.SortFunc(out, func(a, b LaneStats) int { return cmp.Or(cmp.Compare(a.Task, b.Task), cmp.Compare(a.Model, b.Model)) })
+	return out, nil
+}
+
+func (r *Redis) Dequeue(ctx context.Context, worker string, lanes []Lane) (*Lease, error) {
+	if err := checkLanes(worker, lanes); err != nil {
+		return nil, err
 	}
-	for _, t := range tasks {
-		keys = append(keys, r.streamKey(t, PriorityNormal))
-	}
+	keys := make([]string, 0, 1+2*len(lanes))
+	keys = append(keys, r.deadlinesKey())
+	args := []any{r.group, worker, ms(r.opts.LeaseDuration), "", "", r.opts.MaxEvents, ms(r.opts.ResultTTL),
+		r.opts.Prefix, "", ms(r.opts.ColdDelay), int((r.turn.Add(1) - 1) % uint64(len(lanes)))}
 	// Lapsed leases are only noticed by polling, so idle waits are short
 	// enough to catch them within a fraction of the lease.
 	block := min(blockSlice, max(r.opts.LeaseDuration/4, 10*time.Millisecond))
 	blpop := []any{"blpop"}
-	for _, w := range wake {
-		blpop = append(blpop, w)
+	for _, l := range lanes {
+		keys = append(keys, r.streamKey(l, PriorityHigh), r.streamKey(l, PriorityNormal))
+		cold := "0"
+		if l.Cold {
+			cold = "1"
+		}
+		args = append(args, cold)
+		blpop = append(blpop, r.wakeKey(l))
 	}
 	blpop = append(blpop, strconv.FormatFloat(block.Seconds(), 'f', 3, 64))
 	for {
@@ -297,15 +321,19 @@ func (r *Redis) Dequeue(ctx context.Context, worker string, tasks []string) (*Le
 			return nil, err
 		}
 		now, t := r.now()
-		res, err := luaDequeue.Run(ctx, r.c, keys, r.group, worker, ms(r.opts.LeaseDuration), now, t.UnixMilli(),
-			r.opts.MaxEvents, ms(r.opts.ResultTTL), r.opts.Prefix, NewID()).Slice()
+		args[3], args[4], args[8] = now, t.UnixMilli(), NewID()
+		res, err := luaDequeue.Run(ctx, r.c, keys, args...).Slice()
+		wait := block
 		switch {
-		case errors.Is(err, redis.Nil):
 		case err != nil:
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("dequeue %v: %w", tasks, err)
+			return nil, fmt.Errorf("dequeue %v: %w", lanes, err)
+		case res[0] == "wait":
+			if cold, _ := res[1].(int64); cold > 0 {
+				wait = min(wait, time.Duration(cold)*time.Millisecond)
+			}
 		default:
 			l := &Lease{Worker: worker}
 			if err := json.Unmarshal([]byte(res[0].(string)), &l.Job); err != nil {
@@ -315,8 +343,10 @@ func (r *Redis) Dequeue(ctx context.Context, worker string, tasks []string) (*Le
 			l.Token = res[2].(string)
 			return l, nil
 		}
-		// Wait for an enqueue's wake token (or the slice to pass). Not
-		// c.BLPop: it rounds timeouts up to whole seconds.
+		// Wait for an enqueue's wake token (or the slice to pass, or a cold
+		// lane's job to come of age). Not c.BLPop: it rounds timeouts up to
+		// whole seconds.
+		blpop[len(blpop)-1] = strconv.FormatFloat(max(wait, 10*time.Millisecond).Seconds(), 'f', 3, 64)
 		err = r.c.Do(ctx, blpop...).Err()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			if ctx.Err() != nil {
@@ -348,7 +378,7 @@ func leaseResult(op string, l *Lease, st string, err error) error {
 }
 
 func (r *Redis) Heartbeat(ctx context.Context, l *Lease) error {
-	st, err := luaHeartbeat.Run(ctx, r.c, []string{r.jobKey(l.Job.ID), r.streamKey(l.Job.Task, l.Job.Priority)},
+	st, err := luaHeartbeat.Run(ctx, r.c, []string{r.jobKey(l.Job.ID), r.jobStream(&l.Job)},
 		l.Token, r.group, l.Worker).Text()
 	return leaseResult("heartbeat", l, st, err)
 }
@@ -377,7 +407,7 @@ func (r *Redis) Complete(ctx context.Context, l *Lease, res Result) error {
 	}
 	now, _ := r.now()
 	st, err := luaComplete.Run(ctx, r.c,
-		[]string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID), r.streamKey(l.Job.Task, l.Job.Priority)},
+		[]string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID), r.jobStream(&l.Job)},
 		l.Token, raw, now, r.opts.MaxEvents, ms(r.opts.ResultTTL), r.group, []byte(resultData(&res))).Text()
 	return leaseResult("complete", l, st, err)
 }
@@ -395,7 +425,7 @@ func (r *Redis) endAttempt(ctx context.Context, op string, l *Lease, jerr *JobEr
 		return "0"
 	}
 	st, err := luaEndAttempt.Run(ctx, r.c,
-		[]string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID), r.streamKey(l.Job.Task, l.Job.Priority), r.wakeKey(l.Job.Task)},
+		[]string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID), r.jobStream(&l.Job), r.wakeKey(l.Job.Lane())},
 		l.Token, errJSON, flag(requeue), now, r.opts.MaxEvents, ms(r.opts.ResultTTL), r.group, retryEv,
 		flag(release), l.Job.ID).Text()
 	return leaseResult(op, l, st, err)
@@ -419,9 +449,18 @@ func (r *Redis) Register(ctx context.Context, w WorkerInfo) error {
 	if err != nil {
 		return fmt.Errorf("register %s: %w", w.ID, err)
 	}
+	var lanes []any
+	for _, l := range w.Lanes() {
+		if checkLane(l) == nil {
+			lanes = append(lanes, laneMember(l))
+		}
+	}
 	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, r.workerKey(w.ID), raw, r.opts.WorkerTTL)
 		p.ZAdd(ctx, r.workersKey(), redis.Z{Score: float64(t.Add(r.opts.WorkerTTL).UnixMilli()), Member: w.ID})
+		if len(lanes) > 0 {
+			p.SAdd(ctx, r.lanesKey(), lanes...)
+		}
 		return nil
 	})
 	if err != nil {

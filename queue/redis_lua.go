@@ -6,20 +6,33 @@ import "github.com/redis/go-redis/v9"
 // two clients interleave inside a transition (a stale lease can never
 // complete; a canceled job can never be completed or requeued).
 //
-// Keys (P is Options.Prefix):
+// Keys (P is Options.Prefix). A lane is one task's jobs for one model
+// (queue.Lane); a task name holds no ':', so {task}:{model} is unambiguous.
 //
-//	P q:{task}:high, P q:{task}:normal  stream per task and priority; group "loom"; entry fields: id
+//	P q:{task}:{model}:high,            stream per lane and priority; group "loom"; entry fields: id.
+//	P q:{task}:{model}:normal           A worker reads only the lanes of the models it has ready.
+//	P lanes                             set of "{task}:{model}": every lane enqueued to or
+//	                                    registered for (Depth, Lanes and /v1/models walk it)
+//	P deadlines                         zset job id → deadline (unix ms) of queued jobs that have
+//	                                    one: any worker's Dequeue fails those past it, in any lane
 //	P job:{id}                          hash: job (JSON), status, attempt, max, worker, token, entry,
 //	                                    stream, deadline (unix ms or ""), error, result (JSON),
 //	                                    created, started, finished (RFC 3339), seq (last event)
 //	P ev:{id}                           stream of events, entry id "{seq}-0", fields type, time, data
-//	P wake:{task}                       list: one token per enqueue/requeue, popped by idle workers
+//	P wake:{task}:{model}               list: one token per enqueue/requeue, popped by idle workers
 //	P idem:{key}                        string: job id (SET NX PX ResultTTL)
 //	P worker:{id}, P workers            WorkerInfo JSON (PX WorkerTTL) and a zset id → expiry (ms)
 //
 // Invariant: a queued or running job has exactly one live entry (hash field
 // entry) in its stream; every other entry is XACKed and XDELed, so a
-// stream's queued depth is XLEN minus its group's pending count.
+// stream's queued depth is XLEN minus its group's pending count, and its
+// oldest queued job is the first entry after the group's last-delivered-id
+// (entry ids are Redis's clock in ms, so that entry's id is when it was queued).
+//
+// Fairness: Dequeue's lanes take turns (each call starts one lane further
+// on), High before Normal within a lane. Warm first: a lane a worker marks
+// cold (model not loaded) is read only once its oldest entry is
+// Options.ColdDelay old, judged by Redis's TIME against the entry id.
 //
 // Scripts that reach a job's keys from a stream entry (dequeue, cancel)
 // build the key names from the prefix: fine on one Redis, not on a cluster.
@@ -54,6 +67,50 @@ local function finish(hkey, evkey, status, now, ttl)
   redis.call('PEXPIRE', evkey, ttl)
 end
 
+-- nextQueued is the id of the stream's oldest entry not yet delivered to group, or nil.
+local function nextQueued(stream, group)
+  if redis.call('EXISTS', stream) == 0 then return nil end
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', stream)
+  local last = '0-0'
+  if ok then
+    for _, g in ipairs(groups) do
+      local name, ld
+      for i = 1, #g, 2 do
+        if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then ld = g[i + 1] end
+      end
+      if name == group then last = ld end
+    end
+  end
+  local e = redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', 1)
+  if #e == 0 then return nil end
+  return e[1][1]
+end
+
+local function entryMs(id) return tonumber(string.match(id, '^(%d+)')) end
+
+local function redisNowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- expireDeadlines fails up to 20 queued jobs whose deadline (zset score)
+-- passed, wherever they wait; jobs no longer queued just leave the zset.
+local function expireDeadlines(zkey, nowMs, now, maxev, ttl, group, prefix)
+  local ids = redis.call('ZRANGEBYSCORE', zkey, '-inf', nowMs, 'LIMIT', 0, 20)
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', zkey, id)
+    local hkey, evkey = prefix .. 'job:' .. id, prefix .. 'ev:' .. id
+    local h = redis.call('HMGET', hkey, 'status', 'entry', 'stream')
+    if h[1] == 'queued' then
+      dropEntry(h[3], group, h[2])
+      local jerr = cjson.encode({code = 'timeout', message = 'deadline passed before a worker took the job'})
+      redis.call('HSET', hkey, 'error', jerr, 'entry', '')
+      addEvent(hkey, evkey, 'error', jerr, now, maxev)
+      finish(hkey, evkey, 'failed', now, ttl)
+    end
+  end
+end
+
 local function wake(key)
   redis.call('LPUSH', key, '1')
   redis.call('LTRIM', key, 0, 63)
@@ -70,37 +127,58 @@ local function held(hkey, token)
 end
 `
 
-// KEYS: hash, events, stream, other-priority stream, wake list, idem key
+// taskDepth sums the queued jobs of every lane of task (prefix-built keys).
+const luaTaskDepth = `
+local function taskDepth(lanesKey, prefix, task, group)
+  local n = 0
+  for _, lane in ipairs(redis.call('SMEMBERS', lanesKey)) do
+    if string.sub(lane, 1, #task + 1) == task .. ':' then
+      n = n + queuedIn(prefix .. 'q:' .. lane .. ':high', group) + queuedIn(prefix .. 'q:' .. lane .. ':normal', group)
+    end
+  end
+  return n
+end
+`
+
+// KEYS: hash, events, stream, wake list, idem key, lanes set, deadlines zset
 // ARGV: id, job JSON, now, max depth, ttl ms, max events, queued data,
-// use idem ("1"/"0"), max attempts, group, deadline ms or ""
-var luaEnqueue = redis.NewScript(luaPrelude + `
+// use idem ("1"/"0"), max attempts, group, deadline ms or "", lane member, prefix, task
+var luaEnqueue = redis.NewScript(luaPrelude + luaTaskDepth + `
 local group = ARGV[10]
 if ARGV[8] == '1' then
-  local existing = redis.call('GET', KEYS[6])
+  local existing = redis.call('GET', KEYS[5])
   if existing then return {'existed', existing} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'dup'} end
-local depth = queuedIn(KEYS[3], group) + queuedIn(KEYS[4], group)
+redis.call('SADD', KEYS[6], ARGV[12])
+local depth = taskDepth(KEYS[6], ARGV[13], ARGV[14], group)
 if depth >= tonumber(ARGV[4]) then return {'full', depth} end
 ensureGroup(KEYS[3], group)
 local entry = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
 redis.call('HSET', KEYS[1], 'job', ARGV[2], 'status', 'queued', 'attempt', 0, 'max', ARGV[9],
   'created', ARGV[3], 'seq', 0, 'entry', entry, 'stream', KEYS[3], 'deadline', ARGV[11], 'token', '')
+if ARGV[11] ~= '' then redis.call('ZADD', KEYS[7], ARGV[11], ARGV[1]) end
 addEvent(KEYS[1], KEYS[2], 'queued', ARGV[7], ARGV[3], ARGV[6])
-if ARGV[8] == '1' then redis.call('SET', KEYS[6], ARGV[1], 'PX', ARGV[5], 'NX') end
-wake(KEYS[5])
+if ARGV[8] == '1' then redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[5], 'NX') end
+wake(KEYS[4])
 return {'ok'}
 `)
 
-// KEYS: streams, highest priority first
-// ARGV: group, worker, lease ms, now, now ms, max events, ttl ms, prefix, token nonce
+// KEYS: deadlines zset, then per lane its high and normal streams
+// ARGV: group, worker, lease ms, now, now ms, max events, ttl ms, prefix, token nonce,
+// cold delay ms, first lane (0-based), then per lane "1" when cold
 //
-// For each stream: first entries whose holder stopped heartbeating
-// (XAUTOCLAIM, idle ≥ lease), then new ones (XREADGROUP). Stale entries
-// (canceled or finished jobs) are dropped on the way.
+// Lanes take turns from the first; in each, high then normal stream: first
+// entries whose holder stopped heartbeating (XAUTOCLAIM, idle ≥ lease), then
+// new ones (XREADGROUP), unless the lane is cold and its oldest new entry is
+// younger than the cold delay. Stale entries (canceled or finished jobs) are
+// dropped on the way. Answers the job, or {'wait', ms} when nothing was
+// taken (ms > 0: a cold lane's job becomes takeable then).
 var luaDequeue = redis.NewScript(luaPrelude + `
 local group, worker, leaseMs, now, nowMs = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local maxev, ttl, prefix, nonce = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local coldMs, first = tonumber(ARGV[10]), tonumber(ARGV[11])
+expireDeadlines(KEYS[1], nowMs, now, maxev, ttl, group, prefix)
 
 -- take leases the job behind entry, or answers nil when the entry is stale
 -- or the job ended here (dead-lettered, deadline passed).
@@ -138,7 +216,7 @@ local function take(stream, entry, fields, reclaimed)
   if h[7] and h[7] ~= '' and tonumber(h[7]) <= nowMs then
     local jerr = cjson.encode({code = 'timeout', message = 'deadline passed before a worker took the job'})
     dropEntry(stream, group, entry)
-    redis.call('HSET', hkey, 'error', jerr)
+    redis.call('HSET', hkey, 'error', jerr, 'entry', '')
     addEvent(hkey, evkey, 'error', jerr, now, maxev)
     finish(hkey, evkey, 'failed', now, ttl)
     return nil
@@ -150,7 +228,23 @@ local function take(stream, entry, fields, reclaimed)
   return {h[6], attempt, token, stream}
 end
 
-for _, stream in ipairs(KEYS) do
+-- coldWait is the ms until a cold lane's oldest entry may be taken (0: none waits).
+local coldWait, redisMs = 0, nil
+local function young(stream)
+  local id = nextQueued(stream, group)
+  if not id then return false end
+  redisMs = redisMs or redisNowMs()
+  local left = entryMs(id) + coldMs - redisMs
+  if left <= 0 then return false end
+  if coldWait == 0 or left < coldWait then coldWait = left end
+  return true
+end
+
+local lanes = (#KEYS - 1) / 2
+for k = 0, lanes - 1 do
+ local i = (first + k) % lanes
+ local cold = ARGV[12 + i] == '1'
+ for _, stream in ipairs({KEYS[2 + 2 * i], KEYS[3 + 2 * i]}) do
   local cursor = '0-0'
   for _ = 1, 100 do
     local ok, r = pcall(redis.call, 'XAUTOCLAIM', stream, group, worker, leaseMs, cursor, 'COUNT', 1)
@@ -163,6 +257,7 @@ for _, stream in ipairs(KEYS) do
     if cursor == '0-0' then break end
   end
   for _ = 1, 1000 do
+    if cold and young(stream) then break end
     local ok, r = pcall(redis.call, 'XREADGROUP', 'GROUP', group, worker, 'COUNT', 1, 'STREAMS', stream, '>')
     if not ok then
       -- NOGROUP: a new task, or Redis restarted empty.
@@ -174,8 +269,9 @@ for _, stream in ipairs(KEYS) do
     local got = take(stream, e[1], e[2], false)
     if got then return got end
   end
+ end
 end
-return false
+return {'wait', coldWait}
 `)
 
 // KEYS: hash, stream   ARGV: token, group, worker
@@ -210,7 +306,7 @@ return 'ok'
 `)
 
 // Fail, and Release (ARGV[9] == "1": the attempt is given back).
-// KEYS: hash, events, stream, wake list
+// KEYS: hash, events, stream, wake list (the job's lane's)
 // ARGV: token, error JSON or "", requeue ("1"/"0"), now, max events, ttl ms, group, retry event data,
 // release ("1"/"0"), job id
 var luaEndAttempt = redis.NewScript(luaPrelude + `
@@ -251,9 +347,28 @@ end
 return h[1]
 `)
 
-// KEYS: streams of one task   ARGV: group
-var luaDepth = redis.NewScript(luaPrelude + `
-local n = 0
-for _, s in ipairs(KEYS) do n = n + queuedIn(s, ARGV[1]) end
-return n
+// KEYS: lanes set   ARGV: group, prefix, task
+var luaDepth = redis.NewScript(luaPrelude + luaTaskDepth + `
+return taskDepth(KEYS[1], ARGV[2], ARGV[3], ARGV[1])
+`)
+
+// KEYS: lanes set, deadlines zset   ARGV: group, prefix, now, now ms, max events, ttl ms
+// Answers a flat list: lane member, queued depth, age of its oldest queued entry in ms.
+var luaLanes = redis.NewScript(luaPrelude + `
+local group, prefix = ARGV[1], ARGV[2]
+expireDeadlines(KEYS[2], tonumber(ARGV[4]), ARGV[3], ARGV[5], ARGV[6], group, prefix)
+local out, nowMs = {}, redisNowMs()
+for _, lane in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local depth, age = 0, 0
+  for _, p in ipairs({':high', ':normal'}) do
+    local stream = prefix .. 'q:' .. lane .. p
+    depth = depth + queuedIn(stream, group)
+    local id = nextQueued(stream, group)
+    if id then age = math.max(age, nowMs - entryMs(id)) end
+  end
+  table.insert(out, lane)
+  table.insert(out, depth)
+  table.insert(out, age)
+end
+return out
 `)

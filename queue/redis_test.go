@@ -127,15 +127,15 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	a, _, err := q.Enqueue(ctx, queue.Job{Task: "t", Model: "a"})
+	a, _, err := q.Enqueue(ctx, queue.Job{Task: "t", Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := q.Enqueue(ctx, queue.Job{Task: "t", Model: "b"})
+	b, _, err := q.Enqueue(ctx, queue.Job{Task: "t", Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	la, err := q.Dequeue(ctx, "w1", []string{"t"})
+	la, err := q.Dequeue(ctx, "w1", []queue.Lane{{Task: "t"}})
 	if err != nil || la.Job.ID != a.Job.ID {
 		t.Fatalf("dequeue: %+v %v", la, err)
 	}
@@ -149,7 +149,7 @@ func TestRedisRestart(t *testing.T) {
 	var lb *queue.Lease
 	for i := 0; ; i++ {
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		lb, err = q.Dequeue(dctx, "w2", []string{"t"})
+		lb, err = q.Dequeue(dctx, "w2", []queue.Lane{{Task: "t"}})
 		cancel()
 		if err == nil || i > 20 {
 			break
@@ -187,17 +187,17 @@ func TestRedisGroupRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q2.Close()
-	run, _, _ := q.Enqueue(ctx, queue.Job{Task: "t", Model: "running"})
-	l1, err := q.Dequeue(ctx, "w1", []string{"t"})
+	run, _, _ := q.Enqueue(ctx, queue.Job{Task: "t", Seed: 1})
+	l1, err := q.Dequeue(ctx, "w1", []queue.Lane{{Task: "t"}})
 	if err != nil || l1.Job.ID != run.Job.ID {
 		t.Fatalf("dequeue: %+v %v", l1, err)
 	}
-	queued, _, _ := q.Enqueue(ctx, queue.Job{Task: "t", Model: "queued"})
-	stream := q.Options().Prefix + "q:t:normal"
+	queued, _, _ := q.Enqueue(ctx, queue.Job{Task: "t", Seed: 2})
+	stream := q.Options().Prefix + "q:t::normal"
 	if err := q.Client().XGroupDestroy(ctx, stream, "loom").Err(); err != nil {
 		t.Fatal(err)
 	}
-	l2, err := q2.Dequeue(ctx, "w2", []string{"t"})
+	l2, err := q2.Dequeue(ctx, "w2", []queue.Lane{{Task: "t"}})
 	if err != nil || l2.Job.ID != queued.Job.ID || l2.Attempt != 1 {
 		t.Fatalf("dequeue after the group was lost: %+v %v; want the queued job", l2, err)
 	}
@@ -207,7 +207,7 @@ func TestRedisGroupRecreated(t *testing.T) {
 	// w1 dies now; w2 takes its job over once the lease lapses.
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	l3, err := q2.Dequeue(dctx, "w2", []string{"t"})
+	l3, err := q2.Dequeue(dctx, "w2", []queue.Lane{{Task: "t"}})
 	if err != nil || l3.Job.ID != run.Job.ID || l3.Attempt != 2 {
 		t.Fatalf("takeover: %+v %v", l3, err)
 	}

@@ -1,5 +1,6 @@
-// Package worker runs queued jobs on plugin engines: it leases jobs of the
-// tasks its engines declare, keeps each lease alive while the engine runs,
+// Package worker runs queued jobs on plugin engines: it leases jobs from the
+// lanes (task, model) of the models its engines have ready, and only those,
+// keeps each lease alive while the engine runs,
 // forwards the engine's progress, text and previews as job events, stores
 // the result, and turns engine errors into job errors (retrying only what
 // may succeed on another try). It never spawns processes itself: the plugin
@@ -111,6 +112,7 @@ type Worker struct {
 	mu        sync.Mutex
 	manifests map[string]sdk.Manifest // by plugin name, filled by Run
 	running   int
+	draining  bool
 }
 
 // New returns a worker for engines, keyed by plugin name (as the plugin
@@ -178,6 +180,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.register(ctx)
 	var bg sync.WaitGroup
+	defer bg.Wait()
 	bg.Go(func() {
 		t := time.NewTicker(w.cfg.RegisterEvery)
 		defer t.Stop()
@@ -190,23 +193,32 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}
 	})
+	// Draining: say so at once, so gateways stop counting this worker's
+	// models as served before it goes quiet; the lanes' other workers (or
+	// the next one to start) take the released jobs.
+	bg.Go(func() {
+		<-ctx.Done()
+		w.mu.Lock()
+		w.draining = true
+		w.mu.Unlock()
+		w.register(ctx)
+	})
 
 	// hard ends running jobs once the grace period after ctx has passed.
 	hard, hardCancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer hardCancel(nil)
 	var slots sync.WaitGroup
 	for _, name := range names {
-		tasks := mans[name].Tasks
-		if len(tasks) == 0 {
+		if len(mans[name].Tasks) == 0 {
 			continue
 		}
 		n := w.cfg.DefaultConcurrency
 		if c, ok := w.cfg.Concurrency[name]; ok && c > 0 {
 			n = c
 		}
-		w.log.Info("consuming", "plugin", name, "tasks", tasks, "concurrency", n)
+		w.log.Info("consuming", "plugin", name, "lanes", w.lanes(name), "concurrency", n)
 		for range n {
-			slots.Go(func() { w.slot(ctx, hard, name, tasks) })
+			slots.Go(func() { w.slot(ctx, hard, name) })
 		}
 	}
 	<-ctx.Done()
@@ -214,13 +226,77 @@ func (w *Worker) Run(ctx context.Context) error {
 	timer := time.AfterFunc(w.cfg.ShutdownGrace, func() { hardCancel(errShutdown) })
 	slots.Wait()
 	timer.Stop()
-	bg.Wait()
 	return nil
+}
+
+// modelTasks are the tasks a manifest's model serves (all of the plugin's
+// when it names none).
+func modelTasks(m *sdk.Manifest, mi *sdk.ModelInfo) []string {
+	if len(mi.Tasks) > 0 {
+		return mi.Tasks
+	}
+	return m.Tasks
+}
+
+// lanes are the queue lanes a plugin's slots lease from: one per task of
+// each model the plugin has ready. A model that is not ready gets no lane,
+// so its jobs wait for a worker that has it.
+func (w *Worker) lanes(plugin string) []queue.Lane {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := w.manifests[plugin]
+	var out []queue.Lane
+	for i := range m.Models {
+		mi := &m.Models[i]
+		if !mi.Ready {
+			continue
+		}
+		for _, t := range modelTasks(&m, mi) {
+			out = append(out, queue.Lane{Task: t, Model: mi.ID})
+		}
+	}
+	return out
+}
+
+// servedLocked is what register advertises: every ready model with its tasks,
+// merged over plugins, sorted by id.
+func (w *Worker) servedLocked() []queue.ServedModel {
+	byID := map[string]*queue.ServedModel{}
+	for _, m := range w.manifests {
+		for i := range m.Models {
+			mi := &m.Models[i]
+			if !mi.Ready {
+				continue
+			}
+			sm := byID[mi.ID]
+			if sm == nil {
+				sm = &queue.ServedModel{ID: mi.ID}
+				byID[mi.ID] = sm
+			}
+			for _, t := range modelTasks(&m, mi) {
+				if !slices.Contains(sm.Tasks, t) {
+					sm.Tasks = append(sm.Tasks, t)
+				}
+			}
+		}
+	}
+	out := make([]queue.ServedModel, 0, len(byID))
+	for _, sm := range byID {
+		slices.Sort(sm.Tasks)
+		out = append(out, *sm)
+	}
+	slices.SortFunc(out, func(a, b queue.ServedModel) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }
 
 func (w *Worker) register(ctx context.Context) {
 	w.mu.Lock()
 	mans := w.manifests
+	draining := w.draining
+	var served []queue.ServedModel
+	if !draining {
+		served = w.servedLocked()
+	}
 	w.mu.Unlock()
 	names := make([]string, 0, len(mans))
 	for n := range mans {
@@ -253,13 +329,14 @@ func (w *Worker) register(ctx context.Context) {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.OpTimeout)
 	defer cancel()
-	if err := w.q.Register(rctx, queue.WorkerInfo{ID: w.cfg.ID, Tasks: tasks, Manifests: raw}); err != nil {
+	info := queue.WorkerInfo{ID: w.cfg.ID, Tasks: tasks, Models: served, Manifests: raw, Draining: draining}
+	if err := w.q.Register(rctx, info); err != nil {
 		w.log.Warn("register", "err", err)
 	}
 }
 
 // slot is one unit of a plugin's concurrency: lease, run, repeat.
-func (w *Worker) slot(ctx, hard context.Context, plugin string, tasks []string) {
+func (w *Worker) slot(ctx, hard context.Context, plugin string) {
 	backoff := 100 * time.Millisecond
 	pause := func(d time.Duration) bool {
 		select {
@@ -282,12 +359,20 @@ func (w *Worker) slot(ctx, hard context.Context, plugin string, tasks []string) 
 				continue
 			}
 		}
-		l, err := w.q.Dequeue(ctx, w.cfg.ID, tasks)
+		lanes := w.lanes(plugin)
+		if len(lanes) == 0 {
+			// No model ready (yet): nothing to lease. Look again later.
+			if !pause(time.Second) {
+				return
+			}
+			continue
+		}
+		l, err := w.q.Dequeue(ctx, w.cfg.ID, lanes)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
 				return
 			}
-			w.log.Warn("dequeue", "tasks", tasks, "err", err, "retry_in", backoff)
+			w.log.Warn("dequeue", "lanes", lanes, "err", err, "retry_in", backoff)
 			if !pause(backoff) {
 				return
 			}

@@ -403,9 +403,16 @@ func TestRoutesByModel(t *testing.T) {
 			t.Fatalf("model %s: %+v %+v", c.model, st, st.Error)
 		}
 	}
-	_, st := h.wait(t, h.enqueue(t, queue.Job{Task: "image.generate", Model: "nope"}))
-	if st.Status != queue.StatusFailed || st.Error.Code != "model_not_found" || st.Attempt != 1 {
-		t.Fatalf("unknown model: %+v %+v", st, st.Error)
+	// A model no plugin has: no slot leases it, so it waits for a worker that does.
+	nope := h.enqueue(t, queue.Job{Task: "image.generate", Model: "nope"})
+	time.Sleep(300 * time.Millisecond)
+	if st, _ := h.q.Get(context.Background(), nope); st.Status != queue.StatusQueued || st.Attempt != 0 {
+		t.Fatalf("job for a model this worker lacks: %+v, want it left queued", st)
+	}
+	ws, _ := h.q.Workers(context.Background())
+	if len(ws) != 1 || len(ws[0].Models) != 2 || ws[0].Models[0].ID != "ma" || ws[0].Models[1].ID != "mb" ||
+		!slices.Equal(ws[0].Models[0].Tasks, []string{"image.generate"}) {
+		t.Fatalf("advertised models %+v, want ma and mb for image.generate", ws)
 	}
 }
 
@@ -436,6 +443,10 @@ func TestShutdownFinishesWithinGraceThenReleases(t *testing.T) {
 	h.stop(t)
 	if d := time.Since(begin); d > 3*time.Second {
 		t.Fatalf("shutdown took %s with a 600ms grace", d)
+	}
+	// A draining worker says so and serves no model any more.
+	if ws, _ := h.q.Workers(context.Background()); len(ws) != 1 || !ws[0].Draining || len(ws[0].Models) != 0 {
+		t.Fatalf("workers after shutdown %+v, want w-test draining with no models", ws)
 	}
 	// Jobs enqueued after shutdown stay queued: no slot takes them.
 	late := h.enqueue(t, queue.Job{})

@@ -1,7 +1,9 @@
 // Package queuetest is the one conformance suite every queue.Queue backend
 // passes: delivery, priorities, leases and redelivery, dead-lettering,
 // exactly-once completion, retry, release, cancel, events, TTL,
-// backpressure, idempotency, the worker registry and concurrent consumers.
+// backpressure, idempotency, the worker registry, concurrent consumers,
+// and the fleet's routing: lanes per model, lanes taking turns, warm
+// workers before cold ones, deadlines in lanes nobody serves.
 // Durations are short (200 ms leases) so the suite runs in seconds.
 package queuetest
 
@@ -11,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +54,10 @@ func Run(t *testing.T, newQueue NewQueue) {
 		{"Workers", testWorkers},
 		{"DeadlinePassedWhileQueued", testDeadline},
 		{"ConcurrentConsumers", testConcurrent},
+		{"RoutingByModel", testRoutingByModel},
+		{"LanesTakeTurns", testLanesTakeTurns},
+		{"WarmBeforeCold", testWarmBeforeCold},
+		{"DeadlineInUnservedLane", testDeadlineUnserved},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -82,9 +89,18 @@ func enqueue(t *testing.T, q queue.Queue, job queue.Job) *queue.JobState {
 	return st
 }
 
+// lanes turns "task" (model "") and "task/model" into lanes.
+func lanes(specs ...string) []queue.Lane {
+	out := make([]queue.Lane, len(specs))
+	for i, s := range specs {
+		out[i].Task, out[i].Model, _ = strings.Cut(s, "/")
+	}
+	return out
+}
+
 func dequeue(t *testing.T, q queue.Queue, worker string, tasks ...string) *queue.Lease {
 	t.Helper()
-	l, err := q.Dequeue(ctxT(t, 5*time.Second), worker, tasks)
+	l, err := q.Dequeue(ctxT(t, 5*time.Second), worker, lanes(tasks...))
 	if err != nil {
 		t.Fatalf("dequeue %v by %s: %v", tasks, worker, err)
 	}
@@ -94,7 +110,7 @@ func dequeue(t *testing.T, q queue.Queue, worker string, tasks ...string) *queue
 // dequeueNone asserts that nothing is delivered within d.
 func dequeueNone(t *testing.T, q queue.Queue, d time.Duration, tasks ...string) {
 	t.Helper()
-	l, err := q.Dequeue(ctxT(t, d), "idle", tasks)
+	l, err := q.Dequeue(ctxT(t, d), "idle", lanes(tasks...))
 	if err == nil {
 		t.Fatalf("dequeue %v: got job %s (attempt %d), want nothing", tasks, l.Job.ID, l.Attempt)
 	}
@@ -222,7 +238,7 @@ func testDeliveryByTask(t *testing.T, nq NewQueue) {
 	if _, err := q.Dequeue(t.Context(), "w", nil); err == nil {
 		t.Fatal("dequeue with no tasks: no error")
 	}
-	if _, err := q.Dequeue(t.Context(), "", []string{"task.a"}); err == nil {
+	if _, err := q.Dequeue(t.Context(), "", lanes("task.a")); err == nil {
 		t.Fatal("dequeue without a worker id: no error")
 	}
 }
@@ -230,14 +246,14 @@ func testDeliveryByTask(t *testing.T, nq NewQueue) {
 func testPriorities(t *testing.T, nq NewQueue) {
 	q := nq(t, opts())
 	var want []string
-	n1 := enqueue(t, q, queue.Job{Task: "t", Model: "n1"})
-	h1 := enqueue(t, q, queue.Job{Task: "t", Model: "h1", Priority: queue.PriorityHigh})
-	n2 := enqueue(t, q, queue.Job{Task: "t", Model: "n2"})
-	h2 := enqueue(t, q, queue.Job{Task: "t", Model: "h2", Priority: queue.PriorityHigh})
+	n1 := enqueue(t, q, queue.Job{Task: "t", Model: "m", Seed: 1})
+	h1 := enqueue(t, q, queue.Job{Task: "t", Model: "m", Seed: 2, Priority: queue.PriorityHigh})
+	n2 := enqueue(t, q, queue.Job{Task: "t", Model: "m", Seed: 3})
+	h2 := enqueue(t, q, queue.Job{Task: "t", Model: "m", Seed: 4, Priority: queue.PriorityHigh})
 	want = append(want, h1.Job.ID, h2.Job.ID, n1.Job.ID, n2.Job.ID)
 	var got []string
 	for range want {
-		got = append(got, dequeue(t, q, "w", "t").Job.ID)
+		got = append(got, dequeue(t, q, "w", "t/m").Job.ID)
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("delivery order %v, want %v (high first, FIFO within)", got, want)
@@ -249,7 +265,7 @@ func testDequeueContext(t *testing.T, nq NewQueue) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := q.Dequeue(ctx, "w", []string{"t"})
+		_, err := q.Dequeue(ctx, "w", lanes("t"))
 		done <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -269,11 +285,11 @@ func testDequeueContext(t *testing.T, nq NewQueue) {
 	// A blocked Dequeue wakes for a job enqueued later.
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		_, _, _ = q.Enqueue(context.Background(), queue.Job{Task: "t", Model: "late"})
+		_, _, _ = q.Enqueue(context.Background(), queue.Job{Task: "t", Seed: 99})
 	}()
 	start = time.Now()
 	l := dequeue(t, q, "w", "t")
-	if l.Job.Model != "late" {
+	if l.Job.Seed != 99 {
 		t.Fatalf("got %+v", l.Job)
 	}
 	if d := time.Since(start); d > 1500*time.Millisecond {
@@ -836,7 +852,7 @@ func testConcurrent(t *testing.T, nq NewQueue) {
 		wg.Go(func() {
 			for {
 				ctx, cancel := context.WithTimeout(context.Background(), 3*Lease)
-				l, err := q.Dequeue(ctx, fmt.Sprintf("c%d", c), []string{"t"})
+				l, err := q.Dequeue(ctx, fmt.Sprintf("c%d", c), lanes("t"))
 				cancel()
 				if errors.Is(err, context.DeadlineExceeded) {
 					return
@@ -867,6 +883,133 @@ func testConcurrent(t *testing.T, nq NewQueue) {
 		if n != 1 || !want[id] {
 			t.Fatalf("job %s delivered %d times (known=%v)", id, n, want[id])
 		}
+	}
+	wantDepth(t, q, "t", 0)
+}
+
+// A job reaches only a worker that leases its model's lane; Depth sums a
+// task's lanes; Lanes lists each with its depth and oldest wait, and the
+// lanes of registered workers' models even when empty.
+func testRoutingByModel(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	a := enqueue(t, q, queue.Job{Task: "t", Model: "a"})
+	b := enqueue(t, q, queue.Job{Task: "t", Model: "b"})
+	dequeueNone(t, q, 150*time.Millisecond, "t/c", "t", "u/a")
+	if l := dequeue(t, q, "wb", "t/b"); l.Job.ID != b.Job.ID {
+		t.Fatalf("lane t/b gave %s (model %q), want %s", l.Job.ID, l.Job.Model, b.Job.ID)
+	}
+	dequeueNone(t, q, 100*time.Millisecond, "t/b")
+	wantDepth(t, q, "t", 1)
+	if err := q.Register(t.Context(), queue.WorkerInfo{ID: "wc", Tasks: []string{"t"},
+		Models: []queue.ServedModel{{ID: "c", Tasks: []string{"t", "v"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := q.Lanes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]queue.LaneStats{}
+	for _, s := range stats {
+		got[s.Task+"/"+s.Model] = s
+	}
+	if len(got) != 4 || got["t/a"].Depth != 1 || got["t/b"].Depth != 0 || got["t/c"].Depth != 0 || got["v/c"].Depth != 0 {
+		t.Fatalf("lanes = %+v, want t/a (1 queued), t/b, t/c and v/c (none)", stats)
+	}
+	if got["t/a"].Oldest <= 0 || got["t/a"].Oldest > time.Minute || got["t/b"].Oldest != 0 {
+		t.Fatalf("oldest waits: t/a %s (want > 0), t/b %s (want 0)", got["t/a"].Oldest, got["t/b"].Oldest)
+	}
+	if l := dequeue(t, q, "wa", "t/c", "t/a"); l.Job.ID != a.Job.ID {
+		t.Fatalf("lanes t/c, t/a gave %s, want %s", l.Job.ID, a.Job.ID)
+	}
+	for _, bad := range [][]queue.Lane{nil, {{Task: "a:b", Model: "m"}}, {{Task: "t", Model: strings.Repeat("m", queue.MaxModelBytes+1)}}} {
+		if _, err := q.Dequeue(t.Context(), "w", bad); err == nil {
+			t.Fatalf("dequeue %v: no error", bad)
+		}
+	}
+	if _, _, err := q.Enqueue(t.Context(), queue.Job{Task: "a:b"}); err == nil {
+		t.Fatal("enqueue with ':' in the task: no error")
+	}
+}
+
+// One busy model cannot starve another: a worker serving both lanes gets
+// the quiet lane's job within two leases however deep the busy one is, and
+// High jumps only its own lane.
+func testLanesTakeTurns(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	for i := range 6 {
+		enqueue(t, q, queue.Job{Task: "t", Model: "busy", Seed: int64(i)})
+	}
+	quiet := enqueue(t, q, queue.Job{Task: "t", Model: "quiet"})
+	urgent := enqueue(t, q, queue.Job{Task: "t", Model: "busy", Priority: queue.PriorityHigh})
+	var got []string
+	for range 3 {
+		l := dequeue(t, q, "w", "t/busy", "t/quiet")
+		got = append(got, l.Job.ID)
+	}
+	if !slices.Contains(got[:2], quiet.Job.ID) {
+		t.Fatalf("first two leases %v: the quiet lane's job %s is not among them", got[:2], quiet.Job.ID)
+	}
+	if !slices.Contains(got[:2], urgent.Job.ID) {
+		t.Fatalf("first two leases %v: the busy lane's High job %s did not jump its lane", got[:2], urgent.Job.ID)
+	}
+	if l := dequeue(t, q, "w", "t/busy"); l.Job.Seed != 1 {
+		t.Fatalf("after the High job the busy lane gave seed %d, want FIFO (seed 1)", l.Job.Seed)
+	}
+}
+
+// A worker that has the model loaded gets a job first; one that would have
+// to load it takes the job only after ColdDelay.
+func testWarmBeforeCold(t *testing.T, nq NewQueue) {
+	o := opts()
+	o.ColdDelay = 400 * time.Millisecond
+	o.LeaseDuration = 10 * time.Second // the warm lease must not lapse to the cold worker
+	q := nq(t, o)
+	cold := []queue.Lane{{Task: "t", Model: "m", Cold: true}}
+	first := enqueue(t, q, queue.Job{Task: "t", Model: "m", Seed: 1})
+	coldGot := make(chan *queue.Lease, 1)
+	start := time.Now()
+	go func() {
+		l, _ := q.Dequeue(ctxT(t, 5*time.Second), "cold", cold)
+		coldGot <- l
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if l := dequeue(t, q, "warm", "t/m"); l.Job.ID != first.Job.ID {
+		t.Fatalf("warm worker got %s, want %s", l.Job.ID, first.Job.ID)
+	}
+	second := enqueue(t, q, queue.Job{Task: "t", Model: "m", Seed: 2})
+	queued := time.Now()
+	l := <-coldGot
+	if l == nil || l.Job.ID != second.Job.ID {
+		t.Fatalf("cold worker got %+v, want job %s", l, second.Job.ID)
+	}
+	if waited := time.Since(queued); waited < 300*time.Millisecond {
+		t.Fatalf("cold worker took a job %s after it was queued (%s after it asked), want about the 400ms cold delay", waited, time.Since(start))
+	}
+}
+
+// A queued job whose deadline passes fails with "timeout" even when no
+// worker ever reads its lane.
+func testDeadlineUnserved(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	st := enqueue(t, q, queue.Job{Task: "t", Model: "nobody", Deadline: time.Now().Add(300 * time.Millisecond)})
+	other := enqueue(t, q, queue.Job{Task: "t", Model: "other"})
+	if l := dequeue(t, q, "w", "t/other"); l.Job.ID != other.Job.ID {
+		t.Fatal("wrong job")
+	} else if err := q.Complete(t.Context(), l, queue.Result{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the unserved job did not fail at its deadline", func() bool {
+		if _, err := q.Lanes(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return get(t, q, st.Job.ID).Status == queue.StatusFailed
+	})
+	got := get(t, q, st.Job.ID)
+	if got.Error == nil || got.Error.Code != "timeout" {
+		t.Fatalf("error %+v, want timeout", got.Error)
+	}
+	if evs := events(t, q, st.Job.ID); evs[len(evs)-1].Type != queue.EventError {
+		t.Fatalf("events %v, want the error last", types(evs))
 	}
 	wantDepth(t, q, "t", 0)
 }

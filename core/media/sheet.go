@@ -4,15 +4,18 @@
 package media
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"image/draw"
 )
 
+var errNoFrames = errors.New("media: no frames")
+
 // Spritesheet lays frames of one size side by side, left to right, in one row.
 func Spritesheet(frames []image.Image) (*image.RGBA, error) {
 	if len(frames) == 0 {
-		return nil, fmt.Errorf("spritesheet: no frames")
+		return nil, errNoFrames
 	}
 	b := frames[0].Bounds()
 	w, h := b.Dx(), b.Dy()

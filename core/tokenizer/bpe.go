@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -21,16 +21,18 @@ import (
 type ByteBPE struct {
 	vocab        map[string]int
 	pieces       []string
-	ranks        map[string]int // left + "\x00" + right → rank
-	added        []special      // longest first
-	control      map[int]bool   // special added tokens: decode to ""
-	addedText    map[int]bool   // added tokens decode to their content as is
-	split        pretokenizer
+	ranks        mergeRanks
+	added        []special    // added tokens, matched in the text before tokenizing
+	specials     *specialSet  // built from added
+	control      map[int]bool // special added tokens: decode to ""
+	addedText    map[int]bool // added tokens decode to their content as is
+	pre          *preTokenizer
 	nfc          bool
 	prefixSpace  bool
 	ignoreMerges bool
 	bos, eos     int
 	addBOS       bool
+	addEOS       bool
 	unk          int
 
 	// SentencePiece-style tokenizer.json (Llama-2, Mistral): no byte-level
@@ -166,7 +168,7 @@ func ParseHF(b []byte, meta formats.Metadata) (*ByteBPE, error) {
 			return nil, fmt.Errorf("tokenizer.json: bad added token %d %q", a.ID, a.Content)
 		}
 		t.pieces[a.ID] = a.Content
-		t.added = append(t.added, special{a.Content, a.ID})
+		t.added = append(t.added, special{text: a.Content, id: a.ID, control: a.Special})
 		t.addedText[a.ID] = true
 		if a.Special {
 			t.control[a.ID] = true
@@ -204,19 +206,9 @@ func parseMerges(raw json.RawMessage) ([][2]string, error) {
 	return pairs, nil
 }
 
-func (t *ByteBPE) setRanks(merges [][2]string) {
-	t.ranks = make(map[string]int, len(merges))
-	for i, m := range merges {
-		k := m[0] + "\x00" + m[1]
-		if _, dup := t.ranks[k]; !dup {
-			t.ranks[k] = i
-		}
-	}
-}
+func (t *ByteBPE) setRanks(merges [][2]string) { t.ranks = newMergeRanks(merges) }
 
-func (t *ByteBPE) sortAdded() {
-	sort.SliceStable(t.added, func(a, b int) bool { return len(t.added[a].text) > len(t.added[b].text) })
-}
+func (t *ByteBPE) sortAdded() { t.specials = newSpecialSet(t.added) }
 
 // configure reads the normalizer, pre-tokenizer and post-processor.
 func (t *ByteBPE) configure(j hfTokenizerJSON) error {
@@ -265,10 +257,11 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 			byteLevel = true
 			t.prefixSpace = s.AddPrefix
 			if s.UseRegex == nil || *s.UseRegex {
-				if t.split != nil {
+				if t.pre != nil {
 					return fmt.Errorf("tokenizer.json: two regex splits")
 				}
-				t.split = splitGPT2
+				p := preTokenizers["gpt-2"]
+				t.pre = &p
 			}
 		case "Metaspace":
 			if s.Replacement != "\u2581" || (s.Split != nil && *s.Split) {
@@ -286,10 +279,10 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 			if err != nil {
 				return err
 			}
-			if t.split != nil {
+			if t.pre != nil {
 				return fmt.Errorf("tokenizer.json: two regex splits")
 			}
-			t.split = sp
+			t.pre = &sp
 		default:
 			return fmt.Errorf("tokenizer.json: pre-tokenizer %q not supported", s.Type)
 		}
@@ -310,9 +303,6 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 			}
 		}
 	}
-	if t.split == nil {
-		t.split = func(s string) []string { return []string{s} }
-	}
 	var post hfComponent
 	if json.Unmarshal(j.PostProcessor, &post) == nil && post.Type == "TemplateProcessing" && len(post.Single) > 0 {
 		if sp, ok := post.Single[0]["SpecialToken"]; ok {
@@ -325,16 +315,18 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 }
 
 // splitFor recognises the Split regexes this package implements by hand.
-func splitFor(re string) (pretokenizer, error) {
+func splitFor(re string) (preTokenizer, error) {
 	switch {
+	case strings.Contains(re, `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+`) && strings.Contains(re, `\p{N}{1,3}`):
+		return preTokenizers["gpt-4o"], nil
 	case strings.Contains(re, `[^\r\n\p{L}\p{N}]?\p{L}+`) && strings.Contains(re, `\p{N}{1,3}`):
-		return splitLlama3(3), nil
+		return preTokenizers["llama-bpe"], nil
 	case strings.Contains(re, `[^\r\n\p{L}\p{N}]?\p{L}+`) && strings.Contains(re, `|\p{N}|`):
-		return splitLlama3(1), nil
+		return preTokenizers["qwen2"], nil
 	case strings.Contains(re, `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+`):
-		return splitGPT2, nil
+		return preTokenizers["gpt-2"], nil
 	}
-	return nil, fmt.Errorf("tokenizer.json: split regex %q is not one of GPT-2, Llama-3, Qwen2", re)
+	return preTokenizer{}, fmt.Errorf("tokenizer.json: split regex %q is not one of GPT-2, Llama-3, Qwen2, GPT-4o", re)
 }
 
 func (t *ByteBPE) idOf(s string) (int, bool) {
@@ -399,7 +391,11 @@ func (t *ByteBPE) applyTokenizerConfig(b []byte, meta formats.Metadata) {
 	}
 }
 
-// bpeFromGGUF builds a byte-level BPE from GGUF tokenizer model "gpt2".
+// bpeFromGGUF builds a byte-level BPE from GGUF tokenizer model "gpt2" the
+// way llama.cpp's llama_vocab::load does: the pre-tokenizer named by
+// tokenizer.ggml.pre, control and user-defined tokens cut out of the text
+// first, Llama-3's ignore_merges, and BOS only where the vocabulary asks
+// for it.
 func bpeFromGGUF(meta formats.Metadata) (*ByteBPE, error) {
 	tokens, ok := meta.Strings("tokenizer.ggml.tokens")
 	if !ok || len(tokens) == 0 {
@@ -410,52 +406,87 @@ func bpeFromGGUF(meta formats.Metadata) (*ByteBPE, error) {
 	if err != nil {
 		return nil, err
 	}
-	types, _ := meta.Ints("tokenizer.ggml.token_type")
-	if types != nil && len(types) != len(tokens) {
-		return nil, fmt.Errorf("tokenizer: %d token types for %d tokens", len(types), len(tokens))
+	types, err := ggufTokenTypes(meta, len(tokens))
+	if err != nil {
+		return nil, err
+	}
+	pre, _ := meta.String("tokenizer.ggml.pre")
+	p, err := preTokenizerFor(pre)
+	if err != nil {
+		return nil, err
 	}
 	t := &ByteBPE{pieces: tokens, vocab: make(map[string]int, len(tokens)), control: map[int]bool{}, addedText: map[int]bool{},
-		bos: -1, eos: -1, unk: -1}
+		bos: 11, eos: 11, unk: -1, pre: &p}
 	for i, s := range tokens {
 		if _, dup := t.vocab[s]; !dup {
 			t.vocab[s] = i
 		}
-		if types != nil && (types[i] == TypeControl || types[i] == TypeUserDefined) {
-			t.added = append(t.added, special{s, i})
+		switch types[i] {
+		case TypeControl, TypeUnknown:
+			t.added = append(t.added, special{text: s, id: i, control: true})
+			t.control[i] = true
+		case TypeUserDefined:
+			t.added = append(t.added, special{text: s, id: i})
 			t.addedText[i] = true
-			t.control[i] = types[i] == TypeControl
 		}
 	}
 	t.setRanks(merges)
 	t.sortAdded()
-	pre, _ := meta.String("tokenizer.ggml.pre")
 	switch pre {
-	case "llama-bpe", "llama3", "smaug-bpe":
-		t.split = splitLlama3(3)
-	case "qwen2":
-		t.split = splitLlama3(1)
-	case "gpt-2", "gpt2", "default", "":
-		t.split = splitGPT2
-	default:
-		return nil, fmt.Errorf("tokenizer: GGUF pre-tokenizer %q not supported (llama-bpe, qwen2, gpt2 are)", pre)
+	case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2":
+		t.ignoreMerges, t.addBOS = true, true
+	case "glm4", "chatglm-bpe":
+		t.bos = -1
 	}
-	t.specialIDs(meta)
+	if len(tokens) <= 11 {
+		t.bos, t.eos = -1, -1
+	}
+	// Ids named in the metadata replace the defaults when they are inside
+	// the vocabulary (llama.cpp warns and keeps the default otherwise).
+	if id, ok := meta.Int("tokenizer.ggml.bos_token_id"); ok && id >= 0 && id < int64(len(tokens)) {
+		t.bos = int(id)
+	}
+	if id, ok := meta.Int("tokenizer.ggml.eos_token_id"); ok && id >= 0 && id < int64(len(tokens)) {
+		t.eos = int(id)
+	}
 	if b, ok := meta.Bool("tokenizer.ggml.add_bos_token"); ok {
-		t.addBOS = b && t.bos >= 0
-	} else {
-		t.addBOS = t.bos >= 0 && pre != "qwen2"
+		t.addBOS = b
 	}
+	if b, ok := meta.Bool("tokenizer.ggml.add_eos_token"); ok {
+		t.addEOS = b
+	}
+	t.addBOS = t.addBOS && t.bos >= 0
+	t.addEOS = t.addEOS && t.eos >= 0
 	return t, nil
+}
+
+// ggufTokenTypes reads tokenizer.ggml.token_type (all normal when absent).
+func ggufTokenTypes(meta formats.Metadata, n int) ([]int64, error) {
+	types, ok := meta.Ints("tokenizer.ggml.token_type")
+	if !ok {
+		types = make([]int64, n)
+		for i := range types {
+			types[i] = TypeNormal
+		}
+		return types, nil
+	}
+	if len(types) != n {
+		return nil, fmt.Errorf("tokenizer: %d token types for %d tokens", len(types), n)
+	}
+	return types, nil
 }
 
 func parseMergeStrings(strs []string) ([][2]string, error) {
 	out := make([][2]string, 0, len(strs))
 	for _, s := range strs {
-		a, b, ok := strings.Cut(s, " ")
-		if !ok {
+		// llama.cpp cuts at the first space after the first byte, so a
+		// merge whose left piece is a space splits there too.
+		k := strings.IndexByte(s[min(1, len(s)):], ' ')
+		if k < 0 {
 			return nil, fmt.Errorf("tokenizer: merge %q is not two space-separated pieces", s)
 		}
-		out = append(out, [2]string{a, b})
+		k += min(1, len(s))
+		out = append(out, [2]string{s[:k], s[k+1:]})
 	}
 	return out, nil
 }
@@ -464,19 +495,25 @@ func (t *ByteBPE) BOS() int       { return t.bos }
 func (t *ByteBPE) EOS() int       { return t.eos }
 func (t *ByteBPE) VocabSize() int { return len(t.pieces) }
 
-// AddsBOS reports whether the model's post-processor prepends BOS (Llama-3
-// does, GPT-2 and Qwen2 do not); callers pass it as Encode's addBOS.
+// AddsBOS reports whether the vocabulary prepends BOS (Llama-3 does, GPT-2
+// and Qwen2 do not); Encode(text, true) adds it only then.
 func (t *ByteBPE) AddsBOS() bool { return t.addBOS }
 
 func (t *ByteBPE) IsControl(id int) bool { return t.control[id] }
 
+// Encode tokenizes text, parsing special tokens; addBOS adds what the
+// vocabulary adds around a text (see Options.AddSpecial).
 func (t *ByteBPE) Encode(text string, addBOS bool) []int {
+	return t.EncodeWith(text, Options{AddSpecial: addBOS, ParseSpecial: true})
+}
+
+func (t *ByteBPE) EncodeWith(text string, o Options) []int {
 	var ids []int
-	if addBOS && t.bos >= 0 {
+	if o.AddSpecial && t.addBOS {
 		ids = append(ids, t.bos)
 	}
 	atStart := true
-	for _, seg := range splitSpecials(text, t.added) {
+	for _, seg := range t.specials.split(text, o.ParseSpecial) {
 		if seg.id >= 0 {
 			ids = append(ids, seg.id)
 			atStart = false
@@ -498,9 +535,17 @@ func (t *ByteBPE) Encode(text string, addBOS bool) []int {
 		if t.prefixSpace && !strings.HasPrefix(s, " ") {
 			s = " " + s
 		}
-		for _, word := range t.split(s) {
+		if t.pre == nil {
+			_, s, _ = codepoints(s)
+			ids = t.encodeWord(ids, s)
+			continue
+		}
+		for _, word := range t.pre.split(s) {
 			ids = t.encodeWord(ids, word)
 		}
+	}
+	if o.AddSpecial && t.addEOS {
+		ids = append(ids, t.eos)
 	}
 	return ids
 }
@@ -508,6 +553,7 @@ func (t *ByteBPE) Encode(text string, addBOS bool) []int {
 // encodeWord byte-maps one pre-token and merges it.
 func (t *ByteBPE) encodeWord(ids []int, word string) []int {
 	var sb strings.Builder
+	sb.Grow(2 * len(word))
 	for i := 0; i < len(word); i++ {
 		sb.WriteRune(byteToRune[word[i]])
 	}
@@ -520,38 +566,23 @@ func (t *ByteBPE) encodeWord(ids []int, word string) []int {
 	return t.encodeSymbols(ids, mapped)
 }
 
-// mergeByRank applies BPE merges to symbols: repeatedly join the adjacent
-// pair with the lowest rank (ranks keys are "left\x00right") until no pair has
-// one. Byte-level BPE and CLIP share it.
-func mergeByRank(syms []string, ranks map[string]int) []string {
-	for len(syms) > 1 {
-		best, bestRank := -1, 0
-		for i := 0; i+1 < len(syms); i++ {
-			if r, ok := ranks[syms[i]+"\x00"+syms[i+1]]; ok && (best < 0 || r < bestRank) {
-				best, bestRank = i, r
-			}
-		}
-		if best < 0 {
-			break
-		}
-		syms[best] += syms[best+1]
-		syms = append(syms[:best+1], syms[best+2:]...)
-	}
-	return syms
-}
-
 // encodeSymbols merges the characters of s by rank and maps the result to
-// ids (byte fallback or unk for symbols outside the vocabulary).
+// ids. A symbol outside the vocabulary becomes byte-fallback tokens
+// (SentencePiece-style files), else the tokens of its single bytes where
+// those exist (llama.cpp), else unk when there is one.
 func (t *ByteBPE) encodeSymbols(ids []int, s string) []int {
 	syms := make([]string, 0, len(s))
-	for _, r := range s {
-		syms = append(syms, string(r))
+	for i, r := range s {
+		syms = append(syms, s[i:i+utf8.RuneLen(r)])
 	}
 	syms = mergeByRank(syms, t.ranks)
 	for _, s := range syms {
 		if id, ok := t.vocab[s]; ok {
 			ids = append(ids, id)
-		} else if t.byteFallback && t.metaspace {
+			continue
+		}
+		switch {
+		case t.metaspace && t.byteFallback:
 			for i := 0; i < len(s); i++ {
 				if b := t.byteID[s[i]]; b >= 0 {
 					ids = append(ids, b)
@@ -559,8 +590,14 @@ func (t *ByteBPE) encodeSymbols(ids []int, s string) []int {
 					ids = append(ids, t.unk)
 				}
 			}
-		} else if t.unk >= 0 {
+		case t.unk >= 0:
 			ids = append(ids, t.unk)
+		default: // llama.cpp: the tokens of its single bytes, where they exist
+			for i := 0; i < len(s); i++ {
+				if id, ok := t.vocab[s[i:i+1]]; ok {
+					ids = append(ids, id)
+				}
+			}
 		}
 	}
 	return ids
@@ -589,6 +626,15 @@ func (t *ByteBPE) Decode(id int) string {
 		}
 	}
 	return string(out)
+}
+
+// Piece is the text of id as llama.cpp prints it: control tokens as
+// written, other tokens decoded.
+func (t *ByteBPE) Piece(id int) string {
+	if t.control[id] {
+		return t.pieces[id]
+	}
+	return t.Decode(id)
 }
 
 func (t *ByteBPE) DecodeAll(ids []int) string {

@@ -32,7 +32,7 @@ const clipEOW = "</w>"
 type CLIP struct {
 	vocab         map[string]int
 	pieces        []string
-	ranks         map[string]int // left + "\x00" + right → rank
+	ranks         mergeRanks
 	bos, eos, pad int
 	specials      map[string]int
 	unk           int
@@ -157,7 +157,7 @@ func newCLIP(vocab map[string]int, merges [][2]string) (*CLIP, error) {
 	if len(vocab) == 0 {
 		return nil, fmt.Errorf("clip tokenizer: empty vocabulary")
 	}
-	c := &CLIP{vocab: vocab, ranks: make(map[string]int, len(merges)), specials: map[string]int{},
+	c := &CLIP{vocab: vocab, ranks: newMergeRanks(merges), specials: map[string]int{},
 		unk: -1}
 	n := 0
 	for _, id := range vocab {
@@ -169,12 +169,6 @@ func newCLIP(vocab map[string]int, merges [][2]string) (*CLIP, error) {
 	c.pieces = make([]string, n)
 	for p, id := range vocab {
 		c.pieces[id] = p
-	}
-	for i, m := range merges {
-		k := m[0] + "\x00" + m[1]
-		if _, dup := c.ranks[k]; !dup {
-			c.ranks[k] = i
-		}
 	}
 	var ok bool
 	if c.bos, ok = vocab["<|startoftext|>"]; !ok {
@@ -202,14 +196,14 @@ func clipWords(s string) []string {
 		case unicode.IsSpace(r):
 			i++
 			continue
-		case contraction(rs, i, false) > 0:
-			n = contraction(rs, i, false)
-		case isL(r):
-			n = run(rs, i, isL) - i
-		case isN(r):
+		case contraction(rs, i, len(rs), false) > 0:
+			n = contraction(rs, i, len(rs), false)
+		case isLetter(r):
+			n = runEnd(rs, i, len(rs), isLetter) - i
+		case isNumber(r):
 			n = 1
 		default:
-			n = run(rs, i, isOther) - i
+			n = runEnd(rs, i, len(rs), isOther) - i
 		}
 		out = append(out, string(rs[i:i+n]))
 		i += n
@@ -230,7 +224,7 @@ func (c *CLIP) Encode(text string, addBOS bool) []int {
 	if addBOS {
 		ids = append(ids, c.bos)
 	}
-	for _, seg := range splitSpecials(normalizeCLIP(text), c.specialList()) {
+	for _, seg := range newSpecialSet(c.specialList()).split(normalizeCLIP(text), true) {
 		if seg.id >= 0 {
 			ids = append(ids, seg.id)
 			continue
@@ -318,5 +312,9 @@ func (c *CLIP) EOS() int              { return c.eos }
 func (c *CLIP) Pad() int              { return c.pad }
 func (c *CLIP) VocabSize() int        { return len(c.pieces) }
 func (c *CLIP) IsControl(id int) bool { return id == c.bos || id == c.eos }
+
+// EncodeWith is Encode with o.AddSpecial for addBOS; CLIP always matches
+// its two special tokens.
+func (c *CLIP) EncodeWith(text string, o Options) []int { return c.Encode(text, o.AddSpecial) }
 
 var _ Tokenizer = (*CLIP)(nil)

@@ -38,6 +38,13 @@ func FuzzTokenizerFromGGUF(f *testing.F) {
 			"tokenizer.ggml.scores": []float32{0, 0, 0, 0, -1, -2, -3}, "tokenizer.ggml.token_type": []int32{2, 3, 3, 6, 1, 1, 1}},
 		{"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "qwen2", "tokenizer.ggml.tokens": []string{"a", "b", "ab", "<|x|>"},
 			"tokenizer.ggml.merges": []string{"a b"}, "tokenizer.ggml.token_type": []int32{1, 1, 1, 3}, "tokenizer.ggml.eos_token_id": uint32(3)},
+		{"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "deepseek-llm", "tokenizer.ggml.tokens": []string{"a", "Ġ", "Ġa", "õ", "  "},
+			"tokenizer.ggml.merges": []string{"Ġ a"}, "tokenizer.ggml.token_type": []int32{1, 1, 1, 4, 4}},
+		{"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "gpt-4o", "tokenizer.ggml.tokens": []string{"A", "b", "Ab", "1"},
+			"tokenizer.ggml.merges": []string{"A b"}},
+		{"tokenizer.ggml.model": "bert", "tokenizer.ggml.tokens": []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "▁a", "b", "▁!"},
+			"tokenizer.ggml.token_type": []int32{3, 3, 3, 3, 1, 1, 1}, "tokenizer.ggml.unknown_token_id": uint32(1),
+			"tokenizer.ggml.bos_token_id": uint32(2), "tokenizer.ggml.seperator_token_id": uint32(3)},
 	} {
 		var buf bytes.Buffer
 		if err := formats.WriteGGUF(&buf, meta, nil); err != nil {
@@ -54,9 +61,11 @@ func FuzzTokenizerFromGGUF(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, id := range tk.Encode(text, true) {
-			if id < 0 || id >= tk.VocabSize() {
-				t.Fatalf("id %d outside vocabulary %d", id, tk.VocabSize())
+		for _, o := range []Options{{AddSpecial: true, ParseSpecial: true}, {}} {
+			for _, id := range tk.EncodeWith(text, o) {
+				if id < 0 || id >= tk.VocabSize() {
+					t.Fatalf("id %d outside vocabulary %d", id, tk.VocabSize())
+				}
 			}
 		}
 	})

@@ -22,7 +22,7 @@ func TestPretokenizersMatchRegexGolden(t *testing.T) {
 	if len(cases) < 600 {
 		t.Fatalf("only %d golden cases", len(cases))
 	}
-	splits := map[string]pretokenizer{"gpt2": splitGPT2, "llama3": splitLlama3(3), "qwen2": splitLlama3(1)}
+	splits := map[string]preTokenizer{"gpt2": preTokenizers["gpt-2"], "llama3": preTokenizers["llama-bpe"], "qwen2": preTokenizers["qwen2"]}
 	fails := 0
 	for _, c := range cases {
 		text := c["text"].(string)
@@ -31,7 +31,7 @@ func TestPretokenizersMatchRegexGolden(t *testing.T) {
 			for _, w := range c[name].([]any) {
 				want = append(want, w.(string))
 			}
-			got := split(text)
+			got := split.split(text)
 			if !reflect.DeepEqual(got, want) {
 				if fails++; fails <= 10 {
 					t.Errorf("%s %q:\n got %q\nwant %q", name, text, got, want)
@@ -47,15 +47,16 @@ func TestPretokenizersMatchRegexGolden(t *testing.T) {
 func FuzzPretokenizers(f *testing.F) {
 	f.Add("I'm here,  aren't\n\n you 123456 日本")
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, split := range []pretokenizer{splitGPT2, splitLlama3(3), splitLlama3(1)} {
-			parts := split(s)
+		_, norm, _ := codepoints(s)
+		for _, name := range PreTokenizers() {
+			parts := preTokenizers[name].split(s)
 			for _, p := range parts {
 				if p == "" {
-					t.Fatalf("empty piece in %q", parts)
+					t.Fatalf("%s: empty piece in %q", name, parts)
 				}
 			}
-			if strings.Join(parts, "") != s {
-				t.Fatalf("%q split to %q", s, parts)
+			if strings.Join(parts, "") != norm {
+				t.Fatalf("%s: %q split to %q", name, s, parts)
 			}
 		}
 	})

@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"container/heap"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -34,15 +33,10 @@ type SentencePiece struct {
 	byteID   [256]int       // "<0xNN>" pieces; -1 when absent
 	bos, eos int
 	unk      int
-	// specials are control/user-defined pieces matched verbatim in text,
-	// longest first.
-	specials       []special
+	// specials are control/user-defined pieces matched verbatim in text.
+	specials       *specialSet
 	addSpacePrefix bool
-}
-
-type special struct {
-	text string
-	id   int
+	addBOS, addEOS bool
 }
 
 // FromLlama2C builds the tokenizer of a llama2.c tokenizer file: id 0 is
@@ -73,24 +67,27 @@ func FromLlama2C(v *formats.Llama2CVocab) (*SentencePiece, error) {
 	return newSentencePiece(pieces, v.Scores, types, 1, 2, 0, true)
 }
 
-// FromGGUF builds a tokenizer from GGUF tokenizer.ggml.* metadata.
+// FromGGUF builds a tokenizer from GGUF tokenizer.ggml.* metadata:
+// SentencePiece ("llama"), byte-level BPE ("gpt2", with the pre-tokenizer
+// tokenizer.ggml.pre names) or WordPiece ("bert").
 func FromGGUF(meta formats.Metadata) (Tokenizer, error) {
 	model, _ := meta.String("tokenizer.ggml.model")
+	var t Tokenizer
+	var err error
 	switch model {
 	case "llama":
-		if t, err := sentencePieceFromGGUF(meta); err == nil {
-			return t, nil
-		} else {
-			return nil, err
-		}
+		t, err = sentencePieceFromGGUF(meta)
 	case "gpt2":
-		if t, err := bpeFromGGUF(meta); err == nil {
-			return t, nil
-		} else {
-			return nil, err
-		}
+		t, err = bpeFromGGUF(meta)
+	case "bert":
+		t, err = wordPieceFromGGUF(meta)
+	default:
+		return nil, fmt.Errorf("tokenizer: GGUF tokenizer model %q not supported (llama, gpt2, bert are)", model)
 	}
-	return nil, fmt.Errorf("tokenizer: GGUF tokenizer model %q not supported (llama, gpt2 are)", model)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 func sentencePieceFromGGUF(meta formats.Metadata) (*SentencePiece, error) {
@@ -126,9 +123,19 @@ func sentencePieceFromGGUF(meta formats.Metadata) (*SentencePiece, error) {
 	if b, ok := meta.Bool("tokenizer.ggml.add_space_prefix"); ok {
 		prefix = b
 	}
-	return newSentencePiece(pieces, scores, types,
+	t, err := newSentencePiece(pieces, scores, types,
 		int(meta.IntOr("tokenizer.ggml.bos_token_id", 1)), int(meta.IntOr("tokenizer.ggml.eos_token_id", 2)),
 		int(meta.IntOr("tokenizer.ggml.unknown_token_id", 0)), prefix)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := meta.Bool("tokenizer.ggml.add_bos_token"); ok {
+		t.addBOS = b && t.bos >= 0
+	}
+	if b, ok := meta.Bool("tokenizer.ggml.add_eos_token"); ok {
+		t.addEOS = b && t.eos >= 0
+	}
+	return t, nil
 }
 
 func newSentencePiece(pieces []string, scores []float32, types []int32, bos, eos, unk int, prefix bool) (*SentencePiece, error) {
@@ -142,7 +149,8 @@ func newSentencePiece(pieces []string, scores []float32, types []int32, bos, eos
 		}
 	}
 	t := &SentencePiece{pieces: pieces, scores: scores, types: types, lookup: make(map[string]int, n),
-		bos: bos, eos: eos, unk: unk, addSpacePrefix: prefix}
+		bos: bos, eos: eos, unk: unk, addSpacePrefix: prefix, addBOS: bos >= 0}
+	var specials []special
 	for i := range t.byteID {
 		t.byteID[i] = -1
 	}
@@ -152,9 +160,9 @@ func newSentencePiece(pieces []string, scores []float32, types []int32, bos, eos
 			if b, ok := parseBytePiece(p); ok && t.byteID[b] < 0 {
 				t.byteID[b] = i
 			}
-		case TypeControl, TypeUserDefined:
+		case TypeControl, TypeUserDefined, TypeUnknown:
 			if p != "" {
-				t.specials = append(t.specials, special{p, i})
+				specials = append(specials, special{text: p, id: i, control: types[i] != TypeUserDefined})
 			}
 			if types[i] == TypeUserDefined {
 				t.addLookup(p, i)
@@ -163,7 +171,7 @@ func newSentencePiece(pieces []string, scores []float32, types []int32, bos, eos
 			t.addLookup(p, i)
 		}
 	}
-	sort.SliceStable(t.specials, func(a, b int) bool { return len(t.specials[a].text) > len(t.specials[b].text) })
+	t.specials = newSpecialSet(specials)
 	return t, nil
 }
 
@@ -188,10 +196,14 @@ func (t *SentencePiece) BOS() int       { return t.bos }
 func (t *SentencePiece) EOS() int       { return t.eos }
 func (t *SentencePiece) VocabSize() int { return len(t.pieces) }
 
-// Piece is the vocabulary entry of id as stored (space for "▁").
+// Piece is the text of id as llama.cpp prints it: control tokens as
+// written, byte tokens as their byte.
 func (t *SentencePiece) Piece(id int) string {
 	if id < 0 || id >= len(t.pieces) {
 		return ""
+	}
+	if t.types[id] == TypeByte {
+		return t.Decode(id)
 	}
 	return t.pieces[id]
 }
@@ -203,13 +215,19 @@ func (t *SentencePiece) IsControl(id int) bool {
 	return id >= 0 && id < len(t.types) && (t.types[id] == TypeControl || t.types[id] == TypeUnknown || t.types[id] == TypeUnused)
 }
 
+// Encode tokenizes text, parsing special tokens; addBOS prepends BOS unless
+// the vocabulary says not to (tokenizer.ggml.add_bos_token false).
 func (t *SentencePiece) Encode(text string, addBOS bool) []int {
+	return t.EncodeWith(text, Options{AddSpecial: addBOS, ParseSpecial: true})
+}
+
+func (t *SentencePiece) EncodeWith(text string, o Options) []int {
 	var ids []int
-	if addBOS && t.bos >= 0 {
+	if o.AddSpecial && t.addBOS {
 		ids = append(ids, t.bos)
 	}
 	prevSpecial := true // llama.cpp: a dummy prefix at the start and after each special token
-	for _, seg := range splitSpecials(text, t.specials) {
+	for _, seg := range t.specials.split(text, o.ParseSpecial) {
 		if seg.id >= 0 {
 			ids = append(ids, seg.id)
 			prevSpecial = true
@@ -221,6 +239,9 @@ func (t *SentencePiece) Encode(text string, addBOS bool) []int {
 		}
 		prevSpecial = false
 		ids = t.encodeSegment(ids, s)
+	}
+	if o.AddSpecial && t.addEOS {
+		ids = append(ids, t.eos)
 	}
 	return ids
 }
@@ -267,7 +288,7 @@ func (t *SentencePiece) merge(toks []int) []int {
 		next[i], prev[i] = i+1, i-1
 	}
 	next[n-1] = -1
-	h := &pairHeap{}
+	h := &candHeap[pairCand]{less: highestScoreFirst}
 	push := func(l int) {
 		r := next[l]
 		if l < 0 || r < 0 {
@@ -312,24 +333,13 @@ type pairCand struct {
 	merged          int
 }
 
-// pairHeap pops the highest score first, then the leftmost pair: symbol
-// indices keep sequence order, so left index order is text order.
-type pairHeap []pairCand
-
-func (h pairHeap) Len() int { return len(h) }
-func (h pairHeap) Less(i, j int) bool {
-	if h[i].score != h[j].score {
-		return h[i].score > h[j].score
+// highestScoreFirst orders SentencePiece candidates: highest score, then
+// the leftmost pair (symbol indices keep text order).
+func highestScoreFirst(a, b pairCand) bool {
+	if a.score != b.score {
+		return a.score > b.score
 	}
-	return h[i].left < h[j].left
-}
-func (h pairHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *pairHeap) Push(x any)   { *h = append(*h, x.(pairCand)) }
-func (h *pairHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	return a.left < b.left
 }
 
 func (t *SentencePiece) Decode(id int) string {
@@ -356,51 +366,4 @@ func (t *SentencePiece) DecodeAll(ids []int) string {
 		prev = id
 	}
 	return sb.String()
-}
-
-// segment is a run of plain text (id -1) or one special token.
-type segment struct {
-	text string
-	id   int
-}
-
-// splitSpecials cuts text at every verbatim occurrence of a special token,
-// preferring the longest at each position.
-func splitSpecials(text string, specials []special) []segment {
-	if len(specials) == 0 {
-		if text == "" {
-			return nil
-		}
-		return []segment{{text, -1}}
-	}
-	var first [256]bool
-	for _, sp := range specials {
-		first[sp.text[0]] = true
-	}
-	var out []segment
-	last := 0
-	for i := 0; i < len(text); {
-		matched := false
-		if first[text[i]] {
-			for _, sp := range specials {
-				if strings.HasPrefix(text[i:], sp.text) {
-					if i > last {
-						out = append(out, segment{text[last:i], -1})
-					}
-					out = append(out, segment{sp.text, sp.id})
-					i += len(sp.text)
-					last = i
-					matched = true
-					break
-				}
-			}
-		}
-		if !matched {
-			i++
-		}
-	}
-	if last < len(text) {
-		out = append(out, segment{text[last:], -1})
-	}
-	return out
 }

@@ -16,10 +16,14 @@ import (
 
 // Tokenizer encodes text to ids and decodes ids to text.
 type Tokenizer interface {
-	// Encode tokenizes text, prepending BOS when addBOS is set and the
-	// vocabulary has one. Text forms of control tokens ("<s>", "<|im_end|>")
-	// in text become those tokens, so rendered chat templates encode right.
+	// Encode tokenizes text; addBOS adds what the vocabulary adds around a
+	// text (Options.AddSpecial). Text forms of control tokens ("<s>",
+	// "<|im_end|>") in text become those tokens, so rendered chat templates
+	// encode right.
 	Encode(text string, addBOS bool) []int
+	// EncodeWith tokenizes text as llama.cpp's llama_tokenize(text,
+	// add_special, parse_special) does.
+	EncodeWith(text string, o Options) []int
 	// Decode is the text of one token: control tokens decode to "", and
 	// byte-fallback tokens to their single raw byte.
 	Decode(id int) string
@@ -31,6 +35,19 @@ type Tokenizer interface {
 	EOS() int
 	VocabSize() int
 	IsControl(id int) bool
+}
+
+// Options say what EncodeWith adds and parses.
+type Options struct {
+	// AddSpecial adds what the vocabulary puts around a text: BOS where it
+	// asks for one (SentencePiece and Llama-3 do, GPT-2 and Qwen2 do not;
+	// tokenizer.ggml.add_bos_token decides), EOS where it asks for that,
+	// BERT's [CLS] … [SEP].
+	AddSpecial bool
+	// ParseSpecial makes the text of control tokens ("<|im_end|>") in the
+	// text those tokens. User-defined tokens (added vocabulary) are always
+	// matched; with ParseSpecial off, "<|im_end|>" is tokenized as text.
+	ParseSpecial bool
 }
 
 // KeyTokenizerPath is a metadata key readers may set to the tokenizer file

@@ -72,6 +72,10 @@ func ParseWordLevel(data []byte, bos, eos int) (*WordLevel, error) {
 	return w, nil
 }
 
+// EncodeWith is Encode with o.AddSpecial for addBOS (a WordLevel
+// vocabulary has no special tokens to parse).
+func (w *WordLevel) EncodeWith(text string, o Options) []int { return w.Encode(text, o.AddSpecial) }
+
 // Encode splits on whitespace; unknown words become the unknown token (or
 // are dropped when the vocabulary has none).
 func (w *WordLevel) Encode(text string, addBOS bool) []int {

@@ -419,8 +419,9 @@ func (s *euler) AddNoise(dst, x0, noise []float32, i int) {
 // predictions, first order on the first and last steps.
 type dpm struct {
 	base
-	x0s [2][]float64 // the last two x̂₀ (newest first)
-	n   int          // steps taken
+	x0s  [2][]float64 // the last two x̂₀ (newest first)
+	n    int          // steps taken
+	last int          // the step taken last
 }
 
 func (s *dpm) InitNoiseSigma() float64            { return 1 }
@@ -439,9 +440,12 @@ func (s *dpm) Step(x, out []float32, i int, _ []float32) error {
 	if err := checkStep(&s.base, x, out, i, nil, false); err != nil {
 		return err
 	}
-	if i != s.n {
-		return fmt.Errorf("sched: dpm++ 2m steps must run in order: got step %d after %d", i, s.n)
+	// The first step may be any (image-to-image starts part-way); the rest
+	// follow it in order, as the multistep update uses the step before.
+	if s.n > 0 && i != s.last+1 {
+		return fmt.Errorf("sched: dpm++ 2m steps must run in order: got step %d after %d", i, s.last)
 	}
+	s.last = i
 	at, st := alphaSigma(s.sigmas[i])
 	x0 := s.x0s[1]
 	if len(x0) != len(x) {

@@ -169,7 +169,10 @@ func TestSamplerErrors(t *testing.T) {
 		t.Error("step past the end accepted")
 	}
 	d, _ := New("dpmpp_2m", Config{}, 4)
-	if err := d.Step(x, make([]float32, 3), 1, nil); err == nil {
+	if err := d.Step(x, make([]float32, 3), 1, nil); err != nil {
+		t.Errorf("dpm++ starting at step 1 (image-to-image): %v", err)
+	}
+	if err := d.Step(x, make([]float32, 3), 3, nil); err == nil {
 		t.Error("dpm++ step out of order accepted")
 	}
 	for _, st := range []float64{-0.1, 1.5, math.NaN()} {

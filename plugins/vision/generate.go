@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"image/png"
 	"math"
 	"slices"
 	"strings"
@@ -14,7 +13,9 @@ import (
 
 	"github.com/disintegration/imaging"
 
+	"github.com/loomhq/loom/core/diffusion"
 	"github.com/loomhq/loom/core/imgproc"
+	"github.com/loomhq/loom/core/media"
 	"github.com/loomhq/loom/plugins/sdk"
 )
 
@@ -207,8 +208,8 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 	if err != nil {
 		return err
 	}
-	r := run{scheduler: pl.defaults.Scheduler, steps: pl.defaults.Steps, n: p.N, seed: job.Seed, previewEvery: 5}
-	guidance := pl.defaults.GuidanceScale
+	r := run{scheduler: pl.Defaults.Scheduler, steps: pl.Defaults.Steps, n: p.N, seed: job.Seed, previewEvery: 5}
+	guidance := pl.Defaults.GuidanceScale
 	if p.Scheduler != "" {
 		r.scheduler = p.Scheduler
 	}
@@ -238,7 +239,7 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 		timings["vae_encode"] = time.Since(t)
 	}
 	t := time.Now()
-	ctx2, err := pl.encodePrompts(p.Prompt, p.NegativePrompt)
+	ctx2, err := pl.EncodePrompts(p.Prompt, p.NegativePrompt)
 	if err != nil {
 		return sdk.Errorf(sdk.CodeInternal, "text encoder: %v", err)
 	}
@@ -259,7 +260,7 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 			return send(sdk.Event{Kind: sdk.EventProgress, Step: step, Total: total})
 		},
 		preview: func(step int, rgb []float32) error {
-			data, err := pngBytes(toNRGBA(rgb, pl.native, pl.native))
+			data, err := media.PNG(diffusion.ToNRGBA(rgb, pl.native, pl.native))
 			if err != nil {
 				return err
 			}
@@ -290,13 +291,13 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 	per := 3 * pl.native * pl.native
 	for i := 0; i < r.n; i++ {
 		t := time.Now()
-		im := toNRGBA(rgb[i*per:(i+1)*per], pl.native, pl.native)
+		im := diffusion.ToNRGBA(rgb[i*per:(i+1)*per], pl.native, pl.native)
 		if res.UpscaledFrom != nil {
 			im = imaging.Resize(im, w, h, imaging.Lanczos)
 		}
 		timings["upscale"] += time.Since(t)
 		t = time.Now()
-		data, err := pngBytes(im)
+		data, err := media.PNG(im)
 		if err != nil {
 			return sdk.Errorf(sdk.CodeInternal, "png: %v", err)
 		}
@@ -326,36 +327,3 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }
-
-// toNRGBA maps planes (3, h, w) in [-1, 1] to 8-bit opaque pixels, rounding
-// to nearest (NaN → 0).
-func toNRGBA(rgb []float32, w, h int) *image.NRGBA {
-	im := image.NewNRGBA(image.Rect(0, 0, w, h))
-	hw := w * h
-	for y := 0; y < h; y++ {
-		row := im.Pix[y*im.Stride:]
-		for x := 0; x < w; x++ {
-			for c := 0; c < 3; c++ {
-				v := (rgb[c*hw+y*w+x] + 1) * 127.5
-				if !(v > 0) { // also NaN
-					v = 0
-				}
-				row[4*x+c] = uint8(min(v+0.5, 255))
-			}
-			row[4*x+3] = 255
-		}
-	}
-	return im
-}
-
-// pngEncoder's fixed compression level makes the bytes a function of the
-// pixels alone (compress/flate is deterministic for a given level).
-var pngEncoder = png.Encoder{CompressionLevel: png.BestSpeed}
-
-func pngBytes(im image.Image) ([]byte, error) {
-	var b bytes.Buffer
-	if err := pngEncoder.Encode(&b, im); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}

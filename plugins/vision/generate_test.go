@@ -206,14 +206,14 @@ func TestEstimateX0(t *testing.T) {
 		x0[i], eps[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
 	}
 	for _, kind := range sched.Kinds {
-		s, err := sched.New(kind, pl.sched, 10)
+		s, err := sched.New(kind, pl.Sched, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, step := range []int{0, 4, 9} {
 			x := make([]float32, len(x0))
 			s.AddNoise(x, x0, eps, step)
-			got := pl.estimateX0(s, kind, x, eps, step)
+			got := pl.EstimateX0(s, kind, x, eps, step)
 			for j := range got {
 				if math.Abs(float64(got[j]-x0[j])) > 2e-3*max(1, math.Abs(float64(x0[j]))) {
 					t.Fatalf("%s step %d: x̂₀[%d] = %v, want %v", kind, step, j, got[j], x0[j])

@@ -22,9 +22,8 @@ const ctxKeyID = "loom.key_id"
 func (s *Server) auth(c *gin.Context) {
 	caller := "ip:" + c.ClientIP()
 	if len(s.cfg.APIKeys) > 0 {
-		key, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-		key = strings.TrimSpace(key)
-		if !ok || key == "" || !s.validKey(key) {
+		key, ok := bearerToken(c.GetHeader("Authorization"))
+		if !ok || !s.validKey(key) {
 			_ = c.Error(apiErrorf(http.StatusUnauthorized, "invalid_api_key", "missing or invalid API key (send Authorization: Bearer KEY)"))
 			c.Abort()
 			return
@@ -41,6 +40,17 @@ func (s *Server) auth(c *gin.Context) {
 		return
 	}
 	c.Next()
+}
+
+// bearerToken reads "Bearer KEY"; the scheme is case-insensitive (RFC 9110
+// §11.1), so "bearer KEY" works as well.
+func bearerToken(h string) (string, bool) {
+	scheme, key, ok := strings.Cut(strings.TrimSpace(h), " ")
+	key = strings.TrimSpace(key)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
+		return "", false
+	}
+	return key, true
 }
 
 // validKey compares against every key in constant time so timing does not

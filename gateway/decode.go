@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 )
@@ -36,9 +38,14 @@ func decodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("empty body: send a JSON object")
 	}
+	// encoding/json would turn each bad byte into U+FFFD silently; a prompt
+	// the client did not mean is worse than a clear refusal.
+	if !utf8.Valid(body) {
+		return badRequest("body is not valid UTF-8 (first bad byte at offset %d)", invalidUTF8At(body))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return jsonError(err, reflect.TypeOf(v))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("malformed JSON: data after the top-level value")
@@ -46,12 +53,26 @@ func decodeBytes(body []byte, v any) error {
 	return nil
 }
 
-func jsonError(err error) error {
+// invalidUTF8At is the offset of the first byte of b that is not valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// jsonError turns a decode error into a 400 naming the field as the client
+// wrote it; root is the type decoded into.
+func jsonError(err error, root reflect.Type) error {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &te):
-		field := te.Field
+		field := clientFieldPath(root, te.Field)
 		if field == "" {
 			return badRequest("body must be a JSON object, not %s", te.Value)
 		}
@@ -67,6 +88,69 @@ func jsonError(err error) error {
 		}
 		return badRequest("malformed JSON: %v", err)
 	}
+}
+
+// clientFieldPath rewrites encoding/json's dotted field path (which names
+// embedded Go structs, e.g. "samplingRequest.max_tokens") into the JSON keys
+// the client sent ("max_tokens"): components naming an embedded struct of
+// the decoded type are dropped.
+func clientFieldPath(root reflect.Type, path string) string {
+	if path == "" {
+		return ""
+	}
+	var out []string
+	t := root
+	for _, part := range strings.Split(path, ".") {
+		t = elemType(t)
+		if t == nil || t.Kind() != reflect.Struct {
+			out = append(out, part)
+			t = nil
+			continue
+		}
+		f, embedded := jsonField(t, part)
+		if !embedded {
+			out = append(out, part)
+		}
+		t = nil
+		if f != nil {
+			t = f.Type
+		}
+	}
+	return strings.Join(out, ".")
+}
+
+// elemType looks through pointers, slices, arrays and maps to the type of
+// the values encoding/json descends into.
+func elemType(t reflect.Type) reflect.Type {
+	for t != nil {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+			t = t.Elem()
+		default:
+			return t
+		}
+	}
+	return nil
+}
+
+// jsonField finds the field of struct t that encoding/json's path component
+// name stands for: an embedded struct (embedded = true) or a field with that
+// JSON key.
+func jsonField(t reflect.Type, name string) (f *reflect.StructField, embedded bool) {
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		key, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if sf.Anonymous && key == "" && sf.Name == name {
+			return &sf, true
+		}
+		if key == "" {
+			key = sf.Name
+		}
+		if key == name {
+			return &sf, false
+		}
+	}
+	return nil, false
 }
 
 func jsonTypeName(kind string) string {

@@ -16,6 +16,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"model":"tiny","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}`,
 		`{"prompt":["a"],"temperature":1.5,"seed":-1}`,
 		`{"prompt":"x","stop":"\n","n":1}`, `{"model":`, `[]`, `null`, `{"max_tokens":1e309}`,
+		"{\"prompt\":\"\xff\xfe\"}", `{"stream_options":{"include_usage":1}}`, `{"prompt":""}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -59,7 +60,7 @@ func checkJob(t *testing.T, s *Server, params json.RawMessage, err error) {
 	if err := json.Unmarshal(params, &p); err != nil {
 		t.Fatalf("params not a JSON object: %s", params)
 	}
-	if p.MaxTokens < 0 || p.MaxTokens > s.cfg.MaxTokens || len(p.Prompt) > s.cfg.MaxPromptBytes || len(p.Stop) > 4 {
+	if p.MaxTokens < 0 || p.MaxTokens > s.cfg.MaxTokens || p.Prompt != nil && len(*p.Prompt) > s.cfg.MaxPromptBytes || len(p.Stop) > 4 {
 		t.Fatalf("params escaped the limits: %s", params)
 	}
 }

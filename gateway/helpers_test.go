@@ -114,7 +114,10 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 	_ = json.Unmarshal(l.Job.Params, &p)
 	_ = json.Unmarshal(l.Job.Params, &ip)
 	_ = json.Unmarshal(l.Job.Params, &sp)
-	prompt := p.Prompt
+	var prompt string
+	if p.Prompt != nil {
+		prompt = *p.Prompt
+	}
 	if len(p.Messages) > 0 {
 		prompt = p.Messages[len(p.Messages)-1].Content
 	}

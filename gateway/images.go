@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -257,6 +258,13 @@ func multipartImage(c *gin.Context, part string) (*multipart.Form, queue.Blob, e
 	form, err := c.MultipartForm()
 	if err != nil {
 		return nil, queue.Blob{}, multipartError(err)
+	}
+	for name, vals := range form.Value {
+		for _, v := range vals {
+			if !utf8.ValidString(v) {
+				return nil, queue.Blob{}, badRequest("%s: not valid UTF-8", name)
+			}
+		}
 	}
 	fhs := form.File[part]
 	if len(fhs) != 1 {

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,5 +28,90 @@ func TestJobTimeoutBounds(t *testing.T) {
 	}
 	if left := time.Until(st.Job.Deadline); left < 25*time.Second || left > 31*time.Second {
 		t.Fatalf("deadline %s from now, want ~30s", left)
+	}
+}
+
+// Issue 17 item 9: a wrong type named the Go struct it landed in
+// ("samplingRequest.max_tokens: …"); the client wrote "max_tokens".
+func TestTypeErrorsNameJSONFields(t *testing.T) {
+	e := newEnv(t, Config{})
+	for body, want := range map[string]string{
+		`{"model":"tiny","prompt":"x","max_tokens":"many"}`:                                "max_tokens: expected an integer, got string",
+		`{"model":"tiny","prompt":"x","stream":true,"stream_options":{"include_usage":1}}`: "stream_options.include_usage: expected a boolean, got number",
+		`{"task":"text.complete","inputs":[{"name":1}]}`:                                   "inputs.name: expected a string, got number",
+	} {
+		path := "/v1/completions"
+		if strings.Contains(body, `"task"`) {
+			path = "/v1/jobs"
+		}
+		code, _, b := e.do("POST", path, "application/json", []byte(body))
+		if msg := errorOf(t, b).Message; code != 400 || msg != want {
+			t.Errorf("%s: %d %q, want 400 %q", body, code, msg, want)
+		}
+	}
+}
+
+// Issue 17 item 9: {"prompt": ""} reached the text plugin without its
+// prompt (omitempty), which answered `text.complete needs "prompt"`.
+func TestEmptyPromptIsSent(t *testing.T) {
+	e := newEnv(t, Config{})
+	code, hdr, body := e.postJSON("/v1/completions", map[string]any{"model": "tiny", "prompt": ""})
+	if code != 200 {
+		t.Fatalf("empty prompt: %d %s", code, body)
+	}
+	st, err := e.q.Get(context.Background(), hdr.Get("X-Loom-Job-Id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(st.Job.Params, &p); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := p["prompt"]; !ok || v != "" {
+		t.Fatalf("params %s: want \"prompt\":\"\"", st.Job.Params)
+	}
+	// A chat job carries no prompt key at all.
+	code, hdr, body = e.postJSON("/v1/chat/completions", map[string]any{"model": "tiny", "messages": []map[string]string{{"role": "user", "content": "hi"}}})
+	if code != 200 {
+		t.Fatalf("chat: %d %s", code, body)
+	}
+	if st, err = e.q.Get(context.Background(), hdr.Get("X-Loom-Job-Id")); err != nil || strings.Contains(string(st.Job.Params), `"prompt"`) {
+		t.Fatalf("chat params %s (%v)", st.Job.Params, err)
+	}
+}
+
+// Issue 17 item 9: invalid UTF-8 inside a JSON body was accepted, each bad
+// byte silently turned into U+FFFD.
+func TestInvalidUTF8BodyRefused(t *testing.T) {
+	e := newEnv(t, Config{})
+	for path, body := range map[string]string{
+		"/v1/completions":      "{\"model\":\"tiny\",\"prompt\":\"ok \xff\xfe\"}",
+		"/v1/chat/completions": "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\"}]}",
+		"/v1/jobs":             "{\"task\":\"text.complete\",\"params\":{\"prompt\":\"\xed\xa0\x80\"}}",
+	} {
+		code, _, b := e.do("POST", path, "application/json", []byte(body))
+		if ed := errorOf(t, b); code != 400 || ed.Code != "invalid_request" || !strings.Contains(ed.Message, "UTF-8") {
+			t.Errorf("%s: %d %s, want 400 naming UTF-8", path, code, b)
+		}
+	}
+	// Valid multi-byte text still goes through.
+	if code, _, b := e.postJSON("/v1/completions", map[string]any{"model": "tiny", "prompt": "héllo ✓ 🧵"}); code != 200 || !strings.Contains(string(b), "héllo ✓ 🧵") {
+		t.Fatalf("valid UTF-8: %d %s", code, b)
+	}
+}
+
+// Issue 17 item 9: "Authorization: bearer KEY" (the scheme is
+// case-insensitive) was refused with 401.
+func TestBearerSchemeCaseInsensitive(t *testing.T) {
+	e := newEnv(t, Config{APIKeys: []string{"k1"}})
+	for _, h := range []string{"Bearer k1", "bearer k1", "BEARER  k1 "} {
+		if code, _, b := e.do("GET", "/v1/models", "", nil, "Authorization", h); code != 200 {
+			t.Errorf("%q: %d %s", h, code, b)
+		}
+	}
+	for _, h := range []string{"Basic k1", "Bearer", "Bearer k2", "k1", "Bearerk1"} {
+		if code, _, _ := e.do("GET", "/v1/models", "", nil, "Authorization", h); code != 401 {
+			t.Errorf("%q: %d, want 401", h, code)
+		}
 	}
 }

@@ -48,7 +48,7 @@ type samplingRequest struct {
 // textParams is the text plugin's job params (agreed with the text plugin):
 // text.complete sets Prompt, text.chat sets Messages.
 type textParams struct {
-	Prompt            string        `json:"prompt,omitempty"`
+	Prompt            *string       `json:"prompt,omitempty"` // set (maybe "") for text.complete only
 	Messages          []chatMessage `json:"messages,omitempty"`
 	MaxTokens         int           `json:"max_tokens,omitempty"`
 	Temperature       *float64      `json:"temperature,omitempty"`
@@ -266,9 +266,10 @@ func (s *Server) completionJob(ctx context.Context, req *completionRequest) (que
 	default:
 		return queue.Job{}, badRequest("prompt: one prompt per request (batches are not supported)")
 	}
-	p.Prompt = req.Prompt[0]
-	if len(p.Prompt) > s.cfg.MaxPromptBytes {
-		return queue.Job{}, fieldTooLong("prompt", len(p.Prompt), s.cfg.MaxPromptBytes)
+	// An empty prompt is a prompt: the model continues from its start token.
+	p.Prompt = &req.Prompt[0]
+	if len(*p.Prompt) > s.cfg.MaxPromptBytes {
+		return queue.Job{}, fieldTooLong("prompt", len(*p.Prompt), s.cfg.MaxPromptBytes)
 	}
 	m, err := s.models.resolve(ctx, taskComplete, req.Model)
 	if err != nil {

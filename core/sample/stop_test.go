@@ -72,6 +72,8 @@ func FuzzStream(f *testing.F) {
 	f.Add("hello\nUser: x", "\nUser:", 3)
 	f.Add("aaab", "aab", 1)
 	f.Add("caf\xc3\xa9!", "!", 4)
+	f.Add("a\xe2\x82b\xff\xc3", "b", 1)
+	f.Add("\xed\xa0\x80x\xf0\x9f\x98", "x\xf0", 2)
 	f.Fuzz(func(t *testing.T, text, stop string, chunk int) {
 		if chunk < 1 || chunk > 16 {
 			chunk = 1 + (chunk&0xf+16)%16
@@ -85,8 +87,8 @@ func FuzzStream(f *testing.F) {
 		stopped := false
 		for _, p := range pieces {
 			d, st := s.Push(p)
-			if utf8.ValidString(text) && utf8.ValidString(stop) && !utf8.ValidString(d) {
-				t.Fatalf("delta %q is not whole runes", d)
+			if !utf8.ValidString(d) {
+				t.Fatalf("delta %q is not valid UTF-8", d)
 			}
 			got.WriteString(d)
 			if st {
@@ -95,16 +97,73 @@ func FuzzStream(f *testing.F) {
 			}
 		}
 		if !stopped {
-			got.WriteString(s.Flush())
+			d := s.Flush()
+			if !utf8.ValidString(d) {
+				t.Fatalf("flush %q is not valid UTF-8", d)
+			}
+			got.WriteString(d)
 		}
-		want := text
+		// What never is valid UTF-8 comes out as U+FFFD, one per byte.
+		want, stop := replaceInvalid(text), replaceInvalid(stop)
 		if stop != "" {
-			if i := strings.Index(text, stop); i >= 0 {
-				want = text[:i]
+			if i := strings.Index(want, stop); i >= 0 {
+				want = want[:i]
 			}
 		}
 		if got.String() != want {
 			t.Fatalf("streamed %q, want %q (stop %q, chunk %d)", got.String(), want, stop, chunk)
 		}
 	})
+}
+
+// replaceInvalid is the reference for Stream's repair: each byte that does
+// not decode is U+FFFD (Go's range-over-string rule).
+func replaceInvalid(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				b.WriteRune(utf8.RuneError)
+				continue
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Issue 17 item 1: byte tokens that never form valid UTF-8 reached the
+// plugin's gRPC stream raw ("string field contains invalid UTF-8") and
+// killed the job; a sequence cut off by the end was flushed raw too.
+func TestStreamRepairsInvalidUTF8(t *testing.T) {
+	cases := []struct {
+		pieces []string
+		deltas []string
+	}{
+		// A lead byte followed by ASCII: never valid, one U+FFFD.
+		{[]string{"a", "\xe2", "b"}, []string{"a", "", "\ufffdb", ""}},
+		// A stray continuation byte and 0xFF.
+		{[]string{"\x80", "\xff", "ok"}, []string{"\ufffd", "\ufffd", "ok", ""}},
+		// A surrogate half (ED A0 80) is invalid byte by byte.
+		{[]string{"\xed", "\xa0", "\x80"}, []string{"", "\ufffd\ufffd", "\ufffd", ""}},
+		// Completed across pieces it is kept whole.
+		{[]string{"\xe2\x82", "\xac"}, []string{"", "€", ""}},
+		// Cut off by the end of generation.
+		{[]string{"x", "\xf0\x9f\x98"}, []string{"x", "", "\ufffd\ufffd\ufffd"}},
+	}
+	for i, c := range cases {
+		s := NewStream(nil)
+		deltas, _ := pushAll(s, c.pieces)
+		if strings.Join(deltas, "|") != strings.Join(c.deltas, "|") {
+			t.Errorf("case %d: deltas %q, want %q", i, deltas, c.deltas)
+		}
+		if !utf8.ValidString(s.Text()) || s.Text() != strings.Join(c.deltas, "") {
+			t.Errorf("case %d: Text %q", i, s.Text())
+		}
+	}
+	// A stop string still matches after a repaired byte.
+	s := NewStream([]string{"END"})
+	if deltas, stopped := pushAll(s, []string{"\xc3", "E", "ND"}); !stopped || strings.Join(deltas, "") != "\ufffd" {
+		t.Fatalf("stop after repair: %q %v", deltas, stopped)
+	}
 }

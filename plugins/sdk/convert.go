@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	pluginv1 "github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1"
@@ -85,7 +86,8 @@ func rawJSON(b []byte) json.RawMessage {
 }
 
 func errorToProto(e *Error) *pluginv1.Error {
-	return &pluginv1.Error{Code: e.Code, Message: e.Message}
+	// Messages often quote input; an invalid byte would fail the marshal.
+	return &pluginv1.Error{Code: strings.ToValidUTF8(e.Code, "\uFFFD"), Message: strings.ToValidUTF8(e.Message, "\uFFFD")}
 }
 
 func errorFromProto(pe *pluginv1.Error) *Error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc/status"
@@ -144,7 +145,10 @@ func sendEvent(stream pluginv1.Plugin_RunServer, ev Event) error {
 	case EventProgress:
 		pe.Event = &pluginv1.RunEvent_Progress{Progress: &pluginv1.Progress{Step: int64(ev.Step), Total: int64(ev.Total)}}
 	case EventDelta:
-		pe.Event = &pluginv1.RunEvent_TextDelta{TextDelta: ev.Text}
+		// proto3 strings must be valid UTF-8 or the stream fails to
+		// marshal and the job dies; a model may sample bytes that never
+		// form UTF-8 (sample.Stream repairs its own, this is the backstop).
+		pe.Event = &pluginv1.RunEvent_TextDelta{TextDelta: strings.ToValidUTF8(ev.Text, "\uFFFD")}
 	case EventPreview:
 		pe.Event = &pluginv1.RunEvent_Preview{Preview: &pluginv1.Preview{Mime: ev.MIME, Data: ev.Data}}
 	case EventResult:

@@ -369,3 +369,25 @@ func TestBrokenConnectionIsPluginCrashed(t *testing.T) {
 		t.Fatalf("Run = %v, want %s", err, CodePluginCrashed)
 	}
 }
+
+// Issue 17 item 1: a delta or error message with invalid UTF-8 failed the
+// stream's marshal ("string field contains invalid UTF-8") and killed the
+// job; the server repairs both at the boundary.
+func TestInvalidUTF8CrossesTheBoundary(t *testing.T) {
+	c := connect(t, &fakeEngine{run: func(_ context.Context, _ Job, emit func(Event) error) error {
+		if err := emit(Event{Kind: EventDelta, Text: "ok \xe2\x82"}); err != nil {
+			return err
+		}
+		return result(emit)
+	}})
+	evs, err := runAll(c, Job{ID: "j", Task: "t"})
+	if err != nil || len(evs) != 2 || evs[0].Text != "ok \uFFFD" || evs[1].Kind != EventResult {
+		t.Fatalf("events %+v, err %v", evs, err)
+	}
+	c = connect(t, &fakeEngine{run: func(context.Context, Job, func(Event) error) error {
+		return Errorf(CodeInvalidRequest, "bad input %s…", "\xff")
+	}})
+	if _, err := runAll(c, Job{ID: "j", Task: "t"}); !IsCode(err, CodeInvalidRequest) {
+		t.Fatalf("error with invalid UTF-8: %v, want invalid_request", err)
+	}
+}

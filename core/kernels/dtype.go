@@ -29,21 +29,25 @@ const (
 	Q5_0 DType = 6
 	Q5_1 DType = 7
 	Q8_0 DType = 8
+	Q8_1 DType = 9
 	Q2_K DType = 10
 	Q3_K DType = 11
 	Q4_K DType = 12
 	Q5_K DType = 13
 	Q6_K DType = 14
-	I8   DType = 24
-	I16  DType = 25
-	I32  DType = 26
-	F64  DType = 28
-	BF16 DType = 30
+	Q8_K DType = 15
+	// IQ4_NL is iq4_nl: q4_0's layout with 16 non-linear levels.
+	IQ4_NL DType = 20
+	I8     DType = 24
+	I16    DType = 25
+	I32    DType = 26
+	F64    DType = 28
+	BF16   DType = 30
 
 	numDTypes = 31
 )
 
-// Block geometry of the types with kernels (the rest is in the table only).
+// Block geometry (the other types' bytes per block are in quant.go and quantk.go).
 const (
 	QK8_0      = 32 // elements per q8_0 block
 	Q8_0Bytes  = 34 // bytes per q8_0 block: f16 d + 32 int8
@@ -79,7 +83,7 @@ type Traits struct {
 	toFloat   func(dst []float32, src []byte) // len(dst) a multiple of BlockSize; nil: no kernels
 	fromFloat func(dst []byte, src []float32) // nil: this type cannot be written
 	dotF32    func(w []byte, x []float32) float32
-	dotQ      [numImpls]quantDot // when VecDot is not F32
+	dotQ      [numImpls]quantDot // when VecDot is not F32: generic, avx2, avx512 (VNNI where present)
 }
 
 // vnniOr picks the VNNI routine where the CPU has it (used in the avx512
@@ -96,24 +100,46 @@ var traits = [numDTypes]Traits{
 	F32:  {Name: "f32", BlockSize: 1, BlockBytes: floatBytes, VecDot: F32, toFloat: f32RowFromBytes, fromFloat: f32RowToBytes, dotF32: dotF32Bytes},
 	F16:  {Name: "f16", BlockSize: 1, BlockBytes: halfBytes, VecDot: F32, toFloat: f16RowToF32, fromFloat: f32RowToF16, dotF32: dotF16},
 	BF16: {Name: "bf16", BlockSize: 1, BlockBytes: halfBytes, VecDot: F32, toFloat: bf16RowToF32, fromFloat: f32RowToBF16, dotF32: dotBF16},
-	Q8_0: {Name: "q8_0", BlockSize: QK8_0, BlockBytes: Q8_0Bytes, VecDot: Q8_0, toFloat: dequantQ8_0, fromFloat: quantQ8_0,
-		dotQ: [numImpls]quantDot{dotQ8_0Q8_0Ref, dotQ8_0Q8_0AVX2, vnniOr(dotQ8_0Q8_0VNNI, dotQ8_0Q8_0AVX2)}},
-	Q4_0: {Name: "q4_0", BlockSize: QK4_0, BlockBytes: Q4_0Bytes, VecDot: Q8_0, toFloat: dequantQ4_0, fromFloat: quantQ4_0,
-		dotQ: [numImpls]quantDot{dotQ4_0Q8_0Ref, dotQ4_0Q8_0AVX2, vnniOr(dotQ4_0Q8_0VNNI, dotQ4_0Q8_0AVX2)}},
-	Q4_K: {Name: "q4_K", BlockSize: QKK, BlockBytes: Q4_KBytes, VecDot: F32, toFloat: dequantQ4_K, dotF32: dotQ4_K},
-	Q6_K: {Name: "q6_K", BlockSize: QKK, BlockBytes: Q6_KBytes, VecDot: F32, toFloat: dequantQ6_K, dotF32: dotQ6_K},
 
-	// Stored and sized only: no kernels yet.
-	Q4_1: {Name: "q4_1", BlockSize: 32, BlockBytes: 20},
-	Q5_0: {Name: "q5_0", BlockSize: 32, BlockBytes: 22},
-	Q5_1: {Name: "q5_1", BlockSize: 32, BlockBytes: 24},
-	Q2_K: {Name: "q2_K", BlockSize: QKK, BlockBytes: 84},
-	Q3_K: {Name: "q3_K", BlockSize: QKK, BlockBytes: 110},
-	Q5_K: {Name: "q5_K", BlockSize: QKK, BlockBytes: 176},
-	I8:   {Name: "i8", BlockSize: 1, BlockBytes: 1},
-	I16:  {Name: "i16", BlockSize: 1, BlockBytes: 2},
-	I32:  {Name: "i32", BlockSize: 1, BlockBytes: 4},
-	F64:  {Name: "f64", BlockSize: 1, BlockBytes: 8},
+	Q8_0: {Name: "q8_0", BlockSize: qk32, BlockBytes: Q8_0Bytes, VecDot: Q8_0,
+		toFloat: dequant32(levelsQ8_0, Q8_0Bytes), fromFloat: quantQ8_0,
+		dotQ: [numImpls]quantDot{dotQ8_0Q8_0Ref, dotQ8_0Q8_0AVX2, vnniOr(dotQ8_0Q8_0VNNI, dotQ8_0Q8_0AVX2)}},
+	Q4_0: {Name: "q4_0", BlockSize: qk32, BlockBytes: Q4_0Bytes, VecDot: Q8_0,
+		toFloat: dequant32(levelsQ4_0, Q4_0Bytes), fromFloat: quantQ4_0,
+		dotQ: [numImpls]quantDot{dotQ4_0Q8_0Ref, dotQ4_0Q8_0AVX2, vnniOr(dotQ4_0Q8_0VNNI, dotQ4_0Q8_0AVX2)}},
+	Q4_1: {Name: "q4_1", BlockSize: qk32, BlockBytes: Q4_1Bytes, VecDot: Q8_1,
+		toFloat: dequant32(levelsQ4_1, Q4_1Bytes), fromFloat: quantQ4_1,
+		dotQ: [numImpls]quantDot{dotQ4_1Q8_1Ref, dotQ4_1Q8_1AVX2, vnniOr(dotQ4_1Q8_1VNNI, dotQ4_1Q8_1AVX2)}},
+	Q5_0: {Name: "q5_0", BlockSize: qk32, BlockBytes: Q5_0Bytes, VecDot: Q8_0,
+		toFloat: dequant32(levelsQ5_0, Q5_0Bytes), fromFloat: quantQ5_0,
+		dotQ: [numImpls]quantDot{dotQ5_0Q8_0Ref, dotQ5_0Q8_0AVX2, vnniOr(dotQ5_0Q8_0VNNI, dotQ5_0Q8_0AVX2)}},
+	Q5_1: {Name: "q5_1", BlockSize: qk32, BlockBytes: Q5_1Bytes, VecDot: Q8_1,
+		toFloat: dequant32(levelsQ5_1, Q5_1Bytes), fromFloat: quantQ5_1,
+		dotQ: [numImpls]quantDot{dotQ5_1Q8_1Ref, dotQ5_1Q8_1AVX2, vnniOr(dotQ5_1Q8_1VNNI, dotQ5_1Q8_1AVX2)}},
+	IQ4_NL: {Name: "iq4_nl", BlockSize: qk32, BlockBytes: IQ4NLBytes, VecDot: Q8_0,
+		toFloat: dequant32(levelsIQ4NL, IQ4NLBytes),
+		dotQ:    [numImpls]quantDot{dotIQ4NLQ8_0Ref, dotIQ4NLQ8_0AVX2, vnniOr(dotIQ4NLQ8_0VNNI, dotIQ4NLQ8_0AVX2)}},
+	Q8_1: {Name: "q8_1", BlockSize: qk32, BlockBytes: Q8_1Bytes, VecDot: Q8_1, // activations only
+		toFloat: dequant32(levelsQ8_1, Q8_1Bytes), fromFloat: quantQ8_1},
+
+	Q2_K: {Name: "q2_K", BlockSize: QKK, BlockBytes: Q2_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ2_K, Q2_KBytes),
+		dotQ: [numImpls]quantDot{dotQ2_KQ8_KRef, dotQ2_KQ8_KAVX2, vnniOr(dotQ2_KQ8_KVNNI, dotQ2_KQ8_KAVX2)}},
+	Q3_K: {Name: "q3_K", BlockSize: QKK, BlockBytes: Q3_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ3_K, Q3_KBytes),
+		dotQ: [numImpls]quantDot{dotQ3_KQ8_KRef, dotQ3_KQ8_KAVX2, vnniOr(dotQ3_KQ8_KVNNI, dotQ3_KQ8_KAVX2)}},
+	Q4_K: {Name: "q4_K", BlockSize: QKK, BlockBytes: Q4_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ4_K, Q4_KBytes),
+		dotQ: [numImpls]quantDot{dotQ4_KQ8_KRef, dotQ4_KQ8_KAVX2, vnniOr(dotQ4_KQ8_KVNNI, dotQ4_KQ8_KAVX2)}},
+	Q5_K: {Name: "q5_K", BlockSize: QKK, BlockBytes: Q5_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ5_K, Q5_KBytes),
+		dotQ: [numImpls]quantDot{dotQ5_KQ8_KRef, dotQ5_KQ8_KAVX2, vnniOr(dotQ5_KQ8_KVNNI, dotQ5_KQ8_KAVX2)}},
+	Q6_K: {Name: "q6_K", BlockSize: QKK, BlockBytes: Q6_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ6_K, Q6_KBytes),
+		dotQ: [numImpls]quantDot{dotQ6_KQ8_KRef, dotQ6_KQ8_KAVX2, vnniOr(dotQ6_KQ8_KVNNI, dotQ6_KQ8_KAVX2)}},
+	Q8_K: {Name: "q8_K", BlockSize: QKK, BlockBytes: Q8_KBytes, VecDot: Q8_K, // activations only
+		toFloat: dequantQ8_K, fromFloat: quantQ8_K},
+
+	// Stored and sized only: no kernels.
+	I8:  {Name: "i8", BlockSize: 1, BlockBytes: 1},
+	I16: {Name: "i16", BlockSize: 1, BlockBytes: 2},
+	I32: {Name: "i32", BlockSize: 1, BlockBytes: 4},
+	F64: {Name: "f64", BlockSize: 1, BlockBytes: 8},
 }
 
 // Known reports whether d is a row of the table (its geometry is known).
@@ -144,8 +170,14 @@ func (d DType) BlockBytes() int { return d.Traits().BlockBytes }
 func (d DType) Quantized() bool { return d.BlockSize() > 1 }
 
 // Computable reports whether d has kernels: rows of it can be widened and
-// multiplied (MatMulQ), not only stored.
-func (d DType) Computable() bool { return d.Known() && traits[d].toFloat != nil }
+// multiplied (MatMulQ), not only stored. The activation-only types (q8_1,
+// q8_K) widen but have no dot product of their own.
+func (d DType) Computable() bool {
+	return d.Known() && traits[d].toFloat != nil && (traits[d].dotF32 != nil || traits[d].dotQ[implGeneric] != nil)
+}
+
+// Widenable reports whether rows of d can be widened to float32.
+func (d DType) Widenable() bool { return d.Known() && traits[d].toFloat != nil }
 
 // Writable reports whether float32 data can be quantized into d.
 func (d DType) Writable() bool { return d.Known() && traits[d].fromFloat != nil }
@@ -204,7 +236,7 @@ func (d DType) matrixBytes(n, k int) (int, error) {
 // Dequantize widens src, holding len(dst) elements of type d (one or more
 // whole rows; len(src) must be exactly their size), into dst.
 func (d DType) Dequantize(dst []float32, src []byte) error {
-	if !d.Computable() {
+	if !d.Widenable() {
 		return fmt.Errorf("%v: widening this storage type is not supported", d)
 	}
 	rb, err := d.RowBytes(len(dst))

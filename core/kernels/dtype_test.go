@@ -17,9 +17,10 @@ func TestDTypeTable(t *testing.T) {
 	}{
 		F32: {"f32", 0, 1, 4, F32, true}, F16: {"f16", 1, 1, 2, F32, true}, BF16: {"bf16", 30, 1, 2, F32, true},
 		Q8_0: {"q8_0", 8, 32, 34, Q8_0, true}, Q4_0: {"q4_0", 2, 32, 18, Q8_0, true},
-		Q4_K: {"q4_K", 12, 256, 144, F32, true}, Q6_K: {"q6_K", 14, 256, 210, F32, true},
-		Q4_1: {"q4_1", 3, 32, 20, 0, false}, Q5_0: {"q5_0", 6, 32, 22, 0, false}, Q5_1: {"q5_1", 7, 32, 24, 0, false},
-		Q2_K: {"q2_K", 10, 256, 84, 0, false}, Q3_K: {"q3_K", 11, 256, 110, 0, false}, Q5_K: {"q5_K", 13, 256, 176, 0, false},
+		Q4_1: {"q4_1", 3, 32, 20, Q8_1, true}, Q5_0: {"q5_0", 6, 32, 22, Q8_0, true}, Q5_1: {"q5_1", 7, 32, 24, Q8_1, true},
+		IQ4_NL: {"iq4_nl", 20, 32, 18, Q8_0, true}, Q8_1: {"q8_1", 9, 32, 36, 0, false},
+		Q2_K: {"q2_K", 10, 256, 84, Q8_K, true}, Q3_K: {"q3_K", 11, 256, 110, Q8_K, true}, Q4_K: {"q4_K", 12, 256, 144, Q8_K, true},
+		Q5_K: {"q5_K", 13, 256, 176, Q8_K, true}, Q6_K: {"q6_K", 14, 256, 210, Q8_K, true}, Q8_K: {"q8_K", 15, 256, 292, 0, false},
 		I8: {"i8", 24, 1, 1, 0, false}, I16: {"i16", 25, 1, 2, 0, false}, I32: {"i32", 26, 1, 4, 0, false}, F64: {"f64", 28, 1, 8, 0, false},
 	}
 	if len(DTypes()) != len(want) {
@@ -70,7 +71,12 @@ func TestDTypeTable(t *testing.T) {
 	if _, err := F32.RowBytes(math.MaxInt / 2); err == nil {
 		t.Error("RowBytes(f32, MaxInt/2) did not overflow")
 	}
-	if err := Q5_K.Dequantize(make([]float32, 256), make([]byte, 176)); err == nil {
+	if err := I32.Dequantize(make([]float32, 4), make([]byte, 16)); err == nil {
 		t.Error("Dequantize of a type without kernels succeeded")
+	}
+	for _, d := range []DType{Q8_1, Q8_K} { // activation types: widen, but no dot product
+		if !d.Widenable() || !d.Writable() || d.Computable() {
+			t.Errorf("%v: widenable %v, writable %v, computable %v", d, d.Widenable(), d.Writable(), d.Computable())
+		}
 	}
 }

@@ -5,16 +5,23 @@ package kernels
 // float32 into it, and the dot product MatVecQ uses against an activation
 // row. The byte layouts are ggml's, so GGUF tensors are used in place:
 //
-//	q8_0 (32 elements, 34 bytes): f16 scale d, then 32 int8 q;       x = q·d
-//	q4_0 (32 elements, 18 bytes): f16 scale d, then 16 bytes of nibbles;
-//	                              byte j holds element j in its low nibble and
-//	                              element j+16 in its high nibble;   x = (q-8)·d
-//	q4_K, q6_K (256 elements): see quantk.go.
+//	q8_0   (34 bytes): f16 d, 32 int8 q;                          x = d·q
+//	q8_1   (36 bytes): f16 d, f16 s = d·Σq, 32 int8 q;            x = d·q
+//	q4_0   (18 bytes): f16 d, 16 bytes of nibbles;                x = d·(q-8)
+//	q4_1   (20 bytes): f16 d, f16 m, 16 bytes of nibbles;         x = d·q + m
+//	q5_0   (22 bytes): f16 d, 4 bytes qh, 16 bytes of nibbles;    x = d·(q-16)
+//	q5_1   (24 bytes): f16 d, f16 m, 4 bytes qh, 16 of nibbles;   x = d·q + m
+//	iq4_nl (18 bytes): f16 d, 16 bytes of nibbles;                x = d·kvaluesIQ4NL[q]
 //
-// Quantized dot products take their activations quantized to q8_0 (ggml's
-// vec_dot_type), so the inner loop is integer multiply-adds with one float
-// scale per 32 elements; f32, f16, bf16 and the K-quants take float32
-// activations.
+// Every block holds 32 elements. Byte j of the nibbles holds element j in its
+// low nibble and element j+16 in its high nibble; for the 5-bit types bit j
+// of the little-endian uint32 qh is the fifth bit of element j. The K-quants
+// (256-element super-blocks) are in quantk.go.
+//
+// Quantized dot products take their activations quantized too (ggml's
+// vec_dot_type: q8_0, or q8_1 for the types with an offset m, whose s term
+// carries Σx), so the inner loop is integer multiply-adds with one float
+// scale per block; f32, f16 and bf16 take float32 activations.
 //
 // Exported entry points (DType methods, MatVecQ, MatMulQ) check lengths and
 // return errors; the unexported row kernels they call assume valid input.
@@ -22,9 +29,7 @@ package kernels
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math"
-	"sync"
 	"unsafe"
 )
 
@@ -67,7 +72,7 @@ func dotF32Bytes(w []byte, x []float32) float32 {
 	return s
 }
 
-// ---- q8_0 and q4_0 ----
+// ---- 32-element blocks ----
 
 // blockScale reads the f16 scale at the start of a block.
 func blockScale(b []byte) float32 { return F16ToF32(binary.LittleEndian.Uint16(b)) }
@@ -81,15 +86,7 @@ func quantQ8_0Generic(dst []byte, src []float32) {
 	for b := 0; b < len(src)/QK8_0; b++ {
 		x := src[b*QK8_0 : (b+1)*QK8_0]
 		y := dst[b*Q8_0Bytes : (b+1)*Q8_0Bytes]
-		var amax float32
-		for _, v := range x {
-			amax = max(amax, float32(math.Abs(float64(v))))
-		}
-		d := amax / 127
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
+		d, id := absMaxScale(x, 127)
 		binary.LittleEndian.PutUint16(y, F32ToF16(d))
 		for j, v := range x {
 			y[2+j] = byte(int8(roundAway(v * id)))
@@ -97,214 +94,250 @@ func quantQ8_0Generic(dst []byte, src []float32) {
 	}
 }
 
-// dequantQ8_0 widens q8_0 blocks.
-func dequantQ8_0(dst []float32, src []byte) {
-	for b := 0; b < len(dst)/QK8_0; b++ {
-		blk := src[b*Q8_0Bytes : (b+1)*Q8_0Bytes]
-		d := blockScale(blk)
-		for j, q := range blk[2:] {
-			dst[b*QK8_0+j] = float32(int8(q)) * d
+// Bytes per block of the 32-element types (QK8_0 = QK4_0 = 32 elements).
+const (
+	Q8_1Bytes   = 36
+	Q4_1Bytes   = 20
+	Q5_0Bytes   = 22
+	Q5_1Bytes   = 24
+	IQ4NLBytes  = 18
+	qk32        = 32
+	halfOffsetM = 2 // byte offset of m (q4_1, q5_1) or s (q8_1)
+)
+
+// kvaluesIQ4NL are iq4_nl's 16 non-linear levels (ggml's kvalues_iq4nl).
+var kvaluesIQ4NL = [16]int8{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+
+// levels32 decodes one block of a 32-element type into its integer levels v
+// (x_j = d·v_j + m) and returns d and m: the one statement of each layout
+// that the references below build on.
+type levels32 func(blk []byte, v *[qk32]int32) (d, m float32)
+
+func levelsQ8_0(blk []byte, v *[qk32]int32) (float32, float32) {
+	for j, q := range blk[2:Q8_0Bytes] {
+		v[j] = int32(int8(q))
+	}
+	return blockScale(blk), 0
+}
+
+func levelsQ8_1(blk []byte, v *[qk32]int32) (float32, float32) {
+	for j, q := range blk[4:Q8_1Bytes] {
+		v[j] = int32(int8(q))
+	}
+	return blockScale(blk), 0
+}
+
+// nibbles spreads 16 bytes of nibbles into v: low nibbles to 0..15, high to 16..31.
+func nibbles(qs []byte, v *[qk32]int32) {
+	for j, q := range qs[:16] {
+		v[j] = int32(q & 0xf)
+		v[j+16] = int32(q >> 4)
+	}
+}
+
+// fifthBits adds bit j of the little-endian uint32 qh, as 16, to v[j].
+func fifthBits(qh []byte, v *[qk32]int32) {
+	h := binary.LittleEndian.Uint32(qh)
+	for j := range v {
+		v[j] |= int32(h>>j&1) << 4
+	}
+}
+
+func levelsQ4_0(blk []byte, v *[qk32]int32) (float32, float32) {
+	nibbles(blk[2:], v)
+	for j := range v {
+		v[j] -= 8
+	}
+	return blockScale(blk), 0
+}
+
+func levelsQ4_1(blk []byte, v *[qk32]int32) (float32, float32) {
+	nibbles(blk[4:], v)
+	return blockScale(blk), blockScale(blk[halfOffsetM:])
+}
+
+func levelsQ5_0(blk []byte, v *[qk32]int32) (float32, float32) {
+	nibbles(blk[6:], v)
+	fifthBits(blk[2:], v)
+	for j := range v {
+		v[j] -= 16
+	}
+	return blockScale(blk), 0
+}
+
+func levelsQ5_1(blk []byte, v *[qk32]int32) (float32, float32) {
+	nibbles(blk[8:], v)
+	fifthBits(blk[4:], v)
+	return blockScale(blk), blockScale(blk[halfOffsetM:])
+}
+
+func levelsIQ4NL(blk []byte, v *[qk32]int32) (float32, float32) {
+	nibbles(blk[2:], v)
+	for j := range v {
+		v[j] = int32(kvaluesIQ4NL[v[j]])
+	}
+	return blockScale(blk), 0
+}
+
+// dequant32 widens blocks of bb bytes with levels.
+func dequant32(levels levels32, bb int) func(dst []float32, src []byte) {
+	return func(dst []float32, src []byte) {
+		var v [qk32]int32
+		for b := 0; b < len(dst)/qk32; b++ {
+			d, m := levels(src[b*bb:(b+1)*bb], &v)
+			out := dst[b*qk32 : (b+1)*qk32]
+			for j, q := range v {
+				out[j] = float32(q)*d + m
+			}
 		}
 	}
 }
 
-// quantQ4_0 is ggml's reference q4_0 quantizer: the element of largest
-// magnitude m maps to -8 (d = m/-8), q = min(15, trunc(x/d + 8.5)).
-func quantQ4_0(dst []byte, src []float32) {
-	for b := 0; b < len(src)/QK4_0; b++ {
-		x := src[b*QK4_0 : (b+1)*QK4_0]
-		y := dst[b*Q4_0Bytes : (b+1)*Q4_0Bytes]
+// dot32 is the reference dot product of nb blocks of weights (bb bytes each,
+// decoded by levels) with activations in q8_0 (xb = 34) or q8_1 (xb = 36):
+// per block an exact integer Σ v·q, scaled by d_w·d_x, plus m_w·s_x for the
+// types with an offset; summed in float32 in block order (ggml's generic
+// vec_dot_*_q8_0 / _q8_1).
+func dot32(levels levels32, bb int, act levels32, xb int) quantDot {
+	return func(wp, xp *byte, nb int) float32 {
+		w, x := bytesAt(wp, nb*bb), bytesAt(xp, nb*xb)
+		var vw, vx [qk32]int32
+		var s float32
+		for b := 0; b < nb; b++ {
+			dw, mw := levels(w[b*bb:(b+1)*bb], &vw)
+			xblk := x[b*xb : (b+1)*xb]
+			dx, _ := act(xblk, &vx)
+			var sum int32
+			for j := range vw {
+				sum += vw[j] * vx[j]
+			}
+			s += float32(sum) * (dw * dx)
+			if mw != 0 {
+				s += mw * blockScale(xblk[halfOffsetM:])
+			}
+		}
+		return s
+	}
+}
+
+// The generic column of the table (and the references of the assembly).
+var (
+	dotQ8_0Q8_0Ref  = dot32(levelsQ8_0, Q8_0Bytes, levelsQ8_0, Q8_0Bytes)
+	dotQ4_0Q8_0Ref  = dot32(levelsQ4_0, Q4_0Bytes, levelsQ8_0, Q8_0Bytes)
+	dotQ4_1Q8_1Ref  = dot32(levelsQ4_1, Q4_1Bytes, levelsQ8_1, Q8_1Bytes)
+	dotQ5_0Q8_0Ref  = dot32(levelsQ5_0, Q5_0Bytes, levelsQ8_0, Q8_0Bytes)
+	dotQ5_1Q8_1Ref  = dot32(levelsQ5_1, Q5_1Bytes, levelsQ8_1, Q8_1Bytes)
+	dotIQ4NLQ8_0Ref = dot32(levelsIQ4NL, IQ4NLBytes, levelsQ8_0, Q8_0Bytes)
+)
+
+// quantQ4_1 and quantQ5_1 are ggml's reference quantizers of the offset
+// types: m = min x, d = (max - min)/(2^bits - 1), q = round-half-up((x-m)/d).
+func quantQ4_1(dst []byte, src []float32) { quantOffset(dst, src, 4, Q4_1Bytes) }
+func quantQ5_1(dst []byte, src []float32) { quantOffset(dst, src, 5, Q5_1Bytes) }
+
+func quantOffset(dst []byte, src []float32, bits, bb int) {
+	for b := 0; b < len(src)/qk32; b++ {
+		x := src[b*qk32 : (b+1)*qk32]
+		y := dst[b*bb : (b+1)*bb]
+		lo, hi := float32(math.MaxFloat32), float32(-math.MaxFloat32)
+		for _, v := range x {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		d := (hi - lo) / float32(int(1)<<bits-1)
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		binary.LittleEndian.PutUint16(y, F32ToF16(d))
+		binary.LittleEndian.PutUint16(y[halfOffsetM:], F32ToF16(lo))
+		var q [qk32]uint8
+		for j, v := range x {
+			u := int8((v-lo)*id + 0.5) // C's (int8_t) cast truncates toward zero
+			if bits == 4 {
+				u = min(15, u)
+			}
+			q[j] = uint8(u)
+		}
+		packNibbles(y[bb-16:], y[4:], q, bits)
+	}
+}
+
+// quantQ4_0 and quantQ5_0 are ggml's reference quantizers of the symmetric
+// types: the element of largest magnitude m maps to the lowest level
+// (d = m/-8 or m/-16), q = min(top, trunc(x/d + 8.5 or 16.5)).
+func quantQ4_0(dst []byte, src []float32) { quantSymmetric(dst, src, 4, Q4_0Bytes) }
+func quantQ5_0(dst []byte, src []float32) { quantSymmetric(dst, src, 5, Q5_0Bytes) }
+
+func quantSymmetric(dst []byte, src []float32, bits, bb int) {
+	half := float32(int(1) << (bits - 1))
+	for b := 0; b < len(src)/qk32; b++ {
+		x := src[b*qk32 : (b+1)*qk32]
+		y := dst[b*bb : (b+1)*bb]
 		var amax, m float32
 		for _, v := range x {
 			if a := float32(math.Abs(float64(v))); a > amax {
 				amax, m = a, v
 			}
 		}
-		d := m / -8
+		d := m / -half
 		var id float32
 		if d != 0 {
 			id = 1 / d
 		}
 		binary.LittleEndian.PutUint16(y, F32ToF16(d))
-		for j := 0; j < QK4_0/2; j++ {
-			lo := min(15, int8(x[j]*id+8.5))
-			hi := min(15, int8(x[j+QK4_0/2]*id+8.5))
-			y[2+j] = byte(lo) | byte(hi)<<4
+		var q [qk32]uint8
+		for j, v := range x {
+			q[j] = uint8(min(int8(2*half-1), int8(v*id+half+0.5)))
 		}
+		packNibbles(y[bb-16:], y[2:], q, bits)
 	}
 }
 
-// dequantQ4_0 widens q4_0 blocks.
-func dequantQ4_0(dst []float32, src []byte) {
-	for b := 0; b < len(dst)/QK4_0; b++ {
-		blk := src[b*Q4_0Bytes : (b+1)*Q4_0Bytes]
-		d := blockScale(blk)
-		out := dst[b*QK4_0 : (b+1)*QK4_0]
-		for j, q := range blk[2:] {
-			out[j] = float32(int(q&0xf)-8) * d
-			out[j+QK4_0/2] = float32(int(q>>4)-8) * d
-		}
+// packNibbles stores 32 levels: low four bits as nibbles in qs (element j and
+// j+16 share byte j), and for 5-bit levels the fifth bit into the uint32 qh.
+func packNibbles(qs, qh []byte, q [qk32]uint8, bits int) {
+	var h uint32
+	for j := 0; j < 16; j++ {
+		qs[j] = q[j]&0xf | (q[j+16]&0xf)<<4
+	}
+	for j, u := range q {
+		h |= uint32(u>>4&1) << j
+	}
+	if bits == 5 {
+		binary.LittleEndian.PutUint32(qh, h)
 	}
 }
 
-// dotQ8_0Q8_0Generic is the reference for dotQ8_0Q8_0: per block an exact
-// integer dot, scaled by the product of the two block scales, summed in
-// float32 in block order (ggml's vec_dot_q8_0_q8_0 reference).
-func dotQ8_0Q8_0Generic(w, xq []byte, nb int) float32 {
-	var s float32
-	for b := 0; b < nb; b++ {
-		wb := w[b*Q8_0Bytes : (b+1)*Q8_0Bytes]
-		xb := xq[b*Q8_0Bytes : (b+1)*Q8_0Bytes]
+// quantQ8_1 is ggml's reference q8_1 quantizer: q8_0's levels and scale,
+// plus s = d·Σq (d before its rounding to f16), which lets the offset types
+// add m·Σx without a pass over x.
+func quantQ8_1(dst []byte, src []float32) {
+	for b := 0; b < len(src)/qk32; b++ {
+		x := src[b*qk32 : (b+1)*qk32]
+		y := dst[b*Q8_1Bytes : (b+1)*Q8_1Bytes]
+		d, id := absMaxScale(x, 127)
 		var sum int32
-		for j := 2; j < Q8_0Bytes; j++ {
-			sum += int32(int8(wb[j])) * int32(int8(xb[j]))
+		for j, v := range x {
+			q := int8(roundAway(v * id))
+			y[4+j] = byte(q)
+			sum += int32(q)
 		}
-		s += float32(sum) * (blockScale(wb) * blockScale(xb))
+		binary.LittleEndian.PutUint16(y, F32ToF16(d))
+		binary.LittleEndian.PutUint16(y[halfOffsetM:], F32ToF16(float32(sum)*d))
 	}
-	return s
 }
 
-// dotQ4_0Q8_0Generic is the reference for dotQ4_0Q8_0.
-func dotQ4_0Q8_0Generic(w, xq []byte, nb int) float32 {
-	var s float32
-	for b := 0; b < nb; b++ {
-		wb := w[b*Q4_0Bytes : (b+1)*Q4_0Bytes]
-		xb := xq[b*Q8_0Bytes : (b+1)*Q8_0Bytes]
-		var sum int32
-		for j := 0; j < QK4_0/2; j++ {
-			q := wb[2+j]
-			sum += (int32(q&0xf) - 8) * int32(int8(xb[2+j]))
-			sum += (int32(q>>4) - 8) * int32(int8(xb[2+j+QK4_0/2]))
-		}
-		s += float32(sum) * (blockScale(wb) * blockScale(xb))
+// absMaxScale returns d = max|x|/levels and its inverse (0 for an all-zero x).
+func absMaxScale(x []float32, levels float32) (d, id float32) {
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, float32(math.Abs(float64(v))))
 	}
-	return s
-}
-
-// Pointer-signature twins of the references, for the table's generic column.
-func dotQ8_0Q8_0Ref(w, x *byte, nb int) float32 {
-	return dotQ8_0Q8_0Generic(bytesAt(w, nb*Q8_0Bytes), bytesAt(x, nb*Q8_0Bytes), nb)
-}
-
-func dotQ4_0Q8_0Ref(w, x *byte, nb int) float32 {
-	return dotQ4_0Q8_0Generic(bytesAt(w, nb*Q4_0Bytes), bytesAt(x, nb*Q8_0Bytes), nb)
+	d = amax / levels
+	if d != 0 {
+		id = 1 / d
+	}
+	return d, id
 }
 
 func bytesAt(p *byte, n int) []byte { return unsafe.Slice(p, n) }
-
-// rowDot is the dot product of nb blocks of weight row w (type d) with the
-// activation row x, already in d's VecDot type, by the current implementation.
-func rowDot(d DType, w, x []byte, nb int) float32 {
-	if nb == 0 {
-		return 0
-	}
-	return traits[d].dotQ[curImpl](&w[0], &x[0], nb)
-}
-
-// ---- matrix-vector products ----
-
-// MatVecQ computes y = W·x for W (n, k) stored row-major in type d (each row
-// d.RowBytes(k) bytes, rows contiguous in w), x (k) and y (n), over the
-// default pool's threads. For the quantized types x is first quantized to the
-// type's VecDot type into pooled scratch, as ggml does; steady-state calls
-// allocate nothing beyond the pool's bookkeeping.
-func MatVecQ(y []float32, w []byte, d DType, x []float32, n, k int) error {
-	return MatMulQ(y, w, d, x, 1, n, k)
-}
-
-// MatMulQ computes Y = X·Wᵀ for X (m, k), W (n, k) stored row-major in type d
-// and Y (m, n), all contiguous: the batched MatVecQ. Activations are
-// quantized once per call; each weight row is then used against all m
-// activation rows while it is in cache.
-func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
-	if !d.Computable() {
-		return fmt.Errorf("MatMulQ: storage type %v has no kernel", d)
-	}
-	t := &traits[d]
-	wb, err := d.matrixBytes(n, k)
-	if err != nil {
-		return fmt.Errorf("MatMulQ: %w", err)
-	}
-	if m < 0 || k != 0 && m > math.MaxInt/k || n != 0 && m > math.MaxInt/n {
-		return fmt.Errorf("MatMulQ: %d×%d×%d overflows int: %w", m, n, k, ErrBadLength)
-	}
-	if len(w) != wb || len(x) != m*k || len(y) != m*n {
-		return fmt.Errorf("MatMulQ %s (m=%d n=%d k=%d): len(w)=%d want %d, len(x)=%d want %d, len(y)=%d want %d: %w",
-			t.Name, m, n, k, len(w), wb, len(x), m*k, len(y), m*n, ErrBadLength)
-	}
-	if m == 0 || n == 0 {
-		return nil
-	}
-	if k == 0 { // empty rows: every dot is 0
-		clear(y)
-		return nil
-	}
-	act := &traits[t.VecDot]
-	if k%act.BlockSize != 0 {
-		return fmt.Errorf("MatMulQ %s: k=%d is not a multiple of %d: %w", t.Name, k, act.BlockSize, ErrBadLength)
-	}
-	if d == F32 {
-		if wf, ok := asF32(w, n*k); ok { // f32 weights in place: the GEMM kernels
-			GemmT(m, n, k, x, k, wf, k, 0, y, n)
-			return nil
-		}
-	}
-	job := matJobs.Get().(*matJob)
-	job.y, job.w, job.t, job.x, job.m, job.n, job.k = y, w, t, x, m, n, k
-	job.rb = wb / n
-	if t.VecDot != F32 {
-		qb := m * (k / act.BlockSize) * act.BlockBytes
-		if cap(job.xq) < qb {
-			job.xq = make([]byte, qb)
-		}
-		job.xq = job.xq[:qb]
-		act.fromFloat(job.xq, x)
-	}
-	// Enough rows per chunk that a chunk is worth a hand-off (~64K MACs).
-	grain := max(1, (1<<16)/max(1, k*m))
-	ParallelFor(n, grain, job.fn)
-	job.y, job.w, job.x, job.t = nil, nil, nil, nil // do not pin caller memory in the pool
-	matJobs.Put(job)
-	return nil
-}
-
-// matJob is the pooled state of one MatMulQ call; fn is bound once so handing
-// it to the pool does not allocate.
-type matJob struct {
-	y, x    []float32
-	w, xq   []byte
-	t       *Traits
-	m, n, k int
-	rb      int // bytes per weight row
-	fn      func(lo, hi int)
-}
-
-var matJobs = sync.Pool{New: func() any {
-	j := new(matJob)
-	j.fn = j.rows
-	return j
-}}
-
-// rows computes output columns [lo, hi) for every activation row.
-func (j *matJob) rows(lo, hi int) {
-	t := j.t
-	if t.VecDot == F32 {
-		for r := lo; r < hi; r++ {
-			wr := j.w[r*j.rb : (r+1)*j.rb]
-			for i := 0; i < j.m; i++ {
-				j.y[i*j.n+r] = t.dotF32(wr, j.x[i*j.k:(i+1)*j.k])
-			}
-		}
-		return
-	}
-	act := &traits[t.VecDot]
-	nb := j.k / act.BlockSize
-	xqb := nb * act.BlockBytes
-	dot := t.dotQ[curImpl]
-	for r := lo; r < hi; r++ {
-		wr := j.w[r*j.rb : (r+1)*j.rb]
-		for i := 0; i < j.m; i++ {
-			j.y[i*j.n+r] = dot(&wr[0], &j.xq[i*xqb], nb)
-		}
-	}
-}

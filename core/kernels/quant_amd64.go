@@ -69,3 +69,67 @@ func f16ToF32AVX2(dst *float32, src *byte, n int)
 //
 //go:noescape
 func f32ToF16AVX2(dst *byte, src *float32, n int)
+
+// The K-quant dot products (quantk_amd64.s): each is the named Go reference
+// (dotK with the type's levels) over nb ≥ 1 super-blocks of weights and q8_K
+// activations, exact in integers, with float rounding in another order.
+// The VNNI routines need AVX-512 BW/VL and VNNI, the AVX2 ones AVX2.
+
+//go:noescape
+func dotQ2_KQ8_KVNNI(w, x *byte, nb int) float32
+
+//go:noescape
+func dotQ3_KQ8_KVNNI(w, x *byte, nb int) float32
+
+//go:noescape
+func dotQ4_KQ8_KVNNI(w, x *byte, nb int) float32
+
+//go:noescape
+func dotQ5_KQ8_KVNNI(w, x *byte, nb int) float32
+
+//go:noescape
+func dotQ6_KQ8_KVNNI(w, x *byte, nb int) float32
+
+//go:noescape
+func dotQ2_KQ8_KAVX2(w, x *byte, nb int) float32
+
+//go:noescape
+func dotQ3_KQ8_KAVX2(w, x *byte, nb int) float32
+
+//go:noescape
+func dotQ4_KQ8_KAVX2(w, x *byte, nb int) float32
+
+//go:noescape
+func dotQ5_KQ8_KAVX2(w, x *byte, nb int) float32
+
+//go:noescape
+func dotQ6_KQ8_KAVX2(w, x *byte, nb int) float32
+
+// The 32-element dot products (quant_amd64.s), each the named Go reference
+// (dot32 with the type's levels) over nb ≥ 1 blocks: unsigned levels go
+// straight into VPMADDUBSW / VPDPBUSD, signed ones through the sign trick of
+// dotQ8_0Q8_0AVX2. The VNNI routines also use AVX-512 BW/VL byte masks.
+
+//go:noescape
+func dotQ4_1Q8_1AVX2(w, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ4_1Q8_1VNNI(w, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ5_0Q8_0AVX2(w, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ5_0Q8_0VNNI(w, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ5_1Q8_1AVX2(w, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ5_1Q8_1VNNI(w, xq *byte, nb int) float32
+
+//go:noescape
+func dotIQ4NLQ8_0AVX2(w, xq *byte, nb int) float32
+
+//go:noescape
+func dotIQ4NLQ8_0VNNI(w, xq *byte, nb int) float32

@@ -158,6 +158,286 @@ q4vloop:
 	MOVSS X0, ret+24(FP)
 	RET
 
+// OFFSET_TERM adds m_w·s_x (the f16s at 2(SI) and 2(DI)) to X7: the
+// offset types' term against q8_1. Clobbers AX, BX, X8, X9.
+#define OFFSET_TERM \
+	MOVWLZX     2(SI), AX \
+	MOVWLZX     2(DI), BX \
+	VMOVD       AX, X8    \
+	VMOVD       BX, X9    \
+	VCVTPH2PS   X8, X8    \
+	VCVTPH2PS   X9, X9    \
+	VFMADD231SS X9, X8, X7
+
+// NIBBLES(off) loads the 16 nibble bytes at off(SI) into Y2 as 32 bytes in
+// element order (low nibbles, then high). Needs Y14 = 0x0f bytes.
+#define NIBBLES(off) \
+	VMOVDQU     off(SI), X2    \
+	VPSRLW      $4, X2, X3     \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND       Y14, Y2, Y2
+
+// BITS_AVX2(off) sets Y8 to 0xff in byte j where bit j of the uint32 at
+// off(SI) is set. Needs Y12 = kshufBits, Y11 = kbitSel.
+#define BITS_AVX2(off) \
+	VPBROADCASTD off(SI), Y8  \
+	VPSHUFB      Y12, Y8, Y8  \
+	VPAND        Y11, Y8, Y8  \
+	VPCMPEQB     Y11, Y8, Y8
+
+// UNSIGNED_DOT_AVX2 turns unsigned levels (Y2) times signed bytes at
+// off(DI) into 8 floats in Y6; Y15 must hold 16-bit ones.
+#define UNSIGNED_DOT_AVX2(off) \
+	VPMADDUBSW off(DI), Y2, Y6 \
+	VPMADDWD   Y15, Y6, Y6     \
+	VCVTDQ2PS  Y6, Y6
+
+#define UNSIGNED_DOT_VNNI(off) \
+	VPXOR     Y6, Y6, Y6     \
+	VPDPBUSD  off(DI), Y2, Y6 \
+	VCVTDQ2PS Y6, Y6
+
+// BITS_CONSTS loads Y12 = kshufBits and Y11 = kbitSel.
+#define BITS_CONSTS \
+	VMOVDQU kshufBits<>(SB), Y12 \
+	VMOVDQU kbitSel<>(SB), Y11
+
+// ONES_W sets Y15 to 16-bit ones.
+#define ONES_W \
+	VPCMPEQW Y15, Y15, Y15 \
+	VPSRLW   $15, Y15, Y15
+
+// BYTE_CONST(v, reg) broadcasts the 32-bit pattern v into ymm reg.
+#define BYTE_CONST(v, x, y) \
+	MOVL         v, AX \
+	VMOVD        AX, x \
+	VPBROADCASTD x, y
+
+// func dotQ4_1Q8_1AVX2(w, xq *byte, nb int) float32
+TEXT ·dotQ4_1Q8_1AVX2(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS X7, X7, X7
+	ONES_W
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+
+q41loop:
+	BLOCK_SCALE
+	NIBBLES(4)
+	UNSIGNED_DOT_AVX2(4)
+	VFMADD231PS Y6, Y1, Y0
+	OFFSET_TERM
+	ADDQ        $20, SI
+	ADDQ        $36, DI
+	DECQ        CX
+	JNZ         q41loop
+
+	HSUM_Y0
+	VADDSS X7, X0, X0
+	VZEROUPPER
+	MOVSS  X0, ret+24(FP)
+	RET
+
+// func dotQ4_1Q8_1VNNI(w, xq *byte, nb int) float32
+TEXT ·dotQ4_1Q8_1VNNI(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS X7, X7, X7
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+
+q41vloop:
+	BLOCK_SCALE
+	NIBBLES(4)
+	UNSIGNED_DOT_VNNI(4)
+	VFMADD231PS Y6, Y1, Y0
+	OFFSET_TERM
+	ADDQ        $20, SI
+	ADDQ        $36, DI
+	DECQ        CX
+	JNZ         q41vloop
+
+	HSUM_Y0
+	VADDSS X7, X0, X0
+	VZEROUPPER
+	MOVSS  X0, ret+24(FP)
+	RET
+
+// func dotQ5_1Q8_1AVX2(w, xq *byte, nb int) float32
+TEXT ·dotQ5_1Q8_1AVX2(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS X7, X7, X7
+	ONES_W
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+	BYTE_CONST($0x10101010, X10, Y10)
+	BITS_CONSTS
+
+q51loop:
+	BLOCK_SCALE
+	NIBBLES(8)
+	BITS_AVX2(4)
+	VPAND       Y10, Y8, Y8
+	VPOR        Y8, Y2, Y2
+	UNSIGNED_DOT_AVX2(4)
+	VFMADD231PS Y6, Y1, Y0
+	OFFSET_TERM
+	ADDQ        $24, SI
+	ADDQ        $36, DI
+	DECQ        CX
+	JNZ         q51loop
+
+	HSUM_Y0
+	VADDSS X7, X0, X0
+	VZEROUPPER
+	MOVSS  X0, ret+24(FP)
+	RET
+
+// func dotQ5_1Q8_1VNNI(w, xq *byte, nb int) float32
+TEXT ·dotQ5_1Q8_1VNNI(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS X7, X7, X7
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+	BYTE_CONST($0x10101010, X10, Y10)
+
+q51vloop:
+	BLOCK_SCALE
+	NIBBLES(8)
+	KMOVD       4(SI), K1
+	VPADDB      Y10, Y2, K1, Y2
+	UNSIGNED_DOT_VNNI(4)
+	VFMADD231PS Y6, Y1, Y0
+	OFFSET_TERM
+	ADDQ        $24, SI
+	ADDQ        $36, DI
+	DECQ        CX
+	JNZ         q51vloop
+
+	HSUM_Y0
+	VADDSS X7, X0, X0
+	VZEROUPPER
+	MOVSS  X0, ret+24(FP)
+	RET
+
+// func dotQ5_0Q8_0AVX2(w, xq *byte, nb int) float32
+TEXT ·dotQ5_0Q8_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	ONES_W
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+	BYTE_CONST($0xf0f0f0f0, X10, Y10)
+	BITS_CONSTS
+
+q50loop:
+	BLOCK_SCALE
+	NIBBLES(6)
+	BITS_AVX2(2)
+	VPANDN      Y10, Y8, Y8            // 0xf0 where the fifth bit is clear: level - 16
+	VPOR        Y8, Y2, Y2
+	VMOVDQU     2(DI), Y3
+	INT8_DOT_AVX2
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $22, SI
+	ADDQ        $34, DI
+	DECQ        CX
+	JNZ         q50loop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotQ5_0Q8_0VNNI(w, xq *byte, nb int) float32
+TEXT ·dotQ5_0Q8_0VNNI(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+	BYTE_CONST($0x10101010, X10, Y10)
+
+q50vloop:
+	BLOCK_SCALE
+	NIBBLES(6)
+	KMOVD       2(SI), K1
+	KNOTD       K1, K2
+	VPSUBB      Y10, Y2, K2, Y2        // level - 16 where the fifth bit is clear
+	VMOVDQU     2(DI), Y3
+	INT8_DOT_VNNI
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $22, SI
+	ADDQ        $34, DI
+	DECQ        CX
+	JNZ         q50vloop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotIQ4NLQ8_0AVX2(w, xq *byte, nb int) float32
+TEXT ·dotIQ4NLQ8_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ    w+0(FP), SI
+	MOVQ    xq+8(FP), DI
+	MOVQ    nb+16(FP), CX
+	VXORPS  Y0, Y0, Y0
+	ONES_W
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+	VMOVDQU kvaluesIQ4NL2<>(SB), Y12
+
+iq4loop:
+	BLOCK_SCALE
+	NIBBLES(2)
+	VPSHUFB     Y2, Y12, Y2            // the non-linear levels
+	VMOVDQU     2(DI), Y3
+	INT8_DOT_AVX2
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $18, SI
+	ADDQ        $34, DI
+	DECQ        CX
+	JNZ         iq4loop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotIQ4NLQ8_0VNNI(w, xq *byte, nb int) float32
+TEXT ·dotIQ4NLQ8_0VNNI(SB), NOSPLIT, $0-28
+	MOVQ    w+0(FP), SI
+	MOVQ    xq+8(FP), DI
+	MOVQ    nb+16(FP), CX
+	VXORPS  Y0, Y0, Y0
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+	VMOVDQU kvaluesIQ4NL2<>(SB), Y12
+
+iq4vloop:
+	BLOCK_SCALE
+	NIBBLES(2)
+	VPSHUFB     Y2, Y12, Y2
+	VMOVDQU     2(DI), Y3
+	INT8_DOT_VNNI
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $18, SI
+	ADDQ        $34, DI
+	DECQ        CX
+	JNZ         iq4vloop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
 // func dotF16AVX2(w *byte, x *float32, n int) float32
 TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
 	MOVQ   w+0(FP), SI
@@ -383,3 +663,24 @@ nar8:
 	JNZ       nar8
 	VZEROUPPER
 	RET
+
+// kshufBits: VPSHUFB spreading a broadcast uint32 so byte j holds byte j/8.
+DATA kshufBits<>+0(SB)/8, $0x0000000000000000
+DATA kshufBits<>+8(SB)/8, $0x0101010101010101
+DATA kshufBits<>+16(SB)/8, $0x0202020202020202
+DATA kshufBits<>+24(SB)/8, $0x0303030303030303
+GLOBL kshufBits<>(SB), RODATA|NOPTR, $32
+
+// kbitSel: byte j holds 1<<(j%8).
+DATA kbitSel<>+0(SB)/8, $0x8040201008040201
+DATA kbitSel<>+8(SB)/8, $0x8040201008040201
+DATA kbitSel<>+16(SB)/8, $0x8040201008040201
+DATA kbitSel<>+24(SB)/8, $0x8040201008040201
+GLOBL kbitSel<>(SB), RODATA|NOPTR, $32
+
+// kvaluesIQ4NL2: iq4_nl's 16 levels in both lanes (VPSHUFB table).
+DATA kvaluesIQ4NL2<>+0(SB)/8, $0xf6eaddcfbfad9881
+DATA kvaluesIQ4NL2<>+8(SB)/8, $0x7159453526190d01
+DATA kvaluesIQ4NL2<>+16(SB)/8, $0xf6eaddcfbfad9881
+DATA kvaluesIQ4NL2<>+24(SB)/8, $0x7159453526190d01
+GLOBL kvaluesIQ4NL2<>(SB), RODATA|NOPTR, $32

@@ -4,25 +4,27 @@ package kernels
 
 import "unsafe"
 
-// Without assembly the quant dispatch never selects these (useAVX2 and
-// useAVX512 stay false); they exist so quant_dispatch.go builds everywhere,
-// and each is its Go reference loop.
+// Without assembly the dispatch never selects these (useAVX2 and useAVX512
+// stay false); they exist so the dtype table and quant_dispatch.go build
+// everywhere, and each is its Go reference.
 const (
 	hasF16C = false
 	hasVNNI = false
 )
 
-func dotQ8_0Q8_0AVX2(w, xq *byte, nb int) float32 {
-	return dotQ8_0Q8_0Generic(bytesAt(w, nb*Q8_0Bytes), bytesAt(xq, nb*Q8_0Bytes), nb)
-}
-
-func dotQ8_0Q8_0VNNI(w, xq *byte, nb int) float32 { return dotQ8_0Q8_0AVX2(w, xq, nb) }
-
-func dotQ4_0Q8_0AVX2(w, xq *byte, nb int) float32 {
-	return dotQ4_0Q8_0Generic(bytesAt(w, nb*Q4_0Bytes), bytesAt(xq, nb*Q8_0Bytes), nb)
-}
-
-func dotQ4_0Q8_0VNNI(w, xq *byte, nb int) float32 { return dotQ4_0Q8_0AVX2(w, xq, nb) }
+var (
+	dotQ8_0Q8_0AVX2, dotQ8_0Q8_0VNNI   = dotQ8_0Q8_0Ref, dotQ8_0Q8_0Ref
+	dotQ4_0Q8_0AVX2, dotQ4_0Q8_0VNNI   = dotQ4_0Q8_0Ref, dotQ4_0Q8_0Ref
+	dotQ4_1Q8_1AVX2, dotQ4_1Q8_1VNNI   = dotQ4_1Q8_1Ref, dotQ4_1Q8_1Ref
+	dotQ5_0Q8_0AVX2, dotQ5_0Q8_0VNNI   = dotQ5_0Q8_0Ref, dotQ5_0Q8_0Ref
+	dotQ5_1Q8_1AVX2, dotQ5_1Q8_1VNNI   = dotQ5_1Q8_1Ref, dotQ5_1Q8_1Ref
+	dotIQ4NLQ8_0AVX2, dotIQ4NLQ8_0VNNI = dotIQ4NLQ8_0Ref, dotIQ4NLQ8_0Ref
+	dotQ2_KQ8_KAVX2, dotQ2_KQ8_KVNNI   = dotQ2_KQ8_KRef, dotQ2_KQ8_KRef
+	dotQ3_KQ8_KAVX2, dotQ3_KQ8_KVNNI   = dotQ3_KQ8_KRef, dotQ3_KQ8_KRef
+	dotQ4_KQ8_KAVX2, dotQ4_KQ8_KVNNI   = dotQ4_KQ8_KRef, dotQ4_KQ8_KRef
+	dotQ5_KQ8_KAVX2, dotQ5_KQ8_KVNNI   = dotQ5_KQ8_KRef, dotQ5_KQ8_KRef
+	dotQ6_KQ8_KAVX2, dotQ6_KQ8_KVNNI   = dotQ6_KQ8_KRef, dotQ6_KQ8_KRef
+)
 
 func dotF16AVX2(w *byte, x *float32, n int) float32 {
 	return dotF16Generic(bytesAt(w, 2*n), unsafe.Slice(x, n))

@@ -10,21 +10,56 @@ import (
 
 // Tolerances (normalised MSE). tolQuantDot compares MatMulQ with a float64
 // dot of the dequantized weights and the activations as the kernel sees them
-// (q8_0-rounded for the quantized formats), so only float32 summation order
-// differs. The tolQuantize* bounds are the round-trip error of quantizing
-// uniform [-1,1) data (q8_0: step max/127; q4_0: step max/8).
+// (rounded through the VecDot type for the quantized formats), so only
+// float32 summation order differs. The tolQuantize* bounds are the round-trip
+// error of quantizing uniform [-1,1) data (q8_0: step max/127; q4_0: step
+// max/8).
 const (
 	tolQuantDot = 1e-10
-	// The K-quant dots sum q·x and x per sub-block and subtract the min term
-	// afterwards (as ggml does), which cancels: a looser bound.
-	tolQuantDotK    = 1e-7
-	tolQuantizeQ8_0 = 1e-4
-	tolQuantizeQ4_0 = 1e-2
-	tolQuantizeF16  = 1e-7
-	tolQuantizeBF16 = 1e-5
+	// The K-quant dots subtract the min term from the scaled sum per
+	// super-block (as ggml does), which cancels: a looser bound.
+	tolQuantDotK = 1e-7
+	// q4_1 and q5_1: the m·s term is modelled exactly (offsetTerm), but its
+	// float32 sum cancels against d·Σv·q: K-quant-like.
+	tolQuantDotOffset = 1e-7
+	tolQuantizeQ8_0   = 1e-4
+	tolQuantizeQ5     = 5e-3
+	tolQuantizeQ4_0   = 1e-2
+	tolQuantizeF16    = 1e-7
+	tolQuantizeBF16   = 1e-5
 )
 
-var allFormats = []DType{F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K}
+// allFormats is every type with a dot product, in id order.
+var allFormats = computableTypes()
+
+func computableTypes() []DType {
+	var out []DType
+	for _, d := range DTypes() {
+		if d.Computable() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// halfFields are the byte offsets of the f16 scales in a block of the types
+// that cannot be written from floats: randomWeights keeps them small and
+// finite (any other bits are valid levels).
+var halfFields = map[DType][]int{
+	IQ4_NL: {0}, Q2_K: {80, 82}, Q3_K: {108}, Q4_K: {0, 2}, Q5_K: {0, 2}, Q6_K: {208},
+}
+
+// dotTolerance is the NMSE bound of type f's dot products against a float64
+// reference on the values as the kernel sees them.
+func dotTolerance(f DType) float64 {
+	switch {
+	case f.BlockSize() == QKK:
+		return tolQuantDotK
+	case f.Traits().VecDot == Q8_1:
+		return tolQuantDotOffset
+	}
+	return tolQuantDot
+}
 
 // rowLengths gives odd row lengths allowed for f: everything for unblocked
 // formats, multiples of the block for the others.
@@ -41,7 +76,7 @@ func rowLengths(f DType) []int {
 
 // randomWeights returns n rows of k elements in format f: quantized random
 // floats for writable formats, random blocks with small finite f16 scales for
-// the K-quants (any quant bits are valid there).
+// the others (any level bits are valid there).
 func randomWeights(t testing.TB, r *rand.Rand, f DType, n, k int) []byte {
 	t.Helper()
 	size, err := f.matrixBytes(n, k)
@@ -55,38 +90,68 @@ func randomWeights(t testing.TB, r *rand.Rand, f DType, n, k int) []byte {
 		}
 		return w
 	}
+	offs, ok := halfFields[f]
+	if !ok {
+		t.Fatalf("randomWeights: no scale offsets for %v", f)
+	}
 	r.Read(w)
 	for b := 0; b < len(w)/f.BlockBytes(); b++ {
 		blk := w[b*f.BlockBytes() : (b+1)*f.BlockBytes()]
-		scale := func(off int) {
+		for _, off := range offs {
 			binary.LittleEndian.PutUint16(blk[off:], F32ToF16(float32(r.Float64()*0.01)))
-		}
-		switch f {
-		case Q4_K:
-			scale(0)
-			scale(2)
-		case Q6_K:
-			scale(208)
 		}
 	}
 	return w
 }
 
 // actAsSeen returns x as the format's dot product sees it: rounded through
-// q8_0 for the quantized formats, unchanged otherwise.
+// its VecDot type for the quantized formats, unchanged otherwise.
 func actAsSeen(t testing.TB, f DType, x []float32) []float32 {
-	if f.Traits().VecDot == F32 {
+	act := f.Traits().VecDot
+	if act == F32 {
 		return x
 	}
-	q := make([]byte, len(x)/QK8_0*Q8_0Bytes)
-	if err := Q8_0.Quantize(q, x); err != nil {
+	rb, err := act.RowBytes(len(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := make([]byte, rb)
+	if err := act.Quantize(q, x); err != nil {
 		t.Fatal(err)
 	}
 	out := make([]float32, len(x))
-	if err := Q8_0.Dequantize(out, q); err != nil {
+	if err := act.Dequantize(out, q); err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// offsetTerm is what the q8_1 types' kernels add beyond Σ w·x as seen: they
+// take m·Σx of each block from q8_1's s (d·Σq rounded to f16) rather than
+// from the rounded values, so the float64 reference does the same. 0 for
+// the other types.
+func offsetTerm(t testing.TB, f DType, w []byte, x, xs []float32, i, j, k int) float64 {
+	levels := map[DType]levels32{Q4_1: levelsQ4_1, Q5_1: levelsQ5_1}[f]
+	if levels == nil {
+		return 0
+	}
+	bb := f.BlockBytes()
+	xq := make([]byte, k/qk32*Q8_1Bytes)
+	if err := Q8_1.Quantize(xq, x[i*k:(i+1)*k]); err != nil {
+		t.Fatal(err)
+	}
+	row := w[j*(k/qk32)*bb:]
+	var v [qk32]int32
+	var corr float64
+	for b := 0; b < k/qk32; b++ {
+		_, m := levels(row[b*bb:(b+1)*bb], &v)
+		var seen float64
+		for _, e := range xs[i*k+b*qk32 : i*k+(b+1)*qk32] {
+			seen += float64(e)
+		}
+		corr += float64(m) * (float64(blockScale(xq[b*Q8_1Bytes+2:])) - seen)
+	}
+	return corr
 }
 
 // Every format, every implementation, odd shapes, batched and not: MatMulQ
@@ -111,13 +176,10 @@ func TestMatMulQConformance(t *testing.T) {
 							for p := 0; p < k; p++ {
 								s += float64(wd[j*k+p]) * float64(xs[i*k+p])
 							}
-							want[i*n+j] = float32(s)
+							want[i*n+j] = float32(s + offsetTerm(t, f, w, x, xs, i, j, k))
 						}
 					}
-					tol := tolQuantDot
-					if f.BlockSize() == QKK {
-						tol = tolQuantDotK
-					}
+					tol := dotTolerance(f)
 					for _, impl := range impls() {
 						withImpl(t, impl, func() {
 							y, full := guarded(m * n)
@@ -141,28 +203,54 @@ func TestMatMulQConformance(t *testing.T) {
 	}
 }
 
-// Each implementation's row kernels against the Go references directly, on
-// data with large and small magnitudes (scales spanning f16's range).
+// Each implementation's row kernels against the Go references directly, for
+// every quantized type, on weights and activations whose block scales span
+// f16's range. Float rounding differs by order only, so |got - want| is
+// bounded by 1e-6 of Σ|w·x| (an element mis-read is far above that).
 func TestQuantRowKernelsMatchReference(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
-	for _, nb := range []int{1, 2, 7, 64} {
-		x := randSlice(r, nb*QK8_0)
-		for i := range x {
-			x[i] *= float32(math.Pow(10, float64(r.Intn(7)-4)))
+	for _, f := range allFormats {
+		tr := f.Traits()
+		if tr.VecDot == F32 {
+			continue
 		}
-		xq := make([]byte, nb*Q8_0Bytes)
-		quantQ8_0Generic(xq, x)
-		w8 := make([]byte, nb*Q8_0Bytes)
-		quantQ8_0Generic(w8, randSlice(r, nb*QK8_0))
-		w4 := make([]byte, nb*Q4_0Bytes)
-		quantQ4_0(w4, randSlice(r, nb*QK4_0))
-		want8 := dotQ8_0Q8_0Generic(w8, xq, nb)
-		want4 := dotQ4_0Q8_0Generic(w4, xq, nb)
-		for _, impl := range impls() {
-			withImpl(t, impl, func() {
-				assertNMSE(t, impl+" q8_0·q8_0", []float32{rowDot(Q8_0, w8, xq, nb)}, []float32{want8}, 1e-10)
-				assertNMSE(t, impl+" q4_0·q8_0", []float32{rowDot(Q4_0, w4, xq, nb)}, []float32{want4}, 1e-10)
-			})
+		act := tr.VecDot
+		for _, nb := range []int{1, 2, 3, 7, 64} {
+			k := nb * f.BlockSize()
+			x := randSlice(r, k)
+			for i := range x {
+				if i%act.BlockSize() == 0 {
+					x[i] *= float32(math.Pow(10, float64(r.Intn(7)-4)))
+				}
+			}
+			for i := range x {
+				x[i] *= float32(math.Pow(10, float64(r.Intn(3)-1)))
+			}
+			xq := make([]byte, nb*act.BlockBytes())
+			if err := act.Quantize(xq, x); err != nil {
+				t.Fatal(err)
+			}
+			w := randomWeights(t, r, f, 1, k)
+			wd, xs := make([]float32, k), make([]float32, k)
+			if err := f.Dequantize(wd, w); err != nil {
+				t.Fatal(err)
+			}
+			if err := act.Dequantize(xs, xq); err != nil {
+				t.Fatal(err)
+			}
+			var scale float64
+			for i := range wd {
+				scale += math.Abs(float64(wd[i]) * float64(xs[i]))
+			}
+			want := tr.dotQ[implGeneric](&w[0], &xq[0], nb)
+			for _, impl := range impls() {
+				withImpl(t, impl, func() {
+					got := rowDot(f, w, xq, nb)
+					if d := math.Abs(float64(got) - float64(want)); !(d <= 1e-6*scale+1e-30) {
+						t.Fatalf("%s %v·%v, %d blocks: got %v, reference %v (Σ|w·x| %v)", impl, f, act, nb, got, want, scale)
+					}
+				})
+			}
 		}
 	}
 }
@@ -178,7 +266,7 @@ func TestQ8_0WeightMinus128(t *testing.T) {
 		w[2+j] = 0x80                       // -128
 		xq[2+j] = byte(int8(j%3*127 - 127)) // -127, 0, 127
 	}
-	want := dotQ8_0Q8_0Generic(w, xq, 1)
+	want := dotQ8_0Q8_0Ref(&w[0], &xq[0], 1)
 	for _, impl := range impls() {
 		withImpl(t, impl, func() {
 			if got := rowDot(Q8_0, w, xq, 1); got != want {
@@ -194,8 +282,9 @@ func TestQuantizeRoundTrip(t *testing.T) {
 	for _, c := range []struct {
 		f   DType
 		tol float64
-	}{{F32, 0}, {F16, tolQuantizeF16}, {BF16, tolQuantizeBF16}, {Q8_0, tolQuantizeQ8_0}, {Q4_0, tolQuantizeQ4_0}} {
-		k := 32 * 33
+	}{{F32, 0}, {F16, tolQuantizeF16}, {BF16, tolQuantizeBF16}, {Q8_0, tolQuantizeQ8_0}, {Q4_0, tolQuantizeQ4_0},
+		{Q4_1, tolQuantizeQ4_0}, {Q5_0, tolQuantizeQ5}, {Q5_1, tolQuantizeQ5}, {Q8_1, tolQuantizeQ8_0}, {Q8_K, tolQuantizeQ8_0}} {
+		k := 256 * 33
 		x := randSlice(r, k)
 		q := make([]byte, k/c.f.BlockSize()*c.f.BlockBytes())
 		for _, impl := range impls() {
@@ -210,6 +299,38 @@ func TestQuantizeRoundTrip(t *testing.T) {
 				checkGuards(t, full, k)
 				assertNMSE(t, impl+" round trip "+c.f.String(), got, x, c.tol)
 			})
+		}
+	}
+}
+
+// q8_K of a ramp: the element of largest magnitude (-128 at index 0) maps
+// to -127, halves round to even, and bsums are the group sums.
+func TestQ8_KKnownPattern(t *testing.T) {
+	x := make([]float32, QKK)
+	for i := range x {
+		x[i] = float32(i - 128)
+	}
+	got := make([]byte, Q8_KBytes)
+	if err := Q8_K.Quantize(got, x); err != nil {
+		t.Fatal(err)
+	}
+	if d := math.Float32frombits(binary.LittleEndian.Uint32(got)); d != 1/(-127/float32(-128)) {
+		t.Fatalf("q8_K d = %v", d)
+	}
+	// x·127/128: index 0 → -127; index 64 (x=-64) → -63.5 → -64 (even);
+	// index 192 (x=64) → 63.5 → 64; index 255 (x=127) → 126.0078 → 126.
+	for i, want := range map[int]int8{0: -127, 64: -64, 128: 0, 192: 64, 255: 126} {
+		if q := int8(got[4+i]); q != want {
+			t.Errorf("q8_K q[%d] = %d, want %d", i, q, want)
+		}
+	}
+	for g := 0; g < 16; g++ {
+		var sum int32
+		for e := 16 * g; e < 16*g+16; e++ {
+			sum += int32(int8(got[4+e]))
+		}
+		if b := int16(binary.LittleEndian.Uint16(got[260+2*g:])); int32(b) != sum {
+			t.Errorf("bsums[%d] = %d, want %d", g, b, sum)
 		}
 	}
 }

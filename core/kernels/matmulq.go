@@ -1,0 +1,129 @@
+package kernels
+
+// Quantized matrix products: MatMulQ multiplies activation rows by a weight
+// matrix stored in any type of the dtype table, quantizing the activations
+// once per call to the weights' VecDot type (ggml's vec_dot_type) and running
+// the table's dot product of the current implementation per output.
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// rowDot is the dot product of nb blocks of weight row w (type d) with the
+// activation row x, already in d's VecDot type, by the current implementation.
+func rowDot(d DType, w, x []byte, nb int) float32 {
+	if nb == 0 {
+		return 0
+	}
+	return traits[d].dotQ[curImpl](&w[0], &x[0], nb)
+}
+
+// ---- matrix-vector products ----
+
+// MatVecQ computes y = W·x for W (n, k) stored row-major in type d (each row
+// d.RowBytes(k) bytes, rows contiguous in w), x (k) and y (n), over the
+// default pool's threads. For the quantized types x is first quantized to the
+// type's VecDot type into pooled scratch, as ggml does; steady-state calls
+// allocate nothing beyond the pool's bookkeeping.
+func MatVecQ(y []float32, w []byte, d DType, x []float32, n, k int) error {
+	return MatMulQ(y, w, d, x, 1, n, k)
+}
+
+// MatMulQ computes Y = X·Wᵀ for X (m, k), W (n, k) stored row-major in type d
+// and Y (m, n), all contiguous: the batched MatVecQ. Activations are
+// quantized once per call; each weight row is then used against all m
+// activation rows while it is in cache.
+func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
+	if !d.Computable() {
+		return fmt.Errorf("MatMulQ: storage type %v has no kernel", d)
+	}
+	t := &traits[d]
+	wb, err := d.matrixBytes(n, k)
+	if err != nil {
+		return fmt.Errorf("MatMulQ: %w", err)
+	}
+	if m < 0 || k != 0 && m > math.MaxInt/k || n != 0 && m > math.MaxInt/n {
+		return fmt.Errorf("MatMulQ: %d×%d×%d overflows int: %w", m, n, k, ErrBadLength)
+	}
+	if len(w) != wb || len(x) != m*k || len(y) != m*n {
+		return fmt.Errorf("MatMulQ %s (m=%d n=%d k=%d): len(w)=%d want %d, len(x)=%d want %d, len(y)=%d want %d: %w",
+			t.Name, m, n, k, len(w), wb, len(x), m*k, len(y), m*n, ErrBadLength)
+	}
+	if m == 0 || n == 0 {
+		return nil
+	}
+	if k == 0 { // empty rows: every dot is 0
+		clear(y)
+		return nil
+	}
+	act := &traits[t.VecDot]
+	if k%act.BlockSize != 0 {
+		return fmt.Errorf("MatMulQ %s: k=%d is not a multiple of %d: %w", t.Name, k, act.BlockSize, ErrBadLength)
+	}
+	if d == F32 {
+		if wf, ok := asF32(w, n*k); ok { // f32 weights in place: the GEMM kernels
+			GemmT(m, n, k, x, k, wf, k, 0, y, n)
+			return nil
+		}
+	}
+	job := matJobs.Get().(*matJob)
+	job.y, job.w, job.t, job.x, job.m, job.n, job.k = y, w, t, x, m, n, k
+	job.rb = wb / n
+	if t.VecDot != F32 {
+		qb := m * (k / act.BlockSize) * act.BlockBytes
+		if cap(job.xq) < qb {
+			job.xq = make([]byte, qb)
+		}
+		job.xq = job.xq[:qb]
+		act.fromFloat(job.xq, x)
+	}
+	// Enough rows per chunk that a chunk is worth a hand-off (~64K MACs).
+	grain := max(1, (1<<16)/max(1, k*m))
+	ParallelFor(n, grain, job.fn)
+	job.y, job.w, job.x, job.t = nil, nil, nil, nil // do not pin caller memory in the pool
+	matJobs.Put(job)
+	return nil
+}
+
+// matJob is the pooled state of one MatMulQ call; fn is bound once so handing
+// it to the pool does not allocate.
+type matJob struct {
+	y, x    []float32
+	w, xq   []byte
+	t       *Traits
+	m, n, k int
+	rb      int // bytes per weight row
+	fn      func(lo, hi int)
+}
+
+var matJobs = sync.Pool{New: func() any {
+	j := new(matJob)
+	j.fn = j.rows
+	return j
+}}
+
+// rows computes output columns [lo, hi) for every activation row.
+func (j *matJob) rows(lo, hi int) {
+	t := j.t
+	if t.VecDot == F32 {
+		for r := lo; r < hi; r++ {
+			wr := j.w[r*j.rb : (r+1)*j.rb]
+			for i := 0; i < j.m; i++ {
+				j.y[i*j.n+r] = t.dotF32(wr, j.x[i*j.k:(i+1)*j.k])
+			}
+		}
+		return
+	}
+	act := &traits[t.VecDot]
+	nb := j.k / act.BlockSize
+	xqb := nb * act.BlockBytes
+	dot := t.dotQ[curImpl]
+	for r := lo; r < hi; r++ {
+		wr := j.w[r*j.rb : (r+1)*j.rb]
+		for i := 0; i < j.m; i++ {
+			j.y[i*j.n+r] = dot(&wr[0], &j.xq[i*xqb], nb)
+		}
+	}
+}

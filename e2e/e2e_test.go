@@ -20,22 +20,33 @@ import (
 	"github.com/loomhq/loom/shapes"
 )
 
-// readyModel returns the first ready model serving task, or "".
-func (c *client) readyModel(task string) string {
+// modelInfo is one entry of GET /v1/models, the fields the tests read.
+type modelInfo struct {
+	ID      string   `json:"id"`
+	Tasks   []string `json:"tasks"`
+	Ready   bool     `json:"ready"`
+	Workers int      `json:"workers"`
+}
+
+func (c *client) models() []modelInfo {
 	c.t.Helper()
 	code, body := c.do("GET", "/v1/models", nil)
 	if code != 200 {
 		c.t.Fatalf("models: %d %s", code, body)
 	}
 	var list struct {
-		Data []struct {
-			ID    string   `json:"id"`
-			Tasks []string `json:"tasks"`
-			Ready bool     `json:"ready"`
-		} `json:"data"`
+		Data []modelInfo `json:"data"`
 	}
-	_ = json.Unmarshal(body, &list)
-	for _, m := range list.Data {
+	if err := json.Unmarshal(body, &list); err != nil {
+		c.t.Fatalf("models: %v: %s", err, body)
+	}
+	return list.Data
+}
+
+// readyModel returns the first ready model serving task, or "".
+func (c *client) readyModel(task string) string {
+	c.t.Helper()
+	for _, m := range c.models() {
 		for _, tk := range m.Tasks {
 			if tk == task && m.Ready {
 				return m.ID

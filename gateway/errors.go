@@ -75,6 +75,7 @@ func fromJobError(je *queue.JobError) *APIError {
 func toAPIError(err error) *APIError {
 	var ae *APIError
 	var full *queue.FullError
+	var limit *queue.LimitError
 	var je *queue.JobError
 	var mbe *http.MaxBytesError
 	switch {
@@ -87,6 +88,10 @@ func toAPIError(err error) *APIError {
 	case errors.Is(err, queue.ErrQueueFull):
 		e := apiErrorf(http.StatusTooManyRequests, "queue_full", "queue full")
 		e.RetryAfter = time.Second
+		return e
+	case errors.As(err, &limit):
+		e := apiErrorf(http.StatusTooManyRequests, "concurrency_limited", "%s", limit.Error())
+		e.RetryAfter = limit.RetryAfter
 		return e
 	case errors.As(err, &je):
 		return fromJobError(je)

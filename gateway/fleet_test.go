@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +99,34 @@ func TestWaitForWorkerDeadline(t *testing.T) {
 	code, _, body := e.postJSON("/v1/completions", map[string]any{"model": "gone", "prompt": "x"})
 	if code != 504 || errorOf(t, body).Code != "timeout" || time.Since(start) > 5*time.Second {
 		t.Fatalf("no worker came: %d %s after %s, want 504 timeout", code, body, time.Since(start))
+	}
+}
+
+// KeyConcurrency holds across gateways: the count lives in the shared queue.
+func TestKeyConcurrencyAcrossGateways(t *testing.T) {
+	cfg := Config{APIKeys: []string{"k-one", "k-two"}, KeyConcurrency: 1, Logger: log.New(io.Discard, "", 0)}
+	e := newEnv(t, cfg)
+	other := httptest.NewServer(New(cfg, e.q).Handler()) // a second gateway on the same queue
+	defer other.Close()
+	one, two := []string{"Authorization", "Bearer k-one"}, []string{"Authorization", "Bearer k-two"}
+	slow := map[string]any{"task": taskComplete, "model": "tiny", "params": map[string]any{"prompt": "slow"}}
+	code, _, body := e.postJSON("/v1/jobs", slow, one...)
+	if code != 202 {
+		t.Fatalf("first job: %d %s", code, body)
+	}
+	first := decode[jobView](t, body)
+	e2 := &testEnv{t: t, q: e.q, ts: other}
+	code, hdr, body := e2.postJSON("/v1/jobs", slow, one...)
+	if code != 429 || errorOf(t, body).Code != "concurrency_limited" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("second job of k-one on the other gateway: %d %v %s", code, hdr, body)
+	}
+	if code, _, body := e2.postJSON("/v1/jobs", slow, two...); code != 202 {
+		t.Fatalf("k-two: %d %s", code, body)
+	}
+	if code, _, body := e.do("DELETE", "/v1/jobs/"+first.ID, "", nil, one...); code != 200 {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	if code, _, body := e2.postJSON("/v1/jobs", map[string]any{"task": taskComplete, "model": "tiny", "params": map[string]any{"prompt": "hi"}}, one...); code != 202 {
+		t.Fatalf("k-one after its job ended: %d %s", code, body)
 	}
 }

@@ -201,6 +201,11 @@ func (s *Server) submit(c *gin.Context, job queue.Job) (*queue.JobState, bool, e
 		job.MaxAttempts = s.cfg.MaxAttempts
 	}
 	waitDeadline(c, &job, s.cfg.Now())
+	job.Owner = c.GetString(ctxKeyID)
+	job.OwnerLimit = max(s.cfg.KeyConcurrency, 0)
+	if job.Owner == "" {
+		job.OwnerLimit = 0
+	}
 	st, existed, err := s.q.Enqueue(c.Request.Context(), job)
 	if err != nil {
 		return nil, false, err

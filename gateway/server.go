@@ -37,8 +37,12 @@ type Config struct {
 	// one); 0 answers 503 model_unavailable with Retry-After at once. The
 	// Loom-Wait-For-Worker header (seconds) overrides it per request.
 	WaitForWorker time.Duration
-	Logger        *log.Logger // default: log.Default()
-	Now           func() time.Time
+	// KeyConcurrency caps the jobs each API key (each client IP without
+	// keys) has queued or running, across every gateway of the fleet (the
+	// count lives in the queue); more answer 429 concurrency_limited. 0: none.
+	KeyConcurrency int
+	Logger         *log.Logger // default: log.Default()
+	Now            func() time.Time
 }
 
 func (c Config) withDefaults() Config {

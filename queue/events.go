@@ -126,6 +126,9 @@ func (j *Job) validate() error {
 	if j.Priority != PriorityNormal && j.Priority != PriorityHigh {
 		return fmt.Errorf("enqueue: priority %d is not 0 (normal) or 1 (high)", j.Priority)
 	}
+	if j.OwnerLimit < 0 || (j.OwnerLimit > 0 && j.Owner == "") {
+		return fmt.Errorf("enqueue: owner limit %d needs an owner and may not be negative", j.OwnerLimit)
+	}
 	if n := j.PayloadSize(); n > MaxPayloadBytes {
 		return fmt.Errorf("enqueue: %d bytes of params and inputs: %w (limit %d)", n, ErrTooLarge, MaxPayloadBytes)
 	}

@@ -25,7 +25,8 @@ type Memory struct {
 	running map[string]*memJob
 	idem    map[string]idemEntry
 	workers map[string]WorkerInfo
-	order   uint64 // stamps queued jobs so FIFO holds within a lane across requeues
+	owners  map[string]int // owner → jobs queued or running
+	order   uint64         // stamps queued jobs so FIFO holds within a lane across requeues
 	tokens  uint64
 	turn    uint64 // Dequeue calls so far: where the next one starts among its lanes
 	closed  bool
@@ -61,6 +62,7 @@ func NewMemory(opts Options) *Memory {
 		running: map[string]*memJob{},
 		idem:    map[string]idemEntry{},
 		workers: map[string]WorkerInfo{},
+		owners:  map[string]int{},
 		done:    make(chan struct{}),
 	}
 	go m.janitor()
@@ -195,6 +197,11 @@ func (m *Memory) expireLocked(now time.Time) {
 }
 
 func (m *Memory) finishLocked(j *memJob, status Status, now time.Time) {
+	if o := j.st.Job.Owner; o != "" && !j.st.Status.Terminal() {
+		if m.owners[o]--; m.owners[o] <= 0 {
+			delete(m.owners, o)
+		}
+	}
 	j.st.Status = status
 	j.st.FinishedAt = now
 	j.expiresAt = now.Add(m.opts.ResultTTL)
@@ -234,6 +241,12 @@ func (m *Memory) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) 
 	}
 	if d := m.depthLocked(job.Task); d >= m.opts.MaxDepth {
 		return nil, false, &FullError{Task: job.Task, Depth: d, RetryAfter: m.opts.RetryAfter}
+	}
+	if job.OwnerLimit > 0 && m.owners[job.Owner] >= job.OwnerLimit {
+		return nil, false, &LimitError{Owner: job.Owner, Limit: job.OwnerLimit, RetryAfter: m.opts.RetryAfter}
+	}
+	if job.Owner != "" {
+		m.owners[job.Owner]++
 	}
 	j := &memJob{st: JobState{Job: job, Status: StatusQueued, CreatedAt: now}}
 	m.jobs[job.ID] = j

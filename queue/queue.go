@@ -59,6 +59,11 @@ type Job struct {
 	MaxAttempts    int             `json:"max_attempts"`      // 0 means the queue's default
 	Deadline       time.Time       `json:"deadline,omitzero"` // zero: none
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	// Owner names who asked (the gateway's API key id). With OwnerLimit > 0
+	// Enqueue refuses the job (ErrOwnerLimit) while the owner has that many
+	// jobs queued or running, fleet-wide: the count lives in the queue.
+	Owner      string `json:"owner,omitempty"`
+	OwnerLimit int    `json:"owner_limit,omitempty"`
 }
 
 // Lane is where a job waits for a worker: the jobs of one task for one
@@ -308,6 +313,8 @@ var (
 	ErrClosed    = errors.New("queue closed")
 	// ErrTooLarge: a job's inputs or result exceed MaxPayloadBytes.
 	ErrTooLarge = errors.New("payload too large")
+	// ErrOwnerLimit: the job's owner has OwnerLimit jobs in flight (see *LimitError).
+	ErrOwnerLimit = errors.New("owner's concurrency limit reached")
 )
 
 // MaxPayloadBytes bounds a job's inputs and, separately, its result (output
@@ -349,3 +356,16 @@ func (e *FullError) Error() string {
 	return fmt.Sprintf("queue for %s full (%d jobs queued); retry after %s", e.Task, e.Depth, e.RetryAfter)
 }
 func (e *FullError) Is(target error) bool { return target == ErrQueueFull }
+
+// LimitError is returned by Enqueue when the job's owner already has
+// OwnerLimit jobs queued or running.
+type LimitError struct {
+	Owner      string
+	Limit      int
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%d jobs of this caller are already queued or running (the limit); retry after %s", e.Limit, e.RetryAfter)
+}
+func (e *LimitError) Is(target error) bool { return target == ErrOwnerLimit }

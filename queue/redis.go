@@ -114,11 +114,15 @@ func (r *Redis) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
 	if job.IdempotencyKey != "" {
 		useIdem, idem = "1", r.idemKey(job.IdempotencyKey)
 	}
+	owner := ""
+	if job.Owner != "" {
+		owner = r.opts.Prefix + "owner:" + job.Owner
+	}
 	keys := []string{r.jobKey(job.ID), r.evKey(job.ID), r.jobStream(&job), r.wakeKey(job.Lane()), idem,
-		r.lanesKey(), r.deadlinesKey()}
+		r.lanesKey(), r.deadlinesKey(), owner}
 	res, err := luaEnqueue.Run(ctx, r.c, keys, job.ID, raw, now, r.opts.MaxDepth, ms(r.opts.ResultTTL),
 		r.opts.MaxEvents, []byte(queuedData(&job)), useIdem, job.maxAttempts(&r.opts), r.group, deadline,
-		laneMember(job.Lane()), r.opts.Prefix, job.Task).Slice()
+		laneMember(job.Lane()), r.opts.Prefix, job.Task, job.OwnerLimit).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("enqueue %s: %w", job.Task, err)
 	}
@@ -133,6 +137,8 @@ func (r *Redis) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
 		return nil, false, fmt.Errorf("enqueue: job id %q already exists", job.ID)
 	case "full":
 		return nil, false, &FullError{Task: job.Task, Depth: int(res[1].(int64)), RetryAfter: r.opts.RetryAfter}
+	case "limit":
+		return nil, false, &LimitError{Owner: job.Owner, Limit: job.OwnerLimit, RetryAfter: r.opts.RetryAfter}
 	}
 	st, err := r.Get(ctx, job.ID)
 	return st, false, err

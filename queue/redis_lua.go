@@ -21,6 +21,9 @@ import "github.com/redis/go-redis/v9"
 //	P ev:{id}                           stream of events, entry id "{seq}-0", fields type, time, data
 //	P wake:{task}:{model}               list: one token per enqueue/requeue, popped by idle workers
 //	P idem:{key}                        string: job id (SET NX PX ResultTTL)
+//	P owner:{owner}                     counter: the owner's jobs queued or running (Job.Owner;
+//	                                    INCR at enqueue, DECR when the job ends; the job hash's
+//	                                    ownerkey names it until then), PEXPIRE ResultTTL
 //	P worker:{id}, P workers            WorkerInfo JSON (PX WorkerTTL) and a zset id → expiry (ms)
 //
 // Invariant: a queued or running job has exactly one live entry (hash field
@@ -62,6 +65,11 @@ local function addEvent(hkey, evkey, typ, data, now, maxlen)
 end
 
 local function finish(hkey, evkey, status, now, ttl)
+  local owner = redis.call('HGET', hkey, 'ownerkey')
+  if owner and owner ~= '' then
+    if redis.call('DECR', owner) <= 0 then redis.call('DEL', owner) end
+    redis.call('HDEL', hkey, 'ownerkey')
+  end
   redis.call('HSET', hkey, 'status', status, 'finished', now, 'token', '')
   redis.call('PEXPIRE', hkey, ttl)
   redis.call('PEXPIRE', evkey, ttl)
@@ -140,9 +148,11 @@ local function taskDepth(lanesKey, prefix, task, group)
 end
 `
 
-// KEYS: hash, events, stream, wake list, idem key, lanes set, deadlines zset
+// KEYS: hash, events, stream, wake list, idem key, lanes set, deadlines zset, owner counter
 // ARGV: id, job JSON, now, max depth, ttl ms, max events, queued data,
-// use idem ("1"/"0"), max attempts, group, deadline ms or "", lane member, prefix, task
+// use idem ("1"/"0"), max attempts, group, deadline ms or "", lane member, prefix, task,
+// owner limit (0: none; the counter key is "" without an owner)
+// Answers {'ok'}, {'existed', id}, {'dup'}, {'full', depth} or {'limit'}.
 var luaEnqueue = redis.NewScript(luaPrelude + luaTaskDepth + `
 local group = ARGV[10]
 if ARGV[8] == '1' then
@@ -153,11 +163,18 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return {'dup'} end
 redis.call('SADD', KEYS[6], ARGV[12])
 local depth = taskDepth(KEYS[6], ARGV[13], ARGV[14], group)
 if depth >= tonumber(ARGV[4]) then return {'full', depth} end
+local limit = tonumber(ARGV[15])
+if KEYS[8] ~= '' then
+  if limit > 0 and tonumber(redis.call('GET', KEYS[8]) or '0') >= limit then return {'limit'} end
+  redis.call('INCR', KEYS[8])
+  redis.call('PEXPIRE', KEYS[8], ARGV[5])
+end
 ensureGroup(KEYS[3], group)
 local entry = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
 redis.call('HSET', KEYS[1], 'job', ARGV[2], 'status', 'queued', 'attempt', 0, 'max', ARGV[9],
   'created', ARGV[3], 'seq', 0, 'entry', entry, 'stream', KEYS[3], 'deadline', ARGV[11], 'token', '')
 if ARGV[11] ~= '' then redis.call('ZADD', KEYS[7], ARGV[11], ARGV[1]) end
+if KEYS[8] ~= '' then redis.call('HSET', KEYS[1], 'ownerkey', KEYS[8]) end
 addEvent(KEYS[1], KEYS[2], 'queued', ARGV[7], ARGV[3], ARGV[6])
 if ARGV[8] == '1' then redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[5], 'NX') end
 wake(KEYS[4])

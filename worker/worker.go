@@ -132,6 +132,15 @@ func (w *Worker) Running() int {
 	return w.running
 }
 
+// Serving reports whether the worker takes jobs: Run has described its
+// plugins, it is not draining, and some plugin has a model ready (a
+// Kubernetes readiness probe asks this).
+func (w *Worker) Serving() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.manifests != nil && !w.draining && len(w.servedLocked()) > 0
+}
+
 // Error codes (the plugins package names them too; spelled here so the
 // worker builds against any revision of the contract).
 const (

@@ -403,6 +403,9 @@ func TestRoutesByModel(t *testing.T) {
 			t.Fatalf("model %s: %+v %+v", c.model, st, st.Error)
 		}
 	}
+	if !h.w.Serving() {
+		t.Fatal("Serving() is false while the worker runs jobs")
+	}
 	// A model no plugin has: no slot leases it, so it waits for a worker that does.
 	nope := h.enqueue(t, queue.Job{Task: "image.generate", Model: "nope"})
 	time.Sleep(300 * time.Millisecond)
@@ -445,6 +448,9 @@ func TestShutdownFinishesWithinGraceThenReleases(t *testing.T) {
 		t.Fatalf("shutdown took %s with a 600ms grace", d)
 	}
 	// A draining worker says so and serves no model any more.
+	if h.w.Serving() {
+		t.Fatal("Serving() is true after shutdown")
+	}
 	if ws, _ := h.q.Workers(context.Background()); len(ws) != 1 || !ws[0].Draining || len(ws[0].Models) != 0 {
 		t.Fatalf("workers after shutdown %+v, want w-test draining with no models", ws)
 	}

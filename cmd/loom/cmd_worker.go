@@ -25,7 +25,7 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 	var wf workerFlags
 	qf.register(fs, "Redis URL, e.g. redis://127.0.0.1:6379/0 (required)")
 	wf.register(fs)
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics (job outcomes, run times) on this address, e.g. :9090; empty: off")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics (job outcomes, run times), /healthz and /readyz (200 while serving a model and not draining) on this address, e.g. :9090; empty: off")
 	setUsage(fs, stderr, "Usage: loom worker --redis URL [flags]\n\nLeases jobs from Redis and runs them on the plugin processes it starts\n(one per loom-plugin-* binary in --plugins). SIGINT/SIGTERM drains:\nno new jobs, running ones finish or go back to the queue.")
 	s, err := openSession(fs, args, &qf, stderr, false)
 	if err != nil {
@@ -44,6 +44,14 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !r.worker.Serving() {
+				http.Error(w, "not serving: starting, draining or no model ready", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ready")
+		})
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go msrv.Serve(ln)
 		defer msrv.Close()

@@ -101,6 +101,7 @@ type gatewayFlags struct {
 	syncTimeout time.Duration
 	maxBody     int64
 	waitWorker  time.Duration
+	keyConc     int
 }
 
 func (gf *gatewayFlags) register(fs *flag.FlagSet) {
@@ -110,6 +111,7 @@ func (gf *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&gf.rateBurst, "rate-burst", 0, "token bucket size for --rate-limit (default 2× the rate)")
 	fs.DurationVar(&gf.syncTimeout, "sync-timeout", 60*time.Second, "how long sync endpoints wait for a job before answering 202 with its id")
 	fs.Int64Var(&gf.maxBody, "max-body", 32<<20, "largest request body in bytes (413 beyond)")
+	fs.IntVar(&gf.keyConc, "key-concurrency", 0, "jobs each API key (each client IP without keys) may have queued or running across the whole fleet (counted in the queue); more answer 429 concurrency_limited; 0: unlimited")
 	fs.DurationVar(&gf.waitWorker, "wait-for-worker", 0, "queue a job for a model no live worker serves for up to this long (its deadline) instead of answering 503 model_unavailable at once; the Loom-Wait-For-Worker header (seconds) sets it per request")
 }
 
@@ -121,7 +123,8 @@ func (gf *gatewayFlags) config(maxAttempts int, logger *log.Logger) gateway.Conf
 		}
 	}
 	return gateway.Config{APIKeys: keys, RateLimit: gf.rateLimit, RateBurst: gf.rateBurst, SyncTimeout: gf.syncTimeout,
-		MaxBodyBytes: gf.maxBody, MaxAttempts: maxAttempts, WaitForWorker: gf.waitWorker, Logger: logger}
+		MaxBodyBytes: gf.maxBody, MaxAttempts: maxAttempts, WaitForWorker: gf.waitWorker,
+		KeyConcurrency: gf.keyConc, Logger: logger}
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM; a second one

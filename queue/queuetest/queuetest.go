@@ -58,6 +58,7 @@ func Run(t *testing.T, newQueue NewQueue) {
 		{"LanesTakeTurns", testLanesTakeTurns},
 		{"WarmBeforeCold", testWarmBeforeCold},
 		{"DeadlineInUnservedLane", testDeadlineUnserved},
+		{"OwnerLimit", testOwnerLimit},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1012,4 +1013,45 @@ func testDeadlineUnserved(t *testing.T, nq NewQueue) {
 		t.Fatalf("events %v, want the error last", types(evs))
 	}
 	wantDepth(t, q, "t", 0)
+}
+
+// An owner with OwnerLimit jobs queued or running is refused more until one
+// ends (completed, failed, canceled or expired), whichever client enqueued them.
+func testOwnerLimit(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	job := func(owner string) queue.Job { return queue.Job{Task: "t", Owner: owner, OwnerLimit: 2} }
+	a1 := enqueue(t, q, job("a"))
+	enqueue(t, q, job("a"))
+	_, _, err := q.Enqueue(t.Context(), job("a"))
+	var le *queue.LimitError
+	if !errors.Is(err, queue.ErrOwnerLimit) || !errors.As(err, &le) || le.Limit != 2 || le.RetryAfter <= 0 {
+		t.Fatalf("third job of owner a: %v, want a LimitError of limit 2 with a retry hint", err)
+	}
+	enqueue(t, q, job("b"))                         // another owner is not held back
+	enqueue(t, q, queue.Job{Task: "t", Owner: "a"}) // no limit on this job: counted, not refused
+	if _, _, err := q.Enqueue(t.Context(), queue.Job{Task: "t", OwnerLimit: 1}); err == nil {
+		t.Fatal("a limit without an owner: no error")
+	}
+	// Running still counts; completing frees a slot.
+	l := dequeue(t, q, "w", "t")
+	if l.Job.ID != a1.Job.ID {
+		t.Fatalf("dequeued %s, want %s", l.Job.ID, a1.Job.ID)
+	}
+	if _, _, err := q.Enqueue(t.Context(), queue.Job{Task: "t", Owner: "a", OwnerLimit: 3}); !errors.Is(err, queue.ErrOwnerLimit) {
+		t.Fatalf("owner a with 3 in flight, limit 3: %v, want ErrOwnerLimit", err)
+	}
+	if err := q.Complete(t.Context(), l, queue.Result{}); err != nil {
+		t.Fatal(err)
+	}
+	a3 := enqueue(t, q, queue.Job{Task: "t", Owner: "a", OwnerLimit: 3})
+	if _, err := q.Cancel(t.Context(), a3.Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Cancel(t.Context(), a3.Job.ID); err != nil { // a second cancel frees nothing more
+		t.Fatal(err)
+	}
+	enqueue(t, q, queue.Job{Task: "t", Owner: "a", OwnerLimit: 3})
+	if _, _, err := q.Enqueue(t.Context(), queue.Job{Task: "t", Owner: "a", OwnerLimit: 3}); !errors.Is(err, queue.ErrOwnerLimit) {
+		t.Fatalf("after cancel and one more: %v, want ErrOwnerLimit again", err)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/loomhq/loom/core/formats"
@@ -446,4 +447,72 @@ func HasMotion(dir string) bool {
 		Class string `json:"_class_name"`
 	}
 	return readJSON(filepath.Join(dir, "unet", "config.json"), &cls) == nil && cls.Class == "UNetMotionModel"
+}
+
+// UpscaleSides are the output sides a model can be asked for besides its
+// native one: the picture is sampled at the native size and enlarged.
+var UpscaleSides = []int{128, 256, 512}
+
+// OutputSide checks a requested side against a model's native one: 0 (the
+// native side), the native side, or an upscale side at least as large.
+func OutputSide(name string, v, native int) (int, error) {
+	if v == 0 || v == native || (v > native && slices.Contains(UpscaleSides, v)) {
+		return max(v, native), nil
+	}
+	var ok []string
+	for _, s := range UpscaleSides {
+		if s > native {
+			ok = append(ok, fmt.Sprint(s))
+		}
+	}
+	return 0, fmt.Errorf("%s %d: this model makes %d×%d pictures (or upscales to %s)", name, v, native, native, strings.Join(ok, ", "))
+}
+
+// Choose resolves a job's sampling settings against the folder's defaults:
+// an empty scheduler, zero steps or nil guidance takes the default.
+func (d Defaults) Choose(scheduler string, steps int, guidance *float64) Defaults {
+	if scheduler != "" {
+		d.Scheduler = scheduler
+	}
+	if steps != 0 {
+		d.Steps = steps
+	}
+	if guidance != nil {
+		d.GuidanceScale = *guidance
+	}
+	return d
+}
+
+// Timings adds up a run's stage durations (Hooks.Timings and the plugin's
+// own stages) for a result's "timings".
+type Timings struct {
+	stages    map[string]time.Duration
+	unetSteps int
+}
+
+// Add counts d against stage; "unet_step" also counts a step.
+func (t *Timings) Add(stage string, d time.Duration) {
+	if t.stages == nil {
+		t.stages = map[string]time.Duration{}
+	}
+	t.stages[stage] += d
+	if stage == "unet_step" {
+		t.unetSteps++
+	}
+}
+
+// Report is every stage in milliseconds, with "total", and the UNet's steps
+// as "unet_total" and "unet_per_step".
+func (t *Timings) Report(total time.Duration) map[string]float64 {
+	ms := func(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }
+	out := map[string]float64{"total": ms(total)}
+	for k, d := range t.stages {
+		out[k] = ms(d)
+	}
+	if t.unetSteps > 0 {
+		out["unet_per_step"] = out["unet_step"] / float64(t.unetSteps)
+	}
+	out["unet_total"] = out["unet_step"]
+	delete(out, "unet_step")
+	return out
 }

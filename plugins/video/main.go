@@ -1,9 +1,9 @@
-// Command loom-plugin-video serves Loom's video tasks: video.generate
-// (video diffusion, GIF/MP4 out).
-//
-// No video runtime is built in yet, so the task answers
-// "model_unavailable" with what is missing; the manifest lists no ready
-// model. A real engine replaces sdk.Unready.
+// Command loom-plugin-video serves Loom's video task video.generate:
+// text-to-video and image-to-video latent diffusion from the AnimateDiff-style
+// pipeline folders found in LOOM_MODELS (pipeline.go describes the layout),
+// written as MP4 (H.264) and animated GIF with a PNG thumbnail and
+// spritesheet (core/media). With no folder installed it answers
+// model_unavailable naming what is missing.
 package main
 
 import "github.com/loomhq/loom/plugins/sdk"
@@ -11,8 +11,4 @@ import "github.com/loomhq/loom/plugins/sdk"
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() {
-	sdk.Serve(sdk.Unready("video", version,
-		sdk.TaskNeed{Task: "video.generate", Files: []string{"model.safetensors", "config.json"}},
-	))
-}
+func main() { sdk.Serve(newVideoEngine(sdk.ModelDirs())) }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -28,10 +27,6 @@ const (
 	maxImages      = 4
 	maxPromptBytes = 4096
 )
-
-// upscaleSides are the output sides a model can be asked for besides its
-// native one: the image is sampled at the native size and enlarged.
-var upscaleSides = []int{128, 256, 512}
 
 // generateParams are image.generate's job params (the gateway sends prompt,
 // negative_prompt, n, width, height, steps, guidance_scale).
@@ -132,21 +127,14 @@ func parseGenerateParams(raw json.RawMessage) (generateParams, error) {
 	return p, nil
 }
 
-// outputSide checks a requested side against the model: 0 or native, or an
-// upscale side at least as large.
+// outputSide checks a requested side against the model (see
+// diffusion.OutputSide).
 func outputSide(name string, v, native int) (int, error) {
-	if v == 0 || v == native || (v > native && slices.Contains(upscaleSides, v)) {
-		return max(v, native), nil
+	side, err := diffusion.OutputSide(name, v, native)
+	if err != nil {
+		return 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
 	}
-	var ok []string
-	ok = append(ok, fmt.Sprint(native))
-	for _, s := range upscaleSides {
-		if s > native {
-			ok = append(ok, fmt.Sprint(s))
-		}
-	}
-	return 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %s %d: this model makes %d×%d images (or upscales to %s)",
-		name, v, native, native, strings.Join(ok[1:], ", "))
+	return side, nil
 }
 
 // generateResult is image.generate's final output.
@@ -208,24 +196,14 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 	if err != nil {
 		return err
 	}
-	r := run{scheduler: pl.Defaults.Scheduler, steps: pl.Defaults.Steps, n: p.N, seed: job.Seed, previewEvery: 5}
-	guidance := pl.Defaults.GuidanceScale
-	if p.Scheduler != "" {
-		r.scheduler = p.Scheduler
-	}
-	if p.Steps != 0 {
-		r.steps = p.Steps
-	}
-	if p.GuidanceScale != nil {
-		guidance = *p.GuidanceScale
-	}
-	r.guidance = float32(guidance)
+	d := pl.Defaults.Choose(p.Scheduler, p.Steps, p.GuidanceScale)
+	r := run{scheduler: d.Scheduler, steps: d.Steps, guidance: float32(d.GuidanceScale), n: p.N, seed: job.Seed, previewEvery: 5}
+	guidance := d.GuidanceScale
 	if p.PreviewEvery != nil {
 		r.previewEvery = *p.PreviewEvery
 	}
 
-	timings := map[string]time.Duration{}
-	var unetSteps int
+	var timings diffusion.Timings
 	t0 := time.Now()
 	if img != nil {
 		r.strength = 0.8
@@ -236,14 +214,14 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 		if r.init, err = pl.encodeImage(img); err != nil {
 			return sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
 		}
-		timings["vae_encode"] = time.Since(t)
+		timings.Add("vae_encode", time.Since(t))
 	}
 	t := time.Now()
 	ctx2, err := pl.EncodePrompts(p.Prompt, p.NegativePrompt)
 	if err != nil {
 		return sdk.Errorf(sdk.CodeInternal, "text encoder: %v", err)
 	}
-	timings["text"] = time.Since(t)
+	timings.Add("text", time.Since(t))
 
 	// An emit that fails (the caller went away) ends the run with its own error.
 	var emitErr error
@@ -266,12 +244,7 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 			}
 			return send(sdk.Event{Kind: sdk.EventPreview, MIME: "image/png", Data: data})
 		},
-		timings: func(stage string, d time.Duration) {
-			timings[stage] += d
-			if stage == "unet_step" {
-				unetSteps++
-			}
-		},
+		timings: timings.Add,
 	}
 	rgb, err := pl.generate(r, ctx2, hooks)
 	if err != nil {
@@ -295,13 +268,13 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 		if res.UpscaledFrom != nil {
 			im = imaging.Resize(im, w, h, imaging.Lanczos)
 		}
-		timings["upscale"] += time.Since(t)
+		timings.Add("upscale", time.Since(t))
 		t = time.Now()
 		data, err := media.PNG(im)
 		if err != nil {
 			return sdk.Errorf(sdk.CodeInternal, "png: %v", err)
 		}
-		timings["png"] += time.Since(t)
+		timings.Add("png", time.Since(t))
 		name := fmt.Sprintf("image-%03d.png", i)
 		if err := emit(sdk.Event{Kind: sdk.EventArtifact, Name: name, MIME: "image/png", Data: data}); err != nil {
 			return err
@@ -309,15 +282,7 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 		res.Images = append(res.Images, generatedImage{Name: name, Width: w, Height: h, Seed: job.Seed + int64(i)})
 	}
 	if p.Timings {
-		res.Timings = map[string]float64{"total": ms(time.Since(t0))}
-		for k, d := range timings {
-			res.Timings[k] = ms(d)
-		}
-		if unetSteps > 0 {
-			res.Timings["unet_per_step"] = ms(timings["unet_step"]) / float64(unetSteps)
-		}
-		res.Timings["unet_total"] = res.Timings["unet_step"]
-		delete(res.Timings, "unet_step")
+		res.Timings = timings.Report(time.Since(t0))
 	}
 	out, err := json.Marshal(res)
 	if err != nil {
@@ -325,5 +290,3 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 	}
 	return emit(sdk.Event{Kind: sdk.EventResult, Result: out})
 }
-
-func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }

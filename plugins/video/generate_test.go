@@ -1,0 +1,451 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"image"
+	stdgif "image/gif"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/loomhq/loom/core/diffusion"
+	"github.com/loomhq/loom/core/media/mediatest"
+	"github.com/loomhq/loom/core/sched"
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/shapes"
+	"github.com/loomhq/loom/shapes/check"
+)
+
+// The tests serve a pipeline folder made of the project's trained image
+// pipeline's text encoder, tokenizer, VAE and scheduler (models/
+// shapes-diffusion) with a motion_adapter/ marking it a video folder, and
+// replace the motion UNet — which core/towers does not have yet — by a test
+// double: an oracle that knows the clean latents of the clip it should
+// draw (a Shapes clip rendered and VAE-encoded by the test) and answers the
+// model output that makes the sampler's estimate exactly those latents.
+// Everything else is the plugin's real path: params, text encoding, the
+// sampler's loop, guidance batching, the VAE decode of every frame,
+// previews, the files, the result.
+
+var shapesDiffusion, _ = filepath.Abs("../../models/shapes-diffusion")
+
+const oracleModel = "shapes-oracle"
+
+// oracleMotion is the test double of motionModel.
+type oracleMotion struct {
+	p      *diffusion.Pipeline
+	mu     sync.Mutex
+	target []float32 // (frames, C, 16, 16): what the sampler must end on
+	first  []float32 // the last first-frame latents Forward was given
+	calls  int
+}
+
+func (o *oracleMotion) LatentChannels() int { return 4 }
+func (o *oracleMotion) SampleSize() int     { return 16 }
+func (o *oracleMotion) MaxFrames() int      { return 24 }
+
+func (o *oracleMotion) Forward(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int, first []float32) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls++
+	o.first = first
+	per := frames * 4 * h * w
+	D := o.p.Text.Cfg.HiddenSize
+	switch {
+	case len(latents) != videos*per || len(out) < videos*per || len(ctx) != videos*ctxLen*D:
+		return fmt.Errorf("oracle: %d latents, %d out, %d ctx for %d videos of %d frames", len(latents), len(out), len(ctx), videos, frames)
+	case len(o.target) != per:
+		return fmt.Errorf("oracle: target of %d floats, videos of %d", len(o.target), per)
+	case t != float32(int(t)):
+		return fmt.Errorf("oracle: timestep %v is not a training step", t)
+	}
+	ac := sched.AlphasCumprod(o.p.Sched)[int(t)]
+	a, s := math.Sqrt(ac), math.Sqrt(1-ac) // latents = a·x₀ + s·ε in the space the model sees
+	for v := 0; v < videos; v++ {
+		for j := 0; j < per; j++ {
+			x0 := float64(o.target[j])
+			eps := (float64(latents[v*per+j]) - a*x0) / s
+			if o.p.Sched.PredictionType == "v_prediction" {
+				out[v*per+j] = float32(a*eps - s*x0)
+			} else {
+				out[v*per+j] = float32(eps)
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	oracleOnce sync.Once
+	oracle     *oracleMotion
+	testEngine *videoEngine
+	oracleErr  error
+)
+
+// oracleEngine builds the test folder and engine once.
+func oracleEngine(t *testing.T) (*videoEngine, *oracleMotion) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(shapesDiffusion, "vae", "config.json")); err != nil {
+		t.Skipf("%s absent: the video plugin's tests borrow its text encoder and VAE", shapesDiffusion)
+	}
+	oracleOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "loom-video-test")
+		if err != nil {
+			oracleErr = err
+			return
+		}
+		m := filepath.Join(dir, oracleModel)
+		os.MkdirAll(filepath.Join(m, "motion_adapter"), 0o755)
+		for _, part := range []string{"text_encoder", "tokenizer", "vae", "scheduler", "unet"} {
+			if err := os.Symlink(filepath.Join(shapesDiffusion, part), filepath.Join(m, part)); err != nil {
+				oracleErr = err
+				return
+			}
+		}
+		os.WriteFile(filepath.Join(m, "motion_adapter", "config.json"), []byte(`{"motion_max_seq_length":24}`), 0o644)
+		os.WriteFile(filepath.Join(m, "model_index.json"), []byte(`{"_class_name":"AnimateDiffPipeline",
+			"loom":{"defaults":{"steps":4,"guidance_scale":3,"frames":16,"fps":8}}}`), 0o644)
+		oracle = &oracleMotion{}
+		loadMotion = func(p *diffusion.Pipeline) (motionModel, error) {
+			oracle.p = p
+			return oracle, nil
+		}
+		testEngine = newVideoEngine([]string{dir})
+	})
+	if oracleErr != nil {
+		t.Fatal(oracleErr)
+	}
+	return testEngine, oracle
+}
+
+// clipLatents renders a clip of the prompt and VAE-encodes its frames: the
+// oracle's target.
+func clipLatents(t *testing.T, p *diffusion.Pipeline, prompt string, seed uint64) ([]float32, shapes.Clip) {
+	t.Helper()
+	a, err := shapes.ParseVideoPrompt(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := shapes.ClipOf(rand.New(rand.NewPCG(seed, 1)), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float32
+	for _, f := range shapes.RenderClip(c) {
+		z, err := p.EncodeImage(f, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, z...)
+	}
+	return out, c
+}
+
+// runOut is what one run emitted.
+type runOut struct {
+	progress  [][2]int
+	previews  [][]byte
+	artifacts map[string]sdk.Event
+	order     []string
+	result    videoResult
+	results   int
+}
+
+func runJob(ctx context.Context, t *testing.T, e sdk.Engine, seed int64, params string, inputs ...sdk.Blob) (runOut, error) {
+	t.Helper()
+	o := runOut{artifacts: map[string]sdk.Event{}}
+	err := e.Run(ctx, sdk.Job{Task: taskGenerate, Model: oracleModel, Seed: seed, Params: json.RawMessage(params), Inputs: inputs},
+		func(ev sdk.Event) error {
+			switch ev.Kind {
+			case sdk.EventProgress:
+				o.progress = append(o.progress, [2]int{ev.Step, ev.Total})
+			case sdk.EventPreview:
+				if ev.MIME != "image/gif" {
+					t.Errorf("preview MIME %q", ev.MIME)
+				}
+				o.previews = append(o.previews, ev.Data)
+			case sdk.EventArtifact:
+				o.artifacts[ev.Name] = ev
+				o.order = append(o.order, ev.Name)
+			case sdk.EventResult:
+				o.results++
+				if err := json.Unmarshal(ev.Result, &o.result); err != nil {
+					t.Errorf("result %s: %v", ev.Result, err)
+				}
+			}
+			return nil
+		})
+	return o, err
+}
+
+func gifFrames(t *testing.T, data []byte) []image.Image {
+	t.Helper()
+	g, err := stdgif.DecodeAll(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []image.Image
+	for _, f := range g.Image {
+		out = append(out, f)
+	}
+	return out
+}
+
+// TestGenerateDrawsTheClip: the whole plugin path with the oracle denoiser.
+// The files decode to the clip the oracle aimed at — the classical checker
+// reads the prompt's shape, colour, size and direction back from the GIF
+// and from ffmpeg's decode of the MP4 — every frame is there, the
+// thumbnail is the first frame and the spritesheet all of them in a row;
+// progress comes once per step, previews every preview_every steps.
+func TestGenerateDrawsTheClip(t *testing.T) {
+	e, o := oracleEngine(t)
+	pl, err := e.folders.Get(oracleModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prompt = "a large orange triangle moving down"
+	o.target, _ = clipLatents(t, pl.Pipeline, prompt, 3)
+	out, err := runJob(context.Background(), t, e, 11, `{"prompt":"`+prompt+`","steps":6,"preview_every":2,"timings":true}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(out.order, []string{"video.mp4", "video.gif", "thumbnail.png", "spritesheet.png"}) || out.results != 1 {
+		t.Fatalf("artifacts %v, %d results", out.order, out.results)
+	}
+	if len(out.progress) != 6 || out.progress[5] != [2]int{6, 6} || len(out.previews) != 2 {
+		t.Fatalf("progress %v, %d previews", out.progress, len(out.previews))
+	}
+	if n := len(gifFrames(t, out.previews[0])); n != 16 {
+		t.Fatalf("preview of %d frames", n)
+	}
+	r := out.result
+	if r.Model != oracleModel || r.Frames != 16 || r.FPS != 8 || r.Seconds != 2 || r.Width != 64 || r.Height != 64 ||
+		r.Steps != 6 || r.GuidanceScale != 3 || r.Scheduler != "ddim" || r.Seed != 11 || len(r.Files) != 4 || r.Timings["unet_per_step"] <= 0 {
+		t.Fatalf("result %+v", r)
+	}
+	frames := gifFrames(t, out.artifacts["video.gif"].Data)
+	want, _ := shapes.ParseVideoPrompt(prompt)
+	if bad := check.ReadClip(frames).Mismatches(want); len(bad) > 0 {
+		t.Fatalf("the GIF does not show %q: %v wrong", prompt, bad)
+	}
+	thumb, err := png.Decode(bytes.NewReader(out.artifacts["thumbnail.png"].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sheet, err := png.Decode(bytes.NewReader(out.artifacts["spritesheet.png"].Data))
+	if err != nil || sheet.Bounds().Dx() != 16*64 || sheet.Bounds().Dy() != 64 {
+		t.Fatalf("spritesheet %v %v", sheet.Bounds(), err)
+	}
+	// The thumbnail and the sheet's first cell are the first frame; the GIF
+	// maps it to its palette, so they agree to the palette's nearest colour.
+	for _, pt := range []image.Point{{5, 5}, {32, 32}, {60, 10}} {
+		a, b := thumb.At(pt.X, pt.Y), sheet.At(pt.X, pt.Y)
+		if a != b {
+			t.Fatalf("thumbnail %v ≠ spritesheet %v at %v", a, b, pt)
+		}
+	}
+	mp4 := out.artifacts["video.mp4"].Data
+	if p := mediatest.ProbeVideo(t, mp4, "video.mp4"); p.Frames != 16 || p.Codec != "h264" || p.Width != 64 || p.FrameRate != "8/1" {
+		t.Fatalf("ffprobe: %+v", p)
+	}
+	raw := mediatest.Decode(t, mp4, "video.mp4", "rgb24")
+	var decoded []image.Image
+	for i := 0; i < 16; i++ {
+		im := image.NewNRGBA(image.Rect(0, 0, 64, 64))
+		for p := 0; p < 64*64; p++ {
+			copy(im.Pix[4*p:], raw[(i*64*64+p)*3:][:3])
+			im.Pix[4*p+3] = 255
+		}
+		decoded = append(decoded, im)
+	}
+	if bad := check.ReadClip(decoded).Mismatches(want); len(bad) > 0 {
+		t.Fatalf("the MP4 does not show %q: %v wrong", prompt, bad)
+	}
+}
+
+// TestGenerateSameBytes: the same request and seed give the same bytes.
+func TestGenerateSameBytes(t *testing.T) {
+	e, o := oracleEngine(t)
+	pl, err := e.folders.Get(oracleModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.target, _ = clipLatents(t, pl.Pipeline, "a small blue circle moving left", 4)
+	params := `{"prompt":"a small blue circle moving left","steps":3,"scheduler":"euler_a","preview_every":0}`
+	a, err := runJob(context.Background(), t, e, 5, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := runJob(context.Background(), t, e, 5, params)
+	for name, ev := range a.artifacts {
+		if !bytes.Equal(ev.Data, b.artifacts[name].Data) {
+			t.Fatalf("%s differs between two runs", name)
+		}
+	}
+}
+
+// TestGenerateShapesAndFormats: frames, fps, size and format reach the
+// files; upscaled frames say what they were sampled at.
+func TestGenerateShapesAndFormats(t *testing.T) {
+	e, o := oracleEngine(t)
+	pl, _ := e.folders.Get(oracleModel)
+	full, _ := clipLatents(t, pl.Pipeline, "a large green square moving up", 5)
+	o.target = full[:8*4*16*16]
+	out, err := runJob(context.Background(), t, e, 1, `{"prompt":"a large green square moving up","steps":2,"frames":8,"fps":4,"width":128,"height":128,"format":"gif","preview_every":0}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(out.order, []string{"video.gif", "thumbnail.png", "spritesheet.png"}) {
+		t.Fatalf("artifacts %v", out.order)
+	}
+	g, err := stdgif.DecodeAll(bytes.NewReader(out.artifacts["video.gif"].Data))
+	if err != nil || len(g.Image) != 8 || g.Config.Width != 128 || g.Delay[0] != 25 {
+		t.Fatalf("gif: %d frames %dx%d delay %v (%v)", len(g.Image), g.Config.Width, g.Config.Height, g.Delay, err)
+	}
+	if r := out.result; r.Seconds != 2 || !slices.Equal(r.UpscaledFrom, []int{64, 64}) || r.Width != 128 {
+		t.Fatalf("result %+v", r)
+	}
+	o.target = full
+	out, err = runJob(context.Background(), t, e, 1, `{"prompt":"a large green square moving up","steps":1,"format":"mp4","preview_every":0}`)
+	if err != nil || !slices.Equal(out.order, []string{"video.mp4", "thumbnail.png", "spritesheet.png"}) {
+		t.Fatalf("mp4 only: %v %v", out.order, err)
+	}
+}
+
+// TestImageToVideo: the input picture reaches the motion model as the
+// first frame's clean latents, VAE-encoded; bad pictures are refused.
+func TestImageToVideo(t *testing.T) {
+	e, o := oracleEngine(t)
+	pl, _ := e.folders.Get(oracleModel)
+	target, c := clipLatents(t, pl.Pipeline, "a small purple square moving right", 6)
+	o.target = target
+	var first bytes.Buffer
+	png.Encode(&first, shapes.RenderClip(c)[0])
+	out, err := runJob(context.Background(), t, e, 2, `{"prompt":"a small purple square moving right","steps":2,"preview_every":0}`,
+		sdk.Blob{Name: "image", MIME: "image/png", Data: first.Bytes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := pl.EncodeImage(shapes.RenderClip(c)[0], 64)
+	if !slices.Equal(o.first, want) || !out.result.ImageToVideo {
+		t.Fatalf("first-frame latents not passed on (%d floats, want %d; result %+v)", len(o.first), len(want), out.result)
+	}
+	// A text-to-video run passes none.
+	if _, err := runJob(context.Background(), t, e, 2, `{"prompt":"a small purple square moving right","steps":1,"preview_every":0}`); err != nil || o.first != nil {
+		t.Fatalf("text-to-video: first %d floats, %v", len(o.first), err)
+	}
+}
+
+// bomb is a PNG header that claims 100000×100000 pixels.
+func bomb() []byte {
+	var b bytes.Buffer
+	png.Encode(&b, image.NewGray(image.Rect(0, 0, 1, 1)))
+	raw := b.Bytes()
+	copy(raw[16:24], []byte{0, 1, 0x86, 0xA0, 0, 1, 0x86, 0xA0}) // IHDR width, height
+	binary.BigEndian.PutUint32(raw[29:], crc32.ChecksumIEEE(raw[12:29]))
+	return raw
+}
+
+func TestBadInput(t *testing.T) {
+	e, o := oracleEngine(t)
+	o.target = make([]float32, 16*4*16*16)
+	for _, c := range []struct {
+		params string
+		inputs []sdk.Blob
+		want   string
+	}{
+		{`{}`, nil, "prompt is required"},
+		{`{"prompt":"   "}`, nil, "prompt is required"},
+		{`{"prompt":"x","steps":151}`, nil, "steps 151"},
+		{`{"prompt":"x","steps":-1}`, nil, "steps -1"},
+		{`{"prompt":"x","frames":65}`, nil, "frames 65"},
+		{`{"prompt":"x","frames":25}`, nil, "cover 24 frames"},
+		{`{"prompt":"x","fps":0.5}`, nil, "params"},
+		{`{"prompt":"x","fps":61}`, nil, "fps 61"},
+		{`{"prompt":"x","guidance_scale":31}`, nil, "guidance_scale 31"},
+		{`{"prompt":"x","scheduler":"heun"}`, nil, "scheduler \"heun\""},
+		{`{"prompt":"x","format":"avi"}`, nil, "format \"avi\""},
+		{`{"prompt":"x","width":100}`, nil, "width 100"},
+		{`{"prompt":"x","width":512,"height":512,"frames":20}`, nil, "at most"},
+		{`{"prompt":"x","seconds":2}`, nil, "unknown field"},
+		{`{"prompt":"` + strings.Repeat("x", 4097) + `"}`, nil, "the limit is 4096"},
+		{`{"prompt":"x"}`, []sdk.Blob{{Name: "image", Data: []byte("not an image")}}, "image:"},
+		{`{"prompt":"x"}`, []sdk.Blob{{Name: "image", Data: bomb()}}, "100000"},
+		{`{"prompt":"x"}`, []sdk.Blob{{Name: "video", Data: []byte("x")}}, "not \"video\""},
+	} {
+		_, err := runJob(context.Background(), t, e, 1, c.params, c.inputs...)
+		var se *sdk.Error
+		if !errors.As(err, &se) || se.Code != sdk.CodeInvalidRequest || !strings.Contains(se.Message, c.want) {
+			t.Errorf("%s: %v, want invalid_request naming %q", c.params[:min(len(c.params), 60)], err, c.want)
+		}
+	}
+	err := e.Run(context.Background(), sdk.Job{Task: taskGenerate, Model: "nope", Params: json.RawMessage(`{"prompt":"x"}`)}, func(sdk.Event) error { return nil })
+	var se *sdk.Error
+	if !errors.As(err, &se) || se.Code != sdk.CodeModelNotFound {
+		t.Errorf("unknown model: %v", err)
+	}
+}
+
+// TestCancel: a cancelled job stops within a step and says so.
+func TestCancel(t *testing.T) {
+	e, o := oracleEngine(t)
+	o.target = make([]float32, 16*4*16*16)
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	err := e.Run(ctx, sdk.Job{Task: taskGenerate, Model: oracleModel, Params: json.RawMessage(`{"prompt":"x","steps":50,"preview_every":0}`)},
+		func(ev sdk.Event) error {
+			if ev.Kind == sdk.EventProgress {
+				if calls++; calls == 2 {
+					cancel()
+				}
+			}
+			if ev.Kind == sdk.EventArtifact || ev.Kind == sdk.EventResult {
+				t.Errorf("%v after cancel", ev.Kind)
+			}
+			return nil
+		})
+	if !errors.Is(err, context.Canceled) || calls != 2 {
+		t.Fatalf("cancelled run: %v after %d steps", err, calls)
+	}
+}
+
+// TestUnready: with no video folder, or with folders but no motion tower
+// to load them, the task is listed not ready and jobs fail
+// model_unavailable naming what is missing.
+func TestUnready(t *testing.T) {
+	none := newVideoEngine([]string{t.TempDir()})
+	m, err := none.Describe(context.Background())
+	if err != nil || len(m.Models) != 1 || m.Models[0].Ready || !strings.Contains(m.Models[0].Missing, "motion_adapter") {
+		t.Fatalf("manifest %+v %v", m, err)
+	}
+	err = none.Run(context.Background(), sdk.Job{Task: taskGenerate, Params: json.RawMessage(`{"prompt":"x"}`)}, func(sdk.Event) error { return nil })
+	var se *sdk.Error
+	if !errors.As(err, &se) || se.Code != sdk.CodeModelUnavailable {
+		t.Fatalf("no folder: %v", err)
+	}
+	e, _ := oracleEngine(t)
+	saved := loadMotion
+	loadMotion = nil
+	defer func() { loadMotion = saved }()
+	fresh := newVideoEngine(e.folders.Dirs)
+	m, _ = fresh.Describe(context.Background())
+	if len(m.Models) != 1 || m.Models[0].ID != oracleModel || m.Models[0].Ready || !strings.Contains(m.Models[0].Missing, "motion UNet") {
+		t.Fatalf("manifest without the tower: %+v", m.Models)
+	}
+	err = fresh.Run(context.Background(), sdk.Job{Task: taskGenerate, Model: oracleModel, Params: json.RawMessage(`{"prompt":"x"}`)}, func(sdk.Event) error { return nil })
+	if !errors.As(err, &se) || se.Code != sdk.CodeModelUnavailable || !strings.Contains(se.Message, "motion UNet") {
+		t.Fatalf("folder without the tower: %v", err)
+	}
+}

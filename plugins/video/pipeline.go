@@ -1,0 +1,163 @@
+package main
+
+// A video pipeline folder is an AnimateDiff-style diffusers folder: the
+// shared parts core/diffusion reads (model_index.json, text_encoder/,
+// tokenizer/, vae/, scheduler/) and a motion UNet — unet/ as a diffusers
+// UNetMotionModel, or a base UNet2DConditionModel in unet/ with the temporal
+// modules in motion_adapter/. model_index.json's "loom": {"defaults": {…}}
+// may add "frames" and "fps" to the sampling defaults.
+//
+// The text encodes once; the sampler's loop (diffusion.Sample) runs the
+// motion UNet over one video's frames as one batch, both guidance halves
+// together; the VAE decodes every frame; core/media writes the files.
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"path/filepath"
+
+	"github.com/loomhq/loom/core/diffusion"
+	"github.com/loomhq/loom/plugins/sdk"
+)
+
+// pipelineFiles is what a folder needs to be served as video.generate (the
+// Unready message names them when none is installed).
+var pipelineFiles = []string{"model_index.json", "text_encoder/", "tokenizer/", "vae/", "scheduler/scheduler_config.json",
+	"unet/ (UNetMotionModel, or a UNet2DConditionModel with motion_adapter/)"}
+
+// isPipeline reports whether dir is a video pipeline folder.
+func isPipeline(dir string) bool { return diffusion.IsPipeline(dir) && diffusion.HasMotion(dir) }
+
+// motionModel is the denoiser of a video pipeline: a UNet whose spatial
+// layers see each frame and whose motion modules attend across the frames
+// of a video at each position.
+type motionModel interface {
+	// Forward predicts the model output out (videos·frames, C, h, w) for
+	// latents of the same shape at timestep t; video v's frames are rows
+	// v·frames … (v+1)·frames−1, conditioned on ctx row v (videos, ctxLen,
+	// D). first, when not nil, is the clean latents (C, h, w) of the first
+	// frame every video must start from (image-to-video).
+	Forward(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int, first []float32) error
+	// LatentChannels is C; SampleSize the native latent side; MaxFrames
+	// the most frames the motion modules' positions cover.
+	LatentChannels() int
+	SampleSize() int
+	MaxFrames() int
+}
+
+// loadMotion binds a folder's motion UNet; the pipeline's text encoder and
+// VAE are open already (their sizes are checked against it). It is nil
+// while core/towers has no motion UNet to bind.
+var loadMotion func(p *diffusion.Pipeline) (motionModel, error)
+
+// errNoMotionTower: the AnimateDiff motion UNet tower (issue 16) is not in
+// core/towers yet, so no folder can load.
+var errNoMotionTower = errors.New("this build has no motion UNet tower (core/towers), so video pipelines cannot load yet")
+
+// videoDefaults are the "loom" defaults a video folder adds.
+type videoDefaults struct {
+	Frames int `json:"frames"`
+	FPS    int `json:"fps"`
+}
+
+// pipeline is one loaded folder.
+type pipeline struct {
+	*diffusion.Pipeline
+	motion   motionModel
+	defaults videoDefaults
+	side     int // latent side
+	native   int // frame side: side × the VAE's downscale
+}
+
+func loadPipeline(dir string) (*pipeline, error) {
+	d, err := diffusion.Open(dir, maxSteps, maxGuidance)
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{Pipeline: d, defaults: videoDefaults{Frames: 16, FPS: 8}}
+	if err := p.load(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *pipeline) load() error {
+	var index struct {
+		Loom struct {
+			Defaults *videoDefaults `json:"defaults"`
+		} `json:"loom"`
+	}
+	if err := sdk.ReadJSON(filepath.Join(p.Dir, "model_index.json"), &index); err != nil {
+		return err
+	}
+	if loadMotion == nil {
+		return errNoMotionTower
+	}
+	var err error
+	if p.motion, err = loadMotion(p.Pipeline); err != nil {
+		return err
+	}
+	if d := index.Loom.Defaults; d != nil {
+		if d.Frames != 0 {
+			p.defaults.Frames = d.Frames
+		}
+		if d.FPS != 0 {
+			p.defaults.FPS = d.FPS
+		}
+	}
+	m, v := p.motion, p.VAE.Cfg
+	switch {
+	case p.defaults.Frames < 1 || p.defaults.Frames > min(maxFrames, m.MaxFrames()) || p.defaults.FPS < 1 || p.defaults.FPS > maxFPS:
+		return fmt.Errorf("model_index.json: bad loom defaults %+v (the motion modules cover %d frames)", p.defaults, m.MaxFrames())
+	case m.LatentChannels() != v.LatentChannels:
+		return fmt.Errorf("motion unet has %d latent channels, the vae %d", m.LatentChannels(), v.LatentChannels)
+	case m.SampleSize() <= 0:
+		return fmt.Errorf("motion unet sample_size %d", m.SampleSize())
+	}
+	p.side = m.SampleSize()
+	p.native = p.side * v.Downscale()
+	return nil
+}
+
+// run is one generation's settings, already validated.
+type run struct {
+	diffusion.Defaults // scheduler, steps, guidance
+	frames             int
+	seed               int64
+	first              []float32 // clean latents (C, side, side) of the first frame; nil: text-to-video
+	previewEvery       int
+}
+
+// generate samples one video and returns its latents (frames, C, side,
+// side); h.Preview receives the same shape (the frames' x̂₀).
+func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32, error) {
+	side, F := p.side, r.frames
+	L := p.CtxLen
+	den := func(out, in []float32, rows int, t float32, ctx []float32) error {
+		return p.motion.Forward(out, in, rows, F, side, side, t, ctx, L, r.first)
+	}
+	return p.Sample(diffusion.Run{Scheduler: r.Scheduler, Steps: r.Steps, Guidance: float32(r.GuidanceScale), Items: 1,
+		Per: F * p.motion.LatentChannels() * side * side, Seed: r.seed, PreviewEvery: r.previewEvery}, ctx2, den, h)
+}
+
+// decode turns a video's latents (frames, C, side, side) into 8-bit frames
+// at the native size.
+func (p *pipeline) decode(x []float32, frames int) ([]image.Image, error) {
+	n := p.native
+	rgb := make([]float32, frames*3*n*n)
+	if err := p.VAE.DecodeLatents(rgb, x, frames, p.side, p.side); err != nil {
+		return nil, err
+	}
+	out := make([]image.Image, frames)
+	for i := range out {
+		out[i] = diffusion.ToNRGBA(rgb[i*3*n*n:(i+1)*3*n*n], n, n)
+	}
+	return out, nil
+}
+
+// encodeFirst turns the input picture into the first frame's clean latents.
+func (p *pipeline) encodeFirst(img image.Image) ([]float32, error) {
+	return p.EncodeImage(img, p.native)
+}

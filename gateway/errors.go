@@ -93,6 +93,11 @@ func toAPIError(err error) *APIError {
 		e := apiErrorf(http.StatusTooManyRequests, "concurrency_limited", "%s", limit.Error())
 		e.RetryAfter = limit.RetryAfter
 		return e
+	case errors.Is(err, queue.ErrUnavailable):
+		// Redis is down or restarting: the request may succeed shortly.
+		e := apiErrorf(http.StatusServiceUnavailable, "queue_unavailable", "the job queue is unreachable; retry shortly")
+		e.RetryAfter = queueRetryAfter
+		return e
 	case errors.As(err, &je):
 		return fromJobError(je)
 	case errors.Is(err, queue.ErrNotFound):
@@ -110,6 +115,10 @@ func toAPIError(err error) *APIError {
 		return apiErrorf(http.StatusInternalServerError, "internal", "internal error")
 	}
 }
+
+// queueRetryAfter is the Retry-After of a 503 queue_unavailable: long
+// enough for a restarting Redis, short enough not to lose a client.
+const queueRetryAfter = 2 * time.Second
 
 type errorBody struct {
 	Error errorDetail `json:"error"`

@@ -3,9 +3,12 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loomhq/loom/queue"
 )
 
 // Issue 17 item 2: a timeout_s beyond time.Duration's range was accepted
@@ -113,5 +116,33 @@ func TestBearerSchemeCaseInsensitive(t *testing.T) {
 		if code, _, _ := e.do("GET", "/v1/models", "", nil, "Authorization", h); code != 401 {
 			t.Errorf("%q: %d, want 401", h, code)
 		}
+	}
+}
+
+// Issue 17 item 3: with Redis down, POST /v1/jobs and GET /v1/jobs/{id}
+// answered 500 "internal"; they answer 503 queue_unavailable with
+// Retry-After, and no Redis detail reaches the client.
+func TestQueueDownIs503(t *testing.T) {
+	e := newEnv(t, Config{})
+	code, _, body := e.postJSON("/v1/jobs", map[string]any{"task": "text.complete", "params": map[string]any{"prompt": "x"}})
+	if code != 202 {
+		t.Fatalf("enqueue: %d %s", code, body)
+	}
+	id := decode[jobView](t, body).ID
+	e.q.set(fmt.Errorf("get %s: %w: dial tcp 127.0.0.1:6379: connect: connection refused", id, queue.ErrUnavailable), false)
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/v1/jobs", `{"task":"text.complete","params":{"prompt":"x"}}`},
+		{"GET", "/v1/jobs/" + id, ""},
+		{"POST", "/v1/completions", `{"model":"tiny","prompt":"x"}`},
+	} {
+		e.srv.models.at = time.Time{} // the model index must ask the queue
+		code, hdr, b := e.do(r.method, r.path, "application/json", []byte(r.body))
+		if code != 503 || errorOf(t, b).Code != "queue_unavailable" || hdr.Get("Retry-After") != "2" || strings.Contains(string(b), "dial") {
+			t.Errorf("%s %s with the queue down: %d Retry-After %q %s", r.method, r.path, code, hdr.Get("Retry-After"), b)
+		}
+	}
+	e.q.set(nil, false)
+	if code, _, b := e.do("GET", "/v1/jobs/"+id, "", nil); code != 200 {
+		t.Fatalf("after recovery: %d %s", code, b)
 	}
 }

@@ -311,6 +311,9 @@ var (
 	ErrCanceled  = errors.New("job canceled")
 	ErrLeaseLost = errors.New("lease lost")
 	ErrClosed    = errors.New("queue closed")
+	// ErrUnavailable: the queue's backend could not be reached (Redis down,
+	// restarting or still loading); the same call may succeed later.
+	ErrUnavailable = errors.New("queue unavailable")
 	// ErrTooLarge: a job's inputs or result exceed MaxPayloadBytes.
 	ErrTooLarge = errors.New("payload too large")
 	// ErrOwnerLimit: the job's owner has OwnerLimit jobs in flight (see *LimitError).

@@ -51,6 +51,7 @@ func NewRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		return nil, fmt.Errorf("redis queue: %w", err)
 	}
 	c := redis.NewClient(ro)
+	c.AddHook(unavailableHook{})
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("redis queue: ping %s: %w", ro.Addr, err)
@@ -65,6 +66,61 @@ func (r *Redis) Options() Options { return r.opts }
 func (r *Redis) Client() *redis.Client { return r.c }
 
 func (r *Redis) Close() error { return r.c.Close() }
+
+// unavailableHook marks the errors of reaching Redis (a refused or dropped
+// connection, a pool timeout, a server still loading its data or without a
+// primary) with ErrUnavailable, so callers can answer "try again later"
+// instead of "internal error". Errors Redis replies with otherwise (NOSCRIPT,
+// WRONGTYPE, …), redis.Nil and the caller's own context pass unchanged.
+type unavailableHook struct{}
+
+func (unavailableHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (unavailableHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if unreachable(err) {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			cmd.SetErr(err)
+		}
+		return err
+	}
+}
+
+func (unavailableHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			if unreachable(cmd.Err()) {
+				cmd.SetErr(fmt.Errorf("%w: %w", ErrUnavailable, cmd.Err()))
+			}
+		}
+		if unreachable(err) {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+}
+
+// unreachable tells a failure to reach Redis from every other error.
+func unreachable(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, ErrUnavailable), errors.Is(err, redis.Nil), errors.Is(err, redis.ErrClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		// Replies that mean "this server cannot serve now", not "bad call".
+		for _, p := range []string{"LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN ", "READONLY "} {
+			if strings.HasPrefix(re.Error(), p) {
+				return true
+			}
+		}
+		return false
+	}
+	return true // the network: refused, reset, EOF, i/o timeout, pool timeout
+}
 
 func (r *Redis) jobKey(id string) string   { return r.opts.Prefix + "job:" + id }
 func (r *Redis) evKey(id string) string    { return r.opts.Prefix + "ev:" + id }

@@ -53,6 +53,11 @@ type Config struct {
 	Logger   *slog.Logger
 	// OpTimeout bounds each queue call made on a job's behalf (default 10s).
 	OpTimeout time.Duration
+	// SettleFor is how long storing an attempt's end (result, failure,
+	// release) is retried while the queue is unreachable (default
+	// LeaseDuration): a short outage must not cost a finished job its
+	// result, and after a lease the job may be someone else's anyway.
+	SettleFor time.Duration
 	// OnFinish, when set, is told how each attempt this worker ran ended
 	// (for metrics): outcome is one of the Outcome* constants, took the
 	// attempt's run time.
@@ -67,6 +72,10 @@ const (
 	OutcomeCanceled  = "canceled"   // the client canceled it
 	OutcomeLeaseLost = "lease_lost" // another worker took it over
 	OutcomeReleased  = "released"   // handed back at shutdown
+	// OutcomeUnsettled: the attempt ended but the queue could not be told
+	// within SettleFor (it was unreachable); the lease lapses and the job
+	// runs again.
+	OutcomeUnsettled = "unsettled"
 )
 
 func (c Config) withDefaults() Config {
@@ -98,6 +107,9 @@ func (c Config) withDefaults() Config {
 	if c.OpTimeout <= 0 {
 		c.OpTimeout = 10 * time.Second
 	}
+	if c.SettleFor <= 0 {
+		c.SettleFor = c.LeaseDuration
+	}
 	return c
 }
 
@@ -109,6 +121,7 @@ type Worker struct {
 	cfg     Config
 	log     *slog.Logger
 
+	qs        queueState
 	mu        sync.Mutex
 	manifests map[string]sdk.Manifest // by plugin name, filled by Run
 	running   int
@@ -119,7 +132,8 @@ type Worker struct {
 // host's Engines() returns them). Nothing runs until Run.
 func New(q queue.Queue, engines map[string]sdk.Engine, cfg Config) *Worker {
 	cfg = cfg.withDefaults()
-	return &Worker{q: q, engines: engines, cfg: cfg, log: cfg.Logger.With("worker", cfg.ID)}
+	log := cfg.Logger.With("worker", cfg.ID)
+	return &Worker{q: q, engines: engines, cfg: cfg, log: log, qs: queueState{log: log}}
 }
 
 // ID is the worker's id in leases and the registry.
@@ -340,7 +354,9 @@ func (w *Worker) register(ctx context.Context) {
 	defer cancel()
 	info := queue.WorkerInfo{ID: w.cfg.ID, Tasks: tasks, Models: served, Manifests: raw, Draining: draining}
 	if err := w.q.Register(rctx, info); err != nil {
-		w.log.Warn("register", "err", err)
+		w.qs.failed(w.log, "register", err)
+	} else {
+		w.qs.ok()
 	}
 }
 
@@ -381,17 +397,18 @@ func (w *Worker) slot(ctx, hard context.Context, plugin string) {
 			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
 				return
 			}
-			w.log.Warn("dequeue", "lanes", lanes, "err", err, "retry_in", backoff)
+			w.qs.failed(w.log.With("lanes", lanes), "dequeue", err)
 			if !pause(backoff) {
 				return
 			}
 			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
+		w.qs.ok()
 		backoff = 100 * time.Millisecond
 		if ctx.Err() != nil {
 			// Leased just as shutdown began: give it straight back.
-			w.finish(l, "release", func(c context.Context) error { return w.q.Release(c, l) })
+			w.settle(w.log.With("job", l.Job.ID), "release", func(c context.Context) error { return w.q.Release(c, l) })
 			return
 		}
 		w.run(hard, plugin, l)
@@ -473,7 +490,9 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 				stop(errLeaseLost)
 				return
 			case err != nil:
-				log.Warn("heartbeat", "err", err) // transient: the lease outlives a few misses
+				w.qs.failed(log, "heartbeat", err) // transient: the lease outlives a few misses
+			default:
+				w.qs.ok()
 			}
 		}
 	})
@@ -525,7 +544,9 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 			stop(errLeaseLost)
 			return err
 		case err != nil:
-			log.Warn("publish event", "type", typ, "err", err) // a lost progress event does not fail the job
+			w.qs.failed(log.With("type", typ), "publish event", err) // a lost progress event does not fail the job
+		default:
+			w.qs.ok()
 		}
 		return nil
 	}
@@ -549,21 +570,21 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 		outcome = OutcomeLeaseLost
 		log.Warn("lease lost; another worker has the job", "after", time.Since(start))
 	case errors.Is(cause, errShutdown):
-		outcome = OutcomeReleased
 		log.Info("shutdown grace passed: releasing job")
-		w.finish(l, "release", func(c context.Context) error { return w.q.Release(c, l) })
+		outcome = settled(OutcomeReleased, w.settle(log, "release", func(c context.Context) error { return w.q.Release(c, l) }))
 	case err == nil && gotResult:
 		res := queue.Result{Output: output, Artifacts: artifacts}
-		cerr := w.queueOp(func(c context.Context) error { return w.q.Complete(c, l, res) })
+		cerr := w.settle(log, "complete", func(c context.Context) error { return w.q.Complete(c, l, res) })
 		if errors.Is(cerr, queue.ErrTooLarge) {
-			outcome = OutcomeFailed
 			jerr := queue.JobError{Code: codeInternal, Message: cerr.Error()}
-			w.finish(l, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, false) })
+			outcome = settled(OutcomeFailed, w.settle(log, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, false) }))
 			return
 		}
-		outcome = OutcomeSucceeded
-		w.report(log, "complete", cerr)
-		log.Info("job succeeded", "took", time.Since(start), "artifacts", len(artifacts))
+		// Only a stored result is a success: a worker that could not
+		// store it must not count or log one (the job runs again).
+		if outcome = settled(OutcomeSucceeded, cerr); outcome == OutcomeSucceeded {
+			log.Info("job succeeded", "took", time.Since(start), "artifacts", len(artifacts))
+		}
 	default:
 		if err == nil {
 			err = sdk.Errorf(codeInternal, "plugin returned without a result")
@@ -577,7 +598,22 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 			outcome = OutcomeRetried
 		}
 		log.Warn("job attempt failed", "code", jerr.Code, "retry", retry, "err", jerr.Message, "took", time.Since(start))
-		w.finish(l, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, retry) })
+		outcome = settled(outcome, w.settle(log, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, retry) }))
+	}
+}
+
+// settled is the outcome of an attempt whose end was meant to be stored as
+// want, given how storing it went.
+func settled(want string, err error) string {
+	switch {
+	case err == nil:
+		return want
+	case errors.Is(err, queue.ErrCanceled):
+		return OutcomeCanceled
+	case errors.Is(err, queue.ErrLeaseLost):
+		return OutcomeLeaseLost
+	default:
+		return OutcomeUnsettled
 	}
 }
 
@@ -601,17 +637,71 @@ func (w *Worker) queueOp(op func(context.Context) error) error {
 	return op(ctx)
 }
 
-func (w *Worker) finish(l *queue.Lease, what string, op func(context.Context) error) {
-	w.report(w.log.With("job", l.Job.ID), what, w.queueOp(op))
+// settle stores how an attempt ended (op: complete, fail or release). While
+// the queue is unreachable it retries with backoff for up to SettleFor; the
+// error it returns is the last one, already logged.
+func (w *Worker) settle(log *slog.Logger, what string, op func(context.Context) error) error {
+	deadline := time.Now().Add(w.cfg.SettleFor)
+	backoff := 100 * time.Millisecond
+	for {
+		err := w.queueOp(op)
+		switch {
+		case err == nil:
+			w.qs.ok()
+			return nil
+		case errors.Is(err, queue.ErrCanceled), errors.Is(err, queue.ErrLeaseLost):
+			w.qs.ok()
+			log.Info(what+": job no longer ours", "err", err)
+			return err
+		case !unreachable(err) || time.Now().Add(backoff).After(deadline):
+			// The lease lapses and the job is redelivered.
+			log.Error(what+": not stored; the job will run again", "err", err)
+			return err
+		}
+		w.qs.failed(log, what, err)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
-func (w *Worker) report(log *slog.Logger, what string, err error) {
-	switch {
-	case err == nil:
-	case errors.Is(err, queue.ErrCanceled), errors.Is(err, queue.ErrLeaseLost):
-		log.Info(what+": job no longer ours", "err", err)
-	default:
-		log.Error(what, "err", err) // the lease lapses and the job is redelivered
+// unreachable tells an outage of the queue (or a call that hung past
+// OpTimeout) from an answer.
+func unreachable(err error) bool {
+	return errors.Is(err, queue.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// queueState remembers whether the queue answers, so that an outage is
+// logged once when it starts and once when it ends, not by every slot,
+// heartbeat and retry (several times a second for each running job).
+type queueState struct {
+	log *slog.Logger
+
+	mu    sync.Mutex
+	since time.Time // when the outage began; zero while the queue answers
+}
+
+// failed records a failed queue call: an outage is logged when it begins;
+// any other error is logged as it comes.
+func (s *queueState) failed(log *slog.Logger, what string, err error) {
+	if !unreachable(err) {
+		log.Warn(what, "err", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.since.IsZero() {
+		s.since = time.Now()
+		log.Warn("queue unreachable: retrying with backoff until it answers", "op", what, "err", err)
+	}
+}
+
+// ok records an answered queue call: an outage ends.
+func (s *queueState) ok() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.since.IsZero() {
+		s.log.Info("queue reachable again", "down_for", time.Since(s.since).Round(time.Millisecond))
+		s.since = time.Time{}
 	}
 }
 

@@ -61,7 +61,9 @@ func startOn(t *testing.T, q queue.Queue, engines map[string]sdk.Engine, cfg wor
 	t.Helper()
 	cfg.LeaseDuration = lease
 	cfg.ID = "w-test"
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 5 * time.Second
 	}

@@ -102,7 +102,7 @@ func workerMetrics(reg prometheus.Registerer) func(task, outcome string, took ti
 		return nil
 	}
 	jobs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loom_worker_jobs_total",
-		Help: "Job attempts this worker ran, by task and outcome (succeeded, failed, retried, canceled, lease_lost, released)."},
+		Help: "Job attempts this worker ran, by task and outcome (succeeded, failed, retried, canceled, lease_lost, released, unsettled)."},
 		[]string{"task", "outcome"})
 	run := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "loom_worker_job_run_seconds",
 		Help: "Run time of job attempts on this worker.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14)}, []string{"task"})

@@ -125,9 +125,10 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Message string `json:"message"`
-	Type    string `json:"type"`
-	Code    string `json:"code"`
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Code    string  `json:"code"`
+	Param   *string `json:"param"` // OpenAI's shape has it; Loom names the field in the message
 }
 
 func (e *APIError) body() errorBody {

@@ -162,12 +162,17 @@ func TestCompletionStream(t *testing.T) {
 	}
 }
 
+// TestStreamReportsJobError: a streamed job that fails before its first
+// output (a prompt over the context, say) fails the request with the job's
+// status and code, not a 200 stream with an error event.
 func TestStreamReportsJobError(t *testing.T) {
 	e := newEnv(t, Config{})
-	datas := e.stream("/v1/chat/completions", map[string]any{"model": "tiny", "messages": []map[string]string{{"role": "user", "content": "fail:model_unavailable"}}})
-	last := datas[len(datas)-1]
-	if got := errorOf(t, []byte(last)); got.Code != "model_unavailable" {
-		t.Fatalf("stream error %q", last)
+	for code, status := range map[string]int{"model_unavailable": 503, "invalid_request": 400} {
+		got, hdr, body := e.postJSON("/v1/chat/completions", map[string]any{"model": "tiny", "stream": true,
+			"messages": []map[string]string{{"role": "user", "content": "fail:" + code}}})
+		if got != status || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") || errorOf(t, body).Code != code {
+			t.Errorf("%s: %d %s %s", code, got, hdr.Get("Content-Type"), body)
+		}
 	}
 }
 
@@ -193,7 +198,8 @@ func TestBadInput(t *testing.T) {
 		{"bad role", "/v1/chat/completions", `{"model":"tiny","messages":[{"role":"robot","content":"x"}]}`, 400, "invalid_request"},
 		{"max_tokens too big", "/v1/chat/completions", string(chat(`,"max_tokens":5000`)), 400, "invalid_request"},
 		{"temperature", "/v1/chat/completions", string(chat(`,"temperature":3`)), 400, "invalid_request"},
-		{"n>1 text", "/v1/chat/completions", string(chat(`,"n":2`)), 400, "invalid_request"},
+		{"n over 16", "/v1/chat/completions", string(chat(`,"n":17`)), 400, "invalid_request"},
+		{"n 0", "/v1/completions", `{"model":"tiny","prompt":"a","n":0}`, 400, "invalid_request"},
 		{"prompt too long", "/v1/completions", `{"model":"tiny","prompt":"` + strings.Repeat("x", 101) + `"}`, 400, "invalid_request"},
 		{"unknown model", "/v1/chat/completions", `{"model":"nope","messages":[{"role":"user","content":"x"}]}`, 404, "model_not_found"},
 		{"model lacks task", "/v1/completions", `{"model":"cap","prompt":"x"}`, 404, "model_not_found"},

@@ -31,7 +31,8 @@ type modelEntry struct {
 	// (draining ones excluded); Loaded, those that have it in memory now.
 	Serving map[string]int
 	Loaded  int
-	Workers int // live workers serving it for any task
+	Workers int   // live workers serving it for any task
+	Created int64 // Unix seconds: the newest any worker reports
 }
 
 // serves reports whether a live worker leases the model's lane for task.
@@ -110,6 +111,7 @@ func (m *modelIndex) refresh(ctx context.Context) error {
 				for _, t := range mi.Tasks {
 					e.Tasks[t] = true
 				}
+				e.Created = max(e.Created, mi.Created)
 				if mi.Ready {
 					e.Ready, e.Missing = true, ""
 				}
@@ -344,6 +346,24 @@ type modelObject struct {
 	OldestQueuedS float64 `json:"oldest_queued_s"`
 }
 
+// object is the model as GET /v1/models shows it, with its queued jobs from lanes.
+func (e *modelEntry) object(lanes []queue.LaneStats) modelObject {
+	tasks := make([]string, 0, len(e.Tasks))
+	for t := range e.Tasks {
+		tasks = append(tasks, t)
+	}
+	sort.Strings(tasks)
+	o := modelObject{ID: e.ID, Object: "model", Created: e.Created, OwnedBy: "loom", Plugin: e.Plugin, Tasks: tasks,
+		Ready: e.Ready, Missing: e.Missing, Description: e.Description, Workers: e.Workers, Loaded: e.Loaded}
+	for _, l := range lanes {
+		if l.Model == e.ID {
+			o.QueueDepth += l.Depth
+			o.OldestQueuedS = max(o.OldestQueuedS, l.Oldest.Seconds())
+		}
+	}
+	return o
+}
+
 func (s *Server) listModels(c *gin.Context) {
 	models, _, err := s.models.snapshot(c.Request.Context(), false)
 	if err != nil {
@@ -353,21 +373,26 @@ func (s *Server) listModels(c *gin.Context) {
 	lanes := s.models.laneStats()
 	out := make([]modelObject, 0, len(models))
 	for _, e := range models {
-		tasks := make([]string, 0, len(e.Tasks))
-		for t := range e.Tasks {
-			tasks = append(tasks, t)
-		}
-		sort.Strings(tasks)
-		o := modelObject{ID: e.ID, Object: "model", OwnedBy: "loom", Plugin: e.Plugin, Tasks: tasks,
-			Ready: e.Ready, Missing: e.Missing, Description: e.Description, Workers: e.Workers, Loaded: e.Loaded}
-		for _, l := range lanes {
-			if l.Model == e.ID {
-				o.QueueDepth += l.Depth
-				o.OldestQueuedS = max(o.OldestQueuedS, l.Oldest.Seconds())
-			}
-		}
-		out = append(out, o)
+		out = append(out, e.object(lanes))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": out})
+}
+
+// getModel is OpenAI's GET /v1/models/{model}: one entry of the list, or 404
+// model_not_found (after a refresh, as a worker may just have registered).
+func (s *Server) getModel(c *gin.Context) {
+	id := c.Param("id")
+	for _, force := range []bool{false, true} {
+		models, _, err := s.models.snapshot(c.Request.Context(), force)
+		if err != nil {
+			_ = c.Error(err)
+			return
+		}
+		if e := models[id]; e != nil {
+			c.JSON(http.StatusOK, e.object(s.models.laneStats()))
+			return
+		}
+	}
+	_ = c.Error(apiErrorf(http.StatusNotFound, "model_not_found", "model %q not found (GET /v1/models lists the models of live workers)", id))
 }

@@ -27,6 +27,7 @@ type Config struct {
 	MaxImages      int           // default 4 (the vision plugin's limit): the largest n for image generation
 	ImageSizes     []string      // accepted "WxH" sizes; default 64x64 … 512x512 squares (the vision plugin's native size and upscales); none given: native
 	SyncTimeout    time.Duration // default 60s: how long a sync endpoint waits before answering 202
+	StreamHold     time.Duration // default 30s: how long a stream waits for its job's first output before answering 200 (see holdStream)
 	MaxAttempts    int           // per job; 0: the queue's default
 	APIKeys        []string      // when set, /v1 requires "Authorization: Bearer KEY"
 	RateLimit      float64       // requests per second per key (or client IP without keys); 0: none
@@ -63,6 +64,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SyncTimeout <= 0 {
 		c.SyncTimeout = 60 * time.Second
+	}
+	if c.StreamHold <= 0 {
+		c.StreamHold = 30 * time.Second
 	}
 	if c.RateBurst <= 0 {
 		c.RateBurst = max(1, int(2*c.RateLimit))
@@ -140,7 +144,9 @@ func (s *Server) routes() *gin.Engine {
 
 	v1 := r.Group("/v1", s.auth, s.waitForWorker)
 	v1.GET("/models", s.listModels)
+	v1.GET("/models/:id", s.getModel)
 	s.registerText(v1)
+	s.registerEmbeddings(v1)
 	s.registerImages(v1)
 	s.registerAudio(v1)
 	s.registerVideo(v1)

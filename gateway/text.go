@@ -59,6 +59,7 @@ type textParams struct {
 	PresencePenalty   *float64      `json:"presence_penalty,omitempty"`
 	FrequencyPenalty  *float64      `json:"frequency_penalty,omitempty"`
 	Stop              []string      `json:"stop,omitempty"`
+	N                 int           `json:"n,omitempty"` // choices decoded from one prefill (text plugin: seed+i each)
 }
 
 type chatMessage struct {
@@ -66,12 +67,21 @@ type chatMessage struct {
 	Content string `json:"content"`
 }
 
+// maxChoices is the largest n for chat and completions (the text plugin's).
+const maxChoices = 16
+
 // textOutput is the text plugin's result output.
 type textOutput struct {
+	Text         string       `json:"text"`
+	Caption      string       `json:"caption"` // image.caption plugins may name it so
+	FinishReason string       `json:"finish_reason"`
+	Choices      []textChoice `json:"choices"` // n > 1: every choice, choice 0 first
+	Usage        *usage       `json:"usage"`
+}
+
+type textChoice struct {
 	Text         string `json:"text"`
-	Caption      string `json:"caption"` // image.caption plugins may name it so
 	FinishReason string `json:"finish_reason"`
-	Usage        *usage `json:"usage"`
 }
 
 type usage struct {
@@ -89,8 +99,11 @@ func (s *Server) sampling(r *samplingRequest) (textParams, error) {
 	if err := checkIntRange("max_tokens", r.MaxTokens, 1, s.cfg.MaxTokens); err != nil {
 		return p, err
 	}
-	if r.N != nil && *r.N != 1 {
-		return p, badRequest("n: only 1 choice per request is supported")
+	if err := checkIntRange("n", r.N, 1, maxChoices); err != nil {
+		return p, err
+	}
+	if r.N != nil {
+		p.N = *r.N
 	}
 	for _, c := range []struct {
 		name   string
@@ -220,6 +233,9 @@ func (s *Server) chatJob(ctx context.Context, req *chatRequest) (queue.Job, erro
 	job := queue.Job{Task: taskChat}
 	job.Seed = seedOr(req.Seed)
 	if len(images) > 0 {
+		if p.N > 1 {
+			return queue.Job{}, badRequest("n: a captioning model gives one caption per image; send n 1")
+		}
 		if len(images) > 1 {
 			return queue.Job{}, badRequest("messages: at most one image per request")
 		}
@@ -314,6 +330,9 @@ func (s *Server) completions(c *gin.Context) {
 func (s *Server) serveText(c *gin.Context, job queue.Job, req *samplingRequest, idPrefix, object string) {
 	if req.Stream {
 		st, _, err := s.submit(c, job)
+		if err == nil {
+			err = s.holdStream(c, st)
+		}
 		if err != nil {
 			_ = c.Error(err)
 			return
@@ -341,33 +360,50 @@ func parseTextOutput(st *queue.JobState) textOutput {
 	if out.Usage == nil {
 		out.Usage = &usage{}
 	}
+	if len(out.Choices) == 0 {
+		out.Choices = []textChoice{{Text: out.Text, FinishReason: out.FinishReason}}
+	}
+	for i := range out.Choices {
+		if out.Choices[i].FinishReason == "" {
+			out.Choices[i].FinishReason = "stop"
+		}
+	}
 	return out
 }
 
 func textResponse(st *queue.JobState, out textOutput, idPrefix, object string) gin.H {
-	choice := gin.H{"index": 0, "finish_reason": out.FinishReason, "logprobs": nil}
-	if object == "chat.completion" {
-		choice["message"] = gin.H{"role": "assistant", "content": out.Text}
-	} else {
-		choice["text"] = out.Text
+	choices := make([]gin.H, len(out.Choices))
+	for i, ch := range out.Choices {
+		choice := gin.H{"index": i, "finish_reason": ch.FinishReason, "logprobs": nil}
+		if object == "chat.completion" {
+			choice["message"] = gin.H{"role": "assistant", "content": ch.Text, "refusal": nil}
+		} else {
+			choice["text"] = ch.Text
+		}
+		choices[i] = choice
 	}
 	return gin.H{
 		"id": idPrefix + st.Job.ID, "object": object, "created": st.CreatedAt.Unix(), "model": st.Job.Model,
-		"choices": []gin.H{choice}, "usage": out.Usage, "system_fingerprint": "loom",
+		"choices": choices, "usage": out.Usage, "system_fingerprint": "loom",
 	}
 }
 
 // streamText relays a text job's delta events as OpenAI chunks and ends with
 // "data: [DONE]". After a retry the new attempt replays the same tokens (same
 // seed, same bytes), so the text already sent is skipped rather than repeated.
+// With n > 1 each delta names its choice and is sent with that index.
 func (s *Server) streamText(c *gin.Context, st *queue.JobState, req *samplingRequest, idPrefix, object string) {
 	chunkObject := "chat.completion.chunk"
 	if object == "text_completion" {
 		chunkObject = "text_completion"
 	}
+	n := 1
+	if req.N != nil {
+		n = *req.N
+	}
 	id, created, model := idPrefix+st.Job.ID, st.CreatedAt.Unix(), st.Job.Model
-	chunk := func(text string, role bool, finish any) gin.H {
-		choice := gin.H{"index": 0, "finish_reason": finish, "logprobs": nil}
+	chunk := func(index int, text string, role bool, finish any) gin.H {
+		choice := gin.H{"index": index, "finish_reason": finish, "logprobs": nil}
 		if chunkObject == "chat.completion.chunk" {
 			delta := gin.H{}
 			if role {
@@ -384,30 +420,34 @@ func (s *Server) streamText(c *gin.Context, st *queue.JobState, req *samplingReq
 	}
 	sse := newSSE(c)
 	if chunkObject == "chat.completion.chunk" {
-		sse.data(chunk("", true, nil))
+		for i := 0; i < n; i++ {
+			sse.data(chunk(i, "", true, nil))
+		}
 	}
 	ctx := c.Request.Context()
-	var sent strings.Builder // text the client has
-	attemptPos := 0          // bytes of text the current attempt produced
+	sent := make([]strings.Builder, n) // text each choice's client has
+	attemptPos := make([]int, n)       // bytes of text the current attempt produced, per choice
 	s.follow(ctx, sse, st.Job.ID, 0, func(e queue.Event) bool {
 		switch e.Type {
 		case queue.EventRetry:
-			attemptPos = 0
+			clear(attemptPos)
 		case queue.EventDelta:
 			var d struct {
-				Text string `json:"text"`
+				Text  string `json:"text"`
+				Index int    `json:"index"`
 			}
-			if json.Unmarshal(e.Data, &d) != nil || d.Text == "" {
+			if json.Unmarshal(e.Data, &d) != nil || d.Text == "" || d.Index < 0 || d.Index >= n {
 				return false
 			}
-			start, end := attemptPos, attemptPos+len(d.Text)
-			attemptPos = end
-			if end <= sent.Len() {
+			i := d.Index
+			start, end := attemptPos[i], attemptPos[i]+len(d.Text)
+			attemptPos[i] = end
+			if end <= sent[i].Len() {
 				return false // replayed by a retried attempt
 			}
-			fresh := d.Text[max(0, sent.Len()-start):]
-			sent.WriteString(fresh)
-			sse.data(chunk(fresh, false, nil))
+			fresh := d.Text[max(0, sent[i].Len()-start):]
+			sent[i].WriteString(fresh)
+			sse.data(chunk(i, fresh, false, nil))
 		case queue.EventResult, queue.EventError, queue.EventCanceled:
 			final, err := s.q.Get(ctx, st.Job.ID)
 			if err == nil {
@@ -419,12 +459,17 @@ func (s *Server) streamText(c *gin.Context, st *queue.JobState, req *samplingReq
 				return true
 			}
 			out := parseTextOutput(final)
-			// A plugin that streamed nothing (or less than its result)
-			// still gets its whole text to the client.
-			if rest, ok := strings.CutPrefix(out.Text, sent.String()); ok && rest != "" {
-				sse.data(chunk(rest, false, nil))
+			for i, ch := range out.Choices {
+				if i >= n {
+					break
+				}
+				// A plugin that streamed nothing (or less than its result)
+				// still gets its whole text to the client.
+				if rest, ok := strings.CutPrefix(ch.Text, sent[i].String()); ok && rest != "" {
+					sse.data(chunk(i, rest, false, nil))
+				}
+				sse.data(chunk(i, "", false, ch.FinishReason))
 			}
-			sse.data(chunk("", false, out.FinishReason))
 			if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 				sse.data(gin.H{"id": id, "object": chunkObject, "created": created, "model": model,
 					"choices": []gin.H{}, "usage": out.Usage})

@@ -127,7 +127,7 @@ const (
 	EventQueued   = "queued"   // Data: {"task","priority"}
 	EventStarted  = "started"  // a worker leased it (Data: {"attempt","worker"})
 	EventProgress = "progress" // Data: {"step","total"}
-	EventDelta    = "delta"    // Data: {"text"}
+	EventDelta    = "delta"    // Data: {"text","index"?} (index: the choice of an n > 1 text job; absent for 0)
 	EventPreview  = "preview"  // Data: {"mime","data"(base64)}
 	EventRetry    = "retry"    // it will run again. Data: {"attempt","reason","error"?}; reason "failed", "lease_expired" or "released"
 	EventResult   = "result"   // terminal: succeeded. Data: {"output","artifacts":[{"name","mime","size"}]}

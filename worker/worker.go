@@ -513,8 +513,9 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 			}{ev.Step, ev.Total}
 		case sdk.EventDelta:
 			typ, data = queue.EventDelta, struct {
-				Text string `json:"text"`
-			}{ev.Text}
+				Text  string `json:"text"`
+				Index int    `json:"index,omitempty"` // the choice, when a job has n > 1
+			}{ev.Text, ev.Choice}
 		case sdk.EventPreview:
 			typ, data = queue.EventPreview, struct {
 				MIME string `json:"mime"`

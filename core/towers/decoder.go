@@ -283,22 +283,42 @@ func (st *State) Forward(tokens []int, pos int) ([]float32, error) {
 func (st *State) step(tokens []int, pos int) error {
 	d, c := st.d, st.d.Config
 	seq := len(tokens)
+	x, err := st.blocks(tokens, pos)
+	if err != nil {
+		return err
+	}
+	h := st.h
+	// Only the last position's logits are needed for generation.
+	last := x[(seq-1)*c.Dim : seq*c.Dim]
+	if err := d.Norm.Forward(h[:c.Dim], last, 1); err != nil {
+		return err
+	}
+	return d.Output.Forward(st.logits, h[:c.Dim], 1)
+}
+
+// blocks runs one batch of seq tokens at positions pos… through the
+// embedding and every block, filling the KV cache, and returns the residual
+// stream (seq, dim) before the final norm (st.x; st.h is free scratch of the
+// same size).
+func (st *State) blocks(tokens []int, pos int) ([]float32, error) {
+	d, c := st.d, st.d.Config
+	seq := len(tokens)
 	x := growF(&st.x, seq*c.Dim) // (seq, dim) residual stream
 	h := growF(&st.h, seq*c.Dim) // (seq, dim)
 	if err := d.Embed.Forward(x, tokens); err != nil {
-		return fmt.Errorf("decoder: %w", err)
+		return nil, fmt.Errorf("decoder: %w", err)
 	}
 	for i := range d.Blocks {
 		blk := &d.Blocks[i]
 		if err := blk.AttnNorm.Forward(h, x, seq); err != nil {
-			return err
+			return nil, err
 		}
 		if err := blk.Attn.Forward(h, h, seq, pos, &st.Cache[i], &st.s); err != nil {
-			return fmt.Errorf("block %d: %w", i, err)
+			return nil, fmt.Errorf("block %d: %w", i, err)
 		}
 		kernels.Add(x, x, h)
 		if err := blk.FFNNorm.Forward(h, x, seq); err != nil {
-			return err
+			return nil, err
 		}
 		out := h
 		var err error
@@ -309,16 +329,11 @@ func (st *State) step(tokens []int, pos int) error {
 			err = blk.MLP.Forward(h, h, seq, &st.s)
 		}
 		if err != nil {
-			return fmt.Errorf("block %d: %w", i, err)
+			return nil, fmt.Errorf("block %d: %w", i, err)
 		}
 		kernels.Add(x, x, out)
 	}
-	// Only the last position's logits are needed for generation.
-	last := x[(seq-1)*c.Dim : seq*c.Dim]
-	if err := d.Norm.Forward(h[:c.Dim], last, 1); err != nil {
-		return err
-	}
-	return d.Output.Forward(st.logits, h[:c.Dim], 1)
+	return x, nil
 }
 
 func growF(buf *[]float32, n int) []float32 {

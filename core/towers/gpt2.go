@@ -210,16 +210,28 @@ func (m *GPT2) Step(st *GPT2State, token int) error {
 // total log-probability (beam 1 is greedy). It returns the tokens after start,
 // without EOS.
 func (m *GPT2) Generate(enc []float32, S, start, beam, maxLen int) ([]int, error) {
+	return m.GenerateFrom(enc, S, []int{start}, beam, maxLen)
+}
+
+// GenerateFrom is Generate conditioned on a forced prefix: the tokens of
+// prefix (the start token first) are fed as given, and up to maxLen tokens
+// are decoded after them. It returns the tokens after the prefix.
+func (m *GPT2) GenerateFrom(enc []float32, S int, prefix []int, beam, maxLen int) ([]int, error) {
 	if beam < 1 {
 		return nil, fmt.Errorf("gpt2: beam width %d", beam)
 	}
-	maxLen = min(maxLen, m.Cfg.NPositions-1)
+	if len(prefix) == 0 || len(prefix) >= m.Cfg.NPositions {
+		return nil, fmt.Errorf("gpt2: prefix of %d tokens (1…%d)", len(prefix), m.Cfg.NPositions-1)
+	}
+	maxLen = min(maxLen, m.Cfg.NPositions-len(prefix))
 	root, err := m.NewState(enc, S)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.Step(root, start); err != nil {
-		return nil, err
+	for _, tok := range prefix {
+		if err := m.Step(root, tok); err != nil {
+			return nil, err
+		}
 	}
 	type hyp struct {
 		st     *GPT2State

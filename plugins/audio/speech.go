@@ -62,7 +62,7 @@ func (e *speechEngine) modelInfos() []sdk.ModelInfo {
 	for _, id := range e.ids() {
 		var idx speechConfig
 		idxErr := sdk.ReadJSON(filepath.Join(ms[id], speechIndex), &idx)
-		desc := "text-to-speech: FastSpeech 2 + " + vocoderFamily(ms[id], idx.Vocoder) + " (" + ms[id] + ")"
+		desc := "text-to-speech: FastSpeech 2 + " + vocoderFamily(ms[id], idx.Vocoder)
 		if idxErr == nil && len(idx.Voices) > 0 {
 			var names []string
 			for _, v := range idx.Voices {
@@ -71,7 +71,7 @@ func (e *speechEngine) modelInfos() []sdk.ModelInfo {
 			desc += "; voices " + strings.Join(names, ", ")
 		}
 		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskSpeech}, Ready: true,
-			Description: desc, Params: json.RawMessage(speechParamsSchema)})
+			Description: desc, Params: json.RawMessage(speechParamsSchema), Created: sdk.ModelCreated(ms[id])})
 	}
 	return out
 }

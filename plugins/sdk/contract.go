@@ -26,6 +26,9 @@ type ModelInfo struct {
 	Tasks       []string        `json:"tasks"` // the subset of the plugin's tasks this model serves
 	Description string          `json:"description,omitempty"`
 	Params      json.RawMessage `json:"params,omitempty"` // JSON Schema of the job params
+	// Created is when the model's files were last written (Unix seconds,
+	// see ModelCreated); OpenAI's models list shows it as "created".
+	Created int64 `json:"created,omitempty"`
 	// Ready is false when the model is known but cannot run (weights absent);
 	// Missing then says what is missing, and a job for it fails with code
 	// "model_unavailable" and that text.
@@ -69,6 +72,7 @@ type Event struct {
 	Step   int
 	Total  int
 	Text   string
+	Choice int // EventDelta: which of a job's n continuations the text belongs to (0 for the first or only one)
 	Name   string
 	MIME   string
 	Data   []byte

@@ -21,6 +21,7 @@ func manifestToProto(m Manifest) *pluginv1.Manifest {
 			ParamsSchema: mi.Params,
 			Ready:        mi.Ready,
 			Missing:      mi.Missing,
+			Created:      mi.Created,
 		})
 	}
 	return pm
@@ -36,6 +37,7 @@ func manifestFromProto(pm *pluginv1.Manifest) Manifest {
 			Params:      rawJSON(mi.GetParamsSchema()),
 			Ready:       mi.GetReady(),
 			Missing:     mi.GetMissing(),
+			Created:     mi.GetCreated(),
 		})
 	}
 	return m

@@ -81,6 +81,26 @@ func (f *Folders[M]) Get(id string) (M, error) {
 	return m, nil
 }
 
+// ModelCreated is a model's "created" time: the newest modification time of
+// path and, for a folder, of its direct entries (Unix seconds; 0 when it
+// cannot be read), so replacing a model's weights moves it.
+func ModelCreated(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	newest := st.ModTime()
+	if st.IsDir() {
+		ents, _ := os.ReadDir(path)
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && info.ModTime().After(newest) {
+				newest = info.ModTime()
+			}
+		}
+	}
+	return newest.Unix()
+}
+
 // ReadJSON decodes a JSON file, naming the file in its errors.
 func ReadJSON(path string, v any) error {
 	raw, err := os.ReadFile(path)

@@ -96,7 +96,7 @@ func (c *Client) Run(ctx context.Context, job Job, emit func(Event) error) error
 		case *pluginv1.RunEvent_Progress:
 			ev = Event{Kind: EventProgress, Step: int(e.Progress.GetStep()), Total: int(e.Progress.GetTotal())}
 		case *pluginv1.RunEvent_TextDelta:
-			ev = Event{Kind: EventDelta, Text: e.TextDelta}
+			ev = Event{Kind: EventDelta, Text: e.TextDelta, Choice: int(pe.GetChoice())}
 		case *pluginv1.RunEvent_Preview:
 			ev = Event{Kind: EventPreview, MIME: e.Preview.GetMime(), Data: e.Preview.GetData()}
 		case *pluginv1.RunEvent_Result:

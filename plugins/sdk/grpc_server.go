@@ -149,6 +149,7 @@ func sendEvent(stream pluginv1.Plugin_RunServer, ev Event) error {
 		// marshal and the job dies; a model may sample bytes that never
 		// form UTF-8 (sample.Stream repairs its own, this is the backstop).
 		pe.Event = &pluginv1.RunEvent_TextDelta{TextDelta: strings.ToValidUTF8(ev.Text, "\uFFFD")}
+		pe.Choice = int64(ev.Choice)
 	case EventPreview:
 		pe.Event = &pluginv1.RunEvent_Preview{Preview: &pluginv1.Preview{Mime: ev.MIME, Data: ev.Data}}
 	case EventResult:

@@ -55,14 +55,15 @@ func newEngine(dirs []string, tokenizerPath string) *engine {
 
 // Describe lists the models found under the engine's directories.
 func (e *engine) Describe(ctx context.Context) (sdk.Manifest, error) {
-	m := sdk.Manifest{Name: "text", Version: version, Tasks: []string{taskComplete, taskChat}, Models: []sdk.ModelInfo{}}
+	m := sdk.Manifest{Name: "text", Version: version, Tasks: []string{taskComplete, taskChat, taskEmbed}, Models: []sdk.ModelInfo{}}
 	for _, id := range catalog(e.dirs) {
 		m.Models = append(m.Models, sdk.ModelInfo{
 			ID:          id,
-			Tasks:       []string{taskComplete, taskChat},
+			Tasks:       []string{taskComplete, taskChat, taskEmbed},
 			Description: "decoder language model (llama family)",
 			Params:      json.RawMessage(paramsSchema),
 			Ready:       true,
+			Created:     sdk.ModelCreated(resolve(e.dirs, id)),
 		})
 	}
 	return m, nil
@@ -120,11 +121,19 @@ func (lm *loadedModel) load(path, tokPath string) error {
 	return nil
 }
 
-// result is the EventResult JSON of a text job.
+// result is the EventResult JSON of a text job: choice 0's text and finish
+// reason, every choice when n > 1, and the usage of all of them.
 type result struct {
+	Text         string   `json:"text"`
+	FinishReason string   `json:"finish_reason"` // "stop" or "length"
+	Choices      []choice `json:"choices,omitempty"`
+	Usage        usage    `json:"usage"`
+}
+
+// choice is one of n continuations of the prompt.
+type choice struct {
 	Text         string `json:"text"`
-	FinishReason string `json:"finish_reason"` // "stop" or "length"
-	Usage        usage  `json:"usage"`
+	FinishReason string `json:"finish_reason"`
 }
 
 type usage struct {
@@ -135,8 +144,15 @@ type usage struct {
 
 // Run generates for one job, streaming an EventDelta per piece of text.
 func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
+	if job.Task == taskEmbed {
+		lm, err := e.model(job.Model)
+		if err != nil {
+			return err
+		}
+		return e.embed(ctx, job, lm, emit)
+	}
 	if job.Task != taskComplete && job.Task != taskChat {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "text plugin serves %s and %s, not %q", taskComplete, taskChat, job.Task)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "text plugin serves %s, %s and %s, not %q", taskComplete, taskChat, taskEmbed, job.Task)
 	}
 	req, err := parseParams(job.Task, job.Params, job.Seed)
 	if err != nil {
@@ -162,8 +178,8 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 		req.stops = append(req.stops, lm.chat.Stops()...)
 		stopIDs = lm.chat.StopIDs(lm.tok)
 	}
-	res, err := generate(ctx, lm, prompt, req, stopIDs, func(delta string) error {
-		return emit(sdk.Event{Kind: sdk.EventDelta, Text: delta})
+	res, err := generate(ctx, lm, prompt, req, stopIDs, func(i int, delta string) error {
+		return emit(sdk.Event{Kind: sdk.EventDelta, Text: delta, Choice: i})
 	})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && !job.Deadline.IsZero() && time.Now().After(job.Deadline) {
@@ -178,12 +194,14 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 	return emit(sdk.Event{Kind: sdk.EventResult, Result: b})
 }
 
-// generate runs the prompt through the decoder and samples up to
-// req.maxTokens tokens, calling onDelta with each piece of text that is safe
-// to show (stop strings are never shown, even in part). Generation ends at
-// EOS, at any of stopIDs (a chat template's end-of-turn tokens), at a stop
-// string, or after req.maxTokens tokens.
-func generate(ctx context.Context, lm *loadedModel, prompt string, req request, stopIDs []int, onDelta func(string) error) (result, error) {
+// generate runs the prompt through the decoder once and samples req.n
+// continuations of up to req.maxTokens tokens from it (choice i with seed
+// seed+i, so choice 0 is what n = 1 gives), calling onDelta(i, text) with each
+// piece of choice i's text that is safe to show (stop strings are never shown,
+// even in part). The choices take turns one token at a time, so every stream
+// moves together. A choice ends at EOS, at any of stopIDs (a chat template's
+// end-of-turn tokens), at a stop string, or after req.maxTokens tokens.
+func generate(ctx context.Context, lm *loadedModel, prompt string, req request, stopIDs []int, onDelta func(int, string) error) (result, error) {
 	tok, dec := lm.tok, lm.dec
 	ids := tok.Encode(prompt, true)
 	if len(ids) == 0 {
@@ -194,59 +212,95 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 		return result{}, sdk.Errorf(sdk.CodeInvalidRequest, "prompt is %d tokens; the model's context is %d", len(ids), ctxLen)
 	}
 	maxNew := min(req.maxTokens, ctxLen-len(ids))
-	smp, err := sample.New(req.sampling, dec.Config.Vocab)
-	if err != nil {
-		return result{}, sdk.Errorf(sdk.CodeInvalidRequest, "%v", err)
-	}
-	smp.Prime(ids)
+	n := max(1, req.n)
+	res := result{Usage: usage{PromptTokens: len(ids)}}
 	st := dec.NewState(len(ids) + maxNew)
-	stream := sample.NewStream(req.stops)
-	res := result{FinishReason: "length", Usage: usage{PromptTokens: len(ids)}}
 	logits, err := st.Forward(ids, 0)
 	if err != nil {
 		return res, sdk.Errorf(sdk.CodeInternal, "forward: %v", err)
 	}
-	// SentencePiece drops the leading space of the piece right after BOS.
-	afterBOS := len(ids) == 1 && ids[0] == tok.BOS()
-	for n := 0; n < maxNew; n++ {
-		if err := ctx.Err(); err != nil {
-			return res, err
+	type decoding struct {
+		st     *towers.State
+		smp    *sample.Sampler
+		stream *sample.Stream
+		logits []float32
+		out    choice
+		done   bool
+		made   int
+		bos    bool // SentencePiece drops the leading space of the piece right after BOS
+	}
+	cs := make([]*decoding, n)
+	for i := range cs {
+		p := req.sampling
+		p.Seed += int64(i)
+		smp, err := sample.New(p, dec.Config.Vocab)
+		if err != nil {
+			return res, sdk.Errorf(sdk.CodeInvalidRequest, "%v", err)
 		}
-		next := smp.Sample(logits)
-		smp.Accept(next)
-		if next == tok.EOS() || next == tok.BOS() || slices.Contains(stopIDs, next) {
-			res.FinishReason = "stop"
-			break
+		smp.Prime(ids)
+		d := &decoding{st: st, smp: smp, stream: sample.NewStream(req.stops), logits: logits,
+			out: choice{FinishReason: "length"}, bos: len(ids) == 1 && ids[0] == tok.BOS()}
+		if i > 0 {
+			d.st = st.Fork()
+			d.logits = d.st.Logits()
 		}
-		res.Usage.CompletionTokens++
-		piece := tok.Decode(next)
-		if afterBOS {
-			piece = strings.TrimPrefix(piece, " ")
-			afterBOS = false
+		cs[i] = d
+	}
+	// Forks copy the prefill logits before choice 0 samples from them.
+	for live := n; live > 0; {
+		for i, d := range cs {
+			if d.done {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			next := d.smp.Sample(d.logits)
+			d.smp.Accept(next)
+			stop := next == tok.EOS() || next == tok.BOS() || slices.Contains(stopIDs, next)
+			if !stop {
+				res.Usage.CompletionTokens++
+				d.made++
+				piece := tok.Decode(next)
+				if d.bos {
+					piece = strings.TrimPrefix(piece, " ")
+					d.bos = false
+				}
+				delta, hit := d.stream.Push(piece)
+				if delta != "" {
+					if err := onDelta(i, delta); err != nil {
+						return res, err
+					}
+				}
+				stop = hit
+			}
+			if stop {
+				d.out.FinishReason = "stop"
+			}
+			if stop || d.made == maxNew {
+				d.done = true
+				live--
+				continue
+			}
+			if d.logits, err = d.st.Forward([]int{next}, len(ids)+d.made-1); err != nil {
+				return res, sdk.Errorf(sdk.CodeInternal, "forward: %v", err)
+			}
 		}
-		delta, stop := stream.Push(piece)
-		if delta != "" {
-			if err := onDelta(delta); err != nil {
+	}
+	for i, d := range cs {
+		if rest := d.stream.Flush(); rest != "" {
+			if err := onDelta(i, rest); err != nil {
 				return res, err
 			}
 		}
-		if stop {
-			res.FinishReason = "stop"
-			break
-		}
-		if n+1 == maxNew {
-			break
-		}
-		if logits, err = st.Forward([]int{next}, len(ids)+n); err != nil {
-			return res, sdk.Errorf(sdk.CodeInternal, "forward: %v", err)
+		d.out.Text = d.stream.Text()
+	}
+	res.Text, res.FinishReason = cs[0].out.Text, cs[0].out.FinishReason
+	if n > 1 {
+		for _, d := range cs {
+			res.Choices = append(res.Choices, d.out)
 		}
 	}
-	if rest := stream.Flush(); rest != "" {
-		if err := onDelta(rest); err != nil {
-			return res, err
-		}
-	}
-	res.Text = stream.Text()
 	res.Usage.TotalTokens = res.Usage.PromptTokens + res.Usage.CompletionTokens
 	return res, nil
 }

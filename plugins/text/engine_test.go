@@ -142,7 +142,7 @@ func TestDescribeListsModels(t *testing.T) {
 	if !ids["stories260K"] {
 		t.Fatalf("manifest models %+v", m.Models)
 	}
-	if m.Name != "text" || len(m.Tasks) != 2 {
+	if m.Name != "text" || strings.Join(m.Tasks, ",") != "text.complete,text.chat,text.embed" || !json.Valid(m.Models[0].Params) {
 		t.Fatalf("manifest %+v", m)
 	}
 }
@@ -190,5 +190,57 @@ func TestCancelStops(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || n > 4 {
 		t.Fatalf("err %v after %d deltas", err, n)
+	}
+}
+
+// TestChoicesFromOnePrefill: n = 3 gives three continuations of one prompt;
+// choice 0 is exactly the n = 1 answer of the same seed and choice i that of
+// seed+i, every delta names its choice, and usage counts every choice's tokens.
+func TestChoicesFromOnePrefill(t *testing.T) {
+	e := newEngine([]string{sharedModels(t)}, "")
+	one := func(seed int64) result {
+		r := runJob(t, e, context.Background(), sdk.Job{Task: taskComplete, Model: "stories260K", Seed: seed,
+			Params: json.RawMessage(`{"prompt":"Once upon a time","max_tokens":24,"temperature":1}`)})
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return r.res
+	}
+	var res result
+	texts := make([]strings.Builder, 3)
+	err := e.Run(context.Background(), sdk.Job{Task: taskComplete, Model: "stories260K", Seed: 40,
+		Params: json.RawMessage(`{"prompt":"Once upon a time","max_tokens":24,"temperature":1,"n":3}`)},
+		func(ev sdk.Event) error {
+			switch ev.Kind {
+			case sdk.EventDelta:
+				texts[ev.Choice].WriteString(ev.Text)
+			case sdk.EventResult:
+				return json.Unmarshal(ev.Result, &res)
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Choices) != 3 || res.Text != res.Choices[0].Text {
+		t.Fatalf("result %+v", res)
+	}
+	completion := 0
+	for i, c := range res.Choices {
+		want := one(40 + int64(i))
+		if c.Text != want.Text || c.FinishReason != want.FinishReason || texts[i].String() != c.Text {
+			t.Errorf("choice %d: %q (%s), streamed %q; seed %d alone gives %q (%s)", i, c.Text, c.FinishReason, texts[i].String(), 40+i, want.Text, want.FinishReason)
+		}
+		completion += want.Usage.CompletionTokens
+	}
+	if res.Choices[0].Text == res.Choices[1].Text && res.Choices[1].Text == res.Choices[2].Text {
+		t.Error("three choices at temperature 1 are identical")
+	}
+	if res.Usage.CompletionTokens != completion || res.Usage.TotalTokens != res.Usage.PromptTokens+completion {
+		t.Errorf("usage %+v, want %d completion tokens", res.Usage, completion)
+	}
+	if r := runJob(t, e, context.Background(), sdk.Job{Task: taskComplete, Model: "stories260K",
+		Params: json.RawMessage(`{"prompt":"a","n":17}`)}); r.err == nil {
+		t.Error("n 17 accepted")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/loomhq/loom/core/sample"
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // Defaults follow OpenAI's completions API.
@@ -13,6 +14,7 @@ const (
 	defaultMaxTokens   = 256
 	defaultTemperature = 1.0
 	maxStops           = 8
+	maxChoices         = 16 // n: continuations decoded from one prefill
 )
 
 // message is one chat turn.
@@ -35,6 +37,7 @@ type textParams struct {
 	PresencePenalty   *float64        `json:"presence_penalty"`
 	FrequencyPenalty  *float64        `json:"frequency_penalty"`
 	Stop              json.RawMessage `json:"stop"` // a string or an array of strings
+	N                 *int            `json:"n"`    // choices, 1…16
 }
 
 // request is validated params ready to run.
@@ -42,6 +45,7 @@ type request struct {
 	prompt    string    // text.complete
 	messages  []message // text.chat
 	maxTokens int
+	n         int // choices
 	sampling  sample.Params
 	stops     []string
 }
@@ -54,7 +58,7 @@ func parseParams(task string, raw json.RawMessage, seed int64) (request, error) 
 			return request{}, fmt.Errorf("params: %v", err)
 		}
 	}
-	r := request{maxTokens: defaultMaxTokens, sampling: sample.Params{Temperature: defaultTemperature, Seed: seed}}
+	r := request{maxTokens: defaultMaxTokens, n: 1, sampling: sample.Params{Temperature: defaultTemperature, Seed: seed}}
 	switch task {
 	case taskComplete:
 		if p.Prompt == nil {
@@ -85,6 +89,12 @@ func parseParams(task string, raw json.RawMessage, seed int64) (request, error) 
 			return r, fmt.Errorf("params: max_tokens must be ≥ 1, got %d", *p.MaxTokens)
 		}
 		r.maxTokens = *p.MaxTokens
+	}
+	if p.N != nil {
+		if *p.N < 1 || *p.N > maxChoices {
+			return r, fmt.Errorf("params: n must be 1…%d, got %d", maxChoices, *p.N)
+		}
+		r.n = *p.N
 	}
 	set := func(dst *float64, src *float64) {
 		if src != nil {
@@ -118,7 +128,7 @@ func parseParams(task string, raw json.RawMessage, seed int64) (request, error) 
 }
 
 // paramsSchema is the JSON Schema of the params, published in the manifest.
-const paramsSchema = `{
+var paramsSchema = `{
   "type": "object",
   "properties": {
     "prompt": {"type": "string", "description": "text.complete: the text to continue"},
@@ -126,6 +136,7 @@ const paramsSchema = `{
       "items": {"type": "object", "required": ["role", "content"],
         "properties": {"role": {"enum": ["system", "user", "assistant"]}, "content": {"type": "string"}}}},
     "max_tokens": {"type": "integer", "minimum": 1, "default": 256},
+    "n": {"type": "integer", "minimum": 1, "maximum": 16, "default": 1, "description": "continuations from one prefill; choice i samples with seed+i"},
     "temperature": {"type": "number", "minimum": 0, "default": 1, "description": "0 = greedy"},
     "top_k": {"type": "integer", "minimum": 0, "default": 0},
     "top_p": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
@@ -133,6 +144,7 @@ const paramsSchema = `{
     "repetition_penalty": {"type": "number", "minimum": 0, "default": 1},
     "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2, "default": 0},
     "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2, "default": 0},
-    "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 8}]}
+    "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 8}]},
+    ` + sdk.EmbedParamsSchema + `
   }
 }`

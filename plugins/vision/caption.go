@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/loomhq/loom/core/formats"
@@ -19,13 +20,27 @@ import (
 
 // captionParams are image.caption's job params.
 type captionParams struct {
-	Beam      int `json:"beam"`       // beam width, 1 (greedy, default) … 8
-	MaxTokens int `json:"max_tokens"` // default: the model's max_length
+	Beam      int    `json:"beam"`       // beam width, 1 (greedy, default) … 8
+	MaxTokens int    `json:"max_tokens"` // default: the model's max_length
+	Prompt    string `json:"prompt"`     // a caption prefix; see captionPrefix
 }
+
+// maxCaptionPrompt bounds the prompt (the captioners' contexts are far shorter).
+const maxCaptionPrompt = 4096
 
 const captionParamsSchema = `{"type":"object","properties":{` +
 	`"beam":{"type":"integer","minimum":1,"maximum":8,"default":1},` +
-	`"max_tokens":{"type":"integer","minimum":1,"maximum":512}},"additionalProperties":false}`
+	`"max_tokens":{"type":"integer","minimum":1,"maximum":512},` +
+	`"prompt":{"type":"string","maxLength":4096,"description":"caption prefix: when every word is in the model's vocabulary the caption starts with it and the model continues; any other text (a question, an instruction) is not a prefix the model can read, so it captions the image plainly and says prompt_used false"}},` +
+	`"additionalProperties":false}`
+
+// captionOutput is image.caption's result.
+type captionOutput struct {
+	Caption string `json:"caption"`
+	Model   string `json:"model"`
+	// PromptUsed says whether a prompt was sent and conditioned the caption.
+	PromptUsed bool `json:"prompt_used"`
+}
 
 // Image inputs are bounded before decoding.
 var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: 40_000_000}
@@ -147,32 +162,59 @@ func loadCaptioner(dir string) (*captioner, error) {
 	return c, nil
 }
 
-// Caption decodes image bytes and describes them.
-func (c *captioner) Caption(ctx context.Context, image []byte, p captionParams) (string, error) {
+// captionPrefix reads a prompt as a caption prefix: lower-cased, a final
+// period dropped, split into words. It returns the token ids (start token
+// first) when every word is in the vocabulary and the prefix leaves room to
+// continue, else nil: a question such as "What is in this image?" is not a
+// caption the model can continue, and it captions plainly instead.
+func (c *captioner) captionPrefix(prompt string) []int {
+	text := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(prompt)), ".")
+	words := strings.Fields(text)
+	if len(words) == 0 || len(words)+1 >= c.cfg.Decoder.NPositions {
+		return nil
+	}
+	ids := []int{c.cfg.Start}
+	for _, w := range words {
+		id := c.tok.Encode(w, false)
+		if len(id) != 1 || c.tok.IsControl(id[0]) || c.tok.Decode(id[0]) != w {
+			return nil
+		}
+		ids = append(ids, id[0])
+	}
+	return ids
+}
+
+// Caption decodes image bytes and describes them. With a prompt that is a
+// caption prefix (see captionPrefix) the caption starts with it; used says so.
+func (c *captioner) Caption(ctx context.Context, image []byte, p captionParams) (caption string, used bool, err error) {
 	img, _, err := imgproc.Decode(image, imageLimits)
 	if err != nil {
-		return "", sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
+		return "", false, sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
+	}
+	prefix := c.captionPrefix(p.Prompt)
+	if prefix == nil {
+		prefix = []int{c.cfg.Start}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if err := imgproc.ToCHW(c.px, img, c.norm); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if err := c.vit.Forward(c.enc, c.px); err != nil {
-		return "", err
+		return "", false, err
 	}
 	maxLen := c.cfg.MaxLength
 	if p.MaxTokens > 0 {
 		maxLen = min(maxLen, p.MaxTokens)
 	}
-	toks, err := c.dec.Generate(c.enc, c.cfg.Encoder.Tokens(), c.cfg.Start, max(1, p.Beam), maxLen)
+	toks, err := c.dec.GenerateFrom(c.enc, c.cfg.Encoder.Tokens(), prefix, max(1, p.Beam), maxLen)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return c.tok.DecodeAll(toks), nil
+	return c.tok.DecodeAll(append(prefix[1:], toks...)), len(prefix) > 1, nil
 }
 
 // captionEngine serves image.caption from the captioners found in the model
@@ -193,8 +235,8 @@ func (e *captionEngine) modelInfos() []sdk.ModelInfo {
 	var out []sdk.ModelInfo
 	for _, id := range e.folders.IDs() {
 		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{"image.caption"}, Ready: true,
-			Description: "ViT encoder + GPT-2 decoder image captioner (" + ms[id] + ")",
-			Params:      json.RawMessage(captionParamsSchema)})
+			Description: "ViT encoder + GPT-2 decoder image captioner", Created: sdk.ModelCreated(ms[id]),
+			Params: json.RawMessage(captionParamsSchema)})
 	}
 	return out
 }
@@ -225,6 +267,9 @@ func (e *captionEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Even
 	if p.Beam < 1 || p.Beam > 8 || p.MaxTokens < 0 || p.MaxTokens > 512 {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "params: beam must be 1…8 and max_tokens 1…512")
 	}
+	if len(p.Prompt) > maxCaptionPrompt {
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt is %d bytes; the limit is %d", len(p.Prompt), maxCaptionPrompt)
+	}
 	var image []byte
 	for _, in := range job.Inputs {
 		if in.Name == "image" {
@@ -242,10 +287,10 @@ func (e *captionEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Even
 	if err != nil {
 		return err
 	}
-	text, err := c.Caption(ctx, image, p)
+	text, used, err := c.Caption(ctx, image, p)
 	if err != nil {
 		return err
 	}
-	out, _ := json.Marshal(map[string]string{"caption": text, "model": model})
+	out, _ := json.Marshal(captionOutput{Caption: text, Model: model, PromptUsed: used})
 	return emit(sdk.Event{Kind: sdk.EventResult, Result: out})
 }

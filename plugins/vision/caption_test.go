@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/disintegration/imaging"
@@ -213,4 +214,52 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestCaptionPrompt: a prompt made of the model's words is a caption prefix
+// the decoder continues from (even one that contradicts the image, so the
+// prefix is shown to be forced, not matched); a question is not, and the
+// caption is then the plain one with prompt_used false.
+func TestCaptionPrompt(t *testing.T) {
+	e := captionEngineOrSkip(t)
+	s := shapes.RandomScene(rand.New(rand.NewPCG(7, 7)), 0)
+	img := encodePNG(shapes.Render(s))
+	plain, err := runCaption(t, e, img, `{}`)
+	if err != nil || plain != s.Caption() {
+		t.Fatalf("plain caption %q (%v), want %q", plain, err, s.Caption())
+	}
+	run := func(prompt string) captionOutput {
+		t.Helper()
+		var out captionOutput
+		params, _ := json.Marshal(map[string]string{"prompt": prompt})
+		err := e.Run(context.Background(), sdk.Job{Task: "image.caption", Model: "shapes-captioner", Params: params,
+			Inputs: []sdk.Blob{{Name: "image", MIME: "image/png", Data: img}}}, func(ev sdk.Event) error {
+			if ev.Kind == sdk.EventResult {
+				return json.Unmarshal(ev.Result, &out)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("prompt %q: %v", prompt, err)
+		}
+		return out
+	}
+	words := strings.Fields(s.Caption())
+	prefix := strings.Join(words[:3], " ")
+	if got := run(prefix); !got.PromptUsed || got.Caption != s.Caption() {
+		t.Errorf("prefix %q: %+v, want the whole caption %q", prefix, got, s.Caption())
+	}
+	other := "a small green triangle"
+	if words[2] == "green" {
+		other = "a small purple triangle"
+	}
+	if got := run(other + "."); !got.PromptUsed || !strings.HasPrefix(got.Caption, other+" ") || len(got.Caption) <= len(other)+1 {
+		t.Errorf("forced prefix %q: %+v, want a caption continuing it", other, got)
+	}
+	if got := run("What is in this image?"); got.PromptUsed || got.Caption != s.Caption() {
+		t.Errorf("question: %+v, want the plain caption %q and prompt_used false", got, s.Caption())
+	}
+	if _, err := runCaption(t, e, img, fmt.Sprintf(`{"prompt":%q}`, strings.Repeat("a ", 3000))); err == nil {
+		t.Error("a 6000-byte prompt was accepted")
+	}
 }

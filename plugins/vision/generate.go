@@ -78,14 +78,26 @@ func (e *generateEngine) modelInfos() []sdk.ModelInfo {
 	ms := e.models()
 	var out []sdk.ModelInfo
 	for _, id := range e.ids() {
-		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskGenerate}, Ready: true,
-			Description: "latent diffusion: CLIP text encoder + UNet + VAE (" + ms[id] + ")",
-			Params:      json.RawMessage(generateParamsSchema)})
+		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskGenerate, sdk.TaskEmbed}, Ready: true,
+			Description: "latent diffusion: CLIP text encoder + UNet + VAE", Created: sdk.ModelCreated(ms[id]),
+			Params: json.RawMessage(generateParamsSchema)})
 	}
 	return out
 }
 
 func (e *generateEngine) get(id string) (*pipeline, error) { return e.folders.Get(id) }
+
+// pipelineFor loads the job's model, or the first pipeline by id when the
+// job names none, and says which it is.
+func (e *generateEngine) pipelineFor(model string) (string, *pipeline, error) {
+	if model == "" {
+		if ids := e.ids(); len(ids) > 0 {
+			model = ids[0]
+		}
+	}
+	pl, err := e.get(model)
+	return model, pl, err
+}
 
 // parseGenerateParams decodes and bounds the params; model-dependent checks
 // (sizes) come later.
@@ -178,13 +190,7 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 			return sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
 		}
 	}
-	model := job.Model
-	if model == "" {
-		if ids := e.ids(); len(ids) > 0 {
-			model = ids[0]
-		}
-	}
-	pl, err := e.get(model)
+	model, pl, err := e.pipelineFor(job.Model)
 	if err != nil {
 		return err
 	}

@@ -200,7 +200,9 @@ type ModelInfo struct {
 	ParamsSchema []byte `protobuf:"bytes,4,opt,name=params_schema,json=paramsSchema,proto3" json:"params_schema,omitempty"`
 	Ready        bool   `protobuf:"varint,5,opt,name=ready,proto3" json:"ready,omitempty"`
 	// What is missing when ready is false.
-	Missing       string `protobuf:"bytes,6,opt,name=missing,proto3" json:"missing,omitempty"`
+	Missing string `protobuf:"bytes,6,opt,name=missing,proto3" json:"missing,omitempty"`
+	// When the model's files were last written, Unix seconds (0: unknown).
+	Created       int64 `protobuf:"varint,7,opt,name=created,proto3" json:"created,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -275,6 +277,13 @@ func (x *ModelInfo) GetMissing() string {
 		return x.Missing
 	}
 	return ""
+}
+
+func (x *ModelInfo) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
 }
 
 type Blob struct {
@@ -449,7 +458,10 @@ type RunEvent struct {
 	//	*RunEvent_ArtifactChunk
 	//	*RunEvent_Result
 	//	*RunEvent_Error
-	Event         isRunEvent_Event `protobuf_oneof:"event"`
+	Event isRunEvent_Event `protobuf_oneof:"event"`
+	// With text_delta: which of the job's n continuations it extends (0: the
+	// first or only one).
+	Choice        int64 `protobuf:"varint,7,opt,name=choice,proto3" json:"choice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,6 +555,13 @@ func (x *RunEvent) GetError() *Error {
 		}
 	}
 	return nil
+}
+
+func (x *RunEvent) GetChoice() int64 {
+	if x != nil {
+		return x.Choice
+	}
+	return 0
 }
 
 type isRunEvent_Event interface {
@@ -960,14 +979,15 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
 	"\x05tasks\x18\x03 \x03(\tR\x05tasks\x121\n" +
-	"\x06models\x18\x04 \x03(\v2\x19.loom.plugin.v1.ModelInfoR\x06models\"\xa8\x01\n" +
+	"\x06models\x18\x04 \x03(\v2\x19.loom.plugin.v1.ModelInfoR\x06models\"\xc2\x01\n" +
 	"\tModelInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05tasks\x18\x02 \x03(\tR\x05tasks\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12#\n" +
 	"\rparams_schema\x18\x04 \x01(\fR\fparamsSchema\x12\x14\n" +
 	"\x05ready\x18\x05 \x01(\bR\x05ready\x12\x18\n" +
-	"\amissing\x18\x06 \x01(\tR\amissing\"B\n" +
+	"\amissing\x18\x06 \x01(\tR\amissing\x12\x18\n" +
+	"\acreated\x18\a \x01(\x03R\acreated\"B\n" +
 	"\x04Blob\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04mime\x18\x02 \x01(\tR\x04mime\x12\x12\n" +
@@ -981,7 +1001,7 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06inputs\x18\x05 \x03(\v2\x14.loom.plugin.v1.BlobR\x06inputs\x12\x12\n" +
 	"\x04seed\x18\x06 \x01(\x03R\x04seed\x12\x18\n" +
 	"\aattempt\x18\a \x01(\x03R\aattempt\x12,\n" +
-	"\x12deadline_unix_nano\x18\b \x01(\x03R\x10deadlineUnixNano\"\xca\x02\n" +
+	"\x12deadline_unix_nano\x18\b \x01(\x03R\x10deadlineUnixNano\"\xe2\x02\n" +
 	"\bRunEvent\x126\n" +
 	"\bprogress\x18\x01 \x01(\v2\x18.loom.plugin.v1.ProgressH\x00R\bprogress\x12\x1f\n" +
 	"\n" +
@@ -989,7 +1009,8 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\apreview\x18\x03 \x01(\v2\x17.loom.plugin.v1.PreviewH\x00R\apreview\x12F\n" +
 	"\x0eartifact_chunk\x18\x04 \x01(\v2\x1d.loom.plugin.v1.ArtifactChunkH\x00R\rartifactChunk\x120\n" +
 	"\x06result\x18\x05 \x01(\v2\x16.loom.plugin.v1.ResultH\x00R\x06result\x12-\n" +
-	"\x05error\x18\x06 \x01(\v2\x15.loom.plugin.v1.ErrorH\x00R\x05errorB\a\n" +
+	"\x05error\x18\x06 \x01(\v2\x15.loom.plugin.v1.ErrorH\x00R\x05error\x12\x16\n" +
+	"\x06choice\x18\a \x01(\x03R\x06choiceB\a\n" +
 	"\x05event\"4\n" +
 	"\bProgress\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x14\n" +

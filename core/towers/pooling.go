@@ -1,0 +1,84 @@
+package towers
+
+// Sentence embeddings from a decoder: the final hidden states (after the
+// output RMSNorm, the vectors the LM head reads) averaged over every position
+// of the input, BOS included, then scaled to unit length. This is llama.cpp's
+// `llama-embedding --pooling mean --embd-normalize 2` for a decoder model.
+
+import (
+	"fmt"
+	"math"
+)
+
+// MeanPooled runs tokens (from position 0, through a fresh cache of this
+// state) and writes into out (dim) the mean of their final hidden states,
+// L2-normalised. It needs a state whose cache holds len(tokens) positions.
+func (st *State) MeanPooled(out []float32, tokens []int) error {
+	c := st.d.Config
+	if len(tokens) == 0 {
+		return fmt.Errorf("decoder: no tokens to pool")
+	}
+	if len(tokens) > st.Cache[0].Max {
+		return fmt.Errorf("decoder: %d tokens exceed the context of %d", len(tokens), st.Cache[0].Max)
+	}
+	if len(out) != c.Dim {
+		return fmt.Errorf("decoder: pooled output of %d floats, want %d", len(out), c.Dim)
+	}
+	sum := make([]float64, c.Dim)
+	for pos := 0; pos < len(tokens); {
+		n := min(len(tokens)-pos, prefillChunk)
+		x, err := st.blocks(tokens[pos:pos+n], pos)
+		if err != nil {
+			return err
+		}
+		h := st.h[:n*c.Dim] // (n, dim) final-normed hidden states
+		if err := st.d.Norm.Forward(h, x, n); err != nil {
+			return err
+		}
+		for i, v := range h {
+			sum[i%c.Dim] += float64(v)
+		}
+		pos += n
+		st.Len = pos
+	}
+	return normalize(out, sum)
+}
+
+// normalize writes v/‖v‖ into out; a zero vector is an error, not NaNs.
+func normalize(out []float32, v []float64) error {
+	var ss float64
+	for _, x := range v {
+		ss += x * x
+	}
+	if ss == 0 || math.IsNaN(ss) || math.IsInf(ss, 0) {
+		return fmt.Errorf("pooled vector has norm %g", math.Sqrt(ss))
+	}
+	inv := 1 / math.Sqrt(ss)
+	for i, x := range v {
+		out[i] = float32(x * inv)
+	}
+	return nil
+}
+
+// Pooled is CLIP's sentence embedding (CLIPTextModel's pooler_output): the
+// final-normed hidden state at the end-of-text token, L2-normalised. ids is
+// [BOS, tokens…, EOS] without padding (attention is causal, so padding after
+// EOS would not change it); out has HiddenSize floats.
+func (m *CLIPText) Pooled(out []float32, ids []int) error {
+	T, H := len(ids), m.Cfg.HiddenSize
+	if len(out) != H {
+		return fmt.Errorf("clip: pooled output of %d floats, want %d", len(out), H)
+	}
+	if T == 0 {
+		return fmt.Errorf("clip: no tokens to pool")
+	}
+	hidden := make([]float32, T*H)
+	if err := m.Forward(hidden, ids); err != nil {
+		return err
+	}
+	last := make([]float64, H)
+	for i, v := range hidden[(T-1)*H:] {
+		last[i] = float64(v)
+	}
+	return normalize(out, last)
+}

@@ -1,0 +1,311 @@
+package e2e
+
+// The OpenAI conformance suite: the official Go SDK (openai-go) against a
+// real `loom serve` with the real plugins and models, as a user would call
+// it. Each call's fields and types are asserted against OpenAI's published
+// shapes (the SDK's own decoders, plus the raw JSON where the SDK is
+// lenient), and errors as *openai.Error with their status and code.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/loomhq/loom/shapes"
+)
+
+const sdkKey = "sk-loom-conformance"
+
+// sdkServer starts loom serve with an API key and returns an SDK client for
+// it (no retries, so every error reaches the assertion) and the base URL.
+func sdkServer(t *testing.T) (openai.Client, string) {
+	t.Helper()
+	port := freePort(t)
+	loom(t, "serve", "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--plugins", binDir,
+		"--models", modelDirs(), "--log-level", "warn", "--api-keys", sdkKey)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	c := &client{t: t, base: base}
+	c.waitReady(1, 30*time.Second)
+	return openai.NewClient(option.WithBaseURL(base+"/v1/"), option.WithAPIKey(sdkKey), option.WithMaxRetries(0),
+		option.WithRequestTimeout(5*time.Minute)), base
+}
+
+// apiError asserts err is an *openai.Error with status and code.
+func apiError(t *testing.T, what string, err error, status int, code string) {
+	t.Helper()
+	var ae *openai.Error
+	if !errors.As(err, &ae) {
+		t.Errorf("%s: error %v (%T), want *openai.Error %d %s", what, err, err, status, code)
+		return
+	}
+	if ae.StatusCode != status || ae.Code != code || ae.Message == "" || ae.Type == "" {
+		t.Errorf("%s: %d code %q type %q message %q, want %d %q", what, ae.StatusCode, ae.Code, ae.Type, ae.Message, status, code)
+	}
+}
+
+func sceneDataURL(s shapes.Scene) string {
+	var b bytes.Buffer
+	_ = png.Encode(&b, shapes.Render(s))
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+func TestOpenAISDK(t *testing.T) {
+	if _, err := openaiModelsPresent(); err != nil {
+		need(t, false, err.Error())
+	}
+	ai, base := sdkServer(t)
+	ctx := context.Background()
+
+	t.Run("models", func(t *testing.T) {
+		page, err := ai.Models.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]openai.Model{}
+		for _, m := range page.Data {
+			ids[m.ID] = m
+			if m.Object != "model" || m.OwnedBy == "" {
+				t.Errorf("model %s: object %q owned_by %q", m.ID, m.Object, m.OwnedBy)
+			}
+			if strings.Contains(m.RawJSON(), `"/`) {
+				t.Errorf("model %s shows a server path: %s", m.ID, m.RawJSON())
+			}
+		}
+		for _, id := range []string{"stories260K", "shapes-captioner", "shapes-diffusion", "loom-tts"} {
+			m, ok := ids[id]
+			if !ok {
+				t.Fatalf("no %s in %v", id, page.Data)
+			}
+			// created: when the model's files were written — after 2020, not in the future.
+			if m.Created < time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Unix() || m.Created > time.Now().Unix()+60 {
+				t.Errorf("%s: created %d", id, m.Created)
+			}
+			got, err := ai.Models.Get(ctx, id)
+			if err != nil || got.ID != id || got.Created != m.Created || got.Object != "model" {
+				t.Errorf("models.retrieve %s: %+v %v", id, got, err)
+			}
+		}
+		_, err = ai.Models.Get(ctx, "no-such-model")
+		apiError(t, "retrieve missing model", err, 404, "model_not_found")
+	})
+
+	t.Run("chat", func(t *testing.T) {
+		res, err := ai.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model:     "stories260K",
+			Messages:  []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Tell me a story about a cat.")},
+			MaxTokens: openai.Int(16), Seed: openai.Int(1), Temperature: openai.Float(0),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Object != "chat.completion" || !strings.HasPrefix(res.ID, "chatcmpl-") || res.Model != "stories260K" || res.Created <= 0 ||
+			len(res.Choices) != 1 || res.Choices[0].Message.Role != "assistant" || res.Choices[0].Message.Content == "" ||
+			res.Choices[0].Index != 0 || res.Usage.CompletionTokens <= 0 || res.Usage.TotalTokens != res.Usage.PromptTokens+res.Usage.CompletionTokens {
+			t.Errorf("chat: %s", res.RawJSON())
+		}
+		if fr := res.Choices[0].FinishReason; fr != "length" && fr != "stop" {
+			t.Errorf("finish_reason %q", fr)
+		}
+	})
+
+	t.Run("chat stream", func(t *testing.T) {
+		st := ai.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+			Model:     "stories260K",
+			Messages:  []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Tell me a story.")},
+			MaxTokens: openai.Int(12), Seed: openai.Int(2),
+			StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+		})
+		var acc openai.ChatCompletionAccumulator
+		chunks := 0
+		for st.Next() {
+			ch := st.Current()
+			if ch.Object != "chat.completion.chunk" || !strings.HasPrefix(ch.ID, "chatcmpl-") {
+				t.Errorf("chunk %s", ch.RawJSON())
+			}
+			acc.AddChunk(ch)
+			chunks++
+		}
+		if err := st.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if chunks < 3 || len(acc.Choices) != 1 || acc.Choices[0].Message.Content == "" || acc.Usage.CompletionTokens <= 0 {
+			t.Errorf("stream: %d chunks, accumulated %+v", chunks, acc.ChatCompletion)
+		}
+	})
+
+	t.Run("n choices", func(t *testing.T) {
+		res, err := ai.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "stories260K", N: openai.Int(3),
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Tell me a story.")}, MaxTokens: openai.Int(10), Seed: openai.Int(9)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Choices) != 3 {
+			t.Fatalf("n 3: %s", res.RawJSON())
+		}
+		for i, ch := range res.Choices {
+			if ch.Index != int64(i) || ch.Message.Content == "" {
+				t.Errorf("choice %d: %s", i, ch.RawJSON())
+			}
+		}
+		st := ai.Completions.NewStreaming(ctx, openai.CompletionNewParams{Model: "stories260K", N: openai.Int(2), Seed: openai.Int(9),
+			Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon a time")}, MaxTokens: openai.Int(10)})
+		texts := map[int64]string{}
+		for st.Next() {
+			for _, ch := range st.Current().Choices {
+				texts[ch.Index] += ch.Text
+			}
+		}
+		if st.Err() != nil || len(texts) != 2 || texts[0] == "" || texts[1] == "" {
+			t.Errorf("streamed n 2: %v %v", texts, st.Err())
+		}
+	})
+
+	t.Run("stream refused before it opens", func(t *testing.T) {
+		// Over stories260K's 512-token context: a 400 the SDK sees as an
+		// error, not a 200 stream with an error event in it.
+		st := ai.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: "stories260K",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(strings.Repeat("cat ", 700))}})
+		for st.Next() {
+			t.Fatalf("a chunk arrived: %s", st.Current().RawJSON())
+		}
+		apiError(t, "streamed prompt over the context", st.Err(), 400, "invalid_request")
+	})
+
+	t.Run("completions", func(t *testing.T) {
+		res, err := ai.Completions.New(ctx, openai.CompletionNewParams{
+			Model:     "stories260K",
+			Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon a time")},
+			MaxTokens: openai.Int(20), Temperature: openai.Float(0), Stop: openai.CompletionNewParamsStopUnion{OfString: openai.String(".")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Object != "text_completion" || len(res.Choices) != 1 || !strings.HasPrefix(res.Choices[0].Text, ", there was a little girl") ||
+			strings.Contains(res.Choices[0].Text, ".") || res.Choices[0].FinishReason != "stop" {
+			t.Errorf("completion: %s", res.RawJSON())
+		}
+		st := ai.Completions.NewStreaming(ctx, openai.CompletionNewParams{
+			Model: "stories260K", Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon a time")},
+			MaxTokens: openai.Int(20), Temperature: openai.Float(0),
+		})
+		var text strings.Builder
+		for st.Next() {
+			if ch := st.Current(); len(ch.Choices) > 0 {
+				text.WriteString(ch.Choices[0].Text)
+			}
+		}
+		if st.Err() != nil || !strings.HasPrefix(text.String(), ", there was a little girl") {
+			t.Errorf("streamed completion %q, %v", text.String(), st.Err())
+		}
+	})
+
+	t.Run("vision chat", func(t *testing.T) {
+		scene := shapes.RandomScene(rand.New(rand.NewPCG(5, 5)), 0)
+		res, err := ai.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model: "shapes-captioner",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+				openai.TextContentPart("What is in this image?"),
+				openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: sceneDataURL(scene)}),
+			})},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Choices) != 1 || res.Choices[0].Message.Content != scene.Caption() {
+			t.Errorf("vision chat: %s, want %q", res.RawJSON(), scene.Caption())
+		}
+		// A caption prefix conditions the caption.
+		words := strings.Fields(scene.Caption())
+		res, err = ai.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model: "shapes-captioner",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+				openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: sceneDataURL(scene)}),
+				openai.TextContentPart(strings.Join(words[:2], " ")),
+			})},
+		})
+		if err != nil || res.Choices[0].Message.Content != scene.Caption() {
+			t.Errorf("vision chat with a prefix: %v %+v", err, res)
+		}
+	})
+
+	t.Run("embeddings", func(t *testing.T) {
+		texts := []string{"Once upon a time, there was a girl.", "Once upon a time, there was a boy.", "The red ball."}
+		for _, enc := range []openai.EmbeddingNewParamsEncodingFormat{openai.EmbeddingNewParamsEncodingFormatFloat, openai.EmbeddingNewParamsEncodingFormatBase64} {
+			res, err := ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "stories260K",
+				Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: texts}, EncodingFormat: enc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Object != "list" || res.Model != "stories260K" || len(res.Data) != 3 || res.Usage.PromptTokens <= 3 ||
+				res.Usage.TotalTokens != res.Usage.PromptTokens {
+				t.Fatalf("%s: %s", enc, tail(res.RawJSON(), 400))
+			}
+			for i, d := range res.Data {
+				if d.Index != int64(i) || d.Object != "embedding" || len(d.Embedding) != 64 || math.Abs(norm2(d.Embedding)-1) > 1e-4 {
+					t.Errorf("%s data[%d]: index %d, %d floats, ‖v‖² %g", enc, i, d.Index, len(d.Embedding), norm2(d.Embedding))
+				}
+			}
+			if enc == openai.EmbeddingNewParamsEncodingFormatBase64 && !strings.Contains(res.Data[0].JSON.Embedding.Raw(), `"`) {
+				t.Errorf("base64 asked, got %s", tail(res.Data[0].JSON.Embedding.Raw(), 100))
+			}
+		}
+		// The diffusion pipeline's CLIP text encoder: 128 wide, as dimensions says.
+		one, err := ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "shapes-diffusion", Dimensions: openai.Int(128),
+			Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("a large red circle on the left")}})
+		if err != nil || len(one.Data) != 1 || len(one.Data[0].Embedding) != 128 || math.Abs(norm2(one.Data[0].Embedding)-1) > 1e-4 {
+			t.Fatalf("clip embedding: %v %+v", err, one)
+		}
+		_, err = ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "stories260K", Dimensions: openai.Int(16),
+			Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("a")}})
+		apiError(t, "dimensions the model was not trained for", err, 400, "invalid_request")
+		_, err = ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "stories260K",
+			Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfTokens: []int64{1, 2}}})
+		apiError(t, "token ids", err, 400, "invalid_request")
+		_, err = ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "loom-tts",
+			Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("a")}})
+		apiError(t, "a speech model", err, 404, "model_not_found")
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		_, err := ai.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "nope",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+		apiError(t, "unknown model", err, 404, "model_not_found")
+		_, err = ai.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "stories260K", Temperature: openai.Float(5),
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+		apiError(t, "temperature 5", err, 400, "invalid_request")
+		bad := openai.NewClient(option.WithBaseURL(base+"/v1/"), option.WithAPIKey("wrong"), option.WithMaxRetries(0))
+		_, err = bad.Models.List(ctx)
+		apiError(t, "wrong key", err, http.StatusUnauthorized, "invalid_api_key")
+	})
+	_ = shared.ChatModel("")
+}
+
+func norm2(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	return s
+}
+
+// openaiModelsPresent says why the suite cannot run: it needs the shared
+// stories260K and the repository's own models.
+func openaiModelsPresent() (bool, error) {
+	if !strings.Contains(modelDirs(), "shared") {
+		return false, errors.New("../shared/models (stories260K) not present")
+	}
+	return true, nil
+}

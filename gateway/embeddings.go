@@ -1,0 +1,133 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/queue"
+)
+
+// embeddingsRequest is OpenAI's POST /v1/embeddings body.
+type embeddingsRequest struct {
+	Model          string          `json:"model"`
+	Input          json.RawMessage `json:"input"`
+	EncodingFormat string          `json:"encoding_format"` // "float" (default) or "base64"
+	Dimensions     *int            `json:"dimensions"`
+	User           string          `json:"user"`
+}
+
+// embeddingInputs reads input as a string or an array of strings. Token-id
+// arrays (which OpenAI also takes) are refused by name: ids only mean
+// something in one model's vocabulary.
+func embeddingInputs(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, errFieldRequired("input")
+	}
+	var one string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err == nil {
+		return many, nil
+	}
+	var ids []json.RawMessage
+	if json.Unmarshal(raw, &ids) == nil && len(ids) > 0 && !bytes.HasPrefix(bytes.TrimSpace(ids[0]), []byte(`"`)) {
+		return nil, badRequest("input: token-id arrays are not supported; send the text as a string or an array of strings")
+	}
+	return nil, badRequest("input: expected a string or an array of strings")
+}
+
+func (s *Server) registerEmbeddings(g *gin.RouterGroup) {
+	g.POST("/embeddings", s.embeddings)
+}
+
+func (s *Server) embeddings(c *gin.Context) {
+	var req embeddingsRequest
+	if err := decodeJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	inputs, err := embeddingInputs(req.Input)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	switch {
+	case len(inputs) == 0:
+		err = badRequest("input: the array is empty")
+	case len(inputs) > sdk.MaxEmbedInputs:
+		err = badRequest("input: %d texts; at most %d per request", len(inputs), sdk.MaxEmbedInputs)
+	}
+	for i, in := range inputs {
+		if err != nil {
+			break
+		}
+		if in == "" {
+			err = badRequest("input[%d]: empty string", i)
+		} else if len(in) > s.cfg.MaxPromptBytes {
+			err = fieldTooLong("input["+strconv.Itoa(i)+"]", len(in), s.cfg.MaxPromptBytes)
+		}
+	}
+	if err == nil {
+		switch req.EncodingFormat {
+		case "", "float", "base64":
+		default:
+			err = badRequest("encoding_format: %q is not float or base64", req.EncodingFormat)
+		}
+	}
+	if err == nil {
+		err = checkIntRange("dimensions", req.Dimensions, 1, 1<<16)
+	}
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	m, err := s.models.resolve(c.Request.Context(), sdk.TaskEmbed, req.Model)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	p := sdk.EmbedParams{Input: inputs}
+	if req.Dimensions != nil {
+		p.Dimensions = *req.Dimensions
+	}
+	job := queue.Job{Task: sdk.TaskEmbed, Model: m.ID}
+	job.Params, _ = json.Marshal(p)
+	s.runSync(c, job, func(st *queue.JobState) {
+		var out sdk.EmbedResult
+		if err := json.Unmarshal(st.Result.Output, &out); err != nil || len(out.Embeddings) != len(inputs) {
+			_ = c.Error(&queue.JobError{Code: "internal", Message: "embedding job returned a malformed result"})
+			return
+		}
+		data := make([]gin.H, len(out.Embeddings))
+		for i, v := range out.Embeddings {
+			var emb any = v
+			if req.EncodingFormat == "base64" {
+				emb = float32Base64(v)
+			}
+			data[i] = gin.H{"object": "embedding", "index": i, "embedding": emb}
+		}
+		c.JSON(http.StatusOK, gin.H{"object": "list", "data": data, "model": st.Job.Model,
+			"usage": gin.H{"prompt_tokens": out.Usage.PromptTokens, "total_tokens": out.Usage.TotalTokens}})
+	})
+}
+
+// float32Base64 is OpenAI's base64 encoding of an embedding: the float32
+// values little-endian, base64 (standard alphabet).
+func float32Base64(v []float32) string {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+
+	"github.com/loomhq/loom/plugins/sdk"
+)
+
+// text.embed: a sentence embedding per input from any decoder this plugin
+// serves — the final hidden states mean-pooled over the input's tokens (BOS
+// included) and L2-normalised (towers.State.MeanPooled).
+
+const taskEmbed = sdk.TaskEmbed
+
+// embed runs a text.embed job: every input must fit the model's context
+// (checked for all before any is run), then one progress event per input.
+func (e *engine) embed(ctx context.Context, job sdk.Job, lm *loadedModel, emit func(sdk.Event) error) error {
+	p, err := sdk.ParseEmbedParams(job.Params)
+	if err != nil {
+		return err
+	}
+	dim, ctxLen := lm.dec.Config.Dim, lm.dec.Config.Context
+	if err := sdk.CheckEmbedDimensions(p, job.Model, dim); err != nil {
+		return err
+	}
+	ids := make([][]int, len(p.Input))
+	res := sdk.EmbedResult{Model: job.Model, Dimensions: dim}
+	for i, s := range p.Input {
+		ids[i] = lm.tok.Encode(s, true)
+		if n := len(ids[i]); n > ctxLen {
+			return sdk.Errorf(sdk.CodeInvalidRequest, "input[%d] is %d tokens; the model's context is %d", i, n, ctxLen)
+		}
+		res.Usage.PromptTokens += len(ids[i])
+	}
+	return sdk.RunEmbeddings(ctx, res, len(ids), func(i int, out []float32) error {
+		return lm.dec.NewState(len(ids[i])).MeanPooled(out, ids[i])
+	}, emit)
+}

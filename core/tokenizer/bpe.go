@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -410,6 +409,7 @@ func bpeFromGGUF(meta formats.Metadata) (*ByteBPE, error) {
 	if err != nil {
 		return nil, err
 	}
+	rstrip := llamaTokenTypes(meta, tokens, types)
 	pre, _ := meta.String("tokenizer.ggml.pre")
 	p, err := preTokenizerFor(pre)
 	if err != nil {
@@ -423,10 +423,10 @@ func bpeFromGGUF(meta formats.Metadata) (*ByteBPE, error) {
 		}
 		switch types[i] {
 		case TypeControl, TypeUnknown:
-			t.added = append(t.added, special{text: s, id: i, control: true})
+			t.added = append(t.added, special{text: s, id: i, control: true, rstrip: rstrip[i]})
 			t.control[i] = true
 		case TypeUserDefined:
-			t.added = append(t.added, special{text: s, id: i})
+			t.added = append(t.added, special{text: s, id: i, rstrip: rstrip[i]})
 			t.addedText[i] = true
 		}
 	}
@@ -571,11 +571,14 @@ func (t *ByteBPE) encodeWord(ids []int, word string) []int {
 // (SentencePiece-style files), else the tokens of its single bytes where
 // those exist (llama.cpp), else unk when there is one.
 func (t *ByteBPE) encodeSymbols(ids []int, s string) []int {
-	syms := make([]string, 0, len(s))
-	for i, r := range s {
-		syms = append(syms, s[i:i+utf8.RuneLen(r)])
+	starts := make([]int32, 0, len(s))
+	for i := range s {
+		starts = append(starts, int32(i))
 	}
-	syms = mergeByRank(syms, t.ranks)
+	if len(starts) == 0 {
+		return ids
+	}
+	syms := mergeWord(nil, s, starts, t.ranks)
 	for _, s := range syms {
 		if id, ok := t.vocab[s]; ok {
 			ids = append(ids, id)

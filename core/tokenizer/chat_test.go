@@ -87,3 +87,68 @@ func TestChatEncodesMarkers(t *testing.T) {
 		t.Fatalf("plain prompt encodes to %v", ids)
 	}
 }
+
+// llama.cpp's tests/test-chat-template.cpp conversation and the outputs it
+// expects of its built-in renderings of these families.
+func TestChatTemplatesMatchLlamaCpp(t *testing.T) {
+	conversation := []Message{
+		{"system", "You are a helpful assistant"},
+		{"user", "Hello"},
+		{"assistant", "Hi there"},
+		{"user", "Who are you"},
+		{"assistant", "   I am an assistant   "},
+		{"user", "Another question"},
+	}
+	cases := map[string]string{
+		ChatGemma: "<start_of_turn>user\nYou are a helpful assistant\n\nHello<end_of_turn>\n<start_of_turn>model\nHi there<end_of_turn>\n" +
+			"<start_of_turn>user\nWho are you<end_of_turn>\n<start_of_turn>model\nI am an assistant<end_of_turn>\n" +
+			"<start_of_turn>user\nAnother question<end_of_turn>\n<start_of_turn>model\n",
+		ChatDeepSeek: "You are a helpful assistant### Instruction:\nHello\n### Response:\nHi there\n<|EOT|>\n### Instruction:\nWho are you\n" +
+			"### Response:\n   I am an assistant   \n<|EOT|>\n### Instruction:\nAnother question\n### Response:\n",
+		ChatCommandR: "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>You are a helpful assistant<|END_OF_TURN_TOKEN|>" +
+			"<|START_OF_TURN_TOKEN|><|USER_TOKEN|>Hello<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>Hi there<|END_OF_TURN_TOKEN|>" +
+			"<|START_OF_TURN_TOKEN|><|USER_TOKEN|>Who are you<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>I am an assistant<|END_OF_TURN_TOKEN|>" +
+			"<|START_OF_TURN_TOKEN|><|USER_TOKEN|>Another question<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>",
+		ChatPhi3: "<|system|>\nYou are a helpful assistant<|end|>\n<|user|>\nHello<|end|>\n<|assistant|>\nHi there<|end|>\n" +
+			"<|user|>\nWho are you<|end|>\n<|assistant|>\n   I am an assistant   <|end|>\n<|user|>\nAnother question<|end|>\n<|assistant|>\n",
+		ChatDeepSeek2: "You are a helpful assistant\n\nUser: Hello\n\nAssistant: Hi there<｜end▁of▁sentence｜>User: Who are you\n\n" +
+			"Assistant:    I am an assistant   <｜end▁of▁sentence｜>User: Another question\n\nAssistant:",
+		ChatDeepSeek3: "You are a helpful assistant\n\n<｜User｜>Hello<｜Assistant｜>Hi there<｜end▁of▁sentence｜><｜User｜>Who are you" +
+			"<｜Assistant｜>   I am an assistant   <｜end▁of▁sentence｜><｜User｜>Another question<｜Assistant｜>",
+	}
+	for name, want := range cases {
+		if got := (ChatTemplate{name}).Render(conversation, true); got != want {
+			t.Errorf("%s:\n got %q\nwant %q", name, got, want)
+		}
+	}
+}
+
+// Templates are told apart from tokenizer.chat_template, the vocabulary or
+// the architecture, as llama.cpp's llm_chat_detect_template does.
+func TestTemplateForFamilies(t *testing.T) {
+	cases := []struct {
+		meta formats.Metadata
+		want string
+	}{
+		{formats.Metadata{"tokenizer.chat_template": "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m.role }}{% endfor %}"}, ChatGemma},
+		{formats.Metadata{"tokenizer.chat_template": "{{'<|' + m['role'] + '|>'}}{{'<|end|>'}}{{'<|assistant|>'}}"}, ChatPhi3},
+		{formats.Metadata{"tokenizer.chat_template": "### Instruction:\n{{c}}\n<|EOT|>"}, ChatDeepSeek},
+		{formats.Metadata{"tokenizer.chat_template": "{{ 'Assistant: ' + message['content'] + eos_token }}"}, ChatDeepSeek2},
+		{formats.Metadata{"tokenizer.chat_template": "{{'<｜User｜>'}}{{'<｜Assistant｜>'}}{{'<｜end▁of▁sentence｜>'}}"}, ChatDeepSeek3},
+		{formats.Metadata{"tokenizer.chat_template": "{%- if enable_thinking %}<|im_start|>assistant\n<think>{% endif %}"}, ChatChatML}, // Qwen3
+		{formats.Metadata{"tokenizer.ggml.tokens": []string{"<start_of_turn>", "<end_of_turn>"}}, ChatGemma},
+		{formats.Metadata{"tokenizer.ggml.tokens": []string{"<|user|>", "<|assistant|>", "<|end|>"}}, ChatPhi3},
+		{formats.Metadata{"general.architecture": "gemma3"}, ChatGemma},
+		{formats.Metadata{"general.architecture": "gemma2"}, ChatGemma},
+		{formats.Metadata{"general.architecture": "qwen3moe"}, ChatChatML},
+		{formats.Metadata{"general.architecture": "phi3"}, ChatPhi3},
+	}
+	for _, c := range cases {
+		if got := TemplateFor(c.meta).Name; got != c.want {
+			t.Errorf("%v: %s, want %s", c.meta, got, c.want)
+		}
+	}
+	if s := (ChatTemplate{ChatGemma}).Stops(); len(s) != 1 || s[0] != "<end_of_turn>" {
+		t.Errorf("gemma stops %q", s)
+	}
+}

@@ -241,12 +241,18 @@ func (c *CLIP) specialList() []special {
 }
 
 func (c *CLIP) encodeWord(ids []int, word string) []int {
-	syms := make([]string, 0, len(word))
-	for i := 0; i < len(word); i++ {
-		syms = append(syms, string(byteToRune[word[i]]))
+	if word == "" {
+		return ids
 	}
-	syms[len(syms)-1] += clipEOW
-	for _, s := range mergeByRank(syms, c.ranks) {
+	// The byte-mapped word with "</w>" on its last symbol.
+	var b strings.Builder
+	starts := make([]int32, 0, len(word))
+	for i := 0; i < len(word); i++ {
+		starts = append(starts, int32(b.Len()))
+		b.WriteRune(byteToRune[word[i]])
+	}
+	b.WriteString(clipEOW)
+	for _, s := range mergeWord(nil, b.String(), starts, c.ranks) {
 		if id, ok := c.vocab[s]; ok {
 			ids = append(ids, id)
 		} else if c.unk >= 0 {

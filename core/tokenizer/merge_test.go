@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// mergeByRankNaive is the direct loop mergeByRank must equal: rescan every
+// mergeByRankNaive is the direct loop mergeWord must equal: rescan every
 // adjacent pair, merge the lowest-ranked (leftmost on ties), repeat.
 func mergeByRankNaive(syms []string, ranks mergeRanks) []string {
 	syms = append([]string(nil), syms...)
@@ -44,7 +44,7 @@ func TestMergeByRankMatchesNaive(t *testing.T) {
 			pieces = append(pieces, a+b)
 		}
 		ranks := newMergeRanks(merges)
-		n := 1 + rng.Intn(40)
+		n := 1 + rng.Intn(2*shortWord) // both sides of the short-word cut
 		if trial%20 == 0 {
 			n = 2000
 		}
@@ -53,7 +53,11 @@ func TestMergeByRankMatchesNaive(t *testing.T) {
 			syms[i] = string(alpha[rng.Intn(len(alpha))])
 		}
 		want := mergeByRankNaive(syms, ranks)
-		got := mergeByRank(append([]string(nil), syms...), ranks)
+		starts := make([]int32, len(syms))
+		for i := range starts {
+			starts[i] = int32(i)
+		}
+		got := mergeWord(nil, strings.Join(syms, ""), starts, ranks)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("trial %d %q merges %v:\n got %q\nwant %q", trial, strings.Join(syms, ""), merges, got, want)
 		}

@@ -2,6 +2,9 @@ package tokenizer
 
 import (
 	"sort"
+	"strings"
+
+	"github.com/loomhq/loom/core/formats"
 )
 
 // Special tokens are cut out of the text before it is tokenized, as
@@ -31,8 +34,9 @@ type specialSet struct {
 	list []special // longest first, then by id
 	// trie over the token texts: node 0 is the root; edges are kept in a
 	// map keyed by node<<8|byte.
-	next map[uint64]int32
-	term map[int32]int32 // node → index in list
+	next  map[uint64]int32
+	term  map[int32]int32 // node → index in list
+	first [256]bool       // bytes some token starts with
 }
 
 func newSpecialSet(list []special) *specialSet {
@@ -48,6 +52,7 @@ func newSpecialSet(list []special) *specialSet {
 		if sp.text == "" {
 			continue
 		}
+		s.first[sp.text[0]] = true
 		n := int32(0)
 		for k := 0; k < len(sp.text); k++ {
 			key := uint64(n)<<8 | uint64(sp.text[k])
@@ -85,6 +90,9 @@ func (s *specialSet) split(text string, parseSpecial bool) []segment {
 	}
 	var occ []occurrence
 	for i := 0; i < len(text); i++ {
+		if !s.first[text[i]] {
+			continue
+		}
 		n := int32(0)
 		for k := i; k < len(text); k++ {
 			c, ok := s.next[uint64(n)<<8|uint64(text[k])]
@@ -166,3 +174,71 @@ func (s *specialSet) split(text string, parseSpecial bool) []segment {
 
 // isASCIISpace is C's isspace in the "C" locale.
 func isASCIISpace(b byte) bool { return b == ' ' || (b >= '\t' && b <= '\r') }
+
+// Token texts llama.cpp's llama_vocab::load makes control tokens whatever
+// their GGUF type (end-of-generation and fill-in-the-middle markers), so
+// they are only cut out of text when parsing special tokens and decode to
+// "". The fill-in-the-middle names apply only when the metadata does not
+// name that token's id.
+var (
+	eogNames = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+		"<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+		"<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>"}
+	fimNames = map[string][]string{
+		"tokenizer.ggml.fim_pre_token_id": {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"},
+		"tokenizer.ggml.fim_suf_token_id": {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"},
+		"tokenizer.ggml.fim_mid_token_id": {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"},
+		"tokenizer.ggml.fim_pad_token_id": {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"},
+		"tokenizer.ggml.fim_rep_token_id": {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"},
+		"tokenizer.ggml.fim_sep_token_id": {"<|file_sep|>"},
+	}
+	// gpt-oss's channel markers are always rendered: user-defined.
+	alwaysUserDefined = []string{"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}
+)
+
+// llamaTokenTypes applies llama.cpp's by-name corrections to GGUF token
+// types (in place) and says which special tokens swallow the whitespace
+// around them: Phi-3 (general.name) strips it after its special tokens.
+func llamaTokenTypes(meta formats.Metadata, tokens []string, types []int64) (rstrip map[int]bool) {
+	byText := make(map[string]int, 64)
+	for i, s := range tokens {
+		if types[i] != TypeNormal || strings.HasPrefix(s, "<") || strings.HasPrefix(s, "[") || strings.HasPrefix(s, "_") || strings.HasPrefix(s, "▁") {
+			byText[s] = i
+		}
+	}
+	promote := func(names []string) {
+		for _, n := range names {
+			if i, ok := byText[n]; ok && types[i] != TypeUnknown {
+				types[i] = TypeControl
+			}
+		}
+	}
+	promote(eogNames)
+	for key, names := range fimNames {
+		if _, set := meta.Int(key); !set {
+			promote(names)
+		}
+	}
+	for _, n := range alwaysUserDefined {
+		if i, ok := byText[n]; ok {
+			types[i] = TypeUserDefined
+		}
+	}
+	name, _ := meta.String("general.name")
+	name = strings.ToLower(name)
+	if !strings.Contains(name, "phi-3") && !strings.Contains(name, "phi3") {
+		return nil
+	}
+	rstrip = map[int]bool{}
+	for i, t := range types {
+		if t == TypeControl || t == TypeUserDefined || t == TypeUnknown {
+			rstrip[i] = true
+		}
+	}
+	for _, n := range []string{"<unk>", "<s>", "<|endoftext|>"} {
+		if i, ok := byText[n]; ok {
+			delete(rstrip, i)
+		}
+	}
+	return rstrip
+}

@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"container/heap"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,16 +19,17 @@ const (
 )
 
 // SentencePiece is a SentencePiece-style BPE tokenizer with scores and byte
-// fallback, encoding exactly as llama2.c's run.c: a dummy prefix space, the
-// text split into UTF-8 characters (a character without a piece becomes its
-// byte tokens), then repeatedly the adjacent pair whose concatenation is a
-// piece with the highest score is merged (leftmost on ties) until none is.
-// Pieces are held with a plain space where SentencePiece writes "▁".
+// fallback, encoding as llama.cpp's llm_tokenizer_spm_session (and, on
+// well-formed text, as llama2.c's run.c): a dummy prefix space, spaces
+// written "▁", the text split into UTF-8 characters by their lead bytes,
+// then repeatedly the adjacent pair whose concatenation is a piece with the
+// highest score is merged (leftmost on ties) until none is; a symbol left
+// that is no piece becomes its byte tokens.
 type SentencePiece struct {
-	pieces   []string
+	pieces   []string // as the vocabulary writes them, "▁" for space
 	scores   []float32
 	types    []int32
-	lookup   map[string]int // mergeable pieces (normal / user-defined) → id
+	lookup   map[string]int // every piece → id (llama.cpp's token_to_id)
 	byteID   [256]int       // "<0xNN>" pieces; -1 when absent
 	bos, eos int
 	unk      int
@@ -49,7 +49,7 @@ func FromLlama2C(v *formats.Llama2CVocab) (*SentencePiece, error) {
 	types := make([]int32, len(v.Pieces))
 	pieces := make([]string, len(v.Pieces))
 	for i, p := range v.Pieces {
-		pieces[i] = p
+		pieces[i] = strings.ReplaceAll(p, " ", "\u2581")
 		switch {
 		case i == 0:
 			types[i] = TypeUnknown
@@ -64,7 +64,7 @@ func FromLlama2C(v *formats.Llama2CVocab) (*SentencePiece, error) {
 			types[i] = TypeNormal
 		}
 	}
-	return newSentencePiece(pieces, v.Scores, types, 1, 2, 0, true)
+	return newSentencePiece(pieces, v.Scores, types, 1, 2, 0, true, nil)
 }
 
 // FromGGUF builds a tokenizer from GGUF tokenizer.ggml.* metadata:
@@ -99,33 +99,26 @@ func sentencePieceFromGGUF(meta formats.Metadata) (*SentencePiece, error) {
 	if !ok {
 		scores = make([]float32, len(tokens))
 	}
+	tt, err := ggufTokenTypes(meta, len(tokens))
+	if err != nil {
+		return nil, err
+	}
+	rstrip := llamaTokenTypes(meta, tokens, tt)
 	types := make([]int32, len(tokens))
-	if tt, ok := meta.Ints("tokenizer.ggml.token_type"); ok {
-		if len(tt) != len(tokens) {
-			return nil, fmt.Errorf("tokenizer: %d token types for %d tokens", len(tt), len(tokens))
-		}
-		for i, t := range tt {
-			types[i] = int32(t)
-		}
-	} else {
-		for i := range types {
-			types[i] = TypeNormal
-		}
+	for i, t := range tt {
+		types[i] = int32(t)
 	}
 	if len(scores) != len(tokens) {
 		return nil, fmt.Errorf("tokenizer: %d scores for %d tokens", len(scores), len(tokens))
 	}
-	pieces := make([]string, len(tokens))
-	for i, t := range tokens {
-		pieces[i] = strings.ReplaceAll(t, "\u2581", " ")
-	}
+	pieces := tokens
 	prefix := true
 	if b, ok := meta.Bool("tokenizer.ggml.add_space_prefix"); ok {
 		prefix = b
 	}
 	t, err := newSentencePiece(pieces, scores, types,
 		int(meta.IntOr("tokenizer.ggml.bos_token_id", 1)), int(meta.IntOr("tokenizer.ggml.eos_token_id", 2)),
-		int(meta.IntOr("tokenizer.ggml.unknown_token_id", 0)), prefix)
+		int(meta.IntOr("tokenizer.ggml.unknown_token_id", 0)), prefix, rstrip)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +131,7 @@ func sentencePieceFromGGUF(meta formats.Metadata) (*SentencePiece, error) {
 	return t, nil
 }
 
-func newSentencePiece(pieces []string, scores []float32, types []int32, bos, eos, unk int, prefix bool) (*SentencePiece, error) {
+func newSentencePiece(pieces []string, scores []float32, types []int32, bos, eos, unk int, prefix bool, rstrip map[int]bool) (*SentencePiece, error) {
 	if len(scores) != len(pieces) || len(types) != len(pieces) {
 		return nil, fmt.Errorf("tokenizer: %d pieces, %d scores, %d types", len(pieces), len(scores), len(types))
 	}
@@ -155,6 +148,7 @@ func newSentencePiece(pieces []string, scores []float32, types []int32, bos, eos
 		t.byteID[i] = -1
 	}
 	for i, p := range pieces {
+		t.addLookup(p, i)
 		switch types[i] {
 		case TypeByte:
 			if b, ok := parseBytePiece(p); ok && t.byteID[b] < 0 {
@@ -162,13 +156,8 @@ func newSentencePiece(pieces []string, scores []float32, types []int32, bos, eos
 			}
 		case TypeControl, TypeUserDefined, TypeUnknown:
 			if p != "" {
-				specials = append(specials, special{text: p, id: i, control: types[i] != TypeUserDefined})
+				specials = append(specials, special{text: p, id: i, control: types[i] != TypeUserDefined, rstrip: rstrip[i]})
 			}
-			if types[i] == TypeUserDefined {
-				t.addLookup(p, i)
-			}
-		case TypeNormal:
-			t.addLookup(p, i)
 		}
 	}
 	t.specials = newSpecialSet(specials)
@@ -196,16 +185,13 @@ func (t *SentencePiece) BOS() int       { return t.bos }
 func (t *SentencePiece) EOS() int       { return t.eos }
 func (t *SentencePiece) VocabSize() int { return len(t.pieces) }
 
-// Piece is the text of id as llama.cpp prints it: control tokens as
-// written, byte tokens as their byte.
+// Piece is the text of id as llama.cpp prints it: control and
+// user-defined tokens as written, others decoded.
 func (t *SentencePiece) Piece(id int) string {
-	if id < 0 || id >= len(t.pieces) {
-		return ""
+	if id >= 0 && id < len(t.pieces) && (t.IsControl(id) || t.types[id] == TypeUserDefined) {
+		return t.pieces[id]
 	}
-	if t.types[id] == TypeByte {
-		return t.Decode(id)
-	}
-	return t.pieces[id]
+	return t.Decode(id)
 }
 
 // Score is the merge priority of id.
@@ -238,7 +224,7 @@ func (t *SentencePiece) EncodeWith(text string, o Options) []int {
 			s = " " + s
 		}
 		prevSpecial = false
-		ids = t.encodeSegment(ids, s)
+		ids = t.encodeSegment(ids, strings.ReplaceAll(s, " ", "\u2581"))
 	}
 	if o.AddSpecial && t.addEOS {
 		ids = append(ids, t.eos)
@@ -246,91 +232,108 @@ func (t *SentencePiece) EncodeWith(text string, o Options) []int {
 	return ids
 }
 
-// encodeSegment is run.c's encode loop on text with no special tokens.
-func (t *SentencePiece) encodeSegment(ids []int, s string) []int {
-	start := len(ids)
-	// Split into UTF-8 characters as run.c does: a sequence is a lead byte and
-	// up to three continuation bytes.
-	for i := 0; i < len(s); {
-		j := i + 1
-		for j < len(s) && s[j]&0xC0 == 0x80 && j-i < 4 {
-			j++
-		}
-		if id, ok := t.lookup[s[i:j]]; ok {
-			ids = append(ids, id)
-		} else {
-			for k := i; k < j; k++ {
-				if b := t.byteID[s[k]]; b >= 0 {
-					ids = append(ids, b)
-				} else if t.unk >= 0 {
-					ids = append(ids, t.unk)
-				} // else: no byte piece and no <unk>; the byte cannot be represented
-			}
-		}
-		i = j
+// utf8Len is the length of the UTF-8 sequence a lead byte announces, as
+// llama.cpp's unicode_len_utf8 reads it (a stray continuation byte is 1).
+func utf8Len(b byte) int {
+	switch {
+	case b < 0xC0:
+		return 1
+	case b < 0xE0:
+		return 2
+	case b < 0xF0:
+		return 3
 	}
-	return append(ids[:start], t.merge(ids[start:])...)
+	return 4
 }
 
-// merge applies run.c's rule — merge the adjacent pair whose concatenation
-// is the highest-scoring piece, leftmost on ties, until none applies — with
-// a heap over candidate pairs and a linked list of symbols, so a long
-// prompt costs O(n log n) instead of run.c's O(n²) rescans. encodeNaive in
-// the tests is the direct transcription it is checked against.
-func (t *SentencePiece) merge(toks []int) []int {
-	n := len(toks)
-	if n < 2 {
-		return toks
+// encodeSegment tokenizes escaped text ("▁" for space) with no special
+// tokens: split it into characters by their lead bytes, merge, and map
+// each final symbol to its piece or, when it is none, its byte tokens.
+func (t *SentencePiece) encodeSegment(ids []int, s string) []int {
+	var starts []int
+	for i := 0; i < len(s); i += utf8Len(s[i]) {
+		starts = append(starts, i)
 	}
-	next := make([]int, n) // -1 at the end
+	for _, sym := range t.merge(s, starts) {
+		if id, ok := t.lookup[sym]; ok {
+			ids = append(ids, id)
+			continue
+		}
+		for k := 0; k < len(sym); k++ {
+			if b := t.byteID[sym[k]]; b >= 0 {
+				ids = append(ids, b)
+			} else if id, ok := t.lookup[sym[k:k+1]]; ok {
+				ids = append(ids, id)
+			} else if t.unk >= 0 {
+				ids = append(ids, t.unk)
+			} // else: no byte piece and no <unk>; the byte cannot be represented
+		}
+	}
+	return ids
+}
+
+// merge applies the rule — merge the adjacent pair whose concatenation is
+// the highest-scoring piece, leftmost on ties, until none applies — to the
+// symbols of s starting at starts, with a heap over candidate pairs and a
+// linked list of symbols, so a long prompt costs O(n log n) instead of
+// run.c's O(n²) rescans. encodeNaive in the tests is the direct
+// transcription it is checked against. Symbols are contiguous in s, so a
+// pair's text is a substring and looking it up allocates nothing.
+func (t *SentencePiece) merge(s string, starts []int) []string {
+	n := len(starts)
+	end := make([]int, n) // symbol i is s[starts[i]:end[i]]; merged-away symbols have end -1
+	next := make([]int, n)
 	prev := make([]int, n)
-	for i := range toks {
+	for i := range starts {
+		end[i] = len(s)
+		if i+1 < n {
+			end[i] = starts[i+1]
+		}
 		next[i], prev[i] = i+1, i-1
 	}
-	next[n-1] = -1
-	h := &candHeap[pairCand]{less: highestScoreFirst}
+	if n > 0 {
+		next[n-1] = -1
+	}
+	h := minHeap[pairCand]{less: highestScoreFirst}
 	push := func(l int) {
-		r := next[l]
-		if l < 0 || r < 0 {
+		if l < 0 || next[l] < 0 {
 			return
 		}
-		if id, ok := t.lookup[t.pieces[toks[l]]+t.pieces[toks[r]]]; ok {
-			heap.Push(h, pairCand{score: t.scores[id], left: l, right: r, leftID: toks[l], rightID: toks[r], merged: id})
+		r := next[l]
+		if id, ok := t.lookup[s[starts[l]:end[r]]]; ok {
+			h.push(pairCand{score: t.scores[id], left: l, right: r, size: end[r] - starts[l]})
 		}
 	}
 	for i := 0; i < n-1; i++ {
 		push(i)
 	}
-	for h.Len() > 0 {
-		c := heap.Pop(h).(pairCand)
+	for len(h.items) > 0 {
+		c := h.pop()
 		// Skip candidates made stale by an earlier merge of either symbol.
-		if toks[c.left] != c.leftID || toks[c.right] != c.rightID || next[c.left] != c.right {
+		if end[c.left] < 0 || end[c.right] < 0 || next[c.left] != c.right || end[c.right]-starts[c.left] != c.size {
 			continue
 		}
-		toks[c.left] = c.merged
-		toks[c.right] = -1
+		end[c.left] = end[c.right]
+		end[c.right] = -1
 		next[c.left] = next[c.right]
 		if next[c.left] >= 0 {
 			prev[next[c.left]] = c.left
 		}
-		if prev[c.left] >= 0 {
-			push(prev[c.left])
-		}
+		push(prev[c.left])
 		push(c.left)
 	}
-	out := toks[:0]
-	for i := 0; i >= 0; i = next[i] {
-		out = append(out, toks[i])
+	var out []string
+	for i := 0; n > 0 && i >= 0; i = next[i] {
+		out = append(out, s[starts[i]:end[i]])
 	}
 	return out
 }
 
 // pairCand is a mergeable adjacent pair (left, right symbol indices).
 type pairCand struct {
-	score           float32
-	left, right     int
-	leftID, rightID int
-	merged          int
+	score       float32
+	left, right int
+	size        int // bytes of the merged text when the pair was found
 }
 
 // highestScoreFirst orders SentencePiece candidates: highest score, then
@@ -346,12 +349,15 @@ func (t *SentencePiece) Decode(id int) string {
 	if id < 0 || id >= len(t.pieces) || t.IsControl(id) {
 		return ""
 	}
-	if t.types[id] == TypeByte {
+	switch t.types[id] {
+	case TypeByte:
 		if b, ok := parseBytePiece(t.pieces[id]); ok {
 			return string([]byte{b})
 		}
+	case TypeUserDefined:
+		return t.pieces[id]
 	}
-	return t.pieces[id]
+	return strings.ReplaceAll(t.pieces[id], "\u2581", " ")
 }
 
 func (t *SentencePiece) DecodeAll(ids []int) string {

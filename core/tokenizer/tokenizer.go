@@ -109,3 +109,13 @@ func Load(path string, meta formats.Metadata) (Tokenizer, error) {
 	}
 	return FromLlama2C(v)
 }
+
+// Piece is the text of token id as llama.cpp's token_to_piece shows it:
+// special tokens as written, byte tokens as their byte, others decoded.
+// Tokenizers that cannot say (WordLevel, CLIP) give Decode's text.
+func Piece(t Tokenizer, id int) string {
+	if p, ok := t.(interface{ Piece(int) string }); ok {
+		return p.Piece(id)
+	}
+	return t.Decode(id)
+}

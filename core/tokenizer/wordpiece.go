@@ -48,6 +48,7 @@ func wordPieceFromGGUF(meta formats.Metadata) (*WordPiece, error) {
 	if err != nil {
 		return nil, err
 	}
+	llamaTokenTypes(meta, tokens, types)
 	n := int64(len(tokens))
 	id := func(key string, def int64) int {
 		if v, ok := meta.Int(key); ok && v >= 0 && v < n {

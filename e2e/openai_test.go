@@ -22,6 +22,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/loomhq/loom/shapes"
@@ -279,6 +280,8 @@ func TestOpenAISDK(t *testing.T) {
 		apiError(t, "a speech model", err, 404, "model_not_found")
 	})
 
+	t.Run("responses", func(t *testing.T) { sdkResponses(t, ai) })
+
 	t.Run("errors", func(t *testing.T) {
 		_, err := ai.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "nope",
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
@@ -308,4 +311,94 @@ func openaiModelsPresent() (bool, error) {
 		return false, errors.New("../shared/models (stories260K) not present")
 	}
 	return true, nil
+}
+
+func sdkResponses(t *testing.T, ai openai.Client) {
+	ctx := context.Background()
+	res, err := ai.Responses.New(ctx, responses.ResponseNewParams{
+		Model:        "stories260K",
+		Input:        responses.ResponseNewParamsInputUnion{OfString: openai.String("Tell me a story about a dog.")},
+		Instructions: openai.String("You tell short stories."), MaxOutputTokens: openai.Int(12), Temperature: openai.Float(0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.ID, "resp_") || res.Object != "response" || res.Model != "stories260K" || res.CreatedAt <= 0 ||
+		res.OutputText() == "" || res.Instructions.OfString != "You tell short stories." || res.Usage.OutputTokens <= 0 ||
+		res.Usage.TotalTokens != res.Usage.InputTokens+res.Usage.OutputTokens || len(res.Output) != 1 || res.Output[0].Type != "message" {
+		t.Fatalf("response: %s", res.RawJSON())
+	}
+	if res.Status != "completed" && !(res.Status == "incomplete" && res.IncompleteDetails.Reason == "max_output_tokens") {
+		t.Errorf("status %q, incomplete %+v", res.Status, res.IncompleteDetails)
+	}
+	got, err := ai.Responses.Get(ctx, res.ID, responses.ResponseGetParams{})
+	if err != nil || got.OutputText() != res.OutputText() || got.Status != res.Status {
+		t.Errorf("retrieve: %v %s", err, got.RawJSON())
+	}
+
+	// Streamed: the semantic events in order, deltas adding up to the text.
+	st := ai.Responses.NewStreaming(ctx, responses.ResponseNewParams{Model: "stories260K",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Tell me a story.")}, MaxOutputTokens: openai.Int(12), Temperature: openai.Float(0)})
+	var types []string
+	var deltas strings.Builder
+	var final responses.Response
+	for st.Next() {
+		ev := st.Current()
+		types = append(types, ev.Type)
+		switch ev.Type {
+		case "response.output_text.delta":
+			deltas.WriteString(ev.AsResponseOutputTextDelta().Delta)
+		case "response.completed", "response.incomplete":
+			final = ev.Response
+		}
+	}
+	if err := st.Err(); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(types, ",")
+	if !strings.HasPrefix(joined, "response.created,response.in_progress,response.output_item.added,response.content_part.added,response.output_text.delta") ||
+		!strings.HasSuffix(joined, "response.output_text.done,response.content_part.done,response.output_item.done,"+"response."+strings.TrimPrefix(types[len(types)-1], "response.")) ||
+		deltas.String() == "" || final.OutputText() != deltas.String() {
+		t.Errorf("stream events %s; deltas %q, final %q", joined, deltas.String(), final.OutputText())
+	}
+
+	// input_image with a captioner: the caption is the output.
+	scene := shapes.RandomScene(rand.New(rand.NewPCG(8, 8)), 0)
+	img, err := ai.Responses.New(ctx, responses.ResponseNewParams{Model: "shapes-captioner",
+		Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+			responses.ResponseInputItemParamOfMessage(responses.ResponseInputMessageContentListParam{
+				{OfInputText: &responses.ResponseInputTextParam{Text: "Describe the image."}},
+				{OfInputImage: &responses.ResponseInputImageParam{ImageURL: openai.String(sceneDataURL(scene)), Detail: "auto"}},
+			}, responses.EasyInputMessageRoleUser)}}})
+	if err != nil || img.OutputText() != scene.Caption() {
+		t.Errorf("input_image: %v, %q want %q", err, img.OutputText(), scene.Caption())
+	}
+
+	// Background: queued at once, read back and cancelled by id.
+	bg, err := ai.Responses.New(ctx, responses.ResponseNewParams{Model: "stories260K", Background: openai.Bool(true),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Once upon a time")}, MaxOutputTokens: openai.Int(400)})
+	if err != nil || (bg.Status != "queued" && bg.Status != "in_progress") {
+		t.Fatalf("background: %v %s", err, bg.RawJSON())
+	}
+	cancelled, err := ai.Responses.Cancel(ctx, bg.ID)
+	if err != nil || (cancelled.Status != "cancelled" && cancelled.Status != "completed" && cancelled.Status != "incomplete") {
+		t.Errorf("cancel: %v %s", err, cancelled.RawJSON())
+	}
+	if again, err := ai.Responses.Get(ctx, bg.ID, responses.ResponseGetParams{}); err != nil || again.Status != cancelled.Status {
+		t.Errorf("retrieve after cancel: %v %+v", err, again)
+	}
+
+	// store false: answered, never served back.
+	tmp, err := ai.Responses.New(ctx, responses.ResponseNewParams{Model: "stories260K", Store: openai.Bool(false),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Hi")}, MaxOutputTokens: openai.Int(4)})
+	if err != nil || tmp.OutputText() == "" || !strings.Contains(tmp.RawJSON(), `"store":false`) {
+		t.Fatalf("store false: %v %+v", err, tmp)
+	}
+	_, err = ai.Responses.Get(ctx, tmp.ID, responses.ResponseGetParams{})
+	apiError(t, "retrieve an unstored response", err, 404, "not_found")
+	_, err = ai.Responses.Get(ctx, "resp_nope", responses.ResponseGetParams{})
+	apiError(t, "retrieve a missing response", err, 404, "not_found")
+	_, err = ai.Responses.New(ctx, responses.ResponseNewParams{Model: "stories260K", PreviousResponseID: openai.String(res.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("more")}})
+	apiError(t, "previous_response_id", err, 400, "invalid_request")
 }

@@ -147,6 +147,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/models/:id", s.getModel)
 	s.registerText(v1)
 	s.registerEmbeddings(v1)
+	s.registerResponses(v1)
 	s.registerImages(v1)
 	s.registerAudio(v1)
 	s.registerVideo(v1)

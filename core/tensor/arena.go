@@ -1,100 +1,116 @@
 package tensor
 
-// Arena is the scratch allocator for steady-state inference: a bump
-// allocator over one buffer, emptied by Reset between forward passes. The
-// first passes may outgrow the buffer (it then chains extra chunks); Reset
-// replaces the chain by one buffer of the high-water size, so from then on a
-// pass with the same shapes allocates no storage at all. Headers returned by
-// Arena.New are small heap objects; hot loops that want no garbage at all
-// take raw slices with Bytes/F32.
-//
-// Memory from an arena holds stale data from earlier passes (not zeroed)
-// and is valid until the next Reset. An Arena is not safe for concurrent use.
-
 import (
-	"fmt"
-	"unsafe"
+	"math"
+	"sync"
 )
 
-// arenaAlign is the alignment of every allocation (a cache line, and the
-// widest SIMD load).
-const arenaAlign = 64
-
+// Arena is the activation memory of one tower call: float32 slices cut from
+// a block that is kept between calls. A diffusion run allocates the same maps
+// every step, and the VAE decode that follows twenty UNet steps would
+// otherwise fault in megabytes of fresh pages (twice the decode's compute
+// time, measured), because the collector has handed them back meanwhile.
+//
+// A call that needs more than the block holds gets the rest from make; the
+// arena remembers how much the call wanted and grows to it at Reset, so from
+// the second call of a shape on nothing is allocated. Slices from an arena
+// must not outlive the call that took them (the next Reset hands them out
+// again). A nil *Arena allocates every slice. An Arena is not safe for
+// concurrent use: a tower keeps an ArenaPool and takes one per call.
 type Arena struct {
-	chunks [][]byte // current chunk last
-	used   int      // bytes used in the current chunk
-	total  int      // bytes handed out since Reset (the high-water candidate)
-	high   int      // largest total seen
+	buf       []float32
+	off, want int
 }
 
-// NewArena returns an arena with size bytes ready.
-func NewArena(size int) *Arena {
-	a := &Arena{}
-	if size > 0 {
-		a.chunks = [][]byte{alignedBytes(size)}
+// Floats returns n zeroed floats.
+func (a *Arena) Floats(n int) []float32 {
+	if a == nil {
+		return make([]float32, n)
 	}
-	return a
-}
-
-// alignedBytes allocates n bytes starting on an arenaAlign boundary.
-func alignedBytes(n int) []byte {
-	b := make([]byte, n+arenaAlign)
-	skip := (arenaAlign - int(uintptr(unsafe.Pointer(&b[0]))%arenaAlign)) % arenaAlign
-	return b[skip : skip+n : skip+n]
-}
-
-// Bytes returns n bytes of scratch, 64-byte aligned.
-func (a *Arena) Bytes(n int) []byte {
-	if n < 0 {
-		panic(fmt.Sprintf("tensor: Arena.Bytes(%d)", n))
+	a.want += n
+	if a.off+n > len(a.buf) {
+		return make([]float32, n)
 	}
-	rounded := (n + arenaAlign - 1) &^ (arenaAlign - 1)
-	a.total += rounded
-	a.high = max(a.high, a.total)
-	if len(a.chunks) == 0 || a.used+rounded > len(a.chunks[len(a.chunks)-1]) {
-		// Chain a chunk at least as big as everything so far, so the number
-		// of chunks per pass stays logarithmic before the first Reset.
-		a.chunks = append(a.chunks, alignedBytes(max(rounded, a.total, 1<<16)))
-		a.used = 0
-	}
-	c := a.chunks[len(a.chunks)-1]
-	b := c[a.used : a.used+n : a.used+n]
-	a.used += rounded
-	return b
+	s := a.buf[a.off : a.off+n : a.off+n]
+	a.off += n
+	clear(s)
+	return s
 }
 
-// F32 returns n float32s of scratch.
-func (a *Arena) F32(n int) []float32 {
-	if n == 0 {
-		return nil
+// Scratch returns n floats that are not zeroed: for buffers the caller
+// overwrites entirely before reading (a conv, norm or copy output).
+func (a *Arena) Scratch(n int) []float32 {
+	if a == nil {
+		return make([]float32, n)
 	}
-	b := a.Bytes(4 * n)
-	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
+	a.want += n
+	var s []float32
+	if a.off+n > len(a.buf) {
+		s = make([]float32, n)
+	} else {
+		s = a.buf[a.off : a.off+n : a.off+n]
+		a.off += n
+	}
+	if PoisonScratch {
+		for i := range s {
+			s[i] = float32(math.NaN())
+		}
+	}
+	return s
 }
 
-// New returns a contiguous tensor on arena memory (contents unspecified).
-func (a *Arena) New(d DType, shape ...int) (*Tensor, error) {
-	size, err := storageBytes(d, shape)
-	if err != nil {
-		return nil, err
-	}
-	return FromBytes(d, a.Bytes(size), shape...)
-}
-
-// Reset frees everything handed out. If the last pass needed more than one
-// chunk, the chunks are replaced by a single one of the high-water size.
+// Reset frees everything handed out since the last Reset, growing the block
+// to what those calls wanted.
 func (a *Arena) Reset() {
-	if len(a.chunks) > 1 {
-		a.chunks = [][]byte{alignedBytes(a.high)}
+	if a.want > len(a.buf) {
+		a.buf = make([]float32, a.want)
 	}
-	a.used, a.total = 0, 0
+	a.off, a.want = 0, 0
 }
 
-// Cap reports the bytes the arena holds.
-func (a *Arena) Cap() int {
-	n := 0
-	for _, c := range a.chunks {
-		n += len(c)
+// PoisonScratch fills Scratch slices with NaN, so a test reading a float its
+// caller did not write fails. Test packages of towers and layers set it.
+var PoisonScratch bool
+
+// ArenaPool keeps a few arenas for a tower's concurrent calls; its zero value
+// is ready.
+type ArenaPool struct {
+	mu   sync.Mutex
+	free []*Arena
+}
+
+// arenaPoolSize bounds the arenas a pool keeps: more concurrent calls than
+// this still work, their extra arenas are dropped when done.
+const arenaPoolSize = 4
+
+// Get returns an arena for one call; give it back with Put.
+func (p *ArenaPool) Get() *Arena {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		a := p.free[n-1]
+		p.free = p.free[:n-1]
+		return a
 	}
-	return n
+	return new(Arena)
+}
+
+// Put resets a for its next call and keeps it.
+func (p *ArenaPool) Put(a *Arena) {
+	a.Reset()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < arenaPoolSize {
+		p.free = append(p.free, a)
+	}
+}
+
+// Grow returns (*buf)[:n], reallocating only when the capacity is short: the
+// working buffer of a layer or decoding state that lives across calls.
+// Contents are whatever the last use left.
+func Grow(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	return (*buf)[:n]
 }

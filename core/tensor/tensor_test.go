@@ -148,41 +148,6 @@ func TestQuantizedViews(t *testing.T) {
 	}
 }
 
-func TestArenaSteadyState(t *testing.T) {
-	a := NewArena(1 << 10)
-	pass := func() {
-		x, err := a.New(kernels.F32, 300, 7)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := x.Bytes()
-		if uintptr(unsafeAddr(b))%arenaAlign != 0 {
-			t.Fatal("arena tensor not 64-byte aligned")
-		}
-		f := a.F32(5000)
-		g := a.F32(3)
-		f[len(f)-1], g[0] = 1, 2
-		if f[len(f)-1] != 1 { // g must not alias f
-			t.Fatal("arena allocations overlap")
-		}
-		a.Reset()
-	}
-	pass()
-	capAfter := a.Cap()
-	if capAfter < 300*7*4+5000*4 {
-		t.Fatalf("arena cap %d after a pass", capAfter)
-	}
-	allocs := testing.AllocsPerRun(10, func() {
-		a.F32(5000)
-		a.Bytes(8400)
-		a.F32(3)
-		a.Reset()
-	})
-	if allocs != 0 || a.Cap() != capAfter {
-		t.Fatalf("steady state: %v allocs per pass, cap %d → %d", allocs, capAfter, a.Cap())
-	}
-}
-
 // FuzzView applies a fuzzed sequence of view operations to a (2, 3, 4) or
 // reshaped f32 tensor holding its own indices, checking every element
 // against an independent model: a dense array of the original indices, moved

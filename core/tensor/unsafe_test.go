@@ -1,5 +1,0 @@
-package tensor
-
-import "unsafe"
-
-func unsafeAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }

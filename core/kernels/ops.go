@@ -435,3 +435,21 @@ func Embedding(out, table []float32, vocab, dim int, ids []int32) error {
 	}
 	return nil
 }
+
+// Transpose sets dst (cols, rows) to src (rows, cols)ᵀ: between a
+// convolution's channel-major layout (C, HW) and a transformer's token rows
+// (HW, C). Output rows are split over the pool. dst must not alias src.
+func Transpose(dst, src []float32, rows, cols int) error {
+	if rows < 0 || cols < 0 || len(src) < rows*cols || len(dst) < rows*cols {
+		return fmt.Errorf("transpose: %d×%d from %d floats into %d", rows, cols, len(src), len(dst))
+	}
+	ParallelFor(cols, max(1, 4096/max(rows, 1)), func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			d := dst[c*rows : (c+1)*rows]
+			for r := range d {
+				d[r] = src[r*cols+c]
+			}
+		}
+	})
+	return nil
+}

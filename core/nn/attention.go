@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // RoPE holds rotary position embedding settings (Su et al. 2021) with the
@@ -135,8 +136,8 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	if err := c.Reserve(pos + seq); err != nil {
 		return err
 	}
-	q := grow(&s.q, seq*qw)     // (seq, heads, head_dim)
-	att := grow(&s.att, seq*qw) // (seq, heads, head_dim)
+	q := tensor.Grow(&s.q, seq*qw)     // (seq, heads, head_dim)
+	att := tensor.Grow(&s.att, seq*qw) // (seq, heads, head_dim)
 	kNew := c.K[pos*kw : (pos+seq)*kw]
 	vNew := c.V[pos*kw : (pos+seq)*kw]
 	if err := a.Q.Forward(q, x, seq); err != nil {

@@ -74,3 +74,19 @@ func (b *Binder) Flat(name string, n int) []float32 {
 func (b *Binder) FlatMatrix(name string, rows, cols int) Matrix {
 	return Matrix{Rows: rows, Cols: cols, F32: b.Flat(name, rows*cols)}
 }
+
+// DenseLinear binds a Linear as f32: image towers multiply every weight by
+// thousands of pixels, so a half-precision or quantized checkpoint is widened
+// once at load instead of on every call.
+func (b *Binder) DenseLinear(name string, out, in int) Linear {
+	l := b.Linear(name, out, in)
+	if l.W.F32 == nil && l.W.Data != nil {
+		w, err := l.W.Dense()
+		if err != nil {
+			b.fail("bind %s: widen to f32: %w", b.name(name), err)
+			return Linear{}
+		}
+		l.W = Matrix{Rows: out, Cols: in, F32: w}
+	}
+	return l
+}

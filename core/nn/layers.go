@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // denseRows is the batch from which a quantized Linear widens its weights to
@@ -35,7 +36,7 @@ func (l *Linear) Forward(y, x []float32, rows int) error {
 	switch {
 	case l.W.Quantized() && rows >= denseRows:
 		buf := widened.Get().(*[]float32)
-		w := grow(buf, out*in) // (out, in)
+		w := tensor.Grow(buf, out*in) // (out, in)
 		err := l.W.widen(w)
 		if err == nil {
 			kernels.GemmT(rows, out, in, x, in, w, in, 0, y, out)
@@ -102,8 +103,8 @@ type SwiGLU struct {
 // Forward sets out (rows, dim) from x (rows, dim).
 func (m *SwiGLU) Forward(out, x []float32, rows int, s *Scratch) error {
 	ff := m.Gate.W.Rows
-	g := grow(&s.g, rows*ff) // (rows, ff)
-	u := grow(&s.u, rows*ff) // (rows, ff)
+	g := tensor.Grow(&s.g, rows*ff) // (rows, ff)
+	u := tensor.Grow(&s.u, rows*ff) // (rows, ff)
 	if err := m.Gate.Forward(g, x, rows); err != nil {
 		return fmt.Errorf("ffn gate: %w", err)
 	}
@@ -190,12 +191,4 @@ func dense(b *Binder, name string, m *Matrix) []float32 {
 type Scratch struct {
 	q, att, g, u []float32
 	moe          kernels.MoEScratch
-}
-
-// grow returns (*buf)[:n], reallocating only when the capacity is short.
-func grow(buf *[]float32, n int) []float32 {
-	if cap(*buf) < n {
-		*buf = make([]float32, n)
-	}
-	return (*buf)[:n]
 }

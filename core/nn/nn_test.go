@@ -18,6 +18,11 @@ func randF(r *rand.Rand, n int) []float32 {
 
 // linearRef is y = x·Wᵀ + b in float64 from a dense W.
 func linearRef(w []float32, b []float32, x []float32, rows, out, in int) []float64 {
+	return linear64(to64(x), w, b, rows, out, in)
+}
+
+// linear64 is y = x·Wᵀ + b in float64 (b may be nil).
+func linear64(x []float64, w, b []float32, rows, out, in int) []float64 {
 	y := make([]float64, rows*out)
 	for r := 0; r < rows; r++ {
 		for o := 0; o < out; o++ {
@@ -26,10 +31,18 @@ func linearRef(w []float32, b []float32, x []float32, rows, out, in int) []float
 				s = float64(b[o])
 			}
 			for k := 0; k < in; k++ {
-				s += float64(x[r*in+k]) * float64(w[o*in+k])
+				s += x[r*in+k] * float64(w[o*in+k])
 			}
 			y[r*out+o] = s
 		}
+	}
+	return y
+}
+
+func to64(x []float32) []float64 {
+	y := make([]float64, len(x))
+	for i, v := range x {
+		y[i] = float64(v)
 	}
 	return y
 }

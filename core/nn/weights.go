@@ -1,6 +1,9 @@
 // Package nn builds the layers of Loom's towers from core/kernels: Linear
 // (f32 or quantized weights), Embedding, RMSNorm, rotary embeddings,
-// Attention over a KV cache, the SwiGLU MLP and the Mixture-of-Experts block.
+// Attention over a KV cache, the SwiGLU MLP and the Mixture-of-Experts block;
+// and the blocks several towers share (resnet.go, transformer.go):
+// ResnetBlock, Upsample2D, CrossAttention, FeedForward, MLP,
+// TransformerBlock, Transformer2D and EncoderLayer.
 //
 // Layers bind their weights by name through a Binder, a prefix walker in the
 // style of candle's VarBuilder: a tower says b.Sub("blk.%d", i).Linear("attn_q")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // CLIPTextConfig is the part of a CLIPTextConfig (config.json) the encoder needs.
@@ -70,20 +71,14 @@ func (c *CLIPTextConfig) validate() error {
 	return nil
 }
 
-type clipLayer struct {
-	ln1, ln2   nn.LayerNorm
-	q, k, v, o nn.Linear // (H, H)
-	fc1        nn.Linear // (I, H)
-	fc2        nn.Linear // (H, I)
-}
-
-// CLIPText is a loaded text encoder. Forward allocates its activations, so
-// one encoder may serve concurrent calls.
+// CLIPText is a loaded text encoder. Each Forward takes its activations from
+// an arena of its own, so one encoder may serve concurrent calls.
 type CLIPText struct {
 	Cfg      CLIPTextConfig
 	tok, pos nn.Embedding // (V, H), (P, H)
-	layers   []clipLayer
+	layers   []nn.EncoderLayer
 	final    nn.LayerNorm
+	arenas   tensor.ArenaPool
 }
 
 // LoadCLIPText binds a CLIPTextModel's text_model under b.
@@ -94,18 +89,23 @@ func LoadCLIPText(b *nn.Binder, cfg CLIPTextConfig) (*CLIPText, error) {
 	if cfg.LayerNormEps == 0 {
 		cfg.LayerNormEps = 1e-5
 	}
-	H, I, eps := cfg.HiddenSize, cfg.IntermediateSize, cfg.LayerNormEps
+	H, I, eps, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.LayerNormEps, cfg.NumAttentionHeads
+	act := nn.Activation(nn.QuickGELU)
+	if cfg.HiddenAct == "gelu" {
+		act = kernels.GELUErf
+	}
 	m := &CLIPText{Cfg: cfg}
 	m.tok = nn.Embedding{Table: b.Matrix("embeddings.token_embedding.weight", cfg.VocabSize, H)}
 	m.pos = nn.Embedding{Table: b.Matrix("embeddings.position_embedding.weight", cfg.MaxPositionEmbeddings, H)}
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
 		l := b.Sub("encoder.layers.%d", i)
-		m.layers = append(m.layers, clipLayer{
-			ln1: l.LayerNorm("layer_norm1", H, eps),
-			q:   denseLinear(l, "self_attn.q_proj", H, H), k: denseLinear(l, "self_attn.k_proj", H, H),
-			v: denseLinear(l, "self_attn.v_proj", H, H), o: denseLinear(l, "self_attn.out_proj", H, H),
-			ln2: l.LayerNorm("layer_norm2", H, eps),
-			fc1: denseLinear(l, "mlp.fc1", I, H), fc2: denseLinear(l, "mlp.fc2", H, I),
+		m.layers = append(m.layers, nn.EncoderLayer{
+			Norm1: l.LayerNorm("layer_norm1", H, eps),
+			Attn: nn.CrossAttention{Heads: heads, HeadDim: H / heads, Causal: true,
+				Q: l.DenseLinear("self_attn.q_proj", H, H), K: l.DenseLinear("self_attn.k_proj", H, H),
+				V: l.DenseLinear("self_attn.v_proj", H, H), O: l.DenseLinear("self_attn.out_proj", H, H)},
+			Norm2: l.LayerNorm("layer_norm2", H, eps),
+			MLP:   nn.MLP{FC1: l.DenseLinear("mlp.fc1", I, H), FC2: l.DenseLinear("mlp.fc2", H, I), Act: act},
 		})
 	}
 	m.final = b.LayerNorm("final_layer_norm", H, eps)
@@ -120,34 +120,29 @@ func LoadCLIPText(b *nn.Binder, cfg CLIPTextConfig) (*CLIPText, error) {
 // layer norm, which Stable Diffusion cross-attends to.
 func (m *CLIPText) Forward(out []float32, ids []int) error {
 	c := m.Cfg
-	T, H, I := len(ids), c.HiddenSize, c.IntermediateSize
+	T, H := len(ids), c.HiddenSize
 	if T == 0 || T > c.MaxPositionEmbeddings || len(out) < T*H {
 		return fmt.Errorf("clip: %d tokens (1..%d), out %d floats (want %d)", T, c.MaxPositionEmbeddings, len(out), T*H)
 	}
-	x, p := make([]float32, T*H), make([]float32, T*H)
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
+	x, p := ar.Scratch(T*H), ar.Scratch(T*H)
 	pos := make([]int, T)
 	for i := range pos {
 		pos[i] = i
 	}
-	if err := firstErr(m.tok.Forward(x, ids), m.pos.Forward(p, pos), kernels.Add(x, x, p)); err != nil {
+	if err := m.tok.Forward(x, ids); err != nil {
 		return fmt.Errorf("clip embeddings: %w", err)
 	}
-	h, q, k, v, att := make([]float32, T*H), make([]float32, T*H), make([]float32, T*H), make([]float32, T*H), make([]float32, T*H)
-	ff := make([]float32, T*I)
-	heads := c.NumAttentionHeads
-	ap := kernels.AttnParams{Heads: heads, KVHeads: heads, HeadDim: H / heads, SeqQ: T, SeqKV: T, Causal: true}
-	act := nn.QuickGELU
-	if c.HiddenAct == "gelu" {
-		act = kernels.GELUErf
+	if err := m.pos.Forward(p, pos); err != nil {
+		return fmt.Errorf("clip embeddings: %w", err)
+	}
+	if err := kernels.Add(x, x, p); err != nil {
+		return err
 	}
 	for i := range m.layers {
-		l := &m.layers[i]
-		if err := firstErr(l.ln1.Forward(h, x, T), l.q.Forward(q, h, T), l.k.Forward(k, h, T), l.v.Forward(v, h, T),
-			kernels.FlashAttention(att, q, k, v, ap), l.o.Forward(h, att, T), kernels.Add(x, x, h)); err != nil {
-			return fmt.Errorf("clip layer %d attention: %w", i, err)
-		}
-		if err := firstErr(l.ln2.Forward(h, x, T), l.fc1.Forward(ff, h, T), act(ff, ff), l.fc2.Forward(h, ff, T), kernels.Add(x, x, h)); err != nil {
-			return fmt.Errorf("clip layer %d mlp: %w", i, err)
+		if err := m.layers[i].Forward(x, T, ar); err != nil {
+			return fmt.Errorf("clip layer %d: %w", i, err)
 		}
 	}
 	return m.final.Forward(out[:T*H], x, T)

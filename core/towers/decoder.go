@@ -34,6 +34,7 @@ import (
 	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // DecoderConfig is the shape of a decoder, read from GGUF-style metadata.
@@ -303,8 +304,8 @@ func (st *State) step(tokens []int, pos int) error {
 func (st *State) blocks(tokens []int, pos int) ([]float32, error) {
 	d, c := st.d, st.d.Config
 	seq := len(tokens)
-	x := growF(&st.x, seq*c.Dim) // (seq, dim) residual stream
-	h := growF(&st.h, seq*c.Dim) // (seq, dim)
+	x := tensor.Grow(&st.x, seq*c.Dim) // (seq, dim) residual stream
+	h := tensor.Grow(&st.h, seq*c.Dim) // (seq, dim)
 	if err := d.Embed.Forward(x, tokens); err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
@@ -316,14 +317,16 @@ func (st *State) blocks(tokens []int, pos int) ([]float32, error) {
 		if err := blk.Attn.Forward(h, h, seq, pos, &st.Cache[i], &st.s); err != nil {
 			return nil, fmt.Errorf("block %d: %w", i, err)
 		}
-		kernels.Add(x, x, h)
+		if err := kernels.Add(x, x, h); err != nil {
+			return nil, err
+		}
 		if err := blk.FFNNorm.Forward(h, x, seq); err != nil {
 			return nil, err
 		}
 		out := h
 		var err error
 		if blk.MoE != nil {
-			out = growF(&st.y, seq*c.Dim)
+			out = tensor.Grow(&st.y, seq*c.Dim)
 			err = blk.MoE.Forward(out, h, seq, &st.s)
 		} else {
 			err = blk.MLP.Forward(h, h, seq, &st.s)
@@ -331,14 +334,9 @@ func (st *State) blocks(tokens []int, pos int) ([]float32, error) {
 		if err != nil {
 			return nil, fmt.Errorf("block %d: %w", i, err)
 		}
-		kernels.Add(x, x, out)
+		if err := kernels.Add(x, x, out); err != nil {
+			return nil, err
+		}
 	}
 	return x, nil
-}
-
-func growF(buf *[]float32, n int) []float32 {
-	if cap(*buf) < n {
-		*buf = make([]float32, n)
-	}
-	return (*buf)[:n]
 }

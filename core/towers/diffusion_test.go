@@ -211,7 +211,10 @@ func TestVAEMatchesPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := make([]float32, len(img)), make([]float32, len(img))
-	if err := firstErr(v.DecodeLatents(a, z, 1, 32, 32), v.Decode(b, mean, 1, 32, 32)); err != nil {
+	if err := v.DecodeLatents(a, z, 1, 32, 32); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Decode(b, mean, 1, 32, 32); err != nil {
 		t.Fatal(err)
 	}
 	if e := relErr(a, b); e > 1e-5 {
@@ -352,7 +355,10 @@ func TestShapesDiffusionFolderLoads(t *testing.T) {
 	empty, _ := tok.EncodePrompt("", L)
 	D := ccfg.HiddenSize
 	ctx := make([]float32, 2*L*D)
-	if err := firstErr(text.Forward(ctx[:L*D], empty), text.Forward(ctx[L*D:], ids)); err != nil {
+	if err := text.Forward(ctx[:L*D], empty); err != nil {
+		t.Fatal(err)
+	}
+	if err := text.Forward(ctx[L*D:], ids); err != nil {
 		t.Fatal(err)
 	}
 	gen := func(seed uint64) []float32 {
@@ -428,8 +434,13 @@ func (p *pipeline) guidedRun(t *testing.T, s sched.Sampler, x, ctx []float32, S 
 	for i, ts := range s.Timesteps() {
 		s.ScaleInput(in[:n], x, i)
 		copy(in[n:], in[:n])
-		if err := firstErr(p.unet.Forward(out, in, 2, side, side, []float32{float32(ts)}, ctx, S),
-			sched.Guide(out[:n], out[:n], out[n:], scale), s.Step(x, out[:n], i, nil)); err != nil {
+		if err := p.unet.Forward(out, in, 2, side, side, []float32{float32(ts)}, ctx, S); err != nil {
+			t.Fatal(err)
+		}
+		if err := sched.Guide(out[:n], out[:n], out[n:], scale); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Step(x, out[:n], i, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

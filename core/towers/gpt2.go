@@ -22,6 +22,7 @@ import (
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // GPT2Config is the part of a GPT2Config (config.json) the decoder needs.
@@ -43,7 +44,7 @@ type gpt2Block struct {
 	ln1, lnx, ln2 nn.LayerNorm
 	qkv, proj     nn.Linear // self: (3D, D), (D, D)
 	xq, xkv, xo   nn.Linear // cross: (D, D), (2D, D_enc), (D, D)
-	fc, fcProj    nn.Linear // (F, D), (D, F)
+	mlp           nn.MLP    // c_fc (F, D), gelu (tanh form), c_proj (D, F)
 }
 
 // GPT2 is a loaded decoder; Caption-style decoding state lives in a
@@ -81,16 +82,15 @@ func LoadGPT2(b *nn.Binder, cfg GPT2Config, encDim int) (*GPT2, error) {
 	for i := 0; i < cfg.NLayer; i++ {
 		h := t.Sub("h.%d", i)
 		m.blocks = append(m.blocks, gpt2Block{
-			ln1:    h.LayerNorm("ln_1", D, eps),
-			qkv:    h.LinearT("attn.c_attn", 3*D, D),
-			proj:   h.LinearT("attn.c_proj", D, D),
-			lnx:    h.LayerNorm("ln_cross_attn", D, eps),
-			xq:     h.LinearT("crossattention.q_attn", D, D),
-			xkv:    h.LinearT("crossattention.c_attn", 2*D, encDim),
-			xo:     h.LinearT("crossattention.c_proj", D, D),
-			ln2:    h.LayerNorm("ln_2", D, eps),
-			fc:     h.LinearT("mlp.c_fc", F, D),
-			fcProj: h.LinearT("mlp.c_proj", D, F),
+			ln1:  h.LayerNorm("ln_1", D, eps),
+			qkv:  h.LinearT("attn.c_attn", 3*D, D),
+			proj: h.LinearT("attn.c_proj", D, D),
+			lnx:  h.LayerNorm("ln_cross_attn", D, eps),
+			xq:   h.LinearT("crossattention.q_attn", D, D),
+			xkv:  h.LinearT("crossattention.c_attn", 2*D, encDim),
+			xo:   h.LinearT("crossattention.c_proj", D, D),
+			ln2:  h.LayerNorm("ln_2", D, eps),
+			mlp:  nn.MLP{FC1: h.LinearT("mlp.c_fc", F, D), FC2: h.LinearT("mlp.c_proj", D, F), Act: kernels.GELU},
 		})
 	}
 	m.lnf = t.LayerNorm("ln_f", D, eps)
@@ -114,8 +114,8 @@ type GPT2State struct {
 	encLen   int
 	x, h, q  []float32 // scratch (D)
 	att, qkv []float32
-	ff       []float32
-	Logits   []float32 // (V) after the last Step
+	ar       tensor.Arena // the MLP's scratch
+	Logits   []float32    // (V) after the last Step
 }
 
 // NewState computes the cross-attention keys and values of encoder states
@@ -153,21 +153,16 @@ func (st *GPT2State) Clone() *GPT2State {
 // Step feeds one token at st.Pos and leaves the next-token logits in st.Logits.
 func (m *GPT2) Step(st *GPT2State, token int) error {
 	c := m.Cfg
-	D, F, H := c.NEmbd, c.NInner, c.NHead
+	D, H := c.NEmbd, c.NHead
 	if token < 0 || token >= c.VocabSize {
 		return fmt.Errorf("gpt2: token %d outside vocabulary of %d", token, c.VocabSize)
 	}
 	if st.Pos >= c.NPositions {
 		return fmt.Errorf("gpt2: position %d beyond the %d the model knows", st.Pos, c.NPositions)
 	}
-	buf := func(b *[]float32, n int) []float32 {
-		if cap(*b) < n {
-			*b = make([]float32, n)
-		}
-		return (*b)[:n]
-	}
-	x, h, q, att := buf(&st.x, D), buf(&st.h, D), buf(&st.q, D), buf(&st.att, D)
-	qkv, ff := buf(&st.qkv, 3*D), buf(&st.ff, F)
+	x, h, q, att := tensor.Grow(&st.x, D), tensor.Grow(&st.h, D), tensor.Grow(&st.q, D), tensor.Grow(&st.att, D)
+	qkv := tensor.Grow(&st.qkv, 3*D)
+	defer st.ar.Reset()
 	if err := m.wte.Row(x, token); err != nil {
 		return err
 	}
@@ -177,32 +172,66 @@ func (m *GPT2) Step(st *GPT2State, token int) error {
 	self := kernels.AttnParams{Heads: H, KVHeads: H, HeadDim: D / H, SeqQ: 1, SeqKV: st.Pos + 1, Causal: true, QPos0: st.Pos}
 	cross := kernels.AttnParams{Heads: H, KVHeads: H, HeadDim: D / H, SeqQ: 1, SeqKV: st.encLen}
 	for i := range m.blocks {
-		b := &m.blocks[i]
-		if err := firstErr(b.ln1.Forward(h, x, 1), b.qkv.Forward(qkv, h, 1)); err != nil {
-			return fmt.Errorf("gpt2 layer %d: %w", i, err)
-		}
-		st.k[i] = append(st.k[i], qkv[D:2*D]...) // (Pos+1, D) = (Pos+1, heads, head_dim)
-		st.v[i] = append(st.v[i], qkv[2*D:]...)
-		if err := kernels.FlashAttention(att, qkv[:D], st.k[i], st.v[i], self); err != nil {
-			return fmt.Errorf("gpt2 layer %d self-attention: %w", i, err)
-		}
-		if err := firstErr(b.proj.Forward(h, att, 1), kernels.Add(x, x, h), b.lnx.Forward(h, x, 1), b.xq.Forward(q, h, 1)); err != nil {
-			return fmt.Errorf("gpt2 layer %d: %w", i, err)
-		}
-		if err := kernels.FlashAttention(att, q, st.xk[i], st.xv[i], cross); err != nil {
-			return fmt.Errorf("gpt2 layer %d cross-attention: %w", i, err)
-		}
-		if err := firstErr(b.xo.Forward(h, att, 1), kernels.Add(x, x, h), b.ln2.Forward(h, x, 1), b.fc.Forward(ff, h, 1),
-			kernels.GELU(ff, ff), b.fcProj.Forward(h, ff, 1), kernels.Add(x, x, h)); err != nil {
+		if err := m.block(st, i, x, h, q, att, qkv, self, cross); err != nil {
 			return fmt.Errorf("gpt2 layer %d: %w", i, err)
 		}
 	}
 	st.Pos++
-	logits := buf(&st.Logits, c.VocabSize)
-	if err := firstErr(m.lnf.Forward(h, x, 1), m.lmHead.Forward(logits, h, 1)); err != nil {
+	logits := tensor.Grow(&st.Logits, c.VocabSize)
+	if err := m.lnf.Forward(h, x, 1); err != nil {
+		return fmt.Errorf("gpt2 head: %w", err)
+	}
+	if err := m.lmHead.Forward(logits, h, 1); err != nil {
 		return fmt.Errorf("gpt2 head: %w", err)
 	}
 	return nil
+}
+
+// block runs layer i on the token x (D) in place: self-attention over the
+// cache, cross-attention over the image, MLP, each pre-norm with a residual.
+// h, q, att (D) and qkv (3D) are scratch.
+func (m *GPT2) block(st *GPT2State, i int, x, h, q, att, qkv []float32, self, cross kernels.AttnParams) error {
+	D := m.Cfg.NEmbd
+	b := &m.blocks[i]
+	if err := b.ln1.Forward(h, x, 1); err != nil {
+		return err
+	}
+	if err := b.qkv.Forward(qkv, h, 1); err != nil {
+		return err
+	}
+	st.k[i] = append(st.k[i], qkv[D:2*D]...) // (Pos+1, D) = (Pos+1, heads, head_dim)
+	st.v[i] = append(st.v[i], qkv[2*D:]...)
+	if err := kernels.FlashAttention(att, qkv[:D], st.k[i], st.v[i], self); err != nil {
+		return fmt.Errorf("self-attention: %w", err)
+	}
+	if err := b.proj.Forward(h, att, 1); err != nil {
+		return err
+	}
+	if err := kernels.Add(x, x, h); err != nil {
+		return err
+	}
+	if err := b.lnx.Forward(h, x, 1); err != nil {
+		return err
+	}
+	if err := b.xq.Forward(q, h, 1); err != nil {
+		return err
+	}
+	if err := kernels.FlashAttention(att, q, st.xk[i], st.xv[i], cross); err != nil {
+		return fmt.Errorf("cross-attention: %w", err)
+	}
+	if err := b.xo.Forward(h, att, 1); err != nil {
+		return err
+	}
+	if err := kernels.Add(x, x, h); err != nil {
+		return err
+	}
+	if err := b.ln2.Forward(h, x, 1); err != nil {
+		return err
+	}
+	if err := b.mlp.Forward(h, h, 1, &st.ar); err != nil {
+		return err
+	}
+	return kernels.Add(x, x, h)
 }
 
 // Generate decodes a sequence for encoder states enc (S, encDim), starting

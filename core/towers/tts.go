@@ -97,9 +97,9 @@ func (c *FastSpeech2Config) validate() error {
 // x = LN(x + fc(attn(x))); x = LN(x + w_2(relu(w_1(x)))) with w_1, w_2 1-D
 // convolutions over time.
 type fftBlock struct {
-	q, k, v, fc nn.Linear // (H, H)
-	ln1, ln2    nn.LayerNorm
-	w1, w2      nn.Conv1D // (F, H, k0), (H, F, k1)
+	attn     nn.CrossAttention // self-attention: w_qs, w_ks, w_vs, fc (H, H)
+	ln1, ln2 nn.LayerNorm
+	w1, w2   nn.Conv1D // (F, H, k0), (H, F, k1)
 }
 
 // variancePredictor: conv → relu → LN → conv → relu → LN → linear (1).
@@ -143,11 +143,13 @@ func LoadFastSpeech2(b *nn.Binder, cfg FastSpeech2Config) (*FastSpeech2, error) 
 	m.wordEmb = b.Flat("encoder.src_word_emb.weight", cfg.NSrcVocab*H)
 	m.encPos = b.Flat("encoder.position_enc", m.posRows*H)
 	m.decPos = b.Flat("decoder.position_enc", m.posRows*H)
-	block := func(l *nn.Binder) fftBlock {
+	block := func(l *nn.Binder, heads int) fftBlock {
 		k0, k1 := t.ConvKernelSize[0], t.ConvKernelSize[1]
 		return fftBlock{
-			q: l.Linear("slf_attn.w_qs", H, H), k: l.Linear("slf_attn.w_ks", H, H),
-			v: l.Linear("slf_attn.w_vs", H, H), fc: l.Linear("slf_attn.fc", H, H),
+			// Scale 1/sqrt(d_k): the reference's temperature d_k^0.5.
+			attn: nn.CrossAttention{Heads: heads, HeadDim: H / heads,
+				Q: l.Linear("slf_attn.w_qs", H, H), K: l.Linear("slf_attn.w_ks", H, H),
+				V: l.Linear("slf_attn.w_vs", H, H), O: l.Linear("slf_attn.fc", H, H)},
 			ln1: l.LayerNorm("slf_attn.layer_norm", H, 1e-5),
 			w1:  l.Conv1D("pos_ffn.w_1", F, H, k0, nn.Conv1DOpts{Pad: (k0 - 1) / 2}),
 			w2:  l.Conv1D("pos_ffn.w_2", H, F, k1, nn.Conv1DOpts{Pad: (k1 - 1) / 2}),
@@ -155,10 +157,10 @@ func LoadFastSpeech2(b *nn.Binder, cfg FastSpeech2Config) (*FastSpeech2, error) 
 		}
 	}
 	for i := 0; i < t.EncoderLayer; i++ {
-		m.enc = append(m.enc, block(b.Sub("encoder.layer_stack.%d", i)))
+		m.enc = append(m.enc, block(b.Sub("encoder.layer_stack.%d", i), t.EncoderHead))
 	}
 	for i := 0; i < t.DecoderLayer; i++ {
-		m.dec = append(m.dec, block(b.Sub("decoder.layer_stack.%d", i)))
+		m.dec = append(m.dec, block(b.Sub("decoder.layer_stack.%d", i), t.DecoderHead))
 	}
 	if cfg.MultiSpeaker {
 		m.speaker = b.Flat("speaker_emb.weight", cfg.NSpeaker*H)
@@ -251,7 +253,7 @@ func (m *FastSpeech2) Encode(ids []int, speaker int, ctl TTSControls) (*Encoded,
 		return nil, err
 	}
 	for i := range m.enc {
-		if err := m.enc[i].forward(x, N, m.Cfg.Transformer.EncoderHead); err != nil {
+		if err := m.enc[i].forward(x, N); err != nil {
 			return nil, fmt.Errorf("fastspeech2 encoder layer %d: %w", i, err)
 		}
 	}
@@ -345,7 +347,7 @@ func (m *FastSpeech2) Decode(e *Encoded, durations []int) (mel, postnet []float3
 		return nil, nil, err
 	}
 	for i := range m.dec {
-		if err := m.dec[i].forward(x, T, m.Cfg.Transformer.DecoderHead); err != nil {
+		if err := m.dec[i].forward(x, T); err != nil {
 			return nil, nil, fmt.Errorf("fastspeech2 decoder layer %d: %w", i, err)
 		}
 	}
@@ -357,11 +359,17 @@ func (m *FastSpeech2) Decode(e *Encoded, durations []int) (mel, postnet []float3
 		return mel, mel, nil
 	}
 	// Postnet over (C, T): conv → BN → tanh, the last without tanh.
-	h := transposeRows(mel, T, M) // (M, T)
+	h, err := transposeRows(mel, T, M) // (M, T)
+	if err != nil {
+		return nil, nil, err
+	}
 	for i := range m.postnet {
 		c := &m.postnet[i]
 		o := make([]float32, c.Out*T)
-		if err := firstErr(c.Forward(o, h, T), m.postBN[i].Forward(o, o, T)); err != nil {
+		if err := c.Forward(o, h, T); err != nil {
+			return nil, nil, fmt.Errorf("fastspeech2 postnet %d: %w", i, err)
+		}
+		if err := m.postBN[i].Forward(o, o, T); err != nil {
 			return nil, nil, fmt.Errorf("fastspeech2 postnet %d: %w", i, err)
 		}
 		if i < len(m.postnet)-1 {
@@ -371,7 +379,9 @@ func (m *FastSpeech2) Decode(e *Encoded, durations []int) (mel, postnet []float3
 		}
 		h = o
 	}
-	postnet = transposeRows(h, M, T) // (T, M)
+	if postnet, err = transposeRows(h, M, T); err != nil { // (T, M)
+		return nil, nil, err
+	}
 	if err := kernels.Add(postnet, postnet, mel); err != nil {
 		return nil, nil, err
 	}
@@ -420,48 +430,75 @@ func sinusoidTable(n, d int) []float32 {
 }
 
 // forward updates x (L, H) in place.
-func (f *fftBlock) forward(x []float32, L, heads int) error {
-	H := len(f.ln1.W)
-	q, k, v := make([]float32, L*H), make([]float32, L*H), make([]float32, L*H)
-	att, h := make([]float32, L*H), make([]float32, L*H)
-	if err := firstErr(f.q.Forward(q, x, L), f.k.Forward(k, x, L), f.v.Forward(v, x, L)); err != nil {
+func (f *fftBlock) forward(x []float32, L int) error {
+	if err := f.attn.ForwardAdd(x, x, L, x, L, nil); err != nil {
 		return err
 	}
-	// Scale 1/sqrt(d_k): the reference's temperature d_k^0.5.
-	ap := kernels.AttnParams{Heads: heads, KVHeads: heads, HeadDim: H / heads, SeqQ: L, SeqKV: L}
-	if err := kernels.FlashAttention(att, q, k, v, ap); err != nil {
-		return err
-	}
-	if err := firstErr(f.fc.Forward(h, att, L), kernels.Add(x, x, h), f.ln1.Forward(x, x, L)); err != nil {
+	if err := f.ln1.Forward(x, x, L); err != nil {
 		return err
 	}
 	// Position-wise conv feed-forward over (C, L).
-	xt := transposeRows(x, L, H) // (H, L)
-	mid := make([]float32, f.w1.Out*L)
-	if err := firstErr(f.w1.Forward(mid, xt, L), nn.ReLU(mid, mid), f.w2.Forward(xt, mid, L)); err != nil {
+	H := len(f.ln1.W)
+	xt, err := transposeRows(x, L, H) // (H, L)
+	if err != nil {
 		return err
 	}
-	return firstErr(kernels.Add(x, x, transposeRows(xt, H, L)), f.ln2.Forward(x, x, L))
+	mid := make([]float32, f.w1.Out*L)
+	if err := f.w1.Forward(mid, xt, L); err != nil {
+		return err
+	}
+	if err := nn.ReLU(mid, mid); err != nil {
+		return err
+	}
+	if err := f.w2.Forward(xt, mid, L); err != nil {
+		return err
+	}
+	back, err := transposeRows(xt, H, L)
+	if err != nil {
+		return err
+	}
+	if err := kernels.Add(x, x, back); err != nil {
+		return err
+	}
+	return f.ln2.Forward(x, x, L)
 }
 
 // forward predicts one value per row of x (N, H).
 func (p *variancePredictor) forward(x []float32, N int) ([]float32, error) {
 	F := p.c1.Out
-	xt := transposeRows(x, N, p.c1.In) // (H, N)
 	h := make([]float32, F*N)
-	if err := firstErr(p.c1.Forward(h, xt, N), nn.ReLU(h, h)); err != nil {
+	// conv → relu over (C, N); the layer norms run on (N, C) rows.
+	conv := func(c *nn.Conv1D, rows []float32, in int) error {
+		xt, err := transposeRows(rows, N, in)
+		if err != nil {
+			return err
+		}
+		if err := c.Forward(h, xt, N); err != nil {
+			return err
+		}
+		return nn.ReLU(h, h)
+	}
+	if err := conv(&p.c1, x, p.c1.In); err != nil {
 		return nil, err
 	}
-	r := transposeRows(h, F, N) // (N, F)
+	r, err := transposeRows(h, F, N) // (N, F)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.ln1.Forward(r, r, N); err != nil {
 		return nil, err
 	}
-	if err := firstErr(p.c2.Forward(h, transposeRows(r, N, F), N), nn.ReLU(h, h)); err != nil {
+	if err := conv(&p.c2, r, F); err != nil {
 		return nil, err
 	}
-	r = transposeRows(h, F, N)
+	if r, err = transposeRows(h, F, N); err != nil {
+		return nil, err
+	}
+	if err := p.ln2.Forward(r, r, N); err != nil {
+		return nil, err
+	}
 	out := make([]float32, N)
-	if err := firstErr(p.ln2.Forward(r, r, N), p.out.Forward(out, r, N)); err != nil {
+	if err := p.out.Forward(out, r, N); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -500,17 +537,7 @@ func bucketize(v float32, edges []float32) int {
 }
 
 // transposeRows returns the (cols, rows) transpose of x (rows, cols).
-func transposeRows(x []float32, rows, cols int) []float32 {
+func transposeRows(x []float32, rows, cols int) ([]float32, error) {
 	t := make([]float32, rows*cols)
-	transposeInto(t, x, rows, cols)
-	return t
-}
-
-// transposeInto sets t (cols, rows) to the transpose of x (rows, cols).
-func transposeInto(t, x []float32, rows, cols int) {
-	for r := 0; r < rows; r++ {
-		for c := 0; c < cols; c++ {
-			t[c*rows+r] = x[r*cols+c]
-		}
-	}
+	return t, kernels.Transpose(t, x, rows, cols)
 }

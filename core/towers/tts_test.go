@@ -295,7 +295,11 @@ func TestTTSTrainedModels(t *testing.T) {
 	if T != sum || T == 0 {
 		t.Fatalf("%d mel frames, durations sum to %d", T, sum)
 	}
-	wav, err := v.Forward(MelToVocoder(mel, T, ac.NMelChannels), T)
+	cm, err := MelToVocoder(mel, T, ac.NMelChannels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wav, err := v.Forward(cm, T)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ package towers
 //	mid_block.{resnets.{0,1}, attentions.0.{group_norm, to_q, to_k, to_v, to_out.0}}
 //
 // (older exports name the attention query/key/value/proj_attn; both bind).
-// Resnets are the UNet's without a time embedding; the encoder downsamples
-// with a stride-2 conv after padding one zero row and column at the bottom
-// and right; the mid-block attention is one head over all pixels.
+// Resnets are core/nn's ResnetBlock without a time embedding; the encoder
+// downsamples with a stride-2 conv after padding one zero row and column at
+// the bottom and right; the mid-block attention is one head over all pixels.
 
 import (
 	"encoding/json"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // VAEConfig is the part of an AutoencoderKL config.json the tower reads.
@@ -106,8 +107,8 @@ func (c VAEConfig) Downscale() int { return 1 << (len(c.BlockOutChannels) - 1) }
 // pixelAttention is the VAE mid block's single-head self-attention over all
 // h·w pixels, with a residual.
 type pixelAttention struct {
-	norm       nn.GroupNorm
-	q, k, v, o nn.Linear // (C, C)
+	norm nn.GroupNorm
+	attn nn.CrossAttention // one head of C, q/k/v/o (C, C) with biases
 }
 
 func bindPixelAttention(b *nn.Binder, ch, groups int) pixelAttention {
@@ -120,62 +121,65 @@ func bindPixelAttention(b *nn.Binder, ch, groups int) pixelAttention {
 		return nn.Linear{W: b.FlatMatrix(name+".weight", ch, ch), Bias: b.Vector(name+".bias", ch)}
 	}
 	return pixelAttention{norm: b.GroupNorm("group_norm", groups, ch, 1e-6),
-		q: lin(names[0]), k: lin(names[1]), v: lin(names[2]), o: lin(names[3])}
+		attn: nn.CrossAttention{Q: lin(names[0]), K: lin(names[1]), V: lin(names[2]), O: lin(names[3]), Heads: 1, HeadDim: ch}}
 }
 
 // forward updates x (n, C, hw) in place.
-func (a *pixelAttention) forward(ar *arena, x []float32, n, hw int) error {
-	C := a.q.W.Rows
-	normed := ar.floats(n * C * hw)
+func (a *pixelAttention) forward(ar *tensor.Arena, x []float32, n, hw int) error {
+	C := a.attn.HeadDim
+	normed := ar.Scratch(n * C * hw)
 	if err := a.norm.Forward(normed, x, n, hw); err != nil {
 		return err
 	}
-	tok, q, k, v, att, o := ar.floats(hw*C), ar.floats(hw*C), ar.floats(hw*C), ar.floats(hw*C), ar.floats(hw*C), ar.floats(hw*C)
-	ap := kernels.AttnParams{Heads: 1, KVHeads: 1, HeadDim: C, SeqQ: hw, SeqKV: hw}
+	tok, o := ar.Scratch(hw*C), ar.Scratch(hw*C) // (HW, C)
 	for b := 0; b < n; b++ {
-		transpose(tok, normed[b*C*hw:(b+1)*C*hw], C, hw) // (HW, C)
-		if err := firstErr(a.q.Forward(q, tok, hw), a.k.Forward(k, tok, hw), a.v.Forward(v, tok, hw),
-			kernels.FlashAttention(att, q, k, v, ap), a.o.Forward(o, att, hw)); err != nil {
+		if err := kernels.Transpose(tok, normed[b*C*hw:(b+1)*C*hw], C, hw); err != nil {
 			return err
 		}
-		xb := x[b*C*hw : (b+1)*C*hw]
-		for p := 0; p < hw; p++ {
-			for c, val := range o[p*C : (p+1)*C] {
-				xb[c*hw+p] += val
-			}
+		if err := a.attn.Forward(o, tok, hw, tok, hw, ar); err != nil {
+			return err
 		}
+		nn.AddTokens(x[b*C*hw:(b+1)*C*hw], o, C, hw)
 	}
 	return nil
 }
 
 // vaeMid is UNetMidBlock2D without a time embedding: resnet, attention, resnet.
 type vaeMid struct {
-	r0, r1 resnetBlock
+	r0, r1 nn.ResnetBlock
 	attn   pixelAttention
 }
 
 func bindVAEMid(b *nn.Binder, ch, groups int) vaeMid {
-	return vaeMid{r0: bindResnet(b.Sub("resnets.0"), ch, ch, 0, groups, 1e-6),
+	return vaeMid{r0: nn.BindResnetBlock(b.Sub("resnets.0"), ch, ch, 0, groups, 1e-6),
 		attn: bindPixelAttention(b.Sub("attentions.0"), ch, groups),
-		r1:   bindResnet(b.Sub("resnets.1"), ch, ch, 0, groups, 1e-6)}
+		r1:   nn.BindResnetBlock(b.Sub("resnets.1"), ch, ch, 0, groups, 1e-6)}
 }
 
-func (m *vaeMid) forward(ar *arena, x []float32, n, h, w int) ([]float32, error) {
-	t := ar.scratch(len(x))
-	if err := firstErr(m.r0.forward(ar, t, x, n, h, w, nil), m.attn.forward(ar, t, n, h*w), m.r1.forward(ar, x, t, n, h, w, nil)); err != nil {
-		return nil, fmt.Errorf("mid block: %w", err)
+// forward passes x (n, C, h, w) through the block; the result replaces x.
+func (m *vaeMid) forward(ar *tensor.Arena, x []float32, n, h, w int) error {
+	t := ar.Scratch(len(x))
+	if err := m.r0.Forward(t, x, n, h, w, nil, ar); err != nil {
+		return fmt.Errorf("mid block resnet 0: %w", err)
 	}
-	return x, nil
+	if err := m.attn.forward(ar, t, n, h*w); err != nil {
+		return fmt.Errorf("mid block attention: %w", err)
+	}
+	if err := m.r1.Forward(x, t, n, h, w, nil, ar); err != nil {
+		return fmt.Errorf("mid block resnet 1: %w", err)
+	}
+	return nil
 }
 
 // vaeBlock is DownEncoderBlock2D or UpDecoderBlock2D.
 type vaeBlock struct {
-	resnets []resnetBlock
-	sampler *nn.Conv2D
+	resnets []nn.ResnetBlock
+	down    *nn.Conv2D     // stride-2 conv without padding (encoder blocks but the last)
+	up      *nn.Upsample2D // nearest ×2 and conv (decoder blocks but the last)
 }
 
-// bindVAEBlock binds a DownEncoderBlock2D (down: stride-2 conv without
-// padding) or UpDecoderBlock2D (conv after nearest ×2) of layers resnets.
+// bindVAEBlock binds a DownEncoderBlock2D (down) or UpDecoderBlock2D of
+// layers resnets, with its sampler when sample is set.
 func bindVAEBlock(b *nn.Binder, in, out, layers, groups int, sample, down bool) vaeBlock {
 	var blk vaeBlock
 	for j := 0; j < layers; j++ {
@@ -183,15 +187,15 @@ func bindVAEBlock(b *nn.Binder, in, out, layers, groups int, sample, down bool) 
 		if j == 0 {
 			rin = in
 		}
-		blk.resnets = append(blk.resnets, bindResnet(b.Sub("resnets.%d", j), rin, out, 0, groups, 1e-6))
+		blk.resnets = append(blk.resnets, nn.BindResnetBlock(b.Sub("resnets.%d", j), rin, out, 0, groups, 1e-6))
 	}
 	switch {
 	case sample && down:
 		c := b.Conv2D("downsamplers.0.conv", out, out, 3, 2, 0)
-		blk.sampler = &c
+		blk.down = &c
 	case sample:
-		c := b.Conv2D("upsamplers.0.conv", out, out, 3, 1, 1)
-		blk.sampler = &c
+		u := nn.BindUpsample2D(b.Sub("upsamplers.0"), out)
+		blk.up = &u
 	}
 	return blk
 }
@@ -211,7 +215,7 @@ type VAE struct {
 	decBlocks        []vaeBlock
 	decNorm          nn.GroupNorm
 	HasEncoder       bool
-	arenas           arenaPool // activations of Encode and Decode, kept between calls
+	arenas           tensor.ArenaPool // activations of Encode and Decode, kept between calls
 }
 
 // LoadVAE binds an AutoencoderKL under b. A folder holding only the decoder
@@ -263,10 +267,10 @@ func LoadVAE(b *nn.Binder, cfg VAEConfig) (*VAE, error) {
 }
 
 // runResnets passes x through a block's resnets.
-func runResnets(ar *arena, rs []resnetBlock, x featureMap, n int) (featureMap, error) {
+func runResnets(ar *tensor.Arena, rs []nn.ResnetBlock, x featureMap, n int) (featureMap, error) {
 	for j := range rs {
-		o := featureMap{ar.scratch(n * rs[j].out * x.h * x.w), rs[j].out, x.h, x.w}
-		if err := rs[j].forward(ar, o.x, x.x, n, x.h, x.w, nil); err != nil {
+		o := featureMap{ar.Scratch(n * rs[j].Out * x.h * x.w), rs[j].Out, x.h, x.w}
+		if err := rs[j].Forward(o.x, x.x, n, x.h, x.w, nil, ar); err != nil {
 			return o, fmt.Errorf("resnet %d: %w", j, err)
 		}
 		x = o
@@ -289,9 +293,9 @@ func (m *VAE) Encode(mean, logvar, images []float32, n, h, w int) error {
 	case len(mean) < n*L*(h/f)*(w/f) || len(logvar) < n*L*(h/f)*(w/f):
 		return fmt.Errorf("vae encode: mean %d, logvar %d floats, want %d", len(mean), len(logvar), n*L*(h/f)*(w/f))
 	}
-	ar := m.arenas.get()
-	defer m.arenas.put(ar)
-	x := featureMap{ar.floats(n * m.encIn.Out * h * w), m.encIn.Out, h, w}
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
+	x := featureMap{ar.Scratch(n * m.encIn.Out * h * w), m.encIn.Out, h, w}
 	if err := m.encIn.Forward(x.x, images, n, h, w); err != nil {
 		return fmt.Errorf("vae encoder conv_in: %w", err)
 	}
@@ -301,27 +305,33 @@ func (m *VAE) Encode(mean, logvar, images []float32, n, h, w int) error {
 		if x, err = runResnets(ar, blk.resnets, x, n); err != nil {
 			return fmt.Errorf("vae encoder block %d: %w", i, err)
 		}
-		if blk.sampler != nil {
+		if blk.down != nil {
 			// Pad one zero row and column at the bottom and right, then a
 			// stride-2 conv without padding: (h+1-3)/2+1 = h/2.
 			p := padBottomRight(ar, x.x, n*x.ch, x.h, x.w)
-			d := featureMap{ar.floats(n * x.ch * (x.h / 2) * (x.w / 2)), x.ch, x.h / 2, x.w / 2}
-			if err := blk.sampler.Forward(d.x, p, n, x.h+1, x.w+1); err != nil {
+			d := featureMap{ar.Scratch(n * x.ch * (x.h / 2) * (x.w / 2)), x.ch, x.h / 2, x.w / 2}
+			if err := blk.down.Forward(d.x, p, n, x.h+1, x.w+1); err != nil {
 				return fmt.Errorf("vae encoder block %d downsampler: %w", i, err)
 			}
 			x = d
 		}
 	}
-	if x.x, err = m.encMid.forward(ar, x.x, n, x.h, x.w); err != nil {
+	if err := m.encMid.forward(ar, x.x, n, x.h, x.w); err != nil {
 		return fmt.Errorf("vae encoder: %w", err)
 	}
 	hw := x.h * x.w
-	moments := ar.floats(n * 2 * L * hw) // (n, 2L, hw): mean channels then logvar channels
-	if err := firstErr(m.encNorm.Forward(x.x, x.x, n, hw), kernels.SiLU(x.x, x.x), m.encOut.Forward(moments, x.x, n, x.h, x.w)); err != nil {
+	moments := ar.Scratch(n * 2 * L * hw) // (n, 2L, hw): mean channels then logvar channels
+	if err := m.encNorm.Forward(x.x, x.x, n, hw); err != nil {
 		return fmt.Errorf("vae encoder out: %w", err)
 	}
+	if err := kernels.SiLU(x.x, x.x); err != nil {
+		return err
+	}
+	if err := m.encOut.Forward(moments, x.x, n, x.h, x.w); err != nil {
+		return fmt.Errorf("vae encoder conv_out: %w", err)
+	}
 	if m.quant != nil {
-		q := ar.floats(len(moments))
+		q := ar.Scratch(len(moments))
 		if err := m.quant.Forward(q, moments, n, x.h, x.w); err != nil {
 			return fmt.Errorf("vae quant_conv: %w", err)
 		}
@@ -366,9 +376,9 @@ func (m *VAE) shift() float32 {
 // OutChannels, h·f, w·f) from latents (n, L, h, w) as a diffusion model
 // produced them.
 func (m *VAE) DecodeLatents(images, latents []float32, n, h, w int) error {
-	ar := m.arenas.get()
-	defer m.arenas.put(ar)
-	z := ar.floats(len(latents))
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
+	z := ar.Scratch(len(latents))
 	s, shift := m.Cfg.ScalingFactor, m.shift()
 	for i, v := range latents {
 		z[i] = v/s + shift
@@ -379,12 +389,12 @@ func (m *VAE) DecodeLatents(images, latents []float32, n, h, w int) error {
 // Decode sets images (n, OutChannels, h·f, w·f), nominally in [-1, 1], from
 // unscaled latents z (n, L, h, w).
 func (m *VAE) Decode(images, z []float32, n, h, w int) error {
-	ar := m.arenas.get()
-	defer m.arenas.put(ar)
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
 	return m.decode(ar, images, z, n, h, w)
 }
 
-func (m *VAE) decode(ar *arena, images, z []float32, n, h, w int) error {
+func (m *VAE) decode(ar *tensor.Arena, images, z []float32, n, h, w int) error {
 	c := m.Cfg
 	f, L := c.Downscale(), c.LatentChannels
 	switch {
@@ -396,41 +406,47 @@ func (m *VAE) decode(ar *arena, images, z []float32, n, h, w int) error {
 		return fmt.Errorf("vae decode: images have %d floats, want %d", len(images), n*c.OutChannels*h*f*w*f)
 	}
 	if m.postQuant != nil {
-		q := ar.floats(len(z))
+		q := ar.Scratch(len(z))
 		if err := m.postQuant.Forward(q, z, n, h, w); err != nil {
 			return fmt.Errorf("vae post_quant_conv: %w", err)
 		}
 		z = q
 	}
-	x := featureMap{ar.scratch(n * m.decIn.Out * h * w), m.decIn.Out, h, w}
+	x := featureMap{ar.Scratch(n * m.decIn.Out * h * w), m.decIn.Out, h, w}
 	if err := m.decIn.Forward(x.x, z, n, h, w); err != nil {
 		return fmt.Errorf("vae decoder conv_in: %w", err)
 	}
-	var err error
-	if x.x, err = m.decMid.forward(ar, x.x, n, h, w); err != nil {
+	if err := m.decMid.forward(ar, x.x, n, h, w); err != nil {
 		return fmt.Errorf("vae decoder: %w", err)
 	}
+	var err error
 	for i := range m.decBlocks {
 		blk := &m.decBlocks[i]
 		if x, err = runResnets(ar, blk.resnets, x, n); err != nil {
 			return fmt.Errorf("vae decoder block %d: %w", i, err)
 		}
-		if blk.sampler != nil {
-			if x, err = upsample(ar, blk.sampler, x.x, n, x.ch, x.h, x.w); err != nil {
+		if blk.up != nil {
+			if x, err = upsample(ar, blk.up, x, n); err != nil {
 				return fmt.Errorf("vae decoder block %d upsampler: %w", i, err)
 			}
 		}
 	}
-	if err := firstErr(m.decNorm.Forward(x.x, x.x, n, x.h*x.w), kernels.SiLU(x.x, x.x), m.decOut.Forward(images, x.x, n, x.h, x.w)); err != nil {
+	if err := m.decNorm.Forward(x.x, x.x, n, x.h*x.w); err != nil {
 		return fmt.Errorf("vae decoder out: %w", err)
+	}
+	if err := kernels.SiLU(x.x, x.x); err != nil {
+		return err
+	}
+	if err := m.decOut.Forward(images, x.x, n, x.h, x.w); err != nil {
+		return fmt.Errorf("vae decoder conv_out: %w", err)
 	}
 	return nil
 }
 
 // padBottomRight returns planes (p, h+1, w+1): x (p, h, w) with a zero row
 // below and a zero column to the right.
-func padBottomRight(ar *arena, x []float32, planes, h, w int) []float32 {
-	out := ar.floats(planes * (h + 1) * (w + 1))
+func padBottomRight(ar *tensor.Arena, x []float32, planes, h, w int) []float32 {
+	out := ar.Floats(planes * (h + 1) * (w + 1))
 	for p := 0; p < planes; p++ {
 		for y := 0; y < h; y++ {
 			copy(out[(p*(h+1)+y)*(w+1):], x[(p*h+y)*w:(p*h+y+1)*w])

@@ -19,6 +19,7 @@ import (
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // ViTConfig is the part of a ViTConfig (config.json) the encoder needs.
@@ -53,25 +54,16 @@ func (c ViTConfig) validate() error {
 	return nil
 }
 
-type vitLayer struct {
-	ln1, ln2   nn.LayerNorm
-	q, k, v, o nn.Linear // (H, H)
-	fc1        nn.Linear // (I, H)
-	fc2        nn.Linear // (H, I)
-}
-
-// ViT is a loaded encoder. It is not safe for concurrent use (it owns its
-// scratch buffers); load one per worker.
+// ViT is a loaded encoder. Each Forward takes its activations from an arena
+// of its own, so one encoder may serve concurrent calls.
 type ViT struct {
 	Cfg    ViTConfig
 	cls    []float32 // (H)
 	pos    []float32 // (N+1, H)
 	patchW nn.Linear // (H, C·P·P): the stride-P convolution as one GEMM over patches
-	layers []vitLayer
+	layers []nn.EncoderLayer
 	lnf    nn.LayerNorm
-
-	// scratch, (T, ·)
-	patches, x, h, q, k, v, att, ff []float32
+	arenas tensor.ArenaPool
 }
 
 // LoadViT binds a ViT under b (e.g. the "encoder" prefix of a
@@ -83,8 +75,12 @@ func LoadViT(b *nn.Binder, cfg ViTConfig) (*ViT, error) {
 	if cfg.LayerNormEps == 0 {
 		cfg.LayerNormEps = 1e-12
 	}
-	H, P, C := cfg.HiddenSize, cfg.PatchSize, cfg.NumChannels
-	T := cfg.Tokens()
+	H, P, C, I := cfg.HiddenSize, cfg.PatchSize, cfg.NumChannels, cfg.IntermediateSize
+	T, heads := cfg.Tokens(), cfg.NumAttentionHeads
+	gelu := nn.Activation(kernels.GELUErf)
+	if cfg.HiddenAct == "gelu_new" {
+		gelu = kernels.GELU
+	}
 	m := &ViT{Cfg: cfg}
 	e := b.Sub("embeddings")
 	m.cls = e.Flat("cls_token", H)
@@ -94,15 +90,13 @@ func LoadViT(b *nn.Binder, cfg ViTConfig) (*ViT, error) {
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
 		l := b.Sub("encoder.layer.%d", i)
 		eps := cfg.LayerNormEps
-		m.layers = append(m.layers, vitLayer{
-			ln1: l.LayerNorm("layernorm_before", H, eps),
-			q:   l.Linear("attention.attention.query", H, H),
-			k:   l.Linear("attention.attention.key", H, H),
-			v:   l.Linear("attention.attention.value", H, H),
-			o:   l.Linear("attention.output.dense", H, H),
-			ln2: l.LayerNorm("layernorm_after", H, eps),
-			fc1: l.Linear("intermediate.dense", cfg.IntermediateSize, H),
-			fc2: l.Linear("output.dense", H, cfg.IntermediateSize),
+		m.layers = append(m.layers, nn.EncoderLayer{
+			Norm1: l.LayerNorm("layernorm_before", H, eps),
+			Attn: nn.CrossAttention{Heads: heads, HeadDim: H / heads,
+				Q: l.Linear("attention.attention.query", H, H), K: l.Linear("attention.attention.key", H, H),
+				V: l.Linear("attention.attention.value", H, H), O: l.Linear("attention.output.dense", H, H)},
+			Norm2: l.LayerNorm("layernorm_after", H, eps),
+			MLP:   nn.MLP{FC1: l.Linear("intermediate.dense", I, H), FC2: l.Linear("output.dense", H, I), Act: gelu},
 		})
 	}
 	m.lnf = b.LayerNorm("layernorm", H, cfg.LayerNormEps)
@@ -124,19 +118,10 @@ func (m *ViT) Forward(out, pixels []float32) error {
 	if len(pixels) != C*S*S || len(out) < T*H {
 		return fmt.Errorf("vit: pixels %d (want %d), out %d (want %d)", len(pixels), C*S*S, len(out), T*H)
 	}
-	grow := func(b *[]float32, n int) []float32 {
-		if cap(*b) < n {
-			*b = make([]float32, n)
-		}
-		return (*b)[:n]
-	}
-	I := c.IntermediateSize
-	patches := grow(&m.patches, (T-1)*C*P*P) // (N, C·P·P), each row in the conv weight's (C, P, P) order
-	x := grow(&m.x, T*H)
-	h := grow(&m.h, T*H)
-	q, k, v, att := grow(&m.q, T*H), grow(&m.k, T*H), grow(&m.v, T*H), grow(&m.att, T*H)
-	ff := grow(&m.ff, T*I)
-
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
+	patches := ar.Scratch((T - 1) * C * P * P) // (N, C·P·P), each row in the conv weight's (C, P, P) order
+	x := ar.Scratch(T * H)
 	for gy := 0; gy < G; gy++ {
 		for gx := 0; gx < G; gx++ {
 			row := patches[(gy*G+gx)*C*P*P:]
@@ -155,43 +140,10 @@ func (m *ViT) Forward(out, pixels []float32) error {
 	if err := kernels.Add(x, x, m.pos); err != nil {
 		return err
 	}
-	heads := c.NumAttentionHeads
-	ap := kernels.AttnParams{Heads: heads, KVHeads: heads, HeadDim: H / heads, SeqQ: T, SeqKV: T}
-	gelu := kernels.GELUErf
-	if c.HiddenAct == "gelu_new" {
-		gelu = kernels.GELU
-	}
 	for i := range m.layers {
-		l := &m.layers[i]
-		if err := firstErr(
-			l.ln1.Forward(h, x, T),
-			l.q.Forward(q, h, T), l.k.Forward(k, h, T), l.v.Forward(v, h, T),
-		); err != nil {
+		if err := m.layers[i].Forward(x, T, ar); err != nil {
 			return fmt.Errorf("vit layer %d: %w", i, err)
-		}
-		if err := kernels.FlashAttention(att, q, k, v, ap); err != nil {
-			return fmt.Errorf("vit layer %d attention: %w", i, err)
-		}
-		if err := firstErr(l.o.Forward(h, att, T), kernels.Add(x, x, h), l.ln2.Forward(h, x, T), l.fc1.Forward(ff, h, T)); err != nil {
-			return fmt.Errorf("vit layer %d: %w", i, err)
-		}
-		if err := firstErr(gelu(ff, ff), l.fc2.Forward(h, ff, T), kernels.Add(x, x, h)); err != nil {
-			return fmt.Errorf("vit layer %d mlp: %w", i, err)
 		}
 	}
 	return m.lnf.Forward(out[:T*H], x, T)
-}
-
-// firstErr returns the first non-nil error. Arguments are evaluated in order
-// by Go, so a chain of layer calls reads as one step of the paper. Every call
-// of the chain runs even after one fails: that costs only wasted work on a
-// path that cannot occur once load has checked every shape (each layer still
-// checks its lengths and answers an error, never a panic).
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }

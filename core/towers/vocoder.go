@@ -188,8 +188,11 @@ func (m *HiFiGAN) Forward(mel []float32, T int) ([]float32, error) {
 		return nil, err
 	}
 	wav := make([]float32, L)
-	if err := firstErr(m.post.Forward(wav, x, L), nn.Tanh(wav, wav)); err != nil {
+	if err := m.post.Forward(wav, x, L); err != nil {
 		return nil, fmt.Errorf("hifigan conv_post: %w", err)
+	}
+	if err := nn.Tanh(wav, wav); err != nil {
+		return nil, err
 	}
 	return wav, nil
 }
@@ -210,7 +213,13 @@ func (r *hifiResBlock) forward(sum, x, xs, a, t []float32, L int) error {
 			}
 			continue
 		}
-		if err := firstErr(r.convs1[n].Forward(t, a, L), nn.LeakyReLU(t, t, hifiganSlope), r.convs2[n].ForwardAdd(xs, t, L)); err != nil {
+		if err := r.convs1[n].Forward(t, a, L); err != nil {
+			return err
+		}
+		if err := nn.LeakyReLU(t, t, hifiganSlope); err != nil {
+			return err
+		}
+		if err := r.convs2[n].ForwardAdd(xs, t, L); err != nil {
 			return err
 		}
 	}
@@ -222,7 +231,7 @@ func (r *hifiResBlock) forward(sum, x, xs, a, t []float32, L int) error {
 
 // MelToVocoder transposes an acoustic model's (T, n_mel) output into the
 // vocoder's (n_mel, T) input.
-func MelToVocoder(mel []float32, T, nMel int) []float32 { return transposeRows(mel, T, nMel) }
+func MelToVocoder(mel []float32, T, nMel int) ([]float32, error) { return transposeRows(mel, T, nMel) }
 
 // Mels is the number of mel bins the generator reads.
 func (m *HiFiGAN) Mels() int { return m.Cfg.NumMels }

@@ -171,7 +171,10 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 	if err := m.embed.Forward(ct, mel, T); err != nil {
 		return nil, fmt.Errorf("vocos embed: %w", err)
 	}
-	x := transposeRows(ct, D, T) // (T, dim)
+	x, err := transposeRows(ct, D, T) // (T, dim)
+	if err != nil {
+		return nil, err
+	}
 	if err := m.norm.Forward(x, x, T); err != nil {
 		return nil, err
 	}
@@ -209,13 +212,25 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 // forward applies one ConvNeXt block to x (T, dim) in place; xt and ct
 // (dim, T), h (T, dim) and mid (T, intermediate) are scratch.
 func (c *convNeXtBlock) forward(x, xt, ct, h, mid []float32, T, D int) error {
-	transposeInto(xt, x, T, D)
+	if err := kernels.Transpose(xt, x, T, D); err != nil {
+		return err
+	}
 	if err := c.dwconv.Forward(ct, xt, T); err != nil {
 		return err
 	}
-	transposeInto(h, ct, D, T)
-	if err := firstErr(c.norm.Forward(h, h, T), c.pwconv1.Forward(mid, h, T), kernels.GELUErf(mid, mid),
-		c.pwconv2.Forward(h, mid, T)); err != nil {
+	if err := kernels.Transpose(h, ct, D, T); err != nil {
+		return err
+	}
+	if err := c.norm.Forward(h, h, T); err != nil {
+		return err
+	}
+	if err := c.pwconv1.Forward(mid, h, T); err != nil {
+		return err
+	}
+	if err := kernels.GELUErf(mid, mid); err != nil {
+		return err
+	}
+	if err := c.pwconv2.Forward(h, mid, T); err != nil {
 		return err
 	}
 	for t := range T {

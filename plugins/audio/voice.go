@@ -270,7 +270,11 @@ func (m *speechModel) synthesize(sents []string, speaker int, speed float32, eac
 		tv := time.Now()
 		tm.Acoustic += ms(tv.Sub(ta))
 		M := m.acoustic.Cfg.NMelChannels
-		out, err := m.vocoder.Forward(towers.MelToVocoder(mel, T, M), T)
+		cm, err := towers.MelToVocoder(mel, T, M)
+		if err != nil {
+			return nil, tm, fmt.Errorf("sentence %d: %w", i+1, err)
+		}
+		out, err := m.vocoder.Forward(cm, T)
 		if err != nil {
 			return nil, tm, fmt.Errorf("sentence %d: %w", i+1, err)
 		}

@@ -1,0 +1,348 @@
+package nn
+
+import (
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/loomhq/loom/core/tensor"
+)
+
+// The shared blocks against float64 references written from their papers'
+// formulas. The towers' PyTorch goldens (UNet, VAE, CLIP, the captioner)
+// check the same blocks end to end on real layouts.
+
+func init() { tensor.PoisonScratch = true }
+
+// attention64 is softmax(q·kᵀ/√d)·v per head, q (T, H·d), k and v (S, H·d).
+func attention64(q, k, v []float64, T, S, heads, d int, causal bool) []float64 {
+	out := make([]float64, T*heads*d)
+	w := heads * d
+	for h := 0; h < heads; h++ {
+		for i := 0; i < T; i++ {
+			sc := make([]float64, S)
+			mx := math.Inf(-1)
+			for j := 0; j < S; j++ {
+				if causal && j > i {
+					sc[j] = math.Inf(-1)
+					continue
+				}
+				s := 0.0
+				for e := 0; e < d; e++ {
+					s += q[i*w+h*d+e] * k[j*w+h*d+e]
+				}
+				sc[j] = s / math.Sqrt(float64(d))
+				mx = math.Max(mx, sc[j])
+			}
+			sum := 0.0
+			for j := range sc {
+				sc[j] = math.Exp(sc[j] - mx)
+				sum += sc[j]
+			}
+			for j := range sc {
+				for e := 0; e < d; e++ {
+					out[i*w+h*d+e] += sc[j] / sum * v[j*w+h*d+e]
+				}
+			}
+		}
+	}
+	return out
+}
+
+func maxErr64(got []float32, want []float64) float64 {
+	m := 0.0
+	for i := range want {
+		m = math.Max(m, math.Abs(float64(got[i])-want[i]))
+	}
+	return m
+}
+
+func TestCrossAttentionMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	const dim, ctxDim, heads, hd, T, S = 4, 6, 2, 3, 5, 7
+	inner := heads * hd
+	src := memSource{}
+	wq, wk, wv, wo, bo := randF(r, inner*dim), randF(r, inner*ctxDim), randF(r, inner*ctxDim), randF(r, dim*inner), randF(r, dim)
+	src.put("a.to_q.weight", wq, inner, dim)
+	src.put("a.to_k.weight", wk, inner, ctxDim)
+	src.put("a.to_v.weight", wv, inner, ctxDim)
+	src.put("a.to_out.0.weight", wo, dim, inner)
+	src.put("a.to_out.0.bias", bo, dim)
+	b := NewBinder(src)
+	a := BindCrossAttention(b.Sub("a"), dim, ctxDim, heads, hd)
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	x, ctx := randF(r, T*dim), randF(r, S*ctxDim)
+	att := attention64(linear64(to64(x), wq, nil, T, inner, dim), linear64(to64(ctx), wk, nil, S, inner, ctxDim),
+		linear64(to64(ctx), wv, nil, S, inner, ctxDim), T, S, heads, hd, false)
+	want := linear64(att, wo, bo, T, dim, inner)
+	var ar tensor.Arena
+	out := make([]float32, T*dim)
+	if err := a.Forward(out, x, T, ctx, S, &ar); err != nil {
+		t.Fatal(err)
+	}
+	if e := maxErr64(out, want); e > 1e-5 {
+		t.Fatalf("cross-attention differs from the reference by %g", e)
+	}
+	// ForwardAdd adds the same output to a residual.
+	res := randF(r, T*dim)
+	sum := make([]float64, len(res))
+	for i := range sum {
+		sum[i] = float64(res[i]) + want[i]
+	}
+	if err := a.ForwardAdd(res, x, T, ctx, S, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e := maxErr64(res, sum); e > 1e-5 {
+		t.Fatalf("ForwardAdd differs by %g", e)
+	}
+	// Causal self-attention (a text encoder's) needs ctx = x and matching widths.
+	self := CrossAttention{Q: a.Q, K: Linear{W: Matrix{Rows: inner, Cols: dim, F32: wq}}, V: Linear{W: Matrix{Rows: inner, Cols: dim, F32: wq}},
+		O: a.O, Heads: heads, HeadDim: hd, Causal: true}
+	qx := linear64(to64(x), wq, nil, T, inner, dim)
+	want = linear64(attention64(qx, qx, qx, T, T, heads, hd, true), wo, bo, T, dim, inner)
+	if err := self.Forward(out, x, T, x, T, &ar); err != nil {
+		t.Fatal(err)
+	}
+	if e := maxErr64(out, want); e > 1e-5 {
+		t.Fatalf("causal self-attention differs from the reference by %g", e)
+	}
+}
+
+func gelu64(v float64) float64 { return 0.5 * v * (1 + math.Erf(v/math.Sqrt2)) }
+
+func TestFeedForwardGEGLUMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	const dim, ff, T = 6, 8, 3
+	src := memSource{}
+	w0, b0, w2, b2 := randF(r, 2*ff*dim), randF(r, 2*ff), randF(r, dim*ff), randF(r, dim)
+	src.put("ff.net.0.proj.weight", w0, 2*ff, dim)
+	src.put("ff.net.0.proj.bias", b0, 2*ff)
+	src.put("ff.net.2.weight", w2, dim, ff)
+	src.put("ff.net.2.bias", b2, dim)
+	b := NewBinder(src)
+	f := BindFeedForward(b.Sub("ff"), dim, ff)
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	x := randF(r, T*dim)
+	proj := linear64(to64(x), w0, b0, T, 2*ff, dim)
+	mid := make([]float64, T*ff)
+	for i := 0; i < T; i++ {
+		for j := 0; j < ff; j++ {
+			mid[i*ff+j] = proj[i*2*ff+j] * gelu64(proj[i*2*ff+ff+j]) // value half ⊙ gelu(gate half)
+		}
+	}
+	want := linear64(mid, w2, b2, T, dim, ff)
+	out := append([]float32(nil), x...)
+	if err := f.Forward(out, out, T, nil); err != nil { // out aliases x
+		t.Fatal(err)
+	}
+	if e := maxErr64(out, want); e > 1e-5 {
+		t.Fatalf("GEGLU feed-forward differs from the reference by %g", e)
+	}
+}
+
+// groupNorm64 normalises x (C, hw) over groups of channels with an affine.
+func groupNorm64(x []float64, w, b []float32, C, hw, groups int, eps float64) []float64 {
+	out := make([]float64, len(x))
+	per := C / groups
+	for g := 0; g < groups; g++ {
+		seg := x[g*per*hw : (g+1)*per*hw]
+		mean, vr := 0.0, 0.0
+		for _, v := range seg {
+			mean += v
+		}
+		mean /= float64(len(seg))
+		for _, v := range seg {
+			vr += (v - mean) * (v - mean)
+		}
+		vr /= float64(len(seg))
+		for i, v := range seg {
+			c := g*per + i/hw
+			out[g*per*hw+i] = (v-mean)/math.Sqrt(vr+eps)*float64(w[c]) + float64(b[c])
+		}
+	}
+	return out
+}
+
+func silu64(x []float64) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = v / (1 + math.Exp(-v))
+	}
+	return out
+}
+
+// conv64 is a k×k, stride-1 convolution with pad k/2 of x (C, h, w).
+func conv64(x []float64, w, b []float32, O, C, k, h, wd int) []float64 {
+	out := make([]float64, O*h*wd)
+	p := k / 2
+	for o := 0; o < O; o++ {
+		for y := 0; y < h; y++ {
+			for xx := 0; xx < wd; xx++ {
+				s := float64(b[o])
+				for c := 0; c < C; c++ {
+					for ky := 0; ky < k; ky++ {
+						for kx := 0; kx < k; kx++ {
+							iy, ix := y+ky-p, xx+kx-p
+							if iy >= 0 && iy < h && ix >= 0 && ix < wd {
+								s += x[(c*h+iy)*wd+ix] * float64(w[((o*C+c)*k+ky)*k+kx])
+							}
+						}
+					}
+				}
+				out[(o*h+y)*wd+xx] = s
+			}
+		}
+	}
+	return out
+}
+
+func TestResnetBlockMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	const in, out, temb, groups, h, w = 4, 6, 5, 2, 3, 4
+	src := memSource{}
+	put := func(name string, shape ...int) []float32 {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		v := randF(r, n)
+		src.put(name, v, shape...)
+		return v
+	}
+	n1w, n1b := put("r.norm1.weight", in), put("r.norm1.bias", in)
+	c1w, c1b := put("r.conv1.weight", out, in, 3, 3), put("r.conv1.bias", out)
+	tw, tb := put("r.time_emb_proj.weight", out, temb), put("r.time_emb_proj.bias", out)
+	n2w, n2b := put("r.norm2.weight", out), put("r.norm2.bias", out)
+	c2w, c2b := put("r.conv2.weight", out, out, 3, 3), put("r.conv2.bias", out)
+	sw, sb := put("r.conv_shortcut.weight", out, in, 1, 1), put("r.conv_shortcut.bias", out)
+	b := NewBinder(src)
+	rb := BindResnetBlock(b.Sub("r"), in, out, temb, groups, 1e-5)
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	x, te := randF(r, in*h*w), randF(r, temb)
+	hid := conv64(silu64(groupNorm64(to64(x), n1w, n1b, in, h*w, groups, 1e-5)), c1w, c1b, out, in, 3, h, w)
+	proj := linear64(to64(te), tw, tb, 1, out, temb)
+	for c := 0; c < out; c++ {
+		for i := 0; i < h*w; i++ {
+			hid[c*h*w+i] += proj[c]
+		}
+	}
+	want := conv64(silu64(groupNorm64(hid, n2w, n2b, out, h*w, groups, 1e-5)), c2w, c2b, out, out, 3, h, w)
+	skip := conv64(to64(x), sw, sb, out, in, 1, h, w)
+	for i := range want {
+		want[i] += skip[i]
+	}
+	got := make([]float32, out*h*w)
+	if err := rb.Forward(got, x, 1, h, w, te, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e := maxErr64(got, want); e > 1e-4 {
+		t.Fatalf("resnet block differs from the reference by %g", e)
+	}
+	if err := rb.Forward(got, x, 1, h, w, nil, nil); err == nil || !strings.Contains(err.Error(), "time embedding") {
+		t.Fatalf("a missing time embedding gave %v", err)
+	}
+	if err := rb.Forward(got, x[:5], 1, h, w, te, nil); err == nil {
+		t.Fatal("short input accepted")
+	}
+}
+
+// A feature map through Transformer2D in a batch of two equals each image
+// alone, and a zero proj_out leaves the map as it was (the residual).
+func TestTransformer2DBatchesAndResidual(t *testing.T) {
+	r := rand.New(rand.NewSource(6))
+	const ch, heads, ctxDim, groups, hw, S = 8, 2, 5, 2, 6, 3
+	src := memSource{}
+	put := func(name string, shape ...int) {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		src.put(name, randF(r, n), shape...)
+	}
+	put("t.norm.weight", ch)
+	put("t.norm.bias", ch)
+	put("t.proj_in.weight", ch, ch, 1, 1)
+	put("t.proj_in.bias", ch)
+	put("t.proj_out.weight", ch, ch, 1, 1)
+	put("t.proj_out.bias", ch)
+	blk := "t.transformer_blocks.0."
+	for _, n := range []string{"norm1", "norm2", "norm3"} {
+		put(blk+n+".weight", ch)
+		put(blk+n+".bias", ch)
+	}
+	for _, a := range []struct {
+		name string
+		kv   int
+	}{{"attn1", ch}, {"attn2", ctxDim}} {
+		put(blk+a.name+".to_q.weight", ch, ch)
+		put(blk+a.name+".to_k.weight", ch, a.kv)
+		put(blk+a.name+".to_v.weight", ch, a.kv)
+		put(blk+a.name+".to_out.0.weight", ch, ch)
+		put(blk+a.name+".to_out.0.bias", ch)
+	}
+	put(blk+"ff.net.0.proj.weight", 8*ch, ch)
+	put(blk+"ff.net.0.proj.bias", 8*ch)
+	put(blk+"ff.net.2.weight", ch, 4*ch)
+	put(blk+"ff.net.2.bias", ch)
+	b := NewBinder(src)
+	tr := BindTransformer2D(b.Sub("t"), ch, heads, 1, ctxDim, groups)
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	x, ctx := randF(r, 2*ch*hw), randF(r, 2*S*ctxDim)
+	both := append([]float32(nil), x...)
+	var ar tensor.Arena
+	if err := tr.Forward(both, 2, hw, ctx, S, &ar); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		one := append([]float32(nil), x[i*ch*hw:(i+1)*ch*hw]...)
+		ar.Reset()
+		if err := tr.Forward(one, 1, hw, ctx[i*S*ctxDim:(i+1)*S*ctxDim], S, &ar); err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range one {
+			if v != both[i*ch*hw+j] {
+				t.Fatalf("image %d alone differs at %d: %v vs %v", i, j, v, both[i*ch*hw+j])
+			}
+		}
+	}
+	changed := false
+	for i := range x {
+		changed = changed || both[i] != x[i]
+	}
+	if !changed {
+		t.Fatal("transformer left the map unchanged")
+	}
+	clear(tr.ProjOut.W.F32)
+	clear(tr.ProjOut.Bias)
+	same := append([]float32(nil), x...)
+	if err := tr.Forward(same, 2, hw, ctx, S, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range x {
+		if same[i] != x[i] {
+			t.Fatalf("zero proj_out changed the map at %d", i)
+		}
+	}
+}
+
+func TestBlockBindersRecordErrors(t *testing.T) {
+	src := memSource{}
+	src.put("ff.net.0.proj.weight", make([]float32, 3*4), 3, 4) // odd rows: not two halves of 2
+	src.put("ff.net.2.weight", make([]float32, 4*2), 4, 2)
+	b := NewBinder(src)
+	BindFeedForward(b.Sub("ff"), 4, 2)
+	b.DenseLinear("missing", 2, 2)
+	err := b.Err()
+	if err == nil || !strings.Contains(err.Error(), "ff.net.0.proj.weight") || !strings.Contains(err.Error(), "missing.weight") {
+		t.Fatalf("binding errors not recorded: %v", err)
+	}
+}

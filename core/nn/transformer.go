@@ -1,0 +1,305 @@
+package nn
+
+// Transformer blocks shared by the towers ("Attention Is All You Need",
+// Vaswani et al. 2017), each written to the reference implementation whose
+// names the towers bind:
+//
+//   - CrossAttention: diffusers' Attention (to_q, to_k, to_v, to_out.0),
+//     multi-head attention of x over a context; self-attention is attention
+//     over x itself. CLIP, ViT and FastSpeech bind their own names to it.
+//   - FeedForward: diffusers' FeedForward with GEGLU (Shazeer 2020):
+//     net.0.proj (2·ff, dim) holds the value half then the gate half, net.2.
+//   - MLP: fc1, activation, fc2 (CLIP, ViT, GPT-2).
+//   - TransformerBlock: diffusers' BasicTransformerBlock, pre-LayerNorm
+//     self-attention, cross-attention (or a second self-attention) and
+//     GEGLU feed-forward, each with a residual.
+//   - Transformer2D: diffusers' Transformer2DModel on continuous inputs, the
+//     UNet's spatial transformer over a feature map's pixels.
+//   - EncoderLayer: the pre-LN encoder layer of CLIP, ViT (and Whisper):
+//     x += attn(LN(x)); x += mlp(LN(x)).
+//
+// Token activations are (T, dim) row-major. Every block takes its working
+// memory from the caller's arena (nil allocates).
+
+import (
+	"fmt"
+
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/tensor"
+)
+
+// CrossAttention is multi-head attention of x (T, dim) over ctx (S, ctxDim)
+// on the core's fused flash attention: softmax(q·kᵀ/√d)·v per head, then
+// the output projection.
+type CrossAttention struct {
+	Q       Linear // (heads·head_dim, dim)
+	K, V    Linear // (heads·head_dim, ctxDim)
+	O       Linear // (dim, heads·head_dim)
+	Heads   int
+	HeadDim int
+	Causal  bool // query i sees keys 0…i (self-attention of a text encoder)
+}
+
+// BindCrossAttention binds diffusers' Attention under b: to_q, to_k, to_v
+// (bias when stored) and to_out.0, widened to f32. ctxDim is dim for
+// self-attention.
+func BindCrossAttention(b *Binder, dim, ctxDim, heads, headDim int) CrossAttention {
+	inner := heads * headDim
+	return CrossAttention{Heads: heads, HeadDim: headDim,
+		Q: b.DenseLinear("to_q", inner, dim), K: b.DenseLinear("to_k", inner, ctxDim),
+		V: b.DenseLinear("to_v", inner, ctxDim), O: b.DenseLinear("to_out.0", dim, inner)}
+}
+
+// Forward sets out (T, dim) to the attention of x (T, dim) over ctx
+// (S, ctxDim); pass x as ctx for self-attention. out may alias x or ctx.
+func (a *CrossAttention) Forward(out, x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
+	inner := a.Heads * a.HeadDim
+	q, k, v, att := ar.Scratch(T*inner), ar.Scratch(S*inner), ar.Scratch(S*inner), ar.Scratch(T*inner)
+	if err := a.Q.Forward(q, x, T); err != nil {
+		return fmt.Errorf("attention q: %w", err)
+	}
+	if err := a.K.Forward(k, ctx, S); err != nil {
+		return fmt.Errorf("attention k: %w", err)
+	}
+	if err := a.V.Forward(v, ctx, S); err != nil {
+		return fmt.Errorf("attention v: %w", err)
+	}
+	ap := kernels.AttnParams{Heads: a.Heads, KVHeads: a.Heads, HeadDim: a.HeadDim, SeqQ: T, SeqKV: S, Causal: a.Causal}
+	if err := kernels.FlashAttention(att, q, k, v, ap); err != nil {
+		return err
+	}
+	if err := a.O.Forward(out, att, T); err != nil {
+		return fmt.Errorf("attention out: %w", err)
+	}
+	return nil
+}
+
+// ForwardAdd adds the attention of x over ctx to res (T, dim): the residual
+// connection of a pre-norm block, where x is the normalised res.
+func (a *CrossAttention) ForwardAdd(res, x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
+	o := ar.Scratch(T * a.O.W.Rows)
+	if err := a.Forward(o, x, T, ctx, S, ar); err != nil {
+		return err
+	}
+	if len(res) < len(o) {
+		return fmt.Errorf("attention: residual has %d floats, want %d", len(res), len(o))
+	}
+	return kernels.Add(res[:len(o)], res[:len(o)], o)
+}
+
+// FeedForward is diffusers' FeedForward with the GEGLU activation:
+// Out·(Value·x ⊙ gelu(Gate·x)).
+type FeedForward struct {
+	Value, Gate Linear // the two halves of net.0.proj, each (ff, dim)
+	Out         Linear // net.2 (dim, ff)
+}
+
+// BindFeedForward binds net.0.proj (2·ff, dim) and net.2 (dim, ff) under b,
+// widened to f32.
+func BindFeedForward(b *Binder, dim, ff int) FeedForward {
+	f := FeedForward{Out: b.DenseLinear("net.2", dim, ff)}
+	proj := b.DenseLinear("net.0.proj", 2*ff, dim)
+	if proj.W.F32 == nil {
+		return f // binding failed and said so
+	}
+	var err error
+	if f.Value, err = proj.SplitRows(0, ff); err != nil {
+		b.fail("bind %s: %w", b.name("net.0.proj"), err)
+	}
+	if f.Gate, err = proj.SplitRows(ff, 2*ff); err != nil {
+		b.fail("bind %s: %w", b.name("net.0.proj"), err)
+	}
+	return f
+}
+
+// Forward sets out (T, dim) from x (T, dim). out may alias x.
+func (f *FeedForward) Forward(out, x []float32, T int, ar *tensor.Arena) error {
+	ff := f.Value.W.Rows
+	val, gate := ar.Scratch(T*ff), ar.Scratch(T*ff)
+	if err := f.Value.Forward(val, x, T); err != nil {
+		return fmt.Errorf("geglu value: %w", err)
+	}
+	if err := f.Gate.Forward(gate, x, T); err != nil {
+		return fmt.Errorf("geglu gate: %w", err)
+	}
+	if err := kernels.GELUErf(gate, gate); err != nil {
+		return err
+	}
+	if err := kernels.Mul(val, val, gate); err != nil {
+		return err
+	}
+	if err := f.Out.Forward(out, val, T); err != nil {
+		return fmt.Errorf("feed-forward out: %w", err)
+	}
+	return nil
+}
+
+// Activation is an elementwise function out = f(x); out may alias x.
+type Activation func(out, x []float32) error
+
+// MLP is FC2·act(FC1·x), the feed-forward of CLIP, ViT and GPT-2.
+type MLP struct {
+	FC1 Linear // (ff, dim)
+	FC2 Linear // (dim, ff)
+	Act Activation
+}
+
+// Forward sets out (T, dim) from x (T, dim). out may alias x.
+func (m *MLP) Forward(out, x []float32, T int, ar *tensor.Arena) error {
+	h := ar.Scratch(T * m.FC1.W.Rows)
+	if err := m.FC1.Forward(h, x, T); err != nil {
+		return fmt.Errorf("mlp fc1: %w", err)
+	}
+	if err := m.Act(h, h); err != nil {
+		return err
+	}
+	if err := m.FC2.Forward(out, h, T); err != nil {
+		return fmt.Errorf("mlp fc2: %w", err)
+	}
+	return nil
+}
+
+// EncoderLayer is a pre-LN transformer encoder layer:
+// x += Attn(Norm1(x)); x += MLP(Norm2(x)).
+type EncoderLayer struct {
+	Norm1 LayerNorm
+	Attn  CrossAttention // self-attention (Causal for a text encoder)
+	Norm2 LayerNorm
+	MLP   MLP
+}
+
+// Forward updates x (T, dim) in place.
+func (l *EncoderLayer) Forward(x []float32, T int, ar *tensor.Arena) error {
+	h := ar.Scratch(T * len(l.Norm1.W))
+	if err := l.Norm1.Forward(h, x, T); err != nil {
+		return err
+	}
+	if err := l.Attn.ForwardAdd(x, h, T, h, T, ar); err != nil {
+		return fmt.Errorf("self-attention: %w", err)
+	}
+	if err := l.Norm2.Forward(h, x, T); err != nil {
+		return err
+	}
+	if err := l.MLP.Forward(h, h, T, ar); err != nil {
+		return err
+	}
+	return kernels.Add(x, x, h)
+}
+
+// TransformerBlock is diffusers' BasicTransformerBlock: self-attention,
+// cross-attention and a GEGLU feed-forward, each pre-LayerNorm with a
+// residual.
+type TransformerBlock struct {
+	Norm1, Norm2, Norm3 LayerNorm
+	Attn1, Attn2        CrossAttention
+	FF                  FeedForward
+}
+
+// BindTransformerBlock binds norm1, attn1 (self), norm2, attn2 (over a
+// context of width ctxDim), norm3 and ff under b, with heads heads of
+// dim/heads.
+func BindTransformerBlock(b *Binder, dim, ctxDim, heads int) TransformerBlock {
+	hd := dim / heads
+	return TransformerBlock{
+		Norm1: b.LayerNorm("norm1", dim, 1e-5), Attn1: BindCrossAttention(b.Sub("attn1"), dim, dim, heads, hd),
+		Norm2: b.LayerNorm("norm2", dim, 1e-5), Attn2: BindCrossAttention(b.Sub("attn2"), dim, ctxDim, heads, hd),
+		Norm3: b.LayerNorm("norm3", dim, 1e-5), FF: BindFeedForward(b.Sub("ff"), dim, 4*dim),
+	}
+}
+
+// Forward updates x (T, dim) in place given ctx (S, ctxDim).
+func (t *TransformerBlock) Forward(x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
+	dim := len(t.Norm1.W)
+	h := ar.Scratch(T * dim)
+	if err := t.Norm1.Forward(h, x, T); err != nil {
+		return err
+	}
+	if err := t.Attn1.ForwardAdd(x, h, T, h, T, ar); err != nil {
+		return fmt.Errorf("self-attention: %w", err)
+	}
+	if err := t.Norm2.Forward(h, x, T); err != nil {
+		return err
+	}
+	if err := t.Attn2.ForwardAdd(x, h, T, ctx, S, ar); err != nil {
+		return fmt.Errorf("cross-attention: %w", err)
+	}
+	if err := t.Norm3.Forward(h, x, T); err != nil {
+		return err
+	}
+	if err := t.FF.Forward(h, h, T, ar); err != nil {
+		return err
+	}
+	return kernels.Add(x, x, h)
+}
+
+// Transformer2D is diffusers' Transformer2DModel on continuous inputs:
+// GroupNorm, proj_in (a 1×1 conv or a linear layer: the same matrix), the
+// blocks over the h·w pixels as tokens, proj_out, plus the input.
+type Transformer2D struct {
+	Channels        int
+	Norm            GroupNorm
+	ProjIn, ProjOut Linear // (inner, C), (C, inner)
+	Blocks          []TransformerBlock
+}
+
+// BindTransformer2D binds norm, proj_in, transformer_blocks.k and proj_out
+// under b: ch channels, heads heads of ch/heads, layers blocks attending to
+// a context of width ctxDim.
+func BindTransformer2D(b *Binder, ch, heads, layers, ctxDim, groups int) Transformer2D {
+	inner := ch
+	s := Transformer2D{Channels: ch, Norm: b.GroupNorm("norm", groups, ch, 1e-6)}
+	// A 1×1 conv kernel (inner, ch, 1, 1) and a linear weight (inner, ch) hold
+	// the same numbers in the same order.
+	s.ProjIn = Linear{W: b.FlatMatrix("proj_in.weight", inner, ch), Bias: b.Vector("proj_in.bias", inner)}
+	s.ProjOut = Linear{W: b.FlatMatrix("proj_out.weight", ch, inner), Bias: b.Vector("proj_out.bias", ch)}
+	for k := 0; k < layers; k++ {
+		s.Blocks = append(s.Blocks, BindTransformerBlock(b.Sub("transformer_blocks.%d", k), inner, ctxDim, heads))
+	}
+	return s
+}
+
+// Forward updates x (n, C, hw) in place; ctx is (n, S, ctxDim), one
+// context per image.
+func (s *Transformer2D) Forward(x []float32, n, hw int, ctx []float32, S int, ar *tensor.Arena) error {
+	C, inner := s.Channels, s.ProjIn.W.Rows
+	if len(x) < n*C*hw || n <= 0 || len(ctx)%n != 0 {
+		return fmt.Errorf("transformer2d: x has %d floats for %d×%d×%d, context %d", len(x), n, C, hw, len(ctx))
+	}
+	per := len(ctx) / n // S·ctxDim
+	normed := ar.Scratch(n * C * hw)
+	if err := s.Norm.Forward(normed, x, n, hw); err != nil {
+		return err
+	}
+	tok := ar.Scratch(hw * C)   // (HW, C)
+	h := ar.Scratch(hw * inner) // (HW, inner)
+	back := ar.Scratch(hw * C)  // (HW, C)
+	for b := 0; b < n; b++ {
+		if err := kernels.Transpose(tok, normed[b*C*hw:(b+1)*C*hw], C, hw); err != nil {
+			return err
+		}
+		if err := s.ProjIn.Forward(h, tok, hw); err != nil {
+			return fmt.Errorf("proj_in: %w", err)
+		}
+		cb := ctx[b*per : (b+1)*per]
+		for i := range s.Blocks {
+			if err := s.Blocks[i].Forward(h, hw, cb, S, ar); err != nil {
+				return fmt.Errorf("transformer block %d: %w", i, err)
+			}
+		}
+		if err := s.ProjOut.Forward(back, h, hw); err != nil {
+			return fmt.Errorf("proj_out: %w", err)
+		}
+		AddTokens(x[b*C*hw:(b+1)*C*hw], back, C, hw)
+	}
+	return nil
+}
+
+// AddTokens adds token rows tok (hw, C) to a feature map x (C, hw): the
+// residual of a block that ran on the map's pixels as tokens.
+func AddTokens(x, tok []float32, C, hw int) {
+	for p := 0; p < hw; p++ {
+		for c, v := range tok[p*C : (p+1)*C] {
+			x[c*hw+p] += v
+		}
+	}
+}

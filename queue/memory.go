@@ -276,17 +276,75 @@ func (m *Memory) Cancel(ctx context.Context, id string) (*JobState, error) {
 	if j == nil {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
+	m.cancelLocked(j, now)
+	return cloneState(j), nil
+}
+
+// cancelLocked ends a queued or running job as canceled; a finished one is
+// left as it is.
+func (m *Memory) cancelLocked(j *memJob, now time.Time) {
 	switch j.st.Status {
 	case StatusQueued:
 		m.removeQueuedLocked(j)
 	case StatusRunning:
 		// The token stays, so the holder's next call answers ErrCanceled.
 	default:
-		return cloneState(j), nil
+		return
 	}
 	m.finishLocked(j, StatusCanceled, now)
 	m.appendEventLocked(j, EventCanceled, []byte("{}"), now)
-	return cloneState(j), nil
+}
+
+func (m *Memory) List(ctx context.Context, lq ListQuery) ([]*JobState, bool, error) {
+	if err := lq.validate(); err != nil {
+		return nil, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	var all []*JobState
+	for id, j := range m.jobs {
+		if j.st.Job.Task == lq.Task && j.st.Job.Owner == lq.Owner && m.lookupLocked(id, now) != nil {
+			all = append(all, &j.st)
+		}
+	}
+	slices.SortFunc(all, listOrder)
+	if lq.Desc {
+		slices.Reverse(all)
+	}
+	if lq.After != "" {
+		i := slices.IndexFunc(all, func(st *JobState) bool { return st.Job.ID == lq.After })
+		if i < 0 {
+			return nil, false, fmt.Errorf("list after %s: %w", lq.After, ErrNotFound)
+		}
+		all = all[i+1:]
+	}
+	more := len(all) > lq.Limit
+	all = all[:min(len(all), lq.Limit)]
+	out := make([]*JobState, len(all))
+	for i, st := range all {
+		out[i] = cloneState(m.jobs[st.Job.ID])
+	}
+	return out, more, nil
+}
+
+func (m *Memory) Delete(ctx context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	j := m.lookupLocked(id, now)
+	if j == nil {
+		return fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	m.cancelLocked(j, now)
+	delete(m.jobs, id)
+	for k, e := range m.idem {
+		if e.id == id {
+			delete(m.idem, k)
+		}
+	}
+	m.broadcastLocked()
+	return nil
 }
 
 func (m *Memory) Events(ctx context.Context, id string, after int64, wait time.Duration) ([]Event, error) {

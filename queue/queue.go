@@ -6,10 +6,12 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -212,6 +214,14 @@ type Queue interface {
 	// Events returns the job's events with Seq > after, waiting up to wait
 	// for at least one when there are none yet (wait 0: do not wait).
 	Events(ctx context.Context, id string, after int64, wait time.Duration) ([]Event, error)
+	// List returns the jobs of one task and owner in creation order (see
+	// ListQuery), and whether more follow the last one returned. A cursor
+	// that names no listed job answers an error matching ErrNotFound.
+	List(ctx context.Context, q ListQuery) (jobs []*JobState, more bool, err error)
+	// Delete removes a job with its events and result; a queued or running
+	// job is canceled first (its holder's next call answers ErrCanceled or
+	// ErrLeaseLost). An unknown id answers an error matching ErrNotFound.
+	Delete(ctx context.Context, id string) error
 	// Depth reports how many jobs of the task are queued (not yet leased),
 	// over all its models.
 	Depth(ctx context.Context, task string) (int, error)
@@ -247,6 +257,39 @@ type Queue interface {
 	Workers(ctx context.Context) ([]WorkerInfo, error)
 
 	Close() error
+}
+
+// ListQuery selects a page of List: the jobs of Task whose Job.Owner is
+// Owner ("" lists the jobs enqueued without one), ordered by creation time
+// (to the millisecond, then by id), oldest first or, with Desc, newest
+// first; after the job After when it is set; at most Limit of them.
+type ListQuery struct {
+	Task  string
+	Owner string
+	After string
+	Limit int // 1…MaxListLimit
+	Desc  bool
+}
+
+// MaxListLimit bounds ListQuery.Limit.
+const MaxListLimit = 100
+
+func (lq ListQuery) validate() error {
+	switch {
+	case lq.Task == "":
+		return errors.New("list: task is required")
+	case lq.Limit < 1 || lq.Limit > MaxListLimit:
+		return fmt.Errorf("list: limit %d outside 1…%d", lq.Limit, MaxListLimit)
+	}
+	return nil
+}
+
+// listOrder is List's order: creation time to the millisecond, then id.
+func listOrder(a, b *JobState) int {
+	if c := cmp.Compare(a.CreatedAt.UnixMilli(), b.CreatedAt.UnixMilli()); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Job.ID, b.Job.ID)
 }
 
 // Options configure either backend; zero values take the defaults.

@@ -122,12 +122,15 @@ func unreachable(err error) bool {
 	return true // the network: refused, reset, EOF, i/o timeout, pool timeout
 }
 
-func (r *Redis) jobKey(id string) string   { return r.opts.Prefix + "job:" + id }
-func (r *Redis) evKey(id string) string    { return r.opts.Prefix + "ev:" + id }
-func (r *Redis) wakeKey(l Lane) string     { return r.opts.Prefix + "wake:" + laneMember(l) }
-func (r *Redis) lanesKey() string          { return r.opts.Prefix + "lanes" }
-func (r *Redis) deadlinesKey() string      { return r.opts.Prefix + "deadlines" }
-func (r *Redis) idemKey(k string) string   { return r.opts.Prefix + "idem:" + k }
+func (r *Redis) jobKey(id string) string { return r.opts.Prefix + "job:" + id }
+func (r *Redis) evKey(id string) string  { return r.opts.Prefix + "ev:" + id }
+func (r *Redis) wakeKey(l Lane) string   { return r.opts.Prefix + "wake:" + laneMember(l) }
+func (r *Redis) lanesKey() string        { return r.opts.Prefix + "lanes" }
+func (r *Redis) deadlinesKey() string    { return r.opts.Prefix + "deadlines" }
+func (r *Redis) idemKey(k string) string { return r.opts.Prefix + "idem:" + k }
+func (r *Redis) listKey(task, owner string) string {
+	return r.opts.Prefix + "idx:" + task + ":" + owner
+}
 func (r *Redis) workerKey(w string) string { return r.opts.Prefix + "worker:" + w }
 func (r *Redis) workersKey() string        { return r.opts.Prefix + "workers" }
 
@@ -161,7 +164,7 @@ func (r *Redis) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("enqueue: %w", err)
 	}
-	now, _ := r.now()
+	now, nowT := r.now()
 	deadline := ""
 	if !job.Deadline.IsZero() {
 		deadline = strconv.FormatInt(job.Deadline.UnixMilli(), 10)
@@ -175,10 +178,10 @@ func (r *Redis) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
 		owner = r.opts.Prefix + "owner:" + job.Owner
 	}
 	keys := []string{r.jobKey(job.ID), r.evKey(job.ID), r.jobStream(&job), r.wakeKey(job.Lane()), idem,
-		r.lanesKey(), r.deadlinesKey(), owner}
+		r.lanesKey(), r.deadlinesKey(), owner, r.listKey(job.Task, job.Owner)}
 	res, err := luaEnqueue.Run(ctx, r.c, keys, job.ID, raw, now, r.opts.MaxDepth, ms(r.opts.ResultTTL),
 		r.opts.MaxEvents, []byte(queuedData(&job)), useIdem, job.maxAttempts(&r.opts), r.group, deadline,
-		laneMember(job.Lane()), r.opts.Prefix, job.Task, job.OwnerLimit).Slice()
+		laneMember(job.Lane()), r.opts.Prefix, job.Task, job.OwnerLimit, nowT.UnixMilli()).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("enqueue %s: %w", job.Task, err)
 	}
@@ -259,6 +262,73 @@ func (r *Redis) Cancel(ctx context.Context, id string) (*JobState, error) {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
 	return r.Get(ctx, id)
+}
+
+// List walks the task and owner's index (a zset by creation time in ms;
+// equal times order by id, as Redis orders equal scores) from the cursor,
+// reading each job's hash; members whose job expired are dropped on the way.
+func (r *Redis) List(ctx context.Context, lq ListQuery) ([]*JobState, bool, error) {
+	if err := lq.validate(); err != nil {
+		return nil, false, err
+	}
+	key := r.listKey(lq.Task, lq.Owner)
+	var start int64
+	if lq.After != "" {
+		rank := r.c.ZRank
+		if lq.Desc {
+			rank = r.c.ZRevRank
+		}
+		i, err := rank(ctx, key, lq.After).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, false, fmt.Errorf("list after %s: %w", lq.After, ErrNotFound)
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("list: %w", err)
+		}
+		start = i + 1
+	}
+	var out []*JobState
+	for len(out) <= lq.Limit {
+		batch := int64(lq.Limit + 1 - len(out))
+		ids, err := r.c.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: start, Stop: start + batch - 1, Rev: lq.Desc}).Result()
+		if err != nil {
+			return nil, false, fmt.Errorf("list: %w", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		start += int64(len(ids))
+		for _, id := range ids {
+			st, err := r.Get(ctx, id)
+			if errors.Is(err, ErrNotFound) {
+				// Expired: drop it; the ranks after it shift down by one.
+				if n, err := r.c.ZRem(ctx, key, id).Result(); err == nil && n == 1 {
+					start--
+				}
+				continue
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			out = append(out, st)
+		}
+	}
+	more := len(out) > lq.Limit
+	return out[:min(len(out), lq.Limit)], more, nil
+}
+
+func (r *Redis) Delete(ctx context.Context, id string) error {
+	if _, err := r.Cancel(ctx, id); err != nil {
+		return err
+	}
+	n, err := luaDelete.Run(ctx, r.c, []string{r.jobKey(id), r.evKey(id), r.deadlinesKey()}, r.opts.Prefix, id).Int()
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 func (r *Redis) Events(ctx context.Context, id string, after int64, wait time.Duration) ([]Event, error) {

@@ -21,6 +21,10 @@ import "github.com/redis/go-redis/v9"
 //	P ev:{id}                           stream of events, entry id "{seq}-0", fields type, time, data
 //	P wake:{task}:{model}               list: one token per enqueue/requeue, popped by idle workers
 //	P idem:{key}                        string: job id (SET NX PX ResultTTL)
+//	P idx:{task}:{owner}                zset job id → created (unix ms): List's index of the task's jobs
+//	                                    by Job.Owner ("" after the colon: none). Enqueue adds the job and
+//	                                    drops up to two of the oldest members whose job hash expired; List
+//	                                    drops the expired ones it meets; Delete removes its job
 //	P owner:{owner}                     counter: the owner's jobs queued or running (Job.Owner;
 //	                                    INCR at enqueue, DECR when the job ends; the job hash's
 //	                                    ownerkey names it until then), PEXPIRE ResultTTL
@@ -148,10 +152,10 @@ local function taskDepth(lanesKey, prefix, task, group)
 end
 `
 
-// KEYS: hash, events, stream, wake list, idem key, lanes set, deadlines zset, owner counter
+// KEYS: hash, events, stream, wake list, idem key, lanes set, deadlines zset, owner counter, list index
 // ARGV: id, job JSON, now, max depth, ttl ms, max events, queued data,
 // use idem ("1"/"0"), max attempts, group, deadline ms or "", lane member, prefix, task,
-// owner limit (0: none; the counter key is "" without an owner)
+// owner limit (0: none; the counter key is "" without an owner), now ms
 // Answers {'ok'}, {'existed', id}, {'dup'}, {'full', depth} or {'limit'}.
 var luaEnqueue = redis.NewScript(luaPrelude + luaTaskDepth + `
 local group = ARGV[10]
@@ -177,8 +181,31 @@ if ARGV[11] ~= '' then redis.call('ZADD', KEYS[7], ARGV[11], ARGV[1]) end
 if KEYS[8] ~= '' then redis.call('HSET', KEYS[1], 'ownerkey', KEYS[8]) end
 addEvent(KEYS[1], KEYS[2], 'queued', ARGV[7], ARGV[3], ARGV[6])
 if ARGV[8] == '1' then redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[5], 'NX') end
+for _, old in ipairs(redis.call('ZRANGE', KEYS[9], 0, 1)) do
+  if redis.call('EXISTS', ARGV[13] .. 'job:' .. old) == 0 then redis.call('ZREM', KEYS[9], old) end
+end
+redis.call('ZADD', KEYS[9], ARGV[16], ARGV[1])
 wake(KEYS[4])
 return {'ok'}
+`)
+
+// KEYS: job hash, event stream, deadlines zset   ARGV: prefix, id
+// Removes a (canceled or finished) job: its hash, events, List index entry,
+// deadline and idempotency key. Answers 0 when the job is unknown.
+var luaDelete = redis.NewScript(`
+local raw = redis.call('HGET', KEYS[1], 'job')
+if not raw then return 0 end
+local job = cjson.decode(raw)
+local owner = job['owner']
+if type(owner) ~= 'string' then owner = '' end
+redis.call('ZREM', ARGV[1] .. 'idx:' .. job['task'] .. ':' .. owner, ARGV[2])
+local ik = job['idempotency_key']
+if type(ik) == 'string' and ik ~= '' and redis.call('GET', ARGV[1] .. 'idem:' .. ik) == ARGV[2] then
+  redis.call('DEL', ARGV[1] .. 'idem:' .. ik)
+end
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
 `)
 
 // KEYS: deadlines zset, then per lane its high and normal streams

@@ -1,7 +1,7 @@
 // Package queuetest is the one conformance suite every queue.Queue backend
 // passes: delivery, priorities, leases and redelivery, dead-lettering,
 // exactly-once completion, retry, release, cancel, events, TTL,
-// backpressure, idempotency, the worker registry, concurrent consumers,
+// backpressure, idempotency, listing and deleting, the worker registry, concurrent consumers,
 // and the fleet's routing: lanes per model, lanes taking turns, warm
 // workers before cold ones, deadlines in lanes nobody serves.
 // Durations are short (200 ms leases) so the suite runs in seconds.
@@ -59,6 +59,9 @@ func Run(t *testing.T, newQueue NewQueue) {
 		{"WarmBeforeCold", testWarmBeforeCold},
 		{"DeadlineInUnservedLane", testDeadlineUnserved},
 		{"OwnerLimit", testOwnerLimit},
+		{"List", testList},
+		{"ListSkipsExpired", testListExpired},
+		{"Delete", testDelete},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1053,5 +1056,165 @@ func testOwnerLimit(t *testing.T, nq NewQueue) {
 	enqueue(t, q, queue.Job{Task: "t", Owner: "a", OwnerLimit: 3})
 	if _, _, err := q.Enqueue(t.Context(), queue.Job{Task: "t", Owner: "a", OwnerLimit: 3}); !errors.Is(err, queue.ErrOwnerLimit) {
 		t.Fatalf("after cancel and one more: %v, want ErrOwnerLimit again", err)
+	}
+}
+
+func listAll(t *testing.T, q queue.Queue, lq queue.ListQuery) (ids []string, pages []int) {
+	t.Helper()
+	for {
+		page, more, err := q.List(t.Context(), lq)
+		if err != nil {
+			t.Fatalf("list %+v: %v", lq, err)
+		}
+		pages = append(pages, len(page))
+		for _, st := range page {
+			if st.Job.Task != lq.Task || st.Job.Owner != lq.Owner {
+				t.Fatalf("list %+v returned job %s of task %q, owner %q", lq, st.Job.ID, st.Job.Task, st.Job.Owner)
+			}
+			ids = append(ids, st.Job.ID)
+		}
+		if !more {
+			return ids, pages
+		}
+		if len(page) == 0 {
+			t.Fatalf("list %+v: an empty page with more after it", lq)
+		}
+		lq.After = page[len(page)-1].Job.ID
+	}
+}
+
+func testList(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	var sts []*queue.JobState
+	for i := 0; i < 7; i++ {
+		sts = append(sts, enqueue(t, q, queue.Job{Task: "v"}))
+		if i%3 == 0 {
+			time.Sleep(2 * time.Millisecond) // some share a millisecond, some do not
+		}
+	}
+	a1 := enqueue(t, q, queue.Job{Task: "v", Owner: "a"})
+	a2 := enqueue(t, q, queue.Job{Task: "v", Owner: "a"})
+	enqueue(t, q, queue.Job{Task: "w"})
+	// Creation order to the millisecond, then id.
+	slices.SortFunc(sts, func(a, b *queue.JobState) int {
+		if d := a.CreatedAt.UnixMilli() - b.CreatedAt.UnixMilli(); d != 0 {
+			return int(d)
+		}
+		return strings.Compare(a.Job.ID, b.Job.ID)
+	})
+	var want []string
+	for _, st := range sts {
+		want = append(want, st.Job.ID)
+	}
+	got, pages := listAll(t, q, queue.ListQuery{Task: "v", Limit: 3})
+	if !slices.Equal(got, want) || !slices.Equal(pages, []int{3, 3, 1}) {
+		t.Fatalf("oldest first, pages of 3: %v in pages %v, want %v", got, pages, want)
+	}
+	got, _ = listAll(t, q, queue.ListQuery{Task: "v", Limit: 2, Desc: true})
+	rev := slices.Clone(want)
+	slices.Reverse(rev)
+	if !slices.Equal(got, rev) {
+		t.Fatalf("newest first: %v, want %v", got, rev)
+	}
+	got, _ = listAll(t, q, queue.ListQuery{Task: "v", Owner: "a", Limit: 100})
+	if len(got) != 2 || !slices.Contains(got, a1.Job.ID) || !slices.Contains(got, a2.Job.ID) {
+		t.Fatalf("owner a: %v", got)
+	}
+	if got, _ := listAll(t, q, queue.ListQuery{Task: "w", Limit: 5}); len(got) != 1 {
+		t.Fatalf("task w: %v", got)
+	}
+	if got, _ := listAll(t, q, queue.ListQuery{Task: "none", Limit: 5}); len(got) != 0 {
+		t.Fatalf("unknown task: %v", got)
+	}
+	// A listed job shows its current state.
+	l := dequeue(t, q, "w", "v")
+	if err := q.Complete(t.Context(), l, queue.Result{Output: json.RawMessage(`7`)}); err != nil {
+		t.Fatal(err)
+	}
+	page, _, err := q.List(t.Context(), queue.ListQuery{Task: "v", Limit: 1})
+	if err != nil || len(page) != 1 || page[0].Job.ID != l.Job.ID || page[0].Status != queue.StatusSucceeded || page[0].Result == nil {
+		t.Fatalf("first listed job %+v (%v), want %s succeeded with its result", page, err, l.Job.ID)
+	}
+	if _, _, err := q.List(t.Context(), queue.ListQuery{Task: "v", Limit: 3, After: "no-such-job"}); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("cursor naming no job: %v, want ErrNotFound", err)
+	}
+	if _, _, err := q.List(t.Context(), queue.ListQuery{Task: "v", Limit: 3, After: a1.Job.ID}); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("cursor naming another owner's job: %v, want ErrNotFound", err)
+	}
+	for _, bad := range []queue.ListQuery{{Task: "v"}, {Task: "v", Limit: queue.MaxListLimit + 1}, {Limit: 3}} {
+		if _, _, err := q.List(t.Context(), bad); err == nil {
+			t.Fatalf("list %+v: no error", bad)
+		}
+	}
+}
+
+func testListExpired(t *testing.T, nq NewQueue) {
+	o := opts()
+	o.ResultTTL = 300 * time.Millisecond
+	q := nq(t, o)
+	gone := enqueue(t, q, queue.Job{Task: "v"})
+	kept := enqueue(t, q, queue.Job{Task: "v"})
+	if _, err := q.Cancel(t.Context(), gone.Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "an expired job is still listed", func() bool {
+		got, _ := listAll(t, q, queue.ListQuery{Task: "v", Limit: 1})
+		return slices.Equal(got, []string{kept.Job.ID})
+	})
+}
+
+func testDelete(t *testing.T, nq NewQueue) {
+	q := nq(t, opts())
+	queued := enqueue(t, q, queue.Job{Task: "d", IdempotencyKey: "del-key", Owner: "o", OwnerLimit: 1})
+	if err := q.Delete(t.Context(), queued.Job.ID); err != nil {
+		t.Fatalf("delete queued: %v", err)
+	}
+	if _, err := q.Get(t.Context(), queued.Job.ID); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if _, err := q.Events(t.Context(), queued.Job.ID, 0, 0); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("events after delete: %v", err)
+	}
+	dequeueNone(t, q, 100*time.Millisecond, "d")
+	if err := q.Delete(t.Context(), queued.Job.ID); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("second delete: %v, want ErrNotFound", err)
+	}
+	// Its idempotency key and its owner's slot are free again.
+	again, existed, err := q.Enqueue(t.Context(), queue.Job{Task: "d", IdempotencyKey: "del-key", Owner: "o", OwnerLimit: 1})
+	if err != nil || existed || again.Job.ID == queued.Job.ID {
+		t.Fatalf("enqueue with the deleted job's key: %+v existed=%v %v", again, existed, err)
+	}
+	// A running job: its holder learns at its next call.
+	l := dequeue(t, q, "w", "d")
+	if err := q.Delete(t.Context(), l.Job.ID); err != nil {
+		t.Fatalf("delete running: %v", err)
+	}
+	if err := q.Heartbeat(t.Context(), l); !errors.Is(err, queue.ErrCanceled) && !errors.Is(err, queue.ErrLeaseLost) {
+		t.Fatalf("heartbeat of a deleted job: %v, want ErrCanceled or ErrLeaseLost", err)
+	}
+	if err := q.Complete(t.Context(), l, queue.Result{}); err == nil {
+		t.Fatal("completed a deleted job")
+	}
+	if _, err := q.Get(t.Context(), l.Job.ID); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("get after deleting a running job: %v", err)
+	}
+	// A finished job, and the listing forgets it.
+	done := enqueue(t, q, queue.Job{Task: "d"})
+	other := enqueue(t, q, queue.Job{Task: "d"})
+	l = dequeue(t, q, "w", "d")
+	if l.Job.ID != done.Job.ID {
+		t.Fatalf("dequeued %s, want %s", l.Job.ID, done.Job.ID)
+	}
+	if err := q.Complete(t.Context(), l, queue.Result{Output: json.RawMessage(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Delete(t.Context(), done.Job.ID); err != nil {
+		t.Fatalf("delete finished: %v", err)
+	}
+	if got, _ := listAll(t, q, queue.ListQuery{Task: "d", Limit: 10}); !slices.Equal(got, []string{other.Job.ID}) {
+		t.Fatalf("listed after delete: %v, want only %s", got, other.Job.ID)
+	}
+	if err := q.Delete(t.Context(), "no-such-job"); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("delete unknown: %v, want ErrNotFound", err)
 	}
 }

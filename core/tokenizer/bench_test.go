@@ -25,14 +25,17 @@ func BenchmarkByteBPEEncode4KiB(b *testing.B) {
 }
 
 // The tokenizers of llama.cpp's vocabularies (testdata/vocab extracts) on
-// the same text, and on inputs whose words are long: one 64 KiB word, a
-// 64 KiB run of spaces, 64 KiB of CJK. Their cost per byte must stay that
-// of ordinary text (no quadratic path).
+// the same text, and on inputs whose words are long — one word, a run of
+// spaces, CJK — at 4 KiB and 64 KiB: the cost per byte must not grow with
+// the length (no quadratic path).
 func BenchmarkVocabEncode(b *testing.B) {
 	inputs := []struct{ name, text string }{
 		{"story4KiB", benchText},
+		{"word4KiB", strings.Repeat("abcdefgh", 512)},
 		{"word64KiB", strings.Repeat("abcdefgh", 8192)},
+		{"spaces4KiB", strings.Repeat(" ", 4096)},
 		{"spaces64KiB", strings.Repeat(" ", 65536)},
+		{"cjk4KiB", strings.Repeat("日本語のテキスト", 4096/24)},
 		{"cjk64KiB", strings.Repeat("日本語のテキスト", 65536/24)},
 	}
 	for _, name := range []string{"llama-bpe", "qwen2", "deepseek-llm", "gpt-2", "llama-spm", "bert-bge"} {

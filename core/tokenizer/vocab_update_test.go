@@ -30,6 +30,7 @@ var (
 	updateVocab   = flag.Bool("update-vocab", false, "rewrite testdata/vocab from -vocab-src and -llama-tokenize")
 	vocabSrc      = flag.String("vocab-src", "", "folder with the full vocabularies")
 	llamaTokenize = flag.String("llama-tokenize", "", "llama.cpp's llama-tokenize binary")
+	crossCheck    = flag.Bool("cross-check", false, "also run llama-tokenize where llama.cpp's .out exists, and require the same ids")
 )
 
 // vocabSource is one extract to write: from file in -vocab-src, a GGUF
@@ -108,13 +109,15 @@ func TestUpdateVocabExtracts(t *testing.T) {
 				commonOut = readVocabOut(t, theirs)
 			}
 			if *llamaTokenize != "" {
-				ours := llamaTokenizeAll(t, gguf, common)
-				for i := range commonOut {
-					if formatIDs(commonOut[i]) != formatIDs(ours[i]) {
-						t.Fatalf("llama-tokenize on %s disagrees with %s on case %d: %v vs %v", gguf, theirs, i, ours[i], commonOut[i])
+				if commonOut == nil || *crossCheck {
+					ours := llamaTokenizeAll(t, gguf, common)
+					for i := range commonOut {
+						if formatIDs(commonOut[i]) != formatIDs(ours[i]) {
+							t.Fatalf("llama-tokenize on %s disagrees with %s on case %d: %v vs %v", gguf, theirs, i, ours[i], commonOut[i])
+						}
 					}
+					commonOut = ours
 				}
-				commonOut = ours
 				hardOut = llamaTokenizeAll(t, gguf, hard)
 			}
 			if commonOut == nil {
@@ -299,8 +302,8 @@ func writeExtract(path string, src vocabSource, meta formats.Metadata, keep map[
 // hfVocabMeta converts a byte-level BPE tokenizer.json into GGUF vocabulary
 // metadata as llama.cpp's convert_hf_to_gguf.py writes it: missing ids
 // become "[PADn]" unused tokens, special added tokens control tokens, other
-// added tokens user-defined; the architecture keys are those of a Llama so
-// that llama-tokenize loads the file.
+// added tokens user-defined; the architecture keys are those of a tiny
+// Llama, so that llama-tokenize loads the file and makes its context fast.
 func hfVocabMeta(path, pre string) (formats.Metadata, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -341,9 +344,9 @@ func hfVocabMeta(path, pre string) (formats.Metadata, error) {
 	}
 	meta := formats.Metadata{
 		"general.architecture": "llama", "general.name": filepath.Base(path),
-		"llama.context_length": uint32(4096), "llama.embedding_length": uint32(4096), "llama.block_count": uint32(1),
-		"llama.feed_forward_length": uint32(11008), "llama.attention.head_count": uint32(32),
-		"llama.attention.head_count_kv": uint32(32), "llama.rope.dimension_count": uint32(128),
+		"llama.context_length": uint32(64), "llama.embedding_length": uint32(64), "llama.block_count": uint32(1),
+		"llama.feed_forward_length": uint32(64), "llama.attention.head_count": uint32(1),
+		"llama.attention.head_count_kv": uint32(1), "llama.rope.dimension_count": uint32(64),
 		"llama.attention.layer_norm_rms_epsilon": float32(1e-5), "llama.vocab_size": uint32(n),
 		"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": pre,
 		"tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types, "tokenizer.ggml.merges": ms,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"unicode/utf8"
@@ -24,13 +25,23 @@ func decodeJSON(c *gin.Context, v any) error {
 	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest("reading body: %v", err)
+		return bodyReadError(err)
 	}
 	return decodeBytes(body, v)
+}
+
+// bodyReadError is the answer to a request body that could not be read:
+// too large (413, from bodyLimit), too slow (408, from bodyDeadline), or
+// broken off (400).
+func bodyReadError(err error) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return apiErrorf(http.StatusRequestTimeout, "request_timeout", "request body not received in time")
+	}
+	return badRequest("reading body: %v", err)
 }
 
 // decodeBytes is decodeJSON's parser, separate so the fuzz target can drive it.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -373,8 +374,8 @@ func (s *Server) imageCaptions(c *gin.Context) {
 
 func multipartError(err error) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return err
+	if errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return bodyReadError(err) // too large or too slow
 	}
 	return badRequest("multipart: %v", err)
 }

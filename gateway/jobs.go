@@ -332,7 +332,7 @@ func (s *Server) jobEvents(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	sse := newSSE(c)
+	sse := s.newSSE(c)
 	s.follow(c.Request.Context(), sse, id, after, func(e queue.Event) bool {
 		data := e.Data
 		if len(data) == 0 {
@@ -389,18 +389,26 @@ func resumePoint(c *gin.Context) (int64, error) {
 type sseWriter struct {
 	w       gin.ResponseWriter
 	flusher http.Flusher
+	rc      *http.ResponseController
+	timeout time.Duration
 }
 
-func newSSE(c *gin.Context) *sseWriter {
+func (s *Server) newSSE(c *gin.Context) *sseWriter {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
+	w := &sseWriter{w: c.Writer, flusher: c.Writer, rc: http.NewResponseController(c.Writer), timeout: s.cfg.StreamWriteTimeout}
+	w.extend()
 	c.Writer.WriteHeaderNow()
-	return &sseWriter{w: c.Writer, flusher: c.Writer}
+	return w
 }
+
+// extend moves the write deadline StreamWriteTimeout past now: a stream
+// outlives the server's WriteTimeout, but each write still has a bound.
+func (w *sseWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
 
 func (w *sseWriter) event(id, typ string, data []byte) {
 	var b strings.Builder
@@ -413,6 +421,7 @@ func (w *sseWriter) event(id, typ string, data []byte) {
 	b.WriteString("data: ")
 	b.Write(data)
 	b.WriteString("\n\n")
+	w.extend()
 	_, _ = io.WriteString(w.w, b.String())
 	w.flusher.Flush()
 }
@@ -426,11 +435,13 @@ func (w *sseWriter) data(v any) {
 }
 
 func (w *sseWriter) done() {
+	w.extend()
 	_, _ = io.WriteString(w.w, "data: [DONE]\n\n")
 	w.flusher.Flush()
 }
 
 func (w *sseWriter) comment(text string) {
+	w.extend()
 	_, _ = io.WriteString(w.w, ": "+text+"\n\n")
 	w.flusher.Flush()
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +148,92 @@ func TestQueueDownIs503(t *testing.T) {
 	e.q.set(nil, false)
 	if code, _, b := e.do("GET", "/v1/jobs/"+id, "", nil); code != 200 {
 		t.Fatalf("after recovery: %d %s", code, b)
+	}
+}
+
+// serveReal serves e's gateway through HTTPServer (the connection timeouts
+// httptest's server lacks) and returns its address.
+func serveReal(t *testing.T, e *testEnv) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := e.srv.HTTPServer(nil)
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	return ln.Addr().String()
+}
+
+// readAllWithin reads conn until the server closes it, failing after limit.
+func readAllWithin(t *testing.T, conn net.Conn, limit time.Duration) (string, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	_ = conn.SetReadDeadline(start.Add(limit))
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("connection still open after %s (read %q): %v", limit, b, err)
+	}
+	return string(b), time.Since(start)
+}
+
+// Issue 17 item 6: a request that declared 100 kB and sent 10 bytes, and an
+// idle keep-alive connection, were held open for ever (only the header had
+// a timeout): slowloris. Both are cut now; a stream outlives WriteTimeout.
+func TestSlowClientsAreCut(t *testing.T) {
+	e := newEnv(t, Config{BodyTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond,
+		WriteTimeout: 400 * time.Millisecond, StreamWriteTimeout: time.Second})
+	addr := serveReal(t, e)
+
+	// A trickled body: 408, then the connection closes.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"model\":")
+	resp, took := readAllWithin(t, conn, 3*time.Second)
+	if !strings.HasPrefix(resp, "HTTP/1.1 408") || !strings.Contains(resp, "request_timeout") || took > 2*time.Second {
+		t.Fatalf("slow body: after %s got %q", took, resp)
+	}
+
+	// An idle keep-alive connection is closed after IdleTimeout.
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	fmt.Fprint(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, took = readAllWithin(t, idle, 3*time.Second)
+	if !strings.HasPrefix(resp, "HTTP/1.1 200") || took > 2*time.Second {
+		t.Fatalf("idle connection: after %s got %q", took, resp)
+	}
+
+	// A body that arrives in time is served, and a stream lasting longer
+	// than WriteTimeout is not cut: each write gets its own deadline.
+	ctx := context.Background()
+	st, _, err := e.q.Enqueue(ctx, queue.Job{Task: "slow.stream", Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		l, err := e.q.Dequeue(ctx, "streamer", []queue.Lane{{Task: "slow.stream", Model: "m"}})
+		if err != nil {
+			return
+		}
+		for i := range 6 {
+			time.Sleep(150 * time.Millisecond)
+			_ = e.q.Publish(ctx, l, queue.EventDelta, map[string]string{"text": strconv.Itoa(i)})
+		}
+		_ = e.q.Complete(ctx, l, queue.Result{Output: json.RawMessage(`{}`)})
+	}()
+	r, err := http.Get("http://" + addr + "/v1/jobs/" + st.Job.ID + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := readSSE(t, r.Body)
+	r.Body.Close()
+	if len(evs) == 0 || evs[len(evs)-1].Event != "result" {
+		t.Fatalf("stream over WriteTimeout: %+v", evs)
 	}
 }

@@ -7,6 +7,7 @@ package gateway
 
 import (
 	"context"
+	"io"
 	"log"
 	"net/http"
 	"time"
@@ -42,8 +43,21 @@ type Config struct {
 	// keys) has queued or running, across every gateway of the fleet (the
 	// count lives in the queue); more answer 429 concurrency_limited. 0: none.
 	KeyConcurrency int
-	Logger         *log.Logger // default: log.Default()
-	Now            func() time.Time
+	// Connection timeouts against slow or stalled clients (slowloris):
+	// HeaderTimeout for the request line and headers (default 10s),
+	// BodyTimeout for the request body (default 60s; slower is 408),
+	// WriteTimeout for a whole response (default BodyTimeout + SyncTimeout
+	// + 30s; SSE streams are exempt, each of their writes gets
+	// StreamWriteTimeout, default 30s, so a client that stops reading is
+	// dropped), IdleTimeout for a keep-alive connection between requests
+	// (default 60s). HTTPServer applies them.
+	HeaderTimeout      time.Duration
+	BodyTimeout        time.Duration
+	WriteTimeout       time.Duration
+	StreamWriteTimeout time.Duration
+	IdleTimeout        time.Duration
+	Logger             *log.Logger // default: log.Default()
+	Now                func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -70,6 +84,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RateBurst <= 0 {
 		c.RateBurst = max(1, int(2*c.RateLimit))
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 10 * time.Second
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = c.BodyTimeout + c.SyncTimeout + 30*time.Second
+	}
+	if c.StreamWriteTimeout <= 0 {
+		c.StreamWriteTimeout = 30 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
 	}
 	c.WaitForWorker = min(max(c.WaitForWorker, 0), maxWaitForWorker)
 	if c.ModelsTTL <= 0 {
@@ -124,13 +153,28 @@ func New(cfg Config, q queue.Queue, opts ...Option) *Server {
 // Handler is the HTTP handler serving every endpoint.
 func (s *Server) Handler() http.Handler { return s.engine }
 
+// HTTPServer is an http.Server for Handler with the configured connection
+// timeouts; errorLog may be nil. Serve it with Serve(listener).
+func (s *Server) HTTPServer(errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           s.engine,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		// No ReadTimeout: it would also end long sync waits and streams
+		// (net/http cancels a request whose connection read times out);
+		// bodyDeadline bounds the body read alone.
+		WriteTimeout: s.cfg.WriteTimeout,
+		IdleTimeout:  s.cfg.IdleTimeout,
+		ErrorLog:     errorLog,
+	}
+}
+
 func (s *Server) logf(format string, args ...any) { s.cfg.Logger.Printf("gateway: "+format, args...) }
 
 func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(gin.Recovery(), s.metrics.middleware, s.errorMiddleware, s.bodyLimit)
+	r.Use(gin.Recovery(), s.metrics.middleware, s.errorMiddleware, s.bodyDeadline, s.bodyLimit)
 	r.NoRoute(func(c *gin.Context) {
 		_ = c.Error(apiErrorf(http.StatusNotFound, "not_found", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -153,6 +197,43 @@ func (s *Server) routes() *gin.Engine {
 	s.registerVideo(v1)
 	s.registerJobs(v1)
 	return r
+}
+
+// bodyDeadline gives reading the request body BodyTimeout: a client that
+// declares a body and trickles it (or never sends it) gets 408 instead of
+// holding a connection and a goroutine forever. Once the body has been read
+// (or failed) the deadline is lifted, so the wait for a job and a stream are
+// not bounded by it. Requests without a body have nothing to read.
+func (s *Server) bodyDeadline(c *gin.Context) {
+	if c.Request.Body == nil || c.Request.Body == http.NoBody || c.Request.ContentLength == 0 {
+		c.Next()
+		return
+	}
+	rc := http.NewResponseController(c.Writer)
+	if err := rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)); err != nil {
+		c.Next() // a writer without deadlines (tests' recorders)
+		return
+	}
+	c.Request.Body = &deadlineBody{ReadCloser: c.Request.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+	c.Next()
+}
+
+// deadlineBody lifts the read deadline once the whole body is read. After
+// a failed read it stays: net/http would otherwise wait, with no deadline,
+// to discard the rest of a trickled body before answering.
+type deadlineBody struct {
+	io.ReadCloser
+	lift func()
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.lift()
+	}
+	return n, err
 }
 
 // bodyLimit caps every request body; a decoder hitting the cap gets an

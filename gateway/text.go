@@ -418,7 +418,7 @@ func (s *Server) streamText(c *gin.Context, st *queue.JobState, req *samplingReq
 		}
 		return gin.H{"id": id, "object": chunkObject, "created": created, "model": model, "choices": []gin.H{choice}}
 	}
-	sse := newSSE(c)
+	sse := s.newSSE(c)
 	if chunkObject == "chat.completion.chunk" {
 		for i := 0; i < n; i++ {
 			sse.data(chunk(i, "", true, nil))

@@ -30,7 +30,7 @@ func runGateway(args []string, stdout, stderr io.Writer) error {
 	}
 	defer s.Close()
 	srv := gateway.New(gf.config(qf.maxAttempts, s.logger), s.q)
-	return serveHTTP(s.ctx, gf.addr, srv.Handler(), *drain, s.logger, func(a net.Addr) {
+	return serveHTTP(s.ctx, gf.addr, srv.HTTPServer(s.logger), *drain, func(a net.Addr) {
 		s.logger.Printf("loom gateway: listening on %s (queue: redis)", a)
 	})
 }

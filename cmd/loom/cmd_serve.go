@@ -45,7 +45,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	srv := gateway.New(gf.config(qf.maxAttempts, s.logger), s.q, gateway.WithRegistry(reg))
-	httpErr := serveHTTP(s.ctx, gf.addr, srv.Handler(), wf.grace, s.logger, func(a net.Addr) {
+	httpErr := serveHTTP(s.ctx, gf.addr, srv.HTTPServer(s.logger), wf.grace, func(a net.Addr) {
 		s.logger.Printf("loom serve: listening on %s (queue: %s, worker %s, plugins from %s)", a, s.backend, r.worker.ID(), wf.plugins)
 	})
 	stopWork()

@@ -102,6 +102,8 @@ type gatewayFlags struct {
 	maxBody     int64
 	waitWorker  time.Duration
 	keyConc     int
+	bodyTimeout time.Duration
+	idleTimeout time.Duration
 }
 
 func (gf *gatewayFlags) register(fs *flag.FlagSet) {
@@ -111,6 +113,8 @@ func (gf *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&gf.rateBurst, "rate-burst", 0, "token bucket size for --rate-limit (default 2× the rate)")
 	fs.DurationVar(&gf.syncTimeout, "sync-timeout", 60*time.Second, "how long sync endpoints wait for a job before answering 202 with its id")
 	fs.Int64Var(&gf.maxBody, "max-body", 32<<20, "largest request body in bytes (413 beyond)")
+	fs.DurationVar(&gf.bodyTimeout, "body-timeout", 60*time.Second, "how long a request body may take to arrive (408 beyond); a whole response may take this + --sync-timeout + 30s, except SSE streams")
+	fs.DurationVar(&gf.idleTimeout, "idle-timeout", 60*time.Second, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&gf.keyConc, "key-concurrency", 0, "jobs each API key (each client IP without keys) may have queued or running across the whole fleet (counted in the queue); more answer 429 concurrency_limited; 0: unlimited")
 	fs.DurationVar(&gf.waitWorker, "wait-for-worker", 0, "queue a job for a model no live worker serves for up to this long (its deadline) instead of answering 503 model_unavailable at once; the Loom-Wait-For-Worker header (seconds) sets it per request")
 }
@@ -124,7 +128,7 @@ func (gf *gatewayFlags) config(maxAttempts int, logger *log.Logger) gateway.Conf
 	}
 	return gateway.Config{APIKeys: keys, RateLimit: gf.rateLimit, RateBurst: gf.rateBurst, SyncTimeout: gf.syncTimeout,
 		MaxBodyBytes: gf.maxBody, MaxAttempts: maxAttempts, WaitForWorker: gf.waitWorker,
-		KeyConcurrency: gf.keyConc, Logger: logger}
+		KeyConcurrency: gf.keyConc, BodyTimeout: gf.bodyTimeout, IdleTimeout: gf.idleTimeout, Logger: logger}
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM; a second one
@@ -144,14 +148,13 @@ func signalContext(stderr io.Writer) (context.Context, context.CancelFunc) {
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
-// serveHTTP runs h on addr until ctx ends, then shuts down gracefully:
+// serveHTTP runs srv on addr until ctx ends, then shuts down gracefully:
 // in-flight requests (sync waits, streams) get up to drain to finish.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, drain time.Duration, logger *log.Logger, ready func(net.Addr)) error {
+func serveHTTP(ctx context.Context, addr string, srv *http.Server, drain time.Duration, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger}
 	if ready != nil {
 		ready(ln.Addr())
 	}

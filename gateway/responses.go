@@ -292,7 +292,7 @@ func (s *Server) cancelResponse(c *gin.Context) {
 // response.output_text.delta per delta, the closings, and response.completed
 // (or response.incomplete / response.failed).
 func (s *Server) streamResponse(c *gin.Context, st *queue.JobState, req *responseRequest) {
-	sse := newSSE(c)
+	sse := s.newSSE(c)
 	seq := 0
 	send := func(typ string, body gin.H) {
 		body["type"], body["sequence_number"] = typ, seq

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/loomhq/loom/core/formats"
@@ -30,6 +32,12 @@ type generateBenchResult struct {
 	PrefillTokS  float64 `json:"prefill_tok_s"`
 	DecodeMsTok  float64 `json:"decode_ms_per_tok"`
 	DecodeTokS   float64 `json:"decode_tok_s"`
+	// CPU time of the whole process (all threads) over each phase: on a
+	// machine shared with other work, wall time measures the neighbours too.
+	PrefillCPUMs   float64 `json:"prefill_cpu_ms"`
+	DecodeCPUMsTok float64 `json:"decode_cpu_ms_per_tok"`
+	PeakRSSMiB     float64 `json:"peak_rss_mib"`
+	ModelFileMiB   float64 `json:"model_file_mib,omitempty"`
 }
 
 // runBenchGenerate times the decoder in process (no tokenizer, no plugin):
@@ -89,12 +97,14 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	st := dec.NewState(*promptTokens + *genTokens)
+	c0 := cpuTime()
 	t0 := time.Now()
 	logits, err := st.Forward(prompt, 0)
 	if err != nil {
 		return err
 	}
 	prefill := time.Since(t0)
+	c1 := cpuTime()
 	t1 := time.Now()
 	for i := 0; i < *genTokens; i++ {
 		next := 0
@@ -108,6 +118,7 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	decode := time.Since(t1)
+	c2 := cpuTime()
 	wt := "f32"
 	if info, err := is.Info("blk.0.attn_q.weight"); err == nil {
 		wt = info.Type.String()
@@ -119,6 +130,13 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 		PrefillTokS: float64(*promptTokens) / prefill.Seconds(),
 		DecodeMsTok: float64(decode.Microseconds()) / 1000 / float64(*genTokens),
 		DecodeTokS:  float64(*genTokens) / decode.Seconds(),
+
+		PrefillCPUMs:   float64((c1 - c0).Microseconds()) / 1000,
+		DecodeCPUMsTok: float64((c2 - c1).Microseconds()) / 1000 / float64(*genTokens),
+		PeakRSSMiB:     peakRSSMiB(),
+	}
+	if fi, err := os.Stat(*model); err == nil && !fi.IsDir() {
+		res.ModelFileMiB = float64(fi.Size()) / (1 << 20)
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
@@ -126,4 +144,24 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s (%s, %d layers, dim %d): prefill %d tokens %.1f tok/s, decode %.1f tok/s (%.1f ms/token), %d threads, %s\n",
 		*model, wt, c.Layers, c.Dim, *promptTokens, res.PrefillTokS, res.DecodeTokS, res.DecodeMsTok, res.Threads, res.Kernels)
 	return nil
+}
+
+// cpuTime is the CPU time the process has used so far (user + system, all
+// threads).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSSMiB is the process's peak resident set size so far (Linux reports
+// ru_maxrss in KiB).
+func peakRSSMiB() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024
 }

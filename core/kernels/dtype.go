@@ -73,6 +73,11 @@ const (
 // row already quantized to the weight type's VecDot type (both as bytes).
 type quantDot func(w, x *byte, nb int) float32
 
+// quantDot4 is quantDot of one weight row against four activation rows
+// x, x+xs, x+2·xs, x+3·xs at once (the batched MatMulQ: the weights are
+// unpacked once for all four).
+type quantDot4 func(w, x *byte, xs, nb int, out *[4]float32)
+
 // Traits is one row of the table.
 type Traits struct {
 	Name       string
@@ -83,7 +88,8 @@ type Traits struct {
 	toFloat   func(dst []float32, src []byte) // len(dst) a multiple of BlockSize; nil: no kernels
 	fromFloat func(dst []byte, src []float32) // nil: this type cannot be written
 	dotF32    func(w []byte, x []float32) float32
-	dotQ      [numImpls]quantDot // when VecDot is not F32: generic, avx2, avx512 (VNNI where present)
+	dotQ      [numImpls]quantDot  // when VecDot is not F32: generic, avx2, avx512 (VNNI where present)
+	dotQx4    [numImpls]quantDot4 // optional four-row dotQ (nil: MatMulQ loops dotQ)
 }
 
 // vnniOr picks the VNNI routine where the CPU has it (used in the avx512
@@ -93,6 +99,14 @@ func vnniOr(vnni, avx2 quantDot) quantDot {
 		return vnni
 	}
 	return avx2
+}
+
+// vnniOr4 is a four-row routine where the CPU has VNNI, else none.
+func vnniOr4(vnni quantDot4) quantDot4 {
+	if hasVNNI {
+		return vnni
+	}
+	return nil
 }
 
 // traits is the table, indexed by DType; a zero row is an unknown type.
@@ -127,11 +141,14 @@ var traits = [numDTypes]Traits{
 	Q3_K: {Name: "q3_K", BlockSize: QKK, BlockBytes: Q3_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ3_K, Q3_KBytes),
 		dotQ: [numImpls]quantDot{dotQ3_KQ8_KRef, dotQ3_KQ8_KAVX2, vnniOr(dotQ3_KQ8_KVNNI, dotQ3_KQ8_KAVX2)}},
 	Q4_K: {Name: "q4_K", BlockSize: QKK, BlockBytes: Q4_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ4_K, Q4_KBytes),
-		dotQ: [numImpls]quantDot{dotQ4_KQ8_KRef, dotQ4_KQ8_KAVX2, vnniOr(dotQ4_KQ8_KVNNI, dotQ4_KQ8_KAVX2)}},
+		dotQ:   [numImpls]quantDot{dotQ4_KQ8_KRef, dotQ4_KQ8_KAVX2, vnniOr(dotQ4_KQ8_KVNNI, dotQ4_KQ8_KAVX2)},
+		dotQx4: [numImpls]quantDot4{implAVX512: vnniOr4(dotQ4_KQ8_Kx4VNNI)}},
 	Q5_K: {Name: "q5_K", BlockSize: QKK, BlockBytes: Q5_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ5_K, Q5_KBytes),
-		dotQ: [numImpls]quantDot{dotQ5_KQ8_KRef, dotQ5_KQ8_KAVX2, vnniOr(dotQ5_KQ8_KVNNI, dotQ5_KQ8_KAVX2)}},
+		dotQ:   [numImpls]quantDot{dotQ5_KQ8_KRef, dotQ5_KQ8_KAVX2, vnniOr(dotQ5_KQ8_KVNNI, dotQ5_KQ8_KAVX2)},
+		dotQx4: [numImpls]quantDot4{implAVX512: vnniOr4(dotQ5_KQ8_Kx4VNNI)}},
 	Q6_K: {Name: "q6_K", BlockSize: QKK, BlockBytes: Q6_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ6_K, Q6_KBytes),
-		dotQ: [numImpls]quantDot{dotQ6_KQ8_KRef, dotQ6_KQ8_KAVX2, vnniOr(dotQ6_KQ8_KVNNI, dotQ6_KQ8_KAVX2)}},
+		dotQ:   [numImpls]quantDot{dotQ6_KQ8_KRef, dotQ6_KQ8_KAVX2, vnniOr(dotQ6_KQ8_KVNNI, dotQ6_KQ8_KAVX2)},
+		dotQx4: [numImpls]quantDot4{implAVX512: vnniOr4(dotQ6_KQ8_Kx4VNNI)}},
 	Q8_K: {Name: "q8_K", BlockSize: QKK, BlockBytes: Q8_KBytes, VecDot: Q8_K, // activations only
 		toFloat: dequantQ8_K, fromFloat: quantQ8_K},
 

@@ -68,6 +68,10 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 			return nil
 		}
 	}
+	if m >= panelMinRows && t.dotQx4[curImpl] == nil {
+		matMulPanels(y, w, t, x, m, n, k, wb/n)
+		return nil
+	}
 	job := matJobs.Get().(*matJob)
 	job.y, job.w, job.t, job.x, job.m, job.n, job.k = y, w, t, x, m, n, k
 	job.rb = wb / n
@@ -119,11 +123,57 @@ func (j *matJob) rows(lo, hi int) {
 	act := &traits[t.VecDot]
 	nb := j.k / act.BlockSize
 	xqb := nb * act.BlockBytes
-	dot := t.dotQ[curImpl]
-	for r := lo; r < hi; r++ {
-		wr := j.w[r*j.rb : (r+1)*j.rb]
-		for i := 0; i < j.m; i++ {
-			j.y[i*j.n+r] = dot(&wr[0], &j.xq[i*xqb], nb)
+	dot, dot4 := t.dotQ[curImpl], t.dotQx4[curImpl]
+	m4 := 0
+	if dot4 != nil {
+		m4 = j.m &^ 3
+	}
+	// Blocks of weight rows: a quad of activation rows stays in L1 while
+	// it meets every row of the block.
+	const block = 8
+	var out [4]float32
+	for r0 := lo; r0 < hi; r0 += block {
+		r1 := min(r0+block, hi)
+		for i := 0; i < m4; i += 4 {
+			for r := r0; r < r1; r++ {
+				dot4(&j.w[r*j.rb], &j.xq[i*xqb], xqb, nb, &out)
+				for q, v := range out {
+					j.y[(i+q)*j.n+r] = v
+				}
+			}
+		}
+		for r := r0; r < r1; r++ {
+			for i := m4; i < j.m; i++ {
+				j.y[i*j.n+r] = dot(&j.w[r*j.rb], &j.xq[i*xqb], nb)
+			}
 		}
 	}
+}
+
+// Without a batched kernel for the type, a batch of panelMinRows or more
+// activation rows runs as f32 GEMM on the weights widened one panel of
+// panelRows rows at a time (each panel, panelRows×k floats, stays in cache
+// while every activation row meets it): each weight is widened once per call
+// instead of dotted once per activation row, and no whole matrix is ever
+// widened.
+const (
+	panelMinRows = 8
+	panelRows    = 64
+)
+
+// panels holds the widened panels of matMulPanels, reused across calls.
+var panels = newFreeList[[]float32](8, nil)
+
+func matMulPanels(y []float32, w []byte, t *Traits, x []float32, m, n, k, rb int) {
+	buf := panels.get()
+	if cap(*buf) < panelRows*k {
+		*buf = make([]float32, panelRows*k)
+	}
+	p := (*buf)[:panelRows*k]
+	for r0 := 0; r0 < n; r0 += panelRows {
+		rows := min(panelRows, n-r0)
+		t.toFloat(p[:rows*k], w[r0*rb:(r0+rows)*rb])
+		GemmT(m, rows, k, x, k, p[:rows*k], k, 0, y[r0:], n)
+	}
+	panels.put(buf)
 }

@@ -133,3 +133,18 @@ func dotIQ4NLQ8_0AVX2(w, xq *byte, nb int) float32
 
 //go:noescape
 func dotIQ4NLQ8_0VNNI(w, xq *byte, nb int) float32
+
+// dotQ4_KQ8_Kx4VNNI is dotQ4_KQ8_KVNNI of one weight row against four
+// activation rows x, x+xs, x+2·xs, x+3·xs, into out.
+//
+//go:noescape
+func dotQ4_KQ8_Kx4VNNI(w, x *byte, xs, nb int, out *[4]float32)
+
+// dotQ5_KQ8_Kx4VNNI and dotQ6_KQ8_Kx4VNNI are the four-row twins of
+// dotQ5_KQ8_KVNNI and dotQ6_KQ8_KVNNI.
+//
+//go:noescape
+func dotQ5_KQ8_Kx4VNNI(w, x *byte, xs, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ6_KQ8_Kx4VNNI(w, x *byte, xs, nb int, out *[4]float32)

@@ -24,6 +24,9 @@ var (
 	dotQ4_KQ8_KAVX2, dotQ4_KQ8_KVNNI   = dotQ4_KQ8_KRef, dotQ4_KQ8_KRef
 	dotQ5_KQ8_KAVX2, dotQ5_KQ8_KVNNI   = dotQ5_KQ8_KRef, dotQ5_KQ8_KRef
 	dotQ6_KQ8_KAVX2, dotQ6_KQ8_KVNNI   = dotQ6_KQ8_KRef, dotQ6_KQ8_KRef
+
+	// Never chosen: hasVNNI is false.
+	dotQ4_KQ8_Kx4VNNI, dotQ5_KQ8_Kx4VNNI, dotQ6_KQ8_Kx4VNNI quantDot4
 )
 
 func dotF16AVX2(w *byte, x *float32, n int) float32 {

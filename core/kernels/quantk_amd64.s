@@ -127,6 +127,153 @@
 	VBROADCASTSS X11, Y11 \
 	VFNMADD231PS Y9, Y11, Y1
 
+// The x4 routines dot one weight row with four activation rows (x, x+xs,
+// x+2·xs, x+3·xs) for the batched MatMulQ: the weights are unpacked and
+// their scales spread once per super-block for all four rows. Row r's
+// accumulators: int32 Zr (one super-block), float Z12+r, min/offset float
+// Y16+r. Z20+r holds the dword index r (VPERMPS broadcast of lane r).
+
+// X4_SETUP loads the four row pointers (DI, R11, R12, R13), nb (CX) and
+// clears the float accumulators.
+#define X4_SETUP \
+	MOVQ         w+0(FP), SI   \
+	MOVQ         x+8(FP), DI   \
+	MOVQ         xs+16(FP), BX \
+	MOVQ         nb+24(FP), CX \
+	LEAQ         (DI)(BX*1), R11 \
+	LEAQ         (R11)(BX*1), R12 \
+	LEAQ         (R12)(BX*1), R13 \
+	VPXORD       Z12, Z12, Z12 \
+	VPXORD       Z13, Z13, Z13 \
+	VPXORD       Z14, Z14, Z14 \
+	VPXORD       Z15, Z15, Z15 \
+	VPXORD       Z16, Z16, Z16 \
+	VPXORD       Z17, Z17, Z17 \
+	VPXORD       Z18, Z18, Z18 \
+	VPXORD       Z19, Z19, Z19 \
+	MOVL         $0, AX        \
+	VPBROADCASTD AX, Z20       \
+	MOVL         $1, AX        \
+	VPBROADCASTD AX, Z21       \
+	MOVL         $2, AX        \
+	VPBROADCASTD AX, Z22       \
+	MOVL         $3, AX        \
+	VPBROADCASTD AX, Z23
+
+// X4_DX gathers the four rows' q8_K scales into X11.
+#define X4_DX \
+	VMOVSS    (DI), X11             \
+	VINSERTPS $0x10, (R11), X11, X11 \
+	VINSERTPS $0x20, (R12), X11, X11 \
+	VINSERTPS $0x30, (R13), X11, X11
+
+// X4_ZERO clears the int32 accumulators.
+#define X4_ZERO \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3
+
+// X4_MUL(xr, off, lv, sc, acc) adds the 64 levels lv (unsigned bytes) times
+// row xr's bytes at off, times the scale words sc, into acc.
+#define X4_MUL(xr, off, lv, sc, acc) \
+	VPMADDUBSW off(xr), lv, Z6 \
+	VPDPWSSD   sc, Z6, acc
+
+// X4_CHUNK(off, lv, sc) is X4_MUL for all four rows.
+#define X4_CHUNK(off, lv, sc) \
+	X4_MUL(DI, off, lv, sc, Z0)  \
+	X4_MUL(R11, off, lv, sc, Z1) \
+	X4_MUL(R12, off, lv, sc, Z2) \
+	X4_MUL(R13, off, lv, sc, Z3)
+
+// X4_TERM(xr, src, bc, facc) adds Y-vector src (8 int32, per row) times lane
+// bc of Z7 (a per-row float scale) into facc, and clobbers src, Y4.
+#define X4_TERM(src, bc, facc) \
+	VCVTDQ2PS   src, src  \
+	VPERMPS     Z7, bc, Z4 \
+	VFMADD231PS src, Y4, facc
+
+// X4_FINAL(acc, bc, facc) converts int32 acc and adds it times lane bc of
+// Z10 (d·dx per row) into facc.
+#define X4_FINAL(acc, bc, facc) \
+	VCVTDQ2PS   acc, acc   \
+	VPERMPS     Z10, bc, Z6 \
+	VFMADD231PS acc, Z6, facc
+
+// X4_FINALS finishes a super-block for all rows and steps the row pointers.
+#define X4_FINALS(wbytes) \
+	X4_FINAL(Z0, Z20, Z12) \
+	X4_FINAL(Z1, Z21, Z13) \
+	X4_FINAL(Z2, Z22, Z14) \
+	X4_FINAL(Z3, Z23, Z15) \
+	ADDQ $wbytes, SI       \
+	ADDQ $292, DI          \
+	ADDQ $292, R11         \
+	ADDQ $292, R12         \
+	ADDQ $292, R13
+
+// X4_OUT(facc, yfacc, macc, off) stores the sum of row accumulators facc
+// (16; yfacc its low half) and macc (8) as out[off/4] (out in DX).
+#define X4_OUT(facc, yfacc, macc, off) \
+	VEXTRACTF64X4 $1, facc, Y6 \
+	VADDPS        Y6, yfacc, Y6 \
+	VADDPS        macc, Y6, Y6  \
+	VEXTRACTF128  $1, Y6, X7    \
+	VADDPS        X7, X6, X6    \
+	VHADDPS       X6, X6, X6    \
+	VHADDPS       X6, X6, X6    \
+	MOVSS         X6, off(DX)
+
+#define X4_OUTS \
+	MOVQ out+32(FP), DX \
+	X4_OUT(Z12, Y12, Y16, 0) \
+	X4_OUT(Z13, Y13, Y17, 4) \
+	X4_OUT(Z14, Y14, Y18, 8) \
+	X4_OUT(Z15, Y15, Y19, 12) \
+	VZEROUPPER
+
+// X4_K5_PAIRS(qs, x, off) is two pairs of q5_K sub-blocks for four rows:
+// the nibbles at qs(SI), fifth bits from Z27 = [qh | qh] against the chunk
+// masks at kbitsK+off (Z28 = 0x10 bytes), scale indices from kidxSub32+off.
+#define X4_K5_PAIRS(qs, x, off) \
+	VMOVDQU64  qs(SI), Z6                   \
+	VPSRLW     $4, Z6, Z7                   \
+	VPANDD     Z31, Z6, Z6                  \
+	VPANDD     Z31, Z7, Z7                  \
+	VSHUFI64X2 $0x44, Z7, Z6, Z24           \
+	VSHUFI64X2 $0xee, Z7, Z6, Z25           \
+	VPTESTMB   kbitsK<>+off(SB), Z27, K1    \
+	VPADDB     Z28, Z24, K1, Z24            \
+	VPTESTMB   kbitsK<>+off+64(SB), Z27, K2 \
+	VPADDB     Z28, Z25, K2, Z25            \
+	VMOVDQU64  kidxSub32<>+off(SB), Z4      \
+	VPERMW     Z8, Z4, Z4                   \
+	VMOVDQU64  kidxSub32<>+off+64(SB), Z5   \
+	VPERMW     Z8, Z5, Z5                   \
+	X4_CHUNK(x, Z24, Z4)                    \
+	X4_CHUNK(x+64, Z25, Z5)
+
+// X4_Q6_HALF(ql, qh, x, off) is q6_K half h for four rows (ql at ql(SI),
+// qh at qh(SI)); scale indices from kidxG16+off. Needs Z31 = 0x0f,
+// Z30 = 0x30 bytes, Z29/Z28 the shift counts [4|2] and [0|2].
+#define X4_Q6_HALF(ql, qh, x, off) \
+	VMOVDQU64       ql(SI), Z6             \
+	VBROADCASTI64X4 qh(SI), Z7             \
+	VPSRLW          $4, Z6, Z25            \
+	VPANDD          Z31, Z6, Z24           \
+	VPANDD          Z31, Z25, Z25          \
+	VPSLLVW         Z29, Z7, Z6            \
+	VPTERNLOGD      $0xf8, Z30, Z6, Z24    \
+	VPSRLVW         Z28, Z7, Z6            \
+	VPTERNLOGD      $0xf8, Z30, Z6, Z25    \
+	VMOVDQU64       kidxG16<>+off(SB), Z4  \
+	VPERMW          Z8, Z4, Z4             \
+	VMOVDQU64       kidxG16<>+off+64(SB), Z5 \
+	VPERMW          Z8, Z5, Z5             \
+	X4_CHUNK(x, Z24, Z4)                   \
+	X4_CHUNK(x+64, Z25, Z5)
+
 // ---------------------------------------------------------------- AVX-512 VNNI
 
 // K4_PAIRS(qs, x, ia, ib, hook) adds two pairs of q4_K/q5_K sub-blocks (64
@@ -425,6 +572,154 @@ q3kv:
 	REDUCE_K
 	MOVSS X0, ret+24(FP)
 	RET
+// ---------------------------------------------------------------- 4 rows
+
+// func dotQ4_KQ8_Kx4VNNI(w, x *byte, xs, nb int, out *[4]float32)
+TEXT ·dotQ4_KQ8_Kx4VNNI(SB), NOSPLIT, $0-40
+	X4_SETUP
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	VMOVDQU64    kidxSub32<>+0(SB), Z27
+	VMOVDQU64    kidxSub32<>+64(SB), Z28
+	VMOVDQU64    kidxSub32<>+128(SB), Z29
+	VMOVDQU64    kidxSub32<>+192(SB), Z30
+	VMOVDQU64    kidxMinsK4<>(SB), Y26
+
+q4kx4:
+	SCALES_K4
+	VMOVQ        R8, X8
+	VPINSRQ      $1, R9, X8, X8
+	VPMOVZXBW    X8, Y8             // scale words, then min words
+	VPERMW       Y8, Y26, Y9        // mins, each twice
+	MOVL         (SI), AX
+	VMOVD        AX, X10
+	VCVTPH2PS    X10, X10           // [d, dmin]
+	X4_DX
+	VMOVSHDUP    X10, X7
+	VBROADCASTSS X7, X7
+	VMULPS       X11, X7, X7        // dmin·dx per row
+	VBROADCASTSS X10, X10
+	VMULPS       X11, X10, X10      // d·dx per row
+	VXORPS       X5, X5, X5
+	VSUBPS       X7, X5, X7         // -dmin·dx: the min term is subtracted
+	VPMADDWD     260(DI), Y9, Y0
+	X4_TERM(Y0, Z20, Y16)
+	VPMADDWD     260(R11), Y9, Y0
+	X4_TERM(Y0, Z21, Y17)
+	VPMADDWD     260(R12), Y9, Y0
+	X4_TERM(Y0, Z22, Y18)
+	VPMADDWD     260(R13), Y9, Y0
+	X4_TERM(Y0, Z23, Y19)
+	X4_ZERO
+	VMOVDQU64    16(SI), Z6
+	VPSRLW       $4, Z6, Z7
+	VPANDD       Z31, Z6, Z6
+	VPANDD       Z31, Z7, Z7
+	VSHUFI64X2   $0x44, Z7, Z6, Z24
+	VSHUFI64X2   $0xee, Z7, Z6, Z25
+	VPERMW       Z8, Z27, Z4
+	VPERMW       Z8, Z28, Z5
+	X4_CHUNK(4, Z24, Z4)
+	X4_CHUNK(68, Z25, Z5)
+	VMOVDQU64    80(SI), Z6
+	VPSRLW       $4, Z6, Z7
+	VPANDD       Z31, Z6, Z6
+	VPANDD       Z31, Z7, Z7
+	VSHUFI64X2   $0x44, Z7, Z6, Z24
+	VSHUFI64X2   $0xee, Z7, Z6, Z25
+	VPERMW       Z8, Z29, Z4
+	VPERMW       Z8, Z30, Z5
+	X4_CHUNK(132, Z24, Z4)
+	X4_CHUNK(196, Z25, Z5)
+	X4_FINALS(144)
+	DECQ         CX
+	JNZ          q4kx4
+	X4_OUTS
+	RET
+
+// func dotQ5_KQ8_Kx4VNNI(w, x *byte, xs, nb int, out *[4]float32)
+TEXT ·dotQ5_KQ8_Kx4VNNI(SB), NOSPLIT, $0-40
+	X4_SETUP
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	MOVL         $0x10101010, AX
+	VPBROADCASTD AX, Z28
+	VMOVDQU64    kidxMinsK4<>(SB), Y26
+
+q5kx4:
+	SCALES_K4
+	VMOVQ           R8, X8
+	VPINSRQ         $1, R9, X8, X8
+	VPMOVZXBW       X8, Y8
+	VPERMW          Y8, Y26, Y9
+	MOVL            (SI), AX
+	VMOVD           AX, X10
+	VCVTPH2PS       X10, X10
+	X4_DX
+	VMOVSHDUP       X10, X7
+	VBROADCASTSS    X7, X7
+	VMULPS          X11, X7, X7
+	VBROADCASTSS    X10, X10
+	VMULPS          X11, X10, X10
+	VXORPS          X5, X5, X5
+	VSUBPS          X7, X5, X7
+	VPMADDWD        260(DI), Y9, Y0
+	X4_TERM(Y0, Z20, Y16)
+	VPMADDWD        260(R11), Y9, Y0
+	X4_TERM(Y0, Z21, Y17)
+	VPMADDWD        260(R12), Y9, Y0
+	X4_TERM(Y0, Z22, Y18)
+	VPMADDWD        260(R13), Y9, Y0
+	X4_TERM(Y0, Z23, Y19)
+	X4_ZERO
+	VBROADCASTI64X4 16(SI), Z27        // [qh | qh]
+	X4_K5_PAIRS(48, 4, 0)
+	X4_K5_PAIRS(112, 132, 128)
+	X4_FINALS(176)
+	DECQ            CX
+	JNZ             q5kx4
+	X4_OUTS
+	RET
+
+// func dotQ6_KQ8_Kx4VNNI(w, x *byte, xs, nb int, out *[4]float32)
+TEXT ·dotQ6_KQ8_Kx4VNNI(SB), NOSPLIT, $0-40
+	X4_SETUP
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	MOVL         $0x30303030, AX
+	VPBROADCASTD AX, Z30
+	VMOVDQU64    kshift42<>(SB), Z29
+	VMOVDQU64    kshift02<>(SB), Z28
+	MOVL         $0xc2000000, AX       // -32.0
+	VMOVD        AX, X27
+
+q6kx4:
+	VPMOVSXBW    192(SI), Y8           // the 16 scales as words
+	MOVWLZX      208(SI), AX
+	VMOVD        AX, X10
+	VCVTPH2PS    X10, X10              // d
+	X4_DX
+	VBROADCASTSS X10, X10
+	VMULPS       X11, X10, X10         // d·dx per row
+	VBROADCASTSS X27, X7
+	VMULPS       X10, X7, X7           // -32·d·dx: the levels' offset
+	VPMADDWD     260(DI), Y8, Y0
+	X4_TERM(Y0, Z20, Y16)
+	VPMADDWD     260(R11), Y8, Y0
+	X4_TERM(Y0, Z21, Y17)
+	VPMADDWD     260(R12), Y8, Y0
+	X4_TERM(Y0, Z22, Y18)
+	VPMADDWD     260(R13), Y8, Y0
+	X4_TERM(Y0, Z23, Y19)
+	X4_ZERO
+	X4_Q6_HALF(0, 128, 4, 0)
+	X4_Q6_HALF(64, 160, 132, 128)
+	X4_FINALS(210)
+	DECQ         CX
+	JNZ          q6kx4
+	X4_OUTS
+	RET
+
 // ---------------------------------------------------------------- AVX2
 
 // PAIR_SCALED(x, s) adds the 32 unsigned levels in Y5 (two 16-element

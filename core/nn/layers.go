@@ -2,21 +2,10 @@ package nn
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/tensor"
 )
-
-// denseRows is the batch from which a quantized Linear widens its weights to
-// f32 and runs GEMM: the quantized matrix-vector kernel re-reads each weight
-// block per row, GEMM reuses a widened tile across all rows, and widening
-// costs about one pass over the weights.
-const denseRows = 8
-
-// widened holds f32 copies of quantized weights for batched prefill, reused
-// across calls (and layers) so prefill does not allocate per matrix.
-var widened = sync.Pool{New: func() any { return new([]float32) }}
 
 // Linear is y = x·Wᵀ + b with W (out, in) in any storage format.
 type Linear struct {
@@ -24,9 +13,12 @@ type Linear struct {
 	Bias []float32 // (out) or nil
 }
 
-// Forward sets y (rows, out) from x (rows, in). One row goes through the
-// matrix-vector kernels (decode); more rows through GEMM (prefill), so each
-// weight is read once per batch instead of once per token.
+// Forward sets y (rows, out) from x (rows, in). f32 weights go through the
+// matrix-vector kernel for one row (decode) and GEMM for more (prefill);
+// quantized weights through MatMulQ, which quantizes the rows once and runs
+// the type's integer kernels (several rows per weight row where it has them,
+// else f32 GEMM on panels it widens), so each weight is read once per batch
+// and no matrix is widened whole.
 func (l *Linear) Forward(y, x []float32, rows int) error {
 	out, in := l.W.Rows, l.W.Cols
 	if len(x) < rows*in || len(y) < rows*out {
@@ -34,17 +26,6 @@ func (l *Linear) Forward(y, x []float32, rows int) error {
 	}
 	x, y = x[:rows*in], y[:rows*out]
 	switch {
-	case l.W.Quantized() && rows >= denseRows:
-		buf := widened.Get().(*[]float32)
-		w := tensor.Grow(buf, out*in) // (out, in)
-		err := l.W.widen(w)
-		if err == nil {
-			kernels.GemmT(rows, out, in, x, in, w, in, 0, y, out)
-		}
-		widened.Put(buf)
-		if err != nil {
-			return err
-		}
 	case l.W.Quantized():
 		if err := kernels.MatMulQ(y, l.W.Data, l.W.Type, x, rows, out, in); err != nil {
 			return err

@@ -17,7 +17,6 @@ package nn
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"unsafe"
 
 	"github.com/loomhq/loom/core/formats"
@@ -50,26 +49,6 @@ func (m *Matrix) Row(dst []float32, r int) error {
 		return err
 	}
 	return m.Type.Dequantize(dst[:m.Cols], m.Data[r*rb:(r+1)*rb])
-}
-
-// widen dequantizes the whole matrix into dst (Rows·Cols), rows split over
-// the kernel pool.
-func (m *Matrix) widen(dst []float32) error {
-	rb, err := m.Type.RowBytes(m.Cols)
-	if err != nil {
-		return err
-	}
-	if len(m.Data) != rb*m.Rows || len(dst) < m.Rows*m.Cols {
-		return fmt.Errorf("widen %d×%d %s: %d bytes, dst %d", m.Rows, m.Cols, m.Type, len(m.Data), len(dst))
-	}
-	var once sync.Once
-	var first error
-	kernels.ParallelFor(m.Rows, 16, func(lo, hi int) {
-		if err := m.Type.Dequantize(dst[lo*m.Cols:hi*m.Cols], m.Data[lo*rb:hi*rb]); err != nil {
-			once.Do(func() { first = err })
-		}
-	})
-	return first
 }
 
 // Dense returns the matrix as float32 values: F32 itself, or a widened copy.

@@ -220,7 +220,7 @@ func TestBadInput(t *testing.T) {
 		{"speech empty", "/v1/audio/speech", `{"model":"tts","input":""}`, 400, "invalid_request"},
 		{"speech too long", "/v1/audio/speech", `{"model":"tts","input":"` + strings.Repeat("a", 4097) + `"}`, 400, "invalid_request"},
 		{"video too long", "/v1/videos", `{"model":"vid","prompt":"x","seconds":"60"}`, 400, "invalid_request"},
-		{"video bad format", "/v1/videos", `{"model":"vid","prompt":"x","format":"avi"}`, 400, "invalid_request"},
+		{"video bad size", "/v1/videos", `{"model":"vid","prompt":"x","size":"720x1280"}`, 400, "invalid_request"},
 		{"oversized body", "/v1/completions", `{"model":"tiny","prompt":"` + strings.Repeat("x", 1<<20) + `"}`, 413, "request_too_large"},
 		{"unknown job", "/v1/jobs/nope", "", 404, "job_not_found"},
 		{"unknown route", "/v1/nothing", "", 404, "not_found"},
@@ -533,7 +533,7 @@ func TestImagesAudioVideo(t *testing.T) {
 		t.Fatalf("video: %s", body)
 	}
 	code, hdr, body = e.do("GET", "/v1/videos/"+id+"/content", "", nil)
-	if code != 200 || hdr.Get("Content-Type") != "image/gif" || string(body) != "GIF89a" {
+	if code != 200 || hdr.Get("Content-Type") != "video/mp4" || string(body) != "MP4:waves" {
 		t.Fatalf("content: %d %s", code, body)
 	}
 	// A text job is not a video.

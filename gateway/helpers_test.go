@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -189,11 +190,48 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 		}
 		_ = q.Complete(ctx, l, queue.Result{Output: json.RawMessage(`{}`), Artifacts: []queue.Blob{blob}})
 	case taskVideo:
-		for s := 1; s <= 4; s++ {
-			_ = q.Publish(ctx, l, queue.EventProgress, map[string]int{"step": s, "total": 4})
-		}
-		_ = q.Complete(ctx, l, queue.Result{Output: json.RawMessage(`{}`), Artifacts: []queue.Blob{{Name: "video.gif", MIME: "image/gif", Data: []byte("GIF89a")}}})
+		runFakeVideo(ctx, q, l)
 	}
+}
+
+// runFakeVideo answers a video.generate job: progress 1…4 of 4 and the
+// files its format asks for, each "FORMAT:prompt" (and "+ref" with an input
+// image); prompt "slow" stops at step 1 of 4 until canceled or deleted,
+// "fail:CODE" fails with that code.
+func runFakeVideo(ctx context.Context, q queue.Queue, l *queue.Lease) {
+	var p videoJobParams
+	_ = json.Unmarshal(l.Job.Params, &p)
+	switch {
+	case strings.HasPrefix(p.Prompt, "fail:"):
+		_ = q.Fail(ctx, l, queue.JobError{Code: strings.TrimPrefix(p.Prompt, "fail:"), Message: "asked to fail"}, false)
+		return
+	case p.Prompt == "slow":
+		_ = q.Publish(ctx, l, queue.EventProgress, map[string]int{"step": 1, "total": 4})
+		for ctx.Err() == nil && q.Heartbeat(ctx, l) == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return
+	}
+	for s := 1; s <= 4; s++ {
+		_ = q.Publish(ctx, l, queue.EventProgress, map[string]int{"step": s, "total": 4})
+	}
+	tag := p.Prompt
+	if len(l.Job.Inputs) > 0 {
+		tag += "+ref"
+	}
+	var files []queue.Blob
+	if p.Format == "mp4" || p.Format == "both" {
+		files = append(files, queue.Blob{Name: "video.mp4", MIME: "video/mp4", Data: []byte("MP4:" + tag)})
+	}
+	if p.Format == "gif" || p.Format == "both" {
+		files = append(files, queue.Blob{Name: "video.gif", MIME: "image/gif", Data: []byte("GIF:" + tag)})
+	}
+	files = append(files, queue.Blob{Name: "thumbnail.png", MIME: "image/png", Data: []byte("THUMB:" + tag)},
+		queue.Blob{Name: "spritesheet.png", MIME: "image/png", Data: []byte("SHEET:" + tag)})
+	frames, fps := cmp.Or(p.Frames, 16), cmp.Or(p.FPS, 8)
+	out, _ := json.Marshal(map[string]any{"width": cmp.Or(p.Width, 64), "height": cmp.Or(p.Height, 64), "frames": frames,
+		"fps": fps, "seconds": float64(frames) / float64(fps)})
+	_ = q.Complete(ctx, l, queue.Result{Output: out, Artifacts: files})
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -28,6 +28,7 @@ type Config struct {
 	MaxImages      int           // default 4 (the vision plugin's limit): the largest n for image generation
 	ImageSizes     []string      // accepted "WxH" sizes; default 64x64 … 512x512 squares (the vision plugin's native size and upscales); none given: native
 	SyncTimeout    time.Duration // default 60s: how long a sync endpoint waits before answering 202
+	ResultTTL      time.Duration // how long the queue keeps finished jobs (videos' expires_at); default the queue's, 24h
 	StreamHold     time.Duration // default 30s: how long a stream waits for its job's first output before answering 200 (see holdStream)
 	MaxAttempts    int           // per job; 0: the queue's default
 	APIKeys        []string      // when set, /v1 requires "Authorization: Bearer KEY"
@@ -78,6 +79,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SyncTimeout <= 0 {
 		c.SyncTimeout = 60 * time.Second
+	}
+	if c.ResultTTL <= 0 {
+		c.ResultTTL = queue.Options{}.WithDefaults().ResultTTL
 	}
 	if c.StreamHold <= 0 {
 		c.StreamHold = 30 * time.Second

@@ -396,9 +396,9 @@ func (t *ByteBPE) applyTokenizerConfig(b []byte, meta formats.Metadata) {
 // first, Llama-3's ignore_merges, and BOS only where the vocabulary asks
 // for it.
 func bpeFromGGUF(meta formats.Metadata) (*ByteBPE, error) {
-	tokens, ok := meta.Strings("tokenizer.ggml.tokens")
-	if !ok || len(tokens) == 0 {
-		return nil, fmt.Errorf("tokenizer: GGUF has no tokenizer.ggml.tokens")
+	tokens, err := ggufTokens(meta)
+	if err != nil {
+		return nil, err
 	}
 	mergeStrs, _ := meta.Strings("tokenizer.ggml.merges")
 	merges, err := parseMergeStrings(mergeStrs)
@@ -458,6 +458,26 @@ func bpeFromGGUF(meta formats.Metadata) (*ByteBPE, error) {
 	t.addBOS = t.addBOS && t.bos >= 0
 	t.addEOS = t.addEOS && t.eos >= 0
 	return t, nil
+}
+
+// maxVocabBytes bounds the text of a GGUF vocabulary (the largest real
+// ones, 256k-token Gemma and Command-R, hold a few MB): the lookup tables
+// built from it are a multiple of it in memory.
+const maxVocabBytes = 64 << 20
+
+// ggufTokens reads tokenizer.ggml.tokens.
+func ggufTokens(meta formats.Metadata) ([]string, error) {
+	tokens, ok := meta.Strings("tokenizer.ggml.tokens")
+	if !ok || len(tokens) == 0 {
+		return nil, fmt.Errorf("tokenizer: GGUF has no tokenizer.ggml.tokens")
+	}
+	n := 0
+	for _, t := range tokens {
+		if n += len(t); n > maxVocabBytes {
+			return nil, fmt.Errorf("tokenizer: vocabulary text over %d MiB", maxVocabBytes>>20)
+		}
+	}
+	return tokens, nil
 }
 
 // ggufTokenTypes reads tokenizer.ggml.token_type (all normal when absent).

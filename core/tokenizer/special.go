@@ -29,44 +29,77 @@ type special struct {
 	rstrip  bool
 }
 
+// byteTrie maps strings to values and finds, from a position in a text,
+// every string that starts there in one walk. Node 0 is the root; edges
+// are kept in a map keyed by node<<8|byte.
+type byteTrie struct {
+	next  map[uint64]int32
+	term  map[int32]int32 // node → value of the string ending there
+	nodes int32
+	first [256]bool // bytes some string starts with
+}
+
+func newByteTrie() *byteTrie {
+	return &byteTrie{next: map[uint64]int32{}, term: map[int32]int32{}, nodes: 1}
+}
+
+// insert adds s with value v; the first value given for a string stays.
+func (t *byteTrie) insert(s string, v int32) {
+	if s == "" {
+		return
+	}
+	t.first[s[0]] = true
+	n := int32(0)
+	for k := 0; k < len(s); k++ {
+		key := uint64(n)<<8 | uint64(s[k])
+		c, ok := t.next[key]
+		if !ok {
+			c = t.nodes
+			t.nodes++
+			t.next[key] = c
+		}
+		n = c
+	}
+	if _, dup := t.term[n]; !dup {
+		t.term[n] = v
+	}
+}
+
+// walk calls found(end, value) for every string that text[i:end] is, in
+// order of end.
+func (t *byteTrie) walk(text string, i int, found func(end int, v int32)) {
+	if i >= len(text) || !t.first[text[i]] {
+		return
+	}
+	n := int32(0)
+	for k := i; k < len(text); k++ {
+		c, ok := t.next[uint64(n)<<8|uint64(text[k])]
+		if !ok {
+			return
+		}
+		n = c
+		if v, ok := t.term[n]; ok {
+			found(k+1, v)
+		}
+	}
+}
+
 // specialSet is the special tokens of a vocabulary, ready to cut text.
 type specialSet struct {
 	list []special // longest first, then by id
-	// trie over the token texts: node 0 is the root; edges are kept in a
-	// map keyed by node<<8|byte.
-	next  map[uint64]int32
-	term  map[int32]int32 // node → index in list
-	first [256]bool       // bytes some token starts with
+	trie *byteTrie // token text → index in list
 }
 
 func newSpecialSet(list []special) *specialSet {
-	s := &specialSet{list: list, next: map[uint64]int32{}, term: map[int32]int32{}}
+	s := &specialSet{list: list, trie: newByteTrie()}
 	sort.SliceStable(s.list, func(a, b int) bool {
 		if len(s.list[a].text) != len(s.list[b].text) {
 			return len(s.list[a].text) > len(s.list[b].text)
 		}
 		return s.list[a].id < s.list[b].id
 	})
-	nodes := int32(1)
 	for i, sp := range s.list {
-		if sp.text == "" {
-			continue
-		}
-		s.first[sp.text[0]] = true
-		n := int32(0)
-		for k := 0; k < len(sp.text); k++ {
-			key := uint64(n)<<8 | uint64(sp.text[k])
-			c, ok := s.next[key]
-			if !ok {
-				c = nodes
-				nodes++
-				s.next[key] = c
-			}
-			n = c
-		}
-		if _, dup := s.term[n]; !dup {
-			s.term[n] = int32(i)
-		}
+		s.trie.insert(sp.text, int32(i))
 	}
 	return s
 }
@@ -90,20 +123,11 @@ func (s *specialSet) split(text string, parseSpecial bool) []segment {
 	}
 	var occ []occurrence
 	for i := 0; i < len(text); i++ {
-		if !s.first[text[i]] {
-			continue
-		}
-		n := int32(0)
-		for k := i; k < len(text); k++ {
-			c, ok := s.next[uint64(n)<<8|uint64(text[k])]
-			if !ok {
-				break
-			}
-			n = c
-			if idx, ok := s.term[n]; ok && (parseSpecial || !s.list[idx].control) {
+		s.trie.walk(text, i, func(_ int, idx int32) {
+			if parseSpecial || !s.list[idx].control {
 				occ = append(occ, occurrence{i, int(idx)})
 			}
-		}
+		})
 	}
 	if len(occ) == 0 {
 		return []segment{{text, -1}}

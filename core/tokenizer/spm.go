@@ -91,9 +91,9 @@ func FromGGUF(meta formats.Metadata) (Tokenizer, error) {
 }
 
 func sentencePieceFromGGUF(meta formats.Metadata) (*SentencePiece, error) {
-	tokens, ok := meta.Strings("tokenizer.ggml.tokens")
-	if !ok || len(tokens) == 0 {
-		return nil, fmt.Errorf("tokenizer: GGUF has no tokenizer.ggml.tokens")
+	tokens, err := ggufTokens(meta)
+	if err != nil {
+		return nil, err
 	}
 	scores, ok := meta.Float32s("tokenizer.ggml.scores")
 	if !ok {

@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -29,10 +28,9 @@ import (
 // With Options.AddSpecial the ids are wrapped in [CLS] … [SEP].
 type WordPiece struct {
 	pieces       []string
-	vocab        map[string]int
+	vocab        *byteTrie // piece → id (the last of duplicates, as llama.cpp's token_to_id)
 	control      []bool
 	specials     *specialSet
-	maxLen       int // longest piece in bytes
 	cls, sep     int
 	unk          int
 	lowercase    bool
@@ -40,9 +38,9 @@ type WordPiece struct {
 }
 
 func wordPieceFromGGUF(meta formats.Metadata) (*WordPiece, error) {
-	tokens, ok := meta.Strings("tokenizer.ggml.tokens")
-	if !ok || len(tokens) == 0 {
-		return nil, fmt.Errorf("tokenizer: GGUF has no tokenizer.ggml.tokens")
+	tokens, err := ggufTokens(meta)
+	if err != nil {
+		return nil, err
 	}
 	types, err := ggufTokenTypes(meta, len(tokens))
 	if err != nil {
@@ -59,7 +57,7 @@ func wordPieceFromGGUF(meta formats.Metadata) (*WordPiece, error) {
 		}
 		return int(def)
 	}
-	w := &WordPiece{pieces: tokens, vocab: make(map[string]int, len(tokens)), control: make([]bool, len(tokens)),
+	w := &WordPiece{pieces: tokens, vocab: newByteTrie(), control: make([]bool, len(tokens)),
 		cls: id("tokenizer.ggml.bos_token_id", 101), sep: id("tokenizer.ggml.seperator_token_id", 102),
 		unk: id("tokenizer.ggml.unknown_token_id", 100), lowercase: true}
 	if b, ok := meta.Bool("tokenizer.ggml.normalizer.lowercase"); ok {
@@ -70,9 +68,10 @@ func wordPieceFromGGUF(meta formats.Metadata) (*WordPiece, error) {
 		w.stripAccents = b
 	}
 	var specials []special
+	for i := len(tokens) - 1; i >= 0; i-- {
+		w.vocab.insert(tokens[i], int32(i))
+	}
 	for i, s := range tokens {
-		w.vocab[s] = i // llama.cpp's token_to_id: the last of duplicates
-		w.maxLen = max(w.maxLen, len(s))
 		switch types[i] {
 		case TypeControl, TypeUnknown:
 			w.control[i] = true
@@ -187,22 +186,19 @@ func isCJKIdeograph(r rune) bool {
 		r >= 0xF900 && r <= 0xFAFF || r >= 0x2F800 && r <= 0x2FA1F
 }
 
-// encodeWord cuts "▁"+word greedily into the longest vocabulary pieces.
+// encodeWord cuts "▁"+word greedily into the longest vocabulary pieces,
+// one trie walk per piece (no hash of every candidate length).
 func (w *WordPiece) encodeWord(ids []int, word string) []int {
 	s := "\u2581" + word
 	start := len(ids)
 	for i := 0; i < len(s); {
-		j := min(len(s), i+w.maxLen)
-		for ; j > i; j-- {
-			if id, ok := w.vocab[s[i:j]]; ok {
-				ids = append(ids, id)
-				break
-			}
-		}
-		if j == i { // no piece starts here: the whole word is unknown
+		j, id := i, int32(-1)
+		w.vocab.walk(s, i, func(end int, v int32) { j, id = end, v })
+		if id < 0 { // no piece starts here: the whole word is unknown
 			ids = ids[:start]
 			break
 		}
+		ids = append(ids, int(id))
 		i = j
 	}
 	if len(ids) == start && w.unk >= 0 {

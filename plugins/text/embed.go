@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/loomhq/loom/plugins/sdk"
 )
@@ -26,6 +27,9 @@ func (e *engine) embed(ctx context.Context, job sdk.Job, lm *loadedModel, emit f
 	ids := make([][]int, len(p.Input))
 	res := sdk.EmbedResult{Model: job.Model, Dimensions: dim}
 	for i, s := range p.Input {
+		if err := lm.checkTextBytes(fmt.Sprintf("input[%d]", i), len(s)); err != nil {
+			return err
+		}
 		ids[i] = lm.tok.Encode(s, true)
 		if n := len(ids[i]); n > ctxLen {
 			return sdk.Errorf(sdk.CodeInvalidRequest, "input[%d] is %d tokens; the model's context is %d", i, n, ctxLen)

@@ -47,6 +47,11 @@ type loadedModel struct {
 	dec  *towers.Decoder
 	tok  tokenizer.Tokenizer
 	chat tokenizer.ChatTemplate
+	// maxTextBytes is the longest text that can fit the context: no
+	// token covers more than the longest piece, so a text over context ×
+	// longest piece is too long without tokenising it (which costs memory
+	// and time in proportion to a text the client may make any size).
+	maxTextBytes int
 }
 
 func newEngine(dirs []string, tokenizerPath string) *engine {
@@ -118,6 +123,33 @@ func (lm *loadedModel) load(path, tokPath string) error {
 	}
 	lm.src, lm.dec, lm.tok = src, dec, tok
 	lm.chat = tokenizer.TemplateForTokenizer(src.Meta(), tok)
+	// The +16 covers what encoding adds (SentencePiece's dummy prefix).
+	lm.maxTextBytes = dec.Config.Context*longestPiece(tok) + 16
+	return nil
+}
+
+// longestPiece is the most bytes of text one token can stand for: its
+// decoded text, or for a control token the text form that encodes to it
+// ("<|im_end|>" in a rendered chat template).
+func longestPiece(tok tokenizer.Tokenizer) int {
+	pieces, _ := tok.(interface{ Piece(int) string })
+	n := 1
+	for id := range tok.VocabSize() {
+		n = max(n, len(tok.Decode(id)))
+		if pieces != nil && tok.IsControl(id) {
+			n = max(n, len(pieces.Piece(id)))
+		}
+	}
+	return n
+}
+
+// checkTextBytes refuses a text that cannot fit the model's context before
+// it is tokenised; what is the text's name in the error.
+func (lm *loadedModel) checkTextBytes(what string, n int) error {
+	if n > lm.maxTextBytes {
+		return sdk.Errorf(sdk.CodeInvalidRequest, "%s is %d bytes; no more than %d bytes can fit the model's context of %d tokens",
+			what, n, lm.maxTextBytes, lm.dec.Config.Context)
+	}
 	return nil
 }
 
@@ -171,12 +203,20 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 	var stopIDs []int
 	if job.Task == taskChat {
 		msgs := make([]tokenizer.Message, len(req.messages))
+		total := 0
 		for i, m := range req.messages {
 			msgs[i] = tokenizer.Message{Role: m.Role, Content: m.Content}
+			total += len(m.Content)
+		}
+		if err := lm.checkTextBytes("messages' content", total); err != nil {
+			return err
 		}
 		prompt = lm.chat.Render(msgs, true)
 		req.stops = append(req.stops, lm.chat.Stops()...)
 		stopIDs = lm.chat.StopIDs(lm.tok)
+	}
+	if err := lm.checkTextBytes("prompt", len(prompt)); err != nil {
+		return err
 	}
 	res, err := generate(ctx, lm, prompt, req, stopIDs, func(i int, delta string) error {
 		return emit(sdk.Event{Kind: sdk.EventDelta, Text: delta, Choice: i})

@@ -342,6 +342,15 @@ func TestImageToVideo(t *testing.T) {
 	if !slices.Equal(o.first, want) || !out.result.ImageToVideo {
 		t.Fatalf("first-frame latents not passed on (%d floats, want %d; result %+v)", len(o.first), len(want), out.result)
 	}
+	// Frame 0 is the picture's latents decoded, whatever the sampler ended
+	// on there: the oracle now aims elsewhere, the thumbnail stays.
+	o.target = slices.Clone(target)
+	clear(o.target[:len(want)])
+	again, err := runJob(context.Background(), t, e, 2, `{"prompt":"a small purple square moving right","steps":2,"preview_every":0}`,
+		sdk.Blob{Name: "image", MIME: "image/png", Data: first.Bytes()})
+	if err != nil || !bytes.Equal(again.artifacts["thumbnail.png"].Data, out.artifacts["thumbnail.png"].Data) {
+		t.Fatalf("frame 0 is not the input picture's latents (%v)", err)
+	}
 	// A text-to-video run passes none.
 	if _, err := runJob(context.Background(), t, e, 2, `{"prompt":"a small purple square moving right","steps":1,"preview_every":0}`); err != nil || o.first != nil {
 		t.Fatalf("text-to-video: first %d floats, %v", len(o.first), err)

@@ -131,15 +131,29 @@ type run struct {
 }
 
 // generate samples one video and returns its latents (frames, C, side,
-// side); h.Preview receives the same shape (the frames' x̂₀).
+// side); h.Preview receives the same shape (the frames' x̂₀). In an
+// image-to-video run frame 0 is the given picture: its latents replace
+// whatever the sampler holds there, in the previews and at the end (the
+// motion UNet sees them as frame 0's clean input at every step).
 func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32, error) {
 	side, F := p.side, r.frames
 	L := p.CtxLen
 	den := func(out, in []float32, rows int, t float32, ctx []float32) error {
 		return p.motion.Forward(out, in, rows, F, side, side, t, ctx, L, r.first)
 	}
-	return p.Sample(diffusion.Run{Scheduler: r.Scheduler, Steps: r.Steps, Guidance: float32(r.GuidanceScale), Items: 1,
+	if r.first != nil && h.Preview != nil {
+		preview := h.Preview
+		h.Preview = func(step int, x0 []float32) error {
+			copy(x0, r.first)
+			return preview(step, x0)
+		}
+	}
+	x, err := p.Sample(diffusion.Run{Scheduler: r.Scheduler, Steps: r.Steps, Guidance: float32(r.GuidanceScale), Items: 1,
 		Per: F * p.motion.LatentChannels() * side * side, Seed: r.seed, PreviewEvery: r.previewEvery}, ctx2, den, h)
+	if err == nil && r.first != nil {
+		copy(x, r.first)
+	}
+	return x, err
 }
 
 // decode turns a video's latents (frames, C, side, side) into 8-bit frames

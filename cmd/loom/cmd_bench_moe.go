@@ -72,10 +72,11 @@ func runBenchMoE(args []string, stdout, stderr io.Writer) error {
 	// Weights scaled like a trained layer (≈ 1/√fan-in) so activations stay O(1).
 	w := &kernels.MoEWeights{Router: fill(*experts**dim, 1)}
 	sd, sf := float32(1/math.Sqrt(float64(*dim))), float32(1/math.Sqrt(float64(*ff)))
+	w.Gate.Type, w.Up.Type, w.Down.Type = kernels.F32, kernels.F32, kernels.F32
 	for e := 0; e < *experts; e++ {
-		w.Gate = append(w.Gate, fill(*ff**dim, sd))
-		w.Up = append(w.Up, fill(*ff**dim, sd))
-		w.Down = append(w.Down, fill(*dim**ff, sf))
+		w.Gate.F32 = append(w.Gate.F32, fill(*ff**dim, sd))
+		w.Up.F32 = append(w.Up.F32, fill(*ff**dim, sd))
+		w.Down.F32 = append(w.Down.F32, fill(*dim**ff, sf))
 	}
 	x := fill(*tokens**dim, 1)
 	out, ref := make([]float32, len(x)), make([]float32, len(x))

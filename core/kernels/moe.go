@@ -3,11 +3,14 @@ package kernels
 // Mixture-of-Experts feed-forward (Mixtral, Qwen-MoE, DeepSeek style), fused
 // the way ggml's mul_mat_id is: route every token (router GEMM, softmax or
 // sigmoid, top-k, optional renormalisation), group token rows by expert, run
-// one GEMM per expert over its gathered rows for gate, up and down (SwiGLU),
-// and scatter the rows back with their routing weights. Shared experts, when
-// present, run on every token with weight 1.
+// one matrix product per expert over its gathered rows for gate, up and down
+// (SwiGLU), and scatter the rows back with their routing weights. Shared
+// experts, when present, run on every token with weight 1. The experts stay
+// in their storage type (Experts): f32 through GEMM, the quantized types
+// through MatMulQ, so a quantized model's experts are never widened.
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -30,16 +33,73 @@ type MoEConfig struct {
 	SharedFF int  // hidden width of each shared expert (0 if none)
 }
 
-// MoEWeights are a layer's tensors, one slice per expert so a decoder can
-// bind views into GGUF's 3-D ffn_{gate,up,down}_exps tensors (E, FF, D)
-// without copying. All are row-major [out][in] as checkpoints store them.
+// Experts is one weight of every expert of a layer: matrices (rows, cols)
+// stored [out][in] in one type of the dtype table, one slice per expert, so
+// a decoder binds views into GGUF's 3-D ffn_{gate,up,down}_exps tensors
+// (E, rows, cols) without copying.
+type Experts struct {
+	Type DType
+	F32  [][]float32 // Type == F32: each rows·cols floats
+	Q    [][]byte    // otherwise: each rows × Type.RowBytes(cols) bytes
+}
+
+// F32Experts wraps float32 expert matrices.
+func F32Experts(m ...[]float32) Experts { return Experts{Type: F32, F32: m} }
+
+// Len is the number of experts.
+func (e *Experts) Len() int {
+	if e.Type == F32 {
+		return len(e.F32)
+	}
+	return len(e.Q)
+}
+
+// check reports whether every expert holds a (rows, cols) matrix.
+func (e *Experts) check(what string, rows, cols int) error {
+	if e.Type == F32 {
+		for i, m := range e.F32 {
+			if len(m) < rows*cols {
+				return fmt.Errorf("moe: %s expert %d weights shorter than %d×%d", what, i, rows, cols)
+			}
+		}
+		return nil
+	}
+	if !e.Type.Computable() {
+		return fmt.Errorf("moe: %s experts stored as %v, which has no kernel", what, e.Type)
+	}
+	rb, err := e.Type.RowBytes(cols)
+	if err != nil {
+		return fmt.Errorf("moe: %s experts: %w", what, err)
+	}
+	for i, m := range e.Q {
+		if len(m) != rows*rb {
+			return fmt.Errorf("moe: %s expert %d has %d bytes, want %d×%d %v (%d)", what, i, len(m), rows, cols, e.Type, rows*rb)
+		}
+	}
+	return nil
+}
+
+// mul sets y (m, rows) = x (m, cols) · expert iᵀ.
+func (e *Experts) mul(i int, y, x []float32, m, rows, cols int) {
+	if e.Type == F32 {
+		GemmT(m, rows, cols, x, cols, e.F32[i], cols, 0, y, rows)
+		return
+	}
+	// Shapes were checked by validate: MatMulQ cannot fail here.
+	if err := MatMulQ(y[:m*rows], e.Q[i], e.Type, x[:m*cols], m, rows, cols); err != nil {
+		panic("moe: " + err.Error())
+	}
+}
+
+// MoEWeights are a layer's tensors, row-major [out][in] as checkpoints store
+// them.
 type MoEWeights struct {
-	Router     []float32   // (Experts, Dim)
-	Gate, Up   [][]float32 // Experts × (FF, Dim)
-	Down       [][]float32 // Experts × (Dim, FF)
-	SharedGate [][]float32 // nShared × (SharedFF, Dim); nil = no shared expert
-	SharedUp   [][]float32 // nShared × (SharedFF, Dim)
-	SharedDown [][]float32 // nShared × (Dim, SharedFF)
+	Router     []float32 // (Experts, Dim)
+	Gate, Up   Experts   // Experts × (FF, Dim)
+	Down       Experts   // Experts × (Dim, FF)
+	SharedGate Experts   // nShared × (SharedFF, Dim); none = no shared expert
+	SharedUp   Experts   // nShared × (SharedFF, Dim)
+	SharedDown Experts   // nShared × (Dim, SharedFF)
 }
 
 // MoEScratch holds MoE's working buffers; reuse one per layer (or per
@@ -57,6 +117,7 @@ type MoEScratch struct {
 	g, u   []float32 // (tokens·TopK, FF) gate and up activations
 	y      []float32 // (tokens·TopK, Dim) expert outputs
 	sh     []float32 // (tokens, Dim) shared-expert output
+	y2     []float32 // (tokens, Dim) a further shared expert's output
 }
 
 func grow[T any](s []T, n int) []T {
@@ -82,26 +143,22 @@ func (c *MoEConfig) validate(out, x []float32, tokens int, w *MoEWeights) error 
 		return fmt.Errorf("moe: x has %d, out %d floats, need %d×%d", len(x), len(out), tokens, c.Dim)
 	case len(w.Router) < c.Experts*c.Dim:
 		return fmt.Errorf("moe: router has %d floats, need %d×%d", len(w.Router), c.Experts, c.Dim)
-	case len(w.Gate) != c.Experts || len(w.Up) != c.Experts || len(w.Down) != c.Experts:
-		return fmt.Errorf("moe: %d/%d/%d gate/up/down experts, need %d", len(w.Gate), len(w.Up), len(w.Down), c.Experts)
+	case w.Gate.Len() != c.Experts || w.Up.Len() != c.Experts || w.Down.Len() != c.Experts:
+		return fmt.Errorf("moe: %d/%d/%d gate/up/down experts, need %d", w.Gate.Len(), w.Up.Len(), w.Down.Len(), c.Experts)
 	}
-	for e := 0; e < c.Experts; e++ {
-		if len(w.Gate[e]) < c.FF*c.Dim || len(w.Up[e]) < c.FF*c.Dim || len(w.Down[e]) < c.Dim*c.FF {
-			return fmt.Errorf("moe: expert %d weights shorter than %d×%d", e, c.FF, c.Dim)
-		}
+	if err := errors.Join(w.Gate.check("gate", c.FF, c.Dim), w.Up.check("up", c.FF, c.Dim), w.Down.check("down", c.Dim, c.FF)); err != nil {
+		return err
 	}
-	ns := len(w.SharedGate)
-	if len(w.SharedUp) != ns || len(w.SharedDown) != ns {
-		return fmt.Errorf("moe: %d/%d/%d shared gate/up/down", ns, len(w.SharedUp), len(w.SharedDown))
+	ns := w.SharedGate.Len()
+	if w.SharedUp.Len() != ns || w.SharedDown.Len() != ns {
+		return fmt.Errorf("moe: %d/%d/%d shared gate/up/down", ns, w.SharedUp.Len(), w.SharedDown.Len())
 	}
 	if ns > 0 && c.SharedFF <= 0 {
 		return fmt.Errorf("moe: %d shared experts but shared ff %d", ns, c.SharedFF)
 	}
-	for i := 0; i < ns; i++ {
-		n := c.SharedFF * c.Dim
-		if len(w.SharedGate[i]) < n || len(w.SharedUp[i]) < n || len(w.SharedDown[i]) < n {
-			return fmt.Errorf("moe: shared expert %d weights shorter than %d×%d", i, c.SharedFF, c.Dim)
-		}
+	if ns > 0 {
+		return errors.Join(w.SharedGate.check("shared gate", c.SharedFF, c.Dim),
+			w.SharedUp.check("shared up", c.SharedFF, c.Dim), w.SharedDown.check("shared down", c.Dim, c.SharedFF))
 	}
 	return nil
 }
@@ -236,7 +293,7 @@ func MoE(out, x []float32, tokens int, w *MoEWeights, c MoEConfig, s *MoEScratch
 		}
 	})
 
-	// One GEMM per expert over its rows (GemmT parallelises inside).
+	// One matrix product per expert over its rows (each parallelises inside).
 	for e := 0; e < ne; e++ {
 		r0, n := s.offset[e], s.load[e]
 		if n == 0 {
@@ -244,29 +301,31 @@ func MoE(out, x []float32, tokens int, w *MoEWeights, c MoEConfig, s *MoEScratch
 		}
 		xe := s.xg[r0*d : (r0+n)*d]
 		ge, ue := s.g[r0*ff:(r0+n)*ff], s.u[r0*ff:(r0+n)*ff]
-		GemmT(n, ff, d, xe, d, w.Gate[e], d, 0, ge, ff)
-		GemmT(n, ff, d, xe, d, w.Up[e], d, 0, ue, ff)
+		w.Gate.mul(e, ge, xe, n, ff, d)
+		w.Up.mul(e, ue, xe, n, ff, d)
 		ParallelFor(n, 8, func(lo, hi int) { swiglu(ge[lo*ff:hi*ff], ue[lo*ff:hi*ff]) })
-		GemmT(n, d, ff, ge, ff, w.Down[e], ff, 0, s.y[r0*d:(r0+n)*d], d)
+		w.Down.mul(e, s.y[r0*d:(r0+n)*d], ge, n, d, ff)
 	}
 
 	// Shared experts over all tokens, into sh (tokens, Dim).
-	ns := len(w.SharedGate)
+	ns := w.SharedGate.Len()
 	if ns > 0 {
 		sff := c.SharedFF
 		s.sh = grow(s.sh, tokens*d)
 		s.g = grow(s.g, max(rows*ff, tokens*sff))
 		s.u = grow(s.u, max(rows*ff, tokens*sff))
 		g, u := s.g[:tokens*sff], s.u[:tokens*sff]
+		s.y2 = grow(s.y2, tokens*d)
 		for i := 0; i < ns; i++ {
-			GemmT(tokens, sff, d, x, d, w.SharedGate[i], d, 0, g, sff)
-			GemmT(tokens, sff, d, x, d, w.SharedUp[i], d, 0, u, sff)
+			w.SharedGate.mul(i, g, x, tokens, sff, d)
+			w.SharedUp.mul(i, u, x, tokens, sff, d)
 			ParallelFor(tokens, 8, func(lo, hi int) { swiglu(g[lo*sff:hi*sff], u[lo*sff:hi*sff]) })
-			beta := float32(1)
 			if i == 0 {
-				beta = 0
+				w.SharedDown.mul(i, s.sh, g, tokens, d, sff)
+				continue
 			}
-			GemmT(tokens, d, sff, g, sff, w.SharedDown[i], sff, beta, s.sh, d)
+			w.SharedDown.mul(i, s.y2, g, tokens, d, sff)
+			Add(s.sh, s.sh, s.y2)
 		}
 	}
 
@@ -293,7 +352,8 @@ func MoE(out, x []float32, tokens int, w *MoEWeights, c MoEConfig, s *MoEScratch
 
 // MoENaive is MoE's reference: a loop over tokens, each routed on its own
 // and run through its k experts with matrix-vector products (the batch-1
-// decode path). It allocates its buffers and returns a fresh load slice.
+// decode path: MatVecT for f32 experts, MatMulQ of one row for quantized
+// ones). It allocates its buffers and returns a fresh load slice.
 func MoENaive(out, x []float32, tokens int, w *MoEWeights, c MoEConfig) ([]int, error) {
 	if err := c.validate(out, x, tokens, w); err != nil {
 		return nil, err
@@ -307,12 +367,12 @@ func MoENaive(out, x []float32, tokens int, w *MoEWeights, c MoEConfig) ([]int, 
 	for t := 0; t < tokens; t++ {
 		xt, o := x[t*d:(t+1)*d], out[t*d:(t+1)*d]
 		clear(o)
-		for i := range w.SharedGate {
+		for i := 0; i < w.SharedGate.Len(); i++ {
 			sff := c.SharedFF
-			MatVecT(g[:sff], w.SharedGate[i], xt, sff, d)
-			MatVecT(u[:sff], w.SharedUp[i], xt, sff, d)
+			w.SharedGate.mul(i, g[:sff], xt, 1, sff, d)
+			w.SharedUp.mul(i, u[:sff], xt, 1, sff, d)
 			swiglu(g[:sff], u[:sff])
-			MatVecT(y, w.SharedDown[i], g[:sff], d, sff)
+			w.SharedDown.mul(i, y, g[:sff], 1, d, sff)
 			for c := range o {
 				o[c] += y[c]
 			}
@@ -321,10 +381,10 @@ func MoENaive(out, x []float32, tokens int, w *MoEWeights, c MoEConfig) ([]int, 
 		moeRoute(&c, logits, topE, topW)
 		for kk, e := range topE {
 			load[e]++
-			MatVecT(g[:ff], w.Gate[e], xt, ff, d)
-			MatVecT(u[:ff], w.Up[e], xt, ff, d)
+			w.Gate.mul(int(e), g[:ff], xt, 1, ff, d)
+			w.Up.mul(int(e), u[:ff], xt, 1, ff, d)
 			swiglu(g[:ff], u[:ff])
-			MatVecT(y, w.Down[e], g[:ff], d, ff)
+			w.Down.mul(int(e), y, g[:ff], 1, d, ff)
 			for c := range o {
 				o[c] += topW[kk] * y[c]
 			}

@@ -120,38 +120,39 @@ func (m *MoE) Forward(out, x []float32, rows int, s *Scratch) error {
 
 // BindMoE binds llama.cpp's MoE tensors under b: ffn_gate_inp (E, D), the
 // expert stacks ffn_{gate,up}_exps (E, FF, D) and ffn_down_exps (E, D, FF),
-// and, when sharedFF > 0, ffn_{gate,up,down}_shexp. The fused kernel
-// multiplies f32, so other storage types are widened once here.
+// and, when sharedFF > 0, ffn_{gate,up,down}_shexp. Experts stay in their
+// storage type as views on the file (the fused kernel multiplies any type
+// with kernels); only the small router is widened to f32.
 func BindMoE(b *Binder, cfg kernels.MoEConfig) MoE {
 	m := MoE{Config: cfg}
 	router := b.Matrix("ffn_gate_inp.weight", cfg.Experts, cfg.Dim)
 	m.Weights.Router = dense(b, "ffn_gate_inp", &router)
-	stack := func(name string, rows, cols int) [][]float32 {
-		ms := b.Stack(name, cfg.Experts, rows, cols)
-		out := make([][]float32, len(ms))
-		for e := range ms {
-			out[e] = dense(b, name, &ms[e])
-		}
-		return out
-	}
-	m.Weights.Gate = stack("ffn_gate_exps.weight", cfg.FF, cfg.Dim)
-	m.Weights.Up = stack("ffn_up_exps.weight", cfg.FF, cfg.Dim)
-	m.Weights.Down = stack("ffn_down_exps.weight", cfg.Dim, cfg.FF)
+	m.Weights.Gate = experts(b.Stack("ffn_gate_exps.weight", cfg.Experts, cfg.FF, cfg.Dim))
+	m.Weights.Up = experts(b.Stack("ffn_up_exps.weight", cfg.Experts, cfg.FF, cfg.Dim))
+	m.Weights.Down = experts(b.Stack("ffn_down_exps.weight", cfg.Experts, cfg.Dim, cfg.FF))
 	if cfg.SharedFF > 0 {
-		for _, p := range []struct {
-			name       string
-			rows, cols int
-			dst        *[][]float32
-		}{
-			{"ffn_gate_shexp.weight", cfg.SharedFF, cfg.Dim, &m.Weights.SharedGate},
-			{"ffn_up_shexp.weight", cfg.SharedFF, cfg.Dim, &m.Weights.SharedUp},
-			{"ffn_down_shexp.weight", cfg.Dim, cfg.SharedFF, &m.Weights.SharedDown},
-		} {
-			w := b.Matrix(p.name, p.rows, p.cols)
-			*p.dst = [][]float32{dense(b, p.name, &w)}
-		}
+		m.Weights.SharedGate = experts([]Matrix{b.Matrix("ffn_gate_shexp.weight", cfg.SharedFF, cfg.Dim)})
+		m.Weights.SharedUp = experts([]Matrix{b.Matrix("ffn_up_shexp.weight", cfg.SharedFF, cfg.Dim)})
+		m.Weights.SharedDown = experts([]Matrix{b.Matrix("ffn_down_shexp.weight", cfg.Dim, cfg.SharedFF)})
 	}
 	return m
+}
+
+// experts views bound matrices of one storage type as the kernel's Experts
+// (empty when the binding failed, which the binder has recorded).
+func experts(ms []Matrix) kernels.Experts {
+	if len(ms) == 0 || ms[0].F32 == nil && ms[0].Data == nil {
+		return kernels.Experts{}
+	}
+	e := kernels.Experts{Type: ms[0].Type}
+	for _, m := range ms {
+		if m.F32 != nil {
+			e.F32 = append(e.F32, m.F32)
+		} else {
+			e.Q = append(e.Q, m.Data)
+		}
+	}
+	return e
 }
 
 func dense(b *Binder, name string, m *Matrix) []float32 {

@@ -1,8 +1,12 @@
 #!/bin/sh
-# Regenerates core/kernels/testdata/ggmlref.gguf: llama.cpp's dequantised
-# rows and dot products for every weight type Loom computes, on weights
-# quantized by llama.cpp's own llama-quantize. Needs a llama.cpp build
-# (LLAMA=/path/to/llama.cpp with build/ from cmake; static libs are fine).
+# Regenerates llama.cpp's reference numbers for Loom's tests:
+#   core/kernels/testdata/ggmlref.gguf — dequantised rows and dot products for
+#     every weight type Loom computes, on weights quantized by llama-quantize;
+#   core/towers/testdata/moe-q4_K_M/ — a random Mixtral-style Llama quantized
+#     to q4_K_M by llama-quantize (model.gguf) and llama.cpp's logits for eight
+#     token ids at every position (logits.gguf).
+# Needs a llama.cpp build (LLAMA=/path/to/llama.cpp with build/ from cmake;
+# static libs are fine).
 #
 #   LLAMA=/work/llama.cpp sh tools/ggmlref/make-fixtures.sh
 set -eu
@@ -12,10 +16,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TMP=$(mktemp -d /tmp/ggmlref.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-cc -O2 -o "$TMP/ggmlref" "$ROOT/tools/ggmlref/ggmlref.c" \
-	-I"$LLAMA/ggml/include" \
-	"$BUILD/ggml/src/libggml.a" "$BUILD/ggml/src/libggml-cpu.a" "$BUILD/ggml/src/libggml-base.a" \
-	-lstdc++ -lm -lpthread -fopenmp
+GGML="$BUILD/ggml/src/libggml.a $BUILD/ggml/src/libggml-cpu.a $BUILD/ggml/src/libggml-base.a"
+# shellcheck disable=SC2086
+cc -O2 -o "$TMP/ggmlref" "$ROOT/tools/ggmlref/ggmlref.c" -I"$LLAMA/ggml/include" $GGML -lstdc++ -lm -lpthread -fopenmp
+# shellcheck disable=SC2086
+cc -O2 -o "$TMP/llamalogits" "$ROOT/tools/ggmlref/llamalogits.c" -I"$LLAMA/include" -I"$LLAMA/ggml/include" \
+	"$BUILD/src/libllama.a" $GGML -lstdc++ -lm -lpthread -fopenmp
 
 # A small random Llama (ff 512 = two K-quant super-blocks per row).
 (cd "$ROOT" && go run ./tools/mkllama -type f32 -dim 256 -layers 1 -heads 4 -kv-heads 4 -ff 512 -vocab 256 \
@@ -27,3 +33,12 @@ for t in q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K iq4_nl; do
 done
 # shellcheck disable=SC2086
 "$TMP/ggmlref" "$ROOT/core/kernels/testdata/ggmlref.gguf" $specs
+
+# The MoE decoder: one block, 4 experts of ff 256, top-2 (q4_K_M: gate/up
+# q4_K, down q6_K).
+MOE="$ROOT/core/towers/testdata/moe-q4_K_M"
+mkdir -p "$MOE"
+(cd "$ROOT" && go run ./tools/mkllama -type f32 -dim 256 -layers 1 -heads 4 -kv-heads 2 -ff 256 -vocab 256 \
+	-context 64 -experts 4 -experts-used 2 -untied -seed 7 -out "$TMP/moe-f32.gguf")
+"$BUILD/bin/llama-quantize" "$TMP/moe-f32.gguf" "$MOE/model.gguf" q4_K_M 1 >/dev/null 2>&1
+"$TMP/llamalogits" "$MOE/model.gguf" "$MOE/logits.gguf" 1 17 42 99 5 200 33 7

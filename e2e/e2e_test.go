@@ -26,6 +26,7 @@ type modelInfo struct {
 	Tasks   []string `json:"tasks"`
 	Ready   bool     `json:"ready"`
 	Workers int      `json:"workers"`
+	Loaded  int      `json:"loaded"`
 }
 
 func (c *client) models() []modelInfo {

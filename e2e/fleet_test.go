@@ -83,7 +83,11 @@ func TestHeterogeneousFleet(t *testing.T) {
 	}
 	procs := map[string]*proc{}
 	for id := range specs {
-		procs[id] = worker(t, id, id)
+		var extra []string
+		if id == "w-vision" {
+			extra = []string{"--max-memory", "1GiB"} // the captioner (~7 MB) fits; routing is unchanged
+		}
+		procs[id] = worker(t, id, id, extra...)
 	}
 	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", gwPort)}
 	c.waitReady(3, 60*time.Second)
@@ -143,6 +147,19 @@ func TestHeterogeneousFleet(t *testing.T) {
 			ran[v.Worker]++
 		}
 		t.Logf("jobs per worker: %v", ran)
+		// The workers that ran captions now announce the captioner loaded
+		// (they register every 5 s).
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			i := slices.IndexFunc(c.models(), func(m modelInfo) bool { return m.ID == "shapes-captioner" })
+			if i >= 0 && c.models()[i].Loaded >= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("shapes-captioner never announced loaded: %+v", c.models())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	})
 
 	parent := t // processes started inside a subtest must outlive it

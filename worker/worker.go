@@ -58,6 +58,14 @@ type Config struct {
 	// LeaseDuration): a short outage must not cost a finished job its
 	// result, and after a lease the job may be someone else's anyway.
 	SettleFor time.Duration
+	// MaxMemory is the budget, in bytes, for the models this worker keeps
+	// loaded at once, by the plugins' own estimates (ModelInfo.MemoryBytes).
+	// Models load on first use; when the next would not fit, the least
+	// recently used idle ones are unloaded (sdk.Unloader) — never one a job
+	// is running on; a job whose model cannot fit until running jobs end
+	// waits in the queue. A model larger than the budget is not served.
+	// 0: no budget.
+	MaxMemory int64
 	// OnFinish, when set, is told how each attempt this worker ran ended
 	// (for metrics): outcome is one of the Outcome* constants, took the
 	// attempt's run time.
@@ -126,6 +134,19 @@ type Worker struct {
 	manifests map[string]sdk.Manifest // by plugin name, filled by Run
 	running   int
 	draining  bool
+	resident  map[string]*resident // model id → loaded on this worker (see MaxMemory)
+	noUnload  map[string]bool      // plugins that cannot unload: their models are never evicted
+	warmAt    map[string]bool      // models another live worker has loaded (read at each register)
+	changed   chan struct{}        // closed and replaced when resident changes
+}
+
+// resident is a model loaded in one of the worker's plugins.
+type resident struct {
+	plugin   string
+	bytes    int64
+	running  int // jobs on it now: never evicted while > 0
+	lastUsed time.Time
+	restarts int // the plugin's restart count when it was loaded (a restart unloads everything)
 }
 
 // New returns a worker for engines, keyed by plugin name (as the plugin
@@ -133,7 +154,8 @@ type Worker struct {
 func New(q queue.Queue, engines map[string]sdk.Engine, cfg Config) *Worker {
 	cfg = cfg.withDefaults()
 	log := cfg.Logger.With("worker", cfg.ID)
-	return &Worker{q: q, engines: engines, cfg: cfg, log: log, qs: queueState{log: log}}
+	return &Worker{q: q, engines: engines, cfg: cfg, log: log, qs: queueState{log: log},
+		resident: map[string]*resident{}, noUnload: map[string]bool{}, changed: make(chan struct{})}
 }
 
 // ID is the worker's id in leases and the registry.
@@ -199,6 +221,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	w.manifests = mans
+	for name, m := range mans {
+		for _, mi := range m.Models {
+			if mi.Ready && mi.Loaded { // the plugin preloaded it
+				w.resident[mi.ID] = &resident{plugin: name, bytes: mi.MemoryBytes, lastUsed: time.Now(), restarts: w.restarts(name)}
+			}
+		}
+	}
 	w.mu.Unlock()
 
 	w.register(ctx)
@@ -239,7 +268,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		if c, ok := w.cfg.Concurrency[name]; ok && c > 0 {
 			n = c
 		}
-		w.log.Info("consuming", "plugin", name, "lanes", w.lanes(name), "concurrency", n)
+		lanes, _, _ := w.lanes(name)
+		w.log.Info("consuming", "plugin", name, "lanes", lanes, "concurrency", n)
 		for range n {
 			slots.Go(func() { w.slot(ctx, hard, name) })
 		}
@@ -262,38 +292,187 @@ func modelTasks(m *sdk.Manifest, mi *sdk.ModelInfo) []string {
 }
 
 // lanes are the queue lanes a plugin's slots lease from: one per task of
-// each model the plugin has ready. A model that is not ready gets no lane,
-// so its jobs wait for a worker that has it.
-func (w *Worker) lanes(plugin string) []queue.Lane {
+// each model the plugin has ready, cold (queue.Lane.Cold) when the model is
+// not loaded here. A model that is not ready gets no lane, so its jobs wait
+// for a worker that has it; under MaxMemory, neither does a model that
+// cannot fit until running jobs end (held is then true, and changed is
+// closed when that may have changed) nor one larger than the budget.
+func (w *Worker) lanes(plugin string) (out []queue.Lane, held bool, changed <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.forgetRestartedLocked()
 	m := w.manifests[plugin]
-	var out []queue.Lane
+	pinned := w.pinnedLocked()
 	for i := range m.Models {
 		mi := &m.Models[i]
-		if !mi.Ready {
+		if !mi.Ready || !w.fitsLocked(mi) {
 			continue
 		}
+		loaded := w.resident[mi.ID] != nil
+		if !loaded && w.cfg.MaxMemory > 0 && mi.MemoryBytes > w.cfg.MaxMemory-pinned {
+			held = true
+			continue
+		}
+		// Cold only when a worker that has it loaded exists to go first.
+		cold := !loaded && w.warmAt[mi.ID]
 		for _, t := range modelTasks(&m, mi) {
-			out = append(out, queue.Lane{Task: t, Model: mi.ID})
+			out = append(out, queue.Lane{Task: t, Model: mi.ID, Cold: cold})
 		}
 	}
-	return out
+	return out, held, w.changed
 }
 
-// servedLocked is what register advertises: every ready model with its tasks,
-// merged over plugins, sorted by id.
+// fitsLocked: the model fits the budget at all.
+func (w *Worker) fitsLocked(mi *sdk.ModelInfo) bool {
+	return w.cfg.MaxMemory <= 0 || mi.MemoryBytes <= w.cfg.MaxMemory
+}
+
+// pinnedLocked is the memory of loaded models that cannot be evicted now:
+// a job runs on them, or their plugin cannot unload.
+func (w *Worker) pinnedLocked() int64 {
+	var n int64
+	for _, r := range w.resident {
+		if r.running > 0 || w.noUnload[r.plugin] {
+			n += r.bytes
+		}
+	}
+	return n
+}
+
+func (w *Worker) usedLocked() int64 {
+	var n int64
+	for _, r := range w.resident {
+		n += r.bytes
+	}
+	return n
+}
+
+func (w *Worker) restarts(plugin string) int {
+	if w.cfg.Restarts == nil {
+		return 0
+	}
+	return w.cfg.Restarts(plugin)
+}
+
+// forgetRestartedLocked drops the idle models of plugins that restarted
+// since they were loaded: the new process has none loaded.
+func (w *Worker) forgetRestartedLocked() {
+	for id, r := range w.resident {
+		if r.running == 0 && w.restarts(r.plugin) != r.restarts {
+			delete(w.resident, id)
+		}
+	}
+}
+
+func (w *Worker) notifyLocked() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// admit marks job's model in use on plugin before it runs, making room
+// under MaxMemory: it unloads least recently used idle models until the
+// model fits. It answers false when it cannot fit (another slot took the
+// memory since the lanes were read); the caller gives the job back.
+func (w *Worker) admit(ctx context.Context, plugin string, job *queue.Job) bool {
+	w.mu.Lock()
+	if r := w.resident[job.Model]; r != nil {
+		r.running++
+		r.lastUsed = time.Now()
+		w.mu.Unlock()
+		return true
+	}
+	var bytes int64
+	for _, mi := range w.manifests[plugin].Models {
+		if mi.ID == job.Model {
+			bytes = mi.MemoryBytes
+		}
+	}
+	var victims []string
+	if w.cfg.MaxMemory > 0 {
+		over := w.usedLocked() + bytes - w.cfg.MaxMemory
+		idle := make([]string, 0, len(w.resident))
+		for id, r := range w.resident {
+			if r.running == 0 && !w.noUnload[r.plugin] {
+				idle = append(idle, id)
+			}
+		}
+		slices.SortFunc(idle, func(a, b string) int { return w.resident[a].lastUsed.Compare(w.resident[b].lastUsed) })
+		for _, id := range idle {
+			if over <= 0 {
+				break
+			}
+			victims = append(victims, id)
+			over -= w.resident[id].bytes
+		}
+		if over > 0 {
+			w.mu.Unlock()
+			return false
+		}
+	}
+	evicted := make(map[string]*resident, len(victims))
+	for _, id := range victims {
+		evicted[id] = w.resident[id]
+		delete(w.resident, id)
+	}
+	w.resident[job.Model] = &resident{plugin: plugin, bytes: bytes, running: 1, lastUsed: time.Now(), restarts: w.restarts(plugin)}
+	w.notifyLocked()
+	w.mu.Unlock()
+	for _, id := range victims {
+		r := evicted[id]
+		u, ok := w.engines[r.plugin].(sdk.Unloader)
+		err := sdk.ErrUnloadUnsupported
+		if ok {
+			uctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
+			err = u.Unload(uctx, id)
+			cancel()
+		}
+		if err == nil {
+			w.log.Info("model evicted (least recently used)", "model", id, "plugin", r.plugin, "bytes", r.bytes, "for", job.Model)
+			continue
+		}
+		// Still in memory: keep counting it; a plugin that cannot unload
+		// keeps its models for good.
+		w.log.Warn("evict model", "model", id, "plugin", r.plugin, "err", err)
+		w.mu.Lock()
+		if errors.Is(err, sdk.ErrUnloadUnsupported) {
+			w.noUnload[r.plugin] = true
+		}
+		if w.resident[id] == nil {
+			w.resident[id] = r
+		}
+		w.mu.Unlock()
+	}
+	return true
+}
+
+// release ends a job's use of its model; a model that failed to load is
+// forgotten (it is not in memory).
+func (w *Worker) release(model string, loadFailed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r := w.resident[model]; r != nil {
+		r.running--
+		r.lastUsed = time.Now()
+		if loadFailed && r.running == 0 {
+			delete(w.resident, model)
+		}
+	}
+	w.notifyLocked()
+}
+
+// servedLocked is what register advertises: every ready model that fits
+// the memory budget, with its tasks, merged over plugins, sorted by id.
 func (w *Worker) servedLocked() []queue.ServedModel {
 	byID := map[string]*queue.ServedModel{}
 	for _, m := range w.manifests {
 		for i := range m.Models {
 			mi := &m.Models[i]
-			if !mi.Ready {
+			if !mi.Ready || !w.fitsLocked(mi) {
 				continue
 			}
 			sm := byID[mi.ID]
 			if sm == nil {
-				sm = &queue.ServedModel{ID: mi.ID}
+				sm = &queue.ServedModel{ID: mi.ID, Bytes: mi.MemoryBytes, Loaded: w.resident[mi.ID] != nil}
 				byID[mi.ID] = sm
 			}
 			for _, t := range modelTasks(&m, mi) {
@@ -318,8 +497,10 @@ func (w *Worker) register(ctx context.Context) {
 	draining := w.draining
 	var served []queue.ServedModel
 	if !draining {
+		w.forgetRestartedLocked()
 		served = w.servedLocked()
 	}
+	used := w.usedLocked()
 	w.mu.Unlock()
 	names := make([]string, 0, len(mans))
 	for n := range mans {
@@ -352,12 +533,30 @@ func (w *Worker) register(ctx context.Context) {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.OpTimeout)
 	defer cancel()
-	info := queue.WorkerInfo{ID: w.cfg.ID, Tasks: tasks, Models: served, Manifests: raw, Draining: draining}
+	info := queue.WorkerInfo{ID: w.cfg.ID, Tasks: tasks, Models: served, Manifests: raw, Draining: draining,
+		MemoryBudget: max(w.cfg.MaxMemory, 0), MemoryUsed: used}
 	if err := w.q.Register(rctx, info); err != nil {
 		w.qs.failed(w.log, "register", err)
-	} else {
-		w.qs.ok()
+		return
 	}
+	w.qs.ok()
+	// Which models other workers have loaded: this worker's lanes for them
+	// are cold, so those workers get the jobs first.
+	ws, err := w.q.Workers(rctx)
+	if err != nil {
+		return
+	}
+	warm := map[string]bool{}
+	for _, o := range ws {
+		for _, m := range o.Models {
+			if o.ID != w.cfg.ID && !o.Draining && m.Loaded {
+				warm[m.ID] = true
+			}
+		}
+	}
+	w.mu.Lock()
+	w.warmAt = warm
+	w.mu.Unlock()
 }
 
 // slot is one unit of a plugin's concurrency: lease, run, repeat.
@@ -384,15 +583,36 @@ func (w *Worker) slot(ctx, hard context.Context, plugin string) {
 				continue
 			}
 		}
-		lanes := w.lanes(plugin)
+		lanes, held, changed := w.lanes(plugin)
 		if len(lanes) == 0 {
-			// No model ready (yet): nothing to lease. Look again later.
-			if !pause(time.Second) {
+			// No model ready (yet), or none fits until running jobs end:
+			// nothing to lease. Look again when that changes.
+			select {
+			case <-ctx.Done():
 				return
+			case <-changed:
+			case <-time.After(time.Second):
 			}
 			continue
 		}
-		l, err := w.q.Dequeue(ctx, w.cfg.ID, lanes)
+		dctx, cancel := context.WithCancel(ctx)
+		if held {
+			// A model left out for memory may fit once a running job ends:
+			// stop waiting on the narrower lanes then.
+			go func() {
+				select {
+				case <-changed:
+					cancel()
+				case <-dctx.Done():
+				}
+			}()
+		}
+		l, err := w.q.Dequeue(dctx, w.cfg.ID, lanes)
+		relook := err != nil && dctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if relook {
+			continue // the memory picture changed: read the lanes again
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
 				return
@@ -457,6 +677,13 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 	}()
 	name, eng := w.engineFor(plugin, &l.Job)
 	log := w.log.With("job", l.Job.ID, "task", l.Job.Task, "model", l.Job.Model, "attempt", l.Attempt, "plugin", name)
+	if !w.admit(hard, name, &l.Job) {
+		log.Info("model does not fit beside the running jobs' models: giving the job back")
+		w.settle(log, "release", func(c context.Context) error { return w.q.Release(c, l) })
+		return
+	}
+	loadFailed := false
+	defer func() { w.release(l.Job.Model, loadFailed) }()
 	log.Info("job started")
 	start := time.Now()
 
@@ -594,6 +821,7 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 			err = sdk.Errorf(codeTimeout, "job ran past its deadline %s", l.Job.Deadline.Format(time.RFC3339))
 		}
 		jerr, retry := Classify(err)
+		loadFailed = jerr.Code == sdk.CodeModelUnavailable || jerr.Code == sdk.CodeModelNotFound
 		outcome = OutcomeFailed
 		if retry {
 			outcome = OutcomeRetried

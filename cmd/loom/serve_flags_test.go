@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +57,55 @@ func TestGatewayAndWorkerNeedRedis(t *testing.T) {
 		if code := runMain([]string{name}, &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), "--redis") {
 			t.Fatalf("%s without redis: exit %d, %s", name, code, stderr.String())
 		}
+	}
+}
+
+func TestByteSizeFlag(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1073741824": 1 << 30, "6GiB": 6 << 30, "512MiB": 512 << 20,
+		"1.5G": 3 << 29, "2 gb": 2 << 30, "64k": 64 << 10, "3T": 3 << 40} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("%q → %d %v, want %d", in, b, err, want)
+		}
+	}
+	for _, bad := range []string{"", "GiB", "-1G", "5XB", "1e30G", "NaN", "1.2.3M"} {
+		var b byteSize
+		if err := b.Set(bad); err == nil {
+			t.Errorf("%q accepted as %d", bad, b)
+		}
+	}
+}
+
+// Every LOOM_* variable the deploy manifests and the compose file set is a
+// flag of loom gateway or loom worker (a misspelt one would be ignored).
+func TestDeployEnvNamesAreFlags(t *testing.T) {
+	known := map[string]bool{}
+	for _, run := range []func([]string, io.Writer, io.Writer) error{runGateway, runWorker} {
+		var help bytes.Buffer
+		_ = run([]string{"--help"}, io.Discard, &help)
+		for _, m := range regexp.MustCompile(`\[\$(LOOM_[A-Z_]+)\]`).FindAllStringSubmatch(help.String(), -1) {
+			known[m[1]] = true
+		}
+	}
+	if !known["LOOM_REDIS"] || !known["LOOM_MAX_MEMORY"] || !known["LOOM_WAIT_FOR_WORKER"] {
+		t.Fatalf("flags read from --help: %v", known)
+	}
+	files, _ := filepath.Glob("../../deploy/kubernetes/*.yaml")
+	files = append(files, "../../docker-compose.yml")
+	seen := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`(?m)^\s*(?:- name: )?(LOOM_[A-Z_]+)`).FindAllStringSubmatch(string(raw), -1) {
+			seen++
+			if !known[m[1]] {
+				t.Errorf("%s sets %s, which no loom gateway or worker flag reads", f, m[1])
+			}
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("found only %d LOOM_* settings in %v", seen, files)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,6 +27,28 @@ type workerFlags struct {
 	id          string
 	grace       time.Duration
 	logLevel    string
+	maxMemory   byteSize
+}
+
+// byteSize is a flag of bytes: a number with an optional unit, 1024-based
+// (KiB, MiB, GiB, TiB; K, M, G, T and KB, MB, GB, TB mean the same).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	s := strings.TrimSpace(v)
+	num := strings.TrimRightFunc(s, func(r rune) bool { return r >= 'A' && r <= 'z' })
+	unit := strings.ToUpper(strings.TrimSpace(s[len(num):]))
+	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "KIB": 10, "M": 20, "MB": 20, "MIB": 20,
+		"G": 30, "GB": 30, "GIB": 30, "T": 40, "TB": 40, "TIB": 40}
+	sh, ok := shift[unit]
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if !ok || err != nil || f < 0 || math.IsNaN(f) || f*float64(uint64(1)<<sh) > 1<<62 {
+		return fmt.Errorf("%q is not a size like 512MiB, 6GiB or 1073741824", v)
+	}
+	*b = byteSize(f * float64(uint64(1)<<sh))
+	return nil
 }
 
 func (wf *workerFlags) register(fs *flag.FlagSet) {
@@ -33,6 +58,7 @@ func (wf *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&wf.id, "id", "", "worker id in leases and /v1/models (default host-pid-random)")
 	fs.DurationVar(&wf.grace, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may finish before they are handed back to the queue")
 	fs.StringVar(&wf.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Var(&wf.maxMemory, "max-memory", "memory budget for the models loaded at once, e.g. 6GiB (by the plugins' estimates): models load on first use and the least recently used idle one is unloaded when the next would not fit; a larger model is not served; 0: no budget")
 }
 
 // jobRunner is a started plugin host and the worker consuming for it.
@@ -76,6 +102,7 @@ func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time
 		LeaseDuration:      lease,
 		ShutdownGrace:      wf.grace,
 		Restarts:           h.RestartCount,
+		MaxMemory:          int64(wf.maxMemory),
 		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slevel})),
 		OnFinish:           workerMetrics(reg),
 	})

@@ -39,6 +39,11 @@ func (e *audioEngine) Describe(ctx context.Context) (sdk.Manifest, error) {
 	return m, nil
 }
 
+// Unload implements sdk.Unloader.
+func (e *audioEngine) Unload(_ context.Context, model string) error {
+	return e.speech.folders.Unload(model)
+}
+
 func (e *audioEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	if job.Task == taskSpeech && len(e.speech.ids()) > 0 {
 		return e.speech.Run(ctx, job, emit)

@@ -71,7 +71,8 @@ func (e *speechEngine) modelInfos() []sdk.ModelInfo {
 			desc += "; voices " + strings.Join(names, ", ")
 		}
 		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskSpeech}, Ready: true,
-			Description: desc, Params: json.RawMessage(speechParamsSchema), Created: sdk.ModelCreated(ms[id])})
+			Description: desc, Params: json.RawMessage(speechParamsSchema), Created: sdk.ModelCreated(ms[id]),
+			MemoryBytes: sdk.DirBytes(ms[id]), Loaded: e.folders.Loaded(id)})
 	}
 	return out
 }

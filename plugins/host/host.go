@@ -620,6 +620,7 @@ type engine struct{ p *process }
 var (
 	_ sdk.Engine        = (*engine)(nil)
 	_ sdk.HealthChecker = (*engine)(nil)
+	_ sdk.Unloader      = (*engine)(nil)
 )
 
 // Describe returns the manifest read when the current process started.
@@ -637,6 +638,16 @@ func (e *engine) Health(ctx context.Context) error {
 		return fmt.Errorf("plugin %s is restarting", e.p.name)
 	}
 	return inst.engine.Health(ctx)
+}
+
+// Unload asks the current process to free model (sdk.Unloader); a plugin
+// that cannot answers sdk.ErrUnloadUnsupported.
+func (e *engine) Unload(ctx context.Context, model string) error {
+	inst := e.p.current()
+	if inst == nil {
+		return fmt.Errorf("plugin %s is restarting", e.p.name)
+	}
+	return inst.engine.Unload(ctx, model)
 }
 
 // Run runs job on the current process. If the process dies during the job

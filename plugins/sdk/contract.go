@@ -8,6 +8,7 @@ package sdk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -34,6 +35,13 @@ type ModelInfo struct {
 	// "model_unavailable" and that text.
 	Ready   bool   `json:"ready"`
 	Missing string `json:"missing,omitempty"`
+	// MemoryBytes is what the model takes in memory when loaded, as the
+	// plugin estimates it (0: unknown; the worker then budgets nothing for
+	// it). Loaded says it is in memory now. A worker with --max-memory
+	// loads models on first use and evicts the least recently used (through
+	// Unloader) when the next would not fit.
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	Loaded      bool  `json:"loaded,omitempty"`
 }
 
 // Blob is a named input payload.
@@ -118,6 +126,18 @@ type Engine interface {
 	Describe(ctx context.Context) (Manifest, error)
 	Run(ctx context.Context, job Job, emit func(Event) error) error
 }
+
+// Unloader is optionally implemented by an Engine that can free a loaded
+// model (the next job for it loads it again). Unload of a model that is not
+// loaded is a no-op; it answers an error when the model is in use.
+// ErrUnloadUnsupported is what the host sees from a plugin without it.
+type Unloader interface {
+	Unload(ctx context.Context, model string) error
+}
+
+// ErrUnloadUnsupported: the plugin cannot unload models (it implements no
+// Unloader, or predates the Unload RPC).
+var ErrUnloadUnsupported = errors.New("plugin cannot unload models")
 
 // HealthChecker is optionally implemented by an Engine that can tell when it
 // cannot take work (say, a device it needs went away). Engines that do not

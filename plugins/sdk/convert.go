@@ -22,6 +22,8 @@ func manifestToProto(m Manifest) *pluginv1.Manifest {
 			Ready:        mi.Ready,
 			Missing:      mi.Missing,
 			Created:      mi.Created,
+			MemoryBytes:  mi.MemoryBytes,
+			Loaded:       mi.Loaded,
 		})
 	}
 	return pm
@@ -38,6 +40,8 @@ func manifestFromProto(pm *pluginv1.Manifest) Manifest {
 			Ready:       mi.GetReady(),
 			Missing:     mi.GetMissing(),
 			Created:     mi.GetCreated(),
+			MemoryBytes: mi.GetMemoryBytes(),
+			Loaded:      mi.GetLoaded(),
 		})
 	}
 	return m

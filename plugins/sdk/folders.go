@@ -3,6 +3,8 @@ package sdk
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -99,6 +101,47 @@ func ModelCreated(path string) int64 {
 		}
 	}
 	return newest.Unix()
+}
+
+// Loaded reports whether model id is loaded now.
+func (f *Folders[M]) Loaded(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.loaded[id]
+	return ok
+}
+
+// Unload forgets a loaded model (closing it when it is an io.Closer), so
+// its memory goes back once running jobs drop it; the next Get loads it
+// again. Unloading a model that is not loaded does nothing.
+func (f *Folders[M]) Unload(id string) error {
+	f.mu.Lock()
+	m, ok := f.loaded[id]
+	delete(f.loaded, id)
+	f.mu.Unlock()
+	if c, isCloser := any(m).(io.Closer); ok && isCloser {
+		return c.Close()
+	}
+	return nil
+}
+
+// DirBytes is the total size of the regular files under dir (symlinks
+// followed at the top only): the estimate of a model's memory that
+// ModelInfo.MemoryBytes reports for weights that are read whole.
+func DirBytes(dir string) int64 {
+	var n int64
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // ReadJSON decodes a JSON file, naming the file in its errors.

@@ -24,6 +24,7 @@ type Client struct {
 var (
 	_ Engine        = (*Client)(nil)
 	_ HealthChecker = (*Client)(nil)
+	_ Unloader      = (*Client)(nil)
 )
 
 // NewClient returns the Engine for a connected plugin service.
@@ -49,6 +50,23 @@ func (c *Client) Health(ctx context.Context) error {
 	}
 	if !resp.GetOk() {
 		return fmt.Errorf("plugin unhealthy: %s", resp.GetDetail())
+	}
+	return nil
+}
+
+// Unload implements Unloader. A plugin that cannot unload (none of its
+// engines is an Unloader, or it predates the RPC) answers
+// ErrUnloadUnsupported.
+func (c *Client) Unload(ctx context.Context, model string) error {
+	resp, err := c.rpc.Unload(ctx, &pluginv1.UnloadRequest{Model: model})
+	if status.Code(err) == codes.Unimplemented {
+		return ErrUnloadUnsupported
+	}
+	if err != nil {
+		return rpcError(ctx, "unload", err)
+	}
+	if pe := resp.GetError(); pe != nil {
+		return errorFromProto(pe)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pluginv1 "github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1"
@@ -51,6 +52,19 @@ func (s *Server) Health(ctx context.Context, _ *pluginv1.HealthRequest) (*plugin
 		}
 	}
 	return &pluginv1.HealthResponse{Ok: true, Detail: "ok"}, nil
+}
+
+// Unload implements pluginv1.PluginServer: UNIMPLEMENTED unless the
+// engine is an Unloader.
+func (s *Server) Unload(ctx context.Context, req *pluginv1.UnloadRequest) (*pluginv1.UnloadResponse, error) {
+	u, ok := s.engine.(Unloader)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, ErrUnloadUnsupported.Error())
+	}
+	if err := u.Unload(ctx, req.GetModel()); err != nil {
+		return &pluginv1.UnloadResponse{Error: errorToProto(asError(err))}, nil
+	}
+	return &pluginv1.UnloadResponse{}, nil
 }
 
 // Run implements pluginv1.PluginServer.

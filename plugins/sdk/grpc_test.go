@@ -70,7 +70,8 @@ func result(emit func(Event) error) error {
 
 func TestDescribeRoundTrip(t *testing.T) {
 	want := Manifest{Name: "x", Version: "1", Tasks: []string{"a.b"}, Models: []ModelInfo{
-		{ID: "m", Tasks: []string{"a.b"}, Description: "d", Params: json.RawMessage(`{"type":"object"}`), Ready: true},
+		{ID: "m", Tasks: []string{"a.b"}, Description: "d", Params: json.RawMessage(`{"type":"object"}`), Ready: true,
+			MemoryBytes: 123 << 20, Loaded: true},
 		{ID: "n", Tasks: []string{"a.b"}, Missing: "weights"},
 	}}
 	c := connect(t, &fakeEngine{describe: func(context.Context) (Manifest, error) { return want, nil }})
@@ -389,5 +390,36 @@ func TestInvalidUTF8CrossesTheBoundary(t *testing.T) {
 	}})
 	if _, err := runAll(c, Job{ID: "j", Task: "t"}); !IsCode(err, CodeInvalidRequest) {
 		t.Fatalf("error with invalid UTF-8: %v, want invalid_request", err)
+	}
+}
+
+// unloadEngine is an Engine that can unload.
+type unloadEngine struct {
+	fakeEngine
+	unloaded []string
+}
+
+func (u *unloadEngine) Unload(_ context.Context, model string) error {
+	if model == "busy" {
+		return Errorf(CodeInvalidRequest, "model busy is in use")
+	}
+	u.unloaded = append(u.unloaded, model)
+	return nil
+}
+
+func TestUnloadCrosses(t *testing.T) {
+	u := &unloadEngine{}
+	c := connect(t, u)
+	if err := c.Unload(context.Background(), "m"); err != nil || len(u.unloaded) != 1 || u.unloaded[0] != "m" {
+		t.Fatalf("Unload(m) = %v, engine saw %v", err, u.unloaded)
+	}
+	if err := c.Unload(context.Background(), "busy"); !IsCode(err, CodeInvalidRequest) || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("Unload(busy) = %v, want its coded error", err)
+	}
+	// A plugin whose engine cannot unload answers UNIMPLEMENTED, as one
+	// built before the RPC existed does.
+	plain := connect(t, &fakeEngine{})
+	if err := plain.Unload(context.Background(), "m"); !errors.Is(err, ErrUnloadUnsupported) {
+		t.Fatalf("Unload on a plain engine = %v, want ErrUnloadUnsupported", err)
 	}
 }

@@ -110,3 +110,37 @@ func TestLogHandlerSpeaksHclogJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestFoldersLoadedUnloadBytes(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "m", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "m", "a.bin"), make([]byte, 1000), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "m", "sub", "b.bin"), make([]byte, 24), 0o644)
+	link := filepath.Join(t.TempDir(), "m")
+	if err := os.Symlink(filepath.Join(dir, "m"), link); err != nil {
+		t.Fatal(err)
+	}
+	if n := DirBytes(link); n != 1024 {
+		t.Fatalf("DirBytes through a symlink = %d, want 1024", n)
+	}
+	loads := 0
+	f := &Folders[int]{Task: "t", Dirs: []string{dir}, Accept: func(string) bool { return true },
+		Load: func(string) (int, error) { loads++; return loads, nil }}
+	if f.Loaded("m") {
+		t.Fatal("loaded before first use")
+	}
+	if v, err := f.Get("m"); err != nil || v != 1 || !f.Loaded("m") {
+		t.Fatalf("Get = %d %v, loaded %v", v, err, f.Loaded("m"))
+	}
+	if err := f.Unload("m"); err != nil || f.Loaded("m") {
+		t.Fatalf("Unload: %v, loaded %v", err, f.Loaded("m"))
+	}
+	if err := f.Unload("never"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.Get("m"); v != 2 {
+		t.Fatalf("Get after Unload = %d, want a fresh load (2)", v)
+	}
+}

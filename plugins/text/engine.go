@@ -41,12 +41,14 @@ type engine struct {
 // loadedModel is a model ready to generate. once guards the load so
 // concurrent first jobs load it once.
 type loadedModel struct {
-	once sync.Once
-	err  error
-	src  formats.TensorSource
-	dec  *towers.Decoder
-	tok  tokenizer.Tokenizer
-	chat tokenizer.ChatTemplate
+	users int  // jobs using it now (engine.mu); Unload refuses while > 0
+	ready bool // loaded without error (engine.mu)
+	once  sync.Once
+	err   error
+	src   formats.TensorSource
+	dec   *towers.Decoder
+	tok   tokenizer.Tokenizer
+	chat  tokenizer.ChatTemplate
 	// maxTextBytes is the longest text that can fit the context: no
 	// token covers more than the longest piece, so a text over context ×
 	// longest piece is too long without tokenising it (which costs memory
@@ -69,9 +71,45 @@ func (e *engine) Describe(ctx context.Context) (sdk.Manifest, error) {
 			Params:      json.RawMessage(paramsSchema),
 			Ready:       true,
 			Created:     sdk.ModelCreated(resolve(e.dirs, id)),
+			MemoryBytes: sdk.DirBytes(resolve(e.dirs, id)),
+			Loaded:      e.isLoaded(id),
 		})
 	}
 	return m, nil
+}
+
+// isLoaded reports whether id's model is in memory (loaded without error).
+func (e *engine) isLoaded(id string) bool {
+	path := resolve(e.dirs, id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	lm, ok := e.models[path]
+	return ok && lm.ready
+}
+
+// Unload implements sdk.Unloader: it drops id's model and unmaps its file.
+// A model some job is using is refused (the worker never asks for that).
+func (e *engine) Unload(_ context.Context, id string) error {
+	path := resolve(e.dirs, id)
+	e.mu.Lock()
+	lm, ok := e.models[path]
+	if ok && lm.users > 0 {
+		e.mu.Unlock()
+		return sdk.Errorf(sdk.CodeInvalidRequest, "model %q is in use by %d jobs", id, lm.users)
+	}
+	delete(e.models, path)
+	e.mu.Unlock()
+	if ok && lm.src != nil {
+		return lm.src.Close()
+	}
+	return nil
+}
+
+// done ends a job's use of a model from model().
+func (e *engine) done(lm *loadedModel) {
+	e.mu.Lock()
+	lm.users--
+	e.mu.Unlock()
 }
 
 // model returns the loaded model for id, loading it on first use.
@@ -89,11 +127,16 @@ func (e *engine) model(id string) (*loadedModel, error) {
 		lm = &loadedModel{}
 		e.models[path] = lm
 	}
+	lm.users++
 	e.mu.Unlock()
 	lm.once.Do(func() { lm.err = lm.load(path, e.tokenizer) })
 	if lm.err != nil {
+		e.done(lm)
 		return nil, sdk.Errorf(sdk.CodeModelUnavailable, "model %q: %v", id, lm.err)
 	}
+	e.mu.Lock()
+	lm.ready = true
+	e.mu.Unlock()
 	return lm, nil
 }
 
@@ -181,6 +224,7 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 		if err != nil {
 			return err
 		}
+		defer e.done(lm)
 		return e.embed(ctx, job, lm, emit)
 	}
 	if job.Task != taskComplete && job.Task != taskChat {
@@ -194,6 +238,7 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 	if err != nil {
 		return err
 	}
+	defer e.done(lm)
 	if !job.Deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, job.Deadline)

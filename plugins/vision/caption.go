@@ -236,6 +236,7 @@ func (e *captionEngine) modelInfos() []sdk.ModelInfo {
 	for _, id := range e.folders.IDs() {
 		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{"image.caption"}, Ready: true,
 			Description: "ViT encoder + GPT-2 decoder image captioner", Created: sdk.ModelCreated(ms[id]),
+			MemoryBytes: sdk.DirBytes(ms[id]), Loaded: e.folders.Loaded(id),
 			Params: json.RawMessage(captionParamsSchema)})
 	}
 	return out

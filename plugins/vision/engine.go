@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/loomhq/loom/plugins/sdk"
 )
@@ -41,6 +42,11 @@ func (e *visionEngine) Describe(ctx context.Context) (sdk.Manifest, error) {
 			Missing: "no image.caption model installed: expected a folder with config.json (vision-encoder-decoder, vit + gpt2) + model.safetensors + tokenizer.json under one of LOOM_MODELS"})
 	}
 	return m, nil
+}
+
+// Unload implements sdk.Unloader for both of its model kinds.
+func (e *visionEngine) Unload(_ context.Context, model string) error {
+	return errors.Join(e.caption.folders.Unload(model), e.gen.folders.Unload(model))
 }
 
 func (e *visionEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {

@@ -80,6 +80,7 @@ func (e *generateEngine) modelInfos() []sdk.ModelInfo {
 	for _, id := range e.ids() {
 		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskGenerate, sdk.TaskEmbed}, Ready: true,
 			Description: "latent diffusion: CLIP text encoder + UNet + VAE", Created: sdk.ModelCreated(ms[id]),
+			MemoryBytes: sdk.DirBytes(ms[id]), Loaded: e.folders.Loaded(id),
 			Params: json.RawMessage(generateParamsSchema)})
 	}
 	return out

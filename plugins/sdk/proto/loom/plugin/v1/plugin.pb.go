@@ -202,7 +202,12 @@ type ModelInfo struct {
 	// What is missing when ready is false.
 	Missing string `protobuf:"bytes,6,opt,name=missing,proto3" json:"missing,omitempty"`
 	// When the model's files were last written, Unix seconds (0: unknown).
-	Created       int64 `protobuf:"varint,7,opt,name=created,proto3" json:"created,omitempty"`
+	Created int64 `protobuf:"varint,7,opt,name=created,proto3" json:"created,omitempty"`
+	// Added after 1.0 (0 / false from older plugins): the memory the model
+	// takes when loaded, in bytes, as the plugin estimates it (0: unknown),
+	// and whether it is loaded now.
+	MemoryBytes   int64 `protobuf:"varint,8,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	Loaded        bool  `protobuf:"varint,9,opt,name=loaded,proto3" json:"loaded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,6 +289,20 @@ func (x *ModelInfo) GetCreated() int64 {
 		return x.Created
 	}
 	return 0
+}
+
+func (x *ModelInfo) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *ModelInfo) GetLoaded() bool {
+	if x != nil {
+		return x.Loaded
+	}
+	return false
 }
 
 type Blob struct {
@@ -877,6 +896,95 @@ func (x *Error) GetMessage() string {
 	return ""
 }
 
+type UnloadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnloadRequest) Reset() {
+	*x = UnloadRequest{}
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnloadRequest) ProtoMessage() {}
+
+func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnloadRequest.ProtoReflect.Descriptor instead.
+func (*UnloadRequest) Descriptor() ([]byte, []int) {
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UnloadRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+type UnloadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set when the model could not be unloaded (e.g. a job is running on it).
+	Error         *Error `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnloadResponse) Reset() {
+	*x = UnloadResponse{}
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnloadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnloadResponse) ProtoMessage() {}
+
+func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnloadResponse.ProtoReflect.Descriptor instead.
+func (*UnloadResponse) Descriptor() ([]byte, []int) {
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UnloadResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -885,7 +993,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1005,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1018,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 type HealthResponse struct {
@@ -924,7 +1032,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1044,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1057,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HealthResponse) GetOk() bool {
@@ -979,7 +1087,7 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
 	"\x05tasks\x18\x03 \x03(\tR\x05tasks\x121\n" +
-	"\x06models\x18\x04 \x03(\v2\x19.loom.plugin.v1.ModelInfoR\x06models\"\xc2\x01\n" +
+	"\x06models\x18\x04 \x03(\v2\x19.loom.plugin.v1.ModelInfoR\x06models\"\xfd\x01\n" +
 	"\tModelInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05tasks\x18\x02 \x03(\tR\x05tasks\x12 \n" +
@@ -987,7 +1095,9 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\rparams_schema\x18\x04 \x01(\fR\fparamsSchema\x12\x14\n" +
 	"\x05ready\x18\x05 \x01(\bR\x05ready\x12\x18\n" +
 	"\amissing\x18\x06 \x01(\tR\amissing\x12\x18\n" +
-	"\acreated\x18\a \x01(\x03R\acreated\"B\n" +
+	"\acreated\x18\a \x01(\x03R\acreated\x12!\n" +
+	"\fmemory_bytes\x18\b \x01(\x03R\vmemoryBytes\x12\x16\n" +
+	"\x06loaded\x18\t \x01(\bR\x06loaded\"B\n" +
 	"\x04Blob\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04mime\x18\x02 \x01(\tR\x04mime\x12\x12\n" +
@@ -1027,15 +1137,20 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04json\x18\x01 \x01(\fR\x04json\"5\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x0f\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"%\n" +
+	"\rUnloadRequest\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\"=\n" +
+	"\x0eUnloadResponse\x12+\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.loom.plugin.v1.ErrorR\x05error\"\x0f\n" +
 	"\rHealthRequest\"8\n" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail2\xdf\x01\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail2\xa8\x02\n" +
 	"\x06Plugin\x12M\n" +
 	"\bDescribe\x12\x1f.loom.plugin.v1.DescribeRequest\x1a .loom.plugin.v1.DescribeResponse\x12=\n" +
 	"\x03Run\x12\x1a.loom.plugin.v1.RunRequest\x1a\x18.loom.plugin.v1.RunEvent0\x01\x12G\n" +
-	"\x06Health\x12\x1d.loom.plugin.v1.HealthRequest\x1a\x1e.loom.plugin.v1.HealthResponseBBZ@github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1;pluginv1b\x06proto3"
+	"\x06Health\x12\x1d.loom.plugin.v1.HealthRequest\x1a\x1e.loom.plugin.v1.HealthResponse\x12G\n" +
+	"\x06Unload\x12\x1d.loom.plugin.v1.UnloadRequest\x1a\x1e.loom.plugin.v1.UnloadResponseBBZ@github.com/loomhq/loom/plugins/sdk/proto/loom/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_proto_loom_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -1049,7 +1164,7 @@ func file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_proto_loom_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_proto_loom_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_proto_loom_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_proto_loom_plugin_v1_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: loom.plugin.v1.DescribeRequest
 	(*DescribeResponse)(nil), // 1: loom.plugin.v1.DescribeResponse
@@ -1063,8 +1178,10 @@ var file_proto_loom_plugin_v1_plugin_proto_goTypes = []any{
 	(*ArtifactChunk)(nil),    // 9: loom.plugin.v1.ArtifactChunk
 	(*Result)(nil),           // 10: loom.plugin.v1.Result
 	(*Error)(nil),            // 11: loom.plugin.v1.Error
-	(*HealthRequest)(nil),    // 12: loom.plugin.v1.HealthRequest
-	(*HealthResponse)(nil),   // 13: loom.plugin.v1.HealthResponse
+	(*UnloadRequest)(nil),    // 12: loom.plugin.v1.UnloadRequest
+	(*UnloadResponse)(nil),   // 13: loom.plugin.v1.UnloadResponse
+	(*HealthRequest)(nil),    // 14: loom.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),   // 15: loom.plugin.v1.HealthResponse
 }
 var file_proto_loom_plugin_v1_plugin_proto_depIdxs = []int32{
 	2,  // 0: loom.plugin.v1.DescribeResponse.manifest:type_name -> loom.plugin.v1.Manifest
@@ -1076,17 +1193,20 @@ var file_proto_loom_plugin_v1_plugin_proto_depIdxs = []int32{
 	9,  // 6: loom.plugin.v1.RunEvent.artifact_chunk:type_name -> loom.plugin.v1.ArtifactChunk
 	10, // 7: loom.plugin.v1.RunEvent.result:type_name -> loom.plugin.v1.Result
 	11, // 8: loom.plugin.v1.RunEvent.error:type_name -> loom.plugin.v1.Error
-	0,  // 9: loom.plugin.v1.Plugin.Describe:input_type -> loom.plugin.v1.DescribeRequest
-	5,  // 10: loom.plugin.v1.Plugin.Run:input_type -> loom.plugin.v1.RunRequest
-	12, // 11: loom.plugin.v1.Plugin.Health:input_type -> loom.plugin.v1.HealthRequest
-	1,  // 12: loom.plugin.v1.Plugin.Describe:output_type -> loom.plugin.v1.DescribeResponse
-	6,  // 13: loom.plugin.v1.Plugin.Run:output_type -> loom.plugin.v1.RunEvent
-	13, // 14: loom.plugin.v1.Plugin.Health:output_type -> loom.plugin.v1.HealthResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	11, // 9: loom.plugin.v1.UnloadResponse.error:type_name -> loom.plugin.v1.Error
+	0,  // 10: loom.plugin.v1.Plugin.Describe:input_type -> loom.plugin.v1.DescribeRequest
+	5,  // 11: loom.plugin.v1.Plugin.Run:input_type -> loom.plugin.v1.RunRequest
+	14, // 12: loom.plugin.v1.Plugin.Health:input_type -> loom.plugin.v1.HealthRequest
+	12, // 13: loom.plugin.v1.Plugin.Unload:input_type -> loom.plugin.v1.UnloadRequest
+	1,  // 14: loom.plugin.v1.Plugin.Describe:output_type -> loom.plugin.v1.DescribeResponse
+	6,  // 15: loom.plugin.v1.Plugin.Run:output_type -> loom.plugin.v1.RunEvent
+	15, // 16: loom.plugin.v1.Plugin.Health:output_type -> loom.plugin.v1.HealthResponse
+	13, // 17: loom.plugin.v1.Plugin.Unload:output_type -> loom.plugin.v1.UnloadResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_proto_loom_plugin_v1_plugin_proto_init() }
@@ -1108,7 +1228,7 @@ func file_proto_loom_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_loom_plugin_v1_plugin_proto_rawDesc), len(file_proto_loom_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

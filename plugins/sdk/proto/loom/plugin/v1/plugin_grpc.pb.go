@@ -35,6 +35,7 @@ const (
 	Plugin_Describe_FullMethodName = "/loom.plugin.v1.Plugin/Describe"
 	Plugin_Run_FullMethodName      = "/loom.plugin.v1.Plugin/Run"
 	Plugin_Health_FullMethodName   = "/loom.plugin.v1.Plugin/Health"
+	Plugin_Unload_FullMethodName   = "/loom.plugin.v1.Plugin/Unload"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -49,6 +50,10 @@ type PluginClient interface {
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunEvent], error)
 	// Health answers whether the plugin can take work.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
+	// Unload frees a loaded model's memory (the worker's LRU eviction under
+	// --max-memory). Added after 1.0: a plugin built before answers
+	// UNIMPLEMENTED, and the worker then never evicts its models.
+	Unload(ctx context.Context, in *UnloadRequest, opts ...grpc.CallOption) (*UnloadResponse, error)
 }
 
 type pluginClient struct {
@@ -98,6 +103,16 @@ func (c *pluginClient) Health(ctx context.Context, in *HealthRequest, opts ...gr
 	return out, nil
 }
 
+func (c *pluginClient) Unload(ctx context.Context, in *UnloadRequest, opts ...grpc.CallOption) (*UnloadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnloadResponse)
+	err := c.cc.Invoke(ctx, Plugin_Unload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -110,6 +125,10 @@ type PluginServer interface {
 	Run(*RunRequest, grpc.ServerStreamingServer[RunEvent]) error
 	// Health answers whether the plugin can take work.
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
+	// Unload frees a loaded model's memory (the worker's LRU eviction under
+	// --max-memory). Added after 1.0: a plugin built before answers
+	// UNIMPLEMENTED, and the worker then never evicts its models.
+	Unload(context.Context, *UnloadRequest) (*UnloadResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -128,6 +147,9 @@ func (UnimplementedPluginServer) Run(*RunRequest, grpc.ServerStreamingServer[Run
 }
 func (UnimplementedPluginServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedPluginServer) Unload(context.Context, *UnloadRequest) (*UnloadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unload not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -197,6 +219,24 @@ func _Plugin_Health_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_Unload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).Unload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_Unload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).Unload(ctx, req.(*UnloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -211,6 +251,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _Plugin_Health_Handler,
+		},
+		{
+			MethodName: "Unload",
+			Handler:    _Plugin_Unload_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -194,30 +194,42 @@ func TestHeterogeneousFleet(t *testing.T) {
 	t.Run("a drained worker's job moves", func(t *testing.T) {
 		c := &client{t: t, base: c.base}
 		procs["w-echo3"] = worker(parent, "w-echo3", "w-echo", "--drain-timeout", "300ms")
-		// Submit until a job lands on w-echo3 (once it has started).
+		// w-echo2 has echo loaded, so it gets echo jobs first (w-echo3's lane
+		// is cold): queue more than its two slots hold, so w-echo3 takes the
+		// ones that waited its cold delay.
+		var batch []jobView
+		for i := range 6 {
+			batch = append(batch, c.submitEcho(fmt.Sprint("drained away ", i), 80)) // ~1.2 s of work
+		}
 		var v jobView
-		for try := 0; ; try++ {
-			v = c.submitEcho("drained away", 80) // ~1 s of work
-			v = c.waitJob(v.ID, 20*time.Second, func(v jobView) bool { return v.Status == "running" })
-			if v.Worker == "w-echo3" {
-				break
-			}
-			if try > 40 {
+		deadline := time.Now().Add(30 * time.Second)
+		for v.ID == "" {
+			if time.Now().After(deadline) {
 				t.Fatal("no echo job ran on w-echo3")
 			}
-			c.waitJob(v.ID, 20*time.Second, terminal)
+			for _, b := range batch {
+				if b = c.job(b.ID); b.Status == "running" && b.Worker == "w-echo3" {
+					v = b
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		procs["w-echo3"].stop(t)
 		v = c.waitJob(v.ID, 30*time.Second, terminal)
 		if v.Status != "succeeded" || v.Worker != "w-echo2" || v.Attempt != 1 || !strings.Contains(string(v.Output), "DRAINED AWAY") {
 			t.Fatalf("job of the drained worker: %+v, want succeeded on w-echo2 with its attempt given back", v)
 		}
+		for _, b := range batch {
+			if b = c.waitJob(b.ID, 30*time.Second, terminal); b.Status != "succeeded" {
+				t.Fatalf("echo job %+v", b)
+			}
+		}
 		if evs := c.events(v.ID); count(evs, "retry") != 1 || count(evs, "result") != 1 {
 			t.Fatalf("events %v, want one retry (released) and one result", evs)
 		}
 		// w-echo3 said it was draining; the killed w-echo drops out when its
 		// registration's TTL (15 s) runs out.
-		deadline := time.Now().Add(30 * time.Second)
+		deadline = time.Now().Add(30 * time.Second)
 		for c.modelWorkers()["echo"] != 1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("workers per model after the drain: %v, want echo 1 (w-echo2)", c.modelWorkers())

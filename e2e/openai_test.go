@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -282,6 +283,39 @@ func TestOpenAISDK(t *testing.T) {
 
 	t.Run("responses", func(t *testing.T) { sdkResponses(t, ai) })
 
+	t.Run("images", func(t *testing.T) { sdkImages(t, ai, base) })
+
+	t.Run("speech", func(t *testing.T) {
+		for _, f := range []openai.AudioSpeechNewParamsResponseFormat{"wav", "pcm", "flac"} {
+			resp, err := ai.Audio.Speech.New(ctx, openai.AudioSpeechNewParams{Model: "loom-tts", Input: "Hello there. The library opens at nine.",
+				Voice: openai.AudioSpeechNewParamsVoiceUnion{OfString: openai.String("nova")}, ResponseFormat: f})
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			rate := resp.Header.Get("X-Loom-Sample-Rate")
+			switch f {
+			case "wav":
+				if string(data[:4]) != "RIFF" || resp.Header.Get("Content-Type") != "audio/wav" {
+					t.Errorf("wav: %q %s", data[:4], resp.Header.Get("Content-Type"))
+				}
+			case "pcm":
+				// 24 kHz as OpenAI documents: about 2.5 s of speech is 120 kB.
+				if rate != "24000" || len(data)%2 != 0 || len(data) < 2*24000 {
+					t.Errorf("pcm: rate %q, %d bytes", rate, len(data))
+				}
+			case "flac":
+				if string(data[:4]) != "fLaC" || resp.Header.Get("Content-Type") != "audio/flac" {
+					t.Errorf("flac: %q %s", data[:4], resp.Header.Get("Content-Type"))
+				}
+			}
+		}
+		_, err := ai.Audio.Speech.New(ctx, openai.AudioSpeechNewParams{Model: "loom-tts", Input: "Hi.",
+			Voice: openai.AudioSpeechNewParamsVoiceUnion{OfString: openai.String("nova")}, ResponseFormat: "aac"})
+		apiError(t, "aac", err, 400, "invalid_request")
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		_, err := ai.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "nope",
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
@@ -401,4 +435,60 @@ func sdkResponses(t *testing.T, ai openai.Client) {
 	_, err = ai.Responses.New(ctx, responses.ResponseNewParams{Model: "stories260K", PreviousResponseID: openai.String(res.ID),
 		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("more")}})
 	apiError(t, "previous_response_id", err, 400, "invalid_request")
+}
+
+func sdkImages(t *testing.T, ai openai.Client, base string) {
+	ctx := context.Background()
+	gen, err := ai.Images.Generate(ctx, openai.ImageGenerateParams{Model: "shapes-diffusion", Prompt: "a large red circle on the left",
+		N: openai.Int(2), Size: "64x64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gen.Data) != 2 || gen.Created <= 0 {
+		t.Fatalf("generate: %s", tail(gen.RawJSON(), 300))
+	}
+	for i, d := range gen.Data {
+		raw, err := base64.StdEncoding.DecodeString(d.B64JSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if im, err := png.Decode(bytes.NewReader(raw)); err != nil || im.Bounds().Dx() != 64 {
+			t.Errorf("image %d: %v", i, err)
+		}
+	}
+
+	// response_format=url: a signed link that opens without the API key,
+	// and not once tampered with.
+	byURL, err := ai.Images.Generate(ctx, openai.ImageGenerateParams{Model: "shapes-diffusion", Prompt: "a small blue square at the top",
+		ResponseFormat: openai.ImageGenerateParamsResponseFormatURL})
+	if err != nil || len(byURL.Data) != 1 || !strings.HasPrefix(byURL.Data[0].URL, base+"/v1/files/") {
+		t.Fatalf("url: %v %s", err, byURL.RawJSON())
+	}
+	resp, err := http.Get(byURL.Data[0].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if _, err := png.Decode(bytes.NewReader(body)); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || err != nil {
+		t.Errorf("GET the url: %d %s %v", resp.StatusCode, resp.Header.Get("Content-Type"), err)
+	}
+	forged := strings.Replace(byURL.Data[0].URL, "image-000.png", "image-001.png", 1)
+	if resp, err := http.Get(forged); err != nil || resp.StatusCode != 403 {
+		t.Errorf("a URL for another file: %v %v", resp.StatusCode, err)
+	}
+
+	// images.edit with two images: the SDK sends image[] parts; n per image.
+	a, b := shapes.RandomScene(rand.New(rand.NewPCG(1, 2)), 0), shapes.RandomScene(rand.New(rand.NewPCG(3, 4)), 0)
+	files := []io.Reader{}
+	for i, s := range []shapes.Scene{a, b} {
+		var buf bytes.Buffer
+		_ = png.Encode(&buf, shapes.Render(s))
+		files = append(files, openai.File(&buf, fmt.Sprintf("scene%d.png", i), "image/png"))
+	}
+	edit, err := ai.Images.Edit(ctx, openai.ImageEditParams{Model: "shapes-diffusion", Prompt: "a large green triangle in the center",
+		Image: openai.ImageEditParamsImageUnion{OfFileArray: files}})
+	if err != nil || len(edit.Data) != 2 || edit.Data[0].B64JSON == "" || edit.Data[0].B64JSON == edit.Data[1].B64JSON {
+		t.Errorf("edit with two images: %v, %d results", err, len(edit.Data))
+	}
 }

@@ -28,8 +28,7 @@ func (s *Server) auth(c *gin.Context) {
 			c.Abort()
 			return
 		}
-		sum := sha256.Sum256([]byte(key))
-		caller = "key:" + hex.EncodeToString(sum[:8])
+		caller = keyID(key)
 	}
 	c.Set(ctxKeyID, caller)
 	if wait, ok := s.limiter.take(caller); !ok {
@@ -40,6 +39,12 @@ func (s *Server) auth(c *gin.Context) {
 		return
 	}
 	c.Next()
+}
+
+// keyID is the short, non-secret id of an API key.
+func keyID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "key:" + hex.EncodeToString(sum[:8])
 }
 
 // bearerToken reads "Bearer KEY"; the scheme is case-insensitive (RFC 9110

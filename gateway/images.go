@@ -125,9 +125,9 @@ func (s *Server) imageGenJob(c *gin.Context, req *imageGenRequest) (queue.Job, e
 	}
 	p.Strength = req.Strength
 	switch req.ResponseFormat {
-	case "", "b64_json":
+	case "", "b64_json", "url":
 	default:
-		return queue.Job{}, badRequest("response_format: only b64_json is supported")
+		return queue.Job{}, badRequest("response_format: %q is not b64_json or url", req.ResponseFormat)
 	}
 	m, err := s.models.resolve(c.Request.Context(), taskImageGenerate, req.Model)
 	if err != nil {
@@ -154,7 +154,7 @@ func (s *Server) imageGenerations(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	s.runImages(c, job)
+	s.runImages(c, job, req.ResponseFormat == "url")
 }
 
 // imageEdits is OpenAI's POST /v1/images/edits: image-to-image. Multipart
@@ -164,9 +164,9 @@ func (s *Server) imageGenerations(c *gin.Context) {
 // denoised towards the prompt; masks (inpainting) are not supported.
 func (s *Server) imageEdits(c *gin.Context) {
 	var req imageGenRequest
-	var img queue.Blob
+	var imgs []queue.Blob
 	if strings.HasPrefix(c.ContentType(), "multipart/") {
-		form, in, err := multipartImage(c, "image")
+		form, in, err := multipartImages(c)
 		if err == nil && (len(form.File["mask"]) > 0 || c.PostForm("mask") != "") {
 			err = badRequest("mask: inpainting is not supported; send only an image")
 		}
@@ -177,11 +177,11 @@ func (s *Server) imageEdits(c *gin.Context) {
 			_ = c.Error(err)
 			return
 		}
-		img = in
+		imgs = in
 	} else {
 		var body struct {
 			imageGenRequest
-			Image string          `json:"image"`
+			Image stringOrList    `json:"image"`
 			Mask  json.RawMessage `json:"mask"`
 		}
 		if err := decodeJSON(c, &body); err != nil {
@@ -192,10 +192,21 @@ func (s *Server) imageEdits(c *gin.Context) {
 			_ = c.Error(badRequest("mask: inpainting is not supported; send only an image"))
 			return
 		}
-		var err error
-		if img, err = requiredImage(body.Image); err != nil {
-			_ = c.Error(err)
+		if len(body.Image) == 0 {
+			_ = c.Error(errFieldRequired("image"))
 			return
+		}
+		if len(body.Image) > maxEditInputs {
+			_ = c.Error(badRequest("image: %d images; at most %d", len(body.Image), maxEditInputs))
+			return
+		}
+		for _, v := range body.Image {
+			img, err := requiredImage(v)
+			if err != nil {
+				_ = c.Error(err)
+				return
+			}
+			imgs = append(imgs, img)
 		}
 		req = body.imageGenRequest
 	}
@@ -208,8 +219,12 @@ func (s *Server) imageEdits(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	job.Inputs = []queue.Blob{img}
-	s.runImages(c, job)
+	if req.N != nil && *req.N*len(imgs) > maxEditInputs {
+		_ = c.Error(badRequest("n × images: %d × %d is over %d images per request", *req.N, len(imgs), maxEditInputs))
+		return
+	}
+	job.Inputs = imgs
+	s.runImages(c, job, req.ResponseFormat == "url")
 }
 
 // formImageRequest fills an image request from multipart form values; a
@@ -275,9 +290,35 @@ func multipartImage(c *gin.Context, part string) (*multipart.Form, queue.Blob, e
 	return form, img, err
 }
 
+// maxEditInputs bounds images.edit: input images, and input images × n.
+const maxEditInputs = 16
+
+// multipartImages reads an edits form's input images: "image" and "image[]"
+// file parts (the SDKs send image[] for several), 1…16 of them, in order.
+func multipartImages(c *gin.Context) (*multipart.Form, []queue.Blob, error) {
+	form, err := c.MultipartForm()
+	if err != nil {
+		return nil, nil, multipartError(err)
+	}
+	fhs := append(append([]*multipart.FileHeader(nil), form.File["image"]...), form.File["image[]"]...)
+	if len(fhs) == 0 || len(fhs) > maxEditInputs {
+		return nil, nil, badRequest("multipart: send 1…%d image files as \"image\" or \"image[]\" parts (got %d)", maxEditInputs, len(fhs))
+	}
+	var imgs []queue.Blob
+	for i, fh := range fhs {
+		img, err := readImagePart(fh)
+		if err != nil {
+			return nil, nil, badRequest("image %d: %s", i, toAPIError(err).Message)
+		}
+		imgs = append(imgs, img)
+	}
+	return form, imgs, nil
+}
+
 // runImages runs an image.generate job and answers in OpenAI's images shape:
-// data[i].b64_json with each image's seed, and upscaled_from when enlarged.
-func (s *Server) runImages(c *gin.Context, job queue.Job) {
+// data[i].b64_json (or .url, a signed link to the artifact: files.go) with
+// each image's seed, and upscaled_from when enlarged.
+func (s *Server) runImages(c *gin.Context, job queue.Job, asURL bool) {
 	s.runSync(c, job, func(st *queue.JobState) {
 		var out struct {
 			RevisedPrompt string `json:"revised_prompt"`
@@ -293,6 +334,9 @@ func (s *Server) runImages(c *gin.Context, job queue.Job) {
 				continue
 			}
 			d := gin.H{"b64_json": b64(a.Data)}
+			if asURL {
+				d = gin.H{"url": s.fileURL(c, st.Job.ID, a.Name)}
+			}
 			if out.RevisedPrompt != "" {
 				d["revised_prompt"] = out.RevisedPrompt
 			}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -57,9 +58,12 @@ func (s *Server) audioSpeech(c *gin.Context) {
 	switch req.ResponseFormat {
 	case "":
 		req.ResponseFormat = "wav"
-	case "wav", "pcm":
+	case "wav", "pcm", "flac":
+	case "mp3", "opus", "aac":
+		_ = c.Error(badRequest("response_format: %s is not available (no pure-Go encoder in this build); use wav, flac or pcm", req.ResponseFormat))
+		return
 	default:
-		_ = c.Error(badRequest("response_format: %q is not supported; use wav or pcm (16-bit mono)", req.ResponseFormat))
+		_ = c.Error(badRequest("response_format: %q is not wav, flac or pcm", req.ResponseFormat))
 		return
 	}
 	if err := checkRange("speed", req.Speed, 0.25, 4); err != nil {
@@ -81,6 +85,13 @@ func (s *Server) audioSpeech(c *gin.Context) {
 			return
 		}
 		c.Header("X-Loom-Job-Id", st.Job.ID)
+		// Raw pcm carries no header of its own: say its rate (24000, as OpenAI documents).
+		var out struct {
+			SampleRate int `json:"sample_rate"`
+		}
+		if json.Unmarshal(st.Result.Output, &out) == nil && out.SampleRate > 0 {
+			c.Header("X-Loom-Sample-Rate", strconv.Itoa(out.SampleRate))
+		}
 		c.Data(http.StatusOK, a.MIME, a.Data)
 	})
 }

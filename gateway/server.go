@@ -32,6 +32,9 @@ type Config struct {
 	StreamHold     time.Duration // default 30s: how long a stream waits for its job's first output before answering 200 (see holdStream)
 	MaxAttempts    int           // per job; 0: the queue's default
 	APIKeys        []string      // when set, /v1 requires "Authorization: Bearer KEY"
+	URLSecret      string        // HMAC key of signed file URLs; default: derived from APIKeys, else random (see files.go)
+	FileURLTTL     time.Duration // default 1h: how long a signed file URL opens
+	PublicURL      string        // scheme://host[:port] for signed URLs; default: the request's
 	RateLimit      float64       // requests per second per key (or client IP without keys); 0: none
 	RateBurst      int           // bucket size; default max(1, 2*RateLimit)
 	ModelsTTL      time.Duration // default 1s: how long the model index from Workers() is cached
@@ -83,6 +86,9 @@ func (c Config) withDefaults() Config {
 	if c.ResultTTL <= 0 {
 		c.ResultTTL = queue.Options{}.WithDefaults().ResultTTL
 	}
+	if c.FileURLTTL <= 0 {
+		c.FileURLTTL = time.Hour
+	}
 	if c.StreamHold <= 0 {
 		c.StreamHold = 30 * time.Second
 	}
@@ -127,6 +133,7 @@ type Server struct {
 	metrics *metrics
 	reg     *prometheus.Registry
 	engine  *gin.Engine
+	urlKey  []byte // HMAC key of signed file URLs
 }
 
 // Option adjusts a Server beyond its Config.
@@ -139,7 +146,7 @@ func WithRegistry(reg *prometheus.Registry) Option { return func(s *Server) { s.
 // New builds a gateway over q.
 func New(cfg Config, q queue.Queue, opts ...Option) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, q: q}
+	s := &Server{cfg: cfg, q: q, urlKey: urlSecret(cfg)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -190,6 +197,7 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 
+	s.registerFiles(r)
 	v1 := r.Group("/v1", s.auth, s.waitForWorker)
 	v1.GET("/models", s.listModels)
 	v1.GET("/models/:id", s.getModel)

@@ -104,6 +104,9 @@ type gatewayFlags struct {
 	keyConc     int
 	bodyTimeout time.Duration
 	idleTimeout time.Duration
+	urlSecret   string
+	urlTTL      time.Duration
+	publicURL   string
 }
 
 func (gf *gatewayFlags) register(fs *flag.FlagSet) {
@@ -116,6 +119,9 @@ func (gf *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&gf.bodyTimeout, "body-timeout", 60*time.Second, "how long a request body may take to arrive (408 beyond); a whole response may take this + --sync-timeout + 30s, except SSE streams")
 	fs.DurationVar(&gf.idleTimeout, "idle-timeout", 60*time.Second, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&gf.keyConc, "key-concurrency", 0, "jobs each API key (each client IP without keys) may have queued or running across the whole fleet (counted in the queue); more answer 429 concurrency_limited; 0: unlimited")
+	fs.StringVar(&gf.urlSecret, "url-secret", "", "HMAC secret of signed file URLs (response_format=url); default: derived from --api-keys, else random per process (give every gateway of a fleet the same one)")
+	fs.DurationVar(&gf.urlTTL, "url-ttl", time.Hour, "how long a signed file URL opens")
+	fs.StringVar(&gf.publicURL, "public-url", "", "scheme://host[:port] that signed file URLs start with (default: the request's own)")
 	fs.DurationVar(&gf.waitWorker, "wait-for-worker", 0, "queue a job for a model no live worker serves for up to this long (its deadline) instead of answering 503 model_unavailable at once; the Loom-Wait-For-Worker header (seconds) sets it per request")
 }
 
@@ -128,7 +134,8 @@ func (gf *gatewayFlags) config(maxAttempts int, logger *log.Logger) gateway.Conf
 	}
 	return gateway.Config{APIKeys: keys, RateLimit: gf.rateLimit, RateBurst: gf.rateBurst, SyncTimeout: gf.syncTimeout,
 		MaxBodyBytes: gf.maxBody, MaxAttempts: maxAttempts, WaitForWorker: gf.waitWorker,
-		KeyConcurrency: gf.keyConc, BodyTimeout: gf.bodyTimeout, IdleTimeout: gf.idleTimeout, Logger: logger}
+		KeyConcurrency: gf.keyConc, BodyTimeout: gf.bodyTimeout, IdleTimeout: gf.idleTimeout,
+		URLSecret: gf.urlSecret, FileURLTTL: gf.urlTTL, PublicURL: gf.publicURL, Logger: logger}
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM; a second one

@@ -10,11 +10,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loomhq/loom/core/media/sound"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/plugins/sdk"
 )
 
 const taskSpeech = "audio.speech"
+
+// pcmRate is the rate of format "pcm": OpenAI's documented 24 kHz.
+const pcmRate = 24000
 
 // speechParams are audio.speech's job params (the gateway sends input,
 // voice, speed and format).
@@ -22,14 +26,14 @@ type speechParams struct {
 	Input   string   `json:"input"`
 	Voice   string   `json:"voice"`   // "": the model's default voice
 	Speed   *float64 `json:"speed"`   // 0.25…4; nil: 1
-	Format  string   `json:"format"`  // "wav" (default) or "pcm"
+	Format  string   `json:"format"`  // "wav" (default, the vocoder's rate), "pcm" (24 kHz, OpenAI's), "flac"
 	Timings bool     `json:"timings"` // add per-stage timings to the result
 }
 
 const speechParamsSchema = `{"type":"object","required":["input"],"properties":{` +
 	`"input":{"type":"string","minLength":1,"maxLength":4096},"voice":{"type":"string"},` +
 	`"speed":{"type":"number","minimum":0.25,"maximum":4,"default":1},` +
-	`"format":{"enum":["wav","pcm"],"default":"wav"},"timings":{"type":"boolean"}},"additionalProperties":false}`
+	`"format":{"enum":["wav","pcm","flac"],"default":"wav"},"timings":{"type":"boolean"}},"additionalProperties":false}`
 
 // speechResult is audio.speech's final output; the audio itself is the
 // artifact "speech.wav" (audio/wav) or "speech.pcm" (audio/pcm).
@@ -100,8 +104,8 @@ func parseSpeechParams(raw json.RawMessage) (speechParams, error) {
 		return bad("voice is longer than 64 bytes")
 	case p.Speed != nil && !(*p.Speed >= 0.25 && *p.Speed <= 4):
 		return bad("speed %g is outside 0.25…4", *p.Speed)
-	case p.Format != "" && p.Format != "wav" && p.Format != "pcm":
-		return bad("format %q is not wav or pcm", p.Format)
+	case p.Format != "" && p.Format != "wav" && p.Format != "pcm" && p.Format != "flac":
+		return bad("format %q is not wav, pcm or flac", p.Format)
 	}
 	if p.Format == "" {
 		p.Format = "wav"
@@ -157,17 +161,33 @@ func (e *speechEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event
 		}
 		return sdk.Errorf(sdk.CodeInternal, "synthesis: %v", err)
 	}
-	res := speechResult{Model: model, Voice: voiceName, Format: p.Format, SampleRate: m.sampleRate,
+	t0 := time.Now()
+	rate := m.sampleRate
+	if p.Format == "pcm" && rate != pcmRate {
+		// OpenAI documents pcm as 24 kHz; resample so clients that assume it play at the right pitch.
+		if samples, err = sound.Resample(samples, rate, pcmRate); err != nil {
+			return sdk.Errorf(sdk.CodeInternal, "%v", err)
+		}
+		rate = pcmRate
+	}
+	res := speechResult{Model: model, Voice: voiceName, Format: p.Format, SampleRate: rate,
 		Samples: len(samples), Sentences: len(sents),
-		Seconds: math.Round(float64(len(samples))/float64(m.sampleRate)*1000) / 1000}
+		Seconds: math.Round(float64(len(samples))/float64(rate)*1000) / 1000}
 	name, mime := "speech.wav", "audio/wav"
 	var data []byte
-	t0 := time.Now()
-	if p.Format == "pcm" {
+	switch p.Format {
+	case "pcm":
 		name, mime = "speech.pcm", "audio/pcm"
 		data = encodePCM(samples)
-	} else if data, err = encodeWAV(samples, m.sampleRate); err != nil {
-		return sdk.Errorf(sdk.CodeInternal, "wav: %v", err)
+	case "flac":
+		name, mime = "speech.flac", "audio/flac"
+		if data, err = sound.FLAC(sound.PCM16(samples), rate); err != nil {
+			return sdk.Errorf(sdk.CodeInternal, "flac: %v", err)
+		}
+	default:
+		if data, err = encodeWAV(samples, rate); err != nil {
+			return sdk.Errorf(sdk.CodeInternal, "wav: %v", err)
+		}
 	}
 	if p.Timings {
 		res.Timings = map[string]float64{"first_audio": tm.FirstAudio, "acoustic": tm.Acoustic,

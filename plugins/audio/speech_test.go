@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/go-audio/wav"
 
+	"github.com/loomhq/loom/core/media/sound"
 	"github.com/loomhq/loom/core/textnorm"
 	"github.com/loomhq/loom/plugins/sdk"
 )
@@ -139,7 +143,7 @@ func TestSpeechParams(t *testing.T) {
 		{"long input", `{"input":"` + strings.Repeat("a", maxInputBytes+1) + `"}`, "limit is 4096"},
 		{"speed low", `{"input":"hi","speed":0.1}`, "speed"},
 		{"speed high", `{"input":"hi","speed":9}`, "speed"},
-		{"format", `{"input":"hi","format":"mp3"}`, "format"},
+		{"format", `{"input":"hi","format":"ogg"}`, "format"},
 		{"voice", `{"input":"hi","voice":"nobody"}`, "ada, bo, cy"},
 		{"unspeakable", `{"input":"!!! ... ???"}`, "nothing to say"},
 		{"not json", `[1,2]`, "params"},
@@ -204,7 +208,8 @@ func TestSpeechRun(t *testing.T) {
 		t.Fatalf("%d of %d samples are non-zero", nonzero, len(buf.Data))
 	}
 
-	// Same input → same bytes, whatever the seed; pcm is the WAV's data chunk.
+	// Same input → same bytes, whatever the seed; pcm is the WAV's samples
+	// resampled to 24 kHz; flac holds exactly the WAV's samples (its MD5).
 	b, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`"}`)
 	if err != nil {
 		t.Fatal(err)
@@ -216,8 +221,28 @@ func TestSpeechRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.artifact.MIME != "audio/pcm" || !bytes.Equal(p.artifact.Data, a.artifact.Data[44:]) {
-		t.Fatalf("pcm: %s, %d bytes; wav data %d bytes", p.artifact.MIME, len(p.artifact.Data), len(a.artifact.Data)-44)
+	wavData := a.artifact.Data[44:]
+	native := make([]float32, len(wavData)/2)
+	for i := range native {
+		native[i] = float32(int16(binary.LittleEndian.Uint16(wavData[2*i:]))) / 32767
+	}
+	want, _ := sound.Resample(native, r.SampleRate, 24000)
+	if p.artifact.MIME != "audio/pcm" || p.result.SampleRate != 24000 || len(p.artifact.Data) != 2*len(want) {
+		t.Fatalf("pcm: %s at %d Hz, %d bytes; want %d at 24000", p.artifact.MIME, p.result.SampleRate, len(p.artifact.Data), 2*len(want))
+	}
+	for i, w := range want {
+		if got := int16(binary.LittleEndian.Uint16(p.artifact.Data[2*i:])); math.Abs(float64(got)-float64(w)*32767) > 4 {
+			t.Fatalf("pcm sample %d: %d, want %.1f (the WAV resampled)", i, got, float64(w)*32767)
+		}
+	}
+	fl, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`","format":"flac"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum(wavData)
+	if fl.artifact.MIME != "audio/flac" || string(fl.artifact.Data[:4]) != "fLaC" || !bytes.Equal(fl.artifact.Data[26:42], sum[:]) ||
+		fl.result.SampleRate != r.SampleRate || len(fl.artifact.Data) >= len(wavData) {
+		t.Fatalf("flac: %s, %d bytes (wav data %d), rate %d; STREAMINFO MD5 must be the WAV samples'", fl.artifact.MIME, len(fl.artifact.Data), len(wavData), fl.result.SampleRate)
 	}
 	// Another voice is another speaker embedding: other samples.
 	c, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`","voice":"ADA"}`)

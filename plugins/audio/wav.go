@@ -7,18 +7,15 @@ import (
 
 	"github.com/go-audio/audio"
 	"github.com/go-audio/wav"
+
+	"github.com/loomhq/loom/core/media/sound"
 )
 
-// toPCM16 turns samples in [-1, 1] into 16-bit values (clamped, rounded
-// half away from zero, so the same samples always give the same bytes).
+// toPCM16 is sound.PCM16 as the WAV encoder's ints.
 func toPCM16(samples []float32) []int {
 	out := make([]int, len(samples))
-	for i, s := range samples {
-		v := float64(s)
-		if math.IsNaN(v) {
-			v = 0
-		}
-		out[i] = int(math.Round(max(-1, min(1, v)) * 32767))
+	for i, v := range sound.PCM16(samples) {
+		out[i] = int(v)
 	}
 	return out
 }

@@ -25,6 +25,7 @@ const (
 	maxSteps       = 150
 	maxGuidance    = 30
 	maxImages      = 4
+	maxEditImages  = 16 // outputs of one image-to-image job: input images × n
 	maxPromptBytes = 4096
 )
 
@@ -173,24 +174,26 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 	if err != nil {
 		return err
 	}
-	var input []byte
-	for _, in := range job.Inputs {
-		switch in.Name {
-		case "image":
-			input = in.Data
-		default:
-			return sdk.Errorf(sdk.CodeInvalidRequest, "image.generate takes one optional input named \"image\", not %q", in.Name)
+	// Image-to-image: every input named "image" is edited n times, in order
+	// (OpenAI's edits with several image[] parts).
+	var imgs []image.Image
+	for i, in := range job.Inputs {
+		if in.Name != "image" {
+			return sdk.Errorf(sdk.CodeInvalidRequest, "image.generate takes optional inputs named \"image\", not %q", in.Name)
 		}
+		img, _, err := imgproc.Decode(in.Data, imageLimits)
+		if err != nil {
+			return sdk.Errorf(sdk.CodeInvalidRequest, "image %d: %v", i, err)
+		}
+		imgs = append(imgs, img)
 	}
-	if p.Strength != nil && input == nil {
+	if p.Strength != nil && len(imgs) == 0 {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "params: strength needs an input image named \"image\"")
 	}
-	var img image.Image
-	if input != nil {
-		if img, _, err = imgproc.Decode(input, imageLimits); err != nil {
-			return sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
-		}
+	if len(imgs)*p.N > maxEditImages {
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: %d images × n %d is over %d outputs per job", len(imgs), p.N, maxEditImages)
 	}
+	runs := max(1, len(imgs))
 	model, pl, err := e.pipelineFor(job.Model)
 	if err != nil {
 		return err
@@ -212,24 +215,16 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 
 	var timings diffusion.Timings
 	t0 := time.Now()
-	if img != nil {
-		r.strength = 0.8
-		if p.Strength != nil {
-			r.strength = *p.Strength
-		}
-		t := time.Now()
-		if r.init, err = pl.encodeImage(img); err != nil {
-			return sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
-		}
-		timings.Add("vae_encode", time.Since(t))
-	}
 	t := time.Now()
 	ctx2, err := pl.EncodePrompts(p.Prompt, p.NegativePrompt)
 	if err != nil {
 		return sdk.Errorf(sdk.CodeInternal, "text encoder: %v", err)
 	}
 	timings.Add("text", time.Since(t))
-
+	res := generateResult{Model: model, Scheduler: r.scheduler, Steps: r.steps, GuidanceScale: guidance}
+	if w != pl.native || h != pl.native {
+		res.UpscaledFrom = []int{pl.native, pl.native}
+	}
 	// An emit that fails (the caller went away) ends the run with its own error.
 	var emitErr error
 	send := func(ev sdk.Event) error {
@@ -239,54 +234,65 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 		}
 		return nil
 	}
-	hooks := stepHooks{
-		stopped: ctx.Err,
-		progress: func(step, total int) error {
-			return send(sdk.Event{Kind: sdk.EventProgress, Step: step, Total: total})
-		},
-		preview: func(step int, rgb []float32) error {
-			data, err := media.PNG(diffusion.ToNRGBA(rgb, pl.native, pl.native))
+	// Run k (input image k, or the one text-to-image run) makes images
+	// k·n … k·n+n-1 with noise seeds seed+k·n+i; progress counts over all runs.
+	for k := 0; k < runs; k++ {
+		r.seed = job.Seed + int64(k*r.n)
+		if len(imgs) > 0 {
+			r.strength = 0.8
+			if p.Strength != nil {
+				r.strength = *p.Strength
+			}
+			t := time.Now()
+			if r.init, err = pl.encodeImage(imgs[k]); err != nil {
+				return sdk.Errorf(sdk.CodeInvalidRequest, "image %d: %v", k, err)
+			}
+			timings.Add("vae_encode", time.Since(t))
+		}
+		hooks := stepHooks{
+			stopped: ctx.Err,
+			progress: func(step, total int) error {
+				return send(sdk.Event{Kind: sdk.EventProgress, Step: k*total + step, Total: runs * total})
+			},
+			preview: func(step int, rgb []float32) error {
+				data, err := media.PNG(diffusion.ToNRGBA(rgb, pl.native, pl.native))
+				if err != nil {
+					return err
+				}
+				return send(sdk.Event{Kind: sdk.EventPreview, MIME: "image/png", Data: data})
+			},
+			timings: timings.Add,
+		}
+		rgb, err := pl.generate(r, ctx2, hooks)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if emitErr != nil {
+				return emitErr
+			}
+			return sdk.Errorf(sdk.CodeInternal, "generate: %v", err)
+		}
+		per := 3 * pl.native * pl.native
+		for i := 0; i < r.n; i++ {
+			t := time.Now()
+			im := diffusion.ToNRGBA(rgb[i*per:(i+1)*per], pl.native, pl.native)
+			if res.UpscaledFrom != nil {
+				im = imaging.Resize(im, w, h, imaging.Lanczos)
+			}
+			timings.Add("upscale", time.Since(t))
+			t = time.Now()
+			data, err := media.PNG(im)
 			if err != nil {
+				return sdk.Errorf(sdk.CodeInternal, "png: %v", err)
+			}
+			timings.Add("png", time.Since(t))
+			name := fmt.Sprintf("image-%03d.png", len(res.Images))
+			if err := emit(sdk.Event{Kind: sdk.EventArtifact, Name: name, MIME: "image/png", Data: data}); err != nil {
 				return err
 			}
-			return send(sdk.Event{Kind: sdk.EventPreview, MIME: "image/png", Data: data})
-		},
-		timings: timings.Add,
-	}
-	rgb, err := pl.generate(r, ctx2, hooks)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+			res.Images = append(res.Images, generatedImage{Name: name, Width: w, Height: h, Seed: r.seed + int64(i)})
 		}
-		if emitErr != nil {
-			return emitErr
-		}
-		return sdk.Errorf(sdk.CodeInternal, "generate: %v", err)
-	}
-
-	res := generateResult{Model: model, Scheduler: r.scheduler, Steps: r.steps, GuidanceScale: guidance}
-	if w != pl.native || h != pl.native {
-		res.UpscaledFrom = []int{pl.native, pl.native}
-	}
-	per := 3 * pl.native * pl.native
-	for i := 0; i < r.n; i++ {
-		t := time.Now()
-		im := diffusion.ToNRGBA(rgb[i*per:(i+1)*per], pl.native, pl.native)
-		if res.UpscaledFrom != nil {
-			im = imaging.Resize(im, w, h, imaging.Lanczos)
-		}
-		timings.Add("upscale", time.Since(t))
-		t = time.Now()
-		data, err := media.PNG(im)
-		if err != nil {
-			return sdk.Errorf(sdk.CodeInternal, "png: %v", err)
-		}
-		timings.Add("png", time.Since(t))
-		name := fmt.Sprintf("image-%03d.png", i)
-		if err := emit(sdk.Event{Kind: sdk.EventArtifact, Name: name, MIME: "image/png", Data: data}); err != nil {
-			return err
-		}
-		res.Images = append(res.Images, generatedImage{Name: name, Width: w, Height: h, Seed: job.Seed + int64(i)})
 	}
 	if p.Timings {
 		res.Timings = timings.Report(time.Since(t0))

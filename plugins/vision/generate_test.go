@@ -534,3 +534,29 @@ func TestGenerateRefusesInconsistentFolders(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateSeveralInputImages: each input image is edited n times in
+// order; output k·n+i is what that image alone gives with seed seed+k·n+i,
+// and progress counts over every run.
+func TestGenerateSeveralInputImages(t *testing.T) {
+	a := sdk.Blob{Name: "image", MIME: "image/png", Data: scenePNG(3)}
+	b := sdk.Blob{Name: "image", MIME: "image/png", Data: scenePNG(4)}
+	params := `{"prompt":"a red circle","steps":2,"strength":1,"n":2,"preview_every":0}`
+	both := mustGenerate(t, tinyEngine, 20, params, a, b)
+	if len(both.artifacts) != 4 || len(both.result.Images) != 4 {
+		t.Fatalf("%d artifacts, %d images; want 4", len(both.artifacts), len(both.result.Images))
+	}
+	last := both.progress[len(both.progress)-1]
+	if len(both.progress) != 4 || last.Step != 4 || last.Total != 4 {
+		t.Errorf("progress %+v, want 4 steps of 4", both.progress)
+	}
+	alone := mustGenerate(t, tinyEngine, 22, params, b)
+	for i := 0; i < 2; i++ {
+		if !bytes.Equal(both.artifacts[2+i].Data, alone.artifacts[i].Data) || both.result.Images[2+i].Seed != 22+int64(i) {
+			t.Errorf("output %d is not image b alone with seed %d", 2+i, 22+i)
+		}
+	}
+	if _, err := generate(t, tinyEngine, `{"prompt":"a","steps":1,"n":4}`, a, b, a, b, a); err == nil {
+		t.Error("5 images × n 4 accepted")
+	}
+}

@@ -5,7 +5,7 @@ PLUGINS := text vision audio video
 REDIS_PORT ?= 6390
 export LOOM_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: build run test test-asm test-noasm bench lint proto models redis-up redis-down clean
+.PHONY: openai-node build run test test-asm test-noasm bench lint proto models redis-up redis-down clean
 
 build:
 	@mkdir -p $(BIN)
@@ -26,6 +26,11 @@ test: build redis-up
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -tags noasm ./core/...
+
+# The official openai npm package (tools/openai-node, lockfile committed) against a
+# fresh loom serve: the by-hand check of issue 18, not part of make test.
+openai-node: build
+	tools/openai-node/run.sh
 
 redis-up:
 	@command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install -y redis-server" >&2; exit 1; }

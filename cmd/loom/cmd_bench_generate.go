@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -50,6 +51,7 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	genTokens := fs.Int("gen-tokens", 64, "tokens to decode")
 	threads := fs.Int("threads", 0, "kernel threads (0 = all CPUs)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed decode steps to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,6 +108,17 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 	prefill := time.Since(t0)
 	c1 := cpuTime()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t1 := time.Now()
 	for i := 0; i < *genTokens; i++ {
 		next := 0

@@ -124,6 +124,13 @@ func (j *matJob) rows(lo, hi int) {
 	nb := j.k / act.BlockSize
 	xqb := nb * act.BlockBytes
 	dot, dot4 := t.dotQ[curImpl], t.dotQx4[curImpl]
+	if j.m == 1 { // decode: one activation row, every weight row once
+		x, w, y, rb := &j.xq[0], j.w[lo*j.rb:hi*j.rb], j.y[lo:hi], j.rb
+		for r := range y {
+			y[r] = dot(&w[r*rb], x, nb)
+		}
+		return
+	}
 	m4 := 0
 	if dot4 != nil {
 		m4 = j.m &^ 3

@@ -116,10 +116,10 @@ var traits = [numDTypes]Traits{
 	BF16: {Name: "bf16", BlockSize: 1, BlockBytes: halfBytes, VecDot: F32, toFloat: bf16RowToF32, fromFloat: f32RowToBF16, dotF32: dotBF16},
 
 	Q8_0: {Name: "q8_0", BlockSize: qk32, BlockBytes: Q8_0Bytes, VecDot: Q8_0,
-		toFloat: dequant32(levelsQ8_0, Q8_0Bytes), fromFloat: quantQ8_0,
+		toFloat: dequantQ8_0, fromFloat: quantQ8_0,
 		dotQ: [numImpls]quantDot{dotQ8_0Q8_0Ref, dotQ8_0Q8_0AVX2, vnniOr(dotQ8_0Q8_0VNNI, dotQ8_0Q8_0AVX2)}},
 	Q4_0: {Name: "q4_0", BlockSize: qk32, BlockBytes: Q4_0Bytes, VecDot: Q8_0,
-		toFloat: dequant32(levelsQ4_0, Q4_0Bytes), fromFloat: quantQ4_0,
+		toFloat: dequantQ4_0, fromFloat: quantQ4_0,
 		dotQ: [numImpls]quantDot{dotQ4_0Q8_0Ref, dotQ4_0Q8_0AVX2, vnniOr(dotQ4_0Q8_0VNNI, dotQ4_0Q8_0AVX2)}},
 	Q4_1: {Name: "q4_1", BlockSize: qk32, BlockBytes: Q4_1Bytes, VecDot: Q8_1,
 		toFloat: dequant32(levelsQ4_1, Q4_1Bytes), fromFloat: quantQ4_1,

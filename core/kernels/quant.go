@@ -187,7 +187,12 @@ func dequant32(levels levels32, bb int) func(dst []float32, src []byte) {
 			d, m := levels(src[b*bb:(b+1)*bb], &v)
 			out := dst[b*qk32 : (b+1)*qk32]
 			for j, q := range v {
-				out[j] = float32(q)*d + m
+				out[j] = float32(q) * d
+			}
+			if m != 0 { // the offset types; adding 0 would turn ggml's -0 into +0
+				for j := range out {
+					out[j] += m
+				}
 			}
 		}
 	}

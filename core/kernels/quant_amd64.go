@@ -148,3 +148,14 @@ func dotQ5_KQ8_Kx4VNNI(w, x *byte, xs, nb int, out *[4]float32)
 
 //go:noescape
 func dotQ6_KQ8_Kx4VNNI(w, x *byte, xs, nb int, out *[4]float32)
+
+// dequantQ8_0AVX512 and dequantQ4_0AVX512 widen nb ≥ 1 blocks of q8_0 /
+// q4_0 into dst (32 floats a block), bit for bit as their Go reference
+// (dequant32 with levelsQ8_0 / levelsQ4_0): one conversion and one multiply
+// per element.
+//
+//go:noescape
+func dequantQ8_0AVX512(dst *float32, src *byte, nb int)
+
+//go:noescape
+func dequantQ4_0AVX512(dst *float32, src *byte, nb int)

@@ -438,6 +438,68 @@ iq4vloop:
 	MOVSS X0, ret+24(FP)
 	RET
 
+// func dequantQ8_0AVX512(dst *float32, src *byte, nb int)
+TEXT ·dequantQ8_0AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ nb+16(FP), CX
+
+dq8loop:
+	MOVWLZX      (SI), AX
+	VMOVD        AX, X0
+	VCVTPH2PS    X0, X0
+	VBROADCASTSS X0, Z0
+	VPMOVSXBD    2(SI), Z1
+	VPMOVSXBD    18(SI), Z2
+	VCVTDQ2PS    Z1, Z1
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z0, Z1, Z1
+	VMULPS       Z0, Z2, Z2
+	VMOVUPS      Z1, (DI)
+	VMOVUPS      Z2, 64(DI)
+	ADDQ         $34, SI
+	ADDQ         $128, DI
+	DECQ         CX
+	JNZ          dq8loop
+	VZEROUPPER
+	RET
+
+// func dequantQ4_0AVX512(dst *float32, src *byte, nb int)
+TEXT ·dequantQ4_0AVX512(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         nb+16(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, X3
+	MOVL         $8, AX
+	VPBROADCASTD AX, Z4
+
+dq4loop:
+	MOVWLZX      (SI), AX
+	VMOVD        AX, X0
+	VCVTPH2PS    X0, X0
+	VBROADCASTSS X0, Z0
+	VMOVDQU      2(SI), X1
+	VPSRLW       $4, X1, X2
+	VPAND        X3, X1, X1
+	VPAND        X3, X2, X2
+	VPMOVZXBD    X1, Z1
+	VPMOVZXBD    X2, Z2
+	VPSUBD       Z4, Z1, Z1
+	VPSUBD       Z4, Z2, Z2
+	VCVTDQ2PS    Z1, Z1
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z0, Z1, Z1
+	VMULPS       Z0, Z2, Z2
+	VMOVUPS      Z1, (DI)
+	VMOVUPS      Z2, 64(DI)
+	ADDQ         $18, SI
+	ADDQ         $128, DI
+	DECQ         CX
+	JNZ          dq4loop
+	VZEROUPPER
+	RET
+
 // func dotF16AVX2(w *byte, x *float32, n int) float32
 TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
 	MOVQ   w+0(FP), SI

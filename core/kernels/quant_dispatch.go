@@ -69,3 +69,27 @@ func f32RowToF16(dst []byte, src []float32) {
 	}
 	f32RowToF16Generic(dst[2*v:], src[v:])
 }
+
+// The widening of the types MatMulQ widens by panels for batches (no
+// batched kernel of their own) and of embedding rows: assembly for whole
+// rows under "avx512", the Go reference otherwise.
+var (
+	dequantQ8_0Ref = dequant32(levelsQ8_0, Q8_0Bytes)
+	dequantQ4_0Ref = dequant32(levelsQ4_0, Q4_0Bytes)
+)
+
+func dequantQ8_0(dst []float32, src []byte) {
+	if useAVX512 && len(dst) > 0 {
+		dequantQ8_0AVX512(&dst[0], &src[0], len(dst)/qk32)
+		return
+	}
+	dequantQ8_0Ref(dst, src)
+}
+
+func dequantQ4_0(dst []float32, src []byte) {
+	if useAVX512 && len(dst) > 0 {
+		dequantQ4_0AVX512(&dst[0], &src[0], len(dst)/qk32)
+		return
+	}
+	dequantQ4_0Ref(dst, src)
+}

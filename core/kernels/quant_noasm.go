@@ -29,6 +29,14 @@ var (
 	dotQ4_KQ8_Kx4VNNI, dotQ5_KQ8_Kx4VNNI, dotQ6_KQ8_Kx4VNNI quantDot4
 )
 
+func dequantQ8_0AVX512(dst *float32, src *byte, nb int) {
+	dequant32(levelsQ8_0, Q8_0Bytes)(unsafe.Slice(dst, nb*qk32), bytesAt(src, nb*Q8_0Bytes))
+}
+
+func dequantQ4_0AVX512(dst *float32, src *byte, nb int) {
+	dequant32(levelsQ4_0, Q4_0Bytes)(unsafe.Slice(dst, nb*qk32), bytesAt(src, nb*Q4_0Bytes))
+}
+
 func dotF16AVX2(w *byte, x *float32, n int) float32 {
 	return dotF16Generic(bytesAt(w, 2*n), unsafe.Slice(x, n))
 }

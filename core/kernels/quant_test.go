@@ -269,6 +269,35 @@ func TestQuantRowKernelsMatchReference(t *testing.T) {
 	}
 }
 
+// The assembly widenings are bit for bit their references.
+func TestDequantMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewSource(6))
+	for _, c := range []struct {
+		d   DType
+		ref func([]float32, []byte)
+	}{{Q8_0, dequantQ8_0Ref}, {Q4_0, dequantQ4_0Ref}} {
+		for _, nb := range []int{1, 2, 5, 33} {
+			w := randomWeights(t, r, c.d, 1, nb*qk32)
+			want := make([]float32, nb*qk32)
+			c.ref(want, w)
+			for _, impl := range impls() {
+				withImpl(t, impl, func() {
+					got, full := guarded(nb * qk32)
+					if err := c.d.Dequantize(got, w); err != nil {
+						t.Fatal(err)
+					}
+					checkGuards(t, full, nb*qk32)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s %v element %d: %v, want %v", impl, c.d, i, got[i], want[i])
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
 // q8_0 weights may hold -128 (ggml never writes it, but a file could): the
 // sign trick takes |w| as unsigned, so the SIMD dots still match.
 func TestQ8_0WeightMinus128(t *testing.T) {

@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""Peer benchmark for `loom bench generate`: llama.cpp's llama-bench on the same
+GGUF files, in interleaved rounds (Loom, llama.cpp, Loom, …), same threads.
+
+For each model and thread count it runs --rounds rounds of
+  loom bench generate --model M --prompt-tokens 128 --gen-tokens 64 --threads T --json
+  llama-bench -m M -mmp 0 -t T -p 128 -n 64 -r 1 -o jsonl
+and prints, per (model, threads), the median prefill and decode tokens/s of
+each side and their ratio Loom ÷ llama.cpp (> 1: Loom faster), then one JSON
+line per round with the raw figures. Loom's peak RSS is printed beside its
+model's file size.
+
+llama-bench's decode test (tg64) starts from an empty context while Loom's
+decode follows the 128-token prompt, so Loom attends over 128 more positions
+per token (about 3% more work at 134M parameters): the comparison is, if
+anything, against Loom.
+
+The machine must be quiet (uptime's 1-minute load average < 1.5); the script
+says so and stops otherwise, unless --force.
+
+  go build -o bin/loom ./cmd/loom
+  /usr/bin/python3 tools/peer_llama.py --loom bin/loom \
+      --llama-bench /work/llama.cpp/build/bin/llama-bench \
+      --models /tmp/llama134m-f32.gguf,/tmp/llama134m-q8_0.gguf,/tmp/llama134m-q4_0.gguf,\
+/tmp/llama134m-q4_K_M.gguf,/tmp/moe166m-q4_K_M.gguf --threads 1,2 --rounds 3
+
+The models come from tools/mkllama and llama.cpp's llama-quantize (see
+docs/BENCHMARKS.md, "Text generation against llama.cpp").
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+
+def load1():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def run_loom(loom, model, threads, prompt, gen):
+    out = subprocess.run([loom, "bench", "generate", "--model", model, "--prompt-tokens", str(prompt),
+                          "--gen-tokens", str(gen), "--threads", str(threads), "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    return {"prefill": r["prefill_tok_s"], "decode": r["decode_tok_s"], "rss_mib": r.get("peak_rss_mib"),
+            "file_mib": r.get("model_file_mib")}
+
+
+def run_llama(bench, model, threads, prompt, gen):
+    out = subprocess.run([bench, "-m", model, "-mmp", "0", "-t", str(threads), "-p", str(prompt), "-n", str(gen),
+                          "-r", "1", "-o", "jsonl"], check=True, capture_output=True, text=True).stdout
+    res = {}
+    for line in out.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        key = "prefill" if r.get("n_prompt", 0) > 0 else "decode"
+        res[key] = r["avg_ts"]
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loom", default="bin/loom")
+    ap.add_argument("--llama-bench", default="/work/llama.cpp/build/bin/llama-bench")
+    ap.add_argument("--models", required=True, help="comma-separated GGUF files")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--prompt-tokens", type=int, default=128)
+    ap.add_argument("--gen-tokens", type=int, default=64)
+    ap.add_argument("--force", action="store_true", help="run even when the machine is busy")
+    a = ap.parse_args()
+    if load1() >= 1.5 and not a.force:
+        sys.exit(f"load average {load1():.2f} ≥ 1.5: peer figures would measure the neighbours (--force to run anyway)")
+    rows = []
+    for model in a.models.split(","):
+        for t in (int(x) for x in a.threads.split(",")):
+            loom, llama = [], []
+            for i in range(a.rounds):
+                loom.append(run_loom(a.loom, model, t, a.prompt_tokens, a.gen_tokens))
+                llama.append(run_llama(a.llama_bench, model, t, a.prompt_tokens, a.gen_tokens))
+                print(json.dumps({"model": os.path.basename(model), "threads": t, "round": i, "load1": load1(),
+                                  "loom": loom[-1], "llama": llama[-1]}), flush=True)
+            med = lambda xs, k: statistics.median(x[k] for x in xs)
+            rows.append((os.path.basename(model), t, med(loom, "prefill"), med(llama, "prefill"),
+                         med(loom, "decode"), med(llama, "decode"), max(x["rss_mib"] or 0 for x in loom),
+                         loom[0]["file_mib"] or 0))
+    print()
+    print("| model | threads | prefill tok/s Loom / llama.cpp | ratio | decode tok/s Loom / llama.cpp | ratio | Loom peak RSS / file MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for m, t, lp, cp, ld, cd, rss, fm in rows:
+        print(f"| {m} | {t} | {lp:.1f} / {cp:.1f} | {lp / cp:.2f} | {ld:.1f} / {cd:.1f} | {ld / cd:.2f} | {rss:.0f} / {fm:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+//go:build !noasm
+
+package media
+
+const externalToolsPass = true

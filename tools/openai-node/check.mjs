@@ -82,6 +82,36 @@ await step("audio.speech wav, pcm, flac", async () => {
     if (fmt === "pcm") assert.equal(r.headers.get("x-loom-sample-rate"), "24000");
   }
 });
+await step("videos.create / retrieve / list / downloadContent / delete", async () => {
+  // LOOM_VIDEO_MODEL: a video.generate model the server has (run.sh adds
+  // examples/shapesvideo's procedural shapes-render beside the plugins).
+  const model = process.env.LOOM_VIDEO_MODEL ?? "shapes-render";
+  const png = Buffer.from((await ai.images.generate({ model: "shapes-diffusion", prompt: "a small red square at the top" })).data[0].b64_json, "base64");
+  let v = await ai.videos.create({ model, prompt: "a small red square moving down", seconds: "2", size: "64x64" });
+  assert.equal(v.object, "video");
+  const withRef = await ai.videos.create({ model, prompt: "a small red square moving down",
+    input_reference: await toFile(png, "first.png", { type: "image/png" }) });
+  for (const id of [v.id, withRef.id]) {
+    for (let i = 0; i < 600; i++) {
+      v = await ai.videos.retrieve(id);
+      if (v.status === "completed" || v.status === "failed") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(v.status, "completed", JSON.stringify(v));
+    assert.equal(v.progress, 100);
+    const mp4 = Buffer.from(await (await ai.videos.downloadContent(id)).arrayBuffer());
+    assert.equal(mp4.subarray(4, 8).toString(), "ftyp");
+    const thumb = Buffer.from(await (await ai.videos.downloadContent(id, { variant: "thumbnail" })).arrayBuffer());
+    assert.equal(thumb.subarray(1, 4).toString(), "PNG");
+  }
+  const list = await ai.videos.list({ limit: 1 });
+  assert.equal(list.data.length, 1);
+  assert.equal(list.data[0].id, withRef.id);
+  const del = await ai.videos.delete(withRef.id);
+  assert.ok(del.deleted);
+  await assert.rejects(ai.videos.retrieve(withRef.id), (e) => e.status === 404 && e.code === "video_not_found");
+  await assert.rejects(ai.videos.create({ model, prompt: "x", seconds: "12" }), (e) => e.status === 400 && e.code === "invalid_request");
+});
 await step("errors", async () => {
   await assert.rejects(ai.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "hi" }] }),
     (e) => e.status === 404 && e.code === "model_not_found");

@@ -50,6 +50,40 @@ func attention64(q, k, v []float64, T, S, heads, d int, causal bool) []float64 {
 	return out
 }
 
+// putRand stores a random tensor of the given shape under name and returns it.
+func (m memSource) putRand(r *rand.Rand, name string, shape ...int) []float32 {
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	v := randF(r, n)
+	m.put(name, v, shape...)
+	return v
+}
+
+// putTransformerBlock stores a BasicTransformerBlock's tensors under prefix:
+// dim channels, attn2 over a context of ctxDim.
+func (m memSource) putTransformerBlock(r *rand.Rand, prefix string, dim, ctxDim int) {
+	for _, n := range []string{"norm1", "norm2", "norm3"} {
+		m.putRand(r, prefix+n+".weight", dim)
+		m.putRand(r, prefix+n+".bias", dim)
+	}
+	for _, a := range []struct {
+		name string
+		kv   int
+	}{{"attn1", dim}, {"attn2", ctxDim}} {
+		m.putRand(r, prefix+a.name+".to_q.weight", dim, dim)
+		m.putRand(r, prefix+a.name+".to_k.weight", dim, a.kv)
+		m.putRand(r, prefix+a.name+".to_v.weight", dim, a.kv)
+		m.putRand(r, prefix+a.name+".to_out.0.weight", dim, dim)
+		m.putRand(r, prefix+a.name+".to_out.0.bias", dim)
+	}
+	m.putRand(r, prefix+"ff.net.0.proj.weight", 8*dim, dim)
+	m.putRand(r, prefix+"ff.net.0.proj.bias", 8*dim)
+	m.putRand(r, prefix+"ff.net.2.weight", dim, 4*dim)
+	m.putRand(r, prefix+"ff.net.2.bias", dim)
+}
+
 func maxErr64(got []float32, want []float64) float64 {
 	m := 0.0
 	for i := range want {
@@ -205,15 +239,7 @@ func TestResnetBlockMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
 	const in, out, temb, groups, h, w = 4, 6, 5, 2, 3, 4
 	src := memSource{}
-	put := func(name string, shape ...int) []float32 {
-		n := 1
-		for _, s := range shape {
-			n *= s
-		}
-		v := randF(r, n)
-		src.put(name, v, shape...)
-		return v
-	}
+	put := func(name string, shape ...int) []float32 { return src.putRand(r, name, shape...) }
 	n1w, n1b := put("r.norm1.weight", in), put("r.norm1.bias", in)
 	c1w, c1b := put("r.conv1.weight", out, in, 3, 3), put("r.conv1.bias", out)
 	tw, tb := put("r.time_emb_proj.weight", out, temb), put("r.time_emb_proj.bias", out)
@@ -259,38 +285,12 @@ func TestTransformer2DBatchesAndResidual(t *testing.T) {
 	r := rand.New(rand.NewSource(6))
 	const ch, heads, ctxDim, groups, hw, S = 8, 2, 5, 2, 6, 3
 	src := memSource{}
-	put := func(name string, shape ...int) {
-		n := 1
-		for _, s := range shape {
-			n *= s
-		}
-		src.put(name, randF(r, n), shape...)
+	for _, n := range []string{"norm.weight", "norm.bias", "proj_in.bias", "proj_out.bias"} {
+		src.putRand(r, "t."+n, ch)
 	}
-	put("t.norm.weight", ch)
-	put("t.norm.bias", ch)
-	put("t.proj_in.weight", ch, ch, 1, 1)
-	put("t.proj_in.bias", ch)
-	put("t.proj_out.weight", ch, ch, 1, 1)
-	put("t.proj_out.bias", ch)
-	blk := "t.transformer_blocks.0."
-	for _, n := range []string{"norm1", "norm2", "norm3"} {
-		put(blk+n+".weight", ch)
-		put(blk+n+".bias", ch)
-	}
-	for _, a := range []struct {
-		name string
-		kv   int
-	}{{"attn1", ch}, {"attn2", ctxDim}} {
-		put(blk+a.name+".to_q.weight", ch, ch)
-		put(blk+a.name+".to_k.weight", ch, a.kv)
-		put(blk+a.name+".to_v.weight", ch, a.kv)
-		put(blk+a.name+".to_out.0.weight", ch, ch)
-		put(blk+a.name+".to_out.0.bias", ch)
-	}
-	put(blk+"ff.net.0.proj.weight", 8*ch, ch)
-	put(blk+"ff.net.0.proj.bias", 8*ch)
-	put(blk+"ff.net.2.weight", ch, 4*ch)
-	put(blk+"ff.net.2.bias", ch)
+	src.putRand(r, "t.proj_in.weight", ch, ch, 1, 1)
+	src.putRand(r, "t.proj_out.weight", ch, ch, 1, 1)
+	src.putTransformerBlock(r, "t.transformer_blocks.0.", ch, ctxDim)
 	b := NewBinder(src)
 	tr := BindTransformer2D(b.Sub("t"), ch, heads, 1, ctxDim, groups)
 	if err := b.Err(); err != nil {
@@ -344,5 +344,91 @@ func TestBlockBindersRecordErrors(t *testing.T) {
 	err := b.Err()
 	if err == nil || !strings.Contains(err.Error(), "ff.net.0.proj.weight") || !strings.Contains(err.Error(), "missing.weight") {
 		t.Fatalf("binding errors not recorded: %v", err)
+	}
+}
+
+// Interleaved self-attention is P ordinary self-attentions: each sequence
+// pulled out of the (T, P, dim) layout and run alone gives the same rows.
+func TestCrossAttentionInterleavedIsPerSequence(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	const dim, heads, hd, T, P = 6, 2, 3, 5, 4
+	inner := heads * hd
+	lin := func(out, in int) Linear {
+		return Linear{W: Matrix{Rows: out, Cols: in, F32: randF(r, out*in)}, Bias: randF(r, out)}
+	}
+	a := CrossAttention{Q: lin(inner, dim), K: lin(inner, dim), V: lin(inner, dim), O: lin(dim, inner), Heads: heads, HeadDim: hd}
+	x := randF(r, T*P*dim)
+	got := make([]float32, T*P*dim)
+	if err := a.ForwardInterleaved(got, x, T, P, nil); err != nil {
+		t.Fatal(err)
+	}
+	seq, one := make([]float32, T*dim), make([]float32, T*dim)
+	for p := 0; p < P; p++ {
+		for i := 0; i < T; i++ {
+			copy(seq[i*dim:(i+1)*dim], x[(i*P+p)*dim:(i*P+p+1)*dim])
+		}
+		if err := a.Forward(one, seq, T, seq, T, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < T; i++ {
+			for c := 0; c < dim; c++ {
+				if d := math.Abs(float64(got[(i*P+p)*dim+c] - one[i*dim+c])); d > 1e-5 {
+					t.Fatalf("sequence %d token %d channel %d: interleaved %v, alone %v", p, i, c, got[(i*P+p)*dim+c], one[i*dim+c])
+				}
+			}
+		}
+	}
+}
+
+// A motion module binds its frame positions from the checkpoint when stored
+// and computes diffusers' table otherwise; a table of the wrong length is a
+// binding error, and a clip longer than the table is refused.
+func TestTransformerTemporalPositions(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	const ch, heads, groups, maxF = 8, 2, 2, 6
+	mk := func(withPE bool, peLen int) memSource {
+		src := memSource{}
+		for _, n := range []string{"norm.weight", "norm.bias", "proj_in.bias", "proj_out.bias"} {
+			src.putRand(r, "m."+n, ch)
+		}
+		src.putRand(r, "m.proj_in.weight", ch, ch)
+		src.putRand(r, "m.proj_out.weight", ch, ch)
+		src.putTransformerBlock(r, "m.transformer_blocks.0.", ch, ch)
+		if withPE {
+			src.put("m.transformer_blocks.0.pos_embed.pe", SinusoidTable(peLen, ch), 1, peLen, ch)
+		}
+		return src
+	}
+	bind := func(src memSource) (TransformerTemporal, error) {
+		b := NewBinder(src)
+		m := BindTransformerTemporal(b.Sub("m"), ch, heads, 1, groups, maxF)
+		return m, b.Err()
+	}
+	stored, err := bind(mk(true, maxF))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SinusoidTable(maxF, ch)
+	for i, v := range stored.Blocks[0].PosEmbed {
+		if v != want[i] {
+			t.Fatalf("stored table not used: %d: %v vs %v", i, v, want[i])
+		}
+	}
+	computed, err := bind(mk(false, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(computed.Blocks[0].PosEmbed) != maxF*ch {
+		t.Fatalf("computed table has %d floats", len(computed.Blocks[0].PosEmbed))
+	}
+	if _, err := bind(mk(true, maxF+2)); err == nil {
+		t.Fatal("a position table of the wrong length bound")
+	}
+	x := randF(r, 2*(maxF+1)*ch*4)
+	if err := computed.Forward(x, 2, maxF+1, 4, nil); err == nil || !strings.Contains(err.Error(), "positions") {
+		t.Fatalf("a clip longer than the table: %v", err)
+	}
+	if err := computed.Forward(x[:2*maxF*ch*4], 2, maxF, 4, nil); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,11 +12,14 @@ package nn
 //   - MLP: fc1, activation, fc2 (CLIP, ViT, GPT-2).
 //   - TransformerBlock: diffusers' BasicTransformerBlock, pre-LayerNorm
 //     self-attention, cross-attention (or a second self-attention) and
-//     GEGLU feed-forward, each with a residual.
+//     GEGLU feed-forward, each with a residual, with optional sinusoidal
+//     positions.
 //   - Transformer2D: diffusers' Transformer2DModel on continuous inputs, the
 //     UNet's spatial transformer over a feature map's pixels.
 //   - EncoderLayer: the pre-LN encoder layer of CLIP, ViT (and Whisper):
 //     x += attn(LN(x)); x += mlp(LN(x)).
+//   - TransformerTemporal (temporal.go): AnimateDiff's motion module,
+//     attention across a video's frames at each pixel.
 //
 // Token activations are (T, dim) row-major. Every block takes its working
 // memory from the caller's arena (nil allocates).
@@ -53,22 +56,39 @@ func BindCrossAttention(b *Binder, dim, ctxDim, heads, headDim int) CrossAttenti
 // Forward sets out (T, dim) to the attention of x (T, dim) over ctx
 // (S, ctxDim); pass x as ctx for self-attention. out may alias x or ctx.
 func (a *CrossAttention) Forward(out, x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
+	return a.forward(out, x, T, ctx, S, 1, ar)
+}
+
+// ForwardInterleaved sets out (T·P, dim) to the self-attention of x viewed as
+// P independent sequences of T tokens laid out (T, P, dim): token t of
+// sequence p is row t·P + p. A motion module's tokens are (frames, pixels,
+// C), one sequence of frames per pixel. The projections run once over all
+// rows and the P sequences' heads go to one fused attention call.
+func (a *CrossAttention) ForwardInterleaved(out, x []float32, T, P int, ar *tensor.Arena) error {
+	return a.forward(out, x, T, x, T, P, ar)
+}
+
+// forward attends P interleaved sequences of x (T, P, dim) over ctx
+// (S, P, ctxDim): with rows laid out that way, sequence p's heads are heads
+// p·Heads…(p+1)·Heads of one row, so the fused kernel sees P·Heads heads.
+func (a *CrossAttention) forward(out, x []float32, T int, ctx []float32, S, P int, ar *tensor.Arena) error {
 	inner := a.Heads * a.HeadDim
-	q, k, v, att := ar.Scratch(T*inner), ar.Scratch(S*inner), ar.Scratch(S*inner), ar.Scratch(T*inner)
-	if err := a.Q.Forward(q, x, T); err != nil {
+	q, k, v, att := ar.Scratch(T*P*inner), ar.Scratch(S*P*inner), ar.Scratch(S*P*inner), ar.Scratch(T*P*inner)
+	if err := a.Q.Forward(q, x, T*P); err != nil {
 		return fmt.Errorf("attention q: %w", err)
 	}
-	if err := a.K.Forward(k, ctx, S); err != nil {
+	if err := a.K.Forward(k, ctx, S*P); err != nil {
 		return fmt.Errorf("attention k: %w", err)
 	}
-	if err := a.V.Forward(v, ctx, S); err != nil {
+	if err := a.V.Forward(v, ctx, S*P); err != nil {
 		return fmt.Errorf("attention v: %w", err)
 	}
-	ap := kernels.AttnParams{Heads: a.Heads, KVHeads: a.Heads, HeadDim: a.HeadDim, SeqQ: T, SeqKV: S, Causal: a.Causal}
+	h := a.Heads * P
+	ap := kernels.AttnParams{Heads: h, KVHeads: h, HeadDim: a.HeadDim, SeqQ: T, SeqKV: S, Causal: a.Causal}
 	if err := kernels.FlashAttention(att, q, k, v, ap); err != nil {
 		return err
 	}
-	if err := a.O.Forward(out, att, T); err != nil {
+	if err := a.O.Forward(out, att, T*P); err != nil {
 		return fmt.Errorf("attention out: %w", err)
 	}
 	return nil
@@ -77,8 +97,12 @@ func (a *CrossAttention) Forward(out, x []float32, T int, ctx []float32, S int, 
 // ForwardAdd adds the attention of x over ctx to res (T, dim): the residual
 // connection of a pre-norm block, where x is the normalised res.
 func (a *CrossAttention) ForwardAdd(res, x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
-	o := ar.Scratch(T * a.O.W.Rows)
-	if err := a.Forward(o, x, T, ctx, S, ar); err != nil {
+	return a.forwardAdd(res, x, T, ctx, S, 1, ar)
+}
+
+func (a *CrossAttention) forwardAdd(res, x []float32, T int, ctx []float32, S, P int, ar *tensor.Arena) error {
+	o := ar.Scratch(T * P * a.O.W.Rows)
+	if err := a.forward(o, x, T, ctx, S, P, ar); err != nil {
 		return err
 	}
 	if len(res) < len(o) {
@@ -187,12 +211,16 @@ func (l *EncoderLayer) Forward(x []float32, T int, ar *tensor.Arena) error {
 }
 
 // TransformerBlock is diffusers' BasicTransformerBlock: self-attention,
-// cross-attention and a GEGLU feed-forward, each pre-LayerNorm with a
-// residual.
+// cross-attention (or, with no context, a second self-attention: diffusers'
+// double_self_attention) and a GEGLU feed-forward, each pre-LayerNorm with a
+// residual. PosEmbed, when set, is added to the normalised input of both
+// attentions by token position (diffusers' positional_embeddings
+// "sinusoidal", which motion modules use for frame positions).
 type TransformerBlock struct {
 	Norm1, Norm2, Norm3 LayerNorm
 	Attn1, Attn2        CrossAttention
 	FF                  FeedForward
+	PosEmbed            []float32 // (positions, dim) or nil
 }
 
 // BindTransformerBlock binds norm1, attn1 (self), norm2, attn2 (over a
@@ -207,29 +235,67 @@ func BindTransformerBlock(b *Binder, dim, ctxDim, heads int) TransformerBlock {
 	}
 }
 
-// Forward updates x (T, dim) in place given ctx (S, ctxDim).
+// Forward updates x (T, dim) in place given ctx (S, ctxDim); a nil ctx makes
+// attn2 a second self-attention.
 func (t *TransformerBlock) Forward(x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
-	dim := len(t.Norm1.W)
-	h := ar.Scratch(T * dim)
-	if err := t.Norm1.Forward(h, x, T); err != nil {
+	return t.forward(x, T, 1, ctx, S, ar)
+}
+
+// ForwardInterleaved updates x (T, P, dim) in place: P sequences of T tokens
+// (CrossAttention.ForwardInterleaved's layout), both attentions within each
+// sequence, PosEmbed by position t.
+func (t *TransformerBlock) ForwardInterleaved(x []float32, T, P int, ar *tensor.Arena) error {
+	return t.forward(x, T, P, nil, T, ar)
+}
+
+func (t *TransformerBlock) forward(x []float32, T, P int, ctx []float32, S int, ar *tensor.Arena) error {
+	dim, rows := len(t.Norm1.W), T*P
+	if t.PosEmbed != nil && len(t.PosEmbed) < T*dim {
+		return fmt.Errorf("transformer block: %d positions, position table holds %d", T, len(t.PosEmbed)/dim)
+	}
+	h := ar.Scratch(rows * dim)
+	if err := t.Norm1.Forward(h, x, rows); err != nil {
 		return err
 	}
-	if err := t.Attn1.ForwardAdd(x, h, T, h, T, ar); err != nil {
+	t.addPositions(h, T, P, dim)
+	if err := t.Attn1.forwardAdd(x, h, T, h, T, P, ar); err != nil {
 		return fmt.Errorf("self-attention: %w", err)
 	}
-	if err := t.Norm2.Forward(h, x, T); err != nil {
+	if err := t.Norm2.Forward(h, x, rows); err != nil {
 		return err
 	}
-	if err := t.Attn2.ForwardAdd(x, h, T, ctx, S, ar); err != nil {
+	t.addPositions(h, T, P, dim)
+	if ctx == nil {
+		ctx, S = h, T
+	} else if P != 1 {
+		return fmt.Errorf("transformer block: cross-attention of %d interleaved sequences", P)
+	}
+	if err := t.Attn2.forwardAdd(x, h, T, ctx, S, P, ar); err != nil {
 		return fmt.Errorf("cross-attention: %w", err)
 	}
-	if err := t.Norm3.Forward(h, x, T); err != nil {
+	if err := t.Norm3.Forward(h, x, rows); err != nil {
 		return err
 	}
-	if err := t.FF.Forward(h, h, T, ar); err != nil {
+	if err := t.FF.Forward(h, h, rows, ar); err != nil {
 		return err
 	}
 	return kernels.Add(x, x, h)
+}
+
+// addPositions adds PosEmbed row t to every token t of h (T, P, dim).
+func (t *TransformerBlock) addPositions(h []float32, T, P, dim int) {
+	if t.PosEmbed == nil {
+		return
+	}
+	for i := 0; i < T; i++ {
+		pe := t.PosEmbed[i*dim : (i+1)*dim]
+		for p := 0; p < P; p++ {
+			row := h[(i*P+p)*dim : (i*P+p+1)*dim]
+			for c, v := range pe {
+				row[c] += v
+			}
+		}
+	}
 }
 
 // Transformer2D is diffusers' Transformer2DModel on continuous inputs:

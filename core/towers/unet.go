@@ -316,6 +316,27 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 	}
 	ar := m.arenas.Get()
 	defer m.arenas.Put(ar)
+	return m.forward(ar, out, sample, n, h, w, timesteps, ctx, ctxLen, nil)
+}
+
+// unetPart names where a stage hook runs: after resnet j (and its
+// attention) of down block i, after the mid block's attention, or after
+// resnet j (and its attention) of up block i.
+type unetPart int
+
+const (
+	partDown unetPart = iota
+	partMid
+	partUp
+)
+
+// stageHook runs on the feature map after each stage of the UNet, in place:
+// the motion UNet's motion modules. nil for the image UNet.
+type stageHook func(part unetPart, i, j int, x featureMap) error
+
+// forward is Forward on checked arguments, with a hook after each stage.
+func (m *UNet) forward(ar *tensor.Arena, out, sample []float32, n, h, w int, timesteps, ctx []float32, ctxLen int, hook stageHook) error {
+	c := m.Cfg
 	ts := timesteps
 	if len(ts) == 1 && n > 1 {
 		ts = ar.Floats(n)
@@ -363,6 +384,11 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 					return fmt.Errorf("unet down block %d attention %d: %w", i, j, err)
 				}
 			}
+			if hook != nil {
+				if err := hook(partDown, i, j, x); err != nil {
+					return fmt.Errorf("unet down block %d: %w", i, err)
+				}
+			}
 			skips = append(skips, x)
 		}
 		if blk.down != nil {
@@ -382,6 +408,11 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 	if err := m.mid.attentions[0].Forward(x.x, n, x.h*x.w, ctx, ctxLen, ar); err != nil {
 		return fmt.Errorf("unet mid attention: %w", err)
 	}
+	if hook != nil {
+		if err := hook(partMid, 0, 0, x); err != nil {
+			return fmt.Errorf("unet mid block: %w", err)
+		}
+	}
 	if x, err = resnet(&m.mid.resnets[1], x); err != nil {
 		return fmt.Errorf("unet mid resnet 1: %w", err)
 	}
@@ -397,6 +428,11 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 			if len(blk.attentions) > 0 {
 				if err := blk.attentions[j].Forward(x.x, n, x.h*x.w, ctx, ctxLen, ar); err != nil {
 					return fmt.Errorf("unet up block %d attention %d: %w", i, j, err)
+				}
+			}
+			if hook != nil {
+				if err := hook(partUp, i, j, x); err != nil {
+					return fmt.Errorf("unet up block %d: %w", i, err)
 				}
 			}
 		}

@@ -322,12 +322,16 @@ class UNet2DConditionModel(nn.Module):
         self.conv_norm_out = nn.GroupNorm(groups, boc[0], eps=eps)
         self.conv_out = nn.Conv2d(boc[0], c["out_channels"], 3, padding=1)
 
-    def forward(self, x, t, ctx):
+    def forward(self, x, t, ctx, stage=None):
+        """stage(part, block, h) → h, when given, runs after each resnet (and
+        its attention) of the down and up blocks and after the mid block's
+        attention ("down", "mid", "up"): the motion UNet's motion modules."""
         c = self.c
         if t.dim() == 0:
             t = t[None].expand(x.shape[0])
         emb = timestep_embedding(t, c["block_out_channels"][0], c.get("flip_sin_to_cos", True), c.get("freq_shift", 0))
         temb = self.time_embedding(emb)
+        stage = stage or (lambda part, blk, h: h)
         h = self.conv_in(x)
         skips = [h]
         for blk in self.down_blocks:
@@ -335,18 +339,20 @@ class UNet2DConditionModel(nn.Module):
                 h = r(h, temb)
                 if hasattr(blk, "attentions"):
                     h = blk.attentions[j](h, ctx)
+                h = stage("down", (blk, j), h)
                 skips.append(h)
             if hasattr(blk, "downsamplers"):
                 h = blk.downsamplers[0](h)
                 skips.append(h)
         m = self.mid_block
-        h = m.resnets[0](h, temb)
-        h = m.resnets[1](m.attentions[0](h, ctx), temb)
+        h = stage("mid", (m, 0), m.attentions[0](m.resnets[0](h, temb), ctx))
+        h = m.resnets[1](h, temb)
         for blk in self.up_blocks:
             for j, r in enumerate(blk.resnets):
                 h = r(torch.cat([h, skips.pop()], 1), temb)
                 if hasattr(blk, "attentions"):
                     h = blk.attentions[j](h, ctx)
+                h = stage("up", (blk, j), h)
             if hasattr(blk, "upsamplers"):
                 h = blk.upsamplers[0](h)
         return self.conv_out(F.silu(self.conv_norm_out(h)))

@@ -1,0 +1,112 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/tensor"
+)
+
+// TransformerTemporal is AnimateDiff's motion module ("AnimateDiff", Guo et
+// al. 2024) as diffusers' TransformerTemporalModel / AnimateDiffTransformer3D
+// names it: GroupNorm over each video's channels × frames × pixels, proj_in,
+// transformer blocks whose two self-attentions run across the frames at each
+// pixel with sinusoidal frame positions, proj_out, plus the input.
+//
+//	norm, proj_in, transformer_blocks.k.{norm1, attn1, norm2, attn2, norm3, ff, pos_embed.pe}, proj_out
+//
+// Activations are a batch of videos' frames (videos·frames, C, h·w), frame-major
+// per video, as the UNet around it runs them.
+type TransformerTemporal struct {
+	Channels        int
+	Norm            GroupNorm
+	ProjIn, ProjOut Linear // (C, C): linear layers, as diffusers stores them
+	Blocks          []TransformerBlock
+}
+
+// BindTransformerTemporal binds a motion module under b: ch channels, heads
+// heads of ch/heads, layers blocks, groups norm groups, positions for up to
+// maxFrames frames. A stored pos_embed.pe (1, maxFrames, ch) is used as is;
+// without one the table is computed as diffusers computes it.
+func BindTransformerTemporal(b *Binder, ch, heads, layers, groups, maxFrames int) TransformerTemporal {
+	m := TransformerTemporal{Channels: ch, Norm: b.GroupNorm("norm", groups, ch, 1e-6),
+		ProjIn: b.DenseLinear("proj_in", ch, ch), ProjOut: b.DenseLinear("proj_out", ch, ch)}
+	if heads <= 0 || ch%heads != 0 {
+		b.fail("bind %s: %d channels do not split into %d heads", b.prefix, ch, heads)
+		return m
+	}
+	for k := 0; k < layers; k++ {
+		bb := b.Sub("transformer_blocks.%d", k)
+		blk := BindTransformerBlock(bb, ch, ch, heads)
+		if bb.Has("pos_embed.pe") {
+			blk.PosEmbed = bb.Flat("pos_embed.pe", maxFrames*ch)
+		} else {
+			blk.PosEmbed = SinusoidTable(maxFrames, ch)
+		}
+		m.Blocks = append(m.Blocks, blk)
+	}
+	return m
+}
+
+// SinusoidTable is diffusers' SinusoidalPositionalEmbedding table (n, dim):
+// sin on even channels and cos on odd ones of p·10000^(-2i/dim), rounded
+// through float32 at each step as PyTorch computes it.
+func SinusoidTable(n, dim int) []float32 {
+	t := make([]float32, n*dim)
+	e := float32(-math.Log(10000) / float64(dim))
+	for i := 0; 2*i < dim; i++ {
+		div := float32(math.Exp(float64(float32(2*i) * e)))
+		for p := 0; p < n; p++ {
+			a := float64(float32(p) * div)
+			t[p*dim+2*i] = float32(math.Sin(a))
+			if 2*i+1 < dim {
+				t[p*dim+2*i+1] = float32(math.Cos(a))
+			}
+		}
+	}
+	return t
+}
+
+// Forward updates x (videos·frames, C, hw) in place.
+func (m *TransformerTemporal) Forward(x []float32, videos, frames, hw int, ar *tensor.Arena) error {
+	C, F := m.Channels, frames
+	per := F * C * hw
+	if videos <= 0 || F <= 0 || hw <= 0 || len(x) < videos*per {
+		return fmt.Errorf("motion module: x has %d floats for %d videos of %d frames × %d × %d", len(x), videos, F, C, hw)
+	}
+	inner := m.ProjIn.W.Rows
+	cf := ar.Scratch(per)           // (C, F, hw): one video channel-major, for the norm
+	tok := ar.Scratch(F * hw * C)   // (F, hw, C): a sequence of frames per pixel, interleaved
+	h := ar.Scratch(F * hw * inner) // (F, hw, inner)
+	back := ar.Scratch(F * hw * C)  // (F, hw, C)
+	for v := 0; v < videos; v++ {
+		xv := x[v*per : (v+1)*per] // (F, C, hw)
+		for f := 0; f < F; f++ {
+			for c := 0; c < C; c++ {
+				copy(cf[(c*F+f)*hw:(c*F+f+1)*hw], xv[(f*C+c)*hw:(f*C+c+1)*hw])
+			}
+		}
+		if err := m.Norm.Forward(cf, cf, 1, F*hw); err != nil {
+			return err
+		}
+		if err := kernels.Transpose(tok, cf, C, F*hw); err != nil {
+			return err
+		}
+		if err := m.ProjIn.Forward(h, tok, F*hw); err != nil {
+			return fmt.Errorf("proj_in: %w", err)
+		}
+		for i := range m.Blocks {
+			if err := m.Blocks[i].ForwardInterleaved(h, F, hw, ar); err != nil {
+				return fmt.Errorf("temporal block %d: %w", i, err)
+			}
+		}
+		if err := m.ProjOut.Forward(back, h, F*hw); err != nil {
+			return fmt.Errorf("proj_out: %w", err)
+		}
+		for f := 0; f < F; f++ {
+			AddTokens(xv[f*C*hw:(f+1)*C*hw], back[f*hw*C:(f+1)*hw*C], C, hw)
+		}
+	}
+	return nil
+}

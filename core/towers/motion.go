@@ -1,0 +1,387 @@
+package towers
+
+// Motion UNet: "AnimateDiff: Animate Your Personalized Text-to-Image
+// Diffusion Models without Specific Tuning" (Guo et al. 2024), written to the
+// configuration and tensor names of diffusers' UNetMotionModel and
+// MotionAdapter. It is the image UNet (unet.go: the same spatial weights,
+// bound by the same code) with a motion module (nn.TransformerTemporal:
+// attention across the frames at each pixel, sinusoidal frame positions)
+// after each resnet and its spatial attention and after the mid block's
+// attention:
+//
+//	conv_in, time_embedding, down_blocks.i.{resnets.j, attentions.j, downsamplers.0.conv}, mid_block, up_blocks.i…,
+//	down_blocks.i.motion_modules.j, mid_block.motion_modules.0, up_blocks.i.motion_modules.j
+//	  .{norm, proj_in, transformer_blocks.k.{norm1, attn1, norm2, attn2, norm3, ff, pos_embed.pe}, proj_out}
+//
+// A pipeline folder holds it in either of AnimateDiff's layouts:
+// unet/ as a UNetMotionModel (config.json with "_class_name":
+// "UNetMotionModel", spatial and motion weights in one file), or unet/ as the
+// image model's UNet2DConditionModel with motion_adapter/ (a MotionAdapter:
+// config.json and the motion modules' weights) beside it.
+//
+// API, for the video plugin: LoadMotionUNetFolder(dir, bind) loads either
+// layout; Forward predicts the model output (noise or v, as the scheduler
+// says) for a batch of videos, laid out (videos, frames, C, h, w), at one
+// timestep per video (or per frame), each video conditioned on its text
+// encoder states (videos, L, D); ForwardFirstFrame is the same step for
+// image-to-video.
+//
+// Image-to-video holds the given first frame fixed: frame 0's input is the
+// picture's clean VAE latent at timestep 0 on every step, whatever the
+// sampler's frame 0 holds, so the other frames attend (through the motion
+// modules) to the object in the picture while they are denoised. Nothing in
+// the network changes — only the per-frame timestep — so a text-to-video
+// checkpoint runs it; Loom's shapes-video is trained with such clips mixed in
+// (tools/video/train.py). The caller puts the latent itself in frame 0 of the
+// final latents before decoding.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/tensor"
+)
+
+// MotionConfig is the motion modules' part of a UNetMotionModel config (or a
+// MotionAdapter's).
+type MotionConfig struct {
+	Heads     perBlock `json:"motion_num_attention_heads"`
+	MaxFrames int      `json:"motion_max_seq_length"`
+	MidBlock  *bool    `json:"use_motion_mid_block"`
+	Layers    perBlock `json:"temporal_transformer_layers_per_block"`
+}
+
+// MotionUNetConfig is a motion UNet's spatial and motion configuration, and
+// which layout it came in.
+type MotionUNetConfig struct {
+	UNet    UNetConfig
+	Motion  MotionConfig
+	Adapter bool // motion modules in motion_adapter/, spatial weights in unet/
+}
+
+func (c *MotionConfig) fill() {
+	if c.Heads == nil {
+		c.Heads = perBlock{8}
+	}
+	if c.MaxFrames == 0 {
+		c.MaxFrames = 32
+	}
+	if c.MidBlock == nil {
+		t := true
+		c.MidBlock = &t
+	}
+	if c.Layers == nil {
+		c.Layers = perBlock{1}
+	}
+}
+
+func (c *MotionUNetConfig) validate() error {
+	if err := c.UNet.validate(); err != nil {
+		return err
+	}
+	m, n := c.Motion, len(c.UNet.BlockOutChannels)
+	switch {
+	case m.MaxFrames < 1 || m.MaxFrames > 1024:
+		return fmt.Errorf("motion unet: motion_max_seq_length %d (1…1024)", m.MaxFrames)
+	case !m.Heads.fits(n) || !m.Layers.fits(n):
+		return fmt.Errorf("motion unet: motion heads %v or layers %v do not match %d blocks", m.Heads, m.Layers, n)
+	}
+	for i, ch := range c.UNet.BlockOutChannels {
+		if h, l := m.Heads.at(i), m.Layers.at(i); h <= 0 || ch%h != 0 || l < 1 || l > 16 {
+			return fmt.Errorf("motion unet: block %d has %d channels for %d motion heads and %d layers", i, ch, h, l)
+		}
+	}
+	return nil
+}
+
+// motionBlockTypes maps UNetMotionModel block types to the image UNet's.
+var motionBlockTypes = map[string]string{
+	"CrossAttnDownBlockMotion": "CrossAttnDownBlock2D", "DownBlockMotion": "DownBlock2D",
+	"CrossAttnUpBlockMotion": "CrossAttnUpBlock2D", "UpBlockMotion": "UpBlock2D",
+}
+
+// ReadMotionUNetConfig reads a pipeline folder's unet/config.json and, for
+// the adapter layout, motion_adapter/config.json, and fills defaults.
+func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
+	var c MotionUNetConfig
+	path := filepath.Join(dir, "unet", "config.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	var head struct {
+		Class string `json:"_class_name"`
+		// Keys of features the tower does not implement, read to refuse them.
+		MidBlockLayers     *int `json:"mid_block_layers"`
+		TemporalMidLayers  *int `json:"temporal_transformer_layers_per_mid_block"`
+		ReverseTemporal    any  `json:"reverse_temporal_transformer_layers_per_block"`
+		ReverseMotionHeads any  `json:"reverse_motion_num_attention_heads"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return c, fmt.Errorf("unet config %s: %w", path, err)
+	}
+	if err := json.Unmarshal(raw, &c.UNet); err != nil {
+		return c, fmt.Errorf("unet config %s: %w", path, err)
+	}
+	switch head.Class {
+	case "UNetMotionModel":
+		if err := json.Unmarshal(raw, &c.Motion); err != nil {
+			return c, fmt.Errorf("unet config %s: %w", path, err)
+		}
+		if (head.MidBlockLayers != nil && *head.MidBlockLayers != 1) || (head.TemporalMidLayers != nil && *head.TemporalMidLayers != 1) ||
+			head.ReverseTemporal != nil || head.ReverseMotionHeads != nil {
+			return c, fmt.Errorf("unet config %s: asymmetric or multi-layer mid motion blocks are not supported", path)
+		}
+		for _, types := range [][]string{c.UNet.DownBlockTypes, c.UNet.UpBlockTypes} {
+			for i, t := range types {
+				mapped, ok := motionBlockTypes[t]
+				if !ok {
+					return c, fmt.Errorf("unet config %s: block %q is not a motion block", path, t)
+				}
+				types[i] = mapped
+			}
+		}
+	case "UNet2DConditionModel", "":
+		c.Adapter = true
+		if c.Motion, err = readMotionAdapterConfig(filepath.Join(dir, "motion_adapter", "config.json"), &c.UNet); err != nil {
+			return c, err
+		}
+	default:
+		return c, fmt.Errorf("unet config %s: class %q is not a motion UNet", path, head.Class)
+	}
+	c.UNet.fill()
+	c.Motion.fill()
+	return c, c.validate()
+}
+
+// readMotionAdapterConfig reads a MotionAdapter config.json and checks that
+// it fits the UNet it is to be loaded into.
+func readMotionAdapterConfig(path string, u *UNetConfig) (MotionConfig, error) {
+	var a struct {
+		BlockOutChannels []int    `json:"block_out_channels"`
+		LayersPerBlock   perBlock `json:"motion_layers_per_block"`
+		Layers           perBlock `json:"motion_transformer_layers_per_block"`
+		MidLayers        *int     `json:"motion_mid_block_layers_per_block"`
+		MidTransformer   *int     `json:"motion_transformer_layers_per_mid_block"`
+		Heads            perBlock `json:"motion_num_attention_heads"`
+		MaxFrames        int      `json:"motion_max_seq_length"`
+		MidBlock         *bool    `json:"use_motion_mid_block"`
+		ConvInChannels   *int     `json:"conv_in_channels"`
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return MotionConfig{}, err
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return MotionConfig{}, fmt.Errorf("motion adapter config %s: %w", path, err)
+	}
+	lpb := u.LayersPerBlock
+	if lpb == 0 {
+		lpb = 2 // UNet2DConditionModel's default, as fill will set it
+	}
+	switch {
+	case fmt.Sprint(a.BlockOutChannels) != fmt.Sprint(u.BlockOutChannels):
+		return MotionConfig{}, fmt.Errorf("motion adapter %s: block_out_channels %v, the unet has %v", path, a.BlockOutChannels, u.BlockOutChannels)
+	case a.LayersPerBlock != nil && !a.LayersPerBlock.uniform(lpb):
+		return MotionConfig{}, fmt.Errorf("motion adapter %s: motion_layers_per_block %v, the unet has %d", path, a.LayersPerBlock, lpb)
+	case (a.MidLayers != nil && *a.MidLayers != 1) || (a.MidTransformer != nil && *a.MidTransformer != 1):
+		return MotionConfig{}, fmt.Errorf("motion adapter %s: multi-layer mid motion blocks are not supported", path)
+	case a.ConvInChannels != nil:
+		return MotionConfig{}, fmt.Errorf("motion adapter %s: conv_in_channels (PIA-style inputs) is not supported", path)
+	}
+	return MotionConfig{Heads: a.Heads, MaxFrames: a.MaxFrames, MidBlock: a.MidBlock, Layers: a.Layers}, nil
+}
+
+// uniform reports whether every block's value is v.
+func (p perBlock) uniform(v int) bool {
+	for _, x := range p {
+		if x != v {
+			return false
+		}
+	}
+	return len(p) > 0
+}
+
+// MotionUNet is a loaded UNetMotionModel. Each Forward takes its activations
+// from an arena of its own, so one MotionUNet may serve concurrent calls.
+type MotionUNet struct {
+	Cfg      MotionUNetConfig
+	unet     *UNet
+	down, up [][]nn.TransformerTemporal // [block][layer]
+	mid      *nn.TransformerTemporal
+	arenas   tensor.ArenaPool
+}
+
+// LoadMotionUNet binds the spatial layers under spatial and the motion
+// modules under motion (the same binder for a UNetMotionModel file).
+func LoadMotionUNet(spatial, motion *nn.Binder, cfg MotionUNetConfig) (*MotionUNet, error) {
+	cfg.UNet.fill()
+	cfg.Motion.fill()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	u, err := LoadUNet(spatial, cfg.UNet)
+	if err != nil {
+		return nil, err
+	}
+	m := &MotionUNet{Cfg: cfg, unet: u}
+	mc, boc, g := cfg.Motion, cfg.UNet.BlockOutChannels, cfg.UNet.NormNumGroups
+	nb := len(boc)
+	module := func(b *nn.Binder, i int) nn.TransformerTemporal {
+		return nn.BindTransformerTemporal(b, boc[i], mc.Heads.at(i), mc.Layers.at(i), g, mc.MaxFrames)
+	}
+	for i := range u.down {
+		var mods []nn.TransformerTemporal
+		for j := range u.down[i].resnets {
+			mods = append(mods, module(motion.Sub("down_blocks.%d.motion_modules.%d", i, j), i))
+		}
+		m.down = append(m.down, mods)
+	}
+	if *mc.MidBlock {
+		mm := module(motion.Sub("mid_block.motion_modules.0"), nb-1)
+		m.mid = &mm
+	}
+	for i := range u.up {
+		var mods []nn.TransformerTemporal
+		for j := range u.up[i].resnets {
+			mods = append(mods, module(motion.Sub("up_blocks.%d.motion_modules.%d", i, j), nb-1-i))
+		}
+		m.up = append(m.up, mods)
+	}
+	if err := motion.Err(); err != nil {
+		return nil, fmt.Errorf("load motion modules: %w", err)
+	}
+	return m, nil
+}
+
+// LoadMotionUNetFolder reads a pipeline folder's motion UNet in either
+// layout; bind opens a safetensors file (the caller keeps it open while the
+// tower lives, as diffusion.Pipeline.Bind does).
+func LoadMotionUNetFolder(dir string, bind func(path string) (*nn.Binder, error)) (*MotionUNet, error) {
+	cfg, err := ReadMotionUNetConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	const weights = "diffusion_pytorch_model.safetensors"
+	spatial, err := bind(filepath.Join(dir, "unet", weights))
+	if err != nil {
+		return nil, err
+	}
+	motion := spatial
+	if cfg.Adapter {
+		if motion, err = bind(filepath.Join(dir, "motion_adapter", weights)); err != nil {
+			return nil, err
+		}
+	}
+	return LoadMotionUNet(spatial, motion, cfg)
+}
+
+// Forward predicts out (videos, frames, OutChannels, h, w) for sample
+// (videos, frames, InChannels, h, w) at timesteps (1 for all, one per video,
+// or one per frame: videos·frames), each video conditioned on its text
+// encoder states ctx (videos, ctxLen, CrossAttentionDim). h and w must be
+// multiples of the UNet's Downscale(); frames at most motion_max_seq_length.
+func (m *MotionUNet) Forward(out, sample []float32, videos, frames, h, w int, timesteps, ctx []float32, ctxLen int) error {
+	c := m.Cfg.UNet
+	f, D, n := c.Downscale(), c.CrossAttentionDim, videos*frames
+	switch {
+	case videos <= 0 || frames <= 0 || frames > m.Cfg.Motion.MaxFrames:
+		return fmt.Errorf("motion unet: %d videos of %d frames (1…%d frames)", videos, frames, m.Cfg.Motion.MaxFrames)
+	case h <= 0 || w <= 0 || h%f != 0 || w%f != 0:
+		return fmt.Errorf("motion unet: %dx%d latents (sides must be positive multiples of %d)", h, w, f)
+	case len(sample) != n*c.InChannels*h*w || len(out) < n*c.OutChannels*h*w:
+		return fmt.Errorf("motion unet: sample has %d floats (want %d), out %d", len(sample), n*c.InChannels*h*w, len(out))
+	case len(timesteps) != 1 && len(timesteps) != videos && len(timesteps) != n:
+		return fmt.Errorf("motion unet: %d timesteps for %d videos of %d frames", len(timesteps), videos, frames)
+	case ctxLen <= 0 || len(ctx) != videos*ctxLen*D:
+		return fmt.Errorf("motion unet: context has %d floats, want %d×%d×%d", len(ctx), videos, ctxLen, D)
+	}
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
+	ts := ar.Scratch(n) // one per frame
+	per := ctxLen * D
+	ctxN := ar.Scratch(n * per) // each video's context repeated for its frames
+	for v := 0; v < videos; v++ {
+		for fr := 0; fr < frames; fr++ {
+			switch len(timesteps) {
+			case 1:
+				ts[v*frames+fr] = timesteps[0]
+			case videos:
+				ts[v*frames+fr] = timesteps[v]
+			default:
+				ts[v*frames+fr] = timesteps[v*frames+fr]
+			}
+			copy(ctxN[(v*frames+fr)*per:], ctx[v*per:(v+1)*per])
+		}
+	}
+	hook := func(part unetPart, i, j int, x featureMap) error {
+		var mm *nn.TransformerTemporal
+		switch part {
+		case partDown:
+			mm = &m.down[i][j]
+		case partMid:
+			mm = m.mid
+		case partUp:
+			mm = &m.up[i][j]
+		}
+		if mm == nil {
+			return nil
+		}
+		if err := mm.Forward(x.x, videos, frames, x.h*x.w, ar); err != nil {
+			return fmt.Errorf("motion module %d: %w", j, err)
+		}
+		return nil
+	}
+	return m.unet.forward(ar, out, sample, n, h, w, ts, ctxN, ctxLen, hook)
+}
+
+// ForwardFirstFrame is Forward for image-to-video: every video's frame 0 is
+// first, the clean latent of the given picture (InChannels, h, w) shared by
+// all videos, or one per video (videos, InChannels, h, w), at timestep 0,
+// whatever sample holds there; the other frames are at t. Frame 0 of out is
+// the model's output for that clean frame, which a sampler should not use:
+// the caller holds frame 0 of its latents at first (set it in the final
+// latents, and in any preview, before decoding).
+func (m *MotionUNet) ForwardFirstFrame(out, sample, first []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int) error {
+	c := m.Cfg.UNet
+	fl := c.InChannels * h * w // one frame's latents
+	if videos <= 0 || frames <= 0 || (len(first) != fl && len(first) != videos*fl) || len(sample) != videos*frames*fl {
+		return fmt.Errorf("motion unet: first frame has %d floats (want %d or %d), sample %d, for %d videos of %d frames",
+			len(first), fl, videos*fl, len(sample), videos, frames)
+	}
+	in := append([]float32(nil), sample...)
+	ts := make([]float32, videos*frames)
+	for v := 0; v < videos; v++ {
+		f0 := first
+		if len(first) != fl {
+			f0 = first[v*fl : (v+1)*fl]
+		}
+		copy(in[v*frames*fl:], f0)
+		for fr := 1; fr < frames; fr++ {
+			ts[v*frames+fr] = t
+		}
+	}
+	return m.Forward(out, in, videos, frames, h, w, ts, ctx, ctxLen)
+}
+
+// LatentChannels is the latent channels a frame has (in_channels).
+func (m *MotionUNet) LatentChannels() int { return m.Cfg.UNet.InChannels }
+
+// SampleSize is the latent side the model was trained at (sample_size).
+func (m *MotionUNet) SampleSize() int { return m.Cfg.UNet.SampleSize }
+
+// MaxFrames is the most frames a video may have: the motion modules'
+// position table (motion_max_seq_length).
+func (m *MotionUNet) MaxFrames() int { return m.Cfg.Motion.MaxFrames }
+
+// String names the checkpoint layout, for logs.
+func (c MotionUNetConfig) String() string {
+	layout := "UNetMotionModel"
+	if c.Adapter {
+		layout = "UNet2DConditionModel + MotionAdapter"
+	}
+	return fmt.Sprintf("%s: blocks %v, motion heads %v, up to %d frames", layout, c.UNet.BlockOutChannels, c.Motion.Heads, c.Motion.MaxFrames)
+}

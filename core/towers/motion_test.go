@@ -1,0 +1,194 @@
+package towers
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/nn"
+)
+
+// The motion UNet against PyTorch goldens made by tools/video/goldens.py from
+// a tiny random-init UNetMotionModel (weights stored as f16, used as
+// f16-rounded f32 on both sides), in both of diffusers' layouts: one step on
+// two videos of five frames, and the same step with frame 0 held clean at
+// timestep 0 (image-to-video).
+const (
+	motionDir    = "testdata/motion_tiny"
+	motionGolden = "testdata/motion_golden.safetensors"
+	// Relative to the largest magnitude of the reference output, as for the
+	// image UNet (tolUNet): f32 on both sides, differing in summation order.
+	tolMotion = 2e-5
+)
+
+func loadMotionFolder(t testing.TB, dir string) *MotionUNet {
+	t.Helper()
+	m, err := LoadMotionUNetFolder(dir, func(path string) (*nn.Binder, error) {
+		src, err := formats.OpenSafetensors(path)
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { src.Close() })
+		return nn.NewBinder(src), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestMotionUNetMatchesPyTorch(t *testing.T) {
+	g, err := formats.OpenSafetensors(motionGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	sample, shape := goldenF32(t, g, "sample") // (videos·frames, 4, 8, 8)
+	ts, _ := goldenF32(t, g, "t")              // (videos)
+	ctx, cshape := goldenF32(t, g, "ctx")      // (videos, L, D)
+	want, _ := goldenF32(t, g, "out")
+	first, _ := goldenF32(t, g, "first") // (videos, 4, 8, 8)
+	wantFirst, _ := goldenF32(t, g, "out_first")
+	videos := len(ts)
+	frames, h, w := shape[0]/videos, shape[2], shape[3]
+	for _, layout := range []string{"unet", "split"} {
+		dir := motionDir
+		if layout == "split" {
+			dir = filepath.Join(motionDir, "split")
+		}
+		m := loadMotionFolder(t, dir)
+		if m.Cfg.Adapter != (layout == "split") {
+			t.Fatalf("%s: adapter layout %v", layout, m.Cfg.Adapter)
+		}
+		out := make([]float32, len(want))
+		if err := m.Forward(out, sample, videos, frames, h, w, ts, ctx, cshape[1]); err != nil {
+			t.Fatal(err)
+		}
+		e := relErr(out, want)
+		t.Logf("%s: max relative difference %.3g", layout, e)
+		if e > tolMotion {
+			t.Errorf("%s: motion unet differs from PyTorch by %g relative (tolerance %g)", layout, e, tolMotion)
+		}
+		if err := m.ForwardFirstFrame(out, sample, first, videos, frames, h, w, ts[0], ctx, cshape[1]); err == nil {
+			// One timestep for both videos: the golden's videos have two. Run each alone.
+			for v := 0; v < videos; v++ {
+				per, fl := len(sample)/videos, len(first)/videos
+				one := make([]float32, per)
+				lc := len(ctx) / videos
+				if err := m.ForwardFirstFrame(one, sample[v*per:(v+1)*per], first[v*fl:(v+1)*fl], 1, frames, h, w, ts[v], ctx[v*lc:(v+1)*lc], cshape[1]); err != nil {
+					t.Fatal(err)
+				}
+				if e := relErr(one, wantFirst[v*per:(v+1)*per]); e > tolMotion {
+					t.Errorf("%s: video %d with a held first frame differs by %g relative", layout, v, e)
+				}
+			}
+		} else {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The motion modules matter: without them (the spatial UNet alone on every
+// frame) the output differs, and frames of one video influence each other.
+func TestMotionModulesMixFrames(t *testing.T) {
+	m := loadMotionFolder(t, motionDir)
+	g, err := formats.OpenSafetensors(motionGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	sample, shape := goldenF32(t, g, "sample")
+	ctx, cshape := goldenF32(t, g, "ctx")
+	frames, h, w := shape[0]/2, shape[2], shape[3]
+	per := len(sample) / 2
+	lc := len(ctx) / 2
+	a := make([]float32, per)
+	if err := m.Forward(a, sample[:per], 1, frames, h, w, []float32{500}, ctx[:lc], cshape[1]); err != nil {
+		t.Fatal(err)
+	}
+	changed := append([]float32(nil), sample[:per]...)
+	fl := per / frames
+	for i := fl * (frames - 1); i < per; i++ { // perturb the last frame only
+		changed[i] += 0.5
+	}
+	b := make([]float32, per)
+	if err := m.Forward(b, changed, 1, frames, h, w, []float32{500}, ctx[:lc], cshape[1]); err != nil {
+		t.Fatal(err)
+	}
+	if maxAbsDiff(a[:fl], b[:fl]) == 0 {
+		t.Error("frame 0's output ignores the last frame: the motion modules do not mix frames")
+	}
+}
+
+func TestMotionUNetRejectsBadInput(t *testing.T) {
+	m := loadMotionFolder(t, motionDir)
+	D := m.Cfg.UNet.CrossAttentionDim
+	C := m.Cfg.UNet.InChannels
+	x := make([]float32, 2*3*C*8*8)
+	out := make([]float32, len(x))
+	ctx := make([]float32, 2*4*D)
+	for name, err := range map[string]error{
+		"too many frames": m.Forward(make([]float32, 20*C*64), make([]float32, 20*C*64), 1, 20, 8, 8, []float32{1}, ctx[:4*D], 4),
+		"odd side":        m.Forward(out, x[:2*3*C*7*7], 2, 3, 7, 7, []float32{1}, ctx, 4),
+		"timesteps":       m.Forward(out, x, 2, 3, 8, 8, []float32{1, 2, 3}, ctx, 4),
+		"context":         m.Forward(out, x, 2, 3, 8, 8, []float32{1}, ctx[:D], 4),
+		"first frame":     m.ForwardFirstFrame(out, x, x[:5], 2, 3, 8, 8, 1, ctx, 4),
+	} {
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestMotionConfigRefusals(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := `"in_channels":4,"out_channels":4,"block_out_channels":[16,32],"layers_per_block":1,"norm_num_groups":8,"cross_attention_dim":24,"attention_head_dim":2`
+	for _, c := range []struct{ unet, adapter, want string }{
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlock2D","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"]}`, "", "not a motion block"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_num_attention_heads":3}`, "", "motion heads"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_max_seq_length":5000}`, "", "motion_max_seq_length"},
+		{`{"_class_name":"UNet2DConditionModel",` + base + `,"down_block_types":["CrossAttnDownBlock2D","DownBlock2D"],"up_block_types":["UpBlock2D","CrossAttnUpBlock2D"]}`,
+			`{"block_out_channels":[16,64],"motion_layers_per_block":1}`, "block_out_channels"},
+		{`{"_class_name":"UNet2DConditionModel",` + base + `,"down_block_types":["CrossAttnDownBlock2D","DownBlock2D"],"up_block_types":["UpBlock2D","CrossAttnUpBlock2D"]}`,
+			`{"block_out_channels":[16,32],"motion_layers_per_block":2}`, "motion_layers_per_block"},
+		{`{"_class_name":"UNet2DConditionModel",` + base + `,"down_block_types":["CrossAttnDownBlock2D","DownBlock2D"],"up_block_types":["UpBlock2D","CrossAttnUpBlock2D"]}`,
+			`{"block_out_channels":[16,32],"motion_layers_per_block":1,"conv_in_channels":9}`, "conv_in_channels"},
+		{`{"_class_name":"UNet2DConditionModel",` + base + `,"down_block_types":["CrossAttnDownBlock2D","DownBlock2D"],"up_block_types":["UpBlock2D","CrossAttnUpBlock2D"]}`, "", "no such file"},
+		{`{"_class_name":"VQModel"}`, "", "not a motion UNet"},
+	} {
+		os.RemoveAll(filepath.Join(dir, "motion_adapter"))
+		write("unet/config.json", c.unet)
+		if c.adapter != "" {
+			write("motion_adapter/config.json", c.adapter)
+		}
+		_, err := ReadMotionUNetConfig(dir)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config %s / %s: err %v, want %q", c.unet, c.adapter, err, c.want)
+		}
+	}
+}
+
+// The frame positions computed here are diffusers' table as PyTorch computes it.
+func TestSinusoidTableMatchesPyTorch(t *testing.T) {
+	g, err := formats.OpenSafetensors(motionGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	pe, shape := goldenF32(t, g, "pe") // (8, 16)
+	got := nn.SinusoidTable(shape[0], shape[1])
+	if d := maxAbsDiff(got, pe); d > 1e-6 {
+		t.Fatalf("sinusoid table differs from PyTorch's by %g", d)
+	}
+}

@@ -1,0 +1,229 @@
+// Command evalvideo measures a video pipeline folder on the Shapes motion
+// world: it generates clips through Loom's own towers (core/diffusion's
+// sampler around core/towers' motion UNet, the folder's defaults unless
+// flags say otherwise) and reads every clip back with shapes/check, the
+// classical-CV reader that shares nothing with the model.
+//
+// Text-to-video: every prompt of the grammar "a SIZE COLOUR SHAPE moving
+// DIRECTION" (the 144 combinations, each once, in a shuffled order from
+// -seed), video i from noise seed 1000+i; a clip is right when it shows
+// exactly one object of the prompt's shape, colour and size moving the
+// prompt's way. Image-to-video (-i2v): frame 0 of a fresh rendered clip
+// (shapes.ClipOf from -seed) is the picture, held as the first frame; the
+// prompt names another shape and colour (same size and direction), so what
+// the clip shows is the picture's object only if the picture conditions the
+// model; a clip keeps the object when its shape and colour are the picture's.
+//
+//	go run ./tools/video/evalvideo -model models/shapes-video -n 144 -out /tmp/eval
+//	go run ./tools/video/evalvideo -model models/shapes-video -i2v -n 100
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/loomhq/loom/core/diffusion"
+	"github.com/loomhq/loom/core/media"
+	"github.com/loomhq/loom/core/towers"
+	"github.com/loomhq/loom/shapes"
+	"github.com/loomhq/loom/shapes/check"
+)
+
+func main() {
+	model := flag.String("model", "models/shapes-video", "video pipeline folder")
+	n := flag.Int("n", 144, "clips (text-to-video: the first n of the 144 prompts in shuffled order)")
+	seed := flag.Uint64("seed", 20261202, "prompt order / first-frame clips")
+	i2v := flag.Bool("i2v", false, "image-to-video: hold a rendered first frame, prompt another object")
+	steps := flag.Int("steps", 0, "sampling steps (0: the folder's default)")
+	guidance := flag.Float64("guidance", -1, "guidance scale (<0: the folder's default)")
+	sched := flag.String("scheduler", "", "ddim, euler, euler_a or dpmpp_2m (default: the folder's)")
+	out := flag.String("out", "", "write each clip as a GIF and a summary.json here")
+	flag.Parse()
+	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "evalvideo:", err)
+		os.Exit(1)
+	}
+}
+
+// job is one clip to generate: its prompt, what it must show, and for
+// image-to-video the picture's object.
+type job struct {
+	Prompt  string            `json:"prompt"`
+	Want    shapes.VideoAttrs `json:"want"`
+	Picture *shapes.Clip      `json:"-"`
+	Seed    int64             `json:"seed"`
+	Got     []string          `json:"mismatches"`
+	Read    string            `json:"read"`
+}
+
+func prompts(n int, seed uint64, i2v bool) []job {
+	r := rand.New(rand.NewPCG(seed, 0x71de0))
+	var all []shapes.VideoAttrs
+	for _, size := range shapes.Sizes {
+		for _, col := range shapes.Colours {
+			for _, sh := range shapes.Shapes {
+				for _, d := range shapes.Directions {
+					all = append(all, shapes.VideoAttrs{Shape: sh, Colour: col, Size: size, Direction: d})
+				}
+			}
+		}
+	}
+	r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	var jobs []job
+	for i := 0; i < n; i++ {
+		a := all[i%len(all)]
+		j := job{Want: a, Prompt: a.Prompt(), Seed: int64(1000 + i)}
+		if i2v {
+			c, err := shapes.ClipOf(r, a)
+			if err != nil {
+				panic(err) // unreachable: the attributes come from the tables
+			}
+			j.Picture = &c
+			// The prompt names another shape and colour: the picture must win.
+			p := a
+			for p.Shape == a.Shape {
+				p.Shape = shapes.Shapes[r.IntN(len(shapes.Shapes))]
+			}
+			for p.Colour == a.Colour {
+				p.Colour = shapes.Colours[r.IntN(len(shapes.Colours))]
+			}
+			j.Prompt = p.Prompt()
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs
+}
+
+func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, sched, outDir string) error {
+	p, err := diffusion.Open(dir, 200, 30)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	m, err := towers.LoadMotionUNetFolder(dir, p.Bind)
+	if err != nil {
+		return err
+	}
+	d := p.Defaults
+	if steps > 0 {
+		d.Steps = steps
+	}
+	if guidance >= 0 {
+		d.GuidanceScale = guidance
+	}
+	if sched != "" {
+		d.Scheduler = sched
+	}
+	if outDir != "" {
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			return err
+		}
+	}
+	side, F, C := m.SampleSize(), shapes.Frames, m.LatentChannels()
+	px := side * p.VAE.Cfg.Downscale()
+	fl := C * side * side
+	jobs := prompts(n, seed, i2v)
+	counts := map[string]int{}
+	right := 0
+	t0 := time.Now()
+	for i := range jobs {
+		j := &jobs[i]
+		ctx2, err := p.EncodePrompts(j.Prompt, "")
+		if err != nil {
+			return err
+		}
+		var first []float32
+		if j.Picture != nil {
+			if first, err = p.EncodeImage(shapes.Render(j.Picture.Scene(0)), px); err != nil {
+				return err
+			}
+		}
+		den := func(out, in []float32, rows int, t float32, ctx []float32) error {
+			if first != nil {
+				return m.ForwardFirstFrame(out, in, first, rows, F, side, side, t, ctx, p.CtxLen)
+			}
+			return m.Forward(out, in, rows, F, side, side, []float32{t}, ctx, p.CtxLen)
+		}
+		x, err := p.Sample(diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: 1, Per: F * fl, Seed: j.Seed},
+			ctx2, den, diffusion.Hooks{Stopped: func() error { return nil }, Timings: func(string, time.Duration) {},
+				Progress: func(int, int) error { return nil }})
+		if err != nil {
+			return err
+		}
+		if first != nil {
+			copy(x[:fl], first) // the held first frame
+		}
+		rgb := make([]float32, F*3*px*px)
+		if err := p.VAE.DecodeLatents(rgb, x, F, side, side); err != nil {
+			return err
+		}
+		frames := make([]image.Image, F)
+		for f := range frames {
+			frames[f] = diffusion.ToNRGBA(rgb[f*3*px*px:(f+1)*3*px*px], px, px)
+		}
+		c := check.ReadClip(frames)
+		j.Got = c.Mismatches(j.Want)
+		j.Read = fmt.Sprintf("%d objects, a %s %s %s moving %s", c.Objects, c.Size, c.Colour, c.Shape, c.Direction)
+		if len(j.Got) == 0 {
+			right++
+		}
+		for _, bad := range j.Got {
+			counts[bad]++
+		}
+		if outDir != "" {
+			gif, err := media.GIF(frames, 8)
+			if err != nil {
+				return err
+			}
+			name := fmt.Sprintf("%03d_%s.gif", i, strings.ReplaceAll(j.Prompt, " ", "_"))
+			if err := os.WriteFile(filepath.Join(outDir, name), gif, 0o644); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("%3d %-40s %-46s %v (%.0f s)\n", i, j.Prompt, j.Read, j.Got, time.Since(t0).Seconds()/float64(i+1))
+	}
+	total := len(jobs)
+	pct := func(k int) float64 { return 100 * float64(k) / float64(total) }
+	summary := map[string]any{"model": dir, "clips": total, "i2v": i2v, "steps": d.Steps, "guidance": d.GuidanceScale,
+		"scheduler": d.Scheduler, "seed": seed, "minutes": time.Since(t0).Minutes()}
+	if i2v {
+		kept := 0
+		for _, j := range jobs {
+			if !contains(j.Got, "shape") && !contains(j.Got, "colour") {
+				kept++
+			}
+		}
+		summary["keeps_picture_object_pct"] = pct(kept)
+		fmt.Printf("image-to-video: keeps the picture's shape and colour in %d/%d (%.1f%%)\n", kept, total, pct(kept))
+	}
+	for _, a := range []string{"objects", "shape", "colour", "size", "direction"} {
+		summary[a+"_pct"] = 100 - pct(counts[a])
+	}
+	summary["all_right_pct"] = pct(right)
+	fmt.Printf("right in every attribute: %d/%d (%.1f%%); per attribute: one object %.1f%%, shape %.1f%%, colour %.1f%%, size %.1f%%, direction %.1f%%\n",
+		right, total, pct(right), 100-pct(counts["objects"]), 100-pct(counts["shape"]), 100-pct(counts["colour"]), 100-pct(counts["size"]), 100-pct(counts["direction"]))
+	if outDir != "" {
+		b, err := json.MarshalIndent(map[string]any{"summary": summary, "clips": jobs}, "", " ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(outDir, "summary.json"), b, 0o644)
+	}
+	return nil
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

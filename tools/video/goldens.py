@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Golden files for Loom's Go motion UNet (core/towers/motion.go).
+
+Builds a tiny random-init UNetMotionModel (motion.py) from a fixed seed, norm
+weights perturbed so a mis-bound tensor shows and motion modules' proj_out
+non-zero (AnimateDiff starts them at zero, which would hide them), rounds
+every weight to float16, and writes it in both of diffusers' layouts:
+
+  core/towers/testdata/motion_tiny/unet/                 UNetMotionModel: spatial + motion weights in one file
+  core/towers/testdata/motion_tiny/split/unet/           UNet2DConditionModel (the spatial weights)
+  core/towers/testdata/motion_tiny/split/motion_adapter/ MotionAdapter (the motion modules)
+  core/towers/testdata/motion_golden.safetensors         inputs and outputs of one step on two
+      videos of five frames (text-to-video), and of the same step with frame 0 held
+      clean at timestep 0 (image-to-video)
+
+  /usr/bin/python3 tools/video/goldens.py"""
+import json
+import os
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.append(os.path.join(ROOT, "tools", "captioner"))  # safet.py only
+import motion as V  # noqa: E402
+import safet  # noqa: E402
+
+TD = os.path.join(ROOT, "core", "towers", "testdata")
+SPATIAL = dict(_class_name="UNet2DConditionModel", sample_size=8, in_channels=4, out_channels=4,
+               block_out_channels=[16, 32], layers_per_block=1, norm_num_groups=8, norm_eps=1e-5,
+               down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"], up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"],
+               cross_attention_dim=24, attention_head_dim=2, flip_sin_to_cos=True, freq_shift=0,
+               use_linear_projection=False, act_fn="silu")
+CFG = V.motion_config(SPATIAL, heads=2, max_len=8)
+
+
+def save(sd, cfg, folder):
+    os.makedirs(folder, exist_ok=True)
+    safet.save(os.path.join(folder, "diffusion_pytorch_model.safetensors"), {k: v.detach().half().numpy() for k, v in sd.items()}, {"format": "pt"})
+    json.dump(cfg, open(os.path.join(folder, "config.json"), "w"), indent=1)
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.manual_seed(11)
+    m = V.UNetMotionModel(CFG)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if "norm" in name:
+                p.add_(0.2 * torch.randn_like(p))
+        for p in m.state_dict().values():  # parameters and the frame-position buffers, as stored
+            p.copy_(p.half().float())
+    m.eval()
+    sd = m.state_dict()
+    base = os.path.join(TD, "motion_tiny")
+    save(sd, CFG, os.path.join(base, "unet"))
+    save({k: v for k, v in sd.items() if "motion_modules" not in k}, V.spatial_config(CFG), os.path.join(base, "split", "unet"))
+    save({k: v for k, v in sd.items() if "motion_modules" in k}, V.adapter_config(CFG), os.path.join(base, "split", "motion_adapter"))
+
+    g = torch.Generator().manual_seed(12)
+    b, f = 2, 5
+    sample = torch.randn(b * f, 4, 8, 8, generator=g)
+    t = torch.tensor([917.0, 33.0])
+    ctx = torch.randn(b, 7, 24, generator=g)
+    first = torch.randn(b, 4, 8, 8, generator=g)  # a clean first-frame latent per video
+    with torch.no_grad():
+        out = m(sample, t.repeat_interleave(f), ctx.repeat_interleave(f, 0), f)
+        # Image-to-video: frame 0 is the clean latent at timestep 0, the rest as before.
+        s2 = sample.clone().reshape(b, f, 4, 8, 8)
+        s2[:, 0] = first
+        t2 = t[:, None].repeat(1, f)
+        t2[:, 0] = 0
+        out_first = m(s2.reshape(b * f, 4, 8, 8), t2.reshape(-1), ctx.repeat_interleave(f, 0), f)
+    gold = dict(sample=sample.numpy(), t=t.numpy(), ctx=ctx.numpy(), out=out.numpy(), first=first.numpy(), out_first=out_first.numpy(),
+                pe=V.sinusoid_table(16, 8)[0].numpy())
+    path = os.path.join(TD, "motion_golden.safetensors")
+    safet.save(path, gold, {"maker": "tools/video/goldens.py", "frames": str(f)})
+    print("wrote", path, {k: list(v.shape) for k, v in gold.items()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Plain-PyTorch reference of an AnimateDiff-style motion UNet ("AnimateDiff:
+Animate Your Personalized Text-to-Image Diffusion Models without Specific
+Tuning", Guo et al. 2024), written to the configuration keys and state_dict
+names of diffusers' UNetMotionModel and MotionAdapter so a checkpoint of that
+family loads with load_state_dict unchanged (only sizes differ):
+
+  the image UNet's names (tools/diffusion/model.py, UNet2DConditionModel), plus
+  down_blocks.i.motion_modules.j, mid_block.motion_modules.0, up_blocks.i.motion_modules.j,
+  each a TransformerTemporalModel: norm (GroupNorm over channels × frames × pixels),
+  proj_in, transformer_blocks.k.{norm1, attn1, norm2, attn2, norm3, ff, pos_embed.pe}, proj_out.
+
+A motion module runs after each resnet (and its spatial attention) of every
+block and after the mid block's attention: attention across the frames of a
+video at each pixel, with diffusers' sinusoidal frame positions added after
+each LayerNorm, two self-attentions (double_self_attention) and a GEGLU
+feed-forward. Activations are (videos·frames, C, H, W), frame-major per video,
+as diffusers reshapes them; the time embedding may differ per frame (Loom's
+image-to-video holds frame 0 clean at t = 0).
+
+No diffusers here: the math follows the paper and that library's documented
+behaviour. Debian's python3-torch (1.13, CPU) only."""
+import math
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "diffusion"))
+import model as M  # noqa: E402  (tools/diffusion/model.py)
+
+
+def sinusoid_table(dim, max_len):
+    """diffusers' SinusoidalPositionalEmbedding.pe (1, max_len, dim): sin on
+    even channels, cos on odd, of p·10000^(-2i/dim), in float32."""
+    position = torch.arange(max_len).unsqueeze(1)
+    div = torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(1, max_len, dim)
+    pe[0, :, 0::2] = torch.sin(position * div)
+    pe[0, :, 1::2] = torch.cos(position * div)
+    return pe
+
+
+class SinusoidalPositionalEmbedding(nn.Module):
+    def __init__(self, dim, max_len):
+        super().__init__()
+        self.register_buffer("pe", sinusoid_table(dim, max_len))
+
+    def forward(self, x):
+        return x + self.pe[:, : x.shape[1]]
+
+
+def frame_attention(q, k, v, heads):
+    """attention() for many short sequences: q, k, v (N, T, heads·d) with T the
+    frames. Scores by broadcast multiply-sum instead of bmm, whose per-matrix
+    overhead dominates at thousands of 16×16 products on the CPU; the same math."""
+    n, t, inner = q.shape
+    d = inner // heads
+    q, k, v = (z.view(n, t, heads, d) for z in (q, k, v))
+    s = (q[:, :, None] * k[:, None]).sum(-1) * d ** -0.5  # (n, tq, tk, heads)
+    return (s.softmax(2)[..., None] * v[:, None]).sum(2).reshape(n, t, inner)
+
+
+class FrameAttention(M.Attention):
+    def forward(self, x, ctx=None):
+        return self.to_out[0](frame_attention(self.to_q(x), self.to_k(x), self.to_v(x), self.heads))
+
+
+class TemporalBlock(nn.Module):
+    """BasicTransformerBlock(double_self_attention=True, positional_embeddings="sinusoidal")."""
+
+    def __init__(self, dim, heads, max_len):
+        super().__init__()
+        hd = dim // heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn1 = FrameAttention(dim, None, heads, hd)
+        self.norm2 = nn.LayerNorm(dim)
+        self.attn2 = FrameAttention(dim, None, heads, hd)
+        self.norm3 = nn.LayerNorm(dim)
+        self.ff = M.FeedForward(dim)
+        self.pos_embed = SinusoidalPositionalEmbedding(dim, max_len)
+
+    def forward(self, x):
+        x = self.attn1(self.pos_embed(self.norm1(x))) + x
+        x = self.attn2(self.pos_embed(self.norm2(x))) + x
+        return self.ff(self.norm3(x)) + x
+
+
+class TransformerTemporalModel(nn.Module):
+    """A motion module: x (b·f, c, h, w) → x + attention over the f frames at each pixel."""
+
+    def __init__(self, ch, heads, layers, groups, max_len):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, ch, eps=1e-6)
+        self.proj_in = nn.Linear(ch, ch)
+        self.transformer_blocks = nn.ModuleList(TemporalBlock(ch, heads, max_len) for _ in range(layers))
+        self.proj_out = nn.Linear(ch, ch)
+
+    def forward(self, x, frames):
+        bf, c, h, w = x.shape
+        b = bf // frames
+        res = x
+        x = x.reshape(b, frames, c, h, w).permute(0, 2, 1, 3, 4)  # (b, c, f, h, w): the norm sees every frame
+        x = self.norm(x)
+        x = x.permute(0, 3, 4, 2, 1).reshape(b * h * w, frames, c)
+        x = self.proj_in(x)
+        for blk in self.transformer_blocks:
+            x = blk(x)
+        x = self.proj_out(x)
+        x = x.reshape(b, h, w, frames, c).permute(0, 3, 4, 1, 2).reshape(bf, c, h, w)
+        return x + res
+
+
+def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1):
+    """A UNetMotionModel config.json from a UNet2DConditionModel's."""
+    c = {k: v for k, v in unet_cfg.items() if k not in ("loom", "mid_block_type")}
+    c["_class_name"] = "UNetMotionModel"
+    c["down_block_types"] = ["CrossAttnDownBlockMotion" if t.startswith("CrossAttn") else "DownBlockMotion" for t in unet_cfg["down_block_types"]]
+    c["up_block_types"] = ["CrossAttnUpBlockMotion" if t.startswith("CrossAttn") else "UpBlockMotion" for t in unet_cfg["up_block_types"]]
+    if "num_attention_heads" not in c or c["num_attention_heads"] is None:
+        c["num_attention_heads"] = c.get("attention_head_dim", 8)
+    c.update(motion_num_attention_heads=heads, motion_max_seq_length=max_len, use_motion_mid_block=mid,
+             temporal_transformer_layers_per_block=layers)
+    return c
+
+
+def spatial_config(motion_cfg):
+    """The UNet2DConditionModel config of a UNetMotionModel's spatial layers."""
+    c = {k: v for k, v in motion_cfg.items() if not k.startswith("motion_") and k not in ("use_motion_mid_block", "temporal_transformer_layers_per_block", "loom")}
+    c["_class_name"] = "UNet2DConditionModel"
+    c["down_block_types"] = ["CrossAttnDownBlock2D" if t.startswith("CrossAttn") else "DownBlock2D" for t in motion_cfg["down_block_types"]]
+    c["up_block_types"] = ["CrossAttnUpBlock2D" if t.startswith("CrossAttn") else "UpBlock2D" for t in motion_cfg["up_block_types"]]
+    return c
+
+
+class UNetMotionModel(M.UNet2DConditionModel):
+    """The image UNet's spatial layers with a motion module after each stage."""
+
+    def __init__(self, c):
+        super().__init__(spatial_config(c))
+        self.c = c
+        boc = c["block_out_channels"]
+        groups = c.get("norm_num_groups", 32)
+        heads, max_len = c.get("motion_num_attention_heads", 8), c.get("motion_max_seq_length", 32)
+        layers = c.get("temporal_transformer_layers_per_block", 1)
+
+        def mm(ch):
+            return TransformerTemporalModel(ch, heads, layers, groups, max_len)
+
+        for i, blk in enumerate(self.down_blocks):
+            blk.motion_modules = nn.ModuleList(mm(boc[i]) for _ in blk.resnets)
+        for i, blk in enumerate(self.up_blocks):
+            blk.motion_modules = nn.ModuleList(mm(boc[::-1][i]) for _ in blk.resnets)
+        self.use_mid = c.get("use_motion_mid_block", True)
+        if self.use_mid:
+            self.mid_block.motion_modules = nn.ModuleList([mm(boc[-1])])
+
+    def motion_parameters(self):
+        return [p for n, p in self.named_parameters() if "motion_modules" in n]
+
+    def forward(self, x, t, ctx, frames):
+        """x (b·f, C, H, W); t (b·f,) or a scalar; ctx (b·f, L, D)."""
+        def motion(part, where, h):
+            blk, j = where
+            if part == "mid" and not self.use_mid:
+                return h
+            return blk.motion_modules[j](h, frames)
+
+        return super().forward(x, t, ctx, stage=motion)
+
+
+def adapter_config(motion_cfg):
+    """A MotionAdapter config.json for a UNetMotionModel's motion modules."""
+    return dict(_class_name="MotionAdapter", block_out_channels=motion_cfg["block_out_channels"],
+                motion_layers_per_block=motion_cfg.get("layers_per_block", 2), motion_mid_block_layers_per_block=1,
+                motion_num_attention_heads=motion_cfg["motion_num_attention_heads"],
+                motion_norm_num_groups=motion_cfg.get("norm_num_groups", 32),
+                motion_max_seq_length=motion_cfg["motion_max_seq_length"],
+                use_motion_mid_block=motion_cfg.get("use_motion_mid_block", True), conv_in_channels=None)
+
+
+TINY_MOTION = motion_config(M.TINY_UNET, heads=4, max_len=24)

@@ -1,0 +1,259 @@
+#!/usr/bin/python3
+"""Train the Shapes video model: AnimateDiff's recipe on the shipped image
+model. The motion UNet (motion.py) starts from models/shapes-diffusion's UNet
+for its spatial layers, with motion modules whose proj_out starts at zero (so
+step 0 is the image model on every frame); the VAE and text encoder are the
+image model's, frozen. Trained: the motion modules, and the spatial
+cross-attention (attn2) at a lower rate — the image model never saw the words
+"moving", "up" and "down", and it reads "left"/"right" as where to draw the
+object, which is where a clip moving that way ends, not where it starts.
+
+v-prediction on the image model's zero-terminal-SNR schedule, 10% of prompts
+dropped for classifier-free guidance. A fraction --i2v of clips train
+image-to-video as Loom runs it (core/towers/motion.go): frame 0 is the clip's
+clean latent at timestep 0 and is left out of the loss; half of those carry
+the prompt of another object moving the same way, so the picture, not the
+text, decides what moves.
+
+Data: clips of the motion world (go run ./tools/shapesgen -video), their
+frames encoded once by the image model's VAE with Loom's own encoder
+(tools/video/encodeclips: the posterior's mean and std; a latent is still
+sampled every step). Checkpoints every
+--ckpt-minutes to --state (and exports the folder); --resume continues one.
+Exports a diffusers-style AnimateDiff folder:
+
+  OUT/model_index.json      (loom: training metadata and sampling defaults)
+  OUT/unet/                 UNetMotionModel, f16 weights
+  OUT/scheduler/            the image model's scheduler config
+  OUT/vae, text_encoder, tokenizer -> ../shapes-diffusion/… (symlinks: the shipped parts, unchanged)
+
+  go run ./tools/shapesgen -video -n 4000 -seed 11 -out /tmp/video/train
+  go run ./tools/video/encodeclips -data /tmp/video/train -vae models/shapes-diffusion/vae -n 4000
+  OMP_NUM_THREADS=1 /usr/bin/python3 tools/video/train.py --data /tmp/video --clips 4000 \\
+      --base models/shapes-diffusion --out models/shapes-video --minutes 120 --threads 1
+
+Debian's torch only."""
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.append(os.path.join(TOOLS, "diffusion"))
+sys.path.append(os.path.join(TOOLS, "captioner"))
+import motion as V  # noqa: E402
+import safet  # noqa: E402
+import sched as S  # noqa: E402
+import train_unet as TU  # noqa: E402
+
+FRAMES = 16
+M = V.M  # tools/diffusion/model.py
+
+
+def load_module(mod, path):
+    sd = safet.load(path)
+    mod.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in sd.items()})
+    return mod
+
+
+def load_latents(prefix, n):
+    """The frames' latent Gaussians, as tools/video/encodeclips writes them:
+    float16 means then stds, each (N, 16, 4, 16, 16)."""
+    path = f"{prefix}.{n}.latents.f16"
+    if not os.path.exists(path):
+        sys.exit(f"{path} is missing: go run ./tools/video/encodeclips -data {prefix} -n {n}")
+    a = np.fromfile(path, dtype=np.float16).reshape(2, n, FRAMES, 4, 16, 16)
+    return torch.from_numpy(a[0]), torch.from_numpy(a[1])
+
+
+def trainable(unet, spatial_attn):
+    """Motion modules, and (when spatial_attn) the spatial blocks' cross-attention."""
+    motion, spatial = [], []
+    for n, p in unet.named_parameters():
+        if "motion_modules" in n:
+            motion.append(p)
+        elif spatial_attn and ".attn2." in n:
+            spatial.append(p)
+        else:
+            p.requires_grad_(False)
+    return motion, spatial
+
+
+def export(out, unet, base, meta, defaults):
+    os.makedirs(os.path.join(out, "unet"), exist_ok=True)
+    sd = {k: v.detach().half().numpy() for k, v in unet.state_dict().items()}
+    safet.save(os.path.join(out, "unet", "diffusion_pytorch_model.safetensors"), sd, {"format": "pt"})
+    json.dump(unet.c, open(os.path.join(out, "unet", "config.json"), "w"), indent=1)
+    os.makedirs(os.path.join(out, "scheduler"), exist_ok=True)
+    shutil.copy(os.path.join(base, "scheduler", "scheduler_config.json"), os.path.join(out, "scheduler", "scheduler_config.json"))
+    rel = os.path.relpath(os.path.abspath(base), os.path.abspath(out))
+    for part in ("vae", "text_encoder", "tokenizer"):
+        link = os.path.join(out, part)
+        if os.path.islink(link):
+            os.remove(link)
+        if not os.path.exists(link):
+            os.symlink(os.path.join(rel, part), link)
+    json.dump(dict(_class_name="AnimateDiffPipeline", unet=["diffusers", "UNetMotionModel"], vae=["diffusers", "AutoencoderKL"],
+                   text_encoder=["transformers", "CLIPTextModel"], tokenizer=["transformers", "CLIPTokenizer"],
+                   scheduler=["diffusers", "DDIMScheduler"], motion_adapter=[None, None],
+                   loom=dict(meta, defaults=defaults)),
+              open(os.path.join(out, "model_index.json"), "w"), indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="/tmp/video", help="prefix folder of train.u8/train.txt from shapesgen -video")
+    ap.add_argument("--clips", type=int, default=4000, help="train on the first this many clips")
+    ap.add_argument("--base", default="models/shapes-diffusion")
+    ap.add_argument("--out", default="models/shapes-video")
+    ap.add_argument("--minutes", type=float, default=120, help="training budget (encoding excluded), across resumes")
+    ap.add_argument("--batch", type=int, default=2, help="clips per step")
+    ap.add_argument("--lr", type=float, default=1e-3, help="motion modules")
+    ap.add_argument("--spatial-lr", type=float, default=1e-4, help="spatial cross-attention (0: frozen)")
+    ap.add_argument("--heads", type=int, default=4, help="motion_num_attention_heads")
+    ap.add_argument("--i2v", type=float, default=0.3, help="fraction of clips trained image-to-video")
+    ap.add_argument("--drop", type=float, default=0.1, help="fraction of prompts dropped to the empty prompt")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ckpt-minutes", type=float, default=10)
+    ap.add_argument("--state", default="", help="checkpoint file (default OUT/train_state.pt; keep it out of the repo)")
+    ap.add_argument("--resume", action="store_true", help="continue the checkpoint")
+    ap.add_argument("--time-steps", type=int, default=0, help="time this many steps, print the rate, exit")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    np.random.seed(a.seed)
+
+    tok = TU.Tokenizer()
+    shipped = json.load(open(os.path.join(a.base, "tokenizer", "vocab.json")))
+    assert shipped == tok.vocab, "the base model's tokenizer differs from train_unet.Tokenizer"
+    scale = json.load(open(os.path.join(a.base, "vae", "config.json")))["scaling_factor"]
+    ccfg = json.load(open(os.path.join(a.base, "text_encoder", "config.json")))
+    text = load_module(M.CLIPTextModel(ccfg), os.path.join(a.base, "text_encoder", "model.safetensors")).eval()
+    ucfg = json.load(open(os.path.join(a.base, "unet", "config.json")))
+    ucfg.pop("loom", None)
+    unet = V.UNetMotionModel(V.motion_config(ucfg, heads=a.heads, max_len=32))
+    base_sd = safet.load(os.path.join(a.base, "unet", "diffusion_pytorch_model.safetensors"))
+    missing, unexpected = unet.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in base_sd.items()}, strict=False)
+    assert not unexpected and all("motion_modules" in k for k in missing), (unexpected, [k for k in missing if "motion_modules" not in k])
+    with torch.no_grad():
+        for n, p in unet.named_parameters():
+            if "motion_modules" in n and "proj_out" in n:
+                p.zero_()
+    motion_p, spatial_p = trainable(unet, a.spatial_lr > 0)
+    groups = [dict(params=motion_p, lr=a.lr, base=a.lr)]
+    if spatial_p:
+        groups.append(dict(params=spatial_p, lr=a.spatial_lr, base=a.spatial_lr))
+    opt = torch.optim.AdamW(groups, weight_decay=0.01)
+    nmotion, nspatial = sum(p.numel() for p in motion_p), sum(p.numel() for p in spatial_p)
+
+    scfg = json.load(open(os.path.join(a.base, "scheduler", "scheduler_config.json")))
+    assert scfg["prediction_type"] == "v_prediction", "the base model is v-prediction"
+    ac = torch.from_numpy(S.alphas_cumprod(scfg)).float()
+
+    prompts = open(os.path.join(a.data, "train.txt")).read().splitlines()[: a.clips]
+    n = len(prompts)
+    lat_mean, lat_std = load_latents(os.path.join(a.data, "train"), n)
+    with torch.no_grad():
+        distinct = sorted(set(prompts) | {""})
+        ctx = {p: text(torch.tensor([tok.encode(p)]))[0] for p in distinct}
+    by_direction = {}
+    for p in distinct:
+        if p:
+            by_direction.setdefault(p.rsplit(" ", 1)[1], []).append(p)
+    print(f"motion params {nmotion}, spatial cross-attention {nspatial}, clips {n}, prompts {len(distinct) - 1}", flush=True)
+
+    state = a.state or os.path.join(a.out, "train_state.pt")
+    step, spent = 0, 0.0
+    if a.resume:
+        ck = torch.load(state)
+        unet.load_state_dict(ck["unet"], strict=False)
+        opt.load_state_dict(ck["opt"])
+        step, spent = ck["step"], ck["spent"]
+        torch.set_rng_state(ck["torch_rng"])
+        np.random.set_state(ck["np_rng"])
+        random.setstate(ck["py_rng"])
+        print(f"resumed at step {step} after {spent / 60:.1f} min", flush=True)
+
+    def save_state():
+        os.makedirs(os.path.dirname(os.path.abspath(state)), exist_ok=True)
+        keep = {k: v for k, v in unet.state_dict().items() if "motion_modules" in k or ".attn2." in k}
+        torch.save(dict(unet=keep, opt=opt.state_dict(), step=step, spent=spent, torch_rng=torch.get_rng_state(),
+                        np_rng=np.random.get_state(), py_rng=random.getstate(), args=vars(a)), state + ".tmp")
+        os.replace(state + ".tmp", state)
+
+    def finish():
+        """Export the folder as it stands (every checkpoint, so a run cut short still leaves a model)."""
+        meta = dict(step=step, minutes=round(spent / 60, 1), clips=n, batch=a.batch, lr=a.lr, spatial_lr=a.spatial_lr,
+                    i2v=a.i2v, motion_params=nmotion, spatial_attn_params=nspatial,
+                    loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)))
+        export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8))
+        print("exported", a.out, meta, flush=True)
+
+    budget, t_last, ckpt_at = a.minutes * 60, time.time(), spent + a.ckpt_minutes * 60
+    unet.train()
+    losses = []
+    while spent < budget or (a.time_steps and step < a.time_steps):
+        frac = min(spent / budget, 1)
+        for g in opt.param_groups:
+            g["lr"] = g["base"] * min(1.0, (step + 1) / 200) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.9 + 0.1)
+        B = a.batch
+        idx = np.random.randint(0, n, B)
+        x0 = (lat_mean[idx].float() + lat_std[idx].float() * torch.randn(B, FRAMES, 4, 16, 16)) * scale  # (B, F, 4, 16, 16)
+        t = torch.randint(0, 1000, (B,))
+        eps = torch.randn_like(x0)
+        at = ac[t][:, None, None, None, None]
+        xt = at.sqrt() * x0 + (1 - at).sqrt() * eps
+        target = at.sqrt() * eps - (1 - at).sqrt() * x0
+        tf = t[:, None].repeat(1, FRAMES).float()  # per-frame timesteps
+        weight = torch.ones(B, FRAMES)
+        ps = []
+        for b in range(B):
+            p = prompts[idx[b]]
+            if random.random() < a.i2v:
+                xt[b, 0], tf[b, 0], weight[b, 0] = x0[b, 0], 0, 0  # the picture: clean, at t = 0, not scored
+                if random.random() < 0.5:
+                    p = random.choice(by_direction[p.rsplit(" ", 1)[1]])
+            if random.random() < a.drop:
+                p = ""
+            ps.append(ctx[p])
+        c = torch.stack(ps).repeat_interleave(FRAMES, 0)
+        out = unet(xt.reshape(B * FRAMES, 4, 16, 16), tf.reshape(-1), c, FRAMES).reshape(B, FRAMES, 4, 16, 16)
+        err = ((out - target) ** 2).mean(dim=(2, 3, 4))
+        loss = (err * weight).sum() / weight.sum()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(motion_p + spatial_p, 1.0)
+        opt.step()
+        step += 1
+        now = time.time()
+        spent += now - t_last
+        t_last = now
+        losses.append(loss.item())
+        if a.time_steps and step == a.time_steps:
+            print(f"{step} steps in {spent:.1f} s: {spent / step:.2f} s/step", flush=True)
+            return
+        if step % 50 == 0:
+            print(f"step {step} {spent / 60:.1f}min loss {np.mean(losses[-50:]):.4f}", flush=True)
+        if spent >= ckpt_at:
+            save_state()
+            finish()
+            ckpt_at = spent + a.ckpt_minutes * 60
+            print(f"checkpoint at step {step}", flush=True)
+    save_state()
+    finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -33,6 +33,9 @@ const (
 	maxVideoSteps  = 150
 	// defaultVideoFPS turns seconds into frames when fps is not given.
 	defaultVideoFPS = 8
+	// maxReferenceBytes is the largest input_reference the video plugin
+	// decodes (its imgproc limit).
+	maxReferenceBytes = 16 << 20
 )
 
 func (s *Server) registerVideo(g *gin.RouterGroup) {
@@ -214,8 +217,11 @@ func jsonInputReference(raw json.RawMessage) (*queue.Blob, error) {
 }
 
 // renamed names an input image's errors after input_reference, the field
-// the client sent.
+// the client sent, and bounds its size.
 func renamed(b queue.Blob, err error) (*queue.Blob, error) {
+	if err == nil && len(b.Data) > maxReferenceBytes {
+		return nil, badRequest("input_reference: %d bytes is over the %d byte limit", len(b.Data), maxReferenceBytes)
+	}
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
 		e := *ae

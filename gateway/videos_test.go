@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"hash/crc32"
+	"image"
+	"image/png"
+	"math/rand/v2"
 	"mime/multipart"
 	"slices"
 	"strings"
@@ -224,10 +227,26 @@ func pngBomb() []byte {
 	return raw
 }
 
+// bigPNG is a valid 2400×2400 RGB PNG of noise: within the side limit,
+// over 16 MiB.
+func bigPNG() []byte {
+	img := image.NewNRGBA(image.Rect(0, 0, 2400, 2400))
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(r.IntN(256))
+		if i%4 == 3 {
+			img.Pix[i] = 255
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	return b.Bytes()
+}
+
 // TestVideoBadInput: every mistake is a 4xx JSON error that names the
 // field, and nothing is queued.
 func TestVideoBadInput(t *testing.T) {
-	e := newEnv(t, Config{MaxBodyBytes: 1 << 20})
+	e := newEnv(t, Config{MaxBodyBytes: 24 << 20})
 	before, _ := e.q.Depth(t.Context(), taskVideo)
 	for _, c := range []struct {
 		name, body string
@@ -259,7 +278,7 @@ func TestVideoBadInput(t *testing.T) {
 		{"reference empty", `{"model":"vid","prompt":"x","input_reference":{}}`, 400, "invalid_request", "input_reference"},
 		{"reference a number", `{"model":"vid","prompt":"x","input_reference":7}`, 400, "invalid_request", "input_reference"},
 		{"reference bomb", `{"model":"vid","prompt":"x","input_reference":"` + dataURL(pngBomb()) + `"}`, 400, "invalid_request", "input_reference"},
-		{"body too large", `{"model":"vid","prompt":"x","input_reference":"` + strings.Repeat("A", 1<<20) + `"}`, 413, "request_too_large", "larger"},
+		{"body too large", `{"model":"vid","prompt":"x","input_reference":"` + strings.Repeat("A", 24<<20) + `"}`, 413, "request_too_large", "larger"},
 		{"not JSON", `{"model":`, 400, "invalid_request", "JSON"},
 	} {
 		code, _, body := e.do("POST", "/v1/videos", "application/json", []byte(c.body))
@@ -282,6 +301,7 @@ func TestVideoBadInput(t *testing.T) {
 		{"file bomb", map[string]string{"model": "vid", "prompt": "x"}, pngBomb(), "input_reference"},
 		{"file and URL", map[string]string{"model": "vid", "prompt": "x", "input_reference[image_url]": dataURL(pngBytes(2, 2))}, pngBytes(2, 2), "input_reference"},
 		{"file id", map[string]string{"model": "vid", "prompt": "x", "input_reference[file_id]": "file-1"}, nil, "input_reference"},
+		{"file too large", map[string]string{"model": "vid", "prompt": "x"}, bigPNG(), "byte limit"},
 		{"seconds", map[string]string{"model": "vid", "prompt": "x", "seconds": "4s"}, nil, "seconds"},
 		{"steps", map[string]string{"model": "vid", "prompt": "x", "steps": "many"}, nil, "steps"},
 		{"no prompt", map[string]string{"model": "vid"}, nil, "prompt"},

@@ -369,3 +369,10 @@ func TestGGUFVersion2(t *testing.T) {
 		t.Fatalf("v2: version %d data %v", g.Version, w.Data)
 	}
 }
+
+// Loom's own activation layout is never a tensor type in a file.
+func TestInternalTypeRefused(t *testing.T) {
+	if _, err := dataSize(kernels.Q8S, []int{32}, 1<<20); err == nil {
+		t.Fatal("a q8s tensor was sized as if a file could hold one")
+	}
+}

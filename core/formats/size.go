@@ -8,7 +8,7 @@ import "github.com/loomhq/loom/core/kernels"
 // limit. An unknown type makes the file fail to open with a clear error
 // rather than be misread.
 func dataSize(t kernels.DType, shape []int, limit int64) (int64, error) {
-	if !t.Known() {
+	if !t.Stored() {
 		return 0, formatErr("unsupported tensor type %v", t)
 	}
 	bs, bb := int64(t.BlockSize()), int64(t.BlockBytes())

@@ -44,7 +44,14 @@ const (
 	F64    DType = 28
 	BF16   DType = 30
 
-	numDTypes = 31
+	// Q8S is Loom's own activation layout for the dot products of q4_0 and
+	// q8_0 weights, never stored in a file (the id is outside ggml's): q8_0's
+	// levels and scale (d rounded to f16, as ggml's q8_0, but kept as an f32)
+	// plus Σq, so the kernels multiply unsigned weight levels straight into
+	// VPDPBUSD and take the offset off once per block (40 bytes a block).
+	Q8S DType = 255
+
+	numDTypes = 256
 )
 
 // Block geometry (the other types' bytes per block are in quant.go and quantk.go).
@@ -84,6 +91,7 @@ type Traits struct {
 	BlockSize  int   // elements per block (1 for f32/f16/bf16 and the integer types)
 	BlockBytes int   // bytes per block
 	VecDot     DType // the activation type the dot product takes: F32 or a q8 type
+	Internal   bool  // Loom's own layout (activations only): never read from or written to a file
 
 	toFloat   func(dst []float32, src []byte) // len(dst) a multiple of BlockSize; nil: no kernels
 	fromFloat func(dst []byte, src []float32) // nil: this type cannot be written
@@ -115,12 +123,12 @@ var traits = [numDTypes]Traits{
 	F16:  {Name: "f16", BlockSize: 1, BlockBytes: halfBytes, VecDot: F32, toFloat: f16RowToF32, fromFloat: f32RowToF16, dotF32: dotF16},
 	BF16: {Name: "bf16", BlockSize: 1, BlockBytes: halfBytes, VecDot: F32, toFloat: bf16RowToF32, fromFloat: f32RowToBF16, dotF32: dotBF16},
 
-	Q8_0: {Name: "q8_0", BlockSize: qk32, BlockBytes: Q8_0Bytes, VecDot: Q8_0,
+	Q8_0: {Name: "q8_0", BlockSize: qk32, BlockBytes: Q8_0Bytes, VecDot: Q8S,
 		toFloat: dequantQ8_0, fromFloat: quantQ8_0,
-		dotQ: [numImpls]quantDot{dotQ8_0Q8_0Ref, dotQ8_0Q8_0AVX2, vnniOr(dotQ8_0Q8_0VNNI, dotQ8_0Q8_0AVX2)}},
-	Q4_0: {Name: "q4_0", BlockSize: qk32, BlockBytes: Q4_0Bytes, VecDot: Q8_0,
+		dotQ: [numImpls]quantDot{dotQ8_0Q8SRef, dotQ8_0Q8SAVX2, vnniOr(dotQ8_0Q8SVNNI, dotQ8_0Q8SAVX2)}},
+	Q4_0: {Name: "q4_0", BlockSize: qk32, BlockBytes: Q4_0Bytes, VecDot: Q8S,
 		toFloat: dequantQ4_0, fromFloat: quantQ4_0,
-		dotQ: [numImpls]quantDot{dotQ4_0Q8_0Ref, dotQ4_0Q8_0AVX2, vnniOr(dotQ4_0Q8_0VNNI, dotQ4_0Q8_0AVX2)}},
+		dotQ: [numImpls]quantDot{dotQ4_0Q8SRef, dotQ4_0Q8SAVX2, vnniOr(dotQ4_0Q8SVNNI, dotQ4_0Q8SAVX2)}},
 	Q4_1: {Name: "q4_1", BlockSize: qk32, BlockBytes: Q4_1Bytes, VecDot: Q8_1,
 		toFloat: dequant32(levelsQ4_1, Q4_1Bytes), fromFloat: quantQ4_1,
 		dotQ: [numImpls]quantDot{dotQ4_1Q8_1Ref, dotQ4_1Q8_1AVX2, vnniOr(dotQ4_1Q8_1VNNI, dotQ4_1Q8_1AVX2)}},
@@ -135,6 +143,8 @@ var traits = [numDTypes]Traits{
 		dotQ:    [numImpls]quantDot{dotIQ4NLQ8_0Ref, dotIQ4NLQ8_0AVX2, vnniOr(dotIQ4NLQ8_0VNNI, dotIQ4NLQ8_0AVX2)}},
 	Q8_1: {Name: "q8_1", BlockSize: qk32, BlockBytes: Q8_1Bytes, VecDot: Q8_1, // activations only
 		toFloat: dequant32(levelsQ8_1, Q8_1Bytes), fromFloat: quantQ8_1},
+	Q8S: {Name: "q8s", BlockSize: qk32, BlockBytes: Q8SBytes, VecDot: Q8S, Internal: true,
+		toFloat: dequant32(levelsQ8S, Q8SBytes), fromFloat: quantQ8S},
 
 	Q2_K: {Name: "q2_K", BlockSize: QKK, BlockBytes: Q2_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ2_K, Q2_KBytes),
 		dotQ: [numImpls]quantDot{dotQ2_KQ8_KRef, dotQ2_KQ8_KAVX2, vnniOr(dotQ2_KQ8_KVNNI, dotQ2_KQ8_KAVX2)}},
@@ -195,6 +205,10 @@ func (d DType) Computable() bool {
 
 // Widenable reports whether rows of d can be widened to float32.
 func (d DType) Widenable() bool { return d.Known() && traits[d].toFloat != nil }
+
+// Stored reports whether d may appear in a model file: a known type that is
+// not one of Loom's own activation layouts.
+func (d DType) Stored() bool { return d.Known() && !traits[d].Internal }
 
 // Writable reports whether float32 data can be quantized into d.
 func (d DType) Writable() bool { return d.Known() && traits[d].fromFloat != nil }

@@ -16,7 +16,7 @@ func TestDTypeTable(t *testing.T) {
 		computable bool
 	}{
 		F32: {"f32", 0, 1, 4, F32, true}, F16: {"f16", 1, 1, 2, F32, true}, BF16: {"bf16", 30, 1, 2, F32, true},
-		Q8_0: {"q8_0", 8, 32, 34, Q8_0, true}, Q4_0: {"q4_0", 2, 32, 18, Q8_0, true},
+		Q8_0: {"q8_0", 8, 32, 34, Q8S, true}, Q4_0: {"q4_0", 2, 32, 18, Q8S, true}, Q8S: {"q8s", 255, 32, 40, 0, false},
 		Q4_1: {"q4_1", 3, 32, 20, Q8_1, true}, Q5_0: {"q5_0", 6, 32, 22, Q8_0, true}, Q5_1: {"q5_1", 7, 32, 24, Q8_1, true},
 		IQ4_NL: {"iq4_nl", 20, 32, 18, Q8_0, true}, Q8_1: {"q8_1", 9, 32, 36, 0, false},
 		Q2_K: {"q2_K", 10, 256, 84, Q8_K, true}, Q3_K: {"q3_K", 11, 256, 110, Q8_K, true}, Q4_K: {"q4_K", 12, 256, 144, Q8_K, true},
@@ -74,7 +74,10 @@ func TestDTypeTable(t *testing.T) {
 	if err := I32.Dequantize(make([]float32, 4), make([]byte, 16)); err == nil {
 		t.Error("Dequantize of a type without kernels succeeded")
 	}
-	for _, d := range []DType{Q8_1, Q8_K} { // activation types: widen, but no dot product
+	if Q8S.Stored() || !Q8_K.Stored() {
+		t.Error("q8s is Loom's own layout, q8_K a GGUF type")
+	}
+	for _, d := range []DType{Q8_1, Q8_K, Q8S} { // activation types: widen, but no dot product
 		if !d.Widenable() || !d.Writable() || d.Computable() {
 			t.Errorf("%v: widenable %v, writable %v, computable %v", d, d.Widenable(), d.Writable(), d.Computable())
 		}

@@ -96,6 +96,7 @@ func quantQ8_0Generic(dst []byte, src []float32) {
 
 // Bytes per block of the 32-element types (QK8_0 = QK4_0 = 32 elements).
 const (
+	Q8SBytes    = 40
 	Q8_1Bytes   = 36
 	Q4_1Bytes   = 20
 	Q5_0Bytes   = 22
@@ -118,6 +119,13 @@ func levelsQ8_0(blk []byte, v *[qk32]int32) (float32, float32) {
 		v[j] = int32(int8(q))
 	}
 	return blockScale(blk), 0
+}
+
+func levelsQ8S(blk []byte, v *[qk32]int32) (float32, float32) {
+	for j, q := range blk[8:Q8SBytes] {
+		v[j] = int32(int8(q))
+	}
+	return math.Float32frombits(binary.LittleEndian.Uint32(blk)), 0
 }
 
 func levelsQ8_1(blk []byte, v *[qk32]int32) (float32, float32) {
@@ -227,12 +235,12 @@ func dot32(levels levels32, bb int, act levels32, xb int) quantDot {
 
 // The generic column of the table (and the references of the assembly).
 var (
-	dotQ8_0Q8_0Ref  = dot32(levelsQ8_0, Q8_0Bytes, levelsQ8_0, Q8_0Bytes)
-	dotQ4_0Q8_0Ref  = dot32(levelsQ4_0, Q4_0Bytes, levelsQ8_0, Q8_0Bytes)
 	dotQ4_1Q8_1Ref  = dot32(levelsQ4_1, Q4_1Bytes, levelsQ8_1, Q8_1Bytes)
 	dotQ5_0Q8_0Ref  = dot32(levelsQ5_0, Q5_0Bytes, levelsQ8_0, Q8_0Bytes)
 	dotQ5_1Q8_1Ref  = dot32(levelsQ5_1, Q5_1Bytes, levelsQ8_1, Q8_1Bytes)
 	dotIQ4NLQ8_0Ref = dot32(levelsIQ4NL, IQ4NLBytes, levelsQ8_0, Q8_0Bytes)
+	dotQ8_0Q8SRef   = dot32(levelsQ8_0, Q8_0Bytes, levelsQ8S, Q8SBytes)
+	dotQ4_0Q8SRef   = dot32(levelsQ4_0, Q4_0Bytes, levelsQ8S, Q8SBytes)
 )
 
 // quantQ4_1 and quantQ5_1 are ggml's reference quantizers of the offset
@@ -329,6 +337,25 @@ func quantQ8_1(dst []byte, src []float32) {
 		}
 		binary.LittleEndian.PutUint16(y, F32ToF16(d))
 		binary.LittleEndian.PutUint16(y[halfOffsetM:], F32ToF16(float32(sum)*d))
+	}
+}
+
+// quantQ8S is quantQ8_0Generic's levels in Loom's q8s layout: d rounded to
+// f16 exactly as q8_0 stores it (so dot products are q8_0's) but kept as an
+// f32, and Σq as an int32.
+func quantQ8S(dst []byte, src []float32) {
+	for b := 0; b < len(src)/qk32; b++ {
+		x := src[b*qk32 : (b+1)*qk32]
+		y := dst[b*Q8SBytes : (b+1)*Q8SBytes]
+		d, id := absMaxScale(x, 127)
+		var sum int32
+		for j, v := range x {
+			q := int8(roundAway(v * id))
+			y[8+j] = byte(q)
+			sum += int32(q)
+		}
+		binary.LittleEndian.PutUint32(y, math.Float32bits(F16ToF32(F32ToF16(d))))
+		binary.LittleEndian.PutUint32(y[4:], uint32(sum))
 	}
 }
 

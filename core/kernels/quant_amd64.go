@@ -15,29 +15,25 @@ var (
 // Each routine below is the assembly twin of the named Go reference loop; the
 // reference is its specification.
 
-// dotQ8_0Q8_0AVX2 is dotQ8_0Q8_0Generic over nb blocks (nb ≥ 1). The int8
-// products use the sign trick (|w| unsigned × x·sign(w) signed), exact for
-// activations in [-127, 127] as quantQ8_0 produces; per-block sums are
-// scaled and accumulated in 8 float lanes, so the float rounding order
-// differs from the reference.
+// dotQ4_0Q8SVNNI and dotQ8_0Q8SVNNI are dotQ4_0Q8SRef and dotQ8_0Q8SRef over
+// nb ≥ 1 blocks: the weight levels made unsigned (q4_0's nibbles as they
+// are, q8_0's bytes + 128) go straight into VPDPBUSD against the q8s bytes,
+// and the offset (8 or 128 times q8s's Σq) comes off once per block. The
+// AVX2 twins use VPMADDUBSW for q4_0 and the sign trick for q8_0 (whose
+// unsigned levels would saturate VPMADDUBSW's 16-bit pairs). Per-block sums
+// are exact; the float rounding order differs from the reference.
 //
 //go:noescape
-func dotQ8_0Q8_0AVX2(w, xq *byte, nb int) float32
+func dotQ4_0Q8SVNNI(w, xq *byte, nb int) float32
 
-// dotQ8_0Q8_0VNNI is dotQ8_0Q8_0AVX2 with VPDPBUSD for the int8 dot.
-//
 //go:noescape
-func dotQ8_0Q8_0VNNI(w, xq *byte, nb int) float32
+func dotQ4_0Q8SAVX2(w, xq *byte, nb int) float32
 
-// dotQ4_0Q8_0AVX2 is dotQ4_0Q8_0Generic over nb blocks (nb ≥ 1).
-//
 //go:noescape
-func dotQ4_0Q8_0AVX2(w, xq *byte, nb int) float32
+func dotQ8_0Q8SVNNI(w, xq *byte, nb int) float32
 
-// dotQ4_0Q8_0VNNI is dotQ4_0Q8_0AVX2 with VPDPBUSD for the int8 dot.
-//
 //go:noescape
-func dotQ4_0Q8_0VNNI(w, xq *byte, nb int) float32
+func dotQ8_0Q8SAVX2(w, xq *byte, nb int) float32
 
 // dotF16AVX2 is dotF16Generic over n halves, n a positive multiple of 8.
 //

@@ -60,104 +60,6 @@
 	VPDPBUSD  Y5, Y4, Y6 \
 	VCVTDQ2PS Y6, Y6
 
-// func dotQ8_0Q8_0AVX2(w, xq *byte, nb int) float32
-TEXT ·dotQ8_0Q8_0AVX2(SB), NOSPLIT, $0-28
-	MOVQ     w+0(FP), SI
-	MOVQ     xq+8(FP), DI
-	MOVQ     nb+16(FP), CX
-	VXORPS   Y0, Y0, Y0
-	VPCMPEQW Y15, Y15, Y15
-	VPSRLW   $15, Y15, Y15
-
-q8loop:
-	BLOCK_SCALE
-	VMOVDQU     2(SI), Y2
-	VMOVDQU     2(DI), Y3
-	INT8_DOT_AVX2
-	VFMADD231PS Y6, Y1, Y0
-	ADDQ        $34, SI
-	ADDQ        $34, DI
-	DECQ        CX
-	JNZ         q8loop
-
-	HSUM_Y0
-	VZEROUPPER
-	MOVSS X0, ret+24(FP)
-	RET
-
-// func dotQ8_0Q8_0VNNI(w, xq *byte, nb int) float32
-TEXT ·dotQ8_0Q8_0VNNI(SB), NOSPLIT, $0-28
-	MOVQ   w+0(FP), SI
-	MOVQ   xq+8(FP), DI
-	MOVQ   nb+16(FP), CX
-	VXORPS Y0, Y0, Y0
-
-q8vloop:
-	BLOCK_SCALE
-	VMOVDQU     2(SI), Y2
-	VMOVDQU     2(DI), Y3
-	INT8_DOT_VNNI
-	VFMADD231PS Y6, Y1, Y0
-	ADDQ        $34, SI
-	ADDQ        $34, DI
-	DECQ        CX
-	JNZ         q8vloop
-
-	HSUM_Y0
-	VZEROUPPER
-	MOVSS X0, ret+24(FP)
-	RET
-
-// func dotQ4_0Q8_0AVX2(w, xq *byte, nb int) float32
-TEXT ·dotQ4_0Q8_0AVX2(SB), NOSPLIT, $0-28
-	MOVQ     w+0(FP), SI
-	MOVQ     xq+8(FP), DI
-	MOVQ     nb+16(FP), CX
-	VXORPS   Y0, Y0, Y0
-	VPCMPEQW Y15, Y15, Y15
-	VPSRLW   $15, Y15, Y15
-	Q4_CONSTS
-
-q4loop:
-	BLOCK_SCALE
-	Q4_UNPACK
-	VMOVDQU     2(DI), Y3
-	INT8_DOT_AVX2
-	VFMADD231PS Y6, Y1, Y0
-	ADDQ        $18, SI
-	ADDQ        $34, DI
-	DECQ        CX
-	JNZ         q4loop
-
-	HSUM_Y0
-	VZEROUPPER
-	MOVSS X0, ret+24(FP)
-	RET
-
-// func dotQ4_0Q8_0VNNI(w, xq *byte, nb int) float32
-TEXT ·dotQ4_0Q8_0VNNI(SB), NOSPLIT, $0-28
-	MOVQ   w+0(FP), SI
-	MOVQ   xq+8(FP), DI
-	MOVQ   nb+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	Q4_CONSTS
-
-q4vloop:
-	BLOCK_SCALE
-	Q4_UNPACK
-	VMOVDQU     2(DI), Y3
-	INT8_DOT_VNNI
-	VFMADD231PS Y6, Y1, Y0
-	ADDQ        $18, SI
-	ADDQ        $34, DI
-	DECQ        CX
-	JNZ         q4vloop
-
-	HSUM_Y0
-	VZEROUPPER
-	MOVSS X0, ret+24(FP)
-	RET
-
 // OFFSET_TERM adds m_w·s_x (the f16s at 2(SI) and 2(DI)) to X7: the
 // offset types' term against q8_1. Clobbers AX, BX, X8, X9.
 #define OFFSET_TERM \
@@ -432,6 +334,126 @@ iq4vloop:
 	ADDQ        $34, DI
 	DECQ        CX
 	JNZ         iq4vloop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// Q8S_SCALE sets Y1 to d_w·d_x: the f16 weight scale at (SI) times the f32
+// q8s scale at (DI). Clobbers AX.
+#define Q8S_SCALE \
+	MOVWLZX      (SI), AX  \
+	VMOVD        AX, X1    \
+	VCVTPH2PS    X1, X1    \
+	VMULSS       (DI), X1, X1 \
+	VBROADCASTSS X1, Y1
+
+// Q8S_OFFSET(shift) sets Y6 to [-(Σq << shift), 0, …]: the offset of the
+// unsigned weight levels (8 = 1<<3 for q4_0, 128 = 1<<7 for q8_0) taken off
+// once per block through lane 0. Clobbers AX.
+#define Q8S_OFFSET(shift) \
+	MOVL  4(DI), AX   \
+	SHLL  $shift, AX  \
+	NEGL  AX          \
+	VMOVD AX, X6
+
+// func dotQ4_0Q8SVNNI(w, xq *byte, nb int) float32
+TEXT ·dotQ4_0Q8SVNNI(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+
+q4sloop:
+	Q8S_SCALE
+	Q8S_OFFSET(3)
+	NIBBLES(2)
+	VPDPBUSD    8(DI), Y2, Y6
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $18, SI
+	ADDQ        $40, DI
+	DECQ        CX
+	JNZ         q4sloop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotQ4_0Q8SAVX2(w, xq *byte, nb int) float32
+TEXT ·dotQ4_0Q8SAVX2(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	ONES_W
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+
+q4saloop:
+	Q8S_SCALE
+	Q8S_OFFSET(3)
+	NIBBLES(2)
+	VPMADDUBSW  8(DI), Y2, Y7
+	VPMADDWD    Y15, Y7, Y7
+	VPADDD      Y7, Y6, Y6
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $18, SI
+	ADDQ        $40, DI
+	DECQ        CX
+	JNZ         q4saloop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotQ8_0Q8SVNNI(w, xq *byte, nb int) float32
+TEXT ·dotQ8_0Q8SVNNI(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   xq+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	BYTE_CONST($0x80808080, X13, Y13)
+
+q8sloop:
+	Q8S_SCALE
+	Q8S_OFFSET(7)
+	VPXOR       2(SI), Y13, Y2         // w + 128: unsigned
+	VPDPBUSD    8(DI), Y2, Y6
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $34, SI
+	ADDQ        $40, DI
+	DECQ        CX
+	JNZ         q8sloop
+
+	HSUM_Y0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotQ8_0Q8SAVX2(w, xq *byte, nb int) float32
+TEXT ·dotQ8_0Q8SAVX2(SB), NOSPLIT, $0-28
+	MOVQ     w+0(FP), SI
+	MOVQ     xq+8(FP), DI
+	MOVQ     nb+16(FP), CX
+	VXORPS   Y0, Y0, Y0
+	ONES_W
+
+q8saloop:
+	Q8S_SCALE
+	VMOVDQU     2(SI), Y2
+	VMOVDQU     8(DI), Y3
+	INT8_DOT_AVX2
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $34, SI
+	ADDQ        $40, DI
+	DECQ        CX
+	JNZ         q8saloop
 
 	HSUM_Y0
 	VZEROUPPER

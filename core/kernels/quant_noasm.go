@@ -13,8 +13,8 @@ const (
 )
 
 var (
-	dotQ8_0Q8_0AVX2, dotQ8_0Q8_0VNNI   = dotQ8_0Q8_0Ref, dotQ8_0Q8_0Ref
-	dotQ4_0Q8_0AVX2, dotQ4_0Q8_0VNNI   = dotQ4_0Q8_0Ref, dotQ4_0Q8_0Ref
+	dotQ8_0Q8SAVX2, dotQ8_0Q8SVNNI     = dotQ8_0Q8SRef, dotQ8_0Q8SRef
+	dotQ4_0Q8SAVX2, dotQ4_0Q8SVNNI     = dotQ4_0Q8SRef, dotQ4_0Q8SRef
 	dotQ4_1Q8_1AVX2, dotQ4_1Q8_1VNNI   = dotQ4_1Q8_1Ref, dotQ4_1Q8_1Ref
 	dotQ5_0Q8_0AVX2, dotQ5_0Q8_0VNNI   = dotQ5_0Q8_0Ref, dotQ5_0Q8_0Ref
 	dotQ5_1Q8_1AVX2, dotQ5_1Q8_1VNNI   = dotQ5_1Q8_1Ref, dotQ5_1Q8_1Ref

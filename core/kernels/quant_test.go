@@ -298,18 +298,23 @@ func TestDequantMatchesReference(t *testing.T) {
 	}
 }
 
-// q8_0 weights may hold -128 (ggml never writes it, but a file could): the
-// sign trick takes |w| as unsigned, so the SIMD dots still match.
+// q8_0 weights may hold -128 and 127 (ggml never writes -128, but a file
+// could): the sign trick takes |w| as unsigned, w+128 spans 0…255, so the
+// SIMD dots still match exactly, at the extremes of the activations too.
 func TestQ8_0WeightMinus128(t *testing.T) {
 	w := make([]byte, Q8_0Bytes)
-	xq := make([]byte, Q8_0Bytes)
-	binary.LittleEndian.PutUint16(w, 0x3c00)  // d = 1
-	binary.LittleEndian.PutUint16(xq, 0x3c00) // d = 1
+	xq := make([]byte, Q8SBytes)
+	binary.LittleEndian.PutUint16(w, 0x3c00)               // d = 1
+	binary.LittleEndian.PutUint32(xq, math.Float32bits(1)) // d = 1
+	var sum int32
 	for j := 0; j < 32; j++ {
-		w[2+j] = 0x80                       // -128
-		xq[2+j] = byte(int8(j%3*127 - 127)) // -127, 0, 127
+		w[2+j] = byte(int8(-128 + 255*(j%2))) // -128, 127
+		q := int8(j%3*127 - 127)              // -127, 0, 127
+		xq[8+j] = byte(q)
+		sum += int32(q)
 	}
-	want := dotQ8_0Q8_0Ref(&w[0], &xq[0], 1)
+	binary.LittleEndian.PutUint32(xq[4:], uint32(sum))
+	want := dotQ8_0Q8SRef(&w[0], &xq[0], 1)
 	for _, impl := range impls() {
 		withImpl(t, impl, func() {
 			if got := rowDot(Q8_0, w, xq, 1); got != want {

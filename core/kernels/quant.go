@@ -340,21 +340,29 @@ func quantQ8_1(dst []byte, src []float32) {
 	}
 }
 
-// quantQ8S is quantQ8_0Generic's levels in Loom's q8s layout: d rounded to
-// f16 exactly as q8_0 stores it (so dot products are q8_0's) but kept as an
-// f32, and Σq as an int32.
-func quantQ8S(dst []byte, src []float32) {
+// quantQ8SGeneric quantizes to Loom's q8s layout as llama.cpp's x86 q8_0
+// quantizer does at run time (ggml-cpu's quantize_row_q8_0, not the
+// reference): d = max|x|/127 rounded to f16 (stored as the f32 it rounds
+// to), q = round-half-even(x·127/max|x|); and Σq as an int32.
+func quantQ8SGeneric(dst []byte, src []float32) {
 	for b := 0; b < len(src)/qk32; b++ {
 		x := src[b*qk32 : (b+1)*qk32]
 		y := dst[b*Q8SBytes : (b+1)*Q8SBytes]
-		d, id := absMaxScale(x, 127)
+		var amax float32
+		for _, v := range x {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		var id float32
+		if amax != 0 {
+			id = 127 / amax
+		}
 		var sum int32
 		for j, v := range x {
-			q := int8(roundAway(v * id))
+			q := int8(math.RoundToEven(float64(v * id)))
 			y[8+j] = byte(q)
 			sum += int32(q)
 		}
-		binary.LittleEndian.PutUint32(y, math.Float32bits(F16ToF32(F32ToF16(d))))
+		binary.LittleEndian.PutUint32(y, math.Float32bits(F16ToF32(F32ToF16(amax/127))))
 		binary.LittleEndian.PutUint32(y[4:], uint32(sum))
 	}
 }

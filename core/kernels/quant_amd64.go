@@ -155,3 +155,16 @@ func dequantQ8_0AVX512(dst *float32, src *byte, nb int)
 
 //go:noescape
 func dequantQ4_0AVX512(dst *float32, src *byte, nb int)
+
+// quantQ8SAVX512 is quantQ8SGeneric over nb ≥ 1 blocks (the same bytes:
+// VCVTPS2DQ rounds half to even under Go's default MXCSR, VCVTPS2PH $0 to
+// nearest even as F32ToF16).
+//
+//go:noescape
+func quantQ8SAVX512(dst *byte, src *float32, nb int)
+
+// quantQ8_KAVX512 is quantQ8_KGeneric over nb ≥ 1 super-blocks (the same
+// bytes: VCVTPS2DQ rounds half to even as ggml's nearest_int).
+//
+//go:noescape
+func quantQ8_KAVX512(dst *byte, src *float32, nb int)

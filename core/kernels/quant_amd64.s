@@ -460,6 +460,62 @@ q8saloop:
 	MOVSS X0, ret+24(FP)
 	RET
 
+// func quantQ8SAVX512(dst *byte, src *float32, nb int)
+TEXT ·quantQ8SAVX512(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         nb+16(FP), CX
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z15               // |x| mask
+	MOVL         $0x42fe0000, AX       // 127.0
+	VMOVD        AX, X14
+	VXORPS       X13, X13, X13
+
+q8sqloop:
+	VMOVUPS      (SI), Z0
+	VMOVUPS      64(SI), Z1
+	VANDPS       Z15, Z0, Z2
+	VANDPS       Z15, Z1, Z3
+	VMAXPS       Z3, Z2, Z2
+	VEXTRACTF64X4 $1, Z2, Y3
+	VMAXPS       Y3, Y2, Y2
+	VEXTRACTF128 $1, Y2, X3
+	VMAXPS       X3, X2, X2
+	VPERMILPS    $0x4e, X2, X3
+	VMAXPS       X3, X2, X2
+	VPERMILPS    $0xb1, X2, X3
+	VMAXPS       X3, X2, X2            // max|x| in every lane
+	VDIVSS       X14, X2, X4           // d = max/127
+	VCVTPS2PH    $0, X4, X4
+	VCVTPH2PS    X4, X4                // rounded to f16
+	VMOVSS       X4, (DI)
+	VDIVSS       X2, X14, X5           // 127/max
+	VCMPSS       $4, X13, X2, X6       // max != 0
+	VANDPS       X6, X5, X5
+	VBROADCASTSS X5, Z5
+	VMULPS       Z5, Z0, Z0
+	VMULPS       Z5, Z1, Z1
+	VCVTPS2DQ    Z0, Z0                // round half to even
+	VCVTPS2DQ    Z1, Z1
+	VPMOVSDB     Z0, 8(DI)
+	VPMOVSDB     Z1, 24(DI)
+	VPADDD       Z1, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPADDD       Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, 4(DI)             // Σq
+	ADDQ         $128, SI
+	ADDQ         $40, DI
+	DECQ         CX
+	JNZ          q8sqloop
+	VZEROUPPER
+	RET
+
 // func dequantQ8_0AVX512(dst *float32, src *byte, nb int)
 TEXT ·dequantQ8_0AVX512(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI

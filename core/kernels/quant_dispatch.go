@@ -93,3 +93,23 @@ func dequantQ4_0(dst []float32, src []byte) {
 	}
 	dequantQ4_0Ref(dst, src)
 }
+
+// quantQ8S quantizes activations to q8s: assembly under "avx512", else the
+// Go twin (same bytes).
+func quantQ8S(dst []byte, src []float32) {
+	if useAVX512 && len(src) > 0 {
+		quantQ8SAVX512(&dst[0], &src[0], len(src)/qk32)
+		return
+	}
+	quantQ8SGeneric(dst, src)
+}
+
+// quantQ8_K quantizes activations to q8_K: assembly under "avx512", else the
+// Go reference (same bytes).
+func quantQ8_K(dst []byte, src []float32) {
+	if useAVX512 && len(src) > 0 {
+		quantQ8_KAVX512(&dst[0], &src[0], len(src)/QKK)
+		return
+	}
+	quantQ8_KGeneric(dst, src)
+}

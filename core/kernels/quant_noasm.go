@@ -37,6 +37,14 @@ func dequantQ4_0AVX512(dst *float32, src *byte, nb int) {
 	dequant32(levelsQ4_0, Q4_0Bytes)(unsafe.Slice(dst, nb*qk32), bytesAt(src, nb*Q4_0Bytes))
 }
 
+func quantQ8SAVX512(dst *byte, src *float32, nb int) {
+	quantQ8SGeneric(bytesAt(dst, nb*Q8SBytes), unsafe.Slice(src, nb*qk32))
+}
+
+func quantQ8_KAVX512(dst *byte, src *float32, nb int) {
+	quantQ8_KGeneric(bytesAt(dst, nb*Q8_KBytes), unsafe.Slice(src, nb*QKK))
+}
+
 func dotF16AVX2(w *byte, x *float32, n int) float32 {
 	return dotF16Generic(bytesAt(w, 2*n), unsafe.Slice(x, n))
 }

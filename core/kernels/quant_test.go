@@ -269,6 +269,79 @@ func TestQuantRowKernelsMatchReference(t *testing.T) {
 	}
 }
 
+// The q8s quantizer's assembly writes the Go twin's bytes, on data whose
+// blocks span magnitudes, hold exact halves (ties round to even) and zeros.
+func TestQuantQ8SMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	for _, nb := range []int{1, 2, 7, 64} {
+		x := randSlice(r, nb*qk32)
+		for i := range x {
+			x[i] *= float32(math.Pow(10, float64(r.Intn(9)-4)))
+		}
+		for j := 0; j < qk32; j++ { // block 0: 127 and exact halves
+			x[j] = float32(j) - 15.5
+		}
+		x[0] = 127
+		if nb > 1 {
+			clear(x[qk32 : 2*qk32]) // an all-zero block
+		}
+		want := make([]byte, nb*Q8SBytes)
+		quantQ8SGeneric(want, x)
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				got := make([]byte, nb*Q8SBytes)
+				quantQ8S(got, x)
+				if string(got) != string(want) {
+					for i := range got {
+						if got[i] != want[i] {
+							t.Fatalf("%s: %d blocks: byte %d = %d, want %d", impl, nb, i, got[i], want[i])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// The q8_K quantizer's assembly writes the reference's bytes: the signed
+// element of largest magnitude (first of a tie) sets the scale, halves round
+// to even, an all-zero super-block is zeros.
+func TestQuantQ8_KMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewSource(10))
+	for _, nb := range []int{1, 2, 5} {
+		x := randSlice(r, nb*QKK)
+		for i := range x {
+			x[i] *= float32(math.Pow(10, float64(r.Intn(9)-4)))
+		}
+		x[37], x[200] = -3e5, 3e5 // a tie of magnitudes: the first (negative) wins
+		if nb > 1 {
+			clear(x[QKK : 2*QKK])
+		}
+		if nb > 2 {
+			for j := 0; j < QKK; j++ { // exact halves after scaling by -127/-127
+				x[2*QKK+j] = float32(j%64) - 31.5
+			}
+			x[2*QKK+255] = -127
+		}
+		want := make([]byte, nb*Q8_KBytes)
+		quantQ8_KGeneric(want, x)
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				got := make([]byte, nb*Q8_KBytes)
+				for i := range got {
+					got[i] = 0xAA // stale bytes must be overwritten
+				}
+				quantQ8_K(got, x)
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("%s: %d super-blocks: byte %d = %d, want %d", impl, nb, i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
 // The assembly widenings are bit for bit their references.
 func TestDequantMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewSource(6))

@@ -213,7 +213,7 @@ var (
 // quantQ8_K is ggml's reference q8_K quantizer: the element of largest
 // magnitude m maps to -127 (d = m/-127), q = min(127, round-half-even(x/d)),
 // and bsums holds Σq per group of 16; an all-zero block is all zeros.
-func quantQ8_K(dst []byte, src []float32) {
+func quantQ8_KGeneric(dst []byte, src []float32) {
 	for b := 0; b < len(src)/QKK; b++ {
 		x := src[b*QKK : (b+1)*QKK]
 		y := dst[b*Q8_KBytes : (b+1)*Q8_KBytes]

@@ -720,6 +720,106 @@ q6kx4:
 	X4_OUTS
 	RET
 
+// func quantQ8_KAVX512(dst *byte, src *float32, nb int)
+TEXT ·quantQ8_KAVX512(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         nb+16(FP), CX
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z15               // |x| mask
+	MOVL         $127, AX
+	VPBROADCASTD AX, Z14               // 127 as int32
+	MOVL         $0xc2fe0000, AX       // -127.0
+	VMOVD        AX, X13
+	MOVL         $0x3f800000, AX       // 1.0
+	VMOVD        AX, X12
+
+q8kblock:
+	// max|x| over the 256 elements, broadcast into Z0.
+	VANDPS       (SI), Z15, Z0
+	MOVQ         $64, BX
+
+q8kmax:
+	VANDPS       (SI)(BX*1), Z15, Z1
+	VMAXPS       Z1, Z0, Z0
+	ADDQ         $64, BX
+	CMPQ         BX, $1024
+	JLT          q8kmax
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VMAXPS       X1, X0, X0
+	VXORPS       X1, X1, X1
+	VUCOMISS     X1, X0
+	JEQ          q8kzero
+	VBROADCASTSS X0, Z0
+	// The first element of that magnitude, with its sign.
+	XORQ         BX, BX
+
+q8kfind:
+	VANDPS       (SI)(BX*1), Z15, Z1
+	VCMPPS       $0, Z0, Z1, K1
+	KMOVW        K1, AX
+	TESTL        AX, AX
+	JNZ          q8kfound
+	ADDQ         $64, BX
+	JMP          q8kfind
+
+q8kfound:
+	TZCNTL       AX, AX
+	LEAQ         (SI)(BX*1), DX
+	VMOVSS       (DX)(AX*4), X2        // max, signed
+	VDIVSS       X2, X13, X3           // iscale = -127/max
+	VDIVSS       X3, X12, X4           // d = 1/iscale
+	VMOVSS       X4, (DI)
+	VBROADCASTSS X3, Z3
+	XORQ         BX, BX
+	XORQ         DX, DX
+
+q8kgroup:
+	VMULPS       (SI)(BX*1), Z3, Z1
+	VCVTPS2DQ    Z1, Z1                // round half to even
+	VPMINSD      Z14, Z1, Z1
+	VPMOVSDB     Z1, X2
+	VMOVDQU      X2, 4(DI)(DX*1)
+	VEXTRACTI64X4 $1, Z1, Y2
+	VPADDD       Y2, Y1, Y1
+	VEXTRACTI128 $1, Y1, X2
+	VPADDD       X2, X1, X1
+	VPSHUFD      $0x4e, X1, X2
+	VPADDD       X2, X1, X1
+	VPSHUFD      $0xb1, X1, X2
+	VPADDD       X2, X1, X1
+	VMOVD        X1, AX
+	MOVQ         DX, R8
+	SHRQ         $3, R8                // group index · 2: bsums offset
+	MOVW         AX, 260(DI)(R8*1)
+	ADDQ         $64, BX
+	ADDQ         $16, DX
+	CMPQ         DX, $256
+	JLT          q8kgroup
+	JMP          q8knext
+
+q8kzero:
+	VPXORD       Z1, Z1, Z1
+	VMOVDQU64    Z1, (DI)
+	VMOVDQU64    Z1, 64(DI)
+	VMOVDQU64    Z1, 128(DI)
+	VMOVDQU64    Z1, 192(DI)
+	VMOVDQU64    Z1, 228(DI)           // bytes 228…291 (overlaps, all zero)
+
+q8knext:
+	ADDQ         $1024, SI
+	ADDQ         $292, DI
+	DECQ         CX
+	JNZ          q8kblock
+	VZEROUPPER
+	RET
+
 // ---------------------------------------------------------------- AVX2
 
 // PAIR_SCALED(x, s) adds the 32 unsigned levels in Y5 (two 16-element

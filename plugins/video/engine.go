@@ -42,9 +42,14 @@ type videoEngine struct {
 	unready sdk.Engine
 }
 
-func newVideoEngine(dirs []string) *videoEngine {
+func newVideoEngine(dirs []string) *videoEngine { return newVideoEngineWith(dirs, loadMotionTower) }
+
+// newVideoEngineWith binds each folder's denoiser with load (tests put a
+// double in the motion UNet's place).
+func newVideoEngineWith(dirs []string, load motionLoader) *videoEngine {
 	return &videoEngine{
-		folders: &sdk.Folders[*pipeline]{Task: taskGenerate, Dirs: dirs, Accept: isPipeline, Load: loadPipeline},
+		folders: &sdk.Folders[*pipeline]{Task: taskGenerate, Dirs: dirs, Accept: isPipeline,
+			Load: func(dir string) (*pipeline, error) { return loadPipeline(dir, load) }},
 		unready: sdk.Unready("video", version, sdk.TaskNeed{Task: taskGenerate, Files: pipelineFiles}),
 	}
 }
@@ -60,13 +65,9 @@ func (e *videoEngine) Describe(ctx context.Context) (sdk.Manifest, error) {
 	}
 	m.Models = nil
 	for _, id := range e.folders.IDs() {
-		mi := sdk.ModelInfo{ID: id, Tasks: []string{taskGenerate}, Ready: true,
+		m.Models = append(m.Models, sdk.ModelInfo{ID: id, Tasks: []string{taskGenerate}, Ready: true,
 			Description: "video latent diffusion: CLIP text encoder + motion UNet + VAE (" + found[id] + ")",
-			Params:      json.RawMessage(paramsSchema)}
-		if loadMotion == nil {
-			mi.Ready, mi.Missing = false, errNoMotionTower.Error()
-		}
-		m.Models = append(m.Models, mi)
+			Params:      json.RawMessage(paramsSchema)})
 	}
 	return m, nil
 }

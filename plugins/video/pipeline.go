@@ -12,12 +12,12 @@ package main
 // together; the VAE decodes every frame; core/media writes the files.
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"path/filepath"
 
 	"github.com/loomhq/loom/core/diffusion"
+	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/plugins/sdk"
 )
 
@@ -46,14 +46,34 @@ type motionModel interface {
 	MaxFrames() int
 }
 
-// loadMotion binds a folder's motion UNet; the pipeline's text encoder and
-// VAE are open already (their sizes are checked against it). It is nil
-// while core/towers has no motion UNet to bind.
-var loadMotion func(p *diffusion.Pipeline) (motionModel, error)
+// motionLoader binds a folder's motion UNet; the pipeline's text encoder and
+// VAE are open already (their sizes are checked against it).
+type motionLoader func(p *diffusion.Pipeline) (motionModel, error)
 
-// errNoMotionTower: the AnimateDiff motion UNet tower (issue 16) is not in
-// core/towers yet, so no folder can load.
-var errNoMotionTower = errors.New("this build has no motion UNet tower (core/towers), so video pipelines cannot load yet")
+// loadMotionTower binds core/towers' AnimateDiff motion UNet in either of
+// its layouts (unet/ UNetMotionModel, or unet/ + motion_adapter/).
+func loadMotionTower(p *diffusion.Pipeline) (motionModel, error) {
+	m, err := towers.LoadMotionUNetFolder(p.Dir, p.Bind)
+	if err != nil {
+		return nil, err
+	}
+	if u := m.Cfg.UNet; u.CrossAttentionDim != p.Text.Cfg.HiddenSize || u.OutChannels != u.InChannels {
+		return nil, fmt.Errorf("motion unet: cross_attention_dim %d (text encoder %d), channels %d→%d",
+			u.CrossAttentionDim, p.Text.Cfg.HiddenSize, u.InChannels, u.OutChannels)
+	}
+	return motionTower{m}, nil
+}
+
+// motionTower adapts the tower to motionModel: one timestep for the whole
+// batch, or image-to-video's held first frame.
+type motionTower struct{ *towers.MotionUNet }
+
+func (m motionTower) Forward(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int, first []float32) error {
+	if first == nil {
+		return m.MotionUNet.Forward(out, latents, videos, frames, h, w, []float32{t}, ctx, ctxLen)
+	}
+	return m.ForwardFirstFrame(out, latents, first, videos, frames, h, w, t, ctx, ctxLen)
+}
 
 // videoDefaults are the "loom" defaults a video folder adds.
 type videoDefaults struct {
@@ -70,20 +90,20 @@ type pipeline struct {
 	native   int // frame side: side × the VAE's downscale
 }
 
-func loadPipeline(dir string) (*pipeline, error) {
+func loadPipeline(dir string, load motionLoader) (*pipeline, error) {
 	d, err := diffusion.Open(dir, maxSteps, maxGuidance)
 	if err != nil {
 		return nil, err
 	}
 	p := &pipeline{Pipeline: d, defaults: videoDefaults{Frames: 16, FPS: 8}}
-	if err := p.load(); err != nil {
+	if err := p.load(load); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *pipeline) load() error {
+func (p *pipeline) load(loadMotion motionLoader) error {
 	var index struct {
 		Loom struct {
 			Defaults *videoDefaults `json:"defaults"`
@@ -91,9 +111,6 @@ func (p *pipeline) load() error {
 	}
 	if err := sdk.ReadJSON(filepath.Join(p.Dir, "model_index.json"), &index); err != nil {
 		return err
-	}
-	if loadMotion == nil {
-		return errNoMotionTower
 	}
 	var err error
 	if p.motion, err = loadMotion(p.Pipeline); err != nil {

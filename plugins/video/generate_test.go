@@ -87,7 +87,17 @@ func (o *oracleMotion) Forward(out, latents []float32, videos, frames, h, w int,
 	return nil
 }
 
+// TestMain removes the oracle's model folder, which the tests share.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if oracleDir != "" {
+		os.RemoveAll(oracleDir)
+	}
+	os.Exit(code)
+}
+
 var (
+	oracleDir  string
 	oracleOnce sync.Once
 	oracle     *oracleMotion
 	testEngine *videoEngine
@@ -106,6 +116,7 @@ func oracleEngine(t *testing.T) (*videoEngine, *oracleMotion) {
 			oracleErr = err
 			return
 		}
+		oracleDir = dir
 		m := filepath.Join(dir, oracleModel)
 		os.MkdirAll(filepath.Join(m, "motion_adapter"), 0o755)
 		for _, part := range []string{"text_encoder", "tokenizer", "vae", "scheduler", "unet"} {

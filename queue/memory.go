@@ -31,6 +31,7 @@ type Memory struct {
 	turn    uint64 // Dequeue calls so far: where the next one starts among its lanes
 	closed  bool
 	done    chan struct{} // stops the janitor
+	kept    retention     // finished jobs kept, for the caps (memory_retain.go)
 }
 
 type memJob struct {
@@ -42,6 +43,7 @@ type memJob struct {
 	order      uint64
 	queuedAt   time.Time // when it was last put in its lane
 	expiresAt  time.Time // finished jobs only
+	cost       jobCost   // finished jobs only: what keeping it costs
 }
 
 type idemEntry struct {
@@ -103,7 +105,7 @@ func (m *Memory) lookupLocked(id string, now time.Time) *memJob {
 		return nil
 	}
 	if !j.expiresAt.IsZero() && !now.Before(j.expiresAt) {
-		delete(m.jobs, id)
+		m.dropLocked(id)
 		return nil
 	}
 	return j
@@ -112,7 +114,7 @@ func (m *Memory) lookupLocked(id string, now time.Time) *memJob {
 func (m *Memory) sweepLocked(now time.Time) {
 	for id, j := range m.jobs {
 		if !j.expiresAt.IsZero() && !now.Before(j.expiresAt) {
-			delete(m.jobs, id)
+			m.dropLocked(id)
 		}
 	}
 	for k, e := range m.idem {
@@ -133,6 +135,9 @@ func (m *Memory) appendEventLocked(j *memJob, typ string, data []byte, now time.
 	if len(j.events) > m.opts.MaxEvents {
 		// The terminal event is always the newest, so the dropped one never is.
 		j.events = slices.Delete(j.events, 0, len(j.events)-m.opts.MaxEvents)
+	}
+	if j.st.Status.Terminal() && (Event{Type: typ}).Terminal() {
+		m.retainLocked(j) // the job's last event: it is finished for good
 	}
 	m.broadcastLocked()
 }
@@ -217,7 +222,7 @@ func cloneState(j *memJob) *JobState {
 	return &st
 }
 
-func (m *Memory) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
+func (m *Memory) enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
 	if err := job.validate(); err != nil {
 		return nil, false, err
 	}
@@ -258,7 +263,7 @@ func (m *Memory) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) 
 	return cloneState(j), false, nil
 }
 
-func (m *Memory) Get(ctx context.Context, id string) (*JobState, error) {
+func (m *Memory) get(ctx context.Context, id string) (*JobState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j := m.lookupLocked(id, m.opts.Now())
@@ -268,7 +273,7 @@ func (m *Memory) Get(ctx context.Context, id string) (*JobState, error) {
 	return cloneState(j), nil
 }
 
-func (m *Memory) Cancel(ctx context.Context, id string) (*JobState, error) {
+func (m *Memory) cancel(ctx context.Context, id string) (*JobState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.Now()
@@ -295,7 +300,7 @@ func (m *Memory) cancelLocked(j *memJob, now time.Time) {
 	m.appendEventLocked(j, EventCanceled, []byte("{}"), now)
 }
 
-func (m *Memory) List(ctx context.Context, lq ListQuery) ([]*JobState, bool, error) {
+func (m *Memory) list(ctx context.Context, lq ListQuery) ([]*JobState, bool, error) {
 	if err := lq.validate(); err != nil {
 		return nil, false, err
 	}
@@ -337,7 +342,7 @@ func (m *Memory) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
 	m.cancelLocked(j, now)
-	delete(m.jobs, id)
+	m.dropLocked(id)
 	for k, e := range m.idem {
 		if e.id == id {
 			delete(m.idem, k)
@@ -559,17 +564,24 @@ func (m *Memory) Complete(ctx context.Context, l *Lease, res Result) error {
 	if n := res.Size(); n > MaxPayloadBytes {
 		return fmt.Errorf("complete %s: result of %d bytes: %w (limit %d)", l.Job.ID, n, ErrTooLarge, MaxPayloadBytes)
 	}
+	// Large artifacts go to files first, outside the lock.
+	resEvent := resultData(&res)
+	res, err := m.spill(l.Job.ID, res)
+	if err != nil {
+		return fmt.Errorf("complete %s: %w", l.Job.ID, err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.Now()
 	j, err := m.heldLocked(l, now)
 	if err != nil {
+		removeSpilled(res)
 		return err
 	}
 	j.st.Result = &res
 	j.st.Error = nil
 	m.finishLocked(j, StatusSucceeded, now)
-	m.appendEventLocked(j, EventResult, resultData(&res), now)
+	m.appendEventLocked(j, EventResult, resEvent, now)
 	return nil
 }
 
@@ -672,6 +684,7 @@ func (m *Memory) Close() error {
 		m.closed = true
 		close(m.done)
 		m.broadcastLocked()
+		m.kept.close()
 	}
 	return nil
 }

@@ -46,6 +46,11 @@ type Blob struct {
 	Name string `json:"name"`
 	MIME string `json:"mime"`
 	Data []byte `json:"data"`
+	// spill is the file the Memory queue keeps a large artifact's Data in
+	// (then nil in memory), spillSize its length; states it hands out
+	// always carry the bytes.
+	spill     string
+	spillSize int64
 }
 
 // Job is what a client asked for. The gateway fills it; the queue assigns ID
@@ -305,6 +310,19 @@ type Options struct {
 	// its model loaded before a worker that must load it first may take it
 	// (default 500ms).
 	ColdDelay time.Duration
+	// Retention of finished jobs by the in-process queue (Redis keeps them
+	// for ResultTTL; bound its memory with maxmemory): at most MaxFinished
+	// jobs (default 10,000) and MaxFinishedBytes of their payloads, events
+	// and results in memory (default 64 MiB); beyond either the oldest
+	// finished jobs are dropped before their TTL. Artifacts of SpillBytes
+	// or more (default 256 KiB) are kept in files under SpillDir (default a
+	// temporary folder of the queue's own, removed by Close), at most
+	// MaxSpillBytes of them (default 1 GiB).
+	MaxFinished      int
+	MaxFinishedBytes int64
+	SpillBytes       int
+	SpillDir         string
+	MaxSpillBytes    int64
 	// Now is the clock for timestamps and (in Memory) lease and TTL expiry.
 	// Redis judges lease expiry by its own stream idle times.
 	Now func() time.Time
@@ -338,6 +356,18 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.ColdDelay <= 0 {
 		o.ColdDelay = 500 * time.Millisecond
+	}
+	if o.MaxFinished <= 0 {
+		o.MaxFinished = 10_000
+	}
+	if o.MaxFinishedBytes <= 0 {
+		o.MaxFinishedBytes = 64 << 20
+	}
+	if o.SpillBytes <= 0 {
+		o.SpillBytes = 256 << 10
+	}
+	if o.MaxSpillBytes <= 0 {
+		o.MaxSpillBytes = 1 << 30
 	}
 	if o.Now == nil {
 		o.Now = time.Now

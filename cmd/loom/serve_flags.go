@@ -57,10 +57,14 @@ func parseServeFlags(fs *flag.FlagSet, args []string) error {
 
 // queueFlags are the queue options shared by serve, gateway and worker.
 type queueFlags struct {
-	redis       string
-	lease       time.Duration
-	maxAttempts int
-	maxDepth    int
+	redis          string
+	lease          time.Duration
+	maxAttempts    int
+	maxDepth       int
+	resultTTL      time.Duration
+	maxResults     int
+	maxResultBytes int64
+	spillDir       string
 }
 
 func (qf *queueFlags) register(fs *flag.FlagSet, redisHelp string) {
@@ -68,10 +72,15 @@ func (qf *queueFlags) register(fs *flag.FlagSet, redisHelp string) {
 	fs.DurationVar(&qf.lease, "lease", 30*time.Second, "lease duration: a worker silent this long loses its job to another")
 	fs.IntVar(&qf.maxAttempts, "max-attempts", 3, "attempts per job before it fails for good (dead-letter)")
 	fs.IntVar(&qf.maxDepth, "max-depth", 1000, "queued jobs per task before new ones answer 429")
+	fs.DurationVar(&qf.resultTTL, "result-ttl", 24*time.Hour, "how long finished jobs, their results and events are kept")
+	fs.IntVar(&qf.maxResults, "max-results", 10_000, "in-process queue: finished jobs kept at most (the oldest go first)")
+	fs.Int64Var(&qf.maxResultBytes, "max-result-bytes", 64<<20, "in-process queue: bytes of finished jobs' events and results kept in memory at most (the oldest go first)")
+	fs.StringVar(&qf.spillDir, "spill-dir", "", "in-process queue: folder for artifacts of 256 KiB or more (at most 1 GiB of them); empty: a temporary folder removed at exit")
 }
 
 func (qf *queueFlags) options() queue.Options {
-	return queue.Options{LeaseDuration: qf.lease, MaxAttempts: qf.maxAttempts, MaxDepth: qf.maxDepth}
+	return queue.Options{LeaseDuration: qf.lease, MaxAttempts: qf.maxAttempts, MaxDepth: qf.maxDepth, ResultTTL: qf.resultTTL,
+		MaxFinished: qf.maxResults, MaxFinishedBytes: qf.maxResultBytes, SpillDir: qf.spillDir}
 }
 
 // open connects to Redis, or builds the in-process queue when no URL is set

@@ -64,6 +64,22 @@
 	SHLQ $32, DX           \
 	ORQ  DX, R9
 
+// SCALES_K4_VEC sets X8 to the eight 6-bit scales then the eight mins of
+// the q4_K/q5_K super-block at SI (scaleMinK4), one per byte, with vector
+// shuffles: scales 0..3 and mins 0..3 are the low six bits of bytes 0..7;
+// scales and mins 4..7 take a nibble of bytes 8..11 and the top two bits of
+// bytes 0..7. Clobbers X9..X11.
+#define SCALES_K4_VEC \
+	VMOVDQU  4(SI), X8                 \
+	VPSHUFB  kshufK4lo<>(SB), X8, X9    \
+	VPSHUFB  kshufK4hi<>(SB), X8, X10   \
+	VPSRLW   $4, X9, X11               \
+	VPBLENDD $8, X11, X9, X9           \
+	VPAND    kmaskK4<>(SB), X9, X9      \
+	VPSRLW   $2, X10, X10              \
+	VPAND    kmask30<>(SB), X10, X10    \
+	VPOR     X10, X9, X8
+
 // SCALES_K3 unpacks q3_K's sixteen 6-bit scales (bytes 96..107 of the
 // super-block at SI) into R8 (scales 0..7) and R9 (8..15), one per byte,
 // before the -32. Clobbers AX, BX, DX, R10, R11.
@@ -322,9 +338,7 @@ TEXT ·dotQ4_KQ8_KVNNI(SB), NOSPLIT, $0-28
 	VMOVDQU64    kidxMinsK4<>(SB), Y26
 
 q4kv:
-	SCALES_K4
-	VMOVQ        R8, X8
-	VPINSRQ      $1, R9, X8, X8
+	SCALES_K4_VEC
 	VPMOVZXBW    X8, Y8             // words: scales 0..7, mins 0..7
 	VPERMW       Y8, Y26, Y9        // mins, each twice
 	VPMADDWD     260(DI), Y9, Y9    // Σ mins·bsums, pairwise
@@ -362,9 +376,7 @@ TEXT ·dotQ5_KQ8_KVNNI(SB), NOSPLIT, $0-28
 	VMOVDQU64    kidxMinsK4<>(SB), Y26
 
 q5kv:
-	SCALES_K4
-	VMOVQ           R8, X8
-	VPINSRQ         $1, R9, X8, X8
+	SCALES_K4_VEC
 	VPMOVZXBW       X8, Y8
 	VPERMW          Y8, Y26, Y9
 	VPMADDWD        260(DI), Y9, Y9
@@ -586,9 +598,7 @@ TEXT ·dotQ4_KQ8_Kx4VNNI(SB), NOSPLIT, $0-40
 	VMOVDQU64    kidxMinsK4<>(SB), Y26
 
 q4kx4:
-	SCALES_K4
-	VMOVQ        R8, X8
-	VPINSRQ      $1, R9, X8, X8
+	SCALES_K4_VEC
 	VPMOVZXBW    X8, Y8             // scale words, then min words
 	VPERMW       Y8, Y26, Y9        // mins, each twice
 	MOVL         (SI), AX
@@ -647,9 +657,7 @@ TEXT ·dotQ5_KQ8_Kx4VNNI(SB), NOSPLIT, $0-40
 	VMOVDQU64    kidxMinsK4<>(SB), Y26
 
 q5kx4:
-	SCALES_K4
-	VMOVQ           R8, X8
-	VPINSRQ         $1, R9, X8, X8
+	SCALES_K4_VEC
 	VPMOVZXBW       X8, Y8
 	VPERMW          Y8, Y26, Y9
 	MOVL            (SI), AX
@@ -1285,3 +1293,18 @@ GLOBL kpairW<>(SB), RODATA|NOPTR, $32
 // kpow2: the bytes 1, 2, 4, …, 128 (VPBROADCASTB sources).
 DATA kpow2<>+0(SB)/8, $0x8040201008040201
 GLOBL kpow2<>(SB), RODATA|NOPTR, $8
+
+// q4_K/q5_K scale unpacking (SCALES_K4_VEC): the shuffles that gather the
+// low-bit and top-bit sources, and the masks.
+DATA kshufK4lo<>+0(SB)/8, $0x0b0a090803020100
+DATA kshufK4lo<>+8(SB)/8, $0x0b0a090807060504
+GLOBL kshufK4lo<>(SB), RODATA|NOPTR, $16
+DATA kshufK4hi<>+0(SB)/8, $0x0302010080808080
+DATA kshufK4hi<>+8(SB)/8, $0x0706050480808080
+GLOBL kshufK4hi<>(SB), RODATA|NOPTR, $16
+DATA kmaskK4<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA kmaskK4<>+8(SB)/8, $0x0f0f0f0f3f3f3f3f
+GLOBL kmaskK4<>(SB), RODATA|NOPTR, $16
+DATA kmask30<>+0(SB)/8, $0x3030303030303030
+DATA kmask30<>+8(SB)/8, $0x3030303030303030
+GLOBL kmask30<>(SB), RODATA|NOPTR, $16

@@ -107,7 +107,9 @@ func (c *KVCache) Reserve(n int) error {
 	if len(c.K) >= n*c.Width {
 		return nil
 	}
-	capPos := min(c.Max, max(n, 2*len(c.K)/max(c.Width, 1), 64))
+	// Half as much again as asked: a prompt's cache then holds the first
+	// tokens generated after it without a copy of every layer's K and V.
+	capPos := min(c.Max, max(n+n/2, 2*len(c.K)/max(c.Width, 1), 64))
 	k := make([]float32, capPos*c.Width)
 	v := make([]float32, capPos*c.Width)
 	copy(k, c.K)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // ctxKeyID is where auth leaves a short, non-secret id of the caller's key
@@ -24,7 +26,7 @@ func (s *Server) auth(c *gin.Context) {
 	if len(s.cfg.APIKeys) > 0 {
 		key, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok || !s.validKey(key) {
-			_ = c.Error(apiErrorf(http.StatusUnauthorized, "invalid_api_key", "missing or invalid API key (send Authorization: Bearer KEY)"))
+			_ = c.Error(apiErrorf(http.StatusUnauthorized, sdk.CodeInvalidAPIKey, "missing or invalid API key (send Authorization: Bearer KEY)"))
 			c.Abort()
 			return
 		}
@@ -32,7 +34,7 @@ func (s *Server) auth(c *gin.Context) {
 	}
 	c.Set(ctxKeyID, caller)
 	if wait, ok := s.limiter.take(caller); !ok {
-		e := apiErrorf(http.StatusTooManyRequests, "rate_limited", "rate limit of %g requests/s exceeded", s.cfg.RateLimit)
+		e := apiErrorf(http.StatusTooManyRequests, sdk.CodeRateLimited, "rate limit of %g requests/s exceeded", s.cfg.RateLimit)
 		e.RetryAfter = wait
 		_ = c.Error(e)
 		c.Abort()

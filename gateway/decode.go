@@ -12,6 +12,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // decodeJSON reads the request body into v. Unknown fields are ignored (OpenAI
@@ -21,7 +24,7 @@ func decodeJSON(c *gin.Context, v any) error {
 	// The body is JSON whatever the Content-Type says (curl -d sends a form
 	// type); only a multipart body is surely a mistake.
 	if ct := c.ContentType(); strings.HasPrefix(ct, "multipart/") {
-		return apiErrorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type %q: send application/json", ct)
+		return apiErrorf(http.StatusUnsupportedMediaType, sdk.CodeUnsupportedMediaType, "Content-Type %q: send application/json", ct)
 	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
@@ -39,7 +42,7 @@ func bodyReadError(err error) error {
 	case errors.As(err, &mbe):
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return apiErrorf(http.StatusRequestTimeout, "request_timeout", "request body not received in time")
+		return apiErrorf(http.StatusRequestTimeout, sdk.CodeRequestTimeout, "request body not received in time")
 	}
 	return badRequest("reading body: %v", err)
 }
@@ -187,24 +190,11 @@ func jsonTypeName(kind string) string {
 type stringOrList []string
 
 func (s *stringOrList) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if bytes.Equal(b, []byte("null")) {
-		*s = nil
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var one string
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		*s = []string{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
+	var l tasks.Stop // the same two forms as the text tasks' stop param
+	if err := l.UnmarshalJSON(b); err != nil {
 		return badRequest("expected a string or an array of strings")
 	}
-	*s = many
+	*s = stringOrList(l)
 	return nil
 }
 

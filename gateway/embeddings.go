@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/queue"
 )
@@ -65,8 +66,8 @@ func (s *Server) embeddings(c *gin.Context) {
 	switch {
 	case len(inputs) == 0:
 		err = badRequest("input: the array is empty")
-	case len(inputs) > sdk.MaxEmbedInputs:
-		err = badRequest("input: %d texts; at most %d per request", len(inputs), sdk.MaxEmbedInputs)
+	case len(inputs) > tasks.MaxEmbedInputs:
+		err = badRequest("input: %d texts; at most %d per request", len(inputs), tasks.MaxEmbedInputs)
 	}
 	for i, in := range inputs {
 		if err != nil {
@@ -92,21 +93,21 @@ func (s *Server) embeddings(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	m, err := s.models.resolve(c.Request.Context(), sdk.TaskEmbed, req.Model)
+	m, err := s.models.resolve(c.Request.Context(), tasks.TextEmbed, req.Model)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	p := sdk.EmbedParams{Input: inputs}
+	p := tasks.TextEmbedParams{Input: inputs}
 	if req.Dimensions != nil {
 		p.Dimensions = *req.Dimensions
 	}
-	job := queue.Job{Task: sdk.TaskEmbed, Model: m.ID}
+	job := queue.Job{Task: tasks.TextEmbed, Model: m.ID}
 	job.Params, _ = json.Marshal(p)
 	s.runSync(c, job, func(st *queue.JobState) {
-		var out sdk.EmbedResult
+		var out tasks.TextEmbedResult
 		if err := json.Unmarshal(st.Result.Output, &out); err != nil || len(out.Embeddings) != len(inputs) {
-			_ = c.Error(&queue.JobError{Code: "internal", Message: "embedding job returned a malformed result"})
+			_ = c.Error(&queue.JobError{Code: sdk.CodeInternal, Message: "embedding job returned a malformed result"})
 			return
 		}
 		data := make([]gin.H, len(out.Embeddings))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -19,21 +20,21 @@ import (
 // {"error":{"message","type","code"}}.
 type APIError struct {
 	Status     int
-	Type       string // OpenAI error type: invalid_request_error, authentication_error, …
-	Code       string // machine-readable: model_not_found, queue_full, …
+	Type       string   // OpenAI error type: invalid_request_error, authentication_error, …
+	Code       sdk.Code // machine-readable (plugins/sdk/codes.go lists them)
 	Message    string
 	RetryAfter time.Duration // > 0: sent as Retry-After (429, 503)
 }
 
-func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+func (e *APIError) Error() string { return string(e.Code) + ": " + e.Message }
 
 // apiErrorf builds an *APIError whose Type follows from the status.
-func apiErrorf(status int, code, format string, args ...any) *APIError {
+func apiErrorf(status int, code sdk.Code, format string, args ...any) *APIError {
 	return &APIError{Status: status, Type: typeForStatus(status), Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 func badRequest(format string, args ...any) *APIError {
-	return apiErrorf(http.StatusBadRequest, "invalid_request", format, args...)
+	return apiErrorf(http.StatusBadRequest, sdk.CodeInvalidRequest, format, args...)
 }
 
 func typeForStatus(status int) string {
@@ -49,25 +50,14 @@ func typeForStatus(status int) string {
 	}
 }
 
-// jobErrorStatus is the gateway's error map for failed jobs (queue.JobError.Code).
-var jobErrorStatus = map[string]int{
-	"invalid_request":   http.StatusBadRequest,
-	"model_not_found":   http.StatusNotFound,
-	"model_unavailable": http.StatusServiceUnavailable,
-	"timeout":           http.StatusGatewayTimeout,
-	"canceled":          http.StatusConflict,
-}
-
-// fromJobError maps a failed job's error to the HTTP error the client sees.
+// fromJobError maps a failed job's error to the HTTP error the client sees:
+// its code unchanged, with the status codes.go gives it.
 func fromJobError(je *queue.JobError) *APIError {
-	status, ok := jobErrorStatus[je.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
 	code := je.Code
 	if code == "" {
-		code = "internal"
+		code = sdk.CodeInternal
 	}
+	status := code.HTTPStatus()
 	return &APIError{Status: status, Type: typeForStatus(status), Code: code, Message: je.Message}
 }
 
@@ -82,37 +72,37 @@ func toAPIError(err error) *APIError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &full):
-		e := apiErrorf(http.StatusTooManyRequests, "queue_full", "%s", full.Error())
+		e := apiErrorf(http.StatusTooManyRequests, sdk.CodeQueueFull, "%s", full.Error())
 		e.RetryAfter = full.RetryAfter
 		return e
 	case errors.Is(err, queue.ErrQueueFull):
-		e := apiErrorf(http.StatusTooManyRequests, "queue_full", "queue full")
+		e := apiErrorf(http.StatusTooManyRequests, sdk.CodeQueueFull, "queue full")
 		e.RetryAfter = time.Second
 		return e
 	case errors.As(err, &limit):
-		e := apiErrorf(http.StatusTooManyRequests, "concurrency_limited", "%s", limit.Error())
+		e := apiErrorf(http.StatusTooManyRequests, sdk.CodeConcurrencyLimited, "%s", limit.Error())
 		e.RetryAfter = limit.RetryAfter
 		return e
 	case errors.Is(err, queue.ErrUnavailable):
 		// Redis is down or restarting: the request may succeed shortly.
-		e := apiErrorf(http.StatusServiceUnavailable, "queue_unavailable", "the job queue is unreachable; retry shortly")
+		e := apiErrorf(http.StatusServiceUnavailable, sdk.CodeQueueUnavailable, "the job queue is unreachable; retry shortly")
 		e.RetryAfter = queueRetryAfter
 		return e
 	case errors.As(err, &je):
 		return fromJobError(je)
 	case errors.Is(err, queue.ErrNotFound):
-		return apiErrorf(http.StatusNotFound, "job_not_found", "no such job")
+		return apiErrorf(http.StatusNotFound, sdk.CodeJobNotFound, "no such job")
 	case errors.As(err, &mbe):
-		return apiErrorf(http.StatusRequestEntityTooLarge, "request_too_large", "request body larger than %d bytes", mbe.Limit)
+		return apiErrorf(http.StatusRequestEntityTooLarge, sdk.CodeRequestTooLarge, "request body larger than %d bytes", mbe.Limit)
 	case errors.Is(err, context.Canceled):
 		// The client went away mid-wait; nobody reads this answer, and it
 		// is not a server fault worth logging.
-		return apiErrorf(499, "client_closed", "client closed the request")
+		return apiErrorf(499, sdk.CodeClientClosed, "client closed the request")
 	case errors.Is(err, context.DeadlineExceeded):
-		return apiErrorf(http.StatusGatewayTimeout, "timeout", "%v", err)
+		return apiErrorf(http.StatusGatewayTimeout, sdk.CodeTimeout, "%v", err)
 	default:
 		// Internal details (Redis addresses, stack context) stay in the log.
-		return apiErrorf(http.StatusInternalServerError, "internal", "internal error")
+		return apiErrorf(http.StatusInternalServerError, sdk.CodeInternal, "internal error")
 	}
 }
 
@@ -125,10 +115,10 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Code    string  `json:"code"`
-	Param   *string `json:"param"` // OpenAI's shape has it; Loom names the field in the message
+	Message string   `json:"message"`
+	Type    string   `json:"type"`
+	Code    sdk.Code `json:"code"`
+	Param   *string  `json:"param"` // OpenAI's shape has it; Loom names the field in the message
 }
 
 func (e *APIError) body() errorBody {
@@ -144,7 +134,7 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 	}
 	err := c.Errors.Last().Err
 	ae := toAPIError(err)
-	if ae.Status >= 500 && ae.Code == "internal" {
+	if ae.Status >= 500 && ae.Code == sdk.CodeInternal {
 		s.logf("%s %s: %v", c.Request.Method, c.Request.URL.Path, err)
 	}
 	if c.Writer.Written() {

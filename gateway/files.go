@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 func (s *Server) registerFiles(r *gin.Engine) {
@@ -87,13 +89,13 @@ func (s *Server) serveFile(c *gin.Context) {
 	want := s.fileSignature(job, name, caller, expires)
 	switch {
 	case err != nil || sig == "" || !hmac.Equal([]byte(sig), []byte(want)):
-		_ = c.Error(apiErrorf(http.StatusForbidden, "invalid_signature", "the URL's signature does not match; ask for a new one"))
+		_ = c.Error(apiErrorf(http.StatusForbidden, sdk.CodeInvalidSignature, "the URL's signature does not match; ask for a new one"))
 		return
 	case s.cfg.Now().Unix() > expires:
-		_ = c.Error(apiErrorf(http.StatusForbidden, "url_expired", "the URL expired at %s; ask for a new one", time.Unix(expires, 0).UTC().Format(time.RFC3339)))
+		_ = c.Error(apiErrorf(http.StatusForbidden, sdk.CodeURLExpired, "the URL expired at %s; ask for a new one", time.Unix(expires, 0).UTC().Format(time.RFC3339)))
 		return
 	case len(s.cfg.APIKeys) > 0 && !s.liveCaller(caller):
-		_ = c.Error(apiErrorf(http.StatusForbidden, "invalid_api_key", "the API key this URL was made for is no longer accepted"))
+		_ = c.Error(apiErrorf(http.StatusForbidden, sdk.CodeInvalidAPIKey, "the API key this URL was made for is no longer accepted"))
 		return
 	}
 	st, err := s.q.Get(c.Request.Context(), job)
@@ -110,7 +112,7 @@ func (s *Server) serveFile(c *gin.Context) {
 			}
 		}
 	}
-	_ = c.Error(apiErrorf(http.StatusNotFound, "not_found", "job %s has no file %q (results are kept for the queue's TTL)", job, name))
+	_ = c.Error(apiErrorf(http.StatusNotFound, sdk.CodeNotFound, "job %s has no file %q (results are kept for the queue's TTL)", job, name))
 }
 
 // liveCaller reports whether caller is the id of a configured API key.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // FuzzDecodeRequest drives body decoding and job building for the text
@@ -56,11 +58,11 @@ func checkJob(t *testing.T, s *Server, params json.RawMessage, err error) {
 		}
 		return
 	}
-	var p textParams
+	var p tasks.TextCompleteParams
 	if err := json.Unmarshal(params, &p); err != nil {
 		t.Fatalf("params not a JSON object: %s", params)
 	}
-	if p.MaxTokens < 0 || p.MaxTokens > s.cfg.MaxTokens || p.Prompt != nil && len(*p.Prompt) > s.cfg.MaxPromptBytes || len(p.Stop) > 4 {
+	if (p.MaxTokens != nil && (*p.MaxTokens < 0 || *p.MaxTokens > s.cfg.MaxTokens)) || len(p.Prompt) > s.cfg.MaxPromptBytes || len(p.Stop) > 4 {
 		t.Fatalf("params escaped the limits: %s", params)
 	}
 }

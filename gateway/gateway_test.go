@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -29,7 +31,7 @@ type chatResp struct {
 		Text         string `json:"text"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage usage `json:"usage"`
+	Usage tasks.Usage `json:"usage"`
 }
 
 func TestChatCompletionSync(t *testing.T) {
@@ -107,7 +109,7 @@ type chunk struct {
 		Text         string  `json:"text"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *usage `json:"usage"`
+	Usage *tasks.Usage `json:"usage"`
 }
 
 func TestChatStream(t *testing.T) {
@@ -167,9 +169,9 @@ func TestCompletionStream(t *testing.T) {
 // status and code, not a 200 stream with an error event.
 func TestStreamReportsJobError(t *testing.T) {
 	e := newEnv(t, Config{})
-	for code, status := range map[string]int{"model_unavailable": 503, "invalid_request": 400} {
+	for code, status := range map[sdk.Code]int{"model_unavailable": 503, "invalid_request": 400} {
 		got, hdr, body := e.postJSON("/v1/chat/completions", map[string]any{"model": "tiny", "stream": true,
-			"messages": []map[string]string{{"role": "user", "content": "fail:" + code}}})
+			"messages": []map[string]string{{"role": "user", "content": "fail:" + string(code)}}})
 		if got != status || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") || errorOf(t, body).Code != code {
 			t.Errorf("%s: %d %s %s", code, got, hdr.Get("Content-Type"), body)
 		}
@@ -186,7 +188,7 @@ func TestBadInput(t *testing.T) {
 	cases := []struct {
 		name, path, body string
 		status           int
-		code             string
+		code             sdk.Code
 	}{
 		{"malformed json", "/v1/chat/completions", `{"model":`, 400, "invalid_request"},
 		{"not an object", "/v1/chat/completions", `[1,2]`, 400, "invalid_request"},
@@ -249,9 +251,9 @@ func TestBadInput(t *testing.T) {
 
 func TestJobErrorMapping(t *testing.T) {
 	e := newEnv(t, Config{})
-	for code, status := range map[string]int{"invalid_request": 400, "model_not_found": 404, "model_unavailable": 503,
+	for code, status := range map[sdk.Code]int{"invalid_request": 400, "model_not_found": 404, "model_unavailable": 503,
 		"timeout": 504, "canceled": 409, "plugin_crashed": 500, "internal": 500} {
-		got, _, body := e.postJSON("/v1/completions", map[string]any{"model": "tiny", "prompt": "fail:" + code})
+		got, _, body := e.postJSON("/v1/completions", map[string]any{"model": "tiny", "prompt": "fail:" + string(code)})
 		if got != status || errorOf(t, body).Code != code {
 			t.Errorf("job error %s: status %d body %s, want %d", code, got, body, status)
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -109,16 +110,16 @@ func fakeWorker(ctx context.Context, q queue.Queue) {
 }
 
 func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
-	var p textParams
-	var ip imageGenParams
-	var sp speechParams
+	var p struct { // either text task's params
+		Prompt   string          `json:"prompt"`
+		Messages []tasks.Message `json:"messages"`
+	}
+	var ip tasks.ImageGenerateParams
+	var sp tasks.AudioSpeechParams
 	_ = json.Unmarshal(l.Job.Params, &p)
 	_ = json.Unmarshal(l.Job.Params, &ip)
 	_ = json.Unmarshal(l.Job.Params, &sp)
-	var prompt string
-	if p.Prompt != nil {
-		prompt = *p.Prompt
-	}
+	prompt := p.Prompt
 	if len(p.Messages) > 0 {
 		prompt = p.Messages[len(p.Messages)-1].Content
 	}
@@ -126,7 +127,7 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 	case taskComplete, taskChat:
 		switch {
 		case strings.HasPrefix(prompt, "fail:"):
-			_ = q.Fail(ctx, l, queue.JobError{Code: strings.TrimPrefix(prompt, "fail:"), Message: "asked to fail"}, false)
+			_ = q.Fail(ctx, l, queue.JobError{Code: sdk.Code(strings.TrimPrefix(prompt, "fail:")), Message: "asked to fail"}, false)
 			return
 		case prompt == "slow":
 			for ctx.Err() == nil {
@@ -146,7 +147,7 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 			}
 			_ = q.Publish(ctx, l, queue.EventDelta, map[string]string{"text": w})
 		}
-		out, _ := json.Marshal(textOutput{Text: text, FinishReason: "stop", Usage: &usage{PromptTokens: 2, CompletionTokens: len(words), TotalTokens: 2 + len(words)}})
+		out, _ := json.Marshal(tasks.TextResult{Text: text, FinishReason: "stop", Usage: tasks.Usage{PromptTokens: 2, CompletionTokens: len(words), TotalTokens: 2 + len(words)}})
 		_ = q.Complete(ctx, l, queue.Result{Output: out})
 	case taskCaption:
 		cfg, _, err := image.DecodeConfig(bytes.NewReader(l.Job.Inputs[0].Data))
@@ -203,7 +204,7 @@ func runFakeVideo(ctx context.Context, q queue.Queue, l *queue.Lease) {
 	_ = json.Unmarshal(l.Job.Params, &p)
 	switch {
 	case strings.HasPrefix(p.Prompt, "fail:"):
-		_ = q.Fail(ctx, l, queue.JobError{Code: strings.TrimPrefix(p.Prompt, "fail:"), Message: "asked to fail"}, false)
+		_ = q.Fail(ctx, l, queue.JobError{Code: sdk.Code(strings.TrimPrefix(p.Prompt, "fail:")), Message: "asked to fail"}, false)
 		return
 	case p.Prompt == "slow":
 		_ = q.Publish(ctx, l, queue.EventProgress, map[string]int{"step": 1, "total": 4})

@@ -21,11 +21,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/queue"
 )
 
 const (
-	taskImageGenerate = "image.generate"
+	taskImageGenerate = tasks.ImageGenerate
 	maxImageSide      = 4096
 )
 
@@ -51,28 +52,6 @@ type imageGenRequest struct {
 	Strength       *float64 `json:"strength"` // /v1/images/edits only
 }
 
-// imageSchedulers are the samplers the vision plugin offers.
-var imageSchedulers = []string{"ddim", "euler", "euler_a", "dpmpp_2m"}
-
-// imageGenParams is the image.generate job params.
-type imageGenParams struct {
-	Prompt         string   `json:"prompt"`
-	NegativePrompt string   `json:"negative_prompt,omitempty"`
-	N              int      `json:"n"`
-	Width          int      `json:"width"`
-	Height         int      `json:"height"`
-	Steps          int      `json:"steps,omitempty"`
-	GuidanceScale  *float64 `json:"guidance_scale,omitempty"`
-	Scheduler      string   `json:"scheduler,omitempty"`
-	Strength       *float64 `json:"strength,omitempty"` // image-to-image: how far from the input image, 0…1
-}
-
-// captionParams is the image.caption job params; the image is input "image".
-type captionParams struct {
-	Prompt    string `json:"prompt,omitempty"`
-	MaxTokens int    `json:"max_tokens,omitempty"`
-}
-
 func (s *Server) parseSize(size string) (int, int, error) {
 	if size == "" {
 		return 0, 0, nil // the model's native size
@@ -96,7 +75,7 @@ func (s *Server) imageGenJob(c *gin.Context, req *imageGenRequest) (queue.Job, e
 	if len(req.Prompt)+len(req.NegativePrompt) > s.cfg.MaxPromptBytes {
 		return queue.Job{}, fieldTooLong("prompt", len(req.Prompt)+len(req.NegativePrompt), s.cfg.MaxPromptBytes)
 	}
-	p := imageGenParams{Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, N: 1, GuidanceScale: req.GuidanceScale}
+	p := tasks.ImageGenerateParams{Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, N: 1, GuidanceScale: req.GuidanceScale}
 	if err := checkIntRange("n", req.N, 1, s.cfg.MaxImages); err != nil {
 		return queue.Job{}, err
 	}
@@ -116,8 +95,8 @@ func (s *Server) imageGenJob(c *gin.Context, req *imageGenRequest) (queue.Job, e
 	if err := checkRange("guidance_scale", req.GuidanceScale, 0, 30); err != nil {
 		return queue.Job{}, err
 	}
-	if req.Scheduler != "" && !slices.Contains(imageSchedulers, req.Scheduler) {
-		return queue.Job{}, badRequest("scheduler: %q is not one of %s", req.Scheduler, strings.Join(imageSchedulers, ", "))
+	if req.Scheduler != "" && !slices.Contains(tasks.ImageSchedulers, req.Scheduler) {
+		return queue.Job{}, badRequest("scheduler: %q is not one of %s", req.Scheduler, strings.Join(tasks.ImageSchedulers, ", "))
 	}
 	p.Scheduler = req.Scheduler
 	if err := checkRange("strength", req.Strength, 0, 1); err != nil {
@@ -402,7 +381,7 @@ func (s *Server) imageCaptions(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	p := captionParams{Prompt: req.Prompt}
+	var p tasks.ImageCaptionParams // the captioner takes no prompt
 	if req.MaxTokens != nil {
 		p.MaxTokens = *req.MaxTokens
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -109,7 +110,7 @@ func (s *Server) createJob(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	} else if !ok {
-		_ = c.Error(apiErrorf(http.StatusNotFound, "model_not_found", "no live worker serves task %q", req.Task))
+		_ = c.Error(apiErrorf(http.StatusNotFound, sdk.CodeModelNotFound, "no live worker serves task %q", req.Task))
 		return
 	}
 	m, err := s.models.resolve(c.Request.Context(), req.Task, req.Model)
@@ -285,16 +286,16 @@ func jobOutcome(st *queue.JobState) error {
 	switch st.Status {
 	case queue.StatusSucceeded:
 		if st.Result == nil {
-			return &queue.JobError{Code: "internal", Message: "job succeeded without a result"}
+			return &queue.JobError{Code: sdk.CodeInternal, Message: "job succeeded without a result"}
 		}
 		return nil
 	case queue.StatusCanceled:
-		return &queue.JobError{Code: "canceled", Message: "job " + st.Job.ID + " was canceled"}
+		return &queue.JobError{Code: sdk.CodeCanceled, Message: "job " + st.Job.ID + " was canceled"}
 	default:
 		if st.Error != nil {
 			return st.Error
 		}
-		return &queue.JobError{Code: "internal", Message: "job " + st.Job.ID + " failed"}
+		return &queue.JobError{Code: sdk.CodeInternal, Message: "job " + st.Job.ID + " failed"}
 	}
 }
 

@@ -8,10 +8,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/loomhq/loom/plugins/sdk/tasks"
+	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/queue"
 )
 
-const taskSpeech = "audio.speech"
+const taskSpeech = tasks.AudioSpeech
 
 func (s *Server) registerAudio(g *gin.RouterGroup) {
 	g.POST("/audio/speech", s.audioSpeech)
@@ -20,14 +22,6 @@ func (s *Server) registerAudio(g *gin.RouterGroup) {
 // maxSpeechInput is OpenAI's limit on a speech request's input (4096
 // characters), which the audio plugin also applies, in bytes.
 const maxSpeechInput = 4096
-
-// speechParams is the audio.speech job params.
-type speechParams struct {
-	Input  string   `json:"input"`
-	Voice  string   `json:"voice,omitempty"`
-	Speed  *float64 `json:"speed,omitempty"`
-	Format string   `json:"format"`
-}
 
 // audioSpeech answers OpenAI's POST /v1/audio/speech with the audio bytes.
 func (s *Server) audioSpeech(c *gin.Context) {
@@ -77,11 +71,11 @@ func (s *Server) audioSpeech(c *gin.Context) {
 	}
 	job := queue.Job{Task: taskSpeech, Model: m.ID}
 	job.Seed = seedOr(req.Seed)
-	job.Params, _ = json.Marshal(speechParams{Input: req.Input, Voice: req.Voice, Speed: req.Speed, Format: req.ResponseFormat})
+	job.Params, _ = json.Marshal(tasks.AudioSpeechParams{Input: req.Input, Voice: req.Voice, Speed: req.Speed, Format: req.ResponseFormat})
 	s.runSync(c, job, func(st *queue.JobState) {
 		a := firstArtifact(st, "audio/")
 		if a == nil {
-			_ = c.Error(&queue.JobError{Code: "internal", Message: "speech job produced no audio"})
+			_ = c.Error(&queue.JobError{Code: sdk.CodeInternal, Message: "speech job produced no audio"})
 			return
 		}
 		c.Header("X-Loom-Job-Id", st.Job.ID)

@@ -178,7 +178,7 @@ const unservedRetryAfter = 5 * time.Second
 
 // errUnserved is the 503 for a known model that no live worker serves now.
 func errUnserved(task, model string) *APIError {
-	e := apiErrorf(http.StatusServiceUnavailable, "model_unavailable",
+	e := apiErrorf(http.StatusServiceUnavailable, sdk.CodeModelUnavailable,
 		"no live worker serves model %q for %s; retry later, or send %s: SECONDS to queue the job until a worker for it starts",
 		model, task, waitHeader)
 	e.RetryAfter = unservedRetryAfter
@@ -188,7 +188,7 @@ func errUnserved(task, model string) *APIError {
 // errUnserved reports whether err is errUnserved's answer.
 func isUnserved(err error) bool {
 	var ae *APIError
-	return errors.As(err, &ae) && ae.Code == "model_unavailable" && ae.RetryAfter == unservedRetryAfter
+	return errors.As(err, &ae) && ae.Code == sdk.CodeModelUnavailable && ae.RetryAfter == unservedRetryAfter
 }
 
 // resolve checks that model serves task and that a live worker serves it.
@@ -289,24 +289,24 @@ func (m *modelIndex) lookup(ctx context.Context, task, model string, force bool)
 		case len(unready) > 0 && len(unserved) == 0:
 			// Say what is missing rather than that nothing exists.
 			e := models[unready[0]]
-			return nil, apiErrorf(http.StatusServiceUnavailable, "model_unavailable", "no model for %s is ready: %s", task, e.Missing)
+			return nil, apiErrorf(http.StatusServiceUnavailable, sdk.CodeModelUnavailable, "no model for %s is ready: %s", task, e.Missing)
 		case len(unserved) > 0 || len(unready) > 0:
 			return nil, errUnserved(task, append(unserved, unready...)[0])
 		}
-		return nil, apiErrorf(http.StatusNotFound, "model_not_found", "no model serves %s (GET /v1/models lists the models of live workers)", task)
+		return nil, apiErrorf(http.StatusNotFound, sdk.CodeModelNotFound, "no model serves %s (GET /v1/models lists the models of live workers)", task)
 	}
 	e := models[model]
 	if e == nil {
-		return nil, apiErrorf(http.StatusNotFound, "model_not_found", "model %q not found (GET /v1/models lists the models of live workers)", model)
+		return nil, apiErrorf(http.StatusNotFound, sdk.CodeModelNotFound, "model %q not found (GET /v1/models lists the models of live workers)", model)
 	}
 	if !e.Tasks[task] {
-		return nil, apiErrorf(http.StatusNotFound, "model_not_found", "model %q does not serve %s", model, task)
+		return nil, apiErrorf(http.StatusNotFound, sdk.CodeModelNotFound, "model %q does not serve %s", model, task)
 	}
 	if e.serves(task) {
 		return e, nil
 	}
 	if e.Plugin != "" && !e.Ready {
-		return nil, apiErrorf(http.StatusServiceUnavailable, "model_unavailable", "model %q is not ready: %s", model, e.Missing)
+		return nil, apiErrorf(http.StatusServiceUnavailable, sdk.CodeModelUnavailable, "model %q is not ready: %s", model, e.Missing)
 	}
 	return e, errUnserved(task, model)
 }
@@ -394,5 +394,5 @@ func (s *Server) getModel(c *gin.Context) {
 			return
 		}
 	}
-	_ = c.Error(apiErrorf(http.StatusNotFound, "model_not_found", "model %q not found (GET /v1/models lists the models of live workers)", id))
+	_ = c.Error(apiErrorf(http.StatusNotFound, sdk.CodeModelNotFound, "model %q not found (GET /v1/models lists the models of live workers)", id))
 }

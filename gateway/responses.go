@@ -19,6 +19,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/loomhq/loom/plugins/sdk/tasks"
+	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -191,7 +193,7 @@ var respStatus = map[queue.Status]string{
 // responseObject is OpenAI's Response for a job in any state. req is the
 // request when at hand (create), else nil (retrieve: the job's own params).
 func responseObject(st *queue.JobState, req *responseRequest) gin.H {
-	var p textParams
+	var p tasks.TextChatParams
 	_ = json.Unmarshal(st.Job.Params, &p)
 	status := respStatus[st.Status]
 	r := gin.H{
@@ -202,8 +204,8 @@ func responseObject(st *queue.JobState, req *responseRequest) gin.H {
 		"temperature": p.Temperature, "top_p": p.TopP, "max_output_tokens": nil,
 		"store": strings.HasPrefix(st.Job.ID, respStoredPrefix) && !strings.HasPrefix(st.Job.ID, respUnstoredPrefix),
 	}
-	if p.MaxTokens > 0 {
-		r["max_output_tokens"] = p.MaxTokens
+	if p.MaxTokens != nil {
+		r["max_output_tokens"] = *p.MaxTokens
 	}
 	if len(p.Messages) > 0 && p.Messages[0].Role == "system" {
 		r["instructions"] = p.Messages[0].Content
@@ -251,14 +253,14 @@ func responseMessage(id, text, status string) gin.H {
 func (s *Server) responseJobFor(c *gin.Context) (*queue.JobState, error) {
 	id := c.Param("id")
 	if strings.HasPrefix(id, respUnstoredPrefix) {
-		return nil, apiErrorf(http.StatusNotFound, "not_found", "response %s was created with store false; it is not kept", id)
+		return nil, apiErrorf(http.StatusNotFound, sdk.CodeNotFound, "response %s was created with store false; it is not kept", id)
 	}
 	if !strings.HasPrefix(id, respStoredPrefix) {
-		return nil, apiErrorf(http.StatusNotFound, "not_found", "no response %q", id)
+		return nil, apiErrorf(http.StatusNotFound, sdk.CodeNotFound, "no response %q", id)
 	}
 	st, err := s.q.Get(c.Request.Context(), id)
 	if errors.Is(err, queue.ErrNotFound) {
-		return nil, apiErrorf(http.StatusNotFound, "not_found", "no response %q (responses are kept for the queue's result TTL)", id)
+		return nil, apiErrorf(http.StatusNotFound, sdk.CodeNotFound, "no response %q (responses are kept for the queue's result TTL)", id)
 	}
 	return st, err
 }

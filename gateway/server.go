@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -187,10 +188,10 @@ func (s *Server) routes() *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.Use(gin.Recovery(), s.metrics.middleware, s.errorMiddleware, s.bodyDeadline, s.bodyLimit)
 	r.NoRoute(func(c *gin.Context) {
-		_ = c.Error(apiErrorf(http.StatusNotFound, "not_found", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+		_ = c.Error(apiErrorf(http.StatusNotFound, sdk.CodeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {
-		_ = c.Error(apiErrorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s not allowed on %s", c.Request.Method, c.Request.URL.Path))
+		_ = c.Error(apiErrorf(http.StatusMethodNotAllowed, sdk.CodeMethodNotAllowed, "%s not allowed on %s", c.Request.Method, c.Request.URL.Path))
 	})
 
 	r.GET("/healthz", s.healthz)
@@ -252,7 +253,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 // *http.MaxBytesError, which the error middleware answers with 413.
 func (s *Server) bodyLimit(c *gin.Context) {
 	if c.Request.ContentLength > s.cfg.MaxBodyBytes {
-		_ = c.Error(apiErrorf(http.StatusRequestEntityTooLarge, "request_too_large", "request body larger than %d bytes", s.cfg.MaxBodyBytes))
+		_ = c.Error(apiErrorf(http.StatusRequestEntityTooLarge, sdk.CodeRequestTooLarge, "request body larger than %d bytes", s.cfg.MaxBodyBytes))
 		c.Abort()
 		return
 	}
@@ -269,11 +270,11 @@ func (s *Server) readyz(c *gin.Context) {
 	ws, err := s.q.Workers(ctx)
 	if err != nil {
 		s.logf("readyz: %v", err)
-		_ = c.Error(apiErrorf(http.StatusServiceUnavailable, "queue_unavailable", "queue unreachable"))
+		_ = c.Error(apiErrorf(http.StatusServiceUnavailable, sdk.CodeQueueUnavailable, "queue unreachable"))
 		return
 	}
 	if len(ws) == 0 {
-		_ = c.Error(apiErrorf(http.StatusServiceUnavailable, "no_workers", "no worker registered"))
+		_ = c.Error(apiErrorf(http.StatusServiceUnavailable, sdk.CodeNoWorkers, "no worker registered"))
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "workers": len(ws)})

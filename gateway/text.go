@@ -9,13 +9,15 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/queue"
 )
 
 const (
-	taskComplete = "text.complete"
-	taskChat     = "text.chat"
-	taskCaption  = "image.caption"
+	taskComplete = tasks.TextComplete
+	taskChat     = tasks.TextChat
+	taskCaption  = tasks.ImageCaption
 )
 
 func (s *Server) registerText(g *gin.RouterGroup) {
@@ -45,54 +47,19 @@ type samplingRequest struct {
 	} `json:"stream_options"`
 }
 
-// textParams is the text plugin's job params (agreed with the text plugin):
-// text.complete sets Prompt, text.chat sets Messages.
-type textParams struct {
-	Prompt            *string       `json:"prompt,omitempty"` // set (maybe "") for text.complete only
-	Messages          []chatMessage `json:"messages,omitempty"`
-	MaxTokens         int           `json:"max_tokens,omitempty"`
-	Temperature       *float64      `json:"temperature,omitempty"`
-	TopK              *int          `json:"top_k,omitempty"`
-	TopP              *float64      `json:"top_p,omitempty"`
-	MinP              *float64      `json:"min_p,omitempty"`
-	RepetitionPenalty *float64      `json:"repetition_penalty,omitempty"`
-	PresencePenalty   *float64      `json:"presence_penalty,omitempty"`
-	FrequencyPenalty  *float64      `json:"frequency_penalty,omitempty"`
-	Stop              []string      `json:"stop,omitempty"`
-	N                 int           `json:"n,omitempty"` // choices decoded from one prefill (text plugin: seed+i each)
-}
-
-type chatMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
 // maxChoices is the largest n for chat and completions (the text plugin's).
-const maxChoices = 16
+const maxChoices = tasks.MaxChoices
 
-// textOutput is the text plugin's result output.
+// textOutput is a text job's result; image.caption jobs (chat with an
+// image) name their text "caption".
 type textOutput struct {
-	Text         string       `json:"text"`
-	Caption      string       `json:"caption"` // image.caption plugins may name it so
-	FinishReason string       `json:"finish_reason"`
-	Choices      []textChoice `json:"choices"` // n > 1: every choice, choice 0 first
-	Usage        *usage       `json:"usage"`
+	tasks.TextResult
+	Caption string `json:"caption"`
 }
 
-type textChoice struct {
-	Text         string `json:"text"`
-	FinishReason string `json:"finish_reason"`
-}
-
-type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
-}
-
-// params validates the sampling fields and returns them as job params.
-func (s *Server) sampling(r *samplingRequest) (textParams, error) {
-	var p textParams
+// sampling validates the sampling fields and returns them as job params.
+func (s *Server) sampling(r *samplingRequest) (tasks.Sampling, error) {
+	var p tasks.Sampling
 	if r.MaxCompletionTokens != nil && r.MaxTokens == nil {
 		r.MaxTokens = r.MaxCompletionTokens
 	}
@@ -102,9 +69,7 @@ func (s *Server) sampling(r *samplingRequest) (textParams, error) {
 	if err := checkIntRange("n", r.N, 1, maxChoices); err != nil {
 		return p, err
 	}
-	if r.N != nil {
-		p.N = *r.N
-	}
+	p.N = r.N
 	for _, c := range []struct {
 		name   string
 		v      *float64
@@ -129,12 +94,10 @@ func (s *Server) sampling(r *samplingRequest) (textParams, error) {
 			return p, badRequest("stop: each sequence must be 1..256 bytes")
 		}
 	}
-	if r.MaxTokens != nil {
-		p.MaxTokens = *r.MaxTokens
-	}
+	p.MaxTokens = r.MaxTokens
 	p.Temperature, p.TopK, p.TopP, p.MinP = r.Temperature, r.TopK, r.TopP, r.MinP
 	p.RepetitionPenalty, p.PresencePenalty, p.FrequencyPenalty = r.RepetitionPenalty, r.PresencePenalty, r.FrequencyPenalty
-	p.Stop = r.Stop
+	p.Stop = tasks.Stop(r.Stop)
 	return p, nil
 }
 
@@ -210,6 +173,7 @@ func (s *Server) chatJob(ctx context.Context, req *chatRequest) (queue.Job, erro
 	total := 0
 	var images []string
 	var lastUser string
+	var msgs []tasks.Message
 	for i, m := range req.Messages {
 		switch m.Role {
 		case "system", "developer", "user", "assistant":
@@ -225,7 +189,7 @@ func (s *Server) chatJob(ctx context.Context, req *chatRequest) (queue.Job, erro
 		if role == "user" {
 			lastUser = m.Content.Text
 		}
-		p.Messages = append(p.Messages, chatMessage{Role: role, Content: m.Content.Text})
+		msgs = append(msgs, tasks.Message{Role: role, Content: m.Content.Text})
 	}
 	if total > s.cfg.MaxPromptBytes {
 		return queue.Job{}, fieldTooLong("messages", total, s.cfg.MaxPromptBytes)
@@ -233,7 +197,7 @@ func (s *Server) chatJob(ctx context.Context, req *chatRequest) (queue.Job, erro
 	job := queue.Job{Task: taskChat}
 	job.Seed = seedOr(req.Seed)
 	if len(images) > 0 {
-		if p.N > 1 {
+		if p.N != nil && *p.N > 1 {
 			return queue.Job{}, badRequest("n: a captioning model gives one caption per image; send n 1")
 		}
 		if len(images) > 1 {
@@ -241,7 +205,7 @@ func (s *Server) chatJob(ctx context.Context, req *chatRequest) (queue.Job, erro
 		}
 		m, err := s.models.resolve(ctx, taskCaption, req.Model)
 		if err != nil {
-			if ae, ok := err.(*APIError); ok && ae.Code == "model_not_found" {
+			if ae, ok := err.(*APIError); ok && ae.Code == sdk.CodeModelNotFound {
 				return queue.Job{}, badRequest("model %q does not accept images (use a vision model: GET /v1/models, task image.caption)", req.Model)
 			}
 			return queue.Job{}, err
@@ -252,7 +216,11 @@ func (s *Server) chatJob(ctx context.Context, req *chatRequest) (queue.Job, erro
 		}
 		job.Task, job.Model = taskCaption, m.ID
 		job.Inputs = []queue.Blob{img}
-		job.Params, _ = json.Marshal(captionParams{Prompt: lastUser, MaxTokens: p.MaxTokens})
+		cp := tasks.ImageCaptionParams{Prompt: lastUser}
+		if p.MaxTokens != nil {
+			cp.MaxTokens = *p.MaxTokens
+		}
+		job.Params, _ = json.Marshal(cp)
 		return job, nil
 	}
 	m, err := s.models.resolve(ctx, taskChat, req.Model)
@@ -260,7 +228,7 @@ func (s *Server) chatJob(ctx context.Context, req *chatRequest) (queue.Job, erro
 		return queue.Job{}, err
 	}
 	job.Model = m.ID
-	job.Params, _ = json.Marshal(p)
+	job.Params, _ = json.Marshal(tasks.TextChatParams{Messages: msgs, Sampling: p})
 	return job, nil
 }
 
@@ -283,9 +251,9 @@ func (s *Server) completionJob(ctx context.Context, req *completionRequest) (que
 		return queue.Job{}, badRequest("prompt: one prompt per request (batches are not supported)")
 	}
 	// An empty prompt is a prompt: the model continues from its start token.
-	p.Prompt = &req.Prompt[0]
-	if len(*p.Prompt) > s.cfg.MaxPromptBytes {
-		return queue.Job{}, fieldTooLong("prompt", len(*p.Prompt), s.cfg.MaxPromptBytes)
+	prompt := req.Prompt[0]
+	if len(prompt) > s.cfg.MaxPromptBytes {
+		return queue.Job{}, fieldTooLong("prompt", len(prompt), s.cfg.MaxPromptBytes)
 	}
 	m, err := s.models.resolve(ctx, taskComplete, req.Model)
 	if err != nil {
@@ -293,7 +261,7 @@ func (s *Server) completionJob(ctx context.Context, req *completionRequest) (que
 	}
 	job := queue.Job{Task: taskComplete, Model: m.ID}
 	job.Seed = seedOr(req.Seed)
-	job.Params, _ = json.Marshal(p)
+	job.Params, _ = json.Marshal(tasks.TextCompleteParams{Prompt: prompt, Sampling: p})
 	return job, nil
 }
 
@@ -357,11 +325,8 @@ func parseTextOutput(st *queue.JobState) textOutput {
 	if out.FinishReason == "" {
 		out.FinishReason = "stop"
 	}
-	if out.Usage == nil {
-		out.Usage = &usage{}
-	}
 	if len(out.Choices) == 0 {
-		out.Choices = []textChoice{{Text: out.Text, FinishReason: out.FinishReason}}
+		out.Choices = []tasks.TextChoice{{Text: out.Text, FinishReason: out.FinishReason}}
 	}
 	for i := range out.Choices {
 		if out.Choices[i].FinishReason == "" {

@@ -21,6 +21,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -249,8 +251,8 @@ func (s *Server) videoJob(c *gin.Context, req *videoRequest) (queue.Job, error) 
 		checkIntRange("steps", req.Steps, 1, maxVideoSteps), checkRange("guidance_scale", req.GuidanceScale, 0, 30)); err != nil {
 		return queue.Job{}, err
 	}
-	if req.Scheduler != "" && !slices.Contains(imageSchedulers, req.Scheduler) {
-		return queue.Job{}, badRequest("scheduler: %q is not one of %s", req.Scheduler, strings.Join(imageSchedulers, ", "))
+	if req.Scheduler != "" && !slices.Contains(tasks.ImageSchedulers, req.Scheduler) {
+		return queue.Job{}, badRequest("scheduler: %q is not one of %s", req.Scheduler, strings.Join(tasks.ImageSchedulers, ", "))
 	}
 	if req.FPS != nil {
 		p.FPS = *req.FPS
@@ -375,7 +377,7 @@ func (s *Server) videoJobOf(c *gin.Context) (*queue.JobState, error) {
 	id := c.Param("id")
 	st, err := s.q.Get(c.Request.Context(), id)
 	if errors.Is(err, queue.ErrNotFound) || err == nil && (st.Job.Task != taskVideo || !s.ownsVideo(c, st)) {
-		return nil, apiErrorf(http.StatusNotFound, "video_not_found", "no video %q", id)
+		return nil, apiErrorf(http.StatusNotFound, sdk.CodeVideoNotFound, "no video %q", id)
 	}
 	return st, err
 }
@@ -444,7 +446,7 @@ func (s *Server) deleteVideo(c *gin.Context) {
 		err = s.q.Delete(c.Request.Context(), st.Job.ID)
 	}
 	if errors.Is(err, queue.ErrNotFound) {
-		err = apiErrorf(http.StatusNotFound, "video_not_found", "no video %q", c.Param("id"))
+		err = apiErrorf(http.StatusNotFound, sdk.CodeVideoNotFound, "no video %q", c.Param("id"))
 	}
 	if err != nil {
 		_ = c.Error(err)
@@ -483,7 +485,7 @@ func (s *Server) videoContent(c *gin.Context) {
 		return
 	}
 	if !st.Status.Terminal() {
-		_ = c.Error(apiErrorf(http.StatusConflict, "video_not_ready", "video %s is %s (progress %d%%); fetch its content once it is completed",
+		_ = c.Error(apiErrorf(http.StatusConflict, sdk.CodeVideoNotReady, "video %s is %s (progress %d%%); fetch its content once it is completed",
 			st.Job.ID, videoStatus[st.Status], s.videoProgress(c, st.Job.ID)))
 		return
 	}
@@ -502,7 +504,7 @@ func (s *Server) videoContent(c *gin.Context) {
 	if variant == "video" {
 		what = "format " + strings.TrimPrefix(name, "video.")
 	}
-	_ = c.Error(apiErrorf(http.StatusNotFound, "content_not_found", "video %s has no %s (it was made without it)", st.Job.ID, what))
+	_ = c.Error(apiErrorf(http.StatusNotFound, sdk.CodeContentNotFound, "video %s has no %s (it was made without it)", st.Job.ID, what))
 }
 
 func firstNonEmpty(vs ...string) string {

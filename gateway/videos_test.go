@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // video is the object POST/GET /v1/videos answer.
@@ -251,7 +253,8 @@ func TestVideoBadInput(t *testing.T) {
 	for _, c := range []struct {
 		name, body string
 		status     int
-		code, says string
+		code       sdk.Code
+		says       string
 	}{
 		{"no prompt", `{"model":"vid"}`, 400, "invalid_request", "prompt"},
 		{"blank prompt", `{"model":"vid","prompt":"  "}`, 400, "invalid_request", "prompt"},
@@ -322,7 +325,8 @@ func TestVideoBadInput(t *testing.T) {
 	for _, c := range []struct {
 		method, path string
 		status       int
-		code, says   string
+		code         sdk.Code
+		says         string
 	}{
 		{"GET", "/v1/videos/nope", 404, "video_not_found", "nope"},
 		{"GET", "/v1/videos/" + h.Get("X-Loom-Job-Id"), 404, "video_not_found", "no video"},

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // The event payloads both backends write, so a client sees the same JSON
@@ -57,7 +59,7 @@ func resultData(r *Result) json.RawMessage {
 func errorData(jerr *JobError) json.RawMessage { return mustJSON(jerr) }
 
 func lapsedError(attempt int, worker string) *JobError {
-	return &JobError{Code: "internal", Message: fmt.Sprintf("attempt %d: lease expired (worker %q stopped heartbeating)", attempt, worker)}
+	return &JobError{Code: sdk.CodeInternal, Message: fmt.Sprintf("attempt %d: lease expired (worker %q stopped heartbeating)", attempt, worker)}
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -170,5 +172,5 @@ func checkLanes(worker string, lanes []Lane) error {
 
 // deadlineError is how a job whose deadline passed in the queue fails.
 func deadlineError() *JobError {
-	return &JobError{Code: "timeout", Message: "deadline passed before a worker took the job"}
+	return &JobError{Code: sdk.CodeTimeout, Message: "deadline passed before a worker took the job"}
 }

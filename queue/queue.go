@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/loomhq/loom/plugins/sdk"
 )
 
 // Status is where a job stands.
@@ -96,16 +98,15 @@ type LaneStats struct {
 	Oldest time.Duration // how long the oldest queued job has waited since it was (re)queued; 0 when none
 }
 
-// JobError is the last error of a failed job. Code is machine-readable and
-// decides the HTTP status the gateway answers with (see gateway's error map):
-// "invalid_request", "model_not_found", "model_unavailable", "timeout",
-// "canceled", "plugin_crashed", "internal".
+// JobError is the last error of a failed job. Code is the plugin's (or the
+// host's, worker's or queue's) code, unchanged; plugins/sdk/codes.go lists
+// the codes and the HTTP status each answers.
 type JobError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    sdk.Code `json:"code"`
+	Message string   `json:"message"`
 }
 
-func (e *JobError) Error() string { return e.Code + ": " + e.Message }
+func (e *JobError) Error() string { return string(e.Code) + ": " + e.Message }
 
 // Result is what a succeeded job produced: a JSON document for the client and
 // any binary artifacts (images, WAV, GIF/MP4), kept with the job for the TTL.

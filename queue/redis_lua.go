@@ -1,6 +1,10 @@
 package queue
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
+
+	"github.com/loomhq/loom/plugins/sdk"
+)
 
 // The Redis backend's state transitions, one Lua script each, so that no
 // two clients interleave inside a transition (a stale lease can never
@@ -43,7 +47,7 @@ import "github.com/redis/go-redis/v9"
 //
 // Scripts that reach a job's keys from a stream entry (dequeue, cancel)
 // build the key names from the prefix: fine on one Redis, not on a cluster.
-const luaPrelude = `
+const luaPrelude = "local codeTimeout, codeInternal = '" + string(sdk.CodeTimeout) + "', '" + string(sdk.CodeInternal) + "'\n" + `
 local function ensureGroup(stream, group)
   local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
   if not ok and not string.find(tostring(err), 'BUSYGROUP') then error(err) end
@@ -247,7 +251,7 @@ local function take(stream, entry, fields, reclaimed)
   end
   if h[1] == 'running' then
     -- XAUTOCLAIM found the entry idle a whole lease: the holder stopped heartbeating.
-    local jerr = {code = 'internal', message = 'attempt ' .. attempt .. ': lease expired (worker "' .. tostring(h[5]) .. '" stopped heartbeating)'}
+    local jerr = {code = codeInternal, message = 'attempt ' .. attempt .. ': lease expired (worker "' .. tostring(h[5]) .. '" stopped heartbeating)'}
     redis.call('HSET', hkey, 'error', cjson.encode(jerr))
     if attempt >= max then
       dropEntry(stream, group, entry)
@@ -258,7 +262,7 @@ local function take(stream, entry, fields, reclaimed)
     addEvent(hkey, evkey, 'retry', cjson.encode({attempt = attempt, reason = 'lease_expired', error = jerr}), now, maxev)
   end
   if h[7] and h[7] ~= '' and tonumber(h[7]) <= nowMs then
-    local jerr = cjson.encode({code = 'timeout', message = 'deadline passed before a worker took the job'})
+    local jerr = cjson.encode({code = codeTimeout, message = 'deadline passed before a worker took the job'})
     dropEntry(stream, group, entry)
     redis.call('HSET', hkey, 'error', jerr, 'entry', '')
     addEvent(hkey, evkey, 'error', jerr, now, maxev)

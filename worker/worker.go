@@ -177,15 +177,6 @@ func (w *Worker) Serving() bool {
 	return w.manifests != nil && !w.draining && len(w.servedLocked()) > 0
 }
 
-// Error codes (the plugins package names them too; spelled here so the
-// worker builds against any revision of the contract).
-const (
-	codeInternal         = "internal"
-	codePluginCrashed    = "plugin_crashed"
-	codeDeadlineExceeded = "deadline_exceeded"
-	codeTimeout          = "timeout" // the queue's and gateway's name for a passed deadline
-)
-
 // Why a job's run context ended, besides its deadline.
 var (
 	errJobCanceled = errors.New("job canceled")
@@ -753,15 +744,15 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 			return nil
 		case sdk.EventResult:
 			if gotResult {
-				return sdk.Errorf(codeInternal, "plugin emitted a second result")
+				return sdk.Errorf(sdk.CodeInternal, "plugin emitted a second result")
 			}
 			if len(ev.Result) > 0 && !json.Valid(ev.Result) {
-				return sdk.Errorf(codeInternal, "plugin result is not valid JSON")
+				return sdk.Errorf(sdk.CodeInternal, "plugin result is not valid JSON")
 			}
 			output, gotResult = ev.Result, true
 			return nil
 		default:
-			return sdk.Errorf(codeInternal, "plugin emitted unknown event kind %d", ev.Kind)
+			return sdk.Errorf(sdk.CodeInternal, "plugin emitted unknown event kind %d", ev.Kind)
 		}
 		err := w.queueOp(func(c context.Context) error { return w.q.Publish(c, l, typ, data) })
 		switch {
@@ -804,7 +795,7 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 		res := queue.Result{Output: output, Artifacts: artifacts}
 		cerr := w.settle(log, "complete", func(c context.Context) error { return w.q.Complete(c, l, res) })
 		if errors.Is(cerr, queue.ErrTooLarge) {
-			jerr := queue.JobError{Code: codeInternal, Message: cerr.Error()}
+			jerr := queue.JobError{Code: sdk.CodeInternal, Message: cerr.Error()}
 			outcome = settled(OutcomeFailed, w.settle(log, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, false) }))
 			return
 		}
@@ -815,10 +806,10 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 		}
 	default:
 		if err == nil {
-			err = sdk.Errorf(codeInternal, "plugin returned without a result")
+			err = sdk.Errorf(sdk.CodeInternal, "plugin returned without a result")
 		}
 		if errors.Is(cause, context.DeadlineExceeded) {
-			err = sdk.Errorf(codeTimeout, "job ran past its deadline %s", l.Job.Deadline.Format(time.RFC3339))
+			err = sdk.Errorf(sdk.CodeTimeout, "job ran past its deadline %s", l.Job.Deadline.Format(time.RFC3339))
 		}
 		jerr, retry := Classify(err)
 		loadFailed = jerr.Code == sdk.CodeModelUnavailable || jerr.Code == sdk.CodeModelNotFound
@@ -851,7 +842,7 @@ func settled(want string, err error) string {
 func runEngine(ctx context.Context, eng sdk.Engine, job sdk.Job, emit func(sdk.Event) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = sdk.Errorf(codeInternal, "plugin panicked: %v", p)
+			err = sdk.Errorf(sdk.CodeInternal, "plugin panicked: %v", p)
 		}
 	}()
 	return eng.Run(ctx, job, emit)
@@ -944,22 +935,18 @@ func toPluginJob(l *queue.Lease) sdk.Job {
 }
 
 // Classify turns an engine's error into the job's error and whether another
-// attempt may succeed. A *sdk.Error keeps its code; only a crashed
-// plugin process is retried (bad requests, missing models, plugin bugs and
-// deadlines fail the same way again). An error that is not a *sdk.Error
-// comes from the transport, i.e. the plugin process died mid-job.
+// attempt may succeed. A *sdk.Error keeps its code unchanged and is retried
+// when the code is (sdk.Code.Retryable: only a crashed plugin process). An
+// error that is not a *sdk.Error comes from the transport, i.e. the plugin
+// process died mid-job.
 func Classify(err error) (queue.JobError, bool) {
 	var pe *sdk.Error
 	if !errors.As(err, &pe) {
-		return queue.JobError{Code: codePluginCrashed, Message: err.Error()}, true
+		return queue.JobError{Code: sdk.CodePluginCrashed, Message: err.Error()}, true
 	}
-	switch pe.Code {
-	case codePluginCrashed:
-		return queue.JobError{Code: pe.Code, Message: pe.Message}, true
-	case codeDeadlineExceeded:
-		return queue.JobError{Code: codeTimeout, Message: pe.Message}, false
-	case "":
-		return queue.JobError{Code: codeInternal, Message: pe.Message}, false
+	code := pe.Code
+	if code == "" {
+		code = sdk.CodeInternal
 	}
-	return queue.JobError{Code: pe.Code, Message: pe.Message}, false
+	return queue.JobError{Code: code, Message: pe.Message}, code.Retryable()
 }

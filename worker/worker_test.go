@@ -479,7 +479,7 @@ func TestShutdownFinishesWithinGraceThenReleases(t *testing.T) {
 func TestClassify(t *testing.T) {
 	for _, c := range []struct {
 		err   error
-		code  string
+		code  sdk.Code
 		retry bool
 	}{
 		{sdk.Errorf("invalid_request", "x"), "invalid_request", false},
@@ -487,7 +487,8 @@ func TestClassify(t *testing.T) {
 		{sdk.Errorf("model_unavailable", "x"), "model_unavailable", false},
 		{sdk.Errorf("internal", "x"), "internal", false},
 		{sdk.Errorf("plugin_crashed", "x"), "plugin_crashed", true},
-		{sdk.Errorf("deadline_exceeded", "x"), "timeout", false},
+		{sdk.Errorf("timeout", "x"), "timeout", false},
+		{sdk.Errorf("my_plugin_code", "x"), "my_plugin_code", false}, // a plugin's own code travels unchanged
 		{sdk.Errorf("", "x"), "internal", false},
 		{errors.New("EOF"), "plugin_crashed", true},
 		{context.Canceled, "plugin_crashed", true},

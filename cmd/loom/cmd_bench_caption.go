@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/shapes"
 )
 
@@ -50,7 +51,7 @@ func runBenchCaption(args []string, stdout, stderr io.Writer) error {
 		}
 		pngs = append(pngs, b.Bytes())
 	}
-	params, _ := json.Marshal(map[string]int{"beam": *beam})
+	params, _ := json.Marshal(tasks.ImageCaptionParams{Beam: *beam})
 	for _, p := range pngs[:5] {
 		if _, err := captionBytes(ctx, s.engine, p, *model, params); err != nil {
 			return err

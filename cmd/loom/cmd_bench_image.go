@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 func init() {
@@ -40,7 +41,7 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 	defer s.Close()
 	// Guided text-to-image on a grammar prompt, previews off, fixed seeds:
 	// every run does the same work.
-	req := imageRequest{Prompt: "a small red circle on the left and a large blue square at the bottom", Steps: *steps,
+	req := tasks.ImageGenerateParams{PreviewEvery: new(int), Prompt: "a small red circle on the left and a large blue square at the bottom", Steps: *steps,
 		Scheduler: *scheduler, Width: *size, Height: *size, Timings: true}
 	_, res, err := generateImage(ctx, s.engine, *model, 0, req, nil) // warm-up: loads the model
 	if err != nil {

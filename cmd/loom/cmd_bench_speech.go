@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 func init() {
@@ -45,7 +46,7 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	req := speechRequest{Voice: *voice, Format: "wav", Timings: true}
+	req := tasks.AudioSpeechParams{Voice: *voice, Format: "wav", Timings: true}
 	req.Input = benchSpeechTexts[0]
 	_, res, err := speak(ctx, s.engine, *model, 0, req, nil) // warm-up: loads the model
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // maxImageFile bounds what loom caption reads from one file.
@@ -42,7 +43,7 @@ func runCaption(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	params, _ := json.Marshal(map[string]int{"beam": *beam})
+	params, _ := json.Marshal(tasks.ImageCaptionParams{Beam: *beam})
 	failed := 0
 	for _, path := range fs.Args() {
 		caption, err := captionFile(ctx, s.engine, path, *model, params)
@@ -79,7 +80,7 @@ func captionBytes(ctx context.Context, e sdk.Engine, data []byte, model string, 
 	var out struct {
 		Caption string `json:"caption"`
 	}
-	err := e.Run(ctx, sdk.Job{Task: "image.caption", Model: model, Params: params,
+	err := e.Run(ctx, sdk.Job{Task: tasks.ImageCaption, Model: model, Params: params,
 		Inputs: []sdk.Blob{{Name: "image", Data: data}}},
 		func(ev sdk.Event) error {
 			if ev.Kind == sdk.EventResult {

@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 func init() {
@@ -46,8 +47,8 @@ func runEmbed(args []string, stdout, stderr io.Writer) error {
 	if len(texts) == 0 {
 		return usagef("name at least one text")
 	}
-	if len(texts) > sdk.MaxEmbedInputs {
-		return usagef("%d texts; at most %d per run", len(texts), sdk.MaxEmbedInputs)
+	if len(texts) > tasks.MaxEmbedInputs {
+		return usagef("%d texts; at most %d per run", len(texts), tasks.MaxEmbedInputs)
 	}
 	names := embedPlugins
 	if *plugin != "" {
@@ -84,10 +85,10 @@ func runEmbed(args []string, stdout, stderr io.Writer) error {
 	return lastErr
 }
 
-func embedTexts(ctx context.Context, e sdk.Engine, model string, texts []string) (sdk.EmbedResult, error) {
-	params, _ := json.Marshal(sdk.EmbedParams{Input: texts})
-	var res sdk.EmbedResult
-	err := e.Run(ctx, sdk.Job{Task: sdk.TaskEmbed, Model: model, Params: params}, func(ev sdk.Event) error {
+func embedTexts(ctx context.Context, e sdk.Engine, model string, texts []string) (tasks.TextEmbedResult, error) {
+	params, _ := json.Marshal(tasks.TextEmbedParams{Input: texts})
+	var res tasks.TextEmbedResult
+	err := e.Run(ctx, sdk.Job{Task: tasks.TextEmbed, Model: model, Params: params}, func(ev sdk.Event) error {
 		if ev.Kind == sdk.EventResult {
 			return json.Unmarshal(ev.Result, &res)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/loomhq/loom/plugins/host"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 func init() {
@@ -73,8 +74,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return fmt.Errorf("%s did not start as the text plugin", bin)
 	}
-	params, _ := json.Marshal(map[string]any{"prompt": *prompt, "max_tokens": *maxTokens,
-		"temperature": *temp, "top_p": *topP, "top_k": *topK})
+	params, _ := json.Marshal(tasks.TextCompleteParams{Prompt: *prompt,
+		Sampling: tasks.Sampling{MaxTokens: maxTokens, Temperature: temp, TopP: topP, TopK: topK}})
 	fmt.Fprint(stdout, *prompt)
 	start := time.Now()
 	var res struct {
@@ -82,7 +83,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 			CompletionTokens int `json:"completion_tokens"`
 		} `json:"usage"`
 	}
-	err = eng.Run(ctx, sdk.Job{ID: "generate", Task: "text.complete", Model: id, Params: params, Seed: *seed},
+	err = eng.Run(ctx, sdk.Job{ID: "generate", Task: tasks.TextComplete, Model: id, Params: params, Seed: *seed},
 		func(ev sdk.Event) error {
 			switch ev.Kind {
 			case sdk.EventDelta:

@@ -13,37 +13,11 @@ import (
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 func init() {
 	register(command{Name: "image", Summary: "generate images from prompts with a diffusion model (PNG files)", Run: runImage})
-}
-
-// imageRequest is what loom image and loom bench image send as
-// image.generate params (the plugin applies the model's defaults to zeros).
-type imageRequest struct {
-	Prompt         string   `json:"prompt"`
-	NegativePrompt string   `json:"negative_prompt,omitempty"`
-	Steps          int      `json:"steps,omitempty"`
-	GuidanceScale  *float64 `json:"guidance_scale,omitempty"`
-	Scheduler      string   `json:"scheduler,omitempty"`
-	Width          int      `json:"width,omitempty"`
-	Height         int      `json:"height,omitempty"`
-	Strength       *float64 `json:"strength,omitempty"`
-	PreviewEvery   int      `json:"preview_every"`
-	Timings        bool     `json:"timings,omitempty"`
-}
-
-// imageResult is the part of image.generate's result the CLI reads.
-type imageResult struct {
-	Images []struct {
-		Name          string `json:"name"`
-		Width, Height int
-		Seed          int64 `json:"seed"`
-	} `json:"images"`
-	Model        string             `json:"model"`
-	UpscaledFrom []int              `json:"upscaled_from"`
-	Timings      map[string]float64 `json:"timings"`
 }
 
 func runImage(args []string, stdout, stderr io.Writer) error {
@@ -79,7 +53,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	req := imageRequest{NegativePrompt: *negative, Steps: *steps, Scheduler: *scheduler, Width: *size, Height: *size}
+	req := tasks.ImageGenerateParams{NegativePrompt: *negative, Steps: *steps, Scheduler: *scheduler, Width: *size, Height: *size, PreviewEvery: new(int)}
 	switch {
 	case *steps < 0 || *steps > 150:
 		return usagef("--steps must be 1…150")
@@ -212,10 +186,10 @@ func readImageFile(path string) ([]byte, error) {
 
 // generateImage runs one image.generate job and returns the first image's
 // PNG bytes and the result.
-func generateImage(ctx context.Context, e sdk.Engine, model string, seed int64, req imageRequest, inputs []sdk.Blob) ([]byte, imageResult, error) {
+func generateImage(ctx context.Context, e sdk.Engine, model string, seed int64, req tasks.ImageGenerateParams, inputs []sdk.Blob) ([]byte, tasks.ImageGenerateResult, error) {
 	params, _ := json.Marshal(req)
 	var png []byte
-	var res imageResult
+	var res tasks.ImageGenerateResult
 	err := e.Run(ctx, sdk.Job{Task: "image.generate", Model: model, Seed: seed, Params: params, Inputs: inputs},
 		func(ev sdk.Event) error {
 			switch ev.Kind {

@@ -10,31 +10,11 @@ import (
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 func init() {
 	register(command{Name: "speak", Summary: "speak text with a text-to-speech model (WAV files)", Run: runSpeak})
-}
-
-// speechRequest is what loom speak and loom bench speech send as
-// audio.speech params.
-type speechRequest struct {
-	Input   string   `json:"input"`
-	Voice   string   `json:"voice,omitempty"`
-	Speed   *float64 `json:"speed,omitempty"`
-	Format  string   `json:"format,omitempty"`
-	Timings bool     `json:"timings,omitempty"`
-}
-
-// speechResult is the part of audio.speech's result the CLI reads.
-type speechResult struct {
-	Model      string             `json:"model"`
-	Voice      string             `json:"voice"`
-	SampleRate int                `json:"sample_rate"`
-	Samples    int                `json:"samples"`
-	Seconds    float64            `json:"seconds"`
-	Sentences  int                `json:"sentences"`
-	Timings    map[string]float64 `json:"timings"`
 }
 
 func runSpeak(args []string, stdout, stderr io.Writer) error {
@@ -86,7 +66,7 @@ func runSpeak(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	req := speechRequest{Voice: *voice, Format: "wav"}
+	req := tasks.AudioSpeechParams{Voice: *voice, Format: "wav"}
 	if *speed != 1 {
 		req.Speed = speed
 	}
@@ -112,11 +92,11 @@ func runSpeak(args []string, stdout, stderr io.Writer) error {
 
 // speak runs one audio.speech job and returns the audio bytes and the
 // result; progress, when not nil, sees each sentence's progress event.
-func speak(ctx context.Context, e sdk.Engine, model string, seed int64, req speechRequest, progress func(step, total int)) ([]byte, speechResult, error) {
+func speak(ctx context.Context, e sdk.Engine, model string, seed int64, req tasks.AudioSpeechParams, progress func(step, total int)) ([]byte, tasks.AudioSpeechResult, error) {
 	params, _ := json.Marshal(req)
 	var audio []byte
-	var res speechResult
-	err := e.Run(ctx, sdk.Job{Task: "audio.speech", Model: model, Seed: seed, Params: params},
+	var res tasks.AudioSpeechResult
+	err := e.Run(ctx, sdk.Job{Task: tasks.AudioSpeech, Model: model, Seed: seed, Params: params},
 		func(ev sdk.Event) error {
 			switch ev.Kind {
 			case sdk.EventProgress:

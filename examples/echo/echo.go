@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/schema"
 )
 
 const (
@@ -21,16 +22,17 @@ const (
 	// artifactBytes is larger than sdk.ArtifactChunkBytes several times
 	// over, so every run proves artifacts are chunked and reassembled.
 	artifactBytes = 5 << 20
-	maxDelay      = 10 * time.Second
 )
 
-// params is echo.upper's job params.
+// params is echo.upper's job params; its manifest schema is generated from
+// this type (schema.For) and sdk.DecodeParams checks jobs against it.
 type params struct {
-	Text    string `json:"text"`
-	DelayMS int    `json:"delay_ms,omitempty"` // pause per character (tests use it to catch a run mid-way)
+	Text string `json:"text" schema:"required,minLength=1" doc:"the text to uppercase"`
+	// DelayMS pauses per character (tests use it to catch a run mid-way).
+	DelayMS int `json:"delay_ms,omitempty" schema:"minimum=0,maximum=10000" doc:"pause per character, ms"`
 	// NoArtifact skips the 5 MiB artifact, so a run is an empty job
 	// (loom bench queue measures the queue, not artifact transfer).
-	NoArtifact bool `json:"no_artifact,omitempty"`
+	NoArtifact bool `json:"no_artifact,omitempty" doc:"skip the 5 MiB artifact"`
 }
 
 // result is echo.upper's final JSON.
@@ -53,7 +55,7 @@ func (echo) Describe(context.Context) (sdk.Manifest, error) {
 			ID:          model,
 			Tasks:       []string{task},
 			Description: "uppercases text; built in, needs no weights",
-			Params:      json.RawMessage(`{"type":"object","required":["text"],"properties":{"text":{"type":"string","minLength":1},"delay_ms":{"type":"integer","minimum":0},"no_artifact":{"type":"boolean"}}}`),
+			Params:      schema.For(params{}),
 			Ready:       true,
 		}},
 	}, nil
@@ -67,16 +69,10 @@ func (echo) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) er
 		return sdk.Errorf(sdk.CodeModelNotFound, "echo has no model %q (it has %q)", job.Model, model)
 	}
 	var p params
-	if err := json.Unmarshal(job.Params, &p); err != nil {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
-	}
-	if p.Text == "" {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params.text is empty")
+	if err := sdk.DecodeParams(job.Params, &p); err != nil {
+		return err
 	}
 	delay := time.Duration(p.DelayMS) * time.Millisecond
-	if delay < 0 || delay > maxDelay {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params.delay_ms must be within [0, %d]", maxDelay.Milliseconds())
-	}
 
 	runes := []rune(p.Text)
 	var upper strings.Builder

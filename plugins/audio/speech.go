@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"math"
@@ -13,40 +12,13 @@ import (
 	"github.com/loomhq/loom/core/media/sound"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
-const taskSpeech = "audio.speech"
+const taskSpeech = tasks.AudioSpeech
 
 // pcmRate is the rate of format "pcm": OpenAI's documented 24 kHz.
 const pcmRate = 24000
-
-// speechParams are audio.speech's job params (the gateway sends input,
-// voice, speed and format).
-type speechParams struct {
-	Input   string   `json:"input"`
-	Voice   string   `json:"voice"`   // "": the model's default voice
-	Speed   *float64 `json:"speed"`   // 0.25…4; nil: 1
-	Format  string   `json:"format"`  // "wav" (default, the vocoder's rate), "pcm" (24 kHz, OpenAI's), "flac"
-	Timings bool     `json:"timings"` // add per-stage timings to the result
-}
-
-const speechParamsSchema = `{"type":"object","required":["input"],"properties":{` +
-	`"input":{"type":"string","minLength":1,"maxLength":4096},"voice":{"type":"string"},` +
-	`"speed":{"type":"number","minimum":0.25,"maximum":4,"default":1},` +
-	`"format":{"enum":["wav","pcm","flac"],"default":"wav"},"timings":{"type":"boolean"}},"additionalProperties":false}`
-
-// speechResult is audio.speech's final output; the audio itself is the
-// artifact "speech.wav" (audio/wav) or "speech.pcm" (audio/pcm).
-type speechResult struct {
-	Model      string             `json:"model"`
-	Voice      string             `json:"voice"`
-	Format     string             `json:"format"`
-	SampleRate int                `json:"sample_rate"`
-	Samples    int                `json:"samples"`
-	Seconds    float64            `json:"seconds"`
-	Sentences  int                `json:"sentences"`
-	Timings    map[string]float64 `json:"timings,omitempty"` // ms: first_audio, acoustic, vocoder, encode
-}
 
 // speechEngine serves audio.speech from the speech folders found in the
 // model directories, loading each once on first use.
@@ -75,37 +47,24 @@ func (e *speechEngine) modelInfos() []sdk.ModelInfo {
 			desc += "; voices " + strings.Join(names, ", ")
 		}
 		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskSpeech}, Ready: true,
-			Description: desc, Params: json.RawMessage(speechParamsSchema), Created: sdk.ModelCreated(ms[id]),
+			Description: desc, Specs: tasks.Specs(taskSpeech), Created: sdk.ModelCreated(ms[id]),
 			MemoryBytes: sdk.DirBytes(ms[id]), Loaded: e.folders.Loaded(id)})
 	}
 	return out
 }
 
-// parseSpeechParams decodes and bounds the params; the voice is checked
-// against the model later.
-func parseSpeechParams(raw json.RawMessage) (speechParams, error) {
-	var p speechParams
-	if len(raw) > 0 && string(raw) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&p); err != nil {
-			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
-		}
-	}
-	bad := func(format string, args ...any) (speechParams, error) {
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: "+format, args...)
+// parseSpeechParams decodes and bounds the params (tasks.AudioSpeechParams
+// and its schema); the voice is checked against the model later.
+func parseSpeechParams(raw json.RawMessage) (tasks.AudioSpeechParams, error) {
+	var p tasks.AudioSpeechParams
+	if err := sdk.DecodeParams(raw, &p); err != nil {
+		return p, err
 	}
 	switch {
 	case strings.TrimSpace(p.Input) == "":
-		return bad("input is required")
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input is required")
 	case len(p.Input) > maxInputBytes:
-		return bad("input is %d bytes; the limit is %d (split long texts into several requests)", len(p.Input), maxInputBytes)
-	case len(p.Voice) > 64:
-		return bad("voice is longer than 64 bytes")
-	case p.Speed != nil && !(*p.Speed >= 0.25 && *p.Speed <= 4):
-		return bad("speed %g is outside 0.25…4", *p.Speed)
-	case p.Format != "" && p.Format != "wav" && p.Format != "pcm" && p.Format != "flac":
-		return bad("format %q is not wav, pcm or flac", p.Format)
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input is %d bytes; the limit is %d (split long texts into several requests)", len(p.Input), maxInputBytes)
 	}
 	if p.Format == "" {
 		p.Format = "wav"
@@ -170,7 +129,7 @@ func (e *speechEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event
 		}
 		rate = pcmRate
 	}
-	res := speechResult{Model: model, Voice: voiceName, Format: p.Format, SampleRate: rate,
+	res := tasks.AudioSpeechResult{Model: model, Voice: voiceName, Format: p.Format, SampleRate: rate,
 		Samples: len(samples), Sentences: len(sents),
 		Seconds: math.Round(float64(len(samples))/float64(rate)*1000) / 1000}
 	name, mime := "speech.wav", "audio/wav"

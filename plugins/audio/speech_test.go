@@ -19,6 +19,7 @@ import (
 	"github.com/loomhq/loom/core/media/sound"
 	"github.com/loomhq/loom/core/textnorm"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // testModels holds tiny-tts, a speech folder whose acoustic/ and vocoder/
@@ -51,7 +52,7 @@ type runOut struct {
 	events   []sdk.Event
 	progress []int
 	artifact *sdk.Event
-	result   speechResult
+	result   tasks.AudioSpeechResult
 }
 
 func runSpeech(t *testing.T, e sdk.Engine, model string, params string) (runOut, error) {
@@ -137,10 +138,11 @@ func FuzzSentences(f *testing.F) {
 func TestSpeechParams(t *testing.T) {
 	e := newAudioEngine([]string{testModels})
 	for _, c := range []struct{ name, params, want string }{
-		{"no input", `{}`, "input is required"},
+		{"no input", `{}`, `"input" is required`},
 		{"blank input", `{"input":"  "}`, "input is required"},
-		{"unknown field", `{"input":"hi","pitch":2}`, "unknown field"},
-		{"long input", `{"input":"` + strings.Repeat("a", maxInputBytes+1) + `"}`, "limit is 4096"},
+		{"unknown field", `{"input":"hi","pitch":2}`, "pitch: unknown key"},
+		{"long input", `{"input":"` + strings.Repeat("a", maxInputBytes+1) + `"}`, "input: takes at most 4096 characters"},
+		{"long input in bytes", `{"input":"` + strings.Repeat("é", maxInputBytes/2+1) + `"}`, "limit is 4096"},
 		{"speed low", `{"input":"hi","speed":0.1}`, "speed"},
 		{"speed high", `{"input":"hi","speed":9}`, "speed"},
 		{"format", `{"input":"hi","format":"ogg"}`, "format"},

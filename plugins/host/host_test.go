@@ -249,12 +249,15 @@ func TestErrorCodesCrossIntact(t *testing.T) {
 	h, _ := startHost(t, Config{})
 	e := h.Engines()["echo"]
 	cases := []struct {
-		name, code, inMsg string
-		job               sdk.Job
+		name  string
+		code  sdk.Code
+		inMsg string
+		job   sdk.Job
 	}{
 		{"wrong task", sdk.CodeInvalidRequest, `"image.caption"`, sdk.Job{Task: "image.caption", Params: json.RawMessage(`{"text":"x"}`)}},
 		{"unknown model", sdk.CodeModelNotFound, `"nope"`, sdk.Job{Task: "echo.upper", Model: "nope", Params: json.RawMessage(`{"text":"x"}`)}},
-		{"empty text", sdk.CodeInvalidRequest, "params.text is empty", sdk.Job{Task: "echo.upper", Params: json.RawMessage(`{}`)}},
+		{"no text", sdk.CodeInvalidRequest, `params: "text" is required`, sdk.Job{Task: "echo.upper", Params: json.RawMessage(`{}`)}},
+		{"empty text", sdk.CodeInvalidRequest, "params: text: must not be empty", sdk.Job{Task: "echo.upper", Params: json.RawMessage(`{"text":""}`)}},
 		{"not json", sdk.CodeInvalidRequest, "params:", sdk.Job{Task: "echo.upper", Params: json.RawMessage(`{`)}},
 	}
 	for _, c := range cases {

@@ -1,4 +1,4 @@
-// Package plugins is Loom's plugin contract: the Engine interface every
+// Package sdk is Loom's plugin contract: the Engine interface every
 // modality plugin implements, the versioned go-plugin handshake, and the gRPC
 // adapters (loom.plugin.v1) that carry it between the worker and a plugin
 // process. It imports nothing of core, so the gateway and worker never link
@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -23,10 +24,15 @@ type Manifest struct {
 
 // ModelInfo describes one model a plugin can run.
 type ModelInfo struct {
-	ID          string          `json:"id"`    // file or folder name, e.g. "stories260K"
-	Tasks       []string        `json:"tasks"` // the subset of the plugin's tasks this model serves
-	Description string          `json:"description,omitempty"`
-	Params      json.RawMessage `json:"params,omitempty"` // JSON Schema of the job params
+	ID          string   `json:"id"`    // file or folder name, e.g. "stories260K"
+	Tasks       []string `json:"tasks"` // the subset of the plugin's tasks this model serves
+	Description string   `json:"description,omitempty"`
+	// Params is the JSON Schema of the job params of every task of the
+	// model that has no entry in Specs (schema.For makes it from a Go type).
+	Params json.RawMessage `json:"params,omitempty"`
+	// Specs says, per task, which params and inputs a job takes; the
+	// gateway refuses a job that breaks them with 400 before queueing it.
+	Specs []TaskSpec `json:"specs,omitempty"`
 	// Created is when the model's files were last written (Unix seconds,
 	// see ModelCreated); OpenAI's models list shows it as "created".
 	Created int64 `json:"created,omitempty"`
@@ -42,6 +48,48 @@ type ModelInfo struct {
 	// Unloader) when the next would not fit.
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 	Loaded      bool  `json:"loaded,omitempty"`
+}
+
+// TaskSpec is what a job of one task takes: its params (a JSON Schema) and
+// its named inputs. Package tasks has the specs of Loom's built-in tasks.
+type TaskSpec struct {
+	Task   string          `json:"task"`
+	Params json.RawMessage `json:"params,omitempty"` // JSON Schema; empty: any params
+	Inputs []InputSpec     `json:"inputs,omitempty"` // none: the task takes no input files
+}
+
+// InputSpec declares one named input blob of a task.
+type InputSpec struct {
+	Name        string `json:"name"`     // e.g. "image"
+	MIME        string `json:"mime"`     // a type ("image/png"), a family ("image/*") or "*/*"
+	Required    bool   `json:"required"` // a job without it is refused
+	Description string `json:"description,omitempty"`
+}
+
+// MatchMIME reports whether the type mime (parameters ignored) fits
+// pattern: "*/*", "image/*" or an exact "image/png".
+func MatchMIME(pattern, mime string) bool {
+	mime, _, _ = strings.Cut(mime, ";")
+	mime = strings.ToLower(strings.TrimSpace(mime))
+	pattern = strings.ToLower(strings.TrimSpace(pattern))
+	if pattern == "*/*" || pattern == "" {
+		return true
+	}
+	if fam, ok := strings.CutSuffix(pattern, "/*"); ok {
+		return strings.HasPrefix(mime, fam+"/")
+	}
+	return mime == pattern
+}
+
+// SpecFor returns what model m takes for task: its Specs entry, or its
+// Params schema (no declared inputs) when it has none.
+func (m ModelInfo) SpecFor(task string) TaskSpec {
+	for _, s := range m.Specs {
+		if s.Task == task {
+			return s
+		}
+	}
+	return TaskSpec{Task: task, Params: m.Params}
 }
 
 // Blob is a named input payload.
@@ -87,34 +135,17 @@ type Event struct {
 	Result json.RawMessage
 }
 
-// Error codes that cross the plugin boundary. A plugin may use others; the
-// code travels intact either way.
-const (
-	CodeInvalidRequest   = "invalid_request"   // bad params or inputs
-	CodeModelNotFound    = "model_not_found"   // no such model in this plugin
-	CodeModelUnavailable = "model_unavailable" // model known, weights absent
-	CodeInternal         = "internal"          // a plugin bug or an unexpected failure
-	// CodeDeadlineExceeded: the job ran past Job.Deadline.
-	CodeDeadlineExceeded = "deadline_exceeded"
-	// CodePluginCrashed is set by the host, never by a plugin: the plugin
-	// process died (or stopped answering) during the job. The job did not
-	// fail on its merits, so the worker retries it.
-	CodePluginCrashed = "plugin_crashed"
-)
-
-// Error is an error with a machine-readable code that crosses the plugin
-// boundary intact. Codes: "invalid_request" (bad params or inputs),
-// "model_not_found", "model_unavailable", "internal", and the host's
-// "plugin_crashed" (see the Code constants).
+// Error is an error with a machine-readable code (codes.go lists them) that
+// crosses the plugin boundary and reaches the HTTP client unchanged.
 type Error struct {
-	Code    string
+	Code    Code
 	Message string
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
 // Errorf builds an *Error.
-func Errorf(code, format string, args ...any) *Error {
+func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 

@@ -24,9 +24,34 @@ func manifestToProto(m Manifest) *pluginv1.Manifest {
 			Created:      mi.Created,
 			MemoryBytes:  mi.MemoryBytes,
 			Loaded:       mi.Loaded,
+			Specs:        specsToProto(mi.Specs),
 		})
 	}
 	return pm
+}
+
+func specsToProto(specs []TaskSpec) []*pluginv1.TaskSpec {
+	var out []*pluginv1.TaskSpec
+	for _, s := range specs {
+		ps := &pluginv1.TaskSpec{Task: s.Task, ParamsSchema: s.Params}
+		for _, in := range s.Inputs {
+			ps.Inputs = append(ps.Inputs, &pluginv1.InputSpec{Name: in.Name, Mime: in.MIME, Required: in.Required, Description: in.Description})
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+func specsFromProto(pss []*pluginv1.TaskSpec) []TaskSpec {
+	var out []TaskSpec
+	for _, ps := range pss {
+		s := TaskSpec{Task: ps.GetTask(), Params: rawJSON(ps.GetParamsSchema())}
+		for _, in := range ps.GetInputs() {
+			s.Inputs = append(s.Inputs, InputSpec{Name: in.GetName(), MIME: in.GetMime(), Required: in.GetRequired(), Description: in.GetDescription()})
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func manifestFromProto(pm *pluginv1.Manifest) Manifest {
@@ -42,6 +67,7 @@ func manifestFromProto(pm *pluginv1.Manifest) Manifest {
 			Created:     mi.GetCreated(),
 			MemoryBytes: mi.GetMemoryBytes(),
 			Loaded:      mi.GetLoaded(),
+			Specs:       specsFromProto(mi.GetSpecs()),
 		})
 	}
 	return m
@@ -93,11 +119,11 @@ func rawJSON(b []byte) json.RawMessage {
 
 func errorToProto(e *Error) *pluginv1.Error {
 	// Messages often quote input; an invalid byte would fail the marshal.
-	return &pluginv1.Error{Code: strings.ToValidUTF8(e.Code, "\uFFFD"), Message: strings.ToValidUTF8(e.Message, "\uFFFD")}
+	return &pluginv1.Error{Code: strings.ToValidUTF8(string(e.Code), "\uFFFD"), Message: strings.ToValidUTF8(e.Message, "\uFFFD")}
 }
 
 func errorFromProto(pe *pluginv1.Error) *Error {
-	code := pe.GetCode()
+	code := Code(pe.GetCode())
 	if code == "" {
 		code = CodeInternal
 	}

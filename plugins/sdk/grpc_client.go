@@ -194,7 +194,7 @@ func (a *artifactAssembler) add(ch *pluginv1.ArtifactChunk) (ev Event, done bool
 }
 
 // IsCode reports whether err is (or wraps) an *Error with the given code.
-func IsCode(err error, code string) bool {
+func IsCode(err error, code Code) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == code
 }

@@ -124,7 +124,7 @@ func (s *Server) Run(req *pluginv1.RunRequest, stream pluginv1.Plugin_RunServer)
 	}
 	e := asError(err)
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-		e = Errorf(CodeDeadlineExceeded, "job %s passed its deadline %s", job.ID, job.Deadline.Format("2006-01-02T15:04:05.000Z07:00"))
+		e = Errorf(CodeTimeout, "job %s passed its deadline %s", job.ID, job.Deadline.Format("2006-01-02T15:04:05.000Z07:00"))
 	}
 	return stream.Send(&pluginv1.RunEvent{Event: &pluginv1.RunEvent_Error{Error: errorToProto(e)}})
 }

@@ -171,7 +171,7 @@ func TestRunFailuresBecomeCodedErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		run  func(context.Context, Job, func(Event) error) error
-		code string
+		code Code
 		msg  string
 	}{
 		{"coded", func(context.Context, Job, func(Event) error) error { return Errorf("custom_code", "why") }, "custom_code", "why"},
@@ -192,12 +192,12 @@ func TestRunFailuresBecomeCodedErrors(t *testing.T) {
 		{"deadline", func(ctx context.Context, _ Job, _ func(Event) error) error {
 			<-ctx.Done()
 			return ctx.Err()
-		}, CodeDeadlineExceeded, "passed its deadline"},
+		}, CodeTimeout, "passed its deadline"},
 	}
 	for _, tc := range cases {
 		c := connect(t, &fakeEngine{run: tc.run})
 		job := Job{ID: "j"}
-		if tc.code == CodeDeadlineExceeded { // only there: a loaded machine may pass it anywhere
+		if tc.code == CodeTimeout { // only there: a loaded machine may pass it anywhere
 			job.Deadline = time.Now().Add(200 * time.Millisecond)
 		}
 		_, err := runAll(c, job)
@@ -302,7 +302,7 @@ func TestTransportErrorMapping(t *testing.T) {
 	bg := context.Background()
 	cases := []struct {
 		err  error
-		code string
+		code Code
 	}{
 		{status.Error(codes.ResourceExhausted, "grpc: received message larger than max"), CodeInvalidRequest},
 		{status.Error(codes.Unavailable, "error reading from server: EOF"), CodePluginCrashed},

@@ -5,27 +5,28 @@ import (
 	"fmt"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // text.embed: a sentence embedding per input from any decoder this plugin
 // serves — the final hidden states mean-pooled over the input's tokens (BOS
 // included) and L2-normalised (towers.State.MeanPooled).
 
-const taskEmbed = sdk.TaskEmbed
+const taskEmbed = tasks.TextEmbed
 
 // embed runs a text.embed job: every input must fit the model's context
 // (checked for all before any is run), then one progress event per input.
 func (e *engine) embed(ctx context.Context, job sdk.Job, lm *loadedModel, emit func(sdk.Event) error) error {
-	p, err := sdk.ParseEmbedParams(job.Params)
+	p, err := tasks.DecodeTextEmbed(job.Params)
 	if err != nil {
 		return err
 	}
 	dim, ctxLen := lm.dec.Config.Dim, lm.dec.Config.Context
-	if err := sdk.CheckEmbedDimensions(p, job.Model, dim); err != nil {
+	if err := tasks.CheckEmbedDimensions(p, job.Model, dim); err != nil {
 		return err
 	}
 	ids := make([][]int, len(p.Input))
-	res := sdk.EmbedResult{Model: job.Model, Dimensions: dim}
+	res := tasks.TextEmbedResult{Model: job.Model, Dimensions: dim}
 	for i, s := range p.Input {
 		if err := lm.checkTextBytes(fmt.Sprintf("input[%d]", i), len(s)); err != nil {
 			return err
@@ -36,7 +37,7 @@ func (e *engine) embed(ctx context.Context, job sdk.Job, lm *loadedModel, emit f
 		}
 		res.Usage.PromptTokens += len(ids[i])
 	}
-	return sdk.RunEmbeddings(ctx, res, len(ids), func(i int, out []float32) error {
+	return tasks.RunEmbeddings(ctx, res, len(ids), func(i int, out []float32) error {
 		return lm.dec.NewState(len(ids[i])).MeanPooled(out, ids[i])
 	}, emit)
 }

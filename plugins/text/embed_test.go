@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
-func runEmbed(t *testing.T, e *engine, params string) (sdk.EmbedResult, int, error) {
+func runEmbed(t *testing.T, e *engine, params string) (tasks.TextEmbedResult, int, error) {
 	t.Helper()
-	var res sdk.EmbedResult
+	var res tasks.TextEmbedResult
 	progress := 0
 	err := e.Run(context.Background(), sdk.Job{Task: taskEmbed, Model: "stories260K", Params: json.RawMessage(params)},
 		func(ev sdk.Event) error {

@@ -15,11 +15,12 @@ import (
 	"github.com/loomhq/loom/core/tokenizer"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 const (
-	taskComplete = "text.complete"
-	taskChat     = "text.chat"
+	taskComplete = tasks.TextComplete
+	taskChat     = tasks.TextChat
 	version      = "0.1.0"
 	// tokenizerEnv names a tokenizer file to use for every model of this
 	// process. Only a host the user started by hand sets it (loom generate
@@ -68,7 +69,7 @@ func (e *engine) Describe(ctx context.Context) (sdk.Manifest, error) {
 			ID:          id,
 			Tasks:       []string{taskComplete, taskChat, taskEmbed},
 			Description: "decoder language model (llama family)",
-			Params:      json.RawMessage(paramsSchema),
+			Specs:       tasks.Specs(taskComplete, taskChat, taskEmbed),
 			Ready:       true,
 			Created:     sdk.ModelCreated(resolve(e.dirs, id)),
 			MemoryBytes: sdk.DirBytes(resolve(e.dirs, id)),
@@ -196,27 +197,6 @@ func (lm *loadedModel) checkTextBytes(what string, n int) error {
 	return nil
 }
 
-// result is the EventResult JSON of a text job: choice 0's text and finish
-// reason, every choice when n > 1, and the usage of all of them.
-type result struct {
-	Text         string   `json:"text"`
-	FinishReason string   `json:"finish_reason"` // "stop" or "length"
-	Choices      []choice `json:"choices,omitempty"`
-	Usage        usage    `json:"usage"`
-}
-
-// choice is one of n continuations of the prompt.
-type choice struct {
-	Text         string `json:"text"`
-	FinishReason string `json:"finish_reason"`
-}
-
-type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
-}
-
 // Run generates for one job, streaming an EventDelta per piece of text.
 func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
 	if job.Task == taskEmbed {
@@ -232,7 +212,7 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 	}
 	req, err := parseParams(job.Task, job.Params, job.Seed)
 	if err != nil {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "%v", err)
+		return err
 	}
 	lm, err := e.model(job.Model)
 	if err != nil {
@@ -268,7 +248,7 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 	})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && !job.Deadline.IsZero() && time.Now().After(job.Deadline) {
-			return sdk.Errorf(sdk.CodeDeadlineExceeded, "job ran past its deadline")
+			return sdk.Errorf(sdk.CodeTimeout, "job ran past its deadline")
 		}
 		return err
 	}
@@ -286,7 +266,7 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 // even in part). The choices take turns one token at a time, so every stream
 // moves together. A choice ends at EOS, at any of stopIDs (a chat template's
 // end-of-turn tokens), at a stop string, or after req.maxTokens tokens.
-func generate(ctx context.Context, lm *loadedModel, prompt string, req request, stopIDs []int, onDelta func(int, string) error) (result, error) {
+func generate(ctx context.Context, lm *loadedModel, prompt string, req request, stopIDs []int, onDelta func(int, string) error) (tasks.TextResult, error) {
 	tok, dec := lm.tok, lm.dec
 	ids := tok.Encode(prompt, true)
 	if len(ids) == 0 {
@@ -294,11 +274,11 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 	}
 	ctxLen := dec.Config.Context
 	if len(ids) >= ctxLen {
-		return result{}, sdk.Errorf(sdk.CodeInvalidRequest, "prompt is %d tokens; the model's context is %d", len(ids), ctxLen)
+		return tasks.TextResult{}, sdk.Errorf(sdk.CodeInvalidRequest, "prompt is %d tokens; the model's context is %d", len(ids), ctxLen)
 	}
 	maxNew := min(req.maxTokens, ctxLen-len(ids))
 	n := max(1, req.n)
-	res := result{Usage: usage{PromptTokens: len(ids)}}
+	res := tasks.TextResult{Usage: tasks.Usage{PromptTokens: len(ids)}}
 	st := dec.NewState(len(ids) + maxNew)
 	logits, err := st.Forward(ids, 0)
 	if err != nil {
@@ -309,7 +289,7 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 		smp    *sample.Sampler
 		stream *sample.Stream
 		logits []float32
-		out    choice
+		out    tasks.TextChoice
 		done   bool
 		made   int
 		bos    bool // SentencePiece drops the leading space of the piece right after BOS
@@ -324,7 +304,7 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 		}
 		smp.Prime(ids)
 		d := &decoding{st: st, smp: smp, stream: sample.NewStream(req.stops), logits: logits,
-			out: choice{FinishReason: "length"}, bos: len(ids) == 1 && ids[0] == tok.BOS()}
+			out: tasks.TextChoice{FinishReason: "length"}, bos: len(ids) == 1 && ids[0] == tok.BOS()}
 		if i > 0 {
 			d.st = st.Fork()
 			d.logits = d.st.Logits()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // sharedModels is ../shared/models beside the repository, or a skip.
@@ -24,7 +25,7 @@ func sharedModels(t *testing.T) string {
 
 type run struct {
 	deltas []string
-	res    result
+	res    tasks.TextResult
 	err    error
 }
 
@@ -64,7 +65,7 @@ func TestCompleteGreedyMatchesLlama2C(t *testing.T) {
 		if len(r.deltas) != 60 {
 			t.Errorf("%d deltas, want one per token (60)", len(r.deltas))
 		}
-		want := usage{PromptTokens: 5, CompletionTokens: 60, TotalTokens: 65}
+		want := tasks.Usage{PromptTokens: 5, CompletionTokens: 60, TotalTokens: 65}
 		if r.res.Usage != want || r.res.FinishReason != "length" {
 			t.Fatalf("usage %+v finish %q, want %+v length", r.res.Usage, r.res.FinishReason, want)
 		}
@@ -137,12 +138,12 @@ func TestDescribeListsModels(t *testing.T) {
 	}
 	ids := map[string]bool{}
 	for _, mi := range m.Models {
-		ids[mi.ID] = mi.Ready && len(mi.Params) > 0
+		ids[mi.ID] = mi.Ready && len(mi.SpecFor(taskComplete).Params) > 0 && len(mi.SpecFor(taskChat).Params) > 0
 	}
 	if !ids["stories260K"] {
 		t.Fatalf("manifest models %+v", m.Models)
 	}
-	if m.Name != "text" || strings.Join(m.Tasks, ",") != "text.complete,text.chat,text.embed" || !json.Valid(m.Models[0].Params) {
+	if m.Name != "text" || strings.Join(m.Tasks, ",") != "text.complete,text.chat,text.embed" || !json.Valid(m.Models[0].SpecFor(taskEmbed).Params) {
 		t.Fatalf("manifest %+v", m)
 	}
 }
@@ -150,7 +151,8 @@ func TestDescribeListsModels(t *testing.T) {
 func TestErrors(t *testing.T) {
 	e := newEngine([]string{sharedModels(t)}, "")
 	cases := []struct {
-		task, model, params, code string
+		task, model, params string
+		code                sdk.Code
 	}{
 		{taskComplete, "nope", `{"prompt":"x"}`, sdk.CodeModelNotFound},
 		{taskComplete, "../stories260K", `{"prompt":"x"}`, sdk.CodeInvalidRequest},
@@ -198,7 +200,7 @@ func TestCancelStops(t *testing.T) {
 // seed+i, every delta names its choice, and usage counts every choice's tokens.
 func TestChoicesFromOnePrefill(t *testing.T) {
 	e := newEngine([]string{sharedModels(t)}, "")
-	one := func(seed int64) result {
+	one := func(seed int64) tasks.TextResult {
 		r := runJob(t, e, context.Background(), sdk.Job{Task: taskComplete, Model: "stories260K", Seed: seed,
 			Params: json.RawMessage(`{"prompt":"Once upon a time","max_tokens":24,"temperature":1}`)})
 		if r.err != nil {
@@ -206,7 +208,7 @@ func TestChoicesFromOnePrefill(t *testing.T) {
 		}
 		return r.res
 	}
-	var res result
+	var res tasks.TextResult
 	texts := make([]strings.Builder, 3)
 	err := e.Run(context.Background(), sdk.Job{Task: taskComplete, Model: "stories260K", Seed: 40,
 		Params: json.RawMessage(`{"prompt":"Once upon a time","max_tokens":24,"temperature":1,"n":3}`)},

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 func TestParseParamsDefaultsAndValues(t *testing.T) {
@@ -47,7 +49,7 @@ func FuzzParseParams(f *testing.F) {
 		if err := r.sampling.Validate(); err != nil {
 			t.Fatalf("accepted invalid sampling params: %v", err)
 		}
-		if r.maxTokens < 1 || len(r.stops) > maxStops {
+		if r.maxTokens < 1 || len(r.stops) > tasks.MaxStops {
 			t.Fatalf("accepted max_tokens %d, %d stops", r.maxTokens, len(r.stops))
 		}
 	})

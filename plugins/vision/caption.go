@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,31 +15,12 @@ import (
 	"github.com/loomhq/loom/core/tokenizer"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
-// captionParams are image.caption's job params.
-type captionParams struct {
-	Beam      int    `json:"beam"`       // beam width, 1 (greedy, default) … 8
-	MaxTokens int    `json:"max_tokens"` // default: the model's max_length
-	Prompt    string `json:"prompt"`     // a caption prefix; see captionPrefix
-}
-
-// maxCaptionPrompt bounds the prompt (the captioners' contexts are far shorter).
+// maxCaptionPrompt bounds the prompt in bytes (the schema bounds characters;
+// the captioners' contexts are far shorter).
 const maxCaptionPrompt = 4096
-
-const captionParamsSchema = `{"type":"object","properties":{` +
-	`"beam":{"type":"integer","minimum":1,"maximum":8,"default":1},` +
-	`"max_tokens":{"type":"integer","minimum":1,"maximum":512},` +
-	`"prompt":{"type":"string","maxLength":4096,"description":"caption prefix: when every word is in the model's vocabulary the caption starts with it and the model continues; any other text (a question, an instruction) is not a prefix the model can read, so it captions the image plainly and says prompt_used false"}},` +
-	`"additionalProperties":false}`
-
-// captionOutput is image.caption's result.
-type captionOutput struct {
-	Caption string `json:"caption"`
-	Model   string `json:"model"`
-	// PromptUsed says whether a prompt was sent and conditioned the caption.
-	PromptUsed bool `json:"prompt_used"`
-}
 
 // Image inputs are bounded before decoding.
 var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: 40_000_000}
@@ -186,7 +166,7 @@ func (c *captioner) captionPrefix(prompt string) []int {
 
 // Caption decodes image bytes and describes them. With a prompt that is a
 // caption prefix (see captionPrefix) the caption starts with it; used says so.
-func (c *captioner) Caption(ctx context.Context, image []byte, p captionParams) (caption string, used bool, err error) {
+func (c *captioner) Caption(ctx context.Context, image []byte, p tasks.ImageCaptionParams) (caption string, used bool, err error) {
 	img, _, err := imgproc.Decode(image, imageLimits)
 	if err != nil {
 		return "", false, sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
@@ -224,7 +204,7 @@ type captionEngine struct {
 }
 
 func newCaptionEngine(dirs []string) *captionEngine {
-	return &captionEngine{folders: &sdk.Folders[*captioner]{Task: "image.caption", Dirs: dirs, Accept: isCaptioner, Load: loadCaptioner}}
+	return &captionEngine{folders: &sdk.Folders[*captioner]{Task: tasks.ImageCaption, Dirs: dirs, Accept: isCaptioner, Load: loadCaptioner}}
 }
 
 // models maps model id (folder name) → folder, first directory wins.
@@ -234,10 +214,10 @@ func (e *captionEngine) modelInfos() []sdk.ModelInfo {
 	ms := e.models()
 	var out []sdk.ModelInfo
 	for _, id := range e.folders.IDs() {
-		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{"image.caption"}, Ready: true,
+		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{tasks.ImageCaption}, Ready: true,
 			Description: "ViT encoder + GPT-2 decoder image captioner", Created: sdk.ModelCreated(ms[id]),
 			MemoryBytes: sdk.DirBytes(ms[id]), Loaded: e.folders.Loaded(id),
-			Params: json.RawMessage(captionParamsSchema)})
+			Specs: tasks.Specs(tasks.ImageCaption)})
 	}
 	return out
 }
@@ -254,26 +234,19 @@ func (e *captionEngine) defaultModel() string {
 }
 
 func (e *captionEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
-	var p captionParams
-	if len(job.Params) > 0 && string(job.Params) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(job.Params))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&p); err != nil {
-			return sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
-		}
+	var p tasks.ImageCaptionParams
+	if err := sdk.DecodeParams(job.Params, &p); err != nil {
+		return err
 	}
 	if p.Beam == 0 {
 		p.Beam = 1
-	}
-	if p.Beam < 1 || p.Beam > 8 || p.MaxTokens < 0 || p.MaxTokens > 512 {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: beam must be 1…8 and max_tokens 1…512")
 	}
 	if len(p.Prompt) > maxCaptionPrompt {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt is %d bytes; the limit is %d", len(p.Prompt), maxCaptionPrompt)
 	}
 	var image []byte
 	for _, in := range job.Inputs {
-		if in.Name == "image" {
+		if in.Name == tasks.InputImage {
 			image = in.Data
 		}
 	}
@@ -292,6 +265,6 @@ func (e *captionEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Even
 	if err != nil {
 		return err
 	}
-	out, _ := json.Marshal(captionOutput{Caption: text, Model: model, PromptUsed: used})
+	out, _ := json.Marshal(tasks.ImageCaptionResult{Caption: text, Model: model, PromptUsed: used})
 	return emit(sdk.Event{Kind: sdk.EventResult, Result: out})
 }

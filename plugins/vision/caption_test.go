@@ -16,6 +16,7 @@ import (
 	"github.com/disintegration/imaging"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/shapes"
 )
 
@@ -119,7 +120,7 @@ func TestCaptionRejectsBadInput(t *testing.T) {
 	for name, c := range map[string]struct {
 		img    []byte
 		params string
-		code   string
+		code   sdk.Code
 	}{
 		"corrupt":     {[]byte("\x89PNG\r\n\x1a\nnot really"), `{}`, sdk.CodeInvalidRequest},
 		"text":        {[]byte("hello"), `{}`, sdk.CodeInvalidRequest},
@@ -228,9 +229,9 @@ func TestCaptionPrompt(t *testing.T) {
 	if err != nil || plain != s.Caption() {
 		t.Fatalf("plain caption %q (%v), want %q", plain, err, s.Caption())
 	}
-	run := func(prompt string) captionOutput {
+	run := func(prompt string) tasks.ImageCaptionResult {
 		t.Helper()
-		var out captionOutput
+		var out tasks.ImageCaptionResult
 		params, _ := json.Marshal(map[string]string{"prompt": prompt})
 		err := e.Run(context.Background(), sdk.Job{Task: "image.caption", Model: "shapes-captioner", Params: params,
 			Inputs: []sdk.Blob{{Name: "image", MIME: "image/png", Data: img}}}, func(ev sdk.Event) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // text.embed from a diffusion pipeline: its CLIP text encoder's pooled
@@ -12,7 +13,7 @@ import (
 // trained to follow. No projection head: a diffusion pipeline ships none.
 
 func (e *generateEngine) embed(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
-	p, err := sdk.ParseEmbedParams(job.Params)
+	p, err := tasks.DecodeTextEmbed(job.Params)
 	if err != nil {
 		return err
 	}
@@ -24,11 +25,11 @@ func (e *generateEngine) embed(ctx context.Context, job sdk.Job, emit func(sdk.E
 		return err
 	}
 	dim := pl.Text.Cfg.HiddenSize
-	if err := sdk.CheckEmbedDimensions(p, model, dim); err != nil {
+	if err := tasks.CheckEmbedDimensions(p, model, dim); err != nil {
 		return err
 	}
 	ids := make([][]int, len(p.Input))
-	res := sdk.EmbedResult{Model: model, Dimensions: dim}
+	res := tasks.TextEmbedResult{Model: model, Dimensions: dim}
 	for i, s := range p.Input {
 		toks := pl.Tok.Encode(s, false)
 		if n := len(toks) + 2; n > pl.CtxLen {
@@ -37,5 +38,5 @@ func (e *generateEngine) embed(ctx context.Context, job sdk.Job, emit func(sdk.E
 		ids[i] = append(append([]int{pl.Tok.BOS()}, toks...), pl.Tok.EOS())
 		res.Usage.PromptTokens += len(ids[i])
 	}
-	return sdk.RunEmbeddings(ctx, res, len(ids), func(i int, out []float32) error { return pl.Text.Pooled(out, ids[i]) }, emit)
+	return tasks.RunEmbeddings(ctx, res, len(ids), func(i int, out []float32) error { return pl.Text.Pooled(out, ids[i]) }, emit)
 }

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
-func runEmbed(t *testing.T, e sdk.Engine, model, params string) (sdk.EmbedResult, error) {
+func runEmbed(t *testing.T, e sdk.Engine, model, params string) (tasks.TextEmbedResult, error) {
 	t.Helper()
-	var res sdk.EmbedResult
-	err := e.Run(context.Background(), sdk.Job{Task: sdk.TaskEmbed, Model: model, Params: json.RawMessage(params)},
+	var res tasks.TextEmbedResult
+	err := e.Run(context.Background(), sdk.Job{Task: tasks.TextEmbed, Model: model, Params: json.RawMessage(params)},
 		func(ev sdk.Event) error {
 			if ev.Kind == sdk.EventResult {
 				return json.Unmarshal(ev.Result, &res)

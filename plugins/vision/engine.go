@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // visionEngine routes each task to its runtime: image.caption to the
@@ -32,7 +33,7 @@ func (e *visionEngine) Describe(ctx context.Context) (sdk.Manifest, error) {
 	}
 	if gens := e.gen.modelInfos(); len(gens) > 0 {
 		m.Models = gens
-		m.Tasks = append(m.Tasks, sdk.TaskEmbed)
+		m.Tasks = append(m.Tasks, tasks.TextEmbed)
 	}
 	m.Tasks = append(m.Tasks, "image.caption")
 	if caps := e.caption.modelInfos(); len(caps) > 0 {
@@ -56,7 +57,7 @@ func (e *visionEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event
 	if job.Task == taskGenerate && len(e.gen.models()) > 0 {
 		return e.gen.Run(ctx, job, emit)
 	}
-	if job.Task == sdk.TaskEmbed {
+	if job.Task == tasks.TextEmbed {
 		return e.gen.embed(ctx, job, emit)
 	}
 	return e.generate.Run(ctx, job, emit)

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"image"
-	"slices"
 	"strings"
 	"time"
 
@@ -16,49 +14,16 @@ import (
 	"github.com/loomhq/loom/core/imgproc"
 	"github.com/loomhq/loom/core/media"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
-const taskGenerate = "image.generate"
+const taskGenerate = tasks.ImageGenerate
 
-// Bounds on image.generate's params.
+// Bounds beyond tasks.ImageGenerateParams' schema.
 const (
-	maxSteps       = 150
-	maxGuidance    = 30
-	maxImages      = 4
-	maxEditImages  = 16 // outputs of one image-to-image job: input images × n
-	maxPromptBytes = 4096
+	maxEditImages  = 16   // outputs of one image-to-image job: input images × n
+	maxPromptBytes = 4096 // prompt plus negative_prompt, in bytes (the schema bounds characters)
 )
-
-// generateParams are image.generate's job params (the gateway sends prompt,
-// negative_prompt, n, width, height, steps, guidance_scale).
-type generateParams struct {
-	Prompt         string   `json:"prompt"`
-	NegativePrompt string   `json:"negative_prompt"`
-	Steps          int      `json:"steps"`          // 1…150; 0: the model's default (20)
-	GuidanceScale  *float64 `json:"guidance_scale"` // 0…30; nil: the model's default (5)
-	Scheduler      string   `json:"scheduler"`      // ddim, euler, euler_a, dpmpp_2m; "": the folder's
-	Width          int      `json:"width"`          // 0: native
-	Height         int      `json:"height"`
-	N              int      `json:"n"`             // 1…4; 0: 1
-	Strength       *float64 `json:"strength"`      // image-to-image, 0…1 (default 0.8); needs input "image"
-	PreviewEvery   *int     `json:"preview_every"` // steps between previews; 0: none; nil: 5
-	Timings        bool     `json:"timings"`       // add per-stage timings to the result
-}
-
-const generateParamsSchema = `{"type":"object","required":["prompt"],"properties":{` +
-	`"prompt":{"type":"string","minLength":1},"negative_prompt":{"type":"string"},` +
-	`"steps":{"type":"integer","minimum":1,"maximum":150,"default":20},` +
-	`"guidance_scale":{"type":"number","minimum":0,"maximum":30,"default":5},` +
-	`"scheduler":{"enum":["ddim","euler","euler_a","dpmpp_2m"]},` +
-	`"width":{"type":"integer"},"height":{"type":"integer"},` +
-	`"n":{"type":"integer","minimum":1,"maximum":4,"default":1},` +
-	`"strength":{"type":"number","minimum":0,"maximum":1,"default":0.8},` +
-	`"preview_every":{"type":"integer","minimum":0,"default":5},"timings":{"type":"boolean"}},` +
-	`"additionalProperties":false}`
-
-func validScheduler(s string) bool {
-	return slices.Contains([]string{"ddim", "euler", "euler_a", "dpmpp_2m"}, s)
-}
 
 // generateEngine serves image.generate from the pipeline folders found in
 // the model directories, loading each once on first use.
@@ -79,10 +44,10 @@ func (e *generateEngine) modelInfos() []sdk.ModelInfo {
 	ms := e.models()
 	var out []sdk.ModelInfo
 	for _, id := range e.ids() {
-		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskGenerate, sdk.TaskEmbed}, Ready: true,
+		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskGenerate, tasks.TextEmbed}, Ready: true,
 			Description: "latent diffusion: CLIP text encoder + UNet + VAE", Created: sdk.ModelCreated(ms[id]),
 			MemoryBytes: sdk.DirBytes(ms[id]), Loaded: e.folders.Loaded(id),
-			Params: json.RawMessage(generateParamsSchema)})
+			Specs: tasks.Specs(taskGenerate, tasks.TextEmbed)})
 	}
 	return out
 }
@@ -101,39 +66,18 @@ func (e *generateEngine) pipelineFor(model string) (string, *pipeline, error) {
 	return model, pl, err
 }
 
-// parseGenerateParams decodes and bounds the params; model-dependent checks
-// (sizes) come later.
-func parseGenerateParams(raw json.RawMessage) (generateParams, error) {
-	var p generateParams
-	if len(raw) > 0 && string(raw) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&p); err != nil {
-			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
-		}
+// parseGenerateParams decodes and bounds the params (tasks.ImageGenerateParams
+// and its schema); model-dependent checks (sizes) come later.
+func parseGenerateParams(raw json.RawMessage) (tasks.ImageGenerateParams, error) {
+	var p tasks.ImageGenerateParams
+	if err := sdk.DecodeParams(raw, &p); err != nil {
+		return p, err
 	}
-	bad := func(format string, args ...any) (generateParams, error) {
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: "+format, args...)
+	if strings.TrimSpace(p.Prompt) == "" {
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt is required")
 	}
-	switch {
-	case strings.TrimSpace(p.Prompt) == "":
-		return bad("prompt is required")
-	case len(p.Prompt)+len(p.NegativePrompt) > maxPromptBytes:
-		return bad("prompt and negative_prompt are %d bytes; the limit is %d", len(p.Prompt)+len(p.NegativePrompt), maxPromptBytes)
-	case p.Steps < 0 || p.Steps > maxSteps:
-		return bad("steps %d is outside 1…%d", p.Steps, maxSteps)
-	case p.GuidanceScale != nil && !(*p.GuidanceScale >= 0 && *p.GuidanceScale <= maxGuidance):
-		return bad("guidance_scale %g is outside 0…%d", *p.GuidanceScale, maxGuidance)
-	case p.Scheduler != "" && !validScheduler(p.Scheduler):
-		return bad("scheduler %q is not one of ddim, euler, euler_a, dpmpp_2m", p.Scheduler)
-	case p.N < 0 || p.N > maxImages:
-		return bad("n %d is outside 1…%d", p.N, maxImages)
-	case p.Width < 0 || p.Height < 0:
-		return bad("width and height must be positive")
-	case p.Strength != nil && !(*p.Strength >= 0 && *p.Strength <= 1):
-		return bad("strength %g is outside 0…1", *p.Strength)
-	case p.PreviewEvery != nil && (*p.PreviewEvery < 0 || *p.PreviewEvery > maxSteps):
-		return bad("preview_every %d is outside 0…%d", *p.PreviewEvery, maxSteps)
+	if n := len(p.Prompt) + len(p.NegativePrompt); n > maxPromptBytes {
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt and negative_prompt are %d bytes; the limit is %d", n, maxPromptBytes)
 	}
 	if p.N == 0 {
 		p.N = 1
@@ -149,24 +93,6 @@ func outputSide(name string, v, native int) (int, error) {
 		return 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
 	}
 	return side, nil
-}
-
-// generateResult is image.generate's final output.
-type generateResult struct {
-	Images        []generatedImage   `json:"images"`
-	Model         string             `json:"model"`
-	Scheduler     string             `json:"scheduler"`
-	Steps         int                `json:"steps"`
-	GuidanceScale float64            `json:"guidance_scale"`
-	UpscaledFrom  []int              `json:"upscaled_from,omitempty"` // the sampled size [w, h] when enlarged
-	Timings       map[string]float64 `json:"timings,omitempty"`       // ms: text, unet_total, unet_per_step, vae_decode, …
-}
-
-type generatedImage struct {
-	Name   string `json:"name"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
-	Seed   int64  `json:"seed"`
 }
 
 func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
@@ -221,7 +147,7 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 		return sdk.Errorf(sdk.CodeInternal, "text encoder: %v", err)
 	}
 	timings.Add("text", time.Since(t))
-	res := generateResult{Model: model, Scheduler: r.scheduler, Steps: r.steps, GuidanceScale: guidance}
+	res := tasks.ImageGenerateResult{Model: model, Scheduler: r.scheduler, Steps: r.steps, GuidanceScale: guidance}
 	if w != pl.native || h != pl.native {
 		res.UpscaledFrom = []int{pl.native, pl.native}
 	}
@@ -291,7 +217,7 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 			if err := emit(sdk.Event{Kind: sdk.EventArtifact, Name: name, MIME: "image/png", Data: data}); err != nil {
 				return err
 			}
-			res.Images = append(res.Images, generatedImage{Name: name, Width: w, Height: h, Seed: r.seed + int64(i)})
+			res.Images = append(res.Images, tasks.GeneratedImage{Name: name, Width: w, Height: h, Seed: r.seed + int64(i)})
 		}
 	}
 	if p.Timings {

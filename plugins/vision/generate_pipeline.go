@@ -18,6 +18,7 @@ import (
 
 	"github.com/loomhq/loom/core/diffusion"
 	"github.com/loomhq/loom/core/towers"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // pipelineFiles is what a folder needs to be served as image.generate (the
@@ -40,7 +41,7 @@ type pipeline struct {
 }
 
 func loadPipeline(dir string) (*pipeline, error) {
-	d, err := diffusion.Open(dir, maxSteps, maxGuidance)
+	d, err := diffusion.Open(dir, tasks.MaxImageSteps, tasks.MaxGuidanceScale)
 	if err != nil {
 		return nil, err
 	}

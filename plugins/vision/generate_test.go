@@ -17,6 +17,7 @@ import (
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/sched"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/shapes"
 )
 
@@ -38,7 +39,7 @@ type genOut struct {
 	progress  []sdk.Event
 	previews  [][]byte
 	artifacts []sdk.Event
-	result    generateResult
+	result    tasks.ImageGenerateResult
 	results   int
 }
 
@@ -123,7 +124,7 @@ func TestGenerateSameSeedSameBytes(t *testing.T) {
 		}
 	}
 	r := a.result
-	want := generateResult{Images: []generatedImage{{Name: "image-000.png", Width: 32, Height: 32, Seed: 7}},
+	want := tasks.ImageGenerateResult{Images: []tasks.GeneratedImage{{Name: "image-000.png", Width: 32, Height: 32, Seed: 7}},
 		Model: tinyModel, Scheduler: "ddim", Steps: 3, GuidanceScale: 4.5}
 	if got, _ := json.Marshal(r); string(got) != string(mustJSON(want)) {
 		t.Errorf("result %s, want %s", got, mustJSON(want))
@@ -394,7 +395,7 @@ func TestGenerateRejectsBadInput(t *testing.T) {
 			t.Errorf("%s: ran anyway", name)
 		}
 	}
-	for model, code := range map[string]string{"nope": sdk.CodeModelNotFound, "../testdata": sdk.CodeInvalidRequest} {
+	for model, code := range map[string]sdk.Code{"nope": sdk.CodeModelNotFound, "../testdata": sdk.CodeInvalidRequest} {
 		err := tinyEngine.Run(context.Background(), sdk.Job{Task: taskGenerate, Model: model, Params: json.RawMessage(`{"prompt":"x"}`)},
 			func(sdk.Event) error { return nil })
 		if !sdk.IsCode(err, code) {
@@ -449,7 +450,7 @@ func TestDescribeListsPipeline(t *testing.T) {
 	var found bool
 	for _, mi := range m.Models {
 		if mi.ID == tinyModel {
-			found = mi.Ready && strings.Join(mi.Tasks, ",") == taskGenerate+","+sdk.TaskEmbed && json.Valid(mi.Params)
+			found = mi.Ready && strings.Join(mi.Tasks, ",") == taskGenerate+","+tasks.TextEmbed && json.Valid(mi.SpecFor(taskGenerate).Params) && json.Valid(mi.SpecFor(tasks.TextEmbed).Params)
 		}
 		if mi.ID == taskGenerate {
 			t.Errorf("the not-installed placeholder is listed beside a real model: %+v", mi)
@@ -487,8 +488,8 @@ func FuzzGenerateParams(f *testing.F) {
 			}
 			return
 		}
-		if strings.TrimSpace(p.Prompt) == "" || p.Steps < 0 || p.Steps > maxSteps || p.N < 1 || p.N > maxImages ||
-			(p.GuidanceScale != nil && !(*p.GuidanceScale >= 0 && *p.GuidanceScale <= maxGuidance)) ||
+		if strings.TrimSpace(p.Prompt) == "" || p.Steps < 0 || p.Steps > 150 || p.N < 1 || p.N > 4 ||
+			(p.GuidanceScale != nil && !(*p.GuidanceScale >= 0 && *p.GuidanceScale <= 30)) ||
 			(p.Strength != nil && !(*p.Strength >= 0 && *p.Strength <= 1)) || (p.PreviewEvery != nil && *p.PreviewEvery < 0) {
 			t.Fatalf("accepted out-of-range params %+v", p)
 		}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -835,7 +836,7 @@ func testDeadline(t *testing.T, nq NewQueue) {
 		t.Fatalf("dequeued %s (deadline %v), want the job whose deadline is ahead", l.Job.ID, l.Job.Deadline)
 	}
 	got := wantStatus(t, q, past.Job.ID, queue.StatusFailed)
-	if got.Error == nil || got.Error.Code != "timeout" {
+	if got.Error == nil || got.Error.Code != sdk.CodeTimeout {
 		t.Fatalf("expired job error %+v, want code timeout", got.Error)
 	}
 }

@@ -206,8 +206,11 @@ type ModelInfo struct {
 	// Added after 1.0 (0 / false from older plugins): the memory the model
 	// takes when loaded, in bytes, as the plugin estimates it (0: unknown),
 	// and whether it is loaded now.
-	MemoryBytes   int64 `protobuf:"varint,8,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
-	Loaded        bool  `protobuf:"varint,9,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	MemoryBytes int64 `protobuf:"varint,8,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	Loaded      bool  `protobuf:"varint,9,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	// Per task: the params schema and the named inputs a job takes. A task
+	// without an entry takes params_schema and declares no inputs.
+	Specs         []*TaskSpec `protobuf:"bytes,10,rep,name=specs,proto3" json:"specs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +308,144 @@ func (x *ModelInfo) GetLoaded() bool {
 	return false
 }
 
+func (x *ModelInfo) GetSpecs() []*TaskSpec {
+	if x != nil {
+		return x.Specs
+	}
+	return nil
+}
+
+type TaskSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Task  string                 `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	// JSON Schema of the task's params, as JSON text; empty when any.
+	ParamsSchema  []byte       `protobuf:"bytes,2,opt,name=params_schema,json=paramsSchema,proto3" json:"params_schema,omitempty"`
+	Inputs        []*InputSpec `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskSpec) Reset() {
+	*x = TaskSpec{}
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskSpec) ProtoMessage() {}
+
+func (x *TaskSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
+func (*TaskSpec) Descriptor() ([]byte, []int) {
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TaskSpec) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetParamsSchema() []byte {
+	if x != nil {
+		return x.ParamsSchema
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetInputs() []*InputSpec {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+// One named input blob a task takes.
+type InputSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "image/png", "image/*" or "*/*".
+	Mime          string `protobuf:"bytes,2,opt,name=mime,proto3" json:"mime,omitempty"`
+	Required      bool   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
+	Description   string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InputSpec) Reset() {
+	*x = InputSpec{}
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InputSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InputSpec) ProtoMessage() {}
+
+func (x *InputSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InputSpec.ProtoReflect.Descriptor instead.
+func (*InputSpec) Descriptor() ([]byte, []int) {
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *InputSpec) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *InputSpec) GetMime() string {
+	if x != nil {
+		return x.Mime
+	}
+	return ""
+}
+
+func (x *InputSpec) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
+func (x *InputSpec) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 type Blob struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -316,7 +457,7 @@ type Blob struct {
 
 func (x *Blob) Reset() {
 	*x = Blob{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +469,7 @@ func (x *Blob) String() string {
 func (*Blob) ProtoMessage() {}
 
 func (x *Blob) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +482,7 @@ func (x *Blob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Blob.ProtoReflect.Descriptor instead.
 func (*Blob) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Blob) GetName() string {
@@ -383,7 +524,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +536,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +549,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunRequest) GetJobId() string {
@@ -487,7 +628,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +640,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +653,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunEvent) GetEvent() isRunEvent_Event {
@@ -633,7 +774,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +786,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +799,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Progress) GetStep() int64 {
@@ -685,7 +826,7 @@ type Preview struct {
 
 func (x *Preview) Reset() {
 	*x = Preview{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +838,7 @@ func (x *Preview) String() string {
 func (*Preview) ProtoMessage() {}
 
 func (x *Preview) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +851,7 @@ func (x *Preview) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Preview.ProtoReflect.Descriptor instead.
 func (*Preview) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Preview) GetMime() string {
@@ -742,7 +883,7 @@ type ArtifactChunk struct {
 
 func (x *ArtifactChunk) Reset() {
 	*x = ArtifactChunk{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +895,7 @@ func (x *ArtifactChunk) String() string {
 func (*ArtifactChunk) ProtoMessage() {}
 
 func (x *ArtifactChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +908,7 @@ func (x *ArtifactChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArtifactChunk.ProtoReflect.Descriptor instead.
 func (*ArtifactChunk) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ArtifactChunk) GetName() string {
@@ -808,7 +949,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +961,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +974,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Result) GetJson() []byte {
@@ -854,7 +995,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1007,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1020,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Error) GetCode() string {
@@ -905,7 +1046,7 @@ type UnloadRequest struct {
 
 func (x *UnloadRequest) Reset() {
 	*x = UnloadRequest{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1058,7 @@ func (x *UnloadRequest) String() string {
 func (*UnloadRequest) ProtoMessage() {}
 
 func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1071,7 @@ func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadRequest.ProtoReflect.Descriptor instead.
 func (*UnloadRequest) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UnloadRequest) GetModel() string {
@@ -950,7 +1091,7 @@ type UnloadResponse struct {
 
 func (x *UnloadResponse) Reset() {
 	*x = UnloadResponse{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1103,7 @@ func (x *UnloadResponse) String() string {
 func (*UnloadResponse) ProtoMessage() {}
 
 func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1116,7 @@ func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadResponse.ProtoReflect.Descriptor instead.
 func (*UnloadResponse) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UnloadResponse) GetError() *Error {
@@ -993,7 +1134,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1146,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1159,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 type HealthResponse struct {
@@ -1032,7 +1173,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1185,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_proto_loom_plugin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1198,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HealthResponse) GetOk() bool {
@@ -1087,7 +1228,7 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
 	"\x05tasks\x18\x03 \x03(\tR\x05tasks\x121\n" +
-	"\x06models\x18\x04 \x03(\v2\x19.loom.plugin.v1.ModelInfoR\x06models\"\xfd\x01\n" +
+	"\x06models\x18\x04 \x03(\v2\x19.loom.plugin.v1.ModelInfoR\x06models\"\xad\x02\n" +
 	"\tModelInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05tasks\x18\x02 \x03(\tR\x05tasks\x12 \n" +
@@ -1097,7 +1238,18 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\amissing\x18\x06 \x01(\tR\amissing\x12\x18\n" +
 	"\acreated\x18\a \x01(\x03R\acreated\x12!\n" +
 	"\fmemory_bytes\x18\b \x01(\x03R\vmemoryBytes\x12\x16\n" +
-	"\x06loaded\x18\t \x01(\bR\x06loaded\"B\n" +
+	"\x06loaded\x18\t \x01(\bR\x06loaded\x12.\n" +
+	"\x05specs\x18\n" +
+	" \x03(\v2\x18.loom.plugin.v1.TaskSpecR\x05specs\"v\n" +
+	"\bTaskSpec\x12\x12\n" +
+	"\x04task\x18\x01 \x01(\tR\x04task\x12#\n" +
+	"\rparams_schema\x18\x02 \x01(\fR\fparamsSchema\x121\n" +
+	"\x06inputs\x18\x03 \x03(\v2\x19.loom.plugin.v1.InputSpecR\x06inputs\"q\n" +
+	"\tInputSpec\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04mime\x18\x02 \x01(\tR\x04mime\x12\x1a\n" +
+	"\brequired\x18\x03 \x01(\bR\brequired\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\"B\n" +
 	"\x04Blob\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04mime\x18\x02 \x01(\tR\x04mime\x12\x12\n" +
@@ -1164,49 +1316,53 @@ func file_proto_loom_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_proto_loom_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_proto_loom_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_proto_loom_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_proto_loom_plugin_v1_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: loom.plugin.v1.DescribeRequest
 	(*DescribeResponse)(nil), // 1: loom.plugin.v1.DescribeResponse
 	(*Manifest)(nil),         // 2: loom.plugin.v1.Manifest
 	(*ModelInfo)(nil),        // 3: loom.plugin.v1.ModelInfo
-	(*Blob)(nil),             // 4: loom.plugin.v1.Blob
-	(*RunRequest)(nil),       // 5: loom.plugin.v1.RunRequest
-	(*RunEvent)(nil),         // 6: loom.plugin.v1.RunEvent
-	(*Progress)(nil),         // 7: loom.plugin.v1.Progress
-	(*Preview)(nil),          // 8: loom.plugin.v1.Preview
-	(*ArtifactChunk)(nil),    // 9: loom.plugin.v1.ArtifactChunk
-	(*Result)(nil),           // 10: loom.plugin.v1.Result
-	(*Error)(nil),            // 11: loom.plugin.v1.Error
-	(*UnloadRequest)(nil),    // 12: loom.plugin.v1.UnloadRequest
-	(*UnloadResponse)(nil),   // 13: loom.plugin.v1.UnloadResponse
-	(*HealthRequest)(nil),    // 14: loom.plugin.v1.HealthRequest
-	(*HealthResponse)(nil),   // 15: loom.plugin.v1.HealthResponse
+	(*TaskSpec)(nil),         // 4: loom.plugin.v1.TaskSpec
+	(*InputSpec)(nil),        // 5: loom.plugin.v1.InputSpec
+	(*Blob)(nil),             // 6: loom.plugin.v1.Blob
+	(*RunRequest)(nil),       // 7: loom.plugin.v1.RunRequest
+	(*RunEvent)(nil),         // 8: loom.plugin.v1.RunEvent
+	(*Progress)(nil),         // 9: loom.plugin.v1.Progress
+	(*Preview)(nil),          // 10: loom.plugin.v1.Preview
+	(*ArtifactChunk)(nil),    // 11: loom.plugin.v1.ArtifactChunk
+	(*Result)(nil),           // 12: loom.plugin.v1.Result
+	(*Error)(nil),            // 13: loom.plugin.v1.Error
+	(*UnloadRequest)(nil),    // 14: loom.plugin.v1.UnloadRequest
+	(*UnloadResponse)(nil),   // 15: loom.plugin.v1.UnloadResponse
+	(*HealthRequest)(nil),    // 16: loom.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),   // 17: loom.plugin.v1.HealthResponse
 }
 var file_proto_loom_plugin_v1_plugin_proto_depIdxs = []int32{
 	2,  // 0: loom.plugin.v1.DescribeResponse.manifest:type_name -> loom.plugin.v1.Manifest
-	11, // 1: loom.plugin.v1.DescribeResponse.error:type_name -> loom.plugin.v1.Error
+	13, // 1: loom.plugin.v1.DescribeResponse.error:type_name -> loom.plugin.v1.Error
 	3,  // 2: loom.plugin.v1.Manifest.models:type_name -> loom.plugin.v1.ModelInfo
-	4,  // 3: loom.plugin.v1.RunRequest.inputs:type_name -> loom.plugin.v1.Blob
-	7,  // 4: loom.plugin.v1.RunEvent.progress:type_name -> loom.plugin.v1.Progress
-	8,  // 5: loom.plugin.v1.RunEvent.preview:type_name -> loom.plugin.v1.Preview
-	9,  // 6: loom.plugin.v1.RunEvent.artifact_chunk:type_name -> loom.plugin.v1.ArtifactChunk
-	10, // 7: loom.plugin.v1.RunEvent.result:type_name -> loom.plugin.v1.Result
-	11, // 8: loom.plugin.v1.RunEvent.error:type_name -> loom.plugin.v1.Error
-	11, // 9: loom.plugin.v1.UnloadResponse.error:type_name -> loom.plugin.v1.Error
-	0,  // 10: loom.plugin.v1.Plugin.Describe:input_type -> loom.plugin.v1.DescribeRequest
-	5,  // 11: loom.plugin.v1.Plugin.Run:input_type -> loom.plugin.v1.RunRequest
-	14, // 12: loom.plugin.v1.Plugin.Health:input_type -> loom.plugin.v1.HealthRequest
-	12, // 13: loom.plugin.v1.Plugin.Unload:input_type -> loom.plugin.v1.UnloadRequest
-	1,  // 14: loom.plugin.v1.Plugin.Describe:output_type -> loom.plugin.v1.DescribeResponse
-	6,  // 15: loom.plugin.v1.Plugin.Run:output_type -> loom.plugin.v1.RunEvent
-	15, // 16: loom.plugin.v1.Plugin.Health:output_type -> loom.plugin.v1.HealthResponse
-	13, // 17: loom.plugin.v1.Plugin.Unload:output_type -> loom.plugin.v1.UnloadResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 3: loom.plugin.v1.ModelInfo.specs:type_name -> loom.plugin.v1.TaskSpec
+	5,  // 4: loom.plugin.v1.TaskSpec.inputs:type_name -> loom.plugin.v1.InputSpec
+	6,  // 5: loom.plugin.v1.RunRequest.inputs:type_name -> loom.plugin.v1.Blob
+	9,  // 6: loom.plugin.v1.RunEvent.progress:type_name -> loom.plugin.v1.Progress
+	10, // 7: loom.plugin.v1.RunEvent.preview:type_name -> loom.plugin.v1.Preview
+	11, // 8: loom.plugin.v1.RunEvent.artifact_chunk:type_name -> loom.plugin.v1.ArtifactChunk
+	12, // 9: loom.plugin.v1.RunEvent.result:type_name -> loom.plugin.v1.Result
+	13, // 10: loom.plugin.v1.RunEvent.error:type_name -> loom.plugin.v1.Error
+	13, // 11: loom.plugin.v1.UnloadResponse.error:type_name -> loom.plugin.v1.Error
+	0,  // 12: loom.plugin.v1.Plugin.Describe:input_type -> loom.plugin.v1.DescribeRequest
+	7,  // 13: loom.plugin.v1.Plugin.Run:input_type -> loom.plugin.v1.RunRequest
+	16, // 14: loom.plugin.v1.Plugin.Health:input_type -> loom.plugin.v1.HealthRequest
+	14, // 15: loom.plugin.v1.Plugin.Unload:input_type -> loom.plugin.v1.UnloadRequest
+	1,  // 16: loom.plugin.v1.Plugin.Describe:output_type -> loom.plugin.v1.DescribeResponse
+	8,  // 17: loom.plugin.v1.Plugin.Run:output_type -> loom.plugin.v1.RunEvent
+	17, // 18: loom.plugin.v1.Plugin.Health:output_type -> loom.plugin.v1.HealthResponse
+	15, // 19: loom.plugin.v1.Plugin.Unload:output_type -> loom.plugin.v1.UnloadResponse
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_proto_loom_plugin_v1_plugin_proto_init() }
@@ -1214,7 +1370,7 @@ func file_proto_loom_plugin_v1_plugin_proto_init() {
 	if File_proto_loom_plugin_v1_plugin_proto != nil {
 		return
 	}
-	file_proto_loom_plugin_v1_plugin_proto_msgTypes[6].OneofWrappers = []any{
+	file_proto_loom_plugin_v1_plugin_proto_msgTypes[8].OneofWrappers = []any{
 		(*RunEvent_Progress)(nil),
 		(*RunEvent_TextDelta)(nil),
 		(*RunEvent_Preview)(nil),
@@ -1228,7 +1384,7 @@ func file_proto_loom_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_loom_plugin_v1_plugin_proto_rawDesc), len(file_proto_loom_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -55,6 +55,28 @@ func needTools(t *testing.T) {
 	}
 }
 
+// stripeClip is flat colour, vertical and horizontal stripes and a noisy
+// patch: macroblocks that are their own intra predictions, and ones that
+// are not.
+func stripeClip(w, h int) []image.Image {
+	r := rand.New(rand.NewPCG(6, 6))
+	var fs []image.Image
+	for k := 0; k < 6; k++ {
+		f := image.NewRGBA(image.Rect(0, 0, w, h))
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := [3][3]uint8{{240, 240, 235}, {uint8(x * 9), 40, 200}, {30, uint8(y * 7), 90}}[k%3]
+				if k >= 3 && x > 20 && x < 30 && y > 5 && y < 17 {
+					c = [3]uint8{uint8(r.IntN(256)), uint8(r.IntN(256)), 7}
+				}
+				f.SetRGBA(x, y, color.RGBA{c[0], c[1], c[2], 255})
+			}
+		}
+		fs = append(fs, f)
+	}
+	return fs
+}
+
 // yuv420 is what the encoder's pictures are, cropped: the exact planes a
 // decoder must give back.
 func yuv420(fs []image.Image) []byte {
@@ -97,6 +119,7 @@ func TestMP4DecodesExactly(t *testing.T) {
 		{"noise-66x38", noiseClip(3, 5, 66, 38), 1},
 		{"noise-2x2", noiseClip(4, 3, 2, 2), 30},
 		{"noise-130x18-70frames", noiseClip(5, 70, 130, 18), 12}, // a second IDR at frame 64
+		{"stripes-66x38", stripeClip(66, 38), 8},                 // Intra_16x16 vertical, horizontal, DC
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

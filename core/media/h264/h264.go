@@ -2,24 +2,27 @@
 // Loom's generated clips, in pure Go: Constrained Baseline profile, one
 // slice per picture, CAVLC syntax, 8-bit 4:2:0.
 //
-// It codes every macroblock one of two ways:
+// It codes every macroblock one of three ways, the first that fits:
 //
-//   - I_PCM (mb_type 25 in I slices, 30 in P slices): the macroblock's
-//     256 luma and 2×64 chroma samples verbatim. No transform, no
-//     quantisation, no prediction, so the decoded picture is the encoder's
-//     4:2:0 picture exactly — the only loss is the RGB → Y′CbCr 4:2:0
-//     conversion.
 //   - P_Skip, in P pictures, where the macroblock's samples equal (within
 //     Options.SkipTolerance) those of the same macroblock in the previous
 //     decoded picture. Every motion vector of the stream is zero, so a
 //     skipped macroblock's predicted vector is zero too (§8.4.1.1: its
 //     neighbours are intra, with no vector, or skipped, with a zero one) and
 //     it is a copy of the reference.
+//   - Intra_16x16 with no residual, where the macroblock equals (within the
+//     tolerance) one of its intra predictions — vertical, horizontal or DC
+//     from the samples above and to the left (intra.go): a flat or striped
+//     area costs a few bits.
+//   - I_PCM (mb_type 25 in I slices, 30 in P slices): the macroblock's
+//     256 luma and 2×64 chroma samples verbatim.
 //
-// This trades size for simplicity and exactness: a 64×64 picture is at most
-// 16 × 384 bytes, and the still background of a Shapes clip is skipped. A
-// transform-and-CAVLC intra path would make larger pictures much smaller;
-// it is not written.
+// None of them transforms or quantises, so at tolerance 0 the decoded
+// picture is the encoder's 4:2:0 picture exactly — the only loss is the
+// RGB → Y′CbCr 4:2:0 conversion. This trades size for simplicity and
+// exactness: a macroblock with detail costs 388 bytes. A transform-and-CAVLC
+// residual path would make detailed pictures much smaller; it is not
+// written.
 //
 // Colour: BT.601 Y′CbCr at limited range (Y′ 16–235, Cb/Cr 16–240), chroma
 // the mean of each 2×2 block, signalled in the VUI (SMPTE 170M primaries,
@@ -64,17 +67,17 @@ type Options struct {
 
 // Encoder turns frames of one size into access units.
 type Encoder struct {
-	w, h        int // picture size
-	mbw, mbh    int // in macroblocks
-	opt         Options
-	level       byte
-	frame       int    // pictures encoded
-	idrID       uint32 // idr_pic_id of the last IDR
-	frameNum    uint32
-	ref         *Picture // the last decoded picture
-	sps, pps    []byte
-	mbScratch   [384]byte
-	skipScratch []bool
+	w, h      int // picture size
+	mbw, mbh  int // in macroblocks
+	opt       Options
+	level     byte
+	frame     int    // pictures encoded
+	idrID     uint32 // idr_pic_id of the last IDR
+	frameNum  uint32
+	ref       *Picture // the last decoded picture
+	sps, pps  []byte
+	mbScratch [384]byte
+	kinds     []mbKind // how each macroblock of the picture being coded was coded
 }
 
 // Picture is a 4:2:0 picture padded to whole macroblocks.
@@ -112,7 +115,7 @@ func NewEncoder(w, h int, opt Options) (*Encoder, error) {
 		return nil, err
 	}
 	e.level = lvl
-	e.skipScratch = make([]bool, e.mbw*e.mbh)
+	e.kinds = make([]mbKind, e.mbw*e.mbh)
 	e.sps = e.writeSPS()
 	e.pps = writePPS()
 	return e, nil
@@ -243,31 +246,36 @@ func (e *Encoder) Encode(img image.Image) (AccessUnit, error) {
 	}
 	var w bitWriter
 	e.sliceHeader(&w, key)
-	if key {
-		for mb := 0; mb < e.mbw*e.mbh; mb++ {
-			w.ue(25) // mb_type I_PCM in an I slice
-			e.pcm(&w, pic, mb)
+	n := e.mbw * e.mbh
+	kinds := e.kinds[:n]
+	run := uint32(0) // P_Skip macroblocks not yet written
+	for mb := 0; mb < n; mb++ {
+		if !key && e.same(pic, mb) {
+			run++
+			kinds[mb] = mbSkip
+			copyMB(pic, e.ref, mb, e.mbw) // the decoder copies the reference
+			continue
 		}
-	} else {
-		skip := e.skipScratch
-		for mb := range skip {
-			skip[mb] = e.same(pic, mb)
-		}
-		run := uint32(0)
-		for mb, s := range skip {
-			if s {
-				run++
-				copyMB(pic, e.ref, mb, e.mbw) // the decoder copies the reference
-				continue
-			}
+		intra := uint32(0) // mb_type offset: intra types follow the five P types in P slices
+		if !key {
 			w.ue(run) // mb_skip_run
 			run = 0
-			w.ue(30) // mb_type I_PCM in a P slice (intra types follow the five P types)
-			e.pcm(&w, pic, mb)
+			intra = 5
 		}
-		if run > 0 {
-			w.ue(run)
+		if luma, chroma, ok := predictable(pic, mb, e.mbw, e.opt.SkipTolerance, &e.mbScratch); ok {
+			kinds[mb] = mbPred
+			w.ue(intra + 1 + uint32(luma))           // I_16x16_<luma>_0_0: coded block patterns 0
+			w.ue(uint32(chroma))                     // intra_chroma_pred_mode
+			w.se(0)                                  // mb_qp_delta
+			noCoefficients(&w, nC(kinds, mb, e.mbw)) // the Intra16x16DCLevel block
+			continue
 		}
+		kinds[mb] = mbPCM
+		w.ue(intra + 25) // I_PCM
+		e.pcm(&w, pic, mb)
+	}
+	if run > 0 {
+		w.ue(run)
 	}
 	unit := byte(nalSlice)
 	if key {

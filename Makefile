@@ -5,12 +5,15 @@ PLUGINS := text vision audio video
 REDIS_PORT ?= 6390
 export LOOM_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: openai-node build run test test-asm test-noasm bench lint proto models redis-up redis-down clean
+.PHONY: openai-node build run test bench lint proto redis-up redis-down clean
 
+# bin/examples/loom-plugin-echo is the example plugin loom bench queue runs;
+# it sits apart so loom serve --plugins bin does not serve it.
 build:
-	@mkdir -p $(BIN)
+	@mkdir -p $(BIN)/examples
 	$(GO) build -o $(BIN)/loom ./cmd/loom
 	@for p in $(PLUGINS); do $(GO) build -o $(BIN)/loom-plugin-$$p ./plugins/$$p || exit 1; done
+	$(GO) build -o $(BIN)/examples/loom-plugin-echo ./examples/echo
 
 MODEL_DIRS := models$(if $(wildcard ../shared/models),:../shared/models)
 

@@ -22,6 +22,8 @@ var rules = []rule{
 		why: "core imports nothing of Loom above it"},
 	{from: "github.com/loomhq/loom/shapes", deny: []string{"github.com/loomhq/loom/"}, allow: []string{"github.com/loomhq/loom/shapes"},
 		why: "the Shapes world is a leaf every tool and test may use"},
+	{from: "github.com/loomhq/loom/hub", deny: []string{"github.com/loomhq/loom/"}, allow: []string{"github.com/loomhq/loom/hub"},
+		why: "the hub client is a leaf the CLI uses"},
 	{from: "github.com/loomhq/loom/queue", deny: []string{"github.com/loomhq/loom/"}, allow: []string{"github.com/loomhq/loom/queue", "github.com/loomhq/loom/plugins/sdk"},
 		why: "the queue depends only on the plugin contract (its error codes): gateway and worker depend on it, not the other way"},
 	{from: "github.com/loomhq/loom/plugins/host", deny: []string{"github.com/loomhq/loom/core/", "github.com/loomhq/loom/gateway", "github.com/loomhq/loom/queue", "github.com/loomhq/loom/worker"},

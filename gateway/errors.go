@@ -135,7 +135,7 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 	err := c.Errors.Last().Err
 	ae := toAPIError(err)
 	if ae.Status >= 500 && ae.Code == sdk.CodeInternal {
-		s.logf("%s %s: %v", c.Request.Method, c.Request.URL.Path, err)
+		s.log(c).Error("internal error", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 	}
 	if c.Writer.Written() {
 		// A streaming response already started: the stream writer reported

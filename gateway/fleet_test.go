@@ -2,8 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
-	"io"
-	"log"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -104,7 +103,7 @@ func TestWaitForWorkerDeadline(t *testing.T) {
 
 // KeyConcurrency holds across gateways: the count lives in the shared queue.
 func TestKeyConcurrencyAcrossGateways(t *testing.T) {
-	cfg := Config{APIKeys: []string{"k-one", "k-two"}, KeyConcurrency: 1, Logger: log.New(io.Discard, "", 0)}
+	cfg := Config{APIKeys: []string{"k-one", "k-two"}, KeyConcurrency: 1, Logger: slog.New(slog.DiscardHandler)}
 	e := newEnv(t, cfg)
 	other := httptest.NewServer(New(cfg, e.q).Handler()) // a second gateway on the same queue
 	defer other.Close()

@@ -12,7 +12,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
-	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -73,7 +73,7 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
 	q := newTestQueue()
 	if cfg.Logger == nil {
-		cfg.Logger = log.New(io.Discard, "", 0)
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	srv := New(cfg, q)
 	ts := httptest.NewServer(srv.Handler())

@@ -201,6 +201,7 @@ func (s *Server) submit(c *gin.Context, job queue.Job) (*queue.JobState, bool, e
 	if job.MaxAttempts == 0 {
 		job.MaxAttempts = s.cfg.MaxAttempts
 	}
+	job.RequestID = c.GetString(ctxRequestID)
 	waitDeadline(c, &job, s.cfg.Now())
 	job.Owner = c.GetString(ctxKeyID)
 	job.OwnerLimit = max(s.cfg.KeyConcurrency, 0)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -61,7 +62,7 @@ type Config struct {
 	WriteTimeout       time.Duration
 	StreamWriteTimeout time.Duration
 	IdleTimeout        time.Duration
-	Logger             *log.Logger // default: log.Default()
+	Logger             *slog.Logger // default: slog.Default()
 	Now                func() time.Time
 }
 
@@ -116,7 +117,7 @@ func (c Config) withDefaults() Config {
 		c.ModelsTTL = time.Second
 	}
 	if c.Logger == nil {
-		c.Logger = log.Default()
+		c.Logger = slog.Default()
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -180,13 +181,11 @@ func (s *Server) HTTPServer(errorLog *log.Logger) *http.Server {
 	}
 }
 
-func (s *Server) logf(format string, args ...any) { s.cfg.Logger.Printf("gateway: "+format, args...) }
-
 func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(gin.Recovery(), s.metrics.middleware, s.errorMiddleware, s.bodyDeadline, s.bodyLimit)
+	r.Use(s.requestLog, gin.CustomRecoveryWithWriter(io.Discard, s.recovered), s.metrics.middleware, s.errorMiddleware, s.bodyDeadline, s.bodyLimit)
 	r.NoRoute(func(c *gin.Context) {
 		_ = c.Error(apiErrorf(http.StatusNotFound, sdk.CodeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -269,7 +268,7 @@ func (s *Server) readyz(c *gin.Context) {
 	defer cancel()
 	ws, err := s.q.Workers(ctx)
 	if err != nil {
-		s.logf("readyz: %v", err)
+		s.log(c).Warn("readyz: queue unreachable", "err", err)
 		_ = c.Error(apiErrorf(http.StatusServiceUnavailable, sdk.CodeQueueUnavailable, "queue unreachable"))
 		return
 	}

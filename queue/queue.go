@@ -73,6 +73,9 @@ type Job struct {
 	// jobs queued or running, fleet-wide: the count lives in the queue.
 	Owner      string `json:"owner,omitempty"`
 	OwnerLimit int    `json:"owner_limit,omitempty"`
+	// RequestID is the id of the HTTP request that made the job (the
+	// gateway's X-Request-Id), so the worker's log lines name it too.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Lane is where a job waits for a worker: the jobs of one task for one

@@ -619,7 +619,7 @@ func (w *Worker) slot(ctx, hard context.Context, plugin string) {
 		backoff = 100 * time.Millisecond
 		if ctx.Err() != nil {
 			// Leased just as shutdown began: give it straight back.
-			w.settle(w.log.With("job", l.Job.ID), "release", func(c context.Context) error { return w.q.Release(c, l) })
+			w.settle(w.log.With("job", l.Job.ID, "request_id", l.Job.RequestID), "release", func(c context.Context) error { return w.q.Release(c, l) })
 			return
 		}
 		w.run(hard, plugin, l)
@@ -667,7 +667,7 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 		w.mu.Unlock()
 	}()
 	name, eng := w.engineFor(plugin, &l.Job)
-	log := w.log.With("job", l.Job.ID, "task", l.Job.Task, "model", l.Job.Model, "attempt", l.Attempt, "plugin", name)
+	log := w.log.With("job", l.Job.ID, "request_id", l.Job.RequestID, "task", l.Job.Task, "model", l.Job.Model, "attempt", l.Attempt, "plugin", name)
 	if !w.admit(hard, name, &l.Job) {
 		log.Info("model does not fit beside the running jobs' models: giving the job back")
 		w.settle(log, "release", func(c context.Context) error { return w.q.Release(c, l) })

@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/loomhq/loom/plugins/host"
 	"github.com/loomhq/loom/queue"
 	"github.com/loomhq/loom/worker"
@@ -46,7 +44,7 @@ func runBenchQueue(args []string, stdout, stderr io.Writer) error {
 	jobs := fs.Int("jobs", 2000, "measured jobs")
 	conc := fs.Int("concurrency", 8, "clients in flight, and the worker's echo concurrency")
 	warmup := fs.Int("warmup", 100, "jobs run first and not measured")
-	pluginDir := fs.String("plugins", defaultPluginDir(), "directory holding loom-plugin-echo (go build -o DIR/loom-plugin-echo ./examples/echo)")
+	pluginDir := fs.String("plugins", filepath.Join(defaultPluginDir(), "examples"), "directory holding loom-plugin-echo (make build puts it in bin/examples)")
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -58,7 +56,7 @@ func runBenchQueue(args []string, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s missing: go build -o %s ./examples/echo (or pass --plugins DIR)", bin, bin)
 	}
-	ctx, stop := signalContext(stderr)
+	ctx, stop := signalContext(quietLogger(stderr))
 	defer stop()
 
 	opts := queue.Options{MaxDepth: max(1000, 2**conc), Prefix: fmt.Sprintf("loombench:%d:", time.Now().UnixNano())}
@@ -75,7 +73,7 @@ func runBenchQueue(args []string, stdout, stderr io.Writer) error {
 	defer q.Close()
 
 	h, err := host.New(host.Config{Binaries: []string{bin},
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Warn, Output: stderr})})
+		Logger: quietLogger(stderr)})
 	if err != nil {
 		return err
 	}

@@ -10,9 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/loomhq/loom/plugins/host"
 	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
@@ -47,33 +44,25 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	bin, err := textPluginBinary(*pluginDir)
-	if err != nil {
-		return err
-	}
-	cfg := host.Config{Binaries: []string{bin}, ModelDirs: []string{dir},
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Warn, Output: stderr})}
+	var env []string
 	if *tok != "" {
 		abs, err := filepath.Abs(*tok)
 		if err != nil {
 			return err
 		}
-		cfg.Env = append(cfg.Env, "LOOM_TEXT_TOKENIZER="+abs)
+		env = append(env, "LOOM_TEXT_TOKENIZER="+abs)
 	}
-	h, err := host.New(cfg)
+	if *pluginDir == "" {
+		*pluginDir = defaultPluginDir()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	s, err := startPlugin(ctx, *pluginDir, "text", []string{dir}, env, stderr)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := h.Start(ctx); err != nil {
-		return err
-	}
-	eng, ok := h.Engines()["text"]
-	if !ok {
-		return fmt.Errorf("%s did not start as the text plugin", bin)
-	}
+	defer s.Close()
+	eng := s.engine
 	params, _ := json.Marshal(tasks.TextCompleteParams{Prompt: *prompt,
 		Sampling: tasks.Sampling{MaxTokens: maxTokens, Temperature: temp, TopP: topP, TopK: topK}})
 	fmt.Fprint(stdout, *prompt)
@@ -116,20 +105,4 @@ func modelDirAndID(path string) (dir, id string, err error) {
 		return "", "", fmt.Errorf("model: %w", err)
 	}
 	return filepath.Dir(abs), filepath.Base(abs), nil
-}
-
-// textPluginBinary finds loom-plugin-text in dir, or beside this executable.
-func textPluginBinary(dir string) (string, error) {
-	if dir == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return "", err
-		}
-		dir = filepath.Dir(exe)
-	}
-	p := filepath.Join(dir, host.BinaryPrefix+"text")
-	if st, err := os.Stat(p); err != nil || st.IsDir() {
-		return "", fmt.Errorf("text plugin not found at %s (run make build, or pass --plugins DIR)", p)
-	}
-	return p, nil
 }

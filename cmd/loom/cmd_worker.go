@@ -25,15 +25,17 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 	var wf workerFlags
 	qf.register(fs, "Redis URL, e.g. redis://127.0.0.1:6379/0 (required)")
 	wf.register(fs)
+	var lf logFlags
+	lf.register(fs)
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics (job outcomes, run times), /healthz and /readyz (200 while serving a model and not draining) on this address, e.g. :9090; empty: off")
 	setUsage(fs, stderr, "Usage: loom worker --redis URL [flags]\n\nLeases jobs from Redis and runs them on the plugin processes it starts\n(one per loom-plugin-* binary in --plugins). SIGINT/SIGTERM drains:\nno new jobs, running ones finish or go back to the queue.")
-	s, err := openSession(fs, args, &qf, stderr, false)
+	s, err := openSession(fs, args, &qf, &lf, stderr, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	reg := prometheus.NewRegistry()
-	r, err := startWorker(s.ctx, s.q, &wf, qf.lease, reg, stderr)
+	r, err := startWorker(s.ctx, s.q, &wf, qf.lease, reg, s.logger)
 	if err != nil {
 		return err
 	}
@@ -55,8 +57,8 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go msrv.Serve(ln)
 		defer msrv.Close()
-		fmt.Fprintf(stderr, "loom worker: metrics on http://%s/metrics\n", ln.Addr())
+		s.logger.Info("loom worker: metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
-	fmt.Fprintf(stderr, "loom worker %s: consuming from redis\n", r.worker.ID())
+	s.logger.Info("loom worker: consuming from redis", "worker", r.worker.ID())
 	return r.wait()
 }

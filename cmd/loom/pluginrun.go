@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/loomhq/loom/plugins/host"
 	"github.com/loomhq/loom/plugins/sdk"
 )
@@ -43,7 +41,7 @@ func startPlugin(ctx context.Context, dir, name string, modelDirs, env []string,
 		Binaries:  []string{bin},
 		ModelDirs: modelDirs,
 		Env:       env,
-		Logger:    hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Warn, Output: logw}),
+		Logger:    quietLogger(logw),
 	})
 	if err != nil {
 		return nil, err
@@ -62,17 +60,14 @@ func startPlugin(ctx context.Context, dir, name string, modelDirs, env []string,
 
 func (s *pluginSession) Close() error { return s.host.Close() }
 
-// modelDirsFlag is the default of --models: $LOOM_MODELS, else models/ and,
-// when present, ../shared/models (as make run serves).
+// modelDirsDefault is the default of --models: $LOOM_MODELS, else models/
+// (the project's own models, relative to the working directory). The binary
+// knows no other place; make run passes ../shared/models too when present.
 func modelDirsDefault() string {
 	if v := os.Getenv(sdk.ModelsEnv); v != "" {
 		return v
 	}
-	dirs := []string{"models"}
-	if st, err := os.Stat("../shared/models"); err == nil && st.IsDir() {
-		dirs = append(dirs, "../shared/models")
-	}
-	return sdk.JoinModelDirs(dirs)
+	return "models"
 }
 
 // absDirs makes model directories absolute so a plugin process started

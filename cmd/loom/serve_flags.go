@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -134,7 +134,7 @@ func (gf *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&gf.waitWorker, "wait-for-worker", 0, "queue a job for a model no live worker serves for up to this long (its deadline) instead of answering 503 model_unavailable at once; the Loom-Wait-For-Worker header (seconds) sets it per request")
 }
 
-func (gf *gatewayFlags) config(maxAttempts int, logger *log.Logger) gateway.Config {
+func (gf *gatewayFlags) config(maxAttempts int, logger *slog.Logger) gateway.Config {
 	var keys []string
 	for _, k := range strings.Split(gf.apiKeys, ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -149,16 +149,16 @@ func (gf *gatewayFlags) config(maxAttempts int, logger *log.Logger) gateway.Conf
 
 // signalContext is cancelled by the first SIGINT or SIGTERM; a second one
 // exits at once (the operator means it).
-func signalContext(stderr io.Writer) (context.Context, context.CancelFunc) {
+func signalContext(logger *slog.Logger) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		sig := <-ch
-		fmt.Fprintf(stderr, "loom: %v: draining (send again to exit now)\n", sig)
+		logger.Info("draining: no new work; running jobs and requests may finish (send the signal again to exit now)", "signal", sig.String())
 		cancel()
 		<-ch
-		fmt.Fprintln(stderr, "loom: exiting without drain")
+		logger.Warn("second signal: exiting without drain")
 		os.Exit(130)
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
@@ -199,26 +199,31 @@ func setUsage(fs *flag.FlagSet, stderr io.Writer, text string) {
 }
 
 // serveSession is what serve, gateway and worker share once flags are
-// parsed: a context cancelled by SIGINT/SIGTERM, a logger and the queue.
+// parsed: a context cancelled by SIGINT/SIGTERM, the logger and the queue.
 type serveSession struct {
 	ctx     context.Context
 	stop    context.CancelFunc
-	logger  *log.Logger
+	logger  *slog.Logger
 	q       queue.Queue
 	backend string
 }
 
-func openSession(fs *flag.FlagSet, args []string, qf *queueFlags, stderr io.Writer, memoryOK bool) (*serveSession, error) {
+func openSession(fs *flag.FlagSet, args []string, qf *queueFlags, lf *logFlags, stderr io.Writer, memoryOK bool) (*serveSession, error) {
 	if err := parseServeFlags(fs, args); err != nil {
 		return nil, err
 	}
-	ctx, stop := signalContext(stderr)
+	logger, err := lf.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	slog.SetDefault(logger)
+	ctx, stop := signalContext(logger)
 	q, backend, err := qf.open(ctx, memoryOK)
 	if err != nil {
 		stop()
 		return nil, err
 	}
-	return &serveSession{ctx: ctx, stop: stop, logger: log.New(stderr, "", log.LstdFlags), q: q, backend: backend}, nil
+	return &serveSession{ctx: ctx, stop: stop, logger: logger, q: q, backend: backend}, nil
 }
 
 func (s *serveSession) Close() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -107,5 +108,42 @@ func TestDeployEnvNamesAreFlags(t *testing.T) {
 	}
 	if seen < 10 {
 		t.Fatalf("found only %d LOOM_* settings in %v", seen, files)
+	}
+}
+func TestLogFlags(t *testing.T) {
+	var out bytes.Buffer
+	lf := logFlags{level: "warn", format: "json"}
+	l, err := lf.logger(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Info("dropped below warn")
+	l.Warn("kept", "job", "j1", "request_id", "r1")
+	var line map[string]any
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil || line["msg"] != "kept" || line["job"] != "j1" || line["level"] != "WARN" {
+		t.Fatalf("json log %q: %v", out.String(), err)
+	}
+	out.Reset()
+	lf = logFlags{level: "debug", format: "text"}
+	if l, err = lf.logger(&out); err != nil {
+		t.Fatal(err)
+	}
+	l.Debug("hello", "job", "j2")
+	if !strings.Contains(out.String(), "level=DEBUG msg=hello job=j2") {
+		t.Fatalf("text log %q", out.String())
+	}
+	for _, bad := range []logFlags{{level: "loud", format: "text"}, {level: "info", format: "xml"}} {
+		var ue *usageError
+		if _, err := bad.logger(&out); !errors.As(err, &ue) {
+			t.Errorf("%+v: err %v, want a usage error", bad, err)
+		}
+	}
+	// serve, gateway and worker all take both flags.
+	for _, name := range []string{"serve", "gateway", "worker"} {
+		var stderr bytes.Buffer
+		runMain([]string{name, "--help"}, &bytes.Buffer{}, &stderr)
+		if !strings.Contains(stderr.String(), "-log-format") || !strings.Contains(stderr.String(), "-log-level") {
+			t.Errorf("%s --help lacks the log flags:\n%s", name, stderr.String())
+		}
 	}
 }

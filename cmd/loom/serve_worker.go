@@ -4,14 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loomhq/loom/plugins/host"
@@ -26,7 +24,6 @@ type workerFlags struct {
 	concurrency int
 	id          string
 	grace       time.Duration
-	logLevel    string
 	maxMemory   byteSize
 }
 
@@ -57,7 +54,6 @@ func (wf *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&wf.concurrency, "concurrency", 1, "jobs each plugin runs at once in this worker")
 	fs.StringVar(&wf.id, "id", "", "worker id in leases and /v1/models (default host-pid-random)")
 	fs.DurationVar(&wf.grace, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may finish before they are handed back to the queue")
-	fs.StringVar(&wf.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Var(&wf.maxMemory, "max-memory", "memory budget for the models loaded at once, e.g. 6GiB (by the plugins' estimates): models load on first use and the least recently used idle one is unloaded when the next would not fit; a larger model is not served; 0: no budget")
 }
 
@@ -71,18 +67,14 @@ type jobRunner struct {
 // startWorker launches every plugin in --plugins and starts a worker on q.
 // The worker drains when ctx ends; wait for it with stop.
 // Its job outcomes are counted on reg (nil: not counted).
-func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time.Duration, reg prometheus.Registerer, stderr io.Writer) (*jobRunner, error) {
+func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time.Duration, reg prometheus.Registerer, logger *slog.Logger) (*jobRunner, error) {
 	if wf.concurrency < 1 {
 		return nil, usagef("--concurrency must be at least 1")
-	}
-	level := hclog.LevelFromString(wf.logLevel)
-	if level == hclog.NoLevel {
-		return nil, usagef("--log-level %q: use debug, info, warn or error", wf.logLevel)
 	}
 	h, err := host.New(host.Config{
 		Dir:       wf.plugins,
 		ModelDirs: absDirs(wf.models),
-		Logger:    hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: level, Output: stderr}),
+		Logger:    logger,
 	})
 	if err != nil {
 		return nil, err
@@ -92,10 +84,8 @@ func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time
 			h.Close()
 			return nil, fmt.Errorf("start plugins from %s: %w", wf.plugins, err)
 		}
-		fmt.Fprintf(stderr, "loom: some plugins did not start (serving the rest): %v\n", err)
+		logger.Warn("some plugins did not start; serving the rest", "err", err)
 	}
-	var slevel slog.Level
-	_ = slevel.UnmarshalText([]byte(wf.logLevel))
 	w := worker.New(q, h.Engines(), worker.Config{
 		ID:                 wf.id,
 		DefaultConcurrency: wf.concurrency,
@@ -103,7 +93,7 @@ func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time
 		ShutdownGrace:      wf.grace,
 		Restarts:           h.RestartCount,
 		MaxMemory:          int64(wf.maxMemory),
-		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slevel})),
+		Logger:             logger,
 		OnFinish:           workerMetrics(reg),
 	})
 	r := &jobRunner{host: h, worker: w, done: make(chan error, 1)}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/loomhq/loom/plugins/sdk"
@@ -54,10 +54,10 @@ type Config struct {
 	// Env adds KEY=VALUE pairs to each plugin's environment, which is
 	// otherwise the host's own.
 	Env []string
-	// Logger receives the host's messages and each plugin's stderr, the
-	// latter under the sub-logger named after the binary
-	// ("plugins.loom-plugin-text"). Default: hclog to stderr at Info.
-	Logger hclog.Logger
+	// Logger receives the host's messages, go-plugin's and each plugin's
+	// log lines (with "plugin": the plugin's name; go-plugin's hclog is
+	// routed into it). Default: slog.Default().
+	Logger *slog.Logger
 
 	StartTimeout      time.Duration // launch, handshake and Describe: 30s
 	HealthInterval    time.Duration // between health checks: 10s
@@ -95,7 +95,7 @@ func (c *Config) fill() {
 		c.RestartBackoffMax = c.RestartBackoff
 	}
 	if c.Logger == nil {
-		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Info, Output: os.Stderr})
+		c.Logger = slog.Default()
 	}
 }
 
@@ -384,7 +384,7 @@ type process struct {
 	restarts int
 }
 
-func (p *process) logger() hclog.Logger { return p.h.cfg.Logger.With("plugin", p.name) }
+func (p *process) logger() *slog.Logger { return p.h.cfg.Logger.With("plugin", p.name) }
 
 func (p *process) current() *instance {
 	p.mu.Lock()
@@ -423,7 +423,7 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 	cfg := p.h.cfg
 	cmd := exec.Command(p.path)
 	cmd.Env = p.h.environ()
-	log := cfg.Logger.Named(filepath.Base(p.path))
+	log := p.logger()
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.VersionedPlugins(nil),
@@ -432,7 +432,7 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true, // only this host may talk to the plugin's socket
 		StartTimeout:     cfg.StartTimeout,
-		Logger:           cfg.Logger,
+		Logger:           toHCLog(log, ""),
 		GRPCDialOptions:  sdk.GRPCDialOptions(),
 		SyncStdout:       &lineLog{log: log, stream: "stdout"},
 		SyncStderr:       &lineLog{log: log, stream: "stderr"},
@@ -691,7 +691,7 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 // lineLog logs what a plugin writes to its stdout/stderr after go-plugin
 // took them over, one log line per text line, under the plugin's name.
 type lineLog struct {
-	log    hclog.Logger
+	log    *slog.Logger
 	stream string
 	mu     sync.Mutex
 	buf    []byte

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +20,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/loomhq/loom/plugins/sdk"
 )
@@ -72,7 +71,7 @@ func startHost(t *testing.T, cfg Config) (*Host, *logBuf) {
 	if cfg.Dir == "" && cfg.Binaries == nil {
 		cfg.Binaries = []string{echoBin}
 	}
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Debug, Output: logs})
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +386,7 @@ func TestStartReportsBrokenPluginKeepsOthers(t *testing.T) {
 	h, err := New(Config{
 		Binaries:     []string{echoBin, bad},
 		StartTimeout: 5 * time.Second,
-		Logger:       hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)

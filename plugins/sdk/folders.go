@@ -22,8 +22,16 @@ type Folders[M any] struct {
 	Accept func(dir string) bool       // is dir a model folder of this kind?
 	Load   func(dir string) (M, error) // open a folder; errors become model_unavailable
 
-	mu     sync.Mutex
-	loaded map[string]M
+	mu    sync.Mutex
+	loads map[string]*folderLoad[M] // by id: done, or under way
+}
+
+// folderLoad is one model's load: waiters block on done, not on the
+// Folders' lock, so a slow load holds up only the jobs of its own model.
+type folderLoad[M any] struct {
+	done chan struct{}
+	m    M
+	err  error
 }
 
 // Found maps model id → folder for every accepted folder now present.
@@ -57,58 +65,57 @@ func (f *Folders[M]) IDs() []string {
 
 // Get returns the loaded model id: invalid_request for a name that is not a
 // folder name, model_not_found when no directory has it, model_unavailable
-// when it does not load.
+// when it does not load. Concurrent first calls for one id share one load;
+// calls for other ids do not wait for it. A failed load is not kept, so a
+// later call tries again (the folder may have been fixed).
 func (f *Folders[M]) Get(id string) (M, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var zero M
-	if m, ok := f.loaded[id]; ok {
-		return m, nil
-	}
 	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, `/\`) {
 		return zero, Errorf(CodeInvalidRequest, "model name %q is not a folder name", id)
 	}
-	dir, ok := f.Found()[id]
-	if !ok {
-		return zero, Errorf(CodeModelNotFound, "no %s model %q in %v", f.Task, id, f.Dirs)
+	f.mu.Lock()
+	if l, ok := f.loads[id]; ok {
+		f.mu.Unlock()
+		<-l.done
+		return l.m, l.err
 	}
-	m, err := f.Load(dir)
-	if err != nil {
-		return zero, Errorf(CodeModelUnavailable, "load %s: %v", dir, err)
+	l := &folderLoad[M]{done: make(chan struct{})}
+	if f.loads == nil {
+		f.loads = map[string]*folderLoad[M]{}
 	}
-	if f.loaded == nil {
-		f.loaded = map[string]M{}
+	f.loads[id] = l
+	f.mu.Unlock()
+
+	if dir, ok := f.Found()[id]; !ok {
+		l.err = Errorf(CodeModelNotFound, "no %s model %q in %v", f.Task, id, f.Dirs)
+	} else if m, err := f.Load(dir); err != nil {
+		l.err = Errorf(CodeModelUnavailable, "load %s: %v", dir, err)
+	} else {
+		l.m = m
 	}
-	f.loaded[id] = m
-	return m, nil
+	if l.err != nil {
+		f.mu.Lock()
+		delete(f.loads, id)
+		f.mu.Unlock()
+	}
+	close(l.done)
+	return l.m, l.err
 }
 
-// ModelCreated is a model's "created" time: the newest modification time of
-// path and, for a folder, of its direct entries (Unix seconds; 0 when it
-// cannot be read), so replacing a model's weights moves it.
-func ModelCreated(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	newest := st.ModTime()
-	if st.IsDir() {
-		ents, _ := os.ReadDir(path)
-		for _, e := range ents {
-			if info, err := e.Info(); err == nil && info.ModTime().After(newest) {
-				newest = info.ModTime()
-			}
-		}
-	}
-	return newest.Unix()
-}
-
-// Loaded reports whether model id is loaded now.
+// Loaded reports whether model id is loaded now (a load under way is not).
 func (f *Folders[M]) Loaded(id string) bool {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	_, ok := f.loaded[id]
-	return ok
+	l, ok := f.loads[id]
+	f.mu.Unlock()
+	if !ok {
+		return false
+	}
+	select {
+	case <-l.done:
+		return l.err == nil
+	default:
+		return false
+	}
 }
 
 // Unload forgets a loaded model (closing it when it is an io.Closer), so
@@ -116,10 +123,14 @@ func (f *Folders[M]) Loaded(id string) bool {
 // again. Unloading a model that is not loaded does nothing.
 func (f *Folders[M]) Unload(id string) error {
 	f.mu.Lock()
-	m, ok := f.loaded[id]
-	delete(f.loaded, id)
+	l, ok := f.loads[id]
+	delete(f.loads, id)
 	f.mu.Unlock()
-	if c, isCloser := any(m).(io.Closer); ok && isCloser {
+	if !ok {
+		return nil
+	}
+	<-l.done // a load under way finishes before it is closed
+	if c, isCloser := any(l.m).(io.Closer); l.err == nil && isCloser {
 		return c.Close()
 	}
 	return nil
@@ -142,6 +153,26 @@ func DirBytes(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// ModelCreated is a model's "created" time: the newest modification time of
+// path and, for a folder, of its direct entries (Unix seconds; 0 when it
+// cannot be read), so replacing a model's weights moves it.
+func ModelCreated(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	newest := st.ModTime()
+	if st.IsDir() {
+		ents, _ := os.ReadDir(path)
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && info.ModTime().After(newest) {
+				newest = info.ModTime()
+			}
+		}
+	}
+	return newest.Unix()
 }
 
 // ReadJSON decodes a JSON file, naming the file in its errors.

@@ -150,12 +150,14 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 		out, _ := json.Marshal(tasks.TextResult{Text: text, FinishReason: "stop", Usage: tasks.Usage{PromptTokens: 2, CompletionTokens: len(words), TotalTokens: 2 + len(words)}})
 		_ = q.Complete(ctx, l, queue.Result{Output: out})
 	case taskCaption:
-		cfg, _, err := image.DecodeConfig(bytes.NewReader(l.Job.Inputs[0].Data))
+		// Like the vision plugin, the one place an image is decoded: a
+		// corrupt one behind a sound header fails here.
+		img, _, err := image.Decode(bytes.NewReader(l.Job.Inputs[0].Data))
 		if err != nil {
 			_ = q.Fail(ctx, l, queue.JobError{Code: "invalid_request", Message: err.Error()}, false)
 			return
 		}
-		out, _ := json.Marshal(map[string]string{"text": "a red dot on " + itoa(cfg.Width) + "x" + itoa(cfg.Height)})
+		out, _ := json.Marshal(map[string]string{"text": "a red dot on " + itoa(img.Bounds().Dx()) + "x" + itoa(img.Bounds().Dy())})
 		_ = q.Complete(ctx, l, queue.Result{Output: out})
 	case taskImageGenerate:
 		var res queue.Result

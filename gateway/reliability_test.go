@@ -1,17 +1,21 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/loomhq/loom/core/testmodel"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -235,5 +239,38 @@ func TestSlowClientsAreCut(t *testing.T) {
 	r.Body.Close()
 	if len(evs) == 0 || evs[len(evs)-1].Event != "result" {
 		t.Fatalf("stream over WriteTimeout: %+v", evs)
+	}
+}
+
+// Issue 17 item 5: the gateway decoded every uploaded image in full to
+// check it; eight concurrent 130 KB PNGs that decode to 4096×4096 16-bit
+// took it from 29 MB to 1 GB. It reads the header only, and refuses what
+// a request's images would decode to beyond sdk.MaxImageBytes.
+func TestImageBombRefusedFromHeader(t *testing.T) {
+	e := newEnv(t, Config{MaxBodyBytes: 64 << 20})
+	var bomb bytes.Buffer
+	if err := testmodel.WriteBlackPNG(&bomb, 4096, true); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"model": "cap", "image": base64.StdEncoding.EncodeToString(bomb.Bytes())})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	code, _, b := e.do("POST", "/v1/images/captions", "application/json", body)
+	runtime.ReadMemStats(&after)
+	if ed := errorOf(t, b); code != 400 || !strings.Contains(ed.Message, "decodes to 128.0 MiB") {
+		t.Fatalf("16-bit 4096² PNG: %d %s", code, b)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Fatalf("%d MiB allocated to refuse a %d KB upload", alloc>>20, bomb.Len()>>10)
+	}
+	// Several images are bounded together: two 4096² RGBA are 128 MiB.
+	var big bytes.Buffer
+	if err := testmodel.WriteBlackPNG(&big, 4096, false); err != nil {
+		t.Fatal(err)
+	}
+	one := base64.StdEncoding.EncodeToString(big.Bytes())
+	code, _, b = e.postJSON("/v1/images/edits", map[string]any{"model": "gen", "prompt": "x", "image": []string{one, one}})
+	if ed := errorOf(t, b); code != 400 || !strings.Contains(ed.Message, "together") {
+		t.Fatalf("two 64 MiB images: %d %s", code, b)
 	}
 }

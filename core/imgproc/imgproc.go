@@ -6,12 +6,16 @@ package imgproc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/gif"  // register GIF
 	_ "image/jpeg" // register JPEG
 	_ "image/png"  // register PNG
+	"runtime/debug"
+	"sync"
 
 	"github.com/disintegration/imaging"
 	_ "golang.org/x/image/bmp"  // register BMP
@@ -22,6 +26,10 @@ import (
 type Limits struct {
 	MaxBytes  int // encoded size; default 16 MiB
 	MaxPixels int // width×height; default 40 megapixels
+	// MaxDecoded bounds what the image decodes to (width × height × bytes
+	// per pixel of its color model, read from the header): 16-bit RGBA
+	// takes 8 bytes a pixel. Default 64 MiB.
+	MaxDecoded int64
 }
 
 func (l Limits) withDefaults() Limits {
@@ -31,7 +39,94 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxPixels <= 0 {
 		l.MaxPixels = 40_000_000
 	}
+	if l.MaxDecoded <= 0 {
+		l.MaxDecoded = 64 << 20
+	}
 	return l
+}
+
+// DecodedBytes is what an image with this header takes decoded, in Go's
+// image types: 1 byte a pixel for gray or paletted, 3 for JPEG's YCbCr, 8
+// for 16-bit RGBA, 4 otherwise. (The gateway reads the same table from
+// sdk.ImageBytes; core imports nothing above it.)
+func DecodedBytes(cfg image.Config) int64 {
+	bpp := int64(4)
+	switch cfg.ColorModel {
+	case color.GrayModel, color.AlphaModel:
+		bpp = 1
+	case color.Gray16Model, color.Alpha16Model:
+		bpp = 2
+	case color.YCbCrModel:
+		bpp = 3
+	case color.RGBA64Model, color.NRGBA64Model:
+		bpp = 8
+	default:
+		if _, ok := cfg.ColorModel.(color.Palette); ok {
+			bpp = 1
+		}
+	}
+	return int64(cfg.Width) * int64(cfg.Height) * bpp
+}
+
+// ImageBytes is what a decoded image takes (DecodedBytes of its size and
+// color model).
+func ImageBytes(img image.Image) int64 {
+	b := img.Bounds()
+	return DecodedBytes(image.Config{Width: b.Dx(), Height: b.Dy(), ColorModel: img.ColorModel()})
+}
+
+// inFlight bounds the bytes of images being decoded at once in this
+// process (64 MiB images, two at a time): concurrent jobs each decoding a
+// large image would otherwise add up without limit.
+var inFlight = newBudget(128 << 20)
+
+// budget is a counting semaphore over bytes.
+type budget struct {
+	mu    sync.Mutex
+	free  int64
+	total int64
+	wake  chan struct{} // closed and replaced when bytes are given back
+}
+
+func newBudget(n int64) *budget { return &budget{free: n, total: n, wake: make(chan struct{})} }
+
+// acquire takes n bytes (all of the budget when n is more), waiting for
+// them until ctx ends.
+func (b *budget) acquire(ctx context.Context, n int64) (int64, error) {
+	n = min(n, b.total)
+	for {
+		b.mu.Lock()
+		if b.free >= n {
+			b.free -= n
+			b.mu.Unlock()
+			return n, nil
+		}
+		wake := b.wake
+		b.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-wake:
+		}
+	}
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.free += n
+	close(b.wake)
+	b.wake = make(chan struct{})
+}
+
+// ReturnMemory hands the heap's free pages back to the OS after an image of
+// decodedBytes was decoded and is no longer used. Go otherwise keeps them
+// until its scavenger gets there, minutes later, and the plugin's RSS stays
+// at its peak. Small images cost nothing here.
+func ReturnMemory(decodedBytes int64) {
+	if decodedBytes >= 16<<20 {
+		debug.FreeOSMemory()
+	}
 }
 
 // ErrUnsupported is returned for bytes that are no image format Loom reads.
@@ -41,6 +136,12 @@ var ErrUnsupported = errors.New("unsupported image format (want PNG, JPEG, GIF, 
 // then decodes with EXIF orientation applied. Errors say what is wrong with
 // the input; none is a panic.
 func Decode(data []byte, lim Limits) (image.Image, string, error) {
+	return DecodeContext(context.Background(), data, lim)
+}
+
+// DecodeContext is Decode that waits, until ctx ends, for its share of the
+// process's decode budget (what the image decodes to) before decoding.
+func DecodeContext(ctx context.Context, data []byte, lim Limits) (image.Image, string, error) {
 	lim = lim.withDefaults()
 	if len(data) == 0 {
 		return nil, "", errors.New("empty image")
@@ -61,6 +162,16 @@ func Decode(data []byte, lim Limits) (image.Image, string, error) {
 	if int64(cfg.Width)*int64(cfg.Height) > int64(lim.MaxPixels) {
 		return nil, "", fmt.Errorf("image is %d×%d pixels; the limit is %d pixels", cfg.Width, cfg.Height, lim.MaxPixels)
 	}
+	need := DecodedBytes(cfg)
+	if need > lim.MaxDecoded {
+		return nil, "", fmt.Errorf("image is %d×%d and decodes to %.1f MiB; the limit is %.1f MiB",
+			cfg.Width, cfg.Height, float64(need)/(1<<20), float64(lim.MaxDecoded)/(1<<20))
+	}
+	held, err := inFlight.acquire(ctx, need)
+	if err != nil {
+		return nil, "", err
+	}
+	defer inFlight.release(held)
 	img, err := imaging.Decode(bytes.NewReader(data), imaging.AutoOrientation(true))
 	if err != nil {
 		return nil, "", fmt.Errorf("corrupt %s image: %w", format, err)

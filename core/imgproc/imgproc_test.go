@@ -2,16 +2,22 @@ package imgproc
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"image"
 	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/image/bmp"
+
+	"github.com/loomhq/loom/core/testmodel"
 )
 
 func testImage(w, h int) *image.NRGBA {
@@ -124,4 +130,61 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("limit not enforced")
 		}
 	})
+}
+
+// Issue 17 item 5: a 130 KB PNG that decodes to 4096×4096 16-bit pixels
+// (128 MiB) was decoded before anything checked what it would cost. It is
+// refused from its header now, allocating next to nothing.
+func TestDecodeRefusesWhatDecodesTooLarge(t *testing.T) {
+	var bomb bytes.Buffer
+	if err := testmodel.WriteBlackPNG(&bomb, 4096, true); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := Decode(bomb.Bytes(), Limits{})
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "decodes to 128.0 MiB") {
+		t.Fatalf("16-bit 4096² PNG: %v, want refused for decoding to 128 MiB", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Fatalf("%d KiB allocated to refuse it", alloc>>10)
+	}
+	// An 8-bit image is 4 bytes a pixel; within a limit it decodes.
+	var small bytes.Buffer
+	if err := testmodel.WriteBlackPNG(&small, 512, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Decode(small.Bytes(), Limits{MaxDecoded: 1<<20 - 1}); err == nil || !strings.Contains(err.Error(), "decodes to 1.0 MiB") {
+		t.Fatalf("512² RGBA under a 1 MiB limit: %v", err)
+	}
+	if img, _, err := Decode(small.Bytes(), Limits{MaxDecoded: 1 << 20}); err != nil || ImageBytes(img) != 1<<20 {
+		t.Fatalf("512² RGBA at the limit: %v", err)
+	}
+}
+
+// Decodes share the process's budget: one that does not fit waits (until
+// its context ends) for what is being decoded to be given back.
+func TestDecodeWaitsForBudget(t *testing.T) {
+	saved := inFlight
+	inFlight = newBudget(1 << 20)
+	defer func() { inFlight = saved }()
+	var b bytes.Buffer
+	png.Encode(&b, testImage(256, 256)) // 256 KiB decoded
+	held, _ := inFlight.acquire(context.Background(), 900<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := DecodeContext(ctx, b.Bytes(), Limits{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("decode over the budget: %v, want it to wait until the deadline", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := DecodeContext(context.Background(), b.Bytes(), Limits{}); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	inFlight.release(held)
+	if err := <-done; err != nil {
+		t.Fatalf("decode once the budget is back: %v", err)
+	}
+	if inFlight.free != 1<<20 {
+		t.Fatalf("budget %d after the decodes, want all of it back", inFlight.free)
+	}
 }

@@ -1,5 +1,6 @@
-// Package testmodel writes tiny random-weight models for tests that need a
-// real model file of a particular worst case, never for serving.
+// Package testmodel writes the files of particular worst cases for tests —
+// a tiny random-weight model that samples invalid UTF-8, an image that
+// decodes to a hundred times its size — never for serving.
 package testmodel
 
 import (

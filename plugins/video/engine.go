@@ -20,7 +20,7 @@ import (
 // bomb is refused without being expanded).
 const inputImage = "image"
 
-var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: 40_000_000}
+var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: sdk.MaxImageSide * sdk.MaxImageSide, MaxDecoded: sdk.MaxImageBytes}
 
 const paramsSchema = `{"type":"object","required":["prompt"],"properties":{` +
 	`"prompt":{"type":"string","minLength":1},"negative_prompt":{"type":"string"},` +
@@ -85,9 +85,13 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 		if in.Name != inputImage {
 			return sdk.Errorf(sdk.CodeInvalidRequest, "video.generate takes one optional input named %q (the first frame), not %q", inputImage, in.Name)
 		}
-		if img, _, err = imgproc.Decode(in.Data, imageLimits); err != nil {
+		if img, _, err = imgproc.DecodeContext(ctx, in.Data, imageLimits); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
 			return sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
 		}
+		defer imgproc.ReturnMemory(imgproc.ImageBytes(img))
 	}
 	model := job.Model
 	if model == "" {

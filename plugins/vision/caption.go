@@ -22,8 +22,9 @@ import (
 // the captioners' contexts are far shorter).
 const maxCaptionPrompt = 4096
 
-// Image inputs are bounded before decoding.
-var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: 40_000_000}
+// Image inputs are bounded from their header before decoding: sides, and
+// what a job's images decode to together (sdk.MaxImageBytes).
+var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: sdk.MaxImageSide * sdk.MaxImageSide, MaxDecoded: sdk.MaxImageBytes}
 
 // captionerConfig is the config.json of a VisionEncoderDecoderModel with a
 // ViT encoder and a GPT-2 decoder, plus its preprocessor_config.json.
@@ -167,10 +168,14 @@ func (c *captioner) captionPrefix(prompt string) []int {
 // Caption decodes image bytes and describes them. With a prompt that is a
 // caption prefix (see captionPrefix) the caption starts with it; used says so.
 func (c *captioner) Caption(ctx context.Context, image []byte, p tasks.ImageCaptionParams) (caption string, used bool, err error) {
-	img, _, err := imgproc.Decode(image, imageLimits)
+	img, _, err := imgproc.DecodeContext(ctx, image, imageLimits)
 	if err != nil {
+		if ctx.Err() != nil {
+			return "", false, err
+		}
 		return "", false, sdk.Errorf(sdk.CodeInvalidRequest, "image: %v", err)
 	}
+	defer imgproc.ReturnMemory(imgproc.ImageBytes(img)) // img is dead by then
 	prefix := c.captionPrefix(p.Prompt)
 	if prefix == nil {
 		prefix = []int{c.cfg.Start}

@@ -103,14 +103,22 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 	// Image-to-image: every input named "image" is edited n times, in order
 	// (OpenAI's edits with several image[] parts).
 	var imgs []image.Image
+	var decoded int64 // what the job's images take, bounded together
+	defer func() { imgproc.ReturnMemory(decoded) }()
 	for i, in := range job.Inputs {
 		if in.Name != "image" {
 			return sdk.Errorf(sdk.CodeInvalidRequest, "image.generate takes optional inputs named \"image\", not %q", in.Name)
 		}
-		img, _, err := imgproc.Decode(in.Data, imageLimits)
+		lim := imageLimits
+		lim.MaxDecoded -= decoded
+		img, _, err := imgproc.DecodeContext(ctx, in.Data, lim)
 		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
 			return sdk.Errorf(sdk.CodeInvalidRequest, "image %d: %v", i, err)
 		}
+		decoded += imgproc.ImageBytes(img)
 		imgs = append(imgs, img)
 	}
 	if p.Strength != nil && len(imgs) == 0 {

@@ -9,7 +9,7 @@ package e2e
 // plugin does, so the test checks the API and the files it carries — MP4
 // frames counted by ffprobe and read back by the classical checker, played
 // to the end in headless Chromium — whatever diffusion models are installed.
-// The real video plugin runs beside it.
+// The real video plugin runs beside it on its tiny random-init pipelines.
 
 import (
 	"bytes"
@@ -43,14 +43,20 @@ func TestVideosSDK(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build shapesvideo: %v\n%s", err, out)
 	}
-	if err := os.Symlink(filepath.Join(binDir, "loom-plugin-video"), filepath.Join(plugins, "loom-plugin-video")); err != nil {
+	// The plugin directory takes regular files only: a copy of the video plugin.
+	bin, err := os.ReadFile(filepath.Join(binDir, "loom-plugin-video"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plugins, "loom-plugin-video"), bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := startRedis(t)
 	gwPort := freePort(t)
 	gwArgs := []string{"gateway", "--redis", r.url(), "--addr", fmt.Sprintf("127.0.0.1:%d", gwPort), "--api-keys", sdkKey}
 	gw := loom(t, "gateway", gwArgs...)
-	loom(t, "worker", "worker", "--redis", r.url(), "--id", "vw", "--plugins", plugins, "--models", t.TempDir(), "--log-level", "warn")
+	tiny, _ := filepath.Abs("../plugins/video/testdata") // the video plugin's tiny motion-UNet pipelines
+	loom(t, "worker", "worker", "--redis", r.url(), "--id", "vw", "--plugins", plugins, "--models", tiny, "--log-level", "warn")
 	base := fmt.Sprintf("http://127.0.0.1:%d", gwPort)
 	(&client{t: t, base: base}).waitReady(1, 40*time.Second)
 	ai := openai.NewClient(option.WithBaseURL(base+"/v1/"), option.WithAPIKey(sdkKey), option.WithMaxRetries(0),
@@ -167,9 +173,17 @@ func TestVideosSDK(t *testing.T) {
 	if b := awaitVideo(t, ai, bad.ID); b.Status != openai.VideoStatusFailed || b.Error.Code != "invalid_request" || b.Error.Message == "" {
 		t.Fatalf("failed video: %s", b.RawJSON())
 	}
-	// The video plugin itself is there, with no model to serve yet.
-	if _, err := ai.Videos.New(ctx, openai.VideoNewParams{Prompt: prompt, Model: "video.generate"}); err == nil {
-		t.Fatal("the video plugin with no model accepted a video")
+	// The diffusion plugin on its tiny random-init pipeline: the real
+	// text encoder, motion UNet, sampler and VAE (its pictures are noise).
+	d, err := ai.Videos.New(ctx, openai.VideoNewParams{Prompt: "red blue", Model: "tiny-motion"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d = awaitVideo(t, ai, d.ID); d.Status != openai.VideoStatusCompleted || d.Size != "16x16" || d.Seconds != "1" {
+		t.Fatalf("tiny-motion: %s", d.RawJSON())
+	}
+	if p := mediatest.ProbeVideo(t, download(t, ai, d.ID, "video"), "video.mp4"); p.Frames != 5 || p.Width != 16 {
+		t.Fatalf("tiny-motion MP4: %+v", p)
 	}
 }
 

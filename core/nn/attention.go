@@ -118,6 +118,13 @@ func (c *KVCache) Reserve(n int) error {
 	return nil
 }
 
+// Clone copies the first n positions into a cache of their own (a beam
+// that branches from another).
+func (c *KVCache) Clone(n int) KVCache {
+	n = min(n*c.Width, len(c.K))
+	return KVCache{K: append([]float32(nil), c.K[:n]...), V: append([]float32(nil), c.V[:n]...), Width: c.Width, Max: c.Max}
+}
+
 // Attention is multi-head self-attention with grouped KV heads (GQA, Ainslie
 // et al. 2023), rotary positions and a KV cache.
 type Attention struct {

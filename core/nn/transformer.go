@@ -18,6 +18,10 @@ package nn
 //     UNet's spatial transformer over a feature map's pixels.
 //   - EncoderLayer: the pre-LN encoder layer of CLIP, ViT (and Whisper):
 //     x += attn(LN(x)); x += mlp(LN(x)).
+//   - DecoderLayer: the pre-LN decoder layer of an encoder-decoder (Whisper,
+//     BART's pre-norm kin): causal self-attention over a KV cache,
+//     cross-attention over encoder states whose keys and values are computed
+//     once, MLP.
 //   - TransformerTemporal (temporal.go): AnimateDiff's motion module,
 //     attention across a video's frames at each pixel.
 //
@@ -92,6 +96,42 @@ func (a *CrossAttention) forward(out, x []float32, T int, ctx []float32, S, P in
 		return fmt.Errorf("attention out: %w", err)
 	}
 	return nil
+}
+
+// ContextKV sets k and v (S, heads·head_dim) to the keys and values of ctx
+// (S, ctxDim): computed once when many queries attend to one context, as a
+// decoder's cross-attention does at every step over the same encoder states.
+func (a *CrossAttention) ContextKV(k, v, ctx []float32, S int) error {
+	if err := a.K.Forward(k, ctx, S); err != nil {
+		return fmt.Errorf("attention k: %w", err)
+	}
+	if err := a.V.Forward(v, ctx, S); err != nil {
+		return fmt.Errorf("attention v: %w", err)
+	}
+	return nil
+}
+
+// AttendKVAdd adds to res (T, dim) the attention of x (T, dim), whose tokens
+// sit at positions q0…q0+T-1, over keys and values k, v (S, heads·head_dim)
+// already projected (ContextKV, or a KV cache); Causal masks keys after each
+// query's position.
+func (a *CrossAttention) AttendKVAdd(res, x []float32, T int, k, v []float32, S, q0 int, ar *tensor.Arena) error {
+	inner, dim := a.Heads*a.HeadDim, a.O.W.Rows
+	q, att, o := ar.Scratch(T*inner), ar.Scratch(T*inner), ar.Scratch(T*dim)
+	if err := a.Q.Forward(q, x, T); err != nil {
+		return fmt.Errorf("attention q: %w", err)
+	}
+	ap := kernels.AttnParams{Heads: a.Heads, KVHeads: a.Heads, HeadDim: a.HeadDim, SeqQ: T, SeqKV: S, Causal: a.Causal, QPos0: q0}
+	if err := kernels.FlashAttention(att, q, k[:S*inner], v[:S*inner], ap); err != nil {
+		return err
+	}
+	if err := a.O.Forward(o, att, T); err != nil {
+		return fmt.Errorf("attention out: %w", err)
+	}
+	if len(res) < len(o) {
+		return fmt.Errorf("attention: residual has %d floats, want %d", len(res), len(o))
+	}
+	return kernels.Add(res[:len(o)], res[:len(o)], o)
 }
 
 // ForwardAdd adds the attention of x over ctx to res (T, dim): the residual
@@ -200,6 +240,56 @@ func (l *EncoderLayer) Forward(x []float32, T int, ar *tensor.Arena) error {
 	}
 	if err := l.Attn.ForwardAdd(x, h, T, h, T, ar); err != nil {
 		return fmt.Errorf("self-attention: %w", err)
+	}
+	if err := l.Norm2.Forward(h, x, T); err != nil {
+		return err
+	}
+	if err := l.MLP.Forward(h, h, T, ar); err != nil {
+		return err
+	}
+	return kernels.Add(x, x, h)
+}
+
+// DecoderLayer is a pre-LN transformer decoder layer with cross-attention:
+// x += Self(Norm1(x)) over the cached tokens; x += Cross(NormX(x), encoder);
+// x += MLP(Norm2(x)).
+type DecoderLayer struct {
+	Norm1 LayerNorm
+	Self  CrossAttention // Causal
+	NormX LayerNorm
+	Cross CrossAttention
+	Norm2 LayerNorm
+	MLP   MLP
+}
+
+// Forward updates x (T, dim), the tokens at positions pos…pos+T-1, in place:
+// their keys and values join cache (which holds positions 0…pos-1), and ck,
+// cv (S, heads·head_dim) are the encoder states' keys and values from
+// Cross.ContextKV.
+func (l *DecoderLayer) Forward(x []float32, T, pos int, cache *KVCache, ck, cv []float32, S int, ar *tensor.Arena) error {
+	dim := len(l.Norm1.W)
+	w := l.Self.Heads * l.Self.HeadDim
+	if cache.Width != w {
+		return fmt.Errorf("decoder layer: cache width %d, attention %d", cache.Width, w)
+	}
+	if err := cache.Reserve(pos + T); err != nil {
+		return err
+	}
+	h := ar.Scratch(T * dim)
+	if err := l.Norm1.Forward(h, x, T); err != nil {
+		return err
+	}
+	if err := l.Self.ContextKV(cache.K[pos*w:(pos+T)*w], cache.V[pos*w:(pos+T)*w], h, T); err != nil {
+		return fmt.Errorf("self-attention: %w", err)
+	}
+	if err := l.Self.AttendKVAdd(x, h, T, cache.K, cache.V, pos+T, pos, ar); err != nil {
+		return fmt.Errorf("self-attention: %w", err)
+	}
+	if err := l.NormX.Forward(h, x, T); err != nil {
+		return err
+	}
+	if err := l.Cross.AttendKVAdd(x, h, T, ck, cv, S, 0, ar); err != nil {
+		return fmt.Errorf("cross-attention: %w", err)
 	}
 	if err := l.Norm2.Forward(h, x, T); err != nil {
 		return err

@@ -68,6 +68,10 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 			return nil
 		}
 	}
+	if g := qgemmFor(d); g != nil && m >= qgMinRows {
+		matMulQgemm(y, w, d, g, x, m, n, k, wb/n)
+		return nil
+	}
 	if m >= panelMinRows && t.dotQx4[curImpl] == nil {
 		matMulPanels(y, w, t, x, m, n, k, wb/n)
 		return nil
@@ -157,7 +161,8 @@ func (j *matJob) rows(lo, hi int) {
 	}
 }
 
-// Without a batched kernel for the type, a batch of panelMinRows or more
+// Without a batched kernel for the type (q4_0 and q8_0 have the packed int8
+// GEMM of qgemm.go, the K-quants four-row dots), a batch of panelMinRows or more
 // activation rows runs as f32 GEMM on the weights widened one panel of
 // panelRows rows at a time (each panel, panelRows×k floats, stays in cache
 // while every activation row meets it): each weight is widened once per call

@@ -64,3 +64,14 @@ func f16ToF32AVX2(dst *float32, src *byte, n int) {
 func f32ToF16AVX2(dst *byte, src *float32, n int) {
 	f32RowToF16Generic(bytesAt(dst, 2*n), unsafe.Slice(src, n))
 }
+
+// Never called without assembly (qgemmFor needs VNNI); they exist so the
+// table of packed GEMMs builds.
+func packQ8_0x16(dst, w *byte, rb, nb, rows int) { panic("kernels: no assembly") }
+func packQ4_0x16(dst, w *byte, rb, nb, rows int) { panic("kernels: no assembly") }
+func qgemmQ4_0x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32) {
+	panic("kernels: no assembly")
+}
+func qgemmQ8_0x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32) {
+	panic("kernels: no assembly")
+}

@@ -1,0 +1,23 @@
+//go:build amd64 && !noasm
+
+package kernels
+
+// packQ8_0x16 and packQ4_0x16 are packPanelRef for q8_0 and q4_0 (the
+// same bytes): rows (≤ 16) weight rows of nb blocks from w, rb bytes apart.
+//
+//go:noescape
+func packQ8_0x16(dst, w *byte, rb, nb, rows int)
+
+//go:noescape
+func packQ4_0x16(dst, w *byte, rb, nb, rows int)
+
+// qgemmQ4_0x8VNNI and qgemmQ8_0x8VNNI are qgemmRef with shift 3 and 7: a
+// packed panel p against eight q8s activation rows x, x+xs, …, x+7·xs, into
+// out (8 rows × 16 columns). Integer sums are exact; the float sums are
+// fused multiply-adds.
+//
+//go:noescape
+func qgemmQ4_0x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
+
+//go:noescape
+func qgemmQ8_0x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)

@@ -21,6 +21,9 @@ func (e *engine) embed(ctx context.Context, job sdk.Job, lm *loadedModel, emit f
 	if err != nil {
 		return err
 	}
+	if lm.dec == nil {
+		return sdk.Errorf(sdk.CodeInvalidRequest, "model %q (%s) does not serve embeddings: they are mean-pooled attention-decoder states", job.Model, lm.lm.Info().Arch)
+	}
 	dim, ctxLen := lm.dec.Config.Dim, lm.dec.Config.Context
 	if err := tasks.CheckEmbedDimensions(p, job.Model, dim); err != nil {
 		return err

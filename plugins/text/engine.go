@@ -47,7 +47,8 @@ type loadedModel struct {
 	once  sync.Once
 	err   error
 	src   formats.TensorSource
-	dec   *towers.Decoder
+	lm    towers.LM       // any family: attention, latent-attention or recurrent
+	dec   *towers.Decoder // the attention decoder behind lm (embeddings), nil for other families
 	tok   tokenizer.Tokenizer
 	chat  tokenizer.ChatTemplate
 	// maxTextBytes is the longest text that can fit the context: no
@@ -151,24 +152,25 @@ func (lm *loadedModel) load(path, tokPath string) error {
 		src.Close()
 		return fmt.Errorf("%s: reader gives no tensor views", path)
 	}
-	dec, err := towers.LoadDecoder(is)
+	model, err := towers.LoadLM(is)
 	if err != nil {
 		src.Close()
 		return err
 	}
+	info := model.Info()
 	tok, err := tokenizer.FromSource(src, tokPath)
 	if err != nil {
 		src.Close()
 		return err
 	}
-	if tok.VocabSize() > dec.Config.Vocab {
+	if tok.VocabSize() > info.Vocab {
 		src.Close()
-		return fmt.Errorf("tokenizer has %d tokens, model %d", tok.VocabSize(), dec.Config.Vocab)
+		return fmt.Errorf("tokenizer has %d tokens, model %d", tok.VocabSize(), info.Vocab)
 	}
-	lm.src, lm.dec, lm.tok = src, dec, tok
+	lm.src, lm.lm, lm.dec, lm.tok = src, model, towers.AsDecoder(model), tok
 	lm.chat = tokenizer.TemplateForTokenizer(src.Meta(), tok)
 	// The +16 covers what encoding adds (SentencePiece's dummy prefix).
-	lm.maxTextBytes = dec.Config.Context*longestPiece(tok) + 16
+	lm.maxTextBytes = info.Context*longestPiece(tok) + 16
 	return nil
 }
 
@@ -192,7 +194,7 @@ func longestPiece(tok tokenizer.Tokenizer) int {
 func (lm *loadedModel) checkTextBytes(what string, n int) error {
 	if n > lm.maxTextBytes {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "%s is %d bytes; no more than %d bytes can fit the model's context of %d tokens",
-			what, n, lm.maxTextBytes, lm.dec.Config.Context)
+			what, n, lm.maxTextBytes, lm.lm.Info().Context)
 	}
 	return nil
 }
@@ -267,25 +269,25 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 // moves together. A choice ends at EOS, at any of stopIDs (a chat template's
 // end-of-turn tokens), at a stop string, or after req.maxTokens tokens.
 func generate(ctx context.Context, lm *loadedModel, prompt string, req request, stopIDs []int, onDelta func(int, string) error) (tasks.TextResult, error) {
-	tok, dec := lm.tok, lm.dec
+	tok, info := lm.tok, lm.lm.Info()
 	ids := tok.Encode(prompt, true)
 	if len(ids) == 0 {
 		ids = []int{tok.BOS()}
 	}
-	ctxLen := dec.Config.Context
+	ctxLen := info.Context
 	if len(ids) >= ctxLen {
 		return tasks.TextResult{}, sdk.Errorf(sdk.CodeInvalidRequest, "prompt is %d tokens; the model's context is %d", len(ids), ctxLen)
 	}
 	maxNew := min(req.maxTokens, ctxLen-len(ids))
 	n := max(1, req.n)
 	res := tasks.TextResult{Usage: tasks.Usage{PromptTokens: len(ids)}}
-	st := dec.NewState(len(ids) + maxNew)
+	st := lm.lm.NewSession(len(ids) + maxNew)
 	logits, err := st.Forward(ids, 0)
 	if err != nil {
 		return res, sdk.Errorf(sdk.CodeInternal, "forward: %v", err)
 	}
 	type decoding struct {
-		st     *towers.State
+		st     towers.Session
 		smp    *sample.Sampler
 		stream *sample.Stream
 		logits []float32
@@ -298,7 +300,7 @@ func generate(ctx context.Context, lm *loadedModel, prompt string, req request, 
 	for i := range cs {
 		p := req.sampling
 		p.Seed += int64(i)
-		smp, err := sample.New(p, dec.Config.Vocab)
+		smp, err := sample.New(p, info.Vocab)
 		if err != nil {
 			return res, sdk.Errorf(sdk.CodeInvalidRequest, "%v", err)
 		}

@@ -1,9 +1,12 @@
 // llamalogits runs a GGUF model through llama.cpp on fixed token ids (no
 // tokenizer: the model may say tokenizer.ggml.model = "no_vocab") and writes
 // the logits of every position as an f32 GGUF tensor "logits" (positions,
-// vocab) beside the ids "tokens" (i32), for Loom's decoder tests.
+// vocab) beside the ids "tokens" (i32), for Loom's decoder tests. With -g N
+// it then decodes N more tokens greedily (argmax, one llama_decode each):
+// "tokens" holds the prompt and the N greedy tokens, "logits" a row for
+// each, and llamalogits.prompt the prompt's length.
 //
-//   llamalogits MODEL.gguf OUT.gguf ID...
+//   llamalogits MODEL.gguf OUT.gguf [-g N] ID...
 //
 // Built and run by make-fixtures.sh against a llama.cpp build; never linked
 // into Loom.
@@ -16,14 +19,19 @@
 #include "llama.h"
 
 int main(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: llamalogits MODEL.gguf OUT.gguf ID...\n");
+    int first = 3, greedy = 0;
+    if (argc > 4 && strcmp(argv[3], "-g") == 0) {
+        greedy = atoi(argv[4]);
+        first = 5;
+    }
+    if (argc <= first || greedy < 0 || greedy > 48) {
+        fprintf(stderr, "usage: llamalogits MODEL.gguf OUT.gguf [-g N] ID...\n");
         return 2;
     }
-    const int n = argc - 3;
-    llama_token *toks = calloc(n, sizeof *toks);
+    const int n = argc - first, total = n + greedy;
+    llama_token *toks = calloc(total, sizeof *toks);
     for (int i = 0; i < n; i++) {
-        toks[i] = atoi(argv[3 + i]);
+        toks[i] = atoi(argv[first + i]);
     }
     llama_backend_init();
     struct llama_model_params mp = llama_model_default_params();
@@ -71,25 +79,42 @@ int main(int argc, char **argv) {
         fprintf(stderr, "decode failed\n");
         return 1;
     }
-    struct ggml_init_params op = {.mem_size = (size_t)n * vocab * 4 + (1 << 20), .mem_buffer = NULL, .no_alloc = false};
+    struct ggml_init_params op = {.mem_size = (size_t)total * vocab * 4 + (1 << 20), .mem_buffer = NULL, .no_alloc = false};
     struct ggml_context *out = ggml_init(op);
-    struct ggml_tensor *lg = ggml_new_tensor_2d(out, GGML_TYPE_F32, vocab, n);
+    struct ggml_tensor *lg = ggml_new_tensor_2d(out, GGML_TYPE_F32, vocab, total);
     ggml_set_name(lg, "logits");
     for (int i = 0; i < n; i++) {
         memcpy((float *)lg->data + (size_t)i * vocab, llama_get_logits_ith(ctx, i), vocab * sizeof(float));
     }
-    struct ggml_tensor *tt = ggml_new_tensor_1d(out, GGML_TYPE_I32, n);
+    for (int i = n; i < total; i++) {
+        const float *prev = (const float *)lg->data + (size_t)(i - 1) * vocab;
+        int best = 0;
+        for (int v = 1; v < vocab; v++) {
+            if (prev[v] > prev[best]) {
+                best = v;
+            }
+        }
+        toks[i] = best;
+        struct llama_batch one = llama_batch_get_one(&toks[i], 1);
+        if (llama_decode(ctx, one) != 0) {
+            fprintf(stderr, "decode of greedy token %d failed\n", i - n);
+            return 1;
+        }
+        memcpy((float *)lg->data + (size_t)i * vocab, llama_get_logits_ith(ctx, -1), vocab * sizeof(float));
+    }
+    struct ggml_tensor *tt = ggml_new_tensor_1d(out, GGML_TYPE_I32, total);
     ggml_set_name(tt, "tokens");
-    memcpy(tt->data, toks, n * sizeof(int32_t));
+    memcpy(tt->data, toks, total * sizeof(int32_t));
     struct gguf_context *g = gguf_init_empty();
     gguf_set_val_str(g, "general.architecture", "llamalogits");
+    gguf_set_val_u32(g, "llamalogits.prompt", n);
     gguf_add_tensor(g, lg);
     gguf_add_tensor(g, tt);
     if (!gguf_write_to_file(g, argv[2], false)) {
         fprintf(stderr, "cannot write %s\n", argv[2]);
         return 1;
     }
-    fprintf(stderr, "%s: %d positions × %d logits\n", argv[1], n, vocab);
+    fprintf(stderr, "%s: %d positions (%d greedy) × %d logits\n", argv[1], total, greedy, vocab);
     llama_batch_free(b);
     llama_free(ctx);
     llama_model_free(model);

@@ -4,7 +4,10 @@
 #     every weight type Loom computes, on weights quantized by llama-quantize;
 #   core/towers/testdata/moe-q4_K_M/ — a random Mixtral-style Llama quantized
 #     to q4_K_M by llama-quantize (model.gguf) and llama.cpp's logits for eight
-#     token ids at every position (logits.gguf).
+#     token ids at every position (logits.gguf);
+#   core/towers/testdata/{mamba}/ — tiny random models of the new
+#     architectures (tools/mkarch) in f32 and q8_0 with llama.cpp's logits
+#     and greedy tokens (TYPE-logits.gguf).
 # Needs a llama.cpp build (LLAMA=/path/to/llama.cpp with build/ from cmake;
 # static libs are fine).
 #
@@ -42,3 +45,15 @@ mkdir -p "$MOE"
 	-context 64 -experts 4 -experts-used 2 -untied -seed 7 -out "$TMP/moe-f32.gguf")
 "$BUILD/bin/llama-quantize" "$TMP/moe-f32.gguf" "$MOE/model.gguf" q4_K_M 1 >/dev/null 2>&1
 "$TMP/llamalogits" "$MOE/model.gguf" "$MOE/logits.gguf" 1 17 42 99 5 200 33 7
+
+# The new architectures (tools/mkarch), f32 and q8_0: llama.cpp's logits for
+# a 7-token prompt (below MatMulQ's f32-panel batch, as above) and 9 greedy
+# tokens after it.
+for arch in mamba; do
+	D="$ROOT/core/towers/testdata/$arch"
+	mkdir -p "$D"
+	for t in f32 q8_0; do
+		(cd "$ROOT" && go run ./tools/mkarch -arch "$arch" -type "$t" -out "$D/$t.gguf")
+		"$TMP/llamalogits" "$D/$t.gguf" "$D/$t-logits.gguf" -g 9 1 17 42 99 5 200 33
+	done
+done

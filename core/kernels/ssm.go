@@ -1,0 +1,163 @@
+package kernels
+
+// Kernels of state-space models (Mamba, Gu & Dao 2023): the selective scan
+// and the short causal depthwise convolution before it. Both carry a state
+// from one call to the next, which is what a recurrent model keeps between
+// tokens instead of a KV cache: a prompt goes through in one call (prefill),
+// then each generated token is a call of one step (decode) that continues
+// from the state the last call left.
+//
+// The numbers follow ggml's ssm_scan and ssm_conv (llama.cpp), which Loom's
+// Mamba tower is checked against: softplus with ggml's threshold of 20,
+// the state update h = h·exp(Δ·A) + Δ·x·B summed into y = h·C in state order.
+
+import (
+	"fmt"
+	"math"
+)
+
+// SSMParams shapes a Mamba-1 selective scan.
+type SSMParams struct {
+	Seq      int // tokens, scanned in order
+	Channels int // d_inner: independent channels, each with its own state row
+	State    int // d_state: state size per channel
+}
+
+func (p SSMParams) check(y, h, x, dt, a, b, c []float32) error {
+	if p.Seq <= 0 || p.Channels <= 0 || p.State <= 0 {
+		return fmt.Errorf("ssm scan: shape %+v", p)
+	}
+	tc, cs, ts := p.Seq*p.Channels, p.Channels*p.State, p.Seq*p.State
+	if len(y) < tc || len(x) < tc || len(dt) < tc || len(h) < cs || len(a) < cs || len(b) < ts || len(c) < ts {
+		return fmt.Errorf("ssm scan %+v: y %d, h %d, x %d, dt %d, A %d, B %d, C %d floats", p,
+			len(y), len(h), len(x), len(dt), len(a), len(b), len(c))
+	}
+	return nil
+}
+
+// Softplus is ggml's softplus: log(1+eˣ), or x itself above 20.
+func Softplus(x float32) float32 {
+	if x > 20 {
+		return x
+	}
+	return float32(math.Log(1 + math.Exp(float64(x))))
+}
+
+// SSMScan runs Mamba-1's selective scan over p.Seq tokens: for each token t
+// and channel d, with Δ = softplus(dt[t,d]),
+//
+//	h[d,n] = h[d,n]·exp(Δ·A[d,n]) + Δ·x[t,d]·B[t,n]
+//	y[t,d] = Σₙ h[d,n]·C[t,n]
+//
+// x, dt, y are (seq, channels); A and the state h are (channels, state);
+// B and C are (seq, state), shared by every channel (one group). h holds the
+// state before the first token on entry and after the last on return. The
+// channels are independent, so they are split across threads; each thread
+// walks its channels' whole sequence with their state rows in cache (the
+// prefill path: one pass over the prompt per channel block, not one per
+// token). SSMScanRef is the plain reference it is tested against.
+func SSMScan(y, h, x, dt, a, b, c []float32, p SSMParams) error {
+	if err := p.check(y, h, x, dt, a, b, c); err != nil {
+		return err
+	}
+	// A block of channels per task: enough work to amortise the hand-off,
+	// small enough that the state rows stay in L1.
+	grain := max(1, 2048/(p.Seq*p.State+1))
+	ParallelFor(p.Channels, grain, func(lo, hi int) {
+		ssmScanChannels(y, h, x, dt, a, b, c, p, lo, hi)
+	})
+	return nil
+}
+
+// ssmScanChannels scans channels lo…hi-1 over the whole sequence.
+func ssmScanChannels(y, h, x, dt, a, b, c []float32, p SSMParams, lo, hi int) {
+	N, D := p.State, p.Channels
+	for d := lo; d < hi; d++ {
+		hd := h[d*N : (d+1)*N : (d+1)*N]
+		ad := a[d*N : (d+1)*N : (d+1)*N]
+		for t := 0; t < p.Seq; t++ {
+			delta := Softplus(dt[t*D+d])
+			xd := x[t*D+d] * delta
+			bt := b[t*N : (t+1)*N : (t+1)*N]
+			ct := c[t*N : (t+1)*N : (t+1)*N]
+			var sum float32
+			for n := range hd {
+				s := hd[n]*expf(delta*ad[n]) + bt[n]*xd
+				sum += s * ct[n]
+				hd[n] = s
+			}
+			y[t*D+d] = sum
+		}
+	}
+}
+
+// SSMScanRef is the reference selective scan: token by token, channel by
+// channel, state by state, on one thread.
+func SSMScanRef(y, h, x, dt, a, b, c []float32, p SSMParams) error {
+	if err := p.check(y, h, x, dt, a, b, c); err != nil {
+		return err
+	}
+	N, D := p.State, p.Channels
+	for t := 0; t < p.Seq; t++ {
+		for d := 0; d < D; d++ {
+			delta := Softplus(dt[t*D+d])
+			var sum float32
+			for n := 0; n < N; n++ {
+				s := h[d*N+n]*expf(delta*a[d*N+n]) + b[t*N+n]*(x[t*D+d]*delta)
+				sum += s * c[t*N+n]
+				h[d*N+n] = s
+			}
+			y[t*D+d] = sum
+		}
+	}
+	return nil
+}
+
+// CausalConv1DParams shapes a causal depthwise convolution with a carried
+// state: each channel is convolved with its own kernel of K taps over the
+// K-1 inputs the state holds followed by the Seq new ones.
+type CausalConv1DParams struct {
+	Seq      int
+	Channels int
+	K        int // taps (Mamba's d_conv, 4)
+}
+
+// CausalConv1D sets out (seq, channels) to the causal depthwise
+// convolution of x (seq, channels) with w (channels, K) plus bias (channels,
+// nil for none), continuing from state (channels, K-1): channel c's last K-1
+// inputs, oldest first (zeros before the first token), which it then
+// replaces with the last K-1 inputs seen. ggml's ssm_conv sums the taps in
+// order and adds the bias after, as this does. out must not alias x.
+func CausalConv1D(out, state, x, w, bias []float32, p CausalConv1DParams) error {
+	S, C, K := p.Seq, p.Channels, p.K
+	if S <= 0 || C <= 0 || K <= 0 {
+		return fmt.Errorf("causal conv1d: shape %+v", p)
+	}
+	if len(out) < S*C || len(x) < S*C || len(w) < C*K || len(state) < C*(K-1) || bias != nil && len(bias) < C {
+		return fmt.Errorf("causal conv1d %+v: out %d, x %d, w %d, state %d, bias %d floats", p,
+			len(out), len(x), len(w), len(state), len(bias))
+	}
+	ParallelFor(C, max(1, 4096/(S*K+1)), func(lo, hi int) {
+		win := make([]float32, K-1+S)
+		for c := lo; c < hi; c++ {
+			st := state[c*(K-1) : (c+1)*(K-1)]
+			copy(win, st)
+			for t := 0; t < S; t++ {
+				win[K-1+t] = x[t*C+c]
+			}
+			wc := w[c*K : (c+1)*K]
+			for t := 0; t < S; t++ {
+				var sum float32
+				for j, wj := range wc {
+					sum += win[t+j] * wj
+				}
+				if bias != nil {
+					sum += bias[c]
+				}
+				out[t*C+c] = sum
+			}
+			copy(st, win[S:])
+		}
+	})
+	return nil
+}

@@ -1,0 +1,138 @@
+package kernels
+
+import (
+	"math/rand"
+	"testing"
+)
+
+// ssmInputs makes a scan's inputs: A negative as in a trained Mamba
+// (-exp(A_log)), dt around softplus's knee, and one dt above the threshold.
+func ssmInputs(r *rand.Rand, p SSMParams) (x, dt, a, b, c, h []float32) {
+	x, dt = randSlice(r, p.Seq*p.Channels), randSlice(r, p.Seq*p.Channels)
+	for i := range dt {
+		dt[i] *= 3
+	}
+	dt[0] = 25
+	a = randSlice(r, p.Channels*p.State)
+	for i := range a {
+		a[i] = -expf(a[i])
+	}
+	return x, dt, a, randSlice(r, p.Seq*p.State), randSlice(r, p.Seq*p.State), randSlice(r, p.Channels*p.State)
+}
+
+// TestSSMScanMatchesReference checks the threaded scan against the
+// reference on odd shapes, with guard bands around the outputs, and that a
+// sequence scanned in two calls (prefill, then decode steps) ends in the
+// same state with the same outputs as one call.
+func TestSSMScanMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for _, p := range []SSMParams{{1, 1, 1}, {1, 37, 16}, {7, 33, 5}, {19, 130, 16}, {64, 96, 17}, {3, 2048, 16}} {
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				x, dt, a, b, c, h0 := ssmInputs(r, p)
+				y, yFull := guarded(p.Seq * p.Channels)
+				h, hFull := guarded(p.Channels * p.State)
+				copy(h, h0)
+				if err := SSMScan(y, h, x, dt, a, b, c, p); err != nil {
+					t.Fatal(err)
+				}
+				checkGuards(t, yFull, p.Seq*p.Channels)
+				checkGuards(t, hFull, p.Channels*p.State)
+				yr, hr := make([]float32, len(y)), append([]float32(nil), h0...)
+				if err := SSMScanRef(yr, hr, x, dt, a, b, c, p); err != nil {
+					t.Fatal(err)
+				}
+				assertNMSE(t, "ssm scan y", y, yr, 1e-12)
+				assertNMSE(t, "ssm scan state", h, hr, 1e-12)
+
+				// The same sequence as a prefill of the first half and then
+				// one step per token.
+				half := p.Seq / 2
+				hs, ys := append([]float32(nil), h0...), make([]float32, len(y))
+				D, N := p.Channels, p.State
+				if half > 0 {
+					q := SSMParams{half, D, N}
+					if err := SSMScan(ys[:half*D], hs, x[:half*D], dt[:half*D], a, b[:half*N], c[:half*N], q); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for s := half; s < p.Seq; s++ {
+					q := SSMParams{1, D, N}
+					if err := SSMScan(ys[s*D:(s+1)*D], hs, x[s*D:], dt[s*D:], a, b[s*N:], c[s*N:], q); err != nil {
+						t.Fatal(err)
+					}
+				}
+				assertNMSE(t, "ssm scan stepwise y", ys, yr, 1e-12)
+				assertNMSE(t, "ssm scan stepwise state", hs, hr, 1e-12)
+			})
+		}
+	}
+}
+
+func TestSSMScanRejectsShortBuffers(t *testing.T) {
+	p := SSMParams{Seq: 4, Channels: 8, State: 4}
+	x, dt, a, b, c, h := ssmInputs(rand.New(rand.NewSource(1)), p)
+	if err := SSMScan(make([]float32, 31), h, x, dt, a, b, c, p); err == nil {
+		t.Fatal("a short y was accepted")
+	}
+	if err := SSMScan(make([]float32, 32), h, x, dt, a, b[:15], c, p); err == nil {
+		t.Fatal("a short B was accepted")
+	}
+	if err := SSMScan(nil, nil, nil, nil, nil, nil, nil, SSMParams{}); err == nil {
+		t.Fatal("an empty shape was accepted")
+	}
+}
+
+// TestSoftplus checks ggml's softplus: the threshold at 20 and log1p(e^x).
+func TestSoftplus(t *testing.T) {
+	for _, c := range []struct{ x, want float32 }{{0, 0.6931472}, {21, 21}, {-30, 9.357623e-14}, {2, 2.126928}} {
+		if got := Softplus(c.x); got != c.want && (got-c.want)/c.want > 1e-6 {
+			t.Errorf("softplus(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+}
+
+// TestCausalConv1DMatchesZeroPadded checks the carried-state convolution,
+// run over a sequence in uneven chunks, against the plain zero-padded
+// causal convolution of the whole sequence.
+func TestCausalConv1DMatchesZeroPadded(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	for _, p := range []CausalConv1DParams{{1, 1, 1}, {9, 5, 4}, {33, 130, 4}, {17, 64, 3}} {
+		S, C, K := p.Seq, p.Channels, p.K
+		x, w, bias := randSlice(r, S*C), randSlice(r, C*K), randSlice(r, C)
+		want := make([]float32, S*C)
+		for c := 0; c < C; c++ {
+			for t0 := 0; t0 < S; t0++ {
+				var sum float32
+				for j := 0; j < K; j++ {
+					if i := t0 - (K - 1) + j; i >= 0 {
+						sum += x[i*C+c] * w[c*K+j]
+					}
+				}
+				want[t0*C+c] = sum + bias[c]
+			}
+		}
+		got, full := guarded(S * C)
+		state := make([]float32, C*(K-1))
+		for lo := 0; lo < S; {
+			n := min(S-lo, 1+lo%4)
+			q := CausalConv1DParams{Seq: n, Channels: C, K: K}
+			if err := CausalConv1D(got[lo*C:(lo+n)*C], state, x[lo*C:(lo+n)*C], w, bias, q); err != nil {
+				t.Fatal(err)
+			}
+			lo += n
+		}
+		checkGuards(t, full, S*C)
+		assertNMSE(t, "causal conv1d", got, want, 1e-12)
+		for c := 0; c < C; c++ {
+			for j := 0; j < K-1; j++ {
+				if i := S - (K - 1) + j; i >= 0 && state[c*(K-1)+j] != x[i*C+c] {
+					t.Fatalf("%+v: state of channel %d tap %d is %v, want input %d", p, c, j, state[c*(K-1)+j], i)
+				}
+			}
+		}
+	}
+	if err := CausalConv1D(make([]float32, 3), make([]float32, 6), make([]float32, 4), make([]float32, 8), nil, CausalConv1DParams{2, 2, 4}); err == nil {
+		t.Fatal("a short out was accepted")
+	}
+}

@@ -1,0 +1,201 @@
+// Command mkarch writes a tiny random-weight GGUF of one of the
+// non-Llama architectures Loom runs — mamba, rwkv6, deepseek2 — with
+// llama.cpp's tensor and metadata names, for the fixtures that check Loom
+// against llama.cpp (tools/ggmlref/make-fixtures.sh runs llama.cpp on
+// them). Matrices are N(0, 1/in) so activations stay O(1) and the logits
+// spread (greedy tokens are then far from ties); other tensors get values
+// in the ranges a trained model has (Mamba's A negative, norms near 1).
+// -type q8_0 stores every matrix whose rows fit q8_0's 32-wide blocks as
+// q8_0 (llama-quantize's choice for these architectures); small or 1-D
+// tensors stay f32. The file says tokenizer.ggml.model = "no_vocab".
+//
+//	go run ./tools/mkarch -arch mamba -type q8_0 -out /tmp/mamba-q8_0.gguf
+package main
+
+import (
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand"
+	"os"
+
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
+)
+
+func main() {
+	arch := flag.String("arch", "mamba", "architecture: mamba, rwkv6 or deepseek2")
+	typ := flag.String("type", "f32", "matrix storage: f32 or q8_0")
+	out := flag.String("out", "", "output file (default /tmp/ARCH-TYPE.gguf)")
+	seed := flag.Int64("seed", 1, "weight seed")
+	flag.Parse()
+	if *out == "" {
+		*out = fmt.Sprintf("/tmp/%s-%s.gguf", *arch, *typ)
+	}
+	if err := run(*arch, *typ, *out, *seed); err != nil {
+		fmt.Fprintln(os.Stderr, "mkarch:", err)
+		os.Exit(1)
+	}
+}
+
+// model collects a file's tensors and metadata.
+type model struct {
+	r      *rand.Rand
+	typ    kernels.DType
+	infos  []*formats.Info
+	meta   formats.Metadata
+	params int
+}
+
+// f32 adds a tensor of values (shape outermost first) stored as f32.
+func (m *model) f32(name string, v []float32, shape ...int) {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	m.infos = append(m.infos, &formats.Info{Name: name, Type: kernels.F32, Shape: shape, Data: b})
+	m.params += len(v)
+}
+
+// fill returns n values from f.
+func (m *model) fill(n int, f func() float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(f())
+	}
+	return v
+}
+
+// normal returns n values N(mean, std²).
+func (m *model) normal(n int, mean, std float64) []float32 {
+	return m.fill(n, func() float64 { return mean + std*m.r.NormFloat64() })
+}
+
+// vec adds a 1-D f32 tensor N(mean, std²).
+func (m *model) vec(name string, n int, mean, std float64) {
+	m.f32(name, m.normal(n, mean, std), n)
+}
+
+// mat adds a (rows, cols) matrix N(0, 1/cols), in the model's type when
+// its rows fit the type's blocks (else f32).
+func (m *model) mat(name string, rows, cols int) error {
+	return m.matStd(name, rows, cols, 1/math.Sqrt(float64(cols)))
+}
+
+func (m *model) matStd(name string, rows, cols int, std float64) error {
+	return m.stack(name, 0, rows, cols, std)
+}
+
+// stack adds n matrices (rows, cols) as one (n, rows, cols) tensor (n = 0:
+// one 2-D matrix).
+func (m *model) stack(name string, n, rows, cols int, std float64) error {
+	v := m.normal(max(n, 1)*rows*cols, 0, std)
+	shape := []int{rows, cols}
+	if n > 0 {
+		shape = []int{n, rows, cols}
+	}
+	t := m.typ
+	if cols%t.BlockSize() != 0 {
+		t = kernels.F32
+	}
+	if t == kernels.F32 {
+		m.f32(name, v, shape...)
+		return nil
+	}
+	rb, err := t.RowBytes(cols)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	b := make([]byte, max(n, 1)*rows*rb)
+	if err := t.Quantize(b, v); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	m.infos = append(m.infos, &formats.Info{Name: name, Type: t, Shape: shape, Data: b})
+	m.params += len(v)
+	return nil
+}
+
+func run(arch, typ, out string, seed int64) error {
+	t, err := kernels.ParseDType(typ)
+	if err != nil || t != kernels.F32 && t != kernels.Q8_0 {
+		return fmt.Errorf("type %q: want f32 or q8_0", typ)
+	}
+	m := &model{r: rand.New(rand.NewSource(seed)), typ: t, meta: formats.Metadata{
+		"general.architecture": arch,
+		"general.name":         fmt.Sprintf("random-%s-%s", arch, typ),
+		"tokenizer.ggml.model": "no_vocab", // llama.cpp: vocab_size dummy tokens
+	}}
+	build, ok := archs[arch]
+	if !ok {
+		return fmt.Errorf("architecture %q: want mamba, rwkv6 or deepseek2", arch)
+	}
+	if err := build(m); err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := formats.WriteGGUF(f, m.meta, m.infos); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Printf("%s: %s, %d parameters, %s\n", out, arch, m.params, typ)
+	return nil
+}
+
+var archs = map[string]func(*model) error{
+	"mamba": mamba,
+}
+
+// mamba is a 2-block Mamba-1 of width 64 (inner 128, state 16, d_conv 4,
+// dt_rank 4), vocabulary 256, tied output.
+func mamba(m *model) error {
+	const dim, layers, vocab, inner, state, convK, dtRank = 64, 2, 256, 128, 16, 4, 4
+	m.meta["mamba.context_length"] = uint32(1024)
+	m.meta["mamba.embedding_length"] = uint32(dim)
+	m.meta["mamba.block_count"] = uint32(layers)
+	m.meta["mamba.feed_forward_length"] = uint32(0)
+	m.meta["mamba.attention.head_count"] = uint32(0)
+	m.meta["mamba.attention.layer_norm_rms_epsilon"] = float32(1e-5)
+	m.meta["mamba.ssm.conv_kernel"] = uint32(convK)
+	m.meta["mamba.ssm.inner_size"] = uint32(inner)
+	m.meta["mamba.ssm.state_size"] = uint32(state)
+	m.meta["mamba.ssm.time_step_rank"] = uint32(dtRank)
+	m.meta["mamba.vocab_size"] = uint32(vocab)
+	if err := m.matStd("token_embd.weight", vocab, dim, 1); err != nil {
+		return err
+	}
+	for l := 0; l < layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		m.vec(p+"attn_norm.weight", dim, 1, 0.1)
+		if err := m.mat(p+"ssm_in.weight", 2*inner, dim); err != nil {
+			return err
+		}
+		m.f32(p+"ssm_conv1d.weight", m.normal(inner*convK, 0, 0.5), inner, convK)
+		m.vec(p+"ssm_conv1d.bias", inner, 0, 0.1)
+		if err := m.mat(p+"ssm_x.weight", dtRank+2*state, inner); err != nil {
+			return err
+		}
+		if err := m.mat(p+"ssm_dt.weight", inner, dtRank); err != nil {
+			return err
+		}
+		m.vec(p+"ssm_dt.bias", inner, -1, 0.5)
+		// A = −exp(A_log), A_log = log(1…state) as Mamba initialises it, jittered.
+		a := make([]float32, inner*state)
+		for i := range a {
+			a[i] = -float32(float64(i%state+1) * math.Exp(0.1*m.r.NormFloat64()))
+		}
+		m.f32(p+"ssm_a", a, inner, state)
+		m.vec(p+"ssm_d", inner, 1, 0.1)
+		if err := m.mat(p+"ssm_out.weight", dim, inner); err != nil {
+			return err
+		}
+	}
+	m.vec("output_norm.weight", dim, 1, 0.1)
+	return nil
+}

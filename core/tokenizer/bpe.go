@@ -328,6 +328,10 @@ func splitFor(re string) (preTokenizer, error) {
 	return preTokenizer{}, fmt.Errorf("tokenizer.json: split regex %q is not one of GPT-2, Llama-3, Qwen2, GPT-4o", re)
 }
 
+// TokenID is the id of the token whose text is s (an added token such as
+// "<|startoftranscript|>", or a vocabulary piece).
+func (t *ByteBPE) TokenID(s string) (int, bool) { return t.idOf(s) }
+
 func (t *ByteBPE) idOf(s string) (int, bool) {
 	for _, a := range t.added {
 		if a.text == s {

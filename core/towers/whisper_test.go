@@ -169,3 +169,13 @@ func TestWhisperRejects(t *testing.T) {
 		t.Error("heads that do not divide d_model were accepted")
 	}
 }
+
+func openWhisperGolden(t *testing.T) formats.InfoSource {
+	t.Helper()
+	g, err := formats.OpenSafetensors(whisperGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
+}

@@ -367,21 +367,7 @@ func childPID(t *testing.T, ppid int, comm string) int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid …; comm may hold spaces, so split after ')'.
-		s := string(b)
-		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || close < open {
-			continue
-		}
-		f := strings.Fields(s[close+1:])
-		if len(f) < 2 {
-			continue
-		}
-		if p, _ := strconv.Atoi(f[1]); p == ppid && strings.HasPrefix(comm, s[open+1:close]) {
+		if name, parent, _, ok := procStat(pid); ok && parent == ppid && strings.HasPrefix(comm, name) {
 			return pid
 		}
 	}

@@ -423,6 +423,7 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 	cfg := p.h.cfg
 	cmd := exec.Command(p.path)
 	cmd.Env = p.h.environ()
+	cmd.SysProcAttr = pluginProcAttr()
 	log := p.logger()
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,

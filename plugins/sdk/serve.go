@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -16,16 +17,25 @@ import (
 //	func main() { sdk.Serve(newEngine()) }
 //
 // Started by hand (not by a host), it prints a hint and exits with status 1.
+// It exits by itself when its host is gone (see hostwatch.go).
 // Logging: the default slog logger writes JSON lines on stderr in the shape
 // go-plugin's host parses, so the host logs them at their own level under
 // the plugin's name. Log with slog; never write protocol data to stdout.
 func Serve(engine Engine) {
 	stderr := os.Stderr // go-plugin swaps os.Stderr once serving; keep the real one
 	slog.SetDefault(slog.New(NewLogHandler(stderr, slog.LevelInfo)))
+	// The host is gone: nobody reads our results or our exit status.
+	gone := func(reason string) {
+		slog.Warn("exiting: host gone", "reason", reason)
+		os.Exit(0)
+	}
+	go watchParent(context.Background(), parentPoll, os.Getppid, gone)
+	watch := &connWatch{grace: hostGoneGrace, gone: gone}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: VersionedPlugins(engine),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			opts = append(opts, grpc.StatsHandler(watch))
 			return grpc.NewServer(append(opts, GRPCServerOptions()...)...)
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{

@@ -1,6 +1,6 @@
 // Package sound turns a vocoder's float samples into the audio formats the
-// speech endpoint serves: a band-limited resampler (to OpenAI's 24 kHz pcm)
-// and a FLAC encoder, both plain Go.
+// speech endpoint serves: a band-limited resampler (to OpenAI's 24 kHz pcm),
+// a FLAC encoder and an MP3 (MPEG-2 Layer III) encoder, all plain Go.
 package sound
 
 import (

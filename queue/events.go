@@ -2,10 +2,13 @@ package queue
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/loomhq/loom/plugins/sdk"
 )
@@ -103,12 +106,31 @@ func checkPublish(typ string) error {
 	return nil
 }
 
-// NewID returns a random job id (24 hex digits).
+// NewID returns a job id: 24 hex digits, the first 12 the Unix time in
+// milliseconds and the rest random, as ULIDs are made. Ids from one process
+// increase: one made in the same millisecond as the last (or after the clock
+// stepped back) is the last plus one, so listing jobs created in one
+// millisecond by id lists them in the order they were made.
 func NewID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
+	idMu.Lock()
+	defer idMu.Unlock()
+	var r [8]byte
+	if ms := uint64(time.Now().UnixMilli()); ms > idLast[0] {
+		_, _ = rand.Read(r[2:]) // crypto/rand.Read never fails (Go 1.24+)
+		idLast = [2]uint64{ms, binary.BigEndian.Uint64(r[:])}
+	} else if idLast[1]++; idLast[1] >= 1<<48 {
+		idLast = [2]uint64{idLast[0] + 1, 0}
+	}
+	var t, b [8]byte
+	binary.BigEndian.PutUint64(t[:], idLast[0])
+	binary.BigEndian.PutUint64(b[:], idLast[1])
+	return hex.EncodeToString(t[2:]) + hex.EncodeToString(b[2:])
 }
+
+var (
+	idMu   sync.Mutex
+	idLast [2]uint64 // the last id's milliseconds and random part
+)
 
 func (j *Job) maxAttempts(o *Options) int {
 	if j.MaxAttempts > 0 {

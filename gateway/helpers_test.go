@@ -202,7 +202,7 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 // image); prompt "slow" stops at step 1 of 4 until canceled or deleted,
 // "fail:CODE" fails with that code.
 func runFakeVideo(ctx context.Context, q queue.Queue, l *queue.Lease) {
-	var p videoJobParams
+	var p tasks.VideoGenerateParams
 	_ = json.Unmarshal(l.Job.Params, &p)
 	switch {
 	case strings.HasPrefix(p.Prompt, "fail:"):

@@ -73,7 +73,8 @@ func (s *Server) imageGenJob(c *gin.Context, req *imageGenRequest) (queue.Job, e
 	if len(req.Prompt)+len(req.NegativePrompt) > s.cfg.MaxPromptBytes {
 		return queue.Job{}, fieldTooLong("prompt", len(req.Prompt)+len(req.NegativePrompt), s.cfg.MaxPromptBytes)
 	}
-	p := tasks.ImageGenerateParams{Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, N: 1, GuidanceScale: req.GuidanceScale}
+	p := tasks.ImageGenerateParams{Prompt: req.Prompt, N: 1,
+		Denoising: tasks.Denoising{NegativePrompt: req.NegativePrompt, GuidanceScale: req.GuidanceScale}}
 	if err := checkIntRange("n", req.N, 1, s.cfg.MaxImages); err != nil {
 		return queue.Job{}, err
 	}

@@ -26,15 +26,15 @@ import (
 	"github.com/loomhq/loom/queue"
 )
 
-const taskVideo = "video.generate"
+const taskVideo = tasks.VideoGenerate
 
-// Bounds the video plugin also applies (plugins/video/params.go).
+// Bounds of tasks.VideoGenerateParams the gateway checks before enqueueing.
 const (
-	maxVideoFrames = 64
-	maxVideoFPS    = 60
-	maxVideoSteps  = 150
+	maxVideoFrames = tasks.MaxVideoFrames
+	maxVideoFPS    = tasks.MaxVideoFPS
+	maxVideoSteps  = tasks.MaxImageSteps
 	// defaultVideoFPS turns seconds into frames when fps is not given.
-	defaultVideoFPS = 8
+	defaultVideoFPS = tasks.DefaultVideoFPS
 	// maxReferenceBytes is the largest input_reference the video plugin
 	// decodes (its imgproc limit).
 	maxReferenceBytes = 16 << 20
@@ -46,20 +46,6 @@ func (s *Server) registerVideo(g *gin.RouterGroup) {
 	g.GET("/videos/:id", s.getVideo)
 	g.DELETE("/videos/:id", s.deleteVideo)
 	g.GET("/videos/:id/content", s.videoContent)
-}
-
-// videoJobParams is the video.generate job params the gateway sends.
-type videoJobParams struct {
-	Prompt         string   `json:"prompt"`
-	NegativePrompt string   `json:"negative_prompt,omitempty"`
-	Steps          int      `json:"steps,omitempty"`
-	GuidanceScale  *float64 `json:"guidance_scale,omitempty"`
-	Scheduler      string   `json:"scheduler,omitempty"`
-	Frames         int      `json:"frames,omitempty"`
-	FPS            int      `json:"fps,omitempty"`
-	Width          int      `json:"width,omitempty"`
-	Height         int      `json:"height,omitempty"`
-	Format         string   `json:"format"`
 }
 
 // videoRequest is POST /v1/videos: OpenAI's fields (model, prompt, seconds,
@@ -245,10 +231,10 @@ func (s *Server) videoJob(c *gin.Context, req *videoRequest) (queue.Job, error) 
 	if n := len(req.Prompt) + len(req.NegativePrompt); n > s.cfg.MaxPromptBytes {
 		return queue.Job{}, fieldTooLong("prompt", n, s.cfg.MaxPromptBytes)
 	}
-	p := videoJobParams{Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, GuidanceScale: req.GuidanceScale,
-		Scheduler: req.Scheduler, Format: "both"}
+	p := tasks.VideoGenerateParams{Prompt: req.Prompt, Format: "both",
+		Denoising: tasks.Denoising{NegativePrompt: req.NegativePrompt, GuidanceScale: req.GuidanceScale, Scheduler: req.Scheduler}}
 	if err := firstError(checkIntRange("fps", req.FPS, 1, maxVideoFPS), checkIntRange("frames", req.Frames, 1, maxVideoFrames),
-		checkIntRange("steps", req.Steps, 1, maxVideoSteps), checkRange("guidance_scale", req.GuidanceScale, 0, 30)); err != nil {
+		checkIntRange("steps", req.Steps, 1, maxVideoSteps), checkRange("guidance_scale", req.GuidanceScale, 0, tasks.MaxGuidanceScale)); err != nil {
 		return queue.Job{}, err
 	}
 	if req.Scheduler != "" && !slices.Contains(tasks.ImageSchedulers, req.Scheduler) {
@@ -297,20 +283,13 @@ var videoStatus = map[queue.Status]string{
 	queue.StatusFailed: "failed", queue.StatusCanceled: "failed",
 }
 
-// videoResultFields is what the video object reads from the plugin's result.
-type videoResultFields struct {
-	Width   int     `json:"width"`
-	Height  int     `json:"height"`
-	Seconds float64 `json:"seconds"`
-}
-
 // videoObject is OpenAI's video object for a job. Size and seconds are the
 // request's; when it left them to the model, they come from the result once
 // there is one (and are "" before).
 func (s *Server) videoObject(c *gin.Context, st *queue.JobState) gin.H {
-	var p videoJobParams
+	var p tasks.VideoGenerateParams
 	_ = json.Unmarshal(st.Job.Params, &p)
-	var res videoResultFields
+	var res tasks.VideoGenerateResult
 	if st.Result != nil {
 		_ = json.Unmarshal(st.Result.Output, &res)
 	}

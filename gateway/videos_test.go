@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // video is the object POST/GET /v1/videos answer.
@@ -104,7 +105,7 @@ func TestVideoLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p videoJobParams
+	var p tasks.VideoGenerateParams
 	json.Unmarshal(st.Job.Params, &p)
 	if p.Frames != 16 || p.FPS != 8 || p.Width != 128 || p.Height != 128 || p.Format != "both" || len(st.Job.Inputs) != 1 ||
 		st.Job.Inputs[0].Name != "image" || !bytes.Equal(st.Job.Inputs[0].Data, ref) {

@@ -41,8 +41,8 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 	defer s.Close()
 	// Guided text-to-image on a grammar prompt, previews off, fixed seeds:
 	// every run does the same work.
-	req := tasks.ImageGenerateParams{PreviewEvery: new(int), Prompt: "a small red circle on the left and a large blue square at the bottom", Steps: *steps,
-		Scheduler: *scheduler, Width: *size, Height: *size, Timings: true}
+	req := tasks.ImageGenerateParams{PreviewEvery: new(int), Prompt: "a small red circle on the left and a large blue square at the bottom",
+		Denoising: tasks.Denoising{Steps: *steps, Scheduler: *scheduler}, Width: *size, Height: *size, Timings: true}
 	_, res, err := generateImage(ctx, s.engine, *model, 0, req, nil) // warm-up: loads the model
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 func init() {
@@ -47,7 +48,7 @@ func runBenchVideo(args []string, stdout, stderr io.Writer) error {
 	defer s.Close()
 	// Guided text-to-video on a grammar prompt, previews off, fixed seeds:
 	// every run does the same work.
-	req := videoRequest{Prompt: "a large green triangle moving right", Steps: *steps, Scheduler: *scheduler, Frames: *frames,
+	req := tasks.VideoGenerateParams{PreviewEvery: new(int), Prompt: "a large green triangle moving right", Denoising: tasks.Denoising{Steps: *steps, Scheduler: *scheduler}, Frames: *frames,
 		Format: *format, Timings: true}
 	_, res, err := generateVideo(ctx, s.engine, *model, 0, req, nil) // warm-up: loads the model
 	if err != nil {

@@ -53,7 +53,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	req := tasks.ImageGenerateParams{NegativePrompt: *negative, Steps: *steps, Scheduler: *scheduler, Width: *size, Height: *size, PreviewEvery: new(int)}
+	req := tasks.ImageGenerateParams{Denoising: tasks.Denoising{NegativePrompt: *negative, Steps: *steps, Scheduler: *scheduler}, Width: *size, Height: *size, PreviewEvery: new(int)}
 	switch {
 	case *steps < 0 || *steps > 150:
 		return usagef("--steps must be 1…150")

@@ -12,37 +12,11 @@ import (
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 func init() {
 	register(command{Name: "video", Summary: "generate videos from prompts with a video diffusion model (MP4 or GIF files)", Run: runVideo})
-}
-
-// videoRequest is what loom video and loom bench video send as
-// video.generate params (the plugin applies the model's defaults to zeros).
-type videoRequest struct {
-	Prompt         string   `json:"prompt"`
-	NegativePrompt string   `json:"negative_prompt,omitempty"`
-	Steps          int      `json:"steps,omitempty"`
-	GuidanceScale  *float64 `json:"guidance_scale,omitempty"`
-	Scheduler      string   `json:"scheduler,omitempty"`
-	Frames         int      `json:"frames,omitempty"`
-	FPS            int      `json:"fps,omitempty"`
-	Width          int      `json:"width,omitempty"`
-	Height         int      `json:"height,omitempty"`
-	Format         string   `json:"format"`
-	PreviewEvery   int      `json:"preview_every"`
-	Timings        bool     `json:"timings,omitempty"`
-}
-
-// videoResult is the part of video.generate's result the CLI reads.
-type videoResult struct {
-	Model   string             `json:"model"`
-	Frames  int                `json:"frames"`
-	FPS     int                `json:"fps"`
-	Width   int                `json:"width"`
-	Height  int                `json:"height"`
-	Timings map[string]float64 `json:"timings"`
 }
 
 func runVideo(args []string, stdout, stderr io.Writer) error {
@@ -85,7 +59,7 @@ func runVideo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	req := videoRequest{NegativePrompt: *negative, Steps: *steps, Scheduler: *scheduler, Frames: *frames, FPS: *fps,
+	req := tasks.VideoGenerateParams{PreviewEvery: new(int), Denoising: tasks.Denoising{NegativePrompt: *negative, Steps: *steps, Scheduler: *scheduler}, Frames: *frames, FPS: *fps,
 		Width: *size, Height: *size, Format: ext}
 	switch {
 	case *steps < 0 || *steps > 150:
@@ -168,10 +142,10 @@ func videoFormat(format, out, outDir string) (string, error) {
 
 // generateVideo runs one video.generate job and returns the video file's
 // bytes (the format asked for; video.mp4 for both) and the result.
-func generateVideo(ctx context.Context, e sdk.Engine, model string, seed int64, req videoRequest, inputs []sdk.Blob) ([]byte, videoResult, error) {
+func generateVideo(ctx context.Context, e sdk.Engine, model string, seed int64, req tasks.VideoGenerateParams, inputs []sdk.Blob) ([]byte, tasks.VideoGenerateResult, error) {
 	params, _ := json.Marshal(req)
 	var data []byte
-	var res videoResult
+	var res tasks.VideoGenerateResult
 	want := "video." + req.Format
 	if req.Format == "both" {
 		want = "video.mp4"

@@ -15,6 +15,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"image"
@@ -26,36 +27,15 @@ import (
 	"github.com/loomhq/loom/core/imgproc"
 	"github.com/loomhq/loom/core/media"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/shapes"
 	"github.com/loomhq/loom/shapes/check"
 )
 
 const (
-	task  = "video.generate"
+	task  = tasks.VideoGenerate
 	model = "shapes-render"
 )
-
-// params are the video.generate params this renderer uses; the diffusion
-// knobs (steps, guidance_scale, …) are accepted and have nothing to act on.
-type params struct {
-	Prompt string `json:"prompt"`
-	Frames int    `json:"frames"`
-	FPS    int    `json:"fps"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
-	Format string `json:"format"`
-}
-
-type result struct {
-	Model        string  `json:"model"`
-	Frames       int     `json:"frames"`
-	FPS          int     `json:"fps"`
-	Seconds      float64 `json:"seconds"`
-	Width        int     `json:"width"`
-	Height       int     `json:"height"`
-	Seed         int64   `json:"seed"`
-	ImageToVideo bool    `json:"image_to_video,omitempty"`
-}
 
 type renderer struct{}
 
@@ -65,7 +45,7 @@ func (renderer) Describe(context.Context) (sdk.Manifest, error) {
 	return sdk.Manifest{Name: "shapesvideo", Version: "1.0.0", Tasks: []string{task}, Models: []sdk.ModelInfo{{
 		ID: model, Tasks: []string{task}, Ready: true,
 		Description: "procedural Shapes motion-world renderer (no model): 'a SIZE COLOUR SHAPE moving DIRECTION', 64×64",
-		Params:      json.RawMessage(`{"type":"object","required":["prompt"],"properties":{"prompt":{"type":"string","minLength":1},"frames":{"type":"integer","minimum":1,"maximum":64},"fps":{"type":"integer","minimum":1,"maximum":60},"width":{"type":"integer"},"height":{"type":"integer"},"format":{"enum":["mp4","gif","both"]}}}`),
+		Specs:       tasks.Specs(task), // the diffusion knobs (steps, guidance_scale, …) are accepted and have nothing to act on
 	}}}, nil
 }
 
@@ -76,10 +56,11 @@ func (renderer) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error
 	if job.Model != "" && job.Model != model {
 		return sdk.Errorf(sdk.CodeModelNotFound, "shapesvideo has no model %q (it has %q)", job.Model, model)
 	}
-	p := params{Frames: shapes.Frames, FPS: 8, Format: "both"}
-	if err := json.Unmarshal(job.Params, &p); err != nil {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
+	var p tasks.VideoGenerateParams
+	if err := sdk.DecodeParams(job.Params, &p); err != nil {
+		return err
 	}
+	p.Frames, p.FPS, p.Format = cmp.Or(p.Frames, shapes.Frames), cmp.Or(p.FPS, tasks.DefaultVideoFPS), cmp.Or(p.Format, "both")
 	attrs, err := shapes.ParseVideoPrompt(p.Prompt)
 	if err != nil {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "prompt: %v", err)
@@ -144,7 +125,7 @@ func (renderer) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error
 			return err
 		}
 	}
-	out, _ := json.Marshal(result{Model: model, Frames: p.Frames, FPS: p.FPS, Seconds: float64(p.Frames) / float64(p.FPS),
+	out, _ := json.Marshal(tasks.VideoGenerateResult{Model: model, Frames: p.Frames, FPS: p.FPS, Seconds: float64(p.Frames) / float64(p.FPS),
 		Width: side, Height: side, Seed: job.Seed, ImageToVideo: len(job.Inputs) > 0})
 	return emit(sdk.Event{Kind: sdk.EventResult, Result: out})
 }

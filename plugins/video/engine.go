@@ -13,6 +13,7 @@ import (
 	"github.com/loomhq/loom/core/imgproc"
 	"github.com/loomhq/loom/core/media"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // inputImage is the input blob of image-to-video; imageLimits bound it
@@ -21,18 +22,6 @@ import (
 const inputImage = "image"
 
 var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: sdk.MaxImageSide * sdk.MaxImageSide, MaxDecoded: sdk.MaxImageBytes}
-
-const paramsSchema = `{"type":"object","required":["prompt"],"properties":{` +
-	`"prompt":{"type":"string","minLength":1},"negative_prompt":{"type":"string"},` +
-	`"steps":{"type":"integer","minimum":1,"maximum":150,"default":20},` +
-	`"guidance_scale":{"type":"number","minimum":0,"maximum":30,"default":5},` +
-	`"scheduler":{"enum":["ddim","euler","euler_a","dpmpp_2m"]},` +
-	`"frames":{"type":"integer","minimum":1,"maximum":64,"default":16},` +
-	`"fps":{"type":"integer","minimum":1,"maximum":60,"default":8},` +
-	`"width":{"type":"integer","minimum":0},"height":{"type":"integer","minimum":0},` +
-	`"format":{"enum":["mp4","gif","both"],"default":"both"},` +
-	`"preview_every":{"type":"integer","minimum":0,"maximum":150,"default":5},"timings":{"type":"boolean"}},` +
-	`"additionalProperties":false}`
 
 // videoEngine serves video.generate from the video pipeline folders found
 // in the model directories, loading each once on first use; with none it
@@ -67,7 +56,7 @@ func (e *videoEngine) Describe(ctx context.Context) (sdk.Manifest, error) {
 	for _, id := range e.folders.IDs() {
 		m.Models = append(m.Models, sdk.ModelInfo{ID: id, Tasks: []string{taskGenerate}, Ready: true,
 			Description: "video latent diffusion: CLIP text encoder + motion UNet + VAE (" + found[id] + ")",
-			Params:      json.RawMessage(paramsSchema)})
+			Specs:       tasks.Specs(taskGenerate)})
 	}
 	return m, nil
 }
@@ -185,7 +174,7 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 	timings.Add("vae_decode", time.Since(t))
 
 	t = time.Now()
-	res := videoResult{Model: model, Frames: r.frames, FPS: fps, Seconds: float64(r.frames) / float64(fps), Width: w, Height: h,
+	res := tasks.VideoGenerateResult{Model: model, Frames: r.frames, FPS: fps, Seconds: float64(r.frames) / float64(fps), Width: w, Height: h,
 		Scheduler: r.Scheduler, Steps: r.Steps, GuidanceScale: r.GuidanceScale, Seed: job.Seed, ImageToVideo: img != nil}
 	if w != pl.native || h != pl.native {
 		res.UpscaledFrom = []int{pl.native, pl.native}
@@ -202,7 +191,7 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 		if err := emit(sdk.Event{Kind: sdk.EventArtifact, Name: f.Name, MIME: f.MIME, Data: f.Data}); err != nil {
 			return err
 		}
-		res.Files = append(res.Files, videoFile{Name: f.Name, MIME: f.MIME, Bytes: len(f.Data)})
+		res.Files = append(res.Files, tasks.VideoFile{Name: f.Name, MIME: f.MIME, Bytes: len(f.Data)})
 	}
 	if p.Timings {
 		res.Timings = timings.Report(time.Since(t0))

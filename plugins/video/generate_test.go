@@ -24,6 +24,7 @@ import (
 	"github.com/loomhq/loom/core/media/mediatest"
 	"github.com/loomhq/loom/core/sched"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/shapes"
 	"github.com/loomhq/loom/shapes/check"
 )
@@ -169,7 +170,7 @@ type runOut struct {
 	previews  [][]byte
 	artifacts map[string]sdk.Event
 	order     []string
-	result    videoResult
+	result    tasks.VideoGenerateResult
 	results   int
 }
 
@@ -385,20 +386,20 @@ func TestBadInput(t *testing.T) {
 		inputs []sdk.Blob
 		want   string
 	}{
-		{`{}`, nil, "prompt is required"},
+		{`{}`, nil, `"prompt" is required`},
 		{`{"prompt":"   "}`, nil, "prompt is required"},
-		{`{"prompt":"x","steps":151}`, nil, "steps 151"},
-		{`{"prompt":"x","steps":-1}`, nil, "steps -1"},
-		{`{"prompt":"x","frames":65}`, nil, "frames 65"},
+		{`{"prompt":"x","steps":151}`, nil, "steps: 151 is above the maximum 150"},
+		{`{"prompt":"x","steps":-1}`, nil, "steps: -1 is below the minimum 1"},
+		{`{"prompt":"x","frames":65}`, nil, "frames: 65 is above the maximum 64"},
 		{`{"prompt":"x","frames":25}`, nil, "cover 24 frames"},
 		{`{"prompt":"x","fps":0.5}`, nil, "params"},
-		{`{"prompt":"x","fps":61}`, nil, "fps 61"},
-		{`{"prompt":"x","guidance_scale":31}`, nil, "guidance_scale 31"},
-		{`{"prompt":"x","scheduler":"heun"}`, nil, "scheduler \"heun\""},
-		{`{"prompt":"x","format":"avi"}`, nil, "format \"avi\""},
+		{`{"prompt":"x","fps":61}`, nil, "fps: 61 is above the maximum 60"},
+		{`{"prompt":"x","guidance_scale":31}`, nil, "guidance_scale: 31 is above the maximum 30"},
+		{`{"prompt":"x","scheduler":"heun"}`, nil, "scheduler: \"heun\" is not one of"},
+		{`{"prompt":"x","format":"avi"}`, nil, "format: \"avi\" is not one of"},
 		{`{"prompt":"x","width":100}`, nil, "width 100"},
 		{`{"prompt":"x","width":512,"height":512,"frames":20}`, nil, "at most"},
-		{`{"prompt":"x","seconds":2}`, nil, "unknown field"},
+		{`{"prompt":"x","seconds":2}`, nil, "seconds: unknown key"},
 		{`{"prompt":"` + strings.Repeat("x", 4097) + `"}`, nil, "the limit is 4096"},
 		{`{"prompt":"x"}`, []sdk.Blob{{Name: "image", Data: []byte("not an image")}}, "image:"},
 		{`{"prompt":"x"}`, []sdk.Blob{{Name: "image", Data: bomb()}}, "100000"},

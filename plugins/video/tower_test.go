@@ -21,6 +21,7 @@ import (
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/media/mediatest"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
 // The real motion UNet on the serving path: pipeline folders (testdata/)
@@ -125,10 +126,10 @@ func tinyTowerModels(t *testing.T) string {
 	return towerModels
 }
 
-func towerRun(t *testing.T, e sdk.Engine, model string, seed int64, params string, inputs ...sdk.Blob) (map[string][]byte, videoResult) {
+func towerRun(t *testing.T, e sdk.Engine, model string, seed int64, params string, inputs ...sdk.Blob) (map[string][]byte, tasks.VideoGenerateResult) {
 	t.Helper()
 	files := map[string][]byte{}
-	var res videoResult
+	var res tasks.VideoGenerateResult
 	err := e.Run(context.Background(), sdk.Job{Task: taskGenerate, Model: model, Seed: seed, Params: json.RawMessage(params), Inputs: inputs},
 		func(ev sdk.Event) error {
 			switch ev.Kind {

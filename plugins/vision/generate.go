@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"strings"
 	"time"
 
 	"github.com/disintegration/imaging"
@@ -21,8 +20,7 @@ const taskGenerate = tasks.ImageGenerate
 
 // Bounds beyond tasks.ImageGenerateParams' schema.
 const (
-	maxEditImages  = 16   // outputs of one image-to-image job: input images × n
-	maxPromptBytes = 4096 // prompt plus negative_prompt, in bytes (the schema bounds characters)
+	maxEditImages = 16 // outputs of one image-to-image job: input images × n
 )
 
 // generateEngine serves image.generate from the pipeline folders found in
@@ -73,11 +71,8 @@ func parseGenerateParams(raw json.RawMessage) (tasks.ImageGenerateParams, error)
 	if err := sdk.DecodeParams(raw, &p); err != nil {
 		return p, err
 	}
-	if strings.TrimSpace(p.Prompt) == "" {
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt is required")
-	}
-	if n := len(p.Prompt) + len(p.NegativePrompt); n > maxPromptBytes {
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt and negative_prompt are %d bytes; the limit is %d", n, maxPromptBytes)
+	if err := tasks.CheckPrompts(p.Prompt, p.NegativePrompt); err != nil {
+		return p, err
 	}
 	if p.N == 0 {
 		p.N = 1

@@ -1,21 +1,48 @@
 package tasks
 
+import (
+	"strings"
+
+	"github.com/loomhq/loom/plugins/sdk"
+)
+
 // ImageGenerateParams are image.generate's params. Zero (absent) fields take
 // the model's defaults. With an input named "image" the job is
 // image-to-image: the picture is encoded, noised to Strength and denoised
 // towards the prompt.
 type ImageGenerateParams struct {
-	Prompt         string   `json:"prompt" schema:"required,minLength=1" doc:"what to draw"`
+	Prompt string `json:"prompt" schema:"required,minLength=1" doc:"what to draw"`
+	Denoising
+	Width        int      `json:"width,omitempty" schema:"minimum=0" doc:"0 or absent: the model's native size; larger sides are upscaled"`
+	Height       int      `json:"height,omitempty" schema:"minimum=0"`
+	N            int      `json:"n,omitempty" schema:"minimum=1,maximum=4,default=1" doc:"images; image i uses seed job.seed+i"`
+	Strength     *float64 `json:"strength,omitempty" schema:"minimum=0,maximum=1,default=0.8" doc:"image-to-image only: how far from the input image"`
+	PreviewEvery *int     `json:"preview_every,omitempty" schema:"minimum=0,maximum=150,default=5" doc:"steps between preview events; 0 = none"`
+	Timings      bool     `json:"timings,omitempty" doc:"add per-stage timings (ms) to the result"`
+}
+
+// Denoising are the denoising knobs image.generate and video.generate share.
+type Denoising struct {
 	NegativePrompt string   `json:"negative_prompt,omitempty" doc:"what to steer away from"`
 	Steps          int      `json:"steps,omitempty" schema:"minimum=1,maximum=150,default=20" doc:"denoising steps (absent: the model's default)"`
 	GuidanceScale  *float64 `json:"guidance_scale,omitempty" schema:"minimum=0,maximum=30,default=5" doc:"classifier-free guidance (absent: the model's default)"`
 	Scheduler      string   `json:"scheduler,omitempty" schema:"enum=ddim|euler|euler_a|dpmpp_2m" doc:"sampler (absent: the model's)"`
-	Width          int      `json:"width,omitempty" schema:"minimum=0" doc:"0 or absent: the model's native size; larger sides are upscaled"`
-	Height         int      `json:"height,omitempty" schema:"minimum=0"`
-	N              int      `json:"n,omitempty" schema:"minimum=1,maximum=4,default=1" doc:"images; image i uses seed job.seed+i"`
-	Strength       *float64 `json:"strength,omitempty" schema:"minimum=0,maximum=1,default=0.8" doc:"image-to-image only: how far from the input image"`
-	PreviewEvery   *int     `json:"preview_every,omitempty" schema:"minimum=0,maximum=150,default=5" doc:"steps between preview events; 0 = none"`
-	Timings        bool     `json:"timings,omitempty" doc:"add per-stage timings (ms) to the result"`
+}
+
+// MaxPromptBytes bounds prompt plus negative_prompt in bytes for the
+// diffusion tasks (the schema's lengths count characters).
+const MaxPromptBytes = 4096
+
+// CheckPrompts refuses a blank prompt and a prompt plus negative prompt
+// over MaxPromptBytes (invalid_request).
+func CheckPrompts(prompt, negative string) error {
+	if strings.TrimSpace(prompt) == "" {
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt is required")
+	}
+	if n := len(prompt) + len(negative); n > MaxPromptBytes {
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt and negative_prompt are %d bytes; the limit is %d", n, MaxPromptBytes)
+	}
+	return nil
 }
 
 // Bounds of ImageGenerateParams that code outside the schema also needs (a

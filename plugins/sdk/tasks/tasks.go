@@ -5,7 +5,7 @@
 // them with sdk.DecodeParams, and each plugin's manifest publishes the JSON
 // Schema generated from them (Spec), which the gateway enforces.
 //
-// One file per modality: text.go, image.go, audio.go. A new task is a name
+// One file per modality: text.go, image.go, audio.go, video.go. A new task is a name
 // below, a params type (and result type) in its modality's file and a line
 // in specs.
 package tasks
@@ -44,6 +44,8 @@ var specs = map[string]spec{
 	ImageCaption: {params: ImageCaptionParams{}, inputs: []sdk.InputSpec{{Name: InputImage, MIME: "image/*", Required: true,
 		Description: "the picture to caption (PNG, JPEG or GIF)"}}},
 	AudioSpeech: {params: AudioSpeechParams{}},
+	VideoGenerate: {params: VideoGenerateParams{}, inputs: []sdk.InputSpec{{Name: InputImage, MIME: "image/*",
+		Description: "image-to-video: the first frame (PNG, JPEG or GIF); the object in it is the one that moves"}}},
 }
 
 // Spec returns a built-in task's spec (params schema and inputs) for a

@@ -80,7 +80,8 @@ func TestMarshalledParamsPassTheirSchema(t *testing.T) {
 	for task, v := range map[string]any{
 		TextComplete:  TextCompleteParams{Prompt: "x", Sampling: Sampling{MaxTokens: &one, TopP: &half, Stop: Stop{"a"}}},
 		TextChat:      TextChatParams{Messages: []Message{{Role: "user", Content: "hi"}}},
-		ImageGenerate: ImageGenerateParams{Prompt: "x", Steps: 3, GuidanceScale: &half, Scheduler: "ddim", N: 2, Strength: &half, PreviewEvery: &one, Timings: true},
+		ImageGenerate: ImageGenerateParams{Prompt: "x", Denoising: Denoising{Steps: 3, GuidanceScale: &half, Scheduler: "ddim"}, N: 2, Strength: &half, PreviewEvery: &one, Timings: true},
+		VideoGenerate: VideoGenerateParams{Prompt: "x", Denoising: Denoising{NegativePrompt: "y", Steps: 3}, Frames: 8, FPS: 4, Format: "gif", PreviewEvery: &one},
 		ImageCaption:  ImageCaptionParams{Beam: 2, MaxTokens: 9},
 		AudioSpeech:   AudioSpeechParams{Input: "hi", Voice: "nova", Speed: &half, Format: "pcm"},
 	} {
@@ -111,5 +112,16 @@ func TestBoundsMatchTags(t *testing.T) {
 	if p["steps"].Maximum != MaxImageSteps || p["guidance_scale"].Maximum != MaxGuidanceScale || p["n"].Maximum != MaxImages ||
 		!reflect.DeepEqual(p["scheduler"].Enum, ImageSchedulers) {
 		t.Fatalf("tags and constants disagree: %+v", p)
+	}
+	vspec, _ := Spec(VideoGenerate)
+	sch.Properties = nil
+	if err := json.Unmarshal(vspec.Params, &sch); err != nil {
+		t.Fatal(err)
+	}
+	v := sch.Properties
+	if v["frames"].Maximum != MaxVideoFrames || v["fps"].Maximum != MaxVideoFPS || v["steps"].Maximum != MaxImageSteps ||
+		v["guidance_scale"].Maximum != MaxGuidanceScale || !reflect.DeepEqual(v["scheduler"].Enum, ImageSchedulers) ||
+		!reflect.DeepEqual(v["format"].Enum, VideoFormats) {
+		t.Fatalf("video tags and constants disagree: %+v", v)
 	}
 }

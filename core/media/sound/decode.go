@@ -55,11 +55,11 @@ func DecodeAudio(data []byte, maxSeconds float64) (c Clip, err error) {
 	}()
 	switch f := sniff(data); f {
 	case "wav":
-		return decodeWAV(data, maxSeconds)
+		return readWAV(data, maxSeconds)
 	case "flac":
-		return decodeFLAC(data, maxSeconds)
+		return readFLAC(data, maxSeconds)
 	case "mp3":
-		return decodeMP3(data, maxSeconds)
+		return readMP3(data, maxSeconds)
 	case "ogg":
 		return Clip{}, audioErr("OGG audio is not supported (no pure-Go Vorbis/Opus decoder in this build); send WAV, FLAC or MP3")
 	default:
@@ -156,7 +156,7 @@ func sanitizeWAV(b []byte) ([]byte, wavFmt, int, error) {
 	return out, f, dataLen, nil
 }
 
-func decodeWAV(b []byte, maxSeconds float64) (Clip, error) {
+func readWAV(b []byte, maxSeconds float64) (Clip, error) {
 	clean, f, dataLen, err := sanitizeWAV(b)
 	if err != nil {
 		return Clip{}, err
@@ -222,7 +222,7 @@ func clampUnit(v float64) float32 {
 	return float32(max(-1, min(1, v)))
 }
 
-func decodeFLAC(b []byte, maxSeconds float64) (Clip, error) {
+func readFLAC(b []byte, maxSeconds float64) (Clip, error) {
 	s, err := flac.New(bytes.NewReader(b))
 	if err != nil {
 		return Clip{}, audioErr("corrupt FLAC: %v", err)
@@ -272,7 +272,7 @@ func decodeFLAC(b []byte, maxSeconds float64) (Clip, error) {
 	return Clip{Samples: out, Rate: rate, Format: "flac", Channels: ch}, nil
 }
 
-func decodeMP3(b []byte, maxSeconds float64) (Clip, error) {
+func readMP3(b []byte, maxSeconds float64) (Clip, error) {
 	if len(b) >= 3 && string(b[:3]) == "ID3" {
 		// go-mp3 allocates the size an ID3v2 tag claims (up to 256 MB):
 		// skip the tag here, refusing one that runs past the file.

@@ -64,6 +64,7 @@ func LoadLM(src formats.InfoSource) (LM, error) {
 // lmFamilies load the architectures that are not the attention decoder.
 var lmFamilies = map[string]func(formats.InfoSource) (LM, error){
 	"mamba": func(src formats.InfoSource) (LM, error) { return LoadMamba(src) },
+	"rwkv6": func(src formats.InfoSource) (LM, error) { return LoadRWKV6(src) },
 }
 
 // AsDecoder returns the attention decoder behind lm (nil for other
@@ -89,16 +90,77 @@ type decoderSession struct{ *State }
 
 func (s decoderSession) Fork() Session { return decoderSession{s.State.Fork()} }
 
-// recurrentPos checks a recurrent state's pos: the positions it holds
-// (continue) or 0 (restart). It reports whether to reset the state.
-func recurrentPos(arch string, pos, held, n, maxPos int) (reset bool, err error) {
-	switch {
-	case n == 0:
-		return false, fmt.Errorf("%s: no tokens", arch)
-	case pos != 0 && pos != held:
-		return false, fmt.Errorf("%s: position %d: a recurrent state holds %d positions and can only continue or restart at 0", arch, pos, held)
-	case pos+n > maxPos:
-		return false, fmt.Errorf("%s: %d positions exceed the context of %d", arch, pos+n, maxPos)
+// recurrent is the part of a recurrent model's session that does not
+// depend on the family: fixed-size state buffers per block (Bufs[block] —
+// Mamba's conv and scan states, RWKV's WKV state and token shift), the
+// positions seen and the last logits. A recurrent state cannot rewind: it
+// continues (pos = Len) or restarts (pos 0).
+type recurrent struct {
+	arch   string
+	Bufs   [][][]float32 // [block][buffer]
+	Len    int           // positions seen
+	maxPos int
+	logits []float32
+}
+
+// newRecurrent makes zero buffers of the given sizes for each of layers
+// blocks, for at most maxPos positions (≤ 0 or above context: context).
+func newRecurrent(arch string, layers, vocab, maxPos, context int, sizes ...int) recurrent {
+	if maxPos <= 0 || maxPos > context {
+		maxPos = context
 	}
-	return pos == 0 && held > 0, nil
+	r := recurrent{arch: arch, Bufs: make([][][]float32, layers), maxPos: maxPos, logits: make([]float32, vocab)}
+	for i := range r.Bufs {
+		for _, n := range sizes {
+			r.Bufs[i] = append(r.Bufs[i], make([]float32, n))
+		}
+	}
+	return r
+}
+
+// Logits implements Session.
+func (r *recurrent) Logits() []float32 { return r.logits }
+
+// clone copies the buffers and logits.
+func (r *recurrent) clone() recurrent {
+	c := *r
+	c.logits = append([]float32(nil), r.logits...)
+	c.Bufs = make([][][]float32, len(r.Bufs))
+	for i, bs := range r.Bufs {
+		for _, b := range bs {
+			c.Bufs[i] = append(c.Bufs[i], append([]float32(nil), b...))
+		}
+	}
+	return c
+}
+
+// forward checks pos (Len to continue, 0 to restart from zero state) and
+// runs tokens through step in chunks of at most prefillChunk, each chunk
+// leaving its last token's logits in r.logits.
+func (r *recurrent) forward(tokens []int, pos int, step func([]int) error) ([]float32, error) {
+	switch {
+	case len(tokens) == 0:
+		return nil, fmt.Errorf("%s: no tokens", r.arch)
+	case pos != 0 && pos != r.Len:
+		return nil, fmt.Errorf("%s: position %d: a recurrent state holds %d positions and can only continue or restart at 0", r.arch, pos, r.Len)
+	case pos+len(tokens) > r.maxPos:
+		return nil, fmt.Errorf("%s: %d positions exceed the context of %d", r.arch, pos+len(tokens), r.maxPos)
+	}
+	if pos == 0 && r.Len > 0 {
+		for _, bs := range r.Bufs {
+			for _, b := range bs {
+				clear(b)
+			}
+		}
+		r.Len = 0
+	}
+	for len(tokens) > 0 {
+		n := min(len(tokens), prefillChunk)
+		if err := step(tokens[:n]); err != nil {
+			return nil, err
+		}
+		r.Len += n
+		tokens = tokens[n:]
+	}
+	return r.logits, nil
 }

@@ -139,17 +139,14 @@ func (m *Mamba) Info() LMInfo {
 }
 
 // MambaState is one generation's recurrent state: per block the conv's last
-// d_conv-1 inputs (inner, d_conv-1) and the scan state (inner, state). Its
-// size does not depend on how many tokens it has seen.
+// d_conv-1 inputs (inner, d_conv-1) and the scan state (inner, state),
+// Bufs[block] = {conv, scan}. Its size does not depend on how many tokens it
+// has seen.
 type MambaState struct {
-	m      *Mamba
-	Conv   [][]float32
-	SSM    [][]float32
-	Len    int // positions seen
-	maxPos int
-	logits []float32
-	x, h   []float32 // (seq, dim)
-	s      mambaScratch
+	recurrent
+	m    *Mamba
+	x, h []float32 // (seq, dim)
+	s    mambaScratch
 }
 
 type mambaScratch struct {
@@ -163,52 +160,16 @@ func (m *Mamba) NewSession(maxPos int) Session { return m.NewState(maxPos) }
 // the context: the context).
 func (m *Mamba) NewState(maxPos int) *MambaState {
 	c := m.Config
-	if maxPos <= 0 || maxPos > c.Context {
-		maxPos = c.Context
-	}
-	st := &MambaState{m: m, maxPos: maxPos, logits: make([]float32, c.Vocab)}
-	for range c.Layers {
-		st.Conv = append(st.Conv, make([]float32, c.Inner*(c.ConvK-1)))
-		st.SSM = append(st.SSM, make([]float32, c.Inner*c.State))
-	}
-	return st
+	return &MambaState{m: m, recurrent: newRecurrent("mamba", c.Layers, c.Vocab, maxPos, c.Context,
+		c.Inner*(c.ConvK-1), c.Inner*c.State)}
 }
-
-// Logits implements Session.
-func (st *MambaState) Logits() []float32 { return st.logits }
 
 // Fork implements Session: a copy of the state and logits.
-func (st *MambaState) Fork() Session {
-	f := &MambaState{m: st.m, Len: st.Len, maxPos: st.maxPos, logits: append([]float32(nil), st.logits...)}
-	for i := range st.Conv {
-		f.Conv = append(f.Conv, append([]float32(nil), st.Conv[i]...))
-		f.SSM = append(f.SSM, append([]float32(nil), st.SSM[i]...))
-	}
-	return f
-}
+func (st *MambaState) Fork() Session { return &MambaState{m: st.m, recurrent: st.clone()} }
 
 // Forward implements Session: pos is Len (continue) or 0 (restart).
 func (st *MambaState) Forward(tokens []int, pos int) ([]float32, error) {
-	reset, err := recurrentPos("mamba", pos, st.Len, len(tokens), st.maxPos)
-	if err != nil {
-		return nil, err
-	}
-	if reset {
-		for i := range st.Conv {
-			clear(st.Conv[i])
-			clear(st.SSM[i])
-		}
-		st.Len = 0
-	}
-	for len(tokens) > 0 {
-		n := min(len(tokens), prefillChunk)
-		if err := st.step(tokens[:n]); err != nil {
-			return nil, err
-		}
-		st.Len += n
-		tokens = tokens[n:]
-	}
-	return st.logits, nil
+	return st.forward(tokens, pos, st.step)
 }
 
 func (st *MambaState) step(tokens []int) error {
@@ -224,7 +185,7 @@ func (st *MambaState) step(tokens []int) error {
 		if err := blk.Norm.Forward(h, x, seq); err != nil {
 			return err
 		}
-		if err := blk.mix(h, h, seq, st.Conv[i], st.SSM[i], m.ones, &st.s); err != nil {
+		if err := blk.mix(h, h, seq, st.Bufs[i][0], st.Bufs[i][1], m.ones, &st.s); err != nil {
 			return fmt.Errorf("mamba block %d: %w", i, err)
 		}
 		if err := kernels.Add(x, x, h); err != nil {

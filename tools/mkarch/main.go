@@ -150,10 +150,13 @@ func run(arch, typ, out string, seed int64) error {
 
 var archs = map[string]func(*model) error{
 	"mamba": mamba,
+	"rwkv6": rwkv6,
 }
 
 // mamba is a 2-block Mamba-1 of width 64 (inner 128, state 16, d_conv 4,
-// dt_rank 4), vocabulary 256, tied output.
+// dt_rank 4), vocabulary 256. The output is its own matrix: tied to the
+// random embedding, the residual stream would make every token predict
+// itself and the greedy continuation would repeat one token.
 func mamba(m *model) error {
 	const dim, layers, vocab, inner, state, convK, dtRank = 64, 2, 256, 128, 16, 4, 4
 	m.meta["mamba.context_length"] = uint32(1024)
@@ -197,5 +200,73 @@ func mamba(m *model) error {
 		}
 	}
 	m.vec("output_norm.weight", dim, 1, 0.1)
-	return nil
+	return m.mat("output.weight", vocab, dim)
+}
+
+// uniform returns n values uniform in [lo, hi).
+func (m *model) uniform(n int, lo, hi float64) []float32 {
+	return m.fill(n, func() float64 { return lo + (hi-lo)*m.r.Float64() })
+}
+
+// rwkv6 is a 2-block RWKV-6 of width 64 (4 heads of 16, ff 224, ddlerp
+// rank 8, decay rank 16), vocabulary 256.
+func rwkv6(m *model) error {
+	const dim, layers, vocab, head, ff, extra, dextra = 64, 2, 256, 16, 224, 8, 16
+	for k, v := range map[string]any{
+		"context_length": uint32(1024), "embedding_length": uint32(dim), "block_count": uint32(layers),
+		"feed_forward_length": uint32(ff), "attention.head_count": uint32(0),
+		"attention.layer_norm_epsilon": float32(1e-5), "wkv.head_size": uint32(head),
+		"time_mix_extra_dim": uint32(extra), "time_decay_extra_dim": uint32(dextra),
+		"rescale_every_n_layers": uint32(0), "token_shift_count": uint32(2), "vocab_size": uint32(vocab),
+	} {
+		m.meta["rwkv6."+k] = v
+	}
+	ln := func(name string) {
+		m.vec(name+".weight", dim, 1, 0.1)
+		m.vec(name+".bias", dim, 0, 0.1)
+	}
+	if err := m.matStd("token_embd.weight", vocab, dim, 1); err != nil {
+		return err
+	}
+	ln("token_embd_norm")
+	for l := 0; l < layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		ln(p + "attn_norm")
+		ln(p + "attn_norm_2")
+		m.f32(p+"time_mix_lerp_x.weight", m.uniform(dim, 0, 1), 1, 1, dim)
+		m.f32(p+"time_mix_lerp_fused.weight", m.uniform(5*dim, 0, 1), 5, 1, 1, dim)
+		if err := m.matStd(p+"time_mix_w1.weight", 5*extra, dim, 0.5/math.Sqrt(dim)); err != nil {
+			return err
+		}
+		if err := m.stack(p+"time_mix_w2.weight", 5, dim, extra, 0.5/math.Sqrt(extra)); err != nil {
+			return err
+		}
+		m.f32(p+"time_mix_first.weight", m.normal(dim, 0, 0.5), dim/head, head)
+		m.vec(p+"time_mix_decay.weight", dim, -1, 0.7)
+		if err := m.matStd(p+"time_mix_decay_w1.weight", dextra, dim, 0.5/math.Sqrt(dim)); err != nil {
+			return err
+		}
+		if err := m.matStd(p+"time_mix_decay_w2.weight", dim, dextra, 0.5/math.Sqrt(dextra)); err != nil {
+			return err
+		}
+		for _, n := range []string{"key", "value", "receptance", "gate", "output"} {
+			if err := m.mat(p+"time_mix_"+n+".weight", dim, dim); err != nil {
+				return err
+			}
+		}
+		ln(p + "time_mix_ln")
+		m.f32(p+"channel_mix_lerp_k.weight", m.uniform(dim, 0, 1), 1, 1, dim)
+		m.f32(p+"channel_mix_lerp_r.weight", m.uniform(dim, 0, 1), 1, 1, dim)
+		if err := m.mat(p+"channel_mix_key.weight", ff, dim); err != nil {
+			return err
+		}
+		if err := m.mat(p+"channel_mix_value.weight", dim, ff); err != nil {
+			return err
+		}
+		if err := m.mat(p+"channel_mix_receptance.weight", dim, dim); err != nil {
+			return err
+		}
+	}
+	ln("output_norm")
+	return m.mat("output.weight", vocab, dim)
 }

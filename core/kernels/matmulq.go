@@ -69,7 +69,7 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 		}
 	}
 	if g := qgemmFor(d); g != nil && m >= qgMinRows {
-		matMulQgemm(y, w, d, g, x, m, n, k, wb/n)
+		matMulQgemm(y, w, g, x, m, n, k, wb/n)
 		return nil
 	}
 	if m >= panelMinRows && t.dotQx4[curImpl] == nil {
@@ -161,8 +161,9 @@ func (j *matJob) rows(lo, hi int) {
 	}
 }
 
-// Without a batched kernel for the type (q4_0 and q8_0 have the packed int8
-// GEMM of qgemm.go, the K-quants four-row dots), a batch of panelMinRows or more
+// Without a batched kernel for the type (q4_0, q8_0, q4_K, q5_K and q6_K
+// have the packed int8 GEMM of qgemm.go, q4_K…q6_K also four-row dots when
+// there is no VNNI), a batch of panelMinRows or more
 // activation rows runs as f32 GEMM on the weights widened one panel of
 // panelRows rows at a time (each panel, panelRows×k floats, stays in cache
 // while every activation row meets it): each weight is widened once per call

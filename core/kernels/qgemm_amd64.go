@@ -21,3 +21,26 @@ func qgemmQ4_0x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
 
 //go:noescape
 func qgemmQ8_0x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
+
+// packQ4_Kx16, packQ5_Kx16 and packQ6_Kx16 are packPanelKRef for their
+// types (the same bytes).
+//
+//go:noescape
+func packQ4_Kx16(dst, w *byte, rb, nb, rows int)
+
+//go:noescape
+func packQ5_Kx16(dst, w *byte, rb, nb, rows int)
+
+//go:noescape
+func packQ6_Kx16(dst, w *byte, rb, nb, rows int)
+
+// qgemmK8x8VNNI (q4_K, q5_K: eight scale groups, mins) and qgemmK16x8VNNI
+// (q6_K: sixteen groups, symmetric) are qgemmKRef: a K panel against eight
+// q8_K activation rows x, x+xs, …, x+7·xs, into out. Integer sums are
+// exact; the float sums are fused multiply-adds.
+//
+//go:noescape
+func qgemmK8x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
+
+//go:noescape
+func qgemmK16x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)

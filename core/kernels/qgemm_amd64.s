@@ -79,7 +79,9 @@
 	VFMADD231PS  acc, Z10, facc
 
 // QGEMM(name, shift) is the 8×16 micro-kernel for one offset.
-#define QGEMM_BODY(loop, shift) \
+// QGEMM_ROWS: SI = p, the eight activation rows at DI, R8…R13, AX, CX =
+// nb, the float sums Z16…Z23 zero.
+#define QGEMM_ROWS \
 	MOVQ   p+0(FP), SI      \
 	MOVQ   x+8(FP), DI      \
 	MOVQ   xs+16(FP), BX    \
@@ -91,23 +93,47 @@
 	LEAQ   (R8)(BX*4), R12  \
 	LEAQ   (R9)(BX*4), R13  \
 	LEAQ   (R10)(BX*4), AX  \
-	VPXORD Z16, Z16, Z16    \
-	VPXORD Z17, Z17, Z17    \
-	VPXORD Z18, Z18, Z18    \
-	VPXORD Z19, Z19, Z19    \
-	VPXORD Z20, Z20, Z20    \
-	VPXORD Z21, Z21, Z21    \
-	VPXORD Z22, Z22, Z22    \
-	VPXORD Z23, Z23, Z23    \
+	ZERO8(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)
+
+// ZERO8 zeroes eight vector registers.
+#define ZERO8(a, b, c, d, e, f, g, h) \
+	VPXORD a, a, a \
+	VPXORD b, b, b \
+	VPXORD c, c, c \
+	VPXORD d, d, d \
+	VPXORD e, e, e \
+	VPXORD f, f, f \
+	VPXORD g, g, g \
+	VPXORD h, h, h
+
+// NEXT_ROWS(n) advances the eight activation rows by n bytes.
+#define NEXT_ROWS(n) \
+	ADDQ $n, DI  \
+	ADDQ $n, R8  \
+	ADDQ $n, R9  \
+	ADDQ $n, R10 \
+	ADDQ $n, R11 \
+	ADDQ $n, R12 \
+	ADDQ $n, R13 \
+	ADDQ $n, AX
+
+// QGEMM_STORE writes the float sums Z16…Z23 to out.
+#define QGEMM_STORE \
+	MOVQ    out+32(FP), DI \
+	VMOVUPS Z16, 0(DI)     \
+	VMOVUPS Z17, 64(DI)    \
+	VMOVUPS Z18, 128(DI)   \
+	VMOVUPS Z19, 192(DI)   \
+	VMOVUPS Z20, 256(DI)   \
+	VMOVUPS Z21, 320(DI)   \
+	VMOVUPS Z22, 384(DI)   \
+	VMOVUPS Z23, 448(DI)   \
+	VZEROUPPER
+
+#define QGEMM_BODY(loop, shift) \
+	QGEMM_ROWS              \
 loop:                       \
-	VPXORD Z0, Z0, Z0       \
-	VPXORD Z1, Z1, Z1       \
-	VPXORD Z2, Z2, Z2       \
-	VPXORD Z3, Z3, Z3       \
-	VPXORD Z4, Z4, Z4       \
-	VPXORD Z5, Z5, Z5       \
-	VPXORD Z6, Z6, Z6       \
-	VPXORD Z7, Z7, Z7       \
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7) \
 	GROUP(0)                \
 	GROUP(1)                \
 	GROUP(2)                \
@@ -126,26 +152,10 @@ loop:                       \
 	FINISH(R13, Z6, Z22, shift) \
 	FINISH(AX, Z7, Z23, shift)  \
 	ADDQ $576, SI           \
-	ADDQ $40, DI            \
-	ADDQ $40, R8            \
-	ADDQ $40, R9            \
-	ADDQ $40, R10           \
-	ADDQ $40, R11           \
-	ADDQ $40, R12           \
-	ADDQ $40, R13           \
-	ADDQ $40, AX            \
+	NEXT_ROWS(40)           \
 	DECQ CX                 \
 	JNZ  loop               \
-	MOVQ out+32(FP), DI     \
-	VMOVUPS Z16, 0(DI)      \
-	VMOVUPS Z17, 64(DI)     \
-	VMOVUPS Z18, 128(DI)    \
-	VMOVUPS Z19, 192(DI)    \
-	VMOVUPS Z20, 256(DI)    \
-	VMOVUPS Z21, 320(DI)    \
-	VMOVUPS Z22, 384(DI)    \
-	VMOVUPS Z23, 448(DI)    \
-	VZEROUPPER
+	QGEMM_STORE
 
 // func packQ8_0x16(dst, w *byte, rb, nb, rows int)
 TEXT ·packQ8_0x16(SB), NOSPLIT, $0-40
@@ -208,3 +218,404 @@ DATA kiota16<>+40(SB)/8, $0x0000000b0000000a
 DATA kiota16<>+48(SB)/8, $0x0000000d0000000c
 DATA kiota16<>+56(SB)/8, $0x0000000f0000000e
 GLOBL kiota16<>(SB), RODATA|NOPTR, $64
+
+// ---- K-quant panels (kPanel in qgemm.go) ----
+
+// EIGHT(m, a) is m(a, 0) … m(a, 7).
+#define EIGHT(m, a) \
+	m(a, 0) \
+	m(a, 1) \
+	m(a, 2) \
+	m(a, 3) \
+	m(a, 4) \
+	m(a, 5) \
+	m(a, 6) \
+	m(a, 7)
+//
+// q4_K/q5_K super-block of a panel: levels at 0, eight scale vectors at 4096,
+// the pairs at 4608, d at 5120, dmin at 5184 (5248 bytes). q6_K: levels,
+// sixteen scale vectors at 4096, the pairs at 5120, d at 5632 (5696 bytes).
+
+// KSCALES_LO(j) stores scale and min j < 4 of q4_K/q5_K (the low six bits
+// of scale bytes j and j+4, in Z1 and Z2) at 4096 and, as a pair (m, m),
+// at 4608.
+#define KSCALES_LO(j) \
+	VPSRLD    $(8*(j)), Z1, Z4       \
+	VPANDD    Z29, Z4, Z4            \
+	VMOVDQU64 Z4, (4096+64*(j))(DI)  \
+	VPSRLD    $(8*(j)), Z2, Z4       \
+	VPANDD    Z29, Z4, Z4            \
+	VPSLLD    $16, Z4, Z5            \
+	VPORD     Z5, Z4, Z4             \
+	VMOVDQU64 Z4, (4608+64*(j))(DI)
+
+// KSCALES_HI(j) stores scale and min 4+j: a nibble of byte 8+j (Z3) under
+// the top two bits of byte j (Z1) or 4+j (Z2).
+#define KSCALES_HI(j) \
+	VPSRLD    $(8*(j)), Z3, Z4       \
+	VPANDD    Z28, Z4, Z4            \
+	VPSRLD    $(8*(j)+6), Z1, Z5     \
+	VPANDD    Z27, Z5, Z5            \
+	VPSLLD    $4, Z5, Z5             \
+	VPORD     Z5, Z4, Z4             \
+	VMOVDQU64 Z4, (4096+64*(4+j))(DI) \
+	VPSRLD    $(8*(j)+4), Z3, Z4     \
+	VPANDD    Z28, Z4, Z4            \
+	VPSRLD    $(8*(j)+6), Z2, Z5     \
+	VPANDD    Z27, Z5, Z5            \
+	VPSLLD    $4, Z5, Z5             \
+	VPORD     Z5, Z4, Z4             \
+	VPSLLD    $16, Z4, Z5            \
+	VPORD     Z5, Z4, Z4             \
+	VMOVDQU64 Z4, (4608+64*(4+j))(DI)
+
+// K4_HEAD stores d, dmin, the scales and the pairs of a q4_K/q5_K block.
+#define K4_HEAD \
+	GATHER(0, Z0)                 \
+	VPMOVDW   Z0, Y1              \
+	VCVTPH2PS Y1, Z1              \
+	VMOVUPS   Z1, 5120(DI)        \
+	VPSRLD    $16, Z0, Z0         \
+	VPMOVDW   Z0, Y1              \
+	VCVTPH2PS Y1, Z1              \
+	VMOVUPS   Z1, 5184(DI)        \
+	GATHER(4, Z1)                 \
+	GATHER(8, Z2)                 \
+	GATHER(12, Z3)                \
+	KSCALES_LO(0)                 \
+	KSCALES_LO(1)                 \
+	KSCALES_LO(2)                 \
+	KSCALES_LO(3)                 \
+	KSCALES_HI(0)                 \
+	KSCALES_HI(1)                 \
+	KSCALES_HI(2)                 \
+	KSCALES_HI(3)
+
+// K4_CONSTS: Z30 = 0x0f bytes, Z29 = 63, Z28 = 15, Z27 = 3, Z26 = 0x01 bytes.
+#define K4_CONSTS \
+	MOVL         $0x0f0f0f0f, AX \
+	VPBROADCASTD AX, Z30         \
+	MOVL         $63, AX         \
+	VPBROADCASTD AX, Z29         \
+	MOVL         $15, AX         \
+	VPBROADCASTD AX, Z28         \
+	MOVL         $3, AX          \
+	VPBROADCASTD AX, Z27         \
+	MOVL         $0x01010101, AX \
+	VPBROADCASTD AX, Z26
+
+// K4_PAIR(p) stores level vectors 16p…16p+15 of q4_K: qs byte l of pair p
+// holds element 64p+l (low nibble) and 64p+32+l (high).
+#define K4_PAIR(p) \
+	NIBBLE_GROUPS(16+32*(p)+0, 64*(16*(p)+0), 64*(16*(p)+8))   \
+	NIBBLE_GROUPS(16+32*(p)+4, 64*(16*(p)+1), 64*(16*(p)+9))   \
+	NIBBLE_GROUPS(16+32*(p)+8, 64*(16*(p)+2), 64*(16*(p)+10))  \
+	NIBBLE_GROUPS(16+32*(p)+12, 64*(16*(p)+3), 64*(16*(p)+11)) \
+	NIBBLE_GROUPS(16+32*(p)+16, 64*(16*(p)+4), 64*(16*(p)+12)) \
+	NIBBLE_GROUPS(16+32*(p)+20, 64*(16*(p)+5), 64*(16*(p)+13)) \
+	NIBBLE_GROUPS(16+32*(p)+24, 64*(16*(p)+6), 64*(16*(p)+14)) \
+	NIBBLE_GROUPS(16+32*(p)+28, 64*(16*(p)+7), 64*(16*(p)+15))
+
+// K5_GROUP(p, t) stores level vectors 16p+t and 16p+8+t of q5_K: the
+// nibbles of qs (at 48) under bits 2p and 2p+1 of qh (at 16).
+#define K5_GROUP(p, t) \
+	GATHER(48+32*(p)+4*(t), Z0)             \
+	GATHER(16+4*(t), Z2)                    \
+	VPSRLD    $4, Z0, Z1                    \
+	VPANDD    Z30, Z0, Z0                   \
+	VPANDD    Z30, Z1, Z1                   \
+	VPSRLD    $(2*(p)), Z2, Z3              \
+	VPANDD    Z26, Z3, Z3                   \
+	VPSLLD    $4, Z3, Z3                    \
+	VPORD     Z3, Z0, Z0                    \
+	VPSRLD    $(2*(p)+1), Z2, Z3            \
+	VPANDD    Z26, Z3, Z3                   \
+	VPSLLD    $4, Z3, Z3                    \
+	VPORD     Z3, Z1, Z1                    \
+	VMOVDQU64 Z0, (64*(16*(p)+(t)))(DI)     \
+	VMOVDQU64 Z1, (64*(16*(p)+8+(t)))(DI)
+
+// func packQ4_Kx16(dst, w *byte, rb, nb, rows int)
+TEXT ·packQ4_Kx16(SB), NOSPLIT, $0-40
+	PANEL_SETUP
+	K4_CONSTS
+
+pk4block:
+	K4_HEAD
+	K4_PAIR(0)
+	K4_PAIR(1)
+	K4_PAIR(2)
+	K4_PAIR(3)
+	ADDQ $144, SI
+	ADDQ $5248, DI
+	DECQ CX
+	JNZ  pk4block
+	VZEROUPPER
+	RET
+
+// func packQ5_Kx16(dst, w *byte, rb, nb, rows int)
+TEXT ·packQ5_Kx16(SB), NOSPLIT, $0-40
+	PANEL_SETUP
+	K4_CONSTS
+
+pk5block:
+	K4_HEAD
+	EIGHT(K5_GROUP, 0)
+	EIGHT(K5_GROUP, 1)
+	EIGHT(K5_GROUP, 2)
+	EIGHT(K5_GROUP, 3)
+	ADDQ $176, SI
+	ADDQ $5248, DI
+	DECQ CX
+	JNZ  pk5block
+	VZEROUPPER
+	RET
+
+// K6_SCALES(a) stores scales 4a…4a+3 of q6_K (signed bytes at 192+4a) as
+// int32 at 4096, and the pairs (32·sc) of groups 4a…4a+3 at 5120.
+#define K6_SCALES(a) \
+	GATHER(192+4*(a), Z1)                \
+	VPSLLD    $24, Z1, Z4                \
+	VPSRAD    $24, Z4, Z4                \
+	VPSLLD    $16, Z1, Z5                \
+	VPSRAD    $24, Z5, Z5                \
+	VPSLLD    $8, Z1, Z6                 \
+	VPSRAD    $24, Z6, Z6                \
+	VPSRAD    $24, Z1, Z7                \
+	VMOVDQU64 Z4, (4096+64*(4*(a)+0))(DI) \
+	VMOVDQU64 Z5, (4096+64*(4*(a)+1))(DI) \
+	VMOVDQU64 Z6, (4096+64*(4*(a)+2))(DI) \
+	VMOVDQU64 Z7, (4096+64*(4*(a)+3))(DI) \
+	VPSLLD    $5, Z4, Z4                 \
+	VPANDD    Z29, Z4, Z4                \
+	VPSLLD    $21, Z5, Z5                \
+	VPORD     Z5, Z4, Z4                 \
+	VMOVDQU64 Z4, (5120+64*(2*(a)))(DI)  \
+	VPSLLD    $5, Z6, Z6                 \
+	VPANDD    Z29, Z6, Z6                \
+	VPSLLD    $21, Z7, Z7                \
+	VPORD     Z7, Z6, Z6                 \
+	VMOVDQU64 Z6, (5120+64*(2*(a)+1))(DI)
+
+// K6_GROUP(h, l) stores level vectors 32h+8i+l (i < 4) of q6_K: element
+// 128h+32i+4l… takes its low nibble from ql[64h+4l+32(i&1)] (i ≥ 2: the
+// high nibble) and its top two bits from bits 2i of qh[32h+4l].
+#define K6_GROUP(h, l) \
+	GATHER(64*(h)+4*(l), Z1)                   \
+	GATHER(64*(h)+32+4*(l), Z2)                \
+	GATHER(128+32*(h)+4*(l), Z3)               \
+	K6_STORE(Z1, Z3, 64*(32*(h)+(l)))          \
+	VPSRLD   $2, Z3, Z6                        \
+	K6_STORE(Z2, Z6, 64*(32*(h)+8+(l)))        \
+	VPSRLD   $4, Z1, Z7                        \
+	VPSRLD   $4, Z3, Z6                        \
+	K6_STORE(Z7, Z6, 64*(32*(h)+16+(l)))       \
+	VPSRLD   $4, Z2, Z7                        \
+	VPSRLD   $6, Z3, Z6                        \
+	K6_STORE(Z7, Z6, 64*(32*(h)+24+(l)))
+
+// K6_STORE(nib, top, dst) stores the low nibbles of nib under the low two
+// bits of top (in every byte) at dst(DI).
+#define K6_STORE(nib, top, dst) \
+	VPANDD    Z30, nib, Z4 \
+	VPANDD    Z27, top, Z5 \
+	VPSLLD    $4, Z5, Z5   \
+	VPORD     Z5, Z4, Z4   \
+	VMOVDQU64 Z4, (dst)(DI)
+
+// func packQ6_Kx16(dst, w *byte, rb, nb, rows int)
+TEXT ·packQ6_Kx16(SB), NOSPLIT, $0-40
+	PANEL_SETUP
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z30
+	MOVL         $0xffff, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x03030303, AX
+	VPBROADCASTD AX, Z27
+
+pk6block:
+	GATHER(206, Z0)
+	VPSRLD    $16, Z0, Z0
+	VPMOVDW   Z0, Y1
+	VCVTPH2PS Y1, Z1
+	VMOVUPS   Z1, 5632(DI)
+	K6_SCALES(0)
+	K6_SCALES(1)
+	K6_SCALES(2)
+	K6_SCALES(3)
+	EIGHT(K6_GROUP, 0)
+	EIGHT(K6_GROUP, 1)
+	ADDQ $210, SI
+	ADDQ $5696, DI
+	DECQ CX
+	JNZ  pk6block
+	VZEROUPPER
+	RET
+
+// KVEC(t) adds level vector t (Z8) times each activation row's q8_K bytes
+// 4t…4t+3, broadcast, into Z0…Z7.
+#define KVEC(t) \
+	VMOVDQU64     (64*(t))(SI), Z8      \
+	VPDPBUSD.BCST (4+4*(t))(DI), Z8, Z0  \
+	VPDPBUSD.BCST (4+4*(t))(R8), Z8, Z1  \
+	VPDPBUSD.BCST (4+4*(t))(R9), Z8, Z2  \
+	VPDPBUSD.BCST (4+4*(t))(R10), Z8, Z3 \
+	VPDPBUSD.BCST (4+4*(t))(R11), Z8, Z4 \
+	VPDPBUSD.BCST (4+4*(t))(R12), Z8, Z5 \
+	VPDPBUSD.BCST (4+4*(t))(R13), Z8, Z6 \
+	VPDPBUSD.BCST (4+4*(t))(AX), Z8, Z7
+
+// KSCALE(off) adds Z0…Z7 times the scale vector at off into Z24…Z31.
+#define KSCALE(off) \
+	VMOVDQU64 off(SI), Z9 \
+	VPMULLD   Z9, Z0, Z0  \
+	VPMULLD   Z9, Z1, Z1  \
+	VPMULLD   Z9, Z2, Z2  \
+	VPMULLD   Z9, Z3, Z3  \
+	VPMULLD   Z9, Z4, Z4  \
+	VPMULLD   Z9, Z5, Z5  \
+	VPMULLD   Z9, Z6, Z6  \
+	VPMULLD   Z9, Z7, Z7  \
+	VPADDD    Z0, Z24, Z24 \
+	VPADDD    Z1, Z25, Z25 \
+	VPADDD    Z2, Z26, Z26 \
+	VPADDD    Z3, Z27, Z27 \
+	VPADDD    Z4, Z28, Z28 \
+	VPADDD    Z5, Z29, Z29 \
+	VPADDD    Z6, Z30, Z30 \
+	VPADDD    Z7, Z31, Z31
+
+#define ZERO_T ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+
+// KGROUP32(g): sub-block g of 32 (vectors 8g…8g+7) of q4_K/q5_K.
+#define KGROUP32(g) \
+	ZERO_T             \
+	KVEC(8*(g)+0)      \
+	KVEC(8*(g)+1)      \
+	KVEC(8*(g)+2)      \
+	KVEC(8*(g)+3)      \
+	KVEC(8*(g)+4)      \
+	KVEC(8*(g)+5)      \
+	KVEC(8*(g)+6)      \
+	KVEC(8*(g)+7)      \
+	KSCALE(4096+64*(g))
+
+// KGROUP16(g): group g of 16 (vectors 4g…4g+3) of q6_K.
+#define KGROUP16(g) \
+	ZERO_T             \
+	KVEC(4*(g)+0)      \
+	KVEC(4*(g)+1)      \
+	KVEC(4*(g)+2)      \
+	KVEC(4*(g)+3)      \
+	KSCALE(4096+64*(g))
+
+// KPAIR(off, q) adds the pair vector at off+64q times each row's bsums
+// 2q, 2q+1 (at 260+4q) into Z0…Z7.
+#define KPAIR(off, q) \
+	VMOVDQU64     (off+64*(q))(SI), Z9    \
+	VPDPWSSD.BCST (260+4*(q))(DI), Z9, Z0  \
+	VPDPWSSD.BCST (260+4*(q))(R8), Z9, Z1  \
+	VPDPWSSD.BCST (260+4*(q))(R9), Z9, Z2  \
+	VPDPWSSD.BCST (260+4*(q))(R10), Z9, Z3 \
+	VPDPWSSD.BCST (260+4*(q))(R11), Z9, Z4 \
+	VPDPWSSD.BCST (260+4*(q))(R12), Z9, Z5 \
+	VPDPWSSD.BCST (260+4*(q))(R13), Z9, Z6 \
+	VPDPWSSD.BCST (260+4*(q))(AX), Z9, Z7
+
+// KPAIRS(off): Z0…Z7 = msum of each row.
+#define KPAIRS(off) \
+	ZERO_T        \
+	KPAIR(off, 0) \
+	KPAIR(off, 1) \
+	KPAIR(off, 2) \
+	KPAIR(off, 3) \
+	KPAIR(off, 4) \
+	KPAIR(off, 5) \
+	KPAIR(off, 6) \
+	KPAIR(off, 7)
+
+// KFIN_ASYM(xr, t, i, f): f += i·(d·d_x) − t·(dmin·d_x), d in Z9, dmin
+// in Z10, d_x at 0(xr).
+#define KFIN_ASYM(xr, t, i, f) \
+	VCVTDQ2PS    i, i            \
+	VCVTDQ2PS    t, t            \
+	VMULPS.BCST  0(xr), Z9, Z11  \
+	VFMADD231PS  i, Z11, f       \
+	VMULPS.BCST  0(xr), Z10, Z11 \
+	VFNMADD231PS t, Z11, f
+
+// KFIN_SYM(xr, t, i, f): f += (i − t)·(d·d_x).
+#define KFIN_SYM(xr, t, i, f) \
+	VPSUBD      t, i, i         \
+	VCVTDQ2PS   i, i            \
+	VMULPS.BCST 0(xr), Z9, Z11  \
+	VFMADD231PS i, Z11, f
+
+#define KFIN_ROWS(fin) \
+	fin(DI, Z0, Z24, Z16)  \
+	fin(R8, Z1, Z25, Z17)  \
+	fin(R9, Z2, Z26, Z18)  \
+	fin(R10, Z3, Z27, Z19) \
+	fin(R11, Z4, Z28, Z20) \
+	fin(R12, Z5, Z29, Z21) \
+	fin(R13, Z6, Z30, Z22) \
+	fin(AX, Z7, Z31, Z23)
+
+#define ZERO_I ZERO8(Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31)
+
+// func qgemmK8x8VNNI(p, x *byte, xs, nb int, out *[128]float32)
+TEXT ·qgemmK8x8VNNI(SB), NOSPLIT, $0-40
+	QGEMM_ROWS
+
+qk8loop:
+	ZERO_I
+	KGROUP32(0)
+	KGROUP32(1)
+	KGROUP32(2)
+	KGROUP32(3)
+	KGROUP32(4)
+	KGROUP32(5)
+	KGROUP32(6)
+	KGROUP32(7)
+	KPAIRS(4608)
+	VMOVUPS 5120(SI), Z9
+	VMOVUPS 5184(SI), Z10
+	KFIN_ROWS(KFIN_ASYM)
+	ADDQ $5248, SI
+	NEXT_ROWS(292)
+	DECQ CX
+	JNZ  qk8loop
+	QGEMM_STORE
+	RET
+
+// func qgemmK16x8VNNI(p, x *byte, xs, nb int, out *[128]float32)
+TEXT ·qgemmK16x8VNNI(SB), NOSPLIT, $0-40
+	QGEMM_ROWS
+
+qk16loop:
+	ZERO_I
+	KGROUP16(0)
+	KGROUP16(1)
+	KGROUP16(2)
+	KGROUP16(3)
+	KGROUP16(4)
+	KGROUP16(5)
+	KGROUP16(6)
+	KGROUP16(7)
+	KGROUP16(8)
+	KGROUP16(9)
+	KGROUP16(10)
+	KGROUP16(11)
+	KGROUP16(12)
+	KGROUP16(13)
+	KGROUP16(14)
+	KGROUP16(15)
+	KPAIRS(5120)
+	VMOVUPS 5632(SI), Z9
+	KFIN_ROWS(KFIN_SYM)
+	ADDQ $5696, SI
+	NEXT_ROWS(292)
+	DECQ CX
+	JNZ  qk16loop
+	QGEMM_STORE
+	RET

@@ -65,13 +65,10 @@ func f32ToF16AVX2(dst *byte, src *float32, n int) {
 	f32RowToF16Generic(bytesAt(dst, 2*n), unsafe.Slice(src, n))
 }
 
-// Never called without assembly (qgemmFor needs VNNI); they exist so the
+// Never chosen without assembly (qgemmFor needs VNNI); they exist so the
 // table of packed GEMMs builds.
-func packQ8_0x16(dst, w *byte, rb, nb, rows int) { panic("kernels: no assembly") }
-func packQ4_0x16(dst, w *byte, rb, nb, rows int) { panic("kernels: no assembly") }
-func qgemmQ4_0x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32) {
-	panic("kernels: no assembly")
-}
-func qgemmQ8_0x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32) {
-	panic("kernels: no assembly")
-}
+var (
+	packQ8_0x16, packQ4_0x16, packQ4_Kx16, packQ5_Kx16, packQ6_Kx16 func(dst, w *byte, rb, nb, rows int)
+
+	qgemmQ4_0x8VNNI, qgemmQ8_0x8VNNI, qgemmK8x8VNNI, qgemmK16x8VNNI func(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
+)

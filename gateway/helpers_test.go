@@ -33,8 +33,8 @@ var testManifests = []sdk.Manifest{
 		{ID: "big", Tasks: []string{taskComplete, taskChat}, Ready: false, Missing: "weights models/big.gguf absent"},
 	}},
 	{Name: "vision", Version: "test", Tasks: []string{taskCaption, taskImageGenerate}, Models: []sdk.ModelInfo{
-		{ID: "cap", Tasks: []string{taskCaption}, Ready: true},
-		{ID: "gen", Tasks: []string{taskImageGenerate}, Ready: true},
+		{ID: "cap", Tasks: []string{taskCaption}, Ready: true, Specs: tasks.Specs(taskCaption)},
+		{ID: "gen", Tasks: []string{taskImageGenerate}, Ready: true, Specs: tasks.Specs(taskImageGenerate)},
 	}},
 	{Name: "audio", Version: "test", Tasks: []string{taskSpeech}, Models: []sdk.ModelInfo{{ID: "tts", Tasks: []string{taskSpeech}, Ready: true}}},
 	{Name: "video", Version: "test", Tasks: []string{taskVideo}, Models: []sdk.ModelInfo{{ID: "vid", Tasks: []string{taskVideo}, Ready: true}}},

@@ -273,7 +273,7 @@ func multipartImage(c *gin.Context, part string) (*multipart.Form, queue.Blob, e
 }
 
 // maxEditInputs bounds images.edit: input images, and input images × n.
-const maxEditInputs = 16
+const maxEditInputs = tasks.MaxEditImages
 
 // multipartImages reads an edits form's input images: "image" and "image[]"
 // file parts (the SDKs send image[] for several), 1…16 of them, in order.

@@ -23,6 +23,7 @@ func (s *Server) registerJobs(g *gin.RouterGroup) {
 	g.POST("/jobs", s.createJob)
 	g.GET("/jobs/:id", s.getJob)
 	g.GET("/jobs/:id/events", s.jobEvents)
+	g.GET("/jobs/:id/artifacts/:name", s.jobArtifact)
 	g.DELETE("/jobs/:id", s.cancelJob)
 }
 
@@ -97,8 +98,8 @@ func viewJob(st *queue.JobState, withData bool) jobView {
 }
 
 func (s *Server) createJob(c *gin.Context) {
-	var req jobRequest
-	if err := decodeJSON(c, &req); err != nil {
+	req, err := readJobRequest(c)
+	if err != nil {
 		_ = c.Error(err)
 		return
 	}
@@ -149,11 +150,11 @@ func (s *Server) createJob(c *gin.Context) {
 	if req.TimeoutS > 0 {
 		job.Deadline = s.cfg.Now().Add(time.Duration(req.TimeoutS * float64(time.Second)))
 	}
-	for i, b := range req.Inputs {
-		if b.Name == "" || b.MIME == "" {
-			_ = c.Error(badRequest("inputs[%d]: name and mime are required", i))
-			return
-		}
+	if err := checkInputs(req.Inputs); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	for _, b := range req.Inputs {
 		job.Inputs = append(job.Inputs, queue.Blob{Name: b.Name, MIME: b.MIME, Data: b.Data})
 	}
 	st, existed, err := s.submit(c, job)
@@ -207,6 +208,9 @@ func (s *Server) submit(c *gin.Context, job queue.Job) (*queue.JobState, bool, e
 	job.OwnerLimit = max(s.cfg.KeyConcurrency, 0)
 	if job.Owner == "" {
 		job.OwnerLimit = 0
+	}
+	if err := s.checkAgainstSpec(c.Request.Context(), &job); err != nil {
+		return nil, false, err
 	}
 	st, existed, err := s.q.Enqueue(c.Request.Context(), job)
 	if err != nil {

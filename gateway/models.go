@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/schema"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -31,8 +32,20 @@ type modelEntry struct {
 	// (draining ones excluded); Loaded, those that have it in memory now.
 	Serving map[string]int
 	Loaded  int
-	Workers int   // live workers serving it for any task
-	Created int64 // Unix seconds: the newest any worker reports
+	Workers int    // live workers serving it for any task
+	Created int64  // Unix seconds: the newest any worker reports
+	Version string // the plugin's version
+	// Specs is what a job of each task takes (the manifest's TaskSpec, or
+	// its Params for every task), with the schema compiled.
+	Specs map[string]*taskSpec
+}
+
+// taskSpec is one task's spec as the gateway checks it.
+type taskSpec struct {
+	sdk.TaskSpec
+	schema     *schema.Schema // nil: any params
+	compileErr error          // the schema uses what Loom cannot check: params are not checked here
+	declared   bool           // the manifest declared this task's inputs (Specs), so they are checked
 }
 
 // serves reports whether a live worker leases the model's lane for task.
@@ -48,6 +61,7 @@ type modelIndex struct {
 
 	mu      sync.Mutex
 	at      time.Time
+	schemas map[string]*taskSpec // compiled schemas by their JSON text, kept across refreshes
 	models  map[string]*modelEntry
 	tasks   map[string]bool
 	lanes   []queue.LaneStats
@@ -56,6 +70,29 @@ type modelIndex struct {
 
 func newModelIndex(q queue.Queue, ttl time.Duration, now func() time.Time) *modelIndex {
 	return &modelIndex{q: q, ttl: ttl, now: now}
+}
+
+// spec compiles the schema of model mi's task (once per distinct schema
+// text: refreshes run every ModelsTTL).
+func (m *modelIndex) spec(mi sdk.ModelInfo, task string) *taskSpec {
+	ts := mi.SpecFor(task)
+	declared := false
+	for _, s := range mi.Specs {
+		declared = declared || s.Task == task
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := string(ts.Params)
+	c, ok := m.schemas[key]
+	if !ok {
+		c = &taskSpec{}
+		c.schema, c.compileErr = schema.Compile(ts.Params)
+		if m.schemas == nil || len(m.schemas) > 1024 {
+			m.schemas = map[string]*taskSpec{}
+		}
+		m.schemas[key] = c
+	}
+	return &taskSpec{TaskSpec: ts, schema: c.schema, compileErr: c.compileErr, declared: declared}
 }
 
 // decodeManifests accepts what a worker advertises: a JSON array of
@@ -106,10 +143,16 @@ func (m *modelIndex) refresh(ctx context.Context) error {
 			for _, mi := range man.Models {
 				e := entry(mi.ID)
 				if e.Plugin == "" {
-					e.Plugin, e.Description, e.Missing = man.Name, mi.Description, mi.Missing
+					e.Plugin, e.Description, e.Missing, e.Version = man.Name, mi.Description, mi.Missing, man.Version
 				}
 				for _, t := range mi.Tasks {
 					e.Tasks[t] = true
+					if e.Specs[t] == nil {
+						if e.Specs == nil {
+							e.Specs = map[string]*taskSpec{}
+						}
+						e.Specs[t] = m.spec(mi, t)
+					}
 				}
 				e.Created = max(e.Created, mi.Created)
 				if mi.Ready {
@@ -344,6 +387,18 @@ type modelObject struct {
 	Loaded        int     `json:"loaded"`
 	QueueDepth    int     `json:"queue_depth"`
 	OldestQueuedS float64 `json:"oldest_queued_s"`
+	// PluginVersion is the serving plugin's version; Specs, per task, the
+	// JSON Schema of the params and the named inputs a job takes (the
+	// gateway refuses a job that breaks them with 400).
+	PluginVersion string       `json:"plugin_version,omitempty"`
+	Specs         []specObject `json:"specs"`
+}
+
+// specObject is one task's entry of modelObject.Specs.
+type specObject struct {
+	Task   string          `json:"task"`
+	Params json.RawMessage `json:"params"` // JSON Schema; {} when the plugin gave none
+	Inputs []sdk.InputSpec `json:"inputs"`
 }
 
 // object is the model as GET /v1/models shows it, with its queued jobs from lanes.
@@ -354,7 +409,20 @@ func (e *modelEntry) object(lanes []queue.LaneStats) modelObject {
 	}
 	sort.Strings(tasks)
 	o := modelObject{ID: e.ID, Object: "model", Created: e.Created, OwnedBy: "loom", Plugin: e.Plugin, Tasks: tasks,
-		Ready: e.Ready, Missing: e.Missing, Description: e.Description, Workers: e.Workers, Loaded: e.Loaded}
+		Ready: e.Ready, Missing: e.Missing, Description: e.Description, Workers: e.Workers, Loaded: e.Loaded,
+		PluginVersion: e.Version, Specs: []specObject{}}
+	for _, t := range tasks {
+		so := specObject{Task: t, Params: json.RawMessage("{}"), Inputs: []sdk.InputSpec{}}
+		if sp := e.Specs[t]; sp != nil {
+			if len(sp.Params) > 0 {
+				so.Params = sp.Params
+			}
+			if sp.Inputs != nil {
+				so.Inputs = sp.Inputs
+			}
+		}
+		o.Specs = append(o.Specs, so)
+	}
 	for _, l := range lanes {
 		if l.Model == e.ID {
 			o.QueueDepth += l.Depth

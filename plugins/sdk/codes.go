@@ -42,6 +42,8 @@ const (
 	CodeQueueUnavailable     Code = "queue_unavailable"      // 503: the queue (Redis) does not answer
 	CodeNoWorkers            Code = "no_workers"             // 503 (/readyz): no live worker
 	CodeJobNotFound          Code = "job_not_found"          // 404: no such job (or its results expired)
+	CodeJobNotReady          Code = "job_not_ready"          // 409: a job's artifact asked for before it succeeded
+	CodeArtifactNotFound     Code = "artifact_not_found"     // 404: the job produced no artifact of that name
 	CodeVideoNotReady        Code = "video_not_ready"        // 409: a video's content asked for before it finished
 	CodeVideoNotFound        Code = "video_not_found"        // 404: no such video
 	CodeContentNotFound      Code = "content_not_found"      // 404: the video was made without that variant
@@ -72,6 +74,8 @@ var codeStatus = map[Code]int{
 	CodeQueueUnavailable:     http.StatusServiceUnavailable,
 	CodeNoWorkers:            http.StatusServiceUnavailable,
 	CodeJobNotFound:          http.StatusNotFound,
+	CodeJobNotReady:          http.StatusConflict,
+	CodeArtifactNotFound:     http.StatusNotFound,
 	CodeVideoNotReady:        http.StatusConflict,
 	CodeVideoNotFound:        http.StatusNotFound,
 	CodeContentNotFound:      http.StatusNotFound,

@@ -64,6 +64,7 @@ type InputSpec struct {
 	MIME        string `json:"mime"`     // a type ("image/png"), a family ("image/*") or "*/*"
 	Required    bool   `json:"required"` // a job without it is refused
 	Description string `json:"description,omitempty"`
+	Max         int    `json:"max,omitempty"` // how many blobs of this name one job may carry; 0: one
 }
 
 // MatchMIME reports whether the type mime (parameters ignored) fits

@@ -35,7 +35,7 @@ func specsToProto(specs []TaskSpec) []*pluginv1.TaskSpec {
 	for _, s := range specs {
 		ps := &pluginv1.TaskSpec{Task: s.Task, ParamsSchema: s.Params}
 		for _, in := range s.Inputs {
-			ps.Inputs = append(ps.Inputs, &pluginv1.InputSpec{Name: in.Name, Mime: in.MIME, Required: in.Required, Description: in.Description})
+			ps.Inputs = append(ps.Inputs, &pluginv1.InputSpec{Name: in.Name, Mime: in.MIME, Required: in.Required, Description: in.Description, Max: int32(in.Max)})
 		}
 		out = append(out, ps)
 	}
@@ -47,7 +47,7 @@ func specsFromProto(pss []*pluginv1.TaskSpec) []TaskSpec {
 	for _, ps := range pss {
 		s := TaskSpec{Task: ps.GetTask(), Params: rawJSON(ps.GetParamsSchema())}
 		for _, in := range ps.GetInputs() {
-			s.Inputs = append(s.Inputs, InputSpec{Name: in.GetName(), MIME: in.GetMime(), Required: in.GetRequired(), Description: in.GetDescription()})
+			s.Inputs = append(s.Inputs, InputSpec{Name: in.GetName(), MIME: in.GetMime(), Required: in.GetRequired(), Description: in.GetDescription(), Max: int(in.GetMax())})
 		}
 		out = append(out, s)
 	}

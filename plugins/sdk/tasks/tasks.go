@@ -30,6 +30,10 @@ const (
 // InputImage is the input blob of the image tasks.
 const InputImage = "image"
 
+// MaxEditImages is how many input images one image.generate job (an
+// images.edit request) takes.
+const MaxEditImages = 16
+
 type spec struct {
 	params any // the zero value of the params type
 	inputs []sdk.InputSpec
@@ -39,8 +43,8 @@ var specs = map[string]spec{
 	TextComplete: {params: TextCompleteParams{}},
 	TextChat:     {params: TextChatParams{}},
 	TextEmbed:    {params: TextEmbedParams{}},
-	ImageGenerate: {params: ImageGenerateParams{}, inputs: []sdk.InputSpec{{Name: InputImage, MIME: "image/*",
-		Description: "image-to-image: the picture to start from (PNG, JPEG or GIF); with it, strength applies"}}},
+	ImageGenerate: {params: ImageGenerateParams{}, inputs: []sdk.InputSpec{{Name: InputImage, MIME: "image/*", Max: MaxEditImages,
+		Description: "image-to-image: the picture(s) to start from (PNG, JPEG or GIF); with it, strength applies; n outputs per picture"}}},
 	ImageCaption: {params: ImageCaptionParams{}, inputs: []sdk.InputSpec{{Name: InputImage, MIME: "image/*", Required: true,
 		Description: "the picture to caption (PNG, JPEG or GIF)"}}},
 	AudioSpeech: {params: AudioSpeechParams{}},

@@ -381,9 +381,11 @@ type InputSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// "image/png", "image/*" or "*/*".
-	Mime          string `protobuf:"bytes,2,opt,name=mime,proto3" json:"mime,omitempty"`
-	Required      bool   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
-	Description   string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	Mime        string `protobuf:"bytes,2,opt,name=mime,proto3" json:"mime,omitempty"`
+	Required    bool   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
+	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	// How many blobs of this name one job may carry; 0 means one.
+	Max           int32 `protobuf:"varint,5,opt,name=max,proto3" json:"max,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -444,6 +446,13 @@ func (x *InputSpec) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *InputSpec) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
 }
 
 type Blob struct {
@@ -1244,12 +1253,13 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\bTaskSpec\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x12#\n" +
 	"\rparams_schema\x18\x02 \x01(\fR\fparamsSchema\x121\n" +
-	"\x06inputs\x18\x03 \x03(\v2\x19.loom.plugin.v1.InputSpecR\x06inputs\"q\n" +
+	"\x06inputs\x18\x03 \x03(\v2\x19.loom.plugin.v1.InputSpecR\x06inputs\"\x83\x01\n" +
 	"\tInputSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04mime\x18\x02 \x01(\tR\x04mime\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"B\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x10\n" +
+	"\x03max\x18\x05 \x01(\x05R\x03max\"B\n" +
 	"\x04Blob\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04mime\x18\x02 \x01(\tR\x04mime\x12\x12\n" +

@@ -31,6 +31,14 @@ type MoEConfig struct {
 	Gating   MoEGating
 	NormTopK bool // divide the k selected scores by their sum
 	SharedFF int  // hidden width of each shared expert (0 if none)
+	// DeepSeek-V3's routing, all optional: Bias (Experts) is added to the
+	// scores only to choose the experts (their weights stay unbiased); with
+	// Groups > 1 the experts form Groups equal groups ranked by the sum of
+	// their two best biased scores, and only the best GroupsUsed groups'
+	// experts may be chosen; Scale multiplies the weights (0: 1).
+	Bias               []float32
+	Groups, GroupsUsed int
+	Scale              float32
 }
 
 // Experts is one weight of every expert of a layer: matrices (rows, cols)
@@ -135,6 +143,10 @@ func (c *MoEConfig) validate(out, x []float32, tokens int, w *MoEWeights) error 
 		return fmt.Errorf("moe: top-k %d not in 1..%d", c.TopK, c.Experts)
 	case c.Gating != MoESoftmax && c.Gating != MoESigmoid:
 		return fmt.Errorf("moe: unknown gating %d", c.Gating)
+	case c.Bias != nil && len(c.Bias) != c.Experts:
+		return fmt.Errorf("moe: %d selection biases for %d experts", len(c.Bias), c.Experts)
+	case c.Groups > 1 && (c.Experts%c.Groups != 0 || c.GroupsUsed < 1 || c.GroupsUsed > c.Groups || c.TopK > c.GroupsUsed*(c.Experts/c.Groups)):
+		return fmt.Errorf("moe: %d experts in %d groups, %d groups used, top-k %d", c.Experts, c.Groups, c.GroupsUsed, c.TopK)
 	case tokens < 0:
 		return fmt.Errorf("moe: negative token count %d", tokens)
 	case w == nil:
@@ -186,6 +198,7 @@ func moeRoute(c *MoEConfig, logits []float32, topE []int32, topW []float32) {
 			scores[e] = float32(1 / (1 + math.Exp(-float64(l))))
 		}
 	}
+	sel := moeSelection(c, scores)
 	// Selection by repeated scan: k and Experts are small (≤ 8 of ≤ 256).
 	// A NaN score ranks last instead of poisoning the comparisons.
 	rank := func(s float32) float32 {
@@ -197,7 +210,7 @@ func moeRoute(c *MoEConfig, logits []float32, topE []int32, topW []float32) {
 	var sum float32
 	for kk := 0; kk < c.TopK; kk++ {
 		best := -1
-		for e, s := range scores {
+		for e, s := range sel {
 			taken := false
 			for _, t := range topE[:kk] {
 				if int(t) == e {
@@ -205,7 +218,7 @@ func moeRoute(c *MoEConfig, logits []float32, topE []int32, topW []float32) {
 					break
 				}
 			}
-			if !taken && (best < 0 || rank(s) > rank(scores[best])) {
+			if !taken && (best < 0 || rank(s) > rank(sel[best])) {
 				best = e
 			}
 		}
@@ -214,10 +227,70 @@ func moeRoute(c *MoEConfig, logits []float32, topE []int32, topW []float32) {
 		sum += scores[best]
 	}
 	if c.NormTopK && sum > 0 {
+		// llama.cpp clamps the sum to f16's smallest normal number.
+		sum = max(sum, 6.103515625e-5)
 		for kk := range topW[:c.TopK] {
 			topW[kk] /= sum
 		}
 	}
+	if c.Scale != 0 && c.Scale != 1 {
+		for kk := range topW[:c.TopK] {
+			topW[kk] *= c.Scale
+		}
+	}
+}
+
+// moeSelection returns the scores experts are chosen by: scores itself, or
+// with DeepSeek-V3's routing the scores plus Bias, −∞ outside the best
+// GroupsUsed groups (a group ranks by the sum of its two best).
+func moeSelection(c *MoEConfig, scores []float32) []float32 {
+	if c.Bias == nil && c.Groups <= 1 {
+		return scores
+	}
+	sel := make([]float32, len(scores))
+	for e, s := range scores {
+		if c.Bias != nil {
+			s += c.Bias[e]
+		}
+		sel[e] = s
+	}
+	if c.Groups <= 1 {
+		return sel
+	}
+	per := len(sel) / c.Groups
+	group := make([]float32, c.Groups)
+	for g := range group {
+		a, b := float32(math.Inf(-1)), float32(math.Inf(-1)) // best two
+		for _, s := range sel[g*per : (g+1)*per] {
+			if s > a {
+				a, b = s, a
+			} else if s > b {
+				b = s
+			}
+		}
+		if per < 2 {
+			b = 0
+		}
+		group[g] = a + b
+	}
+	keep := make([]bool, c.Groups)
+	for range c.GroupsUsed {
+		best := -1
+		for g, v := range group {
+			if !keep[g] && (best < 0 || v > group[best]) {
+				best = g
+			}
+		}
+		keep[best] = true
+	}
+	for g, k := range keep {
+		if !k {
+			for e := g * per; e < (g+1)*per; e++ {
+				sel[e] = float32(math.Inf(-1))
+			}
+		}
+	}
+	return sel
 }
 
 // swiglu sets g[i] = silu(g[i])·u[i].

@@ -63,8 +63,9 @@ func LoadLM(src formats.InfoSource) (LM, error) {
 
 // lmFamilies load the architectures that are not the attention decoder.
 var lmFamilies = map[string]func(formats.InfoSource) (LM, error){
-	"mamba": func(src formats.InfoSource) (LM, error) { return LoadMamba(src) },
-	"rwkv6": func(src formats.InfoSource) (LM, error) { return LoadRWKV6(src) },
+	"mamba":     func(src formats.InfoSource) (LM, error) { return LoadMamba(src) },
+	"rwkv6":     func(src formats.InfoSource) (LM, error) { return LoadRWKV6(src) },
+	"deepseek2": func(src formats.InfoSource) (LM, error) { return LoadDeepSeek2(src) },
 }
 
 // AsDecoder returns the attention decoder behind lm (nil for other

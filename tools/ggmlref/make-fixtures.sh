@@ -5,7 +5,7 @@
 #   core/towers/testdata/moe-q4_K_M/ — a random Mixtral-style Llama quantized
 #     to q4_K_M by llama-quantize (model.gguf) and llama.cpp's logits for eight
 #     token ids at every position (logits.gguf);
-#   core/towers/testdata/{mamba,rwkv6}/ — tiny random models of the new
+#   core/towers/testdata/{mamba,rwkv6,deepseek2}/ — tiny random models of the new
 #     architectures (tools/mkarch) in f32 and q8_0 with llama.cpp's logits
 #     and greedy tokens (TYPE-logits.gguf).
 # Needs a llama.cpp build (LLAMA=/path/to/llama.cpp with build/ from cmake;
@@ -49,7 +49,7 @@ mkdir -p "$MOE"
 # The new architectures (tools/mkarch), f32 and q8_0: llama.cpp's logits for
 # a 7-token prompt (below MatMulQ's f32-panel batch, as above) and 9 greedy
 # tokens after it.
-for arch in mamba rwkv6; do
+for arch in mamba rwkv6 deepseek2; do
 	D="$ROOT/core/towers/testdata/$arch"
 	mkdir -p "$D"
 	for t in f32 q8_0; do

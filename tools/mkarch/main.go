@@ -149,8 +149,9 @@ func run(arch, typ, out string, seed int64) error {
 }
 
 var archs = map[string]func(*model) error{
-	"mamba": mamba,
-	"rwkv6": rwkv6,
+	"mamba":     mamba,
+	"rwkv6":     rwkv6,
+	"deepseek2": deepseek2,
 }
 
 // mamba is a 2-block Mamba-1 of width 64 (inner 128, state 16, d_conv 4,
@@ -268,5 +269,71 @@ func rwkv6(m *model) error {
 		}
 	}
 	ln("output_norm")
+	return m.mat("output.weight", vocab, dim)
+}
+
+// tensorSpec is n stacked (rows, c) matrices (n = 0: one 2-D matrix).
+type tensorSpec struct {
+	name       string
+	n, rows, c int
+}
+
+// deepseek2 is a 2-block DeepSeek-V3-style model of width 64: MLA with 4
+// heads (q_lora 32, kv_lora 32, nope 16 + rope 16, values 16), block 0 a
+// dense SwiGLU of 128, block 1 an MoE of 8 experts of 32 in 4 groups (2
+// groups used, top-2, sigmoid scores with a selection bias, renormalised,
+// scaled 2.5) and one shared expert; vocabulary 256, its own output. The
+// router stays f32 (llama-quantize keeps ffn_gate_inp so).
+func deepseek2(m *model) error {
+	const dim, layers, vocab, heads, qLora, kvLora, nope, rope, vDim = 64, 2, 256, 4, 32, 32, 16, 16, 16
+	const ff, experts, used, expFF, groups, groupsUsed = 128, 8, 2, 32, 4, 2
+	for k, v := range map[string]any{
+		"context_length": uint32(1024), "embedding_length": uint32(dim), "block_count": uint32(layers),
+		"feed_forward_length": uint32(ff), "leading_dense_block_count": uint32(1),
+		"attention.head_count": uint32(heads), "attention.head_count_kv": uint32(1),
+		"attention.key_length": uint32(kvLora + rope), "attention.value_length": uint32(kvLora),
+		"attention.key_length_mla": uint32(nope + rope), "attention.value_length_mla": uint32(vDim),
+		"attention.q_lora_rank": uint32(qLora), "attention.kv_lora_rank": uint32(kvLora),
+		"attention.layer_norm_rms_epsilon": float32(1e-6), "rope.dimension_count": uint32(rope),
+		"rope.freq_base": float32(10000), "expert_count": uint32(experts), "expert_used_count": uint32(used),
+		"expert_feed_forward_length": uint32(expFF), "expert_shared_count": uint32(1),
+		"expert_weights_scale": float32(2.5), "expert_weights_norm": true, "expert_gating_func": uint32(2),
+		"expert_group_count": uint32(groups), "expert_group_used_count": uint32(groupsUsed), "vocab_size": uint32(vocab),
+	} {
+		m.meta["deepseek2."+k] = v
+	}
+	if err := m.matStd("token_embd.weight", vocab, dim, 1); err != nil {
+		return err
+	}
+	for l := 0; l < layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		m.vec(p+"attn_norm.weight", dim, 1, 0.1)
+		m.vec(p+"attn_q_a_norm.weight", qLora, 1, 0.1)
+		m.vec(p+"attn_kv_a_norm.weight", kvLora, 1, 0.1)
+		m.vec(p+"ffn_norm.weight", dim, 1, 0.1)
+		mats := []tensorSpec{
+			{"attn_q_a.weight", 0, qLora, dim}, {"attn_q_b.weight", 0, heads * (nope + rope), qLora},
+			{"attn_kv_a_mqa.weight", 0, kvLora + rope, dim}, {"attn_k_b.weight", heads, kvLora, nope},
+			{"attn_v_b.weight", heads, vDim, kvLora}, {"attn_output.weight", 0, dim, heads * vDim},
+		}
+		if l == 0 {
+			mats = append(mats, tensorSpec{"ffn_gate.weight", 0, ff, dim}, tensorSpec{"ffn_up.weight", 0, ff, dim},
+				tensorSpec{"ffn_down.weight", 0, dim, ff})
+		} else {
+			m.f32(p+"ffn_gate_inp.weight", m.normal(experts*dim, 0, 1/math.Sqrt(dim)), experts, dim)
+			m.vec(p+"exp_probs_b.bias", experts, 0, 0.05)
+			mats = append(mats, []tensorSpec{
+				{"ffn_gate_exps.weight", experts, expFF, dim}, {"ffn_up_exps.weight", experts, expFF, dim},
+				{"ffn_down_exps.weight", experts, dim, expFF}, {"ffn_gate_shexp.weight", 0, expFF, dim},
+				{"ffn_up_shexp.weight", 0, expFF, dim}, {"ffn_down_shexp.weight", 0, dim, expFF},
+			}...)
+		}
+		for _, t := range mats {
+			if err := m.stack(p+t.name, t.n, t.rows, t.c, 1/math.Sqrt(float64(t.c))); err != nil {
+				return err
+			}
+		}
+	}
+	m.vec("output_norm.weight", dim, 1, 0.1)
 	return m.mat("output.weight", vocab, dim)
 }

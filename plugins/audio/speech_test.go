@@ -169,7 +169,8 @@ func TestSpeechRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Models) != 1 || m.Models[0].ID != "tiny-tts" || !m.Models[0].Ready {
+	// testdata also holds tiny-asr, the Whisper folder transcribe_test.go uses.
+	if len(m.Models) != 2 || m.Models[0].ID != "tiny-tts" || !m.Models[0].Ready || m.Models[1].ID != "tiny-asr" {
 		t.Fatalf("manifest models %+v", m.Models)
 	}
 	text := "Hello there. How are you today? Fine, thanks!"
@@ -287,7 +288,8 @@ func TestSpeechUnready(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Models) != 1 || m.Models[0].Ready || !strings.Contains(m.Models[0].Missing, speechIndex) {
+	if len(m.Models) != 2 || m.Models[0].Ready || !strings.Contains(m.Models[0].Missing, speechIndex) ||
+		m.Models[1].Ready || m.Models[1].ID != taskTranscribe || !strings.Contains(m.Models[1].Missing, "tokenizer.json") {
 		t.Fatalf("models %+v", m.Models)
 	}
 	_, err = runSpeech(t, e, "", `{"input":"hi"}`)

@@ -21,3 +21,40 @@ type AudioSpeechResult struct {
 	Sentences  int                `json:"sentences"`
 	Timings    map[string]float64 `json:"timings,omitempty"` // ms: first_audio, acoustic, vocoder, encode
 }
+
+// InputAudio is the input blob of audio.transcribe.
+const InputAudio = "file"
+
+// AudioTranscribeParams are audio.transcribe's params. The audio is the
+// input blob "file" (WAV, FLAC or MP3).
+type AudioTranscribeParams struct {
+	Language    string   `json:"language,omitempty" schema:"maxLength=16" doc:"the spoken language's ISO-639-1 code (absent: detected; English-only models ignore it)"`
+	Prompt      string   `json:"prompt,omitempty" schema:"maxLength=4096" doc:"text that conditions the first window (spellings, style)"`
+	Temperature *float64 `json:"temperature,omitempty" schema:"minimum=0,maximum=1,default=0" doc:"0: greedy or beam search; above 0: sampling with job.seed"`
+	Timestamps  bool     `json:"timestamps,omitempty" doc:"predict segment start and end times"`
+	BeamSize    int      `json:"beam_size,omitempty" schema:"minimum=0,maximum=8" doc:"beam search width; 0 or 1: greedy"`
+	Task        string   `json:"task,omitempty" schema:"enum=transcribe|translate,default=transcribe" doc:"translate: English text of any language (multilingual models)"`
+}
+
+// TranscriptSegment is one stretch of speech, in OpenAI's verbose_json shape.
+type TranscriptSegment struct {
+	ID           int     `json:"id"`
+	Seek         int     `json:"seek"` // start of its window, in 10 ms frames
+	Start        float64 `json:"start"`
+	End          float64 `json:"end"`
+	Text         string  `json:"text"`
+	Tokens       []int   `json:"tokens"`
+	Temperature  float64 `json:"temperature"`
+	AvgLogprob   float64 `json:"avg_logprob"`
+	NoSpeechProb float64 `json:"no_speech_prob"`
+}
+
+// AudioTranscribeResult is audio.transcribe's result.
+type AudioTranscribeResult struct {
+	Model    string              `json:"model"`
+	Language string              `json:"language"`
+	Duration float64             `json:"duration"` // seconds of audio
+	Text     string              `json:"text"`
+	Segments []TranscriptSegment `json:"segments"`
+	Windows  int                 `json:"windows"`
+}

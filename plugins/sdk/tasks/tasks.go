@@ -48,6 +48,8 @@ var specs = map[string]spec{
 	ImageCaption: {params: ImageCaptionParams{}, inputs: []sdk.InputSpec{{Name: InputImage, MIME: "image/*", Required: true,
 		Description: "the picture to caption (PNG, JPEG or GIF)"}}},
 	AudioSpeech: {params: AudioSpeechParams{}},
+	AudioTranscribe: {params: AudioTranscribeParams{}, inputs: []sdk.InputSpec{{Name: InputAudio, MIME: "audio/*", Required: true,
+		Description: "the speech to transcribe (WAV, FLAC or MP3)"}}},
 	VideoGenerate: {params: VideoGenerateParams{}, inputs: []sdk.InputSpec{{Name: InputImage, MIME: "image/*",
 		Description: "image-to-video: the first frame (PNG, JPEG or GIF); the object in it is the one that moves"}}},
 }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
+)
+
+// The tiny random Whisper of core/towers/testdata (testdata/tiny-asr links
+// to it; 3 s windows): its words are noise, so these tests check the
+// plumbing — events, result shape, bounds — not what it hears.
+
+type transcribeOut struct {
+	progress []sdk.Event
+	deltas   []string
+	result   tasks.AudioTranscribeResult
+}
+
+func runTranscribe(t *testing.T, e sdk.Engine, params string, inputs ...sdk.Blob) (transcribeOut, error) {
+	t.Helper()
+	var o transcribeOut
+	err := e.Run(context.Background(), sdk.Job{ID: "j", Task: taskTranscribe, Model: "tiny-asr", Params: json.RawMessage(params), Inputs: inputs, Seed: 3},
+		func(ev sdk.Event) error {
+			switch ev.Kind {
+			case sdk.EventProgress:
+				o.progress = append(o.progress, ev)
+			case sdk.EventDelta:
+				o.deltas = append(o.deltas, ev.Text)
+			case sdk.EventResult:
+				if err := json.Unmarshal(ev.Result, &o.result); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return nil
+		})
+	return o, err
+}
+
+// toneWAV is seconds of a warbling tone at rate, as a WAV file.
+func toneWAV(t *testing.T, seconds float64, rate int) sdk.Blob {
+	t.Helper()
+	s := make([]float32, int(seconds*float64(rate)))
+	for i := range s {
+		x := float64(i) / float64(rate)
+		s[i] = float32(0.3 * math.Sin(2*math.Pi*(300+200*math.Sin(3*x))*x))
+	}
+	b, err := encodeWAV(s, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sdk.Blob{Name: "file", MIME: "audio/wav", Data: b}
+}
+
+func TestTranscribeRun(t *testing.T) {
+	e := newAudioEngine([]string{testModels})
+	m, err := e.Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, mi := range m.Models {
+		found = found || mi.ID == "tiny-asr" && mi.Ready && len(mi.Tasks) == 1 && mi.Tasks[0] == taskTranscribe
+	}
+	if !found {
+		t.Fatalf("tiny-asr not in the manifest: %+v", m.Models)
+	}
+	wav := toneWAV(t, 7.5, 22050)
+	for _, params := range []string{`{"language":"en"}`, `{"language":"EN","timestamps":true}`, `{"beam_size":2,"prompt":"the fox"}`, `{"temperature":0.5,"task":"translate","language":"de"}`} {
+		o, err := runTranscribe(t, e, params, wav)
+		if err != nil {
+			t.Fatalf("%s: %v", params, err)
+		}
+		r := o.result
+		if r.Model != "tiny-asr" || r.Duration != 7.5 || r.Windows < 3 || r.Language == "" {
+			t.Errorf("%s: result %+v", params, r)
+		}
+		if len(o.progress) < r.Windows+1 || o.progress[0].Step != 0 || o.progress[0].Total != 3 {
+			t.Errorf("%s: progress %+v for %d windows", params, o.progress, r.Windows)
+		}
+		last := o.progress[len(o.progress)-1]
+		if last.Step != last.Total || last.Step != r.Windows {
+			t.Errorf("%s: last progress %d/%d, %d windows", params, last.Step, last.Total, r.Windows)
+		}
+		if joined := strings.Join(o.deltas, ""); joined != r.Text || r.Text == "" {
+			t.Errorf("%s: deltas %q, text %q", params, joined, r.Text)
+		}
+		prev := -1.0
+		for i, s := range r.Segments {
+			if s.ID != i || s.Start < prev || s.End < s.Start || s.End > r.Duration || len(s.Tokens) == 0 || s.Text == "" {
+				t.Errorf("%s: segment %+v", params, s)
+			}
+			prev = s.Start
+		}
+		again, err := runTranscribe(t, e, params, wav)
+		if err != nil || again.result.Text != r.Text {
+			t.Errorf("%s: not deterministic: %q then %q (%v)", params, r.Text, again.result.Text, err)
+		}
+	}
+}
+
+func TestTranscribeRejects(t *testing.T) {
+	e := newAudioEngine([]string{testModels})
+	wav := toneWAV(t, 1, 16000)
+	empty := toneWAV(t, 0, 16000)
+	for name, c := range map[string]struct {
+		params string
+		inputs []sdk.Blob
+	}{
+		"not audio":        {`{}`, []sdk.Blob{{Name: "file", Data: []byte("<html>hello</html>")}}},
+		"zero-length wav":  {`{}`, []sdk.Blob{empty}},
+		"truncated header": {`{}`, []sdk.Blob{{Name: "file", Data: wav.Data[:20]}}},
+		"no input":         {`{}`, nil},
+		"two inputs":       {`{}`, []sdk.Blob{wav, wav}},
+		"unknown language": {`{"language":"xx"}`, []sdk.Blob{wav}},
+		"temperature 2":    {`{"temperature":2}`, []sdk.Blob{wav}},
+		"beam 99":          {`{"beam_size":99}`, []sdk.Blob{wav}},
+		"task":             {`{"task":"summarize"}`, []sdk.Blob{wav}},
+		"unknown param":    {`{"speed":2}`, []sdk.Blob{wav}},
+	} {
+		_, err := runTranscribe(t, e, c.params, c.inputs...)
+		var pe *sdk.Error
+		if !errors.As(err, &pe) || pe.Code != sdk.CodeInvalidRequest {
+			t.Errorf("%s: got %v, want invalid_request", name, err)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,29 @@ func apiError(t *testing.T, what string, err error, status int, code string) {
 	if ae.StatusCode != status || ae.Code != code || ae.Message == "" || ae.Type == "" {
 		t.Errorf("%s: %d code %q type %q message %q, want %d %q", what, ae.StatusCode, ae.Code, ae.Type, ae.Message, status, code)
 	}
+}
+
+// decodedSeconds decodes speech audio with ffmpeg (pcm as raw 16-bit mono at
+// 24 kHz) and says how many seconds it holds; false when ffmpeg is absent.
+func decodedSeconds(t *testing.T, data []byte, format string) (float64, bool) {
+	t.Helper()
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return 0, false
+	}
+	args := []string{"-v", "error"}
+	if format == "pcm" {
+		args = append(args, "-f", "s16le", "-ar", "24000", "-ac", "1")
+	}
+	args = append(args, "-i", "-", "-f", "s16le", "-ac", "1", "-ar", "24000", "-")
+	cmd := exec.Command(ffmpeg, args...)
+	cmd.Stdin = bytes.NewReader(data)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffmpeg decoding %s: %v %s", format, err, stderr.String())
+	}
+	return float64(out.Len()/2) / 24000, true
 }
 
 func sceneDataURL(s shapes.Scene) string {
@@ -286,7 +310,10 @@ func TestOpenAISDK(t *testing.T) {
 	t.Run("images", func(t *testing.T) { sdkImages(t, ai, base) })
 
 	t.Run("speech", func(t *testing.T) {
-		for _, f := range []openai.AudioSpeechNewParamsResponseFormat{"wav", "pcm", "flac"} {
+		// Every format OpenAI names that Loom serves; each decodes (ffmpeg,
+		// where installed) to the same length of speech as the WAV.
+		var wavSeconds float64
+		for _, f := range []openai.AudioSpeechNewParamsResponseFormat{"wav", "pcm", "flac", "mp3"} {
 			resp, err := ai.Audio.Speech.New(ctx, openai.AudioSpeechNewParams{Model: "loom-tts", Input: "Hello there. The library opens at nine.",
 				Voice: openai.AudioSpeechNewParamsVoiceUnion{OfString: openai.String("nova")}, ResponseFormat: f})
 			if err != nil {
@@ -309,11 +336,29 @@ func TestOpenAISDK(t *testing.T) {
 				if string(data[:4]) != "fLaC" || resp.Header.Get("Content-Type") != "audio/flac" {
 					t.Errorf("flac: %q %s", data[:4], resp.Header.Get("Content-Type"))
 				}
+			case "mp3":
+				// MPEG-2 Layer III, mono, 64 kbit/s at the vocoder's 22.05 kHz.
+				if data[0] != 0xff || data[1] != 0xf3 || resp.Header.Get("Content-Type") != "audio/mpeg" || rate != "22050" {
+					t.Errorf("mp3: % x %s rate %q", data[:4], resp.Header.Get("Content-Type"), rate)
+				}
+			}
+			if secs, ok := decodedSeconds(t, data, string(f)); ok {
+				if f == "wav" {
+					wavSeconds = secs
+				} else if d := secs - wavSeconds; d < -0.01 || d > 0.1 { // mp3: 1057 samples of delay and the last frame
+					t.Errorf("%s decodes to %.3f s, the wav to %.3f s", f, secs, wavSeconds)
+				}
 			}
 		}
-		_, err := ai.Audio.Speech.New(ctx, openai.AudioSpeechNewParams{Model: "loom-tts", Input: "Hi.",
-			Voice: openai.AudioSpeechNewParamsVoiceUnion{OfString: openai.String("nova")}, ResponseFormat: "aac"})
-		apiError(t, "aac", err, 400, "invalid_request")
+		for _, f := range []openai.AudioSpeechNewParamsResponseFormat{"aac", "opus"} {
+			_, err := ai.Audio.Speech.New(ctx, openai.AudioSpeechNewParams{Model: "loom-tts", Input: "Hi.",
+				Voice: openai.AudioSpeechNewParamsVoiceUnion{OfString: openai.String("nova")}, ResponseFormat: f})
+			apiError(t, string(f), err, 400, "invalid_request")
+			var ae *openai.Error
+			if errors.As(err, &ae) && !strings.Contains(ae.Message, "use mp3, wav, flac or pcm") {
+				t.Errorf("%s: message %q does not name the formats", f, ae.Message)
+			}
+		}
 	})
 
 	t.Run("errors", func(t *testing.T) {

@@ -218,7 +218,9 @@ func TestBadInput(t *testing.T) {
 		{"remote image", "/v1/images/captions", `{"model":"cap","image":"https://example.com/a.png"}`, 400, "invalid_request"},
 		{"image on text model", "/v1/chat/completions", `{"model":"tiny","messages":[{"role":"user","content":[{"type":"text","text":"what"},{"type":"image_url","image_url":{"url":"data:image/png;base64,` +
 			base64.StdEncoding.EncodeToString(pngBytes(4, 4)) + `"}}]}]}`, 400, "invalid_request"},
-		{"speech format", "/v1/audio/speech", `{"model":"tts","input":"hi","response_format":"mp3"}`, 400, "invalid_request"},
+		{"speech opus", "/v1/audio/speech", `{"model":"tts","input":"hi","response_format":"opus"}`, 400, "invalid_request"},
+		{"speech aac", "/v1/audio/speech", `{"model":"tts","input":"hi","response_format":"aac"}`, 400, "invalid_request"},
+		{"speech format", "/v1/audio/speech", `{"model":"tts","input":"hi","response_format":"ogg"}`, 400, "invalid_request"},
 		{"speech empty", "/v1/audio/speech", `{"model":"tts","input":""}`, 400, "invalid_request"},
 		{"speech too long", "/v1/audio/speech", `{"model":"tts","input":"` + strings.Repeat("a", 4097) + `"}`, 400, "invalid_request"},
 		{"video too long", "/v1/videos", `{"model":"vid","prompt":"x","seconds":"60"}`, 400, "invalid_request"},
@@ -517,6 +519,11 @@ func TestImagesAudioVideo(t *testing.T) {
 	code, hdr, body = e.postJSON("/v1/audio/speech", map[string]any{"model": "tts", "input": "hello", "response_format": "pcm"})
 	if code != 200 || hdr.Get("Content-Type") != "audio/pcm" || string(body) != "PCMhello" {
 		t.Fatalf("speech pcm: %d %q %q", code, hdr.Get("Content-Type"), body)
+	}
+	// opus and aac: a 400 that names what Loom does serve.
+	code, _, body = e.postJSON("/v1/audio/speech", map[string]any{"model": "tts", "input": "hello", "response_format": "opus"})
+	if code != 400 || !strings.Contains(string(body), "use mp3, wav, flac or pcm") {
+		t.Fatalf("speech opus: %d %s", code, body)
 	}
 
 	code, _, body = e.postJSON("/v1/videos", map[string]any{"model": "vid", "prompt": "waves", "seconds": "1", "size": "64x64"})

@@ -52,12 +52,13 @@ func (s *Server) audioSpeech(c *gin.Context) {
 	switch req.ResponseFormat {
 	case "":
 		req.ResponseFormat = "wav"
-	case "wav", "pcm", "flac":
-	case "mp3", "opus", "aac":
-		_ = c.Error(badRequest("response_format: %s is not available (no pure-Go encoder in this build); use wav, flac or pcm", req.ResponseFormat))
+	case "wav", "pcm", "flac", "mp3":
+	case "opus", "aac":
+		// No well-kept pure-Go encoder exists for either (docs/ARCHITECTURE.md, "Speech").
+		_ = c.Error(badRequest("response_format: %s is not available in Loom; use mp3, wav, flac or pcm", req.ResponseFormat))
 		return
 	default:
-		_ = c.Error(badRequest("response_format: %q is not wav, flac or pcm", req.ResponseFormat))
+		_ = c.Error(badRequest("response_format: %q is not mp3, wav, flac or pcm", req.ResponseFormat))
 		return
 	}
 	if err := checkRange("speed", req.Speed, 0.25, 4); err != nil {

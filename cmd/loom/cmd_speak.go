@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/plugins/sdk"
@@ -14,15 +17,16 @@ import (
 )
 
 func init() {
-	register(command{Name: "speak", Summary: "speak text with a text-to-speech model (WAV files)", Run: runSpeak})
+	register(command{Name: "speak", Summary: "speak text with a text-to-speech model (WAV, FLAC, MP3 or raw PCM files)", Run: runSpeak})
 }
 
 func runSpeak(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("speak", stderr)
 	text := fs.String("text", "", "the text to speak")
 	textsFile := fs.String("texts-file", "", "a file of texts, one per line (blank lines skipped); with --out-dir")
-	out := fs.String("out", "", "WAV file to write (with --text)")
-	outDir := fs.String("out-dir", "", "directory for 000.wav, 001.wav, … (with --texts-file)")
+	out := fs.String("out", "", "audio file to write (with --text)")
+	outDir := fs.String("out-dir", "", "directory for 000.wav, 001.wav, … (with --texts-file; the extension is the format's)")
+	format := fs.String("format", "", "wav, flac, mp3 (64 kbit/s) or pcm (raw 16-bit little-endian at 24 kHz); default: --out's extension when it is one of those, else wav")
 	voice := fs.String("voice", "", "voice name (default: the model's default voice)")
 	speed := fs.Float64("speed", 1, "speaking rate, 0.25…4 (2 is twice as fast)")
 	seed := fs.Int64("seed", 0, "job seed (synthesis has no randomness: the same text and voice give the same bytes)")
@@ -31,8 +35,8 @@ func runSpeak(args []string, stdout, stderr io.Writer) error {
 	models := fs.String("models", modelDirsDefault(), "model directories, colon-separated (env LOOM_MODELS)")
 	pluginDir := fs.String("plugins", defaultPluginDir(), "directory holding loom-plugin-* binaries")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: loom speak --text T [--voice V] --out FILE.wav\n       loom speak --texts-file F [--voice V] --out-dir DIR\n\n"+
-			"Speaks text through the audio plugin (16-bit mono WAV); prints PATH<TAB>seconds<TAB>text for each.\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: loom speak --text T [--voice V] [--format F] --out FILE.wav\n       loom speak --texts-file F [--voice V] [--format F] --out-dir DIR\n\n"+
+			"Speaks text through the audio plugin (mono WAV, FLAC, MP3 or raw PCM); prints PATH<TAB>seconds<TAB>text for each.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -41,7 +45,11 @@ func runSpeak(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q (quote the text: --text \"…\")", fs.Arg(0))
 	}
-	texts, paths, err := batchIO(*text, *textsFile, *out, *outDir, "text", "texts-file", "wav")
+	f, err := speechFormat(*format, *out)
+	if err != nil {
+		return err
+	}
+	texts, paths, err := batchIO(*text, *textsFile, *out, *outDir, "text", "texts-file", f)
 	if err != nil {
 		return err
 	}
@@ -66,7 +74,7 @@ func runSpeak(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	req := tasks.AudioSpeechParams{Voice: *voice, Format: "wav"}
+	req := tasks.AudioSpeechParams{Voice: *voice, Format: f}
 	if *speed != 1 {
 		req.Speed = speed
 	}
@@ -88,6 +96,22 @@ func runSpeak(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d of %d texts failed", failed, len(texts))
 	}
 	return nil
+}
+
+// speechFormat is --format, or --out's extension when that names a format,
+// or wav.
+func speechFormat(flag, out string) (string, error) {
+	formats := []string{"wav", "flac", "mp3", "pcm"}
+	if flag == "" {
+		if ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(out), ".")); slices.Contains(formats, ext) {
+			return ext, nil
+		}
+		return "wav", nil
+	}
+	if !slices.Contains(formats, flag) {
+		return "", usagef("--format must be wav, flac, mp3 or pcm (opus and aac have no encoder in Loom)")
+	}
+	return flag, nil
 }
 
 // speak runs one audio.speech job and returns the audio bytes and the

@@ -49,6 +49,27 @@ func TestSpeakThroughPlugin(t *testing.T) {
 		t.Fatalf("not a WAV: %d bytes, %q", len(wa), wa[:min(12, len(wa))])
 	}
 
+	// Formats: from --out's extension, or --format; mp3 is MPEG-2 Layer III
+	// (sync 0xFFF3), flac starts fLaC, pcm is raw 16-bit samples.
+	for _, f := range []struct{ path, format, magic string }{
+		{filepath.Join(dir, "d.mp3"), "", "\xff\xf3"}, {filepath.Join(dir, "d.flac"), "", "fLaC"},
+		{filepath.Join(dir, "d.audio"), "mp3", "\xff\xf3"}, {filepath.Join(dir, "d.raw"), "", "RIFF"},
+	} {
+		args := []string{"--text", "Hello world.", "--out", f.path}
+		if f.format != "" {
+			args = append(args, "--format", f.format)
+		}
+		if code, _, stderr := run("speak", args...); code != 0 {
+			t.Fatalf("%s: exit %d, %s", f.path, code, stderr)
+		}
+		if got := readFile(t, f.path); !strings.HasPrefix(string(got), f.magic) {
+			t.Errorf("%s (--format %q): starts % x, want %q", f.path, f.format, got[:min(4, len(got))], f.magic)
+		}
+	}
+	if code, _, stderr := run("speak", "--text", "Hi.", "--out", filepath.Join(dir, "p.pcm")); code != 0 || len(readFile(t, filepath.Join(dir, "p.pcm")))%2 != 0 {
+		t.Fatalf("pcm: exit %d %s", code, stderr)
+	}
+
 	texts := filepath.Join(dir, "texts.txt")
 	os.WriteFile(texts, []byte("One two three.\n\nFour five six?\n"), 0o644)
 	out := filepath.Join(dir, "out")
@@ -78,6 +99,7 @@ func TestSpeakThroughPlugin(t *testing.T) {
 		"bad voice":       {[]string{"--text", "x", "--out", filepath.Join(dir, "bad.wav"), "--voice", "zed"}, 1, "ada, bo, cy"},
 		"unspeakable":     {[]string{"--text", "!!!", "--out", filepath.Join(dir, "bad.wav")}, 1, "nothing to say"},
 		"missing file":    {[]string{"--texts-file", filepath.Join(dir, "none.txt"), "--out-dir", out}, 1, "none.txt"},
+		"opus":            {[]string{"--text", "x", "--out", a, "--format", "opus"}, 2, "--format must be wav, flac, mp3 or pcm"},
 	} {
 		code, _, stderr := run("speak", c.args...)
 		if code != c.code || !strings.Contains(stderr, c.msg) {

@@ -247,6 +247,18 @@ func TestSpeechRun(t *testing.T) {
 		fl.result.SampleRate != r.SampleRate || len(fl.artifact.Data) >= len(wavData) {
 		t.Fatalf("flac: %s, %d bytes (wav data %d), rate %d; STREAMINFO MD5 must be the WAV samples'", fl.artifact.MIME, len(fl.artifact.Data), len(wavData), fl.result.SampleRate)
 	}
+	// mp3 at the vocoder's 22.05 kHz (an MPEG-2 rate): 64 kbit/s CBR frames
+	// of 576 samples, enough for the samples plus the codec's delay.
+	m3, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`","format":"mp3"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := (r.Samples + 1057 + 575) / 576
+	if m3.artifact.MIME != "audio/mpeg" || m3.artifact.Data[0] != 0xff || m3.artifact.Data[1] != 0xf3 ||
+		m3.result.SampleRate != 22050 || m3.result.Format != "mp3" ||
+		len(m3.artifact.Data) != 72*64000*frames/22050 && len(m3.artifact.Data) != 72*64000*frames/22050+1 {
+		t.Fatalf("mp3: %s % x…, %d bytes for %d frames, rate %d", m3.artifact.MIME, m3.artifact.Data[:4], len(m3.artifact.Data), frames, m3.result.SampleRate)
+	}
 	// Another voice is another speaker embedding: other samples.
 	c, err := runSpeech(t, e, "tiny-tts", `{"input":"`+text+`","voice":"ADA"}`)
 	if err != nil {

@@ -74,12 +74,20 @@ await step("images.edit with two images", async () => {
     image: [await toFile(png, "a.png", { type: "image/png" }), await toFile(png, "b.png", { type: "image/png" })] });
   assert.equal(r.data.length, 2);
 });
-await step("audio.speech wav, pcm, flac", async () => {
-  for (const fmt of ["wav", "pcm", "flac"]) {
+await step("audio.speech mp3, wav, pcm, flac; opus and aac refused", async () => {
+  const kinds = { mp3: ["audio/mpeg", "fff3"], wav: ["audio/wav", "52494646"], flac: ["audio/flac", "664c6143"], pcm: ["audio/pcm", ""] };
+  for (const [fmt, [type, magic]] of Object.entries(kinds)) {
     const r = await ai.audio.speech.create({ model: "loom-tts", voice: "nova", input: "Hello there.", response_format: fmt });
     const b = Buffer.from(await r.arrayBuffer());
     assert.ok(b.length > 1000, fmt);
+    assert.equal(r.headers.get("content-type"), type, fmt);
+    assert.ok(b.toString("hex").startsWith(magic), `${fmt}: ${b.subarray(0, 4).toString("hex")}`);
     if (fmt === "pcm") assert.equal(r.headers.get("x-loom-sample-rate"), "24000");
+    if (fmt === "mp3") assert.equal(r.headers.get("x-loom-sample-rate"), "22050");
+  }
+  for (const fmt of ["opus", "aac"]) {
+    await assert.rejects(ai.audio.speech.create({ model: "loom-tts", voice: "nova", input: "Hi.", response_format: fmt }),
+      (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.code === "invalid_request" && /use mp3, wav, flac or pcm/.test(e.message));
   }
 });
 await step("videos.create / retrieve / list / downloadContent / delete", async () => {

@@ -5,12 +5,13 @@ type AudioSpeechParams struct {
 	Input   string   `json:"input" schema:"required,minLength=1,maxLength=4096" doc:"the text to speak"`
 	Voice   string   `json:"voice,omitempty" schema:"maxLength=64" doc:"one of the model's voices, any case (absent: its default)"`
 	Speed   *float64 `json:"speed,omitempty" schema:"minimum=0.25,maximum=4,default=1"`
-	Format  string   `json:"format,omitempty" schema:"enum=wav|pcm|flac,default=wav" doc:"wav: audio/wav at the vocoder's rate; pcm: raw 16-bit little-endian audio/pcm at 24 kHz (OpenAI's); flac: audio/flac"`
+	Format  string   `json:"format,omitempty" schema:"enum=wav|pcm|flac|mp3,default=wav" doc:"wav: audio/wav at the vocoder's rate; pcm: raw 16-bit little-endian audio/pcm at 24 kHz (OpenAI's); flac: audio/flac; mp3: audio/mpeg, MPEG-2 Layer III at 64 kbit/s"`
 	Timings bool     `json:"timings,omitempty" doc:"add per-stage timings (ms) to the result"`
 }
 
 // AudioSpeechResult is audio.speech's result; the audio is the artifact
-// "speech.wav" (audio/wav) or "speech.pcm" (audio/pcm).
+// "speech.wav" (audio/wav), "speech.pcm" (audio/pcm), "speech.flac"
+// (audio/flac) or "speech.mp3" (audio/mpeg); SampleRate is the audio's.
 type AudioSpeechResult struct {
 	Model      string             `json:"model"`
 	Voice      string             `json:"voice"`

@@ -55,7 +55,7 @@ func TestDecodeBuiltInParams(t *testing.T) {
 		{&ImageGenerateParams{}, `{"prompt":""}`, "params: prompt: must not be empty"},
 		{&ImageCaptionParams{}, `{"temperature":1}`, "params: temperature: unknown key (known: beam, max_tokens, prompt)"},
 		{&ImageCaptionParams{}, `{"beam":9}`, "params: beam: 9 is above the maximum 8"},
-		{&AudioSpeechParams{}, `{"input":"hi","format":"mp3"}`, `params: format: "mp3" is not one of "wav", "pcm", "flac"`},
+		{&AudioSpeechParams{}, `{"input":"hi","format":"opus"}`, `params: format: "opus" is not one of "wav", "pcm", "flac", "mp3"`},
 		{&AudioSpeechParams{}, `{"input":"hi","speed":0.1}`, "params: speed: 0.1 is below the minimum 0.25"},
 		{&AudioSpeechParams{}, `[1]`, "params: expected object, got array"},
 	} {

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(command{Name: "bench generate", Summary: "time prompt prefill and token decode of a decoder model", Run: runBenchGenerate})
+	register(command{Name: "bench generate", Summary: "time prompt prefill and token decode of a language model (any family the text plugin serves)", Run: runBenchGenerate})
 }
 
 // generateBenchResult is the output of `loom bench generate --json`.
@@ -73,11 +73,11 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return fmt.Errorf("%s: reader gives no tensor views", *model)
 	}
-	dec, err := towers.LoadDecoder(is)
+	lm, err := towers.LoadLM(is)
 	if err != nil {
 		return err
 	}
-	c := dec.Config
+	c := lm.Info()
 	if *promptTokens+*genTokens > c.Context {
 		return usagef("%d prompt + %d generated tokens exceed the model's context of %d", *promptTokens, *genTokens, c.Context)
 	}
@@ -93,7 +93,7 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	// grows the scratch buffers, which a serving process has done long ago.
 	// The timed run reuses the state (position 0 rewinds its cache), as a
 	// server reuses a slot's.
-	st := dec.NewState(*promptTokens + *genTokens)
+	st := lm.NewSession(*promptTokens + *genTokens)
 	if _, err := st.Forward(prompt, 0); err != nil {
 		return err
 	}
@@ -133,9 +133,12 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 	decode := time.Since(t1)
 	c2 := cpuTime()
-	wt := "f32"
-	if info, err := is.Info("blk.0.attn_q.weight"); err == nil {
-		wt = info.Type.String()
+	wt := "f32" // the type of block 0's first projection, whichever the family has
+	for _, name := range []string{"attn_q", "attn_q_a", "attn_qkv", "ssm_in", "time_mix_key"} {
+		if info, err := is.Info("blk.0." + name + ".weight"); err == nil {
+			wt = info.Type.String()
+			break
+		}
 	}
 	res := generateBenchResult{
 		Model: *model, Layers: c.Layers, Dim: c.Dim, Vocab: c.Vocab, WeightType: wt,

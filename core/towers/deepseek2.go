@@ -204,7 +204,7 @@ func (c *DeepSeek2Config) validate() error {
 // Info implements LM.
 func (d *DeepSeek2) Info() LMInfo {
 	c := d.Config
-	return LMInfo{Arch: "deepseek2", Vocab: c.Vocab, Dim: c.Dim, Context: c.Context}
+	return LMInfo{Arch: "deepseek2", Vocab: c.Vocab, Dim: c.Dim, Layers: c.Layers, Context: c.Context}
 }
 
 // LatentCache is one MLA layer's cache: per position the normalised latent

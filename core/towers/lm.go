@@ -18,6 +18,7 @@ type LMInfo struct {
 	Arch    string
 	Vocab   int
 	Dim     int
+	Layers  int
 	Context int // most positions a session may hold
 }
 
@@ -82,7 +83,7 @@ type decoderLM struct{ *Decoder }
 
 func (d decoderLM) Info() LMInfo {
 	c := d.Config
-	return LMInfo{Arch: c.Arch, Vocab: c.Vocab, Dim: c.Dim, Context: c.Context}
+	return LMInfo{Arch: c.Arch, Vocab: c.Vocab, Dim: c.Dim, Layers: c.Layers, Context: c.Context}
 }
 
 func (d decoderLM) NewSession(maxPos int) Session { return decoderSession{d.NewState(maxPos)} }

@@ -135,7 +135,7 @@ func LoadMamba(src formats.InfoSource) (*Mamba, error) {
 // Info implements LM.
 func (m *Mamba) Info() LMInfo {
 	c := m.Config
-	return LMInfo{Arch: "mamba", Vocab: c.Vocab, Dim: c.Dim, Context: c.Context}
+	return LMInfo{Arch: "mamba", Vocab: c.Vocab, Dim: c.Dim, Layers: c.Layers, Context: c.Context}
 }
 
 // MambaState is one generation's recurrent state: per block the conv's last

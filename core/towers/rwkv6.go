@@ -180,7 +180,7 @@ func LoadRWKV6(src formats.InfoSource) (*RWKV6, error) {
 // Info implements LM.
 func (m *RWKV6) Info() LMInfo {
 	c := m.Config
-	return LMInfo{Arch: "rwkv6", Vocab: c.Vocab, Dim: c.Dim, Context: c.Context}
+	return LMInfo{Arch: "rwkv6", Vocab: c.Vocab, Dim: c.Dim, Layers: c.Layers, Context: c.Context}
 }
 
 // RWKV6State is one generation's recurrent state: per block the WKV state

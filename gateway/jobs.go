@@ -21,6 +21,7 @@ import (
 
 func (s *Server) registerJobs(g *gin.RouterGroup) {
 	g.POST("/jobs", s.createJob)
+	g.GET("/jobs", s.listJobs)
 	g.GET("/jobs/:id", s.getJob)
 	g.GET("/jobs/:id/events", s.jobEvents)
 	g.GET("/jobs/:id/artifacts/:name", s.jobArtifact)

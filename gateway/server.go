@@ -198,6 +198,7 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 
 	s.registerFiles(r)
+	s.registerPlayground(r)
 	v1 := r.Group("/v1", s.auth, s.waitForWorker)
 	v1.GET("/models", s.listModels)
 	v1.GET("/models/:id", s.getModel)

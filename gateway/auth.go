@@ -13,11 +13,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/queue"
 )
 
 // ctxKeyID is where auth leaves a short, non-secret id of the caller's key
-// (used to scope idempotency keys and rate limits).
-const ctxKeyID = "loom.key_id"
+// (used to scope jobs, idempotency keys and rate limits); ctxAdmin is true
+// for an admin key.
+const (
+	ctxKeyID = "loom.key_id"
+	ctxAdmin = "loom.admin"
+)
 
 // auth checks the Bearer key when keys are configured and applies the
 // caller's token bucket.
@@ -31,6 +36,7 @@ func (s *Server) auth(c *gin.Context) {
 			return
 		}
 		caller = keyID(key)
+		c.Set(ctxAdmin, s.isAdmin(key))
 	}
 	c.Set(ctxKeyID, caller)
 	if wait, ok := s.limiter.take(caller); !ok {
@@ -58,6 +64,36 @@ func bearerToken(h string) (string, bool) {
 		return "", false
 	}
 	return key, true
+}
+
+// isAdmin reports whether key is one of the admin keys (constant time, as
+// validKey).
+func (s *Server) isAdmin(key string) bool {
+	ok := 0
+	for _, k := range s.cfg.AdminKeys {
+		ok |= subtle.ConstantTimeCompare([]byte(k), []byte(key))
+	}
+	return ok == 1
+}
+
+// owns reports whether the caller may see job st: without API keys anyone
+// may; with them a job belongs to the key that made it, and an admin key
+// sees every job.
+func (s *Server) owns(c *gin.Context, st *queue.JobState) bool {
+	return len(s.cfg.APIKeys) == 0 || c.GetBool(ctxAdmin) || st.Job.Owner == c.GetString(ctxKeyID)
+}
+
+// jobOf reads job id for the caller: another key's job answers exactly as a
+// job that does not exist (404 job_not_found), so ids reveal nothing.
+func (s *Server) jobOf(c *gin.Context, id string) (*queue.JobState, error) {
+	st, err := s.q.Get(c.Request.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.owns(c, st) {
+		return nil, queue.ErrNotFound
+	}
+	return st, nil
 }
 
 // validKey compares against every key in constant time so timing does not

@@ -59,6 +59,7 @@ type jobView struct {
 	Status      queue.Status    `json:"status"`
 	Attempt     int             `json:"attempt"`
 	Worker      string          `json:"worker,omitempty"` // the worker holding (or that last held) the job
+	Owner       string          `json:"owner,omitempty"`  // the id of the key that made it; shown to admin keys
 	Seed        int64           `json:"seed"`
 	CreatedAt   int64           `json:"created_at"`
 	StartedAt   int64           `json:"started_at,omitempty"`
@@ -174,15 +175,23 @@ func (s *Server) createJob(c *gin.Context) {
 }
 
 func (s *Server) getJob(c *gin.Context) {
-	st, err := s.q.Get(c.Request.Context(), c.Param("id"))
+	st, err := s.jobOf(c, c.Param("id"))
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	c.JSON(http.StatusOK, viewJob(st, true))
+	v := viewJob(st, true)
+	if c.GetBool(ctxAdmin) {
+		v.Owner = st.Job.Owner
+	}
+	c.JSON(http.StatusOK, v)
 }
 
 func (s *Server) cancelJob(c *gin.Context) {
+	if _, err := s.jobOf(c, c.Param("id")); err != nil {
+		_ = c.Error(err)
+		return
+	}
 	st, err := s.q.Cancel(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		_ = c.Error(err)
@@ -335,7 +344,7 @@ func (s *Server) jobEvents(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	if _, err := s.q.Get(c.Request.Context(), id); err != nil {
+	if _, err := s.jobOf(c, id); err != nil {
 		_ = c.Error(err)
 		return
 	}

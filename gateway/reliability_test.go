@@ -274,3 +274,70 @@ func TestImageBombRefusedFromHeader(t *testing.T) {
 		t.Fatalf("two 64 MiB images: %d %s", code, b)
 	}
 }
+
+// TestJobsBelongToTheirKey is issue 17 item 9: with API keys a job is its
+// key's — another key gets 404 job_not_found on every way to reach it (as
+// for an id that does not exist), and an admin key reaches all of them.
+func TestJobsBelongToTheirKey(t *testing.T) {
+	e := newEnv(t, Config{APIKeys: []string{"k1", "k2"}, AdminKeys: []string{"root"}})
+	auth := func(k string) []string { return []string{"Authorization", "Bearer " + k} }
+	code, _, body := e.postJSON("/v1/responses", map[string]any{"model": "tiny", "input": "hello"}, auth("k1")...)
+	if code != 200 {
+		t.Fatalf("response: %d %s", code, body)
+	}
+	resp := decode[struct{ ID string }](t, body).ID
+	_, _, body = e.postJSON("/v1/videos", map[string]any{"model": "vid", "prompt": "mine"}, auth("k1")...)
+	vid := decode[video](t, body).ID
+	// A job that runs until canceled.
+	code, _, body = e.postJSON("/v1/jobs", map[string]any{"task": taskComplete, "model": "tiny", "params": map[string]any{"prompt": "slow"}}, auth("k1")...)
+	if code != 202 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	job := decode[jobView](t, body).ID
+	reaches := []struct{ method, path string }{
+		{"GET", "/v1/jobs/" + job}, {"GET", "/v1/jobs/" + job + "/events?after=1000000"},
+		{"GET", "/v1/responses/" + resp}, {"POST", "/v1/responses/" + resp + "/cancel"},
+		{"DELETE", "/v1/jobs/" + job}, // last: it cancels
+	}
+	for _, r := range reaches {
+		code, _, body := e.do(r.method, r.path, "", nil, auth("k2")...)
+		if code != 404 {
+			t.Errorf("%s %s with another key: %d %s", r.method, r.path, code, body)
+			continue
+		}
+		// Indistinguishable from an id that does not exist.
+		want := errorOf(t, body).Code
+		_, _, none := e.do(r.method, strings.Replace(r.path, job, "nojob", 1), "", nil, auth("k2")...)
+		if !strings.HasPrefix(r.path, "/v1/responses") && errorOf(t, none).Code != want {
+			t.Errorf("%s %s: code %s, a missing job answers %s", r.method, r.path, want, errorOf(t, none).Code)
+		}
+	}
+	if st, err := e.q.Get(context.Background(), job); err != nil || st.Status.Terminal() {
+		t.Fatalf("another key's cancel reached the job: %v %v", st.Status, err)
+	}
+	code, _, body = e.do("GET", "/v1/jobs/"+job, "", nil, auth("k1")...)
+	if code != 200 || decode[jobView](t, body).Owner != "" {
+		t.Fatalf("its own key: %d %s (the owner is shown to admins only)", code, body)
+	}
+	code, _, body = e.do("GET", "/v1/jobs/"+job, "", nil, auth("root")...)
+	if code != 200 || decode[jobView](t, body).Owner != keyID("k1") {
+		t.Fatalf("admin get: %d %s", code, body)
+	}
+	if code, _, body := e.do("GET", "/v1/responses/"+resp, "", nil, auth("root")...); code != 200 {
+		t.Fatalf("admin get response: %d %s", code, body)
+	}
+	if code, _, body := e.do("DELETE", "/v1/jobs/"+job, "", nil, auth("root")...); code != 200 || decode[jobView](t, body).Status != queue.StatusCanceled {
+		t.Fatalf("admin cancel: %d %s", code, body)
+	}
+	// Videos: listed by owner for an admin only.
+	if code, _, body := e.do("GET", "/v1/videos/"+vid, "", nil, auth("root")...); code != 200 {
+		t.Fatalf("admin get video: %d %s", code, body)
+	}
+	if code, _, body := e.do("GET", "/v1/videos?owner="+keyID("k1"), "", nil, auth("k2")...); code != 400 {
+		t.Fatalf("owner= from a plain key: %d %s", code, body)
+	}
+	_, _, body = e.do("GET", "/v1/videos?owner="+keyID("k1"), "", nil, auth("root")...)
+	if d := decode[struct{ Data []video }](t, body).Data; len(d) != 1 || d[0].ID != vid {
+		t.Fatalf("admin lists k1's videos: %s", body)
+	}
+}

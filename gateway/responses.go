@@ -258,7 +258,7 @@ func (s *Server) responseJobFor(c *gin.Context) (*queue.JobState, error) {
 	if !strings.HasPrefix(id, respStoredPrefix) {
 		return nil, apiErrorf(http.StatusNotFound, sdk.CodeNotFound, "no response %q", id)
 	}
-	st, err := s.q.Get(c.Request.Context(), id)
+	st, err := s.jobOf(c, id)
 	if errors.Is(err, queue.ErrNotFound) {
 		return nil, apiErrorf(http.StatusNotFound, sdk.CodeNotFound, "no response %q (responses are kept for the queue's result TTL)", id)
 	}

@@ -11,6 +11,7 @@ import (
 	"log"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -33,7 +34,8 @@ type Config struct {
 	ResultTTL      time.Duration // how long the queue keeps finished jobs (videos' expires_at); default the queue's, 24h
 	StreamHold     time.Duration // default 30s: how long a stream waits for its job's first output before answering 200 (see holdStream)
 	MaxAttempts    int           // per job; 0: the queue's default
-	APIKeys        []string      // when set, /v1 requires "Authorization: Bearer KEY"
+	APIKeys        []string      // when set, /v1 requires "Authorization: Bearer KEY"; a job is its key's (another key gets 404)
+	AdminKeys      []string      // API keys (accepted as such too) that see, follow and cancel every key's jobs
 	URLSecret      string        // HMAC key of signed file URLs; default: derived from APIKeys, else random (see files.go)
 	FileURLTTL     time.Duration // default 1h: how long a signed file URL opens
 	PublicURL      string        // scheme://host[:port] for signed URLs; default: the request's
@@ -67,6 +69,13 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	// An admin key is an API key: everything that asks whether keys are
+	// on, or whether a key is live, counts it.
+	for _, k := range c.AdminKeys {
+		if !slices.Contains(c.APIKeys, k) {
+			c.APIKeys = append(slices.Clip(c.APIKeys), k)
+		}
+	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 32 << 20
 	}

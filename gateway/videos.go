@@ -355,16 +355,10 @@ func (s *Server) videoProgress(c *gin.Context, id string) int {
 func (s *Server) videoJobOf(c *gin.Context) (*queue.JobState, error) {
 	id := c.Param("id")
 	st, err := s.q.Get(c.Request.Context(), id)
-	if errors.Is(err, queue.ErrNotFound) || err == nil && (st.Job.Task != taskVideo || !s.ownsVideo(c, st)) {
+	if errors.Is(err, queue.ErrNotFound) || err == nil && (st.Job.Task != taskVideo || !s.owns(c, st)) {
 		return nil, apiErrorf(http.StatusNotFound, sdk.CodeVideoNotFound, "no video %q", id)
 	}
 	return st, err
-}
-
-// ownsVideo: with API keys a video belongs to the key that made it; without
-// them, to anyone.
-func (s *Server) ownsVideo(c *gin.Context, st *queue.JobState) bool {
-	return len(s.cfg.APIKeys) == 0 || st.Job.Owner == c.GetString(ctxKeyID)
 }
 
 func (s *Server) getVideo(c *gin.Context) {
@@ -377,10 +371,20 @@ func (s *Server) getVideo(c *gin.Context) {
 }
 
 // listVideos is GET /v1/videos: the caller's videos (its API key's, or
-// without keys its address's), newest first unless order=asc, limit 1…100
-// (default 20), after a video id.
+// without keys its address's; an admin key may name another key's id in
+// owner=), newest first unless order=asc, limit 1…100 (default 20), after a
+// video id.
 func (s *Server) listVideos(c *gin.Context) {
 	lq := queue.ListQuery{Task: taskVideo, Owner: c.GetString(ctxKeyID), After: c.Query("after"), Limit: 20, Desc: true}
+	if o, ok := c.GetQuery("owner"); ok {
+		// An admin key lists any key's videos by its id (the "owner" a
+		// job shows, "key:…"); the parameter is refused to other keys.
+		if !c.GetBool(ctxAdmin) {
+			_ = c.Error(badRequest("owner: only an admin key (--admin-keys) lists other keys' videos"))
+			return
+		}
+		lq.Owner = o
+	}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > queue.MaxListLimit {

@@ -138,6 +138,9 @@ func TestVideoLifecycle(t *testing.T) {
 		if c.fields["seconds"] == "" && c.fields["frames"] == "" && (mv.Seconds != "2" || mv.Size != "64x64") {
 			t.Fatalf("the model's defaults: seconds %q, size %q", mv.Seconds, mv.Size)
 		}
+		// List orders by creation millisecond, then by (random) id: the
+		// order asserted below needs each video in a later millisecond.
+		time.Sleep(2 * time.Millisecond)
 	}
 
 	// List: newest first by default, pages, order, after.

@@ -105,6 +105,7 @@ func (qf *queueFlags) open(ctx context.Context, memoryOK bool) (queue.Queue, str
 type gatewayFlags struct {
 	addr        string
 	apiKeys     string
+	adminKeys   string
 	rateLimit   float64
 	rateBurst   int
 	syncTimeout time.Duration
@@ -120,7 +121,8 @@ type gatewayFlags struct {
 
 func (gf *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&gf.addr, "addr", ":8080", "HTTP listen address")
-	fs.StringVar(&gf.apiKeys, "api-keys", "", "comma-separated API keys; when set, /v1 requires Authorization: Bearer KEY")
+	fs.StringVar(&gf.apiKeys, "api-keys", "", "comma-separated API keys; when set, /v1 requires Authorization: Bearer KEY, and a job is seen and canceled only with the key that made it")
+	fs.StringVar(&gf.adminKeys, "admin-keys", "", "comma-separated admin API keys: accepted as API keys, and they see, follow and cancel every key's jobs (GET /v1/videos?owner=KEY_ID lists another key's videos)")
 	fs.Float64Var(&gf.rateLimit, "rate-limit", 0, "requests per second per API key (per client IP without keys); 0: unlimited")
 	fs.IntVar(&gf.rateBurst, "rate-burst", 0, "token bucket size for --rate-limit (default 2× the rate)")
 	fs.DurationVar(&gf.syncTimeout, "sync-timeout", 60*time.Second, "how long sync endpoints wait for a job before answering 202 with its id")
@@ -134,14 +136,19 @@ func (gf *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&gf.waitWorker, "wait-for-worker", 0, "queue a job for a model no live worker serves for up to this long (its deadline) instead of answering 503 model_unavailable at once; the Loom-Wait-For-Worker header (seconds) sets it per request")
 }
 
-func (gf *gatewayFlags) config(maxAttempts int, logger *slog.Logger) gateway.Config {
+// splitKeys reads a comma-separated key list.
+func splitKeys(list string) []string {
 	var keys []string
-	for _, k := range strings.Split(gf.apiKeys, ",") {
+	for _, k := range strings.Split(list, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			keys = append(keys, k)
 		}
 	}
-	return gateway.Config{APIKeys: keys, RateLimit: gf.rateLimit, RateBurst: gf.rateBurst, SyncTimeout: gf.syncTimeout,
+	return keys
+}
+
+func (gf *gatewayFlags) config(maxAttempts int, logger *slog.Logger) gateway.Config {
+	return gateway.Config{APIKeys: splitKeys(gf.apiKeys), AdminKeys: splitKeys(gf.adminKeys), RateLimit: gf.rateLimit, RateBurst: gf.rateBurst, SyncTimeout: gf.syncTimeout,
 		MaxBodyBytes: gf.maxBody, MaxAttempts: maxAttempts, WaitForWorker: gf.waitWorker,
 		KeyConcurrency: gf.keyConc, BodyTimeout: gf.bodyTimeout, IdleTimeout: gf.idleTimeout,
 		URLSecret: gf.urlSecret, FileURLTTL: gf.urlTTL, PublicURL: gf.publicURL, Logger: logger}

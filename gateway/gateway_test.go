@@ -563,7 +563,7 @@ func TestModelsHealthReady(t *testing.T) {
 		Object string        `json:"object"`
 		Data   []modelObject `json:"data"`
 	}](t, body)
-	if code != 200 || list.Object != "list" || len(list.Data) != 6 || list.Data[0].ID != "big" || list.Data[0].Ready || list.Data[0].Missing == "" {
+	if code != 200 || list.Object != "list" || len(list.Data) != 7 || list.Data[0].ID != "big" || list.Data[0].Ready || list.Data[0].Missing == "" {
 		t.Fatalf("models: %d %s", code, body)
 	}
 	if code, _, body := e.do("GET", "/readyz", "", nil); code != 200 {

@@ -36,11 +36,12 @@ var testManifests = []sdk.Manifest{
 		{ID: "cap", Tasks: []string{taskCaption}, Ready: true, Specs: tasks.Specs(taskCaption)},
 		{ID: "gen", Tasks: []string{taskImageGenerate}, Ready: true, Specs: tasks.Specs(taskImageGenerate)},
 	}},
-	{Name: "audio", Version: "test", Tasks: []string{taskSpeech}, Models: []sdk.ModelInfo{{ID: "tts", Tasks: []string{taskSpeech}, Ready: true}}},
+	{Name: "audio", Version: "test", Tasks: []string{taskSpeech, taskTranscribe}, Models: []sdk.ModelInfo{{ID: "tts", Tasks: []string{taskSpeech}, Ready: true},
+		{ID: "whisper", Tasks: []string{taskTranscribe}, Ready: true, Specs: tasks.Specs(taskTranscribe)}}},
 	{Name: "video", Version: "test", Tasks: []string{taskVideo}, Models: []sdk.ModelInfo{{ID: "vid", Tasks: []string{taskVideo}, Ready: true}}},
 }
 
-var allTasks = []string{taskComplete, taskChat, taskCaption, taskImageGenerate, taskSpeech, taskVideo}
+var allTasks = []string{taskComplete, taskChat, taskCaption, taskImageGenerate, taskSpeech, taskTranscribe, taskVideo}
 
 // servedModels and testLanes are what a worker with testManifests serves:
 // every ready model, for each of its tasks.
@@ -194,7 +195,25 @@ func runFakeJob(ctx context.Context, q queue.Queue, l *queue.Lease) {
 		_ = q.Complete(ctx, l, queue.Result{Output: json.RawMessage(`{}`), Artifacts: []queue.Blob{blob}})
 	case taskVideo:
 		runFakeVideo(ctx, q, l)
+	case taskTranscribe:
+		runFakeTranscribe(ctx, q, l)
 	}
+}
+
+// runFakeTranscribe answers audio.transcribe with what it was given, in two
+// deltas and two segments: "heard N bytes of MIME" and "in LANGUAGE".
+func runFakeTranscribe(ctx context.Context, q queue.Queue, l *queue.Lease) {
+	var p tasks.AudioTranscribeParams
+	_ = json.Unmarshal(l.Job.Params, &p)
+	in := l.Job.Inputs[0]
+	parts := []string{fmt.Sprintf("heard %d bytes of %s", len(in.Data), in.MIME), fmt.Sprintf(" in %s timestamps %v", p.Language, p.Timestamps)}
+	res := tasks.AudioTranscribeResult{Model: l.Job.Model, Language: p.Language, Duration: 3.5, Text: parts[0] + parts[1], Windows: 1}
+	for i, t := range parts {
+		_ = q.Publish(ctx, l, queue.EventDelta, map[string]string{"text": t})
+		res.Segments = append(res.Segments, tasks.TranscriptSegment{ID: i, Start: float64(i) * 1.5, End: float64(i)*1.5 + 1.25, Text: t, Tokens: []int{i}})
+	}
+	out, _ := json.Marshal(res)
+	_ = q.Complete(ctx, l, queue.Result{Output: out})
 }
 
 // runFakeVideo answers a video.generate job: progress 1…4 of 4 and the

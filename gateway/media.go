@@ -17,6 +17,7 @@ const taskSpeech = tasks.AudioSpeech
 
 func (s *Server) registerAudio(g *gin.RouterGroup) {
 	g.POST("/audio/speech", s.audioSpeech)
+	g.POST("/audio/transcriptions", s.audioTranscriptions)
 }
 
 // maxSpeechInput is OpenAI's limit on a speech request's input (4096

@@ -1,5 +1,11 @@
 package tasks
 
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
 // AudioSpeechParams are audio.speech's params.
 type AudioSpeechParams struct {
 	Input   string   `json:"input" schema:"required,minLength=1,maxLength=4096" doc:"the text to speak"`
@@ -58,4 +64,34 @@ type AudioTranscribeResult struct {
 	Text     string              `json:"text"`
 	Segments []TranscriptSegment `json:"segments"`
 	Windows  int                 `json:"windows"`
+}
+
+// SRT renders the segments as SubRip subtitles.
+func (r AudioTranscribeResult) SRT() string { return r.subtitles(false) }
+
+// VTT renders the segments as WebVTT subtitles.
+func (r AudioTranscribeResult) VTT() string { return r.subtitles(true) }
+
+func (r AudioTranscribeResult) subtitles(vtt bool) string {
+	var b strings.Builder
+	if vtt {
+		b.WriteString("WEBVTT\n\n")
+	}
+	for i, s := range r.Segments {
+		if !vtt {
+			fmt.Fprintf(&b, "%d\n", i+1)
+		}
+		fmt.Fprintf(&b, "%s --> %s\n%s\n\n", clock(s.Start, vtt), clock(s.End, vtt), strings.TrimSpace(s.Text))
+	}
+	return b.String()
+}
+
+// clock is seconds as HH:MM:SS,mmm (SubRip) or HH:MM:SS.mmm (WebVTT).
+func clock(sec float64, vtt bool) string {
+	ms := int64(math.Round(max(sec, 0) * 1000))
+	sep := ","
+	if vtt {
+		sep = "."
+	}
+	return fmt.Sprintf("%02d:%02d:%02d%s%03d", ms/3600000, ms/60000%60, ms/1000%60, sep, ms%1000)
 }

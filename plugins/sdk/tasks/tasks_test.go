@@ -125,3 +125,16 @@ func TestBoundsMatchTags(t *testing.T) {
 		t.Fatalf("video tags and constants disagree: %+v", v)
 	}
 }
+
+func TestTranscriptSubtitles(t *testing.T) {
+	r := AudioTranscribeResult{Segments: []TranscriptSegment{
+		{Start: 0, End: 2.5, Text: " Hello there."}, {Start: 3661.0416, End: 3662.9995, Text: " Second line "}}}
+	srt := "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n2\n01:01:01,042 --> 01:01:03,000\nSecond line\n\n"
+	if got := r.SRT(); got != srt {
+		t.Errorf("SRT:\n%q\nwant\n%q", got, srt)
+	}
+	vtt := "WEBVTT\n\n00:00:00.000 --> 00:00:02.500\nHello there.\n\n01:01:01.042 --> 01:01:03.000\nSecond line\n\n"
+	if got := r.VTT(); got != vtt {
+		t.Errorf("VTT:\n%q\nwant\n%q", got, vtt)
+	}
+}

@@ -70,8 +70,45 @@ type DeepSeek2 struct {
 	Blocks []DeepSeek2Block
 	Norm   nn.RMSNorm
 	Output nn.Linear
-	rope   nn.RoPE
-	scale  float32 // 1/√(nope+rope)
+	rope    nn.RoPE
+	ropeMag float32 // what the rotated q_pe and k_pe are multiplied by (YaRN's magnitude; 1 without)
+	scale   float32 // of the attention scores: mscale²/√(nope+rope)
+}
+
+// deepseekRoPE is the rotary embedding of the decoupled keys and queries
+// as llama.cpp sets it up for deepseek2 (llama-context.cpp's YaRN
+// attention factor, deepseek2.cpp's kq_scale): with YaRN the frequencies
+// blend per pair, the rotated values are scaled by the magnitude ggml
+// applies, and the scores by mscale² with mscale = magnitude·(1 +
+// 0.1·yarn_log_multiplier·ln(factor)); without, plain RoPE and 1/√d_k.
+func deepseekRoPE(meta formats.Metadata, c DeepSeek2Config, yarn bool) (nn.RoPE, float32, float32, error) {
+	inv := 1 / math.Sqrt(float64(c.Nope+c.Rope))
+	attnFactor := meta.FloatOr("deepseek2.rope.scaling.attn_factor", 1)
+	if !yarn {
+		r, err := nn.NewRoPE(c.Rope, c.RopeTheta, false, nn.RoPEScaling{}, nil)
+		return r, float32(attnFactor), float32(attnFactor * attnFactor * inv), err
+	}
+	y := nn.YaRN{Factor: meta.FloatOr("deepseek2.rope.scaling.factor", 0), BetaFast: 32, BetaSlow: 1,
+		OrigContext: int(meta.IntOr("deepseek2.rope.scaling.original_context_length", int64(c.Context)))}
+	r, mag, err := nn.NewYaRNRoPE(c.Rope, c.RopeTheta, false, y)
+	if err != nil {
+		return r, 0, 0, err
+	}
+	// The converter stores 0.1·mscale_all_dim; llama.cpp divides it out.
+	logMul := meta.FloatOr("deepseek2.rope.scaling.yarn_log_multiplier", 0) / 0.1
+	getM := func(m float64) float64 { return 0.1*m*math.Log(y.Factor) + 1 }
+	af := getM(1)
+	if logMul != 0 {
+		ms := 1.0
+		if logMul != 1 { // DeepSeek-V2's mscale = mscale_all_dim
+			ms = logMul
+		}
+		af = getM(ms) / getM(logMul)
+	}
+	af = af / mag * attnFactor // llama.cpp cancels ggml's magnitude, then multiplies it back in the kernel
+	m := af * mag
+	ms := m * (1 + 0.1*logMul*math.Log(y.Factor))
+	return r, float32(m), float32(ms * ms * inv), nil
 }
 
 // DeepSeek2Block is one block: MLA, then a dense SwiGLU or the MoE.
@@ -122,8 +159,11 @@ func LoadDeepSeek2(src formats.InfoSource) (*DeepSeek2, error) {
 		return nil, fmt.Errorf("deepseek2: no attention.key_length_mla/value_length_mla: a file with the unsplit attn_kv_b (converted before llama.cpp split it into attn_k_b and attn_v_b) must be converted again")
 	}
 	c.Nope, c.VDim = kMLA-c.Rope, vMLA
-	if t, ok := meta.String("deepseek2.rope.scaling.type"); ok && t != "none" {
-		return nil, fmt.Errorf("deepseek2: rope scaling %q is not supported (YaRN is what DeepSeek-V3 uses)", t)
+	scaling, _ := meta.String("deepseek2.rope.scaling.type")
+	switch scaling {
+	case "", "none", "yarn":
+	default:
+		return nil, fmt.Errorf("deepseek2: rope scaling %q (none and yarn are supported)", scaling)
 	}
 	if emb, err := src.Info("token_embd.weight"); err == nil && len(emb.Shape) == 2 {
 		c.Vocab = emb.Shape[0]
@@ -131,13 +171,13 @@ func LoadDeepSeek2(src formats.InfoSource) (*DeepSeek2, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	rope, err := nn.NewRoPE(c.Rope, c.RopeTheta, false, nn.RoPEScaling{}, nil)
+	rope, mag, kqScale, err := deepseekRoPE(meta, c, scaling == "yarn")
 	if err != nil {
 		return nil, fmt.Errorf("deepseek2: %w", err)
 	}
 	b := nn.NewBinder(src)
 	H, qk := c.Heads, c.Nope+c.Rope
-	d := &DeepSeek2{Config: c, rope: rope, scale: float32(1 / math.Sqrt(float64(qk)))}
+	d := &DeepSeek2{Config: c, rope: rope, ropeMag: mag, scale: kqScale}
 	d.Embed = nn.Embedding{Table: b.Matrix("token_embd.weight", c.Vocab, c.Dim)}
 	for i := 0; i < c.Layers; i++ {
 		blk := b.Sub("blk.%d", i)
@@ -382,7 +422,7 @@ func (d *DeepSeek2) attention(blk *DeepSeek2Block, h []float32, seq, pos int, ca
 		}
 		copy(pe[t*R:(t+1)*R], row[L:])
 	}
-	if err := d.rope.Apply(pe[:seq*R], seq, 1, R, pos); err != nil {
+	if err := d.applyRoPE(pe[:seq*R], seq, 1, pos); err != nil {
 		return err
 	}
 	for t := 0; t < seq; t++ {
@@ -397,7 +437,7 @@ func (d *DeepSeek2) attention(blk *DeepSeek2Block, h []float32, seq, pos int, ca
 			copy(pe[(t*H+hd)*R:(t*H+hd+1)*R], q[(t*H+hd)*qk+N:(t*H+hd+1)*qk])
 		}
 	}
-	if err := d.rope.Apply(pe, seq, H, R, pos); err != nil {
+	if err := d.applyRoPE(pe, seq, H, pos); err != nil {
 		return err
 	}
 	lat := tensor.Grow(&s.vo, seq*L)
@@ -444,4 +484,16 @@ func (d *DeepSeek2) attention(blk *DeepSeek2Block, h []float32, seq, pos int, ca
 		}
 	}
 	return blk.O.Forward(h, cat, seq)
+}
+
+// applyRoPE rotates x (seq, heads, rope) for positions pos… and scales it
+// by the rotary magnitude.
+func (d *DeepSeek2) applyRoPE(x []float32, seq, heads, pos int) error {
+	if err := d.rope.Apply(x, seq, heads, d.Config.Rope, pos); err != nil {
+		return err
+	}
+	if d.ropeMag != 1 {
+		return kernels.Scale(x, x, d.ropeMag)
+	}
+	return nil
 }

@@ -9,9 +9,11 @@ import (
 // testdata/deepseek2 holds a random 2-block DeepSeek-V3-style model
 // (tools/mkarch -arch deepseek2: MLA, a dense block, then sigmoid-routed
 // group-limited MoE with a selection bias and a shared expert) in f32 and
-// q8_0 with llama.cpp's logits for a 7-token prompt and 9 greedy tokens.
+// q8_0 with llama.cpp's logits for a 7-token prompt and 9 greedy tokens;
+// yarn-q8_0 is the same model with YaRN rope scaling (-yarn: factor 4 over
+// an original context of 64, so the blend ramps over the first pairs).
 func TestDeepSeek2MatchesLlamaCpp(t *testing.T) {
-	for _, typ := range []string{"f32", "q8_0"} {
+	for _, typ := range []string{"f32", "q8_0", "yarn-q8_0"} {
 		t.Run(typ, func(t *testing.T) { checkLlamaCpp(t, "deepseek2", typ, 1e-4) })
 	}
 }

@@ -57,3 +57,6 @@ for arch in mamba rwkv6 deepseek2; do
 		"$TMP/llamalogits" "$D/$t.gguf" "$D/$t-logits.gguf" -g 9 1 17 42 99 5 200 33
 	done
 done
+D="$ROOT/core/towers/testdata/deepseek2"
+(cd "$ROOT" && go run ./tools/mkarch -arch deepseek2 -type q8_0 -yarn -out "$D/yarn-q8_0.gguf")
+"$TMP/llamalogits" "$D/yarn-q8_0.gguf" "$D/yarn-q8_0-logits.gguf" -g 9 1 17 42 99 5 200 33

@@ -29,11 +29,12 @@ func main() {
 	typ := flag.String("type", "f32", "matrix storage: f32 or q8_0")
 	out := flag.String("out", "", "output file (default /tmp/ARCH-TYPE.gguf)")
 	seed := flag.Int64("seed", 1, "weight seed")
+	yarn := flag.Bool("yarn", false, "deepseek2: YaRN rope scaling (factor 4 over an original context of 64, DeepSeek-V2's yarn_log_multiplier 0.0707)")
 	flag.Parse()
 	if *out == "" {
 		*out = fmt.Sprintf("/tmp/%s-%s.gguf", *arch, *typ)
 	}
-	if err := run(*arch, *typ, *out, *seed); err != nil {
+	if err := run(*arch, *typ, *out, *seed, *yarn); err != nil {
 		fmt.Fprintln(os.Stderr, "mkarch:", err)
 		os.Exit(1)
 	}
@@ -46,6 +47,7 @@ type model struct {
 	infos  []*formats.Info
 	meta   formats.Metadata
 	params int
+	yarn   bool // deepseek2: YaRN rope scaling
 }
 
 // f32 adds a tensor of values (shape outermost first) stored as f32.
@@ -116,12 +118,12 @@ func (m *model) stack(name string, n, rows, cols int, std float64) error {
 	return nil
 }
 
-func run(arch, typ, out string, seed int64) error {
+func run(arch, typ, out string, seed int64, yarn bool) error {
 	t, err := kernels.ParseDType(typ)
 	if err != nil || t != kernels.F32 && t != kernels.Q8_0 {
 		return fmt.Errorf("type %q: want f32 or q8_0", typ)
 	}
-	m := &model{r: rand.New(rand.NewSource(seed)), typ: t, meta: formats.Metadata{
+	m := &model{r: rand.New(rand.NewSource(seed)), typ: t, yarn: yarn, meta: formats.Metadata{
 		"general.architecture": arch,
 		"general.name":         fmt.Sprintf("random-%s-%s", arch, typ),
 		"tokenizer.ggml.model": "no_vocab", // llama.cpp: vocab_size dummy tokens
@@ -301,6 +303,12 @@ func deepseek2(m *model) error {
 		"expert_group_count": uint32(groups), "expert_group_used_count": uint32(groupsUsed), "vocab_size": uint32(vocab),
 	} {
 		m.meta["deepseek2."+k] = v
+	}
+	if m.yarn {
+		m.meta["deepseek2.rope.scaling.type"] = "yarn"
+		m.meta["deepseek2.rope.scaling.factor"] = float32(4)
+		m.meta["deepseek2.rope.scaling.original_context_length"] = uint32(64)
+		m.meta["deepseek2.rope.scaling.yarn_log_multiplier"] = float32(0.0707)
 	}
 	if err := m.matStd("token_embd.weight", vocab, dim, 1); err != nil {
 		return err

@@ -488,7 +488,7 @@ func (m *Memory) Dequeue(ctx context.Context, worker string, lanes []Lane) (*Lea
 			j.st.StartedAt = now
 			m.running[j.st.Job.ID] = j
 			m.appendEventLocked(j, EventStarted, startedData(j.st.Attempt, worker), now)
-			l := &Lease{Job: j.st.Job, Attempt: j.st.Attempt, Worker: worker, Token: j.token}
+			l := &Lease{Job: j.st.Job, Attempt: j.st.Attempt, Worker: worker, Token: j.token, MaxAttempts: j.st.Job.maxAttempts(&m.opts)}
 			m.mu.Unlock()
 			return l, nil
 		}

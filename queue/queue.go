@@ -168,6 +168,10 @@ type Lease struct {
 	Attempt int    `json:"attempt"`
 	Worker  string `json:"worker"`
 	Token   string `json:"token"` // backend-specific handle (stream entry id, …)
+	// MaxAttempts is how many attempts the job has in all (its own
+	// max_attempts or the queue's default): a worker tells from it whether
+	// a failed attempt runs again.
+	MaxAttempts int `json:"max_attempts,omitempty"`
 }
 
 // WorkerInfo is what a worker advertises: which tasks it consumes, the

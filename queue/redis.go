@@ -473,6 +473,7 @@ func (r *Redis) Dequeue(ctx context.Context, worker string, lanes []Lane) (*Leas
 			}
 			l.Attempt = int(res[1].(int64))
 			l.Token = res[2].(string)
+			l.MaxAttempts = l.Job.maxAttempts(&r.opts) // what Enqueue stored as the job's 'max'
 			return l, nil
 		}
 		// Wait for an enqueue's wake token (or the slice to pass, or a cold

@@ -66,6 +66,11 @@ type Config struct {
 	// waits in the queue. A model larger than the budget is not served.
 	// 0: no budget.
 	MaxMemory int64
+	// PoisonAfter is how many attempts of a job may crash its plugin: the
+	// attempt that crashes it for the PoisonAfter-th time (or on the job's
+	// last permitted attempt, whichever comes first) fails the job with
+	// code "poison" instead of queueing it again (default 3).
+	PoisonAfter int
 	// OnFinish, when set, is told how each attempt this worker ran ended
 	// (for metrics): outcome is one of the Outcome* constants, took the
 	// attempt's run time.
@@ -117,6 +122,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SettleFor <= 0 {
 		c.SettleFor = c.LeaseDuration
+	}
+	if c.PoisonAfter <= 0 {
+		c.PoisonAfter = 3
 	}
 	return c
 }
@@ -813,12 +821,49 @@ func (w *Worker) run(hard context.Context, plugin string, l *queue.Lease) {
 		}
 		jerr, retry := Classify(err)
 		loadFailed = jerr.Code == sdk.CodeModelUnavailable || jerr.Code == sdk.CodeModelNotFound
+		retry, jerr = w.poison(l, name, retry, jerr)
 		outcome = OutcomeFailed
 		if retry {
 			outcome = OutcomeRetried
 		}
-		log.Warn("job attempt failed", "code", jerr.Code, "retry", retry, "err", jerr.Message, "took", time.Since(start))
+		log.Warn("job attempt failed: "+whatNext(l, retry, jerr), "code", jerr.Code, "err", jerr.Message, "took", time.Since(start))
 		outcome = settled(outcome, w.settle(log, "fail", func(c context.Context) error { return w.q.Fail(c, l, jerr, retry) }))
+	}
+}
+
+// poison turns a crash on the job's last crash-permitted attempt into the
+// code "poison": every earlier attempt ended in a crash too (only crashes
+// are retried) or in a lost worker, so another one would crash the plugin
+// again.
+func (w *Worker) poison(l *queue.Lease, plugin string, retry bool, jerr queue.JobError) (bool, queue.JobError) {
+	if jerr.Code != sdk.CodePluginCrashed {
+		return retry, jerr
+	}
+	limit := w.cfg.PoisonAfter
+	if l.MaxAttempts > 0 {
+		limit = min(limit, l.MaxAttempts)
+	}
+	if l.Attempt < limit {
+		return retry, jerr
+	}
+	return false, queue.JobError{Code: sdk.CodePoison, Message: fmt.Sprintf(
+		"job crashed plugin %s on attempt %d, and no earlier attempt finished (each crashed it or lost its worker); not run again. Last crash: %s",
+		plugin, l.Attempt, jerr.Message)}
+}
+
+// whatNext says, for the log, what becomes of a job whose attempt failed.
+func whatNext(l *queue.Lease, retry bool, jerr queue.JobError) string {
+	switch {
+	case jerr.Code == sdk.CodePoison:
+		return "it crashed its plugin on every attempt; failing it as poison, not running it again"
+	case !retry:
+		return fmt.Sprintf("failing the job (%s is not retried)", jerr.Code)
+	case l.MaxAttempts > 0 && l.Attempt >= l.MaxAttempts:
+		return fmt.Sprintf("failing the job: attempt %d was its last (max_attempts %d)", l.Attempt, l.MaxAttempts)
+	case l.MaxAttempts > 0:
+		return fmt.Sprintf("queueing it again for attempt %d of %d", l.Attempt+1, l.MaxAttempts)
+	default:
+		return "queueing it again if it has attempts left"
 	}
 }
 
@@ -838,14 +883,10 @@ func settled(want string, err error) string {
 }
 
 // runEngine calls eng.Run, turning a panic of an in-process engine into an
-// internal error instead of a dead worker.
-func runEngine(ctx context.Context, eng sdk.Engine, job sdk.Job, emit func(sdk.Event) error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = sdk.Errorf(sdk.CodeInternal, "plugin panicked: %v", p)
-		}
-	}()
-	return eng.Run(ctx, job, emit)
+// internal error (short, with an error id; the stack is logged) instead of
+// a dead worker.
+func runEngine(ctx context.Context, eng sdk.Engine, job sdk.Job, emit func(sdk.Event) error) error {
+	return sdk.RunGuarded(ctx, eng, job, emit)
 }
 
 // queueOp runs a queue call on the job's behalf with its own timeout: it

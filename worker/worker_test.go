@@ -1,12 +1,14 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -506,4 +508,50 @@ func TestRunWithoutEnginesFails(t *testing.T) {
 	if err := worker.New(q, nil, worker.Config{}).Run(context.Background()); err == nil {
 		t.Fatal("Run with no engines: no error")
 	}
+}
+
+// A job that crashes its plugin every time is failed as poison on its
+// PoisonAfter-th crash (here before its max_attempts), with the last
+// crash's message; the log says what happens at each attempt.
+func TestAlwaysCrashingJobIsPoison(t *testing.T) {
+	var runs atomic.Int32
+	eng := textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
+		runs.Add(1)
+		return sdk.Errorf(sdk.CodePluginCrashed, "plugin text died during job %s: panic: boom (error id 0123456789ab)", job.ID)
+	})
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	h := start(t, map[string]sdk.Engine{"text": eng}, worker.Config{PoisonAfter: 2,
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	evs, st := h.wait(t, h.enqueue(t, queue.Job{MaxAttempts: 5}))
+	if st.Status != queue.StatusFailed || st.Error == nil || st.Error.Code != sdk.CodePoison || st.Attempt != 2 || runs.Load() != 2 ||
+		!strings.Contains(st.Error.Message, "crashed plugin text on attempt 2") || !strings.Contains(st.Error.Message, "panic: boom (error id 0123456789ab)") {
+		t.Fatalf("state %+v error %+v runs %d", st, st.Error, runs.Load())
+	}
+	if tp := types(evs); !slices.Equal(tp, []string{"queued", "started", "retry", "started", "error"}) {
+		t.Fatalf("events %v", tp)
+	}
+	mu.Lock()
+	log := logs.String()
+	mu.Unlock()
+	if !strings.Contains(log, "queueing it again for attempt 2 of 5") ||
+		!strings.Contains(log, "crashed its plugin on every attempt; failing it as poison") {
+		t.Fatalf("log:\n%s", log)
+	}
+	// max_attempts below PoisonAfter: the last attempt's crash is poison too.
+	_, st = h.wait(t, h.enqueue(t, queue.Job{MaxAttempts: 1}))
+	if st.Error == nil || st.Error.Code != sdk.CodePoison || st.Attempt != 1 {
+		t.Fatalf("max_attempts 1: %+v", st.Error)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

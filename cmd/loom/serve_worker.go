@@ -25,6 +25,7 @@ type workerFlags struct {
 	id          string
 	grace       time.Duration
 	maxMemory   byteSize
+	poisonAfter int
 }
 
 // byteSize is a flag of bytes: a number with an optional unit, 1024-based
@@ -54,6 +55,7 @@ func (wf *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&wf.concurrency, "concurrency", 1, "jobs each plugin runs at once in this worker")
 	fs.StringVar(&wf.id, "id", "", "worker id in leases and /v1/models (default host-pid-random)")
 	fs.DurationVar(&wf.grace, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may finish before they are handed back to the queue")
+	fs.IntVar(&wf.poisonAfter, "poison-after", 3, "a job that crashes its plugin on this many attempts (or on its last one) fails with code poison instead of running again")
 	fs.Var(&wf.maxMemory, "max-memory", "memory budget for the models loaded at once, e.g. 6GiB (by the plugins' estimates): models load on first use and the least recently used idle one is unloaded when the next would not fit; a larger model is not served; 0: no budget")
 }
 
@@ -70,6 +72,9 @@ type jobRunner struct {
 func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time.Duration, reg prometheus.Registerer, logger *slog.Logger) (*jobRunner, error) {
 	if wf.concurrency < 1 {
 		return nil, usagef("--concurrency must be at least 1")
+	}
+	if wf.poisonAfter < 1 {
+		return nil, usagef("--poison-after must be at least 1")
 	}
 	h, err := host.New(host.Config{
 		Dir:       wf.plugins,
@@ -93,6 +98,7 @@ func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time
 		ShutdownGrace:      wf.grace,
 		Restarts:           h.RestartCount,
 		MaxMemory:          int64(wf.maxMemory),
+		PoisonAfter:        wf.poisonAfter,
 		Logger:             logger,
 		OnFinish:           workerMetrics(reg),
 	})

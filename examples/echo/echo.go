@@ -33,6 +33,10 @@ type params struct {
 	// NoArtifact skips the 5 MiB artifact, so a run is an empty job
 	// (loom bench queue measures the queue, not artifact transfer).
 	NoArtifact bool `json:"no_artifact,omitempty" doc:"skip the 5 MiB artifact"`
+	// Crash kills the plugin process with a panic on a goroutine of its own
+	// (which no recover in the SDK can catch), after one progress event:
+	// tests of crash handling and poison jobs use it.
+	Crash bool `json:"crash,omitempty" doc:"crash the plugin process (tests)"`
 }
 
 // result is echo.upper's final JSON.
@@ -73,6 +77,15 @@ func (echo) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) er
 		return err
 	}
 	delay := time.Duration(p.DelayMS) * time.Millisecond
+	if p.Crash {
+		if err := emit(sdk.Event{Kind: sdk.EventProgress, Step: 0, Total: 1}); err != nil {
+			return err
+		}
+		slog.Error("echo: crashing as the job asked", "job", job.ID)
+		crashed := make(chan struct{})
+		go func() { panic("echo: crash asked by job " + job.ID) }()
+		<-crashed
+	}
 
 	runes := []rune(p.Text)
 	var upper strings.Builder

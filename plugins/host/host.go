@@ -20,6 +20,7 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -350,6 +351,7 @@ type instance struct {
 	engine   *sdk.Client
 	manifest sdk.Manifest
 	started  time.Time
+	stderr   *stderrTail // the last lines the process wrote to its stderr
 	// dead is set by a Run that saw this process exit mid-job, before the
 	// supervisor's next poll replaces it: new Runs wait for the restart
 	// instead of failing on the corpse (which would burn the job's retry).
@@ -425,6 +427,7 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 	cmd.Env = p.h.environ()
 	cmd.SysProcAttr = pluginProcAttr()
 	log := p.logger()
+	tail := &stderrTail{}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.VersionedPlugins(nil),
@@ -437,6 +440,7 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 		GRPCDialOptions:  sdk.GRPCDialOptions(),
 		SyncStdout:       &lineLog{log: log, stream: "stdout"},
 		SyncStderr:       &lineLog{log: log, stream: "stderr"},
+		Stderr:           tail, // the raw stderr: a runtime panic's lines land here
 	})
 	rpc, err := client.Client()
 	if err != nil {
@@ -463,7 +467,7 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 	if m.Name != p.name {
 		p.logger().Warn("manifest name differs from the binary's", "manifest_name", m.Name, "binary", p.path)
 	}
-	return &instance{cmd: cmd, client: client, engine: eng, manifest: m, started: time.Now()}, nil
+	return &instance{cmd: cmd, client: client, engine: eng, manifest: m, started: time.Now(), stderr: tail}, nil
 }
 
 // supervise watches the running instance and restarts it when it exits or
@@ -686,7 +690,19 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 	if e.p.h.isClosed() {
 		return sdk.Errorf(sdk.CodePluginCrashed, "plugin %s: host closed during job %s", e.p.name, job.ID)
 	}
-	return sdk.Errorf(sdk.CodePluginCrashed, "plugin %s died during job %s: %v", e.p.name, job.ID, err)
+	// The client is told what the process said last, in a line, and an
+	// error id; the log line with that id has the plugin's last stderr
+	// lines (a panic's goroutine dump among them).
+	id := sdk.NewErrorID()
+	lines := inst.stderr.Lines()
+	e.p.logger().Error("plugin crashed during a job; the worker decides whether it runs again", "job", job.ID,
+		"error_id", id, "exited", inst.exited(), "error", err, "stderr_tail", strings.Join(lines, "\n"))
+	said := crashSummary(lines)
+	if said == "" {
+		said = err.Error()
+	}
+	return sdk.Errorf(sdk.CodePluginCrashed, "plugin %s died during job %s: %s (error id %s; the server log has its last stderr lines)",
+		e.p.name, job.ID, said, id)
 }
 
 // lineLog logs what a plugin writes to its stdout/stderr after go-plugin
@@ -717,4 +733,81 @@ func (l *lineLog) Write(b []byte) (int, error) {
 		l.buf = l.buf[:0]
 	}
 	return len(b), nil
+}
+
+// stderrTailLines is how many of a plugin's last stderr lines the host keeps
+// for the log line of a crash.
+const stderrTailLines = 40
+
+// stderrTail keeps the last stderrTailLines lines a plugin process wrote to
+// its raw stderr (go-plugin copies them here line by line).
+type stderrTail struct {
+	mu    sync.Mutex
+	lines []string
+	part  []byte
+}
+
+func (t *stderrTail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.part = append(t.part, b...)
+	for {
+		i := slices.Index(t.part, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(t.part[:min(i, 1024)]) // a line is kept up to 1 KiB
+		t.part = t.part[i+1:]
+		t.lines = append(t.lines, strings.TrimRight(line, "\r"))
+		if len(t.lines) > stderrTailLines {
+			t.lines = slices.Delete(t.lines, 0, len(t.lines)-stderrTailLines)
+		}
+	}
+	if len(t.part) > 1024 {
+		t.part = t.part[:1024]
+	}
+	return len(b), nil
+}
+
+// Lines returns the kept lines, oldest first.
+func (t *stderrTail) Lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.lines)
+}
+
+// crashSummary is what a client is told of a crash, from the plugin's last
+// stderr lines: the Go runtime's "panic: …" or "fatal error: …" line when
+// there is one, else the last line that is not part of a goroutine dump
+// (a JSON log line as its message) — one line, no stack, no build paths.
+func crashSummary(lines []string) string {
+	last := ""
+	for _, l := range lines {
+		if strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "fatal error: ") {
+			return cut(l, 300)
+		}
+		if strings.HasPrefix(l, "goroutine ") {
+			break // the dump of a crash whose first line is cut off
+		}
+		if strings.HasPrefix(l, "{") {
+			var entry struct {
+				Level   string `json:"@level"`
+				Message string `json:"@message"`
+			}
+			if json.Unmarshal([]byte(l), &entry) == nil && entry.Message != "" {
+				l = entry.Level + ": " + entry.Message
+			}
+		}
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "\t") {
+			last = l
+		}
+	}
+	return cut(last, 300)
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -436,3 +436,55 @@ func TestStartFromDir(t *testing.T) {
 		t.Fatal("second Start: no error")
 	}
 }
+
+// A job that crashes its plugin process fails with plugin_crashed whose
+// message is one line — the runtime's "panic: …" — and an error id; the
+// host's log line with that id has the goroutine dump from the plugin's
+// stderr. The plugin is restarted and serves the next job.
+func TestCrashCarriesStderrSummaryAndLogsTheDump(t *testing.T) {
+	h, logs := startHost(t, Config{RestartBackoff: 50 * time.Millisecond})
+	e := h.Engines()["echo"]
+	_, err := collect(context.Background(), e, echoJob("c1", map[string]any{"text": "x", "crash": true}))
+	var pe *sdk.Error
+	if !errors.As(err, &pe) || pe.Code != sdk.CodePluginCrashed {
+		t.Fatalf("err = %v, want %s", err, sdk.CodePluginCrashed)
+	}
+	_, id, _ := strings.Cut(pe.Message, "error id ")
+	id, _, _ = strings.Cut(id, ";")
+	if !strings.Contains(pe.Message, "panic: echo: crash asked by job c1 (error id ") || len(id) != 12 ||
+		strings.Contains(pe.Message, "goroutine") || strings.Contains(pe.Message, ".go:") {
+		t.Fatalf("client message %q", pe.Message)
+	}
+	waitFor(t, "the crash log line", 5*time.Second, func() bool { return strings.Contains(logs.String(), "error_id="+id) })
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "error_id="+id) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "plugin crashed during a job") || !strings.Contains(line, "goroutine ") || !strings.Contains(line, "echo.go:") ||
+		!strings.Contains(line, "echo: crashing as the job asked") {
+		t.Fatalf("log line: %s", line)
+	}
+	if _, err := collect(context.Background(), e, echoJob("c2", map[string]any{"text": "after", "no_artifact": true})); err != nil {
+		t.Fatalf("after the crash: %v", err)
+	}
+}
+
+func TestCrashSummary(t *testing.T) {
+	for _, c := range []struct {
+		lines []string
+		want  string
+	}{
+		{[]string{`{"@level":"info","@message":"loading"}`, "panic: boom", "", "goroutine 1 [running]:", "main.f()", "\t/src/x.go:3"}, "panic: boom"},
+		{[]string{"fatal error: all goroutines are asleep - deadlock!", "", "goroutine 1 [chan receive]:"}, "fatal error: all goroutines are asleep - deadlock!"},
+		{[]string{`{"@level":"error","@message":"weights corrupt"}`, ""}, "error: weights corrupt"},
+		{[]string{"goroutine 9 [running]:", "\t/src/x.go:3"}, ""},
+		{nil, ""},
+		{[]string{strings.Repeat("é", 400)}, strings.Repeat("é", 150) + "…"},
+	} {
+		if got := crashSummary(c.lines); got != c.want {
+			t.Errorf("crashSummary(%q) = %q, want %q", c.lines, got, c.want)
+		}
+	}
+}

@@ -25,6 +25,12 @@ const (
 	// process died (or stopped answering) during the job. The job did not
 	// fail on its merits, so the worker retries it.
 	CodePluginCrashed Code = "plugin_crashed" // 500, retried
+	// CodePoison is set by the worker, never by a plugin: the job crashed
+	// its plugin on its last permitted attempt (worker --poison-after, or
+	// its max_attempts), every earlier attempt having crashed too (or lost
+	// its worker), so it fails instead of crashing the plugin again. The
+	// message carries the last crash's one-line summary and error id.
+	CodePoison Code = "poison" // 500, not retried
 )
 
 // Codes only the gateway answers (the request never became a job, or the
@@ -61,6 +67,7 @@ var codeStatus = map[Code]int{
 	CodeCanceled:         http.StatusConflict,
 	CodeInternal:         http.StatusInternalServerError,
 	CodePluginCrashed:    http.StatusInternalServerError,
+	CodePoison:           http.StatusInternalServerError,
 
 	CodeNotFound:             http.StatusNotFound,
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,

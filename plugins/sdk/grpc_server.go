@@ -2,8 +2,11 @@ package sdk
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -34,7 +37,7 @@ func NewServer(engine Engine) *Server { return &Server{engine: engine} }
 func (s *Server) Describe(ctx context.Context, _ *pluginv1.DescribeRequest) (resp *pluginv1.DescribeResponse, _ error) {
 	defer func() {
 		if r := recover(); r != nil {
-			resp = &pluginv1.DescribeResponse{Error: errorToProto(panicError(r))}
+			resp = &pluginv1.DescribeResponse{Error: errorToProto(PanicError(r, "describe"))}
 		}
 	}()
 	m, err := s.engine.Describe(ctx)
@@ -108,7 +111,7 @@ func (s *Server) Run(req *pluginv1.RunRequest, stream pluginv1.Plugin_RunServer)
 		return nil
 	}
 
-	err := runGuarded(ctx, s.engine, job, emit)
+	err := RunGuarded(ctx, s.engine, job, emit)
 	mu.Lock()
 	defer mu.Unlock()
 	returned = true
@@ -129,17 +132,40 @@ func (s *Server) Run(req *pluginv1.RunRequest, stream pluginv1.Plugin_RunServer)
 	return stream.Send(&pluginv1.RunEvent{Event: &pluginv1.RunEvent_Error{Error: errorToProto(e)}})
 }
 
-func runGuarded(ctx context.Context, engine Engine, job Job, emit func(Event) error) (err error) {
+// RunGuarded calls engine.Run, turning a panic into an "internal" *Error
+// (see PanicError). The gRPC server adapter, the worker's in-process
+// engines and plugintest all run engines through it.
+func RunGuarded(ctx context.Context, engine Engine, job Job, emit func(Event) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = panicError(r)
+			err = PanicError(r, "job "+job.ID)
 		}
 	}()
 	return engine.Run(ctx, job, emit)
 }
 
-func panicError(r any) *Error {
-	return Errorf(CodeInternal, "plugin panic: %v\n%s", r, debug.Stack())
+// PanicError is what a recovered panic becomes: an "internal" error whose
+// message is short — the panic value (cut to 200 bytes) and an error id —
+// because it reaches the HTTP client, while the goroutine stack, with its
+// build paths, is logged (slog's default logger: in a plugin process the
+// host's log) under the same error id. Call it inside the deferred recover,
+// so the stack is the panicking goroutine's.
+func PanicError(r any, during string) *Error {
+	id := NewErrorID()
+	val := fmt.Sprint(r)
+	slog.Error("panic: "+during+" failed with an internal error", "error_id", id, "panic", val, "stack", string(debug.Stack()))
+	if len(val) > 200 {
+		val = strings.ToValidUTF8(val[:200], "") + "…"
+	}
+	return Errorf(CodeInternal, "plugin panic: %s (error id %s; the server log has the stack)", val, id)
+}
+
+// NewErrorID returns a short random id that ties what a client is told to
+// the server's log line with the details.
+func NewErrorID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // asError gives any error a code: *Error keeps its own, everything else is

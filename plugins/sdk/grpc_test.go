@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -421,5 +422,41 @@ func TestUnloadCrosses(t *testing.T) {
 	plain := connect(t, &fakeEngine{})
 	if err := plain.Unload(context.Background(), "m"); !errors.Is(err, ErrUnloadUnsupported) {
 		t.Fatalf("Unload on a plain engine = %v, want ErrUnloadUnsupported", err)
+	}
+}
+
+// A panic reaches the caller as a short "internal" message with an error
+// id; the stack goes to the log under that id, never to the caller.
+func TestPanicIsShortForTheClientAndLoggedWithStack(t *testing.T) {
+	var logged bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&logged, nil)))
+	defer slog.SetDefault(prev)
+	c := connect(t, &fakeEngine{run: func(context.Context, Job, func(Event) error) error {
+		var m map[string]int
+		m["x"]++ // assignment to entry in nil map
+		return nil
+	}})
+	_, err := runAll(c, Job{ID: "j7"})
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeInternal {
+		t.Fatalf("err = %v", err)
+	}
+	_, id, _ := strings.Cut(e.Message, "error id ")
+	id, _, _ = strings.Cut(id, ";")
+	if len(id) != 12 || strings.Contains(e.Message, "goroutine") || strings.Contains(e.Message, ".go:") ||
+		!strings.HasPrefix(e.Message, "plugin panic: assignment to entry in nil map (error id ") {
+		t.Fatalf("client message %q", e.Message)
+	}
+	var line struct {
+		Msg     string `json:"msg"`
+		ErrorID string `json:"error_id"`
+		Stack   string `json:"stack"`
+	}
+	if err := json.Unmarshal(logged.Bytes(), &line); err != nil {
+		t.Fatalf("log %q: %v", logged.String(), err)
+	}
+	if line.ErrorID != id || !strings.Contains(line.Msg, "job j7") || !strings.Contains(line.Stack, "grpc_test.go") {
+		t.Fatalf("log line %+v, want error id %s and the stack", line, id)
 	}
 }

@@ -229,6 +229,13 @@ func testDeliveryByTask(t *testing.T, nq NewQueue) {
 	if l.Job.ID != b.Job.ID || l.Job.Task != "task.b" || l.Attempt != 1 || l.Worker != "w1" || l.Token == "" {
 		t.Fatalf("dequeue task.b = %+v, want job %s attempt 1 by w1", l, b.Job.ID)
 	}
+	if l.MaxAttempts != 3 { // the queue's default
+		t.Fatalf("lease max attempts %d, want the default 3", l.MaxAttempts)
+	}
+	c := enqueue(t, q, queue.Job{Task: "task.c", MaxAttempts: 5})
+	if l := dequeue(t, q, "w1", "task.c"); l.Job.ID != c.Job.ID || l.MaxAttempts != 5 {
+		t.Fatalf("lease of a job with max_attempts 5: %+v", l)
+	}
 	dequeueNone(t, q, 150*time.Millisecond, "task.b", "task.c")
 	st := wantStatus(t, q, b.Job.ID, queue.StatusRunning)
 	if st.Attempt != 1 || st.Worker != "w1" || st.StartedAt.IsZero() {

@@ -38,9 +38,15 @@ const sdkKey = "sk-loom-conformance"
 // it (no retries, so every error reaches the assertion) and the base URL.
 func sdkServer(t *testing.T) (openai.Client, string) {
 	t.Helper()
+	return sdkServerWith(t, modelDirs())
+}
+
+// sdkServerWith is sdkServer on the given model directories.
+func sdkServerWith(t *testing.T, models string) (openai.Client, string) {
+	t.Helper()
 	port := freePort(t)
 	loom(t, "serve", "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--plugins", binDir,
-		"--models", modelDirs(), "--log-level", "warn", "--api-keys", sdkKey)
+		"--models", models, "--log-level", "warn", "--api-keys", sdkKey)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	c := &client{t: t, base: base}
 	c.waitReady(1, 30*time.Second)

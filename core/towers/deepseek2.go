@@ -65,11 +65,11 @@ type DeepSeek2Config struct {
 
 // DeepSeek2 is a loaded model, read-only after load.
 type DeepSeek2 struct {
-	Config DeepSeek2Config
-	Embed  nn.Embedding
-	Blocks []DeepSeek2Block
-	Norm   nn.RMSNorm
-	Output nn.Linear
+	Config  DeepSeek2Config
+	Embed   nn.Embedding
+	Blocks  []DeepSeek2Block
+	Norm    nn.RMSNorm
+	Output  nn.Linear
 	rope    nn.RoPE
 	ropeMag float32 // what the rotated q_pe and k_pe are multiplied by (YaRN's magnitude; 1 without)
 	scale   float32 // of the attention scores: mscale²/√(nope+rope)

@@ -74,6 +74,14 @@ func exercise(t *testing.T, c *client) {
 
 	badInput(t, c)
 
+	// No server path reaches a client (issue 17 item 9).
+	_, models := c.do("GET", "/v1/models", nil)
+	for _, d := range strings.Split(modelDirs(), string(os.PathListSeparator)) {
+		if d != "" && strings.Contains(string(models), d) {
+			t.Fatalf("/v1/models shows the server path %s: %s", d, tail(string(models), 2000))
+		}
+	}
+
 	// Text: a real language model through loom-plugin-text. Its weights
 	// live in ../shared/models beside the repository (as for the other
 	// real-model tests); without that folder this part is left out, with it

@@ -17,10 +17,10 @@ func manifestToProto(m Manifest) *pluginv1.Manifest {
 		pm.Models = append(pm.Models, &pluginv1.ModelInfo{
 			Id:           mi.ID,
 			Tasks:        mi.Tasks,
-			Description:  mi.Description,
+			Description:  RedactPaths(mi.Description),
 			ParamsSchema: mi.Params,
 			Ready:        mi.Ready,
-			Missing:      mi.Missing,
+			Missing:      RedactPaths(mi.Missing),
 			Created:      mi.Created,
 			MemoryBytes:  mi.MemoryBytes,
 			Loaded:       mi.Loaded,
@@ -119,7 +119,8 @@ func rawJSON(b []byte) json.RawMessage {
 
 func errorToProto(e *Error) *pluginv1.Error {
 	// Messages often quote input; an invalid byte would fail the marshal.
-	return &pluginv1.Error{Code: strings.ToValidUTF8(string(e.Code), "\uFFFD"), Message: strings.ToValidUTF8(e.Message, "\uFFFD")}
+	// They reach API clients, so the server's paths come out (redact.go).
+	return &pluginv1.Error{Code: strings.ToValidUTF8(string(e.Code), "\uFFFD"), Message: RedactPaths(strings.ToValidUTF8(e.Message, "\uFFFD"))}
 }
 
 func errorFromProto(pe *pluginv1.Error) *Error {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -458,5 +460,50 @@ func TestPanicIsShortForTheClientAndLoggedWithStack(t *testing.T) {
 	}
 	if line.ErrorID != id || !strings.Contains(line.Msg, "job j7") || !strings.Contains(line.Stack, "grpc_test.go") {
 		t.Fatalf("log line %+v, want error id %s and the stack", line, id)
+	}
+}
+
+// TestNoServerPathsCrossTheBoundary is issue 17 item 9: what a plugin
+// says reaches API clients, so no absolute server path may cross — not in
+// a model's Missing text, an error message (an os error naming a file
+// under LOOM_MODELS), nor a panic's (its stack holds source paths).
+func TestNoServerPathsCrossTheBoundary(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(ModelsEnv, dir)
+	wd, _ := os.Getwd()
+	missing := filepath.Join(dir, "tiny", "model.gguf")
+	c := connect(t, &fakeEngine{
+		describe: func(context.Context) (Manifest, error) {
+			return Manifest{Name: "p", Tasks: []string{"t"}, Models: []ModelInfo{{ID: "tiny", Tasks: []string{"t"},
+				Missing: "weights " + missing + " absent (searched " + dir + ")"}}}, nil
+		},
+		run: func(_ context.Context, j Job, _ func(Event) error) error {
+			switch j.Task {
+			case "panic":
+				panic("kaput")
+			case "wd":
+				return Errorf(CodeInternal, "open %s: denied", filepath.Join(wd, "cache"))
+			}
+			_, err := os.Open(missing)
+			return err
+		},
+	})
+	m, err := c.Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.Models[0].Missing, "weights tiny/model.gguf absent (searched LOOM_MODELS)"; got != want {
+		t.Fatalf("missing %q, want %q", got, want)
+	}
+	for task, want := range map[string]string{"open": "open tiny/model.gguf: no such file or directory", "panic": "plugin panic: kaput (", "wd": "open cache: denied"} {
+		_, err := runAll(c, Job{ID: "j", Task: task})
+		var e *Error
+		if !errors.As(err, &e) || !strings.HasPrefix(e.Message, want) || strings.Contains(e.Message, dir) || strings.Contains(e.Message, wd) || strings.Contains(e.Message, ".go:") {
+			t.Errorf("%s: %v, want %q", task, err, want)
+		}
+	}
+	// A longer name that only starts like a server directory stays.
+	if got := redactPaths(dir+"2/x and "+dir, []serverDir{{dir, "LOOM_MODELS"}}); got != dir+"2/x and LOOM_MODELS" {
+		t.Fatalf("redactPaths: %q", got)
 	}
 }

@@ -41,14 +41,14 @@ type TaskNeed struct {
 	Files []string // e.g. model.safetensors, config.json
 }
 
-// missing says what is absent, naming the directories searched.
+// missing says what is absent. It names no directory: the text reaches API
+// clients (the operator knows LOOM_MODELS; the host logs it).
 func (n TaskNeed) missing(dirs []string) string {
-	where := "LOOM_MODELS is empty"
-	if len(dirs) > 0 {
-		where = strings.Join(dirs, ", ")
+	if len(dirs) == 0 {
+		return fmt.Sprintf("no %s model installed: LOOM_MODELS is empty", n.Task)
 	}
-	return fmt.Sprintf("no %s model installed: expected a folder with %s under one of LOOM_MODELS (%s)",
-		n.Task, strings.Join(n.Files, " + "), where)
+	return fmt.Sprintf("no %s model installed: expected a folder with %s in a LOOM_MODELS directory",
+		n.Task, strings.Join(n.Files, " + "))
 }
 
 // Unready returns the Engine of a plugin whose tasks have no runtime in this
@@ -102,14 +102,13 @@ func (u *unready) Run(_ context.Context, job Job, _ func(Event) error) error {
 	for _, d := range dirs {
 		folder := filepath.Join(d, job.Model)
 		if st, err := os.Stat(folder); err == nil && st.IsDir() {
-			return Errorf(CodeModelUnavailable, "found %s, but this build of loom-plugin-%s has no %s runtime to load it",
-				folder, u.name, need.Task)
+			return Errorf(CodeModelUnavailable, "found the folder %s, but this build of loom-plugin-%s has no %s runtime to load it",
+				job.Model, u.name, need.Task)
 		}
 	}
-	where := "LOOM_MODELS is empty"
-	if len(dirs) > 0 {
-		where = strings.Join(dirs, ", ")
+	if len(dirs) == 0 {
+		return Errorf(CodeModelUnavailable, "model %q for %s is not installed: LOOM_MODELS is empty", job.Model, need.Task)
 	}
-	return Errorf(CodeModelUnavailable, "model %q for %s is not installed: expected a folder %s/ with %s under one of LOOM_MODELS (%s)",
-		job.Model, need.Task, job.Model, strings.Join(need.Files, " + "), where)
+	return Errorf(CodeModelUnavailable, "model %q for %s is not installed: expected a folder %s/ with %s in a LOOM_MODELS directory",
+		job.Model, need.Task, job.Model, strings.Join(need.Files, " + "))
 }

@@ -42,7 +42,7 @@ func TestUnreadyNeverProducesOutput(t *testing.T) {
 	if m.Name != "vision" || !slices.Equal(m.Tasks, []string{"image.caption", "image.generate"}) || len(m.Models) != 2 {
 		t.Fatalf("manifest = %+v", m)
 	}
-	wantMissing := "no image.caption model installed: expected a folder with model.safetensors + config.json under one of LOOM_MODELS (" + dir + ")"
+	wantMissing := "no image.caption model installed: expected a folder with model.safetensors + config.json in a LOOM_MODELS directory"
 	if mi := m.Models[0]; mi.Ready || mi.ID != "image.caption" || mi.Missing != wantMissing {
 		t.Fatalf("model = %+v, want missing %q", mi, wantMissing)
 	}
@@ -70,7 +70,7 @@ func TestUnreadyNeverProducesOutput(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "blip"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if e := run("image.caption", "blip"); e.Code != CodeModelUnavailable || !strings.Contains(e.Message, "has no image.caption runtime") {
+	if e := run("image.caption", "blip"); e.Code != CodeModelUnavailable || e.Message != "found the folder blip, but this build of loom-plugin-vision has no image.caption runtime to load it" {
 		t.Fatalf("present named model: %v", e)
 	}
 	if e := run("image.caption", "../etc"); e.Code != CodeInvalidRequest {
@@ -80,7 +80,7 @@ func TestUnreadyNeverProducesOutput(t *testing.T) {
 		t.Fatalf("unknown task: %v", e)
 	}
 	t.Setenv(ModelsEnv, "")
-	if e := run("image.generate", ""); !strings.Contains(e.Message, "(LOOM_MODELS is empty)") {
+	if e := run("image.generate", ""); !strings.Contains(e.Message, ": LOOM_MODELS is empty") {
 		t.Fatalf("empty LOOM_MODELS: %v", e)
 	}
 	if emitted != 0 {

@@ -121,7 +121,7 @@ func (e *engine) model(id string) (*loadedModel, error) {
 		if !validID(id) {
 			return nil, sdk.Errorf(sdk.CodeInvalidRequest, "model name %q is not a file or folder name", id)
 		}
-		return nil, sdk.Errorf(sdk.CodeModelNotFound, "no text model %q under LOOM_MODELS (%s)", id, strings.Join(e.dirs, ", "))
+		return nil, sdk.Errorf(sdk.CodeModelNotFound, "no text model %q in a LOOM_MODELS directory", id)
 	}
 	e.mu.Lock()
 	lm, ok := e.models[path]

@@ -28,6 +28,13 @@ type AttnParams struct {
 	QPos0                              int
 	Mask                               []float32 // optional additive mask (SeqQ, SeqKV), e.g. padding; nil = none
 	Scale                              float32   // 0 means 1/sqrt(HeadDim)
+	// Softcap > 0 soft-caps every scaled score s to Softcap·tanh(s/Softcap)
+	// before the mask is added (Gemma 2's attn_logit_softcapping).
+	Softcap float32
+	// Window > 0 (causal only) is a sliding window: query position p sees
+	// keys p-Window+1…p, llama.cpp's LLAMA_SWA_TYPE_STANDARD (Gemma 2/3's
+	// local layers).
+	Window int
 }
 
 // A query row that sees no key (every visible score -Inf through Mask) gets
@@ -53,6 +60,10 @@ func (p *AttnParams) normalize(out, q, k, v []float32) error {
 		return errors.New("attention: negative stride")
 	case math.IsNaN(float64(p.Scale)) || math.IsInf(float64(p.Scale), 0):
 		return fmt.Errorf("attention: scale %v", p.Scale)
+	case !(p.Softcap >= 0) || math.IsInf(float64(p.Softcap), 0):
+		return fmt.Errorf("attention: soft-cap %v", p.Softcap)
+	case p.Window < 0 || p.Window > 0 && !p.Causal:
+		return fmt.Errorf("attention: sliding window %d needs a causal, non-negative window", p.Window)
 	}
 	qw, kw := p.Heads*p.HeadDim, p.KVHeads*p.HeadDim
 	if p.QStride == 0 {
@@ -107,6 +118,47 @@ func (p *AttnParams) keyLimit(i int) int {
 		return min(p.SeqKV, p.QPos0+i+1)
 	}
 	return p.SeqKV
+}
+
+// keyStart is the first key query row i sees (0 without a sliding window).
+func (p *AttnParams) keyStart(i int) int {
+	if p.Window > 0 {
+		return max(0, p.QPos0+i-p.Window+1)
+	}
+	return 0
+}
+
+// firstKeyTile is where the key tiles of query rows i0… start: the tile
+// holding the first row's first visible key (later rows see no earlier key).
+func (p *AttnParams) firstKeyTile(i0 int) int {
+	return p.keyStart(i0) / attnKTile * attnKTile
+}
+
+// shaped reports whether scores need scoreRow (soft-capping or a window).
+func (p *AttnParams) shaped() bool { return p.Softcap > 0 || p.Window > 0 }
+
+// scoreRow turns query row i's raw dot products with keys j0… (sc) into
+// scores: scaled, soft-capped, masked, and -Inf before the window; it
+// returns their max.
+func (p *AttnParams) scoreRow(sc []float32, i, j0 int) float32 {
+	negInf := float32(math.Inf(-1))
+	lo := p.keyStart(i) - j0
+	mx := negInf
+	for j, x := range sc {
+		x *= p.Scale
+		if p.Softcap > 0 {
+			x = p.Softcap * float32(math.Tanh(float64(x/p.Softcap)))
+		}
+		if p.Mask != nil {
+			x += p.Mask[i*p.SeqKV+j0+j]
+		}
+		if j < lo {
+			x = negInf
+		}
+		sc[j] = x
+		mx = max(mx, x)
+	}
+	return mx
 }
 
 // attnScratch is one worker's state for a query tile: running max and sum per
@@ -182,7 +234,7 @@ func attnTile(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScrat
 	// The causal limit of the tile's last row bounds every row in it: key
 	// tiles past it are skipped whole.
 	kEnd := p.keyLimit(i1 - 1)
-	for j0 := 0; j0 < kEnd; j0 += attnKTile {
+	for j0 := p.firstKeyTile(i0); j0 < kEnd; j0 += attnKTile {
 		j1 := min(j0+attnKTile, kEnd)
 		kt := k[j0*p.KStride+kh*d:]
 		vt := v[j0*p.VStride+kh*d:]
@@ -194,7 +246,9 @@ func attnTile(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScrat
 			sc := s.scores[:n]
 			vecDots(sc, q[i*p.QStride+h*d:], kt, p.KStride, d, n)
 			mx := negInf
-			if p.Mask != nil {
+			if p.shaped() {
+				mx = p.scoreRow(sc, i, j0)
+			} else if p.Mask != nil {
 				mrow := p.Mask[i*p.SeqKV+j0 : i*p.SeqKV+j0+n]
 				for j, x := range sc {
 					x = x*p.Scale + mrow[j]
@@ -260,7 +314,7 @@ func attnTileGemm(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnS
 	qt := q[i0*p.QStride+h*d:]
 	ot := out[i0*p.OStride+h*d:]
 	kEnd := p.keyLimit(i1 - 1)
-	for j0 := 0; j0 < kEnd; j0 += attnKTile {
+	for j0 := p.firstKeyTile(i0); j0 < kEnd; j0 += attnKTile {
 		nk := min(j0+attnKTile, kEnd) - j0
 		kt := k[j0*p.KStride+kh*d:]
 		vt := v[j0*p.VStride+kh*d:]
@@ -271,13 +325,17 @@ func attnTileGemm(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnS
 			sc := st[r*attnKTile : r*attnKTile+nk]
 			n := min(nk, p.keyLimit(i)-j0) // keys this row sees in the tile
 			mx := negInf
-			for j := 0; j < max(n, 0); j++ {
-				x := sc[j] * p.Scale
-				if p.Mask != nil {
-					x += p.Mask[i*p.SeqKV+j0+j]
+			if p.shaped() {
+				mx = p.scoreRow(sc[:max(n, 0)], i, j0)
+			} else {
+				for j := 0; j < max(n, 0); j++ {
+					x := sc[j] * p.Scale
+					if p.Mask != nil {
+						x += p.Mask[i*p.SeqKV+j0+j]
+					}
+					sc[j] = x
+					mx = max(mx, x)
 				}
-				sc[j] = x
-				mx = max(mx, x)
 			}
 			mNew := max(s.m[r], mx)
 			if n <= 0 || mNew == negInf {
@@ -328,7 +386,7 @@ func AttentionNaive(out, q, k, v []float32, p AttnParams) error {
 			qi := q[i*p.QStride+h*d : i*p.QStride+h*d+d]
 			row := scores[i*p.SeqKV : (i+1)*p.SeqKV]
 			for j := range row {
-				if j >= p.keyLimit(i) {
+				if j >= p.keyLimit(i) || j < p.keyStart(i) {
 					row[j] = math.Inf(-1)
 					continue
 				}
@@ -338,6 +396,9 @@ func AttentionNaive(out, q, k, v []float32, p AttnParams) error {
 					dot += float64(qi[c]) * float64(kj[c])
 				}
 				row[j] = dot * float64(p.Scale)
+				if p.Softcap > 0 {
+					row[j] = float64(p.Softcap) * math.Tanh(row[j]/float64(p.Softcap))
+				}
 				if p.Mask != nil {
 					row[j] += float64(p.Mask[i*p.SeqKV+j])
 				}

@@ -31,6 +31,13 @@ func AttentionComposed(out, q, k, v []float32, p AttnParams) error {
 			for i := 0; i < sq; i++ {
 				row := sc[i*skv : (i+1)*skv]
 				lim := p.keyLimit(i)
+				if p.shaped() {
+					p.scoreRow(row[:lim], i, 0)
+					for j := lim; j < skv; j++ {
+						row[j] = negInf
+					}
+					continue
+				}
 				for j := range row {
 					switch {
 					case j >= lim:
@@ -47,7 +54,7 @@ func AttentionComposed(out, q, k, v []float32, p AttnParams) error {
 				return
 			}
 			for i := 0; i < sq; i++ { // a row that sees no key: zeros, as FlashAttention
-				if p.keyLimit(i) == 0 {
+				if p.keyLimit(i) <= p.keyStart(i) {
 					clear(sc[i*skv : (i+1)*skv])
 				}
 			}

@@ -18,7 +18,9 @@ type attnCase struct {
 	causal              bool
 	qPos0               int
 	mask                bool
-	padQ, padKV, padO   int // extra floats per row beyond packed (strided layouts)
+	padQ, padKV, padO   int     // extra floats per row beyond packed (strided layouts)
+	window              int     // sliding window (Gemma's local layers)
+	softcap             float32 // score soft-capping (Gemma 2)
 }
 
 var attnCases = []attnCase{
@@ -38,13 +40,19 @@ var attnCases = []attnCase{
 	{name: "mask causal", heads: 2, kvHeads: 2, dim: 80, seqQ: 65, seqKV: 65, causal: true, mask: true},
 	{name: "strided", heads: 4, kvHeads: 2, dim: 8, seqQ: 21, seqKV: 35, causal: true, qPos0: 14, padQ: 5, padKV: 24, padO: 3},
 	{name: "strided long", heads: 8, kvHeads: 4, dim: 64, seqQ: 130, seqKV: 300, mask: true, padQ: 64, padKV: 7, padO: 1},
+	{name: "window", heads: 4, kvHeads: 2, dim: 16, seqQ: 70, seqKV: 70, causal: true, window: 5},
+	{name: "window tiles", heads: 2, kvHeads: 1, dim: 64, seqQ: 300, seqKV: 300, causal: true, window: 129},
+	{name: "window decode", heads: 4, kvHeads: 4, dim: 8, seqQ: 1, seqKV: 517, causal: true, qPos0: 516, window: 200},
+	{name: "window chunk", heads: 2, kvHeads: 2, dim: 8, seqQ: 3, seqKV: 290, causal: true, qPos0: 287, window: 140},
+	{name: "softcap", heads: 4, kvHeads: 2, dim: 64, seqQ: 40, seqKV: 40, causal: true, softcap: 2.5},
+	{name: "softcap window mask", heads: 2, kvHeads: 2, dim: 8, seqQ: 37, seqKV: 37, causal: true, mask: true, window: 7, softcap: 1},
 }
 
 // attnInputs builds q, k, v and mask for c; scores get a spread of magnitudes
 // (scale 3) so the online max actually changes between tiles.
 func attnInputs(r *rand.Rand, c attnCase) (q, k, v, mask []float32, p AttnParams) {
 	p = AttnParams{Heads: c.heads, KVHeads: c.kvHeads, HeadDim: c.dim, SeqQ: c.seqQ, SeqKV: c.seqKV,
-		Causal: c.causal, QPos0: c.qPos0}
+		Causal: c.causal, QPos0: c.qPos0, Window: c.window, Softcap: c.softcap}
 	if c.padQ+c.padKV+c.padO > 0 {
 		p.QStride = c.heads*c.dim + c.padQ
 		p.KStride = c.kvHeads*c.dim + c.padKV
@@ -154,6 +162,23 @@ func TestAttentionNaiveByHand(t *testing.T) {
 	if math.Abs(float64(got[0]-10)) > 1e-6 || math.Abs(float64(got[1])-want1) > 1e-5 {
 		t.Fatalf("flash = %v, want [10 %v]", got, want1)
 	}
+	// A window of one key: each query sees only itself.
+	p.Window = 1
+	if err := AttentionNaive(out, q, k, v, p); err != nil {
+		t.Fatal(err)
+	}
+	if out[0] != 10 || out[1] != 20 {
+		t.Fatalf("naive window 1 = %v, want [10 20]", out)
+	}
+	// Soft-capped at 1: query 1's scores become tanh(2), tanh(-2).
+	p.Window, p.Softcap = 0, 1
+	if err := AttentionNaive(out, q, k, v, p); err != nil {
+		t.Fatal(err)
+	}
+	w0 = math.Exp(math.Tanh(2)) / (math.Exp(math.Tanh(2)) + math.Exp(math.Tanh(-2)))
+	if want1 = w0*10 + (1-w0)*20; math.Abs(float64(out[1])-want1) > 1e-5 {
+		t.Fatalf("naive soft-capped = %v, want [10 %v]", out, want1)
+	}
 }
 
 func TestAttentionErrors(t *testing.T) {
@@ -174,6 +199,8 @@ func TestAttentionErrors(t *testing.T) {
 		{"small stride", func(p *AttnParams) { p.QStride = 31 }, q, "strides"},
 		{"short mask", func(p *AttnParams) { p.Mask = make([]float32, 14) }, q, "mask"},
 		{"nan scale", func(p *AttnParams) { p.Scale = float32(math.NaN()) }, q, "scale"},
+		{"window not causal", func(p *AttnParams) { p.Window = 2 }, q, "window"},
+		{"negative soft-cap", func(p *AttnParams) { p.Softcap = -1; p.Causal = true }, q, "soft-cap"},
 	} {
 		p := ok
 		tc.edit(&p)
@@ -259,8 +286,12 @@ func TestAttentionComposedMatchesNaive(t *testing.T) {
 	for _, c := range []struct {
 		heads, kv, d, sq, skv, pos int
 		causal                     bool
-	}{{2, 2, 8, 37, 37, 0, false}, {8, 4, 64, 70, 70, 0, true}, {4, 2, 64, 19, 300, 281, true}, {4, 4, 64, 29, 77, 0, false}} {
-		p := AttnParams{Heads: c.heads, KVHeads: c.kv, HeadDim: c.d, SeqQ: c.sq, SeqKV: c.skv, Causal: c.causal, QPos0: c.pos}
+		window                     int
+		softcap                    float32
+	}{{2, 2, 8, 37, 37, 0, false, 0, 0}, {8, 4, 64, 70, 70, 0, true, 0, 0}, {4, 2, 64, 19, 300, 281, true, 0, 0},
+		{4, 4, 64, 29, 77, 0, false, 0, 0}, {4, 2, 16, 19, 300, 281, true, 40, 0}, {2, 2, 8, 50, 50, 0, true, 9, 1.5}} {
+		p := AttnParams{Heads: c.heads, KVHeads: c.kv, HeadDim: c.d, SeqQ: c.sq, SeqKV: c.skv, Causal: c.causal, QPos0: c.pos,
+			Window: c.window, Softcap: c.softcap}
 		q, k, v := randSlice(r, c.sq*c.heads*c.d), randSlice(r, c.skv*c.kv*c.d), randSlice(r, c.skv*c.kv*c.d)
 		want, got := make([]float32, len(q)), make([]float32, len(q))
 		if err := AttentionNaive(want, q, k, v, p); err != nil {

@@ -9,6 +9,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // rowGrain is how many rows of width dim make one parallel chunk: about 16K
@@ -247,6 +248,54 @@ func GELU(out, x []float32) error {
 		return 0.5 * v * (1 + t)
 	})
 	return nil
+}
+
+// GELUF16 sets out to GELU as ggml's CPU backend computes it by default
+// (GGML_GELU_FP16): x rounded to half precision indexes a table of the tanh
+// approximation rounded to half, and |x| ≥ 10 gives 0 or x. llama.cpp's
+// Gemma feed-forward (GeGLU) runs through it, so a decoder that must agree
+// with llama.cpp to 1e-4 does too (the exact tanh form differs by up to half
+// a half-precision ulp, ~5e-4 relative). out may alias x.
+func GELUF16(out, x []float32) error {
+	if err := checkUnary("gelu_f16", out, x); err != nil {
+		return err
+	}
+	geluF16Once.Do(func() {
+		for h := range geluF16Table {
+			geluF16Table[h] = geluF16Ref(F16ToF32(uint16(h)))
+		}
+	})
+	unary(out, x, func(v float32) float32 {
+		switch {
+		case v <= -10:
+			return 0
+		case v >= 10:
+			return v
+		}
+		return geluF16Table[F32ToF16(v)]
+	})
+	return nil
+}
+
+var (
+	geluF16Once  sync.Once
+	geluF16Table [1 << 16]float32
+)
+
+// geluF16Ref is GELUF16 of one value without the table: ggml's gelu_f32
+// (0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²))) in float32) of x rounded to
+// half, rounded to half.
+func geluF16Ref(v float32) float32 {
+	switch {
+	case v <= -10:
+		return 0
+	case v >= 10:
+		return v
+	}
+	x := F16ToF32(F32ToF16(v))
+	const k = float32(0.79788456080286535587989211986876) // √(2/π)
+	t := float32(math.Tanh(float64(k * x * (1 + 0.044715*x*x))))
+	return F16ToF32(F32ToF16(0.5 * x * (1 + t)))
 }
 
 // GELUErf sets out to exact GELU, 0.5·x·(1 + erf(x/√2)) (BERT, ViT,

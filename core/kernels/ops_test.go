@@ -346,3 +346,41 @@ func TestTranspose(t *testing.T) {
 		t.Fatal("transpose into a short dst accepted")
 	}
 }
+
+// GELUF16 is ggml's half-precision GELU table: every half value agrees with
+// the table-free twin, results are halves within half an ulp of the tanh
+// form, and the saturated ends are 0 and x.
+func TestGELUF16(t *testing.T) {
+	x := make([]float32, 0, 1<<16+4)
+	for h := 0; h < 1<<16; h++ {
+		if v := F16ToF32(uint16(h)); v == v && !math.IsInf(float64(v), 0) {
+			x = append(x, v)
+		}
+	}
+	x = append(x, -10, 10, -11.5, 123, 0.3333333, -2.7182817) // saturation, and values between halves
+	got, full := guarded(len(x))
+	if err := GELUF16(got, x); err != nil {
+		t.Fatal(err)
+	}
+	checkGuards(t, full, len(x))
+	for i, v := range x {
+		want := geluF16Ref(v)
+		if got[i] != want {
+			t.Fatalf("gelu_f16(%v) = %v, table-free twin %v", v, got[i], want)
+		}
+		if v <= -10 && got[i] != 0 || v >= 10 && got[i] != v {
+			t.Fatalf("gelu_f16(%v) = %v, want saturation", v, got[i])
+		}
+		f := float64(v)
+		exact := 0.5 * f * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(f+0.044715*f*f*f)))
+		if math.Abs(f) < 10 && math.Abs(float64(got[i])-exact) > 2e-3*math.Max(math.Abs(exact), 1e-3)+1e-6 {
+			t.Fatalf("gelu_f16(%v) = %v, tanh form %v", v, got[i], exact)
+		}
+	}
+	if F16ToF32(F32ToF16(got[len(x)-2])) != got[len(x)-2] {
+		t.Fatalf("gelu_f16 result %v is not a half", got[len(x)-2])
+	}
+	if err := GELUF16(got[:2], x); err == nil {
+		t.Fatal("short out accepted")
+	}
+}

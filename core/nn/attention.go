@@ -126,15 +126,22 @@ func (c *KVCache) Clone(n int) KVCache {
 }
 
 // Attention is multi-head self-attention with grouped KV heads (GQA, Ainslie
-// et al. 2023), rotary positions and a KV cache.
+// et al. 2023), rotary positions and a KV cache, with the options of the
+// families built on Llama's: per-head RMSNorm of q and k before RoPE (Qwen3,
+// Gemma 3), a score scale, score soft-capping (Gemma 2) and a sliding
+// window (Gemma's local layers).
 type Attention struct {
-	Q       Linear // (heads·head_dim, dim)
-	K, V    Linear // (kv_heads·head_dim, dim)
-	O       Linear // (dim, heads·head_dim)
-	Heads   int
-	KVHeads int
-	HeadDim int
-	Rope    RoPE
+	Q            Linear   // (heads·head_dim, dim)
+	K, V         Linear   // (kv_heads·head_dim, dim)
+	O            Linear   // (dim, heads·head_dim)
+	QNorm, KNorm *RMSNorm // (head_dim) each, or nil
+	Heads        int
+	KVHeads      int
+	HeadDim      int
+	Rope         RoPE
+	Scale        float32 // q·k scale; 0 = 1/√head_dim
+	Softcap      float32 // scores soft-capped to ±Softcap; 0 = none
+	Window       int     // keys a query sees, itself included; 0 = all before it
 }
 
 // Forward attends seq new tokens x (seq, dim) at positions pos…pos+seq-1 to
@@ -158,6 +165,16 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	if err := a.V.Forward(vNew, x, seq); err != nil {
 		return fmt.Errorf("attn v: %w", err)
 	}
+	if a.QNorm != nil {
+		if err := a.QNorm.Forward(q, q, seq*a.Heads); err != nil {
+			return fmt.Errorf("attn q norm: %w", err)
+		}
+	}
+	if a.KNorm != nil {
+		if err := a.KNorm.Forward(kNew, kNew, seq*a.KVHeads); err != nil {
+			return fmt.Errorf("attn k norm: %w", err)
+		}
+	}
 	if err := a.Rope.Apply(q, seq, a.Heads, a.HeadDim, pos); err != nil {
 		return err
 	}
@@ -168,6 +185,7 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	err := kernels.FlashAttention(att, q, c.K[:n*kw], c.V[:n*kw], kernels.AttnParams{
 		Heads: a.Heads, KVHeads: a.KVHeads, HeadDim: a.HeadDim,
 		SeqQ: seq, SeqKV: n, Causal: true, QPos0: pos,
+		Scale: a.Scale, Softcap: a.Softcap, Window: a.Window,
 	})
 	if err != nil {
 		return err

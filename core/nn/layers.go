@@ -75,10 +75,13 @@ func (n *RMSNorm) Forward(out, x []float32, rows int) error {
 	return kernels.RMSNorm(out, x, n.W, rows, len(n.W), n.Eps)
 }
 
-// SwiGLU is Llama's feed-forward: Down·(silu(Gate·x) ⊙ Up·x) (Shazeer 2020).
+// SwiGLU is Llama's feed-forward: Down·(silu(Gate·x) ⊙ Up·x) (Shazeer 2020);
+// with GeGLU set, Gemma's: gelu in place of silu, as ggml computes it
+// (kernels.GELUF16).
 type SwiGLU struct {
 	Gate, Up Linear // (ff, dim)
 	Down     Linear // (dim, ff)
+	GeGLU    bool
 }
 
 // Forward sets out (rows, dim) from x (rows, dim).
@@ -92,7 +95,11 @@ func (m *SwiGLU) Forward(out, x []float32, rows int, s *Scratch) error {
 	if err := m.Up.Forward(u, x, rows); err != nil {
 		return fmt.Errorf("ffn up: %w", err)
 	}
-	if err := kernels.SiLU(g, g); err != nil {
+	act := kernels.SiLU
+	if m.GeGLU {
+		act = kernels.GELUF16
+	}
+	if err := act(g, g); err != nil {
 		return err
 	}
 	if err := kernels.Mul(g, g, u); err != nil {

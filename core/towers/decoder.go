@@ -9,6 +9,21 @@ package towers
 // al. 2024) a Mixture of Experts: router softmax → top-k → renormalise →
 // SiLU-gated experts, plus optional shared experts.
 //
+// The families built on it change a few pieces, each as llama.cpp's
+// src/models/<arch>.cpp does:
+//
+//   - Qwen2 (Qwen team 2024): biases on q, k and v; NeoX RoPE.
+//   - Qwen3 and Qwen3-MoE (2025): per-head RMSNorm of q and k before RoPE
+//     (attn_{q,k}_norm); the MoE variant's experts as Mixtral's.
+//   - Phi-3 (Abdin et al. 2024): q, k, v fused into attn_qkv and gate, up
+//     into ffn_up (2·ff rows, gate first).
+//   - Gemma 2 and 3 (Gemma Team 2024, 2025): embeddings scaled by √dim, a
+//     second RMSNorm after attention and after the feed-forward
+//     (post_attention_norm, post_ffw_norm), GeGLU, sliding-window layers
+//     alternating with global ones (their own RoPE base), and in Gemma 2
+//     soft-capped attention scores and output logits; Gemma 3 has QK-norm.
+//     GGUF stores Gemma's norm weights with the 1 already added.
+//
 // Reference implementations: llama2.c's run.c (Karpathy), llama.cpp's
 // llm_build_llama. Checkpoint names are llama.cpp's GGUF names, which every
 // reader in core/formats presents (llama2.c and Hugging Face files included):
@@ -16,20 +31,26 @@ package towers
 //	token_embd.weight              (vocab, dim)
 //	blk.N.attn_norm.weight         (dim)
 //	blk.N.attn_{q,k,v}.weight      (heads·hd, dim), (kv_heads·hd, dim) ×2 [+ .bias: Qwen2]
+//	blk.N.attn_qkv.weight          ((heads+2·kv_heads)·hd, dim) instead of the three (Phi-3)
+//	blk.N.attn_{q,k}_norm.weight   (hd)           QK-norm (Qwen3, Gemma 3)
 //	blk.N.attn_output.weight       (dim, heads·hd)
+//	blk.N.post_attention_norm.weight (dim)         Gemma 2/3
 //	blk.N.ffn_norm.weight          (dim)
 //	blk.N.ffn_{gate,up}.weight     (ff, dim)      dense blocks
+//	blk.N.ffn_up.weight            (2·ff, dim)    gate and up fused, no ffn_gate (Phi-3)
 //	blk.N.ffn_down.weight          (dim, ff)
+//	blk.N.post_ffw_norm.weight     (dim)          Gemma 2/3
 //	blk.N.ffn_gate_inp.weight      (experts, dim) MoE blocks
 //	blk.N.ffn_{gate,up}_exps.weight (experts, ff, dim)
 //	blk.N.ffn_down_exps.weight     (experts, dim, ff)
 //	blk.N.ffn_{gate,up,down}_shexp.weight         shared experts (optional)
 //	output_norm.weight             (dim)
-//	output.weight                  (vocab, dim)   absent when tied to token_embd
+//	output.weight                  (vocab, dim)   absent when tied to token_embd [+ .bias: Qwen2]
 //	rope_freqs.weight              (rot_dim/2)    optional per-pair divisors (Llama 3.1)
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/kernels"
@@ -58,13 +79,47 @@ type DecoderConfig struct {
 	ExpertNorm bool
 	SharedFF   int // hidden width of the shared expert (0 = none)
 	TiedOutput bool
+
+	// What the families change (zero values: Llama's).
+	QKNorm        bool    // attn_{q,k}_norm before RoPE (Qwen3, Gemma 3)
+	EmbedScale    float32 // embeddings times this (Gemma: √dim); 0 = 1
+	AttnScale     float32 // q·k scale; 0 = 1/√head_dim
+	AttnSoftcap   float32 // attention scores soft-capped (Gemma 2); 0 = none
+	FinalSoftcap  float32 // output logits soft-capped (Gemma 2); 0 = none
+	PostNorms     bool    // post_attention_norm and post_ffw_norm (Gemma 2/3)
+	GeGLU         bool    // gelu-gated feed-forward (Gemma)
+	SlidingWindow int     // keys a sliding-window layer sees (0: none)
+	SWALayers     []bool  // per layer: sliding window (nil: none)
+	RopeThetaSWA  float64 // RoPE base of the sliding-window layers
 }
 
-// neoxArchs use NeoX (rotate_half) RoPE pairing in llama.cpp's GGUF files.
-var neoxArchs = map[string]bool{"qwen2": true, "qwen2moe": false}
+// family is what an architecture changes in the Llama decoder, read from
+// llama.cpp's src/models/<arch>.cpp and llama_model_rope_type.
+type family struct {
+	neox   bool // NeoX (rotate_half) RoPE pairing
+	qkNorm bool
+	gemma  int // 2 or 3: Gemma's embedding scale, post-norms, GeGLU, sliding windows
+	moe    bool
+}
+
+var families = map[string]family{
+	"llama": {}, "mistral": {}, "mixtral": {},
+	"qwen2":    {neox: true},
+	"qwen3":    {neox: true, qkNorm: true},
+	"qwen3moe": {neox: true, qkNorm: true, moe: true},
+	"phi3":     {neox: true},
+	"gemma2":   {neox: true, gemma: 2},
+	"gemma3":   {neox: true, gemma: 3, qkNorm: true},
+}
 
 // supportedArchs are the architectures this tower runs.
-var supportedArchs = map[string]bool{"llama": true, "mistral": true, "mixtral": true, "qwen2": true}
+var supportedArchs = func() map[string]bool {
+	m := map[string]bool{}
+	for a := range families {
+		m[a] = true
+	}
+	return m
+}()
 
 // DecoderConfigFrom reads a decoder's configuration from metadata
 // ("<arch>.embedding_length" …) and the tensor table (vocab size, tied output).
@@ -85,7 +140,7 @@ func DecoderConfigFrom(src formats.InfoSource) (DecoderConfig, error) {
 		Context:    geti("context_length", 2048),
 		NormEps:    float32(meta.FloatOr(key("attention.layer_norm_rms_epsilon"), 1e-5)),
 		RopeTheta:  meta.FloatOr(key("rope.freq_base"), 10000),
-		RopeNeoX:   neoxArchs[arch],
+		RopeNeoX:   families[arch].neox,
 		Experts:    geti("expert_count", 0),
 		ExpertsUse: geti("expert_used_count", 0),
 	}
@@ -123,7 +178,72 @@ func DecoderConfigFrom(src formats.InfoSource) (DecoderConfig, error) {
 	}
 	_, err = src.Info("output.weight")
 	c.TiedOutput = err != nil
+	if err := c.readFamily(meta, families[arch]); err != nil {
+		return c, err
+	}
 	return c, c.validate()
+}
+
+// readFamily reads what fam changes from the metadata, with llama.cpp's
+// defaults where a key is absent.
+func (c *DecoderConfig) readFamily(meta formats.Metadata, fam family) error {
+	key := func(s string) string { return c.Arch + "." + s }
+	c.QKNorm = fam.qkNorm
+	if fam.moe && c.Experts == 0 {
+		return fmt.Errorf("decoder: %s needs %s", c.Arch, key("expert_count"))
+	}
+	if fam.gemma == 0 {
+		// A sliding window in Mistral's, Qwen's or Phi-3's files is one
+		// llama.cpp ignores (Phi-3 disables it), and so does Loom.
+		return nil
+	}
+	c.EmbedScale = float32(math.Sqrt(float64(c.Dim)))
+	c.PostNorms, c.GeGLU = true, true
+	// gemma_pytorch's query_pre_attn_scalar: dim/heads for the 27B models
+	// (which llama.cpp recognises by their layer count), head_dim otherwise.
+	c.AttnScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+	if fam.gemma == 2 && c.Layers == 46 || fam.gemma == 3 && c.Layers == 62 {
+		c.AttnScale = float32(1 / math.Sqrt(float64(c.Dim/c.Heads)))
+	}
+	c.RopeThetaSWA = 10000
+	period := int64(6)
+	window := int64(0)
+	if fam.gemma == 2 {
+		c.AttnSoftcap = float32(meta.FloatOr(key("attn_logit_softcapping"), 50))
+		c.FinalSoftcap = float32(meta.FloatOr(key("final_logit_softcapping"), 30))
+		c.RopeThetaSWA = c.RopeTheta
+		period, window = 2, 4096
+	} else {
+		c.FinalSoftcap = float32(meta.FloatOr(key("final_logit_softcapping"), 0))
+	}
+	window = meta.IntOr(key("attention.sliding_window"), window)
+	c.RopeThetaSWA = meta.FloatOr(key("rope.freq_base_swa"), c.RopeThetaSWA)
+	if v, ok := meta[key("attention.sliding_window_pattern")]; ok {
+		if _, isInt := meta.Int(key("attention.sliding_window_pattern")); !isInt {
+			return fmt.Errorf("decoder: %s of type %T: only a period is supported", key("attention.sliding_window_pattern"), v)
+		}
+	}
+	period = meta.IntOr(key("attention.sliding_window_pattern"), period)
+	if window < 0 || window > 1<<30 || period < 0 || period > 1<<16 {
+		return fmt.Errorf("decoder: sliding window %d, pattern %d", window, period)
+	}
+	if window > 0 {
+		// llama.cpp's set_swa_pattern: every period-th layer is global.
+		c.SlidingWindow = int(window)
+		c.SWALayers = make([]bool, c.Layers)
+		for i := range c.SWALayers {
+			c.SWALayers[i] = period == 0 || int64(i)%period < period-1
+		}
+	}
+	for _, v := range []float32{c.AttnSoftcap, c.FinalSoftcap} {
+		if !(v >= 0) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("decoder: soft-cap %v", v)
+		}
+	}
+	if !(c.RopeThetaSWA > 0) {
+		return fmt.Errorf("decoder: sliding-window RoPE base %v", c.RopeThetaSWA)
+	}
+	return nil
 }
 
 func (c *DecoderConfig) validate() error {
@@ -159,11 +279,13 @@ type Decoder struct {
 
 // DecoderBlock is one transformer block: exactly one of MLP and MoE is set.
 type DecoderBlock struct {
-	AttnNorm nn.RMSNorm
-	Attn     nn.Attention
-	FFNNorm  nn.RMSNorm
-	MLP      *nn.SwiGLU
-	MoE      *nn.MoE
+	AttnNorm     nn.RMSNorm
+	Attn         nn.Attention
+	AttnPostNorm *nn.RMSNorm // Gemma: on the attention output before the residual
+	FFNNorm      nn.RMSNorm
+	MLP          *nn.SwiGLU
+	MoE          *nn.MoE
+	FFNPostNorm  *nn.RMSNorm // Gemma: on the feed-forward output before the residual
 }
 
 // LoadDecoder binds a decoder to a model file's tensors (views, no copies,
@@ -178,40 +300,74 @@ func LoadDecoder(src formats.InfoSource) (*Decoder, error) {
 	if b.Has("rope_freqs.weight") {
 		freqs = b.Vector("rope_freqs.weight", c.RopeDim/2)
 	}
+	if b.Has("rope_factors_long.weight") {
+		return nil, fmt.Errorf("decoder: LongRoPE (rope_factors_long) is not supported")
+	}
 	rope, err := nn.NewRoPE(c.RopeDim, c.RopeTheta, c.RopeNeoX, c.RopeScale, freqs)
 	if err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
+	// llama.cpp's sliding-window layers rotate with their own base and no
+	// context scaling (rope_freq_scale_train_swa is 1 unless set).
+	ropeSWA := rope
+	if c.SWALayers != nil {
+		if ropeSWA, err = nn.NewRoPE(c.RopeDim, c.RopeThetaSWA, c.RopeNeoX, nn.RoPEScaling{}, freqs); err != nil {
+			return nil, fmt.Errorf("decoder: %w", err)
+		}
+	}
 	qw, kw := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	d := &Decoder{Config: c}
 	d.Embed = nn.Embedding{Table: b.Matrix("token_embd.weight", c.Vocab, c.Dim)}
+	norm := func(b *nn.Binder, name string, n int) *nn.RMSNorm {
+		return &nn.RMSNorm{W: b.Vector(name+".weight", n), Eps: c.NormEps}
+	}
 	for i := 0; i < c.Layers; i++ {
 		blk := b.Sub("blk.%d", i)
 		l := DecoderBlock{
-			AttnNorm: nn.RMSNorm{W: blk.Vector("attn_norm.weight", c.Dim), Eps: c.NormEps},
+			AttnNorm: *norm(blk, "attn_norm", c.Dim),
 			Attn: nn.Attention{
-				Q:     blk.Linear("attn_q", qw, c.Dim),
-				K:     blk.Linear("attn_k", kw, c.Dim),
-				V:     blk.Linear("attn_v", kw, c.Dim),
 				O:     blk.Linear("attn_output", c.Dim, qw),
 				Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Rope: rope,
+				Scale: c.AttnScale, Softcap: c.AttnSoftcap,
 			},
-			FFNNorm: nn.RMSNorm{W: blk.Vector("ffn_norm.weight", c.Dim), Eps: c.NormEps},
+			FFNNorm: *norm(blk, "ffn_norm", c.Dim),
 		}
-		if c.Experts > 0 {
+		if blk.Has("attn_qkv.weight") {
+			l.Attn.Q, l.Attn.K, l.Attn.V = splitQKV(blk, qw, kw, c.Dim)
+		} else {
+			l.Attn.Q = blk.Linear("attn_q", qw, c.Dim)
+			l.Attn.K = blk.Linear("attn_k", kw, c.Dim)
+			l.Attn.V = blk.Linear("attn_v", kw, c.Dim)
+		}
+		if c.QKNorm {
+			l.Attn.QNorm, l.Attn.KNorm = norm(blk, "attn_q_norm", c.HeadDim), norm(blk, "attn_k_norm", c.HeadDim)
+		}
+		if c.SWALayers != nil && c.SWALayers[i] {
+			l.Attn.Rope, l.Attn.Window = ropeSWA, c.SlidingWindow
+		}
+		if c.PostNorms {
+			l.AttnPostNorm, l.FFNPostNorm = norm(blk, "post_attention_norm", c.Dim), norm(blk, "post_ffw_norm", c.Dim)
+		}
+		switch {
+		case c.Experts > 0:
 			moe := nn.BindMoE(blk, kernels.MoEConfig{Dim: c.Dim, FF: c.FF, Experts: c.Experts, TopK: c.ExpertsUse,
 				Gating: kernels.MoESoftmax, NormTopK: c.ExpertNorm, SharedFF: c.SharedFF})
 			l.MoE = &moe
-		} else {
+		case !blk.Has("ffn_gate.weight"):
+			// Phi-3: ffn_up holds the gate rows then the up rows.
+			l.MLP = &nn.SwiGLU{Down: blk.Linear("ffn_down", c.Dim, c.FF), GeGLU: c.GeGLU}
+			l.MLP.Gate, l.MLP.Up = splitRows2(blk, "ffn_up", c.FF, c.FF, c.Dim)
+		default:
 			l.MLP = &nn.SwiGLU{
-				Gate: blk.Linear("ffn_gate", c.FF, c.Dim),
-				Up:   blk.Linear("ffn_up", c.FF, c.Dim),
-				Down: blk.Linear("ffn_down", c.Dim, c.FF),
+				Gate:  blk.Linear("ffn_gate", c.FF, c.Dim),
+				Up:    blk.Linear("ffn_up", c.FF, c.Dim),
+				Down:  blk.Linear("ffn_down", c.Dim, c.FF),
+				GeGLU: c.GeGLU,
 			}
 		}
 		d.Blocks = append(d.Blocks, l)
 	}
-	d.Norm = nn.RMSNorm{W: b.Vector("output_norm.weight", c.Dim), Eps: c.NormEps}
+	d.Norm = *norm(b, "output_norm", c.Dim)
 	if c.TiedOutput {
 		d.Output = nn.Linear{W: d.Embed.Table}
 	} else {
@@ -221,6 +377,29 @@ func LoadDecoder(src formats.InfoSource) (*Decoder, error) {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
 	return d, nil
+}
+
+// splitQKV views a fused attn_qkv ((qw+2·kw), dim) [+ bias] as q, k and v.
+func splitQKV(b *nn.Binder, qw, kw, dim int) (q, k, v nn.Linear) {
+	fused := b.Linear("attn_qkv", qw+2*kw, dim)
+	if fused.W.F32 == nil && fused.W.Data == nil {
+		return // the binder has recorded why
+	}
+	q, _ = fused.SplitRows(0, qw)
+	k, _ = fused.SplitRows(qw, qw+kw)
+	v, _ = fused.SplitRows(qw+kw, qw+2*kw)
+	return q, k, v
+}
+
+// splitRows2 views name ((a+b), cols) as its first a rows and its last b.
+func splitRows2(bd *nn.Binder, name string, a, b, cols int) (first, second nn.Linear) {
+	fused := bd.Linear(name, a+b, cols)
+	if fused.W.F32 == nil && fused.W.Data == nil {
+		return
+	}
+	first, _ = fused.SplitRows(0, a)
+	second, _ = fused.SplitRows(a, a+b)
+	return first, second
 }
 
 // prefillChunk bounds how many prompt tokens one batched step processes, so
@@ -294,7 +473,15 @@ func (st *State) step(tokens []int, pos int) error {
 	if err := d.Norm.Forward(h[:c.Dim], last, 1); err != nil {
 		return err
 	}
-	return d.Output.Forward(st.logits, h[:c.Dim], 1)
+	if err := d.Output.Forward(st.logits, h[:c.Dim], 1); err != nil {
+		return err
+	}
+	if sc := c.FinalSoftcap; sc > 0 {
+		for i, v := range st.logits {
+			st.logits[i] = sc * float32(math.Tanh(float64(v/sc)))
+		}
+	}
+	return nil
 }
 
 // blocks runs one batch of seq tokens at positions pos… through the
@@ -309,6 +496,11 @@ func (st *State) blocks(tokens []int, pos int) ([]float32, error) {
 	if err := d.Embed.Forward(x, tokens); err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
+	if c.EmbedScale != 0 {
+		if err := kernels.Scale(x, x, c.EmbedScale); err != nil {
+			return nil, err
+		}
+	}
 	for i := range d.Blocks {
 		blk := &d.Blocks[i]
 		if err := blk.AttnNorm.Forward(h, x, seq); err != nil {
@@ -316,6 +508,11 @@ func (st *State) blocks(tokens []int, pos int) ([]float32, error) {
 		}
 		if err := blk.Attn.Forward(h, h, seq, pos, &st.Cache[i], &st.s); err != nil {
 			return nil, fmt.Errorf("block %d: %w", i, err)
+		}
+		if blk.AttnPostNorm != nil {
+			if err := blk.AttnPostNorm.Forward(h, h, seq); err != nil {
+				return nil, err
+			}
 		}
 		if err := kernels.Add(x, x, h); err != nil {
 			return nil, err
@@ -333,6 +530,11 @@ func (st *State) blocks(tokens []int, pos int) ([]float32, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("block %d: %w", i, err)
+		}
+		if blk.FFNPostNorm != nil {
+			if err := blk.FFNPostNorm.Forward(out, out, seq); err != nil {
+				return nil, err
+			}
 		}
 		if err := kernels.Add(x, x, out); err != nil {
 			return nil, err

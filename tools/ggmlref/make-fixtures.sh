@@ -7,11 +7,16 @@
 #     token ids at every position (logits.gguf);
 #   core/towers/testdata/{mamba,rwkv6,deepseek2}/ — tiny random models of the new
 #     architectures (tools/mkarch) in f32 and q8_0 with llama.cpp's logits
-#     and greedy tokens (TYPE-logits.gguf).
+#     and greedy tokens (TYPE-logits.gguf);
+#   core/towers/testdata/{qwen2,qwen3,qwen3moe,phi3,gemma2,gemma3}/ — a tiny
+#     random model of each decoder family (tools/mkllama -arch, f32 and q8_0
+#     written by Loom) with llama.cpp's logits for a 7-token prompt and the 17
+#     tokens it generates greedily (TYPE-logits.gguf).
 # Needs a llama.cpp build (LLAMA=/path/to/llama.cpp with build/ from cmake;
-# static libs are fine).
+# static libs are fine). "families" as the argument remakes only those
+# (FAMILIES="gemma2 gemma3" only these).
 #
-#   LLAMA=/work/llama.cpp sh tools/ggmlref/make-fixtures.sh
+#   LLAMA=/work/llama.cpp sh tools/ggmlref/make-fixtures.sh [families]
 set -eu
 LLAMA=${LLAMA:-/work/llama.cpp}
 BUILD=$LLAMA/build
@@ -25,6 +30,27 @@ cc -O2 -o "$TMP/ggmlref" "$ROOT/tools/ggmlref/ggmlref.c" -I"$LLAMA/ggml/include"
 # shellcheck disable=SC2086
 cc -O2 -o "$TMP/llamalogits" "$ROOT/tools/ggmlref/llamalogits.c" -I"$LLAMA/include" -I"$LLAMA/ggml/include" \
 	"$BUILD/src/libllama.a" $GGML -lstdc++ -lm -lpthread -fopenmp
+
+# family ARCH MKLLAMA-FLAGS...: the f32 and q8_0 fixtures of one family.
+family() {
+	arch=$1
+	shift
+	case " ${FAMILIES:-$arch} " in *" $arch "*) ;; *) return 0 ;; esac
+	dir="$ROOT/core/towers/testdata/$arch"
+	mkdir -p "$dir"
+	for t in f32 q8_0; do
+		(cd "$ROOT" && go run ./tools/mkllama -arch "$arch" -type "$t" -dim 64 -layers 2 -heads 4 -kv-heads 2 \
+			-ff 128 -vocab 256 -context 128 -std 0.1 -norm-noise 0.1 "$@" -out "$dir/$t.gguf")
+		"$TMP/llamalogits" "$dir/$t.gguf" "$dir/$t-logits.gguf" -g 17 1 17 42 99 5 200 33
+	done
+}
+family qwen2 -untied -seed 11
+family qwen3 -seed 12
+family phi3 -untied -seed 13
+family gemma2 -sliding-window 4 -std 0.05 -seed 14
+family gemma3 -sliding-window 4 -std 0.05 -seed 15
+family qwen3moe -experts 4 -experts-used 2 -ff 64 -seed 16
+[ "${1:-}" = families ] && exit 0
 
 # A small random Llama (ff 512 = two K-quant super-blocks per row).
 (cd "$ROOT" && go run ./tools/mkllama -type f32 -dim 256 -layers 1 -heads 4 -kv-heads 4 -ff 512 -vocab 256 \

@@ -1,5 +1,5 @@
-// Command mkllama writes a random-weight Llama model as GGUF, for
-// benchmarks: the shape of a ~110M-parameter Llama (dim 768, 12 layers, 12
+// Command mkllama writes a random-weight Llama-family model as GGUF, for
+// benchmarks and llama.cpp reference fixtures: the shape of a ~110M-parameter Llama (dim 768, 12 layers, 12
 // heads, ff 2048, vocab 32000, tied output; -untied adds output.weight for
 // 134M) in any type Loom can write (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0,
 // q5_1); the K-quants and mixtures such as q4_K_M come from llama.cpp's
@@ -8,7 +8,15 @@
 // are N(0, 0.02) noise (norms 1), so the text is meaningless but the work
 // per token is that of a real model of this size. The file says
 // tokenizer.ggml.model = "no_vocab", so llama.cpp loads it with -vocab dummy
-// tokens. Files go to /tmp by default and are never committed.
+// tokens. Files go to /tmp by default; the small fixtures of
+// tools/ggmlref/make-fixtures.sh are committed under core/towers/testdata.
+//
+// -arch writes another family with llama.cpp's tensor and metadata names:
+// qwen2 (q/k/v biases), qwen3 (QK-norm), qwen3moe (QK-norm, experts),
+// phi3 (fused attn_qkv and gate+up), gemma2 (post-norms, soft-capping,
+// sliding window), gemma3 (post-norms, QK-norm, sliding window, its own
+// RoPE base for local layers). -std sets the weights' spread and
+// -norm-noise makes norm weights 1 + N(0, noise), so tests see every norm.
 //
 //	go run ./tools/mkllama -type f32  -out /tmp/llama110m-f32.gguf
 //	go run ./tools/mkllama -type q8_0 -out /tmp/llama110m-q8_0.gguf
@@ -16,12 +24,14 @@
 package main
 
 import (
+	"cmp"
 	"encoding/binary"
 	"flag"
 	"fmt"
 	"math"
 	"math/rand"
 	"os"
+	"strings"
 
 	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/kernels"
@@ -41,12 +51,17 @@ func main() {
 	untied := flag.Bool("untied", false, "write output.weight instead of tying the output to token_embd")
 	experts := flag.Int("experts", 0, "experts per MoE layer (0: dense SwiGLU)")
 	expertsUsed := flag.Int("experts-used", 2, "experts per token")
+	arch := flag.String("arch", "llama", "family: llama, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3")
+	std := flag.Float64("std", 0.02, "standard deviation of the random weights")
+	normNoise := flag.Float64("norm-noise", 0, "norm weights are 1 + N(0, this)")
+	window := flag.Int("sliding-window", 0, "gemma: keys a local layer sees (0: the family's default)")
 	flag.Parse()
 	if *out == "" {
 		*out = fmt.Sprintf("/tmp/llama110m-%s.gguf", *typ)
 	}
 	sh := shape{dim: *dim, layers: *layers, heads: *heads, kvHeads: *kvHeads, ff: *ff, vocab: *vocab, ctx: *ctx,
-		untied: *untied, experts: *experts, expertsUsed: *expertsUsed}
+		untied: *untied, experts: *experts, expertsUsed: *expertsUsed, arch: *arch, std: *std, normNoise: *normNoise,
+		window: *window}
 	if err := write(*out, *typ, sh, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "mkllama:", err)
 		os.Exit(1)
@@ -64,6 +79,9 @@ type shape struct {
 	dim, layers, heads, kvHeads, ff, vocab, ctx int
 	untied                                      bool
 	experts, expertsUsed                        int
+	arch                                        string
+	std, normNoise                              float64
+	window                                      int
 }
 
 func write(path, typ string, sh shape, seed int64) error {
@@ -73,6 +91,19 @@ func write(path, typ string, sh shape, seed int64) error {
 	}
 	if sh.experts < 0 || sh.experts > 0 && (sh.expertsUsed < 1 || sh.expertsUsed > sh.experts) {
 		return fmt.Errorf("%d experts, %d used per token", sh.experts, sh.expertsUsed)
+	}
+	switch sh.arch {
+	case "llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3":
+	case "qwen3moe":
+		if sh.experts == 0 {
+			return fmt.Errorf("qwen3moe needs -experts")
+		}
+	default:
+		return fmt.Errorf("arch %q: want llama, qwen2, qwen3, qwen3moe, phi3, gemma2 or gemma3", sh.arch)
+	}
+	gemma := strings.HasPrefix(sh.arch, "gemma")
+	if gemma && sh.untied {
+		return fmt.Errorf("%s ties its output to token_embd", sh.arch)
 	}
 	dim, layers, heads, kvHeads, ff, vocab, ctx := sh.dim, sh.layers, sh.heads, sh.kvHeads, sh.ff, sh.vocab, sh.ctx
 	r := rand.New(rand.NewSource(seed))
@@ -84,7 +115,11 @@ func write(path, typ string, sh shape, seed int64) error {
 		count := max(n, 1)
 		v := make([]float32, count*rows*cols)
 		for i := range v {
-			v[i] = float32(r.NormFloat64() * 0.02)
+			v[i] = float32(r.NormFloat64() * sh.std)
+		}
+		f := f
+		if strings.HasSuffix(name, "ffn_gate_inp.weight") {
+			f = kernels.F32 // the router stays f32, as llama-quantize leaves it
 		}
 		rb, err := f.RowBytes(cols)
 		if err != nil {
@@ -103,14 +138,17 @@ func write(path, typ string, sh shape, seed int64) error {
 		return nil
 	}
 	matrix := func(name string, rows, cols int) error { return stack(name, 0, rows, cols) }
-	ones := func(name string, n int) {
+	// vector writes an f32 vector of n values base + N(0, noise): norm
+	// weights (base 1) and biases (base 0) stay f32 in every file.
+	vector := func(name string, n int, base, noise float64) {
 		b := make([]byte, 4*n)
 		for i := 0; i < n; i++ {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(1))
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(base+r.NormFloat64()*noise)))
 		}
 		infos = append(infos, &formats.Info{Name: name, Type: kernels.F32, Shape: []int{n}, Data: b})
 		params += n
 	}
+	ones := func(name string, n int) { vector(name, n, 1, sh.normNoise) }
 	hd := dim / heads
 	if err := matrix("token_embd.weight", vocab, dim); err != nil {
 		return err
@@ -119,15 +157,35 @@ func write(path, typ string, sh shape, seed int64) error {
 		p := fmt.Sprintf("blk.%d.", l)
 		ones(p+"attn_norm.weight", dim)
 		ones(p+"ffn_norm.weight", dim)
-		mats := []spec{
-			{"attn_q.weight", 0, dim, dim}, {"attn_k.weight", 0, kvHeads * hd, dim}, {"attn_v.weight", 0, kvHeads * hd, dim},
-			{"attn_output.weight", 0, dim, dim},
+		var mats []spec
+		if sh.arch == "phi3" {
+			mats = append(mats, spec{"attn_qkv.weight", 0, dim + 2*kvHeads*hd, dim})
+		} else {
+			mats = append(mats, spec{"attn_q.weight", 0, dim, dim}, spec{"attn_k.weight", 0, kvHeads * hd, dim},
+				spec{"attn_v.weight", 0, kvHeads * hd, dim})
 		}
-		if sh.experts > 0 {
+		mats = append(mats, spec{"attn_output.weight", 0, dim, dim})
+		switch sh.arch {
+		case "qwen2":
+			vector(p+"attn_q.bias", dim, 0, sh.std*10)
+			vector(p+"attn_k.bias", kvHeads*hd, 0, sh.std*10)
+			vector(p+"attn_v.bias", kvHeads*hd, 0, sh.std*10)
+		case "qwen3", "qwen3moe", "gemma3":
+			ones(p+"attn_q_norm.weight", hd)
+			ones(p+"attn_k_norm.weight", hd)
+		}
+		if gemma {
+			ones(p+"post_attention_norm.weight", dim)
+			ones(p+"post_ffw_norm.weight", dim)
+		}
+		switch {
+		case sh.arch == "phi3":
+			mats = append(mats, spec{"ffn_up.weight", 0, 2 * ff, dim}, spec{"ffn_down.weight", 0, dim, ff})
+		case sh.experts > 0:
 			mats = append(mats, spec{"ffn_gate_inp.weight", 0, sh.experts, dim},
 				spec{"ffn_gate_exps.weight", sh.experts, ff, dim}, spec{"ffn_up_exps.weight", sh.experts, ff, dim},
 				spec{"ffn_down_exps.weight", sh.experts, dim, ff})
-		} else {
+		default:
 			mats = append(mats, spec{"ffn_gate.weight", 0, ff, dim}, spec{"ffn_up.weight", 0, ff, dim}, spec{"ffn_down.weight", 0, dim, ff})
 		}
 		for _, m := range mats {
@@ -142,23 +200,40 @@ func write(path, typ string, sh shape, seed int64) error {
 			return err
 		}
 	}
+	a := sh.arch
 	meta := formats.Metadata{
-		"general.architecture":                   "llama",
-		"general.name":                           fmt.Sprintf("random-llama-%dM-%s", params/1000000, typ),
-		"llama.context_length":                   uint32(ctx),
-		"llama.embedding_length":                 uint32(dim),
-		"llama.block_count":                      uint32(layers),
-		"llama.feed_forward_length":              uint32(ff),
-		"llama.attention.head_count":             uint32(heads),
-		"llama.attention.head_count_kv":          uint32(kvHeads),
-		"llama.rope.freq_base":                   float32(10000),
-		"llama.attention.layer_norm_rms_epsilon": float32(1e-5),
-		"llama.vocab_size":                       uint32(vocab),
-		"tokenizer.ggml.model":                   "no_vocab", // llama.cpp: vocab_size dummy tokens
+		"general.architecture":                  a,
+		"general.name":                          fmt.Sprintf("random-%s-%dM-%s", a, params/1000000, typ),
+		a + ".context_length":                   uint32(ctx),
+		a + ".embedding_length":                 uint32(dim),
+		a + ".block_count":                      uint32(layers),
+		a + ".feed_forward_length":              uint32(ff),
+		a + ".attention.head_count":             uint32(heads),
+		a + ".attention.head_count_kv":          uint32(kvHeads),
+		a + ".rope.freq_base":                   float32(10000),
+		a + ".attention.layer_norm_rms_epsilon": float32(1e-5),
+		a + ".vocab_size":                       uint32(vocab),
+		"tokenizer.ggml.model":                  "no_vocab", // llama.cpp: vocab_size dummy tokens
 	}
 	if sh.experts > 0 {
-		meta["llama.expert_count"] = uint32(sh.experts)
-		meta["llama.expert_used_count"] = uint32(sh.expertsUsed)
+		meta[a+".expert_count"] = uint32(sh.experts)
+		meta[a+".expert_used_count"] = uint32(sh.expertsUsed)
+		if a == "qwen3moe" {
+			meta[a+".expert_feed_forward_length"] = uint32(ff)
+		}
+	}
+	switch a {
+	case "gemma2":
+		meta[a+".attention.layer_norm_rms_epsilon"] = float32(1e-6)
+		meta[a+".attn_logit_softcapping"] = float32(50)
+		meta[a+".final_logit_softcapping"] = float32(30)
+		meta[a+".attention.sliding_window"] = uint32(cmp.Or(sh.window, 4096))
+	case "gemma3":
+		meta[a+".attention.layer_norm_rms_epsilon"] = float32(1e-6)
+		meta[a+".rope.freq_base"] = float32(1e6)
+		meta[a+".rope.freq_base_swa"] = float32(10000)
+		meta[a+".attention.sliding_window"] = uint32(cmp.Or(sh.window, 512))
+		meta[a+".attention.sliding_window_pattern"] = uint32(2)
 	}
 	file, err := os.Create(path)
 	if err != nil {

@@ -56,7 +56,7 @@ def main():
         prefix = [ids["<|startoftranscript|>"], ids["<|en|>"], ids["<|transcribe|>"], ids["<|notimestamps|>"]]
         forced = prefix + [int(x) for x in torch.randint(0, n_text, (10,))]
         logits = m.model.decoder(torch.tensor([forced]), enc)[0]  # (14, V), no cache
-        cache = [[None, None] for _ in m.model.decoder.layers]
+        cache = m.model.decoder.new_cache()
         last = m.model.decoder(torch.tensor([prefix]), enc, cache)[0, -1]
         seq, pos = list(prefix), len(prefix)
         for _ in range(12):

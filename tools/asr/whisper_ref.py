@@ -71,16 +71,21 @@ class Attention(nn.Module):
         self.out_proj = nn.Linear(d, d)
 
     def forward(self, x, ctx=None, causal=False, kv=None):
-        """kv: a list [k, v] cache for self-attention, extended in place."""
+        """kv: a list [k, v] cache, extended in place for self-attention, and
+        for cross-attention (ctx given) filled once and reused, as
+        openai/whisper's kv_cache hooks do."""
         B, T, D = x.shape
         hd = D // self.heads
         q = self.q_proj(x)
-        src = x if ctx is None else ctx
-        k, v = self.k_proj(src), self.v_proj(src)
-        if kv is not None:
-            if kv[0] is not None:
-                k, v = torch.cat([kv[0], k], 1), torch.cat([kv[1], v], 1)
-            kv[0], kv[1] = k, v
+        if ctx is not None and kv is not None and kv[0] is not None:
+            k, v = kv[0], kv[1]
+        else:
+            src = x if ctx is None else ctx
+            k, v = self.k_proj(src), self.v_proj(src)
+            if kv is not None:
+                if kv[0] is not None:
+                    k, v = torch.cat([kv[0], k], 1), torch.cat([kv[1], v], 1)
+                kv[0], kv[1] = k, v
         S = k.shape[1]
         q = q.view(B, T, self.heads, hd).transpose(1, 2)
         k = k.view(B, S, self.heads, hd).transpose(1, 2)
@@ -118,8 +123,9 @@ class DecoderLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(d)
 
     def forward(self, x, enc, kv=None):
+        """kv: None, or [k, v, [cross_k, cross_v]] (new_cache() makes one)."""
         x = x + self.self_attn(self.self_attn_layer_norm(x), causal=True, kv=kv)
-        x = x + self.encoder_attn(self.encoder_attn_layer_norm(x), ctx=enc)
+        x = x + self.encoder_attn(self.encoder_attn_layer_norm(x), ctx=enc, kv=None if kv is None else kv[2])
         return x + self.fc2(F.gelu(self.fc1(self.final_layer_norm(x))))
 
 
@@ -153,8 +159,12 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(d, c["decoder_attention_heads"], c["decoder_ffn_dim"]) for _ in range(c["decoder_layers"]))
         self.layer_norm = nn.LayerNorm(d)
 
+    def new_cache(self):
+        """Per layer: self-attention keys and values, then the cross-attention's."""
+        return [[None, None, [None, None]] for _ in self.layers]
+
     def forward(self, ids, enc, cache=None, pos0=0):
-        """ids (B, T) at positions pos0…; cache: per-layer [k, v] lists."""
+        """ids (B, T) at positions pos0…; cache: from new_cache()."""
         x = self.embed_tokens(ids) + self.embed_positions.weight[pos0 : pos0 + ids.shape[1]]
         for i, l in enumerate(self.layers):
             x = l(x, enc, None if cache is None else cache[i])

@@ -10,7 +10,8 @@ package kernels
 // block a row's sums are exact integers; the levels' offset (8 for q4_0's
 // nibbles, 128 for q8_0's bytes + 128) comes off through q8s's Σq, then one
 // multiply-add by d_w·d_x. Packing costs one pass over the weights per call,
-// against m passes of arithmetic.
+// against m passes of arithmetic; a full panel packs by loads and a dword
+// transpose (the *Full packers), a tail panel by gathers, which are slow.
 //
 // The K-quants (q4_K, q5_K, q6_K) pack the same way against q8_K
 // activations, per super-block of 256 (kPanel): 64 level vectors (levels
@@ -35,6 +36,7 @@ const (
 // qgemm is one type's packer and micro-kernel.
 type qgemm struct {
 	pack  func(dst, w *byte, rb, nb, rows int)
+	full  func(dst, w *byte, rb, nb, rows int) // pack for sixteen rows, or nil
 	micro func(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
 	act   DType // the activations' type: q8s or q8_K
 	block int   // bytes of one block (super-block) of a panel
@@ -63,12 +65,22 @@ func qgemmFor(d DType) *qgemm {
 }
 
 var (
-	qgemmQ4_0 = qgemm{pack: packQ4_0x16, micro: qgemmQ4_0x8VNNI, act: Q8S, block: qgBlockBytes, shift: 3}
-	qgemmQ8_0 = qgemm{pack: packQ8_0x16, micro: qgemmQ8_0x8VNNI, act: Q8S, block: qgBlockBytes, shift: 7}
-	qgemmQ4_K = qgemm{pack: packQ4_Kx16, micro: qgemmK8x8VNNI, act: Q8_K, block: kPanelOf(Q4_K).bytes()}
+	qgemmQ4_0 = qgemm{pack: packQ4_0x16, full: packQ4_0x16Full, micro: qgemmQ4_0x8VNNI, act: Q8S, block: qgBlockBytes, shift: 3}
+	qgemmQ8_0 = qgemm{pack: packQ8_0x16, full: packQ8_0x16Full, micro: qgemmQ8_0x8VNNI, act: Q8S, block: qgBlockBytes, shift: 7}
+	qgemmQ4_K = qgemm{pack: packQ4_Kx16, full: packQ4_Kx16Full, micro: qgemmK8x8VNNI, act: Q8_K, block: kPanelOf(Q4_K).bytes()}
 	qgemmQ5_K = qgemm{pack: packQ5_Kx16, micro: qgemmK8x8VNNI, act: Q8_K, block: kPanelOf(Q5_K).bytes()}
-	qgemmQ6_K = qgemm{pack: packQ6_Kx16, micro: qgemmK16x8VNNI, act: Q8_K, block: kPanelOf(Q6_K).bytes()}
+	qgemmQ6_K = qgemm{pack: packQ6_Kx16, full: packQ6_Kx16Full, micro: qgemmK16x8VNNI, act: Q8_K, block: kPanelOf(Q6_K).bytes()}
 )
+
+// packPanel packs rows ≤ 16 weight rows: the gather-free packer for a full
+// panel where the type has one.
+func (g *qgemm) packPanel(dst, w *byte, rb, nb, rows int) {
+	if rows == qgRows && g.full != nil {
+		g.full(dst, w, rb, nb, rows)
+		return
+	}
+	g.pack(dst, w, rb, nb, rows)
+}
 
 // qgemmBufs recycles the quantized activations and the per-worker panels.
 var qgemmBufs = newFreeList[[]byte](16, nil)
@@ -103,7 +115,7 @@ func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int) 
 		for pi := lo; pi < hi; pi++ {
 			r0 := pi * qgRows
 			rows := min(qgRows, n-r0)
-			g.pack(&p[0], &w[r0*rb], rb, nb, rows)
+			g.packPanel(&p[0], &w[r0*rb], rb, nb, rows)
 			for i := 0; i < m; i += qgActRows {
 				g.micro(&p[0], &xq[i*xs], xs, nb, &out)
 				for a := 0; a < min(qgActRows, m-i); a++ {

@@ -44,3 +44,24 @@ func qgemmK8x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
 
 //go:noescape
 func qgemmK16x8VNNI(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
+
+// packQ4_0x16Full and packQ8_0x16Full are packQ4_0x16 and packQ8_0x16 for
+// a panel of all sixteen rows, with loads and shuffles instead of gathers.
+//
+//go:noescape
+func packQ4_0x16Full(dst, w *byte, rb, nb, rows int)
+
+//go:noescape
+func packQ8_0x16Full(dst, w *byte, rb, nb, rows int)
+
+// packQ4_Kx16Full is packQ4_Kx16 for a full panel, without gathers for the
+// levels.
+//
+//go:noescape
+func packQ4_Kx16Full(dst, w *byte, rb, nb, rows int)
+
+// packQ6_Kx16Full is packQ6_Kx16 for a full panel, without gathers for the
+// levels.
+//
+//go:noescape
+func packQ6_Kx16Full(dst, w *byte, rb, nb, rows int)

@@ -157,6 +157,75 @@ loop:                       \
 	JNZ  loop               \
 	QGEMM_STORE
 
+// ---- Packing full panels without gathers ----
+//
+// With all sixteen rows present, a panel's level vectors are a transpose:
+// vector t holds dword t of each row's block. T16X4 loads four dwords
+// (16 bytes at off) of each of the sixteen rows and transposes them into
+// Z4…Z7 (vector t = Z4+t): VPERMD makes each 4-row vector dword-major, and
+// two rounds of VSHUFI32X4 gather the 128-bit lanes.
+
+// FULL_SETUP: PANEL_SETUP plus R8 = rb, R9 = 3·rb, R10/R11/R12 = the rows
+// 4, 8 and 12 of the block at SI, Z20 = the 4×4 dword transpose.
+#define FULL_SETUP \
+	PANEL_SETUP                   \
+	MOVQ      rb+16(FP), R8       \
+	LEAQ      (R8)(R8*2), R9      \
+	LEAQ      (SI)(R8*4), R10     \
+	LEAQ      (R10)(R8*4), R11    \
+	LEAQ      (R11)(R8*4), R12    \
+	VMOVDQU32 ktr4x4<>(SB), Z20
+
+#define T16X4(off) \
+	VMOVDQU32    off(SI), X0               \
+	VINSERTI32X4 $1, off(SI)(R8*1), Z0, Z0  \
+	VINSERTI32X4 $2, off(SI)(R8*2), Z0, Z0  \
+	VINSERTI32X4 $3, off(SI)(R9*1), Z0, Z0  \
+	VMOVDQU32    off(R10), X1              \
+	VINSERTI32X4 $1, off(R10)(R8*1), Z1, Z1 \
+	VINSERTI32X4 $2, off(R10)(R8*2), Z1, Z1 \
+	VINSERTI32X4 $3, off(R10)(R9*1), Z1, Z1 \
+	VMOVDQU32    off(R11), X2              \
+	VINSERTI32X4 $1, off(R11)(R8*1), Z2, Z2 \
+	VINSERTI32X4 $2, off(R11)(R8*2), Z2, Z2 \
+	VINSERTI32X4 $3, off(R11)(R9*1), Z2, Z2 \
+	VMOVDQU32    off(R12), X3              \
+	VINSERTI32X4 $1, off(R12)(R8*1), Z3, Z3 \
+	VINSERTI32X4 $2, off(R12)(R8*2), Z3, Z3 \
+	VINSERTI32X4 $3, off(R12)(R9*1), Z3, Z3 \
+	VPERMD       Z0, Z20, Z0               \
+	VPERMD       Z1, Z20, Z1               \
+	VPERMD       Z2, Z20, Z2               \
+	VPERMD       Z3, Z20, Z3               \
+	VSHUFI32X4   $0x44, Z1, Z0, Z8         \
+	VSHUFI32X4   $0xee, Z1, Z0, Z9         \
+	VSHUFI32X4   $0x44, Z3, Z2, Z10        \
+	VSHUFI32X4   $0xee, Z3, Z2, Z11        \
+	VSHUFI32X4   $0x88, Z10, Z8, Z4        \
+	VSHUFI32X4   $0xdd, Z10, Z8, Z5        \
+	VSHUFI32X4   $0x88, Z11, Z9, Z6        \
+	VSHUFI32X4   $0xdd, Z11, Z9, Z7
+
+// NEXT_BLOCK(bb) advances the four row bases by bb bytes.
+#define NEXT_BLOCK(bb) \
+	ADDQ $bb, SI  \
+	ADDQ $bb, R10 \
+	ADDQ $bb, R11 \
+	ADDQ $bb, R12
+
+// NIB_SPLIT(z, lo, hi): the low nibbles of z at lo(DI), the high at hi(DI).
+#define NIB_SPLIT(z, lo, hi) \
+	VPSRLD    $4, z, Z1      \
+	VPANDD    Z30, z, Z0     \
+	VPANDD    Z30, Z1, Z1    \
+	VMOVDQU64 Z0, lo(DI)     \
+	VMOVDQU64 Z1, hi(DI)
+
+// FLIP_STORE(z, dst): z + 128 (the top bit flipped) at dst(DI).
+#define FLIP_STORE(z, dst) \
+	VPXORD    Z30, z, z \
+	VMOVDQU64 z, dst(DI)
+
 // func packQ8_0x16(dst, w *byte, rb, nb, rows int)
 TEXT ·packQ8_0x16(SB), NOSPLIT, $0-40
 	PANEL_SETUP
@@ -618,4 +687,162 @@ qk16loop:
 	DECQ CX
 	JNZ  qk16loop
 	QGEMM_STORE
+	RET
+
+// func packQ4_0x16Full(dst, w *byte, rb, nb, rows int)
+TEXT ·packQ4_0x16Full(SB), NOSPLIT, $0-40
+	FULL_SETUP
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z30
+
+pf4block:
+	PANEL_SCALES
+	T16X4(2)
+	NIB_SPLIT(Z4, 0, 256)
+	NIB_SPLIT(Z5, 64, 320)
+	NIB_SPLIT(Z6, 128, 384)
+	NIB_SPLIT(Z7, 192, 448)
+	NEXT_BLOCK(18)
+	ADDQ $576, DI
+	DECQ CX
+	JNZ  pf4block
+	VZEROUPPER
+	RET
+
+// func packQ8_0x16Full(dst, w *byte, rb, nb, rows int)
+TEXT ·packQ8_0x16Full(SB), NOSPLIT, $0-40
+	FULL_SETUP
+	MOVL         $0x80808080, AX
+	VPBROADCASTD AX, Z30
+
+pf8block:
+	PANEL_SCALES
+	T16X4(2)
+	FLIP_STORE(Z4, 0)
+	FLIP_STORE(Z5, 64)
+	FLIP_STORE(Z6, 128)
+	FLIP_STORE(Z7, 192)
+	T16X4(18)
+	FLIP_STORE(Z4, 256)
+	FLIP_STORE(Z5, 320)
+	FLIP_STORE(Z6, 384)
+	FLIP_STORE(Z7, 448)
+	NEXT_BLOCK(34)
+	ADDQ $576, DI
+	DECQ CX
+	JNZ  pf8block
+	VZEROUPPER
+	RET
+
+// ktr4x4: VPERMD indices that transpose four rows of four dwords.
+DATA ktr4x4<>+0(SB)/8, $0x0000000400000000
+DATA ktr4x4<>+8(SB)/8, $0x0000000c00000008
+DATA ktr4x4<>+16(SB)/8, $0x0000000500000001
+DATA ktr4x4<>+24(SB)/8, $0x0000000d00000009
+DATA ktr4x4<>+32(SB)/8, $0x0000000600000002
+DATA ktr4x4<>+40(SB)/8, $0x0000000e0000000a
+DATA ktr4x4<>+48(SB)/8, $0x0000000700000003
+DATA ktr4x4<>+56(SB)/8, $0x0000000f0000000b
+GLOBL ktr4x4<>(SB), RODATA|NOPTR, $64
+
+// K4_PAIR_FULL(p): level vectors 16p…16p+15 of q4_K from two transposes
+// of the pair's 32 bytes.
+#define K4_PAIR_FULL(p) \
+	T16X4(16+32*(p))                                   \
+	NIB_SPLIT(Z4, 64*(16*(p)+0), 64*(16*(p)+8))        \
+	NIB_SPLIT(Z5, 64*(16*(p)+1), 64*(16*(p)+9))        \
+	NIB_SPLIT(Z6, 64*(16*(p)+2), 64*(16*(p)+10))       \
+	NIB_SPLIT(Z7, 64*(16*(p)+3), 64*(16*(p)+11))       \
+	T16X4(16+32*(p)+16)                                \
+	NIB_SPLIT(Z4, 64*(16*(p)+4), 64*(16*(p)+12))       \
+	NIB_SPLIT(Z5, 64*(16*(p)+5), 64*(16*(p)+13))       \
+	NIB_SPLIT(Z6, 64*(16*(p)+6), 64*(16*(p)+14))       \
+	NIB_SPLIT(Z7, 64*(16*(p)+7), 64*(16*(p)+15))
+
+// func packQ4_Kx16Full(dst, w *byte, rb, nb, rows int)
+TEXT ·packQ4_Kx16Full(SB), NOSPLIT, $0-40
+	FULL_SETUP
+	K4_CONSTS
+
+pkf4block:
+	K4_HEAD
+	K4_PAIR_FULL(0)
+	K4_PAIR_FULL(1)
+	K4_PAIR_FULL(2)
+	K4_PAIR_FULL(3)
+	NEXT_BLOCK(144)
+	ADDQ $5248, DI
+	DECQ CX
+	JNZ  pkf4block
+	VZEROUPPER
+	RET
+
+// K6_STORE2(nib, top, dst) is K6_STORE with other scratch registers.
+#define K6_STORE2(nib, top, dst) \
+	VPANDD    Z30, nib, Z23 \
+	VPANDD    Z27, top, Z24 \
+	VPSLLD    $4, Z24, Z24  \
+	VPORD     Z24, Z23, Z23 \
+	VMOVDQU64 Z23, (dst)(DI)
+
+// K6_COMBINE(q0, q1, qh, h, l) is K6_GROUP(h, l) on transposed ql (q0:
+// ql[64h+4l], q1: ql[64h+32+4l]) and qh (qh[32h+4l]) vectors.
+#define K6_COMBINE(q0, q1, qh, h, l) \
+	K6_STORE2(q0, qh, 64*(32*(h)+(l)))      \
+	VPSRLD    $2, qh, Z21                   \
+	K6_STORE2(q1, Z21, 64*(32*(h)+8+(l)))   \
+	VPSRLD    $4, q0, Z22                   \
+	VPSRLD    $4, qh, Z21                   \
+	K6_STORE2(Z22, Z21, 64*(32*(h)+16+(l))) \
+	VPSRLD    $4, q1, Z22                   \
+	VPSRLD    $6, qh, Z21                   \
+	K6_STORE2(Z22, Z21, 64*(32*(h)+24+(l)))
+
+// K6_QUAD(h, j): level vectors of q6_K for l = 4j…4j+3 of half h.
+#define K6_QUAD(h, j) \
+	T16X4(64*(h)+16*(j))                       \
+	VMOVDQA64 Z4, Z12                          \
+	VMOVDQA64 Z5, Z13                          \
+	VMOVDQA64 Z6, Z14                          \
+	VMOVDQA64 Z7, Z15                          \
+	T16X4(64*(h)+32+16*(j))                    \
+	VMOVDQA64 Z4, Z16                          \
+	VMOVDQA64 Z5, Z17                          \
+	VMOVDQA64 Z6, Z18                          \
+	VMOVDQA64 Z7, Z19                          \
+	T16X4(128+32*(h)+16*(j))                   \
+	K6_COMBINE(Z12, Z16, Z4, h, 4*(j)+0)       \
+	K6_COMBINE(Z13, Z17, Z5, h, 4*(j)+1)       \
+	K6_COMBINE(Z14, Z18, Z6, h, 4*(j)+2)       \
+	K6_COMBINE(Z15, Z19, Z7, h, 4*(j)+3)
+
+// func packQ6_Kx16Full(dst, w *byte, rb, nb, rows int)
+TEXT ·packQ6_Kx16Full(SB), NOSPLIT, $0-40
+	FULL_SETUP
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z30
+	MOVL         $0xffff, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x03030303, AX
+	VPBROADCASTD AX, Z27
+
+pkf6block:
+	GATHER(206, Z0)
+	VPSRLD    $16, Z0, Z0
+	VPMOVDW   Z0, Y1
+	VCVTPH2PS Y1, Z1
+	VMOVUPS   Z1, 5632(DI)
+	K6_SCALES(0)
+	K6_SCALES(1)
+	K6_SCALES(2)
+	K6_SCALES(3)
+	K6_QUAD(0, 0)
+	K6_QUAD(0, 1)
+	K6_QUAD(1, 0)
+	K6_QUAD(1, 1)
+	NEXT_BLOCK(210)
+	ADDQ $5696, DI
+	DECQ CX
+	JNZ  pkf6block
+	VZEROUPPER
 	RET

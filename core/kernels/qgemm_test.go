@@ -82,7 +82,7 @@ func TestQgemmMatchesReference(t *testing.T) {
 				for i := range got {
 					got[i] = 0x5a
 				}
-				g.pack(&got[0], &w[0], rb, nb, rows)
+				g.packPanel(&got[0], &w[0], rb, nb, rows)
 				want := make([]byte, nb*block)
 				pack(want, w, rb, nb, rows)
 				for i := range got {

@@ -234,7 +234,7 @@ func TestQuantRowKernelsMatchReference(t *testing.T) {
 			continue
 		}
 		act := tr.VecDot
-		for _, nb := range []int{1, 2, 3, 7, 64} {
+		for _, nb := range []int{1, 2, 3, 7, 16, 19, 64} {
 			k := nb * f.BlockSize()
 			x := randSlice(r, k)
 			for i := range x {

@@ -5,7 +5,7 @@ PLUGINS := text vision audio video
 REDIS_PORT ?= 6390
 export LOOM_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: openai-node build run test bench lint proto redis-up redis-down clean
+.PHONY: openai-node build run test chaos soak bench lint proto redis-up redis-down clean
 
 # bin/examples/loom-plugin-echo is the example plugin loom bench queue runs;
 # it sits apart so loom serve --plugins bin does not serve it.
@@ -29,6 +29,19 @@ test: build redis-up
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -tags noasm ./core/...
+
+# Issue 17's chaos suite (e2e/chaos_test.go) at full size: kill -9 of a worker, a
+# plugin, the gateway and Redis mid-job, Redis down longer than a lease (40 jobs
+# each, counted: finished once / lost / duplicated), and the bounded-load case (p50/p99,
+# RSS per process before and after). make test runs the crash matrix with 6 jobs.
+chaos:
+	LOOM_CHAOS=1 LOOM_CHAOS_REPORT=$(CURDIR)/chaos-report.txt $(GO) test -count=1 -run 'TestChaos|TestPluginsDieWithTheirHost' -timeout 20m -v ./e2e/
+
+# 30 minutes of mixed traffic on one loom serve, RSS of every process sampled each
+# minute; fails unless each plateaus (±10 %) after the first 10 minutes.
+SOAK ?= 30m
+soak:
+	LOOM_SOAK=$(SOAK) LOOM_SOAK_REPORT=$(CURDIR)/soak-report.txt $(GO) test -count=1 -run TestSoak -timeout 60m -v ./e2e/
 
 # The official openai npm package (tools/openai-node, lockfile committed) against a
 # fresh loom serve: the by-hand check of issue 18, not part of make test.

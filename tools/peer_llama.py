@@ -17,6 +17,15 @@ the cache untimed), so both attend over the same context.
 The machine must be quiet (uptime's 1-minute load average < 1.5); the script
 says so and stops otherwise, unless --force.
 
+--cpu-time compares CPU time instead (one thread only, runs at any load):
+Loom's prefill_cpu_ms and decode_cpu_ms_per_tok, and llama-bench's process
+CPU time by difference, so that loading, warm-up and the untimed depth fill
+cancel out:
+  prefill = (CPU of -p 128 -n 0 -r 5  −  CPU of -p 128 -n 0 -r 1) / 4 runs
+  decode  = (CPU of -p 0 -n 144 -d 128  −  CPU of -p 0 -n 16 -d 128) / 128 tokens
+On a busy machine both sides lose caches and memory bandwidth to the
+neighbours: indicative ratios, not the issue's quiet wall-time figures.
+
   go build -o bin/loom ./cmd/loom
   /usr/bin/python3 tools/peer_llama.py --loom bin/loom \
       --llama-bench /work/llama.cpp/build/bin/llama-bench \
@@ -29,6 +38,7 @@ docs/BENCHMARKS.md, "Text generation against llama.cpp").
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -59,6 +69,30 @@ def run_llama(bench, model, threads, prompt, gen):
     return res
 
 
+def llama_cpu_s(bench, model, args):
+    """CPU seconds (user + system) of one one-thread llama-bench run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([bench, "-m", model, "-mmp", "0", "-t", "1", "-o", "jsonl"] + args,
+                   check=True, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def run_cpu(a, model, prompt, gen):
+    """One round of tok/s of CPU time at one thread, Loom and llama.cpp."""
+    out = subprocess.run([a.loom, "bench", "generate", "--model", model, "--prompt-tokens", str(prompt),
+                          "--gen-tokens", str(gen), "--threads", "1", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    loom = {"prefill": prompt / (r["prefill_cpu_ms"] / 1000), "decode": 1000 / r["decode_cpu_ms_per_tok"],
+            "rss_mib": r.get("peak_rss_mib"), "file_mib": r.get("model_file_mib")}
+    p = ["-p", str(prompt), "-n", "0"]
+    pre = (llama_cpu_s(a.llama_bench, model, p + ["-r", "5"]) - llama_cpu_s(a.llama_bench, model, p + ["-r", "1"])) / 4
+    d = ["-p", "0", "-d", str(prompt), "-r", "1"]
+    dec = (llama_cpu_s(a.llama_bench, model, d + ["-n", "144"]) - llama_cpu_s(a.llama_bench, model, d + ["-n", "16"])) / 128
+    return loom, {"prefill": prompt / pre, "decode": 1 / dec}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loom", default="bin/loom")
@@ -69,16 +103,24 @@ def main():
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--force", action="store_true", help="run even when the machine is busy")
+    ap.add_argument("--cpu-time", action="store_true", help="compare CPU time at one thread, at any load (see above)")
     a = ap.parse_args()
-    if load1() >= 1.5 and not a.force:
+    if a.cpu_time:
+        a.threads = "1"
+    elif load1() >= 1.5 and not a.force:
         sys.exit(f"load average {load1():.2f} ≥ 1.5: peer figures would measure the neighbours (--force to run anyway)")
     rows = []
     for model in a.models.split(","):
         for t in (int(x) for x in a.threads.split(",")):
             loom, llama = [], []
             for i in range(a.rounds):
-                loom.append(run_loom(a.loom, model, t, a.prompt_tokens, a.gen_tokens))
-                llama.append(run_llama(a.llama_bench, model, t, a.prompt_tokens, a.gen_tokens))
+                if a.cpu_time:
+                    lo, ll = run_cpu(a, model, a.prompt_tokens, a.gen_tokens)
+                else:
+                    lo = run_loom(a.loom, model, t, a.prompt_tokens, a.gen_tokens)
+                    ll = run_llama(a.llama_bench, model, t, a.prompt_tokens, a.gen_tokens)
+                loom.append(lo)
+                llama.append(ll)
                 print(json.dumps({"model": os.path.basename(model), "threads": t, "round": i, "load1": load1(),
                                   "loom": loom[-1], "llama": llama[-1]}), flush=True)
             med = lambda xs, k: statistics.median(x[k] for x in xs)
@@ -86,6 +128,8 @@ def main():
                          med(loom, "decode"), med(llama, "decode"), max(x["rss_mib"] or 0 for x in loom),
                          loom[0]["file_mib"] or 0))
     print()
+    if a.cpu_time:
+        print("tok/s of CPU time, one thread:")
     print("| model | threads | prefill tok/s Loom / llama.cpp | ratio | decode tok/s Loom / llama.cpp | ratio | Loom peak RSS / file MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for m, t, lp, cp, ld, cd, rss, fm in rows:

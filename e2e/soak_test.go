@@ -100,8 +100,16 @@ func (m *mixedTraffic) run(c *client, clients int, pause time.Duration, stop <-c
 				}
 				switch k := r.IntN(10); {
 				case k < 3:
+					// Fire and forget, each with echo's 5 MiB artifact (kept in
+					// spill files past 256 KiB): faster than one echo process
+					// can make them, so the queue fills to its depth and the
+					// right answer then is 429 queue_full (backpressure).
 					code, body := c.do("POST", "/v1/jobs", map[string]any{"task": "echo.upper",
 						"params": map[string]any{"text": fmt.Sprintf("soak %d %d", w, i)}})
+					if code == 429 && bytes.Contains(body, []byte("queue_full")) {
+						m.note("echo job refused: queue full", true, "")
+						continue
+					}
 					m.note("echo job", code == 202, string(body))
 				case k < 5 && text != "":
 					code, body := c.do("POST", "/v1/completions", map[string]any{"model": text, "prompt": "Once upon a time",
@@ -123,7 +131,11 @@ func (m *mixedTraffic) run(c *client, clients int, pause time.Duration, stop <-c
 					m.note("bad request", code >= 400 && code < 500, fmt.Sprint(code, " ", string(body)))
 				default:
 					code, body := c.do("POST", "/v1/jobs", map[string]any{"task": "echo.upper",
-						"params": map[string]any{"text": "cancel me", "delay_ms": 50}})
+						"params": map[string]any{"text": "cancel me", "delay_ms": 50}, "priority": "high"})
+					if code == 429 && bytes.Contains(body, []byte("queue_full")) {
+						m.note("cancel refused: queue full", true, "")
+						continue
+					}
 					if code != 202 {
 						m.note("cancel", false, string(body))
 						continue

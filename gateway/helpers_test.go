@@ -83,9 +83,23 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	if err := q.Register(ctx, queue.WorkerInfo{ID: "w1", Tasks: allTasks, Models: servedModels(testManifests), Manifests: raw}); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
+	done, announced := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); fakeWorker(ctx, q) }()
-	t.Cleanup(func() { cancel(); <-done; ts.Close(); q.Close() })
+	// Announce again well inside the worker TTL (15 s), as a real worker
+	// does every 5 s: on a loaded machine a test may outlive one TTL.
+	go func() {
+		defer close(announced)
+		for tick := time.NewTicker(2 * time.Second); ; {
+			select {
+			case <-ctx.Done():
+				tick.Stop()
+				return
+			case <-tick.C:
+				_ = q.Register(ctx, queue.WorkerInfo{ID: "w1", Tasks: allTasks, Models: servedModels(testManifests), Manifests: raw})
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; <-announced; ts.Close(); q.Close() })
 	return &testEnv{t: t, q: q, srv: srv, ts: ts}
 }
 

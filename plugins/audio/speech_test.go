@@ -295,7 +295,9 @@ func TestSpeechCancel(t *testing.T) {
 }
 
 func TestSpeechUnready(t *testing.T) {
-	e := newAudioEngine([]string{t.TempDir()})
+	empty := t.TempDir()
+	t.Setenv(sdk.ModelsEnv, empty) // the not-ready entries name what LOOM_MODELS lacks
+	e := newAudioEngine([]string{empty})
 	m, err := e.Describe(context.Background())
 	if err != nil {
 		t.Fatal(err)

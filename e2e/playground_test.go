@@ -194,6 +194,22 @@ func TestPlayground(t *testing.T) {
 		}
 	})
 
+	t.Run("phone width and keyboard", func(t *testing.T) {
+		run("viewport", chromedp.EmulateViewport(390, 844))
+		for _, page := range []string{"chat", "image", "caption", "speech", "video", "jobs", "models"} {
+			run(page, chromedp.Navigate(base+"/#"+page), chromedp.WaitVisible(chromedp.CSS("#page-"+page)))
+			time.Sleep(300 * time.Millisecond)
+			if w := str(`String(document.documentElement.scrollWidth - window.innerWidth)`); w != "0" && !strings.HasPrefix(w, "-") {
+				t.Errorf("%s page is %s px wider than a 390 px phone", page, w)
+			}
+		}
+		// Chat by keyboard alone: focus the box, type, Enter sends.
+		run("keyboard chat", chromedp.Navigate(base+"/#chat"), chromedp.WaitVisible(chromedp.CSS("#chat-input")),
+			chromedp.Focus(chromedp.CSS("#chat-input")), chromedp.KeyEvent("The cat"), chromedp.KeyEvent("\r"))
+		until("keyboard message answered", `(() => { const u = [...document.querySelectorAll(".msg.user")]; const a = [...document.querySelectorAll(".msg.assistant")]; return u.length === 2 && u[1].textContent === "The cat" && a.length === 2 && !a[1].classList.contains("streaming") && a[1].textContent.length > 0 })()`, 2*time.Minute)
+		run("desktop", chromedp.EmulateViewport(1100, 900))
+	})
+
 	t.Run("video", func(t *testing.T) {
 		run("video", chromedp.Navigate(base+"/#video"))
 		until("models", `document.querySelectorAll("#video-model option").length > 0`, 10*time.Second)

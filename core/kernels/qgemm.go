@@ -68,7 +68,7 @@ var (
 	qgemmQ4_0 = qgemm{pack: packQ4_0x16, full: packQ4_0x16Full, micro: qgemmQ4_0x8VNNI, act: Q8S, block: qgBlockBytes, shift: 3}
 	qgemmQ8_0 = qgemm{pack: packQ8_0x16, full: packQ8_0x16Full, micro: qgemmQ8_0x8VNNI, act: Q8S, block: qgBlockBytes, shift: 7}
 	qgemmQ4_K = qgemm{pack: packQ4_Kx16, full: packQ4_Kx16Full, micro: qgemmK8x8VNNI, act: Q8_K, block: kPanelOf(Q4_K).bytes()}
-	qgemmQ5_K = qgemm{pack: packQ5_Kx16, micro: qgemmK8x8VNNI, act: Q8_K, block: kPanelOf(Q5_K).bytes()}
+	qgemmQ5_K = qgemm{pack: packQ5_Kx16, full: packQ5_Kx16Full, micro: qgemmK8x8VNNI, act: Q8_K, block: kPanelOf(Q5_K).bytes()}
 	qgemmQ6_K = qgemm{pack: packQ6_Kx16, full: packQ6_Kx16Full, micro: qgemmK16x8VNNI, act: Q8_K, block: kPanelOf(Q6_K).bytes()}
 )
 

@@ -65,3 +65,9 @@ func packQ4_Kx16Full(dst, w *byte, rb, nb, rows int)
 //
 //go:noescape
 func packQ6_Kx16Full(dst, w *byte, rb, nb, rows int)
+
+// packQ5_Kx16Full is packQ5_Kx16 for a full panel, without gathers for the
+// levels.
+//
+//go:noescape
+func packQ5_Kx16Full(dst, w *byte, rb, nb, rows int)

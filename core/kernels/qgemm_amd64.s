@@ -846,3 +846,62 @@ pkf6block:
 	JNZ  pkf6block
 	VZEROUPPER
 	RET
+
+// K5_SPLIT(qs, qh, p, t): level vectors 16p+t and 16p+8+t of q5_K from a
+// transposed qs vector and the matching transposed qh vector.
+#define K5_SPLIT(qs, qh, p, t) \
+	VPSRLD    $4, qs, Z1                  \
+	VPANDD    Z30, qs, Z0                 \
+	VPANDD    Z30, Z1, Z1                 \
+	VPSRLD    $(2*(p)), qh, Z2            \
+	VPANDD    Z26, Z2, Z2                 \
+	VPSLLD    $4, Z2, Z2                  \
+	VPORD     Z2, Z0, Z0                  \
+	VPSRLD    $(2*(p)+1), qh, Z2          \
+	VPANDD    Z26, Z2, Z2                 \
+	VPSLLD    $4, Z2, Z2                  \
+	VPORD     Z2, Z1, Z1                  \
+	VMOVDQU64 Z0, (64*(16*(p)+(t)))(DI)   \
+	VMOVDQU64 Z1, (64*(16*(p)+8+(t)))(DI)
+
+// K5_PAIR_FULL(p): level vectors 16p…16p+15 of q5_K; qh's transposed
+// dwords are in Z12…Z19.
+#define K5_PAIR_FULL(p) \
+	T16X4(48+32*(p))             \
+	K5_SPLIT(Z4, Z12, p, 0)      \
+	K5_SPLIT(Z5, Z13, p, 1)      \
+	K5_SPLIT(Z6, Z14, p, 2)      \
+	K5_SPLIT(Z7, Z15, p, 3)      \
+	T16X4(48+32*(p)+16)          \
+	K5_SPLIT(Z4, Z16, p, 4)      \
+	K5_SPLIT(Z5, Z17, p, 5)      \
+	K5_SPLIT(Z6, Z18, p, 6)      \
+	K5_SPLIT(Z7, Z19, p, 7)
+
+// func packQ5_Kx16Full(dst, w *byte, rb, nb, rows int)
+TEXT ·packQ5_Kx16Full(SB), NOSPLIT, $0-40
+	FULL_SETUP
+	K4_CONSTS
+
+pkf5block:
+	K4_HEAD
+	T16X4(16)
+	VMOVDQA64 Z4, Z12
+	VMOVDQA64 Z5, Z13
+	VMOVDQA64 Z6, Z14
+	VMOVDQA64 Z7, Z15
+	T16X4(32)
+	VMOVDQA64 Z4, Z16
+	VMOVDQA64 Z5, Z17
+	VMOVDQA64 Z6, Z18
+	VMOVDQA64 Z7, Z19
+	K5_PAIR_FULL(0)
+	K5_PAIR_FULL(1)
+	K5_PAIR_FULL(2)
+	K5_PAIR_FULL(3)
+	NEXT_BLOCK(176)
+	ADDQ $5248, DI
+	DECQ CX
+	JNZ  pkf5block
+	VZEROUPPER
+	RET

@@ -68,8 +68,8 @@ func f32ToF16AVX2(dst *byte, src *float32, n int) {
 // Never chosen without assembly (qgemmFor needs VNNI); they exist so the
 // table of packed GEMMs builds.
 var (
-	packQ8_0x16, packQ4_0x16, packQ4_Kx16, packQ5_Kx16, packQ6_Kx16    func(dst, w *byte, rb, nb, rows int)
-	packQ8_0x16Full, packQ4_0x16Full, packQ4_Kx16Full, packQ6_Kx16Full func(dst, w *byte, rb, nb, rows int)
+	packQ8_0x16, packQ4_0x16, packQ4_Kx16, packQ5_Kx16, packQ6_Kx16                     func(dst, w *byte, rb, nb, rows int)
+	packQ8_0x16Full, packQ4_0x16Full, packQ4_Kx16Full, packQ5_Kx16Full, packQ6_Kx16Full func(dst, w *byte, rb, nb, rows int)
 
 	qgemmQ4_0x8VNNI, qgemmQ8_0x8VNNI, qgemmK8x8VNNI, qgemmK16x8VNNI func(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
 )

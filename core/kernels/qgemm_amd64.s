@@ -385,24 +385,29 @@ GLOBL kiota16<>(SB), RODATA|NOPTR, $64
 	NIBBLE_GROUPS(16+32*(p)+24, 64*(16*(p)+6), 64*(16*(p)+14)) \
 	NIBBLE_GROUPS(16+32*(p)+28, 64*(16*(p)+7), 64*(16*(p)+15))
 
+// K5_SPLIT(qs, qh, p, t): level vectors 16p+t and 16p+8+t of q5_K from a
+// transposed qs vector and the matching transposed qh vector.
+#define K5_SPLIT(qs, qh, p, t) \
+	VPSRLD    $4, qs, Z1                  \
+	VPANDD    Z30, qs, Z0                 \
+	VPANDD    Z30, Z1, Z1                 \
+	VPSRLD    $(2*(p)), qh, Z2            \
+	VPANDD    Z26, Z2, Z2                 \
+	VPSLLD    $4, Z2, Z2                  \
+	VPORD     Z2, Z0, Z0                  \
+	VPSRLD    $(2*(p)+1), qh, Z2          \
+	VPANDD    Z26, Z2, Z2                 \
+	VPSLLD    $4, Z2, Z2                  \
+	VPORD     Z2, Z1, Z1                  \
+	VMOVDQU64 Z0, (64*(16*(p)+(t)))(DI)   \
+	VMOVDQU64 Z1, (64*(16*(p)+8+(t)))(DI)
+
 // K5_GROUP(p, t) stores level vectors 16p+t and 16p+8+t of q5_K: the
 // nibbles of qs (at 48) under bits 2p and 2p+1 of qh (at 16).
 #define K5_GROUP(p, t) \
-	GATHER(48+32*(p)+4*(t), Z0)             \
-	GATHER(16+4*(t), Z2)                    \
-	VPSRLD    $4, Z0, Z1                    \
-	VPANDD    Z30, Z0, Z0                   \
-	VPANDD    Z30, Z1, Z1                   \
-	VPSRLD    $(2*(p)), Z2, Z3              \
-	VPANDD    Z26, Z3, Z3                   \
-	VPSLLD    $4, Z3, Z3                    \
-	VPORD     Z3, Z0, Z0                    \
-	VPSRLD    $(2*(p)+1), Z2, Z3            \
-	VPANDD    Z26, Z3, Z3                   \
-	VPSLLD    $4, Z3, Z3                    \
-	VPORD     Z3, Z1, Z1                    \
-	VMOVDQU64 Z0, (64*(16*(p)+(t)))(DI)     \
-	VMOVDQU64 Z1, (64*(16*(p)+8+(t)))(DI)
+	GATHER(48+32*(p)+4*(t), Z3) \
+	GATHER(16+4*(t), Z4)        \
+	K5_SPLIT(Z3, Z4, p, t)
 
 // func packQ4_Kx16(dst, w *byte, rb, nb, rows int)
 TEXT ·packQ4_Kx16(SB), NOSPLIT, $0-40
@@ -846,23 +851,6 @@ pkf6block:
 	JNZ  pkf6block
 	VZEROUPPER
 	RET
-
-// K5_SPLIT(qs, qh, p, t): level vectors 16p+t and 16p+8+t of q5_K from a
-// transposed qs vector and the matching transposed qh vector.
-#define K5_SPLIT(qs, qh, p, t) \
-	VPSRLD    $4, qs, Z1                  \
-	VPANDD    Z30, qs, Z0                 \
-	VPANDD    Z30, Z1, Z1                 \
-	VPSRLD    $(2*(p)), qh, Z2            \
-	VPANDD    Z26, Z2, Z2                 \
-	VPSLLD    $4, Z2, Z2                  \
-	VPORD     Z2, Z0, Z0                  \
-	VPSRLD    $(2*(p)+1), qh, Z2          \
-	VPANDD    Z26, Z2, Z2                 \
-	VPSLLD    $4, Z2, Z2                  \
-	VPORD     Z2, Z1, Z1                  \
-	VMOVDQU64 Z0, (64*(16*(p)+(t)))(DI)   \
-	VMOVDQU64 Z1, (64*(16*(p)+8+(t)))(DI)
 
 // K5_PAIR_FULL(p): level vectors 16p…16p+15 of q5_K; qh's transposed
 // dwords are in Z12…Z19.

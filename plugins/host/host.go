@@ -239,6 +239,11 @@ func (h *Host) Start(ctx context.Context) error {
 			p.current().client.Kill()
 			continue
 		}
+		if clash := laneClash(h.procs, p); clash != "" {
+			errs[i] = fmt.Errorf("start plugin %s (%s): %s", p.name, p.path, clash)
+			p.current().client.Kill()
+			continue
+		}
 		h.procs[p.name] = p
 		h.wg.Add(1)
 		go func() {
@@ -247,6 +252,45 @@ func (h *Host) Start(ctx context.Context) error {
 		}()
 	}
 	return errors.Join(errs...)
+}
+
+// laneClash says why p may not join running: a model id it serves for a task
+// that a running plugin serves under the same id. Jobs name a task and a
+// model, not a plugin, so such a pair would go to either; the plugin that
+// sorts later is refused. One id for different tasks in two plugins (a
+// pipeline folder whose text encoder another plugin serves for embeddings)
+// is no clash.
+func laneClash(running map[string]*process, p *process) string {
+	mine := p.manifestNow()
+	names := make([]string, 0, len(running))
+	for n := range running {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		other := running[n].manifestNow()
+		for _, a := range mine.Models {
+			for _, b := range other.Models {
+				if a.ID != b.ID {
+					continue
+				}
+				for _, t := range modelTasks(mine, a) {
+					if slices.Contains(modelTasks(other, b), t) {
+						return fmt.Sprintf("model id %q for %s is already served by plugin %s; model ids are global "+
+							"(a job names a task and a model, not a plugin), so rename one of them — the plugin was not started", a.ID, t, n)
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func modelTasks(m sdk.Manifest, mi sdk.ModelInfo) []string {
+	if len(mi.Tasks) > 0 {
+		return mi.Tasks
+	}
+	return m.Tasks
 }
 
 // Engines returns each running plugin by name. An Engine stays valid across

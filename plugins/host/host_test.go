@@ -488,3 +488,31 @@ func TestCrashSummary(t *testing.T) {
 		}
 	}
 }
+
+// Two plugins serving the same model id for the same task: the later one
+// is refused at start with a message naming both; the first serves.
+func TestDuplicateModelIDRefused(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(echoBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"loom-plugin-echo", "loom-plugin-echo2"} {
+		if err := os.WriteFile(filepath.Join(dir, n), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := New(Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	err = h.Start(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "start plugin echo2 (") ||
+		!strings.Contains(err.Error(), `model id "echo" for echo.upper is already served by plugin echo; model ids are global`) {
+		t.Fatalf("start: %v", err)
+	}
+	if got := h.Engines(); len(got) != 1 || got["echo"] == nil {
+		t.Fatalf("engines %v", got)
+	}
+}

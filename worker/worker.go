@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -146,6 +147,18 @@ type Worker struct {
 	noUnload  map[string]bool      // plugins that cannot unload: their models are never evicted
 	warmAt    map[string]bool      // models another live worker has loaded (read at each register)
 	changed   chan struct{}        // closed and replaced when resident changes
+
+	// Set by Run for AddEngines: the contexts slots run under and their group.
+	runCtx, hardCtx context.Context
+	slots           *sync.WaitGroup
+}
+
+// engine returns the named plugin's engine. The engines map is replaced,
+// never changed in place (AddEngines), so a reader holds a stable one.
+func (w *Worker) engine(name string) sdk.Engine {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.engines[name]
 }
 
 // resident is a model loaded in one of the worker's plugins.
@@ -259,25 +272,73 @@ func (w *Worker) Run(ctx context.Context) error {
 	hard, hardCancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer hardCancel(nil)
 	var slots sync.WaitGroup
+	w.mu.Lock()
+	w.runCtx, w.hardCtx, w.slots = ctx, hard, &slots
 	for _, name := range names {
-		if len(mans[name].Tasks) == 0 {
-			continue
-		}
-		n := w.cfg.DefaultConcurrency
-		if c, ok := w.cfg.Concurrency[name]; ok && c > 0 {
-			n = c
-		}
-		lanes, _, _ := w.lanes(name)
-		w.log.Info("consuming", "plugin", name, "lanes", lanes, "concurrency", n)
-		for range n {
-			slots.Go(func() { w.slot(ctx, hard, name) })
-		}
+		w.startSlotsLocked(name)
 	}
+	w.mu.Unlock()
 	<-ctx.Done()
 	w.log.Info("shutting down: no new jobs", "running", w.Running(), "grace", w.cfg.ShutdownGrace)
 	timer := time.AfterFunc(w.cfg.ShutdownGrace, func() { hardCancel(errShutdown) })
 	slots.Wait()
 	timer.Stop()
+	return nil
+}
+
+// startSlotsLocked starts the job slots of one described plugin.
+func (w *Worker) startSlotsLocked(name string) {
+	if len(w.manifests[name].Tasks) == 0 || w.runCtx.Err() != nil {
+		return
+	}
+	n := w.cfg.DefaultConcurrency
+	if c, ok := w.cfg.Concurrency[name]; ok && c > 0 {
+		n = c
+	}
+	w.log.Info("consuming", "plugin", name, "concurrency", n)
+	ctx, hard := w.runCtx, w.hardCtx
+	for range n {
+		w.slots.Go(func() { w.slot(ctx, hard, name) })
+	}
+}
+
+// AddEngines adds plugins to a running worker (a plugins folder rescan
+// found new binaries): it describes each, starts its slots and
+// re-advertises the worker, so the gateway routes their models here at
+// once. A name the worker already has is refused, as is a call before Run
+// has described the first plugins.
+func (w *Worker) AddEngines(ctx context.Context, engines map[string]sdk.Engine) error {
+	mans := map[string]sdk.Manifest{}
+	for name, e := range engines {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		m, err := e.Describe(dctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("worker: describe plugin %s: %w", name, err)
+		}
+		mans[name] = m
+	}
+	w.mu.Lock()
+	if w.runCtx == nil {
+		w.mu.Unlock()
+		return errors.New("worker: AddEngines before Run")
+	}
+	for name := range engines {
+		if _, dup := w.engines[name]; dup {
+			w.mu.Unlock()
+			return fmt.Errorf("worker: plugin %s is already served", name)
+		}
+	}
+	allE, allM := maps.Clone(w.engines), maps.Clone(w.manifests)
+	maps.Copy(allE, engines)
+	maps.Copy(allM, mans)
+	w.engines, w.manifests = allE, allM
+	for name := range engines {
+		w.startSlotsLocked(name)
+	}
+	w.notifyLocked()
+	w.mu.Unlock()
+	w.register(ctx)
 	return nil
 }
 
@@ -418,7 +479,7 @@ func (w *Worker) admit(ctx context.Context, plugin string, job *queue.Job) bool 
 	w.mu.Unlock()
 	for _, id := range victims {
 		r := evicted[id]
-		u, ok := w.engines[r.plugin].(sdk.Unloader)
+		u, ok := w.engine(r.plugin).(sdk.Unloader)
 		err := sdk.ErrUnloadUnsupported
 		if ok {
 			uctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
@@ -570,7 +631,7 @@ func (w *Worker) slot(ctx, hard context.Context, plugin string) {
 		}
 	}
 	for ctx.Err() == nil {
-		if hc, ok := w.engines[plugin].(sdk.HealthChecker); ok {
+		if hc, ok := w.engine(plugin).(sdk.HealthChecker); ok {
 			hctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
 			err := hc.Health(hctx)
 			cancel()

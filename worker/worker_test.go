@@ -555,3 +555,41 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// AddEngines brings a plugin into a running worker: its jobs run without a
+// restart, and a name already served is refused.
+func TestAddEnginesServesNewPlugin(t *testing.T) {
+	h := start(t, map[string]sdk.Engine{"text": textEngine(func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {
+		return result(emit, "text")
+	})}, worker.Config{})
+	waitRegistered := func(model string) {
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			ws, _ := h.q.Workers(t.Context())
+			for _, w := range ws {
+				for _, m := range w.Models {
+					if m.ID == model {
+						return
+					}
+				}
+			}
+		}
+		t.Fatalf("model %s never advertised", model)
+	}
+	waitRegistered("tiny")
+	shout := &fakeEngine{
+		man: sdk.Manifest{Name: "shout", Version: "1", Tasks: []string{"text.shout"},
+			Models: []sdk.ModelInfo{{ID: "loud", Tasks: []string{"text.shout"}, Ready: true}}},
+		run: func(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error { return result(emit, "LOUD") },
+	}
+	if err := h.w.AddEngines(t.Context(), map[string]sdk.Engine{"shout": shout}); err != nil {
+		t.Fatal(err)
+	}
+	waitRegistered("loud")
+	_, st := h.wait(t, h.enqueue(t, queue.Job{Task: "text.shout", Model: "loud"}))
+	if st.Status != queue.StatusSucceeded || string(st.Result.Output) != `{"text":"LOUD"}` {
+		t.Fatalf("job on the added plugin: %+v", st)
+	}
+	if err := h.w.AddEngines(t.Context(), map[string]sdk.Engine{"shout": shout}); err == nil || !strings.Contains(err.Error(), "already served") {
+		t.Fatalf("adding it twice: %v", err)
+	}
+}

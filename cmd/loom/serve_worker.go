@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +29,7 @@ type workerFlags struct {
 	grace       time.Duration
 	maxMemory   byteSize
 	poisonAfter int
+	watch       bool
 }
 
 // byteSize is a flag of bytes: a number with an optional unit, 1024-based
@@ -55,6 +59,7 @@ func (wf *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&wf.concurrency, "concurrency", 1, "jobs each plugin runs at once in this worker")
 	fs.StringVar(&wf.id, "id", "", "worker id in leases and /v1/models (default host-pid-random)")
 	fs.DurationVar(&wf.grace, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may finish before they are handed back to the queue")
+	fs.BoolVar(&wf.watch, "watch", false, "development: look in --plugins every 2s and start new plugin binaries (SIGHUP does that on demand)")
 	fs.IntVar(&wf.poisonAfter, "poison-after", 3, "a job that crashes its plugin on this many attempts (or on its last one) fails with code poison instead of running again")
 	fs.Var(&wf.maxMemory, "max-memory", "memory budget for the models loaded at once, e.g. 6GiB (by the plugins' estimates): models load on first use and the least recently used idle one is unloaded when the next would not fit; a larger model is not served; 0: no budget")
 }
@@ -104,7 +109,70 @@ func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time
 	})
 	r := &jobRunner{host: h, worker: w, done: make(chan error, 1)}
 	go func() { r.done <- w.Run(ctx) }()
+	go rescanPlugins(ctx, h, w, wf, logger)
 	return r, nil
+}
+
+// rescanPlugins starts the plugin binaries added to --plugins after start:
+// on SIGHUP, and with --watch whenever the folder's listing changes. Running
+// plugins are left alone; a new one that fails to start or clashes with a
+// running one's model ids is logged and left out.
+func rescanPlugins(ctx context.Context, h *host.Host, w *worker.Worker, wf *workerFlags, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if wf.watch {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
+	last := listing(wf.plugins)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			logger.Info("SIGHUP: looking for new plugins", "dir", wf.plugins)
+		case <-tick:
+			now := listing(wf.plugins)
+			if now == last {
+				continue
+			}
+			last = now
+			logger.Info("plugins folder changed: looking for new plugins", "dir", wf.plugins)
+		}
+		added, err := h.Rescan(ctx)
+		if err != nil {
+			logger.Warn("plugins rescan: some new plugins were not started; the others serve", "err", err)
+		}
+		if len(added) == 0 {
+			logger.Info("plugins rescan: no new plugin to start")
+			continue
+		}
+		if err := w.AddEngines(ctx, added); err != nil {
+			logger.Error("plugins rescan: the worker did not take the new plugins", "err", err)
+			continue
+		}
+		names := make([]string, 0, len(added))
+		for n := range added {
+			names = append(names, n)
+		}
+		logger.Info("plugins rescan: serving new plugins", "plugins", strings.Join(names, ","))
+	}
+}
+
+// listing is the plugin binaries of dir with their sizes and times, to see
+// that it changed.
+func listing(dir string) string {
+	paths, _ := host.Discover(dir)
+	var b strings.Builder
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", p, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	return b.String()
 }
 
 // wait blocks until the worker has drained (ctx ended) or failed, then

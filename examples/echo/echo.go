@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -17,8 +18,8 @@ import (
 )
 
 const (
-	task  = "echo.upper"
-	model = "echo"
+	task         = "echo.upper"
+	defaultModel = "echo"
 	// artifactBytes is larger than sdk.ArtifactChunkBytes several times
 	// over, so every run proves artifacts are chunked and reassembled.
 	artifactBytes = 5 << 20
@@ -50,13 +51,22 @@ type result struct {
 
 type echo struct{}
 
+// modelID is the one model's id: "echo", or $LOOM_ECHO_MODEL (tests run
+// two echo plugins side by side under different ids).
+func modelID() string {
+	if m := os.Getenv("LOOM_ECHO_MODEL"); m != "" {
+		return m
+	}
+	return defaultModel
+}
+
 func (echo) Describe(context.Context) (sdk.Manifest, error) {
 	return sdk.Manifest{
 		Name:    "echo",
 		Version: "1.0.0",
 		Tasks:   []string{task},
 		Models: []sdk.ModelInfo{{
-			ID:          model,
+			ID:          modelID(),
 			Tasks:       []string{task},
 			Description: "uppercases text; built in, needs no weights",
 			Params:      schema.For(params{}),
@@ -69,7 +79,7 @@ func (echo) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) er
 	if job.Task != task {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "echo serves %s, not %q", task, job.Task)
 	}
-	if job.Model != "" && job.Model != model {
+	if model := modelID(); job.Model != "" && job.Model != model {
 		return sdk.Errorf(sdk.CodeModelNotFound, "echo has no model %q (it has %q)", job.Model, model)
 	}
 	var p params

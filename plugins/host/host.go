@@ -149,9 +149,10 @@ type Host struct {
 	closed  bool
 	procs   map[string]*process
 
-	stop context.CancelFunc // ends the supervisors
-	done chan struct{}      // closed by Close
-	wg   sync.WaitGroup     // supervisors
+	stop     context.CancelFunc // ends the supervisors
+	superCtx context.Context    // the supervisors' context (Rescan starts more)
+	done     chan struct{}      // closed by Close
+	wg       sync.WaitGroup     // supervisors
 }
 
 // New checks cfg and returns a Host; no process starts before Start.
@@ -190,7 +191,7 @@ func (h *Host) Start(ctx context.Context) error {
 	}
 	h.started = true
 	superCtx, stop := context.WithCancel(context.Background())
-	h.stop = stop
+	h.stop, h.superCtx = stop, superCtx
 	h.mu.Unlock()
 
 	paths := h.cfg.Binaries
@@ -252,6 +253,72 @@ func (h *Host) Start(ctx context.Context) error {
 		}()
 	}
 	return errors.Join(errs...)
+}
+
+// Rescan looks in Dir again and starts the plugin binaries that are not
+// running yet (a new file since Start or the last Rescan), under the same
+// rules as Start: a failed start or a model id clash is reported and that
+// plugin left out. It returns the engines of the plugins it started, for
+// the worker's AddEngines. Running plugins are left alone: a replaced
+// binary of one is picked up at that plugin's next restart.
+func (h *Host) Rescan(ctx context.Context) (map[string]sdk.Engine, error) {
+	if h.cfg.Dir == "" {
+		return nil, errors.New("plugin host: Rescan needs Dir (it was started with a list of binaries)")
+	}
+	paths, err := Discover(h.cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if h.closed || !h.started {
+		h.mu.Unlock()
+		return nil, errors.New("plugin host: Rescan before Start or after Close")
+	}
+	superCtx := h.superCtx
+	var fresh []string
+	for _, path := range paths {
+		name, _ := pluginName(filepath.Base(path))
+		if _, ok := h.procs[name]; !ok {
+			fresh = append(fresh, path)
+		}
+	}
+	h.mu.Unlock()
+	out := map[string]sdk.Engine{}
+	var errs []error
+	for _, path := range fresh {
+		name, _ := pluginName(filepath.Base(path))
+		p := &process{name: name, path: path, h: h, up: make(chan struct{}), kick: make(chan *instance, 1)}
+		inst, err := p.launch(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("start plugin %s: %w", name, err))
+			continue
+		}
+		p.setUp(inst)
+		h.mu.Lock()
+		clash := laneClash(h.procs, p)
+		switch {
+		case h.closed:
+			clash = "host closed"
+		case h.procs[name] != nil:
+			clash = "started meanwhile"
+		}
+		if clash != "" {
+			h.mu.Unlock()
+			inst.client.Kill()
+			errs = append(errs, fmt.Errorf("start plugin %s (%s): %s", name, path, clash))
+			continue
+		}
+		h.procs[name] = p
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			p.supervise(superCtx)
+		}()
+		h.mu.Unlock()
+		h.cfg.Logger.Info("plugin added by rescan", "plugin", name, "path", path, "models", len(inst.manifest.Models))
+		out[name] = &engine{p: p}
+	}
+	return out, errors.Join(errs...)
 }
 
 // laneClash says why p may not join running: a model id it serves for a task

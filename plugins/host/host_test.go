@@ -493,15 +493,8 @@ func TestCrashSummary(t *testing.T) {
 // is refused at start with a message naming both; the first serves.
 func TestDuplicateModelIDRefused(t *testing.T) {
 	dir := t.TempDir()
-	data, err := os.ReadFile(echoBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"loom-plugin-echo", "loom-plugin-echo2"} {
-		if err := os.WriteFile(filepath.Join(dir, n), data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyEcho(t, dir, "loom-plugin-echo")
+	copyEcho(t, dir, "loom-plugin-echo2")
 	h, err := New(Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -514,5 +507,46 @@ func TestDuplicateModelIDRefused(t *testing.T) {
 	}
 	if got := h.Engines(); len(got) != 1 || got["echo"] == nil {
 		t.Fatalf("engines %v", got)
+	}
+}
+
+// Rescan starts a plugin binary added to the folder after Start, leaves the
+// running ones alone, and refuses a clashing one.
+func TestRescanAddsNewBinaries(t *testing.T) {
+	dir := t.TempDir()
+	copyEcho(t, dir, "loom-plugin-echo")
+	h, _ := startHost(t, Config{Dir: dir})
+	pid := pidOf(t, h, "echo")
+	if added, err := h.Rescan(t.Context()); err != nil || len(added) != 0 {
+		t.Fatalf("rescan of an unchanged folder: %v %v", added, err)
+	}
+	// A second echo under the same model id clashes; under another it joins.
+	copyEcho(t, dir, "loom-plugin-echo2")
+	if added, err := h.Rescan(t.Context()); len(added) != 0 || err == nil || !strings.Contains(err.Error(), "already served by plugin echo") {
+		t.Fatalf("clashing rescan: %v %v", added, err)
+	}
+	h.cfg.Env = []string{"LOOM_ECHO_MODEL=echo-two"} // no launch runs now: no race
+	added, err := h.Rescan(t.Context())
+	if err != nil || len(added) != 1 || added["echo2"] == nil {
+		t.Fatalf("rescan: %v %v", added, err)
+	}
+	evs, err := collect(t.Context(), added["echo2"], sdk.Job{ID: "r1", Task: "echo.upper", Model: "echo-two", Params: json.RawMessage(`{"text":"new","no_artifact":true}`)})
+	if err != nil || !strings.Contains(string(evs[len(evs)-1].Result), `"text":"NEW"`) {
+		t.Fatalf("job on the added plugin: %v", err)
+	}
+	if got := h.Manifests(); len(got) != 2 || got["echo2"].Models[0].ID != "echo-two" || pidOf(t, h, "echo") != pid {
+		t.Fatalf("manifests %v, echo restarted: %v", got, pidOf(t, h, "echo") != pid)
+	}
+}
+
+// copyEcho puts a copy of the echo plugin into dir under name.
+func copyEcho(t *testing.T, dir, name string) {
+	t.Helper()
+	data, err := os.ReadFile(echoBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }

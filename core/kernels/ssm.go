@@ -161,3 +161,95 @@ func CausalConv1D(out, state, x, w, bias []float32, p CausalConv1DParams) error 
 	})
 	return nil
 }
+
+// SSM2Params shapes a Mamba-2 selective scan: Heads heads of HeadDim
+// channels, each head with one scalar decay, its channels sharing B and C
+// with the other heads of its group (Heads/Groups heads a group).
+type SSM2Params struct {
+	Seq, Heads, HeadDim, State, Groups int
+}
+
+func (p SSM2Params) check(y, h, x, dt, a, b, c []float32) error {
+	if p.Seq <= 0 || p.Heads <= 0 || p.HeadDim <= 0 || p.State <= 0 || p.Groups <= 0 || p.Heads%p.Groups != 0 {
+		return fmt.Errorf("ssm2 scan: shape %+v", p)
+	}
+	D := p.Heads * p.HeadDim
+	tc, gs := p.Seq*D, p.Seq*p.Groups*p.State
+	if len(y) < tc || len(x) < tc || len(dt) < p.Seq*p.Heads || len(a) < p.Heads || len(h) < D*p.State || len(b) < gs || len(c) < gs {
+		return fmt.Errorf("ssm2 scan %+v: y %d, h %d, x %d, dt %d, A %d, B %d, C %d floats", p,
+			len(y), len(h), len(x), len(dt), len(a), len(b), len(c))
+	}
+	return nil
+}
+
+// SSM2Scan runs Mamba-2's selective scan (Dao & Gu 2024) over p.Seq
+// tokens: for token t, head hd of group g and channel i of the head, with
+// Δ = softplus(dt[t,hd]) and one decay exp(Δ·A[hd]) for the whole head,
+//
+//	h[hd,i,n] = h[hd,i,n]·exp(Δ·A[hd]) + Δ·x[t,hd,i]·B[t,g,n]
+//	y[t,hd,i] = Σₙ h[hd,i,n]·C[t,g,n]
+//
+// x and y are (seq, heads·head_dim), dt (seq, heads), A (heads), B and C
+// (seq, groups·state), the state h (heads·head_dim, state). Heads run on
+// separate threads, each over the whole sequence; SSM2ScanRef is its twin.
+func SSM2Scan(y, h, x, dt, a, b, c []float32, p SSM2Params) error {
+	if err := p.check(y, h, x, dt, a, b, c); err != nil {
+		return err
+	}
+	ParallelFor(p.Heads, max(1, 4096/(p.Seq*p.HeadDim*p.State+1)), func(lo, hi int) {
+		for hd := lo; hd < hi; hd++ {
+			ssm2Head(y, h, x, dt, a, b, c, p, hd)
+		}
+	})
+	return nil
+}
+
+func ssm2Head(y, h, x, dt, a, b, c []float32, p SSM2Params, hd int) {
+	N, P, D := p.State, p.HeadDim, p.Heads*p.HeadDim
+	g := hd / (p.Heads / p.Groups)
+	GN := p.Groups * N
+	for t := 0; t < p.Seq; t++ {
+		delta := Softplus(dt[t*p.Heads+hd])
+		dA := expf(delta * a[hd])
+		bt := b[t*GN+g*N : t*GN+(g+1)*N : t*GN+(g+1)*N]
+		ct := c[t*GN+g*N : t*GN+(g+1)*N : t*GN+(g+1)*N]
+		for i := 0; i < P; i++ {
+			ch := hd*P + i
+			xd := x[t*D+ch] * delta
+			hs := h[ch*N : (ch+1)*N : (ch+1)*N]
+			var sum float32
+			for n := range hs {
+				s := hs[n]*dA + bt[n]*xd
+				sum += s * ct[n]
+				hs[n] = s
+			}
+			y[t*D+ch] = sum
+		}
+	}
+}
+
+// SSM2ScanRef is the reference Mamba-2 scan: token by token, head by head,
+// on one thread.
+func SSM2ScanRef(y, h, x, dt, a, b, c []float32, p SSM2Params) error {
+	if err := p.check(y, h, x, dt, a, b, c); err != nil {
+		return err
+	}
+	N, P, D, GN := p.State, p.HeadDim, p.Heads*p.HeadDim, p.Groups*p.State
+	for t := 0; t < p.Seq; t++ {
+		for hd := 0; hd < p.Heads; hd++ {
+			g := hd / (p.Heads / p.Groups)
+			delta := Softplus(dt[t*p.Heads+hd])
+			for i := 0; i < P; i++ {
+				ch := hd*P + i
+				var sum float32
+				for n := 0; n < N; n++ {
+					s := h[ch*N+n]*expf(delta*a[hd]) + b[t*GN+g*N+n]*(x[t*D+ch]*delta)
+					sum += s * c[t*GN+g*N+n]
+					h[ch*N+n] = s
+				}
+				y[t*D+ch] = sum
+			}
+		}
+	}
+	return nil
+}

@@ -215,12 +215,7 @@ func LoadDeepSeek2(src formats.InfoSource) (*DeepSeek2, error) {
 		}
 		d.Blocks = append(d.Blocks, l)
 	}
-	d.Norm = nn.RMSNorm{W: b.Vector("output_norm.weight", c.Dim), Eps: c.NormEps}
-	if b.Has("output.weight") {
-		d.Output = b.Linear("output", c.Vocab, c.Dim)
-	} else {
-		d.Output = nn.Linear{W: d.Embed.Table}
-	}
+	d.Norm, d.Output = bindRMSHead(b, d.Embed, c.Dim, c.Vocab, c.NormEps)
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("deepseek2: %w", err)
 	}
@@ -375,11 +370,7 @@ func (st *DeepSeek2State) step(tokens []int, pos int) error {
 			return err
 		}
 	}
-	last := x[(seq-1)*D : seq*D]
-	if err := d.Norm.Forward(h[:D], last, 1); err != nil {
-		return err
-	}
-	return d.Output.Forward(st.logits, h[:D], 1)
+	return lastLogits(st.logits, x, h, seq, D, &d.Norm, &d.Output)
 }
 
 // attention replaces h (seq, dim) with multi-head latent attention of its

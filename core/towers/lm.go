@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // LMInfo is what a server needs to know of a loaded language model.
@@ -65,6 +66,7 @@ func LoadLM(src formats.InfoSource) (LM, error) {
 // lmFamilies load the architectures that are not the attention decoder.
 var lmFamilies = map[string]func(formats.InfoSource) (LM, error){
 	"mamba":     func(src formats.InfoSource) (LM, error) { return LoadMamba(src) },
+	"mamba2":    func(src formats.InfoSource) (LM, error) { return LoadMamba2(src) },
 	"rwkv6":     func(src formats.InfoSource) (LM, error) { return LoadRWKV6(src) },
 	"deepseek2": func(src formats.InfoSource) (LM, error) { return LoadDeepSeek2(src) },
 }
@@ -165,4 +167,26 @@ func (r *recurrent) forward(tokens []int, pos int, step func([]int) error) ([]fl
 		tokens = tokens[n:]
 	}
 	return r.logits, nil
+}
+
+// bindRMSHead binds output_norm.weight and output.weight, or the embedding
+// table when the file ties the output to it: the head of the RMSNorm
+// families here.
+func bindRMSHead(b *nn.Binder, embed nn.Embedding, dim, vocab int, eps float32) (nn.RMSNorm, nn.Linear) {
+	norm := nn.RMSNorm{W: b.Vector("output_norm.weight", dim), Eps: eps}
+	if b.Has("output.weight") {
+		return norm, b.Linear("output", vocab, dim)
+	}
+	return norm, nn.Linear{W: embed.Table}
+}
+
+// lastLogits sets logits from the last row of x (seq, dim) through the
+// final norm and the output projection; scratch holds at least dim floats.
+func lastLogits(logits, x, scratch []float32, seq, dim int, norm interface {
+	Forward(out, x []float32, rows int) error
+}, out *nn.Linear) error {
+	if err := norm.Forward(scratch[:dim], x[(seq-1)*dim:seq*dim], 1); err != nil {
+		return err
+	}
+	return out.Forward(logits, scratch[:dim], 1)
 }

@@ -120,12 +120,7 @@ func LoadMamba(src formats.InfoSource) (*Mamba, error) {
 			normEps: c.NormEps, dtbcNorm: c.DTBCNorm,
 		})
 	}
-	m.Norm = nn.RMSNorm{W: b.Vector("output_norm.weight", c.Dim), Eps: c.NormEps}
-	if b.Has("output.weight") {
-		m.Output = b.Linear("output", c.Vocab, c.Dim)
-	} else {
-		m.Output = nn.Linear{W: m.Embed.Table}
-	}
+	m.Norm, m.Output = bindRMSHead(b, m.Embed, c.Dim, c.Vocab, c.NormEps)
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("mamba: %w", err)
 	}
@@ -192,11 +187,7 @@ func (st *MambaState) step(tokens []int) error {
 			return err
 		}
 	}
-	last := x[(seq-1)*c.Dim : seq*c.Dim]
-	if err := m.Norm.Forward(h[:c.Dim], last, 1); err != nil {
-		return err
-	}
-	return m.Output.Forward(st.logits, h[:c.Dim], 1)
+	return lastLogits(st.logits, x, h, seq, c.Dim, &m.Norm, &m.Output)
 }
 
 // mix runs the selective-SSM mixer on h (seq, dim) into out (may alias h),

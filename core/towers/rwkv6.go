@@ -255,11 +255,7 @@ func (st *RWKV6State) step(tokens []int) error {
 			}
 		}
 	}
-	last := x[(seq-1)*D : seq*D]
-	if err := m.Norm.Forward(h[:D], last, 1); err != nil {
-		return err
-	}
-	return m.Output.Forward(st.logits, h[:D], 1)
+	return lastLogits(st.logits, x, h, seq, D, &m.Norm, &m.Output)
 }
 
 // shifted sets sx (seq, dim) to prev − cur, where prev is cur one token

@@ -81,7 +81,7 @@ func withVocab(t *testing.T, fixture, dir, name string) string {
 // refuse a model that is not an attention decoder with a clear error.
 func TestNewFamiliesStream(t *testing.T) {
 	dir := t.TempDir()
-	for _, fam := range []string{"mamba", "rwkv6", "deepseek2"} {
+	for _, fam := range []string{"mamba", "mamba2", "rwkv6", "deepseek2"} {
 		t.Run(fam, func(t *testing.T) {
 			path := withVocab(t, fam+"/f32.gguf", dir, fam)
 			src, err := formats.Open(path)

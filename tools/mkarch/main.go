@@ -25,7 +25,7 @@ import (
 )
 
 func main() {
-	arch := flag.String("arch", "mamba", "architecture: mamba, rwkv6 or deepseek2")
+	arch := flag.String("arch", "mamba", "architecture: mamba, mamba2, rwkv6 or deepseek2")
 	typ := flag.String("type", "f32", "matrix storage: f32 or q8_0")
 	out := flag.String("out", "", "output file (default /tmp/ARCH-TYPE.gguf)")
 	seed := flag.Int64("seed", 1, "weight seed")
@@ -130,7 +130,7 @@ func run(arch, typ, out string, seed int64, yarn bool) error {
 	}}
 	build, ok := archs[arch]
 	if !ok {
-		return fmt.Errorf("architecture %q: want mamba, rwkv6 or deepseek2", arch)
+		return fmt.Errorf("architecture %q: want mamba, mamba2, rwkv6 or deepseek2", arch)
 	}
 	if err := build(m); err != nil {
 		return err
@@ -154,6 +154,7 @@ var archs = map[string]func(*model) error{
 	"mamba":     mamba,
 	"rwkv6":     rwkv6,
 	"deepseek2": deepseek2,
+	"mamba2":    mamba2,
 }
 
 // mamba is a 2-block Mamba-1 of width 64 (inner 128, state 16, d_conv 4,
@@ -340,6 +341,47 @@ func deepseek2(m *model) error {
 			if err := m.stack(p+t.name, t.n, t.rows, t.c, 1/math.Sqrt(float64(t.c))); err != nil {
 				return err
 			}
+		}
+	}
+	m.vec("output_norm.weight", dim, 1, 0.1)
+	return m.mat("output.weight", vocab, dim)
+}
+
+// mamba2 is a 2-block Mamba-2 of width 64 (inner 128 in 8 heads of 16,
+// state 16, 2 groups, d_conv 4), vocabulary 256, its own output.
+func mamba2(m *model) error {
+	const dim, layers, vocab, inner, state, convK, heads, groups = 64, 2, 256, 128, 16, 4, 8, 2
+	xbc := inner + 2*groups*state
+	for k, v := range map[string]any{
+		"context_length": uint32(1024), "embedding_length": uint32(dim), "block_count": uint32(layers),
+		"feed_forward_length": uint32(0), "attention.head_count": uint32(heads), // llama.cpp sizes ssm_in by it
+		"attention.layer_norm_rms_epsilon": float32(1e-5), "ssm.conv_kernel": uint32(convK),
+		"ssm.inner_size": uint32(inner), "ssm.state_size": uint32(state), "ssm.time_step_rank": uint32(heads),
+		"ssm.group_count": uint32(groups), "vocab_size": uint32(vocab),
+	} {
+		m.meta["mamba2."+k] = v
+	}
+	if err := m.matStd("token_embd.weight", vocab, dim, 1); err != nil {
+		return err
+	}
+	for l := 0; l < layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		m.vec(p+"attn_norm.weight", dim, 1, 0.1)
+		if err := m.mat(p+"ssm_in.weight", inner+xbc+heads, dim); err != nil {
+			return err
+		}
+		m.f32(p+"ssm_conv1d.weight", m.normal(xbc*convK, 0, 0.5), xbc, convK)
+		m.vec(p+"ssm_conv1d.bias", xbc, 0, 0.1)
+		m.vec(p+"ssm_dt.bias", heads, -3, 1)
+		a := m.uniform(heads, 0, 2.7)
+		for i := range a {
+			a[i] = -float32(math.Exp(float64(a[i])))
+		}
+		m.f32(p+"ssm_a", a, heads, 1)
+		m.f32(p+"ssm_d", m.normal(heads, 1, 0.1), heads, 1)
+		m.f32(p+"ssm_norm.weight", m.normal(inner, 1, 0.1), groups, inner/groups)
+		if err := m.mat(p+"ssm_out.weight", dim, inner); err != nil {
+			return err
 		}
 	}
 	m.vec("output_norm.weight", dim, 1, 0.1)

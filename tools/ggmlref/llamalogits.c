@@ -8,6 +8,13 @@
 //
 //   llamalogits MODEL.gguf OUT.gguf [-g N] ID...
 //
+// With -e instead (an encoder such as BERT), it encodes the ids as one
+// sequence and writes the model's pooled embedding (llama_get_embeddings_seq,
+// its own pooling type, not normalised) as "embedding" (n_embd) beside
+// "tokens":
+//
+//   llamalogits MODEL.gguf OUT.gguf -e ID...
+//
 // Built and run by make-fixtures.sh against a llama.cpp build; never linked
 // into Loom.
 #include <stdio.h>
@@ -18,7 +25,81 @@
 #include "gguf.h"
 #include "llama.h"
 
+// embed is the -e mode: the pooled embedding of ids toks[0..n).
+static int embed(const char *path, const char *outPath, const llama_token *toks, int n) {
+    llama_backend_init();
+    struct llama_model_params mp = llama_model_default_params();
+    mp.use_mmap = false;
+    mp.use_extra_bufts = false;
+    struct llama_model *model = llama_model_load_from_file(path, mp);
+    if (!model) {
+        fprintf(stderr, "cannot load %s\n", path);
+        return 1;
+    }
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_batch = 64;
+    cp.n_ubatch = 64;
+    cp.n_threads = 1;
+    cp.n_threads_batch = 1;
+    cp.embeddings = true;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    struct llama_context *ctx = llama_init_from_model(model, cp);
+    if (!ctx) {
+        fprintf(stderr, "cannot make a context\n");
+        return 1;
+    }
+    struct llama_batch b = llama_batch_init(n, 0, 1);
+    for (int i = 0; i < n; i++) {
+        b.token[i] = toks[i];
+        b.pos[i] = i;
+        b.n_seq_id[i] = 1;
+        b.seq_id[i][0] = 0;
+        b.logits[i] = 1;
+    }
+    b.n_tokens = n;
+    if (llama_encode(ctx, b) != 0) {
+        fprintf(stderr, "encode failed\n");
+        return 1;
+    }
+    const int dim = llama_model_n_embd(model);
+    const float *e = llama_get_embeddings_seq(ctx, 0);
+    if (!e) {
+        fprintf(stderr, "no pooled embedding\n");
+        return 1;
+    }
+    struct ggml_init_params op = {.mem_size = (size_t)(dim + n) * 4 + (1 << 20), .mem_buffer = NULL, .no_alloc = false};
+    struct ggml_context *out = ggml_init(op);
+    struct ggml_tensor *et = ggml_new_tensor_1d(out, GGML_TYPE_F32, dim);
+    ggml_set_name(et, "embedding");
+    memcpy(et->data, e, dim * sizeof(float));
+    struct ggml_tensor *tt = ggml_new_tensor_1d(out, GGML_TYPE_I32, n);
+    ggml_set_name(tt, "tokens");
+    memcpy(tt->data, toks, n * sizeof(int32_t));
+    struct gguf_context *g = gguf_init_empty();
+    gguf_set_val_str(g, "general.architecture", "llamalogits");
+    gguf_add_tensor(g, et);
+    gguf_add_tensor(g, tt);
+    if (!gguf_write_to_file(g, outPath, false)) {
+        fprintf(stderr, "cannot write %s\n", outPath);
+        return 1;
+    }
+    fprintf(stderr, "%s: pooled embedding of %d tokens, %d floats\n", path, n, dim);
+    llama_batch_free(b);
+    llama_free(ctx);
+    llama_model_free(model);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 4 && strcmp(argv[3], "-e") == 0) {
+        const int n = argc - 4;
+        llama_token *toks = calloc(n, sizeof *toks);
+        for (int i = 0; i < n; i++) {
+            toks[i] = atoi(argv[4 + i]);
+        }
+        return embed(argv[1], argv[2], toks, n);
+    }
     int first = 3, greedy = 0;
     if (argc > 4 && strcmp(argv[3], "-g") == 0) {
         greedy = atoi(argv[4]);

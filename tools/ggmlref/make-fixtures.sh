@@ -11,7 +11,9 @@
 #   core/towers/testdata/{qwen2,qwen3,qwen3moe,phi3,gemma2,gemma3}/ — a tiny
 #     random model of each decoder family (tools/mkllama -arch, f32 and q8_0
 #     written by Loom) with llama.cpp's logits for a 7-token prompt and the 17
-#     tokens it generates greedily (TYPE-logits.gguf).
+#     tokens it generates greedily (TYPE-logits.gguf);
+#   core/towers/testdata/bert/ — a tiny random BERT encoder (mean pooling in
+#     f32 and q8_0, CLS in f32) with llama.cpp's pooled embedding of 7 ids (below MatMulQ's f32-panel batch).
 # Needs a llama.cpp build (LLAMA=/path/to/llama.cpp with build/ from cmake;
 # static libs are fine). "families" as the argument remakes only those
 # (FAMILIES="gemma2 gemma3" only these).
@@ -50,6 +52,18 @@ family phi3 -untied -seed 13
 family gemma2 -sliding-window 4 -std 0.05 -seed 14
 family gemma3 -sliding-window 4 -std 0.05 -seed 15
 family qwen3moe -experts 4 -experts-used 2 -ff 64 -seed 16
+# The BERT encoder: llama.cpp's pooled embedding (mean, and CLS) of 8 ids.
+case " ${FAMILIES:-bert} " in *" bert "*)
+	dir="$ROOT/core/towers/testdata/bert"
+	mkdir -p "$dir"
+	for spec in f32:1 q8_0:1 cls-f32:2; do
+		name=${spec%:*}
+		(cd "$ROOT" && go run ./tools/mkllama -arch bert -type "${name#cls-}" -dim 64 -layers 2 -heads 4 -kv-heads 4 \
+			-ff 128 -vocab 256 -context 64 -std 0.1 -norm-noise 0.1 -pooling "${spec#*:}" -seed 17 -out "$dir/$name.gguf")
+		"$TMP/llamalogits" "$dir/$name.gguf" "$dir/$name-embedding.gguf" -e 1 17 42 99 5 200 2
+	done
+	;;
+esac
 [ "${1:-}" = families ] && exit 0
 
 # A small random Llama (ff 512 = two K-quant super-blocks per row).

@@ -15,7 +15,8 @@
 // qwen2 (q/k/v biases), qwen3 (QK-norm), qwen3moe (QK-norm, experts),
 // phi3 (fused attn_qkv and gate+up), gemma2 (post-norms, soft-capping,
 // sliding window), gemma3 (post-norms, QK-norm, sliding window, its own
-// RoPE base for local layers). -std sets the weights' spread and
+// RoPE base for local layers), bert (a post-LN encoder; -pooling 1 mean
+// or 2 CLS). -std sets the weights' spread and
 // -norm-noise makes norm weights 1 + N(0, noise), so tests see every norm.
 //
 //	go run ./tools/mkllama -type f32  -out /tmp/llama110m-f32.gguf
@@ -55,13 +56,14 @@ func main() {
 	std := flag.Float64("std", 0.02, "standard deviation of the random weights")
 	normNoise := flag.Float64("norm-noise", 0, "norm weights are 1 + N(0, this)")
 	window := flag.Int("sliding-window", 0, "gemma: keys a local layer sees (0: the family's default)")
+	pooling := flag.Int("pooling", 1, "bert: pooling type (1 mean, 2 CLS)")
 	flag.Parse()
 	if *out == "" {
 		*out = fmt.Sprintf("/tmp/llama110m-%s.gguf", *typ)
 	}
 	sh := shape{dim: *dim, layers: *layers, heads: *heads, kvHeads: *kvHeads, ff: *ff, vocab: *vocab, ctx: *ctx,
 		untied: *untied, experts: *experts, expertsUsed: *expertsUsed, arch: *arch, std: *std, normNoise: *normNoise,
-		window: *window}
+		window: *window, pooling: *pooling}
 	if err := write(*out, *typ, sh, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "mkllama:", err)
 		os.Exit(1)
@@ -81,7 +83,7 @@ type shape struct {
 	experts, expertsUsed                        int
 	arch                                        string
 	std, normNoise                              float64
-	window                                      int
+	window, pooling                             int
 }
 
 func write(path, typ string, sh shape, seed int64) error {
@@ -93,7 +95,7 @@ func write(path, typ string, sh shape, seed int64) error {
 		return fmt.Errorf("%d experts, %d used per token", sh.experts, sh.expertsUsed)
 	}
 	switch sh.arch {
-	case "llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3":
+	case "llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3", "bert":
 	case "qwen3moe":
 		if sh.experts == 0 {
 			return fmt.Errorf("qwen3moe needs -experts")
@@ -102,6 +104,9 @@ func write(path, typ string, sh shape, seed int64) error {
 		return fmt.Errorf("arch %q: want llama, qwen2, qwen3, qwen3moe, phi3, gemma2 or gemma3", sh.arch)
 	}
 	gemma := strings.HasPrefix(sh.arch, "gemma")
+	if sh.arch == "bert" && (sh.untied || sh.experts > 0) {
+		return fmt.Errorf("bert has no output layer and no experts")
+	}
 	if gemma && sh.untied {
 		return fmt.Errorf("%s ties its output to token_embd", sh.arch)
 	}
@@ -118,8 +123,11 @@ func write(path, typ string, sh shape, seed int64) error {
 			v[i] = float32(r.NormFloat64() * sh.std)
 		}
 		f := f
-		if strings.HasSuffix(name, "ffn_gate_inp.weight") {
-			f = kernels.F32 // the router stays f32, as llama-quantize leaves it
+		if strings.HasSuffix(name, "ffn_gate_inp.weight") || name == "token_types.weight" {
+			// The MoE router stays f32, as llama-quantize leaves it; so do
+			// BERT's token types, which llama.cpp adds as a row (ggml_add
+			// takes no quantized operand).
+			f = kernels.F32
 		}
 		rb, err := f.RowBytes(cols)
 		if err != nil {
@@ -153,7 +161,7 @@ func write(path, typ string, sh shape, seed int64) error {
 	if err := matrix("token_embd.weight", vocab, dim); err != nil {
 		return err
 	}
-	for l := 0; l < layers; l++ {
+	for l := 0; l < layers && sh.arch != "bert"; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
 		ones(p+"attn_norm.weight", dim)
 		ones(p+"ffn_norm.weight", dim)
@@ -194,7 +202,34 @@ func write(path, typ string, sh shape, seed int64) error {
 			}
 		}
 	}
-	ones("output_norm.weight", dim)
+	if sh.arch == "bert" {
+		// Post-LN encoder layers (llama.cpp's bert.cpp): biases everywhere,
+		// LayerNorms with biases, learned positions and token types.
+		if err := matrix("position_embd.weight", ctx, dim); err != nil {
+			return err
+		}
+		if err := matrix("token_types.weight", 2, dim); err != nil {
+			return err
+		}
+		ones("token_embd_norm.weight", dim)
+		vector("token_embd_norm.bias", dim, 0, sh.normNoise)
+		for l := 0; l < layers; l++ {
+			p := fmt.Sprintf("blk.%d.", l)
+			for _, m := range []spec{{"attn_q", 0, dim, dim}, {"attn_k", 0, dim, dim}, {"attn_v", 0, dim, dim},
+				{"attn_output", 0, dim, dim}, {"ffn_up", 0, ff, dim}, {"ffn_down", 0, dim, ff}} {
+				if err := matrix(p+m.name+".weight", m.rows, m.cols); err != nil {
+					return err
+				}
+				vector(p+m.name+".bias", m.rows, 0, sh.std)
+			}
+			for _, n := range []string{"attn_output_norm", "layer_output_norm"} {
+				ones(p+n+".weight", dim)
+				vector(p+n+".bias", dim, 0, sh.normNoise)
+			}
+		}
+	} else {
+		ones("output_norm.weight", dim)
+	}
 	if sh.untied {
 		if err := matrix("output.weight", vocab, dim); err != nil {
 			return err
@@ -223,6 +258,14 @@ func write(path, typ string, sh shape, seed int64) error {
 		}
 	}
 	switch a {
+	case "bert":
+		delete(meta, a+".attention.head_count_kv")
+		delete(meta, a+".rope.freq_base")
+		delete(meta, a+".attention.layer_norm_rms_epsilon")
+		meta[a+".attention.layer_norm_epsilon"] = float32(1e-12)
+		meta[a+".attention.causal"] = false
+		meta[a+".pooling_type"] = uint32(sh.pooling)
+		meta["tokenizer.ggml.token_type_count"] = uint32(2)
 	case "gemma2":
 		meta[a+".attention.layer_norm_rms_epsilon"] = float32(1e-6)
 		meta[a+".attn_logit_softcapping"] = float32(50)

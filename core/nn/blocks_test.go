@@ -401,7 +401,7 @@ func TestTransformerTemporalPositions(t *testing.T) {
 	}
 	bind := func(src memSource) (TransformerTemporal, error) {
 		b := NewBinder(src)
-		m := BindTransformerTemporal(b.Sub("m"), ch, heads, 1, groups, maxF)
+		m := BindTransformerTemporal(b.Sub("m"), ch, heads, 1, groups, maxF, 0)
 		return m, b.Err()
 	}
 	stored, err := bind(mk(true, maxF))
@@ -425,10 +425,47 @@ func TestTransformerTemporalPositions(t *testing.T) {
 		t.Fatal("a position table of the wrong length bound")
 	}
 	x := randF(r, 2*(maxF+1)*ch*4)
-	if err := computed.Forward(x, 2, maxF+1, 4, nil); err == nil || !strings.Contains(err.Error(), "positions") {
+	if err := computed.Forward(x, 2, maxF+1, 4, nil, 0, nil); err == nil || !strings.Contains(err.Error(), "positions") {
 		t.Fatalf("a clip longer than the table: %v", err)
 	}
-	if err := computed.Forward(x[:2*maxF*ch*4], 2, maxF, 4, nil); err != nil {
+	if err := computed.Forward(x[:2*maxF*ch*4], 2, maxF, 4, nil, 0, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A transformer block whose attn2 reads a context, run on P interleaved
+// sequences of frames, is P ordinary blocks: each sequence pulled out and run
+// alone over the same context (with the same positions) gives the same rows.
+func TestTransformerBlockInterleavedContext(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	const dim, ctxDim, heads, T, P, S = 8, 6, 2, 5, 3, 7
+	src := memSource{}
+	src.putTransformerBlock(r, "b.", dim, ctxDim)
+	b := NewBinder(src)
+	blk := BindTransformerBlock(b.Sub("b"), dim, ctxDim, heads)
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	blk.PosEmbed = SinusoidTable(T, dim)
+	x, ctx := randF(r, T*P*dim), randF(r, S*ctxDim)
+	got := append([]float32(nil), x...)
+	if err := blk.ForwardInterleaved(got, T, P, ctx, S, nil); err != nil {
+		t.Fatal(err)
+	}
+	seq := make([]float32, T*dim)
+	for p := 0; p < P; p++ {
+		for i := 0; i < T; i++ {
+			copy(seq[i*dim:(i+1)*dim], x[(i*P+p)*dim:(i*P+p+1)*dim])
+		}
+		if err := blk.Forward(seq, T, ctx, S, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < T; i++ {
+			for c := 0; c < dim; c++ {
+				if d := math.Abs(float64(got[(i*P+p)*dim+c] - seq[i*dim+c])); d > 1e-4 {
+					t.Fatalf("sequence %d token %d channel %d: interleaved %v, alone %v", p, i, c, got[(i*P+p)*dim+c], seq[i*dim+c])
+				}
+			}
+		}
 	}
 }

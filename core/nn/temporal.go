@@ -12,7 +12,11 @@ import (
 // al. 2024) as diffusers' TransformerTemporalModel / AnimateDiffTransformer3D
 // names it: GroupNorm over each video's channels × frames × pixels, proj_in,
 // transformer blocks whose two self-attentions run across the frames at each
-// pixel with sinusoidal frame positions, proj_out, plus the input.
+// pixel with sinusoidal frame positions, proj_out, plus the input. With a
+// context width (Loom's motion_cross_attention_dim) attn2 instead attends to
+// the video's text states: each pixel's frame token, carrying its frame
+// position, reads the prompt, so the text can steer the motion itself
+// (diffusers' UNetMotionModel gives its motion modules no text).
 //
 //	norm, proj_in, transformer_blocks.k.{norm1, attn1, norm2, attn2, norm3, ff, pos_embed.pe}, proj_out
 //
@@ -20,6 +24,7 @@ import (
 // per video, as the UNet around it runs them.
 type TransformerTemporal struct {
 	Channels        int
+	CtxDim          int // 0: attn2 attends across the frames; else to a context of this width
 	Norm            GroupNorm
 	ProjIn, ProjOut Linear // (C, C): linear layers, as diffusers stores them
 	Blocks          []TransformerBlock
@@ -27,10 +32,12 @@ type TransformerTemporal struct {
 
 // BindTransformerTemporal binds a motion module under b: ch channels, heads
 // heads of ch/heads, layers blocks, groups norm groups, positions for up to
-// maxFrames frames. A stored pos_embed.pe (1, maxFrames, ch) is used as is;
-// without one the table is computed as diffusers computes it.
-func BindTransformerTemporal(b *Binder, ch, heads, layers, groups, maxFrames int) TransformerTemporal {
-	m := TransformerTemporal{Channels: ch, Norm: b.GroupNorm("norm", groups, ch, 1e-6),
+// maxFrames frames, attn2 over a context of width ctxDim (0: over the
+// frames, AnimateDiff's double self-attention). A stored pos_embed.pe
+// (1, maxFrames, ch) is used as is; without one the table is computed as
+// diffusers computes it.
+func BindTransformerTemporal(b *Binder, ch, heads, layers, groups, maxFrames, ctxDim int) TransformerTemporal {
+	m := TransformerTemporal{Channels: ch, CtxDim: ctxDim, Norm: b.GroupNorm("norm", groups, ch, 1e-6),
 		ProjIn: b.DenseLinear("proj_in", ch, ch), ProjOut: b.DenseLinear("proj_out", ch, ch)}
 	if heads <= 0 || ch%heads != 0 {
 		b.fail("bind %s: %d channels do not split into %d heads", b.prefix, ch, heads)
@@ -38,7 +45,11 @@ func BindTransformerTemporal(b *Binder, ch, heads, layers, groups, maxFrames int
 	}
 	for k := 0; k < layers; k++ {
 		bb := b.Sub("transformer_blocks.%d", k)
-		blk := BindTransformerBlock(bb, ch, ch, heads)
+		kv := ch
+		if ctxDim > 0 {
+			kv = ctxDim
+		}
+		blk := BindTransformerBlock(bb, ch, kv, heads)
 		if bb.Has("pos_embed.pe") {
 			blk.PosEmbed = bb.Flat("pos_embed.pe", maxFrames*ch)
 		} else {
@@ -68,12 +79,16 @@ func SinusoidTable(n, dim int) []float32 {
 	return t
 }
 
-// Forward updates x (videos·frames, C, hw) in place.
-func (m *TransformerTemporal) Forward(x []float32, videos, frames, hw int, ar *tensor.Arena) error {
+// Forward updates x (videos·frames, C, hw) in place. ctx is each video's
+// context (videos, ctxLen, CtxDim) when CtxDim is set, and ignored otherwise.
+func (m *TransformerTemporal) Forward(x []float32, videos, frames, hw int, ctx []float32, ctxLen int, ar *tensor.Arena) error {
 	C, F := m.Channels, frames
 	per := F * C * hw
 	if videos <= 0 || F <= 0 || hw <= 0 || len(x) < videos*per {
 		return fmt.Errorf("motion module: x has %d floats for %d videos of %d frames × %d × %d", len(x), videos, F, C, hw)
+	}
+	if m.CtxDim > 0 && (ctxLen <= 0 || len(ctx) != videos*ctxLen*m.CtxDim) {
+		return fmt.Errorf("motion module: context has %d floats, want %d×%d×%d", len(ctx), videos, ctxLen, m.CtxDim)
 	}
 	inner := m.ProjIn.W.Rows
 	cf := ar.Scratch(per)           // (C, F, hw): one video channel-major, for the norm
@@ -96,8 +111,12 @@ func (m *TransformerTemporal) Forward(x []float32, videos, frames, hw int, ar *t
 		if err := m.ProjIn.Forward(h, tok, F*hw); err != nil {
 			return fmt.Errorf("proj_in: %w", err)
 		}
+		var cv []float32
+		if m.CtxDim > 0 {
+			cv = ctx[v*ctxLen*m.CtxDim : (v+1)*ctxLen*m.CtxDim]
+		}
 		for i := range m.Blocks {
-			if err := m.Blocks[i].ForwardInterleaved(h, F, hw, ar); err != nil {
+			if err := m.Blocks[i].ForwardInterleaved(h, F, hw, cv, ctxLen, ar); err != nil {
 				return fmt.Errorf("temporal block %d: %w", i, err)
 			}
 		}

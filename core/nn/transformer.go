@@ -332,10 +332,13 @@ func (t *TransformerBlock) Forward(x []float32, T int, ctx []float32, S int, ar 
 }
 
 // ForwardInterleaved updates x (T, P, dim) in place: P sequences of T tokens
-// (CrossAttention.ForwardInterleaved's layout), both attentions within each
-// sequence, PosEmbed by position t.
-func (t *TransformerBlock) ForwardInterleaved(x []float32, T, P int, ar *tensor.Arena) error {
-	return t.forward(x, T, P, nil, T, ar)
+// (CrossAttention.ForwardInterleaved's layout), attn1 within each sequence,
+// PosEmbed by position t. attn2 is a second attention within each sequence
+// when ctx is nil; otherwise every token (T·P of them, each carrying its
+// position) attends to ctx (S, ctxDim), the one context all the sequences
+// share.
+func (t *TransformerBlock) ForwardInterleaved(x []float32, T, P int, ctx []float32, S int, ar *tensor.Arena) error {
+	return t.forward(x, T, P, ctx, S, ar)
 }
 
 func (t *TransformerBlock) forward(x []float32, T, P int, ctx []float32, S int, ar *tensor.Arena) error {
@@ -355,12 +358,13 @@ func (t *TransformerBlock) forward(x []float32, T, P int, ctx []float32, S int, 
 		return err
 	}
 	t.addPositions(h, T, P, dim)
+	var err error
 	if ctx == nil {
-		ctx, S = h, T
-	} else if P != 1 {
-		return fmt.Errorf("transformer block: cross-attention of %d interleaved sequences", P)
+		err = t.Attn2.forwardAdd(x, h, T, h, T, P, ar)
+	} else {
+		err = t.Attn2.forwardAdd(x, h, T*P, ctx, S, 1, ar) // a shared context: one sequence of T·P queries
 	}
-	if err := t.Attn2.forwardAdd(x, h, T, ctx, S, P, ar); err != nil {
+	if err != nil {
 		return fmt.Errorf("cross-attention: %w", err)
 	}
 	if err := t.Norm3.Forward(h, x, rows); err != nil {

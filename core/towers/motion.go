@@ -7,7 +7,10 @@ package towers
 // bound by the same code) with a motion module (nn.TransformerTemporal:
 // attention across the frames at each pixel, sinusoidal frame positions)
 // after each resnet and its spatial attention and after the mid block's
-// attention:
+// attention. A Loom extension (motion_cross_attention_dim in the config;
+// diffusers' UNetMotionModel gives its motion modules no text) makes each
+// motion module's attn2 attend to the prompt instead of across the frames, so
+// the text steers the motion itself (models/shapes-video: "moving left"):
 //
 //	conv_in, time_embedding, down_blocks.i.{resnets.j, attentions.j, downsamplers.0.conv}, mid_block, up_blocks.i…,
 //	down_blocks.i.motion_modules.j, mid_block.motion_modules.0, up_blocks.i.motion_modules.j
@@ -52,6 +55,11 @@ type MotionConfig struct {
 	MaxFrames int      `json:"motion_max_seq_length"`
 	MidBlock  *bool    `json:"use_motion_mid_block"`
 	Layers    perBlock `json:"temporal_transformer_layers_per_block"`
+	// CtxDim, when set (Loom's extension: diffusers' UNetMotionModel has no
+	// such key and gives its motion modules no text), makes each motion
+	// module's attn2 attend to the prompt's text states instead of across the
+	// frames; it must be the UNet's cross_attention_dim.
+	CtxDim int `json:"motion_cross_attention_dim"`
 }
 
 // MotionUNetConfig is a motion UNet's spatial and motion configuration, and
@@ -88,6 +96,8 @@ func (c *MotionUNetConfig) validate() error {
 		return fmt.Errorf("motion unet: motion_max_seq_length %d (1…1024)", m.MaxFrames)
 	case !m.Heads.fits(n) || !m.Layers.fits(n):
 		return fmt.Errorf("motion unet: motion heads %v or layers %v do not match %d blocks", m.Heads, m.Layers, n)
+	case m.CtxDim != 0 && m.CtxDim != c.UNet.CrossAttentionDim:
+		return fmt.Errorf("motion unet: motion_cross_attention_dim %d, the text states are %d wide", m.CtxDim, c.UNet.CrossAttentionDim)
 	}
 	for i, ch := range c.UNet.BlockOutChannels {
 		if h, l := m.Heads.at(i), m.Layers.at(i); h <= 0 || ch%h != 0 || l < 1 || l > 16 {
@@ -170,6 +180,7 @@ func readMotionAdapterConfig(path string, u *UNetConfig) (MotionConfig, error) {
 		MaxFrames        int      `json:"motion_max_seq_length"`
 		MidBlock         *bool    `json:"use_motion_mid_block"`
 		ConvInChannels   *int     `json:"conv_in_channels"`
+		CtxDim           int      `json:"motion_cross_attention_dim"`
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -192,7 +203,7 @@ func readMotionAdapterConfig(path string, u *UNetConfig) (MotionConfig, error) {
 	case a.ConvInChannels != nil:
 		return MotionConfig{}, fmt.Errorf("motion adapter %s: conv_in_channels (PIA-style inputs) is not supported", path)
 	}
-	return MotionConfig{Heads: a.Heads, MaxFrames: a.MaxFrames, MidBlock: a.MidBlock, Layers: a.Layers}, nil
+	return MotionConfig{Heads: a.Heads, MaxFrames: a.MaxFrames, MidBlock: a.MidBlock, Layers: a.Layers, CtxDim: a.CtxDim}, nil
 }
 
 // uniform reports whether every block's value is v.
@@ -231,7 +242,7 @@ func LoadMotionUNet(spatial, motion *nn.Binder, cfg MotionUNetConfig) (*MotionUN
 	mc, boc, g := cfg.Motion, cfg.UNet.BlockOutChannels, cfg.UNet.NormNumGroups
 	nb := len(boc)
 	module := func(b *nn.Binder, i int) nn.TransformerTemporal {
-		return nn.BindTransformerTemporal(b, boc[i], mc.Heads.at(i), mc.Layers.at(i), g, mc.MaxFrames)
+		return nn.BindTransformerTemporal(b, boc[i], mc.Heads.at(i), mc.Layers.at(i), g, mc.MaxFrames, mc.CtxDim)
 	}
 	for i := range u.down {
 		var mods []nn.TransformerTemporal
@@ -330,7 +341,7 @@ func (m *MotionUNet) Forward(out, sample []float32, videos, frames, h, w int, ti
 		if mm == nil {
 			return nil
 		}
-		if err := mm.Forward(x.x, videos, frames, x.h*x.w, ar); err != nil {
+		if err := mm.Forward(x.x, videos, frames, x.h*x.w, ctx, ctxLen, ar); err != nil {
 			return fmt.Errorf("motion module %d: %w", j, err)
 		}
 		return nil
@@ -383,5 +394,9 @@ func (c MotionUNetConfig) String() string {
 	if c.Adapter {
 		layout = "UNet2DConditionModel + MotionAdapter"
 	}
-	return fmt.Sprintf("%s: blocks %v, motion heads %v, up to %d frames", layout, c.UNet.BlockOutChannels, c.Motion.Heads, c.Motion.MaxFrames)
+	text := ""
+	if c.Motion.CtxDim > 0 {
+		text = ", motion modules read the text"
+	}
+	return fmt.Sprintf("%s: blocks %v, motion heads %v, up to %d frames%s", layout, c.UNet.BlockOutChannels, c.Motion.Heads, c.Motion.MaxFrames, text)
 }

@@ -40,7 +40,16 @@ func loadMotionFolder(t testing.TB, dir string) *MotionUNet {
 }
 
 func TestMotionUNetMatchesPyTorch(t *testing.T) {
-	g, err := formats.OpenSafetensors(motionGolden)
+	for _, c := range []struct{ dir, golden string }{
+		{motionDir, motionGolden},
+		{"testdata/motion_tiny_text", "testdata/motion_text_golden.safetensors"}, // attn2 reads the text
+	} {
+		t.Run(filepath.Base(c.dir), func(t *testing.T) { checkMotionGolden(t, c.dir, c.golden) })
+	}
+}
+
+func checkMotionGolden(t *testing.T, motionDir, golden string) {
+	g, err := formats.OpenSafetensors(golden)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +70,9 @@ func TestMotionUNetMatchesPyTorch(t *testing.T) {
 		m := loadMotionFolder(t, dir)
 		if m.Cfg.Adapter != (layout == "split") {
 			t.Fatalf("%s: adapter layout %v", layout, m.Cfg.Adapter)
+		}
+		if text := strings.HasSuffix(motionDir, "_text"); (m.Cfg.Motion.CtxDim != 0) != text {
+			t.Fatalf("%s: motion_cross_attention_dim %d", layout, m.Cfg.Motion.CtxDim)
 		}
 		out := make([]float32, len(want))
 		if err := m.Forward(out, sample, videos, frames, h, w, ts, ctx, cshape[1]); err != nil {
@@ -166,6 +178,7 @@ func TestMotionConfigRefusals(t *testing.T) {
 			`{"block_out_channels":[16,32],"motion_layers_per_block":1,"conv_in_channels":9}`, "conv_in_channels"},
 		{`{"_class_name":"UNet2DConditionModel",` + base + `,"down_block_types":["CrossAttnDownBlock2D","DownBlock2D"],"up_block_types":["UpBlock2D","CrossAttnUpBlock2D"]}`, "", "no such file"},
 		{`{"_class_name":"VQModel"}`, "", "not a motion UNet"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_cross_attention_dim":32}`, "", "motion_cross_attention_dim"},
 	} {
 		os.RemoveAll(filepath.Join(dir, "motion_adapter"))
 		write("unet/config.json", c.unet)

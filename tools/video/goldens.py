@@ -12,6 +12,9 @@ every weight to float16, and writes it in both of diffusers' layouts:
   core/towers/testdata/motion_golden.safetensors         inputs and outputs of one step on two
       videos of five frames (text-to-video), and of the same step with frame 0 held
       clean at timestep 0 (image-to-video)
+  core/towers/testdata/motion_tiny_text/{unet, split/…}  the same shape with motion modules whose
+      attn2 reads the text (motion_cross_attention_dim, as models/shapes-video), and
+  core/towers/testdata/motion_text_golden.safetensors    its step on the same two videos
 
   /usr/bin/python3 tools/video/goldens.py"""
 import json
@@ -42,23 +45,19 @@ def save(sd, cfg, folder):
     json.dump(cfg, open(os.path.join(folder, "config.json"), "w"), indent=1)
 
 
-def main():
-    torch.set_num_threads(1)
-    torch.manual_seed(11)
-    m = V.UNetMotionModel(CFG)
+def build(cfg, seed):
+    torch.manual_seed(seed)
+    m = V.UNetMotionModel(cfg)
     with torch.no_grad():
         for name, p in m.named_parameters():
             if "norm" in name:
                 p.add_(0.2 * torch.randn_like(p))
         for p in m.state_dict().values():  # parameters and the frame-position buffers, as stored
             p.copy_(p.half().float())
-    m.eval()
-    sd = m.state_dict()
-    base = os.path.join(TD, "motion_tiny")
-    save(sd, CFG, os.path.join(base, "unet"))
-    save({k: v for k, v in sd.items() if "motion_modules" not in k}, V.spatial_config(CFG), os.path.join(base, "split", "unet"))
-    save({k: v for k, v in sd.items() if "motion_modules" in k}, V.adapter_config(CFG), os.path.join(base, "split", "motion_adapter"))
+    return m.eval()
 
+
+def step(m, path):
     g = torch.Generator().manual_seed(12)
     b, f = 2, 5
     sample = torch.randn(b * f, 4, 8, 8, generator=g)
@@ -75,9 +74,28 @@ def main():
         out_first = m(s2.reshape(b * f, 4, 8, 8), t2.reshape(-1), ctx.repeat_interleave(f, 0), f)
     gold = dict(sample=sample.numpy(), t=t.numpy(), ctx=ctx.numpy(), out=out.numpy(), first=first.numpy(), out_first=out_first.numpy(),
                 pe=V.sinusoid_table(16, 8)[0].numpy())
-    path = os.path.join(TD, "motion_golden.safetensors")
     safet.save(path, gold, {"maker": "tools/video/goldens.py", "frames": str(f)})
     print("wrote", path, {k: list(v.shape) for k, v in gold.items()})
+
+
+def main():
+    torch.set_num_threads(1)
+    m = build(CFG, 11)
+    sd = m.state_dict()
+    base = os.path.join(TD, "motion_tiny")
+    save(sd, CFG, os.path.join(base, "unet"))
+    save({k: v for k, v in sd.items() if "motion_modules" not in k}, V.spatial_config(CFG), os.path.join(base, "split", "unet"))
+    save({k: v for k, v in sd.items() if "motion_modules" in k}, V.adapter_config(CFG), os.path.join(base, "split", "motion_adapter"))
+
+    step(m, os.path.join(TD, "motion_golden.safetensors"))
+    text_cfg = V.motion_config(SPATIAL, heads=2, max_len=8, cross=True)
+    mt = build(text_cfg, 13)
+    sd = mt.state_dict()
+    base = os.path.join(TD, "motion_tiny_text")
+    save(sd, text_cfg, os.path.join(base, "unet"))
+    save({k: v for k, v in sd.items() if "motion_modules" not in k}, V.spatial_config(text_cfg), os.path.join(base, "split", "unet"))
+    save({k: v for k, v in sd.items() if "motion_modules" in k}, V.adapter_config(text_cfg), os.path.join(base, "split", "motion_adapter"))
+    step(mt, os.path.join(TD, "motion_text_golden.safetensors"))
 
 
 if __name__ == "__main__":

@@ -68,36 +68,48 @@ class FrameAttention(M.Attention):
 
 
 class TemporalBlock(nn.Module):
-    """BasicTransformerBlock(double_self_attention=True, positional_embeddings="sinusoidal")."""
+    """BasicTransformerBlock(positional_embeddings="sinusoidal"): AnimateDiff's
+    double_self_attention (attn2 a second attention across the frames), or
+    with ctx_dim attn2 attends to the text: each pixel's frame token, carrying
+    its frame position, reads the prompt (Loom's motion_cross_attention_dim)."""
 
-    def __init__(self, dim, heads, max_len):
+    def __init__(self, dim, heads, max_len, ctx_dim=None):
         super().__init__()
         hd = dim // heads
         self.norm1 = nn.LayerNorm(dim)
         self.attn1 = FrameAttention(dim, None, heads, hd)
         self.norm2 = nn.LayerNorm(dim)
-        self.attn2 = FrameAttention(dim, None, heads, hd)
+        self.attn2 = M.Attention(dim, ctx_dim, heads, hd) if ctx_dim else FrameAttention(dim, None, heads, hd)
+        self.cross = bool(ctx_dim)
         self.norm3 = nn.LayerNorm(dim)
         self.ff = M.FeedForward(dim)
         self.pos_embed = SinusoidalPositionalEmbedding(dim, max_len)
 
-    def forward(self, x):
+    def forward(self, x, ctx=None):
+        """x (b·h·w, f, c); ctx (b, L, D) when attn2 reads the text."""
         x = self.attn1(self.pos_embed(self.norm1(x))) + x
-        x = self.attn2(self.pos_embed(self.norm2(x))) + x
+        h = self.pos_embed(self.norm2(x))
+        if self.cross:
+            b = ctx.shape[0]
+            n, f, c = h.shape
+            x = self.attn2(h.reshape(b, (n // b) * f, c), ctx).reshape(n, f, c) + x
+        else:
+            x = self.attn2(h) + x
         return self.ff(self.norm3(x)) + x
 
 
 class TransformerTemporalModel(nn.Module):
     """A motion module: x (b·f, c, h, w) → x + attention over the f frames at each pixel."""
 
-    def __init__(self, ch, heads, layers, groups, max_len):
+    def __init__(self, ch, heads, layers, groups, max_len, ctx_dim=None):
         super().__init__()
         self.norm = nn.GroupNorm(groups, ch, eps=1e-6)
         self.proj_in = nn.Linear(ch, ch)
-        self.transformer_blocks = nn.ModuleList(TemporalBlock(ch, heads, max_len) for _ in range(layers))
+        self.transformer_blocks = nn.ModuleList(TemporalBlock(ch, heads, max_len, ctx_dim) for _ in range(layers))
         self.proj_out = nn.Linear(ch, ch)
 
-    def forward(self, x, frames):
+    def forward(self, x, frames, ctx=None):
+        """ctx (b, L, D): each video's text states, for motion modules that read it."""
         bf, c, h, w = x.shape
         b = bf // frames
         res = x
@@ -106,14 +118,17 @@ class TransformerTemporalModel(nn.Module):
         x = x.permute(0, 3, 4, 2, 1).reshape(b * h * w, frames, c)
         x = self.proj_in(x)
         for blk in self.transformer_blocks:
-            x = blk(x)
+            x = blk(x, ctx)
         x = self.proj_out(x)
         x = x.reshape(b, h, w, frames, c).permute(0, 3, 4, 1, 2).reshape(bf, c, h, w)
         return x + res
 
 
-def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1):
-    """A UNetMotionModel config.json from a UNet2DConditionModel's."""
+def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False):
+    """A UNetMotionModel config.json from a UNet2DConditionModel's. cross: the
+    motion modules' attn2 attends to the text (motion_cross_attention_dim =
+    the UNet's cross_attention_dim), a Loom extension of diffusers' config:
+    diffusers' UNetMotionModel runs its motion modules without the text."""
     c = {k: v for k, v in unet_cfg.items() if k not in ("loom", "mid_block_type")}
     c["_class_name"] = "UNetMotionModel"
     c["down_block_types"] = ["CrossAttnDownBlockMotion" if t.startswith("CrossAttn") else "DownBlockMotion" for t in unet_cfg["down_block_types"]]
@@ -122,6 +137,8 @@ def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1):
         c["num_attention_heads"] = c.get("attention_head_dim", 8)
     c.update(motion_num_attention_heads=heads, motion_max_seq_length=max_len, use_motion_mid_block=mid,
              temporal_transformer_layers_per_block=layers)
+    if cross:
+        c["motion_cross_attention_dim"] = unet_cfg["cross_attention_dim"]
     return c
 
 
@@ -144,9 +161,10 @@ class UNetMotionModel(M.UNet2DConditionModel):
         groups = c.get("norm_num_groups", 32)
         heads, max_len = c.get("motion_num_attention_heads", 8), c.get("motion_max_seq_length", 32)
         layers = c.get("temporal_transformer_layers_per_block", 1)
+        ctx_dim = c.get("motion_cross_attention_dim")
 
         def mm(ch):
-            return TransformerTemporalModel(ch, heads, layers, groups, max_len)
+            return TransformerTemporalModel(ch, heads, layers, groups, max_len, ctx_dim)
 
         for i, blk in enumerate(self.down_blocks):
             blk.motion_modules = nn.ModuleList(mm(boc[i]) for _ in blk.resnets)
@@ -165,7 +183,7 @@ class UNetMotionModel(M.UNet2DConditionModel):
             blk, j = where
             if part == "mid" and not self.use_mid:
                 return h
-            return blk.motion_modules[j](h, frames)
+            return blk.motion_modules[j](h, frames, ctx[::frames])
 
         return super().forward(x, t, ctx, stage=motion)
 
@@ -177,7 +195,8 @@ def adapter_config(motion_cfg):
                 motion_num_attention_heads=motion_cfg["motion_num_attention_heads"],
                 motion_norm_num_groups=motion_cfg.get("norm_num_groups", 32),
                 motion_max_seq_length=motion_cfg["motion_max_seq_length"],
-                use_motion_mid_block=motion_cfg.get("use_motion_mid_block", True), conv_in_channels=None)
+                use_motion_mid_block=motion_cfg.get("use_motion_mid_block", True), conv_in_channels=None,
+                **({"motion_cross_attention_dim": motion_cfg["motion_cross_attention_dim"]} if motion_cfg.get("motion_cross_attention_dim") else {}))
 
 
 TINY_MOTION = motion_config(M.TINY_UNET, heads=4, max_len=24)

@@ -8,6 +8,19 @@ cross-attention (attn2) at a lower rate — the image model never saw the words
 "moving", "up" and "down", and it reads "left"/"right" as where to draw the
 object, which is where a clip moving that way ends, not where it starts.
 
+--motion-text 1 (the default) gives the motion modules the prompt: their
+attn2 attends to the text states (motion_cross_attention_dim, a Loom
+extension of diffusers' config) instead of across the frames a second time.
+In AnimateDiff only the spatial cross-attention sees the text, so the
+direction had to reach the motion through features that are the same in
+every frame; a run so (tools/video, 564 steps) moved its objects but read
+the direction 0 % of the time. --init-from starts from another run's
+checkpoint (tensors of the same shape), --t-high draws that share of
+timesteps from [500, 1000), where the layout of the motion is decided, and
+every checkpoint prints a probe: the v-loss of 8 clips at t = 700 with their
+own prompt and with the opposite direction's, whose gap is what the text's
+direction is worth to the model.
+
 v-prediction on the image model's zero-terminal-SNR schedule, 10% of prompts
 dropped for classifier-free guidance. A fraction --i2v of clips train
 image-to-video as Loom runs it (core/towers/motion.go): frame 0 is the clip's
@@ -121,6 +134,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3, help="motion modules")
     ap.add_argument("--spatial-lr", type=float, default=1e-4, help="spatial cross-attention (0: frozen)")
     ap.add_argument("--heads", type=int, default=4, help="motion_num_attention_heads")
+    ap.add_argument("--motion-text", type=int, default=1, help="1: the motion modules' attn2 reads the prompt (motion_cross_attention_dim)")
     ap.add_argument("--i2v", type=float, default=0.3, help="fraction of clips trained image-to-video")
     ap.add_argument("--drop", type=float, default=0.1, help="fraction of prompts dropped to the empty prompt")
     ap.add_argument("--seed", type=int, default=0)
@@ -128,6 +142,9 @@ def main():
     ap.add_argument("--ckpt-minutes", type=float, default=10)
     ap.add_argument("--state", default="", help="checkpoint file (default OUT/train_state.pt; keep it out of the repo)")
     ap.add_argument("--resume", action="store_true", help="continue the checkpoint")
+    ap.add_argument("--init-from", default="", help="start from this checkpoint's weights (fresh optimizer, step 0)")
+    ap.add_argument("--subset", default="", help="train on these clip indexes only (comma-separated; a diagnostic)")
+    ap.add_argument("--t-high", type=float, default=0, help="fraction of clips whose timestep is drawn from [500, 1000), where the motion is laid out")
     ap.add_argument("--time-steps", type=int, default=0, help="time this many steps, print the rate, exit")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -143,7 +160,7 @@ def main():
     text = load_module(M.CLIPTextModel(ccfg), os.path.join(a.base, "text_encoder", "model.safetensors")).eval()
     ucfg = json.load(open(os.path.join(a.base, "unet", "config.json")))
     ucfg.pop("loom", None)
-    unet = V.UNetMotionModel(V.motion_config(ucfg, heads=a.heads, max_len=32))
+    unet = V.UNetMotionModel(V.motion_config(ucfg, heads=a.heads, max_len=32, cross=bool(a.motion_text)))
     base_sd = safet.load(os.path.join(a.base, "unet", "diffusion_pytorch_model.safetensors"))
     missing, unexpected = unet.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in base_sd.items()}, strict=False)
     assert not unexpected and all("motion_modules" in k for k in missing), (unexpected, [k for k in missing if "motion_modules" not in k])
@@ -165,6 +182,10 @@ def main():
     prompts = open(os.path.join(a.data, "train.txt")).read().splitlines()[: a.clips]
     n = len(prompts)
     lat_mean, lat_std = load_latents(os.path.join(a.data, "train"), n)
+    if a.subset:
+        keep = [int(i) for i in a.subset.split(",")]
+        prompts, lat_mean, lat_std = [prompts[i] for i in keep], lat_mean[keep], lat_std[keep]
+        n = len(keep)
     with torch.no_grad():
         distinct = sorted(set(prompts) | {""})
         ctx = {p: text(torch.tensor([tok.encode(p)]))[0] for p in distinct}
@@ -176,6 +197,12 @@ def main():
 
     state = a.state or os.path.join(a.out, "train_state.pt")
     step, spent = 0, 0.0
+    if a.init_from:
+        own = unet.state_dict()
+        src = torch.load(a.init_from)["unet"]
+        fit = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        unet.load_state_dict(fit, strict=False)
+        print(f"weights from {a.init_from}: {len(fit)} of {len(src)} tensors fit", flush=True)
     if a.resume:
         ck = torch.load(state)
         unet.load_state_dict(ck["unet"], strict=False)
@@ -193,10 +220,42 @@ def main():
                         np_rng=np.random.get_state(), py_rng=random.getstate(), args=vars(a)), state + ".tmp")
         os.replace(state + ".tmp", state)
 
+    opposite = dict(left="right", right="left", up="down", down="up")
+    probe_idx = np.linspace(0, n - 1, 8).astype(int)
+    probe_gen = torch.Generator().manual_seed(7)
+    probe_eps = torch.randn(len(probe_idx), FRAMES, 4, 16, 16, generator=probe_gen)
+
+    def probe():
+        """Does the model read the direction? v-loss at t = 700 of 8 clips with
+        their own prompt against the opposite direction's (fixed noise): the
+        gap is what the text's direction buys the motion."""
+        unet.eval()
+        t = 700
+        at = ac[t]
+        x0 = lat_mean[probe_idx].float() * scale
+        xt = at.sqrt() * x0 + (1 - at).sqrt() * probe_eps
+        target = at.sqrt() * probe_eps - (1 - at).sqrt() * x0
+        res = []
+        with torch.no_grad():
+            for flip in (False, True):
+                ps = []
+                for i in probe_idx:
+                    p = prompts[i]
+                    if flip:
+                        head, d = p.rsplit(" ", 1)
+                        p = f"{head} {opposite[d]}"
+                    ps.append(ctx.get(p) if p in ctx else text(torch.tensor([tok.encode(p)]))[0])
+                c = torch.stack(ps).repeat_interleave(FRAMES, 0)
+                B = len(probe_idx)
+                out = unet(xt.reshape(B * FRAMES, 4, 16, 16), torch.full((B * FRAMES,), float(t)), c, FRAMES)
+                res.append(float(((out.reshape(B, FRAMES, 4, 16, 16) - target) ** 2).mean()))
+        unet.train()
+        print(f"probe step {step}: v-loss at t=700 own direction {res[0]:.4f}, opposite {res[1]:.4f}, gap {res[1] - res[0]:.4f}", flush=True)
+
     def finish():
         """Export the folder as it stands (every checkpoint, so a run cut short still leaves a model)."""
         meta = dict(step=step, minutes=round(spent / 60, 1), clips=n, batch=a.batch, lr=a.lr, spatial_lr=a.spatial_lr,
-                    i2v=a.i2v, motion_params=nmotion, spatial_attn_params=nspatial,
+                    i2v=a.i2v, t_high=a.t_high, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, spatial_attn_params=nspatial,
                     loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)))
         export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8))
         print("exported", a.out, meta, flush=True)
@@ -204,6 +263,7 @@ def main():
     budget, t_last, ckpt_at = a.minutes * 60, time.time(), spent + a.ckpt_minutes * 60
     unet.train()
     losses = []
+    probe()
     while spent < budget or (a.time_steps and step < a.time_steps):
         frac = min(spent / budget, 1)
         for g in opt.param_groups:
@@ -212,6 +272,8 @@ def main():
         idx = np.random.randint(0, n, B)
         x0 = (lat_mean[idx].float() + lat_std[idx].float() * torch.randn(B, FRAMES, 4, 16, 16)) * scale  # (B, F, 4, 16, 16)
         t = torch.randint(0, 1000, (B,))
+        high = torch.rand(B) < a.t_high
+        t[high] = torch.randint(500, 1000, (int(high.sum()),))
         eps = torch.randn_like(x0)
         at = ac[t][:, None, None, None, None]
         xt = at.sqrt() * x0 + (1 - at).sqrt() * eps
@@ -249,6 +311,7 @@ def main():
         if spent >= ckpt_at:
             save_state()
             finish()
+            probe()
             ckpt_at = spent + a.ckpt_minutes * 60
             print(f"checkpoint at step {step}", flush=True)
     save_state()

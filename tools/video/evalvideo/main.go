@@ -14,11 +14,18 @@
 // the clip shows is the picture's object only if the picture conditions the
 // model; a clip keeps the object when its shape and colour are the picture's.
 //
+// -data PREFIX checks the checker and the data instead: the first n clips of
+// a shapesgen -video dataset read back against their prompts as rendered,
+// and (with PREFIX.N.latents.f16 from encodeclips) after the VAE round trip
+// the model trains on — both should read 100%.
+//
 //	go run ./tools/video/evalvideo -model models/shapes-video -n 144 -out /tmp/eval
 //	go run ./tools/video/evalvideo -model models/shapes-video -i2v -n 100
+//	go run ./tools/video/evalvideo -model models/shapes-video -data /tmp/video/train -latents 1200 -n 48
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -30,6 +37,7 @@ import (
 	"time"
 
 	"github.com/loomhq/loom/core/diffusion"
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/media"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/shapes"
@@ -45,7 +53,16 @@ func main() {
 	guidance := flag.Float64("guidance", -1, "guidance scale (<0: the folder's default)")
 	sched := flag.String("scheduler", "", "ddim, euler, euler_a or dpmpp_2m (default: the folder's)")
 	out := flag.String("out", "", "write each clip as a GIF and a summary.json here")
+	data := flag.String("data", "", "read back the first n clips of this shapesgen -video dataset prefix instead")
+	latents := flag.Int("latents", 0, "with -data: also decode PREFIX.LATENTS.latents.f16 (encodeclips -n LATENTS)")
 	flag.Parse()
+	if *data != "" {
+		if err := readData(*model, *data, *n, *latents); err != nil {
+			fmt.Fprintln(os.Stderr, "evalvideo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "evalvideo:", err)
 		os.Exit(1)
@@ -226,4 +243,91 @@ func contains(xs []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// readData reads back the first n clips of a dataset: as rendered, and when
+// latents > 0 as the VAE decodes their encoded means (the frames' latents
+// train.py samples around).
+func readData(dir, prefix string, n, latents int) error {
+	const side, F = shapes.Size, shapes.Frames
+	prompts, err := os.ReadFile(prefix + ".txt")
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSpace(string(prompts)), "\n")
+	raw, err := os.Open(prefix + ".u8")
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	var p *diffusion.Pipeline
+	var lat *os.File
+	if latents > 0 {
+		if p, err = diffusion.Open(dir, 200, 30); err != nil {
+			return err
+		}
+		defer p.Close()
+		if lat, err = os.Open(fmt.Sprintf("%s.%d.latents.f16", prefix, latents)); err != nil {
+			return err
+		}
+		defer lat.Close()
+		n = min(n, latents)
+	}
+	n = min(n, len(lines))
+	clip := make([]byte, F*side*side*3)
+	rightRendered, rightDecoded := 0, 0
+	for i := 0; i < n; i++ {
+		want, err := shapes.ParseVideoPrompt(lines[i])
+		if err != nil {
+			return fmt.Errorf("clip %d: %w", i, err)
+		}
+		if _, err := raw.ReadAt(clip, int64(i)*int64(len(clip))); err != nil {
+			return fmt.Errorf("clip %d: %w", i, err)
+		}
+		frames := make([]image.Image, F)
+		for f := range frames {
+			im := image.NewNRGBA(image.Rect(0, 0, side, side))
+			for q := 0; q < side*side; q++ {
+				copy(im.Pix[4*q:], clip[(f*side*side+q)*3:][:3])
+				im.Pix[4*q+3] = 255
+			}
+			frames[f] = im
+		}
+		bad := check.ReadClip(frames).Mismatches(want)
+		if len(bad) == 0 {
+			rightRendered++
+		}
+		line := fmt.Sprintf("%3d %-40s rendered %v", i, lines[i], bad)
+		if lat != nil {
+			lc, lside := p.VAE.Cfg.LatentChannels, side/p.VAE.Cfg.Downscale()
+			per := F * lc * lside * lside
+			buf := make([]byte, 2*per) // the means of (N, F, L, h, w); the stds follow all of them
+			if _, err := lat.ReadAt(buf, int64(i)*int64(len(buf))); err != nil {
+				return fmt.Errorf("latents of clip %d: %w", i, err)
+			}
+			z := make([]float32, per)
+			for k := range z {
+				z[k] = kernels.F16ToF32(binary.LittleEndian.Uint16(buf[2*k:]))
+			}
+			rgb := make([]float32, F*3*side*side)
+			if err := p.VAE.Decode(rgb, z, F, lside, lside); err != nil {
+				return err
+			}
+			dec := make([]image.Image, F)
+			for f := range dec {
+				dec[f] = diffusion.ToNRGBA(rgb[f*3*side*side:(f+1)*3*side*side], side, side)
+			}
+			bad := check.ReadClip(dec).Mismatches(want)
+			if len(bad) == 0 {
+				rightDecoded++
+			}
+			line += fmt.Sprintf(", through the VAE %v", bad)
+		}
+		fmt.Println(line)
+	}
+	fmt.Printf("rendered clips read right: %d/%d\n", rightRendered, n)
+	if lat != nil {
+		fmt.Printf("VAE round trips read right: %d/%d\n", rightDecoded, n)
+	}
+	return nil
 }

@@ -81,16 +81,8 @@ func (f *chaosFleet) try(method, path string, body any) (int, []byte, bool) {
 		return 0, nil, false
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp.StatusCode, []byte(b.String()), true
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err == nil
 }
 
 // chaosCount is one fault's tally.

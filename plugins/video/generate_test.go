@@ -444,7 +444,9 @@ func TestCancel(t *testing.T) {
 // TestUnready: with no video folder the task is listed not ready and jobs
 // fail model_unavailable naming what is missing.
 func TestUnready(t *testing.T) {
-	none := newVideoEngine([]string{t.TempDir()})
+	dir := t.TempDir()
+	t.Setenv("LOOM_MODELS", dir) // the message names the layout under LOOM_MODELS (empty: it says so instead)
+	none := newVideoEngine([]string{dir})
 	m, err := none.Describe(context.Background())
 	if err != nil || len(m.Models) != 1 || m.Models[0].Ready || !strings.Contains(m.Models[0].Missing, "motion_adapter") {
 		t.Fatalf("manifest %+v %v", m, err)

@@ -5,7 +5,7 @@ PLUGINS := text vision audio video
 REDIS_PORT ?= 6390
 export LOOM_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: openai-node build run test chaos soak bench lint proto redis-up redis-down clean
+.PHONY: openai-node build run test deps chaos soak bench lint proto redis-up redis-down clean
 
 # bin/examples/loom-plugin-echo is the example plugin loom bench queue runs;
 # it sits apart so loom serve --plugins bin does not serve it.
@@ -23,7 +23,7 @@ run: build
 # The suite runs twice: with the SIMD kernels, and with -tags noasm so the
 # generic fallbacks stay correct. A loopback redis-server is started for the
 # Redis backend's conformance and failure tests.
-test: build redis-up
+test: deps build redis-up
 	$(GO) vet ./...
 	cd plugins/sdk && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
@@ -47,6 +47,10 @@ soak:
 # fresh loom serve: the by-hand check of issue 18, not part of make test.
 openai-node: build
 	tools/openai-node/run.sh
+
+# deps installs the Debian packages the tests use as checkers when missing (apt-get, as root).
+deps:
+	tools/install-deps.sh
 
 redis-up:
 	@command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install -y redis-server" >&2; exit 1; }

@@ -437,25 +437,36 @@ func (d *Decoder) NewState(maxPos int) *State {
 // prompt goes through in batched chunks; a single token is one decode step.
 // The returned slice is reused by the next call.
 func (st *State) Forward(tokens []int, pos int) ([]float32, error) {
-	if len(tokens) == 0 {
-		return nil, fmt.Errorf("decoder: no tokens")
-	}
-	if pos < 0 || pos > st.Len {
-		return nil, fmt.Errorf("decoder: position %d beyond the %d cached", pos, st.Len)
-	}
-	if end := pos + len(tokens); end > st.Cache[0].Max {
-		return nil, fmt.Errorf("decoder: %d positions exceed the context of %d", end, st.Cache[0].Max)
-	}
-	st.Len = pos
-	for len(tokens) > 0 {
-		n := min(len(tokens), prefillChunk)
-		if err := st.step(tokens[:n], st.Len); err != nil {
-			return nil, err
-		}
-		st.Len += n
-		tokens = tokens[n:]
+	if err := forwardChunks("decoder", tokens, pos, &st.Len, st.Cache[0].Max, st.step); err != nil {
+		return nil, err
 	}
 	return st.logits, nil
+}
+
+// forwardChunks is the Forward of every cached session: it checks tokens
+// and pos against the cached length and the context max, rewinds the length
+// to pos, and runs step on chunks of at most prefillChunk tokens, advancing
+// *length after each.
+func forwardChunks(tower string, tokens []int, pos int, length *int, max int, step func(tokens []int, pos int) error) error {
+	if len(tokens) == 0 {
+		return fmt.Errorf("%s: no tokens", tower)
+	}
+	if pos < 0 || pos > *length {
+		return fmt.Errorf("%s: position %d beyond the %d cached", tower, pos, *length)
+	}
+	if end := pos + len(tokens); end > max {
+		return fmt.Errorf("%s: %d positions exceed the context of %d", tower, end, max)
+	}
+	*length = pos
+	for len(tokens) > 0 {
+		n := min(len(tokens), prefillChunk)
+		if err := step(tokens[:n], *length); err != nil {
+			return err
+		}
+		*length += n
+		tokens = tokens[n:]
+	}
+	return nil
 }
 
 // step runs one batch of seq tokens through every block and leaves the last

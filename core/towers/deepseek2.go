@@ -314,23 +314,8 @@ func (st *DeepSeek2State) Fork() Session {
 // Forward implements Session: tokens at positions pos… (pos ≤ Len; a
 // smaller pos rewinds the cache).
 func (st *DeepSeek2State) Forward(tokens []int, pos int) ([]float32, error) {
-	if len(tokens) == 0 {
-		return nil, fmt.Errorf("deepseek2: no tokens")
-	}
-	if pos < 0 || pos > st.Len {
-		return nil, fmt.Errorf("deepseek2: position %d beyond the %d cached", pos, st.Len)
-	}
-	if end := pos + len(tokens); end > st.Cache[0].Max {
-		return nil, fmt.Errorf("deepseek2: %d positions exceed the context of %d", end, st.Cache[0].Max)
-	}
-	st.Len = pos
-	for len(tokens) > 0 {
-		n := min(len(tokens), prefillChunk)
-		if err := st.step(tokens[:n], st.Len); err != nil {
-			return nil, err
-		}
-		st.Len += n
-		tokens = tokens[n:]
+	if err := forwardChunks("deepseek2", tokens, pos, &st.Len, st.Cache[0].Max, st.step); err != nil {
+		return nil, err
 	}
 	return st.logits, nil
 }

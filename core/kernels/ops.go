@@ -182,24 +182,6 @@ func unary(out, x []float32, f func(float32) float32) {
 	})
 }
 
-// expBlocks is the frame of the activations built on e^{arg(x)}: in parallel
-// chunks of x, a block of up to 256 values at a time, it sets e[i] =
-// exp(a[i]) for the arguments a that arg writes from x's block, through the
-// vectorised exp (vecExpSub), then lets finish write out's block from x's
-// block and e. Two calls per block, none per value. out may alias x.
-func expBlocks(out, x []float32, arg func(a, xs []float32), finish func(o, xs, e []float32)) {
-	ParallelFor(len(x), 16384, func(lo, hi int) {
-		var buf [256]float32
-		for b := lo; b < hi; b += len(buf) {
-			xs := x[b:min(b+len(buf), hi)]
-			e := buf[:len(xs)]
-			arg(e, xs)
-			vecExpSub(e, 0)
-			finish(out[b:b+len(xs)], xs, e)
-		}
-	})
-}
-
 // SiLU sets out[i] = x[i]·sigmoid(x[i]) (Swish). out may alias x.
 func SiLU(out, x []float32) error {
 	if err := checkUnary("silu", out, x); err != nil {
@@ -304,10 +286,23 @@ func GELUErf(out, x []float32) error {
 	if err := checkUnary("gelu_erf", out, x); err != nil {
 		return err
 	}
-	// erf(u), u = x/√2, by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7, the
-	// size of float32 rounding): erf(|u|) = 1 − t·P(t)·e^{−u²}, t = 1/(1+p|u|),
-	// with e^{−u²} for a block at a time through the vectorised exp. math.Erf
-	// works in float64 one value at a time and was a tenth of a UNet step.
+	ParallelFor(len(x), 16384, func(lo, hi int) {
+		o, xs := out[lo:hi], x[lo:hi]
+		if n8 := len(xs) &^ 7; useAVX2 && n8 > 0 {
+			vecGELUErfAVX2(&o[0], &xs[0], n8)
+			o, xs = o[n8:], xs[n8:]
+		}
+		geluErfGeneric(o, xs)
+	})
+	return nil
+}
+
+// geluErfGeneric is GELUErf's reference loop. erf(u), u = x/√2, by
+// Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7, the size of float32
+// rounding): erf(|u|) = 1 − t·P(t)·e^{−u²}, t = 1/(1+p|u|), with e^{−u²} for
+// a block at a time through the vectorised exp. math.Erf works in float64
+// one value at a time and was a tenth of a UNet step.
+func geluErfGeneric(out, x []float32) {
 	const (
 		p  = 0.3275911
 		a1 = 0.254829592
@@ -316,11 +311,15 @@ func GELUErf(out, x []float32) error {
 		a4 = -1.453152027
 		a5 = 1.061405429
 	)
-	expBlocks(out, x, func(a, xs []float32) {
+	var buf [256]float32
+	for b := 0; b < len(x); b += len(buf) {
+		xs := x[b:min(b+len(buf), len(x))]
+		e := buf[:len(xs)]
 		for i, v := range xs {
-			a[i] = -0.5 * v * v
+			e[i] = -0.5 * v * v
 		}
-	}, func(o, xs, e []float32) {
+		vecExpSub(e, 0)
+		o := out[b : b+len(xs)]
 		for i, v := range xs {
 			u := float32(math.Abs(float64(v))) * (1 / math.Sqrt2)
 			k := 1 / (1 + p*u)
@@ -331,8 +330,7 @@ func GELUErf(out, x []float32) error {
 				o[i] = 0.5 * v * (2 - q)
 			}
 		}
-	})
-	return nil
+	}
 }
 
 // RoPEParams describes rotary position embeddings applied in place to x

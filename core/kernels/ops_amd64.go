@@ -40,3 +40,9 @@ func vecAffineAVX2(out, x *float32, n int, scale, shift float32)
 //
 //go:noescape
 func vecSiLUAVX2(out, x *float32, n int)
+
+// vecGELUErfAVX2: out[j] = 0.5·x[j]·(1 + erf(x[j]/√2)) for j < n (n a
+// multiple of 8), geluErfGeneric's steps in 8 lanes.
+//
+//go:noescape
+func vecGELUErfAVX2(out, x *float32, n int)

@@ -64,6 +64,37 @@ DATA expC2<>+24(SB)/4, $0x3f000000
 DATA expC2<>+28(SB)/4, $0x3f000000
 GLOBL expC2<>(SB), RODATA|NOPTR, $32
 
+// EXP_CONSTS loads the constants of EXP_Y1 (clobbers AX): Y14 log2e,
+// Y13 ln2Hi = 0.693359375, Y12 ln2Lo = -2.12194440e-4, Y11 expMin =
+// -87.33654, Y10 1.0.
+#define EXP_CONSTS \
+	MOVL $0x3fb8aa3b, AX; VMOVD AX, X14; VPBROADCASTD X14, Y14; \
+	MOVL $0x3f318000, AX; VMOVD AX, X13; VPBROADCASTD X13, Y13; \
+	MOVL $0xb95e8083, AX; VMOVD AX, X12; VPBROADCASTD X12, Y12; \
+	MOVL $0xc2aeac4f, AX; VMOVD AX, X11; VPBROADCASTD X11, Y11; \
+	MOVL $0x3f800000, AX; VMOVD AX, X10; VPBROADCASTD X10, Y10
+
+// EXP_Y1 sets Y4 = e^Y1 for Y1 ≥ expMin (clamped by the caller; clobbers Y1
+// and Y2): Y1 = n·ln2 + f by rounding Y1·log2e, e^f by Horner (expC*), 2^n
+// added into the exponent bits (n<<23 plus the bits of 1.0).
+#define EXP_Y1 \
+	VMULPS Y14, Y1, Y2; \
+	VROUNDPS $0, Y2, Y2; \
+	VFNMADD231PS Y13, Y2, Y1; \
+	VFNMADD231PS Y12, Y2, Y1; \
+	VMOVUPS expC7<>(SB), Y4; \
+	VFMADD213PS expC6<>(SB), Y1, Y4; \
+	VFMADD213PS expC5<>(SB), Y1, Y4; \
+	VFMADD213PS expC4<>(SB), Y1, Y4; \
+	VFMADD213PS expC3<>(SB), Y1, Y4; \
+	VFMADD213PS expC2<>(SB), Y1, Y4; \
+	VFMADD213PS Y10, Y1, Y4; \
+	VFMADD213PS Y10, Y1, Y4; \
+	VCVTPS2DQ Y2, Y2; \
+	VPSLLD $23, Y2, Y2; \
+	VPADDD Y10, Y2, Y2; \
+	VMULPS Y2, Y4, Y4
+
 // func vecDotsAVX2(out, q, k *float32, ldk, n, m int)
 TEXT ·vecDotsAVX2(SB), NOSPLIT, $0-48
 	MOVQ out+0(FP), DI
@@ -252,21 +283,7 @@ TEXT ·vecExpSubAVX2(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), DI
 	MOVQ n+8(FP), CX
 	VBROADCASTSS m+16(FP), Y15
-	MOVL $0x3fb8aa3b, AX // log2e
-	VMOVD AX, X14
-	VPBROADCASTD X14, Y14
-	MOVL $0x3f318000, AX // ln2Hi = 0.693359375
-	VMOVD AX, X13
-	VPBROADCASTD X13, Y13
-	MOVL $0xb95e8083, AX // ln2Lo = -2.12194440e-4
-	VMOVD AX, X12
-	VPBROADCASTD X12, Y12
-	MOVL $0xc2aeac4f, AX // expMin = -87.33654
-	VMOVD AX, X11
-	VPBROADCASTD X11, Y11
-	MOVL $0x3f800000, AX // 1.0
-	VMOVD AX, X10
-	VPBROADCASTD X10, Y10
+	EXP_CONSTS
 	VXORPS Y0, Y0, Y0
 
 exp_loop:
@@ -276,22 +293,7 @@ exp_loop:
 	VSUBPS Y15, Y1, Y1
 	VCMPPS $0x1d, Y11, Y1, Y3 // y >= expMin (false for NaN)
 	VMAXPS Y11, Y1, Y1
-	VMULPS Y14, Y1, Y2
-	VROUNDPS $0, Y2, Y2
-	VFNMADD231PS Y13, Y2, Y1
-	VFNMADD231PS Y12, Y2, Y1
-	VMOVUPS expC7<>(SB), Y4
-	VFMADD213PS expC6<>(SB), Y1, Y4
-	VFMADD213PS expC5<>(SB), Y1, Y4
-	VFMADD213PS expC4<>(SB), Y1, Y4
-	VFMADD213PS expC3<>(SB), Y1, Y4
-	VFMADD213PS expC2<>(SB), Y1, Y4
-	VFMADD213PS Y10, Y1, Y4
-	VFMADD213PS Y10, Y1, Y4
-	VCVTPS2DQ Y2, Y2
-	VPSLLD $23, Y2, Y2
-	VPADDD Y10, Y2, Y2
-	VMULPS Y2, Y4, Y4
+	EXP_Y1
 	VANDPS Y3, Y4, Y4
 	VMOVUPS Y4, (DI)
 	VADDPS Y4, Y0, Y0
@@ -404,21 +406,7 @@ TEXT ·vecSiLUAVX2(SB), NOSPLIT, $0-24
 	MOVQ out+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
-	MOVL $0x3fb8aa3b, AX // log2e
-	VMOVD AX, X14
-	VPBROADCASTD X14, Y14
-	MOVL $0x3f318000, AX // ln2Hi = 0.693359375
-	VMOVD AX, X13
-	VPBROADCASTD X13, Y13
-	MOVL $0xb95e8083, AX // ln2Lo = -2.12194440e-4
-	VMOVD AX, X12
-	VPBROADCASTD X12, Y12
-	MOVL $0xc2aeac4f, AX // expMin = -87.33654
-	VMOVD AX, X11
-	VPBROADCASTD X11, Y11
-	MOVL $0x3f800000, AX // 1.0
-	VMOVD AX, X10
-	VPBROADCASTD X10, Y10
+	EXP_CONSTS
 	MOVL $0x42b00000, AX // 88.0
 	VMOVD AX, X9
 	VPBROADCASTD X9, Y9
@@ -432,22 +420,7 @@ silu_loop:
 	VCMPPS $0x1d, Y11, Y1, Y3 // y >= expMin (false for NaN)
 	VMAXPS Y11, Y1, Y1
 	VMINPS Y9, Y1, Y1
-	VMULPS Y14, Y1, Y2
-	VROUNDPS $0, Y2, Y2
-	VFNMADD231PS Y13, Y2, Y1
-	VFNMADD231PS Y12, Y2, Y1
-	VMOVUPS expC7<>(SB), Y4
-	VFMADD213PS expC6<>(SB), Y1, Y4
-	VFMADD213PS expC5<>(SB), Y1, Y4
-	VFMADD213PS expC4<>(SB), Y1, Y4
-	VFMADD213PS expC3<>(SB), Y1, Y4
-	VFMADD213PS expC2<>(SB), Y1, Y4
-	VFMADD213PS Y10, Y1, Y4
-	VFMADD213PS Y10, Y1, Y4
-	VCVTPS2DQ Y2, Y2
-	VPSLLD $23, Y2, Y2
-	VPADDD Y10, Y2, Y2
-	VMULPS Y2, Y4, Y4 // e^y
+	EXP_Y1 // Y4 = e^y
 	VANDPS Y3, Y4, Y4 // 0 below expMin and for NaN
 	VADDPS Y10, Y4, Y4 // 1 + e^−x
 	VDIVPS Y4, Y0, Y0 // x / (1 + e^−x)
@@ -458,5 +431,78 @@ silu_loop:
 	JMP  silu_loop
 
 silu_done:
+	VZEROUPPER
+	RET
+
+// Abramowitz & Stegun 7.1.26 for GELUErf: a1…a5, p, 1/√2, 0.5, 2.
+DATA geluC<>+0(SB)/4, $0.254829592
+DATA geluC<>+4(SB)/4, $-0.284496736
+DATA geluC<>+8(SB)/4, $1.421413741
+DATA geluC<>+12(SB)/4, $-1.453152027
+DATA geluC<>+16(SB)/4, $1.061405429
+DATA geluC<>+20(SB)/4, $0.3275911
+DATA geluC<>+24(SB)/4, $0.70710678118654752
+DATA geluC<>+28(SB)/4, $0.5
+DATA geluC<>+32(SB)/4, $2.0
+GLOBL geluC<>(SB), RODATA|NOPTR, $36
+
+// func vecGELUErfAVX2(out, x *float32, n int)
+// out[j] = 0.5·x·(1 + erf(x/√2)) for j < n (n a multiple of 8), as
+// geluErfGeneric: e = e^(−x²/2) by vecExpSubAVX2's exp (0 below expMin and
+// for NaN), k = 1/(1 + p·|x|/√2), q = k·P(k)·e = 1 − erf(|x|/√2), then
+// 0.5·x·q for negative x (sign bit set) and 0.5·x·(2 − q) otherwise.
+TEXT ·vecGELUErfAVX2(SB), NOSPLIT, $0-24
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	EXP_CONSTS
+	MOVL $0xbf000000, AX // -0.5
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9
+	MOVL $0x7fffffff, AX // |·| mask
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	VBROADCASTSS geluC<>+20(SB), Y15 // p
+	VBROADCASTSS geluC<>+24(SB), Y7 // 1/√2
+
+gelu_loop:
+	CMPQ CX, $8
+	JLT  gelu_done
+	VMOVUPS (SI), Y0 // x
+	VMULPS Y0, Y0, Y1
+	VMULPS Y9, Y1, Y1 // y = −x²/2
+	VCMPPS $0x1d, Y11, Y1, Y3 // y >= expMin (false for NaN)
+	VMAXPS Y11, Y1, Y1
+	EXP_Y1
+	VANDPS Y3, Y4, Y4 // e = e^(−x²/2)
+	VANDPS Y8, Y0, Y5 // |x|
+	VMULPS Y7, Y5, Y5 // u = |x|/√2
+	VMULPS Y15, Y5, Y5
+	VADDPS Y10, Y5, Y5
+	VDIVPS Y5, Y10, Y5 // k = 1/(1 + p·u)
+	VBROADCASTSS geluC<>+16(SB), Y6 // a5
+	VBROADCASTSS geluC<>+12(SB), Y2
+	VFMADD213PS Y2, Y5, Y6 // a4 + k·a5
+	VBROADCASTSS geluC<>+8(SB), Y2
+	VFMADD213PS Y2, Y5, Y6
+	VBROADCASTSS geluC<>+4(SB), Y2
+	VFMADD213PS Y2, Y5, Y6
+	VBROADCASTSS geluC<>+0(SB), Y2
+	VFMADD213PS Y2, Y5, Y6 // P(k)
+	VMULPS Y5, Y6, Y6
+	VMULPS Y4, Y6, Y6 // q = 1 − erf(|u|)
+	VBROADCASTSS geluC<>+32(SB), Y2
+	VSUBPS Y6, Y2, Y2 // 2 − q
+	VBLENDVPS Y0, Y6, Y2, Y2 // q where x's sign bit is set
+	VBROADCASTSS geluC<>+28(SB), Y1
+	VMULPS Y1, Y0, Y0 // 0.5·x
+	VMULPS Y2, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  gelu_loop
+
+gelu_done:
 	VZEROUPPER
 	RET

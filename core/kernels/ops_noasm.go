@@ -31,3 +31,5 @@ func vecAffineAVX2(out, x *float32, n int, scale, shift float32) {
 }
 
 func vecSiLUAVX2(out, x *float32, n int) { siluGeneric(unsafe.Slice(out, n), unsafe.Slice(x, n)) }
+
+func vecGELUErfAVX2(out, x *float32, n int) { geluErfGeneric(unsafe.Slice(out, n), unsafe.Slice(x, n)) }

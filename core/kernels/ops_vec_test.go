@@ -164,3 +164,28 @@ func TestVecNormKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestVecGELUErf checks the 8-lane GELU against its reference loop
+// (geluErfGeneric) value by value: the FMAs of the polynomial round
+// differently, nothing else may. Specials: ±0, ±Inf, NaN, saturation.
+func TestVecGELUErf(t *testing.T) {
+	if !hasAVX2FMA {
+		t.Skip("no AVX2+FMA, or -tags noasm: vecGELUErfAVX2 is the reference loop itself")
+	}
+	r := rand.New(rand.NewSource(8))
+	x := randSlice(r, 4096)
+	for i := range x {
+		x[i] *= float32(1 + i%13)
+	}
+	inf := float32(math.Inf(1))
+	copy(x, []float32{0, float32(math.Copysign(0, -1)), inf, -inf, float32(math.NaN()), 1e30, -1e30, -13.3, 13.3, -5, 5, 1e-20})
+	want, got := make([]float32, len(x)), make([]float32, len(x))
+	geluErfGeneric(want, x)
+	vecGELUErfAVX2(&got[0], &x[0], len(x))
+	for i := range x {
+		w, g := float64(want[i]), float64(got[i])
+		if math.IsNaN(w) != math.IsNaN(g) || math.Signbit(w) != math.Signbit(g) || math.Abs(w-g) > 2e-7*max(1, math.Abs(w)) {
+			t.Fatalf("gelu_erf(%v): vector %v, reference %v", x[i], g, w)
+		}
+	}
+}

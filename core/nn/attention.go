@@ -93,23 +93,48 @@ func (r *RoPE) Apply(x []float32, seq, heads, headDim, pos0 int) error {
 // KVCache holds one layer's keys and values, (positions, kv_heads, head_dim)
 // row-major: the layout kernels.FlashAttention reads, so the cache is passed
 // to it without copying. It grows by doubling up to Max positions.
+//
+// A sliding-window layer (Window > 0: Gemma 2/3's local layers) keeps only
+// what its queries can still see. Its rows hold positions Start…; once
+// more than Window + slidingSlack(Window) rows would be held, the rows no
+// later query can reach (before pos−Window+1) are dropped by moving the
+// rest to the front, so it holds at most Window + slack + one chunk of
+// positions whatever the context: ggml's SWA cache (llama-kv-cache-iswa)
+// does the same with a ring of n_swa + n_ubatch cells.
 type KVCache struct {
-	K, V  []float32 // (capacity, kv_heads·head_dim)
-	Width int       // kv_heads·head_dim
-	Max   int       // most positions it may hold
+	K, V   []float32 // (capacity, kv_heads·head_dim)
+	Width  int       // kv_heads·head_dim
+	Max    int       // most positions it may hold (the context)
+	Window int       // keys a query sees, itself included, in a sliding layer; 0: all, nothing dropped
+	Start  int       // position of row 0 (> 0 only after a sliding layer dropped rows)
 }
+
+// slidingSlack is how many rows past its window a sliding cache holds
+// before it drops the old ones: moving Window−1 rows every slack positions
+// costs (Window−1)/slack row copies per token, against the Window rows
+// each decode step's attention reads.
+func slidingSlack(window int) int { return max(64, window/4) }
 
 // Reserve makes room for n positions, keeping those already stored.
 func (c *KVCache) Reserve(n int) error {
 	if n > c.Max {
 		return fmt.Errorf("kv cache: %d positions exceed the context of %d", n, c.Max)
 	}
-	if len(c.K) >= n*c.Width {
+	return c.grow(n - c.Start)
+}
+
+// grow makes room for rows rows, keeping those already stored.
+func (c *KVCache) grow(rows int) error {
+	if len(c.K) >= rows*c.Width {
 		return nil
 	}
 	// Half as much again as asked: a prompt's cache then holds the first
 	// tokens generated after it without a copy of every layer's K and V.
-	capPos := min(c.Max, max(n+n/2, 2*len(c.K)/max(c.Width, 1), 64))
+	capPos := min(c.Max, max(rows+rows/2, 2*len(c.K)/max(c.Width, 1), 64))
+	if c.Window > 0 {
+		capPos = min(capPos, c.Window+slidingSlack(c.Window))
+	}
+	capPos = max(capPos, rows)
 	k := make([]float32, capPos*c.Width)
 	v := make([]float32, capPos*c.Width)
 	copy(k, c.K)
@@ -118,11 +143,41 @@ func (c *KVCache) Reserve(n int) error {
 	return nil
 }
 
+// prepare makes rows for seq new positions pos… after the positions before
+// pos (pos ≤ what is held: a smaller pos rewinds); a sliding cache first
+// drops what no query from pos on can see, and refuses a rewind to a
+// position whose window it has dropped.
+func (c *KVCache) prepare(pos, seq int) error {
+	if pos+seq > c.Max {
+		return fmt.Errorf("kv cache: %d positions exceed the context of %d", pos+seq, c.Max)
+	}
+	if c.Window <= 0 {
+		return c.grow(pos + seq)
+	}
+	lo := max(0, pos-c.Window+1) // the oldest position a query at pos sees
+	if lo < c.Start {
+		return fmt.Errorf("kv cache: position %d sees back to %d, but this sliding-window layer holds only from %d (a rewind past its window)", pos, lo, c.Start)
+	}
+	if pos+seq-c.Start > c.Window+slidingSlack(c.Window) && lo > c.Start {
+		drop := (lo - c.Start) * c.Width
+		keep := (pos - lo) * c.Width
+		copy(c.K, c.K[drop:drop+keep])
+		copy(c.V, c.V[drop:drop+keep])
+		c.Start = lo
+	}
+	return c.grow(pos + seq - c.Start)
+}
+
+// Held is the number of positions whose keys the cache holds when n
+// positions have been run: n, less those a sliding layer dropped.
+func (c *KVCache) Held(n int) int { return n - c.Start }
+
 // Clone copies the first n positions into a cache of their own (a beam
-// that branches from another).
+// that branches from another); a sliding cache copies those it holds.
 func (c *KVCache) Clone(n int) KVCache {
-	n = min(n*c.Width, len(c.K))
-	return KVCache{K: append([]float32(nil), c.K[:n]...), V: append([]float32(nil), c.V[:n]...), Width: c.Width, Max: c.Max}
+	n = min((n-c.Start)*c.Width, len(c.K))
+	return KVCache{K: append([]float32(nil), c.K[:n]...), V: append([]float32(nil), c.V[:n]...),
+		Width: c.Width, Max: c.Max, Window: c.Window, Start: c.Start}
 }
 
 // Attention is multi-head self-attention with grouped KV heads (GQA, Ainslie
@@ -149,13 +204,14 @@ type Attention struct {
 // and sets out (seq, dim).
 func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scratch) error {
 	qw, kw := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
-	if err := c.Reserve(pos + seq); err != nil {
+	if err := c.prepare(pos, seq); err != nil {
 		return err
 	}
 	q := tensor.Grow(&s.q, seq*qw)     // (seq, heads, head_dim)
 	att := tensor.Grow(&s.att, seq*qw) // (seq, heads, head_dim)
-	kNew := c.K[pos*kw : (pos+seq)*kw]
-	vNew := c.V[pos*kw : (pos+seq)*kw]
+	row := pos - c.Start               // the rows of positions pos… (a sliding cache may have dropped older ones)
+	kNew := c.K[row*kw : (row+seq)*kw]
+	vNew := c.V[row*kw : (row+seq)*kw]
 	if err := a.Q.Forward(q, x, seq); err != nil {
 		return fmt.Errorf("attn q: %w", err)
 	}
@@ -181,10 +237,10 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	if err := a.Rope.Apply(kNew, seq, a.KVHeads, a.HeadDim, pos); err != nil {
 		return err
 	}
-	n := pos + seq
+	n := row + seq // keys held; key row j is position Start+j, so positions relative to Start mask alike
 	err := kernels.FlashAttention(att, q, c.K[:n*kw], c.V[:n*kw], kernels.AttnParams{
 		Heads: a.Heads, KVHeads: a.KVHeads, HeadDim: a.HeadDim,
-		SeqQ: seq, SeqKV: n, Causal: true, QPos0: pos,
+		SeqQ: seq, SeqKV: n, Causal: true, QPos0: row,
 		Scale: a.Scale, Softcap: a.Softcap, Window: a.Window,
 	})
 	if err != nil {

@@ -427,7 +427,8 @@ func (d *Decoder) NewState(maxPos int) *State {
 	}
 	st := &State{d: d, Cache: make([]nn.KVCache, c.Layers), logits: make([]float32, c.Vocab)}
 	for i := range st.Cache {
-		st.Cache[i] = nn.KVCache{Width: c.KVHeads * c.HeadDim, Max: maxPos}
+		// A sliding-window layer caches only its window (nn.KVCache).
+		st.Cache[i] = nn.KVCache{Width: c.KVHeads * c.HeadDim, Max: maxPos, Window: d.Blocks[i].Attn.Window}
 	}
 	return st
 }

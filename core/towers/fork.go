@@ -7,10 +7,8 @@ import "github.com/loomhq/loom/core/nn"
 // (OpenAI's n choices) decode from one prefill of their common prompt.
 func (st *State) Fork() *State {
 	f := &State{d: st.d, Cache: make([]nn.KVCache, len(st.Cache)), Len: st.Len, logits: append([]float32(nil), st.logits...)}
-	for i, kv := range st.Cache {
-		n := st.Len * kv.Width
-		f.Cache[i] = nn.KVCache{Width: kv.Width, Max: kv.Max,
-			K: append([]float32(nil), kv.K[:n]...), V: append([]float32(nil), kv.V[:n]...)}
+	for i := range st.Cache {
+		f.Cache[i] = st.Cache[i].Clone(st.Len)
 	}
 	return f
 }

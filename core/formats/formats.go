@@ -4,7 +4,8 @@
 // Every reader treats its file as untrusted: header fields are validated
 // against the file size before anything is allocated, sizes are computed with
 // overflow checks, and a malformed file yields an error, never a panic.
-// Tensors are views on the file's bytes (mmap where the OS allows it), with
+// Tensors are views on the file's bytes (read into huge-page memory on Linux,
+// mapped with $LOOM_MMAP=1 or elsewhere; see mapFile), with
 // Loom's row-major shape (outermost first) and llama.cpp's GGUF tensor names,
 // so a tower binds one set of names whatever the file format.
 package formats
@@ -208,3 +209,7 @@ func checkedMul(limit int64, xs ...int64) (int64, bool) {
 	}
 	return p, true
 }
+
+// MmapEnv names the environment variable that, set to 1, maps model files
+// instead of reading them into memory (see mapFile).
+const MmapEnv = "LOOM_MMAP"

@@ -500,3 +500,44 @@ func Transpose(dst, src []float32, rows, cols int) error {
 	})
 	return nil
 }
+
+// PolarExp sets re[i] + i·im[i] = min(e^{logMag[i]}, magMax)·e^{i·phase[i]}:
+// a spectrum from predicted log-magnitudes and phases (Vocos' ISTFT head, which
+// clips the magnitude at 100). All four slices have the same length; re and
+// im may alias neither input.
+func PolarExp(re, im, logMag, phase []float32, magMax float32) error {
+	n := len(logMag)
+	if len(phase) != n || len(re) < n || len(im) < n {
+		return fmt.Errorf("polar_exp: %d log-magnitudes, %d phases, out %d and %d", n, len(phase), len(re), len(im))
+	}
+	ParallelFor(n, 8192, func(lo, hi int) {
+		var mag [256]float32
+		for b := lo; b < hi; b += len(mag) {
+			e := min(b+len(mag), hi)
+			m := mag[:e-b]
+			for i, v := range logMag[b:e] {
+				m[i] = min(v, 88) // e^88 < MaxFloat32; larger clip at magMax below anyway
+			}
+			vecExpSub(m, 0)
+			for i, v := range m {
+				m[i] = min(v, magMax)
+			}
+			r, im, ph := re[b:e], im[b:e], phase[b:e]
+			n8 := len(m) &^ 7
+			if useAVX2 && n8 > 0 && vecSinCosMulAVX2(&r[0], &im[0], &ph[0], &m[0], n8) == 0 {
+				r, im, ph, m = r[n8:], im[n8:], ph[n8:], m[n8:]
+			}
+			sinCosMulGeneric(r, im, ph, m)
+		}
+	})
+	return nil
+}
+
+// sinCosMulGeneric is PolarExp's reference for the rotation: re = mag·cos φ,
+// im = mag·sin φ, in float64.
+func sinCosMulGeneric(re, im, phase, mag []float32) {
+	for i, p := range phase {
+		s, c := math.Sincos(float64(p))
+		re[i], im[i] = float32(float64(mag[i])*c), float32(float64(mag[i])*s)
+	}
+}

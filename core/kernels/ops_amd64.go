@@ -46,3 +46,11 @@ func vecSiLUAVX2(out, x *float32, n int)
 //
 //go:noescape
 func vecGELUErfAVX2(out, x *float32, n int)
+
+// vecSinCosMulAVX2: re[j] = mag[j]·cos(phase[j]), im[j] = mag[j]·sin(phase[j])
+// for j < n (n a multiple of 8), sinCosMulGeneric to float32 accuracy
+// (float64 argument reduction, float32 polynomials). Returns nonzero, with
+// the outputs unspecified, when a |phase| > 65536 or NaN needs the reference.
+//
+//go:noescape
+func vecSinCosMulAVX2(re, im, phase, mag *float32, n int) int

@@ -506,3 +506,120 @@ gelu_loop:
 gelu_done:
 	VZEROUPPER
 	RET
+
+// Constants of vecSinCosMulAVX2: 2/π, π/2 split in two doubles (hi + lo),
+// Cephes' sinf/cosf polynomials on [−π/4, π/4], 0.5, 1.0, the |·| mask and
+// the largest phase reduced here (65536), and the int32 lanes 1 and 2.
+DATA sincosD<>+0(SB)/8, $0.63661977236758134308
+DATA sincosD<>+8(SB)/8, $1.5707963267948966
+DATA sincosD<>+16(SB)/8, $6.123233995736766e-17
+GLOBL sincosD<>(SB), RODATA|NOPTR, $24
+
+DATA sincosF<>+0(SB)/4, $-1.6666654611e-1
+DATA sincosF<>+4(SB)/4, $8.3321608736e-3
+DATA sincosF<>+8(SB)/4, $-1.9515295891e-4
+DATA sincosF<>+12(SB)/4, $4.166664568298827e-2
+DATA sincosF<>+16(SB)/4, $-1.388731625493765e-3
+DATA sincosF<>+20(SB)/4, $2.443315711809948e-5
+DATA sincosF<>+24(SB)/4, $0.5
+DATA sincosF<>+28(SB)/4, $1.0
+DATA sincosF<>+32(SB)/4, $0x7fffffff
+DATA sincosF<>+36(SB)/4, $65536.0
+DATA sincosF<>+40(SB)/4, $1
+DATA sincosF<>+44(SB)/4, $2
+GLOBL sincosF<>(SB), RODATA|NOPTR, $48
+
+// func vecSinCosMulAVX2(re, im, phase, mag *float32, n int) int
+// re[j] = mag[j]·cos(phase[j]), im[j] = mag[j]·sin(phase[j]) for j < n (n a
+// multiple of 8). Each phase is reduced in float64, r = x − k·π/2 with
+// k = round(x·2/π), then sin r and cos r by float32 polynomials, swapped and
+// negated by k mod 4. Returns nonzero when some |phase| exceeds 65536 or is
+// NaN (where this reduction is not trusted): the caller then redoes the
+// call's values with the reference loop.
+TEXT ·vecSinCosMulAVX2(SB), NOSPLIT, $0-48
+	MOVQ re+0(FP), DI
+	MOVQ im+8(FP), DX
+	MOVQ phase+16(FP), SI
+	MOVQ mag+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSD sincosD<>+0(SB), Y15 // 2/π
+	VBROADCASTSD sincosD<>+8(SB), Y14 // π/2 hi
+	VXORPS Y13, Y13, Y13 // out-of-range lanes, OR'd
+
+sc_loop:
+	CMPQ CX, $8
+	JLT  sc_done
+	VMOVUPS (SI), Y0
+	VBROADCASTSS sincosF<>+32(SB), Y1
+	VANDPS Y1, Y0, Y1
+	VBROADCASTSS sincosF<>+36(SB), Y2
+	VCMPPS $0x16, Y2, Y1, Y1 // |x| > 65536 or NaN
+	VORPS Y1, Y13, Y13
+	// Lanes 0–3 and 4–7 reduced in float64: r (Y1, Y2), k (Y3, Y4).
+	VCVTPS2PD X0, Y1
+	VEXTRACTF128 $1, Y0, X2
+	VCVTPS2PD X2, Y2
+	VMULPD Y15, Y1, Y3
+	VROUNDPD $0, Y3, Y3
+	VBROADCASTSD sincosD<>+16(SB), Y12 // π/2 lo
+	VFNMADD231PD Y14, Y3, Y1
+	VFNMADD231PD Y12, Y3, Y1
+	VMULPD Y15, Y2, Y4
+	VROUNDPD $0, Y4, Y4
+	VFNMADD231PD Y14, Y4, Y2
+	VFNMADD231PD Y12, Y4, Y2
+	VCVTPD2PSY Y1, X1
+	VCVTPD2PSY Y2, X2
+	VINSERTF128 $1, X2, Y1, Y1 // r, 8 float32 lanes
+	VCVTPD2DQY Y3, X3
+	VCVTPD2DQY Y4, X4
+	VINSERTI128 $1, X4, Y3, Y3 // k, 8 int32 lanes
+	VMULPS Y1, Y1, Y5 // z = r²
+	VBROADCASTSS sincosF<>+8(SB), Y6
+	VBROADCASTSS sincosF<>+4(SB), Y7
+	VFMADD213PS Y7, Y5, Y6
+	VBROADCASTSS sincosF<>+0(SB), Y7
+	VFMADD213PS Y7, Y5, Y6
+	VMULPS Y5, Y6, Y6
+	VFMADD213PS Y1, Y1, Y6 // sin r
+	VBROADCASTSS sincosF<>+20(SB), Y8
+	VBROADCASTSS sincosF<>+16(SB), Y7
+	VFMADD213PS Y7, Y5, Y8
+	VBROADCASTSS sincosF<>+12(SB), Y7
+	VFMADD213PS Y7, Y5, Y8
+	VMULPS Y5, Y8, Y8
+	VMULPS Y5, Y8, Y8
+	VBROADCASTSS sincosF<>+24(SB), Y7
+	VFNMADD231PS Y7, Y5, Y8
+	VBROADCASTSS sincosF<>+28(SB), Y7
+	VADDPS Y7, Y8, Y8 // cos r
+	VPBROADCASTD sincosF<>+40(SB), Y7 // int 1
+	VPAND Y7, Y3, Y9
+	VPCMPEQD Y7, Y9, Y9 // odd k: sine and cosine swap
+	VBLENDVPS Y9, Y8, Y6, Y10 // sin x up to sign
+	VBLENDVPS Y9, Y6, Y8, Y11 // cos x up to sign
+	VPBROADCASTD sincosF<>+44(SB), Y2 // int 2
+	VPAND Y2, Y3, Y12
+	VPSLLD $30, Y12, Y12
+	VXORPS Y12, Y10, Y10 // sin x: negated for k mod 4 ∈ {2, 3}
+	VPADDD Y7, Y3, Y3
+	VPAND Y2, Y3, Y12
+	VPSLLD $30, Y12, Y12
+	VXORPS Y12, Y11, Y11 // cos x: negated for k mod 4 ∈ {1, 2}
+	VMOVUPS (BX), Y0
+	VMULPS Y0, Y11, Y11
+	VMULPS Y0, Y10, Y10
+	VMOVUPS Y11, (DI)
+	VMOVUPS Y10, (DX)
+	ADDQ $32, SI
+	ADDQ $32, BX
+	ADDQ $32, DI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP  sc_loop
+
+sc_done:
+	VMOVMSKPS Y13, AX
+	MOVQ AX, ret+40(FP)
+	VZEROUPPER
+	RET

@@ -189,3 +189,72 @@ func TestVecGELUErf(t *testing.T) {
 		}
 	}
 }
+
+// TestPolarExp checks PolarExp against float64 math on every implementation
+// (phases from tiny to the 65536 limit, beyond it and NaN through the
+// reference; magnitudes clipped at magMax or underflowing), and the 8-lane
+// rotation against its reference loop value by value.
+func TestPolarExp(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	for _, n := range []int{1, 7, 8, 9, 31, 256, 257, 1000, 20001} {
+		lm, ph := randSlice(r, n), randSlice(r, n)
+		for i := range lm {
+			lm[i] = lm[i]*6 - 2
+			ph[i] *= float32([]float64{1, 10, 1e3, 6e4}[i%4])
+		}
+		if n > 300 {
+			lm[3], lm[4], ph[5], ph[6], ph[7] = 120, -200, 1e6, -70000, float32(math.Pi/4)
+		}
+		want := [2][]float32{make([]float32, n), make([]float32, n)}
+		for i := range lm {
+			m := math.Min(math.Exp(float64(lm[i])), 100)
+			s, c := math.Sincos(float64(ph[i]))
+			want[0][i], want[1][i] = float32(m*c), float32(m*s)
+		}
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				re, fre := guarded(n)
+				im, fim := guarded(n)
+				if err := PolarExp(re, im, lm, ph, 100); err != nil {
+					t.Fatal(err)
+				}
+				checkGuards(t, fre, n)
+				checkGuards(t, fim, n)
+				for k, got := range [][]float32{re, im} {
+					for i, w := range want[k] {
+						if d := math.Abs(float64(got[i] - w)); !(d <= 1e-6*math.Min(math.Exp(float64(lm[i])), 100)+1e-30) {
+							t.Fatalf("%s n=%d part %d: polar(%v, %v) = %v, want %v", impl, n, k, lm[i], ph[i], got[i], w)
+						}
+					}
+				}
+			})
+		}
+	}
+	if err := PolarExp(make([]float32, 3), make([]float32, 4), make([]float32, 4), make([]float32, 4), 100); err == nil {
+		t.Fatal("short re accepted")
+	}
+	if !hasAVX2FMA {
+		return
+	}
+	ph, mag := randSlice(r, 4096), randSlice(r, 4096)
+	for i := range ph {
+		ph[i] *= 65536
+		mag[i] = 1 + mag[i]
+	}
+	want, got := [2][]float32{make([]float32, 4096), make([]float32, 4096)}, [2][]float32{make([]float32, 4096), make([]float32, 4096)}
+	sinCosMulGeneric(want[0], want[1], ph, mag)
+	if vecSinCosMulAVX2(&got[0][0], &got[1][0], &ph[0], &mag[0], 4096) != 0 {
+		t.Fatal("phases within ±65536 reported out of range")
+	}
+	for k := range got {
+		for i := range ph {
+			if d := math.Abs(float64(got[k][i] - want[k][i])); d > 3e-7*float64(mag[i]) {
+				t.Fatalf("part %d: vector rotation of %v by %v = %v, reference %v", k, mag[i], ph[i], got[k][i], want[k][i])
+			}
+		}
+	}
+	ph[100] = float32(math.NaN())
+	if vecSinCosMulAVX2(&got[0][0], &got[1][0], &ph[0], &mag[0], 4096) == 0 {
+		t.Fatal("a NaN phase not reported")
+	}
+}

@@ -194,14 +194,13 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 		return nil, fmt.Errorf("vocos head: %w", err)
 	}
 	re, im := make([]float32, T*nb), make([]float32, T*nb)
-	for t := range T {
-		row := spec[t*2*nb : (t+1)*2*nb]
-		for k := range nb {
-			mag := math.Min(math.Exp(float64(row[k])), vocosMagMax)
-			s, c := math.Sincos(float64(row[nb+k]))
-			re[t*nb+k], im[t*nb+k] = float32(mag*c), float32(mag*s)
+	kernels.ParallelFor(T, 8, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			row := spec[t*2*nb : (t+1)*2*nb]
+			// Validated shapes: PolarExp cannot fail here.
+			_ = kernels.PolarExp(re[t*nb:(t+1)*nb], im[t*nb:(t+1)*nb], row[:nb], row[nb:], vocosMagMax)
 		}
-	}
+	})
 	wav := make([]float32, T*m.Hop())
 	if err := m.istft.Forward(wav, re, im, T); err != nil {
 		return nil, err

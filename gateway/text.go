@@ -108,7 +108,8 @@ type chatRequest struct {
 }
 
 // chatMessageIn accepts content as a string or as OpenAI's array of parts
-// ({"type":"text","text"} / {"type":"image_url","image_url":{"url"}}).
+// ({"type":"text","text"} / {"type":"image_url","image_url":{"url"}} /
+// {"type":"input_audio","input_audio":{"data":BASE64,"format":"wav"|"mp3"}}).
 type chatMessageIn struct {
 	Role    string      `json:"role"`
 	Content chatContent `json:"content"`
@@ -117,6 +118,16 @@ type chatMessageIn struct {
 type chatContent struct {
 	Text   string
 	Images []string // image URLs (data: URLs or raw base64)
+	// Audio parts, in order; each becomes its transcript in Text where it
+	// stood (chatAudio.go) before the text job is built.
+	Audio []chatAudio
+	parts []chatPart
+}
+
+// chatPart is one text or audio part of a message, in the order sent.
+type chatPart struct {
+	text  string
+	audio int // index in Audio, or -1 for text
 }
 
 func (cc *chatContent) UnmarshalJSON(b []byte) error {
@@ -128,18 +139,27 @@ func (cc *chatContent) UnmarshalJSON(b []byte) error {
 		return json.Unmarshal(b, &cc.Text)
 	}
 	var parts []struct {
-		Type     string          `json:"type"`
-		Text     string          `json:"text"`
-		ImageURL json.RawMessage `json:"image_url"`
+		Type       string          `json:"type"`
+		Text       string          `json:"text"`
+		ImageURL   json.RawMessage `json:"image_url"`
+		InputAudio *struct {
+			Data   string `json:"data"`
+			Format string `json:"format"`
+		} `json:"input_audio"`
 	}
 	if err := json.Unmarshal(b, &parts); err != nil {
 		return badRequest("messages[].content: expected a string or an array of content parts")
 	}
-	var texts []string
 	for _, p := range parts {
 		switch p.Type {
 		case "text":
-			texts = append(texts, p.Text)
+			cc.parts = append(cc.parts, chatPart{text: p.Text, audio: -1})
+		case "input_audio":
+			if p.InputAudio == nil || p.InputAudio.Data == "" {
+				return badRequest("messages[].content: input_audio part needs {\"data\": base64 audio, \"format\": \"wav\" or \"mp3\"}")
+			}
+			cc.parts = append(cc.parts, chatPart{audio: len(cc.Audio)})
+			cc.Audio = append(cc.Audio, chatAudio{Data: p.InputAudio.Data, Format: p.InputAudio.Format})
 		case "image_url":
 			var u struct {
 				URL string `json:"url"`
@@ -153,11 +173,26 @@ func (cc *chatContent) UnmarshalJSON(b []byte) error {
 			}
 			cc.Images = append(cc.Images, u.URL)
 		default:
-			return badRequest("messages[].content: part type %q is not supported (text, image_url)", p.Type)
+			return badRequest("messages[].content: part type %q is not supported (text, image_url, input_audio)", p.Type)
+		}
+	}
+	cc.join(nil)
+	return nil
+}
+
+// join sets Text from the parts, each audio part replaced by its
+// transcript (none yet: nil).
+func (cc *chatContent) join(transcripts []string) {
+	var texts []string
+	for _, p := range cc.parts {
+		switch {
+		case p.audio < 0:
+			texts = append(texts, p.text)
+		case p.audio < len(transcripts):
+			texts = append(texts, transcripts[p.audio])
 		}
 	}
 	cc.Text = strings.Join(texts, "\n")
-	return nil
 }
 
 // chatJob validates a chat body and builds its job. A message with an image
@@ -268,6 +303,10 @@ func (s *Server) completionJob(ctx context.Context, req *completionRequest) (que
 func (s *Server) chatCompletions(c *gin.Context) {
 	var req chatRequest
 	if err := decodeJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if err := s.transcribeChatAudio(c, &req); err != nil {
 		_ = c.Error(err)
 		return
 	}

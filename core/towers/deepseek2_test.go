@@ -12,11 +12,26 @@ import (
 // q8_0 with llama.cpp's logits for a 7-token prompt and 9 greedy tokens;
 // yarn-q8_0 is the same model with YaRN rope scaling (-yarn: factor 4 over
 // an original context of 64, so the blend ramps over the first pairs).
-// The files are seed 2's: the q8_0 files of seeds 1 and 3 differ from
-// llama.cpp by ~1e-2 relative at some positions (seed 1 at one decode step
-// and only under -tags noasm; seed 3 from position 6 on in both builds,
-// with no near-tie in the expert or group choice there) — an open question
-// for the q8_0 paths of this tower, not hidden by a looser bound.
+// The files are seed 2's. Seed 3's q8_0 file differs from llama.cpp by
+// ~2e-2 relative from position 6 on (f32 agrees to 1e-7), and the cause is
+// a rounding tie, not a difference in the model: at position 6, block 0,
+// the latent attention output of head 1 (Σ softmax·c over 7 cache rows, 32
+// floats that attn_v_b, q8_0, reads) has an element Loom sums to
+// -0.25489682 and llama.cpp to -0.25489652 (another summation order, 1.2e-6
+// relative). q8_0 quantizes the activation with d = amax/127 = 0.011855656,
+// so the element is -21.500017·d for Loom and -21.499992·d for llama.cpp:
+// it rounds to -22 in one and -21 in the other. That one int8 step changes
+// head 1's v_b output by 5e-3 (llama.cpp's kqv_mla-0 against Loom's, every
+// other head within 2e-7), and position 6's block output, its latents in
+// block 1's cache and every later logit carry it. Found by dequantizing one
+// weight at a time (only blk.0's attn_q_a, attn_q_b or attn_kv_a_mqa in f32
+// moves the values off the tie and both agree to 4e-7) and then dumping
+// llama.cpp's graph (cb_eval) beside Loom's at that position. Forcing any
+// other expert pair at position 6 does not reproduce llama.cpp (the best,
+// Loom's own choice, stays 1.9e-2 off). Seed 1's noasm-only decode step is
+// the same kind of difference by its pattern (one step, one build) but was
+// not dumped. A tolerance cannot cover such ties (one int8 step is ~1e-2
+// here), so the fixtures use a seed with none.
 func TestDeepSeek2MatchesLlamaCpp(t *testing.T) {
 	for _, typ := range []string{"f32", "q8_0", "yarn-q8_0"} {
 		t.Run(typ, func(t *testing.T) { checkLlamaCpp(t, "deepseek2", typ, 1e-4) })

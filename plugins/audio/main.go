@@ -52,7 +52,7 @@ func (e *audioEngine) Describe(ctx context.Context) (sdk.Manifest, error) {
 
 // Unload implements sdk.Unloader.
 func (e *audioEngine) Unload(_ context.Context, model string) error {
-	return errors.Join(e.speech.folders.Unload(model), e.asr.folders.Unload(model))
+	return errors.Join(e.speech.folders.Unload(model), e.asr.folders.Unload(e.asr.folderID(model)))
 }
 
 func (e *audioEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) error) error {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -119,13 +120,53 @@ func newASREngine(dirs []string) *asrEngine {
 
 func (e *asrEngine) ids() []string { return e.folders.IDs() }
 
+// defaultASR is the model a job that names none runs when it is installed:
+// models/loom-asr, the small Whisper trained here (tools/asr). openAIASR,
+// OpenAI's model name, is served as another name for the default, so
+// clients that send model "whisper-1" work unchanged — unless a folder has
+// that name, which then wins.
+const (
+	defaultASR = "loom-asr"
+	openAIASR  = "whisper-1"
+)
+
+// defaultID is loom-asr when installed, else the first folder by name.
+func (e *asrEngine) defaultID() string {
+	ids := e.ids()
+	if slices.Contains(ids, defaultASR) || len(ids) == 0 {
+		return defaultASR
+	}
+	return ids[0]
+}
+
+// aliased says whether whisper-1 is served as the default model's other name.
+func (e *asrEngine) aliased() bool {
+	ids := e.ids()
+	return len(ids) > 0 && !slices.Contains(ids, openAIASR)
+}
+
+// folderID is the folder a job's model name runs: "" and whisper-1 (when
+// aliased) are the default.
+func (e *asrEngine) folderID(model string) string {
+	if model == "" || (model == openAIASR && e.aliased()) {
+		return e.defaultID()
+	}
+	return model
+}
+
 func (e *asrEngine) modelInfos() []sdk.ModelInfo {
 	ms := e.folders.Found()
 	var out []sdk.ModelInfo
+	info := func(id, folder, desc string) sdk.ModelInfo {
+		return sdk.ModelInfo{ID: id, Tasks: []string{taskTranscribe}, Ready: true, Description: desc, Specs: tasks.Specs(taskTranscribe),
+			Created: sdk.ModelCreated(ms[folder]), MemoryBytes: sdk.DirBytes(ms[folder]), Loaded: e.folders.Loaded(folder)}
+	}
 	for _, id := range e.ids() {
-		out = append(out, sdk.ModelInfo{ID: id, Tasks: []string{taskTranscribe}, Ready: true,
-			Description: "speech-to-text: Whisper (WAV, FLAC or MP3 in)", Specs: tasks.Specs(taskTranscribe),
-			Created: sdk.ModelCreated(ms[id]), MemoryBytes: sdk.DirBytes(ms[id]), Loaded: e.folders.Loaded(id)})
+		out = append(out, info(id, id, "speech-to-text: Whisper (WAV, FLAC or MP3 in)"))
+	}
+	if e.aliased() {
+		def := e.defaultID()
+		out = append(out, info(openAIASR, def, "speech-to-text: OpenAI's model name for "+def))
 	}
 	return out
 }
@@ -175,12 +216,7 @@ func (e *asrEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) e
 	if err != nil {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "file: %v", err)
 	}
-	model := job.Model
-	if model == "" {
-		if ids := e.ids(); len(ids) > 0 {
-			model = ids[0]
-		}
-	}
+	model := e.folderID(job.Model)
 	m, err := e.folders.Get(model)
 	if err != nil {
 		return err

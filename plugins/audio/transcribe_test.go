@@ -24,8 +24,13 @@ type transcribeOut struct {
 
 func runTranscribe(t *testing.T, e sdk.Engine, params string, inputs ...sdk.Blob) (transcribeOut, error) {
 	t.Helper()
+	return runTranscribeModel(t, e, "tiny-asr", params, inputs...)
+}
+
+func runTranscribeModel(t *testing.T, e sdk.Engine, model, params string, inputs ...sdk.Blob) (transcribeOut, error) {
+	t.Helper()
 	var o transcribeOut
-	err := e.Run(context.Background(), sdk.Job{ID: "j", Task: taskTranscribe, Model: "tiny-asr", Params: json.RawMessage(params), Inputs: inputs, Seed: 3},
+	err := e.Run(context.Background(), sdk.Job{ID: "j", Task: taskTranscribe, Model: model, Params: json.RawMessage(params), Inputs: inputs, Seed: 3},
 		func(ev sdk.Event) error {
 			switch ev.Kind {
 			case sdk.EventProgress:
@@ -128,5 +133,40 @@ func TestTranscribeRejects(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Code != sdk.CodeInvalidRequest {
 			t.Errorf("%s: got %v, want invalid_request", name, err)
 		}
+	}
+}
+
+// TestTranscribeDefaultAndAlias: a job naming no model, or OpenAI's
+// whisper-1, runs the default folder (loom-asr when installed, else the first
+// by name), and the manifest lists whisper-1 as its other name.
+func TestTranscribeDefaultAndAlias(t *testing.T) {
+	e := newAudioEngine([]string{testModels})
+	m, err := e.Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alias bool
+	for _, mi := range m.Models {
+		alias = alias || mi.ID == openAIASR && mi.Ready && strings.Contains(mi.Description, "tiny-asr")
+	}
+	if !alias {
+		t.Fatalf("whisper-1 is not listed as tiny-asr's other name: %+v", m.Models)
+	}
+	wav := toneWAV(t, 1, 16000)
+	want, err := runTranscribe(t, e, `{"language":"en"}`, wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, model := range []string{"", openAIASR} {
+		o, err := runTranscribeModel(t, e, model, `{"language":"en"}`, wav)
+		if err != nil || o.result.Model != "tiny-asr" || o.result.Text != want.result.Text {
+			t.Errorf("model %q: %+v %v", model, o.result, err)
+		}
+	}
+	if err := e.Unload(context.Background(), openAIASR); err != nil || e.asr.folders.Loaded("tiny-asr") {
+		t.Errorf("unloading whisper-1 leaves tiny-asr loaded (%v)", err)
+	}
+	if _, err := runTranscribeModel(t, e, "whisper-2", `{}`, wav); err == nil {
+		t.Error("whisper-2 ran")
 	}
 }

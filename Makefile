@@ -5,7 +5,7 @@ PLUGINS := text vision audio video
 REDIS_PORT ?= 6390
 export LOOM_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: openai-node build run test deps chaos soak bench lint proto redis-up redis-down clean
+.PHONY: openai-node build run test deps chaos soak bench lint proto redis-up redis-down clean wer-tts
 
 # bin/examples/loom-plugin-echo is the example plugin loom bench queue runs;
 # it sits apart so loom serve --plugins bin does not serve it.
@@ -47,6 +47,15 @@ soak:
 # fresh loom serve: the by-hand check of issue 18, not part of make test.
 openai-node: build
 	tools/openai-node/run.sh
+
+# Issue 24's intelligibility table: every voice of models/loom-tts and its espeak-ng teacher speak the
+# 120 held-out sentences of tools/tts/heldout_eval.txt; pocketsphinx's word error rate per voice, side by
+# side (about 15 minutes on 2 cores). WER_SENTENCES=tools/tts/heldout_dev.txt for the development split,
+# WER_ARGS="--voices fable --out /tmp/wer" for fewer voices or to keep the audio and transcripts.
+WER_SENTENCES ?= tools/tts/heldout_eval.txt
+wer-tts: deps build
+	$(GO) build -o $(BIN)/tts-normtext ./tools/tts/normtext
+	python3 tools/tts/wer.py --sentences $(WER_SENTENCES) --normtext $(BIN)/tts-normtext --models models $(WER_ARGS)
 
 # deps installs the Debian packages the tests use as checkers when missing (apt-get, as root).
 deps:

@@ -2,7 +2,8 @@
 # Installs the Debian packages the test suite uses as checkers when they are
 # missing (make test runs it first; nothing here is needed by Loom itself):
 # redis-server: the Redis queue's conformance and failure tests.
-# pocketsphinx, pocketsphinx-en-us, sox: the shipped speech model's intelligibility test (plugins/audio).
+# pocketsphinx, pocketsphinx-en-us, sox: the shipped speech model's intelligibility test (plugins/audio);
+# espeak-ng too for make wer-tts (the teacher voices' side of the table).
 # ffmpeg (ffprobe): the video and MP3 files' tests decode them; chromium: the MP4 plays in a <video>, and the
 # web playground's browser test (e2e/playground_test.go).
 set -euo pipefail
@@ -11,6 +12,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v pocketsphinx_batch >/dev/null || need+=(pocketsphinx)
 [ -d /usr/share/pocketsphinx/model/en-us/en-us ] || need+=(pocketsphinx-en-us)
 command -v sox >/dev/null || need+=(sox)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v chromium >/dev/null || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0

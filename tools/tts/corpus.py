@@ -7,7 +7,9 @@ decimals, percentages, units, abbreviations, initialisms) and Shapes-world
 captions; and, for --everyday of the lines, plain everyday English from
 everyday.py's much broader vocabulary (pronouns, the commonest nouns and
 verbs in all their forms), without which a character model never meets the
-spellings of most ordinary words. Deterministic for a seed.
+spellings of most ordinary words; and, for --dictionary of the lines, words
+drawn from a pronouncing dictionary (pocketsphinx-en-us's CMU dictionary) in
+short carrier frames. Deterministic for a seed.
 
   /usr/bin/python3 tools/tts/corpus.py --n 6000 --seed 2 --everyday 0.5 > /tmp/tts/corpus.txt"""
 import argparse
@@ -274,16 +276,59 @@ def sentence(r):
     return pick(r, HANDWRITTEN)
 
 
+CMUDICT = "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"  # Debian's pocketsphinx-en-us
+
+
+def dictionary_words(path):
+    """Every plain lower-case word (2-14 letters) of a CMU-style pronouncing dictionary: 117,000 words from
+    pocketsphinx-en-us's, common and rare alike, so the character model meets far more spellings than any
+    hand-written list has, with none chosen by looking at an evaluation set."""
+    out = []
+    for line in open(path, encoding="utf-8", errors="replace"):
+        w = line.split(" ", 1)[0]
+        if w.isalpha() and w.islower() and w.isascii() and 2 <= len(w) <= 14:
+            out.append(w)
+    return out
+
+
+def dictionary_sentence(r, words):
+    """Dictionary words in a few carrier frames (statements, questions, lists), so each is spoken inside
+    ordinary prosody rather than alone."""
+    w = lambda: r.choice(words)  # noqa: E731
+    t = r.randrange(8)
+    if t == 0:
+        return f"{w().capitalize()}, {w()}, {w()} and {w()}."
+    if t == 1:
+        return f"I saw the {w()} near the {w()}."
+    if t == 2:
+        return f"Is the {w()} {w()} or {w()}?"
+    if t == 3:
+        return f"She said {w()}, not {w()}."
+    if t == 4:
+        return f"We need a {w()} for the {w()} today."
+    if t == 5:
+        return f"Where did you put the {w()}?"
+    if t == 6:
+        return f"The word {w()} comes after {w()}."
+    return " ".join(w() for _ in range(r.randint(3, 6))).capitalize() + "."
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=6000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--everyday", type=float, default=0.0, help="share of lines from everyday.py (0: the first corpus)")
+    ap.add_argument("--dictionary", type=float, default=0.0, help="share of lines of pronouncing-dictionary words")
+    ap.add_argument("--dict", default=CMUDICT, help="the pronouncing dictionary --dictionary takes its words from")
     a = ap.parse_args()
     r = random.Random(a.seed)
     e = random.Random(a.seed + 1000)  # its own stream, so --everyday 0 keeps the first corpus line for line
+    d = random.Random(a.seed + 2000)  # and --dictionary 0 keeps the others
+    words = dictionary_words(a.dict) if a.dictionary > 0 else []
 
     def one():
+        if words and d.random() < a.dictionary:
+            return dictionary_sentence(d, words)
         return everyday_sentence(e) if a.everyday > 0 and e.random() < a.everyday else sentence(r)
 
     for line in HANDWRITTEN:

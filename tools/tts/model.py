@@ -196,6 +196,7 @@ class VarianceAdaptor(nn.Module):
         super().__init__()
         d = c["transformer"]["encoder_hidden"]
         self.use_pitch, self.use_energy = c.get("use_pitch", True), c.get("use_energy", True)
+        self.pred_energy_share = 0.0  # training only, see forward
         self.duration_predictor = VariancePredictor(d, c)
         nb = c["variance_embedding"]["n_bins"]
         if self.use_pitch:
@@ -219,6 +220,11 @@ class VarianceAdaptor(nn.Module):
         if self.use_energy:
             e_pred = self.energy_predictor(x, pad)
             e = e_target if e_target is not None else e_pred * e_control
+            if e_target is not None and self.training and self.pred_energy_share > 0:
+                # scheduled sampling: this share of the utterances feed the decoder the predictor's own energies,
+                # which is what it gets at serve time (train_acoustic.py --pred-energy)
+                own = torch.rand(e.shape[0], 1, device=e.device) < self.pred_energy_share
+                e = torch.where(own, e_pred.detach(), e_target)
             x = x + self.energy_embedding(torch.bucketize(e, self.energy_bins))
         if d_target is not None:
             d = d_target

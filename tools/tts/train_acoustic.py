@@ -103,9 +103,10 @@ def collate(utts, idx, e_mean, e_std):
     return ids, src_lens, spk, dur, en, mel, mel_lens
 
 
-def losses(net, batch):
+def losses(net, batch, own_energy=False):
+    """own_energy: the decoder gets the energy predictor's output, as at serve time (validation only)."""
     ids, src_lens, spk, dur, en, mel, mel_lens = batch
-    out, post, log_d, _, _, _, e_pred = net(ids, src_lens, spk, d_target=dur, e_target=en)
+    out, post, log_d, _, _, _, e_pred = net(ids, src_lens, spk, d_target=dur, e_target=None if own_energy else en)
     T = mel.shape[1]
     mmask = (torch.arange(T)[None, :] < mel_lens[:, None]).unsqueeze(-1).float()
     smask = (torch.arange(ids.shape[1])[None, :] < src_lens[:, None]).float()
@@ -132,6 +133,9 @@ def main():
     ap.add_argument("--export-every", type=float, default=10, help="minutes between exports")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     ap.add_argument("--init", default="", help="warm start: weights of an exported model (fresh optimiser and schedule)")
+    ap.add_argument("--pred-energy", type=float, default=0.0,
+                    help="share of training utterances whose decoder input takes the predicted energies, not the teacher's")
+    ap.add_argument("--keep-exports", action="store_true", help="also keep each periodic export in OUT/step_NNNNNN")
     a = ap.parse_args()
     budget = common.Budget(a.minutes)
     torch.set_num_threads(a.threads)
@@ -145,6 +149,7 @@ def main():
     cfg = make_config(a.size, meta, n_vocab=meta.get("n_vocab", 33))
     e_mean, e_std = cfg["stats"]["energy"][2], cfg["stats"]["energy"][3]
     net = M.FastSpeech2(cfg)
+    net.variance_adaptor.pred_energy_share = a.pred_energy
     opt = torch.optim.Adam(net.parameters(), lr=a.lr, betas=(0.9, 0.98), eps=1e-9)
     step = 0
     if a.init:
@@ -157,7 +162,8 @@ def main():
         opt.load_state_dict(st["opt"])
         step = st["step"]
     log = common.Log(os.path.join(a.out, "train_log.jsonl"))
-    log(event="start", params=M.param_count(net), train=len(train), val=len(val), size=a.size, step=step, init=a.init)
+    log(event="start", params=M.param_count(net), train=len(train), val=len(val), size=a.size, step=step, init=a.init,
+        lr=a.lr, warmup=a.warmup, pred_energy=a.pred_energy)
     sched = lambda s: min(1.0, (s + 1) / a.warmup) * min(1.0, math.sqrt(a.warmup / (s + 1)))  # noqa: E731
     last_export = budget.elapsed()
 
@@ -166,7 +172,9 @@ def main():
         tot, n = {}, 0
         with torch.no_grad():
             for idx in batches(val, a.max_frames, random.Random(0)):
-                _, parts = losses(net, collate(val, idx, e_mean, e_std))
+                b = collate(val, idx, e_mean, e_std)
+                _, parts = losses(net, b)
+                parts["post_own_energy"] = losses(net, b, own_energy=True)[1]["post"]
                 for k, v in parts.items():
                     tot[k] = tot.get(k, 0) + v * len(idx)
                 n += len(idx)
@@ -175,6 +183,8 @@ def main():
 
     def save():
         common.export(net, a.out, cfg)
+        if a.keep_exports:
+            common.export(net, os.path.join(a.out, f"step_{step:06d}"), cfg)
         torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step}, state_path)
 
     net.train()

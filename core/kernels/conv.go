@@ -560,3 +560,133 @@ func UpsampleNearest2x(out, x []float32, n, c, h, w int) error {
 	})
 	return nil
 }
+
+// Conv1DRows computes a stride-1, undilated, ungrouped conv1d on
+// channels-last activations — x (L, C) rows, out (OL, K) rows with OL =
+// L + 2·Pad − KW + 1 — as one GemmT: the receptive field of output t is the
+// KW consecutive rows t−Pad … t−Pad+KW−1 of x, one contiguous span of KW·C
+// floats, so the im2col matrix is x itself read with row stride C (rows
+// overlap; the Gemm only reads them). wRows is the weight in tap-major rows
+// (K, KW·C) (ConvRowsWeight converts PyTorch's (K, C, KW)); bias (K) or nil.
+// add keeps out's values and adds the convolution to them. Padding copies x
+// into a zero-bordered scratch buffer first.
+func Conv1DRows(out, x, wRows, bias []float32, l, c, k, kw, pad int, add bool) error {
+	ol := l + 2*pad - kw + 1
+	switch {
+	case l <= 0 || c <= 0 || k <= 0 || kw <= 0 || pad < 0 || ol <= 0:
+		return fmt.Errorf("conv1d rows: L %d, C %d, K %d, kernel %d, pad %d", l, c, k, kw, pad)
+	case len(x) < l*c || len(wRows) < k*kw*c || len(out) < ol*k || (bias != nil && len(bias) < k):
+		return fmt.Errorf("conv1d rows: x %d, weight %d, out %d floats for L %d, C %d, K %d, kernel %d", len(x), len(wRows), len(out), l, c, k, kw)
+	}
+	xp := x
+	if pad > 0 {
+		buf := getCol((l + 2*pad) * c)
+		defer putCol(buf)
+		xp = *buf
+		clear(xp[:pad*c])
+		copy(xp[pad*c:], x[:l*c])
+		clear(xp[(l+pad)*c:])
+	}
+	beta := float32(0)
+	if add {
+		beta = 1
+	}
+	if bias != nil {
+		if !add {
+			for t := range ol {
+				copy(out[t*k:(t+1)*k], bias[:k])
+			}
+		} else if err := AddBias(out, bias[:k], ol, k); err != nil {
+			return err
+		}
+		beta = 1
+	}
+	// A (ol, kw·c) with lda = c < kw·c: checkGemm refuses that for callers
+	// (a leading dimension below k is usually a bug), so call past it; the
+	// span read is (ol−1)·c + kw·c = len(xp).
+	if ol == 1 {
+		gemvT(k, kw*c, xp, wRows, kw*c, beta, out)
+		return nil
+	}
+	gemmBlocked(true, ol, k, kw*c, xp, c, wRows, kw*c, beta, out, k)
+	return nil
+}
+
+// ConvRowsWeight returns PyTorch's (K, C, KW) conv1d weight as Conv1DRows'
+// tap-major rows (K, KW·C).
+func ConvRowsWeight(w []float32, k, c, kw int) []float32 {
+	out := make([]float32, k*kw*c)
+	for o := 0; o < k; o++ {
+		for i := 0; i < c; i++ {
+			for j := 0; j < kw; j++ {
+				out[(o*kw+j)*c+i] = w[(o*c+i)*kw+j]
+			}
+		}
+	}
+	return out
+}
+
+// DepthwiseConv1DRows computes a stride-1, undilated depthwise conv1d (groups
+// = channels) on channels-last activations: x (L, C) → out (OL, C), OL =
+// L + 2·Pad − KW + 1, out[t, c] = bias[c] + Σ_j wt[j, c]·x[t+j−Pad, c] with
+// the weight tap-major, wt (KW, C) (DepthwiseRowsWeight converts PyTorch's
+// (C, 1, KW)); taps that fall in the padding are skipped. bias (C) or nil.
+// out must not alias x.
+func DepthwiseConv1DRows(out, x, wt, bias []float32, l, c, kw, pad int) error {
+	ol := l + 2*pad - kw + 1
+	switch {
+	case l <= 0 || c <= 0 || kw <= 0 || pad < 0 || ol <= 0:
+		return fmt.Errorf("depthwise conv1d rows: L %d, C %d, kernel %d, pad %d", l, c, kw, pad)
+	case len(x) < l*c || len(wt) < kw*c || len(out) < ol*c || (bias != nil && len(bias) < c):
+		return fmt.Errorf("depthwise conv1d rows: x %d, weight %d, out %d floats for L %d, C %d, kernel %d", len(x), len(wt), len(out), l, c, kw)
+	}
+	ParallelFor(ol, max(1, 8192/(c*kw)), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			j0, j1 := max(0, pad-t), min(kw, l+pad-t) // taps inside x
+			o := out[t*c : (t+1)*c]
+			if bias != nil {
+				copy(o, bias[:c])
+			} else {
+				clear(o)
+			}
+			if j0 < j1 {
+				s := (t + j0 - pad) * c
+				vecTapsRow(o, x[s:s+(j1-j0)*c], wt[j0*c:j1*c], c, j1-j0)
+			}
+		}
+	})
+	return nil
+}
+
+// DepthwiseRowsWeight returns PyTorch's (C, 1, KW) depthwise weight as
+// DepthwiseConv1DRows' tap-major (KW, C).
+func DepthwiseRowsWeight(w []float32, c, kw int) []float32 {
+	out := make([]float32, kw*c)
+	for i := 0; i < c; i++ {
+		for j := 0; j < kw; j++ {
+			out[j*c+i] = w[i*kw+j]
+		}
+	}
+	return out
+}
+
+// vecTapsRow adds Σ_j w[j·c+p]·x[j·c+p] over j < taps to o[p], p < c: one
+// output row of DepthwiseConv1DRows, AVX2 for the first c &^ 7 channels.
+func vecTapsRow(o, x, w []float32, c, taps int) {
+	p0 := 0
+	if c8 := c &^ 7; useAVX2 && c8 > 0 {
+		vecTapsRowAVX2(&o[0], &x[0], &w[0], c, c8, taps)
+		p0 = c8
+	}
+	vecTapsRowGeneric(o, x, w, c, p0, taps)
+}
+
+// vecTapsRowGeneric is vecTapsRow's reference loop over channels [p0, c).
+func vecTapsRowGeneric(o, x, w []float32, c, p0, taps int) {
+	for j := 0; j < taps; j++ {
+		xj, wj := x[j*c:(j+1)*c], w[j*c:(j+1)*c]
+		for p := p0; p < c; p++ {
+			o[p] += wj[p] * xj[p]
+		}
+	}
+}

@@ -303,3 +303,83 @@ func FuzzConv2DParams(f *testing.F) {
 		assertNMSE(t, "fuzz conv2d", out[:len(want)], want, tolConv)
 	})
 }
+
+// transposeTest returns the (cols, rows) transpose of x (rows, cols).
+func transposeTest(x []float32, rows, cols int) []float32 {
+	out := make([]float32, len(x))
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			out[j*rows+i] = x[i*cols+j]
+		}
+	}
+	return out
+}
+
+// TestConv1DRows runs the channels-last convolutions on random shapes
+// against the direct loop on the transposed (C, L) layout, on every
+// implementation: one output row (the GEMV path), no padding, paddings wider
+// than the kernel's reach, channel counts off the 8-lane width, add mode.
+func TestConv1DRows(t *testing.T) {
+	r := rand.New(rand.NewSource(16))
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			for i := 0; i < 60; i++ {
+				l, c, k, kw := 1+r.Intn(200), 1+r.Intn(70), 1+r.Intn(50), 1+r.Intn(9)
+				pad := r.Intn(kw + 2)
+				if i%7 == 0 {
+					pad, l = 0, kw // one output row
+				}
+				p := Conv1DParams{N: 1, C: c, L: l, K: k, KW: kw, Pad: pad}
+				ol := p.OutLen()
+				if ol <= 0 {
+					continue
+				}
+				x, w := randSlice(r, l*c), randSlice(r, k*c*kw) // x (L, C)
+				var bias []float32
+				if i%2 == 0 {
+					bias = randSlice(r, k)
+				}
+				want := transposeTest(refConv2D(transposeTest(x, l, c), w, bias, p.as2D()), k, ol) // (OL, K)
+				got, full := guarded(ol * k)
+				if err := Conv1DRows(got, x, ConvRowsWeight(w, k, c, kw), bias, l, c, k, kw, pad, false); err != nil {
+					t.Fatalf("%+v: %v", p, err)
+				}
+				checkGuards(t, full, ol*k)
+				assertNMSE(t, impl+" conv1d rows", got, want, tolConv)
+				base := randSlice(r, ol*k)
+				sum := append([]float32(nil), base...)
+				for j := range sum {
+					sum[j] += want[j]
+				}
+				if err := Conv1DRows(base, x, ConvRowsWeight(w, k, c, kw), bias, l, c, k, kw, pad, true); err != nil {
+					t.Fatal(err)
+				}
+				assertNMSE(t, impl+" conv1d rows add", base, sum, tolConv)
+
+				// Depthwise: weight (C, 1, KW).
+				dw := randSlice(r, c*kw)
+				dp := Conv1DParams{N: 1, C: c, L: l, K: c, KW: kw, Pad: pad, Groups: c}
+				var db []float32
+				if bias != nil {
+					db = randSlice(r, c)
+				}
+				wantD := transposeTest(refConv2D(transposeTest(x, l, c), dw, db, dp.as2D()), c, ol)
+				gotD, fullD := guarded(ol * c)
+				if err := DepthwiseConv1DRows(gotD, x, DepthwiseRowsWeight(dw, c, kw), db, l, c, kw, pad); err != nil {
+					t.Fatal(err)
+				}
+				checkGuards(t, fullD, ol*c)
+				assertNMSE(t, impl+" depthwise conv1d rows", gotD, wantD, tolConv)
+			}
+		})
+	}
+	if err := Conv1DRows(make([]float32, 10), make([]float32, 10), make([]float32, 30), nil, 5, 2, 1, 3, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := Conv1DRows(make([]float32, 2), make([]float32, 10), make([]float32, 30), nil, 5, 2, 1, 3, 0, false); err == nil {
+		t.Fatal("short out accepted")
+	}
+	if err := DepthwiseConv1DRows(make([]float32, 10), make([]float32, 10), make([]float32, 6), nil, 5, 2, 3, 2); err == nil {
+		t.Fatal("short depthwise out accepted")
+	}
+}

@@ -54,3 +54,10 @@ func vecGELUErfAVX2(out, x *float32, n int)
 //
 //go:noescape
 func vecSinCosMulAVX2(re, im, phase, mag *float32, n int) int
+
+// vecTapsRowAVX2: o[p] += Σ_{j<taps} w[j·ld+p]·x[j·ld+p] for p < n (n a
+// multiple of 8, n ≤ ld): vecTapsRowGeneric's loop with the taps innermost,
+// eight channels at a time.
+//
+//go:noescape
+func vecTapsRowAVX2(o, x, w *float32, ld, n, taps int)

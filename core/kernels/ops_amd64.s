@@ -623,3 +623,45 @@ sc_done:
 	MOVQ AX, ret+40(FP)
 	VZEROUPPER
 	RET
+
+// func vecTapsRowAVX2(o, x, w *float32, ld, n, taps int)
+// o[p] += Σ_j w[j·ld+p]·x[j·ld+p] for p < n (n a multiple of 8), 8 channels
+// at a time with the taps in an inner loop (one accumulator per 8 channels).
+TEXT ·vecTapsRowAVX2(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8 // row stride in bytes
+	MOVQ n+32(FP), CX
+	MOVQ taps+40(FP), R9
+
+taps_outer:
+	CMPQ CX, $8
+	JLT  taps_done
+	VMOVUPS (DI), Y0
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ R9, R12
+
+taps_inner:
+	TESTQ R12, R12
+	JEQ   taps_store
+	VMOVUPS (R10), Y1
+	VFMADD231PS (R11), Y1, Y0
+	ADDQ R8, R10
+	ADDQ R8, R11
+	DECQ R12
+	JMP  taps_inner
+
+taps_store:
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP  taps_outer
+
+taps_done:
+	VZEROUPPER
+	RET

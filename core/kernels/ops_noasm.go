@@ -38,3 +38,8 @@ func vecSinCosMulAVX2(re, im, phase, mag *float32, n int) int {
 	sinCosMulGeneric(unsafe.Slice(re, n), unsafe.Slice(im, n), unsafe.Slice(phase, n), unsafe.Slice(mag, n))
 	return 0
 }
+
+func vecTapsRowAVX2(o, x, w *float32, ld, n, taps int) {
+	span := (taps-1)*ld + n
+	vecTapsRowGeneric(unsafe.Slice(o, n), unsafe.Slice(x, span), unsafe.Slice(w, span), ld, 0, taps)
+}

@@ -9,6 +9,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/loomhq/loom/core/kernels"
 )
@@ -20,6 +21,15 @@ type Conv1D struct {
 	Dil, Groups     int
 	W               []float32 // (Out, In/Groups, Kernel)
 	Bias            []float32 // (Out) or nil
+	rows            *rowsWeight
+}
+
+// rowsWeight is a Conv1D's weight in the tap-major layout of the
+// channels-last kernels, made on the first ForwardRows (shared by copies of
+// the layer: Binder.Conv1D allocates it).
+type rowsWeight struct {
+	once sync.Once
+	w    []float32
 }
 
 // conv1dChunk is the most output positions one kernels.Conv1D call covers
@@ -49,6 +59,37 @@ func (c *Conv1D) Forward(out, x []float32, l int) error {
 		return kernels.Conv1D(out, x, c.W, c.Bias, p) // the kernel reports bad sizes
 	}
 	return c.forwardChunked(out, x, l, ol, p)
+}
+
+// ForwardRows is Forward on channels-last activations: x (l, In) rows →
+// out (OL, Out) rows, without transposing either (kernels.Conv1DRows, or
+// kernels.DepthwiseConv1DRows when Groups = In = Out). add adds the
+// convolution to out's values. Stride-1, undilated convolutions only.
+func (c *Conv1D) ForwardRows(out, x []float32, l int, add bool) error {
+	if c.W == nil {
+		return fmt.Errorf("conv1d %d→%d: unbound weights", c.In, c.Out)
+	}
+	depthwise := c.Groups == c.In && c.In == c.Out && c.Groups > 1
+	if max(c.Stride, 1) != 1 || max(c.Dil, 1) != 1 || (max(c.Groups, 1) != 1 && !depthwise) || (depthwise && add) {
+		return fmt.Errorf("conv1d %d→%d rows: stride %d, dilation %d, groups %d, add %v: not a channels-last layout", c.In, c.Out, c.Stride, c.Dil, c.Groups, add)
+	}
+	convert := func() []float32 {
+		if depthwise {
+			return kernels.DepthwiseRowsWeight(c.W, c.In, c.Kernel)
+		}
+		return kernels.ConvRowsWeight(c.W, c.Out, c.In, c.Kernel)
+	}
+	var w []float32
+	if c.rows != nil {
+		c.rows.once.Do(func() { c.rows.w = convert() })
+		w = c.rows.w
+	} else {
+		w = convert()
+	}
+	if depthwise {
+		return kernels.DepthwiseConv1DRows(out, x, w, c.Bias, l, c.In, c.Kernel, c.Pad)
+	}
+	return kernels.Conv1DRows(out, x, w, c.Bias, l, c.In, c.Out, c.Kernel, c.Pad, add)
 }
 
 // ForwardAdd adds the convolution of x (In, l) to out (Out, OL): a residual
@@ -120,7 +161,7 @@ func (b *Binder) Conv1D(name string, out, in, k int, o Conv1DOpts) Conv1D {
 		b.fail("bind %s: groups %d do not divide %d→%d", b.name(name), g, in, out)
 		return Conv1D{}
 	}
-	c := Conv1D{In: in, Out: out, Kernel: k, Stride: max(o.Stride, 1), Pad: o.Pad, Dil: max(o.Dil, 1), Groups: g}
+	c := Conv1D{In: in, Out: out, Kernel: k, Stride: max(o.Stride, 1), Pad: o.Pad, Dil: max(o.Dil, 1), Groups: g, rows: &rowsWeight{}}
 	c.W = b.weightNormed(name, out, in/g*k)
 	if b.Has(name + ".bias") {
 		c.Bias = b.Vector(name+".bias", out)
@@ -215,6 +256,23 @@ func (n *BatchNorm1D) Forward(out, x []float32, l int) error {
 			s, t := n.Scale[ch], n.Shift[ch]
 			for i := ch * l; i < (ch+1)*l; i++ {
 				out[i] = x[i]*s + t
+			}
+		}
+	})
+	return nil
+}
+
+// ForwardRows normalises channels-last x (l, C) rows into out (may alias x).
+func (n *BatchNorm1D) ForwardRows(out, x []float32, l int) error {
+	c := len(n.Scale)
+	if len(x) < c*l || len(out) < c*l {
+		return fmt.Errorf("batchnorm1d: %d steps × %d channels, x %d, out %d", l, c, len(x), len(out))
+	}
+	kernels.ParallelFor(l, max(1, 4096/max(c, 1)), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			o, xs := out[t*c:(t+1)*c], x[t*c:(t+1)*c]
+			for ch, v := range xs {
+				o[ch] = v*n.Scale[ch] + n.Shift[ch]
 			}
 		}
 	})

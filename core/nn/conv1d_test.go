@@ -180,6 +180,13 @@ func TestBatchNormAndActivations(t *testing.T) {
 	if err := n.Forward(out, x, 3); err == nil {
 		t.Error("short input accepted")
 	}
+	// The same on (steps, channels) rows: x = [[1 3] [2 4]].
+	if err := n.ForwardRows(out, []float32{1, 3, 2, 4}, 2); err != nil || maxDiff(out, []float32{3, 0.5, 5, 1}) > 0 {
+		t.Fatalf("batchnorm rows = %v, %v", out, err)
+	}
+	if err := n.ForwardRows(out, x, 3); err == nil {
+		t.Error("short rows accepted")
+	}
 	v := []float32{-2, -0.5, 0, 3}
 	o := make([]float32, 4)
 	if ReLU(o, v); maxDiff(o, []float32{0, 0, 0, 3}) > 0 {
@@ -193,5 +200,52 @@ func TestBatchNormAndActivations(t *testing.T) {
 	}
 	if err := Tanh(o[:2], v); err == nil {
 		t.Error("short out accepted")
+	}
+}
+
+// TestConv1DForwardRows checks the channels-last path against the naive
+// (In, l) convolution, transposed: ordinary and depthwise layers, with the
+// cached tap-major weight (as bound) and without (a struct literal), and the
+// layouts it refuses.
+func TestConv1DForwardRows(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	tr := func(x []float32, rows, cols int) []float32 {
+		out := make([]float32, len(x))
+		for i := 0; i < rows; i++ {
+			for j := 0; j < cols; j++ {
+				out[j*rows+i] = x[i*cols+j]
+			}
+		}
+		return out
+	}
+	for _, c := range []Conv1D{
+		{In: 13, Out: 9, Kernel: 5, Stride: 1, Pad: 2, Dil: 1, Groups: 1},
+		{In: 12, Out: 12, Kernel: 7, Stride: 1, Pad: 3, Dil: 1, Groups: 12},
+		{In: 8, Out: 16, Kernel: 1, Stride: 1, Dil: 1, Groups: 1},
+	} {
+		c.W = randSlice(r, c.Out*c.In/c.Groups*c.Kernel)
+		c.Bias = randSlice(r, c.Out)
+		l := 37
+		x := randSlice(r, c.In*l)
+		ol := c.OutLen(l)
+		want := tr(conv1dNaive(&c, x, l), c.Out, ol) // (OL, Out)
+		for _, cached := range []bool{false, true} {
+			if cached {
+				c.rows = &rowsWeight{}
+			}
+			for pass := 0; pass < 2; pass++ { // the cache's first use and a later one
+				got := make([]float32, ol*c.Out)
+				if err := c.ForwardRows(got, tr(x, c.In, l), l, false); err != nil {
+					t.Fatal(err)
+				}
+				if d := maxDiff(got, want); d > 1e-4 {
+					t.Errorf("%+v cached %v: differs by %g", c, cached, d)
+				}
+			}
+		}
+	}
+	strided := Conv1D{In: 2, Out: 2, Kernel: 3, Stride: 2, Dil: 1, Groups: 1, W: make([]float32, 12)}
+	if err := strided.ForwardRows(make([]float32, 20), make([]float32, 20), 10, false); err == nil {
+		t.Error("strided conv accepted by ForwardRows")
 	}
 }

@@ -358,18 +358,15 @@ func (m *FastSpeech2) Decode(e *Encoded, durations []int) (mel, postnet []float3
 	if len(m.postnet) == 0 {
 		return mel, mel, nil
 	}
-	// Postnet over (C, T): conv → BN → tanh, the last without tanh.
-	h, err := transposeRows(mel, T, M) // (M, T)
-	if err != nil {
-		return nil, nil, err
-	}
+	// Postnet on (T, C) rows: conv → BN → tanh, the last without tanh.
+	h := mel
 	for i := range m.postnet {
 		c := &m.postnet[i]
-		o := make([]float32, c.Out*T)
-		if err := c.Forward(o, h, T); err != nil {
+		o := make([]float32, T*c.Out)
+		if err := c.ForwardRows(o, h, T, false); err != nil {
 			return nil, nil, fmt.Errorf("fastspeech2 postnet %d: %w", i, err)
 		}
-		if err := m.postBN[i].Forward(o, o, T); err != nil {
+		if err := m.postBN[i].ForwardRows(o, o, T); err != nil {
 			return nil, nil, fmt.Errorf("fastspeech2 postnet %d: %w", i, err)
 		}
 		if i < len(m.postnet)-1 {
@@ -379,9 +376,7 @@ func (m *FastSpeech2) Decode(e *Encoded, durations []int) (mel, postnet []float3
 		}
 		h = o
 	}
-	if postnet, err = transposeRows(h, M, T); err != nil { // (T, M)
-		return nil, nil, err
-	}
+	postnet = h
 	if err := kernels.Add(postnet, postnet, mel); err != nil {
 		return nil, nil, err
 	}
@@ -437,27 +432,16 @@ func (f *fftBlock) forward(x []float32, L int) error {
 	if err := f.ln1.Forward(x, x, L); err != nil {
 		return err
 	}
-	// Position-wise conv feed-forward over (C, L).
-	H := len(f.ln1.W)
-	xt, err := transposeRows(x, L, H) // (H, L)
-	if err != nil {
-		return err
-	}
-	mid := make([]float32, f.w1.Out*L)
-	if err := f.w1.Forward(mid, xt, L); err != nil {
+	// Position-wise conv feed-forward on the (L, H) rows themselves; the
+	// second conv adds its output (and bias) to x: the residual.
+	mid := make([]float32, L*f.w1.Out) // (L, F)
+	if err := f.w1.ForwardRows(mid, x, L, false); err != nil {
 		return err
 	}
 	if err := nn.ReLU(mid, mid); err != nil {
 		return err
 	}
-	if err := f.w2.Forward(xt, mid, L); err != nil {
-		return err
-	}
-	back, err := transposeRows(xt, H, L)
-	if err != nil {
-		return err
-	}
-	if err := kernels.Add(x, x, back); err != nil {
+	if err := f.w2.ForwardRows(x, mid, L, true); err != nil {
 		return err
 	}
 	return f.ln2.Forward(x, x, L)
@@ -466,32 +450,21 @@ func (f *fftBlock) forward(x []float32, L int) error {
 // forward predicts one value per row of x (N, H).
 func (p *variancePredictor) forward(x []float32, N int) ([]float32, error) {
 	F := p.c1.Out
-	h := make([]float32, F*N)
-	// conv → relu over (C, N); the layer norms run on (N, C) rows.
-	conv := func(c *nn.Conv1D, rows []float32, in int) error {
-		xt, err := transposeRows(rows, N, in)
-		if err != nil {
-			return err
-		}
-		if err := c.Forward(h, xt, N); err != nil {
-			return err
-		}
-		return nn.ReLU(h, h)
-	}
-	if err := conv(&p.c1, x, p.c1.In); err != nil {
+	// conv → relu → LN twice, on (N, C) rows throughout.
+	h, r := make([]float32, N*F), make([]float32, N*F)
+	if err := p.c1.ForwardRows(h, x, N, false); err != nil {
 		return nil, err
 	}
-	r, err := transposeRows(h, F, N) // (N, F)
-	if err != nil {
+	if err := nn.ReLU(h, h); err != nil {
 		return nil, err
 	}
-	if err := p.ln1.Forward(r, r, N); err != nil {
+	if err := p.ln1.Forward(h, h, N); err != nil {
 		return nil, err
 	}
-	if err := conv(&p.c2, r, F); err != nil {
+	if err := p.c2.ForwardRows(r, h, N, false); err != nil {
 		return nil, err
 	}
-	if r, err = transposeRows(h, F, N); err != nil {
+	if err := nn.ReLU(r, r); err != nil {
 		return nil, err
 	}
 	if err := p.ln2.Forward(r, r, N); err != nil {

@@ -178,10 +178,10 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 	if err := m.norm.Forward(x, x, T); err != nil {
 		return nil, err
 	}
-	h, xt := make([]float32, T*D), make([]float32, D*T)
+	h := make([]float32, T*D)
 	mid := make([]float32, T*m.Cfg.Backbone.InitArgs.IntermediateDim)
 	for i := range m.blocks {
-		if err := m.blocks[i].forward(x, xt, ct, h, mid, T, D); err != nil {
+		if err := m.blocks[i].forward(x, h, mid, T, D); err != nil {
 			return nil, fmt.Errorf("vocos convnext.%d: %w", i, err)
 		}
 	}
@@ -208,16 +208,10 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 	return wav, nil
 }
 
-// forward applies one ConvNeXt block to x (T, dim) in place; xt and ct
-// (dim, T), h (T, dim) and mid (T, intermediate) are scratch.
-func (c *convNeXtBlock) forward(x, xt, ct, h, mid []float32, T, D int) error {
-	if err := kernels.Transpose(xt, x, T, D); err != nil {
-		return err
-	}
-	if err := c.dwconv.Forward(ct, xt, T); err != nil {
-		return err
-	}
-	if err := kernels.Transpose(h, ct, D, T); err != nil {
+// forward applies one ConvNeXt block to x (T, dim) in place; h (T, dim) and
+// mid (T, intermediate) are scratch.
+func (c *convNeXtBlock) forward(x, h, mid []float32, T, D int) error {
+	if err := c.dwconv.ForwardRows(h, x, T, false); err != nil { // depthwise, on the rows
 		return err
 	}
 	if err := c.norm.Forward(h, h, T); err != nil {

@@ -45,8 +45,12 @@ func gemvT(n, k int, x, w []float32, ldw int, beta float32, y []float32) {
 
 // rows computes outputs for row blocks [lo, hi) of W.
 func (j *gemvJob) rows(lo, hi int) {
-	k, ld, x, w := j.k, j.ld, j.x, j.w
-	r0, r1 := lo*gemvRowBlock, min(hi*gemvRowBlock, j.n)
+	gemvRows(j.y, j.x, j.w, j.ld, j.k, j.beta, lo*gemvRowBlock, min(hi*gemvRowBlock, j.n))
+}
+
+// gemvRows sets y[r] = beta·y[r] + W[r]·x for rows [r0, r1) of W (k, ldw),
+// four rows at a time.
+func gemvRows(y, x, w []float32, ld, k int, beta float32, r0, r1 int) {
 	// kv is the part of k the SIMD kernel covers; the rest is added here.
 	var kv int
 	switch {
@@ -70,7 +74,7 @@ func (j *gemvJob) rows(lo, hi int) {
 			dot4Generic(&out, x[kv:k], w[r*ld+kv:], ld)
 		}
 		for i, s := range out {
-			j.y[r+i] = gemvMerge(j.beta, j.y[r+i], s)
+			y[r+i] = gemvMerge(beta, y[r+i], s)
 		}
 	}
 	for ; r < r1; r++ {
@@ -79,7 +83,7 @@ func (j *gemvJob) rows(lo, hi int) {
 		for p, v := range row {
 			s += v * x[p]
 		}
-		j.y[r] = gemvMerge(j.beta, j.y[r], s)
+		y[r] = gemvMerge(beta, y[r], s)
 	}
 }
 

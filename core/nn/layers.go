@@ -41,6 +41,44 @@ func (l *Linear) Forward(y, x []float32, rows int) error {
 	return nil
 }
 
+// forwardRow sets ys[i] (out_i) = ls[i](x) for one row x (in) shared by
+// every linear (a block's q, k and v; a feed-forward's gate and up): one
+// kernels.MatVecMany, so x is quantized once per activation type and the
+// rows of all of them are one parallel loop (a decode step's hand-offs to
+// the workers halve). At most 4 linears.
+func forwardRow(x []float32, ls []*Linear, ys [][]float32) error {
+	var parts [4]kernels.MatVecPart
+	if len(ls) > len(parts) || len(ys) != len(ls) {
+		return fmt.Errorf("linear: %d outputs for %d linears (at most %d)", len(ys), len(ls), len(parts))
+	}
+	in := -1
+	for i, l := range ls {
+		if in >= 0 && l.W.Cols != in {
+			return fmt.Errorf("linear: inputs of %d and %d in one group", in, l.W.Cols)
+		}
+		in = l.W.Cols
+		out := l.W.Rows
+		if len(ys[i]) < out {
+			return fmt.Errorf("linear %d→%d: y has %d floats", in, out, len(ys[i]))
+		}
+		parts[i] = kernels.MatVecPart{Y: ys[i][:out], N: out, F32: l.W.F32, Data: l.W.Data, Type: l.W.Type}
+	}
+	if len(x) < in {
+		return fmt.Errorf("linear %d→…: x has %d floats", in, len(x))
+	}
+	if err := kernels.MatVecMany(parts[:len(ls)], x[:in], in); err != nil {
+		return err
+	}
+	for i, l := range ls {
+		if l.Bias != nil {
+			if err := kernels.AddBias(ys[i][:l.W.Rows], l.Bias, 1, l.W.Rows); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Embedding looks up rows of a (vocab, dim) table in any storage format.
 type Embedding struct {
 	Table Matrix // (vocab, dim)
@@ -89,11 +127,17 @@ func (m *SwiGLU) Forward(out, x []float32, rows int, s *Scratch) error {
 	ff := m.Gate.W.Rows
 	g := tensor.Grow(&s.g, rows*ff) // (rows, ff)
 	u := tensor.Grow(&s.u, rows*ff) // (rows, ff)
-	if err := m.Gate.Forward(g, x, rows); err != nil {
-		return fmt.Errorf("ffn gate: %w", err)
-	}
-	if err := m.Up.Forward(u, x, rows); err != nil {
-		return fmt.Errorf("ffn up: %w", err)
+	if rows == 1 {
+		if err := forwardRow(x, []*Linear{&m.Gate, &m.Up}, [][]float32{g, u}); err != nil {
+			return fmt.Errorf("ffn gate, up: %w", err)
+		}
+	} else {
+		if err := m.Gate.Forward(g, x, rows); err != nil {
+			return fmt.Errorf("ffn gate: %w", err)
+		}
+		if err := m.Up.Forward(u, x, rows); err != nil {
+			return fmt.Errorf("ffn up: %w", err)
+		}
 	}
 	act := kernels.SiLU
 	if m.GeGLU {

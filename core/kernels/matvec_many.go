@@ -1,0 +1,167 @@
+package kernels
+
+// One decode step runs seven matrix-vector products per Llama block, three
+// of them (q, k, v) on one normalised activation and two (gate, up) on
+// another. Run one by one, each quantizes the same x again and each is a
+// parallel loop of its own: a hand-off to the workers and a barrier, seven
+// times a block, for products of a few hundred microseconds. MatVecMany
+// runs such a group as one loop over all their rows, x quantized once per
+// activation type; each worker gets the same rows of the same matrices on
+// every token, so a core streams the same weights each time.
+
+import (
+	"fmt"
+)
+
+// MatVecPart is one matrix of a MatVecMany group: Y (N) = W·x for W (N, k)
+// stored in Type (F32 holds f32 weights, Data any other type, rows
+// contiguous).
+type MatVecPart struct {
+	Y    []float32
+	F32  []float32 // (N, k) when the weights are f32
+	Data []byte    // N × Type.RowBytes(k) otherwise
+	Type DType
+	N    int
+}
+
+// MatVecMany computes every part's Y = W·x for one activation x (k): the
+// same values as MatVecT (f32 parts) or MatVecQ (the others) part by part.
+// It fails, writing nothing, on a bad part.
+func MatVecMany(parts []MatVecPart, x []float32, k int) error {
+	if len(x) != k {
+		return fmt.Errorf("MatVecMany: len(x)=%d, k=%d: %w", len(x), k, ErrBadLength)
+	}
+	total := 0
+	for i := range parts {
+		p := &parts[i]
+		if len(p.Y) != p.N {
+			return fmt.Errorf("MatVecMany part %d: len(y)=%d want %d: %w", i, len(p.Y), p.N, ErrBadLength)
+		}
+		if p.F32 != nil {
+			if len(p.F32) != p.N*k {
+				return fmt.Errorf("MatVecMany part %d: %d f32 weights want %d×%d: %w", i, len(p.F32), p.N, k, ErrBadLength)
+			}
+		} else {
+			if !p.Type.Computable() {
+				return fmt.Errorf("MatVecMany part %d: storage type %v has no kernel", i, p.Type)
+			}
+			wb, err := p.Type.matrixBytes(p.N, k)
+			if err != nil {
+				return fmt.Errorf("MatVecMany part %d: %w", i, err)
+			}
+			if len(p.Data) != wb {
+				return fmt.Errorf("MatVecMany part %d %v: len(w)=%d want %d: %w", i, p.Type, len(p.Data), wb, ErrBadLength)
+			}
+			if bs := traits[traits[p.Type].VecDot].BlockSize; k%bs != 0 {
+				return fmt.Errorf("MatVecMany part %d %v: k=%d is not a multiple of %d: %w", i, p.Type, k, bs, ErrBadLength)
+			}
+		}
+		total += roundUp(p.N, gemvRowBlock)
+	}
+	if total == 0 {
+		return nil
+	}
+	if k == 0 {
+		for _, p := range parts {
+			clear(p.Y)
+		}
+		return nil
+	}
+	j := manyJobs.get()
+	j.parts = append(j.parts[:0], parts...)
+	j.x, j.k = x, k
+	j.acts = j.acts[:0]
+	for i := range j.parts {
+		p := &j.parts[i]
+		if p.F32 == nil {
+			j.quantized(traits[p.Type].VecDot)
+		}
+	}
+	// Chunks of whole four-row quads, each worth a hand-off (~64K MACs).
+	grain := max(gemvRowBlock, (1<<16)/k) &^ (gemvRowBlock - 1)
+	if Default().Threads() > 1 && total*k >= parallelGemvFloats {
+		ParallelFor(total, grain, j.fn)
+	} else {
+		j.rows(0, total)
+	}
+	clear(j.parts) // do not pin caller memory in the pool
+	j.x = nil
+	manyJobs.put(j)
+	return nil
+}
+
+// manyJob is the pooled state of one MatVecMany call: the parts, and x
+// quantized to each activation type the parts take.
+type manyJob struct {
+	parts []MatVecPart
+	x     []float32
+	k     int
+	acts  []manyAct
+	fn    func(lo, hi int)
+}
+
+type manyAct struct {
+	t  DType // VecDot type
+	xq []byte
+}
+
+var manyJobs = newFreeList(8, func(j *manyJob) { j.fn = j.rows })
+
+// quantized returns x in activation type t, quantizing it on first use in
+// this call.
+func (j *manyJob) quantized(t DType) []byte {
+	for _, a := range j.acts {
+		if a.t == t {
+			return a.xq
+		}
+	}
+	act := &traits[t]
+	n := j.k / act.BlockSize * act.BlockBytes
+	if len(j.acts) < cap(j.acts) {
+		j.acts = j.acts[:len(j.acts)+1]
+	} else {
+		j.acts = append(j.acts, manyAct{})
+	}
+	a := &j.acts[len(j.acts)-1]
+	a.t = t
+	if cap(a.xq) < n {
+		a.xq = make([]byte, n)
+	}
+	a.xq = a.xq[:n]
+	act.fromFloat(a.xq, j.x)
+	return a.xq
+}
+
+// rows computes rows [lo, hi) of the parts laid end to end, each from a
+// multiple of gemvRowBlock: chunk edges (multiples of it too) then fall on
+// the four-row quads MatVecT would use, so each part's values are its own
+// MatVecT's bit for bit.
+func (j *manyJob) rows(lo, hi int) {
+	base := 0
+	for i := range j.parts {
+		p := &j.parts[i]
+		r0, r1 := max(lo-base, 0), min(hi-base, p.N)
+		base += roundUp(p.N, gemvRowBlock)
+		if r0 >= r1 {
+			continue
+		}
+		if p.F32 != nil {
+			gemvRows(p.Y, j.x, p.F32, j.k, j.k, 0, r0, r1)
+			continue
+		}
+		t := &traits[p.Type]
+		rb := len(p.Data) / p.N
+		if t.VecDot == F32 {
+			for r := r0; r < r1; r++ {
+				p.Y[r] = t.dotF32(p.Data[r*rb:(r+1)*rb], j.x)
+			}
+			continue
+		}
+		xq := j.quantized(t.VecDot) // quantized before the loop: a lookup
+		nb := j.k / traits[t.VecDot].BlockSize
+		dot := t.dotQ[curImpl]
+		for r := r0; r < r1; r++ {
+			p.Y[r] = dot(&p.Data[r*rb], &xq[0], nb)
+		}
+	}
+}

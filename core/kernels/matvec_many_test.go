@@ -1,0 +1,109 @@
+package kernels
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// MatVecMany gives each part exactly what MatVecT (f32) or MatVecQ (the
+// others) gives it alone — the same kernels over the same rows — for every
+// implementation, 1 and 3 threads, part sizes that split a four-row quad
+// and a pool chunk, mixed activation types (q8s, q8_K, q8_1, f32 dots) in
+// one group, outputs inside NaN guard bands.
+func TestMatVecManyMatchesParts(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	defer SetThreads(Default().Threads())
+	const k = 512 // a multiple of every block size, q8_K's 256 included
+	types := []DType{F32, Q4_0, Q8_0, Q4_K, Q6_K, Q4_1, F16, F32, Q5_K}
+	sizes := []int{1, 5, 16, 37, 300, 129, 2, 64, 17}
+	x := randSlice(r, k)
+	parts := make([]MatVecPart, len(types))
+	fulls := make([][]float32, len(types))
+	for i, d := range types {
+		n := sizes[i]
+		parts[i].N, parts[i].Type = n, d
+		if d == F32 {
+			parts[i].F32 = randSlice(r, n*k)
+		} else {
+			parts[i].Data = randomWeights(t, r, d, n, k)
+		}
+	}
+	for _, threads := range []int{1, 3} {
+		SetThreads(threads)
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				for lo := 0; lo < len(parts); lo++ {
+					for hi := lo + 1; hi <= len(parts); hi += 3 {
+						group := parts[lo:hi]
+						for i := range group {
+							group[i].Y, fulls[lo+i] = guarded(group[i].N)
+						}
+						if err := MatVecMany(group, x, k); err != nil {
+							t.Fatalf("%s: %v", impl, err)
+						}
+						for i, p := range group {
+							checkGuards(t, fulls[lo+i], p.N)
+							want := make([]float32, p.N)
+							if p.F32 != nil {
+								MatVecT(want, p.F32, x, p.N, k)
+							} else if err := MatVecQ(want, p.Data, p.Type, x, p.N, k); err != nil {
+								t.Fatal(err)
+							}
+							for j := range want {
+								if math.Float32bits(p.Y[j]) != math.Float32bits(want[j]) {
+									t.Fatalf("%s, %d threads, parts %d…%d: part %d (%v, n=%d) row %d: %v, alone %v",
+										impl, threads, lo, hi-1, lo+i, p.Type, p.N, j, p.Y[j], want[j])
+								}
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// Bad parts fail before anything is written.
+func TestMatVecManyRejects(t *testing.T) {
+	x := make([]float32, 64)
+	y := []float32{7, 7}
+	cases := map[string][]MatVecPart{
+		"short y":         {{Y: y[:1], F32: make([]float32, 128), N: 2}},
+		"short f32":       {{Y: y, F32: make([]float32, 127), N: 2}},
+		"short q4_0":      {{Y: y, Data: make([]byte, 2*2*Q4_0Bytes-1), Type: Q4_0, N: 2}},
+		"k not in blocks": {{Y: y, Data: make([]byte, 2*Q4_KBytes), Type: Q4_K, N: 2}},
+		"no kernel":       {{Y: y, Data: make([]byte, 8), Type: DType(5), N: 2}},
+	}
+	for name, parts := range cases {
+		if err := MatVecMany(append(parts, MatVecPart{Y: y, F32: make([]float32, 128), N: 2}), x, 64); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if y[0] != 7 || y[1] != 7 {
+			t.Fatalf("%s: wrote %v", name, y)
+		}
+	}
+	if err := MatVecMany(nil, x, 63); err == nil {
+		t.Error("len(x) ≠ k: no error")
+	}
+}
+
+// Steady state allocates nothing of its own (at most the pool's bookkeeping).
+func TestMatVecManyAllocs(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	const k = 256
+	x := randSlice(r, k)
+	parts := []MatVecPart{
+		{Y: make([]float32, 64), Data: randomWeights(t, r, Q4_K, 64, k), Type: Q4_K, N: 64},
+		{Y: make([]float32, 32), Data: randomWeights(t, r, Q8_0, 32, k), Type: Q8_0, N: 32},
+		{Y: make([]float32, 16), F32: randSlice(r, 16*k), N: 16},
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := MatVecMany(parts, x, k); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 {
+		t.Fatalf("MatVecMany allocates %v times per call, want ≤ 1", allocs)
+	}
+}

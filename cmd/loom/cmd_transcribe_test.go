@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
@@ -82,4 +83,59 @@ func TestTranscribeThroughPlugin(t *testing.T) {
 	if code, _, errOut = run("--format", "mp3", a); code == 0 || !strings.Contains(errOut, "--format") {
 		t.Fatalf("bad format: exit %d, stderr %s", code, errOut)
 	}
+
+	// loom bench transcribe: Loom's real-time factor, and PyTorch's on the
+	// same folder and files when /usr/bin/python3 has torch.
+	peer := ""
+	if exec.Command("/usr/bin/python3", "-c", "import torch").Run() == nil {
+		peer = filepath.Join("..", "..", "tools", "asr", "bench_torch.py")
+	}
+	var stdout, stderr bytes.Buffer
+	code = runMain([]string{"bench", "transcribe", "--plugins", dir, "--models", models, "--model", "tiny-asr", "--threads", "1",
+		"--rounds", "1", "--peer", peer, "--json", a}, &stdout, &stderr)
+	if peer != "" { // the peer reads WAV only: the bench runs on a WAV
+		wav := filepath.Join(dir, "a.wav")
+		if err := os.WriteFile(wav, pcm16WAV(pcm, 16000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stdout.Reset()
+		stderr.Reset()
+		code = runMain([]string{"bench", "transcribe", "--plugins", dir, "--models", models, "--model", "tiny-asr", "--threads", "1",
+			"--rounds", "1", "--peer", peer, "--json", wav}, &stdout, &stderr)
+	}
+	var peers []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var r struct {
+			Peer string
+			RTF  float64
+		}
+		if json.Unmarshal([]byte(line), &r) != nil || r.RTF <= 0 {
+			t.Fatalf("bench transcribe: exit %d, line %q, stderr %s", code, line, stderr.String())
+		}
+		peers = append(peers, r.Peer)
+	}
+	if want := map[bool]string{true: "loom", false: "loom pytorch"}[peer == ""]; code != 0 || strings.Join(peers, " ") != want {
+		t.Fatalf("bench transcribe: exit %d, peers %q (want %q), stderr %s", code, peers, want, stderr.String())
+	}
+}
+
+// pcm16WAV is mono 16-bit PCM as a canonical 44-byte-header WAV file.
+func pcm16WAV(pcm []int16, rate int) []byte {
+	b := make([]byte, 44, 44+2*len(pcm))
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*len(pcm)))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(b[22:], 1) // mono
+	binary.LittleEndian.PutUint32(b[24:], uint32(rate))
+	binary.LittleEndian.PutUint32(b[28:], uint32(2*rate))
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(2*len(pcm)))
+	for _, v := range pcm {
+		b = binary.LittleEndian.AppendUint16(b, uint16(v))
+	}
+	return b
 }

@@ -205,3 +205,81 @@ func TestSinusoidTableMatchesPyTorch(t *testing.T) {
 		t.Fatalf("sinusoid table differs from PyTorch's by %g", d)
 	}
 }
+
+// The motion modules know the frames' order: a video played backwards does
+// not give the backward output (issue 16: left and right motion are each
+// other's time reversal). Without the sinusoidal frame positions temporal
+// attention is permutation-equivariant over the frames and it would; the test
+// zeroes the tables to show it would catch that.
+func TestMotionModulesSeeFrameOrder(t *testing.T) {
+	for _, dir := range []string{motionDir, "testdata/motion_tiny_text"} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			m := loadMotionFolder(t, dir)
+			g, err := formats.OpenSafetensors(motionGolden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			sample, shape := goldenF32(t, g, "sample") // (2·frames, 4, h, w)
+			ctx, cshape := goldenF32(t, g, "ctx")      // (2, L, D)
+			if m.Cfg.Motion.CtxDim != 0 {
+				gt, err := formats.OpenSafetensors("testdata/motion_text_golden.safetensors")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer gt.Close()
+				ctx, cshape = goldenF32(t, gt, "ctx")
+			}
+			frames, h, w := shape[0]/2, shape[2], shape[3]
+			per, lc := len(sample)/2, len(ctx)/2
+			fl := per / frames
+			reverse := func(x []float32) []float32 { // frame order of one video
+				r := make([]float32, len(x))
+				for f := 0; f < frames; f++ {
+					copy(r[f*fl:(f+1)*fl], x[(frames-1-f)*fl:(frames-f)*fl])
+				}
+				return r
+			}
+			run := func(x []float32) []float32 {
+				out := make([]float32, per)
+				if err := m.Forward(out, x, 1, frames, h, w, []float32{500}, ctx[:lc], cshape[1]); err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			fwd, back := run(sample[:per]), reverse(run(reverse(sample[:per])))
+			d := maxAbsDiff(fwd, back)
+			t.Logf("reversing the frames changes the output by %.3g", d)
+			if d < 1e-3 {
+				t.Errorf("reversed frames give the reversed output (max difference %g): the motion modules ignore frame order", d)
+			}
+			for _, mm := range m.allMotionModules() {
+				for k := range mm.Blocks {
+					clear(mm.Blocks[k].PosEmbed)
+				}
+			}
+			fwd, back = run(sample[:per]), reverse(run(reverse(sample[:per])))
+			d = maxAbsDiff(fwd, back)
+			t.Logf("without frame positions: %.3g", d)
+			if d > 1e-4 {
+				t.Errorf("without frame positions the reversal still changes the output by %g: the test cannot see order", d)
+			}
+		})
+	}
+}
+
+// allMotionModules lists the loaded motion modules (down, mid, up).
+func (m *MotionUNet) allMotionModules() []*nn.TransformerTemporal {
+	var all []*nn.TransformerTemporal
+	for _, blocks := range [][][]nn.TransformerTemporal{m.down, m.up} {
+		for i := range blocks {
+			for j := range blocks[i] {
+				all = append(all, &blocks[i][j])
+			}
+		}
+	}
+	if m.mid != nil {
+		all = append(all, m.mid)
+	}
+	return all
+}

@@ -15,18 +15,22 @@ In AnimateDiff only the spatial cross-attention sees the text, so the
 direction had to reach the motion through features that are the same in
 every frame; a run so (tools/video, 564 steps) moved its objects but read
 the direction 0 % of the time. --init-from starts from another run's
-checkpoint (tensors of the same shape), --t-high draws that share of
-timesteps from [500, 1000), where the layout of the motion is decided, and
-every checkpoint prints a probe: the v-loss of 8 clips at t = 700 with their
-own prompt and with the opposite direction's, whose gap is what the text's
-direction is worth to the model.
+checkpoint or an exported unet's safetensors (tensors of the same shape),
+--t-high draws that share of timesteps from [--t-high-from, 1000), where the
+layout of the motion is decided, and every checkpoint prints a probe: the
+v-loss of 8 clips at --probe-t with their own prompt and with the opposite
+direction's, whose gap is what the text's direction is worth to the model
+(at t = 700 the noisy frames already show the way the object goes, so the
+gap says little there; at t ≥ 900 only the text can say). --fg-weight puts
+extra loss weight on the object's latent pixels (a few of the 256 per
+frame; the background is the image model's and already right).
 
 v-prediction on the image model's zero-terminal-SNR schedule, 10% of prompts
 dropped for classifier-free guidance. A fraction --i2v of clips train
 image-to-video as Loom runs it (core/towers/motion.go): frame 0 is the clip's
-clean latent at timestep 0 and is left out of the loss; half of those carry
-the prompt of another object moving the same way, so the picture, not the
-text, decides what moves.
+clean latent at timestep 0 and is left out of the loss; a share --i2v-other
+of those carry the prompt of another object moving the same way, so the
+picture, not the text, decides what moves.
 
 Data: clips of the motion world (go run ./tools/shapesgen -video), their
 frames encoded once by the image model's VAE with Loom's own encoder
@@ -89,6 +93,17 @@ def load_latents(prefix, n):
     return torch.from_numpy(a[0]), torch.from_numpy(a[1])
 
 
+def foreground(lat):
+    """A soft map of where the object is in each frame's latents (..., 4, h, w)
+    → (..., h, w) in [0, 1]: the distance from the frame's background (its
+    per-channel median), over its largest value, squared. The object covers a few of
+    the 16×16 latent pixels; the background, which the image model already
+    draws, the rest."""
+    bg = lat.flatten(-2).median(-1).values[..., None, None]
+    d = (lat - bg).abs().sum(-3)
+    return (d / d.flatten(-2).amax(-1).clamp_min(1e-6)[..., None, None]) ** 2
+
+
 def trainable(unet, spatial_attn):
     """Motion modules, and (when spatial_attn) the spatial blocks' cross-attention."""
     motion, spatial = [], []
@@ -136,6 +151,7 @@ def main():
     ap.add_argument("--heads", type=int, default=4, help="motion_num_attention_heads")
     ap.add_argument("--motion-text", type=int, default=1, help="1: the motion modules' attn2 reads the prompt (motion_cross_attention_dim)")
     ap.add_argument("--i2v", type=float, default=0.3, help="fraction of clips trained image-to-video")
+    ap.add_argument("--i2v-other", type=float, default=0.5, help="fraction of image-to-video clips prompted with another object moving the same way")
     ap.add_argument("--drop", type=float, default=0.1, help="fraction of prompts dropped to the empty prompt")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -145,6 +161,10 @@ def main():
     ap.add_argument("--init-from", default="", help="start from this checkpoint's weights (fresh optimizer, step 0)")
     ap.add_argument("--subset", default="", help="train on these clip indexes only (comma-separated; a diagnostic)")
     ap.add_argument("--t-high", type=float, default=0, help="fraction of clips whose timestep is drawn from [500, 1000), where the motion is laid out")
+    ap.add_argument("--fg-weight", type=float, default=0, help="extra loss weight on the object's latent pixels (1 + w·foreground)")
+    ap.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
+    ap.add_argument("--t-high-from", type=int, default=500, help="the noisy range --t-high draws from: [this, 1000)")
+    ap.add_argument("--probe-t", default="900,980", help="timesteps of the direction probe (where the layout, and so the direction, is decided)")
     ap.add_argument("--time-steps", type=int, default=0, help="time this many steps, print the rate, exit")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -199,7 +219,10 @@ def main():
     step, spent = 0, 0.0
     if a.init_from:
         own = unet.state_dict()
-        src = torch.load(a.init_from)["unet"]
+        if a.init_from.endswith(".safetensors"):  # an exported model's unet (f16)
+            src = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in safet.load(a.init_from).items()}
+        else:
+            src = torch.load(a.init_from)["unet"]
         fit = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
         unet.load_state_dict(fit, strict=False)
         print(f"weights from {a.init_from}: {len(fit)} of {len(src)} tensors fit", flush=True)
@@ -226,16 +249,24 @@ def main():
     probe_eps = torch.randn(len(probe_idx), FRAMES, 4, 16, 16, generator=probe_gen)
 
     def probe():
-        """Does the model read the direction? v-loss at t = 700 of 8 clips with
-        their own prompt against the opposite direction's (fixed noise): the
-        gap is what the text's direction buys the motion."""
+        """Does the model read the direction? v-loss at each --probe-t of 8
+        clips with their own prompt against the opposite direction's (fixed
+        noise), over all latent pixels and over the object's: the gap is what
+        the text's direction buys the motion. At t = 700 the noisy frames
+        already show where the object goes (the gap stays near zero whatever
+        the model knows); at t ≥ 900 only the text can say."""
         unet.eval()
-        t = 700
+        for t in (int(v) for v in a.probe_t.split(",")):
+            probe_at(t)
+        unet.train()
+
+    def probe_at(t):
         at = ac[t]
         x0 = lat_mean[probe_idx].float() * scale
         xt = at.sqrt() * x0 + (1 - at).sqrt() * probe_eps
         target = at.sqrt() * probe_eps - (1 - at).sqrt() * x0
-        res = []
+        res, fg = [], []
+        fgmap = foreground(lat_mean[probe_idx].float())
         with torch.no_grad():
             for flip in (False, True):
                 ps = []
@@ -248,14 +279,15 @@ def main():
                 c = torch.stack(ps).repeat_interleave(FRAMES, 0)
                 B = len(probe_idx)
                 out = unet(xt.reshape(B * FRAMES, 4, 16, 16), torch.full((B * FRAMES,), float(t)), c, FRAMES)
-                res.append(float(((out.reshape(B, FRAMES, 4, 16, 16) - target) ** 2).mean()))
-        unet.train()
-        print(f"probe step {step}: v-loss at t=700 own direction {res[0]:.4f}, opposite {res[1]:.4f}, gap {res[1] - res[0]:.4f}", flush=True)
+                se = ((out.reshape(B, FRAMES, 4, 16, 16) - target) ** 2).mean(2)
+                res.append(float(se.mean()))
+                fg.append(float((se * fgmap).sum() / fgmap.sum()))
+        print(f"probe step {step}: v-loss at t={t} own direction {res[0]:.4f}, opposite {res[1]:.4f}, gap {res[1] - res[0]:.4f}; on the object {fg[0]:.4f} vs {fg[1]:.4f}, gap {fg[1] - fg[0]:.4f}", flush=True)
 
     def finish():
         """Export the folder as it stands (every checkpoint, so a run cut short still leaves a model)."""
         meta = dict(step=step, minutes=round(spent / 60, 1), clips=n, batch=a.batch, lr=a.lr, spatial_lr=a.spatial_lr,
-                    i2v=a.i2v, t_high=a.t_high, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, spatial_attn_params=nspatial,
+                    i2v=a.i2v, i2v_other=a.i2v_other, fg_weight=a.fg_weight, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, spatial_attn_params=nspatial,
                     loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)))
         export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8))
         print("exported", a.out, meta, flush=True)
@@ -267,13 +299,13 @@ def main():
     while spent < budget or (a.time_steps and step < a.time_steps):
         frac = min(spent / budget, 1)
         for g in opt.param_groups:
-            g["lr"] = g["base"] * min(1.0, (step + 1) / 200) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.9 + 0.1)
+            g["lr"] = g["base"] * min(1.0, (step + 1) / a.warmup) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.9 + 0.1)
         B = a.batch
         idx = np.random.randint(0, n, B)
         x0 = (lat_mean[idx].float() + lat_std[idx].float() * torch.randn(B, FRAMES, 4, 16, 16)) * scale  # (B, F, 4, 16, 16)
         t = torch.randint(0, 1000, (B,))
         high = torch.rand(B) < a.t_high
-        t[high] = torch.randint(500, 1000, (int(high.sum()),))
+        t[high] = torch.randint(a.t_high_from, 1000, (int(high.sum()),))
         eps = torch.randn_like(x0)
         at = ac[t][:, None, None, None, None]
         xt = at.sqrt() * x0 + (1 - at).sqrt() * eps
@@ -285,14 +317,18 @@ def main():
             p = prompts[idx[b]]
             if random.random() < a.i2v:
                 xt[b, 0], tf[b, 0], weight[b, 0] = x0[b, 0], 0, 0  # the picture: clean, at t = 0, not scored
-                if random.random() < 0.5:
+                if random.random() < a.i2v_other:
                     p = random.choice(by_direction[p.rsplit(" ", 1)[1]])
             if random.random() < a.drop:
                 p = ""
             ps.append(ctx[p])
         c = torch.stack(ps).repeat_interleave(FRAMES, 0)
         out = unet(xt.reshape(B * FRAMES, 4, 16, 16), tf.reshape(-1), c, FRAMES).reshape(B, FRAMES, 4, 16, 16)
-        err = ((out - target) ** 2).mean(dim=(2, 3, 4))
+        if a.fg_weight:
+            wmap = 1 + a.fg_weight * foreground(lat_mean[idx].float())  # (B, F, 16, 16)
+            err = (((out - target) ** 2).mean(2) * wmap).mean(dim=(2, 3)) / wmap.mean(dim=(2, 3))
+        else:
+            err = ((out - target) ** 2).mean(dim=(2, 3, 4))
         loss = (err * weight).sum() / weight.sum()
         opt.zero_grad()
         loss.backward()

@@ -21,6 +21,8 @@
 //
 //	go run ./tools/video/evalvideo -model models/shapes-video -n 144 -out /tmp/eval
 //	go run ./tools/video/evalvideo -model models/shapes-video -i2v -n 100
+//	for k in 0 1 2 3; do go run ./tools/video/evalvideo -n 64 -part $k/4 -out /tmp/e/$k & done; wait
+//	go run ./tools/video/evalvideo -add /tmp/e/0/summary.json,/tmp/e/1/summary.json,/tmp/e/2/summary.json,/tmp/e/3/summary.json
 //	go run ./tools/video/evalvideo -model models/shapes-video -data /tmp/video/train -latents 1200 -n 48
 package main
 
@@ -55,7 +57,21 @@ func main() {
 	out := flag.String("out", "", "write each clip as a GIF and a summary.json here")
 	data := flag.String("data", "", "read back the first n clips of this shapesgen -video dataset prefix instead")
 	latents := flag.Int("latents", 0, "with -data: also decode PREFIX.LATENTS.latents.f16 (encodeclips -n LATENTS)")
+	part := flag.String("part", "0/1", "k/K: generate only clips i with i mod K = k (K processes share one evaluation; add their summaries)")
+	sum := flag.String("add", "", "score these summary.json files (comma-separated: the parts of one evaluation) together, and exit")
 	flag.Parse()
+	var k, parts int
+	if _, err := fmt.Sscanf(*part, "%d/%d", &k, &parts); err != nil || parts < 1 || k < 0 || k >= parts {
+		fmt.Fprintf(os.Stderr, "evalvideo: -part %q is not k/K with 0 ≤ k < K\n", *part)
+		os.Exit(2)
+	}
+	if *sum != "" {
+		if err := add(strings.Split(*sum, ",")); err != nil {
+			fmt.Fprintln(os.Stderr, "evalvideo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *data != "" {
 		if err := readData(*model, *data, *n, *latents); err != nil {
 			fmt.Fprintln(os.Stderr, "evalvideo:", err)
@@ -63,7 +79,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out); err != nil {
+	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts); err != nil {
 		fmt.Fprintln(os.Stderr, "evalvideo:", err)
 		os.Exit(1)
 	}
@@ -118,7 +134,7 @@ func prompts(n int, seed uint64, i2v bool) []job {
 	return jobs
 }
 
-func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, sched, outDir string) error {
+func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, sched, outDir string, part, parts int) error {
 	p, err := diffusion.Open(dir, 200, 30)
 	if err != nil {
 		return err
@@ -146,9 +162,12 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 	side, F, C := m.SampleSize(), shapes.Frames, m.LatentChannels()
 	px := side * p.VAE.Cfg.Downscale()
 	fl := C * side * side
-	jobs := prompts(n, seed, i2v)
-	counts := map[string]int{}
-	right := 0
+	var jobs []job
+	for i, j := range prompts(n, seed, i2v) {
+		if i%parts == part {
+			jobs = append(jobs, j)
+		}
+	}
 	t0 := time.Now()
 	for i := range jobs {
 		j := &jobs[i]
@@ -188,35 +207,50 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		c := check.ReadClip(frames)
 		j.Got = c.Mismatches(j.Want)
 		j.Read = fmt.Sprintf("%d objects, a %s %s %s moving %s", c.Objects, c.Size, c.Colour, c.Shape, c.Direction)
+		if outDir != "" {
+			gif, err := media.GIF(frames, 8)
+			if err != nil {
+				return err
+			}
+			name := fmt.Sprintf("%03d_%s.gif", i*parts+part, strings.ReplaceAll(j.Prompt, " ", "_"))
+			if err := os.WriteFile(filepath.Join(outDir, name), gif, 0o644); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("%3d %-40s %-46s %v (%.0f s)\n", i*parts+part, j.Prompt, j.Read, j.Got, time.Since(t0).Seconds()/float64(i+1))
+	}
+	summary := map[string]any{"model": dir, "i2v": i2v, "steps": d.Steps, "guidance": d.GuidanceScale,
+		"scheduler": d.Scheduler, "seed": seed, "part": fmt.Sprintf("%d/%d", part, parts), "minutes": time.Since(t0).Minutes()}
+	score(jobs, i2v, summary)
+	if outDir != "" {
+		b, err := json.MarshalIndent(map[string]any{"summary": summary, "clips": jobs}, "", " ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(outDir, "summary.json"), b, 0o644)
+	}
+	return nil
+}
+
+// score counts the clips that are right in every attribute and in each, into
+// summary, and prints them.
+func score(jobs []job, i2v bool, summary map[string]any) {
+	counts, right, kept := map[string]int{}, 0, 0
+	for _, j := range jobs {
 		if len(j.Got) == 0 {
 			right++
 		}
 		for _, bad := range j.Got {
 			counts[bad]++
 		}
-		if outDir != "" {
-			gif, err := media.GIF(frames, 8)
-			if err != nil {
-				return err
-			}
-			name := fmt.Sprintf("%03d_%s.gif", i, strings.ReplaceAll(j.Prompt, " ", "_"))
-			if err := os.WriteFile(filepath.Join(outDir, name), gif, 0o644); err != nil {
-				return err
-			}
+		if !contains(j.Got, "shape") && !contains(j.Got, "colour") {
+			kept++
 		}
-		fmt.Printf("%3d %-40s %-46s %v (%.0f s)\n", i, j.Prompt, j.Read, j.Got, time.Since(t0).Seconds()/float64(i+1))
 	}
 	total := len(jobs)
-	pct := func(k int) float64 { return 100 * float64(k) / float64(total) }
-	summary := map[string]any{"model": dir, "clips": total, "i2v": i2v, "steps": d.Steps, "guidance": d.GuidanceScale,
-		"scheduler": d.Scheduler, "seed": seed, "minutes": time.Since(t0).Minutes()}
+	pct := func(k int) float64 { return 100 * float64(k) / float64(max(total, 1)) }
+	summary["clips"] = total
 	if i2v {
-		kept := 0
-		for _, j := range jobs {
-			if !contains(j.Got, "shape") && !contains(j.Got, "colour") {
-				kept++
-			}
-		}
 		summary["keeps_picture_object_pct"] = pct(kept)
 		fmt.Printf("image-to-video: keeps the picture's shape and colour in %d/%d (%.1f%%)\n", kept, total, pct(kept))
 	}
@@ -226,13 +260,31 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 	summary["all_right_pct"] = pct(right)
 	fmt.Printf("right in every attribute: %d/%d (%.1f%%); per attribute: one object %.1f%%, shape %.1f%%, colour %.1f%%, size %.1f%%, direction %.1f%%\n",
 		right, total, pct(right), 100-pct(counts["objects"]), 100-pct(counts["shape"]), 100-pct(counts["colour"]), 100-pct(counts["size"]), 100-pct(counts["direction"]))
-	if outDir != "" {
-		b, err := json.MarshalIndent(map[string]any{"summary": summary, "clips": jobs}, "", " ")
+}
+
+// add scores the clips of several summary.json files together (the parts of
+// one evaluation run as -part k/K).
+func add(paths []string) error {
+	var all []job
+	i2v := false
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(outDir, "summary.json"), b, 0o644)
+		var s struct {
+			Summary struct {
+				I2V bool `json:"i2v"`
+			} `json:"summary"`
+			Clips []job `json:"clips"`
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		i2v = i2v || s.Summary.I2V
+		all = append(all, s.Clips...)
 	}
+	score(all, i2v, map[string]any{})
 	return nil
 }
 

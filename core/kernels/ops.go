@@ -454,11 +454,9 @@ func AddBias(x, bias []float32, rows, dim int) error {
 	if len(bias) < dim {
 		return fmt.Errorf("add_bias: bias has %d floats, need %d", len(bias), dim)
 	}
+	one := []float32{1} // row += 1·bias: an FMA by one rounds as the add does
 	for r := 0; r < rows; r++ {
-		row := x[r*dim : (r+1)*dim]
-		for i, b := range bias[:dim] {
-			row[i] += b
-		}
+		vecAccRows(x[r*dim:(r+1)*dim], one, bias, dim, dim, 1)
 	}
 	return nil
 }

@@ -258,3 +258,30 @@ func TestPolarExp(t *testing.T) {
 		t.Fatal("a NaN phase not reported")
 	}
 }
+
+// TestAddBiasExact: AddBias through the vector row kernel equals the plain
+// add bit for bit, at widths off the 8-lane width.
+func TestAddBiasExact(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	for _, dim := range []int{1, 5, 8, 13, 64, 191} {
+		rows := 7
+		x, bias := randSlice(r, rows*dim), randSlice(r, dim)
+		want := append([]float32(nil), x...)
+		for i := range want {
+			want[i] += bias[i%dim]
+		}
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				got := append([]float32(nil), x...)
+				if err := AddBias(got, bias, rows, dim); err != nil {
+					t.Fatal(err)
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("%s dim %d: [%d] = %v, want %v", impl, dim, i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}

@@ -167,38 +167,43 @@ func tapMajor(w []float32, k, c, taps int) *[]float32 {
 	return buf
 }
 
-// conv2dTapsMinPixels is the smallest output map (OH·OW) Conv2D runs per tap.
-// A variable so tests can send every shape down either path.
+// conv2dTapsMinPixels is the smallest output map (OH·OW) Conv2D runs as an
+// implicit-im2col Gemm (conv2dTaps). A variable so tests can send every shape
+// down either path.
 var conv2dTapsMinPixels = 1024
 
-// conv2dTaps computes a validated stride-1, ungrouped conv2d without im2col.
-// Each image is copied once into a zero-padded (C, Hp, Wp) buffer; in it, the
-// input pixel under tap (kh, kw) of output (y, x) sits at a fixed offset from
-// y·Wp + x, so one Gemm per tap over a "wide" output of Wp columns per row
-// (the last Wp − OW of each row are discarded) accumulates W_tap (K, C) times
-// a shifted view of the buffer. The wide rows are then compacted into out with
-// the bias. Scratch is C·Hp·Wp + K·OH·Wp floats rather than C·KH·KW·OH·OW.
+// conv2dTaps computes a validated stride-1, ungrouped conv2d as one Gemm
+// per image whose B, the im2col matrix, is never built. Each image is copied
+// once into a zero-padded (C, Hp, Wp) buffer; in it, the input pixel under
+// tap (kh, kw) of output (y, x) sits at a fixed offset from y·Wp + x, so
+// with a "wide" output of Wp columns per row (the last Wp − OW of each row
+// are discarded) im2col row (c, kh, kw) is the buffer itself from offset
+// c·plane + kh·DilH·Wp + kw·DilW. The Gemm's B packer copies each sliver's
+// rows straight from those offsets (packGather): one pass over C at full
+// depth C·KH·KW, and one copy of the image per tap — as many as packing a
+// per-tap Gemm's B, where one Gemm per tap read and wrote C KH·KW times at
+// depth C. The wide rows are then compacted into out with the bias.
 func conv2dTaps(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 	hp, wp := p.H+2*p.PadH, p.W+2*p.PadW
 	taps, plane, wide := p.KH*p.KW, hp*wp, oh*wp
+	kdim := p.C * taps
 	slack := p.DilW * (p.KW - 1) // the last channel's last taps read past its plane (into discarded columns)
 	padBuf, wideBuf := getCol(p.C*plane+slack), getCol(p.K*wide)
 	defer putCol(padBuf)
 	defer putCol(wideBuf)
-	wtBuf := tapMajor(w, p.K, p.C, taps)
-	defer putCol(wtBuf)
-	xp, acc, wt := *padBuf, *wideBuf, *wtBuf
+	xp, acc := *padBuf, *wideBuf
 	clear(xp[p.C*plane:])
+	offs := make([]int32, kdim) // im2col row (c, kh, kw) → its offset in xp
+	for r := range offs {
+		c, t := r/taps, r%taps
+		offs[r] = int32(c*plane + (t/p.KW)*p.DilH*wp + (t%p.KW)*p.DilW)
+	}
+	pack := func(dst []float32, col, cols, pc, kb, nr int) {
+		packGather(dst, xp[col:], offs[pc:pc+kb], kb, cols, nr)
+	}
 	for n := 0; n < p.N; n++ {
 		padPlanes(xp, x[n*p.C*p.H*p.W:(n+1)*p.C*p.H*p.W], p.C, p.H, p.W, p.PadH, p.PadW)
-		for t := 0; t < taps; t++ {
-			kh, kw := t/p.KW, t%p.KW
-			beta := float32(1)
-			if t == 0 {
-				beta = 0
-			}
-			Gemm(p.K, wide, p.C, wt[t*p.K*p.C:], p.C, xp[kh*p.DilH*wp+kw*p.DilW:], plane, beta, acc, wide)
-		}
+		gemmImplicitB(p.K, wide, kdim, w, kdim, pack, 0, acc, wide)
 		on := out[n*p.K*oh*ow : (n+1)*p.K*oh*ow]
 		ParallelFor(p.K, max(1, 4096/wide), func(lo, hi int) {
 			for k := lo; k < hi; k++ {
@@ -214,6 +219,21 @@ func conv2dTaps(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 				}
 			}
 		})
+	}
+}
+
+// packGather packs a B sliver whose rows sit at offsets of src: dst (kb, w)
+// row p = src[offs[p] : offs[p]+cols], zero past cols. The caller guarantees
+// offs[p] + w ≤ len(src) when cols = w (the vector path copies w floats).
+func packGather(dst, src []float32, offs []int32, kb, cols, w int) {
+	if cols == w && useAVX2 && (w == 16 || w == 32) && kb > 0 {
+		packGatherAVX(kb, &src[0], &offs[0], &dst[0], w)
+		return
+	}
+	for p := 0; p < kb; p++ {
+		d, o := dst[p*w:(p+1)*w], int(offs[p])
+		copy(d, src[o:o+cols])
+		clear(d[cols:])
 	}
 }
 

@@ -229,10 +229,13 @@ type gemmJob struct {
 	jc, nb    int       // current column block of C: [jc, jc+nb)
 	pc, kb    int       // current k slab: [pc, pc+kb)
 	bp        []float32 // packed B slab: ceil(nb/nr) slivers of kb×nr
+	bPacker   bPacker   // packs B slivers itself (an implicit B), or nil
 	rowSplit  bool      // compute is split over row slivers (else column slivers)
 	nSlivers  int       // B slivers in the current block
 	packFn    func(lo, hi int)
 	computeFn func(lo, hi int)
+	// packComputeFn packs B slivers [lo, hi) and multiplies all of A by them.
+	packComputeFn func(lo, hi int)
 }
 
 // freeList recycles kernel state. Unlike sync.Pool it survives garbage
@@ -271,7 +274,13 @@ func (f *freeList[T]) put(x *T) {
 var gemmJobs = newFreeList(8, func(j *gemmJob) {
 	j.packFn = j.packB
 	j.computeFn = j.compute
+	j.packComputeFn = j.packCompute
 })
+
+func (j *gemmJob) packCompute(lo, hi int) {
+	j.packB(lo, hi)
+	j.computeRange(0, (j.m+j.t.mr-1)/j.t.mr, lo, hi)
+}
 
 // gemmScratch is one thread's packed A block plus an mr×nr tile for edges.
 type gemmScratch struct{ buf []float32 }
@@ -279,6 +288,21 @@ type gemmScratch struct{ buf []float32 }
 var gemmScratches = newFreeList[gemmScratch](64, nil)
 
 func gemmBlocked(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmRun(transB, m, n, k, a, lda, b, ldb, nil, beta, c, ldc)
+}
+
+// bPacker writes the B sliver of columns [col, col+cols) and depths
+// [pc, pc+kb) into dst laid out (kb, nr), zero past cols: a B that exists
+// only as a rule (a convolution's im2col matrix read from the image).
+type bPacker func(dst []float32, col, cols, pc, kb, nr int)
+
+// gemmImplicitB computes C = beta·C + A·B with A (m×k, lda) and B (k×n)
+// given by its packer (m ≥ 1, n ≥ 1, k ≥ 1; shapes checked by the caller).
+func gemmImplicitB(m, n, k int, a []float32, lda int, pack bPacker, beta float32, c []float32, ldc int) {
+	gemmRun(false, m, n, k, a, lda, nil, 0, pack, beta, c, ldc)
+}
+
+func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, pack bPacker, beta float32, c []float32, ldc int) {
 	if beta != 0 && beta != 1 {
 		scaleRows(m, n, beta, c, ldc)
 		beta = 1
@@ -288,6 +312,7 @@ func gemmBlocked(transB bool, m, n, k int, a []float32, lda int, b []float32, ld
 	j.t, j.transB = t, transB
 	j.m, j.n, j.k = m, n, k
 	j.a, j.lda, j.b, j.ldb, j.c, j.ldc, j.beta = a, lda, b, ldb, c, ldc, beta
+	j.bPacker = pack
 
 	pool := Default()
 	threads := pool.Threads()
@@ -302,6 +327,17 @@ func gemmBlocked(transB bool, m, n, k int, a []float32, lda int, b []float32, ld
 		j.nSlivers = (j.nb + t.nr - 1) / t.nr
 		for pc := 0; pc < k; pc += t.kc {
 			j.pc, j.kb = pc, min(t.kc, k-pc)
+			tall := mSlivers >= 2*threads || mSlivers >= j.nSlivers
+			if parallel && !tall {
+				// Short, wide C (few rows: a conv's output channels, a
+				// short prompt; many columns): each thread packs its own
+				// range of B slivers and multiplies them while they are in
+				// its cache, then takes all of the small A — one pool round
+				// per slab, and no B sliver crosses cores.
+				j.rowSplit = false
+				pool.For(j.nSlivers, 1, j.packComputeFn)
+				continue
+			}
 			// Packing B costs kb·nb copies against m·kb·nb FMAs; split it
 			// only when the slab is big enough to amortise a pool round.
 			if parallel && j.nSlivers > 1 && j.kb*j.nb >= 1<<15 {
@@ -309,22 +345,16 @@ func gemmBlocked(transB bool, m, n, k int, a []float32, lda int, b []float32, ld
 			} else {
 				j.packB(0, j.nSlivers)
 			}
-			switch {
-			case !parallel:
+			if !parallel {
 				j.computeRange(0, mSlivers, 0, j.nSlivers)
-			case mSlivers >= 2*threads || mSlivers >= j.nSlivers:
+			} else {
 				// Tall C: each thread packs its own rows of A; B is shared.
 				j.rowSplit = true
 				pool.For(mSlivers, 1, j.computeFn)
-			default:
-				// Short, wide C (few tokens, many outputs): each thread packs
-				// all of the small A and takes a range of B slivers.
-				j.rowSplit = false
-				pool.For(j.nSlivers, 1, j.computeFn)
 			}
 		}
 	}
-	j.a, j.b, j.c, j.t = nil, nil, nil, nil
+	j.a, j.b, j.c, j.t, j.bPacker = nil, nil, nil, nil, nil
 	gemmJobs.put(j)
 }
 
@@ -340,6 +370,10 @@ func (j *gemmJob) packB(lo, hi int) {
 		col := j.jc + s*nr
 		cols := min(nr, j.jc+j.nb-col)
 		dst := j.bp[s*kb*nr : (s+1)*kb*nr]
+		if j.bPacker != nil {
+			j.bPacker(dst, col, cols, j.pc, kb, nr)
+			continue
+		}
 		if j.transB {
 			// W is (n, k): column col+jj of B is row col+jj of W.
 			packRows(dst, j.b[col*j.ldb+j.pc:], j.ldb, cols, kb, nr)

@@ -157,3 +157,13 @@ func packColsFast(dst, src []float32, ld, kb, w int) bool {
 	packColsAVX(kb, src, ld, dst, w)
 	return true
 }
+
+// packGatherAVX copies kb rows of w floats (w 16 or 32) from offsets of src
+// into a B sliver:
+//
+//	for p := 0; p < kb; p++ {
+//		copy(dst[p*w:p*w+w], src[offs[p]:offs[p]+w])
+//	}
+//
+//go:noescape
+func packGatherAVX(kb int, src *float32, offs *int32, dst *float32, w int)

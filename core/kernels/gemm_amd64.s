@@ -681,3 +681,48 @@ pc32:
 pcdone:
 	VZEROUPPER
 	RET
+
+// func packGatherAVX(kb int, src *float32, offs *int32, dst *float32, w int)
+// Row p of the sliver (w floats, w 16 or 32) comes from src + offs[p]: the
+// implicit im2col B of conv2dTaps.
+TEXT ·packGatherAVX(SB), NOSPLIT, $0-40
+	MOVQ kb+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ offs+16(FP), R8
+	MOVQ dst+24(FP), DI
+	MOVQ w+32(FP), BX
+	TESTQ CX, CX
+	JZ   pgdone
+	CMPQ BX, $32
+	JEQ  pg32
+
+pg16:
+	MOVLQSX (R8), AX
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS 32(SI)(AX*4), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $4, R8
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  pg16
+	JMP  pgdone
+
+pg32:
+	MOVLQSX (R8), AX
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS 32(SI)(AX*4), Y1
+	VMOVUPS 64(SI)(AX*4), Y2
+	VMOVUPS 96(SI)(AX*4), Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $4, R8
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  pg32
+
+pgdone:
+	VZEROUPPER
+	RET

@@ -2,6 +2,8 @@
 
 package kernels
 
+import "unsafe"
+
 // Go twins of the assembly kernels in gemm_amd64.s: each body is the
 // reference loop documented there. Without assembly the selector only offers
 // "generic", so these run only in tests that call them directly; they keep
@@ -71,3 +73,12 @@ func gemvAxpyRef(w, k int, x, b []float32, ldb int, y []float32) {
 func packRowsFast(dst, src []float32, ld, kb, w int) bool { return false }
 
 func packColsFast(dst, src []float32, ld, kb, w int) bool { return false }
+
+func packGatherAVX(kb int, src *float32, offs *int32, dst *float32, w int) {
+	o := unsafe.Slice(offs, kb)
+	maxOff := 0
+	for _, v := range o {
+		maxOff = max(maxOff, int(v))
+	}
+	packGather(unsafe.Slice(dst, kb*w), unsafe.Slice(src, maxOff+w), o, kb, w, w)
+}

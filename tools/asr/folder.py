@@ -91,7 +91,10 @@ def vocabulary(merges, chunk_length):
     return toks, len(toks), sp, ts
 
 
-def write(dir, state, cfg, merges, chunk_length):
+def write(dir, state, cfg, merges, chunk_length, suppress_space=True):
+    """suppress_space: begin_suppress_tokens holds the lone space, as
+    Whisper's does; a character-level vocabulary, whose every text starts
+    with that space, passes False."""
     os.makedirs(dir, exist_ok=True)
     toks, n_text, sp, ts = vocabulary(merges, chunk_length)
     ids = {t: i for i, t in enumerate(toks)}
@@ -110,7 +113,7 @@ def write(dir, state, cfg, merges, chunk_length):
     c = dict(cfg)
     c.update({"architectures": ["WhisperForConditionalGeneration"], "model_type": "whisper", "activation_function": "gelu",
               "scale_embedding": False, "decoder_start_token_id": sot, "eos_token_id": eot, "bos_token_id": eot,
-              "pad_token_id": eot, "begin_suppress_tokens": [ids["Ġ"], eot], "suppress_tokens": []})
+              "pad_token_id": eot, "begin_suppress_tokens": [ids["Ġ"], eot] if suppress_space else [eot], "suppress_tokens": []})
     gen = {"decoder_start_token_id": sot, "eos_token_id": eot, "bos_token_id": eot, "pad_token_id": eot,
            "is_multilingual": True, "lang_to_id": {f"<|{l}|>": ids[f"<|{l}|>"] for l in LANGS},
            "task_to_id": {"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},

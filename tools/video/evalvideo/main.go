@@ -58,6 +58,7 @@ func main() {
 	data := flag.String("data", "", "read back the first n clips of this shapesgen -video dataset prefix instead")
 	latents := flag.Int("latents", 0, "with -data: also decode PREFIX.LATENTS.latents.f16 (encodeclips -n LATENTS)")
 	part := flag.String("part", "0/1", "k/K: generate only clips i with i mod K = k (K processes share one evaluation; add their summaries)")
+	frameInit := flag.Float64("frame-init", 0, "image-to-video: start every frame from the picture's latents noised to this strength (0: from pure noise)")
 	sum := flag.String("add", "", "score these summary.json files (comma-separated: the parts of one evaluation) together, and exit")
 	flag.Parse()
 	var k, parts int
@@ -79,7 +80,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts); err != nil {
+	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts, *frameInit); err != nil {
 		fmt.Fprintln(os.Stderr, "evalvideo:", err)
 		os.Exit(1)
 	}
@@ -134,7 +135,7 @@ func prompts(n int, seed uint64, i2v bool) []job {
 	return jobs
 }
 
-func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, sched, outDir string, part, parts int) error {
+func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, sched, outDir string, part, parts int, frameInit float64) error {
 	p, err := diffusion.Open(dir, 200, 30)
 	if err != nil {
 		return err
@@ -187,7 +188,14 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 			}
 			return m.Forward(out, in, rows, F, side, side, []float32{t}, ctx, p.CtxLen)
 		}
-		x, err := p.Sample(diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: 1, Per: F * fl, Seed: j.Seed},
+		run := diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: 1, Per: F * fl, Seed: j.Seed}
+		if first != nil && frameInit > 0 {
+			run.Init, run.Strength = make([]float32, 0, F*fl), frameInit
+			for f := 0; f < F; f++ {
+				run.Init = append(run.Init, first...)
+			}
+		}
+		x, err := p.Sample(run,
 			ctx2, den, diffusion.Hooks{Stopped: func() error { return nil }, Timings: func(string, time.Duration) {},
 				Progress: func(int, int) error { return nil }})
 		if err != nil {
@@ -220,7 +228,7 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		fmt.Printf("%3d %-40s %-46s %v (%.0f s)\n", i*parts+part, j.Prompt, j.Read, j.Got, time.Since(t0).Seconds()/float64(i+1))
 	}
 	summary := map[string]any{"model": dir, "i2v": i2v, "steps": d.Steps, "guidance": d.GuidanceScale,
-		"scheduler": d.Scheduler, "seed": seed, "part": fmt.Sprintf("%d/%d", part, parts), "minutes": time.Since(t0).Minutes()}
+		"scheduler": d.Scheduler, "seed": seed, "part": fmt.Sprintf("%d/%d", part, parts), "frame_init": frameInit, "minutes": time.Since(t0).Minutes()}
 	score(jobs, i2v, summary)
 	if outDir != "" {
 		b, err := json.MarshalIndent(map[string]any{"summary": summary, "clips": jobs}, "", " ")

@@ -85,6 +85,11 @@ type quantDot func(w, x *byte, nb int) float32
 // unpacked once for all four).
 type quantDot4 func(w, x *byte, xs, nb int, out *[4]float32)
 
+// quantRows4 is quantDot of four weight rows w, w+rb, w+2·rb, w+3·rb
+// against one activation row x (decode: the activation block is read once
+// for all four), each value bit for bit the same implementation's quantDot.
+type quantRows4 func(w *byte, rb int, x *byte, nb int, out *[4]float32)
+
 // Traits is one row of the table.
 type Traits struct {
 	Name       string
@@ -96,8 +101,18 @@ type Traits struct {
 	toFloat   func(dst []float32, src []byte) // len(dst) a multiple of BlockSize; nil: no kernels
 	fromFloat func(dst []byte, src []float32) // nil: this type cannot be written
 	dotF32    func(w []byte, x []float32) float32
-	dotQ      [numImpls]quantDot  // when VecDot is not F32: generic, avx2, avx512 (VNNI where present)
-	dotQx4    [numImpls]quantDot4 // optional four-row dotQ (nil: MatMulQ loops dotQ)
+	dotQ      [numImpls]quantDot   // when VecDot is not F32: generic, avx2, avx512 (VNNI where present)
+	dotQx4    [numImpls]quantDot4  // optional four-row dotQ (nil: MatMulQ loops dotQ)
+	rowsQx4   [numImpls]quantRows4 // optional four-weight-row dotQ (nil: loop dotQ)
+}
+
+// vnniRows4 is r where the CPU has VNNI, else nil (the avx512 slot then
+// loops the AVX2 dot).
+func vnniRows4(r quantRows4) quantRows4 {
+	if hasVNNI {
+		return r
+	}
+	return nil
 }
 
 // vnniOr picks the VNNI routine where the CPU has it (used in the avx512
@@ -125,10 +140,12 @@ var traits = [numDTypes]Traits{
 
 	Q8_0: {Name: "q8_0", BlockSize: qk32, BlockBytes: Q8_0Bytes, VecDot: Q8S,
 		toFloat: dequantQ8_0, fromFloat: quantQ8_0,
-		dotQ: [numImpls]quantDot{dotQ8_0Q8SRef, dotQ8_0Q8SAVX2, vnniOr(dotQ8_0Q8SVNNI, dotQ8_0Q8SAVX2)}},
+		dotQ:    [numImpls]quantDot{dotQ8_0Q8SRef, dotQ8_0Q8SAVX2, vnniOr(dotQ8_0Q8SVNNI, dotQ8_0Q8SAVX2)},
+		rowsQx4: [numImpls]quantRows4{implAVX512: vnniRows4(dotQ8_0Q8SR4VNNI)}},
 	Q4_0: {Name: "q4_0", BlockSize: qk32, BlockBytes: Q4_0Bytes, VecDot: Q8S,
 		toFloat: dequantQ4_0, fromFloat: quantQ4_0,
-		dotQ: [numImpls]quantDot{dotQ4_0Q8SRef, dotQ4_0Q8SAVX2, vnniOr(dotQ4_0Q8SVNNI, dotQ4_0Q8SAVX2)}},
+		dotQ:    [numImpls]quantDot{dotQ4_0Q8SRef, dotQ4_0Q8SAVX2, vnniOr(dotQ4_0Q8SVNNI, dotQ4_0Q8SAVX2)},
+		rowsQx4: [numImpls]quantRows4{implAVX512: vnniRows4(dotQ4_0Q8SR4VNNI)}},
 	Q4_1: {Name: "q4_1", BlockSize: qk32, BlockBytes: Q4_1Bytes, VecDot: Q8_1,
 		toFloat: dequant32(levelsQ4_1, Q4_1Bytes), fromFloat: quantQ4_1,
 		dotQ: [numImpls]quantDot{dotQ4_1Q8_1Ref, dotQ4_1Q8_1AVX2, vnniOr(dotQ4_1Q8_1VNNI, dotQ4_1Q8_1AVX2)}},

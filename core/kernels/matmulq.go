@@ -95,6 +95,24 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 	return nil
 }
 
+// dotRows sets y (rows) to the dot products of the weight rows w (rb bytes
+// apart) with one activation row xq of nb blocks: four rows at a time where
+// the type has a four-row kernel (each value the one-row dot's), then one.
+func dotRows(t *Traits, y []float32, w []byte, rb int, xq []byte, nb int) {
+	dot, rows4 := t.dotQ[curImpl], t.rowsQx4[curImpl]
+	r := 0
+	if rows4 != nil {
+		var out [4]float32
+		for ; r+4 <= len(y); r += 4 {
+			rows4(&w[r*rb], rb, &xq[0], nb, &out)
+			copy(y[r:r+4], out[:])
+		}
+	}
+	for ; r < len(y); r++ {
+		y[r] = dot(&w[r*rb], &xq[0], nb)
+	}
+}
+
 // matJob is the pooled state of one MatMulQ call; fn is bound once so handing
 // it to the pool does not allocate.
 type matJob struct {
@@ -129,10 +147,7 @@ func (j *matJob) rows(lo, hi int) {
 	xqb := nb * act.BlockBytes
 	dot, dot4 := t.dotQ[curImpl], t.dotQx4[curImpl]
 	if j.m == 1 { // decode: one activation row, every weight row once
-		x, w, y, rb := &j.xq[0], j.w[lo*j.rb:hi*j.rb], j.y[lo:hi], j.rb
-		for r := range y {
-			y[r] = dot(&w[r*rb], x, nb)
-		}
+		dotRows(t, j.y[lo:hi], j.w[lo*j.rb:hi*j.rb], j.rb, j.xq, nb)
 		return
 	}
 	m4 := 0

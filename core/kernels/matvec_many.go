@@ -158,10 +158,6 @@ func (j *manyJob) rows(lo, hi int) {
 			continue
 		}
 		xq := j.quantized(t.VecDot) // quantized before the loop: a lookup
-		nb := j.k / traits[t.VecDot].BlockSize
-		dot := t.dotQ[curImpl]
-		for r := r0; r < r1; r++ {
-			p.Y[r] = dot(&p.Data[r*rb], &xq[0], nb)
-		}
+		dotRows(t, p.Y[r0:r1], p.Data[r0*rb:r1*rb], rb, xq, j.k/traits[t.VecDot].BlockSize)
 	}
 }

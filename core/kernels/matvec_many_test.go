@@ -107,3 +107,47 @@ func TestMatVecManyAllocs(t *testing.T) {
 		t.Fatalf("MatVecMany allocates %v times per call, want ≤ 1", allocs)
 	}
 }
+
+// Each four-row kernel against its implementation's one-row dot, bit for
+// bit, rows further apart than their bytes (the stride is honoured), block
+// counts from 1 up.
+func TestRowsQx4MatchDot(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			tested := 0
+			defer func() {
+				if impl == ImplAVX512 && hasVNNI && tested < 2 {
+					t.Errorf("avx512 with VNNI: %d four-row kernels, want q4_0's and q8_0's", tested)
+				}
+			}()
+			for _, f := range allFormats {
+				tr := &traits[f]
+				rows4 := tr.rowsQx4[curImpl]
+				if rows4 == nil {
+					continue
+				}
+				tested++
+				act := tr.VecDot
+				for _, nb := range []int{1, 2, 3, 7, 24} {
+					k := nb * f.BlockSize()
+					rb, pad := nb*f.BlockBytes(), 5
+					w := randomWeights(t, r, f, 4, k+pad*f.BlockSize()) // 4 rows of rb+pad blocks
+					stride := rb + pad*f.BlockBytes()
+					xq := make([]byte, k/act.BlockSize()*act.BlockBytes())
+					if err := act.Quantize(xq, randSlice(r, k)); err != nil {
+						t.Fatal(err)
+					}
+					var out [4]float32
+					rows4(&w[0], stride, &xq[0], nb, &out)
+					for i := range out {
+						want := tr.dotQ[curImpl](&w[i*stride], &xq[0], nb)
+						if math.Float32bits(out[i]) != math.Float32bits(want) {
+							t.Fatalf("%s %v nb=%d row %d: %v, one-row dot %v", impl, f, nb, i, out[i], want)
+						}
+					}
+				}
+			}
+		})
+	}
+}

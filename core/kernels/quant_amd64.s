@@ -824,3 +824,135 @@ DATA kvaluesIQ4NL2<>+8(SB)/8, $0x7159453526190d01
 DATA kvaluesIQ4NL2<>+16(SB)/8, $0xf6eaddcfbfad9881
 DATA kvaluesIQ4NL2<>+24(SB)/8, $0x7159453526190d01
 GLOBL kvaluesIQ4NL2<>(SB), RODATA|NOPTR, $32
+
+// ---- four weight rows against one activation row (decode) ----
+//
+// Row r of four starts at w + r·rb: rows 0 and 2 off SI, 1 and 3 off R10 =
+// SI+rb, the odd ones by the index R8*2 (= 2·rb). The four rows are one
+// contiguous region read as four short streams (a 768-element q8_0 row is
+// 13 cache lines), too short for the hardware prefetchers to pick up: from
+// main memory that ran at half the speed of one row at a time. So each
+// block also prefetches its share of the region eight rows ahead (R11), in
+// memory order. Per block the q8s scale,
+// offset and bytes are read once for all four; each row then does exactly
+// what dotQ4_0Q8SVNNI / dotQ8_0Q8SVNNI do, in the same order, so each
+// output is that routine's bit for bit.
+
+// R4_PROLOGUE loads the arguments and clears the four accumulators
+// (Y0, Y4, Y5, Y7).
+#define R4_PROLOGUE \
+	MOVQ   w+0(FP), SI     \
+	MOVQ   rb+8(FP), R8    \
+	MOVQ   xq+16(FP), DI   \
+	MOVQ   nb+24(FP), CX   \
+	LEAQ   (SI)(R8*1), R10 \
+	LEAQ   (SI)(R8*8), R11 \
+	VXORPS Y0, Y0, Y0      \
+	VXORPS Y4, Y4, Y4      \
+	VXORPS Y5, Y5, Y5      \
+	VXORPS Y7, Y7, Y7
+
+// R4_ACT(shift) reads the q8s block at DI: X1 = d_x, Y6 = the offset
+// [-(Σq << shift), 0, …], Y3 = the 32 bytes.
+#define R4_ACT(shift) \
+	VMOVSS  (DI), X1   \
+	MOVL    4(DI), AX  \
+	SHLL    $shift, AX \
+	NEGL    AX         \
+	VMOVD   AX, X6     \
+	VMOVDQU 8(DI), Y3
+
+// R4_SCALE(sc) sets Y9 to d_w·d_x for the f16 weight scale at sc.
+#define R4_SCALE(sc) \
+	MOVWLZX      sc, AX     \
+	VMOVD        AX, X9     \
+	VCVTPH2PS    X9, X9     \
+	VMULSS       X1, X9, X9 \
+	VBROADCASTSS X9, Y9
+
+// R4_DOT(acc) adds d_w·d_x (Y9) times the block's integer dot of the
+// unsigned levels in Y2 with Y3, offset by Y6, to acc.
+#define R4_DOT(acc) \
+	VMOVDQA     Y6, Y8     \
+	VPDPBUSD    Y3, Y2, Y8 \
+	VCVTDQ2PS   Y8, Y8     \
+	VFMADD231PS Y8, Y9, acc
+
+// R4_Q4(sc, nib, acc) is one q4_0 row's block: scale at sc, nibbles at nib.
+#define R4_Q4(sc, nib, acc) \
+	R4_SCALE(sc)                 \
+	VMOVDQU     nib, X2          \
+	VPSRLW      $4, X2, X10      \
+	VINSERTI128 $1, X10, Y2, Y2  \
+	VPAND       Y14, Y2, Y2      \
+	R4_DOT(acc)
+
+// R4_Q8(sc, qs, acc) is one q8_0 row's block: the bytes + 128.
+#define R4_Q8(sc, qs, acc) \
+	R4_SCALE(sc)          \
+	VPXOR qs, Y13, Y2     \
+	R4_DOT(acc)
+
+// R4_HSUM(acc, accx, i) sums acc as HSUM_Y0 does into out[i]; R4_STORE all four.
+#define R4_HSUM(acc, accx, i) \
+	VEXTRACTF128 $1, acc, X1  \
+	VADDPS       X1, accx, X1 \
+	VHADDPS      X1, X1, X1   \
+	VHADDPS      X1, X1, X1   \
+	VMOVSS       X1, (4*i)(DX)
+
+#define R4_STORE \
+	MOVQ out+32(FP), DX \
+	R4_HSUM(Y0, X0, 0)  \
+	R4_HSUM(Y4, X4, 1)  \
+	R4_HSUM(Y5, X5, 2)  \
+	R4_HSUM(Y7, X7, 3)
+
+// func dotQ4_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, out *[4]float32)
+TEXT ·dotQ4_0Q8SR4VNNI(SB), NOSPLIT, $0-40
+	R4_PROLOGUE
+	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+
+q4r4loop:
+	R4_ACT(3)
+	R4_Q4(0(SI), 2(SI), Y0)
+	R4_Q4(0(R10), 2(R10), Y4)
+	R4_Q4(0(SI)(R8*2), 2(SI)(R8*2), Y5)
+	R4_Q4(0(R10)(R8*2), 2(R10)(R8*2), Y7)
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ $72, R11
+	ADDQ $18, SI
+	ADDQ $18, R10
+	ADDQ $40, DI
+	DECQ CX
+	JNZ  q4r4loop
+
+	R4_STORE
+	VZEROUPPER
+	RET
+
+// func dotQ8_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, out *[4]float32)
+TEXT ·dotQ8_0Q8SR4VNNI(SB), NOSPLIT, $0-40
+	R4_PROLOGUE
+	BYTE_CONST($0x80808080, X13, Y13)
+
+q8r4loop:
+	R4_ACT(7)
+	R4_Q8(0(SI), 2(SI), Y0)
+	R4_Q8(0(R10), 2(R10), Y4)
+	R4_Q8(0(SI)(R8*2), 2(SI)(R8*2), Y5)
+	R4_Q8(0(R10)(R8*2), 2(R10)(R8*2), Y7)
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	ADDQ $136, R11
+	ADDQ $34, SI
+	ADDQ $34, R10
+	ADDQ $40, DI
+	DECQ CX
+	JNZ  q8r4loop
+
+	R4_STORE
+	VZEROUPPER
+	RET

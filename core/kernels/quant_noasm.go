@@ -27,6 +27,7 @@ var (
 
 	// Never chosen: hasVNNI is false.
 	dotQ4_KQ8_Kx4VNNI, dotQ5_KQ8_Kx4VNNI, dotQ6_KQ8_Kx4VNNI quantDot4
+	dotQ4_0Q8SR4VNNI, dotQ8_0Q8SR4VNNI                      quantRows4
 )
 
 func dequantQ8_0AVX512(dst *float32, src *byte, nb int) {

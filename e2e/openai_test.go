@@ -44,8 +44,15 @@ func sdkServer(t *testing.T) (openai.Client, string) {
 // sdkServerWith is sdkServer on the given model directories.
 func sdkServerWith(t *testing.T, models string) (openai.Client, string) {
 	t.Helper()
+	return sdkServerOn(t, binDir, models)
+}
+
+// sdkServerOn is sdkServer with the plugins of one folder on the given
+// model directories.
+func sdkServerOn(t *testing.T, plugins, models string) (openai.Client, string) {
+	t.Helper()
 	port := freePort(t)
-	loom(t, "serve", "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--plugins", binDir,
+	loom(t, "serve", "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--plugins", plugins,
 		"--models", models, "--log-level", "warn", "--api-keys", sdkKey)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	c := &client{t: t, base: base}
@@ -308,9 +315,16 @@ func TestOpenAISDK(t *testing.T) {
 		_, err = ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "stories260K", Dimensions: openai.Int(16),
 			Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("a")}})
 		apiError(t, "dimensions the model was not trained for", err, 400, "invalid_request")
-		_, err = ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "stories260K",
+		// Token ids are the model's own: a decoder embeds them as given, a
+		// CLIP text encoder refuses them.
+		ids, err := ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "stories260K",
 			Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfTokens: []int64{1, 2}}})
-		apiError(t, "token ids", err, 400, "invalid_request")
+		if err != nil || len(ids.Data) != 1 || ids.Usage.PromptTokens != 2 || math.Abs(norm2(ids.Data[0].Embedding)-1) > 1e-4 {
+			t.Errorf("token ids on a decoder: %v %+v", err, ids)
+		}
+		_, err = ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "shapes-diffusion",
+			Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfTokens: []int64{1, 2}}})
+		apiError(t, "token ids on a CLIP text encoder", err, 400, "invalid_request")
 		_, err = ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "loom-tts",
 			Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("a")}})
 		apiError(t, "a speech model", err, 404, "model_not_found")

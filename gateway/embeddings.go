@@ -25,27 +25,33 @@ type embeddingsRequest struct {
 	User           string          `json:"user"`
 }
 
-// embeddingInputs reads input as a string or an array of strings. Token-id
-// arrays (which OpenAI also takes) are refused by name: ids only mean
-// something in one model's vocabulary.
-func embeddingInputs(raw json.RawMessage) ([]string, error) {
+// embeddingInputs reads OpenAI's input: a string, an array of strings, an
+// array of token ids or an array of such arrays. Token ids are passed to
+// the model as its own ids, as llama.cpp's server takes them (OpenAI's are
+// cl100k ids, which mean nothing to another model's vocabulary); a model
+// that reads text only refuses them.
+func embeddingInputs(raw json.RawMessage) ([]string, [][]int, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, errFieldRequired("input")
+		return nil, nil, errFieldRequired("input")
 	}
 	var one string
 	if err := json.Unmarshal(raw, &one); err == nil {
-		return []string{one}, nil
+		return []string{one}, nil, nil
 	}
 	var many []string
 	if err := json.Unmarshal(raw, &many); err == nil {
-		return many, nil
+		return many, nil, nil
 	}
-	var ids []json.RawMessage
-	if json.Unmarshal(raw, &ids) == nil && len(ids) > 0 && !bytes.HasPrefix(bytes.TrimSpace(ids[0]), []byte(`"`)) {
-		return nil, badRequest("input: token-id arrays are not supported; send the text as a string or an array of strings")
+	var ids []int
+	if err := json.Unmarshal(raw, &ids); err == nil {
+		return nil, [][]int{ids}, nil
 	}
-	return nil, badRequest("input: expected a string or an array of strings")
+	var lists [][]int
+	if err := json.Unmarshal(raw, &lists); err == nil {
+		return nil, lists, nil
+	}
+	return nil, nil, badRequest("input: expected a string, an array of strings, an array of token ids or an array of token-id arrays")
 }
 
 func (s *Server) registerEmbeddings(g *gin.RouterGroup) {
@@ -58,16 +64,16 @@ func (s *Server) embeddings(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	inputs, err := embeddingInputs(req.Input)
+	inputs, tokens, err := embeddingInputs(req.Input)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	switch {
-	case len(inputs) == 0:
+	switch n := len(inputs) + len(tokens); {
+	case n == 0:
 		err = badRequest("input: the array is empty")
-	case len(inputs) > tasks.MaxEmbedInputs:
-		err = badRequest("input: %d texts; at most %d per request", len(inputs), tasks.MaxEmbedInputs)
+	case n > tasks.MaxEmbedInputs:
+		err = badRequest("input: %d inputs; at most %d per request", n, tasks.MaxEmbedInputs)
 	}
 	for i, in := range inputs {
 		if err != nil {
@@ -77,6 +83,16 @@ func (s *Server) embeddings(c *gin.Context) {
 			err = badRequest("input[%d]: empty string", i)
 		} else if len(in) > s.cfg.MaxPromptBytes {
 			err = fieldTooLong("input["+strconv.Itoa(i)+"]", len(in), s.cfg.MaxPromptBytes)
+		}
+	}
+	for i, ids := range tokens {
+		if err != nil {
+			break
+		}
+		if len(ids) == 0 {
+			err = badRequest("input[%d]: empty token array", i)
+		} else if len(ids) > s.cfg.MaxPromptBytes {
+			err = badRequest("input[%d]: %d token ids is over the limit of %d", i, len(ids), s.cfg.MaxPromptBytes)
 		}
 	}
 	if err == nil {
@@ -98,7 +114,7 @@ func (s *Server) embeddings(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	p := tasks.TextEmbedParams{Input: inputs}
+	p := tasks.TextEmbedParams{Input: inputs, Tokens: tokens}
 	if req.Dimensions != nil {
 		p.Dimensions = *req.Dimensions
 	}
@@ -106,7 +122,7 @@ func (s *Server) embeddings(c *gin.Context) {
 	job.Params, _ = json.Marshal(p)
 	s.runSync(c, job, func(st *queue.JobState) {
 		var out tasks.TextEmbedResult
-		if err := json.Unmarshal(st.Result.Output, &out); err != nil || len(out.Embeddings) != len(inputs) {
+		if err := json.Unmarshal(st.Result.Output, &out); err != nil || len(out.Embeddings) != p.Count() {
 			_ = c.Error(&queue.JobError{Code: sdk.CodeInternal, Message: "embedding job returned a malformed result"})
 			return
 		}

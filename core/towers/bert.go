@@ -32,10 +32,13 @@ import (
 	"github.com/loomhq/loom/core/tensor"
 )
 
-// BERT pooling types, llama.cpp's enum llama_pooling_type.
+// Pooling types, llama.cpp's enum llama_pooling_type as GGUF files name
+// them (ARCH.pooling_type).
 const (
+	PoolNone = 0 // per-token states: the decoders here pool them by mean
 	PoolMean = 1
 	PoolCLS  = 2
+	PoolLast = 3
 )
 
 // BERTConfig is an encoder's shape, from "bert.*" metadata.

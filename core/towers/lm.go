@@ -71,8 +71,31 @@ var lmFamilies = map[string]func(formats.InfoSource) (LM, error){
 	"deepseek2": func(src formats.InfoSource) (LM, error) { return LoadDeepSeek2(src) },
 }
 
+// ArchKind says what a file of architecture arch serves.
+type ArchKind int
+
+const (
+	ArchUnknown ArchKind = iota
+	ArchDecoder          // an attention decoder: generates, and embeds by pooling its states
+	ArchLMOnly           // an LM whose states are not pooled here (Mamba, RWKV, DeepSeek-V2): generates only
+	ArchEncoder          // a sentence encoder (BERT): embeds only, LoadBERT
+)
+
+// KindOf classifies a general.architecture value.
+func KindOf(arch string) ArchKind {
+	switch {
+	case arch == "bert":
+		return ArchEncoder
+	case lmFamilies[arch] != nil:
+		return ArchLMOnly
+	case supportedArchs[arch]:
+		return ArchDecoder
+	}
+	return ArchUnknown
+}
+
 // AsDecoder returns the attention decoder behind lm (nil for other
-// families): what mean-pooled embeddings run on.
+// families): what pooled decoder embeddings run on.
 func AsDecoder(lm LM) *Decoder {
 	if d, ok := lm.(decoderLM); ok {
 		return d.Decoder

@@ -1,30 +1,36 @@
 package towers
 
 // Sentence embeddings from a decoder: the final hidden states (after the
-// output RMSNorm, the vectors the LM head reads) averaged over every position
-// of the input, BOS included, then scaled to unit length. This is llama.cpp's
-// `llama-embedding --pooling mean --embd-normalize 2` for a decoder model.
+// output RMSNorm, the vectors the LM head reads) pooled over the input's
+// positions, BOS included — averaged (PoolMean, and when the file names no
+// pooling), the first (PoolCLS) or the last (PoolLast, as Qwen3-Embedding's
+// files ask with qwen3.pooling_type 3) — then scaled to unit length. This
+// is llama.cpp's `llama-embedding --pooling mean|cls|last --embd-normalize 2`
+// for a decoder model.
 
 import (
 	"fmt"
 	"math"
 )
 
-// MeanPooled runs tokens (from position 0, through a fresh cache of this
-// state) and writes into out (dim) the mean of their final hidden states,
-// L2-normalised. It needs a state whose cache holds len(tokens) positions.
-func (st *State) MeanPooled(out []float32, tokens []int) error {
+// Pooled runs tokens (from position 0, through a fresh cache of this
+// state) and writes into out (dim) their final hidden states pooled as
+// pooling says (PoolNone is taken as PoolMean), L2-normalised. It needs a
+// state whose cache holds len(tokens) positions.
+func (st *State) Pooled(out []float32, tokens []int, pooling int) error {
 	c := st.d.Config
-	if len(tokens) == 0 {
+	switch {
+	case len(tokens) == 0:
 		return fmt.Errorf("decoder: no tokens to pool")
-	}
-	if len(tokens) > st.Cache[0].Max {
+	case len(tokens) > st.Cache[0].Max:
 		return fmt.Errorf("decoder: %d tokens exceed the context of %d", len(tokens), st.Cache[0].Max)
-	}
-	if len(out) != c.Dim {
+	case len(out) != c.Dim:
 		return fmt.Errorf("decoder: pooled output of %d floats, want %d", len(out), c.Dim)
+	case pooling < PoolNone || pooling > PoolLast:
+		return fmt.Errorf("decoder: pooling type %d (none, mean, CLS and last are known)", pooling)
 	}
 	sum := make([]float64, c.Dim)
+	last := len(tokens) - 1
 	for pos := 0; pos < len(tokens); {
 		n := min(len(tokens)-pos, prefillChunk)
 		x, err := st.blocks(tokens[pos:pos+n], pos)
@@ -36,6 +42,10 @@ func (st *State) MeanPooled(out []float32, tokens []int) error {
 			return err
 		}
 		for i, v := range h {
+			p := pos + i/c.Dim
+			if pooling == PoolCLS && p != 0 || pooling == PoolLast && p != last {
+				continue
+			}
 			sum[i%c.Dim] += float64(v)
 		}
 		pos += n

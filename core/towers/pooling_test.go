@@ -8,12 +8,13 @@ import (
 	"github.com/loomhq/loom/core/tokenizer"
 )
 
-// TestMeanPooledAgainstLogits ties the pooled vector to the golden-checked
+// TestPooledAgainstLogits ties the pooled vector to the golden-checked
 // logits path: the LM head is linear without bias, so W·pooled must be
-// proportional to the sum over positions t of the logits Forward gives for
-// the prefix ids[:t+1] — every position's hidden state enters that sum.
-// A prompt longer than one prefill chunk covers the chunked path.
-func TestMeanPooledAgainstLogits(t *testing.T) {
+// proportional to the sum over the pooled positions t of the logits Forward
+// gives for the prefix ids[:t+1] — every position for PoolMean, the first
+// for PoolCLS, the last for PoolLast. A prompt longer than one prefill
+// chunk covers the chunked path.
+func TestPooledAgainstLogits(t *testing.T) {
 	path := sharedModel(t, "stories260K/stories260K.gguf")
 	d, src := openDecoder(t, path)
 	tk, err := tokenizer.FromSource(src, "")
@@ -25,46 +26,55 @@ func TestMeanPooledAgainstLogits(t *testing.T) {
 		if len(ids) > d.Config.Context {
 			ids = ids[:d.Config.Context]
 		}
-		pooled := make([]float32, d.Config.Dim)
-		if err := d.NewState(len(ids)).MeanPooled(pooled, ids); err != nil {
-			t.Fatal(err)
-		}
-		var norm float64
-		for _, v := range pooled {
-			norm += float64(v) * float64(v)
-		}
-		if math.Abs(norm-1) > 1e-5 {
-			t.Fatalf("‖pooled‖² = %g, want 1", norm)
-		}
-		sum := make([]float64, d.Config.Vocab)
 		st := d.NewState(len(ids))
+		perPos := make([][]float32, len(ids))
 		for i := range ids {
 			logits, err := st.Forward(ids[i:i+1], i) // the cache holds the prefix: logits of ids[:i+1]
 			if err != nil {
 				t.Fatal(err)
 			}
-			for j, v := range logits {
-				sum[j] += float64(v)
+			perPos[i] = append([]float32(nil), logits...)
+		}
+		for _, pooling := range []int{PoolNone, PoolMean, PoolCLS, PoolLast} {
+			pooled := make([]float32, d.Config.Dim)
+			if err := d.NewState(len(ids)).Pooled(pooled, ids, pooling); err != nil {
+				t.Fatal(err)
 			}
-		}
-		head := make([]float32, d.Config.Vocab)
-		if err := d.Output.Forward(head, pooled, 1); err != nil {
-			t.Fatal(err)
-		}
-		// sum = k·head for k = ‖Σh‖; fit k, then bound the residual.
-		var num, den, maxSum float64
-		for j := range sum {
-			num += sum[j] * float64(head[j])
-			den += float64(head[j]) * float64(head[j])
-			maxSum = math.Max(maxSum, math.Abs(sum[j]))
-		}
-		k := num / den
-		var worst float64
-		for j := range sum {
-			worst = math.Max(worst, math.Abs(sum[j]-k*float64(head[j])))
-		}
-		if worst > 1e-4*maxSum || k <= 0 {
-			t.Fatalf("%d tokens: W·pooled is not proportional to Σ logits: k %g, worst residual %g of max %g", len(ids), k, worst, maxSum)
+			var norm float64
+			for _, v := range pooled {
+				norm += float64(v) * float64(v)
+			}
+			if math.Abs(norm-1) > 1e-5 {
+				t.Fatalf("‖pooled‖² = %g, want 1", norm)
+			}
+			sum := make([]float64, d.Config.Vocab)
+			for i, logits := range perPos {
+				if pooling == PoolCLS && i != 0 || pooling == PoolLast && i != len(ids)-1 {
+					continue
+				}
+				for j, v := range logits {
+					sum[j] += float64(v)
+				}
+			}
+			head := make([]float32, d.Config.Vocab)
+			if err := d.Output.Forward(head, pooled, 1); err != nil {
+				t.Fatal(err)
+			}
+			// sum = k·head for k = ‖Σh‖; fit k, then bound the residual.
+			var num, den, maxSum float64
+			for j := range sum {
+				num += sum[j] * float64(head[j])
+				den += float64(head[j]) * float64(head[j])
+				maxSum = math.Max(maxSum, math.Abs(sum[j]))
+			}
+			k := num / den
+			var worst float64
+			for j := range sum {
+				worst = math.Max(worst, math.Abs(sum[j]-k*float64(head[j])))
+			}
+			if worst > 1e-4*maxSum || k <= 0 {
+				t.Fatalf("pooling %d, %d tokens: W·pooled is not proportional to Σ logits: k %g, worst residual %g of max %g", pooling, len(ids), k, worst, maxSum)
+			}
 		}
 	}
 }
@@ -77,18 +87,21 @@ func longStory(words int) string {
 	return string(b)
 }
 
-func TestMeanPooledRefusesBadShapes(t *testing.T) {
+func TestPooledRefusesBadShapes(t *testing.T) {
 	path := sharedModel(t, "stories260K/stories260K.gguf")
 	d, _ := openDecoder(t, path)
 	st := d.NewState(4)
-	if err := st.MeanPooled(make([]float32, d.Config.Dim), []int{1, 2, 3, 4, 5}); err == nil {
+	if err := st.Pooled(make([]float32, d.Config.Dim), []int{1, 2, 3, 4, 5}, PoolMean); err == nil {
 		t.Error("5 tokens in a 4-position state: no error")
 	}
-	if err := st.MeanPooled(make([]float32, 3), []int{1}); err == nil {
+	if err := st.Pooled(make([]float32, 3), []int{1}, PoolMean); err == nil {
 		t.Error("short output: no error")
 	}
-	if err := st.MeanPooled(make([]float32, d.Config.Dim), nil); err == nil {
+	if err := st.Pooled(make([]float32, d.Config.Dim), nil, PoolMean); err == nil {
 		t.Error("no tokens: no error")
+	}
+	if err := st.Pooled(make([]float32, d.Config.Dim), []int{1}, 4); err == nil {
+		t.Error("rank pooling: no error")
 	}
 }
 

@@ -14,9 +14,14 @@ import (
 
 func runEmbed(t *testing.T, e *engine, params string) (tasks.TextEmbedResult, int, error) {
 	t.Helper()
+	return runEmbedModel(t, e, "stories260K", params)
+}
+
+func runEmbedModel(t *testing.T, e *engine, model, params string) (tasks.TextEmbedResult, int, error) {
+	t.Helper()
 	var res tasks.TextEmbedResult
 	progress := 0
-	err := e.Run(context.Background(), sdk.Job{Task: taskEmbed, Model: "stories260K", Params: json.RawMessage(params)},
+	err := e.Run(context.Background(), sdk.Job{Task: taskEmbed, Model: model, Params: json.RawMessage(params)},
 		func(ev sdk.Event) error {
 			switch ev.Kind {
 			case sdk.EventProgress:
@@ -78,13 +83,16 @@ func TestEmbedRefusesBadParams(t *testing.T) {
 	e := newEngine([]string{sharedModels(t)}, "")
 	long := strings.Repeat("cat ", 600)
 	for name, params := range map[string]string{
-		"no input":        `{}`,
-		"empty text":      `{"input":["a",""]}`,
-		"unknown field":   `{"input":["a"],"prompt":"b"}`,
-		"short dims":      `{"input":["a"],"dimensions":32}`,
-		"over context":    `{"input":["a","` + long + `"]}`,
-		"negative dims":   `{"input":["a"],"dimensions":-1}`,
-		"string not list": `{"input":"a"}`,
+		"no input":         `{}`,
+		"empty text":       `{"input":["a",""]}`,
+		"unknown field":    `{"input":["a"],"prompt":"b"}`,
+		"short dims":       `{"input":["a"],"dimensions":32}`,
+		"over context":     `{"input":["a","` + long + `"]}`,
+		"negative dims":    `{"input":["a"],"dimensions":-1}`,
+		"string not list":  `{"input":"a"}`,
+		"both":             `{"input":["a"],"tokens":[[1]]}`,
+		"empty tokens":     `{"tokens":[[1],[]]}`,
+		"token over vocab": `{"tokens":[[1,512]]}`,
 	} {
 		_, _, err := runEmbed(t, e, params)
 		var se *sdk.Error

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -28,15 +30,25 @@ const (
 	tokenizerEnv = "LOOM_TEXT_TOKENIZER"
 )
 
-// engine serves text.complete and text.chat for the models under its dirs.
-// Loaded models are cached for the life of the process and shared by
-// concurrent jobs; each job has its own KV cache and sampler.
+// engine serves text.complete, text.chat and text.embed for the models
+// under its dirs. Loaded models are cached for the life of the process and
+// shared by concurrent jobs; each job has its own KV cache and sampler.
 type engine struct {
 	dirs      []string
 	tokenizer string // override tokenizer file ("" = the model's own)
 
 	mu     sync.Mutex
 	models map[string]*loadedModel // by resolved path
+	kinds  map[string]fileKind     // by resolved path: what Describe read of each file
+}
+
+// fileKind is a model file's architecture as Describe last read it, valid
+// while the file's size and modification time stay.
+type fileKind struct {
+	size    int64
+	modTime time.Time
+	arch    string
+	kind    towers.ArchKind
 }
 
 // loadedModel is a model ready to generate. once guards the load so
@@ -47,10 +59,15 @@ type loadedModel struct {
 	once  sync.Once
 	err   error
 	src   formats.TensorSource
-	lm    towers.LM       // any family: attention, latent-attention or recurrent
+	lm    towers.LM       // any family: attention, latent-attention or recurrent; nil for an encoder
 	dec   *towers.Decoder // the attention decoder behind lm (embeddings), nil for other families
-	tok   tokenizer.Tokenizer
-	chat  tokenizer.ChatTemplate
+	enc   *towers.BERT    // a sentence encoder (text.embed only), nil for language models
+	info  towers.LMInfo   // Arch, Vocab, Dim, Context of lm or enc
+	// pooling is how dec's states become an embedding: the file's
+	// ARCH.pooling_type (towers.PoolNone, mean, when it has none).
+	pooling int
+	tok     tokenizer.Tokenizer
+	chat    tokenizer.ChatTemplate
 	// maxTextBytes is the longest text that can fit the context: no
 	// token covers more than the longest piece, so a text over context ×
 	// longest piece is too long without tokenising it (which costs memory
@@ -59,25 +76,61 @@ type loadedModel struct {
 }
 
 func newEngine(dirs []string, tokenizerPath string) *engine {
-	return &engine{dirs: dirs, tokenizer: tokenizerPath, models: map[string]*loadedModel{}}
+	return &engine{dirs: dirs, tokenizer: tokenizerPath, models: map[string]*loadedModel{}, kinds: map[string]fileKind{}}
 }
 
-// Describe lists the models found under the engine's directories.
+// Describe lists the models found under the engine's directories, each
+// with the tasks its architecture serves: a BERT encoder only text.embed,
+// the attention decoders all three, Mamba, RWKV and DeepSeek-V2 text
+// generation only. A file whose architecture cannot be read is listed as
+// unready, with the reason.
 func (e *engine) Describe(ctx context.Context) (sdk.Manifest, error) {
 	m := sdk.Manifest{Name: "text", Version: version, Tasks: []string{taskComplete, taskChat, taskEmbed}, Models: []sdk.ModelInfo{}}
 	for _, id := range catalog(e.dirs) {
-		m.Models = append(m.Models, sdk.ModelInfo{
-			ID:          id,
-			Tasks:       []string{taskComplete, taskChat, taskEmbed},
-			Description: "decoder language model (llama family)",
-			Specs:       tasks.Specs(taskComplete, taskChat, taskEmbed),
-			Ready:       true,
-			Created:     sdk.ModelCreated(resolve(e.dirs, id)),
-			MemoryBytes: sdk.DirBytes(resolve(e.dirs, id)),
-			Loaded:      e.isLoaded(id),
-		})
+		path := resolve(e.dirs, id)
+		info := sdk.ModelInfo{ID: id, Ready: true, Created: sdk.ModelCreated(path), MemoryBytes: sdk.DirBytes(path), Loaded: e.isLoaded(id)}
+		k, err := e.kindOf(path)
+		switch {
+		case err != nil:
+			info.Tasks, info.Ready, info.Missing = []string{taskComplete, taskChat}, false, err.Error()
+			info.Description = "unreadable model file"
+		case k.kind == towers.ArchEncoder:
+			info.Tasks, info.Description = []string{taskEmbed}, fmt.Sprintf("sentence encoder (%s)", k.arch)
+		case k.kind == towers.ArchLMOnly:
+			info.Tasks, info.Description = []string{taskComplete, taskChat}, fmt.Sprintf("language model (%s)", k.arch)
+		default:
+			// llama2.c checkpoints and HF folders read as llama; an
+			// architecture the towers do not know fails at load with its name.
+			info.Tasks, info.Description = []string{taskComplete, taskChat, taskEmbed}, fmt.Sprintf("decoder language model (%s)", cmp.Or(k.arch, "llama"))
+		}
+		info.Specs = tasks.Specs(info.Tasks...)
+		m.Models = append(m.Models, info)
 	}
 	return m, nil
+}
+
+// kindOf reads path's architecture (general.architecture) from its
+// header, once per version of the file.
+func (e *engine) kindOf(path string) (fileKind, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileKind{}, err
+	}
+	e.mu.Lock()
+	k, ok := e.kinds[path]
+	e.mu.Unlock()
+	if ok && k.size == st.Size() && k.modTime.Equal(st.ModTime()) {
+		return k, nil
+	}
+	arch, err := formats.Arch(path) // the header only: Open would read the weights
+	if err != nil {
+		return fileKind{}, err
+	}
+	k = fileKind{size: st.Size(), modTime: st.ModTime(), arch: arch, kind: towers.KindOf(arch)}
+	e.mu.Lock()
+	e.kinds[path] = k
+	e.mu.Unlock()
+	return k, nil
 }
 
 // isLoaded reports whether id's model is in memory (loaded without error).
@@ -152,12 +205,24 @@ func (lm *loadedModel) load(path, tokPath string) error {
 		src.Close()
 		return fmt.Errorf("%s: reader gives no tensor views", path)
 	}
-	model, err := towers.LoadLM(is)
-	if err != nil {
-		src.Close()
-		return err
+	var model towers.LM
+	var info towers.LMInfo
+	if arch := is.Meta().Arch(); towers.KindOf(arch) == towers.ArchEncoder {
+		enc, err := towers.LoadBERT(is)
+		if err != nil {
+			src.Close()
+			return err
+		}
+		c := enc.Config
+		lm.enc, info = enc, towers.LMInfo{Arch: arch, Vocab: c.Vocab, Dim: c.Dim, Layers: c.Layers, Context: c.Context}
+	} else {
+		if model, err = towers.LoadLM(is); err != nil {
+			src.Close()
+			return err
+		}
+		info = model.Info()
+		lm.pooling = int(is.Meta().IntOr(info.Arch+".pooling_type", towers.PoolNone))
 	}
-	info := model.Info()
 	tok, err := tokenizer.FromSource(src, tokPath)
 	if err != nil {
 		src.Close()
@@ -167,7 +232,10 @@ func (lm *loadedModel) load(path, tokPath string) error {
 		src.Close()
 		return fmt.Errorf("tokenizer has %d tokens, model %d", tok.VocabSize(), info.Vocab)
 	}
-	lm.src, lm.lm, lm.dec, lm.tok = src, model, towers.AsDecoder(model), tok
+	lm.src, lm.lm, lm.info, lm.tok = src, model, info, tok
+	if model != nil {
+		lm.dec = towers.AsDecoder(model)
+	}
 	lm.chat = tokenizer.TemplateForTokenizer(src.Meta(), tok)
 	// The +16 covers what encoding adds (SentencePiece's dummy prefix).
 	lm.maxTextBytes = info.Context*longestPiece(tok) + 16
@@ -194,7 +262,7 @@ func longestPiece(tok tokenizer.Tokenizer) int {
 func (lm *loadedModel) checkTextBytes(what string, n int) error {
 	if n > lm.maxTextBytes {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "%s is %d bytes; no more than %d bytes can fit the model's context of %d tokens",
-			what, n, lm.maxTextBytes, lm.lm.Info().Context)
+			what, n, lm.maxTextBytes, lm.info.Context)
 	}
 	return nil
 }
@@ -221,6 +289,9 @@ func (e *engine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) erro
 		return err
 	}
 	defer e.done(lm)
+	if lm.lm == nil {
+		return sdk.Errorf(sdk.CodeInvalidRequest, "model %q is a sentence encoder (%s): it serves %s, not %s", job.Model, lm.info.Arch, taskEmbed, job.Task)
+	}
 	if !job.Deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, job.Deadline)

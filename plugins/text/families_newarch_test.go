@@ -78,7 +78,8 @@ func withVocab(t *testing.T, fixture, dir, name string) string {
 // plugin as Llama is served: a greedy completion with two choices (the
 // second forked from the first's prefill) must stream the text of the
 // tokens the tower picks when driven directly, and the embeddings task must
-// refuse a model that is not an attention decoder with a clear error.
+// refuse a model that is not an attention decoder with a clear error (and
+// its manifest not list the task).
 func TestNewFamiliesStream(t *testing.T) {
 	dir := t.TempDir()
 	for _, fam := range []string{"mamba", "mamba2", "rwkv6", "deepseek2"} {
@@ -141,6 +142,16 @@ func TestNewFamiliesStream(t *testing.T) {
 				func(sdk.Event) error { return nil })
 			if err == nil || !strings.Contains(err.Error(), "does not serve embeddings") {
 				t.Fatalf("embeddings of a %s model: %v", fam, err)
+			}
+			// Nor does its manifest offer them, so the gateway answers 404.
+			man, err := e.Describe(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range man.Models {
+				if m.ID == fam && (len(m.Tasks) != 2 || m.Tasks[0] != taskComplete || m.Tasks[1] != taskChat || !m.Ready) {
+					t.Fatalf("Describe lists %s with tasks %v (ready %v)", fam, m.Tasks, m.Ready)
+				}
 			}
 		})
 	}

@@ -20,6 +20,9 @@ func (e *generateEngine) embed(ctx context.Context, job sdk.Job, emit func(sdk.E
 	if len(job.Inputs) > 0 {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "text.embed takes no input files (got %q)", job.Inputs[0].Name)
 	}
+	if err := tasks.RefuseTokens(p, job.Model); err != nil {
+		return err
+	}
 	model, pl, err := e.pipelineFor(job.Model)
 	if err != nil {
 		return err

@@ -16,7 +16,8 @@
 // phi3 (fused attn_qkv and gate+up), gemma2 (post-norms, soft-capping,
 // sliding window), gemma3 (post-norms, QK-norm, sliding window, its own
 // RoPE base for local layers), bert (a post-LN encoder; -pooling 1 mean
-// or 2 CLS). -std sets the weights' spread and
+// or 2 CLS; -wordpiece gives it a small English WordPiece vocabulary, so
+// llama-embedding and the text plugin read text with it). -std sets the weights' spread and
 // -norm-noise makes norm weights 1 + N(0, noise), so tests see every norm.
 //
 //	go run ./tools/mkllama -type f32  -out /tmp/llama110m-f32.gguf
@@ -57,6 +58,7 @@ func main() {
 	normNoise := flag.Float64("norm-noise", 0, "norm weights are 1 + N(0, this)")
 	window := flag.Int("sliding-window", 0, "gemma: keys a local layer sees (0: the family's default)")
 	pooling := flag.Int("pooling", 1, "bert: pooling type (1 mean, 2 CLS)")
+	wordpiece := flag.Bool("wordpiece", false, "bert: write a small English WordPiece vocabulary (-vocab is then its size)")
 	flag.Parse()
 	if *out == "" {
 		*out = fmt.Sprintf("/tmp/llama110m-%s.gguf", *typ)
@@ -64,6 +66,14 @@ func main() {
 	sh := shape{dim: *dim, layers: *layers, heads: *heads, kvHeads: *kvHeads, ff: *ff, vocab: *vocab, ctx: *ctx,
 		untied: *untied, experts: *experts, expertsUsed: *expertsUsed, arch: *arch, std: *std, normNoise: *normNoise,
 		window: *window, pooling: *pooling}
+	if *wordpiece {
+		if *arch != "bert" {
+			fmt.Fprintln(os.Stderr, "mkllama: -wordpiece is for -arch bert")
+			os.Exit(2)
+		}
+		sh.wordpiece = wordPieceVocab()
+		sh.vocab = len(sh.wordpiece)
+	}
 	if err := write(*out, *typ, sh, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "mkllama:", err)
 		os.Exit(1)
@@ -84,6 +94,7 @@ type shape struct {
 	arch                                        string
 	std, normNoise                              float64
 	window, pooling                             int
+	wordpiece                                   []string // bert's vocabulary, llama.cpp's spelling; nil: no_vocab
 }
 
 func write(path, typ string, sh shape, seed int64) error {
@@ -266,6 +277,23 @@ func write(path, typ string, sh shape, seed int64) error {
 		meta[a+".attention.causal"] = false
 		meta[a+".pooling_type"] = uint32(sh.pooling)
 		meta["tokenizer.ggml.token_type_count"] = uint32(2)
+		if sh.wordpiece != nil {
+			delete(meta, a+".vocab_size")
+			types := make([]int32, len(sh.wordpiece))
+			for i, t := range sh.wordpiece {
+				types[i] = 1 // normal
+				if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+					types[i] = 3 // control
+				}
+			}
+			meta["tokenizer.ggml.model"] = "bert"
+			meta["tokenizer.ggml.pre"] = "bert-bge"
+			meta["tokenizer.ggml.tokens"] = sh.wordpiece
+			meta["tokenizer.ggml.token_type"] = types
+			for key, id := range map[string]uint32{"padding": 0, "unknown": 1, "bos": 2, "cls": 2, "seperator": 3, "mask": 4} {
+				meta["tokenizer.ggml."+key+"_token_id"] = id
+			}
+		}
 	case "gemma2":
 		meta[a+".attention.layer_norm_rms_epsilon"] = float32(1e-6)
 		meta[a+".attn_logit_softcapping"] = float32(50)
@@ -291,4 +319,40 @@ func write(path, typ string, sh shape, seed int64) error {
 	}
 	fmt.Printf("%s: %d parameters, %s\n", path, params, typ)
 	return nil
+}
+
+// wordPieceVocab is a small English WordPiece vocabulary written as
+// llama.cpp's converter writes BERT's (convert_hf_to_gguf.py, BertModel):
+// special tokens as they are, word-initial pieces with "▁" before them and
+// continuation pieces ("##ing") without their "##". Every ASCII letter,
+// digit and punctuation mark is a piece and every letter and digit a
+// continuation, so any ASCII text tokenizes without [UNK]; common words and
+// suffixes make real sentences a few tokens a word.
+func wordPieceVocab() []string {
+	v := []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
+	for c := byte('!'); c <= '~'; c++ {
+		if c >= 'A' && c <= 'Z' {
+			continue // the vocabulary is lower-cased, as bge's and MiniLM's are
+		}
+		v = append(v, "\u2581"+string(c))
+	}
+	for c := byte('0'); c <= 'z'; c++ {
+		if c <= '9' || c >= 'a' {
+			v = append(v, string(c))
+		}
+	}
+	words := strings.Fields(`the of and to in is was for on that with as it by at from his he an be are
+		this which or had not but were her she they you we their one all there been has have who its can
+		time first new two more after years would about also into other some what when than up out only
+		so do if my me no will said them could like then these may many over such how just our where
+		cat cats dog dogs bird fish tree house car road city river sea sky sun moon star rain snow
+		red green blue black white big small old young good bad happy sad fast slow hot cold
+		sat ran jumped sleeps eat eats play plays read reads went go goes see saw love likes
+		man woman child children girl boy friend people king queen book music food water fire
+		weather today tomorrow morning night day week year world country language computer model
+		embedding sentence search query document vector hello thanks please story once upon`)
+	for _, w := range words {
+		v = append(v, "\u2581"+w)
+	}
+	return append(v, "es", "ed", "ing", "ly", "er", "est", "ion", "ness", "ment", "able", "ful")
 }

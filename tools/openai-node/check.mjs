@@ -48,6 +48,14 @@ await step("embeddings (the SDK asks for base64)", async () => {
   const n = r.data[0].embedding.reduce((s, x) => s + x * x, 0);
   assert.ok(Math.abs(n - 1) < 1e-4);
 });
+await step("embeddings from a BERT encoder (base64 decoded by the SDK)", async () => {
+  const r = await ai.embeddings.create({ model: "bert-mean-f32", input: ["Hello, world!", "The cat sat on the mat."] });
+  assert.equal(r.data.length, 2);
+  assert.equal(r.data[0].embedding.length, 32);
+  assert.equal(r.usage.prompt_tokens, 17); // llama-tokenize: 6 + 11 with [CLS] and [SEP]
+  const n = r.data[1].embedding.reduce((s, x) => s + x * x, 0);
+  assert.ok(Math.abs(n - 1) < 1e-4);
+});
 await step("responses create / stream / retrieve", async () => {
   const r = await ai.responses.create({ model: "stories260K", input: "Tell me a story.", instructions: "Be brief.", max_output_tokens: 12 });
   assert.ok(r.id.startsWith("resp_") && r.output_text.length > 0);

@@ -11,20 +11,43 @@ import (
 // decoders, the vision plugin for a diffusion pipeline's CLIP text
 // encoder); these helpers keep them alike.
 
-// DecodeTextEmbed decodes text.embed params (schema-checked, then every
-// input non-empty); errors are invalid_request. Whether Dimensions fits is
-// the model's to say (CheckEmbedDimensions).
+// DecodeTextEmbed decodes text.embed params (schema-checked, then exactly
+// one of input and tokens given, every entry non-empty); errors are
+// invalid_request. Whether Dimensions fits is the model's to say
+// (CheckEmbedDimensions), and so is whether it takes token ids.
 func DecodeTextEmbed(raw json.RawMessage) (TextEmbedParams, error) {
 	var p TextEmbedParams
 	if err := sdk.DecodeParams(raw, &p); err != nil {
 		return p, err
+	}
+	switch {
+	case len(p.Input) == 0 && len(p.Tokens) == 0:
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input is required (texts, or tokens: token-id sequences)")
+	case len(p.Input) > 0 && len(p.Tokens) > 0:
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input and tokens are both given; send one")
 	}
 	for i, s := range p.Input {
 		if s == "" {
 			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input[%d] is empty", i)
 		}
 	}
+	for i, ids := range p.Tokens {
+		if len(ids) == 0 {
+			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: tokens[%d] is empty", i)
+		}
+	}
 	return p, nil
+}
+
+// Count is the number of inputs: texts or token-id sequences.
+func (p TextEmbedParams) Count() int { return len(p.Input) + len(p.Tokens) }
+
+// RefuseTokens is the answer of a model that reads text only.
+func RefuseTokens(p TextEmbedParams, model string) error {
+	if len(p.Tokens) > 0 {
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: model %q embeds text only; send input as a string or an array of strings, not token ids", model)
+	}
+	return nil
 }
 
 // CheckEmbedDimensions refuses a dimensions value other than 0 or the

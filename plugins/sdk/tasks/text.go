@@ -98,9 +98,11 @@ type Usage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
-// TextEmbedParams are text.embed's params: one unit-length vector per input.
+// TextEmbedParams are text.embed's params: one unit-length vector per input
+// (Input, or Tokens for models that take their own token ids; exactly one).
 type TextEmbedParams struct {
-	Input      []string `json:"input" schema:"required,minItems=1,maxItems=2048" doc:"the texts to embed (each non-empty)"`
+	Input      []string `json:"input,omitempty" schema:"maxItems=2048" doc:"the texts to embed (each non-empty)"`
+	Tokens     [][]int  `json:"tokens,omitempty" schema:"maxItems=2048" doc:"or token-id sequences in the model's own vocabulary, used as given (each non-empty)"`
 	Dimensions int      `json:"dimensions,omitempty" schema:"minimum=0" doc:"0 or the model's embedding size"`
 }
 

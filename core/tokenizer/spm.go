@@ -69,7 +69,7 @@ func FromLlama2C(v *formats.Llama2CVocab) (*SentencePiece, error) {
 
 // FromGGUF builds a tokenizer from GGUF tokenizer.ggml.* metadata:
 // SentencePiece ("llama"), byte-level BPE ("gpt2", with the pre-tokenizer
-// tokenizer.ggml.pre names) or WordPiece ("bert").
+// tokenizer.ggml.pre names), WordPiece ("bert") or RWKV World ("rwkv").
 func FromGGUF(meta formats.Metadata) (Tokenizer, error) {
 	model, _ := meta.String("tokenizer.ggml.model")
 	var t Tokenizer
@@ -81,8 +81,10 @@ func FromGGUF(meta formats.Metadata) (Tokenizer, error) {
 		t, err = bpeFromGGUF(meta)
 	case "bert":
 		t, err = wordPieceFromGGUF(meta)
+	case "rwkv":
+		t, err = rwkvFromGGUF(meta)
 	default:
-		return nil, fmt.Errorf("tokenizer: GGUF tokenizer model %q not supported (llama, gpt2, bert are)", model)
+		return nil, fmt.Errorf("tokenizer: GGUF tokenizer model %q not supported (llama, gpt2, bert, rwkv are)", model)
 	}
 	if err != nil {
 		return nil, err

@@ -15,25 +15,30 @@ import (
 
 // MatVecPart is one matrix of a MatVecMany group: Y (N) = W·x for W (N, k)
 // stored in Type (F32 holds f32 weights, Data any other type, rows
-// contiguous).
+// contiguous), x the group's activation or the part's own X.
 type MatVecPart struct {
 	Y    []float32
 	F32  []float32 // (N, k) when the weights are f32
 	Data []byte    // N × Type.RowBytes(k) otherwise
 	Type DType
 	N    int
+	X    []float32 // (k): this part's activation; nil: MatVecMany's x
 }
 
-// MatVecMany computes every part's Y = W·x for one activation x (k): the
-// same values as MatVecT (f32 parts) or MatVecQ (the others) part by part.
-// It fails, writing nothing, on a bad part.
+// MatVecMany computes every part's Y = W·x for one activation x (k), or the
+// part's own X (the down projections of a token's experts): the same values
+// as MatVecT (f32 parts) or MatVecQ (the others) part by part. x may be nil
+// when every part has its X. It fails, writing nothing, on a bad part.
 func MatVecMany(parts []MatVecPart, x []float32, k int) error {
-	if len(x) != k {
+	if x != nil && len(x) != k {
 		return fmt.Errorf("MatVecMany: len(x)=%d, k=%d: %w", len(x), k, ErrBadLength)
 	}
 	total := 0
 	for i := range parts {
 		p := &parts[i]
+		if p.X == nil && x == nil || p.X != nil && len(p.X) != k {
+			return fmt.Errorf("MatVecMany part %d: no activation of %d: %w", i, k, ErrBadLength)
+		}
 		if len(p.Y) != p.N {
 			return fmt.Errorf("MatVecMany part %d: len(y)=%d want %d: %w", i, len(p.Y), p.N, ErrBadLength)
 		}
@@ -69,12 +74,15 @@ func MatVecMany(parts []MatVecPart, x []float32, k int) error {
 	}
 	j := manyJobs.get()
 	j.parts = append(j.parts[:0], parts...)
-	j.x, j.k = x, k
+	j.k = k
 	j.acts = j.acts[:0]
 	for i := range j.parts {
 		p := &j.parts[i]
+		if p.X == nil {
+			p.X = x
+		}
 		if p.F32 == nil {
-			j.quantized(traits[p.Type].VecDot)
+			j.quantized(traits[p.Type].VecDot, p.X)
 		}
 	}
 	// Chunks of whole four-row quads, each worth a hand-off (~64K MACs).
@@ -85,23 +93,25 @@ func MatVecMany(parts []MatVecPart, x []float32, k int) error {
 		j.rows(0, total)
 	}
 	clear(j.parts) // do not pin caller memory in the pool
-	j.x = nil
+	for i := range j.acts {
+		j.acts[i].x = nil
+	}
 	manyJobs.put(j)
 	return nil
 }
 
-// manyJob is the pooled state of one MatVecMany call: the parts, and x
-// quantized to each activation type the parts take.
+// manyJob is the pooled state of one MatVecMany call: the parts (each X
+// set), and each activation quantized to each type its parts take.
 type manyJob struct {
 	parts []MatVecPart
-	x     []float32
 	k     int
 	acts  []manyAct
 	fn    func(lo, hi int)
 }
 
 type manyAct struct {
-	t  DType // VecDot type
+	t  DType    // VecDot type
+	x  *float32 // the activation it quantizes
 	xq []byte
 }
 
@@ -109,9 +119,9 @@ var manyJobs = newFreeList(8, func(j *manyJob) { j.fn = j.rows })
 
 // quantized returns x in activation type t, quantizing it on first use in
 // this call.
-func (j *manyJob) quantized(t DType) []byte {
+func (j *manyJob) quantized(t DType, x []float32) []byte {
 	for _, a := range j.acts {
-		if a.t == t {
+		if a.t == t && a.x == &x[0] {
 			return a.xq
 		}
 	}
@@ -123,12 +133,12 @@ func (j *manyJob) quantized(t DType) []byte {
 		j.acts = append(j.acts, manyAct{})
 	}
 	a := &j.acts[len(j.acts)-1]
-	a.t = t
+	a.t, a.x = t, &x[0]
 	if cap(a.xq) < n {
 		a.xq = make([]byte, n)
 	}
 	a.xq = a.xq[:n]
-	act.fromFloat(a.xq, j.x)
+	act.fromFloat(a.xq, x)
 	return a.xq
 }
 
@@ -146,18 +156,18 @@ func (j *manyJob) rows(lo, hi int) {
 			continue
 		}
 		if p.F32 != nil {
-			gemvRows(p.Y, j.x, p.F32, j.k, j.k, 0, r0, r1)
+			gemvRows(p.Y, p.X, p.F32, j.k, j.k, 0, r0, r1)
 			continue
 		}
 		t := &traits[p.Type]
 		rb := len(p.Data) / p.N
 		if t.VecDot == F32 {
 			for r := r0; r < r1; r++ {
-				p.Y[r] = t.dotF32(p.Data[r*rb:(r+1)*rb], j.x)
+				p.Y[r] = t.dotF32(p.Data[r*rb:(r+1)*rb], p.X)
 			}
 			continue
 		}
-		xq := j.quantized(t.VecDot) // quantized before the loop: a lookup
+		xq := j.quantized(t.VecDot, p.X) // quantized before the loop: a lookup
 		dotRows(t, p.Y[r0:r1], p.Data[r0*rb:r1*rb], rb, xq, j.k/traits[t.VecDot].BlockSize)
 	}
 }

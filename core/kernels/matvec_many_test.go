@@ -10,19 +10,23 @@ import (
 // others) gives it alone — the same kernels over the same rows — for every
 // implementation, 1 and 3 threads, part sizes that split a four-row quad
 // and a pool chunk, mixed activation types (q8s, q8_K, q8_1, f32 dots) in
-// one group, outputs inside NaN guard bands.
+// one group, some parts with their own activation, outputs inside NaN
+// guard bands.
 func TestMatVecManyMatchesParts(t *testing.T) {
 	r := rand.New(rand.NewSource(7))
 	defer SetThreads(Default().Threads())
 	const k = 512 // a multiple of every block size, q8_K's 256 included
 	types := []DType{F32, Q4_0, Q8_0, Q4_K, Q6_K, Q4_1, F16, F32, Q5_K}
 	sizes := []int{1, 5, 16, 37, 300, 129, 2, 64, 17}
-	x := randSlice(r, k)
+	x, own := randSlice(r, k), randSlice(r, k) // own: every third part's X
 	parts := make([]MatVecPart, len(types))
 	fulls := make([][]float32, len(types))
 	for i, d := range types {
 		n := sizes[i]
 		parts[i].N, parts[i].Type = n, d
+		if i%3 == 1 {
+			parts[i].X = own
+		}
 		if d == F32 {
 			parts[i].F32 = randSlice(r, n*k)
 		} else {
@@ -44,10 +48,13 @@ func TestMatVecManyMatchesParts(t *testing.T) {
 						}
 						for i, p := range group {
 							checkGuards(t, fulls[lo+i], p.N)
-							want := make([]float32, p.N)
+							want, xp := make([]float32, p.N), x
+							if p.X != nil {
+								xp = p.X
+							}
 							if p.F32 != nil {
-								MatVecT(want, p.F32, x, p.N, k)
-							} else if err := MatVecQ(want, p.Data, p.Type, x, p.N, k); err != nil {
+								MatVecT(want, p.F32, xp, p.N, k)
+							} else if err := MatVecQ(want, p.Data, p.Type, xp, p.N, k); err != nil {
 								t.Fatal(err)
 							}
 							for j := range want {
@@ -85,6 +92,9 @@ func TestMatVecManyRejects(t *testing.T) {
 	}
 	if err := MatVecMany(nil, x, 63); err == nil {
 		t.Error("len(x) ≠ k: no error")
+	}
+	if err := MatVecMany([]MatVecPart{{Y: y, F32: make([]float32, 128), N: 2}}, nil, 64); err == nil {
+		t.Error("no x and no X: no error")
 	}
 }
 

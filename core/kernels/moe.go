@@ -126,6 +126,7 @@ type MoEScratch struct {
 	y      []float32 // (tokens·TopK, Dim) expert outputs
 	sh     []float32 // (tokens, Dim) shared-expert output
 	y2     []float32 // (tokens, Dim) a further shared expert's output
+	parts  []MatVecPart
 }
 
 func grow[T any](s []T, n int) []T {
@@ -301,6 +302,51 @@ func swiglu(g, u []float32) {
 	}
 }
 
+// expertsOneToken is the expert loop of MoE for one token (decode): the
+// gate and up rows of all its experts read the same x, so they run as one
+// MatVecMany, then every expert's down projection (each of its own g) as
+// another — two parallel loops instead of three per expert, x quantized
+// once. Each value is the per-expert loop's bit for bit.
+func (s *MoEScratch) expertsOneToken(w *MoEWeights, x []float32, d, ff int) {
+	part := func(m *Experts, e int, y, x []float32, rows, cols int) MatVecPart {
+		p := MatVecPart{Y: y, N: rows, X: x, Type: m.Type}
+		if m.Type == F32 {
+			p.F32 = m.F32[e][:rows*cols]
+		} else {
+			p.Data = m.Q[e]
+		}
+		return p
+	}
+	s.parts = s.parts[:0]
+	for e, n := range s.load {
+		if n == 0 {
+			continue
+		}
+		r0 := s.offset[e] // n is 1: top-k experts are distinct
+		s.parts = append(s.parts,
+			part(&w.Gate, e, s.g[r0*ff:(r0+1)*ff], nil, ff, d),
+			part(&w.Up, e, s.u[r0*ff:(r0+1)*ff], nil, ff, d))
+	}
+	// Shapes were checked by validate: MatVecMany cannot fail here.
+	if err := MatVecMany(s.parts, x[:d], d); err != nil {
+		panic("moe: " + err.Error())
+	}
+	s.parts = s.parts[:0]
+	for e, n := range s.load {
+		if n == 0 {
+			continue
+		}
+		r0 := s.offset[e]
+		ge := s.g[r0*ff : (r0+1)*ff]
+		swiglu(ge, s.u[r0*ff:(r0+1)*ff])
+		s.parts = append(s.parts, part(&w.Down, e, s.y[r0*d:(r0+1)*d], ge, d, ff))
+	}
+	if err := MatVecMany(s.parts, nil, ff); err != nil {
+		panic("moe: " + err.Error())
+	}
+	clear(s.parts) // do not pin the weights
+}
+
 // MoE computes out (tokens, Dim) = Σ_k w_k·expert_k(x) + Σ shared(x) for x
 // (tokens, Dim), where expert(x) = Down·(silu(Gate·x) ⊙ Up·x). out is
 // overwritten (the caller adds the residual). It returns the number of rows
@@ -366,8 +412,12 @@ func MoE(out, x []float32, tokens int, w *MoEWeights, c MoEConfig, s *MoEScratch
 		}
 	})
 
-	// One matrix product per expert over its rows (each parallelises inside).
-	for e := 0; e < ne; e++ {
+	// One matrix product per expert over its rows (each parallelises inside);
+	// a single token's experts as two MatVecMany loops.
+	if tokens == 1 {
+		s.expertsOneToken(w, x, d, ff)
+	}
+	for e := 0; e < ne && tokens > 1; e++ {
 		r0, n := s.offset[e], s.load[e]
 		if n == 0 {
 			continue

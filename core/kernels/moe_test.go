@@ -260,6 +260,19 @@ func TestMoEQuantizedExperts(t *testing.T) {
 				}
 				assertNMSE(t, impl+" "+typ.String()+" grouped vs naive", got, naive, 1e-3)
 				assertNMSE(t, impl+" "+typ.String()+" quantized vs f32", got, dense, 1e-3)
+				// One token (decode) takes expertsOneToken's two MatVecMany
+				// loops: the same dots as the naive loop's.
+				for tok := 0; tok < 3; tok++ {
+					xt := x[tok*d : (tok+1)*d]
+					one, oneNaive := make([]float32, d), make([]float32, d)
+					if _, err := MoE(one, xt, 1, &wq, cfg, nil); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := MoENaive(oneNaive, xt, 1, &wq, cfg); err != nil {
+						t.Fatal(err)
+					}
+					assertNMSE(t, impl+" "+typ.String()+" one token vs naive", one, oneNaive, 1e-12)
+				}
 			})
 		}
 	}

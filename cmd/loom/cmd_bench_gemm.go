@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/loomhq/loom/core/kernels"
@@ -98,7 +97,7 @@ func runBenchGemm(args []string, stdout, stderr io.Writer) error {
 	best := gemmBenchResult{Op: "gemm", M: *m, N: *n, K: *k, Trans: *trans, Threads: *threads, Impl: kernels.Impl()}
 	for rep := 0; rep < *repeat; rep++ {
 		iters := 0
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), kernels.ProcessCPU()
 		var el time.Duration
 		for el < *minTime {
 			run()
@@ -108,7 +107,7 @@ func runBenchGemm(args []string, stdout, stderr io.Writer) error {
 		ns := float64(el.Nanoseconds()) / float64(iters)
 		if best.Iters == 0 || ns < best.NsPerOp {
 			best.NsPerOp, best.Iters = ns, iters
-			best.CPUNsPerOp = float64((processCPU() - cpu0).Nanoseconds()) / float64(iters)
+			best.CPUNsPerOp = float64((kernels.ProcessCPU() - cpu0).Nanoseconds()) / float64(iters)
 			best.GFlops = 2 * float64(*m) * float64(*n) * float64(*k) / ns
 		}
 	}
@@ -122,13 +121,4 @@ func runBenchGemm(args []string, stdout, stderr io.Writer) error {
 	_, err := fmt.Fprintf(stdout, "gemm %s m=%d n=%d k=%d threads=%d impl=%s: %.1f GFLOP/s (%.3f ms/op, %d iters)\n",
 		op, *m, *n, *k, *threads, best.Impl, best.GFlops, best.NsPerOp/1e6, best.Iters)
 	return err
-}
-
-// processCPU is the user+system CPU time this process has used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

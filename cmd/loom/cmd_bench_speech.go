@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/loomhq/loom/core/kernels"
@@ -31,14 +32,15 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	voice := fs.String("voice", "", "voice (default: the model's)")
 	rounds := fs.Int("rounds", 2, "passes over the benchmark texts (after one warm-up job)")
 	threads := fs.Int("threads", 2, "kernel threads in the plugin process")
+	concurrent := fs.Int("concurrent", 1, "requests in flight at once (each makes --rounds passes): the server's throughput under load")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	models := fs.String("models", modelDirsDefault(), "model directories, colon-separated (env LOOM_MODELS)")
 	pluginDir := fs.String("plugins", defaultPluginDir(), "directory holding loom-plugin-* binaries")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *rounds < 1 || *threads < 1 {
-		return usagef("--rounds and --threads must be ≥ 1")
+	if *rounds < 1 || *threads < 1 || *concurrent < 1 {
+		return usagef("--rounds, --threads and --concurrent must be ≥ 1")
 	}
 	ctx := context.Background()
 	s, err := startPlugin(ctx, *pluginDir, "audio", absDirs(*models), []string{kernels.ThreadsEnv + "=" + strconv.Itoa(*threads)}, stderr)
@@ -54,28 +56,49 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	}
 	var audioS, first, acoustic, vocoder, total float64
 	jobs := 0
-	for r := 0; r < *rounds; r++ {
-		for _, t := range benchSpeechTexts {
-			req.Input = t
-			// First audio: the first sentence's samples exist in the plugin
-			// when its progress event (step 1) reaches this process.
-			var firstAt time.Duration
-			start := time.Now()
-			_, res, err = speak(ctx, s.engine, *model, 0, req, func(step, _ int) {
-				if step == 1 {
-					firstAt = time.Since(start)
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	began := time.Now()
+	for range *concurrent {
+		wg.Go(func() {
+			req := req // each requester its own params
+			for r := 0; r < *rounds; r++ {
+				for _, t := range benchSpeechTexts {
+					req.Input = t
+					// First audio: the first sentence's samples exist in the plugin
+					// when its progress event (step 1) reaches this process.
+					var firstAt time.Duration
+					start := time.Now()
+					_, jr, err := speak(ctx, s.engine, *model, 0, req, func(step, _ int) {
+						if step == 1 {
+							firstAt = time.Since(start)
+						}
+					})
+					mu.Lock()
+					if err != nil {
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+						return
+					}
+					res = jr
+					total += float64(time.Since(start).Microseconds()) / 1000
+					audioS += jr.Seconds
+					first += float64(firstAt.Microseconds()) / 1000
+					acoustic += jr.Timings["acoustic"]
+					vocoder += jr.Timings["vocoder"]
+					jobs++
+					mu.Unlock()
 				}
-			})
-			if err != nil {
-				return err
 			}
-			total += float64(time.Since(start).Microseconds()) / 1000
-			audioS += res.Seconds
-			first += float64(firstAt.Microseconds()) / 1000
-			acoustic += res.Timings["acoustic"]
-			vocoder += res.Timings["vocoder"]
-			jobs++
-		}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(began).Seconds()
+	if firstErr != nil {
+		return firstErr
 	}
 	n := float64(jobs)
 	// The real-time factor is wall time per job as this process sees it
@@ -83,6 +106,7 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	// per second of audio produced.
 	rtf := total / 1000 / audioS
 	out := map[string]any{"op": "speech", "model": res.Model, "voice": res.Voice, "threads": *threads, "jobs": jobs,
+		"concurrent": *concurrent, "throughput_rtf": round3(wall / audioS), "jobs_per_s": round3(float64(jobs) / wall),
 		"audio_seconds": round3(audioS), "real_time_factor": round3(rtf), "ms_first_audio": round3(first / n),
 		"ms_acoustic_per_job": round3(acoustic / n), "ms_vocoder_per_job": round3(vocoder / n), "sample_rate": res.SampleRate}
 	if *asJSON {
@@ -90,5 +114,9 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "speech %s: real-time factor %.3f (%.1f s of audio in %.1f s), first audio after %.1f ms; acoustic %.1f ms, vocoder %.1f ms per job (%d threads)\n",
 		res.Model, rtf, audioS, total/1000, first/n, acoustic/n, vocoder/n, *threads)
+	if *concurrent > 1 {
+		fmt.Fprintf(stdout, "%d requests in flight: %.1f s of audio in %.1f s wall (throughput real-time factor %.3f, %.2f jobs/s)\n",
+			*concurrent, audioS, wall, wall/audioS, float64(jobs)/wall)
+	}
 	return nil
 }

@@ -4,20 +4,8 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"syscall"
 	"testing"
-	"time"
 )
-
-// processCPU is the process's user + system CPU time so far: benchmarks also
-// report GFLOP/s per CPU second, the rate that holds on a busy machine.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkConv2D runs the 3×3, pad-1 convolutions of the Shapes UNet (batch
 // 2, 4×4…16×16 maps) and VAE decoder (32×32 and 64×64), reporting GFLOP/s.
@@ -37,14 +25,14 @@ func BenchmarkConv2D(b *testing.B) {
 				conv2dTapsMinPixels = 1 << 30
 				defer func() { conv2dTapsMinPixels = old }()
 			}
-			cpu0 := processCPU()
+			cpu0 := ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				if err := Conv2D(out, x, w, bias, p); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			b.ReportMetric(flops*float64(b.N)/(processCPU()-cpu0).Seconds()/1e9, "cpu_GFLOP/s")
+			b.ReportMetric(flops*float64(b.N)/(ProcessCPU()-cpu0).Seconds()/1e9, "cpu_GFLOP/s")
 		})
 	}
 }

@@ -19,9 +19,10 @@ import (
 // other loop's — instead of blocking, and a full queue runs a chunk inline,
 // so nested loops cannot deadlock the pool.
 type Pool struct {
-	threads int
-	work    chan poolTask
-	wg      sync.WaitGroup
+	threads  int
+	work     chan poolTask
+	wg       sync.WaitGroup
+	inFlight atomic.Int32 // For calls running now, nested ones included
 }
 
 type poolTask struct {
@@ -132,9 +133,13 @@ func (p *Pool) Close() {
 	p.wg.Wait()
 }
 
-// For splits [0,n) into at most Threads() contiguous chunks whose size is a
-// multiple of grain (except the last) and runs fn on each; the caller runs the
-// first chunk itself. It returns when every chunk is done.
+// For splits [0,n) into contiguous chunks whose size is a multiple of grain
+// (except the last) and runs fn on each; the caller runs the first chunk
+// itself. It returns when every chunk is done. It uses at most Threads()
+// less the number of other For calls in flight: when jobs run side by side
+// (a worker's slots, concurrent requests) each keeps its loops on its own
+// thread instead of splitting every loop across cores the other jobs are
+// using, and a loop nested in another's chunk runs where it is.
 func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -143,10 +148,9 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 		grain = 1
 	}
 	chunks := (n + grain - 1) / grain
-	t := p.threads
-	if chunks < t {
-		t = chunks
-	}
+	others := int(p.inFlight.Add(1)) - 1
+	defer p.inFlight.Add(-1)
+	t := min(p.threads-others, chunks)
 	if t <= 1 {
 		fn(0, n)
 		return

@@ -86,3 +86,30 @@ func TestPoolAfterIdle(t *testing.T) {
 	}
 	p.Close()
 }
+
+// TestPoolSideBySide: a For started while another is in flight on a
+// two-thread pool runs inline, in one chunk on its caller; alone it splits.
+func TestPoolSideBySide(t *testing.T) {
+	p := NewPool(2)
+	defer p.Close()
+	var calls atomic.Int32
+	p.For(64, 1, func(lo, hi int) { calls.Add(1) })
+	if calls.Load() != 2 {
+		t.Fatalf("alone: %d chunks, want 2", calls.Load())
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		p.For(1, 1, func(lo, hi int) { close(started); <-release }) // one chunk: holds the caller
+		close(done)
+	}()
+	<-started
+	calls.Store(0)
+	var spans [][2]int
+	p.For(64, 1, func(lo, hi int) { calls.Add(1); spans = append(spans, [2]int{lo, hi}) })
+	close(release)
+	<-done
+	if calls.Load() != 1 || spans[0] != [2]int{0, 64} {
+		t.Fatalf("beside another loop: chunks %v, want one [0 64)", spans)
+	}
+}

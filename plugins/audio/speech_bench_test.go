@@ -3,9 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"syscall"
+	"strconv"
+	"sync"
 	"testing"
-	"time"
+
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // BenchmarkSynthesize speaks the four `loom bench speech` texts in process on
@@ -42,33 +44,39 @@ func BenchmarkSynthesize(b *testing.B) {
 		}
 		jobs = append(jobs, s)
 	}
+	// LOOM_BENCH_JOBS=N runs N requesters side by side, each speaking every
+	// text b.N times: rtf is then the server's throughput (wall seconds per
+	// second of audio made by all of them).
+	requesters, _ := strconv.Atoi(os.Getenv("LOOM_BENCH_JOBS"))
+	requesters = max(requesters, 1)
+	var mu sync.Mutex
 	var samples, acoustic, vocoder float64
 	b.ResetTimer()
-	cpu0 := processCPU()
-	for i := 0; i < b.N; i++ {
-		for _, s := range jobs {
-			wav, tm, err := m.synthesize(s, 0, 1, nil)
-			if err != nil {
-				b.Fatal(err)
+	cpu0 := kernels.ProcessCPU()
+	var wg sync.WaitGroup
+	for range requesters {
+		wg.Go(func() {
+			for i := 0; i < b.N; i++ {
+				for _, s := range jobs {
+					wav, tm, err := m.synthesize(s, 0, 1, nil)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					mu.Lock()
+					samples += float64(len(wav))
+					acoustic += tm.Acoustic
+					vocoder += tm.Vocoder
+					mu.Unlock()
+				}
 			}
-			samples += float64(len(wav))
-			acoustic += tm.Acoustic
-			vocoder += tm.Vocoder
-		}
+		})
 	}
-	cpu := processCPU() - cpu0
+	wg.Wait()
+	cpu := kernels.ProcessCPU() - cpu0
 	secs := samples / float64(m.sampleRate)
 	b.ReportMetric(b.Elapsed().Seconds()/secs, "rtf")
 	b.ReportMetric(cpu.Seconds()/secs, "cpu_rtf")
-	b.ReportMetric(acoustic/float64(b.N*len(jobs)), "ms_acoustic/job")
-	b.ReportMetric(vocoder/float64(b.N*len(jobs)), "ms_vocoder/job")
-}
-
-// processCPU is the process's user + system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(acoustic/float64(requesters*b.N*len(jobs)), "ms_acoustic/job")
+	b.ReportMetric(vocoder/float64(requesters*b.N*len(jobs)), "ms_vocoder/job")
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/loomhq/loom/core/formats"
@@ -63,8 +62,10 @@ const (
 	maxSentence = 300
 )
 
-// speechModel is a loaded speech folder. Synthesis holds mu: the towers use
-// every kernel thread, so two requests gain nothing by running at once.
+// speechModel is a loaded speech folder. Requests synthesize side by side:
+// the towers are safe for concurrent use, and the kernel pool gives each
+// running request its own thread when several are in flight
+// (kernels.Pool.For), which beats running them one at a time on all threads.
 type speechModel struct {
 	dir        string
 	cfg        speechConfig
@@ -72,7 +73,6 @@ type speechModel struct {
 	vocoder    towers.Vocoder // HiFi-GAN or Vocos, as its config.json says
 	sampleRate int
 	sources    []*formats.SafetensorsModel
-	mu         sync.Mutex
 }
 
 func loadSpeechModel(dir string) (m *speechModel, err error) {
@@ -248,8 +248,6 @@ type speechTimings struct {
 // [-1, 1] at m.sampleRate. each is called after every sentence with its
 // index and samples so far; an error from it stops synthesis.
 func (m *speechModel) synthesize(sents []string, speaker int, speed float32, each func(i int) error) ([]float32, speechTimings, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var tm speechTimings
 	var wav []float32
 	t0 := time.Now()

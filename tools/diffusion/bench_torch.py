@@ -30,11 +30,16 @@ def load(cls, d, fname):
     return net.eval(), cfg
 
 
-def timed(fn, n):
+CPU = {}
+
+
+def timed(fn, n, name):
+    """Wall ms per call; CPU[name] gets process CPU ms per call (all threads)."""
     fn()  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         fn()
+    CPU[name] = round(1000 * (time.process_time() - c0) / n, 3)
     return 1000 * (time.perf_counter() - t0) / n
 
 
@@ -60,12 +65,12 @@ def main():
         x = torch.randn(2, ucfg["in_channels"], side, side)
         t = torch.tensor(500.0)
         z = torch.randn(1, vcfg["latent_channels"], side, side)
-        step = timed(lambda: unet(x, t, ctx), a.steps)
-        dec = timed(lambda: vae.decode(z), a.decodes)
-        txt = timed(lambda: text(ids), a.decodes)
+        step = timed(lambda: unet(x, t, ctx), a.steps, "cpu_ms_per_unet_step")
+        dec = timed(lambda: vae.decode(z), a.decodes, "cpu_ms_vae_decode")
+        txt = timed(lambda: text(ids), a.decodes, "cpu_ms_text_encoder")
     print(json.dumps({"op": "image", "impl": "pytorch", "torch": torch.__version__, "threads": a.threads,
                       "ms_per_unet_step": round(step, 3), "ms_vae_decode": round(dec, 3), "ms_text_encoder": round(txt, 3),
-                      "latent": [ucfg["in_channels"], side, side], "guided_batch": 2}))
+                      "latent": [ucfg["in_channels"], side, side], "guided_batch": 2, **CPU}))
 
 
 if __name__ == "__main__":

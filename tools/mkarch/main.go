@@ -30,11 +30,12 @@ func main() {
 	out := flag.String("out", "", "output file (default /tmp/ARCH-TYPE.gguf)")
 	seed := flag.Int64("seed", 1, "weight seed")
 	yarn := flag.Bool("yarn", false, "deepseek2: YaRN rope scaling (factor 4 over an original context of 64, DeepSeek-V2's yarn_log_multiplier 0.0707)")
+	bench := flag.Bool("bench", false, "a ~100M-parameter model of the architecture (width 768, vocabulary 32000) for loom bench generate and llama-bench, instead of the tiny fixture")
 	flag.Parse()
 	if *out == "" {
 		*out = fmt.Sprintf("/tmp/%s-%s.gguf", *arch, *typ)
 	}
-	if err := run(*arch, *typ, *out, *seed, *yarn); err != nil {
+	if err := run(*arch, *typ, *out, *seed, *yarn, *bench); err != nil {
 		fmt.Fprintln(os.Stderr, "mkarch:", err)
 		os.Exit(1)
 	}
@@ -48,6 +49,15 @@ type model struct {
 	meta   formats.Metadata
 	params int
 	yarn   bool // deepseek2: YaRN rope scaling
+	bench  bool // the ~100M shape instead of the fixture's
+}
+
+// pick returns the fixture's value, or the ~100M benchmark shape's.
+func (m *model) pick(tiny, bench int) int {
+	if m.bench {
+		return bench
+	}
+	return tiny
 }
 
 // f32 adds a tensor of values (shape outermost first) stored as f32.
@@ -118,12 +128,12 @@ func (m *model) stack(name string, n, rows, cols int, std float64) error {
 	return nil
 }
 
-func run(arch, typ, out string, seed int64, yarn bool) error {
+func run(arch, typ, out string, seed int64, yarn, bench bool) error {
 	t, err := kernels.ParseDType(typ)
 	if err != nil || t != kernels.F32 && t != kernels.Q8_0 {
 		return fmt.Errorf("type %q: want f32 or q8_0", typ)
 	}
-	m := &model{r: rand.New(rand.NewSource(seed)), typ: t, yarn: yarn, meta: formats.Metadata{
+	m := &model{r: rand.New(rand.NewSource(seed)), typ: t, yarn: yarn, bench: bench, meta: formats.Metadata{
 		"general.architecture": arch,
 		"general.name":         fmt.Sprintf("random-%s-%s", arch, typ),
 		"tokenizer.ggml.model": "no_vocab", // llama.cpp: vocab_size dummy tokens
@@ -158,11 +168,13 @@ var archs = map[string]func(*model) error{
 }
 
 // mamba is a 2-block Mamba-1 of width 64 (inner 128, state 16, d_conv 4,
-// dt_rank 4), vocabulary 256. The output is its own matrix: tied to the
+// dt_rank 4), vocabulary 256 (-bench: 16 blocks of width 768, inner 1536,
+// dt_rank 48, vocabulary 32000: 109M, Mamba-130M's blocks). The output is its own matrix: tied to the
 // random embedding, the residual stream would make every token predict
 // itself and the greedy continuation would repeat one token.
 func mamba(m *model) error {
-	const dim, layers, vocab, inner, state, convK, dtRank = 64, 2, 256, 128, 16, 4, 4
+	dim, layers, vocab, inner, dtRank := m.pick(64, 768), m.pick(2, 16), m.pick(256, 32000), m.pick(128, 1536), m.pick(4, 48)
+	const state, convK = 16, 4
 	m.meta["mamba.context_length"] = uint32(1024)
 	m.meta["mamba.embedding_length"] = uint32(dim)
 	m.meta["mamba.block_count"] = uint32(layers)
@@ -213,9 +225,11 @@ func (m *model) uniform(n int, lo, hi float64) []float32 {
 }
 
 // rwkv6 is a 2-block RWKV-6 of width 64 (4 heads of 16, ff 224, ddlerp
-// rank 8, decay rank 16), vocabulary 256.
+// rank 8, decay rank 16), vocabulary 256 (-bench: 8 blocks of width 768,
+// 12 heads of 64, ff 2688, ranks 32 and 64, vocabulary 32000: 110M).
 func rwkv6(m *model) error {
-	const dim, layers, vocab, head, ff, extra, dextra = 64, 2, 256, 16, 224, 8, 16
+	dim, layers, vocab, head, ff := m.pick(64, 768), m.pick(2, 8), m.pick(256, 32000), m.pick(16, 64), m.pick(224, 2688)
+	extra, dextra := m.pick(8, 32), m.pick(16, 64)
 	for k, v := range map[string]any{
 		"context_length": uint32(1024), "embedding_length": uint32(dim), "block_count": uint32(layers),
 		"feed_forward_length": uint32(ff), "attention.head_count": uint32(0),
@@ -239,18 +253,18 @@ func rwkv6(m *model) error {
 		ln(p + "attn_norm_2")
 		m.f32(p+"time_mix_lerp_x.weight", m.uniform(dim, 0, 1), 1, 1, dim)
 		m.f32(p+"time_mix_lerp_fused.weight", m.uniform(5*dim, 0, 1), 5, 1, 1, dim)
-		if err := m.matStd(p+"time_mix_w1.weight", 5*extra, dim, 0.5/math.Sqrt(dim)); err != nil {
+		if err := m.matStd(p+"time_mix_w1.weight", 5*extra, dim, 0.5/math.Sqrt(float64(dim))); err != nil {
 			return err
 		}
-		if err := m.stack(p+"time_mix_w2.weight", 5, dim, extra, 0.5/math.Sqrt(extra)); err != nil {
+		if err := m.stack(p+"time_mix_w2.weight", 5, dim, extra, 0.5/math.Sqrt(float64(extra))); err != nil {
 			return err
 		}
 		m.f32(p+"time_mix_first.weight", m.normal(dim, 0, 0.5), dim/head, head)
 		m.vec(p+"time_mix_decay.weight", dim, -1, 0.7)
-		if err := m.matStd(p+"time_mix_decay_w1.weight", dextra, dim, 0.5/math.Sqrt(dim)); err != nil {
+		if err := m.matStd(p+"time_mix_decay_w1.weight", dextra, dim, 0.5/math.Sqrt(float64(dim))); err != nil {
 			return err
 		}
-		if err := m.matStd(p+"time_mix_decay_w2.weight", dim, dextra, 0.5/math.Sqrt(dextra)); err != nil {
+		if err := m.matStd(p+"time_mix_decay_w2.weight", dim, dextra, 0.5/math.Sqrt(float64(dextra))); err != nil {
 			return err
 		}
 		for _, n := range []string{"key", "value", "receptance", "gate", "output"} {
@@ -286,10 +300,15 @@ type tensorSpec struct {
 // dense SwiGLU of 128, block 1 an MoE of 8 experts of 32 in 4 groups (2
 // groups used, top-2, sigmoid scores with a selection bias, renormalised,
 // scaled 2.5) and one shared expert; vocabulary 256, its own output. The
-// router stays f32 (llama-quantize keeps ffn_gate_inp so).
+// router stays f32 (llama-quantize keeps ffn_gate_inp so). -bench: 6
+// blocks of width 768, 12 heads (q_lora 384, kv_lora 256, nope 64 + rope
+// 32, values 64), a dense block of 2048, then MoEs of 8 experts of 512 and
+// a shared one, vocabulary 32000: 120M.
 func deepseek2(m *model) error {
-	const dim, layers, vocab, heads, qLora, kvLora, nope, rope, vDim = 64, 2, 256, 4, 32, 32, 16, 16, 16
-	const ff, experts, used, expFF, groups, groupsUsed = 128, 8, 2, 32, 4, 2
+	dim, layers, vocab, heads := m.pick(64, 768), m.pick(2, 6), m.pick(256, 32000), m.pick(4, 12)
+	qLora, kvLora, nope, rope, vDim := m.pick(32, 384), m.pick(32, 256), m.pick(16, 64), m.pick(16, 32), m.pick(16, 64)
+	ff, expFF := m.pick(128, 2048), m.pick(32, 512)
+	const experts, used, groups, groupsUsed = 8, 2, 4, 2
 	for k, v := range map[string]any{
 		"context_length": uint32(1024), "embedding_length": uint32(dim), "block_count": uint32(layers),
 		"feed_forward_length": uint32(ff), "leading_dense_block_count": uint32(1),
@@ -329,7 +348,7 @@ func deepseek2(m *model) error {
 			mats = append(mats, tensorSpec{"ffn_gate.weight", 0, ff, dim}, tensorSpec{"ffn_up.weight", 0, ff, dim},
 				tensorSpec{"ffn_down.weight", 0, dim, ff})
 		} else {
-			m.f32(p+"ffn_gate_inp.weight", m.normal(experts*dim, 0, 1/math.Sqrt(dim)), experts, dim)
+			m.f32(p+"ffn_gate_inp.weight", m.normal(experts*dim, 0, 1/math.Sqrt(float64(dim))), experts, dim)
 			m.vec(p+"exp_probs_b.bias", experts, 0, 0.05)
 			mats = append(mats, []tensorSpec{
 				{"ffn_gate_exps.weight", experts, expFF, dim}, {"ffn_up_exps.weight", experts, expFF, dim},
@@ -348,9 +367,13 @@ func deepseek2(m *model) error {
 }
 
 // mamba2 is a 2-block Mamba-2 of width 64 (inner 128 in 8 heads of 16,
-// state 16, 2 groups, d_conv 4), vocabulary 256, its own output.
+// state 16, 2 groups, d_conv 4), vocabulary 256, its own output (-bench:
+// 16 blocks of width 768, inner 1536 in 24 heads of 64, state 128, one
+// group, vocabulary 32000: 109M, Mamba-2-130M's blocks).
 func mamba2(m *model) error {
-	const dim, layers, vocab, inner, state, convK, heads, groups = 64, 2, 256, 128, 16, 4, 8, 2
+	dim, layers, vocab, inner := m.pick(64, 768), m.pick(2, 16), m.pick(256, 32000), m.pick(128, 1536)
+	state, heads, groups := m.pick(16, 128), m.pick(8, 24), m.pick(2, 1)
+	const convK = 4
 	xbc := inner + 2*groups*state
 	for k, v := range map[string]any{
 		"context_length": uint32(1024), "embedding_length": uint32(dim), "block_count": uint32(layers),

@@ -9,7 +9,8 @@ import (
 // RWKV is the RWKV "World" tokenizer as llama.cpp reads it from a GGUF
 // vocabulary with tokenizer.ggml.model "rwkv" (llm_tokenizer_rwkv): every
 // token is a byte string, written in the file as Python's repr of its bytes
-// without the b” (convert_hf_to_gguf.py, _set_vocab_rwkv_world: "\x0a",
+// with the leading b and the quotes cut off (convert_hf_to_gguf.py,
+// _set_vocab_rwkv_world: "\x0a",
 // "\\t", "\\'"); a text is cut greedily into the longest token that starts
 // at each byte, left to right. Id 0 is "<s>" (control), BOS and EOS alike;
 // nothing is added around a text.

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/loomhq/loom/core/kernels"
@@ -24,14 +26,15 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 	scheduler := fs.String("scheduler", "", "sampler (default: the model's)")
 	size := fs.Int("size", 0, "output side (0: native; 128/256/512 adds the upscale)")
 	threads := fs.Int("threads", 2, "kernel threads in the plugin process")
+	concurrent := fs.Int("concurrent", 1, "requests in flight at once, sharing --images: the server's throughput under load")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	models := fs.String("models", modelDirsDefault(), "model directories, colon-separated (env LOOM_MODELS)")
 	pluginDir := fs.String("plugins", defaultPluginDir(), "directory holding loom-plugin-* binaries")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *steps < 1 || *steps > 150 || *images < 1 || *threads < 1 || *size < 0 {
-		return usagef("--steps must be 1…150, --images and --threads ≥ 1")
+	if *steps < 1 || *steps > 150 || *images < 1 || *threads < 1 || *size < 0 || *concurrent < 1 {
+		return usagef("--steps must be 1…150, --images, --threads and --concurrent ≥ 1")
 	}
 	ctx := context.Background()
 	s, err := startPlugin(ctx, *pluginDir, "vision", absDirs(*models), []string{kernels.ThreadsEnv + "=" + strconv.Itoa(*threads)}, stderr)
@@ -48,19 +51,46 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var unet, vae, text, post float64
+	var mu sync.Mutex
+	var firstErr error
+	next := 0 // the next image (seed next+1) a requester takes
+	var wg sync.WaitGroup
 	start := time.Now()
-	for i := 0; i < *images; i++ {
-		if _, res, err = generateImage(ctx, s.engine, *model, int64(i+1), req, nil); err != nil {
-			return err
-		}
-		unet += res.Timings["unet_per_step"]
-		vae += res.Timings["vae_decode"]
-		text += res.Timings["text"]
-		post += res.Timings["upscale"] + res.Timings["png"]
+	for range *concurrent {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= *images {
+					return
+				}
+				_, r, err := generateImage(ctx, s.engine, *model, int64(i+1), req, nil)
+				mu.Lock()
+				if err != nil {
+					firstErr = cmp.Or(firstErr, err)
+					next = *images
+					mu.Unlock()
+					return
+				}
+				res = r
+				unet += r.Timings["unet_per_step"]
+				vae += r.Timings["vae_decode"]
+				text += r.Timings["text"]
+				post += r.Timings["upscale"] + r.Timings["png"]
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
 	}
 	n := float64(*images)
 	perImage := float64(time.Since(start).Microseconds()) / 1000 / n
 	out := map[string]any{"op": "image", "model": res.Model, "steps": *steps, "images": *images, "threads": *threads,
+		"concurrent": *concurrent, "images_per_s": round3(1000 / perImage),
 		"ms_per_image": round3(perImage), "ms_per_unet_step": round3(unet / n), "ms_vae_decode": round3(vae / n),
 		"ms_text_encoder": round3(text / n), "ms_upscale_png": round3(post / n)}
 	if len(res.Images) > 0 {

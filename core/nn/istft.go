@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/loomhq/loom/core/kernels"
 )
@@ -50,20 +51,53 @@ func (s *ISTFT) Forward(out, re, im []float32, T int) error {
 	}
 	pad := (n - hop) / 2
 	size := (T-1)*hop + n
+	// Frames in parallel: frames[t] = window · IRFFT(frame t), kept in float32
+	// as the product the sequential overlap-add summed.
+	frames := make([]float32, T*n)
+	var errMu sync.Mutex
+	var ferr error
+	kernels.ParallelFor(T, 4, func(lo, hi int) {
+		scratch := make([]float64, s.fft.ScratchLen())
+		for t := lo; t < hi; t++ {
+			f := frames[t*n : (t+1)*n]
+			if err := s.fft.IRFFT(f, re[t*nb:(t+1)*nb], im[t*nb:(t+1)*nb], scratch); err != nil {
+				errMu.Lock()
+				ferr = err
+				errMu.Unlock()
+				return
+			}
+			for i, w := range s.Window {
+				f[i] *= w
+			}
+		}
+	})
+	if ferr != nil {
+		return ferr
+	}
+	// Overlap-add gathered per output sample, frames in ascending order: the
+	// same float64 sums in the same order as adding frame after frame, so
+	// the samples do not depend on the threads; in parallel over blocks.
 	acc := make([]float64, size) // overlap-added windowed frames
 	env := make([]float64, size) // overlap-added squared window
-	frame := make([]float32, n)
-	scratch := make([]float64, s.fft.ScratchLen())
-	for t := range T {
-		if err := s.fft.IRFFT(frame, re[t*nb:(t+1)*nb], im[t*nb:(t+1)*nb], scratch); err != nil {
-			return err
+	kernels.ParallelFor(size, 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			t0, t1 := max(0, (i-n+hop)/hop), min(T-1, i/hop) // frames t with t·hop ≤ i < t·hop + n
+			if i-n+hop < 0 {
+				t0 = 0
+			}
+			var a, e float64
+			for t := t0; t <= t1; t++ {
+				k := i - t*hop
+				if k >= n {
+					continue
+				}
+				w := s.Window[k]
+				a += float64(frames[t*n+k])
+				e += float64(w * w)
+			}
+			acc[i], env[i] = a, e
 		}
-		o := t * hop
-		for i, w := range s.Window {
-			acc[o+i] += float64(frame[i] * w)
-			env[o+i] += float64(w * w)
-		}
-	}
+	})
 	for i := range T * hop {
 		e := env[pad+i]
 		if e <= 1e-11 {

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/loomhq/loom/core/kernels"
 )
 
 // stftRef frames x (T·hop) as HiFi-GAN's mel does — reflect padding of
@@ -84,5 +86,50 @@ func TestISTFTRejectsBadShapes(t *testing.T) {
 	}
 	if err := s.Forward(nil, nil, nil, 0); err == nil {
 		t.Error("zero frames accepted")
+	}
+}
+
+// TestISTFTMatchesSequential: the threaded ISTFT (frames in parallel, the
+// overlap-add gathered per sample) gives the same bits as adding frame after
+// frame, at one and two threads.
+func TestISTFTMatchesSequential(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	for _, c := range []struct{ nfft, hop, T int }{{16, 4, 1}, {16, 4, 2}, {64, 16, 37}, {1024, 256, 50}, {30, 10, 9}} {
+		s, err := NewISTFT(c.nfft, c.hop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nb := s.Bins()
+		re, im := randSlice(r, c.T*nb), randSlice(r, c.T*nb)
+		// The sequential overlap-add the threaded one replaces.
+		n, hop := c.nfft, c.hop
+		acc, env := make([]float64, (c.T-1)*hop+n), make([]float64, (c.T-1)*hop+n)
+		frame, scratch := make([]float32, n), make([]float64, s.fft.ScratchLen())
+		for f := range c.T {
+			if err := s.fft.IRFFT(frame, re[f*nb:(f+1)*nb], im[f*nb:(f+1)*nb], scratch); err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range s.Window {
+				acc[f*hop+i] += float64(frame[i] * w)
+				env[f*hop+i] += float64(w * w)
+			}
+		}
+		want := make([]float32, c.T*hop)
+		for i := range want {
+			want[i] = float32(acc[(n-hop)/2+i] / env[(n-hop)/2+i])
+		}
+		for _, threads := range []int{1, 2} {
+			kernels.SetThreads(threads)
+			got := make([]float32, c.T*hop)
+			if err := s.Forward(got, re, im, c.T); err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%+v, %d threads: sample %d = %v, sequential %v", c, threads, i, got[i], want[i])
+				}
+			}
+		}
+		kernels.SetThreads(0)
 	}
 }

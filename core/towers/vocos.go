@@ -29,6 +29,7 @@ import (
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // VocosConfig is gemelo-ai/vocos' config.yaml (as JSON) without the
@@ -100,6 +101,7 @@ type Vocos struct {
 	blocks    []convNeXtBlock
 	out       nn.Linear // (n_fft + 2, dim)
 	istft     *nn.ISTFT
+	arenas    tensor.ArenaPool // Forward's activations, kept between calls
 }
 
 // LoadVocos binds a Vocos vocoder under b.
@@ -167,19 +169,21 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 	if T <= 0 || T > MaxVocoderFrames || len(mel) != C*T {
 		return nil, fmt.Errorf("vocos: mel has %d values for %d mels × %d frames (at most %d)", len(mel), C, T, MaxVocoderFrames)
 	}
-	ct := make([]float32, D*T) // (dim, T), the convolutions' layout
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
+	ct := ar.Scratch(D * T) // (dim, T), the embedding conv's layout
 	if err := m.embed.Forward(ct, mel, T); err != nil {
 		return nil, fmt.Errorf("vocos embed: %w", err)
 	}
-	x, err := transposeRows(ct, D, T) // (T, dim)
-	if err != nil {
+	x := ar.Scratch(T * D) // (T, dim) from here on
+	if err := kernels.Transpose(x, ct, D, T); err != nil {
 		return nil, err
 	}
 	if err := m.norm.Forward(x, x, T); err != nil {
 		return nil, err
 	}
-	h := make([]float32, T*D)
-	mid := make([]float32, T*m.Cfg.Backbone.InitArgs.IntermediateDim)
+	h := ar.Scratch(T * D)
+	mid := ar.Scratch(T * m.Cfg.Backbone.InitArgs.IntermediateDim)
 	for i := range m.blocks {
 		if err := m.blocks[i].forward(x, h, mid, T, D); err != nil {
 			return nil, fmt.Errorf("vocos convnext.%d: %w", i, err)
@@ -189,11 +193,11 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 		return nil, err
 	}
 	nb := m.istft.Bins()
-	spec := make([]float32, T*2*nb) // (T, n_fft + 2): log-magnitudes, then phases
+	spec := ar.Scratch(T * 2 * nb) // (T, n_fft + 2): log-magnitudes, then phases
 	if err := m.out.Forward(spec, x, T); err != nil {
 		return nil, fmt.Errorf("vocos head: %w", err)
 	}
-	re, im := make([]float32, T*nb), make([]float32, T*nb)
+	re, im := ar.Scratch(T*nb), ar.Scratch(T*nb)
 	kernels.ParallelFor(T, 8, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			row := spec[t*2*nb : (t+1)*2*nb]

@@ -21,6 +21,26 @@ import (
 // ASCII characters, then two-letter pieces.
 func withVocab(t *testing.T, fixture, dir, name string) string {
 	t.Helper()
+	return withTokenizer(t, fixture, dir, name, func(vocab int) formats.Metadata {
+		tokens := []string{"<unk>", "<s>", "</s>", "▁"}
+		types := []int32{2, 3, 3, 1}
+		for c := byte(33); c < 127 && len(tokens) < vocab; c++ {
+			tokens, types = append(tokens, string(c)), append(types, 1)
+		}
+		for i := 0; len(tokens) < vocab; i++ {
+			tokens, types = append(tokens, fmt.Sprintf("%c%c", 'a'+i/26, 'a'+i%26)), append(types, 1)
+		}
+		return formats.Metadata{"tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": tokens,
+			"tokenizer.ggml.scores": make([]float32, vocab), "tokenizer.ggml.token_type": types,
+			"tokenizer.ggml.bos_token_id": uint32(1), "tokenizer.ggml.eos_token_id": uint32(2),
+			"tokenizer.ggml.unknown_token_id": uint32(0)}
+	})
+}
+
+// withTokenizer writes the model of fixture to dir/name.gguf with the
+// tokenizer.* metadata vocab(its vocabulary size) gives.
+func withTokenizer(t *testing.T, fixture, dir, name string, vocab func(n int) formats.Metadata) string {
+	t.Helper()
 	src, err := formats.Open(filepath.Join("..", "..", "core", "towers", "testdata", fixture))
 	if err != nil {
 		t.Fatal(err)
@@ -38,28 +58,15 @@ func withVocab(t *testing.T, fixture, dir, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vocab := emb.Shape[0]
-	tokens := []string{"<unk>", "<s>", "</s>", "▁"}
-	types := []int32{2, 3, 3, 1}
-	for c := byte(33); c < 127 && len(tokens) < vocab; c++ {
-		tokens, types = append(tokens, string(c)), append(types, 1)
-	}
-	for i := 0; len(tokens) < vocab; i++ {
-		tokens, types = append(tokens, fmt.Sprintf("%c%c", 'a'+i/26, 'a'+i%26)), append(types, 1)
-	}
 	meta := formats.Metadata{}
 	for k, v := range src.Meta() {
 		if !strings.HasPrefix(k, "tokenizer.") {
 			meta[k] = v
 		}
 	}
-	meta["tokenizer.ggml.model"] = "llama"
-	meta["tokenizer.ggml.tokens"] = tokens
-	meta["tokenizer.ggml.scores"] = make([]float32, vocab)
-	meta["tokenizer.ggml.token_type"] = types
-	meta["tokenizer.ggml.bos_token_id"] = uint32(1)
-	meta["tokenizer.ggml.eos_token_id"] = uint32(2)
-	meta["tokenizer.ggml.unknown_token_id"] = uint32(0)
+	for k, v := range vocab(emb.Shape[0]) {
+		meta[k] = v
+	}
 	path := filepath.Join(dir, name+".gguf")
 	f, err := os.Create(path)
 	if err != nil {
@@ -154,5 +161,41 @@ func TestNewFamiliesStream(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An RWKV-6 file with the World vocabulary (tokenizer.ggml.model rwkv, as
+// every converted RWKV-6 GGUF has) loads and streams through the plugin:
+// "<s>" then every byte written as the converter writes it.
+func TestRWKVWorldFileStreams(t *testing.T) {
+	dir := t.TempDir()
+	withTokenizer(t, "rwkv6/f32.gguf", dir, "rwkv6-world", func(vocab int) formats.Metadata {
+		tokens, types := []string{"<s>"}, []int32{3}
+		for b := 0; len(tokens) < vocab; b++ {
+			s := string(rune(b))
+			if b < 0x20 || b >= 0x7f || b == '\\' || b == '\'' {
+				s = fmt.Sprintf(`\x%02x`, b)
+			}
+			tokens, types = append(tokens, s), append(types, 1)
+		}
+		return formats.Metadata{"tokenizer.ggml.model": "rwkv", "tokenizer.ggml.tokens": tokens,
+			"tokenizer.ggml.token_type": types, "tokenizer.ggml.bos_token_id": uint32(0), "tokenizer.ggml.eos_token_id": uint32(0)}
+	})
+	e := newEngine([]string{dir}, "")
+	r := runJob(t, e, context.Background(), sdk.Job{Task: taskComplete, Model: "rwkv6-world",
+		Params: json.RawMessage(`{"prompt":"Hello, world","max_tokens":6,"temperature":0}`)})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.res.Usage.PromptTokens != len("Hello, world") || r.res.Usage.CompletionTokens == 0 {
+		t.Fatalf("usage %+v: one token a byte expected", r.res.Usage)
+	}
+	lm, err := e.model("rwkv6-world")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.done(lm)
+	if got := lm.tok.Encode("\n\xfe", false); len(got) != 2 || got[0] != 1+'\n' || got[1] != 1+0xfe {
+		t.Errorf("escaped bytes: %v, want [%d %d]", got, 1+'\n', 1+0xfe)
 	}
 }

@@ -169,8 +169,9 @@ func TestSpeechRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// testdata also holds tiny-asr, the Whisper folder transcribe_test.go uses.
-	if len(m.Models) != 2 || m.Models[0].ID != "tiny-tts" || !m.Models[0].Ready || m.Models[1].ID != "tiny-asr" {
+	// testdata also holds tiny-asr, the Whisper folder transcribe_test.go
+	// uses, served as whisper-1 too.
+	if len(m.Models) != 3 || m.Models[0].ID != "tiny-tts" || !m.Models[0].Ready || m.Models[1].ID != "tiny-asr" || m.Models[2].ID != openAIASR {
 		t.Fatalf("manifest models %+v", m.Models)
 	}
 	text := "Hello there. How are you today? Fine, thanks!"

@@ -93,10 +93,10 @@ for arch in mamba mamba2 rwkv6 deepseek2; do
 	D="$ROOT/core/towers/testdata/$arch"
 	mkdir -p "$D"
 	# deepseek2's q8_0 files from seeds 1 (under -tags noasm, one decode
-	# step) and 3 (from position 6 on) differ from llama.cpp by ~1e-2: for
-	# seed 3 an attention output 1e-6 from a q8_0 rounding boundary rounds
-	# the other way in llama.cpp (see TestDeepSeek2MatchesLlamaCpp); seed 2
-	# has no such tie.
+	# step) and 3 (from position 6 on) differ from llama.cpp by ~1e-2: in
+	# both an attention output 1e-6 from a q8_0 rounding boundary rounds the
+	# other way in llama.cpp (see TestDeepSeek2MatchesLlamaCpp); seed 2 has
+	# no such tie.
 	seed=1
 	[ "$arch" = deepseek2 ] && seed=2
 	for t in f32 q8_0; do

@@ -118,7 +118,13 @@ func TestTranscriptionsSDK(t *testing.T) {
 	_, err = ai.Audio.Transcriptions.New(ctx, params("diarized_json"))
 	apiError(t, "diarized_json", err, 400, "invalid_request")
 	noModel := params(openai.AudioResponseFormatJSON)
-	noModel.Model = "whisper-1"
+	noModel.Model = "whisper-2"
 	_, err = ai.Audio.Transcriptions.New(ctx, noModel)
 	apiError(t, "unknown model", err, 404, "model_not_found")
+	// OpenAI's model name is the default folder's other name.
+	alias := params(openai.AudioResponseFormatJSON)
+	alias.Model = openai.AudioModelWhisper1
+	if res, err := ai.Audio.Transcriptions.New(ctx, alias); err != nil || res.Text != text {
+		t.Errorf("whisper-1: %v %+v, want tiny-asr's %q", err, res, text)
+	}
 }

@@ -252,6 +252,7 @@ var attnBenchShapes = []struct {
 	{"prefill512_causal", 512, 512, true},
 	{"prefill2048_causal", 2048, 2048, true},
 	{"decode_kv4096", 1, 4096, true},
+	{"decode_kv192", 1, 192, true}, // loom bench generate's last decode step
 }
 
 func BenchmarkFlashAttention(b *testing.B) {

@@ -15,6 +15,12 @@ func vecDots(out, q, k []float32, ldk, n, m int) {
 	_ = out[m-1]
 	_ = q[n-1]
 	_ = k[(m-1)*ldk+n-1]
+	if useAVX512 && n%16 == 0 {
+		// Four keys per pass of the f32 GEMV kernel (16-lane FMAs, one
+		// transposed reduction for the four): a decode step's scores.
+		gemvRows(out[:m], q[:n], k, ldk, n, 0, 0, m)
+		return
+	}
 	if useAVX2 {
 		vecDotsAVX2(&out[0], &q[0], &k[0], ldk, n, m)
 		return

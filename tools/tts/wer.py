@@ -15,7 +15,11 @@ earlier tables. Lines starting with # are comments.
 
 References are the sentences in spoken form (Loom's own front end, through
 tools/tts/normtext, so "9" is "nine" for both sides), lower case, without
-punctuation; hypotheses likewise.
+punctuation; hypotheses likewise. The teacher speaks that spoken form too, as
+it did for the training data (make_data.py): given the raw sentence, espeak-ng
+reads "2015" as "two thousand fifteen" and "$250" with an "and", and loses
+words to the reference that Loom's speech never had to say (--teacher-text
+raw: the figures before issue 24, same on sentences without digits).
 
 Decoding (the same for both sides): every clip is resampled to 16 kHz mono,
 padded with 0.3 s of silence at each end, and decoded by pocketsphinx_batch,
@@ -31,8 +35,8 @@ or more of its words on clips this short.
 
 Prints a line per sentence, then the table (per voice: WER of Loom's speech
 and of its teacher's, side by side, and their ratio) and a JSON summary line;
---out DIR keeps the WAVs and transcripts; --no-teacher skips the espeak-ng
-side (checkpoint sweeps). Needs about 1.5 s of CPU per sentence and voice; the
+--out DIR keeps the WAVs and transcripts; --side loom decodes only Loom's
+speech (checkpoint sweeps), --side teacher only the teacher's. Needs about 1.5 s of CPU per sentence and voice; the
 voices (--jobs) and each voice's two sides are decoded at once."""
 import argparse
 import json
@@ -127,12 +131,17 @@ def main():
     ap.add_argument("--normtext", default="/tmp/tts/normtext")
     ap.add_argument("--out", default="", help="keep WAVs and transcripts here")
     ap.add_argument("--decoder", choices=["batch", "continuous"], default="batch")
-    ap.add_argument("--no-teacher", action="store_true", help="decode only Loom's speech")
+    ap.add_argument("--side", choices=["both", "loom", "teacher"], default="both",
+                    help="decode both sides, or only Loom's speech (checkpoint sweeps), or only the teacher's")
+    ap.add_argument("--teacher-text", choices=["norm", "raw"], default="norm",
+                    help="the teacher speaks Loom's front end's spoken form (as in training) or the raw sentence")
     ap.add_argument("--jobs", type=int, default=4, help="voices scored at once (each decodes its two sides at once)")
+    ap.add_argument("--chunks", type=int, default=1, help="decoders per side and voice")
     a = ap.parse_args()
     sents = [l.strip() for l in open(a.sentences) if l.strip() and not l.startswith("#")]
     norm = subprocess.run([a.normtext], input="\n".join(sents) + "\n", capture_output=True, text=True, check=True).stdout
-    refs = [words(json.loads(l)["norm"]) for l in norm.splitlines()]
+    spoken = [json.loads(l)["norm"] for l in norm.splitlines()]
+    refs = [words(t) for t in spoken]
     idx = json.load(open(os.path.join(a.models, a.model, "speech.json")))
     voices = {v["name"]: v for v in idx["voices"]}
     names = a.voices.split(",") if a.voices else list(voices)
@@ -141,10 +150,22 @@ def main():
     tot = {"ref": 0, "loom": 0, "espeak": 0}
     espeak_path = teacher_voices.espeak_data(os.path.join(out, "espeak"))
     recognise = recognise_batch if a.decoder == "batch" else recognise_continuous
+    loom_side, teacher_side = a.side in ("both", "loom"), a.side in ("both", "teacher")
 
     def decode(wavs, side_dir):
-        os.makedirs(side_dir, exist_ok=True)
-        return recognise(wavs, side_dir)
+        """recognise in --chunks pieces at once (batch decoding normalises each utterance on its own, so the
+        hypotheses do not depend on how the clips are grouped)."""
+        k = max(1, min(a.chunks, len(wavs)))
+        parts = [wavs[i::k] for i in range(k)]
+        dirs = [side_dir if k == 1 else os.path.join(side_dir, str(i)) for i in range(k)]
+        for d in dirs:
+            os.makedirs(d, exist_ok=True)
+        with ThreadPoolExecutor(k) as pool:
+            hyps = list(pool.map(recognise, parts, dirs))
+        out = [""] * len(wavs)
+        for i in range(k):
+            out[i::k] = hyps[i]
+        return out
 
     def score_voice(name):
         """Both sides of one voice: Loom's speech and its teacher's, decoded concurrently."""
@@ -155,19 +176,22 @@ def main():
         os.makedirs(vdir, exist_ok=True)
         texts = os.path.join(vdir, "texts.txt")
         open(texts, "w").write("\n".join(sents) + "\n")
-        subprocess.run([a.loom, "speak", "--plugins", a.plugins, "--models", a.models, "--model", a.model,
-                        "--voice", name, "--texts-file", texts, "--out-dir", vdir], check=True, stdout=subprocess.DEVNULL)
+        hyp_loom = hyp_esp = [""] * len(sents)
         with ThreadPoolExecutor(2) as pool:
-            f_loom = pool.submit(decode, [os.path.join(vdir, f"{i:03d}.wav") for i in range(len(sents))],
-                                 os.path.join(vdir, "dec_loom"))
-            hyp_esp = [""] * len(sents)
-            if not a.no_teacher:
+            if loom_side:
+                subprocess.run([a.loom, "speak", "--plugins", a.plugins, "--models", a.models, "--model", a.model,
+                                "--voice", name, "--texts-file", texts, "--out-dir", vdir], check=True,
+                               stdout=subprocess.DEVNULL)
+                f_loom = pool.submit(decode, [os.path.join(vdir, f"{i:03d}.wav") for i in range(len(sents))],
+                                     os.path.join(vdir, "dec_loom"))
+            if teacher_side:
                 esps = []
-                for i, s in enumerate(sents):
+                for i, s in enumerate(spoken if a.teacher_text == "norm" else sents):
                     esps.append(os.path.join(vdir, f"espeak_{i:03d}.wav"))
                     subprocess.run(["espeak-ng", "--path=" + espeak_path, "-v", teacher, "-w", esps[-1], s], check=True)
                 hyp_esp = decode(esps, os.path.join(vdir, "dec_espeak"))
-            hyp_loom = f_loom.result()
+            if loom_side:
+                hyp_loom = f_loom.result()
         e_loom = e_esp = n_ref = 0
         rows, lines = [], []
         for i, (ref, h_loom, h_esp) in enumerate(zip(refs, hyp_loom, hyp_esp)):
@@ -176,9 +200,12 @@ def main():
             rows.append({"ref": " ".join(ref), "loom": h_loom, "espeak": h_esp, "loom_edits": d_loom, "espeak_edits": d_esp})
             lines.append(f"{name} {i:03d} loom {d_loom}/{len(ref)} espeak {d_esp}/{len(ref)} | {h_loom}")
         json.dump(rows, open(os.path.join(vdir, "transcripts.json"), "w"), indent=1)
-        v = {"teacher": teacher, "words": n_ref, "wer_loom": round(e_loom / n_ref, 4)}
-        if not a.no_teacher:
+        v = {"teacher": teacher, "words": n_ref}
+        if loom_side:
+            v["wer_loom"] = round(e_loom / n_ref, 4)
+        if teacher_side:
             v["wer_espeak"] = round(e_esp / n_ref, 4)
+        if loom_side and teacher_side:
             v["ratio"] = round(v["wer_loom"] / max(v["wer_espeak"], 1e-9), 3)
         return v, (n_ref, e_loom, e_esp), lines
 
@@ -189,27 +216,27 @@ def main():
             tot["ref"] += n_ref
             tot["loom"] += e_loom
             tot["espeak"] += e_esp
-    summary["wer_loom"] = round(tot["loom"] / tot["ref"], 4)
-    if not a.no_teacher:
+    if loom_side:
+        summary["wer_loom"] = round(tot["loom"] / tot["ref"], 4)
+    if teacher_side:
         summary["wer_espeak"] = round(tot["espeak"] / tot["ref"], 4)
+    if loom_side and teacher_side:
         summary["ratio"] = round(summary["wer_loom"] / max(summary["wer_espeak"], 1e-9), 3)
     summary["out"] = out
-    print_table(summary, os.path.relpath(a.sentences, ROOT))
+    sentences = os.path.abspath(a.sentences)
+    print_table(summary, os.path.relpath(sentences, ROOT) if sentences.startswith(ROOT + os.sep) else sentences)
     print(json.dumps(summary))
 
 
 def print_table(summary, sentences):
     """The per-voice table, Loom beside its teacher (markdown, as the model card has it)."""
-    teacher = "wer_espeak" in summary
+    cols = [(k, t) for k, t in (("wer_loom", "WER Loom"), ("wer_espeak", "WER espeak-ng"), ("ratio", "ratio")) if k in summary]
     print(f"\n{summary['sentences']} sentences of {sentences}, pocketsphinx_{summary['decoder']}\n")
-    print("| voice | teacher | WER Loom |" + (" WER espeak-ng | ratio |" if teacher else ""))
-    print("| --- | --- | ---: |" + (" ---: | ---: |" if teacher else ""))
+    print("| voice | teacher | " + " | ".join(t for _, t in cols) + " |")
+    print("| --- | --- | " + " | ".join("---:" for _ in cols) + " |")
     rows = [(n, v["teacher"], v) for n, v in summary["voices"].items()] + [("**all**", "", summary)]
     for name, t, v in rows:
-        line = f"| {name} | {t} | {v['wer_loom']:.3f} |"
-        if teacher:
-            line += f" {v['wer_espeak']:.3f} | {v['ratio']:.2f} |"
-        print(line)
+        print(f"| {name} | {t} | " + " | ".join(f"{v[k]:.{2 if k == 'ratio' else 3}f}" for k, _ in cols) + " |")
     print(flush=True)
 
 

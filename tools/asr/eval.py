@@ -14,7 +14,9 @@ round trip `loom speak` → `loom transcribe` per shipped voice.
    (pocketsphinx beside it on the same WAVs).
 
 References and hypotheses are compared as wer.py does: lower case words,
-numbers spoken (Loom's front end, tools/tts/normtext), punctuation dropped.
+numbers spoken (Loom's front end, tools/tts/normtext), punctuation dropped;
+the character error rate is the edit distance over those words joined by
+single spaces.
 
   make build && go build -o /tmp/asr/normtext ./tools/tts/normtext
   /usr/bin/python3 tools/asr/eval.py [--model loom-asr] [--noisy] [--out /tmp/asr/eval]
@@ -33,8 +35,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools", "tts"))
+sys.path.insert(0, HERE)  # before tools/tts, which has a make_data.py of its own
 import make_data  # noqa: E402
 import wer  # noqa: E402
 
@@ -77,14 +79,22 @@ def score(name, refs, wavs, a, tmp, rows, ps=True):
     """Loom and pocketsphinx on the same WAVs; returns (loom WER, pocketsphinx WER, words)."""
     hyp_p = pocketsphinx(wavs, tmp) if ps and not a.no_pocketsphinx else [""] * len(wavs)
     hyp_l = loom_transcribe(a, wavs) if not a.pocketsphinx_only else [""] * len(wavs)
+    ran_p = ps and not a.no_pocketsphinx
     e_l = e_p = n = 0
+    c_l = c_p = nc = 0
     for ref, hl, hp, w in zip(refs, hyp_l, hyp_p, wavs):
         dl, dp = wer.edits(ref, wer.words(hl)), wer.edits(ref, wer.words(hp))
         e_l, e_p, n = e_l + dl, e_p + dp, n + len(ref)
+        rc = " ".join(ref)  # character error rate over the same normalised words
+        c_l, c_p, nc = c_l + wer.edits(rc, " ".join(wer.words(hl))), c_p + wer.edits(rc, " ".join(wer.words(hp))), nc + len(rc)
         rows.append({"set": name, "wav": w, "ref": " ".join(ref), "loom": hl, "pocketsphinx": hp, "loom_edits": dl,
                      "pocketsphinx_edits": dp})
         print(f"{name} loom {dl}/{len(ref)} ps {dp}/{len(ref)} | {hl} | {hp}", flush=True)
-    return round(e_l / max(n, 1), 4), round(e_p / max(n, 1), 4), n
+    cer[name] = (round(c_l / max(nc, 1), 4), round(c_p / max(nc, 1), 4) if ran_p else None)
+    return round(e_l / max(n, 1), 4), round(e_p / max(n, 1), 4) if ran_p else None, n
+
+
+cer = {}  # set name -> (loom CER, pocketsphinx CER)
 
 
 def window_samples(model_dir):
@@ -154,9 +164,12 @@ def main():
             wl, wp, n = score("roundtrip-" + v, [wer.words(n) for _, n in pick], wavs, a, d, rows, a.roundtrip_pocketsphinx)
             summary["sets"]["roundtrip-" + v] = {"clips": len(pick), "words": n, "wer_loom": wl, "wer_pocketsphinx": wp}
     json.dump(rows, open(os.path.join(out, "transcripts.json"), "w"), indent=1)
-    print(f"{'set':28s} {'clips':>5s} {'words':>6s} {'loom':>7s} {'pocketsphinx':>13s}")
+    print(f"{'set':28s} {'clips':>5s} {'words':>6s} {'WER loom':>9s} {'pocketsphinx':>13s} {'CER loom':>9s} {'pocketsphinx':>13s}")
     for k, v in summary["sets"].items():
-        print(f"{k:28s} {v['clips']:5d} {v['words']:6d} {v['wer_loom']:7.3f} {v['wer_pocketsphinx']:13.3f}")
+        v["cer_loom"], v["cer_pocketsphinx"] = cer[k]
+        ps = "—" if v["wer_pocketsphinx"] is None else f"{v['wer_pocketsphinx']:.3f}"
+        pc = "—" if v["cer_pocketsphinx"] is None else f"{v['cer_pocketsphinx']:.3f}"
+        print(f"{k:28s} {v['clips']:5d} {v['words']:6d} {v['wer_loom']:9.3f} {ps:>13s} {v['cer_loom']:9.3f} {pc:>13s}")
     summary["out"] = out
     print(json.dumps(summary))
 

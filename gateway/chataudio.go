@@ -44,11 +44,9 @@ func (a chatAudio) blob() (queue.Blob, error) {
 		return queue.Blob{}, apiErrorf(http.StatusRequestEntityTooLarge, sdk.CodeRequestTooLarge,
 			"input_audio.data: over %d bytes of audio", maxAudioUpload)
 	}
-	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a.Data))
+	data, err := decodeBase64("input_audio.data", a.Data)
 	if err != nil {
-		if data, err = base64.RawStdEncoding.DecodeString(strings.TrimSpace(a.Data)); err != nil {
-			return queue.Blob{}, badRequest("input_audio.data: not valid base64")
-		}
+		return queue.Blob{}, err
 	}
 	if len(data) == 0 {
 		return queue.Blob{}, badRequest("input_audio.data: the audio is empty")

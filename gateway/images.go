@@ -440,13 +440,24 @@ func decodeImageURL(u string) (queue.Blob, error) {
 	} else if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
 		return queue.Blob{}, badRequest("image: remote URLs are not fetched; send the image as base64 or a data: URL")
 	}
-	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
+	data, err := decodeBase64("image", payload)
 	if err != nil {
-		if data, err = base64.RawStdEncoding.DecodeString(strings.TrimSpace(payload)); err != nil {
-			return queue.Blob{}, badRequest("image: not valid base64")
-		}
+		return queue.Blob{}, err
 	}
 	return checkImage(data)
+}
+
+// decodeBase64 decodes a JSON field's base64 (padded or not, surrounding
+// space ignored); an error is a 400 naming the field.
+func decodeBase64(field, payload string) ([]byte, error) {
+	payload = strings.TrimSpace(payload)
+	data, err := base64.StdEncoding.DecodeString(payload)
+	if err != nil {
+		if data, err = base64.RawStdEncoding.DecodeString(payload); err != nil {
+			return nil, badRequest("%s: not valid base64", field)
+		}
+	}
+	return data, nil
 }
 
 // checkImage refuses bytes that are not a PNG, JPEG or GIF of sane size, so a

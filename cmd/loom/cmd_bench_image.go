@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -52,40 +51,23 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 	}
 	var unet, vae, text, post float64
 	var mu sync.Mutex
-	var firstErr error
-	next := 0 // the next image (seed next+1) a requester takes
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range *concurrent {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= *images {
-					return
-				}
-				_, r, err := generateImage(ctx, s.engine, *model, int64(i+1), req, nil)
-				mu.Lock()
-				if err != nil {
-					firstErr = cmp.Or(firstErr, err)
-					next = *images
-					mu.Unlock()
-					return
-				}
-				res = r
-				unet += r.Timings["unet_per_step"]
-				vae += r.Timings["vae_decode"]
-				text += r.Timings["text"]
-				post += r.Timings["upscale"] + r.Timings["png"]
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	err = eachConcurrent(ctx, *images, *concurrent, func(i int) error {
+		_, r, err := generateImage(ctx, s.engine, *model, int64(i+1), req, nil) // image i has seed i+1
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		res = r
+		unet += r.Timings["unet_per_step"]
+		vae += r.Timings["vae_decode"]
+		text += r.Timings["text"]
+		post += r.Timings["upscale"] + r.Timings["png"]
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	n := float64(*images)
 	perImage := float64(time.Since(start).Microseconds()) / 1000 / n

@@ -10,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/loomhq/loom/plugins/host"
@@ -117,33 +115,15 @@ func runBenchQueue(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	run := func(n int, lat []time.Duration) (time.Duration, error) {
-		var next atomic.Int64
-		var mu sync.Mutex
-		var firstErr error
-		var wg sync.WaitGroup
 		start := time.Now()
-		for range *conc {
-			wg.Go(func() {
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= n || ctx.Err() != nil {
-						return
-					}
-					d, err := one()
-					if err != nil {
-						mu.Lock()
-						firstErr = cmpErr(firstErr, err)
-						mu.Unlock()
-						return
-					}
-					if lat != nil {
-						lat[i] = d
-					}
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(start), firstErr
+		err := eachConcurrent(ctx, n, *conc, func(i int) error {
+			d, err := one()
+			if err == nil && lat != nil {
+				lat[i] = d
+			}
+			return err
+		})
+		return time.Since(start), err
 	}
 	if _, err := run(*warmup, nil); err != nil {
 		return fmt.Errorf("warmup: %w", err)
@@ -166,13 +146,6 @@ func runBenchQueue(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "queue (%s): %d empty echo jobs, concurrency %d: p50 %.2f ms, p99 %.2f ms, %.0f jobs/s\n",
 		res.Backend, res.Jobs, res.Concurrency, res.P50ms, res.P99ms, res.JobsPerS)
 	return nil
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // percentile of sorted durations (nearest rank).

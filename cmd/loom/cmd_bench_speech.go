@@ -32,7 +32,7 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	voice := fs.String("voice", "", "voice (default: the model's)")
 	rounds := fs.Int("rounds", 2, "passes over the benchmark texts (after one warm-up job)")
 	threads := fs.Int("threads", 2, "kernel threads in the plugin process")
-	concurrent := fs.Int("concurrent", 1, "requests in flight at once (each makes --rounds passes): the server's throughput under load")
+	concurrent := fs.Int("concurrent", 1, "requests in flight at once (--rounds passes each, sharing the texts in turn): the server's throughput under load")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	models := fs.String("models", modelDirsDefault(), "model directories, colon-separated (env LOOM_MODELS)")
 	pluginDir := fs.String("plugins", defaultPluginDir(), "directory holding loom-plugin-* binaries")
@@ -57,48 +57,38 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	var audioS, first, acoustic, vocoder, total float64
 	jobs := 0
 	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
 	began := time.Now()
-	for range *concurrent {
-		wg.Go(func() {
-			req := req // each requester its own params
-			for r := 0; r < *rounds; r++ {
-				for _, t := range benchSpeechTexts {
-					req.Input = t
-					// First audio: the first sentence's samples exist in the plugin
-					// when its progress event (step 1) reaches this process.
-					var firstAt time.Duration
-					start := time.Now()
-					_, jr, err := speak(ctx, s.engine, *model, 0, req, func(step, _ int) {
-						if step == 1 {
-							firstAt = time.Since(start)
-						}
-					})
-					mu.Lock()
-					if err != nil {
-						if firstErr == nil {
-							firstErr = err
-						}
-						mu.Unlock()
-						return
-					}
-					res = jr
-					total += float64(time.Since(start).Microseconds()) / 1000
-					audioS += jr.Seconds
-					first += float64(firstAt.Microseconds()) / 1000
-					acoustic += jr.Timings["acoustic"]
-					vocoder += jr.Timings["vocoder"]
-					jobs++
-					mu.Unlock()
-				}
+	// --rounds passes over the texts per requester, taken in turn by
+	// whichever of the --concurrent requesters is free.
+	err = eachConcurrent(ctx, *concurrent**rounds*len(benchSpeechTexts), *concurrent, func(i int) error {
+		req := req // each job its own params
+		req.Input = benchSpeechTexts[i%len(benchSpeechTexts)]
+		// First audio: the first sentence's samples exist in the plugin
+		// when its progress event (step 1) reaches this process.
+		var firstAt time.Duration
+		start := time.Now()
+		_, jr, err := speak(ctx, s.engine, *model, 0, req, func(step, _ int) {
+			if step == 1 {
+				firstAt = time.Since(start)
 			}
 		})
-	}
-	wg.Wait()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		res = jr
+		total += float64(time.Since(start).Microseconds()) / 1000
+		audioS += jr.Seconds
+		first += float64(firstAt.Microseconds()) / 1000
+		acoustic += jr.Timings["acoustic"]
+		vocoder += jr.Timings["vocoder"]
+		jobs++
+		return nil
+	})
 	wall := time.Since(began).Seconds()
-	if firstErr != nil {
-		return firstErr
+	if err != nil {
+		return err
 	}
 	n := float64(jobs)
 	// The real-time factor is wall time per job as this process sees it

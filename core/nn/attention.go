@@ -212,20 +212,8 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	row := pos - c.Start               // the rows of positions pos… (a sliding cache may have dropped older ones)
 	kNew := c.K[row*kw : (row+seq)*kw]
 	vNew := c.V[row*kw : (row+seq)*kw]
-	if seq == 1 {
-		if err := forwardRow(x, []*Linear{&a.Q, &a.K, &a.V}, [][]float32{q, kNew, vNew}); err != nil {
-			return fmt.Errorf("attn q, k, v: %w", err)
-		}
-	} else {
-		if err := a.Q.Forward(q, x, seq); err != nil {
-			return fmt.Errorf("attn q: %w", err)
-		}
-		if err := a.K.Forward(kNew, x, seq); err != nil {
-			return fmt.Errorf("attn k: %w", err)
-		}
-		if err := a.V.Forward(vNew, x, seq); err != nil {
-			return fmt.Errorf("attn v: %w", err)
-		}
+	if err := forwardShared(x, seq, []*Linear{&a.Q, &a.K, &a.V}, [][]float32{q, kNew, vNew}); err != nil {
+		return fmt.Errorf("attn q, k, v: %w", err)
 	}
 	if a.QNorm != nil {
 		if err := a.QNorm.Forward(q, q, seq*a.Heads); err != nil {

@@ -41,6 +41,21 @@ func (l *Linear) Forward(y, x []float32, rows int) error {
 	return nil
 }
 
+// forwardShared sets ys[i] = ls[i](x) for rows rows of x that every linear
+// reads: one row (a decode step) through forwardRow, more through each
+// linear's own Forward.
+func forwardShared(x []float32, rows int, ls []*Linear, ys [][]float32) error {
+	if rows == 1 {
+		return forwardRow(x, ls, ys)
+	}
+	for i, l := range ls {
+		if err := l.Forward(ys[i], x, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // forwardRow sets ys[i] (out_i) = ls[i](x) for one row x (in) shared by
 // every linear (a block's q, k and v; a feed-forward's gate and up): one
 // kernels.MatVecMany, so x is quantized once per activation type and the
@@ -127,17 +142,8 @@ func (m *SwiGLU) Forward(out, x []float32, rows int, s *Scratch) error {
 	ff := m.Gate.W.Rows
 	g := tensor.Grow(&s.g, rows*ff) // (rows, ff)
 	u := tensor.Grow(&s.u, rows*ff) // (rows, ff)
-	if rows == 1 {
-		if err := forwardRow(x, []*Linear{&m.Gate, &m.Up}, [][]float32{g, u}); err != nil {
-			return fmt.Errorf("ffn gate, up: %w", err)
-		}
-	} else {
-		if err := m.Gate.Forward(g, x, rows); err != nil {
-			return fmt.Errorf("ffn gate: %w", err)
-		}
-		if err := m.Up.Forward(u, x, rows); err != nil {
-			return fmt.Errorf("ffn up: %w", err)
-		}
+	if err := forwardShared(x, rows, []*Linear{&m.Gate, &m.Up}, [][]float32{g, u}); err != nil {
+		return fmt.Errorf("ffn gate, up: %w", err)
 	}
 	act := kernels.SiLU
 	if m.GeGLU {

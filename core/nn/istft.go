@@ -81,16 +81,13 @@ func (s *ISTFT) Forward(out, re, im []float32, T int) error {
 	env := make([]float64, size) // overlap-added squared window
 	kernels.ParallelFor(size, 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			t0, t1 := max(0, (i-n+hop)/hop), min(T-1, i/hop) // frames t with t·hop ≤ i < t·hop + n
-			if i-n+hop < 0 {
-				t0 = 0
-			}
+			// Frames t with t·hop ≤ i < t·hop + n: from ⌈(i−n+1)/hop⌉, which
+			// (i−n+hop)/hop is when not negative (Go's division truncates a
+			// negative one towards 0, and max clamps it), to ⌊i/hop⌋.
+			t0, t1 := max(0, (i-n+hop)/hop), min(T-1, i/hop)
 			var a, e float64
 			for t := t0; t <= t1; t++ {
-				k := i - t*hop
-				if k >= n {
-					continue
-				}
+				k := i - t*hop // < n by t0
 				w := s.Window[k]
 				a += float64(frames[t*n+k])
 				e += float64(w * w)

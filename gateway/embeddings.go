@@ -91,8 +91,8 @@ func (s *Server) embeddings(c *gin.Context) {
 		}
 		if len(ids) == 0 {
 			err = badRequest("input[%d]: empty token array", i)
-		} else if len(ids) > s.cfg.MaxPromptBytes {
-			err = badRequest("input[%d]: %d token ids is over the limit of %d", i, len(ids), s.cfg.MaxPromptBytes)
+		} else if len(ids) > tasks.MaxEmbedTokens {
+			err = badRequest("input[%d]: %d token ids is over the limit of %d", i, len(ids), tasks.MaxEmbedTokens)
 		}
 	}
 	if err == nil {

@@ -110,6 +110,10 @@ type TextEmbedParams struct {
 // TextEmbedParams.Input's maxItems).
 const MaxEmbedInputs = 2048
 
+// MaxEmbedTokens bounds one token-id input of an embeddings request: OpenAI's
+// per-input limit. A model's own context may be shorter; the plugin checks that.
+const MaxEmbedTokens = 8192
+
 // TextEmbedResult is text.embed's result: one vector per input, in order.
 type TextEmbedResult struct {
 	Model      string      `json:"model"`

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"runtime"
 	"time"
@@ -130,3 +131,13 @@ func allocDelta(f func() error) (uint64, error) {
 }
 
 func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }
+
+// roundSig rounds x to d significant digits: for ratios such as a real-time
+// factor of 0.0187, where three decimals would keep only two digits.
+func roundSig(x float64, d int) float64 {
+	if x == 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+		return x
+	}
+	p := math.Pow(10, float64(d)-math.Ceil(math.Log10(math.Abs(x))))
+	return math.Round(x*p) / p
+}

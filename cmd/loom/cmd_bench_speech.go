@@ -96,8 +96,8 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	// per second of audio produced.
 	rtf := total / 1000 / audioS
 	out := map[string]any{"op": "speech", "model": res.Model, "voice": res.Voice, "threads": *threads, "jobs": jobs,
-		"concurrent": *concurrent, "throughput_rtf": round3(wall / audioS), "jobs_per_s": round3(float64(jobs) / wall),
-		"audio_seconds": round3(audioS), "real_time_factor": round3(rtf), "ms_first_audio": round3(first / n),
+		"concurrent": *concurrent, "throughput_rtf": roundSig(wall/audioS, 4), "jobs_per_s": round3(float64(jobs) / wall),
+		"audio_seconds": round3(audioS), "real_time_factor": roundSig(rtf, 4), "ms_first_audio": round3(first / n),
 		"ms_acoustic_per_job": round3(acoustic / n), "ms_vocoder_per_job": round3(vocoder / n), "sample_rate": res.SampleRate}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(out)

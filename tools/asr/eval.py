@@ -6,7 +6,7 @@ round trip `loom speak` → `loom transcribe` per shipped voice.
 1. Held-out espeak-ng speech (make_data.py --heldout: sentences, reserved
    words, accents, variants and pitches that training never used), clips that
    fit in one window of the model; --noisy adds a copy with noise and a room
-   (train.py's augmentation, seeded). Loom: `loom transcribe --language en`;
+   (train.py's augmentation, seeded). Loom: `loom transcribe --language en` (greedy, or --beam N);
    pocketsphinx: pocketsphinx_batch with the en-us model, exactly as
    tools/tts/wer.py decodes (16 kHz, 0.3 s of padding, batch cepstral mean).
 2. Round trip: --roundtrip held-out sentences (default 50) spoken by each voice
@@ -51,7 +51,7 @@ def write_wav(path, pcm):
 
 def loom_transcribe(a, wavs):
     out = subprocess.run([a.loom, "transcribe", "--plugins", a.plugins, "--models", a.models, "--model", a.model,
-                          "--language", "en"] + wavs, capture_output=True, text=True)
+                          "--language", "en", "--beam", str(a.beam)] + wavs, capture_output=True, text=True)
     got = {}
     for line in out.stdout.splitlines():
         p, _, t = line.partition("\t")
@@ -116,6 +116,7 @@ def main():
     ap.add_argument("--no-pocketsphinx", action="store_true")
     ap.add_argument("--roundtrip-pocketsphinx", action="store_true", help="pocketsphinx on the round-trip speech too")
     ap.add_argument("--pocketsphinx-only", action="store_true", help="only pocketsphinx's side (cached in --out for later runs)")
+    ap.add_argument("--beam", type=int, default=0, help="loom transcribe --beam (0: greedy)")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     if not os.path.exists(a.normtext):
@@ -127,7 +128,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     limit = window_samples(os.path.join(a.models, a.model)) - 4800
     clips = [c for c in make_load(a.heldout) if c["samples"] <= limit]
-    summary = {"model": a.model, "sets": {}}
+    summary = {"model": a.model, "beam": a.beam, "sets": {}}
     rows = []
     sets = [("espeak-heldout", False)] + ([("espeak-heldout-noisy", True)] if a.noisy else [])
     for name, noisy in sets:

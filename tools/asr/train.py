@@ -78,13 +78,13 @@ def load_set(dirs):
 
 
 class Augment:
-    def __init__(self, rng):
-        self.rng = rng
+    def __init__(self, rng, room=0.35, noise=0.5):
+        self.rng, self.room, self.noise = rng, room, noise
 
     def __call__(self, pcm):
         r = self.rng
         x = pcm.astype(np.float32) / 32768.0
-        if r.random() < 0.35:  # a room: exponentially decaying noise as the impulse response
+        if r.random() < self.room:  # a room: exponentially decaying noise as the impulse response
             rt60 = r.uniform(0.15, 0.6)
             n = int(rt60 * W.SAMPLE_RATE)
             t = np.arange(n) / W.SAMPLE_RATE
@@ -92,7 +92,7 @@ class Augment:
             ir[0] = 1.0 / r.uniform(0.3, 1.0)
             wet = np.fft.irfft(np.fft.rfft(x, len(x) + n) * np.fft.rfft(ir, len(x) + n))[: len(x)]
             x = (wet / (np.abs(wet).max() + 1e-6) * np.abs(x).max()).astype(np.float32)
-        if r.random() < 0.5:  # noise: white, pink-ish (integrated), or hum
+        if r.random() < self.noise:  # noise: white, pink-ish (integrated), or hum
             kind = r.random()
             nz = np.random.randn(len(x)).astype(np.float32)
             if kind < 0.4:
@@ -239,6 +239,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--ctc", type=float, default=0.3)
+    ap.add_argument("--room", type=float, default=0.35, help="share of utterances put in a synthetic room")
+    ap.add_argument("--noise", type=float, default=0.5, help="share of utterances with added noise")
     ap.add_argument("--clip", type=float, default=2.0, help="gradient norm clip")
     ap.add_argument("--every", type=float, default=12, help="minutes between checkpoints")
     ap.add_argument("--resume", action="store_true")
@@ -288,18 +290,13 @@ def main():
         export(m, tk, cfg, a.out)
         print(json.dumps({"exported": a.out, "step": step}))
         return
-    if a.export_only:
-        m.eval()
-        export(m, tk, cfg, a.out)
-        print(json.dumps({"exported": a.out, "step": step}))
-        return
     train = [c for c in load_set(a.data) if c["samples"] <= N_SAMPLES - 4800]
     held = [c for c in load_set(a.heldout) if c["samples"] <= N_SAMPLES - 4800][:a.eval_clips] if a.heldout else []
     n_params = sum(p.numel() for p in m.parameters() if p.requires_grad)
     print(json.dumps({"clips": len(train), "hours": round(sum(c["samples"] for c in train) / 16000 / 3600, 2),
                       "params": n_params, "config": cfg, "budget_min": round(budget / 60, 1)}), flush=True)
     log = open(os.path.join(a.work, "log.jsonl"), "a")
-    aug = Augment(rng)
+    aug = Augment(rng, a.room, a.noise)
     order, oi = list(range(len(train))), len(train)
     last_ck = last_load = time.time()
     warm = 150

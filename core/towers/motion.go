@@ -32,11 +32,15 @@ package towers
 // Image-to-video holds the given first frame fixed: frame 0's input is the
 // picture's clean VAE latent at timestep 0 on every step, whatever the
 // sampler's frame 0 holds, so the other frames attend (through the motion
-// modules) to the object in the picture while they are denoised. Nothing in
-// the network changes — only the per-frame timestep — so a text-to-video
-// checkpoint runs it; Loom's shapes-video is trained with such clips mixed in
-// (tools/video/train.py). The caller puts the latent itself in frame 0 of the
-// final latents before decoding.
+// modules) to the object in the picture while they are denoised; a
+// text-to-video checkpoint runs it so. A model with first_frame_channels in
+// its config (Loom's; Stable Video Diffusion's image-latent concatenation)
+// also reads the picture's latent at conv_in on every frame: conv_in has
+// in_channels = latent channels + first_frame_channels, the second part the
+// picture's latent in image-to-video and zero in text-to-video. Such a model
+// starts as a text-to-video one with zero conv_in columns for those channels
+// (tools/video/train.py --first-frame). The caller puts the latent itself in
+// frame 0 of the final latents before decoding.
 
 import (
 	"encoding/json"
@@ -60,6 +64,10 @@ type MotionConfig struct {
 	// module's attn2 attend to the prompt's text states instead of across the
 	// frames; it must be the UNet's cross_attention_dim.
 	CtxDim int `json:"motion_cross_attention_dim"`
+	// FirstFrame, when set (Loom's extension), is how many of in_channels,
+	// the last ones, carry the first frame's clean latent on every frame
+	// (zero in text-to-video); the rest are the noisy latents, as many.
+	FirstFrame int `json:"first_frame_channels"`
 }
 
 // MotionUNetConfig is a motion UNet's spatial and motion configuration, and
@@ -98,6 +106,8 @@ func (c *MotionUNetConfig) validate() error {
 		return fmt.Errorf("motion unet: motion heads %v or layers %v do not match %d blocks", m.Heads, m.Layers, n)
 	case m.CtxDim != 0 && m.CtxDim != c.UNet.CrossAttentionDim:
 		return fmt.Errorf("motion unet: motion_cross_attention_dim %d, the text states are %d wide", m.CtxDim, c.UNet.CrossAttentionDim)
+	case m.FirstFrame < 0 || (m.FirstFrame > 0 && c.UNet.InChannels != 2*m.FirstFrame):
+		return fmt.Errorf("motion unet: first_frame_channels %d of in_channels %d (want half: a latent and the first frame's)", m.FirstFrame, c.UNet.InChannels)
 	}
 	for i, ch := range c.UNet.BlockOutChannels {
 		if h, l := m.Heads.at(i), m.Layers.at(i); h <= 0 || ch%h != 0 || l < 1 || l > 16 {
@@ -129,6 +139,7 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 		TemporalMidLayers  *int `json:"temporal_transformer_layers_per_mid_block"`
 		ReverseTemporal    any  `json:"reverse_temporal_transformer_layers_per_block"`
 		ReverseMotionHeads any  `json:"reverse_motion_num_attention_heads"`
+		FirstFrame         int  `json:"first_frame_channels"` // in unet/ in either layout
 	}
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return c, fmt.Errorf("unet config %s: %w", path, err)
@@ -162,6 +173,7 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 	default:
 		return c, fmt.Errorf("unet config %s: class %q is not a motion UNet", path, head.Class)
 	}
+	c.Motion.FirstFrame = head.FirstFrame
 	c.UNet.fill()
 	c.Motion.fill()
 	return c, c.validate()
@@ -291,20 +303,30 @@ func LoadMotionUNetFolder(dir string, bind func(path string) (*nn.Binder, error)
 }
 
 // Forward predicts out (videos, frames, OutChannels, h, w) for sample
-// (videos, frames, InChannels, h, w) at timesteps (1 for all, one per video,
-// or one per frame: videos·frames), each video conditioned on its text
+// (videos, frames, LatentChannels(), h, w) at timesteps (1 for all, one per
+// video, or one per frame: videos·frames), each video conditioned on its text
 // encoder states ctx (videos, ctxLen, CrossAttentionDim). h and w must be
 // multiples of the UNet's Downscale(); frames at most motion_max_seq_length.
+// A model with first-frame channels sees them zero (text-to-video).
 func (m *MotionUNet) Forward(out, sample []float32, videos, frames, h, w int, timesteps, ctx []float32, ctxLen int) error {
+	return m.forward(out, sample, nil, videos, frames, h, w, timesteps, ctx, ctxLen)
+}
+
+// forward is Forward with first, for a model with first-frame channels: each
+// video's first-frame latent (videos, LatentChannels(), h, w) for those
+// channels of all its frames, or nil for zeros.
+func (m *MotionUNet) forward(out, sample, first []float32, videos, frames, h, w int, timesteps, ctx []float32, ctxLen int) error {
 	c := m.Cfg.UNet
-	f, D, n := c.Downscale(), c.CrossAttentionDim, videos*frames
+	f, D, n, C := c.Downscale(), c.CrossAttentionDim, videos*frames, m.LatentChannels()
 	switch {
 	case videos <= 0 || frames <= 0 || frames > m.Cfg.Motion.MaxFrames:
 		return fmt.Errorf("motion unet: %d videos of %d frames (1…%d frames)", videos, frames, m.Cfg.Motion.MaxFrames)
 	case h <= 0 || w <= 0 || h%f != 0 || w%f != 0:
 		return fmt.Errorf("motion unet: %dx%d latents (sides must be positive multiples of %d)", h, w, f)
-	case len(sample) != n*c.InChannels*h*w || len(out) < n*c.OutChannels*h*w:
-		return fmt.Errorf("motion unet: sample has %d floats (want %d), out %d", len(sample), n*c.InChannels*h*w, len(out))
+	case len(sample) != n*C*h*w || len(out) < n*c.OutChannels*h*w:
+		return fmt.Errorf("motion unet: sample has %d floats (want %d), out %d", len(sample), n*C*h*w, len(out))
+	case first != nil && len(first) != videos*C*h*w:
+		return fmt.Errorf("motion unet: first frames have %d floats, want %d", len(first), videos*C*h*w)
 	case len(timesteps) != 1 && len(timesteps) != videos && len(timesteps) != n:
 		return fmt.Errorf("motion unet: %d timesteps for %d videos of %d frames", len(timesteps), videos, frames)
 	case ctxLen <= 0 || len(ctx) != videos*ctxLen*D:
@@ -312,6 +334,9 @@ func (m *MotionUNet) Forward(out, sample []float32, videos, frames, h, w int, ti
 	}
 	ar := m.arenas.Get()
 	defer m.arenas.Put(ar)
+	if k := m.Cfg.Motion.FirstFrame; k > 0 {
+		sample = withFirstFrame(ar.Floats(n*c.InChannels*h*w), sample, first, videos, frames, C*h*w, k*h*w)
+	}
 	ts := ar.Scratch(n) // one per frame
 	per := ctxLen * D
 	ctxN := ar.Scratch(n * per) // each video's context repeated for its frames
@@ -349,37 +374,62 @@ func (m *MotionUNet) Forward(out, sample []float32, videos, frames, h, w int, ti
 	return m.unet.forward(ar, out, sample, n, h, w, ts, ctxN, ctxLen, hook)
 }
 
+// withFirstFrame lays out a model input in (videos·frames, latent + first-
+// frame channels, h, w): each frame's latents (fl floats of sample), then its
+// video's first frame (ff floats of first; first nil: in is left zero there).
+func withFirstFrame(in, sample, first []float32, videos, frames, fl, ff int) []float32 {
+	for v := 0; v < videos; v++ {
+		for fr := 0; fr < frames; fr++ {
+			i := v*frames + fr
+			row := in[i*(fl+ff) : (i+1)*(fl+ff)]
+			copy(row, sample[i*fl:(i+1)*fl])
+			if first != nil {
+				copy(row[fl:], first[v*ff:(v+1)*ff])
+			}
+		}
+	}
+	return in
+}
+
 // ForwardFirstFrame is Forward for image-to-video: every video's frame 0 is
-// first, the clean latent of the given picture (InChannels, h, w) shared by
-// all videos, or one per video (videos, InChannels, h, w), at timestep 0,
-// whatever sample holds there; the other frames are at t. Frame 0 of out is
-// the model's output for that clean frame, which a sampler should not use:
-// the caller holds frame 0 of its latents at first (set it in the final
-// latents, and in any preview, before decoding).
+// first, the clean latent of the given picture (LatentChannels(), h, w)
+// shared by all videos, or one per video (videos, LatentChannels(), h, w), at
+// timestep 0, whatever sample holds there; the other frames are at t (and,
+// with first-frame channels, read first there too). Frame 0 of out is the
+// model's output for that clean frame, which a sampler should not use: the
+// caller holds frame 0 of its latents at first (set it in the final latents,
+// and in any preview, before decoding).
 func (m *MotionUNet) ForwardFirstFrame(out, sample, first []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int) error {
-	c := m.Cfg.UNet
-	fl := c.InChannels * h * w // one frame's latents
+	fl := m.LatentChannels() * h * w // one frame's latents
 	if videos <= 0 || frames <= 0 || (len(first) != fl && len(first) != videos*fl) || len(sample) != videos*frames*fl {
 		return fmt.Errorf("motion unet: first frame has %d floats (want %d or %d), sample %d, for %d videos of %d frames",
 			len(first), fl, videos*fl, len(sample), videos, frames)
 	}
 	in := append([]float32(nil), sample...)
 	ts := make([]float32, videos*frames)
-	for v := 0; v < videos; v++ {
-		f0 := first
-		if len(first) != fl {
-			f0 = first[v*fl : (v+1)*fl]
+	firsts := first // one per video
+	if len(first) == fl && videos > 1 {
+		firsts = make([]float32, 0, videos*fl)
+		for v := 0; v < videos; v++ {
+			firsts = append(firsts, first...)
 		}
-		copy(in[v*frames*fl:], f0)
+	}
+	for v := 0; v < videos; v++ {
+		copy(in[v*frames*fl:], firsts[v*fl:(v+1)*fl])
 		for fr := 1; fr < frames; fr++ {
 			ts[v*frames+fr] = t
 		}
 	}
-	return m.Forward(out, in, videos, frames, h, w, ts, ctx, ctxLen)
+	return m.forward(out, in, firsts, videos, frames, h, w, ts, ctx, ctxLen)
 }
 
-// LatentChannels is the latent channels a frame has (in_channels).
-func (m *MotionUNet) LatentChannels() int { return m.Cfg.UNet.InChannels }
+// LatentChannels is the latent channels a frame has: in_channels, less the
+// first-frame channels of a model that has them.
+func (m *MotionUNet) LatentChannels() int { return m.Cfg.UNet.InChannels - m.Cfg.Motion.FirstFrame }
+
+// FirstFrameChannels reports whether conv_in reads the first frame's latent
+// (first_frame_channels): then image-to-video gives every frame the picture.
+func (m *MotionUNet) FirstFrameChannels() bool { return m.Cfg.Motion.FirstFrame > 0 }
 
 // SampleSize is the latent side the model was trained at (sample_size).
 func (m *MotionUNet) SampleSize() int { return m.Cfg.UNet.SampleSize }
@@ -397,6 +447,9 @@ func (c MotionUNetConfig) String() string {
 	text := ""
 	if c.Motion.CtxDim > 0 {
 		text = ", motion modules read the text"
+	}
+	if c.Motion.FirstFrame > 0 {
+		text += ", conv_in reads the first frame"
 	}
 	return fmt.Sprintf("%s: blocks %v, motion heads %v, up to %d frames%s", layout, c.UNet.BlockOutChannels, c.Motion.Heads, c.Motion.MaxFrames, text)
 }

@@ -18,7 +18,7 @@ func BenchmarkMotionUNetStep(b *testing.B) {
 	m := loadMotionFolder(b, dir)
 	c := m.Cfg.UNet
 	side, frames := c.SampleSize, min(16, m.MaxFrames())
-	n := 2 * frames * c.InChannels * side * side
+	n := 2 * frames * m.LatentChannels() * side * side
 	r := rand.New(rand.NewSource(1))
 	x, out := make([]float32, n), make([]float32, n)
 	for i := range x {

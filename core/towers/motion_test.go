@@ -14,7 +14,8 @@ import (
 // a tiny random-init UNetMotionModel (weights stored as f16, used as
 // f16-rounded f32 on both sides), in both of diffusers' layouts: one step on
 // two videos of five frames, and the same step with frame 0 held clean at
-// timestep 0 (image-to-video).
+// timestep 0 (image-to-video; with first_frame_channels, the picture's latent
+// in conv_in's extra channels of every frame too).
 const (
 	motionDir    = "testdata/motion_tiny"
 	motionGolden = "testdata/motion_golden.safetensors"
@@ -42,7 +43,8 @@ func loadMotionFolder(t testing.TB, dir string) *MotionUNet {
 func TestMotionUNetMatchesPyTorch(t *testing.T) {
 	for _, c := range []struct{ dir, golden string }{
 		{motionDir, motionGolden},
-		{"testdata/motion_tiny_text", "testdata/motion_text_golden.safetensors"}, // attn2 reads the text
+		{"testdata/motion_tiny_text", "testdata/motion_text_golden.safetensors"},        // attn2 reads the text
+		{"testdata/motion_tiny_text_first", "testdata/motion_first_golden.safetensors"}, // and conv_in the first frame
 	} {
 		t.Run(filepath.Base(c.dir), func(t *testing.T) { checkMotionGolden(t, c.dir, c.golden) })
 	}
@@ -71,8 +73,11 @@ func checkMotionGolden(t *testing.T, motionDir, golden string) {
 		if m.Cfg.Adapter != (layout == "split") {
 			t.Fatalf("%s: adapter layout %v", layout, m.Cfg.Adapter)
 		}
-		if text := strings.HasSuffix(motionDir, "_text"); (m.Cfg.Motion.CtxDim != 0) != text {
+		if text := strings.Contains(motionDir, "_text"); (m.Cfg.Motion.CtxDim != 0) != text {
 			t.Fatalf("%s: motion_cross_attention_dim %d", layout, m.Cfg.Motion.CtxDim)
+		}
+		if ff := strings.HasSuffix(motionDir, "_first"); m.FirstFrameChannels() != ff || m.LatentChannels() != shape[1] {
+			t.Fatalf("%s: first-frame channels %v, %d latent channels", layout, m.FirstFrameChannels(), m.LatentChannels())
 		}
 		out := make([]float32, len(want))
 		if err := m.Forward(out, sample, videos, frames, h, w, ts, ctx, cshape[1]); err != nil {
@@ -137,7 +142,7 @@ func TestMotionModulesMixFrames(t *testing.T) {
 func TestMotionUNetRejectsBadInput(t *testing.T) {
 	m := loadMotionFolder(t, motionDir)
 	D := m.Cfg.UNet.CrossAttentionDim
-	C := m.Cfg.UNet.InChannels
+	C := m.LatentChannels()
 	x := make([]float32, 2*3*C*8*8)
 	out := make([]float32, len(x))
 	ctx := make([]float32, 2*4*D)
@@ -179,6 +184,8 @@ func TestMotionConfigRefusals(t *testing.T) {
 		{`{"_class_name":"UNet2DConditionModel",` + base + `,"down_block_types":["CrossAttnDownBlock2D","DownBlock2D"],"up_block_types":["UpBlock2D","CrossAttnUpBlock2D"]}`, "", "no such file"},
 		{`{"_class_name":"VQModel"}`, "", "not a motion UNet"},
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_cross_attention_dim":32}`, "", "motion_cross_attention_dim"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"first_frame_channels":4}`, "", "first_frame_channels"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"first_frame_channels":-1}`, "", "first_frame_channels"},
 	} {
 		os.RemoveAll(filepath.Join(dir, "motion_adapter"))
 		write("unet/config.json", c.unet)

@@ -57,15 +57,16 @@ func loadMotionTower(p *diffusion.Pipeline) (motionModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u := m.Cfg.UNet; u.CrossAttentionDim != p.Text.Cfg.HiddenSize || u.OutChannels != u.InChannels {
-		return nil, fmt.Errorf("motion unet: cross_attention_dim %d (text encoder %d), channels %d→%d",
-			u.CrossAttentionDim, p.Text.Cfg.HiddenSize, u.InChannels, u.OutChannels)
+	if u := m.Cfg.UNet; u.CrossAttentionDim != p.Text.Cfg.HiddenSize || u.OutChannels != m.LatentChannels() {
+		return nil, fmt.Errorf("motion unet: cross_attention_dim %d (text encoder %d), channels %d (%d latent)→%d",
+			u.CrossAttentionDim, p.Text.Cfg.HiddenSize, u.InChannels, m.LatentChannels(), u.OutChannels)
 	}
 	return motionTower{m}, nil
 }
 
 // motionTower adapts the tower to motionModel: one timestep for the whole
-// batch, or image-to-video's held first frame.
+// batch, or image-to-video's held first frame (and, for a model with
+// first-frame channels, the picture's latent in every frame's input).
 type motionTower struct{ *towers.MotionUNet }
 
 func (m motionTower) Forward(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int, first []float32) error {

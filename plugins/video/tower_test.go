@@ -103,9 +103,11 @@ func tinyTextEncoder(dir string) error {
 	})
 }
 
-// towerModels is testdata/: "tiny-motion" (unet/ a UNetMotionModel) and
-// "tiny-split" (unet/ + motion_adapter/), whose parts link to the towers'
-// test models and share testdata/tiny-text-encoder, which
+// towerModels is testdata/: "tiny-motion" (unet/ a UNetMotionModel),
+// "tiny-split" (unet/ + motion_adapter/) and "tiny-first" (motion modules
+// that read the text, conv_in the first frame's latent: first_frame_channels),
+// whose parts link to the towers' test models and share
+// testdata/tiny-text-encoder, which
 // `go test ./plugins/video -run TestMotionTower -update` rewrites.
 var towerModels, _ = filepath.Abs("testdata")
 
@@ -118,7 +120,7 @@ func tinyTowerModels(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	for _, part := range []string{"tiny-motion/unet/config.json", "tiny-split/motion_adapter/config.json", "tiny-motion/text_encoder/model.safetensors"} {
+	for _, part := range []string{"tiny-motion/unet/config.json", "tiny-split/motion_adapter/config.json", "tiny-first/unet/config.json", "tiny-motion/text_encoder/model.safetensors"} {
 		if _, err := os.Stat(filepath.Join(towerModels, part)); err != nil {
 			t.Skipf("%s: %v", part, err)
 		}
@@ -154,7 +156,7 @@ func TestMotionTower(t *testing.T) {
 	dir := tinyTowerModels(t)
 	e := newVideoEngine([]string{dir})
 	m, err := e.Describe(context.Background())
-	if err != nil || len(m.Models) != 2 || !m.Models[0].Ready || !m.Models[1].Ready {
+	if err != nil || len(m.Models) != 3 || !m.Models[0].Ready || !m.Models[1].Ready || !m.Models[2].Ready {
 		t.Fatalf("manifest %+v %v", m.Models, err)
 	}
 	const params = `{"prompt":"red blue","preview_every":1,"guidance_scale":3}`
@@ -200,4 +202,46 @@ func TestMotionTower(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != sdk.CodeInvalidRequest || !strings.Contains(se.Message, "cover 8 frames") {
 		t.Fatalf("9 frames on an 8-frame model: %v", err)
 	}
+}
+
+// TestMotionTowerFirstFrame: a model whose conv_in reads the first frame
+// (first_frame_channels) serves text-to-video (those channels zero) and
+// image-to-video (the picture's latent there on every frame); the picture
+// changes every frame of the video, not only frame 0, and the bytes repeat.
+func TestMotionTowerFirstFrame(t *testing.T) {
+	e := newVideoEngine([]string{tinyTowerModels(t)})
+	const params = `{"prompt":"red","frames":5}`
+	t2v, res := towerRun(t, e, "tiny-first", 9, params)
+	if res.ImageToVideo || res.Frames != 5 {
+		t.Fatalf("text-to-video: %+v", res)
+	}
+	picture := func(k int) sdk.Blob {
+		img := image.NewRGBA(image.Rect(0, 0, 16, 16))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(i * k)
+		}
+		var b bytes.Buffer
+		png.Encode(&b, img)
+		return sdk.Blob{Name: "image", Data: b.Bytes()}
+	}
+	a, res := towerRun(t, e, "tiny-first", 9, params, picture(7))
+	again, _ := towerRun(t, e, "tiny-first", 9, params, picture(7))
+	other, _ := towerRun(t, e, "tiny-first", 9, params, picture(13))
+	if !res.ImageToVideo || !bytes.Equal(a["video.mp4"], again["video.mp4"]) || bytes.Equal(a["video.mp4"], t2v["video.mp4"]) {
+		t.Fatalf("image-to-video: %+v; repeats %v", res, bytes.Equal(a["video.mp4"], again["video.mp4"]))
+	}
+	// Frame 1 (the spritesheet's second cell) depends on the picture.
+	sa, errA := png.Decode(bytes.NewReader(a["spritesheet.png"]))
+	so, errO := png.Decode(bytes.NewReader(other["spritesheet.png"]))
+	if errA != nil || errO != nil {
+		t.Fatal(errA, errO)
+	}
+	for y := 0; y < 16; y++ {
+		for x := 16; x < 32; x++ {
+			if sa.At(x, y) != so.At(x, y) {
+				return
+			}
+		}
+	}
+	t.Error("frame 1 is the same for two pictures")
 }

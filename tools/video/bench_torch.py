@@ -45,10 +45,11 @@ def main():
     text, tcfg = load(M.CLIPTextModel, os.path.join(a.model, "text_encoder"), "model.safetensors")
     vae, vcfg = load(M.AutoencoderKL, os.path.join(a.model, "vae"), "diffusion_pytorch_model.safetensors")
     side, F, L = ucfg["sample_size"], a.frames, tcfg["max_position_embeddings"]
+    C = ucfg["in_channels"] - ucfg.get("first_frame_channels", 0)  # latent channels (the rest: the first frame's)
     with torch.no_grad():
         ids = torch.randint(0, tcfg["vocab_size"], (2, L))
         ctx = text(ids).repeat_interleave(F, 0)  # (2·F, L, D): each half's prompt for its frames
-        x = torch.randn(2 * F, ucfg["in_channels"], side, side)
+        x = torch.randn(2 * F, C, side, side)
         t = torch.tensor(500.0)
         z = torch.randn(F, vcfg["latent_channels"], side, side)
         step = timed(lambda: unet(x, t, ctx, F), a.repeats)
@@ -57,7 +58,7 @@ def main():
     print(json.dumps({"op": "video", "impl": "pytorch", "torch": torch.__version__, "threads": a.threads, "steps": a.steps, "frames": F,
                       "ms_per_video": round(a.steps * step + dec + txt, 3), "ms_per_unet_step": round(step, 3),
                       "ms_vae_decode": round(dec, 3), "ms_text_encoder": round(txt, 3),
-                      "latent": [ucfg["in_channels"], side, side], "guided_batch": 2 * F}))
+                      "latent": [C, side, side], "guided_batch": 2 * F}))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ every weight to float16, and writes it in both of diffusers' layouts:
   core/towers/testdata/motion_tiny_text/{unet, split/…}  the same shape with motion modules whose
       attn2 reads the text (motion_cross_attention_dim, as models/shapes-video), and
   core/towers/testdata/motion_text_golden.safetensors    its step on the same two videos
+  core/towers/testdata/motion_tiny_text_first/{unet, split/…} the text model with first-frame
+      input channels (first_frame_channels: conv_in reads 4 + 4 channels), and
+  core/towers/testdata/motion_first_golden.safetensors   its step: text-to-video (those channels
+      zero) and image-to-video (frame 0 held, the picture's latent in those channels of every frame)
 
   /usr/bin/python3 tools/video/goldens.py"""
 import json
@@ -71,7 +75,7 @@ def step(m, path):
         s2[:, 0] = first
         t2 = t[:, None].repeat(1, f)
         t2[:, 0] = 0
-        out_first = m(s2.reshape(b * f, 4, 8, 8), t2.reshape(-1), ctx.repeat_interleave(f, 0), f)
+        out_first = m(s2.reshape(b * f, 4, 8, 8), t2.reshape(-1), ctx.repeat_interleave(f, 0), f, first=first)
     gold = dict(sample=sample.numpy(), t=t.numpy(), ctx=ctx.numpy(), out=out.numpy(), first=first.numpy(), out_first=out_first.numpy(),
                 pe=V.sinusoid_table(16, 8)[0].numpy())
     safet.save(path, gold, {"maker": "tools/video/goldens.py", "frames": str(f)})
@@ -80,22 +84,21 @@ def step(m, path):
 
 def main():
     torch.set_num_threads(1)
-    m = build(CFG, 11)
-    sd = m.state_dict()
-    base = os.path.join(TD, "motion_tiny")
-    save(sd, CFG, os.path.join(base, "unet"))
-    save({k: v for k, v in sd.items() if "motion_modules" not in k}, V.spatial_config(CFG), os.path.join(base, "split", "unet"))
-    save({k: v for k, v in sd.items() if "motion_modules" in k}, V.adapter_config(CFG), os.path.join(base, "split", "motion_adapter"))
-
-    step(m, os.path.join(TD, "motion_golden.safetensors"))
+    write(build(CFG, 11), CFG, "motion_tiny", "motion_golden.safetensors")
     text_cfg = V.motion_config(SPATIAL, heads=2, max_len=8, cross=True)
-    mt = build(text_cfg, 13)
-    sd = mt.state_dict()
-    base = os.path.join(TD, "motion_tiny_text")
-    save(sd, text_cfg, os.path.join(base, "unet"))
-    save({k: v for k, v in sd.items() if "motion_modules" not in k}, V.spatial_config(text_cfg), os.path.join(base, "split", "unet"))
-    save({k: v for k, v in sd.items() if "motion_modules" in k}, V.adapter_config(text_cfg), os.path.join(base, "split", "motion_adapter"))
-    step(mt, os.path.join(TD, "motion_text_golden.safetensors"))
+    write(build(text_cfg, 13), text_cfg, "motion_tiny_text", "motion_text_golden.safetensors")
+    first_cfg = V.motion_config(SPATIAL, heads=2, max_len=8, cross=True, first_frame=True)
+    write(build(first_cfg, 17), first_cfg, "motion_tiny_text_first", "motion_first_golden.safetensors")
+
+
+def write(m, cfg, folder, golden):
+    """Both layouts of m under testdata/folder and its golden step."""
+    sd = m.state_dict()
+    base = os.path.join(TD, folder)
+    save(sd, cfg, os.path.join(base, "unet"))
+    save({k: v for k, v in sd.items() if "motion_modules" not in k}, V.spatial_config(cfg), os.path.join(base, "split", "unet"))
+    save({k: v for k, v in sd.items() if "motion_modules" in k}, V.adapter_config(cfg), os.path.join(base, "split", "motion_adapter"))
+    step(m, os.path.join(TD, golden))
 
 
 if __name__ == "__main__":

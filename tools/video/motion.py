@@ -17,6 +17,14 @@ feed-forward. Activations are (videos·frames, C, H, W), frame-major per video,
 as diffusers reshapes them; the time embedding may differ per frame (Loom's
 image-to-video holds frame 0 clean at t = 0).
 
+A second Loom extension, first_frame_channels in the config (0 or absent:
+none): the last first_frame_channels of in_channels carry the first frame's
+clean latent on every frame of the video (Stable Video Diffusion's
+image-latent concatenation; zero in text-to-video), so every frame sees the
+picture at conv_in, not only through the motion modules' attention to frame
+0. A text-to-video model gains them as zero columns of conv_in.weight
+(widen_conv_in): at first it computes exactly what it did.
+
 No diffusers here: the math follows the paper and that library's documented
 behaviour. Debian's python3-torch (1.13, CPU) only."""
 import math
@@ -124,11 +132,13 @@ class TransformerTemporalModel(nn.Module):
         return x + res
 
 
-def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False):
+def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False, first_frame=False):
     """A UNetMotionModel config.json from a UNet2DConditionModel's. cross: the
     motion modules' attn2 attends to the text (motion_cross_attention_dim =
     the UNet's cross_attention_dim), a Loom extension of diffusers' config:
-    diffusers' UNetMotionModel runs its motion modules without the text."""
+    diffusers' UNetMotionModel runs its motion modules without the text.
+    first_frame: in_channels doubles, the second half the first frame's
+    latent (first_frame_channels, Loom's)."""
     c = {k: v for k, v in unet_cfg.items() if k not in ("loom", "mid_block_type")}
     c["_class_name"] = "UNetMotionModel"
     c["down_block_types"] = ["CrossAttnDownBlockMotion" if t.startswith("CrossAttn") else "DownBlockMotion" for t in unet_cfg["down_block_types"]]
@@ -139,7 +149,31 @@ def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False
              temporal_transformer_layers_per_block=layers)
     if cross:
         c["motion_cross_attention_dim"] = unet_cfg["cross_attention_dim"]
+    if first_frame:
+        c["first_frame_channels"] = unet_cfg["in_channels"]
+        c["in_channels"] = 2 * unet_cfg["in_channels"]
     return c
+
+
+def widen_conv_in(sd, in_channels):
+    """A state_dict whose conv_in.weight (out, c, 3, 3) has fewer input
+    channels than in_channels gets zero columns for the rest: the first-frame
+    channels of a model trained without them, which leave its output as it was."""
+    w = sd.get("conv_in.weight")
+    if w is not None and w.shape[1] < in_channels:
+        sd = dict(sd)
+        sd["conv_in.weight"] = torch.cat([w, w.new_zeros(w.shape[0], in_channels - w.shape[1], *w.shape[2:])], 1)
+    return sd
+
+
+def with_first_frame(x, first, frames, channels):
+    """x (b·f, C, H, W) with the first-frame channels appended: first (b, C, H,
+    W) on each of a video's frames, or zeros when first is None (text-to-video)."""
+    if not channels:
+        return x
+    if first is None:
+        return torch.cat([x, x.new_zeros(x.shape[0], channels, *x.shape[2:])], 1)
+    return torch.cat([x, first.repeat_interleave(frames, 0)], 1)
 
 
 def spatial_config(motion_cfg):
@@ -177,8 +211,12 @@ class UNetMotionModel(M.UNet2DConditionModel):
     def motion_parameters(self):
         return [p for n, p in self.named_parameters() if "motion_modules" in n]
 
-    def forward(self, x, t, ctx, frames):
-        """x (b·f, C, H, W); t (b·f,) or a scalar; ctx (b·f, L, D)."""
+    def forward(self, x, t, ctx, frames, first=None):
+        """x (b·f, C, H, W) the latents; t (b·f,) or a scalar; ctx (b·f, L, D);
+        first (b, C, H, W): each video's clean first-frame latent, for a
+        model with first_frame_channels (None: zeros, text-to-video)."""
+        x = with_first_frame(x, first, frames, self.c.get("first_frame_channels", 0))
+
         def motion(part, where, h):
             blk, j = where
             if part == "mid" and not self.use_mid:

@@ -30,7 +30,15 @@ dropped for classifier-free guidance. A fraction --i2v of clips train
 image-to-video as Loom runs it (core/towers/motion.go): frame 0 is the clip's
 clean latent at timestep 0 and is left out of the loss; a share --i2v-other
 of those carry the prompt of another object moving the same way, so the
-picture, not the text, decides what moves.
+picture, not the text, decides what moves. --first-frame 1 also gives every
+frame the picture at conv_in (first_frame_channels: the clean first-frame
+latent concatenated to each frame's input, zero in text-to-video clips, as
+Stable Video Diffusion concatenates its image latent): conv_in.weight gains
+zero columns for those channels (motion.widen_conv_in), so a text-to-video
+checkpoint (--init-from) starts unchanged, and only those columns train (at
+--lr, no weight decay). Each checkpoint then also probes image-to-video: the
+v-loss of 8 clips prompted with another object, given their own first frame
+against another clip's; the gap is what the picture is worth.
 
 Data: clips of the motion world (go run ./tools/shapesgen -video), their
 frames encoded once by the image model's VAE with Loom's own encoder
@@ -166,6 +174,7 @@ def main():
     ap.add_argument("--t-high-from", type=int, default=500, help="the noisy range --t-high draws from: [this, 1000)")
     ap.add_argument("--probe-t", default="900,980", help="timesteps of the direction probe (where the layout, and so the direction, is decided)")
     ap.add_argument("--time-steps", type=int, default=0, help="time this many steps, print the rate, exit")
+    ap.add_argument("--first-frame", type=int, default=0, help="1: conv_in reads the first frame's latent on every frame (first_frame_channels)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -180,9 +189,11 @@ def main():
     text = load_module(M.CLIPTextModel(ccfg), os.path.join(a.base, "text_encoder", "model.safetensors")).eval()
     ucfg = json.load(open(os.path.join(a.base, "unet", "config.json")))
     ucfg.pop("loom", None)
-    unet = V.UNetMotionModel(V.motion_config(ucfg, heads=a.heads, max_len=32, cross=bool(a.motion_text)))
+    unet = V.UNetMotionModel(V.motion_config(ucfg, heads=a.heads, max_len=32, cross=bool(a.motion_text), first_frame=bool(a.first_frame)))
+    in_ch, lat_ch = unet.c["in_channels"], ucfg["in_channels"]
     base_sd = safet.load(os.path.join(a.base, "unet", "diffusion_pytorch_model.safetensors"))
-    missing, unexpected = unet.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in base_sd.items()}, strict=False)
+    base_sd = V.widen_conv_in({k: torch.from_numpy(np.array(v)) for k, v in base_sd.items()}, in_ch)
+    missing, unexpected = unet.load_state_dict(base_sd, strict=False)
     assert not unexpected and all("motion_modules" in k for k in missing), (unexpected, [k for k in missing if "motion_modules" not in k])
     with torch.no_grad():
         for n, p in unet.named_parameters():
@@ -192,6 +203,15 @@ def main():
     groups = [dict(params=motion_p, lr=a.lr, base=a.lr)]
     if spatial_p:
         groups.append(dict(params=spatial_p, lr=a.spatial_lr, base=a.spatial_lr))
+    first_p = []
+    if a.first_frame:
+        # conv_in's first-frame columns: the latent columns keep the image model's values (their gradient is zeroed,
+        # and without weight decay AdamW leaves them exactly so).
+        w = unet.conv_in.weight
+        w.requires_grad_(True)
+        w.register_hook(lambda g: torch.cat([torch.zeros_like(g[:, :lat_ch]), g[:, lat_ch:]], 1))
+        first_p = [w]
+        groups.append(dict(params=first_p, lr=a.lr, base=a.lr, weight_decay=0.0))
     opt = torch.optim.AdamW(groups, weight_decay=0.01)
     nmotion, nspatial = sum(p.numel() for p in motion_p), sum(p.numel() for p in spatial_p)
 
@@ -223,6 +243,7 @@ def main():
             src = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in safet.load(a.init_from).items()}
         else:
             src = torch.load(a.init_from)["unet"]
+        src = V.widen_conv_in(src, in_ch)
         fit = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
         unet.load_state_dict(fit, strict=False)
         print(f"weights from {a.init_from}: {len(fit)} of {len(src)} tensors fit", flush=True)
@@ -238,7 +259,7 @@ def main():
 
     def save_state():
         os.makedirs(os.path.dirname(os.path.abspath(state)), exist_ok=True)
-        keep = {k: v for k, v in unet.state_dict().items() if "motion_modules" in k or ".attn2." in k}
+        keep = {k: v for k, v in unet.state_dict().items() if "motion_modules" in k or ".attn2." in k or (a.first_frame and k == "conv_in.weight")}
         torch.save(dict(unet=keep, opt=opt.state_dict(), step=step, spent=spent, torch_rng=torch.get_rng_state(),
                         np_rng=np.random.get_state(), py_rng=random.getstate(), args=vars(a)), state + ".tmp")
         os.replace(state + ".tmp", state)
@@ -258,6 +279,8 @@ def main():
         unet.eval()
         for t in (int(v) for v in a.probe_t.split(",")):
             probe_at(t)
+            if a.first_frame:
+                probe_picture(t)
         unet.train()
 
     def probe_at(t):
@@ -284,10 +307,35 @@ def main():
                 fg.append(float((se * fgmap).sum() / fgmap.sum()))
         print(f"probe step {step}: v-loss at t={t} own direction {res[0]:.4f}, opposite {res[1]:.4f}, gap {res[1] - res[0]:.4f}; on the object {fg[0]:.4f} vs {fg[1]:.4f}, gap {fg[1] - fg[0]:.4f}", flush=True)
 
+    other_object = [random.Random(int(i)).choice([q for q in by_direction[prompts[i].rsplit(" ", 1)[1]] if q != prompts[i]])
+                    for i in probe_idx]
+
+    def probe_picture(t):
+        """Does the model keep the picture? Image-to-video v-loss of the 8
+        probe clips at t, each prompted with another object moving its way,
+        given its own first frame against the next probe clip's: the gap is
+        what the picture is worth (frame 0 is held and not scored)."""
+        at = ac[t]
+        x0 = lat_mean[probe_idx].float() * scale
+        xt = at.sqrt() * x0 + (1 - at).sqrt() * probe_eps
+        target = at.sqrt() * probe_eps - (1 - at).sqrt() * x0
+        B = len(probe_idx)
+        c = torch.stack([ctx[p] for p in other_object]).repeat_interleave(FRAMES, 0)
+        tf = torch.full((B, FRAMES), float(t))
+        tf[:, 0] = 0
+        res = []
+        with torch.no_grad():
+            for first in (x0[:, 0], x0[:, 0].roll(1, 0)):
+                x = xt.clone()
+                x[:, 0] = first
+                out = unet(x.reshape(B * FRAMES, 4, 16, 16), tf.reshape(-1), c, FRAMES, first=first).reshape(B, FRAMES, 4, 16, 16)
+                res.append(float(((out - target)[:, 1:] ** 2).mean()))
+        print(f"picture probe step {step}: v-loss at t={t} with the other object's prompt, own picture {res[0]:.4f}, another clip's {res[1]:.4f}, gap {res[1] - res[0]:.4f}", flush=True)
+
     def finish():
         """Export the folder as it stands (every checkpoint, so a run cut short still leaves a model)."""
         meta = dict(step=step, minutes=round(spent / 60, 1), clips=n, batch=a.batch, lr=a.lr, spatial_lr=a.spatial_lr,
-                    i2v=a.i2v, i2v_other=a.i2v_other, fg_weight=a.fg_weight, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, spatial_attn_params=nspatial,
+                    i2v=a.i2v, i2v_other=a.i2v_other, first_frame=a.first_frame, fg_weight=a.fg_weight, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, spatial_attn_params=nspatial,
                     loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)))
         export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8))
         print("exported", a.out, meta, flush=True)
@@ -312,18 +360,21 @@ def main():
         target = at.sqrt() * eps - (1 - at).sqrt() * x0
         tf = t[:, None].repeat(1, FRAMES).float()  # per-frame timesteps
         weight = torch.ones(B, FRAMES)
+        first = torch.zeros(B, 4, 16, 16) if a.first_frame else None  # zero: text-to-video
         ps = []
         for b in range(B):
             p = prompts[idx[b]]
             if random.random() < a.i2v:
                 xt[b, 0], tf[b, 0], weight[b, 0] = x0[b, 0], 0, 0  # the picture: clean, at t = 0, not scored
+                if first is not None:
+                    first[b] = x0[b, 0]
                 if random.random() < a.i2v_other:
                     p = random.choice(by_direction[p.rsplit(" ", 1)[1]])
             if random.random() < a.drop:
                 p = ""
             ps.append(ctx[p])
         c = torch.stack(ps).repeat_interleave(FRAMES, 0)
-        out = unet(xt.reshape(B * FRAMES, 4, 16, 16), tf.reshape(-1), c, FRAMES).reshape(B, FRAMES, 4, 16, 16)
+        out = unet(xt.reshape(B * FRAMES, 4, 16, 16), tf.reshape(-1), c, FRAMES, first=first).reshape(B, FRAMES, 4, 16, 16)
         if a.fg_weight:
             wmap = 1 + a.fg_weight * foreground(lat_mean[idx].float())  # (B, F, 16, 16)
             err = (((out - target) ** 2).mean(2) * wmap).mean(dim=(2, 3)) / wmap.mean(dim=(2, 3))
@@ -332,7 +383,7 @@ def main():
         loss = (err * weight).sum() / weight.sum()
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(motion_p + spatial_p, 1.0)
+        torch.nn.utils.clip_grad_norm_(motion_p + spatial_p + first_p, 1.0)
         opt.step()
         step += 1
         now = time.time()

@@ -35,12 +35,27 @@ func (p SSMParams) check(y, h, x, dt, a, b, c []float32) error {
 	return nil
 }
 
-// Softplus is ggml's softplus: log(1+eˣ), or x itself above 20.
+// Softplus is ggml's softplus, log(1+eˣ) or x itself above 20, in float32:
+// max(x, 0) + log1p(e^−|x|), with log1p(z) = 2·atanh(s) for s = z/(2+z) ≤
+// 1/3 by its odd series to s¹⁵ (truncation below 2e-9 relative), so small
+// results keep their relative accuracy (softplus(−30) ≈ 9.36e-14, not 0).
+// The SIMD scans compute the same steps in vector registers (SOFTPLUS_Z).
 func Softplus(x float32) float32 {
 	if x > 20 {
 		return x
 	}
-	return float32(math.Log(1 + math.Exp(float64(x))))
+	z := expf(math.Float32frombits(math.Float32bits(x) | 1<<31)) // e^−|x|
+	s := z / (2 + z)
+	w := s * s
+	p := float32(2.0 / 15)
+	p = p*w + 2.0/13
+	p = p*w + 2.0/11
+	p = p*w + 2.0/9
+	p = p*w + 2.0/7
+	p = p*w + 2.0/5
+	p = p*w + 2.0/3
+	p = p*w + 2
+	return max(x, 0) + s*p
 }
 
 // SSMScan runs Mamba-1's selective scan over p.Seq tokens: for each token t
@@ -60,17 +75,29 @@ func SSMScan(y, h, x, dt, a, b, c []float32, p SSMParams) error {
 	if err := p.check(y, h, x, dt, a, b, c); err != nil {
 		return err
 	}
-	// A block of channels per task: enough work to amortise the hand-off,
-	// small enough that the state rows stay in L1.
-	grain := max(1, 2048/(p.Seq*p.State+1))
-	ParallelFor(p.Channels, grain, func(lo, hi int) {
+	// Blocks of 16 channels (the SIMD path's unit) per task: enough work to
+	// amortise the hand-off (a decode step splits only wide layers).
+	ParallelFor(p.Channels, 16*max(1, 16/p.Seq), func(lo, hi int) {
 		ssmScanChannels(y, h, x, dt, a, b, c, p, lo, hi)
 	})
 	return nil
 }
 
-// ssmScanChannels scans channels lo…hi-1 over the whole sequence.
+// ssmScanChannels scans channels lo…hi-1 over the whole sequence: blocks
+// of 16 channels with 16 states (Mamba-1's d_state) by ssmScan16AVX512,
+// the rest by the generic loop.
 func ssmScanChannels(y, h, x, dt, a, b, c []float32, p SSMParams, lo, hi int) {
+	if useAVX512 && p.State == 16 {
+		for ; lo+16 <= hi; lo += 16 {
+			ssmScan16AVX512(&y[lo], &h[lo*16], &x[lo], &dt[lo], &a[lo*16], &b[0], &c[0], p.Seq, p.Channels)
+		}
+	}
+	ssmScanChannelsGeneric(y, h, x, dt, a, b, c, p, lo, hi)
+}
+
+// ssmScanChannelsGeneric scans channels lo…hi-1 one at a time, each over
+// the whole sequence with its state row in cache.
+func ssmScanChannelsGeneric(y, h, x, dt, a, b, c []float32, p SSMParams, lo, hi int) {
 	N, D := p.State, p.Channels
 	for d := lo; d < hi; d++ {
 		hd := h[d*N : (d+1)*N : (d+1)*N]
@@ -204,26 +231,48 @@ func SSM2Scan(y, h, x, dt, a, b, c []float32, p SSM2Params) error {
 	return nil
 }
 
+// ssm2Head runs head hd over the whole sequence, tokens in chunks whose Δ
+// and decay exp(Δ·A) are computed first; the state rows then go by
+// ssm2HeadAVX512 (state a multiple of 16) or ssm2Rows.
 func ssm2Head(y, h, x, dt, a, b, c []float32, p SSM2Params, hd int) {
 	N, P, D := p.State, p.HeadDim, p.Heads*p.HeadDim
 	g := hd / (p.Heads / p.Groups)
 	GN := p.Groups * N
-	for t := 0; t < p.Seq; t++ {
-		delta := Softplus(dt[t*p.Heads+hd])
-		dA := expf(delta * a[hd])
-		bt := b[t*GN+g*N : t*GN+(g+1)*N : t*GN+(g+1)*N]
-		ct := c[t*GN+g*N : t*GN+(g+1)*N : t*GN+(g+1)*N]
-		for i := 0; i < P; i++ {
-			ch := hd*P + i
-			xd := x[t*D+ch] * delta
-			hs := h[ch*N : (ch+1)*N : (ch+1)*N]
+	var delta, decay [64]float32
+	for t0 := 0; t0 < p.Seq; t0 += len(delta) {
+		n := min(len(delta), p.Seq-t0)
+		for t := range n {
+			delta[t] = Softplus(dt[(t0+t)*p.Heads+hd])
+			decay[t] = expf(delta[t] * a[hd])
+		}
+		y0, x0, bc0 := t0*D+hd*P, t0*D+hd*P, t0*GN+g*N
+		hs := h[hd*P*N : (hd+1)*P*N]
+		if useAVX512 && N%16 == 0 {
+			ssm2HeadAVX512(&y[y0], &hs[0], &x[x0], &b[bc0], &c[bc0], &delta[0], &decay[0], n, D, GN, P, N)
+			continue
+		}
+		span, bspan := (n-1)*D+P, (n-1)*GN+N
+		ssm2Rows(y[y0:y0+span], hs, x[x0:x0+span], b[bc0:bc0+bspan], c[bc0:bc0+bspan], delta[:n], decay[:n], D, GN, P, N)
+	}
+}
+
+// ssm2Rows updates one head's p state rows of n floats over len(delta)
+// tokens, token t decaying them by decay[t] and adding B·(x·delta[t]);
+// y[t·ld+i] is row i's sum of h·C (rows of B and C ldbc apart).
+func ssm2Rows(y, h, x, b, c, delta, decay []float32, ld, ldbc, p, n int) {
+	for t, dA := range decay {
+		bt := b[t*ldbc : t*ldbc+n : t*ldbc+n]
+		ct := c[t*ldbc : t*ldbc+n : t*ldbc+n]
+		for i := 0; i < p; i++ {
+			xd := x[t*ld+i] * delta[t]
+			hs := h[i*n : (i+1)*n : (i+1)*n]
 			var sum float32
-			for n := range hs {
-				s := hs[n]*dA + bt[n]*xd
-				sum += s * ct[n]
-				hs[n] = s
+			for j := range hs {
+				s := hs[j]*dA + bt[j]*xd
+				sum += s * ct[j]
+				hs[j] = s
 			}
-			y[t*D+ch] = sum
+			y[t*ld+i] = sum
 		}
 	}
 }

@@ -50,13 +50,26 @@ func WKV6(y, state, k, v, r, u, w []float32, p WKVParams) error {
 	return nil
 }
 
-// wkv6Head runs head h over the whole sequence.
+// wkv6Head runs head h over the whole sequence: by wkv6HeadAVX512 when
+// the head size is a multiple of 16 (RWKV-6's is 64), else the generic loop.
 func wkv6Head(y, state, k, v, r, u, w []float32, p WKVParams, h int) {
 	N, C := p.HeadSize, p.Heads*p.HeadSize
+	if useAVX512 && N%16 == 0 {
+		o := h * N
+		wkv6HeadAVX512(&y[o], &state[h*N*N], &k[o], &v[o], &r[o], &u[o], &w[o], p.Seq, C, N)
+		return
+	}
+	wkv6HeadGeneric(y, state, k, v, r, u, w, p, C, h)
+}
+
+// wkv6HeadGeneric runs head h with rows ld floats apart, state row by state
+// row, each row's update vectorisable over the head's columns.
+func wkv6HeadGeneric(y, state, k, v, r, u, w []float32, p WKVParams, ld, h int) {
+	N := p.HeadSize
 	S := state[h*N*N : (h+1)*N*N : (h+1)*N*N]
 	uh := u[h*N : (h+1)*N : (h+1)*N]
 	for t := 0; t < p.Seq; t++ {
-		off := t*C + h*N
+		off := t*ld + h*N
 		yt := y[off : off+N : off+N]
 		vt := v[off : off+N : off+N]
 		kt, rt, wt := k[off:off+N:off+N], r[off:off+N:off+N], w[off:off+N:off+N]

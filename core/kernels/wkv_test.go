@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand"
 	"testing"
 )
@@ -10,7 +11,8 @@ import (
 // one token per call ends in the same state with the same outputs.
 func TestWKV6MatchesReference(t *testing.T) {
 	r := rand.New(rand.NewSource(7))
-	for _, p := range []WKVParams{{1, 1, 1}, {5, 3, 7}, {17, 4, 16}, {33, 2, 64}, {2, 40, 8}} {
+	// Head sizes that are multiples of 16 take the SIMD path.
+	for _, p := range []WKVParams{{1, 1, 1}, {5, 3, 7}, {17, 4, 16}, {33, 2, 64}, {2, 40, 8}, {1, 12, 64}, {9, 3, 48}, {3, 2, 32}} {
 		for _, impl := range impls() {
 			withImpl(t, impl, func() {
 				C := p.Heads * p.HeadSize
@@ -68,5 +70,28 @@ func TestWKV6RejectsShortBuffers(t *testing.T) {
 	}
 	if err := WKV6(nil, nil, nil, nil, nil, nil, nil, WKVParams{}); err == nil {
 		t.Fatal("an empty shape was accepted")
+	}
+}
+
+// BenchmarkWKV6 times the bench file's WKV (12 heads of 64): a 128-token
+// prefill and a decode step.
+func BenchmarkWKV6(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	for _, seq := range []int{1, 128} {
+		p := WKVParams{Seq: seq, Heads: 12, HeadSize: 64}
+		C := p.Heads * p.HeadSize
+		n := seq * C
+		k, v, rr, u, w := randSlice(r, n), randSlice(r, n), randSlice(r, n), randSlice(r, C), randSlice(r, n)
+		for i := range w {
+			w[i] = expf(-expf(w[i]))
+		}
+		s, y := randSlice(r, C*p.HeadSize), make([]float32, n)
+		b.Run(fmt.Sprintf("seq%d", seq), func(b *testing.B) {
+			for range b.N {
+				if err := WKV6(y, s, k, v, rr, u, w, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

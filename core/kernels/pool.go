@@ -215,5 +215,26 @@ func SetThreads(n int) {
 	}
 }
 
+// Items runs fn over a batch of n independent items, one contiguous share
+// of items per thread (fewer threads when other loops are in flight, as in
+// For). A tower calls it around its whole forward pass, so the kernels
+// inside run on the thread that owns the items and every core keeps its own
+// activations in its cache from op to op, where splitting each op over the
+// cores would hand them across. With one share (one item, or no free
+// thread) fn runs the whole batch here and its kernels may still use every
+// thread.
+func (p *Pool) Items(n int, fn func(lo, hi int)) {
+	parts := min(n, p.threads-int(p.inFlight.Load()))
+	if parts <= 1 {
+		fn(0, n)
+		return
+	}
+	p.For(n, (n+parts-1)/parts, fn)
+}
+
+// ParallelItems runs fn over a batch of n items on the default pool (see
+// Pool.Items).
+func ParallelItems(n int, fn func(lo, hi int)) { Default().Items(n, fn) }
+
 // ParallelFor runs fn over [0,n) on the default pool (see Pool.For).
 func ParallelFor(n, grain int, fn func(lo, hi int)) { Default().For(n, grain, fn) }

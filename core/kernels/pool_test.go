@@ -113,3 +113,40 @@ func TestPoolSideBySide(t *testing.T) {
 		t.Fatalf("beside another loop: chunks %v, want one [0 64)", spans)
 	}
 }
+
+// Items gives each thread one share of the batch, and the loops inside a
+// share run on its thread; one item keeps the pool for its own loops.
+func TestPoolItems(t *testing.T) {
+	p := NewPool(2)
+	defer p.Close()
+	for _, n := range []int{1, 2, 3, 5} {
+		hits := make([]int32, n)
+		var shares, nestedSplit atomic.Int32
+		p.Items(n, func(lo, hi int) {
+			shares.Add(1)
+			for i := lo; i < hi; i++ {
+				atomic.AddInt32(&hits[i], 1)
+			}
+			var calls atomic.Int32
+			p.For(64, 1, func(int, int) { calls.Add(1) })
+			if calls.Load() > 1 {
+				nestedSplit.Add(1)
+			}
+		})
+		for i, h := range hits {
+			if h != 1 {
+				t.Fatalf("n=%d: item %d run %d times", n, i, h)
+			}
+		}
+		want := int32(min(n, 2))
+		if shares.Load() != want {
+			t.Errorf("n=%d: %d shares, want %d", n, shares.Load(), want)
+		}
+		if n == 1 && nestedSplit.Load() != 1 {
+			t.Errorf("n=1: the one item's loop ran on one thread")
+		}
+		if n > 1 && nestedSplit.Load() != 0 {
+			t.Errorf("n=%d: a share's loop was split across threads", n)
+		}
+	}
+}

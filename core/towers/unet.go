@@ -25,6 +25,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
@@ -314,9 +315,29 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 	case ctxLen <= 0 || len(ctx) != n*ctxLen*D:
 		return fmt.Errorf("unet: context has %d floats, want %d×%d×%d", len(ctx), n, ctxLen, D)
 	}
-	ar := m.arenas.Get()
-	defer m.arenas.Put(ar)
-	return m.forward(ar, out, sample, n, h, w, timesteps, ctx, ctxLen, nil)
+	// The items run side by side, each share on one thread with its kernels
+	// on that thread (classifier-free guidance's two halves: one per core),
+	// so a core keeps its maps in its own cache from op to op; splitting
+	// every op of the whole batch over the cores instead made two threads
+	// slower than one on 16×16 latents (docs/BENCHMARKS.md).
+	in, o := c.InChannels*h*w, c.OutChannels*h*w
+	var mu sync.Mutex
+	var first error
+	kernels.ParallelItems(n, func(lo, hi int) {
+		ts := timesteps
+		if len(ts) == n {
+			ts = ts[lo:hi]
+		}
+		ar := m.arenas.Get()
+		defer m.arenas.Put(ar)
+		err := m.forward(ar, out[lo*o:hi*o], sample[lo*in:hi*in], hi-lo, h, w, ts, ctx[lo*ctxLen*D:hi*ctxLen*D], ctxLen, nil)
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+		}
+	})
+	return first
 }
 
 // unetPart names where a stage hook runs: after resnet j (and its

@@ -7,18 +7,33 @@ import (
 	"os"
 )
 
-func readAll(f *os.File) ([]byte, func() error, error) {
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, nil, err
-	}
-	return data, func() error { return nil }, nil
+// mappedFile is one model file's bytes as mapFile gives them.
+type mappedFile struct {
+	Data []byte // the whole file, read-only
+	// Disk reads the file (offset 0 = Data[0]) when some of Data was left
+	// mapped rather than read into memory (mapFile's leave); nil otherwise.
+	Disk  io.ReaderAt
+	close func() error
 }
 
-// closerFunc adapts a func to io.Closer.
-type closerFunc func() error
+// Close releases Data (and Disk).
+func (m mappedFile) Close() error { return m.close() }
 
-func (c closerFunc) Close() error { return c() }
+// byteRange is the bytes [Lo, Hi) of a file.
+type byteRange struct{ Lo, Hi int }
+
+// readAll reads the file into the Go heap (nothing can stay on disk, so
+// leave's ranges are read too).
+func readAll(f *os.File, leave func(data []byte) []byteRange) (mappedFile, error) {
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return mappedFile{}, err
+	}
+	if leave != nil {
+		leave(data)
+	}
+	return mappedFile{Data: data, close: func() error { return nil }}, nil
+}
 
 // cursor reads little-endian values from a byte slice, never past its end.
 // The first failure sticks in err so parsers can check once per record.

@@ -5,7 +5,8 @@
 // against the file size before anything is allocated, sizes are computed with
 // overflow checks, and a malformed file yields an error, never a panic.
 // Tensors are views on the file's bytes (read into huge-page memory on Linux,
-// mapped with $LOOM_MMAP=1 or elsewhere; see mapFile), with
+// mapped with $LOOM_MMAP=1 or elsewhere, and a GGUF row table stays mapped:
+// see mapFile and Info.Disk), with
 // Loom's row-major shape (outermost first) and llama.cpp's GGUF tensor names,
 // so a tower binds one set of names whatever the file format.
 package formats
@@ -57,6 +58,12 @@ type Info struct {
 	Type  kernels.DType // storage type (GGUF type id)
 	Shape []int         // Loom order, outermost first
 	Data  []byte        // the whole tensor's bytes; a view on the file
+	// Disk, when set, reads Data's bytes (offset 0 = Data[0]) from the file
+	// without touching Data's pages: the tensor was left on disk (a GGUF
+	// row table), so a reader that wants a few rows reads them through Disk
+	// and only they cost memory. Data stays valid (a mapping of the file).
+	Disk io.ReaderAt
+	off  int // Data's offset in its file (GGUF), for mapFile's leave
 }
 
 // Elements is the product of the shape (1 for a scalar).

@@ -12,7 +12,9 @@ package formats
 // first, so the reader reverses it (ne=[in, out] → shape (out, in)).
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/loomhq/loom/core/kernels"
@@ -50,19 +52,47 @@ type GGUFFile struct {
 	DataStart int64 // file offset of the tensor data section
 }
 
-// OpenGGUF maps a GGUF file.
+// OpenGGUF maps a GGUF file. Its row tables (rowTables) are left out of
+// the bytes read into memory and read a row at a time through Info.Disk.
 func OpenGGUF(path string) (*GGUFFile, error) {
-	data, unmap, err := mapFile(path)
+	var g *GGUFFile
+	var perr error
+	m, err := mapFile(path, func(data []byte) []byteRange {
+		if g, perr = ParseGGUF(data); perr != nil {
+			return nil
+		}
+		var rs []byteRange
+		for _, in := range g.rowTables() {
+			rs = append(rs, byteRange{in.off, in.off + len(in.Data)})
+		}
+		return rs
+	})
+	if err == nil && perr != nil {
+		err = errors.Join(perr, m.Close())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open gguf %s: %w", path, err)
 	}
-	g, err := ParseGGUF(data)
-	if err != nil {
-		unmap()
-		return nil, fmt.Errorf("open gguf %s: %w", path, err)
+	if m.Disk != nil {
+		for _, in := range g.rowTables() {
+			in.Disk = io.NewSectionReader(m.Disk, int64(in.off), int64(len(in.Data)))
+		}
 	}
-	g.closers = append(g.closers, closerFunc(unmap))
+	g.closers = append(g.closers, m)
 	return g, nil
+}
+
+// rowTables are the tensors a model only looks rows up in, by llama.cpp's
+// names: the token embedding when the file has an output matrix of its own
+// (without one the embedding is the output too, and every row is read each
+// token). Held on disk, a table costs the memory of the rows a generation
+// uses, not its whole vocabulary: 13–25 MiB of a 134M Llama's 78–136 MiB.
+func (g *GGUFFile) rowTables() []*Info {
+	emb, ok := g.infos["token_embd.weight"]
+	if _, out := g.infos["output.weight"]; !ok || !out {
+		return nil
+	}
+	return []*Info{emb}
 }
 
 // ParseGGUF reads a GGUF file held in memory; tensors are views on data.
@@ -164,6 +194,7 @@ func ParseGGUF(data []byte) (*GGUFFile, error) {
 		}
 		lo := start + int64(p.offset)
 		p.info.Data = data[lo : lo+p.size : lo+p.size]
+		p.info.off = int(lo)
 		if err := g.add(p.info); err != nil {
 			return nil, err
 		}

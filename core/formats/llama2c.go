@@ -108,16 +108,16 @@ type Llama2CModel struct {
 
 // OpenLlama2C maps a llama2.c checkpoint.
 func OpenLlama2C(path string) (*Llama2CModel, error) {
-	data, unmap, err := mapFile(path)
+	f, err := mapFile(path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open llama2.c %s: %w", path, err)
 	}
-	m, err := ParseLlama2C(data)
+	m, err := ParseLlama2C(f.Data)
 	if err != nil {
-		unmap()
+		f.Close()
 		return nil, fmt.Errorf("open llama2.c %s: %w", path, err)
 	}
-	m.closers = append(m.closers, closerFunc(unmap))
+	m.closers = append(m.closers, f)
 	m.meta["general.name"] = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	// llama2.c keeps the tokenizer in its own file; name the one beside the
 	// checkpoint (tok<vocab>.bin, then tokenizer.bin) so a tokenizer can be

@@ -5,11 +5,11 @@ package formats
 import "os"
 
 // mapFile reads the whole file where mmap is not available.
-func mapFile(path string) ([]byte, func() error, error) {
+func mapFile(path string, leave func(data []byte) []byteRange) (mappedFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return mappedFile{}, err
 	}
 	defer f.Close()
-	return readAll(f)
+	return readAll(f, leave)
 }

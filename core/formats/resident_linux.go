@@ -5,45 +5,124 @@ package formats
 import (
 	"bufio"
 	"bytes"
-	"io"
+	"fmt"
 	"os"
+	"sort"
 	"strconv"
-	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// madvHugepage is Linux's MADV_HUGEPAGE (syscall has no name for it).
-const madvHugepage = 14
+// hugePage is the size of a transparent huge page on amd64 and arm64 (4 KiB
+// base pages).
+const hugePage = 2 << 20
 
-// readResident reads size bytes of f into a fresh anonymous mapping advised
-// for transparent huge pages, then makes it read-only. A decode step streams
-// every weight once per token: on 4 KiB pages of the page cache that is one
+// mapAligned maps the file read-only at an address aligned to a huge page,
+// so that file offset o and its address agree modulo 2 MiB and the spans
+// that readResident fills with anonymous memory start on huge-page
+// boundaries where their offsets do. unmap releases the whole mapping,
+// whatever readResident laid over it.
+func mapAligned(f *os.File, size int) (data []byte, unmap func() error, err error) {
+	// Reserve size + 2 MiB of address space, map the file over its first
+	// aligned address, and give back the ends. (Not syscall.Mmap: its
+	// bookkeeping would unmap the whole reservation at the end, ends that
+	// the runtime may have mapped again by then.)
+	length := uintptr(roundUp(size, os.Getpagesize()))
+	res, err := unix.MmapPtr(-1, 0, nil, length+hugePage, unix.PROT_NONE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, err
+	}
+	skip := (hugePage - uintptr(res)%hugePage) % hugePage
+	at := unsafe.Add(res, skip)
+	if _, err := unix.MmapPtr(int(f.Fd()), 0, at, uintptr(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+		_ = unix.MunmapPtr(res, length+hugePage)
+		return nil, nil, err
+	}
+	if skip > 0 {
+		_ = unix.MunmapPtr(res, skip)
+	}
+	if tail := hugePage - skip; tail > 0 {
+		_ = unix.MunmapPtr(unsafe.Add(at, length), tail)
+	}
+	data = unsafe.Slice((*byte)(at), size)
+	return data, func() error { return unix.MunmapPtr(at, uintptr(size)) }, nil
+}
+
+// readResident reads data's file (f, mapped as data by mapAligned) into
+// fresh anonymous memory at the same addresses, advised for transparent
+// huge pages and then made read-only, except the whole pages inside keep's
+// ranges, which stay mapped: left reports whether any did. A decode step
+// streams every weight once: on 4 KiB pages of the page cache that is one
 // TLB miss per 4 KiB (a two-level walk in a VM), on 2 MiB pages one per
 // 2 MiB, and the matrix-vector kernels run measurably closer to the memory
 // bandwidth (docs/BENCHMARKS.md). The cost is a copy at load and memory not
 // shared between processes that open the same file; resident memory is the
-// same as a mapping whose pages are all touched. A file larger than half the
-// memory available is mapped instead, where the kernel can page it. ok is
-// false then, or when the kernel refuses the mapping or the read fails; the
-// caller maps the file.
-func readResident(f *os.File, size int) (data []byte, unmap func() error, ok bool) {
-	if avail, known := memAvailable(); !known || size > avail/2 {
-		return nil, nil, false
+// same as a mapping whose pages are all touched, less keep's ranges, of
+// which only the pages touched count. A file larger than half the memory
+// available stays mapped, where the kernel can page it, and so does a span
+// whose anonymous memory or read the kernel refuses (the file is mapped back
+// over it). err is set only when a span can be neither read nor mapped back.
+func readResident(f *os.File, data []byte, keep []byteRange) (left bool, err error) {
+	if avail, known := memAvailable(); !known || len(data) > avail/2 {
+		return false, nil
 	}
-	data, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
-	if err != nil {
-		return nil, nil, false
+	lo := 0
+	for _, k := range pagesInside(keep, len(data), os.Getpagesize()) {
+		if err := residentSpan(f, data, lo, k.Lo); err != nil {
+			return false, err
+		}
+		lo, left = k.Hi, true
 	}
-	_ = syscall.Madvise(data, madvHugepage) // advice only: without THP the pages stay small
-	if _, err := io.ReadFull(f, data); err != nil {
-		_ = syscall.Munmap(data)
-		return nil, nil, false
-	}
-	if err := syscall.Mprotect(data, syscall.PROT_READ); err != nil {
-		_ = syscall.Munmap(data)
-		return nil, nil, false
-	}
-	return data, func() error { return syscall.Munmap(data) }, true
+	return left, residentSpan(f, data, lo, len(data))
 }
+
+// pagesInside gives the whole pages inside rs's ranges (clipped to size,
+// sorted, merged), leaving out those under 64 KiB: not worth a mapping of
+// their own.
+func pagesInside(rs []byteRange, size, page int) []byteRange {
+	var out []byteRange
+	for _, r := range rs {
+		lo, hi := roundUp(max(r.Lo, 0), page), min(r.Hi, size)/page*page
+		if hi-lo >= 64<<10 {
+			out = append(out, byteRange{lo, hi})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Lo < out[j].Lo })
+	merged := out[:0]
+	for _, r := range out {
+		if n := len(merged); n > 0 && r.Lo <= merged[n-1].Hi {
+			merged[n-1].Hi = max(merged[n-1].Hi, r.Hi)
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return merged
+}
+
+// residentSpan lays anonymous memory over data[lo:hi] (lo page-aligned) and
+// reads the file's bytes into it; on failure the file is mapped back.
+func residentSpan(f *os.File, data []byte, lo, hi int) error {
+	if hi <= lo {
+		return nil
+	}
+	span := data[lo:hi]
+	at := unsafe.Pointer(&span[0])
+	if _, err := unix.MmapPtr(-1, 0, at, uintptr(len(span)), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE|unix.MAP_FIXED); err == nil {
+		_ = unix.Madvise(span, unix.MADV_HUGEPAGE) // advice only: without THP the pages stay small
+		if _, err := f.ReadAt(span, int64(lo)); err == nil {
+			if unix.Mprotect(span, unix.PROT_READ) == nil {
+				return nil
+			}
+		}
+	}
+	if _, err := unix.MmapPtr(int(f.Fd()), int64(lo), at, uintptr(len(span)), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+		return fmt.Errorf("map bytes [%d, %d) of %s back after a failed read: %w", lo, hi, f.Name(), err)
+	}
+	return nil
+}
+
+func roundUp(n, to int) int { return (n + to - 1) / to * to }
 
 // memAvailable is /proc/meminfo's MemAvailable in bytes, or false when it
 // cannot be read.

@@ -2,8 +2,21 @@
 
 package formats
 
-import "os"
+import (
+	"os"
+	"syscall"
+)
 
-// readResident is Linux only (transparent huge pages): elsewhere the file is
-// mapped.
-func readResident(*os.File, int) ([]byte, func() error, bool) { return nil, nil, false }
+// mapAligned maps the file read-only (huge-page alignment matters only for
+// readResident, which is Linux only).
+func mapAligned(f *os.File, size int) ([]byte, func() error, error) {
+	data, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, func() error { return syscall.Munmap(data) }, nil
+}
+
+// readResident is Linux only (transparent huge pages): elsewhere the file
+// stays mapped.
+func readResident(*os.File, []byte, []byteRange) (bool, error) { return false, nil }

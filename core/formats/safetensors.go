@@ -149,16 +149,16 @@ func OpenSafetensors(path string) (*SafetensorsModel, error) {
 }
 
 func (m *SafetensorsModel) mapShard(path string) ([]*Info, map[string]string, error) {
-	data, unmap, err := mapFile(path)
+	f, err := mapFile(path, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open safetensors: %w", err)
 	}
-	infos, meta, err := ParseSafetensors(data)
+	infos, meta, err := ParseSafetensors(f.Data)
 	if err != nil {
-		unmap()
+		f.Close()
 		return nil, nil, fmt.Errorf("open safetensors %s: %w", path, err)
 	}
-	m.closers = append(m.closers, closerFunc(unmap))
+	m.closers = append(m.closers, f)
 	return infos, meta, nil
 }
 

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/tensor"
@@ -97,6 +98,11 @@ func forwardRow(x []float32, ls []*Linear, ys [][]float32) error {
 // Embedding looks up rows of a (vocab, dim) table in any storage format.
 type Embedding struct {
 	Table Matrix // (vocab, dim)
+	// Disk, when set, reads Table's stored bytes (offset 0 = the first row)
+	// from the model file: a table the loader left on disk (formats.Info's
+	// Disk) is read a row at a time, so only the rows looked up cost memory
+	// (touching Table's mapped pages would fault in their neighbours too).
+	Disk io.ReaderAt
 }
 
 // Forward sets out (len(ids), dim) to the rows of ids. An id outside the
@@ -106,11 +112,29 @@ func (e *Embedding) Forward(out []float32, ids []int) error {
 	if len(out) < len(ids)*dim {
 		return fmt.Errorf("embedding: out has %d floats, need %d×%d", len(out), len(ids), dim)
 	}
+	var row []byte // one stored row, read from Disk
 	for t, id := range ids {
 		if id < 0 || id >= e.Table.Rows {
 			return fmt.Errorf("embedding: token %d has id %d outside vocabulary of %d", t, id, e.Table.Rows)
 		}
-		if err := e.Table.Row(out[t*dim:(t+1)*dim], id); err != nil {
+		dst := out[t*dim : (t+1)*dim]
+		if e.Disk == nil {
+			if err := e.Table.Row(dst, id); err != nil {
+				return err
+			}
+			continue
+		}
+		rb, err := e.Table.Type.RowBytes(dim)
+		if err != nil {
+			return err
+		}
+		if row == nil {
+			row = make([]byte, rb)
+		}
+		if _, err := e.Disk.ReadAt(row, int64(id)*int64(rb)); err != nil {
+			return fmt.Errorf("embedding: read row %d: %w", id, err)
+		}
+		if err := e.Table.Type.Dequantize(dst, row); err != nil {
 			return err
 		}
 	}

@@ -1,9 +1,11 @@
 package nn
 
 import (
+	"bytes"
 	"math"
 	"math/rand"
 	"testing"
+	"unsafe"
 
 	"github.com/loomhq/loom/core/kernels"
 )
@@ -110,6 +112,47 @@ func TestEmbeddingRowsAndBounds(t *testing.T) {
 	}
 	if err := e.Forward(out, []int{3}); err == nil {
 		t.Fatal("id 3 of 3 accepted")
+	}
+}
+
+// TestEmbeddingFromDisk: rows read through Disk (a table left on disk) are
+// the rows the in-memory table gives, bit for bit, f32 and quantized; a
+// failed read is an error.
+func TestEmbeddingFromDisk(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	const rows, cols = 37, 96
+	vals := randF(r, rows*cols)
+	for _, typ := range []kernels.DType{kernels.F32, kernels.Q8_0, kernels.Q4_0} {
+		var m Matrix
+		var raw []byte
+		if typ == kernels.F32 {
+			m = Matrix{Rows: rows, Cols: cols, F32: vals}
+			raw = unsafe.Slice((*byte)(unsafe.Pointer(&vals[0])), 4*len(vals))
+		} else {
+			rb, _ := typ.RowBytes(cols)
+			raw = make([]byte, rows*rb)
+			if err := typ.Quantize(raw, vals); err != nil {
+				t.Fatal(err)
+			}
+			m = Matrix{Rows: rows, Cols: cols, Data: raw, Type: typ}
+		}
+		ids := []int{5, 0, 36, 5, 17}
+		want := make([]float32, len(ids)*cols)
+		if err := (&Embedding{Table: m}).Forward(want, ids); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, len(ids)*cols)
+		if err := (&Embedding{Table: m, Disk: bytes.NewReader(raw)}).Forward(got, ids); err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%v: element %d from disk %v, in memory %v", typ, i, got[i], want[i])
+			}
+		}
+		if err := (&Embedding{Table: m, Disk: bytes.NewReader(raw[:len(raw)/2])}).Forward(got, []int{36}); err == nil {
+			t.Fatalf("%v: a short read was accepted", typ)
+		}
 	}
 }
 

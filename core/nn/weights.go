@@ -180,6 +180,16 @@ func (b *Binder) matrix(name string, in *formats.Info, rows, cols int, data []by
 	return m
 }
 
+// Embedding binds a (rows, cols) lookup table: Matrix, read through the
+// file a row at a time where the loader left the table on disk.
+func (b *Binder) Embedding(name string, rows, cols int) Embedding {
+	e := Embedding{Table: b.Matrix(name, rows, cols)}
+	if in, err := b.src.Info(b.name(name)); err == nil {
+		e.Disk = in.Disk
+	}
+	return e
+}
+
 // Stack binds a 3-D tensor (n, rows, cols), such as GGUF's MoE expert
 // tensors ffn_gate_exps (E, FF, D), as n matrices viewing its slices.
 func (b *Binder) Stack(name string, n, rows, cols int) []Matrix {

@@ -95,7 +95,7 @@ func LoadBERT(src formats.InfoSource) (*BERT, error) {
 	}
 	b := nn.NewBinder(src)
 	m := &BERT{Config: c}
-	m.Embed = nn.Embedding{Table: b.Matrix("token_embd.weight", c.Vocab, c.Dim)}
+	m.Embed = b.Embedding("token_embd.weight", c.Vocab, c.Dim)
 	m.Pos = nn.Embedding{Table: b.Matrix("position_embd.weight", c.Context, c.Dim)}
 	if b.Has("token_types.weight") {
 		types, err := src.Info("token_types.weight")

@@ -317,7 +317,7 @@ func LoadDecoder(src formats.InfoSource) (*Decoder, error) {
 	}
 	qw, kw := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	d := &Decoder{Config: c}
-	d.Embed = nn.Embedding{Table: b.Matrix("token_embd.weight", c.Vocab, c.Dim)}
+	d.Embed = b.Embedding("token_embd.weight", c.Vocab, c.Dim)
 	norm := func(b *nn.Binder, name string, n int) *nn.RMSNorm {
 		return &nn.RMSNorm{W: b.Vector(name+".weight", n), Eps: c.NormEps}
 	}

@@ -178,7 +178,7 @@ func LoadDeepSeek2(src formats.InfoSource) (*DeepSeek2, error) {
 	b := nn.NewBinder(src)
 	H, qk := c.Heads, c.Nope+c.Rope
 	d := &DeepSeek2{Config: c, rope: rope, ropeMag: mag, scale: kqScale}
-	d.Embed = nn.Embedding{Table: b.Matrix("token_embd.weight", c.Vocab, c.Dim)}
+	d.Embed = b.Embedding("token_embd.weight", c.Vocab, c.Dim)
 	for i := 0; i < c.Layers; i++ {
 		blk := b.Sub("blk.%d", i)
 		l := DeepSeek2Block{

@@ -104,7 +104,7 @@ func LoadMamba(src formats.InfoSource) (*Mamba, error) {
 	for i := range m.ones {
 		m.ones[i] = 1
 	}
-	m.Embed = nn.Embedding{Table: b.Matrix("token_embd.weight", c.Vocab, c.Dim)}
+	m.Embed = b.Embedding("token_embd.weight", c.Vocab, c.Dim)
 	for i := 0; i < c.Layers; i++ {
 		blk := b.Sub("blk.%d", i)
 		m.Blocks = append(m.Blocks, MambaBlock{

@@ -85,7 +85,7 @@ func LoadMamba2(src formats.InfoSource) (*Mamba2, error) {
 	b := nn.NewBinder(src)
 	xbc := c.Inner + 2*c.Groups*c.State
 	m := &Mamba2{Config: c}
-	m.Embed = nn.Embedding{Table: b.Matrix("token_embd.weight", c.Vocab, c.Dim)}
+	m.Embed = b.Embedding("token_embd.weight", c.Vocab, c.Dim)
 	for i := 0; i < c.Layers; i++ {
 		blk := b.Sub("blk.%d", i)
 		m.Blocks = append(m.Blocks, Mamba2Block{

@@ -124,7 +124,7 @@ func LoadRWKV6(src formats.InfoSource) (*RWKV6, error) {
 	b := nn.NewBinder(src)
 	D := c.Dim
 	m := &RWKV6{Config: c}
-	m.Embed = nn.Embedding{Table: b.Matrix("token_embd.weight", c.Vocab, D)}
+	m.Embed = b.Embedding("token_embd.weight", c.Vocab, D)
 	m.Norm0 = b.LayerNorm("token_embd_norm", D, c.NormEps)
 	for i := 0; i < c.Layers; i++ {
 		blk := b.Sub("blk.%d", i)

@@ -76,3 +76,28 @@ func TestGrow(t *testing.T) {
 		t.Fatal("Grow did not grow")
 	}
 }
+
+// Blocks of a MiB and more are mappings of their own (arena_linux.go): they
+// hand out zeroed floats, survive reuse and are replaced when outgrown.
+func TestArenaLargeBlocks(t *testing.T) {
+	var p ArenaPool
+	for _, n := range []int{300_000, 300_000, 700_000, 100} {
+		a := p.Get()
+		x := a.Floats(n)
+		for i, v := range x {
+			if v != 0 {
+				t.Fatalf("n=%d: float %d is %v, not zero", n, i, v)
+			}
+		}
+		for i := range x {
+			x[i] = float32(i)
+		}
+		if len(a.buf) >= n && &a.buf[0] != &x[0] {
+			t.Fatalf("n=%d: not cut from the block", n)
+		}
+		p.Put(a)
+	}
+	if a := p.Get(); len(a.buf) != 700_000 {
+		t.Fatalf("block of %d floats, want the largest call's 700000", len(a.buf))
+	}
+}

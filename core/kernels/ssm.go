@@ -155,6 +155,11 @@ type CausalConv1DParams struct {
 // inputs, oldest first (zeros before the first token), which it then
 // replaces with the last K-1 inputs seen. ggml's ssm_conv sums the taps in
 // order and adds the bias after, as this does. out must not alias x.
+//
+// A prompt's carried inputs and new ones are laid out as one (K-1+seq,
+// channels) sequence and the weight tap-major, so each output row is
+// DepthwiseConv1DRows' sum of K shifted rows, the channels in vector lanes;
+// a few tokens (a decode step) go channel by channel, which needs no copies.
 func CausalConv1D(out, state, x, w, bias []float32, p CausalConv1DParams) error {
 	S, C, K := p.Seq, p.Channels, p.K
 	if S <= 0 || C <= 0 || K <= 0 {
@@ -164,6 +169,43 @@ func CausalConv1D(out, state, x, w, bias []float32, p CausalConv1DParams) error 
 		return fmt.Errorf("causal conv1d %+v: out %d, x %d, w %d, state %d, bias %d floats", p,
 			len(out), len(x), len(w), len(state), len(bias))
 	}
+	if S < 8 {
+		causalConvChannels(out, state, x, w, bias, p)
+		return nil
+	}
+	winBuf, wtBuf := getCol((K-1+S)*C), getCol(K*C)
+	defer putCol(winBuf)
+	defer putCol(wtBuf)
+	win, wt := *winBuf, *wtBuf
+	for c := 0; c < C; c++ {
+		for j := 0; j < K-1; j++ {
+			win[j*C+c] = state[c*(K-1)+j]
+		}
+		for j := 0; j < K; j++ {
+			wt[j*C+c] = w[c*K+j]
+		}
+	}
+	copy(win[(K-1)*C:], x[:S*C])
+	if err := DepthwiseConv1DRows(out, win, wt, nil, K-1+S, C, K, 0); err != nil {
+		return err
+	}
+	if bias != nil {
+		if err := AddBias(out, bias, S, C); err != nil {
+			return err
+		}
+	}
+	for c := 0; c < C; c++ {
+		for j := 0; j < K-1; j++ {
+			state[c*(K-1)+j] = win[(S+j)*C+c]
+		}
+	}
+	return nil
+}
+
+// causalConvChannels is CausalConv1D one channel at a time, its window of
+// K-1 carried and S new inputs gathered from the rows.
+func causalConvChannels(out, state, x, w, bias []float32, p CausalConv1DParams) {
+	S, C, K := p.Seq, p.Channels, p.K
 	ParallelFor(C, max(1, 4096/(S*K+1)), func(lo, hi int) {
 		win := make([]float32, K-1+S)
 		for c := lo; c < hi; c++ {
@@ -186,7 +228,6 @@ func CausalConv1D(out, state, x, w, bias []float32, p CausalConv1DParams) error 
 			copy(st, win[S:])
 		}
 	})
-	return nil
 }
 
 // SSM2Params shapes a Mamba-2 selective scan: Heads heads of HeadDim

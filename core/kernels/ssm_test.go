@@ -114,11 +114,12 @@ func TestSoftplus(t *testing.T) {
 }
 
 // TestCausalConv1DMatchesZeroPadded checks the carried-state convolution,
-// run over a sequence in uneven chunks, against the plain zero-padded
-// causal convolution of the whole sequence.
+// run over a sequence in uneven chunks (a prompt's first, decode-sized
+// steps after), against the plain zero-padded causal convolution of the
+// whole sequence.
 func TestCausalConv1DMatchesZeroPadded(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
-	for _, p := range []CausalConv1DParams{{1, 1, 1}, {9, 5, 4}, {33, 130, 4}, {17, 64, 3}} {
+	for _, p := range []CausalConv1DParams{{1, 1, 1}, {9, 5, 4}, {33, 130, 4}, {17, 64, 3}, {40, 37, 4}, {20, 9, 1}} {
 		S, C, K := p.Seq, p.Channels, p.K
 		x, w, bias := randSlice(r, S*C), randSlice(r, C*K), randSlice(r, C)
 		want := make([]float32, S*C)
@@ -137,6 +138,9 @@ func TestCausalConv1DMatchesZeroPadded(t *testing.T) {
 		state := make([]float32, C*(K-1))
 		for lo := 0; lo < S; {
 			n := min(S-lo, 1+lo%4)
+			if lo == 0 && S >= 16 {
+				n = S/2 + 1 // the prompt path
+			}
 			q := CausalConv1DParams{Seq: n, Channels: C, K: K}
 			if err := CausalConv1D(got[lo*C:(lo+n)*C], state, x[lo*C:(lo+n)*C], w, bias, q); err != nil {
 				t.Fatal(err)
@@ -183,7 +187,7 @@ func TestSSM2ScanMatchesReference(t *testing.T) {
 	// States that are multiples of 16 take the SIMD path; 70 and 130 tokens
 	// cross ssm2Head's chunks of 64.
 	for _, p := range []SSM2Params{{1, 1, 1, 1, 1}, {5, 4, 3, 7, 2}, {17, 8, 16, 16, 1}, {9, 6, 5, 3, 3},
-		{70, 3, 5, 32, 1}, {130, 4, 7, 16, 2}, {3, 2, 64, 128, 1}, {1, 6, 3, 48, 3}} {
+		{70, 3, 5, 32, 1}, {130, 4, 7, 16, 2}, {3, 2, 64, 128, 1}, {1, 6, 3, 48, 3}, {40, 3, 5, 128, 3}} {
 		for _, impl := range impls() {
 			withImpl(t, impl, func() { checkSSM2(t, r, p) })
 		}
@@ -243,6 +247,24 @@ func BenchmarkSSM2Scan(b *testing.B) {
 		b.Run(fmt.Sprintf("seq%d", seq), func(b *testing.B) {
 			for range b.N {
 				if err := SSM2Scan(y, h, x, dt, a, bb, c, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCausalConv1D times Mamba's conv (inner 1536, 4 taps): a
+// 128-token prefill and a decode step.
+func BenchmarkCausalConv1D(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	for _, seq := range []int{1, 128} {
+		p := CausalConv1DParams{Seq: seq, Channels: 1536, K: 4}
+		x, w, bias := randSlice(r, seq*p.Channels), randSlice(r, p.Channels*p.K), randSlice(r, p.Channels)
+		state, out := make([]float32, p.Channels*(p.K-1)), make([]float32, seq*p.Channels)
+		b.Run(fmt.Sprintf("seq%d", seq), func(b *testing.B) {
+			for range b.N {
+				if err := CausalConv1D(out, state, x, w, bias, p); err != nil {
 					b.Fatal(err)
 				}
 			}

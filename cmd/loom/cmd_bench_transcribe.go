@@ -76,7 +76,7 @@ func runBenchTranscribe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no Whisper folder %q under %s", *model, *models)
 	}
 	ctx := context.Background()
-	p := tasks.AudioTranscribeParams{Language: "en"}
+	p := tasks.AudioTranscribeParams{Language: "en", BeamSize: 1} // greedy, as bench_torch.py decodes
 	for _, n := range threads {
 		loom, err := benchTranscribeLoom(ctx, *pluginDir, *models, *model, n, *rounds, p, files, stderr)
 		if err != nil {

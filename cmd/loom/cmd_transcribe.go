@@ -24,7 +24,7 @@ func runTranscribe(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "text", "text (PATH<TAB>text per file), json (one result object per line), srt or vtt (subtitles)")
 	language := fs.String("language", "", "spoken language code, e.g. en (default: detected)")
 	prompt := fs.String("prompt", "", "text that conditions the first window (spellings, style)")
-	beam := fs.Int("beam", 0, "beam search width, 0…8 (0 or 1: greedy)")
+	beam := fs.Int("beam", 0, "beam search width, 0…8 (1: greedy; 0: the model's generation_config.json num_beams, greedy when it has none)")
 	temperature := fs.Float64("temperature", 0, "0: greedy or beam search; 0…1: sampling with --seed")
 	timestamps := fs.Bool("timestamps", false, "predict segment times (always on for srt and vtt)")
 	seed := fs.Int64("seed", 0, "job seed (used when --temperature > 0)")

@@ -40,6 +40,9 @@ type WhisperGeneration struct {
 	MaxInitialTimestamp int            `json:"max_initial_timestamp_index"`
 	IsMultilingual      bool           `json:"is_multilingual"`
 	MaxLength           int            `json:"max_length"`
+	// NumBeams is Hugging Face generate()'s default beam width for the
+	// folder (0 or 1: greedy); callers use it when a request names none.
+	NumBeams int `json:"num_beams"`
 }
 
 // WhisperVocab holds a vocabulary's special token ids.

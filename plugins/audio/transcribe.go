@@ -38,6 +38,9 @@ const (
 	maxAudioBytes   = 25 << 20
 )
 
+// maxBeam bounds a beam width, a request's or a folder's num_beams.
+const maxBeam = 8
+
 // asrFiles are what a Whisper folder holds.
 var asrFiles = []string{"config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json", "model.safetensors"}
 
@@ -56,6 +59,7 @@ type asrModel struct {
 	vocab towers.WhisperVocab
 	tok   *tokenizer.ByteBPE
 	front *sound.LogMel
+	beam  int // generation_config.json num_beams, capped at maxBeam: a request's beam width when it gives none
 	src   *formats.SafetensorsModel
 	mu    sync.Mutex
 }
@@ -106,7 +110,7 @@ func loadASRModel(dir string) (*asrModel, error) {
 		src.Close()
 		return nil, err
 	}
-	return &asrModel{tower: tower, vocab: vocab, tok: tok, front: front, src: src}, nil
+	return &asrModel{tower: tower, vocab: vocab, tok: tok, front: front, src: src, beam: min(max(gen.NumBeams, 0), maxBeam)}, nil
 }
 
 // asrEngine serves audio.transcribe from the Whisper folders found.
@@ -179,8 +183,8 @@ func parseTranscribeParams(raw json.RawMessage) (tasks.AudioTranscribeParams, er
 	if p.Temperature != nil && !(*p.Temperature >= 0 && *p.Temperature <= 1) {
 		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: temperature %v is outside 0…1", *p.Temperature)
 	}
-	if p.BeamSize < 0 || p.BeamSize > 8 {
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: beam_size %d is outside 0…8", p.BeamSize)
+	if p.BeamSize < 0 || p.BeamSize > maxBeam {
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: beam_size %d is outside 0…%d", p.BeamSize, maxBeam)
 	}
 	switch p.Task {
 	case "", "transcribe", "translate":
@@ -222,6 +226,9 @@ func (e *asrEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) e
 		return err
 	}
 	o := towers.WhisperOptions{Language: p.Language, Task: p.Task, Timestamps: p.Timestamps, Beam: p.BeamSize, Seed: job.Seed}
+	if o.Beam == 0 {
+		o.Beam = m.beam
+	}
 	if p.Temperature != nil {
 		o.Temperature = *p.Temperature
 	}

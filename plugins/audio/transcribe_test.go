@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -168,5 +170,61 @@ func TestTranscribeDefaultAndAlias(t *testing.T) {
 	}
 	if _, err := runTranscribeModel(t, e, "whisper-2", `{}`, wav); err == nil {
 		t.Error("whisper-2 ran")
+	}
+}
+
+// A folder's generation_config.json num_beams is the beam width of a job
+// that gives none (Hugging Face generate()'s default); beam_size 1 is still
+// greedy there.
+func TestTranscribeFolderBeam(t *testing.T) {
+	src, err := filepath.EvalSymlinks(filepath.Join(testModels, "tiny-asr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range asrFiles {
+		dst := filepath.Join(dir, "beamy", f)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if f != "generation_config.json" {
+			if err := os.Symlink(filepath.Join(src, f), dst); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		var gen map[string]any
+		raw, err := os.ReadFile(filepath.Join(src, f))
+		if err == nil {
+			err = json.Unmarshal(raw, &gen)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen["num_beams"] = 3
+		raw, _ = json.Marshal(gen)
+		if err := os.WriteFile(dst, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain, beamy := newAudioEngine([]string{testModels}), newAudioEngine([]string{dir})
+	wav := toneWAV(t, 2.5, 16000)
+	text := func(e sdk.Engine, model, params string) string {
+		t.Helper()
+		o, err := runTranscribeModel(t, e, model, params, wav)
+		if err != nil {
+			t.Fatalf("%s %s: %v", model, params, err)
+		}
+		return o.result.Text
+	}
+	greedy, beam3 := text(plain, "tiny-asr", `{"language":"en"}`), text(plain, "tiny-asr", `{"language":"en","beam_size":3}`)
+	if greedy == beam3 {
+		t.Fatalf("greedy and beam 3 agree (%q): the test cannot tell them apart", greedy)
+	}
+	if got := text(beamy, "beamy", `{"language":"en"}`); got != beam3 {
+		t.Errorf("num_beams 3, no beam_size: %q; beam 3 gives %q", got, beam3)
+	}
+	if got := text(beamy, "beamy", `{"language":"en","beam_size":1}`); got != greedy {
+		t.Errorf("num_beams 3, beam_size 1: %q; greedy gives %q", got, greedy)
 	}
 }

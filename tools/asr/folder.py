@@ -91,10 +91,12 @@ def vocabulary(merges, chunk_length):
     return toks, len(toks), sp, ts
 
 
-def write(dir, state, cfg, merges, chunk_length, suppress_space=True):
+def write(dir, state, cfg, merges, chunk_length, suppress_space=True, num_beams=1):
     """suppress_space: begin_suppress_tokens holds the lone space, as
     Whisper's does; a character-level vocabulary, whose every text starts
-    with that space, passes False."""
+    with that space, passes False. num_beams > 1 goes into
+    generation_config.json: the beam width Loom (and Hugging Face's
+    generate()) decodes with when a request names none."""
     os.makedirs(dir, exist_ok=True)
     toks, n_text, sp, ts = vocabulary(merges, chunk_length)
     ids = {t: i for i, t in enumerate(toks)}
@@ -120,6 +122,8 @@ def write(dir, state, cfg, merges, chunk_length, suppress_space=True):
            "no_timestamps_token_id": ids["<|notimestamps|>"], "prev_sot_token_id": ids["<|startofprev|>"],
            "max_initial_timestamp_index": 50, "begin_suppress_tokens": c["begin_suppress_tokens"], "suppress_tokens": [],
            "max_length": cfg["max_target_positions"]}
+    if num_beams > 1:
+        gen["num_beams"] = num_beams
     pre = {"feature_extractor_type": "WhisperFeatureExtractor", "chunk_length": chunk_length, "feature_size": cfg["num_mel_bins"],
            "hop_length": 160, "n_fft": 400, "n_samples": chunk_length * 16000, "nb_max_frames": chunk_length * 100,
            "sampling_rate": 16000, "padding_side": "right", "padding_value": 0.0, "return_attention_mask": False,

@@ -215,7 +215,7 @@ def greedy(m, tk, mel, max_len=160):
 EXPORT_TARGET_POSITIONS = 448  # Whisper's; Loom decodes at most half of them per window
 
 
-def export(m, tk, cfg, out):
+def export(m, tk, cfg, out, beams=1):
     """Writes the folder; the decoder's position table grows to Whisper's 448
     rows (the rows past training's are never reached by what it learnt to
     say, and half the table bounds the tokens per window)."""
@@ -225,7 +225,7 @@ def export(m, tk, cfg, out):
         extra = np.random.RandomState(0).normal(0, 0.02, (EXPORT_TARGET_POSITIONS - len(pos), pos.shape[1])).astype(np.float32)
         state["model.decoder.embed_positions.weight"] = np.concatenate([pos, extra])
     folder.write(out, state, dict(cfg, max_target_positions=max(cfg["max_target_positions"], EXPORT_TARGET_POSITIONS)), [], CHUNK,
-                 suppress_space=False)
+                 suppress_space=False, num_beams=beams)
 
 
 def main():
@@ -246,6 +246,7 @@ def main():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--eval-clips", type=int, default=8, help="held-out clips decoded at each checkpoint")
     ap.add_argument("--expect", type=int, default=0, help="clips the data folders will hold once written (reload until then)")
+    ap.add_argument("--beams", type=int, default=5, help="generation_config.json num_beams: the folder's default beam width")
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--export-only", action="store_true", help="write --out from --work's checkpoint and stop")
     a = ap.parse_args()
@@ -287,7 +288,7 @@ def main():
         step = s["step"]
     if a.export_only:
         m.eval()
-        export(m, tk, cfg, a.out)
+        export(m, tk, cfg, a.out, a.beams)
         print(json.dumps({"exported": a.out, "step": step}))
         return
     train = [c for c in load_set(a.data) if c["samples"] <= N_SAMPLES - 4800]
@@ -344,7 +345,7 @@ def checkpoint(a, m, ctc_head, opt, step, tk, cfg, held, log, ck):
     torch.save({"model": m.state_dict(), "ctc": ctc_head.state_dict(), "opt": opt.state_dict(), "step": step}, ck + ".tmp")
     os.replace(ck + ".tmp", ck)
     m.eval()
-    export(m, tk, cfg, a.out)
+    export(m, tk, cfg, a.out, a.beams)
     e = n = 0
     shown = []
     for c in held:

@@ -39,7 +39,7 @@ type AudioTranscribeParams struct {
 	Prompt      string   `json:"prompt,omitempty" schema:"maxLength=4096" doc:"text that conditions the first window (spellings, style)"`
 	Temperature *float64 `json:"temperature,omitempty" schema:"minimum=0,maximum=1,default=0" doc:"0: greedy or beam search; above 0: sampling with job.seed"`
 	Timestamps  bool     `json:"timestamps,omitempty" doc:"predict segment start and end times"`
-	BeamSize    int      `json:"beam_size,omitempty" schema:"minimum=0,maximum=8" doc:"beam search width; 0 or 1: greedy"`
+	BeamSize    int      `json:"beam_size,omitempty" schema:"minimum=0,maximum=8" doc:"beam search width; 1: greedy; 0 or absent: the model's default (generation_config.json num_beams; greedy when it has none)"`
 	Task        string   `json:"task,omitempty" schema:"enum=transcribe|translate,default=transcribe" doc:"translate: English text of any language (multilingual models)"`
 }
 

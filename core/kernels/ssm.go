@@ -207,6 +207,23 @@ func CausalConv1D(out, state, x, w, bias []float32, p CausalConv1DParams) error 
 func causalConvChannels(out, state, x, w, bias []float32, p CausalConv1DParams) {
 	S, C, K := p.Seq, p.Channels, p.K
 	ParallelFor(C, max(1, 4096/(S*K+1)), func(lo, hi int) {
+		if S == 1 && K > 1 { // a decode step: the state, then x, no window
+			for c := lo; c < hi; c++ {
+				st, wc := state[c*(K-1):(c+1)*(K-1)], w[c*K:(c+1)*K]
+				var sum float32
+				for j, v := range st {
+					sum += v * wc[j]
+				}
+				sum += x[c] * wc[K-1]
+				if bias != nil {
+					sum += bias[c]
+				}
+				out[c] = sum
+				copy(st, st[1:])
+				st[K-2] = x[c]
+			}
+			return
+		}
 		win := make([]float32, K-1+S)
 		for c := lo; c < hi; c++ {
 			st := state[c*(K-1) : (c+1)*(K-1)]

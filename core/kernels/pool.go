@@ -232,6 +232,18 @@ func (p *Pool) Items(n int, fn func(lo, hi int)) {
 	p.For(n, (n+parts-1)/parts, fn)
 }
 
+// Each runs fn(i) for each of n independent items, as Items does, but the
+// threads take the next item in turn rather than fixed shares: for items of
+// unequal work (sentences), started roughly in order.
+func (p *Pool) Each(n int, fn func(i int)) {
+	var next atomic.Int64
+	p.Items(n, func(int, int) {
+		for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+			fn(i)
+		}
+	})
+}
+
 // ParallelItems runs fn over a batch of n items on the default pool (see
 // Pool.Items).
 func ParallelItems(n int, fn func(lo, hi int)) { Default().Items(n, fn) }

@@ -150,3 +150,17 @@ func TestPoolItems(t *testing.T) {
 		}
 	}
 }
+
+func TestPoolEach(t *testing.T) {
+	p := NewPool(2)
+	defer p.Close()
+	for _, n := range []int{0, 1, 2, 7} {
+		hits := make([]int32, n)
+		p.Each(n, func(i int) { atomic.AddInt32(&hits[i], 1) })
+		for i, h := range hits {
+			if h != 1 {
+				t.Fatalf("n=%d: item %d run %d times", n, i, h)
+			}
+		}
+	}
+}

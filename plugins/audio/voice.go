@@ -7,10 +7,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
 	"github.com/loomhq/loom/core/textnorm"
 	"github.com/loomhq/loom/core/towers"
@@ -244,50 +247,81 @@ type speechTimings struct {
 	Vocoder    float64
 }
 
-// synthesize speaks the sentences in order and returns the samples in
+// synthesize speaks the sentences and returns the samples in order, in
 // [-1, 1] at m.sampleRate. each is called after every sentence with its
-// index and samples so far; an error from it stops synthesis.
+// index, in order; an error from it stops synthesis. The sentences run side
+// by side when the kernel pool has threads to spare (kernels.Pool.Each: a
+// thread takes the next sentence, its kernels on that thread), since one
+// sentence's ops are too small to gain from splitting over the cores; its
+// timings then add up the threads' time.
 func (m *speechModel) synthesize(sents []string, speaker int, speed float32, each func(i int) error) ([]float32, speechTimings, error) {
 	var tm speechTimings
-	var wav []float32
 	t0 := time.Now()
-	for i, s := range sents {
-		ids, err := textnorm.Encode(s)
+	outs := make([][]float32, len(sents))
+	done := make([]bool, len(sents))
+	var mu sync.Mutex
+	var stop error // the first error: later sentences are skipped
+	reported := 0  // sentences passed to each, in order
+	kernels.Default().Each(len(sents), func(i int) {
+		mu.Lock()
+		stopped := stop != nil
+		mu.Unlock()
+		if stopped {
+			return
+		}
+		out, acoustic, vocoder, err := m.sentence(sents[i], speaker, speed)
+		mu.Lock()
+		defer mu.Unlock()
+		tm.Acoustic += acoustic
+		tm.Vocoder += vocoder
 		if err != nil {
-			return nil, tm, err
+			if stop == nil {
+				stop = fmt.Errorf("sentence %d: %w", i+1, err)
+			}
+			return
 		}
-		ta := time.Now()
-		mel, durs, err := m.acoustic.Synthesize(ids, speaker, towers.TTSControls{Speed: speed})
-		if err != nil {
-			return nil, tm, fmt.Errorf("sentence %d: %w", i+1, err)
-		}
-		T := 0
-		for _, d := range durs {
-			T += d
-		}
-		tv := time.Now()
-		tm.Acoustic += ms(tv.Sub(ta))
-		M := m.acoustic.Cfg.NMelChannels
-		cm, err := towers.MelToVocoder(mel, T, M)
-		if err != nil {
-			return nil, tm, fmt.Errorf("sentence %d: %w", i+1, err)
-		}
-		out, err := m.vocoder.Forward(cm, T)
-		if err != nil {
-			return nil, tm, fmt.Errorf("sentence %d: %w", i+1, err)
-		}
-		tm.Vocoder += ms(time.Since(tv))
-		if i == 0 {
-			tm.FirstAudio = ms(time.Since(t0))
-		}
-		wav = append(wav, out...)
-		if each != nil {
-			if err := each(i); err != nil {
-				return nil, tm, err
+		outs[i], done[i] = out, true
+		for ; reported < len(sents) && done[reported] && stop == nil; reported++ {
+			if reported == 0 {
+				tm.FirstAudio = ms(time.Since(t0))
+			}
+			if each != nil {
+				stop = each(reported)
 			}
 		}
+	})
+	if stop != nil {
+		return nil, tm, stop
 	}
-	return wav, tm, nil
+	return slices.Concat(outs...), tm, nil
+}
+
+// sentence speaks one sentence: its samples and the acoustic model's and
+// the vocoder's milliseconds.
+func (m *speechModel) sentence(s string, speaker int, speed float32) (wav []float32, acoustic, vocoder float64, err error) {
+	ids, err := textnorm.Encode(s)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	ta := time.Now()
+	mel, durs, err := m.acoustic.Synthesize(ids, speaker, towers.TTSControls{Speed: speed})
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	T := 0
+	for _, d := range durs {
+		T += d
+	}
+	tv := time.Now()
+	cm, err := towers.MelToVocoder(mel, T, m.acoustic.Cfg.NMelChannels)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	out, err := m.vocoder.Forward(cm, T)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return out, ms(tv.Sub(ta)), ms(time.Since(tv)), nil
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }

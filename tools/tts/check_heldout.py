@@ -15,7 +15,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # (lines, seed, --everyday, --dictionary) of every corpus a stage trained on (models/loom-tts/README.md, "Training")
-CORPORA = [(6000, 1, 0.0, 0.0), (6000, 2, 0.5, 0.0), (6000, 3, 0.5, 0.0), (4000, 4, 0.5, 0.5)]
+CORPORA = [(6000, 1, 0.0, 0.0), (6000, 2, 0.5, 0.0), (6000, 3, 0.5, 0.0), (6000, 4, 0.5, 0.25)]
 SPLITS = ["heldout_eval.txt", "heldout_dev.txt", "wer_sentences.txt"]
 
 

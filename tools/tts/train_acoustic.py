@@ -147,6 +147,10 @@ def main():
     n_val = max(1, len(utts) // 50)
     val, train = utts[:n_val], utts[n_val:] or utts[:1]
     cfg = make_config(a.size, meta, n_vocab=meta.get("n_vocab", 33))
+    if a.init:
+        # a warm start keeps its energy normalisation: the energy bins come with its weights, so z-scoring the new
+        # data by the new data's own statistics would shift every energy against the embedding it learnt
+        cfg["stats"] = json.load(open(os.path.join(a.init, "config.json")))["stats"]
     e_mean, e_std = cfg["stats"]["energy"][2], cfg["stats"]["energy"][3]
     net = M.FastSpeech2(cfg)
     net.variance_adaptor.pred_energy_share = a.pred_energy

@@ -852,23 +852,23 @@ GLOBL kvaluesIQ4NL2<>(SB), RODATA|NOPTR, $32
 	VXORPS Y5, Y5, Y5      \
 	VXORPS Y7, Y7, Y7
 
-// R4_ACT(shift) reads the q8s block at DI: X1 = d_x, Y6 = the offset
-// [-(Σq << shift), 0, …], Y3 = the 32 bytes.
+// R4_ACT(shift) reads the q8s block at DI: Y1 = d_x in every lane, Y6 =
+// the offset [-(Σq << shift), 0, …], Y3 = the 32 bytes.
 #define R4_ACT(shift) \
-	VMOVSS  (DI), X1   \
+	VBROADCASTSS (DI), Y1 \
 	MOVL    4(DI), AX  \
 	SHLL    $shift, AX \
 	NEGL    AX         \
 	VMOVD   AX, X6     \
 	VMOVDQU 8(DI), Y3
 
-// R4_SCALE(sc) sets Y9 to d_w·d_x for the f16 weight scale at sc.
+// R4_SCALE(sc) sets Y9 to d_w·d_x (every lane) for the f16 weight scale at
+// sc: broadcast as f16 and widened eight at a time, so no lane moves through
+// a general register (each lane is the one float product VMULSS gave).
 #define R4_SCALE(sc) \
-	MOVWLZX      sc, AX     \
-	VMOVD        AX, X9     \
-	VCVTPH2PS    X9, X9     \
-	VMULSS       X1, X9, X9 \
-	VBROADCASTSS X9, Y9
+	VPBROADCASTW sc, X9     \
+	VCVTPH2PS    X9, Y9     \
+	VMULPS       Y1, Y9, Y9
 
 // R4_DOT(acc) adds d_w·d_x (Y9) times the block's integer dot of the
 // unsigned levels in Y2 with Y3, offset by Y6, to acc.
@@ -878,14 +878,23 @@ GLOBL kvaluesIQ4NL2<>(SB), RODATA|NOPTR, $32
 	VCVTDQ2PS   Y8, Y8     \
 	VFMADD231PS Y8, Y9, acc
 
-// R4_Q4(sc, nib, acc) is one q4_0 row's block: scale at sc, nibbles at nib.
+// R4_Q4(sc, nib, acc) is one q4_0 row's block: scale at sc, nibbles at nib
+// (the 16 bytes in both halves, the upper half shifted right by 4 per dword
+// with Y12 = R4_NIBBLE_SHIFTS, masked to the low nibbles).
 #define R4_Q4(sc, nib, acc) \
 	R4_SCALE(sc)                 \
-	VMOVDQU     nib, X2          \
-	VPSRLW      $4, X2, X10      \
-	VINSERTI128 $1, X10, Y2, Y2  \
-	VPAND       Y14, Y2, Y2      \
+	VBROADCASTI128 nib, Y2       \
+	VPSRLVD        Y12, Y2, Y2   \
+	VPAND          Y14, Y2, Y2   \
 	R4_DOT(acc)
+
+// R4_NIBBLE_SHIFTS sets Y12 to the dword shifts [0 ×4, 4 ×4] (uses Y11).
+#define R4_NIBBLE_SHIFTS \
+	MOVL         $4, AX           \
+	VMOVD        AX, X12          \
+	VPBROADCASTD X12, X12         \
+	VPXOR        X11, X11, X11    \
+	VINSERTI128  $1, X12, Y11, Y12
 
 // R4_Q8(sc, qs, acc) is one q8_0 row's block: the bytes + 128.
 #define R4_Q8(sc, qs, acc) \
@@ -912,6 +921,7 @@ GLOBL kvaluesIQ4NL2<>(SB), RODATA|NOPTR, $32
 TEXT ·dotQ4_0Q8SR4VNNI(SB), NOSPLIT, $0-40
 	R4_PROLOGUE
 	BYTE_CONST($0x0f0f0f0f, X14, Y14)
+	R4_NIBBLE_SHIFTS
 
 q4r4loop:
 	R4_ACT(3)

@@ -209,18 +209,22 @@ func causalConvChannels(out, state, x, w, bias []float32, p CausalConv1DParams) 
 	ParallelFor(C, max(1, 4096/(S*K+1)), func(lo, hi int) {
 		if S == 1 && K > 1 { // a decode step: the state, then x, no window
 			for c := lo; c < hi; c++ {
-				st, wc := state[c*(K-1):(c+1)*(K-1)], w[c*K:(c+1)*K]
+				st := state[c*(K-1) : (c+1)*(K-1) : (c+1)*(K-1)]
+				wc := w[c*K : (c+1)*K : (c+1)*K]
+				xc := x[c]
 				var sum float32
 				for j, v := range st {
 					sum += v * wc[j]
 				}
-				sum += x[c] * wc[K-1]
+				sum += xc * wc[K-1]
 				if bias != nil {
 					sum += bias[c]
 				}
 				out[c] = sum
-				copy(st, st[1:])
-				st[K-2] = x[c]
+				for j := 1; j < len(st); j++ {
+					st[j-1] = st[j]
+				}
+				st[len(st)-1] = xc
 			}
 			return
 		}

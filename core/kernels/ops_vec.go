@@ -133,6 +133,11 @@ func expf(x float32) float32 {
 	return p * math.Float32frombits(uint32(n+127)<<23)
 }
 
+// Exp is expf for callers outside the package: e^x in float32 to about
+// 2 ulp, 0 below expMin, +Inf above expMax, several times faster than
+// float64 math.Exp (a tower's per-channel gates and decays).
+func Exp(x float32) float32 { return expf(x) }
+
 // vecSumF64 returns Σ x[j] accumulated in float64: the mean of a norm.
 func vecSumF64(x []float32) float64 {
 	var s float64

@@ -347,7 +347,7 @@ func (blk *RWKV6Block) timeMix(xn []float32, seq int, shift, wkv []float32, s *r
 	for t := 0; t < seq; t++ {
 		wt := w[t*D : (t+1)*D]
 		for d := range wt {
-			wt[d] = float32(math.Exp(-math.Exp(float64(wt[d] + blk.Decay[d]))))
+			wt[d] = kernels.Exp(-kernels.Exp(wt[d] + blk.Decay[d])) // float32, as ggml
 		}
 	}
 	y := tensor.Grow(&s.y, seq*D)
@@ -393,7 +393,7 @@ func (blk *RWKV6Block) channelMix(xn []float32, seq int, shift []float32, s *rwk
 		return err
 	}
 	for i, v := range r {
-		xn[i] *= float32(1 / (1 + math.Exp(-float64(v))))
+		xn[i] *= 1 / (1 + kernels.Exp(-v))
 	}
 	return nil
 }

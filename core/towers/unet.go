@@ -321,16 +321,24 @@ func (m *UNet) Forward(out, sample []float32, n, h, w int, timesteps []float32, 
 	// every op of the whole batch over the cores instead made two threads
 	// slower than one on 16×16 latents (docs/BENCHMARKS.md).
 	in, o := c.InChannels*h*w, c.OutChannels*h*w
-	var mu sync.Mutex
-	var first error
-	kernels.ParallelItems(n, func(lo, hi int) {
+	return itemsSideBySide(n, func(lo, hi int) error {
 		ts := timesteps
 		if len(ts) == n {
 			ts = ts[lo:hi]
 		}
 		ar := m.arenas.Get()
 		defer m.arenas.Put(ar)
-		err := m.forward(ar, out[lo*o:hi*o], sample[lo*in:hi*in], hi-lo, h, w, ts, ctx[lo*ctxLen*D:hi*ctxLen*D], ctxLen, nil)
+		return m.forward(ar, out[lo*o:hi*o], sample[lo*in:hi*in], hi-lo, h, w, ts, ctx[lo*ctxLen*D:hi*ctxLen*D], ctxLen, nil)
+	})
+}
+
+// itemsSideBySide runs fn on shares [lo, hi) of a batch of n independent
+// items through kernels.ParallelItems and returns the first error.
+func itemsSideBySide(n int, fn func(lo, hi int) error) error {
+	var mu sync.Mutex
+	var first error
+	kernels.ParallelItems(n, func(lo, hi int) {
+		err := fn(lo, hi)
 		mu.Lock()
 		defer mu.Unlock()
 		if first == nil {

@@ -376,25 +376,19 @@ func (m *VAE) shift() float32 {
 // OutChannels, h·f, w·f) from latents (n, L, h, w) as a diffusion model
 // produced them.
 func (m *VAE) DecodeLatents(images, latents []float32, n, h, w int) error {
-	ar := m.arenas.Get()
-	defer m.arenas.Put(ar)
-	z := ar.Scratch(len(latents))
-	s, shift := m.Cfg.ScalingFactor, m.shift()
-	for i, v := range latents {
-		z[i] = v/s + shift
-	}
-	return m.decode(ar, images, z, n, h, w)
+	return m.decodeItems(images, latents, n, h, w, true)
 }
 
 // Decode sets images (n, OutChannels, h·f, w·f), nominally in [-1, 1], from
 // unscaled latents z (n, L, h, w).
 func (m *VAE) Decode(images, z []float32, n, h, w int) error {
-	ar := m.arenas.Get()
-	defer m.arenas.Put(ar)
-	return m.decode(ar, images, z, n, h, w)
+	return m.decodeItems(images, z, n, h, w, false)
 }
 
-func (m *VAE) decode(ar *tensor.Arena, images, z []float32, n, h, w int) error {
+// decodeItems decodes a batch with its images side by side, a share per
+// thread with its kernels on that thread (kernels.ParallelItems, as the
+// UNet runs its batch); scaled latents are unscaled first.
+func (m *VAE) decodeItems(images, z []float32, n, h, w int, scaled bool) error {
 	c := m.Cfg
 	f, L := c.Downscale(), c.LatentChannels
 	switch {
@@ -405,6 +399,25 @@ func (m *VAE) decode(ar *tensor.Arena, images, z []float32, n, h, w int) error {
 	case len(images) < n*c.OutChannels*h*f*w*f:
 		return fmt.Errorf("vae decode: images have %d floats, want %d", len(images), n*c.OutChannels*h*f*w*f)
 	}
+	in, out := L*h*w, c.OutChannels*h*f*w*f
+	return itemsSideBySide(n, func(lo, hi int) error {
+		ar := m.arenas.Get()
+		defer m.arenas.Put(ar)
+		zs := z[lo*in : hi*in]
+		if scaled {
+			u := ar.Scratch(len(zs))
+			s, shift := c.ScalingFactor, m.shift()
+			for i, v := range zs {
+				u[i] = v/s + shift
+			}
+			zs = u
+		}
+		return m.decode(ar, images[lo*out:hi*out], zs, hi-lo, h, w)
+	})
+}
+
+// decode is Decode on checked arguments.
+func (m *VAE) decode(ar *tensor.Arena, images, z []float32, n, h, w int) error {
 	if m.postQuant != nil {
 		q := ar.Scratch(len(z))
 		if err := m.postQuant.Forward(q, z, n, h, w); err != nil {

@@ -85,10 +85,11 @@ type quantDot func(w, x *byte, nb int) float32
 // unpacked once for all four).
 type quantDot4 func(w, x *byte, xs, nb int, out *[4]float32)
 
-// quantRows4 is quantDot of four weight rows w, w+rb, w+2·rb, w+3·rb
-// against one activation row x (decode: the activation block is read once
-// for all four), each value bit for bit the same implementation's quantDot.
-type quantRows4 func(w *byte, rb int, x *byte, nb int, out *[4]float32)
+// quantRows4 is quantDot of the 4·groups weight rows w, w+rb, w+2·rb, …
+// against one activation row x, into y[0 : 4·groups] (decode: four rows at a
+// time, each activation block read once for the four), each value bit for
+// bit the same implementation's quantDot.
+type quantRows4 func(w *byte, rb int, x *byte, nb int, y *float32, groups int)
 
 // Traits is one row of the table.
 type Traits struct {

@@ -96,17 +96,16 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 }
 
 // dotRows sets y (rows) to the dot products of the weight rows w (rb bytes
-// apart) with one activation row xq of nb blocks: four rows at a time where
-// the type has a four-row kernel (each value the one-row dot's), then one.
+// apart) with one activation row xq of nb blocks: four rows at a time in one
+// call where the type has a four-row kernel (each value the one-row dot's),
+// then one.
 func dotRows(t *Traits, y []float32, w []byte, rb int, xq []byte, nb int) {
 	dot, rows4 := t.dotQ[curImpl], t.rowsQx4[curImpl]
 	r := 0
-	if rows4 != nil {
-		var out [4]float32
-		for ; r+4 <= len(y); r += 4 {
-			rows4(&w[r*rb], rb, &xq[0], nb, &out)
-			copy(y[r:r+4], out[:])
-		}
+	if g := len(y) / 4; rows4 != nil && g > 0 {
+		_ = w[4*g*rb-1] // the kernel reads rows [0, 4g)
+		rows4(&w[0], rb, &xq[0], nb, &y[0], g)
+		r = 4 * g
 	}
 	for ; r < len(y); r++ {
 		y[r] = dot(&w[r*rb], &xq[0], nb)

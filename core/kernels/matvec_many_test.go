@@ -140,20 +140,30 @@ func TestRowsQx4MatchDot(t *testing.T) {
 				tested++
 				act := tr.VecDot
 				for _, nb := range []int{1, 2, 3, 7, 24} {
-					k := nb * f.BlockSize()
-					rb, pad := nb*f.BlockBytes(), 5
-					w := randomWeights(t, r, f, 4, k+pad*f.BlockSize()) // 4 rows of rb+pad blocks
-					stride := rb + pad*f.BlockBytes()
-					xq := make([]byte, k/act.BlockSize()*act.BlockBytes())
-					if err := act.Quantize(xq, randSlice(r, k)); err != nil {
-						t.Fatal(err)
-					}
-					var out [4]float32
-					rows4(&w[0], stride, &xq[0], nb, &out)
-					for i := range out {
-						want := tr.dotQ[curImpl](&w[i*stride], &xq[0], nb)
-						if math.Float32bits(out[i]) != math.Float32bits(want) {
-							t.Fatalf("%s %v nb=%d row %d: %v, one-row dot %v", impl, f, nb, i, out[i], want)
+					for _, groups := range []int{1, 3} {
+						k := nb * f.BlockSize()
+						rb, pad := nb*f.BlockBytes(), 5
+						w := randomWeights(t, r, f, 4*groups, k+pad*f.BlockSize()) // rows of rb+pad blocks
+						stride := rb + pad*f.BlockBytes()
+						xq := make([]byte, k/act.BlockSize()*act.BlockBytes())
+						if err := act.Quantize(xq, randSlice(r, k)); err != nil {
+							t.Fatal(err)
+						}
+						out := make([]float32, 4*groups+2) // NaN guard after the rows
+						for i := range out {
+							out[i] = float32(math.NaN())
+						}
+						rows4(&w[0], stride, &xq[0], nb, &out[0], groups)
+						for i := range out[:4*groups] {
+							want := tr.dotQ[curImpl](&w[i*stride], &xq[0], nb)
+							if math.Float32bits(out[i]) != math.Float32bits(want) {
+								t.Fatalf("%s %v nb=%d groups=%d row %d: %v, one-row dot %v", impl, f, nb, groups, i, out[i], want)
+							}
+						}
+						for _, v := range out[4*groups:] {
+							if !math.IsNaN(float64(v)) {
+								t.Fatalf("%s %v nb=%d groups=%d: wrote past the rows", impl, f, nb, groups)
+							}
 						}
 					}
 				}

@@ -36,15 +36,16 @@ func dotQ8_0Q8SVNNI(w, xq *byte, nb int) float32
 func dotQ8_0Q8SAVX2(w, xq *byte, nb int) float32
 
 // dotQ4_0Q8SR4VNNI and dotQ8_0Q8SR4VNNI are dotQ4_0Q8SVNNI and
-// dotQ8_0Q8SVNNI of four weight rows w, w+rb, w+2·rb, w+3·rb against one
-// activation row xq, into out (bit for bit the one-row routine's values):
-// the activation block is read once for all four.
+// dotQ8_0Q8SVNNI of the 4·groups weight rows w, w+rb, … against one
+// activation row xq, into y[0 : 4·groups] (bit for bit the one-row
+// routine's values), four rows at a time: each activation block is read
+// once for the four, and a matrix is one call, not one per four rows.
 //
 //go:noescape
-func dotQ4_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, out *[4]float32)
+func dotQ4_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, y *float32, groups int)
 
 //go:noescape
-func dotQ8_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, out *[4]float32)
+func dotQ8_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, y *float32, groups int)
 
 // dotF16AVX2 is dotF16Generic over n halves, n a positive multiple of 8.
 //

@@ -838,19 +838,36 @@ GLOBL kvaluesIQ4NL2<>(SB), RODATA|NOPTR, $32
 // what dotQ4_0Q8SVNNI / dotQ8_0Q8SVNNI do, in the same order, so each
 // output is that routine's bit for bit.
 
-// R4_PROLOGUE loads the arguments and clears the four accumulators
-// (Y0, Y4, Y5, Y7).
+// R4_PROLOGUE loads the arguments that hold for every group of four rows:
+// R13 = the group's first row, R8 = rb, DX = y, R12 = groups.
 #define R4_PROLOGUE \
-	MOVQ   w+0(FP), SI     \
-	MOVQ   rb+8(FP), R8    \
-	MOVQ   xq+16(FP), DI   \
-	MOVQ   nb+24(FP), CX   \
-	LEAQ   (SI)(R8*1), R10 \
-	LEAQ   (SI)(R8*8), R11 \
-	VXORPS Y0, Y0, Y0      \
-	VXORPS Y4, Y4, Y4      \
-	VXORPS Y5, Y5, Y5      \
+	MOVQ w+0(FP), R13       \
+	MOVQ rb+8(FP), R8       \
+	MOVQ y+32(FP), DX       \
+	MOVQ groups+40(FP), R12
+
+// R4_GROUP starts a group: SI/R10 = its rows 0 and 1, R11 = 8 rows on (the
+// prefetch stream), DI = the activation row, CX = nb, and clears the four
+// accumulators (Y0, Y4, Y5, Y7).
+#define R4_GROUP \
+	MOVQ   R13, SI          \
+	MOVQ   xq+16(FP), DI    \
+	MOVQ   nb+24(FP), CX    \
+	LEAQ   (SI)(R8*1), R10  \
+	LEAQ   (SI)(R8*8), R11  \
+	VXORPS Y0, Y0, Y0       \
+	VXORPS Y4, Y4, Y4       \
+	VXORPS Y5, Y5, Y5       \
 	VXORPS Y7, Y7, Y7
+
+// R4_NEXT stores the group's four values at DX and moves to the next group
+// (R13 += 4·rb, DX += 16); falls through when R12 groups are done.
+#define R4_NEXT(loop) \
+	R4_STORE                \
+	LEAQ (R13)(R8*4), R13   \
+	ADDQ $16, DX            \
+	DECQ R12                \
+	JNZ  loop
 
 // R4_ACT(shift) reads the q8s block at DI: Y1 = d_x in every lane, Y6 =
 // the offset [-(Σq << shift), 0, …], Y3 = the 32 bytes.
@@ -911,17 +928,19 @@ GLOBL kvaluesIQ4NL2<>(SB), RODATA|NOPTR, $32
 	VMOVSS       X1, (4*i)(DX)
 
 #define R4_STORE \
-	MOVQ out+32(FP), DX \
 	R4_HSUM(Y0, X0, 0)  \
 	R4_HSUM(Y4, X4, 1)  \
 	R4_HSUM(Y5, X5, 2)  \
 	R4_HSUM(Y7, X7, 3)
 
-// func dotQ4_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, out *[4]float32)
-TEXT ·dotQ4_0Q8SR4VNNI(SB), NOSPLIT, $0-40
+// func dotQ4_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, y *float32, groups int)
+TEXT ·dotQ4_0Q8SR4VNNI(SB), NOSPLIT, $0-48
 	R4_PROLOGUE
 	BYTE_CONST($0x0f0f0f0f, X14, Y14)
 	R4_NIBBLE_SHIFTS
+
+q4r4group:
+	R4_GROUP
 
 q4r4loop:
 	R4_ACT(3)
@@ -938,14 +957,17 @@ q4r4loop:
 	DECQ CX
 	JNZ  q4r4loop
 
-	R4_STORE
+	R4_NEXT(q4r4group)
 	VZEROUPPER
 	RET
 
-// func dotQ8_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, out *[4]float32)
-TEXT ·dotQ8_0Q8SR4VNNI(SB), NOSPLIT, $0-40
+// func dotQ8_0Q8SR4VNNI(w *byte, rb int, xq *byte, nb int, y *float32, groups int)
+TEXT ·dotQ8_0Q8SR4VNNI(SB), NOSPLIT, $0-48
 	R4_PROLOGUE
 	BYTE_CONST($0x80808080, X13, Y13)
+
+q8r4group:
+	R4_GROUP
 
 q8r4loop:
 	R4_ACT(7)
@@ -963,6 +985,6 @@ q8r4loop:
 	DECQ CX
 	JNZ  q8r4loop
 
-	R4_STORE
+	R4_NEXT(q8r4group)
 	VZEROUPPER
 	RET

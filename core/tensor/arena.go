@@ -77,6 +77,11 @@ func (a *Arena) Reset() {
 		if a.buf, mapped = newBlock(a.want); mapped {
 			a.unmap = runtime.AddCleanup(a, freeBlock, a.buf)
 		}
+		// Fault the block in now, in the call that grew it (a model's
+		// first), rather than in the next one.
+		for i := 0; i < len(a.buf); i += 1024 {
+			a.buf[i] = 0
+		}
 	}
 	a.off, a.want = 0, 0
 }

@@ -248,7 +248,7 @@ def main():
     ap.add_argument("--expect", type=int, default=0, help="clips the data folders will hold once written (reload until then)")
     ap.add_argument("--beams", type=int, default=5, help="generation_config.json num_beams: the folder's default beam width")
     ap.add_argument("--seed", type=int, default=21)
-    ap.add_argument("--export-only", action="store_true", help="write --out from --work's checkpoint and stop")
+    ap.add_argument("--export-only", action="store_true", help="write --out from --work's checkpoint and stop (with or without --resume; no checkpoint is an error)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     # torch 1.13's oneDNN (mkldnn) Conv1d backward gave conv1/conv2 weight
@@ -280,7 +280,9 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.98), eps=1e-8)
     step = 0
     ck = os.path.join(a.work, "ckpt.pt")
-    if a.resume and os.path.exists(ck):
+    if a.export_only and not os.path.exists(ck):
+        sys.exit(f"--export-only: no checkpoint {ck} to export")
+    if (a.resume or a.export_only) and os.path.exists(ck):
         s = torch.load(ck)
         m.load_state_dict(s["model"])
         ctc_head.load_state_dict(s["ctc"])

@@ -100,14 +100,14 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	if _, err := st.Forward(prompt[:1], *promptTokens); err != nil {
 		return err
 	}
-	c0 := cpuTime()
+	c0 := kernels.ProcessCPU()
 	t0 := time.Now()
 	logits, err := st.Forward(prompt, 0)
 	if err != nil {
 		return err
 	}
 	prefill := time.Since(t0)
-	c1 := cpuTime()
+	c1 := kernels.ProcessCPU()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -132,7 +132,7 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	decode := time.Since(t1)
-	c2 := cpuTime()
+	c2 := kernels.ProcessCPU()
 	wt := "f32" // the type of block 0's first projection, whichever the family has
 	for _, name := range []string{"attn_q", "attn_q_a", "attn_qkv", "ssm_in", "time_mix_key"} {
 		if info, err := is.Info("blk.0." + name + ".weight"); err == nil {
@@ -161,16 +161,6 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s (%s, %d layers, dim %d): prefill %d tokens %.1f tok/s, decode %.1f tok/s (%.1f ms/token), %d threads, %s\n",
 		*model, wt, c.Layers, c.Dim, *promptTokens, res.PrefillTokS, res.DecodeTokS, res.DecodeMsTok, res.Threads, res.Kernels)
 	return nil
-}
-
-// cpuTime is the CPU time the process has used so far (user + system, all
-// threads).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSMiB is the process's peak resident set size so far (Linux reports

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"os"
@@ -139,7 +140,12 @@ func TestEmbeddingsBERT(t *testing.T) {
 		apiError(t, "2049 inputs", in(openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: make([]string, 2049)}), 400, "invalid_request")
 		apiError(t, "over the context of 64", in(openai.EmbeddingNewParamsInputUnion{OfString: openai.String(strings.Repeat("the cat ", 40))}), 400, "invalid_request")
 		apiError(t, "id outside the vocabulary", in(openai.EmbeddingNewParamsInputUnion{OfArrayOfTokens: []int64{2, 100000, 3}}), 400, "invalid_request")
-		apiError(t, "8193 token ids", in(openai.EmbeddingNewParamsInputUnion{OfArrayOfTokens: make([]int64, 8193)}), 400, "invalid_request")
+		// The gateway's bound, not the plugin's context check (64 here), must answer.
+		err8193 := in(openai.EmbeddingNewParamsInputUnion{OfArrayOfTokens: make([]int64, 8193)})
+		apiError(t, "8193 token ids", err8193, 400, "invalid_request")
+		if ae := (*openai.Error)(nil); errors.As(err8193, &ae) && !strings.Contains(ae.Message, "limit of 8192") {
+			t.Errorf("8193 token ids: message %q does not name the 8192 limit", ae.Message)
+		}
 		_, err := ai.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "bert-mean-f32", Dimensions: openai.Int(16),
 			Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("a cat")}})
 		apiError(t, "dimensions", err, 400, "invalid_request")

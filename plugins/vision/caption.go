@@ -67,19 +67,26 @@ func isCaptioner(dir string) bool {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// captioner is one loaded model. Towers own scratch buffers, so runs of one
-// model are serialised by mu; the worker's per-plugin concurrency still runs
-// different models side by side.
+// captioner is one loaded model. Captions run side by side: the ViT takes
+// its activations from an arena per call, GPT-2 keeps a decoding's state in
+// a GPT2State of its own, and each call takes its pixel and encoder buffers
+// from bufs. With several captions in flight the kernel pool gives each one
+// thread (Pool.For), so a 2-thread plugin captions two images at once where
+// one image's ops are too small to split.
 type captioner struct {
-	mu   sync.Mutex
 	cfg  captionerConfig
 	norm imgproc.Normalize
 	vit  *towers.ViT
 	dec  *towers.GPT2
 	tok  *tokenizer.WordLevel
 	src  formats.TensorSource
-	enc  []float32 // (T, H)
-	px   []float32 // (3, S, S)
+	bufs sync.Pool // *captionBuffers
+}
+
+// captionBuffers are one call's pixels and encoder states.
+type captionBuffers struct {
+	px  []float32 // (3, S, S)
+	enc []float32 // (T, H)
 }
 
 func loadCaptioner(dir string) (*captioner, error) {
@@ -138,8 +145,8 @@ func loadCaptioner(dir string) (*captioner, error) {
 		c.cfg.MaxLength = c.cfg.Decoder.NPositions
 	}
 	c.src = src
-	c.enc = make([]float32, c.cfg.Encoder.Tokens()*c.cfg.Encoder.HiddenSize)
-	c.px = make([]float32, c.cfg.Encoder.NumChannels*S*S)
+	enc, px := c.cfg.Encoder.Tokens()*c.cfg.Encoder.HiddenSize, c.cfg.Encoder.NumChannels*S*S
+	c.bufs.New = func() any { return &captionBuffers{px: make([]float32, px), enc: make([]float32, enc)} }
 	return c, nil
 }
 
@@ -180,22 +187,22 @@ func (c *captioner) Caption(ctx context.Context, image []byte, p tasks.ImageCapt
 	if prefix == nil {
 		prefix = []int{c.cfg.Start}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return "", false, err
 	}
-	if err := imgproc.ToCHW(c.px, img, c.norm); err != nil {
+	buf := c.bufs.Get().(*captionBuffers)
+	defer c.bufs.Put(buf)
+	if err := imgproc.ToCHW(buf.px, img, c.norm); err != nil {
 		return "", false, err
 	}
-	if err := c.vit.Forward(c.enc, c.px); err != nil {
+	if err := c.vit.Forward(buf.enc, buf.px); err != nil {
 		return "", false, err
 	}
 	maxLen := c.cfg.MaxLength
 	if p.MaxTokens > 0 {
 		maxLen = min(maxLen, p.MaxTokens)
 	}
-	toks, err := c.dec.GenerateFrom(c.enc, c.cfg.Encoder.Tokens(), prefix, max(1, p.Beam), maxLen)
+	toks, err := c.dec.GenerateFrom(buf.enc, c.cfg.Encoder.Tokens(), prefix, max(1, p.Beam), maxLen)
 	if err != nil {
 		return "", false, err
 	}

@@ -11,10 +11,12 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/disintegration/imaging"
 
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/shapes"
@@ -36,7 +38,7 @@ func captionEngineOrSkip(t *testing.T, dirs ...string) sdk.Engine {
 	return e
 }
 
-func runCaption(t *testing.T, e sdk.Engine, img []byte, params string) (string, error) {
+func runCaption(t testing.TB, e sdk.Engine, img []byte, params string) (string, error) {
 	t.Helper()
 	var out string
 	err := e.Run(context.Background(), sdk.Job{Task: "image.caption", Model: "shapes-captioner",
@@ -164,6 +166,44 @@ func TestBeamSearchCaptions(t *testing.T) {
 	t.Logf("exact of %d: greedy %d, beam 4 %d", n, greedyRight, beamRight)
 	if beamRight < greedyRight-1 || beamRight < n*9/10 {
 		t.Errorf("beam 4 got %d of %d exact, greedy %d", beamRight, n, greedyRight)
+	}
+}
+
+// TestCaptionsSideBySide: captions running at once (greedy and beam, four
+// requesters on a 2-thread pool) are exactly the captions of the same images
+// run one at a time.
+func TestCaptionsSideBySide(t *testing.T) {
+	e := captionEngineOrSkip(t)
+	old := kernels.Default().Threads()
+	kernels.SetThreads(2)
+	defer kernels.SetThreads(old)
+	r := rand.New(rand.NewPCG(5, 11))
+	const n = 12
+	imgs, params := make([][]byte, n), make([]string, n)
+	want := make([]string, n)
+	for i := range imgs {
+		imgs[i] = encodePNG(shapes.Render(shapes.RandomScene(r, 0.5)))
+		params[i] = fmt.Sprintf(`{"beam":%d}`, 1+i%3)
+		var err error
+		if want[i], err = runCaption(t, e, imgs[i], params[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for k := range 4 {
+		wg.Go(func() {
+			for i := k; i < n; i += 4 {
+				got[i], errs[i] = runCaption(t, e, imgs[i], params[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || got[i] != want[i] {
+			t.Errorf("image %d (%s): side by side %q (%v), alone %q", i, params[i], got[i], errs[i], want[i])
+		}
 	}
 }
 

@@ -3,7 +3,9 @@
 time (batch 1, as a server captions a request), ViT encoder + greedy decode
 with the decoder re-run over the prefix each step (model.py has no KV cache;
 this is how a plain PyTorch captioner decodes), on a fixed set of Shapes
-validation images. Prints one JSON line like the Go bench.
+validation images. Prints one JSON line like the Go bench. --batch N captions
+N images per forward pass (PyTorch's way to caption several at once, the peer
+of `loom bench caption --concurrent N`).
 
   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/captioner/bench_torch.py \\
       --model models/shapes-captioner --data /tmp/shapes/val --images 100 --threads 2"""
@@ -27,6 +29,7 @@ def main():
     ap.add_argument("--data", default="/tmp/shapes/val")
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = json.load(open(os.path.join(a.model, "config.json")))
@@ -39,10 +42,10 @@ def main():
         for i in range(5):
             T.greedy(net, px[i : i + 1])
         t0 = time.perf_counter()
-        for i in range(5, a.images + 5):
-            T.greedy(net, px[i : i + 1])
+        for i in range(5, a.images + 5, a.batch):
+            T.greedy(net, px[i : min(i + a.batch, a.images + 5)])
         el = time.perf_counter() - t0
-    print(json.dumps({"op": "caption", "impl": "pytorch", "torch": torch.__version__, "images": a.images, "threads": a.threads,
+    print(json.dumps({"op": "caption", "impl": "pytorch", "torch": torch.__version__, "images": a.images, "threads": a.threads, "batch": a.batch,
                       "images_per_s": a.images / el, "ms_per_image": 1000 * el / a.images}))
 
 

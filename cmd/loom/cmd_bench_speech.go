@@ -54,7 +54,7 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var audioS, first, acoustic, vocoder, total float64
+	var audioS, first, acoustic, vocoder, encode, total float64
 	jobs := 0
 	var mu sync.Mutex
 	began := time.Now()
@@ -83,6 +83,7 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 		first += float64(firstAt.Microseconds()) / 1000
 		acoustic += jr.Timings["acoustic"]
 		vocoder += jr.Timings["vocoder"]
+		encode += jr.Timings["encode"]
 		jobs++
 		return nil
 	})
@@ -98,7 +99,7 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	out := map[string]any{"op": "speech", "model": res.Model, "voice": res.Voice, "threads": *threads, "jobs": jobs,
 		"concurrent": *concurrent, "throughput_rtf": roundSig(wall/audioS, 4), "jobs_per_s": round3(float64(jobs) / wall),
 		"audio_seconds": round3(audioS), "real_time_factor": roundSig(rtf, 4), "ms_first_audio": round3(first / n),
-		"ms_acoustic_per_job": round3(acoustic / n), "ms_vocoder_per_job": round3(vocoder / n), "sample_rate": res.SampleRate}
+		"ms_acoustic_per_job": round3(acoustic / n), "ms_vocoder_per_job": round3(vocoder / n), "ms_encode_per_job": round3(encode / n), "sample_rate": res.SampleRate}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(out)
 	}

@@ -7,13 +7,16 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/go-audio/audio"
 	"github.com/go-audio/wav"
 
 	"github.com/loomhq/loom/core/media/sound"
@@ -332,6 +335,62 @@ func TestLoadSpeechModelErrors(t *testing.T) {
 			t.Errorf("%s: %v (want %q)", c.idx, err, c.want)
 		}
 	}
+}
+
+// TestEncodeWAVMatchesGoAudio: encodeWAV writes the bytes go-audio/wav's
+// encoder (what it used before) writes, for odd lengths, clipping and NaN.
+func TestEncodeWAVMatchesGoAudio(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 7, 1000, 22051} {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+		if n > 2 {
+			s[1] = float32(math.NaN())
+		}
+		for _, rate := range []int{16000, 22050, 24000} {
+			got, err := encodeWAV(s, rate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf wavSeekBuffer
+			enc := wav.NewEncoder(&buf, rate, 16, 1, 1)
+			ints := make([]int, n)
+			for i, v := range sound.PCM16(s) {
+				ints[i] = int(v)
+			}
+			if err := enc.Write(&audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: rate}, Data: ints, SourceBitDepth: 16}); err != nil {
+				t.Fatal(err)
+			}
+			if err := enc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, buf.b) {
+				t.Fatalf("%d samples at %d Hz: %d bytes, go-audio %d; headers %x / %x", n, rate, len(got), len(buf.b), got[:min(44, len(got))], buf.b[:min(44, len(buf.b))])
+			}
+		}
+	}
+}
+
+// wavSeekBuffer is the in-memory io.WriteSeeker go-audio/wav's encoder needs.
+type wavSeekBuffer struct {
+	b   []byte
+	pos int
+}
+
+func (s *wavSeekBuffer) Write(p []byte) (int, error) {
+	if end := s.pos + len(p); end > len(s.b) {
+		s.b = append(s.b, make([]byte, end-len(s.b))...)
+	}
+	s.pos += copy(s.b[s.pos:], p)
+	return len(p), nil
+}
+
+func (s *wavSeekBuffer) Seek(off int64, whence int) (int64, error) {
+	base := map[int]int64{io.SeekStart: 0, io.SeekCurrent: int64(s.pos), io.SeekEnd: int64(len(s.b))}[whence]
+	s.pos = int(base + off)
+	return int64(s.pos), nil
 }
 
 func TestEncodeWAV(t *testing.T) {

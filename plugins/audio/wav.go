@@ -1,78 +1,51 @@
 package main
 
 import (
-	"errors"
-	"io"
+	"encoding/binary"
+	"fmt"
 	"math"
-
-	"github.com/go-audio/audio"
-	"github.com/go-audio/wav"
 
 	"github.com/loomhq/loom/core/media/sound"
 )
 
-// toPCM16 is sound.PCM16 as the WAV encoder's ints.
-func toPCM16(samples []float32) []int {
-	out := make([]int, len(samples))
-	for i, v := range sound.PCM16(samples) {
-		out[i] = int(v)
-	}
-	return out
-}
-
-// encodeWAV writes mono 16-bit PCM WAV bytes with go-audio/wav.
+// encodeWAV writes mono 16-bit PCM WAV bytes: the 44-byte RIFF header
+// (RIFF, WAVE, a 16-byte PCM fmt chunk, data) and the samples little-endian,
+// the bytes go-audio/wav's encoder wrote (TestEncodeWAVMatchesGoAudio), which
+// spent ~110 ns per sample (10 ms for a 4-second job, a fifth of the job).
 func encodeWAV(samples []float32, sampleRate int) ([]byte, error) {
-	var buf seekBuffer
-	enc := wav.NewEncoder(&buf, sampleRate, 16, 1, 1)
-	if err := enc.Write(&audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: sampleRate},
-		Data: toPCM16(samples), SourceBitDepth: 16}); err != nil {
-		return nil, err
+	data := 2 * len(samples)
+	if sampleRate <= 0 || 36+data > math.MaxUint32 || 2*sampleRate > math.MaxUint32 {
+		return nil, fmt.Errorf("wav: %d samples at %d Hz", len(samples), sampleRate)
 	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return buf.b, nil
+	b := make([]byte, 44+data)
+	le := binary.LittleEndian
+	copy(b[0:], "RIFF")
+	le.PutUint32(b[4:], uint32(36+data))
+	copy(b[8:], "WAVEfmt ")
+	le.PutUint32(b[16:], 16)                   // fmt chunk size
+	le.PutUint16(b[20:], 1)                    // PCM
+	le.PutUint16(b[22:], 1)                    // channels
+	le.PutUint32(b[24:], uint32(sampleRate))   // sample rate
+	le.PutUint32(b[28:], uint32(2*sampleRate)) // byte rate
+	le.PutUint16(b[32:], 2)                    // block align
+	le.PutUint16(b[34:], 16)                   // bits per sample
+	copy(b[36:], "data")
+	le.PutUint32(b[40:], uint32(data))
+	putPCM16(b[44:], samples)
+	return b, nil
 }
 
 // encodePCM writes raw 16-bit little-endian mono samples (OpenAI's "pcm").
 func encodePCM(samples []float32) []byte {
 	out := make([]byte, 2*len(samples))
-	for i, v := range toPCM16(samples) {
-		out[2*i], out[2*i+1] = byte(v), byte(v>>8)
-	}
+	putPCM16(out, samples)
 	return out
 }
 
-// seekBuffer is the in-memory io.WriteSeeker the WAV encoder needs: it
-// seeks back to fill in the chunk sizes once the samples are written.
-type seekBuffer struct {
-	b   []byte
-	pos int
-}
-
-func (s *seekBuffer) Write(p []byte) (int, error) {
-	if end := s.pos + len(p); end > len(s.b) {
-		s.b = append(s.b, make([]byte, end-len(s.b))...)
+// putPCM16 writes sound.PCM16(samples) little-endian into b (2 bytes each).
+func putPCM16(b []byte, samples []float32) {
+	b = b[:2*len(samples)]
+	for i, s := range samples {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(sound.PCM16Sample(s)))
 	}
-	s.pos += copy(s.b[s.pos:], p)
-	return len(p), nil
-}
-
-func (s *seekBuffer) Seek(off int64, whence int) (int64, error) {
-	var base int64
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		base = int64(s.pos)
-	case io.SeekEnd:
-		base = int64(len(s.b))
-	default:
-		return 0, errors.New("seekBuffer: bad whence")
-	}
-	p := base + off
-	if p < 0 || p > math.MaxInt32 {
-		return 0, errors.New("seekBuffer: seek out of range")
-	}
-	s.pos = int(p)
-	return p, nil
 }

@@ -87,11 +87,16 @@ func besselI0(x float64) float64 {
 func PCM16(samples []float32) []int16 {
 	out := make([]int16, len(samples))
 	for i, s := range samples {
-		v := float64(s)
-		if math.IsNaN(v) {
-			v = 0
-		}
-		out[i] = int16(math.Round(max(-1, min(1, v)) * 32767))
+		out[i] = PCM16Sample(s)
 	}
 	return out
+}
+
+// PCM16Sample is one sample of PCM16.
+func PCM16Sample(s float32) int16 {
+	v := float64(s)
+	if math.IsNaN(v) {
+		v = 0
+	}
+	return int16(math.Round(max(-1, min(1, v)) * 32767))
 }

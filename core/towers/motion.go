@@ -68,6 +68,13 @@ type MotionConfig struct {
 	// the last ones, carry the first frame's clean latent on every frame
 	// (zero in text-to-video); the rest are the noisy latents, as many.
 	FirstFrame int `json:"first_frame_channels"`
+	// ImageToVideoText (Loom's extension; in unet/ in either layout) is what
+	// reads the prompt in image-to-video: "" or "all", every cross-attention
+	// as in text-to-video; "motion", the motion modules alone, the spatial
+	// cross-attention reading the empty prompt (a model trained so:
+	// tools/video/train.py --i2v-spatial-text 0), so that the picture says
+	// what is drawn and the prompt how it moves.
+	ImageToVideoText string `json:"image_to_video_text"`
 }
 
 // MotionUNetConfig is a motion UNet's spatial and motion configuration, and
@@ -108,6 +115,8 @@ func (c *MotionUNetConfig) validate() error {
 		return fmt.Errorf("motion unet: motion_cross_attention_dim %d, the text states are %d wide", m.CtxDim, c.UNet.CrossAttentionDim)
 	case m.FirstFrame < 0 || (m.FirstFrame > 0 && c.UNet.InChannels != 2*m.FirstFrame):
 		return fmt.Errorf("motion unet: first_frame_channels %d of in_channels %d (want half: a latent and the first frame's)", m.FirstFrame, c.UNet.InChannels)
+	case m.ImageToVideoText != "" && m.ImageToVideoText != "all" && (m.ImageToVideoText != "motion" || m.CtxDim == 0):
+		return fmt.Errorf("motion unet: image_to_video_text %q (\"all\", or \"motion\" for motion modules that read the text)", m.ImageToVideoText)
 	}
 	for i, ch := range c.UNet.BlockOutChannels {
 		if h, l := m.Heads.at(i), m.Layers.at(i); h <= 0 || ch%h != 0 || l < 1 || l > 16 {
@@ -135,11 +144,12 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 	var head struct {
 		Class string `json:"_class_name"`
 		// Keys of features the tower does not implement, read to refuse them.
-		MidBlockLayers     *int `json:"mid_block_layers"`
-		TemporalMidLayers  *int `json:"temporal_transformer_layers_per_mid_block"`
-		ReverseTemporal    any  `json:"reverse_temporal_transformer_layers_per_block"`
-		ReverseMotionHeads any  `json:"reverse_motion_num_attention_heads"`
-		FirstFrame         int  `json:"first_frame_channels"` // in unet/ in either layout
+		MidBlockLayers     *int   `json:"mid_block_layers"`
+		TemporalMidLayers  *int   `json:"temporal_transformer_layers_per_mid_block"`
+		ReverseTemporal    any    `json:"reverse_temporal_transformer_layers_per_block"`
+		ReverseMotionHeads any    `json:"reverse_motion_num_attention_heads"`
+		FirstFrame         int    `json:"first_frame_channels"` // in unet/ in either layout
+		ImageToVideoText   string `json:"image_to_video_text"`  // likewise
 	}
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return c, fmt.Errorf("unet config %s: %w", path, err)
@@ -173,7 +183,7 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 	default:
 		return c, fmt.Errorf("unet config %s: class %q is not a motion UNet", path, head.Class)
 	}
-	c.Motion.FirstFrame = head.FirstFrame
+	c.Motion.FirstFrame, c.Motion.ImageToVideoText = head.FirstFrame, head.ImageToVideoText
 	c.UNet.fill()
 	c.Motion.fill()
 	return c, c.validate()
@@ -309,13 +319,19 @@ func LoadMotionUNetFolder(dir string, bind func(path string) (*nn.Binder, error)
 // multiples of the UNet's Downscale(); frames at most motion_max_seq_length.
 // A model with first-frame channels sees them zero (text-to-video).
 func (m *MotionUNet) Forward(out, sample []float32, videos, frames, h, w int, timesteps, ctx []float32, ctxLen int) error {
-	return m.forward(out, sample, nil, videos, frames, h, w, timesteps, ctx, ctxLen)
+	return m.forward(out, sample, nil, videos, frames, h, w, timesteps, ctx, ctx, ctxLen)
+}
+
+// ForwardMotionText is Forward with the motion modules reading motionCtx
+// (same shape as ctx) while the spatial cross-attention reads ctx.
+func (m *MotionUNet) ForwardMotionText(out, sample []float32, videos, frames, h, w int, timesteps, ctx, motionCtx []float32, ctxLen int) error {
+	return m.forward(out, sample, nil, videos, frames, h, w, timesteps, ctx, motionCtx, ctxLen)
 }
 
 // forward is Forward with first, for a model with first-frame channels: each
 // video's first-frame latent (videos, LatentChannels(), h, w) for those
 // channels of all its frames, or nil for zeros.
-func (m *MotionUNet) forward(out, sample, first []float32, videos, frames, h, w int, timesteps, ctx []float32, ctxLen int) error {
+func (m *MotionUNet) forward(out, sample, first []float32, videos, frames, h, w int, timesteps, ctx, motionCtx []float32, ctxLen int) error {
 	c := m.Cfg.UNet
 	f, D, n, C := c.Downscale(), c.CrossAttentionDim, videos*frames, m.LatentChannels()
 	switch {
@@ -329,8 +345,8 @@ func (m *MotionUNet) forward(out, sample, first []float32, videos, frames, h, w 
 		return fmt.Errorf("motion unet: first frames have %d floats, want %d", len(first), videos*C*h*w)
 	case len(timesteps) != 1 && len(timesteps) != videos && len(timesteps) != n:
 		return fmt.Errorf("motion unet: %d timesteps for %d videos of %d frames", len(timesteps), videos, frames)
-	case ctxLen <= 0 || len(ctx) != videos*ctxLen*D:
-		return fmt.Errorf("motion unet: context has %d floats, want %d×%d×%d", len(ctx), videos, ctxLen, D)
+	case ctxLen <= 0 || len(ctx) != videos*ctxLen*D || len(motionCtx) != len(ctx):
+		return fmt.Errorf("motion unet: context has %d floats (motion modules' %d), want %d×%d×%d", len(ctx), len(motionCtx), videos, ctxLen, D)
 	}
 	ar := m.arenas.Get()
 	defer m.arenas.Put(ar)
@@ -366,7 +382,7 @@ func (m *MotionUNet) forward(out, sample, first []float32, videos, frames, h, w 
 		if mm == nil {
 			return nil
 		}
-		if err := mm.Forward(x.x, videos, frames, x.h*x.w, ctx, ctxLen, ar); err != nil {
+		if err := mm.Forward(x.x, videos, frames, x.h*x.w, motionCtx, ctxLen, ar); err != nil {
 			return fmt.Errorf("motion module %d: %w", j, err)
 		}
 		return nil
@@ -400,6 +416,14 @@ func withFirstFrame(in, sample, first []float32, videos, frames, fl, ff int) []f
 // caller holds frame 0 of its latents at first (set it in the final latents,
 // and in any preview, before decoding).
 func (m *MotionUNet) ForwardFirstFrame(out, sample, first []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int) error {
+	return m.ForwardFirstFrameMotionText(out, sample, first, videos, frames, h, w, t, ctx, ctx, ctxLen)
+}
+
+// ForwardFirstFrameMotionText is ForwardFirstFrame with the motion modules
+// reading motionCtx (same shape as ctx) while the spatial cross-attention
+// reads ctx: with ImageToVideoContext's spatial context, the step a model
+// with image_to_video_text "motion" was trained on.
+func (m *MotionUNet) ForwardFirstFrameMotionText(out, sample, first []float32, videos, frames, h, w int, t float32, ctx, motionCtx []float32, ctxLen int) error {
 	fl := m.LatentChannels() * h * w // one frame's latents
 	if videos <= 0 || frames <= 0 || (len(first) != fl && len(first) != videos*fl) || len(sample) != videos*frames*fl {
 		return fmt.Errorf("motion unet: first frame has %d floats (want %d or %d), sample %d, for %d videos of %d frames",
@@ -420,7 +444,22 @@ func (m *MotionUNet) ForwardFirstFrame(out, sample, first []float32, videos, fra
 			ts[v*frames+fr] = t
 		}
 	}
-	return m.forward(out, in, firsts, videos, frames, h, w, ts, ctx, ctxLen)
+	return m.forward(out, in, firsts, videos, frames, h, w, ts, ctx, motionCtx, ctxLen)
+}
+
+// ImageToVideoContext is the spatial cross-attention's context for an
+// image-to-video step conditioned on ctx (rows, ctxLen, D): ctx itself, or
+// for a model with image_to_video_text "motion" the empty prompt's states
+// empty (ctxLen, D) in every row.
+func (m *MotionUNet) ImageToVideoContext(ctx, empty []float32) []float32 {
+	if m.Cfg.Motion.ImageToVideoText != "motion" || len(empty) == 0 {
+		return ctx
+	}
+	out := make([]float32, len(ctx))
+	for i := 0; i < len(out); i += len(empty) {
+		copy(out[i:], empty)
+	}
+	return out
 }
 
 // LatentChannels is the latent channels a frame has: in_channels, less the
@@ -450,6 +489,9 @@ func (c MotionUNetConfig) String() string {
 	}
 	if c.Motion.FirstFrame > 0 {
 		text += ", conv_in reads the first frame"
+	}
+	if c.Motion.ImageToVideoText == "motion" {
+		text += ", image-to-video prompts the motion modules alone"
 	}
 	return fmt.Sprintf("%s: blocks %v, motion heads %v, up to %d frames%s", layout, c.UNet.BlockOutChannels, c.Motion.Heads, c.Motion.MaxFrames, text)
 }

@@ -3,6 +3,7 @@ package towers
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,6 +63,8 @@ func checkMotionGolden(t *testing.T, motionDir, golden string) {
 	want, _ := goldenF32(t, g, "out")
 	first, _ := goldenF32(t, g, "first") // (videos, 4, 8, 8)
 	wantFirst, _ := goldenF32(t, g, "out_first")
+	spatialCtx, _ := goldenF32(t, g, "spatial_ctx") // (videos, L, D)
+	wantSplit, _ := goldenF32(t, g, "out_first_motion_text")
 	videos := len(ts)
 	frames, h, w := shape[0]/videos, shape[2], shape[3]
 	for _, layout := range []string{"unet", "split"} {
@@ -99,6 +102,14 @@ func checkMotionGolden(t *testing.T, motionDir, golden string) {
 				}
 				if e := relErr(one, wantFirst[v*per:(v+1)*per]); e > tolMotion {
 					t.Errorf("%s: video %d with a held first frame differs by %g relative", layout, v, e)
+				}
+				// The spatial cross-attention reading other states than the motion modules.
+				if err := m.ForwardFirstFrameMotionText(one, sample[v*per:(v+1)*per], first[v*fl:(v+1)*fl], 1, frames, h, w, ts[v],
+					spatialCtx[v*lc:(v+1)*lc], ctx[v*lc:(v+1)*lc], cshape[1]); err != nil {
+					t.Fatal(err)
+				}
+				if e := relErr(one, wantSplit[v*per:(v+1)*per]); e > tolMotion {
+					t.Errorf("%s: video %d with other spatial states differs by %g relative", layout, v, e)
 				}
 			}
 		} else {
@@ -186,6 +197,8 @@ func TestMotionConfigRefusals(t *testing.T) {
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_cross_attention_dim":32}`, "", "motion_cross_attention_dim"},
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"first_frame_channels":4}`, "", "first_frame_channels"},
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"first_frame_channels":-1}`, "", "first_frame_channels"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"image_to_video_text":"motion"}`, "", "image_to_video_text"}, // motion modules without text
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_cross_attention_dim":24,"image_to_video_text":"spatial"}`, "", "image_to_video_text"},
 	} {
 		os.RemoveAll(filepath.Join(dir, "motion_adapter"))
 		write("unet/config.json", c.unet)
@@ -289,4 +302,37 @@ func (m *MotionUNet) allMotionModules() []*nn.TransformerTemporal {
 		all = append(all, m.mid)
 	}
 	return all
+}
+
+// A model trained with image_to_video_text "motion" reads it back, and its
+// image-to-video spatial context is the empty prompt's states in every row;
+// any other model's is the prompt's.
+func TestImageToVideoContext(t *testing.T) {
+	dir := t.TempDir()
+	src := "testdata/motion_tiny_text_first/unet"
+	raw, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(raw), "{", `{"image_to_video_text": "motion",`, 1)
+	if err := os.MkdirAll(filepath.Join(dir, "unet"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "unet", "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ReadMotionUNetConfig(dir)
+	if err != nil || c.Motion.ImageToVideoText != "motion" {
+		t.Fatalf("config: %+v, %v", c.Motion, err)
+	}
+	ctx := []float32{1, 2, 3, 4, 5, 6} // two rows of (L, D) = (1, 3)
+	empty := []float32{7, 8, 9}
+	m := &MotionUNet{Cfg: c}
+	if got := m.ImageToVideoContext(ctx, empty); !slices.Equal(got, []float32{7, 8, 9, 7, 8, 9}) || ctx[0] != 1 {
+		t.Fatalf("motion: spatial context %v (prompt's %v)", got, ctx)
+	}
+	m.Cfg.Motion.ImageToVideoText = ""
+	if got := m.ImageToVideoContext(ctx, empty); !slices.Equal(got, ctx) {
+		t.Fatalf("all: spatial context %v", got)
+	}
 }

@@ -61,19 +61,33 @@ func loadMotionTower(p *diffusion.Pipeline) (motionModel, error) {
 		return nil, fmt.Errorf("motion unet: cross_attention_dim %d (text encoder %d), channels %d (%d latent)→%d",
 			u.CrossAttentionDim, p.Text.Cfg.HiddenSize, u.InChannels, m.LatentChannels(), u.OutChannels)
 	}
-	return motionTower{m}, nil
+	mt := motionTower{MotionUNet: m}
+	if m.Cfg.Motion.ImageToVideoText == "motion" {
+		// The spatial layers of image-to-video read the empty prompt.
+		ctx2, err := p.EncodePrompts("", "")
+		if err != nil {
+			return nil, err
+		}
+		mt.empty = ctx2[:len(ctx2)/2]
+	}
+	return mt, nil
 }
 
 // motionTower adapts the tower to motionModel: one timestep for the whole
 // batch, or image-to-video's held first frame (and, for a model with
-// first-frame channels, the picture's latent in every frame's input).
-type motionTower struct{ *towers.MotionUNet }
+// first-frame channels, the picture's latent in every frame's input; for a
+// model with image_to_video_text "motion", the empty prompt's states for the
+// spatial cross-attention).
+type motionTower struct {
+	*towers.MotionUNet
+	empty []float32 // the empty prompt's states (L, D)
+}
 
 func (m motionTower) Forward(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int, first []float32) error {
 	if first == nil {
 		return m.MotionUNet.Forward(out, latents, videos, frames, h, w, []float32{t}, ctx, ctxLen)
 	}
-	return m.ForwardFirstFrame(out, latents, first, videos, frames, h, w, t, ctx, ctxLen)
+	return m.ForwardFirstFrameMotionText(out, latents, first, videos, frames, h, w, t, m.ImageToVideoContext(ctx, m.empty), ctx, ctxLen)
 }
 
 // videoDefaults are the "loom" defaults a video folder adds.

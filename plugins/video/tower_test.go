@@ -14,10 +14,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/loomhq/loom/core/diffusion"
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/media/mediatest"
 	"github.com/loomhq/loom/plugins/sdk"
@@ -244,4 +246,71 @@ func TestMotionTowerFirstFrame(t *testing.T) {
 		}
 	}
 	t.Error("frame 1 is the same for two pictures")
+}
+
+// TestMotionTowerImageToVideoText: for a model with image_to_video_text
+// "motion" the serving adapter gives image-to-video's spatial cross-attention
+// the empty prompt's states in every row (both guidance halves) and the motion
+// modules the prompt's; that is not the prompt everywhere.
+func TestMotionTowerImageToVideoText(t *testing.T) {
+	src := filepath.Join(tinyTowerModels(t), "tiny-first")
+	dir := t.TempDir()
+	for _, part := range []string{"model_index.json", "scheduler", "text_encoder", "tokenizer", "vae", "unet/diffusion_pytorch_model.safetensors"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, part)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(src, part), filepath.Join(dir, part)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(src, "unet", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(raw), "{", `{"image_to_video_text": "motion",`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "unet", "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := diffusion.Open(dir, maxSteps, maxGuidance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	mm, err := loadMotionTower(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mm.(motionTower)
+	const F, side = 5, 8
+	C := m.LatentChannels()
+	r := rand.New(rand.NewPCG(5, 5))
+	latents, first := make([]float32, 2*F*C*side*side), make([]float32, C*side*side)
+	for _, s := range [][]float32{latents, first} {
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+	}
+	ctx2, err := p.EncodePrompts("red", "blue") // rows: "blue", "red"
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := p.EncodePrompts("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	LD := len(ctx2) / 2
+	spatial := append(append([]float32(nil), empty[:LD]...), empty[:LD]...)
+	got, want, everywhere := make([]float32, len(latents)), make([]float32, len(latents)), make([]float32, len(latents))
+	if err := m.Forward(got, latents, 2, F, side, side, 700, ctx2, p.CtxLen, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ForwardFirstFrameMotionText(want, latents, first, 2, F, side, side, 700, spatial, ctx2, p.CtxLen); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ForwardFirstFrame(everywhere, latents, first, 2, F, side, side, 700, ctx2, p.CtxLen); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) || slices.Equal(got, everywhere) {
+		t.Fatalf("image-to-video: same as the empty spatial prompt %v, as the prompt everywhere %v", slices.Equal(got, want), slices.Equal(got, everywhere))
+	}
 }

@@ -19,6 +19,8 @@ every weight to float16, and writes it in both of diffusers' layouts:
       input channels (first_frame_channels: conv_in reads 4 + 4 channels), and
   core/towers/testdata/motion_first_golden.safetensors   its step: text-to-video (those channels
       zero) and image-to-video (frame 0 held, the picture's latent in those channels of every frame)
+  Each golden also holds the image-to-video step with the spatial cross-attention reading other
+  states (spatial_ctx) than the motion modules (ctx): out_first_motion_text.
 
   /usr/bin/python3 tools/video/goldens.py"""
 import json
@@ -68,6 +70,7 @@ def step(m, path):
     t = torch.tensor([917.0, 33.0])
     ctx = torch.randn(b, 7, 24, generator=g)
     first = torch.randn(b, 4, 8, 8, generator=g)  # a clean first-frame latent per video
+    spatial_ctx = torch.randn(b, 7, 24, generator=g)  # other states for the spatial layers (image_to_video_text "motion")
     with torch.no_grad():
         out = m(sample, t.repeat_interleave(f), ctx.repeat_interleave(f, 0), f)
         # Image-to-video: frame 0 is the clean latent at timestep 0, the rest as before.
@@ -76,7 +79,11 @@ def step(m, path):
         t2 = t[:, None].repeat(1, f)
         t2[:, 0] = 0
         out_first = m(s2.reshape(b * f, 4, 8, 8), t2.reshape(-1), ctx.repeat_interleave(f, 0), f, first=first)
+        # The same with the spatial cross-attention reading other states than the motion modules.
+        out_first_motion_text = m(s2.reshape(b * f, 4, 8, 8), t2.reshape(-1), spatial_ctx.repeat_interleave(f, 0), f, first=first,
+                                  motion_ctx=ctx.repeat_interleave(f, 0))
     gold = dict(sample=sample.numpy(), t=t.numpy(), ctx=ctx.numpy(), out=out.numpy(), first=first.numpy(), out_first=out_first.numpy(),
+                spatial_ctx=spatial_ctx.numpy(), out_first_motion_text=out_first_motion_text.numpy(),
                 pe=V.sinusoid_table(16, 8)[0].numpy())
     safet.save(path, gold, {"maker": "tools/video/goldens.py", "frames": str(f)})
     print("wrote", path, {k: list(v.shape) for k, v in gold.items()})

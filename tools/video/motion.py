@@ -211,17 +211,21 @@ class UNetMotionModel(M.UNet2DConditionModel):
     def motion_parameters(self):
         return [p for n, p in self.named_parameters() if "motion_modules" in n]
 
-    def forward(self, x, t, ctx, frames, first=None):
+    def forward(self, x, t, ctx, frames, first=None, motion_ctx=None):
         """x (b·f, C, H, W) the latents; t (b·f,) or a scalar; ctx (b·f, L, D);
         first (b, C, H, W): each video's clean first-frame latent, for a
-        model with first_frame_channels (None: zeros, text-to-video)."""
+        model with first_frame_channels (None: zeros, text-to-video);
+        motion_ctx (b·f, L, D), when given, is what the motion modules read
+        instead of ctx (image-to-video gives the spatial layers the empty
+        prompt and the motion modules the prompt)."""
         x = with_first_frame(x, first, frames, self.c.get("first_frame_channels", 0))
+        mctx = ctx if motion_ctx is None else motion_ctx
 
         def motion(part, where, h):
             blk, j = where
             if part == "mid" and not self.use_mid:
                 return h
-            return blk.motion_modules[j](h, frames, ctx[::frames])
+            return blk.motion_modules[j](h, frames, mctx[::frames])
 
         return super().forward(x, t, ctx, stage=motion)
 

@@ -39,6 +39,12 @@ checkpoint (--init-from) starts unchanged, and only those columns train (at
 --lr, no weight decay). Each checkpoint then also probes image-to-video: the
 v-loss of 8 clips prompted with another object, given their own first frame
 against another clip's; the gap is what the picture is worth.
+--i2v-spatial-text 0 trains image-to-video with the prompt read by the motion
+modules alone, the spatial cross-attention reading the empty prompt: the
+picture then says what is drawn and the prompt only how it moves, where with
+the prompt everywhere the prompt's object (drawn by the spatial layers, which
+the image model trained on it) beat the picture in every clip. The export's
+unet config says so ("image_to_video_text": "motion") and Loom serves it so.
 
 Data: clips of the motion world (go run ./tools/shapesgen -video), their
 frames encoded once by the image model's VAE with Loom's own encoder
@@ -174,6 +180,7 @@ def main():
     ap.add_argument("--t-high-from", type=int, default=500, help="the noisy range --t-high draws from: [this, 1000)")
     ap.add_argument("--probe-t", default="900,980", help="timesteps of the direction probe (where the layout, and so the direction, is decided)")
     ap.add_argument("--time-steps", type=int, default=0, help="time this many steps, print the rate, exit")
+    ap.add_argument("--i2v-spatial-text", type=int, default=1, help="0: image-to-video clips give the spatial layers the empty prompt and only the motion modules the prompt (the picture says what is drawn, the text how it moves)")
     ap.add_argument("--first-frame", type=int, default=0, help="1: conv_in reads the first frame's latent on every frame (first_frame_channels)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -190,6 +197,9 @@ def main():
     ucfg = json.load(open(os.path.join(a.base, "unet", "config.json")))
     ucfg.pop("loom", None)
     unet = V.UNetMotionModel(V.motion_config(ucfg, heads=a.heads, max_len=32, cross=bool(a.motion_text), first_frame=bool(a.first_frame)))
+    if not a.i2v_spatial_text:
+        assert a.motion_text, "--i2v-spatial-text 0 needs motion modules that read the prompt (--motion-text 1)"
+        unet.c["image_to_video_text"] = "motion"  # the serving side gives image-to-video's spatial layers the empty prompt
     in_ch, lat_ch = unet.c["in_channels"], ucfg["in_channels"]
     base_sd = safet.load(os.path.join(a.base, "unet", "diffusion_pytorch_model.safetensors"))
     base_sd = V.widen_conv_in({k: torch.from_numpy(np.array(v)) for k, v in base_sd.items()}, in_ch)
@@ -321,6 +331,9 @@ def main():
         target = at.sqrt() * probe_eps - (1 - at).sqrt() * x0
         B = len(probe_idx)
         c = torch.stack([ctx[p] for p in other_object]).repeat_interleave(FRAMES, 0)
+        mc = None
+        if not a.i2v_spatial_text:
+            c, mc = ctx[""].expand_as(c), c
         tf = torch.full((B, FRAMES), float(t))
         tf[:, 0] = 0
         res = []
@@ -328,14 +341,14 @@ def main():
             for first in (x0[:, 0], x0[:, 0].roll(1, 0)):
                 x = xt.clone()
                 x[:, 0] = first
-                out = unet(x.reshape(B * FRAMES, 4, 16, 16), tf.reshape(-1), c, FRAMES, first=first).reshape(B, FRAMES, 4, 16, 16)
+                out = unet(x.reshape(B * FRAMES, 4, 16, 16), tf.reshape(-1), c, FRAMES, first=first, motion_ctx=mc).reshape(B, FRAMES, 4, 16, 16)
                 res.append(float(((out - target)[:, 1:] ** 2).mean()))
         print(f"picture probe step {step}: v-loss at t={t} with the other object's prompt, own picture {res[0]:.4f}, another clip's {res[1]:.4f}, gap {res[1] - res[0]:.4f}", flush=True)
 
     def finish():
         """Export the folder as it stands (every checkpoint, so a run cut short still leaves a model)."""
         meta = dict(step=step, minutes=round(spent / 60, 1), clips=n, batch=a.batch, lr=a.lr, spatial_lr=a.spatial_lr,
-                    i2v=a.i2v, i2v_other=a.i2v_other, first_frame=a.first_frame, fg_weight=a.fg_weight, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, spatial_attn_params=nspatial,
+                    i2v=a.i2v, i2v_other=a.i2v_other, i2v_spatial_text=a.i2v_spatial_text, first_frame=a.first_frame, fg_weight=a.fg_weight, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, spatial_attn_params=nspatial,
                     loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)))
         export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8))
         print("exported", a.out, meta, flush=True)
@@ -361,10 +374,11 @@ def main():
         tf = t[:, None].repeat(1, FRAMES).float()  # per-frame timesteps
         weight = torch.ones(B, FRAMES)
         first = torch.zeros(B, 4, 16, 16) if a.first_frame else None  # zero: text-to-video
-        ps = []
+        ps, sps = [], []
         for b in range(B):
             p = prompts[idx[b]]
-            if random.random() < a.i2v:
+            i2v = random.random() < a.i2v
+            if i2v:
                 xt[b, 0], tf[b, 0], weight[b, 0] = x0[b, 0], 0, 0  # the picture: clean, at t = 0, not scored
                 if first is not None:
                     first[b] = x0[b, 0]
@@ -373,8 +387,10 @@ def main():
             if random.random() < a.drop:
                 p = ""
             ps.append(ctx[p])
-        c = torch.stack(ps).repeat_interleave(FRAMES, 0)
-        out = unet(xt.reshape(B * FRAMES, 4, 16, 16), tf.reshape(-1), c, FRAMES, first=first).reshape(B, FRAMES, 4, 16, 16)
+            sps.append(ctx[""] if i2v and not a.i2v_spatial_text else ctx[p])
+        mc = torch.stack(ps).repeat_interleave(FRAMES, 0)
+        c = torch.stack(sps).repeat_interleave(FRAMES, 0)
+        out = unet(xt.reshape(B * FRAMES, 4, 16, 16), tf.reshape(-1), c, FRAMES, first=first, motion_ctx=mc).reshape(B, FRAMES, 4, 16, 16)
         if a.fg_weight:
             wmap = 1 + a.fg_weight * foreground(lat_mean[idx].float())  # (B, F, 16, 16)
             err = (((out - target) ** 2).mean(2) * wmap).mean(dim=(2, 3)) / wmap.mean(dim=(2, 3))

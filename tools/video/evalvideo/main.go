@@ -32,6 +32,7 @@ import (
 	"flag"
 	"fmt"
 	"image"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -41,6 +42,7 @@ import (
 	"github.com/loomhq/loom/core/diffusion"
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/media"
+	"github.com/loomhq/loom/core/sched"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/shapes"
 	"github.com/loomhq/loom/shapes/check"
@@ -59,6 +61,7 @@ func main() {
 	latents := flag.Int("latents", 0, "with -data: also decode PREFIX.LATENTS.latents.f16 (encodeclips -n LATENTS)")
 	part := flag.String("part", "0/1", "k/K: generate only clips i with i mod K = k (K processes share one evaluation; add their summaries)")
 	frameInit := flag.Float64("frame-init", 0, "image-to-video: start every frame from the picture's latents noised to this strength (0: from pure noise)")
+	mix := flag.String("mix", "", "image-to-video guidance: weighted model outputs, e.g. \"PTT:5,P00:-4\" (the default at guidance 5), each term P/0 (picture or not), T/0 (prompt or empty for the spatial layers), T/0 (for the motion modules), weights summing to 1")
 	sum := flag.String("add", "", "score these summary.json files (comma-separated: the parts of one evaluation) together, and exit")
 	flag.Parse()
 	var k, parts int
@@ -80,7 +83,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts, *frameInit); err != nil {
+	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts, *frameInit, *mix); err != nil {
 		fmt.Fprintln(os.Stderr, "evalvideo:", err)
 		os.Exit(1)
 	}
@@ -135,7 +138,7 @@ func prompts(n int, seed uint64, i2v bool) []job {
 	return jobs
 }
 
-func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, sched, outDir string, part, parts int, frameInit float64) error {
+func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, scheduler, outDir string, part, parts int, frameInit float64, mix string) error {
 	p, err := diffusion.Open(dir, 200, 30)
 	if err != nil {
 		return err
@@ -152,14 +155,27 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 	if guidance >= 0 {
 		d.GuidanceScale = guidance
 	}
-	if sched != "" {
-		d.Scheduler = sched
+	if scheduler != "" {
+		d.Scheduler = scheduler
 	}
 	if outDir != "" {
 		if err := os.MkdirAll(outDir, 0o755); err != nil {
 			return err
 		}
 	}
+	var terms []term
+	if mix != "" {
+		var err error
+		if terms, err = parseMix(mix); err != nil {
+			return err
+		}
+	}
+	ac := sched.AlphasCumprod(p.Sched)
+	empty, err := p.EncodePrompts("", "")
+	if err != nil {
+		return err
+	}
+	empty = empty[:len(empty)/2] // the empty prompt's states, for a model whose image-to-video spatial layers read it
 	side, F, C := m.SampleSize(), shapes.Frames, m.LatentChannels()
 	px := side * p.VAE.Cfg.Downscale()
 	fl := C * side * side
@@ -184,11 +200,14 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		}
 		den := func(out, in []float32, rows int, t float32, ctx []float32) error {
 			if first != nil {
-				return m.ForwardFirstFrame(out, in, first, rows, F, side, side, t, ctx, p.CtxLen)
+				return m.ForwardFirstFrameMotionText(out, in, first, rows, F, side, side, t, m.ImageToVideoContext(ctx, empty), ctx, p.CtxLen)
 			}
 			return m.Forward(out, in, rows, F, side, side, []float32{t}, ctx, p.CtxLen)
 		}
 		run := diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: 1, Per: F * fl, Seed: j.Seed}
+		if first != nil && terms != nil {
+			den, run.Guidance = mixed(m, terms, ctx2, first, ac, F, side, p.CtxLen, j.Seed), 1
+		}
 		if first != nil && frameInit > 0 {
 			run.Init, run.Strength = make([]float32, 0, F*fl), frameInit
 			for f := 0; f < F; f++ {
@@ -228,7 +247,7 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		fmt.Printf("%3d %-40s %-46s %v (%.0f s)\n", i*parts+part, j.Prompt, j.Read, j.Got, time.Since(t0).Seconds()/float64(i+1))
 	}
 	summary := map[string]any{"model": dir, "i2v": i2v, "steps": d.Steps, "guidance": d.GuidanceScale,
-		"scheduler": d.Scheduler, "seed": seed, "part": fmt.Sprintf("%d/%d", part, parts), "frame_init": frameInit, "minutes": time.Since(t0).Minutes()}
+		"scheduler": d.Scheduler, "seed": seed, "mix": mix, "part": fmt.Sprintf("%d/%d", part, parts), "frame_init": frameInit, "minutes": time.Since(t0).Minutes()}
 	score(jobs, i2v, summary)
 	if outDir != "" {
 		b, err := json.MarshalIndent(map[string]any{"summary": summary, "clips": jobs}, "", " ")
@@ -390,4 +409,78 @@ func readData(dir, prefix string, n, latents int) error {
 		fmt.Printf("VAE round trips read right: %d/%d\n", rightDecoded, n)
 	}
 	return nil
+}
+
+// term is one model output of a mixed guidance: with the picture or not,
+// the prompt or the empty one for the spatial cross-attention and for the
+// motion modules, and its weight.
+type term struct {
+	picture, spatialText, motionText bool
+	w                                float64
+}
+
+// parseMix reads "PTT:5,P00:-4": per term three characters (P or 0: the
+// picture; T or 0: the prompt for the spatial layers; T or 0: for the motion
+// modules) and a weight; the weights sum to 1.
+func parseMix(mix string) ([]term, error) {
+	var ts []term
+	sum := 0.0
+	for _, f := range strings.Split(mix, ",") {
+		code, w, ok := strings.Cut(f, ":")
+		var t term
+		if _, err := fmt.Sscanf(w, "%g", &t.w); !ok || len(code) != 3 || err != nil {
+			return nil, fmt.Errorf("-mix term %q is not like PTT:5", f)
+		}
+		t.picture, t.spatialText, t.motionText = code[0] == 'P', code[1] == 'T', code[2] == 'T'
+		ts = append(ts, t)
+		sum += t.w
+	}
+	if math.Abs(sum-1) > 1e-6 {
+		return nil, fmt.Errorf("-mix %q: weights sum to %g, not 1", mix, sum)
+	}
+	return ts, nil
+}
+
+// mixed is an image-to-video denoiser for one video that sums model outputs
+// by weight (terms). Without the picture frame 0 is the picture noised to the
+// step's timestep (as text-to-video training sees a clip) and a model's
+// first-frame channels are zero; with it frame 0 is held clean at t = 0
+// (ForwardFirstFrame).
+func mixed(m *towers.MotionUNet, terms []term, ctx2, first []float32, ac []float64, F, side, L int, seed int64) diffusion.Denoiser {
+	fl, LD := len(first), len(ctx2)/2
+	eps0 := make([]float32, fl)
+	diffusion.Noise(seed+1<<40, 0).Fill(eps0, 1)
+	row := func(text bool) []float32 {
+		if text {
+			return ctx2[LD:]
+		}
+		return ctx2[:LD]
+	}
+	return func(out, in []float32, rows int, t float32, _ []float32) error {
+		acc, tmp := make([]float64, len(in)), make([]float32, len(in))
+		for _, tm := range terms {
+			sc, mc := row(tm.spatialText), row(tm.motionText)
+			if tm.picture {
+				if err := m.ForwardFirstFrameMotionText(tmp, in, first, 1, F, side, side, t, sc, mc, L); err != nil {
+					return err
+				}
+			} else {
+				x := append([]float32(nil), in...)
+				a := ac[min(int(t+0.5), len(ac)-1)]
+				for q := range first {
+					x[q] = float32(math.Sqrt(a)*float64(first[q]) + math.Sqrt(1-a)*float64(eps0[q]))
+				}
+				if err := m.ForwardMotionText(tmp, x, 1, F, side, side, []float32{t}, sc, mc, L); err != nil {
+					return err
+				}
+			}
+			for q, v := range tmp {
+				acc[q] += tm.w * float64(v)
+			}
+		}
+		for q, v := range acc {
+			out[q] = float32(v)
+		}
+		return nil
+	}
 }

@@ -9,6 +9,8 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 )
 
 // Conv2DParams describes a 2-D convolution: x (N, C, H, W), weight
@@ -80,12 +82,49 @@ func (p *Conv2DParams) validate(out, x, w, bias []float32) error {
 // colBufs recycles im2col, padding and weight-gather buffers (not zeroed).
 // A free list rather than a sync.Pool: a VAE decode after twenty UNet steps
 // would otherwise find the pool emptied by the collector and fault in fresh
-// pages for every 64×64 map. A buffer too small for a request is grown, so
-// the few kept converge on the largest sizes in use.
-var colBufs = newFreeList[[]float32](16, nil)
+// pages for every 64×64 map.
+var colBufs = sizedBuffers{max: 16}
 
-func getCol(n int) *[]float32 {
-	b := colBufs.get()
+func getCol(n int) *[]float32 { return colBufs.get(n) }
+
+func putCol(b *[]float32) { colBufs.put(b) }
+
+// sizedBuffers is a free list of float buffers that hands out the smallest
+// one big enough. A first-in-first-out list handed them out in turn, so a
+// call wanting a large buffer often got a small one and grew it, dropping
+// the small one to the collector: with two threads, where the UNet's items
+// and a conv's own buffers interleave, every image faulted fresh pages for
+// its VAE decode's maps. At most max buffers are kept (the smallest goes).
+type sizedBuffers struct {
+	mu   sync.Mutex
+	free []*[]float32
+	max  int
+}
+
+// get returns a buffer of length n: the smallest free one of capacity ≥ n,
+// else the largest free one grown (or a new one).
+func (s *sizedBuffers) get(n int) *[]float32 {
+	s.mu.Lock()
+	best := -1
+	for i, b := range s.free {
+		switch c := cap(*b); {
+		case best < 0:
+			best = i
+		case c >= n && (cap(*s.free[best]) < n || c < cap(*s.free[best])):
+			best = i
+		case c < n && cap(*s.free[best]) < n && c > cap(*s.free[best]):
+			best = i
+		}
+	}
+	var b *[]float32
+	if best >= 0 {
+		b = s.free[best]
+		s.free = slices.Delete(s.free, best, best+1)
+	}
+	s.mu.Unlock()
+	if b == nil {
+		b = new([]float32)
+	}
 	if cap(*b) < n {
 		*b = make([]float32, n)
 	}
@@ -93,7 +132,24 @@ func getCol(n int) *[]float32 {
 	return b
 }
 
-func putCol(b *[]float32) { colBufs.put(b) }
+// put returns b to the list, dropping the smallest buffer when it is full.
+func (s *sizedBuffers) put(b *[]float32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.free) < s.max {
+		s.free = append(s.free, b)
+		return
+	}
+	small := 0
+	for i, f := range s.free {
+		if cap(*f) < cap(*s.free[small]) {
+			small = i
+		}
+	}
+	if cap(*b) > cap(*s.free[small]) {
+		s.free[small] = b
+	}
+}
 
 // Conv2D computes out = conv(x, w) + bias with the layout of Conv2DParams.
 func Conv2D(out, x, w, bias []float32, p Conv2DParams) error {

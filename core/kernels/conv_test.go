@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"testing"
 )
 
@@ -381,5 +382,39 @@ func TestConv1DRows(t *testing.T) {
 	}
 	if err := DepthwiseConv1DRows(make([]float32, 10), make([]float32, 10), make([]float32, 6), nil, 5, 2, 3, 2); err == nil {
 		t.Fatal("short depthwise out accepted")
+	}
+}
+
+// TestSizedBuffers: get hands out the smallest free buffer big enough, else
+// grows the largest; a full list drops its smallest.
+func TestSizedBuffers(t *testing.T) {
+	s := sizedBuffers{max: 3}
+	mk := func(n int) *[]float32 { b := make([]float32, n); return &b }
+	b10, b100, b1000 := mk(10), mk(100), mk(1000)
+	s.put(b1000)
+	s.put(b10)
+	s.put(b100)
+	if g := s.get(50); g != b100 || len(*g) != 50 {
+		t.Fatalf("get(50): cap %d, want the 100 buffer", cap(*g))
+	}
+	if g := s.get(5); g != b10 || len(*g) != 5 {
+		t.Fatalf("get(5): cap %d, want the 10 buffer", cap(*g))
+	}
+	s.put(b10)
+	if g := s.get(2000); g != b1000 || cap(*g) < 2000 || len(*g) != 2000 {
+		t.Fatalf("get(2000): cap %d, want the 1000 buffer grown", cap(*g))
+	}
+	s.put(b1000)
+	s.put(b100)
+	s.put(mk(500)) // full (10, 2000, 100): the 10 goes
+	caps := []int{}
+	for range 3 {
+		caps = append(caps, cap(*s.get(1)))
+	}
+	if !slices.Equal(caps, []int{100, 500, 2000}) {
+		t.Fatalf("kept %v, want [100 500 2000]", caps)
+	}
+	if g := s.get(7); g == nil || len(*g) != 7 {
+		t.Fatalf("get from an empty list: %v", g)
 	}
 }

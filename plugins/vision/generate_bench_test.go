@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/loomhq/loom/core/kernels"
@@ -17,7 +18,8 @@ import (
 // folder named by LOOM_BENCH_DIFFUSION (e.g. $PWD/models/shapes-diffusion):
 // the plugin's path without gRPC, so it can be profiled and compared with
 // core/towers' BenchmarkUNetStep/BenchmarkVAEDecode. It reports the job's
-// own per-stage timings and the process CPU time per image.
+// own per-stage timings, the process CPU time and its minor page faults per
+// image.
 func BenchmarkGenerate(b *testing.B) {
 	dir := os.Getenv("LOOM_BENCH_DIFFUSION")
 	if dir == "" {
@@ -45,6 +47,7 @@ func BenchmarkGenerate(b *testing.B) {
 	run(0) // loads the model, warms the arenas
 	var unet, vae float64
 	b.ResetTimer()
+	faults0 := minorFaults()
 	cpu0 := kernels.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		r := run(int64(i + 1))
@@ -52,6 +55,17 @@ func BenchmarkGenerate(b *testing.B) {
 		vae += r.Timings["vae_decode"]
 	}
 	b.ReportMetric(float64((kernels.ProcessCPU()-cpu0).Microseconds())/1000/float64(b.N), "cpu_ms/image")
+	b.ReportMetric(float64(minorFaults()-faults0)/float64(b.N), "faults/image")
 	b.ReportMetric(unet/float64(b.N), "ms_unet_step")
 	b.ReportMetric(vae/float64(b.N), "ms_vae_decode")
+}
+
+// minorFaults is the process's minor page faults so far: fresh pages the
+// steady state should not need.
+func minorFaults() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Minflt
 }

@@ -136,7 +136,7 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	wt := "f32" // the type of block 0's first projection, whichever the family has
 	for _, name := range []string{"attn_q", "attn_q_a", "attn_qkv", "ssm_in", "time_mix_key"} {
 		if info, err := is.Info("blk.0." + name + ".weight"); err == nil {
-			wt = info.Type.String()
+			wt = info.Type.RepackOf().String() // the file's type, repacked at load or not
 			break
 		}
 	}

@@ -12,8 +12,27 @@ type mappedFile struct {
 	Data []byte // the whole file, read-only
 	// Disk reads the file (offset 0 = Data[0]) when some of Data was left
 	// mapped rather than read into memory (mapFile's leave); nil otherwise.
-	Disk  io.ReaderAt
-	close func() error
+	Disk io.ReaderAt
+	// private are the byte ranges of Data that are the process's own memory
+	// (read in, not mapped), read-only until Info.Rewrite; heap: all of Data
+	// is, in the Go heap (always writable).
+	private []byteRange
+	heap    bool
+	close   func() error
+}
+
+// rewriter returns how the bytes data[lo:hi] can be rewritten in place, or
+// nil where they are a mapping of the file.
+func (m mappedFile) rewriter(lo, hi int) *privateSpan {
+	if m.heap {
+		return &privateSpan{}
+	}
+	for _, r := range m.private {
+		if r.Lo <= lo && hi <= r.Hi {
+			return &privateSpan{span: m.Data[r.Lo:r.Hi]}
+		}
+	}
+	return nil
 }
 
 // Close releases Data (and Disk).
@@ -32,7 +51,7 @@ func readAll(f *os.File, leave func(data []byte) []byteRange) (mappedFile, error
 	if leave != nil {
 		leave(data)
 	}
-	return mappedFile{Data: data, close: func() error { return nil }}, nil
+	return mappedFile{Data: data, heap: true, close: func() error { return nil }}, nil
 }
 
 // cursor reads little-endian values from a byte slice, never past its end.

@@ -63,7 +63,37 @@ type Info struct {
 	// row table), so a reader that wants a few rows reads them through Disk
 	// and only they cost memory. Data stays valid (a mapping of the file).
 	Disk io.ReaderAt
-	off  int // Data's offset in its file (GGUF), for mapFile's leave
+	off  int          // Data's offset in its file (GGUF), for mapFile's leave
+	rw   *privateSpan // where Data is the process's own copy: how to write it; nil: a mapping of the file
+}
+
+// privateSpan is memory a file was read into: span, read-only outside
+// Rewrite (nil span: the Go heap, always writable).
+type privateSpan struct{ span []byte }
+
+// Rewrite runs fn on the tensor's bytes, writable, where they are the
+// process's own copy of the file rather than a mapping of it (the default
+// for a GGUF file, formats' readResident), so a loader can convert them in
+// place (kernels.Repack) without a second copy; they are read-only again
+// afterwards. It reports false, without calling fn, where they are a
+// mapping ($LOOM_MMAP=1, a file larger than half the memory, the other
+// formats), which must never be written.
+func (in *Info) Rewrite(fn func(data []byte)) (bool, error) {
+	if in.rw == nil || len(in.Data) == 0 {
+		return false, nil
+	}
+	if in.rw.span == nil {
+		fn(in.Data)
+		return true, nil
+	}
+	if err := protect(in.rw.span, in.Data, true); err != nil {
+		return false, fmt.Errorf("rewrite %s: %w", in.Name, err)
+	}
+	fn(in.Data)
+	if err := protect(in.rw.span, in.Data, false); err != nil {
+		return true, fmt.Errorf("rewrite %s: read-only again: %w", in.Name, err)
+	}
+	return true, nil
 }
 
 // Elements is the product of the shape (1 for a scalar).

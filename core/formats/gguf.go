@@ -78,6 +78,9 @@ func OpenGGUF(path string) (*GGUFFile, error) {
 			in.Disk = io.NewSectionReader(m.Disk, int64(in.off), int64(len(in.Data)))
 		}
 	}
+	for _, in := range g.infos {
+		in.rw = m.rewriter(in.off, in.off+len(in.Data))
+	}
 	g.closers = append(g.closers, m)
 	return g, nil
 }

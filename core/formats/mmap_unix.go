@@ -37,7 +37,7 @@ func mapFile(path string, leave func(data []byte) []byteRange) (mappedFile, erro
 			m := mappedFile{Data: data, close: unmap}
 			left := false
 			if os.Getenv(MmapEnv) != "1" {
-				if left, err = readResident(f, data, keep); err != nil {
+				if left, m.private, err = readResident(f, data, keep); err != nil {
 					return mappedFile{}, errors.Join(err, unmap(), f.Close())
 				}
 			}

@@ -63,18 +63,31 @@ func mapAligned(f *os.File, size int) (data []byte, unmap func() error, err erro
 // available stays mapped, where the kernel can page it, and so does a span
 // whose anonymous memory or read the kernel refuses (the file is mapped back
 // over it). err is set only when a span can be neither read nor mapped back.
-func readResident(f *os.File, data []byte, keep []byteRange) (left bool, err error) {
+//
+// private lists the spans that are now the process's own memory (not a
+// mapping of the file), which Info.Rewrite may change in place.
+func readResident(f *os.File, data []byte, keep []byteRange) (left bool, private []byteRange, err error) {
 	if avail, known := memAvailable(); !known || len(data) > avail/2 {
-		return false, nil
+		return false, nil, nil
 	}
 	lo := 0
+	span := func(hi int) error {
+		ok, err := residentSpan(f, data, lo, hi)
+		if ok {
+			private = append(private, byteRange{lo, hi})
+		}
+		return err
+	}
 	for _, k := range pagesInside(keep, len(data), os.Getpagesize()) {
-		if err := residentSpan(f, data, lo, k.Lo); err != nil {
-			return false, err
+		if err := span(k.Lo); err != nil {
+			return false, nil, err
 		}
 		lo, left = k.Hi, true
 	}
-	return left, residentSpan(f, data, lo, len(data))
+	if err := span(len(data)); err != nil {
+		return false, nil, err
+	}
+	return left, private, nil
 }
 
 // pagesInside gives the whole pages inside rs's ranges (clipped to size,
@@ -101,10 +114,10 @@ func pagesInside(rs []byteRange, size, page int) []byteRange {
 }
 
 // residentSpan lays anonymous memory over data[lo:hi] (lo page-aligned) and
-// reads the file's bytes into it; on failure the file is mapped back.
-func residentSpan(f *os.File, data []byte, lo, hi int) error {
+// reads the file's bytes into it (ok); on failure the file is mapped back.
+func residentSpan(f *os.File, data []byte, lo, hi int) (ok bool, err error) {
 	if hi <= lo {
-		return nil
+		return false, nil
 	}
 	span := data[lo:hi]
 	at := unsafe.Pointer(&span[0])
@@ -112,14 +125,30 @@ func residentSpan(f *os.File, data []byte, lo, hi int) error {
 		_ = unix.Madvise(span, unix.MADV_HUGEPAGE) // advice only: without THP the pages stay small
 		if _, err := f.ReadAt(span, int64(lo)); err == nil {
 			if unix.Mprotect(span, unix.PROT_READ) == nil {
-				return nil
+				return true, nil
 			}
 		}
 	}
 	if _, err := unix.MmapPtr(int(f.Fd()), int64(lo), at, uintptr(len(span)), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
-		return fmt.Errorf("map bytes [%d, %d) of %s back after a failed read: %w", lo, hi, f.Name(), err)
+		return false, fmt.Errorf("map bytes [%d, %d) of %s back after a failed read: %w", lo, hi, f.Name(), err)
 	}
-	return nil
+	return false, nil
+}
+
+// protect makes b (inside a span readResident read) writable or read-only
+// again, rounded out to huge pages within the span: the span's VMA splits
+// and merges again at 2 MiB boundaries, and no huge page is broken up into
+// small ones (a range ending inside one would split its mapping for good).
+func protect(span, b []byte, writable bool) error {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(span))) // page-aligned
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := max(base, start/hugePage*hugePage) - base
+	hi := min(base+uintptr(len(span)), (start+uintptr(len(b))+hugePage-1)/hugePage*hugePage) - base
+	prot := unix.PROT_READ
+	if writable {
+		prot |= unix.PROT_WRITE
+	}
+	return unix.Mprotect(span[lo:hi], prot)
 }
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/loomhq/loom/core/kernels"
 )
@@ -159,4 +160,91 @@ func TestGGUFRowTableOnDisk(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestRewrite: a GGUF tensor read into memory can be rewritten in place and
+// is read-only again afterwards (protection of its pages, and its huge-page
+// neighbours, back to PROT_READ); the row table left on disk and a file
+// mapped under LOOM_MMAP=1 cannot, and the file itself never changes.
+func TestRewrite(t *testing.T) {
+	const vocab, dim = 1000, 256
+	emb := make([]float32, vocab*dim)
+	for i := range emb {
+		emb[i] = float32(i % 977)
+	}
+	w := make([]float32, 3<<18) // 3 MiB: crosses huge pages
+	for i := range w {
+		w[i] = float32(i % 13)
+	}
+	tensors := []*Info{
+		{Name: "token_embd.weight", Type: kernels.F32, Shape: []int{vocab, dim}, Data: f32Bytes(emb...)},
+		{Name: "blk.0.w.weight", Type: kernels.F32, Shape: []int{len(w) / 256, 256}, Data: f32Bytes(w...)},
+		{Name: "output.weight", Type: kernels.F32, Shape: []int{vocab, dim}, Data: f32Bytes(emb...)},
+	}
+	var buf bytes.Buffer
+	if err := WriteGGUF(&buf, Metadata{"general.architecture": "llama"}, tensors); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"", "1"} {
+		t.Setenv(MmapEnv, env)
+		g, err := OpenGGUF(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"blk.0.w.weight", "output.weight", "token_embd.weight"} {
+			in, err := g.Info(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := env == "" && name != "token_embd.weight"
+			ok, err := in.Rewrite(func(b []byte) {
+				for i := range b {
+					b[i] ^= 0xff
+				}
+			})
+			if err != nil || ok != want {
+				t.Fatalf("%s=%q %s: Rewrite %v, %v; want %v", MmapEnv, env, name, ok, err, want)
+			}
+			if ok && in.Data[5] != ^f32Bytes(w...)[5] && in.Data[5] != ^f32Bytes(emb...)[5] {
+				t.Errorf("%s: bytes not rewritten", name)
+			}
+			if ok && writablePages(t, in.Data) {
+				t.Errorf("%s: still writable after Rewrite", name)
+			}
+		}
+		if err := g.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, buf.Bytes()) {
+		t.Fatalf("the file changed (%v)", err)
+	}
+}
+
+// writablePages reports whether any mapping of /proc/self/maps that holds b
+// is writable.
+func writablePages(t *testing.T, b []byte) bool {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := uint64(uintptr(unsafe.Pointer(&b[0])))
+	hi := lo + uint64(len(b))
+	for _, line := range strings.Split(string(maps), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		a, z, _ := strings.Cut(f[0], "-")
+		s, _ := strconv.ParseUint(a, 16, 64)
+		e, _ := strconv.ParseUint(z, 16, 64)
+		if s < hi && lo < e && strings.Contains(f[1], "w") {
+			return true
+		}
+	}
+	return false
 }

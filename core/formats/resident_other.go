@@ -19,4 +19,7 @@ func mapAligned(f *os.File, size int) ([]byte, func() error, error) {
 
 // readResident is Linux only (transparent huge pages): elsewhere the file
 // stays mapped.
-func readResident(*os.File, []byte, []byteRange) (bool, error) { return false, nil }
+func readResident(*os.File, []byte, []byteRange) (bool, []byteRange, error) { return false, nil, nil }
+
+// protect is never called: readResident leaves no private spans here.
+func protect(span, b []byte, writable bool) error { return nil }

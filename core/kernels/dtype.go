@@ -105,11 +105,32 @@ type Traits struct {
 	dotQ      [numImpls]quantDot   // when VecDot is not F32: generic, avx2, avx512 (VNNI where present)
 	dotQx4    [numImpls]quantDot4  // optional four-row dotQ (nil: MatMulQ loops dotQ)
 	rowsQx4   [numImpls]quantRows4 // optional four-weight-row dotQ (nil: loop dotQ)
+
+	// Load-time repacking (repack.go). A file type names its repacked layout;
+	// the layout names the type it is made from, its eight-row dot per
+	// implementation (nil: none worth repacking for; rows8Ref runs where a
+	// repacked matrix meets it anyway) and how a group of eight rows is
+	// packed and unpacked. Its dotQ is the source type's, for the rows past
+	// the last whole group, which stay in the source layout.
+	repacked DType
+	repackOf DType
+	rows8    [numImpls]quantRows8
+	rows8Ref quantRows8
+	pack     func(dst, src []byte, nb int)
+	unpack   func(dst, src []byte, nb int)
 }
 
 // vnniRows4 is r where the CPU has VNNI, else nil (the avx512 slot then
 // loops the AVX2 dot).
 func vnniRows4(r quantRows4) quantRows4 {
+	if hasVNNI {
+		return r
+	}
+	return nil
+}
+
+// vnniRows8 is r where the CPU has VNNI, else nil.
+func vnniRows8(r quantRows8) quantRows8 {
 	if hasVNNI {
 		return r
 	}
@@ -145,8 +166,13 @@ var traits = [numDTypes]Traits{
 		rowsQx4: [numImpls]quantRows4{implAVX512: vnniRows4(dotQ8_0Q8SR4VNNI)}},
 	Q4_0: {Name: "q4_0", BlockSize: qk32, BlockBytes: Q4_0Bytes, VecDot: Q8S,
 		toFloat: dequantQ4_0, fromFloat: quantQ4_0,
-		dotQ:    [numImpls]quantDot{dotQ4_0Q8SRef, dotQ4_0Q8SAVX2, vnniOr(dotQ4_0Q8SVNNI, dotQ4_0Q8SAVX2)},
-		rowsQx4: [numImpls]quantRows4{implAVX512: vnniRows4(dotQ4_0Q8SR4VNNI)}},
+		dotQ:     [numImpls]quantDot{dotQ4_0Q8SRef, dotQ4_0Q8SAVX2, vnniOr(dotQ4_0Q8SVNNI, dotQ4_0Q8SAVX2)},
+		rowsQx4:  [numImpls]quantRows4{implAVX512: vnniRows4(dotQ4_0Q8SR4VNNI)},
+		repacked: Q4_0R8},
+	Q4_0R8: {Name: "q4_0r8", BlockSize: qk32, BlockBytes: Q4_0Bytes, VecDot: Q8S, Internal: true,
+		dotQ:     [numImpls]quantDot{dotQ4_0Q8SRef, dotQ4_0Q8SAVX2, vnniOr(dotQ4_0Q8SVNNI, dotQ4_0Q8SAVX2)},
+		repackOf: Q4_0, rows8: [numImpls]quantRows8{implAVX512: vnniRows8(dotQ4_0R8VNNI)}, rows8Ref: rows8Q4_0R8Ref,
+		pack: packQ4_0R8, unpack: unpackQ4_0R8},
 	Q4_1: {Name: "q4_1", BlockSize: qk32, BlockBytes: Q4_1Bytes, VecDot: Q8_1,
 		toFloat: dequant32(levelsQ4_1, Q4_1Bytes), fromFloat: quantQ4_1,
 		dotQ: [numImpls]quantDot{dotQ4_1Q8_1Ref, dotQ4_1Q8_1AVX2, vnniOr(dotQ4_1Q8_1VNNI, dotQ4_1Q8_1AVX2)}},
@@ -218,7 +244,8 @@ func (d DType) Quantized() bool { return d.BlockSize() > 1 }
 // multiplied (MatMulQ), not only stored. The activation-only types (q8_1,
 // q8_K) widen but have no dot product of their own.
 func (d DType) Computable() bool {
-	return d.Known() && traits[d].toFloat != nil && (traits[d].dotF32 != nil || traits[d].dotQ[implGeneric] != nil)
+	return d.Known() && (traits[d].repackOf != 0 ||
+		traits[d].toFloat != nil && (traits[d].dotF32 != nil || traits[d].dotQ[implGeneric] != nil))
 }
 
 // Widenable reports whether rows of d can be widened to float32.

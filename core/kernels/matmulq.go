@@ -68,6 +68,10 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 			return nil
 		}
 	}
+	if t.repackOf != 0 && m > 1 {
+		matMulRepacked(y, w, t, x, m, n, k, wb/n)
+		return nil
+	}
 	if g := qgemmFor(d); g != nil && m >= qgMinRows {
 		matMulQgemm(y, w, g, x, m, n, k, wb/n)
 		return nil
@@ -89,6 +93,9 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 	}
 	// Enough rows per chunk that a chunk is worth a hand-off (~64K MACs).
 	grain := max(1, (1<<16)/max(1, k*m))
+	if t.repackOf != 0 { // chunks of whole groups
+		grain = roundUp(grain, RepackRows)
+	}
 	ParallelFor(n, grain, job.fn)
 	job.y, job.w, job.x, job.t = nil, nil, nil, nil // do not pin caller memory in the pool
 	matJobs.Put(job)
@@ -98,10 +105,21 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 // dotRows sets y (rows) to the dot products of the weight rows w (rb bytes
 // apart) with one activation row xq of nb blocks: four rows at a time in one
 // call where the type has a four-row kernel (each value the one-row dot's),
-// then one.
+// then one. For a repacked type w starts on a group and runs to a group's
+// end or the matrix's: its whole groups go through the eight-row dot, the
+// rows after them (the matrix's last n mod 8) through the source type's.
 func dotRows(t *Traits, y []float32, w []byte, rb int, xq []byte, nb int) {
 	dot, rows4 := t.dotQ[curImpl], t.rowsQx4[curImpl]
 	r := 0
+	if g := len(y) / RepackRows; t.repackOf != 0 && g > 0 {
+		rows8 := t.rows8[curImpl]
+		if rows8 == nil {
+			rows8 = t.rows8Ref
+		}
+		_ = w[g*RepackRows*rb-1] // the kernel reads groups [0, g)
+		rows8(&w[0], &xq[0], nb, &y[0], g)
+		r = g * RepackRows
+	}
 	if g := len(y) / 4; rows4 != nil && g > 0 {
 		_ = w[4*g*rb-1] // the kernel reads rows [0, 4g)
 		rows4(&w[0], rb, &xq[0], nb, &y[0], g)

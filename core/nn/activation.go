@@ -29,6 +29,9 @@ func (l *Linear) SplitRows(lo, hi int) (Linear, error) {
 	if lo < 0 || hi > m.Rows || lo >= hi {
 		return Linear{}, fmt.Errorf("split rows [%d,%d) of %d", lo, hi, m.Rows)
 	}
+	if r := m.Type.RepackOf(); r != m.Type && (lo%kernels.RepackRows != 0 || hi%kernels.RepackRows != 0 && hi != m.Rows) {
+		return Linear{}, fmt.Errorf("split rows [%d,%d) of %d: %v groups rows by %d", lo, hi, m.Rows, m.Type, kernels.RepackRows)
+	}
 	s := Linear{W: Matrix{Rows: hi - lo, Cols: m.Cols, Type: m.Type}}
 	if m.F32 != nil {
 		s.W.F32 = m.F32[lo*m.Cols : hi*m.Cols]

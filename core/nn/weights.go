@@ -84,6 +84,7 @@ type Binder struct {
 	src    formats.InfoSource
 	prefix string
 	errs   *[]error
+	repack bool // Linear and Stack repack (Repacking)
 }
 
 // NewBinder binds from a model file's tensors.
@@ -93,7 +94,23 @@ func NewBinder(src formats.InfoSource) *Binder {
 
 // Sub returns a binder for names under prefix.name ("blk.%d" with args).
 func (b *Binder) Sub(format string, args ...any) *Binder {
-	return &Binder{src: b.src, prefix: b.name(fmt.Sprintf(format, args...)), errs: b.errs}
+	return &Binder{src: b.src, prefix: b.name(fmt.Sprintf(format, args...)), errs: b.errs, repack: b.repack}
+}
+
+// Repacking returns a binder (and Subs) whose Linear and Stack matrices are
+// rewritten at bind time into their type's layout for decoding
+// (kernels.DType.Repacked: q4_0 eight rows interleaved where the CPU has
+// AVX-512 VNNI), in place, where the file's bytes are the process's own
+// (formats.Info.Rewrite), so memory does not grow. The tensor's Info.Type
+// then names the layout, so a second binding of it (another tower on the
+// same source) sees it as it is. For towers whose linears are only ever
+// multiplied (Linear.Forward, MatVecMany, the MoE kernel): a repacked
+// matrix cannot be read by rows (Row, Dense) and splits only at multiples
+// of eight rows.
+func (b *Binder) Repacking() *Binder {
+	c := *b
+	c.repack = true
+	return &c
 }
 
 func (b *Binder) name(n string) string {
@@ -202,12 +219,51 @@ func (b *Binder) Stack(name string, n, rows, cols int) []Matrix {
 	for e := range out {
 		out[e] = b.matrix(name, in, rows, cols, in.Data[e*per:(e+1)*per:(e+1)*per])
 	}
+	if out[0].Data != nil {
+		b.repackMatrices(name, in, out)
+	}
 	return out
+}
+
+// repackMatrices rewrites the tensor in, bound as ms (one matrix, or a
+// stack's), into its type's decode layout where the binder repacks and the
+// bytes may be rewritten, and sets ms' and in's type to it; otherwise it
+// leaves all as they are. It returns ms.
+func (b *Binder) repackMatrices(name string, in *formats.Info, ms []Matrix) []Matrix {
+	to := in.Type.Repacked()
+	if !b.repack || to == in.Type {
+		return ms
+	}
+	var scratch []byte
+	var rerr error
+	ok, err := in.Rewrite(func([]byte) {
+		for _, m := range ms {
+			if _, scratch, rerr = kernels.Repack(m.Data, in.Type, m.Rows, m.Cols, scratch); rerr != nil {
+				return
+			}
+		}
+	})
+	if err = errors.Join(err, rerr); err != nil {
+		b.fail("bind %s: repack: %w", b.name(name), err)
+		return ms
+	}
+	if ok {
+		in.Type = to
+		for i := range ms {
+			ms[i].Type = to
+		}
+	}
+	return ms
 }
 
 // Linear binds name.weight (out, in) and, when present, name.bias (out).
 func (b *Binder) Linear(name string, out, in int) Linear {
 	l := Linear{W: b.Matrix(name+".weight", out, in)}
+	if l.W.Data != nil && b.repack {
+		if info, err := b.src.Info(b.name(name + ".weight")); err == nil {
+			l.W = b.repackMatrices(name+".weight", info, []Matrix{l.W})[0]
+		}
+	}
 	if b.Has(name + ".bias") {
 		l.Bias = b.Vector(name+".bias", out)
 	}

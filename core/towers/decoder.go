@@ -321,8 +321,12 @@ func LoadDecoder(src formats.InfoSource) (*Decoder, error) {
 	norm := func(b *nn.Binder, name string, n int) *nn.RMSNorm {
 		return &nn.RMSNorm{W: b.Vector(name+".weight", n), Eps: c.NormEps}
 	}
+	// The blocks' and the output's matrices are only multiplied: they are
+	// repacked for decoding where the type has such a layout (the fused
+	// attn_qkv and Phi-3 ffn_up, split by rows, stay as stored).
+	rb := b.Repacking()
 	for i := 0; i < c.Layers; i++ {
-		blk := b.Sub("blk.%d", i)
+		blk, fused := rb.Sub("blk.%d", i), b.Sub("blk.%d", i)
 		l := DecoderBlock{
 			AttnNorm: *norm(blk, "attn_norm", c.Dim),
 			Attn: nn.Attention{
@@ -333,7 +337,7 @@ func LoadDecoder(src formats.InfoSource) (*Decoder, error) {
 			FFNNorm: *norm(blk, "ffn_norm", c.Dim),
 		}
 		if blk.Has("attn_qkv.weight") {
-			l.Attn.Q, l.Attn.K, l.Attn.V = splitQKV(blk, qw, kw, c.Dim)
+			l.Attn.Q, l.Attn.K, l.Attn.V = splitQKV(fused, qw, kw, c.Dim)
 		} else {
 			l.Attn.Q = blk.Linear("attn_q", qw, c.Dim)
 			l.Attn.K = blk.Linear("attn_k", kw, c.Dim)
@@ -356,7 +360,7 @@ func LoadDecoder(src formats.InfoSource) (*Decoder, error) {
 		case !blk.Has("ffn_gate.weight"):
 			// Phi-3: ffn_up holds the gate rows then the up rows.
 			l.MLP = &nn.SwiGLU{Down: blk.Linear("ffn_down", c.Dim, c.FF), GeGLU: c.GeGLU}
-			l.MLP.Gate, l.MLP.Up = splitRows2(blk, "ffn_up", c.FF, c.FF, c.Dim)
+			l.MLP.Gate, l.MLP.Up = splitRows2(fused, "ffn_up", c.FF, c.FF, c.Dim)
 		default:
 			l.MLP = &nn.SwiGLU{
 				Gate:  blk.Linear("ffn_gate", c.FF, c.Dim),
@@ -371,7 +375,7 @@ func LoadDecoder(src formats.InfoSource) (*Decoder, error) {
 	if c.TiedOutput {
 		d.Output = nn.Linear{W: d.Embed.Table}
 	} else {
-		d.Output = b.Linear("output", c.Vocab, c.Dim)
+		d.Output = rb.Linear("output", c.Vocab, c.Dim)
 	}
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)

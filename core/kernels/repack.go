@@ -1,0 +1,224 @@
+package kernels
+
+// Load-time repacking of quantized weights (llama.cpp's CPU "repack" buffer
+// type, its block_q4_0x8): a decode step multiplies every weight row by one
+// activation row, and the one-row and four-row q4_0 dots spend about ten
+// vector instructions per row and 32-element block (scale, unpack, integer
+// dot, offset, multiply-add), which bounds them below the memory's speed
+// (docs/BENCHMARKS.md). Stored eight rows together, one 512-bit VPDPBUSD
+// multiplies four elements of each of the eight rows (two dword lanes a row)
+// by the same eight activation bytes, and a block's eight scales widen and
+// meet d_x in one instruction each: about eighteen instructions per eight
+// rows and block.
+//
+// A repacked matrix is its own type in the dtype table (q4_0r8), Loom's
+// internal layout, never in a file: the loader rewrites a matrix's bytes in
+// place (same size), so a model's memory does not grow. Its n rows are
+// n/8 groups of eight rows followed by the n mod 8 rows left over in q4_0:
+//
+//	group (8 rows × nb blocks): nb blocks of 144 bytes, block b:
+//	  [ 0,  16) the eight rows' f16 scales d, row 0 first
+//	  [16,  80) row r's nibble bytes 0…7  at 16 + 8r
+//	  [80, 144) row r's nibble bytes 8…15 at 80 + 8r
+//
+// Loaded as a 512-bit vector, each 64-byte half gives dword lanes 2r and
+// 2r+1 row r's bytes 0…3 and 4…7 (or 8…11, 12…15); their low nibbles are
+// elements 0…7 (8…15) and the high ones 16…23 (24…31), so one broadcast
+// quadword of the activation block meets both lanes. Lane 2r (elements 0–3,
+// 8–11, 16–19, 24–27) also carries the block's offset −8·Σq_x; each lane
+// keeps its own float sum, and row r's value is lane 2r's plus lane 2r+1's.
+//
+// Batches (prefill) unpack a panel of rows back to q4_0 and run the q4_0
+// kernels on it (matMulRepacked), so only the decode dot is new arithmetic.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// RepackRows is the number of rows a repacked group interleaves.
+const RepackRows = 8
+
+// quantRows8 is the dot product of the 8·groups rows of consecutive repacked
+// groups at w (each nb blocks) with one activation row x, into
+// y[0 : 8·groups].
+type quantRows8 func(w, x *byte, nb int, y *float32, groups int)
+
+// Q4_0R8 is q4_0 repacked eight rows at a time (repack.go): Loom's own
+// layout of a matrix's bytes, made at load, never read from or written to a
+// file. Same size as the q4_0 matrix it comes from.
+const Q4_0R8 DType = 254
+
+// Repacked returns the layout d's matrices are fastest in for one activation
+// row under the current implementation (q4_0 → q4_0r8 where the CPU has
+// AVX-512 VNNI), or d itself.
+func (d DType) Repacked() DType {
+	if !d.Known() {
+		return d
+	}
+	r := traits[d].repacked
+	if r == 0 || traits[r].rows8[curImpl] == nil {
+		return d
+	}
+	return r
+}
+
+// RepackOf returns the file type a repacked layout was made from (q4_0r8 →
+// q4_0), or d itself.
+func (d DType) RepackOf() DType {
+	if d.Known() && traits[d].repackOf != 0 {
+		return traits[d].repackOf
+	}
+	return d
+}
+
+// Repack rewrites w, a matrix of n rows of k elements of type d, in place
+// into d.Repacked()'s layout and returns that type (d, with w untouched,
+// when d has none here). scratch is grown as needed and returned for reuse
+// (8 rows' bytes).
+func Repack(w []byte, d DType, n, k int, scratch []byte) (DType, []byte, error) {
+	r := d.Repacked()
+	if r == d {
+		return d, scratch, nil
+	}
+	wb, err := d.matrixBytes(n, k)
+	if err != nil {
+		return d, scratch, fmt.Errorf("repack: %w", err)
+	}
+	if len(w) != wb {
+		return d, scratch, fmt.Errorf("repack %v %d×%d: %d bytes, want %d: %w", d, n, k, len(w), wb, ErrBadLength)
+	}
+	rb, nb := wb/max(n, 1), k/d.BlockSize()
+	gb := RepackRows * rb
+	if cap(scratch) < gb {
+		scratch = make([]byte, gb)
+	}
+	scratch = scratch[:gb]
+	for g := 0; g < n/RepackRows; g++ {
+		grp := w[g*gb : (g+1)*gb]
+		copy(scratch, grp)
+		traits[r].pack(grp, scratch, nb)
+	}
+	return r, scratch, nil
+}
+
+// unRepackRows writes rows [r0, r0+rows) of the repacked matrix w (n rows
+// of rb bytes, type t) into dst in the source type's row layout; r0 is a
+// multiple of 8.
+func unRepackRows(dst, w []byte, t *Traits, n, rb, nb, r0, rows int) {
+	full := n / RepackRows * RepackRows
+	r := r0
+	for ; r+RepackRows <= min(r0+rows, full); r += RepackRows {
+		t.unpack(dst[(r-r0)*rb:(r-r0+RepackRows)*rb], w[r*rb:(r+RepackRows)*rb], nb)
+	}
+	copy(dst[(r-r0)*rb:rows*rb], w[r*rb:(r0+rows)*rb])
+}
+
+// ---- q4_0r8 ----
+
+const q4r8Block = RepackRows * Q4_0Bytes // 144 bytes: a group's block
+
+// packQ4_0R8 interleaves the eight q4_0 rows of src (nb blocks each, rows
+// contiguous) into one group at dst.
+func packQ4_0R8(dst, src []byte, nb int) {
+	rb := nb * Q4_0Bytes
+	for b := 0; b < nb; b++ {
+		o := dst[b*q4r8Block : (b+1)*q4r8Block]
+		for r := 0; r < RepackRows; r++ {
+			blk := src[r*rb+b*Q4_0Bytes : r*rb+(b+1)*Q4_0Bytes]
+			copy(o[2*r:2*r+2], blk[:2])
+			copy(o[16+8*r:24+8*r], blk[2:10])
+			copy(o[80+8*r:88+8*r], blk[10:18])
+		}
+	}
+}
+
+// unpackQ4_0R8 is packQ4_0R8's inverse: one group at src back to eight
+// q4_0 rows at dst.
+func unpackQ4_0R8(dst, src []byte, nb int) {
+	rb := nb * Q4_0Bytes
+	for b := 0; b < nb; b++ {
+		o := src[b*q4r8Block : (b+1)*q4r8Block]
+		for r := 0; r < RepackRows; r++ {
+			blk := dst[r*rb+b*Q4_0Bytes : r*rb+(b+1)*Q4_0Bytes]
+			copy(blk[:2], o[2*r:2*r+2])
+			binary.LittleEndian.PutUint64(blk[2:], binary.LittleEndian.Uint64(o[16+8*r:]))
+			binary.LittleEndian.PutUint64(blk[10:], binary.LittleEndian.Uint64(o[80+8*r:]))
+		}
+	}
+}
+
+// rows8Q4_0R8Ref is the q4_0r8 dot of groups groups against the q8s row x:
+// per row and block, the two lanes' exact integer sums (lane 0 with the
+// offset −8·Σq_x), each times d_w·d_x (one f32 product) added to the lane's
+// float sum in block order; the row's value is lane 0's sum plus lane 1's.
+// dotQ4_0R8VNNI does the same with fused multiply-adds.
+func rows8Q4_0R8Ref(wp, xp *byte, nb int, y *float32, groups int) {
+	x := bytesAt(xp, nb*Q8SBytes)
+	out := unsafe.Slice(y, RepackRows*groups)
+	gb := nb * q4r8Block
+	w := bytesAt(wp, groups*gb)
+	for g := 0; g < groups; g++ {
+		var acc [2 * RepackRows]float32
+		for b := 0; b < nb; b++ {
+			blk := w[g*gb+b*q4r8Block : g*gb+(b+1)*q4r8Block]
+			xb := x[b*Q8SBytes : (b+1)*Q8SBytes]
+			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb))
+			sumx := int32(binary.LittleEndian.Uint32(xb[4:]))
+			xq := xb[8:]
+			for r := 0; r < RepackRows; r++ {
+				lane := [2]int32{-8 * sumx, 0}
+				for c := 0; c < 2; c++ { // bytes 8c…8c+7 of the row's nibbles
+					q := blk[16+64*c+8*r : 24+64*c+8*r]
+					for j, v := range q {
+						p := j / 4 // lane: bytes 0–3 or 4–7
+						lane[p] += int32(v&15)*int32(int8(xq[8*c+j])) + int32(v>>4)*int32(int8(xq[16+8*c+j]))
+					}
+				}
+				s := F16ToF32(binary.LittleEndian.Uint16(blk[2*r:])) * dx
+				acc[2*r] += float32(lane[0]) * s
+				acc[2*r+1] += float32(lane[1]) * s
+			}
+		}
+		for r := 0; r < RepackRows; r++ {
+			out[g*RepackRows+r] = acc[2*r] + acc[2*r+1]
+		}
+	}
+}
+
+// ---- batches ----
+
+// repackPanel is the number of rows matMulRepacked unpacks at a time: a
+// multiple of 8 and of qgemm's 16, large enough that quantizing the
+// activations again for each panel is a few per cent of the panel's
+// arithmetic.
+const repackPanel = 128
+
+// matMulRepacked is MatMulQ for m > 1 rows of a repacked matrix (type t):
+// panel by panel, split over the pool, the rows are unpacked to the source
+// type and multiplied by MatMulQ of that type, whose values they are.
+func matMulRepacked(y []float32, w []byte, t *Traits, x []float32, m, n, k, rb int) {
+	nb := k / t.BlockSize
+	ParallelFor((n+repackPanel-1)/repackPanel, 1, func(lo, hi int) {
+		buf := qgemmBuf(repackPanel * rb)
+		yb := panels.get()
+		if cap(*yb) < m*repackPanel {
+			*yb = make([]float32, m*repackPanel)
+		}
+		for p := lo; p < hi; p++ {
+			r0 := p * repackPanel
+			rows := min(repackPanel, n-r0)
+			unRepackRows(*buf, w, t, n, rb, nb, r0, rows)
+			yp := (*yb)[:m*rows]
+			// Cannot fail: MatMulQ checked the shapes for the repacked type.
+			_ = MatMulQ(yp, (*buf)[:rows*rb], t.repackOf, x, m, rows, k)
+			for i := 0; i < m; i++ {
+				copy(y[i*n+r0:i*n+r0+rows], yp[i*rows:(i+1)*rows])
+			}
+		}
+		panels.put(yb)
+		qgemmBufs.put(buf)
+	})
+}

@@ -1,0 +1,11 @@
+//go:build amd64 && !noasm
+
+package kernels
+
+// dotQ4_0R8VNNI is rows8Q4_0R8Ref over nb ≥ 1 blocks and groups ≥ 1 groups
+// (AVX-512 F/BW/VL and VNNI): the same exact integer lane sums, each times
+// the same f32 d_w·d_x, added to the lane's sum by a fused multiply-add (the
+// reference rounds the product first), lane 0 plus lane 1 at the end.
+//
+//go:noescape
+func dotQ4_0R8VNNI(w, xq *byte, nb int, y *float32, groups int)

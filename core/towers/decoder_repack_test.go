@@ -1,0 +1,112 @@
+package towers
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
+)
+
+// A q4_0 model opened from a file has its blocks' and output's matrices
+// repacked at load (kernels.Repack, where the CPU has the eight-row dot),
+// the MoE experts included; opened as a mapping (LOOM_MMAP=1) it keeps the
+// file's layout. Both give the same logits within the eight-row dot's
+// summation order (prefill's batches unpack to q4_0; its last row's output
+// projection is one row), and the file is unchanged.
+func TestDecoderRepackedQ4_0(t *testing.T) {
+	for _, m := range []tinyLlama{
+		{dim: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, vocab: 50},
+		{dim: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, vocab: 50, experts: 4, used: 2},
+	} {
+		g, _ := m.build(t, 7)
+		var infos []*formats.Info
+		for _, name := range g.Names() {
+			in, err := g.Info(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := *in
+			if len(in.Shape) >= 2 && name != "token_embd.weight" && !strings.HasSuffix(name, "gate_inp.weight") {
+				f := make([]float32, in.Elements())
+				if err := kernels.F32.Dequantize(f, in.Data); err != nil {
+					t.Fatal(err)
+				}
+				q.Type = kernels.Q4_0
+				q.Data = make([]byte, len(f)/32*18)
+				if err := kernels.Q4_0.Quantize(q.Data, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			infos = append(infos, &q)
+		}
+		var buf bytes.Buffer
+		if err := formats.WriteGGUF(&buf, g.Meta(), infos); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "q4.gguf")
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tokens := []int{3, 17, 5, 39, 0, 22, 8, 41, 9, 12}
+		run := func(env string) (types []kernels.DType, prefill, decode []float32) {
+			t.Setenv(formats.MmapEnv, env)
+			f, err := formats.OpenGGUF(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			d, err := LoadDecoder(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := d.Blocks[0]
+			types = []kernels.DType{b.Attn.Q.W.Type, b.Attn.O.W.Type, d.Output.W.Type}
+			if b.MoE != nil {
+				types = append(types, b.MoE.Weights.Gate.Type, b.MoE.Weights.Down.Type)
+			} else {
+				types = append(types, b.MLP.Down.W.Type)
+			}
+			st := d.NewState(0)
+			l, err := st.Forward(tokens, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prefill = append([]float32(nil), l...)
+			st = d.NewState(0)
+			for j, tok := range tokens {
+				if l, err = st.Forward([]int{tok}, j); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return types, prefill, append([]float32(nil), l...)
+		}
+		mapped, p0, d0 := run("1")
+		read, p1, d1 := run("")
+		want := kernels.Q4_0.Repacked()
+		for i := range read {
+			if mapped[i] != kernels.Q4_0 || read[i] != want {
+				t.Fatalf("experts %d: types mapped %v, read %v; want q4_0, %v", m.experts, mapped, read, want)
+			}
+		}
+		for _, c := range []struct {
+			what       string
+			file, pack []float32
+		}{{"prefill", p0, p1}, {"decode", d0, d1}} {
+			var num, den float64
+			for i := range c.file {
+				num += float64(c.pack[i]-c.file[i]) * float64(c.pack[i]-c.file[i])
+				den += float64(c.file[i]) * float64(c.file[i])
+			}
+			if !(num/den < 1e-10) {
+				t.Fatalf("experts %d: %s logits nmse %g repacked against the file's layout", m.experts, c.what, num/den)
+			}
+		}
+		if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, buf.Bytes()) {
+			t.Fatalf("the file changed (%v)", err)
+		}
+	}
+}

@@ -69,11 +69,15 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 		}
 	}
 	if t.repackOf != 0 && m > 1 {
-		matMulRepacked(y, w, t, x, m, n, k, wb/n)
+		if g := qgemmFor(t.repackOf); g != nil && g.r8 != nil && m >= qgMinRows {
+			matMulQgemm(y, w, g, x, m, n, k, wb/n, t)
+		} else {
+			matMulRepacked(y, w, t, x, m, n, k, wb/n)
+		}
 		return nil
 	}
 	if g := qgemmFor(d); g != nil && m >= qgMinRows {
-		matMulQgemm(y, w, g, x, m, n, k, wb/n)
+		matMulQgemm(y, w, g, x, m, n, k, wb/n, nil)
 		return nil
 	}
 	if m >= panelMinRows && t.dotQx4[curImpl] == nil {

@@ -37,6 +37,7 @@ const (
 type qgemm struct {
 	pack  func(dst, w *byte, rb, nb, rows int)
 	full  func(dst, w *byte, rb, nb, rows int) // pack for sixteen rows, or nil
+	r8    func(dst, w *byte, nb int)           // pack two groups of the type's repacked layout, or nil
 	micro func(p, x *byte, xs, nb int, out *[qgActRows * qgRows]float32)
 	act   DType // the activations' type: q8s or q8_K
 	block int   // bytes of one block (super-block) of a panel
@@ -65,7 +66,7 @@ func qgemmFor(d DType) *qgemm {
 }
 
 var (
-	qgemmQ4_0 = qgemm{pack: packQ4_0x16, full: packQ4_0x16Full, micro: qgemmQ4_0x8VNNI, act: Q8S, block: qgBlockBytes, shift: 3}
+	qgemmQ4_0 = qgemm{pack: packQ4_0x16, full: packQ4_0x16Full, r8: packQ4_0R8x16, micro: qgemmQ4_0x8VNNI, act: Q8S, block: qgBlockBytes, shift: 3}
 	qgemmQ8_0 = qgemm{pack: packQ8_0x16, full: packQ8_0x16Full, micro: qgemmQ8_0x8VNNI, act: Q8S, block: qgBlockBytes, shift: 7}
 	qgemmQ4_K = qgemm{pack: packQ4_Kx16, full: packQ4_Kx16Full, micro: qgemmK8x8VNNI, act: Q8_K, block: kPanelOf(Q4_K).bytes()}
 	qgemmQ5_K = qgemm{pack: packQ5_Kx16, full: packQ5_Kx16Full, micro: qgemmK8x8VNNI, act: Q8_K, block: kPanelOf(Q5_K).bytes()}
@@ -98,7 +99,10 @@ func qgemmBuf(n int) *[]byte {
 // packed GEMM: quantize the rows to q8s once (padded with zero rows to a
 // multiple of eight), then, panel by panel of sixteen weight rows split over
 // the pool, pack the panel and run every group of eight rows against it.
-func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int) {
+// rt, when not nil, is the repacked layout w is in (g then has r8): a panel
+// of two whole groups packs from it directly, the last panel by way of the
+// source layout.
+func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int, rt *Traits) {
 	act := &traits[g.act]
 	nb := k / act.BlockSize
 	xs := nb * act.BlockBytes
@@ -112,10 +116,22 @@ func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int) 
 		pbuf := qgemmBuf(nb * g.block)
 		p := *pbuf
 		var out [qgActRows * qgRows]float32
+		var ubuf *[]byte // the last panel of a repacked matrix, unpacked
 		for pi := lo; pi < hi; pi++ {
 			r0 := pi * qgRows
 			rows := min(qgRows, n-r0)
-			g.packPanel(&p[0], &w[r0*rb], rb, nb, rows)
+			switch {
+			case rt == nil:
+				g.packPanel(&p[0], &w[r0*rb], rb, nb, rows)
+			case r0+qgRows <= n/RepackRows*RepackRows:
+				g.r8(&p[0], &w[r0*rb], nb)
+			default:
+				if ubuf == nil {
+					ubuf = qgemmBuf(qgRows * rb)
+				}
+				unrepackRows(*ubuf, w, rt, n, rb, nb, r0, rows)
+				g.packPanel(&p[0], &(*ubuf)[0], rb, nb, rows)
+			}
 			for i := 0; i < m; i += qgActRows {
 				g.micro(&p[0], &xq[i*xs], xs, nb, &out)
 				for a := 0; a < min(qgActRows, m-i); a++ {
@@ -124,6 +140,9 @@ func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int) 
 			}
 		}
 		qgemmBufs.put(pbuf)
+		if ubuf != nil {
+			qgemmBufs.put(ubuf)
+		}
 	})
 	qgemmBufs.put(xbuf)
 }

@@ -104,10 +104,10 @@ func Repack(w []byte, d DType, n, k int, scratch []byte) (DType, []byte, error) 
 	return r, scratch, nil
 }
 
-// unRepackRows writes rows [r0, r0+rows) of the repacked matrix w (n rows
+// unrepackRows writes rows [r0, r0+rows) of the repacked matrix w (n rows
 // of rb bytes, type t) into dst in the source type's row layout; r0 is a
 // multiple of 8.
-func unRepackRows(dst, w []byte, t *Traits, n, rb, nb, r0, rows int) {
+func unrepackRows(dst, w []byte, t *Traits, n, rb, nb, r0, rows int) {
 	full := n / RepackRows * RepackRows
 	r := r0
 	for ; r+RepackRows <= min(r0+rows, full); r += RepackRows {
@@ -210,7 +210,7 @@ func matMulRepacked(y []float32, w []byte, t *Traits, x []float32, m, n, k, rb i
 		for p := lo; p < hi; p++ {
 			r0 := p * repackPanel
 			rows := min(repackPanel, n-r0)
-			unRepackRows(*buf, w, t, n, rb, nb, r0, rows)
+			unrepackRows(*buf, w, t, n, rb, nb, r0, rows)
 			yp := (*yb)[:m*rows]
 			// Cannot fail: MatMulQ checked the shapes for the repacked type.
 			_ = MatMulQ(yp, (*buf)[:rows*rb], t.repackOf, x, m, rows, k)
@@ -221,4 +221,15 @@ func matMulRepacked(y []float32, w []byte, t *Traits, x []float32, m, n, k, rb i
 		panels.put(yb)
 		qgemmBufs.put(buf)
 	})
+}
+
+// packQ4_0R8x16Ref is the packed GEMM's panel (packPanelRef) of the sixteen
+// rows of the two q4_0r8 groups at w: unpacked to q4_0 rows, then packed.
+func packQ4_0R8x16Ref(dst, w *byte, nb int) {
+	gb := nb * q4r8Block
+	rows := make([]byte, 2*gb)
+	src := bytesAt(w, 2*gb)
+	unpackQ4_0R8(rows[:gb], src[:gb], nb)
+	unpackQ4_0R8(rows[gb:], src[gb:], nb)
+	packPanelRef(bytesAt(dst, nb*qgBlockBytes), Q4_0, rows, nb*Q4_0Bytes, nb, qgRows)
 }

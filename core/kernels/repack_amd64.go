@@ -9,3 +9,10 @@ package kernels
 //
 //go:noescape
 func dotQ4_0R8VNNI(w, xq *byte, nb int, y *float32, groups int)
+
+// packQ4_0R8x16 is packPanelRef of q4_0 for the sixteen rows of the two
+// consecutive q4_0r8 groups at w (nb ≥ 1 blocks each): the same bytes,
+// by shuffles of the interleaved rows instead of a transpose.
+//
+//go:noescape
+func packQ4_0R8x16(dst, w *byte, nb int)

@@ -82,3 +82,81 @@ r8loop:
 	JNZ  r8group
 	VZEROUPPER
 	RET
+
+// evenLanes / oddLanes: VPERMI2D indices taking the even (odd) dword lanes of
+// the first table, then of the second: row r's lane 2r (2r+1) of two groups,
+// rows 0…7 then 8…15.
+DATA evenLanes<>+0(SB)/8, $0x0000000200000000
+DATA evenLanes<>+8(SB)/8, $0x0000000600000004
+DATA evenLanes<>+16(SB)/8, $0x0000000a00000008
+DATA evenLanes<>+24(SB)/8, $0x0000000e0000000c
+DATA evenLanes<>+32(SB)/8, $0x0000001200000010
+DATA evenLanes<>+40(SB)/8, $0x0000001600000014
+DATA evenLanes<>+48(SB)/8, $0x0000001a00000018
+DATA evenLanes<>+56(SB)/8, $0x0000001e0000001c
+GLOBL evenLanes<>(SB), RODATA|NOPTR, $64
+
+DATA oddLanes<>+0(SB)/8, $0x0000000300000001
+DATA oddLanes<>+8(SB)/8, $0x0000000700000005
+DATA oddLanes<>+16(SB)/8, $0x0000000b00000009
+DATA oddLanes<>+24(SB)/8, $0x0000000f0000000d
+DATA oddLanes<>+32(SB)/8, $0x0000001300000011
+DATA oddLanes<>+40(SB)/8, $0x0000001700000015
+DATA oddLanes<>+48(SB)/8, $0x0000001b00000019
+DATA oddLanes<>+56(SB)/8, $0x0000001f0000001d
+GLOBL oddLanes<>(SB), RODATA|NOPTR, $64
+
+// R8_SPLIT(v, lo, hi) stores v's low nibbles at lo(DI) and its high ones at
+// hi(DI) (Z14 = 0x0f bytes; clobbers Z10).
+#define R8_SPLIT(v, lo, hi) \
+	VPSRLW  $4, v, Z10    \
+	VPANDD  Z14, v, v     \
+	VPANDD  Z14, Z10, Z10 \
+	VMOVDQU64 v, lo(DI)   \
+	VMOVDQU64 Z10, hi(DI)
+
+// func packQ4_0R8x16(dst, w *byte, nb int)
+//
+// Level vector t of a block holds elements 4t…4t+3 of the sixteen rows: of
+// row r < 8 (group A at w) or r-8 (group B, a group's bytes after A), the
+// low (t < 4) or high nibbles of lane 2r + t%2 of the block's first (t/2
+// even) or second 64 bytes of nibbles.
+TEXT ·packQ4_0R8x16(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ nb+16(FP), CX
+	IMUL3Q $144, CX, R8
+	LEAQ (SI)(R8*1), R9 // group B
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z14
+	VMOVDQU64 evenLanes<>(SB), Z12
+	VMOVDQU64 oddLanes<>(SB), Z13
+
+r8pack:
+	VMOVDQU64 16(SI), Z0
+	VMOVDQU64 80(SI), Z1
+	VMOVDQU64 16(R9), Z2
+	VMOVDQU64 80(R9), Z3
+	VMOVDQA64 Z12, Z4
+	VPERMI2D  Z2, Z0, Z4 // t = 0 / 4: bytes 0…3
+	VMOVDQA64 Z13, Z5
+	VPERMI2D  Z2, Z0, Z5 // t = 1 / 5: bytes 4…7
+	VMOVDQA64 Z12, Z6
+	VPERMI2D  Z3, Z1, Z6 // t = 2 / 6: bytes 8…11
+	VMOVDQA64 Z13, Z7
+	VPERMI2D  Z3, Z1, Z7 // t = 3 / 7: bytes 12…15
+	R8_SPLIT(Z4, 0, 256)
+	R8_SPLIT(Z5, 64, 320)
+	R8_SPLIT(Z6, 128, 384)
+	R8_SPLIT(Z7, 192, 448)
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS (R9), Y9
+	VMOVUPS   Y8, 512(DI)
+	VMOVUPS   Y9, 544(DI)
+	ADDQ $144, SI
+	ADDQ $144, R9
+	ADDQ $576, DI
+	DECQ CX
+	JNZ  r8pack
+	VZEROUPPER
+	RET

@@ -59,7 +59,7 @@ func TestRepackRoundTrip(t *testing.T) {
 				rows := min(3*RepackRows, s.n-r0)
 				back := make([]byte, rows*rb+1)
 				back[rows*rb] = 0xa5 // guard
-				unRepackRows(back, p, rt, s.n, rb, s.nb, r0, rows)
+				unrepackRows(back, p, rt, s.n, rb, s.nb, r0, rows)
 				if !bytes.Equal(back[:rows*rb], w[r0*rb:(r0+rows)*rb]) || back[rows*rb] != 0xa5 {
 					t.Fatalf("%v n=%d nb=%d: rows [%d,%d) do not unpack to the source", d, s.n, s.nb, r0, r0+rows)
 				}
@@ -292,6 +292,27 @@ func BenchmarkRepackedDecode(b *testing.B) {
 				b.ReportMetric(float64(best[0].Nanoseconds())/100/1e3, "src-us/call")
 				b.ReportMetric(float64(best[1].Nanoseconds())/100/1e3, "r8-us/call")
 			})
+		}
+	}
+}
+
+// The packed GEMM's panel from two repacked groups is packPanelRef's from
+// the same sixteen q4_0 rows, byte for byte (assembly and reference).
+func TestPackR8MatchesPanel(t *testing.T) {
+	r := rand.New(rand.NewSource(25))
+	for _, nb := range []int{1, 3, 24} {
+		k := nb * qk32
+		w := randomWeights(t, r, Q4_0, qgRows, k)
+		p := repacked(t, w, Q4_0, qgRows, k)
+		want := make([]byte, nb*qgBlockBytes)
+		packPanelRef(want, Q4_0, w, nb*Q4_0Bytes, nb, qgRows)
+		for name, f := range map[string]func(dst, w *byte, nb int){"asm": packQ4_0R8x16, "ref": packQ4_0R8x16Ref} {
+			got := make([]byte, nb*qgBlockBytes+1)
+			got[len(got)-1] = 0xa5
+			f(&got[0], &p[0], nb)
+			if !bytes.Equal(got[:len(want)], want) || got[len(want)] != 0xa5 {
+				t.Fatalf("%s nb=%d: panel differs from packPanelRef's", name, nb)
+			}
 		}
 	}
 }

@@ -65,6 +65,27 @@ func sgemmMicro6x16AVX2(k int, a, b, c []float32, ldc int, acc bool)
 //go:noescape
 func gemvDot4AVX512(k int, x, w []float32, ldw int, out *[4]float32)
 
+// gemvRows1AVX512 sets y[r] to the dot product of row r of w with x for the
+// first n rows, x given shifted by sh floats (xs[sh+p] = x[p]; xs[:sh] is
+// not read), any k ≥ 0:
+//
+//	for r := 0; r < n; r++ {
+//		var s float32
+//		for p := 0; p < k; p++ {
+//			s += w[r*ldw+p] * xs[sh+p]
+//		}
+//		y[r] = s
+//	}
+//
+// It reads each row start to end before the next, in the 64-byte blocks the
+// row lies in, taking the row to start sh floats into its block; when &w[0]
+// is sh floats past a 64-byte boundary, ldw is a multiple of 16 and &xs[0] is
+// 64-byte aligned, no load splits a cache line (streamX arranges it); any
+// other alignment computes the same sums, with split loads. 0 ≤ sh < 16.
+//
+//go:noescape
+func gemvRows1AVX512(n, k int, xs []float32, sh int, w []float32, ldw int, y []float32)
+
 // gemvDot4AVX2 is gemvDot4AVX512 for AVX2+FMA; k is a multiple of 8.
 //
 //go:noescape

@@ -349,6 +349,127 @@ dot512sum:
 	VZEROUPPER
 	RET
 
+// func gemvRows1AVX512(n, k int, xs []float32, sh int, w []float32, ldw int, y []float32)
+//
+// One weight row at a time, a single sequential stream, in the 64-byte
+// blocks the row lies in: the row starts sh floats into its first block
+// (ldw a multiple of 16 keeps that so for every row), and xs holds x at the
+// same shift, so with w and xs 64-byte aligned no load splits a cache line.
+// The first block is masked to lanes [sh, min(16, sh+k)) and the last to
+// what is left (masked-off lanes neither load nor fault); between them four
+// 16-lane accumulators take 64 floats a step, then one 16 a step. Per row:
+// one horizontal sum.
+//
+// R8 the row's block start, DX ldw in bytes, SI xs, DI y, R12 rows left;
+// float indices (AX) run in the block frame: R13 ends the 64-float steps,
+// R14 the 16-float ones, e = sh+k (R15) the row. K1 the head mask, K2 the
+// tail's (zero: no tail).
+TEXT ·gemvRows1AVX512(SB), NOSPLIT, $0-104
+	MOVQ  n+0(FP), R12
+	MOVQ  k+8(FP), CX
+	MOVQ  xs_base+16(FP), SI
+	MOVQ  sh+40(FP), BX
+	MOVQ  w_base+48(FP), R8
+	MOVQ  ldw+72(FP), DX
+	SHLQ  $2, DX
+	MOVQ  y_base+80(FP), DI
+	TESTQ R12, R12
+	JZ    rows1done
+	MOVQ  BX, AX
+	SHLQ  $2, AX
+	SUBQ  AX, R8
+	LEAQ  (BX)(CX*1), R15
+	MOVQ  $-1, R9
+
+	// K1: lanes [sh, min(16, e)).
+	MOVQ    $16, AX
+	CMPQ    R15, AX
+	CMOVQLT R15, AX
+	BZHIQ   AX, R9, R10
+	BZHIQ   BX, R9, R11
+	XORQ    R11, R10
+	KMOVW   R10, K1
+
+	// Body and tail bounds (all rows alike).
+	MOVQ  $16, R13
+	MOVQ  $16, R14
+	XORQ  R10, R10
+	MOVQ  R15, AX
+	SUBQ  $16, AX
+	JLE   rows1bounds
+	MOVQ  AX, R11
+	ANDQ  $-64, R11
+	ADDQ  R11, R13
+	MOVQ  AX, R11
+	ANDQ  $-16, R11
+	ADDQ  R11, R14
+	ANDQ  $15, AX
+	BZHIQ AX, R9, R10
+
+rows1bounds:
+	KMOVW R10, K2
+
+rows1row:
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (SI), K1, Z5
+	VMULPS    Z5, Z4, Z0
+	VPXORD    Z1, Z1, Z1
+	VPXORD    Z2, Z2, Z2
+	VPXORD    Z3, Z3, Z3
+	MOVQ      $16, AX
+	CMPQ      AX, R13
+	JGE       rows1by16
+
+rows1by64:
+	VMOVUPS     (R8)(AX*4), Z4
+	VMOVUPS     64(R8)(AX*4), Z5
+	VMOVUPS     128(R8)(AX*4), Z6
+	VMOVUPS     192(R8)(AX*4), Z7
+	VFMADD231PS (SI)(AX*4), Z4, Z0
+	VFMADD231PS 64(SI)(AX*4), Z5, Z1
+	VFMADD231PS 128(SI)(AX*4), Z6, Z2
+	VFMADD231PS 192(SI)(AX*4), Z7, Z3
+	ADDQ        $64, AX
+	CMPQ        AX, R13
+	JLT         rows1by64
+
+rows1by16:
+	CMPQ        AX, R14
+	JGE         rows1tail
+	VMOVUPS     (R8)(AX*4), Z4
+	VFMADD231PS (SI)(AX*4), Z4, Z1
+	ADDQ        $16, AX
+	JMP         rows1by16
+
+rows1tail:
+	KORTESTW    K2, K2
+	JZ          rows1sum
+	VMOVUPS.Z   (R8)(AX*4), K2, Z4
+	VMOVUPS.Z   (SI)(AX*4), K2, Z5
+	VFMADD231PS Z5, Z4, Z2
+
+rows1sum:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VADDPS        X1, X0, X0
+	VPERMILPS     $0xb1, X0, X1
+	VADDSS        X1, X0, X0
+	VMOVSS        X0, (DI)
+	ADDQ          $4, DI
+	ADDQ          DX, R8
+	DECQ          R12
+	JNZ           rows1row
+
+rows1done:
+	VZEROUPPER
+	RET
+
 // func gemvDot4AVX2(k int, x, w []float32, ldw int, out *[4]float32)
 TEXT ·gemvDot4AVX2(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX

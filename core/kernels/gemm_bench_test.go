@@ -70,3 +70,47 @@ func BenchmarkGemmImpl(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGemvDecode streams the f32 weights of four blocks of
+// llama134m (dim 768, hidden 2048: q, k, v, o, gate, up, down; 113 MB, past
+// any cache) through one GEMV each, as a decode step does, and reports the
+// weights' GB/s. Rows start 32 bytes into a cache line ("off32", where GGUF's
+// 32-byte alignment puts llama134m-f32's tensors) or on one ("off0");
+// "four_rows" is gemvRows, which decode used before the one-row kernel
+// (docs/BENCHMARKS.md, "f32 decode: split loads").
+func BenchmarkGemvDecode(b *testing.B) {
+	type mat struct{ off, n, k int }
+	var mats []mat
+	total := 0
+	for range 4 {
+		for _, s := range [][2]int{{768, 768}, {768, 768}, {768, 768}, {768, 768}, {2048, 768}, {2048, 768}, {768, 2048}} {
+			mats = append(mats, mat{total, s[0], s[1]})
+			total += s[0] * s[1]
+		}
+	}
+	r := rand.New(rand.NewSource(1))
+	buf, _ := alignedTestFloats(total + 8)
+	for i := range buf {
+		buf[i] = 2*r.Float32() - 1
+	}
+	x, y := randSlice(r, 2048), make([]float32, 2048)
+	for _, c := range []struct {
+		name     string
+		off      int
+		fourRows bool
+	}{{"one_row/off32", 8, false}, {"one_row/off0", 0, false}, {"four_rows/off32", 8, true}, {"four_rows/off0", 0, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(4 * total))
+			for b.Loop() {
+				for _, m := range mats {
+					w := buf[c.off+m.off : c.off+m.off+m.n*m.k]
+					if c.fourRows {
+						gemvRows(y, x, w, m.k, m.k, 0, 0, m.n)
+					} else {
+						MatVecT(y[:m.n], w, x[:m.k], m.n, m.k)
+					}
+				}
+			}
+		})
+	}
+}

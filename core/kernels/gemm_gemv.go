@@ -5,6 +5,8 @@ package kernels
 // order it lies in memory, and split it over the pool so each core pulls
 // its own share.
 
+import "unsafe"
+
 // parallelGemvFloats is the matrix size (floats) from which a GEMV is split
 // over the pool; below it the matrix is cache-resident and one core is done
 // before the others wake.
@@ -15,6 +17,8 @@ const parallelGemvFloats = 1 << 16
 type gemvJob struct {
 	n, k     int
 	x, w     []float32
+	sx       streamX   // x for w (gemvT)
+	xbuf     []float32 // sx's memory, kept between calls
 	ld       int
 	beta     float32
 	y        []float32
@@ -34,18 +38,80 @@ const gemvRowBlock = 16
 func gemvT(n, k int, x, w []float32, ldw int, beta float32, y []float32) {
 	j := gemvJobs.get()
 	j.n, j.k, j.x, j.w, j.ld, j.beta, j.y = n, k, x, w, ldw, beta, y
+	j.sx, j.xbuf = newStreamX(x, w, ldw, k, j.xbuf)
 	if Default().Threads() > 1 && n*k >= parallelGemvFloats {
 		Default().For((n+gemvRowBlock-1)/gemvRowBlock, 1, j.rowsFn)
 	} else {
 		j.rows(0, (n+gemvRowBlock-1)/gemvRowBlock)
 	}
-	j.x, j.w, j.y = nil, nil, nil
+	j.x, j.w, j.y, j.sx = nil, nil, nil, streamX{}
 	gemvJobs.put(j)
 }
 
 // rows computes outputs for row blocks [lo, hi) of W.
 func (j *gemvJob) rows(lo, hi int) {
-	gemvRows(j.y, j.x, j.w, j.ld, j.k, j.beta, lo*gemvRowBlock, min(hi*gemvRowBlock, j.n))
+	gemvStreamRows(j.y, j.sx, j.w, j.ld, j.k, j.beta, lo*gemvRowBlock, min(hi*gemvRowBlock, j.n))
+}
+
+// streamX is a GEMV's x laid out for one weight matrix's rows: with AVX-512
+// and rows whose stride keeps them all at one phase within 64-byte blocks,
+// xs[sh+p] = x[p] in 64-byte-aligned memory, sh that phase in floats, and
+// gemvStreamRows reads the matrix one row at a time with gemvRows1AVX512;
+// else xs is nil and it takes gemvRows, four rows at a time.
+//
+// Why: a decode step streams every weight once, and f32 GEMV ran at 21–25
+// GB/s where llama.cpp's reached 34. GGUF aligns tensor data to 32 bytes, so
+// a row often starts halfway into a cache line and every 64-byte load of it
+// split two lines; and four rows read side by side, four interleaved streams,
+// came from memory slower than one. llama134m-f32's matrices, rows at 32 mod
+// 64, one thread, thread CPU time, one sitting (docs/BENCHMARKS.md, "f32
+// decode: split loads"): four rows 27–28 GB/s, one row in aligned blocks
+// 33–35.
+type streamX struct {
+	x  []float32
+	xs []float32
+	sh int
+}
+
+// newStreamX prepares x (k) for the matrix whose first row starts at w[0]
+// (stride ld), copying it into buf, which it grows as needed and returns for
+// the next call.
+func newStreamX(x, w []float32, ld, k int, buf []float32) (streamX, []float32) {
+	if !useAVX512 || k == 0 || ld%16 != 0 {
+		return streamX{x: x}, buf
+	}
+	sh := int(uintptr(unsafe.Pointer(&w[0])) % 64 / 4)
+	// sh+k floats from a 64-byte boundary; 15 more to find one.
+	if n := sh + k + 15; cap(buf) < n {
+		buf = make([]float32, n)
+	}
+	buf = buf[:cap(buf)]
+	a := int((64 - uintptr(unsafe.Pointer(&buf[0]))%64) % 64 / 4)
+	xs := buf[a : a+sh+k]
+	copy(xs[sh:], x[:k])
+	return streamX{x: x, xs: xs, sh: sh}, buf
+}
+
+// gemvStreamRows is gemvRows for a W read from memory once (a layer's
+// weights), with x prepared by newStreamX for this W.
+func gemvStreamRows(y []float32, x streamX, w []float32, ld, k int, beta float32, r0, r1 int) {
+	if x.xs == nil || r0 >= r1 {
+		gemvRows(y, x.x, w, ld, k, beta, r0, r1)
+		return
+	}
+	_ = w[(r1-1)*ld+k-1]
+	if beta == 0 {
+		gemvRows1AVX512(r1-r0, k, x.xs, x.sh, w[r0*ld:], ld, y[r0:r1])
+		return
+	}
+	var part [64]float32
+	for r := r0; r < r1; r += len(part) {
+		n := min(r1-r, len(part))
+		gemvRows1AVX512(n, k, x.xs, x.sh, w[r*ld:], ld, part[:n])
+		for i, s := range part[:n] {
+			y[r+i] = gemvMerge(beta, y[r+i], s)
+		}
+	}
 }
 
 // gemvRows sets y[r] = beta·y[r] + W[r]·x for rows [r0, r1) of W (k, ldw),

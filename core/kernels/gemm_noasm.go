@@ -48,6 +48,16 @@ func gemvDot4AVX512(k int, x, w []float32, ldw int, out *[4]float32) {
 	}
 }
 
+func gemvRows1AVX512(n, k int, xs []float32, sh int, w []float32, ldw int, y []float32) {
+	for r := 0; r < n; r++ {
+		var s float32
+		for p := 0; p < k; p++ {
+			s += w[r*ldw+p] * xs[sh+p]
+		}
+		y[r] = s
+	}
+}
+
 func gemvDot4AVX2(k int, x, w []float32, ldw int, out *[4]float32) {
 	gemvDot4AVX512(k, x, w, ldw, out)
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // tolGemm is the normalised MSE allowed between a fast GEMM and the float32
@@ -191,6 +192,114 @@ func TestMatVecT(t *testing.T) {
 				MatVecT(y, w, x, n, k)
 				checkGuards(t, full, n)
 				assertNMSE(t, fmt.Sprintf("%s MatVecT n=%d k=%d", impl, n, k), y, want, tolGemm)
+			}
+		})
+	}
+}
+
+// TestGemvRows1 checks the one-row streaming GEMV kernel against its
+// reference loop: k around the 64- and 16-float steps and the masked head and
+// tail, rows at every phase of a 64-byte block (sh 0–15, xs shifted to
+// match), row strides that keep the phase and one that does not (the sums
+// stay right, only slower), rows whose gaps hold NaN (a read past k would
+// poison the sum), y inside NaN guard bands.
+func TestGemvRows1(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("no AVX-512, or -tags noasm (the Go twin is the reference loop)")
+	}
+	r := rand.New(rand.NewSource(9))
+	nan := float32(math.NaN())
+	for _, k := range []int{0, 1, 5, 15, 16, 17, 31, 48, 63, 64, 65, 79, 127, 128, 200, 768, 773, 2048} {
+		for _, sh := range []int{0, 1, 7, 8, 15} {
+			for _, n := range []int{1, 3, 17} {
+				for _, pad := range []int{0, 3, 16 - k%16} {
+					ld := k + pad
+					// w's row 0 at float sh of a 64-byte block.
+					wbuf, _ := alignedTestFloats(sh + n*ld + 16)
+					w := wbuf[sh : sh+n*ld]
+					for i := range w {
+						w[i] = 2*r.Float32() - 1
+						if i%ld >= k {
+							w[i] = nan
+						}
+					}
+					xbuf, _ := alignedTestFloats(sh + k + 16)
+					xs := xbuf[:sh+k]
+					for i := range xbuf {
+						xbuf[i] = nan
+					}
+					for i := sh; i < sh+k; i++ {
+						xs[i] = 2*r.Float32() - 1
+					}
+					// A row's sum may cancel: the bound is relative to
+					// Σ|w·x|, in float64.
+					want, mag := make([]float64, n), make([]float64, n)
+					for i := range want {
+						for p := 0; p < k; p++ {
+							v := float64(w[i*ld+p]) * float64(xs[sh+p])
+							want[i] += v
+							mag[i] += math.Abs(v)
+						}
+					}
+					y, full := guarded(n)
+					for i := range y {
+						y[i] = nan
+					}
+					gemvRows1AVX512(n, k, xs, sh, w, ld, y)
+					checkGuards(t, full, n)
+					for i, v := range y {
+						if d := math.Abs(float64(v) - want[i]); !(d <= 1e-6*mag[i]) {
+							t.Fatalf("gemvRows1 n=%d k=%d sh=%d ld=%d: y[%d]=%v, want %v (Σ|w·x| %v)", n, k, sh, ld, i, v, want[i], mag[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// alignedTestFloats returns n floats starting on a 64-byte boundary, and
+// the buffer holding them.
+func alignedTestFloats(n int) ([]float32, []float32) {
+	buf := make([]float32, n+15)
+	a := int((64 - uintptr(unsafe.Pointer(&buf[0]))%64) % 64 / 4)
+	return buf[a : a+n], buf
+}
+
+// TestMatVecTAlignments runs MatVecT and MatVecMany on weights at every
+// 4-byte offset of a 64-byte block (GGUF aligns tensors to 32 bytes only),
+// with x at an odd offset too: the one-row kernel's x copy and masks must
+// follow the phase, and both entry points must agree bit for bit.
+func TestMatVecTAlignments(t *testing.T) {
+	r := rand.New(rand.NewSource(10))
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			for _, s := range [][2]int{{5, 16}, {33, 768}, {17, 100}, {64, 2048}} {
+				n, k := s[0], s[1]
+				wbuf, _ := alignedTestFloats(16 + n*k)
+				xbuf := randSlice(r, k+1)
+				x := xbuf[1:]
+				for off := 0; off < 16; off++ {
+					w := wbuf[off : off+n*k]
+					for i := range w {
+						w[i] = 2*r.Float32() - 1
+					}
+					want := make([]float32, n)
+					GemmTRef(1, n, k, x, k, w, k, 0, want, n)
+					y, full := guarded(n)
+					MatVecT(y, w, x, n, k)
+					checkGuards(t, full, n)
+					assertNMSE(t, fmt.Sprintf("%s MatVecT n=%d k=%d off=%d", impl, n, k, off), y, want, tolGemm)
+					y2 := make([]float32, n)
+					if err := MatVecMany([]MatVecPart{{Y: y2, F32: w, N: n}}, x, k); err != nil {
+						t.Fatal(err)
+					}
+					for i := range y {
+						if y[i] != y2[i] {
+							t.Fatalf("%s n=%d k=%d off=%d: MatVecMany y[%d]=%v, MatVecT %v", impl, n, k, off, i, y2[i], y[i])
+						}
+					}
+				}
 			}
 		})
 	}

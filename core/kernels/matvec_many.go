@@ -76,6 +76,7 @@ func MatVecMany(parts []MatVecPart, x []float32, k int) error {
 	j.parts = append(j.parts[:0], parts...)
 	j.k = k
 	j.acts = j.acts[:0]
+	j.sx = j.sx[:0]
 	for i := range j.parts {
 		p := &j.parts[i]
 		if p.X == nil {
@@ -83,7 +84,15 @@ func MatVecMany(parts []MatVecPart, x []float32, k int) error {
 		}
 		if p.F32 == nil {
 			j.quantized(traits[p.Type].VecDot, p.X)
+			j.sx = append(j.sx, streamX{})
+			continue
 		}
+		if len(j.xbufs) <= i {
+			j.xbufs = append(j.xbufs, make([][]float32, i+1-len(j.xbufs))...)
+		}
+		var sx streamX
+		sx, j.xbufs[i] = newStreamX(p.X, p.F32, k, k, j.xbufs[i])
+		j.sx = append(j.sx, sx)
 	}
 	// Chunks of whole four-row quads, each worth a hand-off (~64K MACs).
 	grain := max(gemvRowBlock, (1<<16)/k) &^ (gemvRowBlock - 1)
@@ -93,6 +102,7 @@ func MatVecMany(parts []MatVecPart, x []float32, k int) error {
 		j.rows(0, total)
 	}
 	clear(j.parts) // do not pin caller memory in the pool
+	clear(j.sx)
 	for i := range j.acts {
 		j.acts[i].x = nil
 	}
@@ -106,6 +116,8 @@ type manyJob struct {
 	parts []MatVecPart
 	k     int
 	acts  []manyAct
+	sx    []streamX   // each f32 part's x, laid out for its weights
+	xbufs [][]float32 // sx's memory, kept between calls
 	fn    func(lo, hi int)
 }
 
@@ -156,7 +168,7 @@ func (j *manyJob) rows(lo, hi int) {
 			continue
 		}
 		if p.F32 != nil {
-			gemvRows(p.Y, p.X, p.F32, j.k, j.k, 0, r0, r1)
+			gemvStreamRows(p.Y, j.sx[i], p.F32, j.k, j.k, 0, r0, r1)
 			continue
 		}
 		t := &traits[p.Type]

@@ -717,21 +717,42 @@ func DepthwiseConv1DRows(out, x, wt, bias []float32, l, c, kw, pad int) error {
 		return fmt.Errorf("depthwise conv1d rows: x %d, weight %d, out %d floats for L %d, C %d, kernel %d", len(x), len(wt), len(out), l, c, kw)
 	}
 	ParallelFor(ol, max(1, 8192/(c*kw)), func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			j0, j1 := max(0, pad-t), min(kw, l+pad-t) // taps inside x
-			o := out[t*c : (t+1)*c]
-			if bias != nil {
-				copy(o, bias[:c])
-			} else {
-				clear(o)
-			}
-			if j0 < j1 {
-				s := (t + j0 - pad) * c
-				vecTapsRow(o, x[s:s+(j1-j0)*c], wt[j0*c:j1*c], c, j1-j0)
-			}
-		}
+		depthwiseRows(out, x, wt, bias, l, c, kw, pad, lo, hi)
 	})
 	return nil
+}
+
+// DepthwiseConv1DRowsBand computes output rows [lo, hi) of
+// DepthwiseConv1DRows (the other rows of out are not touched) on the calling
+// thread: one member's band of a Pool.Team, reading the rows of x its taps
+// reach beyond the band.
+func DepthwiseConv1DRowsBand(out, x, wt, bias []float32, l, c, kw, pad, lo, hi int) error {
+	ol := l + 2*pad - kw + 1
+	switch {
+	case l <= 0 || c <= 0 || kw <= 0 || pad < 0 || ol <= 0 || lo < 0 || hi > ol || lo > hi:
+		return fmt.Errorf("depthwise conv1d rows: L %d, C %d, kernel %d, pad %d, rows [%d, %d)", l, c, kw, pad, lo, hi)
+	case len(x) < l*c || len(wt) < kw*c || len(out) < ol*c || (bias != nil && len(bias) < c):
+		return fmt.Errorf("depthwise conv1d rows: x %d, weight %d, out %d floats for L %d, C %d, kernel %d", len(x), len(wt), len(out), l, c, kw)
+	}
+	depthwiseRows(out, x, wt, bias, l, c, kw, pad, lo, hi)
+	return nil
+}
+
+// depthwiseRows computes output rows [lo, hi) of DepthwiseConv1DRows.
+func depthwiseRows(out, x, wt, bias []float32, l, c, kw, pad, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		j0, j1 := max(0, pad-t), min(kw, l+pad-t) // taps inside x
+		o := out[t*c : (t+1)*c]
+		if bias != nil {
+			copy(o, bias[:c])
+		} else {
+			clear(o)
+		}
+		if j0 < j1 {
+			s := (t + j0 - pad) * c
+			vecTapsRow(o, x[s:s+(j1-j0)*c], wt[j0*c:j1*c], c, j1-j0)
+		}
+	}
 }
 
 // DepthwiseRowsWeight returns PyTorch's (C, 1, KW) depthwise weight as

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"slices"
 	"testing"
@@ -371,6 +372,25 @@ func TestConv1DRows(t *testing.T) {
 				}
 				checkGuards(t, fullD, ol*c)
 				assertNMSE(t, impl+" depthwise conv1d rows", gotD, wantD, tolConv)
+				// The same rows a band at a time (bands of 1, odd and all
+				// rows): bit for bit, rows outside the band untouched.
+				for _, parts := range []int{1, 2, 3, ol} {
+					band := make([]float32, ol*c)
+					for part := range parts {
+						lo, hi := Band(ol, 1, part, parts)
+						for j := range band {
+							band[j] = float32(math.NaN())
+						}
+						if err := DepthwiseConv1DRowsBand(band, x, DepthwiseRowsWeight(dw, c, kw), db, l, c, kw, pad, lo, hi); err != nil {
+							t.Fatal(err)
+						}
+						for j, v := range band {
+							if in := j >= lo*c && j < hi*c; in && v != gotD[j] || !in && !math.IsNaN(float64(v)) {
+								t.Fatalf("%+v band [%d, %d) of %d: out[%d] = %g, want %g", dp, lo, hi, ol, j, v, gotD[j])
+							}
+						}
+					}
+				}
 			}
 		})
 	}
@@ -382,6 +402,9 @@ func TestConv1DRows(t *testing.T) {
 	}
 	if err := DepthwiseConv1DRows(make([]float32, 10), make([]float32, 10), make([]float32, 6), nil, 5, 2, 3, 2); err == nil {
 		t.Fatal("short depthwise out accepted")
+	}
+	if err := DepthwiseConv1DRowsBand(make([]float32, 10), make([]float32, 10), make([]float32, 6), nil, 5, 2, 3, 1, 3, 6); err == nil {
+		t.Fatal("depthwise band past the rows accepted")
 	}
 }
 

@@ -244,6 +244,89 @@ func (p *Pool) Each(n int, fn func(i int)) {
 	})
 }
 
+// Team runs fn on parts goroutines at once, part 0 on the caller, for work
+// that keeps one partition through many ops and meets at barriers (each
+// member owns a band of a vocoder's frames through every layer, reading its
+// neighbours' edge rows after a barrier) where splitting each op anew would
+// hand every op's output across the cores and pay a pool round per op.
+// parts is min(want, the threads no other loop is using); with one part fn
+// runs alone with a barrier of one, and its kernels may still use every
+// thread. With more, the team counts as in flight, so the loops its kernels
+// start run on the member's own thread. Every member must call bar.Wait the
+// same number of times (a member that fails keeps meeting the barriers).
+// The members are goroutines of their own, not pool workers: a member
+// blocked at a barrier must never hold a worker another member waits for.
+func (p *Pool) Team(want int, fn func(part, parts int, bar *Barrier)) {
+	parts := min(want, p.threads-int(p.inFlight.Load()))
+	if parts <= 1 {
+		fn(0, 1, &Barrier{})
+		return
+	}
+	p.inFlight.Add(int32(parts))
+	defer p.inFlight.Add(-int32(parts))
+	bar := &Barrier{n: int32(parts)}
+	bar.cond.L = &bar.mu
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		wg.Go(func() { fn(i, parts, bar) })
+	}
+	fn(0, parts, bar)
+	wg.Wait()
+}
+
+// Barrier makes a Team's members wait for each other: Wait returns once all
+// parts have called it (as often as each other). Waiters poll for about
+// poolSpin, as pool workers do, then block.
+type Barrier struct {
+	n     int32 // members; 0 or 1: Wait returns at once
+	count atomic.Int32
+	gen   atomic.Uint32
+	mu    sync.Mutex
+	cond  sync.Cond
+}
+
+// Wait blocks until every member has reached this barrier.
+func (b *Barrier) Wait() {
+	if b.n <= 1 {
+		return
+	}
+	g := b.gen.Load()
+	if b.count.Add(1) == b.n {
+		b.count.Store(0) // before gen moves: a member let through arrives at the next barrier
+		b.mu.Lock()
+		b.gen.Add(1)
+		b.cond.Broadcast()
+		b.mu.Unlock()
+		return
+	}
+	for sp := (spinner{yield: true}); sp.more(); {
+		if b.gen.Load() != g {
+			return
+		}
+	}
+	b.mu.Lock()
+	for b.gen.Load() == g {
+		b.cond.Wait()
+	}
+	b.mu.Unlock()
+}
+
+// Band returns part's share [lo, hi) of n rows split into parts contiguous
+// bands whose inner edges fall on multiples of align rows (align ≥ 1).
+// Aligning to 8 rows keeps every band of a row-major array starting on a
+// multiple of 8 floats, so vector kernels with a scalar tail treat each
+// element as they do on the whole array and a band's results are bit for
+// bit the whole's.
+func Band(n, align, part, parts int) (lo, hi int) {
+	edge := func(p int) int {
+		if p >= parts {
+			return n
+		}
+		return n * p / parts / align * align
+	}
+	return edge(part), edge(part + 1)
+}
+
 // ParallelItems runs fn over a batch of n items on the default pool (see
 // Pool.Items).
 func ParallelItems(n int, fn func(lo, hi int)) { Default().Items(n, fn) }

@@ -164,3 +164,85 @@ func TestPoolEach(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolTeam: members run at once and meet at barriers (each reads what
+// the others wrote before the barrier, over many rounds, some members slow),
+// loops their kernels start run on their own thread, and the team shrinks
+// to the threads free.
+func TestPoolTeam(t *testing.T) {
+	for _, threads := range []int{2, 3} {
+		p := NewPool(threads)
+		const rounds = 300
+		slots := make([]int, threads)
+		bad := atomic.Int32{}
+		nestedSplit := atomic.Int32{}
+		gotParts := 0
+		p.Team(threads, func(part, parts int, bar *Barrier) {
+			if part == 0 {
+				gotParts = parts
+			}
+			for r := 1; r <= rounds; r++ {
+				if r%50 == part {
+					time.Sleep(200 * time.Microsecond) // outlast the barrier's polling
+				}
+				slots[part] = r
+				bar.Wait()
+				for q := range parts {
+					if slots[q] != r {
+						bad.Add(1)
+					}
+				}
+				bar.Wait()
+			}
+			p.For(100, 1, func(lo, hi int) {
+				if lo != 0 || hi != 100 {
+					nestedSplit.Add(1)
+				}
+			})
+		})
+		if gotParts != threads || bad.Load() != 0 || nestedSplit.Load() != 0 {
+			t.Errorf("%d threads: %d parts, %d stale reads after a barrier, %d nested loops split", threads, gotParts, bad.Load(), nestedSplit.Load())
+		}
+		// Another loop in flight leaves one thread fewer.
+		p.For(2, 1, func(lo, hi int) {
+			if lo != 0 {
+				return
+			}
+			p.Team(threads, func(part, parts int, bar *Barrier) {
+				bar.Wait()
+				if part == 0 && parts != threads-1 {
+					t.Errorf("%d threads, a loop in flight: team of %d", threads, parts)
+				}
+			})
+		})
+		p.Close()
+	}
+	one := NewPool(1)
+	defer one.Close()
+	one.Team(2, func(part, parts int, bar *Barrier) {
+		bar.Wait()
+		if part != 0 || parts != 1 {
+			t.Errorf("1-thread pool: part %d of %d", part, parts)
+		}
+	})
+}
+
+func TestBand(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 64, 1001} {
+		for _, align := range []int{1, 8} {
+			for parts := 1; parts <= 4; parts++ {
+				next := 0
+				for part := range parts {
+					lo, hi := Band(n, align, part, parts)
+					if lo != next || hi < lo || (hi != n && hi%align != 0) {
+						t.Fatalf("Band(%d, %d, %d, %d) = [%d, %d), want from %d", n, align, part, parts, lo, hi, next)
+					}
+					next = hi
+				}
+				if next != n {
+					t.Fatalf("Band(%d, %d, ·, %d) ends at %d", n, align, parts, next)
+				}
+			}
+		}
+	}
+}

@@ -73,23 +73,38 @@ func (c *Conv1D) ForwardRows(out, x []float32, l int, add bool) error {
 	if max(c.Stride, 1) != 1 || max(c.Dil, 1) != 1 || (max(c.Groups, 1) != 1 && !depthwise) || (depthwise && add) {
 		return fmt.Errorf("conv1d %d→%d rows: stride %d, dilation %d, groups %d, add %v: not a channels-last layout", c.In, c.Out, c.Stride, c.Dil, c.Groups, add)
 	}
+	w := c.rowsWeight(depthwise)
+	if depthwise {
+		return kernels.DepthwiseConv1DRows(out, x, w, c.Bias, l, c.In, c.Kernel, c.Pad)
+	}
+	return kernels.Conv1DRows(out, x, w, c.Bias, l, c.In, c.Out, c.Kernel, c.Pad, add)
+}
+
+// DepthwiseRowsBand computes output rows [lo, hi) of ForwardRows for a
+// depthwise conv on the calling thread (kernels.DepthwiseConv1DRowsBand):
+// one Pool.Team member's band.
+func (c *Conv1D) DepthwiseRowsBand(out, x []float32, l, lo, hi int) error {
+	if c.W == nil || max(c.Stride, 1) != 1 || max(c.Dil, 1) != 1 || c.Groups != c.In || c.In != c.Out || c.Groups <= 1 {
+		return fmt.Errorf("conv1d %d→%d (groups %d, stride %d, dilation %d): not a depthwise rows conv", c.In, c.Out, c.Groups, c.Stride, c.Dil)
+	}
+	w := c.rowsWeight(true)
+	return kernels.DepthwiseConv1DRowsBand(out, x, w, c.Bias, l, c.In, c.Kernel, c.Pad, lo, hi)
+}
+
+// rowsWeight is the weight in the channels-last kernels' tap-major layout,
+// converted once when the conv was bound with room for it.
+func (c *Conv1D) rowsWeight(depthwise bool) []float32 {
 	convert := func() []float32 {
 		if depthwise {
 			return kernels.DepthwiseRowsWeight(c.W, c.In, c.Kernel)
 		}
 		return kernels.ConvRowsWeight(c.W, c.Out, c.In, c.Kernel)
 	}
-	var w []float32
-	if c.rows != nil {
-		c.rows.once.Do(func() { c.rows.w = convert() })
-		w = c.rows.w
-	} else {
-		w = convert()
+	if c.rows == nil {
+		return convert()
 	}
-	if depthwise {
-		return kernels.DepthwiseConv1DRows(out, x, w, c.Bias, l, c.In, c.Kernel, c.Pad)
-	}
-	return kernels.Conv1DRows(out, x, w, c.Bias, l, c.In, c.Out, c.Kernel, c.Pad, add)
+	c.rows.once.Do(func() { c.rows.w = convert() })
+	return c.rows.w
 }
 
 // ForwardAdd adds the convolution of x (In, l) to out (Out, OL): a residual

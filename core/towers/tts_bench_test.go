@@ -137,7 +137,7 @@ func benchVocoder(b *testing.B, m Vocoder) {
 	for i := range mel {
 		mel[i] = float32(math.Sin(float64(i))) - 4
 	}
-	b.ResetTimer()
+	defer reportCPU(b)()
 	for i := 0; i < b.N; i++ {
 		if _, err := m.Forward(mel, T); err != nil {
 			b.Fatal(err)

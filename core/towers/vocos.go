@@ -184,32 +184,123 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 	}
 	h := ar.Scratch(T * D)
 	mid := ar.Scratch(T * m.Cfg.Backbone.InitArgs.IntermediateDim)
-	for i := range m.blocks {
-		if err := m.blocks[i].forward(x, h, mid, T, D); err != nil {
-			return nil, fmt.Errorf("vocos convnext.%d: %w", i, err)
-		}
-	}
-	if err := m.fin.Forward(x, x, T); err != nil {
-		return nil, err
-	}
 	nb := m.istft.Bins()
 	spec := ar.Scratch(T * 2 * nb) // (T, n_fft + 2): log-magnitudes, then phases
-	if err := m.out.Forward(spec, x, T); err != nil {
-		return nil, fmt.Errorf("vocos head: %w", err)
-	}
 	re, im := ar.Scratch(T*nb), ar.Scratch(T*nb)
-	kernels.ParallelFor(T, 8, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			row := spec[t*2*nb : (t+1)*2*nb]
-			// Validated shapes: PolarExp cannot fail here.
-			_ = kernels.PolarExp(re[t*nb:(t+1)*nb], im[t*nb:(t+1)*nb], row[:nb], row[nb:], vocosMagMax)
+	x2 := ar.Scratch(T * D) // the blocks' other buffer when they run in bands
+	errs := make([]error, 2)
+	kernels.Default().Team(min(2, T/vocosBandMinFrames), func(part, parts int, bar *kernels.Barrier) {
+		if parts == 1 {
+			errs[0] = m.backbone(x, h, mid, spec, re, im, T, D)
+			return
 		}
+		errs[part] = m.backboneBand(x, x2, h, mid, spec, re, im, T, D, part, parts, bar)
 	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
 	wav := make([]float32, T*m.Hop())
 	if err := m.istft.Forward(wav, re, im, T); err != nil {
 		return nil, err
 	}
 	return wav, nil
+}
+
+// vocosBandMinFrames is the fewest frames per thread for which the backbone
+// runs in time bands (Vocos.backboneBand); shorter inputs split each op.
+const vocosBandMinFrames = 32
+
+// backbone runs the ConvNeXt blocks, the final norm and the head on x (T,
+// dim), one op after another (each may split over the pool), leaving the
+// spectrum's real and imaginary parts in re and im (T, bins); h, mid and spec
+// are scratch.
+func (m *Vocos) backbone(x, h, mid, spec, re, im []float32, T, D int) error {
+	for i := range m.blocks {
+		if err := m.blocks[i].forward(x, h, mid, T, D); err != nil {
+			return fmt.Errorf("vocos convnext.%d: %w", i, err)
+		}
+	}
+	if err := m.fin.Forward(x, x, T); err != nil {
+		return err
+	}
+	if err := m.out.Forward(spec, x, T); err != nil {
+		return fmt.Errorf("vocos head: %w", err)
+	}
+	kernels.ParallelFor(T, 8, func(lo, hi int) { m.polar(spec, re, im, lo, hi) })
+	return nil
+}
+
+// backboneBand is backbone for one member of a team: frames [lo, hi) of
+// Band(T, 8, part, parts) through every block, each member on its own thread.
+// Everything but the depthwise conv works frame by frame, so a member
+// touches only its own rows, and reads its neighbours' rows only for the
+// conv's three frames of context: the blocks alternate between x and x2 (a
+// block reads one and writes the other), so one barrier per block is all
+// the hand-off there is, where splitting each op over the threads had four
+// pool rounds per block with every op's output crossing cores. Each frame
+// is computed by the same kernels as in backbone, so the result is the
+// same bit for bit (TestVocosBandsMatch).
+func (m *Vocos) backboneBand(x, x2, h, mid, spec, re, im []float32, T, D, part, parts int, bar *kernels.Barrier) error {
+	lo, hi := kernels.Band(T, 8, part, parts)
+	var err error
+	src, dst := x, x2
+	for i := range m.blocks {
+		if err == nil {
+			if e := m.blocks[i].forwardBand(dst, src, h, mid, T, D, lo, hi); e != nil {
+				err = fmt.Errorf("vocos convnext.%d: %w", i, e)
+			}
+		}
+		bar.Wait() // the next block's conv reads the neighbours' rows of dst
+		src, dst = dst, src
+	}
+	if err != nil {
+		return err
+	}
+	rows, xs := hi-lo, src[lo*D:hi*D]
+	if err := m.fin.Forward(xs, xs, rows); err != nil {
+		return err
+	}
+	nb := m.istft.Bins()
+	if err := m.out.Forward(spec[lo*2*nb:hi*2*nb], xs, rows); err != nil {
+		return fmt.Errorf("vocos head: %w", err)
+	}
+	m.polar(spec, re, im, lo, hi)
+	return nil
+}
+
+// polar turns frames [lo, hi) of the head's log-magnitudes and phases
+// (spec) into the spectrum's real and imaginary parts.
+func (m *Vocos) polar(spec, re, im []float32, lo, hi int) {
+	nb := m.istft.Bins()
+	for t := lo; t < hi; t++ {
+		row := spec[t*2*nb : (t+1)*2*nb]
+		// Validated shapes: PolarExp cannot fail here.
+		_ = kernels.PolarExp(re[t*nb:(t+1)*nb], im[t*nb:(t+1)*nb], row[:nb], row[nb:], vocosMagMax)
+	}
+}
+
+// forwardBand sets frames [lo, hi) of dst (T, dim) to the block applied to
+// src (T, dim), on the calling thread; it reads src's frames within the
+// depthwise conv's reach of the band and uses the band's rows of h (T, dim)
+// and mid (T, intermediate) as scratch.
+func (c *convNeXtBlock) forwardBand(dst, src, h, mid []float32, T, D, lo, hi int) error {
+	I, rows := c.pwconv1.W.Rows, hi-lo
+	hb, mb := h[lo*D:hi*D], mid[lo*I:hi*I]
+	if err := c.dwconv.DepthwiseRowsBand(h, src, T, lo, hi); err != nil {
+		return err
+	}
+	if err := c.pointwise(hb, mb, rows); err != nil {
+		return err
+	}
+	for t := lo; t < hi; t++ {
+		row, in, hr := dst[t*D:(t+1)*D], src[t*D:(t+1)*D], h[t*D:(t+1)*D]
+		for d, g := range c.gamma {
+			row[d] = in[d] + g*hr[d]
+		}
+	}
+	return nil
 }
 
 // forward applies one ConvNeXt block to x (T, dim) in place; h (T, dim) and
@@ -218,16 +309,7 @@ func (c *convNeXtBlock) forward(x, h, mid []float32, T, D int) error {
 	if err := c.dwconv.ForwardRows(h, x, T, false); err != nil { // depthwise, on the rows
 		return err
 	}
-	if err := c.norm.Forward(h, h, T); err != nil {
-		return err
-	}
-	if err := c.pwconv1.Forward(mid, h, T); err != nil {
-		return err
-	}
-	if err := kernels.GELUErf(mid, mid); err != nil {
-		return err
-	}
-	if err := c.pwconv2.Forward(h, mid, T); err != nil {
+	if err := c.pointwise(h, mid, T); err != nil {
 		return err
 	}
 	for t := range T {
@@ -237,4 +319,19 @@ func (c *convNeXtBlock) forward(x, h, mid []float32, T, D int) error {
 		}
 	}
 	return nil
+}
+
+// pointwise replaces rows of the depthwise conv's output h (rows, dim) with
+// pwconv2(GELU(pwconv1(LN(h)))); mid (rows, intermediate) is scratch.
+func (c *convNeXtBlock) pointwise(h, mid []float32, rows int) error {
+	if err := c.norm.Forward(h, h, rows); err != nil {
+		return err
+	}
+	if err := c.pwconv1.Forward(mid, h, rows); err != nil {
+		return err
+	}
+	if err := kernels.GELUErf(mid, mid); err != nil {
+		return err
+	}
+	return c.pwconv2.Forward(h, mid, rows)
 }

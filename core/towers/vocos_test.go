@@ -2,11 +2,13 @@ package towers
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
 )
 
@@ -117,4 +119,49 @@ func FuzzVocosConfig(f *testing.F) {
 			t.Fatalf("valid config with bad sizes: %+v", c)
 		}
 	})
+}
+
+// TestVocosBandsMatch: the backbone in two time bands (two threads,
+// Vocos.backboneBand) gives the waveform of one op after another on one
+// thread bit for bit, for odd frame counts and channel counts that leave
+// vector tails; so does three threads (still two bands) and an input too
+// short to band.
+func TestVocosBandsMatch(t *testing.T) {
+	old := kernels.Default().Threads()
+	defer kernels.SetThreads(old)
+	small := vocosSmall()
+	odd := vocosSmall()
+	odd.Backbone.InitArgs.Dim, odd.Head.InitArgs.Dim = 36, 36
+	odd.Backbone.InitArgs.IntermediateDim, odd.Backbone.InitArgs.NumLayers = 101, 3
+	odd.Head.InitArgs.NFFT, odd.Head.InitArgs.HopLength = 64, 16
+	for _, c := range []struct {
+		name string
+		cfg  VocosConfig
+		T    []int
+	}{{"small", small, []int{96, 211}}, {"odd", odd, []int{95, 97, 150, 301}}} {
+		m := randomVocos(t, t.TempDir(), c.cfg)
+		for _, T := range c.T {
+			mel := make([]float32, m.Mels()*T)
+			for i := range mel {
+				mel[i] = float32(math.Sin(float64(i)*0.37)) - 4
+			}
+			kernels.SetThreads(1)
+			want, err := m.Forward(mel, T)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, threads := range []int{2, 3} {
+				kernels.SetThreads(threads)
+				got, err := m.Forward(mel, T)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("%s, %d frames, %d threads: sample %d is %g, one thread %g", c.name, T, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
 }

@@ -52,6 +52,7 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "kernel threads (0 = all CPUs)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed decode steps to this file (go tool pprof)")
+	kvCache := fs.String("kv-cache", "", "attention decoders' KV cache type, f16 or f32 (default: $"+towers.KVCacheEnv+", else f16)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,6 +61,9 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 	if *promptTokens < 1 || *genTokens < 1 {
 		return usagef("--prompt-tokens and --gen-tokens must be ≥ 1")
+	}
+	if *kvCache != "" && *kvCache != "f16" && *kvCache != "f32" {
+		return usagef("--kv-cache %q: want f16 or f32", *kvCache)
 	}
 	if *threads > 0 {
 		kernels.SetThreads(*threads)
@@ -76,6 +80,9 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	lm, err := towers.LoadLM(is)
 	if err != nil {
 		return err
+	}
+	if d := towers.AsDecoder(lm); d != nil && *kvCache != "" {
+		d.KVF32 = *kvCache == "f32"
 	}
 	c := lm.Info()
 	if *promptTokens+*genTokens > c.Context {

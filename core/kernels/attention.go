@@ -48,7 +48,7 @@ const (
 )
 
 // normalize fills strides and scale and checks every dimension and length.
-func (p *AttnParams) normalize(out, q, k, v []float32) error {
+func (p *AttnParams) normalize(out, q []float32, nk, nv int) error {
 	switch {
 	case p.Heads <= 0 || p.KVHeads <= 0 || p.HeadDim <= 0:
 		return fmt.Errorf("attention: heads %d, kv heads %d, head dim %d must be positive", p.Heads, p.KVHeads, p.HeadDim)
@@ -85,25 +85,25 @@ func (p *AttnParams) normalize(out, q, k, v []float32) error {
 	if p.Scale == 0 {
 		p.Scale = float32(1 / math.Sqrt(float64(p.HeadDim)))
 	}
-	need := func(name string, buf []float32, rows, stride, width int) error {
+	need := func(name string, have, rows, stride, width int) error {
 		if rows == 0 {
 			return nil
 		}
-		if n := (rows-1)*stride + width; len(buf) < n {
-			return fmt.Errorf("attention: %s has %d floats, need %d", name, len(buf), n)
+		if n := (rows-1)*stride + width; have < n {
+			return fmt.Errorf("attention: %s has %d floats, need %d", name, have, n)
 		}
 		return nil
 	}
-	if err := need("q", q, p.SeqQ, p.QStride, qw); err != nil {
+	if err := need("q", len(q), p.SeqQ, p.QStride, qw); err != nil {
 		return err
 	}
-	if err := need("out", out, p.SeqQ, p.OStride, qw); err != nil {
+	if err := need("out", len(out), p.SeqQ, p.OStride, qw); err != nil {
 		return err
 	}
-	if err := need("k", k, p.SeqKV, p.KStride, kw); err != nil {
+	if err := need("k", nk, p.SeqKV, p.KStride, kw); err != nil {
 		return err
 	}
-	if err := need("v", v, p.SeqKV, p.VStride, kw); err != nil {
+	if err := need("v", nv, p.SeqKV, p.VStride, kw); err != nil {
 		return err
 	}
 	if p.Mask != nil && len(p.Mask) < p.SeqQ*p.SeqKV {
@@ -167,13 +167,15 @@ type attnScratch struct {
 	m, l   [attnQTile]float32
 	scores [attnKTile]float32
 	tile   [attnQTile * attnKTile]float32 // (query rows, keys) of one tile, for the GEMM path
+	kf, vf []float32                      // (keys, head_dim) one K and V tile widened from halves, GEMM path
 }
 
 var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
 
 // AttnScratchBytes is the working memory one FlashAttention worker holds
 // (beyond q, k, v and out): the whole extra memory of a call is this times
-// the pool's thread count, independent of sequence length.
+// the pool's thread count, independent of sequence length. FlashAttentionF16
+// adds two widened tiles of attnKTile × HeadDim floats per worker.
 const AttnScratchBytes = int(4 * (2*attnQTile + attnKTile + attnQTile*attnKTile))
 
 // attnGemmRows is the smallest query tile that takes the GEMM path: below it
@@ -184,7 +186,12 @@ const attnGemmRows = 4
 // the layout and options of AttnParams. It fails, writing nothing, on bad
 // dimensions or short slices.
 func FlashAttention(out, q, k, v []float32, p AttnParams) error {
-	if err := p.normalize(out, q, k, v); err != nil {
+	return flashAttention(out, q, kvRows{f32: k}, kvRows{f32: v}, p)
+}
+
+// flashAttention is FlashAttention and FlashAttentionF16.
+func flashAttention(out, q []float32, k, v kvRows, p AttnParams) error {
+	if err := p.normalize(out, q, k.len(), v.len()); err != nil {
 		return err
 	}
 	if p.SeqQ == 0 {
@@ -239,7 +246,7 @@ func scaleMax(sc []float32, scale float32) float32 {
 
 // attnTile runs head h for query rows [i0, i1): for each K/V tile, each row's
 // scores, online-softmax rescale, and P·V accumulated into the output row.
-func attnTile(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScratch) {
+func attnTile(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s *attnScratch) {
 	d := p.HeadDim
 	kh := h / (p.Heads / p.KVHeads)
 	negInf := float32(math.Inf(-1))
@@ -252,15 +259,15 @@ func attnTile(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScrat
 	kEnd := p.keyLimit(i1 - 1)
 	for j0 := p.firstKeyTile(i0); j0 < kEnd; j0 += attnKTile {
 		j1 := min(j0+attnKTile, kEnd)
-		kt := k[j0*p.KStride+kh*d:]
-		vt := v[j0*p.VStride+kh*d:]
+		kt := k.at(j0*p.KStride + kh*d)
+		vt := v.at(j0*p.VStride + kh*d)
 		for i := i0; i < i1; i++ {
 			n := min(j1, p.keyLimit(i)) - j0
 			if n <= 0 {
 				continue
 			}
 			sc := s.scores[:n]
-			vecDots(sc, q[i*p.QStride+h*d:], kt, p.KStride, d, n)
+			kt.dots(sc, q[i*p.QStride+h*d:], p.KStride, d, n)
 			mx := negInf
 			if p.shaped() {
 				mx = p.scoreRow(sc, i, j0)
@@ -292,7 +299,7 @@ func attnTile(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScrat
 			}
 			s.l[r] += sum
 			s.m[r] = mNew
-			vecAccRows(o, sc, vt, p.VStride, d, n)
+			vt.accRows(o, sc, p.VStride, d, n)
 		}
 	}
 	for i := i0; i < i1; i++ {
@@ -314,7 +321,7 @@ func attnTile(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScrat
 // one L1-sized tile), the online-softmax update per row in place, then
 // O_tile += P·V_tile. Same algorithm and result as attnTile (online softmax
 // over key tiles, no score matrix beyond one tile), at GEMM speed.
-func attnTileGemm(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnScratch) {
+func attnTileGemm(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s *attnScratch) {
 	d := p.HeadDim
 	kh := h / (p.Heads / p.KVHeads)
 	nq := i1 - i0
@@ -328,10 +335,10 @@ func attnTileGemm(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnS
 	kEnd := p.keyLimit(i1 - 1)
 	for j0 := p.firstKeyTile(i0); j0 < kEnd; j0 += attnKTile {
 		nk := min(j0+attnKTile, kEnd) - j0
-		kt := k[j0*p.KStride+kh*d:]
-		vt := v[j0*p.VStride+kh*d:]
+		kt, ldk := k.at(j0*p.KStride+kh*d).tile(&s.kf, p.KStride, d, nk)
+		vt, ldv := v.at(j0*p.VStride+kh*d).tile(&s.vf, p.VStride, d, nk)
 		st := s.tile[:nq*attnKTile]
-		GemmT(nq, nk, d, qt, p.QStride, kt, p.KStride, 0, st, attnKTile) // (nq, nk)
+		GemmT(nq, nk, d, qt, p.QStride, kt, ldk, 0, st, attnKTile) // (nq, nk)
 		for r := 0; r < nq; r++ {
 			i := i0 + r
 			sc := st[r*attnKTile : r*attnKTile+nk]
@@ -367,7 +374,7 @@ func attnTileGemm(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnS
 			s.l[r] += sum
 			s.m[r] = mNew
 		}
-		Gemm(nq, d, nk, st, attnKTile, vt, p.VStride, 1, ot, p.OStride) // O += P·V
+		Gemm(nq, d, nk, st, attnKTile, vt, ldv, 1, ot, p.OStride) // O += P·V
 	}
 	for r := 0; r < nq; r++ {
 		o := ot[r*p.OStride : r*p.OStride+d]
@@ -386,7 +393,7 @@ func attnTileGemm(out, q, k, v []float32, p *AttnParams, h, i0, i1 int, s *attnS
 // (SeqQ × SeqKV) score matrix, takes a row softmax in float64 and multiplies
 // by V with plain loops. It allocates the score matrix once per call.
 func AttentionNaive(out, q, k, v []float32, p AttnParams) error {
-	if err := p.normalize(out, q, k, v); err != nil {
+	if err := p.normalize(out, q, len(k), len(v)); err != nil {
 		return err
 	}
 	d := p.HeadDim

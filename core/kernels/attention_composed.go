@@ -12,7 +12,7 @@ import (
 // (`loom bench attention --impl composed`) and a second reference; it holds
 // Heads·SeqQ·SeqKV floats of scores at once.
 func AttentionComposed(out, q, k, v []float32, p AttnParams) error {
-	if err := p.normalize(out, q, k, v); err != nil {
+	if err := p.normalize(out, q, len(k), len(v)); err != nil {
 		return err
 	}
 	if p.SeqQ == 0 {

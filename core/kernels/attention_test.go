@@ -103,37 +103,45 @@ func TestFlashAttentionMatchesNaive(t *testing.T) {
 				}
 			}
 		}
-		for _, impl := range impls() {
-			for _, threads := range []int{1, 2} {
-				withImpl(t, impl, func() {
-					SetThreads(threads)
-					defer SetThreads(0)
-					got, full := guarded(n)
-					for i := range got {
-						got[i] = float32(math.NaN()) // padding between rows must stay untouched
-					}
-					if err := FlashAttention(got, q, k, v, p); err != nil {
-						t.Fatalf("%s: %v", c.name, err)
-					}
-					checkGuards(t, full, n)
-					for i := range got {
-						rowOff := i % os
-						if rowOff >= c.heads*c.dim {
-							if got[i] == got[i] {
-								t.Fatalf("%s: wrote into output row padding at %d", c.name, i)
-							}
-							got[i] = 0
+		checkAttnImpls(t, c, want, os, func(got []float32) error { return FlashAttention(got, q, k, v, p) })
+	}
+}
+
+// checkAttnImpls runs attend (which writes rows of stride os into got) with
+// every implementation at 1 and 2 threads: no write into the guard bands or
+// the row padding, and the result within tolAttention of want.
+func checkAttnImpls(t *testing.T, c attnCase, want []float32, os int, attend func(got []float32) error) {
+	t.Helper()
+	n := len(want)
+	w := append([]float32(nil), want...)
+	for i := range w {
+		if i%os >= c.heads*c.dim {
+			w[i] = 0
+		}
+	}
+	for _, impl := range impls() {
+		for _, threads := range []int{1, 2} {
+			withImpl(t, impl, func() {
+				SetThreads(threads)
+				defer SetThreads(0)
+				got, full := guarded(n)
+				for i := range got {
+					got[i] = float32(math.NaN()) // padding between rows must stay untouched
+				}
+				if err := attend(got); err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				checkGuards(t, full, n)
+				for i := range got {
+					if i%os >= c.heads*c.dim {
+						if got[i] == got[i] {
+							t.Fatalf("%s: wrote into output row padding at %d", c.name, i)
 						}
+						got[i] = 0
 					}
-					w := append([]float32(nil), want...)
-					for i := range w {
-						if i%os >= c.heads*c.dim {
-							w[i] = 0
-						}
-					}
-					assertNMSE(t, c.name+" "+impl, got, w, tolAttention)
-				})
-			}
+				}
+				assertNMSE(t, c.name+" "+impl, got, w, tolAttention)
+			})
 		}
 	}
 }

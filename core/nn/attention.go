@@ -94,6 +94,13 @@ func (r *RoPE) Apply(x []float32, seq, heads, headDim, pos0 int) error {
 // row-major: the layout kernels.FlashAttention reads, so the cache is passed
 // to it without copying. It grows by doubling up to Max positions.
 //
+// With Half set it holds them as IEEE halves (K16, V16), as llama.cpp's
+// cache does by default (type_k = type_v = f16): half the memory of
+// float32, read by kernels.FlashAttentionF16. Keys and values are still
+// computed in float32 (projection, norm, RoPE) and rounded once as they are
+// stored, so attention reads exactly what a float32 cache would hold, to
+// 11 significant bits.
+//
 // A sliding-window layer (Window > 0: Gemma 2/3's local layers) keeps only
 // what its queries can still see. Its rows hold positions Start…; once
 // more than Window + slidingSlack(Window) rows would be held, the rows no
@@ -102,12 +109,26 @@ func (r *RoPE) Apply(x []float32, seq, heads, headDim, pos0 int) error {
 // positions whatever the context: ggml's SWA cache (llama-kv-cache-iswa)
 // does the same with a ring of n_swa + n_ubatch cells.
 type KVCache struct {
-	K, V   []float32 // (capacity, kv_heads·head_dim)
-	Width  int       // kv_heads·head_dim
-	Max    int       // most positions it may hold (the context)
-	Window int       // keys a query sees, itself included, in a sliding layer; 0: all, nothing dropped
-	Start  int       // position of row 0 (> 0 only after a sliding layer dropped rows)
+	K, V     []float32 // (capacity, kv_heads·head_dim), without Half
+	K16, V16 []uint16  // (capacity, kv_heads·head_dim) IEEE halves, with Half
+	Half     bool      // store f16 (K16, V16) instead of float32 (K, V)
+	Width    int       // kv_heads·head_dim
+	Max      int       // most positions it may hold (the context)
+	Window   int       // keys a query sees, itself included, in a sliding layer; 0: all, nothing dropped
+	Start    int       // position of row 0 (> 0 only after a sliding layer dropped rows)
 }
+
+// Rows is how many positions the cache has room for.
+func (c *KVCache) Rows() int {
+	n := len(c.K)
+	if c.Half {
+		n = len(c.K16)
+	}
+	return n / max(c.Width, 1)
+}
+
+// Bytes is the memory the cache holds (capacity, not positions used).
+func (c *KVCache) Bytes() int { return 4*(len(c.K)+len(c.V)) + 2*(len(c.K16)+len(c.V16)) }
 
 // slidingSlack is how many rows past its window a sliding cache holds
 // before it drops the old ones: moving Window−1 rows every slack positions
@@ -125,22 +146,43 @@ func (c *KVCache) Reserve(n int) error {
 
 // grow makes room for rows rows, keeping those already stored.
 func (c *KVCache) grow(rows int) error {
-	if len(c.K) >= rows*c.Width {
+	if c.Rows() >= rows {
 		return nil
 	}
 	// Half as much again as asked: a prompt's cache then holds the first
 	// tokens generated after it without a copy of every layer's K and V.
-	capPos := min(c.Max, max(rows+rows/2, 2*len(c.K)/max(c.Width, 1), 64))
+	capPos := min(c.Max, max(rows+rows/2, 2*c.Rows(), 64))
 	if c.Window > 0 {
 		capPos = min(capPos, c.Window+slidingSlack(c.Window))
 	}
 	capPos = max(capPos, rows)
-	k := make([]float32, capPos*c.Width)
-	v := make([]float32, capPos*c.Width)
-	copy(k, c.K)
-	copy(v, c.V)
-	c.K, c.V = k, v
+	if c.Half {
+		c.K16 = growCopy(c.K16, capPos*c.Width)
+		c.V16 = growCopy(c.V16, capPos*c.Width)
+	} else {
+		c.K = growCopy(c.K, capPos*c.Width)
+		c.V = growCopy(c.V, capPos*c.Width)
+	}
 	return nil
+}
+
+// growCopy returns a zeroed slice of n elements starting with a's.
+func growCopy[T float32 | uint16](a []T, n int) []T {
+	b := make([]T, n)
+	copy(b, a)
+	return b
+}
+
+// moveRows copies n elements from src to dst within K and V (whichever the
+// cache holds).
+func (c *KVCache) moveRows(dst, src, n int) {
+	if c.Half {
+		copy(c.K16[dst:], c.K16[src:src+n])
+		copy(c.V16[dst:], c.V16[src:src+n])
+		return
+	}
+	copy(c.K[dst:], c.K[src:src+n])
+	copy(c.V[dst:], c.V[src:src+n])
 }
 
 // prepare makes rows for seq new positions pos… after the positions before
@@ -159,10 +201,7 @@ func (c *KVCache) prepare(pos, seq int) error {
 		return fmt.Errorf("kv cache: position %d sees back to %d, but this sliding-window layer holds only from %d (a rewind past its window)", pos, lo, c.Start)
 	}
 	if pos+seq-c.Start > c.Window+slidingSlack(c.Window) && lo > c.Start {
-		drop := (lo - c.Start) * c.Width
-		keep := (pos - lo) * c.Width
-		copy(c.K, c.K[drop:drop+keep])
-		copy(c.V, c.V[drop:drop+keep])
+		c.moveRows(0, (lo-c.Start)*c.Width, (pos-lo)*c.Width)
 		c.Start = lo
 	}
 	return c.grow(pos + seq - c.Start)
@@ -175,9 +214,14 @@ func (c *KVCache) Held(n int) int { return n - c.Start }
 // Clone copies the first n positions into a cache of their own (a beam
 // that branches from another); a sliding cache copies those it holds.
 func (c *KVCache) Clone(n int) KVCache {
-	n = min((n-c.Start)*c.Width, len(c.K))
-	return KVCache{K: append([]float32(nil), c.K[:n]...), V: append([]float32(nil), c.V[:n]...),
-		Width: c.Width, Max: c.Max, Window: c.Window, Start: c.Start}
+	n = min(n-c.Start, c.Rows()) * c.Width
+	f := KVCache{Half: c.Half, Width: c.Width, Max: c.Max, Window: c.Window, Start: c.Start}
+	if c.Half {
+		f.K16, f.V16 = append([]uint16(nil), c.K16[:n]...), append([]uint16(nil), c.V16[:n]...)
+	} else {
+		f.K, f.V = append([]float32(nil), c.K[:n]...), append([]float32(nil), c.V[:n]...)
+	}
+	return f
 }
 
 // Attention is multi-head self-attention with grouped KV heads (GQA, Ainslie
@@ -210,8 +254,14 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	q := tensor.Grow(&s.q, seq*qw)     // (seq, heads, head_dim)
 	att := tensor.Grow(&s.att, seq*qw) // (seq, heads, head_dim)
 	row := pos - c.Start               // the rows of positions pos… (a sliding cache may have dropped older ones)
-	kNew := c.K[row*kw : (row+seq)*kw]
-	vNew := c.V[row*kw : (row+seq)*kw]
+	var kNew, vNew []float32           // (seq, kv_heads, head_dim)
+	if c.Half {
+		// Computed in float32, stored as halves below; the feed-forward's
+		// buffers are free while attention runs.
+		kNew, vNew = tensor.Grow(&s.g, seq*kw), tensor.Grow(&s.u, seq*kw)
+	} else {
+		kNew, vNew = c.K[row*kw:(row+seq)*kw], c.V[row*kw:(row+seq)*kw]
+	}
 	if err := forwardShared(x, seq, []*Linear{&a.Q, &a.K, &a.V}, [][]float32{q, kNew, vNew}); err != nil {
 		return fmt.Errorf("attn q, k, v: %w", err)
 	}
@@ -232,11 +282,19 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 		return err
 	}
 	n := row + seq // keys held; key row j is position Start+j, so positions relative to Start mask alike
-	err := kernels.FlashAttention(att, q, c.K[:n*kw], c.V[:n*kw], kernels.AttnParams{
+	p := kernels.AttnParams{
 		Heads: a.Heads, KVHeads: a.KVHeads, HeadDim: a.HeadDim,
 		SeqQ: seq, SeqKV: n, Causal: true, QPos0: row,
 		Scale: a.Scale, Softcap: a.Softcap, Window: a.Window,
-	})
+	}
+	var err error
+	if c.Half {
+		kernels.F32ToF16Row(c.K16[row*kw:(row+seq)*kw], kNew)
+		kernels.F32ToF16Row(c.V16[row*kw:(row+seq)*kw], vNew)
+		err = kernels.FlashAttentionF16(att, q, c.K16[:n*kw], c.V16[:n*kw], p)
+	} else {
+		err = kernels.FlashAttention(att, q, c.K[:n*kw], c.V[:n*kw], p)
+	}
 	if err != nil {
 		return err
 	}

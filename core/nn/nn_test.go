@@ -222,3 +222,42 @@ func TestKVCacheGrowsAndKeeps(t *testing.T) {
 		t.Fatal("reserve past Max accepted")
 	}
 }
+
+// An f16 cache grows, keeps what it holds, clones and slides as a float32
+// one does, in half the bytes.
+func TestKVCacheHalfGrowsKeepsAndClones(t *testing.T) {
+	c := KVCache{Width: 2, Max: 100, Half: true}
+	if err := c.Reserve(3); err != nil {
+		t.Fatal(err)
+	}
+	if c.K != nil || c.V != nil || c.Rows() != 64 || c.Bytes() != 2*2*64*2 {
+		t.Fatalf("half cache: K %d, V %d floats, %d rows, %d bytes", len(c.K), len(c.V), c.Rows(), c.Bytes())
+	}
+	c.K16[5], c.V16[5] = 7, 8
+	if err := c.Reserve(90); err != nil {
+		t.Fatal(err)
+	}
+	if c.Rows() < 90 || c.K16[5] != 7 || c.V16[5] != 8 {
+		t.Fatalf("grown half cache lost data or is short: %d rows, %v %v", c.Rows(), c.K16[5], c.V16[5])
+	}
+	f := c.Clone(3)
+	if !f.Half || f.Rows() != 3 || f.K16[5] != 7 || f.V16[5] != 8 || f.K != nil {
+		t.Fatalf("clone: half %v, %d rows, %v %v", f.Half, f.Rows(), f.K16[5], f.V16[5])
+	}
+	// A sliding layer moves the rows it keeps to the front.
+	s := KVCache{Width: 1, Max: 1000, Window: 4, Half: true}
+	for pos := 0; pos < 80; pos++ {
+		if err := s.prepare(pos, 1); err != nil {
+			t.Fatal(err)
+		}
+		s.K16[pos-s.Start], s.V16[pos-s.Start] = uint16(pos), uint16(1000+pos)
+	}
+	if s.Start == 0 {
+		t.Fatal("sliding half cache dropped nothing")
+	}
+	for pos := 80 - 4; pos < 80; pos++ {
+		if s.K16[pos-s.Start] != uint16(pos) || s.V16[pos-s.Start] != uint16(1000+pos) {
+			t.Fatalf("position %d: %d %d after sliding to %d", pos, s.K16[pos-s.Start], s.V16[pos-s.Start], s.Start)
+		}
+	}
+}

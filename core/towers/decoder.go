@@ -51,6 +51,7 @@ package towers
 import (
 	"fmt"
 	"math"
+	"os"
 
 	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/kernels"
@@ -275,6 +276,26 @@ type Decoder struct {
 	Blocks []DecoderBlock
 	Norm   nn.RMSNorm
 	Output nn.Linear // (vocab, dim); token_embd's matrix when tied
+	// KVF32 makes new sessions keep keys and values in float32 instead of
+	// IEEE halves (nn.KVCache.Half); LoadDecoder sets it from KVCacheEnv.
+	KVF32 bool
+}
+
+// KVCacheEnv names the environment variable that picks the element type of
+// a decoder session's KV cache: "f16" (the default, llama.cpp's default
+// type_k/type_v: half the memory) or "f32" (the cache before f16 existed).
+const KVCacheEnv = "LOOM_KV_CACHE"
+
+// kvF32FromEnv reads KVCacheEnv.
+func kvF32FromEnv() (bool, error) {
+	switch v := os.Getenv(KVCacheEnv); v {
+	case "", "f16":
+		return false, nil
+	case "f32":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: want f16 or f32", KVCacheEnv, v)
+	}
 }
 
 // DecoderBlock is one transformer block: exactly one of MLP and MoE is set.
@@ -317,6 +338,9 @@ func LoadDecoder(src formats.InfoSource) (*Decoder, error) {
 	}
 	qw, kw := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	d := &Decoder{Config: c}
+	if d.KVF32, err = kvF32FromEnv(); err != nil {
+		return nil, fmt.Errorf("decoder: %w", err)
+	}
 	d.Embed = b.Embedding("token_embd.weight", c.Vocab, c.Dim)
 	norm := func(b *nn.Binder, name string, n int) *nn.RMSNorm {
 		return &nn.RMSNorm{W: b.Vector(name+".weight", n), Eps: c.NormEps}
@@ -432,7 +456,7 @@ func (d *Decoder) NewState(maxPos int) *State {
 	st := &State{d: d, Cache: make([]nn.KVCache, c.Layers), logits: make([]float32, c.Vocab)}
 	for i := range st.Cache {
 		// A sliding-window layer caches only its window (nn.KVCache).
-		st.Cache[i] = nn.KVCache{Width: c.KVHeads * c.HeadDim, Max: maxPos, Window: d.Blocks[i].Attn.Window}
+		st.Cache[i] = nn.KVCache{Width: c.KVHeads * c.HeadDim, Max: maxPos, Window: d.Blocks[i].Attn.Window, Half: !d.KVF32}
 	}
 	return st
 }

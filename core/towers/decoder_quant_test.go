@@ -34,6 +34,7 @@ func TestQ4_K_MMoEMatchesLlamaCpp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.KVF32 = true // llamalogits ran llama.cpp with an f32 cache
 	moe := d.Blocks[0].MoE
 	if moe == nil || moe.Weights.Gate.Type != kernels.Q4_K || moe.Weights.Up.Type != kernels.Q4_K || moe.Weights.Down.Type != kernels.Q6_K {
 		t.Fatalf("experts bound as %+v", moe)

@@ -65,8 +65,19 @@ func logitErr(got, want []float32) float64 {
 // (the decode path) at every position, the prompt as one batch (prefill, its
 // last position) followed by decode steps, and a fork. Each position's
 // logits must agree to tol relative (logitErr) and Loom's greedy tokens must
-// be llama.cpp's, exactly.
+// be llama.cpp's, exactly. An attention decoder keeps a float32 KV cache
+// here, as llamalogits ran llama.cpp (checkLlamaCppF16 for the halves).
 func checkLlamaCpp(t *testing.T, dir, typ string, tol float64) {
+	checkLlamaCppCache(t, dir, typ, tol, true)
+}
+
+// checkLlamaCppF16 is checkLlamaCpp with an attention decoder's default
+// f16 KV cache.
+func checkLlamaCppF16(t *testing.T, dir, typ string, tol float64) {
+	checkLlamaCppCache(t, dir, typ, tol, false)
+}
+
+func checkLlamaCppCache(t *testing.T, dir, typ string, tol float64, kvF32 bool) {
 	model, refPath := "testdata/"+dir+"/"+typ+".gguf", "testdata/"+dir+"/"+typ+"-logits.gguf"
 	if _, err := os.Stat(model); err != nil {
 		t.Fatalf("fixture %s missing (tools/ggmlref/make-fixtures.sh makes it): %v", model, err)
@@ -79,6 +90,9 @@ func checkLlamaCpp(t *testing.T, dir, typ string, tol float64) {
 	lm, err := LoadLM(src.(formats.InfoSource))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if d := AsDecoder(lm); d != nil {
+		d.KVF32 = kvF32
 	}
 	ref := readLlamaCppRef(t, refPath)
 	vocab := lm.Info().Vocab

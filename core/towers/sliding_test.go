@@ -86,7 +86,7 @@ func TestSlidingWindowCacheKeepsOnlyTheWindow(t *testing.T) {
 				}
 			}
 			for i, kv := range slide.Cache {
-				held := len(kv.K) / kv.Width
+				held := kv.Rows()
 				switch {
 				case kv.Window == 0 && held < c.Context:
 					t.Errorf("layer %d (global) holds %d positions of %d", i, held, c.Context)

@@ -51,6 +51,20 @@ type oracleMotion struct {
 	target []float32 // (frames, C, 16, 16): what the sampler must end on
 	first  []float32 // the last first-frame latents Forward was given
 	calls  int
+	plain  int       // ForwardNoPicture calls
+	plainF []float32 // frame 0 of the last latents ForwardNoPicture was given
+}
+
+// ForwardNoPicture is Forward without a picture; it counts its calls.
+func (o *oracleMotion) ForwardNoPicture(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int) error {
+	if err := o.Forward(out, latents, videos, frames, h, w, t, ctx, ctxLen, nil); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.plain++
+	o.plainF = slices.Clone(latents[:4*h*w])
+	return nil
 }
 
 func (o *oracleMotion) LatentChannels() int { return 4 }
@@ -365,6 +379,48 @@ func TestImageToVideo(t *testing.T) {
 	// A text-to-video run passes none.
 	if _, err := runJob(context.Background(), t, e, 2, `{"prompt":"a small purple square moving right","steps":1,"preview_every":0}`); err != nil || o.first != nil {
 		t.Fatalf("text-to-video: first %d floats, %v", len(o.first), err)
+	}
+}
+
+// TestImageToVideoPictureGuidance: a folder with image_to_video_guidance
+// "picture" runs the unconditional half without the picture (its frame 0
+// the picture noised, not the sampler's) and still ends on the oracle's
+// video with the picture as frame 0; text-to-video is unchanged.
+func TestImageToVideoPictureGuidance(t *testing.T) {
+	e, o := oracleEngine(t)
+	pl, _ := e.folders.Get(oracleModel)
+	pl.defaults.ImageToVideoGuidance = "picture"
+	defer func() { pl.defaults.ImageToVideoGuidance = "" }()
+	target, c := clipLatents(t, pl.Pipeline, "a large red circle moving up", 7)
+	o.target = target
+	var first bytes.Buffer
+	png.Encode(&first, shapes.RenderClip(c)[0])
+	o.plain = 0
+	const params = `{"prompt":"a small purple square moving right","steps":3,"guidance_scale":4,"preview_every":0}`
+	out, err := runJob(context.Background(), t, e, 2, params, sdk.Blob{Name: "image", MIME: "image/png", Data: first.Bytes()})
+	if err != nil || o.plain != 3 || !out.result.ImageToVideo {
+		t.Fatalf("picture guidance: %v, %d steps without the picture, result %+v", err, o.plain, out.result)
+	}
+	want, _ := pl.EncodeImage(shapes.RenderClip(c)[0], 64)
+	if slices.Equal(o.plainF, want) {
+		t.Fatal("the unconditional half saw the clean picture as frame 0")
+	}
+	// It ends where the prompt-guided run ends: both halves aim at the oracle's target.
+	pl.defaults.ImageToVideoGuidance = ""
+	ref, err := runJob(context.Background(), t, e, 2, params, sdk.Blob{Name: "image", MIME: "image/png", Data: first.Bytes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ref.artifacts["thumbnail.png"].Data, out.artifacts["thumbnail.png"].Data) {
+		t.Fatal("frame 0 differs from the picture")
+	}
+	if !bytes.Equal(ref.artifacts["spritesheet.png"].Data, out.artifacts["spritesheet.png"].Data) {
+		t.Fatal("the picture-guided video does not end on the oracle's")
+	}
+	pl.defaults.ImageToVideoGuidance = "picture"
+	o.plain = 0
+	if _, err := runJob(context.Background(), t, e, 2, `{"prompt":"a small purple square moving right","steps":2,"preview_every":0}`); err != nil || o.plain != 0 {
+		t.Fatalf("text-to-video: %v, %d steps without a picture", err, o.plain)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"image"
 	"path/filepath"
+	"slices"
 
 	"github.com/loomhq/loom/core/diffusion"
 	"github.com/loomhq/loom/core/towers"
@@ -39,6 +40,10 @@ type motionModel interface {
 	// D). first, when not nil, is the clean latents (C, h, w) of the first
 	// frame every video must start from (image-to-video).
 	Forward(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int, first []float32) error
+	// ForwardNoPicture is an image-to-video step without the picture
+	// (picture guidance's unconditional half): the latents as given, frame
+	// 0 too, the prompt read as image-to-video reads it.
+	ForwardNoPicture(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int) error
 	// LatentChannels is C; SampleSize the native latent side; MaxFrames
 	// the most frames the motion modules' positions cover.
 	LatentChannels() int
@@ -90,10 +95,20 @@ func (m motionTower) Forward(out, latents []float32, videos, frames, h, w int, t
 	return m.ForwardFirstFrameMotionText(out, latents, first, videos, frames, h, w, t, m.ImageToVideoContext(ctx, m.empty), ctx, ctxLen)
 }
 
+func (m motionTower) ForwardNoPicture(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int) error {
+	return m.ForwardMotionText(out, latents, videos, frames, h, w, []float32{t}, m.ImageToVideoContext(ctx, m.empty), ctx, ctxLen)
+}
+
 // videoDefaults are the "loom" defaults a video folder adds.
 type videoDefaults struct {
 	Frames int `json:"frames"`
 	FPS    int `json:"fps"`
+	// ImageToVideoGuidance is what guidance scales when a picture is given:
+	// "" or "prompt", the prompt against the negative prompt (both with the
+	// picture); "picture", the picture against none (both with the prompt:
+	// diffusion.PictureGuided), for a model whose prompt would otherwise
+	// draw over the picture.
+	ImageToVideoGuidance string `json:"image_to_video_guidance"`
 }
 
 // pipeline is one loaded folder.
@@ -138,11 +153,14 @@ func (p *pipeline) load(loadMotion motionLoader) error {
 		if d.FPS != 0 {
 			p.defaults.FPS = d.FPS
 		}
+		p.defaults.ImageToVideoGuidance = d.ImageToVideoGuidance
 	}
 	m, v := p.motion, p.VAE.Cfg
 	switch {
 	case p.defaults.Frames < 1 || p.defaults.Frames > min(maxFrames, m.MaxFrames()) || p.defaults.FPS < 1 || p.defaults.FPS > maxFPS:
 		return fmt.Errorf("model_index.json: bad loom defaults %+v (the motion modules cover %d frames)", p.defaults, m.MaxFrames())
+	case !slices.Contains([]string{"", "prompt", "picture"}, p.defaults.ImageToVideoGuidance):
+		return fmt.Errorf("model_index.json: image_to_video_guidance %q (\"prompt\" or \"picture\")", p.defaults.ImageToVideoGuidance)
 	case m.LatentChannels() != v.LatentChannels:
 		return fmt.Errorf("motion unet has %d latent channels, the vae %d", m.LatentChannels(), v.LatentChannels)
 	case m.SampleSize() <= 0:
@@ -166,12 +184,22 @@ type run struct {
 // side); h.Preview receives the same shape (the frames' x̂₀). In an
 // image-to-video run frame 0 is the given picture: its latents replace
 // whatever the sampler holds there, in the previews and at the end (the
-// motion UNet sees them as frame 0's clean input at every step).
+// motion UNet sees them as frame 0's clean input at every step). A folder
+// with image_to_video_guidance "picture" guides image-to-video by the
+// picture (the negative prompt is then not used).
 func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32, error) {
 	side, F := p.side, r.frames
 	L := p.CtxLen
 	den := func(out, in []float32, rows int, t float32, ctx []float32) error {
 		return p.motion.Forward(out, in, rows, F, side, side, t, ctx, L, r.first)
+	}
+	if r.first != nil && p.defaults.ImageToVideoGuidance == "picture" {
+		plain := func(out, in []float32, rows int, t float32, ctx []float32) error {
+			return p.motion.ForwardNoPicture(out, in, rows, F, side, side, t, ctx, L)
+		}
+		den = p.PictureGuided(plain, den, r.first, 1, r.seed)
+		half := len(ctx2) / 2 // both halves the prompt: guidance scales the picture
+		ctx2 = append(append([]float32(nil), ctx2[half:]...), ctx2[half:]...)
 	}
 	if r.first != nil && h.Preview != nil {
 		preview := h.Preview

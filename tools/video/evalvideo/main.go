@@ -62,6 +62,7 @@ func main() {
 	part := flag.String("part", "0/1", "k/K: generate only clips i with i mod K = k (K processes share one evaluation; add their summaries)")
 	frameInit := flag.Float64("frame-init", 0, "image-to-video: start every frame from the picture's latents noised to this strength (0: from pure noise)")
 	mix := flag.String("mix", "", "image-to-video guidance: weighted model outputs, e.g. \"PTT:5,P00:-4\" (the default at guidance 5), each term P/0 (picture or not), T/0 (prompt or empty for the spatial layers), T/0 (for the motion modules), weights summing to 1")
+	i2vGuidance := flag.String("i2v-guidance", "", "image-to-video guidance: prompt or picture (default: the folder's image_to_video_guidance, as plugins/video serves it)")
 	sum := flag.String("add", "", "score these summary.json files (comma-separated: the parts of one evaluation) together, and exit")
 	flag.Parse()
 	var k, parts int
@@ -83,7 +84,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts, *frameInit, *mix); err != nil {
+	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts, *frameInit, *mix, *i2vGuidance); err != nil {
 		fmt.Fprintln(os.Stderr, "evalvideo:", err)
 		os.Exit(1)
 	}
@@ -138,7 +139,7 @@ func prompts(n int, seed uint64, i2v bool) []job {
 	return jobs
 }
 
-func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, scheduler, outDir string, part, parts int, frameInit float64, mix string) error {
+func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, scheduler, outDir string, part, parts int, frameInit float64, mix, i2vGuidance string) error {
 	p, err := diffusion.Open(dir, 200, 30)
 	if err != nil {
 		return err
@@ -169,6 +170,23 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		if terms, err = parseMix(mix); err != nil {
 			return err
 		}
+	}
+	if i2vGuidance == "" {
+		var index struct {
+			Loom struct {
+				Defaults struct {
+					ImageToVideoGuidance string `json:"image_to_video_guidance"`
+				} `json:"defaults"`
+			} `json:"loom"`
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "model_index.json"))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &index); err != nil {
+			return err
+		}
+		i2vGuidance = index.Loom.Defaults.ImageToVideoGuidance
 	}
 	ac := sched.AlphasCumprod(p.Sched)
 	empty, err := p.EncodePrompts("", "")
@@ -203,6 +221,14 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 				return m.ForwardFirstFrameMotionText(out, in, first, rows, F, side, side, t, m.ImageToVideoContext(ctx, empty), ctx, p.CtxLen)
 			}
 			return m.Forward(out, in, rows, F, side, side, []float32{t}, ctx, p.CtxLen)
+		}
+		if first != nil && i2vGuidance == "picture" { // as plugins/video serves such a folder
+			plain := func(out, in []float32, rows int, t float32, ctx []float32) error {
+				return m.ForwardMotionText(out, in, rows, F, side, side, []float32{t}, m.ImageToVideoContext(ctx, empty), ctx, p.CtxLen)
+			}
+			den = p.PictureGuided(plain, den, first, 1, j.Seed)
+			half := len(ctx2) / 2
+			ctx2 = append(ctx2[half:], ctx2[half:]...)
 		}
 		run := diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: 1, Per: F * fl, Seed: j.Seed}
 		if first != nil && terms != nil {
@@ -247,7 +273,7 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		fmt.Printf("%3d %-40s %-46s %v (%.0f s)\n", i*parts+part, j.Prompt, j.Read, j.Got, time.Since(t0).Seconds()/float64(i+1))
 	}
 	summary := map[string]any{"model": dir, "i2v": i2v, "steps": d.Steps, "guidance": d.GuidanceScale,
-		"scheduler": d.Scheduler, "seed": seed, "mix": mix, "part": fmt.Sprintf("%d/%d", part, parts), "frame_init": frameInit, "minutes": time.Since(t0).Minutes()}
+		"scheduler": d.Scheduler, "seed": seed, "mix": mix, "i2v_guidance": i2vGuidance, "part": fmt.Sprintf("%d/%d", part, parts), "frame_init": frameInit, "minutes": time.Since(t0).Minutes()}
 	score(jobs, i2v, summary)
 	if outDir != "" {
 		b, err := json.MarshalIndent(map[string]any{"summary": summary, "clips": jobs}, "", " ")

@@ -229,6 +229,7 @@ type gemmJob struct {
 	jc, nb    int       // current column block of C: [jc, jc+nb)
 	pc, kb    int       // current k slab: [pc, pc+kb)
 	bp        []float32 // packed B slab: ceil(nb/nr) slivers of kb×nr
+	slab      []float32 // the slab the micro-kernels read: bp, or a PackedT's
 	bPacker   bPacker   // packs B slivers itself (an implicit B), or nil
 	rowSplit  bool      // compute is split over row slivers (else column slivers)
 	nSlivers  int       // B slivers in the current block
@@ -288,7 +289,52 @@ type gemmScratch struct{ buf []float32 }
 var gemmScratches = newFreeList[gemmScratch](64, nil)
 
 func gemmBlocked(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemmRun(transB, m, n, k, a, lda, b, ldb, nil, beta, c, ldc)
+	gemmRun(transB, m, n, k, a, lda, b, ldb, nil, nil, beta, c, ldc)
+}
+
+// PackedT is a weight W (n×k, stored [out][in], row stride ldw) packed once
+// into GemmT's B slabs for the tiling in use, so GemmTPacked multiplies by
+// it without packing W on every call: for weights a tower runs many short
+// calls on (a vocoder's frames split in bands, where each band's GEMM would
+// pack all of W again). It keeps W, and GemmTPacked falls back to GemmT
+// when the tiling has changed since (tests switching implementations).
+type PackedT struct {
+	n, k, ldw int
+	w         []float32
+	t         *gemmTiling
+	slabs     [][]float32 // per (jc, pc) block, in gemmRun's order
+}
+
+// PackT packs W (n×k, row stride ldw) for GemmTPacked.
+func PackT(w []float32, n, k, ldw int) *PackedT {
+	checkGemm("PackT", 1, n, k, make([]float32, k), k, w, ldw, true, make([]float32, n), n)
+	t := currentTiling()
+	p := &PackedT{n: n, k: k, ldw: ldw, w: w, t: t}
+	for jc := 0; jc < n; jc += t.nc {
+		nb := min(t.nc, n-jc)
+		slivers := (nb + t.nr - 1) / t.nr
+		for pc := 0; pc < k; pc += t.kc {
+			kb := min(t.kc, k-pc)
+			slab := make([]float32, slivers*kb*t.nr)
+			for s := range slivers {
+				col := jc + s*t.nr
+				packRows(slab[s*kb*t.nr:(s+1)*kb*t.nr], w[col*ldw+pc:], ldw, min(t.nr, jc+nb-col), kb, t.nr)
+			}
+			p.slabs = append(p.slabs, slab)
+		}
+	}
+	return p
+}
+
+// GemmTPacked computes C = beta·C + A·Wᵀ for A (m×k, lda) and a packed W
+// (n×k), C (m×n, ldc): GemmT's values bit for bit, without packing W.
+func GemmTPacked(m int, a []float32, lda int, p *PackedT, beta float32, c []float32, ldc int) {
+	if m <= 1 || p.n == 0 || p.k == 0 || p.t != currentTiling() {
+		GemmT(m, p.n, p.k, a, lda, p.w, p.ldw, beta, c, ldc)
+		return
+	}
+	checkGemm("GemmTPacked", m, p.n, p.k, a, lda, p.w, p.ldw, true, c, ldc)
+	gemmRun(true, m, p.n, p.k, a, lda, nil, 0, nil, p, beta, c, ldc)
 }
 
 // bPacker writes the B sliver of columns [col, col+cols) and depths
@@ -299,10 +345,12 @@ type bPacker func(dst []float32, col, cols, pc, kb, nr int)
 // gemmImplicitB computes C = beta·C + A·B with A (m×k, lda) and B (k×n)
 // given by its packer (m ≥ 1, n ≥ 1, k ≥ 1; shapes checked by the caller).
 func gemmImplicitB(m, n, k int, a []float32, lda int, pack bPacker, beta float32, c []float32, ldc int) {
-	gemmRun(false, m, n, k, a, lda, nil, 0, pack, beta, c, ldc)
+	gemmRun(false, m, n, k, a, lda, nil, 0, pack, nil, beta, c, ldc)
 }
 
-func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, pack bPacker, beta float32, c []float32, ldc int) {
+// gemmRun is the blocked GEMM; B is b (row stride ldb, transposed when
+// transB), or what pack writes, or pre's slabs.
+func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, pack bPacker, pre *PackedT, beta float32, c []float32, ldc int) {
 	if beta != 0 && beta != 1 {
 		scaleRows(m, n, beta, c, ldc)
 		beta = 1
@@ -319,14 +367,30 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 	parallel := threads > 1 && 2*m*n*k >= parallelGemmFlops
 	mSlivers := (m + t.mr - 1) / t.mr
 	slab := min(t.kc, k) * roundUp(min(t.nc, n), t.nr)
-	if cap(j.bp) < slab {
+	if pre == nil && cap(j.bp) < slab {
 		j.bp = make([]float32, slab)
 	}
+	j.slab = j.bp
+	block := 0
 	for jc := 0; jc < n; jc += t.nc {
 		j.jc, j.nb = jc, min(t.nc, n-jc)
 		j.nSlivers = (j.nb + t.nr - 1) / t.nr
 		for pc := 0; pc < k; pc += t.kc {
 			j.pc, j.kb = pc, min(t.kc, k-pc)
+			if pre != nil {
+				j.slab = pre.slabs[block]
+				block++
+				j.rowSplit = parallel && mSlivers >= j.nSlivers
+				switch {
+				case !parallel:
+					j.computeRange(0, mSlivers, 0, j.nSlivers)
+				case j.rowSplit:
+					pool.For(mSlivers, 1, j.computeFn)
+				default:
+					pool.For(j.nSlivers, 1, j.computeFn)
+				}
+				continue
+			}
 			// Split C the way that shares the smaller operand between the
 			// threads: by rows, every thread streams all of the packed B
 			// slab (up to kc×nc floats, 4 MiB, past any core's L2); by
@@ -360,7 +424,7 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 			}
 		}
 	}
-	j.a, j.b, j.c, j.t, j.bPacker = nil, nil, nil, nil, nil
+	j.a, j.b, j.c, j.t, j.bPacker, j.slab = nil, nil, nil, nil, nil, nil
 	gemmJobs.put(j)
 }
 
@@ -420,7 +484,7 @@ func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 		rows := min(re*mr, j.m) - i0
 		packRows(ap[:(re-rb)*kb*mr], j.a[i0*j.lda+j.pc:], j.lda, rows, kb, mr)
 		for js := c0; js < c1; js++ {
-			bs := j.bp[js*kb*nr : (js+1)*kb*nr]
+			bs := j.slab[js*kb*nr : (js+1)*kb*nr]
 			col := j.jc + js*nr
 			cols := min(nr, j.jc+j.nb-col)
 			for is := rb; is < re; is++ {

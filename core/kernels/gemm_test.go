@@ -70,8 +70,18 @@ func runGemmCase(t testing.TB, r *rand.Rand, g gemmCase, trans bool, beta float3
 	}
 	copy(want, c)
 	if trans {
+		packed, pfull := guarded(cLen)
+		copy(packed, c)
 		GemmTRef(m, n, k, a, lda, b, ldb, beta, want, ldc)
 		GemmT(m, n, k, a, lda, b, ldb, beta, c, ldc)
+		// The same product with W packed once: GemmT's values bit for bit.
+		GemmTPacked(m, a, lda, PackT(b, n, k, ldb), beta, packed, ldc)
+		checkGuards(t, pfull, cLen)
+		for i := range c {
+			if math.Float32bits(packed[i]) != math.Float32bits(c[i]) {
+				t.Fatalf("%s %v beta=%v: GemmTPacked C[%d] = %v, GemmT %v", Impl(), g, beta, i, packed[i], c[i])
+			}
+		}
 	} else {
 		GemmRef(m, n, k, a, lda, b, ldb, beta, want, ldc)
 		Gemm(m, n, k, a, lda, b, ldb, beta, c, ldc)
@@ -400,4 +410,28 @@ func FuzzGemm(f *testing.F) {
 			runGemmCase(t, rand.New(rand.NewSource(int64(m)<<16|int64(n)<<8|int64(k))), g, trans, beta)
 		})
 	})
+}
+
+// TestGemmTPackedOtherTiling: a PackedT made under one implementation and
+// used under another falls back to GemmT there.
+func TestGemmTPackedOtherTiling(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	m, n, k := 13, 70, 300
+	a, w := randSlice(r, m*k), randSlice(r, n*k)
+	for _, from := range impls() {
+		var p *PackedT
+		withImpl(t, from, func() { p = PackT(w, n, k, k) })
+		for _, to := range impls() {
+			withImpl(t, to, func() {
+				got, want := make([]float32, m*n), make([]float32, m*n)
+				GemmTPacked(m, a, k, p, 0, got, n)
+				GemmT(m, n, k, a, k, w, k, 0, want, n)
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("packed under %s, run under %s: C[%d] = %v, GemmT %v", from, to, i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
 }

@@ -10,8 +10,19 @@ import (
 
 // Linear is y = x·Wᵀ + b with W (out, in) in any storage format.
 type Linear struct {
-	W    Matrix    // (out, in)
-	Bias []float32 // (out) or nil
+	W      Matrix           // (out, in)
+	Bias   []float32        // (out) or nil
+	packed *kernels.PackedT // W packed for GEMM once (Pack), or nil
+}
+
+// Pack packs an f32 W once for the GEMM (kernels.PackT), so calls of more
+// than one row skip packing it: for a tower that runs its weights on many
+// short calls (a vocoder's frames in bands). It costs a copy of W, so
+// language models, whose weights are most of the process, do not call it.
+func (l *Linear) Pack() {
+	if !l.W.Quantized() && l.W.Rows > 0 && l.W.Cols > 0 {
+		l.packed = kernels.PackT(l.W.F32, l.W.Rows, l.W.Cols, l.W.Cols)
+	}
 }
 
 // Forward sets y (rows, out) from x (rows, in). f32 weights go through the
@@ -33,6 +44,8 @@ func (l *Linear) Forward(y, x []float32, rows int) error {
 		}
 	case rows == 1:
 		kernels.MatVecT(y, l.W.F32, x, out, in)
+	case l.packed != nil:
+		kernels.GemmTPacked(rows, x, in, l.packed, 0, y, out)
 	default:
 		kernels.GemmT(rows, out, in, x, in, l.W.F32, in, 0, y, out)
 	}

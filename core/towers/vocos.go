@@ -142,6 +142,12 @@ func LoadVocos(b *nn.Binder, cfg VocosConfig) (*Vocos, error) {
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("load vocos: %w", err)
 	}
+	// Every call runs these on a band of frames or a sentence: pack once.
+	for i := range m.blocks {
+		m.blocks[i].pwconv1.Pack()
+		m.blocks[i].pwconv2.Pack()
+	}
+	m.out.Pack()
 	return m, nil
 }
 

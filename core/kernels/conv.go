@@ -647,6 +647,21 @@ func UpsampleNearest2x(out, x []float32, n, c, h, w int) error {
 // add keeps out's values and adds the convolution to them. Padding copies x
 // into a zero-bordered scratch buffer first.
 func Conv1DRows(out, x, wRows, bias []float32, l, c, k, kw, pad int, add bool) error {
+	return conv1DRows(out, x, wRows, nil, bias, l, c, k, kw, pad, add)
+}
+
+// Conv1DRowsPacked is Conv1DRows with the tap-major weight packed once
+// (PackT(wRows, k, kw·c, kw·c)): the same values, without packing the
+// weight on every call.
+func Conv1DRowsPacked(out, x []float32, w *PackedT, bias []float32, l, c, kw, pad int, add bool) error {
+	if w.k != kw*c || w.ldw != kw*c {
+		return fmt.Errorf("conv1d rows: packed weight of depth %d for kernel %d × %d channels", w.k, kw, c)
+	}
+	return conv1DRows(out, x, w.w, w, bias, l, c, w.n, kw, pad, add)
+}
+
+// conv1DRows is Conv1DRows, multiplying by packed when it is not nil.
+func conv1DRows(out, x, wRows []float32, packed *PackedT, bias []float32, l, c, k, kw, pad int, add bool) error {
 	ol := l + 2*pad - kw + 1
 	switch {
 	case l <= 0 || c <= 0 || k <= 0 || kw <= 0 || pad < 0 || ol <= 0:
@@ -682,6 +697,10 @@ func Conv1DRows(out, x, wRows, bias []float32, l, c, k, kw, pad int, add bool) e
 	// span read is (ol−1)·c + kw·c = len(xp).
 	if ol == 1 {
 		gemvT(k, kw*c, xp, wRows, kw*c, beta, out)
+		return nil
+	}
+	if packed != nil && packed.t == currentTiling() {
+		gemmRun(true, ol, k, kw*c, xp, c, nil, 0, nil, packed, beta, out, k)
 		return nil
 	}
 	gemmBlocked(true, ol, k, kw*c, xp, c, wRows, kw*c, beta, out, k)

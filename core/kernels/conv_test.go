@@ -348,6 +348,18 @@ func TestConv1DRows(t *testing.T) {
 				}
 				checkGuards(t, full, ol*k)
 				assertNMSE(t, impl+" conv1d rows", got, want, tolConv)
+				// With the weight packed once: the same bits.
+				wr := ConvRowsWeight(w, k, c, kw)
+				gotP, fullP := guarded(ol * k)
+				if err := Conv1DRowsPacked(gotP, x, PackT(wr, k, kw*c, kw*c), bias, l, c, kw, pad, false); err != nil {
+					t.Fatalf("%+v packed: %v", p, err)
+				}
+				checkGuards(t, fullP, ol*k)
+				for j := range got {
+					if math.Float32bits(gotP[j]) != math.Float32bits(got[j]) {
+						t.Fatalf("%s %+v: packed out[%d] = %v, unpacked %v", impl, p, j, gotP[j], got[j])
+					}
+				}
 				base := randSlice(r, ol*k)
 				sum := append([]float32(nil), base...)
 				for j := range sum {

@@ -28,8 +28,9 @@ type Conv1D struct {
 // channels-last kernels, made on the first ForwardRows (shared by copies of
 // the layer: Binder.Conv1D allocates it).
 type rowsWeight struct {
-	once sync.Once
-	w    []float32
+	once   sync.Once
+	w      []float32
+	packed *kernels.PackedT // w packed for the GEMM (ungrouped convs)
 }
 
 // conv1dChunk is the most output positions one kernels.Conv1D call covers
@@ -77,6 +78,9 @@ func (c *Conv1D) ForwardRows(out, x []float32, l int, add bool) error {
 	if depthwise {
 		return kernels.DepthwiseConv1DRows(out, x, w, c.Bias, l, c.In, c.Kernel, c.Pad)
 	}
+	if c.rows != nil && c.rows.packed != nil {
+		return kernels.Conv1DRowsPacked(out, x, c.rows.packed, c.Bias, l, c.In, c.Kernel, c.Pad, add)
+	}
 	return kernels.Conv1DRows(out, x, w, c.Bias, l, c.In, c.Out, c.Kernel, c.Pad, add)
 }
 
@@ -103,7 +107,13 @@ func (c *Conv1D) rowsWeight(depthwise bool) []float32 {
 	if c.rows == nil {
 		return convert()
 	}
-	c.rows.once.Do(func() { c.rows.w = convert() })
+	c.rows.once.Do(func() {
+		c.rows.w = convert()
+		if !depthwise {
+			// Packed once too: every call multiplies by it.
+			c.rows.packed = kernels.PackT(c.rows.w, c.Out, c.Kernel*c.In, c.Kernel*c.In)
+		}
+	})
 	return c.rows.w
 }
 

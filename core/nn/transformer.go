@@ -208,6 +208,25 @@ type MLP struct {
 	Act Activation
 }
 
+// Pack packs the projections' weights once (Linear.Pack).
+func (a *CrossAttention) Pack() {
+	for _, l := range []*Linear{&a.Q, &a.K, &a.V, &a.O} {
+		l.Pack()
+	}
+}
+
+// Pack packs both layers' weights once (Linear.Pack).
+func (m *MLP) Pack() {
+	m.FC1.Pack()
+	m.FC2.Pack()
+}
+
+// Pack packs the layer's weights once (Linear.Pack).
+func (l *EncoderLayer) Pack() {
+	l.Attn.Pack()
+	l.MLP.Pack()
+}
+
 // Forward sets out (T, dim) from x (T, dim). out may alias x.
 func (m *MLP) Forward(out, x []float32, T int, ar *tensor.Arena) error {
 	h := ar.Scratch(T * m.FC1.W.Rows)

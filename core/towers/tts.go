@@ -205,6 +205,14 @@ func LoadFastSpeech2(b *nn.Binder, cfg FastSpeech2Config) (*FastSpeech2, error) 
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("load fastspeech2: %w", err)
 	}
+	// A sentence is one short call per layer: pack the weights once (the
+	// convs pack theirs on first use, nn.Conv1D.ForwardRows).
+	for _, blk := range [][]fftBlock{m.enc, m.dec} {
+		for i := range blk {
+			blk[i].attn.Pack()
+		}
+	}
+	m.melLinear.Pack()
 	return m, nil
 }
 

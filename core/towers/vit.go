@@ -103,6 +103,10 @@ func LoadViT(b *nn.Binder, cfg ViTConfig) (*ViT, error) {
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("load vit: %w", err)
 	}
+	for i := range m.layers {
+		m.layers[i].Pack() // one short call per layer and image: pack once
+	}
+	m.patchW.Pack()
 	if len(m.cls) != H || len(m.pos) != T*H {
 		return nil, fmt.Errorf("load vit: cls token has %d values (want %d), position embeddings %d (want %d×%d)", len(m.cls), H, len(m.pos), T, H)
 	}

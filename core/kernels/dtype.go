@@ -137,6 +137,14 @@ func vnniRows8(r quantRows8) quantRows8 {
 	return nil
 }
 
+// vbmiRows8 is r where the CPU has VNNI and VBMI (VPERMB), else nil.
+func vbmiRows8(r quantRows8) quantRows8 {
+	if hasVNNI && hasVBMI {
+		return r
+	}
+	return nil
+}
+
 // vnniOr picks the VNNI routine where the CPU has it (used in the avx512
 // slot: AVX-512 without VNNI runs the AVX2 routine).
 func vnniOr(vnni, avx2 quantDot) quantDot {
@@ -195,8 +203,13 @@ var traits = [numDTypes]Traits{
 	Q3_K: {Name: "q3_K", BlockSize: QKK, BlockBytes: Q3_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ3_K, Q3_KBytes),
 		dotQ: [numImpls]quantDot{dotQ3_KQ8_KRef, dotQ3_KQ8_KAVX2, vnniOr(dotQ3_KQ8_KVNNI, dotQ3_KQ8_KAVX2)}},
 	Q4_K: {Name: "q4_K", BlockSize: QKK, BlockBytes: Q4_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ4_K, Q4_KBytes),
-		dotQ:   [numImpls]quantDot{dotQ4_KQ8_KRef, dotQ4_KQ8_KAVX2, vnniOr(dotQ4_KQ8_KVNNI, dotQ4_KQ8_KAVX2)},
-		dotQx4: [numImpls]quantDot4{implAVX512: vnniOr4(dotQ4_KQ8_Kx4VNNI)}},
+		dotQ:     [numImpls]quantDot{dotQ4_KQ8_KRef, dotQ4_KQ8_KAVX2, vnniOr(dotQ4_KQ8_KVNNI, dotQ4_KQ8_KAVX2)},
+		dotQx4:   [numImpls]quantDot4{implAVX512: vnniOr4(dotQ4_KQ8_Kx4VNNI)},
+		repacked: Q4_KR8},
+	Q4_KR8: {Name: "q4_Kr8", BlockSize: QKK, BlockBytes: Q4_KBytes, VecDot: Q8_K, Internal: true,
+		dotQ:     [numImpls]quantDot{dotQ4_KQ8_KRef, dotQ4_KQ8_KAVX2, vnniOr(dotQ4_KQ8_KVNNI, dotQ4_KQ8_KAVX2)},
+		repackOf: Q4_K, rows8: [numImpls]quantRows8{implAVX512: vbmiRows8(dotQ4_KR8VNNI)}, rows8Ref: rows8Q4_KR8Ref,
+		pack: packQ4_KR8, unpack: unpackQ4_KR8},
 	Q5_K: {Name: "q5_K", BlockSize: QKK, BlockBytes: Q5_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ5_K, Q5_KBytes),
 		dotQ:   [numImpls]quantDot{dotQ5_KQ8_KRef, dotQ5_KQ8_KAVX2, vnniOr(dotQ5_KQ8_KVNNI, dotQ5_KQ8_KAVX2)},
 		dotQx4: [numImpls]quantDot4{implAVX512: vnniOr4(dotQ5_KQ8_Kx4VNNI)}},

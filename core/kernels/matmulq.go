@@ -69,7 +69,7 @@ func MatMulQ(y []float32, w []byte, d DType, x []float32, m, n, k int) error {
 		}
 	}
 	if t.repackOf != 0 && m > 1 {
-		if g := qgemmFor(t.repackOf); g != nil && g.r8 != nil && m >= qgMinRows {
+		if g := qgemmFor(t.repackOf); g != nil && m >= qgMinRows {
 			matMulQgemm(y, w, g, x, m, n, k, wb/n, t)
 		} else {
 			matMulRepacked(y, w, t, x, m, n, k, wb/n)

@@ -99,9 +99,9 @@ func qgemmBuf(n int) *[]byte {
 // packed GEMM: quantize the rows to q8s once (padded with zero rows to a
 // multiple of eight), then, panel by panel of sixteen weight rows split over
 // the pool, pack the panel and run every group of eight rows against it.
-// rt, when not nil, is the repacked layout w is in (g then has r8): a panel
-// of two whole groups packs from it directly, the last panel by way of the
-// source layout.
+// rt, when not nil, is the repacked layout w is in: a panel of two whole
+// groups packs from it directly where g has r8, other panels by way of the
+// source layout (unpacked sixteen rows at a time).
 func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int, rt *Traits) {
 	act := &traits[g.act]
 	nb := k / act.BlockSize
@@ -123,7 +123,7 @@ func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int, 
 			switch {
 			case rt == nil:
 				g.packPanel(&p[0], &w[r0*rb], rb, nb, rows)
-			case r0+qgRows <= n/RepackRows*RepackRows:
+			case g.r8 != nil && r0+qgRows <= n/RepackRows*RepackRows:
 				g.r8(&p[0], &w[r0*rb], nb)
 			default:
 				if ubuf == nil {

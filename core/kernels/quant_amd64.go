@@ -10,6 +10,7 @@ import "golang.org/x/sys/cpu"
 var (
 	hasF16C = cpu.X86.HasF16C
 	hasVNNI = cpu.X86.HasAVX512VNNI
+	hasVBMI = cpu.X86.HasAVX512VBMI // VPERMB (the repacked q4_K dot)
 )
 
 // Each routine below is the assembly twin of the named Go reference loop; the

@@ -10,6 +10,7 @@ import "unsafe"
 const (
 	hasF16C = false
 	hasVNNI = false
+	hasVBMI = false
 )
 
 var (

@@ -46,10 +46,13 @@ const RepackRows = 8
 // y[0 : 8·groups].
 type quantRows8 func(w, x *byte, nb int, y *float32, groups int)
 
-// Q4_0R8 is q4_0 repacked eight rows at a time (repack.go): Loom's own
-// layout of a matrix's bytes, made at load, never read from or written to a
-// file. Same size as the q4_0 matrix it comes from.
-const Q4_0R8 DType = 254
+// Q4_0R8 and Q4_KR8 are q4_0 and q4_K repacked eight rows at a time
+// (repack.go): Loom's own layouts of a matrix's bytes, made at load, never
+// read from or written to a file. Same size as the matrix they come from.
+const (
+	Q4_0R8 DType = 254
+	Q4_KR8 DType = 253
+)
 
 // Repacked returns the layout d's matrices are fastest in for one activation
 // row under the current implementation (q4_0 → q4_0r8 where the CPU has
@@ -232,4 +235,128 @@ func packQ4_0R8x16Ref(dst, w *byte, nb int) {
 	unpackQ4_0R8(rows[:gb], src[:gb], nb)
 	unpackQ4_0R8(rows[gb:], src[gb:], nb)
 	packPanelRef(bytesAt(dst, nb*qgBlockBytes), Q4_0, rows, nb*Q4_0Bytes, nb, qgRows)
+}
+
+// ---- q4_Kr8 ----
+//
+// A group's super-block (1152 bytes, eight rows' 144):
+//
+//	[  0,   16) the eight rows' f16 d
+//	[ 16,   32) the eight rows' f16 dmin
+//	[ 32,  128) the packed 6-bit scales and mins as twelve planes: byte i of
+//	            row r's twelve at 32 + 8i + r
+//	[128, 1152) the nibbles: bytes 32j+8c … 32j+8c+7 of row r's 128 (j, c < 4)
+//	            at 128 + 64·(4j+c) + 8r
+//
+// A 64-byte piece (j, c) gives lanes 2r and 2r+1 row r's bytes 32j+8c+0…3
+// and +4…7: low nibbles elements 64j+8c+0…7 of sub-block 2j, high ones
+// 64j+32+8c+0…7 of sub-block 2j+1, each met by one broadcast quadword of
+// the q8_K row. A lane's sum over a sub-block (16 elements, |Σ| ≤ 16·15·127)
+// fits an int16, so one VPDPWSSD multiplies it by the row's scale into the
+// super-block's integer sum; the planes decode to all 64 scales and 64 mins
+// in a dozen byte operations, and the mins meet q8_K's bsums (pairs of
+// groups of 16) by VPDPWSSD too: lane 2r takes sub-blocks 0, 2, 4, 6, lane
+// 2r+1 sub-blocks 1, 3, 5, 7.
+
+const q4kr8Block = RepackRows * Q4_KBytes // 1152 bytes
+
+// packQ4_KR8 interleaves the eight q4_K rows of src into one group at dst.
+func packQ4_KR8(dst, src []byte, nb int) {
+	rb := nb * Q4_KBytes
+	for b := 0; b < nb; b++ {
+		o := dst[b*q4kr8Block : (b+1)*q4kr8Block]
+		for r := 0; r < RepackRows; r++ {
+			blk := src[r*rb+b*Q4_KBytes : r*rb+(b+1)*Q4_KBytes]
+			copy(o[2*r:2*r+2], blk[0:2])
+			copy(o[16+2*r:18+2*r], blk[2:4])
+			for i := 0; i < 12; i++ {
+				o[32+8*i+r] = blk[4+i]
+			}
+			for p := 0; p < 16; p++ { // p = 4j + c
+				copy(o[128+64*p+8*r:136+64*p+8*r], blk[16+8*p:24+8*p])
+			}
+		}
+	}
+}
+
+// unpackQ4_KR8 is packQ4_KR8's inverse (batches unpack panels with it, so
+// it moves words, not bytes, where it can).
+func unpackQ4_KR8(dst, src []byte, nb int) {
+	rb := nb * Q4_KBytes
+	le := binary.LittleEndian
+	for b := 0; b < nb; b++ {
+		o := src[b*q4kr8Block : (b+1)*q4kr8Block : (b+1)*q4kr8Block]
+		for r := 0; r < RepackRows; r++ {
+			blk := dst[r*rb+b*Q4_KBytes : r*rb+(b+1)*Q4_KBytes : r*rb+(b+1)*Q4_KBytes]
+			le.PutUint32(blk, uint32(le.Uint16(o[2*r:]))|uint32(le.Uint16(o[16+2*r:]))<<16)
+			var sc [12]byte
+			for i := range sc {
+				sc[i] = o[32+8*i+r]
+			}
+			copy(blk[4:16], sc[:])
+			for p := 0; p < 16; p++ {
+				le.PutUint64(blk[16+8*p:], le.Uint64(o[128+64*p+8*r:]))
+			}
+		}
+	}
+}
+
+// rows8Q4_KR8Ref is the q4_Kr8 dot of groups groups against the q8_K row
+// x: per row and super-block, two lanes' exact integer sums (lane p: the
+// scaled sums of its bytes over the eight sub-blocks, Σ sc·Σ q·q_x) and
+// min sums (lane p: sub-blocks p, p+2, p+4, p+6, Σ m·(bsum_2s + bsum_2s+1)),
+// then lane += isum·(d·d_x) and lane −= msum·(dmin·d_x) in float32, in
+// super-block order; a row's value is lane 0's sum plus lane 1's.
+// dotQ4_KR8VNNI does the same with fused multiply-adds.
+func rows8Q4_KR8Ref(wp, xp *byte, nb int, y *float32, groups int) {
+	x := bytesAt(xp, nb*Q8_KBytes)
+	out := unsafe.Slice(y, RepackRows*groups)
+	gb := nb * q4kr8Block
+	w := bytesAt(wp, groups*gb)
+	for g := 0; g < groups; g++ {
+		var acc [2 * RepackRows]float32
+		for b := 0; b < nb; b++ {
+			blk := w[g*gb+b*q4kr8Block : g*gb+(b+1)*q4kr8Block]
+			xb := x[b*Q8_KBytes : (b+1)*Q8_KBytes]
+			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb))
+			q := xb[4:260]
+			bsum := func(i int) int32 { return int32(int16(binary.LittleEndian.Uint16(xb[260+2*i:]))) }
+			for r := 0; r < RepackRows; r++ {
+				var sc [12]byte
+				for i := range sc {
+					sc[i] = blk[32+8*i+r]
+				}
+				var isum, msum [2]int32
+				for j := 0; j < 4; j++ {
+					for h := 0; h < 2; h++ { // sub-block 2j+h: low (h = 0) or high nibbles
+						s := 2*j + h
+						scale, m := scaleMinK4(s, sc[:])
+						var lane [2]int32
+						for c := 0; c < 4; c++ {
+							piece := blk[128+64*(4*j+c)+8*r : 136+64*(4*j+c)+8*r]
+							for t, v := range piece {
+								lv := int32(v & 15)
+								if h == 1 {
+									lv = int32(v >> 4)
+								}
+								lane[t/4] += lv * int32(int8(q[64*j+32*h+8*c+t]))
+							}
+						}
+						isum[0] += int32(scale) * lane[0]
+						isum[1] += int32(scale) * lane[1]
+						msum[s%2] += int32(m) * (bsum(2*s) + bsum(2*s+1))
+					}
+				}
+				ds := F16ToF32(binary.LittleEndian.Uint16(blk[2*r:])) * dx
+				dm := F16ToF32(binary.LittleEndian.Uint16(blk[16+2*r:])) * dx
+				for p := 0; p < 2; p++ {
+					acc[2*r+p] += float32(isum[p]) * ds
+					acc[2*r+p] -= float32(msum[p]) * dm
+				}
+			}
+		}
+		for r := 0; r < RepackRows; r++ {
+			out[g*RepackRows+r] = acc[2*r] + acc[2*r+1]
+		}
+	}
 }

@@ -160,3 +160,239 @@ r8pack:
 	JNZ  r8pack
 	VZEROUPPER
 	RET
+
+// k4ScaleIdx: for sub-block s (64 bytes each), the VPERMB indices giving
+// dword lanes 2r and 2r+1 row r's scale (byte 8s+r of the decoded scales)
+// in their low byte (K2 zeroes the others). k4MinIdx: for pair q, lane
+// 2r+p's two int16 halves row r's min of sub-block 2q+p (K3 zeroes the high
+// bytes).
+DATA k4ScaleIdx<>+0(SB)/8, $0x0000000000000000
+DATA k4ScaleIdx<>+8(SB)/8, $0x0000000100000001
+DATA k4ScaleIdx<>+16(SB)/8, $0x0000000200000002
+DATA k4ScaleIdx<>+24(SB)/8, $0x0000000300000003
+DATA k4ScaleIdx<>+32(SB)/8, $0x0000000400000004
+DATA k4ScaleIdx<>+40(SB)/8, $0x0000000500000005
+DATA k4ScaleIdx<>+48(SB)/8, $0x0000000600000006
+DATA k4ScaleIdx<>+56(SB)/8, $0x0000000700000007
+DATA k4ScaleIdx<>+64(SB)/8, $0x0000000800000008
+DATA k4ScaleIdx<>+72(SB)/8, $0x0000000900000009
+DATA k4ScaleIdx<>+80(SB)/8, $0x0000000a0000000a
+DATA k4ScaleIdx<>+88(SB)/8, $0x0000000b0000000b
+DATA k4ScaleIdx<>+96(SB)/8, $0x0000000c0000000c
+DATA k4ScaleIdx<>+104(SB)/8, $0x0000000d0000000d
+DATA k4ScaleIdx<>+112(SB)/8, $0x0000000e0000000e
+DATA k4ScaleIdx<>+120(SB)/8, $0x0000000f0000000f
+DATA k4ScaleIdx<>+128(SB)/8, $0x0000001000000010
+DATA k4ScaleIdx<>+136(SB)/8, $0x0000001100000011
+DATA k4ScaleIdx<>+144(SB)/8, $0x0000001200000012
+DATA k4ScaleIdx<>+152(SB)/8, $0x0000001300000013
+DATA k4ScaleIdx<>+160(SB)/8, $0x0000001400000014
+DATA k4ScaleIdx<>+168(SB)/8, $0x0000001500000015
+DATA k4ScaleIdx<>+176(SB)/8, $0x0000001600000016
+DATA k4ScaleIdx<>+184(SB)/8, $0x0000001700000017
+DATA k4ScaleIdx<>+192(SB)/8, $0x0000001800000018
+DATA k4ScaleIdx<>+200(SB)/8, $0x0000001900000019
+DATA k4ScaleIdx<>+208(SB)/8, $0x0000001a0000001a
+DATA k4ScaleIdx<>+216(SB)/8, $0x0000001b0000001b
+DATA k4ScaleIdx<>+224(SB)/8, $0x0000001c0000001c
+DATA k4ScaleIdx<>+232(SB)/8, $0x0000001d0000001d
+DATA k4ScaleIdx<>+240(SB)/8, $0x0000001e0000001e
+DATA k4ScaleIdx<>+248(SB)/8, $0x0000001f0000001f
+DATA k4ScaleIdx<>+256(SB)/8, $0x0000002000000020
+DATA k4ScaleIdx<>+264(SB)/8, $0x0000002100000021
+DATA k4ScaleIdx<>+272(SB)/8, $0x0000002200000022
+DATA k4ScaleIdx<>+280(SB)/8, $0x0000002300000023
+DATA k4ScaleIdx<>+288(SB)/8, $0x0000002400000024
+DATA k4ScaleIdx<>+296(SB)/8, $0x0000002500000025
+DATA k4ScaleIdx<>+304(SB)/8, $0x0000002600000026
+DATA k4ScaleIdx<>+312(SB)/8, $0x0000002700000027
+DATA k4ScaleIdx<>+320(SB)/8, $0x0000002800000028
+DATA k4ScaleIdx<>+328(SB)/8, $0x0000002900000029
+DATA k4ScaleIdx<>+336(SB)/8, $0x0000002a0000002a
+DATA k4ScaleIdx<>+344(SB)/8, $0x0000002b0000002b
+DATA k4ScaleIdx<>+352(SB)/8, $0x0000002c0000002c
+DATA k4ScaleIdx<>+360(SB)/8, $0x0000002d0000002d
+DATA k4ScaleIdx<>+368(SB)/8, $0x0000002e0000002e
+DATA k4ScaleIdx<>+376(SB)/8, $0x0000002f0000002f
+DATA k4ScaleIdx<>+384(SB)/8, $0x0000003000000030
+DATA k4ScaleIdx<>+392(SB)/8, $0x0000003100000031
+DATA k4ScaleIdx<>+400(SB)/8, $0x0000003200000032
+DATA k4ScaleIdx<>+408(SB)/8, $0x0000003300000033
+DATA k4ScaleIdx<>+416(SB)/8, $0x0000003400000034
+DATA k4ScaleIdx<>+424(SB)/8, $0x0000003500000035
+DATA k4ScaleIdx<>+432(SB)/8, $0x0000003600000036
+DATA k4ScaleIdx<>+440(SB)/8, $0x0000003700000037
+DATA k4ScaleIdx<>+448(SB)/8, $0x0000003800000038
+DATA k4ScaleIdx<>+456(SB)/8, $0x0000003900000039
+DATA k4ScaleIdx<>+464(SB)/8, $0x0000003a0000003a
+DATA k4ScaleIdx<>+472(SB)/8, $0x0000003b0000003b
+DATA k4ScaleIdx<>+480(SB)/8, $0x0000003c0000003c
+DATA k4ScaleIdx<>+488(SB)/8, $0x0000003d0000003d
+DATA k4ScaleIdx<>+496(SB)/8, $0x0000003e0000003e
+DATA k4ScaleIdx<>+504(SB)/8, $0x0000003f0000003f
+GLOBL k4ScaleIdx<>(SB), RODATA|NOPTR, $512
+
+DATA k4MinIdx<>+0(SB)/8, $0x0008000800000000
+DATA k4MinIdx<>+8(SB)/8, $0x0009000900010001
+DATA k4MinIdx<>+16(SB)/8, $0x000a000a00020002
+DATA k4MinIdx<>+24(SB)/8, $0x000b000b00030003
+DATA k4MinIdx<>+32(SB)/8, $0x000c000c00040004
+DATA k4MinIdx<>+40(SB)/8, $0x000d000d00050005
+DATA k4MinIdx<>+48(SB)/8, $0x000e000e00060006
+DATA k4MinIdx<>+56(SB)/8, $0x000f000f00070007
+DATA k4MinIdx<>+64(SB)/8, $0x0018001800100010
+DATA k4MinIdx<>+72(SB)/8, $0x0019001900110011
+DATA k4MinIdx<>+80(SB)/8, $0x001a001a00120012
+DATA k4MinIdx<>+88(SB)/8, $0x001b001b00130013
+DATA k4MinIdx<>+96(SB)/8, $0x001c001c00140014
+DATA k4MinIdx<>+104(SB)/8, $0x001d001d00150015
+DATA k4MinIdx<>+112(SB)/8, $0x001e001e00160016
+DATA k4MinIdx<>+120(SB)/8, $0x001f001f00170017
+DATA k4MinIdx<>+128(SB)/8, $0x0028002800200020
+DATA k4MinIdx<>+136(SB)/8, $0x0029002900210021
+DATA k4MinIdx<>+144(SB)/8, $0x002a002a00220022
+DATA k4MinIdx<>+152(SB)/8, $0x002b002b00230023
+DATA k4MinIdx<>+160(SB)/8, $0x002c002c00240024
+DATA k4MinIdx<>+168(SB)/8, $0x002d002d00250025
+DATA k4MinIdx<>+176(SB)/8, $0x002e002e00260026
+DATA k4MinIdx<>+184(SB)/8, $0x002f002f00270027
+DATA k4MinIdx<>+192(SB)/8, $0x0038003800300030
+DATA k4MinIdx<>+200(SB)/8, $0x0039003900310031
+DATA k4MinIdx<>+208(SB)/8, $0x003a003a00320032
+DATA k4MinIdx<>+216(SB)/8, $0x003b003b00330033
+DATA k4MinIdx<>+224(SB)/8, $0x003c003c00340034
+DATA k4MinIdx<>+232(SB)/8, $0x003d003d00350035
+DATA k4MinIdx<>+240(SB)/8, $0x003e003e00360036
+DATA k4MinIdx<>+248(SB)/8, $0x003f003f00370037
+GLOBL k4MinIdx<>(SB), RODATA|NOPTR, $256
+
+// K4_PIECE(j, c) adds piece (j, c) of the nibbles (SI) to the sub-block sums
+// Z12 (low nibbles, sub-block 2j) and Z13 (high, 2j+1), each against its
+// broadcast activation quadword (DI).
+#define K4_PIECE(j, c) \
+	VMOVDQU64    (128+64*(4*(j)+(c)))(SI), Z2 \
+	VPSRLW       $4, Z2, Z3                     \
+	VPANDD       Z14, Z2, Z2                    \
+	VPANDD       Z14, Z3, Z3                    \
+	VPBROADCASTQ (4+64*(j)+8*(c))(DI), Z4       \
+	VPDPBUSD     Z4, Z2, Z12                    \
+	VPBROADCASTQ (4+64*(j)+32+8*(c))(DI), Z5    \
+	VPDPBUSD     Z5, Z3, Z13
+
+// K4_PAIR(j, lo, hi) is chunk j (sub-blocks 2j, 2j+1): four pieces, then
+// each sub-block's lane sums times the rows' scales (lo, hi: the scale
+// index registers) into the super-block's integer sums Z1.
+#define K4_PAIR(j, lo, hi) \
+	VPXORD   Z12, Z12, Z12   \
+	VPXORD   Z13, Z13, Z13   \
+	K4_PIECE(j, 0)           \
+	K4_PIECE(j, 1)           \
+	K4_PIECE(j, 2)           \
+	K4_PIECE(j, 3)           \
+	VPERMB.Z Z20, lo, K2, Z6 \
+	VPDPWSSD Z6, Z12, Z1     \
+	VPERMB.Z Z20, hi, K2, Z7 \
+	VPDPWSSD Z7, Z13, Z1
+
+// K4_MINS(q, idx) adds pair q's mins times q8_K's bsums 4q…4q+3 to Z11.
+#define K4_MINS(q, idx) \
+	VPERMB.Z     Z21, idx, K3, Z6 \
+	VPBROADCASTQ (260+8*(q))(DI), Z7 \
+	VPDPWSSD     Z7, Z6, Z11
+
+// func dotQ4_KR8VNNI(w, x *byte, nb int, y *float32, groups int)
+//
+// Per group: Z0 the sixteen lanes' float sums (lanes 2r, 2r+1: row r). Per
+// super-block: the twelve planes of scales decode to Z20 (scale of
+// sub-block s, row r at byte 8s+r) and Z21 (mins, same places); Z1 gathers
+// the scaled integer sums, Z11 the min sums; then Z0 += Z1·d·d_x and
+// Z0 −= Z11·dmin·d_x, the rows' d and dmin widened to the lane pairs.
+TEXT ·dotQ4_KR8VNNI(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ nb+16(FP), BX
+	MOVQ y+24(FP), DX
+	MOVQ groups+32(FP), R12
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z14
+	MOVL $0x3f3f3f3f, AX
+	VPBROADCASTD AX, Z15
+	MOVL $0x30303030, AX
+	VPBROADCASTD AX, Z29
+	MOVQ $0x1111111111111111, AX
+	KMOVQ AX, K2
+	MOVQ $0x5555555555555555, AX
+	KMOVQ AX, K3
+	VMOVDQU64 lanePairs<>(SB), Z28
+	VMOVDQU64 k4ScaleIdx<>+0(SB), Z16
+	VMOVDQU64 k4ScaleIdx<>+64(SB), Z17
+	VMOVDQU64 k4ScaleIdx<>+128(SB), Z18
+	VMOVDQU64 k4ScaleIdx<>+192(SB), Z19
+	VMOVDQU64 k4ScaleIdx<>+256(SB), Z22
+	VMOVDQU64 k4ScaleIdx<>+320(SB), Z23
+	VMOVDQU64 k4ScaleIdx<>+384(SB), Z24
+	VMOVDQU64 k4ScaleIdx<>+448(SB), Z25
+	VMOVDQU64 k4MinIdx<>+0(SB), Z26
+	VMOVDQU64 k4MinIdx<>+64(SB), Z27
+	VMOVDQU64 k4MinIdx<>+128(SB), Z30
+	VMOVDQU64 k4MinIdx<>+192(SB), Z31
+
+k4group:
+	MOVQ   x+8(FP), DI
+	MOVQ   BX, CX
+	VPXORD Z0, Z0, Z0
+
+k4loop:
+	// Scales: Z8 = planes 0…7, Y9 = planes 8…11.
+	VMOVDQU64 32(SI), Z8
+	VMOVDQU   96(SI), Y9
+	VPANDD    Z15, Z8, Z10     // sc 0…3 | m 0…3
+	VPSRLW    $2, Z8, Z8
+	VPANDD    Z29, Z8, Z8      // top two bits of planes 0…7, at bits 4…5
+	VPSRLW    $4, Y9, Y3
+	VPAND     Y14, Y9, Y9      // low nibbles of planes 8…11
+	VPAND     Y14, Y3, Y3      // high nibbles
+	VPOR      Y8, Y9, Y9       // sc 4…7
+	VEXTRACTI64X4 $1, Z8, Y8
+	VPOR      Y8, Y3, Y3       // m 4…7
+	VINSERTI64X4 $1, Y9, Z10, Z20
+	VEXTRACTI64X4 $1, Z10, Y10
+	VINSERTI64X4 $1, Y3, Z10, Z21
+
+	VPXORD Z1, Z1, Z1
+	K4_PAIR(0, Z16, Z17)
+	K4_PAIR(1, Z18, Z19)
+	K4_PAIR(2, Z22, Z23)
+	K4_PAIR(3, Z24, Z25)
+
+	VPXORD Z11, Z11, Z11
+	K4_MINS(0, Z26)
+	K4_MINS(1, Z27)
+	K4_MINS(2, Z30)
+	K4_MINS(3, Z31)
+
+	VBROADCASTSS (DI), Y10
+	VCVTPH2PS    (SI), Y9
+	VMULPS       Y10, Y9, Y9
+	VPERMPS      Z9, Z28, Z9
+	VCVTPH2PS    16(SI), Y8
+	VMULPS       Y10, Y8, Y8
+	VPERMPS      Z8, Z28, Z8
+	VCVTDQ2PS    Z1, Z1
+	VFMADD231PS  Z1, Z9, Z0
+	VCVTDQ2PS    Z11, Z11
+	VFNMADD231PS Z11, Z8, Z0
+
+	ADDQ $1152, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  k4loop
+
+	VMOVSHDUP Z0, Z1
+	VADDPS    Z1, Z0, Z0
+	VPMOVQD   Z0, Y0
+	VMOVUPS   Y0, (DX)
+	ADDQ $32, DX
+	DECQ R12
+	JNZ  k4group
+	VZEROUPPER
+	RET

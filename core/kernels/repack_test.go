@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/rand"
 	"runtime"
@@ -19,7 +20,7 @@ var repackShapes = []struct{ n, nb int }{
 }
 
 // repackTypes are the file types with a repacked layout.
-var repackTypes = []DType{Q4_0}
+var repackTypes = []DType{Q4_0, Q4_K}
 
 // repacked returns a copy of w (n rows of k elements of d) in d's repacked
 // layout, whatever the current implementation.
@@ -88,13 +89,37 @@ func TestRepackRoundTrip(t *testing.T) {
 	}
 }
 
-// exactRows8 is the float64 value of the eight-row dots' arithmetic: per
-// row and block the exact integer Σ (q-8)·q_x times d_w·d_x (the f32
-// product the kernels use), summed in float64; and the error scale, the
-// same sum of magnitudes with the offset apart (the kernels' lane sums
-// carry −8·Σq_x and the levels q separately, which may cancel).
+// exactRows8 is the float64 value of the eight-row dots' arithmetic for a
+// row of w (type d, nb blocks) against the activations xq: per block the
+// exact integer sums times the f32 products d_w·d_x the kernels use,
+// summed in float64; and the error scale, the same sum of magnitudes with
+// the offsets and mins apart (the kernels' lane sums carry them separately,
+// and they may cancel).
 func exactRows8(w []byte, d DType, xq []byte, row, nb int) (v, mag float64) {
 	rb := nb * d.BlockBytes()
+	if d == Q4_K {
+		var sl superLevels
+		for b := 0; b < nb; b++ {
+			levelsQ4_K(w[row*rb+b*Q4_KBytes:], &sl)
+			xb := xq[b*Q8_KBytes:]
+			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb))
+			var isum, iabs, msum, mabs int64
+			for e := 0; e < QKK; e++ {
+				p := int64(sl.scale[e/16]) * int64(sl.v[e]) * int64(int8(xb[4+e]))
+				isum += p
+				iabs += max(p, -p)
+			}
+			for g := range groupsK {
+				p := int64(sl.mins[g]) * int64(int16(binary.LittleEndian.Uint16(xb[260+2*g:])))
+				msum += p
+				mabs += max(p, -p)
+			}
+			ds, dm := float64(sl.d*dx), float64(sl.dmin*dx)
+			v += float64(isum)*ds - float64(msum)*dm
+			mag += float64(iabs)*math.Abs(ds) + float64(mabs)*math.Abs(dm)
+		}
+		return v, mag
+	}
 	var vw, vx [qk32]int32
 	for b := 0; b < nb; b++ {
 		blk := w[row*rb+b*Q4_0Bytes:]
@@ -136,8 +161,9 @@ func TestRows8AgainstExact(t *testing.T) {
 					p := repacked(t, w, d, s.n, k)
 					x := randSlice(r, k)
 					x[r.Intn(k)] *= 40 // a block with a large scale
-					xq := make([]byte, s.nb*Q8SBytes)
-					quantQ8S(xq, x)
+					act := &traits[traits[d].VecDot]
+					xq := make([]byte, s.nb*act.BlockBytes)
+					act.fromFloat(xq, x)
 					for name, f := range kernels {
 						out := make([]float32, RepackRows*groups+3)
 						for i := range out {
@@ -314,5 +340,38 @@ func TestPackR8MatchesPanel(t *testing.T) {
 				t.Fatalf("%s nb=%d: panel differs from packPanelRef's", name, nb)
 			}
 		}
+	}
+}
+
+// BenchmarkRepackedPrefill times a prompt's batch (128 rows) through a
+// 2048×768 matrix, each type against its repacked layout (thread CPU per
+// call, alternating as BenchmarkRepackedDecode).
+func BenchmarkRepackedPrefill(b *testing.B) {
+	r := rand.New(rand.NewSource(26))
+	const m, n, k = 128, 2048, 768
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	x := randSlice(r, m*k)
+	y := make([]float32, m*n)
+	for _, d := range repackTypes {
+		w := randomWeights(b, r, d, n, k)
+		p := repacked(b, w, d, n, k)
+		b.Run(d.String(), func(b *testing.B) {
+			best := [2]time.Duration{math.MaxInt64, math.MaxInt64}
+			for b.Loop() {
+				for side, typ := range [2]DType{d, traits[d].repacked} {
+					ws := [2][]byte{w, p}[side]
+					t0 := threadCPU()
+					for range 5 {
+						if err := MatMulQ(y, ws, typ, x, m, n, k); err != nil {
+							b.Fatal(err)
+						}
+					}
+					best[side] = min(best[side], threadCPU()-t0)
+				}
+			}
+			b.ReportMetric(float64(best[0].Nanoseconds())/5/1e6, "src-ms/call")
+			b.ReportMetric(float64(best[1].Nanoseconds())/5/1e6, "r8-ms/call")
+		})
 	}
 }

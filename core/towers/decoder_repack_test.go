@@ -2,6 +2,8 @@ package towers
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,17 +13,24 @@ import (
 	"github.com/loomhq/loom/core/kernels"
 )
 
-// A q4_0 model opened from a file has its blocks' and output's matrices
+// A q4_0 or q4_K model opened from a file has its blocks' and output's matrices
 // repacked at load (kernels.Repack, where the CPU has the eight-row dot),
 // the MoE experts included; opened as a mapping (LOOM_MMAP=1) it keeps the
 // file's layout. Both give the same logits within the eight-row dot's
 // summation order (prefill's batches unpack to q4_0; its last row's output
 // projection is one row), and the file is unchanged.
-func TestDecoderRepackedQ4_0(t *testing.T) {
-	for _, m := range []tinyLlama{
-		{dim: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, vocab: 50},
-		{dim: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, vocab: 50, experts: 4, used: 2},
+func TestDecoderRepacked(t *testing.T) {
+	for _, c := range []struct {
+		typ kernels.DType
+		m   tinyLlama
+	}{
+		{kernels.Q4_0, tinyLlama{dim: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, vocab: 50}},
+		{kernels.Q4_0, tinyLlama{dim: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, vocab: 50, experts: 4, used: 2}},
+		{kernels.Q4_K, tinyLlama{dim: 256, layers: 2, heads: 4, kvHeads: 2, ff: 256, vocab: 50}},
+		{kernels.Q4_K, tinyLlama{dim: 256, layers: 2, heads: 4, kvHeads: 2, ff: 256, vocab: 50, experts: 4, used: 2}},
 	} {
+		m := c.m
+		r := rand.New(rand.NewSource(8))
 		g, _ := m.build(t, 7)
 		var infos []*formats.Info
 		for _, name := range g.Names() {
@@ -35,9 +44,15 @@ func TestDecoderRepackedQ4_0(t *testing.T) {
 				if err := kernels.F32.Dequantize(f, in.Data); err != nil {
 					t.Fatal(err)
 				}
-				q.Type = kernels.Q4_0
-				q.Data = make([]byte, len(f)/32*18)
-				if err := kernels.Q4_0.Quantize(q.Data, f); err != nil {
+				q.Type = c.typ
+				q.Data = make([]byte, len(f)/c.typ.BlockSize()*c.typ.BlockBytes())
+				if c.typ == kernels.Q4_K { // random levels, scales and mins; small d, dmin
+					r.Read(q.Data)
+					for b := 0; b < len(q.Data); b += kernels.Q4_KBytes {
+						binary.LittleEndian.PutUint16(q.Data[b:], kernels.F32ToF16(0.002*r.Float32()))
+						binary.LittleEndian.PutUint16(q.Data[b+2:], kernels.F32ToF16(0.002*r.Float32()))
+					}
+				} else if err := c.typ.Quantize(q.Data, f); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -86,23 +101,23 @@ func TestDecoderRepackedQ4_0(t *testing.T) {
 		}
 		mapped, p0, d0 := run("1")
 		read, p1, d1 := run("")
-		want := kernels.Q4_0.Repacked()
+		want := c.typ.Repacked()
 		for i := range read {
-			if mapped[i] != kernels.Q4_0 || read[i] != want {
-				t.Fatalf("experts %d: types mapped %v, read %v; want q4_0, %v", m.experts, mapped, read, want)
+			if mapped[i] != c.typ || read[i] != want {
+				t.Fatalf("%v experts %d: types mapped %v, read %v; want %v, %v", c.typ, m.experts, mapped, read, c.typ, want)
 			}
 		}
-		for _, c := range []struct {
+		for _, cl := range []struct {
 			what       string
 			file, pack []float32
 		}{{"prefill", p0, p1}, {"decode", d0, d1}} {
 			var num, den float64
-			for i := range c.file {
-				num += float64(c.pack[i]-c.file[i]) * float64(c.pack[i]-c.file[i])
-				den += float64(c.file[i]) * float64(c.file[i])
+			for i := range cl.file {
+				num += float64(cl.pack[i]-cl.file[i]) * float64(cl.pack[i]-cl.file[i])
+				den += float64(cl.file[i]) * float64(cl.file[i])
 			}
 			if !(num/den < 1e-10) {
-				t.Fatalf("experts %d: %s logits nmse %g repacked against the file's layout", m.experts, c.what, num/den)
+				t.Fatalf("%v experts %d: %s logits nmse %g repacked against the file's layout", c.typ, m.experts, cl.what, num/den)
 			}
 		}
 		if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, buf.Bytes()) {

@@ -5,7 +5,10 @@ package kernels
 // order it lies in memory, and split it over the pool so each core pulls
 // its own share.
 
-import "unsafe"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // parallelGemvFloats is the matrix size (floats) from which a GEMV is split
 // over the pool; below it the matrix is cache-resident and one core is done
@@ -22,35 +25,75 @@ type gemvJob struct {
 	ld       int
 	beta     float32
 	y        []float32
-	rowsFn   func(lo, hi int)
+	share    rowShare // gemvT's rows, for the threads to take
+	sharedFn func(lo, hi int)
 	stripsFn func(lo, hi int)
 }
 
 var gemvJobs = newFreeList(16, func(j *gemvJob) {
-	j.rowsFn = j.rows
+	j.sharedFn = j.shared
 	j.stripsFn = j.strips
 })
 
-// gemvRowBlock is the unit of work of gemvT: rows of W per pool chunk.
+// gemvRowBlock is the unit of work of the f32 GEMVs: a chunk of rows is a
+// multiple of it, so its edges fall on the four-row quads a serial call
+// uses and every row's value is the same whichever thread computes it.
 const gemvRowBlock = 16
+
+// gemvChunkRows is how many rows of a k-wide matrix a thread takes at a
+// time: whole row blocks, each chunk worth a hand-off (~64K MACs).
+func gemvChunkRows(k int) int {
+	return max(gemvRowBlock, (1<<16)/max(k, 1)) &^ (gemvRowBlock - 1)
+}
+
+// rowShare hands a parallel GEMV's rows out, a chunk at a time, to
+// whichever thread asks next, as ggml's mul_mat does at n = 1. Fixed shares
+// (one contiguous half per thread) left a thread that started late, or
+// lost its core for a moment, holding the other at the barrier: a f32
+// decode token at two threads, token by token in one process against fixed
+// halves, took 3–10 % less wall time (median) and 5–17 % less CPU
+// (docs/BENCHMARKS.md, "f32 decode: split loads").
+type rowShare struct {
+	next     atomic.Int64
+	n, chunk int
+}
+
+// reset starts handing out [0, n) in chunks of chunk rows.
+func (s *rowShare) reset(n, chunk int) {
+	s.n, s.chunk = n, chunk
+	s.next.Store(0)
+}
+
+// take returns the next chunk, or ok false once every row is handed out.
+func (s *rowShare) take() (lo, hi int, ok bool) {
+	lo = int(s.next.Add(int64(s.chunk))) - s.chunk
+	if lo >= s.n {
+		return 0, 0, false
+	}
+	return lo, min(lo+s.chunk, s.n), true
+}
 
 // gemvT computes y = beta·y + W·x for W (n×k, ldw).
 func gemvT(n, k int, x, w []float32, ldw int, beta float32, y []float32) {
 	j := gemvJobs.get()
 	j.n, j.k, j.x, j.w, j.ld, j.beta, j.y = n, k, x, w, ldw, beta, y
 	j.sx, j.xbuf = newStreamX(x, w, ldw, k, j.xbuf)
-	if Default().Threads() > 1 && n*k >= parallelGemvFloats {
-		Default().For((n+gemvRowBlock-1)/gemvRowBlock, 1, j.rowsFn)
+	if th := Default().Threads(); th > 1 && n*k >= parallelGemvFloats {
+		j.share.reset(n, gemvChunkRows(k))
+		Default().For(th, 1, j.sharedFn)
 	} else {
-		j.rows(0, (n+gemvRowBlock-1)/gemvRowBlock)
+		gemvStreamRows(y, j.sx, w, ldw, k, beta, 0, n)
 	}
 	j.x, j.w, j.y, j.sx = nil, nil, nil, streamX{}
 	gemvJobs.put(j)
 }
 
-// rows computes outputs for row blocks [lo, hi) of W.
-func (j *gemvJob) rows(lo, hi int) {
-	gemvStreamRows(j.y, j.sx, j.w, j.ld, j.k, j.beta, lo*gemvRowBlock, min(hi*gemvRowBlock, j.n))
+// shared computes chunks of rows until none are left (one thread's part of
+// a parallel gemvT; its range is ignored).
+func (j *gemvJob) shared(int, int) {
+	for lo, hi, ok := j.share.take(); ok; lo, hi, ok = j.share.take() {
+		gemvStreamRows(j.y, j.sx, j.w, j.ld, j.k, j.beta, lo, hi)
+	}
 }
 
 // streamX is a GEMV's x laid out for one weight matrix's rows: with AVX-512

@@ -6,8 +6,7 @@ package kernels
 // parallel loop of its own: a hand-off to the workers and a barrier, seven
 // times a block, for products of a few hundred microseconds. MatVecMany
 // runs such a group as one loop over all their rows, x quantized once per
-// activation type; each worker gets the same rows of the same matrices on
-// every token, so a core streams the same weights each time.
+// activation type; the threads take the rows a chunk at a time (rowShare).
 
 import (
 	"fmt"
@@ -94,10 +93,9 @@ func MatVecMany(parts []MatVecPart, x []float32, k int) error {
 		sx, j.xbufs[i] = newStreamX(p.X, p.F32, k, k, j.xbufs[i])
 		j.sx = append(j.sx, sx)
 	}
-	// Chunks of whole four-row quads, each worth a hand-off (~64K MACs).
-	grain := max(gemvRowBlock, (1<<16)/k) &^ (gemvRowBlock - 1)
-	if Default().Threads() > 1 && total*k >= parallelGemvFloats {
-		ParallelFor(total, grain, j.fn)
+	if th := Default().Threads(); th > 1 && total*k >= parallelGemvFloats {
+		j.share.reset(total, gemvChunkRows(k))
+		ParallelFor(th, 1, j.fn)
 	} else {
 		j.rows(0, total)
 	}
@@ -118,7 +116,16 @@ type manyJob struct {
 	acts  []manyAct
 	sx    []streamX   // each f32 part's x, laid out for its weights
 	xbufs [][]float32 // sx's memory, kept between calls
+	share rowShare    // the parts' rows laid end to end, for the threads to take
 	fn    func(lo, hi int)
+}
+
+// shared computes chunks of rows until none are left (one thread's part of
+// a parallel MatVecMany; its range is ignored).
+func (j *manyJob) shared(int, int) {
+	for lo, hi, ok := j.share.take(); ok; lo, hi, ok = j.share.take() {
+		j.rows(lo, hi)
+	}
 }
 
 type manyAct struct {
@@ -127,7 +134,7 @@ type manyAct struct {
 	xq []byte
 }
 
-var manyJobs = newFreeList(8, func(j *manyJob) { j.fn = j.rows })
+var manyJobs = newFreeList(8, func(j *manyJob) { j.fn = j.shared })
 
 // quantized returns x in activation type t, quantizing it on first use in
 // this call.

@@ -71,6 +71,47 @@ func TestMatVecManyMatchesParts(t *testing.T) {
 	}
 }
 
+// The threads take rows a chunk at a time, in whatever order they get to
+// them (rowShare): every row's value must still be the one-thread value, bit
+// for bit, for MatVecT and for a MatVecMany group, at 2 and 3 threads, with
+// row counts that leave a short last chunk and a four-row quad split.
+func TestMatVecSameAnyThreadCount(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	defer SetThreads(Default().Threads())
+	for _, s := range [][2]int{{1001, 768}, {301, 2048}, {4099, 64}} {
+		n, k := s[0], s[1]
+		w, x := randSlice(r, n*k), randSlice(r, k)
+		q := randomWeights(t, r, Q8_0, 37, k)
+		run := func() (y, ym, yq []float32) {
+			y, ym, yq = make([]float32, n), make([]float32, n), make([]float32, 37)
+			MatVecT(y, w, x, n, k)
+			if err := MatVecMany([]MatVecPart{{Y: ym, F32: w, N: n}, {Y: yq, Data: q, Type: Q8_0, N: 37}}, x, k); err != nil {
+				t.Fatal(err)
+			}
+			return y, ym, yq
+		}
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				SetThreads(1)
+				want, wantM, wantQ := run()
+				for _, threads := range []int{2, 3} {
+					SetThreads(threads)
+					for rep := 0; rep < 3; rep++ {
+						y, ym, yq := run()
+						for name, got := range map[string][2][]float32{"MatVecT": {y, want}, "MatVecMany f32": {ym, wantM}, "MatVecMany q8_0": {yq, wantQ}} {
+							for i := range got[0] {
+								if math.Float32bits(got[0][i]) != math.Float32bits(got[1][i]) {
+									t.Fatalf("%s %s n=%d k=%d, %d threads: row %d = %v, one thread %v", impl, name, n, k, threads, i, got[0][i], got[1][i])
+								}
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
 // Bad parts fail before anything is written.
 func TestMatVecManyRejects(t *testing.T) {
 	x := make([]float32, 64)

@@ -84,6 +84,40 @@ func (c *Conv1D) ForwardRows(out, x []float32, l int, add bool) error {
 	return kernels.Conv1DRows(out, x, w, c.Bias, l, c.In, c.Out, c.Kernel, c.Pad, add)
 }
 
+// ForwardRowsBand computes output rows [lo, hi) of ForwardRows for a
+// stride-1 ungrouped conv that keeps the length (2·Pad = Kernel − 1), on the
+// calling thread: one Pool.Team member's band. It reads the rows of x the
+// kernel reaches beyond the band (zeros past either end, as the padding);
+// the other rows of out are not touched. Each row is computed as
+// ForwardRows computes it, bit for bit, when the band and l both have more
+// than one row (a single row goes through the matrix-vector kernel).
+func (c *Conv1D) ForwardRowsBand(out, x []float32, l, lo, hi int, add bool) error {
+	switch {
+	case c.W == nil || max(c.Stride, 1) != 1 || max(c.Dil, 1) != 1 || max(c.Groups, 1) != 1 || 2*c.Pad != c.Kernel-1:
+		return fmt.Errorf("conv1d %d→%d (kernel %d, pad %d, groups %d, stride %d): no row bands", c.In, c.Out, c.Kernel, c.Pad, c.Groups, c.Stride)
+	case lo < 0 || hi > l || lo >= hi || len(x) < l*c.In || len(out) < l*c.Out:
+		return fmt.Errorf("conv1d %d→%d rows [%d, %d) of %d: x %d, out %d floats", c.In, c.Out, lo, hi, l, len(x), len(out))
+	}
+	w := c.rowsWeight(false)
+	span := hi - lo + c.Kernel - 1 // input rows lo−Pad … hi−1+Pad
+	var slab []float32
+	if c.Pad == 0 {
+		slab = x[lo*c.In : hi*c.In]
+	} else {
+		slab = make([]float32, span*c.In)
+		for r := range span {
+			if t := lo - c.Pad + r; t >= 0 && t < l {
+				copy(slab[r*c.In:(r+1)*c.In], x[t*c.In:(t+1)*c.In])
+			}
+		}
+	}
+	o := out[lo*c.Out : hi*c.Out]
+	if c.rows != nil && c.rows.packed != nil {
+		return kernels.Conv1DRowsPacked(o, slab, c.rows.packed, c.Bias, span, c.In, c.Kernel, 0, add)
+	}
+	return kernels.Conv1DRows(o, slab, w, c.Bias, span, c.In, c.Out, c.Kernel, 0, add)
+}
+
 // DepthwiseRowsBand computes output rows [lo, hi) of ForwardRows for a
 // depthwise conv on the calling thread (kernels.DepthwiseConv1DRowsBand):
 // one Pool.Team member's band.

@@ -249,3 +249,69 @@ func TestConv1DForwardRows(t *testing.T) {
 		t.Error("strided conv accepted by ForwardRows")
 	}
 }
+
+// TestConv1DForwardRowsBand: ForwardRowsBand and DepthwiseRowsBand compute
+// ForwardRows' rows bit for bit, band by band (edges, odd bands; one-row
+// bands for the depthwise conv), with add, packed or not, and leave the
+// other rows alone.
+func TestConv1DForwardRowsBand(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	for _, c := range []Conv1D{
+		{In: 13, Out: 9, Kernel: 5, Stride: 1, Pad: 2, Dil: 1, Groups: 1},
+		{In: 8, Out: 16, Kernel: 1, Stride: 1, Dil: 1, Groups: 1},
+		{In: 12, Out: 12, Kernel: 7, Stride: 1, Pad: 3, Dil: 1, Groups: 12},
+	} {
+		c.W = randSlice(r, c.Out*c.In/c.Groups*c.Kernel)
+		c.Bias = randSlice(r, c.Out)
+		depthwise := c.Groups > 1
+		for _, packed := range []bool{false, true} {
+			c.rows = nil
+			if packed {
+				c.rows = &rowsWeight{}
+			}
+			for _, l := range []int{1, 2, 37} {
+				x := randSlice(r, l*c.In)
+				for _, add := range []bool{false, true} {
+					if add && depthwise {
+						continue
+					}
+					base := randSlice(r, l*c.Out)
+					want := append([]float32(nil), base...)
+					if err := c.ForwardRows(want, x, l, add); err != nil {
+						t.Fatal(err)
+					}
+					for _, bands := range []int{1, 2, 3, l} {
+						if bands > 1 && l/bands < 2 && !depthwise {
+							continue // a one-row band takes the matrix-vector kernel
+						}
+						got := append([]float32(nil), base...)
+						for b := range bands {
+							lo, hi := l*b/bands, l*(b+1)/bands
+							if lo == hi {
+								continue
+							}
+							var err error
+							if depthwise {
+								err = c.DepthwiseRowsBand(got, x, l, lo, hi)
+							} else {
+								err = c.ForwardRowsBand(got, x, l, lo, hi, add)
+							}
+							if err != nil {
+								t.Fatal(err)
+							}
+						}
+						for i := range want {
+							if got[i] != want[i] {
+								t.Fatalf("%+v packed %v, %d rows in %d bands, add %v: out[%d] = %g, want %g", c, packed, l, bands, add, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	strided := Conv1D{In: 2, Out: 2, Kernel: 3, Stride: 2, Dil: 1, Groups: 1, W: make([]float32, 12)}
+	if err := strided.ForwardRowsBand(make([]float32, 20), make([]float32, 20), 10, 0, 5, false); err == nil {
+		t.Error("strided conv accepted by ForwardRowsBand")
+	}
+}

@@ -25,6 +25,7 @@ package towers
 // core/textnorm); the tower does not care what the ids spell.
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -327,7 +328,7 @@ func Durations(logDur []float32, speed float32) ([]int, error) {
 // per symbol) and decodes them; it returns the mel before and after the
 // postnet, both (T, n_mel) with T = sum(durations).
 func (m *FastSpeech2) Decode(e *Encoded, durations []int) (mel, postnet []float32, err error) {
-	H, M := m.hidden, m.Cfg.NMelChannels
+	H := m.hidden
 	if len(durations) != e.N {
 		return nil, nil, fmt.Errorf("fastspeech2: %d durations for %d symbols", len(durations), e.N)
 	}
@@ -354,6 +355,37 @@ func (m *FastSpeech2) Decode(e *Encoded, durations []int) (mel, postnet []float3
 	if err := m.addPositions(x, T, m.decPos); err != nil {
 		return nil, nil, err
 	}
+	var errs [2]error
+	var b *ttsBands
+	kernels.Default().Team(min(2, T/ttsBandMinFrames), func(part, parts int, bar *kernels.Barrier) {
+		if parts == 1 {
+			mel, postnet, errs[0] = m.decodeOps(x, T)
+			return
+		}
+		if part == 0 {
+			b = m.newBands(T)
+		}
+		bar.Wait()
+		errs[part] = m.decodeBand(x, b, T, part, parts, bar)
+	})
+	if b != nil {
+		mel, postnet = b.mel, b.postnet
+	}
+	if err := cmp.Or(errs[0], errs[1]); err != nil {
+		return nil, nil, err
+	}
+	return mel, postnet, nil
+}
+
+// ttsBandMinFrames is the fewest frames per thread for which the decoder
+// runs in time bands (FastSpeech2.decodeBand); shorter sentences split each
+// op.
+const ttsBandMinFrames = 32
+
+// decodeOps runs the decoder layers, the mel projection and the postnet on
+// x (T, H), one op after another (each may split over the pool).
+func (m *FastSpeech2) decodeOps(x []float32, T int) (mel, postnet []float32, err error) {
+	M := m.Cfg.NMelChannels
 	for i := range m.dec {
 		if err := m.dec[i].forward(x, T); err != nil {
 			return nil, nil, fmt.Errorf("fastspeech2 decoder layer %d: %w", i, err)
@@ -389,6 +421,87 @@ func (m *FastSpeech2) Decode(e *Encoded, durations []int) (mel, postnet []float3
 		return nil, nil, err
 	}
 	return mel, postnet, nil
+}
+
+// ttsBands is decodeBand's working memory, shared by the members.
+type ttsBands struct {
+	x2, mid, k, v []float32   // (T, H), (T, F), (T, inner) twice
+	mel, postnet  []float32   // (T, M): the results
+	post          [][]float32 // each postnet conv's output (T, out)
+}
+
+func (m *FastSpeech2) newBands(T int) *ttsBands {
+	H, M, a := m.hidden, m.Cfg.NMelChannels, m.dec[0].attn
+	b := &ttsBands{x2: make([]float32, T*H), mid: make([]float32, T*m.dec[0].w1.Out),
+		k: make([]float32, T*a.Heads*a.HeadDim), v: make([]float32, T*a.Heads*a.HeadDim), mel: make([]float32, T*M)}
+	for i := range m.postnet {
+		b.post = append(b.post, make([]float32, T*m.postnet[i].Out))
+	}
+	b.postnet = b.mel
+	if len(b.post) > 0 {
+		b.postnet = b.post[len(b.post)-1]
+	}
+	return b
+}
+
+// decodeBand is decodeOps for one member of a team: frames [lo, hi) of
+// Band(T, 8, part, parts) through every decoder layer, the mel projection
+// and the postnet, on the calling thread. A layer has two hand-offs: every
+// frame's keys and values (the attention needs them all), then the normed
+// rows the feed-forward conv's window reaches across the band edge; each
+// postnet conv has one (its window). The layers alternate between x and
+// b.x2, and each postnet conv writes a buffer of its own, so no member
+// overwrites rows a neighbour may still read. Every frame is computed by the
+// kernels decodeOps uses, so mel and postnet are the same bit for bit
+// (TestFastSpeech2BandsMatch). A member that fails keeps meeting the
+// barriers and reports its error.
+func (m *FastSpeech2) decodeBand(x []float32, b *ttsBands, T, part, parts int, bar *kernels.Barrier) error {
+	H, M := m.hidden, m.Cfg.NMelChannels
+	lo, hi := kernels.Band(T, 8, part, parts)
+	rows := hi - lo
+	var err error
+	ok := func(e error) bool { // records the first error; false from then on
+		if err == nil {
+			err = e
+		}
+		return err == nil
+	}
+	src, dst := x, b.x2
+	for i := range m.dec {
+		f := &m.dec[i]
+		inner, F := f.attn.Heads*f.attn.HeadDim, f.w1.Out
+		own, mid := src[lo*H:hi*H], b.mid[lo*F:hi*F]
+		_ = err == nil && ok(f.attn.ContextKV(b.k[lo*inner:hi*inner], b.v[lo*inner:hi*inner], own, rows))
+		bar.Wait() // every frame's keys and values
+		_ = err == nil && ok(f.attn.AttendKVAdd(own, own, rows, b.k, b.v, T, lo, nil)) && ok(f.ln1.Forward(own, own, rows))
+		bar.Wait() // the conv's window reads the neighbours' normed rows
+		copy(dst[lo*H:hi*H], own)
+		_ = err == nil && ok(f.w1.ForwardRowsBand(b.mid, src, T, lo, hi, false)) && ok(nn.ReLU(mid, mid))
+		if f.w2.Kernel > 1 {
+			bar.Wait() // the second conv's window reads the neighbours' rows of mid
+		}
+		_ = err == nil && ok(f.w2.ForwardRowsBand(dst, b.mid, T, lo, hi, true)) && ok(f.ln2.Forward(dst[lo*H:hi*H], dst[lo*H:hi*H], rows))
+		src, dst = dst, src
+	}
+	_ = err == nil && ok(m.melLinear.Forward(b.mel[lo*M:hi*M], src[lo*H:hi*H], rows))
+	h := b.mel
+	for i := range m.postnet {
+		c, o := &m.postnet[i], b.post[i]
+		own := o[lo*c.Out : hi*c.Out]
+		bar.Wait() // the conv's window reads the neighbours' rows of h
+		_ = err == nil && ok(c.ForwardRowsBand(o, h, T, lo, hi, false)) && ok(m.postBN[i].ForwardRows(own, own, rows))
+		if i < len(m.postnet)-1 {
+			_ = err == nil && ok(nn.Tanh(own, own))
+		}
+		h = o
+	}
+	if len(m.postnet) > 0 {
+		_ = err == nil && ok(kernels.Add(b.postnet[lo*M:hi*M], b.postnet[lo*M:hi*M], b.mel[lo*M:hi*M]))
+	}
+	if err != nil {
+		return fmt.Errorf("fastspeech2 decoder, frames %d-%d: %w", lo, hi, err)
+	}
+	return nil
 }
 
 // Synthesize runs the whole acoustic model: ids → (T, n_mel) log-mel

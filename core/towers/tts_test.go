@@ -352,3 +352,62 @@ func FuzzDurations(f *testing.F) {
 		}
 	})
 }
+
+// TestFastSpeech2BandsMatch: the decoder in two time bands (two or three
+// threads, FastSpeech2.decodeBand) gives the one-thread mel and postnet bit
+// for bit, on the golden model's encoding with durations stretched to 64-190
+// frames (odd counts, zeros included), and a sentence too short to band
+// still splits each op.
+func TestFastSpeech2BandsMatch(t *testing.T) {
+	m := loadAcoustic(t)
+	g, err := formats.OpenSafetensors(ttsGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	e, err := m.Encode(goldenInts(t, g, "ids"), goldenInts(t, g, "speaker")[0], TTSControls{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := kernels.Default().Threads()
+	defer kernels.SetThreads(old)
+	base := goldenInts(t, g, "durations") // 63 frames
+	for _, stretch := range []func(i, d int) int{
+		func(i, d int) int { return d },         // 63: one band
+		func(i, d int) int { return d + i%2 },   // odd
+		func(i, d int) int { return 2*d + i%3 }, // ~130
+		func(i, d int) int { return 3 * d },     // 189
+	} {
+		durs := make([]int, len(base))
+		T := 0
+		for i, d := range base {
+			durs[i] = stretch(i, d)
+			T += durs[i]
+		}
+		kernels.SetThreads(1)
+		wantMel, wantPost, err := m.Decode(e, durs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, threads := range []int{2, 3} {
+			kernels.SetThreads(threads)
+			mel, post, err := m.Decode(e, durs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name      string
+				got, want []float32
+			}{{"mel", mel, wantMel}, {"postnet", post, wantPost}} {
+				if len(c.got) != len(c.want) {
+					t.Fatalf("%d frames, %d threads: %s has %d values, want %d", T, threads, c.name, len(c.got), len(c.want))
+				}
+				for i := range c.want {
+					if c.got[i] != c.want[i] {
+						t.Fatalf("%d frames, %d threads: %s[%d] = %g, one thread %g", T, threads, c.name, i, c.got[i], c.want[i])
+					}
+				}
+			}
+		}
+	}
+}

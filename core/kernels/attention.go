@@ -202,30 +202,61 @@ func flashAttention(out, q []float32, k, v kvRows, p AttnParams) error {
 	// Workers pull (head, query tile) items from a counter: causal tiles
 	// differ in cost, so a static split would leave one core idle. Items run
 	// last tile first (the most keys) so the small ones fill in at the end.
-	var next atomic.Int64
 	pool := Default()
 	workers := min(pool.Threads(), items)
-	pool.For(workers, 1, func(lo, hi int) {
-		s := attnScratchPool.Get().(*attnScratch)
-		for w := lo; w < hi; w++ {
-			for {
-				it := int(next.Add(1) - 1)
-				if it >= items {
-					break
-				}
-				tile := qTiles - 1 - it/p.Heads
-				h := it % p.Heads
-				i0, i1 := tile*attnQTile, min((tile+1)*attnQTile, p.SeqQ)
-				if i1-i0 >= attnGemmRows {
-					attnTileGemm(out, q, k, v, &p, h, i0, i1, s)
-				} else {
-					attnTile(out, q, k, v, &p, h, i0, i1, s)
-				}
-			}
-		}
-		attnScratchPool.Put(s)
-	})
+	if workers <= 1 {
+		var next atomic.Int64
+		attnWorker(out, q, k, v, &p, qTiles, items, &next)
+		return nil
+	}
+	// A pooled job with its method value bound once: a closure handed to
+	// the pool would be a heap allocation per call (per layer and token).
+	j := attnJobs.Get().(*attnJob)
+	j.out, j.q, j.k, j.v, j.p, j.qTiles, j.items = out, q, k, v, p, qTiles, items
+	j.next.Store(0)
+	pool.For(workers, 1, j.fn)
+	*j = attnJob{fn: j.fn}
+	attnJobs.Put(j)
 	return nil
+}
+
+// attnJob is one FlashAttention call's shared state for the pool's workers.
+type attnJob struct {
+	out, q        []float32
+	k, v          kvRows
+	p             AttnParams
+	qTiles, items int
+	next          atomic.Int64
+	fn            func(lo, hi int) // j.run
+}
+
+var attnJobs = sync.Pool{New: func() any { j := new(attnJob); j.fn = j.run; return j }}
+
+func (j *attnJob) run(lo, hi int) {
+	for w := lo; w < hi; w++ {
+		attnWorker(j.out, j.q, j.k, j.v, &j.p, j.qTiles, j.items, &j.next)
+	}
+}
+
+// attnWorker runs (head, query tile) items taken from next until none is
+// left (qTiles tiles per head, items in all).
+func attnWorker(out, q []float32, k, v kvRows, p *AttnParams, qTiles, items int, next *atomic.Int64) {
+	s := attnScratchPool.Get().(*attnScratch)
+	for {
+		it := int(next.Add(1) - 1)
+		if it >= items {
+			break
+		}
+		tile := qTiles - 1 - it/p.Heads
+		h := it % p.Heads
+		i0, i1 := tile*attnQTile, min((tile+1)*attnQTile, p.SeqQ)
+		if i1-i0 >= attnGemmRows {
+			attnTileGemm(out, q, k, v, p, h, i0, i1, s)
+		} else {
+			attnTile(out, q, k, v, p, h, i0, i1, s)
+		}
+	}
+	attnScratchPool.Put(s)
 }
 
 // scaleMax multiplies the scores by scale and returns their max (-Inf for

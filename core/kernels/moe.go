@@ -379,11 +379,12 @@ func MoE(out, x []float32, tokens int, w *MoEWeights, c MoEConfig, s *MoEScratch
 
 	// Route: logits (tokens, Experts) = x · Routerᵀ, then top-k per token.
 	GemmT(tokens, ne, d, x, d, w.Router, d, 0, s.logits, ne)
-	ParallelFor(tokens, 16, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			moeRoute(&c, s.logits[t*ne:(t+1)*ne], s.topE[t*k:(t+1)*k], s.topW[t*k:(t+1)*k])
-		}
-	})
+	if oneChunk(tokens, 16) {
+		s.route(&c, 0, tokens)
+	} else {
+		cc := c // the closure takes c's address and escapes: copy it only here
+		ParallelFor(tokens, 16, func(lo, hi int) { s.route(&cc, lo, hi) })
+	}
 
 	// Group: counting sort of the (token, slot) pairs by expert, in token
 	// order within an expert so the result does not depend on threads.
@@ -405,12 +406,11 @@ func MoE(out, x []float32, tokens int, w *MoEWeights, c MoEConfig, s *MoEScratch
 		s.offset[e] = s.offset[e-1]
 	}
 	s.offset[0] = 0
-	ParallelFor(rows, 32, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			t := int(s.rowTok[r])
-			copy(s.xg[r*d:(r+1)*d], x[t*d:(t+1)*d])
-		}
-	})
+	if oneChunk(rows, 32) {
+		s.gather(x, d, 0, rows)
+	} else {
+		ParallelFor(rows, 32, func(lo, hi int) { s.gather(x, d, lo, hi) })
+	}
 
 	// One matrix product per expert over its rows (each parallelises inside);
 	// a single token's experts as two MatVecMany loops.
@@ -453,24 +453,48 @@ func MoE(out, x []float32, tokens int, w *MoEWeights, c MoEConfig, s *MoEScratch
 	}
 
 	// Scatter: each token sums its shared output and its k weighted rows.
-	ParallelFor(tokens, 16, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			o := out[t*d : (t+1)*d]
-			if ns > 0 {
-				copy(o, s.sh[t*d:(t+1)*d])
-			} else {
-				clear(o)
-			}
-			for kk := 0; kk < k; kk++ {
-				r := int(s.slot[t*k+kk])
-				wt := s.topW[t*k+kk]
-				for c, yv := range s.y[r*d : (r+1)*d] {
-					o[c] += wt * yv
-				}
+	if oneChunk(tokens, 16) {
+		s.scatter(out, d, k, ns > 0, 0, tokens)
+	} else {
+		ParallelFor(tokens, 16, func(lo, hi int) { s.scatter(out, d, k, ns > 0, lo, hi) })
+	}
+	return s.load, nil
+}
+
+// route picks tokens [lo, hi)'s top-k experts and weights from s.logits.
+func (s *MoEScratch) route(c *MoEConfig, lo, hi int) {
+	ne, k := c.Experts, c.TopK
+	for t := lo; t < hi; t++ {
+		moeRoute(c, s.logits[t*ne:(t+1)*ne], s.topE[t*k:(t+1)*k], s.topW[t*k:(t+1)*k])
+	}
+}
+
+// gather copies each grouped row r in [lo, hi) from its token's row of x.
+func (s *MoEScratch) gather(x []float32, d, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		t := int(s.rowTok[r])
+		copy(s.xg[r*d:(r+1)*d], x[t*d:(t+1)*d])
+	}
+}
+
+// scatter sets tokens [lo, hi) of out to their shared experts' output (if
+// shared) plus their k expert rows, weighted.
+func (s *MoEScratch) scatter(out []float32, d, k int, shared bool, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		o := out[t*d : (t+1)*d]
+		if shared {
+			copy(o, s.sh[t*d:(t+1)*d])
+		} else {
+			clear(o)
+		}
+		for kk := 0; kk < k; kk++ {
+			r := int(s.slot[t*k+kk])
+			wt := s.topW[t*k+kk]
+			for c, yv := range s.y[r*d : (r+1)*d] {
+				o[c] += wt * yv
 			}
 		}
-	})
-	return s.load, nil
+	}
 }
 
 // MoENaive is MoE's reference: a loop over tokens, each routed on its own

@@ -64,26 +64,33 @@ func RMSNorm(out, x, weight []float32, rows, dim int, eps float32) error {
 	if weight != nil && len(weight) < dim {
 		return fmt.Errorf("rmsnorm: weight has %d floats, need %d", len(weight), dim)
 	}
-	ParallelFor(rows, rowGrain(dim), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, or := x[r*dim:(r+1)*dim], out[r*dim:(r+1)*dim]
-			var ss float64
-			for _, v := range xr {
-				ss += float64(v) * float64(v)
-			}
-			inv := float32(1 / math.Sqrt(ss/float64(dim)+float64(eps)))
-			if weight == nil {
-				for i, v := range xr {
-					or[i] = v * inv
-				}
-				continue
-			}
-			for i, v := range xr {
-				or[i] = v * inv * weight[i]
-			}
-		}
-	})
+	if grain := rowGrain(dim); oneChunk(rows, grain) {
+		rmsNormRows(out, x, weight, dim, eps, 0, rows)
+	} else {
+		ParallelFor(rows, grain, func(lo, hi int) { rmsNormRows(out, x, weight, dim, eps, lo, hi) })
+	}
 	return nil
+}
+
+// rmsNormRows is RMSNorm over rows [lo, hi).
+func rmsNormRows(out, x, weight []float32, dim int, eps float32, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		xr, or := x[r*dim:(r+1)*dim], out[r*dim:(r+1)*dim]
+		var ss float64
+		for _, v := range xr {
+			ss += float64(v) * float64(v)
+		}
+		inv := float32(1 / math.Sqrt(ss/float64(dim)+float64(eps)))
+		if weight == nil {
+			for i, v := range xr {
+				or[i] = v * inv
+			}
+			continue
+		}
+		for i, v := range xr {
+			or[i] = v * inv * weight[i]
+		}
+	}
 }
 
 // LayerNorm sets out = (x - mean) / sqrt(var + eps) ⊙ weight + bias per row of
@@ -187,15 +194,21 @@ func SiLU(out, x []float32) error {
 	if err := checkUnary("silu", out, x); err != nil {
 		return err
 	}
-	ParallelFor(len(x), 16384, func(lo, hi int) {
-		o, xs := out[lo:hi], x[lo:hi]
-		if n8 := len(xs) &^ 7; useAVX2 && n8 > 0 {
-			vecSiLUAVX2(&o[0], &xs[0], n8)
-			o, xs = o[n8:], xs[n8:]
-		}
-		siluGeneric(o, xs)
-	})
+	if oneChunk(len(x), 16384) {
+		siluRange(out, x)
+	} else {
+		ParallelFor(len(x), 16384, func(lo, hi int) { siluRange(out[lo:hi], x[lo:hi]) })
+	}
 	return nil
+}
+
+// siluRange is SiLU over one range: the SIMD routine, the reference for the tail.
+func siluRange(o, xs []float32) {
+	if n8 := len(xs) &^ 7; useAVX2 && n8 > 0 {
+		vecSiLUAVX2(&o[0], &xs[0], n8)
+		o, xs = o[n8:], xs[n8:]
+	}
+	siluGeneric(o, xs)
 }
 
 // siluGeneric is SiLU's reference loop: exp(-v) a block at a time through
@@ -384,26 +397,35 @@ func RoPE(x []float32, p RoPEParams) error {
 	} else if len(invFreq) != half {
 		return fmt.Errorf("rope: %d inverse frequencies, need rotary dims/2 = %d", len(invFreq), half)
 	}
-	ParallelFor(p.Seq, max(1, 64/p.Heads), func(lo, hi int) {
-		for s := lo; s < hi; s++ {
-			pos := float64(p.Pos0 + s)
-			for i := 0; i < half; i++ {
-				sin, cos := math.Sincos(pos * invFreq[i])
-				c, sn := float32(cos), float32(sin)
-				for h := 0; h < p.Heads; h++ {
-					row := x[s*p.Stride+h*p.HeadDim:]
-					a, b := 2*i, 2*i+1
-					if p.NeoX {
-						a, b = i, i+half
-					}
-					x0, x1 := row[a], row[b]
-					row[a] = x0*c - x1*sn
-					row[b] = x0*sn + x1*c
+	if grain := max(1, 64/p.Heads); oneChunk(p.Seq, grain) {
+		ropeRows(x, &p, invFreq, 0, p.Seq)
+	} else {
+		q := p // p's address escapes with the closure: copy it only here
+		ParallelFor(p.Seq, grain, func(lo, hi int) { ropeRows(x, &q, invFreq, lo, hi) })
+	}
+	return nil
+}
+
+// ropeRows is RoPE over positions [lo, hi) of x.
+func ropeRows(x []float32, p *RoPEParams, invFreq []float64, lo, hi int) {
+	half := p.RotDim / 2
+	for s := lo; s < hi; s++ {
+		pos := float64(p.Pos0 + s)
+		for i := 0; i < half; i++ {
+			sin, cos := math.Sincos(pos * invFreq[i])
+			c, sn := float32(cos), float32(sin)
+			for h := 0; h < p.Heads; h++ {
+				row := x[s*p.Stride+h*p.HeadDim:]
+				a, b := 2*i, 2*i+1
+				if p.NeoX {
+					a, b = i, i+half
 				}
+				x0, x1 := row[a], row[b]
+				row[a] = x0*c - x1*sn
+				row[b] = x0*sn + x1*c
 			}
 		}
-	})
-	return nil
+	}
 }
 
 func checkBinary(op string, out, a, b []float32) error {

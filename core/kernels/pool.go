@@ -333,3 +333,11 @@ func ParallelItems(n int, fn func(lo, hi int)) { Default().Items(n, fn) }
 
 // ParallelFor runs fn over [0,n) on the default pool (see Pool.For).
 func ParallelFor(n, grain int, fn func(lo, hi int)) { Default().For(n, grain, fn) }
+
+// oneChunk reports that ParallelFor(n, grain, …) would run its whole range
+// as one call on the caller's goroutine (one chunk, or one thread). Kernels
+// on a decode step's path then call their loop body directly: a func value
+// handed to the pool escapes, so building one costs a heap allocation per
+// call even when the pool runs it inline, and those allocations (≈ 14 KB a
+// token in a 134M decode) were garbage that grew the heap between GCs.
+func oneChunk(n, grain int) bool { return n <= max(grain, 1) || Default().Threads() <= 1 }

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/tensor"
@@ -126,6 +127,18 @@ func (e *Embedding) Forward(out []float32, ids []int) error {
 		return fmt.Errorf("embedding: out has %d floats, need %d×%d", len(out), len(ids), dim)
 	}
 	var row []byte // one stored row, read from Disk
+	if e.Disk != nil {
+		rb, err := e.Table.Type.RowBytes(dim)
+		if err != nil {
+			return err
+		}
+		buf := diskRows.Get().(*[]byte)
+		defer diskRows.Put(buf)
+		if cap(*buf) < rb {
+			*buf = make([]byte, rb)
+		}
+		row = (*buf)[:rb]
+	}
 	for t, id := range ids {
 		if id < 0 || id >= e.Table.Rows {
 			return fmt.Errorf("embedding: token %d has id %d outside vocabulary of %d", t, id, e.Table.Rows)
@@ -137,14 +150,7 @@ func (e *Embedding) Forward(out []float32, ids []int) error {
 			}
 			continue
 		}
-		rb, err := e.Table.Type.RowBytes(dim)
-		if err != nil {
-			return err
-		}
-		if row == nil {
-			row = make([]byte, rb)
-		}
-		if _, err := e.Disk.ReadAt(row, int64(id)*int64(rb)); err != nil {
+		if _, err := e.Disk.ReadAt(row, int64(id)*int64(len(row))); err != nil {
 			return fmt.Errorf("embedding: read row %d: %w", id, err)
 		}
 		if err := e.Table.Type.Dequantize(dst, row); err != nil {
@@ -153,6 +159,11 @@ func (e *Embedding) Forward(out []float32, ids []int) error {
 	}
 	return nil
 }
+
+// diskRows holds the row buffers Embedding.Forward reads from Disk into (an
+// Embedding is shared by concurrent sessions), so a decode step's lookup
+// does not allocate one.
+var diskRows = sync.Pool{New: func() any { return new([]byte) }}
 
 // RMSNorm is x / sqrt(mean(x²) + eps) ⊙ w (Zhang & Sennrich 2019).
 type RMSNorm struct {

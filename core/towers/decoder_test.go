@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/tokenizer"
 )
 
@@ -207,4 +208,29 @@ func TestForwardRejectsBadInput(t *testing.T) {
 	if _, err := st.Forward(make([]int, 17), 0); err == nil {
 		t.Error("more positions than the state holds accepted")
 	}
+}
+
+// A decode step allocates nothing once the session has run a prefill of
+// its length: garbage made per token would grow the heap (and the peak
+// RSS) until the next GC, the whole gap GOGC allows above the KV cache.
+func TestDecodeStepDoesNotAllocate(t *testing.T) {
+	d, _ := openDecoder(t, filepath.Join(sharedModel(t, "stories260K"), "stories260K.gguf"))
+	for _, threads := range []int{1, 2} {
+		kernels.SetThreads(threads)
+		st := d.NewState(64)
+		if _, err := st.Forward([]int{1, 403, 407, 261, 378}, 0); err != nil {
+			t.Fatal(err)
+		}
+		pos, tok := 5, []int{432}
+		allocs := testing.AllocsPerRun(20, func() {
+			if _, err := st.Forward(tok, pos); err != nil {
+				t.Fatal(err)
+			}
+			pos++
+		})
+		if allocs != 0 {
+			t.Errorf("%d threads: %v allocations per decode step", threads, allocs)
+		}
+	}
+	kernels.SetThreads(0)
 }

@@ -318,7 +318,7 @@ func PackT(w []float32, n, k, ldw int) *PackedT {
 			slab := make([]float32, slivers*kb*t.nr)
 			for s := range slivers {
 				col := jc + s*t.nr
-				packRows(slab[s*kb*t.nr:(s+1)*kb*t.nr], w[col*ldw+pc:], ldw, min(t.nr, jc+nb-col), kb, t.nr)
+				packRows(slab[s*kb*t.nr:(s+1)*kb*t.nr], w[col*ldw+pc:], ldw, min(t.nr, jc+nb-col), kb, t.nr, false)
 			}
 			p.slabs = append(p.slabs, slab)
 		}
@@ -446,7 +446,7 @@ func (j *gemmJob) packB(lo, hi int) {
 		}
 		if j.transB {
 			// W is (n, k): column col+jj of B is row col+jj of W.
-			packRows(dst, j.b[col*j.ldb+j.pc:], j.ldb, cols, kb, nr)
+			packRows(dst, j.b[col*j.ldb+j.pc:], j.ldb, cols, kb, nr, true)
 		} else {
 			packCols(dst, j.b[j.pc*j.ldb+col:], j.ldb, cols, kb, nr)
 		}
@@ -482,7 +482,7 @@ func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 		re := min(rb+perBlock, r1)
 		i0 := rb * mr
 		rows := min(re*mr, j.m) - i0
-		packRows(ap[:(re-rb)*kb*mr], j.a[i0*j.lda+j.pc:], j.lda, rows, kb, mr)
+		packRows(ap[:(re-rb)*kb*mr], j.a[i0*j.lda+j.pc:], j.lda, rows, kb, mr, false)
 		for js := c0; js < c1; js++ {
 			bs := j.slab[js*kb*nr : (js+1)*kb*nr]
 			col := j.jc + js*nr
@@ -517,12 +517,13 @@ func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 // packRows packs rows of src as the columns of a panel: for each sliver of w
 // consecutive rows of src (row stride ld), dst holds (kb, w) with
 // dst[p*w+r] = src[r*ld+p]; rows past `rows` are zero. Used for A (slivers of
-// mr rows) and for W in GemmT (slivers of nr rows).
-func packRows(dst, src []float32, ld, rows, kb, w int) {
+// mr rows) and for W in GemmT (slivers of nr rows); stream says src comes
+// from memory once (a layer's weight), where prefetching pays.
+func packRows(dst, src []float32, ld, rows, kb, w int, stream bool) {
 	for s0 := 0; s0 < rows; s0 += w {
 		d := dst[s0*kb : s0*kb+kb*w]
 		n := min(w, rows-s0)
-		if n == w && packRowsFast(d, src[s0*ld:], ld, kb, w) {
+		if n == w && packRowsFast(d, src[s0*ld:], ld, kb, w, stream) {
 			continue
 		}
 		for r := 0; r < n; r++ {

@@ -121,6 +121,16 @@ func gemvAxpy64AVX2(k int, x, b []float32, ldb int, y []float32)
 //go:noescape
 func packT8AVX(kb int, src []float32, ld int, dst []float32, stride int)
 
+// packT8StreamAVX is packT8AVX for src read once from memory (GemmT's W):
+// it also prefetches the same columns of the next 8 rows. Packing W straight
+// from memory (32-row slivers of a 768-wide W, 100 MB) ran at 9–17 GB/s
+// without (eight short interleaved streams), 19–23 GB/s with; from cache the
+// prefetches cost a fifth of packT8AVX's speed, so A and PackT's one-off
+// packing keep packT8AVX (docs/BENCHMARKS.md, "f32 prefill: prefetching W").
+//
+//go:noescape
+func packT8StreamAVX(kb int, src []float32, ld int, dst []float32, stride int)
+
 // packT4AVX is packT8AVX for 4 rows.
 //
 //go:noescape
@@ -128,12 +138,17 @@ func packT4AVX(kb int, src []float32, ld int, dst []float32, stride int)
 
 // packRowsFast packs one full sliver of w rows (see packRows) with the AVX
 // transposes, covering widths 4, 6, 8, 12, 16 and 32 — every mr and nr of
-// the AVX tilings. It reports false when it does not apply.
-func packRowsFast(dst, src []float32, ld, kb, w int) bool {
+// the AVX tilings; stream: src is read once from memory (packT8StreamAVX).
+// It reports false when it does not apply.
+func packRowsFast(dst, src []float32, ld, kb, w int, stream bool) bool {
 	if !useAVX2 || kb < 8 {
 		return false
 	}
 	kv := kb &^ 7
+	t8 := packT8AVX
+	if stream {
+		t8 = packT8StreamAVX
+	}
 	switch w {
 	case 4:
 		packT4AVX(kv, src, ld, dst, w)
@@ -143,10 +158,10 @@ func packRowsFast(dst, src []float32, ld, kb, w int) bool {
 		packT4AVX(kv, src[2*ld:], ld, dst[2:], w)
 	case 8, 16, 32:
 		for r := 0; r < w; r += 8 {
-			packT8AVX(kv, src[r*ld:], ld, dst[r:], w)
+			t8(kv, src[r*ld:], ld, dst[r:], w)
 		}
 	case 12:
-		packT8AVX(kv, src, ld, dst, w)
+		t8(kv, src, ld, dst, w)
 		packT4AVX(kv, src[8*ld:], ld, dst[8:], w)
 	default:
 		return false

@@ -10,6 +10,72 @@
 // packed B sliver, k steps of NR floats. The MR×NR tile lives in registers
 // for the whole k loop and touches C once at the end.
 
+// T8_BODY transposes the 8×8 block in Y0–Y7 (row r in Yr) and stores its
+// rows at DI, DI+BX, …, R12+R11 (dst rows 0–7).
+#define T8_BODY \
+	VUNPCKLPS Y1, Y0, Y8; \
+	VUNPCKHPS Y1, Y0, Y9; \
+	VUNPCKLPS Y3, Y2, Y10; \
+	VUNPCKHPS Y3, Y2, Y11; \
+	VUNPCKLPS Y5, Y4, Y12; \
+	VUNPCKHPS Y5, Y4, Y13; \
+	VUNPCKLPS Y7, Y6, Y14; \
+	VUNPCKHPS Y7, Y6, Y15; \
+	VSHUFPS $0x44, Y10, Y8, Y0; \
+	VSHUFPS $0xEE, Y10, Y8, Y1; \
+	VSHUFPS $0x44, Y11, Y9, Y2; \
+	VSHUFPS $0xEE, Y11, Y9, Y3; \
+	VSHUFPS $0x44, Y14, Y12, Y4; \
+	VSHUFPS $0xEE, Y14, Y12, Y5; \
+	VSHUFPS $0x44, Y15, Y13, Y6; \
+	VSHUFPS $0xEE, Y15, Y13, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8; \
+	VPERM2F128 $0x20, Y5, Y1, Y9; \
+	VPERM2F128 $0x20, Y6, Y2, Y10; \
+	VPERM2F128 $0x20, Y7, Y3, Y11; \
+	VPERM2F128 $0x31, Y4, Y0, Y12; \
+	VPERM2F128 $0x31, Y5, Y1, Y13; \
+	VPERM2F128 $0x31, Y6, Y2, Y14; \
+	VPERM2F128 $0x31, Y7, Y3, Y15; \
+	VMOVUPS Y8, (DI); \
+	VMOVUPS Y9, (DI)(BX*1); \
+	VMOVUPS Y10, (DI)(BX*2); \
+	VMOVUPS Y11, (DI)(R11*1); \
+	VMOVUPS Y12, (R12); \
+	VMOVUPS Y13, (R12)(BX*1); \
+	VMOVUPS Y14, (R12)(BX*2); \
+	VMOVUPS Y15, (R12)(R11*1)
+
+// T8_SETUP loads packT8AVX's arguments: SI/R10 rows 0 and 4 of src, DX its
+// row stride in bytes (R9 three of them), DI/R12 dst rows 0 and 4, BX the
+// dst stride (R11 three), R13 eight dst rows, CX kb.
+#define T8_SETUP \
+	MOVQ kb+0(FP), CX; \
+	MOVQ src_base+8(FP), SI; \
+	MOVQ ld+32(FP), DX; \
+	SHLQ $2, DX; \
+	MOVQ dst_base+40(FP), DI; \
+	MOVQ stride+64(FP), BX; \
+	SHLQ $2, BX; \
+	LEAQ (DX)(DX*2), R9; \
+	LEAQ (SI)(DX*4), R10; \
+	LEAQ (BX)(BX*2), R11; \
+	LEAQ (DI)(BX*4), R12; \
+	MOVQ BX, R13; \
+	SHLQ $3, R13
+
+// T8_STEP transposes the next 8 columns of the 8 rows into 8 dst rows.
+#define T8_STEP \
+	VMOVUPS (SI), Y0; \
+	VMOVUPS (SI)(DX*1), Y1; \
+	VMOVUPS (SI)(DX*2), Y2; \
+	VMOVUPS (SI)(R9*1), Y3; \
+	VMOVUPS (R10), Y4; \
+	VMOVUPS (R10)(DX*1), Y5; \
+	VMOVUPS (R10)(DX*2), Y6; \
+	VMOVUPS (R10)(R9*1), Y7; \
+	T8_BODY
+
 // ---------------------------------------------------------------------------
 // AVX-512: 12×32 tile. Z0..Z23 hold C (row i in Z(2i), Z(2i+1)), Z24/Z25 the
 // current B row, Z26/Z27 alternate as A broadcasts. Per k step: 2 B loads +
@@ -643,63 +709,12 @@ axpy256done:
 
 // func packT8AVX(kb int, src []float32, ld int, dst []float32, stride int)
 TEXT ·packT8AVX(SB), NOSPLIT, $0-72
-	MOVQ kb+0(FP), CX
-	MOVQ src_base+8(FP), SI
-	MOVQ ld+32(FP), DX
-	SHLQ $2, DX
-	MOVQ dst_base+40(FP), DI
-	MOVQ stride+64(FP), BX
-	SHLQ $2, BX
-	LEAQ (DX)(DX*2), R9
-	LEAQ (SI)(DX*4), R10
-	LEAQ (BX)(BX*2), R11
-	LEAQ (DI)(BX*4), R12
-	MOVQ BX, R13
-	SHLQ $3, R13           // R13 = 8 dst rows in bytes
+	T8_SETUP
 	SHRQ $3, CX
 	JZ   t8done
 
 t8loop:
-	VMOVUPS (SI), Y0
-	VMOVUPS (SI)(DX*1), Y1
-	VMOVUPS (SI)(DX*2), Y2
-	VMOVUPS (SI)(R9*1), Y3
-	VMOVUPS (R10), Y4
-	VMOVUPS (R10)(DX*1), Y5
-	VMOVUPS (R10)(DX*2), Y6
-	VMOVUPS (R10)(R9*1), Y7
-	VUNPCKLPS Y1, Y0, Y8
-	VUNPCKHPS Y1, Y0, Y9
-	VUNPCKLPS Y3, Y2, Y10
-	VUNPCKHPS Y3, Y2, Y11
-	VUNPCKLPS Y5, Y4, Y12
-	VUNPCKHPS Y5, Y4, Y13
-	VUNPCKLPS Y7, Y6, Y14
-	VUNPCKHPS Y7, Y6, Y15
-	VSHUFPS $0x44, Y10, Y8, Y0
-	VSHUFPS $0xEE, Y10, Y8, Y1
-	VSHUFPS $0x44, Y11, Y9, Y2
-	VSHUFPS $0xEE, Y11, Y9, Y3
-	VSHUFPS $0x44, Y14, Y12, Y4
-	VSHUFPS $0xEE, Y14, Y12, Y5
-	VSHUFPS $0x44, Y15, Y13, Y6
-	VSHUFPS $0xEE, Y15, Y13, Y7
-	VPERM2F128 $0x20, Y4, Y0, Y8
-	VPERM2F128 $0x20, Y5, Y1, Y9
-	VPERM2F128 $0x20, Y6, Y2, Y10
-	VPERM2F128 $0x20, Y7, Y3, Y11
-	VPERM2F128 $0x31, Y4, Y0, Y12
-	VPERM2F128 $0x31, Y5, Y1, Y13
-	VPERM2F128 $0x31, Y6, Y2, Y14
-	VPERM2F128 $0x31, Y7, Y3, Y15
-	VMOVUPS Y8, (DI)
-	VMOVUPS Y9, (DI)(BX*1)
-	VMOVUPS Y10, (DI)(BX*2)
-	VMOVUPS Y11, (DI)(R11*1)
-	VMOVUPS Y12, (R12)
-	VMOVUPS Y13, (R12)(BX*1)
-	VMOVUPS Y14, (R12)(BX*2)
-	VMOVUPS Y15, (R12)(R11*1)
+	T8_STEP
 	ADDQ $32, SI
 	ADDQ $32, R10
 	ADDQ R13, DI
@@ -708,6 +723,42 @@ t8loop:
 	JNZ  t8loop
 
 t8done:
+	VZEROUPPER
+	RET
+
+// func packT8StreamAVX(kb int, src []float32, ld int, dst []float32, stride int)
+//
+// packT8AVX that also prefetches the same columns of the next 8 rows (R14,
+// R15), a step ahead of the loads: a weight packed straight from memory
+// (GemmT's W) is read as 8 short interleaved streams, which the hardware
+// prefetchers follow poorly.
+TEXT ·packT8StreamAVX(SB), NOSPLIT, $0-72
+	T8_SETUP
+	LEAQ (SI)(DX*8), R14
+	LEAQ (R10)(DX*8), R15
+	SHRQ $3, CX
+	JZ   t8sdone
+
+t8sloop:
+	PREFETCHT0 (R14)
+	PREFETCHT0 (R14)(DX*1)
+	PREFETCHT0 (R14)(DX*2)
+	PREFETCHT0 (R14)(R9*1)
+	PREFETCHT0 (R15)
+	PREFETCHT0 (R15)(DX*1)
+	PREFETCHT0 (R15)(DX*2)
+	PREFETCHT0 (R15)(R9*1)
+	T8_STEP
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ $32, R14
+	ADDQ $32, R15
+	ADDQ R13, DI
+	ADDQ R13, R12
+	DECQ CX
+	JNZ  t8sloop
+
+t8sdone:
 	VZEROUPPER
 	RET
 

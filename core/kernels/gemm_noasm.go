@@ -80,7 +80,7 @@ func gemvAxpyRef(w, k int, x, b []float32, ldb int, y []float32) {
 	}
 }
 
-func packRowsFast(dst, src []float32, ld, kb, w int) bool { return false }
+func packRowsFast(dst, src []float32, ld, kb, w int, stream bool) bool { return false }
 
 func packColsFast(dst, src []float32, ld, kb, w int) bool { return false }
 

@@ -208,6 +208,12 @@ func currentTiling() *gemmTiling {
 	}
 }
 
+// streamPackBytes is the size of W above which GemmT takes it to come from
+// memory (a layer's weight) and packs it prefetching ahead: a core's L2. A
+// smaller W, such as matMulPanels' widened panel or an attention tile, is
+// likely in cache, where the prefetches only cost (packT8StreamAVX).
+const streamPackBytes = 1 << 20
+
 // parallelGemmFlops is the work (2·m·n·k) below which one thread finishes
 // before waking the pool would pay off.
 const parallelGemmFlops = 1 << 21
@@ -232,6 +238,7 @@ type gemmJob struct {
 	slab      []float32 // the slab the micro-kernels read: bp, or a PackedT's
 	bPacker   bPacker   // packs B slivers itself (an implicit B), or nil
 	rowSplit  bool      // compute is split over row slivers (else column slivers)
+	streamB   bool      // W (transB) is big enough to come from memory: pack it prefetching
 	nSlivers  int       // B slivers in the current block
 	packFn    func(lo, hi int)
 	computeFn func(lo, hi int)
@@ -361,6 +368,7 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 	j.m, j.n, j.k = m, n, k
 	j.a, j.lda, j.b, j.ldb, j.c, j.ldc, j.beta = a, lda, b, ldb, c, ldc, beta
 	j.bPacker = pack
+	j.streamB = transB && 4*n*k > streamPackBytes
 
 	pool := Default()
 	threads := pool.Threads()
@@ -446,7 +454,7 @@ func (j *gemmJob) packB(lo, hi int) {
 		}
 		if j.transB {
 			// W is (n, k): column col+jj of B is row col+jj of W.
-			packRows(dst, j.b[col*j.ldb+j.pc:], j.ldb, cols, kb, nr, true)
+			packRows(dst, j.b[col*j.ldb+j.pc:], j.ldb, cols, kb, nr, j.streamB)
 		} else {
 			packCols(dst, j.b[j.pc*j.ldb+col:], j.ldb, cols, kb, nr)
 		}

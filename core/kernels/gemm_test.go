@@ -143,6 +143,9 @@ func TestGemmLargeK(t *testing.T) {
 			runGemmCase(t, r, gemmCase{m: 14, n: 35, k: k}, false, 0)
 			runGemmCase(t, r, gemmCase{m: 14, n: 35, k: k, padA: 1, padB: 1, padC: 1}, true, 1)
 			runGemmCase(t, r, gemmCase{m: 1, n: 70, k: k}, true, 0)
+			// W past streamPackBytes: packed with packT8StreamAVX.
+			runGemmCase(t, r, gemmCase{m: 13, n: 700, k: 401, padB: 3}, true, 0)
+			runGemmCase(t, r, gemmCase{m: 40, n: 129, k: 2100, padA: 1, padC: 2}, true, 1)
 		})
 	}
 }

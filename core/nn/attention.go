@@ -256,9 +256,11 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	row := pos - c.Start               // the rows of positions pos… (a sliding cache may have dropped older ones)
 	var kNew, vNew []float32           // (seq, kv_heads, head_dim)
 	if c.Half {
-		// Computed in float32, stored as halves below; the feed-forward's
-		// buffers are free while attention runs.
-		kNew, vNew = tensor.Grow(&s.g, seq*kw), tensor.Grow(&s.u, seq*kw)
+		// Computed in float32 and stored as halves below, before attention
+		// writes att (kv_heads ≤ heads, so K fits in it); V goes through
+		// the feed-forward's gate buffer, free while attention runs (a MoE
+		// block does not otherwise grow it: one buffer, not two).
+		kNew, vNew = att[:seq*kw], tensor.Grow(&s.g, seq*kw)
 	} else {
 		kNew, vNew = c.K[row*kw:(row+seq)*kw], c.V[row*kw:(row+seq)*kw]
 	}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package towers
+
+const raceEnabled = false

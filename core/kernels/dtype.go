@@ -214,8 +214,13 @@ var traits = [numDTypes]Traits{
 		dotQ:   [numImpls]quantDot{dotQ5_KQ8_KRef, dotQ5_KQ8_KAVX2, vnniOr(dotQ5_KQ8_KVNNI, dotQ5_KQ8_KAVX2)},
 		dotQx4: [numImpls]quantDot4{implAVX512: vnniOr4(dotQ5_KQ8_Kx4VNNI)}},
 	Q6_K: {Name: "q6_K", BlockSize: QKK, BlockBytes: Q6_KBytes, VecDot: Q8_K, toFloat: dequantK(levelsQ6_K, Q6_KBytes),
-		dotQ:   [numImpls]quantDot{dotQ6_KQ8_KRef, dotQ6_KQ8_KAVX2, vnniOr(dotQ6_KQ8_KVNNI, dotQ6_KQ8_KAVX2)},
-		dotQx4: [numImpls]quantDot4{implAVX512: vnniOr4(dotQ6_KQ8_Kx4VNNI)}},
+		dotQ:     [numImpls]quantDot{dotQ6_KQ8_KRef, dotQ6_KQ8_KAVX2, vnniOr(dotQ6_KQ8_KVNNI, dotQ6_KQ8_KAVX2)},
+		dotQx4:   [numImpls]quantDot4{implAVX512: vnniOr4(dotQ6_KQ8_Kx4VNNI)},
+		repacked: Q6_KR8},
+	Q6_KR8: {Name: "q6_Kr8", BlockSize: QKK, BlockBytes: Q6_KBytes, VecDot: Q8_K, Internal: true,
+		dotQ:     [numImpls]quantDot{dotQ6_KQ8_KRef, dotQ6_KQ8_KAVX2, vnniOr(dotQ6_KQ8_KVNNI, dotQ6_KQ8_KAVX2)},
+		repackOf: Q6_K, rows8: [numImpls]quantRows8{implAVX512: vbmiRows8(dotQ6_KR8VNNI)}, rows8Ref: rows8Q6_KR8Ref,
+		pack: packQ6_KR8, unpack: unpackQ6_KR8},
 	Q8_K: {Name: "q8_K", BlockSize: QKK, BlockBytes: Q8_KBytes, VecDot: Q8_K, // activations only
 		toFloat: dequantQ8_K, fromFloat: quantQ8_K},
 

@@ -46,12 +46,13 @@ const RepackRows = 8
 // y[0 : 8·groups].
 type quantRows8 func(w, x *byte, nb int, y *float32, groups int)
 
-// Q4_0R8 and Q4_KR8 are q4_0 and q4_K repacked eight rows at a time
+// Q4_0R8, Q4_KR8 and Q6_KR8 are q4_0, q4_K and q6_K repacked eight rows at a time
 // (repack.go): Loom's own layouts of a matrix's bytes, made at load, never
 // read from or written to a file. Same size as the matrix they come from.
 const (
 	Q4_0R8 DType = 254
 	Q4_KR8 DType = 253
+	Q6_KR8 DType = 252
 )
 
 // Repacked returns the layout d's matrices are fastest in for one activation
@@ -352,6 +353,130 @@ func rows8Q4_KR8Ref(wp, xp *byte, nb int, y *float32, groups int) {
 				for p := 0; p < 2; p++ {
 					acc[2*r+p] += float32(isum[p]) * ds
 					acc[2*r+p] -= float32(msum[p]) * dm
+				}
+			}
+		}
+		for r := 0; r < RepackRows; r++ {
+			out[g*RepackRows+r] = acc[2*r] + acc[2*r+1]
+		}
+	}
+}
+
+// ---- q6_Kr8 ----
+//
+// A group's super-block (1680 bytes, eight rows' 210):
+//
+//	[   0,   16) the eight rows' f16 d
+//	[  16,  144) the int8 scales: group g (of 16 elements) of row r at 16 + 8g + r
+//	[ 144, 1168) ql: bytes 8p … 8p+7 of row r's 128 (p < 16) at 144 + 64p + 8r
+//	[1168, 1680) qh: bytes 8p … 8p+7 of row r's 64 (p < 8) at 1168 + 64p + 8r
+//
+// For half h and eight-element chunk c of l (element 128h+32i+l), ql pieces
+// 8h+c and 8h+4+c and qh piece 4h+c give the four level vectors i = 0…3
+// (low nibbles of the first, of the second, high of the first, of the
+// second, each with qh's bits 2i…2i+1 on top): lanes 2r and 2r+1 row r's
+// elements l = 8c+0…3 and 8c+4…7. A 16-element group's lane sums (eight
+// levels of 0…63) are multiplied by the rows' int8 scales as int32
+// (VPMULLD); the levels' offset 32 comes off once per super-block through
+// q8_K's bsums, Σ_g scale·bsum by VPDPWSSD (lane 2r groups 4q, 4q+1, lane
+// 2r+1 groups 4q+2, 4q+3).
+
+const q6kr8Block = RepackRows * Q6_KBytes // 1680 bytes
+
+// packQ6_KR8 interleaves the eight q6_K rows of src into one group at dst.
+func packQ6_KR8(dst, src []byte, nb int) {
+	rb := nb * Q6_KBytes
+	for b := 0; b < nb; b++ {
+		o := dst[b*q6kr8Block : (b+1)*q6kr8Block]
+		for r := 0; r < RepackRows; r++ {
+			blk := src[r*rb+b*Q6_KBytes : r*rb+(b+1)*Q6_KBytes]
+			copy(o[2*r:2*r+2], blk[208:210])
+			for g := 0; g < groupsK; g++ {
+				o[16+8*g+r] = blk[192+g]
+			}
+			for p := 0; p < 16; p++ {
+				copy(o[144+64*p+8*r:152+64*p+8*r], blk[8*p:8*p+8])
+			}
+			for p := 0; p < 8; p++ {
+				copy(o[1168+64*p+8*r:1176+64*p+8*r], blk[128+8*p:136+8*p])
+			}
+		}
+	}
+}
+
+// unpackQ6_KR8 is packQ6_KR8's inverse.
+func unpackQ6_KR8(dst, src []byte, nb int) {
+	rb := nb * Q6_KBytes
+	le := binary.LittleEndian
+	for b := 0; b < nb; b++ {
+		o := src[b*q6kr8Block : (b+1)*q6kr8Block : (b+1)*q6kr8Block]
+		for r := 0; r < RepackRows; r++ {
+			blk := dst[r*rb+b*Q6_KBytes : r*rb+(b+1)*Q6_KBytes : r*rb+(b+1)*Q6_KBytes]
+			le.PutUint16(blk[208:], le.Uint16(o[2*r:]))
+			var sc [groupsK]byte
+			for g := range sc {
+				sc[g] = o[16+8*g+r]
+			}
+			copy(blk[192:208], sc[:])
+			for p := 0; p < 16; p++ {
+				le.PutUint64(blk[8*p:], le.Uint64(o[144+64*p+8*r:]))
+			}
+			for p := 0; p < 8; p++ {
+				le.PutUint64(blk[128+8*p:], le.Uint64(o[1168+64*p+8*r:]))
+			}
+		}
+	}
+}
+
+// rows8Q6_KR8Ref is the q6_Kr8 dot of groups groups against the q8_K row
+// x: per row and super-block, two lanes' exact integer sums (lane p: Σ_g
+// scale_g · its bytes' Σ q·q_x over group g, less 32·Σ scale·bsum over its
+// groups 4q+2p, 4q+2p+1), then lane += isum·(d·d_x) in float32, in
+// super-block order; a row's value is lane 0's sum plus lane 1's.
+// dotQ6_KR8VNNI does the same with fused multiply-adds.
+func rows8Q6_KR8Ref(wp, xp *byte, nb int, y *float32, groups int) {
+	x := bytesAt(xp, nb*Q8_KBytes)
+	out := unsafe.Slice(y, RepackRows*groups)
+	gb := nb * q6kr8Block
+	w := bytesAt(wp, groups*gb)
+	for g := 0; g < groups; g++ {
+		var acc [2 * RepackRows]float32
+		for b := 0; b < nb; b++ {
+			blk := w[g*gb+b*q6kr8Block : g*gb+(b+1)*q6kr8Block]
+			xb := x[b*Q8_KBytes : (b+1)*Q8_KBytes]
+			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb))
+			q := xb[4:260]
+			for r := 0; r < RepackRows; r++ {
+				var isum [2]int32
+				for h := 0; h < 2; h++ {
+					for c := 0; c < 4; c++ {
+						a := blk[144+64*(8*h+c)+8*r : 152+64*(8*h+c)+8*r]
+						bb := blk[144+64*(8*h+4+c)+8*r : 152+64*(8*h+4+c)+8*r]
+						qh := blk[1168+64*(4*h+c)+8*r : 1176+64*(4*h+c)+8*r]
+						for i := 0; i < 4; i++ {
+							grp := 8*h + 2*i + c/2
+							sc := int32(int8(blk[16+8*grp+r]))
+							for t := 0; t < 8; t++ {
+								src := a
+								if i&1 == 1 {
+									src = bb
+								}
+								low := src[t] >> (4 * (i >> 1)) & 0xf
+								top := qh[t] >> (2 * i) & 3
+								lv := int32(low | top<<4)
+								isum[t/4] += sc * lv * int32(int8(q[128*h+32*i+8*c+t]))
+							}
+						}
+					}
+				}
+				for grp := 0; grp < groupsK; grp++ {
+					p := grp / 2 % 2
+					sc := int32(int8(blk[16+8*grp+r]))
+					isum[p] -= 32 * sc * int32(int16(binary.LittleEndian.Uint16(xb[260+2*grp:])))
+				}
+				ds := F16ToF32(binary.LittleEndian.Uint16(blk[2*r:])) * dx
+				for p := 0; p < 2; p++ {
+					acc[2*r+p] += float32(isum[p]) * ds
 				}
 			}
 		}

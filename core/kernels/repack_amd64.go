@@ -22,4 +22,11 @@ func packQ4_0R8x16(dst, w *byte, nb int)
 // the float steps as fused multiply-adds.
 //
 //go:noescape
-func dotQ4_KR8VNNI(w, x *byte, nb int, y *float32, groups int)
+func dotQ4_KR8VNNI(w, xq *byte, nb int, y *float32, groups int)
+
+// dotQ6_KR8VNNI is rows8Q6_KR8Ref over nb ≥ 1 super-blocks and groups ≥ 1
+// groups (AVX-512 F/BW/VL, VBMI and VNNI): the same exact integer lane sums,
+// the float step a fused multiply-add.
+//
+//go:noescape
+func dotQ6_KR8VNNI(w, xq *byte, nb int, y *float32, groups int)

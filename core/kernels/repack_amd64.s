@@ -17,6 +17,33 @@ DATA lanePairs<>+48(SB)/8, $0x0000000600000006
 DATA lanePairs<>+56(SB)/8, $0x0000000700000007
 GLOBL lanePairs<>(SB), RODATA|NOPTR, $64
 
+// R8_ARGS loads the eight-row dots' arguments: SI = w, BX = nb, DX = y,
+// R12 = groups.
+#define R8_ARGS \
+	MOVQ w+0(FP), SI       \
+	MOVQ nb+16(FP), BX     \
+	MOVQ y+24(FP), DX      \
+	MOVQ groups+32(FP), R12
+
+// R8_GROUP(label) starts a group at label: DI = the activation row, CX = nb,
+// Z0 = 0.
+#define R8_GROUP(label) \
+label:                      \
+	MOVQ   xq+8(FP), DI \
+	MOVQ   BX, CX       \
+	VPXORD Z0, Z0, Z0
+
+// R8_GROUP_END(label) adds each odd lane of Z0 to the even one below it,
+// stores the eight even lanes at DX and starts the next group at label.
+#define R8_GROUP_END(label) \
+	VMOVSHDUP Z0, Z1     \
+	VADDPS    Z1, Z0, Z0 \
+	VPMOVQD   Z0, Y0     \
+	VMOVUPS   Y0, (DX)   \
+	ADDQ      $32, DX    \
+	DECQ      R12        \
+	JNZ       label
+
 // func dotQ4_0R8VNNI(w, xq *byte, nb int, y *float32, groups int)
 //
 // Per group: Z0 holds the sixteen lanes' float sums (lane 2r, 2r+1: row r).
@@ -26,20 +53,14 @@ GLOBL lanePairs<>(SB), RODATA|NOPTR, $64
 // the lane pairs by VPERMPS; one multiply-add. At the group's end each odd
 // lane is added to the even one below it and the even lanes are stored.
 TEXT ·dotQ4_0R8VNNI(SB), NOSPLIT, $0-40
-	MOVQ w+0(FP), SI
-	MOVQ nb+16(FP), BX
-	MOVQ y+24(FP), DX
-	MOVQ groups+32(FP), R12
+	R8_ARGS
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z14
 	MOVL $0x5555, AX
 	KMOVW AX, K1
 	VMOVDQU64 lanePairs<>(SB), Z13
 
-r8group:
-	MOVQ   xq+8(FP), DI
-	MOVQ   BX, CX
-	VPXORD Z0, Z0, Z0
+	R8_GROUP(r8group)
 
 r8loop:
 	MOVL   4(DI), AX
@@ -73,13 +94,7 @@ r8loop:
 	DECQ CX
 	JNZ  r8loop
 
-	VMOVSHDUP Z0, Z1
-	VADDPS    Z1, Z0, Z0
-	VPMOVQD   Z0, Y0
-	VMOVUPS   Y0, (DX)
-	ADDQ $32, DX
-	DECQ R12
-	JNZ  r8group
+	R8_GROUP_END(r8group)
 	VZEROUPPER
 	RET
 
@@ -300,7 +315,7 @@ GLOBL k4MinIdx<>(SB), RODATA|NOPTR, $256
 	VPBROADCASTQ (260+8*(q))(DI), Z7 \
 	VPDPWSSD     Z7, Z6, Z11
 
-// func dotQ4_KR8VNNI(w, x *byte, nb int, y *float32, groups int)
+// func dotQ4_KR8VNNI(w, xq *byte, nb int, y *float32, groups int)
 //
 // Per group: Z0 the sixteen lanes' float sums (lanes 2r, 2r+1: row r). Per
 // super-block: the twelve planes of scales decode to Z20 (scale of
@@ -308,10 +323,7 @@ GLOBL k4MinIdx<>(SB), RODATA|NOPTR, $256
 // the scaled integer sums, Z11 the min sums; then Z0 += Z1·d·d_x and
 // Z0 −= Z11·dmin·d_x, the rows' d and dmin widened to the lane pairs.
 TEXT ·dotQ4_KR8VNNI(SB), NOSPLIT, $0-40
-	MOVQ w+0(FP), SI
-	MOVQ nb+16(FP), BX
-	MOVQ y+24(FP), DX
-	MOVQ groups+32(FP), R12
+	R8_ARGS
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z14
 	MOVL $0x3f3f3f3f, AX
@@ -336,10 +348,7 @@ TEXT ·dotQ4_KR8VNNI(SB), NOSPLIT, $0-40
 	VMOVDQU64 k4MinIdx<>+128(SB), Z30
 	VMOVDQU64 k4MinIdx<>+192(SB), Z31
 
-k4group:
-	MOVQ   x+8(FP), DI
-	MOVQ   BX, CX
-	VPXORD Z0, Z0, Z0
+	R8_GROUP(k4group)
 
 k4loop:
 	// Scales: Z8 = planes 0…7, Y9 = planes 8…11.
@@ -387,12 +396,151 @@ k4loop:
 	DECQ CX
 	JNZ  k4loop
 
-	VMOVSHDUP Z0, Z1
-	VADDPS    Z1, Z0, Z0
-	VPMOVQD   Z0, Y0
-	VMOVUPS   Y0, (DX)
-	ADDQ $32, DX
-	DECQ R12
-	JNZ  k4group
+	R8_GROUP_END(k4group)
+	VZEROUPPER
+	RET
+
+// q6ScaleIdx: VPERMB indices giving dword lanes 2r and 2r+1 the byte r of a
+// 64-byte window (row r's scale of the window's first group) in their top
+// byte (K2), for VPSRAD to sign-extend. q6OffIdx: lane 2r+p's two int16
+// halves rows r's scales of groups 2p and 2p+1 of a window of four groups,
+// in their high bytes (K3), for VPSRAW.
+DATA q6ScaleIdx<>+0(SB)/8, $0x0000000000000000
+DATA q6ScaleIdx<>+8(SB)/8, $0x0100000001000000
+DATA q6ScaleIdx<>+16(SB)/8, $0x0200000002000000
+DATA q6ScaleIdx<>+24(SB)/8, $0x0300000003000000
+DATA q6ScaleIdx<>+32(SB)/8, $0x0400000004000000
+DATA q6ScaleIdx<>+40(SB)/8, $0x0500000005000000
+DATA q6ScaleIdx<>+48(SB)/8, $0x0600000006000000
+DATA q6ScaleIdx<>+56(SB)/8, $0x0700000007000000
+GLOBL q6ScaleIdx<>(SB), RODATA|NOPTR, $64
+
+DATA q6OffIdx<>+0(SB)/8, $0x1800100008000000
+DATA q6OffIdx<>+8(SB)/8, $0x1900110009000100
+DATA q6OffIdx<>+16(SB)/8, $0x1a0012000a000200
+DATA q6OffIdx<>+24(SB)/8, $0x1b0013000b000300
+DATA q6OffIdx<>+32(SB)/8, $0x1c0014000c000400
+DATA q6OffIdx<>+40(SB)/8, $0x1d0015000d000500
+DATA q6OffIdx<>+48(SB)/8, $0x1e0016000e000600
+DATA q6OffIdx<>+56(SB)/8, $0x1f0017000f000700
+GLOBL q6OffIdx<>(SB), RODATA|NOPTR, $64
+
+// Q6_LEVEL_DOT(lv, act, acc) adds the level vector lv times the activation
+// quadword at act(DI) to acc.
+#define Q6_LEVEL_DOT(lv, act, acc) \
+	VPBROADCASTQ act(DI), Z8 \
+	VPDPBUSD     Z8, lv, acc
+
+// Q6_CHUNK(h, c, g0, g1, g2, g3): chunk c of half h, the four level
+// vectors i = 0…3 into the group sums g0…g3 (groups 8h+2i+c/2).
+#define Q6_CHUNK(h, c, g0, g1, g2, g3) \
+	VMOVDQU64 (144+64*(8*(h)+(c)))(SI), Z2   \
+	VMOVDQU64 (144+64*(8*(h)+4+(c)))(SI), Z3 \
+	VMOVDQU64 (1168+64*(4*(h)+(c)))(SI), Z4  \
+	VPSLLW    $4, Z4, Z5                     \
+	VPANDD    Z21, Z5, Z5                    \
+	VPANDD    Z20, Z2, Z6                    \
+	VPORD     Z5, Z6, Z6                     \
+	Q6_LEVEL_DOT(Z6, (4+128*(h)+8*(c)), g0)  \
+	VPSLLW    $2, Z4, Z5                     \
+	VPANDD    Z21, Z5, Z5                    \
+	VPANDD    Z20, Z3, Z7                    \
+	VPORD     Z5, Z7, Z7                     \
+	Q6_LEVEL_DOT(Z7, (4+128*(h)+32+8*(c)), g1) \
+	VPANDD    Z21, Z4, Z5                    \
+	VPSRLW    $4, Z2, Z6                     \
+	VPANDD    Z20, Z6, Z6                    \
+	VPORD     Z5, Z6, Z6                     \
+	Q6_LEVEL_DOT(Z6, (4+128*(h)+64+8*(c)), g2) \
+	VPSRLW    $2, Z4, Z5                     \
+	VPANDD    Z21, Z5, Z5                    \
+	VPSRLW    $4, Z3, Z7                     \
+	VPANDD    Z20, Z7, Z7                    \
+	VPORD     Z5, Z7, Z7                     \
+	Q6_LEVEL_DOT(Z7, (4+128*(h)+96+8*(c)), g3)
+
+// Q6_SCALE(grp, g) adds group grp's lane sums g times the rows' scales to Z1.
+#define Q6_SCALE(grp, g) \
+	VPERMB.Z (16+8*(grp))(SI), Z22, K2, Z9 \
+	VPSRAD   $24, Z9, Z9                   \
+	VPMULLD  Z9, g, g                      \
+	VPADDD   g, Z1, Z1
+
+// Q6_HALF(h): the 128 elements of half h into Z1.
+#define Q6_HALF(h) \
+	VPXORD Z12, Z12, Z12 \
+	VPXORD Z13, Z13, Z13 \
+	VPXORD Z14, Z14, Z14 \
+	VPXORD Z15, Z15, Z15 \
+	VPXORD Z16, Z16, Z16 \
+	VPXORD Z17, Z17, Z17 \
+	VPXORD Z18, Z18, Z18 \
+	VPXORD Z19, Z19, Z19 \
+	Q6_CHUNK(h, 0, Z12, Z14, Z16, Z18) \
+	Q6_CHUNK(h, 1, Z12, Z14, Z16, Z18) \
+	Q6_CHUNK(h, 2, Z13, Z15, Z17, Z19) \
+	Q6_CHUNK(h, 3, Z13, Z15, Z17, Z19) \
+	Q6_SCALE(8*(h)+0, Z12) \
+	Q6_SCALE(8*(h)+1, Z13) \
+	Q6_SCALE(8*(h)+2, Z14) \
+	Q6_SCALE(8*(h)+3, Z15) \
+	Q6_SCALE(8*(h)+4, Z16) \
+	Q6_SCALE(8*(h)+5, Z17) \
+	Q6_SCALE(8*(h)+6, Z18) \
+	Q6_SCALE(8*(h)+7, Z19)
+
+// Q6_OFF(q) adds the scales of groups 4q…4q+3 times their bsums to Z11.
+#define Q6_OFF(q) \
+	VPERMB.Z     (16+32*(q))(SI), Z23, K3, Z9 \
+	VPSRAW       $8, Z9, Z9                   \
+	VPBROADCASTQ (260+8*(q))(DI), Z10         \
+	VPDPWSSD     Z10, Z9, Z11
+
+// func dotQ6_KR8VNNI(w, xq *byte, nb int, y *float32, groups int)
+//
+// Per group: Z0 the sixteen lanes' float sums (lanes 2r, 2r+1: row r). Per
+// super-block: Z1 = Σ_g scale·(lane sums of group g) − 32·Σ scale·bsum
+// (Z11), then Z0 += Z1·d·d_x, the rows' d widened to the lane pairs.
+TEXT ·dotQ6_KR8VNNI(SB), NOSPLIT, $0-40
+	R8_ARGS
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z20
+	MOVL $0x30303030, AX
+	VPBROADCASTD AX, Z21
+	MOVQ $0x8888888888888888, AX
+	KMOVQ AX, K2
+	MOVQ $0xaaaaaaaaaaaaaaaa, AX
+	KMOVQ AX, K3
+	VMOVDQU64 q6ScaleIdx<>(SB), Z22
+	VMOVDQU64 q6OffIdx<>(SB), Z23
+	VMOVDQU64 lanePairs<>(SB), Z24
+
+	R8_GROUP(q6group)
+
+q6loop:
+	VPXORD Z1, Z1, Z1
+	Q6_HALF(0)
+	Q6_HALF(1)
+	VPXORD Z11, Z11, Z11
+	Q6_OFF(0)
+	Q6_OFF(1)
+	Q6_OFF(2)
+	Q6_OFF(3)
+	VPSLLD $5, Z11, Z11
+	VPSUBD Z11, Z1, Z1
+
+	VBROADCASTSS (DI), Y10
+	VCVTPH2PS    (SI), Y9
+	VMULPS       Y10, Y9, Y9
+	VPERMPS      Z9, Z24, Z9
+	VCVTDQ2PS    Z1, Z1
+	VFMADD231PS  Z1, Z9, Z0
+
+	ADDQ $1680, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q6loop
+
+	R8_GROUP_END(q6group)
 	VZEROUPPER
 	RET

@@ -20,7 +20,7 @@ var repackShapes = []struct{ n, nb int }{
 }
 
 // repackTypes are the file types with a repacked layout.
-var repackTypes = []DType{Q4_0, Q4_K}
+var repackTypes = []DType{Q4_0, Q4_K, Q6_K}
 
 // repacked returns a copy of w (n rows of k elements of d) in d's repacked
 // layout, whatever the current implementation.
@@ -97,17 +97,19 @@ func TestRepackRoundTrip(t *testing.T) {
 // and they may cancel).
 func exactRows8(w []byte, d DType, xq []byte, row, nb int) (v, mag float64) {
 	rb := nb * d.BlockBytes()
-	if d == Q4_K {
+	if d.BlockSize() == QKK {
+		levels := map[DType]levels256{Q4_K: levelsQ4_K, Q6_K: levelsQ6_K}[d]
 		var sl superLevels
 		for b := 0; b < nb; b++ {
-			levelsQ4_K(w[row*rb+b*Q4_KBytes:], &sl)
+			levels(w[row*rb+b*d.BlockBytes():], &sl)
 			xb := xq[b*Q8_KBytes:]
 			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb))
 			var isum, iabs, msum, mabs int64
 			for e := 0; e < QKK; e++ {
 				p := int64(sl.scale[e/16]) * int64(sl.v[e]) * int64(int8(xb[4+e]))
 				isum += p
-				iabs += max(p, -p)
+				a := int64(sl.scale[e/16]) * (int64(sl.v[e]) + 32) * int64(int8(xb[4+e]))
+				iabs += max(a, -a) + max(p, -p)
 			}
 			for g := range groupsK {
 				p := int64(sl.mins[g]) * int64(int16(binary.LittleEndian.Uint16(xb[260+2*g:])))

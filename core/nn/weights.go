@@ -17,6 +17,7 @@ package nn
 import (
 	"errors"
 	"fmt"
+	"os"
 	"unsafe"
 
 	"github.com/loomhq/loom/core/formats"
@@ -106,12 +107,17 @@ func (b *Binder) Sub(format string, args ...any) *Binder {
 // same source) sees it as it is. For towers whose linears are only ever
 // multiplied (Linear.Forward, MatVecMany, the MoE kernel): a repacked
 // matrix cannot be read by rows (Row, Dense) and splits only at multiples
-// of eight rows.
+// of eight rows. $LOOM_REPACK=0 turns it off (every matrix stays in its
+// file's layout: the before side of a comparison).
 func (b *Binder) Repacking() *Binder {
 	c := *b
-	c.repack = true
+	c.repack = os.Getenv(RepackEnv) != "0"
 	return &c
 }
+
+// RepackEnv names the environment variable that, set to 0, keeps matrices
+// in their file's layout (Binder.Repacking).
+const RepackEnv = "LOOM_REPACK"
 
 func (b *Binder) name(n string) string {
 	if b.prefix == "" {

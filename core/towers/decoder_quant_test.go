@@ -36,7 +36,7 @@ func TestQ4_K_MMoEMatchesLlamaCpp(t *testing.T) {
 	}
 	d.KVF32 = true // llamalogits ran llama.cpp with an f32 cache
 	moe := d.Blocks[0].MoE
-	if moe == nil || moe.Weights.Gate.Type.RepackOf() != kernels.Q4_K || moe.Weights.Up.Type.RepackOf() != kernels.Q4_K || moe.Weights.Down.Type != kernels.Q6_K {
+	if moe == nil || moe.Weights.Gate.Type.RepackOf() != kernels.Q4_K || moe.Weights.Up.Type.RepackOf() != kernels.Q4_K || moe.Weights.Down.Type.RepackOf() != kernels.Q6_K {
 		t.Fatalf("experts bound as %+v", moe)
 	}
 	gate, _ := src.Info("blk.0.ffn_gate_exps.weight")

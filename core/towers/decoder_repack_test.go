@@ -13,7 +13,7 @@ import (
 	"github.com/loomhq/loom/core/kernels"
 )
 
-// A q4_0 or q4_K model opened from a file has its blocks' and output's matrices
+// A q4_0, q4_K or q6_K model opened from a file has its blocks' and output's matrices
 // repacked at load (kernels.Repack, where the CPU has the eight-row dot),
 // the MoE experts included; opened as a mapping (LOOM_MMAP=1) it keeps the
 // file's layout. Both give the same logits within the eight-row dot's
@@ -28,6 +28,7 @@ func TestDecoderRepacked(t *testing.T) {
 		{kernels.Q4_0, tinyLlama{dim: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, vocab: 50, experts: 4, used: 2}},
 		{kernels.Q4_K, tinyLlama{dim: 256, layers: 2, heads: 4, kvHeads: 2, ff: 256, vocab: 50}},
 		{kernels.Q4_K, tinyLlama{dim: 256, layers: 2, heads: 4, kvHeads: 2, ff: 256, vocab: 50, experts: 4, used: 2}},
+		{kernels.Q6_K, tinyLlama{dim: 256, layers: 2, heads: 4, kvHeads: 2, ff: 256, vocab: 50}},
 	} {
 		m := c.m
 		r := rand.New(rand.NewSource(8))
@@ -46,14 +47,22 @@ func TestDecoderRepacked(t *testing.T) {
 				}
 				q.Type = c.typ
 				q.Data = make([]byte, len(f)/c.typ.BlockSize()*c.typ.BlockBytes())
-				if c.typ == kernels.Q4_K { // random levels, scales and mins; small d, dmin
+				switch bb := c.typ.BlockBytes(); { // K types: random levels and scales; small d (and dmin)
+				case c.typ == kernels.Q4_K:
 					r.Read(q.Data)
-					for b := 0; b < len(q.Data); b += kernels.Q4_KBytes {
+					for b := 0; b < len(q.Data); b += bb {
 						binary.LittleEndian.PutUint16(q.Data[b:], kernels.F32ToF16(0.002*r.Float32()))
 						binary.LittleEndian.PutUint16(q.Data[b+2:], kernels.F32ToF16(0.002*r.Float32()))
 					}
-				} else if err := c.typ.Quantize(q.Data, f); err != nil {
-					t.Fatal(err)
+				case c.typ == kernels.Q6_K:
+					r.Read(q.Data)
+					for b := 0; b < len(q.Data); b += bb {
+						binary.LittleEndian.PutUint16(q.Data[b+208:], kernels.F32ToF16(0.0005*r.Float32()))
+					}
+				default:
+					if err := c.typ.Quantize(q.Data, f); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			infos = append(infos, &q)

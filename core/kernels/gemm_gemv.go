@@ -120,7 +120,7 @@ type streamX struct {
 // (stride ld), copying it into buf, which it grows as needed and returns for
 // the next call.
 func newStreamX(x, w []float32, ld, k int, buf []float32) (streamX, []float32) {
-	if !useAVX512 || k == 0 || ld%16 != 0 {
+	if !useAVX512 || k == 0 || ld%16 != 0 || len(w) == 0 {
 		return streamX{x: x}, buf
 	}
 	sh := int(uintptr(unsafe.Pointer(&w[0])) % 64 / 4)

@@ -330,6 +330,13 @@ func TestGemmDegenerate(t *testing.T) {
 	}
 	Gemm(0, 5, 5, nil, 5, make([]float32, 25), 5, 0, nil, 5)
 	GemmT(5, 0, 5, make([]float32, 25), 5, nil, 5, 0, nil, 1)
+	// m = 1 takes the GEMV paths; no rows: nothing to read or write.
+	GemmT(1, 0, 5, make([]float32, 5), 5, nil, 16, 0, nil, 1)
+	MatVecT(nil, nil, make([]float32, 16), 0, 16)
+	gemvT(0, 16, make([]float32, 16), nil, 16, 0, nil) // conv's direct call, no output channels
+	if err := MatVecMany([]MatVecPart{{Y: []float32{}, F32: []float32{}, N: 0}}, make([]float32, 16), 16); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestGemmBadShapePanics(t *testing.T) {

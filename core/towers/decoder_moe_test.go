@@ -308,6 +308,13 @@ func TestDecoderMatchesReference(t *testing.T) {
 				}
 			}
 			check("prefill+decode", logits)
+			// A prefill whose MoE blocks route the tokens in chunks of 3.
+			defer func(n int) { moeChunk = n }(moeChunk)
+			moeChunk = 3
+			if logits, err = d.NewState(0).Forward(tokens, 0); err != nil {
+				t.Fatal(err)
+			}
+			check("prefill, MoE in chunks of 3 tokens", logits)
 			// The default f16 cache: keys and values rounded to halves move
 			// these logits by a normalised MSE of 1.6e-9 to 9.3e-9.
 			d.KVF32, tol = false, 1e-7

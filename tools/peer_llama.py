@@ -8,8 +8,9 @@ For each model and thread count it runs --rounds rounds of
   llama-bench -m M -mmp 0 -t T -p 0 -n 64 -d 128 -r 1 -o jsonl    (decode after 128 positions)
 and prints, per (model, threads), the median prefill and decode tokens/s of
 each side and their ratio Loom ÷ llama.cpp (> 1: Loom faster), then one JSON
-line per round with the raw figures. Loom's peak RSS is printed beside its
-model's file size.
+line per round with the raw figures. Peak RSS of both (Loom's own report; for
+llama-bench, each process's own maximum resident set from wait4, the larger of
+its prefill and decode runs) is printed beside the model's file size.
 
 Both decode 64 tokens after 128 cached positions (llama-bench's -d fills
 the cache untimed), so both attend over the same context.
@@ -58,11 +59,23 @@ def run_loom(loom, model, threads, prompt, gen):
             "file_mib": r.get("model_file_mib")}
 
 
+def run_peak(cmd):
+    """Runs cmd; returns its stdout and its own peak RSS in MiB (wait4's rusage for that child alone)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = p.stdout.read()
+    p.stdout.close()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise subprocess.CalledProcessError(p.returncode, cmd)
+    return out, ru.ru_maxrss / 1024  # Linux reports KiB
+
+
 def run_llama(bench, model, threads, prompt, gen):
-    res = {}
+    res = {"rss_mib": 0.0}
     for key, args in (("prefill", ["-p", str(prompt), "-n", "0"]), ("decode", ["-p", "0", "-n", str(gen), "-d", str(prompt)])):
-        out = subprocess.run([bench, "-m", model, "-mmp", "0", "-t", str(threads), "-r", "1", "-o", "jsonl"] + args,
-                             check=True, capture_output=True, text=True).stdout
+        out, rss = run_peak([bench, "-m", model, "-mmp", "0", "-t", str(threads), "-r", "1", "-o", "jsonl"] + args)
+        res["rss_mib"] = max(res["rss_mib"], rss)
         for line in out.splitlines():
             if line.strip().startswith("{"):
                 res[key] = json.loads(line)["avg_ts"]
@@ -126,14 +139,16 @@ def main():
             med = lambda xs, k: statistics.median(x[k] for x in xs)
             rows.append((os.path.basename(model), t, med(loom, "prefill"), med(llama, "prefill"),
                          med(loom, "decode"), med(llama, "decode"), max(x["rss_mib"] or 0 for x in loom),
-                         loom[0]["file_mib"] or 0))
+                         max(x.get("rss_mib", 0) for x in llama), loom[0]["file_mib"] or 0))
     print()
     if a.cpu_time:
         print("tok/s of CPU time, one thread:")
-    print("| model | threads | prefill tok/s Loom / llama.cpp | ratio | decode tok/s Loom / llama.cpp | ratio | Loom peak RSS / file MiB |")
+    print("| model | threads | prefill tok/s Loom / llama.cpp | ratio | decode tok/s Loom / llama.cpp | ratio | "
+          "peak RSS MiB Loom / llama.cpp / file |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for m, t, lp, cp, ld, cd, rss, fm in rows:
-        print(f"| {m} | {t} | {lp:.1f} / {cp:.1f} | {lp / cp:.2f} | {ld:.1f} / {cd:.1f} | {ld / cd:.2f} | {rss:.0f} / {fm:.0f} |")
+    for m, t, lp, cp, ld, cd, rss, lrss, fm in rows:
+        print(f"| {m} | {t} | {lp:.1f} / {cp:.1f} | {lp / cp:.2f} | {ld:.1f} / {cd:.1f} | {ld / cd:.2f} | "
+              f"{rss:.0f} / {lrss:.0f} / {fm:.0f} |")
 
 
 if __name__ == "__main__":

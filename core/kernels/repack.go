@@ -280,21 +280,26 @@ func packQ4_KR8(dst, src []byte, nb int) {
 	}
 }
 
-// unpackQ4_KR8 is packQ4_KR8's inverse (batches unpack panels with it, so
-// it moves words, not bytes, where it can).
+// unpackQ4_KR8 is packQ4_KR8's inverse (batches unpack panels with it:
+// words, not bytes, and no calls).
 func unpackQ4_KR8(dst, src []byte, nb int) {
 	rb := nb * Q4_KBytes
 	le := binary.LittleEndian
 	for b := 0; b < nb; b++ {
-		o := src[b*q4kr8Block : (b+1)*q4kr8Block : (b+1)*q4kr8Block]
+		o := (*[q4kr8Block]byte)(src[b*q4kr8Block:])
 		for r := 0; r < RepackRows; r++ {
-			blk := dst[r*rb+b*Q4_KBytes : r*rb+(b+1)*Q4_KBytes : r*rb+(b+1)*Q4_KBytes]
-			le.PutUint32(blk, uint32(le.Uint16(o[2*r:]))|uint32(le.Uint16(o[16+2*r:]))<<16)
-			var sc [12]byte
-			for i := range sc {
-				sc[i] = o[32+8*i+r]
+			blk := (*[Q4_KBytes]byte)(dst[r*rb+b*Q4_KBytes:])
+			le.PutUint32(blk[0:], uint32(le.Uint16(o[2*r:]))|uint32(le.Uint16(o[16+2*r:]))<<16)
+			var lo uint64
+			var hi uint32
+			for i := 0; i < 8; i++ {
+				lo |= uint64(o[32+8*i+r]) << (8 * i)
 			}
-			copy(blk[4:16], sc[:])
+			for i := 0; i < 4; i++ {
+				hi |= uint32(o[96+8*i+r]) << (8 * i)
+			}
+			le.PutUint64(blk[4:], lo)
+			le.PutUint32(blk[12:], hi)
 			for p := 0; p < 16; p++ {
 				le.PutUint64(blk[16+8*p:], le.Uint64(o[128+64*p+8*r:]))
 			}
@@ -404,20 +409,22 @@ func packQ6_KR8(dst, src []byte, nb int) {
 	}
 }
 
-// unpackQ6_KR8 is packQ6_KR8's inverse.
+// unpackQ6_KR8 is packQ6_KR8's inverse (words, not bytes, and no calls).
 func unpackQ6_KR8(dst, src []byte, nb int) {
 	rb := nb * Q6_KBytes
 	le := binary.LittleEndian
 	for b := 0; b < nb; b++ {
-		o := src[b*q6kr8Block : (b+1)*q6kr8Block : (b+1)*q6kr8Block]
+		o := (*[q6kr8Block]byte)(src[b*q6kr8Block:])
 		for r := 0; r < RepackRows; r++ {
-			blk := dst[r*rb+b*Q6_KBytes : r*rb+(b+1)*Q6_KBytes : r*rb+(b+1)*Q6_KBytes]
+			blk := (*[Q6_KBytes]byte)(dst[r*rb+b*Q6_KBytes:])
 			le.PutUint16(blk[208:], le.Uint16(o[2*r:]))
-			var sc [groupsK]byte
-			for g := range sc {
-				sc[g] = o[16+8*g+r]
+			var lo, hi uint64
+			for g := 0; g < 8; g++ {
+				lo |= uint64(o[16+8*g+r]) << (8 * g)
+				hi |= uint64(o[80+8*g+r]) << (8 * g)
 			}
-			copy(blk[192:208], sc[:])
+			le.PutUint64(blk[192:], lo)
+			le.PutUint64(blk[200:], hi)
 			for p := 0; p < 16; p++ {
 				le.PutUint64(blk[8*p:], le.Uint64(o[144+64*p+8*r:]))
 			}

@@ -176,7 +176,7 @@ def make_batch(clips, tk, rng, aug, train=True):
     return torch.stack(mels), ids, ctc
 
 
-def losses(m, ctc_head, mel, ids, ctc, tk, smoothing=0.05):
+def losses(m, ctc_head, mel, ids, ctc, tk, smoothing=0.05, detach_ctc=False):
     enc = m.model.encoder(mel)  # (B, 300, d)
     inp = ids[:, :-1].clamp(min=0)
     tgt = ids[:, 1:].clone()
@@ -185,7 +185,7 @@ def losses(m, ctc_head, mel, ids, ctc, tk, smoothing=0.05):
     tgt[(tgt == tk.sp["<|transcribe|>"]) | (tgt == tk.sp["<|notimestamps|>"])] = -100
     logits = m.model.decoder(inp, enc)  # (B, T-1, V)
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100, label_smoothing=smoothing)
-    lp = ctc_head(enc).log_softmax(-1).transpose(0, 1)  # (300, B, 257): bytes, then blank
+    lp = ctc_head(enc.detach() if detach_ctc else enc).log_softmax(-1).transpose(0, 1)  # (300, B, 257): bytes, then blank
     flat = torch.tensor([b for t in ctc for b in t], dtype=torch.long)
     cl = F.ctc_loss(lp, flat, torch.full((len(ctc),), enc.shape[1], dtype=torch.long),
                     torch.tensor([len(t) for t in ctc]), blank=256, zero_infinity=True)
@@ -210,6 +210,29 @@ def greedy(m, tk, mel, max_len=160):
         out.append(nxt)
         last = m.model.decoder(torch.tensor([[nxt]]), enc, cache, pos)[0, -1]
     return tk.decode(out).strip()
+
+
+def init_from(m, cfg, path):
+    """Loads an exported folder's weights into m (the configuration must
+    match; the decoder's position table keeps training's first rows)."""
+    fc = json.load(open(os.path.join(path, "config.json")))
+    for k in ("d_model", "encoder_layers", "decoder_layers", "encoder_ffn_dim", "vocab_size", "max_source_positions"):
+        if fc[k] != cfg[k]:
+            sys.exit(f"--init-from {path}: {k} {fc[k]}, this run's model has {cfg[k]} (--size)")
+    w = folder.safet.load(os.path.join(path, "model.safetensors"))
+    own = m.state_dict()
+    state = {}
+    for k, v in own.items():
+        if k not in w:
+            sys.exit(f"--init-from {path}: no {k}")
+        t = torch.from_numpy(np.array(w[k], dtype=np.float32))
+        if k == "model.decoder.embed_positions.weight":
+            t = t[: v.shape[0]]
+        if t.shape != v.shape:
+            sys.exit(f"--init-from {path}: {k} is {tuple(t.shape)}, the model's {tuple(v.shape)}")
+        state[k] = t
+    m.load_state_dict(state)
+    print(json.dumps({"init_from": path, "tensors": len(state)}), flush=True)
 
 
 EXPORT_TARGET_POSITIONS = 448  # Whisper's; Loom decodes at most half of them per window
@@ -249,6 +272,11 @@ def main():
     ap.add_argument("--beams", type=int, default=5, help="generation_config.json num_beams: the folder's default beam width")
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--export-only", action="store_true", help="write --out from --work's checkpoint and stop (with or without --resume; no checkpoint is an error)")
+    ap.add_argument("--init-from", default="", help="a model folder (model.safetensors, e.g. models/loom-asr) to start from: "
+                    "its weights, a fresh optimiser and CTC head (the head is dropped at export), step 0")
+    ap.add_argument("--warmup", type=int, default=150, help="warm-up steps of the learning rate")
+    ap.add_argument("--ctc-head-warmup", type=int, default=0, help="steps in which the CTC loss trains only its head "
+                    "(the encoder's output detached): a fresh head on a trained encoder (--init-from) learns before it pulls at it")
     a = ap.parse_args()
     torch.set_num_threads(1)
     # torch 1.13's oneDNN (mkldnn) Conv1d backward gave conv1/conv2 weight
@@ -288,6 +316,10 @@ def main():
         ctc_head.load_state_dict(s["ctc"])
         opt.load_state_dict(s["opt"])
         step = s["step"]
+    if a.init_from:
+        if a.resume:
+            sys.exit("--init-from starts a new run: give it a fresh --work, not --resume")
+        init_from(m, cfg, a.init_from)
     if a.export_only:
         m.eval()
         export(m, tk, cfg, a.out, a.beams)
@@ -302,7 +334,7 @@ def main():
     aug = Augment(rng, a.room, a.noise)
     order, oi = list(range(len(train))), len(train)
     last_ck = last_load = time.time()
-    warm = 150
+    warm = a.warmup
     ema = None
     while True:
         frac = (time.time() - t0) / budget
@@ -322,11 +354,17 @@ def main():
         oi += a.batch
         m.train()
         mel, ids, ctc = make_batch(batch, tk, rng, aug)
-        ce, cl = losses(m, ctc_head, mel, ids, ctc, tk)
+        ce, cl = losses(m, ctc_head, mel, ids, ctc, tk, detach_ctc=step < a.ctc_head_warmup)
         loss = ce + a.ctc * cl
         opt.zero_grad()
         loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_(params, a.clip)
+        if step < a.ctc_head_warmup:
+            # the fresh head's gradients are large: clipped with the model's,
+            # they would scale the model's steps down to nothing
+            gn = torch.nn.utils.clip_grad_norm_(list(m.parameters()), a.clip)
+            torch.nn.utils.clip_grad_norm_(list(ctc_head.parameters()), a.clip)
+        else:
+            gn = torch.nn.utils.clip_grad_norm_(params, a.clip)
         opt.step()
         step += 1
         ema = float(ce) if ema is None else 0.95 * ema + 0.05 * float(ce)

@@ -18,27 +18,30 @@ const parallelGemvFloats = 1 << 16
 // gemvJob carries one GEMV through the pool with its method values bound
 // once, so a call allocates nothing.
 type gemvJob struct {
-	n, k     int
-	x, w     []float32
-	sx       streamX   // x for w (gemvT)
-	xbuf     []float32 // sx's memory, kept between calls
-	ld       int
-	beta     float32
-	y        []float32
-	share    rowShare // gemvT's rows, for the threads to take
-	sharedFn func(lo, hi int)
-	stripsFn func(lo, hi int)
+	n, k      int
+	x, w      []float32
+	sx        streamX   // x for w (gemvT)
+	xbuf      []float32 // sx's memory, kept between calls
+	ld        int
+	beta      float32
+	y         []float32
+	share     rowShare // gemvT's rows, for the threads to take
+	sharedFn  func(lo, hi int)
+	stripsFn  func(lo, hi int)
+	sliversFn func(lo, hi int) // MatVecTSlivers' rows (slivers.go)
 }
 
 var gemvJobs = newFreeList(16, func(j *gemvJob) {
 	j.sharedFn = j.shared
 	j.stripsFn = j.strips
+	j.sliversFn = j.slivers
 })
 
 // gemvRowBlock is the unit of work of the f32 GEMVs: a chunk of rows is a
 // multiple of it, so its edges fall on the four-row quads a serial call
-// uses and every row's value is the same whichever thread computes it.
-const gemvRowBlock = 16
+// uses, and on F32R32's 32-row slivers, and every row's value is the same
+// whichever thread computes it.
+const gemvRowBlock = SliverRows
 
 // gemvChunkRows is how many rows of a k-wide matrix a thread takes at a
 // time: whole row blocks, each chunk worth a hand-off (~64K MACs).

@@ -13,11 +13,12 @@ import (
 )
 
 // MatVecPart is one matrix of a MatVecMany group: Y (N) = W·x for W (N, k)
-// stored in Type (F32 holds f32 weights, Data any other type, rows
-// contiguous), x the group's activation or the part's own X.
+// stored in Type (F32 holds f32 weights, rows contiguous, or F32R32's
+// slivers when Type says so; Data any other type, rows contiguous), x the
+// group's activation or the part's own X.
 type MatVecPart struct {
 	Y    []float32
-	F32  []float32 // (N, k) when the weights are f32
+	F32  []float32 // (N, k) when the weights are f32 (or f32r32)
 	Data []byte    // N × Type.RowBytes(k) otherwise
 	Type DType
 	N    int
@@ -44,6 +45,9 @@ func MatVecMany(parts []MatVecPart, x []float32, k int) error {
 		if p.F32 != nil {
 			if len(p.F32) != p.N*k {
 				return fmt.Errorf("MatVecMany part %d: %d f32 weights want %d×%d: %w", i, len(p.F32), p.N, k, ErrBadLength)
+			}
+			if p.Type == F32R32 && p.N%SliverRows != 0 {
+				return fmt.Errorf("MatVecMany part %d: f32r32 with %d rows: %w", i, p.N, ErrBadLength)
 			}
 		} else {
 			if !p.Type.Computable() {
@@ -84,6 +88,10 @@ func MatVecMany(parts []MatVecPart, x []float32, k int) error {
 		if p.F32 == nil {
 			j.quantized(traits[p.Type].VecDot, p.X)
 			j.sx = append(j.sx, streamX{})
+			continue
+		}
+		if p.Type == F32R32 { // in place: sh is the slivers' rotation
+			j.sx = append(j.sx, streamX{x: p.X, sh: SliversShift(p.F32)})
 			continue
 		}
 		if len(j.xbufs) <= i {
@@ -172,6 +180,10 @@ func (j *manyJob) rows(lo, hi int) {
 		r0, r1 := max(lo-base, 0), min(hi-base, p.N)
 		base += roundUp(p.N, gemvRowBlock)
 		if r0 >= r1 {
+			continue
+		}
+		if p.F32 != nil && p.Type == F32R32 {
+			sliverRows(p.Y, p.X, p.F32, p.N, j.k, j.sx[i].sh, r0, r1)
 			continue
 		}
 		if p.F32 != nil {

@@ -32,6 +32,9 @@ func (l *Linear) SplitRows(lo, hi int) (Linear, error) {
 	if r := m.Type.RepackOf(); r != m.Type && (lo%kernels.RepackRows != 0 || hi%kernels.RepackRows != 0 && hi != m.Rows) {
 		return Linear{}, fmt.Errorf("split rows [%d,%d) of %d: %v groups rows by %d", lo, hi, m.Rows, m.Type, kernels.RepackRows)
 	}
+	if m.F32 != nil && m.Type == kernels.F32R32 {
+		return Linear{}, fmt.Errorf("split rows [%d,%d) of %d: f32r32's slivers are placed for the whole matrix", lo, hi, m.Rows)
+	}
 	s := Linear{W: Matrix{Rows: hi - lo, Cols: m.Cols, Type: m.Type}}
 	if m.F32 != nil {
 		s.W.F32 = m.F32[lo*m.Cols : hi*m.Cols]

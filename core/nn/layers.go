@@ -21,13 +21,14 @@ type Linear struct {
 // short calls (a vocoder's frames in bands). It costs a copy of W, so
 // language models, whose weights are most of the process, do not call it.
 func (l *Linear) Pack() {
-	if !l.W.Quantized() && l.W.Rows > 0 && l.W.Cols > 0 {
+	if !l.W.Quantized() && l.W.Type == kernels.F32 && l.W.Rows > 0 && l.W.Cols > 0 {
 		l.packed = kernels.PackT(l.W.F32, l.W.Rows, l.W.Cols, l.W.Cols)
 	}
 }
 
 // Forward sets y (rows, out) from x (rows, in). f32 weights go through the
-// matrix-vector kernel for one row (decode) and GEMM for more (prefill);
+// matrix-vector kernel for one row (decode) and GEMM for more (prefill),
+// the sliver kernels for f32r32 (kernels.GemmTSlivers);
 // quantized weights through MatMulQ, which quantizes the rows once and runs
 // the type's integer kernels (several rows per weight row where it has them,
 // else f32 GEMM on panels it widens), so each weight is read once per batch
@@ -43,6 +44,8 @@ func (l *Linear) Forward(y, x []float32, rows int) error {
 		if err := kernels.MatMulQ(y, l.W.Data, l.W.Type, x, rows, out, in); err != nil {
 			return err
 		}
+	case l.W.Type == kernels.F32R32:
+		kernels.GemmTSlivers(rows, x, in, l.W.F32, out, in, 0, y, out)
 	case rows == 1:
 		kernels.MatVecT(y, l.W.F32, x, out, in)
 	case l.packed != nil:

@@ -30,7 +30,7 @@ type Matrix struct {
 	Rows, Cols int
 	F32        []float32     // (Rows, Cols) when stored as f32
 	Data       []byte        // Rows × Type.RowBytes(Cols) otherwise
-	Type       kernels.DType // storage type of Data (F32, the zero value, when F32 is set)
+	Type       kernels.DType // storage type of Data (F32, the zero value, when F32 is set, or F32R32: F32 holds 32-row slivers)
 }
 
 // Quantized reports whether the matrix is stored in a non-f32 format.
@@ -40,6 +40,9 @@ func (m *Matrix) Quantized() bool { return m.F32 == nil }
 func (m *Matrix) Row(dst []float32, r int) error {
 	if r < 0 || r >= m.Rows || len(dst) < m.Cols {
 		return fmt.Errorf("matrix row %d of %d (dst %d, cols %d)", r, m.Rows, len(dst), m.Cols)
+	}
+	if m.F32 != nil && m.Type == kernels.F32R32 {
+		return fmt.Errorf("matrix row %d: f32r32 is read only by its products", r)
 	}
 	if m.F32 != nil {
 		copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
@@ -54,6 +57,11 @@ func (m *Matrix) Row(dst []float32, r int) error {
 
 // Dense returns the matrix as float32 values: F32 itself, or a widened copy.
 func (m *Matrix) Dense() ([]float32, error) {
+	if m.F32 != nil && m.Type == kernels.F32R32 {
+		out := make([]float32, m.Rows*m.Cols)
+		kernels.UnpackF32Slivers(out, m.F32, m.Rows, m.Cols)
+		return out, nil
+	}
 	if m.F32 != nil {
 		return m.F32, nil
 	}
@@ -101,7 +109,8 @@ func (b *Binder) Sub(format string, args ...any) *Binder {
 // Repacking returns a binder (and Subs) whose Linear and Stack matrices are
 // rewritten at bind time into their type's layout for decoding
 // (kernels.DType.Repacked: q4_0 eight rows interleaved where the CPU has
-// AVX-512 VNNI), in place, where the file's bytes are the process's own
+// AVX-512 VNNI; f32 in 32-row slivers, kernels.F32R32, with AVX-512), in
+// place, where the file's bytes are the process's own
 // (formats.Info.Rewrite), so memory does not grow. The tensor's Info.Type
 // then names the layout, so a second binding of it (another tower on the
 // same source) sees it as it is. For towers whose linears are only ever
@@ -187,8 +196,8 @@ func (b *Binder) Matrix(name string, rows, cols int) Matrix {
 
 func (b *Binder) matrix(name string, in *formats.Info, rows, cols int, data []byte) Matrix {
 	m := Matrix{Rows: rows, Cols: cols}
-	if in.Type == kernels.F32 {
-		m.F32 = float32View(data)
+	if in.Type == kernels.F32 || in.Type == kernels.F32R32 {
+		m.F32, m.Type = float32View(data), in.Type
 		return m
 	}
 	if !in.Type.Computable() {
@@ -262,12 +271,36 @@ func (b *Binder) repackMatrices(name string, in *formats.Info, ms []Matrix) []Ma
 	return ms
 }
 
+// repackF32 rewrites the f32 matrix m, bound from in, into 32-row slivers
+// (kernels.F32R32) where the binder repacks, the shape fits and m views
+// in's bytes that may be rewritten, and sets m's and in's type to it.
+func (b *Binder) repackF32(name string, in *formats.Info, m Matrix) Matrix {
+	if !b.repack || m.Type != kernels.F32 || !kernels.SliversFit(m.Rows, m.Cols) ||
+		len(in.Data) != 4*len(m.F32) || unsafe.Pointer(&in.Data[0]) != unsafe.Pointer(&m.F32[0]) {
+		return m
+	}
+	var perr error
+	ok, err := in.Rewrite(func([]byte) { perr = kernels.PackF32Slivers(m.F32, m.Rows, m.Cols) })
+	if err = errors.Join(err, perr); err != nil {
+		b.fail("bind %s: repack: %w", b.name(name), err)
+		return m
+	}
+	if ok {
+		in.Type, m.Type = kernels.F32R32, kernels.F32R32
+	}
+	return m
+}
+
 // Linear binds name.weight (out, in) and, when present, name.bias (out).
 func (b *Binder) Linear(name string, out, in int) Linear {
 	l := Linear{W: b.Matrix(name+".weight", out, in)}
-	if l.W.Data != nil && b.repack {
+	if (l.W.Data != nil || l.W.F32 != nil) && b.repack {
 		if info, err := b.src.Info(b.name(name + ".weight")); err == nil {
-			l.W = b.repackMatrices(name+".weight", info, []Matrix{l.W})[0]
+			if l.W.F32 != nil {
+				l.W = b.repackF32(name+".weight", info, l.W)
+			} else {
+				l.W = b.repackMatrices(name+".weight", info, []Matrix{l.W})[0]
+			}
 		}
 	}
 	if b.Has(name + ".bias") {

@@ -3,6 +3,7 @@ package towers
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -78,35 +79,14 @@ func TestDecoderRepacked(t *testing.T) {
 		tokens := []int{3, 17, 5, 39, 0, 22, 8, 41, 9, 12}
 		run := func(env string) (types []kernels.DType, prefill, decode []float32) {
 			t.Setenv(formats.MmapEnv, env)
-			f, err := formats.OpenGGUF(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			d, err := LoadDecoder(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := d.Blocks[0]
-			types = []kernels.DType{b.Attn.Q.W.Type, b.Attn.O.W.Type, d.Output.W.Type}
-			if b.MoE != nil {
-				types = append(types, b.MoE.Weights.Gate.Type, b.MoE.Weights.Down.Type)
-			} else {
-				types = append(types, b.MLP.Down.W.Type)
-			}
-			st := d.NewState(0)
-			l, err := st.Forward(tokens, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			prefill = append([]float32(nil), l...)
-			st = d.NewState(0)
-			for j, tok := range tokens {
-				if l, err = st.Forward([]int{tok}, j); err != nil {
-					t.Fatal(err)
+			return runDecoderFile(t, path, tokens, func(d *Decoder) []kernels.DType {
+				b := d.Blocks[0]
+				types := []kernels.DType{b.Attn.Q.W.Type, b.Attn.O.W.Type, d.Output.W.Type}
+				if b.MoE != nil {
+					return append(types, b.MoE.Weights.Gate.Type, b.MoE.Weights.Down.Type)
 				}
-			}
-			return types, prefill, append([]float32(nil), l...)
+				return append(types, b.MLP.Down.W.Type)
+			})
 		}
 		mapped, p0, d0 := run("1")
 		read, p1, d1 := run("")
@@ -116,19 +96,7 @@ func TestDecoderRepacked(t *testing.T) {
 				t.Fatalf("%v experts %d: types mapped %v, read %v; want %v, %v", c.typ, m.experts, mapped, read, c.typ, want)
 			}
 		}
-		for _, cl := range []struct {
-			what       string
-			file, pack []float32
-		}{{"prefill", p0, p1}, {"decode", d0, d1}} {
-			var num, den float64
-			for i := range cl.file {
-				num += float64(cl.pack[i]-cl.file[i]) * float64(cl.pack[i]-cl.file[i])
-				den += float64(cl.file[i]) * float64(cl.file[i])
-			}
-			if !(num/den < 1e-10) {
-				t.Fatalf("%v experts %d: %s logits nmse %g repacked against the file's layout", c.typ, m.experts, cl.what, num/den)
-			}
-		}
+		checkLogitsNMSE(t, fmt.Sprintf("%v experts %d", c.typ, m.experts), p0, d0, p1, d1)
 		if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, buf.Bytes()) {
 			t.Fatalf("the file changed (%v)", err)
 		}

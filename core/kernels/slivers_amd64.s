@@ -1,0 +1,75 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// gemvSliversAVX512: see slivers_amd64.go for the reference loop.
+
+// func gemvSliversAVX512(k int, x, w []float32, slivers int, y []float32)
+TEXT ·gemvSliversAVX512(SB), NOSPLIT, $0-88
+	MOVQ k+0(FP), CX
+	MOVQ x_base+8(FP), SI
+	MOVQ w_base+32(FP), DI
+	MOVQ slivers+56(FP), R8
+	MOVQ y_base+64(FP), DX
+
+sliver:
+	TESTQ R8, R8
+	JZ    done
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ SI, AX
+	MOVQ CX, BX
+
+step4:
+	CMPQ BX, $4
+	JLT  step1
+	VBROADCASTSS (AX), Z8
+	VBROADCASTSS 4(AX), Z9
+	VBROADCASTSS 8(AX), Z10
+	VBROADCASTSS 12(AX), Z11
+	VFMADD231PS (DI), Z8, Z0
+	VFMADD231PS 64(DI), Z8, Z1
+	VFMADD231PS 128(DI), Z9, Z2
+	VFMADD231PS 192(DI), Z9, Z3
+	VFMADD231PS 256(DI), Z10, Z4
+	VFMADD231PS 320(DI), Z10, Z5
+	VFMADD231PS 384(DI), Z11, Z6
+	VFMADD231PS 448(DI), Z11, Z7
+	ADDQ $16, AX
+	ADDQ $512, DI
+	SUBQ $4, BX
+	JMP  step4
+
+step1:
+	TESTQ BX, BX
+	JZ    sum
+	VBROADCASTSS (AX), Z8
+	VFMADD231PS (DI), Z8, Z0
+	VFMADD231PS 64(DI), Z8, Z1
+	ADDQ $4, AX
+	ADDQ $128, DI
+	DECQ BX
+	JMP  step1
+
+sum:
+	VADDPS Z2, Z0, Z0
+	VADDPS Z3, Z1, Z1
+	VADDPS Z6, Z4, Z4
+	VADDPS Z7, Z5, Z5
+	VADDPS Z4, Z0, Z0
+	VADDPS Z5, Z1, Z1
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ $128, DX
+	DECQ R8
+	JMP  sliver
+
+done:
+	VZEROUPPER
+	RET

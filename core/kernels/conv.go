@@ -53,6 +53,11 @@ func convOut(in, k, stride, pad, dil int) int {
 }
 
 func (p *Conv2DParams) validate(out, x, w, bias []float32) error {
+	return p.validateLen(out, len(x), w, bias)
+}
+
+// validateLen is validate for an x of xLen floats.
+func (p *Conv2DParams) validateLen(out []float32, xLen int, w, bias []float32) error {
 	p.defaults()
 	switch {
 	case p.N < 0 || p.C <= 0 || p.H <= 0 || p.W <= 0 || p.K <= 0 || p.KH <= 0 || p.KW <= 0:
@@ -67,8 +72,8 @@ func (p *Conv2DParams) validate(out, x, w, bias []float32) error {
 		return fmt.Errorf("conv2d: kernel %dx%d (dilation %d,%d) larger than padded input %dx%d", p.KH, p.KW, p.DilH, p.DilW, p.H, p.W)
 	}
 	switch {
-	case len(x) < p.N*p.C*p.H*p.W:
-		return fmt.Errorf("conv2d: x has %d floats, need %d", len(x), p.N*p.C*p.H*p.W)
+	case xLen < p.N*p.C*p.H*p.W:
+		return fmt.Errorf("conv2d: x has %d floats, need %d", xLen, p.N*p.C*p.H*p.W)
 	case len(w) < p.K*(p.C/p.Groups)*p.KH*p.KW:
 		return fmt.Errorf("conv2d: weight has %d floats, need %d", len(w), p.K*(p.C/p.Groups)*p.KH*p.KW)
 	case bias != nil && len(bias) < p.K:
@@ -268,10 +273,8 @@ func conv2dTaps(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 					b = bias[k]
 				}
 				for y := 0; y < oh; y++ {
-					src, dst := acc[k*wide+y*wp:k*wide+y*wp+ow], on[(k*oh+y)*ow:(k*oh+y+1)*ow]
-					for i, v := range src {
-						dst[i] = v + b
-					}
+					// v·1 + b rounds as v + b does.
+					vecAffine(on[(k*oh+y)*ow:(k*oh+y+1)*ow], acc[k*wide+y*wp:k*wide+y*wp+ow], 1, b)
 				}
 			}
 		})
@@ -345,12 +348,8 @@ func conv2dWide(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 						b = bias[k]
 					}
 					for y := 0; y < nr; y++ {
-						src := acc[k*cols+i*seg+y*wp : k*cols+i*seg+y*wp+ow]
 						d := ((n0+i)*p.K+k)*ohw + (y0+y)*ow
-						dst := out[d : d+ow]
-						for j, v := range src {
-							dst[j] = v + b
-						}
+						vecAffine(out[d:d+ow], acc[k*cols+i*seg+y*wp:k*cols+i*seg+y*wp+ow], 1, b) // v·1 + b rounds as v + b
 					}
 				}
 			})

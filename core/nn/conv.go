@@ -66,3 +66,22 @@ func (b *Binder) GroupNorm(name string, groups, channels int, eps float32) Group
 	}
 	return GroupNorm{Groups: groups, W: b.Vector(name+".weight", channels), B: b.Vector(name+".bias", channels), Eps: eps}
 }
+
+// ForwardBand computes output rows [lo, hi) of Forward for one image x
+// (In, h, w) of a stride-1 conv on the calling thread (kernels.Conv2DBand):
+// one Pool.Team member's band, reading the rows the kernel reaches across
+// its edges. add adds the result to out's rows.
+func (c *Conv2D) ForwardBand(out, x []float32, h, w, lo, hi int, add bool) error {
+	if c.W == nil {
+		return fmt.Errorf("conv2d %d→%d: unbound weights", c.In, c.Out)
+	}
+	return kernels.Conv2DBand(out, x, c.W, c.Bias, c.params(1, h, w), lo, hi, add)
+}
+
+// ForwardBand normalises the flat pixel range [lo, hi) of every channel of
+// one image x (C, hw) into out, SiLU after it when silu is set, as one
+// member part of a Pool.Team whose members cover [0, hw)
+// (kernels.GroupNormBand: it meets bar twice).
+func (g *GroupNorm) ForwardBand(out, x []float32, hw int, silu bool, lo, hi int, st *kernels.BandStats, part int, bar *kernels.Barrier) error {
+	return kernels.GroupNormBand(out, x, g.W, g.B, len(g.W), hw, g.Groups, g.Eps, silu, lo, hi, st, part, bar)
+}

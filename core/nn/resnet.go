@@ -113,3 +113,55 @@ func (u *Upsample2D) Forward(out, x []float32, n, h, w int, ar *tensor.Arena) er
 	}
 	return u.Conv.Forward(out, big, n, 2*h, 2*w)
 }
+
+// ForwardBand computes rows [lo, hi) of Forward for one image (In, h, w)
+// without a time embedding, as one member part of a Pool.Team whose members
+// own the rows Band(h, 1, part, parts) of every map: GroupNorm statistics
+// meet over the whole image, and each conv reads its neighbours' edge rows
+// after a barrier. t (In, h, w) and hid (Out, h, w) are the team's shared
+// working maps. Every member meets bar the same six times, failed or not.
+// out must not alias x, t or hid.
+func (r *ResnetBlock) ForwardBand(out, x, t, hid []float32, h, w, lo, hi int, st *kernels.BandStats, part int, bar *kernels.Barrier) error {
+	hw := h * w
+	var err error
+	ok := func(e error) bool { // records the first error; false from then on
+		if err == nil {
+			err = e
+		}
+		return err == nil
+	}
+	switch {
+	case r.TimeProj.W.Rows > 0:
+		err = fmt.Errorf("resnet %d→%d: row bands without a time embedding only", r.In, r.Out)
+	case len(x) < r.In*hw || len(t) < r.In*hw || len(hid) < r.Out*hw || len(out) < r.Out*hw:
+		err = fmt.Errorf("resnet %d→%d bands: x %d, t %d, hid %d, out %d floats for %dx%d", r.In, r.Out, len(x), len(t), len(hid), len(out), h, w)
+	}
+	ok(r.Norm1.ForwardBand(t, x, hw, true, lo*w, hi*w, st, part, bar))
+	bar.Wait() // conv1 reads the neighbours' edge rows of t
+	_ = err == nil && ok(r.Conv1.ForwardBand(hid, t, h, w, lo, hi, false))
+	ok(r.Norm2.ForwardBand(hid, hid, hw, true, lo*w, hi*w, st, part, bar))
+	bar.Wait() // conv2 reads the neighbours' edge rows of hid
+	if err != nil {
+		return err
+	}
+	if r.Shortcut != nil {
+		if err := r.Shortcut.ForwardBand(out, x, h, w, lo, hi, false); err != nil {
+			return err
+		}
+	} else {
+		for c := 0; c < r.Out; c++ {
+			copy(out[c*hw+lo*w:c*hw+hi*w], x[c*hw+lo*w:c*hw+hi*w])
+		}
+	}
+	return r.Conv2.ForwardBand(out, hid, h, w, lo, hi, true) // out = skip + conv2, as Forward's sum
+}
+
+// ForwardBand computes output rows [lo, hi) of Forward for one image x
+// (Conv.In, h, w) on the calling thread, the ×2 upsampling read straight
+// from x (kernels.Upsample2xConv2DBand).
+func (u *Upsample2D) ForwardBand(out, x []float32, h, w, lo, hi int) error {
+	if u.Conv.W == nil {
+		return fmt.Errorf("upsample conv %d→%d: unbound weights", u.Conv.In, u.Conv.Out)
+	}
+	return kernels.Upsample2xConv2DBand(out, x, u.Conv.W, u.Conv.Bias, u.Conv.params(1, 2*h, 2*w), lo, hi)
+}

@@ -16,6 +16,7 @@ package towers
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -432,6 +433,15 @@ func (m *VAE) decode(ar *tensor.Arena, images, z []float32, n, h, w int) error {
 	if err := m.decMid.forward(ar, x.x, n, h, w); err != nil {
 		return fmt.Errorf("vae decoder: %w", err)
 	}
+	if n == 1 {
+		return m.decodeUpBands(ar, images, x)
+	}
+	return m.decodeUp(ar, images, x, n)
+}
+
+// decodeUp runs the decoder's up blocks, the output norm and conv_out on x,
+// one op after another (each may split over the pool).
+func (m *VAE) decodeUp(ar *tensor.Arena, images []float32, x featureMap, n int) error {
 	var err error
 	for i := range m.decBlocks {
 		blk := &m.decBlocks[i]
@@ -452,6 +462,95 @@ func (m *VAE) decode(ar *tensor.Arena, images, z []float32, n, h, w int) error {
 	}
 	if err := m.decOut.Forward(images, x.x, n, x.h, x.w); err != nil {
 		return fmt.Errorf("vae decoder conv_out: %w", err)
+	}
+	return nil
+}
+
+// vaeBandMinRows is the fewest rows of the first up block's maps per member
+// for which one image's up blocks run in row bands (decodeUpBands).
+const vaeBandMinRows = 8
+
+// decodeUpBands is decodeUp for one image in row bands: a Pool.Team of a
+// member per thread, each owning Band(h, 1, part, parts) of every map's rows
+// through every resnet, upsampler, the output norm and conv_out, on its own
+// thread; GroupNorm statistics meet over the image, and a conv reads its
+// neighbours' edge rows after a barrier. Split op by op, each op divided
+// the maps its own way (GroupNorm by channel groups, a conv's padding by
+// channel planes, its GEMM by pixel columns), so at two threads half of
+// every map crossed cores twice per conv. The convs' values are decodeUp's
+// bit for bit; GroupNorm's statistics add the bands' float64 sums, so
+// images may differ from decodeUp's in the last bits (TestVAEBandsMatch).
+// Smaller maps, one thread, or no free thread keep decodeUp.
+func (m *VAE) decodeUpBands(ar *tensor.Arena, images []float32, x featureMap) error {
+	want := min(kernels.Default().Threads(), x.h/vaeBandMinRows)
+	if want < 2 {
+		return m.decodeUp(ar, images, x, 1)
+	}
+	// Every map of the up blocks has at most the widest block's channels
+	// and the output's sides.
+	top, sides := 0, 1
+	for i := range m.decBlocks {
+		for _, r := range m.decBlocks[i].resnets {
+			top = max(top, r.In, r.Out)
+		}
+		if m.decBlocks[i].up != nil {
+			sides *= 2
+		}
+	}
+	size := top * x.h * sides * x.w * sides
+	maps := [4][]float32{ar.Scratch(size), ar.Scratch(size), ar.Scratch(size), ar.Scratch(size)}
+	st := kernels.NewBandStats(want, m.Cfg.NormNumGroups)
+	errs := make([]error, want)
+	kernels.Default().Team(want, func(part, parts int, bar *kernels.Barrier) {
+		if parts == 1 {
+			errs[0] = m.decodeUp(ar, images, x, 1)
+			return
+		}
+		errs[part] = m.decodeUpBand(images, x, maps, st, part, parts, bar)
+	})
+	return errors.Join(errs...)
+}
+
+// decodeUpBand is one member's part of decodeUpBands. The block outputs
+// alternate between maps[0] and maps[1]; maps[2] and maps[3] are each
+// resnet's normed input and hidden map. A member writes a shared map only
+// after a barrier that its neighbour passed once done reading it, and it
+// meets every barrier whether or not it failed.
+func (m *VAE) decodeUpBand(images []float32, x featureMap, maps [4][]float32, st *kernels.BandStats, part, parts int, bar *kernels.Barrier) error {
+	var err error
+	ok := func(e error) bool { // records the first error; false from then on
+		if err == nil {
+			err = e
+		}
+		return err == nil
+	}
+	next := 0
+	for i := range m.decBlocks {
+		blk := &m.decBlocks[i]
+		lo, hi := kernels.Band(x.h, 1, part, parts)
+		for j := range blk.resnets {
+			r := &blk.resnets[j]
+			o := featureMap{maps[next][:r.Out*x.h*x.w], r.Out, x.h, x.w}
+			if e := r.ForwardBand(o.x, x.x, maps[2], maps[3], x.h, x.w, lo, hi, st, part, bar); e != nil {
+				ok(fmt.Errorf("vae decoder block %d resnet %d: %w", i, j, e))
+			}
+			x, next = o, 1-next
+		}
+		if blk.up != nil {
+			bar.Wait() // the upsampler's conv reads the neighbours' edge rows
+			o := featureMap{maps[next][:blk.up.Conv.Out*4*x.h*x.w], blk.up.Conv.Out, 2 * x.h, 2 * x.w}
+			lo, hi := kernels.Band(o.h, 1, part, parts)
+			_ = err == nil && ok(blk.up.ForwardBand(o.x, x.x, x.h, x.w, lo, hi))
+			x, next = o, 1-next
+		}
+	}
+	lo, hi := kernels.Band(x.h, 1, part, parts)
+	t := maps[2][:x.ch*x.h*x.w]
+	ok(m.decNorm.ForwardBand(t, x.x, x.h*x.w, true, lo*x.w, hi*x.w, st, part, bar))
+	bar.Wait() // conv_out reads the neighbours' edge rows
+	_ = err == nil && ok(m.decOut.ForwardBand(images, t, x.h, x.w, lo, hi, false))
+	if err != nil {
+		return fmt.Errorf("vae decoder, rows %d-%d: %w", lo, hi, err)
 	}
 	return nil
 }

@@ -1,0 +1,174 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// randomBands splits [0, n) into 1–4 contiguous bands at random edges.
+func randomBands(r *rand.Rand, n int) [][2]int {
+	var bands [][2]int
+	for lo := 0; lo < n; {
+		hi := min(n, lo+1+r.Intn(max(1, n/2)))
+		if len(bands) == 3 {
+			hi = n
+		}
+		bands = append(bands, [2]int{lo, hi})
+		lo = hi
+	}
+	return bands
+}
+
+// TestConv2DBand computes random stride-1 convolutions band by band (odd
+// sides, kernels 1–4, paddings, dilations, both Conv2D paths as reference)
+// with NaN everywhere the band must not write, and wants Conv2D's values bit
+// for bit; add mode adds to what is there; the upsampling variant matches
+// UpsampleNearest2x then Conv2D. Every implementation.
+func TestConv2DBand(t *testing.T) {
+	old := conv2dTapsMinPixels
+	defer func() { conv2dTapsMinPixels = old }()
+	nan := float32(math.NaN())
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			r := rand.New(rand.NewSource(21))
+			for i := 0; i < 120; i++ {
+				conv2dTapsMinPixels = []int{1, 1 << 30}[i%2]
+				up2 := i%3 == 2
+				p := Conv2DParams{N: 1, C: 1 + r.Intn(20), H: 1 + r.Intn(24), W: 1 + r.Intn(24), K: 2 + r.Intn(20),
+					KH: 1 + r.Intn(4), KW: 1 + r.Intn(4), DilH: 1 + r.Intn(2), DilW: 1 + r.Intn(2), PadH: r.Intn(3), PadW: r.Intn(3)}
+				if i%5 == 0 { // the 1×1 unpadded shortcut path
+					p.KH, p.KW, p.PadH, p.PadW = 1, 1, 0, 0
+				}
+				if up2 {
+					p.H, p.W = 2*(1+r.Intn(12)), 2*(1+r.Intn(12))
+				}
+				oh, ow := p.OutSize()
+				if oh <= 0 || ow <= 0 {
+					continue
+				}
+				x := randSlice(r, p.C*p.H*p.W)
+				src := x
+				if up2 {
+					src = randSlice(r, p.C*p.H*p.W/4)
+					if err := UpsampleNearest2x(x, src, 1, p.C, p.H/2, p.W/2); err != nil {
+						t.Fatal(err)
+					}
+				}
+				w := randSlice(r, p.K*p.C*p.KH*p.KW)
+				var bias []float32
+				if i%4 >= 2 {
+					bias = randSlice(r, p.K)
+				}
+				want := make([]float32, p.K*oh*ow)
+				if err := Conv2D(want, x, w, bias, p); err != nil {
+					t.Fatal(err)
+				}
+				base := randSlice(r, len(want))
+				add := !up2 && i%2 == 0
+				name := fmt.Sprintf("%s %+v up2 %v add %v", impl, p, up2, add)
+				got := make([]float32, len(want))
+				for j := range got {
+					got[j] = nan
+				}
+				for _, b := range randomBands(r, oh) {
+					if add {
+						for k := 0; k < p.K; k++ {
+							copy(got[(k*oh+b[0])*ow:(k*oh+b[1])*ow], base[(k*oh+b[0])*ow:(k*oh+b[1])*ow])
+						}
+					}
+					var err error
+					if up2 {
+						err = Upsample2xConv2DBand(got, src, w, bias, p, b[0], b[1])
+					} else {
+						err = Conv2DBand(got, src, w, bias, p, b[0], b[1], add)
+					}
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					for k := 0; k < p.K; k++ { // rows past the band still NaN
+						for j := (k*oh + b[1]) * ow; j < (k+1)*oh*ow; j++ {
+							if got[j] == got[j] {
+								t.Fatalf("%s: band [%d, %d) wrote channel %d element %d", name, b[0], b[1], k, j-k*oh*ow)
+							}
+						}
+					}
+				}
+				for j := range want {
+					wv := want[j]
+					if add {
+						wv = base[j] + want[j]
+					}
+					if math.Float32bits(got[j]) != math.Float32bits(wv) {
+						t.Fatalf("%s: element %d = %v, want %v", name, j, got[j], wv)
+					}
+				}
+			}
+		})
+	}
+	p := Conv2DParams{N: 2, C: 2, H: 4, W: 4, K: 2, KH: 3, KW: 3, PadH: 1, PadW: 1}
+	if err := Conv2DBand(make([]float32, 64), make([]float32, 64), make([]float32, 36), nil, p, 0, 2, false); err == nil {
+		t.Fatal("a band of two images accepted")
+	}
+	p.N = 1
+	for _, b := range [][2]int{{-1, 2}, {2, 2}, {3, 5}} {
+		if err := Conv2DBand(make([]float32, 32), make([]float32, 32), make([]float32, 36), nil, p, b[0], b[1], false); err == nil {
+			t.Fatalf("band %v of 4 rows accepted", b)
+		}
+	}
+	if err := Upsample2xConv2DBand(make([]float32, 32), make([]float32, 7), make([]float32, 36), nil, p, 0, 4); err == nil {
+		t.Fatal("a short map before upsampling accepted")
+	}
+}
+
+// TestGroupNormBand runs GroupNormBand (with and without SiLU) in teams of
+// 2 and 3 over random shapes and bands against GroupNorm (then SiLU): equal
+// to within float32 rounding of the statistics.
+func TestGroupNormBand(t *testing.T) {
+	r := rand.New(rand.NewSource(22))
+	for _, threads := range []int{2, 3} {
+		pool := NewPool(threads)
+		for i := 0; i < 40; i++ {
+			groups := 1 + r.Intn(8)
+			c, h, w := groups*(1+r.Intn(4)), 1+r.Intn(20), 1+r.Intn(20)
+			hw := h * w
+			if h < threads {
+				continue
+			}
+			silu := i%2 == 1
+			x := randSlice(r, c*hw)
+			for j := range x {
+				x[j] = 3*x[j] + 0.5
+			}
+			gw, gb := randSlice(r, c), randSlice(r, c)
+			want := make([]float32, len(x))
+			if err := GroupNorm(want, x, gw, gb, 1, c, hw, groups, 1e-6); err != nil {
+				t.Fatal(err)
+			}
+			if silu {
+				if err := SiLU(want, want); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := make([]float32, len(x))
+			st := NewBandStats(threads, groups)
+			errs := make([]error, threads)
+			pool.Team(threads, func(part, parts int, bar *Barrier) {
+				lo, hi := Band(h, 1, part, parts)
+				errs[part] = GroupNormBand(got, x, gw, gb, c, hw, groups, 1e-6, silu, lo*w, hi*w, st, part, bar)
+			})
+			for _, err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for j := range want {
+				if d := math.Abs(float64(got[j] - want[j])); d > 1e-5*(1+math.Abs(float64(want[j]))) {
+					t.Fatalf("%d threads, c %d, %dx%d, %d groups, silu %v: element %d = %v, want %v", threads, c, h, w, groups, silu, j, got[j], want[j])
+				}
+			}
+		}
+		pool.Close()
+	}
+}

@@ -236,6 +236,7 @@ type gemmJob struct {
 	pc, kb    int       // current k slab: [pc, pc+kb)
 	bp        []float32 // packed B slab: ceil(nb/nr) slivers of kb×nr
 	slab      []float32 // the slab the micro-kernels read: bp, or a PackedT's
+	sl        *sliverB  // or a PackedT's F32R32 W, read in place (bSliver)
 	bPacker   bPacker   // packs B slivers itself (an implicit B), or nil
 	rowSplit  bool      // compute is split over row slivers (else column slivers)
 	streamB   bool      // W (transB) is big enough to come from memory: pack it prefetching
@@ -310,6 +311,7 @@ type PackedT struct {
 	w         []float32
 	t         *gemmTiling
 	slabs     [][]float32 // per (jc, pc) block, in gemmRun's order
+	sl        *sliverB    // instead of slabs: W in F32R32, its slivers read in place (nr 32)
 }
 
 // PackT packs W (n×k, row stride ldw) for GemmTPacked.
@@ -386,8 +388,10 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 		for pc := 0; pc < k; pc += t.kc {
 			j.pc, j.kb = pc, min(t.kc, k-pc)
 			if pre != nil {
-				j.slab = pre.slabs[block]
-				block++
+				if j.sl = pre.sl; j.sl == nil {
+					j.slab = pre.slabs[block]
+					block++
+				}
 				j.rowSplit = parallel && mSlivers >= j.nSlivers
 				switch {
 				case !parallel:
@@ -432,7 +436,7 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 			}
 		}
 	}
-	j.a, j.b, j.c, j.t, j.bPacker, j.slab = nil, nil, nil, nil, nil, nil
+	j.a, j.b, j.c, j.t, j.bPacker, j.slab, j.sl = nil, nil, nil, nil, nil, nil, nil
 	gemmJobs.put(j)
 }
 
@@ -492,7 +496,7 @@ func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 		rows := min(re*mr, j.m) - i0
 		packRows(ap[:(re-rb)*kb*mr], j.a[i0*j.lda+j.pc:], j.lda, rows, kb, mr, false)
 		for js := c0; js < c1; js++ {
-			bs := j.slab[js*kb*nr : (js+1)*kb*nr]
+			bs := j.bSliver(js)
 			col := j.jc + js*nr
 			cols := min(nr, j.jc+j.nb-col)
 			for is := rb; is < re; is++ {
@@ -520,6 +524,15 @@ func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 		}
 	}
 	gemmScratches.put(s)
+}
+
+// bSliver is B sliver js of the current slab, (kb, nr).
+func (j *gemmJob) bSliver(js int) []float32 {
+	kb, nr := j.kb, j.t.nr
+	if j.sl != nil {
+		return j.sl.sliver(j.jc+js*nr, j.pc, kb)
+	}
+	return j.slab[js*kb*nr : (js+1)*kb*nr]
 }
 
 // packRows packs rows of src as the columns of a panel: for each sliver of w

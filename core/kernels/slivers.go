@@ -208,13 +208,34 @@ func GemmTSlivers(m int, a []float32, lda int, w []float32, n, k int, beta float
 		return
 	}
 	src := &sliverB{w: w, n: n, k: k, d: SliversShift(w)}
-	gemmRun(false, m, n, k, a, lda, nil, 0, src.pack, nil, beta, c, ldc)
+	t := currentTiling()
+	if t.nr != SliverRows {
+		gemmRun(false, m, n, k, a, lda, nil, 0, src.pack, nil, beta, c, ldc)
+		return
+	}
+	if src.d > 0 { // the last sliver's last k slab, with its wrapped floats
+		pc := (k - 1) / t.kc * t.kc
+		src.wrapped = make([]float32, (k-pc)*SliverRows)
+		src.pack(src.wrapped, n-SliverRows, SliverRows, pc, k-pc, SliverRows)
+	}
+	gemmRun(true, m, n, k, a, lda, nil, 0, nil, &PackedT{n: n, k: k, t: t, sl: src}, beta, c, ldc)
 }
 
 // sliverB is an F32R32 matrix as GEMM's B (k×n, B[p][c] = W[c][p]).
 type sliverB struct {
 	w       []float32
 	n, k, d int
+	wrapped []float32 // the last sliver's last k slab where it wraps (GemmTSlivers)
+}
+
+// sliver is B's columns [col, col+32) (a whole sliver) at depths [pc,
+// pc+kb) in place, (kb, 32), or wrapped where that reaches past w.
+func (b *sliverB) sliver(col, pc, kb int) []float32 {
+	i := b.d + col*b.k + pc*SliverRows
+	if i+kb*SliverRows > len(b.w) {
+		return b.wrapped[:kb*SliverRows]
+	}
+	return b.w[i : i+kb*SliverRows]
 }
 
 // at is W[r][p].

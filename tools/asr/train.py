@@ -25,6 +25,7 @@ Choices for a model trained in about an hour on one CPU thread:
       --data /tmp/asr/train_es,/tmp/asr/train_loom --heldout /tmp/asr/heldout \\
       --out models/loom-asr --work /tmp/asr/run --until 05:18"""
 import argparse
+import copy
 import datetime
 import json
 import math
@@ -274,6 +275,8 @@ def main():
     ap.add_argument("--export-only", action="store_true", help="write --out from --work's checkpoint and stop (with or without --resume; no checkpoint is an error)")
     ap.add_argument("--init-from", default="", help="a model folder (model.safetensors, e.g. models/loom-asr) to start from: "
                     "its weights, a fresh optimiser and CTC head (the head is dropped at export), step 0")
+    ap.add_argument("--ema", type=float, default=0, help="keep an exponential moving average of the weights with this decay "
+                    "(e.g. 0.997; 0: none); checkpoints evaluate and export the average, --export-only too when the checkpoint has one")
     ap.add_argument("--warmup", type=int, default=150, help="warm-up steps of the learning rate")
     ap.add_argument("--ctc-head-warmup", type=int, default=0, help="steps in which the CTC loss trains only its head "
                     "(the encoder's output detached): a fresh head on a trained encoder (--init-from) learns before it pulls at it")
@@ -310,21 +313,28 @@ def main():
     ck = os.path.join(a.work, "ckpt.pt")
     if a.export_only and not os.path.exists(ck):
         sys.exit(f"--export-only: no checkpoint {ck} to export")
+    s = None
     if (a.resume or a.export_only) and os.path.exists(ck):
         s = torch.load(ck)
         m.load_state_dict(s["model"])
         ctc_head.load_state_dict(s["ctc"])
         opt.load_state_dict(s["opt"])
         step = s["step"]
+    avg = None
+    if (a.ema > 0 or a.export_only) and s is not None and "avg" in s:
+        avg = copy.deepcopy(m)
+        avg.load_state_dict(s["avg"])
     if a.init_from:
         if a.resume:
             sys.exit("--init-from starts a new run: give it a fresh --work, not --resume")
         init_from(m, cfg, a.init_from)
     if a.export_only:
-        m.eval()
-        export(m, tk, cfg, a.out, a.beams)
-        print(json.dumps({"exported": a.out, "step": step}))
+        (avg or m).eval()
+        export(avg or m, tk, cfg, a.out, a.beams)
+        print(json.dumps({"exported": a.out, "step": step, "average": avg is not None}))
         return
+    if a.ema > 0 and avg is None:
+        avg = copy.deepcopy(m)  # starts from the weights the run starts from
     train = [c for c in load_set(a.data) if c["samples"] <= N_SAMPLES - 4800]
     held = [c for c in load_set(a.heldout) if c["samples"] <= N_SAMPLES - 4800][:a.eval_clips] if a.heldout else []
     n_params = sum(p.numel() for p in m.parameters() if p.requires_grad)
@@ -367,6 +377,10 @@ def main():
             gn = torch.nn.utils.clip_grad_norm_(params, a.clip)
         opt.step()
         step += 1
+        if avg is not None:
+            with torch.no_grad():
+                for pa, p in zip(avg.parameters(), m.parameters()):
+                    pa.mul_(a.ema).add_(p.detach(), alpha=1 - a.ema)
         ema = float(ce) if ema is None else 0.95 * ema + 0.05 * float(ce)
         if step % 10 == 0:
             rec = {"step": step, "min": round((time.time() - t0) / 60, 2), "lr": round(lr, 6), "ce": round(float(ce), 4),
@@ -375,15 +389,20 @@ def main():
             log.write(json.dumps(rec) + "\n")
             log.flush()
         if time.time() - last_ck > a.every * 60:
-            checkpoint(a, m, ctc_head, opt, step, tk, cfg, held, log, ck)
+            checkpoint(a, m, avg, ctc_head, opt, step, tk, cfg, held, log, ck)
             last_ck = time.time()
-    checkpoint(a, m, ctc_head, opt, step, tk, cfg, held, log, ck)
+    checkpoint(a, m, avg, ctc_head, opt, step, tk, cfg, held, log, ck)
     print(json.dumps({"done": step, "minutes": round((time.time() - t0) / 60, 1)}), flush=True)
 
 
-def checkpoint(a, m, ctc_head, opt, step, tk, cfg, held, log, ck):
-    torch.save({"model": m.state_dict(), "ctc": ctc_head.state_dict(), "opt": opt.state_dict(), "step": step}, ck + ".tmp")
+def checkpoint(a, m, avg, ctc_head, opt, step, tk, cfg, held, log, ck):
+    """Saves the run; exports and scores the weights' average when there is one."""
+    s = {"model": m.state_dict(), "ctc": ctc_head.state_dict(), "opt": opt.state_dict(), "step": step}
+    if avg is not None:
+        s["avg"] = avg.state_dict()
+    torch.save(s, ck + ".tmp")
     os.replace(ck + ".tmp", ck)
+    m = avg if avg is not None else m
     m.eval()
     export(m, tk, cfg, a.out, a.beams)
     e = n = 0
@@ -395,7 +414,7 @@ def checkpoint(a, m, ctc_head, opt, step, tk, cfg, held, log, ck):
         e, n = e + edits(ref, words(hyp)), n + len(ref)
         if len(shown) < 3:
             shown.append(hyp)
-    rec = {"checkpoint": step, "heldout_wer": round(e / max(n, 1), 4), "clips": len(held), "examples": shown}
+    rec = {"checkpoint": step, "average": avg is not None, "heldout_wer": round(e / max(n, 1), 4), "clips": len(held), "examples": shown}
     print(json.dumps(rec), flush=True)
     log.write(json.dumps(rec) + "\n")
     log.flush()

@@ -4,8 +4,10 @@ package kernels
 // query row, scores against a tile of keys, an online softmax that keeps a
 // running max and sum, and the P·V product accumulated straight into the
 // output row — the (SeqQ × SeqKV) score matrix is never materialised. Work is
-// split over heads × query tiles on the shared pool; GQA/MQA broadcast a KV
-// head to Heads/KVHeads query heads by index, never by copying.
+// split over heads × query tiles on the shared pool; a decode step's one
+// query row over an f16 cache (attnDecode) walks the keys in blocks across
+// all its heads instead. GQA/MQA broadcast a KV head to Heads/KVHeads query
+// heads by index, never by copying.
 
 import (
 	"errors"
@@ -168,6 +170,10 @@ type attnScratch struct {
 	scores [attnKTile]float32
 	tile   [attnQTile * attnKTile]float32 // (query rows, keys) of one tile, for the GEMM path
 	kf, vf []float32                      // (keys, head_dim) one K and V tile widened from halves, GEMM path
+	// attnDecode: a key tile's scores of each of its heads (heads, attnKTile)
+	// and each head's running max and sum; grown on first use.
+	dsc, dm, dl []float32
+	dlive       []bool
 }
 
 var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
@@ -197,6 +203,10 @@ func flashAttention(out, q []float32, k, v kvRows, p AttnParams) error {
 	if p.SeqQ == 0 {
 		return nil
 	}
+	if p.SeqQ == 1 && k.half {
+		attnDecodeHeads(out, q, k, v, &p)
+		return nil
+	}
 	qTiles := (p.SeqQ + attnQTile - 1) / attnQTile
 	items := p.Heads * qTiles
 	// Workers pull (head, query tile) items from a counter: causal tiles
@@ -215,7 +225,7 @@ func flashAttention(out, q []float32, k, v kvRows, p AttnParams) error {
 	j.out, j.q, j.k, j.v, j.p, j.qTiles, j.items = out, q, k, v, p, qTiles, items
 	j.next.Store(0)
 	pool.For(workers, 1, j.fn)
-	*j = attnJob{fn: j.fn}
+	*j = attnJob{fn: j.fn, dfn: j.dfn}
 	attnJobs.Put(j)
 	return nil
 }
@@ -228,9 +238,34 @@ type attnJob struct {
 	qTiles, items int
 	next          atomic.Int64
 	fn            func(lo, hi int) // j.run
+	dfn           func(lo, hi int) // j.runDecode
 }
 
-var attnJobs = sync.Pool{New: func() any { j := new(attnJob); j.fn = j.run; return j }}
+var attnJobs = sync.Pool{New: func() any { j := new(attnJob); j.fn = j.run; j.dfn = j.runDecode; return j }}
+
+// runDecode is attnDecode for heads [lo, hi) of a decode step.
+func (j *attnJob) runDecode(lo, hi int) {
+	s := attnScratchPool.Get().(*attnScratch)
+	attnDecode(j.out, j.q, j.k, j.v, &j.p, lo, hi, s)
+	attnScratchPool.Put(s)
+}
+
+// attnDecodeHeads runs a decode step's attention (SeqQ = 1): attnDecode over
+// all heads on one thread, or split by heads over the pool's.
+func attnDecodeHeads(out, q []float32, k, v kvRows, p *AttnParams) {
+	pool := Default()
+	if min(pool.Threads(), p.Heads) <= 1 {
+		s := attnScratchPool.Get().(*attnScratch)
+		attnDecode(out, q, k, v, p, 0, p.Heads, s)
+		attnScratchPool.Put(s)
+		return
+	}
+	j := attnJobs.Get().(*attnJob)
+	j.out, j.q, j.k, j.v, j.p = out, q, k, v, *p
+	pool.For(p.Heads, 1, j.dfn)
+	*j = attnJob{fn: j.fn, dfn: j.dfn}
+	attnJobs.Put(j)
+}
 
 func (j *attnJob) run(lo, hi int) {
 	for w := lo; w < hi; w++ {
@@ -299,51 +334,126 @@ func attnTile(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s *at
 			}
 			sc := s.scores[:n]
 			kt.dots(sc, q[i*p.QStride+h*d:], p.KStride, d, n)
-			mx := negInf
-			if p.shaped() {
-				mx = p.scoreRow(sc, i, j0)
-			} else if p.Mask != nil {
-				mrow := p.Mask[i*p.SeqKV+j0 : i*p.SeqKV+j0+n]
-				for j, x := range sc {
-					x = x*p.Scale + mrow[j]
-					sc[j] = x
-					mx = max(mx, x)
-				}
-			} else {
-				mx = scaleMax(sc, p.Scale)
-			}
-			r := i - i0
-			mOld := s.m[r]
-			mNew := max(mOld, mx)
-			if mNew == negInf {
-				continue // every key so far masked out
-			}
-			sum := vecExpSub(sc, mNew)
 			o := out[i*p.OStride+h*d : i*p.OStride+h*d+d]
-			if mNew != mOld {
-				// Rescale what was accumulated under the old max.
-				alpha := expf(mOld - mNew)
-				s.l[r] *= alpha
-				for c := range o {
-					o[c] *= alpha
-				}
+			if p.softmaxStep(sc, i, j0, &s.m[i-i0], &s.l[i-i0], o) {
+				vt.accRows(o, sc, p.VStride, d, n)
 			}
-			s.l[r] += sum
-			s.m[r] = mNew
-			vt.accRows(o, sc, p.VStride, d, n)
 		}
 	}
 	for i := i0; i < i1; i++ {
-		o := out[i*p.OStride+h*d : i*p.OStride+h*d+d]
-		l := s.l[i-i0]
-		if l == 0 {
-			clear(o)
-			continue
+		normalizeRow(out[i*p.OStride+h*d:i*p.OStride+h*d+d], s.l[i-i0])
+	}
+}
+
+// softmaxStep turns query row i's raw dot products with keys j0… (sc) into
+// the softmax numerators under the row's running max *m, rescaling what
+// the output row o and the running sum *l hold when the max grows. It
+// reports false when every key so far is masked out (sc is then not to be
+// accumulated).
+func (p *AttnParams) softmaxStep(sc []float32, i, j0 int, m, l *float32, o []float32) bool {
+	negInf := float32(math.Inf(-1))
+	mx := negInf
+	if p.shaped() {
+		mx = p.scoreRow(sc, i, j0)
+	} else if p.Mask != nil {
+		mrow := p.Mask[i*p.SeqKV+j0 : i*p.SeqKV+j0+len(sc)]
+		for j, x := range sc {
+			x = x*p.Scale + mrow[j]
+			sc[j] = x
+			mx = max(mx, x)
 		}
-		inv := 1 / l
+	} else {
+		mx = scaleMax(sc, p.Scale)
+	}
+	mOld := *m
+	mNew := max(mOld, mx)
+	if mNew == negInf {
+		return false
+	}
+	sum := vecExpSub(sc, mNew)
+	if mNew != mOld {
+		// Rescale what was accumulated under the old max.
+		alpha := expf(mOld - mNew)
+		*l *= alpha
 		for c := range o {
-			o[c] *= inv
+			o[c] *= alpha
 		}
+	}
+	*l += sum
+	*m = mNew
+	return true
+}
+
+// normalizeRow divides an output row by its softmax sum l (a row that saw
+// no key, l = 0, is all zeros).
+func normalizeRow(o []float32, l float32) {
+	if l == 0 {
+		clear(o)
+		return
+	}
+	inv := 1 / l
+	for c := range o {
+		o[c] *= inv
+	}
+}
+
+// attnDecodeRows is the number of keys attnDecode reads for every head
+// before moving on: a multiple of the four-key score kernels' step, so
+// each head's scores group as attnTile's do.
+const attnDecodeRows = 16
+
+// attnDecode is attnTile for the one query row of a decode step (SeqQ = 1),
+// heads [h0, h1): the same scores, online softmax and P·V sums, bit for
+// bit, in another order. attnTile takes a head at a time through the whole
+// cache, one head's HeadDim halves of each position (a stride of the
+// cache row): a token's attention was a quarter of a quantized decode step,
+// most of it waiting on memory (docs/BENCHMARKS.md). Here, within each key
+// tile, a block of attnDecodeRows positions is read for every head before
+// the next block, so each cache row is consumed whole while it is in L1,
+// and the score and P·V kernels' prefetches of the rows a block further on
+// (attention_f16_amd64.s) fetch the next block's rows whole.
+func attnDecode(out, q []float32, k, v kvRows, p *AttnParams, h0, h1 int, s *attnScratch) {
+	d := p.HeadDim
+	g := p.Heads / p.KVHeads
+	nh := h1 - h0
+	if cap(s.dm) < nh {
+		s.dm, s.dl, s.dlive = make([]float32, nh), make([]float32, nh), make([]bool, nh)
+	}
+	if cap(s.dsc) < nh*attnKTile {
+		s.dsc = make([]float32, nh*attnKTile)
+	}
+	ms, ls, live := s.dm[:nh], s.dl[:nh], s.dlive[:nh]
+	negInf := float32(math.Inf(-1))
+	for r := range nh {
+		ms[r], ls[r] = negInf, 0
+		clear(out[(h0+r)*d : (h0+r)*d+d])
+	}
+	kEnd := p.keyLimit(0)
+	for j0 := p.firstKeyTile(0); j0 < kEnd; j0 += attnKTile {
+		n := min(j0+attnKTile, kEnd) - j0
+		for b := 0; b < n; b += attnDecodeRows {
+			nb := min(attnDecodeRows, n-b)
+			for h := h0; h < h1; h++ {
+				sc := s.dsc[(h-h0)*attnKTile+b : (h-h0)*attnKTile+b+nb]
+				k.at((j0+b)*p.KStride+h/g*d).dots(sc, q[h*d:], p.KStride, d, nb)
+			}
+		}
+		for h := h0; h < h1; h++ {
+			r := h - h0
+			live[r] = p.softmaxStep(s.dsc[r*attnKTile:r*attnKTile+n], 0, j0, &ms[r], &ls[r], out[h*d:h*d+d])
+		}
+		for b := 0; b < n; b += attnDecodeRows {
+			nb := min(attnDecodeRows, n-b)
+			for h := h0; h < h1; h++ {
+				if live[h-h0] {
+					w := s.dsc[(h-h0)*attnKTile+b : (h-h0)*attnKTile+b+nb]
+					v.at((j0+b)*p.VStride+h/g*d).accRows(out[h*d:h*d+d], w, p.VStride, d, nb)
+				}
+			}
+		}
+	}
+	for h := h0; h < h1; h++ {
+		normalizeRow(out[h*d:h*d+d], ls[h-h0])
 	}
 }
 

@@ -3,7 +3,10 @@
 package kernels
 
 // Assembly twins (attention_f16_amd64.s) of the half-precision attention
-// loops; callers check pointers and counts.
+// loops; callers check pointers and counts. dotsF16x4AVX512 and
+// vecAccRowsF16AVX2 also prefetch the same columns of the rows
+// attnPrefetchRows (16, attnDecode's block) further on: hints only, which
+// never fault past the end of the cache.
 
 // dotsF16x4AVX512 sets out to the dot products of x with four rows of halves
 // w (stride ldw halves); k is a positive multiple of 16:

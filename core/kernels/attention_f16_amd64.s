@@ -2,6 +2,8 @@
 
 #include "textflag.h"
 
+#define attnPrefetchRows 16
+
 // func dotsF16x4AVX512(k int, x *float32, w *uint16, ldw int, out *[4]float32)
 // gemvDot4AVX512 with the rows widened from halves by VCVTPH2PS as they load.
 TEXT ·dotsF16x4AVX512(SB), NOSPLIT, $0-40
@@ -25,8 +27,18 @@ TEXT ·dotsF16x4AVX512(SB), NOSPLIT, $0-40
 	MOVQ CX, BX
 	ANDQ $-32, BX
 	JZ   h4tail
+	// R12, R14, DI, R13: the four rows attnPrefetchRows further on.
+	IMUL3Q $attnPrefetchRows, DX, R13
+	LEAQ (R8)(R13*1), R12
+	LEAQ (R9)(R13*1), R14
+	LEAQ (R10)(R13*1), DI
+	ADDQ R11, R13
 
 h4loop:
+	PREFETCHT0  (R12)(AX*2)
+	PREFETCHT0  (R14)(AX*2)
+	PREFETCHT0  (DI)(AX*2)
+	PREFETCHT0  (R13)(AX*2)
 	VMOVUPS     (SI)(AX*4), Z8
 	VMOVUPS     64(SI)(AX*4), Z9
 	VCVTPH2PS   (R8)(AX*2), Z10
@@ -121,8 +133,11 @@ hacc_64:
 	MOVQ    SI, R10
 	MOVQ    DX, R11
 	MOVQ    R9, R12
+	IMUL3Q  $attnPrefetchRows, R8, R13
 
 hacc_64_row:
+	PREFETCHT0   (R11)(R13*1)
+	PREFETCHT0   64(R11)(R13*1)
 	VBROADCASTSS (R10), Y8
 	VCVTPH2PS    (R11), Y9
 	VCVTPH2PS    16(R11), Y10
@@ -211,3 +226,4 @@ wide_16:
 wide_done:
 	VZEROUPPER
 	RET
+

@@ -185,3 +185,61 @@ func BenchmarkFlashAttentionF16(b *testing.B) {
 		})
 	}
 }
+
+// TestAttnDecodeMatchesTile: a decode step's attention (attnDecode, keys in
+// blocks across heads) is attnTile's head by head, bit for bit, for every
+// one-row case of the table and key counts around the block and tile
+// edges, K and V as halves and as float32, over all heads at once and in
+// two head ranges, every implementation; nothing outside the heads' output
+// is written.
+func TestAttnDecodeMatchesTile(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	cases := []attnCase{}
+	for _, c := range attnCases {
+		if c.seqQ == 1 {
+			cases = append(cases, c)
+		}
+	}
+	for _, n := range []int{1, 4, 15, 17, 31, 127, 128, 129, 257} {
+		cases = append(cases, attnCase{name: "keys", heads: 4, kvHeads: 2, dim: 64, seqQ: 1, seqKV: n, causal: true, qPos0: n - 1})
+	}
+	for _, c := range cases {
+		q, k32, v32, _, p := attnInputs(r, c)
+		if err := p.normalize(make([]float32, c.heads*c.dim+p.OStride), q, len(k32), len(v32)); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		k16, _ := halves(k32)
+		v16, _ := halves(v32)
+		kvs := [][2]kvRows{{{f16: k16, half: true}, {f16: v16, half: true}}, {{f32: k32}, {f32: v32}}}
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				for kind, kv := range kvs {
+					var s attnScratch
+					w := c.heads * c.dim
+					want := make([]float32, w)
+					for h := 0; h < c.heads; h++ {
+						attnTile(want, q, kv[0], kv[1], &p, h, 0, 1, &s)
+					}
+					for _, split := range []int{c.heads, (c.heads + 1) / 2} {
+						got := make([]float32, w+3)
+						for i := range got {
+							got[i] = float32(math.NaN())
+						}
+						attnDecode(got, q, kv[0], kv[1], &p, 0, split, &s)
+						attnDecode(got, q, kv[0], kv[1], &p, split, c.heads, &s)
+						for i := range got[w:] {
+							if got[w+i] == got[w+i] {
+								t.Fatalf("%s %s kind %d: wrote past the heads at %d", c.name, impl, kind, w+i)
+							}
+						}
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s %s kind %d split %d: out[%d] = %v, attnTile %v", c.name, impl, kind, split, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}

@@ -46,6 +46,9 @@ var attnCases = []attnCase{
 	{name: "window chunk", heads: 2, kvHeads: 2, dim: 8, seqQ: 3, seqKV: 290, causal: true, qPos0: 287, window: 140},
 	{name: "softcap", heads: 4, kvHeads: 2, dim: 64, seqQ: 40, seqKV: 40, causal: true, softcap: 2.5},
 	{name: "softcap window mask", heads: 2, kvHeads: 2, dim: 8, seqQ: 37, seqKV: 37, causal: true, mask: true, window: 7, softcap: 1},
+	{name: "decode mask", heads: 4, kvHeads: 2, dim: 64, seqQ: 1, seqKV: 140, mask: true},
+	{name: "decode softcap strided", heads: 6, kvHeads: 3, dim: 64, seqQ: 1, seqKV: 33, causal: true, softcap: 2.5, padQ: 5, padKV: 7, padO: 3},
+	{name: "decode one block", heads: 3, kvHeads: 3, dim: 16, seqQ: 1, seqKV: 16, causal: true, qPos0: 15},
 }
 
 // attnInputs builds q, k, v and mask for c; scores get a spread of magnitudes

@@ -270,7 +270,7 @@ def main():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--eval-clips", type=int, default=8, help="held-out clips decoded at each checkpoint")
     ap.add_argument("--expect", type=int, default=0, help="clips the data folders will hold once written (reload until then)")
-    ap.add_argument("--beams", type=int, default=5, help="generation_config.json num_beams: the folder's default beam width")
+    ap.add_argument("--beams", type=int, default=8, help="generation_config.json num_beams: the folder's default beam width")
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--export-only", action="store_true", help="write --out from --work's checkpoint and stop (with or without --resume; no checkpoint is an error)")
     ap.add_argument("--init-from", default="", help="a model folder (model.safetensors, e.g. models/loom-asr) to start from: "

@@ -4,7 +4,8 @@ package kernels
 // half spectrum (n/2+1 complex bins) becomes n real samples.
 //
 // Power-of-two sizes run an iterative radix-2 transform (Cooley–Tukey,
-// bit-reversed input, twiddles computed once per plan) in float64; other sizes
+// bit-reversed input, twiddles computed once per plan) of half the size on
+// the even and odd samples packed as one complex signal, in float64; other sizes
 // run irfftRef, the direct O(n²) sum that is also the tests' reference. The
 // plan is read-only after NewFFT, so one plan serves concurrent callers, each
 // with its own scratch.
@@ -22,7 +23,7 @@ const MaxFFT = 1 << 16
 type FFT struct {
 	n        int
 	cos, sin []float64 // (n/2) twiddles exp(+2πik/n), power-of-two sizes only
-	rev      []int32   // (n) bit reversal, power-of-two sizes only
+	rev      []int32   // (n/2) bit reversal of the half-size transform, power-of-two sizes only
 }
 
 // NewFFT plans transforms of n points.
@@ -39,8 +40,8 @@ func NewFFT(n int) (*FFT, error) {
 		s, c := math.Sincos(2 * math.Pi * float64(k) / float64(n))
 		f.cos[k], f.sin[k] = c, s
 	}
-	shift := 64 - bits.TrailingZeros(uint(n))
-	f.rev = make([]int32, n)
+	shift := 64 - bits.TrailingZeros(uint(n/2))
+	f.rev = make([]int32, n/2)
 	for i := range f.rev {
 		f.rev[i] = int32(bits.Reverse64(uint64(i)) >> shift)
 	}
@@ -70,37 +71,61 @@ func (f *FFT) IRFFT(out, re, im []float32, scratch []float64) error {
 		irfftRef(out[:n], re[:nb], im[:nb])
 		return nil
 	}
-	xr, xi := scratch[:n], scratch[n:2*n]
-	// Hermitian extension X[n-k] = conj(X[k]), written in bit-reversed order.
-	for k := 0; k < n; k++ {
-		var r, i float64
-		switch {
-		case k == 0 || k == n/2:
-			r = float64(re[k])
-		case k < n/2:
-			r, i = float64(re[k]), float64(im[k])
-		default:
-			r, i = float64(re[n-k]), -float64(im[n-k])
+	// A real signal of n points is the complex one z[m] = x[2m] + i·x[2m+1]
+	// of N = n/2 points: its spectrum Z[k] = E[k] + i·O[k], where E and O,
+	// the spectra of the even and odd samples, are E[k] = (X[k] + X*[N−k])/2
+	// and O[k] = (X[k] − X*[N−k])·e^{2πik/n}/2 (X[k+N] = X*[N−k] by
+	// symmetry) — one N-point inverse transform instead of an n-point one.
+	N := n / 2
+	zr, zi := scratch[:N], scratch[N:2*N]
+	for k := 0; k < N; k++ {
+		ar, ai := float64(re[k]), float64(im[k])
+		br, bi := float64(re[N-k]), -float64(im[N-k])
+		if k == 0 { // the DC and Nyquist bins' imaginary parts are ignored
+			ai, bi = 0, 0
 		}
+		er, ei := 0.5*(ar+br), 0.5*(ai+bi)
+		dr, di := 0.5*(ar-br), 0.5*(ai-bi)
+		c, sn := f.cos[k], f.sin[k]
+		or, oi := dr*c-di*sn, dr*sn+di*c
 		j := f.rev[k]
-		xr[j], xi[j] = r, i
+		zr[j], zi[j] = er-oi, ei+or
 	}
-	for size := 2; size <= n; size <<= 1 {
+	// Radix-2 stages on z (bit-reversed): twiddles exp(2πik/size) are the
+	// n-point table's entries k·n/size. The first two stages multiply by 1
+	// and by 1, i only.
+	if N >= 2 {
+		for a := 0; a < N; a += 2 {
+			xr0, xi0, xr1, xi1 := zr[a], zi[a], zr[a+1], zi[a+1]
+			zr[a], zi[a], zr[a+1], zi[a+1] = xr0+xr1, xi0+xi1, xr0-xr1, xi0-xi1
+		}
+	}
+	if N >= 4 {
+		for a := 0; a < N; a += 4 {
+			tr, ti := -zi[a+3], zr[a+3] // i·x
+			zr[a+3], zi[a+3] = zr[a+1]-tr, zi[a+1]-ti
+			zr[a+1], zi[a+1] = zr[a+1]+tr, zi[a+1]+ti
+			tr, ti = zr[a+2], zi[a+2]
+			zr[a+2], zi[a+2] = zr[a]-tr, zi[a]-ti
+			zr[a], zi[a] = zr[a]+tr, zi[a]+ti
+		}
+	}
+	for size := 8; size <= N; size <<= 1 {
 		half, step := size/2, n/size
-		for start := 0; start < n; start += size {
-			for k := 0; k < half; k++ {
-				wr, wi := f.cos[k*step], f.sin[k*step]
-				a, b := start+k, start+k+half
-				tr := xr[b]*wr - xi[b]*wi
-				ti := xr[b]*wi + xi[b]*wr
-				xr[b], xi[b] = xr[a]-tr, xi[a]-ti
-				xr[a], xi[a] = xr[a]+tr, xi[a]+ti
+		for k := 0; k < half; k++ {
+			wr, wi := f.cos[k*step], f.sin[k*step]
+			for a := k; a < N; a += size {
+				b := a + half
+				tr := zr[b]*wr - zi[b]*wi
+				ti := zr[b]*wi + zi[b]*wr
+				zr[b], zi[b] = zr[a]-tr, zi[a]-ti
+				zr[a], zi[a] = zr[a]+tr, zi[a]+ti
 			}
 		}
 	}
-	inv := 1 / float64(n)
-	for t := range n {
-		out[t] = float32(xr[t] * inv)
+	inv := 1 / float64(N)
+	for m := range N {
+		out[2*m], out[2*m+1] = float32(zr[m]*inv), float32(zi[m]*inv)
 	}
 	return nil
 }

@@ -5,6 +5,49 @@
 // The eight-row dots of the repacked layouts (repack.go); see
 // repack_amd64.go for each routine's contract and its Go reference.
 
+// R8_PREFETCH_DIST is how far ahead of the super-block being read
+// dotQ6_KR8VNNI prefetches the weights (five q6_Kr8 super-blocks, about
+// 8 KB), into L2: PREFETCHT1; PREFETCHT0, or two super-blocks ahead, was no
+// faster than none. A decode step streams every matrix from memory once,
+// and with the hardware prefetchers alone the q6_Kr8 loop (three streams of
+// ql/qh pieces and the scale planes in each 1680 bytes) waited on it: over
+// the 32000×768 output matrix it ran at half the speed of the file layout's
+// four-row dot (docs/BENCHMARKS.md). The same prefetches in the q4_0r8 and
+// q4_Kr8 loops made decode slower, so they have none. Prefetches past the
+// matrix's end are hints and never fault.
+#define R8_PREFETCH_DIST 8400
+
+// Q6_PREFETCH prefetches the 27 lines of a q6_Kr8 super-block (1680 bytes)
+// R8_PREFETCH_DIST ahead.
+#define Q6_PREFETCH \
+	PREFETCHT1 (R8_PREFETCH_DIST+0)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+64)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+128)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+192)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+256)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+320)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+384)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+448)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+512)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+576)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+640)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+704)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+768)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+832)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+896)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+960)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1024)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1088)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1152)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1216)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1280)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1344)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1408)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1472)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1536)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1600)(SI) \
+	PREFETCHT1 (R8_PREFETCH_DIST+1664)(SI)
+
 // lanePairs: VPERMPS indices [0, 0, 1, 1, …, 7, 7], giving row r's value to
 // dword lanes 2r and 2r+1.
 DATA lanePairs<>+0(SB)/8, $0x0000000000000000
@@ -518,6 +561,7 @@ TEXT ·dotQ6_KR8VNNI(SB), NOSPLIT, $0-40
 	R8_GROUP(q6group)
 
 q6loop:
+	Q6_PREFETCH
 	VPXORD Z1, Z1, Z1
 	Q6_HALF(0)
 	Q6_HALF(1)

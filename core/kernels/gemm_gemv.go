@@ -26,6 +26,7 @@ type gemvJob struct {
 	beta      float32
 	y         []float32
 	share     rowShare // gemvT's rows, for the threads to take
+	rot       int      // MatVecTSlivers: the slivers' rotation (SliversShift)
 	sharedFn  func(lo, hi int)
 	stripsFn  func(lo, hi int)
 	sliversFn func(lo, hi int) // MatVecTSlivers' rows (slivers.go)

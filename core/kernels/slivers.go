@@ -164,22 +164,22 @@ func MatVecTSlivers(y, w, x []float32, n, k int) {
 	}
 	j := gemvJobs.get()
 	j.n, j.k, j.x, j.w, j.y = n, k, x, w, y
-	j.ld = SliversShift(w)
+	j.rot = SliversShift(w)
 	if th := Default().Threads(); th > 1 && n*k >= parallelGemvFloats {
 		j.share.reset(n, gemvChunkRows(k))
 		Default().For(th, 1, j.sliversFn)
 	} else {
-		sliverRows(y, x, w, n, k, j.ld, 0, n)
+		sliverRows(y, x, w, n, k, j.rot, 0, n)
 	}
 	j.x, j.w, j.y = nil, nil, nil
 	gemvJobs.put(j)
 }
 
 // slivers computes chunks of a parallel MatVecTSlivers' rows until none are
-// left (ld holds the rotation).
+// left.
 func (j *gemvJob) slivers(int, int) {
 	for lo, hi, ok := j.share.take(); ok; lo, hi, ok = j.share.take() {
-		sliverRows(j.y, j.x, j.w, j.n, j.k, j.ld, lo, hi)
+		sliverRows(j.y, j.x, j.w, j.n, j.k, j.rot, lo, hi)
 	}
 }
 
@@ -207,19 +207,37 @@ func GemmTSlivers(m int, a []float32, lda int, w []float32, n, k int, beta float
 		MatVecTSlivers(c[:n], w, a[:k], n, k)
 		return
 	}
-	src := &sliverB{w: w, n: n, k: k, d: SliversShift(w)}
+	pre := sliverPres.get()
+	src := &pre.b
+	src.w, src.n, src.k, src.d = w, n, k, SliversShift(w)
 	t := currentTiling()
 	if t.nr != SliverRows {
 		gemmRun(false, m, n, k, a, lda, nil, 0, src.pack, nil, beta, c, ldc)
-		return
+	} else {
+		if src.d > 0 { // the last sliver's last k slab, with its wrapped floats
+			pc := (k - 1) / t.kc * t.kc
+			if cap(pre.wrapped) < (k-pc)*SliverRows {
+				pre.wrapped = make([]float32, t.kc*SliverRows)
+			}
+			src.wrapped = pre.wrapped[:(k-pc)*SliverRows]
+			src.pack(src.wrapped, n-SliverRows, SliverRows, pc, k-pc, SliverRows)
+		}
+		pre.p = PackedT{n: n, k: k, t: t, sl: src}
+		gemmRun(true, m, n, k, a, lda, nil, 0, nil, &pre.p, beta, c, ldc)
 	}
-	if src.d > 0 { // the last sliver's last k slab, with its wrapped floats
-		pc := (k - 1) / t.kc * t.kc
-		src.wrapped = make([]float32, (k-pc)*SliverRows)
-		src.pack(src.wrapped, n-SliverRows, SliverRows, pc, k-pc, SliverRows)
-	}
-	gemmRun(true, m, n, k, a, lda, nil, 0, nil, &PackedT{n: n, k: k, t: t, sl: src}, beta, c, ldc)
+	pre.p, pre.b = PackedT{}, sliverB{} // do not pin the caller's W
+	sliverPres.put(pre)
 }
+
+// sliverPre is GemmTSlivers' per-call state, recycled so a call allocates
+// nothing: W as GEMM's B and as the PackedT gemmRun reads it through.
+type sliverPre struct {
+	p       PackedT
+	b       sliverB
+	wrapped []float32 // b.wrapped's memory, kept between calls
+}
+
+var sliverPres = newFreeList[sliverPre](8, nil)
 
 // sliverB is an F32R32 matrix as GEMM's B (k×n, B[p][c] = W[c][p]).
 type sliverB struct {

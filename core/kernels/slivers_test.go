@@ -299,3 +299,20 @@ func BenchmarkSliversPrefill(b *testing.B) {
 	b.ReportMetric(ms(bestWall[0]), "rows-wall-ms")
 	b.ReportMetric(ms(bestWall[1]), "slivers-wall-ms")
 }
+
+// GemmTSlivers and MatVecTSlivers allocate nothing of their own in steady
+// state (at most the pool's bookkeeping), the wrapped last slab included.
+func TestSliversAllocs(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	const m, n, k = 20, 64, 300
+	_, w := packedSlivers(t, r, n, k, 8)
+	a, c, x := randSlice(r, m*k), make([]float32, m*n), randSlice(r, k)
+	for name, f := range map[string]func(){
+		"GemmTSlivers":   func() { GemmTSlivers(m, a, k, w, n, k, 0, c, n) },
+		"MatVecTSlivers": func() { MatVecTSlivers(c[:n], w, x, n, k) },
+	} {
+		if allocs := testing.AllocsPerRun(20, f); allocs > 1 {
+			t.Fatalf("%s allocates %v times per call, want ≤ 1", name, allocs)
+		}
+	}
+}

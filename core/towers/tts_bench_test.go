@@ -181,3 +181,51 @@ func TestHiFiGANSmallShapes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFastSpeech2Sentence runs the acoustic model on one 77-symbol
+// sentence (the length of `bench speech`'s one-sentence jobs): the encoder
+// with the variance adaptor, and the decoder on the predicted durations.
+// The model is $LOOM_BENCH_TTS/acoustic (e.g. $PWD/models/loom-tts), else
+// the golden test model.
+func BenchmarkFastSpeech2Sentence(b *testing.B) {
+	dir := ttsAcoustic
+	if d := os.Getenv("LOOM_BENCH_TTS"); d != "" {
+		dir = filepath.Join(d, "acoustic")
+	}
+	var cfg FastSpeech2Config
+	m, err := LoadFastSpeech2(openTower(b, dir, &cfg), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int, 77)
+	for i := range ids {
+		ids[i] = 1 + (i*7)%(cfg.NSrcVocab-1)
+	}
+	e, err := m.Encode(ids, 0, TTSControls{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	durs, err := Durations(e.LogDuration, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range durs {
+		durs[i] = min(max(durs[i], 1), 20) // a random test model's predictions may be anything
+	}
+	b.Run("encode", func(b *testing.B) {
+		defer reportCPU(b)()
+		for i := 0; i < b.N; i++ {
+			if _, err := m.Encode(ids, 0, TTSControls{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		defer reportCPU(b)()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := m.Decode(e, durs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -26,7 +26,7 @@ const (
 	ttsVocoderV2 = "testdata/tts_vocoder2"
 )
 
-func openTower(t *testing.T, dir string, cfg any) *nn.Binder {
+func openTower(t testing.TB, dir string, cfg any) *nn.Binder {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {

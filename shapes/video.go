@@ -171,3 +171,25 @@ func SizeRange(name string) (lo, hi int, ok bool) {
 	s, ok := sizeRange[name]
 	return s[0], s[1], ok
 }
+
+// PictureVideoPrompt is the video prompt for image-to-video from a picture
+// whose caption is caption: the picture's object (its size, colour and
+// shape) moving the way prompt, a video prompt, says. It refuses a caption
+// that is not one object of the caption grammar (a picture of two objects,
+// or one the captioner could not read) and a prompt outside the video
+// grammar, saying which.
+func PictureVideoPrompt(caption, prompt string) (string, error) {
+	objs, err := ParseCaption(caption)
+	if err != nil {
+		return "", fmt.Errorf("the picture's caption %q: %w", caption, err)
+	}
+	if len(objs) != 1 {
+		return "", fmt.Errorf("the picture's caption %q names %d objects, not one", caption, len(objs))
+	}
+	a, err := ParseVideoPrompt(prompt)
+	if err != nil {
+		return "", err
+	}
+	o := objs[0]
+	return VideoAttrs{Shape: o.Shape, Colour: o.Colour, Size: o.Size, Direction: a.Direction}.Prompt(), nil
+}

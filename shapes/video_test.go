@@ -120,3 +120,22 @@ func FuzzParseVideoPrompt(f *testing.F) {
 		}
 	})
 }
+
+func TestPictureVideoPrompt(t *testing.T) {
+	got, err := PictureVideoPrompt("a small red circle on the left", "a large blue square moving up")
+	if want := "a small red circle moving up"; err != nil || got != want {
+		t.Fatalf("PictureVideoPrompt = %q, %v; want %q", got, err, want)
+	}
+	for _, c := range [][2]string{
+		{"a small red circle on the left and a large blue square at the top", "a large blue square moving up"},
+		{"", "a large blue square moving up"},
+		{"a small red", "a large blue square moving up"},
+		{"a small red circle on the left", "a large blue square"},
+		{"a small red circle on the left", "a large blue square moving sideways"},
+		{"a small red circle on the left", "make it move up"},
+	} {
+		if got, err := PictureVideoPrompt(c[0], c[1]); err == nil {
+			t.Errorf("PictureVideoPrompt(%q, %q) = %q, want an error", c[0], c[1], got)
+		}
+	}
+}

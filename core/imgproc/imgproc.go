@@ -185,6 +185,20 @@ type Normalize struct {
 	Mean, Std     [3]float32
 }
 
+// Resize is img at w×h as NRGBA: Lanczos when shrinking, bilinear when
+// enlarging, a copy at the same size (ToCHW's resize).
+func Resize(img image.Image, w, h int) *image.NRGBA {
+	b := img.Bounds()
+	if b.Dx() == w && b.Dy() == h {
+		return imaging.Clone(img)
+	}
+	filter := imaging.Lanczos
+	if b.Dx() < w || b.Dy() < h {
+		filter = imaging.Linear
+	}
+	return imaging.Resize(img, w, h, filter)
+}
+
 // ToCHW resizes img to (Height, Width) — Lanczos when shrinking, bilinear
 // when enlarging, as the training augmentation did — composites any alpha
 // over white, and writes (3, Height, Width) floats: (v/255 - mean)/std.
@@ -197,17 +211,7 @@ func ToCHW(dst []float32, img image.Image, n Normalize) error {
 	if len(dst) < 3*hw {
 		return fmt.Errorf("imgproc: dst holds %d values, need %d", len(dst), 3*hw)
 	}
-	b := img.Bounds()
-	filter := imaging.Lanczos
-	if b.Dx() < n.Width || b.Dy() < n.Height {
-		filter = imaging.Linear
-	}
-	var nrgba *image.NRGBA
-	if b.Dx() == n.Width && b.Dy() == n.Height {
-		nrgba = imaging.Clone(img)
-	} else {
-		nrgba = imaging.Resize(img, n.Width, n.Height, filter)
-	}
+	nrgba := Resize(img, n.Width, n.Height)
 	for y := 0; y < n.Height; y++ {
 		row := nrgba.Pix[y*nrgba.Stride:]
 		for x := 0; x < n.Width; x++ {

@@ -1,16 +1,12 @@
 package towers
 
 import (
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 	"unsafe"
 
 	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/kernels"
-	"github.com/loomhq/loom/core/nn"
 )
 
 // The Shapes captioner (models/shapes-captioner) against PyTorch goldens made
@@ -23,37 +19,17 @@ const (
 	tolLogits       = 5e-4 // max |Go - PyTorch| over first-step logits
 )
 
-type encDecConfig struct {
-	Encoder ViTConfig  `json:"encoder"`
-	Decoder GPT2Config `json:"decoder"`
-	Start   int        `json:"decoder_start_token_id"`
-}
-
-func loadCaptioner(t *testing.T, dir string) (*ViT, *GPT2, encDecConfig) {
+func loadCaptioner(t *testing.T, dir string) (*ViT, *GPT2, CaptionerConfig) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Skipf("captioner model absent (%v); train it with tools/captioner/train.py", err)
+	if !IsCaptionerFolder(dir) {
+		t.Skipf("captioner model absent from %s; train it with tools/captioner/train.py", dir)
 	}
-	var cfg encDecConfig
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
+	c, err := LoadCaptionerFolder(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { src.Close() })
-	b := nn.NewBinder(src)
-	vit, err := LoadViT(b.Sub("encoder"), cfg.Encoder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := LoadGPT2(b.Sub("decoder"), cfg.Decoder, cfg.Encoder.HiddenSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vit, dec, cfg
+	t.Cleanup(func() { c.Close() })
+	return c.ViT, c.Dec, c.Cfg
 }
 
 func goldenF32(t *testing.T, src formats.InfoSource, name string) ([]float32, []int) {

@@ -124,7 +124,15 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 		timings.Add("vae_encode", time.Since(t))
 	}
 	t := time.Now()
-	ctx2, err := pl.EncodePrompts(p.Prompt, p.NegativePrompt)
+	prompt, caption, err := pl.videoPrompt(p.Prompt, img)
+	if err != nil {
+		return sdk.Errorf(sdk.CodeInternal, "captioner: %v", err)
+	}
+	if caption != "" {
+		timings.Add("caption", time.Since(t))
+		t = time.Now()
+	}
+	ctx2, err := pl.EncodePrompts(prompt, p.NegativePrompt)
 	if err != nil {
 		return sdk.Errorf(sdk.CodeInternal, "text encoder: %v", err)
 	}
@@ -175,7 +183,11 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 
 	t = time.Now()
 	res := tasks.VideoGenerateResult{Model: model, Frames: r.frames, FPS: fps, Seconds: float64(r.frames) / float64(fps), Width: w, Height: h,
-		Scheduler: r.Scheduler, Steps: r.Steps, GuidanceScale: r.GuidanceScale, Seed: job.Seed, ImageToVideo: img != nil}
+		Scheduler: r.Scheduler, Steps: r.Steps, GuidanceScale: r.GuidanceScale, Seed: job.Seed, ImageToVideo: img != nil,
+		ImageCaption: caption}
+	if caption != "" {
+		res.ModelPrompt = prompt
+	}
 	if w != pl.native || h != pl.native {
 		res.UpscaledFrom = []int{pl.native, pl.native}
 		for i, f := range frames {

@@ -53,6 +53,7 @@ type oracleMotion struct {
 	calls  int
 	plain  int       // ForwardNoPicture calls
 	plainF []float32 // frame 0 of the last latents ForwardNoPicture was given
+	ctx    []float32 // the text states of the last Forward
 }
 
 // ForwardNoPicture is Forward without a picture; it counts its calls.
@@ -76,6 +77,7 @@ func (o *oracleMotion) Forward(out, latents []float32, videos, frames, h, w int,
 	defer o.mu.Unlock()
 	o.calls++
 	o.first = first
+	o.ctx = slices.Clone(ctx)
 	per := frames * 4 * h * w
 	D := o.p.Text.Cfg.HiddenSize
 	switch {

@@ -5,7 +5,9 @@ package main
 // tokenizer/, vae/, scheduler/) and a motion UNet — unet/ as a diffusers
 // UNetMotionModel, or a base UNet2DConditionModel in unet/ with the temporal
 // modules in motion_adapter/. model_index.json's "loom": {"defaults": {…}}
-// may add "frames" and "fps" to the sampling defaults.
+// may add "frames" and "fps" to the sampling defaults, and
+// "image_to_video_prompt" names a captioner that reads an image-to-video
+// picture's object into the prompt (see pipeline.videoPrompt).
 //
 // The text encodes once; the sampler's loop (diffusion.Sample) runs the
 // motion UNet over one video's frames as one batch, both guidance halves
@@ -16,10 +18,12 @@ import (
 	"image"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/loomhq/loom/core/diffusion"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/shapes"
 )
 
 // pipelineFiles is what a folder needs to be served as video.generate (the
@@ -111,13 +115,25 @@ type videoDefaults struct {
 	ImageToVideoGuidance string `json:"image_to_video_guidance"`
 }
 
+// pictureCaption is model_index.json's "loom": {"image_to_video_prompt":
+// {…}}: image-to-video reads the picture's object with an image captioner
+// and prompts the model with it. Captioner is the captioner's folder beside
+// this one (a models directory's sibling, e.g. "shapes-captioner"); Grammar
+// says how caption and prompt combine, and "shapes" (SHAPES.md) is the one
+// there is: the caption's object moving the prompt's way.
+type pictureCaption struct {
+	Captioner string `json:"captioner"`
+	Grammar   string `json:"grammar"`
+}
+
 // pipeline is one loaded folder.
 type pipeline struct {
 	*diffusion.Pipeline
-	motion   motionModel
-	defaults videoDefaults
-	side     int // latent side
-	native   int // frame side: side × the VAE's downscale
+	motion    motionModel
+	defaults  videoDefaults
+	side      int               // latent side
+	native    int               // frame side: side × the VAE's downscale
+	captioner *towers.Captioner // nil: the prompt is used as given
 }
 
 func loadPipeline(dir string, load motionLoader) (*pipeline, error) {
@@ -127,6 +143,9 @@ func loadPipeline(dir string, load motionLoader) (*pipeline, error) {
 	}
 	p := &pipeline{Pipeline: d, defaults: videoDefaults{Frames: 16, FPS: 8}}
 	if err := p.load(load); err != nil {
+		if p.captioner != nil {
+			p.captioner.Close()
+		}
 		d.Close()
 		return nil, err
 	}
@@ -136,7 +155,8 @@ func loadPipeline(dir string, load motionLoader) (*pipeline, error) {
 func (p *pipeline) load(loadMotion motionLoader) error {
 	var index struct {
 		Loom struct {
-			Defaults *videoDefaults `json:"defaults"`
+			Defaults           *videoDefaults  `json:"defaults"`
+			ImageToVideoPrompt *pictureCaption `json:"image_to_video_prompt"`
 		} `json:"loom"`
 	}
 	if err := sdk.ReadJSON(filepath.Join(p.Dir, "model_index.json"), &index); err != nil {
@@ -145,6 +165,18 @@ func (p *pipeline) load(loadMotion motionLoader) error {
 	var err error
 	if p.motion, err = loadMotion(p.Pipeline); err != nil {
 		return err
+	}
+	if c := index.Loom.ImageToVideoPrompt; c != nil {
+		dir := filepath.Join(filepath.Dir(filepath.Clean(p.Dir)), c.Captioner)
+		switch {
+		case c.Grammar != "shapes":
+			return fmt.Errorf("model_index.json: image_to_video_prompt grammar %q (\"shapes\" is the one known)", c.Grammar)
+		case c.Captioner == "" || strings.ContainsAny(c.Captioner, `/\`) || !towers.IsCaptionerFolder(dir):
+			return fmt.Errorf("model_index.json: image_to_video_prompt captioner %q is not a captioner folder beside this one", c.Captioner)
+		}
+		if p.captioner, err = towers.LoadCaptionerFolder(dir); err != nil {
+			return fmt.Errorf("image_to_video_prompt captioner %s: %w", c.Captioner, err)
+		}
 	}
 	if d := index.Loom.Defaults; d != nil {
 		if d.Frames != 0 {
@@ -169,6 +201,29 @@ func (p *pipeline) load(loadMotion motionLoader) error {
 	p.side = m.SampleSize()
 	p.native = p.side * v.Downscale()
 	return nil
+}
+
+// videoPrompt is the prompt the model is given for prompt and, in
+// image-to-video, the picture img. Without a captioner it is prompt. With
+// one (image_to_video_prompt) the captioner describes img with its subject
+// moved to the middle (towers.Captioner.CaptionCentred), and when the
+// caption is one object of the Shapes grammar and prompt a Shapes video
+// prompt the model is prompted with the picture's object moving the
+// prompt's way (shapes.PictureVideoPrompt): the picture says what moves,
+// the prompt how. Otherwise — a picture of two objects, one the captioner
+// cannot read, a prompt outside the grammar — the prompt is used as given.
+// caption is what the captioner read ("" without one).
+func (p *pipeline) videoPrompt(prompt string, img image.Image) (used, caption string, err error) {
+	if img == nil || p.captioner == nil {
+		return prompt, "", nil
+	}
+	if caption, err = p.captioner.CaptionCentred(img); err != nil {
+		return "", "", err
+	}
+	if used, err := shapes.PictureVideoPrompt(caption, prompt); err == nil {
+		return used, caption, nil
+	}
+	return prompt, caption, nil
 }
 
 // run is one generation's settings, already validated.

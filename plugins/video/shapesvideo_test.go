@@ -25,8 +25,10 @@ import (
 // classical checker reads back one object of the prompt's colour and shape
 // (text-to-video: one clip the model gets right — 42 % of its clips show a
 // second object and 39 % the wrong direction, see the card; evalvideo's
-// clip 0 reads as two objects), and the picture's object
-// in the image-to-video clip's first frame.
+// clip 0 reads as two objects), and the picture's object in the
+// image-to-video clip's first frame and its other frames (the folder's
+// image_to_video_prompt: the captioner reads the picture's object into the
+// prompt, which names a red square).
 func TestShapesVideoModel(t *testing.T) {
 	models, _ := filepath.Abs("../../models")
 	if _, err := os.Stat(filepath.Join(models, "shapes-video", "unet", "config.json")); err != nil {
@@ -60,8 +62,8 @@ func TestShapesVideoModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, res = towerRun(t, e, "shapes-video", 1001, `{"prompt":"a small red square moving down","steps":10}`, sdk.Blob{Name: "image", Data: ref.Bytes()})
-	if !res.ImageToVideo || res.Frames != 16 {
-		t.Fatalf("image-to-video result %+v", res)
+	if !res.ImageToVideo || res.Frames != 16 || res.ModelPrompt != "a small blue circle moving down" {
+		t.Fatalf("image-to-video result %+v (the captioner should read a small blue circle)", res)
 	}
 	mp4i := files["video.mp4"]
 	if p := mediatest.ProbeVideo(t, mp4i, "video.mp4"); p.Frames != 16 {
@@ -70,6 +72,9 @@ func TestShapesVideoModel(t *testing.T) {
 	frames := decodeRGB(t, mp4i, 16, 64)
 	got = check.ReadClip(frames)
 	t.Logf("image-to-video read as %d objects, a %s %s %s moving %s", got.Objects, got.Size, got.Colour, got.Shape, got.Direction)
+	if got.Colour != pic.Colour || got.Shape != pic.Shape {
+		t.Fatalf("the image-to-video clip does not show the picture's %s %s", pic.Colour, pic.Shape)
+	}
 	f0 := check.ReadFrame(frames[0])
 	o := clip.Scene(0).Objects[0]
 	if len(f0.Blobs) != 1 || f0.Blobs[0].Colour() != pic.Colour || f0.Blobs[0].Shape != pic.Shape || abs(f0.Blobs[0].CX-o.CX) > 1.5 || abs(f0.Blobs[0].CY-o.CY) > 1.5 {

@@ -3,16 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 
-	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/imgproc"
-	"github.com/loomhq/loom/core/nn"
-	"github.com/loomhq/loom/core/tokenizer"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/plugins/sdk/tasks"
@@ -26,128 +19,24 @@ const maxCaptionPrompt = 4096
 // what a job's images decode to together (sdk.MaxImageBytes).
 var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: sdk.MaxImageSide * sdk.MaxImageSide, MaxDecoded: sdk.MaxImageBytes}
 
-// captionerConfig is the config.json of a VisionEncoderDecoderModel with a
-// ViT encoder and a GPT-2 decoder, plus its preprocessor_config.json.
-type captionerConfig struct {
-	ModelType string            `json:"model_type"`
-	Encoder   towers.ViTConfig  `json:"encoder"`
-	Decoder   towers.GPT2Config `json:"decoder"`
-	Start     int               `json:"decoder_start_token_id"`
-	MaxLength int               `json:"max_length"`
-}
-
-type preprocessorConfig struct {
-	Size struct {
-		Height int `json:"height"`
-		Width  int `json:"width"`
-	} `json:"size"`
-	Mean []float32 `json:"image_mean"`
-	Std  []float32 `json:"image_std"`
+// captioner is one loaded towers.Captioner (a ViT + GPT-2
+// VisionEncoderDecoderModel folder). Captions run side by side (see
+// towers.Captioner); with several captions in flight the kernel pool gives
+// each one thread (Pool.For), so a 2-thread plugin captions two images at
+// once where one image's ops are too small to split.
+type captioner struct {
+	*towers.Captioner
 }
 
 // isCaptioner reports whether dir holds a ViT+GPT-2 VisionEncoderDecoder.
-func isCaptioner(dir string) bool {
-	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return false
-	}
-	var c struct {
-		ModelType string `json:"model_type"`
-		Encoder   struct {
-			ModelType string `json:"model_type"`
-		} `json:"encoder"`
-		Decoder struct {
-			ModelType string `json:"model_type"`
-		} `json:"decoder"`
-	}
-	return json.Unmarshal(raw, &c) == nil && c.ModelType == "vision-encoder-decoder" &&
-		c.Encoder.ModelType == "vit" && c.Decoder.ModelType == "gpt2" &&
-		fileExists(filepath.Join(dir, "model.safetensors"))
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// captioner is one loaded model. Captions run side by side: the ViT takes
-// its activations from an arena per call, GPT-2 keeps a decoding's state in
-// a GPT2State of its own, and each call takes its pixel and encoder buffers
-// from bufs. With several captions in flight the kernel pool gives each one
-// thread (Pool.For), so a 2-thread plugin captions two images at once where
-// one image's ops are too small to split.
-type captioner struct {
-	cfg  captionerConfig
-	norm imgproc.Normalize
-	vit  *towers.ViT
-	dec  *towers.GPT2
-	tok  *tokenizer.WordLevel
-	src  formats.TensorSource
-	bufs sync.Pool // *captionBuffers
-}
-
-// captionBuffers are one call's pixels and encoder states.
-type captionBuffers struct {
-	px  []float32 // (3, S, S)
-	enc []float32 // (T, H)
-}
+func isCaptioner(dir string) bool { return towers.IsCaptionerFolder(dir) }
 
 func loadCaptioner(dir string) (*captioner, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	c, err := towers.LoadCaptionerFolder(dir)
 	if err != nil {
 		return nil, err
 	}
-	c := &captioner{}
-	if err := json.Unmarshal(raw, &c.cfg); err != nil {
-		return nil, fmt.Errorf("config.json: %w", err)
-	}
-	pre := preprocessorConfig{Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}}
-	if raw, err := os.ReadFile(filepath.Join(dir, "preprocessor_config.json")); err == nil {
-		if err := json.Unmarshal(raw, &pre); err != nil {
-			return nil, fmt.Errorf("preprocessor_config.json: %w", err)
-		}
-	}
-	S := c.cfg.Encoder.ImageSize
-	c.norm = imgproc.Normalize{Width: S, Height: S}
-	if len(pre.Mean) != 3 || len(pre.Std) != 3 {
-		return nil, fmt.Errorf("preprocessor_config.json: image_mean and image_std need 3 values")
-	}
-	for i := 0; i < 3; i++ {
-		if pre.Std[i] == 0 {
-			return nil, fmt.Errorf("preprocessor_config.json: image_std[%d] is 0", i)
-		}
-		c.norm.Mean[i], c.norm.Std[i] = pre.Mean[i], pre.Std[i]
-	}
-	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		return nil, err
-	}
-	b := nn.NewBinder(src)
-	if c.vit, err = towers.LoadViT(b.Sub("encoder"), c.cfg.Encoder); err != nil {
-		src.Close()
-		return nil, err
-	}
-	if c.dec, err = towers.LoadGPT2(b.Sub("decoder"), c.cfg.Decoder, c.cfg.Encoder.HiddenSize); err != nil {
-		src.Close()
-		return nil, err
-	}
-	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		src.Close()
-		return nil, err
-	}
-	if c.tok, err = tokenizer.ParseWordLevel(tj, c.cfg.Start, c.cfg.Decoder.EOS); err != nil {
-		src.Close()
-		return nil, err
-	}
-	if c.tok.VocabSize() != c.cfg.Decoder.VocabSize {
-		src.Close()
-		return nil, fmt.Errorf("tokenizer has %d words, decoder %d", c.tok.VocabSize(), c.cfg.Decoder.VocabSize)
-	}
-	if c.cfg.MaxLength <= 0 {
-		c.cfg.MaxLength = c.cfg.Decoder.NPositions
-	}
-	c.src = src
-	enc, px := c.cfg.Encoder.Tokens()*c.cfg.Encoder.HiddenSize, c.cfg.Encoder.NumChannels*S*S
-	c.bufs.New = func() any { return &captionBuffers{px: make([]float32, px), enc: make([]float32, enc)} }
-	return c, nil
+	return &captioner{c}, nil
 }
 
 // captionPrefix reads a prompt as a caption prefix: lower-cased, a final
@@ -158,13 +47,13 @@ func loadCaptioner(dir string) (*captioner, error) {
 func (c *captioner) captionPrefix(prompt string) []int {
 	text := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(prompt)), ".")
 	words := strings.Fields(text)
-	if len(words) == 0 || len(words)+1 >= c.cfg.Decoder.NPositions {
+	if len(words) == 0 || len(words)+1 >= c.Cfg.Decoder.NPositions {
 		return nil
 	}
-	ids := []int{c.cfg.Start}
+	ids := []int{c.Cfg.Start}
 	for _, w := range words {
-		id := c.tok.Encode(w, false)
-		if len(id) != 1 || c.tok.IsControl(id[0]) || c.tok.Decode(id[0]) != w {
+		id := c.Tok.Encode(w, false)
+		if len(id) != 1 || c.Tok.IsControl(id[0]) || c.Tok.Decode(id[0]) != w {
 			return nil
 		}
 		ids = append(ids, id[0])
@@ -185,28 +74,20 @@ func (c *captioner) Caption(ctx context.Context, image []byte, p tasks.ImageCapt
 	defer imgproc.ReturnMemory(imgproc.ImageBytes(img)) // img is dead by then
 	prefix := c.captionPrefix(p.Prompt)
 	if prefix == nil {
-		prefix = []int{c.cfg.Start}
+		prefix = []int{c.Cfg.Start}
 	}
 	if err := ctx.Err(); err != nil {
 		return "", false, err
 	}
-	buf := c.bufs.Get().(*captionBuffers)
-	defer c.bufs.Put(buf)
-	if err := imgproc.ToCHW(buf.px, img, c.norm); err != nil {
-		return "", false, err
-	}
-	if err := c.vit.Forward(buf.enc, buf.px); err != nil {
-		return "", false, err
-	}
-	maxLen := c.cfg.MaxLength
+	maxLen := c.Cfg.MaxLength
 	if p.MaxTokens > 0 {
 		maxLen = min(maxLen, p.MaxTokens)
 	}
-	toks, err := c.dec.GenerateFrom(buf.enc, c.cfg.Encoder.Tokens(), prefix, max(1, p.Beam), maxLen)
+	toks, err := c.Captioner.Caption(img, prefix, p.Beam, maxLen)
 	if err != nil {
 		return "", false, err
 	}
-	return c.tok.DecodeAll(append(prefix[1:], toks...)), len(prefix) > 1, nil
+	return c.Tok.DecodeAll(append(prefix[1:], toks...)), len(prefix) > 1, nil
 }
 
 // captionEngine serves image.caption from the captioners found in the model

@@ -45,9 +45,11 @@ type VideoGenerateResult struct {
 	GuidanceScale float64            `json:"guidance_scale"`
 	Seed          int64              `json:"seed"`
 	ImageToVideo  bool               `json:"image_to_video,omitempty"`
+	ImageCaption  string             `json:"image_caption,omitempty"` // what the model's captioner read in the picture (a folder with image_to_video_prompt)
+	ModelPrompt   string             `json:"model_prompt,omitempty"`  // the prompt the model was given, beside image_caption: the picture's object moving the prompt's way, or the prompt as given
 	Files         []VideoFile        `json:"files"`
 	UpscaledFrom  []int              `json:"upscaled_from,omitempty"` // the sampled size [w, h] when enlarged
-	Timings       map[string]float64 `json:"timings,omitempty"`       // ms: text, vae_encode, unet_total, unet_per_step, vae_decode, encode
+	Timings       map[string]float64 `json:"timings,omitempty"`       // ms: text, caption, vae_encode, unet_total, unet_per_step, vae_decode, encode
 }
 
 // VideoFile is one artifact of a VideoGenerateResult.

@@ -59,10 +59,16 @@ func main() {
 	out := flag.String("out", "", "write each clip as a GIF and a summary.json here")
 	data := flag.String("data", "", "read back the first n clips of this shapesgen -video dataset prefix instead")
 	latents := flag.Int("latents", 0, "with -data: also decode PREFIX.LATENTS.latents.f16 (encodeclips -n LATENTS)")
+	from := flag.Int("from", 0, "start at clip i = from (the clips before it are drawn, not generated: -n 64 -from 32 adds clips 32–63 to an -n 32 evaluation)")
 	part := flag.String("part", "0/1", "k/K: generate only clips i with i mod K = k (K processes share one evaluation; add their summaries)")
 	frameInit := flag.Float64("frame-init", 0, "image-to-video: start every frame from the picture's latents noised to this strength (0: from pure noise)")
 	mix := flag.String("mix", "", "image-to-video guidance: weighted model outputs, e.g. \"PTT:5,P00:-4\" (the default at guidance 5), each term P/0 (picture or not), T/0 (prompt or empty for the spatial layers), T/0 (for the motion modules), weights summing to 1")
 	i2vGuidance := flag.String("i2v-guidance", "", "image-to-video guidance: prompt or picture (default: the folder's image_to_video_guidance, as plugins/video serves it)")
+	i2vPrompt := flag.String("i2v-prompt", "", "image-to-video prompt: caption (the picture's object, read by the folder's captioner, moving the prompt's way) or plain (the prompt as given); default: the folder's image_to_video_prompt, as plugins/video serves it")
+	captionerDir := flag.String("captioner", "models/shapes-captioner", "with -i2v-prompt caption on a folder that names no captioner: the captioner folder")
+	hold := flag.Bool("i2v-hold", true, "image-to-video: hold the picture as frame 0 (false: text-to-video from the prompt alone, the picture only captioned; a diagnostic)")
+	negative := flag.String("negative", "", "negative prompt (the unconditional half of guidance); \"opposite\": the prompt's object moving the opposite way")
+	captions := flag.Int("captions", 0, "caption the first frames of this many random clips (from -seed) as they are and centred, count the right reads, and exit")
 	sum := flag.String("add", "", "score these summary.json files (comma-separated: the parts of one evaluation) together, and exit")
 	flag.Parse()
 	var k, parts int
@@ -77,6 +83,13 @@ func main() {
 		}
 		return
 	}
+	if *captions > 0 {
+		if err := readFirstFrames(*captionerDir, *captions, *seed); err != nil {
+			fmt.Fprintln(os.Stderr, "evalvideo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *data != "" {
 		if err := readData(*model, *data, *n, *latents); err != nil {
 			fmt.Fprintln(os.Stderr, "evalvideo:", err)
@@ -84,7 +97,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts, *frameInit, *mix, *i2vGuidance); err != nil {
+	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts, *frameInit, *mix, *i2vGuidance, *i2vPrompt, *captionerDir, *hold, *negative, *from); err != nil {
 		fmt.Fprintln(os.Stderr, "evalvideo:", err)
 		os.Exit(1)
 	}
@@ -93,10 +106,13 @@ func main() {
 // job is one clip to generate: its prompt, what it must show, and for
 // image-to-video the picture's object.
 type job struct {
+	Index   int               `json:"index"`
 	Prompt  string            `json:"prompt"`
 	Want    shapes.VideoAttrs `json:"want"`
 	Picture *shapes.Clip      `json:"-"`
 	Seed    int64             `json:"seed"`
+	Caption string            `json:"caption,omitempty"` // the picture's caption (-i2v-prompt caption)
+	Used    string            `json:"prompt_used,omitempty"`
 	Got     []string          `json:"mismatches"`
 	Read    string            `json:"read"`
 }
@@ -139,7 +155,7 @@ func prompts(n int, seed uint64, i2v bool) []job {
 	return jobs
 }
 
-func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, scheduler, outDir string, part, parts int, frameInit float64, mix, i2vGuidance string) error {
+func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, scheduler, outDir string, part, parts int, frameInit float64, mix, i2vGuidance, i2vPrompt, captionerDir string, hold bool, negative string, from int) error {
 	p, err := diffusion.Open(dir, 200, 30)
 	if err != nil {
 		return err
@@ -171,22 +187,45 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 			return err
 		}
 	}
+	var index struct {
+		Loom struct {
+			Defaults struct {
+				ImageToVideoGuidance string `json:"image_to_video_guidance"`
+			} `json:"defaults"`
+			ImageToVideoPrompt *struct {
+				Captioner string `json:"captioner"`
+			} `json:"image_to_video_prompt"`
+		} `json:"loom"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "model_index.json"))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &index); err != nil {
+		return err
+	}
 	if i2vGuidance == "" {
-		var index struct {
-			Loom struct {
-				Defaults struct {
-					ImageToVideoGuidance string `json:"image_to_video_guidance"`
-				} `json:"defaults"`
-			} `json:"loom"`
-		}
-		raw, err := os.ReadFile(filepath.Join(dir, "model_index.json"))
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(raw, &index); err != nil {
-			return err
-		}
 		i2vGuidance = index.Loom.Defaults.ImageToVideoGuidance
+	}
+	if c := index.Loom.ImageToVideoPrompt; c != nil {
+		if i2vPrompt == "" {
+			i2vPrompt = "caption"
+		}
+		if c.Captioner != "" { // as plugins/video finds it: beside the folder
+			captionerDir = filepath.Join(filepath.Dir(filepath.Clean(dir)), c.Captioner)
+		}
+	}
+	var capt *towers.Captioner
+	switch i2vPrompt {
+	case "", "plain":
+		i2vPrompt = "plain"
+	case "caption":
+		if capt, err = towers.LoadCaptionerFolder(captionerDir); err != nil {
+			return fmt.Errorf("captioner: %w", err)
+		}
+		defer capt.Close()
+	default:
+		return fmt.Errorf("-i2v-prompt %q: caption or plain", i2vPrompt)
 	}
 	ac := sched.AlphasCumprod(p.Sched)
 	empty, err := p.EncodePrompts("", "")
@@ -199,22 +238,44 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 	fl := C * side * side
 	var jobs []job
 	for i, j := range prompts(n, seed, i2v) {
-		if i%parts == part {
+		if i >= from && i%parts == part {
+			j.Index = i
 			jobs = append(jobs, j)
 		}
 	}
 	t0 := time.Now()
 	for i := range jobs {
 		j := &jobs[i]
-		ctx2, err := p.EncodePrompts(j.Prompt, "")
-		if err != nil {
-			return err
-		}
+		prompt := j.Prompt
 		var first []float32
 		if j.Picture != nil {
-			if first, err = p.EncodeImage(shapes.Render(j.Picture.Scene(0)), px); err != nil {
+			pic := shapes.Render(j.Picture.Scene(0))
+			if capt != nil { // as plugins/video does; a caption outside the grammar keeps the prompt
+				if j.Caption, err = capt.CaptionCentred(pic); err != nil {
+					return err
+				}
+				if used, err := shapes.PictureVideoPrompt(j.Caption, j.Prompt); err == nil {
+					prompt, j.Used = used, used
+				}
+			}
+			if hold {
+				if first, err = p.EncodeImage(pic, px); err != nil {
+					return err
+				}
+			}
+		}
+		neg := negative
+		if neg == "opposite" {
+			a, err := shapes.ParseVideoPrompt(prompt)
+			if err != nil {
 				return err
 			}
+			a.Direction = map[string]string{"left": "right", "right": "left", "up": "down", "down": "up"}[a.Direction]
+			neg = a.Prompt()
+		}
+		ctx2, err := p.EncodePrompts(prompt, neg)
+		if err != nil {
+			return err
 		}
 		den := func(out, in []float32, rows int, t float32, ctx []float32) error {
 			if first != nil {
@@ -265,15 +326,18 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 			if err != nil {
 				return err
 			}
-			name := fmt.Sprintf("%03d_%s.gif", i*parts+part, strings.ReplaceAll(j.Prompt, " ", "_"))
+			name := fmt.Sprintf("%03d_%s.gif", j.Index, strings.ReplaceAll(j.Prompt, " ", "_"))
 			if err := os.WriteFile(filepath.Join(outDir, name), gif, 0o644); err != nil {
 				return err
 			}
 		}
-		fmt.Printf("%3d %-40s %-46s %v (%.0f s)\n", i*parts+part, j.Prompt, j.Read, j.Got, time.Since(t0).Seconds()/float64(i+1))
+		if j.Caption != "" {
+			fmt.Printf("    picture: %q -> prompt %q\n", j.Caption, prompt)
+		}
+		fmt.Printf("%3d %-40s %-46s %v (%.0f s)\n", j.Index, j.Prompt, j.Read, j.Got, time.Since(t0).Seconds()/float64(i+1))
 	}
 	summary := map[string]any{"model": dir, "i2v": i2v, "steps": d.Steps, "guidance": d.GuidanceScale,
-		"scheduler": d.Scheduler, "seed": seed, "mix": mix, "i2v_guidance": i2vGuidance, "part": fmt.Sprintf("%d/%d", part, parts), "frame_init": frameInit, "minutes": time.Since(t0).Minutes()}
+		"scheduler": d.Scheduler, "seed": seed, "mix": mix, "i2v_guidance": i2vGuidance, "part": fmt.Sprintf("%d/%d", part, parts), "frame_init": frameInit, "i2v_prompt": i2vPrompt, "i2v_hold": hold, "negative": negative, "from": from, "minutes": time.Since(t0).Minutes()}
 	score(jobs, i2v, summary)
 	if outDir != "" {
 		b, err := json.MarshalIndent(map[string]any{"summary": summary, "clips": jobs}, "", " ")
@@ -509,4 +573,46 @@ func mixed(m *towers.MotionUNet, terms []term, ctx2, first []float32, ac []float
 		}
 		return nil
 	}
+}
+
+// readFirstFrames captions the first frames of n random clips with the
+// captioner in dir, as they are (CaptionText) and with the object moved to
+// the middle (CaptionCentred, what image-to-video uses), and counts the
+// captions that name exactly the clip's object.
+func readFirstFrames(dir string, n int, seed uint64) error {
+	c, err := towers.LoadCaptionerFolder(dir)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r := rand.New(rand.NewPCG(seed, 0xf1a5))
+	plain, centred := 0, 0
+	for i := 0; i < n; i++ {
+		clip := shapes.RandomClip(r)
+		o := clip.Scene(0).Objects[0]
+		pic := shapes.Render(clip.Scene(0))
+		right := func(caption string) bool {
+			objs, err := shapes.ParseCaption(caption)
+			return err == nil && len(objs) == 1 && objs[0].Shape == o.Shape && objs[0].Colour == o.Colour && objs[0].Size == o.Size
+		}
+		a, err := c.CaptionText(pic)
+		if err != nil {
+			return err
+		}
+		b, err := c.CaptionCentred(pic)
+		if err != nil {
+			return err
+		}
+		if right(a) {
+			plain++
+		}
+		if right(b) {
+			centred++
+		}
+		if !right(a) || !right(b) {
+			fmt.Printf("%3d a %s %s %s at (%.0f, %.0f): as it is %q, centred %q\n", i, o.Size, o.Colour, o.Shape, o.CX, o.CY, a, b)
+		}
+	}
+	fmt.Printf("first frames captioned right: %d/%d as they are, %d/%d centred\n", plain, n, centred, n)
+	return nil
 }

@@ -475,32 +475,31 @@ GLOBL q6OffIdx<>(SB), RODATA|NOPTR, $64
 	VPDPBUSD     Z8, lv, acc
 
 // Q6_CHUNK(h, c, g0, g1, g2, g3): chunk c of half h, the four level
-// vectors i = 0…3 into the group sums g0…g3 (groups 8h+2i+c/2).
+// vectors i = 0…3 into the group sums g0…g3 (groups 8h+2i+c/2). Each level
+// is (ql nibble) | (qh bits 2i…2i+1 at bits 4…5): the qh bits shifted and
+// masked, then one VPTERNLOGD (imm 0xf8: A | B&C) ORs in the ql bits that
+// the 0x0f mask (Z20) keeps.
 #define Q6_CHUNK(h, c, g0, g1, g2, g3) \
-	VMOVDQU64 (144+64*(8*(h)+(c)))(SI), Z2   \
-	VMOVDQU64 (144+64*(8*(h)+4+(c)))(SI), Z3 \
-	VMOVDQU64 (1168+64*(4*(h)+(c)))(SI), Z4  \
-	VPSLLW    $4, Z4, Z5                     \
-	VPANDD    Z21, Z5, Z5                    \
-	VPANDD    Z20, Z2, Z6                    \
-	VPORD     Z5, Z6, Z6                     \
-	Q6_LEVEL_DOT(Z6, (4+128*(h)+8*(c)), g0)  \
-	VPSLLW    $2, Z4, Z5                     \
-	VPANDD    Z21, Z5, Z5                    \
-	VPANDD    Z20, Z3, Z7                    \
-	VPORD     Z5, Z7, Z7                     \
-	Q6_LEVEL_DOT(Z7, (4+128*(h)+32+8*(c)), g1) \
-	VPANDD    Z21, Z4, Z5                    \
-	VPSRLW    $4, Z2, Z6                     \
-	VPANDD    Z20, Z6, Z6                    \
-	VPORD     Z5, Z6, Z6                     \
-	Q6_LEVEL_DOT(Z6, (4+128*(h)+64+8*(c)), g2) \
-	VPSRLW    $2, Z4, Z5                     \
-	VPANDD    Z21, Z5, Z5                    \
-	VPSRLW    $4, Z3, Z7                     \
-	VPANDD    Z20, Z7, Z7                    \
-	VPORD     Z5, Z7, Z7                     \
-	Q6_LEVEL_DOT(Z7, (4+128*(h)+96+8*(c)), g3)
+	VMOVDQU64  (144+64*(8*(h)+(c)))(SI), Z2   \
+	VMOVDQU64  (144+64*(8*(h)+4+(c)))(SI), Z3 \
+	VMOVDQU64  (1168+64*(4*(h)+(c)))(SI), Z4  \
+	VPSLLW     $4, Z4, Z5                     \
+	VPANDD     Z21, Z5, Z5                    \
+	VPTERNLOGD $0xf8, Z20, Z2, Z5             \
+	Q6_LEVEL_DOT(Z5, (4+128*(h)+8*(c)), g0)   \
+	VPSLLW     $2, Z4, Z6                     \
+	VPANDD     Z21, Z6, Z6                    \
+	VPTERNLOGD $0xf8, Z20, Z3, Z6             \
+	Q6_LEVEL_DOT(Z6, (4+128*(h)+32+8*(c)), g1) \
+	VPANDD     Z21, Z4, Z5                    \
+	VPSRLW     $4, Z2, Z2                     \
+	VPTERNLOGD $0xf8, Z20, Z2, Z5             \
+	Q6_LEVEL_DOT(Z5, (4+128*(h)+64+8*(c)), g2) \
+	VPSRLW     $2, Z4, Z6                     \
+	VPANDD     Z21, Z6, Z6                    \
+	VPSRLW     $4, Z3, Z3                     \
+	VPTERNLOGD $0xf8, Z20, Z3, Z6             \
+	Q6_LEVEL_DOT(Z6, (4+128*(h)+96+8*(c)), g3)
 
 // Q6_SCALE(grp, g) adds group grp's lane sums g times the rows' scales to Z1.
 #define Q6_SCALE(grp, g) \

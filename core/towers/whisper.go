@@ -49,6 +49,11 @@ type WhisperConfig struct {
 	VocabSize          int    `json:"vocab_size"`
 	Activation         string `json:"activation_function"`
 	ScaleEmbedding     bool   `json:"scale_embedding"`
+	// CTCVocabSize > 0: the folder has a CTC head on the encoder (Loom's
+	// extension, tools/asr/train.py): ctc_head.weight (K, D) and
+	// ctc_head.bias (K), whose labels are the token ids 0…K−2 and whose
+	// blank is K−1. Beam search can score hypotheses with it (WhisperOptions.CTCWeight).
+	CTCVocabSize int `json:"ctc_vocab_size"`
 }
 
 func (c WhisperConfig) validate() error {
@@ -65,6 +70,8 @@ func (c WhisperConfig) validate() error {
 		return fmt.Errorf("whisper: activation %q not supported (gelu)", c.Activation)
 	case c.ScaleEmbedding:
 		return fmt.Errorf("whisper: scale_embedding is not supported")
+	case c.CTCVocabSize < 0 || c.CTCVocabSize == 1 || c.CTCVocabSize > c.VocabSize:
+		return fmt.Errorf("whisper: ctc_vocab_size %d must be 0 or 2…vocab_size %d", c.CTCVocabSize, c.VocabSize)
 	case c.DModel > 1<<14 || c.VocabSize > 1<<20 || c.MaxSourcePositions > 1<<14 || c.MaxTargetPositions > 1<<14:
 		return fmt.Errorf("whisper: implausible sizes %+v", c)
 	}
@@ -87,6 +94,7 @@ type Whisper struct {
 	decLayers    []nn.DecoderLayer
 	decNorm      nn.LayerNorm
 	head         nn.Linear // (V, D): embed_tokens unless proj_out is stored
+	ctc          nn.Linear // (K, D) CTC head when cfg.CTCVocabSize > 0
 	arenas       tensor.ArenaPool
 }
 
@@ -126,6 +134,9 @@ func LoadWhisper(b *nn.Binder, cfg WhisperConfig) (*Whisper, error) {
 	m.head = nn.Linear{W: m.embed.Table}
 	if b.Has("proj_out.weight") {
 		m.head = b.Linear("proj_out", cfg.VocabSize, D)
+	}
+	if cfg.CTCVocabSize > 0 {
+		m.ctc = b.Linear("ctc_head", cfg.CTCVocabSize, D)
 	}
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("load whisper: %w", err)

@@ -43,12 +43,16 @@ type WhisperGeneration struct {
 	// NumBeams is Hugging Face generate()'s default beam width for the
 	// folder (0 or 1: greedy); callers use it when a request names none.
 	NumBeams int `json:"num_beams"`
+	// CTCWeight is Loom's extension: beam search's weight of the folder's
+	// CTC head (WhisperOptions.CTCWeight; 0 or absent: attention alone).
+	CTCWeight float64 `json:"ctc_weight"`
 }
 
 // WhisperVocab holds a vocabulary's special token ids.
 type WhisperVocab struct {
 	EOT, SOT, Transcribe, Translate, NoTimestamps int
 	NoSpeech, StartOfPrev                         int // -1 when absent
+	Space                                         int // the lone space "Ġ" (byte-level BPE), -1 when absent
 	TimestampBegin, Timestamps                    int // <|0.00|> and how many follow it contiguously (0: none)
 	Languages                                     map[string]int
 	SuppressTokens, BeginSuppress                 []int
@@ -88,6 +92,7 @@ func NewWhisperVocab(gen WhisperGeneration, size int, id func(string) (int, bool
 	v.Translate = opt("<|translate|>")
 	v.NoSpeech = opt("<|nospeech|>", "<|nocaptions|>")
 	v.StartOfPrev = opt("<|startofprev|>")
+	v.Space = opt("Ġ")
 	if b := opt("<|0.00|>"); b >= 0 {
 		v.TimestampBegin = b
 		for n := 1; ; n++ {
@@ -152,6 +157,10 @@ type WhisperOptions struct {
 	// MaxTokens bounds the tokens decoded per window (0: half the decoder's
 	// positions, openai's sample_len).
 	MaxTokens int
+	// CTCWeight λ > 0: beam search ranks hypotheses by (1−λ)·attention +
+	// λ·CTC prefix log-probability (whisper_ctc.go); the model must have a
+	// CTC head. Greedy decoding and sampling ignore it.
+	CTCWeight float64
 }
 
 // WhisperSegment is a stretch of speech with its text tokens.
@@ -365,8 +374,10 @@ func (v *WhisperVocab) detectLanguage(logits []float32) string {
 type hyp struct {
 	st      *WhisperState
 	toks    []int
-	logprob float64
+	logprob float64 // the ranking score: attention, or joint with CTC
 	done    bool
+	att     float64    // attention log-probability (joint decoding)
+	ctc     *ctcPrefix // CTC forward variables (joint decoding)
 }
 
 // decodeWindow decodes one window's encoder states.
@@ -420,7 +431,13 @@ func (m *Whisper) decodeWindow(enc []float32, v *WhisperVocab, o WhisperOptions,
 			return smp.Sample(l32)
 		})
 	case o.Beam > 1:
-		best, err = m.beamSearch(st, v, o, maxTok)
+		var ctc [][]float64
+		if o.CTCWeight > 0 {
+			if ctc, err = m.CTCLogprobs(enc); err != nil {
+				return r, err
+			}
+		}
+		best, err = m.beamSearch(st, v, o, maxTok, ctc)
 	default:
 		best, err = m.sampleSearch(st, v, o, maxTok, argmax)
 	}
@@ -456,22 +473,51 @@ func (m *Whisper) sampleSearch(st *WhisperState, v *WhisperVocab, o WhisperOptio
 // width+1 best tokens, the width best continuations by total log-probability
 // live on, those ending in <|endoftext|> are set aside until width of them
 // are done; the finished sequence with the best log-probability per token
-// wins (openai's MaximumLikelihoodRanker without a length penalty).
-func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions, maxTok int) (*hyp, error) {
+// wins (openai's MaximumLikelihoodRanker without a length penalty). With
+// ctc (CTCLogprobs of the window) the score is joint: (1−o.CTCWeight)·the
+// attention log-probability + o.CTCWeight·the CTC prefix score (the whole
+// sequence's at <|endoftext|>); the candidates are still each beam's best by
+// attention. Tokens the CTC head has no label for (specials, timestamps, and
+// a first token that is the lone space: the head's targets are the text after
+// it) leave the CTC score as it was.
+func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions, maxTok int, ctc [][]float64) (*hyp, error) {
 	width := o.Beam
 	live := []*hyp{{st: st}}
+	lambda := o.CTCWeight
+	if ctc != nil {
+		live[0].ctc = newCTCPrefix(ctc)
+	}
 	var finished []*hyp
 	type cand struct {
 		from *hyp
 		tok  int
 		lp   float64
+		att  float64
+		ctc  *ctcPrefix
+	}
+	// joint returns a candidate h+tok with its joint score.
+	joint := func(h *hyp, tok int, lp float64) cand {
+		att := h.att + lp
+		p, score := h.ctc, h.ctc.score
+		switch {
+		case tok == v.EOT:
+			score = h.ctc.final()
+		case tok < len(ctc[0])-1 && !(len(h.toks) == 0 && tok == v.Space):
+			p = h.ctc.extend(ctc, tok)
+			score = p.score
+		}
+		return cand{h, tok, (1-lambda)*att + lambda*score, att, p}
 	}
 	for step := 0; step < maxTok && len(live) > 0 && len(finished) < width; step++ {
 		var cands []cand
 		for _, h := range live {
 			lp := v.filtered(h.st.Logits, h.toks, o.Timestamps)
 			for _, tok := range topK(lp, width+1) {
-				cands = append(cands, cand{h, tok, h.logprob + lp[tok]})
+				if ctc != nil {
+					cands = append(cands, joint(h, tok, lp[tok]))
+					continue
+				}
+				cands = append(cands, cand{h, tok, h.logprob + lp[tok], 0, nil})
 			}
 		}
 		sort.SliceStable(cands, func(i, j int) bool { return cands[i].lp > cands[j].lp })
@@ -481,7 +527,7 @@ func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions
 			if len(next) == width {
 				break
 			}
-			nh := &hyp{toks: append(append([]int(nil), c.from.toks...), c.tok), logprob: c.lp}
+			nh := &hyp{toks: append(append([]int(nil), c.from.toks...), c.tok), logprob: c.lp, att: c.att, ctc: c.ctc}
 			if c.tok == v.EOT || len(nh.toks) == maxTok {
 				if c.tok == v.EOT {
 					nh.toks = nh.toks[:len(nh.toks)-1]

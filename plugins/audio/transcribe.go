@@ -59,7 +59,8 @@ type asrModel struct {
 	vocab towers.WhisperVocab
 	tok   *tokenizer.ByteBPE
 	front *sound.LogMel
-	beam  int // generation_config.json num_beams, capped at maxBeam: a request's beam width when it gives none
+	beam  int     // generation_config.json num_beams, capped at maxBeam: a request's beam width when it gives none
+	ctc   float64 // generation_config.json ctc_weight: beam search's weight of the folder's CTC head (0: none)
 	src   *formats.SafetensorsModel
 	mu    sync.Mutex
 }
@@ -101,6 +102,9 @@ func loadASRModel(dir string) (*asrModel, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !(gen.CTCWeight >= 0 && gen.CTCWeight < 1) || gen.CTCWeight > 0 && cfg.CTCVocabSize == 0 {
+		return nil, fmt.Errorf("generation_config.json: ctc_weight %v needs 0 ≤ w < 1 and, above 0, a CTC head (config.json ctc_vocab_size)", gen.CTCWeight)
+	}
 	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		return nil, err
@@ -110,7 +114,7 @@ func loadASRModel(dir string) (*asrModel, error) {
 		src.Close()
 		return nil, err
 	}
-	return &asrModel{tower: tower, vocab: vocab, tok: tok, front: front, src: src, beam: min(max(gen.NumBeams, 0), maxBeam)}, nil
+	return &asrModel{tower: tower, vocab: vocab, tok: tok, front: front, src: src, beam: min(max(gen.NumBeams, 0), maxBeam), ctc: gen.CTCWeight}, nil
 }
 
 // asrEngine serves audio.transcribe from the Whisper folders found.
@@ -225,7 +229,7 @@ func (e *asrEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) e
 	if err != nil {
 		return err
 	}
-	o := towers.WhisperOptions{Language: p.Language, Task: p.Task, Timestamps: p.Timestamps, Beam: p.BeamSize, Seed: job.Seed}
+	o := towers.WhisperOptions{Language: p.Language, Task: p.Task, Timestamps: p.Timestamps, Beam: p.BeamSize, Seed: job.Seed, CTCWeight: m.ctc}
 	if o.Beam == 0 {
 		o.Beam = m.beam
 	}

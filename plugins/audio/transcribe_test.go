@@ -176,14 +176,17 @@ func TestTranscribeDefaultAndAlias(t *testing.T) {
 // A folder's generation_config.json num_beams is the beam width of a job
 // that gives none (Hugging Face generate()'s default); beam_size 1 is still
 // greedy there.
-func TestTranscribeFolderBeam(t *testing.T) {
+// tinyASRWithGen makes a models directory holding tiny-asr as name, its
+// generation_config.json changed by edit.
+func tinyASRWithGen(t *testing.T, name string, edit func(map[string]any)) string {
+	t.Helper()
 	src, err := filepath.EvalSymlinks(filepath.Join(testModels, "tiny-asr"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	for _, f := range asrFiles {
-		dst := filepath.Join(dir, "beamy", f)
+		dst := filepath.Join(dir, name, f)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -201,12 +204,28 @@ func TestTranscribeFolderBeam(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gen["num_beams"] = 3
+		edit(gen)
 		raw, _ = json.Marshal(gen)
 		if err := os.WriteFile(dst, raw, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return dir
+}
+
+// A ctc_weight in generation_config.json needs a CTC head (config.json
+// ctc_vocab_size): a folder without one is refused, not decoded as if the
+// weight were 0.
+func TestTranscribeCTCWeightNeedsHead(t *testing.T) {
+	e := newAudioEngine([]string{tinyASRWithGen(t, "ctcless", func(gen map[string]any) { gen["ctc_weight"] = 0.3 })})
+	_, err := runTranscribeModel(t, e, "ctcless", `{"language":"en","beam_size":2}`, toneWAV(t, 1, 16000))
+	if err == nil || !strings.Contains(err.Error(), "ctc_weight") {
+		t.Fatalf("ctc_weight 0.3 without a CTC head: %v", err)
+	}
+}
+
+func TestTranscribeFolderBeam(t *testing.T) {
+	dir := tinyASRWithGen(t, "beamy", func(gen map[string]any) { gen["num_beams"] = 3 })
 	plain, beamy := newAudioEngine([]string{testModels}), newAudioEngine([]string{dir})
 	wav := toneWAV(t, 2.5, 16000)
 	text := func(e sdk.Engine, model, params string) string {

@@ -52,7 +52,8 @@ def load_folder(d):
     gen = json.load(open(os.path.join(d, "generation_config.json")))
     m = W.Whisper(cfg).eval()
     state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in safet.load(os.path.join(d, "model.safetensors")).items()}
-    m.load_state_dict({k: v for k, v in state.items() if k != "proj_out.weight"})  # proj_out is tied
+    # proj_out is tied; the CTC head (Loom's joint beam search) is not part of greedy decoding
+    m.load_state_dict({k: v for k, v in state.items() if k != "proj_out.weight" and not k.startswith("ctc_head.")})
     prefix = [gen["decoder_start_token_id"], gen["lang_to_id"]["<|en|>"], gen["task_to_id"]["transcribe"], gen["no_timestamps_token_id"]]
     return m, cfg, prefix, gen["eos_token_id"]
 

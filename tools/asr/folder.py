@@ -91,12 +91,14 @@ def vocabulary(merges, chunk_length):
     return toks, len(toks), sp, ts
 
 
-def write(dir, state, cfg, merges, chunk_length, suppress_space=True, num_beams=1):
+def write(dir, state, cfg, merges, chunk_length, suppress_space=True, num_beams=1, ctc_weight=0.0):
     """suppress_space: begin_suppress_tokens holds the lone space, as
     Whisper's does; a character-level vocabulary, whose every text starts
     with that space, passes False. num_beams > 1 goes into
     generation_config.json: the beam width Loom (and Hugging Face's
-    generate()) decodes with when a request names none."""
+    generate()) decodes with when a request names none. ctc_weight > 0
+    (Loom's extension, with a CTC head in state and cfg's ctc_vocab_size) is
+    the weight of the CTC prefix score in Loom's beam search."""
     os.makedirs(dir, exist_ok=True)
     toks, n_text, sp, ts = vocabulary(merges, chunk_length)
     ids = {t: i for i, t in enumerate(toks)}
@@ -124,6 +126,8 @@ def write(dir, state, cfg, merges, chunk_length, suppress_space=True, num_beams=
            "max_length": cfg["max_target_positions"]}
     if num_beams > 1:
         gen["num_beams"] = num_beams
+    if ctc_weight > 0:
+        gen["ctc_weight"] = ctc_weight
     pre = {"feature_extractor_type": "WhisperFeatureExtractor", "chunk_length": chunk_length, "feature_size": cfg["num_mel_bins"],
            "hop_length": 160, "n_fft": 400, "n_samples": chunk_length * 16000, "nb_max_frames": chunk_length * 100,
            "sampling_rate": 16000, "padding_side": "right", "padding_value": 0.0, "return_attention_mask": False,

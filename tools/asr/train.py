@@ -239,17 +239,24 @@ def init_from(m, cfg, path):
 EXPORT_TARGET_POSITIONS = 448  # Whisper's; Loom decodes at most half of them per window
 
 
-def export(m, tk, cfg, out, beams=1):
+def export(m, tk, cfg, out, beams=1, ctc_head=None, ctc_weight=0.0):
     """Writes the folder; the decoder's position table grows to Whisper's 448
     rows (the rows past training's are never reached by what it learnt to
-    say, and half the table bounds the tokens per window)."""
+    say, and half the table bounds the tokens per window). With ctc_weight >
+    0 the CTC head goes in too (ctc_head.weight/bias, config.json
+    ctc_vocab_size: its labels are the 256 byte tokens, then the blank) and
+    generation_config.json's ctc_weight has Loom's beam search use it."""
     state = m.state_dict_hf()
+    if ctc_weight > 0:
+        state["ctc_head.weight"] = ctc_head.weight.detach().float().contiguous().numpy()
+        state["ctc_head.bias"] = ctc_head.bias.detach().float().contiguous().numpy()
+        cfg = dict(cfg, ctc_vocab_size=ctc_head.weight.shape[0])
     pos = state["model.decoder.embed_positions.weight"]
     if len(pos) < EXPORT_TARGET_POSITIONS:
         extra = np.random.RandomState(0).normal(0, 0.02, (EXPORT_TARGET_POSITIONS - len(pos), pos.shape[1])).astype(np.float32)
         state["model.decoder.embed_positions.weight"] = np.concatenate([pos, extra])
     folder.write(out, state, dict(cfg, max_target_positions=max(cfg["max_target_positions"], EXPORT_TARGET_POSITIONS)), [], CHUNK,
-                 suppress_space=False, num_beams=beams)
+                 suppress_space=False, num_beams=beams, ctc_weight=ctc_weight)
 
 
 def main():
@@ -277,6 +284,8 @@ def main():
                     "its weights, a fresh optimiser and CTC head (the head is dropped at export), step 0")
     ap.add_argument("--ema", type=float, default=0, help="keep an exponential moving average of the weights with this decay "
                     "(e.g. 0.997; 0: none); checkpoints evaluate and export the average, --export-only too when the checkpoint has one")
+    ap.add_argument("--ctc-weight", type=float, default=0.3, help="export the CTC head with this weight for Loom's joint "
+                    "CTC/attention beam search (generation_config.json ctc_weight; 0: drop the head)")
     ap.add_argument("--warmup", type=int, default=150, help="warm-up steps of the learning rate")
     ap.add_argument("--ctc-head-warmup", type=int, default=0, help="steps in which the CTC loss trains only its head "
                     "(the encoder's output detached): a fresh head on a trained encoder (--init-from) learns before it pulls at it")
@@ -330,7 +339,7 @@ def main():
         init_from(m, cfg, a.init_from)
     if a.export_only:
         (avg or m).eval()
-        export(avg or m, tk, cfg, a.out, a.beams)
+        export(avg or m, tk, cfg, a.out, a.beams, ctc_head, a.ctc_weight)
         print(json.dumps({"exported": a.out, "step": step, "average": avg is not None}))
         return
     if a.ema > 0 and avg is None:
@@ -404,7 +413,7 @@ def checkpoint(a, m, avg, ctc_head, opt, step, tk, cfg, held, log, ck):
     os.replace(ck + ".tmp", ck)
     m = avg if avg is not None else m
     m.eval()
-    export(m, tk, cfg, a.out, a.beams)
+    export(m, tk, cfg, a.out, a.beams, ctc_head, a.ctc_weight)
     e = n = 0
     shown = []
     for c in held:

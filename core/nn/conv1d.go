@@ -366,9 +366,20 @@ func pointwise(op string, out, x []float32, f func(float32) float32) error {
 	return nil
 }
 
-// ReLU sets out to max(x, 0). out may alias x.
+// ReLU sets out to max(x, 0). out may alias x. The loop is written out
+// rather than passed to pointwise: a call through a func value per element
+// was 2.6 % of a 1-thread speech profile.
 func ReLU(out, x []float32) error {
-	return pointwise("relu", out, x, func(v float32) float32 { return max(v, 0) })
+	if len(out) < len(x) {
+		return fmt.Errorf("relu: out has %d floats, x %d", len(out), len(x))
+	}
+	kernels.ParallelFor(len(x), 8192, func(lo, hi int) {
+		o, v := out[lo:hi], x[lo:hi]
+		for i := range v {
+			o[i] = max(v[i], 0)
+		}
+	})
+	return nil
 }
 
 // LeakyReLU sets out to x for x ≥ 0 and slope·x below. out may alias x.

@@ -294,11 +294,14 @@ func moeSelection(c *MoEConfig, scores []float32) []float32 {
 	return sel
 }
 
-// swiglu sets g[i] = silu(g[i])·u[i].
+// swiglu sets g[i] = silu(g[i])·u[i]: SiLU's vector routine in place
+// (siluRange, as the dense feed-forward's SiLU), then the product. A scalar
+// expf per element was 5–9 % of a MoE decode token (docs/BENCHMARKS.md).
 func swiglu(g, u []float32) {
 	u = u[:len(g)]
-	for i, x := range g {
-		g[i] = x / (1 + expf(-x)) * u[i]
+	siluRange(g, g)
+	for i, v := range u {
+		g[i] *= v
 	}
 }
 

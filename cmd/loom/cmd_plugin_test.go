@@ -38,7 +38,25 @@ func scaffoldPlugin(t *testing.T, name, task string) string {
 	if code := runMain([]string{"plugin", "new", name, "--task", task, "--dir", dir, "--sdk", sdkDir}, &stdout, &stderr); code != 0 {
 		t.Fatalf("plugin new: %d %s", code, stderr.String())
 	}
+	primeModuleCache(t, dir)
 	return dir
+}
+
+// primeModuleCache makes sure the module cache holds every go.mod of the
+// scaffold's module graph before the offline builds: a fresh machine's cache
+// has only what building Loom fetched, and the scaffold's graph reaches older
+// versions (go-isatty's golang.org/x/sys) whose go.mod files Loom's pruned
+// graph never needed. With a warm cache nothing is fetched; otherwise the
+// environment's GOPROXY (the Go module proxy in CI) fills it once, with
+// the same package loading as the test's own go test.
+func primeModuleCache(t *testing.T, dir string) {
+	t.Helper()
+	prime := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-deps", "-test", "./...")
+	prime.Dir = dir
+	prime.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	if out, err := prime.CombinedOutput(); err != nil {
+		t.Fatalf("the scaffold's modules are not in the module cache and the module proxy did not give them: %v\n%s", err, out)
+	}
 }
 
 // A scaffolded plugin is a module of its own that builds and passes its

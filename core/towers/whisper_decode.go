@@ -650,15 +650,16 @@ func (v *WhisperVocab) timestampRules(l []float64, toks []int) {
 	}
 }
 
+// logAdd is log(exp(a) + exp(b)): one exponential and one log1p (the CTC
+// prefix scorer calls it three times per frame and candidate).
 func logAdd(a, b float64) float64 {
-	if math.IsInf(a, -1) {
-		return b
+	if a < b {
+		a, b = b, a
 	}
 	if math.IsInf(b, -1) {
 		return a
 	}
-	m := math.Max(a, b)
-	return m + math.Log(math.Exp(a-m)+math.Exp(b-m))
+	return a + math.Log1p(math.Exp(b-a))
 }
 
 func logSoftmax(l []float32) []float64 {

@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 import motion as V  # noqa: E402
 
 M = V.M
-# load() and timed() are the image peer's (tools/diffusion/bench_torch.py).
+# load(), timed() and the CPU figures timed() records are the image peer's (tools/diffusion/bench_torch.py).
 _spec = importlib.util.spec_from_file_location("diffusion_bench", os.path.join(os.path.dirname(HERE), "diffusion", "bench_torch.py"))
 DB = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(DB)
@@ -52,13 +52,13 @@ def main():
         x = torch.randn(2 * F, C, side, side)
         t = torch.tensor(500.0)
         z = torch.randn(F, vcfg["latent_channels"], side, side)
-        step = timed(lambda: unet(x, t, ctx, F), a.repeats)
-        dec = timed(lambda: vae.decode(z), a.repeats)
-        txt = timed(lambda: text(ids), a.repeats)
+        step = timed(lambda: unet(x, t, ctx, F), a.repeats, "cpu_ms_per_unet_step")
+        dec = timed(lambda: vae.decode(z), a.repeats, "cpu_ms_vae_decode")
+        txt = timed(lambda: text(ids), a.repeats, "cpu_ms_text_encoder")
     print(json.dumps({"op": "video", "impl": "pytorch", "torch": torch.__version__, "threads": a.threads, "steps": a.steps, "frames": F,
                       "ms_per_video": round(a.steps * step + dec + txt, 3), "ms_per_unet_step": round(step, 3),
                       "ms_vae_decode": round(dec, 3), "ms_text_encoder": round(txt, 3),
-                      "latent": [C, side, side], "guided_batch": 2 * F}))
+                      "latent": [C, side, side], "guided_batch": 2 * F, **DB.CPU}))
 
 
 if __name__ == "__main__":

@@ -348,6 +348,37 @@ func (m *MotionUNet) forward(out, sample, first []float32, videos, frames, h, w 
 	case ctxLen <= 0 || len(ctx) != videos*ctxLen*D || len(motionCtx) != len(ctx):
 		return fmt.Errorf("motion unet: context has %d floats (motion modules' %d), want %d×%d×%d", len(ctx), len(motionCtx), videos, ctxLen, D)
 	}
+	if videos == 1 {
+		return m.forwardVideos(out, sample, first, videos, frames, h, w, timesteps, ctx, motionCtx, ctxLen)
+	}
+	// The videos run side by side, as the image UNet's items do: a motion
+	// module mixes frames within one video only, so classifier-free
+	// guidance's two copies of a video are independent, and each share keeps
+	// its maps on its own thread from op to op (splitting each op over the
+	// threads left a 2-thread step no faster than one).
+	in, o, fl, per := frames*C*h*w, frames*c.OutChannels*h*w, C*h*w, ctxLen*D
+	return itemsSideBySide(videos, func(lo, hi int) error {
+		ts := timesteps
+		switch len(ts) {
+		case 1:
+		case videos:
+			ts = ts[lo:hi]
+		default:
+			ts = ts[lo*frames : hi*frames]
+		}
+		var fs []float32
+		if first != nil {
+			fs = first[lo*fl : hi*fl]
+		}
+		return m.forwardVideos(out[lo*o:hi*o], sample[lo*in:hi*in], fs, hi-lo, frames, h, w, ts,
+			ctx[lo*per:hi*per], motionCtx[lo*per:hi*per], ctxLen)
+	})
+}
+
+// forwardVideos is forward on checked arguments for one share of the videos.
+func (m *MotionUNet) forwardVideos(out, sample, first []float32, videos, frames, h, w int, timesteps, ctx, motionCtx []float32, ctxLen int) error {
+	c := m.Cfg.UNet
+	D, n, C := c.CrossAttentionDim, videos*frames, m.LatentChannels()
 	ar := m.arenas.Get()
 	defer m.arenas.Put(ar)
 	if k := m.Cfg.Motion.FirstFrame; k > 0 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
 )
 
@@ -334,5 +335,50 @@ func TestImageToVideoContext(t *testing.T) {
 	m.Cfg.Motion.ImageToVideoText = ""
 	if got := m.ImageToVideoContext(ctx, empty); !slices.Equal(got, ctx) {
 		t.Fatalf("all: spatial context %v", got)
+	}
+}
+
+// Two videos in one call (classifier-free guidance's copies) run side by
+// side at two threads, one share each: the result is each video's alone, for
+// a shared timestep, one per video and one per frame.
+func TestMotionVideosSideBySide(t *testing.T) {
+	defer kernels.SetThreads(kernels.Default().Threads())
+	m := loadMotionFolder(t, motionDir)
+	g, err := formats.OpenSafetensors(motionGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	sample, shape := goldenF32(t, g, "sample")
+	ctx, cshape := goldenF32(t, g, "ctx")
+	frames, h, w := shape[0]/2, shape[2], shape[3]
+	per, lc := len(sample)/2, len(ctx)/2
+	perFrame := make([]float32, 2*frames)
+	for i := range perFrame {
+		perFrame[i] = float32(100 + 37*i)
+	}
+	for _, ts := range [][]float32{{500}, {200, 800}, perFrame} {
+		kernels.SetThreads(1)
+		alone := make([]float32, 2*per)
+		for v := 0; v < 2; v++ {
+			tv := ts
+			switch len(ts) {
+			case 2:
+				tv = ts[v : v+1]
+			case 2 * frames:
+				tv = ts[v*frames : (v+1)*frames]
+			}
+			if err := m.Forward(alone[v*per:(v+1)*per], sample[v*per:(v+1)*per], 1, frames, h, w, tv, ctx[v*lc:(v+1)*lc], cshape[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kernels.SetThreads(2)
+		both := make([]float32, 2*per)
+		if err := m.Forward(both, sample, 2, frames, h, w, ts, ctx, cshape[1]); err != nil {
+			t.Fatal(err)
+		}
+		if d, s := maxAbsDiff(alone, both), maxAbsDiff(alone, make([]float32, len(alone))); d > 1e-6*s || s == 0 {
+			t.Errorf("%d timesteps: two videos side by side differ from each alone by %g (largest %g)", len(ts), d, s)
+		}
 	}
 }

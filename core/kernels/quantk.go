@@ -47,6 +47,15 @@ const (
 	groupsK   = QKK / 16 // 16-element groups per super-block
 )
 
+// q8KBlock is one q8_K block of an activation row, as the Go references
+// read it: the float32 scale d at byte 0, the 256 int8 values at 4, and at
+// 260 sixteen int16 sums, one per 16-value group (the mins' partners).
+type q8KBlock []byte
+
+func (b q8KBlock) d() float32       { return math.Float32frombits(binary.LittleEndian.Uint32(b)) }
+func (b q8KBlock) qs() []byte       { return b[4:260] }
+func (b q8KBlock) bsum(g int) int32 { return int32(int16(binary.LittleEndian.Uint16(b[260+2*g:]))) }
+
 // superLevels is one decoded super-block: x_e = d·scale[e/16]·v_e - dmin·mins[e/16].
 type superLevels struct {
 	v       [QKK]int32
@@ -183,8 +192,8 @@ func dotK(levels levels256, bb int) quantDot {
 		var s float32
 		for b := 0; b < nb; b++ {
 			levels(w[b*bb:(b+1)*bb], &sl)
-			xb := x[b*Q8_KBytes : (b+1)*Q8_KBytes]
-			q := xb[4:260]
+			xb := q8KBlock(x[b*Q8_KBytes : (b+1)*Q8_KBytes])
+			q := xb.qs()
 			var isum, msum int32
 			for g := range groupsK {
 				var gs int32
@@ -192,10 +201,9 @@ func dotK(levels levels256, bb int) quantDot {
 					gs += sl.v[e] * int32(int8(q[e]))
 				}
 				isum += sl.scale[g] * gs
-				msum += sl.mins[g] * int32(int16(binary.LittleEndian.Uint16(xb[260+2*g:])))
+				msum += sl.mins[g] * xb.bsum(g)
 			}
-			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb))
-			s += dx * (sl.d*float32(isum) - sl.dmin*float32(msum))
+			s += xb.d() * (sl.d*float32(isum) - sl.dmin*float32(msum))
 		}
 		return s
 	}
@@ -244,9 +252,9 @@ func quantQ8_KGeneric(dst []byte, src []float32) {
 // dequantQ8_K widens q8_K blocks (tests and debugging: activations only).
 func dequantQ8_K(dst []float32, src []byte) {
 	for b := 0; b < len(dst)/QKK; b++ {
-		xb := src[b*Q8_KBytes : (b+1)*Q8_KBytes]
-		d := math.Float32frombits(binary.LittleEndian.Uint32(xb))
-		for e, q := range xb[4:260] {
+		xb := q8KBlock(src[b*Q8_KBytes : (b+1)*Q8_KBytes])
+		d := xb.d()
+		for e, q := range xb.qs() {
 			dst[b*QKK+e] = d * float32(int8(q))
 		}
 	}

@@ -323,10 +323,8 @@ func rows8Q4_KR8Ref(wp, xp *byte, nb int, y *float32, groups int) {
 		var acc [2 * RepackRows]float32
 		for b := 0; b < nb; b++ {
 			blk := w[g*gb+b*q4kr8Block : g*gb+(b+1)*q4kr8Block]
-			xb := x[b*Q8_KBytes : (b+1)*Q8_KBytes]
-			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb))
-			q := xb[4:260]
-			bsum := func(i int) int32 { return int32(int16(binary.LittleEndian.Uint16(xb[260+2*i:]))) }
+			xb := q8KBlock(x[b*Q8_KBytes : (b+1)*Q8_KBytes])
+			dx, q, bsum := xb.d(), xb.qs(), xb.bsum
 			for r := 0; r < RepackRows; r++ {
 				var sc [12]byte
 				for i := range sc {
@@ -450,9 +448,8 @@ func rows8Q6_KR8Ref(wp, xp *byte, nb int, y *float32, groups int) {
 		var acc [2 * RepackRows]float32
 		for b := 0; b < nb; b++ {
 			blk := w[g*gb+b*q6kr8Block : g*gb+(b+1)*q6kr8Block]
-			xb := x[b*Q8_KBytes : (b+1)*Q8_KBytes]
-			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb))
-			q := xb[4:260]
+			xb := q8KBlock(x[b*Q8_KBytes : (b+1)*Q8_KBytes])
+			dx, q := xb.d(), xb.qs()
 			for r := 0; r < RepackRows; r++ {
 				var isum [2]int32
 				for h := 0; h < 2; h++ {
@@ -479,7 +476,7 @@ func rows8Q6_KR8Ref(wp, xp *byte, nb int, y *float32, groups int) {
 				for grp := 0; grp < groupsK; grp++ {
 					p := grp / 2 % 2
 					sc := int32(int8(blk[16+8*grp+r]))
-					isum[p] -= 32 * sc * int32(int16(binary.LittleEndian.Uint16(xb[260+2*grp:])))
+					isum[p] -= 32 * sc * xb.bsum(grp)
 				}
 				ds := F16ToF32(binary.LittleEndian.Uint16(blk[2*r:])) * dx
 				for p := 0; p < 2; p++ {

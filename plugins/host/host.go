@@ -232,17 +232,17 @@ func (h *Host) Start(ctx context.Context) error {
 			continue
 		}
 		if h.closed { // Close raced with Start: do not leave orphans
-			p.current().client.Kill()
+			p.current().kill()
 			continue
 		}
 		if _, dup := h.procs[p.name]; dup {
 			errs[i] = fmt.Errorf("start plugin %s: two binaries with that name (%s)", p.name, p.path)
-			p.current().client.Kill()
+			p.current().kill()
 			continue
 		}
 		if clash := laneClash(h.procs, p); clash != "" {
 			errs[i] = fmt.Errorf("start plugin %s (%s): %s", p.name, p.path, clash)
-			p.current().client.Kill()
+			p.current().kill()
 			continue
 		}
 		h.procs[p.name] = p
@@ -304,7 +304,7 @@ func (h *Host) Rescan(ctx context.Context) (map[string]sdk.Engine, error) {
 		}
 		if clash != "" {
 			h.mu.Unlock()
-			inst.client.Kill()
+			inst.kill()
 			errs = append(errs, fmt.Errorf("start plugin %s (%s): %s", name, path, clash))
 			continue
 		}
@@ -425,7 +425,7 @@ func (h *Host) Close() error {
 		go func() {
 			defer wg.Done()
 			if inst := p.setDown(); inst != nil {
-				inst.client.Kill()
+				inst.kill()
 			}
 		}()
 	}
@@ -463,6 +463,11 @@ type instance struct {
 	manifest sdk.Manifest
 	started  time.Time
 	stderr   *stderrTail // the last lines the process wrote to its stderr
+	// sockDir holds the process's Unix socket (go-plugin's
+	// PLUGIN_UNIX_SOCKET_DIR); kill removes it, so a process that died
+	// without closing its listener (SIGKILL, OOM, a crash) leaves nothing
+	// behind in the temp directory.
+	sockDir string
 	// dead is set by a Run that saw this process exit mid-job, before the
 	// supervisor's next poll replaces it: new Runs wait for the restart
 	// instead of failing on the corpse (which would burn the job's retry).
@@ -480,7 +485,14 @@ func (i *instance) hardKill() {
 	if i.cmd.Process != nil {
 		_ = i.cmd.Process.Kill()
 	}
+	i.kill()
+}
+
+// kill ends the process through go-plugin (gracefully, then by force after
+// its two seconds) and removes the process's socket directory.
+func (i *instance) kill() {
 	i.client.Kill()
+	_ = os.RemoveAll(i.sockDir)
 }
 
 // process is one plugin across its restarts.
@@ -534,8 +546,16 @@ func (p *process) setDown() *instance {
 // launch starts a new process and reads its manifest.
 func (p *process) launch(ctx context.Context) (*instance, error) {
 	cfg := p.h.cfg
+	// The process makes its Unix socket in a directory of its own
+	// (go-plugin's EnvUnixSocketDir), which kill removes: without it the
+	// socket goes straight into the temp directory and stays there when
+	// the process is killed.
+	sockDir, err := os.MkdirTemp("", "loom-plugin-")
+	if err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
 	cmd := exec.Command(p.path)
-	cmd.Env = p.h.environ()
+	cmd.Env = append(p.h.environ(), plugin.EnvUnixSocketDir+"="+sockDir)
 	cmd.SysProcAttr = pluginProcAttr()
 	log := p.logger()
 	tail := &stderrTail{}
@@ -556,16 +576,19 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 	rpc, err := client.Client()
 	if err != nil {
 		client.Kill()
+		_ = os.RemoveAll(sockDir)
 		return nil, err
 	}
 	raw, err := rpc.Dispense(sdk.PluginKey)
 	if err != nil {
 		client.Kill()
+		_ = os.RemoveAll(sockDir)
 		return nil, fmt.Errorf("dispense: %w", err)
 	}
 	eng, ok := raw.(*sdk.Client)
 	if !ok {
 		client.Kill()
+		_ = os.RemoveAll(sockDir)
 		return nil, fmt.Errorf("dispense: unexpected %T", raw)
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
@@ -573,12 +596,13 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 	m, err := eng.Describe(dctx)
 	if err != nil {
 		client.Kill()
+		_ = os.RemoveAll(sockDir)
 		return nil, fmt.Errorf("describe: %w", err)
 	}
 	if m.Name != p.name {
 		p.logger().Warn("manifest name differs from the binary's", "manifest_name", m.Name, "binary", p.path)
 	}
-	return &instance{cmd: cmd, client: client, engine: eng, manifest: m, started: time.Now(), stderr: tail}, nil
+	return &instance{cmd: cmd, client: client, engine: eng, manifest: m, started: time.Now(), stderr: tail, sockDir: sockDir}, nil
 }
 
 // supervise watches the running instance and restarts it when it exits or
@@ -682,7 +706,7 @@ func (p *process) restart(ctx context.Context, backoff *time.Duration) bool {
 			continue
 		}
 		if ctx.Err() != nil { // Close began while launching
-			inst.client.Kill()
+			inst.kill()
 			return false
 		}
 		p.mu.Lock()

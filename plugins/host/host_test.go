@@ -358,6 +358,51 @@ func TestKilledPluginFailsJobAndRestarts(t *testing.T) {
 	}
 }
 
+// A killed process cannot close its listener, so its Unix socket would stay
+// in the temp directory for good (hundreds piled up under /tmp over a day of
+// tests); each process gets a socket directory of its own that the host
+// removes when it kills or reaps the process.
+func TestKilledPluginLeavesNoSocket(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	h, logs := startHost(t, Config{RestartBackoff: 20 * time.Millisecond})
+	entries := func() []string {
+		des, err := os.ReadDir(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, de := range des {
+			names = append(names, de.Name())
+		}
+		return names
+	}
+	running := entries()
+	if len(running) != 1 || !strings.HasPrefix(running[0], "loom-plugin-") {
+		t.Fatalf("temp dir while running = %v, want one loom-plugin-* directory", running)
+	}
+	socks, _ := filepath.Glob(filepath.Join(tmp, running[0], "*"))
+	if len(socks) != 1 {
+		t.Fatalf("socket directory holds %v, want the plugin's socket", socks)
+	}
+	if err := syscall.Kill(pidOf(t, h, "echo"), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the restart", 15*time.Second, func() bool { return h.RestartCount("echo") == 1 })
+	if _, err := collect(context.Background(), h.Engines()["echo"], echoJob("s1", map[string]any{"text": "up"})); err != nil {
+		t.Fatalf("run after restart: %v\nlog:\n%s", err, logs)
+	}
+	if after := entries(); len(after) != 1 || after[0] == running[0] {
+		t.Fatalf("temp dir after the restart = %v, want only the new process's directory (old %s)", after, running[0])
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := entries(); len(left) != 0 {
+		t.Fatalf("temp dir after Close = %v, want empty", left)
+	}
+}
+
 func TestHungPluginIsRestarted(t *testing.T) {
 	h, _ := startHost(t, Config{
 		HealthInterval: 100 * time.Millisecond,

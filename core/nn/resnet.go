@@ -97,12 +97,17 @@ func (r *ResnetBlock) Forward(out, x []float32, n, h, w int, tembAct []float32, 
 // Upsample2D is diffusers' Upsample2D with a conv: nearest-neighbour ×2,
 // then a 3×3 convolution (pad 1).
 type Upsample2D struct {
-	Conv Conv2D // (C, C, 3, 3)
+	Conv   Conv2D                    // (C, C, 3, 3)
+	Folded *kernels.Upsample2xKernel // Conv's kernel folded for the small map (ForwardBand), or nil
 }
 
 // BindUpsample2D binds upsamplers.0-style conv under b ("conv").
 func BindUpsample2D(b *Binder, ch int) Upsample2D {
-	return Upsample2D{Conv: b.Conv2D("conv", ch, ch, 3, 1, 1)}
+	u := Upsample2D{Conv: b.Conv2D("conv", ch, ch, 3, 1, 1)}
+	if u.Conv.W != nil {
+		u.Folded, _ = kernels.FoldUpsample2x(u.Conv.W, ch, ch)
+	}
+	return u
 }
 
 // Forward sets out (n, Conv.Out, 2h, 2w) from x (n, Conv.In, h, w).
@@ -157,11 +162,20 @@ func (r *ResnetBlock) ForwardBand(out, x, t, hid []float32, h, w, lo, hi int, st
 }
 
 // ForwardBand computes output rows [lo, hi) of Forward for one image x
-// (Conv.In, h, w) on the calling thread, the ×2 upsampling read straight
-// from x (kernels.Upsample2xConv2DBand).
+// (Conv.In, h, w) on the calling thread from x itself, the conv's four
+// output phases as 2×2 convs with the folded kernel
+// (kernels.Upsample2xConv2DBand: 2.25× fewer FLOPs than the 3×3 conv on
+// the upsampled map, the same values to float32 rounding).
 func (u *Upsample2D) ForwardBand(out, x []float32, h, w, lo, hi int) error {
-	if u.Conv.W == nil {
-		return fmt.Errorf("upsample conv %d→%d: unbound weights", u.Conv.In, u.Conv.Out)
+	f := u.Folded
+	if f == nil { // built without BindUpsample2D
+		if u.Conv.W == nil {
+			return fmt.Errorf("upsample conv %d→%d: unbound weights", u.Conv.In, u.Conv.Out)
+		}
+		var err error
+		if f, err = kernels.FoldUpsample2x(u.Conv.W, u.Conv.Out, u.Conv.In); err != nil {
+			return err
+		}
 	}
-	return kernels.Upsample2xConv2DBand(out, x, u.Conv.W, u.Conv.Bias, u.Conv.params(1, 2*h, 2*w), lo, hi)
+	return kernels.Upsample2xConv2DBand(out, x, f, u.Conv.Bias, u.Conv.params(1, 2*h, 2*w), lo, hi)
 }

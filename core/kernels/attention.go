@@ -15,6 +15,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // AttnParams describes one attention call. Q is (SeqQ, Heads, HeadDim), K and
@@ -174,6 +175,7 @@ type attnScratch struct {
 	// and each head's running max and sum; grown on first use.
 	dsc, dm, dl []float32
 	dlive       []bool
+	short       attnShortScratch // keys and values of a head on the short path (attention_short.go)
 }
 
 var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
@@ -182,7 +184,7 @@ var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
 // (beyond q, k, v and out): the whole extra memory of a call is this times
 // the pool's thread count, independent of sequence length. FlashAttentionF16
 // adds two widened tiles of attnKTile × HeadDim floats per worker.
-const AttnScratchBytes = int(4 * (2*attnQTile + attnKTile + attnQTile*attnKTile))
+const AttnScratchBytes = int(4*(2*attnQTile+attnKTile+attnQTile*attnKTile)) + int(unsafe.Sizeof(attnShortScratch{}))
 
 // attnGemmRows is the smallest query tile that takes the GEMM path: below it
 // (decode, short tails) the per-row SIMD dot products win.
@@ -277,6 +279,7 @@ func (j *attnJob) run(lo, hi int) {
 // left (qTiles tiles per head, items in all).
 func attnWorker(out, q []float32, k, v kvRows, p *AttnParams, qTiles, items int, next *atomic.Int64) {
 	s := attnScratchPool.Get().(*attnScratch)
+	short := p.shortKeys(k)
 	for {
 		it := int(next.Add(1) - 1)
 		if it >= items {
@@ -285,7 +288,9 @@ func attnWorker(out, q []float32, k, v kvRows, p *AttnParams, qTiles, items int,
 		tile := qTiles - 1 - it/p.Heads
 		h := it % p.Heads
 		i0, i1 := tile*attnQTile, min((tile+1)*attnQTile, p.SeqQ)
-		if i1-i0 >= attnGemmRows {
+		if short {
+			attnShort(out, q, k, v, p, h, i0, i1, &s.short)
+		} else if i1-i0 >= attnGemmRows {
 			attnTileGemm(out, q, k, v, p, h, i0, i1, s)
 		} else {
 			attnTile(out, q, k, v, p, h, i0, i1, s)

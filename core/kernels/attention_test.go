@@ -49,6 +49,16 @@ var attnCases = []attnCase{
 	{name: "decode mask", heads: 4, kvHeads: 2, dim: 64, seqQ: 1, seqKV: 140, mask: true},
 	{name: "decode softcap strided", heads: 6, kvHeads: 3, dim: 64, seqQ: 1, seqKV: 33, causal: true, softcap: 2.5, padQ: 5, padKV: 7, padO: 3},
 	{name: "decode one block", heads: 3, kvHeads: 3, dim: 16, seqQ: 1, seqKV: 16, causal: true, qPos0: 15},
+	// The short path (attention_short.go): at most 32 keys, head dim 8 or 16.
+	{name: "short frames d8", heads: 64, kvHeads: 64, dim: 8, seqQ: 16, seqKV: 16},
+	{name: "short frames d16", heads: 12, kvHeads: 12, dim: 16, seqQ: 16, seqKV: 16},
+	{name: "short text", heads: 4, kvHeads: 4, dim: 16, seqQ: 97, seqKV: 24},
+	{name: "short 32 keys strided gqa", heads: 4, kvHeads: 2, dim: 8, seqQ: 33, seqKV: 32, padQ: 5, padKV: 7, padO: 3},
+	{name: "short 9 keys", heads: 3, kvHeads: 1, dim: 16, seqQ: 5, seqKV: 9},
+	{name: "short one key", heads: 2, kvHeads: 2, dim: 16, seqQ: 3, seqKV: 1},
+	{name: "short 17 keys", heads: 5, kvHeads: 5, dim: 8, seqQ: 70, seqKV: 17, padKV: 1},
+	{name: "past short 33 keys", heads: 2, kvHeads: 2, dim: 8, seqQ: 20, seqKV: 33},
+	{name: "past short d24", heads: 2, kvHeads: 2, dim: 24, seqQ: 20, seqKV: 16},
 }
 
 // attnInputs builds q, k, v and mask for c; scores get a spread of magnitudes

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 )
 
@@ -22,18 +23,22 @@ func randomBands(r *rand.Rand, n int) [][2]int {
 }
 
 // TestConv2DBand computes random stride-1 convolutions band by band (odd
-// sides, kernels 1–4, paddings, dilations, both Conv2D paths as reference)
-// with NaN everywhere the band must not write, and wants Conv2D's values bit
-// for bit; add mode adds to what is there. Every implementation.
+// sides, kernels 1–4, paddings, dilations, row chunks of the band from one
+// row up) with NaN everywhere the band must not write. Kernels one column
+// wide want Conv2D's values bit for bit (both Conv2D paths as reference);
+// wider ones, whose column taps sum in the output pass, want the float64
+// definition to tolConv, and the same values bit for bit as one band over
+// the whole map. add mode adds to what is there. Every implementation.
 func TestConv2DBand(t *testing.T) {
-	old := conv2dTapsMinPixels
-	defer func() { conv2dTapsMinPixels = old }()
+	old, oldChunk := conv2dTapsMinPixels, convBandChunkFloats
+	defer func() { conv2dTapsMinPixels, convBandChunkFloats = old, oldChunk }()
 	nan := float32(math.NaN())
 	for _, impl := range impls() {
 		withImpl(t, impl, func() {
 			r := rand.New(rand.NewSource(21))
-			for i := 0; i < 120; i++ {
+			for i := 0; i < 160; i++ {
 				conv2dTapsMinPixels = []int{1, 1 << 30}[i%2]
+				convBandChunkFloats = []int{1 << 17, 1, 300}[i%3]
 				p := Conv2DParams{N: 1, C: 1 + r.Intn(20), H: 1 + r.Intn(24), W: 1 + r.Intn(24), K: 2 + r.Intn(20),
 					KH: 1 + r.Intn(4), KW: 1 + r.Intn(4), DilH: 1 + r.Intn(2), DilW: 1 + r.Intn(2), PadH: r.Intn(3), PadW: r.Intn(3)}
 				if i%5 == 0 { // the 1×1 unpadded shortcut path
@@ -52,6 +57,9 @@ func TestConv2DBand(t *testing.T) {
 				want := make([]float32, p.K*oh*ow)
 				if err := Conv2D(want, x, w, bias, p); err != nil {
 					t.Fatal(err)
+				}
+				if p.KW > 1 {
+					want = refConv2D(x, w, bias, p)
 				}
 				base := randSlice(r, len(want))
 				add := i%2 == 0
@@ -77,9 +85,22 @@ func TestConv2DBand(t *testing.T) {
 						}
 					}
 				}
+				if p.KW > 1 {
+					whole := slices.Clone(base)
+					if err := Conv2DBand(whole, x, w, bias, p, 0, oh, add); err != nil {
+						t.Fatal(err)
+					}
+					if add {
+						for j := range want {
+							want[j] += base[j]
+						}
+					}
+					assertNMSE(t, name, got, want, tolConv)
+					want = whole
+				}
 				for j := range want {
 					wv := want[j]
-					if add {
+					if add && p.KW == 1 {
 						wv = base[j] + want[j]
 					}
 					if math.Float32bits(got[j]) != math.Float32bits(wv) {
@@ -104,14 +125,17 @@ func TestConv2DBand(t *testing.T) {
 // TestUpsample2xConv2DBand computes random 3×3 convolutions of nearest ×2
 // upsampled maps band by band from the small map and the folded kernel
 // (odd small sides, channel counts off the GEMM tiles, bands of odd and
-// even rows, one row) with NaN everywhere a band must not write, against
+// even rows, one row, row chunks from one row up) with NaN everywhere a band must not write, against
 // the float64 definition on the upsampled map; every implementation.
 func TestUpsample2xConv2DBand(t *testing.T) {
+	oldChunk := convBandChunkFloats
+	defer func() { convBandChunkFloats = oldChunk }()
 	nan := float32(math.NaN())
 	for _, impl := range impls() {
 		withImpl(t, impl, func() {
 			r := rand.New(rand.NewSource(23))
 			for i := 0; i < 80; i++ {
+				convBandChunkFloats = []int{1 << 17, 1, 300}[i%3]
 				h, w := 1+r.Intn(13), 1+r.Intn(13)
 				if i%7 == 0 {
 					h, w = 16+r.Intn(20), 16+r.Intn(20)

@@ -60,6 +60,16 @@ func BindTransformerTemporal(b *Binder, ch, heads, layers, groups, maxFrames, ct
 	return m
 }
 
+// Pack packs proj_in, proj_out and every block's weights once (Linear.Pack):
+// a motion UNet runs them on every step of every video.
+func (m *TransformerTemporal) Pack() {
+	m.ProjIn.Pack()
+	m.ProjOut.Pack()
+	for i := range m.Blocks {
+		m.Blocks[i].Pack()
+	}
+}
+
 // SinusoidTable is diffusers' SinusoidalPositionalEmbedding table (n, dim):
 // sin on even channels and cos on odd ones of p·10000^(-2i/dim), rounded
 // through float32 at each step as PyTorch computes it.

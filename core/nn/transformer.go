@@ -221,6 +221,31 @@ func (m *MLP) Pack() {
 	m.FC2.Pack()
 }
 
+// Pack packs the three projections' weights once (Linear.Pack).
+func (f *FeedForward) Pack() {
+	f.Value.Pack()
+	f.Gate.Pack()
+	f.Out.Pack()
+}
+
+// Pack packs both attentions' and the feed-forward's weights once
+// (Linear.Pack).
+func (t *TransformerBlock) Pack() {
+	t.Attn1.Pack()
+	t.Attn2.Pack()
+	t.FF.Pack()
+}
+
+// Pack packs proj_in, proj_out and every block's weights once (Linear.Pack):
+// a UNet runs them on every step of every image.
+func (s *Transformer2D) Pack() {
+	s.ProjIn.Pack()
+	s.ProjOut.Pack()
+	for i := range s.Blocks {
+		s.Blocks[i].Pack()
+	}
+}
+
 // Pack packs the layer's weights once (Linear.Pack).
 func (l *EncoderLayer) Pack() {
 	l.Attn.Pack()

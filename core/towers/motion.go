@@ -287,7 +287,30 @@ func LoadMotionUNet(spatial, motion *nn.Binder, cfg MotionUNetConfig) (*MotionUN
 	if err := motion.Err(); err != nil {
 		return nil, fmt.Errorf("load motion modules: %w", err)
 	}
+	// Every step of a video runs each transformer's projections over
+	// thousands of short GEMMs' worth of rows: pack their weights once
+	// rather than on every call.
+	u.packTransformers()
+	for _, mods := range append(m.down, m.up...) {
+		for i := range mods {
+			mods[i].Pack()
+		}
+	}
+	if m.mid != nil {
+		m.mid.Pack()
+	}
 	return m, nil
+}
+
+// packTransformers packs every spatial transformer's weights once
+// (nn.Transformer2D.Pack).
+func (u *UNet) packTransformers() {
+	blocks := append(append([]unetBlock{}, u.down...), u.up...)
+	for _, b := range append(blocks, u.mid) {
+		for i := range b.attentions {
+			b.attentions[i].Pack()
+		}
+	}
 }
 
 // LoadMotionUNetFolder reads a pipeline folder's motion UNet in either

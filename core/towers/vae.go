@@ -426,15 +426,15 @@ func (m *VAE) decode(ar *tensor.Arena, images, z []float32, n, h, w int) error {
 		}
 		z = q
 	}
+	if n == 1 {
+		return m.decodeBands(ar, images, z, h, w)
+	}
 	x := featureMap{ar.Scratch(n * m.decIn.Out * h * w), m.decIn.Out, h, w}
 	if err := m.decIn.Forward(x.x, z, n, h, w); err != nil {
 		return fmt.Errorf("vae decoder conv_in: %w", err)
 	}
 	if err := m.decMid.forward(ar, x.x, n, h, w); err != nil {
 		return fmt.Errorf("vae decoder: %w", err)
-	}
-	if n == 1 {
-		return m.decodeUpBands(ar, images, x)
 	}
 	return m.decodeUp(ar, images, x, n)
 }
@@ -467,30 +467,33 @@ func (m *VAE) decodeUp(ar *tensor.Arena, images []float32, x featureMap, n int) 
 	return nil
 }
 
-// vaeBandMinRows is the fewest rows of the first up block's maps per member
-// for which one image's up blocks run in row bands (decodeUpBands).
+// vaeBandMinRows is the fewest rows of the latent-sized maps per member for
+// which one image's decoder runs in row bands (decodeBands).
 const vaeBandMinRows = 8
 
-// decodeUpBands is decodeUp for one image in row bands: a Pool.Team of a
-// member per thread, each owning Band(h, 1, part, parts) of every map's rows
-// through every resnet, upsampler, the output norm and conv_out, on its own
-// thread; GroupNorm statistics meet over the image, and a conv reads its
-// neighbours' edge rows after a barrier. Split op by op, each op divided
+// decodeBands decodes one image in row bands: Pool.Teams of a member per
+// thread, each owning Band(h, 1, part, parts) of every map's rows through
+// conv_in, the mid block's resnets, every up block's resnets and
+// upsampler, the output norm and conv_out, on its own thread; GroupNorm
+// statistics meet over the image, and a conv reads its neighbours' edge
+// rows after a barrier. Only the mid block's attention, which mixes all
+// pixels, runs between two teams, op by op. Split op by op, each op divided
 // the maps its own way (GroupNorm by channel groups, a conv's padding by
 // channel planes, its GEMM by pixel columns), so at two threads half of
-// every map crossed cores twice per conv. The convs' values are decodeUp's
-// bit for bit; GroupNorm's statistics add the bands' float64 sums, so
-// images may differ from decodeUp's in the last bits (TestVAEBandsMatch).
-// With one thread (or a map under 2·vaeBandMinRows rows) the one member
-// owns every row: no barrier waits, and it keeps the fusions the bands
-// brought (the ×2 upsampling read inside the conv's padding, GroupNorm and
-// SiLU in one pass, the skip added in conv2's output pass), 2 % less time
-// than decodeUp at one thread.
-func (m *VAE) decodeUpBands(ar *tensor.Arena, images []float32, x featureMap) error {
-	want := max(1, min(kernels.Default().Threads(), x.h/vaeBandMinRows))
-	// Every map of the up blocks has at most the widest block's channels
-	// and the output's sides.
-	top, sides := 0, 1
+// every map crossed cores twice per conv. The band convs sum their column
+// taps in another order than decodeUp's Conv2D and GroupNorm's statistics
+// add the bands' float64 sums, so images differ from decodeUp's by float32
+// rounding; they do not depend on the thread count where the bands start
+// on multiples of 8 floats (TestVAEBandsMatch). With one thread (or maps
+// under 2·vaeBandMinRows rows) one member owns every row: no barrier
+// waits, and it keeps the fusions the bands brought (the ×2 upsampling read
+// from the small map, GroupNorm and SiLU in one pass, the skip added in
+// conv2's output pass).
+func (m *VAE) decodeBands(ar *tensor.Arena, images, z []float32, h, w int) error {
+	want := max(1, min(kernels.Default().Threads(), h/vaeBandMinRows))
+	// Every map has at most the widest block's channels and the output's
+	// sides.
+	top, sides := m.decIn.Out, 1
 	for i := range m.decBlocks {
 		for _, r := range m.decBlocks[i].resnets {
 			top = max(top, r.In, r.Out)
@@ -499,21 +502,44 @@ func (m *VAE) decodeUpBands(ar *tensor.Arena, images []float32, x featureMap) er
 			sides *= 2
 		}
 	}
-	size := top * x.h * sides * x.w * sides
+	size := top * h * sides * w * sides
 	maps := [4][]float32{ar.Scratch(size), ar.Scratch(size), ar.Scratch(size), ar.Scratch(size)}
 	st := kernels.NewBandStats(want, m.Cfg.NormNumGroups)
 	errs := make([]error, want)
+	ch := m.decIn.Out
+	in, mid := featureMap{maps[0][:ch*h*w], ch, h, w}, featureMap{maps[1][:ch*h*w], ch, h, w}
 	kernels.Default().Team(want, func(part, parts int, bar *kernels.Barrier) {
-		errs[part] = m.decodeUpBand(images, x, maps, st, part, parts, bar)
+		lo, hi := kernels.Band(h, 1, part, parts)
+		err := m.decIn.ForwardBand(in.x, z, h, w, lo, hi, false)
+		if err != nil {
+			err = fmt.Errorf("vae decoder conv_in: %w", err)
+		}
+		// conv_in's rows are the member's own; resnet 0 reads its
+		// neighbours' rows only after its norm's barriers.
+		if e := m.decMid.r0.ForwardBand(mid.x, in.x, maps[2], maps[3], h, w, lo, hi, st, part, bar); e != nil && err == nil {
+			err = fmt.Errorf("vae decoder mid block resnet 0: %w", e)
+		}
+		errs[part] = err
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := m.decMid.attn.forward(ar, mid.x, 1, h*w); err != nil {
+		return fmt.Errorf("vae decoder mid block attention: %w", err)
+	}
+	kernels.Default().Team(want, func(part, parts int, bar *kernels.Barrier) {
+		errs[part] = m.decodeUpBand(images, mid, maps, st, part, parts, bar)
 	})
 	return errors.Join(errs...)
 }
 
-// decodeUpBand is one member's part of decodeUpBands. The block outputs
-// alternate between maps[0] and maps[1]; maps[2] and maps[3] are each
-// resnet's normed input and hidden map. A member writes a shared map only
-// after a barrier that its neighbour passed once done reading it, and it
-// meets every barrier whether or not it failed.
+// decodeUpBand is one member's part of decodeBands after the attention:
+// the mid block's second resnet, the up blocks, the output norm and
+// conv_out on x (in maps[1]). The block outputs alternate between maps[0]
+// and maps[1]; maps[2] and maps[3] are each resnet's normed input and
+// hidden map. A member writes a shared map only after a barrier that its
+// neighbour passed once done reading it, and it meets every barrier
+// whether or not it failed.
 func (m *VAE) decodeUpBand(images []float32, x featureMap, maps [4][]float32, st *kernels.BandStats, part, parts int, bar *kernels.Barrier) error {
 	var err error
 	ok := func(e error) bool { // records the first error; false from then on
@@ -522,7 +548,12 @@ func (m *VAE) decodeUpBand(images []float32, x featureMap, maps [4][]float32, st
 		}
 		return err == nil
 	}
-	next := 0
+	lo, hi := kernels.Band(x.h, 1, part, parts)
+	o := featureMap{maps[0][:m.decMid.r1.Out*x.h*x.w], m.decMid.r1.Out, x.h, x.w}
+	if e := m.decMid.r1.ForwardBand(o.x, x.x, maps[2], maps[3], x.h, x.w, lo, hi, st, part, bar); e != nil {
+		ok(fmt.Errorf("vae decoder mid block resnet 1: %w", e))
+	}
+	x, next := o, 1
 	for i := range m.decBlocks {
 		blk := &m.decBlocks[i]
 		lo, hi := kernels.Band(x.h, 1, part, parts)
@@ -542,7 +573,7 @@ func (m *VAE) decodeUpBand(images []float32, x featureMap, maps [4][]float32, st
 			x, next = o, 1-next
 		}
 	}
-	lo, hi := kernels.Band(x.h, 1, part, parts)
+	lo, hi = kernels.Band(x.h, 1, part, parts)
 	t := maps[2][:x.ch*x.h*x.w]
 	ok(m.decNorm.ForwardBand(t, x.x, x.h*x.w, true, lo*x.w, hi*x.w, st, part, bar))
 	bar.Wait() // conv_out reads the neighbours' edge rows

@@ -188,23 +188,61 @@ type SwiGLU struct {
 	GeGLU    bool
 }
 
-// Forward sets out (rows, dim) from x (rows, dim).
+// ffBlock is how many feed-forward units one batched call of a quantized
+// Up computes (SwiGLU.Forward): its output then needs (rows, ffBlock) of
+// scratch beside the gate's (rows, ff), not a second (rows, ff). A multiple
+// of the repacked layouts' row groups and of the packed GEMM's panels.
+const ffBlock = 512
+
+// Forward sets out (rows, dim) from x (rows, dim). A batch through
+// quantized weights wider than ffBlock runs Up ffBlock rows at a time and
+// multiplies each block into the activated gate at once: each weight is
+// still read once per batch (x is quantized once more per block), and the
+// scratch is (rows, ff + ffBlock) floats instead of (rows, 2·ff) — for a
+// 128-token prompt of a 2048-wide feed-forward, 0.75 MiB less at the peak.
 func (m *SwiGLU) Forward(out, x []float32, rows int, s *Scratch) error {
 	ff := m.Gate.W.Rows
-	g := tensor.Grow(&s.g, rows*ff) // (rows, ff)
-	u := tensor.Grow(&s.u, rows*ff) // (rows, ff)
-	if err := forwardShared(x, rows, []*Linear{&m.Gate, &m.Up}, [][]float32{g, u}); err != nil {
-		return fmt.Errorf("ffn gate, up: %w", err)
-	}
 	act := kernels.SiLU
 	if m.GeGLU {
 		act = kernels.GELUF16
 	}
-	if err := act(g, g); err != nil {
-		return err
-	}
-	if err := kernels.Mul(g, g, u); err != nil {
-		return err
+	g := tensor.Grow(&s.g, rows*ff) // (rows, ff)
+	if rows == 1 || ff <= ffBlock || !m.Up.W.Quantized() {
+		u := tensor.Grow(&s.u, rows*ff) // (rows, ff)
+		if err := forwardShared(x, rows, []*Linear{&m.Gate, &m.Up}, [][]float32{g, u}); err != nil {
+			return fmt.Errorf("ffn gate, up: %w", err)
+		}
+		if err := act(g, g); err != nil {
+			return err
+		}
+		if err := kernels.Mul(g, g, u); err != nil {
+			return err
+		}
+	} else {
+		if err := m.Gate.Forward(g, x, rows); err != nil {
+			return fmt.Errorf("ffn gate: %w", err)
+		}
+		if err := act(g, g); err != nil {
+			return err
+		}
+		u := tensor.Grow(&s.u, rows*ffBlock) // (rows, ≤ ffBlock)
+		for lo := 0; lo < ff; lo += ffBlock {
+			hi := min(lo+ffBlock, ff)
+			up, err := m.Up.SplitRows(lo, hi)
+			if err != nil {
+				return fmt.Errorf("ffn up: %w", err)
+			}
+			if err := up.Forward(u, x, rows); err != nil {
+				return fmt.Errorf("ffn up: %w", err)
+			}
+			w := hi - lo
+			for r := range rows {
+				gr := g[r*ff+lo : r*ff+hi]
+				if err := kernels.Mul(gr, gr, u[r*w:(r+1)*w]); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	if err := m.Down.Forward(out, g, rows); err != nil {
 		return fmt.Errorf("ffn down: %w", err)

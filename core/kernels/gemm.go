@@ -186,11 +186,26 @@ type microKernel func(k int, a, b, c []float32, ldc int, acc bool)
 
 // gemmTiling is one implementation's register tile (mr×nr) and cache blocks:
 // kc×nr floats of B fit in L1 next to an mr×kc sliver of A, mc×kc of A fits
-// in L2, and kc×nc of packed B is shared by all threads from L3.
+// in L2, and kc×nc of packed B is shared by all threads from L3. A tall C
+// (at least as many row slivers as column slivers: C is the big operand)
+// deeper than kc takes kcTall and mcTall instead, where set: every k slab
+// reads and writes all of C, so deeper slabs save passes over a C that
+// lives in L3.
 type gemmTiling struct {
-	mr, nr     int
-	kc, mc, nc int
-	micro      microKernel
+	mr, nr         int
+	kc, mc, nc     int
+	kcTall, mcTall int
+	micro          microKernel
+}
+
+// blocks returns the k slab and A block depths for C = A·B with A m×k and
+// C m×n (PackT's slabs are cut at kc: GemmTPacked sends a C that would take
+// kcTall to GemmT).
+func (t *gemmTiling) blocks(m, n, k int) (kc, mc int) {
+	if t.kcTall > 0 && k > t.kc && (m+t.mr-1)/t.mr >= (min(t.nc, n)+t.nr-1)/t.nr {
+		return t.kcTall, t.mcTall
+	}
+	return t.kc, t.mc
 }
 
 // tilingGeneric is the portable Go micro-kernel's tiling (every build).
@@ -232,6 +247,7 @@ type gemmJob struct {
 	beta      float32
 	c         []float32
 	ldc       int
+	kc, mc    int       // k slab and A block depths of this call (gemmTiling.blocks)
 	jc, nb    int       // current column block of C: [jc, jc+nb)
 	pc, kb    int       // current k slab: [pc, pc+kb)
 	bp        []float32 // packed B slab: ceil(nb/nr) slivers of kb×nr
@@ -336,14 +352,27 @@ func PackT(w []float32, n, k, ldw int) *PackedT {
 }
 
 // GemmTPacked computes C = beta·C + A·Wᵀ for A (m×k, lda) and a packed W
-// (n×k), C (m×n, ldc): GemmT's values bit for bit, without packing W.
+// (n×k), C (m×n, ldc): GemmT's values bit for bit, without packing W. A C
+// tall enough for deeper slabs than the packed ones (gemmTiling.blocks)
+// goes to GemmT, which packs W once for many rows.
 func GemmTPacked(m int, a []float32, lda int, p *PackedT, beta float32, c []float32, ldc int) {
-	if m <= 1 || p.n == 0 || p.k == 0 || p.t != currentTiling() {
+	if m <= 1 || p.n == 0 || p.k == 0 || !p.fits(m) {
 		GemmT(m, p.n, p.k, a, lda, p.w, p.ldw, beta, c, ldc)
 		return
 	}
 	checkGemm("GemmTPacked", m, p.n, p.k, a, lda, p.w, p.ldw, true, c, ldc)
 	gemmRun(true, m, p.n, p.k, a, lda, nil, 0, nil, p, beta, c, ldc)
+}
+
+// fits reports that gemmRun may multiply an m-row A by p's slabs: they were
+// packed for the tiling in use, and C is not tall enough for deeper slabs
+// than theirs (gemmTiling.blocks), where GemmT's values would differ.
+func (p *PackedT) fits(m int) bool {
+	if p.t != currentTiling() {
+		return false
+	}
+	kc, _ := p.t.blocks(m, p.n, p.k)
+	return kc == p.t.kc
 }
 
 // bPacker writes the B sliver of columns [col, col+cols) and depths
@@ -376,7 +405,11 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 	threads := pool.Threads()
 	parallel := threads > 1 && 2*m*n*k >= parallelGemmFlops
 	mSlivers := (m + t.mr - 1) / t.mr
-	slab := min(t.kc, k) * roundUp(min(t.nc, n), t.nr)
+	j.kc, j.mc = t.blocks(m, n, k)
+	if pre != nil && pre.sl == nil { // PackT's slabs, cut at kc
+		j.kc, j.mc = t.kc, t.mc
+	}
+	slab := min(j.kc, k) * roundUp(min(t.nc, n), t.nr)
 	if pre == nil && cap(j.bp) < slab {
 		j.bp = make([]float32, slab)
 	}
@@ -385,8 +418,8 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 	for jc := 0; jc < n; jc += t.nc {
 		j.jc, j.nb = jc, min(t.nc, n-jc)
 		j.nSlivers = (j.nb + t.nr - 1) / t.nr
-		for pc := 0; pc < k; pc += t.kc {
-			j.pc, j.kb = pc, min(t.kc, k-pc)
+		for pc := 0; pc < k; pc += j.kc {
+			j.pc, j.kb = pc, min(j.kc, k-pc)
 			if pre != nil {
 				if j.sl = pre.sl; j.sl == nil {
 					j.slab = pre.slabs[block]
@@ -482,14 +515,15 @@ func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 	t := j.t
 	mr, nr, kb := t.mr, t.nr, j.kb
 	s := gemmScratches.get()
-	need := t.mc*kb + mr*nr
+	mc := j.mc
+	need := mc*kb + mr*nr
 	if cap(s.buf) < need {
-		s.buf = make([]float32, max(need, t.mc*t.kc+mr*nr))
+		s.buf = make([]float32, max(need, t.mc*t.kc+mr*nr, t.mcTall*t.kcTall+mr*nr))
 	}
-	ap := s.buf[:t.mc*kb]
-	tile := s.buf[t.mc*kb : t.mc*kb+mr*nr]
+	ap := s.buf[:mc*kb]
+	tile := s.buf[mc*kb : mc*kb+mr*nr]
 	acc := j.pc > 0 || j.beta != 0
-	perBlock := t.mc / mr
+	perBlock := mc / mr
 	for rb := r0; rb < r1; rb += perBlock {
 		re := min(rb+perBlock, r1)
 		i0 := rb * mr

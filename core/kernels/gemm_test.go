@@ -24,9 +24,10 @@ type gemmCase struct {
 }
 
 // gemmCases covers 1s, odd sizes, every micro-tile edge (mr 4/6/12, nr
-// 4/16/32), k tails around the unroll of 4 and the kc slab of 256, n past
-// the nc block, strided views, and shapes big enough to take both parallel
-// splits (tall C: row slivers; short wide C: column slivers).
+// 4/16/32), k tails around the unroll of 4 and the kc slabs (256, 512),
+// the mc blocks (48 and 96 rows), n past the nc block, strided views, and
+// shapes big enough to take both parallel splits (tall C: row slivers;
+// short wide C: column slivers).
 var gemmCases = []gemmCase{
 	{1, 1, 1, 0, 0, 0}, {1, 7, 3, 0, 0, 0}, {2, 1, 1, 0, 0, 0}, {1, 1, 37, 0, 0, 0},
 	{2, 2, 2, 0, 0, 0}, {3, 5, 7, 1, 2, 3}, {5, 3, 1, 0, 0, 0}, {7, 17, 9, 0, 0, 0},
@@ -35,7 +36,7 @@ var gemmCases = []gemmCase{
 	{64, 64, 64, 0, 0, 0}, {64, 172, 64, 0, 0, 0}, {64, 64, 172, 0, 0, 0}, {33, 512, 64, 1, 0, 1},
 	{1, 300, 200, 0, 0, 0}, {1, 4100, 17, 0, 3, 0}, {1, 129, 1000, 1, 1, 1}, {1, 1000, 33, 0, 0, 0},
 	{3, 4100, 5, 0, 0, 0}, {130, 140, 150, 0, 0, 0}, {13, 700, 200, 2, 2, 2}, {200, 20, 300, 0, 0, 0},
-	{97, 101, 600, 4, 4, 4},
+	{97, 101, 600, 4, 4, 4}, {49, 65, 513, 1, 2, 3}, {50, 33, 1025, 0, 0, 0},
 }
 
 func (g gemmCase) String() string {

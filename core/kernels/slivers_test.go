@@ -149,13 +149,14 @@ func TestMatVecTSlivers(t *testing.T) {
 }
 
 // GemmTSlivers is GemmT on the unpacked matrix: shapes across GEMM's k
-// slabs (256) and column blocks (nc 4096), every rotation, beta 0, 1 and
-// another, 1 and 2 threads, every implementation; C in NaN guard bands.
+// slabs (256, and 512 for a tall C) and column blocks (nc 4096), every
+// rotation, beta 0, 1 and another, 1 and 2 threads, every implementation;
+// C in NaN guard bands.
 func TestGemmTSlivers(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
 	defer SetThreads(Default().Threads())
 	type shape struct{ m, n, k int }
-	shapes := []shape{{1, 64, 7}, {2, 32, 1}, {3, 64, 17}, {13, 96, 256}, {40, 64, 600}, {5, 4128, 9}}
+	shapes := []shape{{1, 64, 7}, {2, 32, 1}, {3, 64, 17}, {13, 96, 256}, {40, 64, 600}, {50, 32, 1030}, {5, 4128, 9}}
 	for _, impl := range impls() {
 		withImpl(t, impl, func() {
 			for _, threads := range []int{1, 2} {

@@ -118,6 +118,10 @@ func normAffine(out, x []float32, eps float32, weight, bias []float32, per int) 
 	inv := 1 / math.Sqrt(variance+float64(eps))
 	if per == 1 { // LayerNorm: an affine pair per element
 		m, iv := float32(mean), float32(inv)
+		if weight != nil && bias != nil {
+			vecNormAffine(out, x, weight, bias, m, iv)
+			return
+		}
 		for i, v := range x {
 			w, b := float32(1), float32(0)
 			if weight != nil {

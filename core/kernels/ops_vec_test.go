@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -283,5 +284,53 @@ func TestAddBiasExact(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// vecNormAffine's SIMD routine against its generic twin, bit for bit, on
+// lengths around the 8-lane step and in place.
+func TestVecNormAffine(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	for _, n := range []int{1, 7, 8, 9, 16, 31, 32, 33, 64, 65, 200} {
+		x, w, b := randSlice(r, n), randSlice(r, n), randSlice(r, n)
+		m, iv := r.Float32()-0.5, 0.5+r.Float32()
+		want := make([]float32, n)
+		vecNormAffineGeneric(want, x, w, b, m, iv)
+		for i, v := range x {
+			if e := ((v-m)*iv)*w[i] + b[i]; want[i] != e {
+				t.Fatalf("generic n=%d elem %d: %v, want %v", n, i, want[i], e)
+			}
+		}
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				got, full := guarded(n)
+				vecNormAffine(got, x, w, b, m, iv)
+				checkGuards(t, full, n)
+				in := append([]float32(nil), x...)
+				vecNormAffine(in, in, w, b, m, iv)
+				for i := range want {
+					if got[i] != want[i] || in[i] != want[i] {
+						t.Fatalf("%s n=%d elem %d: %v (in place %v), want %v", impl, n, i, got[i], in[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// LayerNorm over a motion module's tokens: 4,096 rows of 32 channels (16
+// frames × 256 pixels) and 1,024 of 64.
+func BenchmarkLayerNormTokens(b *testing.B) {
+	for _, s := range []struct{ rows, dim int }{{4096, 32}, {1024, 64}} {
+		b.Run(fmt.Sprintf("%dx%d", s.rows, s.dim), func(b *testing.B) {
+			r := rand.New(rand.NewSource(1))
+			x, w, bias := randSlice(r, s.rows*s.dim), randSlice(r, s.dim), randSlice(r, s.dim)
+			out := make([]float32, len(x))
+			for b.Loop() {
+				if err := LayerNorm(out, x, w, bias, s.rows, s.dim, 1e-5); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -83,11 +83,15 @@ func (g *qgemm) packPanel(dst, w *byte, rb, nb, rows int) {
 	g.pack(dst, w, rb, nb, rows)
 }
 
-// qgemmBufs recycles the quantized activations and the per-worker panels.
-var qgemmBufs = newFreeList[[]byte](16, nil)
+// qgemmBufs recycles the per-worker panels and unpacked rows, qgemmActs
+// the quantized activations. Two lists, because a buffer only ever grows: in
+// one list every buffer a worker took for a small panel came to hold a
+// whole prompt's activations after a later call took it for those.
+var qgemmBufs, qgemmActs = newFreeList[[]byte](16, nil), newFreeList[[]byte](16, nil)
 
-func qgemmBuf(n int) *[]byte {
-	b := qgemmBufs.get()
+// qgemmBuf returns a buffer of n bytes from list.
+func qgemmBuf(list *freeList[[]byte], n int) *[]byte {
+	b := list.get()
 	if cap(*b) < n {
 		*b = make([]byte, n)
 	}
@@ -107,13 +111,13 @@ func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int, 
 	nb := k / act.BlockSize
 	xs := nb * act.BlockBytes
 	mpad := (m + qgActRows - 1) / qgActRows * qgActRows
-	xbuf := qgemmBuf(mpad * xs)
+	xbuf := qgemmBuf(qgemmActs, mpad*xs)
 	xq := *xbuf
 	act.fromFloat(xq[:m*xs], x[:m*k])
 	clear(xq[m*xs:])
 	panels := (n + qgRows - 1) / qgRows
 	ParallelFor(panels, 1, func(lo, hi int) {
-		pbuf := qgemmBuf(nb * g.block)
+		pbuf := qgemmBuf(qgemmBufs, nb*g.block)
 		p := *pbuf
 		var out [qgActRows * qgRows]float32
 		var ubuf *[]byte // the last panel of a repacked matrix, unpacked
@@ -127,7 +131,7 @@ func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int, 
 				g.r8(&p[0], &w[r0*rb], nb)
 			default:
 				if ubuf == nil {
-					ubuf = qgemmBuf(qgRows * rb)
+					ubuf = qgemmBuf(qgemmBufs, qgRows*rb)
 				}
 				unrepackRows(*ubuf, w, rt, n, rb, nb, r0, rows)
 				g.packPanel(&p[0], &(*ubuf)[0], rb, nb, rows)
@@ -144,7 +148,7 @@ func matMulQgemm(y []float32, w []byte, g *qgemm, x []float32, m, n, k, rb int, 
 			qgemmBufs.put(ubuf)
 		}
 	})
-	qgemmBufs.put(xbuf)
+	qgemmActs.put(xbuf)
 }
 
 // packPanelRef is the panel layout's reference: rows ≤ 16 weight rows of

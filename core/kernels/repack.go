@@ -206,7 +206,7 @@ const repackPanel = 128
 func matMulRepacked(y []float32, w []byte, t *Traits, x []float32, m, n, k, rb int) {
 	nb := k / t.BlockSize
 	ParallelFor((n+repackPanel-1)/repackPanel, 1, func(lo, hi int) {
-		buf := qgemmBuf(repackPanel * rb)
+		buf := qgemmBuf(qgemmBufs, repackPanel*rb)
 		yb := panels.get()
 		if cap(*yb) < m*repackPanel {
 			*yb = make([]float32, m*repackPanel)

@@ -98,6 +98,20 @@ func TestConv2DBand(t *testing.T) {
 					assertNMSE(t, name, got, want, tolConv)
 					want = whole
 				}
+				// The kernel stacked once gives the same values.
+				ws, err := StackColumnTaps(w, p.K, p.C, p.KH, p.KW)
+				if err != nil {
+					t.Fatal(err)
+				}
+				viaStacked := slices.Clone(base)
+				if err := Conv2DBandStacked(viaStacked, x, ws, bias, p, 0, oh, add); err != nil {
+					t.Fatal(err)
+				}
+				for j := range got {
+					if math.Float32bits(got[j]) != math.Float32bits(viaStacked[j]) {
+						t.Fatalf("%s: element %d = %v in bands, %v with the kernel stacked once", name, j, got[j], viaStacked[j])
+					}
+				}
 				for j := range want {
 					wv := want[j]
 					if add && p.KW == 1 {
@@ -110,7 +124,13 @@ func TestConv2DBand(t *testing.T) {
 			}
 		})
 	}
+	if _, err := StackColumnTaps(make([]float32, 35), 2, 2, 3, 3); err == nil {
+		t.Fatal("a short kernel stacked")
+	}
 	p := Conv2DParams{N: 2, C: 2, H: 4, W: 4, K: 2, KH: 3, KW: 3, PadH: 1, PadW: 1}
+	if err := Conv2DBandStacked(make([]float32, 64), make([]float32, 64), make([]float32, 35), nil, Conv2DParams{N: 1, C: 2, H: 4, W: 4, K: 2, KH: 3, KW: 3, PadH: 1, PadW: 1}, 0, 2, false); err == nil {
+		t.Fatal("a short stacked kernel accepted")
+	}
 	if err := Conv2DBand(make([]float32, 64), make([]float32, 64), make([]float32, 36), nil, p, 0, 2, false); err == nil {
 		t.Fatal("a band of two images accepted")
 	}

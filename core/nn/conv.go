@@ -14,6 +14,19 @@ type Conv2D struct {
 	Stride, Pad int       // symmetric padding
 	W           []float32 // (Out, In, Kernel, Kernel)
 	Bias        []float32 // (Out) or nil
+	Stacked     []float32 // W with its column taps stacked for ForwardBand (StackForBands), or nil
+}
+
+// StackForBands keeps W laid out as ForwardBand's GEMM reads it
+// (kernels.StackColumnTaps), so a tower that runs the conv in row bands
+// does not rearrange it on every call.
+func (c *Conv2D) StackForBands() error {
+	if c.W == nil {
+		return fmt.Errorf("conv2d %d→%d: unbound weights", c.In, c.Out)
+	}
+	s, err := kernels.StackColumnTaps(c.W, c.Out, c.In, c.Kernel, c.Kernel)
+	c.Stacked = s
+	return err
 }
 
 // OutSize returns the output height and width for an h×w input.
@@ -74,6 +87,9 @@ func (b *Binder) GroupNorm(name string, groups, channels int, eps float32) Group
 func (c *Conv2D) ForwardBand(out, x []float32, h, w, lo, hi int, add bool) error {
 	if c.W == nil {
 		return fmt.Errorf("conv2d %d→%d: unbound weights", c.In, c.Out)
+	}
+	if c.Stacked != nil {
+		return kernels.Conv2DBandStacked(out, x, c.Stacked, c.Bias, c.params(1, h, w), lo, hi, add)
 	}
 	return kernels.Conv2DBand(out, x, c.W, c.Bias, c.params(1, h, w), lo, hi, add)
 }

@@ -6,6 +6,7 @@ package nn
 // (n, C, H, W); each block takes its working memory from the caller's arena.
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/loomhq/loom/core/kernels"
@@ -92,6 +93,12 @@ func (r *ResnetBlock) Forward(out, x []float32, n, h, w int, tembAct []float32, 
 	}
 	m := n * r.Out * hw
 	return kernels.Add(out[:m], out[:m], skip[:m])
+}
+
+// StackForBands prepares the block's 3×3 convs for ForwardBand
+// (Conv2D.StackForBands).
+func (r *ResnetBlock) StackForBands() error {
+	return errors.Join(r.Conv1.StackForBands(), r.Conv2.StackForBands())
 }
 
 // Upsample2D is diffusers' Upsample2D with a conv: nearest-neighbour ×2,

@@ -264,6 +264,17 @@ func LoadVAE(b *nn.Binder, cfg VAEConfig) (*VAE, error) {
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("load vae: %w", err)
 	}
+	// One image decodes in row bands (decodeBands): its convs' kernels are
+	// laid out for them once here.
+	errs := []error{m.decIn.StackForBands(), m.decOut.StackForBands(), m.decMid.r0.StackForBands(), m.decMid.r1.StackForBands()}
+	for i := range m.decBlocks {
+		for j := range m.decBlocks[i].resnets {
+			errs = append(errs, m.decBlocks[i].resnets[j].StackForBands())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("load vae: %w", err)
+	}
 	return m, nil
 }
 

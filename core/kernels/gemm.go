@@ -481,6 +481,13 @@ func roundUp(x, to int) int { return (x + to - 1) / to * to }
 func (j *gemmJob) packB(lo, hi int) {
 	t := j.t
 	nr, kb := t.nr, j.kb
+	if !j.transB && j.bPacker == nil && lo == 0 && hi == j.nSlivers && hi >= stripPackSlivers {
+		// The range's full slivers a row of B at a time (packColsStripAVX).
+		full := min(hi, j.nb/nr) // slivers past it: none or one, part-filled
+		if full > lo && packColsStripFast(j.bp[lo*kb*nr:full*kb*nr], j.b[j.pc*j.ldb+j.jc+lo*nr:], j.ldb, kb, nr, full-lo) {
+			lo = full
+		}
+	}
 	for s := lo; s < hi; s++ {
 		col := j.jc + s*nr
 		cols := min(nr, j.jc+j.nb-col)
@@ -597,6 +604,18 @@ func packRows(dst, src []float32, ld, rows, kb, w int, stream bool) {
 		clear(dst[pad*kb:])
 	}
 }
+
+// stripPackSlivers is the width, in B slivers, from which packB packs a
+// whole slab of B (one thread packing it all) a row of B at a time across
+// every sliver (packColsStripAVX) instead of one sliver at a time: each row
+// is then read as one stretch of at least 64 slivers × 32 floats (8 KiB),
+// which the hardware prefetchers follow, where sliver by sliver every step
+// of k is a 128-byte read a row apart. Short, wide A·B at one thread ran
+// 1-13 % faster (64×4096×576, 256×2048×1024, 64×2048×1024, 512×4096×512);
+// two threads each packing their half that way ran 1-5 % slower, so they
+// keep packing by slivers (docs/BENCHMARKS.md, "GEMM: deeper slabs for a
+// tall C").
+const stripPackSlivers = 64
 
 // packCols copies a kb×cols block of src (row stride ld) into dst laid out
 // (kb, w), zero-padding columns cols … w-1.

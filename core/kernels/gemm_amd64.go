@@ -200,6 +200,30 @@ func packColsFast(dst, src []float32, ld, kb, w int) bool {
 	return true
 }
 
+// packColsStripAVX packs slivers full-width B slivers (w 16 or 32) a row of
+// B at a time: dst holds them one after another, each (kb, w):
+//
+//	for p := 0; p < kb; p++ {
+//		for s := 0; s < slivers; s++ {
+//			copy(dst[s*kb*w+p*w:s*kb*w+p*w+w], src[p*ld+s*w:p*ld+s*w+w])
+//		}
+//	}
+//
+//go:noescape
+func packColsStripAVX(kb int, src []float32, ld int, dst []float32, w, slivers int)
+
+// packColsStripFast packs slivers full-width B slivers a row at a time (see
+// stripPackSlivers); it reports false when it does not apply.
+func packColsStripFast(dst, src []float32, ld, kb, w, slivers int) bool {
+	if !useAVX2 || (w != 16 && w != 32) || kb < 1 || slivers < 1 {
+		return false
+	}
+	_ = dst[slivers*kb*w-1]
+	_ = src[(kb-1)*ld+slivers*w-1]
+	packColsStripAVX(kb, src, ld, dst, w, slivers)
+	return true
+}
+
 // packGatherAVX copies kb rows of w floats (w 16 or 32) from offsets of src
 // into a B sliver:
 //

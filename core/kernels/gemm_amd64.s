@@ -868,6 +868,69 @@ pcdone:
 	VZEROUPPER
 	RET
 
+// func packColsStripAVX(kb int, src []float32, ld int, dst []float32, w, slivers int)
+// For each row p of src: its slivers·w floats, in w-wide pieces, to row p
+// of each sliver (slivers kb·w floats apart in dst).
+TEXT ·packColsStripAVX(SB), NOSPLIT, $0-80
+	MOVQ kb+0(FP), CX
+	MOVQ w+64(FP), BX
+	MOVQ CX, R9
+	IMULQ BX, R9
+	SHLQ $2, R9          // bytes from a sliver to the next: kb·w·4
+	SHLQ $2, BX          // w in bytes
+	MOVQ slivers+72(FP), R8
+	MOVQ src_base+8(FP), SI
+	MOVQ ld+32(FP), DX
+	SHLQ $2, DX
+	MOVQ dst_base+40(FP), DI
+	CMPQ BX, $128
+	JEQ  ps32row
+
+ps16row:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ R8, R12
+ps16:
+	VMOVUPS (R10), Y0
+	VMOVUPS 32(R10), Y1
+	VMOVUPS Y0, (R11)
+	VMOVUPS Y1, 32(R11)
+	ADDQ $64, R10
+	ADDQ R9, R11
+	DECQ R12
+	JNZ  ps16
+	ADDQ DX, SI
+	ADDQ BX, DI
+	DECQ CX
+	JNZ  ps16row
+	JMP  psdone
+
+ps32row:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ R8, R12
+ps32:
+	VMOVUPS (R10), Y0
+	VMOVUPS 32(R10), Y1
+	VMOVUPS 64(R10), Y2
+	VMOVUPS 96(R10), Y3
+	VMOVUPS Y0, (R11)
+	VMOVUPS Y1, 32(R11)
+	VMOVUPS Y2, 64(R11)
+	VMOVUPS Y3, 96(R11)
+	ADDQ $128, R10
+	ADDQ R9, R11
+	DECQ R12
+	JNZ  ps32
+	ADDQ DX, SI
+	ADDQ BX, DI
+	DECQ CX
+	JNZ  ps32row
+
+psdone:
+	VZEROUPPER
+	RET
+
 // func packGatherAVX(kb int, src *float32, offs *int32, dst *float32, w int)
 // Row p of the sliver (w floats, w 16 or 32) comes from src + offs[p]: the
 // implicit im2col B of conv2dTaps.

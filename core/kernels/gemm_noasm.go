@@ -84,6 +84,8 @@ func packRowsFast(dst, src []float32, ld, kb, w int, stream bool) bool { return 
 
 func packColsFast(dst, src []float32, ld, kb, w int) bool { return false }
 
+func packColsStripFast(dst, src []float32, ld, kb, w, slivers int) bool { return false }
+
 func packGatherAVX(kb int, src *float32, offs *int32, dst *float32, w int) {
 	o := unsafe.Slice(offs, kb)
 	maxOff := 0

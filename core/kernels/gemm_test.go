@@ -25,9 +25,10 @@ type gemmCase struct {
 
 // gemmCases covers 1s, odd sizes, every micro-tile edge (mr 4/6/12, nr
 // 4/16/32), k tails around the unroll of 4 and the kc slabs (256, 512),
-// the mc blocks (48 and 96 rows), n past the nc block, strided views, and
-// shapes big enough to take both parallel splits (tall C: row slivers;
-// short wide C: column slivers).
+// the mc blocks (96 and 192 rows), n past the nc block, B wide enough to be
+// packed a row at a time (64 slivers: n ≥ 1024 or 2048, with a part sliver
+// after), strided views, and shapes big enough to take both parallel splits
+// (tall C: row slivers; short wide C: column slivers).
 var gemmCases = []gemmCase{
 	{1, 1, 1, 0, 0, 0}, {1, 7, 3, 0, 0, 0}, {2, 1, 1, 0, 0, 0}, {1, 1, 37, 0, 0, 0},
 	{2, 2, 2, 0, 0, 0}, {3, 5, 7, 1, 2, 3}, {5, 3, 1, 0, 0, 0}, {7, 17, 9, 0, 0, 0},
@@ -37,6 +38,7 @@ var gemmCases = []gemmCase{
 	{1, 300, 200, 0, 0, 0}, {1, 4100, 17, 0, 3, 0}, {1, 129, 1000, 1, 1, 1}, {1, 1000, 33, 0, 0, 0},
 	{3, 4100, 5, 0, 0, 0}, {130, 140, 150, 0, 0, 0}, {13, 700, 200, 2, 2, 2}, {200, 20, 300, 0, 0, 0},
 	{97, 101, 600, 4, 4, 4}, {49, 65, 513, 1, 2, 3}, {50, 33, 1025, 0, 0, 0},
+	{20, 4133, 70, 1, 3, 2}, {7, 2085, 300, 0, 1, 0}, {9, 1100, 33, 0, 0, 0},
 }
 
 func (g gemmCase) String() string {

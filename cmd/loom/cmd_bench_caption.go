@@ -26,7 +26,7 @@ func runBenchCaption(args []string, stdout, stderr io.Writer) error {
 	images := fs.Int("images", 100, "number of Shapes scenes to caption (after 5 warm-up images)")
 	threads := fs.Int("threads", 2, "kernel threads in the plugin process")
 	beam := fs.Int("beam", 1, "beam width")
-	concurrent := fs.Int("concurrent", 0, "captions in flight at once (0: one per thread): one image's ops are too small to split, so two threads caption two images side by side")
+	concurrent := fs.Int("concurrent", 0, "captions in flight at once (0: one per thread): two threads caption two images side by side (one caption alone runs its encoder and greedy decoding as a team of the threads)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	models := fs.String("models", modelDirsDefault(), "model directories, colon-separated (env LOOM_MODELS)")
 	pluginDir := fs.String("plugins", defaultPluginDir(), "directory holding loom-plugin-* binaries")

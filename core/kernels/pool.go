@@ -148,6 +148,17 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 		grain = 1
 	}
 	chunks := (n + grain - 1) / grain
+	// Every thread already taken (a loop in a Team member's ops): run here
+	// without counting this loop in flight. Counting it wrote inFlight's
+	// cache line twice per op, and a Team's members running small ops each
+	// wrote it a few hundred thousand times a second, handing the line
+	// between their cores. (A loop beside fewer others still counts, one
+	// chunk or not: a job's small loops are how a job beside it sees that
+	// it is running.)
+	if p.threads <= 1 || int(p.inFlight.Load()) >= p.threads {
+		fn(0, n)
+		return
+	}
 	others := int(p.inFlight.Add(1)) - 1
 	defer p.inFlight.Add(-1)
 	t := min(p.threads-others, chunks)
@@ -251,14 +262,23 @@ func (p *Pool) Each(n int, fn func(i int)) {
 // hand every op's output across the cores and pay a pool round per op.
 // parts is min(want, the threads no other loop is using); with one part fn
 // runs alone with a barrier of one, and its kernels may still use every
-// thread. With more, the team counts as in flight, so the loops its kernels
-// start run on the member's own thread. Every member must call bar.Wait the
+// thread, unless want > 1 and other loops hold the threads: then it counts
+// as one loop in flight while it runs, as For does. With more, the team
+// counts as in flight, so the loops its kernels start run on the member's
+// own thread. Every member must call bar.Wait the
 // same number of times (a member that fails keeps meeting the barriers).
 // The members are goroutines of their own, not pool workers: a member
 // blocked at a barrier must never hold a worker another member waits for.
 func (p *Pool) Team(want int, fn func(part, parts int, bar *Barrier)) {
 	parts := min(want, p.threads-int(p.inFlight.Load()))
 	if parts <= 1 {
+		if want > 1 {
+			// Other jobs hold the threads: this one runs on one of its own
+			// and says so, or the next team of a job beside it would take
+			// every thread again and the two would share cores.
+			p.inFlight.Add(1)
+			defer p.inFlight.Add(-1)
+		}
 		fn(0, 1, &Barrier{})
 		return
 	}

@@ -217,6 +217,31 @@ func TestPoolTeam(t *testing.T) {
 		})
 		p.Close()
 	}
+	// A team that finds every thread taken runs alone and counts as a job
+	// in flight: a loop or team started beside it keeps to one thread.
+	two := NewPool(2)
+	two.Team(2, func(part, parts int, bar *Barrier) {
+		if part != 0 {
+			return
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			two.Team(2, func(part, parts int, bar *Barrier) {
+				if parts != 1 {
+					t.Errorf("a team beside a full team: %d parts", parts)
+				}
+				if got := two.inFlight.Load(); got != 3 {
+					t.Errorf("a team alone beside a full team: %d in flight, want 3", got)
+				}
+			})
+		}()
+		<-done
+	})
+	if got := two.inFlight.Load(); got != 0 {
+		t.Errorf("after the teams: %d in flight", got)
+	}
+	two.Close()
 	one := NewPool(1)
 	defer one.Close()
 	one.Team(2, func(part, parts int, bar *Barrier) {

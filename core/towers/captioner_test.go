@@ -2,6 +2,7 @@ package towers
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"unsafe"
 
@@ -19,7 +20,7 @@ const (
 	tolLogits       = 5e-4 // max |Go - PyTorch| over first-step logits
 )
 
-func loadCaptioner(t *testing.T, dir string) (*ViT, *GPT2, CaptionerConfig) {
+func loadCaptioner(t testing.TB, dir string) (*ViT, *GPT2, CaptionerConfig) {
 	t.Helper()
 	if !IsCaptionerFolder(dir) {
 		t.Skipf("captioner model absent from %s; train it with tools/captioner/train.py", dir)
@@ -32,7 +33,20 @@ func loadCaptioner(t *testing.T, dir string) (*ViT, *GPT2, CaptionerConfig) {
 	return c.ViT, c.Dec, c.Cfg
 }
 
-func goldenF32(t *testing.T, src formats.InfoSource, name string) ([]float32, []int) {
+// goldenPixels returns the golden images' pixels (n, 3, S, S), n, and the
+// floats per image.
+func goldenPixels(t testing.TB) (pixels []float32, n, per int) {
+	t.Helper()
+	g, err := formats.OpenSafetensors(captionerGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	pixels, shape := goldenF32(t, g, "pixels")
+	return pixels, shape[0], len(pixels) / shape[0]
+}
+
+func goldenF32(t testing.TB, src formats.InfoSource, name string) ([]float32, []int) {
 	t.Helper()
 	in, err := src.Info(name)
 	if err != nil {
@@ -125,4 +139,172 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// vitForwardOps is ViT.Forward as one op after another over every token (the
+// encoder before it ran in bands): the reference the bands must equal.
+func vitForwardOps(m *ViT, out, pixels []float32) error {
+	c := m.Cfg
+	H, T := c.HiddenSize, c.Tokens()
+	x := make([]float32, T*H)
+	if err := m.embedBand(x, pixels, 0, T, nil); err != nil {
+		return err
+	}
+	for i := range m.layers {
+		if err := m.layers[i].Forward(x, T, nil); err != nil {
+			return err
+		}
+	}
+	return m.lnf.Forward(out[:T*H], x, T)
+}
+
+// TestViTBandsMatch: the shipped captioner's encoder in token bands gives
+// the op-by-op encoder's states within 1e-5 (values O(1)) at 1, 2 and 3
+// threads, on the golden images and on a random one. Not bit for bit: the
+// GEMM picks its k slabs by C's shape (a 65-row C 512 deep takes 512-deep
+// slabs, a 32-row band 256), and attention's 32-query tiles fall elsewhere
+// in 22-token bands.
+func TestViTBandsMatch(t *testing.T) {
+	vit, _, cfg := loadCaptioner(t, captionerDir)
+	old := kernels.Default().Threads()
+	defer kernels.SetThreads(old)
+	pixels, n, per := goldenPixels(t)
+	r := rand.New(rand.NewPCG(3, 5))
+	noise := make([]float32, per)
+	for i := range noise {
+		noise[i] = r.Float32()*2 - 1
+	}
+	images := [][]float32{noise}
+	for i := 0; i < n; i++ {
+		images = append(images, pixels[i*per:(i+1)*per])
+	}
+	T, H := cfg.Encoder.Tokens(), cfg.Encoder.HiddenSize
+	for k, px := range images {
+		kernels.SetThreads(1)
+		want := make([]float32, T*H)
+		if err := vitForwardOps(vit, want, px); err != nil {
+			t.Fatal(err)
+		}
+		for _, threads := range []int{1, 2, 3} {
+			kernels.SetThreads(threads)
+			got := make([]float32, T*H)
+			if err := vit.Forward(got, px); err != nil {
+				t.Fatal(err)
+			}
+			same := 0
+			for i := range want {
+				if got[i] == want[i] {
+					same++
+				}
+			}
+			if d := maxAbsDiff(got, want); d > 1e-5 {
+				t.Errorf("image %d, %d threads: states differ from op by op by %g (%d of %d bit for bit)", k, threads, d, same, len(want))
+			}
+			if k == 1 {
+				t.Logf("%d threads: %d of %d states bit for bit", threads, same, len(want))
+			}
+		}
+	}
+}
+
+// greedySteps is greedy decoding one GPT2.Step after another (the path
+// before bands), recording each step's logits.
+func greedySteps(t *testing.T, m *GPT2, enc []float32, S int, prefix []int, maxLen int) ([]int, [][]float32) {
+	t.Helper()
+	st, err := m.NewState(enc, S)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logits [][]float32
+	var toks []int
+	step := func(tok int) {
+		if err := m.Step(st, tok); err != nil {
+			t.Fatal(err)
+		}
+		logits = append(logits, append([]float32(nil), st.Logits...))
+	}
+	for _, tok := range prefix {
+		step(tok)
+	}
+	for len(toks) < maxLen {
+		best := 0
+		for i, l := range st.Logits {
+			if l > st.Logits[best] {
+				best = i
+			}
+		}
+		if best == m.Cfg.EOS {
+			break
+		}
+		if toks = append(toks, best); len(toks) < maxLen {
+			step(best)
+		}
+	}
+	return toks, logits
+}
+
+// TestGreedyBandsMatchSteps: the shipped captioner's greedy decoding in
+// bands at 1, 2 and 3 threads gives the step-by-step decoding's logits bit
+// for bit and its tokens, from the golden images' encoder states and from
+// random ones, with the start token alone and with a longer prefix, and
+// GenerateFrom with beam 1 returns those tokens.
+func TestGreedyBandsMatchSteps(t *testing.T) {
+	vit, dec, cfg := loadCaptioner(t, captionerDir)
+	old := kernels.Default().Threads()
+	defer kernels.SetThreads(old)
+	T, H := cfg.Encoder.Tokens(), cfg.Encoder.HiddenSize
+	pixels, n, per := goldenPixels(t)
+	var encs [][]float32
+	for i := 0; i < n; i++ {
+		enc := make([]float32, T*H)
+		if err := vit.Forward(enc, pixels[i*per:(i+1)*per]); err != nil {
+			t.Fatal(err)
+		}
+		encs = append(encs, enc)
+	}
+	r := rand.New(rand.NewPCG(9, 1))
+	for range 3 {
+		enc := make([]float32, T*H)
+		for i := range enc {
+			enc[i] = float32(r.NormFloat64())
+		}
+		encs = append(encs, enc)
+	}
+	prefixes := [][]int{{cfg.Start}, {cfg.Start, 5, 7, 3}}
+	for e, enc := range encs {
+		for _, prefix := range prefixes {
+			for _, maxLen := range []int{cfg.MaxLength, 3} {
+				kernels.SetThreads(1)
+				wantToks, wantLogits := greedySteps(t, dec, enc, T, prefix, min(maxLen, cfg.Decoder.NPositions-len(prefix)))
+				for _, threads := range []int{1, 2, 3} {
+					kernels.SetThreads(threads)
+					var got [][]float32
+					toks, err := dec.greedyBands(enc, T, prefix, maxLen, func(l []float32) { got = append(got, append([]float32(nil), l...)) })
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !equalInts(toks, wantToks) {
+						t.Fatalf("states %d, prefix %v, %d threads: tokens %v, step by step %v", e, prefix, threads, toks, wantToks)
+					}
+					if len(got) != len(wantLogits) {
+						t.Fatalf("states %d, prefix %v, %d threads: %d steps, step by step %d", e, prefix, threads, len(got), len(wantLogits))
+					}
+					for s := range got {
+						for i := range got[s] {
+							if got[s][i] != wantLogits[s][i] {
+								t.Fatalf("states %d, prefix %v, %d threads, step %d: logit %d is %v, step by step %v", e, prefix, threads, s, i, got[s][i], wantLogits[s][i])
+							}
+						}
+					}
+					gen, err := dec.GenerateFrom(enc, T, prefix, 1, maxLen)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !equalInts(gen, wantToks) {
+						t.Fatalf("states %d, prefix %v, %d threads: GenerateFrom %v, step by step %v", e, prefix, threads, gen, wantToks)
+					}
+				}
+			}
+		}
+	}
 }

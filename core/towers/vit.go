@@ -115,20 +115,77 @@ func LoadViT(b *nn.Binder, cfg ViTConfig) (*ViT, error) {
 
 // Forward encodes one image, pixels (C, S, S) already normalised, into out
 // (Tokens(), H): the last hidden state after the final layer norm.
+//
+// The tokens run in bands, a member of a kernels.Pool.Team per thread
+// (nn.EncoderLayer.ForwardBand): each member embeds, transforms and
+// normalises its own tokens through every layer and meets the others once
+// per layer to share keys and values. One image's ops are too small to split
+// one by one (a 65-token, 128-wide ViT: 2 threads ran it slower than 1).
+// With one thread free, one member owns every token.
 func (m *ViT) Forward(out, pixels []float32) error {
 	c := m.Cfg
-	H, P, C, S := c.HiddenSize, c.PatchSize, c.NumChannels, c.ImageSize
-	T, G := c.Tokens(), S/P
+	H, C, S := c.HiddenSize, c.NumChannels, c.ImageSize
+	T, inner := c.Tokens(), c.NumAttentionHeads*(c.HiddenSize/c.NumAttentionHeads)
 	if len(pixels) != C*S*S || len(out) < T*H {
 		return fmt.Errorf("vit: pixels %d (want %d), out %d (want %d)", len(pixels), C*S*S, len(out), T*H)
 	}
 	ar := m.arenas.Get()
 	defer m.arenas.Put(ar)
-	patches := ar.Scratch((T - 1) * C * P * P) // (N, C·P·P), each row in the conv weight's (C, P, P) order
 	x := ar.Scratch(T * H)
-	for gy := 0; gy < G; gy++ {
-		for gx := 0; gx < G; gx++ {
-			row := patches[(gy*G+gx)*C*P*P:]
+	kv := [2][]float32{ar.Scratch(2 * T * inner), ar.Scratch(2 * T * inner)} // (2, T, inner) each: layers alternate
+	want := max(1, T/vitBandMinTokens)
+	errs := make([]error, want)
+	kernels.Default().Team(want, func(part, parts int, bar *kernels.Barrier) {
+		mar := ar
+		if part > 0 {
+			mar = m.arenas.Get()
+			defer m.arenas.Put(mar)
+		}
+		lo, hi := kernels.Band(T, 1, part, parts)
+		err := m.embedBand(x, pixels, lo, hi, mar)
+		for i := range m.layers {
+			if err != nil {
+				bar.Wait() // the layer's one meeting, kept so the others do not wait for this member
+				continue
+			}
+			if e := m.layers[i].ForwardBand(x, T, lo, hi, kv[i%2], bar, mar); e != nil {
+				err = fmt.Errorf("vit layer %d: %w", i, e)
+			}
+		}
+		if err == nil {
+			err = m.lnf.Forward(out[lo*H:hi*H], x[lo*H:hi*H], hi-lo)
+		}
+		errs[part] = err
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vitBandMinTokens is the fewest tokens a ViT band member owns: below it a
+// member's GEMMs are a sliver of rows and the barriers cost more than they
+// share.
+const vitBandMinTokens = 16
+
+// embedBand sets tokens lo…hi of x (T, H): the class token, and each patch
+// (the stride-P convolution as one GEMM over the band's patches), plus the
+// position embeddings.
+func (m *ViT) embedBand(x, pixels []float32, lo, hi int, ar *tensor.Arena) error {
+	c := m.Cfg
+	H, P, C, S := c.HiddenSize, c.PatchSize, c.NumChannels, c.ImageSize
+	G := S / P
+	if lo == 0 {
+		copy(x[:H], m.cls)
+	}
+	if p0 := max(lo, 1); p0 < hi {
+		n := hi - p0
+		patches := ar.Scratch(n * C * P * P) // (n, C·P·P), each row in the conv weight's (C, P, P) order
+		for t := p0; t < hi; t++ {
+			gy, gx := (t-1)/G, (t-1)%G
+			row := patches[(t-p0)*C*P*P:]
 			for ch := 0; ch < C; ch++ {
 				for py := 0; py < P; py++ {
 					src := pixels[ch*S*S+(gy*P+py)*S+gx*P:]
@@ -136,18 +193,9 @@ func (m *ViT) Forward(out, pixels []float32) error {
 				}
 			}
 		}
-	}
-	copy(x[:H], m.cls)
-	if err := m.patchW.Forward(x[H:], patches, T-1); err != nil {
-		return fmt.Errorf("vit patch embedding: %w", err)
-	}
-	if err := kernels.Add(x, x, m.pos); err != nil {
-		return err
-	}
-	for i := range m.layers {
-		if err := m.layers[i].Forward(x, T, ar); err != nil {
-			return fmt.Errorf("vit layer %d: %w", i, err)
+		if err := m.patchW.Forward(x[p0*H:hi*H], patches, n); err != nil {
+			return fmt.Errorf("vit patch embedding: %w", err)
 		}
 	}
-	return m.lnf.Forward(out[:T*H], x, T)
+	return kernels.Add(x[lo*H:hi*H], x[lo*H:hi*H], m.pos[lo*H:hi*H])
 }

@@ -22,8 +22,9 @@ var imageLimits = imgproc.Limits{MaxBytes: 16 << 20, MaxPixels: sdk.MaxImageSide
 // captioner is one loaded towers.Captioner (a ViT + GPT-2
 // VisionEncoderDecoderModel folder). Captions run side by side (see
 // towers.Captioner); with several captions in flight the kernel pool gives
-// each one thread (Pool.For), so a 2-thread plugin captions two images at
-// once where one image's ops are too small to split.
+// each one thread (Pool.For, Pool.Team), so a 2-thread plugin captions two
+// images at once; one caption alone runs its encoder and its greedy decoding
+// as a team of a member per thread (ViT.Forward, GPT-2's greedyBands).
 type captioner struct {
 	*towers.Captioner
 }

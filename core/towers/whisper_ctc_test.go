@@ -123,31 +123,7 @@ func TestWhisperJointCTC(t *testing.T) {
 		t.Fatalf("joint beam search is not deterministic: %v then %v (%v)", r.tokens, again.tokens, err)
 	}
 	// the attention log-probability of the winner, token by token, and its <|endoftext|>
-	st, err := m.NewState(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	post, err := v.taskTokens(o, "en")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Step(st, append(v.prefix(nil, 0), post...), false); err != nil {
-		t.Fatal(err)
-	}
-	att := 0.0
-	toks := r.tokens
-	ended := len(toks) < o.MaxTokens
-	if ended {
-		toks = append(append([]int(nil), toks...), v.EOT)
-	}
-	for i, tok := range toks {
-		att += v.filtered(st.Logits, r.tokens[:i], false)[tok]
-		if tok != v.EOT {
-			if _, err := m.Step(st, []int{tok}, false); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	att, _, ended := attentionOf(t, m, &v, enc, o, r.tokens)
 	lp, err := m.CTCLogprobs(enc)
 	if err != nil {
 		t.Fatal(err)
@@ -173,4 +149,37 @@ func TestWhisperJointCTC(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("attention alone %v; joint (λ 0.4) %v", plain.tokens, r.tokens)
+}
+
+// attentionOf steps the decoder through a search's tokens again and returns
+// their attention log-probability, the tokens with <|endoftext|> appended
+// when the search ended (fewer than o.MaxTokens), and whether it did.
+func attentionOf(t *testing.T, m *Whisper, v *WhisperVocab, enc []float32, o WhisperOptions, tokens []int) (float64, []int, bool) {
+	t.Helper()
+	st, err := m.NewState(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := v.taskTokens(o, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Step(st, append(v.prefix(nil, 0), post...), false); err != nil {
+		t.Fatal(err)
+	}
+	att := 0.0
+	toks := tokens
+	ended := len(toks) < o.MaxTokens
+	if ended {
+		toks = append(append([]int(nil), toks...), v.EOT)
+	}
+	for i, tok := range toks {
+		att += v.filtered(st.Logits, tokens[:i], false)[tok]
+		if tok != v.EOT {
+			if _, err := m.Step(st, []int{tok}, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return att, toks, ended
 }

@@ -22,8 +22,10 @@ package towers
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
+	"github.com/loomhq/loom/core/lm"
 	"github.com/loomhq/loom/core/media/sound"
 	"github.com/loomhq/loom/core/sample"
 )
@@ -46,6 +48,10 @@ type WhisperGeneration struct {
 	// CTCWeight is Loom's extension: beam search's weight of the folder's
 	// CTC head (WhisperOptions.CTCWeight; 0 or absent: attention alone).
 	CTCWeight float64 `json:"ctc_weight"`
+	// LMWeight is Loom's extension: beam search's weight of the folder's
+	// n-gram language model, lm.arpa (WhisperOptions.LMWeight; 0 or absent:
+	// none).
+	LMWeight float64 `json:"lm_weight"`
 }
 
 // WhisperVocab holds a vocabulary's special token ids.
@@ -161,6 +167,13 @@ type WhisperOptions struct {
 	// λ·CTC prefix log-probability (whisper_ctc.go); the model must have a
 	// CTC head. Greedy decoding and sampling ignore it.
 	CTCWeight float64
+	// LM with LMWeight β > 0: beam search adds β·ln p_LM(token | the text
+	// before it) for each text token, and β·ln p_LM(</s> | text) at
+	// <|endoftext|>, to a hypothesis's score (shallow fusion, Gulcehre et
+	// al. 2015). The LM's token ids are the vocabulary's text tokens.
+	// Greedy decoding and sampling ignore it.
+	LM       *lm.NGram
+	LMWeight float64
 }
 
 // WhisperSegment is a stretch of speech with its text tokens.
@@ -378,6 +391,7 @@ type hyp struct {
 	done    bool
 	att     float64    // attention log-probability (joint decoding)
 	ctc     *ctcPrefix // CTC forward variables (joint decoding)
+	lm      float64    // language-model log-probability of the text so far (fusion)
 }
 
 // decodeWindow decodes one window's encoder states.
@@ -437,6 +451,9 @@ func (m *Whisper) decodeWindow(enc []float32, v *WhisperVocab, o WhisperOptions,
 				return r, err
 			}
 		}
+		if o.LMWeight <= 0 {
+			o.LM = nil
+		}
 		best, err = m.beamSearch(st, v, o, maxTok, ctc)
 	default:
 		best, err = m.sampleSearch(st, v, o, maxTok, argmax)
@@ -479,7 +496,8 @@ func (m *Whisper) sampleSearch(st *WhisperState, v *WhisperVocab, o WhisperOptio
 // sequence's at <|endoftext|>); the candidates are still each beam's best by
 // attention. Tokens the CTC head has no label for (specials, timestamps, and
 // a first token that is the lone space: the head's targets are the text after
-// it) leave the CTC score as it was.
+// it) leave the CTC score as it was. With o.LM, o.LMWeight·the LM's
+// log-probability of the text so far is added to either score.
 func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions, maxTok int, ctc [][]float64) (*hyp, error) {
 	width := o.Beam
 	live := []*hyp{{st: st}}
@@ -494,7 +512,23 @@ func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions
 		lp   float64
 		att  float64
 		ctc  *ctcPrefix
+		lm   float64
 	}
+	// lmAfter is the LM's log-probability of h's text followed by tok (0
+	// without an LM or for a token that is not text).
+	lmAfter := func(h *hyp, tok int) float64 {
+		if o.LM == nil {
+			return 0
+		}
+		switch {
+		case tok == v.EOT:
+			return h.lm + o.LM.LogProb(v.lmContext(h.toks, o.LM.Order-1), lm.End)
+		case v.IsText(tok):
+			return h.lm + o.LM.LogProb(v.lmContext(h.toks, o.LM.Order-1), tok)
+		}
+		return h.lm
+	}
+	beta := o.LMWeight
 	// joint returns a candidate h+tok with its joint score.
 	joint := func(h *hyp, tok int, lp float64) cand {
 		att := h.att + lp
@@ -506,7 +540,8 @@ func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions
 			p = h.ctc.extend(ctc, tok)
 			score = p.score
 		}
-		return cand{h, tok, (1-lambda)*att + lambda*score, att, p}
+		l := lmAfter(h, tok)
+		return cand{h, tok, (1-lambda)*att + lambda*score + beta*l, att, p, l}
 	}
 	for step := 0; step < maxTok && len(live) > 0 && len(finished) < width; step++ {
 		var cands []cand
@@ -517,7 +552,8 @@ func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions
 					cands = append(cands, joint(h, tok, lp[tok]))
 					continue
 				}
-				cands = append(cands, cand{h, tok, h.logprob + lp[tok], 0, nil})
+				l := lmAfter(h, tok)
+				cands = append(cands, cand{h, tok, h.logprob + lp[tok] + beta*(l-h.lm), 0, nil, l})
 			}
 		}
 		sort.SliceStable(cands, func(i, j int) bool { return cands[i].lp > cands[j].lp })
@@ -527,7 +563,7 @@ func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions
 			if len(next) == width {
 				break
 			}
-			nh := &hyp{toks: append(append([]int(nil), c.from.toks...), c.tok), logprob: c.lp, att: c.att, ctc: c.ctc}
+			nh := &hyp{toks: append(append([]int(nil), c.from.toks...), c.tok), logprob: c.lp, att: c.att, ctc: c.ctc, lm: c.lm}
 			if c.tok == v.EOT || len(nh.toks) == maxTok {
 				if c.tok == v.EOT {
 					nh.toks = nh.toks[:len(nh.toks)-1]
@@ -563,6 +599,25 @@ func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions
 		}
 	}
 	return best, nil
+}
+
+// lmContext is the language model's history after toks: their last n text
+// tokens, oldest first, after lm.Begin when toks hold no more text than that.
+func (v *WhisperVocab) lmContext(toks []int, n int) []int {
+	ctx := make([]int, 0, n+1)
+	i := len(toks) - 1
+	for ; i >= 0 && len(ctx) < n; i-- {
+		if v.IsText(toks[i]) {
+			ctx = append(ctx, toks[i])
+		}
+	}
+	for ; i >= 0 && !v.IsText(toks[i]); i-- {
+	}
+	if i < 0 {
+		ctx = append(ctx, lm.Begin)
+	}
+	slices.Reverse(ctx)
+	return ctx
 }
 
 // filtered applies the protocol's rules to logits after the tokens toks

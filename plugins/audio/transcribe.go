@@ -15,12 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/loomhq/loom/core/formats"
+	"github.com/loomhq/loom/core/lm"
 	"github.com/loomhq/loom/core/media/sound"
 	"github.com/loomhq/loom/core/nn"
 	"github.com/loomhq/loom/core/tokenizer"
@@ -59,8 +61,10 @@ type asrModel struct {
 	vocab towers.WhisperVocab
 	tok   *tokenizer.ByteBPE
 	front *sound.LogMel
-	beam  int     // generation_config.json num_beams, capped at maxBeam: a request's beam width when it gives none
-	ctc   float64 // generation_config.json ctc_weight: beam search's weight of the folder's CTC head (0: none)
+	beam  int       // generation_config.json num_beams, capped at maxBeam: a request's beam width when it gives none
+	ctc   float64   // generation_config.json ctc_weight: beam search's weight of the folder's CTC head (0: none)
+	lm    *lm.NGram // the folder's lm.arpa, loaded when generation_config.json lm_weight > 0
+	lmw   float64   // generation_config.json lm_weight: beam search's weight of lm (0: none)
 	src   *formats.SafetensorsModel
 	mu    sync.Mutex
 }
@@ -105,6 +109,15 @@ func loadASRModel(dir string) (*asrModel, error) {
 	if !(gen.CTCWeight >= 0 && gen.CTCWeight < 1) || gen.CTCWeight > 0 && cfg.CTCVocabSize == 0 {
 		return nil, fmt.Errorf("generation_config.json: ctc_weight %v needs 0 ≤ w < 1 and, above 0, a CTC head (config.json ctc_vocab_size)", gen.CTCWeight)
 	}
+	var ngram *lm.NGram
+	if !(gen.LMWeight >= 0 && gen.LMWeight < 10) {
+		return nil, fmt.Errorf("generation_config.json: lm_weight %v needs 0 ≤ w < 10", gen.LMWeight)
+	}
+	if gen.LMWeight > 0 {
+		if ngram, err = loadLM(filepath.Join(dir, "lm.arpa"), tok); err != nil {
+			return nil, fmt.Errorf("generation_config.json lm_weight %v: %w", gen.LMWeight, err)
+		}
+	}
 	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		return nil, err
@@ -114,7 +127,23 @@ func loadASRModel(dir string) (*asrModel, error) {
 		src.Close()
 		return nil, err
 	}
-	return &asrModel{tower: tower, vocab: vocab, tok: tok, front: front, src: src, beam: min(max(gen.NumBeams, 0), maxBeam), ctc: gen.CTCWeight}, nil
+	return &asrModel{tower: tower, vocab: vocab, tok: tok, front: front, src: src, beam: min(max(gen.NumBeams, 0), maxBeam), ctc: gen.CTCWeight,
+		lm: ngram, lmw: gen.LMWeight}, nil
+}
+
+// loadLM reads a folder's n-gram model, whose words are the tokenizer's
+// tokens as tokenizer.json spells them (tools/asr/ngram.py).
+func loadLM(path string, tok *tokenizer.ByteBPE) (*lm.NGram, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m, err := lm.Load(f, tok.TokenID)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }
 
 // asrEngine serves audio.transcribe from the Whisper folders found.
@@ -229,7 +258,8 @@ func (e *asrEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) e
 	if err != nil {
 		return err
 	}
-	o := towers.WhisperOptions{Language: p.Language, Task: p.Task, Timestamps: p.Timestamps, Beam: p.BeamSize, Seed: job.Seed, CTCWeight: m.ctc}
+	o := towers.WhisperOptions{Language: p.Language, Task: p.Task, Timestamps: p.Timestamps, Beam: p.BeamSize, Seed: job.Seed, CTCWeight: m.ctc,
+		LM: m.lm, LMWeight: m.lmw}
 	if o.Beam == 0 {
 		o.Beam = m.beam
 	}

@@ -224,6 +224,23 @@ func TestTranscribeCTCWeightNeedsHead(t *testing.T) {
 	}
 }
 
+// An lm_weight in generation_config.json needs the folder's lm.arpa: a
+// folder without one is refused; with one, beam search fuses it.
+func TestTranscribeLMWeight(t *testing.T) {
+	dir := tinyASRWithGen(t, "lmless", func(gen map[string]any) { gen["lm_weight"] = 0.3 })
+	_, err := runTranscribeModel(t, newAudioEngine([]string{dir}), "lmless", `{"language":"en","beam_size":2}`, toneWAV(t, 1, 16000))
+	if err == nil || !strings.Contains(err.Error(), "lm_weight") {
+		t.Fatalf("lm_weight 0.3 without lm.arpa: %v", err)
+	}
+	arpa := "\\data\\\nngram 1=4\n\n\\1-grams:\n-99\t<s>\n-0.1\tĠ\n-1\ta\n-2\t</s>\n\\end\\\n"
+	if err := os.WriteFile(filepath.Join(dir, "lmless", "lm.arpa"), []byte(arpa), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runTranscribeModel(t, newAudioEngine([]string{dir}), "lmless", `{"language":"en","beam_size":2}`, toneWAV(t, 1, 16000)); err != nil {
+		t.Fatalf("lm_weight 0.3 with lm.arpa: %v", err)
+	}
+}
+
 func TestTranscribeFolderBeam(t *testing.T) {
 	dir := tinyASRWithGen(t, "beamy", func(gen map[string]any) { gen["num_beams"] = 3 })
 	plain, beamy := newAudioEngine([]string{testModels}), newAudioEngine([]string{dir})

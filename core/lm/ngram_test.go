@@ -1,0 +1,77 @@
+package lm
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+// tiny is a bigram model over a and b, small enough to score by hand.
+const tiny = `made by hand
+\data\
+ngram 1=4
+ngram 2=3
+
+\1-grams:
+-99	<s>	-0.5
+-0.30103	a	-0.2
+-0.60206	b
+-0.60206	</s>
+
+\2-grams:
+-0.1	<s> a
+-0.4	a b
+-0.3	a </s>
+
+\end\
+`
+
+func tinyIDs(w string) (int, bool) {
+	i := strings.Index("ab", w)
+	return i, i >= 0 && len(w) == 1
+}
+
+func TestNGramBackoff(t *testing.T) {
+	m, err := Load(strings.NewReader(tiny), tinyIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Order != 2 {
+		t.Fatalf("order %d, want 2", m.Order)
+	}
+	const a, b = 0, 1
+	for _, c := range []struct {
+		name  string
+		ctx   []int
+		w     int
+		log10 float64
+	}{
+		{"listed bigram", []int{Begin}, a, -0.1},
+		{"listed, longer history cut to the order", []int{b, b, a}, b, -0.4},
+		{"end after a", []int{a}, End, -0.3},
+		{"back-off from <s>", []int{Begin}, b, -0.5 - 0.60206},
+		{"back-off from a", []int{a}, a, -0.2 - 0.30103},
+		{"b has no back-off weight", []int{b}, a, -0.30103},
+		{"no history", nil, b, -0.60206},
+		{"unknown token: the rarest unigram", []int{a}, 7, -0.2 - 0.60206},
+	} {
+		if got, want := m.LogProb(c.ctx, c.w), c.log10*math.Ln10; math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s: ln p %.6f, want %.6f", c.name, got, want)
+		}
+	}
+}
+
+func TestNGramLoadErrors(t *testing.T) {
+	for name, text := range map[string]string{
+		"unknown word":     strings.Replace(tiny, "<s> a", "<s> c", 1),
+		"count mismatch":   strings.Replace(tiny, "ngram 2=3", "ngram 2=4", 1),
+		"truncated":        strings.TrimSuffix(tiny, "\\end\\\n"),
+		"section unlisted": strings.Replace(tiny, "ngram 2=3\n", "", 1),
+		"too many fields":  strings.Replace(tiny, "-0.4\ta b", "-0.4\ta b -0.1 3", 1),
+		"bad probability":  strings.Replace(tiny, "-0.4\ta b", "x\ta b", 1),
+	} {
+		if _, err := Load(strings.NewReader(text), tinyIDs); err == nil {
+			t.Errorf("%s: loaded", name)
+		}
+	}
+}

@@ -698,7 +698,7 @@ func conv1DRows(out, x, wRows []float32, packed *PackedT, bias []float32, l, c, 
 		gemvT(k, kw*c, xp, wRows, kw*c, beta, out)
 		return nil
 	}
-	if packed != nil && packed.fits(ol) {
+	if packed != nil && packed.t == currentTiling() {
 		gemmRun(true, ol, k, kw*c, xp, c, nil, 0, nil, packed, beta, out, k)
 		return nil
 	}

@@ -186,24 +186,24 @@ type microKernel func(k int, a, b, c []float32, ldc int, acc bool)
 
 // gemmTiling is one implementation's register tile (mr×nr) and cache blocks:
 // kc×nr floats of B fit in L1 next to an mr×kc sliver of A, mc×kc of A fits
-// in L2, and kc×nc of packed B is shared by all threads from L3. A tall C
-// (at least as many row slivers as column slivers: C is the big operand)
-// deeper than kc takes kcTall and mcTall instead, where set: every k slab
-// reads and writes all of C, so deeper slabs save passes over a C that
-// lives in L3.
+// in L2, and kc×nc of packed B is shared by all threads from L3. Where
+// kcDeep is set, a B narrow enough that a kcDeep-deep slab of it is no
+// bigger than kc×nc takes kcDeep and mcDeep instead (k > kc): every k slab
+// reads and writes all of C, so deeper slabs save passes over C.
 type gemmTiling struct {
 	mr, nr         int
 	kc, mc, nc     int
-	kcTall, mcTall int
+	kcDeep, mcDeep int
 	micro          microKernel
 }
 
-// blocks returns the k slab and A block depths for C = A·B with A m×k and
-// C m×n (PackT's slabs are cut at kc: GemmTPacked sends a C that would take
-// kcTall to GemmT).
-func (t *gemmTiling) blocks(m, n, k int) (kc, mc int) {
-	if t.kcTall > 0 && k > t.kc && (m+t.mr-1)/t.mr >= (min(t.nc, n)+t.nr-1)/t.nr {
-		return t.kcTall, t.mcTall
+// blocks returns the k slab and A block depths for C = A·B with B k×n. The
+// slab depth decides how each element's sum is cut, so it depends on n and
+// k only: any split of A's rows (bands, threads) and PackT's slabs give the
+// same bits as one call.
+func (t *gemmTiling) blocks(n, k int) (kc, mc int) {
+	if t.kcDeep > 0 && k > t.kc && min(t.nc, n)*t.kcDeep <= t.nc*t.kc {
+		return t.kcDeep, t.mcDeep
 	}
 	return t.kc, t.mc
 }
@@ -335,11 +335,12 @@ func PackT(w []float32, n, k, ldw int) *PackedT {
 	checkGemm("PackT", 1, n, k, make([]float32, k), k, w, ldw, true, make([]float32, n), n)
 	t := currentTiling()
 	p := &PackedT{n: n, k: k, ldw: ldw, w: w, t: t}
+	kc, _ := t.blocks(n, k) // gemmRun's slabs
 	for jc := 0; jc < n; jc += t.nc {
 		nb := min(t.nc, n-jc)
 		slivers := (nb + t.nr - 1) / t.nr
-		for pc := 0; pc < k; pc += t.kc {
-			kb := min(t.kc, k-pc)
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
 			slab := make([]float32, slivers*kb*t.nr)
 			for s := range slivers {
 				col := jc + s*t.nr
@@ -352,27 +353,14 @@ func PackT(w []float32, n, k, ldw int) *PackedT {
 }
 
 // GemmTPacked computes C = beta·C + A·Wᵀ for A (m×k, lda) and a packed W
-// (n×k), C (m×n, ldc): GemmT's values bit for bit, without packing W. A C
-// tall enough for deeper slabs than the packed ones (gemmTiling.blocks)
-// goes to GemmT, which packs W once for many rows.
+// (n×k), C (m×n, ldc): GemmT's values bit for bit, without packing W.
 func GemmTPacked(m int, a []float32, lda int, p *PackedT, beta float32, c []float32, ldc int) {
-	if m <= 1 || p.n == 0 || p.k == 0 || !p.fits(m) {
+	if m <= 1 || p.n == 0 || p.k == 0 || p.t != currentTiling() {
 		GemmT(m, p.n, p.k, a, lda, p.w, p.ldw, beta, c, ldc)
 		return
 	}
 	checkGemm("GemmTPacked", m, p.n, p.k, a, lda, p.w, p.ldw, true, c, ldc)
 	gemmRun(true, m, p.n, p.k, a, lda, nil, 0, nil, p, beta, c, ldc)
-}
-
-// fits reports that gemmRun may multiply an m-row A by p's slabs: they were
-// packed for the tiling in use, and C is not tall enough for deeper slabs
-// than theirs (gemmTiling.blocks), where GemmT's values would differ.
-func (p *PackedT) fits(m int) bool {
-	if p.t != currentTiling() {
-		return false
-	}
-	kc, _ := p.t.blocks(m, p.n, p.k)
-	return kc == p.t.kc
 }
 
 // bPacker writes the B sliver of columns [col, col+cols) and depths
@@ -405,10 +393,7 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 	threads := pool.Threads()
 	parallel := threads > 1 && 2*m*n*k >= parallelGemmFlops
 	mSlivers := (m + t.mr - 1) / t.mr
-	j.kc, j.mc = t.blocks(m, n, k)
-	if pre != nil && pre.sl == nil { // PackT's slabs, cut at kc
-		j.kc, j.mc = t.kc, t.mc
-	}
+	j.kc, j.mc = t.blocks(n, k)
 	slab := min(j.kc, k) * roundUp(min(t.nc, n), t.nr)
 	if pre == nil && cap(j.bp) < slab {
 		j.bp = make([]float32, slab)
@@ -525,7 +510,7 @@ func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 	mc := j.mc
 	need := mc*kb + mr*nr
 	if cap(s.buf) < need {
-		s.buf = make([]float32, max(need, t.mc*t.kc+mr*nr, t.mcTall*t.kcTall+mr*nr))
+		s.buf = make([]float32, max(need, t.mc*t.kc+mr*nr, t.mcDeep*t.kcDeep+mr*nr))
 	}
 	ap := s.buf[:mc*kb]
 	tile := s.buf[mc*kb : mc*kb+mr*nr]

@@ -7,15 +7,16 @@ package kernels
 
 // Tilings measured on the target. AVX-512 (Zen 4 here: 32 KiB L1d, 1 MiB
 // L2; Zen 5: 48 KiB L1d): a 256-deep B sliver of 32 floats is 32 KiB, a
-// 192×256 A block 192 KiB of L2. A tall C deeper than 256 (1024³) takes
-// 512-deep slabs, half the passes over C: its 64 KiB B sliver is read from
-// L2 as the micro-kernel streams it (24 FMAs per 128 bytes), beside a
-// 96×512 A block (192 KiB). 1024³ at one thread ran 4-7 % faster than with
-// kc 256; a short, wide C (a conv over its pixels, a 128-token prefill over
-// 4096 outputs) ran 3-8 % slower with it, so it keeps kc 256
+// 192×256 A block 192 KiB of L2. A B at most 2048 wide (a 512-deep slab of
+// it no bigger than 256×4096) and deeper than 256 (1024³) takes 512-deep
+// slabs, half the passes over C: its 64 KiB B sliver is read from L2 as the
+// micro-kernel streams it (24 FMAs per 128 bytes), beside a 96×512 A block
+// (192 KiB). 1024³ at one thread ran 4-7 % faster than with kc 256; short
+// C over a 4096-wide B (a conv over its pixels, a 128-token prefill over
+// 4096 outputs) ran 3-8 % slower with it, and keeps kc 256
 // (docs/BENCHMARKS.md, "GEMM: deeper slabs for a tall C").
 var (
-	tilingAVX512 = gemmTiling{mr: 12, nr: 32, kc: 256, mc: 192, nc: 4096, kcTall: 512, mcTall: 96, micro: sgemmMicro12x32AVX512}
+	tilingAVX512 = gemmTiling{mr: 12, nr: 32, kc: 256, mc: 192, nc: 4096, kcDeep: 512, mcDeep: 96, micro: sgemmMicro12x32AVX512}
 	tilingAVX2   = gemmTiling{mr: 6, nr: 16, kc: 256, mc: 96, nc: 4096, micro: sgemmMicro6x16AVX2}
 )
 

@@ -10,7 +10,7 @@ import "unsafe"
 // the AVX tilings meaningful on every build.
 
 var (
-	tilingAVX512 = gemmTiling{mr: 12, nr: 32, kc: 256, mc: 192, nc: 4096, kcTall: 512, mcTall: 96, micro: sgemmMicro12x32AVX512}
+	tilingAVX512 = gemmTiling{mr: 12, nr: 32, kc: 256, mc: 192, nc: 4096, kcDeep: 512, mcDeep: 96, micro: sgemmMicro12x32AVX512}
 	tilingAVX2   = gemmTiling{mr: 6, nr: 16, kc: 256, mc: 96, nc: 4096, micro: sgemmMicro6x16AVX2}
 )
 

@@ -24,11 +24,12 @@ type gemmCase struct {
 }
 
 // gemmCases covers 1s, odd sizes, every micro-tile edge (mr 4/6/12, nr
-// 4/16/32), k tails around the unroll of 4 and the kc slabs (256, 512),
-// the mc blocks (96 and 192 rows), n past the nc block, B wide enough to be
-// packed a row at a time (64 slivers: n ≥ 1024 or 2048, with a part sliver
-// after), strided views, and shapes big enough to take both parallel splits
-// (tall C: row slivers; short wide C: column slivers).
+// 4/16/32), k tails around the unroll of 4 and the kc slabs (256; 512 for
+// B up to 2048 wide), the mc blocks (96 and 192 rows), n past the nc
+// block, B wide enough to be packed a row at a time (64 slivers: n ≥ 1024
+// or 2048, with a part sliver after), strided views, and shapes big enough
+// to take both parallel splits (tall C: row slivers; short wide C: column
+// slivers).
 var gemmCases = []gemmCase{
 	{1, 1, 1, 0, 0, 0}, {1, 7, 3, 0, 0, 0}, {2, 1, 1, 0, 0, 0}, {1, 1, 37, 0, 0, 0},
 	{2, 2, 2, 0, 0, 0}, {3, 5, 7, 1, 2, 3}, {5, 3, 1, 0, 0, 0}, {7, 17, 9, 0, 0, 0},

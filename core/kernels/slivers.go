@@ -215,7 +215,7 @@ func GemmTSlivers(m int, a []float32, lda int, w []float32, n, k int, beta float
 		gemmRun(false, m, n, k, a, lda, nil, 0, src.pack, nil, beta, c, ldc)
 	} else {
 		if src.d > 0 { // the last sliver's last k slab, with its wrapped floats
-			kc, _ := t.blocks(m, n, k) // gemmRun's slabs
+			kc, _ := t.blocks(n, k) // gemmRun's slabs
 			pc := (k - 1) / kc * kc
 			if cap(pre.wrapped) < (k-pc)*SliverRows {
 				pre.wrapped = make([]float32, kc*SliverRows)

@@ -149,7 +149,7 @@ func TestMatVecTSlivers(t *testing.T) {
 }
 
 // GemmTSlivers is GemmT on the unpacked matrix: shapes across GEMM's k
-// slabs (256, and 512 for a tall C) and column blocks (nc 4096), every
+// slabs (256, and 512 for a B up to 2048 wide) and column blocks (nc 4096), every
 // rotation, beta 0, 1 and another, 1 and 2 threads, every implementation;
 // C in NaN guard bands.
 func TestGemmTSlivers(t *testing.T) {

@@ -201,8 +201,17 @@ var convBandChunkFloats = 1 << 17
 
 // interleaveBias sets d[2j] = e[j] + b and d[2j+1] = o[j] + b.
 func interleaveBias(d, e, o []float32, b float32) {
-	d = d[:2*len(e)]
-	o = o[:len(e)]
+	n := len(e)
+	d, o = d[:2*n], o[:n]
+	if n8 := n &^ 7; useAVX2 && n8 > 0 {
+		interleaveBiasAVX2(&d[0], &e[0], &o[0], n8, b)
+		d, e, o = d[2*n8:], e[n8:], o[n8:]
+	}
+	interleaveBiasGeneric(d, e, o, b)
+}
+
+func interleaveBiasGeneric(d, e, o []float32, b float32) {
+	d, o = d[:2*len(e)], o[:len(e)]
 	for j, v := range e {
 		d[2*j] = v + b
 		d[2*j+1] = o[j] + b

@@ -399,7 +399,8 @@ func (m *VAE) Decode(images, z []float32, n, h, w int) error {
 
 // decodeItems decodes a batch with its images side by side, a share per
 // thread with its kernels on that thread (kernels.ParallelItems, as the
-// UNet runs its batch); scaled latents are unscaled first.
+// UNet runs its batch), each image in row bands (decodeBands); scaled
+// latents are unscaled first.
 func (m *VAE) decodeItems(images, z []float32, n, h, w int, scaled bool) error {
 	c := m.Cfg
 	f, L := c.Downscale(), c.LatentChannels
@@ -413,69 +414,43 @@ func (m *VAE) decodeItems(images, z []float32, n, h, w int, scaled bool) error {
 	}
 	in, out := L*h*w, c.OutChannels*h*f*w*f
 	return itemsSideBySide(n, func(lo, hi int) error {
-		ar := m.arenas.Get()
-		defer m.arenas.Put(ar)
-		zs := z[lo*in : hi*in]
-		if scaled {
-			u := ar.Scratch(len(zs))
-			s, shift := c.ScalingFactor, m.shift()
-			for i, v := range zs {
-				u[i] = v/s + shift
+		// Image by image, each through decodeBands: how many images a
+		// share holds depends on the thread count, and one image's bits
+		// must not (workers of any size give the same bytes).
+		for i := lo; i < hi; i++ {
+			if err := m.decodeOne(images[i*out:(i+1)*out], z[i*in:(i+1)*in], h, w, scaled); err != nil {
+				return err
 			}
-			zs = u
 		}
-		return m.decode(ar, images[lo*out:hi*out], zs, hi-lo, h, w)
+		return nil
 	})
 }
 
-// decode is Decode on checked arguments.
-func (m *VAE) decode(ar *tensor.Arena, images, z []float32, n, h, w int) error {
+// decodeOne decodes one image in an arena of its own.
+func (m *VAE) decodeOne(image, z []float32, h, w int, scaled bool) error {
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
+	if scaled {
+		u := ar.Scratch(len(z))
+		s, shift := m.Cfg.ScalingFactor, m.shift()
+		for i, v := range z {
+			u[i] = v/s + shift
+		}
+		z = u
+	}
+	return m.decode(ar, image, z, h, w)
+}
+
+// decode is Decode of one image on checked arguments.
+func (m *VAE) decode(ar *tensor.Arena, image, z []float32, h, w int) error {
 	if m.postQuant != nil {
 		q := ar.Scratch(len(z))
-		if err := m.postQuant.Forward(q, z, n, h, w); err != nil {
+		if err := m.postQuant.Forward(q, z, 1, h, w); err != nil {
 			return fmt.Errorf("vae post_quant_conv: %w", err)
 		}
 		z = q
 	}
-	if n == 1 {
-		return m.decodeBands(ar, images, z, h, w)
-	}
-	x := featureMap{ar.Scratch(n * m.decIn.Out * h * w), m.decIn.Out, h, w}
-	if err := m.decIn.Forward(x.x, z, n, h, w); err != nil {
-		return fmt.Errorf("vae decoder conv_in: %w", err)
-	}
-	if err := m.decMid.forward(ar, x.x, n, h, w); err != nil {
-		return fmt.Errorf("vae decoder: %w", err)
-	}
-	return m.decodeUp(ar, images, x, n)
-}
-
-// decodeUp runs the decoder's up blocks, the output norm and conv_out on x,
-// one op after another (each may split over the pool): for batches, whose
-// images run side by side.
-func (m *VAE) decodeUp(ar *tensor.Arena, images []float32, x featureMap, n int) error {
-	var err error
-	for i := range m.decBlocks {
-		blk := &m.decBlocks[i]
-		if x, err = runResnets(ar, blk.resnets, x, n); err != nil {
-			return fmt.Errorf("vae decoder block %d: %w", i, err)
-		}
-		if blk.up != nil {
-			if x, err = upsample(ar, blk.up, x, n); err != nil {
-				return fmt.Errorf("vae decoder block %d upsampler: %w", i, err)
-			}
-		}
-	}
-	if err := m.decNorm.Forward(x.x, x.x, n, x.h*x.w); err != nil {
-		return fmt.Errorf("vae decoder out: %w", err)
-	}
-	if err := kernels.SiLU(x.x, x.x); err != nil {
-		return err
-	}
-	if err := m.decOut.Forward(images, x.x, n, x.h, x.w); err != nil {
-		return fmt.Errorf("vae decoder conv_out: %w", err)
-	}
-	return nil
+	return m.decodeBands(ar, image, z, h, w)
 }
 
 // vaeBandMinRows is the fewest rows of the latent-sized maps per member for
@@ -492,10 +467,11 @@ const vaeBandMinRows = 8
 // the maps its own way (GroupNorm by channel groups, a conv's padding by
 // channel planes, its GEMM by pixel columns), so at two threads half of
 // every map crossed cores twice per conv. The band convs sum their column
-// taps in another order than decodeUp's Conv2D and GroupNorm's statistics
-// add the bands' float64 sums, so images differ from decodeUp's by float32
+// taps in another order than Conv2D and GroupNorm's statistics add the
+// bands' float64 sums, so images differ from an op-by-op decode by float32
 // rounding; they do not depend on the thread count where the bands start
-// on multiples of 8 floats (TestVAEBandsMatch). With one thread (or maps
+// on multiples of 8 floats (TestVAEBandsMatch), which is why every image,
+// in a batch or alone, decodes here (decodeItems). With one thread (or maps
 // under 2·vaeBandMinRows rows) one member owns every row: no barrier
 // waits, and it keeps the fusions the bands brought (the ×2 upsampling read
 // from the small map, GroupNorm and SiLU in one pass, the skip added in
@@ -538,6 +514,10 @@ func (m *VAE) decodeBands(ar *tensor.Arena, images, z []float32, h, w int) error
 	if err := m.decMid.attn.forward(ar, mid.x, 1, h*w); err != nil {
 		return fmt.Errorf("vae decoder mid block attention: %w", err)
 	}
+	// Partial sums of a team of its own: this team may get another number
+	// of members than the first (Team gives what threads are free), and a
+	// row the first team's member wrote would count in every norm here.
+	st = kernels.NewBandStats(want, m.Cfg.NormNumGroups)
 	kernels.Default().Team(want, func(part, parts int, bar *kernels.Barrier) {
 		errs[part] = m.decodeUpBand(images, mid, maps, st, part, parts, bar)
 	})

@@ -190,6 +190,7 @@ func (h *Host) Start(ctx context.Context) error {
 		return errors.New("plugin host: already started")
 	}
 	h.started = true
+	sweepSockDirs(h.cfg.Logger)
 	superCtx, stop := context.WithCancel(context.Background())
 	h.stop, h.superCtx = stop, superCtx
 	h.mu.Unlock()
@@ -550,7 +551,7 @@ func (p *process) launch(ctx context.Context) (*instance, error) {
 	// (go-plugin's EnvUnixSocketDir), which kill removes: without it the
 	// socket goes straight into the temp directory and stays there when
 	// the process is killed.
-	sockDir, err := os.MkdirTemp("", "loom-plugin-")
+	sockDir, err := newSockDir()
 	if err != nil {
 		return nil, fmt.Errorf("socket directory: %w", err)
 	}

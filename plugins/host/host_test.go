@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -378,8 +379,8 @@ func TestKilledPluginLeavesNoSocket(t *testing.T) {
 		return names
 	}
 	running := entries()
-	if len(running) != 1 || !strings.HasPrefix(running[0], "loom-plugin-") {
-		t.Fatalf("temp dir while running = %v, want one loom-plugin-* directory", running)
+	if len(running) != 1 || !strings.HasPrefix(running[0], fmt.Sprintf("%s%d-", sockDirPrefix, os.Getpid())) {
+		t.Fatalf("temp dir while running = %v, want one %s%d-* directory", running, sockDirPrefix, os.Getpid())
 	}
 	socks, _ := filepath.Glob(filepath.Join(tmp, running[0], "*"))
 	if len(socks) != 1 {
@@ -400,6 +401,60 @@ func TestKilledPluginLeavesNoSocket(t *testing.T) {
 	}
 	if left := entries(); len(left) != 0 {
 		t.Fatalf("temp dir after Close = %v, want empty", left)
+	}
+}
+
+// A host killed by a signal cannot remove its processes' socket
+// directories; the next host to start removes those whose host is gone and
+// whose sockets no longer answer, and nothing else.
+func TestStartSweepsSocketDirsOfDeadHosts(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := gone.Process.Pid
+	mkdir := func(pid int, tag string) string {
+		d := filepath.Join(tmp, fmt.Sprintf("%s%d-%s", sockDirPrefix, pid, tag))
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	listen := func(dir string) *net.UnixListener {
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "plugin1"), Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	stale := mkdir(dead, "stale") // a socket whose process was killed
+	l := listen(stale)
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	empty := mkdir(dead, "empty")
+	serving := mkdir(dead, "serving") // the pid is gone but something answers
+	live := listen(serving)
+	defer live.Close()
+	ours := mkdir(os.Getppid(), "alive") // its host still runs
+	l = listen(ours)
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	other := filepath.Join(tmp, sockDirPrefix+"x-y") // not a host's name
+	if err := os.Mkdir(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	startHost(t, Config{})
+	for _, d := range []string{stale, empty} {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s was left (stat: %v)", filepath.Base(d), err)
+		}
+	}
+	for _, d := range []string{serving, ours, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(d), err)
+		}
 	}
 }
 

@@ -37,11 +37,7 @@ func loadCaptioner(t testing.TB, dir string) (*ViT, *GPT2, CaptionerConfig) {
 // floats per image.
 func goldenPixels(t testing.TB) (pixels []float32, n, per int) {
 	t.Helper()
-	g, err := formats.OpenSafetensors(captionerGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, captionerGolden)
 	pixels, shape := goldenF32(t, g, "pixels")
 	return pixels, shape[0], len(pixels) / shape[0]
 }
@@ -75,11 +71,7 @@ func maxAbsDiff(a, b []float32) float64 {
 
 func TestCaptionerMatchesPyTorch(t *testing.T) {
 	vit, dec, cfg := loadCaptioner(t, captionerDir)
-	g, err := formats.OpenSafetensors(captionerGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, captionerGolden)
 	pixels, pshape := goldenF32(t, g, "pixels") // (n, 3, S, S)
 	encWant, _ := goldenF32(t, g, "encoder")    // (n, T, H)
 	logitsWant, _ := goldenF32(t, g, "logits")  // (n, V)

@@ -32,9 +32,12 @@ const (
 	tolPipeline = 1e-4
 )
 
-func openGolden(t testing.TB) *formats.SafetensorsModel {
+func openGolden(t testing.TB) *formats.SafetensorsModel { return openSafetensors(t, diffusionGolden) }
+
+// openSafetensors opens a golden or weights file for the rest of the test.
+func openSafetensors(t testing.TB, path string) *formats.SafetensorsModel {
 	t.Helper()
-	g, err := formats.OpenSafetensors(diffusionGolden)
+	g, err := formats.OpenSafetensors(path)
 	if err != nil {
 		t.Fatal(err)
 	}

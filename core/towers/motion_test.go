@@ -53,11 +53,7 @@ func TestMotionUNetMatchesPyTorch(t *testing.T) {
 }
 
 func checkMotionGolden(t *testing.T, motionDir, golden string) {
-	g, err := formats.OpenSafetensors(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, golden)
 	sample, shape := goldenF32(t, g, "sample") // (videos·frames, 4, 8, 8)
 	ts, _ := goldenF32(t, g, "t")              // (videos)
 	ctx, cshape := goldenF32(t, g, "ctx")      // (videos, L, D)
@@ -123,11 +119,7 @@ func checkMotionGolden(t *testing.T, motionDir, golden string) {
 // frame) the output differs, and frames of one video influence each other.
 func TestMotionModulesMixFrames(t *testing.T) {
 	m := loadMotionFolder(t, motionDir)
-	g, err := formats.OpenSafetensors(motionGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, motionGolden)
 	sample, shape := goldenF32(t, g, "sample")
 	ctx, cshape := goldenF32(t, g, "ctx")
 	frames, h, w := shape[0]/2, shape[2], shape[3]
@@ -215,11 +207,7 @@ func TestMotionConfigRefusals(t *testing.T) {
 
 // The frame positions computed here are diffusers' table as PyTorch computes it.
 func TestSinusoidTableMatchesPyTorch(t *testing.T) {
-	g, err := formats.OpenSafetensors(motionGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, motionGolden)
 	pe, shape := goldenF32(t, g, "pe") // (8, 16)
 	got := nn.SinusoidTable(shape[0], shape[1])
 	if d := maxAbsDiff(got, pe); d > 1e-6 {
@@ -236,19 +224,11 @@ func TestMotionModulesSeeFrameOrder(t *testing.T) {
 	for _, dir := range []string{motionDir, "testdata/motion_tiny_text"} {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			m := loadMotionFolder(t, dir)
-			g, err := formats.OpenSafetensors(motionGolden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer g.Close()
+			g := openSafetensors(t, motionGolden)
 			sample, shape := goldenF32(t, g, "sample") // (2·frames, 4, h, w)
 			ctx, cshape := goldenF32(t, g, "ctx")      // (2, L, D)
 			if m.Cfg.Motion.CtxDim != 0 {
-				gt, err := formats.OpenSafetensors("testdata/motion_text_golden.safetensors")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer gt.Close()
+				gt := openSafetensors(t, "testdata/motion_text_golden.safetensors")
 				ctx, cshape = goldenF32(t, gt, "ctx")
 			}
 			frames, h, w := shape[0]/2, shape[2], shape[3]
@@ -344,11 +324,7 @@ func TestImageToVideoContext(t *testing.T) {
 func TestMotionVideosSideBySide(t *testing.T) {
 	defer kernels.SetThreads(kernels.Default().Threads())
 	m := loadMotionFolder(t, motionDir)
-	g, err := formats.OpenSafetensors(motionGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, motionGolden)
 	sample, shape := goldenF32(t, g, "sample")
 	ctx, cshape := goldenF32(t, g, "ctx")
 	frames, h, w := shape[0]/2, shape[2], shape[3]

@@ -72,11 +72,7 @@ func loadAcoustic(t *testing.T) *FastSpeech2 {
 
 func TestFastSpeech2MatchesPyTorch(t *testing.T) {
 	m := loadAcoustic(t)
-	g, err := formats.OpenSafetensors(ttsGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, ttsGolden)
 	ids := goldenInts(t, g, "ids")
 	spk := goldenInts(t, g, "speaker")[0]
 	e, err := m.Encode(ids, spk, TTSControls{})
@@ -178,11 +174,7 @@ func TestFastSpeech2Controls(t *testing.T) {
 }
 
 func TestHiFiGANMatchesPyTorch(t *testing.T) {
-	g, err := formats.OpenSafetensors(ttsGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, ttsGolden)
 	mel, shape := goldenF32(t, g, "voc_mel") // (80, T)
 	for _, dir := range []string{ttsVocoderV1, ttsVocoderV2} {
 		var cfg HiFiGANConfig
@@ -360,11 +352,7 @@ func FuzzDurations(f *testing.F) {
 // still splits each op.
 func TestFastSpeech2BandsMatch(t *testing.T) {
 	m := loadAcoustic(t)
-	g, err := formats.OpenSafetensors(ttsGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, ttsGolden)
 	e, err := m.Encode(goldenInts(t, g, "ids"), goldenInts(t, g, "speaker")[0], TTSControls{})
 	if err != nil {
 		t.Fatal(err)

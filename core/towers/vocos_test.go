@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
 )
@@ -21,11 +20,7 @@ const (
 )
 
 func TestVocosMatchesPyTorch(t *testing.T) {
-	g, err := formats.OpenSafetensors(ttsGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, ttsGolden)
 	mel, shape := goldenF32(t, g, "voc_mel") // (80, T)
 	raw, err := os.ReadFile(filepath.Join(ttsVocos, "config.json"))
 	if err != nil {

@@ -47,11 +47,7 @@ func loadTinyWhisper(t testing.TB) (*Whisper, formats.TensorSource) {
 
 func TestWhisperMatchesPyTorch(t *testing.T) {
 	m, src := loadTinyWhisper(t)
-	g, err := formats.OpenSafetensors(whisperGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openSafetensors(t, whisperGolden)
 	c := m.Cfg
 
 	filters, err := sound.MelFilters(16000, 400, c.NumMelBins)

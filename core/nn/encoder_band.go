@@ -64,6 +64,12 @@ func (l *EncoderLayer) ForwardBand(x []float32, T, lo, hi int, kv []float32, bar
 	return kernels.Add(xb, xb, h)
 }
 
+// OutBandable reports whether ForwardOut can run on this layer: its weight
+// is a plain f32 matrix (not quantized, not repacked).
+func (l *Linear) OutBandable() bool {
+	return l.W.F32 != nil && l.W.Type != kernels.F32R32
+}
+
 // ForwardOut sets y (rows, hi-lo) to output features lo…hi of the layer on x
 // (rows, in): the rows lo…hi of W (and of the bias) applied alone, as a
 // team member that owns those features runs its share of a layer. Each
@@ -73,7 +79,7 @@ func (l *Linear) ForwardOut(y, x []float32, rows, lo, hi int) error {
 	out, in := l.W.Rows, l.W.Cols
 	n := hi - lo
 	switch {
-	case l.W.F32 == nil || l.W.Type == kernels.F32R32 || l.W.Quantized():
+	case !l.OutBandable():
 		return fmt.Errorf("linear %d→%d: features %d…%d of a %v matrix (f32 only)", in, out, lo, hi, l.W.Type)
 	case lo < 0 || hi > out || n <= 0 || len(x) < rows*in || len(y) < rows*n:
 		return fmt.Errorf("linear %d→%d: features %d…%d for %d rows, x %d floats, y %d", in, out, lo, hi, rows, len(x), len(y))

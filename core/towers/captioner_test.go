@@ -8,6 +8,7 @@ import (
 
 	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 )
 
 // The Shapes captioner (models/shapes-captioner) against PyTorch goldens made
@@ -240,6 +241,45 @@ func greedySteps(t *testing.T, m *GPT2, enc []float32, S int, prefix []int, maxL
 // for bit and its tokens, from the golden images' encoder states and from
 // random ones, with the start token alone and with a longer prefix, and
 // GenerateFrom with beam 1 returns those tokens.
+// A decoder whose projections are not all plain f32 (a q8_0 MLP here)
+// decodes greedily step by step: the bands' per-row products are f32 only.
+func TestGreedyNonF32DecodesStepByStep(t *testing.T) {
+	vit, dec, cfg := loadCaptioner(t, captionerDir)
+	defer kernels.SetThreads(kernels.Default().Threads())
+	T, H := cfg.Encoder.Tokens(), cfg.Encoder.HiddenSize
+	pixels, _, per := goldenPixels(t)
+	enc := make([]float32, T*H)
+	if err := vit.Forward(enc, pixels[:per]); err != nil {
+		t.Fatal(err)
+	}
+	w := &dec.blocks[0].mlp.FC1.W
+	rb, err := kernels.Q8_0.RowBytes(w.Cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := make([]byte, rb*w.Rows)
+	for r := 0; r < w.Rows; r++ {
+		if err := kernels.Q8_0.Quantize(q[r*rb:(r+1)*rb], w.F32[r*w.Cols:(r+1)*w.Cols]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	*w = nn.Matrix{Rows: w.Rows, Cols: w.Cols, Data: q, Type: kernels.Q8_0}
+	if dec.bandable() {
+		t.Fatal("a q8_0 projection counts as bandable")
+	}
+	want, _ := greedySteps(t, dec, enc, T, []int{cfg.Start}, cfg.MaxLength)
+	for _, threads := range []int{1, 2} {
+		kernels.SetThreads(threads)
+		got, err := dec.GenerateFrom(enc, T, []int{cfg.Start}, 1, cfg.MaxLength)
+		if err != nil {
+			t.Fatalf("%d threads: %v", threads, err)
+		}
+		if !equalInts(got, want) || len(got) == 0 {
+			t.Fatalf("%d threads: GenerateFrom %v, step by step %v", threads, got, want)
+		}
+	}
+}
+
 func TestGreedyBandsMatchSteps(t *testing.T) {
 	vit, dec, cfg := loadCaptioner(t, captionerDir)
 	old := kernels.Default().Threads()

@@ -253,7 +253,7 @@ func (m *GPT2) GenerateFrom(enc []float32, S int, prefix []int, beam, maxLen int
 		return nil, fmt.Errorf("gpt2: prefix of %d tokens (1…%d)", len(prefix), m.Cfg.NPositions-1)
 	}
 	maxLen = min(maxLen, m.Cfg.NPositions-len(prefix))
-	if beam == 1 && m.wte.F32 != nil {
+	if beam == 1 && m.bandable() {
 		return m.greedyBands(enc, S, prefix, maxLen, nil) // gpt2_bands.go
 	}
 	root, err := m.NewState(enc, S)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/loomhq/loom/core/kernels"
+	"github.com/loomhq/loom/core/nn"
 	"github.com/loomhq/loom/core/tensor"
 )
 
@@ -69,6 +70,24 @@ func (m *GPT2) greedyBands(enc []float32, S int, prefix []int, maxLen int, trace
 		}
 	}
 	return toks, nil
+}
+
+// bandable reports whether greedyBands can run the model: f32 embeddings
+// and every projection a plain f32 matrix (nn.Linear.ForwardOut); a
+// checkpoint in another format decodes step by step.
+func (m *GPT2) bandable() bool {
+	if m.wte.F32 == nil || !m.lmHead.OutBandable() {
+		return false
+	}
+	for i := range m.blocks {
+		b := &m.blocks[i]
+		for _, l := range []*nn.Linear{&b.qkv, &b.proj, &b.xq, &b.xkv, &b.xo, &b.mlp.FC1, &b.mlp.FC2} {
+			if !l.OutBandable() {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // gpt2Member is one member's view of a banded decoding: its bands (model

@@ -124,6 +124,9 @@ func Load(r io.Reader, id func(string) (int, bool)) (*NGram, error) {
 				return nil, fmt.Errorf("arpa line %d: %w", line, err)
 			}
 		}
+		if math.IsNaN(g.logp) || math.IsInf(g.logp, 0) || math.IsNaN(g.bow) || math.IsInf(g.bow, 0) {
+			return nil, fmt.Errorf("arpa line %d: a log-probability or back-off weight that is not a finite number: %q", line, s)
+		}
 		g.logp, g.bow = g.logp*ln10, g.bow*ln10
 		key = key[:0]
 		unk := false

@@ -63,15 +63,38 @@ func TestNGramBackoff(t *testing.T) {
 
 func TestNGramLoadErrors(t *testing.T) {
 	for name, text := range map[string]string{
-		"unknown word":     strings.Replace(tiny, "<s> a", "<s> c", 1),
-		"count mismatch":   strings.Replace(tiny, "ngram 2=3", "ngram 2=4", 1),
-		"truncated":        strings.TrimSuffix(tiny, "\\end\\\n"),
-		"section unlisted": strings.Replace(tiny, "ngram 2=3\n", "", 1),
-		"too many fields":  strings.Replace(tiny, "-0.4\ta b", "-0.4\ta b -0.1 3", 1),
-		"bad probability":  strings.Replace(tiny, "-0.4\ta b", "x\ta b", 1),
+		"unknown word":      strings.Replace(tiny, "<s> a", "<s> c", 1),
+		"count mismatch":    strings.Replace(tiny, "ngram 2=3", "ngram 2=4", 1),
+		"truncated":         strings.TrimSuffix(tiny, "\\end\\\n"),
+		"section unlisted":  strings.Replace(tiny, "ngram 2=3\n", "", 1),
+		"too many fields":   strings.Replace(tiny, "-0.4\ta b", "-0.4\ta b -0.1 3", 1),
+		"bad probability":   strings.Replace(tiny, "-0.4\ta b", "x\ta b", 1),
+		"NaN probability":   strings.Replace(tiny, "-0.4\ta b", "NaN\ta b", 1),
+		"infinite back-off": strings.Replace(tiny, "-0.2\n", "-Inf\n", 1),
 	} {
 		if _, err := Load(strings.NewReader(text), tinyIDs); err == nil {
 			t.Errorf("%s: loaded", name)
 		}
 	}
+}
+
+// Load takes untrusted files (a model folder's lm.arpa): whatever the bytes,
+// it returns an error or a model whose scores are finite.
+func FuzzLoad(f *testing.F) {
+	f.Add(tiny)
+	f.Add(strings.Replace(tiny, "ngram 2=3", "ngram 9=0", 1))
+	f.Add("\\data\\\nngram 1=1\n\\1-grams:\n-1\ta\n\\end\\\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		m, err := Load(strings.NewReader(text), tinyIDs)
+		if err != nil {
+			return
+		}
+		for _, ctx := range [][]int{nil, {Begin}, {0, 1, 0, 1, 0, 1, 0, 1}} {
+			for _, w := range []int{0, 1, 5, End} {
+				if p := m.LogProb(ctx, w); math.IsNaN(p) || math.IsInf(p, 0) {
+					t.Fatalf("ln p(%d | %v) = %v from\n%s", w, ctx, p, text)
+				}
+			}
+		}
+	})
 }

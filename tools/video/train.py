@@ -177,6 +177,9 @@ def main():
     ap.add_argument("--t-high", type=float, default=0, help="fraction of clips whose timestep is drawn from [500, 1000), where the motion is laid out")
     ap.add_argument("--fg-weight", type=float, default=0, help="extra loss weight on the object's latent pixels (1 + w·foreground)")
     ap.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
+    ap.add_argument("--lr-schedule", default="cosine", choices=["cosine", "rest"],
+                    help="cosine: warm-up from step 0, cosine (1 → 0.1) over the whole budget, so a resume with a larger budget restarts it higher; "
+                         "rest: --lr/--spatial-lr (not the checkpoint's), warm-up from this run's first step, cosine (1 → 0.1) over the budget left")
     ap.add_argument("--t-high-from", type=int, default=500, help="the noisy range --t-high draws from: [this, 1000)")
     ap.add_argument("--probe-t", default="900,980", help="timesteps of the direction probe (where the layout, and so the direction, is decided)")
     ap.add_argument("--time-steps", type=int, default=0, help="time this many steps, print the rate, exit")
@@ -266,6 +269,10 @@ def main():
         np.random.set_state(ck["np_rng"])
         random.setstate(ck["py_rng"])
         print(f"resumed at step {step} after {spent / 60:.1f} min", flush=True)
+    if a.lr_schedule == "rest":  # the bases are the command line's, not the checkpoint's
+        for g in opt.param_groups:
+            g["base"] = a.spatial_lr if spatial_p and g["params"][0] is spatial_p[0] else a.lr
+    step0, spent0 = step, spent
 
     def save_state():
         os.makedirs(os.path.dirname(os.path.abspath(state)), exist_ok=True)
@@ -358,9 +365,11 @@ def main():
     losses = []
     probe()
     while spent < budget or (a.time_steps and step < a.time_steps):
-        frac = min(spent / budget, 1)
+        frac, warm = min(spent / budget, 1), min(1.0, (step + 1) / a.warmup)
+        if a.lr_schedule == "rest":
+            frac, warm = min((spent - spent0) / max(budget - spent0, 1e-9), 1), min(1.0, (step - step0 + 1) / a.warmup)
         for g in opt.param_groups:
-            g["lr"] = g["base"] * min(1.0, (step + 1) / a.warmup) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.9 + 0.1)
+            g["lr"] = g["base"] * warm * (0.5 * (1 + math.cos(math.pi * frac)) * 0.9 + 0.1)
         B = a.batch
         idx = np.random.randint(0, n, B)
         x0 = (lat_mean[idx].float() + lat_std[idx].float() * torch.randn(B, FRAMES, 4, 16, 16)) * scale  # (B, F, 4, 16, 16)
@@ -410,7 +419,7 @@ def main():
             print(f"{step} steps in {spent:.1f} s: {spent / step:.2f} s/step", flush=True)
             return
         if step % 50 == 0:
-            print(f"step {step} {spent / 60:.1f}min loss {np.mean(losses[-50:]):.4f}", flush=True)
+            print(f"step {step} {spent / 60:.1f}min loss {np.mean(losses[-50:]):.4f} lr {opt.param_groups[0]['lr']:.2e}", flush=True)
         if spent >= ckpt_at:
             save_state()
             finish()

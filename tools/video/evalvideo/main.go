@@ -32,10 +32,13 @@ import (
 	"flag"
 	"fmt"
 	"image"
+	"image/draw"
+	"image/gif"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,7 +65,7 @@ func main() {
 	from := flag.Int("from", 0, "start at clip i = from (the clips before it are drawn, not generated: -n 64 -from 32 adds clips 32–63 to an -n 32 evaluation)")
 	part := flag.String("part", "0/1", "k/K: generate only clips i with i mod K = k (K processes share one evaluation; add their summaries)")
 	frameInit := flag.Float64("frame-init", 0, "image-to-video: start every frame from the picture's latents noised to this strength (0: from pure noise)")
-	mix := flag.String("mix", "", "image-to-video guidance: weighted model outputs, e.g. \"PTT:5,P00:-4\" (the default at guidance 5), each term P/0 (picture or not), T/0 (prompt or empty for the spatial layers), T/0 (for the motion modules), weights summing to 1")
+	mix := flag.String("mix", "", "guidance as weighted model outputs, e.g. \"PTT:5,P00:-4\" (image-to-video at guidance 5), each term P/0 (picture or not; text-to-video: 0), T/0 (prompt or empty for the spatial layers), T/0 (for the motion modules), weights summing to 1; text-to-video \"0TT:3,000:-2\" is guidance 3, \"0TT:3,0T0:-2\" guides the motion modules only")
 	i2vGuidance := flag.String("i2v-guidance", "", "image-to-video guidance: prompt or picture (default: the folder's image_to_video_guidance, as plugins/video serves it)")
 	i2vPrompt := flag.String("i2v-prompt", "", "image-to-video prompt: caption (the picture's object, read by the folder's captioner, moving the prompt's way) or plain (the prompt as given); default: the folder's image_to_video_prompt, as plugins/video serves it")
 	captionerDir := flag.String("captioner", "models/shapes-captioner", "with -i2v-prompt caption on a folder that names no captioner: the captioner folder")
@@ -70,6 +73,7 @@ func main() {
 	negative := flag.String("negative", "", "negative prompt (the unconditional half of guidance); \"opposite\": the prompt's object moving the opposite way")
 	captions := flag.Int("captions", 0, "caption the first frames of this many random clips (from -seed) as they are and centred, count the right reads, and exit")
 	sum := flag.String("add", "", "score these summary.json files (comma-separated: the parts of one evaluation) together, and exit")
+	read := flag.String("read", "", "read back the NNN_PROMPT.gif clips of these -out folders (comma-separated), print each frame's object count, score them, and exit")
 	flag.Parse()
 	var k, parts int
 	if _, err := fmt.Sscanf(*part, "%d/%d", &k, &parts); err != nil || parts < 1 || k < 0 || k >= parts {
@@ -78,6 +82,13 @@ func main() {
 	}
 	if *sum != "" {
 		if err := add(strings.Split(*sum, ",")); err != nil {
+			fmt.Fprintln(os.Stderr, "evalvideo:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *read != "" {
+		if err := readGIFs(strings.Split(*read, ",")); err != nil {
 			fmt.Fprintln(os.Stderr, "evalvideo:", err)
 			os.Exit(1)
 		}
@@ -115,6 +126,7 @@ type job struct {
 	Used    string            `json:"prompt_used,omitempty"`
 	Got     []string          `json:"mismatches"`
 	Read    string            `json:"read"`
+	Blobs   string            `json:"frame_objects,omitempty"` // objects the checker finds in each frame, e.g. "2211111111111111"
 }
 
 func prompts(n int, seed uint64, i2v bool) []job {
@@ -185,6 +197,11 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		var err error
 		if terms, err = parseMix(mix); err != nil {
 			return err
+		}
+		for _, t := range terms {
+			if t.picture && !i2v {
+				return fmt.Errorf("-mix %q: text-to-video has no picture (P)", mix)
+			}
 		}
 	}
 	var index struct {
@@ -292,7 +309,7 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 			ctx2 = append(ctx2[half:], ctx2[half:]...)
 		}
 		run := diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: 1, Per: F * fl, Seed: j.Seed}
-		if first != nil && terms != nil {
+		if terms != nil {
 			den, run.Guidance = mixed(m, terms, ctx2, first, ac, F, side, p.CtxLen, j.Seed), 1
 		}
 		if first != nil && frameInit > 0 {
@@ -318,9 +335,7 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		for f := range frames {
 			frames[f] = diffusion.ToNRGBA(rgb[f*3*px*px:(f+1)*3*px*px], px, px)
 		}
-		c := check.ReadClip(frames)
-		j.Got = c.Mismatches(j.Want)
-		j.Read = fmt.Sprintf("%d objects, a %s %s %s moving %s", c.Objects, c.Size, c.Colour, c.Shape, c.Direction)
+		j.readBack(frames)
 		if outDir != "" {
 			gif, err := media.GIF(frames, 8)
 			if err != nil {
@@ -334,7 +349,7 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		if j.Caption != "" {
 			fmt.Printf("    picture: %q -> prompt %q\n", j.Caption, prompt)
 		}
-		fmt.Printf("%3d %-40s %-46s %v (%.0f s)\n", j.Index, j.Prompt, j.Read, j.Got, time.Since(t0).Seconds()/float64(i+1))
+		fmt.Printf("%3d %-40s %-46s %s %v (%.0f s)\n", j.Index, j.Prompt, j.Read, j.Blobs, j.Got, time.Since(t0).Seconds()/float64(i+1))
 	}
 	summary := map[string]any{"model": dir, "i2v": i2v, "steps": d.Steps, "guidance": d.GuidanceScale,
 		"scheduler": d.Scheduler, "seed": seed, "mix": mix, "i2v_guidance": i2vGuidance, "part": fmt.Sprintf("%d/%d", part, parts), "frame_init": frameInit, "i2v_prompt": i2vPrompt, "i2v_hold": hold, "negative": negative, "from": from, "minutes": time.Since(t0).Minutes()}
@@ -346,6 +361,63 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		}
 		return os.WriteFile(filepath.Join(outDir, "summary.json"), b, 0o644)
 	}
+	return nil
+}
+
+// readBack reads the clip's frames with the checker into Got, Read and Blobs.
+func (j *job) readBack(frames []image.Image) {
+	c := check.ReadClip(frames)
+	j.Got = c.Mismatches(j.Want)
+	j.Read = fmt.Sprintf("%d objects, a %s %s %s moving %s", c.Objects, c.Size, c.Colour, c.Shape, c.Direction)
+	var b strings.Builder
+	for _, f := range c.Frames {
+		fmt.Fprintf(&b, "%d", min(len(f.Blobs), 9))
+	}
+	j.Blobs = b.String()
+}
+
+// readGIFs reads back the clips an evaluation wrote (-out), named
+// NNN_a_SIZE_COLOUR_SHAPE_moving_DIRECTION.gif, and scores them.
+func readGIFs(dirs []string) error {
+	var jobs []job
+	for _, dir := range dirs {
+		names, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9][0-9]_*.gif"))
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			var j job
+			base := strings.TrimSuffix(filepath.Base(name), ".gif")
+			idx, prompt, _ := strings.Cut(base, "_")
+			if _, err := fmt.Sscanf(idx, "%d", &j.Index); err != nil {
+				return fmt.Errorf("%s: no clip index", name)
+			}
+			j.Prompt = strings.ReplaceAll(prompt, "_", " ")
+			if j.Want, err = shapes.ParseVideoPrompt(j.Prompt); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			f, err := os.Open(name)
+			if err != nil {
+				return err
+			}
+			g, err := gif.DecodeAll(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			var frames []image.Image
+			for _, pal := range g.Image {
+				rgba := image.NewRGBA(pal.Bounds())
+				draw.Draw(rgba, rgba.Bounds(), pal, pal.Bounds().Min, draw.Src)
+				frames = append(frames, rgba)
+			}
+			j.readBack(frames)
+			fmt.Printf("%3d %-40s %-46s %s %v\n", j.Index, j.Prompt, j.Read, j.Blobs, j.Got)
+			jobs = append(jobs, j)
+		}
+	}
+	slices.SortFunc(jobs, func(a, b job) int { return a.Index - b.Index })
+	score(jobs, false, map[string]any{})
 	return nil
 }
 
@@ -377,6 +449,30 @@ func score(jobs []job, i2v bool, summary map[string]any) {
 	summary["all_right_pct"] = pct(right)
 	fmt.Printf("right in every attribute: %d/%d (%.1f%%); per attribute: one object %.1f%%, shape %.1f%%, colour %.1f%%, size %.1f%%, direction %.1f%%\n",
 		right, total, pct(right), 100-pct(counts["objects"]), 100-pct(counts["shape"]), 100-pct(counts["colour"]), 100-pct(counts["size"]), 100-pct(counts["direction"]))
+	// The same by the prompt's size and direction: where the failures are.
+	var by strings.Builder
+	for _, g := range append(slices.Clone(shapes.Sizes), shapes.Directions...) {
+		n, r, two, dir := 0, 0, 0, 0
+		for _, j := range jobs {
+			if j.Want.Size != g && j.Want.Direction != g {
+				continue
+			}
+			n++
+			if len(j.Got) == 0 {
+				r++
+			}
+			if contains(j.Got, "objects") {
+				two++
+			}
+			if contains(j.Got, "direction") {
+				dir++
+			}
+		}
+		if n > 0 {
+			fmt.Fprintf(&by, "; %s %d/%d right (not one object %d, direction wrong %d)", g, r, n, two, dir)
+		}
+	}
+	fmt.Printf("by prompt%s\n", by.String())
 }
 
 // add scores the clips of several summary.json files together (the parts of
@@ -531,11 +627,12 @@ func parseMix(mix string) ([]term, error) {
 	return ts, nil
 }
 
-// mixed is an image-to-video denoiser for one video that sums model outputs
-// by weight (terms). Without the picture frame 0 is the picture noised to the
-// step's timestep (as text-to-video training sees a clip) and a model's
-// first-frame channels are zero; with it frame 0 is held clean at t = 0
-// (ForwardFirstFrame).
+// mixed is a denoiser for one video that sums model outputs by weight
+// (terms). Image-to-video (first set): without the picture frame 0 is the
+// picture noised to the step's timestep (as text-to-video training sees a
+// clip) and a model's first-frame channels are zero; with it frame 0 is held
+// clean at t = 0 (ForwardFirstFrame). Text-to-video (first nil): every term
+// is the plain model with its spatial and motion prompts.
 func mixed(m *towers.MotionUNet, terms []term, ctx2, first []float32, ac []float64, F, side, L int, seed int64) diffusion.Denoiser {
 	fl, LD := len(first), len(ctx2)/2
 	eps0 := make([]float32, fl)
@@ -550,7 +647,11 @@ func mixed(m *towers.MotionUNet, terms []term, ctx2, first []float32, ac []float
 		acc, tmp := make([]float64, len(in)), make([]float32, len(in))
 		for _, tm := range terms {
 			sc, mc := row(tm.spatialText), row(tm.motionText)
-			if tm.picture {
+			if first == nil {
+				if err := m.ForwardMotionText(tmp, in, 1, F, side, side, []float32{t}, sc, mc, L); err != nil {
+					return err
+				}
+			} else if tm.picture {
 				if err := m.ForwardFirstFrameMotionText(tmp, in, first, 1, F, side, side, t, sc, mc, L); err != nil {
 					return err
 				}

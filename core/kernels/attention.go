@@ -490,9 +490,12 @@ func attnTileGemm(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s
 			sc := st[r*attnKTile : r*attnKTile+nk]
 			n := min(nk, p.keyLimit(i)-j0) // keys this row sees in the tile
 			mx := negInf
-			if p.shaped() {
+			switch {
+			case p.shaped():
 				mx = p.scoreRow(sc[:max(n, 0)], i, j0)
-			} else {
+			case p.Mask == nil:
+				mx = vecScaleMax(sc[:max(n, 0)], p.Scale)
+			default:
 				for j := 0; j < max(n, 0); j++ {
 					x := sc[j] * p.Scale
 					if p.Mask != nil {
@@ -512,10 +515,7 @@ func attnTileGemm(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s
 			if mOld := s.m[r]; mNew != mOld {
 				alpha := expf(mOld - mNew)
 				s.l[r] *= alpha
-				o := ot[r*p.OStride : r*p.OStride+d]
-				for c := range o {
-					o[c] *= alpha
-				}
+				vecScaleMax(ot[r*p.OStride:r*p.OStride+d], alpha) // o *= alpha
 			}
 			s.l[r] += sum
 			s.m[r] = mNew
@@ -527,10 +527,7 @@ func attnTileGemm(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s
 		if l := s.l[r]; l == 0 {
 			clear(o)
 		} else {
-			inv := 1 / l
-			for c := range o {
-				o[c] *= inv
-			}
+			vecScaleMax(o, 1/l) // o *= 1/l
 		}
 	}
 }

@@ -71,11 +71,14 @@ type Sampler struct {
 	vocab int
 	rng   *PCG
 
-	seen    []bool  // (vocab) token occurs in prompt or output: repetition penalty
-	count   []int32 // (vocab) times the token was generated: presence/frequency
-	touched []int   // ids with seen or count set, so penalties cost O(touched)
-	adj     []float64
-	cand    []candidate
+	// Each buffer is made only when the params need it: a greedy job
+	// without penalties holds none (for a 32000-token vocabulary the four
+	// came to 0.9 MiB per choice of every job).
+	seen    []bool      // (vocab) token occurs in prompt or output: penalties only
+	count   []int32     // (vocab) times the token was generated: penalties only
+	touched []int       // ids with seen or count set, so penalties cost O(touched)
+	adj     []float64   // (vocab) penalised logits, then weights: penalties or T > 0
+	cand    []candidate // survivors of the filters: T > 0, made at the first draw
 }
 
 // New returns a sampler for a vocabulary of vocab tokens.
@@ -86,11 +89,21 @@ func New(p Params, vocab int) (*Sampler, error) {
 	if vocab <= 0 {
 		return nil, fmt.Errorf("sample: vocabulary size %d", vocab)
 	}
-	return &Sampler{
-		p: p, vocab: vocab, rng: NewPCG(p.Seed),
-		seen: make([]bool, vocab), count: make([]int32, vocab),
-		adj: make([]float64, vocab), cand: make([]candidate, 0, vocab),
-	}, nil
+	s := &Sampler{p: p, vocab: vocab, rng: NewPCG(p.Seed)}
+	if p.penalised() {
+		s.seen, s.count = make([]bool, vocab), make([]int32, vocab)
+	}
+	if p.penalised() || p.Temperature != 0 {
+		s.adj = make([]float64, vocab)
+	}
+	return s, nil
+}
+
+// penalised reports whether any of the repetition, presence and frequency
+// penalties is on.
+func (p Params) penalised() bool {
+	rp := p.RepetitionPenalty
+	return rp != 0 && rp != 1 || p.PresencePenalty != 0 || p.FrequencyPenalty != 0
 }
 
 // Prime records the prompt tokens, which the repetition penalty counts as seen.
@@ -108,7 +121,7 @@ func (s *Sampler) Accept(tok int) {
 }
 
 func (s *Sampler) mark(t int) bool {
-	if t < 0 || t >= s.vocab {
+	if t < 0 || t >= s.vocab || s.seen == nil {
 		return false
 	}
 	if !s.seen[t] && s.count[t] == 0 {
@@ -121,6 +134,9 @@ func (s *Sampler) mark(t int) bool {
 // Sample returns the next token for logits (vocab values, left unchanged).
 func (s *Sampler) Sample(logits []float32) int {
 	n := min(len(logits), s.vocab)
+	if s.adj == nil { // greedy without penalties: the logits as they are
+		return argmax(logits[:n])
+	}
 	adj := s.adj[:n]
 	for i, v := range logits[:n] {
 		adj[i] = float64(v)
@@ -134,10 +150,10 @@ func (s *Sampler) Sample(logits []float32) int {
 
 // penalise applies the repetition, presence and frequency penalties in place.
 func (s *Sampler) penalise(adj []float64) {
-	rp, pp, fp := s.p.RepetitionPenalty, s.p.PresencePenalty, s.p.FrequencyPenalty
-	if (rp == 0 || rp == 1) && pp == 0 && fp == 0 {
+	if !s.p.penalised() {
 		return
 	}
+	rp, pp, fp := s.p.RepetitionPenalty, s.p.PresencePenalty, s.p.FrequencyPenalty
 	for _, t := range s.touched {
 		if t >= len(adj) {
 			continue
@@ -161,8 +177,8 @@ func (s *Sampler) penalise(adj []float64) {
 
 // argmax returns the index of the largest value; the lowest index wins ties
 // (as llama2.c's argmax). NaN never wins.
-func argmax(x []float64) int {
-	best, bv := 0, math.Inf(-1)
+func argmax[T float32 | float64](x []T) int {
+	best, bv := 0, T(math.Inf(-1))
 	for i, v := range x {
 		if v > bv {
 			best, bv = i, v
@@ -235,6 +251,9 @@ func (s *Sampler) filter(adj []float64) []candidate {
 		// Tokens with p < (1−P)/n are never in the nucleus: together they
 		// hold less than 1−P, so the tokens above them already reach P.
 		minW = max(minW, (1-topP)*sum/float64(len(w)))
+	}
+	if s.cand == nil {
+		s.cand = make([]candidate, 0, len(w))
 	}
 	cand := s.cand[:0]
 	for i, p := range w {

@@ -338,3 +338,64 @@ func TestPushTopKKeepsTheKLargest(t *testing.T) {
 		}
 	}
 }
+
+// A sampler makes only the buffers its params use: none for greedy without
+// penalties (0.9 MiB per choice for a 32000-token vocabulary before), the
+// weights for a draw, the seen/count tables for penalties.
+func TestSamplerBuffersFollowParams(t *testing.T) {
+	const vocab = 32000
+	for _, c := range []struct {
+		name                  string
+		p                     Params
+		adj, penalties, draws bool
+	}{
+		{"greedy", Params{RepetitionPenalty: 1}, false, false, false},
+		{"greedy, penalties", Params{PresencePenalty: 0.5}, true, true, false},
+		{"temperature", Params{Temperature: 0.7, TopK: 40}, true, false, true},
+		{"temperature, penalties", Params{Temperature: 0.7, FrequencyPenalty: 0.1}, true, true, true},
+	} {
+		s := newSampler(t, c.p, vocab)
+		s.Prime([]int{3, -1, vocab}) // out of range ids are ignored either way
+		logits := make([]float32, vocab)
+		r := NewPCG(9)
+		for i := range logits {
+			logits[i] = float32(r.Float64()*8 - 4)
+		}
+		s.Accept(s.Sample(logits))
+		if got := len(s.adj) == vocab; got != c.adj {
+			t.Errorf("%s: adj made %v, want %v", c.name, got, c.adj)
+		}
+		if got := len(s.seen) == vocab && len(s.count) == vocab; got != c.penalties {
+			t.Errorf("%s: seen/count made %v, want %v", c.name, got, c.penalties)
+		}
+		if got := cap(s.cand) > 0; got != c.draws {
+			t.Errorf("%s: candidates made %v, want %v", c.name, got, c.draws)
+		}
+	}
+}
+
+// Greedy on the logits as they are (no copy) picks what the float64 path
+// picks: the first of the largest, NaN never, -Inf only when nothing else.
+func TestGreedyWithoutCopyMatchesFloat64(t *testing.T) {
+	r := NewPCG(4)
+	for trial := 0; trial < 200; trial++ {
+		n := 1 + int(r.Float64()*300)
+		logits := make([]float32, n)
+		wide := make([]float64, n)
+		for i := range logits {
+			switch u := r.Float64(); {
+			case u < 0.05:
+				logits[i] = float32(math.NaN())
+			case u < 0.1:
+				logits[i] = float32(math.Inf(-1))
+			default:
+				logits[i] = float32(int(r.Float64()*20)) * 0.25 // ties are common
+			}
+			wide[i] = float64(logits[i])
+		}
+		s := newSampler(t, Params{}, n)
+		if got, want := s.Sample(logits), argmax(wide); got != want {
+			t.Fatalf("trial %d: greedy %d, float64 argmax %d (%v)", trial, got, want, logits)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/loomhq/loom/core/kernels"
-	"github.com/loomhq/loom/core/tensor"
 )
 
 // RoPE holds rotary position embedding settings (Su et al. 2021) with the
@@ -251,16 +250,19 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	if err := c.prepare(pos, seq); err != nil {
 		return err
 	}
-	q := tensor.Grow(&s.q, seq*qw)     // (seq, heads, head_dim)
-	att := tensor.Grow(&s.att, seq*qw) // (seq, heads, head_dim)
-	row := pos - c.Start               // the rows of positions pos… (a sliding cache may have dropped older ones)
-	var kNew, vNew []float32           // (seq, kv_heads, head_dim)
+	vw := 0 // new values' floats in the working slice: an f16 cache's only
+	if c.Half {
+		vw = seq * kw
+	}
+	ws := s.work(2*seq*qw + vw)
+	q := ws[:seq*qw]            // (seq, heads, head_dim)
+	att := ws[seq*qw:][:seq*qw] // (seq, heads, head_dim)
+	row := pos - c.Start        // the rows of positions pos… (a sliding cache may have dropped older ones)
+	var kNew, vNew []float32    // (seq, kv_heads, head_dim)
 	if c.Half {
 		// Computed in float32 and stored as halves below, before attention
-		// writes att (kv_heads ≤ heads, so K fits in it); V goes through
-		// the feed-forward's gate buffer, free while attention runs (a MoE
-		// block does not otherwise grow it: one buffer, not two).
-		kNew, vNew = att[:seq*kw], tensor.Grow(&s.g, seq*kw)
+		// writes att (kv_heads ≤ heads, so K fits in it); V after att.
+		kNew, vNew = att[:seq*kw], ws[2*seq*qw:][:vw]
 	} else {
 		kNew, vNew = c.K[row*kw:(row+seq)*kw], c.V[row*kw:(row+seq)*kw]
 	}

@@ -65,8 +65,8 @@ func TestSwiGLUUpInBlocks(t *testing.T) {
 						if err := m.Forward(got, x, rows, &s); err != nil {
 							t.Fatal(err)
 						}
-						if rows > 1 && len(s.u) != rows*ffBlock {
-							t.Fatalf("rows=%d: up scratch %d floats, want (rows, ffBlock) = %d", rows, len(s.u), rows*ffBlock)
+						if rows > 1 && len(s.ws) != rows*(ff+ffBlock) {
+							t.Fatalf("rows=%d: scratch %d floats, want (rows, ff + ffBlock) = %d", rows, len(s.ws), rows*(ff+ffBlock))
 						}
 						g, u := make([]float32, rows*ff), make([]float32, rows*ff)
 						if err := m.Gate.Forward(g, x, rows); err != nil {
@@ -97,6 +97,70 @@ func TestSwiGLUUpInBlocks(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// TestAttentionAndFFNShareScratch: attention and the feed-forward cut their
+// buffers from one working slice (they never run at once), which holds the
+// larger of their needs, not the sum, and a block run with one Scratch gives
+// the bits of each layer run with a Scratch of its own: a prompt, then
+// decode steps, f16 and float32 caches, a quantized feed-forward wide enough
+// to run Up in blocks.
+func TestAttentionAndFFNShareScratch(t *testing.T) {
+	const dim, heads, kvHeads, hd, ff = 64, 4, 2, 16, ffBlock + 256
+	r := rand.New(rand.NewSource(3))
+	lin := func(out, in int) Linear { return Linear{W: Matrix{Rows: out, Cols: in, F32: randF(r, out*in)}} }
+	inv := make([]float64, hd/2)
+	for i := range inv {
+		inv[i] = 1 / float64(int(1)<<i)
+	}
+	a := Attention{Q: lin(heads*hd, dim), K: lin(kvHeads*hd, dim), V: lin(kvHeads*hd, dim), O: lin(dim, heads*hd),
+		Heads: heads, KVHeads: kvHeads, HeadDim: hd, Rope: RoPE{RotDim: hd, InvFreq: inv}}
+	m := SwiGLU{Gate: quantLinear(t, r, kernels.Q8_0, ff, dim, false), Up: quantLinear(t, r, kernels.Q8_0, ff, dim, false),
+		Down: quantLinear(t, r, kernels.Q8_0, dim, ff, false)}
+	for _, half := range []bool{false, true} {
+		const prompt = 11
+		var shared Scratch
+		c1 := KVCache{Width: kvHeads * hd, Max: 64, Half: half}
+		c2 := c1
+		x := randF(r, prompt*dim)
+		pos := 0
+		for step, seq := range []int{prompt, 1, 1} {
+			in := x[:seq*dim]
+			got, want := make([]float32, seq*dim), make([]float32, seq*dim)
+			h1, h2 := make([]float32, seq*dim), make([]float32, seq*dim)
+			var own1, own2 Scratch
+			if err := a.Forward(h1, in, seq, pos, &c1, &shared); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Forward(got, h1, seq, &shared); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Forward(h2, in, seq, pos, &c2, &own1); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Forward(want, h2, seq, &own2); err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if got[i] != want[i] || h1[i] != h2[i] {
+					t.Fatalf("half=%v step %d: out[%d] = %g (attention %g), own scratches %g (%g)", half, step, i, got[i], h1[i], want[i], h2[i])
+				}
+			}
+			if step == 0 {
+				vw := 0
+				if half {
+					vw = seq * kvHeads * hd
+				}
+				attn, ffn := 2*seq*heads*hd+vw, seq*(ff+ffBlock)
+				if len(own1.ws) != attn || len(own2.ws) != ffn || len(shared.ws) != max(attn, ffn) {
+					t.Fatalf("half=%v: working slices attention %d, feed-forward %d, shared %d; want %d, %d, %d",
+						half, len(own1.ws), len(own2.ws), len(shared.ws), attn, ffn, max(attn, ffn))
+				}
+			}
+			pos += seq
+			x = randF(r, dim)
 		}
 	}
 }

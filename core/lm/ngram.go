@@ -193,3 +193,25 @@ func (m *NGram) LogProb(ctx []int, w int) float64 {
 		key = key[2:]
 	}
 }
+
+// LoadWords reads an ARPA model over words (tools/asr/ngram.py --words) and
+// numbers its words itself, in the order they first appear; it returns the
+// model and each word's id. More than 65,533 words is an error.
+func LoadWords(r io.Reader) (*NGram, map[string]int, error) {
+	ids := map[string]int{}
+	m, err := Load(r, func(w string) (int, bool) {
+		id, ok := ids[w]
+		if !ok {
+			if len(ids) > maxID {
+				return 0, false
+			}
+			id = len(ids)
+			ids[w] = id
+		}
+		return id, true
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, ids, nil
+}

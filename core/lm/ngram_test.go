@@ -98,3 +98,29 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// LoadWords numbers the words itself and scores them as Load does with
+// those ids.
+func TestLoadWords(t *testing.T) {
+	m, ids, err := LoadWords(strings.NewReader(tiny))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 || ids["a"] == ids["b"] {
+		t.Fatalf("ids %v, want a and b numbered apart", ids)
+	}
+	ref, err := Load(strings.NewReader(tiny), func(w string) (int, bool) { id, ok := ids[w]; return id, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := ids["a"], ids["b"]
+	for _, c := range [][]int{{Begin, a}, {a, b}, {a, End}, {b, a}, {Begin, b}} {
+		ctx, w := c[:1], c[1]
+		if got, want := m.LogProb(ctx, w), ref.LogProb(ctx, w); got != want || math.IsInf(got, 0) {
+			t.Errorf("%v: ln p %v, want %v", c, got, want)
+		}
+	}
+	if got, want := m.LogProb([]int{Begin}, a), -0.1*math.Ln10; math.Abs(got-want) > 1e-9 {
+		t.Errorf("p(a | <s>): %v, want %v", got, want)
+	}
+}

@@ -52,6 +52,9 @@ type WhisperGeneration struct {
 	// n-gram language model, lm.arpa (WhisperOptions.LMWeight; 0 or absent:
 	// none).
 	LMWeight float64 `json:"lm_weight"`
+	// WordLM is Loom's extension: true fuses the folder's word n-gram,
+	// words.arpa, beside the character one (WhisperOptions.WordLM).
+	WordLM bool `json:"word_lm"`
 }
 
 // WhisperVocab holds a vocabulary's special token ids.
@@ -174,6 +177,65 @@ type WhisperOptions struct {
 	// Greedy decoding and sampling ignore it.
 	LM       *lm.NGram
 	LMWeight float64
+	// WordLM, with LM fused: each word the word model knows is scored by it
+	// instead of by LM's characters (multi-level fusion, Hori et al. 2017).
+	WordLM *WhisperWordLM
+}
+
+// WhisperWordLM is a word n-gram for a character vocabulary. A word is a run
+// of letters (a–z, A–Z and ', compared in lower case, as WER counts words);
+// any other text token ends it. When a word ends, the character LM's
+// log-probability of its letters and of the token that ended it is replaced
+// by the word LM's ln p(word | the words before); a word the model does not
+// know keeps its characters' score (open vocabulary: spellings by ear are not
+// shut out) and the next word's history starts after it. At the end of the
+// text the word LM's ln p(</s> | …) replaces the character LM's. Hypotheses
+// in the middle of a word carry their characters' score.
+type WhisperWordLM struct {
+	LM  *lm.NGram
+	IDs map[string]int // the LM's id of each word it knows (lower case)
+	// Letters[tok] is the lower-case letter text token tok spells, 0 for a
+	// token that is not a letter (it ends a word).
+	Letters []byte
+}
+
+// fusion is a hypothesis's language-model state.
+type fusion struct {
+	lm    float64 // fused log-probability of the text so far
+	word  []byte  // word LM: the letters of the word being spelled
+	wchar float64 // the character LM's log-probability of those letters
+	wctx  []int   // the word LM's history, oldest first
+}
+
+// after is f once tok, whose character log-probability c is already in
+// f.lm, follows (end: tok is <|endoftext|>).
+func (w *WhisperWordLM) after(f fusion, tok int, end bool, c float64) fusion {
+	if !end && tok < len(w.Letters) && w.Letters[tok] != 0 {
+		f.word = append(f.word[:len(f.word):len(f.word)], w.Letters[tok]) // a copy: f.word is shared with the parent
+		f.wchar += c
+		return f
+	}
+	words, replaced := 0.0, false
+	if len(f.word) > 0 {
+		if id, ok := w.IDs[string(f.word)]; ok {
+			words += w.LM.LogProb(f.wctx, id)
+			f.lm -= f.wchar
+			ctx := f.wctx[max(0, len(f.wctx)-max(w.LM.Order-2, 0)):] // with id, the last Order−1 words
+			f.wctx = append(append(make([]int, 0, len(ctx)+1), ctx...), id)
+			replaced = true
+		} else {
+			f.wctx = []int{}
+		}
+		f.word, f.wchar = nil, 0
+	}
+	if end {
+		words += w.LM.LogProb(f.wctx, lm.End)
+		replaced = true
+	}
+	if replaced {
+		f.lm += words - c
+	}
+	return f
 }
 
 // WhisperSegment is a stretch of speech with its text tokens.
@@ -391,7 +453,7 @@ type hyp struct {
 	done    bool
 	att     float64    // attention log-probability (joint decoding)
 	ctc     *ctcPrefix // CTC forward variables (joint decoding)
-	lm      float64    // language-model log-probability of the text so far (fusion)
+	lm      fusion     // language-model state of the text so far (fusion)
 }
 
 // decodeWindow decodes one window's encoder states.
@@ -512,21 +574,28 @@ func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions
 		lp   float64
 		att  float64
 		ctc  *ctcPrefix
-		lm   float64
+		lm   fusion
 	}
-	// lmAfter is the LM's log-probability of h's text followed by tok (0
-	// without an LM or for a token that is not text).
-	lmAfter := func(h *hyp, tok int) float64 {
-		if o.LM == nil {
-			return 0
+	if o.LM != nil && o.WordLM != nil {
+		live[0].lm.wctx = []int{lm.Begin}
+	}
+	// lmAfter is the LM state of h's text followed by tok (its log-probability
+	// 0 without an LM; unchanged by a token that is not text).
+	lmAfter := func(h *hyp, tok int) fusion {
+		f := h.lm
+		if o.LM == nil || tok != v.EOT && !v.IsText(tok) {
+			return f
 		}
-		switch {
-		case tok == v.EOT:
-			return h.lm + o.LM.LogProb(v.lmContext(h.toks, o.LM.Order-1), lm.End)
-		case v.IsText(tok):
-			return h.lm + o.LM.LogProb(v.lmContext(h.toks, o.LM.Order-1), tok)
+		w := tok
+		if tok == v.EOT {
+			w = lm.End
 		}
-		return h.lm
+		c := o.LM.LogProb(v.lmContext(h.toks, o.LM.Order-1), w)
+		f.lm += c
+		if o.WordLM != nil {
+			f = o.WordLM.after(f, tok, tok == v.EOT, c)
+		}
+		return f
 	}
 	beta := o.LMWeight
 	// joint returns a candidate h+tok with its joint score.
@@ -541,7 +610,7 @@ func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions
 			score = p.score
 		}
 		l := lmAfter(h, tok)
-		return cand{h, tok, (1-lambda)*att + lambda*score + beta*l, att, p, l}
+		return cand{h, tok, (1-lambda)*att + lambda*score + beta*l.lm, att, p, l}
 	}
 	for step := 0; step < maxTok && len(live) > 0 && len(finished) < width; step++ {
 		var cands []cand
@@ -553,7 +622,7 @@ func (m *Whisper) beamSearch(st *WhisperState, v *WhisperVocab, o WhisperOptions
 					continue
 				}
 				l := lmAfter(h, tok)
-				cands = append(cands, cand{h, tok, h.logprob + lp[tok] + beta*(l-h.lm), 0, nil, l})
+				cands = append(cands, cand{h, tok, h.logprob + lp[tok] + beta*(l.lm-h.lm.lm), 0, nil, l})
 			}
 		}
 		sort.SliceStable(cands, func(i, j int) bool { return cands[i].lp > cands[j].lp })

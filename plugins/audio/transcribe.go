@@ -61,10 +61,11 @@ type asrModel struct {
 	vocab towers.WhisperVocab
 	tok   *tokenizer.ByteBPE
 	front *sound.LogMel
-	beam  int       // generation_config.json num_beams, capped at maxBeam: a request's beam width when it gives none
-	ctc   float64   // generation_config.json ctc_weight: beam search's weight of the folder's CTC head (0: none)
-	lm    *lm.NGram // the folder's lm.arpa, loaded when generation_config.json lm_weight > 0
-	lmw   float64   // generation_config.json lm_weight: beam search's weight of lm (0: none)
+	beam  int                   // generation_config.json num_beams, capped at maxBeam: a request's beam width when it gives none
+	ctc   float64               // generation_config.json ctc_weight: beam search's weight of the folder's CTC head (0: none)
+	lm    *lm.NGram             // the folder's lm.arpa, loaded when generation_config.json lm_weight > 0
+	lmw   float64               // generation_config.json lm_weight: beam search's weight of lm (0: none)
+	words *towers.WhisperWordLM // the folder's words.arpa, loaded when generation_config.json word_lm is true
 	src   *formats.SafetensorsModel
 	mu    sync.Mutex
 }
@@ -118,6 +119,15 @@ func loadASRModel(dir string) (*asrModel, error) {
 			return nil, fmt.Errorf("generation_config.json lm_weight %v: %w", gen.LMWeight, err)
 		}
 	}
+	var words *towers.WhisperWordLM
+	if gen.WordLM {
+		if gen.LMWeight <= 0 {
+			return nil, fmt.Errorf("generation_config.json: word_lm needs the character LM (lm_weight > 0): it replaces that LM's score of the words it knows")
+		}
+		if words, err = loadWordLM(filepath.Join(dir, "words.arpa"), tok, &vocab, cfg.VocabSize); err != nil {
+			return nil, fmt.Errorf("generation_config.json word_lm: %w", err)
+		}
+	}
 	src, err := formats.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		return nil, err
@@ -128,7 +138,39 @@ func loadASRModel(dir string) (*asrModel, error) {
 		return nil, err
 	}
 	return &asrModel{tower: tower, vocab: vocab, tok: tok, front: front, src: src, beam: min(max(gen.NumBeams, 0), maxBeam), ctc: gen.CTCWeight,
-		lm: ngram, lmw: gen.LMWeight}, nil
+		lm: ngram, lmw: gen.LMWeight, words: words}, nil
+}
+
+// loadWordLM reads a folder's word n-gram (tools/asr/ngram.py --words) for a
+// character vocabulary: every text token must be one byte, its letter (a–z,
+// A–Z, ' in lower case) or a word's end for any other byte.
+func loadWordLM(path string, tok *tokenizer.ByteBPE, v *towers.WhisperVocab, size int) (*towers.WhisperWordLM, error) {
+	letters := make([]byte, size)
+	for id := range letters {
+		if !v.IsText(id) {
+			continue
+		}
+		s := tok.Decode(id)
+		if len(s) != 1 {
+			return nil, fmt.Errorf("token %d is %q: a word LM needs a vocabulary of single characters", id, s)
+		}
+		switch b := s[0]; {
+		case b >= 'a' && b <= 'z', b == '\'':
+			letters[id] = b
+		case b >= 'A' && b <= 'Z':
+			letters[id] = b - 'A' + 'a'
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m, ids, err := lm.LoadWords(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &towers.WhisperWordLM{LM: m, IDs: ids, Letters: letters}, nil
 }
 
 // loadLM reads a folder's n-gram model, whose words are the tokenizer's
@@ -259,7 +301,7 @@ func (e *asrEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) e
 		return err
 	}
 	o := towers.WhisperOptions{Language: p.Language, Task: p.Task, Timestamps: p.Timestamps, Beam: p.BeamSize, Seed: job.Seed, CTCWeight: m.ctc,
-		LM: m.lm, LMWeight: m.lmw}
+		LM: m.lm, LMWeight: m.lmw, WordLM: m.words}
 	if o.Beam == 0 {
 		o.Beam = m.beam
 	}

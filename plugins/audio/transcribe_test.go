@@ -264,3 +264,82 @@ func TestTranscribeFolderBeam(t *testing.T) {
 		t.Errorf("num_beams 3, beam_size 1: %q; greedy gives %q", got, greedy)
 	}
 }
+
+// word_lm in generation_config.json fuses the folder's words.arpa beside
+// lm.arpa: it needs the character LM, the file, and a vocabulary of single
+// characters (tiny-asr's has merges and is refused); on the shipped model's
+// vocabulary letters are read in lower case, other characters end a word, and
+// a transcription runs with it.
+func TestTranscribeWordLM(t *testing.T) {
+	wav := toneWAV(t, 1, 16000)
+	params := `{"language":"en","beam_size":2}`
+	dir := tinyASRWithGen(t, "nochars", func(gen map[string]any) { gen["word_lm"] = true })
+	if _, err := runTranscribeModel(t, newAudioEngine([]string{dir}), "nochars", params, wav); err == nil || !strings.Contains(err.Error(), "word_lm needs the character LM") {
+		t.Fatalf("word_lm without lm_weight: %v", err)
+	}
+	words := "\\data\\\nngram 1=5\nngram 2=1\n\n\\1-grams:\n-99\t<s>\t-0.3\n-1\tthe\t-0.2\n-1.5\troom\n-2\tit's\n-1\t</s>\n\n\\2-grams:\n-0.2\tthe room\n\n\\end\\\n"
+	dir = tinyASRWithGen(t, "merges", func(gen map[string]any) { gen["word_lm"] = true; gen["lm_weight"] = 0.3 })
+	arpa := "\\data\\\nngram 1=4\n\n\\1-grams:\n-99\t<s>\n-0.1\tĠ\n-1\ta\n-2\t</s>\n\\end\\\n"
+	for name, text := range map[string]string{"lm.arpa": arpa, "words.arpa": words} {
+		if err := os.WriteFile(filepath.Join(dir, "merges", name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := runTranscribeModel(t, newAudioEngine([]string{dir}), "merges", params, wav); err == nil || !strings.Contains(err.Error(), "single characters") {
+		t.Fatalf("word_lm on a vocabulary with merges: %v", err)
+	}
+	if testing.Short() {
+		t.Skip("-short: skips loading the shipped model")
+	}
+	src, _ := filepath.Abs("../../models/loom-asr")
+	shipped := filepath.Join(t.TempDir(), "loom-asr")
+	if err := os.MkdirAll(shipped, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "preprocessor_config.json", "tokenizer.json", "model.safetensors", "lm.arpa"} {
+		if err := os.Symlink(filepath.Join(src, f), filepath.Join(shipped, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var gen map[string]any
+	if err := sdk.ReadJSON(filepath.Join(src, "generation_config.json"), &gen); err != nil {
+		t.Fatal(err)
+	}
+	gen["word_lm"], gen["lm_weight"] = true, 0.2
+	raw, _ := json.Marshal(gen)
+	if err := os.WriteFile(filepath.Join(shipped, "generation_config.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadASRModel(shipped); err == nil || !strings.Contains(err.Error(), "words.arpa") {
+		t.Fatalf("word_lm without words.arpa: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(shipped, "words.arpa"), []byte(words), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := loadASRModel(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.words == nil || len(m.words.IDs) != 3 {
+		t.Fatalf("word LM %+v, want the 3 words of words.arpa", m.words)
+	}
+	for text, want := range map[string]byte{"a": 'a', "R": 'r', "'": '\'', " ": 0, ".": 0, "7": 0} {
+		id, ok := m.tok.TokenID(strings.ReplaceAll(text, " ", "Ġ"))
+		if !ok {
+			t.Fatalf("no token %q", text)
+		}
+		if got := m.words.Letters[id]; got != want {
+			t.Errorf("token %q: letter %q, want %q", text, got, want)
+		}
+	}
+	clip, err := os.ReadFile("testdata/asr-heldout/00.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := runTranscribeModel(t, newAudioEngine([]string{filepath.Dir(shipped)}), "loom-asr", `{"language":"en"}`, sdk.Blob{Name: "file", MIME: "audio/wav", Data: clip})
+	if err != nil || len(strings.Fields(o.result.Text)) < 5 {
+		t.Fatalf("transcription with the word LM: %q, %v", o.result.Text, err)
+	}
+	t.Logf("%q", o.result.Text)
+}

@@ -150,7 +150,7 @@ def main():
         voices = sorted({c["voice"] for c in clips})
         summary["sets"][name] = {"clips": len(clips), "words": n, "wer_loom": wl, "wer_pocketsphinx": wp, "voices": voices}
     if a.roundtrip:
-        texts = make_data.texts_for(argparse.Namespace(heldout=True, seed=21))
+        texts = make_data.texts_for(argparse.Namespace(heldout=True, dev=False, seed=21))
         norms = make_data.normalise(texts, a.normtext)
         # sentences the espeak-ng set did not speak, short enough for one window
         pick = [(t, n) for t, n in zip(texts, norms) if 3 <= len(wer.words(n)) <= 12][len(clips):len(clips) + a.roundtrip]

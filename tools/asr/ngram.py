@@ -52,12 +52,14 @@ def training_text(n, seed, normtext):
     return [make_data.target(x) for x in norms if 2 <= len(make_data.words(x)) <= 22]
 
 
-def count(lines, order):
-    """counts[k][ngram] for k = 1…order over each line's tokens between <s> and </s>."""
+def count(lines, order, words=False):
+    """counts[k][ngram] for k = 1…order over each line's tokens between <s> and </s>:
+    the byte tokens of " " + line, or with words its words as WER counts them
+    (make_data.words: lower case, runs of a-z and ')."""
     b2u, _ = folder.bytes_to_unicode()
     counts = [None] + [defaultdict(int) for _ in range(order)]
     for line in lines:
-        toks = [BOS] + [b2u[b] for b in (" " + line).encode("utf-8")] + [EOS]
+        toks = [BOS] + (make_data.words(line) if words else [b2u[b] for b in (" " + line).encode("utf-8")]) + [EOS]
         for i in range(1, len(toks)):
             for k in range(1, order + 1):
                 if i - k + 1 < 0:
@@ -135,22 +137,28 @@ def main():
     ap.add_argument("--order", type=int, default=6)
     ap.add_argument("--sentences", type=int, default=make_data.N_CORPUS, help="corpus sentences drawn (make_data.py draws 23,000)")
     ap.add_argument("--seed", type=int, default=21)
+    ap.add_argument("--words", action="store_true", help="a word n-gram (words.arpa, generation_config.json word_lm) instead of "
+                    "the character one: the same text, lower-case words as WER counts them")
     ap.add_argument("--normtext", default="/tmp/asr/normtext")
-    ap.add_argument("--lm-weight", type=float, default=0, help="> 0: set generation_config.json's lm_weight in --out's folder "
+    ap.add_argument("--lm-weight", type=float, default=0, help="> 0: set generation_config.json's lm_weight (and with --words "
+                    "word_lm true) in --out's folder "
                     "(beam search's weight of the LM; run after train.py --export-only, which rewrites that file)")
     a = ap.parse_args()
     lines = training_text(a.sentences, a.seed, a.normtext)
-    counts = count(lines, a.order)
+    counts = count(lines, a.order, a.words)
     prob, bow = witten_bell(counts, a.order)
     write_arpa(a.out, prob, bow, a.order)
     if a.lm_weight > 0:
         gpath = os.path.join(os.path.dirname(os.path.abspath(a.out)), "generation_config.json")
         gen = json.load(open(gpath))
         gen["lm_weight"] = a.lm_weight
+        if a.words:
+            gen["word_lm"] = True
         with open(gpath, "w") as f:
             json.dump(gen, f, indent=1)
             f.write("\n")
-    print(json.dumps({"out": a.out, "sentences": len(lines), "tokens": sum(len(l) + 2 for l in lines),
+    n_tok = sum(len(make_data.words(l)) + 1 if a.words else len(l) + 2 for l in lines)  # </s> (and the space) counted
+    print(json.dumps({"out": a.out, "sentences": len(lines), "tokens": n_tok,
                       "ngrams": [len(prob[k]) for k in range(1, a.order + 1)], "bytes": os.path.getsize(a.out)}))
 
 

@@ -24,6 +24,10 @@ type FFT struct {
 	n        int
 	cos, sin []float64 // (n/2) twiddles exp(+2πik/n), power-of-two sizes only
 	rev      []int32   // (n/2) bit reversal of the half-size transform, power-of-two sizes only
+	// Each radix-2 stage's twiddles in a row: the stage of half-size h
+	// (transforms of 2h points) reads exp(2πik/2h), k < h, at wr/wi[h+k]
+	// (n/2 entries, index 0 unused), so its butterflies walk them in step.
+	wr, wi []float64
 }
 
 // NewFFT plans transforms of n points.
@@ -39,6 +43,12 @@ func NewFFT(n int) (*FFT, error) {
 	for k := range f.cos {
 		s, c := math.Sincos(2 * math.Pi * float64(k) / float64(n))
 		f.cos[k], f.sin[k] = c, s
+	}
+	f.wr, f.wi = make([]float64, n/2), make([]float64, n/2)
+	for h := 1; h < n/2; h <<= 1 {
+		for k := range h {
+			f.wr[h+k], f.wi[h+k] = f.cos[k*(n/(2*h))], f.sin[k*(n/(2*h))]
+		}
 	}
 	shift := 64 - bits.TrailingZeros(uint(n/2))
 	f.rev = make([]int32, n/2)
@@ -110,24 +120,37 @@ func (f *FFT) IRFFT(out, re, im []float32, scratch []float64) error {
 			zr[a], zi[a] = zr[a]+tr, zi[a]+ti
 		}
 	}
-	for size := 8; size <= N; size <<= 1 {
-		half, step := size/2, n/size
-		for k := 0; k < half; k++ {
-			wr, wi := f.cos[k*step], f.sin[k*step]
-			for a := k; a < N; a += size {
-				b := a + half
-				tr := zr[b]*wr - zi[b]*wi
-				ti := zr[b]*wi + zi[b]*wr
-				zr[b], zi[b] = zr[a]-tr, zi[a]-ti
-				zr[a], zi[a] = zr[a]+tr, zi[a]+ti
-			}
+	for half := 4; half < N; half <<= 1 {
+		if useAVX512 && half%8 == 0 {
+			fftStageAVX512(&zr[0], &zi[0], &f.wr[0], &f.wi[0], N, half)
+			continue
 		}
+		fftStageGeneric(zr, zi, f.wr, f.wi, half)
 	}
 	inv := 1 / float64(N)
 	for m := range N {
 		out[2*m], out[2*m+1] = float32(zr[m]*inv), float32(zi[m]*inv)
 	}
 	return nil
+}
+
+// fftStageGeneric runs one radix-2 stage of half-size half on z (len(zr) a
+// multiple of 2·half): in every group of 2·half points, for k < half,
+// t = z[a+half]·w[half+k], z[a+half] = z[a] − t, z[a] += t with a the
+// group's start plus k; w is the stage's row of twiddles (FFT.wr, wi).
+func fftStageGeneric(zr, zi, wr, wi []float64, half int) {
+	twr, twi := wr[half:2*half], wi[half:2*half]
+	for a0 := 0; a0+2*half <= len(zr); a0 += 2 * half {
+		xr, xi := zr[a0:a0+half], zi[a0:a0+half]
+		yr, yi := zr[a0+half:a0+2*half], zi[a0+half:a0+2*half]
+		yr, yi, twr, twi := yr[:len(xr)], yi[:len(xr)], twr[:len(xr)], twi[:len(xr)]
+		for k := range xr {
+			tr := yr[k]*twr[k] - yi[k]*twi[k]
+			ti := yr[k]*twi[k] + yi[k]*twr[k]
+			yr[k], yi[k] = xr[k]-tr, xi[k]-ti
+			xr[k], xi[k] = xr[k]+tr, xi[k]+ti
+		}
+	}
 }
 
 // irfftRef is the direct sum: out[t] = (1/n)·(Re X₀ + Σ_{0<k<n/2} 2·Re(X_k·e^{2πikt/n})

@@ -20,12 +20,50 @@ func TestIRFFTMatchesDirectSum(t *testing.T) {
 		re, im := randSlice(r, nb), randSlice(r, nb)
 		want := make([]float32, n)
 		irfftRef(want, re, im)
-		got, full := guarded(n)
-		if err := f.IRFFT(got, re, im, make([]float64, f.ScratchLen())); err != nil {
-			t.Fatal(err)
+		for _, impl := range impls() { // the stages of half-size ≥ 8 have an AVX-512 routine
+			withImpl(t, impl, func() {
+				got, full := guarded(n)
+				if err := f.IRFFT(got, re, im, make([]float64, f.ScratchLen())); err != nil {
+					t.Fatal(err)
+				}
+				checkGuards(t, full, n)
+				assertNMSE(t, impl+" irfft", got, want, tolFFT)
+			})
 		}
-		checkGuards(t, full, n)
-		assertNMSE(t, "irfft", got, want, tolFFT)
+	}
+}
+
+// TestFFTStage: the AVX-512 stage against the generic one on every
+// half-size it takes, several groups, values within float64 rounding
+// (fused multiply-adds round once where the loop rounds twice).
+func TestFFTStage(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	f, _ := NewFFT(4096)
+	for _, half := range []int{8, 16, 64, 512, 1024} {
+		for _, groups := range []int{1, 3} {
+			n := 2 * half * groups
+			zr, zi := make([]float64, n), make([]float64, n)
+			for i := range zr {
+				zr[i], zi[i] = r.NormFloat64(), r.NormFloat64()
+			}
+			wantR, wantI := append([]float64(nil), zr...), append([]float64(nil), zi...)
+			fftStageGeneric(wantR, wantI, f.wr, f.wi, half)
+			for _, impl := range impls() {
+				withImpl(t, impl, func() {
+					gr, gi := append([]float64(nil), zr...), append([]float64(nil), zi...)
+					if useAVX512 {
+						fftStageAVX512(&gr[0], &gi[0], &f.wr[0], &f.wi[0], n, half)
+					} else {
+						fftStageGeneric(gr, gi, f.wr, f.wi, half)
+					}
+					for i := range gr {
+						if math.Abs(gr[i]-wantR[i]) > 1e-14 || math.Abs(gi[i]-wantI[i]) > 1e-14 {
+							t.Fatalf("%s half %d × %d: z[%d] = %v%+vi, want %v%+vi", impl, half, groups, i, gr[i], gi[i], wantR[i], wantI[i])
+						}
+					}
+				})
+			}
+		}
 	}
 }
 

@@ -177,13 +177,16 @@ func (m *Vocos) Forward(mel []float32, T int) ([]float32, error) {
 	}
 	ar := m.arenas.Get()
 	defer m.arenas.Put(ar)
-	ct := ar.Scratch(D * T) // (dim, T), the embedding conv's layout
-	if err := m.embed.Forward(ct, mel, T); err != nil {
-		return nil, fmt.Errorf("vocos embed: %w", err)
+	// The embedding conv on (T, mels) rows: one GemmT on its packed weight
+	// straight into (T, dim), where the channels-first conv rearranged its
+	// weight on every call and its output needed a transpose.
+	rows := ar.Scratch(T * C) // (T, mels)
+	if err := kernels.Transpose(rows, mel, C, T); err != nil {
+		return nil, err
 	}
 	x := ar.Scratch(T * D) // (T, dim) from here on
-	if err := kernels.Transpose(x, ct, D, T); err != nil {
-		return nil, err
+	if err := m.embed.ForwardRows(x, rows, T, false); err != nil {
+		return nil, fmt.Errorf("vocos embed: %w", err)
 	}
 	if err := m.norm.Forward(x, x, T); err != nil {
 		return nil, err

@@ -136,6 +136,68 @@ func TestGemmSingleThread(t *testing.T) {
 	}
 }
 
+// TestGemmSameBitsAnyThreadCount: every parallel split (a tall C's shared
+// schedule, with one or many groups of packed slabs; a wide C's column
+// slivers) gives the bits of one thread, which match the reference loop.
+func TestGemmSameBitsAnyThreadCount(t *testing.T) {
+	defer SetThreads(Default().Threads())
+	defer func(v int) { tallPackFloats = v }(tallPackFloats)
+	r := rand.New(rand.NewSource(7))
+	cases := []gemmCase{
+		{200, 20, 300, 0, 0, 0}, {97, 101, 600, 4, 4, 4}, {50, 33, 1025, 0, 0, 0}, {301, 70, 1300, 1, 2, 3},
+		{130, 140, 150, 0, 0, 0}, {300, 200, 700, 2, 1, 0}, {1560, 4100, 9, 0, 0, 0},
+		{13, 700, 200, 2, 2, 2}, {20, 4133, 70, 1, 3, 2},
+	}
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			for _, g := range cases {
+				for _, trans := range []bool{false, true} {
+					m, n, k := g.m, g.n, g.k
+					lda, ldb, ldc := k+g.padA, n+g.padB, n+g.padC
+					if trans {
+						ldb = k + g.padB
+					}
+					a := randSlice(r, m*lda)
+					b := randSlice(r, max(k, n)*ldb)
+					c0 := randSlice(r, m*ldc)
+					run := func(threads, packFloats int, beta float32) []float32 {
+						SetThreads(threads)
+						tallPackFloats = packFloats
+						c := append([]float32(nil), c0...)
+						if trans {
+							GemmT(m, n, k, a, lda, b, ldb, beta, c, ldc)
+						} else {
+							Gemm(m, n, k, a, lda, b, ldb, beta, c, ldc)
+						}
+						return c
+					}
+					for _, beta := range []float32{0, 1} {
+						name := fmt.Sprintf("%s %v trans=%v beta=%v", impl, g, trans, beta)
+						one := run(1, 1<<20, beta)
+						want := append([]float32(nil), c0...)
+						if trans {
+							GemmTRef(m, n, k, a, lda, b, ldb, beta, want, ldc)
+						} else {
+							GemmRef(m, n, k, a, lda, b, ldb, beta, want, ldc)
+						}
+						assertNMSE(t, name, one, want, tolGemm)
+						for _, threads := range []int{2, 3} {
+							for _, pf := range []int{1 << 20, 1} { // one slab per group
+								got := run(threads, pf, beta)
+								for i := range got {
+									if math.Float32bits(got[i]) != math.Float32bits(one[i]) {
+										t.Fatalf("%s, %d threads, pack %d: C[%d] = %v, 1 thread %v", name, threads, pf, i, got[i], one[i])
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestGemmLargeK(t *testing.T) {
 	k := 4099
 	if testing.Short() {

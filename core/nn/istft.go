@@ -20,6 +20,12 @@ type ISTFT struct {
 	NFFT, Hop int
 	Window    []float32 // (NFFT) periodic Hann
 	fft       *kernels.FFT
+	// envMid[r] is the overlap-added squared window at a sample r past a
+	// multiple of Hop that every frame reaching it covers (NFFT a multiple
+	// of Hop), summed as Forward's edge samples are: frames in ascending
+	// order, float64 of each float32 square.
+	envMid []float64 // (Hop), nil when Hop does not divide NFFT
+	frames sync.Pool // *[]float32: Forward's windowed frames, kept between calls
 }
 
 // NewISTFT plans the transform. Hop must leave every output sample under at
@@ -36,7 +42,17 @@ func NewISTFT(nfft, hop int) (*ISTFT, error) {
 	for i := range w {
 		w[i] = float32(0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(nfft)))
 	}
-	return &ISTFT{NFFT: nfft, Hop: hop, Window: w, fft: f}, nil
+	s := &ISTFT{NFFT: nfft, Hop: hop, Window: w, fft: f}
+	if nfft%hop == 0 {
+		s.envMid = make([]float64, hop)
+		for r := range hop {
+			for j := nfft/hop - 1; j >= 0; j-- {
+				v := w[j*hop+r]
+				s.envMid[r] += float64(v * v)
+			}
+		}
+	}
+	return s, nil
 }
 
 // Bins is the number of frequency bins a frame holds, NFFT/2 + 1.
@@ -50,10 +66,15 @@ func (s *ISTFT) Forward(out, re, im []float32, T int) error {
 		return fmt.Errorf("istft: %d frames need re/im %d and out %d; got %d/%d and %d", T, T*nb, T*hop, len(re), len(im), len(out))
 	}
 	pad := (n - hop) / 2
-	size := (T-1)*hop + n
 	// Frames in parallel: frames[t] = window · IRFFT(frame t), kept in float32
 	// as the product the sequential overlap-add summed.
-	frames := make([]float32, T*n)
+	fb, _ := s.frames.Get().(*[]float32)
+	if fb == nil || cap(*fb) < T*n {
+		fb = &[]float32{}
+		*fb = make([]float32, T*n)
+	}
+	defer s.frames.Put(fb)
+	frames := (*fb)[:T*n]
 	var errMu sync.Mutex
 	var ferr error
 	kernels.ParallelFor(T, 4, func(lo, hi int) {
@@ -74,9 +95,70 @@ func (s *ISTFT) Forward(out, re, im []float32, T int) error {
 	if ferr != nil {
 		return ferr
 	}
-	// Overlap-add gathered per output sample, frames in ascending order: the
-	// same float64 sums in the same order as adding frame after frame, so
-	// the samples do not depend on the threads; in parallel over blocks.
+	if s.envMid == nil {
+		return s.overlapAddAny(out, frames, T)
+	}
+	// Overlap-add by hop-long segments of the padded signal: segment g
+	// (samples g·hop + r, r < hop) is covered by frames max(0, g−q+1) …
+	// min(T−1, g), q = n/hop, the same frames for every r, so a segment adds
+	// whole frame slices in ascending frame order into float64 sums — the
+	// sums, and the order, of adding frame after frame — with no division
+	// per sample. The squared-window envelope is envMid[r] where all q
+	// frames exist, summed the same way at the ends. Only the kept samples
+	// [pad, pad + T·hop) are computed; in parallel over segments.
+	q := n / hop
+	bad := -1                            // the first sample whose envelope is ~0
+	g0, g1 := pad/hop, (pad+T*hop-1)/hop // the segments holding kept samples
+	kernels.ParallelFor(g1-g0+1, 16, func(lo, hi int) {
+		acc := make([]float64, hop)
+		for g := g0 + lo; g < g0+hi; g++ {
+			t0, t1 := max(0, g-q+1), min(T-1, g)
+			clear(acc)
+			for t := t0; t <= t1; t++ {
+				f := frames[t*n+(g-t)*hop : t*n+(g-t)*hop+hop]
+				for r, v := range f {
+					acc[r] += float64(v)
+				}
+			}
+			for r, a := range acc {
+				i := g*hop + r - pad // output sample
+				if i < 0 || i >= T*hop {
+					continue
+				}
+				e := s.envMid[r]
+				if t0 != g-q+1 || t1 != g { // an end: fewer frames
+					e = 0
+					for t := t0; t <= t1; t++ {
+						w := s.Window[(g-t)*hop+r]
+						e += float64(w * w)
+					}
+				}
+				if e <= 1e-11 {
+					errMu.Lock()
+					if bad < 0 || i < bad {
+						bad = i
+					}
+					errMu.Unlock()
+					continue
+				}
+				out[i] = float32(a / e)
+			}
+		}
+	})
+	if bad >= 0 {
+		return fmt.Errorf("istft: window envelope ~0 at sample %d", bad)
+	}
+	return nil
+}
+
+// overlapAddAny is Forward's overlap-add when Hop does not divide NFFT:
+// gathered per output sample, frames in ascending order (the same float64
+// sums in the same order as adding frame after frame), in parallel over
+// blocks of samples.
+func (s *ISTFT) overlapAddAny(out, frames []float32, T int) error {
+	n, hop := s.NFFT, s.Hop
+	pad := (n - hop) / 2
+	size := (T-1)*hop + n
 	acc := make([]float64, size) // overlap-added windowed frames
 	env := make([]float64, size) // overlap-added squared window
 	kernels.ParallelFor(size, 4096, func(lo, hi int) {

@@ -61,7 +61,8 @@ func TestSentencePieceRoundTrip(t *testing.T) {
 	// Non-ASCII has no pieces in a 512-token vocab: it must go through byte
 	// tokens (id = byte + 3 in llama2.c files).
 	ids := tk.Encode("日", false)
-	if want := []int{tk.lookup["\u2581"], 0xE6 + 3, 0x97 + 3, 0xA5 + 3}; !reflect.DeepEqual(ids, want) {
+	space, _ := tk.id("\u2581")
+	if want := []int{space, 0xE6 + 3, 0x97 + 3, 0xA5 + 3}; !reflect.DeepEqual(ids, want) {
 		t.Fatalf("日 -> %v, want %v", ids, want)
 	}
 	if tk.Encode("", true)[0] != 1 || len(tk.Encode("", true)) != 1 {
@@ -73,6 +74,12 @@ func TestSentencePieceRoundTrip(t *testing.T) {
 // every pair each step), the reference twin of encodeSegment's heap. s is
 // the escaped text ("▁" for space).
 func encodeNaive(t *SentencePiece, s string) []int {
+	lookup := map[string]int{} // piece → lowest id, as a map (the tokenizer searches a sorted index)
+	for id, p := range t.pieces {
+		if _, dup := lookup[p]; !dup {
+			lookup[p] = id
+		}
+	}
 	var syms []string
 	for i := 0; i < len(s); {
 		j := min(len(s), i+utf8Len(s[i]))
@@ -83,7 +90,7 @@ func encodeNaive(t *SentencePiece, s string) []int {
 		best := -1
 		bestScore := float32(0)
 		for i := 0; i+1 < len(syms); i++ {
-			if id, ok := t.lookup[syms[i]+syms[i+1]]; ok && (best < 0 || t.scores[id] > bestScore) {
+			if id, ok := lookup[syms[i]+syms[i+1]]; ok && (best < 0 || t.scores[id] > bestScore) {
 				best, bestScore = i, t.scores[id]
 			}
 		}
@@ -95,7 +102,7 @@ func encodeNaive(t *SentencePiece, s string) []int {
 	}
 	var toks []int
 	for _, sym := range syms {
-		if id, ok := t.lookup[sym]; ok {
+		if id, ok := lookup[sym]; ok {
 			toks = append(toks, id)
 			continue
 		}
@@ -213,5 +220,30 @@ func TestSentencePieceSpecialText(t *testing.T) {
 	want := append(append(tk.encodeSegment(nil, "\u2581hi"), 2, 1), tk.encodeSegment(nil, "\u2581yo")...)
 	if !reflect.DeepEqual(ids, want) {
 		t.Fatalf("%v, want %v", ids, want)
+	}
+}
+
+// The sorted index answers as the map it replaced: the lowest id of a
+// duplicated piece, no id for a piece that is not in the vocabulary.
+func TestSentencePieceIDLowestOfDuplicates(t *testing.T) {
+	pieces := []string{"<unk>", "<s>", "</s>", "b", "a", "\u2581a", "a", "ab", "b", ""}
+	types := make([]int32, len(pieces))
+	for i := range types {
+		types[i] = TypeNormal
+	}
+	types[0], types[1], types[2] = TypeUnknown, TypeControl, TypeControl
+	tk, err := newSentencePiece(pieces, make([]float32, len(pieces)), types, 1, 2, 0, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]int{"a": 4, "b": 3, "ab": 7, "\u2581a": 5, "": 9, "<s>": 1} {
+		if got, ok := tk.id(p); !ok || got != want {
+			t.Errorf("id(%q) = %d, %v; want %d", p, got, ok, want)
+		}
+	}
+	for _, p := range []string{"c", "aa", "ba", "\u2581", "<s"} {
+		if got, ok := tk.id(p); ok {
+			t.Errorf("id(%q) = %d, want none", p, got)
+		}
 	}
 }

@@ -18,11 +18,7 @@ package kernels
 // B sliver is gathered from nr rows of W instead of copied from rows of B.
 // The micro-kernel and everything downstream are shared.
 
-import (
-	"fmt"
-	"sync/atomic"
-	"time"
-)
+import "fmt"
 
 // Gemm computes C = beta·C + A·B, with A (m×k, lda), B (k×n, ldb), C (m×n, ldc).
 // beta is 0 or 1 (0 overwrites C without reading it); other values scale C.
@@ -261,23 +257,10 @@ type gemmJob struct {
 	rowSplit  bool      // compute is split over row slivers (else column slivers)
 	streamB   bool      // W (transB) is big enough to come from memory: pack it prefetching
 	nSlivers  int       // B slivers in the current block
+	packFn    func(lo, hi int)
 	computeFn func(lo, hi int)
 	// packComputeFn packs B slivers [lo, hi) and multiplies all of A by them.
 	packComputeFn func(lo, hi int)
-	tallFn        func(lo, hi int) // tallMember
-	tall          tallState
-}
-
-// tallState is a tall C's shared schedule on several threads (tallMember).
-// The counters only grow through a column block: pack task i of slab group
-// g is number g·groupSlabs·nSlivers + i, row sliver r of group g number
-// g·mSlivers + r, so no member ever resets one another reads.
-type tallState struct {
-	mSlivers, parts    int
-	slabs, groupSlabs  int // k slabs in the column block; slabs packed at once
-	slabFloats         int // j.bp floats per slab of a group (kc·nSlivers·nr)
-	packNext, packDone atomic.Int64
-	rowsNext, rowsDone atomic.Int64
 }
 
 // freeList recycles kernel state. Unlike sync.Pool it survives garbage
@@ -314,14 +297,14 @@ func (f *freeList[T]) put(x *T) {
 }
 
 var gemmJobs = newFreeList(8, func(j *gemmJob) {
+	j.packFn = j.packB
 	j.computeFn = j.compute
 	j.packComputeFn = j.packCompute
-	j.tallFn = j.tallMember
 })
 
 func (j *gemmJob) packCompute(lo, hi int) {
 	j.packB(lo, hi)
-	j.computeRange(j.curSlab(), 0, (j.m+j.t.mr-1)/j.t.mr, lo, hi)
+	j.computeRange(0, (j.m+j.t.mr-1)/j.t.mr, lo, hi)
 }
 
 // gemmScratch is one thread's packed A block plus an mr×nr tile for edges.
@@ -420,13 +403,6 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 	for jc := 0; jc < n; jc += t.nc {
 		j.jc, j.nb = jc, min(t.nc, n-jc)
 		j.nSlivers = (j.nb + t.nr - 1) / t.nr
-		if parallel && pre == nil && mSlivers >= j.nSlivers {
-			// Tall C: the threads share the packed B, each packs its own
-			// rows of A (splitting by columns, every thread would pack
-			// all of A).
-			j.runTall(pool, mSlivers)
-			continue
-		}
 		for pc := 0; pc < k; pc += j.kc {
 			j.pc, j.kb = pc, min(j.kc, k-pc)
 			if pre != nil {
@@ -437,7 +413,7 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 				j.rowSplit = parallel && mSlivers >= j.nSlivers
 				switch {
 				case !parallel:
-					j.computeRange(j.curSlab(), 0, mSlivers, 0, j.nSlivers)
+					j.computeRange(0, mSlivers, 0, j.nSlivers)
 				case j.rowSplit:
 					pool.For(mSlivers, 1, j.computeFn)
 				default:
@@ -445,21 +421,37 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 				}
 				continue
 			}
-			if parallel {
+			// Split C the way that shares the smaller operand between the
+			// threads: by rows, every thread streams all of the packed B
+			// slab (up to kc×nc floats, 4 MiB, past any core's L2); by
+			// columns, every thread packs all of A (m×kb).
+			tall := mSlivers >= j.nSlivers
+			if parallel && !tall {
 				// Short, wide C (a conv's output channels over its pixels,
-				// a short prompt over a layer's outputs; a tall one took
-				// runTall): each thread packs its own range of B slivers
-				// and multiplies them while they are in its cache, then
-				// takes all of the small A — one pool round per slab, and
-				// no B sliver crosses cores. (Split by rows instead, a
-				// 64×4096×576 Gemm ran no faster on two threads than on
-				// one.)
+				// a short prompt over a layer's outputs): each thread packs
+				// its own range of B slivers and multiplies them while they
+				// are in its cache, then takes all of the small A — one
+				// pool round per slab, and no B sliver crosses cores. (Split
+				// by rows instead, a 64×4096×576 Gemm ran no faster on two
+				// threads than on one.)
 				j.rowSplit = false
 				pool.For(j.nSlivers, 1, j.packComputeFn)
 				continue
 			}
-			j.packB(0, j.nSlivers)
-			j.computeRange(j.curSlab(), 0, mSlivers, 0, j.nSlivers)
+			// Packing B costs kb·nb copies against m·kb·nb FMAs; split it
+			// only when the slab is big enough to amortise a pool round.
+			if parallel && j.nSlivers > 1 && j.kb*j.nb >= 1<<15 {
+				pool.For(j.nSlivers, 1, j.packFn)
+			} else {
+				j.packB(0, j.nSlivers)
+			}
+			if !parallel {
+				j.computeRange(0, mSlivers, 0, j.nSlivers)
+			} else {
+				// Tall C: each thread packs its own rows of A; B is shared.
+				j.rowSplit = true
+				pool.For(mSlivers, 1, j.computeFn)
+			}
 		}
 	}
 	j.a, j.b, j.c, j.t, j.bPacker, j.slab, j.sl = nil, nil, nil, nil, nil, nil, nil
@@ -468,143 +460,32 @@ func gemmRun(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 
 func roundUp(x, to int) int { return (x + to - 1) / to * to }
 
-// tallPackFloats bounds the packed B a tall C's threads share: as many k
-// slabs of a column block as fit in it (all of a 1024×1024 B) are packed
-// before any is multiplied. It is the largest slab gemmRun packs anyway
-// (kc·nc), so the job's buffer grows no bigger than before.
-var tallPackFloats = 1 << 20 // a variable for tests (several groups on small shapes)
-
-// runTall multiplies the current column block of a tall C (at least as many
-// row slivers as B slivers) on the pool's threads. Static halves, one pool
-// round to pack each slab and one to multiply by it, left a thread idle at
-// every round's end whenever the other lost its core for a moment. Here
-// the threads take work as they come free instead, from one schedule
-// (tallMember): first the B slivers of a group of slabs, one at a time,
-// then, once every sliver is packed, runs of A's row slivers through every
-// slab of the group, the runs shrinking towards the end so the threads
-// finish together. One pool
-// round per column block; a C tile still adds its slabs in k order, so the
-// bits are those of one thread. Beside a process taking 1 ms of every 10 on
-// one core, 1024³ on two threads ran 4-8 % faster; undisturbed, alike
-// (docs/BENCHMARKS.md, "a tall C's threads take work as they come free").
-func (j *gemmJob) runTall(pool *Pool, mSlivers int) {
-	t, st := j.t, &j.tall
-	st.mSlivers, st.parts = mSlivers, pool.Threads()
-	st.slabs = (j.k + j.kc - 1) / j.kc
-	st.slabFloats = j.kc * j.nSlivers * t.nr
-	st.groupSlabs = min(st.slabs, max(1, tallPackFloats/st.slabFloats))
-	if need := st.groupSlabs * st.slabFloats; cap(j.bp) < need {
-		j.bp = make([]float32, need)
-	}
-	st.packNext.Store(0)
-	st.packDone.Store(0)
-	st.rowsNext.Store(0)
-	st.rowsDone.Store(0)
-	pool.For(st.parts, 1, j.tallFn)
-}
-
-// tallMember is one thread's part of runTall: it takes tasks until none is
-// left. It waits only for tasks other members have taken, so it works with
-// any number of members, one included (For may run fewer chunks at once).
-func (j *gemmJob) tallMember(int, int) {
-	t, st := j.t, &j.tall
-	perBlock := j.mc / t.mr
-	for g := 0; g*st.groupSlabs < st.slabs; g++ {
-		first := g * st.groupSlabs
-		slabs := min(st.groupSlabs, st.slabs-first)
-		slab := func(s int) kSlab {
-			pc := (first + s) * j.kc
-			return kSlab{pc, min(j.kc, j.k-pc), j.bp[s*st.slabFloats : (s+1)*st.slabFloats]}
-		}
-		// The group before is multiplied: its slabs may be overwritten.
-		rows0 := int64(g * st.mSlivers)
-		waitAtLeast(&st.rowsDone, rows0)
-		pack0 := int64(g * st.groupSlabs * j.nSlivers)
-		packEnd := pack0 + int64(slabs*j.nSlivers)
-		for {
-			i, _, ok := claim(&st.packNext, packEnd, func(int64) int64 { return 1 })
-			if !ok {
-				break
-			}
-			s, sl := int(i-pack0)/j.nSlivers, int(i-pack0)%j.nSlivers
-			j.packSlivers(slab(s), sl, sl+1)
-			st.packDone.Add(1)
-		}
-		waitAtLeast(&st.packDone, packEnd)
-		rowsEnd := rows0 + int64(st.mSlivers)
-		for {
-			// Whole A blocks while there is much left, then shorter runs:
-			// the last run started ends about when the other threads'.
-			lo, hi, ok := claim(&st.rowsNext, rowsEnd, func(left int64) int64 {
-				return min(int64(perBlock), max(1, left/int64(2*st.parts)))
-			})
-			if !ok {
-				break
-			}
-			r0, r1 := int(lo-rows0), int(hi-rows0)
-			for s := range slabs {
-				j.computeRange(slab(s), r0, r1, 0, j.nSlivers)
-			}
-			st.rowsDone.Add(hi - lo)
-		}
-	}
-}
-
-// claim takes the next size(left) indices below end from next (left: how
-// many remain), or reports false when none remain.
-func claim(next *atomic.Int64, end int64, size func(left int64) int64) (lo, hi int64, ok bool) {
-	for {
-		lo = next.Load()
-		if lo >= end {
-			return 0, 0, false
-		}
-		hi = min(end, lo+size(end-lo))
-		if next.CompareAndSwap(lo, hi) {
-			return lo, hi, true
-		}
-	}
-}
-
-// waitAtLeast waits until v reaches target: for tasks other threads have
-// taken and are running. It polls as the pool's workers do, then sleeps
-// in short steps (the thread it waits for has lost its core).
-func waitAtLeast(v *atomic.Int64, target int64) {
-	for sp := (spinner{yield: true}); v.Load() < target; {
-		if !sp.more() {
-			time.Sleep(20 * time.Microsecond)
-		}
-	}
-}
-
-// packB packs B slivers [lo, hi) of the current slab into j.bp.
-func (j *gemmJob) packB(lo, hi int) { j.packSlivers(kSlab{j.pc, j.kb, j.bp}, lo, hi) }
-
-// packSlivers packs B slivers [lo, hi) of slab sb into sb.b. Sliver s holds
-// columns jc+s·nr … jc+s·nr+nr-1 of B for k in [pc, pc+kb), laid out (kb,
-// nr) and zero-padded past column n.
-func (j *gemmJob) packSlivers(sb kSlab, lo, hi int) {
+// packB packs B slivers [lo, hi) of the current slab into j.bp. Sliver s
+// holds columns jc+s·nr … jc+s·nr+nr-1 of B for k in [pc, pc+kb), laid out
+// (kb, nr) and zero-padded past column n.
+func (j *gemmJob) packB(lo, hi int) {
 	t := j.t
-	nr, kb, pc := t.nr, sb.kb, sb.pc
+	nr, kb := t.nr, j.kb
 	if !j.transB && j.bPacker == nil && lo == 0 && hi == j.nSlivers && hi >= stripPackSlivers {
 		// The range's full slivers a row of B at a time (packColsStripAVX).
 		full := min(hi, j.nb/nr) // slivers past it: none or one, part-filled
-		if full > lo && packColsStripFast(sb.b[lo*kb*nr:full*kb*nr], j.b[pc*j.ldb+j.jc+lo*nr:], j.ldb, kb, nr, full-lo) {
+		if full > lo && packColsStripFast(j.bp[lo*kb*nr:full*kb*nr], j.b[j.pc*j.ldb+j.jc+lo*nr:], j.ldb, kb, nr, full-lo) {
 			lo = full
 		}
 	}
 	for s := lo; s < hi; s++ {
 		col := j.jc + s*nr
 		cols := min(nr, j.jc+j.nb-col)
-		dst := sb.b[s*kb*nr : (s+1)*kb*nr]
+		dst := j.bp[s*kb*nr : (s+1)*kb*nr]
 		if j.bPacker != nil {
-			j.bPacker(dst, col, cols, pc, kb, nr)
+			j.bPacker(dst, col, cols, j.pc, kb, nr)
 			continue
 		}
 		if j.transB {
 			// W is (n, k): column col+jj of B is row col+jj of W.
-			packRows(dst, j.b[col*j.ldb+pc:], j.ldb, cols, kb, nr, j.streamB)
+			packRows(dst, j.b[col*j.ldb+j.pc:], j.ldb, cols, kb, nr, j.streamB)
 		} else {
-			packCols(dst, j.b[pc*j.ldb+col:], j.ldb, cols, kb, nr)
+			packCols(dst, j.b[j.pc*j.ldb+col:], j.ldb, cols, kb, nr)
 		}
 	}
 }
@@ -614,28 +495,17 @@ func (j *gemmJob) packSlivers(sb kSlab, lo, hi int) {
 func (j *gemmJob) compute(lo, hi int) {
 	mSlivers := (j.m + j.t.mr - 1) / j.t.mr
 	if j.rowSplit {
-		j.computeRange(j.curSlab(), lo, hi, 0, j.nSlivers)
+		j.computeRange(lo, hi, 0, j.nSlivers)
 	} else {
-		j.computeRange(j.curSlab(), 0, mSlivers, lo, hi)
+		j.computeRange(0, mSlivers, lo, hi)
 	}
 }
 
-// kSlab is one k slab of B as the micro-kernels read it: depths [pc,
-// pc+kb), packed into b as B slivers of (kb, nr) one after another (unless
-// the job reads a sliverB in place).
-type kSlab struct {
-	pc, kb int
-	b      []float32
-}
-
-// curSlab is the slab gemmRun's loop is at.
-func (j *gemmJob) curSlab() kSlab { return kSlab{j.pc, j.kb, j.slab} }
-
 // computeRange multiplies A row slivers [r0, r1) by B slivers [c0, c1) of
-// slab sb into C, packing A mc rows at a time.
-func (j *gemmJob) computeRange(sb kSlab, r0, r1, c0, c1 int) {
+// the current slab into C, packing A mc rows at a time.
+func (j *gemmJob) computeRange(r0, r1, c0, c1 int) {
 	t := j.t
-	mr, nr, kb := t.mr, t.nr, sb.kb
+	mr, nr, kb := t.mr, t.nr, j.kb
 	s := gemmScratches.get()
 	mc := j.mc
 	need := mc*kb + mr*nr
@@ -644,15 +514,15 @@ func (j *gemmJob) computeRange(sb kSlab, r0, r1, c0, c1 int) {
 	}
 	ap := s.buf[:mc*kb]
 	tile := s.buf[mc*kb : mc*kb+mr*nr]
-	acc := sb.pc > 0 || j.beta != 0
+	acc := j.pc > 0 || j.beta != 0
 	perBlock := mc / mr
 	for rb := r0; rb < r1; rb += perBlock {
 		re := min(rb+perBlock, r1)
 		i0 := rb * mr
 		rows := min(re*mr, j.m) - i0
-		packRows(ap[:(re-rb)*kb*mr], j.a[i0*j.lda+sb.pc:], j.lda, rows, kb, mr, false)
+		packRows(ap[:(re-rb)*kb*mr], j.a[i0*j.lda+j.pc:], j.lda, rows, kb, mr, false)
 		for js := c0; js < c1; js++ {
-			bs := j.bSliver(sb, js)
+			bs := j.bSliver(js)
 			col := j.jc + js*nr
 			cols := min(nr, j.jc+j.nb-col)
 			for is := rb; is < re; is++ {
@@ -682,13 +552,13 @@ func (j *gemmJob) computeRange(sb kSlab, r0, r1, c0, c1 int) {
 	gemmScratches.put(s)
 }
 
-// bSliver is B sliver js of slab sb, (kb, nr).
-func (j *gemmJob) bSliver(sb kSlab, js int) []float32 {
-	kb, nr := sb.kb, j.t.nr
+// bSliver is B sliver js of the current slab, (kb, nr).
+func (j *gemmJob) bSliver(js int) []float32 {
+	kb, nr := j.kb, j.t.nr
 	if j.sl != nil {
-		return j.sl.sliver(j.jc+js*nr, sb.pc, kb)
+		return j.sl.sliver(j.jc+js*nr, j.pc, kb)
 	}
-	return sb.b[js*kb*nr : (js+1)*kb*nr]
+	return j.slab[js*kb*nr : (js+1)*kb*nr]
 }
 
 // packRows packs rows of src as the columns of a panel: for each sliver of w

@@ -136,12 +136,11 @@ func TestGemmSingleThread(t *testing.T) {
 	}
 }
 
-// TestGemmSameBitsAnyThreadCount: every parallel split (a tall C's shared
-// schedule, with one or many groups of packed slabs; a wide C's column
-// slivers) gives the bits of one thread, which match the reference loop.
+// TestGemmSameBitsAnyThreadCount: every parallel split (a tall C's row
+// slivers, a wide C's column slivers) gives the bits of one thread, which
+// match the reference loop.
 func TestGemmSameBitsAnyThreadCount(t *testing.T) {
 	defer SetThreads(Default().Threads())
-	defer func(v int) { tallPackFloats = v }(tallPackFloats)
 	r := rand.New(rand.NewSource(7))
 	cases := []gemmCase{
 		{200, 20, 300, 0, 0, 0}, {97, 101, 600, 4, 4, 4}, {50, 33, 1025, 0, 0, 0}, {301, 70, 1300, 1, 2, 3},
@@ -160,9 +159,8 @@ func TestGemmSameBitsAnyThreadCount(t *testing.T) {
 					a := randSlice(r, m*lda)
 					b := randSlice(r, max(k, n)*ldb)
 					c0 := randSlice(r, m*ldc)
-					run := func(threads, packFloats int, beta float32) []float32 {
+					run := func(threads int, beta float32) []float32 {
 						SetThreads(threads)
-						tallPackFloats = packFloats
 						c := append([]float32(nil), c0...)
 						if trans {
 							GemmT(m, n, k, a, lda, b, ldb, beta, c, ldc)
@@ -173,7 +171,7 @@ func TestGemmSameBitsAnyThreadCount(t *testing.T) {
 					}
 					for _, beta := range []float32{0, 1} {
 						name := fmt.Sprintf("%s %v trans=%v beta=%v", impl, g, trans, beta)
-						one := run(1, 1<<20, beta)
+						one := run(1, beta)
 						want := append([]float32(nil), c0...)
 						if trans {
 							GemmTRef(m, n, k, a, lda, b, ldb, beta, want, ldc)
@@ -182,12 +180,10 @@ func TestGemmSameBitsAnyThreadCount(t *testing.T) {
 						}
 						assertNMSE(t, name, one, want, tolGemm)
 						for _, threads := range []int{2, 3} {
-							for _, pf := range []int{1 << 20, 1} { // one slab per group
-								got := run(threads, pf, beta)
-								for i := range got {
-									if math.Float32bits(got[i]) != math.Float32bits(one[i]) {
-										t.Fatalf("%s, %d threads, pack %d: C[%d] = %v, 1 thread %v", name, threads, pf, i, got[i], one[i])
-									}
+							got := run(threads, beta)
+							for i := range got {
+								if math.Float32bits(got[i]) != math.Float32bits(one[i]) {
+									t.Fatalf("%s, %d threads: C[%d] = %v, 1 thread %v", name, threads, i, got[i], one[i])
 								}
 							}
 						}

@@ -61,7 +61,7 @@ func runBenchCaption(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), s.markCPU()
 	err = eachConcurrent(ctx, *images, *concurrent, func(i int) error {
 		_, err := captionBytes(ctx, s.engine, pngs[5+i], *model, params)
 		return err
@@ -73,6 +73,7 @@ func runBenchCaption(args []string, stdout, stderr io.Writer) error {
 	res := map[string]any{"op": "caption", "model": *model, "images": *images, "threads": *threads, "beam": *beam,
 		"concurrent": *concurrent, "images_per_s": float64(*images) / el.Seconds(),
 		"ms_per_image": float64(el.Microseconds()) / 1000 / float64(*images)}
+	s.addCPU(res, cpu0, "ms_per_image", 1000/float64(*images))
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}

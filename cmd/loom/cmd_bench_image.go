@@ -49,9 +49,9 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var unet, vae, text, post float64
+	var unet, vae, vaeCPU, text, post float64
 	var mu sync.Mutex
-	start := time.Now()
+	start, cpu0 := time.Now(), s.markCPU()
 	err = eachConcurrent(ctx, *images, *concurrent, func(i int) error {
 		_, r, err := generateImage(ctx, s.engine, *model, int64(i+1), req, nil) // image i has seed i+1
 		if err != nil {
@@ -62,6 +62,7 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 		res = r
 		unet += r.Timings["unet_per_step"]
 		vae += r.Timings["vae_decode"]
+		vaeCPU += r.Timings["vae_decode_cpu"]
 		text += r.Timings["text"]
 		post += r.Timings["upscale"] + r.Timings["png"]
 		return nil
@@ -74,7 +75,8 @@ func runBenchImage(args []string, stdout, stderr io.Writer) error {
 	out := map[string]any{"op": "image", "model": res.Model, "steps": *steps, "images": *images, "threads": *threads,
 		"concurrent": *concurrent, "images_per_s": round3(1000 / perImage),
 		"ms_per_image": round3(perImage), "ms_per_unet_step": round3(unet / n), "ms_vae_decode": round3(vae / n),
-		"ms_text_encoder": round3(text / n), "ms_upscale_png": round3(post / n)}
+		"ms_text_encoder": round3(text / n), "ms_upscale_png": round3(post / n), "cpu_ms_vae_decode": round3(vaeCPU / n)}
+	s.addCPU(out, cpu0, "ms_per_image", 1000/n)
 	if len(res.Images) > 0 {
 		out["width"], out["height"] = res.Images[0].Width, res.Images[0].Height
 	}

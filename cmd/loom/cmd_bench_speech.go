@@ -57,7 +57,7 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 	var audioS, first, acoustic, vocoder, encode, total float64
 	jobs := 0
 	var mu sync.Mutex
-	began := time.Now()
+	began, cpu0 := time.Now(), s.markCPU()
 	// --rounds passes over the texts per requester, taken in turn by
 	// whichever of the --concurrent requesters is free.
 	err = eachConcurrent(ctx, *concurrent**rounds*len(benchSpeechTexts), *concurrent, func(i int) error {
@@ -100,6 +100,7 @@ func runBenchSpeech(args []string, stdout, stderr io.Writer) error {
 		"concurrent": *concurrent, "throughput_rtf": roundSig(wall/audioS, 4), "jobs_per_s": round3(float64(jobs) / wall),
 		"audio_seconds": round3(audioS), "real_time_factor": roundSig(rtf, 4), "ms_first_audio": round3(first / n),
 		"ms_acoustic_per_job": round3(acoustic / n), "ms_vocoder_per_job": round3(vocoder / n), "ms_encode_per_job": round3(encode / n), "sample_rate": res.SampleRate}
+	s.addCPU(out, cpu0, "rtf", 1/audioS)
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(out)
 	}

@@ -387,15 +387,38 @@ func (h *Host) Manifests() map[string]sdk.Manifest {
 
 // RestartCount returns how many times the named plugin was restarted.
 func (h *Host) RestartCount(name string) int {
-	h.mu.Lock()
-	p := h.procs[name]
-	h.mu.Unlock()
+	p := h.process(name)
 	if p == nil {
 		return 0
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.restarts
+}
+
+// PID returns the process id of the named plugin's running process, or 0
+// when there is none (no such plugin, or between a crash and its restart).
+// `loom bench` reads the process's CPU time with it.
+func (h *Host) PID(name string) int {
+	p := h.process(name)
+	if p == nil {
+		return 0
+	}
+	inst := p.current()
+	if inst == nil {
+		return 0
+	}
+	if rc := inst.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// process is the named plugin's supervised process, nil if there is none.
+func (h *Host) process(name string) *process {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.procs[name]
 }
 
 // Close stops supervision and kills every plugin process (gracefully first,

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -110,14 +111,34 @@ func collect(ctx context.Context, e sdk.Engine, job sdk.Job) ([]sdk.Event, error
 
 func pidOf(t *testing.T, h *Host, name string) int {
 	t.Helper()
-	h.mu.Lock()
-	p := h.procs[name]
-	h.mu.Unlock()
-	inst := p.current()
-	if inst == nil {
+	pid := h.PID(name)
+	if pid == 0 {
 		t.Fatalf("plugin %s is down", name)
 	}
-	return inst.client.ReattachConfig().Pid
+	return pid
+}
+
+// TestPID: PID names the plugin's live child process (signal 0 reaches it,
+// and it is the process the host started: its parent is this test), and 0
+// for a plugin the host does not run.
+func TestPID(t *testing.T) {
+	h, _ := startHost(t, Config{})
+	pid := h.PID("echo")
+	if pid <= 0 || pid == os.Getpid() {
+		t.Fatalf("PID(echo) = %d", pid)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("PID(echo) = %d, not a live process: %v", pid, err)
+	}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil { // Linux
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if ppid, _ := strconv.Atoi(f[1]); ppid != os.Getpid() {
+			t.Fatalf("PID(echo) = %d has parent %d, want this process %d", pid, ppid, os.Getpid())
+		}
+	}
+	if got := h.PID("nope"); got != 0 {
+		t.Fatalf("PID(nope) = %d, want 0", got)
+	}
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/loomhq/loom/core/diffusion"
+	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
@@ -95,7 +96,7 @@ type run struct {
 type stepHooks struct {
 	progress func(step, total int) error         // after each denoising step; an error stops the run
 	preview  func(step int, rgb []float32) error // (3, native, native) in [-1, 1]; image 0's x̂₀
-	timings  func(stage string, d time.Duration) // "text", "unet_step", "vae_decode", "vae_encode"
+	timings  func(stage string, d time.Duration) // "text", "unet_step", "vae_decode", "vae_decode_cpu", "vae_encode"
 	stopped  func() error                        // checked before every step: the job's context
 }
 
@@ -121,12 +122,15 @@ func (p *pipeline) generate(r run, ctx2 []float32, h stepHooks) ([]float32, erro
 	if err != nil {
 		return nil, err
 	}
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), kernels.ProcessCPU()
 	rgb := make([]float32, r.n*3*p.native*p.native)
 	if err := p.VAE.DecodeLatents(rgb, x, r.n, side, side); err != nil {
 		return nil, err
 	}
 	h.timings("vae_decode", time.Since(t0))
+	// The process's CPU over the decode, every thread: near threads × the
+	// wall time when the pool's threads had their cores.
+	h.timings("vae_decode_cpu", kernels.ProcessCPU()-cpu0)
 	return rgb, nil
 }
 

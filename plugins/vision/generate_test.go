@@ -344,10 +344,13 @@ func TestGenerateSchedulersAndGuidance(t *testing.T) {
 func TestGenerateTimings(t *testing.T) {
 	o := mustGenerate(t, tinyEngine, 4, `{"prompt":"red","steps":2,"timings":true}`)
 	tm := o.result.Timings
-	for _, k := range []string{"total", "text", "unet_total", "unet_per_step", "vae_decode", "png"} {
+	for _, k := range []string{"total", "text", "unet_total", "unet_per_step", "vae_decode", "vae_decode_cpu", "png"} {
 		if v, ok := tm[k]; !ok || v < 0 {
 			t.Errorf("timings lack %s: %v", k, tm)
 		}
+	}
+	if tm["vae_decode_cpu"] <= 0 { // the decode's own work, on this process's clock
+		t.Errorf("vae_decode_cpu %v: no CPU time over the decode", tm["vae_decode_cpu"])
 	}
 	if tm["unet_per_step"] <= 0 || math.Abs(tm["unet_per_step"]*2-tm["unet_total"]) > 0.01 || tm["total"] < tm["unet_total"] {
 		t.Errorf("timings do not add up: %v", tm)

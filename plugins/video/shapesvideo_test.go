@@ -23,8 +23,8 @@ import (
 // image-to-video from a rendered first frame: the MP4s hold 16 frames of
 // 64×64 that ffprobe counts and headless Chromium plays to the end; the
 // classical checker reads back one object of the prompt's colour and shape
-// (text-to-video: one clip the model gets right — 42 % of its clips show a
-// second object and 39 % the wrong direction, see the card; evalvideo's
+// (text-to-video: one clip the model gets right — 28 % of its clips show a
+// second object and 23 % the wrong direction, see the card; evalvideo's
 // clip 0 reads as two objects), and the picture's object in the
 // image-to-video clip's first frame and its other frames (the folder's
 // image_to_video_prompt: the captioner reads the picture's object into the

@@ -179,7 +179,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
     ap.add_argument("--lr-schedule", default="cosine", choices=["cosine", "rest"],
                     help="cosine: warm-up from step 0, cosine (1 → 0.1) over the whole budget, so a resume with a larger budget restarts it higher; "
-                         "rest: --lr/--spatial-lr (not the checkpoint's), warm-up from this run's first step, cosine (1 → 0.1) over the budget left")
+                         "rest: --lr/--spatial-lr (not the checkpoint's), warm-up from this run's first step, cosine (1 → 0.1) over the budget left "
+                         "(the checkpoint keeps where that was, so resuming a rest run again continues its curve)")
     ap.add_argument("--t-high-from", type=int, default=500, help="the noisy range --t-high draws from: [this, 1000)")
     ap.add_argument("--probe-t", default="900,980", help="timesteps of the direction probe (where the layout, and so the direction, is decided)")
     ap.add_argument("--time-steps", type=int, default=0, help="time this many steps, print the rate, exit")
@@ -273,12 +274,15 @@ def main():
         for g in opt.param_groups:
             g["base"] = a.spatial_lr if spatial_p and g["params"][0] is spatial_p[0] else a.lr
     step0, spent0 = step, spent
+    if a.resume and a.lr_schedule == "rest" and "rest_from" in ck:  # a resumed "rest" run keeps its curve
+        step0, spent0 = ck["rest_from"]
 
     def save_state():
         os.makedirs(os.path.dirname(os.path.abspath(state)), exist_ok=True)
         keep = {k: v for k, v in unet.state_dict().items() if "motion_modules" in k or ".attn2." in k or (a.first_frame and k == "conv_in.weight")}
         torch.save(dict(unet=keep, opt=opt.state_dict(), step=step, spent=spent, torch_rng=torch.get_rng_state(),
-                        np_rng=np.random.get_state(), py_rng=random.getstate(), args=vars(a)), state + ".tmp")
+                        np_rng=np.random.get_state(), py_rng=random.getstate(), args=vars(a),
+                        **(dict(rest_from=(step0, spent0)) if a.lr_schedule == "rest" else {})), state + ".tmp")
         os.replace(state + ".tmp", state)
 
     opposite = dict(left="right", right="left", up="down", down="up")

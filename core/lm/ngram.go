@@ -2,7 +2,9 @@
 // text format SRILM writes and KenLM reads; Stolcke 2002) and scores token
 // sequences with them. Loom's speech recogniser fuses one with its decoder
 // (shallow fusion, Gulcehre et al. 2015): models/loom-asr's lm.arpa is a
-// character model over the tokenizer's byte tokens (tools/asr/ngram.py).
+// character model over the tokenizer's byte tokens (tools/asr/ngram.py), and
+// its words.arpa a word model (LoadWords numbers its words) that the search
+// scores whole words with (core/towers WhisperWordLM).
 //
 // An ARPA file lists, per order k, the n-grams seen with their log10
 // probability and, for those that are a context of a longer n-gram, a log10

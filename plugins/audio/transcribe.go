@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,9 +62,9 @@ type asrModel struct {
 	front *sound.LogMel
 	beam  int                   // generation_config.json num_beams, capped at maxBeam: a request's beam width when it gives none
 	ctc   float64               // generation_config.json ctc_weight: beam search's weight of the folder's CTC head (0: none)
-	lm    *lm.NGram             // the folder's lm.arpa, loaded when generation_config.json lm_weight > 0
+	lm    *lm.NGram             // the folder's lm.arpa(.gz), loaded when generation_config.json lm_weight > 0
 	lmw   float64               // generation_config.json lm_weight: beam search's weight of lm (0: none)
-	words *towers.WhisperWordLM // the folder's words.arpa, loaded when generation_config.json word_lm is true
+	words *towers.WhisperWordLM // the folder's words.arpa(.gz), loaded when generation_config.json word_lm is true
 	src   *formats.SafetensorsModel
 	mu    sync.Mutex
 }
@@ -161,7 +160,7 @@ func loadWordLM(path string, tok *tokenizer.ByteBPE, v *towers.WhisperVocab, siz
 			letters[id] = b - 'A' + 'a'
 		}
 	}
-	f, err := os.Open(path)
+	f, err := lm.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +175,7 @@ func loadWordLM(path string, tok *tokenizer.ByteBPE, v *towers.WhisperVocab, siz
 // loadLM reads a folder's n-gram model, whose words are the tokenizer's
 // tokens as tokenizer.json spells them (tools/asr/ngram.py).
 func loadLM(path string, tok *tokenizer.ByteBPE) (*lm.NGram, error) {
-	f, err := os.Open(path)
+	f, err := lm.Open(path)
 	if err != nil {
 		return nil, err
 	}

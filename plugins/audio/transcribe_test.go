@@ -296,7 +296,7 @@ func TestTranscribeWordLM(t *testing.T) {
 	if err := os.MkdirAll(shipped, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"config.json", "preprocessor_config.json", "tokenizer.json", "model.safetensors", "lm.arpa"} {
+	for _, f := range []string{"config.json", "preprocessor_config.json", "tokenizer.json", "model.safetensors", "lm.arpa.gz"} {
 		if err := os.Symlink(filepath.Join(src, f), filepath.Join(shipped, f)); err != nil {
 			t.Fatal(err)
 		}

@@ -20,8 +20,14 @@ left for tokens not seen after h. Exact: the backoff form gives the same
 probabilities as the interpolated one for every token.
 
   go build -o /tmp/asr/normtext ./tools/tts/normtext
-  /usr/bin/python3 tools/asr/ngram.py --order 6 --sentences 100000 --out models/loom-asr/lm.arpa --lm-weight 0.2"""
+  /usr/bin/python3 tools/asr/ngram.py --order 6 --sentences 100000 --out models/loom-asr/lm.arpa.gz --lm-weight 0.2
+
+An --out ending in .gz is written gzipped (no name, no time: the same text
+gives the same bytes), the form models/loom-asr ships (core/lm.Open reads
+either)."""
 import argparse
+import gzip
+import io
 import json
 import math
 import os
@@ -112,8 +118,15 @@ def witten_bell(counts, order):
     return prob, bow
 
 
+def open_out(path):
+    if not path.endswith(".gz"):
+        return open(path, "w")
+    raw = open(path, "wb")
+    return io.TextIOWrapper(gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9), encoding="utf-8")
+
+
 def write_arpa(path, prob, bow, order):
-    with open(path, "w") as f:
+    with open_out(path) as f:
         f.write("\\data\\\n")
         n1 = len(prob[1]) + 1  # <s> has a line of its own
         f.write(f"ngram 1={n1}\n")

@@ -176,6 +176,80 @@ type attnScratch struct {
 	dsc, dm, dl []float32
 	dlive       []bool
 	short       attnShortScratch // keys and values of a head on the short path (attention_short.go)
+	pk          attnPacked       // the GEMM path's K and V of one KV head, packed once per call
+}
+
+// attnPacked is a worker's K and V of one KV head packed as the GEMM path's
+// micro-kernels read them, key tile by key tile as its query tiles first
+// need them: every query tile of the head (and of the heads sharing it)
+// reuses them. Packed per query tile instead, each head's K and Vᵀ were
+// packed SeqQ/attnQTile times a call, 8–13 % of FastSpeech 2's decoder.
+// Tile ti holds keys [ti·attnKTile, ti·attnKTile+rows) with rows =
+// min(attnKTile, SeqKV − ti·attnKTile): K as GemmT's B slab (slivers of nr
+// keys, (HeadDim, nr) each) and V as Gemm's (slivers of nr dims, (rows, nr)).
+type attnPacked struct {
+	kh     int       // the KV head held; -1 none
+	done   []bool    // per key tile: packed
+	k, v   []float32 // per key tile, kStep and vStep floats apart
+	kStep  int
+	vStep  int
+	kView  PackedT // one tile's slab handed to gemmRun
+	vView  PackedT
+	kSlabs [1][]float32
+	vSlabs [1][]float32
+}
+
+// attnPackable reports whether a call's K and V can be packed once (its
+// query tiles take the GEMM path more than once) and in the one slab per
+// product that gemmRun cuts them into for a tile, so each tile's products
+// are the unpacked path's bit for bit.
+func (p *AttnParams) attnPackable(qTiles int) bool {
+	t := currentTiling()
+	kc, _ := t.blocks(attnKTile, p.HeadDim)
+	return qTiles > 1 && p.HeadDim <= kc && p.HeadDim <= t.nc && attnKTile <= t.nc && attnKTile <= t.kc
+}
+
+// reset empties the pack and sizes it for a call.
+func (pk *attnPacked) reset(p *AttnParams) {
+	t := currentTiling()
+	tiles := (p.SeqKV + attnKTile - 1) / attnKTile
+	pk.kh = -1
+	pk.kStep = roundUp(attnKTile, t.nr) * p.HeadDim
+	pk.vStep = attnKTile * roundUp(p.HeadDim, t.nr)
+	if cap(pk.done) < tiles {
+		pk.done = make([]bool, tiles)
+	}
+	pk.done = pk.done[:tiles]
+	if cap(pk.k) < tiles*pk.kStep {
+		pk.k = make([]float32, tiles*pk.kStep)
+	}
+	if cap(pk.v) < tiles*pk.vStep {
+		pk.v = make([]float32, tiles*pk.vStep)
+	}
+	pk.kView.slabs, pk.vView.slabs = pk.kSlabs[:], pk.vSlabs[:]
+}
+
+// tile returns key tile ti of KV head kh, packing it on first use: K's and
+// V's slabs and the tile's rows.
+func (pk *attnPacked) tile(k, v kvRows, p *AttnParams, kh, ti int, s *attnScratch) (kp, vp []float32, rows int) {
+	if pk.kh != kh {
+		pk.kh = kh
+		clear(pk.done)
+	}
+	d, j0 := p.HeadDim, ti*attnKTile
+	rows = min(attnKTile, p.SeqKV-j0)
+	kp, vp = pk.k[ti*pk.kStep:(ti+1)*pk.kStep], pk.v[ti*pk.vStep:(ti+1)*pk.vStep]
+	if !pk.done[ti] {
+		nr := currentTiling().nr
+		kt, ldk := k.at(j0*p.KStride+kh*d).tile(&s.kf, p.KStride, d, rows)
+		vt, ldv := v.at(j0*p.VStride+kh*d).tile(&s.vf, p.VStride, d, rows)
+		packRows(kp[:roundUp(rows, nr)*d], kt, ldk, rows, d, nr, false)
+		for c := 0; c < d; c += nr {
+			packCols(vp[c/nr*rows*nr:(c/nr+1)*rows*nr], vt[c:], ldv, min(nr, d-c), rows, nr)
+		}
+		pk.done[ti] = true
+	}
+	return kp, vp, rows
 }
 
 var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
@@ -183,7 +257,10 @@ var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
 // AttnScratchBytes is the working memory one FlashAttention worker holds
 // (beyond q, k, v and out): the whole extra memory of a call is this times
 // the pool's thread count, independent of sequence length. FlashAttentionF16
-// adds two widened tiles of attnKTile × HeadDim floats per worker.
+// adds two widened tiles of attnKTile × HeadDim floats per worker. A call of
+// more than one query tile on the GEMM path adds, per worker, one KV head's
+// K and V packed (attnPacked): 2 × SeqKV × HeadDim floats, each rounded up
+// to whole key tiles and micro-kernel slivers.
 const AttnScratchBytes = int(4*(2*attnQTile+attnKTile+attnQTile*attnKTile)) + int(unsafe.Sizeof(attnShortScratch{}))
 
 // attnGemmRows is the smallest query tile that takes the GEMM path: below it
@@ -280,6 +357,11 @@ func (j *attnJob) run(lo, hi int) {
 func attnWorker(out, q []float32, k, v kvRows, p *AttnParams, qTiles, items int, next *atomic.Int64) {
 	s := attnScratchPool.Get().(*attnScratch)
 	short := p.shortKeys(k)
+	var pk *attnPacked
+	if !short && p.attnPackable(qTiles) {
+		pk = &s.pk
+		pk.reset(p)
+	}
 	for {
 		it := int(next.Add(1) - 1)
 		if it >= items {
@@ -287,11 +369,16 @@ func attnWorker(out, q []float32, k, v kvRows, p *AttnParams, qTiles, items int,
 		}
 		tile := qTiles - 1 - it/p.Heads
 		h := it % p.Heads
+		if pk != nil {
+			// Head by head, so a worker packs each KV head it meets
+			// once; within a head still last tile first.
+			tile, h = qTiles-1-it%qTiles, it/qTiles
+		}
 		i0, i1 := tile*attnQTile, min((tile+1)*attnQTile, p.SeqQ)
 		if short {
 			attnShort(out, q, k, v, p, h, i0, i1, &s.short)
 		} else if i1-i0 >= attnGemmRows {
-			attnTileGemm(out, q, k, v, p, h, i0, i1, s)
+			attnTileGemm(out, q, k, v, p, h, i0, i1, s, pk)
 		} else {
 			attnTile(out, q, k, v, p, h, i0, i1, s)
 		}
@@ -467,7 +554,12 @@ func attnDecode(out, q []float32, k, v kvRows, p *AttnParams, h0, h1 int, s *att
 // one L1-sized tile), the online-softmax update per row in place, then
 // O_tile += P·V_tile. Same algorithm and result as attnTile (online softmax
 // over key tiles, no score matrix beyond one tile), at GEMM speed.
-func attnTileGemm(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s *attnScratch) {
+//
+// pk, when not nil, holds (or packs on first use) the head's K and V tiles:
+// the products read them without packing. A tile cut short by the causal
+// limit (nk below its packed rows) reads the packed K's first nk keys, but
+// multiplies by V unpacked: Gemm's V slab is laid out by its depth.
+func attnTileGemm(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s *attnScratch, pk *attnPacked) {
 	d := p.HeadDim
 	kh := h / (p.Heads / p.KVHeads)
 	nq := i1 - i0
@@ -481,10 +573,19 @@ func attnTileGemm(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s
 	kEnd := p.keyLimit(i1 - 1)
 	for j0 := p.firstKeyTile(i0); j0 < kEnd; j0 += attnKTile {
 		nk := min(j0+attnKTile, kEnd) - j0
-		kt, ldk := k.at(j0*p.KStride+kh*d).tile(&s.kf, p.KStride, d, nk)
-		vt, ldv := v.at(j0*p.VStride+kh*d).tile(&s.vf, p.VStride, d, nk)
 		st := s.tile[:nq*attnKTile]
-		GemmT(nq, nk, d, qt, p.QStride, kt, ldk, 0, st, attnKTile) // (nq, nk)
+		var vp []float32
+		if pk != nil {
+			kp, vpk, rows := pk.tile(k, v, p, kh, j0/attnKTile, s)
+			pk.kSlabs[0] = kp
+			gemmRun(true, nq, nk, d, qt, p.QStride, nil, 0, nil, &pk.kView, 0, st, attnKTile) // (nq, nk)
+			if nk == rows {
+				vp = vpk
+			}
+		} else {
+			kt, ldk := k.at(j0*p.KStride+kh*d).tile(&s.kf, p.KStride, d, nk)
+			GemmT(nq, nk, d, qt, p.QStride, kt, ldk, 0, st, attnKTile) // (nq, nk)
+		}
 		for r := 0; r < nq; r++ {
 			i := i0 + r
 			sc := st[r*attnKTile : r*attnKTile+nk]
@@ -520,7 +621,13 @@ func attnTileGemm(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s
 			s.l[r] += sum
 			s.m[r] = mNew
 		}
-		Gemm(nq, d, nk, st, attnKTile, vt, ldv, 1, ot, p.OStride) // O += P·V
+		if vp != nil {
+			pk.vSlabs[0] = vp
+			gemmRun(false, nq, d, nk, st, attnKTile, nil, 0, nil, &pk.vView, 1, ot, p.OStride) // O += P·V
+		} else {
+			vt, ldv := v.at(j0*p.VStride+kh*d).tile(&s.vf, p.VStride, d, nk)
+			Gemm(nq, d, nk, st, attnKTile, vt, ldv, 1, ot, p.OStride) // O += P·V
+		}
 	}
 	for r := 0; r < nq; r++ {
 		o := ot[r*p.OStride : r*p.OStride+d]

@@ -59,6 +59,7 @@ var attnCases = []attnCase{
 	{name: "short 17 keys", heads: 5, kvHeads: 5, dim: 8, seqQ: 70, seqKV: 17, padKV: 1},
 	{name: "past short 33 keys", heads: 2, kvHeads: 2, dim: 8, seqQ: 20, seqKV: 33},
 	{name: "past short d24", heads: 2, kvHeads: 2, dim: 24, seqQ: 20, seqKV: 16},
+	{name: "long gqa d80", heads: 4, kvHeads: 2, dim: 80, seqQ: 97, seqKV: 261},
 }
 
 // attnInputs builds q, k, v and mask for c; scores get a spread of magnitudes
@@ -323,5 +324,65 @@ func TestAttentionComposedMatchesNaive(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertNMSE(t, "attention composed", got, want, 1e-10)
+	}
+}
+
+// TestAttnPackedMatchesTiles: with K and V packed once per head and call
+// (attnPacked, every call of more than one query tile), FlashAttention's
+// output is bit for bit that of each (head, query tile) run on its own,
+// packing its K and V tiles itself: every implementation, 1 and 2 threads,
+// float32 and half K and V.
+func TestAttnPackedMatchesTiles(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	packed := 0
+	for _, c := range attnCases {
+		q, k32, v32, _, p := attnInputs(r, c)
+		os := max(p.OStride, c.heads*c.dim)
+		n := (c.seqQ-1)*os + c.heads*c.dim
+		if err := p.normalize(make([]float32, n), q, len(k32), len(v32)); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		qTiles := (c.seqQ + attnQTile - 1) / attnQTile
+		k16, _ := halves(k32)
+		v16, _ := halves(v32)
+		kvs := [][2]kvRows{{{f32: k32}, {f32: v32}}, {{f16: k16, half: true}, {f16: v16, half: true}}}
+		for _, impl := range impls() {
+			withImpl(t, impl, func() {
+				if p.shortKeys(kvs[0][0]) || !p.attnPackable(qTiles) {
+					return
+				}
+				packed++
+				for kind, kv := range kvs {
+					var s attnScratch
+					want := make([]float32, n)
+					for h := 0; h < c.heads; h++ {
+						for i0 := 0; i0 < c.seqQ; i0 += attnQTile {
+							i1 := min(i0+attnQTile, c.seqQ)
+							if i1-i0 >= attnGemmRows {
+								attnTileGemm(want, q, kv[0], kv[1], &p, h, i0, i1, &s, nil)
+							} else {
+								attnTile(want, q, kv[0], kv[1], &p, h, i0, i1, &s)
+							}
+						}
+					}
+					for _, threads := range []int{1, 2} {
+						SetThreads(threads)
+						got := make([]float32, n)
+						if err := flashAttention(got, q, kv[0], kv[1], p); err != nil {
+							t.Fatalf("%s: %v", c.name, err)
+						}
+						SetThreads(0)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s %s kind %d threads %d: out[%d] = %v, unpacked %v", c.name, impl, kind, threads, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+	if packed == 0 {
+		t.Fatal("no case took the packed path")
 	}
 }

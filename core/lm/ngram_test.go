@@ -124,3 +124,59 @@ func TestLoadWords(t *testing.T) {
 		t.Errorf("p(a | <s>): %v, want %v", got, want)
 	}
 }
+
+// An order-5 model: n-grams of up to three tokens and longer ones are kept in
+// different tables (NGram.short, NGram.long); hits and back-off weights are
+// found in both, by hand-computed values.
+func TestNGramLongKeys(t *testing.T) {
+	const arpa = `\data\
+ngram 1=5
+ngram 2=2
+ngram 3=1
+ngram 4=1
+ngram 5=1
+
+\1-grams:
+-99	<s>	-0.4
+-1.0	a	-0.1
+-1.0	b	-0.2
+-1.0	c	-0.3
+-1.5	</s>
+
+\2-grams:
+-0.5	a b	-0.05
+-0.6	b c	-0.06
+
+\3-grams:
+-0.3	a b c	-0.01
+
+\4-grams:
+-0.2	<s> a b c	-0.07
+
+\5-grams:
+-0.1	<s> a b c a
+
+\end\
+`
+	m, ids, err := LoadWords(strings.NewReader(arpa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := ids["a"], ids["b"], ids["c"]
+	for _, q := range []struct {
+		ctx  []int
+		w    int
+		want float64 // log10
+	}{
+		{[]int{Begin, a, b, c}, a, -0.1},                              // 5-gram
+		{[]int{Begin, a, b}, c, -0.2},                                 // 4-gram
+		{[]int{c, a, b}, c, -0.3},                                     // 3-gram, no bow for (c a b)
+		{[]int{Begin, a, b, c}, b, -0.07 - 0.01 - 0.06 - 0.3 - 1.0},   // every back-off, long and short
+		{[]int{Begin, a, b, c}, End, -0.07 - 0.01 - 0.06 - 0.3 - 1.5}, // to </s>
+		{[]int{c, c, Begin, a, b, c}, a, -0.1},                        // only the last four count
+	} {
+		if got, want := m.LogProb(q.ctx, q.w), q.want*math.Ln10; math.Abs(got-want) > 1e-12 {
+			t.Errorf("LogProb(%v, %d) = %v, want %v", q.ctx, q.w, got, want)
+		}
+	}
+}

@@ -12,6 +12,10 @@ round trip `loom speak` → `loom transcribe` per shipped voice.
 2. Round trip: --roundtrip held-out sentences (default 50) spoken by each voice
    of models/loom-tts with `loom speak`, transcribed by `loom transcribe`
    (pocketsphinx beside it on the same WAVs).
+3. No speech (--nospeech DIR): nospeech.py's clips (silence, noise, hum,
+   clicks; made there with seed 999 if missing, 48 clips of 0.5-30 s, a seed
+   training's on-the-fly clips never use): how many come out with no words,
+   and the words the rest invent.
 
 References and hypotheses are compared as wer.py does: lower case words,
 numbers spoken (Loom's front end, tools/tts/normtext), punctuation dropped;
@@ -117,6 +121,7 @@ def main():
     ap.add_argument("--roundtrip-pocketsphinx", action="store_true", help="pocketsphinx on the round-trip speech too")
     ap.add_argument("--pocketsphinx-only", action="store_true", help="only pocketsphinx's side (cached in --out for later runs)")
     ap.add_argument("--beam", type=int, default=0, help="loom transcribe --beam (0: greedy)")
+    ap.add_argument("--nospeech", default="", help="a nospeech.py folder to score (made if missing): clips with no words")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     if not os.path.exists(a.normtext):
@@ -164,6 +169,24 @@ def main():
             wavs = [os.path.join(d, f"{i:03d}.wav") for i in range(len(pick))]
             wl, wp, n = score("roundtrip-" + v, [wer.words(n) for _, n in pick], wavs, a, d, rows, a.roundtrip_pocketsphinx)
             summary["sets"]["roundtrip-" + v] = {"clips": len(pick), "words": n, "wer_loom": wl, "wer_pocketsphinx": wp}
+    if a.nospeech:
+        if not os.path.exists(os.path.join(a.nospeech, "index.jsonl")):
+            subprocess.run([sys.executable, os.path.join(HERE, "nospeech.py"), "--out", a.nospeech, "--n", "48",
+                            "--seed", "999", "--min", "0.5", "--max", "30"], check=True)
+        idx = [json.loads(line) for line in open(os.path.join(a.nospeech, "index.jsonl"))]
+        hyps = loom_transcribe(a, [os.path.join(a.nospeech, j["file"]) for j in idx])
+        quiet, invented, kinds = 0, 0, {}
+        for j, h in zip(idx, hyps):
+            n = len(wer.words(h))
+            quiet, invented = quiet + (n == 0), invented + n
+            k = kinds.setdefault(j["kind"], [0, 0])
+            k[0], k[1] = k[0] + (n == 0), k[1] + 1
+            rows.append({"set": "nospeech", "wav": j["file"], "seconds": j["seconds"], "level_dbfs": j["level_dbfs"], "loom": h})
+            print(f"nospeech {j['file']} {j['seconds']} s {j['level_dbfs']} dBFS | {h}", flush=True)
+        summary["nospeech"] = {"clips": len(idx), "no_words": quiet, "words_invented": invented,
+                               "seconds": round(sum(j["seconds"] for j in idx), 1),
+                               "no_words_by_kind": {k: f"{v[0]}/{v[1]}" for k, v in sorted(kinds.items())}}
+        print(f"no speech: {quiet}/{len(idx)} clips with no words, {invented} words invented")
     json.dump(rows, open(os.path.join(out, "transcripts.json"), "w"), indent=1)
     print(f"{'set':28s} {'clips':>5s} {'words':>6s} {'WER loom':>9s} {'pocketsphinx':>13s} {'CER loom':>9s} {'pocketsphinx':>13s}")
     for k, v in summary["sets"].items():

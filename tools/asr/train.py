@@ -42,6 +42,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import folder  # noqa: E402
+import nospeech  # noqa: E402
 import whisper_ref as W  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, "..", "tts"))
@@ -79,12 +80,18 @@ def load_set(dirs):
 
 
 class Augment:
-    def __init__(self, rng, room=0.35, noise=0.5):
-        self.rng, self.room, self.noise = rng, room, noise
+    def __init__(self, rng, room=0.35, noise=0.5, pad=0.0):
+        self.rng, self.room, self.noise, self.pad = rng, room, noise, pad
 
     def __call__(self, pcm):
         r = self.rng
         x = pcm.astype(np.float32) / 32768.0
+        padded = 0
+        if r.random() < self.pad:  # silence before and after the speech, under the same room and noise
+            room = max(0, N_SAMPLES - len(x))
+            padded = min(int(r.uniform(0, 1.5) * W.SAMPLE_RATE), room)
+            trail = min(int(r.uniform(0, 1.5) * W.SAMPLE_RATE), room - padded)
+            x = np.concatenate([np.zeros(padded, np.float32), x, np.zeros(trail, np.float32)])
         if r.random() < self.room:  # a room: exponentially decaying noise as the impulse response
             rt60 = r.uniform(0.15, 0.6)
             n = int(rt60 * W.SAMPLE_RATE)
@@ -106,9 +113,9 @@ class Augment:
             p_n = float((nz ** 2).mean()) + 1e-9
             x = x + nz * math.sqrt(p_s / p_n / 10 ** (snr / 10))
         x = x * r.uniform(0.25, 1.0) / (np.abs(x).max() + 1e-6)
-        lead = int(r.uniform(0, 0.5) * W.SAMPLE_RATE)
+        lead = int(r.uniform(0, 0.5) * W.SAMPLE_RATE) if not padded else 0
         lead = min(lead, max(0, N_SAMPLES - len(x)))
-        return np.concatenate([np.zeros(lead, np.float32), x])[:N_SAMPLES], lead
+        return np.concatenate([np.zeros(lead, np.float32), x])[:N_SAMPLES], lead + padded
 
 
 def spec_mask(mel, rng):
@@ -150,9 +157,25 @@ class Tokens:
         return self.ts0 + int(round(min(max(seconds, 0), CHUNK) / 0.02))
 
 
-def make_batch(clips, tk, rng, aug, train=True):
-    mels, seqs, ctc = [], [], []
+def make_batch(clips, tk, rng, aug, train=True, p_nospeech=0.0):
+    """Log-mels, token ids and CTC targets; with p_nospeech > 0 that share of
+    the clips is replaced by audio without speech (nospeech.py) whose target
+    is Whisper's no-speech protocol: no_speech marks the rows whose first
+    prediction (after <|startoftranscript|>) is <|nospeech|>, not <|en|>, and
+    whose text is empty."""
+    mels, seqs, ctc, quiet = [], [], [], []
     for c in clips:
+        if train and rng.random() < p_nospeech:
+            rs = np.random.RandomState(rng.randrange(2 ** 31))
+            sec = CHUNK if rng.random() < 0.3 else rng.uniform(0.5, CHUNK)  # a full window or one padded with zeros
+            x, _ = nospeech.clip(rs, sec)
+            mel = spec_mask(W.log_mel(x, N_SAMPLES), rng)
+            mels.append(mel)
+            seqs.append(tk.prefix(False) + [tk.sp["<|endoftext|>"]])
+            ctc.append([])
+            quiet.append(True)
+            continue
+        quiet.append(False)
         if train:
             x, lead = aug(c["pcm"])
         else:
@@ -174,16 +197,20 @@ def make_batch(clips, tk, rng, aug, train=True):
     ids = torch.full((len(seqs), T), -100, dtype=torch.long)
     for i, s in enumerate(seqs):
         ids[i, : len(s)] = torch.tensor(s)
-    return torch.stack(mels), ids, ctc
+    return torch.stack(mels), ids, ctc, torch.tensor(quiet, dtype=torch.bool)
 
 
-def losses(m, ctc_head, mel, ids, ctc, tk, smoothing=0.05, detach_ctc=False):
+def losses(m, ctc_head, mel, ids, ctc, tk, smoothing=0.05, detach_ctc=False, no_speech=None):
     enc = m.model.encoder(mel)  # (B, 300, d)
     inp = ids[:, :-1].clamp(min=0)
     tgt = ids[:, 1:].clone()
     # <|en|> is predicted (language detection); the task and
     # <|notimestamps|> are given, never predicted
     tgt[(tgt == tk.sp["<|transcribe|>"]) | (tgt == tk.sp["<|notimestamps|>"])] = -100
+    if no_speech is not None and bool(no_speech.any()):
+        # the language is given at inference (<|en|> is fed either way); the
+        # no-speech probability is read from this first position's output
+        tgt[no_speech, 0] = tk.sp["<|nospeech|>"]
     logits = m.model.decoder(inp, enc)  # (B, T-1, V)
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100, label_smoothing=smoothing)
     lp = ctc_head(enc.detach() if detach_ctc else enc).log_softmax(-1).transpose(0, 1)  # (300, B, 257): bytes, then blank
@@ -211,6 +238,22 @@ def greedy(m, tk, mel, max_len=160):
         out.append(nxt)
         last = m.model.decoder(torch.tensor([[nxt]]), enc, cache, pos)[0, -1]
     return tk.decode(out).strip()
+
+
+@torch.no_grad()
+def no_speech_probs(m, tk, held):
+    """P(<|nospeech|>) after <|startoftranscript|>, as Loom reads it: the
+    median over one clip of each nospeech.py kind (seed 7, 1 s), and over the
+    first held-out speech clips."""
+    def p(x):
+        enc = m.model.encoder(W.log_mel(x, N_SAMPLES)[None])
+        lg = m.model.decoder(torch.tensor([tk.prefix(False)[:1]]), enc)[0, -1]
+        return float(lg.log_softmax(-1)[tk.sp["<|nospeech|>"]].exp())
+    rs = np.random.RandomState(7)
+    quiet = [p(nospeech.clip(rs, 1.0, k)[0]) for k in nospeech.KINDS]
+    speech = [p(c["pcm"].astype(np.float32) / 32768.0) for c in held[:8]]
+    return {"quiet": round(float(np.median(quiet)), 4), "quiet_min": round(min(quiet), 4),
+            "speech": round(float(np.median(speech)), 4) if speech else None, "speech_max": round(max(speech), 4) if speech else None}
 
 
 def init_from(m, cfg, path):
@@ -272,6 +315,10 @@ def main():
     ap.add_argument("--ctc", type=float, default=0.3)
     ap.add_argument("--room", type=float, default=0.35, help="share of utterances put in a synthetic room")
     ap.add_argument("--noise", type=float, default=0.5, help="share of utterances with added noise")
+    ap.add_argument("--nospeech", type=float, default=0.0, help="share of batch rows replaced by audio without speech "
+                    "(nospeech.py: silence, noise, hum, clicks) trained to <|nospeech|> and an empty transcript")
+    ap.add_argument("--pad", type=float, default=0.0, help="share of utterances given 0-1.5 s of silence before and after "
+                    "(under the room and noise)")
     ap.add_argument("--clip", type=float, default=2.0, help="gradient norm clip")
     ap.add_argument("--every", type=float, default=12, help="minutes between checkpoints")
     ap.add_argument("--resume", action="store_true")
@@ -350,7 +397,7 @@ def main():
     print(json.dumps({"clips": len(train), "hours": round(sum(c["samples"] for c in train) / 16000 / 3600, 2),
                       "params": n_params, "config": cfg, "budget_min": round(budget / 60, 1)}), flush=True)
     log = open(os.path.join(a.work, "log.jsonl"), "a")
-    aug = Augment(rng, a.room, a.noise)
+    aug = Augment(rng, a.room, a.noise, a.pad)
     order, oi = list(range(len(train))), len(train)
     last_ck = last_load = time.time()
     warm = a.warmup
@@ -372,8 +419,8 @@ def main():
         batch = [train[i] for i in order[oi:oi + a.batch]]
         oi += a.batch
         m.train()
-        mel, ids, ctc = make_batch(batch, tk, rng, aug)
-        ce, cl = losses(m, ctc_head, mel, ids, ctc, tk, detach_ctc=step < a.ctc_head_warmup)
+        mel, ids, ctc, quiet = make_batch(batch, tk, rng, aug, p_nospeech=a.nospeech)
+        ce, cl = losses(m, ctc_head, mel, ids, ctc, tk, detach_ctc=step < a.ctc_head_warmup, no_speech=quiet)
         loss = ce + a.ctc * cl
         opt.zero_grad()
         loss.backward()
@@ -423,7 +470,8 @@ def checkpoint(a, m, avg, ctc_head, opt, step, tk, cfg, held, log, ck):
         e, n = e + edits(ref, words(hyp)), n + len(ref)
         if len(shown) < 3:
             shown.append(hyp)
-    rec = {"checkpoint": step, "average": avg is not None, "heldout_wer": round(e / max(n, 1), 4), "clips": len(held), "examples": shown}
+    rec = {"checkpoint": step, "average": avg is not None, "heldout_wer": round(e / max(n, 1), 4), "clips": len(held), "examples": shown,
+           "no_speech_prob": no_speech_probs(m, tk, held)}
     print(json.dumps(rec), flush=True)
     log.write(json.dumps(rec) + "\n")
     log.flush()

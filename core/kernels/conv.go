@@ -313,7 +313,18 @@ func conv2dWide(out, x, w, bias []float32, p *Conv2DParams, oh, ow int) {
 	kdim, ohw := p.C*taps, oh*ow
 	batch, rows := p.N, oh // images and output rows per chunk
 	if kdim*p.N*wide > conv2dWideCols {
-		batch, rows = 1, max(1, min(oh, conv2dWideCols/(kdim*wp)))
+		if fit := conv2dWideCols / (kdim * wide); fit > 0 {
+			// Whole images, as many as fit and evened out over the chunks:
+			// one image of an 8×8 or 4×4 map is 80 or 24 columns, fewer
+			// than three or one B slivers of 32, where the micro-kernel's
+			// padding and packing the weight again per Gemm cost more than
+			// the product (a guided video step's 32 frames ran its 4×4 and
+			// 8×8 convs at 20 and 40 GFLOP/s of CPU).
+			chunks := (p.N + fit - 1) / fit
+			batch = (p.N + chunks - 1) / chunks
+		} else {
+			batch, rows = 1, max(1, min(oh, conv2dWideCols/(kdim*wp)))
+		}
 	}
 	slack := p.DilW * (p.KW - 1) // the last plane's last taps read past it (into discarded columns)
 	padBuf, colBuf, accBuf := getCol(p.N*p.C*plane+slack), getCol(kdim*batch*rows*wp), getCol(p.K*batch*rows*wp)

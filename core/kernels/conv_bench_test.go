@@ -8,10 +8,12 @@ import (
 )
 
 // BenchmarkConv2D runs the 3×3, pad-1 convolutions of the Shapes UNet (batch
-// 2, 4×4…16×16 maps) and VAE decoder (32×32 and 64×64), reporting GFLOP/s.
+// 2, 4×4…16×16 maps), the motion UNet (a guided step's 32 frames) and the VAE
+// decoder (32×32 and 64×64), reporting GFLOP/s.
 func BenchmarkConv2D(b *testing.B) {
 	for _, s := range []struct{ n, c, k, side int }{
 		{2, 64, 64, 4}, {2, 64, 64, 8}, {2, 128, 64, 16}, {2, 64, 64, 16}, {2, 32, 32, 16},
+		{32, 64, 64, 4}, {32, 128, 64, 4}, {32, 64, 64, 8}, {32, 128, 64, 8}, {32, 32, 32, 16},
 		{1, 64, 64, 32}, {1, 64, 64, 64}, {1, 32, 32, 64},
 	} {
 		p := Conv2DParams{N: s.n, C: s.c, H: s.side, W: s.side, K: s.k, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}

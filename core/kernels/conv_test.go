@@ -155,6 +155,56 @@ func TestConv2DTapsRandom(t *testing.T) {
 	}
 }
 
+// TestConv2DWideImageChunks sends batches through conv2dWide in chunks of
+// whole images (the motion UNet's 32 frames on 4×4 and 8×8 maps), evened out
+// so the last chunk may be short, on every implementation: against the
+// direct loop, and bit for bit against the default chunking (the whole batch
+// in one Gemm for most of these shapes), since each output's sum runs over
+// the same k slabs whatever its column (K ≥ 2: a one-row Gemm is a GEMV
+// whose sums depend on n).
+func TestConv2DWideImageChunks(t *testing.T) {
+	old, oldCols := conv2dTapsMinPixels, conv2dWideCols
+	defer func() { conv2dTapsMinPixels, conv2dWideCols = old, oldCols }()
+	conv2dTapsMinPixels = 1 << 30
+	r := rand.New(rand.NewSource(17))
+	for _, impl := range impls() {
+		withImpl(t, impl, func() {
+			for i := 0; i < 40; i++ {
+				p := Conv2DParams{N: 2 + r.Intn(10), C: 1 + r.Intn(40), H: 1 + r.Intn(9), W: 1 + r.Intn(9), K: 2 + r.Intn(40),
+					KH: 1 + r.Intn(3), KW: 1 + r.Intn(3), PadH: r.Intn(2), PadW: r.Intn(2)}
+				p.defaults()
+				oh, ow := p.OutSize()
+				if oh <= 0 || ow <= 0 {
+					continue
+				}
+				x := randSlice(r, p.N*p.C*p.H*p.W)
+				w := randSlice(r, p.K*p.C*p.KH*p.KW)
+				bias := randSlice(r, p.K)
+				conv2dWideCols = oldCols
+				whole := make([]float32, p.N*p.K*oh*ow)
+				if err := Conv2D(whole, x, w, bias, p); err != nil {
+					t.Fatalf("%+v: %v", p, err)
+				}
+				// One image's columns, times 1 … N-1 images, plus a little.
+				image := p.C * p.KH * p.KW * oh * (p.W + 2*p.PadW)
+				conv2dWideCols = image*(1+r.Intn(p.N-1)) + r.Intn(image)
+				got, full := guarded(len(whole))
+				if err := Conv2D(got, x, w, bias, p); err != nil {
+					t.Fatalf("%+v: %v", p, err)
+				}
+				checkGuards(t, full, len(whole))
+				name := fmt.Sprintf("%s conv2d %+v in chunks of %d floats", impl, p, conv2dWideCols)
+				assertNMSE(t, name, got, refConv2D(x, w, bias, p), tolConv)
+				for j := range got {
+					if math.Float32bits(got[j]) != math.Float32bits(whole[j]) {
+						t.Fatalf("%s: out[%d] = %v, one Gemm gives %v", name, j, got[j], whole[j])
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestConvTranspose2D(t *testing.T) {
 	r := rand.New(rand.NewSource(13))
 	for _, p := range []ConvT2DParams{

@@ -49,7 +49,9 @@ func (l *loopState) finish() {
 
 func (t poolTask) run() {
 	t.fn(t.lo, t.hi)
-	t.loop.finish()
+	if t.loop != nil { // nil: a Team member (teamMember), not a loop's chunk
+		t.loop.finish()
+	}
 }
 
 var defaultPool atomic.Pointer[Pool]
@@ -267,8 +269,13 @@ func (p *Pool) Each(n int, fn func(i int)) {
 // counts as in flight, so the loops its kernels start run on the member's
 // own thread. Every member must call bar.Wait the
 // same number of times (a member that fails keeps meeting the barriers).
-// The members are goroutines of their own, not pool workers: a member
-// blocked at a barrier must never hold a worker another member waits for.
+// Each member other than part 0 is offered to the pool's workers and also
+// handed to a goroutine of its own, and whichever comes first runs it: a
+// worker still polling the queue after its last loop takes it at once on
+// its own core, where a new goroutine would wait in the caller's run queue
+// (a polling worker yields only to itself, and steals nothing) and run
+// beside part 0 on the caller's core; the goroutine makes sure a member
+// never waits for a worker held elsewhere.
 func (p *Pool) Team(want int, fn func(part, parts int, bar *Barrier)) {
 	parts := min(want, p.threads-int(p.inFlight.Load()))
 	if parts <= 1 {
@@ -288,10 +295,33 @@ func (p *Pool) Team(want int, fn func(part, parts int, bar *Barrier)) {
 	bar.cond.L = &bar.mu
 	var wg sync.WaitGroup
 	for i := 1; i < parts; i++ {
-		wg.Go(func() { fn(i, parts, bar) })
+		wg.Add(1)
+		m := &teamMember{fn: fn, part: i, parts: parts, bar: bar, wg: &wg}
+		select {
+		case p.work <- poolTask{fn: m.run}:
+		default: // queue full: the goroutine alone
+		}
+		go m.run(0, 0)
 	}
 	fn(0, parts, bar)
 	wg.Wait()
+}
+
+// teamMember is one Team part offered to both a pool worker and a goroutine
+// of its own: the first to call run runs it, the other returns at once.
+type teamMember struct {
+	claimed     atomic.Bool
+	fn          func(part, parts int, bar *Barrier)
+	part, parts int
+	bar         *Barrier
+	wg          *sync.WaitGroup
+}
+
+func (m *teamMember) run(int, int) {
+	if m.claimed.CompareAndSwap(false, true) {
+		defer m.wg.Done()
+		m.fn(m.part, m.parts, m.bar)
+	}
 }
 
 // Barrier makes a Team's members wait for each other: Wait returns once all

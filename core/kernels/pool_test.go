@@ -252,6 +252,48 @@ func TestPoolTeam(t *testing.T) {
 	})
 }
 
+// TestPoolTeamMembersRunOnce: each member runs exactly once whether a
+// worker or the member's own goroutine takes it — with the worker free (and
+// still polling after a loop), and with the worker held by a task that only
+// ends after the team does (the member must not wait for it).
+func TestPoolTeamMembersRunOnce(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	for round := range 500 {
+		if round%2 == 0 {
+			p.For(64, 1, func(lo, hi int) {}) // leaves the workers polling
+		}
+		var runs [3]atomic.Int32
+		p.Team(3, func(part, parts int, bar *Barrier) {
+			runs[part].Add(1)
+			bar.Wait()
+		})
+		for part := range runs {
+			if n := runs[part].Load(); n != 1 {
+				t.Fatalf("round %d: part %d ran %d times", round, part, n)
+			}
+		}
+	}
+	two := NewPool(2)
+	defer two.Close()
+	release, held := make(chan struct{}), make(chan struct{})
+	two.work <- poolTask{fn: func(int, int) { close(held); <-release }}
+	<-held // the one worker is busy until the team below has finished
+	var runs [2]atomic.Int32
+	two.Team(2, func(part, parts int, bar *Barrier) {
+		if parts != 2 {
+			t.Errorf("held worker: team of %d", parts)
+		}
+		runs[part].Add(1)
+		bar.Wait()
+	})
+	close(release)
+	two.For(8, 1, func(lo, hi int) {}) // the worker takes the stale offer first, if still queued
+	if runs[0].Load() != 1 || runs[1].Load() != 1 {
+		t.Errorf("held worker: parts ran %d and %d times", runs[0].Load(), runs[1].Load())
+	}
+}
+
 func TestBand(t *testing.T) {
 	for _, n := range []int{0, 1, 7, 64, 1001} {
 		for _, align := range []int{1, 8} {

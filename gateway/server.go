@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/loomhq/loom/gateway/prom"
 	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/queue"
 )
@@ -140,7 +142,7 @@ type Server struct {
 	models  *modelIndex
 	limiter *keyLimiter
 	metrics *metrics
-	reg     *prom.Registry
+	reg     *prometheus.Registry
 	engine  *gin.Engine
 	urlKey  []byte // HMAC key of signed file URLs
 }
@@ -150,7 +152,7 @@ type Option func(*Server)
 
 // WithRegistry makes /metrics serve reg (with the gateway's collectors added)
 // instead of a fresh registry, so a process can add its own metrics.
-func WithRegistry(reg *prom.Registry) Option { return func(s *Server) { s.reg = reg } }
+func WithRegistry(reg *prometheus.Registry) Option { return func(s *Server) { s.reg = reg } }
 
 // New builds a gateway over q.
 func New(cfg Config, q queue.Queue, opts ...Option) *Server {
@@ -160,8 +162,8 @@ func New(cfg Config, q queue.Queue, opts ...Option) *Server {
 		o(s)
 	}
 	if s.reg == nil {
-		s.reg = prom.NewRegistry()
-		prom.RegisterRuntime(s.reg)
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s.models = newModelIndex(q, cfg.ModelsTTL, cfg.Now)
 	s.limiter = newKeyLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
@@ -202,7 +204,7 @@ func (s *Server) routes() *gin.Engine {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(prom.Handler(s.reg)))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 
 	s.registerFiles(r)
 	s.registerPlayground(r)

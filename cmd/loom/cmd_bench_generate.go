@@ -29,6 +29,7 @@ type generateBenchResult struct {
 	GenTokens    int     `json:"gen_tokens"`
 	Threads      int     `json:"threads"`
 	Kernels      string  `json:"kernels"`
+	KVCache      string  `json:"kv_cache,omitempty"` // an attention decoder's: f16, f32 or q8_0
 	PrefillMs    float64 `json:"prefill_ms"`
 	PrefillTokS  float64 `json:"prefill_tok_s"`
 	DecodeMsTok  float64 `json:"decode_ms_per_tok"`
@@ -52,7 +53,7 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "kernel threads (0 = all CPUs)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed decode steps to this file (go tool pprof)")
-	kvCache := fs.String("kv-cache", "", "attention decoders' KV cache type, f16 or f32 (default: $"+towers.KVCacheEnv+", else f16)")
+	kvCache := fs.String("kv-cache", "", "attention decoders' KV cache type, f16, f32 or q8_0 (default: $"+towers.KVCacheEnv+", else f16)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,8 +63,8 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	if *promptTokens < 1 || *genTokens < 1 {
 		return usagef("--prompt-tokens and --gen-tokens must be ≥ 1")
 	}
-	if *kvCache != "" && *kvCache != "f16" && *kvCache != "f32" {
-		return usagef("--kv-cache %q: want f16 or f32", *kvCache)
+	if *kvCache != "" && *kvCache != "f16" && *kvCache != "f32" && *kvCache != "q8_0" {
+		return usagef("--kv-cache %q: want f16, f32 or q8_0", *kvCache)
 	}
 	if *threads > 0 {
 		kernels.SetThreads(*threads)
@@ -81,8 +82,14 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if d := towers.AsDecoder(lm); d != nil && *kvCache != "" {
-		d.KVF32 = *kvCache == "f32"
+	kvType := ""
+	if d := towers.AsDecoder(lm); d != nil {
+		if *kvCache != "" {
+			if err := d.SetKVCache(*kvCache); err != nil {
+				return err
+			}
+		}
+		kvType = d.KVCacheType()
 	}
 	c := lm.Info()
 	if *promptTokens+*genTokens > c.Context {
@@ -149,7 +156,7 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 	res := generateBenchResult{
 		Model: *model, Layers: c.Layers, Dim: c.Dim, Vocab: c.Vocab, WeightType: wt,
-		PromptTokens: *promptTokens, GenTokens: *genTokens, Threads: kernels.Default().Threads(), Kernels: kernels.Impl(),
+		PromptTokens: *promptTokens, GenTokens: *genTokens, Threads: kernels.Default().Threads(), Kernels: kernels.Impl(), KVCache: kvType,
 		PrefillMs:   float64(prefill.Microseconds()) / 1000,
 		PrefillTokS: float64(*promptTokens) / prefill.Seconds(),
 		DecodeMsTok: float64(decode.Microseconds()) / 1000 / float64(*genTokens),

@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/loomhq/loom/gateway"
-	"github.com/loomhq/loom/gateway/prom"
 )
 
 func init() {
@@ -41,7 +42,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(s.ctx))
 	defer stopWork()
 	// One registry: the gateway's /metrics shows the worker's job counts too.
-	reg := prom.NewRegistry()
+	reg := prometheus.NewRegistry()
 	r, err := startWorker(workCtx, s.q, &wf, qf.lease, reg, s.logger)
 	if err != nil {
 		return err

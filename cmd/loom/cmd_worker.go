@@ -7,7 +7,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/loomhq/loom/gateway/prom"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func init() {
@@ -33,7 +34,7 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	reg := prom.NewRegistry()
+	reg := prometheus.NewRegistry()
 	r, err := startWorker(s.ctx, s.q, &wf, qf.lease, reg, s.logger)
 	if err != nil {
 		return err
@@ -44,7 +45,7 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", prom.Handler(reg))
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !r.worker.Serving() {

@@ -274,7 +274,7 @@ func FlashAttention(out, q, k, v []float32, p AttnParams) error {
 	return flashAttention(out, q, kvRows{f32: k}, kvRows{f32: v}, p)
 }
 
-// flashAttention is FlashAttention and FlashAttentionF16.
+// flashAttention is FlashAttention, FlashAttentionF16 and FlashAttentionQ8.
 func flashAttention(out, q []float32, k, v kvRows, p AttnParams) error {
 	if err := p.normalize(out, q, k.len(), v.len()); err != nil {
 		return err
@@ -282,7 +282,7 @@ func flashAttention(out, q []float32, k, v kvRows, p AttnParams) error {
 	if p.SeqQ == 0 {
 		return nil
 	}
-	if p.SeqQ == 1 && k.half {
+	if p.SeqQ == 1 && k.widened() {
 		attnDecodeHeads(out, q, k, v, &p)
 		return nil
 	}

@@ -15,53 +15,75 @@ type kvRows struct {
 	f32  []float32
 	f16  []uint16
 	half bool
+	q8   kvQ8 // with isQ8: q8_0 levels and scales (attention_q8.go)
+	isQ8 bool
 }
 
 func (r kvRows) len() int {
-	if r.half {
+	switch {
+	case r.half:
 		return len(r.f16)
+	case r.isQ8:
+		return len(r.q8.qs)
 	}
 	return len(r.f32)
 }
 
+// widened reports whether the kernels read r through a conversion (halves
+// or q8_0) rather than as float32.
+func (r kvRows) widened() bool { return r.half || r.isQ8 }
+
 // at is the view from element off on.
 func (r kvRows) at(off int) kvRows {
-	if r.half {
+	switch {
+	case r.half:
 		return kvRows{f16: r.f16[off:], half: true}
+	case r.isQ8:
+		return kvRows{q8: r.q8.at(off), isQ8: true}
 	}
 	return kvRows{f32: r.f32[off:]}
 }
 
 // dots sets out[j] = dot(q[:n], row j) for m rows of stride ld.
 func (r kvRows) dots(out, q []float32, ld, n, m int) {
-	if r.half {
+	switch {
+	case r.half:
 		vecDotsF16(out, q, r.f16, ld, n, m)
-		return
+	case r.isQ8:
+		vecDotsQ8(out, q, r.q8, ld, n, m)
+	default:
+		vecDots(out, q, r.f32, ld, n, m)
 	}
-	vecDots(out, q, r.f32, ld, n, m)
 }
 
 // accRows adds Σ_j w[j]·row j (n elements, m rows of stride ld) to y.
 func (r kvRows) accRows(y, w []float32, ld, n, m int) {
-	if r.half {
+	switch {
+	case r.half:
 		vecAccRowsF16(y, w, r.f16, ld, n, m)
-		return
+	case r.isQ8:
+		vecAccRowsQ8(y, w, r.q8, ld, n, m)
+	default:
+		vecAccRows(y, w, r.f32, ld, n, m)
 	}
-	vecAccRows(y, w, r.f32, ld, n, m)
 }
 
 // tile returns m rows of n elements (stride ld) as float32 and their
-// stride: the rows themselves, or for halves their values widened into
-// *buf (m, n), which grows as needed.
+// stride: the rows themselves, or for halves and q8_0 their values widened
+// into *buf (m, n), which grows as needed.
 func (r kvRows) tile(buf *[]float32, ld, n, m int) ([]float32, int) {
-	if !r.half {
+	if !r.widened() {
 		return r.f32, ld
 	}
 	if cap(*buf) < m*n {
 		*buf = make([]float32, m*n)
 	}
 	dst := (*buf)[:m*n]
-	f16RowsToF32(dst, r.f16, ld, n, m)
+	if r.isQ8 {
+		q8RowsToF32(dst, r.q8, ld, n, m)
+	} else {
+		f16RowsToF32(dst, r.f16, ld, n, m)
+	}
 	return dst, n
 }
 

@@ -1,6 +1,7 @@
 //go:build amd64 && !noasm
 
 #include "textflag.h"
+#include "hsum4_amd64.h"
 
 #define attnPrefetchRows 16
 
@@ -80,28 +81,7 @@ h4sum:
 	VADDPS Z5, Z1, Z1
 	VADDPS Z6, Z2, Z2
 	VADDPS Z7, Z3, Z3
-	// 16 lanes to 8, 8 to 4 per row, then a 4×4 transpose-add (two HADD
-	// rounds) leaves row r's sum in lane r.
-	VEXTRACTF64X4 $1, Z0, Y8
-	VADDPS        Y8, Y0, Y0
-	VEXTRACTF64X4 $1, Z1, Y8
-	VADDPS        Y8, Y1, Y1
-	VEXTRACTF64X4 $1, Z2, Y8
-	VADDPS        Y8, Y2, Y2
-	VEXTRACTF64X4 $1, Z3, Y8
-	VADDPS        Y8, Y3, Y3
-	VEXTRACTF128  $1, Y0, X8
-	VADDPS        X8, X0, X0
-	VEXTRACTF128  $1, Y1, X8
-	VADDPS        X8, X1, X1
-	VEXTRACTF128  $1, Y2, X8
-	VADDPS        X8, X2, X2
-	VEXTRACTF128  $1, Y3, X8
-	VADDPS        X8, X3, X3
-	VHADDPS       X1, X0, X0
-	VHADDPS       X3, X2, X2
-	VHADDPS       X2, X0, X0
-	VMOVUPS       X0, (DI)
+	HSUM4_STORE((DI))
 	VZEROUPPER
 	RET
 

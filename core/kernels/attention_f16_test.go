@@ -76,24 +76,7 @@ func TestVecDotsAccRowsF16(t *testing.T) {
 			vecDotsF16Generic(wantD, q, k, ld, n, m)
 			wantA := append([]float32(nil), y0...)
 			vecAccRowsF16Generic(wantA, w, k, ld, n, m)
-			for j := 0; j < m; j++ {
-				var s float64
-				for c := 0; c < n; c++ {
-					s += float64(q[c]) * float64(kw[j*ld+c])
-				}
-				if math.Abs(s-float64(wantD[j])) > 1e-5*float64(n) {
-					t.Fatalf("vecDotsF16Generic n=%d row %d: %v, want %v", n, j, wantD[j], s)
-				}
-			}
-			for c := 0; c < n; c++ {
-				s := float64(y0[c])
-				for j := 0; j < m; j++ {
-					s += float64(w[j]) * float64(kw[j*ld+c])
-				}
-				if math.Abs(s-float64(wantA[c])) > 1e-5*float64(m) {
-					t.Fatalf("vecAccRowsF16Generic n=%d col %d: %v, want %v", n, c, wantA[c], s)
-				}
-			}
+			checkRowRefs(t, "F16", q, w, y0, kw, wantD, wantA, ld, n, m)
 			for _, impl := range impls() {
 				withImpl(t, impl, func() {
 					got, full := guarded(m)
@@ -107,6 +90,31 @@ func TestVecDotsAccRowsF16(t *testing.T) {
 					assertNMSE(t, impl+" vecAccRowsF16", acc, wantA, tolVecDotF16)
 				})
 			}
+		}
+	}
+}
+
+// checkRowRefs holds a widened-row dot and accumulate reference's results
+// (wantD = rows·q, wantA = y0 + Σ w[j]·row j) to float64 sums of the widened
+// values kw (rows of n, stride ld).
+func checkRowRefs(t *testing.T, kind string, q, w, y0, kw, wantD, wantA []float32, ld, n, m int) {
+	t.Helper()
+	for j := 0; j < m; j++ {
+		var s float64
+		for c := 0; c < n; c++ {
+			s += float64(q[c]) * float64(kw[j*ld+c])
+		}
+		if math.Abs(s-float64(wantD[j])) > 1e-5*float64(n) {
+			t.Fatalf("vecDots%sGeneric n=%d row %d: %v, want %v", kind, n, j, wantD[j], s)
+		}
+	}
+	for c := 0; c < n; c++ {
+		s := float64(y0[c])
+		for j := 0; j < m; j++ {
+			s += float64(w[j]) * float64(kw[j*ld+c])
+		}
+		if math.Abs(s-float64(wantA[c])) > 1e-5*float64(m) {
+			t.Fatalf("vecAccRows%sGeneric n=%d col %d: %v, want %v", kind, n, c, wantA[c], s)
 		}
 	}
 }
@@ -210,7 +218,9 @@ func TestAttnDecodeMatchesTile(t *testing.T) {
 		}
 		k16, _ := halves(k32)
 		v16, _ := halves(v32)
-		kvs := [][2]kvRows{{{f16: k16, half: true}, {f16: v16, half: true}}, {{f32: k32}, {f32: v32}}}
+		k8, _ := q8Cache(k32)
+		v8, _ := q8Cache(v32)
+		kvs := [][2]kvRows{{{f16: k16, half: true}, {f16: v16, half: true}}, {{f32: k32}, {f32: v32}}, {{q8: k8, isQ8: true}, {q8: v8, isQ8: true}}}
 		for _, impl := range impls() {
 			withImpl(t, impl, func() {
 				for kind, kv := range kvs {

@@ -20,7 +20,7 @@ const attnShortKeys = 32
 // causal mask, additive mask, soft-cap or window (every query sees every
 // key).
 func (p *AttnParams) shortKeys(k kvRows) bool {
-	return useAVX2 && !k.half && p.SeqKV >= 1 && p.SeqKV <= attnShortKeys && (p.HeadDim == 8 || p.HeadDim == 16) &&
+	return useAVX2 && !k.widened() && p.SeqKV >= 1 && p.SeqKV <= attnShortKeys && (p.HeadDim == 8 || p.HeadDim == 16) &&
 		!p.Causal && p.Mask == nil && !p.shaped()
 }
 

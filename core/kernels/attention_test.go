@@ -345,7 +345,9 @@ func TestAttnPackedMatchesTiles(t *testing.T) {
 		qTiles := (c.seqQ + attnQTile - 1) / attnQTile
 		k16, _ := halves(k32)
 		v16, _ := halves(v32)
-		kvs := [][2]kvRows{{{f32: k32}, {f32: v32}}, {{f16: k16, half: true}, {f16: v16, half: true}}}
+		k8, _ := q8Cache(k32)
+		v8, _ := q8Cache(v32)
+		kvs := [][2]kvRows{{{f32: k32}, {f32: v32}}, {{f16: k16, half: true}, {f16: v16, half: true}}, {{q8: k8, isQ8: true}, {q8: v8, isQ8: true}}}
 		for _, impl := range impls() {
 			withImpl(t, impl, func() {
 				if p.shortKeys(kvs[0][0]) || !p.attnPackable(qTiles) {

@@ -100,6 +100,13 @@ func (r *RoPE) Apply(x []float32, seq, heads, headDim, pos0 int) error {
 // stored, so attention reads exactly what a float32 cache would hold, to
 // 11 significant bits.
 //
+// With Q8 set it holds them as ggml's q8_0 (K8, V8 levels; KD, VD f16
+// scales, one per 32 consecutive elements of a row), as llama.cpp's
+// `-ctk q8_0 -ctv q8_0`: 34 bytes per 32 elements, 53% of an f16 cache,
+// read by kernels.FlashAttentionQ8. The row width must be a multiple of
+// 32 (kernels.KVQ8Block). Keys and values are rounded once as they are
+// stored, by ggml's quantizer.
+//
 // A sliding-window layer (Window > 0: Gemma 2/3's local layers) keeps only
 // what its queries can still see. Its rows hold positions Start…; once
 // more than Window + slidingSlack(Window) rows would be held, the rows no
@@ -111,6 +118,9 @@ type KVCache struct {
 	K, V     []float32 // (capacity, kv_heads·head_dim), without Half
 	K16, V16 []uint16  // (capacity, kv_heads·head_dim) IEEE halves, with Half
 	Half     bool      // store f16 (K16, V16) instead of float32 (K, V)
+	K8, V8   []int8    // (capacity, kv_heads·head_dim) q8_0 levels, with Q8
+	KD, VD   []uint16  // (capacity, kv_heads·head_dim/32) q8_0 f16 scales, with Q8
+	Q8       bool      // store q8_0 (K8, KD, V8, VD); Half is then ignored
 	Width    int       // kv_heads·head_dim
 	Max      int       // most positions it may hold (the context)
 	Window   int       // keys a query sees, itself included, in a sliding layer; 0: all, nothing dropped
@@ -120,14 +130,19 @@ type KVCache struct {
 // Rows is how many positions the cache has room for.
 func (c *KVCache) Rows() int {
 	n := len(c.K)
-	if c.Half {
+	switch {
+	case c.Q8:
+		n = len(c.K8)
+	case c.Half:
 		n = len(c.K16)
 	}
 	return n / max(c.Width, 1)
 }
 
 // Bytes is the memory the cache holds (capacity, not positions used).
-func (c *KVCache) Bytes() int { return 4*(len(c.K)+len(c.V)) + 2*(len(c.K16)+len(c.V16)) }
+func (c *KVCache) Bytes() int {
+	return 4*(len(c.K)+len(c.V)) + 2*(len(c.K16)+len(c.V16)) + len(c.K8) + len(c.V8) + 2*(len(c.KD)+len(c.VD))
+}
 
 // slidingSlack is how many rows past its window a sliding cache holds
 // before it drops the old ones: moving Window−1 rows every slack positions
@@ -145,6 +160,9 @@ func (c *KVCache) Reserve(n int) error {
 
 // grow makes room for rows rows, keeping those already stored.
 func (c *KVCache) grow(rows int) error {
+	if c.Q8 && c.Width%kernels.KVQ8Block != 0 {
+		return fmt.Errorf("kv cache: a q8_0 cache's rows are whole blocks of %d, not %d elements", kernels.KVQ8Block, c.Width)
+	}
 	if c.Rows() >= rows {
 		return nil
 	}
@@ -155,10 +173,14 @@ func (c *KVCache) grow(rows int) error {
 		capPos = min(capPos, c.Window+slidingSlack(c.Window))
 	}
 	capPos = max(capPos, rows)
-	if c.Half {
+	switch {
+	case c.Q8:
+		c.K8, c.V8 = growCopy(c.K8, capPos*c.Width), growCopy(c.V8, capPos*c.Width)
+		c.KD, c.VD = growCopy(c.KD, capPos*c.Width/kernels.KVQ8Block), growCopy(c.VD, capPos*c.Width/kernels.KVQ8Block)
+	case c.Half:
 		c.K16 = growCopy(c.K16, capPos*c.Width)
 		c.V16 = growCopy(c.V16, capPos*c.Width)
-	} else {
+	default:
 		c.K = growCopy(c.K, capPos*c.Width)
 		c.V = growCopy(c.V, capPos*c.Width)
 	}
@@ -166,15 +188,23 @@ func (c *KVCache) grow(rows int) error {
 }
 
 // growCopy returns a zeroed slice of n elements starting with a's.
-func growCopy[T float32 | uint16](a []T, n int) []T {
+func growCopy[T float32 | uint16 | int8](a []T, n int) []T {
 	b := make([]T, n)
 	copy(b, a)
 	return b
 }
 
 // moveRows copies n elements from src to dst within K and V (whichever the
-// cache holds).
+// cache holds; whole rows, so a q8_0 cache's whole blocks).
 func (c *KVCache) moveRows(dst, src, n int) {
+	if c.Q8 {
+		copy(c.K8[dst:], c.K8[src:src+n])
+		copy(c.V8[dst:], c.V8[src:src+n])
+		b := kernels.KVQ8Block
+		copy(c.KD[dst/b:], c.KD[src/b:(src+n)/b])
+		copy(c.VD[dst/b:], c.VD[src/b:(src+n)/b])
+		return
+	}
 	if c.Half {
 		copy(c.K16[dst:], c.K16[src:src+n])
 		copy(c.V16[dst:], c.V16[src:src+n])
@@ -214,10 +244,15 @@ func (c *KVCache) Held(n int) int { return n - c.Start }
 // that branches from another); a sliding cache copies those it holds.
 func (c *KVCache) Clone(n int) KVCache {
 	n = min(n-c.Start, c.Rows()) * c.Width
-	f := KVCache{Half: c.Half, Width: c.Width, Max: c.Max, Window: c.Window, Start: c.Start}
-	if c.Half {
+	f := KVCache{Half: c.Half, Q8: c.Q8, Width: c.Width, Max: c.Max, Window: c.Window, Start: c.Start}
+	switch {
+	case c.Q8:
+		b := kernels.KVQ8Block
+		f.K8, f.V8 = append([]int8(nil), c.K8[:n]...), append([]int8(nil), c.V8[:n]...)
+		f.KD, f.VD = append([]uint16(nil), c.KD[:n/b]...), append([]uint16(nil), c.VD[:n/b]...)
+	case c.Half:
 		f.K16, f.V16 = append([]uint16(nil), c.K16[:n]...), append([]uint16(nil), c.V16[:n]...)
-	} else {
+	default:
 		f.K, f.V = append([]float32(nil), c.K[:n]...), append([]float32(nil), c.V[:n]...)
 	}
 	return f
@@ -250,8 +285,9 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	if err := c.prepare(pos, seq); err != nil {
 		return err
 	}
-	vw := 0 // new values' floats in the working slice: an f16 cache's only
-	if c.Half {
+	narrow := c.Half || c.Q8 // keys and values computed in float32, stored narrower
+	vw := 0                  // new values' floats in the working slice: an f16 or q8_0 cache's only
+	if narrow {
 		vw = seq * kw
 	}
 	ws := s.work(2*seq*qw + vw)
@@ -259,8 +295,8 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 	att := ws[seq*qw:][:seq*qw] // (seq, heads, head_dim)
 	row := pos - c.Start        // the rows of positions pos… (a sliding cache may have dropped older ones)
 	var kNew, vNew []float32    // (seq, kv_heads, head_dim)
-	if c.Half {
-		// Computed in float32 and stored as halves below, before attention
+	if narrow {
+		// Computed in float32 and stored as halves or q8_0 below, before attention
 		// writes att (kv_heads ≤ heads, so K fits in it); V after att.
 		kNew, vNew = att[:seq*kw], ws[2*seq*qw:][:vw]
 	} else {
@@ -292,11 +328,16 @@ func (a *Attention) Forward(out, x []float32, seq, pos int, c *KVCache, s *Scrat
 		Scale: a.Scale, Softcap: a.Softcap, Window: a.Window,
 	}
 	var err error
-	if c.Half {
+	switch b := kernels.KVQ8Block; {
+	case c.Q8:
+		kernels.QuantizeKVQ8(c.K8[row*kw:(row+seq)*kw], c.KD[row*kw/b:], kNew)
+		kernels.QuantizeKVQ8(c.V8[row*kw:(row+seq)*kw], c.VD[row*kw/b:], vNew)
+		err = kernels.FlashAttentionQ8(att, q, c.K8[:n*kw], c.KD[:n*kw/b], c.V8[:n*kw], c.VD[:n*kw/b], p)
+	case c.Half:
 		kernels.F32ToF16Row(c.K16[row*kw:(row+seq)*kw], kNew)
 		kernels.F32ToF16Row(c.V16[row*kw:(row+seq)*kw], vNew)
 		err = kernels.FlashAttentionF16(att, q, c.K16[:n*kw], c.V16[:n*kw], p)
-	} else {
+	default:
 		err = kernels.FlashAttention(att, q, c.K[:n*kw], c.V[:n*kw], p)
 	}
 	if err != nil {

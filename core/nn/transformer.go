@@ -316,8 +316,8 @@ func (l *DecoderLayer) Forward(x []float32, T, pos int, cache *KVCache, ck, cv [
 	if cache.Width != w {
 		return fmt.Errorf("decoder layer: cache width %d, attention %d", cache.Width, w)
 	}
-	if cache.Half {
-		return fmt.Errorf("decoder layer: an f16 cache is not supported here (float32 only)")
+	if cache.Half || cache.Q8 {
+		return fmt.Errorf("decoder layer: an f16 or q8_0 cache is not supported here (float32 only)")
 	}
 	if err := cache.Reserve(pos + T); err != nil {
 		return err

@@ -279,23 +279,62 @@ type Decoder struct {
 	// KVF32 makes new sessions keep keys and values in float32 instead of
 	// IEEE halves (nn.KVCache.Half); LoadDecoder sets it from KVCacheEnv.
 	KVF32 bool
+	// KVQ8 makes new sessions keep them as q8_0 (nn.KVCache.Q8, llama.cpp's
+	// -ctk q8_0 -ctv q8_0), over KVF32; a model whose head size is not a
+	// multiple of 32 (kernels.KVQ8Block) keeps halves, so that no block
+	// spans two heads (llama.cpp refuses such a cache; stories260K's 8-wide
+	// heads lose 0.25% perplexity with blocks across 4 heads, a q8_0 file's
+	// 64-wide heads 0.07%). LoadDecoder sets it from KVCacheEnv.
+	KVQ8 bool
 }
 
 // KVCacheEnv names the environment variable that picks the element type of
 // a decoder session's KV cache: "f16" (the default, llama.cpp's default
-// type_k/type_v: half the memory) or "f32" (the cache before f16 existed).
+// type_k/type_v: half the memory), "f32" (the cache before f16 existed) or
+// "q8_0" (ggml's q8_0, 53% of f16).
 const KVCacheEnv = "LOOM_KV_CACHE"
 
-// kvF32FromEnv reads KVCacheEnv.
-func kvF32FromEnv() (bool, error) {
-	switch v := os.Getenv(KVCacheEnv); v {
-	case "", "f16":
-		return false, nil
+// SetKVCache sets the element type of new sessions' KV caches by its
+// KVCacheEnv name: "f16", "f32" or "q8_0".
+func (d *Decoder) SetKVCache(typ string) error {
+	switch typ {
+	case "f16":
+		d.KVF32, d.KVQ8 = false, false
 	case "f32":
-		return true, nil
+		d.KVF32, d.KVQ8 = true, false
+	case "q8_0":
+		d.KVF32, d.KVQ8 = false, true
 	default:
-		return false, fmt.Errorf("%s=%q: want f16 or f32", KVCacheEnv, v)
+		return fmt.Errorf("kv cache type %q: want f16, f32 or q8_0", typ)
 	}
+	return nil
+}
+
+// KVCacheType is the KVCacheEnv name of the type new sessions' caches take
+// (q8_0 falls back to f16 where a head is not whole q8_0 blocks).
+func (d *Decoder) KVCacheType() string {
+	switch {
+	case d.kvQ8():
+		return "q8_0"
+	case d.KVF32:
+		return "f32"
+	}
+	return "f16"
+}
+
+// kvQ8 reports whether new sessions' caches hold q8_0.
+func (d *Decoder) kvQ8() bool { return d.KVQ8 && d.Config.HeadDim%kernels.KVQ8Block == 0 }
+
+// kvCacheFromEnv sets d's KV cache type from KVCacheEnv (unset: f16).
+func (d *Decoder) kvCacheFromEnv() error {
+	v := os.Getenv(KVCacheEnv)
+	if v == "" {
+		v = "f16"
+	}
+	if err := d.SetKVCache(v); err != nil {
+		return fmt.Errorf("%s: %w", KVCacheEnv, err)
+	}
+	return nil
 }
 
 // DecoderBlock is one transformer block: exactly one of MLP and MoE is set.
@@ -338,7 +377,7 @@ func LoadDecoder(src formats.InfoSource) (*Decoder, error) {
 	}
 	qw, kw := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	d := &Decoder{Config: c}
-	if d.KVF32, err = kvF32FromEnv(); err != nil {
+	if err = d.kvCacheFromEnv(); err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
 	d.Embed = b.Embedding("token_embd.weight", c.Vocab, c.Dim)
@@ -463,7 +502,7 @@ func (d *Decoder) NewState(maxPos int) *State {
 	st := &State{d: d, Cache: make([]nn.KVCache, c.Layers), logits: make([]float32, c.Vocab)}
 	for i := range st.Cache {
 		// A sliding-window layer caches only its window (nn.KVCache).
-		st.Cache[i] = nn.KVCache{Width: c.KVHeads * c.HeadDim, Max: maxPos, Window: d.Blocks[i].Attn.Window, Half: !d.KVF32}
+		st.Cache[i] = nn.KVCache{Width: c.KVHeads * c.HeadDim, Max: maxPos, Window: d.Blocks[i].Attn.Window, Half: !d.KVF32, Q8: d.kvQ8()}
 	}
 	return st
 }

@@ -6,8 +6,9 @@
 #
 # Stage 1 builds static binaries (CGO_ENABLED=0: the kernels are Go and Go
 # assembly, nothing links libc), so the runtime stage needs no libc at all;
-# -tags nomsgpack leaves out gin's msgpack codec (no endpoint speaks it), as
-# make build does.
+# -tags nomsgpack leaves out gin's msgpack codec (no endpoint speaks it) and
+# grpcnotrace gRPC's request tracing (golang.org/x/net/trace and its
+# /debug/requests handlers, which nothing serves), as make build does.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -16,9 +17,9 @@ RUN go mod download
 COPY . .
 ENV CGO_ENABLED=0 GOOS=linux
 RUN mkdir -p /out \
- && go build -trimpath -tags nomsgpack -ldflags="-s -w" -o /out/loom ./cmd/loom \
+ && go build -trimpath -tags nomsgpack,grpcnotrace -ldflags="-s -w" -o /out/loom ./cmd/loom \
  && for p in text vision audio video; do \
-      go build -trimpath -tags nomsgpack -ldflags="-s -w" -o /out/loom-plugin-$p ./plugins/$p || exit 1; \
+      go build -trimpath -tags nomsgpack,grpcnotrace -ldflags="-s -w" -o /out/loom-plugin-$p ./plugins/$p || exit 1; \
     done
 
 # Stage 2: distroless static, non-root. The worker finds plugins beside the

@@ -11,9 +11,12 @@ export LOOM_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/0
 # it sits apart so loom serve --plugins bin does not serve it.
 # The binaries are built as the Dockerfile builds them: static (CGO_ENABLED=0: the kernels are Go and Go
 # assembly, nothing needs libc) and without gin's msgpack codec (-tags nomsgpack: no endpoint speaks
-# msgpack). Every process then starts smaller: no libc or ld.so pages, no ugorji codec tables built at
-# init, a binary 9 MB shorter (peak RSS in docs/BENCHMARKS.md, "Peak RSS of quantised models").
-GOBUILD := CGO_ENABLED=0 $(GO) build -tags nomsgpack
+# msgpack) or gRPC's request tracing (-tags grpcnotrace: golang.org/x/net/trace, whose init registers
+# /debug/requests and /debug/events on http.DefaultServeMux, which no Loom process serves; gRPC tracing is off
+# unless grpc.EnableTracing is set, and Loom never sets it). Every process then starts smaller: no libc or
+# ld.so pages, no ugorji codec tables built at init, no trace handlers, a binary 9 MB shorter (peak RSS in
+# docs/BENCHMARKS.md, "Peak RSS of quantised models").
+GOBUILD := CGO_ENABLED=0 $(GO) build -tags nomsgpack,grpcnotrace
 
 build:
 	@mkdir -p $(BIN)/examples

@@ -227,7 +227,7 @@ func (s *Server) submit(c *gin.Context, job queue.Job) (*queue.JobState, bool, e
 		return nil, false, err
 	}
 	if !existed {
-		s.metrics.enqueued.WithLabelValues(job.Task).Inc()
+		s.metrics.enqueued.Inc(job.Task)
 	}
 	c.Header("X-Loom-Job-Id", st.Job.ID)
 	return st, existed, nil

@@ -15,10 +15,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/loomhq/loom/gateway/prom"
 	"github.com/loomhq/loom/plugins/sdk"
 	"github.com/loomhq/loom/queue"
 )
@@ -142,7 +140,7 @@ type Server struct {
 	models  *modelIndex
 	limiter *keyLimiter
 	metrics *metrics
-	reg     *prometheus.Registry
+	reg     *prom.Registry
 	engine  *gin.Engine
 	urlKey  []byte // HMAC key of signed file URLs
 }
@@ -152,7 +150,7 @@ type Option func(*Server)
 
 // WithRegistry makes /metrics serve reg (with the gateway's collectors added)
 // instead of a fresh registry, so a process can add its own metrics.
-func WithRegistry(reg *prometheus.Registry) Option { return func(s *Server) { s.reg = reg } }
+func WithRegistry(reg *prom.Registry) Option { return func(s *Server) { s.reg = reg } }
 
 // New builds a gateway over q.
 func New(cfg Config, q queue.Queue, opts ...Option) *Server {
@@ -162,8 +160,8 @@ func New(cfg Config, q queue.Queue, opts ...Option) *Server {
 		o(s)
 	}
 	if s.reg == nil {
-		s.reg = prometheus.NewRegistry()
-		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		s.reg = prom.NewRegistry()
+		prom.RegisterRuntime(s.reg)
 	}
 	s.models = newModelIndex(q, cfg.ModelsTTL, cfg.Now)
 	s.limiter = newKeyLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
@@ -204,7 +202,7 @@ func (s *Server) routes() *gin.Engine {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	r.GET("/metrics", gin.WrapH(prom.Handler(s.reg)))
 
 	s.registerFiles(r)
 	s.registerPlayground(r)

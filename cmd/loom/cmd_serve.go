@@ -7,9 +7,8 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/loomhq/loom/gateway"
+	"github.com/loomhq/loom/gateway/prom"
 )
 
 func init() {
@@ -42,7 +41,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(s.ctx))
 	defer stopWork()
 	// One registry: the gateway's /metrics shows the worker's job counts too.
-	reg := prometheus.NewRegistry()
+	reg := prom.NewRegistry()
 	r, err := startWorker(workCtx, s.q, &wf, qf.lease, reg, s.logger)
 	if err != nil {
 		return err

@@ -7,8 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/loomhq/loom/gateway/prom"
 )
 
 func init() {
@@ -34,7 +33,7 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	reg := prometheus.NewRegistry()
+	reg := prom.NewRegistry()
 	r, err := startWorker(s.ctx, s.q, &wf, qf.lease, reg, s.logger)
 	if err != nil {
 		return err
@@ -45,7 +44,7 @@ func runWorker(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", prom.Handler(reg))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !r.worker.Serving() {

@@ -13,8 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/loomhq/loom/gateway/prom"
 	"github.com/loomhq/loom/plugins/host"
 	"github.com/loomhq/loom/queue"
 	"github.com/loomhq/loom/worker"
@@ -74,7 +73,7 @@ type jobRunner struct {
 // startWorker launches every plugin in --plugins and starts a worker on q.
 // The worker drains when ctx ends; wait for it with stop.
 // Its job outcomes are counted on reg (nil: not counted).
-func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time.Duration, reg prometheus.Registerer, logger *slog.Logger) (*jobRunner, error) {
+func startWorker(ctx context.Context, q queue.Queue, wf *workerFlags, lease time.Duration, reg *prom.Registry, logger *slog.Logger) (*jobRunner, error) {
 	if wf.concurrency < 1 {
 		return nil, usagef("--concurrency must be at least 1")
 	}
@@ -188,18 +187,17 @@ func (r *jobRunner) wait() error {
 // workerMetrics counts every attempt the worker runs, whoever submitted it
 // and whether or not a gateway waited on it: loom_worker_jobs_total{task,
 // outcome} and loom_worker_job_run_seconds{task} (the plugin's run time).
-func workerMetrics(reg prometheus.Registerer) func(task, outcome string, took time.Duration) {
+func workerMetrics(reg *prom.Registry) func(task, outcome string, took time.Duration) {
 	if reg == nil {
 		return nil
 	}
-	jobs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loom_worker_jobs_total",
-		Help: "Job attempts this worker ran, by task and outcome (succeeded, failed, retried, canceled, lease_lost, released, unsettled)."},
-		[]string{"task", "outcome"})
-	run := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "loom_worker_job_run_seconds",
-		Help: "Run time of job attempts on this worker.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14)}, []string{"task"})
-	reg.MustRegister(jobs, run)
+	jobs := reg.NewCounterVec("loom_worker_jobs_total",
+		"Job attempts this worker ran, by task and outcome (succeeded, failed, retried, canceled, lease_lost, released, unsettled).",
+		"task", "outcome")
+	run := reg.NewHistogramVec("loom_worker_job_run_seconds", "Run time of job attempts on this worker.",
+		prom.ExponentialBuckets(0.001, 2.5, 14), "task")
 	return func(task, outcome string, took time.Duration) {
-		jobs.WithLabelValues(task, outcome).Inc()
-		run.WithLabelValues(task).Observe(took.Seconds())
+		jobs.Inc(task, outcome)
+		run.Observe(took.Seconds(), task)
 	}
 }

@@ -279,11 +279,14 @@ func TestResnetBlockMatchesNaive(t *testing.T) {
 	}
 }
 
-// A feature map through Transformer2D in a batch of two equals each image
-// alone, and a zero proj_out leaves the map as it was (the residual).
+// A feature map through Transformer2D in a batch equals each image alone bit
+// for bit (the batch's projections run over every image's tokens at once,
+// the attention per image; tokens per image ≥ 2, where a one-row projection
+// would be a GEMV), packed weights or not, and a zero proj_out leaves the
+// map as it was (the residual).
 func TestTransformer2DBatchesAndResidual(t *testing.T) {
 	r := rand.New(rand.NewSource(6))
-	const ch, heads, ctxDim, groups, hw, S = 8, 2, 5, 2, 6, 3
+	const ch, heads, ctxDim, groups, S = 8, 2, 5, 2, 3
 	src := memSource{}
 	for _, n := range []string{"norm.weight", "norm.bias", "proj_in.bias", "proj_out.bias"} {
 		src.putRand(r, "t."+n, ch)
@@ -296,23 +299,35 @@ func TestTransformer2DBatchesAndResidual(t *testing.T) {
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}
-	x, ctx := randF(r, 2*ch*hw), randF(r, 2*S*ctxDim)
-	both := append([]float32(nil), x...)
-	var ar tensor.Arena
-	if err := tr.Forward(both, 2, hw, ctx, S, &ar); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 2; i++ {
-		one := append([]float32(nil), x[i*ch*hw:(i+1)*ch*hw]...)
-		ar.Reset()
-		if err := tr.Forward(one, 1, hw, ctx[i*S*ctxDim:(i+1)*S*ctxDim], S, &ar); err != nil {
-			t.Fatal(err)
-		}
-		for j, v := range one {
-			if v != both[i*ch*hw+j] {
-				t.Fatalf("image %d alone differs at %d: %v vs %v", i, j, v, both[i*ch*hw+j])
+	var x, ctx, both []float32
+	const n, hw = 2, 6 // the residual check's batch
+	for _, c := range []struct{ n, hw int }{{5, 16}, {3, 7}, {n, hw}} {
+		for _, packed := range []bool{false, true} {
+			if packed {
+				tr.Pack()
+			}
+			x, ctx = randF(r, c.n*ch*c.hw), randF(r, c.n*S*ctxDim)
+			both = append([]float32(nil), x...)
+			var ar tensor.Arena
+			if err := tr.Forward(both, c.n, c.hw, ctx, S, &ar); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < c.n; i++ {
+				one := append([]float32(nil), x[i*ch*c.hw:(i+1)*ch*c.hw]...)
+				ar.Reset()
+				if err := tr.Forward(one, 1, c.hw, ctx[i*S*ctxDim:(i+1)*S*ctxDim], S, &ar); err != nil {
+					t.Fatal(err)
+				}
+				for j, v := range one {
+					if v != both[i*ch*c.hw+j] {
+						t.Fatalf("%d images of %d tokens (packed %v): image %d alone differs at %d: %v vs %v", c.n, c.hw, packed, i, j, v, both[i*ch*c.hw+j])
+					}
+				}
 			}
 		}
+	}
+	if err := tr.Forward(both, n, hw, ctx[:S*ctxDim], S, nil); err == nil {
+		t.Fatal("a context for one image of two accepted")
 	}
 	changed := false
 	for i := range x {
@@ -323,6 +338,7 @@ func TestTransformer2DBatchesAndResidual(t *testing.T) {
 	}
 	clear(tr.ProjOut.W.F32)
 	clear(tr.ProjOut.Bias)
+	tr.ProjOut.Pack() // the zeros, not the packed copy of the weight
 	same := append([]float32(nil), x...)
 	if err := tr.Forward(same, 2, hw, ctx, S, nil); err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func BindCrossAttention(b *Binder, dim, ctxDim, heads, headDim int) CrossAttenti
 // Forward sets out (T, dim) to the attention of x (T, dim) over ctx
 // (S, ctxDim); pass x as ctx for self-attention. out may alias x or ctx.
 func (a *CrossAttention) Forward(out, x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
-	return a.forward(out, x, T, ctx, S, 1, ar)
+	return a.forward(out, x, 1, T, ctx, S, 1, ar)
 }
 
 // ForwardInterleaved sets out (T·P, dim) to the self-attention of x viewed as
@@ -69,30 +69,40 @@ func (a *CrossAttention) Forward(out, x []float32, T int, ctx []float32, S int, 
 // C), one sequence of frames per pixel. The projections run once over all
 // rows and the P sequences' heads go to one fused attention call.
 func (a *CrossAttention) ForwardInterleaved(out, x []float32, T, P int, ar *tensor.Arena) error {
-	return a.forward(out, x, T, x, T, P, ar)
+	return a.forward(out, x, 1, T, x, T, P, ar)
 }
 
 // forward attends P interleaved sequences of x (T, P, dim) over ctx
 // (S, P, ctxDim): with rows laid out that way, sequence p's heads are heads
 // p·Heads…(p+1)·Heads of one row, so the fused kernel sees P·Heads heads.
-func (a *CrossAttention) forward(out, x []float32, T int, ctx []float32, S, P int, ar *tensor.Arena) error {
+// It does so for each of n images one after another in x (n, T, P, dim),
+// each over its own ctx (n, S, P, ctxDim): the projections run once over
+// every image's rows (a UNet level's 16 tokens per frame are too few rows
+// for a Gemm to run well), the attention once per image. A row's
+// projection does not depend on the rows beside it, so the values are those
+// of n calls of one image.
+func (a *CrossAttention) forward(out, x []float32, n, T int, ctx []float32, S, P int, ar *tensor.Arena) error {
 	inner := a.Heads * a.HeadDim
-	q, k, v, att := ar.Scratch(T*P*inner), ar.Scratch(S*P*inner), ar.Scratch(S*P*inner), ar.Scratch(T*P*inner)
-	if err := a.Q.Forward(q, x, T*P); err != nil {
+	tq, tkv := T*P*inner, S*P*inner // one image's queries, keys (values)
+	q, k, v, att := ar.Scratch(n*tq), ar.Scratch(n*tkv), ar.Scratch(n*tkv), ar.Scratch(n*tq)
+	if err := a.Q.Forward(q, x, n*T*P); err != nil {
 		return fmt.Errorf("attention q: %w", err)
 	}
-	if err := a.K.Forward(k, ctx, S*P); err != nil {
+	if err := a.K.Forward(k, ctx, n*S*P); err != nil {
 		return fmt.Errorf("attention k: %w", err)
 	}
-	if err := a.V.Forward(v, ctx, S*P); err != nil {
+	if err := a.V.Forward(v, ctx, n*S*P); err != nil {
 		return fmt.Errorf("attention v: %w", err)
 	}
 	h := a.Heads * P
 	ap := kernels.AttnParams{Heads: h, KVHeads: h, HeadDim: a.HeadDim, SeqQ: T, SeqKV: S, Causal: a.Causal}
-	if err := kernels.FlashAttention(att, q, k, v, ap); err != nil {
-		return err
+	for b := range n {
+		qb, kb, vb := q[b*tq:(b+1)*tq], k[b*tkv:(b+1)*tkv], v[b*tkv:(b+1)*tkv]
+		if err := kernels.FlashAttention(att[b*tq:(b+1)*tq], qb, kb, vb, ap); err != nil {
+			return err
+		}
 	}
-	if err := a.O.Forward(out, att, T*P); err != nil {
+	if err := a.O.Forward(out, att, n*T*P); err != nil {
 		return fmt.Errorf("attention out: %w", err)
 	}
 	return nil
@@ -137,12 +147,12 @@ func (a *CrossAttention) AttendKVAdd(res, x []float32, T int, k, v []float32, S,
 // ForwardAdd adds the attention of x over ctx to res (T, dim): the residual
 // connection of a pre-norm block, where x is the normalised res.
 func (a *CrossAttention) ForwardAdd(res, x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
-	return a.forwardAdd(res, x, T, ctx, S, 1, ar)
+	return a.forwardAdd(res, x, 1, T, ctx, S, 1, ar)
 }
 
-func (a *CrossAttention) forwardAdd(res, x []float32, T int, ctx []float32, S, P int, ar *tensor.Arena) error {
-	o := ar.Scratch(T * P * a.O.W.Rows)
-	if err := a.forward(o, x, T, ctx, S, P, ar); err != nil {
+func (a *CrossAttention) forwardAdd(res, x []float32, n, T int, ctx []float32, S, P int, ar *tensor.Arena) error {
+	o := ar.Scratch(n * T * P * a.O.W.Rows)
+	if err := a.forward(o, x, n, T, ctx, S, P, ar); err != nil {
 		return err
 	}
 	if len(res) < len(o) {
@@ -375,7 +385,7 @@ func BindTransformerBlock(b *Binder, dim, ctxDim, heads int) TransformerBlock {
 // Forward updates x (T, dim) in place given ctx (S, ctxDim); a nil ctx makes
 // attn2 a second self-attention.
 func (t *TransformerBlock) Forward(x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
-	return t.forward(x, T, 1, ctx, S, ar)
+	return t.forward(x, 1, T, 1, ctx, S, ar)
 }
 
 // ForwardInterleaved updates x (T, P, dim) in place: P sequences of T tokens
@@ -385,11 +395,25 @@ func (t *TransformerBlock) Forward(x []float32, T int, ctx []float32, S int, ar 
 // position) attends to ctx (S, ctxDim), the one context all the sequences
 // share.
 func (t *TransformerBlock) ForwardInterleaved(x []float32, T, P int, ctx []float32, S int, ar *tensor.Arena) error {
-	return t.forward(x, T, P, ctx, S, ar)
+	return t.forward(x, 1, T, P, ctx, S, ar)
 }
 
-func (t *TransformerBlock) forward(x []float32, T, P int, ctx []float32, S int, ar *tensor.Arena) error {
-	dim, rows := len(t.Norm1.W), T*P
+// ForwardImages updates x (n, T, dim) in place: n images of T tokens, each
+// attending within itself and over its own context ctx (n, S, ctxDim), or
+// a second time within itself when ctx is nil. The values are those of n
+// Forward calls; the layers run once over all n·T rows (CrossAttention's
+// forward).
+func (t *TransformerBlock) ForwardImages(x []float32, n, T int, ctx []float32, S int, ar *tensor.Arena) error {
+	return t.forward(x, n, T, 1, ctx, S, ar)
+}
+
+// forward is ForwardInterleaved for each of n images (x (n, T, P, dim));
+// with a context, n > 1 needs P = 1 (each image's ctx is its own).
+func (t *TransformerBlock) forward(x []float32, n, T, P int, ctx []float32, S int, ar *tensor.Arena) error {
+	dim, rows := len(t.Norm1.W), n*T*P
+	if n > 1 && P > 1 && ctx != nil {
+		return fmt.Errorf("transformer block: %d images of %d interleaved sequences over a context", n, P)
+	}
 	if t.PosEmbed != nil && len(t.PosEmbed) < T*dim {
 		return fmt.Errorf("transformer block: %d positions, position table holds %d", T, len(t.PosEmbed)/dim)
 	}
@@ -397,19 +421,19 @@ func (t *TransformerBlock) forward(x []float32, T, P int, ctx []float32, S int, 
 	if err := t.Norm1.Forward(h, x, rows); err != nil {
 		return err
 	}
-	t.addPositions(h, T, P, dim)
-	if err := t.Attn1.forwardAdd(x, h, T, h, T, P, ar); err != nil {
+	t.addPositions(h, n, T, P, dim)
+	if err := t.Attn1.forwardAdd(x, h, n, T, h, T, P, ar); err != nil {
 		return fmt.Errorf("self-attention: %w", err)
 	}
 	if err := t.Norm2.Forward(h, x, rows); err != nil {
 		return err
 	}
-	t.addPositions(h, T, P, dim)
+	t.addPositions(h, n, T, P, dim)
 	var err error
 	if ctx == nil {
-		err = t.Attn2.forwardAdd(x, h, T, h, T, P, ar)
+		err = t.Attn2.forwardAdd(x, h, n, T, h, T, P, ar)
 	} else {
-		err = t.Attn2.forwardAdd(x, h, T*P, ctx, S, 1, ar) // a shared context: one sequence of T·P queries
+		err = t.Attn2.forwardAdd(x, h, n, T*P, ctx, S, 1, ar) // per image a shared context: one sequence of T·P queries
 	}
 	if err != nil {
 		return fmt.Errorf("cross-attention: %w", err)
@@ -423,15 +447,15 @@ func (t *TransformerBlock) forward(x []float32, T, P int, ctx []float32, S int, 
 	return kernels.Add(x, x, h)
 }
 
-// addPositions adds PosEmbed row t to every token t of h (T, P, dim).
-func (t *TransformerBlock) addPositions(h []float32, T, P, dim int) {
+// addPositions adds PosEmbed row t to every token t of h (n, T, P, dim).
+func (t *TransformerBlock) addPositions(h []float32, n, T, P, dim int) {
 	if t.PosEmbed == nil {
 		return
 	}
-	for i := 0; i < T; i++ {
-		pe := t.PosEmbed[i*dim : (i+1)*dim]
+	for r := 0; r < n*T; r++ {
+		pe := t.PosEmbed[r%T*dim : (r%T+1)*dim]
 		for p := 0; p < P; p++ {
-			row := h[(i*P+p)*dim : (i*P+p+1)*dim]
+			row := h[(r*P+p)*dim : (r*P+p+1)*dim]
 			for c, v := range pe {
 				row[c] += v
 			}
@@ -472,31 +496,38 @@ func (s *Transformer2D) Forward(x []float32, n, hw int, ctx []float32, S int, ar
 	if len(x) < n*C*hw || n <= 0 || len(ctx)%n != 0 {
 		return fmt.Errorf("transformer2d: x has %d floats for %d×%d×%d, context %d", len(x), n, C, hw, len(ctx))
 	}
-	per := len(ctx) / n // S·ctxDim
+	for i := range s.Blocks {
+		if d := s.Blocks[i].Attn2.K.W.Cols; ctx != nil && len(ctx) != n*S*d {
+			return fmt.Errorf("transformer2d: context has %d floats, want %d×%d×%d", len(ctx), n, S, d)
+		}
+	}
 	normed := ar.Scratch(n * C * hw)
 	if err := s.Norm.Forward(normed, x, n, hw); err != nil {
 		return err
 	}
-	tok := ar.Scratch(hw * C)   // (HW, C)
-	h := ar.Scratch(hw * inner) // (HW, inner)
-	back := ar.Scratch(hw * C)  // (HW, C)
+	// Every image's pixels as tokens, image after image: the projections and
+	// feed-forwards run once over all n·HW rows (TransformerBlock.ForwardImages).
+	tok := ar.Scratch(n * hw * C)   // (n, HW, C)
+	h := ar.Scratch(n * hw * inner) // (n, HW, inner)
 	for b := 0; b < n; b++ {
-		if err := kernels.Transpose(tok, normed[b*C*hw:(b+1)*C*hw], C, hw); err != nil {
+		if err := kernels.Transpose(tok[b*hw*C:(b+1)*hw*C], normed[b*C*hw:(b+1)*C*hw], C, hw); err != nil {
 			return err
 		}
-		if err := s.ProjIn.Forward(h, tok, hw); err != nil {
-			return fmt.Errorf("proj_in: %w", err)
+	}
+	if err := s.ProjIn.Forward(h, tok, n*hw); err != nil {
+		return fmt.Errorf("proj_in: %w", err)
+	}
+	for i := range s.Blocks {
+		if err := s.Blocks[i].ForwardImages(h, n, hw, ctx, S, ar); err != nil {
+			return fmt.Errorf("transformer block %d: %w", i, err)
 		}
-		cb := ctx[b*per : (b+1)*per]
-		for i := range s.Blocks {
-			if err := s.Blocks[i].Forward(h, hw, cb, S, ar); err != nil {
-				return fmt.Errorf("transformer block %d: %w", i, err)
-			}
-		}
-		if err := s.ProjOut.Forward(back, h, hw); err != nil {
-			return fmt.Errorf("proj_out: %w", err)
-		}
-		AddTokens(x[b*C*hw:(b+1)*C*hw], back, C, hw)
+	}
+	back := tok // (n, HW, C): proj_out's rows
+	if err := s.ProjOut.Forward(back, h, n*hw); err != nil {
+		return fmt.Errorf("proj_out: %w", err)
+	}
+	for b := 0; b < n; b++ {
+		AddTokens(x[b*C*hw:(b+1)*C*hw], back[b*hw*C:(b+1)*hw*C], C, hw)
 	}
 	return nil
 }

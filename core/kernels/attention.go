@@ -417,18 +417,17 @@ func attnTile(out, q []float32, k, v kvRows, p *AttnParams, h, i0, i1 int, s *at
 	kEnd := p.keyLimit(i1 - 1)
 	for j0 := p.firstKeyTile(i0); j0 < kEnd; j0 += attnKTile {
 		j1 := min(j0+attnKTile, kEnd)
-		kt := k.at(j0*p.KStride + kh*d)
-		vt := v.at(j0*p.VStride + kh*d)
+		ko, vo := j0*p.KStride+kh*d, j0*p.VStride+kh*d
 		for i := i0; i < i1; i++ {
 			n := min(j1, p.keyLimit(i)) - j0
 			if n <= 0 {
 				continue
 			}
 			sc := s.scores[:n]
-			kt.dots(sc, q[i*p.QStride+h*d:], p.KStride, d, n)
+			k.dots(ko, sc, q[i*p.QStride+h*d:], p.KStride, d, n)
 			o := out[i*p.OStride+h*d : i*p.OStride+h*d+d]
 			if p.softmaxStep(sc, i, j0, &s.m[i-i0], &s.l[i-i0], o) {
-				vt.accRows(o, sc, p.VStride, d, n)
+				v.accRows(vo, o, sc, p.VStride, d, n)
 			}
 		}
 	}
@@ -527,7 +526,7 @@ func attnDecode(out, q []float32, k, v kvRows, p *AttnParams, h0, h1 int, s *att
 			nb := min(attnDecodeRows, n-b)
 			for h := h0; h < h1; h++ {
 				sc := s.dsc[(h-h0)*attnKTile+b : (h-h0)*attnKTile+b+nb]
-				k.at((j0+b)*p.KStride+h/g*d).dots(sc, q[h*d:], p.KStride, d, nb)
+				k.dots((j0+b)*p.KStride+h/g*d, sc, q[h*d:], p.KStride, d, nb)
 			}
 		}
 		for h := h0; h < h1; h++ {
@@ -539,7 +538,7 @@ func attnDecode(out, q []float32, k, v kvRows, p *AttnParams, h0, h1 int, s *att
 			for h := h0; h < h1; h++ {
 				if live[h-h0] {
 					w := s.dsc[(h-h0)*attnKTile+b : (h-h0)*attnKTile+b+nb]
-					v.at((j0+b)*p.VStride+h/g*d).accRows(out[h*d:h*d+d], w, p.VStride, d, nb)
+					v.accRows((j0+b)*p.VStride+h/g*d, out[h*d:h*d+d], w, p.VStride, d, nb)
 				}
 			}
 		}

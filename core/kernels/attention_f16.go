@@ -24,7 +24,7 @@ func (r kvRows) len() int {
 	case r.half:
 		return len(r.f16)
 	case r.isQ8:
-		return len(r.q8.qs)
+		return len(r.q8.qs) - r.q8.off
 	}
 	return len(r.f32)
 }
@@ -44,27 +44,30 @@ func (r kvRows) at(off int) kvRows {
 	return kvRows{f32: r.f32[off:]}
 }
 
-// dots sets out[j] = dot(q[:n], row j) for m rows of stride ld.
-func (r kvRows) dots(out, q []float32, ld, n, m int) {
+// dots sets out[j] = dot(q[:n], row j) for m rows of stride ld from
+// element off on. The hot loops call it with an offset, not on a view
+// (at), and through a pointer: a kvRows is too large to copy per call.
+func (r *kvRows) dots(off int, out, q []float32, ld, n, m int) {
 	switch {
 	case r.half:
-		vecDotsF16(out, q, r.f16, ld, n, m)
+		vecDotsF16(out, q, r.f16[off:], ld, n, m)
 	case r.isQ8:
-		vecDotsQ8(out, q, r.q8, ld, n, m)
+		vecDotsQ8(out, q, &r.q8, off, ld, n, m)
 	default:
-		vecDots(out, q, r.f32, ld, n, m)
+		vecDots(out, q, r.f32[off:], ld, n, m)
 	}
 }
 
-// accRows adds Σ_j w[j]·row j (n elements, m rows of stride ld) to y.
-func (r kvRows) accRows(y, w []float32, ld, n, m int) {
+// accRows adds Σ_j w[j]·row j (n elements, m rows of stride ld from
+// element off on) to y.
+func (r *kvRows) accRows(off int, y, w []float32, ld, n, m int) {
 	switch {
 	case r.half:
-		vecAccRowsF16(y, w, r.f16, ld, n, m)
+		vecAccRowsF16(y, w, r.f16[off:], ld, n, m)
 	case r.isQ8:
-		vecAccRowsQ8(y, w, r.q8, ld, n, m)
+		vecAccRowsQ8(y, w, &r.q8, off, ld, n, m)
 	default:
-		vecAccRows(y, w, r.f32, ld, n, m)
+		vecAccRows(y, w, r.f32[off:], ld, n, m)
 	}
 }
 
@@ -80,7 +83,7 @@ func (r kvRows) tile(buf *[]float32, ld, n, m int) ([]float32, int) {
 	}
 	dst := (*buf)[:m*n]
 	if r.isQ8 {
-		q8RowsToF32(dst, r.q8, ld, n, m)
+		q8RowsToF32(dst, &r.q8, 0, ld, n, m)
 	} else {
 		f16RowsToF32(dst, r.f16, ld, n, m)
 	}

@@ -28,32 +28,31 @@ const KVQ8Block = QK8_0
 
 // kvQ8 is a view of a q8_0 cache from element off of the whole cache on.
 type kvQ8 struct {
-	qs  []int8   // the view's levels: qs[i] is element off+i
+	qs  []int8   // the whole cache's levels
 	d   []uint16 // the whole cache's f16 scales: element i's is d[i/32]
 	off int      // the view's first element in the whole cache
 }
 
 // at is the view from element i of c on.
-func (c kvQ8) at(i int) kvQ8 { return kvQ8{qs: c.qs[i:], d: c.d, off: c.off + i} }
+func (c kvQ8) at(i int) kvQ8 { return kvQ8{qs: c.qs, d: c.d, off: c.off + i} }
 
 // value is element i of the view, d·q exactly.
-func (c kvQ8) value(i int) float32 { return F16ToF32(c.d[(c.off+i)/KVQ8Block]) * float32(c.qs[i]) }
-
-// wholeBlocks reports whether rows of n elements, stride ld, from the
-// view's start cover whole blocks only: what the SIMD paths read.
-func (c kvQ8) wholeBlocks(ld, n int) bool {
-	return c.off%KVQ8Block == 0 && ld%KVQ8Block == 0 && n%KVQ8Block == 0 && n > 0
+func (c *kvQ8) value(i int) float32 {
+	i += c.off
+	return F16ToF32(c.d[i/KVQ8Block]) * float32(c.qs[i])
 }
 
-// simdScales returns the scales of m rows of n elements (stride ld) from the
-// view's first block on, bounds-checked, and whether the AVX-512 path reads
-// them (whole blocks only); the levels' bounds are the caller's to check.
-func (c kvQ8) simdScales(ld, n, m int) ([]uint16, bool) {
-	if !useAVX512 || !c.wholeBlocks(ld, n) {
-		return nil, false
+// rows checks that m rows of n elements (stride ld) from element off of the
+// view lie in the cache, and returns where they start in the whole cache
+// and, when the AVX-512 path reads them (whole blocks only), their scales
+// from the first row's on.
+func (c *kvQ8) rows(off, ld, n, m int) (start int, d []uint16, simd bool) {
+	start = c.off + off
+	_ = c.qs[start+(m-1)*ld+n-1]
+	if !useAVX512 || start%KVQ8Block != 0 || ld%KVQ8Block != 0 || n%KVQ8Block != 0 {
+		return start, nil, false
 	}
-	d := c.d[c.off/KVQ8Block:]
-	return d[:((m-1)*ld+n)/KVQ8Block], true
+	return start, c.d[start/KVQ8Block : (start+(m-1)*ld+n)/KVQ8Block], true
 }
 
 // QuantizeKVQ8 stores src as q8_0 from a block edge: levels in qs[:len(src)],
@@ -94,7 +93,7 @@ func i8Bytes(s []int8) []byte {
 // DequantizeKVQ8 widens n = len(dst) q8_0 elements from a block edge: the
 // values the attention kernels read.
 func DequantizeKVQ8(dst []float32, qs []int8, d []uint16) {
-	c := kvQ8{qs: qs, d: d}
+	c := &kvQ8{qs: qs, d: d}
 	for i := range dst {
 		dst[i] = c.value(i)
 	}
@@ -112,97 +111,98 @@ func FlashAttentionQ8(out, q []float32, kq []int8, kd []uint16, vq []int8, vd []
 }
 
 // vecDotsQ8 is vecDots with q8_0 keys: out[j] = dot(q[:n], row j), row j
-// the n elements from j·ldk.
-func vecDotsQ8(out, q []float32, k kvQ8, ldk, n, m int) {
-	if m <= 0 {
+// the n elements from off + j·ldk of the view k.
+func vecDotsQ8(out, q []float32, k *kvQ8, off, ldk, n, m int) {
+	if m <= 0 || n <= 0 {
 		return
 	}
-	_ = out[m-1]
-	_ = q[n-1]
-	_ = k.qs[(m-1)*ldk+n-1]
-	d, simd := k.simdScales(ldk, n, m)
+	_, _ = out[m-1], q[n-1]
+	s, d, simd := k.rows(off, ldk, n, m)
 	if !simd {
-		vecDotsQ8Generic(out, q, k, ldk, n, m)
+		vecDotsQ8Generic(out, q, k, off, ldk, n, m)
 		return
 	}
+	qs := k.qs[s:]
 	// Four keys per call; a last group of fewer than four is the last four
 	// keys again (m ≥ 4) or one key four times: each key's sum is the same
 	// instructions in any lane, so the grouping never changes a score.
 	var o [4]float32
 	j := 0
 	for ; j+4 <= m; j += 4 {
-		dotsQ8x4AVX512(n, &q[0], &k.qs[j*ldk], &d[j*ldk/KVQ8Block], ldk, &o)
+		dotsQ8x4AVX512(n, &q[0], &qs[j*ldk], &d[j*ldk/KVQ8Block], ldk, &o)
 		copy(out[j:j+4], o[:])
 	}
 	switch {
 	case j == m:
 	case m >= 4:
 		j = m - 4
-		dotsQ8x4AVX512(n, &q[0], &k.qs[j*ldk], &d[j*ldk/KVQ8Block], ldk, &o)
+		dotsQ8x4AVX512(n, &q[0], &qs[j*ldk], &d[j*ldk/KVQ8Block], ldk, &o)
 		copy(out[j:m], o[:])
 	default:
 		for ; j < m; j++ {
-			dotsQ8x4AVX512(n, &q[0], &k.qs[j*ldk], &d[j*ldk/KVQ8Block], 0, &o)
+			dotsQ8x4AVX512(n, &q[0], &qs[j*ldk], &d[j*ldk/KVQ8Block], 0, &o)
 			out[j] = o[0]
 		}
 	}
 }
 
-// vecAccRowsQ8 is vecAccRows with q8_0 rows: y[:n] += Σ_j w[j]·row j.
-func vecAccRowsQ8(y, w []float32, x kvQ8, ldx, n, m int) {
+// vecAccRowsQ8 is vecAccRows with q8_0 rows: y[:n] += Σ_j w[j]·row j, row
+// j the n elements from off + j·ldx of the view x.
+func vecAccRowsQ8(y, w []float32, x *kvQ8, off, ldx, n, m int) {
 	if m <= 0 || n <= 0 {
 		return
 	}
-	_, _, _ = y[n-1], w[m-1], x.qs[(m-1)*ldx+n-1]
-	if d, simd := x.simdScales(ldx, n, m); simd {
-		vecAccRowsQ8AVX512(&y[0], &w[0], &x.qs[0], &d[0], ldx, n, m)
+	_, _ = y[n-1], w[m-1]
+	if s, d, simd := x.rows(off, ldx, n, m); simd {
+		vecAccRowsQ8AVX512(&y[0], &w[0], &x.qs[s], &d[0], ldx, n, m)
 		return
 	}
-	vecAccRowsQ8Generic(y, w, x, ldx, n, m)
+	vecAccRowsQ8Generic(y, w, x, off, ldx, n, m)
 }
 
-// q8RowsToF32 widens m rows of n q8_0 elements (stride ld) into dst (m, n).
-func q8RowsToF32(dst []float32, src kvQ8, ld, n, m int) {
+// q8RowsToF32 widens m rows of n q8_0 elements (stride ld, from element off
+// of the view src) into dst (m, n).
+func q8RowsToF32(dst []float32, src *kvQ8, off, ld, n, m int) {
 	if m <= 0 || n <= 0 {
 		return
 	}
-	_, _ = dst[m*n-1], src.qs[(m-1)*ld+n-1]
-	if d, simd := src.simdScales(ld, n, m); simd {
-		q8RowsToF32AVX512(&dst[0], &src.qs[0], &d[0], ld, n, m)
+	_ = dst[m*n-1]
+	if s, d, simd := src.rows(off, ld, n, m); simd {
+		q8RowsToF32AVX512(&dst[0], &src.qs[s], &d[0], ld, n, m)
 		return
 	}
-	q8RowsToF32Generic(dst, src, ld, n, m)
+	q8RowsToF32Generic(dst, src, off, ld, n, m)
 }
 
 // vecDotsQ8Generic is the reference for vecDotsQ8: each element widened
 // exactly, products summed in float32 in order.
-func vecDotsQ8Generic(out, q []float32, k kvQ8, ldk, n, m int) {
+func vecDotsQ8Generic(out, q []float32, k *kvQ8, off, ldk, n, m int) {
 	q = q[:n]
 	for j := 0; j < m; j++ {
 		var s float32
 		for p, qv := range q {
-			s += qv * k.value(j*ldk+p)
+			s += qv * k.value(off+j*ldk+p)
 		}
 		out[j] = s
 	}
 }
 
 // vecAccRowsQ8Generic is the reference for vecAccRowsQ8.
-func vecAccRowsQ8Generic(y, w []float32, x kvQ8, ldx, n, m int) {
+func vecAccRowsQ8Generic(y, w []float32, x *kvQ8, off, ldx, n, m int) {
 	y = y[:n]
 	for j := 0; j < m; j++ {
 		wj := w[j]
 		for p := range y {
-			y[p] += wj * x.value(j*ldx+p)
+			y[p] += wj * x.value(off+j*ldx+p)
 		}
 	}
 }
 
 // q8RowsToF32Generic is the reference for q8RowsToF32.
-func q8RowsToF32Generic(dst []float32, src kvQ8, ld, n, m int) {
+func q8RowsToF32Generic(dst []float32, src *kvQ8, off, ld, n, m int) {
 	for j := 0; j < m; j++ {
 		for p := 0; p < n; p++ {
-			dst[j*n+p] = src.value(j*ld + p)
+			dst[j*n+p] = src.value(off + j*ld + p)
 		}
 	}
 }

@@ -82,32 +82,32 @@ func TestVecDotsAccRowsQ8(t *testing.T) {
 				ld := n + pad
 				all, allW := q8Cache(randSlice(r, off+(m-1)*ld+n))
 				k, kw := all.at(off), allW[off:]
-				if useAVX512 && k.wholeBlocks(ld, n) {
+				if _, _, ok := k.rows(0, ld, n, m); ok {
 					simd++
 				}
 				q := randSlice(r, n)
 				w := randSlice(r, m)
 				y0 := randSlice(r, n)
 				wantD := make([]float32, m)
-				vecDotsQ8Generic(wantD, q, k, ld, n, m)
+				vecDotsQ8Generic(wantD, q, &k, 0, ld, n, m)
 				wantA := append([]float32(nil), y0...)
-				vecAccRowsQ8Generic(wantA, w, k, ld, n, m)
+				vecAccRowsQ8Generic(wantA, w, &k, 0, ld, n, m)
 				checkRowRefs(t, "Q8", q, w, y0, kw, wantD, wantA, ld, n, m)
 				wantT := make([]float32, m*n)
-				q8RowsToF32Generic(wantT, k, ld, n, m)
+				q8RowsToF32Generic(wantT, &k, 0, ld, n, m)
 				for _, impl := range impls() {
 					withImpl(t, impl, func() {
 						got, full := guarded(m)
-						vecDotsQ8(got, q, k, ld, n, m)
+						vecDotsQ8(got, q, &k, 0, ld, n, m)
 						checkGuards(t, full, m)
 						assertNMSE(t, impl+" vecDotsQ8", got, wantD, tolVecDotF16)
 						acc, fullA := guarded(n)
 						copy(acc, y0)
-						vecAccRowsQ8(acc, w, k, ld, n, m)
+						vecAccRowsQ8(acc, w, &k, 0, ld, n, m)
 						checkGuards(t, fullA, n)
 						assertNMSE(t, impl+" vecAccRowsQ8", acc, wantA, tolVecDotF16)
 						tile, fullT := guarded(m * n)
-						q8RowsToF32(tile, k, ld, n, m)
+						q8RowsToF32(tile, &k, 0, ld, n, m)
 						checkGuards(t, fullT, m*n)
 						for i := range wantT {
 							if tile[i] != wantT[i] {
@@ -118,7 +118,7 @@ func TestVecDotsAccRowsQ8(t *testing.T) {
 						// takes (attnDecode's blocks against attnTile's).
 						for j := 0; j < m; j++ {
 							var one [1]float32
-							vecDotsQ8(one[:], q, k.at(j*ld), ld, n, 1)
+							vecDotsQ8(one[:], q, &k, j*ld, ld, n, 1)
 							if math.Float32bits(one[0]) != math.Float32bits(got[j]) {
 								t.Fatalf("%s n=%d m=%d: row %d alone %v, in a call of %d rows %v", impl, n, m, j, one[0], m, got[j])
 							}

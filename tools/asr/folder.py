@@ -91,10 +91,13 @@ def vocabulary(merges, chunk_length):
     return toks, len(toks), sp, ts
 
 
-def write(dir, state, cfg, merges, chunk_length, suppress_space=True, num_beams=1, ctc_weight=0.0):
+def write(dir, state, cfg, merges, chunk_length, suppress_space=True, num_beams=1, ctc_weight=0.0, allow_empty=False):
     """suppress_space: begin_suppress_tokens holds the lone space, as
     Whisper's does; a character-level vocabulary, whose every text starts
-    with that space, passes False. num_beams > 1 goes into
+    with that space, passes False. allow_empty leaves <|endoftext|> out of
+    begin_suppress_tokens too, so that the transcript may end at once: for a
+    model trained to say nothing for audio without speech (train.py
+    --nospeech), which Whisper's suppression would force to say something. num_beams > 1 goes into
     generation_config.json: the beam width Loom (and Hugging Face's
     generate()) decodes with when a request names none. ctc_weight > 0
     (Loom's extension, with a CTC head in state and cfg's ctc_vocab_size) is
@@ -117,7 +120,8 @@ def write(dir, state, cfg, merges, chunk_length, suppress_space=True, num_beams=
     c = dict(cfg)
     c.update({"architectures": ["WhisperForConditionalGeneration"], "model_type": "whisper", "activation_function": "gelu",
               "scale_embedding": False, "decoder_start_token_id": sot, "eos_token_id": eot, "bos_token_id": eot,
-              "pad_token_id": eot, "begin_suppress_tokens": [ids["Ġ"], eot] if suppress_space else [eot], "suppress_tokens": []})
+              "pad_token_id": eot, "begin_suppress_tokens": ([ids["Ġ"]] if suppress_space else []) + ([] if allow_empty else [eot]),
+              "suppress_tokens": []})
     gen = {"decoder_start_token_id": sot, "eos_token_id": eot, "bos_token_id": eot, "pad_token_id": eot,
            "is_multilingual": True, "lang_to_id": {f"<|{l}|>": ids[f"<|{l}|>"] for l in LANGS},
            "task_to_id": {"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},

@@ -282,7 +282,7 @@ def init_from(m, cfg, path):
 EXPORT_TARGET_POSITIONS = 448  # Whisper's; Loom decodes at most half of them per window
 
 
-def export(m, tk, cfg, out, beams=1, ctc_head=None, ctc_weight=0.0):
+def export(m, tk, cfg, out, beams=1, ctc_head=None, ctc_weight=0.0, allow_empty=False):
     """Writes the folder; the decoder's position table grows to Whisper's 448
     rows (the rows past training's are never reached by what it learnt to
     say, and half the table bounds the tokens per window). With ctc_weight >
@@ -299,7 +299,7 @@ def export(m, tk, cfg, out, beams=1, ctc_head=None, ctc_weight=0.0):
         extra = np.random.RandomState(0).normal(0, 0.02, (EXPORT_TARGET_POSITIONS - len(pos), pos.shape[1])).astype(np.float32)
         state["model.decoder.embed_positions.weight"] = np.concatenate([pos, extra])
     folder.write(out, state, dict(cfg, max_target_positions=max(cfg["max_target_positions"], EXPORT_TARGET_POSITIONS)), [], CHUNK,
-                 suppress_space=False, num_beams=beams, ctc_weight=ctc_weight)
+                 suppress_space=False, num_beams=beams, ctc_weight=ctc_weight, allow_empty=allow_empty)
 
 
 def main():
@@ -333,6 +333,8 @@ def main():
                     "(e.g. 0.997; 0: none); checkpoints evaluate and export the average, --export-only too when the checkpoint has one")
     ap.add_argument("--ctc-weight", type=float, default=0.3, help="export the CTC head with this weight for Loom's joint "
                     "CTC/attention beam search (generation_config.json ctc_weight; 0: drop the head)")
+    ap.add_argument("--allow-empty", action="store_true", help="export without <|endoftext|> in begin_suppress_tokens, so a "
+                    "transcript may be empty (a model trained with --nospeech says nothing for silence instead of being forced to speak)")
     ap.add_argument("--warmup", type=int, default=150, help="warm-up steps of the learning rate")
     ap.add_argument("--ctc-head-warmup", type=int, default=0, help="steps in which the CTC loss trains only its head "
                     "(the encoder's output detached): a fresh head on a trained encoder (--init-from) learns before it pulls at it")
@@ -386,7 +388,7 @@ def main():
         init_from(m, cfg, a.init_from)
     if a.export_only:
         (avg or m).eval()
-        export(avg or m, tk, cfg, a.out, a.beams, ctc_head, a.ctc_weight)
+        export(avg or m, tk, cfg, a.out, a.beams, ctc_head, a.ctc_weight, a.allow_empty)
         print(json.dumps({"exported": a.out, "step": step, "average": avg is not None}))
         return
     if a.ema > 0 and avg is None:
@@ -460,7 +462,7 @@ def checkpoint(a, m, avg, ctc_head, opt, step, tk, cfg, held, log, ck):
     os.replace(ck + ".tmp", ck)
     m = avg if avg is not None else m
     m.eval()
-    export(m, tk, cfg, a.out, a.beams, ctc_head, a.ctc_weight)
+    export(m, tk, cfg, a.out, a.beams, ctc_head, a.ctc_weight, a.allow_empty)
     e = n = 0
     shown = []
     for c in held:

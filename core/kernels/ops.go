@@ -305,6 +305,10 @@ func GELUErf(out, x []float32) error {
 	}
 	ParallelFor(len(x), 16384, func(lo, hi int) {
 		o, xs := out[lo:hi], x[lo:hi]
+		if n16 := len(xs) &^ 15; useAVX512 && n16 > 0 {
+			vecGELUErfAVX512(&o[0], &xs[0], n16)
+			o, xs = o[n16:], xs[n16:]
+		}
 		if n8 := len(xs) &^ 7; useAVX2 && n8 > 0 {
 			vecGELUErfAVX2(&o[0], &xs[0], n8)
 			o, xs = o[n8:], xs[n8:]

@@ -47,6 +47,12 @@ func vecSiLUAVX2(out, x *float32, n int)
 //go:noescape
 func vecGELUErfAVX2(out, x *float32, n int)
 
+// vecGELUErfAVX512 is vecGELUErfAVX2 in 16 lanes (n a multiple of 16), the
+// same values bit for bit.
+//
+//go:noescape
+func vecGELUErfAVX512(out, x *float32, n int)
+
 // vecSinCosMulAVX2: re[j] = mag[j]·cos(phase[j]), im[j] = mag[j]·sin(phase[j])
 // for j < n (n a multiple of 8), sinCosMulGeneric to float32 accuracy
 // (float64 argument reduction, float32 polynomials). Returns nonzero, with

@@ -416,6 +416,71 @@ gelu_done:
 	VZEROUPPER
 	RET
 
+// func vecGELUErfAVX512(out, x *float32, n int)
+// vecGELUErfAVX2's steps in 16 lanes, each rounded as there: e^(−x²/2)
+// (EXP_Z1, scaled by VSCALEFPS, zero below expMin and for NaN), k =
+// 1/(1 + p·|x|/√2), q = k·P(k)·e, then 0.5·x·q for negative x (sign bit
+// set) and 0.5·x·(2 − q) otherwise. A zmm op takes one scheduler slot for
+// 16 lanes, so twice as many of this long dependency chain's lanes are in
+// flight as in 8.
+TEXT ·vecGELUErfAVX512(SB), NOSPLIT, $0-24
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	EXP_CONSTS_Z
+	MOVL $0xbf000000, AX // -0.5
+	VPBROADCASTD AX, Z16
+	MOVL $0x7fffffff, AX // |·| mask
+	VPBROADCASTD AX, Z8
+	MOVL $0x80000000, AX // sign bit
+	VPBROADCASTD AX, Z24
+	VBROADCASTSS geluC<>+20(SB), Z15 // p
+	VBROADCASTSS geluC<>+24(SB), Z7  // 1/√2
+	VBROADCASTSS geluC<>+0(SB), Z17  // a1
+	VBROADCASTSS geluC<>+4(SB), Z18  // a2
+	VBROADCASTSS geluC<>+8(SB), Z19  // a3
+	VBROADCASTSS geluC<>+12(SB), Z20 // a4
+	VBROADCASTSS geluC<>+16(SB), Z21 // a5
+	VBROADCASTSS geluC<>+28(SB), Z23 // 0.5
+	VBROADCASTSS geluC<>+32(SB), Z22 // 2
+
+gelu16_loop:
+	CMPQ CX, $16
+	JLT  gelu16_done
+	VMOVUPS (SI), Z0 // x
+	VMULPS Z0, Z0, Z1
+	VMULPS Z16, Z1, Z1 // y = −x²/2
+	VCMPPS $0x1d, Z11, Z1, K1 // y >= expMin (false for NaN)
+	VMAXPS Z11, Z1, Z1
+	EXP_Z1
+	VSCALEFPS.Z Z2, Z4, K1, Z4 // e = e^(−x²/2)
+	VANDPS Z8, Z0, Z5 // |x|
+	VMULPS Z7, Z5, Z5 // u = |x|/√2
+	VMULPS Z15, Z5, Z5
+	VADDPS Z10, Z5, Z5
+	VDIVPS Z5, Z10, Z5 // k = 1/(1 + p·u)
+	VMOVAPS Z21, Z6
+	VFMADD213PS Z20, Z5, Z6 // a4 + k·a5
+	VFMADD213PS Z19, Z5, Z6
+	VFMADD213PS Z18, Z5, Z6
+	VFMADD213PS Z17, Z5, Z6 // P(k)
+	VMULPS Z5, Z6, Z6
+	VMULPS Z4, Z6, Z6 // q = 1 − erf(|u|)
+	VSUBPS Z6, Z22, Z2 // 2 − q
+	VPTESTMD Z24, Z0, K2 // x's sign bit set
+	VMOVAPS Z6, K2, Z2 // q there
+	VMULPS Z23, Z0, Z0 // 0.5·x
+	VMULPS Z2, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  gelu16_loop
+
+gelu16_done:
+	VZEROUPPER
+	RET
+
 // Constants of vecSinCosMulAVX2: 2/π, π/2 split in two doubles (hi + lo),
 // Cephes' sinf/cosf polynomials on [−π/4, π/4], 0.5, 1.0, the |·| mask and
 // the largest phase reduced here (65536), and the int32 lanes 1 and 2.

@@ -34,6 +34,10 @@ func vecSiLUAVX2(out, x *float32, n int) { siluGeneric(unsafe.Slice(out, n), uns
 
 func vecGELUErfAVX2(out, x *float32, n int) { geluErfGeneric(unsafe.Slice(out, n), unsafe.Slice(x, n)) }
 
+func vecGELUErfAVX512(out, x *float32, n int) {
+	geluErfGeneric(unsafe.Slice(out, n), unsafe.Slice(x, n))
+}
+
 func vecSinCosMulAVX2(re, im, phase, mag *float32, n int) int {
 	sinCosMulGeneric(unsafe.Slice(re, n), unsafe.Slice(im, n), unsafe.Slice(phase, n), unsafe.Slice(mag, n))
 	return 0

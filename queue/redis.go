@@ -179,7 +179,7 @@ func (r *Redis) Enqueue(ctx context.Context, job Job) (*JobState, bool, error) {
 	}
 	keys := []string{r.jobKey(job.ID), r.evKey(job.ID), r.jobStream(&job), r.wakeKey(job.Lane()), idem,
 		r.lanesKey(), r.deadlinesKey(), owner, r.listKey(job.Task, job.Owner)}
-	res, err := luaEnqueue.Run(ctx, r.c, keys, job.ID, raw, now, r.opts.MaxDepth, ms(r.opts.ResultTTL),
+	res, err := luaEnqueue().Run(ctx, r.c, keys, job.ID, raw, now, r.opts.MaxDepth, ms(r.opts.ResultTTL),
 		r.opts.MaxEvents, []byte(queuedData(&job)), useIdem, job.maxAttempts(&r.opts), r.group, deadline,
 		laneMember(job.Lane()), r.opts.Prefix, job.Task, job.OwnerLimit, nowT.UnixMilli()).Slice()
 	if err != nil {
@@ -253,7 +253,7 @@ func decodeState(id string, h map[string]string) (*JobState, error) {
 
 func (r *Redis) Cancel(ctx context.Context, id string) (*JobState, error) {
 	now, _ := r.now()
-	prev, err := luaCancel.Run(ctx, r.c, []string{r.jobKey(id), r.evKey(id)},
+	prev, err := luaCancel().Run(ctx, r.c, []string{r.jobKey(id), r.evKey(id)},
 		now, r.opts.MaxEvents, ms(r.opts.ResultTTL), r.group).Text()
 	if err != nil {
 		return nil, fmt.Errorf("cancel %s: %w", id, err)
@@ -321,7 +321,7 @@ func (r *Redis) Delete(ctx context.Context, id string) error {
 	if _, err := r.Cancel(ctx, id); err != nil {
 		return err
 	}
-	n, err := luaDelete.Run(ctx, r.c, []string{r.jobKey(id), r.evKey(id), r.deadlinesKey()}, r.opts.Prefix, id).Int()
+	n, err := luaDelete().Run(ctx, r.c, []string{r.jobKey(id), r.evKey(id), r.deadlinesKey()}, r.opts.Prefix, id).Int()
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
@@ -400,7 +400,7 @@ func decodeEvents(id string, msgs []redis.XMessage) ([]Event, error) {
 }
 
 func (r *Redis) Depth(ctx context.Context, task string) (int, error) {
-	n, err := luaDepth.Run(ctx, r.c, []string{r.lanesKey()}, r.group, r.opts.Prefix, task).Int()
+	n, err := luaDepth().Run(ctx, r.c, []string{r.lanesKey()}, r.group, r.opts.Prefix, task).Int()
 	if err != nil {
 		return 0, fmt.Errorf("depth %s: %w", task, err)
 	}
@@ -409,7 +409,7 @@ func (r *Redis) Depth(ctx context.Context, task string) (int, error) {
 
 func (r *Redis) Lanes(ctx context.Context) ([]LaneStats, error) {
 	now, t := r.now()
-	res, err := luaLanes.Run(ctx, r.c, []string{r.lanesKey(), r.deadlinesKey()}, r.group, r.opts.Prefix,
+	res, err := luaLanes().Run(ctx, r.c, []string{r.lanesKey(), r.deadlinesKey()}, r.group, r.opts.Prefix,
 		now, t.UnixMilli(), r.opts.MaxEvents, ms(r.opts.ResultTTL)).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("lanes: %w", err)
@@ -454,7 +454,7 @@ func (r *Redis) Dequeue(ctx context.Context, worker string, lanes []Lane) (*Leas
 		}
 		now, t := r.now()
 		args[3], args[4], args[8] = now, t.UnixMilli(), NewID()
-		res, err := luaDequeue.Run(ctx, r.c, keys, args...).Slice()
+		res, err := luaDequeue().Run(ctx, r.c, keys, args...).Slice()
 		wait := block
 		switch {
 		case err != nil:
@@ -511,7 +511,7 @@ func leaseResult(op string, l *Lease, st string, err error) error {
 }
 
 func (r *Redis) Heartbeat(ctx context.Context, l *Lease) error {
-	st, err := luaHeartbeat.Run(ctx, r.c, []string{r.jobKey(l.Job.ID), r.jobStream(&l.Job)},
+	st, err := luaHeartbeat().Run(ctx, r.c, []string{r.jobKey(l.Job.ID), r.jobStream(&l.Job)},
 		l.Token, r.group, l.Worker).Text()
 	return leaseResult("heartbeat", l, st, err)
 }
@@ -525,7 +525,7 @@ func (r *Redis) Publish(ctx context.Context, l *Lease, typ string, data any) err
 		return err
 	}
 	now, _ := r.now()
-	st, err := luaPublish.Run(ctx, r.c, []string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID)},
+	st, err := luaPublish().Run(ctx, r.c, []string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID)},
 		l.Token, typ, []byte(raw), now, r.opts.MaxEvents).Text()
 	return leaseResult("publish", l, st, err)
 }
@@ -539,7 +539,7 @@ func (r *Redis) Complete(ctx context.Context, l *Lease, res Result) error {
 		return fmt.Errorf("complete %s: %w", l.Job.ID, err)
 	}
 	now, _ := r.now()
-	st, err := luaComplete.Run(ctx, r.c,
+	st, err := luaComplete().Run(ctx, r.c,
 		[]string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID), r.jobStream(&l.Job)},
 		l.Token, raw, now, r.opts.MaxEvents, ms(r.opts.ResultTTL), r.group, []byte(resultData(&res))).Text()
 	return leaseResult("complete", l, st, err)
@@ -557,7 +557,7 @@ func (r *Redis) endAttempt(ctx context.Context, op string, l *Lease, jerr *JobEr
 		}
 		return "0"
 	}
-	st, err := luaEndAttempt.Run(ctx, r.c,
+	st, err := luaEndAttempt().Run(ctx, r.c,
 		[]string{r.jobKey(l.Job.ID), r.evKey(l.Job.ID), r.jobStream(&l.Job), r.wakeKey(l.Job.Lane())},
 		l.Token, errJSON, flag(requeue), now, r.opts.MaxEvents, ms(r.opts.ResultTTL), r.group, retryEv,
 		flag(release), l.Job.ID).Text()

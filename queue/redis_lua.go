@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"sync"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/loomhq/loom/plugins/sdk"
@@ -161,7 +163,7 @@ end
 // use idem ("1"/"0"), max attempts, group, deadline ms or "", lane member, prefix, task,
 // owner limit (0: none; the counter key is "" without an owner), now ms
 // Answers {'ok'}, {'existed', id}, {'dup'}, {'full', depth} or {'limit'}.
-var luaEnqueue = redis.NewScript(luaPrelude + luaTaskDepth + `
+var luaEnqueue = lazyScript(luaPrelude + luaTaskDepth + `
 local group = ARGV[10]
 if ARGV[8] == '1' then
   local existing = redis.call('GET', KEYS[5])
@@ -196,7 +198,7 @@ return {'ok'}
 // KEYS: job hash, event stream, deadlines zset   ARGV: prefix, id
 // Removes a (canceled or finished) job: its hash, events, List index entry,
 // deadline and idempotency key. Answers 0 when the job is unknown.
-var luaDelete = redis.NewScript(`
+var luaDelete = lazyScript(`
 local raw = redis.call('HGET', KEYS[1], 'job')
 if not raw then return 0 end
 local job = cjson.decode(raw)
@@ -222,7 +224,7 @@ return 1
 // younger than the cold delay. Stale entries (canceled or finished jobs) are
 // dropped on the way. Answers the job, or {'wait', ms} when nothing was
 // taken (ms > 0: a cold lane's job becomes takeable then).
-var luaDequeue = redis.NewScript(luaPrelude + `
+var luaDequeue = lazyScript(luaPrelude + `
 local group, worker, leaseMs, now, nowMs = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local maxev, ttl, prefix, nonce = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local coldMs, first = tonumber(ARGV[10]), tonumber(ARGV[11])
@@ -323,7 +325,7 @@ return {'wait', coldWait}
 `)
 
 // KEYS: hash, stream   ARGV: token, group, worker
-var luaHeartbeat = redis.NewScript(luaPrelude + `
+var luaHeartbeat = lazyScript(luaPrelude + `
 local st = held(KEYS[1], ARGV[1])
 if st ~= 'ok' then return st end
 local entry = redis.call('HGET', KEYS[1], 'entry')
@@ -334,7 +336,7 @@ return 'ok'
 `)
 
 // KEYS: hash, events   ARGV: token, type, data, now, max events
-var luaPublish = redis.NewScript(luaPrelude + `
+var luaPublish = lazyScript(luaPrelude + `
 local st = held(KEYS[1], ARGV[1])
 if st ~= 'ok' then return st end
 addEvent(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
@@ -342,7 +344,7 @@ return 'ok'
 `)
 
 // KEYS: hash, events, stream   ARGV: token, result JSON, now, max events, ttl ms, group, event data
-var luaComplete = redis.NewScript(luaPrelude + `
+var luaComplete = lazyScript(luaPrelude + `
 local st = held(KEYS[1], ARGV[1])
 if st ~= 'ok' then return st end
 dropEntry(KEYS[3], ARGV[6], redis.call('HGET', KEYS[1], 'entry'))
@@ -357,7 +359,7 @@ return 'ok'
 // KEYS: hash, events, stream, wake list (the job's lane's)
 // ARGV: token, error JSON or "", requeue ("1"/"0"), now, max events, ttl ms, group, retry event data,
 // release ("1"/"0"), job id
-var luaEndAttempt = redis.NewScript(luaPrelude + `
+var luaEndAttempt = lazyScript(luaPrelude + `
 local st = held(KEYS[1], ARGV[1])
 if st ~= 'ok' then return st end
 local h = redis.call('HMGET', KEYS[1], 'attempt', 'max', 'entry')
@@ -380,7 +382,7 @@ return 'ok'
 
 // KEYS: hash, events   ARGV: now, max events, ttl ms, group
 // Answers the status before the call, or "" when the job does not exist.
-var luaCancel = redis.NewScript(luaPrelude + `
+var luaCancel = lazyScript(luaPrelude + `
 local h = redis.call('HMGET', KEYS[1], 'status', 'entry', 'stream')
 if not h[1] then return '' end
 if h[1] == 'queued' or h[1] == 'running' then
@@ -396,13 +398,13 @@ return h[1]
 `)
 
 // KEYS: lanes set   ARGV: group, prefix, task
-var luaDepth = redis.NewScript(luaPrelude + luaTaskDepth + `
+var luaDepth = lazyScript(luaPrelude + luaTaskDepth + `
 return taskDepth(KEYS[1], ARGV[2], ARGV[3], ARGV[1])
 `)
 
 // KEYS: lanes set, deadlines zset   ARGV: group, prefix, now, now ms, max events, ttl ms
 // Answers a flat list: lane member, queued depth, age of its oldest queued entry in ms.
-var luaLanes = redis.NewScript(luaPrelude + `
+var luaLanes = lazyScript(luaPrelude + `
 local group, prefix = ARGV[1], ARGV[2]
 expireDeadlines(KEYS[2], tonumber(ARGV[4]), ARGV[3], ARGV[5], ARGV[6], group, prefix)
 local out, nowMs = {}, redisNowMs()
@@ -420,3 +422,11 @@ for _, lane in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out
 `)
+
+// lazyScript makes the script (its SHA-1, what EVALSHA sends) on first use,
+// not in the package's init: every loom process links the queue, most never
+// talk to Redis, and the ten scripts' sources and hashes were 47 KB of heap
+// allocated before main (GODEBUG=inittrace=1).
+func lazyScript(src string) func() *redis.Script {
+	return sync.OnceValue(func() *redis.Script { return redis.NewScript(src) })
+}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -34,9 +35,11 @@ func init() {
 	register(command{Name: "plugin check", Summary: "start a plugin binary and check its handshake, manifest and a sample job", Run: runPluginCheck})
 }
 
+// Compiled on first use: package-level regexps compile in main's init, in
+// every loom command (most of main's 46 KB of init heap).
 var (
-	pluginNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`)
-	taskRE       = regexp.MustCompile(`^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$`)
+	pluginNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`) })
+	taskRE       = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$`) })
 )
 
 // scaffold is what the templates are filled with.
@@ -57,11 +60,11 @@ func runPluginNew(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case name == "":
 		return usagef("name the plugin: loom plugin new NAME --task TASK")
-	case !pluginNameRE.MatchString(name):
+	case !pluginNameRE().MatchString(name):
 		return usagef("plugin name %q: use 1…40 lower-case letters, digits, '-' or '_', starting with a letter (the binary is loom-plugin-NAME)", name)
 	case *task == "":
 		return usagef("--task is required (e.g. --task image.grayscale)")
-	case !taskRE.MatchString(*task):
+	case !taskRE().MatchString(*task):
 		return usagef("task %q: name it modality.verb in lower case, e.g. image.grayscale", *task)
 	}
 	sc := scaffold{Name: name, Task: *task, Module: *module, SDKVersion: sdkVersion}

@@ -51,10 +51,13 @@ var byteToRune, runeToByte = bytesToUnicode()
 
 // bytesToUnicode is GPT-2's table: printable Latin-1 bytes map to
 // themselves, the other 68 bytes to U+0100 upwards in byte order, so every
-// byte string becomes a string of printable runes.
-func bytesToUnicode() ([256]rune, map[rune]byte) {
-	var b2r [256]rune
-	r2b := map[rune]byte{}
+// byte string becomes a string of printable runes. The inverse is an array
+// by rune (−1: not a byte's rune), not a map, so building both at init
+// allocates nothing.
+func bytesToUnicode() (b2r [256]rune, r2b [256 + 68]int16) {
+	for i := range r2b {
+		r2b[i] = -1
+	}
 	n := 0
 	for b := 0; b < 256; b++ {
 		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
@@ -63,9 +66,17 @@ func bytesToUnicode() ([256]rune, map[rune]byte) {
 			b2r[b] = rune(256 + n)
 			n++
 		}
-		r2b[b2r[b]] = byte(b)
+		r2b[b2r[b]] = int16(b)
 	}
 	return b2r, r2b
+}
+
+// unicodeByte is the byte that GPT-2's table maps to r, if any.
+func unicodeByte(r rune) (byte, bool) {
+	if r < 0 || int(r) >= len(runeToByte) || runeToByte[r] < 0 {
+		return 0, false
+	}
+	return byte(runeToByte[r]), true
 }
 
 // hfTokenizerJSON is the subset of tokenizer.json this package reads.
@@ -259,7 +270,7 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 				if t.pre != nil {
 					return fmt.Errorf("tokenizer.json: two regex splits")
 				}
-				p := preTokenizers["gpt-2"]
+				p := preTokenizers()["gpt-2"]
 				t.pre = &p
 			}
 		case "Metaspace":
@@ -317,13 +328,13 @@ func (t *ByteBPE) configure(j hfTokenizerJSON) error {
 func splitFor(re string) (preTokenizer, error) {
 	switch {
 	case strings.Contains(re, `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+`) && strings.Contains(re, `\p{N}{1,3}`):
-		return preTokenizers["gpt-4o"], nil
+		return preTokenizers()["gpt-4o"], nil
 	case strings.Contains(re, `[^\r\n\p{L}\p{N}]?\p{L}+`) && strings.Contains(re, `\p{N}{1,3}`):
-		return preTokenizers["llama-bpe"], nil
+		return preTokenizers()["llama-bpe"], nil
 	case strings.Contains(re, `[^\r\n\p{L}\p{N}]?\p{L}+`) && strings.Contains(re, `|\p{N}|`):
-		return preTokenizers["qwen2"], nil
+		return preTokenizers()["qwen2"], nil
 	case strings.Contains(re, `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+`):
-		return preTokenizers["gpt-2"], nil
+		return preTokenizers()["gpt-2"], nil
 	}
 	return preTokenizer{}, fmt.Errorf("tokenizer.json: split regex %q is not one of GPT-2, Llama-3, Qwen2, GPT-4o", re)
 }
@@ -646,7 +657,7 @@ func (t *ByteBPE) Decode(id int) string {
 	}
 	out := make([]byte, 0, len(p))
 	for _, r := range p {
-		if b, ok := runeToByte[r]; ok {
+		if b, ok := unicodeByte(r); ok {
 			out = append(out, b)
 		} else {
 			out = append(out, string(r)...)

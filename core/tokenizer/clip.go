@@ -292,7 +292,7 @@ func (c *CLIP) Decode(id int) string {
 	p = strings.TrimSuffix(p, clipEOW)
 	out := make([]byte, 0, len(p)+1)
 	for _, r := range p {
-		if b, ok := runeToByte[r]; ok {
+		if b, ok := unicodeByte(r); ok {
 			out = append(out, b)
 		} else {
 			out = append(out, string(r)...)

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // Pre-tokenizers: how byte-level BPE vocabularies cut text into words
@@ -74,12 +75,16 @@ func (p preTokenizer) split(text string) []string {
 }
 
 // preTokenizers maps tokenizer.ggml.pre names to their passes, as
-// llama.cpp's llama_vocab::load and llm_tokenizer_bpe group them.
-var preTokenizers = func() map[string]preTokenizer {
+// llama.cpp's llama_vocab::load and llm_tokenizer_bpe group them. It is built
+// on first use: every process that links the tokenizers (loom, the text
+// plugin) would otherwise build it, and the DeepSeek classes, in its init.
+var preTokenizers = sync.OnceValue(func() map[string]preTokenizer {
 	gpt2 := []pass{scanGPT2}
 	llama3 := []pass{scanLlama3(3)}
 	qwen2 := []pass{scanLlama3(1)}
 	starcoder := []pass{isolate(isNumber), scanGPT2}
+	deepseekLetters, deepseekPunct := parseClass(deepseekLettersSrc), parseClass(deepseekPunctSrc)
+	deepseekCJK, deepseek3CJK := parseClass(deepseekCJKSrc), parseClass(deepseek3CJKSrc)
 	m := map[string]preTokenizer{}
 	add := func(ps []pass, names ...string) {
 		for _, n := range names {
@@ -102,12 +107,12 @@ var preTokenizers = func() map[string]preTokenizer {
 	add([]pass{chunkedRuns(isNumber, 3), runs(inClass(deepseek3CJK)), search(deepseek3Match)}, "deepseek-v3", "hunyuan-dense", "joyai-llm")
 	add([]pass{scanGPT4o}, "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2")
 	return m
-}()
+})
 
 // PreTokenizers lists the tokenizer.ggml.pre names this package implements.
 func PreTokenizers() []string {
 	var out []string
-	for n := range preTokenizers {
+	for n := range preTokenizers() {
 		out = append(out, n)
 	}
 	sort.Strings(out)
@@ -118,7 +123,7 @@ func preTokenizerFor(name string) (preTokenizer, error) {
 	if name == "" {
 		name = "default" // llama.cpp warns and uses its default regexes
 	}
-	p, ok := preTokenizers[name]
+	p, ok := preTokenizers()[name]
 	if !ok {
 		return preTokenizer{}, fmt.Errorf("tokenizer: GGUF pre-tokenizer %q not supported", name)
 	}
@@ -496,9 +501,9 @@ func inClass(c charClass) func(rune) bool {
 }
 
 // The literal classes of DeepSeek's tokenizer.json Split regexes.
-var (
-	deepseekLetters = parseClass("A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃")
-	deepseekPunct   = parseClass("!-/:-~！-／：-～‘-‟　-。")
-	deepseekCJK     = parseClass("一-龥ࠀ-一가-퟿")
-	deepseek3CJK    = parseClass("一-龥぀-ゟ゠-ヿ")
+const (
+	deepseekLettersSrc = "A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃"
+	deepseekPunctSrc   = "!-/:-~！-／：-～‘-‟　-。"
+	deepseekCJKSrc     = "一-龥ࠀ-一가-퟿"
+	deepseek3CJKSrc    = "一-龥぀-ゟ゠-ヿ"
 )

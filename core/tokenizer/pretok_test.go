@@ -22,7 +22,7 @@ func TestPretokenizersMatchRegexGolden(t *testing.T) {
 	if len(cases) < 600 {
 		t.Fatalf("only %d golden cases", len(cases))
 	}
-	splits := map[string]preTokenizer{"gpt2": preTokenizers["gpt-2"], "llama3": preTokenizers["llama-bpe"], "qwen2": preTokenizers["qwen2"]}
+	splits := map[string]preTokenizer{"gpt2": preTokenizers()["gpt-2"], "llama3": preTokenizers()["llama-bpe"], "qwen2": preTokenizers()["qwen2"]}
 	fails := 0
 	for _, c := range cases {
 		text := c["text"].(string)
@@ -49,7 +49,7 @@ func FuzzPretokenizers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, norm, _ := codepoints(s)
 		for _, name := range PreTokenizers() {
-			parts := preTokenizers[name].split(s)
+			parts := preTokenizers()[name].split(s)
 			for _, p := range parts {
 				if p == "" {
 					t.Fatalf("%s: empty piece in %q", name, parts)

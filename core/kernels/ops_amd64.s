@@ -355,6 +355,24 @@ DATA geluC<>+28(SB)/4, $0.5
 DATA geluC<>+32(SB)/4, $2.0
 GLOBL geluC<>(SB), RODATA|NOPTR, $36
 
+// GELU_EXP_ARG sets y = −x²/2 (nhalf holds −0.5 in every lane), mask = y ≥
+// expMin (false for NaN; a vector or a K register) and clamps y at emin:
+// the argument of e^(−x²/2) in vecGELUErfAVX2 and vecGELUErfAVX512.
+#define GELU_EXP_ARG(x, y, nhalf, emin, mask) \
+	VMULPS x, x, y; \
+	VMULPS nhalf, y, y; \
+	VCMPPS $0x1d, emin, y, mask; \
+	VMAXPS emin, y, y
+
+// GELU_K sets k = 1/(1 + p·u) for u = |x|/√2 (absmask 0x7fffffff, rsqrt2
+// 1/√2, one 1.0 in every lane).
+#define GELU_K(x, absmask, rsqrt2, p, one, k) \
+	VANDPS absmask, x, k; \
+	VMULPS rsqrt2, k, k; \
+	VMULPS p, k, k; \
+	VADDPS one, k, k; \
+	VDIVPS k, one, k
+
 // func vecGELUErfAVX2(out, x *float32, n int)
 // out[j] = 0.5·x·(1 + erf(x/√2)) for j < n (n a multiple of 8), as
 // geluErfGeneric: e = e^(−x²/2) by vecExpSubAVX2's exp (0 below expMin and
@@ -378,17 +396,10 @@ gelu_loop:
 	CMPQ CX, $8
 	JLT  gelu_done
 	VMOVUPS (SI), Y0 // x
-	VMULPS Y0, Y0, Y1
-	VMULPS Y9, Y1, Y1 // y = −x²/2
-	VCMPPS $0x1d, Y11, Y1, Y3 // y >= expMin (false for NaN)
-	VMAXPS Y11, Y1, Y1
+	GELU_EXP_ARG(Y0, Y1, Y9, Y11, Y3)
 	EXP_Y1
 	VANDPS Y3, Y4, Y4 // e = e^(−x²/2)
-	VANDPS Y8, Y0, Y5 // |x|
-	VMULPS Y7, Y5, Y5 // u = |x|/√2
-	VMULPS Y15, Y5, Y5
-	VADDPS Y10, Y5, Y5
-	VDIVPS Y5, Y10, Y5 // k = 1/(1 + p·u)
+	GELU_K(Y0, Y8, Y7, Y15, Y10, Y5)
 	VBROADCASTSS geluC<>+16(SB), Y6 // a5
 	VBROADCASTSS geluC<>+12(SB), Y2
 	VFMADD213PS Y2, Y5, Y6 // a4 + k·a5
@@ -424,9 +435,15 @@ gelu_done:
 // 16 lanes, so twice as many of this long dependency chain's lanes are in
 // flight as in 8.
 TEXT ·vecGELUErfAVX512(SB), NOSPLIT, $0-24
-	MOVQ out+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
+	VBROADCASTSS geluC<>+0(SB), Z17  // a1
+	VBROADCASTSS geluC<>+4(SB), Z18  // a2
+	VBROADCASTSS geluC<>+8(SB), Z19  // a3
+	VBROADCASTSS geluC<>+12(SB), Z20 // a4
+	VBROADCASTSS geluC<>+16(SB), Z21 // a5
+	VBROADCASTSS geluC<>+20(SB), Z15 // p
+	VBROADCASTSS geluC<>+24(SB), Z7  // 1/√2
+	VBROADCASTSS geluC<>+28(SB), Z23 // 0.5
+	VBROADCASTSS geluC<>+32(SB), Z22 // 2
 	EXP_CONSTS_Z
 	MOVL $0xbf000000, AX // -0.5
 	VPBROADCASTD AX, Z16
@@ -434,31 +451,19 @@ TEXT ·vecGELUErfAVX512(SB), NOSPLIT, $0-24
 	VPBROADCASTD AX, Z8
 	MOVL $0x80000000, AX // sign bit
 	VPBROADCASTD AX, Z24
-	VBROADCASTSS geluC<>+20(SB), Z15 // p
-	VBROADCASTSS geluC<>+24(SB), Z7  // 1/√2
-	VBROADCASTSS geluC<>+0(SB), Z17  // a1
-	VBROADCASTSS geluC<>+4(SB), Z18  // a2
-	VBROADCASTSS geluC<>+8(SB), Z19  // a3
-	VBROADCASTSS geluC<>+12(SB), Z20 // a4
-	VBROADCASTSS geluC<>+16(SB), Z21 // a5
-	VBROADCASTSS geluC<>+28(SB), Z23 // 0.5
-	VBROADCASTSS geluC<>+32(SB), Z22 // 2
-
-gelu16_loop:
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
 	CMPQ CX, $16
 	JLT  gelu16_done
-	VMOVUPS (SI), Z0 // x
-	VMULPS Z0, Z0, Z1
-	VMULPS Z16, Z1, Z1 // y = −x²/2
-	VCMPPS $0x1d, Z11, Z1, K1 // y >= expMin (false for NaN)
-	VMAXPS Z11, Z1, Z1
+
+gelu16_loop:
+	VMOVUPS (SI)(AX*4), Z0 // x
+	GELU_EXP_ARG(Z0, Z1, Z16, Z11, K1)
 	EXP_Z1
 	VSCALEFPS.Z Z2, Z4, K1, Z4 // e = e^(−x²/2)
-	VANDPS Z8, Z0, Z5 // |x|
-	VMULPS Z7, Z5, Z5 // u = |x|/√2
-	VMULPS Z15, Z5, Z5
-	VADDPS Z10, Z5, Z5
-	VDIVPS Z5, Z10, Z5 // k = 1/(1 + p·u)
+	GELU_K(Z0, Z8, Z7, Z15, Z10, Z5)
 	VMOVAPS Z21, Z6
 	VFMADD213PS Z20, Z5, Z6 // a4 + k·a5
 	VFMADD213PS Z19, Z5, Z6
@@ -471,11 +476,10 @@ gelu16_loop:
 	VMOVAPS Z6, K2, Z2 // q there
 	VMULPS Z23, Z0, Z0 // 0.5·x
 	VMULPS Z2, Z0, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ $64, SI
-	ADDQ $64, DI
-	SUBQ $16, CX
-	JMP  gelu16_loop
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	CMPQ AX, CX
+	JLT  gelu16_loop
 
 gelu16_done:
 	VZEROUPPER

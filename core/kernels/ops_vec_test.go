@@ -166,6 +166,21 @@ func TestVecNormKernels(t *testing.T) {
 	}
 }
 
+// geluInputs returns 4,096 GELU test values: random ones scaled by 1 … scale
+// in turn, led by the specials (signed zeros, infinities, NaN, saturation
+// at ±13.3, subnormals).
+func geluInputs(seed int64, scale int) []float32 {
+	r := rand.New(rand.NewSource(seed))
+	x := randSlice(r, 4096)
+	for i := range x {
+		x[i] *= float32(1 + i%scale)
+	}
+	inf := float32(math.Inf(1))
+	copy(x, []float32{0, float32(math.Copysign(0, -1)), inf, -inf, float32(math.NaN()), 1e30, -1e30, -13.3, 13.3, -5, 5, 1e-20,
+		-1e-20, 1e-40, -1e-40, 13.2, -13.2, 0.5, -0.5})
+	return x
+}
+
 // TestVecGELUErf checks the 8-lane GELU against its reference loop
 // (geluErfGeneric) value by value: the FMAs of the polynomial round
 // differently, nothing else may. Specials: ±0, ±Inf, NaN, saturation.
@@ -173,13 +188,7 @@ func TestVecGELUErf(t *testing.T) {
 	if !hasAVX2FMA {
 		t.Skip("no AVX2+FMA, or -tags noasm: vecGELUErfAVX2 is the reference loop itself")
 	}
-	r := rand.New(rand.NewSource(8))
-	x := randSlice(r, 4096)
-	for i := range x {
-		x[i] *= float32(1 + i%13)
-	}
-	inf := float32(math.Inf(1))
-	copy(x, []float32{0, float32(math.Copysign(0, -1)), inf, -inf, float32(math.NaN()), 1e30, -1e30, -13.3, 13.3, -5, 5, 1e-20})
+	x := geluInputs(8, 13)
 	want, got := make([]float32, len(x)), make([]float32, len(x))
 	geluErfGeneric(want, x)
 	vecGELUErfAVX2(&got[0], &x[0], len(x))
@@ -199,14 +208,7 @@ func TestVecGELUErf16(t *testing.T) {
 	if !hasAVX512 {
 		t.Skip("no AVX-512, or -tags noasm: vecGELUErfAVX512 is the reference loop itself")
 	}
-	r := rand.New(rand.NewSource(18))
-	x := randSlice(r, 4096)
-	for i := range x {
-		x[i] *= float32(1 + i%17)
-	}
-	inf := float32(math.Inf(1))
-	copy(x, []float32{0, float32(math.Copysign(0, -1)), inf, -inf, float32(math.NaN()), 1e30, -1e30, -13.3, 13.3, -5, 5, 1e-20,
-		-1e-20, 1e-40, -1e-40, 13.2, -13.2, 0.5, -0.5})
+	x := geluInputs(18, 17)
 	want, got := make([]float32, len(x)), make([]float32, len(x))
 	vecGELUErfAVX2(&want[0], &x[0], len(x))
 	vecGELUErfAVX512(&got[0], &x[0], len(x))

@@ -133,3 +133,35 @@ func TestAttentionQ8Cache(t *testing.T) {
 	}
 	t.Logf("q8_0 against float32 cache: max %g of the largest output", worst)
 }
+
+// A decode step through a q8_0 cache allocates nothing (its quantizer's
+// staging buffer is on the stack), at 1 and 2 threads.
+func TestAttentionQ8DecodeDoesNotAllocate(t *testing.T) {
+	const dim, heads, kvHeads, hd = 64, 4, 2, 32
+	r := rand.New(rand.NewSource(6))
+	lin := func(out, in int) Linear { return Linear{W: Matrix{Rows: out, Cols: in, F32: randF(r, out*in)}} }
+	inv := make([]float64, hd/2)
+	for i := range inv {
+		inv[i] = 1 / float64(int(1)<<(i%8))
+	}
+	a := Attention{Q: lin(heads*hd, dim), K: lin(kvHeads*hd, dim), V: lin(kvHeads*hd, dim), O: lin(dim, heads*hd),
+		Heads: heads, KVHeads: kvHeads, HeadDim: hd, Rope: RoPE{RotDim: hd, InvFreq: inv}}
+	c := KVCache{Width: kvHeads * hd, Max: 64, Q8: true}
+	var s Scratch
+	x, out := randF(r, 20*dim), make([]float32, 20*dim)
+	if err := a.Forward(out, x, 20, 0, &c, &s); err != nil {
+		t.Fatal(err)
+	}
+	for _, threads := range []int{1, 2} {
+		kernels.SetThreads(threads)
+		allocs := testing.AllocsPerRun(20, func() {
+			if err := a.Forward(out[:dim], x[:dim], 1, 20, &c, &s); err != nil {
+				t.Fatal(err)
+			}
+		})
+		kernels.SetThreads(0)
+		if allocs != 0 {
+			t.Fatalf("%d threads: %v allocations per decode step", threads, allocs)
+		}
+	}
+}

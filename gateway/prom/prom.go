@@ -11,7 +11,8 @@
 // library and parses it with Prometheus's own text parser): families sorted by
 // name, each with its HELP and TYPE, series sorted by label values, label
 // names sorted, histogram buckets cumulative with an "+Inf" bucket, _sum and
-// _count.
+// _count. Unlike promhttp it never gzips the body (a scraper takes either) and
+// speaks only this format, not OpenMetrics (which Loom never enabled).
 package prom
 
 import (

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/tokenizer"
 )
 
@@ -194,5 +195,41 @@ func TestQ8CacheAgreementFiles(t *testing.T) {
 		if math.IsInf(a.maxAbs, 0) || math.Abs(a.pplQ8/a.pplF16-1) > 0.05 {
 			t.Errorf("%s: max |Δlogit| %g, perplexity f16 %g q8_0 %g", path, a.maxAbs, a.pplF16, a.pplQ8)
 		}
+	}
+}
+
+// LOOM_KV_CACHE picks the cache type at load (the text plugin inherits it
+// from its host): each name sets KVF32/KVQ8, a bad one fails the load, and
+// SetKVCache names the same types.
+func TestKVCacheEnv(t *testing.T) {
+	path := sharedModel(t, "stories260K/stories260K.gguf")
+	for _, c := range []struct {
+		env       string
+		f32, q8   bool
+		wantError bool
+	}{{"", false, false, false}, {"f16", false, false, false}, {"f32", true, false, false}, {"q8_0", false, true, false}, {"q4_0", false, false, true}} {
+		t.Setenv(KVCacheEnv, c.env)
+		src, err := formats.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := LoadDecoder(src.(formats.InfoSource))
+		src.Close()
+		if c.wantError {
+			if err == nil {
+				t.Errorf("%s=%q: loaded", KVCacheEnv, c.env)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s=%q: %v", KVCacheEnv, c.env, err)
+		}
+		if d.KVF32 != c.f32 || d.KVQ8 != c.q8 {
+			t.Errorf("%s=%q: KVF32 %v KVQ8 %v", KVCacheEnv, c.env, d.KVF32, d.KVQ8)
+		}
+	}
+	var d Decoder
+	if err := d.SetKVCache("bf16"); err == nil {
+		t.Error("SetKVCache(bf16): no error")
 	}
 }

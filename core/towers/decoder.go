@@ -280,7 +280,8 @@ type Decoder struct {
 	// IEEE halves (nn.KVCache.Half); LoadDecoder sets it from KVCacheEnv.
 	KVF32 bool
 	// KVQ8 makes new sessions keep them as q8_0 (nn.KVCache.Q8, llama.cpp's
-	// -ctk q8_0 -ctv q8_0), over KVF32; a model whose head size is not a
+	// -ctk q8_0 -ctv q8_0) unless KVF32 is set (code that asks for float32
+	// gets it whatever the default); a model whose head size is not a
 	// multiple of 32 (kernels.KVQ8Block) keeps halves, so that no block
 	// spans two heads (llama.cpp refuses such a cache; stories260K's 8-wide
 	// heads lose 0.25% perplexity with blocks across 4 heads, a q8_0 file's
@@ -323,7 +324,9 @@ func (d *Decoder) KVCacheType() string {
 }
 
 // kvQ8 reports whether new sessions' caches hold q8_0.
-func (d *Decoder) kvQ8() bool { return d.KVQ8 && d.Config.HeadDim%kernels.KVQ8Block == 0 }
+func (d *Decoder) kvQ8() bool {
+	return d.KVQ8 && !d.KVF32 && d.Config.HeadDim%kernels.KVQ8Block == 0
+}
 
 // kvCacheFromEnv sets d's KV cache type from KVCacheEnv (unset: f16).
 func (d *Decoder) kvCacheFromEnv() error {

@@ -232,4 +232,9 @@ func TestKVCacheEnv(t *testing.T) {
 	if err := d.SetKVCache("bf16"); err == nil {
 		t.Error("SetKVCache(bf16): no error")
 	}
+	// Code that sets KVF32 gets float32 whatever the default type.
+	d.Config.HeadDim, d.KVQ8, d.KVF32 = 64, true, true
+	if typ := d.KVCacheType(); typ != "f32" {
+		t.Errorf("KVQ8 and KVF32 set: %s cache, want f32", typ)
+	}
 }

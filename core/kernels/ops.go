@@ -448,9 +448,7 @@ func Add(out, a, b []float32) error {
 	if err := checkBinary("add", out, a, b); err != nil {
 		return err
 	}
-	for i := range a {
-		out[i] = a[i] + b[i]
-	}
+	addRows(out, a, b)
 	return nil
 }
 
@@ -459,9 +457,7 @@ func Mul(out, a, b []float32) error {
 	if err := checkBinary("mul", out, a, b); err != nil {
 		return err
 	}
-	for i := range a {
-		out[i] = a[i] * b[i]
-	}
+	mulRows(out, a, b)
 	return nil
 }
 

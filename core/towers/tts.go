@@ -31,6 +31,7 @@ import (
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/nn"
+	"github.com/loomhq/loom/core/tensor"
 )
 
 // FastSpeech2Config mirrors ming024's model.yaml (plus the preprocessing
@@ -117,8 +118,8 @@ type varianceEmbedding struct {
 }
 
 // FastSpeech2 is a loaded acoustic model. It is safe for concurrent use:
-// every call allocates its own activations (they are small next to the
-// vocoder's).
+// every call takes its own arena for the layers' activations (arenas) and
+// allocates what it returns.
 type FastSpeech2 struct {
 	Cfg             FastSpeech2Config
 	wordEmb         []float32 // (V, H)
@@ -131,6 +132,10 @@ type FastSpeech2 struct {
 	postnet         []nn.Conv1D
 	postBN          []nn.BatchNorm1D
 	hidden, posRows int
+	// arenas hold the FFT blocks' attention and feed-forward scratch and
+	// the postnet's inner maps between calls: a sentence's decoder
+	// allocated 3 MiB of them afresh, zeroed, every call.
+	arenas tensor.ArenaPool
 }
 
 // LoadFastSpeech2 binds a FastSpeech 2 model under b.
@@ -261,8 +266,10 @@ func (m *FastSpeech2) Encode(ids []int, speaker int, ctl TTSControls) (*Encoded,
 	if err := m.addPositions(x, N, m.encPos); err != nil {
 		return nil, err
 	}
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
 	for i := range m.enc {
-		if err := m.enc[i].forward(x, N); err != nil {
+		if err := m.enc[i].forward(x, N, ar); err != nil {
 			return nil, fmt.Errorf("fastspeech2 encoder layer %d: %w", i, err)
 		}
 	}
@@ -386,8 +393,10 @@ const ttsBandMinFrames = 32
 // x (T, H), one op after another (each may split over the pool).
 func (m *FastSpeech2) decodeOps(x []float32, T int) (mel, postnet []float32, err error) {
 	M := m.Cfg.NMelChannels
+	ar := m.arenas.Get()
+	defer m.arenas.Put(ar)
 	for i := range m.dec {
-		if err := m.dec[i].forward(x, T); err != nil {
+		if err := m.dec[i].forward(x, T, ar); err != nil {
 			return nil, nil, fmt.Errorf("fastspeech2 decoder layer %d: %w", i, err)
 		}
 	}
@@ -402,7 +411,12 @@ func (m *FastSpeech2) decodeOps(x []float32, T int) (mel, postnet []float32, err
 	h := mel
 	for i := range m.postnet {
 		c := &m.postnet[i]
-		o := make([]float32, T*c.Out)
+		var o []float32 // the last is returned; the others live in the arena
+		if i < len(m.postnet)-1 {
+			o = ar.Scratch(T * c.Out)
+		} else {
+			o = make([]float32, T*c.Out)
+		}
 		if err := c.ForwardRows(o, h, T, false); err != nil {
 			return nil, nil, fmt.Errorf("fastspeech2 postnet %d: %w", i, err)
 		}
@@ -546,8 +560,8 @@ func sinusoidTable(n, d int) []float32 {
 }
 
 // forward updates x (L, H) in place.
-func (f *fftBlock) forward(x []float32, L int) error {
-	if err := f.attn.ForwardAdd(x, x, L, x, L, nil); err != nil {
+func (f *fftBlock) forward(x []float32, L int, ar *tensor.Arena) error {
+	if err := f.attn.ForwardAdd(x, x, L, x, L, ar); err != nil {
 		return err
 	}
 	if err := f.ln1.Forward(x, x, L); err != nil {
@@ -555,7 +569,7 @@ func (f *fftBlock) forward(x []float32, L int) error {
 	}
 	// Position-wise conv feed-forward on the (L, H) rows themselves; the
 	// second conv adds its output (and bias) to x: the residual.
-	mid := make([]float32, L*f.w1.Out) // (L, F)
+	mid := ar.Scratch(L * f.w1.Out) // (L, F)
 	if err := f.w1.ForwardRows(mid, x, L, false); err != nil {
 		return err
 	}

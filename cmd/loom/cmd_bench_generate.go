@@ -53,7 +53,7 @@ func runBenchGenerate(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "kernel threads (0 = all CPUs)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed decode steps to this file (go tool pprof)")
-	kvCache := fs.String("kv-cache", "", "attention decoders' KV cache type, f16, f32 or q8_0 (default: $"+towers.KVCacheEnv+", else f16)")
+	kvCache := fs.String("kv-cache", "", "attention decoders' KV cache type, f16, f32 or q8_0 (default: $"+towers.KVCacheEnv+", else q8_0 for block-quantised weights and f16 for f32/f16/bf16)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -228,6 +228,26 @@ func TestKVCacheEnv(t *testing.T) {
 			t.Errorf("%s=%q: KVF32 %v KVQ8 %v", KVCacheEnv, c.env, d.KVF32, d.KVQ8)
 		}
 	}
+	// Unset, the default follows the file: q8_0 for block-quantised
+	// attention weights, f16 for f32 ones.
+	t.Setenv(KVCacheEnv, "")
+	for _, c := range []struct {
+		file string
+		q8   bool
+	}{{"qwen2/f32.gguf", false}, {"qwen2/q8_0.gguf", true}, {"moe-q4_K_M/model.gguf", true}} {
+		src, err := formats.Open(filepath.Join("testdata", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := LoadDecoder(src.(formats.InfoSource))
+		src.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if d.KVF32 || d.KVQ8 != c.q8 {
+			t.Errorf("%s, %s unset: KVF32 %v KVQ8 %v, want KVQ8 %v", c.file, KVCacheEnv, d.KVF32, d.KVQ8, c.q8)
+		}
+	}
 	var d Decoder
 	if err := d.SetKVCache("bf16"); err == nil {
 		t.Error("SetKVCache(bf16): no error")

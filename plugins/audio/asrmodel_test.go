@@ -42,15 +42,7 @@ func TestShippedTranscription(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the shipped model's transcriptions")
 	}
-	models, _ := filepath.Abs("../../models")
-	dirs := []string{models}
-	if dir := os.Getenv("LOOM_TEST_ASR_MODELS"); dir != "" {
-		dirs = []string{dir, models} // loom-asr from there, loom-tts from here
-	}
-	e := newAudioEngine(dirs)
-	if !slices.Contains(e.asr.ids(), defaultASR) {
-		t.Fatalf("no %s under %s: the shipped model is gone", defaultASR, models)
-	}
+	e := shippedASREngine(t)
 	t.Run("heldout", func(t *testing.T) {
 		f, err := os.Open("testdata/asr-heldout/refs.tsv")
 		if err != nil {
@@ -97,6 +89,23 @@ func TestShippedTranscription(t *testing.T) {
 			sum.check(t, "voice "+voice+" round trip", maxRoundTripWER, maxRoundTripCER)
 		})
 	}
+}
+
+// shippedASREngine is the plugin's engine over the repository's models, or
+// over LOOM_TEST_ASR_MODELS's loom-asr (a training run's export) with the
+// repository's other models; it fails when loom-asr is missing.
+func shippedASREngine(t *testing.T) *audioEngine {
+	t.Helper()
+	models, _ := filepath.Abs("../../models")
+	dirs := []string{models}
+	if dir := os.Getenv("LOOM_TEST_ASR_MODELS"); dir != "" {
+		dirs = []string{dir, models} // loom-asr from there, loom-tts from here
+	}
+	e := newAudioEngine(dirs)
+	if !slices.Contains(e.asr.ids(), defaultASR) {
+		t.Fatalf("no %s under %s: the shipped model is gone", defaultASR, models)
+	}
+	return e
 }
 
 // asrErrors sums word and character edits and reference lengths.

@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/loomhq/loom/core/formats"
 	"github.com/loomhq/loom/core/lm"
@@ -352,9 +354,7 @@ func (e *asrEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) e
 		}
 		res.Windows = w.Index + 1
 		if d := delta.String(); d != "" {
-			if text.Len() == 0 {
-				d = strings.TrimLeft(d, " ")
-			}
+			d = joinWindowText(text.String(), d)
 			text.WriteString(d)
 			if err := emit(sdk.Event{Kind: sdk.EventDelta, Text: d}); err != nil {
 				return err
@@ -381,3 +381,24 @@ func (e *asrEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) e
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+// joinWindowText is the text a window adds after what came before: without
+// its leading spaces at the start, and with one space put in front when
+// neither side has one at the seam (a window that starts with "ve?" after
+// one that ended "He?" reads "He? ve?", not "He?ve?"), since a window's first
+// token need not start a word with its space the way Whisper's byte-level
+// tokens mostly do.
+func joinWindowText(before, d string) string {
+	if before == "" {
+		return strings.TrimLeft(d, " ")
+	}
+	if d == "" {
+		return d
+	}
+	last, _ := utf8.DecodeLastRuneInString(before)
+	first, _ := utf8.DecodeRuneInString(d)
+	if !unicode.IsSpace(last) && !unicode.IsSpace(first) {
+		return " " + d
+	}
+	return d
+}

@@ -63,13 +63,7 @@ func TestKVCacheQ8GrowsKeepsAndClones(t *testing.T) {
 func TestAttentionQ8Cache(t *testing.T) {
 	const dim, heads, kvHeads, hd = 64, 4, 2, 32
 	r := rand.New(rand.NewSource(5))
-	lin := func(out, in int) Linear { return Linear{W: Matrix{Rows: out, Cols: in, F32: randF(r, out*in)}} }
-	inv := make([]float64, hd/2)
-	for i := range inv {
-		inv[i] = 1 / float64(int(1)<<(i%8))
-	}
-	a := Attention{Q: lin(heads*hd, dim), K: lin(kvHeads*hd, dim), V: lin(kvHeads*hd, dim), O: lin(dim, heads*hd),
-		Heads: heads, KVHeads: kvHeads, HeadDim: hd, Rope: RoPE{RotDim: hd, InvFreq: inv}}
+	a := randQ8TestAttention(r, dim, heads, kvHeads, hd)
 	const kw = kvHeads * hd
 	q8 := KVCache{Width: kw, Max: 64, Q8: true}
 	f32 := KVCache{Width: kw, Max: 64}
@@ -139,13 +133,7 @@ func TestAttentionQ8Cache(t *testing.T) {
 func TestAttentionQ8DecodeDoesNotAllocate(t *testing.T) {
 	const dim, heads, kvHeads, hd = 64, 4, 2, 32
 	r := rand.New(rand.NewSource(6))
-	lin := func(out, in int) Linear { return Linear{W: Matrix{Rows: out, Cols: in, F32: randF(r, out*in)}} }
-	inv := make([]float64, hd/2)
-	for i := range inv {
-		inv[i] = 1 / float64(int(1)<<(i%8))
-	}
-	a := Attention{Q: lin(heads*hd, dim), K: lin(kvHeads*hd, dim), V: lin(kvHeads*hd, dim), O: lin(dim, heads*hd),
-		Heads: heads, KVHeads: kvHeads, HeadDim: hd, Rope: RoPE{RotDim: hd, InvFreq: inv}}
+	a := randQ8TestAttention(r, dim, heads, kvHeads, hd)
 	c := KVCache{Width: kvHeads * hd, Max: 64, Q8: true}
 	var s Scratch
 	x, out := randF(r, 20*dim), make([]float32, 20*dim)
@@ -164,4 +152,16 @@ func TestAttentionQ8DecodeDoesNotAllocate(t *testing.T) {
 			t.Fatalf("%d threads: %v allocations per decode step", threads, allocs)
 		}
 	}
+}
+
+// randQ8TestAttention is an attention layer of random f32 weights whose
+// heads are whole q8_0 blocks, with a RoPE of a few distinct frequencies.
+func randQ8TestAttention(r *rand.Rand, dim, heads, kvHeads, hd int) Attention {
+	lin := func(out, in int) Linear { return Linear{W: Matrix{Rows: out, Cols: in, F32: randF(r, out*in)}} }
+	inv := make([]float64, hd/2)
+	for i := range inv {
+		inv[i] = 1 / float64(int(1)<<(i%8))
+	}
+	return Attention{Q: lin(heads*hd, dim), K: lin(kvHeads*hd, dim), V: lin(kvHeads*hd, dim), O: lin(dim, heads*hd),
+		Heads: heads, KVHeads: kvHeads, HeadDim: hd, Rope: RoPE{RotDim: hd, InvFreq: inv}}
 }

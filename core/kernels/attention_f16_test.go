@@ -23,18 +23,31 @@ func halves(x []float32) ([]uint16, []float32) {
 // float64 reference on the widened values (the same tolerance as float32
 // K and V: only the summation order differs).
 func TestFlashAttentionF16MatchesNaive(t *testing.T) {
-	r := rand.New(rand.NewSource(5))
-	for _, c := range attnCases {
-		q, k32, v32, _, p := attnInputs(r, c)
+	checkNarrowKVMatchesNaive(t, 5, func(q, k32, v32 []float32, p AttnParams) (kw, vw []float32, run func([]float32) error) {
 		k, kw := halves(k32)
 		v, vw := halves(v32)
+		return kw, vw, func(got []float32) error { return FlashAttentionF16(got, q, k, v, p) }
+	})
+}
+
+// checkNarrowKVMatchesNaive runs the whole attention table (attnCases, from
+// a generator seeded with seed) with K and V stored narrower by store, which
+// returns their widened values and the attention call over the stored ones:
+// every implementation, one and two threads, against the float64 reference
+// on the widened values.
+func checkNarrowKVMatchesNaive(t *testing.T, seed int64, store func(q, k32, v32 []float32, p AttnParams) (kw, vw []float32, run func([]float32) error)) {
+	t.Helper()
+	r := rand.New(rand.NewSource(seed))
+	for _, c := range attnCases {
+		q, k32, v32, _, p := attnInputs(r, c)
+		kw, vw, run := store(q, k32, v32, p)
 		os := max(p.OStride, c.heads*c.dim)
 		n := (c.seqQ-1)*os + c.heads*c.dim
 		want := make([]float32, n)
 		if err := AttentionNaive(want, q, kw, vw, p); err != nil {
 			t.Fatalf("%s: naive: %v", c.name, err)
 		}
-		checkAttnImpls(t, c, want, os, func(got []float32) error { return FlashAttentionF16(got, q, k, v, p) })
+		checkAttnImpls(t, c, want, os, run)
 	}
 }
 

@@ -138,19 +138,11 @@ func TestVecDotsAccRowsQ8(t *testing.T) {
 // float64 reference on the widened values (the same tolerance as float32
 // K and V: only the rounding order differs).
 func TestFlashAttentionQ8MatchesNaive(t *testing.T) {
-	r := rand.New(rand.NewSource(6))
-	for _, c := range attnCases {
-		q, k32, v32, _, p := attnInputs(r, c)
+	checkNarrowKVMatchesNaive(t, 6, func(q, k32, v32 []float32, p AttnParams) (kw, vw []float32, run func([]float32) error) {
 		k, kw := q8Cache(k32)
 		v, vw := q8Cache(v32)
-		os := max(p.OStride, c.heads*c.dim)
-		n := (c.seqQ-1)*os + c.heads*c.dim
-		want := make([]float32, n)
-		if err := AttentionNaive(want, q, kw, vw, p); err != nil {
-			t.Fatalf("%s: naive: %v", c.name, err)
-		}
-		checkAttnImpls(t, c, want, os, func(got []float32) error { return FlashAttentionQ8(got, q, k.qs, k.d, v.qs, v.d, p) })
-	}
+		return kw, vw, func(got []float32) error { return FlashAttentionQ8(got, q, k.qs, k.d, v.qs, v.d, p) }
+	})
 }
 
 // TestFlashAttentionQ8Errors: short levels or too few scales are refused

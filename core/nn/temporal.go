@@ -22,9 +22,16 @@ import (
 //
 // Activations are a batch of videos' frames (videos·frames, C, h·w), frame-major
 // per video, as the UNet around it runs them.
+//
+// A global motion module (BindGlobalMotion; Loom's motion_global_blocks)
+// has the same layers and names less the blocks' pos_embed, and attends
+// across every frame and pixel of a video at once: one sequence of
+// frames·h·w tokens, frame-major, with GlobalPositions added once after
+// proj_in (ForwardGlobal).
 type TransformerTemporal struct {
 	Channels        int
-	CtxDim          int // 0: attn2 attends across the frames; else to a context of this width
+	CtxDim          int  // 0: attn2 attends across the frames; else to a context of this width
+	Global          bool // one sequence of frames·pixels (ForwardGlobal), not one per pixel
 	Norm            GroupNorm
 	ProjIn, ProjOut Linear // (C, C): linear layers, as diffusers stores them
 	Blocks          []TransformerBlock
@@ -60,6 +67,52 @@ func BindTransformerTemporal(b *Binder, ch, heads, layers, groups, maxFrames, ct
 	return m
 }
 
+// BindGlobalMotion binds a global motion module under b (norm, proj_in,
+// transformer_blocks.0.{norm1, attn1, norm2, attn2, norm3, ff}, proj_out):
+// ch channels, heads heads, groups norm groups, attn2 over a context of
+// width ctxDim (0: a second self-attention).
+func BindGlobalMotion(b *Binder, ch, heads, groups, ctxDim int) TransformerTemporal {
+	m := TransformerTemporal{Channels: ch, CtxDim: ctxDim, Global: true, Norm: b.GroupNorm("norm", groups, ch, 1e-6),
+		ProjIn: b.DenseLinear("proj_in", ch, ch), ProjOut: b.DenseLinear("proj_out", ch, ch)}
+	if heads <= 0 || ch%heads != 0 {
+		b.fail("bind %s: %d channels do not split into %d heads", b.prefix, ch, heads)
+		return m
+	}
+	kv := ch
+	if ctxDim > 0 {
+		kv = ctxDim
+	}
+	m.Blocks = []TransformerBlock{BindTransformerBlock(b.Sub("transformer_blocks.0"), ch, kv, heads)}
+	return m
+}
+
+// GlobalPositions is a global motion module's position table (frames·h·w,
+// dim): token f·h·w + y·w + x gets frame f's row of SinusoidTable(frames,
+// dim), plus row y's of SinusoidTable(h, dim/2) on the first dim/2 channels
+// and column x's of SinusoidTable(w, dim-dim/2) on the rest.
+func GlobalPositions(frames, h, w, dim int) []float32 {
+	half := dim / 2
+	ft, yt, xt := SinusoidTable(frames, dim), SinusoidTable(h, half), SinusoidTable(w, dim-half)
+	t := make([]float32, frames*h*w*dim)
+	for f := 0; f < frames; f++ {
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				row := t[((f*h+y)*w+x)*dim:][:dim]
+				for c := range row {
+					v := ft[f*dim+c]
+					if c < half {
+						v += yt[y*half+c]
+					} else {
+						v += xt[x*(dim-half)+c-half]
+					}
+					row[c] = v
+				}
+			}
+		}
+	}
+	return t
+}
+
 // Pack packs proj_in, proj_out and every block's weights once (Linear.Pack):
 // a motion UNet runs them on every step of every video.
 func (m *TransformerTemporal) Pack() {
@@ -92,6 +145,28 @@ func SinusoidTable(n, dim int) []float32 {
 // Forward updates x (videos·frames, C, hw) in place. ctx is each video's
 // context (videos, ctxLen, CtxDim) when CtxDim is set, and ignored otherwise.
 func (m *TransformerTemporal) Forward(x []float32, videos, frames, hw int, ctx []float32, ctxLen int, ar *tensor.Arena) error {
+	if m.Global {
+		return fmt.Errorf("motion module: a global module runs with ForwardGlobal")
+	}
+	return m.forward(x, videos, frames, hw, nil, ctx, ctxLen, ar)
+}
+
+// ForwardGlobal updates x (videos·frames, C, h·w) in place with a global
+// motion module (BindGlobalMotion): each video's frames·h·w tokens attend to
+// one another, carrying GlobalPositions.
+func (m *TransformerTemporal) ForwardGlobal(x []float32, videos, frames, h, w int, ctx []float32, ctxLen int, ar *tensor.Arena) error {
+	if !m.Global {
+		return fmt.Errorf("motion module: ForwardGlobal on a per-pixel module")
+	}
+	if h <= 0 || w <= 0 {
+		return fmt.Errorf("global motion module: %d×%d pixels", h, w)
+	}
+	return m.forward(x, videos, frames, h*w, GlobalPositions(frames, h, w, m.ProjIn.W.Rows), ctx, ctxLen, ar)
+}
+
+// forward runs either kind: pos nil, one sequence of frames per pixel;
+// else one sequence of frames·hw tokens per video with pos added after proj_in.
+func (m *TransformerTemporal) forward(x []float32, videos, frames, hw int, pos, ctx []float32, ctxLen int, ar *tensor.Arena) error {
 	C, F := m.Channels, frames
 	per := F * C * hw
 	if videos <= 0 || F <= 0 || hw <= 0 || len(x) < videos*per {
@@ -121,12 +196,23 @@ func (m *TransformerTemporal) Forward(x []float32, videos, frames, hw int, ctx [
 		if err := m.ProjIn.Forward(h, tok, F*hw); err != nil {
 			return fmt.Errorf("proj_in: %w", err)
 		}
+		if pos != nil {
+			if err := kernels.Add(h, h, pos); err != nil {
+				return err
+			}
+		}
 		var cv []float32
 		if m.CtxDim > 0 {
 			cv = ctx[v*ctxLen*m.CtxDim : (v+1)*ctxLen*m.CtxDim]
 		}
 		for i := range m.Blocks {
-			if err := m.Blocks[i].ForwardInterleaved(h, F, hw, cv, ctxLen, ar); err != nil {
+			var err error
+			if pos != nil {
+				err = m.Blocks[i].ForwardImages(h, 1, F*hw, cv, ctxLen, ar)
+			} else {
+				err = m.Blocks[i].ForwardInterleaved(h, F, hw, cv, ctxLen, ar)
+			}
+			if err != nil {
 				return fmt.Errorf("temporal block %d: %w", i, err)
 			}
 		}

@@ -47,6 +47,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/loomhq/loom/core/nn"
 	"github.com/loomhq/loom/core/tensor"
@@ -75,6 +77,14 @@ type MotionConfig struct {
 	// tools/video/train.py --i2v-spatial-text 0), so that the picture says
 	// what is drawn and the prompt how it moves.
 	ImageToVideoText string `json:"image_to_video_text"`
+	// Global (Loom's extension; in unet/config.json, or in the adapter's)
+	// names the blocks
+	// ("mid_block", "down_blocks.I", "up_blocks.I") whose motion modules each
+	// get a global companion, BLOCK.global_motion_modules.J, run right after
+	// it: attention across all frames and pixels of the video at once
+	// (nn.BindGlobalMotion), so a block can see where the object stands in
+	// every frame, not only at one pixel.
+	Global []string `json:"motion_global_blocks"`
 }
 
 // MotionUNetConfig is a motion UNet's spatial and motion configuration, and
@@ -118,12 +128,40 @@ func (c *MotionUNetConfig) validate() error {
 	case m.ImageToVideoText != "" && m.ImageToVideoText != "all" && (m.ImageToVideoText != "motion" || m.CtxDim == 0):
 		return fmt.Errorf("motion unet: image_to_video_text %q (\"all\", or \"motion\" for motion modules that read the text)", m.ImageToVideoText)
 	}
+	seen := map[string]bool{}
+	for _, g := range m.Global {
+		part, i, ok := globalBlock(g)
+		switch {
+		case !ok || seen[g] || (part == partMid && !*m.MidBlock) || (part != partMid && (i < 0 || i >= n)):
+			return fmt.Errorf("motion unet: motion_global_blocks names %q (mid_block with a motion mid block, down_blocks.I or up_blocks.I with I < %d, each once)", g, n)
+		}
+		seen[g] = true
+	}
 	for i, ch := range c.UNet.BlockOutChannels {
 		if h, l := m.Heads.at(i), m.Layers.at(i); h <= 0 || ch%h != 0 || l < 1 || l > 16 {
 			return fmt.Errorf("motion unet: block %d has %d channels for %d motion heads and %d layers", i, ch, h, l)
 		}
 	}
 	return nil
+}
+
+// globalBlock parses a motion_global_blocks name: "mid_block",
+// "down_blocks.I" or "up_blocks.I" (I written plainly).
+func globalBlock(name string) (part unetPart, i int, ok bool) {
+	if name == "mid_block" {
+		return partMid, 0, true
+	}
+	for _, p := range []struct {
+		prefix string
+		part   unetPart
+	}{{"down_blocks.", partDown}, {"up_blocks.", partUp}} {
+		if rest, found := strings.CutPrefix(name, p.prefix); found {
+			if i, err := strconv.Atoi(rest); err == nil && strconv.Itoa(i) == rest {
+				return p.part, i, true
+			}
+		}
+	}
+	return 0, 0, false
 }
 
 // motionBlockTypes maps UNetMotionModel block types to the image UNet's.
@@ -144,12 +182,13 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 	var head struct {
 		Class string `json:"_class_name"`
 		// Keys of features the tower does not implement, read to refuse them.
-		MidBlockLayers     *int   `json:"mid_block_layers"`
-		TemporalMidLayers  *int   `json:"temporal_transformer_layers_per_mid_block"`
-		ReverseTemporal    any    `json:"reverse_temporal_transformer_layers_per_block"`
-		ReverseMotionHeads any    `json:"reverse_motion_num_attention_heads"`
-		FirstFrame         int    `json:"first_frame_channels"` // in unet/ in either layout
-		ImageToVideoText   string `json:"image_to_video_text"`  // likewise
+		MidBlockLayers     *int     `json:"mid_block_layers"`
+		TemporalMidLayers  *int     `json:"temporal_transformer_layers_per_mid_block"`
+		ReverseTemporal    any      `json:"reverse_temporal_transformer_layers_per_block"`
+		ReverseMotionHeads any      `json:"reverse_motion_num_attention_heads"`
+		FirstFrame         int      `json:"first_frame_channels"` // in unet/ in either layout
+		ImageToVideoText   string   `json:"image_to_video_text"`  // likewise
+		Global             []string `json:"motion_global_blocks"` // here or in motion_adapter/
 	}
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return c, fmt.Errorf("unet config %s: %w", path, err)
@@ -184,6 +223,9 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 		return c, fmt.Errorf("unet config %s: class %q is not a motion UNet", path, head.Class)
 	}
 	c.Motion.FirstFrame, c.Motion.ImageToVideoText = head.FirstFrame, head.ImageToVideoText
+	if head.Global != nil { // else the adapter's, in that layout
+		c.Motion.Global = head.Global
+	}
 	c.UNet.fill()
 	c.Motion.fill()
 	return c, c.validate()
@@ -203,6 +245,7 @@ func readMotionAdapterConfig(path string, u *UNetConfig) (MotionConfig, error) {
 		MidBlock         *bool    `json:"use_motion_mid_block"`
 		ConvInChannels   *int     `json:"conv_in_channels"`
 		CtxDim           int      `json:"motion_cross_attention_dim"`
+		Global           []string `json:"motion_global_blocks"`
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -225,7 +268,7 @@ func readMotionAdapterConfig(path string, u *UNetConfig) (MotionConfig, error) {
 	case a.ConvInChannels != nil:
 		return MotionConfig{}, fmt.Errorf("motion adapter %s: conv_in_channels (PIA-style inputs) is not supported", path)
 	}
-	return MotionConfig{Heads: a.Heads, MaxFrames: a.MaxFrames, MidBlock: a.MidBlock, Layers: a.Layers, CtxDim: a.CtxDim}, nil
+	return MotionConfig{Heads: a.Heads, MaxFrames: a.MaxFrames, MidBlock: a.MidBlock, Layers: a.Layers, CtxDim: a.CtxDim, Global: a.Global}, nil
 }
 
 // uniform reports whether every block's value is v.
@@ -245,7 +288,10 @@ type MotionUNet struct {
 	unet     *UNet
 	down, up [][]nn.TransformerTemporal // [block][layer]
 	mid      *nn.TransformerTemporal
-	arenas   tensor.ArenaPool
+	// global[part] holds the global companions of a block's motion modules
+	// (motion_global_blocks), keyed by block index; absent: none.
+	global map[unetPart]map[int][]nn.TransformerTemporal
+	arenas tensor.ArenaPool
 }
 
 // LoadMotionUNet binds the spatial layers under spatial and the motion
@@ -283,6 +329,30 @@ func LoadMotionUNet(spatial, motion *nn.Binder, cfg MotionUNetConfig) (*MotionUN
 			mods = append(mods, module(motion.Sub("up_blocks.%d.motion_modules.%d", i, j), nb-1-i))
 		}
 		m.up = append(m.up, mods)
+	}
+	for _, name := range mc.Global {
+		part, i, _ := globalBlock(name)
+		mods, level := m.mid, nb-1
+		var list []nn.TransformerTemporal
+		switch part {
+		case partDown:
+			list, level = m.down[i], i
+		case partUp:
+			list, level = m.up[i], nb-1-i
+		default:
+			list = []nn.TransformerTemporal{*mods}
+		}
+		if m.global == nil {
+			m.global = map[unetPart]map[int][]nn.TransformerTemporal{}
+		}
+		if m.global[part] == nil {
+			m.global[part] = map[int][]nn.TransformerTemporal{}
+		}
+		for j := range list {
+			g := nn.BindGlobalMotion(motion.Sub("%s.global_motion_modules.%d", name, j), boc[level], mc.Heads.at(level), g, mc.CtxDim)
+			g.Pack()
+			m.global[part][i] = append(m.global[part][i], g)
+		}
 	}
 	if err := motion.Err(); err != nil {
 		return nil, fmt.Errorf("load motion modules: %w", err)
@@ -439,6 +509,11 @@ func (m *MotionUNet) forwardVideos(out, sample, first []float32, videos, frames,
 		if err := mm.Forward(x.x, videos, frames, x.h*x.w, motionCtx, ctxLen, ar); err != nil {
 			return fmt.Errorf("motion module %d: %w", j, err)
 		}
+		if gs := m.global[part][i]; j < len(gs) {
+			if err := gs[j].ForwardGlobal(x.x, videos, frames, x.h, x.w, motionCtx, ctxLen, ar); err != nil {
+				return fmt.Errorf("global motion module %d: %w", j, err)
+			}
+		}
 		return nil
 	}
 	return m.unet.forward(ar, out, sample, n, h, w, ts, ctxN, ctxLen, hook)
@@ -546,6 +621,9 @@ func (c MotionUNetConfig) String() string {
 	}
 	if c.Motion.ImageToVideoText == "motion" {
 		text += ", image-to-video prompts the motion modules alone"
+	}
+	if len(c.Motion.Global) > 0 {
+		text += fmt.Sprintf(", global motion modules in %v", c.Motion.Global)
 	}
 	return fmt.Sprintf("%s: blocks %v, motion heads %v, up to %d frames%s", layout, c.UNet.BlockOutChannels, c.Motion.Heads, c.Motion.MaxFrames, text)
 }

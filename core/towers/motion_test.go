@@ -45,8 +45,9 @@ func loadMotionFolder(t testing.TB, dir string) *MotionUNet {
 func TestMotionUNetMatchesPyTorch(t *testing.T) {
 	for _, c := range []struct{ dir, golden string }{
 		{motionDir, motionGolden},
-		{"testdata/motion_tiny_text", "testdata/motion_text_golden.safetensors"},        // attn2 reads the text
-		{"testdata/motion_tiny_text_first", "testdata/motion_first_golden.safetensors"}, // and conv_in the first frame
+		{"testdata/motion_tiny_text", "testdata/motion_text_golden.safetensors"},          // attn2 reads the text
+		{"testdata/motion_tiny_text_first", "testdata/motion_first_golden.safetensors"},   // and conv_in the first frame
+		{"testdata/motion_tiny_text_global", "testdata/motion_global_golden.safetensors"}, // text + global motion modules
 	} {
 		t.Run(filepath.Base(c.dir), func(t *testing.T) { checkMotionGolden(t, c.dir, c.golden) })
 	}
@@ -75,6 +76,9 @@ func checkMotionGolden(t *testing.T, motionDir, golden string) {
 		}
 		if text := strings.Contains(motionDir, "_text"); (m.Cfg.Motion.CtxDim != 0) != text {
 			t.Fatalf("%s: motion_cross_attention_dim %d", layout, m.Cfg.Motion.CtxDim)
+		}
+		if g := strings.HasSuffix(motionDir, "_global"); (len(m.Cfg.Motion.Global) == 3) != g {
+			t.Fatalf("%s: motion_global_blocks %v", layout, m.Cfg.Motion.Global)
 		}
 		if ff := strings.HasSuffix(motionDir, "_first"); m.FirstFrameChannels() != ff || m.LatentChannels() != shape[1] {
 			t.Fatalf("%s: first-frame channels %v, %d latent channels", layout, m.FirstFrameChannels(), m.LatentChannels())
@@ -143,6 +147,31 @@ func TestMotionModulesMixFrames(t *testing.T) {
 	}
 }
 
+// The global motion modules are run: the same model with them left out gives
+// another output (the golden test says that what they add is PyTorch's).
+func TestGlobalMotionModulesCount(t *testing.T) {
+	const dir = "testdata/motion_tiny_text_global"
+	m := loadMotionFolder(t, dir)
+	g := openSafetensors(t, "testdata/motion_global_golden.safetensors")
+	sample, shape := goldenF32(t, g, "sample")
+	ctx, cshape := goldenF32(t, g, "ctx")
+	ts, _ := goldenF32(t, g, "t")
+	videos := len(ts)
+	frames, h, w := shape[0]/videos, shape[2], shape[3]
+	with := make([]float32, len(sample))
+	if err := m.Forward(with, sample, videos, frames, h, w, ts, ctx, cshape[1]); err != nil {
+		t.Fatal(err)
+	}
+	m.global = nil
+	without := make([]float32, len(sample))
+	if err := m.Forward(without, sample, videos, frames, h, w, ts, ctx, cshape[1]); err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(with, without); d < 1e-3 {
+		t.Fatalf("leaving the global motion modules out changes the output by %g: they are not run", d)
+	}
+}
+
 func TestMotionUNetRejectsBadInput(t *testing.T) {
 	m := loadMotionFolder(t, motionDir)
 	D := m.Cfg.UNet.CrossAttentionDim
@@ -192,6 +221,12 @@ func TestMotionConfigRefusals(t *testing.T) {
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"first_frame_channels":-1}`, "", "first_frame_channels"},
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"image_to_video_text":"motion"}`, "", "image_to_video_text"}, // motion modules without text
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_cross_attention_dim":24,"image_to_video_text":"spatial"}`, "", "image_to_video_text"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["up_blocks.2"]}`, "", "motion_global_blocks"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["up_blocks.01"]}`, "", "motion_global_blocks"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["mid_block","mid_block"]}`, "", "motion_global_blocks"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["down_blocks.-1"]}`, "", "motion_global_blocks"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["encoder"]}`, "", "motion_global_blocks"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"use_motion_mid_block":false,"motion_global_blocks":["mid_block"]}`, "", "motion_global_blocks"},
 	} {
 		os.RemoveAll(filepath.Join(dir, "motion_adapter"))
 		write("unet/config.json", c.unet)

@@ -19,6 +19,10 @@ every weight to float16, and writes it in both of diffusers' layouts:
       input channels (first_frame_channels: conv_in reads 4 + 4 channels), and
   core/towers/testdata/motion_first_golden.safetensors   its step: text-to-video (those channels
       zero) and image-to-video (frame 0 held, the picture's latent in those channels of every frame)
+  core/towers/testdata/motion_tiny_text_global/{unet, split/…} the text model with global motion
+      modules after the motion modules of down_blocks.0, mid_block and up_blocks.1
+      (motion_global_blocks: attention across all frames and pixels at once), and
+  core/towers/testdata/motion_global_golden.safetensors  its step
   Each golden also holds the image-to-video step with the spatial cross-attention reading other
   states (spatial_ctx) than the motion modules (ctx): out_first_motion_text.
 
@@ -96,6 +100,8 @@ def main():
     write(build(text_cfg, 13), text_cfg, "motion_tiny_text", "motion_text_golden.safetensors")
     first_cfg = V.motion_config(SPATIAL, heads=2, max_len=8, cross=True, first_frame=True)
     write(build(first_cfg, 17), first_cfg, "motion_tiny_text_first", "motion_first_golden.safetensors")
+    global_cfg = V.motion_config(SPATIAL, heads=2, max_len=8, cross=True, global_blocks=("down_blocks.0", "mid_block", "up_blocks.1"))
+    write(build(global_cfg, 19), global_cfg, "motion_tiny_text_global", "motion_global_golden.safetensors")
 
 
 def write(m, cfg, folder, golden):

@@ -25,6 +25,17 @@ picture at conv_in, not only through the motion modules' attention to frame
 0. A text-to-video model gains them as zero columns of conv_in.weight
 (widen_conv_in): at first it computes exactly what it did.
 
+A third Loom extension, motion_global_blocks in the config (a list of block
+names: "mid_block", "down_blocks.I", "up_blocks.I"; absent: none): each
+motion module of those blocks gets a companion, BLOCK.global_motion_modules.J
+(GlobalMotionModule), run right after it, whose attention runs across every
+frame AND every pixel of the video at once (frames·h·w tokens), with the
+frame's sinusoid and the pixel's row and column sinusoids added once after
+proj_in. A per-pixel motion module cannot tell that the object it is drawing
+at one pixel already stands elsewhere in other frames: a small object that
+leaves a pixel within a few frames gets drawn on two tracks. Its proj_out
+starts at zero, so a model gains it unchanged.
+
 No diffusers here: the math follows the paper and that library's documented
 behaviour. Debian's python3-torch (1.13, CPU) only."""
 import math
@@ -132,7 +143,70 @@ class TransformerTemporalModel(nn.Module):
         return x + res
 
 
-def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False, first_frame=False):
+def global_positions(frames, h, w, dim):
+    """A global motion module's position table (frames·h·w, dim), token
+    f·h·w + y·w + x: frame f's sinusoid (sinusoid_table over dim) plus the
+    row's sinusoid on the first dim/2 channels and the column's on the rest."""
+    half = dim // 2
+    fr = sinusoid_table(dim, frames)[0]  # (F, dim)
+    sp = torch.cat([sinusoid_table(half, h)[0][:, None, :].expand(h, w, half),
+                    sinusoid_table(dim - half, w)[0][None, :, :].expand(h, w, dim - half)], -1).reshape(h * w, dim)
+    return (fr[:, None, :] + sp[None]).reshape(frames * h * w, dim)
+
+
+class GlobalBlock(nn.Module):
+    """A BasicTransformerBlock over one sequence of frames·pixels tokens:
+    self-attention, attn2 to the text (ctx_dim) or a second self-attention,
+    GEGLU feed-forward; no positions of its own (the module adds them)."""
+
+    def __init__(self, dim, heads, ctx_dim=None):
+        super().__init__()
+        hd = dim // heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn1 = M.Attention(dim, None, heads, hd)
+        self.norm2 = nn.LayerNorm(dim)
+        self.attn2 = M.Attention(dim, ctx_dim, heads, hd)
+        self.cross = bool(ctx_dim)
+        self.norm3 = nn.LayerNorm(dim)
+        self.ff = M.FeedForward(dim)
+
+    def forward(self, x, ctx=None):
+        """x (b, f·h·w, c); ctx (b, L, D) when attn2 reads the text."""
+        x = self.attn1(self.norm1(x)) + x
+        h = self.norm2(x)
+        x = (self.attn2(h, ctx) if self.cross else self.attn2(h)) + x
+        return self.ff(self.norm3(x)) + x
+
+
+class GlobalMotionModule(nn.Module):
+    """x (b·f, c, h, w) → x + attention across all frames and pixels of each
+    video (motion_global_blocks, a Loom extension): GroupNorm over the
+    video's channels × frames × pixels, proj_in, positions, one GlobalBlock,
+    proj_out (zero at the start)."""
+
+    def __init__(self, ch, heads, groups, ctx_dim=None):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, ch, eps=1e-6)
+        self.proj_in = nn.Linear(ch, ch)
+        self.transformer_blocks = nn.ModuleList([GlobalBlock(ch, heads, ctx_dim)])
+        self.proj_out = nn.Linear(ch, ch)
+
+    def forward(self, x, frames, ctx=None):
+        bf, c, h, w = x.shape
+        b = bf // frames
+        res = x
+        x = x.reshape(b, frames, c, h, w).permute(0, 2, 1, 3, 4)
+        x = self.norm(x)
+        x = x.permute(0, 2, 3, 4, 1).reshape(b, frames * h * w, c)
+        x = self.proj_in(x) + global_positions(frames, h, w, c).to(x.dtype)
+        for blk in self.transformer_blocks:
+            x = blk(x, ctx)
+        x = self.proj_out(x)
+        x = x.reshape(b, frames, h, w, c).permute(0, 1, 4, 2, 3).reshape(bf, c, h, w)
+        return x + res
+
+
+def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False, first_frame=False, global_blocks=()):
     """A UNetMotionModel config.json from a UNet2DConditionModel's. cross: the
     motion modules' attn2 attends to the text (motion_cross_attention_dim =
     the UNet's cross_attention_dim), a Loom extension of diffusers' config:
@@ -152,6 +226,8 @@ def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False
     if first_frame:
         c["first_frame_channels"] = unet_cfg["in_channels"]
         c["in_channels"] = 2 * unet_cfg["in_channels"]
+    if global_blocks:
+        c["motion_global_blocks"] = list(global_blocks)
     return c
 
 
@@ -207,6 +283,10 @@ class UNetMotionModel(M.UNet2DConditionModel):
         self.use_mid = c.get("use_motion_mid_block", True)
         if self.use_mid:
             self.mid_block.motion_modules = nn.ModuleList([mm(boc[-1])])
+        for name in c.get("motion_global_blocks", []):
+            blk = self.get_submodule(name)
+            ch = blk.motion_modules[0].proj_in.in_features
+            blk.global_motion_modules = nn.ModuleList(GlobalMotionModule(ch, heads, groups, ctx_dim) for _ in blk.motion_modules)
 
     def motion_parameters(self):
         return [p for n, p in self.named_parameters() if "motion_modules" in n]
@@ -225,7 +305,9 @@ class UNetMotionModel(M.UNet2DConditionModel):
             blk, j = where
             if part == "mid" and not self.use_mid:
                 return h
-            return blk.motion_modules[j](h, frames, mctx[::frames])
+            h = blk.motion_modules[j](h, frames, mctx[::frames])
+            g = getattr(blk, "global_motion_modules", None)
+            return h if g is None else g[j](h, frames, mctx[::frames])
 
         return super().forward(x, t, ctx, stage=motion)
 
@@ -238,6 +320,7 @@ def adapter_config(motion_cfg):
                 motion_norm_num_groups=motion_cfg.get("norm_num_groups", 32),
                 motion_max_seq_length=motion_cfg["motion_max_seq_length"],
                 use_motion_mid_block=motion_cfg.get("use_motion_mid_block", True), conv_in_channels=None,
+                **({"motion_global_blocks": motion_cfg["motion_global_blocks"]} if motion_cfg.get("motion_global_blocks") else {}),
                 **({"motion_cross_attention_dim": motion_cfg["motion_cross_attention_dim"]} if motion_cfg.get("motion_cross_attention_dim") else {}))
 
 

@@ -201,6 +201,8 @@ def main():
     ap.add_argument("--probe-t", default="900,980", help="timesteps of the direction probe (where the layout, and so the direction, is decided)")
     ap.add_argument("--time-steps", type=int, default=0, help="time this many steps, print the rate, exit")
     ap.add_argument("--i2v-spatial-text", type=int, default=1, help="0: image-to-video clips give the spatial layers the empty prompt and only the motion modules the prompt (the picture says what is drawn, the text how it moves)")
+    ap.add_argument("--global-blocks", default="", help="comma-separated blocks (mid_block, up_blocks.0, …) whose motion modules get a global companion: attention across all frames and pixels at once (motion_global_blocks)")
+    ap.add_argument("--global-lr", type=float, default=0, help="learning rate of the global motion modules (0: --lr)")
     ap.add_argument("--first-frame", type=int, default=0, help="1: conv_in reads the first frame's latent on every frame (first_frame_channels)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -216,7 +218,9 @@ def main():
     text = load_module(M.CLIPTextModel(ccfg), os.path.join(a.base, "text_encoder", "model.safetensors")).eval()
     ucfg = json.load(open(os.path.join(a.base, "unet", "config.json")))
     ucfg.pop("loom", None)
-    unet = V.UNetMotionModel(V.motion_config(ucfg, heads=a.heads, max_len=32, cross=bool(a.motion_text), first_frame=bool(a.first_frame)))
+    global_blocks = [b for b in a.global_blocks.split(",") if b]
+    unet = V.UNetMotionModel(V.motion_config(ucfg, heads=a.heads, max_len=32, cross=bool(a.motion_text), first_frame=bool(a.first_frame),
+                                             global_blocks=global_blocks))
     if not a.i2v_spatial_text:
         assert a.motion_text, "--i2v-spatial-text 0 needs motion modules that read the prompt (--motion-text 1)"
         unet.c["image_to_video_text"] = "motion"  # the serving side gives image-to-video's spatial layers the empty prompt
@@ -230,7 +234,13 @@ def main():
             if "motion_modules" in n and "proj_out" in n:
                 p.zero_()
     motion_p, spatial_p = trainable(unet, a.spatial_lr > 0)
+    global_names = {id(p) for n, p in unet.named_parameters() if "global_motion_modules" in n}
+    global_p = [p for p in motion_p if id(p) in global_names]
+    motion_p = [p for p in motion_p if id(p) not in global_names]
+    global_lr = a.global_lr or a.lr
     groups = [dict(params=motion_p, lr=a.lr, base=a.lr)]
+    if global_p:
+        groups.append(dict(params=global_p, lr=global_lr, base=global_lr))
     if spatial_p:
         groups.append(dict(params=spatial_p, lr=a.spatial_lr, base=a.spatial_lr))
     first_p = []
@@ -243,7 +253,7 @@ def main():
         first_p = [w]
         groups.append(dict(params=first_p, lr=a.lr, base=a.lr, weight_decay=0.0))
     opt = torch.optim.AdamW(groups, weight_decay=0.01)
-    nmotion, nspatial = sum(p.numel() for p in motion_p), sum(p.numel() for p in spatial_p)
+    nmotion, nspatial, nglobal = sum(p.numel() for p in motion_p), sum(p.numel() for p in spatial_p), sum(p.numel() for p in global_p)
 
     scfg = json.load(open(os.path.join(a.base, "scheduler", "scheduler_config.json")))
     assert scfg["prediction_type"] == "v_prediction", "the base model is v-prediction"
@@ -263,7 +273,7 @@ def main():
     for p in distinct:
         if p:
             by_direction.setdefault(p.rsplit(" ", 1)[1], []).append(p)
-    print(f"motion params {nmotion}, spatial cross-attention {nspatial}, clips {n}, prompts {len(distinct) - 1}", flush=True)
+    print(f"motion params {nmotion}, global motion {nglobal}, spatial cross-attention {nspatial}, clips {n}, prompts {len(distinct) - 1}", flush=True)
     draw_p = draw_probabilities(prompts, a.small_weight)
     if draw_p is not None:
         print(f"small-object clips drawn {a.small_weight:g}x as often: {draw_p[[p.startswith('a small ') for p in prompts]].sum():.1%} of draws", flush=True)
@@ -291,7 +301,7 @@ def main():
         print(f"resumed at step {step} after {spent / 60:.1f} min", flush=True)
     if a.lr_schedule == "rest":  # the bases are the command line's, not the checkpoint's
         for g in opt.param_groups:
-            g["base"] = a.spatial_lr if spatial_p and g["params"][0] is spatial_p[0] else a.lr
+            g["base"] = a.spatial_lr if spatial_p and g["params"][0] is spatial_p[0] else global_lr if global_p and g["params"][0] is global_p[0] else a.lr
     step0, spent0 = step, spent
     if a.resume and a.lr_schedule == "rest" and a.rest_origin == "checkpoint" and "rest_from" in ck:  # a resumed "rest" run keeps its curve
         step0, spent0 = ck["rest_from"]
@@ -378,7 +388,7 @@ def main():
     def finish():
         """Export the folder as it stands (every checkpoint, so a run cut short still leaves a model)."""
         meta = dict(step=step, minutes=round(spent / 60, 1), clips=n, batch=a.batch, lr=a.lr, spatial_lr=a.spatial_lr,
-                    i2v=a.i2v, i2v_other=a.i2v_other, i2v_spatial_text=a.i2v_spatial_text, first_frame=a.first_frame, fg_weight=a.fg_weight, small_weight=a.small_weight, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, spatial_attn_params=nspatial,
+                    i2v=a.i2v, i2v_other=a.i2v_other, i2v_spatial_text=a.i2v_spatial_text, first_frame=a.first_frame, fg_weight=a.fg_weight, small_weight=a.small_weight, global_blocks=global_blocks or None, global_lr=global_lr if global_p else None, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, global_motion_params=nglobal or None, spatial_attn_params=nspatial,
                     loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)))
         export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8))
         print("exported", a.out, meta, flush=True)
@@ -431,7 +441,7 @@ def main():
         loss = (err * weight).sum() / weight.sum()
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(motion_p + spatial_p + first_p, 1.0)
+        torch.nn.utils.clip_grad_norm_(motion_p + global_p + spatial_p + first_p, 1.0)
         opt.step()
         step += 1
         now = time.time()

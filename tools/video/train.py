@@ -25,6 +25,14 @@ gap says little there; at t ≥ 900 only the text can say). --fg-weight puts
 extra loss weight on the object's latent pixels (a few of the 256 per
 frame; the background is the image model's and already right).
 
+--global-blocks mid_block,up_blocks.0,… gives each motion module of those
+blocks a global companion (motion.GlobalMotionModule, motion_global_blocks in
+the export's config): attention across every frame and pixel of a video at
+once, so the coarse levels can see where the object stands in all frames —
+a per-pixel motion module cannot, and small objects came out on two tracks.
+Their proj_out starts at zero (an --init-from checkpoint without them starts
+unchanged); --global-lr is their learning rate, in a group of their own.
+
 v-prediction on the image model's zero-terminal-SNR schedule, 10% of prompts
 dropped for classifier-free guidance. A fraction --i2v of clips train
 image-to-video as Loom runs it (core/towers/motion.go): frame 0 is the clip's

@@ -22,10 +22,11 @@ import (
 // bounds: the shipped model's figures with this test plus slack (decoded as a
 // request naming no beam is: the folder's num_beams, 8, joint with its CTC
 // head, ctc_weight 0.5, its character language model, lm_weight 0.3, and its
-// word language model, word_lm). The shipped model is still weak (held-out
-// WER 0.175, CER 0.058; round trip WER 0.07-0.15, CER 0.04-0.08 here; the
-// same weights decoded as before, CTC 0.3 and the character LM 0.2 alone,
-// 0.225 / 0.096 and 0.15-0.22 / 0.07-0.13), so the character
+// word language model, word_lm). The shipped model (the seventh sitting's
+// weights) is still weak (held-out WER 0.225, CER 0.082; round trip WER
+// 0.07-0.19, CER 0.02-0.07 here; the sixth sitting's 0.200 / 0.072 and
+// 0.11-0.22 / 0.06-0.14; the fourth's 0.175 / 0.058 and 0.07-0.15 /
+// 0.04-0.08), so the character
 // error rate also tells it from a broken one (an empty answer scores 1, the
 // two-sitting model 0.29-0.44, a random model's repetitions well over 1).
 // tools/asr/eval.py has the full figures, beside pocketsphinx. LOOM_TEST_ASR_MODELS points it at

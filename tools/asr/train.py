@@ -256,9 +256,11 @@ def no_speech_probs(m, tk, held):
             "speech": round(float(np.median(speech)), 4) if speech else None, "speech_max": round(max(speech), 4) if speech else None}
 
 
-def init_from(m, cfg, path):
+def init_from(m, cfg, path, ctc_head=None):
     """Loads an exported folder's weights into m (the configuration must
-    match; the decoder's position table keeps training's first rows)."""
+    match; the decoder's position table keeps training's first rows), and
+    its CTC head into ctc_head when the folder has one (an export with
+    --ctc-weight > 0) of the same shape; otherwise the head starts fresh."""
     fc = json.load(open(os.path.join(path, "config.json")))
     for k in ("d_model", "encoder_layers", "decoder_layers", "encoder_ffn_dim", "vocab_size", "max_source_positions"):
         if fc[k] != cfg[k]:
@@ -276,7 +278,14 @@ def init_from(m, cfg, path):
             sys.exit(f"--init-from {path}: {k} is {tuple(t.shape)}, the model's {tuple(v.shape)}")
         state[k] = t
     m.load_state_dict(state)
-    print(json.dumps({"init_from": path, "tensors": len(state)}), flush=True)
+    head = False
+    if ctc_head is not None and "ctc_head.weight" in w and "ctc_head.bias" in w:
+        hw = torch.from_numpy(np.array(w["ctc_head.weight"], dtype=np.float32))
+        hb = torch.from_numpy(np.array(w["ctc_head.bias"], dtype=np.float32))
+        if hw.shape == ctc_head.weight.shape and hb.shape == ctc_head.bias.shape:
+            ctc_head.load_state_dict({"weight": hw, "bias": hb})
+            head = True
+    print(json.dumps({"init_from": path, "tensors": len(state), "ctc_head": head}), flush=True)
 
 
 EXPORT_TARGET_POSITIONS = 448  # Whisper's; Loom decodes at most half of them per window
@@ -328,7 +337,7 @@ def main():
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--export-only", action="store_true", help="write --out from --work's checkpoint and stop (with or without --resume; no checkpoint is an error)")
     ap.add_argument("--init-from", default="", help="a model folder (model.safetensors, e.g. models/loom-asr) to start from: "
-                    "its weights, a fresh optimiser and CTC head (the head is dropped at export), step 0")
+                    "its weights (and its CTC head when it ships one; else a fresh head), a fresh optimiser, step 0")
     ap.add_argument("--ema", type=float, default=0, help="keep an exponential moving average of the weights with this decay "
                     "(e.g. 0.997; 0: none); checkpoints evaluate and export the average, --export-only too when the checkpoint has one")
     ap.add_argument("--ctc-weight", type=float, default=0.3, help="export the CTC head with this weight for Loom's joint "
@@ -385,7 +394,7 @@ def main():
     if a.init_from:
         if a.resume:
             sys.exit("--init-from starts a new run: give it a fresh --work, not --resume")
-        init_from(m, cfg, a.init_from)
+        init_from(m, cfg, a.init_from, ctc_head)
     if a.export_only:
         (avg or m).eval()
         export(avg or m, tk, cfg, a.out, a.beams, ctc_head, a.ctc_weight, a.allow_empty)

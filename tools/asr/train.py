@@ -266,12 +266,13 @@ def init_from(m, cfg, path, ctc_head=None):
         if fc[k] != cfg[k]:
             sys.exit(f"--init-from {path}: {k} {fc[k]}, this run's model has {cfg[k]} (--size)")
     w = folder.safet.load(os.path.join(path, "model.safetensors"))
+    f32 = lambda k: torch.from_numpy(np.array(w[k], dtype=np.float32))  # noqa: E731
     own = m.state_dict()
     state = {}
     for k, v in own.items():
         if k not in w:
             sys.exit(f"--init-from {path}: no {k}")
-        t = torch.from_numpy(np.array(w[k], dtype=np.float32))
+        t = f32(k)
         if k == "model.decoder.embed_positions.weight":
             t = t[: v.shape[0]]
         if t.shape != v.shape:
@@ -280,8 +281,7 @@ def init_from(m, cfg, path, ctc_head=None):
     m.load_state_dict(state)
     head = False
     if ctc_head is not None and "ctc_head.weight" in w and "ctc_head.bias" in w:
-        hw = torch.from_numpy(np.array(w["ctc_head.weight"], dtype=np.float32))
-        hb = torch.from_numpy(np.array(w["ctc_head.bias"], dtype=np.float32))
+        hw, hb = f32("ctc_head.weight"), f32("ctc_head.bias")
         if hw.shape == ctc_head.weight.shape and hb.shape == ctc_head.bias.shape:
             ctc_head.load_state_dict({"weight": hw, "bias": hb})
             head = True

@@ -485,3 +485,33 @@ func TestTransformerBlockInterleavedContext(t *testing.T) {
 		}
 	}
 }
+
+// The cached position table a global motion module reads is GlobalPositions'
+// table for that shape, shared between calls, and the cache forgets old
+// shapes past its bound instead of growing.
+func TestGlobalPositionsCache(t *testing.T) {
+	for _, s := range [][4]int{{16, 8, 8, 64}, {3, 5, 7, 9}, {1, 1, 1, 2}} {
+		a := globalPositionsCached(s[0], s[1], s[2], s[3])
+		want := GlobalPositions(s[0], s[1], s[2], s[3])
+		if len(a) != len(want) {
+			t.Fatalf("%v: %d values, want %d", s, len(a), len(want))
+		}
+		for i := range want {
+			if a[i] != want[i] {
+				t.Fatalf("%v: value %d = %v, want %v", s, i, a[i], want[i])
+			}
+		}
+		if b := globalPositionsCached(s[0], s[1], s[2], s[3]); &b[0] != &a[0] {
+			t.Fatalf("%v: second call built a new table", s)
+		}
+	}
+	for f := 1; f <= 3*globalPosMax; f++ {
+		globalPositionsCached(f, 2, 2, 4)
+	}
+	globalPos.Lock()
+	n := len(globalPos.m)
+	globalPos.Unlock()
+	if n > globalPosMax {
+		t.Fatalf("cache holds %d shapes, bound %d", n, globalPosMax)
+	}
+}

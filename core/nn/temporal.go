@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/loomhq/loom/core/kernels"
 	"github.com/loomhq/loom/core/tensor"
@@ -113,6 +114,32 @@ func GlobalPositions(frames, h, w, dim int) []float32 {
 	return t
 }
 
+// globalPos caches GlobalPositions tables by shape: every global module of
+// a UNet, at every step of every video, reads the same few tables. Callers
+// only read them. At most globalPosMax shapes are kept (a request's frames
+// and size are bounded, so that is rarely reached; past it the cache starts over).
+var globalPos = struct {
+	sync.Mutex
+	m map[[4]int][]float32
+}{m: map[[4]int][]float32{}}
+
+const globalPosMax = 32
+
+func globalPositionsCached(frames, h, w, dim int) []float32 {
+	k := [4]int{frames, h, w, dim}
+	globalPos.Lock()
+	defer globalPos.Unlock()
+	if t, ok := globalPos.m[k]; ok {
+		return t
+	}
+	if len(globalPos.m) >= globalPosMax {
+		clear(globalPos.m)
+	}
+	t := GlobalPositions(frames, h, w, dim)
+	globalPos.m[k] = t
+	return t
+}
+
 // Pack packs proj_in, proj_out and every block's weights once (Linear.Pack):
 // a motion UNet runs them on every step of every video.
 func (m *TransformerTemporal) Pack() {
@@ -161,7 +188,7 @@ func (m *TransformerTemporal) ForwardGlobal(x []float32, videos, frames, h, w in
 	if h <= 0 || w <= 0 {
 		return fmt.Errorf("global motion module: %d×%d pixels", h, w)
 	}
-	return m.forward(x, videos, frames, h*w, GlobalPositions(frames, h, w, m.ProjIn.W.Rows), ctx, ctxLen, ar)
+	return m.forward(x, videos, frames, h*w, globalPositionsCached(frames, h, w, m.ProjIn.W.Rows), ctx, ctxLen, ar)
 }
 
 // forward runs either kind: pos nil, one sequence of frames per pixel;

@@ -12,7 +12,8 @@ Choices for a model trained in about an hour on one CPU thread:
   * an auxiliary CTC loss on the encoder's output (a linear head dropped at
     export) so that the encoder learns the alignment long before the
     cross-attention would find it alone (Kim et al. 2017, joint CTC-attention);
-  * augmentation on the fly: a random lead-in of silence, gain, noise at
+  * augmentation on the fly: optionally a change of speed (--speed: 0.9-1.1,
+    by resampling), a random lead-in of silence, gain, noise at
     8-35 dB SNR, a synthetic room (exponentially decaying noise as the
     impulse response), and one time and one frequency mask on the log-mel;
   * one utterance in ten is trained with Whisper's timestamp protocol
@@ -80,12 +81,20 @@ def load_set(dirs):
 
 
 class Augment:
-    def __init__(self, rng, room=0.35, noise=0.5, pad=0.0):
-        self.rng, self.room, self.noise, self.pad = rng, room, noise, pad
+    def __init__(self, rng, room=0.35, noise=0.5, pad=0.0, speed=0.0):
+        self.rng, self.room, self.noise, self.pad, self.speed = rng, room, noise, pad, speed
+        self.speech = 0  # samples of speech in the last call's output (after any change of speed)
 
     def __call__(self, pcm):
         r = self.rng
         x = pcm.astype(np.float32) / 32768.0
+        if self.speed and r.random() < self.speed:  # speed perturbation: tempo, pitch and formants by one factor
+            lo = max(0.9, len(x) / (N_SAMPLES - 4800))  # a slower clip must still fit the window
+            if lo < 1.1:
+                f = r.uniform(lo, 1.1)
+                n = int(len(x) / f)
+                x = np.interp(np.arange(n) * f, np.arange(len(x)), x).astype(np.float32)
+        self.speech = len(x)
         padded = 0
         if r.random() < self.pad:  # silence before and after the speech, under the same room and noise
             room = max(0, N_SAMPLES - len(x))
@@ -187,7 +196,7 @@ def make_batch(clips, tk, rng, aug, train=True, p_nospeech=0.0):
         text = tk.encode(" " + c["target"])
         stamps = train and rng.random() < 0.1
         if stamps:
-            end = (lead + len(c["pcm"])) / W.SAMPLE_RATE
+            end = (lead + aug.speech) / W.SAMPLE_RATE
             seq = tk.prefix(True) + [tk.ts(lead / W.SAMPLE_RATE)] + text + [tk.ts(end)] + [tk.sp["<|endoftext|>"]]
         else:
             seq = tk.prefix(False) + text + [tk.sp["<|endoftext|>"]]
@@ -328,6 +337,8 @@ def main():
                     "(nospeech.py: silence, noise, hum, clicks) trained to <|nospeech|> and an empty transcript")
     ap.add_argument("--pad", type=float, default=0.0, help="share of utterances given 0-1.5 s of silence before and after "
                     "(under the room and noise)")
+    ap.add_argument("--speed", type=float, default=0.0, help="share of utterances resampled by a factor in 0.9-1.1 "
+                    "(speed perturbation: tempo, pitch and formants together; before the pad, room and noise)")
     ap.add_argument("--clip", type=float, default=2.0, help="gradient norm clip")
     ap.add_argument("--every", type=float, default=12, help="minutes between checkpoints")
     ap.add_argument("--resume", action="store_true")
@@ -408,7 +419,7 @@ def main():
     print(json.dumps({"clips": len(train), "hours": round(sum(c["samples"] for c in train) / 16000 / 3600, 2),
                       "params": n_params, "config": cfg, "budget_min": round(budget / 60, 1)}), flush=True)
     log = open(os.path.join(a.work, "log.jsonl"), "a")
-    aug = Augment(rng, a.room, a.noise, a.pad)
+    aug = Augment(rng, a.room, a.noise, a.pad, a.speed)
     order, oi = list(range(len(train))), len(train)
     last_ck = last_load = time.time()
     warm = a.warmup

@@ -146,7 +146,7 @@ def main():
             pcm = c["pcm"]
             if noisy:
                 import train  # torch only when asked
-                x, _ = train.Augment(rng)(pcm)
+                x, _, _ = train.Augment(rng)(pcm)
                 pcm = (x * 32767).astype(np.int16)
             wavs.append(os.path.join(d, f"{i:03d}.wav"))
             write_wav(wavs[-1], pcm)

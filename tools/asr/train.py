@@ -83,9 +83,10 @@ def load_set(dirs):
 class Augment:
     def __init__(self, rng, room=0.35, noise=0.5, pad=0.0, speed=0.0):
         self.rng, self.room, self.noise, self.pad, self.speed = rng, room, noise, pad, speed
-        self.speech = 0  # samples of speech in the last call's output (after any change of speed)
 
     def __call__(self, pcm):
+        """The augmented window, the samples before the speech starts, and the
+        speech's length in samples (after any change of speed)."""
         r = self.rng
         x = pcm.astype(np.float32) / 32768.0
         if self.speed and r.random() < self.speed:  # speed perturbation: tempo, pitch and formants by one factor
@@ -94,7 +95,7 @@ class Augment:
                 f = r.uniform(lo, 1.1)
                 n = int(len(x) / f)
                 x = np.interp(np.arange(n) * f, np.arange(len(x)), x).astype(np.float32)
-        self.speech = len(x)
+        speech = len(x)
         padded = 0
         if r.random() < self.pad:  # silence before and after the speech, under the same room and noise
             room = max(0, N_SAMPLES - len(x))
@@ -124,7 +125,7 @@ class Augment:
         x = x * r.uniform(0.25, 1.0) / (np.abs(x).max() + 1e-6)
         lead = int(r.uniform(0, 0.5) * W.SAMPLE_RATE) if not padded else 0
         lead = min(lead, max(0, N_SAMPLES - len(x)))
-        return np.concatenate([np.zeros(lead, np.float32), x])[:N_SAMPLES], lead + padded
+        return np.concatenate([np.zeros(lead, np.float32), x])[:N_SAMPLES], lead + padded, speech
 
 
 def spec_mask(mel, rng):
@@ -186,9 +187,9 @@ def make_batch(clips, tk, rng, aug, train=True, p_nospeech=0.0):
             continue
         quiet.append(False)
         if train:
-            x, lead = aug(c["pcm"])
+            x, lead, speech = aug(c["pcm"])
         else:
-            x, lead = c["pcm"].astype(np.float32) / 32768.0, 0
+            x, lead, speech = c["pcm"].astype(np.float32) / 32768.0, 0, len(c["pcm"])
         mel = W.log_mel(x, N_SAMPLES)
         if train:
             mel = spec_mask(mel, rng)
@@ -196,7 +197,7 @@ def make_batch(clips, tk, rng, aug, train=True, p_nospeech=0.0):
         text = tk.encode(" " + c["target"])
         stamps = train and rng.random() < 0.1
         if stamps:
-            end = (lead + aug.speech) / W.SAMPLE_RATE
+            end = (lead + speech) / W.SAMPLE_RATE
             seq = tk.prefix(True) + [tk.ts(lead / W.SAMPLE_RATE)] + text + [tk.ts(end)] + [tk.sp["<|endoftext|>"]]
         else:
             seq = tk.prefix(False) + text + [tk.sp["<|endoftext|>"]]

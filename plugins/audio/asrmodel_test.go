@@ -23,20 +23,11 @@ import (
 // request naming no beam is: the folder's num_beams, 8, joint with its CTC
 // head, ctc_weight 0.4, its character language model, lm_weight 0.2, and its
 // word language model, word_lm). The shipped model (the eleventh sitting's
-// weights) is still weak (held-out WER 0.125, CER 0.053; round trip WER
-// 0.00-0.07, CER 0.00-0.03 here; on the full held-out set it is the better
-// one, 0.143 against 0.158; the tenth sitting's 0.075 / 0.029 and
-// 0.00-0.04 / 0.00-0.02; the ninth sitting's 0.075 / 0.029 and
-// 0.00-0.11 / 0.00-0.07, round-trip bounds 0.15 / 0.08 until it was
-// replaced; the eighth sitting's 0.100 / 0.034 and
-// 0.04-0.07 / 0.02-0.03, held-out bounds 0.18 / 0.07 until it was replaced;
-// the seventh sitting's 0.225 / 0.082 and
-// 0.07-0.19 / 0.02-0.07, bounds 0.28 / 0.12 and 0.26 / 0.15 until it was
-// replaced; the sixth sitting's 0.200 / 0.072 and
-// 0.11-0.22 / 0.06-0.14; the fourth's 0.175 / 0.058 and 0.07-0.15 /
-// 0.04-0.08), so the character
-// error rate also tells it from a broken one (an empty answer scores 1, the
-// two-sitting model 0.29-0.44, a random model's repetitions well over 1).
+// weights) is still weak: held-out WER 0.125, CER 0.053; round trip WER
+// 0.00-0.07, CER 0.00-0.03 here. The character error rate also tells it
+// from a broken one (an empty answer scores 1, a random model's repetitions
+// well over 1). Each earlier sitting's figures with this test and the bounds
+// it had are in models/loom-asr/README.md ("Tests").
 // tools/asr/eval.py has the full figures, beside pocketsphinx. LOOM_TEST_ASR_MODELS points it at
 // another models directory holding loom-asr (a training run's export).
 const (

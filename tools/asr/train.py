@@ -51,6 +51,7 @@ from wer import edits, words  # noqa: E402
 
 CHUNK = 6  # seconds per window
 N_SAMPLES = CHUNK * W.SAMPLE_RATE
+MAX_SPEECH = N_SAMPLES - 4800  # longest clip trained on: 0.3 s of the window left for the lead-in
 
 
 def model_config(n_vocab, size):
@@ -90,7 +91,7 @@ class Augment:
         r = self.rng
         x = pcm.astype(np.float32) / 32768.0
         if self.speed and r.random() < self.speed:  # speed perturbation: tempo, pitch and formants by one factor
-            lo = max(0.9, len(x) / (N_SAMPLES - 4800))  # a slower clip must still fit the window
+            lo = max(0.9, len(x) / MAX_SPEECH)  # a slower clip must still fit the window
             if lo < 1.1:
                 f = r.uniform(lo, 1.1)
                 n = int(len(x) / f)
@@ -414,8 +415,8 @@ def main():
         return
     if a.ema > 0 and avg is None:
         avg = copy.deepcopy(m)  # starts from the weights the run starts from
-    train = [c for c in load_set(a.data) if c["samples"] <= N_SAMPLES - 4800]
-    held = [c for c in load_set(a.heldout) if c["samples"] <= N_SAMPLES - 4800][:a.eval_clips] if a.heldout else []
+    train = [c for c in load_set(a.data) if c["samples"] <= MAX_SPEECH]
+    held = [c for c in load_set(a.heldout) if c["samples"] <= MAX_SPEECH][:a.eval_clips] if a.heldout else []
     n_params = sum(p.numel() for p in m.parameters() if p.requires_grad)
     print(json.dumps({"clips": len(train), "hours": round(sum(c["samples"] for c in train) / 16000 / 3600, 2),
                       "params": n_params, "config": cfg, "budget_min": round(budget / 60, 1)}), flush=True)
@@ -433,7 +434,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         if time.time() - last_load > 180 and len(train) < a.expect:
-            train = [c for c in load_set(a.data) if c["samples"] <= N_SAMPLES - 4800]
+            train = [c for c in load_set(a.data) if c["samples"] <= MAX_SPEECH]
             order, oi, last_load = list(range(len(train))), len(train), time.time()
             print(json.dumps({"reloaded": len(train)}), flush=True)
         if oi + a.batch > len(order):

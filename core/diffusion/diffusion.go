@@ -251,6 +251,32 @@ type Run struct {
 	Init         []float32
 	Strength     float64
 	PreviewEvery int // steps between previews of item 0; 0: none
+	// FrameShare, for a video model trained on a mixed noise prior
+	// (tools/video/train.py --frame-noise), is the share of every noise
+	// draw's variance common to an item's Frames frames: each frame's noise
+	// is √(1-s)·own + √s·common. 0 keeps frames independent.
+	Frames     int
+	FrameShare float64
+}
+
+// fill draws unit noise into dst (one item) from nz; with r.FrameShare > 0
+// the item's r.Frames frames share that part of the variance, the common
+// part drawn after the frames' own (as tools/video/train.py draws it).
+func (r Run) fill(nz *sched.Noise, dst []float32, sigma float64) {
+	nz.Fill(dst, sigma)
+	if r.FrameShare <= 0 {
+		return
+	}
+	per := len(dst) / r.Frames
+	common := make([]float32, per)
+	nz.Fill(common, sigma)
+	a, b := float32(math.Sqrt(1-r.FrameShare)), float32(math.Sqrt(r.FrameShare))
+	for f := 0; f < r.Frames; f++ {
+		fr := dst[f*per : (f+1)*per]
+		for k := range fr {
+			fr[k] = a*fr[k] + b*common[k]
+		}
+	}
 }
 
 // Hooks are what a run reports while it samples.
@@ -276,6 +302,9 @@ func (p *Pipeline) Sample(r Run, ctx2 []float32, den Denoiser, h Hooks) ([]float
 		return nil, err
 	}
 	n, per := r.Items, r.Per
+	if r.FrameShare < 0 || r.FrameShare >= 1 || (r.FrameShare > 0 && (r.Frames < 1 || per%r.Frames != 0)) {
+		return nil, fmt.Errorf("diffusion: frame noise share %g over %d frames of %d floats", r.FrameShare, r.Frames, per)
+	}
 	noises := make([]*sched.Noise, n)
 	x := make([]float32, n*per) // (n, per)
 	start := 0
@@ -284,7 +313,7 @@ func (p *Pipeline) Sample(r Run, ctx2 []float32, den Denoiser, h Hooks) ([]float
 	}
 	if r.Init == nil {
 		for i, nz := range noises {
-			nz.Fill(x[i*per:(i+1)*per], s.InitNoiseSigma())
+			r.fill(nz, x[i*per:(i+1)*per], s.InitNoiseSigma())
 		}
 	} else {
 		if len(r.Init) != per {
@@ -299,7 +328,7 @@ func (p *Pipeline) Sample(r Run, ctx2 []float32, den Denoiser, h Hooks) ([]float
 				copy(x[i*per:], r.Init) // strength 0: the image itself, re-decoded
 				continue
 			}
-			nz.Fill(eps, 1)
+			r.fill(nz, eps, 1)
 			s.AddNoise(x[i*per:(i+1)*per], r.Init, eps, start)
 		}
 	}
@@ -349,7 +378,7 @@ func (p *Pipeline) Sample(r Run, ctx2 []float32, den Denoiser, h Hooks) ([]float
 		}
 		if stepNoise != nil {
 			for k, nz := range noises {
-				nz.Fill(stepNoise[k*per:(k+1)*per], 1)
+				r.fill(nz, stepNoise[k*per:(k+1)*per], 1)
 			}
 		}
 		if err := s.Step(x, eps, i, stepNoise); err != nil {

@@ -210,3 +210,52 @@ func TestSampleStopsAndSeeds(t *testing.T) {
 		t.Fatal("init latents of the wrong size accepted")
 	}
 }
+
+// A mixed noise prior: every frame's noise is √(1-s)·own + √s·common, the
+// common part drawn after the frames' own from the item's source, so each
+// frame stays unit Gaussian and two frames correlate by s; s = 0 draws
+// exactly the independent noise; a bad share or frame count is refused.
+func TestFrameNoiseShare(t *testing.T) {
+	const frames, per = 4, 20000
+	plain := make([]float32, frames*per)
+	Noise(9, 0).Fill(plain, 1)
+	got := make([]float32, frames*per)
+	Run{Frames: frames}.fill(Noise(9, 0), got, 1)
+	if !slices.Equal(got, plain) {
+		t.Fatal("share 0 changed the noise")
+	}
+	Run{Frames: frames, FrameShare: 0.5}.fill(Noise(9, 0), got, 1)
+	nz := Noise(9, 0)
+	own, common := make([]float32, frames*per), make([]float32, per)
+	nz.Fill(own, 1)
+	nz.Fill(common, 1)
+	for i := range got {
+		want := float32(math.Sqrt(0.5))*own[i] + float32(math.Sqrt(0.5))*common[i%per]
+		if math.Abs(float64(got[i]-want)) > 1e-6 {
+			t.Fatalf("value %d: %g, want %g", i, got[i], want)
+		}
+	}
+	for f := 0; f < frames; f++ {
+		var v, c float64
+		for k := 0; k < per; k++ {
+			a, b := float64(got[f*per+k]), float64(got[((f+1)%frames)*per+k])
+			v += a * a
+			c += a * b
+		}
+		if v /= per; math.Abs(v-1) > 0.04 {
+			t.Errorf("frame %d variance %.3f, want 1", f, v)
+		}
+		if c /= per; math.Abs(c-0.5) > 0.04 {
+			t.Errorf("frames %d and %d correlate by %.3f, want 0.5", f, (f+1)%frames, c)
+		}
+	}
+	p := &Pipeline{Sched: schedConfig(t, "epsilon")}
+	zero := func(out, in []float32, rows int, ts float32, ctx []float32) error { clear(out); return nil }
+	hooks := Hooks{Progress: func(int, int) error { return nil }, Timings: func(string, time.Duration) {}, Stopped: func() error { return nil }}
+	for _, r := range []Run{{Frames: 4, FrameShare: 1}, {Frames: 4, FrameShare: -0.1}, {Frames: 3, FrameShare: 0.5}, {FrameShare: 0.5}} {
+		r.Scheduler, r.Steps, r.Guidance, r.Items, r.Per = "ddim", 2, 1, 1, 8
+		if _, err := p.Sample(r, []float32{0, 1}, zero, hooks); err == nil {
+			t.Errorf("share %g over %d frames of 8 floats accepted", r.FrameShare, r.Frames)
+		}
+	}
+}

@@ -85,6 +85,12 @@ type MotionConfig struct {
 	// (nn.BindGlobalMotion), so a block can see where the object stands in
 	// every frame, not only at one pixel.
 	Global []string `json:"motion_global_blocks"`
+	// FrameNoiseShare (Loom's extension; in unet/config.json in either
+	// layout) is the share of the noise's variance common to all frames the
+	// model was trained with (a mixed noise prior: tools/video/train.py
+	// --frame-noise); samplers draw their noise the same way
+	// (diffusion.Run.FrameShare). 0: independent frames, as diffusers'.
+	FrameNoiseShare float64 `json:"frame_noise_share"`
 }
 
 // MotionUNetConfig is a motion UNet's spatial and motion configuration, and
@@ -125,6 +131,8 @@ func (c *MotionUNetConfig) validate() error {
 		return fmt.Errorf("motion unet: motion_cross_attention_dim %d, the text states are %d wide", m.CtxDim, c.UNet.CrossAttentionDim)
 	case m.FirstFrame < 0 || (m.FirstFrame > 0 && c.UNet.InChannels != 2*m.FirstFrame):
 		return fmt.Errorf("motion unet: first_frame_channels %d of in_channels %d (want half: a latent and the first frame's)", m.FirstFrame, c.UNet.InChannels)
+	case !(m.FrameNoiseShare >= 0 && m.FrameNoiseShare < 1):
+		return fmt.Errorf("motion unet: frame_noise_share %g (a share of the noise's variance: [0, 1))", m.FrameNoiseShare)
 	case m.ImageToVideoText != "" && m.ImageToVideoText != "all" && (m.ImageToVideoText != "motion" || m.CtxDim == 0):
 		return fmt.Errorf("motion unet: image_to_video_text %q (\"all\", or \"motion\" for motion modules that read the text)", m.ImageToVideoText)
 	}
@@ -189,6 +197,7 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 		FirstFrame         int      `json:"first_frame_channels"` // in unet/ in either layout
 		ImageToVideoText   string   `json:"image_to_video_text"`  // likewise
 		Global             []string `json:"motion_global_blocks"` // here or in motion_adapter/
+		FrameNoiseShare    float64  `json:"frame_noise_share"`    // in unet/ in either layout
 	}
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return c, fmt.Errorf("unet config %s: %w", path, err)
@@ -223,6 +232,7 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 		return c, fmt.Errorf("unet config %s: class %q is not a motion UNet", path, head.Class)
 	}
 	c.Motion.FirstFrame, c.Motion.ImageToVideoText = head.FirstFrame, head.ImageToVideoText
+	c.Motion.FrameNoiseShare = head.FrameNoiseShare
 	if head.Global != nil { // else the adapter's, in that layout
 		c.Motion.Global = head.Global
 	}
@@ -605,6 +615,10 @@ func (m *MotionUNet) SampleSize() int { return m.Cfg.UNet.SampleSize }
 // MaxFrames is the most frames a video may have: the motion modules'
 // position table (motion_max_seq_length).
 func (m *MotionUNet) MaxFrames() int { return m.Cfg.Motion.MaxFrames }
+
+// FrameNoiseShare is the share of the noise's variance common to all frames
+// the model was trained with (frame_noise_share; 0: independent frames).
+func (m *MotionUNet) FrameNoiseShare() float64 { return m.Cfg.Motion.FrameNoiseShare }
 
 // String names the checkpoint layout, for logs.
 func (c MotionUNetConfig) String() string {

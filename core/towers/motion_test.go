@@ -216,6 +216,8 @@ func TestMotionConfigRefusals(t *testing.T) {
 			`{"block_out_channels":[16,32],"motion_layers_per_block":1,"conv_in_channels":9}`, "conv_in_channels"},
 		{`{"_class_name":"UNet2DConditionModel",` + base + `,"down_block_types":["CrossAttnDownBlock2D","DownBlock2D"],"up_block_types":["UpBlock2D","CrossAttnUpBlock2D"]}`, "", "no such file"},
 		{`{"_class_name":"VQModel"}`, "", "not a motion UNet"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"frame_noise_share":1}`, "", "frame_noise_share"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"frame_noise_share":-0.5}`, "", "frame_noise_share"},
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_cross_attention_dim":32}`, "", "motion_cross_attention_dim"},
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"first_frame_channels":4}`, "", "first_frame_channels"},
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"first_frame_channels":-1}`, "", "first_frame_channels"},
@@ -237,6 +239,11 @@ func TestMotionConfigRefusals(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %s / %s: err %v, want %q", c.unet, c.adapter, err, c.want)
 		}
+	}
+	os.RemoveAll(filepath.Join(dir, "motion_adapter"))
+	write("unet/config.json", `{"_class_name":"UNetMotionModel",`+base+`,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"frame_noise_share":0.5}`)
+	if c, err := ReadMotionUNetConfig(dir); err != nil || c.Motion.FrameNoiseShare != 0.5 {
+		t.Errorf("frame_noise_share 0.5: %v, read %g", err, c.Motion.FrameNoiseShare)
 	}
 }
 

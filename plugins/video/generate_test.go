@@ -68,9 +68,10 @@ func (o *oracleMotion) ForwardNoPicture(out, latents []float32, videos, frames, 
 	return nil
 }
 
-func (o *oracleMotion) LatentChannels() int { return 4 }
-func (o *oracleMotion) SampleSize() int     { return 16 }
-func (o *oracleMotion) MaxFrames() int      { return 24 }
+func (o *oracleMotion) LatentChannels() int      { return 4 }
+func (o *oracleMotion) SampleSize() int          { return 16 }
+func (o *oracleMotion) MaxFrames() int           { return 24 }
+func (o *oracleMotion) FrameNoiseShare() float64 { return 0 }
 
 func (o *oracleMotion) Forward(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int, first []float32) error {
 	o.mu.Lock()

@@ -49,10 +49,12 @@ type motionModel interface {
 	// 0 too, the prompt read as image-to-video reads it.
 	ForwardNoPicture(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int) error
 	// LatentChannels is C; SampleSize the native latent side; MaxFrames
-	// the most frames the motion modules' positions cover.
+	// the most frames the motion modules' positions cover; FrameNoiseShare
+	// the share of the noise common to all frames it was trained with.
 	LatentChannels() int
 	SampleSize() int
 	MaxFrames() int
+	FrameNoiseShare() float64
 }
 
 // motionLoader binds a folder's motion UNet; the pipeline's text encoder and
@@ -264,7 +266,8 @@ func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32
 		}
 	}
 	x, err := p.Sample(diffusion.Run{Scheduler: r.Scheduler, Steps: r.Steps, Guidance: float32(r.GuidanceScale), Items: 1,
-		Per: F * p.motion.LatentChannels() * side * side, Seed: r.seed, PreviewEvery: r.previewEvery}, ctx2, den, h)
+		Per: F * p.motion.LatentChannels() * side * side, Seed: r.seed, PreviewEvery: r.previewEvery,
+		Frames: F, FrameShare: p.motion.FrameNoiseShare()}, ctx2, den, h)
 	if err == nil && r.first != nil {
 		copy(x, r.first)
 	}

@@ -35,5 +35,19 @@ class DrawProbabilities(unittest.TestCase):
         self.assertAlmostEqual(small, 0.75, delta=0.01)
 
 
+class FrameNoise(unittest.TestCase):
+    def test_zero_share_is_independent_noise(self):
+        import torch
+        a, b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+        self.assertTrue(torch.equal(train.frame_noise(2, 0, a), torch.randn(2, train.FRAMES, 4, 16, 16, generator=b)))
+
+    def test_mixed_prior(self):
+        # each frame stays unit Gaussian; two frames correlate by the share
+        x = train.frame_noise(100, 0.5).double()
+        self.assertAlmostEqual(float(x.var()), 1, delta=0.02)
+        corr = float((x[:, 0] * x[:, 5]).mean())
+        self.assertAlmostEqual(corr, 0.5, delta=0.02)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -99,6 +99,19 @@ FRAMES = 16
 M = V.M  # tools/diffusion/model.py
 
 
+def frame_noise(B, share, gen=None):
+    """Unit Gaussian noise (B, FRAMES, 4, 16, 16) whose frames share the
+    fraction share of their variance: sqrt(share)·common + sqrt(1-share)·own
+    (each frame's marginal stays N(0, 1)). share 0 draws exactly what
+    independent noise always drew; otherwise the common part is drawn after
+    the frames' own, in the order Loom's sampler draws them."""
+    own = torch.randn(B, FRAMES, 4, 16, 16, generator=gen)
+    if share <= 0:
+        return own
+    common = torch.randn(B, 1, 4, 16, 16, generator=gen)
+    return math.sqrt(1 - share) * own + math.sqrt(share) * common
+
+
 def load_module(mod, path):
     sd = safet.load(path)
     mod.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in sd.items()})
@@ -211,6 +224,9 @@ def main():
     ap.add_argument("--i2v-spatial-text", type=int, default=1, help="0: image-to-video clips give the spatial layers the empty prompt and only the motion modules the prompt (the picture says what is drawn, the text how it moves)")
     ap.add_argument("--global-blocks", default="", help="comma-separated blocks (mid_block, up_blocks.0, …) whose motion modules get a global companion: attention across all frames and pixels at once (motion_global_blocks)")
     ap.add_argument("--global-lr", type=float, default=0, help="learning rate of the global motion modules (0: --lr)")
+    ap.add_argument("--frame-noise", type=float, default=0, help="share of the noise's variance common to all frames (a mixed noise prior, as PYoCo's: "
+                    "eps_f = sqrt(s)·shared + sqrt(1-s)·own_f; 0: independent frames). Exported as the unet config's "
+                    "frame_noise_share, which Loom's sampler then draws its starting noise with")
     ap.add_argument("--first-frame", type=int, default=0, help="1: conv_in reads the first frame's latent on every frame (first_frame_channels)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -232,6 +248,9 @@ def main():
     if not a.i2v_spatial_text:
         assert a.motion_text, "--i2v-spatial-text 0 needs motion modules that read the prompt (--motion-text 1)"
         unet.c["image_to_video_text"] = "motion"  # the serving side gives image-to-video's spatial layers the empty prompt
+    if a.frame_noise > 0:
+        assert a.frame_noise < 1, "--frame-noise is a share of the variance: [0, 1)"
+        unet.c["frame_noise_share"] = a.frame_noise  # Loom's sampler draws the starting noise the way training drew it
     in_ch, lat_ch = unet.c["in_channels"], ucfg["in_channels"]
     base_sd = safet.load(os.path.join(a.base, "unet", "diffusion_pytorch_model.safetensors"))
     base_sd = V.widen_conv_in({k: torch.from_numpy(np.array(v)) for k, v in base_sd.items()}, in_ch)
@@ -325,7 +344,7 @@ def main():
     opposite = dict(left="right", right="left", up="down", down="up")
     probe_idx = np.linspace(0, n - 1, 8).astype(int)
     probe_gen = torch.Generator().manual_seed(7)
-    probe_eps = torch.randn(len(probe_idx), FRAMES, 4, 16, 16, generator=probe_gen)
+    probe_eps = frame_noise(len(probe_idx), a.frame_noise, probe_gen)
 
     def probe():
         """Does the model read the direction? v-loss at each --probe-t of 8
@@ -417,7 +436,7 @@ def main():
         t = torch.randint(0, 1000, (B,))
         high = torch.rand(B) < a.t_high
         t[high] = torch.randint(a.t_high_from, 1000, (int(high.sum()),))
-        eps = torch.randn_like(x0)
+        eps = frame_noise(B, a.frame_noise)
         at = ac[t][:, None, None, None, None]
         xt = at.sqrt() * x0 + (1 - at).sqrt() * eps
         target = at.sqrt() * eps - (1 - at).sqrt() * x0

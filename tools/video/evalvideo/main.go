@@ -308,7 +308,8 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 			half := len(ctx2) / 2
 			ctx2 = append(ctx2[half:], ctx2[half:]...)
 		}
-		run := diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: 1, Per: F * fl, Seed: j.Seed}
+		run := diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: 1, Per: F * fl, Seed: j.Seed,
+			Frames: F, FrameShare: m.Cfg.Motion.FrameNoiseShare}
 		if terms != nil {
 			den, run.Guidance = mixed(m, terms, ctx2, first, ac, F, side, p.CtxLen, j.Seed), 1
 		}

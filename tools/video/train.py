@@ -415,7 +415,7 @@ def main():
     def finish():
         """Export the folder as it stands (every checkpoint, so a run cut short still leaves a model)."""
         meta = dict(step=step, minutes=round(spent / 60, 1), clips=n, batch=a.batch, lr=a.lr, spatial_lr=a.spatial_lr,
-                    i2v=a.i2v, i2v_other=a.i2v_other, i2v_spatial_text=a.i2v_spatial_text, first_frame=a.first_frame, fg_weight=a.fg_weight, small_weight=a.small_weight, global_blocks=global_blocks or None, global_lr=global_lr if global_p else None, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, global_motion_params=nglobal or None, spatial_attn_params=nspatial,
+                    i2v=a.i2v, i2v_other=a.i2v_other, i2v_spatial_text=a.i2v_spatial_text, first_frame=a.first_frame, fg_weight=a.fg_weight, frame_noise=a.frame_noise or None, small_weight=a.small_weight, global_blocks=global_blocks or None, global_lr=global_lr if global_p else None, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, global_motion_params=nglobal or None, spatial_attn_params=nspatial,
                     loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)))
         export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8))
         print("exported", a.out, meta, flush=True)

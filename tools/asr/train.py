@@ -12,8 +12,10 @@ Choices for a model trained in about an hour on one CPU thread:
   * an auxiliary CTC loss on the encoder's output (a linear head dropped at
     export) so that the encoder learns the alignment long before the
     cross-attention would find it alone (Kim et al. 2017, joint CTC-attention);
-  * augmentation on the fly: optionally a change of speed (--speed: 0.9-1.1,
-    by resampling), a random lead-in of silence, gain, noise at
+  * augmentation on the fly: optionally a change of speed (--speed: 0.9-1.1
+    or --speed-range, by resampling), a warp of the frequency axis (--warp:
+    vocal tract length perturbation, formants moved without the tempo), a
+    random lead-in of silence, gain, noise at
     8-35 dB SNR, a synthetic room (exponentially decaying noise as the
     impulse response), and one time and one frequency mask on the log-mel;
   * one utterance in ten is trained with Whisper's timestamp protocol
@@ -81,9 +83,58 @@ def load_set(dirs):
     return clips
 
 
+WARP_EDGE = 4800.0  # Hz: the boundary below which VTLP scales frequencies (Jaitly & Hinton 2013)
+
+
+def warp_filters(alpha, n_mels=80):
+    """Whisper's mel filterbank over a warped frequency axis (vocal tract
+    length perturbation): power at frequency f moves to f·alpha below the
+    boundary WARP_EDGE·min(alpha, 1) and along a straight line onto the
+    Nyquist frequency above it, so formants move by alpha and the band stays
+    0..sr/2. Returns mel_filters @ M, (n_mels, 1+N_FFT/2), where M linearly
+    interpolates the warped power spectrum from the bins; alpha 1 is
+    mel_filters itself."""
+    if not 0.5 <= alpha <= 2.0:
+        raise ValueError(f"warp factor {alpha} outside 0.5-2")
+    n_bins = W.N_FFT // 2 + 1
+    nyq = W.SAMPLE_RATE / 2
+    f = np.arange(n_bins) * nyq / (n_bins - 1)
+    edge = WARP_EDGE * min(alpha, 1.0) / alpha  # source frequency that lands on the boundary
+    to = np.where(f <= edge, f * alpha,
+                  nyq - (nyq - WARP_EDGE * min(alpha, 1.0)) / (nyq - edge) * (nyq - f))
+    src = np.interp(f, to, f) * (n_bins - 1) / nyq  # fractional source bin of each output bin
+    lo = np.clip(np.floor(src).astype(int), 0, n_bins - 1)
+    hi = np.minimum(lo + 1, n_bins - 1)
+    w = src - lo
+    m = np.zeros((n_bins, n_bins))
+    m[np.arange(n_bins), lo] += 1 - w
+    m[np.arange(n_bins), hi] += w
+    return (W.mel_filters(n_mels=n_mels).astype(np.float64) @ m).astype(np.float32)
+
+
+def parse_range(s, flag):
+    """LO,HI with 0.5 <= LO <= HI <= 2, for --speed-range and --warp-range."""
+    try:
+        lo, hi = (float(v) for v in s.split(","))
+    except ValueError:
+        raise SystemExit(f"{flag}: want LO,HI (two numbers), got {s!r}")
+    if not 0.5 <= lo <= hi <= 2.0:
+        raise SystemExit(f"{flag}: want 0.5 <= LO <= HI <= 2, got {s!r}")
+    return lo, hi
+
+
 class Augment:
-    def __init__(self, rng, room=0.35, noise=0.5, pad=0.0, speed=0.0):
+    def __init__(self, rng, room=0.35, noise=0.5, pad=0.0, speed=0.0, speed_range=(0.9, 1.1), warp=0.0,
+                 warp_range=(0.9, 1.1)):
         self.rng, self.room, self.noise, self.pad, self.speed = rng, room, noise, pad, speed
+        self.speed_range, self.warp, self.warp_range = speed_range, warp, warp_range
+
+    def filters(self):
+        """The mel filterbank for the next utterance: a warped one for --warp's
+        share of them (factor uniform in warp_range), else None (Whisper's)."""
+        if self.warp and self.rng.random() < self.warp:
+            return warp_filters(self.rng.uniform(*self.warp_range))
+        return None
 
     def __call__(self, pcm):
         """The augmented window, the samples before the speech starts, and the
@@ -91,9 +142,9 @@ class Augment:
         r = self.rng
         x = pcm.astype(np.float32) / 32768.0
         if self.speed and r.random() < self.speed:  # speed perturbation: tempo, pitch and formants by one factor
-            lo = max(0.9, len(x) / MAX_SPEECH)  # a slower clip must still fit the window
-            if lo < 1.1:
-                f = r.uniform(lo, 1.1)
+            lo = max(self.speed_range[0], len(x) / MAX_SPEECH)  # a slower clip must still fit the window
+            if lo <= self.speed_range[1]:
+                f = r.uniform(lo, self.speed_range[1])
                 n = int(len(x) / f)
                 x = np.interp(np.arange(n) * f, np.arange(len(x)), x).astype(np.float32)
         speech = len(x)
@@ -191,7 +242,7 @@ def make_batch(clips, tk, rng, aug, train=True, p_nospeech=0.0):
             x, lead, speech = aug(c["pcm"])
         else:
             x, lead, speech = c["pcm"].astype(np.float32) / 32768.0, 0, len(c["pcm"])
-        mel = W.log_mel(x, N_SAMPLES)
+        mel = W.log_mel(x, N_SAMPLES, filters=aug.filters() if train else None)
         if train:
             mel = spec_mask(mel, rng)
         mels.append(mel)
@@ -341,6 +392,10 @@ def main():
                     "(under the room and noise)")
     ap.add_argument("--speed", type=float, default=0.0, help="share of utterances resampled by a factor in 0.9-1.1 "
                     "(speed perturbation: tempo, pitch and formants together; before the pad, room and noise)")
+    ap.add_argument("--speed-range", default="0.9,1.1", help="LO,HI: the factors --speed draws from")
+    ap.add_argument("--warp", type=float, default=0.0, help="share of utterances whose log-mel is taken over a warped "
+                    "frequency axis (vocal tract length perturbation: formants moved, tempo kept)")
+    ap.add_argument("--warp-range", default="0.9,1.1", help="LO,HI: the warp factors --warp draws from")
     ap.add_argument("--clip", type=float, default=2.0, help="gradient norm clip")
     ap.add_argument("--every", type=float, default=12, help="minutes between checkpoints")
     ap.add_argument("--resume", action="store_true")
@@ -421,7 +476,8 @@ def main():
     print(json.dumps({"clips": len(train), "hours": round(sum(c["samples"] for c in train) / 16000 / 3600, 2),
                       "params": n_params, "config": cfg, "budget_min": round(budget / 60, 1)}), flush=True)
     log = open(os.path.join(a.work, "log.jsonl"), "a")
-    aug = Augment(rng, a.room, a.noise, a.pad, a.speed)
+    aug = Augment(rng, a.room, a.noise, a.pad, a.speed, parse_range(a.speed_range, "--speed-range"), a.warp,
+                  parse_range(a.warp_range, "--warp-range"))
     order, oi = list(range(len(train))), len(train)
     last_ck = last_load = time.time()
     warm = a.warmup

@@ -22,6 +22,7 @@ import math
 import os
 import sys
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -38,16 +39,18 @@ def mel_filters(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=80):
     return tts_audio.mel_filters(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sr / 2)
 
 
-def log_mel(audio, n_samples, n_mels=80):
+def log_mel(audio, n_samples, n_mels=80, filters=None):
     """openai/whisper log_mel_spectrogram of audio zero-padded (or cut) to
-    n_samples: (n_mels, n_samples/HOP)."""
+    n_samples: (n_mels, n_samples/HOP). filters, (n_mels, 1+N_FFT/2), replaces
+    the mel filterbank (train.py's frequency warping); None is Whisper's."""
     a = torch.zeros(n_samples)
     x = torch.as_tensor(audio, dtype=torch.float32)[:n_samples]
     a[: len(x)] = x
     window = torch.hann_window(N_FFT)
     stft = torch.stft(a, N_FFT, HOP, window=window, return_complex=True)
     mag = stft[..., :-1].abs() ** 2
-    mel = torch.from_numpy(mel_filters(n_mels=n_mels)) @ mag
+    fb = mel_filters(n_mels=n_mels) if filters is None else filters
+    mel = torch.from_numpy(np.ascontiguousarray(fb, dtype=np.float32)) @ mag
     log_spec = torch.clamp(mel, min=1e-10).log10()
     log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
     return (log_spec + 4.0) / 4.0

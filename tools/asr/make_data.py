@@ -25,7 +25,8 @@ Noise and reverberation are added by train.py on the fly (and by eval.py,
 seeded, on a copy of the held-out espeak-ng set).
 
   /usr/bin/python3 tools/asr/make_data.py --out /tmp/asr/train --espeak 6000 --loom 400
-  /usr/bin/python3 tools/asr/make_data.py --out /tmp/asr/heldout --heldout --espeak 100"""
+  /usr/bin/python3 tools/asr/make_data.py --out /tmp/asr/heldout --heldout --espeak 100
+  /usr/bin/python3 tools/asr/make_data.py --out /tmp/asr/train_acc --espeak 12000 --loom 0 --accent 0.7"""
 import argparse
 import hashlib
 import json
@@ -57,6 +58,50 @@ MAX_SECONDS = 7.6  # the model's windows are 8 s; keep every clip inside one
 HELD_SEED = 999
 DEV_SEED = 998  # --dev: the tuning set's sentences
 N_CORPUS = 23000  # training sentences drawn (the same list for every run, so --skip lines up)
+
+# Features of regional English accents as rewrites of espeak-ng's phoneme
+# mnemonics (`espeak-ng -x`). --accent speaks that share of the training clips
+# from their phonemes with a random subset of these applied (the same subset
+# throughout a clip, as an accent is), so the model hears known words with
+# shifted vowels and consonants: what an accent it never trained on mostly is.
+ACCENT_RULES = {
+    "strut-foot": (r"V", "U"),                    # "cup" with the vowel of "put" (northern England, Midlands)
+    "bath-trap": (r"aa", "a"),                    # "bath" with the vowel of "trap"
+    "price": (r"aI", "OI"),                       # "price" with a rounded start (West Midlands)
+    "face": (r"eI", "aI"),                        # "face" with an open start (London, Birmingham, Australia)
+    "goat": (r"oU", "aU"),                        # "goat" with an open start
+    "lot": (r"0", "A:"),                          # "lot" unrounded and long (North America)
+    "h-drop": (r"(^|\s)([',]?)h", r"\1\2"),       # a dropped initial h
+    "ng": (r"N(?=\s|$)", "Ng"),                   # "sing" with its g sounded (Midlands, Lancashire)
+    "t-glottal": (r"t(?=[@Ii]|\s|$)", "?"),        # t as a glottal stop before a vowel or a word's end
+    "th-front": (r"T", "f"),                      # "think" as "fink"
+}
+
+
+def accent_phonemes(phonemes, rules):
+    """phonemes (espeak-ng -x output, one clause per line) rewritten by the named
+    ACCENT_RULES, as one espeak-ng phoneme input ("[[...]]", clauses joined by a
+    pause). The rules apply in ACCENT_RULES' order whatever the order of
+    rules, "price" before "face" so that a rewritten face vowel is not
+    rewritten again."""
+    unknown = set(rules) - set(ACCENT_RULES)
+    if unknown:
+        raise ValueError(f"unknown accent rules {sorted(unknown)}")
+    out = []
+    for line in phonemes.splitlines():
+        line = line.strip()
+        for name, (pat, rep) in ACCENT_RULES.items():
+            if name in rules:
+                line = re.sub(pat, rep, line)
+        if line:
+            out.append(line)
+    return "[[" + " _:_: ".join(out) + "]]"
+
+
+def draw_accent(rng):
+    """A random accent: each rule with chance 0.4, at least one, sorted."""
+    names = [n for n in sorted(ACCENT_RULES) if rng.random() < 0.4]
+    return names or [rng.choice(sorted(ACCENT_RULES))]
 
 
 def words(s):
@@ -123,7 +168,13 @@ def to16k(wav_bytes):
     return np.frombuffer(r.stdout, dtype=np.int16)
 
 
-def espeak_clip(data, voice, speed, pitch, text):
+def espeak_clip(data, voice, speed, pitch, text, accent=None):
+    """The clip espeak-ng speaks; with accent (ACCENT_RULES names), spoken from
+    its phonemes with those rules applied."""
+    if accent:
+        ph = subprocess.run(["espeak-ng", "--path=" + data, "-v", voice, "-q", "-x", text],
+                            capture_output=True, check=True, text=True).stdout
+        text = accent_phonemes(ph, accent)
     r = subprocess.run(["espeak-ng", "--path=" + data, "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
                        capture_output=True, check=True)
     return to16k(r.stdout)
@@ -144,6 +195,8 @@ def main():
     ap.add_argument("--dev", action="store_true", help="the tuning set for decoding settings: held-out-style text "
                     "(corpus seed 998, each sentence with a reserved word, no held-out sentence), training voices")
     ap.add_argument("--skip", type=int, default=0, help="sentences to pass over first (another run's espeak-ng ones)")
+    ap.add_argument("--accent", type=float, default=0.0, help="share of the training espeak-ng clips spoken from their "
+                    "phonemes rewritten by a random subset of ACCENT_RULES (regional vowels and consonants)")
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--normtext", default="/tmp/asr/normtext")
@@ -170,9 +223,11 @@ def main():
             voice = rng.choice(TRAIN_ACCENTS) + ("+" + v if v else "")
             pitch = rng.randint(*TRAIN_PITCH)
         jobs.append({"text": t, "norm": n, "voice": voice, "pitch": pitch, "speed": rng.randint(135, 200), "source": "espeak-ng"})
+        if a.accent and not a.heldout and not a.dev and rng.random() < a.accent:
+            jobs[-1]["accent"] = draw_accent(rng)
 
     def run(j):
-        return espeak_clip(data, j["voice"], j["speed"], j["pitch"], j["norm"])
+        return espeak_clip(data, j["voice"], j["speed"], j["pitch"], j["norm"], j.get("accent"))
 
     bin_f = open(os.path.join(a.out, "clips.bin"), "wb")
     idx_f = open(os.path.join(a.out, "index.jsonl"), "w")

@@ -26,7 +26,7 @@ seeded, on a copy of the held-out espeak-ng set).
 
   /usr/bin/python3 tools/asr/make_data.py --out /tmp/asr/train --espeak 6000 --loom 400
   /usr/bin/python3 tools/asr/make_data.py --out /tmp/asr/heldout --heldout --espeak 100
-  /usr/bin/python3 tools/asr/make_data.py --out /tmp/asr/train_acc --espeak 12000 --loom 0 --accent 0.7"""
+  /usr/bin/python3 tools/asr/make_data.py --out /tmp/asr/train_acc --espeak 9000 --loom 0 --accent 0.8"""
 import argparse
 import hashlib
 import json

@@ -5,7 +5,7 @@ PLUGINS := text vision audio video
 REDIS_PORT ?= 6390
 export LOOM_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: openai-node build run test deps chaos soak bench lint proto redis-up redis-down clean wer-tts
+.PHONY: openai-node build run test test-tools deps chaos soak bench lint proto redis-up redis-down clean wer-tts
 
 # bin/examples/loom-plugin-echo is the example plugin loom bench queue runs;
 # it sits apart so loom serve --plugins bin does not serve it.
@@ -38,6 +38,13 @@ test: deps build redis-up
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -tags noasm ./core/...
+	$(MAKE) test-tools
+
+# The training tools' unit tests (no training, no data: each runs in seconds) with
+# Debian's torch and numpy, which tools/install-deps.sh installs for make test.
+test-tools:
+	cd tools/asr && OMP_NUM_THREADS=1 /usr/bin/python3 -m unittest test_train test_make_data
+	cd tools/video && OMP_NUM_THREADS=1 /usr/bin/python3 -m unittest test_train
 
 # Issue 17's chaos suite (e2e/chaos_test.go) at full size: kill -9 of a worker, a
 # plugin, the gateway and Redis mid-job, Redis down longer than a lease (40 jobs

@@ -74,6 +74,16 @@ func apiError(t *testing.T, what string, err error, status int, code string) {
 	}
 }
 
+// apiParam checks that err is an OpenAI error whose param (what the SDKs
+// give as err.Param) names the request field at fault.
+func apiParam(t *testing.T, what string, err error, param string) {
+	t.Helper()
+	var ae *openai.Error
+	if errors.As(err, &ae) && ae.Param != param {
+		t.Errorf("%s: param %q, want %q (%s)", what, ae.Param, param, ae.Message)
+	}
+}
+
 // decodeSpeech decodes speech audio with ffmpeg to 16-bit mono samples at
 // the file's own rate (pcm is raw 16-bit mono at 24 kHz); false when ffmpeg
 // is absent.
@@ -409,6 +419,7 @@ func TestOpenAISDK(t *testing.T) {
 		_, err = ai.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "stories260K", Temperature: openai.Float(5),
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
 		apiError(t, "temperature 5", err, 400, "invalid_request")
+		apiParam(t, "temperature 5", err, "temperature")
 		bad := openai.NewClient(option.WithBaseURL(base+"/v1/"), option.WithAPIKey("wrong"), option.WithMaxRetries(0))
 		_, err = bad.Models.List(ctx)
 		apiError(t, "wrong key", err, http.StatusUnauthorized, "invalid_api_key")

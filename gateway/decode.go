@@ -212,7 +212,11 @@ func checkIntRange(name string, v *int, lo, hi int) error {
 	return nil
 }
 
-var errFieldRequired = func(name string) error { return badRequest("%s is required", name) }
+var errFieldRequired = func(name string) error {
+	e := badRequest("%s is required", name)
+	e.Param = name
+	return e
+}
 
 func fieldTooLong(name string, n, limit int) error {
 	return badRequest("%s: %d bytes is over the %d byte limit", name, n, limit)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -24,6 +25,7 @@ type APIError struct {
 	Code       sdk.Code // machine-readable (plugins/sdk/codes.go lists them)
 	Message    string
 	RetryAfter time.Duration // > 0: sent as Retry-After (429, 503)
+	Param      string        // the request field at fault; "" takes it from Message (paramOf)
 }
 
 func (e *APIError) Error() string { return string(e.Code) + ": " + e.Message }
@@ -118,11 +120,55 @@ type errorDetail struct {
 	Message string   `json:"message"`
 	Type    string   `json:"type"`
 	Code    sdk.Code `json:"code"`
-	Param   *string  `json:"param"` // OpenAI's shape has it; Loom names the field in the message
+	Param   *string  `json:"param"` // the request field at fault, as OpenAI's SDKs read it (err.param); null when none
 }
 
 func (e *APIError) body() errorBody {
-	return errorBody{Error: errorDetail{Message: e.Message, Type: e.Type, Code: e.Code}}
+	d := errorDetail{Message: e.Message, Type: e.Type, Code: e.Code}
+	switch {
+	case e.Status < 400 || e.Status >= 500:
+	case e.Param != "":
+		d.Param = &e.Param
+	default:
+		d.Param = paramOf(e.Message)
+	}
+	return errorBody{Error: d}
+}
+
+// fieldPrefix is the convention every 4xx message keeps, from the gateway and
+// the plugins alike: it starts with the request field at fault, then ": " —
+// "seconds: …", "messages[2].content: …", "input_audio.format: …".
+var fieldPrefix = regexp.MustCompile(`^([a-z_][a-z0-9_]*(?:\[\d*\])?(?:\.[a-z_][a-z0-9_]*(?:\[\d*\])?)*): `)
+
+// notFields are message prefixes in that shape that name a part of the
+// request's transport or a decoder, not a field of it.
+var notFields = map[string]bool{"multipart": true, "json": true}
+
+// paramWord is the first word after a plugin's "params: " — the plugins name
+// the field that way when the sentence goes on ("params: voice \"x\" is not …").
+var paramWord = regexp.MustCompile(`^([a-z_][a-z0-9_]*) `)
+
+// paramOf is the field a 4xx message names (its prefix before ": "), or nil.
+// A plugin's job params are the request's fields, so "params: steps: …" and
+// "params: voice …" name steps and voice.
+func paramOf(msg string) *string {
+	m := fieldPrefix.FindStringSubmatch(msg)
+	if m == nil || notFields[m[1]] {
+		return nil
+	}
+	if m[1] == "params" {
+		rest := msg[len(m[0]):]
+		if n := fieldPrefix.FindStringSubmatch(rest); n != nil {
+			if notFields[n[1]] {
+				return nil
+			}
+			return &n[1]
+		}
+		if n := paramWord.FindStringSubmatch(rest); n != nil {
+			return &n[1]
+		}
+	}
+	return &m[1]
 }
 
 // errorMiddleware is the single place error JSON is written: handlers record

@@ -106,7 +106,7 @@ func (s *Server) createJob(c *gin.Context) {
 		return
 	}
 	if req.Task == "" {
-		_ = c.Error(badRequest("task is required"))
+		_ = c.Error(errFieldRequired("task"))
 		return
 	}
 	if ok, err := s.models.hasTask(c.Request.Context(), req.Task); err != nil {

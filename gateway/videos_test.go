@@ -293,8 +293,13 @@ func TestVideoBadInput(t *testing.T) {
 			t.Errorf("%s: %d, want %d: %s", c.name, code, c.status, body)
 			continue
 		}
-		if got := errorOf(t, body); got.Code != c.code || !strings.Contains(got.Message, c.says) {
+		got := errorOf(t, body)
+		if got.Code != c.code || !strings.Contains(got.Message, c.says) {
 			t.Errorf("%s: %s %q, want %s naming %q", c.name, got.Code, got.Message, c.code, c.says)
+		}
+		// The field at fault is also the OpenAI error's param (SDKs read err.param).
+		if c.code == "invalid_request" && c.says != "JSON" && (got.Param == nil || *got.Param != c.says) {
+			t.Errorf("%s: param %v, want %q", c.name, got.Param, c.says)
 		}
 	}
 	// Multipart mistakes.

@@ -145,8 +145,9 @@ var fieldPrefix = regexp.MustCompile(`^([a-z_][a-z0-9_]*(?:\[\d*\])?(?:\.[a-z_][
 var notFields = map[string]bool{"multipart": true, "json": true}
 
 // paramWord is the first word after a plugin's "params: " — the plugins name
-// the field that way when the sentence goes on ("params: voice \"x\" is not …").
-var paramWord = regexp.MustCompile(`^([a-z_][a-z0-9_]*) `)
+// the field that way when the sentence goes on ("params: voice \"x\" is not …",
+// or the schema's "params: \"input\" is required").
+var paramWord = regexp.MustCompile(`^"?([a-z_][a-z0-9_]*)"? `)
 
 // paramOf is the field a 4xx message names (its prefix before ": "), or nil.
 // A plugin's job params are the request's fields, so "params: steps: …" and

@@ -21,7 +21,8 @@ func TestErrorParam(t *testing.T) {
 		{"params: steps: 151 is above the maximum 150", "steps"},
 		{"params: voice \"x\" is not one of alloy, nova", "voice"},
 		{"params: input is required", "input"},
-		{"params: \"input\" is required", "params"},
+		{"params: \"input\" is required", "input"},
+		{"params: 3 is not an object", "params"},
 		{"params: json: cannot unmarshal string", ""},
 		// Not a field: transport, prose, a sentence with the field elsewhere.
 		{"multipart: send exactly one \"file\" part", ""},

@@ -60,7 +60,7 @@ func fromJobError(je *queue.JobError) *APIError {
 		code = sdk.CodeInternal
 	}
 	status := code.HTTPStatus()
-	return &APIError{Status: status, Type: typeForStatus(status), Code: code, Message: je.Message}
+	return &APIError{Status: status, Type: typeForStatus(status), Code: code, Message: je.Message, Param: je.Param}
 }
 
 // toAPIError maps any error a handler returned to the error the client sees.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/queue"
 )
 
 func TestErrorParam(t *testing.T) {
@@ -47,5 +48,14 @@ func TestErrorParam(t *testing.T) {
 	}
 	if b := badRequest("size: %q is not one of 64x64", "7x7").body(); b.Error.Param == nil || *b.Error.Param != "size" {
 		t.Errorf("400 param %v, want size", b.Error.Param)
+	}
+	// A job's error carries the plugin's Param (sdk.Error.Param); it wins over the message.
+	je := &queue.JobError{Code: sdk.CodeInvalidRequest, Message: "temperature 2 is outside 0…1", Param: "temperature"}
+	if b := toAPIError(je).body(); b.Error.Param == nil || *b.Error.Param != "temperature" {
+		t.Errorf("job error param %v, want temperature", b.Error.Param)
+	}
+	je = &queue.JobError{Code: sdk.CodeInvalidRequest, Message: "params: steps: 151 is above the maximum 150"}
+	if b := toAPIError(je).body(); b.Error.Param == nil || *b.Error.Param != "steps" {
+		t.Errorf("job error without Param: param %v, want steps from the message", b.Error.Param)
 	}
 }

@@ -107,6 +107,7 @@ type LaneStats struct {
 type JobError struct {
 	Code    sdk.Code `json:"code"`
 	Message string   `json:"message"`
+	Param   string   `json:"param,omitempty"` // the request field at fault (sdk.Error.Param); "" when none
 }
 
 func (e *JobError) Error() string { return string(e.Code) + ": " + e.Message }

@@ -1050,5 +1050,5 @@ func Classify(err error) (queue.JobError, bool) {
 	if code == "" {
 		code = sdk.CodeInternal
 	}
-	return queue.JobError{Code: code, Message: pe.Message}, code.Retryable()
+	return queue.JobError{Code: code, Message: pe.Message, Param: pe.Param}, code.Retryable()
 }

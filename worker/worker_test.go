@@ -499,6 +499,9 @@ func TestClassify(t *testing.T) {
 		if jerr.Code != c.code || retry != c.retry || jerr.Message == "" {
 			t.Errorf("Classify(%v) = %+v retry=%v, want %s retry=%v", c.err, jerr, retry, c.code, c.retry)
 		}
+	} // The field at fault stays with the job's error.
+	if jerr, _ := worker.Classify(sdk.Errorf("invalid_request", "params: steps: 151 is above the maximum 150").WithParam("steps")); jerr.Param != "steps" {
+		t.Errorf("Classify kept Param %q, want steps", jerr.Param)
 	}
 }
 

@@ -68,9 +68,9 @@ func parseSpeechParams(raw json.RawMessage) (tasks.AudioSpeechParams, error) {
 	}
 	switch {
 	case strings.TrimSpace(p.Input) == "":
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input is required")
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input is required").WithParam("input")
 	case len(p.Input) > maxInputBytes:
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input is %d bytes; the limit is %d (split long texts into several requests)", len(p.Input), maxInputBytes)
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input is %d bytes; the limit is %d (split long texts into several requests)", len(p.Input), maxInputBytes).WithParam("input")
 	}
 	if p.Format == "" {
 		p.Format = "wav"
@@ -101,7 +101,7 @@ func (e *speechEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event
 	}
 	speaker, voiceName, ok := m.speaker(p.Voice)
 	if !ok {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: voice %q is not one of %s", p.Voice, strings.Join(m.voiceNames(), ", "))
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: voice %q is not one of %s", p.Voice, strings.Join(m.voiceNames(), ", ")).WithParam("voice")
 	}
 	sents, err := sentences(p.Input)
 	if err != nil {

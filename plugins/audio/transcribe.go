@@ -257,15 +257,15 @@ func parseTranscribeParams(raw json.RawMessage) (tasks.AudioTranscribeParams, er
 		return p, err
 	}
 	if p.Temperature != nil && !(*p.Temperature >= 0 && *p.Temperature <= 1) {
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: temperature %v is outside 0…1", *p.Temperature)
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: temperature %v is outside 0…1", *p.Temperature).WithParam("temperature")
 	}
 	if p.BeamSize < 0 || p.BeamSize > maxBeam {
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: beam_size %d is outside 0…%d", p.BeamSize, maxBeam)
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: beam_size %d is outside 0…%d", p.BeamSize, maxBeam).WithParam("beam_size")
 	}
 	switch p.Task {
 	case "", "transcribe", "translate":
 	default:
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: task %q is not transcribe or translate", p.Task)
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: task %q is not transcribe or translate", p.Task).WithParam("task")
 	}
 	p.Language = strings.ToLower(strings.TrimSpace(p.Language))
 	return p, nil
@@ -311,14 +311,14 @@ func (e *asrEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) e
 	}
 	if len(m.vocab.Languages) > 0 && o.Language != "" {
 		if _, ok := m.vocab.Languages[o.Language]; !ok {
-			return sdk.Errorf(sdk.CodeInvalidRequest, "params: language %q is not one the model knows (%s)", p.Language, strings.Join(m.vocab.LanguageCodes(), ", "))
+			return sdk.Errorf(sdk.CodeInvalidRequest, "params: language %q is not one the model knows (%s)", p.Language, strings.Join(m.vocab.LanguageCodes(), ", ")).WithParam("language")
 		}
 	}
 	if o.Task == "translate" && m.vocab.Translate < 0 {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: model %s cannot translate", model)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: model %s cannot translate", model).WithParam("model")
 	}
 	if p.Timestamps && m.vocab.Timestamps == 0 {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: model %s has no timestamp tokens", model)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: model %s has no timestamp tokens", model).WithParam("model")
 	}
 	if p.Prompt != "" {
 		for _, id := range m.tok.Encode(" "+strings.TrimSpace(p.Prompt), false) {

@@ -141,6 +141,11 @@ type Event struct {
 type Error struct {
 	Code    Code
 	Message string
+	// Param names the request field at fault ("steps", "messages[1].role")
+	// when there is one; the gateway answers it as the error's param (as
+	// OpenAI's SDKs read it). DecodeParams sets it for every schema refusal;
+	// a plugin's own checks set it with WithParam.
+	Param string
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
@@ -148,6 +153,13 @@ func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 // Errorf builds an *Error.
 func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithParam sets the field at fault and returns e:
+// sdk.Errorf(sdk.CodeInvalidRequest, "params: voice %q is not one of …", v).WithParam("voice").WithParam("voice").
+func (e *Error) WithParam(param string) *Error {
+	e.Param = param
+	return e
 }
 
 // Engine is what a plugin implements and what the host hands the worker.

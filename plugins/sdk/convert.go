@@ -120,7 +120,8 @@ func rawJSON(b []byte) json.RawMessage {
 func errorToProto(e *Error) *pluginv1.Error {
 	// Messages often quote input; an invalid byte would fail the marshal.
 	// They reach API clients, so the server's paths come out (redact.go).
-	return &pluginv1.Error{Code: strings.ToValidUTF8(string(e.Code), "\uFFFD"), Message: RedactPaths(strings.ToValidUTF8(e.Message, "\uFFFD"))}
+	return &pluginv1.Error{Code: strings.ToValidUTF8(string(e.Code), "\uFFFD"), Message: RedactPaths(strings.ToValidUTF8(e.Message, "\uFFFD")),
+		Param: strings.ToValidUTF8(e.Param, "\uFFFD")}
 }
 
 func errorFromProto(pe *pluginv1.Error) *Error {
@@ -128,5 +129,5 @@ func errorFromProto(pe *pluginv1.Error) *Error {
 	if code == "" {
 		code = CodeInternal
 	}
-	return &Error{Code: code, Message: pe.GetMessage()}
+	return &Error{Code: code, Message: pe.GetMessage(), Param: pe.GetParam()}
 }

@@ -394,6 +394,15 @@ func TestInvalidUTF8CrossesTheBoundary(t *testing.T) {
 	if _, err := runAll(c, Job{ID: "j", Task: "t"}); !IsCode(err, CodeInvalidRequest) {
 		t.Fatalf("error with invalid UTF-8: %v, want invalid_request", err)
 	}
+	// The field at fault crosses the process boundary with the code and message.
+	c = connect(t, &fakeEngine{run: func(context.Context, Job, func(Event) error) error {
+		return Errorf(CodeInvalidRequest, "params: voice %q is not one of alloy", "x").WithParam("voice")
+	}})
+	_, err = runAll(c, Job{ID: "j", Task: "t"})
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Code != CodeInvalidRequest || pe.Param != "voice" || pe.Message != `params: voice "x" is not one of alloy` {
+		t.Fatalf("error %#v, want invalid_request with Param voice", err)
+	}
 }
 
 // unloadEngine is an Engine that can unload.

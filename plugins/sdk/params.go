@@ -26,7 +26,12 @@ func DecodeParams(raw json.RawMessage, p any) error {
 		return Errorf(CodeInternal, "params schema: %v", err)
 	}
 	if err := s.Validate(raw); err != nil {
-		return Errorf(CodeInvalidRequest, "params: %v", err)
+		e := Errorf(CodeInvalidRequest, "params: %v", err)
+		var ve *schema.ValidationError
+		if errors.As(err, &ve) {
+			e.Param = ve.Field()
+		}
+		return e
 	}
 	// The schema refused unknown keys and wrong types already; a plain
 	// Unmarshal (no Decoder buffer) keeps a large params' cost down.

@@ -102,10 +102,10 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 		r.frames = p.Frames
 	}
 	if mf := pl.motion.MaxFrames(); r.frames > mf {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: frames %d: this model's motion modules cover %d frames", r.frames, mf)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: frames %d: this model's motion modules cover %d frames", r.frames, mf).WithParam("frames")
 	}
 	if r.frames*w*h > maxVideoPixels {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: frames %d at %dx%d: a video holds at most %d pixels (16 frames at 512x512)", r.frames, w, h, maxVideoPixels)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: frames %d at %dx%d: a video holds at most %d pixels (16 frames at 512x512)", r.frames, w, h, maxVideoPixels).WithParam("frames")
 	}
 	if p.FPS != 0 {
 		fps = p.FPS

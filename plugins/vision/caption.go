@@ -136,7 +136,7 @@ func (e *captionEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Even
 		p.Beam = 1
 	}
 	if len(p.Prompt) > maxCaptionPrompt {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt is %d bytes; the limit is %d", len(p.Prompt), maxCaptionPrompt)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt is %d bytes; the limit is %d", len(p.Prompt), maxCaptionPrompt).WithParam("prompt")
 	}
 	var image []byte
 	for _, in := range job.Inputs {

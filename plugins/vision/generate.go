@@ -117,7 +117,7 @@ func (e *generateEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Eve
 		imgs = append(imgs, img)
 	}
 	if p.Strength != nil && len(imgs) == 0 {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: strength needs an input image named \"image\"")
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: strength needs an input image named \"image\"").WithParam("strength")
 	}
 	if len(imgs)*p.N > maxEditImages {
 		return sdk.Errorf(sdk.CodeInvalidRequest, "params: %d images × n %d is over %d outputs per job", len(imgs), p.N, maxEditImages)

@@ -492,10 +492,11 @@ func testFailRetry(t *testing.T, nq NewQueue) {
 	// No retry asked: fails on the first attempt.
 	st = enqueue(t, q, queue.Job{Task: "t"})
 	l = dequeue(t, q, "w", "t")
-	if err := q.Fail(t.Context(), l, queue.JobError{Code: "invalid_request", Message: "bad"}, false); err != nil {
+	if err := q.Fail(t.Context(), l, queue.JobError{Code: "invalid_request", Message: "bad", Param: "steps"}, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := wantStatus(t, q, st.Job.ID, queue.StatusFailed); got.Error.Code != "invalid_request" || got.Attempt != 1 {
+	// The whole error is kept, the field at fault (Param) too.
+	if got := wantStatus(t, q, st.Job.ID, queue.StatusFailed); got.Error.Code != "invalid_request" || got.Error.Param != "steps" || got.Attempt != 1 {
 		t.Fatalf("state %+v", got)
 	}
 }

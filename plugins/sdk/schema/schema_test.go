@@ -150,6 +150,14 @@ func TestValidate(t *testing.T) {
 		if ve.Path != c.path || !strings.Contains(ve.Msg, c.msg) {
 			t.Errorf("%s: got path %q msg %q, want %q containing %q", c.doc, ve.Path, ve.Msg, c.path, c.msg)
 		}
+		// Field is the place of the value at fault: the path, or the absent required key's own place.
+		want := c.path
+		if strings.HasSuffix(c.msg, " is required") {
+			want = strings.TrimPrefix(c.path+"."+strings.Trim(strings.TrimSuffix(c.msg, " is required"), `"`), ".")
+		}
+		if ve.Field() != want {
+			t.Errorf("%s: Field %q, want %q", c.doc, ve.Field(), want)
+		}
 	}
 	if err := s.Validate([]byte(`{"prompt":`)); err == nil {
 		t.Error("truncated JSON accepted")

@@ -261,6 +261,16 @@ func (s *Schema) keyword(k string, v any, at string, depth int) error {
 type ValidationError struct {
 	Path string
 	Msg  string
+	Key  string // a required key that is absent (Path is its object's place); "" otherwise
+}
+
+// Field is the place of the value at fault: Path, or for an absent required
+// key the key's own place ("size", "messages[0].role"); "" for the document.
+func (e *ValidationError) Field() string {
+	if e.Key != "" {
+		return join(e.Path, e.Key)
+	}
+	return e.Path
 }
 
 func (e *ValidationError) Error() string {
@@ -381,7 +391,7 @@ func (s *Schema) check(v any, path string) error {
 	case map[string]any:
 		for _, name := range s.required {
 			if _, ok := x[name]; !ok {
-				return &ValidationError{Path: path, Msg: fmt.Sprintf("%q is required", name)}
+				return &ValidationError{Path: path, Msg: fmt.Sprintf("%q is required", name), Key: name}
 			}
 		}
 		if len(x) < s.minProps {

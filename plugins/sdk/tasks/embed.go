@@ -22,18 +22,18 @@ func DecodeTextEmbed(raw json.RawMessage) (TextEmbedParams, error) {
 	}
 	switch {
 	case len(p.Input) == 0 && len(p.Tokens) == 0:
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input is required (texts, or tokens: token-id sequences)")
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input is required (texts, or tokens: token-id sequences)").WithParam("input")
 	case len(p.Input) > 0 && len(p.Tokens) > 0:
-		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input and tokens are both given; send one")
+		return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input and tokens are both given; send one").WithParam("input")
 	}
 	for i, s := range p.Input {
 		if s == "" {
-			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input[%d] is empty", i)
+			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: input[%d] is empty", i).WithParam("input")
 		}
 	}
 	for i, ids := range p.Tokens {
 		if len(ids) == 0 {
-			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: tokens[%d] is empty", i)
+			return p, sdk.Errorf(sdk.CodeInvalidRequest, "params: tokens[%d] is empty", i).WithParam("tokens")
 		}
 	}
 	return p, nil
@@ -45,7 +45,7 @@ func (p TextEmbedParams) Count() int { return len(p.Input) + len(p.Tokens) }
 // RefuseTokens is the answer of a model that reads text only.
 func RefuseTokens(p TextEmbedParams, model string) error {
 	if len(p.Tokens) > 0 {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: model %q embeds text only; send input as a string or an array of strings, not token ids", model)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: model %q embeds text only; send input as a string or an array of strings, not token ids", model).WithParam("model")
 	}
 	return nil
 }
@@ -55,7 +55,7 @@ func RefuseTokens(p TextEmbedParams, model string) error {
 // (Matryoshka-style) would return a worse embedding without saying so.
 func CheckEmbedDimensions(p TextEmbedParams, model string, size int) error {
 	if p.Dimensions != 0 && p.Dimensions != size {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: dimensions %d: model %q embeds in %d dimensions and was not trained for shorter vectors", p.Dimensions, model, size)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: dimensions %d: model %q embeds in %d dimensions and was not trained for shorter vectors", p.Dimensions, model, size).WithParam("dimensions")
 	}
 	return nil
 }

@@ -37,10 +37,10 @@ const MaxPromptBytes = 4096
 // over MaxPromptBytes (invalid_request).
 func CheckPrompts(prompt, negative string) error {
 	if strings.TrimSpace(prompt) == "" {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt is required")
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt is required").WithParam("prompt")
 	}
 	if n := len(prompt) + len(negative); n > MaxPromptBytes {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt and negative_prompt are %d bytes; the limit is %d", n, MaxPromptBytes)
+		return sdk.Errorf(sdk.CodeInvalidRequest, "params: prompt and negative_prompt are %d bytes; the limit is %d", n, MaxPromptBytes).WithParam("prompt")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -44,24 +45,29 @@ func TestDecodeBuiltInParams(t *testing.T) {
 		params any
 		raw    string
 		want   string
+		param  string // the error's Param: the field at fault
 	}{
-		{&TextCompleteParams{}, `{}`, `params: "prompt" is required`},
-		{&TextCompleteParams{}, `{"prompt":"a","messages":[]}`, "params: messages: unknown key"},
-		{&TextChatParams{}, `{"messages":[]}`, "params: messages: needs at least 1 items"},
-		{&TextChatParams{}, `{"messages":[{"role":"robot","content":"x"}]}`, `params: messages[0].role: "robot" is not one of`},
-		{&TextCompleteParams{}, `{"prompt":"a","stop":["1","2","3","4","5","6","7","8","9"]}`, "params: stop: matches none"},
-		{&ImageGenerateParams{}, `{"prompt":"a","steps":151}`, "params: steps: 151 is above the maximum 150"},
-		{&ImageGenerateParams{}, `{"prompt":"a","scheduler":"plms"}`, `params: scheduler: "plms" is not one of "ddim", "euler", "euler_a", "dpmpp_2m"`},
-		{&ImageGenerateParams{}, `{"prompt":""}`, "params: prompt: must not be empty"},
-		{&ImageCaptionParams{}, `{"temperature":1}`, "params: temperature: unknown key (known: beam, max_tokens, prompt)"},
-		{&ImageCaptionParams{}, `{"beam":9}`, "params: beam: 9 is above the maximum 8"},
-		{&AudioSpeechParams{}, `{"input":"hi","format":"opus"}`, `params: format: "opus" is not one of "wav", "pcm", "flac", "mp3"`},
-		{&AudioSpeechParams{}, `{"input":"hi","speed":0.1}`, "params: speed: 0.1 is below the minimum 0.25"},
-		{&AudioSpeechParams{}, `[1]`, "params: expected object, got array"},
+		{&TextCompleteParams{}, `{}`, `params: "prompt" is required`, "prompt"},
+		{&TextCompleteParams{}, `{"prompt":"a","messages":[]}`, "params: messages: unknown key", "messages"},
+		{&TextChatParams{}, `{"messages":[]}`, "params: messages: needs at least 1 items", "messages"},
+		{&TextChatParams{}, `{"messages":[{"role":"robot","content":"x"}]}`, `params: messages[0].role: "robot" is not one of`, "messages[0].role"},
+		{&TextCompleteParams{}, `{"prompt":"a","stop":["1","2","3","4","5","6","7","8","9"]}`, "params: stop: matches none", "stop"},
+		{&ImageGenerateParams{}, `{"prompt":"a","steps":151}`, "params: steps: 151 is above the maximum 150", "steps"},
+		{&ImageGenerateParams{}, `{"prompt":"a","scheduler":"plms"}`, `params: scheduler: "plms" is not one of "ddim", "euler", "euler_a", "dpmpp_2m"`, "scheduler"},
+		{&ImageGenerateParams{}, `{"prompt":""}`, "params: prompt: must not be empty", "prompt"},
+		{&ImageCaptionParams{}, `{"temperature":1}`, "params: temperature: unknown key (known: beam, max_tokens, prompt)", "temperature"},
+		{&ImageCaptionParams{}, `{"beam":9}`, "params: beam: 9 is above the maximum 8", "beam"},
+		{&AudioSpeechParams{}, `{"input":"hi","format":"opus"}`, `params: format: "opus" is not one of "wav", "pcm", "flac", "mp3"`, "format"},
+		{&AudioSpeechParams{}, `{"input":"hi","speed":0.1}`, "params: speed: 0.1 is below the minimum 0.25", "speed"},
+		{&AudioSpeechParams{}, `[1]`, "params: expected object, got array", ""},
 	} {
 		err := sdk.DecodeParams(json.RawMessage(c.raw), c.params)
 		if !sdk.IsCode(err, sdk.CodeInvalidRequest) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%T %s: got %v, want invalid_request containing %q", c.params, c.raw, err, c.want)
+		}
+		var se *sdk.Error
+		if errors.As(err, &se) && se.Param != c.param {
+			t.Errorf("%T %s: Param %q, want %q", c.params, c.raw, se.Param, c.param)
 		}
 	}
 	// Empty and null params are the empty object.

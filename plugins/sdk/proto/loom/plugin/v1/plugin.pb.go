@@ -995,9 +995,12 @@ func (x *Result) GetJson() []byte {
 
 // A failure with a machine-readable code (sdk.Error).
 type Error struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Code    string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// The request field at fault ("steps", "messages[1].role"), when there is
+	// one: the gateway's error param. Empty when the error is not a field's.
+	Param         string `protobuf:"bytes,3,opt,name=param,proto3" json:"param,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1042,6 +1045,13 @@ func (x *Error) GetCode() string {
 func (x *Error) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *Error) GetParam() string {
+	if x != nil {
+		return x.Param
 	}
 	return ""
 }
@@ -1296,10 +1306,11 @@ const file_proto_loom_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x12\n" +
 	"\x04last\x18\x04 \x01(\bR\x04last\"\x1c\n" +
 	"\x06Result\x12\x12\n" +
-	"\x04json\x18\x01 \x01(\fR\x04json\"5\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"K\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"%\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
+	"\x05param\x18\x03 \x01(\tR\x05param\"%\n" +
 	"\rUnloadRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\"=\n" +
 	"\x0eUnloadResponse\x12+\n" +

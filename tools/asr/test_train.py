@@ -6,6 +6,7 @@ import sys
 import unittest
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train  # noqa: E402
@@ -75,6 +76,58 @@ class AugmentChoices(unittest.TestCase):
         for bad in ("1.1,0.9", "0.9", "a,b", "0.1,1", "1,3"):
             with self.assertRaises(SystemExit):
                 train.parse_range(bad, "--x")
+
+
+class Grow(unittest.TestCase):
+    def model(self, size, seed):
+        torch.manual_seed(seed)
+        m = W.Whisper(train.model_config(60, size))
+        with torch.no_grad():  # every weight non-zero, so a copied tensor in the wrong place shows
+            for p in m.parameters():
+                p.normal_(0, 0.1)
+        return m.eval()
+
+    def logits(self, m, mel, ids):
+        with torch.no_grad():
+            return m.model.decoder(ids, m.model.encoder(mel))
+
+    def test_same_function(self):
+        small = self.model("32,2,1,64", 1)
+        mel = torch.randn(2, 80, 600)
+        ids = torch.randint(0, 60, (2, 7))
+        want = self.logits(small, mel, ids)
+        for size in ("32,2,1,96", "32,4,1,64", "32,3,3,128"):
+            big = self.model(size, 2)
+            grown = train.grow_state(small.state_dict(), big.state_dict())
+            big.load_state_dict(grown)
+            np.testing.assert_allclose(self.logits(big, mel, ids).numpy(), want.numpy(), rtol=1e-4, atol=1e-4, err_msg=size)
+            # the new units and layers are there to learn: fresh fc1 rows, fresh attention projections
+            if size == "32,2,1,96":
+                self.assertGreater(float(grown["model.encoder.layers.0.fc1.weight"][64:].abs().sum()), 0)
+                self.assertEqual(float(grown["model.encoder.layers.0.fc2.weight"][:, 64:].abs().sum()), 0)
+            if size == "32,4,1,64":
+                self.assertGreater(float(grown["model.encoder.layers.3.self_attn.q_proj.weight"].abs().sum()), 0)
+                self.assertEqual(float(grown["model.encoder.layers.3.fc2.weight"].abs().sum()), 0)
+        # a model grown with fresh weights that are not zeroed computes something else (by 10x the tolerance and
+        # more): the test can fail
+        big = self.model("32,4,1,64", 2)
+        state = big.state_dict()
+        state.update({k: v for k, v in small.state_dict().items()})
+        big.load_state_dict(state)
+        self.assertGreater(float((self.logits(big, mel, ids) - want).abs().max()), 1e-3)
+
+    def test_refusals(self):
+        small = self.model("32,2,1,64", 1).state_dict()
+        for size in ("48,2,1,64", "32,1,1,64", "32,2,1,32"):  # wider model, fewer layers, narrower FFN
+            with self.assertRaises(ValueError, msg=size):
+                train.grow_state(small, self.model(size, 2).state_dict())
+
+    def test_parse_size(self):
+        self.assertEqual(train.parse_size("tiny"), (128, 3, 2, 4, 512))
+        self.assertEqual(train.parse_size("128,4,2,768"), (128, 4, 2, 4, 768))
+        for bad in ("huge", "128,4,2", "130,4,2,512", "128,0,2,512", "a,b,c,d"):
+            with self.assertRaises(ValueError, msg=bad):
+                train.parse_size(bad)
 
 
 if __name__ == "__main__":

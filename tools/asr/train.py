@@ -34,6 +34,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import time
 
@@ -56,8 +57,26 @@ N_SAMPLES = CHUNK * W.SAMPLE_RATE
 MAX_SPEECH = N_SAMPLES - 4800  # longest clip trained on: 0.3 s of the window left for the lead-in
 
 
+SIZES = {"small": (192, 4, 2, 4, 768), "tiny": (128, 3, 2, 4, 512)}
+
+
+def parse_size(size):
+    """A named size, or D,ENC,DEC,FF (width, encoder and decoder layers, FFN
+    width; 4 heads): e.g. 128,4,2,768 is tiny with a fourth encoder layer and
+    wider FFNs, what --grow-from grows tiny's weights into."""
+    if size in SIZES:
+        return SIZES[size]
+    try:
+        d, el, dl, ff = (int(v) for v in size.split(","))
+    except ValueError:
+        raise ValueError(f"--size {size!r}: tiny, small or D,ENC,DEC,FF") from None
+    if not (d > 0 and d % 4 == 0 and 1 <= el <= 32 and 1 <= dl <= 32 and ff > 0):
+        raise ValueError(f"--size {size!r}: D a positive multiple of 4 heads, 1-32 layers each, FF > 0")
+    return d, el, dl, 4, ff
+
+
 def model_config(n_vocab, size):
-    d, el, dl, h, ff = {"small": (192, 4, 2, 4, 768), "tiny": (128, 3, 2, 4, 512)}[size]
+    d, el, dl, h, ff = parse_size(size)
     return {"d_model": d, "encoder_layers": el, "encoder_attention_heads": h, "encoder_ffn_dim": ff,
             "decoder_layers": dl, "decoder_attention_heads": h, "decoder_ffn_dim": ff, "num_mel_bins": 80,
             "max_source_positions": CHUNK * 50, "max_target_positions": 256, "vocab_size": n_vocab}
@@ -350,6 +369,46 @@ def init_from(m, cfg, path, ctc_head=None):
     print(json.dumps({"init_from": path, "tensors": len(state), "ctc_head": head}), flush=True)
 
 
+def grow_state(old, new):
+    """The state dict `new` (a freshly initialised model's, same width, as
+    many or more layers, FFNs as wide or wider) with `old`'s weights put in
+    so that the grown model computes what the old one did: an old FFN's
+    units are the first rows of fc1 and the first columns of fc2, the new
+    units keep their fresh fc1 rows and get zero fc2 columns; layers past the
+    old count (appended on top of each stack, under its final layer norm)
+    keep their fresh weights but zero output projections (self_attn,
+    encoder_attn and fc2, weights and biases), so each is the identity on
+    the residual stream until training moves them. Tensors of other shapes
+    are an error (the width cannot grow this way: the layer norms would see
+    the new units)."""
+    out = {}
+    zero = ("self_attn.out_proj.", "encoder_attn.out_proj.", "fc2.")
+    for k, v in new.items():
+        if k not in old:
+            m = re.match(r"model\.(encoder|decoder)\.layers\.(\d+)\.(.*)$", k)
+            if not m:
+                raise ValueError(f"grow: {k} is not in the old model and not in a new layer")
+            out[k] = torch.zeros_like(v) if m.group(3).startswith(zero) else v.clone()
+            continue
+        o = old[k]
+        if o.shape == v.shape:
+            out[k] = o.clone()
+        elif k.endswith("fc1.weight") and o.shape[1] == v.shape[1] and o.shape[0] < v.shape[0]:
+            out[k] = torch.cat([o, v[o.shape[0]:]], 0)
+        elif k.endswith("fc1.bias") and o.shape[0] < v.shape[0]:
+            out[k] = torch.cat([o, torch.zeros_like(v[o.shape[0]:])], 0)
+        elif k.endswith("fc2.weight") and o.shape[0] == v.shape[0] and o.shape[1] < v.shape[1]:
+            out[k] = torch.cat([o, torch.zeros_like(v[:, o.shape[1]:])], 1)
+        elif k == "model.decoder.embed_positions.weight" and o.shape[1] == v.shape[1]:
+            out[k] = torch.cat([o, v[o.shape[0]:]], 0)[: v.shape[0]]
+        else:
+            raise ValueError(f"grow: {k} is {tuple(o.shape)}, the grown model's {tuple(v.shape)}")
+    for k in old:
+        if k not in new:
+            raise ValueError(f"grow: the grown model has no {k} (fewer layers?)")
+    return out
+
+
 EXPORT_TARGET_POSITIONS = 448  # Whisper's; Loom decodes at most half of them per window
 
 
@@ -406,6 +465,9 @@ def main():
     ap.add_argument("--export-only", action="store_true", help="write --out from --work's checkpoint and stop (with or without --resume; no checkpoint is an error)")
     ap.add_argument("--init-from", default="", help="a model folder (model.safetensors, e.g. models/loom-asr) to start from: "
                     "its weights (and its CTC head when it ships one; else a fresh head), a fresh optimiser, step 0")
+    ap.add_argument("--grow-from", default="", help="a smaller run's ckpt.pt (same width) to start from, grown to --size "
+                    "so that it computes the same (grow_state: wider FFNs, identity layers on top); its weight average when "
+                    "it has one, its CTC head, a fresh optimiser, step 0")
     ap.add_argument("--ema", type=float, default=0, help="keep an exponential moving average of the weights with this decay "
                     "(e.g. 0.997; 0: none); checkpoints evaluate and export the average, --export-only too when the checkpoint has one")
     ap.add_argument("--ctc-weight", type=float, default=0.3, help="export the CTC head with this weight for Loom's joint "
@@ -434,7 +496,10 @@ def main():
     t0 = time.time()
     budget = (stop - now).total_seconds()
     tk = Tokens()
-    cfg = model_config(tk.n_vocab, a.size)
+    try:
+        cfg = model_config(tk.n_vocab, a.size)
+    except ValueError as e:
+        sys.exit(str(e))
     m = W.Whisper(cfg)
     with torch.no_grad():  # Hugging Face's init_std: tied logits start near uniform
         m.model.decoder.embed_tokens.weight.normal_(0, 0.02)
@@ -463,6 +528,16 @@ def main():
         if a.resume:
             sys.exit("--init-from starts a new run: give it a fresh --work, not --resume")
         init_from(m, cfg, a.init_from, ctc_head)
+    if a.grow_from:
+        if a.resume or a.init_from:
+            sys.exit("--grow-from starts a new run: give it a fresh --work, without --resume or --init-from")
+        g = torch.load(a.grow_from)
+        try:
+            m.load_state_dict(grow_state(g.get("avg", g["model"]), m.state_dict()))
+        except ValueError as e:
+            sys.exit(f"--grow-from {a.grow_from}: {e}")
+        ctc_head.load_state_dict(g["ctc"])
+        print(json.dumps({"grow_from": a.grow_from, "step": g.get("step"), "average": "avg" in g}), flush=True)
     if a.export_only:
         (avg or m).eval()
         export(avg or m, tk, cfg, a.out, a.beams, ctc_head, a.ctc_weight, a.allow_empty)

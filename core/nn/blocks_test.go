@@ -515,3 +515,111 @@ func TestGlobalPositionsCache(t *testing.T) {
 		t.Fatalf("cache holds %d shapes, bound %d", n, globalPosMax)
 	}
 }
+
+// PoolTokens against the mean written out per cell, on grids that the cell
+// does not divide (the edge cells average the pixels they cover).
+func TestPoolTokens(t *testing.T) {
+	r := rand.New(rand.NewSource(21))
+	for _, c := range [][5]int{{2, 5, 7, 2, 3}, {1, 4, 4, 2, 5}, {3, 6, 5, 3, 1}, {1, 3, 3, 4, 2}, {2, 4, 6, 1, 4}} {
+		frames, h, w, p, dim := c[0], c[1], c[2], c[3], c[4]
+		x := randF(r, frames*h*w*dim)
+		ph, pw := (h+p-1)/p, (w+p-1)/p
+		out := make([]float32, frames*ph*pw*dim)
+		n, err := PoolTokens(out, x, frames, h, w, p, dim)
+		if err != nil || n != frames*ph*pw {
+			t.Fatalf("%v: %d tokens, %v", c, n, err)
+		}
+		for f := 0; f < frames; f++ {
+			for cy := 0; cy < ph; cy++ {
+				for cx := 0; cx < pw; cx++ {
+					for ch := 0; ch < dim; ch++ {
+						sum, cnt := 0.0, 0
+						for y := cy * p; y < h && y < (cy+1)*p; y++ {
+							for xx := cx * p; xx < w && xx < (cx+1)*p; xx++ {
+								sum += float64(x[((f*h+y)*w+xx)*dim+ch])
+								cnt++
+							}
+						}
+						if got := out[((f*ph+cy)*pw+cx)*dim+ch]; math.Abs(float64(got)-sum/float64(cnt)) > 1e-6 {
+							t.Fatalf("%v: frame %d cell %d,%d channel %d = %v, want %v", c, f, cy, cx, ch, got, sum/float64(cnt))
+						}
+					}
+				}
+			}
+		}
+	}
+	if _, err := PoolTokens(make([]float32, 4), make([]float32, 8), 1, 2, 2, 2, 3); err == nil {
+		t.Fatal("short x accepted")
+	}
+	if _, err := PoolTokens(make([]float32, 2), make([]float32, 12), 1, 2, 2, 2, 3); err == nil {
+		t.Fatal("short out accepted")
+	}
+}
+
+// Pooled keys and values are exact where the tokens are constant over each
+// cell: p² equal keys take p² times one key's softmax weight, so attention
+// over every token equals attention over the cells' means. On varied tokens
+// they differ (the test can fail), and pool 1 is the plain block.
+func TestForwardPooledKV(t *testing.T) {
+	r := rand.New(rand.NewSource(23))
+	const dim, ctxDim, heads, frames, h, w, p, S = 8, 6, 2, 2, 4, 6, 2, 5
+	for _, cross := range []bool{false, true} {
+		src := memSource{}
+		kvDim := dim
+		if cross {
+			kvDim = ctxDim
+		}
+		src.putTransformerBlock(r, "b.", dim, kvDim)
+		b := NewBinder(src)
+		blk := BindTransformerBlock(b.Sub("b"), dim, kvDim, heads)
+		if err := b.Err(); err != nil {
+			t.Fatal(err)
+		}
+		var ctx []float32
+		if cross {
+			ctx = randF(r, S*ctxDim)
+		}
+		T := frames * h * w
+		cells := randF(r, frames*(h/p)*(w/p)*dim)
+		x := make([]float32, T*dim)
+		for f := 0; f < frames; f++ {
+			for y := 0; y < h; y++ {
+				for xx := 0; xx < w; xx++ {
+					copy(x[((f*h+y)*w+xx)*dim:][:dim], cells[((f*(h/p)+y/p)*(w/p)+xx/p)*dim:][:dim])
+				}
+			}
+		}
+		maxDiff := func(x []float32, pool int) float64 {
+			full, pooled := append([]float32(nil), x...), append([]float32(nil), x...)
+			if err := blk.ForwardImages(full, 1, T, ctx, S, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := blk.ForwardPooledKV(pooled, frames, h, w, pool, ctx, S, nil); err != nil {
+				t.Fatal(err)
+			}
+			d := 0.0
+			for i := range full {
+				d = math.Max(d, math.Abs(float64(full[i]-pooled[i])))
+			}
+			return d
+		}
+		if d := maxDiff(x, p); d > 1e-4 {
+			t.Fatalf("cross %v: constant cells, pooled differs from full by %g", cross, d)
+		}
+		varied := randF(r, T*dim)
+		if d := maxDiff(varied, 1); d != 0 {
+			t.Fatalf("cross %v: pool 1 differs from the plain block by %g", cross, d)
+		}
+		if d := maxDiff(varied, p); d < 1e-3 {
+			t.Fatalf("cross %v: varied tokens, pooled equals full (%g): pooling did nothing", cross, d)
+		}
+	}
+	src := memSource{}
+	src.putTransformerBlock(r, "b.", dim, dim)
+	b := NewBinder(src)
+	blk := BindTransformerBlock(b.Sub("b"), dim, dim, heads)
+	blk.PosEmbed = SinusoidTable(frames*h*w, dim)
+	if err := blk.ForwardPooledKV(randF(r, frames*h*w*dim), frames, h, w, p, nil, 0, nil); err == nil || !strings.Contains(err.Error(), "position table") {
+		t.Fatalf("pooled keys with a position table: %v", err)
+	}
+}

@@ -28,11 +28,17 @@ import (
 // has the same layers and names less the blocks' pos_embed, and attends
 // across every frame and pixel of a video at once: one sequence of
 // frames·h·w tokens, frame-major, with GlobalPositions added once after
-// proj_in (ForwardGlobal).
+// proj_in (ForwardGlobal); with KVPool its self-attentions read pooled
+// keys and values.
 type TransformerTemporal struct {
-	Channels        int
-	CtxDim          int  // 0: attn2 attends across the frames; else to a context of this width
-	Global          bool // one sequence of frames·pixels (ForwardGlobal), not one per pixel
+	Channels int
+	CtxDim   int  // 0: attn2 attends across the frames; else to a context of this width
+	Global   bool // one sequence of frames·pixels (ForwardGlobal), not one per pixel
+	// KVPool (a global module's, Loom's motion_global_kv_pool) > 1 has each
+	// self-attention take its keys and values from the tokens averaged over
+	// KVPool×KVPool pixels of each frame (TransformerBlock.ForwardPooledKV):
+	// every token keeps its query, at 1/KVPool² of the attention's cost.
+	KVPool          int
 	Norm            GroupNorm
 	ProjIn, ProjOut Linear // (C, C): linear layers, as diffusers stores them
 	Blocks          []TransformerBlock
@@ -175,7 +181,7 @@ func (m *TransformerTemporal) Forward(x []float32, videos, frames, hw int, ctx [
 	if m.Global {
 		return fmt.Errorf("motion module: a global module runs with ForwardGlobal")
 	}
-	return m.forward(x, videos, frames, hw, nil, ctx, ctxLen, ar)
+	return m.forward(x, videos, frames, hw, 0, 0, nil, ctx, ctxLen, ar)
 }
 
 // ForwardGlobal updates x (videos·frames, C, h·w) in place with a global
@@ -188,12 +194,13 @@ func (m *TransformerTemporal) ForwardGlobal(x []float32, videos, frames, h, w in
 	if h <= 0 || w <= 0 {
 		return fmt.Errorf("global motion module: %d×%d pixels", h, w)
 	}
-	return m.forward(x, videos, frames, h*w, globalPositionsCached(frames, h, w, m.ProjIn.W.Rows), ctx, ctxLen, ar)
+	return m.forward(x, videos, frames, h*w, h, w, globalPositionsCached(frames, h, w, m.ProjIn.W.Rows), ctx, ctxLen, ar)
 }
 
 // forward runs either kind: pos nil, one sequence of frames per pixel;
-// else one sequence of frames·hw tokens per video with pos added after proj_in.
-func (m *TransformerTemporal) forward(x []float32, videos, frames, hw int, pos, ctx []float32, ctxLen int, ar *tensor.Arena) error {
+// else one sequence of frames·hw tokens per video (hw = gh·gw) with pos
+// added after proj_in.
+func (m *TransformerTemporal) forward(x []float32, videos, frames, hw, gh, gw int, pos, ctx []float32, ctxLen int, ar *tensor.Arena) error {
 	C, F := m.Channels, frames
 	per := F * C * hw
 	if videos <= 0 || F <= 0 || hw <= 0 || len(x) < videos*per {
@@ -235,7 +242,7 @@ func (m *TransformerTemporal) forward(x []float32, videos, frames, hw int, pos, 
 		for i := range m.Blocks {
 			var err error
 			if pos != nil {
-				err = m.Blocks[i].ForwardImages(h, 1, F*hw, cv, ctxLen, ar)
+				err = m.Blocks[i].ForwardPooledKV(h, F, gh, gw, m.KVPool, cv, ctxLen, ar)
 			} else {
 				err = m.Blocks[i].ForwardInterleaved(h, F, hw, cv, ctxLen, ar)
 			}

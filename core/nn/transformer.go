@@ -385,7 +385,7 @@ func BindTransformerBlock(b *Binder, dim, ctxDim, heads int) TransformerBlock {
 // Forward updates x (T, dim) in place given ctx (S, ctxDim); a nil ctx makes
 // attn2 a second self-attention.
 func (t *TransformerBlock) Forward(x []float32, T int, ctx []float32, S int, ar *tensor.Arena) error {
-	return t.forward(x, 1, T, 1, ctx, S, ar)
+	return t.forward(x, 1, T, 1, ctx, S, nil, ar)
 }
 
 // ForwardInterleaved updates x (T, P, dim) in place: P sequences of T tokens
@@ -395,7 +395,7 @@ func (t *TransformerBlock) Forward(x []float32, T int, ctx []float32, S int, ar 
 // position) attends to ctx (S, ctxDim), the one context all the sequences
 // share.
 func (t *TransformerBlock) ForwardInterleaved(x []float32, T, P int, ctx []float32, S int, ar *tensor.Arena) error {
-	return t.forward(x, 1, T, P, ctx, S, ar)
+	return t.forward(x, 1, T, P, ctx, S, nil, ar)
 }
 
 // ForwardImages updates x (n, T, dim) in place: n images of T tokens, each
@@ -404,12 +404,81 @@ func (t *TransformerBlock) ForwardInterleaved(x []float32, T, P int, ctx []float
 // Forward calls; the layers run once over all n·T rows (CrossAttention's
 // forward).
 func (t *TransformerBlock) ForwardImages(x []float32, n, T int, ctx []float32, S int, ar *tensor.Arena) error {
-	return t.forward(x, n, T, 1, ctx, S, ar)
+	return t.forward(x, n, T, 1, ctx, S, nil, ar)
+}
+
+// ForwardPooledKV updates x (frames·h·w, dim) in place: one video's tokens,
+// frame-major, as Forward would, except that each self-attention (attn1,
+// and attn2 when ctx is nil) takes its keys and values from the normed
+// tokens averaged over pool×pool pixels of each frame (PoolTokens): every
+// token still has its own query and output, at 1/pool² of the attention's
+// cost. pool ≤ 1 is Forward.
+func (t *TransformerBlock) ForwardPooledKV(x []float32, frames, h, w, pool int, ctx []float32, S int, ar *tensor.Arena) error {
+	if pool <= 1 {
+		return t.forward(x, 1, frames*h*w, 1, ctx, S, nil, ar)
+	}
+	return t.forward(x, 1, frames*h*w, 1, ctx, S, &kvPool{frames: frames, h: h, w: w, p: pool}, ar)
+}
+
+// kvPool is how ForwardPooledKV pools a self-attention's keys and values.
+type kvPool struct{ frames, h, w, p int }
+
+// PoolTokens sets out (frames·⌈h/p⌉·⌈w/p⌉, dim) to the mean of x's (frames·h·w,
+// dim) tokens over each frame's p×p cells, frame-major and row-major like x;
+// a cell at the right or bottom edge averages the pixels it covers. It
+// returns the number of pooled tokens.
+func PoolTokens(out, x []float32, frames, h, w, p, dim int) (int, error) {
+	if p < 1 || frames < 1 || h < 1 || w < 1 || len(x) < frames*h*w*dim {
+		return 0, fmt.Errorf("pool tokens: %d floats for %d frames of %d×%d×%d, cell %d", len(x), frames, h, w, dim, p)
+	}
+	ph, pw := (h+p-1)/p, (w+p-1)/p
+	if len(out) < frames*ph*pw*dim {
+		return 0, fmt.Errorf("pool tokens: out has %d floats, want %d", len(out), frames*ph*pw*dim)
+	}
+	for f := 0; f < frames; f++ {
+		for cy := 0; cy < ph; cy++ {
+			y1 := min((cy+1)*p, h)
+			for cx := 0; cx < pw; cx++ {
+				x1 := min((cx+1)*p, w)
+				row := out[((f*ph+cy)*pw+cx)*dim:][:dim]
+				clear(row)
+				for y := cy * p; y < y1; y++ {
+					for xx := cx * p; xx < x1; xx++ {
+						src := x[((f*h+y)*w+xx)*dim:][:dim]
+						for c, v := range src {
+							row[c] += v
+						}
+					}
+				}
+				inv := 1 / float32((y1-cy*p)*(x1-cx*p))
+				for c := range row {
+					row[c] *= inv
+				}
+			}
+		}
+	}
+	return frames * ph * pw, nil
+}
+
+// selfKV is what a self-attention over h (T tokens) reads its keys and
+// values from: h itself, or h pooled (kv set).
+func (t *TransformerBlock) selfKV(h []float32, T int, kv *kvPool, ar *tensor.Arena) ([]float32, int, error) {
+	if kv == nil {
+		return h, T, nil
+	}
+	if kv.frames*kv.h*kv.w != T {
+		return nil, 0, fmt.Errorf("transformer block: %d tokens, pooling %d frames of %d×%d", T, kv.frames, kv.h, kv.w)
+	}
+	dim := len(t.Norm1.W)
+	pooled := ar.Scratch(kv.frames * ((kv.h + kv.p - 1) / kv.p) * ((kv.w + kv.p - 1) / kv.p) * dim)
+	S, err := PoolTokens(pooled, h, kv.frames, kv.h, kv.w, kv.p, dim)
+	return pooled, S, err
 }
 
 // forward is ForwardInterleaved for each of n images (x (n, T, P, dim));
-// with a context, n > 1 needs P = 1 (each image's ctx is its own).
-func (t *TransformerBlock) forward(x []float32, n, T, P int, ctx []float32, S int, ar *tensor.Arena) error {
+// with a context, n > 1 needs P = 1 (each image's ctx is its own). kv, when
+// set (n = 1, P = 1), pools the self-attentions' keys and values.
+func (t *TransformerBlock) forward(x []float32, n, T, P int, ctx []float32, S int, kv *kvPool, ar *tensor.Arena) error {
 	dim, rows := len(t.Norm1.W), n*T*P
 	if n > 1 && P > 1 && ctx != nil {
 		return fmt.Errorf("transformer block: %d images of %d interleaved sequences over a context", n, P)
@@ -421,17 +490,26 @@ func (t *TransformerBlock) forward(x []float32, n, T, P int, ctx []float32, S in
 	if err := t.Norm1.Forward(h, x, rows); err != nil {
 		return err
 	}
+	if kv != nil && (n != 1 || P != 1 || t.PosEmbed != nil) {
+		return fmt.Errorf("transformer block: pooled keys and values need one sequence without a position table")
+	}
 	t.addPositions(h, n, T, P, dim)
-	if err := t.Attn1.forwardAdd(x, h, n, T, h, T, P, ar); err != nil {
+	self, selfT, err := t.selfKV(h, T, kv, ar)
+	if err != nil {
+		return err
+	}
+	if err := t.Attn1.forwardAdd(x, h, n, T, self, selfT, P, ar); err != nil {
 		return fmt.Errorf("self-attention: %w", err)
 	}
 	if err := t.Norm2.Forward(h, x, rows); err != nil {
 		return err
 	}
 	t.addPositions(h, n, T, P, dim)
-	var err error
 	if ctx == nil {
-		err = t.Attn2.forwardAdd(x, h, n, T, h, T, P, ar)
+		if self, selfT, err = t.selfKV(h, T, kv, ar); err != nil {
+			return err
+		}
+		err = t.Attn2.forwardAdd(x, h, n, T, self, selfT, P, ar)
 	} else {
 		err = t.Attn2.forwardAdd(x, h, n, T*P, ctx, S, 1, ar) // per image a shared context: one sequence of T·P queries
 	}

@@ -85,6 +85,13 @@ type MotionConfig struct {
 	// (nn.BindGlobalMotion), so a block can see where the object stands in
 	// every frame, not only at one pixel.
 	Global []string `json:"motion_global_blocks"`
+	// GlobalKVPool (Loom's extension; beside motion_global_blocks) maps some
+	// of those blocks to a pooling factor p (2…16): their global modules'
+	// self-attentions read keys and values averaged over p×p pixels of each
+	// frame (nn.TransformerBlock.ForwardPooledKV), which makes the finest
+	// level's attention across every frame and pixel affordable. The
+	// weights are a plain global module's.
+	GlobalKVPool map[string]int `json:"motion_global_kv_pool"`
 	// FrameNoiseShare (Loom's extension; in unet/config.json in either
 	// layout) is the share of the noise's variance common to all frames the
 	// model was trained with (a mixed noise prior: tools/video/train.py
@@ -145,6 +152,11 @@ func (c *MotionUNetConfig) validate() error {
 		}
 		seen[g] = true
 	}
+	for g, p := range m.GlobalKVPool {
+		if !seen[g] || p < 1 || p > 16 {
+			return fmt.Errorf("motion unet: motion_global_kv_pool %q: %d (a block of motion_global_blocks, pooled 1…16)", g, p)
+		}
+	}
 	for i, ch := range c.UNet.BlockOutChannels {
 		if h, l := m.Heads.at(i), m.Layers.at(i); h <= 0 || ch%h != 0 || l < 1 || l > 16 {
 			return fmt.Errorf("motion unet: block %d has %d channels for %d motion heads and %d layers", i, ch, h, l)
@@ -190,14 +202,15 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 	var head struct {
 		Class string `json:"_class_name"`
 		// Keys of features the tower does not implement, read to refuse them.
-		MidBlockLayers     *int     `json:"mid_block_layers"`
-		TemporalMidLayers  *int     `json:"temporal_transformer_layers_per_mid_block"`
-		ReverseTemporal    any      `json:"reverse_temporal_transformer_layers_per_block"`
-		ReverseMotionHeads any      `json:"reverse_motion_num_attention_heads"`
-		FirstFrame         int      `json:"first_frame_channels"` // in unet/ in either layout
-		ImageToVideoText   string   `json:"image_to_video_text"`  // likewise
-		Global             []string `json:"motion_global_blocks"` // here or in motion_adapter/
-		FrameNoiseShare    float64  `json:"frame_noise_share"`    // in unet/ in either layout
+		MidBlockLayers     *int           `json:"mid_block_layers"`
+		TemporalMidLayers  *int           `json:"temporal_transformer_layers_per_mid_block"`
+		ReverseTemporal    any            `json:"reverse_temporal_transformer_layers_per_block"`
+		ReverseMotionHeads any            `json:"reverse_motion_num_attention_heads"`
+		FirstFrame         int            `json:"first_frame_channels"`  // in unet/ in either layout
+		ImageToVideoText   string         `json:"image_to_video_text"`   // likewise
+		Global             []string       `json:"motion_global_blocks"`  // here or in motion_adapter/
+		GlobalKVPool       map[string]int `json:"motion_global_kv_pool"` // with motion_global_blocks
+		FrameNoiseShare    float64        `json:"frame_noise_share"`     // in unet/ in either layout
 	}
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return c, fmt.Errorf("unet config %s: %w", path, err)
@@ -234,7 +247,7 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 	c.Motion.FirstFrame, c.Motion.ImageToVideoText = head.FirstFrame, head.ImageToVideoText
 	c.Motion.FrameNoiseShare = head.FrameNoiseShare
 	if head.Global != nil { // else the adapter's, in that layout
-		c.Motion.Global = head.Global
+		c.Motion.Global, c.Motion.GlobalKVPool = head.Global, head.GlobalKVPool
 	}
 	c.UNet.fill()
 	c.Motion.fill()
@@ -245,17 +258,18 @@ func ReadMotionUNetConfig(dir string) (MotionUNetConfig, error) {
 // it fits the UNet it is to be loaded into.
 func readMotionAdapterConfig(path string, u *UNetConfig) (MotionConfig, error) {
 	var a struct {
-		BlockOutChannels []int    `json:"block_out_channels"`
-		LayersPerBlock   perBlock `json:"motion_layers_per_block"`
-		Layers           perBlock `json:"motion_transformer_layers_per_block"`
-		MidLayers        *int     `json:"motion_mid_block_layers_per_block"`
-		MidTransformer   *int     `json:"motion_transformer_layers_per_mid_block"`
-		Heads            perBlock `json:"motion_num_attention_heads"`
-		MaxFrames        int      `json:"motion_max_seq_length"`
-		MidBlock         *bool    `json:"use_motion_mid_block"`
-		ConvInChannels   *int     `json:"conv_in_channels"`
-		CtxDim           int      `json:"motion_cross_attention_dim"`
-		Global           []string `json:"motion_global_blocks"`
+		BlockOutChannels []int          `json:"block_out_channels"`
+		LayersPerBlock   perBlock       `json:"motion_layers_per_block"`
+		Layers           perBlock       `json:"motion_transformer_layers_per_block"`
+		MidLayers        *int           `json:"motion_mid_block_layers_per_block"`
+		MidTransformer   *int           `json:"motion_transformer_layers_per_mid_block"`
+		Heads            perBlock       `json:"motion_num_attention_heads"`
+		MaxFrames        int            `json:"motion_max_seq_length"`
+		MidBlock         *bool          `json:"use_motion_mid_block"`
+		ConvInChannels   *int           `json:"conv_in_channels"`
+		CtxDim           int            `json:"motion_cross_attention_dim"`
+		Global           []string       `json:"motion_global_blocks"`
+		GlobalKVPool     map[string]int `json:"motion_global_kv_pool"`
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -278,7 +292,7 @@ func readMotionAdapterConfig(path string, u *UNetConfig) (MotionConfig, error) {
 	case a.ConvInChannels != nil:
 		return MotionConfig{}, fmt.Errorf("motion adapter %s: conv_in_channels (PIA-style inputs) is not supported", path)
 	}
-	return MotionConfig{Heads: a.Heads, MaxFrames: a.MaxFrames, MidBlock: a.MidBlock, Layers: a.Layers, CtxDim: a.CtxDim, Global: a.Global}, nil
+	return MotionConfig{Heads: a.Heads, MaxFrames: a.MaxFrames, MidBlock: a.MidBlock, Layers: a.Layers, CtxDim: a.CtxDim, Global: a.Global, GlobalKVPool: a.GlobalKVPool}, nil
 }
 
 // uniform reports whether every block's value is v.
@@ -360,6 +374,7 @@ func LoadMotionUNet(spatial, motion *nn.Binder, cfg MotionUNetConfig) (*MotionUN
 		}
 		for j := range list {
 			g := nn.BindGlobalMotion(motion.Sub("%s.global_motion_modules.%d", name, j), boc[level], mc.Heads.at(level), g, mc.CtxDim)
+			g.KVPool = mc.GlobalKVPool[name]
 			g.Pack()
 			m.global[part][i] = append(m.global[part][i], g)
 		}
@@ -638,6 +653,9 @@ func (c MotionUNetConfig) String() string {
 	}
 	if len(c.Motion.Global) > 0 {
 		text += fmt.Sprintf(", global motion modules in %v", c.Motion.Global)
+		if len(c.Motion.GlobalKVPool) > 0 {
+			text += fmt.Sprintf(" (keys and values pooled %v)", c.Motion.GlobalKVPool)
+		}
 	}
 	return fmt.Sprintf("%s: blocks %v, motion heads %v, up to %d frames%s", layout, c.UNet.BlockOutChannels, c.Motion.Heads, c.Motion.MaxFrames, text)
 }

@@ -1,6 +1,7 @@
 package towers
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +49,7 @@ func TestMotionUNetMatchesPyTorch(t *testing.T) {
 		{"testdata/motion_tiny_text", "testdata/motion_text_golden.safetensors"},          // attn2 reads the text
 		{"testdata/motion_tiny_text_first", "testdata/motion_first_golden.safetensors"},   // and conv_in the first frame
 		{"testdata/motion_tiny_text_global", "testdata/motion_global_golden.safetensors"}, // text + global motion modules
+		{pooledMotionDir(t), "testdata/motion_global_pool_golden.safetensors"},            // their keys and values pooled
 	} {
 		t.Run(filepath.Base(c.dir), func(t *testing.T) { checkMotionGolden(t, c.dir, c.golden) })
 	}
@@ -77,8 +79,11 @@ func checkMotionGolden(t *testing.T, motionDir, golden string) {
 		if text := strings.Contains(motionDir, "_text"); (m.Cfg.Motion.CtxDim != 0) != text {
 			t.Fatalf("%s: motion_cross_attention_dim %d", layout, m.Cfg.Motion.CtxDim)
 		}
-		if g := strings.HasSuffix(motionDir, "_global"); (len(m.Cfg.Motion.Global) == 3) != g {
+		if g := strings.Contains(motionDir, "_global"); (len(m.Cfg.Motion.Global) == 3) != g {
 			t.Fatalf("%s: motion_global_blocks %v", layout, m.Cfg.Motion.Global)
+		}
+		if p := strings.HasSuffix(motionDir, "_pool"); (len(m.Cfg.Motion.GlobalKVPool) == 3) != p {
+			t.Fatalf("%s: motion_global_kv_pool %v", layout, m.Cfg.Motion.GlobalKVPool)
 		}
 		if ff := strings.HasSuffix(motionDir, "_first"); m.FirstFrameChannels() != ff || m.LatentChannels() != shape[1] {
 			t.Fatalf("%s: first-frame channels %v, %d latent channels", layout, m.FirstFrameChannels(), m.LatentChannels())
@@ -116,6 +121,49 @@ func checkMotionGolden(t *testing.T, motionDir, golden string) {
 		} else {
 			t.Fatal(err)
 		}
+	}
+}
+
+// pooledMotionDir assembles the pooled golden's model in a temporary folder:
+// testdata/motion_tiny_text_global_pool holds its config.json files alone,
+// and its weights are motion_tiny_text_global's (the same tensors: pooling
+// has none of its own; tools/video/goldens.py checks that).
+func pooledMotionDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "motion_tiny_text_global_pool")
+	for _, sub := range []string{"unet", "split/unet", "split/motion_adapter"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for src, name := range map[string]string{
+			filepath.Join("testdata/motion_tiny_text_global_pool", sub): "config.json",
+			filepath.Join("testdata/motion_tiny_text_global", sub):      "diffusion_pytorch_model.safetensors",
+		} {
+			b, err := os.ReadFile(filepath.Join(src, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, sub, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+// Pooling changes what the golden model computes (so its golden tests the
+// pooled path), and by less than leaving the global modules out does.
+func TestPooledGlobalMotionDiffers(t *testing.T) {
+	plain := openSafetensors(t, "testdata/motion_global_golden.safetensors")
+	pooled := openSafetensors(t, "testdata/motion_global_pool_golden.safetensors")
+	a, _ := goldenF32(t, plain, "out")
+	b, _ := goldenF32(t, pooled, "out")
+	if d := maxAbsDiff(a, b); d < 1e-3 {
+		t.Fatalf("pooled and plain global modules' goldens differ by %g: pooling did nothing", d)
+	}
+	m := loadMotionFolder(t, pooledMotionDir(t))
+	if got := fmt.Sprint(m.Cfg.Motion.GlobalKVPool); got != "map[down_blocks.0:3 mid_block:2 up_blocks.1:2]" {
+		t.Fatalf("motion_global_kv_pool %s", got)
 	}
 }
 
@@ -229,6 +277,9 @@ func TestMotionConfigRefusals(t *testing.T) {
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["down_blocks.-1"]}`, "", "motion_global_blocks"},
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["encoder"]}`, "", "motion_global_blocks"},
 		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"use_motion_mid_block":false,"motion_global_blocks":["mid_block"]}`, "", "motion_global_blocks"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["mid_block"],"motion_global_kv_pool":{"up_blocks.1":2}}`, "", "motion_global_kv_pool"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["mid_block"],"motion_global_kv_pool":{"mid_block":0}}`, "", "motion_global_kv_pool"},
+		{`{"_class_name":"UNetMotionModel",` + base + `,"down_block_types":["CrossAttnDownBlockMotion","DownBlockMotion"],"up_block_types":["UpBlockMotion","CrossAttnUpBlockMotion"],"motion_global_blocks":["mid_block"],"motion_global_kv_pool":{"mid_block":17}}`, "", "motion_global_kv_pool"},
 	} {
 		os.RemoveAll(filepath.Join(dir, "motion_adapter"))
 		write("unet/config.json", c.unet)

@@ -23,6 +23,10 @@ every weight to float16, and writes it in both of diffusers' layouts:
       modules after the motion modules of down_blocks.0, mid_block and up_blocks.1
       (motion_global_blocks: attention across all frames and pixels at once), and
   core/towers/testdata/motion_global_golden.safetensors  its step
+  core/towers/testdata/motion_tiny_text_global_pool/{unet, split/…} config.json files alone: the same
+      weights as motion_tiny_text_global (the test copies them in) with the global modules' keys and
+      values pooled (motion_global_kv_pool: 3×3 cells at 8×8, 2×2 at 4×4), and
+  core/towers/testdata/motion_global_pool_golden.safetensors its step
   Each golden also holds the image-to-video step with the spatial cross-attention reading other
   states (spatial_ctx) than the motion modules (ctx): out_first_motion_text.
 
@@ -49,9 +53,10 @@ SPATIAL = dict(_class_name="UNet2DConditionModel", sample_size=8, in_channels=4,
 CFG = V.motion_config(SPATIAL, heads=2, max_len=8)
 
 
-def save(sd, cfg, folder):
+def save(sd, cfg, folder, weights=True):
     os.makedirs(folder, exist_ok=True)
-    safet.save(os.path.join(folder, "diffusion_pytorch_model.safetensors"), {k: v.detach().half().numpy() for k, v in sd.items()}, {"format": "pt"})
+    if weights:
+        safet.save(os.path.join(folder, "diffusion_pytorch_model.safetensors"), {k: v.detach().half().numpy() for k, v in sd.items()}, {"format": "pt"})
     json.dump(cfg, open(os.path.join(folder, "config.json"), "w"), indent=1)
 
 
@@ -102,15 +107,25 @@ def main():
     write(build(first_cfg, 17), first_cfg, "motion_tiny_text_first", "motion_first_golden.safetensors")
     global_cfg = V.motion_config(SPATIAL, heads=2, max_len=8, cross=True, global_blocks=("down_blocks.0", "mid_block", "up_blocks.1"))
     write(build(global_cfg, 19), global_cfg, "motion_tiny_text_global", "motion_global_golden.safetensors")
+    # The same weights, the global modules reading pooled keys and values: 3×3 cells of the 8×8 level
+    # (edge cells of 2 pixels), 2×2 of the mid block's 4×4.
+    pool_cfg = V.motion_config(SPATIAL, heads=2, max_len=8, cross=True, global_blocks=("down_blocks.0", "mid_block", "up_blocks.1"),
+                               global_kv_pool={"down_blocks.0": 3, "mid_block": 2, "up_blocks.1": 2})
+    pooled = build(pool_cfg, 19)
+    same = build(global_cfg, 19).state_dict()
+    assert all(torch.equal(v, same[k]) for k, v in pooled.state_dict().items()), "pooled modules' weights differ from the plain ones"
+    write(pooled, pool_cfg, "motion_tiny_text_global_pool", "motion_global_pool_golden.safetensors", weights=False)
 
 
-def write(m, cfg, folder, golden):
-    """Both layouts of m under testdata/folder and its golden step."""
+def write(m, cfg, folder, golden, weights=True):
+    """Both layouts of m under testdata/folder and its golden step; without
+    weights the folder holds the config.json files alone (the test puts
+    another folder's weights, the same tensors, beside them)."""
     sd = m.state_dict()
     base = os.path.join(TD, folder)
-    save(sd, cfg, os.path.join(base, "unet"))
-    save({k: v for k, v in sd.items() if "motion_modules" not in k}, V.spatial_config(cfg), os.path.join(base, "split", "unet"))
-    save({k: v for k, v in sd.items() if "motion_modules" in k}, V.adapter_config(cfg), os.path.join(base, "split", "motion_adapter"))
+    save(sd, cfg, os.path.join(base, "unet"), weights)
+    save({k: v for k, v in sd.items() if "motion_modules" not in k}, V.spatial_config(cfg), os.path.join(base, "split", "unet"), weights)
+    save({k: v for k, v in sd.items() if "motion_modules" in k}, V.adapter_config(cfg), os.path.join(base, "split", "motion_adapter"), weights)
     step(m, os.path.join(TD, golden))
 
 

@@ -34,7 +34,11 @@ frame's sinusoid and the pixel's row and column sinusoids added once after
 proj_in. A per-pixel motion module cannot tell that the object it is drawing
 at one pixel already stands elsewhere in other frames: a small object that
 leaves a pixel within a few frames gets drawn on two tracks. Its proj_out
-starts at zero, so a model gains it unchanged.
+starts at zero, so a model gains it unchanged. motion_global_kv_pool ({block:
+p}) has those blocks' global modules take their self-attentions' keys and
+values from the tokens averaged over p×p pixels of each frame (pool_tokens),
+so the finest level's attention costs 1/p² of the full one; the weights are
+a plain global module's.
 
 No diffusers here: the math follows the paper and that library's documented
 behaviour. Debian's python3-torch (1.13, CPU) only."""
@@ -154,13 +158,30 @@ def global_positions(frames, h, w, dim):
     return (fr[:, None, :] + sp[None]).reshape(frames * h * w, dim)
 
 
+def pool_tokens(x, frames, h, w, p):
+    """x (b, frames·h·w, c) → (b, frames·⌈h/p⌉·⌈w/p⌉, c): the mean of each
+    frame's p×p cells of tokens, frame-major and row-major; a cell at the
+    right or bottom edge averages the pixels it covers."""
+    b, _, c = x.shape
+    g = x.reshape(b * frames, h, w, c).permute(0, 3, 1, 2)
+    ph, pw = -(-h // p), -(-w // p)
+    pad = (0, pw * p - w, 0, ph * p - h)
+    sums = F.avg_pool2d(F.pad(g, pad), p, divisor_override=1)
+    counts = F.avg_pool2d(F.pad(torch.ones_like(g[:1, :1]), pad), p, divisor_override=1)
+    return (sums / counts).permute(0, 2, 3, 1).reshape(b, frames * ph * pw, c)
+
+
 class GlobalBlock(nn.Module):
     """A BasicTransformerBlock over one sequence of frames·pixels tokens:
     self-attention, attn2 to the text (ctx_dim) or a second self-attention,
-    GEGLU feed-forward; no positions of its own (the module adds them)."""
+    GEGLU feed-forward; no positions of its own (the module adds them).
+    kv_pool > 1 (motion_global_kv_pool): each self-attention's keys and
+    values come from the normed tokens averaged over kv_pool×kv_pool pixels
+    of each frame (pool_tokens); the queries stay every token's."""
 
-    def __init__(self, dim, heads, ctx_dim=None):
+    def __init__(self, dim, heads, ctx_dim=None, kv_pool=1):
         super().__init__()
+        self.kv_pool = kv_pool
         hd = dim // heads
         self.norm1 = nn.LayerNorm(dim)
         self.attn1 = M.Attention(dim, None, heads, hd)
@@ -170,11 +191,15 @@ class GlobalBlock(nn.Module):
         self.norm3 = nn.LayerNorm(dim)
         self.ff = M.FeedForward(dim)
 
-    def forward(self, x, ctx=None):
-        """x (b, f·h·w, c); ctx (b, L, D) when attn2 reads the text."""
-        x = self.attn1(self.norm1(x)) + x
+    def forward(self, x, ctx=None, grid=None):
+        """x (b, f·h·w, c); ctx (b, L, D) when attn2 reads the text; grid
+        (frames, h, w), needed when kv_pool > 1."""
+        def kv(h):
+            return None if self.kv_pool <= 1 else pool_tokens(h, *grid, self.kv_pool)
+        h = self.norm1(x)
+        x = self.attn1(h, kv(h)) + x
         h = self.norm2(x)
-        x = (self.attn2(h, ctx) if self.cross else self.attn2(h)) + x
+        x = (self.attn2(h, ctx) if self.cross else self.attn2(h, kv(h))) + x
         return self.ff(self.norm3(x)) + x
 
 
@@ -182,13 +207,13 @@ class GlobalMotionModule(nn.Module):
     """x (b·f, c, h, w) → x + attention across all frames and pixels of each
     video (motion_global_blocks, a Loom extension): GroupNorm over the
     video's channels × frames × pixels, proj_in, positions, one GlobalBlock,
-    proj_out (zero at the start)."""
+    proj_out (zero at the start); kv_pool: GlobalBlock's."""
 
-    def __init__(self, ch, heads, groups, ctx_dim=None):
+    def __init__(self, ch, heads, groups, ctx_dim=None, kv_pool=1):
         super().__init__()
         self.norm = nn.GroupNorm(groups, ch, eps=1e-6)
         self.proj_in = nn.Linear(ch, ch)
-        self.transformer_blocks = nn.ModuleList([GlobalBlock(ch, heads, ctx_dim)])
+        self.transformer_blocks = nn.ModuleList([GlobalBlock(ch, heads, ctx_dim, kv_pool)])
         self.proj_out = nn.Linear(ch, ch)
 
     def forward(self, x, frames, ctx=None):
@@ -200,19 +225,20 @@ class GlobalMotionModule(nn.Module):
         x = x.permute(0, 2, 3, 4, 1).reshape(b, frames * h * w, c)
         x = self.proj_in(x) + global_positions(frames, h, w, c).to(x.dtype)
         for blk in self.transformer_blocks:
-            x = blk(x, ctx)
+            x = blk(x, ctx, (frames, h, w))
         x = self.proj_out(x)
         x = x.reshape(b, frames, h, w, c).permute(0, 1, 4, 2, 3).reshape(bf, c, h, w)
         return x + res
 
 
-def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False, first_frame=False, global_blocks=()):
+def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False, first_frame=False, global_blocks=(), global_kv_pool=None):
     """A UNetMotionModel config.json from a UNet2DConditionModel's. cross: the
     motion modules' attn2 attends to the text (motion_cross_attention_dim =
     the UNet's cross_attention_dim), a Loom extension of diffusers' config:
     diffusers' UNetMotionModel runs its motion modules without the text.
     first_frame: in_channels doubles, the second half the first frame's
-    latent (first_frame_channels, Loom's)."""
+    latent (first_frame_channels, Loom's). global_kv_pool {block: p}: those
+    global modules read pooled keys and values (motion_global_kv_pool)."""
     c = {k: v for k, v in unet_cfg.items() if k not in ("loom", "mid_block_type")}
     c["_class_name"] = "UNetMotionModel"
     c["down_block_types"] = ["CrossAttnDownBlockMotion" if t.startswith("CrossAttn") else "DownBlockMotion" for t in unet_cfg["down_block_types"]]
@@ -228,6 +254,11 @@ def motion_config(unet_cfg, heads=8, max_len=32, mid=True, layers=1, cross=False
         c["in_channels"] = 2 * unet_cfg["in_channels"]
     if global_blocks:
         c["motion_global_blocks"] = list(global_blocks)
+    pools = {k: int(v) for k, v in (global_kv_pool or {}).items() if int(v) > 1}
+    if pools:
+        if not set(pools) <= set(global_blocks):
+            raise ValueError(f"global_kv_pool {pools}: only blocks of global_blocks {list(global_blocks)}")
+        c["motion_global_kv_pool"] = pools
     return c
 
 
@@ -286,7 +317,8 @@ class UNetMotionModel(M.UNet2DConditionModel):
         for name in c.get("motion_global_blocks", []):
             blk = self.get_submodule(name)
             ch = blk.motion_modules[0].proj_in.in_features
-            blk.global_motion_modules = nn.ModuleList(GlobalMotionModule(ch, heads, groups, ctx_dim) for _ in blk.motion_modules)
+            pool = c.get("motion_global_kv_pool", {}).get(name, 1)
+            blk.global_motion_modules = nn.ModuleList(GlobalMotionModule(ch, heads, groups, ctx_dim, pool) for _ in blk.motion_modules)
 
     def motion_parameters(self):
         return [p for n, p in self.named_parameters() if "motion_modules" in n]
@@ -321,6 +353,7 @@ def adapter_config(motion_cfg):
                 motion_max_seq_length=motion_cfg["motion_max_seq_length"],
                 use_motion_mid_block=motion_cfg.get("use_motion_mid_block", True), conv_in_channels=None,
                 **({"motion_global_blocks": motion_cfg["motion_global_blocks"]} if motion_cfg.get("motion_global_blocks") else {}),
+                **({"motion_global_kv_pool": motion_cfg["motion_global_kv_pool"]} if motion_cfg.get("motion_global_kv_pool") else {}),
                 **({"motion_cross_attention_dim": motion_cfg["motion_cross_attention_dim"]} if motion_cfg.get("motion_cross_attention_dim") else {}))
 
 

@@ -49,5 +49,39 @@ class FrameNoise(unittest.TestCase):
         self.assertAlmostEqual(corr, 0.5, delta=0.02)
 
 
+class KVPool(unittest.TestCase):
+    def test_parse(self):
+        self.assertEqual(train.parse_kv_pool("up_blocks.2=4,mid_block=2", ["mid_block", "up_blocks.2"]), {"up_blocks.2": 4, "mid_block": 2})
+        self.assertEqual(train.parse_kv_pool("mid_block=1", ["mid_block"]), {})
+        self.assertEqual(train.parse_kv_pool("", []), {})
+        for bad in ("up_blocks.1=4", "mid_block=0", "mid_block=17", "mid_block=x", "mid_block", "mid_block=2,mid_block=2"):
+            with self.assertRaises(SystemExit, msg=bad):
+                train.parse_kv_pool(bad, ["mid_block", "up_blocks.2"])
+
+    def test_pool_tokens(self):
+        import torch
+        # a 5×7 grid in 2×2 cells: edge cells average what they cover
+        x = torch.randn(2, 3 * 5 * 7, 4)
+        got = train.V.pool_tokens(x, 3, 5, 7, 2)
+        self.assertEqual(tuple(got.shape), (2, 3 * 3 * 4, 4))
+        g = x.reshape(2, 3, 5, 7, 4)
+        for cy, cx in ((0, 0), (2, 3), (1, 3), (2, 1)):
+            want = g[:, :, 2 * cy:2 * cy + 2, 2 * cx:2 * cx + 2].mean((2, 3))
+            np.testing.assert_allclose(got.reshape(2, 3, 3, 4, 4)[:, :, cy, cx].numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+    def test_exact_on_constant_cells(self):
+        import torch
+        # tokens constant over each 2×2 cell: pooled keys and values give the full attention's output
+        torch.manual_seed(3)
+        full, pooled = train.V.GlobalBlock(8, 2), train.V.GlobalBlock(8, 2, kv_pool=2)
+        pooled.load_state_dict(full.state_dict())
+        cells = torch.randn(1, 2, 2, 3, 8)  # frames 2, a 2×3 grid of cells
+        x = cells.repeat_interleave(2, 2).repeat_interleave(2, 3).reshape(1, 2 * 4 * 6, 8)
+        with torch.no_grad():
+            np.testing.assert_allclose(pooled(x, grid=(2, 4, 6)).numpy(), full(x).numpy(), rtol=1e-4, atol=1e-5)
+            y = torch.randn_like(x)
+            self.assertGreater(float((pooled(y, grid=(2, 4, 6)) - full(y)).abs().max()), 1e-3)
+
+
 if __name__ == "__main__":
     unittest.main()

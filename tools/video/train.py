@@ -32,6 +32,9 @@ once, so the coarse levels can see where the object stands in all frames —
 a per-pixel motion module cannot, and small objects came out on two tracks.
 Their proj_out starts at zero (an --init-from checkpoint without them starts
 unchanged); --global-lr is their learning rate, in a group of their own.
+--global-kv-pool up_blocks.2=4 has those blocks' global modules read keys
+and values averaged over 4×4 pixels of each frame (motion_global_kv_pool):
+the finest level's global attention at 1/16 of its cost.
 
 v-prediction on the image model's zero-terminal-SNR schedule, 10% of prompts
 dropped for classifier-free guidance. A fraction --i2v of clips train
@@ -185,6 +188,23 @@ def export(out, unet, base, meta, defaults):
               open(os.path.join(out, "model_index.json"), "w"), indent=1)
 
 
+def parse_kv_pool(spec, global_blocks):
+    """--global-kv-pool "up_blocks.2=4,mid_block=2" → {block: P}; each block
+    one of global_blocks, P 2…16 (1 is no pooling and is left out)."""
+    pools = {}
+    for part in (p for p in spec.split(",") if p):
+        name, _, v = part.partition("=")
+        try:
+            p = int(v)
+        except ValueError:
+            sys.exit(f"--global-kv-pool {part!r}: BLOCK=P with P a whole number")
+        if name not in global_blocks or not 1 <= p <= 16 or name in pools:
+            sys.exit(f"--global-kv-pool {part!r}: a block of --global-blocks ({','.join(global_blocks) or 'none'}), once, P 1…16")
+        if p > 1:
+            pools[name] = p
+    return pools
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/tmp/video", help="prefix folder of train.u8/train.txt from shapesgen -video")
@@ -223,6 +243,8 @@ def main():
     ap.add_argument("--time-steps", type=int, default=0, help="time this many steps, print the rate, exit")
     ap.add_argument("--i2v-spatial-text", type=int, default=1, help="0: image-to-video clips give the spatial layers the empty prompt and only the motion modules the prompt (the picture says what is drawn, the text how it moves)")
     ap.add_argument("--global-blocks", default="", help="comma-separated blocks (mid_block, up_blocks.0, …) whose motion modules get a global companion: attention across all frames and pixels at once (motion_global_blocks)")
+    ap.add_argument("--global-kv-pool", default="", help="BLOCK=P,…: those --global-blocks' global modules take keys and values "
+                    "averaged over P×P pixels of each frame (motion_global_kv_pool), e.g. up_blocks.2=4")
     ap.add_argument("--global-lr", type=float, default=0, help="learning rate of the global motion modules (0: --lr)")
     ap.add_argument("--frame-noise", type=float, default=0, help="share of the noise's variance common to all frames (a mixed noise prior, as PYoCo's: "
                     "eps_f = sqrt(s)·shared + sqrt(1-s)·own_f; 0: independent frames). Exported as the unet config's "
@@ -243,8 +265,9 @@ def main():
     ucfg = json.load(open(os.path.join(a.base, "unet", "config.json")))
     ucfg.pop("loom", None)
     global_blocks = [b for b in a.global_blocks.split(",") if b]
+    kv_pool = parse_kv_pool(a.global_kv_pool, global_blocks)
     unet = V.UNetMotionModel(V.motion_config(ucfg, heads=a.heads, max_len=32, cross=bool(a.motion_text), first_frame=bool(a.first_frame),
-                                             global_blocks=global_blocks))
+                                             global_blocks=global_blocks, global_kv_pool=kv_pool))
     if not a.i2v_spatial_text:
         assert a.motion_text, "--i2v-spatial-text 0 needs motion modules that read the prompt (--motion-text 1)"
         unet.c["image_to_video_text"] = "motion"  # the serving side gives image-to-video's spatial layers the empty prompt
@@ -415,7 +438,7 @@ def main():
     def finish():
         """Export the folder as it stands (every checkpoint, so a run cut short still leaves a model)."""
         meta = dict(step=step, minutes=round(spent / 60, 1), clips=n, batch=a.batch, lr=a.lr, spatial_lr=a.spatial_lr,
-                    i2v=a.i2v, i2v_other=a.i2v_other, i2v_spatial_text=a.i2v_spatial_text, first_frame=a.first_frame, fg_weight=a.fg_weight, frame_noise=a.frame_noise or None, small_weight=a.small_weight, global_blocks=global_blocks or None, global_lr=global_lr if global_p else None, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, global_motion_params=nglobal or None, spatial_attn_params=nspatial,
+                    i2v=a.i2v, i2v_other=a.i2v_other, i2v_spatial_text=a.i2v_spatial_text, first_frame=a.first_frame, fg_weight=a.fg_weight, frame_noise=a.frame_noise or None, small_weight=a.small_weight, global_blocks=global_blocks or None, global_kv_pool=kv_pool or None, global_lr=global_lr if global_p else None, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, global_motion_params=nglobal or None, spatial_attn_params=nspatial,
                     loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)))
         export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8))
         print("exported", a.out, meta, flush=True)

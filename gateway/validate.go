@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/schema"
 	"github.com/loomhq/loom/queue"
 )
 
@@ -30,7 +32,12 @@ func (s *Server) checkAgainstSpec(ctx context.Context, job *queue.Job) error {
 	}
 	if sp.schema != nil {
 		if err := sp.schema.Validate(job.Params); err != nil {
-			return badRequest("params: %v (GET /v1/models/%s lists the params of %s)", err, job.Model, job.Task)
+			e := badRequest("params: %v (GET /v1/models/%s lists the params of %s)", err, job.Model, job.Task)
+			var ve *schema.ValidationError
+			if errors.As(err, &ve) && ve.Field() != "" {
+				e.Param = ve.Field()
+			}
+			return e
 		}
 	}
 	if !sp.declared {

@@ -15,33 +15,37 @@ func TestJobsCheckedAgainstTheManifestSpec(t *testing.T) {
 	e := newEnv(t, Config{})
 	png := base64.StdEncoding.EncodeToString(pngBytes(4, 4))
 	for _, c := range []struct {
-		name string
-		body map[string]any
-		says string
+		name  string
+		body  map[string]any
+		says  string
+		param string // the error's param; "" for null
 	}{
 		{"steps over the maximum", map[string]any{"task": "image.generate", "model": "gen", "params": map[string]any{"prompt": "x", "steps": 500}},
-			"params: steps: 500 is above the maximum 150"},
+			"params: steps: 500 is above the maximum 150", "steps"},
 		{"unknown key", map[string]any{"task": "image.generate", "model": "gen", "params": map[string]any{"prompt": "x", "colour": "red"}},
-			"params: colour: unknown key"},
+			"params: colour: unknown key", "colour"},
 		{"missing required", map[string]any{"task": "image.generate", "model": "gen", "params": map[string]any{}},
-			`params: "prompt" is required`},
+			`params: "prompt" is required`, "prompt"},
 		{"wrong type", map[string]any{"task": "image.caption", "model": "cap", "params": map[string]any{"beam": "two"},
-			"inputs": []map[string]any{{"name": "image", "mime": "image/png", "data": png}}}, "params: beam: expected integer, got string"},
-		{"required input missing", map[string]any{"task": "image.caption", "model": "cap"}, `needs an input named "image"`},
+			"inputs": []map[string]any{{"name": "image", "mime": "image/png", "data": png}}}, "params: beam: expected integer, got string", "beam"},
+		{"required input missing", map[string]any{"task": "image.caption", "model": "cap"}, `needs an input named "image"`, ""},
 		{"undeclared input", map[string]any{"task": "image.caption", "model": "cap",
 			"inputs": []map[string]any{{"name": "image", "mime": "image/png", "data": png}, {"name": "photo", "mime": "image/png", "data": png}}},
-			`takes no input named "photo" (it takes image)`},
+			`takes no input named "photo" (it takes image)`, ""},
 		{"input of the wrong type", map[string]any{"task": "image.caption", "model": "cap",
-			"inputs": []map[string]any{{"name": "image", "mime": "text/plain", "data": png}}}, `"image" is text/plain; image.caption wants image/*`},
+			"inputs": []map[string]any{{"name": "image", "mime": "text/plain", "data": png}}}, `"image" is text/plain; image.caption wants image/*`, ""},
 		{"input repeated past its max", map[string]any{"task": "image.caption", "model": "cap",
 			"inputs": []map[string]any{{"name": "image", "mime": "image/png", "data": png}, {"name": "image", "mime": "image/png", "data": png}}},
-			`"image" sent 2 times; image.caption takes at most 1`},
+			`"image" sent 2 times; image.caption takes at most 1`, ""},
 	} {
 		before, _ := e.q.Depth(t.Context(), c.body["task"].(string))
 		code, _, body := e.postJSON("/v1/jobs", c.body)
 		ae := errorOf(t, body)
 		if code != 400 || ae.Code != sdk.CodeInvalidRequest || !strings.Contains(ae.Message, c.says) {
 			t.Errorf("%s: %d %s, want 400 saying %q", c.name, code, body, c.says)
+		}
+		if c.param != "" && (ae.Param == nil || *ae.Param != c.param) {
+			t.Errorf("%s: param %v, want %q", c.name, ae.Param, c.param)
 		}
 		if after, _ := e.q.Depth(t.Context(), c.body["task"].(string)); after != before {
 			t.Errorf("%s: queued anyway", c.name)

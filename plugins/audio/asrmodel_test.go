@@ -22,16 +22,18 @@ import (
 // bounds: the shipped model's figures with this test plus slack (decoded as a
 // request naming no beam is: the folder's num_beams, 8, joint with its CTC
 // head, ctc_weight 0.4, its character language model, lm_weight 0.2, and its
-// word language model, word_lm). The shipped model (the thirteenth sitting's
-// weights) is still weak: held-out WER 0.100, CER 0.024; round trip WER
-// 0.00-0.07, CER 0.00-0.03 here. The character error rate also tells it
+// word language model, word_lm). The shipped model (the fifteenth sitting's
+// weights: a fourth encoder layer and wider FFNs, grown from the fourteenth's)
+// on these few clips: held-out WER 0.150, CER 0.053 (the thirteenth's 0.100,
+// 0.024: 2 words more of 40, while on eval.py's 939 held-out words it makes 13
+// fewer); round trip WER 0.00-0.07, CER 0.00-0.02 here. The character error rate also tells it
 // from a broken one (an empty answer scores 1, a random model's repetitions
 // well over 1). Each earlier sitting's figures with this test and the bounds
 // it had are in models/loom-asr/README.md ("Tests").
 // tools/asr/eval.py has the full figures, beside pocketsphinx. LOOM_TEST_ASR_MODELS points it at
 // another models directory holding loom-asr (a training run's export).
 const (
-	maxHeldoutWER, maxHeldoutCER     = 0.15, 0.06 // 6 of 40 words, 12 of 208 characters
+	maxHeldoutWER, maxHeldoutCER     = 0.20, 0.07 // 8 of 40 words, 14 of 208 characters
 	maxRoundTripWER, maxRoundTripCER = 0.08, 0.05 // 2 of 27 words, 6 of 124 characters
 )
 

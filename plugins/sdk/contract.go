@@ -156,7 +156,7 @@ func Errorf(code Code, format string, args ...any) *Error {
 }
 
 // WithParam sets the field at fault and returns e:
-// sdk.Errorf(sdk.CodeInvalidRequest, "params: voice %q is not one of …", v).WithParam("voice").WithParam("voice").
+// sdk.Errorf(sdk.CodeInvalidRequest, "params: voice %q is not one of …", v).WithParam("voice").
 func (e *Error) WithParam(param string) *Error {
 	e.Param = param
 	return e

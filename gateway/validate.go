@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/loomhq/loom/plugins/sdk"
@@ -33,10 +32,7 @@ func (s *Server) checkAgainstSpec(ctx context.Context, job *queue.Job) error {
 	if sp.schema != nil {
 		if err := sp.schema.Validate(job.Params); err != nil {
 			e := badRequest("params: %v (GET /v1/models/%s lists the params of %s)", err, job.Model, job.Task)
-			var ve *schema.ValidationError
-			if errors.As(err, &ve) && ve.Field() != "" {
-				e.Param = ve.Field()
-			}
+			e.Param = schema.FieldOf(err) // "" leaves it to the message (paramOf)
 			return e
 		}
 	}

@@ -27,10 +27,7 @@ func DecodeParams(raw json.RawMessage, p any) error {
 	}
 	if err := s.Validate(raw); err != nil {
 		e := Errorf(CodeInvalidRequest, "params: %v", err)
-		var ve *schema.ValidationError
-		if errors.As(err, &ve) {
-			e.Param = ve.Field()
-		}
+		e.Param = schema.FieldOf(err)
 		return e
 	}
 	// The schema refused unknown keys and wrong types already; a plain

@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -158,9 +159,14 @@ func TestValidate(t *testing.T) {
 		if ve.Field() != want {
 			t.Errorf("%s: Field %q, want %q", c.doc, ve.Field(), want)
 		}
+		if got := FieldOf(fmt.Errorf("params: %w", err)); got != want {
+			t.Errorf("%s: FieldOf a wrapped error %q, want %q", c.doc, got, want)
+		}
 	}
 	if err := s.Validate([]byte(`{"prompt":`)); err == nil {
 		t.Error("truncated JSON accepted")
+	} else if FieldOf(err) != "" {
+		t.Errorf("FieldOf a JSON syntax error: %q, want none", FieldOf(err))
 	}
 	if err := s.Validate([]byte(`{"prompt":"a"} {}`)); err == nil {
 		t.Error("trailing data accepted")

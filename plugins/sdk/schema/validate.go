@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -262,6 +263,16 @@ type ValidationError struct {
 	Path string
 	Msg  string
 	Key  string // a required key that is absent (Path is its object's place); "" otherwise
+}
+
+// FieldOf is the Field of err's *ValidationError (errors.As), or "" when err
+// holds none: what an error's param names.
+func FieldOf(err error) string {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ve.Field()
+	}
+	return ""
 }
 
 // Field is the place of the value at fault: Path, or for an absent required

@@ -32,7 +32,12 @@ import (
 // a time and check their context between slices, so shutdown never waits
 // on a blocked connection for long.
 type Redis struct {
-	c     *redis.Client
+	c *redis.Client
+	// waits is the client of Events' XREAD BLOCK: a second pool that honours
+	// context deadlines (ContextTimeoutEnabled), so one blocked read that
+	// Redis does not answer in time costs its slice plus blockGrace, not
+	// go-redis's fixed Block+10s read timeout.
+	waits *redis.Client
 	opts  Options
 	group string
 	turn  atomic.Uint64 // Dequeue calls so far: where the next one starts among its lanes
@@ -42,6 +47,10 @@ var _ Queue = (*Redis)(nil)
 
 // blockSlice is the longest one blocking Redis call lasts.
 const blockSlice = 250 * time.Millisecond
+
+// blockGrace is how long past its BLOCK time an Events read may go
+// unanswered before the wait gives it up and checks the stream again.
+const blockGrace = time.Second
 
 // NewRedis connects to url (redis://[user:pass@]host:port/db, options as
 // go-redis ParseURL reads them, e.g. ?pool_size=64) and checks it answers.
@@ -56,7 +65,11 @@ func NewRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		c.Close()
 		return nil, fmt.Errorf("redis queue: ping %s: %w", ro.Addr, err)
 	}
-	return &Redis{c: c, opts: opts.WithDefaults(), group: "loom"}, nil
+	wo := *ro
+	wo.ContextTimeoutEnabled = true
+	w := redis.NewClient(&wo)
+	w.AddHook(unavailableHook{})
+	return &Redis{c: c, waits: w, opts: opts.WithDefaults(), group: "loom"}, nil
 }
 
 // Options are the queue's options with defaults filled in.
@@ -65,7 +78,7 @@ func (r *Redis) Options() Options { return r.opts }
 // Client is the underlying go-redis client (health checks, tests).
 func (r *Redis) Client() *redis.Client { return r.c }
 
-func (r *Redis) Close() error { return r.c.Close() }
+func (r *Redis) Close() error { return errors.Join(r.c.Close(), r.waits.Close()) }
 
 // unavailableHook marks the errors of reaching Redis (a refused or dropped
 // connection, a pool timeout, a server still loading its data or without a
@@ -354,14 +367,23 @@ func (r *Redis) Events(ctx context.Context, id string, after int64, wait time.Du
 			return nil, nil
 		}
 		// XREAD from an explicit id has no gap: whatever was added since the
-		// XRANGE above is returned at once.
-		streams, err := r.c.XRead(ctx, &redis.XReadArgs{
+		// XRANGE above is returned at once. It only wakes this loop (the
+		// XRANGE answers), so a read Redis leaves unanswered past its slice
+		// and blockGrace is dropped and the stream checked again.
+		slice := min(left, blockSlice)
+		rctx, cancel := context.WithTimeout(ctx, slice+blockGrace)
+		streams, err := r.waits.XRead(rctx, &redis.XReadArgs{
 			Streams: []string{key, strconv.FormatInt(after, 10) + "-0"},
-			Block:   min(left, blockSlice),
+			Block:   slice,
 		}).Result()
+		stalled := rctx.Err() != nil
+		cancel()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if stalled {
+				continue
 			}
 			return nil, fmt.Errorf("events %s: %w", id, err)
 		}

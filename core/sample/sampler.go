@@ -34,26 +34,43 @@ type Params struct {
 	Seed              int64
 }
 
-// Validate reports the first parameter outside its range.
+// Validate reports the first parameter outside its range, as a *ParamError
+// naming it.
 func (p Params) Validate() error {
 	switch {
 	case !finite(p.Temperature) || p.Temperature < 0:
-		return fmt.Errorf("temperature must be ≥ 0, got %v", p.Temperature)
+		return paramErr("temperature", "must be ≥ 0, got %v", p.Temperature)
 	case p.TopK < 0:
-		return fmt.Errorf("top_k must be ≥ 0, got %d", p.TopK)
+		return paramErr("top_k", "must be ≥ 0, got %d", p.TopK)
 	case !finite(p.TopP) || p.TopP < 0 || p.TopP > 1:
-		return fmt.Errorf("top_p must be in [0, 1], got %v", p.TopP)
+		return paramErr("top_p", "must be in [0, 1], got %v", p.TopP)
 	case !finite(p.MinP) || p.MinP < 0 || p.MinP > 1:
-		return fmt.Errorf("min_p must be in [0, 1], got %v", p.MinP)
+		return paramErr("min_p", "must be in [0, 1], got %v", p.MinP)
 	case !finite(p.RepetitionPenalty) || p.RepetitionPenalty < 0:
-		return fmt.Errorf("repetition_penalty must be ≥ 0, got %v", p.RepetitionPenalty)
+		return paramErr("repetition_penalty", "must be ≥ 0, got %v", p.RepetitionPenalty)
 	case !finite(p.PresencePenalty) || p.PresencePenalty < -2 || p.PresencePenalty > 2:
-		return fmt.Errorf("presence_penalty must be in [-2, 2], got %v", p.PresencePenalty)
+		return paramErr("presence_penalty", "must be in [-2, 2], got %v", p.PresencePenalty)
 	case !finite(p.FrequencyPenalty) || p.FrequencyPenalty < -2 || p.FrequencyPenalty > 2:
-		return fmt.Errorf("frequency_penalty must be in [-2, 2], got %v", p.FrequencyPenalty)
+		return paramErr("frequency_penalty", "must be in [-2, 2], got %v", p.FrequencyPenalty)
 	}
 	return nil
 }
+
+// ParamError is a sampling parameter outside its range; Name is its request
+// key ("top_p"), which Field returns for the error's param.
+type ParamError struct {
+	Name string
+	Msg  string
+}
+
+func paramErr(name, format string, args ...any) *ParamError {
+	return &ParamError{Name: name, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (e *ParamError) Error() string { return e.Name + " " + e.Msg }
+
+// Field is the parameter at fault.
+func (e *ParamError) Field() string { return e.Name }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 

@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -397,5 +398,34 @@ func TestGreedyWithoutCopyMatchesFloat64(t *testing.T) {
 		if got, want := s.Sample(logits), argmax(wide); got != want {
 			t.Fatalf("trial %d: greedy %d, float64 argmax %d (%v)", trial, got, want, logits)
 		}
+	}
+}
+
+// Each out-of-range parameter is refused with a *ParamError naming its
+// request key, and its message says the value.
+func TestValidateNamesTheParam(t *testing.T) {
+	nan := math.NaN()
+	cases := []struct {
+		p    Params
+		name string
+	}{
+		{Params{Temperature: -1}, "temperature"},
+		{Params{Temperature: nan}, "temperature"},
+		{Params{TopK: -3}, "top_k"},
+		{Params{TopP: 1.5}, "top_p"},
+		{Params{MinP: -0.1}, "min_p"},
+		{Params{RepetitionPenalty: math.Inf(1)}, "repetition_penalty"},
+		{Params{PresencePenalty: 2.5}, "presence_penalty"},
+		{Params{FrequencyPenalty: -3}, "frequency_penalty"},
+	}
+	for _, c := range cases {
+		err := c.p.Validate()
+		var pe *ParamError
+		if !errors.As(err, &pe) || pe.Field() != c.name || !strings.HasPrefix(err.Error(), c.name+" must be") {
+			t.Errorf("%+v: %v, want a ParamError naming %s", c.p, err, c.name)
+		}
+	}
+	if err := (Params{Temperature: 0.7, TopP: 0.9, TopK: 40}).Validate(); err != nil {
+		t.Errorf("valid params refused: %v", err)
 	}
 }

@@ -219,11 +219,12 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 // side (see diffusion.OutputSide).
 func outputSize(w, h, native int) (int, int, error) {
 	w, err := diffusion.OutputSide("width", w, native)
-	if err == nil {
-		h, err = diffusion.OutputSide("height", h, native)
-	}
 	if err != nil {
-		return 0, 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err)
+		return 0, 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err).WithParam("width")
+	}
+	h, err = diffusion.OutputSide("height", h, native)
+	if err != nil {
+		return 0, 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err).WithParam("height")
 	}
 	return w, h, nil
 }

@@ -516,3 +516,20 @@ func TestUnready(t *testing.T) {
 		t.Fatalf("no folder: %v", err)
 	}
 }
+
+// A frame size the model cannot make is refused naming the side at fault.
+func TestOutputSizeNamesItsParam(t *testing.T) {
+	for _, c := range []struct {
+		w, h int
+		name string
+	}{{7, 64, "width"}, {64, 7, "height"}} {
+		_, _, err := outputSize(c.w, c.h, 64)
+		var se *sdk.Error
+		if !errors.As(err, &se) || se.Code != sdk.CodeInvalidRequest || se.Param != c.name {
+			t.Errorf("%dx%d: %v, want invalid_request with param %s", c.w, c.h, err, c.name)
+		}
+	}
+	if w, h, err := outputSize(64, 64, 64); err != nil || w != 64 || h != 64 {
+		t.Errorf("64x64: %d %d %v", w, h, err)
+	}
+}

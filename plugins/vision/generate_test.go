@@ -564,3 +564,14 @@ func TestGenerateSeveralInputImages(t *testing.T) {
 		t.Error("5 images × n 4 accepted")
 	}
 }
+
+// A side the model cannot make is refused naming that side as the param.
+func TestOutputSideNamesItsParam(t *testing.T) {
+	for _, name := range []string{"width", "height"} {
+		_, err := outputSide(name, 7, 32)
+		var se *sdk.Error
+		if !errors.As(err, &se) || se.Code != sdk.CodeInvalidRequest || se.Param != name {
+			t.Errorf("%s 7: %v, want invalid_request with param %s", name, err, name)
+		}
+	}
+}

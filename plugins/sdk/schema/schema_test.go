@@ -171,7 +171,16 @@ func TestValidate(t *testing.T) {
 	if err := s.Validate([]byte(`{"prompt":"a"} {}`)); err == nil {
 		t.Error("trailing data accepted")
 	}
+	// A checker's own error type with a Field method names its field too.
+	if got := FieldOf(fmt.Errorf("params: %w", fieldErr("top_p"))); got != "top_p" {
+		t.Errorf("FieldOf a wrapped Field()-er: %q, want top_p", got)
+	}
 }
+
+type fieldErr string
+
+func (e fieldErr) Error() string { return string(e) + " is out of range" }
+func (e fieldErr) Field() string { return string(e) }
 
 func TestValidateKeywords(t *testing.T) {
 	for _, c := range []struct {

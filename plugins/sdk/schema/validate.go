@@ -265,12 +265,13 @@ type ValidationError struct {
 	Key  string // a required key that is absent (Path is its object's place); "" otherwise
 }
 
-// FieldOf is the Field of err's *ValidationError (errors.As), or "" when err
-// holds none: what an error's param names.
+// FieldOf is what an error's param names: the Field of the first error in
+// err's chain that has a Field() string method (a *ValidationError, or a
+// checker's own, such as core/sample's ParamError), or "" when none has.
 func FieldOf(err error) string {
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		return ve.Field()
+	var f interface{ Field() string }
+	if errors.As(err, &f) {
+		return f.Field()
 	}
 	return ""
 }

@@ -33,10 +33,11 @@ import (
 // on a blocked connection for long.
 type Redis struct {
 	c *redis.Client
-	// waits is the client of Events' XREAD BLOCK: a second pool that honours
-	// context deadlines (ContextTimeoutEnabled), so one blocked read that
-	// Redis does not answer in time costs its slice plus blockGrace, not
-	// go-redis's fixed Block+10s read timeout.
+	// waits is the client of the blocking reads (Dequeue's BLPOP, Events'
+	// XREAD BLOCK): a second pool that honours context deadlines
+	// (ContextTimeoutEnabled), so one blocked read that Redis does not answer
+	// in time costs its slice plus blockGrace, not go-redis's read timeout
+	// (3s, or Block+10s for XREAD), and a canceled context ends it at once.
 	waits *redis.Client
 	opts  Options
 	group string
@@ -48,8 +49,8 @@ var _ Queue = (*Redis)(nil)
 // blockSlice is the longest one blocking Redis call lasts.
 const blockSlice = 250 * time.Millisecond
 
-// blockGrace is how long past its BLOCK time an Events read may go
-// unanswered before the wait gives it up and checks the stream again.
+// blockGrace is how long past its timeout a blocking read may go unanswered
+// before the wait gives it up and checks the queue again.
 const blockGrace = time.Second
 
 // NewRedis connects to url (redis://[user:pass@]host:port/db, options as
@@ -501,11 +502,18 @@ func (r *Redis) Dequeue(ctx context.Context, worker string, lanes []Lane) (*Leas
 		// Wait for an enqueue's wake token (or the slice to pass, or a cold
 		// lane's job to come of age). Not c.BLPop: it rounds timeouts up to
 		// whole seconds.
-		blpop[len(blpop)-1] = strconv.FormatFloat(max(wait, 10*time.Millisecond).Seconds(), 'f', 3, 64)
-		err = r.c.Do(ctx, blpop...).Err()
+		wait = max(wait, 10*time.Millisecond)
+		blpop[len(blpop)-1] = strconv.FormatFloat(wait.Seconds(), 'f', 3, 64)
+		rctx, cancel := context.WithTimeout(ctx, wait+blockGrace)
+		err = r.waits.Do(rctx, blpop...).Err()
+		stalled := rctx.Err() != nil
+		cancel()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if stalled { // unanswered past its time: look again at once
+				continue
 			}
 			// Redis may be restarting: pause a little rather than spin.
 			select {

@@ -2,6 +2,8 @@ package queue_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -13,14 +15,14 @@ import (
 )
 
 // stallProxy forwards TCP to a Redis server but, on each connection, stops
-// passing the server's replies once the client has sent an XREAD: the
-// blocked read a busy or faulty server never answers.
+// passing the server's replies once the client has sent a blocking read
+// (XREAD or BLPOP): the blocked read a busy or faulty server never answers.
 type stallProxy struct {
 	l      net.Listener
 	target string
 	mu     sync.Mutex
 	conns  []net.Conn
-	xreads int
+	reads  int // blocking reads seen
 }
 
 func newStallProxy(t *testing.T, target string) *stallProxy {
@@ -51,17 +53,18 @@ func (p *stallProxy) serve() {
 		p.mu.Unlock()
 		var stalled sync.Mutex
 		stall := false
-		go func() { // client → server, watching for XREAD
+		go func() { // client → server, watching for blocking reads
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := c.Read(buf)
 				if n > 0 {
-					if bytes.Contains(bytes.ToLower(buf[:n]), []byte("xread")) {
+					low := bytes.ToLower(buf[:n])
+					if bytes.Contains(low, []byte("xread")) || bytes.Contains(low, []byte("blpop")) {
 						stalled.Lock()
 						stall = true
 						stalled.Unlock()
 						p.mu.Lock()
-						p.xreads++
+						p.reads++
 						p.mu.Unlock()
 					}
 					if _, werr := s.Write(buf[:n]); werr != nil {
@@ -74,7 +77,7 @@ func (p *stallProxy) serve() {
 				}
 			}
 		}()
-		go func() { // server → client, until the first XREAD
+		go func() { // server → client, until the first blocking read
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := s.Read(buf)
@@ -135,7 +138,7 @@ func TestRedisEventsStalledRead(t *testing.T) {
 		t.Fatalf("a 150ms wait on a stalled read took %s", d)
 	}
 	p.mu.Lock()
-	n := p.xreads
+	n := p.reads
 	p.mu.Unlock()
 	if n == 0 {
 		t.Fatal("the wait sent no XREAD: the proxy stalled nothing")
@@ -151,5 +154,51 @@ func TestRedisEventsStalledRead(t *testing.T) {
 	evs, err = q.Events(ctx, st.Job.ID, 1, 5*time.Second)
 	if err != nil || len(evs) == 0 || evs[len(evs)-1].Type != queue.EventDelta {
 		t.Fatalf("events after the stall: %+v, %v", evs, err)
+	}
+}
+
+// A Dequeue whose BLPOP Redis never answers looks at the queue again after
+// the wait plus blockGrace: a job enqueued meanwhile is leased within about
+// a second (go-redis's 3s read timeout and a pause before), and a canceled
+// context still ends the wait promptly.
+func TestRedisDequeueStalledRead(t *testing.T) {
+	url := redisURL(t)
+	addr := strings.TrimPrefix(url, "redis://")
+	addr, _, _ = strings.Cut(addr, "/")
+	if i := strings.LastIndex(addr, "@"); i >= 0 {
+		addr = addr[i+1:]
+	}
+	p := newStallProxy(t, addr)
+	q := newRedis(t, "redis://"+p.l.Addr().String()+"/0", queue.Options{LeaseDuration: time.Minute})
+	ctx := t.Context()
+	go func() {
+		time.Sleep(400 * time.Millisecond)
+		_, _, _ = q.Enqueue(context.Background(), queue.Job{Task: "t"})
+	}()
+	start := time.Now()
+	l, err := q.Dequeue(ctx, "w", []queue.Lane{{Task: "t"}})
+	if err != nil {
+		t.Fatalf("dequeue through a stalled wait: %v", err)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Fatalf("job enqueued at 400ms leased after %s", d)
+	}
+	p.mu.Lock()
+	n := p.reads
+	p.mu.Unlock()
+	if n == 0 {
+		t.Fatal("the dequeue sent no BLPOP: the proxy stalled nothing")
+	}
+	if l.Job.Task != "t" {
+		t.Fatalf("leased %+v", l.Job)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	if _, err := q.Dequeue(cctx, "w", []queue.Lane{{Task: "t"}}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dequeue on an empty queue with a 300ms context: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a 300ms context ended a stalled dequeue after %s", d)
 	}
 }

@@ -372,13 +372,14 @@ func (r *Redis) Events(ctx context.Context, id string, after int64, wait time.Du
 		// XRANGE answers), so a read Redis leaves unanswered past its slice
 		// and blockGrace is dropped and the stream checked again.
 		slice := min(left, blockSlice)
-		rctx, cancel := context.WithTimeout(ctx, slice+blockGrace)
-		streams, err := r.waits.XRead(rctx, &redis.XReadArgs{
-			Streams: []string{key, strconv.FormatInt(after, 10) + "-0"},
-			Block:   slice,
-		}).Result()
-		stalled := rctx.Err() != nil
-		cancel()
+		var streams []redis.XStream
+		stalled, err := r.blockingRead(ctx, slice, func(ctx context.Context) (err error) {
+			streams, err = r.waits.XRead(ctx, &redis.XReadArgs{
+				Streams: []string{key, strconv.FormatInt(after, 10) + "-0"},
+				Block:   slice,
+			}).Result()
+			return err
+		})
 		if err != nil && !errors.Is(err, redis.Nil) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -504,10 +505,9 @@ func (r *Redis) Dequeue(ctx context.Context, worker string, lanes []Lane) (*Leas
 		// whole seconds.
 		wait = max(wait, 10*time.Millisecond)
 		blpop[len(blpop)-1] = strconv.FormatFloat(wait.Seconds(), 'f', 3, 64)
-		rctx, cancel := context.WithTimeout(ctx, wait+blockGrace)
-		err = r.waits.Do(rctx, blpop...).Err()
-		stalled := rctx.Err() != nil
-		cancel()
+		stalled, err := r.blockingRead(ctx, wait, func(ctx context.Context) error {
+			return r.waits.Do(ctx, blpop...).Err()
+		})
 		if err != nil && !errors.Is(err, redis.Nil) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -523,6 +523,19 @@ func (r *Redis) Dequeue(ctx context.Context, worker string, lanes []Lane) (*Leas
 			}
 		}
 	}
+}
+
+// blockingRead runs read, a blocking command of at most d on the waits
+// client, under a deadline of d + blockGrace; stalled says that deadline, not
+// Redis or ctx, ended it.
+func (r *Redis) blockingRead(ctx context.Context, d time.Duration, read func(context.Context) error) (stalled bool, err error) {
+	deadline := time.Now().Add(d + blockGrace)
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	err = read(rctx)
+	// By the clock, not rctx.Err(): the connection's read deadline (the
+	// same instant) can pass before the context's timer has fired.
+	return err != nil && ctx.Err() == nil && !time.Now().Before(deadline), err
 }
 
 // leaseResult turns a script's answer into the Queue's errors.

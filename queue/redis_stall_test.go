@@ -102,6 +102,18 @@ func (p *stallProxy) serve() {
 	}
 }
 
+// stalledRedis is a queue on the test server reached through a stallProxy.
+func stalledRedis(t *testing.T) (*queue.Redis, *stallProxy) {
+	t.Helper()
+	addr := strings.TrimPrefix(redisURL(t), "redis://")
+	addr, _, _ = strings.Cut(addr, "/")
+	if i := strings.LastIndex(addr, "@"); i >= 0 {
+		addr = addr[i+1:]
+	}
+	p := newStallProxy(t, addr)
+	return newRedis(t, "redis://"+p.l.Addr().String()+"/0", queue.Options{LeaseDuration: time.Minute}), p
+}
+
 func (p *stallProxy) close() {
 	p.l.Close()
 	p.mu.Lock()
@@ -116,14 +128,7 @@ func (p *stallProxy) close() {
 // failing after go-redis's Block+10s read timeout (a CI run saw exactly
 // that: "queue unavailable: … i/o timeout" after 10.16s on a 150ms wait).
 func TestRedisEventsStalledRead(t *testing.T) {
-	url := redisURL(t)
-	addr := strings.TrimPrefix(url, "redis://")
-	addr, _, _ = strings.Cut(addr, "/")
-	if i := strings.LastIndex(addr, "@"); i >= 0 {
-		addr = addr[i+1:]
-	}
-	p := newStallProxy(t, addr)
-	q := newRedis(t, "redis://"+p.l.Addr().String()+"/0", queue.Options{LeaseDuration: time.Minute})
+	q, p := stalledRedis(t)
 	ctx := t.Context()
 	st, _, err := q.Enqueue(ctx, queue.Job{Task: "t"})
 	if err != nil {
@@ -162,14 +167,7 @@ func TestRedisEventsStalledRead(t *testing.T) {
 // a second (go-redis's 3s read timeout and a pause before), and a canceled
 // context still ends the wait promptly.
 func TestRedisDequeueStalledRead(t *testing.T) {
-	url := redisURL(t)
-	addr := strings.TrimPrefix(url, "redis://")
-	addr, _, _ = strings.Cut(addr, "/")
-	if i := strings.LastIndex(addr, "@"); i >= 0 {
-		addr = addr[i+1:]
-	}
-	p := newStallProxy(t, addr)
-	q := newRedis(t, "redis://"+p.l.Addr().String()+"/0", queue.Options{LeaseDuration: time.Minute})
+	q, p := stalledRedis(t)
 	ctx := t.Context()
 	go func() {
 		time.Sleep(400 * time.Millisecond)

@@ -114,6 +114,13 @@ func stalledRedis(t *testing.T) (*queue.Redis, *stallProxy) {
 	return newRedis(t, "redis://"+p.l.Addr().String()+"/0", queue.Options{LeaseDuration: time.Minute}), p
 }
 
+// seen is how many blocking reads the proxy has stalled.
+func (p *stallProxy) seen() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reads
+}
+
 func (p *stallProxy) close() {
 	p.l.Close()
 	p.mu.Lock()
@@ -142,10 +149,7 @@ func TestRedisEventsStalledRead(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("a 150ms wait on a stalled read took %s", d)
 	}
-	p.mu.Lock()
-	n := p.reads
-	p.mu.Unlock()
-	if n == 0 {
+	if p.seen() == 0 {
 		t.Fatal("the wait sent no XREAD: the proxy stalled nothing")
 	}
 	// The other client is unaffected: an event published now is read at once.
@@ -181,10 +185,7 @@ func TestRedisDequeueStalledRead(t *testing.T) {
 	if d := time.Since(start); d > 2500*time.Millisecond {
 		t.Fatalf("job enqueued at 400ms leased after %s", d)
 	}
-	p.mu.Lock()
-	n := p.reads
-	p.mu.Unlock()
-	if n == 0 {
+	if p.seen() == 0 {
 		t.Fatal("the dequeue sent no BLPOP: the proxy stalled nothing")
 	}
 	if l.Job.Task != "t" {

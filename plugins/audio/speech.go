@@ -105,7 +105,7 @@ func (e *speechEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event
 	}
 	sents, err := sentences(p.Input)
 	if err != nil {
-		return sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err).WithParam("input")
+		return sdk.ParamsError(err).WithParam("input")
 	}
 	speed := float32(1)
 	if p.Speed != nil {

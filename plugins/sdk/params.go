@@ -26,9 +26,7 @@ func DecodeParams(raw json.RawMessage, p any) error {
 		return Errorf(CodeInternal, "params schema: %v", err)
 	}
 	if err := s.Validate(raw); err != nil {
-		e := Errorf(CodeInvalidRequest, "params: %v", err)
-		e.Param = schema.FieldOf(err)
-		return e
+		return ParamsError(err)
 	}
 	// The schema refused unknown keys and wrong types already; a plain
 	// Unmarshal (no Decoder buffer) keeps a large params' cost down.
@@ -37,9 +35,16 @@ func DecodeParams(raw json.RawMessage, p any) error {
 		if errors.As(err, &ae) {
 			return ae
 		}
-		return Errorf(CodeInvalidRequest, "params: %v", err)
+		return ParamsError(err)
 	}
 	return nil
+}
+
+// ParamsError is the invalid_request for params that break a rule: "params: "
+// and err's text, with the field err names (schema.FieldOf) as its Param.
+// Chain WithParam where the caller knows the field and err does not.
+func ParamsError(err error) *Error {
+	return Errorf(CodeInvalidRequest, "params: %v", err).WithParam(schema.FieldOf(err))
 }
 
 var compiled sync.Map // reflect.Type → *schema.Schema

@@ -5,7 +5,6 @@ import (
 
 	"github.com/loomhq/loom/core/sample"
 	"github.com/loomhq/loom/plugins/sdk"
-	"github.com/loomhq/loom/plugins/sdk/schema"
 	"github.com/loomhq/loom/plugins/sdk/tasks"
 )
 
@@ -66,7 +65,7 @@ func parseParams(task string, raw json.RawMessage, seed int64) (request, error) 
 		r.sampling.TopK = *s.TopK
 	}
 	if err := r.sampling.Validate(); err != nil {
-		return r, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err).WithParam(schema.FieldOf(err))
+		return r, sdk.ParamsError(err)
 	}
 	r.stops = s.Stop
 	return r, nil

@@ -220,11 +220,11 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 func outputSize(w, h, native int) (int, int, error) {
 	w, err := diffusion.OutputSide("width", w, native)
 	if err != nil {
-		return 0, 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err).WithParam("width")
+		return 0, 0, sdk.ParamsError(err).WithParam("width")
 	}
 	h, err = diffusion.OutputSide("height", h, native)
 	if err != nil {
-		return 0, 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err).WithParam("height")
+		return 0, 0, sdk.ParamsError(err).WithParam("height")
 	}
 	return w, h, nil
 }

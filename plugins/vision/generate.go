@@ -85,7 +85,7 @@ func parseGenerateParams(raw json.RawMessage) (tasks.ImageGenerateParams, error)
 func outputSide(name string, v, native int) (int, error) {
 	side, err := diffusion.OutputSide(name, v, native)
 	if err != nil {
-		return 0, sdk.Errorf(sdk.CodeInvalidRequest, "params: %v", err).WithParam(name)
+		return 0, sdk.ParamsError(err).WithParam(name)
 	}
 	return side, nil
 }

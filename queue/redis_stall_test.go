@@ -58,8 +58,11 @@ func (p *stallProxy) serve() {
 			for {
 				n, err := c.Read(buf)
 				if n > 0 {
+					// The command's name as its own RESP bulk string: a Lua
+					// script's text (EVAL on a server that has not cached it)
+					// mentions XREADGROUP and must pass.
 					low := bytes.ToLower(buf[:n])
-					if bytes.Contains(low, []byte("xread")) || bytes.Contains(low, []byte("blpop")) {
+					if bytes.Contains(low, []byte("\r\nxread\r\n")) || bytes.Contains(low, []byte("\r\nblpop\r\n")) {
 						stalled.Lock()
 						stall = true
 						stalled.Unlock()

@@ -83,5 +83,31 @@ class KVPool(unittest.TestCase):
             self.assertGreater(float((pooled(y, grid=(2, 4, 6)) - full(y)).abs().max()), 1e-3)
 
 
+class MovingAverage(unittest.TestCase):
+    def test_decay_warms_up(self):
+        self.assertAlmostEqual(train.ema_decay(0.999, 0), 0.1)
+        self.assertAlmostEqual(train.ema_decay(0.999, 10), 11 / 20)
+        self.assertEqual(train.ema_decay(0.999, 100000), 0.999)
+
+    def test_update_and_export(self):
+        import torch
+        net = torch.nn.Linear(2, 1)
+        net.bias.requires_grad_(False)
+        with torch.no_grad():
+            net.weight.copy_(torch.tensor([[1.0, 2.0]]))
+            net.bias.fill_(5.0)
+        ema = {n: p.detach().clone() for n, p in net.named_parameters() if p.requires_grad}
+        self.assertEqual(sorted(ema), ["weight"])
+        with torch.no_grad():
+            net.weight.copy_(torch.tensor([[3.0, 6.0]]))
+        train.ema_update(ema, net, 0.5, 1000)  # decay 0.5: halfway to the new weights
+        np.testing.assert_allclose(ema["weight"].numpy(), [[2.0, 4.0]])
+        np.testing.assert_allclose(net.weight.detach().numpy(), [[3.0, 6.0]])  # the trained weights are untouched
+        sd = train.with_ema(net, ema)
+        np.testing.assert_allclose(sd["weight"].numpy(), [[2.0, 4.0]])
+        self.assertEqual(float(sd["bias"]), 5.0)  # an untrained tensor is exported as it is
+        np.testing.assert_allclose(train.with_ema(net, None)["weight"].numpy(), [[3.0, 6.0]])
+
+
 if __name__ == "__main__":
     unittest.main()

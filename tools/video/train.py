@@ -167,9 +167,31 @@ def trainable(unet, spatial_attn):
     return motion, spatial
 
 
-def export(out, unet, base, meta, defaults):
+def ema_decay(decay, k):
+    """The moving average's decay after k updates: warmed up as (1+k)/(10+k)
+    so that the first updates are not held at the starting weights."""
+    return min(decay, (1 + k) / (10 + k))
+
+
+def ema_update(ema, unet, decay, k):
+    """One update of the moving average of unet's trainable tensors (k: updates so far)."""
+    d = ema_decay(decay, k)
+    with torch.no_grad():
+        for n, p in unet.named_parameters():
+            if n in ema:
+                ema[n].mul_(d).add_(p.detach(), alpha=1 - d)
+
+
+def with_ema(unet, ema):
+    """unet's state dict with its averaged tensors in place of the trained ones."""
+    sd = dict(unet.state_dict())
+    sd.update(ema or {})
+    return sd
+
+
+def export(out, unet, base, meta, defaults, ema=None):
     os.makedirs(os.path.join(out, "unet"), exist_ok=True)
-    sd = {k: v.detach().half().numpy() for k, v in unet.state_dict().items()}
+    sd = {k: v.detach().half().numpy() for k, v in with_ema(unet, ema).items()}
     safet.save(os.path.join(out, "unet", "diffusion_pytorch_model.safetensors"), sd, {"format": "pt"})
     json.dump(unet.c, open(os.path.join(out, "unet", "config.json"), "w"), indent=1)
     os.makedirs(os.path.join(out, "scheduler"), exist_ok=True)
@@ -249,6 +271,8 @@ def main():
     ap.add_argument("--frame-noise", type=float, default=0, help="share of the noise's variance common to all frames (a mixed noise prior, as PYoCo's: "
                     "eps_f = sqrt(s)·shared + sqrt(1-s)·own_f; 0: independent frames). Exported as the unet config's "
                     "frame_noise_share, which Loom's sampler then draws its starting noise with")
+    ap.add_argument("--ema", type=float, default=0, help="export a moving average of the trained weights with this decay (e.g. 0.999; 0: the weights as trained); "
+                    "kept in the checkpoint, so a resume goes on averaging")
     ap.add_argument("--first-frame", type=int, default=0, help="1: conv_in reads the first frame's latent on every frame (first_frame_channels)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -349,6 +373,13 @@ def main():
         np.random.set_state(ck["np_rng"])
         random.setstate(ck["py_rng"])
         print(f"resumed at step {step} after {spent / 60:.1f} min", flush=True)
+    ema, ema_k = None, 0
+    if a.ema:
+        ema = {n: p.detach().clone() for n, p in unet.named_parameters() if p.requires_grad}
+        if a.resume and ck.get("ema") is not None:
+            ema.update(ck["ema"])
+            ema_k = ck.get("ema_k", 0)
+        print(f"moving average of {len(ema)} tensors, decay {a.ema:g}, from update {ema_k}", flush=True)
     if a.lr_schedule == "rest":  # the bases are the command line's, not the checkpoint's
         for g in opt.param_groups:
             g["base"] = a.spatial_lr if spatial_p and g["params"][0] is spatial_p[0] else global_lr if global_p and g["params"][0] is global_p[0] else a.lr
@@ -360,7 +391,7 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(state)), exist_ok=True)
         keep = {k: v for k, v in unet.state_dict().items() if "motion_modules" in k or ".attn2." in k or (a.first_frame and k == "conv_in.weight")}
         torch.save(dict(unet=keep, opt=opt.state_dict(), step=step, spent=spent, torch_rng=torch.get_rng_state(),
-                        np_rng=np.random.get_state(), py_rng=random.getstate(), args=vars(a),
+                        np_rng=np.random.get_state(), py_rng=random.getstate(), args=vars(a), ema=ema, ema_k=ema_k,
                         **(dict(rest_from=(step0, spent0)) if a.lr_schedule == "rest" else {})), state + ".tmp")
         os.replace(state + ".tmp", state)
 
@@ -439,8 +470,9 @@ def main():
         """Export the folder as it stands (every checkpoint, so a run cut short still leaves a model)."""
         meta = dict(step=step, minutes=round(spent / 60, 1), clips=n, batch=a.batch, lr=a.lr, spatial_lr=a.spatial_lr,
                     i2v=a.i2v, i2v_other=a.i2v_other, i2v_spatial_text=a.i2v_spatial_text, first_frame=a.first_frame, fg_weight=a.fg_weight, frame_noise=a.frame_noise or None, small_weight=a.small_weight, global_blocks=global_blocks or None, global_kv_pool=kv_pool or None, global_lr=global_lr if global_p else None, t_high=a.t_high, t_high_from=a.t_high_from, init_from=os.path.basename(a.init_from) or None, motion_params=nmotion, global_motion_params=nglobal or None, spatial_attn_params=nspatial,
-                    loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)))
-        export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8))
+                    loss=round(float(np.mean(losses[-200:])), 4) if losses else None, base=os.path.basename(os.path.normpath(a.base)),
+                    ema=a.ema or None, ema_updates=ema_k if a.ema else None)
+        export(a.out, unet, a.base, meta, dict(steps=20, guidance_scale=5, scheduler="ddim", frames=FRAMES, fps=8), ema)
         print("exported", a.out, meta, flush=True)
 
     budget, t_last, ckpt_at = a.minutes * 60, time.time(), spent + a.ckpt_minutes * 60
@@ -493,6 +525,9 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(motion_p + global_p + spatial_p + first_p, 1.0)
         opt.step()
+        if ema is not None:
+            ema_update(ema, unet, a.ema, ema_k)
+            ema_k += 1
         step += 1
         now = time.time()
         spent += now - t_last

@@ -55,6 +55,8 @@ const blockGrace = time.Second
 
 // NewRedis connects to url (redis://[user:pass@]host:port/db, options as
 // go-redis ParseURL reads them, e.g. ?pool_size=64) and checks it answers.
+// It opens two pools with those options, one for commands and one for the
+// blocking waits, so pool_size bounds each: up to twice it in all.
 func NewRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 	ro, err := redis.ParseURL(url)
 	if err != nil {

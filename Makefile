@@ -44,7 +44,7 @@ test: deps build redis-up
 # Debian's torch and numpy, which tools/install-deps.sh installs for make test.
 test-tools:
 	cd tools/asr && OMP_NUM_THREADS=1 /usr/bin/python3 -m unittest test_train test_make_data
-	cd tools/video && OMP_NUM_THREADS=1 /usr/bin/python3 -m unittest test_train
+	cd tools/video && OMP_NUM_THREADS=1 /usr/bin/python3 -m unittest test_train test_average
 
 # Issue 17's chaos suite (e2e/chaos_test.go) at full size: kill -9 of a worker, a
 # plugin, the gateway and Redis mid-job, Redis down longer than a lease (40 jobs

@@ -23,9 +23,9 @@ import (
 // image-to-video from a rendered first frame: the MP4s hold 16 frames of
 // 64×64 that ffprobe counts and headless Chromium plays to the end; the
 // classical checker reads back one object of the prompt's colour and shape
-// (text-to-video: one clip the model gets right — 28 % of its clips show a
-// second object and 23 % the wrong direction, see the card; evalvideo's
-// clip 0 reads as two objects), and the picture's object in the
+// (text-to-video: one clip the model gets right — about 9 % of its clips on
+// fresh seeds show a second object, nearly all small objects, and 2–4 % the
+// wrong direction, see the card), and the picture's object in the
 // image-to-video clip's first frame and its other frames (the folder's
 // image_to_video_prompt: the captioner reads the picture's object into the
 // prompt, which names a red square).

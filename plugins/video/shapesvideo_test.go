@@ -24,7 +24,7 @@ import (
 // 64×64 that ffprobe counts and headless Chromium plays to the end; the
 // classical checker reads back one object of the prompt's colour and shape
 // (text-to-video: one clip the model gets right — about 9 % of its clips on
-// fresh seeds show a second object, nearly all small objects, and 2–4 % the
+// fresh seeds show a second object, nearly all small objects, and 1–5 % the
 // wrong direction, see the card), and the picture's object in the
 // image-to-video clip's first frame and its other frames (the folder's
 // image_to_video_prompt: the captioner reads the picture's object into the

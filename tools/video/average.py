@@ -42,11 +42,11 @@ def average(sds):
     return out, extra
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("folders", nargs="+")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if len(a.folders) < 2:
         sys.exit("average.py: give two folders or more")
     sds = [safet.load(os.path.join(f, UNET)) for f in a.folders]

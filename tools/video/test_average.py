@@ -45,8 +45,7 @@ class Average(unittest.TestCase):
                 with open(os.path.join(d, name, "model_index.json"), "w") as f:
                     f.write("{}")
             out = os.path.join(d, "out")
-            sys.argv = ["average.py", "--out", out] + [os.path.join(d, n) for n in ("f1", "f2", "f3")]
-            average.main()
+            average.main(["--out", out] + [os.path.join(d, n) for n in ("f1", "f2", "f3")])
             np.testing.assert_array_equal(safet.load(os.path.join(out, average.UNET))["w"], np.full(4, 3.0))
             with open(os.path.join(out, "unet", "config.json")) as f:
                 self.assertIn("f1", f.read())

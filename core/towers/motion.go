@@ -316,6 +316,26 @@ type MotionUNet struct {
 	// (motion_global_blocks), keyed by block index; absent: none.
 	global map[unetPart]map[int][]nn.TransformerTemporal
 	arenas tensor.ArenaPool
+	// skip leaves modules out of Forward (a weakened view, WithoutMotion).
+	skip MotionSkip
+}
+
+// MotionSkip names the motion modules a weakened view of a MotionUNet leaves
+// out: its frames then see less of each other (spatiotemporal skip guidance
+// steers away from such a view's prediction).
+type MotionSkip uint8
+
+const (
+	// SkipGlobal leaves out the global modules (motion_global_blocks).
+	SkipGlobal MotionSkip = 1 << iota
+	// SkipLocal leaves out the per-pixel motion modules.
+	SkipLocal
+)
+
+// WithoutMotion is a view of m, sharing its weights, whose Forward leaves out
+// the modules skip names (0: the whole model).
+func (m *MotionUNet) WithoutMotion(skip MotionSkip) *MotionUNet {
+	return &MotionUNet{Cfg: m.Cfg, unet: m.unet, down: m.down, up: m.up, mid: m.mid, global: m.global, skip: skip}
 }
 
 // LoadMotionUNet binds the spatial layers under spatial and the motion
@@ -531,10 +551,12 @@ func (m *MotionUNet) forwardVideos(out, sample, first []float32, videos, frames,
 		if mm == nil {
 			return nil
 		}
-		if err := mm.Forward(x.x, videos, frames, x.h*x.w, motionCtx, ctxLen, ar); err != nil {
-			return fmt.Errorf("motion module %d: %w", j, err)
+		if m.skip&SkipLocal == 0 {
+			if err := mm.Forward(x.x, videos, frames, x.h*x.w, motionCtx, ctxLen, ar); err != nil {
+				return fmt.Errorf("motion module %d: %w", j, err)
+			}
 		}
-		if gs := m.global[part][i]; j < len(gs) {
+		if gs := m.global[part][i]; j < len(gs) && m.skip&SkipGlobal == 0 {
 			if err := gs[j].ForwardGlobal(x.x, videos, frames, x.h, x.w, motionCtx, ctxLen, ar); err != nil {
 				return fmt.Errorf("global motion module %d: %w", j, err)
 			}

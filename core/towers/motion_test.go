@@ -451,3 +451,56 @@ func TestMotionVideosSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// WithoutMotion's views share the weights and leave out what they name: no
+// skip is the model itself, SkipGlobal is the model with its global modules
+// unloaded, and with every motion module out no frame sees another; making
+// a view leaves the model as it was.
+func TestWithoutMotion(t *testing.T) {
+	const dir = "testdata/motion_tiny_text_global"
+	m := loadMotionFolder(t, dir)
+	g := openSafetensors(t, "testdata/motion_global_golden.safetensors")
+	sample, shape := goldenF32(t, g, "sample")
+	ctx, cshape := goldenF32(t, g, "ctx")
+	ts, _ := goldenF32(t, g, "t")
+	videos := len(ts)
+	frames, h, w := shape[0]/videos, shape[2], shape[3]
+	run := func(m *MotionUNet, x []float32) []float32 {
+		out := make([]float32, len(x))
+		if err := m.Forward(out, x, videos, frames, h, w, ts, ctx, cshape[1]); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	full := run(m, sample)
+	if d := maxAbsDiff(full, run(m.WithoutMotion(0), sample)); d != 0 {
+		t.Errorf("WithoutMotion(0) differs from the model by %g", d)
+	}
+	noGlobal := run(m.WithoutMotion(SkipGlobal), sample)
+	if d := maxAbsDiff(full, noGlobal); d < 1e-3 {
+		t.Errorf("SkipGlobal changes the output by %g only: the global modules still run", d)
+	}
+	unloaded := loadMotionFolder(t, dir)
+	unloaded.global = nil
+	if d := maxAbsDiff(noGlobal, run(unloaded, sample)); d != 0 {
+		t.Errorf("SkipGlobal differs from the model without global modules by %g", d)
+	}
+	none := m.WithoutMotion(SkipGlobal | SkipLocal)
+	base := run(none, sample)
+	changed := append([]float32(nil), sample...)
+	per := len(sample) / videos
+	fl := per / frames
+	for i := per - fl; i < per; i++ { // the first video's last frame
+		changed[i] += 0.5
+	}
+	after := run(none, changed)
+	if d := maxAbsDiff(base[:per-fl], after[:per-fl]); d != 0 {
+		t.Errorf("without motion modules the other frames move by %g when the last one changes", d)
+	}
+	if d := maxAbsDiff(base[per-fl:per], after[per-fl:per]); d == 0 {
+		t.Error("the changed frame's output did not change")
+	}
+	if d := maxAbsDiff(full, run(m, sample)); d != 0 {
+		t.Errorf("the model's output moved by %g after views were made", d)
+	}
+}

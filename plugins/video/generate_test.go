@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/loomhq/loom/core/diffusion"
 	"github.com/loomhq/loom/core/media/mediatest"
@@ -531,5 +532,121 @@ func TestOutputSizeNamesItsParam(t *testing.T) {
 	}
 	if w, h, err := outputSize(64, 64, 64); err != nil || w != 64 || h != 64 {
 		t.Errorf("64x64: %d %d %v", w, h, err)
+	}
+}
+
+// pickMotion is a motionModel for the candidates test: while sampling (both
+// guidance halves, 2·items rows) it steers video i to targets[i], as the
+// oracle does; when scored (items rows) its output is the one that is exact
+// for clean latents of zero, so an all-zero candidate scores 0 and any
+// other more.
+type pickMotion struct {
+	p       *diffusion.Pipeline
+	targets [][]float32
+	scored  int
+}
+
+func (m *pickMotion) LatentChannels() int      { return 4 }
+func (m *pickMotion) SampleSize() int          { return 16 }
+func (m *pickMotion) MaxFrames() int           { return 24 }
+func (m *pickMotion) FrameNoiseShare() float64 { return 0 }
+func (m *pickMotion) ForwardNoPicture(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int) error {
+	return m.Forward(out, latents, videos, frames, h, w, t, ctx, ctxLen, nil)
+}
+
+func (m *pickMotion) Forward(out, latents []float32, videos, frames, h, w int, t float32, ctx []float32, ctxLen int, first []float32) error {
+	per, items := frames*4*h*w, len(m.targets)
+	ac := sched.AlphasCumprod(m.p.Sched)[int(t)]
+	a, s := math.Sqrt(ac), math.Sqrt(1-ac)
+	v := m.p.Sched.PredictionType == "v_prediction"
+	if videos == items { // scoring
+		m.scored++
+		k := 1 / s
+		if v {
+			k = a / s
+		}
+		for q := range latents {
+			out[q] = float32(k * float64(latents[q]))
+		}
+		return nil
+	}
+	for r := 0; r < videos; r++ {
+		x0s := m.targets[r%items]
+		for j := 0; j < per; j++ {
+			x0 := float64(x0s[j])
+			eps := (float64(latents[r*per+j]) - a*x0) / s
+			if v {
+				out[r*per+j] = float32(a*eps - s*x0)
+			} else {
+				out[r*per+j] = float32(eps)
+			}
+		}
+	}
+	return nil
+}
+
+// A folder with candidates samples that many videos of one seed side by
+// side, scores each (diffusion.DenoiseError at rerank_timestep) and keeps
+// the lowest: whichever candidate ends on clean latents of zero, which the
+// test model scores 0, is the one returned; with one candidate there is no
+// scoring and the video is candidate 0's.
+func TestGenerateKeepsTheBestCandidate(t *testing.T) {
+	e, _ := oracleEngine(t)
+	pl, _ := e.folders.Get(oracleModel)
+	clip, _ := clipLatents(t, pl.Pipeline, "a large red circle moving up", 7)
+	zero := make([]float32, len(clip))
+	ctx2, err := pl.EncodePrompts("a large red circle moving up", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := func(a, b []float32) float64 { // mean absolute difference
+		d := 0.0
+		for i := range a {
+			d += math.Abs(float64(a[i] - b[i]))
+		}
+		return d / float64(len(a))
+	}
+	apart := dist(clip, zero)
+	near := func(a, b []float32) bool { return dist(a, b) < apart/20 }
+	r := run{Defaults: diffusion.Defaults{Scheduler: "ddim", Steps: 4, GuidanceScale: 3}, frames: 16, seed: 9}
+	for _, c := range []struct {
+		targets [][]float32
+		want    []float32
+		scored  int
+	}{
+		{[][]float32{clip, zero}, zero, 1},
+		{[][]float32{zero, clip}, zero, 1},
+		{[][]float32{clip, clip, zero}, zero, 1},
+		{[][]float32{clip}, clip, 0},
+	} {
+		m := &pickMotion{p: pl.Pipeline, targets: c.targets}
+		p := &pipeline{Pipeline: pl.Pipeline, motion: m, side: 16, native: 64,
+			defaults: videoDefaults{Frames: 16, FPS: 8, Candidates: len(c.targets), RerankTimestep: 700}}
+		x, err := p.generate(r, ctx2, diffusion.Hooks{Stopped: func() error { return nil }, Progress: func(int, int) error { return nil }, Timings: func(string, time.Duration) {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(x) != len(clip) || !near(x, c.want) || m.scored != c.scored {
+			t.Errorf("%d candidates: got %d floats (the wanted video: %v), scored %d times", len(c.targets), len(x), len(x) == len(clip) && near(x, c.want), m.scored)
+		}
+	}
+}
+
+// A folder's candidates and rerank_timestep are bounded when it loads.
+func TestCandidatesRefused(t *testing.T) {
+	oracleEngine(t)
+	for _, d := range []string{`"candidates":5,"rerank_timestep":700`, `"candidates":2`, `"candidates":-1`, `"candidates":2,"rerank_timestep":1000`} {
+		dir := t.TempDir()
+		m := filepath.Join(dir, "v")
+		os.MkdirAll(filepath.Join(m, "motion_adapter"), 0o755)
+		for _, part := range []string{"text_encoder", "tokenizer", "vae", "scheduler", "unet"} {
+			os.Symlink(filepath.Join(shapesDiffusion, part), filepath.Join(m, part))
+		}
+		os.WriteFile(filepath.Join(m, "motion_adapter", "config.json"), []byte(`{"motion_max_seq_length":24}`), 0o644)
+		os.WriteFile(filepath.Join(m, "model_index.json"), []byte(`{"_class_name":"AnimateDiffPipeline","loom":{"defaults":{`+d+`}}}`), 0o644)
+		_, err := loadPipeline(m, func(p *diffusion.Pipeline) (motionModel, error) { return &pickMotion{p: p}, nil })
+		if err == nil || !strings.Contains(err.Error(), "candidates") {
+			t.Errorf("defaults {%s}: %v", d, err)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/loomhq/loom/core/diffusion"
 	"github.com/loomhq/loom/core/towers"
@@ -115,7 +116,17 @@ type videoDefaults struct {
 	// diffusion.PictureGuided), for a model whose prompt would otherwise
 	// draw over the picture.
 	ImageToVideoGuidance string `json:"image_to_video_guidance"`
+	// Candidates is how many videos a request samples (noise items 0, 1,
+	// … of its seed) before it keeps the one the model itself predicts
+	// best: each finished candidate noised again to RerankTimestep and
+	// scored by the conditional model's error there
+	// (diffusion.DenoiseError). 0 or 1: one video, no scoring.
+	Candidates     int `json:"candidates"`
+	RerankTimestep int `json:"rerank_timestep"`
 }
+
+// maxCandidates bounds a folder's candidates (each is a whole sampling run).
+const maxCandidates = 4
 
 // pictureCaption is model_index.json's "loom": {"image_to_video_prompt":
 // {…}}: image-to-video reads the picture's object with an image captioner
@@ -188,11 +199,17 @@ func (p *pipeline) load(loadMotion motionLoader) error {
 			p.defaults.FPS = d.FPS
 		}
 		p.defaults.ImageToVideoGuidance = d.ImageToVideoGuidance
+		p.defaults.Candidates, p.defaults.RerankTimestep = d.Candidates, d.RerankTimestep
+	}
+	if p.defaults.Candidates == 0 {
+		p.defaults.Candidates = 1
 	}
 	m, v := p.motion, p.VAE.Cfg
 	switch {
 	case p.defaults.Frames < 1 || p.defaults.Frames > min(maxFrames, m.MaxFrames()) || p.defaults.FPS < 1 || p.defaults.FPS > maxFPS:
 		return fmt.Errorf("model_index.json: bad loom defaults %+v (the motion modules cover %d frames)", p.defaults, m.MaxFrames())
+	case p.defaults.Candidates < 1 || p.defaults.Candidates > maxCandidates || (p.defaults.Candidates > 1 && (p.defaults.RerankTimestep < 1 || p.defaults.RerankTimestep > p.Sched.NumTrainTimesteps-1)):
+		return fmt.Errorf("model_index.json: candidates %d (1…%d) with rerank_timestep %d (1…%d)", p.defaults.Candidates, maxCandidates, p.defaults.RerankTimestep, p.Sched.NumTrainTimesteps-1)
 	case !slices.Contains([]string{"", "prompt", "picture"}, p.defaults.ImageToVideoGuidance):
 		return fmt.Errorf("model_index.json: image_to_video_guidance %q (\"prompt\" or \"picture\")", p.defaults.ImageToVideoGuidance)
 	case m.LatentChannels() != v.LatentChannels:
@@ -238,7 +255,11 @@ type run struct {
 }
 
 // generate samples one video and returns its latents (frames, C, side,
-// side); h.Preview receives the same shape (the frames' x̂₀). In an
+// side); h.Preview receives the same shape (the frames' x̂₀, of candidate
+// 0). A folder with candidates > 1 samples that many side by side (one
+// batch, noise items 0, 1, … of the seed) and returns the one the model
+// scores best (videoDefaults.Candidates); candidate 0 is the video a
+// one-candidate folder makes from the same seed. In an
 // image-to-video run frame 0 is the given picture: its latents replace
 // whatever the sampler holds there, in the previews and at the end (the
 // motion UNet sees them as frame 0's clean input at every step). A folder
@@ -247,6 +268,7 @@ type run struct {
 func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32, error) {
 	side, F := p.side, r.frames
 	L := p.CtxLen
+	items := max(p.defaults.Candidates, 1)
 	den := func(out, in []float32, rows int, t float32, ctx []float32) error {
 		return p.motion.Forward(out, in, rows, F, side, side, t, ctx, L, r.first)
 	}
@@ -254,7 +276,7 @@ func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32
 		plain := func(out, in []float32, rows int, t float32, ctx []float32) error {
 			return p.motion.ForwardNoPicture(out, in, rows, F, side, side, t, ctx, L)
 		}
-		den = p.PictureGuided(plain, den, r.first, 1, r.seed)
+		den = p.PictureGuided(plain, den, r.first, items, r.seed)
 		half := len(ctx2) / 2 // both halves the prompt: guidance scales the picture
 		ctx2 = append(append([]float32(nil), ctx2[half:]...), ctx2[half:]...)
 	}
@@ -265,13 +287,44 @@ func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32
 			return preview(step, x0)
 		}
 	}
-	x, err := p.Sample(diffusion.Run{Scheduler: r.Scheduler, Steps: r.Steps, Guidance: float32(r.GuidanceScale), Items: 1,
-		Per: F * p.motion.LatentChannels() * side * side, Seed: r.seed, PreviewEvery: r.previewEvery,
+	per := F * p.motion.LatentChannels() * side * side
+	x, err := p.Sample(diffusion.Run{Scheduler: r.Scheduler, Steps: r.Steps, Guidance: float32(r.GuidanceScale), Items: items,
+		Per: per, Seed: r.seed, PreviewEvery: r.previewEvery,
 		Frames: F, FrameShare: p.motion.FrameNoiseShare()}, ctx2, den, h)
-	if err == nil && r.first != nil {
-		copy(x, r.first)
+	if err != nil {
+		return nil, err
 	}
-	return x, err
+	if r.first != nil {
+		for i := 0; i < items; i++ {
+			copy(x[i*per:], r.first)
+		}
+	}
+	if items == 1 {
+		return x, nil
+	}
+	// Keep the candidate the model predicts best for the prompt: each
+	// noised again to the folder's timestep, scored text-to-video.
+	if err := h.Stopped(); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	half := len(ctx2) / 2
+	ctx := make([]float32, 0, items*half)
+	for i := 0; i < items; i++ {
+		ctx = append(ctx, ctx2[half:]...)
+	}
+	score := func(out, in []float32, rows int, t float32, ctx []float32) error {
+		return p.motion.Forward(out, in, rows, F, side, side, t, ctx, L, nil)
+	}
+	errs, err := p.DenoiseError(score, x, items, p.defaults.RerankTimestep, ctx, r.seed)
+	if err != nil {
+		return nil, err
+	}
+	if h.Timings != nil {
+		h.Timings("rerank", time.Since(t0))
+	}
+	best := diffusion.Pick(errs)
+	return x[best*per : (best+1)*per], nil
 }
 
 // decode turns a video's latents (frames, C, side, side) into 8-bit frames

@@ -39,6 +39,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +66,10 @@ func main() {
 	from := flag.Int("from", 0, "start at clip i = from (the clips before it are drawn, not generated: -n 64 -from 32 adds clips 32–63 to an -n 32 evaluation)")
 	part := flag.String("part", "0/1", "k/K: generate only clips i with i mod K = k (K processes share one evaluation; add their summaries)")
 	frameInit := flag.Float64("frame-init", 0, "image-to-video: start every frame from the picture's latents noised to this strength (0: from pure noise)")
-	mix := flag.String("mix", "", "guidance as weighted model outputs, e.g. \"PTT:5,P00:-4\" (image-to-video at guidance 5), each term P/0 (picture or not; text-to-video: 0), T/0 (prompt or empty for the spatial layers), T/0 (for the motion modules), weights summing to 1; text-to-video \"0TT:3,000:-2\" is guidance 3, \"0TT:3,0T0:-2\" guides the motion modules only")
+	mix := flag.String("mix", "", "guidance as weighted model outputs, e.g. \"PTT:5,P00:-4\" (image-to-video at guidance 5), each term P/0 (picture or not; text-to-video: 0), T/0 (prompt or empty for the spatial layers), T/0 (for the motion modules), weights summing to 1; text-to-video \"0TT:3,000:-2\" is guidance 3, \"0TT:3,0T0:-2\" guides the motion modules only; a fourth character g or m leaves the global or all motion modules out of that term, \"0TT:4,000:-2,0TTg:-1\" adds skip guidance 1 away from the model without its global modules")
+	cands := flag.Int("candidates", 0, "videos sampled per clip, the one the model scores best kept (as plugins/video does with the folder's loom defaults candidates and rerank_timestep); 0: the folder's; every candidate is judged and printed")
+	rerankT := flag.Int("rerank-t", 0, "the timestep candidates are scored at; 0: the folder's rerank_timestep")
+	self := flag.String("self-score", "", "timesteps, e.g. \"300,500,700\": after each clip print the model's own v-prediction error on its video noised again to each (lines \"SS index t prompt negative prompt_maxframe negative_maxframe\")")
 	i2vGuidance := flag.String("i2v-guidance", "", "image-to-video guidance: prompt or picture (default: the folder's image_to_video_guidance, as plugins/video serves it)")
 	i2vPrompt := flag.String("i2v-prompt", "", "image-to-video prompt: caption (the picture's object, read by the folder's captioner, moving the prompt's way) or plain (the prompt as given); default: the folder's image_to_video_prompt, as plugins/video serves it")
 	captionerDir := flag.String("captioner", "models/shapes-captioner", "with -i2v-prompt caption on a folder that names no captioner: the captioner folder")
@@ -108,7 +112,19 @@ func main() {
 		}
 		return
 	}
-	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts, *frameInit, *mix, *i2vGuidance, *i2vPrompt, *captionerDir, *hold, *negative, *from); err != nil {
+	var selfT []float64
+	for _, f := range strings.Split(*self, ",") {
+		if f == "" {
+			continue
+		}
+		t, err := strconv.ParseFloat(f, 64)
+		if err != nil || t < 0 || t > 999 {
+			fmt.Fprintf(os.Stderr, "evalvideo: -self-score %q: timesteps 0…999\n", *self)
+			os.Exit(2)
+		}
+		selfT = append(selfT, t)
+	}
+	if err := run(*model, *n, *seed, *i2v, *steps, *guidance, *sched, *out, k, parts, *frameInit, *mix, *i2vGuidance, *i2vPrompt, *captionerDir, *hold, *negative, *from, selfT, *cands, *rerankT); err != nil {
 		fmt.Fprintln(os.Stderr, "evalvideo:", err)
 		os.Exit(1)
 	}
@@ -127,6 +143,18 @@ type job struct {
 	Got     []string          `json:"mismatches"`
 	Read    string            `json:"read"`
 	Blobs   string            `json:"frame_objects,omitempty"` // objects the checker finds in each frame, e.g. "2211111111111111"
+	// Candidates, with -candidates > 1: each sampled video's score and
+	// reading; the clip is the lowest-scored one's (Chosen).
+	Candidates []candidate `json:"candidates,omitempty"`
+	Chosen     int         `json:"chosen"`
+}
+
+// candidate is one of a clip's sampled videos: its score (the model's own
+// error, diffusion.DenoiseError) and what the checker reads in it.
+type candidate struct {
+	Score float64  `json:"score"`
+	Got   []string `json:"mismatches"`
+	Blobs string   `json:"frame_objects"`
 }
 
 func prompts(n int, seed uint64, i2v bool) []job {
@@ -167,7 +195,7 @@ func prompts(n int, seed uint64, i2v bool) []job {
 	return jobs
 }
 
-func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, scheduler, outDir string, part, parts int, frameInit float64, mix, i2vGuidance, i2vPrompt, captionerDir string, hold bool, negative string, from int) error {
+func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, scheduler, outDir string, part, parts int, frameInit float64, mix, i2vGuidance, i2vPrompt, captionerDir string, hold bool, negative string, from int, selfT []float64, cands, rerankT int) error {
 	p, err := diffusion.Open(dir, 200, 30)
 	if err != nil {
 		return err
@@ -208,6 +236,8 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		Loom struct {
 			Defaults struct {
 				ImageToVideoGuidance string `json:"image_to_video_guidance"`
+				Candidates           int    `json:"candidates"`
+				RerankTimestep       int    `json:"rerank_timestep"`
 			} `json:"defaults"`
 			ImageToVideoPrompt *struct {
 				Captioner string `json:"captioner"`
@@ -223,6 +253,15 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 	}
 	if i2vGuidance == "" {
 		i2vGuidance = index.Loom.Defaults.ImageToVideoGuidance
+	}
+	if cands == 0 {
+		cands = max(index.Loom.Defaults.Candidates, 1)
+	}
+	if rerankT == 0 {
+		rerankT = index.Loom.Defaults.RerankTimestep
+	}
+	if cands > 1 && (terms != nil || frameInit > 0) {
+		return fmt.Errorf("-candidates %d: not with -mix or -frame-init", cands)
 	}
 	if c := index.Loom.ImageToVideoPrompt; c != nil {
 		if i2vPrompt == "" {
@@ -304,11 +343,11 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 			plain := func(out, in []float32, rows int, t float32, ctx []float32) error {
 				return m.ForwardMotionText(out, in, rows, F, side, side, []float32{t}, m.ImageToVideoContext(ctx, empty), ctx, p.CtxLen)
 			}
-			den = p.PictureGuided(plain, den, first, 1, j.Seed)
+			den = p.PictureGuided(plain, den, first, cands, j.Seed)
 			half := len(ctx2) / 2
 			ctx2 = append(ctx2[half:], ctx2[half:]...)
 		}
-		run := diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: 1, Per: F * fl, Seed: j.Seed,
+		run := diffusion.Run{Scheduler: d.Scheduler, Steps: d.Steps, Guidance: float32(d.GuidanceScale), Items: cands, Per: F * fl, Seed: j.Seed,
 			Frames: F, FrameShare: m.Cfg.Motion.FrameNoiseShare}
 		if terms != nil {
 			den, run.Guidance = mixed(m, terms, ctx2, first, ac, F, side, p.CtxLen, j.Seed), 1
@@ -326,7 +365,19 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 			return err
 		}
 		if first != nil {
-			copy(x[:fl], first) // the held first frame
+			for c := 0; c < cands; c++ {
+				copy(x[c*F*fl:], first) // the held first frame
+			}
+		}
+		if cands > 1 {
+			if x, err = pickCandidate(p, m, x, ctx2, cands, rerankT, F, side, px, j); err != nil {
+				return err
+			}
+		}
+		if len(selfT) > 0 {
+			if err := selfScore(m, x, ctx2, ac, selfT, F, side, p.CtxLen, j); err != nil {
+				return err
+			}
 		}
 		rgb := make([]float32, F*3*px*px)
 		if err := p.VAE.DecodeLatents(rgb, x, F, side, side); err != nil {
@@ -349,6 +400,9 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 		}
 		if j.Caption != "" {
 			fmt.Printf("    picture: %q -> prompt %q\n", j.Caption, prompt)
+		}
+		for c, cd := range j.Candidates {
+			fmt.Printf("    candidate %d: score %.5f %s %v\n", c, cd.Score, cd.Blobs, cd.Got)
 		}
 		fmt.Printf("%3d %-40s %-46s %s %v (%.0f s)\n", j.Index, j.Prompt, j.Read, j.Blobs, j.Got, time.Since(t0).Seconds()/float64(i+1))
 	}
@@ -598,23 +652,109 @@ func readData(dir, prefix string, n, latents int) error {
 	return nil
 }
 
+// pickCandidate scores a clip's candidates x (cands videos of F frames) as
+// plugins/video does (diffusion.DenoiseError at timestep rt, text-to-video,
+// the prompt: ctx2's second half), judges each, and returns the
+// lowest-scored one's latents.
+func pickCandidate(p *diffusion.Pipeline, m *towers.MotionUNet, x, ctx2 []float32, cands, rt, F, side, px int, j *job) ([]float32, error) {
+	half, per := len(ctx2)/2, len(x)/cands
+	ctx := make([]float32, 0, cands*half)
+	for c := 0; c < cands; c++ {
+		ctx = append(ctx, ctx2[half:]...)
+	}
+	score := func(out, in []float32, rows int, t float32, ctx []float32) error {
+		return m.Forward(out, in, rows, F, side, side, []float32{t}, ctx, p.CtxLen)
+	}
+	errs, err := p.DenoiseError(score, x, cands, rt, ctx, j.Seed)
+	if err != nil {
+		return nil, err
+	}
+	rgb := make([]float32, F*3*px*px)
+	for c := 0; c < cands; c++ {
+		if err := p.VAE.DecodeLatents(rgb, x[c*per:(c+1)*per], F, side, side); err != nil {
+			return nil, err
+		}
+		frames := make([]image.Image, F)
+		for f := range frames {
+			frames[f] = diffusion.ToNRGBA(rgb[f*3*px*px:(f+1)*3*px*px], px, px)
+		}
+		jc := *j
+		jc.readBack(frames)
+		j.Candidates = append(j.Candidates, candidate{Score: errs[c], Got: jc.Got, Blobs: jc.Blobs})
+	}
+	j.Chosen = diffusion.Pick(errs)
+	return x[j.Chosen*per : (j.Chosen+1)*per], nil
+}
+
+// selfScore prints the model's own v-prediction error on the video it made
+// (x, latents (F, C, side, side)) noised again to each timestep of ts, with
+// the prompt (c) and the negative prompt (u), mean over the video and the
+// most of any frame: "SS index t c u cmaxframe umaxframe".
+func selfScore(m *towers.MotionUNet, x, ctx2 []float32, ac []float64, ts []float64, F, side, L int, j *job) error {
+	LD := len(ctx2) / 2
+	eps := make([]float32, len(x))
+	xt := make([]float32, len(x))
+	out := make([]float32, len(x))
+	fl := len(x) / F
+	for k, t := range ts {
+		diffusion.Noise(int64(j.Seed)+int64(k+1)<<36, 0).Fill(eps, 1)
+		a := ac[min(int(t+0.5), len(ac)-1)]
+		sa, sb := math.Sqrt(a), math.Sqrt(1-a)
+		for q := range x {
+			xt[q] = float32(sa*float64(x[q]) + sb*float64(eps[q]))
+		}
+		var res [2][2]float64 // (c, u) × (mean, max frame)
+		for h, ctx := range [][]float32{ctx2[LD:], ctx2[:LD]} {
+			if err := m.Forward(out, xt, 1, F, side, side, []float32{float32(t)}, ctx, L); err != nil {
+				return err
+			}
+			for f := 0; f < F; f++ {
+				e := 0.0
+				for q := f * fl; q < (f+1)*fl; q++ {
+					v := sa*float64(eps[q]) - sb*float64(x[q])
+					d := float64(out[q]) - v
+					e += d * d
+				}
+				e /= float64(fl)
+				res[h][0] += e / float64(F)
+				res[h][1] = max(res[h][1], e)
+			}
+		}
+		fmt.Printf("SS %d %g %.5f %.5f %.5f %.5f\n", j.Index, t, res[0][0], res[1][0], res[0][1], res[1][1])
+	}
+	return nil
+}
+
 // term is one model output of a mixed guidance: with the picture or not,
 // the prompt or the empty one for the spatial cross-attention and for the
 // motion modules, and its weight.
 type term struct {
 	picture, spatialText, motionText bool
+	skip                             towers.MotionSkip
 	w                                float64
 }
 
 // parseMix reads "PTT:5,P00:-4": per term three characters (P or 0: the
 // picture; T or 0: the prompt for the spatial layers; T or 0: for the motion
-// modules) and a weight; the weights sum to 1.
+// modules), optionally g (the global motion modules left out) or m (every
+// motion module left out), and a weight; the weights sum to 1.
 func parseMix(mix string) ([]term, error) {
 	var ts []term
 	sum := 0.0
 	for _, f := range strings.Split(mix, ",") {
 		code, w, ok := strings.Cut(f, ":")
 		var t term
+		if len(code) == 4 {
+			switch code[3] {
+			case 'g':
+				t.skip = towers.SkipGlobal
+			case 'm':
+				t.skip = towers.SkipGlobal | towers.SkipLocal
+			default:
+				return nil, fmt.Errorf("-mix term %q: a fourth character is g or m", f)
+			}
+			code = code[:3]
+		}
 		if _, err := fmt.Sscanf(w, "%g", &t.w); !ok || len(code) != 3 || err != nil {
 			return nil, fmt.Errorf("-mix term %q is not like PTT:5", f)
 		}
@@ -636,6 +776,12 @@ func parseMix(mix string) ([]term, error) {
 // is the plain model with its spatial and motion prompts.
 func mixed(m *towers.MotionUNet, terms []term, ctx2, first []float32, ac []float64, F, side, L int, seed int64) diffusion.Denoiser {
 	fl, LD := len(first), len(ctx2)/2
+	views := map[towers.MotionSkip]*towers.MotionUNet{}
+	for _, tm := range terms {
+		if tm.skip != 0 && views[tm.skip] == nil {
+			views[tm.skip] = m.WithoutMotion(tm.skip)
+		}
+	}
 	eps0 := make([]float32, fl)
 	diffusion.Noise(seed+1<<40, 0).Fill(eps0, 1)
 	row := func(text bool) []float32 {
@@ -648,6 +794,10 @@ func mixed(m *towers.MotionUNet, terms []term, ctx2, first []float32, ac []float
 		acc, tmp := make([]float64, len(in)), make([]float32, len(in))
 		for _, tm := range terms {
 			sc, mc := row(tm.spatialText), row(tm.motionText)
+			m := m
+			if tm.skip != 0 {
+				m = views[tm.skip]
+			}
 			if first == nil {
 				if err := m.ForwardMotionText(tmp, in, 1, F, side, side, []float32{t}, sc, mc, L); err != nil {
 					return err

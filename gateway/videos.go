@@ -63,6 +63,7 @@ type videoRequest struct {
 	GuidanceScale  *float64        `json:"guidance_scale"`
 	Scheduler      string          `json:"scheduler"`
 	Seed           *int64          `json:"seed"`
+	Candidates     *int            `json:"candidates"`
 }
 
 // flexNumber accepts 4 or "4" (OpenAI sends seconds as a string).
@@ -154,7 +155,7 @@ func (s *Server) formVideoRequest(c *gin.Context, req *videoRequest) (*queue.Blo
 	}
 	if err := firstError(formNumber(c, "frames", strconv.Atoi, &req.Frames), formNumber(c, "fps", strconv.Atoi, &req.FPS),
 		formNumber(c, "steps", strconv.Atoi, &req.Steps), formNumber(c, "guidance_scale", parseFloat, &req.GuidanceScale),
-		formNumber(c, "seed", parseInt64, &req.Seed)); err != nil {
+		formNumber(c, "seed", parseInt64, &req.Seed), formNumber(c, "candidates", strconv.Atoi, &req.Candidates)); err != nil {
 		return nil, err
 	}
 	files := form.File["input_reference"]
@@ -234,8 +235,12 @@ func (s *Server) videoJob(c *gin.Context, req *videoRequest) (queue.Job, error) 
 	p := tasks.VideoGenerateParams{Prompt: req.Prompt, Format: "both",
 		Denoising: tasks.Denoising{NegativePrompt: req.NegativePrompt, GuidanceScale: req.GuidanceScale, Scheduler: req.Scheduler}}
 	if err := firstError(checkIntRange("fps", req.FPS, 1, maxVideoFPS), checkIntRange("frames", req.Frames, 1, maxVideoFrames),
-		checkIntRange("steps", req.Steps, 1, maxVideoSteps), checkRange("guidance_scale", req.GuidanceScale, 0, tasks.MaxGuidanceScale)); err != nil {
+		checkIntRange("steps", req.Steps, 1, maxVideoSteps), checkRange("guidance_scale", req.GuidanceScale, 0, tasks.MaxGuidanceScale),
+		checkIntRange("candidates", req.Candidates, 1, tasks.MaxVideoCandidates)); err != nil {
 		return queue.Job{}, err
+	}
+	if req.Candidates != nil {
+		p.Candidates = *req.Candidates
 	}
 	if req.Scheduler != "" && !slices.Contains(tasks.ImageSchedulers, req.Scheduler) {
 		return queue.Job{}, badRequest("scheduler: %q is not one of %s", req.Scheduler, strings.Join(tasks.ImageSchedulers, ", "))

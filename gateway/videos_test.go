@@ -79,7 +79,7 @@ func TestVideoLifecycle(t *testing.T) {
 	ref := pngBytes(8, 8)
 
 	code, hdr, body := e.postJSON("/v1/videos", map[string]any{"model": "vid", "prompt": "a small red circle moving up",
-		"seconds": 2, "size": "128x128", "input_reference": map[string]string{"image_url": dataURL(ref)}})
+		"seconds": 2, "size": "128x128", "candidates": 3, "input_reference": map[string]string{"image_url": dataURL(ref)}})
 	v := decode[video](t, body)
 	if code != 200 || v.Object != "video" || v.Model != "vid" || v.Prompt != "a small red circle moving up" || v.Size != "128x128" ||
 		v.Seconds != "2" || hdr.Get("Location") != "/v1/videos/"+v.ID || v.CreatedAt == 0 || v.Error != nil {
@@ -107,7 +107,7 @@ func TestVideoLifecycle(t *testing.T) {
 	}
 	var p tasks.VideoGenerateParams
 	json.Unmarshal(st.Job.Params, &p)
-	if p.Frames != 16 || p.FPS != 8 || p.Width != 128 || p.Height != 128 || p.Format != "both" || len(st.Job.Inputs) != 1 ||
+	if p.Frames != 16 || p.FPS != 8 || p.Width != 128 || p.Height != 128 || p.Format != "both" || p.Candidates != 3 || len(st.Job.Inputs) != 1 ||
 		st.Job.Inputs[0].Name != "image" || !bytes.Equal(st.Job.Inputs[0].Data, ref) {
 		t.Fatalf("job params %+v, inputs %d", p, len(st.Job.Inputs))
 	}
@@ -275,6 +275,8 @@ func TestVideoBadInput(t *testing.T) {
 		{"steps too many", `{"model":"vid","prompt":"x","steps":151}`, 400, "invalid_request", "steps"},
 		{"steps zero", `{"model":"vid","prompt":"x","steps":0}`, 400, "invalid_request", "steps"},
 		{"guidance", `{"model":"vid","prompt":"x","guidance_scale":31}`, 400, "invalid_request", "guidance_scale"},
+		{"candidates too many", `{"model":"vid","prompt":"x","candidates":5}`, 400, "invalid_request", "candidates"},
+		{"candidates zero", `{"model":"vid","prompt":"x","candidates":0}`, 400, "invalid_request", "candidates"},
 		{"scheduler", `{"model":"vid","prompt":"x","scheduler":"plms"}`, 400, "invalid_request", "scheduler"},
 		{"size", `{"model":"vid","prompt":"x","size":"1280x720"}`, 400, "invalid_request", "size"},
 		{"size garbage", `{"model":"vid","prompt":"x","size":"big"}`, 400, "invalid_request", "size"},

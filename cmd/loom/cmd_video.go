@@ -35,6 +35,7 @@ func runVideo(args []string, stdout, stderr io.Writer) error {
 	fps := fs.Int("fps", 0, "frames per second, 1…60 (0: the model's, 8)")
 	size := fs.Int("size", 0, "frame side in pixels: the model's native size, or an upscale to 128, 256 or 512 (0: native)")
 	first := fs.String("image", "", "image-to-video: this picture is the first frame")
+	candidates := fs.Int("candidates", 0, "videos sampled per prompt, the one the model scores best kept, 1…4 (0: the model's; 1 is fastest)")
 	model := fs.String("model", "", "video.generate model id, a pipeline folder under a models directory (default: the first installed)")
 	threads := fs.Int("threads", 0, "kernel threads in the plugin process (0: all cores)")
 	models := fs.String("models", modelDirsDefault(), "model directories, colon-separated (env LOOM_MODELS)")
@@ -60,7 +61,7 @@ func runVideo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	req := tasks.VideoGenerateParams{PreviewEvery: new(int), Denoising: tasks.Denoising{NegativePrompt: *negative, Steps: *steps, Scheduler: *scheduler}, Frames: *frames, FPS: *fps,
-		Width: *size, Height: *size, Format: ext}
+		Width: *size, Height: *size, Format: ext, Candidates: *candidates}
 	switch {
 	case *steps < 0 || *steps > 150:
 		return usagef("--steps must be 1…150")
@@ -72,6 +73,8 @@ func runVideo(args []string, stdout, stderr io.Writer) error {
 		return usagef("--fps must be 1…60")
 	case *size < 0:
 		return usagef("--size must be positive")
+	case *candidates < 0 || *candidates > tasks.MaxVideoCandidates:
+		return usagef("--candidates must be 1…%d", tasks.MaxVideoCandidates)
 	case *threads < 0:
 		return usagef("--threads must be ≥ 0")
 	}

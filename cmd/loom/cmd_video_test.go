@@ -26,6 +26,7 @@ func TestVideoUsage(t *testing.T) {
 		{"--prompt", "x", "--out", "clip.mp4", "--frames", "65"},
 		{"--prompt", "x", "--out", "clip.mp4", "--fps", "61"},
 		{"--prompt", "x", "--out", "clip.mp4", "--steps", "151"},
+		{"--prompt", "x", "--out", "clip.mp4", "--candidates", "5"},
 		{"--prompt", "x", "--out", "clip.mp4", "extra"},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -113,6 +113,10 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 	if p.PreviewEvery != nil {
 		r.previewEvery = *p.PreviewEvery
 	}
+	r.candidates = pl.defaults.Candidates
+	if p.Candidates != 0 {
+		r.candidates = p.Candidates
+	}
 
 	var timings diffusion.Timings
 	t0 := time.Now()
@@ -147,7 +151,7 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 		}
 		return nil
 	}
-	x, err := pl.generate(r, ctx2, diffusion.Hooks{
+	x, chosen, err := pl.generate(r, ctx2, diffusion.Hooks{
 		Stopped: ctx.Err,
 		Timings: timings.Add,
 		Progress: func(step, total int) error {
@@ -184,7 +188,7 @@ func (e *videoEngine) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event)
 	t = time.Now()
 	res := tasks.VideoGenerateResult{Model: model, Frames: r.frames, FPS: fps, Seconds: float64(r.frames) / float64(fps), Width: w, Height: h,
 		Scheduler: r.Scheduler, Steps: r.Steps, GuidanceScale: r.GuidanceScale, Seed: job.Seed, ImageToVideo: img != nil,
-		ImageCaption: caption}
+		ImageCaption: caption, Candidates: max(r.candidates, 1), Candidate: chosen}
 	if caption != "" {
 		res.ModelPrompt = prompt
 	}

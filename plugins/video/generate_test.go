@@ -323,6 +323,24 @@ func TestGenerateSameBytes(t *testing.T) {
 			t.Fatalf("%s differs between two runs", name)
 		}
 	}
+	if a.result.Candidates != 1 || a.result.Candidate != 0 {
+		t.Fatalf("one candidate: result says %d, kept %d", a.result.Candidates, a.result.Candidate)
+	}
+	// Two candidates (the request's param): the same bytes again, and the result says so.
+	params2 := `{"prompt":"a small blue circle moving left","steps":3,"preview_every":0,"candidates":2}`
+	c, err := runJob(context.Background(), t, e, 5, params2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := runJob(context.Background(), t, e, 5, params2)
+	if c.result.Candidates != 2 || c.result.Candidate != d.result.Candidate || c.result.Candidate < 0 || c.result.Candidate > 1 {
+		t.Fatalf("two candidates: results %+v and %+v", c.result, d.result)
+	}
+	for name, ev := range c.artifacts {
+		if !bytes.Equal(ev.Data, d.artifacts[name].Data) {
+			t.Fatalf("two candidates: %s differs between two runs", name)
+		}
+	}
 }
 
 // TestGenerateShapesAndFormats: frames, fps, size and format reach the
@@ -457,6 +475,8 @@ func TestBadInput(t *testing.T) {
 		{`{"prompt":"x","guidance_scale":31}`, nil, "guidance_scale: 31 is above the maximum 30"},
 		{`{"prompt":"x","scheduler":"heun"}`, nil, "scheduler: \"heun\" is not one of"},
 		{`{"prompt":"x","format":"avi"}`, nil, "format: \"avi\" is not one of"},
+		{`{"prompt":"x","candidates":5}`, nil, "candidates: 5 is above the maximum 4"},
+		{`{"prompt":"x","candidates":0.5}`, nil, "params"},
 		{`{"prompt":"x","width":100}`, nil, "width 100"},
 		{`{"prompt":"x","width":512,"height":512,"frames":20}`, nil, "at most"},
 		{`{"prompt":"x","seconds":2}`, nil, "seconds: unknown key"},
@@ -612,22 +632,25 @@ func TestGenerateKeepsTheBestCandidate(t *testing.T) {
 	for _, c := range []struct {
 		targets [][]float32
 		want    []float32
+		chosen  int
 		scored  int
 	}{
-		{[][]float32{clip, zero}, zero, 1},
-		{[][]float32{zero, clip}, zero, 1},
-		{[][]float32{clip, clip, zero}, zero, 1},
-		{[][]float32{clip}, clip, 0},
+		{[][]float32{clip, zero}, zero, 1, 1},
+		{[][]float32{zero, clip}, zero, 0, 1},
+		{[][]float32{clip, clip, zero}, zero, 2, 1},
+		{[][]float32{clip}, clip, 0, 0},
 	} {
 		m := &pickMotion{p: pl.Pipeline, targets: c.targets}
 		p := &pipeline{Pipeline: pl.Pipeline, motion: m, side: 16, native: 64,
-			defaults: videoDefaults{Frames: 16, FPS: 8, Candidates: len(c.targets), RerankTimestep: 700}}
-		x, err := p.generate(r, ctx2, diffusion.Hooks{Stopped: func() error { return nil }, Progress: func(int, int) error { return nil }, Timings: func(string, time.Duration) {}})
+			defaults: videoDefaults{Frames: 16, FPS: 8, Candidates: 1, RerankTimestep: 700}}
+		r.candidates = len(c.targets)
+		x, chosen, err := p.generate(r, ctx2, diffusion.Hooks{Stopped: func() error { return nil }, Progress: func(int, int) error { return nil }, Timings: func(string, time.Duration) {}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(x) != len(clip) || !near(x, c.want) || m.scored != c.scored {
-			t.Errorf("%d candidates: got %d floats (the wanted video: %v), scored %d times", len(c.targets), len(x), len(x) == len(clip) && near(x, c.want), m.scored)
+		if len(x) != len(clip) || !near(x, c.want) || m.scored != c.scored || chosen != c.chosen {
+			t.Errorf("%d candidates: got %d floats (the wanted video: %v), candidate %d (want %d), scored %d times",
+				len(c.targets), len(x), len(x) == len(clip) && near(x, c.want), chosen, c.chosen, m.scored)
 		}
 	}
 }
@@ -635,7 +658,7 @@ func TestGenerateKeepsTheBestCandidate(t *testing.T) {
 // A folder's candidates and rerank_timestep are bounded when it loads.
 func TestCandidatesRefused(t *testing.T) {
 	oracleEngine(t)
-	for _, d := range []string{`"candidates":5,"rerank_timestep":700`, `"candidates":2`, `"candidates":-1`, `"candidates":2,"rerank_timestep":1000`} {
+	for _, d := range []string{`"candidates":5,"rerank_timestep":700`, `"candidates":2,"rerank_timestep":-5`, `"candidates":-1`, `"candidates":2,"rerank_timestep":1000`} {
 		dir := t.TempDir()
 		m := filepath.Join(dir, "v")
 		os.MkdirAll(filepath.Join(m, "motion_adapter"), 0o755)

@@ -24,6 +24,7 @@ import (
 	"github.com/loomhq/loom/core/diffusion"
 	"github.com/loomhq/loom/core/towers"
 	"github.com/loomhq/loom/plugins/sdk"
+	"github.com/loomhq/loom/plugins/sdk/tasks"
 	"github.com/loomhq/loom/shapes"
 )
 
@@ -120,13 +121,15 @@ type videoDefaults struct {
 	// … of its seed) before it keeps the one the model itself predicts
 	// best: each finished candidate noised again to RerankTimestep and
 	// scored by the conditional model's error there
-	// (diffusion.DenoiseError). 0 or 1: one video, no scoring.
+	// (diffusion.DenoiseError). 0 or 1: one video, no scoring. A request's
+	// candidates param chooses for itself. RerankTimestep 0: 70 % of the
+	// schedule's training timesteps (700 of 1,000).
 	Candidates     int `json:"candidates"`
 	RerankTimestep int `json:"rerank_timestep"`
 }
 
-// maxCandidates bounds a folder's candidates (each is a whole sampling run).
-const maxCandidates = 4
+// maxCandidates bounds candidates (each is a whole sampling run).
+const maxCandidates = tasks.MaxVideoCandidates
 
 // pictureCaption is model_index.json's "loom": {"image_to_video_prompt":
 // {…}}: image-to-video reads the picture's object with an image captioner
@@ -204,11 +207,14 @@ func (p *pipeline) load(loadMotion motionLoader) error {
 	if p.defaults.Candidates == 0 {
 		p.defaults.Candidates = 1
 	}
+	if p.defaults.RerankTimestep == 0 {
+		p.defaults.RerankTimestep = p.Sched.NumTrainTimesteps * 7 / 10
+	}
 	m, v := p.motion, p.VAE.Cfg
 	switch {
 	case p.defaults.Frames < 1 || p.defaults.Frames > min(maxFrames, m.MaxFrames()) || p.defaults.FPS < 1 || p.defaults.FPS > maxFPS:
 		return fmt.Errorf("model_index.json: bad loom defaults %+v (the motion modules cover %d frames)", p.defaults, m.MaxFrames())
-	case p.defaults.Candidates < 1 || p.defaults.Candidates > maxCandidates || (p.defaults.Candidates > 1 && (p.defaults.RerankTimestep < 1 || p.defaults.RerankTimestep > p.Sched.NumTrainTimesteps-1)):
+	case p.defaults.Candidates < 1 || p.defaults.Candidates > maxCandidates || p.defaults.RerankTimestep < 1 || p.defaults.RerankTimestep > p.Sched.NumTrainTimesteps-1:
 		return fmt.Errorf("model_index.json: candidates %d (1…%d) with rerank_timestep %d (1…%d)", p.defaults.Candidates, maxCandidates, p.defaults.RerankTimestep, p.Sched.NumTrainTimesteps-1)
 	case !slices.Contains([]string{"", "prompt", "picture"}, p.defaults.ImageToVideoGuidance):
 		return fmt.Errorf("model_index.json: image_to_video_guidance %q (\"prompt\" or \"picture\")", p.defaults.ImageToVideoGuidance)
@@ -251,24 +257,25 @@ type run struct {
 	frames             int
 	seed               int64
 	first              []float32 // clean latents (C, side, side) of the first frame; nil: text-to-video
+	candidates         int       // videos sampled, the best kept (0: 1)
 	previewEvery       int
 }
 
 // generate samples one video and returns its latents (frames, C, side,
-// side); h.Preview receives the same shape (the frames' x̂₀, of candidate
-// 0). A folder with candidates > 1 samples that many side by side (one
-// batch, noise items 0, 1, … of the seed) and returns the one the model
-// scores best (videoDefaults.Candidates); candidate 0 is the video a
-// one-candidate folder makes from the same seed. In an
+// side) and which candidate it is; h.Preview receives the same shape (the
+// frames' x̂₀, of candidate 0). With r.candidates > 1 it samples that many
+// side by side (one batch, noise items 0, 1, … of the seed) and returns
+// the one the model scores best (videoDefaults.Candidates); candidate 0 is
+// the video one candidate makes from the same seed. In an
 // image-to-video run frame 0 is the given picture: its latents replace
 // whatever the sampler holds there, in the previews and at the end (the
 // motion UNet sees them as frame 0's clean input at every step). A folder
 // with image_to_video_guidance "picture" guides image-to-video by the
 // picture (the negative prompt is then not used).
-func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32, error) {
+func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32, int, error) {
 	side, F := p.side, r.frames
 	L := p.CtxLen
-	items := max(p.defaults.Candidates, 1)
+	items := max(r.candidates, 1)
 	den := func(out, in []float32, rows int, t float32, ctx []float32) error {
 		return p.motion.Forward(out, in, rows, F, side, side, t, ctx, L, r.first)
 	}
@@ -292,7 +299,7 @@ func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32
 		Per: per, Seed: r.seed, PreviewEvery: r.previewEvery,
 		Frames: F, FrameShare: p.motion.FrameNoiseShare()}, ctx2, den, h)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if r.first != nil {
 		for i := 0; i < items; i++ {
@@ -300,12 +307,12 @@ func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32
 		}
 	}
 	if items == 1 {
-		return x, nil
+		return x, 0, nil
 	}
 	// Keep the candidate the model predicts best for the prompt: each
 	// noised again to the folder's timestep, scored text-to-video.
 	if err := h.Stopped(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	t0 := time.Now()
 	half := len(ctx2) / 2
@@ -318,13 +325,13 @@ func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32
 	}
 	errs, err := p.DenoiseError(score, x, items, p.defaults.RerankTimestep, ctx, r.seed)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if h.Timings != nil {
 		h.Timings("rerank", time.Since(t0))
 	}
 	best := diffusion.Pick(errs)
-	return x[best*per : (best+1)*per], nil
+	return x[best*per : (best+1)*per], best, nil
 }
 
 // decode turns a video's latents (frames, C, side, side) into 8-bit frames

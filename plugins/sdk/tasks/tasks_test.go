@@ -127,7 +127,7 @@ func TestBoundsMatchTags(t *testing.T) {
 	v := sch.Properties
 	if v["frames"].Maximum != MaxVideoFrames || v["fps"].Maximum != MaxVideoFPS || v["steps"].Maximum != MaxImageSteps ||
 		v["guidance_scale"].Maximum != MaxGuidanceScale || !reflect.DeepEqual(v["scheduler"].Enum, ImageSchedulers) ||
-		!reflect.DeepEqual(v["format"].Enum, VideoFormats) {
+		!reflect.DeepEqual(v["format"].Enum, VideoFormats) || v["candidates"].Maximum != MaxVideoCandidates {
 		t.Fatalf("video tags and constants disagree: %+v", v)
 	}
 }

@@ -13,6 +13,7 @@ type VideoGenerateParams struct {
 	Height       int    `json:"height,omitempty" schema:"minimum=0"`
 	Format       string `json:"format,omitempty" schema:"enum=mp4|gif|both,default=both" doc:"the video files to write: video.mp4, video.gif or both"`
 	PreviewEvery *int   `json:"preview_every,omitempty" schema:"minimum=0,maximum=150,default=5" doc:"steps between preview events (an animated GIF of the frames' x̂₀); 0 = none"`
+	Candidates   int    `json:"candidates,omitempty" schema:"minimum=1,maximum=4" doc:"videos sampled side by side from the seed, the one the model itself scores best kept (absent: the model's, 2 for shapes-video); 1 is fastest"`
 	Timings      bool   `json:"timings,omitempty" doc:"add per-stage timings (ms) to the result"`
 }
 
@@ -22,6 +23,8 @@ type VideoGenerateParams struct {
 const (
 	MaxVideoFrames = 64
 	MaxVideoFPS    = 60
+	// MaxVideoCandidates bounds candidates, each a whole sampling run.
+	MaxVideoCandidates = 4
 	// DefaultVideoFPS is the files' rate when a job gives none.
 	DefaultVideoFPS = 8
 )
@@ -47,6 +50,8 @@ type VideoGenerateResult struct {
 	ImageToVideo  bool               `json:"image_to_video,omitempty"`
 	ImageCaption  string             `json:"image_caption,omitempty"` // what the model's captioner read in the picture (a folder with image_to_video_prompt)
 	ModelPrompt   string             `json:"model_prompt,omitempty"`  // the prompt the model was given, beside image_caption: the picture's object moving the prompt's way, or the prompt as given
+	Candidates    int                `json:"candidates"`              // videos sampled
+	Candidate     int                `json:"candidate"`               // the one kept (0 … candidates-1): the lowest score
 	Files         []VideoFile        `json:"files"`
 	UpscaledFrom  []int              `json:"upscaled_from,omitempty"` // the sampled size [w, h] when enlarged
 	Timings       map[string]float64 `json:"timings,omitempty"`       // ms: text, caption, vae_encode, unet_total, unet_per_step, vae_decode, encode

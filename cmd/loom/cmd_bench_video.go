@@ -54,7 +54,7 @@ func runBenchVideo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var unet, vae, text, enc float64
+	var unet, vae, text, enc, rerank float64
 	start := time.Now()
 	for i := 0; i < *videos; i++ {
 		if _, res, err = generateVideo(ctx, s.engine, *model, int64(i+1), req, nil); err != nil {
@@ -64,17 +64,18 @@ func runBenchVideo(args []string, stdout, stderr io.Writer) error {
 		vae += res.Timings["vae_decode"]
 		text += res.Timings["text"]
 		enc += res.Timings["encode"]
+		rerank += res.Timings["rerank"]
 	}
 	n := float64(*videos)
 	perVideo := float64(time.Since(start).Microseconds()) / 1000 / n
 	out := map[string]any{"op": "video", "model": res.Model, "steps": *steps, "videos": *videos, "frames": res.Frames,
 		"width": res.Width, "height": res.Height, "threads": *threads, "format": *format,
 		"ms_per_video": round3(perVideo), "ms_per_unet_step": round3(unet / n), "ms_vae_decode": round3(vae / n),
-		"ms_text_encoder": round3(text / n), "ms_encode_files": round3(enc / n)}
+		"ms_text_encoder": round3(text / n), "ms_encode_files": round3(enc / n), "candidates": res.Candidates, "ms_rerank": round3(rerank / n)}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(out)
 	}
-	fmt.Fprintf(stdout, "video %s: %.0f ms/video (%d frames, %d steps: %.1f ms per guided motion-UNet step, VAE decode %.1f ms, files %.1f ms, text encoder %.1f ms; %d threads, through the plugin process)\n",
-		res.Model, perVideo, res.Frames, *steps, unet/n, vae/n, enc/n, text/n, *threads)
+	fmt.Fprintf(stdout, "video %s: %.0f ms/video (%d frames, %d steps, %d candidates: %.1f ms per guided motion-UNet step, scoring %.1f ms, VAE decode %.1f ms, files %.1f ms, text encoder %.1f ms; %d threads, through the plugin process)\n",
+		res.Model, perVideo, res.Frames, *steps, res.Candidates, unet/n, rerank/n, vae/n, enc/n, text/n, *threads)
 	return nil
 }

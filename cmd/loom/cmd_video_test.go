@@ -125,10 +125,14 @@ func TestVideoThroughPlugin(t *testing.T) {
 		t.Fatalf("9 frames on an 8-frame model: exit %d, %s", code, stderr)
 	}
 
+	if code, _, stderr := run("video", "--prompt", "red", "--candidates", "2", "--out", filepath.Join(dir, "two.gif")); code != 0 {
+		t.Fatalf("two candidates: exit %d, %s", code, stderr)
+	}
+
 	code, stdout, stderr := run("bench video", "--videos", "1", "--json")
 	var bench map[string]any
 	if code != 0 || json.Unmarshal([]byte(stdout), &bench) != nil || bench["frames"] != 5.0 || bench["ms_per_video"].(float64) <= 0 ||
-		bench["ms_per_unet_step"].(float64) <= 0 {
+		bench["ms_per_unet_step"].(float64) <= 0 || bench["candidates"] != 1.0 {
 		t.Fatalf("bench video: exit %d, %q, %s", code, stdout, stderr)
 	}
 }

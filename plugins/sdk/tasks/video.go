@@ -54,7 +54,7 @@ type VideoGenerateResult struct {
 	Candidate     int                `json:"candidate"`               // the one kept (0 … candidates-1): the lowest score
 	Files         []VideoFile        `json:"files"`
 	UpscaledFrom  []int              `json:"upscaled_from,omitempty"` // the sampled size [w, h] when enlarged
-	Timings       map[string]float64 `json:"timings,omitempty"`       // ms: text, caption, vae_encode, unet_total, unet_per_step, vae_decode, encode
+	Timings       map[string]float64 `json:"timings,omitempty"`       // ms: text, caption, vae_encode, unet_total, unet_per_step, rerank, vae_decode, encode
 }
 
 // VideoFile is one artifact of a VideoGenerateResult.

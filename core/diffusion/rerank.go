@@ -56,6 +56,23 @@ func (p *Pipeline) DenoiseError(den Denoiser, x []float32, items, t int, ctx []f
 	return errs, nil
 }
 
+// PickCandidate scores items finished candidates x (items, per) with
+// DenoiseError at timestep t, each conditioned on the prompt (ctx2's second
+// half, as EncodePrompts gives it), and returns the lowest one's index and
+// every score.
+func (p *Pipeline) PickCandidate(den Denoiser, x []float32, items, t int, ctx2 []float32, seed int64) (int, []float64, error) {
+	half := len(ctx2) / 2
+	ctx := make([]float32, 0, items*half)
+	for i := 0; i < items; i++ {
+		ctx = append(ctx, ctx2[half:]...)
+	}
+	errs, err := p.DenoiseError(den, x, items, t, ctx, seed)
+	if err != nil {
+		return 0, nil, err
+	}
+	return Pick(errs), errs, nil
+}
+
 // Pick is the index of the lowest score (the first of equals; NaN never
 // wins over a number).
 func Pick(scores []float64) int {

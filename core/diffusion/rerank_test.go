@@ -2,6 +2,7 @@ package diffusion
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/loomhq/loom/core/sched"
@@ -84,4 +85,27 @@ func maxDiff(a, b []float32) float64 {
 		d = max(d, math.Abs(float64(a[i]-b[i])))
 	}
 	return d
+}
+
+// PickCandidate conditions every candidate on the prompt (ctx2's second
+// half) and returns DenoiseError's scores with Pick's choice.
+func TestPickCandidate(t *testing.T) {
+	p := &Pipeline{Sched: schedConfig(t, "v_prediction")}
+	var seen []float32
+	den := func(out, in []float32, items int, ts float32, ctx []float32) error {
+		seen = append(seen[:0], ctx...)
+		clear(out)
+		return nil
+	}
+	x := make([]float32, 3*8) // candidate 2 is far from zero: it scores worst
+	for q := 16; q < 24; q++ {
+		x[q] = 5
+	}
+	best, errs, err := p.PickCandidate(den, x, 3, 700, []float32{0, 0, 1, 1}, 5)
+	if err != nil || len(errs) != 3 || best != Pick(errs) || best == 2 || errs[2] < errs[0] {
+		t.Fatalf("best %d of %v: %v", best, errs, err)
+	}
+	if !slices.Equal(seen, []float32{1, 1, 1, 1, 1, 1}) {
+		t.Fatalf("context %v: want the prompt's half for each of 3 candidates", seen)
+	}
 }

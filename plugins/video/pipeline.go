@@ -315,22 +315,16 @@ func (p *pipeline) generate(r run, ctx2 []float32, h diffusion.Hooks) ([]float32
 		return nil, 0, err
 	}
 	t0 := time.Now()
-	half := len(ctx2) / 2
-	ctx := make([]float32, 0, items*half)
-	for i := 0; i < items; i++ {
-		ctx = append(ctx, ctx2[half:]...)
-	}
 	score := func(out, in []float32, rows int, t float32, ctx []float32) error {
 		return p.motion.Forward(out, in, rows, F, side, side, t, ctx, L, nil)
 	}
-	errs, err := p.DenoiseError(score, x, items, p.defaults.RerankTimestep, ctx, r.seed)
+	best, _, err := p.PickCandidate(score, x, items, p.defaults.RerankTimestep, ctx2, r.seed)
 	if err != nil {
 		return nil, 0, err
 	}
 	if h.Timings != nil {
 		h.Timings("rerank", time.Since(t0))
 	}
-	best := diffusion.Pick(errs)
 	return x[best*per : (best+1)*per], best, nil
 }
 

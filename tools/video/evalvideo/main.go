@@ -657,15 +657,11 @@ func readData(dir, prefix string, n, latents int) error {
 // the prompt: ctx2's second half), judges each, and returns the
 // lowest-scored one's latents.
 func pickCandidate(p *diffusion.Pipeline, m *towers.MotionUNet, x, ctx2 []float32, cands, rt, F, side, px int, j *job) ([]float32, error) {
-	half, per := len(ctx2)/2, len(x)/cands
-	ctx := make([]float32, 0, cands*half)
-	for c := 0; c < cands; c++ {
-		ctx = append(ctx, ctx2[half:]...)
-	}
+	per := len(x) / cands
 	score := func(out, in []float32, rows int, t float32, ctx []float32) error {
 		return m.Forward(out, in, rows, F, side, side, []float32{t}, ctx, p.CtxLen)
 	}
-	errs, err := p.DenoiseError(score, x, cands, rt, ctx, j.Seed)
+	best, errs, err := p.PickCandidate(score, x, cands, rt, ctx2, j.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -682,7 +678,7 @@ func pickCandidate(p *diffusion.Pipeline, m *towers.MotionUNet, x, ctx2 []float3
 		jc.readBack(frames)
 		j.Candidates = append(j.Candidates, candidate{Score: errs[c], Got: jc.Got, Blobs: jc.Blobs})
 	}
-	j.Chosen = diffusion.Pick(errs)
+	j.Chosen = best
 	return x[j.Chosen*per : (j.Chosen+1)*per], nil
 }
 

@@ -379,13 +379,9 @@ func run(dir string, n int, seed uint64, i2v bool, steps int, guidance float64, 
 				return err
 			}
 		}
-		rgb := make([]float32, F*3*px*px)
-		if err := p.VAE.DecodeLatents(rgb, x, F, side, side); err != nil {
+		frames, err := decodeFrames(p, x, F, side, px)
+		if err != nil {
 			return err
-		}
-		frames := make([]image.Image, F)
-		for f := range frames {
-			frames[f] = diffusion.ToNRGBA(rgb[f*3*px*px:(f+1)*3*px*px], px, px)
 		}
 		j.readBack(frames)
 		if outDir != "" {
@@ -665,14 +661,10 @@ func pickCandidate(p *diffusion.Pipeline, m *towers.MotionUNet, x, ctx2 []float3
 	if err != nil {
 		return nil, err
 	}
-	rgb := make([]float32, F*3*px*px)
 	for c := 0; c < cands; c++ {
-		if err := p.VAE.DecodeLatents(rgb, x[c*per:(c+1)*per], F, side, side); err != nil {
+		frames, err := decodeFrames(p, x[c*per:(c+1)*per], F, side, px)
+		if err != nil {
 			return nil, err
-		}
-		frames := make([]image.Image, F)
-		for f := range frames {
-			frames[f] = diffusion.ToNRGBA(rgb[f*3*px*px:(f+1)*3*px*px], px, px)
 		}
 		jc := *j
 		jc.readBack(frames)
@@ -680,6 +672,20 @@ func pickCandidate(p *diffusion.Pipeline, m *towers.MotionUNet, x, ctx2 []float3
 	}
 	j.Chosen = best
 	return x[j.Chosen*per : (j.Chosen+1)*per], nil
+}
+
+// decodeFrames decodes one video's latents (F, C, side, side) into its
+// 8-bit frames of px×px.
+func decodeFrames(p *diffusion.Pipeline, x []float32, F, side, px int) ([]image.Image, error) {
+	rgb := make([]float32, F*3*px*px)
+	if err := p.VAE.DecodeLatents(rgb, x, F, side, side); err != nil {
+		return nil, err
+	}
+	frames := make([]image.Image, F)
+	for f := range frames {
+		frames[f] = diffusion.ToNRGBA(rgb[f*3*px*px:(f+1)*3*px*px], px, px)
+	}
+	return frames, nil
 }
 
 // selfScore prints the model's own v-prediction error on the video it made
